@@ -1,0 +1,140 @@
+//! `Builder`: a pool's settings, checked before any thread starts.
+
+use std::sync::Arc;
+use std::thread;
+
+use crate::error::BuildError;
+use crate::pool::{Pool, ThreadPool};
+use crate::shared::{Config, Shared};
+
+/// The default thread name prefix; workers are named `callpool-worker-0`,
+/// `callpool-worker-1`, ...
+pub const DEFAULT_THREAD_NAME: &str = "callpool-worker";
+
+/// Settings for a [`ThreadPool`].
+///
+/// Defaults: one worker per available core, unbounded request and result
+/// queues, threads named `callpool-worker-N`, the platform's stack size.
+///
+/// # Examples
+///
+/// ```
+/// use callpool::ThreadPool;
+///
+/// let pool = ThreadPool::builder()
+///     .workers(2)
+///     .queue_capacity(100)      // `q_size` in the Python module
+///     .result_capacity(100)     // `resq_size`
+///     .thread_name("crawler")
+///     .stack_size(256 * 1024)
+///     .build()?;
+/// assert_eq!(pool.workers(), 2);
+/// # Ok::<(), callpool::BuildError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder {
+    workers: Option<usize>,
+    queue_capacity: usize,
+    result_capacity: usize,
+    thread_name: String,
+    stack_size: Option<usize>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// A builder with the default settings.
+    pub fn new() -> Builder {
+        Builder {
+            workers: None,
+            queue_capacity: 0,
+            result_capacity: 0,
+            thread_name: DEFAULT_THREAD_NAME.to_owned(),
+            stack_size: None,
+        }
+    }
+
+    /// Worker threads to start (default: available parallelism). Zero is
+    /// allowed; requests then wait for [`ThreadPool::create_workers`].
+    pub fn workers(mut self, n: usize) -> Builder {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Most requests the queue holds before a put blocks; 0 (the default)
+    /// means unbounded.
+    #[doc(alias = "q_size")]
+    pub fn queue_capacity(mut self, n: usize) -> Builder {
+        self.queue_capacity = n;
+        self
+    }
+
+    /// Most results each handle's result queue holds before workers wait
+    /// for a poll; 0 (the default) means unbounded.
+    #[doc(alias = "resq_size")]
+    pub fn result_capacity(mut self, n: usize) -> Builder {
+        self.result_capacity = n;
+        self
+    }
+
+    /// Prefix of the worker threads' names; worker `N` is `{prefix}-{N}`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
+        self.thread_name = prefix.into();
+        self
+    }
+
+    /// Stack size of each worker thread, in bytes.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Builds the pool and starts its workers.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] for a thread name with a NUL byte, a zero stack size,
+    /// more than [`MAX_WORKERS`](crate::MAX_WORKERS) workers, or a thread
+    /// the OS refuses to start. No thread is left running after an error.
+    pub fn build(self) -> Result<ThreadPool, BuildError> {
+        let (pool, started) = self.build_pool(false)?;
+        started.map_err(BuildError::spawn)?;
+        Ok(ThreadPool::from_pool(pool))
+    }
+
+    /// Checks the settings and makes the pool; then starts the workers,
+    /// returning the pool even if some did not start (the global pool keeps
+    /// what it could start; `build` drops it, which stops them).
+    pub(crate) fn build_pool(
+        self,
+        global: bool,
+    ) -> Result<(Arc<Pool>, Result<(), crate::SpawnError>), BuildError> {
+        if self.thread_name.contains('\0') {
+            return Err(BuildError::invalid_name(self.thread_name));
+        }
+        if self.stack_size == Some(0) {
+            return Err(BuildError::zero_stack_size());
+        }
+        let workers = self
+            .workers
+            .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+        let nonzero = |n: usize| (n > 0).then_some(n);
+        let shared = Shared::new(Config {
+            thread_name: self.thread_name,
+            stack_size: self.stack_size,
+            queue_capacity: nonzero(self.queue_capacity),
+            result_capacity: nonzero(self.result_capacity),
+        });
+        let pool = Arc::new(Pool {
+            shared: Arc::clone(&shared),
+            global,
+        });
+        let started = shared.create_workers(workers);
+        Ok((pool, started))
+    }
+}

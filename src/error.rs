@@ -1,0 +1,367 @@
+//! Error types, one per kind of operation. Errors that reject a request hand
+//! it back.
+
+use std::fmt;
+use std::io;
+
+use crate::request::WorkRequest;
+
+/// Why a request was not accepted. Every variant hands the request back
+/// ([`PutError::into_request`]) so it can be put again, elsewhere or later.
+///
+/// # Examples
+///
+/// ```
+/// use callpool::{PutError, ThreadPool, WorkRequest};
+///
+/// let pool = ThreadPool::builder().workers(0).queue_capacity(1).build()?;
+/// pool.try_put_request(WorkRequest::new(|x: u8| x, 1))?;
+/// match pool.try_put_request(WorkRequest::new(|x: u8| x, 2)) {
+///     Err(PutError::Full(request)) => assert!(!request.id().is_user_chosen()),
+///     other => panic!("expected a full queue, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub enum PutError {
+    /// The bounded request queue is full (`try_put_request`).
+    Full(WorkRequest),
+    /// The bounded request queue stayed full until the timeout
+    /// (`put_request_timeout`).
+    Timeout(WorkRequest),
+    /// A request with the same user-chosen id is already pending on this
+    /// handle.
+    DuplicateId(WorkRequest),
+    /// The pool has been shut down.
+    ShutDown(WorkRequest),
+    /// The bounded request queue is full and the pool has no worker thread
+    /// left to empty it, so a blocking put would wait forever.
+    NoWorkers(WorkRequest),
+}
+
+impl PutError {
+    /// The rejected request.
+    pub fn into_request(self) -> WorkRequest {
+        match self {
+            PutError::Full(r)
+            | PutError::Timeout(r)
+            | PutError::DuplicateId(r)
+            | PutError::ShutDown(r)
+            | PutError::NoWorkers(r) => r,
+        }
+    }
+
+    /// The rejected request, borrowed.
+    pub fn request(&self) -> &WorkRequest {
+        match self {
+            PutError::Full(r)
+            | PutError::Timeout(r)
+            | PutError::DuplicateId(r)
+            | PutError::ShutDown(r)
+            | PutError::NoWorkers(r) => r,
+        }
+    }
+}
+
+impl fmt::Display for PutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id = self.request().id();
+        match self {
+            PutError::Full(_) => write!(f, "request queue is full (request {id})"),
+            PutError::Timeout(_) => write!(f, "timed out waiting for queue space (request {id})"),
+            PutError::DuplicateId(_) => write!(f, "request id {id} is already pending"),
+            PutError::ShutDown(_) => write!(f, "pool is shut down (request {id})"),
+            PutError::NoWorkers(_) => {
+                write!(
+                    f,
+                    "request queue is full and no worker can empty it (request {id})"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for PutError {}
+
+/// Why [`ThreadPool::poll`](crate::ThreadPool::poll) or
+/// [`ThreadPool::poll_timeout`](crate::ThreadPool::poll_timeout) handled no
+/// result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollError {
+    /// No request of this handle is pending: there is nothing to wait for.
+    NoResultsPending,
+    /// Requests are pending, no worker thread is left to run them, and every
+    /// result that was in flight has been handled.
+    NoWorkersAvailable {
+        /// Requests of this handle still pending (queued, never started).
+        pending: usize,
+    },
+    /// The timeout passed before a result arrived.
+    Timeout {
+        /// Requests of this handle still pending.
+        pending: usize,
+    },
+    /// Called on one of this pool's own worker threads, where blocking for
+    /// results could deadlock the pool.
+    OnWorkerThread,
+}
+
+impl fmt::Display for PollError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PollError::NoResultsPending => f.write_str("no results pending"),
+            PollError::NoWorkersAvailable { pending } => {
+                write!(
+                    f,
+                    "no worker threads available for {pending} pending requests"
+                )
+            }
+            PollError::Timeout { pending } => {
+                write!(f, "timed out with {pending} requests pending")
+            }
+            PollError::OnWorkerThread => {
+                f.write_str("cannot block for results on one of the pool's own worker threads")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PollError {}
+
+/// Why [`ThreadPool::wait`](crate::ThreadPool::wait) or
+/// [`ThreadPool::wait_timeout`](crate::ThreadPool::wait_timeout) returned
+/// before every request of the handle was handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitError {
+    /// Requests are pending that no worker can ever run (there are none
+    /// left); every result that was in flight has been handled first. Create
+    /// workers and wait again to run them.
+    NoWorkersAvailable {
+        /// Requests of this handle still pending (queued, never started).
+        pending: usize,
+    },
+    /// The timeout passed first.
+    Timeout {
+        /// Requests of this handle still pending.
+        pending: usize,
+    },
+    /// Called on one of this pool's own worker threads, where waiting could
+    /// deadlock the pool.
+    OnWorkerThread,
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitError::NoWorkersAvailable { pending } => {
+                write!(
+                    f,
+                    "no worker threads available for {pending} pending requests"
+                )
+            }
+            WaitError::Timeout { pending } => {
+                write!(f, "timed out with {pending} requests pending")
+            }
+            WaitError::OnWorkerThread => {
+                f.write_str("cannot wait on one of the pool's own worker threads")
+            }
+        }
+    }
+}
+
+impl std::error::Error for WaitError {}
+
+/// Why [`ThreadPool::create_workers`](crate::ThreadPool::create_workers) or
+/// [`ThreadPool::resize`](crate::ThreadPool::resize) could not start every
+/// worker asked for. Workers started before the failure keep running; no
+/// count includes a worker that did not start.
+#[derive(Debug)]
+pub struct SpawnError {
+    created: usize,
+    kind: SpawnErrorKind,
+}
+
+#[derive(Debug)]
+enum SpawnErrorKind {
+    Io(io::Error),
+    TooMany { requested: usize, limit: usize },
+    ShutDown,
+}
+
+impl SpawnError {
+    pub(crate) fn io(created: usize, err: io::Error) -> Self {
+        SpawnError {
+            created,
+            kind: SpawnErrorKind::Io(err),
+        }
+    }
+
+    pub(crate) fn too_many(requested: usize, limit: usize) -> Self {
+        SpawnError {
+            created: 0,
+            kind: SpawnErrorKind::TooMany { requested, limit },
+        }
+    }
+
+    pub(crate) fn shut_down() -> Self {
+        SpawnError {
+            created: 0,
+            kind: SpawnErrorKind::ShutDown,
+        }
+    }
+
+    /// How many workers were started before the failure.
+    pub fn created(&self) -> usize {
+        self.created
+    }
+
+    /// Whether the operating system refused to start a thread.
+    pub fn is_os_error(&self) -> bool {
+        matches!(self.kind, SpawnErrorKind::Io(_))
+    }
+
+    /// Whether the pool had been shut down.
+    pub fn is_shut_down(&self) -> bool {
+        matches!(self.kind, SpawnErrorKind::ShutDown)
+    }
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            SpawnErrorKind::Io(e) => write!(
+                f,
+                "failed to spawn a worker thread after starting {}: {e}",
+                self.created
+            ),
+            SpawnErrorKind::TooMany { requested, limit } => write!(
+                f,
+                "{requested} workers asked for; a pool holds at most {limit}"
+            ),
+            SpawnErrorKind::ShutDown => f.write_str("pool is shut down"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            SpawnErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why a [`Builder`](crate::Builder) could not build a pool. Nothing is left
+/// running after this error: workers started before a failure are stopped.
+#[derive(Debug)]
+pub struct BuildError {
+    kind: BuildErrorKind,
+}
+
+#[derive(Debug)]
+enum BuildErrorKind {
+    Spawn(SpawnError),
+    InvalidName(String),
+    ZeroStackSize,
+}
+
+impl BuildError {
+    pub(crate) fn spawn(err: SpawnError) -> Self {
+        BuildError {
+            kind: BuildErrorKind::Spawn(err),
+        }
+    }
+
+    pub(crate) fn invalid_name(name: String) -> Self {
+        BuildError {
+            kind: BuildErrorKind::InvalidName(name),
+        }
+    }
+
+    pub(crate) fn zero_stack_size() -> Self {
+        BuildError {
+            kind: BuildErrorKind::ZeroStackSize,
+        }
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BuildErrorKind::Spawn(e) => write!(f, "could not start the pool's workers: {e}"),
+            BuildErrorKind::InvalidName(name) => {
+                write!(f, "thread name prefix {name:?} contains a NUL byte")
+            }
+            BuildErrorKind::ZeroStackSize => f.write_str("worker stack size must not be zero"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            BuildErrorKind::Spawn(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why [`ThreadPool::shutdown`](crate::ThreadPool::shutdown) did not end
+/// with every request run and every thread joined.
+#[derive(Debug)]
+pub enum ShutdownError {
+    /// The pool had no worker thread left, so these queued requests of this
+    /// handle never ran; they are handed back.
+    Unrun(Vec<WorkRequest>),
+    /// Worker threads were still running when the timeout passed (a
+    /// callable that does not return). They are left to finish on their own.
+    TimedOut {
+        /// Threads still running.
+        threads: usize,
+        /// Requests of this handle still pending.
+        pending: usize,
+    },
+    /// Called on one of this pool's own worker threads, which cannot join
+    /// itself. The pool was not shut down.
+    OnWorkerThread,
+}
+
+impl fmt::Display for ShutdownError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShutdownError::Unrun(reqs) => {
+                write!(
+                    f,
+                    "{} queued requests never ran: no workers were left",
+                    reqs.len()
+                )
+            }
+            ShutdownError::TimedOut { threads, pending } => write!(
+                f,
+                "shutdown timed out with {threads} threads running and {pending} requests pending"
+            ),
+            ShutdownError::OnWorkerThread => {
+                f.write_str("cannot shut a pool down from one of its own worker threads")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ShutdownError {}
+
+/// Why [`configure_global`](crate::configure_global) refused the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GlobalPoolError {
+    /// The global pool already exists: it is configured once, before its
+    /// first use.
+    AlreadyInitialized,
+}
+
+impl fmt::Display for GlobalPoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the global pool is already initialized")
+    }
+}
+
+impl std::error::Error for GlobalPoolError {}

@@ -1,0 +1,191 @@
+//! One pool handle's side of the protocol: its pending requests, its result
+//! queue, and how waiters on it are woken.
+//!
+//! Workers hold an `Arc<Inbox>` per request (inside the [`Job`]) only to
+//! send the finished request back; everything else here is touched by the
+//! threads that use the handle.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use flume::{Receiver, Sender, TrySendError};
+
+use crate::queue::RequestQueue;
+
+use crate::request::{RequestId, WorkRequest};
+use crate::task::Task;
+
+/// A request on its way through the pool: queued, running, or finished.
+pub(crate) struct Job {
+    pub(crate) id: RequestId,
+    pub(crate) task: Box<dyn Task>,
+    /// Where the outcome goes: the handle that put the request.
+    pub(crate) inbox: Arc<Inbox>,
+}
+
+impl Job {
+    pub(crate) fn into_request(self) -> WorkRequest {
+        WorkRequest {
+            id: self.id,
+            task: self.task,
+        }
+    }
+}
+
+/// What arrives on a handle's result queue.
+pub(crate) enum Msg {
+    /// The request ran; its outcome is inside the task.
+    Done(RequestId, Box<dyn Task>),
+    /// The request will never run (the pool closed before a worker took it).
+    Cancelled(RequestId, Box<dyn Task>),
+    /// Re-check: the last pending request was handled by another thread, or
+    /// the pool ran out of threads. Sent once per blocked waiter.
+    Wake,
+}
+
+/// A handle's pending requests and the sending half of its queues.
+pub(crate) struct Inbox {
+    /// Unique per inbox, for telling handles apart in logs.
+    pub(crate) serial: u64,
+    results: Sender<Msg>,
+    /// Requests put and not yet handled (or handed back).
+    pending: AtomicUsize,
+    /// Threads blocked in `wait` or `poll_timeout` on this handle.
+    waiters: AtomicUsize,
+    /// Workers blocked sending to this handle's full (bounded) result queue.
+    stuck_senders: AtomicUsize,
+    /// User-chosen ids of pending requests. Automatic ids are unique by
+    /// construction and never enter this set, so the common path takes no lock.
+    user_ids: Mutex<HashSet<u64>>,
+}
+
+impl Inbox {
+    /// A new inbox whose result queue holds at most `capacity` results
+    /// (`None`: unbounded).
+    pub(crate) fn new(capacity: Option<usize>) -> (Arc<Inbox>, Receiver<Msg>) {
+        static SERIAL: AtomicU64 = AtomicU64::new(1);
+        let (results_tx, results_rx) = match capacity {
+            Some(cap) => flume::bounded(cap),
+            None => flume::unbounded(),
+        };
+        let inbox = Arc::new(Inbox {
+            // Relaxed: only uniqueness matters.
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+            results: results_tx,
+            pending: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
+            stuck_senders: AtomicUsize::new(0),
+            user_ids: Mutex::new(HashSet::new()),
+        });
+        (inbox, results_rx)
+    }
+
+    /// Counts a request as pending. Fails if its user-chosen id is already
+    /// pending here.
+    pub(crate) fn register(&self, id: RequestId) -> Result<(), ()> {
+        if id.is_user_chosen() && !self.user_ids().insert(id.value()) {
+            return Err(());
+        }
+        // SeqCst: pairs with the waiter's `waiters` increment (see `unregister`).
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Ends a request's pending life (handled, or handed back). When that
+    /// leaves nothing pending, wakes the blocked waiters, except the caller
+    /// itself when `caller_waits`.
+    pub(crate) fn unregister(&self, id: RequestId, caller_waits: bool) {
+        if id.is_user_chosen() {
+            self.user_ids().remove(&id.value());
+        }
+        // SeqCst on both sides (here: decrement then read `waiters`; a waiter:
+        // increment `waiters` then read `pending`): one of the two must see
+        // the other, so a waiter either sees zero or gets a token.
+        if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.wake_waiters(usize::from(caller_waits));
+        }
+    }
+
+    /// Sends one wake token per blocked waiter, less `skip` (the caller's own).
+    pub(crate) fn wake_waiters(&self, skip: usize) {
+        let waiters = self.waiters.load(Ordering::SeqCst).saturating_sub(skip);
+        for _ in 0..waiters {
+            // Full: the waiters have messages to wake them anyway.
+            // Disconnected: the handle is gone, so nobody waits.
+            let _ = self.results.try_send(Msg::Wake);
+        }
+    }
+
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    /// Registers the caller as a blocked waiter until the guard drops.
+    pub(crate) fn waiter(&self) -> WaiterGuard<'_> {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        WaiterGuard { inbox: self }
+    }
+
+    /// Sends a finished (or cancelled) request back to the handle. If the
+    /// handle's bounded result queue is full, first wakes blocked putters
+    /// (one of them may be the thread that must make room), then blocks.
+    /// If the handle is gone, the request is dropped here.
+    pub(crate) fn deliver(&self, msg: Msg, queue: &RequestQueue) {
+        let msg = match self.results.try_send(msg) {
+            Ok(()) => return,
+            Err(TrySendError::Full(msg)) => msg,
+            Err(TrySendError::Disconnected(msg)) => return self.discard(msg),
+        };
+        // SeqCst, then the queue lock in `wake_putters`: a putter checks this
+        // count under that lock before it sleeps (queue.rs, `push_blocking`).
+        self.stuck_senders.fetch_add(1, Ordering::SeqCst);
+        queue.wake_putters();
+        let sent = self.results.send(msg);
+        self.stuck_senders.fetch_sub(1, Ordering::SeqCst);
+        if let Err(flume::SendError(msg)) = sent {
+            self.discard(msg);
+        }
+    }
+
+    pub(crate) fn has_stuck_senders(&self) -> bool {
+        self.stuck_senders.load(Ordering::SeqCst) > 0
+    }
+
+    fn discard(&self, msg: Msg) {
+        if let Msg::Done(id, _) | Msg::Cancelled(id, _) = msg {
+            log::debug!(
+                "callpool: outcome of request {id} discarded: handle {} was dropped",
+                self.serial
+            );
+        }
+    }
+
+    /// Passes on a wake-up that a non-waiting `poll` took off the queue.
+    pub(crate) fn forward_wake(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _ = self.results.try_send(Msg::Wake);
+        }
+    }
+
+    fn user_ids(&self) -> MutexGuard<'_, HashSet<u64>> {
+        // A panic while holding this lock can only come from a failed
+        // allocation in the set; the set itself stays valid, so poisoning is
+        // ignored.
+        self.user_ids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Keeps a thread counted in `Inbox::waiters` while it blocks; on the way
+/// out it passes a wake-up on to the other waiters, in case it took one
+/// meant for them.
+pub(crate) struct WaiterGuard<'a> {
+    inbox: &'a Inbox,
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        self.inbox.waiters.fetch_sub(1, Ordering::SeqCst);
+        self.inbox.wake_waiters(0);
+    }
+}

@@ -1,0 +1,79 @@
+//! A callback-driven thread pool.
+//!
+//! You hand callpool *requests*: a callable, its argument, and callbacks for
+//! its result and its failure. Worker threads run the callables; each outcome
+//! comes back to the pool handle that put the request, and its callback runs
+//! on the thread that calls [`ThreadPool::poll`] or [`ThreadPool::wait`] on
+//! that handle, never on a worker. Your callbacks therefore run where your
+//! program's state lives, one at a time per polling thread, without locks of
+//! their own.
+//!
+//! This is the model of Python's classic `threadpool` module (`makeRequests`,
+//! `putRequest`, `poll`, `wait`, `createWorkers`, `dismissWorkers`), done the
+//! Rust way and with its known weaknesses fixed: idle workers sleep without
+//! periodic wake-ups and leave at once when dismissed; a panicking callable
+//! reaches the error callback and the worker lives on; a panicking callback
+//! leaves the pool consistent; bounded queues cannot deadlock a thread that
+//! both puts and polls; ids are unique; nothing is lost or handled twice.
+//! `docs/from-python.md` maps the two APIs.
+//!
+//! The pool resizes at run time ([`ThreadPool::create_workers`],
+//! [`ThreadPool::dismiss_workers`], [`ThreadPool::resize`]), shuts down
+//! gracefully ([`ThreadPool::shutdown`]) or at once handing unstarted work
+//! back ([`ThreadPool::shutdown_now`]), and never blocks when dropped.
+//! Several handles ([`ThreadPool::new_handle`], [`global`]) can share one set
+//! of workers, each with its own pending requests.
+//!
+//! # Examples
+//!
+//! ```
+//! use callpool::{make_requests, ThreadPool, WorkRequest};
+//!
+//! let pool = ThreadPool::new(4);
+//! let reqs = make_requests(|n: u64| n * n, 0..100,
+//!     |id, square| println!("#{id}: {square}"),
+//!     |id, err| eprintln!("#{id} failed: {err}"));
+//! for r in reqs {
+//!     pool.put_request(r)?;
+//! }
+//! pool.put_request(WorkRequest::new(|s: String| s.len(), "hello".into())
+//!     .on_result(|_, n| assert_eq!(n, 5)))?;
+//! pool.create_workers(2)?;
+//! pool.dismiss_workers(3);
+//! pool.wait()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Logging
+//!
+//! callpool logs through the [`log`] facade: `trace` per request, `debug`
+//! for worker lifecycle, `warn` for discarded or cancelled work, `error` for
+//! failures nobody has a callback for. It never prints.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+mod builder;
+mod error;
+mod global;
+mod inbox;
+mod pool;
+mod queue;
+mod request;
+mod shared;
+mod sync;
+mod task;
+mod worker;
+
+pub use builder::{Builder, DEFAULT_THREAD_NAME};
+pub use error::{
+    BuildError, GlobalPoolError, PollError, PutError, ShutdownError, SpawnError, WaitError,
+};
+pub use global::{configure_global, global};
+pub use pool::ThreadPool;
+pub use request::{
+    make_fallible_requests, make_requests, NoCallback, Request, RequestId, WorkRequest,
+};
+pub use shared::MAX_WORKERS;
+pub use task::TaskError;

@@ -1,0 +1,53 @@
+//! The worker thread: takes requests from the shared queue, runs them, and
+//! sends each finished request back to the handle that put it.
+//!
+//! ```text
+//!   start ──► BUSY ◄──────────────┐
+//!              │ queue empty      │ request queued (notify_one)
+//!              ▼                  │
+//!             IDLE (condvar wait, no timeout) ──┘
+//!              │ dismissed / pool closed (notify_all)
+//!              ▼
+//!   exit ◄── (draining? run what is queued first)
+//! ```
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::thread;
+
+use crate::inbox::{Job, Msg};
+use crate::shared::Shared;
+
+/// The body of a worker thread. `dismissed` is this worker's dismissal
+/// flag, written under the queue lock.
+pub(crate) fn run(shared: Arc<Shared>, dismissed: Arc<AtomicBool>) {
+    shared.mark_worker_thread();
+    // Accounts for the exit on every path, a panic in this loop included.
+    let _exit = ExitGuard { shared: &shared };
+    while let Some(job) = shared.queue.take(&dismissed) {
+        execute(&shared, job);
+    }
+}
+
+/// Runs one request and sends it back to its handle. A panic in the
+/// callable is caught inside `run`; the worker lives on.
+fn execute(shared: &Shared, mut job: Job) {
+    log::trace!("callpool: running request {}", job.id);
+    job.task.run();
+    let Job { id, task, inbox } = job;
+    inbox.deliver(Msg::Done(id, task), &shared.queue);
+}
+
+struct ExitGuard<'a> {
+    shared: &'a Shared,
+}
+
+impl Drop for ExitGuard<'_> {
+    fn drop(&mut self) {
+        log::debug!(
+            "callpool: worker {} exiting",
+            thread::current().name().unwrap_or("?")
+        );
+        self.shared.worker_exited(thread::current().id());
+    }
+}
