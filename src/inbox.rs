@@ -131,7 +131,7 @@ impl Inbox {
     /// handle's bounded result queue is full, first wakes blocked putters
     /// (one of them may be the thread that must make room), then blocks.
     /// If the handle is gone, the request is dropped here.
-    pub(crate) fn deliver(&self, msg: Msg, queue: &RequestQueue) {
+    pub(crate) fn deliver(&self, msg: Msg, queue: &RequestQueue<Job>) {
         let msg = match self.results.try_send(msg) {
             Ok(()) => return,
             Err(TrySendError::Full(msg)) => msg,

@@ -260,10 +260,12 @@ impl ThreadPool {
         let shared = self.shared();
         let id = job.id;
         loop {
-            job = match shared
-                .queue
-                .push_blocking(job, || shared.threads(), deadline)
-            {
+            job = match shared.queue.push_blocking(
+                job,
+                |job| job.inbox.has_stuck_senders(),
+                || shared.threads(),
+                deadline,
+            ) {
                 Ok(()) => return Ok(id),
                 Err(Blocked::Closed(job)) => return Err(self.reject(job, PutError::ShutDown)),
                 Err(Blocked::NoWorkers(job)) => return Err(self.reject(job, PutError::NoWorkers)),

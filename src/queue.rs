@@ -6,14 +6,15 @@
 //! (and then drained or swept) or refused. Keeping the dismissal flags'
 //! writes under it makes "dismiss" and "take" exclusive: a dismissed worker
 //! never takes another request. See `docs/design.md`.
+//!
+//! It is generic over the queued item so that the loom models
+//! (`src/models.rs`, under `cfg(loom)`) check this very code with
+//! plain numbers as requests.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
-use crate::inbox::{Inbox, Job};
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 
 /// Where the pool is in its life; it only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,8 +28,8 @@ pub(crate) enum Lifecycle {
     Closed,
 }
 
-pub(crate) struct RequestQueue {
-    state: Mutex<State>,
+pub(crate) struct RequestQueue<J> {
+    state: Mutex<State<J>>,
     /// Wakes sleeping workers: a request was queued, or a worker was
     /// dismissed, or the pool closed.
     work: Condvar,
@@ -37,8 +38,8 @@ pub(crate) struct RequestQueue {
     space: Condvar,
 }
 
-struct State {
-    jobs: VecDeque<Job>,
+struct State<J> {
+    jobs: VecDeque<J>,
     /// `None`: unbounded.
     capacity: Option<usize>,
     lifecycle: Lifecycle,
@@ -53,23 +54,23 @@ struct State {
 }
 
 /// What became of a request handed to [`RequestQueue::push`].
-pub(crate) enum Push {
+pub(crate) enum Push<J> {
     Queued,
-    Full(Job),
-    Closed(Job),
+    Full(J),
+    Closed(J),
 }
 
 /// Why a blocked put stopped waiting for room without queueing.
-pub(crate) enum Blocked {
+pub(crate) enum Blocked<J> {
     /// Results of the putter's own handle may need handling first.
-    HandleResults(Job),
-    Closed(Job),
-    NoWorkers(Job),
-    Timeout(Job),
+    HandleResults(J),
+    Closed(J),
+    NoWorkers(J),
+    Timeout(J),
 }
 
-impl RequestQueue {
-    pub(crate) fn new(capacity: Option<usize>) -> RequestQueue {
+impl<J> RequestQueue<J> {
+    pub(crate) fn new(capacity: Option<usize>) -> RequestQueue<J> {
         RequestQueue {
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
@@ -84,7 +85,7 @@ impl RequestQueue {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State<J>> {
         // No code panics while holding this lock (no user code runs under
         // it), so a poisoned lock still guards consistent data.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -92,7 +93,7 @@ impl RequestQueue {
 
     /// Queues a request if the pool is open and the queue has room, and
     /// wakes one sleeping worker if none is already being woken.
-    pub(crate) fn push(&self, job: Job) -> Push {
+    pub(crate) fn push(&self, job: J) -> Push<J> {
         let mut state = self.lock();
         if state.lifecycle != Lifecycle::Open {
             return Push::Closed(job);
@@ -114,15 +115,16 @@ impl RequestQueue {
     }
 
     /// A put on a full queue: waits for room, then queues. Gives up when the
-    /// putter's own results need handling (a worker is stuck sending to its
-    /// full result queue), when the pool closes or has no thread left, or
-    /// at `deadline`.
+    /// putter's own results need handling (`stuck`: a worker is stuck
+    /// sending to its full result queue), when the pool closes or has no
+    /// thread left, or at `deadline`.
     pub(crate) fn push_blocking(
         &self,
-        job: Job,
+        job: J,
+        stuck: impl Fn(&J) -> bool,
         threads_left: impl Fn() -> usize,
         deadline: Option<Instant>,
-    ) -> Result<(), Blocked> {
+    ) -> Result<(), Blocked<J>> {
         let mut state = self.lock();
         loop {
             if state.lifecycle != Lifecycle::Open {
@@ -142,7 +144,7 @@ impl RequestQueue {
             }
             // Checked under the lock that a stuck worker takes to notify
             // `space`: either we see its mark here, or its notify finds us waiting.
-            if job.inbox.has_stuck_senders() {
+            if stuck(&job) {
                 return Err(Blocked::HandleResults(job));
             }
             if threads_left() == 0 {
@@ -169,7 +171,7 @@ impl RequestQueue {
     /// For a worker: the next request, blocking (with no timeout) while the
     /// queue is empty. `None` when the worker must exit: it was dismissed
     /// (after draining the queue, if the pool is draining) or the pool closed.
-    pub(crate) fn take(&self, dismissed: &AtomicBool) -> Option<Job> {
+    pub(crate) fn take(&self, dismissed: &AtomicBool) -> Option<J> {
         let mut state = self.lock();
         loop {
             // Relaxed: the flag is written only under this lock, which orders it.
@@ -246,18 +248,19 @@ impl RequestQueue {
 
     /// Takes every queued request out (for closing, or for handing one
     /// handle's requests back), and wakes blocked putters: there is room now.
-    pub(crate) fn take_all(&self) -> VecDeque<Job> {
+    pub(crate) fn take_all(&self) -> VecDeque<J> {
         let jobs = std::mem::take(&mut self.lock().jobs);
         self.space.notify_all();
         jobs
     }
 
-    /// Takes out the queued requests of `own`, keeping the others in order.
-    pub(crate) fn take_own(&self, own: &Arc<Inbox>) -> Vec<Job> {
+    /// Takes out the queued requests for which `mine` holds, keeping the
+    /// others in order.
+    pub(crate) fn take_own(&self, mine: impl Fn(&J) -> bool) -> Vec<J> {
         let mut state = self.lock();
-        let (mine, others): (Vec<Job>, Vec<Job>) = std::mem::take(&mut state.jobs)
+        let (mine, others): (Vec<J>, Vec<J>) = std::mem::take(&mut state.jobs)
             .into_iter()
-            .partition(|job| Arc::ptr_eq(&job.inbox, own));
+            .partition(|job| mine(job));
         let others = VecDeque::from(others);
         state.jobs = others;
         drop(state);

@@ -5,7 +5,7 @@
 //! described step by step in `docs/design.md`.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::Instant;
@@ -14,6 +14,7 @@ use crate::error::SpawnError;
 use crate::inbox::{Inbox, Job, Msg};
 use crate::queue::{Lifecycle, RequestQueue};
 use crate::request::WorkRequest;
+use crate::sync::AtomicBool;
 use crate::worker;
 
 /// The most live workers one pool may have. Far above any useful size; it
@@ -59,7 +60,7 @@ pub(crate) struct Shared {
     /// Identifies this pool to its worker threads (see `on_worker_thread`).
     id: u64,
     pub(crate) config: Config,
-    pub(crate) queue: RequestQueue,
+    pub(crate) queue: RequestQueue<Job>,
     workers: Mutex<Workers>,
     /// Signalled each time a worker thread exits.
     exited: Condvar,
@@ -337,7 +338,7 @@ impl Shared {
     /// handle's queued requests out, leaving the others in order.
     pub(crate) fn extract(&self, own: &Arc<Inbox>) -> Vec<WorkRequest> {
         self.queue
-            .take_own(own)
+            .take_own(|job| Arc::ptr_eq(&job.inbox, own))
             .into_iter()
             .map(|job| {
                 job.inbox.unregister(job.id, false);

@@ -1,8 +1,13 @@
-//! The synchronisation primitives the pool's protocols use, from `std`, or
-//! from `loom` when model checking (`RUSTFLAGS="--cfg loom"`), so that the
-//! request queue's protocol can be checked as it is written.
+//! The synchronisation primitives of the request queue's protocol, from
+//! `std`, or from `loom` when model checking (`RUSTFLAGS="--cfg loom"`), so
+//! that the models check the protocol as it is written.
 
 #[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
+#[cfg(loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};

@@ -11,12 +11,12 @@
 //!   exit ◄── (draining? run what is queued first)
 //! ```
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread;
 
 use crate::inbox::{Job, Msg};
 use crate::shared::Shared;
+use crate::sync::AtomicBool;
 
 /// The body of a worker thread. `dismissed` is this worker's dismissal
 /// flag, written under the queue lock.
