@@ -75,9 +75,12 @@ impl Drop for Pool {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ThreadPool {
-    pool: Arc<Pool>,
-    inbox: Arc<Inbox>,
+    // Field order is drop order: the result queue's receiver goes first, so
+    // that when the last handle drops the pool, nothing can block sending
+    // to this handle's (possibly bounded and full) result queue.
     results: Receiver<Msg>,
+    inbox: Arc<Inbox>,
+    pool: Arc<Pool>,
 }
 
 /// How long a put may block on a full bounded queue.
@@ -133,9 +136,9 @@ impl ThreadPool {
         let (inbox, results) = Inbox::new(pool.shared.config.result_capacity);
         pool.shared.register_inbox(&inbox);
         ThreadPool {
-            pool,
-            inbox,
             results,
+            inbox,
+            pool,
         }
     }
 
