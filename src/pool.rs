@@ -643,8 +643,9 @@ impl ThreadPool {
     /// worker had started. Requests of other handles that had not started
     /// are cancelled (their error callbacks get
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled)). Running
-    /// requests finish on their threads, which then exit; their results are
-    /// discarded. Nothing blocks.
+    /// requests finish on their threads, which then exit; this handle's
+    /// results are discarded, other handles still receive theirs. Nothing
+    /// blocks.
     ///
     /// On a handle of the [`global`](crate::global) pool, only this handle's
     /// queued requests are taken out and handed back; the pool keeps running.

@@ -45,8 +45,10 @@ pub enum TaskError<E = Infallible> {
     /// The callable panicked; this is the panic message (or a placeholder
     /// when the payload was neither a `&str` nor a `String`).
     Panicked(String),
-    /// The request was never started: the pool was shut down, or dropped,
-    /// before a worker took it.
+    /// The request was never started: the pool was shut down (by another
+    /// handle, or with no worker left to drain it) before a worker took it.
+    /// When the last handle is dropped, queued requests are discarded with no
+    /// callback, since no handle is left to run one.
     Cancelled,
 }
 
