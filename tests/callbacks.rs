@@ -1,0 +1,599 @@
+//! Where and how often callbacks run: only on the thread that polls or
+//! waits, exactly once per request, also for requests put by callbacks and
+//! for waits made inside callbacks; and the counts `poll` and `wait` return.
+
+use std::collections::HashSet;
+use std::error::Error;
+use std::num::ParseIntError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, ThreadId};
+use std::time::Duration;
+
+use callpool::{
+    make_fallible_requests, make_requests, PollError, RequestId, TaskError, ThreadPool, WaitError,
+    WorkRequest,
+};
+
+type TestResult = Result<(), Box<dyn Error>>;
+
+/// Long enough that only a hang reaches it: turns a deadlock into a failure.
+const HANG: Duration = Duration::from_secs(30);
+
+/// The test side of a gated request: learns when a worker has started it,
+/// and lets it finish.
+struct Gate {
+    started: Receiver<()>,
+    release: Sender<()>,
+}
+
+/// The callable side of a gated request.
+struct Latch {
+    started: Sender<()>,
+    release: Receiver<()>,
+}
+
+fn gate() -> (Gate, Latch) {
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel();
+    let gate = Gate {
+        started: started_rx,
+        release: release_tx,
+    };
+    let latch = Latch {
+        started: started_tx,
+        release: release_rx,
+    };
+    (gate, latch)
+}
+
+impl Gate {
+    fn await_start(&self) {
+        self.started
+            .recv_timeout(HANG)
+            .expect("the gated request never started");
+    }
+
+    fn open(&self) {
+        // The latch may already be gone if its request was never run.
+        let _ = self.release.send(());
+    }
+}
+
+impl Latch {
+    /// Says "started", then blocks until the gate opens (or is dropped, so a
+    /// failing test never leaves a worker blocked).
+    fn hold(self) {
+        let _ = self.started.send(());
+        let _ = self.release.recv();
+    }
+}
+
+/// A door many callables can wait at, opened once for all of them.
+#[derive(Clone, Default)]
+struct Door(Arc<(Mutex<bool>, Condvar)>);
+
+impl Door {
+    fn open(&self) {
+        let (open, cond) = &*self.0;
+        *open.lock().unwrap() = true;
+        cond.notify_all();
+    }
+
+    fn pass(&self) {
+        let (open, cond) = &*self.0;
+        let guard = open.lock().unwrap();
+        let (_guard, timeout) = cond.wait_timeout_while(guard, HANG, |o| !*o).unwrap();
+        assert!(!timeout.timed_out(), "the door was never opened");
+    }
+}
+
+fn counter() -> Arc<AtomicUsize> {
+    Arc::new(AtomicUsize::new(0))
+}
+
+/// The worker index in a default thread name `callpool-worker-N`, if it is one.
+fn worker_index(name: Option<&str>) -> Option<usize> {
+    name?.strip_prefix("callpool-worker-")?.parse().ok()
+}
+
+// Callables run on the named worker threads; both result and error callbacks
+// run on the thread that calls `wait`, never on a worker.
+#[test]
+fn callbacks_run_on_the_waiting_thread_and_callables_on_workers() {
+    let pool = ThreadPool::new(4);
+    let me = thread::current().id();
+    let (tx, rx) = mpsc::channel::<(bool, Option<String>, ThreadId)>();
+    for i in 0..200u32 {
+        let (tx_ok, tx_err) = (tx.clone(), tx.clone());
+        let request = WorkRequest::fallible(
+            |i: u32| {
+                let name = thread::current().name().map(str::to_owned);
+                if i % 2 == 0 {
+                    Ok(name)
+                } else {
+                    Err(name)
+                }
+            },
+            i,
+        )
+        .on_result(move |_, name| tx_ok.send((true, name, thread::current().id())).unwrap())
+        .on_error(move |_, err| {
+            let TaskError::Failed(name) = err else {
+                panic!("expected a failure, got {err:?}");
+            };
+            tx_err.send((false, name, thread::current().id())).unwrap();
+        });
+        pool.put_request(request).unwrap();
+    }
+    drop(tx);
+
+    assert_eq!(pool.wait_timeout(HANG), Ok(200));
+    let seen: Vec<_> = rx.try_iter().collect();
+    assert_eq!(seen.len(), 200);
+    assert_eq!(seen.iter().filter(|(ok, _, _)| *ok).count(), 100);
+    for (_, name, callback_thread) in &seen {
+        assert_eq!(
+            *callback_thread, me,
+            "a callback ran off the waiting thread"
+        );
+        let index = worker_index(name.as_deref());
+        assert!(
+            matches!(index, Some(0..=3)),
+            "a callable ran on {name:?}, not on callpool-worker-0..3"
+        );
+    }
+}
+
+// Callbacks run on the thread that polls, not the one that put the requests.
+#[test]
+fn callbacks_run_on_the_thread_that_polls_not_the_one_that_put() {
+    let pool = ThreadPool::new(2);
+    let (tx, rx) = mpsc::channel();
+    for i in 0..50u32 {
+        let tx = tx.clone();
+        pool.put_request(
+            WorkRequest::new(|i: u32| i, i)
+                .on_result(move |_, _| tx.send(thread::current().id()).unwrap()),
+        )
+        .unwrap();
+    }
+    drop(tx);
+
+    let poller = thread::scope(|s| {
+        s.spawn(|| {
+            let mut handled = 0;
+            while pool.pending() > 0 {
+                handled += pool.poll_timeout(HANG).expect("poll_timeout failed");
+            }
+            assert_eq!(handled, 50);
+            thread::current().id()
+        })
+        .join()
+        .unwrap()
+    });
+    let callback_threads: Vec<ThreadId> = rx.try_iter().collect();
+    assert_eq!(callback_threads.len(), 50);
+    assert!(callback_threads.iter().all(|t| *t == poller));
+}
+
+// Each request's callable and callback run exactly once: nothing lost,
+// nothing handled twice, for both `WorkRequest::new` and `make_requests`.
+#[test]
+fn every_request_runs_and_reports_exactly_once() {
+    const N: usize = 10_000;
+    let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..N).map(|_| AtomicUsize::new(0)).collect());
+    let hits: Arc<Vec<AtomicUsize>> = Arc::new((0..N).map(|_| AtomicUsize::new(0)).collect());
+    let pool = ThreadPool::new(4);
+
+    let (r, h) = (Arc::clone(&runs), Arc::clone(&hits));
+    let shared = make_requests(
+        move |i: usize| {
+            r[i].fetch_add(1, Ordering::Relaxed);
+            i
+        },
+        0..N / 2,
+        move |_, i| {
+            h[i].fetch_add(1, Ordering::Relaxed);
+        },
+        |id, err| panic!("request {id} failed: {err}"),
+    );
+    for request in shared {
+        pool.put_request(request).unwrap();
+    }
+    for i in N / 2..N {
+        let (r, h) = (Arc::clone(&runs), Arc::clone(&hits));
+        let request = WorkRequest::new(
+            move |i: usize| {
+                r[i].fetch_add(1, Ordering::Relaxed);
+                i
+            },
+            i,
+        )
+        .on_result(move |_, i| {
+            h[i].fetch_add(1, Ordering::Relaxed);
+        });
+        pool.put_request(request).unwrap();
+    }
+
+    assert_eq!(pool.wait_timeout(HANG), Ok(N));
+    for i in 0..N {
+        assert_eq!(runs[i].load(Ordering::Relaxed), 1, "callable of {i}");
+        assert_eq!(hits[i].load(Ordering::Relaxed), 1, "callback of {i}");
+    }
+    assert_eq!(pool.pending(), 0);
+}
+
+/// Puts link `depth` of a chain whose callback puts the next link.
+fn put_link(pool: &Arc<ThreadPool>, depth: usize, last: usize, links: Arc<AtomicUsize>) {
+    let next = Arc::clone(pool);
+    let request = WorkRequest::new(|d: usize| d, depth).on_result(move |_, d| {
+        links.fetch_add(1, Ordering::Relaxed);
+        if d < last {
+            put_link(&next, d + 1, last, links);
+        }
+    });
+    pool.put_request(request).expect("put from a callback");
+}
+
+// Requests that callbacks put while `wait` runs are waited for by that same
+// `wait`, and counted in what it returns.
+#[test]
+fn wait_also_waits_for_requests_put_by_callbacks() {
+    const CHAIN: usize = 100;
+    let pool = Arc::new(ThreadPool::new(2));
+    let links = counter();
+    put_link(&pool, 1, CHAIN, Arc::clone(&links));
+
+    assert_eq!(pool.wait_timeout(HANG), Ok(CHAIN));
+    assert_eq!(links.load(Ordering::Relaxed), CHAIN);
+    assert_eq!(pool.pending(), 0);
+}
+
+// W11: `wait` called from inside a callback does not deadlock: the request
+// whose callback is running is no longer pending, so the inner wait handles
+// the other results and returns.
+#[test]
+fn wait_inside_a_callback_handles_the_rest() -> TestResult {
+    let pool = Arc::new(ThreadPool::new(2));
+    let door = Door::default();
+    let (inner_tx, inner_rx) = mpsc::channel();
+
+    // Queued first, so a worker takes it first; the other ten cannot finish
+    // before its callback opens the door, so the inner wait must handle them.
+    let (p, d) = (Arc::clone(&pool), door.clone());
+    pool.put_request(WorkRequest::new(|x: u32| x, 0).on_result(move |_, _| {
+        d.open();
+        inner_tx.send(p.wait_timeout(HANG)).unwrap();
+    }))?;
+    let later = counter();
+    for i in 1..=10u32 {
+        let (d, later) = (door.clone(), Arc::clone(&later));
+        pool.put_request(
+            WorkRequest::new(
+                move |x: u32| {
+                    d.pass();
+                    x
+                },
+                i,
+            )
+            .on_result(move |_, _| {
+                later.fetch_add(1, Ordering::Relaxed);
+            }),
+        )?;
+    }
+
+    assert_eq!(pool.wait_timeout(HANG), Ok(1));
+    assert_eq!(inner_rx.try_recv()?, Ok(10));
+    assert_eq!(later.load(Ordering::Relaxed), 10);
+    assert_eq!(pool.pending(), 0);
+    Ok(())
+}
+
+// W12: `poll` never blocks and returns counts, not exceptions: Ok(0) while
+// the request runs, the exact number of results ready, and NoResultsPending
+// only when nothing is pending.
+#[test]
+fn poll_returns_exact_counts() -> TestResult {
+    let pool = ThreadPool::new(1);
+    assert_eq!(pool.poll(), Err(PollError::NoResultsPending));
+
+    let handled = counter();
+    let on_result = |handled: &Arc<AtomicUsize>| {
+        let handled = Arc::clone(handled);
+        move |_: RequestId, _: u32| {
+            handled.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let (first, latch) = gate();
+    pool.put_request(
+        WorkRequest::new(
+            move |x: u32| {
+                latch.hold();
+                x
+            },
+            0,
+        )
+        .on_result(on_result(&handled)),
+    )?;
+    first.await_start();
+    assert_eq!(pool.poll(), Ok(0));
+    assert_eq!(pool.pending(), 1);
+
+    // One worker runs requests in order and sends each result before it
+    // takes the next: once the gated last one has started, the four before
+    // it have their results ready.
+    for i in 1..=3 {
+        pool.put_request(WorkRequest::new(|x: u32| x, i).on_result(on_result(&handled)))?;
+    }
+    let (last, latch) = gate();
+    pool.put_request(
+        WorkRequest::new(
+            move |x: u32| {
+                latch.hold();
+                x
+            },
+            4,
+        )
+        .on_result(on_result(&handled)),
+    )?;
+    first.open();
+    last.await_start();
+    assert_eq!(pool.poll(), Ok(4));
+    assert_eq!(handled.load(Ordering::Relaxed), 4);
+    assert_eq!(pool.pending(), 1);
+    assert_eq!(pool.poll(), Ok(0));
+
+    last.open();
+    assert_eq!(pool.poll_timeout(HANG), Ok(1));
+    assert_eq!(handled.load(Ordering::Relaxed), 5);
+    assert_eq!(pool.poll(), Err(PollError::NoResultsPending));
+    Ok(())
+}
+
+// `poll_timeout` blocks until a result is ready, then handles every ready
+// result; it reports a timeout (with the pending count) when none comes, and
+// NoResultsPending when nothing is pending.
+#[test]
+fn poll_timeout_waits_for_a_result_or_reports_why_not() -> TestResult {
+    let pool = ThreadPool::new(1);
+    assert_eq!(
+        pool.poll_timeout(HANG),
+        Err(PollError::NoResultsPending),
+        "nothing is pending: no reason to block"
+    );
+
+    let (first, latch) = gate();
+    pool.put_request(WorkRequest::new(
+        move |x: u32| {
+            latch.hold();
+            x
+        },
+        0,
+    ))?;
+    first.await_start();
+    // The request cannot finish before the gate opens: the timeout must pass.
+    assert_eq!(
+        pool.poll_timeout(Duration::from_millis(10)),
+        Err(PollError::Timeout { pending: 1 })
+    );
+
+    for i in 1..=2 {
+        pool.put_request(WorkRequest::new(|x: u32| x, i))?;
+    }
+    let (last, latch) = gate();
+    pool.put_request(WorkRequest::new(
+        move |x: u32| {
+            latch.hold();
+            x
+        },
+        3,
+    ))?;
+    first.open();
+    last.await_start();
+    assert_eq!(pool.poll_timeout(HANG), Ok(3), "all ready results at once");
+    last.open();
+    assert_eq!(pool.poll_timeout(HANG), Ok(1));
+    assert_eq!(pool.poll_timeout(HANG), Err(PollError::NoResultsPending));
+    Ok(())
+}
+
+// Model table, 0 workers: `poll` returns Ok(0), `poll_timeout` and `wait`
+// report NoWorkersAvailable at once instead of hanging; after
+// `create_workers` the requests run and are handled.
+#[test]
+fn no_workers_is_reported_not_waited_for() -> TestResult {
+    let pool = ThreadPool::new(0);
+    pool.put_request(WorkRequest::new(|x: u32| x, 1))?;
+    pool.put_request(WorkRequest::new(|x: u32| x, 2))?;
+
+    assert_eq!(pool.poll(), Ok(0));
+    assert_eq!(
+        pool.poll_timeout(HANG),
+        Err(PollError::NoWorkersAvailable { pending: 2 })
+    );
+    assert_eq!(
+        pool.wait_timeout(HANG),
+        Err(WaitError::NoWorkersAvailable { pending: 2 })
+    );
+    assert_eq!(pool.pending(), 2);
+
+    pool.create_workers(1)?;
+    assert_eq!(pool.wait_timeout(HANG), Ok(2));
+    Ok(())
+}
+
+/// Counts its drops and remembers the thread of the last one.
+struct Tracked {
+    drops: Arc<Mutex<Vec<ThreadId>>>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.drops.lock().unwrap().push(thread::current().id());
+    }
+}
+
+// W13: a request with no result callback has its value dropped, once, on
+// the polling thread, silently (no error callback is called for it).
+#[test]
+fn a_result_without_a_callback_is_dropped() -> TestResult {
+    let pool = ThreadPool::new(2);
+    let drops = Arc::new(Mutex::new(Vec::new()));
+    for _ in 0..4 {
+        let d = Arc::clone(&drops);
+        pool.put_request(WorkRequest::new(move |()| Tracked { drops: d }, ()))?;
+    }
+    let d = Arc::clone(&drops);
+    pool.put_request(
+        WorkRequest::new(move |()| Tracked { drops: d }, ())
+            .on_error(|id, err| panic!("request {id} got an error callback: {err:?}")),
+    )?;
+
+    assert_eq!(pool.wait_timeout(HANG), Ok(5));
+    let drops = drops.lock().unwrap();
+    assert_eq!(drops.len(), 5);
+    assert!(drops.iter().all(|t| *t == thread::current().id()));
+    Ok(())
+}
+
+// `make_requests` builds one request per item, each with its own automatic
+// id, and submits nothing; once put, each item's result reaches the shared
+// callback with that request's id.
+#[test]
+fn make_requests_builds_one_unsubmitted_request_per_item() -> TestResult {
+    let pool = ThreadPool::new(2);
+    let runs = counter();
+    let (tx, rx) = mpsc::channel();
+    let r = Arc::clone(&runs);
+    let requests = make_requests(
+        move |n: u64| {
+            r.fetch_add(1, Ordering::Relaxed);
+            n * 10
+        },
+        0..50u64,
+        move |id, value| tx.send((id, value)).unwrap(),
+        |id, err| panic!("request {id} failed: {err}"),
+    );
+
+    assert_eq!(requests.len(), 50);
+    let ids: Vec<RequestId> = requests.iter().map(WorkRequest::id).collect();
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 50);
+    assert!(ids.iter().all(|id| !id.is_user_chosen()));
+    assert_eq!(runs.load(Ordering::Relaxed), 0);
+    assert_eq!((pool.pending(), pool.queued()), (0, 0));
+
+    for request in requests {
+        pool.put_request(request)?;
+    }
+    assert_eq!(pool.wait_timeout(HANG), Ok(50));
+    assert_eq!(runs.load(Ordering::Relaxed), 50);
+    let mut seen: Vec<(RequestId, u64)> = rx.try_iter().collect();
+    seen.sort_by_key(|(id, _)| ids.iter().position(|i| i == id));
+    let expected: Vec<(RequestId, u64)> =
+        ids.iter().copied().zip((0..50).map(|n| n * 10)).collect();
+    assert_eq!(seen, expected);
+    Ok(())
+}
+
+// `make_fallible_requests`: `Ok` goes to the result callback, `Err` to the
+// error callback as TaskError::Failed carrying the very error value (W7).
+#[test]
+fn make_fallible_requests_routes_ok_and_err() -> TestResult {
+    let pool = ThreadPool::new(2);
+    let (ok_tx, ok_rx) = mpsc::channel();
+    let (err_tx, err_rx) = mpsc::channel();
+    let requests = make_fallible_requests(
+        |s: &'static str| s.parse::<i32>(),
+        ["1", "x", "3", "-4", ""],
+        move |_, n| ok_tx.send(n).unwrap(),
+        move |_, err: TaskError<ParseIntError>| err_tx.send(err).unwrap(),
+    );
+    assert_eq!(requests.len(), 5);
+    for request in requests {
+        pool.put_request(request)?;
+    }
+
+    assert_eq!(pool.wait_timeout(HANG), Ok(5));
+    let mut oks: Vec<i32> = ok_rx.try_iter().collect();
+    oks.sort();
+    assert_eq!(oks, [-4, 1, 3]);
+    let mut errs: Vec<TaskError<ParseIntError>> = err_rx.try_iter().collect();
+    errs.sort_by_key(|e| e.to_string());
+    let expected = vec![
+        TaskError::Failed("".parse::<i32>().unwrap_err()),
+        TaskError::Failed("x".parse::<i32>().unwrap_err()),
+    ];
+    assert_eq!(errs, expected);
+    Ok(())
+}
+
+// W7: a fallible request's `Err` goes only to its error callback as
+// TaskError::Failed(value), its `Ok` only to its result callback, each
+// tied to the right request id.
+#[test]
+fn fallible_requests_route_ok_and_err_to_separate_callbacks() -> TestResult {
+    let pool = ThreadPool::new(3);
+    let (tx, rx) = mpsc::channel();
+    let mut expected = Vec::new();
+    for i in 0..20u32 {
+        let (tx_ok, tx_err) = (tx.clone(), tx.clone());
+        let request = WorkRequest::fallible(
+            |i: u32| {
+                if i % 2 == 0 {
+                    Ok(i)
+                } else {
+                    Err(format!("odd {i}"))
+                }
+            },
+            i,
+        )
+        .on_result(move |id, v| tx_ok.send((id, Ok(v))).unwrap())
+        .on_error(move |id, e| tx_err.send((id, Err(e))).unwrap());
+        let id = pool.put_request(request)?;
+        let outcome = if i % 2 == 0 {
+            Ok(i)
+        } else {
+            Err(TaskError::Failed(format!("odd {i}")))
+        };
+        expected.push((id, outcome));
+    }
+
+    assert_eq!(pool.wait_timeout(HANG), Ok(20));
+    let mut seen: Vec<_> = rx.try_iter().collect();
+    seen.sort_by_key(|(id, _)| *id);
+    expected.sort_by_key(|(id, _)| *id);
+    assert_eq!(seen, expected);
+    Ok(())
+}
+
+// W12: `wait` returns how many results it handled (Python returns None):
+// Ok(0) at once when nothing is pending, failures count like results, and
+// a second batch is counted on its own.
+#[test]
+fn wait_returns_the_number_of_results_handled() -> TestResult {
+    let pool = ThreadPool::new(3);
+    assert_eq!(pool.wait(), Ok(0));
+
+    let errors = counter();
+    for i in 0..12u32 {
+        let errors = Arc::clone(&errors);
+        pool.put_request(
+            WorkRequest::fallible(|i: u32| if i < 7 { Ok(i) } else { Err(i) }, i).on_error(
+                move |_, _| {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                },
+            ),
+        )?;
+    }
+    assert_eq!(pool.wait_timeout(HANG), Ok(12));
+    assert_eq!(errors.load(Ordering::Relaxed), 5);
+    assert_eq!(pool.wait_timeout(HANG), Ok(0));
+
+    for i in 0..4u32 {
+        pool.put_request(WorkRequest::new(|i: u32| i, i))?;
+    }
+    assert_eq!(pool.wait_timeout(HANG), Ok(4));
+    Ok(())
+}
