@@ -1,0 +1,520 @@
+//! Ending a pool: `shutdown`, `shutdown_timeout`, `shutdown_now`, and drop
+//! (the Python module has none of these: W14).
+//!
+//! Every wait here is on a channel, a gate or a join; the only timeouts turn
+//! a hang into a failure.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use callpool::{PutError, ShutdownError, TaskError, ThreadPool, WorkRequest};
+
+/// How long any blocking step may take before the test calls it a hang.
+const HANG: Duration = Duration::from_secs(30);
+
+/// A one-way gate that requests block on until the test opens it.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+
+    fn pass(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+    }
+}
+
+/// Opens the gate when dropped, so a failing test never leaves a worker
+/// blocked for ever.
+struct OpenOnDrop(Arc<Gate>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+/// Opens `gate` if the test has not called [`Watchdog::disarm`] within
+/// [`HANG`], so a call that blocks on a gated request returns and the test
+/// fails instead of hanging.
+struct Watchdog {
+    disarm: mpsc::Sender<()>,
+    fired: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    fn new(gate: &Arc<Gate>) -> Watchdog {
+        let (disarm, disarmed) = mpsc::channel::<()>();
+        let fired = Arc::new(AtomicBool::new(false));
+        let (gate, flag) = (Arc::clone(gate), Arc::clone(&fired));
+        thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = disarmed.recv_timeout(HANG) {
+                flag.store(true, Ordering::SeqCst);
+                gate.open();
+            }
+        });
+        Watchdog { disarm, fired }
+    }
+
+    /// Stops the watchdog; panics if it had to open the gate.
+    fn disarm(self, what: &str) {
+        let _ = self.disarm.send(());
+        assert!(
+            !self.fired.load(Ordering::SeqCst),
+            "{what} blocked until the watchdog released the request"
+        );
+    }
+}
+
+/// Runs `f` on a helper thread and returns its value, failing the test if
+/// it takes longer than [`HANG`].
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(HANG)
+        .unwrap_or_else(|e| panic!("{what} did not return: {e}"))
+}
+
+/// Sends on its channel when dropped: stored in a thread-local, it tells the
+/// test that the thread has exited.
+struct OnThreadExit(mpsc::Sender<()>);
+
+impl Drop for OnThreadExit {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+thread_local! {
+    static EXIT_SIGNAL: RefCell<Option<OnThreadExit>> = const { RefCell::new(None) };
+}
+
+/// Arranges for `tx` to hear when the current thread exits.
+fn signal_on_thread_exit(tx: mpsc::Sender<()>) {
+    EXIT_SIGNAL.with(|slot| *slot.borrow_mut() = Some(OnThreadExit(tx)));
+}
+
+/// A request that says it started, then blocks on `gate`; it counts its run
+/// in `ran` and its callback in `called`.
+fn blocking_request(
+    gate: &Arc<Gate>,
+    started: &mpsc::Sender<()>,
+    ran: &Arc<AtomicUsize>,
+    called: &Arc<AtomicUsize>,
+) -> WorkRequest {
+    let (gate, started) = (Arc::clone(gate), started.clone());
+    let (ran, called) = (Arc::clone(ran), Arc::clone(called));
+    WorkRequest::new(
+        move |()| {
+            started.send(()).unwrap();
+            gate.pass();
+            ran.fetch_add(1, Ordering::SeqCst);
+        },
+        (),
+    )
+    .on_result(move |_, ()| {
+        called.fetch_add(1, Ordering::SeqCst);
+    })
+    .into()
+}
+
+/// Callbacks heard, as (user id, outcome), in the order they fired.
+type Outcomes = Arc<Mutex<Vec<(u64, Result<(), TaskError>)>>>;
+
+/// A request with user id `id` that counts its run in `ran`; any callback
+/// it gets is recorded in `outcomes`.
+fn counted_request(id: u64, ran: &Arc<AtomicUsize>, outcomes: &Outcomes) -> WorkRequest {
+    let ran = Arc::clone(ran);
+    let (ok, err) = (Arc::clone(outcomes), Arc::clone(outcomes));
+    WorkRequest::new(
+        move |()| {
+            ran.fetch_add(1, Ordering::SeqCst);
+        },
+        (),
+    )
+    .with_id(id)
+    .on_result(move |id, ()| ok.lock().unwrap().push((id.value(), Ok(()))))
+    .on_error(move |id, e| err.lock().unwrap().push((id.value(), Err(e))))
+    .into()
+}
+
+fn ids(requests: &[WorkRequest]) -> Vec<u64> {
+    requests.iter().map(|r| r.id().value()).collect()
+}
+
+/// Puts `requests` on a fresh pool and waits: proves handed-back requests
+/// are intact and can still run.
+fn run_elsewhere(requests: Vec<WorkRequest>) -> usize {
+    let n = requests.len();
+    let pool = ThreadPool::new(1);
+    for r in requests {
+        pool.put_request(r).unwrap();
+    }
+    assert_eq!(pool.wait_timeout(HANG), Ok(n));
+    n
+}
+
+// `shutdown` runs every queued request, delivers every callback on the
+// calling thread, and joins every worker thread (W14: no daemon threads
+// killed with their work).
+#[test]
+fn shutdown_runs_everything_and_joins_every_thread() {
+    let pool = ThreadPool::new(2);
+    let observer = pool.new_handle();
+    let gate = Arc::new(Gate::default());
+    let _release = OpenOnDrop(Arc::clone(&gate));
+    let (started_tx, started_rx) = mpsc::channel();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let callback_threads = Arc::new(Mutex::new(Vec::new()));
+
+    let request = |blocking: bool| {
+        let (gate, started) = (Arc::clone(&gate), started_tx.clone());
+        let ran = Arc::clone(&ran);
+        let threads = Arc::clone(&callback_threads);
+        WorkRequest::new(
+            move |()| {
+                if blocking {
+                    started.send(()).unwrap();
+                    gate.pass();
+                }
+                ran.fetch_add(1, Ordering::SeqCst);
+            },
+            (),
+        )
+        .on_result(move |_, ()| threads.lock().unwrap().push(thread::current().id()))
+    };
+    // Both workers busy, so the rest is certainly queued at shutdown.
+    for _ in 0..2 {
+        pool.put_request(request(true)).unwrap();
+    }
+    for _ in 0..2 {
+        started_rx.recv_timeout(HANG).unwrap();
+    }
+    for _ in 0..18 {
+        pool.put_request(request(false)).unwrap();
+    }
+    assert_eq!(pool.queued(), 18);
+
+    // Opens the gate once shutdown has begun, so shutdown itself has to
+    // drain the queue.
+    let watcher = pool.new_handle();
+    let opener = {
+        let gate = Arc::clone(&gate);
+        thread::spawn(move || {
+            let give_up = Instant::now() + HANG;
+            while !watcher.is_shut_down() && Instant::now() < give_up {
+                thread::sleep(Duration::from_millis(1));
+            }
+            gate.open();
+        })
+    };
+
+    // Shut down from a helper thread, so a hang fails the test.
+    let (result, shutdown_thread) = within("shutdown", move || {
+        (pool.shutdown(), thread::current().id())
+    });
+    result.unwrap();
+    opener.join().unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 20);
+    let callback_threads = callback_threads.lock().unwrap();
+    assert_eq!(callback_threads.len(), 20);
+    assert!(callback_threads.iter().all(|&t| t == shutdown_thread));
+    assert!(observer.is_shut_down());
+    assert_eq!(observer.threads(), 0);
+    assert_eq!(observer.workers(), 0);
+    assert_eq!(observer.queued(), 0);
+}
+
+// After shutdown every put is refused with `PutError::ShutDown`, which hands
+// the request back intact (W17: errors are values, not asserts), and no
+// worker can be created.
+#[test]
+fn put_after_shutdown_hands_the_request_back() {
+    let pool = ThreadPool::new(1);
+    let other = pool.new_handle();
+    pool.shutdown().unwrap();
+    assert!(other.is_shut_down());
+
+    let ran = Arc::new(AtomicUsize::new(0));
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let refused = match other.put_request(counted_request(77, &ran, &outcomes)) {
+        Err(PutError::ShutDown(r)) => r,
+        other => panic!("expected ShutDown, got {other:?}"),
+    };
+    assert_eq!(refused.id().value(), 77);
+    assert!(refused.id().is_user_chosen());
+    let refused = match other.try_put_request(refused) {
+        Err(PutError::ShutDown(r)) => r,
+        other => panic!("expected ShutDown, got {other:?}"),
+    };
+    let refused = match other.put_request_timeout(refused, HANG) {
+        Err(PutError::ShutDown(r)) => r,
+        other => panic!("expected ShutDown, got {other:?}"),
+    };
+    assert_eq!(other.pending(), 0);
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+
+    let err = other.create_workers(1).unwrap_err();
+    assert!(err.is_shut_down());
+    assert_eq!((other.workers(), other.threads()), (0, 0));
+
+    // The handed-back request still runs, with its callback, elsewhere.
+    assert_eq!(run_elsewhere(vec![refused]), 1);
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+    assert_eq!(*outcomes.lock().unwrap(), [(77, Ok(()))]);
+}
+
+// With no worker left, `shutdown` cannot run the queue: it hands back
+// exactly this handle's queued requests, in order, in `ShutdownError::Unrun`
+// (W5: stranded work is reported, never lost silently); another handle's
+// queued request is cancelled to that handle.
+#[test]
+fn shutdown_without_workers_hands_back_unrun_requests() {
+    let pool = ThreadPool::new(0);
+    let other = pool.new_handle();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let other_outcomes = Arc::new(Mutex::new(Vec::new()));
+    pool.put_request(counted_request(1, &ran, &outcomes))
+        .unwrap();
+    other
+        .put_request(counted_request(100, &ran, &other_outcomes))
+        .unwrap();
+    pool.put_request(counted_request(2, &ran, &outcomes))
+        .unwrap();
+    pool.put_request(counted_request(3, &ran, &outcomes))
+        .unwrap();
+    assert_eq!(pool.queued(), 4);
+
+    let unrun = match pool.shutdown() {
+        Err(ShutdownError::Unrun(requests)) => requests,
+        other => panic!("expected Unrun, got {other:?}"),
+    };
+    assert_eq!(ids(&unrun), [1, 2, 3]);
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert!(outcomes.lock().unwrap().is_empty());
+    assert_eq!(other.queued(), 0);
+
+    assert_eq!(other.wait_timeout(HANG), Ok(1));
+    assert_eq!(
+        *other_outcomes.lock().unwrap(),
+        [(100, Err(TaskError::Cancelled))]
+    );
+
+    assert_eq!(run_elsewhere(unrun), 3);
+    assert_eq!(ran.load(Ordering::SeqCst), 3);
+    assert_eq!(outcomes.lock().unwrap().len(), 3);
+}
+
+// `shutdown_now` returns at once with exactly its handle's unstarted
+// requests, in order; the running request finishes on its thread (its
+// outcome is discarded: the handle is gone); another handle's queued
+// requests are cancelled to it and never run (W20: queued work can be
+// cancelled).
+#[test]
+fn shutdown_now_hands_back_unstarted_and_cancels_other_handles() {
+    let pool = ThreadPool::new(1);
+    let other = pool.new_handle();
+    let gate = Arc::new(Gate::default());
+    let _release = OpenOnDrop(Arc::clone(&gate));
+    let (started_tx, started_rx) = mpsc::channel();
+    let running_ran = Arc::new(AtomicUsize::new(0));
+    let running_called = Arc::new(AtomicUsize::new(0));
+    pool.put_request(blocking_request(
+        &gate,
+        &started_tx,
+        &running_ran,
+        &running_called,
+    ))
+    .unwrap();
+    started_rx.recv_timeout(HANG).unwrap();
+
+    let ran = Arc::new(AtomicUsize::new(0));
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let other_outcomes = Arc::new(Mutex::new(Vec::new()));
+    pool.put_request(counted_request(1, &ran, &outcomes))
+        .unwrap();
+    other
+        .put_request(counted_request(101, &ran, &other_outcomes))
+        .unwrap();
+    pool.put_request(counted_request(2, &ran, &outcomes))
+        .unwrap();
+    other
+        .put_request(counted_request(102, &ran, &other_outcomes))
+        .unwrap();
+    pool.put_request(counted_request(3, &ran, &outcomes))
+        .unwrap();
+    assert_eq!(pool.queued(), 5);
+
+    let watchdog = Watchdog::new(&gate);
+    let unstarted = pool.shutdown_now();
+    watchdog.disarm("shutdown_now");
+    assert_eq!(ids(&unstarted), [1, 2, 3]);
+    assert!(other.is_shut_down());
+    assert_eq!(other.queued(), 0);
+    // The running request is still blocked.
+    assert_eq!(running_ran.load(Ordering::SeqCst), 0);
+    assert_eq!(other.threads(), 1);
+
+    assert_eq!(other.wait_timeout(HANG), Ok(2));
+    assert_eq!(
+        *other_outcomes.lock().unwrap(),
+        [
+            (101, Err(TaskError::Cancelled)),
+            (102, Err(TaskError::Cancelled))
+        ]
+    );
+    assert_eq!(other.pending(), 0);
+
+    gate.open();
+    let joiner = other.new_handle();
+    assert_eq!(
+        within("join_all_dismissed_workers", move || {
+            joiner.join_all_dismissed_workers()
+        }),
+        1
+    );
+    assert_eq!(other.threads(), 0);
+    assert_eq!(running_ran.load(Ordering::SeqCst), 1);
+    assert_eq!(running_called.load(Ordering::SeqCst), 0);
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert!(outcomes.lock().unwrap().is_empty());
+
+    assert_eq!(run_elsewhere(unstarted), 3);
+    assert_eq!(ran.load(Ordering::SeqCst), 3);
+}
+
+// `shutdown_timeout` gives up on a request that never returns and reports
+// `ShutdownError::TimedOut` with the threads still running and the requests
+// still pending (W14: shutdown with a bound).
+#[test]
+fn shutdown_timeout_reports_a_request_that_never_returns() {
+    let pool = ThreadPool::new(1);
+    let observer = pool.new_handle();
+    let gate = Arc::new(Gate::default());
+    // Released only at the end of the test, so the thread can exit.
+    let _release = OpenOnDrop(Arc::clone(&gate));
+    let (started_tx, started_rx) = mpsc::channel();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let called = Arc::new(AtomicUsize::new(0));
+    pool.put_request(blocking_request(&gate, &started_tx, &ran, &called))
+        .unwrap();
+    started_rx.recv_timeout(HANG).unwrap();
+    // Queued behind the stuck request.
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    pool.put_request(counted_request(1, &ran, &outcomes))
+        .unwrap();
+
+    let watchdog = Watchdog::new(&gate);
+    let result = pool.shutdown_timeout(Duration::from_millis(50));
+    watchdog.disarm("shutdown_timeout");
+    match result {
+        Err(ShutdownError::TimedOut { threads, pending }) => {
+            assert_eq!((threads, pending), (1, 2));
+        }
+        other => panic!("expected TimedOut, got {other:?}"),
+    }
+    assert!(observer.is_shut_down());
+    assert_eq!(observer.threads(), 1);
+    assert_eq!(called.load(Ordering::SeqCst), 0);
+
+    gate.open();
+    let joiner = observer.new_handle();
+    assert_eq!(
+        within("join_all_dismissed_workers", move || {
+            joiner.join_all_dismissed_workers()
+        }),
+        1
+    );
+    assert_eq!(observer.threads(), 0);
+}
+
+// Dropping the last handle never blocks, even with a request running and
+// others queued (W14); the queued requests are discarded and never run, the
+// running one finishes on its thread (no callback: the handle is gone), and
+// that thread then exits.
+#[test]
+fn drop_returns_at_once_and_discards_queued_requests() {
+    let pool = ThreadPool::new(1);
+    let gate = Arc::new(Gate::default());
+    let _release = OpenOnDrop(Arc::clone(&gate));
+    let (started_tx, started_rx) = mpsc::channel();
+    let (exited_tx, exited_rx) = mpsc::channel();
+    // Every callable owns a clone of `alive`; once all are dropped (run or
+    // discarded), `alive_rx` disconnects.
+    let (alive, alive_rx) = mpsc::channel::<()>();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let called = Arc::new(AtomicUsize::new(0));
+
+    let (running_gate, running_ran) = (Arc::clone(&gate), Arc::clone(&ran));
+    let (running_alive, running_called) = (alive.clone(), Arc::clone(&called));
+    pool.put_request(
+        WorkRequest::new(
+            move |()| {
+                let _alive = running_alive;
+                signal_on_thread_exit(exited_tx);
+                started_tx.send(()).unwrap();
+                running_gate.pass();
+                running_ran.fetch_add(1, Ordering::SeqCst);
+            },
+            (),
+        )
+        .on_result(move |_, ()| {
+            running_called.fetch_add(1, Ordering::SeqCst);
+        }),
+    )
+    .unwrap();
+    started_rx.recv_timeout(HANG).unwrap();
+
+    for _ in 0..4 {
+        let (alive, ran, called) = (alive.clone(), Arc::clone(&ran), Arc::clone(&called));
+        pool.put_request(
+            WorkRequest::new(
+                move |()| {
+                    let _alive = alive;
+                    ran.fetch_add(1, Ordering::SeqCst);
+                },
+                (),
+            )
+            .on_result(move |_, ()| {
+                called.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
+    }
+    assert_eq!(pool.queued(), 4);
+    drop(alive);
+
+    let watchdog = Watchdog::new(&gate);
+    drop(pool);
+    watchdog.disarm("dropping the pool");
+    // Still blocked: the drop did not wait for it.
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+
+    gate.open();
+    assert_eq!(
+        alive_rx.recv_timeout(HANG),
+        Err(mpsc::RecvTimeoutError::Disconnected),
+        "a request was kept alive after the pool was dropped"
+    );
+    exited_rx
+        .recv_timeout(HANG)
+        .expect("the worker thread did not exit");
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+    assert_eq!(called.load(Ordering::SeqCst), 0);
+}
