@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
 /// Where the pool is in its life; it only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -28,8 +28,19 @@ pub(crate) enum Lifecycle {
     Closed,
 }
 
+/// How many times an idle worker looks at the queue again, without the
+/// lock, before it goes to sleep. Streams of short requests then pass from
+/// putter to worker without a sleep and a wake-up per request; an idle
+/// worker spins for a few microseconds at most, then sleeps until woken.
+const SPIN_ROUNDS: u32 = 64;
+/// Of those, how many busy-wait with `spin_loop` before yielding the CPU.
+const SPIN_BEFORE_YIELD: u32 = 16;
+
 pub(crate) struct RequestQueue<J> {
     state: Mutex<State<J>>,
+    /// Queue length, written under the lock, read without it only as a hint
+    /// by spinning workers: the decision to take is always made under the lock.
+    len_hint: AtomicUsize,
     /// Wakes sleeping workers: a request was queued, or a worker was
     /// dismissed, or the pool closed.
     work: Condvar,
@@ -80,6 +91,7 @@ impl<J> RequestQueue<J> {
                 to_wake: 0,
                 putters: 0,
             }),
+            len_hint: AtomicUsize::new(0),
             work: Condvar::new(),
             space: Condvar::new(),
         }
@@ -102,6 +114,7 @@ impl<J> RequestQueue<J> {
             return Push::Full(job);
         }
         state.jobs.push_back(job);
+        self.publish_len(&state);
         let wake = state.sleeping > state.to_wake;
         if wake {
             state.to_wake += 1;
@@ -132,6 +145,7 @@ impl<J> RequestQueue<J> {
             }
             if state.capacity.is_none_or(|cap| state.jobs.len() < cap) {
                 state.jobs.push_back(job);
+                self.publish_len(&state);
                 let wake = state.sleeping > state.to_wake;
                 if wake {
                     state.to_wake += 1;
@@ -173,6 +187,7 @@ impl<J> RequestQueue<J> {
     /// (after draining the queue, if the pool is draining) or the pool closed.
     pub(crate) fn take(&self, dismissed: &AtomicBool) -> Option<J> {
         let mut state = self.lock();
+        let mut spun = false;
         loop {
             // Relaxed: the flag is written only under this lock, which orders it.
             let leaving = dismissed.load(Ordering::Relaxed) || state.lifecycle != Lifecycle::Open;
@@ -180,6 +195,7 @@ impl<J> RequestQueue<J> {
                 return None;
             }
             if let Some(job) = state.jobs.pop_front() {
+                self.publish_len(&state);
                 let room_made = state.putters > 0;
                 drop(state);
                 if room_made {
@@ -191,6 +207,14 @@ impl<J> RequestQueue<J> {
                 // Draining, and nothing left to drain.
                 return None;
             }
+            if !spun && cfg!(not(loom)) {
+                spun = true;
+                drop(state);
+                self.spin_for_work(dismissed);
+                state = self.lock();
+                continue;
+            }
+            spun = false;
             state.sleeping += 1;
             state = self.work.wait(state).unwrap_or_else(|e| e.into_inner());
             state.sleeping -= 1;
@@ -199,6 +223,26 @@ impl<J> RequestQueue<J> {
             // extra notify later, overcounting could strand a request.
             state.to_wake = state.to_wake.saturating_sub(1).min(state.sleeping);
         }
+    }
+
+    /// Busy-waits a little for a request (or a dismissal) to show up.
+    fn spin_for_work(&self, dismissed: &AtomicBool) {
+        for round in 0..SPIN_ROUNDS {
+            // Relaxed: both are hints; `take` decides under the lock.
+            if self.len_hint.load(Ordering::Relaxed) > 0 || dismissed.load(Ordering::Relaxed) {
+                return;
+            }
+            if round < SPIN_BEFORE_YIELD {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    fn publish_len(&self, state: &State<J>) {
+        // Relaxed: a hint for spinning workers only (see `len_hint`).
+        self.len_hint.store(state.jobs.len(), Ordering::Relaxed);
     }
 
     /// Dismisses the workers whose flags are given: sets each flag under the
@@ -249,7 +293,10 @@ impl<J> RequestQueue<J> {
     /// Takes every queued request out (for closing, or for handing one
     /// handle's requests back), and wakes blocked putters: there is room now.
     pub(crate) fn take_all(&self) -> VecDeque<J> {
-        let jobs = std::mem::take(&mut self.lock().jobs);
+        let mut state = self.lock();
+        let jobs = std::mem::take(&mut state.jobs);
+        self.publish_len(&state);
+        drop(state);
         self.space.notify_all();
         jobs
     }
@@ -263,6 +310,7 @@ impl<J> RequestQueue<J> {
             .partition(|job| mine(job));
         let others = VecDeque::from(others);
         state.jobs = others;
+        self.publish_len(&state);
         drop(state);
         self.space.notify_all();
         mine
