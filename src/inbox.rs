@@ -14,34 +14,51 @@ use flume::{Receiver, Sender, TrySendError};
 use crate::queue::RequestQueue;
 
 use crate::request::{RequestId, WorkRequest};
-use crate::task::Task;
+use crate::task::TaskBox;
 
-/// A request on its way through the pool: queued, running, or finished.
+/// A request on its way through the pool: queued or running.
 pub(crate) struct Job {
-    pub(crate) id: RequestId,
-    pub(crate) task: Box<dyn Task>,
+    /// The request's id and task (24 bytes for the pair with `inbox`).
+    pub(crate) task: TaskBox,
     /// Where the outcome goes: the handle that put the request.
     pub(crate) inbox: Arc<Inbox>,
 }
 
 impl Job {
+    pub(crate) fn id(&self) -> RequestId {
+        self.task.id
+    }
+
     pub(crate) fn into_request(self) -> WorkRequest {
-        WorkRequest {
-            id: self.id,
-            task: self.task,
-        }
+        WorkRequest { task: self.task }
     }
 }
 
 /// What arrives on a handle's result queue.
 pub(crate) enum Msg {
-    /// The request ran; its outcome is inside the task.
-    Done(RequestId, Box<dyn Task>),
-    /// The request will never run (the pool closed before a worker took it).
-    Cancelled(RequestId, Box<dyn Task>),
+    /// The request ran, or was cancelled (the pool closed before a worker
+    /// took it); the outcome is inside the task. 16 bytes, like a result.
+    Done(TaskBox),
     /// Re-check: the last pending request was handled by another thread, or
     /// the pool ran out of threads. Sent once per blocked waiter.
     Wake,
+}
+
+/// Counters of the handle's own threads (see `Inbox::counts`).
+struct Counts {
+    pending: AtomicUsize,
+    waiters: AtomicUsize,
+}
+
+/// Keeps its contents on a cache line of their own.
+#[repr(align(64))]
+struct CacheLine<T>(T);
+
+impl<T> std::ops::Deref for CacheLine<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 /// A handle's pending requests and the sending half of its queues.
@@ -49,10 +66,11 @@ pub(crate) struct Inbox {
     /// Unique per inbox, for telling handles apart in logs.
     pub(crate) serial: u64,
     results: Sender<Msg>,
-    /// Requests put and not yet handled (or handed back).
-    pending: AtomicUsize,
-    /// Threads blocked in `wait` or `poll_timeout` on this handle.
-    waiters: AtomicUsize,
+    /// Requests put and not yet handled (or handed back), and the threads
+    /// blocked in `wait` or `poll_timeout` on this handle. Both are written
+    /// by the handle's threads only; they sit on their own cache line, away
+    /// from the reference count and sender that workers touch per request.
+    counts: CacheLine<Counts>,
     /// Workers blocked sending to this handle's full (bounded) result queue.
     stuck_senders: AtomicUsize,
     /// User-chosen ids of pending requests. Automatic ids are unique by
@@ -73,8 +91,10 @@ impl Inbox {
             // Relaxed: only uniqueness matters.
             serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             results: results_tx,
-            pending: AtomicUsize::new(0),
-            waiters: AtomicUsize::new(0),
+            counts: CacheLine(Counts {
+                pending: AtomicUsize::new(0),
+                waiters: AtomicUsize::new(0),
+            }),
             stuck_senders: AtomicUsize::new(0),
             user_ids: Mutex::new(HashSet::new()),
         });
@@ -88,7 +108,7 @@ impl Inbox {
             return Err(());
         }
         // SeqCst: pairs with the waiter's `waiters` increment (see `unregister`).
-        self.pending.fetch_add(1, Ordering::SeqCst);
+        self.counts.pending.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 
@@ -102,14 +122,18 @@ impl Inbox {
         // SeqCst on both sides (here: decrement then read `waiters`; a waiter:
         // increment `waiters` then read `pending`): one of the two must see
         // the other, so a waiter either sees zero or gets a token.
-        if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if self.counts.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.wake_waiters(usize::from(caller_waits));
         }
     }
 
     /// Sends one wake token per blocked waiter, less `skip` (the caller's own).
     pub(crate) fn wake_waiters(&self, skip: usize) {
-        let waiters = self.waiters.load(Ordering::SeqCst).saturating_sub(skip);
+        let waiters = self
+            .counts
+            .waiters
+            .load(Ordering::SeqCst)
+            .saturating_sub(skip);
         for _ in 0..waiters {
             // Full: the waiters have messages to wake them anyway.
             // Disconnected: the handle is gone, so nobody waits.
@@ -118,12 +142,12 @@ impl Inbox {
     }
 
     pub(crate) fn pending(&self) -> usize {
-        self.pending.load(Ordering::SeqCst)
+        self.counts.pending.load(Ordering::SeqCst)
     }
 
     /// Registers the caller as a blocked waiter until the guard drops.
     pub(crate) fn waiter(&self) -> WaiterGuard<'_> {
-        self.waiters.fetch_add(1, Ordering::SeqCst);
+        self.counts.waiters.fetch_add(1, Ordering::SeqCst);
         WaiterGuard { inbox: self }
     }
 
@@ -153,9 +177,10 @@ impl Inbox {
     }
 
     fn discard(&self, msg: Msg) {
-        if let Msg::Done(id, _) | Msg::Cancelled(id, _) = msg {
+        if let Msg::Done(task) = msg {
             log::debug!(
-                "callpool: outcome of request {id} discarded: handle {} was dropped",
+                "callpool: outcome of request {} discarded: handle {} was dropped",
+                task.id,
                 self.serial
             );
         }
@@ -163,7 +188,7 @@ impl Inbox {
 
     /// Passes on a wake-up that a non-waiting `poll` took off the queue.
     pub(crate) fn forward_wake(&self) {
-        if self.waiters.load(Ordering::SeqCst) > 0 {
+        if self.counts.waiters.load(Ordering::SeqCst) > 0 {
             let _ = self.results.try_send(Msg::Wake);
         }
     }
@@ -185,7 +210,7 @@ pub(crate) struct WaiterGuard<'a> {
 
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
-        self.inbox.waiters.fetch_sub(1, Ordering::SeqCst);
+        self.inbox.counts.waiters.fetch_sub(1, Ordering::SeqCst);
         self.inbox.wake_waiters(0);
     }
 }

@@ -58,6 +58,8 @@ mod builder;
 mod error;
 mod global;
 mod inbox;
+#[cfg(all(test, any(loom, feature = "shuttle")))]
+mod models;
 mod pool;
 mod queue;
 mod request;
@@ -72,8 +74,6 @@ pub use error::{
 };
 pub use global::{configure_global, global};
 pub use pool::ThreadPool;
-pub use request::{
-    make_fallible_requests, make_requests, NoCallback, Request, RequestId, WorkRequest,
-};
+pub use request::{make_fallible_requests, make_requests, Request, RequestId, WorkRequest};
 pub use shared::MAX_WORKERS;
 pub use task::TaskError;

@@ -228,14 +228,13 @@ impl ThreadPool {
     }
 
     fn put(&self, request: WorkRequest, mode: PutMode) -> Result<RequestId, PutError> {
-        let id = request.id;
+        let id = request.id();
         if self.inbox.register(id).is_err() {
             return Err(PutError::DuplicateId(request));
         }
         // Registered before it is queued, so its result can never arrive
         // unannounced (model weakness W10).
         let job = Job {
-            id,
             task: request.task,
             inbox: Arc::clone(&self.inbox),
         };
@@ -251,7 +250,7 @@ impl ThreadPool {
     }
 
     fn reject(&self, job: Job, kind: fn(WorkRequest) -> PutError) -> PutError {
-        self.inbox.unregister(job.id, false);
+        self.inbox.unregister(job.id(), false);
         kind(job.into_request())
     }
 
@@ -261,7 +260,7 @@ impl ThreadPool {
     /// keeps a thread that both puts and polls out of deadlock.
     fn put_blocking(&self, mut job: Job, deadline: Option<Instant>) -> Result<RequestId, PutError> {
         let shared = self.shared();
-        let id = job.id;
+        let id = job.id();
         loop {
             job = match shared.queue.push_blocking(
                 job,
@@ -463,14 +462,11 @@ impl ThreadPool {
                 }
                 return 0;
             }
-            Msg::Done(id, task) => {
+            Msg::Done(mut task) => {
+                let id = task.id;
                 self.inbox.unregister(id, caller_waits);
                 log::trace!("callpool: handling result of request {id}");
-                task.complete(id);
-            }
-            Msg::Cancelled(id, task) => {
-                self.inbox.unregister(id, caller_waits);
-                task.cancel(id);
+                task.task.report(id);
             }
         }
         1

@@ -183,11 +183,13 @@ impl<J> RequestQueue<J> {
     }
 
     /// For a worker: the next request, blocking (with no timeout) while the
-    /// queue is empty. `None` when the worker must exit: it was dismissed
+    /// queue is empty (after a short spin if `just_ran`). `None` when the worker must exit: it was dismissed
     /// (after draining the queue, if the pool is draining) or the pool closed.
-    pub(crate) fn take(&self, dismissed: &AtomicBool) -> Option<J> {
+    pub(crate) fn take(&self, dismissed: &AtomicBool, just_ran: bool) -> Option<J> {
         let mut state = self.lock();
-        let mut spun = false;
+        // Only a worker that just ran a request spins before sleeping: a
+        // stream is likely to go on. A new or woken-idle worker sleeps at once.
+        let mut spun = !just_ran;
         loop {
             // Relaxed: the flag is written only under this lock, which orders it.
             let leaving = dismissed.load(Ordering::Relaxed) || state.lifecycle != Lifecycle::Open;
@@ -214,7 +216,6 @@ impl<J> RequestQueue<J> {
                 state = self.lock();
                 continue;
             }
-            spun = false;
             state.sleeping += 1;
             state = self.work.wait(state).unwrap_or_else(|e| e.into_inner());
             state.sleeping -= 1;

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::task::{OwnedTask, Recipe, SharedTask, Stage, Task, TaskError};
+use crate::task::{Envelope, OwnedTask, Recipe, SharedTask, Stage, TaskBox, TaskError};
 
 /// Identifies a request among the pending requests of a pool handle.
 ///
@@ -105,8 +105,9 @@ impl fmt::Display for RequestId {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct WorkRequest {
-    pub(crate) id: RequestId,
-    pub(crate) task: Box<dyn Task>,
+    /// The id and the task, in the one allocation that carries the request
+    /// through the pool.
+    pub(crate) task: TaskBox,
 }
 
 impl WorkRequest {
@@ -128,7 +129,8 @@ impl WorkRequest {
     /// ```
     // It returns the typed builder, not `Self`: the callbacks' types are only
     // known once they are attached.
-    #[allow(clippy::new_ret_no_self)]
+    // The long return type is the typed builder with its empty callback slots.
+    #[allow(clippy::new_ret_no_self, clippy::type_complexity)]
     pub fn new<F, A, T>(
         callable: F,
         arg: A,
@@ -136,15 +138,15 @@ impl WorkRequest {
         impl FnOnce() -> Result<T, Infallible> + Send + 'static,
         T,
         Infallible,
-        NoCallback<T>,
-        NoCallback<TaskError>,
+        impl FnOnce(RequestId, T) + Send + 'static,
+        impl FnOnce(RequestId, TaskError) + Send + 'static,
     >
     where
         F: FnOnce(A) -> T + Send + 'static,
         A: Send + 'static,
         T: Send + 'static,
     {
-        Request::from_work(move || Ok(callable(arg)))
+        without_callbacks(move || Ok(callable(arg)))
     }
 
     /// Starts a request whose callable returns a `Result`: `Ok` goes to the
@@ -173,8 +175,8 @@ impl WorkRequest {
         impl FnOnce() -> Result<T, E> + Send + 'static,
         T,
         E,
-        NoCallback<T>,
-        NoCallback<TaskError<E>>,
+        impl FnOnce(RequestId, T) + Send + 'static,
+        impl FnOnce(RequestId, TaskError<E>) + Send + 'static,
     >
     where
         F: FnOnce(A) -> Result<T, E> + Send + 'static,
@@ -182,28 +184,22 @@ impl WorkRequest {
         T: Send + 'static,
         E: fmt::Debug + Send + 'static,
     {
-        Request::from_work(move || callable(arg))
+        without_callbacks(move || callable(arg))
     }
 
     /// This request's id.
     pub fn id(&self) -> RequestId {
-        self.id
+        self.task.id
     }
 }
 
 impl fmt::Debug for WorkRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WorkRequest")
-            .field("id", &self.id)
+            .field("id", &self.task.id)
             .finish_non_exhaustive()
     }
 }
-
-/// The callback type of a [`Request`] that has none attached yet.
-///
-/// A plain function pointer: it only names the empty slot's type and is
-/// never called.
-pub type NoCallback<T> = fn(RequestId, T);
 
 /// A typed request under construction: the work, its callbacks and its id.
 ///
@@ -220,16 +216,34 @@ pub struct Request<W, T, E, R, X> {
     _outcome: PhantomData<fn() -> (T, E)>,
 }
 
-impl<W, T, E> Request<W, T, E, NoCallback<T>, NoCallback<TaskError<E>>> {
-    fn from_work(work: W) -> Self {
-        Request {
-            work,
-            on_result: None,
-            on_error: None,
-            id: None,
-            _outcome: PhantomData,
-        }
+/// A request with no callbacks yet. The empty slots' types are closures
+/// that capture nothing, so an unused slot takes one byte, not a pointer.
+#[allow(clippy::type_complexity)]
+fn without_callbacks<W, T, E>(
+    work: W,
+) -> Request<
+    W,
+    T,
+    E,
+    impl FnOnce(RequestId, T) + Send + 'static,
+    impl FnOnce(RequestId, TaskError<E>) + Send + 'static,
+>
+where
+    T: 'static,
+    E: 'static,
+{
+    Request {
+        work,
+        on_result: unset(|_: RequestId, _: T| {}),
+        on_error: unset(|_: RequestId, _: TaskError<E>| {}),
+        id: None,
+        _outcome: PhantomData,
     }
+}
+
+/// An empty callback slot whose type is that of `_prototype`.
+fn unset<C>(_prototype: C) -> Option<C> {
+    None
 }
 
 impl<W, T, E, R, X> Request<W, T, E, R, X> {
@@ -294,11 +308,13 @@ where
             .id
             .map_or_else(RequestId::next_auto, RequestId::user);
         WorkRequest {
-            id,
-            task: Box::new(OwnedTask {
-                stage: Stage::Ready(request.work),
-                on_result: request.on_result,
-                on_error: request.on_error,
+            task: Box::new(Envelope {
+                id,
+                task: OwnedTask {
+                    stage: Stage::Ready(request.work),
+                    on_result: request.on_result,
+                    on_error: request.on_error,
+                },
             }),
         }
     }
@@ -408,10 +424,12 @@ where
     });
     args.into_iter()
         .map(|arg| WorkRequest {
-            id: RequestId::next_auto(),
-            task: Box::new(SharedTask {
-                stage: Stage::Ready(arg),
-                recipe: Arc::clone(&recipe),
+            task: Box::new(Envelope {
+                id: RequestId::next_auto(),
+                task: SharedTask {
+                    stage: Stage::Ready(arg),
+                    recipe: Arc::clone(&recipe),
+                },
             }),
         })
         .collect()

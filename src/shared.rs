@@ -323,12 +323,16 @@ impl Shared {
         let mut handed_back = Vec::new();
         for job in self.queue.take_all() {
             if own.is_some_and(|own| Arc::ptr_eq(own, &job.inbox)) {
-                job.inbox.unregister(job.id, false);
+                job.inbox.unregister(job.id(), false);
                 handed_back.push(job.into_request());
             } else {
-                let Job { id, task, inbox } = job;
-                log::warn!("callpool: request {id} cancelled: the pool was closed before it ran");
-                inbox.deliver(Msg::Cancelled(id, task), &self.queue);
+                let Job { mut task, inbox } = job;
+                log::warn!(
+                    "callpool: request {} cancelled: the pool was closed before it ran",
+                    task.id
+                );
+                task.task.cancel();
+                inbox.deliver(Msg::Done(task), &self.queue);
             }
         }
         handed_back
@@ -341,7 +345,7 @@ impl Shared {
             .take_own(|job| Arc::ptr_eq(&job.inbox, own))
             .into_iter()
             .map(|job| {
-                job.inbox.unregister(job.id, false);
+                job.inbox.unregister(job.id(), false);
                 job.into_request()
             })
             .collect()

@@ -72,23 +72,40 @@ impl<E: std::error::Error + 'static> std::error::Error for TaskError<E> {
 }
 
 /// A request with its types erased, as the queues carry it.
+///
+/// The methods take `&mut self` so that the box can carry the request's id
+/// beside the task (see [`Envelope`]) and be reused from put to callback.
 pub(crate) trait Task: Send {
     /// On a worker: runs the callable, catching a panic, and keeps the
     /// outcome inside. Runs at most once; a second call does nothing.
     fn run(&mut self);
-    /// On the polling thread: hands the outcome to its callback.
-    fn complete(self: Box<Self>, id: RequestId);
-    /// On the polling thread: tells the error callback the request never ran.
-    fn cancel(self: Box<Self>, id: RequestId);
+    /// When the pool closes before a worker took it: drops the work and
+    /// records that the request was cancelled.
+    fn cancel(&mut self);
+    /// On the polling thread: hands the outcome to its callback. At most once.
+    fn report(&mut self, id: RequestId);
 }
 
-/// Where a request is in its life, inside its box.
+/// A request's id and its task, in one allocation. The queues carry a
+/// `Box<Envelope<dyn Task>>`: 16 bytes, the same as a boxed closure.
+pub(crate) struct Envelope<T: ?Sized> {
+    pub(crate) id: RequestId,
+    pub(crate) task: T,
+}
+
+/// How a request's one allocation is passed around.
+pub(crate) type TaskBox = Box<Envelope<dyn Task>>;
+
+/// Where a request is in its life, inside its box. Flat (not a nested
+/// `Result`) so that one tag serves all states: 16 bytes for a `u64` job.
 pub(crate) enum Stage<I, T, E> {
     /// Not run yet; holds what the callable needs.
     Ready(I),
-    /// Run; holds the outcome until the callback takes it.
-    Finished(Result<T, TaskError<E>>),
-    /// Outcome handed on (only seen after a bug or a second `run`).
+    /// Ran and returned a value, kept until the callback takes it.
+    Succeeded(T),
+    /// Ran and failed (or was cancelled), kept until the callback takes it.
+    Failed(Failure<E>),
+    /// Outcome handed on (only seen after a bug or a second report).
     Spent,
 }
 
@@ -98,15 +115,37 @@ impl<I, T, E> Stage<I, T, E> {
     }
 }
 
+/// A [`TaskError`] as stored in the box until it is reported: the panic
+/// message is boxed so that a finished request stays as small as a result.
+// `Box<String>`, not `String` or `Box<str>`: one pointer keeps
+// `Result<u64, Failure<Infallible>>` at 16 bytes, so the common outcome
+// does not pay for the rare panic.
+#[allow(clippy::box_collection)]
+pub(crate) enum Failure<E> {
+    Failed(E),
+    Panicked(Box<String>),
+    Cancelled,
+}
+
+impl<E> From<Failure<E>> for TaskError<E> {
+    fn from(failure: Failure<E>) -> Self {
+        match failure {
+            Failure::Failed(e) => TaskError::Failed(e),
+            Failure::Panicked(msg) => TaskError::Panicked(*msg),
+            Failure::Cancelled => TaskError::Cancelled,
+        }
+    }
+}
+
 /// Runs `work`, turning a panic into [`TaskError::Panicked`] so that the
 /// worker thread survives it.
-fn execute<T, E>(work: impl FnOnce() -> Result<T, E>) -> Result<T, TaskError<E>> {
+fn execute<I, T, E>(work: impl FnOnce() -> Result<T, E>) -> Stage<I, T, E> {
     // AssertUnwindSafe: after a panic nothing the closure touched is used
     // again by the pool; the closure itself is gone.
     match panic::catch_unwind(AssertUnwindSafe(work)) {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(TaskError::Failed(e)),
-        Err(payload) => Err(TaskError::Panicked(panic_message(payload))),
+        Ok(Ok(value)) => Stage::Succeeded(value),
+        Ok(Err(e)) => Stage::Failed(Failure::Failed(e)),
+        Err(payload) => Stage::Failed(Failure::Panicked(Box::new(panic_message(payload)))),
     }
 }
 
@@ -120,28 +159,30 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
     }
 }
 
-/// Hands an outcome to the right callback. An error with no error callback
-/// is logged, never dropped silently; a result with no result callback is
-/// dropped (asking for no callback means not wanting the value).
-fn report<T, E: fmt::Debug>(
+/// Hands a finished stage to the right callback. An error with no error
+/// callback is logged, never dropped silently; a result with no result
+/// callback is dropped (asking for no callback means not wanting the value).
+fn report<I, T, E: fmt::Debug>(
     id: RequestId,
-    outcome: Result<T, TaskError<E>>,
+    stage: Stage<I, T, E>,
     on_result: Option<impl FnOnce(RequestId, T)>,
     on_error: Option<impl FnOnce(RequestId, TaskError<E>)>,
 ) {
-    match (outcome, on_error) {
-        (Ok(value), _) => {
+    match (stage, on_error) {
+        (Stage::Succeeded(value), _) => {
             if let Some(cb) = on_result {
                 cb(id, value);
             }
         }
-        (Err(err), Some(cb)) => cb(id, err),
-        (Err(err), None) => log::error!("request {id} failed and has no error callback: {err:?}"),
+        (Stage::Failed(failure), Some(cb)) => cb(id, failure.into()),
+        (Stage::Failed(failure), None) => {
+            let err = TaskError::from(failure);
+            log::error!("request {id} failed and has no error callback: {err:?}");
+        }
+        (Stage::Ready(_) | Stage::Spent, _) => {
+            log::error!("callpool bug: request {id} reported without running");
+        }
     }
-}
-
-fn stage_bug(id: RequestId) {
-    log::error!("callpool bug: request {id} reached its callback without running");
 }
 
 /// A request built from one `FnOnce` callable (see [`crate::Request`]).
@@ -161,25 +202,20 @@ where
 {
     fn run(&mut self) {
         if let Stage::Ready(work) = self.stage.take() {
-            self.stage = Stage::Finished(execute(work));
+            self.stage = execute(work);
         }
     }
 
-    fn complete(self: Box<Self>, id: RequestId) {
-        let this = *self;
-        match this.stage {
-            Stage::Finished(outcome) => report(id, outcome, this.on_result, this.on_error),
-            _ => stage_bug(id),
-        }
+    fn cancel(&mut self) {
+        self.stage = Stage::Failed(Failure::Cancelled);
     }
 
-    fn cancel(self: Box<Self>, id: RequestId) {
-        let this = *self;
-        report::<T, E>(
+    fn report(&mut self, id: RequestId) {
+        report(
             id,
-            Err(TaskError::Cancelled),
-            None::<fn(RequestId, T)>,
-            this.on_error,
+            self.stage.take(),
+            self.on_result.take(),
+            self.on_error.take(),
         );
     }
 }
@@ -210,22 +246,21 @@ where
     fn run(&mut self) {
         if let Stage::Ready(arg) = self.stage.take() {
             let callable = &self.recipe.callable;
-            self.stage = Stage::Finished(execute(|| callable(arg)));
+            self.stage = execute(|| callable(arg));
         }
     }
 
-    fn complete(self: Box<Self>, id: RequestId) {
-        let this = *self;
-        let recipe = &this.recipe;
-        match this.stage {
-            Stage::Finished(outcome) => {
-                report(id, outcome, Some(&recipe.on_result), Some(&recipe.on_error))
-            }
-            _ => stage_bug(id),
-        }
+    fn cancel(&mut self) {
+        self.stage = Stage::Failed(Failure::Cancelled);
     }
 
-    fn cancel(self: Box<Self>, id: RequestId) {
-        (self.recipe.on_error)(id, TaskError::Cancelled);
+    fn report(&mut self, id: RequestId) {
+        let recipe = &self.recipe;
+        report(
+            id,
+            self.stage.take(),
+            Some(&recipe.on_result),
+            Some(&recipe.on_error),
+        );
     }
 }

@@ -24,18 +24,20 @@ pub(crate) fn run(shared: Arc<Shared>, dismissed: Arc<AtomicBool>) {
     shared.mark_worker_thread();
     // Accounts for the exit on every path, a panic in this loop included.
     let _exit = ExitGuard { shared: &shared };
-    while let Some(job) = shared.queue.take(&dismissed) {
+    let mut just_ran = false;
+    while let Some(job) = shared.queue.take(&dismissed, just_ran) {
         execute(&shared, job);
+        just_ran = true;
     }
 }
 
 /// Runs one request and sends it back to its handle. A panic in the
 /// callable is caught inside `run`; the worker lives on.
-fn execute(shared: &Shared, mut job: Job) {
-    log::trace!("callpool: running request {}", job.id);
-    job.task.run();
-    let Job { id, task, inbox } = job;
-    inbox.deliver(Msg::Done(id, task), &shared.queue);
+fn execute(shared: &Shared, job: Job) {
+    let Job { mut task, inbox } = job;
+    log::trace!("callpool: running request {}", task.id);
+    task.task.run();
+    inbox.deliver(Msg::Done(task), &shared.queue);
 }
 
 struct ExitGuard<'a> {

@@ -1,0 +1,87 @@
+//! A counting global allocator for the memory workloads (W5, scale).
+//!
+//! It wraps `std::alloc::System` and, only while switched on, keeps the
+//! bytes currently allocated and their peak in atomics. Switched off (the
+//! default, and during every timed workload), each call costs one relaxed
+//! load of a flag nobody writes, so it does not disturb the timings.
+//!
+//! `GlobalAlloc` is an `unsafe` trait: this is the only `unsafe` in the
+//! benchmark, and it lives in the bench binary. The library itself is
+//! `#![forbid(unsafe_code)]`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
+
+pub struct Counting;
+
+static ON: AtomicBool = AtomicBool::new(false);
+/// Bytes allocated minus bytes freed since `start` (may dip below 0 when a
+/// block allocated before `start` is freed).
+static CURRENT: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+fn grew(bytes: isize) {
+    if ON.load(Relaxed) {
+        let now = CURRENT.fetch_add(bytes, Relaxed) + bytes;
+        PEAK.fetch_max(now, Relaxed);
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to `System`, which upholds the
+// `GlobalAlloc` contract; the bookkeeping only reads sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as our caller's.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as our caller's.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) };
+        grew(-(layout.size() as isize));
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as our caller's.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            grew(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+/// Starts counting from zero.
+pub fn start() {
+    CURRENT.store(0, Relaxed);
+    PEAK.store(0, Relaxed);
+    ON.store(true, Relaxed);
+}
+
+/// Stops counting.
+pub fn stop() {
+    ON.store(false, Relaxed);
+}
+
+/// Bytes allocated (net) since `start`.
+pub fn current() -> isize {
+    CURRENT.load(Relaxed)
+}
+
+/// Highest net bytes since `start`.
+pub fn peak() -> isize {
+    PEAK.load(Relaxed)
+}
