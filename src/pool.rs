@@ -1,9 +1,11 @@
 //! `ThreadPool`: a handle on a set of worker threads, with its own pending
 //! requests and results.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flume::Receiver;
@@ -79,6 +81,11 @@ pub struct ThreadPool {
     // that when the last handle drops the pool, nothing can block sending
     // to this handle's (possibly bounded and full) result queue.
     results: Receiver<Msg>,
+    /// Messages taken off `results` in one batch and left unhandled because
+    /// a callback panicked; handled before anything else.
+    stash: Mutex<VecDeque<Msg>>,
+    /// Whether `stash` may hold messages (lets the common path skip its lock).
+    stashed: AtomicBool,
     inbox: Arc<Inbox>,
     pool: Arc<Pool>,
 }
@@ -137,6 +144,8 @@ impl ThreadPool {
         pool.shared.register_inbox(&inbox);
         ThreadPool {
             results,
+            stash: Mutex::new(VecDeque::new()),
+            stashed: AtomicBool::new(false),
             inbox,
             pool,
         }
@@ -321,12 +330,7 @@ impl ThreadPool {
         }
         // Bounded by what is ready now, so a stream of fresh results cannot
         // keep one call going for ever.
-        let ready = self.results.len();
-        let mut handled = 0;
-        for msg in self.results.try_iter().take(ready) {
-            handled += self.handle(msg, false);
-        }
-        Ok(handled)
+        Ok(self.handle_ready(false))
     }
 
     /// Blocks until at least one result is ready (or `timeout` passes), then
@@ -443,11 +447,59 @@ impl ThreadPool {
     }
 
     fn drain_ready(&self) -> usize {
+        self.handle_ready(true)
+    }
+
+    /// Handles the messages ready now: any left over by a panicking
+    /// callback first, then everything queued, taken with one lock.
+    fn handle_ready(&self, caller_waits: bool) -> usize {
         let mut handled = 0;
-        while let Ok(msg) = self.results.try_recv() {
-            handled += self.handle(msg, true);
+        if self.stashed.load(Ordering::Acquire) {
+            loop {
+                let next = self.stash().pop_front();
+                let Some(msg) = next else { break };
+                handled += self.handle_guarded(msg, caller_waits, std::iter::empty());
+            }
+            // Acquire/Release: a thread that sees `false` sees the stash's
+            // last state; a stale `true` only costs one look at the lock.
+            let stash = self.stash();
+            self.stashed.store(!stash.is_empty(), Ordering::Release);
+        }
+        let mut batch = self.results.drain();
+        while let Some(msg) = batch.next() {
+            handled += self.handle_guarded(msg, caller_waits, &mut batch);
         }
         handled
+    }
+
+    /// Handles one message; if its callback panics, keeps `rest` (taken off
+    /// the queue with it) in the stash before the panic goes on, so that no
+    /// result is lost, and wakes waiters to look there.
+    fn handle_guarded(
+        &self,
+        msg: Msg,
+        caller_waits: bool,
+        rest: impl Iterator<Item = Msg>,
+    ) -> usize {
+        match panic::catch_unwind(AssertUnwindSafe(|| self.handle(msg, caller_waits))) {
+            Ok(n) => n,
+            Err(payload) => {
+                let mut stash = self.stash();
+                stash.extend(rest);
+                if !stash.is_empty() {
+                    self.stashed.store(true, Ordering::Release);
+                }
+                drop(stash);
+                self.inbox.wake_waiters(usize::from(caller_waits));
+                panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    fn stash(&self) -> std::sync::MutexGuard<'_, VecDeque<Msg>> {
+        // Only `extend` and `pop_front` run under this lock; neither panics
+        // in a way that breaks the deque, so poisoning is ignored.
+        self.stash.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Handles one message and returns how many results it was (0 or 1).
