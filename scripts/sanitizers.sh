@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Optional, by hand, never in CI: ThreadSanitizer (with build-std) and Miri
+# on a few small tests. Needs the nightly toolchain with the `rust-src` and
+# `miri` components; if they cannot be installed here, it says so and exits
+# 0 (skipped). Results are noted in docs/reliability.md.
+#
+#   bash scripts/sanitizers.sh            # both
+#   bash scripts/sanitizers.sh tsan       # ThreadSanitizer only
+#   bash scripts/sanitizers.sh miri       # Miri only
+#   MIRI_SEEDS=0..8 bash scripts/sanitizers.sh miri   # several schedules each
+#
+# Builds go to $CARGO_TARGET_DIR (default: target/sanitizers), apart from
+# the normal ones, since the flags rebuild everything.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+what="${1:-all}"
+target=x86_64-unknown-linux-gnu
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/sanitizers}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if ! command -v rustup >/dev/null || ! rustup toolchain list | grep -q '^nightly'; then
+    echo "sanitizers: skipped: no nightly toolchain (rustup toolchain install nightly)"
+    exit 0
+fi
+if ! rustup component add rust-src miri --toolchain nightly; then
+    echo "sanitizers: skipped: the nightly rust-src and miri components cannot be installed here"
+    exit 0
+fi
+
+failed=()
+
+# Small tests with real concurrency: puts, polls and waits from several
+# threads, dismissal of busy workers, shutdown joining everything.
+tsan_tests=(
+    "handles concurrent_puts_and_polls_on_one_handle_lose_nothing"
+    "handles two_waiters_on_one_handle_both_return"
+    "resize busy_dismissed_worker_finishes_its_request_then_exits"
+    "shutdown shutdown_runs_everything_and_joins_every_thread"
+    "faults a_callback_that_dismisses_its_own_pools_workers"
+)
+
+# Miri is slow: a few tests with few requests.
+miri_tests=(
+    "faults shutdown_without_workers_cancels_other_handles_queued_requests"
+    "handles two_waiters_on_one_handle_both_return"
+    "resize busy_dismissed_worker_finishes_its_request_then_exits"
+)
+
+if [[ "$what" == all || "$what" == tsan ]]; then
+    for t in "${tsan_tests[@]}"; do
+        read -r file name <<<"$t"
+        step "ThreadSanitizer: tests/$file.rs $name"
+        if ! RUSTFLAGS="-Zsanitizer=thread" RUSTDOCFLAGS="-Zsanitizer=thread" \
+            TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+            cargo +nightly test -Zbuild-std --target "$target" --test "$file" -- --exact "$name"; then
+            failed+=("tsan: $file $name")
+        fi
+    done
+fi
+
+if [[ "$what" == all || "$what" == miri ]]; then
+    cargo +nightly miri setup || { echo "sanitizers: miri setup failed"; exit 1; }
+    miriflags="${MIRIFLAGS:-}"
+    if [[ -n "${MIRI_SEEDS:-}" ]]; then
+        miriflags="$miriflags -Zmiri-many-seeds=$MIRI_SEEDS"
+    fi
+    for t in "${miri_tests[@]}"; do
+        read -r file name <<<"$t"
+        step "Miri: tests/$file.rs $name"
+        if ! MIRIFLAGS="$miriflags" cargo +nightly miri test --test "$file" -- --exact "$name"; then
+            failed+=("miri: $file $name")
+        fi
+    done
+fi
+
+echo
+if ((${#failed[@]})); then
+    printf 'sanitizers: FAILED:\n'
+    printf '  %s\n' "${failed[@]}"
+    exit 1
+fi
+echo "sanitizers: all passed"

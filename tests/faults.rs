@@ -1,0 +1,643 @@
+//! Faults and bad input that the other test files do not cover (the table
+//! in `docs/reliability.md` names the test for every row): extreme queue
+//! capacities, 100,000 requests against a bounded result queue nobody
+//! polls, callbacks that resize or shut down their own pool, dropping a pool
+//! with requests queued, running and unpolled; and, ignored until fixed, the
+//! library bugs these checks found.
+//!
+//! Nothing here depends on timing: every wait is on a channel, a gate or a
+//! join, and timeouts only turn a hang into a failure.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, Once};
+use std::thread;
+use std::time::Duration;
+
+use callpool::{TaskError, ThreadPool, WaitError, WorkRequest};
+
+/// Only ever reached by a hang.
+const HANG: Duration = Duration::from_secs(30);
+
+const DELIBERATE: &str = "faults: deliberate panic";
+
+fn quiet_deliberate_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("");
+            if !msg.starts_with(DELIBERATE) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A one-way gate that requests block on until the test opens it; it opens
+/// when dropped too, so a failing test never leaves a worker blocked.
+#[derive(Clone, Default)]
+struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    fn open(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify_all();
+    }
+
+    fn pass(&self) {
+        let mut open = self.0 .0.lock().unwrap();
+        while !*open {
+            open = self.0 .1.wait(open).unwrap();
+        }
+    }
+}
+
+struct OpenOnDrop(Gate);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+/// Runs `f` on another thread; fails if it has not returned within [`HANG`].
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(HANG) {
+        Ok(v) => v,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hang: {what}"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
+    }
+}
+
+fn hit_counters(n: usize) -> Arc<Vec<AtomicUsize>> {
+    Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect())
+}
+
+fn counted(i: usize, hits: &Arc<Vec<AtomicUsize>>) -> WorkRequest {
+    let hits = Arc::clone(hits);
+    WorkRequest::new(|i: usize| i, i)
+        .on_result(move |_, i| {
+            hits[i].fetch_add(1, Ordering::SeqCst);
+        })
+        .into()
+}
+
+fn assert_each_once(hits: &[AtomicUsize]) {
+    let bad: Vec<(usize, usize)> = hits
+        .iter()
+        .map(|h| h.load(Ordering::SeqCst))
+        .enumerate()
+        .filter(|&(_, n)| n != 1)
+        .collect();
+    assert!(bad.is_empty(), "callbacks not run exactly once: {bad:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Capacities.
+// ---------------------------------------------------------------------------
+
+/// A huge result capacity that flume's arithmetic survives (see
+/// `result_capacity_usize_max` for `usize::MAX` itself).
+const HUGE: usize = 1 << 60;
+
+/// `queue_capacity` / `result_capacity` of 0 (unbounded), 1 and huge all
+/// work (`usize::MAX` for the request queue), and a huge bound allocates
+/// nothing up front.
+#[test]
+fn queue_capacities_zero_one_and_huge_all_work() {
+    for (q, r) in [
+        (0, 0),
+        (1, 1),
+        (1, 0),
+        (0, 1),
+        (usize::MAX, HUGE),
+        (1, HUGE),
+        (usize::MAX, 1),
+    ] {
+        capacities_work(q, r);
+    }
+}
+
+fn capacities_work(q: usize, r: usize) {
+    {
+        within("a pool with extreme capacities", move || {
+            let pool = ThreadPool::builder()
+                .workers(2)
+                .queue_capacity(q)
+                .result_capacity(r)
+                .build()
+                .unwrap();
+            let hits = hit_counters(1000);
+            for i in 0..1000 {
+                pool.put_request(counted(i, &hits)).unwrap();
+            }
+            // Blocked puts handle some results too (bounded queues).
+            let waited = pool.wait_timeout(HANG).unwrap();
+            assert!(waited <= 1000, "capacities {q}, {r}");
+            assert_eq!(pool.pending(), 0, "capacities {q}, {r}");
+            assert_each_once(&hits);
+            pool.shutdown().unwrap();
+        });
+    }
+}
+
+/// `result_capacity(usize::MAX)` goes straight to `flume::bounded`, whose
+/// receive path computes `cap + 1`: in a debug build that overflows, the
+/// panic poisons the channel's lock, the workers panic on it, and the
+/// process aborts ("panic in a destructor during cleanup"); a release build
+/// only works because the addition wraps. The scenario runs in a child
+/// process (this test binary) so the abort is reported, not suffered.
+#[test]
+#[ignore = "library bug: result_capacity(usize::MAX) overflows inside flume: a debug build aborts the process"]
+fn result_capacity_usize_max() {
+    const CHILD: &str = "CALLPOOL_FAULTS_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        capacities_work(0, usize::MAX);
+        capacities_work(1, usize::MAX);
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "result_capacity_usize_max",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("could not start the child test process");
+    assert!(
+        output.status.success(),
+        "a pool with result_capacity(usize::MAX) failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// 100,000 requests queued (unbounded request queue) against a result
+/// queue of 1 that nobody polls while they are put: the workers block on
+/// it, nothing is lost, and the final `wait` handles every one.
+#[test]
+fn a_hundred_thousand_requests_against_an_unpolled_result_queue_of_one() {
+    within("100,000 requests, result queue of 1", || {
+        let pool = ThreadPool::builder()
+            .workers(4)
+            .result_capacity(1)
+            .build()
+            .unwrap();
+        let hits = hit_counters(100_000);
+        for i in 0..100_000 {
+            pool.put_request(counted(i, &hits)).unwrap();
+        }
+        assert_eq!(pool.wait_timeout(HANG), Ok(100_000));
+        assert_each_once(&hits);
+        pool.shutdown().unwrap();
+    });
+}
+
+/// The same with the request queue bounded too (1): the thread that puts is
+/// the only one that polls, so each blocked put must handle the results
+/// holding the workers up (the Python module's W18 deadlock).
+#[test]
+fn a_hundred_thousand_requests_both_queues_of_one_one_thread_puts_and_polls() {
+    within("100,000 requests, both queues of 1", || {
+        let pool = ThreadPool::builder()
+            .workers(4)
+            .queue_capacity(1)
+            .result_capacity(1)
+            .build()
+            .unwrap();
+        let hits = hit_counters(100_000);
+        let mut handled = 0;
+        for i in 0..100_000 {
+            pool.put_request(counted(i, &hits)).unwrap();
+            if i % 1000 == 0 {
+                handled += pool.poll().unwrap();
+            }
+        }
+        handled += pool.wait_timeout(HANG).unwrap();
+        let by_puts = 100_000 - handled;
+        assert_each_once(&hits);
+        assert_eq!(pool.pending(), 0);
+        // Most results were handled by blocked puts, not by poll/wait.
+        eprintln!("results handled inside blocked puts: {by_puts}");
+        pool.shutdown().unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Callbacks that act on their own pool.
+// ---------------------------------------------------------------------------
+
+/// A callback that dismisses every worker of its own pool: the worker busy
+/// with the next request finishes it, then leaves; the queued rest stays
+/// queued and is reported, then runs once a worker is created.
+#[test]
+fn a_callback_that_dismisses_its_own_pools_workers() {
+    let pool = Arc::new(ThreadPool::new(1));
+    let gate = Gate::default();
+    let _open = OpenOnDrop(gate.clone());
+    let (started_tx, started_rx) = mpsc::channel();
+    let hits = hit_counters(6);
+    let dismissed = Arc::new(AtomicUsize::new(usize::MAX));
+
+    let (p, g, d, h) = (
+        Arc::clone(&pool),
+        gate.clone(),
+        Arc::clone(&dismissed),
+        Arc::clone(&hits),
+    );
+    pool.put_request(WorkRequest::new(|i: usize| i, 0).on_result(move |_, i| {
+        h[i].fetch_add(1, Ordering::SeqCst);
+        // Request 1 is running now (busy worker), 2..=5 are queued.
+        started_rx
+            .recv_timeout(HANG)
+            .expect("request 1 never started");
+        d.store(p.dismiss_workers(usize::MAX), Ordering::SeqCst);
+        g.open();
+    }))
+    .unwrap();
+    let (g, h) = (gate.clone(), Arc::clone(&hits));
+    pool.put_request(
+        WorkRequest::new(
+            move |i: usize| {
+                started_tx.send(()).unwrap();
+                g.pass();
+                i
+            },
+            1,
+        )
+        .on_result(move |_, i| {
+            h[i].fetch_add(1, Ordering::SeqCst);
+        }),
+    )
+    .unwrap();
+    for i in 2..6 {
+        pool.put_request(counted(i, &hits)).unwrap();
+    }
+
+    assert_eq!(
+        pool.wait_timeout(HANG),
+        Err(WaitError::NoWorkersAvailable { pending: 4 })
+    );
+    assert_eq!(dismissed.load(Ordering::SeqCst), 1);
+    assert_eq!((pool.workers(), pool.threads(), pool.queued()), (0, 0, 4));
+    pool.create_workers(1).unwrap();
+    assert_eq!(pool.wait_timeout(HANG), Ok(4));
+    assert_each_once(&hits);
+}
+
+/// A callback that shuts its own pool down (through another handle it
+/// owns, as `shutdown` takes the handle by value): the queued requests
+/// still run (graceful shutdown drains), the outer `wait` handles every
+/// result, and later puts are refused.
+#[test]
+fn a_callback_that_shuts_its_own_pool_down() {
+    let pool = ThreadPool::new(2);
+    let other = Mutex::new(Some(pool.new_handle()));
+    let gate = Gate::default();
+    let _open = OpenOnDrop(gate.clone());
+    let hits = hit_counters(11);
+    let shut = Arc::new(Mutex::new(None));
+
+    let (g, h, s) = (gate.clone(), Arc::clone(&hits), Arc::clone(&shut));
+    pool.put_request(WorkRequest::new(|i: usize| i, 0).on_result(move |_, i| {
+        h[i].fetch_add(1, Ordering::SeqCst);
+        g.open();
+        let handle = other.lock().unwrap().take().unwrap();
+        *s.lock().unwrap() = Some(handle.shutdown().is_ok());
+    }))
+    .unwrap();
+    for i in 1..11 {
+        let (g, h) = (gate.clone(), Arc::clone(&hits));
+        pool.put_request(
+            WorkRequest::new(
+                move |i: usize| {
+                    g.pass();
+                    i
+                },
+                i,
+            )
+            .on_result(move |_, i| {
+                h[i].fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
+    }
+    assert_eq!(within_ref(|| pool.wait_timeout(HANG)), Ok(11));
+    assert_eq!(*shut.lock().unwrap(), Some(true));
+    assert_each_once(&hits);
+    assert!(pool.is_shut_down());
+    assert_eq!(pool.threads(), 0);
+    assert!(pool.put_request(counted(0, &hits)).is_err());
+}
+
+/// A callback that stops its own pool at once (`shutdown_now` through
+/// another handle): this handle's queued requests are cancelled to their
+/// error callbacks, the running ones finish and report, and the outer
+/// `wait` returns with nothing pending.
+#[test]
+fn a_callback_that_shuts_its_own_pool_down_now() {
+    let pool = ThreadPool::new(1);
+    let other = Mutex::new(Some(pool.new_handle()));
+    let gate = Gate::default();
+    let _open = OpenOnDrop(gate.clone());
+    let (started_tx, started_rx) = mpsc::channel();
+    let results = Arc::new(AtomicUsize::new(0));
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    let handed_back = Arc::new(AtomicUsize::new(usize::MAX));
+
+    let (g, r, hb) = (gate.clone(), Arc::clone(&results), Arc::clone(&handed_back));
+    pool.put_request(WorkRequest::new(|()| (), ()).on_result(move |_, ()| {
+        r.fetch_add(1, Ordering::SeqCst);
+        started_rx
+            .recv_timeout(HANG)
+            .expect("request 1 never started");
+        let handle = other.lock().unwrap().take().unwrap();
+        hb.store(handle.shutdown_now().len(), Ordering::SeqCst);
+        g.open();
+    }))
+    .unwrap();
+    let (g, r) = (gate.clone(), Arc::clone(&results));
+    pool.put_request(
+        WorkRequest::new(
+            move |()| {
+                started_tx.send(()).unwrap();
+                g.pass();
+            },
+            (),
+        )
+        .on_result(move |_, ()| {
+            r.fetch_add(1, Ordering::SeqCst);
+        }),
+    )
+    .unwrap();
+    for _ in 0..5 {
+        let (r, c) = (Arc::clone(&results), Arc::clone(&cancelled));
+        pool.put_request(
+            WorkRequest::new(|()| (), ())
+                .on_result(move |_, ()| {
+                    r.fetch_add(1, Ordering::SeqCst);
+                })
+                .on_error(move |_, e| {
+                    assert_eq!(e, TaskError::Cancelled);
+                    c.fetch_add(1, Ordering::SeqCst);
+                }),
+        )
+        .unwrap();
+    }
+    assert_eq!(within_ref(|| pool.wait_timeout(HANG)), Ok(7));
+    // The other handle had nothing queued; ours were cancelled, not run.
+    assert_eq!(handed_back.load(Ordering::SeqCst), 0);
+    assert_eq!(results.load(Ordering::SeqCst), 2);
+    assert_eq!(cancelled.load(Ordering::SeqCst), 5);
+    assert_eq!(pool.pending(), 0);
+}
+
+/// Runs `f` here, failing the test if it blocks past [`HANG`] (then the
+/// process is stuck anyway, so this aborts after reporting).
+fn within_ref<T>(f: impl FnOnce() -> T) -> T {
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let watchdog = thread::spawn(move || {
+        if done_rx.recv_timeout(HANG) == Err(mpsc::RecvTimeoutError::Timeout) {
+            eprintln!("faults: hang: a call did not return within {HANG:?}");
+            std::process::abort();
+        }
+    });
+    let out = f();
+    let _ = done_tx.send(());
+    watchdog.join().unwrap();
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Dropping.
+// ---------------------------------------------------------------------------
+
+/// Dropping the last handle with a result ready but unpolled, a request
+/// running and requests queued: the drop returns at once, no callback ever
+/// runs, the running request finishes on its thread, and every request's
+/// box is freed (nothing leaks, nothing is kept).
+#[test]
+fn drop_with_results_unpolled_requests_running_and_queued() {
+    let pool = ThreadPool::new(1);
+    let gate = Gate::default();
+    let _open = OpenOnDrop(gate.clone());
+    let called = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    // Every request owns a clone of `alive`; once all are freed,
+    // `alive_rx` disconnects.
+    let (alive, alive_rx) = mpsc::channel::<()>();
+    let (started_tx, started_rx) = mpsc::channel();
+    let put = |pool: &ThreadPool, blocking: Option<mpsc::Sender<()>>| {
+        let (alive, ran, called, gate) = (
+            alive.clone(),
+            Arc::clone(&ran),
+            Arc::clone(&called),
+            gate.clone(),
+        );
+        pool.put_request(
+            WorkRequest::new(
+                move |()| {
+                    let _alive = &alive;
+                    if let Some(started) = blocking {
+                        started.send(()).unwrap();
+                        gate.pass();
+                    }
+                    ran.fetch_add(1, Ordering::SeqCst);
+                },
+                (),
+            )
+            .on_result(move |_, ()| {
+                called.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
+    };
+    // Finished, result unpolled: the single worker ran it before it took
+    // the blocking one.
+    put(&pool, None);
+    put(&pool, Some(started_tx));
+    started_rx
+        .recv_timeout(HANG)
+        .expect("the blocking request never started");
+    for _ in 0..3 {
+        put(&pool, None);
+    }
+    drop(alive);
+    assert_eq!((ran.load(Ordering::SeqCst), pool.queued()), (1, 3));
+
+    within("dropping the pool", move || drop(pool));
+    gate.open();
+    assert_eq!(
+        alive_rx.recv_timeout(HANG),
+        Err(mpsc::RecvTimeoutError::Disconnected),
+        "a request was kept after the pool was dropped"
+    );
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        2,
+        "queued requests ran after the drop"
+    );
+    assert_eq!(
+        called.load(Ordering::SeqCst),
+        0,
+        "a callback ran after the drop"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Library bugs found by these checks: ignored until fixed.
+// ---------------------------------------------------------------------------
+
+/// The expected behaviour the next test compares against: a graceful
+/// shutdown with no worker left cancels the other handles' queued requests
+/// (their error callbacks hear `Cancelled`).
+#[test]
+fn shutdown_without_workers_cancels_other_handles_queued_requests() {
+    let a = ThreadPool::new(0);
+    let b = a.new_handle();
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&cancelled);
+    b.put_request(WorkRequest::new(|()| (), ()).on_error(move |_, e| {
+        assert_eq!(e, TaskError::Cancelled);
+        c.fetch_add(1, Ordering::SeqCst);
+    }))
+    .unwrap();
+    assert!(a.shutdown().is_ok());
+    assert_eq!(b.wait_timeout(HANG), Ok(1));
+    assert_eq!(cancelled.load(Ordering::SeqCst), 1);
+}
+
+/// A result callback that panics while `shutdown` handles this handle's
+/// results interrupts the shutdown after it set the pool draining but
+/// before it closed and swept it: another handle's queued request is then
+/// neither run (no worker, and none can be created) nor cancelled; its
+/// `wait` reports `NoWorkersAvailable` for as long as it lives.
+#[test]
+#[ignore = "library bug: a callback panicking out of shutdown() strands other handles' queued requests (never run, never cancelled)"]
+fn shutdown_interrupted_by_a_panicking_callback_strands_other_handles() {
+    quiet_deliberate_panics();
+    let a = ThreadPool::new(1);
+    let b = a.new_handle();
+    let (ran_tx, ran_rx) = mpsc::channel();
+    a.put_request(
+        WorkRequest::new(move |()| ran_tx.send(()).unwrap(), ())
+            .on_result(|_, ()| panic!("{DELIBERATE} in a callback")),
+    )
+    .unwrap();
+    // Let the worker run it and deliver the result, then leave.
+    ran_rx.recv_timeout(HANG).expect("the request never ran");
+    a.dismiss_workers(1);
+    a.join_all_dismissed_workers();
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&cancelled);
+    b.put_request(WorkRequest::new(|()| (), ()).on_error(move |_, e| {
+        assert_eq!(e, TaskError::Cancelled);
+        c.fetch_add(1, Ordering::SeqCst);
+    }))
+    .unwrap();
+
+    let shutdown = panic::catch_unwind(AssertUnwindSafe(move || a.shutdown()));
+    assert!(
+        shutdown.is_err(),
+        "the callback's panic passes through shutdown"
+    );
+    assert!(b.is_shut_down());
+    // As without the panic: B's queued request is cancelled to it.
+    assert_eq!(b.wait_timeout(HANG), Ok(1), "B's request was stranded");
+    assert_eq!(cancelled.load(Ordering::SeqCst), 1);
+}
+
+/// `join_all_dismissed_workers` waits for a dismissed worker that is
+/// blocked sending its result to this handle's full bounded result queue:
+/// unless another thread polls, the join never returns (a thread that
+/// joins and would poll next deadlocks). `shutdown` and blocked puts handle
+/// this handle's results while they wait; the join does not.
+#[test]
+#[ignore = "library bug: join_all_dismissed_workers never returns while a dismissed worker waits for room in the caller's full result queue"]
+fn joining_a_dismissed_worker_stuck_on_a_full_result_queue() {
+    let pool = Arc::new(
+        ThreadPool::builder()
+            .workers(1)
+            .result_capacity(1)
+            .build()
+            .unwrap(),
+    );
+    let (ran_tx, ran_rx) = mpsc::channel();
+    for i in 0..2 {
+        let ran = ran_tx.clone();
+        pool.put_request(WorkRequest::new(move |i: u32| ran.send(i).unwrap(), i))
+            .unwrap();
+    }
+    // Both ran: the first result fills the queue, the worker is (or is
+    // about to be) blocked sending the second.
+    for _ in 0..2 {
+        ran_rx.recv_timeout(HANG).expect("a request never ran");
+    }
+    assert_eq!(pool.dismiss_workers(1), 1);
+    let (joined_tx, joined_rx) = mpsc::channel();
+    let p = Arc::clone(&pool);
+    thread::spawn(move || joined_tx.send(p.join_all_dismissed_workers()).unwrap());
+    // Nobody polls meanwhile, as on a single thread that joins, then polls.
+    let joined = joined_rx.recv_timeout(HANG);
+    // Unblock the worker either way, so the test ends.
+    assert_eq!(pool.wait_timeout(HANG), Ok(2));
+    assert_eq!(joined, Ok(1), "join_all_dismissed_workers never returned");
+}
+
+/// Two threads wait on one handle while its last worker delivers the last
+/// result and exits. Waiter A takes the result off the queue; before A has
+/// deregistered it, the worker's exit wakes waiter B, which sees no thread
+/// left and the request still pending, and returns
+/// `NoWorkersAvailable { pending: 1 }` for a request that ran (A handles it
+/// an instant later). Shuttle and loom find the interleaving at once
+/// (`src/models.rs`, `two_waiters_last_thread_exit`); on real threads it
+/// needs many tries: this fails on the first occurrence (about 1 in 300
+/// tries on a 2-core machine), and passes on a fixed library every time.
+#[test]
+#[ignore = "library bug: a second waiter on a handle gets NoWorkersAvailable while the first handles the last result"]
+fn two_waiters_while_the_last_worker_exits_both_succeed() {
+    for attempt in 0..20_000 {
+        let pool = Arc::new(ThreadPool::new(1));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = Arc::clone(&ran);
+        pool.put_request(WorkRequest::new(
+            move |()| {
+                r.fetch_add(1, Ordering::SeqCst);
+            },
+            (),
+        ))
+        .unwrap();
+        let start = Arc::new(std::sync::Barrier::new(2));
+        let (p, s) = (Arc::clone(&pool), Arc::clone(&start));
+        let other = thread::spawn(move || {
+            s.wait();
+            p.wait_timeout(HANG)
+        });
+        start.wait();
+        // The worker either took the request (then it runs, delivers and
+        // exits) or not (then both waiters rightly report it unrun).
+        pool.dismiss_workers(1);
+        let mine = pool.wait_timeout(HANG);
+        let theirs = other.join().unwrap();
+        if ran.load(Ordering::SeqCst) == 1 {
+            assert!(
+                matches!((mine, theirs), (Ok(1), Ok(0)) | (Ok(0), Ok(1))),
+                "attempt {attempt}: the request ran, yet the waiters got {mine:?} and {theirs:?}"
+            );
+        }
+    }
+}
