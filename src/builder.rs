@@ -11,6 +11,10 @@ use crate::shared::{Config, Shared};
 /// `callpool-worker-1`, ...
 pub const DEFAULT_THREAD_NAME: &str = "callpool-worker";
 
+/// The largest queue capacity a pool uses; larger settings are clamped to
+/// it (no queue could ever hold that many requests anyway).
+pub const MAX_CAPACITY: usize = usize::MAX / 4;
+
 /// Settings for a [`ThreadPool`].
 ///
 /// Defaults: one worker per available core, unbounded request and result
@@ -67,7 +71,7 @@ impl Builder {
     }
 
     /// Most requests the queue holds before a put blocks; 0 (the default)
-    /// means unbounded.
+    /// means unbounded. Values above [`MAX_CAPACITY`] are clamped to it.
     #[doc(alias = "q_size")]
     pub fn queue_capacity(mut self, n: usize) -> Builder {
         self.queue_capacity = n;
@@ -75,7 +79,8 @@ impl Builder {
     }
 
     /// Most results each handle's result queue holds before workers wait
-    /// for a poll; 0 (the default) means unbounded.
+    /// for a poll; 0 (the default) means unbounded. Values above
+    /// [`MAX_CAPACITY`] are clamped to it.
     #[doc(alias = "resq_size")]
     pub fn result_capacity(mut self, n: usize) -> Builder {
         self.result_capacity = n;
@@ -123,7 +128,9 @@ impl Builder {
         let workers = self
             .workers
             .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
-        let nonzero = |n: usize| (n > 0).then_some(n);
+        // 0 means unbounded; anything above MAX_CAPACITY is as good as
+        // unbounded and is clamped, since flume computes `capacity + 1`.
+        let nonzero = |n: usize| (n > 0).then_some(n.min(MAX_CAPACITY));
         let shared = Shared::new(Config {
             thread_name: self.thread_name,
             stack_size: self.stack_size,

@@ -11,8 +11,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use flume::{Receiver, Sender, TrySendError};
 
-use crate::queue::RequestQueue;
-
 use crate::request::{RequestId, WorkRequest};
 use crate::task::TaskBox;
 
@@ -152,19 +150,19 @@ impl Inbox {
     }
 
     /// Sends a finished (or cancelled) request back to the handle. If the
-    /// handle's bounded result queue is full, first wakes blocked putters
-    /// (one of them may be the thread that must make room), then blocks.
-    /// If the handle is gone, the request is dropped here.
-    pub(crate) fn deliver(&self, msg: Msg, queue: &RequestQueue<Job>) {
+    /// handle's bounded result queue is full, first calls `stuck` to wake
+    /// whoever may be the thread that must make room (blocked putters, a
+    /// joiner), then blocks. If the handle is gone, the request is dropped.
+    pub(crate) fn deliver(&self, msg: Msg, stuck: impl FnOnce()) {
         let msg = match self.results.try_send(msg) {
             Ok(()) => return,
             Err(TrySendError::Full(msg)) => msg,
             Err(TrySendError::Disconnected(msg)) => return self.discard(msg),
         };
-        // SeqCst, then the queue lock in `wake_putters`: a putter checks this
-        // count under that lock before it sleeps (queue.rs, `push_blocking`).
+        // SeqCst, then the locks `stuck` takes: a putter or joiner checks
+        // this count under that lock before it sleeps (design.md).
         self.stuck_senders.fetch_add(1, Ordering::SeqCst);
-        queue.wake_putters();
+        stuck();
         let sent = self.results.send(msg);
         self.stuck_senders.fetch_sub(1, Ordering::SeqCst);
         if let Err(flume::SendError(msg)) = sent {

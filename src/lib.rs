@@ -68,7 +68,7 @@ mod sync;
 mod task;
 mod worker;
 
-pub use builder::{Builder, DEFAULT_THREAD_NAME};
+pub use builder::{Builder, DEFAULT_THREAD_NAME, MAX_CAPACITY};
 pub use error::{
     BuildError, GlobalPoolError, PollError, PutError, ShutdownError, SpawnError, WaitError,
 };

@@ -658,6 +658,9 @@ struct WaitReplica {
     pending: AtomicUsize,
     waiters: AtomicUsize,
     threads: AtomicUsize,
+    /// Requests still in the request queue (`Shared::queued_for`): put,
+    /// not taken by a worker; every request starts there.
+    queued: AtomicUsize,
     results: Mutex<VecDeque<WaitMsg>>,
     ready: Condvar,
     /// Requests whose callback ran, in order (a callback that runs twice
@@ -673,6 +676,7 @@ impl WaitReplica {
             pending: AtomicUsize::new(pending),
             waiters: AtomicUsize::new(0),
             threads: AtomicUsize::new(threads),
+            queued: AtomicUsize::new(pending),
             results: Mutex::new(VecDeque::new()),
             ready: Condvar::new(),
             handled: Mutex::new(Vec::new()),
@@ -735,6 +739,11 @@ impl WaitReplica {
             }
             WaitMsg::Done(id) => {
                 self.unregister(caller_waits);
+                // With no thread left, a waiter may be waiting for us to
+                // finish with this result (see `wait`).
+                if self.threads.load(Ordering::SeqCst) == 0 {
+                    self.wake_waiters(usize::from(caller_waits));
+                }
                 self.handled.lock().unwrap().push(id);
                 1
             }
@@ -767,11 +776,14 @@ impl WaitReplica {
             if self.threads.load(Ordering::SeqCst) == 0 {
                 handled += self.drain_ready();
                 let pending = self.pending.load(Ordering::SeqCst);
-                break if pending == 0 {
-                    Ok(handled)
-                } else {
-                    Err(pending)
-                };
+                if pending == 0 {
+                    break Ok(handled);
+                }
+                // Only what is still queued is stranded; a result another
+                // waiter holds is waited for (it wakes us).
+                if self.queued.load(Ordering::SeqCst) >= pending {
+                    break Err(pending);
+                }
             }
             let msg = self.recv();
             handled += self.handle(msg, true);
@@ -805,6 +817,8 @@ impl WaitReplica {
         let inbox = this.clone();
         thread::spawn(move || {
             for id in ids {
+                // Taken off the request queue, then run and delivered.
+                inbox.queued.fetch_sub(1, Ordering::SeqCst);
                 inbox.send(WaitMsg::Done(id));
             }
             if exits {
@@ -1003,7 +1017,6 @@ mod under_loom {
     /// The race shuttle found (see `under_shuttle`); loom finds it too, and
     /// prints the interleaving with `LOOM_LOG=1 LOOM_LOCATION=1`.
     #[test]
-    #[ignore = "library bug: a second waiter on a handle gets NoWorkersAvailable while the first handles the last result"]
     fn g_two_waiters_while_the_last_thread_exits() {
         check(|| two_waiters_last_thread_exit(None));
     }
@@ -1437,7 +1450,6 @@ mod under_shuttle {
     /// it an instant later). Replay: the failing schedule printed by this
     /// test with `CALLPOOL_SHUTTLE_SEED` unset.
     #[test]
-    #[ignore = "library bug: a second waiter on a handle gets NoWorkersAvailable while the first handles the last result"]
     fn wait_two_waiters_while_the_last_thread_exits() {
         check(|| two_waiters_last_thread_exit(None));
     }

@@ -248,7 +248,14 @@ impl ThreadPool {
             inbox: Arc::clone(&self.inbox),
         };
         match self.shared().queue.push(job) {
-            Push::Queued => Ok(id),
+            Push::Queued => {
+                if self.shared().threads() == 0 {
+                    // A waiter that counted this request as in flight (it
+                    // was registered, not yet queued) must re-count it.
+                    self.inbox.wake_waiters(0);
+                }
+                Ok(id)
+            }
             Push::Closed(job) => Err(self.reject(job, PutError::ShutDown)),
             Push::Full(job) => match mode {
                 PutMode::Try => Err(self.reject(job, PutError::Full)),
@@ -260,6 +267,10 @@ impl ThreadPool {
 
     fn reject(&self, job: Job, kind: fn(WorkRequest) -> PutError) -> PutError {
         self.inbox.unregister(job.id(), false);
+        if self.shared().threads() == 0 {
+            // A waiter may be counting this request as in flight (see `block`).
+            self.inbox.wake_waiters(0);
+        }
         kind(job.into_request())
     }
 
@@ -417,14 +428,17 @@ impl ThreadPool {
                 return Ok(handled);
             }
             if shared.threads() == 0 {
-                // No thread left: whatever was in flight is in our queue now.
+                // No thread left: whatever was in flight is in our queue now,
+                // or in the hands of another thread handling this handle's
+                // results (which wakes us when it has: see `handle`).
                 handled += self.drain_ready();
                 let pending = self.inbox.pending();
-                return if pending == 0 || (one_is_enough && handled > 0) {
-                    Ok(handled)
-                } else {
-                    Err(WaitError::NoWorkersAvailable { pending })
-                };
+                if pending == 0 || (one_is_enough && handled > 0) {
+                    return Ok(handled);
+                }
+                if shared.queued_for(&self.inbox) >= pending {
+                    return Err(WaitError::NoWorkersAvailable { pending });
+                }
             }
             // Blocks with no timeout but the caller's: a result, or a wake-up
             // (the last request was handled elsewhere, or no thread is left).
@@ -517,6 +531,11 @@ impl ThreadPool {
             Msg::Done(mut task) => {
                 let id = task.id;
                 self.inbox.unregister(id, caller_waits);
+                // With no thread left, a waiter that found this result gone
+                // from the queue waits for us to finish with it: tell it.
+                if self.shared().threads() == 0 {
+                    self.inbox.wake_waiters(usize::from(caller_waits));
+                }
                 log::trace!("callpool: handling result of request {id}");
                 task.task.report(id);
             }
@@ -566,9 +585,27 @@ impl ThreadPool {
 
     /// Joins every dismissed worker thread and returns how many. Idle
     /// dismissed workers have already exited or are exiting, so this only
-    /// waits for busy ones to finish their current request.
+    /// waits for busy ones to finish their current request. If one of them
+    /// waits for room in this handle's bounded result queue, this handles
+    /// the handle's results (running their callbacks) to make room.
+    ///
+    /// # Deadlocks
+    ///
+    /// If a dismissed worker waits for room in *another* handle's full
+    /// result queue, this waits until that handle is polled.
     pub fn join_all_dismissed_workers(&self) -> usize {
-        self.shared().join_dismissed()
+        // A dismissed worker may be blocked sending to this handle's full
+        // result queue: handle our results whenever that happens, or the
+        // join would wait for ever on a thread that waits for us.
+        loop {
+            let shared = self.shared();
+            match shared.join_dismissed_when_exited(|| self.inbox.has_stuck_senders()) {
+                Some(joined) => return joined,
+                None => {
+                    self.drain_ready();
+                }
+            }
+        }
     }
 
     /// Creates or dismisses workers so that `n` are live.
@@ -667,6 +704,10 @@ impl ThreadPool {
             };
         }
         shared.stop(Lifecycle::Draining);
+        // If a callback panics out of this shutdown, close the pool on the
+        // way out, so other handles' queued requests are cancelled to them
+        // rather than left in a pool that drains with no worker.
+        let _close_on_panic = CloseOnPanic(&shared);
         // Handle our results while the workers drain the queue: with a
         // bounded result queue they may need us to make room.
         if let Err(WaitError::Timeout { pending }) = self.block(deadline, false) {
@@ -718,6 +759,19 @@ impl ThreadPool {
         }
         shared.stop(Lifecycle::Closed);
         shared.sweep(Some(&self.inbox))
+    }
+}
+
+/// Closes and sweeps a pool whose graceful shutdown was interrupted by a
+/// panicking callback (see `shutdown_until`).
+struct CloseOnPanic<'a>(&'a Shared);
+
+impl Drop for CloseOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop(Lifecycle::Closed);
+            self.0.sweep(None);
+        }
     }
 }
 

@@ -302,6 +302,11 @@ impl<J> RequestQueue<J> {
         jobs
     }
 
+    /// How many queued requests `mine` holds for.
+    pub(crate) fn count(&self, mine: impl Fn(&J) -> bool) -> usize {
+        self.lock().jobs.iter().filter(|job| mine(job)).count()
+    }
+
     /// Takes out the queued requests for which `mine` holds, keeping the
     /// others in order.
     pub(crate) fn take_own(&self, mine: impl Fn(&J) -> bool) -> Vec<J> {

@@ -248,6 +248,36 @@ impl Shared {
         self.shrink(&mut workers, n);
     }
 
+    /// A worker is about to block on a full result queue: wake the threads
+    /// that may be the ones to make room (blocked putters, joiners), each of
+    /// which checks for stuck senders under the lock taken here.
+    pub(crate) fn sender_stuck(&self) {
+        self.queue.wake_putters();
+        let _workers = self.workers();
+        self.exited.notify_all();
+    }
+
+    /// Joins the dismissed workers once every one of them has left its loop;
+    /// returns `None` (joining nothing) as soon as `stuck` says the caller's
+    /// own results need handling first, so that the caller can make room
+    /// for a dismissed worker blocked on its result queue.
+    pub(crate) fn join_dismissed_when_exited(&self, stuck: impl Fn() -> bool) -> Option<usize> {
+        if self.on_worker_thread() {
+            // A worker cannot wait for its own exit; join the others as they go.
+            return Some(self.join_dismissed());
+        }
+        let mut workers = self.workers();
+        // `threads` counts live workers plus dismissed ones not yet exited.
+        while workers.threads > workers.live.len() {
+            if stuck() {
+                return None;
+            }
+            workers = self.exited.wait(workers).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(workers);
+        Some(self.join_dismissed())
+    }
+
     /// Joins the dismissed workers; returns how many were joined. A worker
     /// thread of this pool never joins itself.
     pub(crate) fn join_dismissed(&self) -> usize {
@@ -332,10 +362,15 @@ impl Shared {
                     task.id
                 );
                 task.task.cancel();
-                inbox.deliver(Msg::Done(task), &self.queue);
+                inbox.deliver(Msg::Done(task), || self.sender_stuck());
             }
         }
         handed_back
+    }
+
+    /// How many of `own`'s requests wait in the queue.
+    pub(crate) fn queued_for(&self, own: &Arc<Inbox>) -> usize {
+        self.queue.count(|job| Arc::ptr_eq(&job.inbox, own))
     }
 
     /// For a handle of a pool that stays open (the global pool): takes this

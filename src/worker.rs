@@ -37,7 +37,7 @@ fn execute(shared: &Shared, job: Job) {
     let Job { mut task, inbox } = job;
     log::trace!("callpool: running request {}", task.id);
     task.task.run();
-    inbox.deliver(Msg::Done(task), &shared.queue);
+    inbox.deliver(Msg::Done(task), || shared.sender_stuck());
 }
 
 struct ExitGuard<'a> {

@@ -159,7 +159,7 @@ fn capacities_work(q: usize, r: usize) {
 /// only works because the addition wraps. The scenario runs in a child
 /// process (this test binary) so the abort is reported, not suffered.
 #[test]
-#[ignore = "library bug: result_capacity(usize::MAX) overflows inside flume: a debug build aborts the process"]
+
 fn result_capacity_usize_max() {
     const CHILD: &str = "CALLPOOL_FAULTS_CHILD";
     if std::env::var_os(CHILD).is_some() {
@@ -527,7 +527,7 @@ fn shutdown_without_workers_cancels_other_handles_queued_requests() {
 /// neither run (no worker, and none can be created) nor cancelled; its
 /// `wait` reports `NoWorkersAvailable` for as long as it lives.
 #[test]
-#[ignore = "library bug: a callback panicking out of shutdown() strands other handles' queued requests (never run, never cancelled)"]
+
 fn shutdown_interrupted_by_a_panicking_callback_strands_other_handles() {
     quiet_deliberate_panics();
     let a = ThreadPool::new(1);
@@ -561,13 +561,12 @@ fn shutdown_interrupted_by_a_panicking_callback_strands_other_handles() {
     assert_eq!(cancelled.load(Ordering::SeqCst), 1);
 }
 
-/// `join_all_dismissed_workers` waits for a dismissed worker that is
-/// blocked sending its result to this handle's full bounded result queue:
-/// unless another thread polls, the join never returns (a thread that
-/// joins and would poll next deadlocks). `shutdown` and blocked puts handle
-/// this handle's results while they wait; the join does not.
+/// `join_all_dismissed_workers` must not wait for ever on a dismissed
+/// worker that is blocked sending its result to this handle's full bounded
+/// result queue: the join handles this handle's results (running their
+/// callbacks on the joining thread) to make room, as `shutdown` and a
+/// blocked put do. Before that fix the join never returned.
 #[test]
-#[ignore = "library bug: join_all_dismissed_workers never returns while a dismissed worker waits for room in the caller's full result queue"]
 fn joining_a_dismissed_worker_stuck_on_a_full_result_queue() {
     let pool = Arc::new(
         ThreadPool::builder()
@@ -590,12 +589,21 @@ fn joining_a_dismissed_worker_stuck_on_a_full_result_queue() {
     assert_eq!(pool.dismiss_workers(1), 1);
     let (joined_tx, joined_rx) = mpsc::channel();
     let p = Arc::clone(&pool);
-    thread::spawn(move || joined_tx.send(p.join_all_dismissed_workers()).unwrap());
-    // Nobody polls meanwhile, as on a single thread that joins, then polls.
+    thread::spawn(move || {
+        let joined = p.join_all_dismissed_workers();
+        // Both results were handled by the join itself.
+        joined_tx.send((joined, p.pending(), p.threads())).unwrap()
+    });
+    // Nobody else polls meanwhile, as on a single thread that joins, then polls.
     let joined = joined_rx.recv_timeout(HANG);
     // Unblock the worker either way, so the test ends.
-    assert_eq!(pool.wait_timeout(HANG), Ok(2));
-    assert_eq!(joined, Ok(1), "join_all_dismissed_workers never returned");
+    let waited = pool.wait_timeout(HANG);
+    assert_eq!(
+        joined,
+        Ok((1, 0, 0)),
+        "join_all_dismissed_workers never returned, or left results pending"
+    );
+    assert_eq!(waited, Ok(0), "nothing was left for wait to handle");
 }
 
 /// Two threads wait on one handle while its last worker delivers the last
@@ -608,7 +616,7 @@ fn joining_a_dismissed_worker_stuck_on_a_full_result_queue() {
 /// needs many tries: this fails on the first occurrence (about 1 in 300
 /// tries on a 2-core machine), and passes on a fixed library every time.
 #[test]
-#[ignore = "library bug: a second waiter on a handle gets NoWorkersAvailable while the first handles the last result"]
+
 fn two_waiters_while_the_last_worker_exits_both_succeed() {
     for attempt in 0..20_000 {
         let pool = Arc::new(ThreadPool::new(1));
