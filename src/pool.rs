@@ -707,7 +707,7 @@ impl ThreadPool {
         // If a callback panics out of this shutdown, close the pool on the
         // way out, so other handles' queued requests are cancelled to them
         // rather than left in a pool that drains with no worker.
-        let _close_on_panic = CloseOnPanic(&shared);
+        let _close_on_panic = CloseOnPanic(&shared, &self.inbox);
         // Handle our results while the workers drain the queue: with a
         // bounded result queue they may need us to make room.
         if let Err(WaitError::Timeout { pending }) = self.block(deadline, false) {
@@ -763,14 +763,22 @@ impl ThreadPool {
 }
 
 /// Closes and sweeps a pool whose graceful shutdown was interrupted by a
-/// panicking callback (see `shutdown_until`).
-struct CloseOnPanic<'a>(&'a Shared);
+/// panicking callback (see `shutdown_until`). The shutting-down handle's own
+/// queued requests are taken out and dropped, not cancelled to it: its
+/// result queue may be bounded and full, and nobody will poll it again.
+struct CloseOnPanic<'a>(&'a Shared, &'a Arc<Inbox>);
 
 impl Drop for CloseOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.0.stop(Lifecycle::Closed);
-            self.0.sweep(None);
+            let dropped = self.0.sweep(Some(self.1));
+            if !dropped.is_empty() {
+                log::warn!(
+                    "callpool: {} queued requests dropped: a callback panicked during shutdown",
+                    dropped.len()
+                );
+            }
         }
     }
 }
