@@ -3,10 +3,9 @@
 //! for waits made inside callbacks; and the counts `poll` and `wait` return.
 
 use std::collections::HashSet;
-use std::error::Error;
 use std::num::ParseIntError;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
@@ -16,59 +15,8 @@ use callpool::{
     WorkRequest,
 };
 
-type TestResult = Result<(), Box<dyn Error>>;
-
-/// Long enough that only a hang reaches it: turns a deadlock into a failure.
-const HANG: Duration = Duration::from_secs(30);
-
-/// The test side of a gated request: learns when a worker has started it,
-/// and lets it finish.
-struct Gate {
-    started: Receiver<()>,
-    release: Sender<()>,
-}
-
-/// The callable side of a gated request.
-struct Latch {
-    started: Sender<()>,
-    release: Receiver<()>,
-}
-
-fn gate() -> (Gate, Latch) {
-    let (started_tx, started_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel();
-    let gate = Gate {
-        started: started_rx,
-        release: release_tx,
-    };
-    let latch = Latch {
-        started: started_tx,
-        release: release_rx,
-    };
-    (gate, latch)
-}
-
-impl Gate {
-    fn await_start(&self) {
-        self.started
-            .recv_timeout(HANG)
-            .expect("the gated request never started");
-    }
-
-    fn open(&self) {
-        // The latch may already be gone if its request was never run.
-        let _ = self.release.send(());
-    }
-}
-
-impl Latch {
-    /// Says "started", then blocks until the gate opens (or is dropped, so a
-    /// failing test never leaves a worker blocked).
-    fn hold(self) {
-        let _ = self.started.send(());
-        let _ = self.release.recv();
-    }
-}
+mod common;
+use common::*;
 
 /// A door many callables can wait at, opened once for all of them.
 #[derive(Clone, Default)]
@@ -87,10 +35,6 @@ impl Door {
         let (_guard, timeout) = cond.wait_timeout_while(guard, HANG, |o| !*o).unwrap();
         assert!(!timeout.timed_out(), "the door was never opened");
     }
-}
-
-fn counter() -> Arc<AtomicUsize> {
-    Arc::new(AtomicUsize::new(0))
 }
 
 /// The worker index in a default thread name `callpool-worker-N`, if it is one.

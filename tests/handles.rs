@@ -3,70 +3,16 @@
 //! threads at once (model weakness W10); and blocking for results on a
 //! worker thread of the pool is refused instead of deadlocking.
 
-use std::error::Error;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
 use callpool::{PollError, ThreadPool, WaitError, WorkRequest};
 
-type TestResult = Result<(), Box<dyn Error>>;
-
-/// Long enough that only a hang reaches it: turns a deadlock into a failure.
-const HANG: Duration = Duration::from_secs(30);
-
-/// The test side of a gated request: learns when a worker has started it,
-/// and lets it finish.
-struct Gate {
-    started: Receiver<()>,
-    release: Sender<()>,
-}
-
-/// The callable side of a gated request.
-struct Latch {
-    started: Sender<()>,
-    release: Receiver<()>,
-}
-
-fn gate() -> (Gate, Latch) {
-    let (started_tx, started_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel();
-    let gate = Gate {
-        started: started_rx,
-        release: release_tx,
-    };
-    let latch = Latch {
-        started: started_tx,
-        release: release_rx,
-    };
-    (gate, latch)
-}
-
-impl Gate {
-    fn await_start(&self) {
-        self.started
-            .recv_timeout(HANG)
-            .expect("the gated request never started");
-    }
-
-    fn open(&self) {
-        let _ = self.release.send(());
-    }
-}
-
-impl Latch {
-    /// Says "started", then blocks until the gate opens (or is dropped).
-    fn hold(self) {
-        let _ = self.started.send(());
-        let _ = self.release.recv();
-    }
-}
-
-fn counter() -> Arc<AtomicUsize> {
-    Arc::new(AtomicUsize::new(0))
-}
+mod common;
+use common::*;
 
 fn hit_counters(n: usize) -> Arc<Vec<AtomicUsize>> {
     Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect())

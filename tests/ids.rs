@@ -4,64 +4,13 @@
 //! before anything is submitted.
 
 use std::collections::{HashMap, HashSet};
-use std::error::Error;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self};
 use std::thread;
-use std::time::Duration;
 
 use callpool::{make_requests, PutError, RequestId, TaskError, ThreadPool, WorkRequest};
 
-type TestResult = Result<(), Box<dyn Error>>;
-
-/// Long enough that only a hang reaches it: turns a deadlock into a failure.
-const HANG: Duration = Duration::from_secs(30);
-
-/// The test side of a gated request: learns when a worker has started it,
-/// and lets it finish.
-struct Gate {
-    started: Receiver<()>,
-    release: Sender<()>,
-}
-
-/// The callable side of a gated request.
-struct Latch {
-    started: Sender<()>,
-    release: Receiver<()>,
-}
-
-fn gate() -> (Gate, Latch) {
-    let (started_tx, started_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel();
-    let gate = Gate {
-        started: started_rx,
-        release: release_tx,
-    };
-    let latch = Latch {
-        started: started_tx,
-        release: release_rx,
-    };
-    (gate, latch)
-}
-
-impl Gate {
-    fn await_start(&self) {
-        self.started
-            .recv_timeout(HANG)
-            .expect("the gated request never started");
-    }
-
-    fn open(&self) {
-        let _ = self.release.send(());
-    }
-}
-
-impl Latch {
-    /// Says "started", then blocks until the gate opens (or is dropped).
-    fn hold(self) {
-        let _ = self.started.send(());
-        let _ = self.release.recv();
-    }
-}
+mod common;
+use common::*;
 
 // W9: a user id is kept exactly as given (no hashing, no truncation): the
 // id `put_request` returns and the id the result or error callback gets are

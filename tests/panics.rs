@@ -4,21 +4,17 @@
 //! consistent; an unhandled failure is logged, never dropped silently.
 
 use std::collections::HashMap;
-use std::error::Error;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, Once};
 use std::thread::{self, ThreadId};
-use std::time::Duration;
 
 use callpool::{RequestId, TaskError, ThreadPool, WorkRequest};
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-type TestResult = Result<(), Box<dyn Error>>;
-
-/// Long enough that only a hang reaches it: turns a deadlock into a failure.
-const HANG: Duration = Duration::from_secs(30);
+mod common;
+use common::*;
 
 /// Every deliberate panic in this file says so, so the hook can hide it.
 const DELIBERATE: &str = "deliberate";
@@ -79,57 +75,6 @@ fn error_logged(words: &[&str]) -> bool {
     records
         .iter()
         .any(|(level, text)| *level == Level::Error && words.iter().all(|w| text.contains(w)))
-}
-
-/// The test side of a gated request: learns when a worker has started it,
-/// and lets it finish.
-struct Gate {
-    started: Receiver<()>,
-    release: Sender<()>,
-}
-
-/// The callable side of a gated request.
-struct Latch {
-    started: Sender<()>,
-    release: Receiver<()>,
-}
-
-fn gate() -> (Gate, Latch) {
-    let (started_tx, started_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel();
-    let gate = Gate {
-        started: started_rx,
-        release: release_tx,
-    };
-    let latch = Latch {
-        started: started_tx,
-        release: release_rx,
-    };
-    (gate, latch)
-}
-
-impl Gate {
-    fn await_start(&self) {
-        self.started
-            .recv_timeout(HANG)
-            .expect("the gated request never started");
-    }
-
-    fn open(&self) {
-        let _ = self.release.send(());
-    }
-}
-
-impl Latch {
-    /// Says "started", then blocks until the gate opens (or is dropped).
-    fn hold(self) {
-        let _ = self.started.send(());
-        let _ = self.release.recv();
-    }
-}
-
-fn counter() -> Arc<AtomicUsize> {
-    Arc::new(AtomicUsize::new(0))
 }
 
 /// The message of a panic payload, if it is a string.

@@ -1,0 +1,68 @@
+//! Helpers shared by the integration tests: a gated request (know when a
+//! worker started it, decide when it ends), a hang timeout, and counters.
+// Each test binary uses a different subset of these.
+#![allow(dead_code)]
+
+use std::error::Error;
+use std::sync::atomic::AtomicUsize;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type TestResult = Result<(), Box<dyn Error>>;
+
+/// Long enough that only a hang reaches it: turns a deadlock into a failure.
+pub const HANG: Duration = Duration::from_secs(30);
+
+/// The test side of a gated request: learns when a worker has started it,
+/// and lets it finish.
+pub struct Gate {
+    started: Receiver<()>,
+    release: Sender<()>,
+}
+
+/// The callable side of a gated request.
+pub struct Latch {
+    started: Sender<()>,
+    release: Receiver<()>,
+}
+
+pub fn gate() -> (Gate, Latch) {
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel();
+    let gate = Gate {
+        started: started_rx,
+        release: release_tx,
+    };
+    let latch = Latch {
+        started: started_tx,
+        release: release_rx,
+    };
+    (gate, latch)
+}
+
+impl Gate {
+    pub fn await_start(&self) {
+        self.started
+            .recv_timeout(HANG)
+            .expect("the gated request never started");
+    }
+
+    pub fn open(&self) {
+        // The latch may already be gone if its request was never run.
+        let _ = self.release.send(());
+    }
+}
+
+impl Latch {
+    /// Says "started", then blocks until the gate opens (or is dropped, so a
+    /// failing test never leaves a worker blocked).
+    pub fn hold(self) {
+        let _ = self.started.send(());
+        let _ = self.release.recv();
+    }
+}
+
+pub fn counter() -> Arc<AtomicUsize> {
+    Arc::new(AtomicUsize::new(0))
+}
