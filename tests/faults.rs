@@ -11,11 +11,13 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, Once};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use callpool::{TaskError, ThreadPool, WaitError, WorkRequest};
+
+mod common;
 
 /// Only ever reached by a hang.
 const HANG: Duration = Duration::from_secs(30);
@@ -23,21 +25,7 @@ const HANG: Duration = Duration::from_secs(30);
 const DELIBERATE: &str = "faults: deliberate panic";
 
 fn quiet_deliberate_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let msg = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("");
-            if !msg.starts_with(DELIBERATE) {
-                default(info);
-            }
-        }));
-    });
+    common::hide_panics_starting_with(DELIBERATE);
 }
 
 /// A one-way gate that requests block on until the test opens it; it opens

@@ -42,6 +42,8 @@ use callpool::{
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, TestRunner};
 
+mod common;
+
 /// Long enough never to fire unless something hangs.
 const HANG: Duration = Duration::from_secs(30);
 
@@ -49,21 +51,7 @@ const HANG: Duration = Duration::from_secs(30);
 const DELIBERATE: &str = "props: deliberate";
 
 fn quiet_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !msg.starts_with(DELIBERATE) {
-                default(info);
-            }
-        }));
-    });
+    common::hide_panics_starting_with(DELIBERATE);
 }
 
 /// Turns a hang in an operation that has no timeout of its own (a blocking

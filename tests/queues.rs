@@ -8,48 +8,18 @@
 use std::error::Error as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use callpool::{PollError, PutError, SpawnError, ThreadPool, WaitError, WorkRequest, MAX_WORKERS};
 
-/// How long any blocking step may take before the test calls it a hang.
-const HANG: Duration = Duration::from_secs(30);
+mod common;
+use common::one_way::{Gate, OpenOnDrop};
+use common::HANG;
 
 /// A stack size Linux refuses: `pthread_create` fails with `EAGAIN`.
 const HUGE_STACK: usize = usize::MAX / 2;
-
-/// A one-way gate that requests block on until the test opens it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-
-    fn pass(&self) {
-        let mut open = self.open.lock().unwrap();
-        while !*open {
-            open = self.opened.wait(open).unwrap();
-        }
-    }
-}
-
-/// Opens the gate when dropped, so a failing test never leaves a worker
-/// blocked for ever.
-struct OpenOnDrop(Arc<Gate>);
-
-impl Drop for OpenOnDrop {
-    fn drop(&mut self) {
-        self.0.open();
-    }
-}
 
 /// A request with user id `id` whose callback counts in `called`.
 fn counted(id: u64, called: &Arc<AtomicUsize>) -> WorkRequest {

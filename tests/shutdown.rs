@@ -7,45 +7,15 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use callpool::{PutError, ShutdownError, TaskError, ThreadPool, WorkRequest};
 
-/// How long any blocking step may take before the test calls it a hang.
-const HANG: Duration = Duration::from_secs(30);
-
-/// A one-way gate that requests block on until the test opens it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-
-    fn pass(&self) {
-        let mut open = self.open.lock().unwrap();
-        while !*open {
-            open = self.opened.wait(open).unwrap();
-        }
-    }
-}
-
-/// Opens the gate when dropped, so a failing test never leaves a worker
-/// blocked for ever.
-struct OpenOnDrop(Arc<Gate>);
-
-impl Drop for OpenOnDrop {
-    fn drop(&mut self) {
-        self.0.open();
-    }
-}
+mod common;
+use common::one_way::{Gate, OpenOnDrop};
+use common::HANG;
 
 /// Opens `gate` if the test has not called [`Watchdog::disarm`] within
 /// [`HANG`], so a call that blocks on a gated request returns and the test

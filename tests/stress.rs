@@ -22,11 +22,13 @@
 
 use std::panic;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use callpool::{PollError, TaskError, ThreadPool, WorkRequest};
+
+mod common;
 
 /// Only ever fires on a hang.
 const HANG: Duration = Duration::from_secs(120);
@@ -39,21 +41,7 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 fn quiet_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let msg = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("");
-            if !msg.starts_with(DELIBERATE) {
-                default(info);
-            }
-        }));
-    });
+    common::hide_panics_starting_with(DELIBERATE);
 }
 
 /// Threads of this process, from `/proc/self/status`.

@@ -4,9 +4,10 @@
 #![allow(dead_code)]
 
 use std::error::Error;
+use std::panic;
 use std::sync::atomic::AtomicUsize;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 pub type TestResult = Result<(), Box<dyn Error>>;
@@ -65,4 +66,61 @@ impl Latch {
 
 pub fn counter() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))
+}
+
+/// Keeps test output readable: panics whose message starts with `prefix`
+/// (the deliberate ones) are not printed; every other panic still is. The
+/// first call installs the hook; later calls do nothing.
+pub fn hide_panics_starting_with(prefix: &'static str) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("");
+            if !msg.starts_with(prefix) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A one-way gate that many requests can block on until the test opens it.
+pub mod one_way {
+    use std::sync::{Arc, Condvar, Mutex};
+
+    /// A one-way gate that requests block on until the test opens it.
+    #[derive(Default)]
+    pub struct Gate {
+        open: Mutex<bool>,
+        opened: Condvar,
+    }
+
+    impl Gate {
+        pub fn open(&self) {
+            *self.open.lock().unwrap() = true;
+            self.opened.notify_all();
+        }
+
+        pub fn pass(&self) {
+            let mut open = self.open.lock().unwrap();
+            while !*open {
+                open = self.opened.wait(open).unwrap();
+            }
+        }
+    }
+
+    /// Opens the gate when dropped, so a failing test never leaves a worker
+    /// blocked for ever.
+    pub struct OpenOnDrop(pub Arc<Gate>);
+
+    impl Drop for OpenOnDrop {
+        fn drop(&mut self) {
+            self.0.open();
+        }
+    }
 }
