@@ -24,8 +24,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::queue::{Blocked, Lifecycle, Push, RequestQueue};
-use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
+use crate::queue::{Blocked, Lifecycle, Push, RequestQueue, WorkerFlags};
+use crate::sync::{Condvar, Mutex, MutexGuard, Ordering};
 
 #[cfg(loom)]
 use loom::{
@@ -48,8 +48,8 @@ trait Queue: Send + Sync + 'static {
         -> Result<(), Blocked<u64>>;
     /// `just_ran`: the worker just ran a request (the real queue then spins
     /// briefly before sleeping, outside loom), as `worker::run` passes it.
-    fn take(&self, dismissed: &AtomicBool, just_ran: bool) -> Option<u64>;
-    fn dismiss(&self, flags: &[&AtomicBool]);
+    fn take(&self, dismissed: &WorkerFlags, just_ran: bool) -> Option<u64>;
+    fn dismiss(&self, flags: &[&WorkerFlags]);
     fn advance(&self, to: Lifecycle) -> Lifecycle;
     fn wake_putters(&self);
     fn take_all(&self) -> Vec<u64>;
@@ -65,12 +65,14 @@ impl Queue for RequestQueue<u64> {
         job: u64,
         threads_left: &dyn Fn() -> usize,
     ) -> Result<(), Blocked<u64>> {
+        // Every scenario that blocks a put keeps the pool open meanwhile.
         RequestQueue::push_blocking(self, job, |_| false, threads_left, None)
+            .map(|queued| assert!(matches!(queued, Push::Queued)))
     }
-    fn take(&self, dismissed: &AtomicBool, just_ran: bool) -> Option<u64> {
+    fn take(&self, dismissed: &WorkerFlags, just_ran: bool) -> Option<u64> {
         RequestQueue::take(self, dismissed, just_ran)
     }
-    fn dismiss(&self, flags: &[&AtomicBool]) {
+    fn dismiss(&self, flags: &[&WorkerFlags]) {
         RequestQueue::dismiss(self, flags.iter().copied())
     }
     fn advance(&self, to: Lifecycle) -> Lifecycle {
@@ -210,7 +212,7 @@ impl Queue for Replica {
         }
     }
 
-    fn take(&self, dismissed: &AtomicBool, _just_ran: bool) -> Option<u64> {
+    fn take(&self, dismissed: &WorkerFlags, _just_ran: bool) -> Option<u64> {
         let mut state = self.lock();
         loop {
             if self.bug == Bug::PopBeforeDismissCheck && state.lifecycle == Lifecycle::Open {
@@ -223,7 +225,7 @@ impl Queue for Replica {
                     return Some(job);
                 }
             }
-            let leaving = dismissed.load(Ordering::Relaxed) || state.lifecycle != Lifecycle::Open;
+            let leaving = dismissed.is_dismissed() || state.lifecycle != Lifecycle::Open;
             let draining =
                 state.lifecycle == Lifecycle::Draining && self.bug != Bug::DrainLeavesEarly;
             if leaving && !draining {
@@ -246,17 +248,17 @@ impl Queue for Replica {
         }
     }
 
-    fn dismiss(&self, flags: &[&AtomicBool]) {
+    fn dismiss(&self, flags: &[&WorkerFlags]) {
         if self.bug == Bug::DismissWithoutLock {
             for flag in flags {
-                flag.store(true, Ordering::SeqCst);
+                flag.dismiss();
             }
             self.work.notify_all();
             return;
         }
         let state = self.lock();
         for flag in flags {
-            flag.store(true, Ordering::Relaxed);
+            flag.dismiss();
         }
         let any_sleeping = state.sleeping > 0;
         drop(state);
@@ -353,7 +355,7 @@ impl Progress {
 /// what it took, in order.
 fn spawn_worker<Q: Queue>(
     queue: &Arc<Q>,
-    flag: &Arc<AtomicBool>,
+    flag: &Arc<WorkerFlags>,
     progress: &Arc<Progress>,
 ) -> thread::JoinHandle<Vec<u64>> {
     let (queue, flag, progress) = (queue.clone(), flag.clone(), progress.clone());
@@ -367,8 +369,8 @@ fn spawn_worker<Q: Queue>(
     })
 }
 
-fn flag() -> Arc<AtomicBool> {
-    Arc::new(AtomicBool::new(false))
+fn flag() -> Arc<WorkerFlags> {
+    Arc::new(WorkerFlags::new())
 }
 
 /// Asserts that the given lists together hold each of `expected` exactly
@@ -520,6 +522,9 @@ fn closed<Q: Queue>(queue: Q) {
             for job in [1, 2] {
                 match queue.push(job) {
                     Push::Queued => {}
+                    // Pushed after the close: the putter sweeps, as
+                    // `ThreadPool::put` does (what it finds counts as refused).
+                    Push::QueuedLate => refused.extend(queue.take_all()),
                     Push::Closed(job) => refused.push(job),
                     Push::Full(_) => unreachable!("unbounded"),
                 }
@@ -1215,7 +1220,9 @@ fn many_requests<Q: Queue>(queue: Q, putters: u64, each: u64, workers: usize, wa
                     match queue.push(job) {
                         Push::Queued => {}
                         Push::Full(job) => assert!(queue.push_blocking(job, &|| 1).is_ok()),
-                        Push::Closed(_) => unreachable!("open until the putters are done"),
+                        Push::Closed(_) | Push::QueuedLate => {
+                            unreachable!("open until the putters are done")
+                        }
                     }
                 }
             })
@@ -1251,7 +1258,7 @@ fn resize_storm<Q: Queue>(queue: Q, jobs: u64, steps: usize) {
     use shuttle::rand::{thread_rng, Rng};
 
     struct Worker {
-        flag: Arc<AtomicBool>,
+        flag: Arc<WorkerFlags>,
         handle: thread::JoinHandle<Vec<u64>>,
     }
 
@@ -1297,7 +1304,9 @@ fn resize_storm<Q: Queue>(queue: Q, jobs: u64, steps: usize) {
                         Err(Blocked::NoWorkers(job)) => refused.push(job),
                         Err(_) => unreachable!("open, no deadline, never stuck"),
                     },
-                    Push::Closed(_) => unreachable!("open until the storm is over"),
+                    Push::Closed(_) | Push::QueuedLate => {
+                        unreachable!("open until the storm is over")
+                    }
                 }
             }
             refused
@@ -1363,6 +1372,7 @@ fn close_storm<Q: Queue>(queue: Q, each: u64) {
                 for job in p * each..(p + 1) * each {
                     match queue.push(job) {
                         Push::Queued => {}
+                        Push::QueuedLate => refused.extend(queue.take_all()),
                         Push::Closed(job) => refused.push(job),
                         Push::Full(_) => unreachable!("unbounded"),
                     }

@@ -256,6 +256,10 @@ impl ThreadPool {
                 }
                 Ok(id)
             }
+            Push::QueuedLate => {
+                self.sweep_late();
+                Ok(id)
+            }
             Push::Closed(job) => Err(self.reject(job, PutError::ShutDown)),
             Push::Full(job) => match mode {
                 PutMode::Try => Err(self.reject(job, PutError::Full)),
@@ -263,6 +267,13 @@ impl ThreadPool {
                 PutMode::Until(deadline) => self.put_blocking(job, Some(deadline)),
             },
         }
+    }
+
+    /// The pool closed while this put was pushing its request, after (or
+    /// while) the closer swept: sweep again, so that the request is
+    /// cancelled to its callback rather than left in a closed queue.
+    fn sweep_late(&self) {
+        self.shared().sweep(None);
     }
 
     fn reject(&self, job: Job, kind: fn(WorkRequest) -> PutError) -> PutError {
@@ -288,7 +299,11 @@ impl ThreadPool {
                 || shared.threads(),
                 deadline,
             ) {
-                Ok(()) => return Ok(id),
+                Ok(Push::QueuedLate) => {
+                    self.sweep_late();
+                    return Ok(id);
+                }
+                Ok(_) => return Ok(id),
                 Err(Blocked::Closed(job)) => return Err(self.reject(job, PutError::ShutDown)),
                 Err(Blocked::NoWorkers(job)) => return Err(self.reject(job, PutError::NoWorkers)),
                 Err(Blocked::Timeout(job)) => return Err(self.reject(job, PutError::Timeout)),

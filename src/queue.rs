@@ -1,20 +1,28 @@
 //! The request queue: requests waiting for a worker, the pool's lifecycle,
-//! and the sleeping workers and putters, all under one lock.
+//! and the sleeping workers and putters.
 //!
-//! Keeping the lifecycle under the queue's lock makes "put" and "shut down"
-//! exclusive: a request is either queued before the pool stops accepting
-//! (and then drained or swept) or refused. Keeping the dismissal flags'
-//! writes under it makes "dismiss" and "take" exclusive: a dismissed worker
-//! never takes another request. See `docs/design.md`.
+//! Requests travel through a lock-free FIFO, so a put and a take never wait
+//! for each other. What has to be decided together is packed into one
+//! atomic word, `queued`: the lifecycle (top two bits) and the number of
+//! requests counted in (reserved before their push, uncounted after their
+//! pop). A put reserves its place with one read-modify-write of that word,
+//! so "put" and "shut down" stay exclusive: a request is either counted in
+//! before the pool stops accepting (and then drained, or swept, by the
+//! closer or by the putter itself if it pushes after the sweep) or refused.
+//! A worker's dismissal and its takes meet in one per-worker word
+//! ([`WorkerFlags`]), so no dismissed worker takes a request once `dismiss`
+//! has returned. Only sleeping and waking go through the lock, and each
+//! "did the other side see me?" question is a pair of `SeqCst` fences. See
+//! `docs/design.md`, "How a request flows".
 //!
-//! It is generic over the queued item so that the loom models
-//! (`src/models.rs`, under `cfg(loom)`) check this very code with
-//! plain numbers as requests.
+//! It is generic over the queued item so that the loom and shuttle models
+//! (`src/models.rs`) check this very code with plain numbers as requests;
+//! under them the FIFO is a model mutex around a `VecDeque`.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{fence, yield_now, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
 /// Where the pool is in its life; it only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -28,6 +36,38 @@ pub(crate) enum Lifecycle {
     Closed,
 }
 
+/// The lifecycle lives in the top two bits of `queued`; the count below.
+const LIFECYCLE_SHIFT: u32 = usize::BITS - 2;
+const COUNT_MASK: usize = (1 << LIFECYCLE_SHIFT) - 1;
+/// Each state's bits include the previous state's, so moving forward is a
+/// `fetch_or` that can never move back.
+const DRAINING_BITS: usize = 0b01 << LIFECYCLE_SHIFT;
+const CLOSED_BITS: usize = 0b11 << LIFECYCLE_SHIFT;
+
+// The builder clamps capacities to MAX_CAPACITY: a full queue's count must
+// never reach the lifecycle bits.
+const _: () = assert!(crate::builder::MAX_CAPACITY <= COUNT_MASK);
+
+fn lifecycle_of(word: usize) -> Lifecycle {
+    match word & !COUNT_MASK {
+        0 => Lifecycle::Open,
+        DRAINING_BITS => Lifecycle::Draining,
+        _ => Lifecycle::Closed,
+    }
+}
+
+fn count_of(word: usize) -> usize {
+    word & COUNT_MASK
+}
+
+fn bits_of(lifecycle: Lifecycle) -> usize {
+    match lifecycle {
+        Lifecycle::Open => 0,
+        Lifecycle::Draining => DRAINING_BITS,
+        Lifecycle::Closed => CLOSED_BITS,
+    }
+}
+
 /// How many times an idle worker looks at the queue again, without the
 /// lock, before it goes to sleep. Streams of short requests then pass from
 /// putter to worker without a sleep and a wake-up per request; an idle
@@ -36,11 +76,118 @@ const SPIN_ROUNDS: u32 = 64;
 /// Of those, how many busy-wait with `spin_loop` before yielding the CPU.
 const SPIN_BEFORE_YIELD: u32 = 16;
 
+/// A worker's dismissal flag and its "taking now" mark, in one word so that
+/// `dismiss` and `take` order themselves by read-modify-writes of the same
+/// location: either the worker's take starts first (and `dismiss` waits for
+/// it to end: that request counts as taken before the dismissal), or the
+/// worker sees the flag.
+pub(crate) struct WorkerFlags(AtomicUsize);
+
+const DISMISSED: usize = 0b01;
+const TAKING: usize = 0b10;
+
+impl WorkerFlags {
+    pub(crate) fn new() -> WorkerFlags {
+        WorkerFlags(AtomicUsize::new(0))
+    }
+
+    pub(crate) fn is_dismissed(&self) -> bool {
+        // SeqCst: read where a worker decides whether to sleep (see `take`).
+        self.0.load(Ordering::SeqCst) & DISMISSED != 0
+    }
+
+    /// Starts a take; returns whether the worker was dismissed before it.
+    fn begin_take(&self) -> bool {
+        // SeqCst: one of the two read-modify-writes of the handshake.
+        self.0.fetch_or(TAKING, Ordering::SeqCst) & DISMISSED != 0
+    }
+
+    fn end_take(&self) {
+        // Release: `dismiss` reads the cleared mark with SeqCst and must then
+        // see the pop that came before it.
+        self.0.fetch_and(!TAKING, Ordering::Release);
+    }
+
+    /// Sets the flag; returns whether a take is under way.
+    pub(crate) fn dismiss(&self) -> bool {
+        // SeqCst: the other read-modify-write of the handshake.
+        self.0.fetch_or(DISMISSED, Ordering::SeqCst) & TAKING != 0
+    }
+
+    /// Waits until the worker's current take (if any) has ended. The wait is
+    /// a pop from a lock-free queue long: nothing inside it blocks.
+    fn wait_take_ended(&self) {
+        while self.0.load(Ordering::SeqCst) & TAKING != 0 {
+            yield_now();
+        }
+    }
+}
+
+/// The FIFO itself: lock-free in the library, a model mutex under the
+/// checkers (which cannot see inside crossbeam's atomics). Both are
+/// linearizable FIFOs; the protocol around them is the same code.
+struct Fifo<J> {
+    #[cfg(not(any(loom, feature = "shuttle")))]
+    inner: crossbeam_queue::SegQueue<J>,
+    #[cfg(any(loom, feature = "shuttle"))]
+    inner: Mutex<VecDeque<J>>,
+}
+
+impl<J> Fifo<J> {
+    fn new() -> Fifo<J> {
+        Fifo {
+            #[cfg(not(any(loom, feature = "shuttle")))]
+            inner: crossbeam_queue::SegQueue::new(),
+            #[cfg(any(loom, feature = "shuttle"))]
+            inner: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    #[cfg(not(any(loom, feature = "shuttle")))]
+    fn push(&self, job: J) {
+        self.inner.push(job);
+    }
+
+    #[cfg(not(any(loom, feature = "shuttle")))]
+    fn pop(&self) -> Option<J> {
+        self.inner.pop()
+    }
+
+    #[cfg(not(any(loom, feature = "shuttle")))]
+    fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    #[cfg(any(loom, feature = "shuttle"))]
+    fn is_empty(&self) -> bool {
+        self.inner.lock().unwrap().is_empty()
+    }
+
+    #[cfg(any(loom, feature = "shuttle"))]
+    fn push(&self, job: J) {
+        self.inner.lock().unwrap().push_back(job);
+    }
+
+    #[cfg(any(loom, feature = "shuttle"))]
+    fn pop(&self) -> Option<J> {
+        self.inner.lock().unwrap().pop_front()
+    }
+}
+
 pub(crate) struct RequestQueue<J> {
-    state: Mutex<State<J>>,
-    /// Queue length, written under the lock, read without it only as a hint
-    /// by spinning workers: the decision to take is always made under the lock.
-    len_hint: AtomicUsize,
+    jobs: Fifo<J>,
+    /// The lifecycle (top bits) and the number of requests counted in: before
+    /// their push, out after their pop. A count above zero with an empty FIFO
+    /// means a put or a take is half-way.
+    queued: AtomicUsize,
+    /// `None`: unbounded.
+    capacity: Option<usize>,
+    /// Mirrors, written under the lock, so that puts and takes only take the
+    /// lock when there is someone to wake: sleeping workers not already
+    /// being woken (`sleeping - to_wake`), and `State::putters`.
+    wakeable: AtomicUsize,
+    blocked_putters: AtomicUsize,
+    state: Mutex<State>,
     /// Wakes sleeping workers: a request was queued, or a worker was
     /// dismissed, or the pool closed.
     work: Condvar,
@@ -49,11 +196,8 @@ pub(crate) struct RequestQueue<J> {
     space: Condvar,
 }
 
-struct State<J> {
-    jobs: VecDeque<J>,
-    /// `None`: unbounded.
-    capacity: Option<usize>,
-    lifecycle: Lifecycle,
+/// What only changes under the lock: who sleeps.
+struct State {
     /// Workers blocked in `work.wait`.
     sleeping: usize,
     /// `notify_one` calls not yet matched by a waking worker. Never more than
@@ -66,7 +210,11 @@ struct State<J> {
 
 /// What became of a request handed to [`RequestQueue::push`].
 pub(crate) enum Push<J> {
+    /// Queued: a worker runs it, or a sweep hands it back or cancels it.
     Queued,
+    /// Queued, but the pool closed while it was being pushed and the closing
+    /// sweep may have missed it: the caller must sweep.
+    QueuedLate,
     Full(J),
     Closed(J),
 }
@@ -80,51 +228,106 @@ pub(crate) enum Blocked<J> {
     Timeout(J),
 }
 
+/// Why a reservation failed.
+enum Refused {
+    Full,
+    Closed,
+}
+
 impl<J> RequestQueue<J> {
     pub(crate) fn new(capacity: Option<usize>) -> RequestQueue<J> {
         RequestQueue {
+            jobs: Fifo::new(),
+            queued: AtomicUsize::new(0),
+            capacity,
+            wakeable: AtomicUsize::new(0),
+            blocked_putters: AtomicUsize::new(0),
             state: Mutex::new(State {
-                jobs: VecDeque::new(),
-                capacity,
-                lifecycle: Lifecycle::Open,
                 sleeping: 0,
                 to_wake: 0,
                 putters: 0,
             }),
-            len_hint: AtomicUsize::new(0),
             work: Condvar::new(),
             space: Condvar::new(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<J>> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // No code panics while holding this lock (no user code runs under
         // it), so a poisoned lock still guards consistent data.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a request if the pool is open and the queue has room, and
-    /// wakes one sleeping worker if none is already being woken.
+    /// Counts a request in if the pool is open and the queue has room.
+    fn reserve(&self) -> Result<(), Refused> {
+        // SeqCst throughout: this word pairs with the lifecycle's moves, with
+        // sleeping workers (`take`) and with blocked putters (`push_blocking`).
+        match self.capacity {
+            None => {
+                let before = self.queued.fetch_add(1, Ordering::SeqCst);
+                if lifecycle_of(before) != Lifecycle::Open {
+                    self.uncount();
+                    return Err(Refused::Closed);
+                }
+                Ok(())
+            }
+            Some(cap) => self
+                .queued
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |word| {
+                    (lifecycle_of(word) == Lifecycle::Open && count_of(word) < cap)
+                        .then_some(word + 1)
+                })
+                .map(drop)
+                .map_err(|word| match lifecycle_of(word) {
+                    Lifecycle::Open => Refused::Full,
+                    _ => Refused::Closed,
+                }),
+        }
+    }
+
+    /// Pushes a counted-in request and wakes one sleeping worker if none is
+    /// already being woken. Returns `false` if the pool closed meanwhile.
+    fn push_counted(&self, job: J) -> bool {
+        self.jobs.push(job);
+        // SeqCst fence, paired with the one a worker puts between counting
+        // itself asleep and looking at the FIFO (`sleep`): either it sees
+        // this request or we see it asleep. Paired too with the closer's,
+        // between moving the lifecycle and sweeping (`take_all`): either the
+        // sweep sees this request or we see the pool closed.
+        fence(Ordering::SeqCst);
+        let closed = self.lifecycle() == Lifecycle::Closed;
+        // SeqCst: the read of the pair (see the fence above).
+        if self.wakeable.load(Ordering::SeqCst) > 0 {
+            let mut state = self.lock();
+            let wake = state.sleeping > state.to_wake;
+            if wake {
+                state.to_wake += 1;
+                self.publish_wakeable(&state);
+            }
+            drop(state);
+            // Notified after unlocking so the woken worker does not block on the lock.
+            if wake {
+                self.work.notify_one();
+            }
+        }
+        !closed
+    }
+
+    fn queue_counted(&self, job: J) -> Push<J> {
+        if self.push_counted(job) {
+            Push::Queued
+        } else {
+            Push::QueuedLate
+        }
+    }
+
+    /// Queues a request if the pool is open and the queue has room.
     pub(crate) fn push(&self, job: J) -> Push<J> {
-        let mut state = self.lock();
-        if state.lifecycle != Lifecycle::Open {
-            return Push::Closed(job);
+        match self.reserve() {
+            Ok(()) => self.queue_counted(job),
+            Err(Refused::Full) => Push::Full(job),
+            Err(Refused::Closed) => Push::Closed(job),
         }
-        if state.capacity.is_some_and(|cap| state.jobs.len() >= cap) {
-            return Push::Full(job);
-        }
-        state.jobs.push_back(job);
-        self.publish_len(&state);
-        let wake = state.sleeping > state.to_wake;
-        if wake {
-            state.to_wake += 1;
-        }
-        drop(state);
-        // Notified after unlocking so the woken worker does not block on the lock.
-        if wake {
-            self.work.notify_one();
-        }
-        Push::Queued
     }
 
     /// A put on a full queue: waits for room, then queues. Gives up when the
@@ -137,40 +340,29 @@ impl<J> RequestQueue<J> {
         stuck: impl Fn(&J) -> bool,
         threads_left: impl Fn() -> usize,
         deadline: Option<Instant>,
-    ) -> Result<(), Blocked<J>> {
+    ) -> Result<Push<J>, Blocked<J>> {
         let mut state = self.lock();
-        loop {
-            if state.lifecycle != Lifecycle::Open {
-                return Err(Blocked::Closed(job));
-            }
-            if state.capacity.is_none_or(|cap| state.jobs.len() < cap) {
-                state.jobs.push_back(job);
-                self.publish_len(&state);
-                let wake = state.sleeping > state.to_wake;
-                if wake {
-                    state.to_wake += 1;
-                }
-                drop(state);
-                if wake {
-                    self.work.notify_one();
-                }
-                return Ok(());
-            }
-            // Checked under the lock that a stuck worker takes to notify
-            // `space`: either we see its mark here, or its notify finds us waiting.
-            if stuck(&job) {
-                return Err(Blocked::HandleResults(job));
-            }
-            if threads_left() == 0 {
-                return Err(Blocked::NoWorkers(job));
-            }
+        let refused: Option<fn(J) -> Blocked<J>> = loop {
+            // Counted as blocked before trying: a take that frees a slot
+            // after our try sees the count and notifies (see `taken`).
             state.putters += 1;
+            self.blocked_putters.store(state.putters, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            match self.reserve() {
+                Ok(()) => break None,
+                Err(Refused::Closed) => break Some(Blocked::Closed),
+                // Checked under the lock that a stuck worker takes to notify
+                // `space`: either we see its mark here, or its notify finds
+                // us waiting.
+                Err(Refused::Full) if stuck(&job) => break Some(Blocked::HandleResults),
+                Err(Refused::Full) if threads_left() == 0 => break Some(Blocked::NoWorkers),
+                Err(Refused::Full) => {}
+            }
             state = match deadline {
                 None => self.space.wait(state).unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
                     let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                        state.putters -= 1;
-                        return Err(Blocked::Timeout(job));
+                        break Some(Blocked::Timeout);
                     };
                     self.space
                         .wait_timeout(state, left)
@@ -179,58 +371,126 @@ impl<J> RequestQueue<J> {
                 }
             };
             state.putters -= 1;
+            self.blocked_putters.store(state.putters, Ordering::SeqCst);
+        };
+        state.putters -= 1;
+        self.blocked_putters.store(state.putters, Ordering::SeqCst);
+        drop(state);
+        match refused {
+            None => Ok(self.queue_counted(job)),
+            Some(refusal) => Err(refusal(job)),
         }
     }
 
     /// For a worker: the next request, blocking (with no timeout) while the
-    /// queue is empty (after a short spin if `just_ran`). `None` when the worker must exit: it was dismissed
-    /// (after draining the queue, if the pool is draining) or the pool closed.
-    pub(crate) fn take(&self, dismissed: &AtomicBool, just_ran: bool) -> Option<J> {
-        let mut state = self.lock();
+    /// queue is empty (after a short spin if `just_ran`). `None` when the
+    /// worker must exit: it was dismissed (after draining the queue, if the
+    /// pool is draining) or the pool closed.
+    pub(crate) fn take(&self, flags: &WorkerFlags, just_ran: bool) -> Option<J> {
         // Only a worker that just ran a request spins before sleeping: a
         // stream is likely to go on. A new or woken-idle worker sleeps at once.
         let mut spun = !just_ran;
         loop {
-            // Relaxed: the flag is written only under this lock, which orders it.
-            let leaving = dismissed.load(Ordering::Relaxed) || state.lifecycle != Lifecycle::Open;
-            if leaving && state.lifecycle != Lifecycle::Draining {
+            let dismissed = flags.begin_take();
+            let lifecycle = self.lifecycle();
+            let leaving = dismissed || lifecycle != Lifecycle::Open;
+            if leaving && lifecycle != Lifecycle::Draining {
+                flags.end_take();
                 return None;
             }
-            if let Some(job) = state.jobs.pop_front() {
-                self.publish_len(&state);
-                let room_made = state.putters > 0;
-                drop(state);
-                if room_made {
-                    self.space.notify_all();
-                }
+            let job = self.jobs.pop();
+            flags.end_take();
+            if let Some(job) = job {
+                self.uncount();
                 return Some(job);
-            }
-            if leaving {
-                // Draining, and nothing left to drain.
-                return None;
             }
             if !spun && cfg!(not(loom)) {
                 spun = true;
-                drop(state);
-                self.spin_for_work(dismissed);
-                state = self.lock();
+                self.spin_for_work(flags);
                 continue;
             }
-            state.sleeping += 1;
-            state = self.work.wait(state).unwrap_or_else(|e| e.into_inner());
-            state.sleeping -= 1;
-            // Whether this was our notify, another's, or a spurious wake-up,
-            // one fewer is in flight at most: undercounting only costs an
-            // extra notify later, overcounting could strand a request.
-            state.to_wake = state.to_wake.saturating_sub(1).min(state.sleeping);
+            if !self.sleep(flags, leaving) {
+                return None;
+            }
         }
     }
 
+    /// Counts a request out (popped, or a refused reservation undone), and
+    /// wakes whoever may wait for that: draining workers when the count
+    /// reaches zero after the pool stopped accepting, blocked putters when
+    /// the queue is bounded.
+    fn uncount(&self) {
+        // SeqCst: see `reserve`.
+        let before = self.queued.fetch_sub(1, Ordering::SeqCst);
+        if count_of(before) == 1 && lifecycle_of(before) != Lifecycle::Open {
+            // Taking the lock orders this notify after a draining worker's
+            // check of the count (see `sleep`).
+            drop(self.lock());
+            self.work.notify_all();
+        }
+        if self.capacity.is_some() {
+            // SeqCst fence, paired with a blocked putter's between counting
+            // itself blocked and reserving: either it sees the room or we
+            // see it waiting.
+            fence(Ordering::SeqCst);
+            if self.blocked_putters.load(Ordering::SeqCst) > 0 {
+                // Taking the lock orders this notify after the putter's check.
+                drop(self.lock());
+                self.space.notify_all();
+            }
+        }
+    }
+
+    /// Sleeps until woken, unless work, a dismissal or a lifecycle change
+    /// shows up once this worker is counted as sleeping. A draining worker
+    /// sleeps only while a put or a take is half-way (the count is above
+    /// zero, the FIFO empty). Returns `false` if the worker must leave.
+    fn sleep(&self, flags: &WorkerFlags, draining: bool) -> bool {
+        let mut state = self.lock();
+        state.sleeping += 1;
+        self.publish_wakeable(&state);
+        // SeqCst fence: pairs with the putter's after its push (`push_counted`).
+        fence(Ordering::SeqCst);
+        // A dismissal, a lifecycle move and (while draining) the count
+        // reaching zero are all written or notified under the lock we hold
+        // until `wait` releases it.
+        let word = self.queued.load(Ordering::SeqCst);
+        let leave = draining && count_of(word) == 0;
+        let lifecycle_moved = lifecycle_of(word) != Lifecycle::Open && !draining
+            || lifecycle_of(word) == Lifecycle::Closed;
+        let quiet = !leave
+            && !lifecycle_moved
+            && (draining || !flags.is_dismissed())
+            && self.jobs.is_empty();
+        if quiet {
+            state = self.work.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.sleeping -= 1;
+        if quiet {
+            // Whether this was our notify, another's, or a spurious wake-up,
+            // one fewer is in flight at most: undercounting only costs an
+            // extra notify later, overcounting could strand a request.
+            state.to_wake = state.to_wake.saturating_sub(1);
+        }
+        state.to_wake = state.to_wake.min(state.sleeping);
+        self.publish_wakeable(&state);
+        !leave
+    }
+
+    fn publish_wakeable(&self, state: &State) {
+        // SeqCst: in `sleep`, the write of the pair with `push_counted`.
+        self.wakeable
+            .store(state.sleeping - state.to_wake, Ordering::SeqCst);
+    }
+
     /// Busy-waits a little for a request (or a dismissal) to show up.
-    fn spin_for_work(&self, dismissed: &AtomicBool) {
+    fn spin_for_work(&self, flags: &WorkerFlags) {
         for round in 0..SPIN_ROUNDS {
-            // Relaxed: both are hints; `take` decides under the lock.
-            if self.len_hint.load(Ordering::Relaxed) > 0 || dismissed.load(Ordering::Relaxed) {
+            // Watches the FIFO, not the count: a count that a put has raised
+            // but not yet pushed for would send us to `sleep` for nothing.
+            // Relaxed: hints; `take` decides with its own reads.
+            let moved = self.queued.load(Ordering::Relaxed) & !COUNT_MASK != 0;
+            if !self.jobs.is_empty() || moved || flags.0.load(Ordering::Relaxed) != 0 {
                 return;
             }
             if round < SPIN_BEFORE_YIELD {
@@ -241,32 +501,29 @@ impl<J> RequestQueue<J> {
         }
     }
 
-    fn publish_len(&self, state: &State<J>) {
-        // Relaxed: a hint for spinning workers only (see `len_hint`).
-        self.len_hint.store(state.jobs.len(), Ordering::Relaxed);
-    }
-
     /// Dismisses the workers whose flags are given: sets each flag under the
-    /// lock and wakes every sleeping worker so the dismissed ones leave now.
-    pub(crate) fn dismiss<'a>(&self, flags: impl IntoIterator<Item = &'a AtomicBool>) {
+    /// lock, wakes every sleeping worker so the dismissed ones leave now, and
+    /// returns once none of them is half-way through a take.
+    pub(crate) fn dismiss<'a>(&self, flags: impl IntoIterator<Item = &'a WorkerFlags>) {
         let state = self.lock();
-        for flag in flags {
-            // Relaxed: read only under this lock (see `take`).
-            flag.store(true, Ordering::Relaxed);
-        }
+        let taking: Vec<&WorkerFlags> = flags.into_iter().filter(|f| f.dismiss()).collect();
         let any_sleeping = state.sleeping > 0;
         drop(state);
         if any_sleeping {
             self.work.notify_all();
+        }
+        for flag in taking {
+            flag.wait_take_ended();
         }
     }
 
     /// Moves the lifecycle forward (never back) and wakes every sleeper, so
     /// workers and blocked putters re-check it. Returns the previous state.
     pub(crate) fn advance(&self, to: Lifecycle) -> Lifecycle {
-        let mut state = self.lock();
-        let before = state.lifecycle;
-        state.lifecycle = before.max(to);
+        // Under the lock: a worker about to sleep reads the word under it.
+        let state = self.lock();
+        // SeqCst: puts reserve on this word (see `reserve`).
+        let before = lifecycle_of(self.queued.fetch_or(bits_of(to), Ordering::SeqCst));
         drop(state);
         self.work.notify_all();
         self.space.notify_all();
@@ -284,41 +541,71 @@ impl<J> RequestQueue<J> {
     }
 
     pub(crate) fn lifecycle(&self) -> Lifecycle {
-        self.lock().lifecycle
+        // SeqCst: see `reserve`.
+        lifecycle_of(self.queued.load(Ordering::SeqCst))
     }
 
+    /// Requests reserved in the queue (a put half-way through counts).
     pub(crate) fn len(&self) -> usize {
-        self.lock().jobs.len()
+        count_of(self.queued.load(Ordering::SeqCst))
     }
 
-    /// Takes every queued request out (for closing, or for handing one
-    /// handle's requests back), and wakes blocked putters: there is room now.
+    /// For a closed pool: takes every request in the FIFO out and wakes
+    /// blocked putters. A put still half-way sees the pool closed after its
+    /// push and sweeps itself (`Push::QueuedLate`); a worker that began its
+    /// take before the close may still take one (each request goes to
+    /// exactly one of us).
     pub(crate) fn take_all(&self) -> VecDeque<J> {
-        let mut state = self.lock();
-        let jobs = std::mem::take(&mut state.jobs);
-        self.publish_len(&state);
-        drop(state);
+        debug_assert!(self.lifecycle() == Lifecycle::Closed);
+        // SeqCst fence: pairs with the putter's after its push (`push_counted`).
+        fence(Ordering::SeqCst);
+        let mut jobs = VecDeque::new();
+        while let Some(job) = self.jobs.pop() {
+            self.uncount();
+            jobs.push_back(job);
+        }
         self.space.notify_all();
         jobs
     }
 
-    /// How many queued requests `mine` holds for.
-    pub(crate) fn count(&self, mine: impl Fn(&J) -> bool) -> usize {
-        self.lock().jobs.iter().filter(|job| mine(job)).count()
+    /// Takes every request now in the FIFO out, hands them to `sort`, and
+    /// puts back, in their order, those it returns; the count stays as it
+    /// was for those. Workers that meet the FIFO empty meanwhile see the
+    /// count and wait for the requests to come back.
+    fn rearrange(&self, sort: impl FnOnce(Vec<J>) -> Vec<J>) {
+        let mut all = Vec::new();
+        while let Some(job) = self.jobs.pop() {
+            all.push(job);
+        }
+        for job in sort(all) {
+            self.jobs.push(job);
+        }
     }
 
-    /// Takes out the queued requests for which `mine` holds, keeping the
-    /// others in order.
+    /// How many queued requests `mine` holds for. Only for a pool with no
+    /// thread left (no worker takes meanwhile): it takes the requests out
+    /// and puts them back, behind any put that lands meanwhile.
+    pub(crate) fn count(&self, mine: impl Fn(&J) -> bool) -> usize {
+        let mut n = 0;
+        self.rearrange(|all| {
+            n = all.iter().filter(|job| mine(job)).count();
+            all
+        });
+        n
+    }
+
+    /// Takes out the queued requests for which `mine` holds; the others go
+    /// back in their order (behind any put that lands meanwhile).
     pub(crate) fn take_own(&self, mine: impl Fn(&J) -> bool) -> Vec<J> {
-        let mut state = self.lock();
-        let (mine, others): (Vec<J>, Vec<J>) = std::mem::take(&mut state.jobs)
-            .into_iter()
-            .partition(|job| mine(job));
-        let others = VecDeque::from(others);
-        state.jobs = others;
-        self.publish_len(&state);
-        drop(state);
-        self.space.notify_all();
-        mine
+        let mut own = Vec::new();
+        self.rearrange(|all| {
+            let (mine, others): (Vec<J>, Vec<J>) = all.into_iter().partition(|job| mine(job));
+            own = mine;
+            others
+        });
+        for _ in &own {
+            self.uncount();
+        }
+        own
     }
 }

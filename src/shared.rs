@@ -12,9 +12,8 @@ use std::time::Instant;
 
 use crate::error::SpawnError;
 use crate::inbox::{Inbox, Job, Msg};
-use crate::queue::{Lifecycle, RequestQueue};
+use crate::queue::{Lifecycle, RequestQueue, WorkerFlags};
 use crate::request::WorkRequest;
-use crate::sync::AtomicBool;
 use crate::worker;
 
 /// The most live workers one pool may have. Far above any useful size; it
@@ -39,7 +38,7 @@ pub(crate) struct Config {
 /// One live worker, as the pool sees it.
 struct Worker {
     /// The dismissal message: set under the queue lock (`RequestQueue::dismiss`).
-    dismissed: Arc<AtomicBool>,
+    flags: Arc<WorkerFlags>,
     thread: JoinHandle<()>,
 }
 
@@ -177,16 +176,16 @@ impl Shared {
         if let Some(size) = self.config.stack_size {
             builder = builder.stack_size(size);
         }
-        let dismissed = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&dismissed);
+        let flags = Arc::new(WorkerFlags::new());
+        let worker_flags = Arc::clone(&flags);
         // Count the thread before it starts, so that it can never be seen
         // exiting before it was counted; roll back if it does not start.
         self.set_threads(workers, workers.threads + 1);
         let shared = Arc::clone(self);
-        match builder.spawn(move || worker::run(shared, flag)) {
+        match builder.spawn(move || worker::run(shared, worker_flags)) {
             Ok(thread) => {
                 workers.next_index += 1;
-                workers.live.push(Worker { dismissed, thread });
+                workers.live.push(Worker { flags, thread });
                 log::debug!("callpool: started worker {name}");
                 Ok(())
             }
@@ -220,7 +219,7 @@ impl Shared {
                 worker.thread.thread().name().unwrap_or("?")
             );
         }
-        self.queue.dismiss(leaving.iter().map(|w| &*w.dismissed));
+        self.queue.dismiss(leaving.iter().map(|w| &*w.flags));
         workers
             .dismissed
             .extend(leaving.into_iter().rev().map(|w| w.thread));

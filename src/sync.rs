@@ -7,16 +7,35 @@
 //! test (`shuttle::check_*`): the feature exists for the models alone.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+#[cfg(loom)]
+pub(crate) use loom::thread::yield_now;
 
 #[cfg(all(feature = "shuttle", not(loom)))]
-pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+pub(crate) use shuttle::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(all(feature = "shuttle", not(loom)))]
 pub(crate) use shuttle::sync::{Condvar, Mutex, MutexGuard};
+#[cfg(all(feature = "shuttle", not(loom)))]
+pub(crate) use shuttle::thread::yield_now;
 
 #[cfg(not(any(loom, feature = "shuttle")))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(not(any(loom, feature = "shuttle")))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+#[cfg(not(any(loom, feature = "shuttle")))]
+pub(crate) use std::thread::yield_now;
+
+/// A `SeqCst` fence, placed between the write and the read of each
+/// store-buffering pair of the protocol (a thread writes one location, then
+/// reads another that the other side writes before reading ours): with a
+/// fence on both sides, at least one of the two sees the other's write.
+/// Loom models `SeqCst` fences (unlike `SeqCst` loads and read-modify-writes,
+/// which it treats as acquire/release: loom's README, "Unsupported features").
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence;
+#[cfg(all(feature = "shuttle", not(loom)))]
+pub(crate) use shuttle::sync::atomic::fence;
+#[cfg(not(any(loom, feature = "shuttle")))]
+pub(crate) use std::sync::atomic::fence;

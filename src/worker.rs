@@ -15,17 +15,16 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::inbox::{Job, Msg};
+use crate::queue::WorkerFlags;
 use crate::shared::Shared;
-use crate::sync::AtomicBool;
 
-/// The body of a worker thread. `dismissed` is this worker's dismissal
-/// flag, written under the queue lock.
-pub(crate) fn run(shared: Arc<Shared>, dismissed: Arc<AtomicBool>) {
+/// The body of a worker thread. `flags` holds this worker's dismissal flag.
+pub(crate) fn run(shared: Arc<Shared>, flags: Arc<WorkerFlags>) {
     shared.mark_worker_thread();
     // Accounts for the exit on every path, a panic in this loop included.
     let _exit = ExitGuard { shared: &shared };
     let mut just_ran = false;
-    while let Some(job) = shared.queue.take(&dismissed, just_ran) {
+    while let Some(job) = shared.queue.take(&flags, just_ran) {
         execute(&shared, job);
         just_ran = true;
     }
