@@ -488,3 +488,51 @@ fn drop_returns_at_once_and_discards_queued_requests() {
     assert_eq!(ran.load(Ordering::SeqCst), 1);
     assert_eq!(called.load(Ordering::SeqCst), 0);
 }
+
+// Puts from another handle race with `shutdown_now`: every put is either
+// refused (and the request handed back) or gets exactly one outcome on its
+// handle (run, or cancelled), never lost in the closed queue. Run many
+// times to meet the put that pushes just after the closing sweep.
+#[test]
+fn puts_racing_shutdown_now_are_refused_or_reported_exactly_once() {
+    for _ in 0..200 {
+        let pool = ThreadPool::new(2);
+        let putter = pool.new_handle();
+        let (started_tx, started_rx) = mpsc::channel();
+        let racer = thread::spawn(move || {
+            let outcomes: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
+            let (mut accepted, mut refused) = (Vec::new(), 0usize);
+            for id in 0..2_000u64 {
+                let (ok, err) = (Arc::clone(&outcomes), Arc::clone(&outcomes));
+                let request = WorkRequest::new(|x: u64| x, id)
+                    .on_result(move |_, x| ok.lock().unwrap().push(x))
+                    .on_error(move |rid, _| err.lock().unwrap().push(rid.value()))
+                    .with_id(id);
+                match putter.put_request(request) {
+                    Ok(_) => accepted.push(id),
+                    Err(PutError::ShutDown(back)) => {
+                        assert_eq!(back.id().value(), id);
+                        refused += 1;
+                    }
+                    Err(e) => panic!("unexpected put error: {e}"),
+                }
+                if id == 50 {
+                    started_tx.send(()).unwrap();
+                }
+            }
+            // Every accepted request's outcome reaches this handle.
+            assert_eq!(putter.wait_timeout(HANG), Ok(accepted.len()));
+            let mut seen = outcomes.lock().unwrap().clone();
+            seen.sort_unstable();
+            assert_eq!(
+                seen, accepted,
+                "each accepted request reported exactly once"
+            );
+            assert_eq!(accepted.len() + refused, 2_000);
+        });
+        started_rx.recv_timeout(HANG).unwrap();
+        let unstarted = pool.shutdown_now();
+        assert!(unstarted.is_empty(), "the closing handle put nothing");
+        racer.join().unwrap();
+    }
+}
