@@ -24,7 +24,7 @@ pub(crate) struct Job {
 
 impl Job {
     pub(crate) fn id(&self) -> RequestId {
-        self.task.id
+        self.task.id()
     }
 
     pub(crate) fn into_request(self) -> WorkRequest {
@@ -178,7 +178,7 @@ impl Inbox {
         if let Msg::Done(task) = msg {
             log::debug!(
                 "callpool: outcome of request {} discarded: handle {} was dropped",
-                task.id,
+                task.id(),
                 self.serial
             );
         }

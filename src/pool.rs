@@ -544,7 +544,7 @@ impl ThreadPool {
                 return 0;
             }
             Msg::Done(mut task) => {
-                let id = task.id;
+                let id = task.id();
                 self.inbox.unregister(id, caller_waits);
                 // With no thread left, a waiter that found this result gone
                 // from the queue waits for us to finish with it: tell it.

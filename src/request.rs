@@ -48,6 +48,10 @@ impl RequestId {
         }
     }
 
+    pub(crate) fn from_parts(value: u64, user_chosen: bool) -> Self {
+        RequestId { value, user_chosen }
+    }
+
     pub(crate) fn user(value: u64) -> Self {
         RequestId {
             value,
@@ -189,14 +193,14 @@ impl WorkRequest {
 
     /// This request's id.
     pub fn id(&self) -> RequestId {
-        self.task.id
+        self.task.id()
     }
 }
 
 impl fmt::Debug for WorkRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WorkRequest")
-            .field("id", &self.task.id)
+            .field("id", &self.task.id())
             .finish_non_exhaustive()
     }
 }
@@ -309,11 +313,12 @@ where
             .map_or_else(RequestId::next_auto, RequestId::user);
         WorkRequest {
             task: Box::new(Envelope {
-                id,
+                id_value: id.value(),
                 task: OwnedTask {
                     stage: Stage::Ready(request.work),
                     on_result: request.on_result,
                     on_error: request.on_error,
+                    user_chosen_id: id.is_user_chosen(),
                 },
             }),
         }
@@ -425,7 +430,7 @@ where
     args.into_iter()
         .map(|arg| WorkRequest {
             task: Box::new(Envelope {
-                id: RequestId::next_auto(),
+                id_value: RequestId::next_auto().value(),
                 task: SharedTask {
                     stage: Stage::Ready(arg),
                     recipe: Arc::clone(&recipe),

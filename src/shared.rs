@@ -358,7 +358,7 @@ impl Shared {
                 let Job { mut task, inbox } = job;
                 log::warn!(
                     "callpool: request {} cancelled: the pool was closed before it ran",
-                    task.id
+                    task.id()
                 );
                 task.task.cancel();
                 inbox.deliver(Msg::Done(task), || self.sender_stuck());

@@ -84,13 +84,24 @@ pub(crate) trait Task: Send {
     fn cancel(&mut self);
     /// On the polling thread: hands the outcome to its callback. At most once.
     fn report(&mut self, id: RequestId);
+    /// Whether the request's id was chosen by the user. Kept by the task,
+    /// where a spare byte of padding holds it, rather than in the envelope,
+    /// where it would cost 8 bytes per request.
+    fn user_chosen_id(&self) -> bool;
 }
 
 /// A request's id and its task, in one allocation. The queues carry a
 /// `Box<Envelope<dyn Task>>`: 16 bytes, the same as a boxed closure.
 pub(crate) struct Envelope<T: ?Sized> {
-    pub(crate) id: RequestId,
+    /// The id's number; whether the user chose it, the task says.
+    pub(crate) id_value: u64,
     pub(crate) task: T,
+}
+
+impl Envelope<dyn Task> {
+    pub(crate) fn id(&self) -> RequestId {
+        RequestId::from_parts(self.id_value, self.task.user_chosen_id())
+    }
 }
 
 /// How a request's one allocation is passed around.
@@ -190,6 +201,7 @@ pub(crate) struct OwnedTask<W, T, E, R, X> {
     pub(crate) stage: Stage<W, T, E>,
     pub(crate) on_result: Option<R>,
     pub(crate) on_error: Option<X>,
+    pub(crate) user_chosen_id: bool,
 }
 
 impl<W, T, E, R, X> Task for OwnedTask<W, T, E, R, X>
@@ -217,6 +229,10 @@ where
             self.on_result.take(),
             self.on_error.take(),
         );
+    }
+
+    fn user_chosen_id(&self) -> bool {
+        self.user_chosen_id
     }
 }
 
@@ -262,5 +278,10 @@ where
             Some(&recipe.on_result),
             Some(&recipe.on_error),
         );
+    }
+
+    fn user_chosen_id(&self) -> bool {
+        // `make_requests` gives every request an automatic id.
+        false
     }
 }

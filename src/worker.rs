@@ -34,7 +34,7 @@ pub(crate) fn run(shared: Arc<Shared>, flags: Arc<WorkerFlags>) {
 /// callable is caught inside `run`; the worker lives on.
 fn execute(shared: &Shared, job: Job) {
     let Job { mut task, inbox } = job;
-    log::trace!("callpool: running request {}", task.id);
+    log::trace!("callpool: running request {}", task.id());
     task.task.run();
     inbox.deliver(Msg::Done(task), || shared.sender_stuck());
 }
