@@ -44,16 +44,15 @@ fn quiet_panics() {
     common::hide_panics_starting_with(DELIBERATE);
 }
 
-/// Threads of this process, from `/proc/self/status`.
-fn os_threads() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .expect("a Threads: line")
-        .trim()
-        .parse()
-        .expect("a thread count")
+/// Threads of this process named as the storm's workers, from
+/// `/proc/self/task/*/comm`. Counting by name, not all threads, keeps the
+/// test harness's own threads (another test's, still exiting) out of it.
+fn pool_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(WORKER_NAME))
+        .count()
 }
 
 /// A small deterministic generator (xorshift64*), so each run's storm has
@@ -175,7 +174,7 @@ struct Report {
 
 fn storm(n: usize, handles: Handles, seed: u64) -> Report {
     quiet_panics();
-    let threads_before = os_threads();
+    assert_eq!(pool_threads(), 0, "a storm's worker is still running");
     let start = Instant::now();
     let tally = Tally::new(n);
     let pool = ThreadPool::builder()
@@ -272,11 +271,11 @@ fn storm(n: usize, handles: Handles, seed: u64) -> Report {
     // No thread left. `shutdown` joined them; the kernel may take a moment
     // to drop a joined thread from the count.
     let settle = Instant::now();
-    while os_threads() != threads_before {
+    while pool_threads() != 0 {
         assert!(
             settle.elapsed() < HANG,
-            "threads left: {} now, {threads_before} before",
-            os_threads()
+            "worker threads left: {}",
+            pool_threads()
         );
         thread::sleep(Duration::from_millis(1));
     }
