@@ -53,6 +53,8 @@ trait Queue: Send + Sync + 'static {
     fn advance(&self, to: Lifecycle) -> Lifecycle;
     fn wake_putters(&self);
     fn take_all(&self) -> Vec<u64>;
+    /// Takes out the queued requests for which `mine` holds (`extract`).
+    fn take_own(&self, mine: &dyn Fn(&u64) -> bool) -> Vec<u64>;
     fn len(&self) -> usize;
 }
 
@@ -83,6 +85,9 @@ impl Queue for RequestQueue<u64> {
     }
     fn take_all(&self) -> Vec<u64> {
         RequestQueue::take_all(self).into()
+    }
+    fn take_own(&self, mine: &dyn Fn(&u64) -> bool) -> Vec<u64> {
+        RequestQueue::take_own(self, mine)
     }
     fn len(&self) -> usize {
         RequestQueue::len(self)
@@ -294,6 +299,17 @@ impl Queue for Replica {
         jobs.into()
     }
 
+    fn take_own(&self, mine: &dyn Fn(&u64) -> bool) -> Vec<u64> {
+        let mut state = self.lock();
+        let (own, others): (Vec<u64>, Vec<u64>) = std::mem::take(&mut state.jobs)
+            .into_iter()
+            .partition(|job| mine(job));
+        state.jobs = others.into();
+        drop(state);
+        self.space.notify_all();
+        own
+    }
+
     fn len(&self) -> usize {
         self.lock().jobs.len()
     }
@@ -422,6 +438,26 @@ fn taken_once_or_left<Q: Queue>(queue: Q) {
     let (t1, t2) = (w1.join().unwrap(), w2.join().unwrap());
     let left = queue.take_all();
     assert_exactly_once([1, 2], &[&t1, &t2, &left]);
+}
+
+/// (h) A handle of a pool that stays open takes its own queued requests
+/// out (`Shared::extract`, as a global-pool handle's shutdown does) while a
+/// worker takes: the other handle's request goes back and is still taken
+/// (a worker that met the queue empty meanwhile and slept must be woken: a
+/// lost wake-up deadlocks the driver's wait); each request ends once.
+fn extracted<Q: Queue>(queue: Q) {
+    let queue = Arc::new(queue);
+    let progress = Progress::new();
+    let f1 = flag();
+    assert!(matches!(queue.push(1), Push::Queued));
+    assert!(matches!(queue.push(2), Push::Queued));
+    let w1 = spawn_worker(&queue, &f1, &progress);
+    let own = queue.take_own(&|job| *job == 2);
+    progress.wait_taken(2 - own.len());
+    queue.dismiss(&[&f1]);
+    let taken = w1.join().unwrap();
+    assert_eq!(queue.len(), 0);
+    assert_exactly_once([1, 2], &[&taken, &own]);
 }
 
 /// (b) Dismissing an idle worker wakes it and it exits: no lost wake-up
@@ -960,6 +996,11 @@ mod under_loom {
     }
 
     #[test]
+    fn h_extract_puts_the_others_back_and_wakes_a_worker() {
+        check(|| extracted(real()));
+    }
+
+    #[test]
     fn b_idle_worker_dismissed_exits() {
         check(|| idle_dismissed(real()));
     }
@@ -1439,6 +1480,7 @@ mod under_shuttle {
         check(|| busy_dismissed(real()));
         check(|| drained(real()));
         check(|| closed(real()));
+        check(|| extracted(real()));
         check(|| blocked_put(real_bounded(1)));
         check(|| two_blocked_puts(real_bounded(1)));
         check(|| blocked_put_no_workers(real_bounded(1)));

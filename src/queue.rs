@@ -550,13 +550,13 @@ impl<J> RequestQueue<J> {
         count_of(self.queued.load(Ordering::SeqCst))
     }
 
-    /// For a closed pool: takes every request in the FIFO out and wakes
+    /// For a closed pool (or one whose workers are all gone, in the models):
+    /// takes every request in the FIFO out and wakes
     /// blocked putters. A put still half-way sees the pool closed after its
     /// push and sweeps itself (`Push::QueuedLate`); a worker that began its
     /// take before the close may still take one (each request goes to
     /// exactly one of us).
     pub(crate) fn take_all(&self) -> VecDeque<J> {
-        debug_assert!(self.lifecycle() == Lifecycle::Closed);
         // SeqCst fence: pairs with the putter's after its push (`push_counted`).
         fence(Ordering::SeqCst);
         let mut jobs = VecDeque::new();
@@ -570,15 +570,17 @@ impl<J> RequestQueue<J> {
 
     /// Takes every request now in the FIFO out, hands them to `sort`, and
     /// puts back, in their order, those it returns; the count stays as it
-    /// was for those. Workers that meet the FIFO empty meanwhile see the
-    /// count and wait for the requests to come back.
+    /// was for those. A worker that meets the FIFO empty meanwhile may go to
+    /// sleep: each request put back wakes one, as a put does (model (h)).
     fn rearrange(&self, sort: impl FnOnce(Vec<J>) -> Vec<J>) {
         let mut all = Vec::new();
         while let Some(job) = self.jobs.pop() {
             all.push(job);
         }
         for job in sort(all) {
-            self.jobs.push(job);
+            // As a put pushes: a worker that met the FIFO empty meanwhile
+            // may have gone to sleep, and must be woken for this job.
+            self.push_counted(job);
         }
     }
 
