@@ -14,29 +14,47 @@
 use std::sync::Arc;
 use std::thread;
 
-use crate::inbox::{Job, Msg};
+use crate::inbox::{Inbox, Job, Msg};
 use crate::queue::WorkerFlags;
 use crate::shared::Shared;
+
+/// How many finished requests' handle references a worker keeps before
+/// letting go of them together (see `run`).
+const SPENT_BATCH: usize = 64;
 
 /// The body of a worker thread. `flags` holds this worker's dismissal flag.
 pub(crate) fn run(shared: Arc<Shared>, flags: Arc<WorkerFlags>) {
     shared.mark_worker_thread();
     // Accounts for the exit on every path, a panic in this loop included.
     let _exit = ExitGuard { shared: &shared };
+    // Each job holds a reference to its handle's inbox, cloned by the
+    // putting thread. Dropping it here at once would move the reference
+    // count's cache line to this core for every request, and the next put
+    // would wait to get it back; dropping them in batches moves it once per
+    // batch. Let go of before the worker may sleep, so an idle pool holds none.
+    let mut spent: Vec<Arc<Inbox>> = Vec::with_capacity(SPENT_BATCH);
     let mut just_ran = false;
-    while let Some(job) = shared.queue.take(&flags, just_ran) {
-        execute(&shared, job);
+    loop {
+        if spent.len() == SPENT_BATCH || shared.queue.len() == 0 {
+            spent.clear();
+        }
+        let Some(job) = shared.queue.take(&flags, just_ran) else {
+            break;
+        };
+        spent.push(execute(&shared, job));
         just_ran = true;
     }
 }
 
-/// Runs one request and sends it back to its handle. A panic in the
-/// callable is caught inside `run`; the worker lives on.
-fn execute(shared: &Shared, job: Job) {
+/// Runs one request and sends it back to its handle; returns the job's
+/// reference to that handle's inbox. A panic in the callable is caught
+/// inside `run`; the worker lives on.
+fn execute(shared: &Shared, job: Job) -> Arc<Inbox> {
     let Job { mut task, inbox } = job;
     log::trace!("callpool: running request {}", task.id());
     task.task.run();
     inbox.deliver(Msg::Done(task), || shared.sender_stuck());
+    inbox
 }
 
 struct ExitGuard<'a> {
