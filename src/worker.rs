@@ -31,7 +31,9 @@ pub(crate) fn run(shared: Arc<Shared>, flags: Arc<WorkerFlags>) {
     // putting thread. Dropping it here at once would move the reference
     // count's cache line to this core for every request, and the next put
     // would wait to get it back; dropping them in batches moves it once per
-    // batch. Let go of before the worker may sleep, so an idle pool holds none.
+    // batch. Let go of when the queue looks empty, before the worker may
+    // sleep (one that then loses the race for a last request sleeps with
+    // at most SPENT_BATCH of them).
     let mut spent: Vec<Arc<Inbox>> = Vec::with_capacity(SPENT_BATCH);
     let mut just_ran = false;
     loop {
