@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use flume::{Receiver, Sender, TrySendError};
 
 use crate::request::{RequestId, WorkRequest};
+use crate::sync::CacheLine;
 use crate::task::TaskBox;
 
 /// A request on its way through the pool: queued or running.
@@ -46,17 +47,6 @@ pub(crate) enum Msg {
 struct Counts {
     pending: AtomicUsize,
     waiters: AtomicUsize,
-}
-
-/// Keeps its contents on a cache line of their own.
-#[repr(align(64))]
-struct CacheLine<T>(T);
-
-impl<T> std::ops::Deref for CacheLine<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
 }
 
 /// A handle's pending requests and the sending half of its queues.

@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::sync::{fence, yield_now, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{fence, yield_now, AtomicUsize, CacheLine, Condvar, Mutex, MutexGuard, Ordering};
 
 /// Where the pool is in its life; it only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -178,8 +178,10 @@ pub(crate) struct RequestQueue<J> {
     jobs: Fifo<J>,
     /// The lifecycle (top bits) and the number of requests counted in: before
     /// their push, out after their pop. A count above zero with an empty FIFO
-    /// means a put or a take is half-way.
-    queued: AtomicUsize,
+    /// means a put or a take is half-way. Every put and take writes it, so
+    /// it has a cache line of its own: reading the fields below does not
+    /// wait for it.
+    queued: CacheLine<AtomicUsize>,
     /// `None`: unbounded.
     capacity: Option<usize>,
     /// Mirrors, written under the lock, so that puts and takes only take the
@@ -238,7 +240,7 @@ impl<J> RequestQueue<J> {
     pub(crate) fn new(capacity: Option<usize>) -> RequestQueue<J> {
         RequestQueue {
             jobs: Fifo::new(),
-            queued: AtomicUsize::new(0),
+            queued: CacheLine(AtomicUsize::new(0)),
             capacity,
             wakeable: AtomicUsize::new(0),
             blocked_putters: AtomicUsize::new(0),

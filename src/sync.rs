@@ -39,3 +39,15 @@ pub(crate) use loom::sync::atomic::fence;
 pub(crate) use shuttle::sync::atomic::fence;
 #[cfg(not(any(loom, feature = "shuttle")))]
 pub(crate) use std::sync::atomic::fence;
+
+/// Keeps its contents on a cache line of their own, away from fields that
+/// other threads write.
+#[repr(align(64))]
+pub(crate) struct CacheLine<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for CacheLine<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
