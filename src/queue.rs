@@ -13,7 +13,7 @@
 //! ([`WorkerFlags`]), so no dismissed worker takes a request once `dismiss`
 //! has returned. Only sleeping and waking go through the lock, and each
 //! "did the other side see me?" question is a pair of `SeqCst` fences. See
-//! `docs/design.md`, "How a request flows".
+//! `docs/design.md`, "Put" and "Take".
 //!
 //! It is generic over the queued item so that the loom and shuttle models
 //! (`src/models.rs`) check this very code with plain numbers as requests;
@@ -92,7 +92,7 @@ impl WorkerFlags {
     }
 
     pub(crate) fn is_dismissed(&self) -> bool {
-        // SeqCst: read where a worker decides whether to sleep (see `take`).
+        // SeqCst: read where a worker decides whether to sleep (see `sleep`).
         self.0.load(Ordering::SeqCst) & DISMISSED != 0
     }
 
@@ -123,54 +123,32 @@ impl WorkerFlags {
     }
 }
 
-/// The FIFO itself: lock-free in the library, a model mutex under the
-/// checkers (which cannot see inside crossbeam's atomics). Both are
-/// linearizable FIFOs; the protocol around them is the same code.
-struct Fifo<J> {
-    #[cfg(not(any(loom, feature = "shuttle")))]
-    inner: crossbeam_queue::SegQueue<J>,
-    #[cfg(any(loom, feature = "shuttle"))]
-    inner: Mutex<VecDeque<J>>,
-}
+/// The FIFO itself: crossbeam's lock-free queue in the library, a model
+/// mutex around a `VecDeque` with the same methods under the checkers (which
+/// cannot see inside crossbeam's atomics). Both are linearizable FIFOs; the
+/// protocol around them is the same code.
+#[cfg(not(any(loom, feature = "shuttle")))]
+type Fifo<J> = crossbeam_queue::SegQueue<J>;
 
+#[cfg(any(loom, feature = "shuttle"))]
+struct Fifo<J>(Mutex<VecDeque<J>>);
+
+#[cfg(any(loom, feature = "shuttle"))]
 impl<J> Fifo<J> {
     fn new() -> Fifo<J> {
-        Fifo {
-            #[cfg(not(any(loom, feature = "shuttle")))]
-            inner: crossbeam_queue::SegQueue::new(),
-            #[cfg(any(loom, feature = "shuttle"))]
-            inner: Mutex::new(VecDeque::new()),
-        }
+        Fifo(Mutex::new(VecDeque::new()))
     }
 
-    #[cfg(not(any(loom, feature = "shuttle")))]
     fn push(&self, job: J) {
-        self.inner.push(job);
+        self.0.lock().unwrap().push_back(job);
     }
 
-    #[cfg(not(any(loom, feature = "shuttle")))]
     fn pop(&self) -> Option<J> {
-        self.inner.pop()
+        self.0.lock().unwrap().pop_front()
     }
 
-    #[cfg(not(any(loom, feature = "shuttle")))]
     fn is_empty(&self) -> bool {
-        self.inner.is_empty()
-    }
-
-    #[cfg(any(loom, feature = "shuttle"))]
-    fn is_empty(&self) -> bool {
-        self.inner.lock().unwrap().is_empty()
-    }
-
-    #[cfg(any(loom, feature = "shuttle"))]
-    fn push(&self, job: J) {
-        self.inner.lock().unwrap().push_back(job);
-    }
-
-    #[cfg(any(loom, feature = "shuttle"))]
-    fn pop(&self) -> Option<J> {
-        self.inner.lock().unwrap().pop_front()
+        self.0.lock().unwrap().is_empty()
     }
 }
 
@@ -344,11 +322,12 @@ impl<J> RequestQueue<J> {
         deadline: Option<Instant>,
     ) -> Result<Push<J>, Blocked<J>> {
         let mut state = self.lock();
+        // Counted as blocked before trying: a take that frees a slot after
+        // our try sees the count and notifies (see `uncount`).
+        state.putters += 1;
+        self.blocked_putters.store(state.putters, Ordering::SeqCst);
         let refused: Option<fn(J) -> Blocked<J>> = loop {
-            // Counted as blocked before trying: a take that frees a slot
-            // after our try sees the count and notifies (see `taken`).
-            state.putters += 1;
-            self.blocked_putters.store(state.putters, Ordering::SeqCst);
+            // SeqCst fence, paired with `uncount`'s (see there).
             fence(Ordering::SeqCst);
             match self.reserve() {
                 Ok(()) => break None,
@@ -372,8 +351,6 @@ impl<J> RequestQueue<J> {
                         .0
                 }
             };
-            state.putters -= 1;
-            self.blocked_putters.store(state.putters, Ordering::SeqCst);
         };
         state.putters -= 1;
         self.blocked_putters.store(state.putters, Ordering::SeqCst);
@@ -458,8 +435,13 @@ impl<J> RequestQueue<J> {
         // until `wait` releases it.
         let word = self.queued.load(Ordering::SeqCst);
         let leave = draining && count_of(word) == 0;
-        let lifecycle_moved = lifecycle_of(word) != Lifecycle::Open && !draining
-            || lifecycle_of(word) == Lifecycle::Closed;
+        // Moved since `take` looked: past `Open` for a worker that was not
+        // draining, to `Closed` for one that was.
+        let lifecycle_moved = match lifecycle_of(word) {
+            Lifecycle::Open => false,
+            Lifecycle::Draining => !draining,
+            Lifecycle::Closed => true,
+        };
         let quiet = !leave
             && !lifecycle_moved
             && (draining || !flags.is_dismissed())

@@ -22,21 +22,7 @@ const DELIBERATE: &str = "deliberate";
 /// Hides the deliberate panics of these tests (and panics with a payload
 /// that is not a string), while still printing assertion failures.
 fn quiet_deliberate_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let default = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-            match message {
-                Some(m) if !m.contains(DELIBERATE) => default(info),
-                _ => {}
-            }
-        }));
-    });
+    hide_panics(|message| message.is_none_or(|m| m.contains(DELIBERATE)));
 }
 
 /// Log records of level Warn and above, from every test of this binary.

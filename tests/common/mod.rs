@@ -72,17 +72,23 @@ pub fn counter() -> Arc<AtomicUsize> {
 /// (the deliberate ones) are not printed; every other panic still is. The
 /// first call installs the hook; later calls do nothing.
 pub fn hide_panics_starting_with(prefix: &'static str) {
+    hide_panics(move |message| message.is_some_and(|m| m.starts_with(prefix)));
+}
+
+/// Installs, once per test binary, a panic hook that prints a panic unless
+/// `hide` says to hide it; `hide` gets the message, or `None` when the
+/// payload is neither a `&str` nor a `String`.
+pub fn hide_panics(hide: impl Fn(Option<&str>) -> bool + Send + Sync + 'static) {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let default = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             let payload = info.payload();
-            let msg = payload
+            let message = payload
                 .downcast_ref::<&str>()
                 .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("");
-            if !msg.starts_with(prefix) {
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+            if !hide(message) {
                 default(info);
             }
         }));
