@@ -55,6 +55,8 @@ trait Queue: Send + Sync + 'static {
     fn take_all(&self) -> Vec<u64>;
     /// Takes out the queued requests for which `mine` holds (`extract`).
     fn take_own(&self, mine: &dyn Fn(&u64) -> bool) -> Vec<u64>;
+    /// How many queued requests `mine` holds for (`Shared::queued_for`).
+    fn count(&self, mine: &dyn Fn(&u64) -> bool) -> usize;
     fn len(&self) -> usize;
 }
 
@@ -88,6 +90,9 @@ impl Queue for RequestQueue<u64> {
     }
     fn take_own(&self, mine: &dyn Fn(&u64) -> bool) -> Vec<u64> {
         RequestQueue::take_own(self, mine)
+    }
+    fn count(&self, mine: &dyn Fn(&u64) -> bool) -> usize {
+        RequestQueue::count(self, mine)
     }
     fn len(&self) -> usize {
         RequestQueue::len(self)
@@ -310,6 +315,10 @@ impl Queue for Replica {
         own
     }
 
+    fn count(&self, mine: &dyn Fn(&u64) -> bool) -> usize {
+        self.lock().jobs.iter().filter(|job| mine(job)).count()
+    }
+
     fn len(&self) -> usize {
         self.lock().jobs.len()
     }
@@ -458,6 +467,48 @@ fn extracted<Q: Queue>(queue: Q) {
     let taken = w1.join().unwrap();
     assert_eq!(queue.len(), 0);
     assert_exactly_once([1, 2], &[&taken, &own]);
+}
+
+/// (i) A waiter with no thread left counts its queued requests
+/// (`Shared::queued_for`) while the closer sweeps (`shutdown_now`): the
+/// count takes the requests out and puts them back, and the sweep must not
+/// meet the queue empty meanwhile. Both requests are swept; none is left
+/// stranded in the closed queue (the CI failure of 2026-11-22).
+fn counted_while_swept<Q: Queue>(queue: Q) {
+    let queue = Arc::new(queue);
+    assert!(matches!(queue.push(1), Push::Queued));
+    assert!(matches!(queue.push(2), Push::Queued));
+    let waiter = {
+        let queue = queue.clone();
+        thread::spawn(move || queue.count(&|_| true))
+    };
+    queue.advance(Lifecycle::Closed);
+    let swept = queue.take_all();
+    let counted = waiter.join().unwrap();
+    assert!(counted <= 2);
+    assert_eq!(queue.len(), 0, "a request was left in the closed queue");
+    assert_exactly_once([1, 2], &[&swept]);
+}
+
+/// (j) Two handles of a pool with no thread count their own queued requests
+/// at once: each count is exact (an undercount sends a waiter to sleep on
+/// results that never come), and both requests are still queued after.
+fn counted_twice<Q: Queue>(queue: Q) {
+    let queue = Arc::new(queue);
+    assert!(matches!(queue.push(1), Push::Queued));
+    assert!(matches!(queue.push(2), Push::Queued));
+    let other = {
+        let queue = queue.clone();
+        thread::spawn(move || queue.count(&|job| *job == 2))
+    };
+    assert_eq!(
+        queue.count(&|job| *job == 1),
+        1,
+        "the first count was wrong"
+    );
+    assert_eq!(other.join().unwrap(), 1, "the second count was wrong");
+    assert_eq!(queue.len(), 2);
+    assert_exactly_once([1, 2], &[&queue.take_all()]);
 }
 
 /// (b) Dismissing an idle worker wakes it and it exits: no lost wake-up
@@ -1001,6 +1052,16 @@ mod under_loom {
     }
 
     #[test]
+    fn i_count_racing_the_closing_sweep_strands_nothing() {
+        check(|| counted_while_swept(real()));
+    }
+
+    #[test]
+    fn j_two_handles_counting_at_once_count_exactly() {
+        check(|| counted_twice(real()));
+    }
+
+    #[test]
     fn b_idle_worker_dismissed_exits() {
         check(|| idle_dismissed(real()));
     }
@@ -1481,6 +1542,8 @@ mod under_shuttle {
         check(|| drained(real()));
         check(|| closed(real()));
         check(|| extracted(real()));
+        check(|| counted_while_swept(real()));
+        check(|| counted_twice(real()));
         check(|| blocked_put(real_bounded(1)));
         check(|| two_blocked_puts(real_bounded(1)));
         check(|| blocked_put_no_workers(real_bounded(1)));

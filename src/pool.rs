@@ -390,7 +390,10 @@ impl ThreadPool {
     ///
     /// [`WaitError::NoWorkersAvailable`] when requests are pending that no
     /// worker can run (none is left), after every result in flight was
-    /// handled; [`WaitError::OnWorkerThread`] on a worker of this pool.
+    /// handled; [`WaitError::OnWorkerThread`] on a worker of this pool. In a
+    /// pool that another handle stopped with
+    /// [`shutdown_now`](Self::shutdown_now), queued requests are cancelled to
+    /// their error callbacks instead, and `wait` handles those outcomes.
     ///
     /// # Panics
     ///
@@ -451,7 +454,12 @@ impl ThreadPool {
                 if pending == 0 || (one_is_enough && handled > 0) {
                     return Ok(handled);
                 }
-                if shared.queued_for(&self.inbox) >= pending {
+                // In a closed pool, what is still queued is being swept by
+                // the closer (or a late putter), which cancels it to us: wait
+                // for those outcomes. Otherwise it is stranded.
+                if shared.lifecycle() != Lifecycle::Closed
+                    && shared.queued_for(&self.inbox) >= pending
+                {
                     return Err(WaitError::NoWorkersAvailable { pending });
                 }
             }

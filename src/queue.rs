@@ -174,6 +174,13 @@ pub(crate) struct RequestQueue<J> {
     /// Wakes putters blocked on a full queue: a slot was freed, a worker is
     /// stuck on a full result queue, or the pool lost its last thread or closed.
     space: Condvar,
+    /// Held by whoever takes requests out of the FIFO other than one at a
+    /// time (`take_all`, `rearrange`): a sweep must never meet the FIFO
+    /// empty while a rearrange holds its requests (they would come back into
+    /// a closed queue after the sweep), and two rearranges must not split
+    /// the requests between them (each would count only its share). Puts
+    /// and takes never touch it.
+    rearranging: Mutex<()>,
 }
 
 /// What only changes under the lock: who sleeps.
@@ -229,6 +236,7 @@ impl<J> RequestQueue<J> {
             }),
             work: Condvar::new(),
             space: Condvar::new(),
+            rearranging: Mutex::new(()),
         }
     }
 
@@ -236,6 +244,11 @@ impl<J> RequestQueue<J> {
         // No code panics while holding this lock (no user code runs under
         // it), so a poisoned lock still guards consistent data.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn rearranging(&self) -> MutexGuard<'_, ()> {
+        // Guards no data: a panic under it (in `sort`) leaves nothing torn.
+        self.rearranging.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Counts a request in if the pool is open and the queue has room.
@@ -541,6 +554,8 @@ impl<J> RequestQueue<J> {
     /// take before the close may still take one (each request goes to
     /// exactly one of us).
     pub(crate) fn take_all(&self) -> VecDeque<J> {
+        // Waits for a rearrange to put its requests back (see `rearranging`).
+        let _rearranging = self.rearranging();
         // SeqCst fence: pairs with the putter's after its push (`push_counted`).
         fence(Ordering::SeqCst);
         let mut jobs = VecDeque::new();
@@ -556,7 +571,10 @@ impl<J> RequestQueue<J> {
     /// puts back, in their order, those it returns; the count stays as it
     /// was for those. A worker that meets the FIFO empty meanwhile may go to
     /// sleep: each request put back wakes one, as a put does (model (h)).
+    /// In a pool that closed meanwhile, what goes back is swept by the
+    /// closer's `take_all`, which waits for us (models (i) and (j)).
     fn rearrange(&self, sort: impl FnOnce(Vec<J>) -> Vec<J>) {
+        let _rearranging = self.rearranging();
         let mut all = Vec::new();
         while let Some(job) = self.jobs.pop() {
             all.push(job);

@@ -201,6 +201,36 @@ fn two_waiters_on_one_handle_both_return() {
 type Probe = (Result<usize, WaitError>, Result<usize, PollError>);
 
 /// A callable that tries to block for results on `target`.
+// Two handles of a pool with no worker wait at once: each counts its queued
+// requests (to tell "stranded" from "in flight") while the other counts its
+// own. Each must learn that all of its requests are stranded, never sleep
+// on results that cannot come (a count that missed requests the other
+// handle had taken out to count would make it sleep until the timeout).
+#[test]
+fn two_handles_waiting_with_no_worker_both_hear_no_workers() {
+    const EACH: usize = 20;
+    for round in 0..200 {
+        let a = ThreadPool::new(0);
+        let b = a.new_handle();
+        for i in 0..EACH {
+            a.put_request(WorkRequest::new(|x: usize| x, i)).unwrap();
+            b.put_request(WorkRequest::new(|x: usize| x, i)).unwrap();
+        }
+        let start = Barrier::new(2);
+        let (on_a, on_b) = thread::scope(|s| {
+            let other = s.spawn(|| {
+                start.wait();
+                b.wait_timeout(HANG)
+            });
+            start.wait();
+            (a.wait_timeout(HANG), other.join().unwrap())
+        });
+        let stranded = Err(WaitError::NoWorkersAvailable { pending: EACH });
+        assert_eq!((on_a, on_b), (stranded, stranded), "round {round}");
+        assert_eq!(a.queued(), 2 * EACH, "round {round}");
+    }
+}
+
 fn probe(target: Arc<ThreadPool>) -> impl FnOnce(()) -> Probe + Send + 'static {
     move |()| (target.wait_timeout(HANG), target.poll_timeout(HANG))
 }
