@@ -593,6 +593,31 @@ fn drained<Q: Queue>(queue: Q) {
     assert_exactly_once([1, 2], &[&t1, &t2]);
 }
 
+/// (k) A put races a graceful shutdown (`advance(Draining)` + dismiss): it
+/// is refused, or counted in before the draining worker can leave, and then
+/// run. Never queued after the worker left (nothing would run it).
+fn put_racing_drain<Q: Queue>(queue: Q) {
+    let queue = Arc::new(queue);
+    let progress = Progress::new();
+    let f1 = flag();
+    let w1 = spawn_worker(&queue, &f1, &progress);
+    let putter = {
+        let queue = queue.clone();
+        thread::spawn(move || match queue.push(1) {
+            Push::Queued => Vec::new(),
+            Push::Closed(job) => vec![job],
+            Push::QueuedLate => panic!("the pool never closes here"),
+            Push::Full(_) => unreachable!("unbounded"),
+        })
+    };
+    queue.advance(Lifecycle::Draining);
+    queue.dismiss(&[&f1]);
+    let refused = putter.join().unwrap();
+    let taken = w1.join().unwrap();
+    assert_eq!(queue.len(), 0, "a request was queued after the drain ended");
+    assert_exactly_once([1], &[&taken, &refused]);
+}
+
 /// (e) Close, as `shutdown_now` does it: `advance(Closed)`, dismiss, sweep,
 /// while a putter races with it. Every request is taken by a worker, swept,
 /// or refused to the putter: exactly once, and nothing is stranded in the
@@ -1082,6 +1107,11 @@ mod under_loom {
     }
 
     #[test]
+    fn k_put_racing_a_drain_is_refused_or_run() {
+        check(|| put_racing_drain(real()));
+    }
+
+    #[test]
     fn e_close_sweeps_whatever_no_worker_took() {
         check(|| closed(real()));
     }
@@ -1541,6 +1571,7 @@ mod under_shuttle {
         check(|| busy_dismissed(real()));
         check(|| drained(real()));
         check(|| closed(real()));
+        check(|| put_racing_drain(real()));
         check(|| extracted(real()));
         check(|| counted_while_swept(real()));
         check(|| counted_twice(real()));

@@ -2,17 +2,19 @@
 //! and the sleeping workers and putters.
 //!
 //! Requests travel through a lock-free FIFO, so a put and a take never wait
-//! for each other. What has to be decided together is packed into one
-//! atomic word, `queued`: the lifecycle (top two bits) and the number of
-//! requests counted in (reserved before their push, uncounted after their
-//! pop). A put reserves its place with one read-modify-write of that word,
-//! so "put" and "shut down" stay exclusive: a request is either counted in
-//! before the pool stops accepting (and then drained, or swept, by the
-//! closer or by the putter itself if it pushes after the sweep) or refused.
-//! A worker's dismissal and its takes meet in one per-worker word
+//! for each other. A request is counted in before its push (a put
+//! *reserves* it) and out after its pop; the count is the difference of two
+//! running totals, `claimed` (written by puts only) and `released` (written
+//! by takes only), each on a cache line of its own, so a put and a take do
+//! not trade a cache line per request. "Put" and "shut down" stay
+//! exclusive through a pair of `SeqCst` accesses: a put raises `claimed`
+//! and then reads the lifecycle; the closer moves the lifecycle and then
+//! reads the count. Either the put sees the pool stopped accepting (and
+//! takes its reservation back) or the closer's side sees it counted in (and
+//! drains it, or sweeps it, or the putter sweeps it if it pushes after the
+//! sweep). A worker's dismissal and its takes meet in one per-worker word
 //! ([`WorkerFlags`]), so no dismissed worker takes a request once `dismiss`
-//! has returned. Only sleeping and waking go through the lock, and each
-//! "did the other side see me?" question is a pair of `SeqCst` fences. See
+//! has returned. Only sleeping and waking go through the lock. See
 //! `docs/design.md`, "Put" and "Take".
 //!
 //! It is generic over the queued item so that the loom and shuttle models
@@ -22,7 +24,9 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::sync::{fence, yield_now, AtomicUsize, CacheLine, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{
+    fence, sc_pair, yield_now, AtomicUsize, CacheLine, Condvar, Mutex, MutexGuard, Ordering,
+};
 
 /// Where the pool is in its life; it only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -36,36 +40,18 @@ pub(crate) enum Lifecycle {
     Closed,
 }
 
-/// The lifecycle lives in the top two bits of `queued`; the count below.
-const LIFECYCLE_SHIFT: u32 = usize::BITS - 2;
-const COUNT_MASK: usize = (1 << LIFECYCLE_SHIFT) - 1;
-/// Each state's bits include the previous state's, so moving forward is a
-/// `fetch_or` that can never move back.
-const DRAINING_BITS: usize = 0b01 << LIFECYCLE_SHIFT;
-const CLOSED_BITS: usize = 0b11 << LIFECYCLE_SHIFT;
-
-// The builder clamps capacities to MAX_CAPACITY: a full queue's count must
-// never reach the lifecycle bits.
-const _: () = assert!(crate::builder::MAX_CAPACITY <= COUNT_MASK);
-
+/// The lifecycle's word: its states in order, so moving forward is a
+/// `fetch_max` that can never move back.
 fn lifecycle_of(word: usize) -> Lifecycle {
-    match word & !COUNT_MASK {
+    match word {
         0 => Lifecycle::Open,
-        DRAINING_BITS => Lifecycle::Draining,
+        1 => Lifecycle::Draining,
         _ => Lifecycle::Closed,
     }
 }
 
-fn count_of(word: usize) -> usize {
-    word & COUNT_MASK
-}
-
-fn bits_of(lifecycle: Lifecycle) -> usize {
-    match lifecycle {
-        Lifecycle::Open => 0,
-        Lifecycle::Draining => DRAINING_BITS,
-        Lifecycle::Closed => CLOSED_BITS,
-    }
+fn word_of(lifecycle: Lifecycle) -> usize {
+    lifecycle as usize
 }
 
 /// How many times an idle worker looks at the queue again, without the
@@ -154,12 +140,18 @@ impl<J> Fifo<J> {
 
 pub(crate) struct RequestQueue<J> {
     jobs: Fifo<J>,
-    /// The lifecycle (top bits) and the number of requests counted in: before
-    /// their push, out after their pop. A count above zero with an empty FIFO
-    /// means a put or a take is half-way. Every put and take writes it, so
-    /// it has a cache line of its own: reading the fields below does not
-    /// wait for it.
-    queued: CacheLine<AtomicUsize>,
+    /// The requests counted in and out, as two running totals: `claimed`
+    /// (reservations, each made before its push; a refused one is taken
+    /// back) and `released` (requests counted out after their pop). Their
+    /// difference is the count; above zero with an empty FIFO, a put or a
+    /// take is half-way. Puts write only `claimed` and takes only
+    /// `released`, each on a cache line of its own, so a put and a take do
+    /// not pass a line back and forth for every request.
+    claimed: CacheLine<AtomicUsize>,
+    released: CacheLine<AtomicUsize>,
+    /// [`Lifecycle`] as a number; written a few times in the pool's life, read
+    /// by every put and take.
+    lifecycle: CacheLine<AtomicUsize>,
     /// `None`: unbounded.
     capacity: Option<usize>,
     /// Mirrors, written under the lock, so that puts and takes only take the
@@ -225,7 +217,9 @@ impl<J> RequestQueue<J> {
     pub(crate) fn new(capacity: Option<usize>) -> RequestQueue<J> {
         RequestQueue {
             jobs: Fifo::new(),
-            queued: CacheLine(AtomicUsize::new(0)),
+            claimed: CacheLine(AtomicUsize::new(0)),
+            released: CacheLine(AtomicUsize::new(0)),
+            lifecycle: CacheLine(AtomicUsize::new(word_of(Lifecycle::Open))),
             capacity,
             wakeable: AtomicUsize::new(0),
             blocked_putters: AtomicUsize::new(0),
@@ -253,29 +247,56 @@ impl<J> RequestQueue<J> {
 
     /// Counts a request in if the pool is open and the queue has room.
     fn reserve(&self) -> Result<(), Refused> {
-        // SeqCst throughout: this word pairs with the lifecycle's moves, with
-        // sleeping workers (`take`) and with blocked putters (`push_blocking`).
+        if self.lifecycle() != Lifecycle::Open {
+            return Err(Refused::Closed);
+        }
+        // SeqCst throughout: `claimed` pairs with the lifecycle's moves (just
+        // below), with draining workers (`sleep`) and with blocked putters
+        // (`push_blocking`).
         match self.capacity {
             None => {
-                let before = self.queued.fetch_add(1, Ordering::SeqCst);
-                if lifecycle_of(before) != Lifecycle::Open {
-                    self.uncount();
-                    return Err(Refused::Closed);
-                }
-                Ok(())
+                self.claimed.fetch_add(1, Ordering::SeqCst);
             }
-            Some(cap) => self
-                .queued
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |word| {
-                    (lifecycle_of(word) == Lifecycle::Open && count_of(word) < cap)
-                        .then_some(word + 1)
-                })
-                .map(drop)
-                .map_err(|word| match lifecycle_of(word) {
-                    Lifecycle::Open => Refused::Full,
-                    _ => Refused::Closed,
-                }),
+            Some(cap) => {
+                self.claimed
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |claimed| {
+                        // Read after `claimed`: if a take lands in between,
+                        // the update fails (a put raised `claimed` first) or
+                        // the room was real.
+                        let released = self.released.load(Ordering::SeqCst);
+                        (claimed.saturating_sub(released) < cap).then_some(claimed + 1)
+                    })
+                    .map_err(|_| Refused::Full)?;
+            }
         }
+        // The pair with `advance`: either we see the pool stopped accepting,
+        // or every count read after its move (a draining worker's) sees us.
+        sc_pair();
+        if self.lifecycle() != Lifecycle::Open {
+            self.unreserve();
+            return Err(Refused::Closed);
+        }
+        Ok(())
+    }
+
+    /// Takes back a reservation the pool refused (it stopped accepting), and
+    /// wakes draining workers if that was the last request counted in.
+    fn unreserve(&self) {
+        // SeqCst: the write of the pair with `uncount` (its read is ours below).
+        let claimed = self.claimed.fetch_sub(1, Ordering::SeqCst) - 1;
+        sc_pair();
+        if claimed == self.released.load(Ordering::SeqCst) {
+            self.wake_drainers();
+        }
+    }
+
+    /// Wakes every sleeping worker: the pool stopped accepting and the count
+    /// reached zero, so draining workers leave.
+    fn wake_drainers(&self) {
+        // Taking the lock orders this notify after a draining worker's check
+        // of the count (see `sleep`).
+        drop(self.lock());
+        self.work.notify_all();
     }
 
     /// Pushes a counted-in request and wakes one sleeping worker if none is
@@ -412,13 +433,14 @@ impl<J> RequestQueue<J> {
     /// reaches zero after the pool stopped accepting, blocked putters when
     /// the queue is bounded.
     fn uncount(&self) {
-        // SeqCst: see `reserve`.
-        let before = self.queued.fetch_sub(1, Ordering::SeqCst);
-        if count_of(before) == 1 && lifecycle_of(before) != Lifecycle::Open {
-            // Taking the lock orders this notify after a draining worker's
-            // check of the count (see `sleep`).
-            drop(self.lock());
-            self.work.notify_all();
+        // SeqCst: the write of the pair with `unreserve` (and the count that
+        // `sleep` and blocked putters read).
+        let released = self.released.fetch_add(1, Ordering::SeqCst) + 1;
+        sc_pair();
+        // While the pool is open (every take but the last few) only the
+        // lifecycle's line is read: `claimed` stays with the putters.
+        if self.lifecycle() != Lifecycle::Open && self.claimed.load(Ordering::SeqCst) == released {
+            self.wake_drainers();
         }
         if self.capacity.is_some() {
             // SeqCst fence, paired with a blocked putter's between counting
@@ -446,11 +468,11 @@ impl<J> RequestQueue<J> {
         // A dismissal, a lifecycle move and (while draining) the count
         // reaching zero are all written or notified under the lock we hold
         // until `wait` releases it.
-        let word = self.queued.load(Ordering::SeqCst);
-        let leave = draining && count_of(word) == 0;
+        let lifecycle = self.lifecycle();
+        let leave = draining && self.len() == 0;
         // Moved since `take` looked: past `Open` for a worker that was not
         // draining, to `Closed` for one that was.
-        let lifecycle_moved = match lifecycle_of(word) {
+        let lifecycle_moved = match lifecycle {
             Lifecycle::Open => false,
             Lifecycle::Draining => !draining,
             Lifecycle::Closed => true,
@@ -486,7 +508,7 @@ impl<J> RequestQueue<J> {
             // Watches the FIFO, not the count: a count that a put has raised
             // but not yet pushed for would send us to `sleep` for nothing.
             // Relaxed: hints; `take` decides with its own reads.
-            let moved = self.queued.load(Ordering::Relaxed) & !COUNT_MASK != 0;
+            let moved = self.lifecycle.load(Ordering::Relaxed) != word_of(Lifecycle::Open);
             if !self.jobs.is_empty() || moved || flags.0.load(Ordering::Relaxed) != 0 {
                 return;
             }
@@ -519,8 +541,9 @@ impl<J> RequestQueue<J> {
     pub(crate) fn advance(&self, to: Lifecycle) -> Lifecycle {
         // Under the lock: a worker about to sleep reads the word under it.
         let state = self.lock();
-        // SeqCst: puts reserve on this word (see `reserve`).
-        let before = lifecycle_of(self.queued.fetch_or(bits_of(to), Ordering::SeqCst));
+        // SeqCst: the write of the pair with `reserve`.
+        let before = lifecycle_of(self.lifecycle.fetch_max(word_of(to), Ordering::SeqCst));
+        sc_pair();
         drop(state);
         self.work.notify_all();
         self.space.notify_all();
@@ -539,12 +562,16 @@ impl<J> RequestQueue<J> {
 
     pub(crate) fn lifecycle(&self) -> Lifecycle {
         // SeqCst: see `reserve`.
-        lifecycle_of(self.queued.load(Ordering::SeqCst))
+        lifecycle_of(self.lifecycle.load(Ordering::SeqCst))
     }
 
     /// Requests reserved in the queue (a put half-way through counts).
     pub(crate) fn len(&self) -> usize {
-        count_of(self.queued.load(Ordering::SeqCst))
+        // `released` first: it never passes what `claimed` held before it
+        // (a request is counted out after it was counted in), so the
+        // difference never undercounts.
+        let released = self.released.load(Ordering::SeqCst);
+        self.claimed.load(Ordering::SeqCst).saturating_sub(released)
     }
 
     /// For a closed pool (or one whose workers are all gone, in the models):

@@ -40,6 +40,21 @@ pub(crate) use shuttle::sync::atomic::fence;
 #[cfg(not(any(loom, feature = "shuttle")))]
 pub(crate) use std::sync::atomic::fence;
 
+/// Marks a store-buffering pair made of `SeqCst` read-modify-writes and
+/// `SeqCst` loads only (a thread writes one location with a `SeqCst`
+/// read-modify-write, then reads another with a `SeqCst` load). Those are
+/// ordered by themselves: all `SeqCst` operations form one total order, so
+/// of two such threads at least one sees the other's write, with no fence.
+/// Loom treats `SeqCst` loads and read-modify-writes as acquire/release, so
+/// under loom this is a `SeqCst` fence, which restores what the real code
+/// has; elsewhere it is nothing (shuttle runs everything sequentially
+/// consistent).
+#[inline(always)]
+pub(crate) fn sc_pair() {
+    #[cfg(loom)]
+    fence(Ordering::SeqCst);
+}
+
 /// Keeps its contents on a cache line of their own, away from fields that
 /// other threads write.
 #[repr(align(64))]
