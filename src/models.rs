@@ -74,7 +74,7 @@ impl Queue for RequestQueue<u64> {
             .map(|queued| assert!(matches!(queued, Push::Queued)))
     }
     fn take(&self, dismissed: &WorkerFlags, just_ran: bool) -> Option<u64> {
-        RequestQueue::take(self, dismissed, just_ran)
+        RequestQueue::take(self, dismissed, just_ran, || {})
     }
     fn dismiss(&self, flags: &[&WorkerFlags]) {
         RequestQueue::dismiss(self, flags.iter().copied())

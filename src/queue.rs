@@ -399,7 +399,13 @@ impl<J> RequestQueue<J> {
     /// queue is empty (after a short spin if `just_ran`). `None` when the
     /// worker must exit: it was dismissed (after draining the queue, if the
     /// pool is draining) or the pool closed.
-    pub(crate) fn take(&self, flags: &WorkerFlags, just_ran: bool) -> Option<J> {
+    /// `before_sleep` runs each time the worker is about to sleep.
+    pub(crate) fn take(
+        &self,
+        flags: &WorkerFlags,
+        just_ran: bool,
+        mut before_sleep: impl FnMut(),
+    ) -> Option<J> {
         // Only a worker that just ran a request spins before sleeping: a
         // stream is likely to go on. A new or woken-idle worker sleeps at once.
         let mut spun = !just_ran;
@@ -422,13 +428,14 @@ impl<J> RequestQueue<J> {
                 self.spin_for_work(flags);
                 continue;
             }
+            before_sleep();
             if !self.sleep(flags, leaving) {
                 return None;
             }
         }
     }
 
-    /// Counts a request out (popped, or a refused reservation undone), and
+    /// Counts a request out (popped, or swept), and
     /// wakes whoever may wait for that: draining workers when the count
     /// reaches zero after the pool stopped accepting, blocked putters when
     /// the queue is bounded.

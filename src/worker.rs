@@ -31,16 +31,17 @@ pub(crate) fn run(shared: Arc<Shared>, flags: Arc<WorkerFlags>) {
     // putting thread. Dropping it here at once would move the reference
     // count's cache line to this core for every request, and the next put
     // would wait to get it back; dropping them in batches moves it once per
-    // batch. Let go of when the queue looks empty, before the worker may
-    // sleep (one that then loses the race for a last request sleeps with
-    // at most SPENT_BATCH of them).
+    // batch. All are let go of before the worker sleeps, so a sleeping
+    // worker keeps no handle's inbox (and the results in it) alive. Reading
+    // the queue's count here instead would read the putters' cache line for
+    // every request.
     let mut spent: Vec<Arc<Inbox>> = Vec::with_capacity(SPENT_BATCH);
     let mut just_ran = false;
     loop {
-        if spent.len() == SPENT_BATCH || shared.queue.len() == 0 {
+        if spent.len() == SPENT_BATCH {
             spent.clear();
         }
-        let Some(job) = shared.queue.take(&flags, just_ran) else {
+        let Some(job) = shared.queue.take(&flags, just_ran, || spent.clear()) else {
             break;
         };
         spent.push(execute(&shared, job));
