@@ -260,9 +260,10 @@ impl<J> RequestQueue<J> {
             Some(cap) => {
                 self.claimed
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |claimed| {
-                        // Read after `claimed`: if a take lands in between,
-                        // the update fails (a put raised `claimed` first) or
-                        // the room was real.
+                        // Read after `claimed`, so at least as new: the
+                        // difference never understates the count at the
+                        // swap (no overfilling); if `released` passed this
+                        // `claimed`, a put raised it and the swap fails.
                         let released = self.released.load(Ordering::SeqCst);
                         (claimed.saturating_sub(released) < cap).then_some(claimed + 1)
                     })
