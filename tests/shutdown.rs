@@ -536,3 +536,55 @@ fn puts_racing_shutdown_now_are_refused_or_reported_exactly_once() {
         racer.join().unwrap();
     }
 }
+
+// Puts from another handle race with a graceful `shutdown`: every put is
+// either refused (and the request handed back) or runs (its result, never a
+// cancellation, reaches its handle): a request counted in before the drain
+// began is drained, one put after it is refused, and none is left behind
+// in the queue for the final sweep to cancel.
+#[test]
+fn puts_racing_graceful_shutdown_are_refused_or_run_exactly_once() {
+    for _ in 0..100 {
+        let pool = ThreadPool::new(2);
+        let putter = pool.new_handle();
+        let (started_tx, started_rx) = mpsc::channel();
+        let racer = thread::spawn(move || {
+            let ran: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
+            let cancelled = Arc::new(AtomicUsize::new(0));
+            let (mut accepted, mut refused) = (Vec::new(), 0usize);
+            for id in 0..2_000u64 {
+                let ran = Arc::clone(&ran);
+                let cancelled = Arc::clone(&cancelled);
+                let request = WorkRequest::new(|x: u64| x, id)
+                    .on_result(move |_, x| ran.lock().unwrap().push(x))
+                    .on_error(move |_, _| {
+                        cancelled.fetch_add(1, Ordering::SeqCst);
+                    });
+                match putter.put_request(request) {
+                    Ok(_) => accepted.push(id),
+                    Err(PutError::ShutDown(back)) => {
+                        drop(back);
+                        refused += 1;
+                    }
+                    Err(e) => panic!("unexpected put error: {e}"),
+                }
+                if id == 50 {
+                    started_tx.send(()).unwrap();
+                }
+            }
+            assert_eq!(putter.wait_timeout(HANG), Ok(accepted.len()));
+            assert_eq!(
+                cancelled.load(Ordering::SeqCst),
+                0,
+                "an accepted request was cancelled"
+            );
+            let mut seen = ran.lock().unwrap().clone();
+            seen.sort_unstable();
+            assert_eq!(seen, accepted, "each accepted request ran exactly once");
+            assert_eq!(accepted.len() + refused, 2_000);
+        });
+        started_rx.recv_timeout(HANG).unwrap();
+        pool.shutdown().expect("the closing handle put nothing");
+        racer.join().unwrap();
+    }
+}
