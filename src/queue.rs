@@ -28,20 +28,20 @@ use crate::sync::{
     fence, sc_pair, yield_now, AtomicUsize, CacheLine, Condvar, Mutex, MutexGuard, Ordering,
 };
 
-/// Where the pool is in its life; it only moves forward.
+/// Where the pool is in its life; it only moves forward. Stored in the
+/// queue's `lifecycle` word as its number, in order, so moving forward is a
+/// `fetch_max` that can never move back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Lifecycle {
     /// Accepting requests.
-    Open,
+    Open = 0,
     /// Shutting down gracefully: no new requests; dismissed workers run what
     /// is queued, then exit.
-    Draining,
+    Draining = 1,
     /// No worker takes another request; what is queued gets swept out.
-    Closed,
+    Closed = 2,
 }
 
-/// The lifecycle's word: its states in order, so moving forward is a
-/// `fetch_max` that can never move back.
 fn lifecycle_of(word: usize) -> Lifecycle {
     match word {
         0 => Lifecycle::Open,
@@ -247,6 +247,9 @@ impl<J> RequestQueue<J> {
 
     /// Counts a request in if the pool is open and the queue has room.
     fn reserve(&self) -> Result<(), Refused> {
+        // After shutdown, refused without touching `claimed`, and as shut
+        // down even when a bounded queue is also full. The look after the
+        // reservation below is the one that decides a race.
         if self.lifecycle() != Lifecycle::Open {
             return Err(Refused::Closed);
         }
@@ -400,6 +403,7 @@ impl<J> RequestQueue<J> {
     /// queue is empty (after a short spin if `just_ran`). `None` when the
     /// worker must exit: it was dismissed (after draining the queue, if the
     /// pool is draining) or the pool closed.
+    ///
     /// `before_sleep` runs each time the worker is about to sleep.
     pub(crate) fn take(
         &self,
@@ -436,10 +440,9 @@ impl<J> RequestQueue<J> {
         }
     }
 
-    /// Counts a request out (popped, or swept), and
-    /// wakes whoever may wait for that: draining workers when the count
-    /// reaches zero after the pool stopped accepting, blocked putters when
-    /// the queue is bounded.
+    /// Counts a request out (popped, or swept), and wakes whoever may wait
+    /// for that: draining workers when the count reaches zero after the pool
+    /// stopped accepting, blocked putters when the queue is bounded.
     fn uncount(&self) {
         // SeqCst: the write of the pair with `unreserve` (and the count that
         // `sleep` and blocked putters read).
