@@ -52,13 +52,6 @@ impl RequestId {
         RequestId { value, user_chosen }
     }
 
-    pub(crate) fn user(value: u64) -> Self {
-        RequestId {
-            value,
-            user_chosen: true,
-        }
-    }
-
     /// The id's number.
     pub fn value(self) -> u64 {
         self.value
@@ -214,14 +207,26 @@ impl fmt::Debug for WorkRequest {
 #[must_use = "a request does nothing until it is put on a pool"]
 pub struct Request<W, T, E, R, X> {
     work: W,
-    on_result: Option<R>,
-    on_error: Option<X>,
+    /// The result callback; until one is set, one that drops the result.
+    on_result: R,
+    /// The error callback; until one is set, one that logs the error.
+    on_error: X,
+    /// Which callbacks the user set (for `Debug`).
+    set: CallbacksSet,
     id: Option<u64>,
     _outcome: PhantomData<fn() -> (T, E)>,
 }
 
-/// A request with no callbacks yet. The empty slots' types are closures
-/// that capture nothing, so an unused slot takes one byte, not a pointer.
+#[derive(Debug, Clone, Copy)]
+struct CallbacksSet {
+    on_result: bool,
+    on_error: bool,
+}
+
+/// A request with no callbacks yet. The stand-ins capture nothing, so they
+/// take no space in the request: a result nobody asked for is dropped (not
+/// wanting a callback means not wanting the value), and an error nobody
+/// asked for is logged at error level, never dropped silently.
 #[allow(clippy::type_complexity)]
 fn without_callbacks<W, T, E>(
     work: W,
@@ -234,20 +239,21 @@ fn without_callbacks<W, T, E>(
 >
 where
     T: 'static,
-    E: 'static,
+    E: fmt::Debug + 'static,
 {
     Request {
         work,
-        on_result: unset(|_: RequestId, _: T| {}),
-        on_error: unset(|_: RequestId, _: TaskError<E>| {}),
+        on_result: |_: RequestId, _: T| {},
+        on_error: |id: RequestId, err: TaskError<E>| {
+            log::error!("request {id} failed and has no error callback: {err:?}");
+        },
+        set: CallbacksSet {
+            on_result: false,
+            on_error: false,
+        },
         id: None,
         _outcome: PhantomData,
     }
-}
-
-/// An empty callback slot whose type is that of `_prototype`.
-fn unset<C>(_prototype: C) -> Option<C> {
-    None
 }
 
 impl<W, T, E, R, X> Request<W, T, E, R, X> {
@@ -258,8 +264,12 @@ impl<W, T, E, R, X> Request<W, T, E, R, X> {
     {
         Request {
             work: self.work,
-            on_result: Some(callback),
+            on_result: callback,
             on_error: self.on_error,
+            set: CallbacksSet {
+                on_result: true,
+                ..self.set
+            },
             id: self.id,
             _outcome: PhantomData,
         }
@@ -274,7 +284,11 @@ impl<W, T, E, R, X> Request<W, T, E, R, X> {
         Request {
             work: self.work,
             on_result: self.on_result,
-            on_error: Some(callback),
+            on_error: callback,
+            set: CallbacksSet {
+                on_error: true,
+                ..self.set
+            },
             id: self.id,
             _outcome: PhantomData,
         }
@@ -293,8 +307,8 @@ impl<W, T, E, R, X> fmt::Debug for Request<W, T, E, R, X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request")
             .field("id", &self.id)
-            .field("on_result", &self.on_result.is_some())
-            .field("on_error", &self.on_error.is_some())
+            .field("on_result", &self.set.on_result)
+            .field("on_error", &self.set.on_error)
             .finish_non_exhaustive()
     }
 }
@@ -308,20 +322,28 @@ where
     X: FnOnce(RequestId, TaskError<E>) + Send + 'static,
 {
     fn from(request: Request<W, T, E, R, X>) -> Self {
-        let id = request
-            .id
-            .map_or_else(RequestId::next_auto, RequestId::user);
-        WorkRequest {
-            task: Box::new(Envelope {
-                id_value: id.value(),
-                task: OwnedTask {
-                    stage: Stage::Ready(request.work),
-                    on_result: request.on_result,
-                    on_error: request.on_error,
-                    user_chosen_id: id.is_user_chosen(),
-                },
+        let Request {
+            work,
+            on_result,
+            on_error,
+            id,
+            ..
+        } = request;
+        let stage = Stage::Ready(work);
+        let callbacks = Some((on_result, on_error));
+        // Two task types, one per kind of id: the kind is in the type, so
+        // the box carries no flag for it.
+        let task: TaskBox = match id {
+            Some(value) => Box::new(Envelope {
+                id_value: value,
+                task: OwnedTask::<_, T, E, _, _, true> { stage, callbacks },
             }),
-        }
+            None => Box::new(Envelope {
+                id_value: RequestId::next_auto().value(),
+                task: OwnedTask::<_, T, E, _, _, false> { stage, callbacks },
+            }),
+        };
+        WorkRequest { task }
     }
 }
 
@@ -438,4 +460,29 @@ where
             }),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// W5's request (a `u64` argument, a result callback holding one
+    /// pointer, no error callback) fits a 32-byte box: the id's number, the
+    /// stage and the callbacks, 8 + 16 + 8 bytes, whatever kind of id.
+    #[test]
+    fn a_small_request_fits_a_32_byte_box() {
+        static SUM: AtomicU64 = AtomicU64::new(0);
+        let sum = &SUM;
+        let make = || {
+            WorkRequest::new(|n: u64| n * n, 3).on_result(move |_, v| {
+                sum.fetch_add(v, Ordering::Relaxed);
+            })
+        };
+        let auto: WorkRequest = make().into();
+        let user: WorkRequest = make().with_id(u64::MAX).into();
+        assert_eq!(std::mem::size_of_val(&*auto.task), 32);
+        assert_eq!(std::mem::size_of_val(&*user.task), 32);
+        assert!(!auto.id().is_user_chosen());
+        assert_eq!(user.id(), RequestId::from_parts(u64::MAX, true));
+    }
 }

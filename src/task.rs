@@ -170,45 +170,41 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
     }
 }
 
-/// Hands a finished stage to the right callback. An error with no error
-/// callback is logged, never dropped silently; a result with no result
-/// callback is dropped (asking for no callback means not wanting the value).
-fn report<I, T, E: fmt::Debug>(
+/// Hands a finished stage to the right callback. A request made without
+/// an error callback has one that logs the error (see `crate::request`), so
+/// no error is dropped silently.
+fn report<I, T, E>(
     id: RequestId,
     stage: Stage<I, T, E>,
-    on_result: Option<impl FnOnce(RequestId, T)>,
-    on_error: Option<impl FnOnce(RequestId, TaskError<E>)>,
+    on_result: impl FnOnce(RequestId, T),
+    on_error: impl FnOnce(RequestId, TaskError<E>),
 ) {
-    match (stage, on_error) {
-        (Stage::Succeeded(value), _) => {
-            if let Some(cb) = on_result {
-                cb(id, value);
-            }
-        }
-        (Stage::Failed(failure), Some(cb)) => cb(id, failure.into()),
-        (Stage::Failed(failure), None) => {
-            let err = TaskError::from(failure);
-            log::error!("request {id} failed and has no error callback: {err:?}");
-        }
-        (Stage::Ready(_) | Stage::Spent, _) => {
+    match stage {
+        Stage::Succeeded(value) => on_result(id, value),
+        Stage::Failed(failure) => on_error(id, failure.into()),
+        Stage::Ready(_) | Stage::Spent => {
             log::error!("callpool bug: request {id} reported without running");
         }
     }
 }
 
 /// A request built from one `FnOnce` callable (see [`crate::Request`]).
-pub(crate) struct OwnedTask<W, T, E, R, X> {
+/// Whether the user chose its id is in its type (`USER_ID`), not in a
+/// field: a flag byte would cost 8 bytes of padding per request.
+pub(crate) struct OwnedTask<W, T, E, R, X, const USER_ID: bool> {
     pub(crate) stage: Stage<W, T, E>,
-    pub(crate) on_result: Option<R>,
-    pub(crate) on_error: Option<X>,
-    pub(crate) user_chosen_id: bool,
+    /// Both callbacks, taken together when the outcome is reported. One
+    /// `Option` for the pair: its tag hides in the result callback's
+    /// pointer when it captures one, where two `Option`s would cost a
+    /// padded tag byte.
+    pub(crate) callbacks: Option<(R, X)>,
 }
 
-impl<W, T, E, R, X> Task for OwnedTask<W, T, E, R, X>
+impl<W, T, E, R, X, const USER_ID: bool> Task for OwnedTask<W, T, E, R, X, USER_ID>
 where
     W: FnOnce() -> Result<T, E> + Send,
     T: Send,
-    E: fmt::Debug + Send,
+    E: Send,
     R: FnOnce(RequestId, T) + Send,
     X: FnOnce(RequestId, TaskError<E>) + Send,
 {
@@ -223,16 +219,15 @@ where
     }
 
     fn report(&mut self, id: RequestId) {
-        report(
-            id,
-            self.stage.take(),
-            self.on_result.take(),
-            self.on_error.take(),
-        );
+        let stage = self.stage.take();
+        match self.callbacks.take() {
+            Some((on_result, on_error)) => report(id, stage, on_result, on_error),
+            None => log::error!("callpool bug: request {id} reported twice"),
+        }
     }
 
     fn user_chosen_id(&self) -> bool {
-        self.user_chosen_id
+        USER_ID
     }
 }
 
@@ -254,7 +249,7 @@ impl<A, T, E, F, R, X> Task for SharedTask<A, T, E, F, R, X>
 where
     A: Send,
     T: Send,
-    E: fmt::Debug + Send,
+    E: Send,
     F: Fn(A) -> Result<T, E> + Send + Sync,
     R: Fn(RequestId, T) + Send + Sync,
     X: Fn(RequestId, TaskError<E>) + Send + Sync,
@@ -272,12 +267,7 @@ where
 
     fn report(&mut self, id: RequestId) {
         let recipe = &self.recipe;
-        report(
-            id,
-            self.stage.take(),
-            Some(&recipe.on_result),
-            Some(&recipe.on_error),
-        );
+        report(id, self.stage.take(), &recipe.on_result, &recipe.on_error);
     }
 
     fn user_chosen_id(&self) -> bool {
