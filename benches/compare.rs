@@ -908,11 +908,14 @@ struct Pending {
     queued_peak: isize,
     /// Peak over queueing and draining.
     total_peak: isize,
+    /// Peak bytes malloc held while queueing (see `alloc`).
+    queued_held_peak: isize,
 }
 
 impl Pending {
     fn memory_obs(&self, n: u64) -> Obs {
         Obs::new(self.queued_peak as f64 / n as f64)
+            .with(HELD_COLUMN, self.queued_held_peak as f64 / n as f64)
             .with("peak incl. drain B/req", self.total_peak as f64 / n as f64)
     }
 
@@ -923,6 +926,9 @@ impl Pending {
             .with("put ns/req", ns_per(self.put, n))
     }
 }
+
+/// W5's column of the bytes malloc really held per request.
+const HELD_COLUMN: &str = "malloc-held B/req";
 
 /// The common skeleton: `workers` gate requests, then `n` squares of 1..=n.
 fn pending_run(
@@ -940,6 +946,7 @@ fn pending_run(
     put_all();
     let put = t.elapsed();
     let queued_peak = alloc::peak();
+    let queued_held_peak = alloc::held_peak();
     let t = Instant::now();
     gate.open(workers);
     drain();
@@ -951,6 +958,7 @@ fn pending_run(
         drain,
         queued_peak,
         total_peak,
+        queued_held_peak,
     }
 }
 
@@ -1153,8 +1161,9 @@ fn w5(cfg: &Cfg, out: &mut Vec<Table>) {
     t.notes.push(
         "Bytes/request: peak of (bytes allocated - bytes freed), counted by the bench's global \
          allocator from just before the first put until the last one returned, divided by the \
-         number of requests. It counts requested sizes, not malloc's rounding or headers. \
-         `callpool/make_requests` includes the `Vec<WorkRequest>` that `make_requests` returns."
+         number of requests. It counts requested sizes, not malloc's rounding or headers; the \
+         malloc-held column counts what glibc's malloc held for the same blocks (usable size, \
+         rounded up, plus its 8-byte size word per block). `callpool/make_requests` includes the `Vec<WorkRequest>` that `make_requests` returns."
             .into(),
     );
     out.push(t);
@@ -1580,14 +1589,21 @@ fn targets(tables: &[Table], quick: bool) -> String {
     if let Some(t) = get("w5") {
         let cp = t.median_of("callpool");
         let fl = t.median_of("floor");
+        let cp_held = t.extra_median("callpool", HELD_COLUMN);
+        let fl_held = t.extra_median("floor", HELD_COLUMN);
         line(
             &mut s,
             format!(
-                "W5: callpool {} B/req, floor {} B/req, ratio {:.2} (target ≤ 1.30: {})",
+                "W5: callpool {} B/req, floor {} B/req, ratio {:.2} (target ≤ 1.30: {}); \
+                 as malloc holds them: {} and {} B/req, ratio {:.2} ({})",
                 num(cp),
                 num(fl),
                 cp / fl,
-                verdict(cp / fl <= 1.3)
+                verdict(cp / fl <= 1.3),
+                num(cp_held),
+                num(fl_held),
+                cp_held / fl_held,
+                verdict(cp_held / fl_held <= 1.3)
             ),
         );
     }
