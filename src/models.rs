@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::queue::{Blocked, Lifecycle, Push, RequestQueue, WorkerFlags};
+use crate::queue::{Blocked, Lifecycle, Pace, Push, RequestQueue, WorkerFlags};
 use crate::sync::{Condvar, Mutex, MutexGuard, Ordering};
 
 #[cfg(loom)]
@@ -74,7 +74,11 @@ impl Queue for RequestQueue<u64> {
             .map(|queued| assert!(matches!(queued, Push::Queued)))
     }
     fn take(&self, dismissed: &WorkerFlags, just_ran: bool) -> Option<u64> {
-        RequestQueue::take(self, dismissed, just_ran, || {})
+        let mut pace = Pace::new();
+        if just_ran {
+            pace.ran();
+        }
+        RequestQueue::take(self, dismissed, &mut pace, || {})
     }
     fn dismiss(&self, flags: &[&WorkerFlags]) {
         RequestQueue::dismiss(self, flags.iter().copied())

@@ -22,7 +22,7 @@
 //! under them the FIFO is a model mutex around a `VecDeque`.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::sync::{
     fence, sc_pair, yield_now, AtomicUsize, CacheLine, Condvar, Mutex, MutexGuard, Ordering,
@@ -61,6 +61,46 @@ fn word_of(lifecycle: Lifecycle) -> usize {
 const SPIN_ROUNDS: u32 = 64;
 /// Of those, how many busy-wait with `spin_loop` before yielding the CPU.
 const SPIN_BEFORE_YIELD: u32 = 16;
+/// How long a worker that ran out of requests right behind a stream of puts
+/// waits before it looks again. Looking reads the lines the putter is
+/// writing (the FIFO's tail and newest slots): a worker that takes each
+/// request the moment it appears makes every put wait for those lines to
+/// come back, which halved W1's speed with 1 worker. After the pause it
+/// finds a run of requests the putter has finished with. Measured, with
+/// the alternatives, in `docs/performance.md` ("Catching up").
+const CATCH_UP_PAUSE: Duration = Duration::from_micros(4);
+/// A request that shows up this soon after a worker ran out puts the worker
+/// close behind a stream (see [`Pace`]).
+const STREAM_GAP: Duration = Duration::from_micros(1);
+/// `spin_loop` pauses between two readings of the clock in the catch-up
+/// pause (about 0.1 µs here).
+const PAUSES_PER_CLOCK_READ: u32 = 8;
+
+/// What a worker remembers from one take to the next about how requests
+/// arrive, so that its spin fits the stream.
+#[derive(Debug, Default)]
+pub(crate) struct Pace {
+    /// It ran a request since it started or slept: a stream is likely to go
+    /// on, so it spins before sleeping. A new or woken-idle worker that finds
+    /// nothing sleeps at once.
+    just_ran: bool,
+    /// The last time it ran out of requests, the next one came within
+    /// [`STREAM_GAP`] (or was there right after the catch-up pause): when it
+    /// runs out again, it pauses before looking ([`CATCH_UP_PAUSE`]).
+    close_behind: bool,
+}
+
+impl Pace {
+    /// A worker's pace before its first request.
+    pub(crate) fn new() -> Pace {
+        Pace::default()
+    }
+
+    /// Records that the worker ran a request.
+    pub(crate) fn ran(&mut self) {
+        self.just_ran = true;
+    }
+}
 
 /// A worker's dismissal flag and its "taking now" mark, in one word so that
 /// `dismiss` and `take` order themselves by read-modify-writes of the same
@@ -400,7 +440,8 @@ impl<J> RequestQueue<J> {
     }
 
     /// For a worker: the next request, blocking (with no timeout) while the
-    /// queue is empty (after a short spin if `just_ran`). `None` when the
+    /// queue is empty (after a short spin if the worker just ran one, see
+    /// [`Pace`]). `None` when the
     /// worker must exit: it was dismissed (after draining the queue, if the
     /// pool is draining) or the pool closed.
     ///
@@ -408,12 +449,10 @@ impl<J> RequestQueue<J> {
     pub(crate) fn take(
         &self,
         flags: &WorkerFlags,
-        just_ran: bool,
+        pace: &mut Pace,
         mut before_sleep: impl FnMut(),
     ) -> Option<J> {
-        // Only a worker that just ran a request spins before sleeping: a
-        // stream is likely to go on. A new or woken-idle worker sleeps at once.
-        let mut spun = !just_ran;
+        let mut spun = !pace.just_ran;
         loop {
             let dismissed = flags.begin_take();
             let lifecycle = self.lifecycle();
@@ -430,9 +469,10 @@ impl<J> RequestQueue<J> {
             }
             if !spun && cfg!(not(loom)) {
                 spun = true;
-                self.spin_for_work(flags);
+                pace.close_behind = self.spin_for_work(flags, pace.close_behind);
                 continue;
             }
+            pace.close_behind = false;
             before_sleep();
             if !self.sleep(flags, leaving) {
                 return None;
@@ -513,15 +553,33 @@ impl<J> RequestQueue<J> {
             .store(state.sleeping - state.to_wake, Ordering::SeqCst);
     }
 
-    /// Busy-waits a little for a request (or a dismissal) to show up.
-    fn spin_for_work(&self, flags: &WorkerFlags) {
+    /// Busy-waits a little for a request (or a dismissal) to show up, first
+    /// without looking for [`CATCH_UP_PAUSE`] if the worker was close behind
+    /// a stream. Returns whether it is (still) close behind one. The pause
+    /// delays a dismissal or shutdown by as much at most: it runs outside
+    /// the take, which `dismiss` waits for.
+    fn spin_for_work(&self, flags: &WorkerFlags, close_behind: bool) -> bool {
+        let start = Instant::now();
+        if close_behind {
+            while start.elapsed() < CATCH_UP_PAUSE {
+                for _ in 0..PAUSES_PER_CLOCK_READ {
+                    std::hint::spin_loop();
+                }
+            }
+        }
         for round in 0..SPIN_ROUNDS {
             // Watches the FIFO, not the count: a count that a put has raised
             // but not yet pushed for would send us to `sleep` for nothing.
             // Relaxed: hints; `take` decides with its own reads.
             let moved = self.lifecycle.load(Ordering::Relaxed) != word_of(Lifecycle::Open);
             if !self.jobs.is_empty() || moved || flags.0.load(Ordering::Relaxed) != 0 {
-                return;
+                // After a pause: the stream went on if work was there at
+                // once. Otherwise: if it came within the gap.
+                return if close_behind {
+                    round == 0
+                } else {
+                    start.elapsed() < STREAM_GAP
+                };
             }
             if round < SPIN_BEFORE_YIELD {
                 std::hint::spin_loop();
@@ -529,6 +587,7 @@ impl<J> RequestQueue<J> {
                 std::thread::yield_now();
             }
         }
+        false
     }
 
     /// Dismisses the workers whose flags are given: sets each flag under the

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::inbox::{Inbox, Job, Msg};
-use crate::queue::WorkerFlags;
+use crate::queue::{Pace, WorkerFlags};
 use crate::shared::Shared;
 
 /// How many finished requests' handle references a worker keeps before
@@ -36,16 +36,16 @@ pub(crate) fn run(shared: Arc<Shared>, flags: Arc<WorkerFlags>) {
     // the queue's count here instead would read the putters' cache line for
     // every request.
     let mut spent: Vec<Arc<Inbox>> = Vec::with_capacity(SPENT_BATCH);
-    let mut just_ran = false;
+    let mut pace = Pace::new();
     loop {
         if spent.len() == SPENT_BATCH {
             spent.clear();
         }
-        let Some(job) = shared.queue.take(&flags, just_ran, || spent.clear()) else {
+        let Some(job) = shared.queue.take(&flags, &mut pace, || spent.clear()) else {
             break;
         };
         spent.push(execute(&shared, job));
-        just_ran = true;
+        pace.ran();
     }
 }
 
