@@ -69,9 +69,13 @@ const SPIN_BEFORE_YIELD: u32 = 16;
 /// finds a run of requests the putter has finished with. Measured, with
 /// the alternatives, in `docs/performance.md` ("Catching up").
 const CATCH_UP_PAUSE: Duration = Duration::from_micros(4);
-/// A request that shows up this soon after a worker ran out puts the worker
-/// close behind a stream (see [`Pace`]).
+/// A request that shows up this soon after a worker ran out makes a quick
+/// catch-up (see [`Pace`]).
 const STREAM_GAP: Duration = Duration::from_micros(1);
+/// How many quick catch-ups in a row put a worker close behind a stream.
+/// Two, not one: a lone request that happens to come quickly once (1-3% of
+/// W7's round trips) does not cost the next one a pause.
+const QUICK_CATCH_UPS_TO_PAUSE: u8 = 2;
 /// `spin_loop` pauses between two readings of the clock in the catch-up
 /// pause (about 0.1 µs here).
 const PAUSES_PER_CLOCK_READ: u32 = 8;
@@ -80,14 +84,16 @@ const PAUSES_PER_CLOCK_READ: u32 = 8;
 /// arrive, so that its spin fits the stream.
 #[derive(Debug, Default)]
 pub(crate) struct Pace {
-    /// It ran a request since it started or slept: a stream is likely to go
-    /// on, so it spins before sleeping. A new or woken-idle worker that finds
-    /// nothing sleeps at once.
+    /// It ran a request since it started: a stream is likely to go on, so it
+    /// spins before sleeping. A new worker, or one woken from sleep that
+    /// finds nothing, sleeps at once.
     just_ran: bool,
-    /// The last time it ran out of requests, the next one came within
-    /// [`STREAM_GAP`] (or was there right after the catch-up pause): when it
-    /// runs out again, it pauses before looking ([`CATCH_UP_PAUSE`]).
-    close_behind: bool,
+    /// Quick catch-ups in a row (up to [`QUICK_CATCH_UPS_TO_PAUSE`]): each
+    /// time the worker ran out of requests, the next came within
+    /// [`STREAM_GAP`]; or, after a pause, more than one was waiting at once.
+    /// At the limit the worker is close behind a stream and pauses
+    /// ([`CATCH_UP_PAUSE`]) before it looks again.
+    quick_catch_ups: u8,
 }
 
 impl Pace {
@@ -99,6 +105,18 @@ impl Pace {
     /// Records that the worker ran a request.
     pub(crate) fn ran(&mut self) {
         self.just_ran = true;
+    }
+
+    fn close_behind(&self) -> bool {
+        self.quick_catch_ups >= QUICK_CATCH_UPS_TO_PAUSE
+    }
+
+    fn caught_up(&mut self, quick: bool) {
+        self.quick_catch_ups = if quick {
+            (self.quick_catch_ups + 1).min(QUICK_CATCH_UPS_TO_PAUSE)
+        } else {
+            0
+        };
     }
 }
 
@@ -469,10 +487,10 @@ impl<J> RequestQueue<J> {
             }
             if !spun && cfg!(not(loom)) {
                 spun = true;
-                pace.close_behind = self.spin_for_work(flags, pace.close_behind);
+                pace.caught_up(self.spin_for_work(flags, pace.close_behind()));
                 continue;
             }
-            pace.close_behind = false;
+            pace.caught_up(false);
             before_sleep();
             if !self.sleep(flags, leaving) {
                 return None;
@@ -554,8 +572,8 @@ impl<J> RequestQueue<J> {
     }
 
     /// Busy-waits a little for a request (or a dismissal) to show up, first
-    /// without looking for [`CATCH_UP_PAUSE`] if the worker was close behind
-    /// a stream. Returns whether it is (still) close behind one. The pause
+    /// without looking for [`CATCH_UP_PAUSE`] if the worker is close behind
+    /// a stream. Returns whether this was a quick catch-up. The pause
     /// delays a dismissal or shutdown by as much at most: it runs outside
     /// the take, which `dismiss` waits for.
     fn spin_for_work(&self, flags: &WorkerFlags, close_behind: bool) -> bool {
@@ -573,10 +591,11 @@ impl<J> RequestQueue<J> {
             // Relaxed: hints; `take` decides with its own reads.
             let moved = self.lifecycle.load(Ordering::Relaxed) != word_of(Lifecycle::Open);
             if !self.jobs.is_empty() || moved || flags.0.load(Ordering::Relaxed) != 0 {
-                // After a pause: the stream went on if work was there at
-                // once. Otherwise: if it came within the gap.
+                // After a pause: the stream went on if more than a lone
+                // request was there at once (one look at the putters'
+                // count per pause). Otherwise: if it came within the gap.
                 return if close_behind {
-                    round == 0
+                    round == 0 && self.len() >= 2
                 } else {
                     start.elapsed() < STREAM_GAP
                 };
