@@ -65,9 +65,10 @@ const SPIN_BEFORE_YIELD: u32 = 16;
 /// waits before it looks again. Looking reads the lines the putter is
 /// writing (the FIFO's tail and newest slots): a worker that takes each
 /// request the moment it appears makes every put wait for those lines to
-/// come back, which halved W1's speed with 1 worker. After the pause it
-/// finds a run of requests the putter has finished with. Measured, with
-/// the alternatives, in `docs/performance.md` ("Catching up").
+/// come back, which made W1 with 1 worker about 1.5x slower. After the
+/// pause it finds a run of requests the putter has finished with.
+/// Measured, with the alternatives, in `docs/performance.md` ("Catching
+/// up").
 const CATCH_UP_PAUSE: Duration = Duration::from_micros(4);
 /// A request that shows up this soon after a worker ran out makes a quick
 /// catch-up (see [`Pace`]).
@@ -459,9 +460,8 @@ impl<J> RequestQueue<J> {
 
     /// For a worker: the next request, blocking (with no timeout) while the
     /// queue is empty (after a short spin if the worker just ran one, see
-    /// [`Pace`]). `None` when the
-    /// worker must exit: it was dismissed (after draining the queue, if the
-    /// pool is draining) or the pool closed.
+    /// [`Pace`]). `None` when the worker must exit: it was dismissed (after
+    /// draining the queue, if the pool is draining) or the pool closed.
     ///
     /// `before_sleep` runs each time the worker is about to sleep.
     pub(crate) fn take(
