@@ -70,9 +70,12 @@ const SPIN_BEFORE_YIELD: u32 = 16;
 /// Measured, with the alternatives, in `docs/performance.md` ("Catching
 /// up").
 const CATCH_UP_PAUSE: Duration = Duration::from_micros(4);
-/// A request that shows up this soon after a worker ran out makes a quick
-/// catch-up (see [`Pace`]).
-const STREAM_GAP: Duration = Duration::from_micros(1);
+/// A request that shows up within this many spin rounds after a worker ran
+/// out (the busy-wait rounds: a few hundred nanoseconds) makes a quick
+/// catch-up (see [`Pace`]). Counted in rounds, not read from the clock: a
+/// clock reading at each end would delay every hand-off to a spinning
+/// worker (W7's round trip: 6.0 to 6.4 µs median with them).
+const QUICK_ROUNDS: u32 = SPIN_BEFORE_YIELD;
 /// How many quick catch-ups in a row put a worker close behind a stream.
 /// Two, not one: a lone request that happens to come quickly once (1-3% of
 /// W7's round trips) does not cost the next one a pause.
@@ -91,7 +94,7 @@ pub(crate) struct Pace {
     just_ran: bool,
     /// Quick catch-ups in a row (up to [`QUICK_CATCH_UPS_TO_PAUSE`]): each
     /// time the worker ran out of requests, the next came within
-    /// [`STREAM_GAP`]; or, after a pause, more than one was waiting at once.
+    /// [`QUICK_ROUNDS`]; or, after a pause, more than one was waiting at once.
     /// At the limit the worker is close behind a stream and pauses
     /// ([`CATCH_UP_PAUSE`]) before it looks again.
     quick_catch_ups: u8,
@@ -577,8 +580,8 @@ impl<J> RequestQueue<J> {
     /// delays a dismissal or shutdown by as much at most: it runs outside
     /// the take, which `dismiss` waits for.
     fn spin_for_work(&self, flags: &WorkerFlags, close_behind: bool) -> bool {
-        let start = Instant::now();
         if close_behind {
+            let start = Instant::now();
             while start.elapsed() < CATCH_UP_PAUSE {
                 for _ in 0..PAUSES_PER_CLOCK_READ {
                     std::hint::spin_loop();
@@ -593,11 +596,11 @@ impl<J> RequestQueue<J> {
             if !self.jobs.is_empty() || moved || flags.0.load(Ordering::Relaxed) != 0 {
                 // After a pause: the stream went on if more than a lone
                 // request was there at once (one look at the putters'
-                // count per pause). Otherwise: if it came within the gap.
+                // count per pause). Otherwise: if it came quickly.
                 return if close_behind {
                     round == 0 && self.len() >= 2
                 } else {
-                    start.elapsed() < STREAM_GAP
+                    round < QUICK_ROUNDS
                 };
             }
             if round < SPIN_BEFORE_YIELD {
