@@ -1163,7 +1163,8 @@ fn w5(cfg: &Cfg, out: &mut Vec<Table>) {
          allocator from just before the first put until the last one returned, divided by the \
          number of requests. It counts requested sizes, not malloc's rounding or headers; the \
          malloc-held column counts what glibc's malloc held for the same blocks (usable size, \
-         rounded up, plus its 8-byte size word per block). `callpool/make_requests` includes the `Vec<WorkRequest>` that `make_requests` returns."
+         rounded up, plus its 8-byte size word per block). `callpool/make_requests` includes \
+         the `Vec<WorkRequest>` that `make_requests` returns."
             .into(),
     );
     out.push(t);
