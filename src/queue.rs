@@ -732,3 +732,31 @@ impl<J> RequestQueue<J> {
         own
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker pauses only after two quick catch-ups in a row, and any slow
+    /// one (or a sleep) ends it: a lone quick request costs no pause.
+    #[test]
+    fn pace_pauses_only_after_two_quick_catch_ups_in_a_row() {
+        let mut pace = Pace::new();
+        assert!(!pace.just_ran);
+        pace.ran();
+        assert!(pace.just_ran);
+        pace.caught_up(true);
+        assert!(!pace.close_behind(), "one quick catch-up is not a stream");
+        pace.caught_up(false);
+        pace.caught_up(true);
+        assert!(!pace.close_behind(), "a slow one in between starts over");
+        pace.caught_up(true);
+        assert!(pace.close_behind());
+        for _ in 0..1000 {
+            pace.caught_up(true);
+        }
+        assert!(pace.close_behind(), "the count saturates, it never wraps");
+        pace.caught_up(false);
+        assert!(!pace.close_behind());
+    }
+}
