@@ -217,7 +217,6 @@ pub struct Request<W, T, E, R, X> {
     _outcome: PhantomData<fn() -> (T, E)>,
 }
 
-#[derive(Debug, Clone, Copy)]
 struct CallbacksSet {
     on_result: bool,
     on_error: bool,

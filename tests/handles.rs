@@ -198,9 +198,6 @@ fn two_waiters_on_one_handle_both_return() {
     }
 }
 
-type Probe = (Result<usize, WaitError>, Result<usize, PollError>);
-
-/// A callable that tries to block for results on `target`.
 // Two handles of a pool with no worker wait at once: each counts its queued
 // requests (to tell "stranded" from "in flight") while the other counts its
 // own. Each must learn that all of its requests are stranded, never sleep
@@ -231,6 +228,9 @@ fn two_handles_waiting_with_no_worker_both_hear_no_workers() {
     }
 }
 
+type Probe = (Result<usize, WaitError>, Result<usize, PollError>);
+
+/// A callable that tries to block for results on `target`.
 fn probe(target: Arc<ThreadPool>) -> impl FnOnce(()) -> Probe + Send + 'static {
     move |()| (target.wait_timeout(HANG), target.poll_timeout(HANG))
 }
