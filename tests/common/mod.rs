@@ -130,3 +130,35 @@ pub mod one_way {
         }
     }
 }
+
+/// Runs `f` on another thread; fails if it has not returned within [`HANG`]
+/// (a hang becomes a failure; the time never decides anything else).
+pub fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(HANG) {
+        Ok(v) => v,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hang: {what}"),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
+    }
+}
+
+/// Runs `f` on this thread (it may borrow), aborting the process with a
+/// message if it has not returned within [`HANG`]: for calls that must stay
+/// on the caller's thread, where a hang cannot be abandoned.
+pub fn within_here<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let what = what.to_owned();
+    let watchdog = std::thread::spawn(move || {
+        if done_rx.recv_timeout(HANG) == Err(mpsc::RecvTimeoutError::Timeout) {
+            eprintln!("hang: {what} did not return within {HANG:?}");
+            std::process::abort();
+        }
+    });
+    let out = f();
+    let _ = done_tx.send(());
+    let _ = watchdog.join();
+    out
+}
