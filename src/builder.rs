@@ -1,11 +1,17 @@
-//! `Builder`: a pool's settings, checked before any thread starts.
+//! `Builder`: a pool's settings, checked before any thread starts, and the
+//! constructors of a [`ThreadPool`] that use it.
 
 use std::sync::Arc;
 use std::thread;
 
-use crate::error::BuildError;
-use crate::pool::{Pool, ThreadPool};
-use crate::shared::{Config, Shared};
+use crate::error::{BuildError, SpawnError};
+use crate::handle::ThreadPool;
+use crate::pool::{Config, Pool, PoolOwner};
+
+/// The most live workers one pool may have. Far above any useful size; it
+/// turns an absurd request (`create_workers(usize::MAX)`) into an error
+/// instead of thousands of threads.
+pub const MAX_WORKERS: usize = 4096;
 
 /// The default thread name prefix; workers are named `callpool-worker-0`,
 /// `callpool-worker-1`, ...
@@ -104,21 +110,18 @@ impl Builder {
     /// # Errors
     ///
     /// [`BuildError`] for a thread name with a NUL byte, a zero stack size,
-    /// more than [`MAX_WORKERS`](crate::MAX_WORKERS) workers, or a thread
-    /// the OS refuses to start. No thread is left running after an error.
+    /// more than [`MAX_WORKERS`] workers, or a thread the OS refuses to
+    /// start. No thread is left running after an error.
     pub fn build(self) -> Result<ThreadPool, BuildError> {
-        let (pool, started) = self.build_pool(false)?;
+        let (owner, started) = self.validate()?.start(false);
+        // On an error, dropping the owner stops the workers that started.
         started.map_err(BuildError::spawn)?;
-        Ok(ThreadPool::from_pool(pool))
+        Ok(ThreadPool::from_owner(owner))
     }
 
-    /// Checks the settings and makes the pool; then starts the workers,
-    /// returning the pool even if some did not start (the global pool keeps
-    /// what it could start; `build` drops it, which stops them).
-    pub(crate) fn build_pool(
-        self,
-        global: bool,
-    ) -> Result<(Arc<Pool>, Result<(), crate::SpawnError>), BuildError> {
+    /// Checks every setting; the same checks for [`build`](Self::build) and
+    /// [`configure_global`](crate::configure_global).
+    pub(crate) fn validate(self) -> Result<Checked, BuildError> {
         if self.thread_name.contains('\0') {
             return Err(BuildError::invalid_name(self.thread_name));
         }
@@ -128,20 +131,90 @@ impl Builder {
         let workers = self
             .workers
             .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+        if workers > MAX_WORKERS {
+            return Err(BuildError::spawn(SpawnError::too_many(
+                workers,
+                MAX_WORKERS,
+            )));
+        }
         // 0 means unbounded; anything above MAX_CAPACITY is as good as
         // unbounded and is clamped, since flume computes `capacity + 1`.
         let nonzero = |n: usize| (n > 0).then_some(n.min(MAX_CAPACITY));
-        let shared = Shared::new(Config {
-            thread_name: self.thread_name,
-            stack_size: self.stack_size,
-            queue_capacity: nonzero(self.queue_capacity),
-            result_capacity: nonzero(self.result_capacity),
-        });
-        let pool = Arc::new(Pool {
-            shared: Arc::clone(&shared),
+        Ok(Checked {
+            workers,
+            config: Config {
+                thread_name: self.thread_name,
+                stack_size: self.stack_size,
+                queue_capacity: nonzero(self.queue_capacity),
+                result_capacity: nonzero(self.result_capacity),
+                max_workers: MAX_WORKERS,
+            },
+        })
+    }
+}
+
+/// Settings that passed [`Builder::validate`]: starting a pool from them
+/// can only fail if the OS refuses a thread.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    workers: usize,
+    config: Config,
+}
+
+impl Checked {
+    /// Makes the pool and starts its workers, returning the pool even if
+    /// some did not start (the global pool keeps what it could start;
+    /// `build` drops it, which stops them).
+    pub(crate) fn start(self, global: bool) -> (Arc<PoolOwner>, Result<(), SpawnError>) {
+        let pool = Pool::new(self.config);
+        let owner = Arc::new(PoolOwner {
+            pool: Arc::clone(&pool),
             global,
         });
-        let started = shared.create_workers(workers);
-        Ok((pool, started))
+        let started = pool.create_workers(self.workers);
+        (owner, started)
+    }
+}
+
+/// The constructors, here beside the settings they take.
+impl ThreadPool {
+    /// Creates a pool with `workers` threads, started now; the other settings
+    /// are the [`Builder`] defaults (unbounded queues). Zero workers is
+    /// allowed: requests wait until workers are created.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system refuses to start a thread, or `workers`
+    /// exceeds [`MAX_WORKERS`](crate::MAX_WORKERS). Use
+    /// [`builder`](Self::builder) to get an error instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = callpool::ThreadPool::new(2);
+    /// assert_eq!(pool.workers(), 2);
+    /// ```
+    pub fn new(workers: usize) -> ThreadPool {
+        match Builder::new().workers(workers).build() {
+            Ok(pool) => pool,
+            Err(e) => panic!("callpool: {e}"),
+        }
+    }
+
+    /// A [`Builder`] for a pool with custom settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = callpool::ThreadPool::builder()
+    ///     .workers(3)
+    ///     .queue_capacity(64)
+    ///     .thread_name("resizer")
+    ///     .build()?;
+    /// assert_eq!(pool.workers(), 3);
+    /// # Ok::<(), callpool::BuildError>(())
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::new()
     }
 }

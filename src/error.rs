@@ -23,6 +23,7 @@ use crate::request::WorkRequest;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum PutError {
     /// The bounded request queue is full (`try_put_request`).
     Full(WorkRequest),
@@ -87,6 +88,7 @@ impl std::error::Error for PutError {}
 /// [`ThreadPool::poll_timeout`](crate::ThreadPool::poll_timeout) handled no
 /// result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PollError {
     /// No request of this handle is pending: there is nothing to wait for.
     NoResultsPending,
@@ -132,6 +134,7 @@ impl std::error::Error for PollError {}
 /// [`ThreadPool::wait_timeout`](crate::ThreadPool::wait_timeout) returned
 /// before every request of the handle was handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WaitError {
     /// Requests are pending that no worker can ever run (there are none
     /// left); every result that was in flight has been handled first. Create
@@ -170,6 +173,17 @@ impl fmt::Display for WaitError {
 }
 
 impl std::error::Error for WaitError {}
+
+/// A blocking poll fails for the reasons a wait does.
+impl From<WaitError> for PollError {
+    fn from(e: WaitError) -> Self {
+        match e {
+            WaitError::NoWorkersAvailable { pending } => PollError::NoWorkersAvailable { pending },
+            WaitError::Timeout { pending } => PollError::Timeout { pending },
+            WaitError::OnWorkerThread => PollError::OnWorkerThread,
+        }
+    }
+}
 
 /// Why [`ThreadPool::create_workers`](crate::ThreadPool::create_workers) or
 /// [`ThreadPool::resize`](crate::ThreadPool::resize) could not start every
@@ -310,6 +324,7 @@ impl std::error::Error for BuildError {
 /// Why [`ThreadPool::shutdown`](crate::ThreadPool::shutdown) did not end
 /// with every request run and every thread joined.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ShutdownError {
     /// The pool had no worker thread left, so these queued requests of this
     /// handle never ran; they are handed back.
@@ -351,17 +366,33 @@ impl fmt::Display for ShutdownError {
 impl std::error::Error for ShutdownError {}
 
 /// Why [`configure_global`](crate::configure_global) refused the settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
+#[non_exhaustive]
 pub enum GlobalPoolError {
     /// The global pool already exists: it is configured once, before its
     /// first use.
     AlreadyInitialized,
+    /// The settings are invalid (as [`Builder::build`](crate::Builder::build)
+    /// would say); the global pool stays unconfigured.
+    InvalidSettings(BuildError),
 }
 
 impl fmt::Display for GlobalPoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the global pool is already initialized")
+        match self {
+            GlobalPoolError::AlreadyInitialized => {
+                f.write_str("the global pool is already initialized")
+            }
+            GlobalPoolError::InvalidSettings(e) => write!(f, "invalid global pool settings: {e}"),
+        }
     }
 }
 
-impl std::error::Error for GlobalPoolError {}
+impl std::error::Error for GlobalPoolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GlobalPoolError::InvalidSettings(e) => Some(e),
+            GlobalPoolError::AlreadyInitialized => None,
+        }
+    }
+}

@@ -4,15 +4,16 @@ use std::sync::{Arc, Mutex};
 
 use once_cell::sync::OnceCell;
 
-use crate::builder::Builder;
+use crate::builder::{Builder, Checked};
 use crate::error::GlobalPoolError;
-use crate::pool::{Pool, ThreadPool};
+use crate::handle::ThreadPool;
+use crate::pool::PoolOwner;
 
-static GLOBAL: OnceCell<Arc<Pool>> = OnceCell::new();
-/// Settings given by `configure_global`, taken by the first `global()`.
-/// Held while the pool is made, so a configuration can never slip in
-/// between "not made yet" and "made without it".
-static SETTINGS: Mutex<Option<Builder>> = Mutex::new(None);
+static GLOBAL: OnceCell<Arc<PoolOwner>> = OnceCell::new();
+/// Settings given by `configure_global`, already checked, taken by the
+/// first `global()`. Held while the pool is made, so a configuration can
+/// never slip in between "not made yet" and "made without it".
+static SETTINGS: Mutex<Option<Checked>> = Mutex::new(None);
 
 /// A new handle on the process-wide pool, which is made on first use with
 /// one worker per available core (or the settings given to
@@ -21,8 +22,9 @@ static SETTINGS: Mutex<Option<Builder>> = Mutex::new(None);
 /// Each call returns a handle with its own pending requests, so independent
 /// parts of a program share the workers and never run each other's
 /// callbacks. The global pool lives as long as the process; its workers
-/// never keep the process alive. If the OS refuses some of its threads, the
-/// pool keeps those it could start and logs an error.
+/// never keep the process alive. Its settings were checked by
+/// [`configure_global`]; if the OS refuses some of its threads, the pool
+/// keeps those it could start and logs an error.
 ///
 /// # Examples
 ///
@@ -37,40 +39,40 @@ static SETTINGS: Mutex<Option<Builder>> = Mutex::new(None);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn global() -> ThreadPool {
-    let pool = match GLOBAL.get() {
-        Some(pool) => pool,
+    let owner = match GLOBAL.get() {
+        Some(owner) => owner,
         None => {
             let mut settings = SETTINGS.lock().unwrap_or_else(|e| e.into_inner());
-            GLOBAL.get_or_init(|| make_global(settings.take().unwrap_or_default()))
+            GLOBAL.get_or_init(|| make_global(settings.take()))
         }
     };
-    ThreadPool::from_pool(Arc::clone(pool))
+    ThreadPool::from_owner(Arc::clone(owner))
 }
 
-fn make_global(builder: Builder) -> Arc<Pool> {
-    let (pool, started) = match builder.build_pool(true) {
-        Ok(made) => made,
-        Err(e) => {
-            log::error!("callpool: invalid global pool settings ({e}); using the defaults");
-            match Builder::new().build_pool(true) {
-                Ok(made) => made,
-                Err(e) => unreachable!("default settings are valid: {e}"),
-            }
-        }
+fn make_global(settings: Option<Checked>) -> Arc<PoolOwner> {
+    let checked = match settings {
+        Some(checked) => checked,
+        None => match Builder::new().validate() {
+            Ok(checked) => checked,
+            Err(e) => unreachable!("default settings are valid: {e}"),
+        },
     };
+    let (owner, started) = checked.start(true);
     if let Err(e) = started {
         log::error!("callpool: global pool started with fewer workers: {e}");
     }
-    pool
+    owner
 }
 
 /// Sets the global pool's settings. Call it once, before the first
 /// [`global`]; the worker count, queue capacities, names and stack size all
-/// apply.
+/// apply. The settings are checked here, as [`Builder::build`] checks them.
 ///
 /// # Errors
 ///
-/// [`GlobalPoolError::AlreadyInitialized`] once the global pool exists.
+/// [`GlobalPoolError::AlreadyInitialized`] once the global pool exists;
+/// [`GlobalPoolError::InvalidSettings`] for settings `build` would refuse
+/// (the global pool is then still unconfigured).
 ///
 /// # Examples
 ///
@@ -80,13 +82,19 @@ fn make_global(builder: Builder) -> Arc<Pool> {
 /// // In a fresh process this succeeds; here other examples may have run first.
 /// let _ = configure_global(ThreadPool::builder().workers(2));
 /// let _pool = callpool::global();
-/// assert_eq!(configure_global(ThreadPool::builder()), Err(GlobalPoolError::AlreadyInitialized));
+/// assert!(matches!(
+///     configure_global(ThreadPool::builder()),
+///     Err(GlobalPoolError::AlreadyInitialized)
+/// ));
 /// ```
 pub fn configure_global(builder: Builder) -> Result<(), GlobalPoolError> {
+    let checked = builder
+        .validate()
+        .map_err(GlobalPoolError::InvalidSettings)?;
     let mut settings = SETTINGS.lock().unwrap_or_else(|e| e.into_inner());
     if GLOBAL.get().is_some() {
         return Err(GlobalPoolError::AlreadyInitialized);
     }
-    *settings = Some(builder);
+    *settings = Some(checked);
     Ok(())
 }

@@ -57,23 +57,21 @@
 mod builder;
 mod error;
 mod global;
+mod handle;
 mod inbox;
-#[cfg(all(test, any(loom, feature = "shuttle")))]
+#[cfg(all(test, any(loom, shuttle)))]
 mod models;
 mod pool;
-mod queue;
 mod request;
-mod shared;
 mod sync;
-mod task;
-mod worker;
+mod unwind;
 
-pub use builder::{Builder, DEFAULT_THREAD_NAME, MAX_CAPACITY};
+pub use builder::{Builder, DEFAULT_THREAD_NAME, MAX_CAPACITY, MAX_WORKERS};
 pub use error::{
     BuildError, GlobalPoolError, PollError, PutError, ShutdownError, SpawnError, WaitError,
 };
 pub use global::{configure_global, global};
-pub use pool::ThreadPool;
-pub use request::{make_fallible_requests, make_requests, Request, RequestId, WorkRequest};
-pub use shared::MAX_WORKERS;
-pub use task::TaskError;
+pub use handle::ThreadPool;
+pub use request::{
+    make_fallible_requests, make_requests, Request, RequestId, TaskError, WorkRequest,
+};

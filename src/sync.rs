@@ -1,68 +1,197 @@
-//! The synchronisation primitives of the request queue's protocol, from
-//! `std`, from `loom` when model checking (`RUSTFLAGS="--cfg loom"`), or from
-//! `shuttle` with the `shuttle` feature (and not loom), so that the models
-//! (`src/models.rs`) check the protocol as it is written.
+//! The synchronisation primitives of callpool's protocols, from `std` (and
+//! `flume` for result queues), from `loom` when model checking
+//! (`RUSTFLAGS="--cfg loom"`), or from `shuttle` (`RUSTFLAGS="--cfg
+//! shuttle"`), so that the models (`src/models/`) check the protocols as they
+//! ship: the request queue (`pool::queue`) and a handle's inbox and wait
+//! protocol (`inbox`).
 //!
-//! With the `shuttle` feature the request queue only works inside a shuttle
-//! test (`shuttle::check_*`): the feature exists for the models alone.
+//! Under either checker the code only works inside a model (`loom::model`,
+//! `shuttle::check_*`): the cfgs exist for the models alone and are never
+//! set by a cargo feature.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::thread::yield_now;
 
-#[cfg(all(feature = "shuttle", not(loom)))]
-pub(crate) use shuttle::sync::atomic::{AtomicUsize, Ordering};
-#[cfg(all(feature = "shuttle", not(loom)))]
+#[cfg(all(shuttle, not(loom)))]
+pub(crate) use shuttle::sync::atomic::{fence, AtomicUsize, Ordering};
+#[cfg(all(shuttle, not(loom)))]
 pub(crate) use shuttle::sync::{Condvar, Mutex, MutexGuard};
-#[cfg(all(feature = "shuttle", not(loom)))]
+#[cfg(all(shuttle, not(loom)))]
 pub(crate) use shuttle::thread::yield_now;
 
-#[cfg(not(any(loom, feature = "shuttle")))]
-pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
-#[cfg(not(any(loom, feature = "shuttle")))]
+#[cfg(not(any(loom, shuttle)))]
+pub(crate) use std::sync::atomic::{fence, AtomicUsize, Ordering};
+#[cfg(not(any(loom, shuttle)))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
-#[cfg(not(any(loom, feature = "shuttle")))]
+#[cfg(not(any(loom, shuttle)))]
 pub(crate) use std::thread::yield_now;
 
-/// A `SeqCst` fence, placed between the write and the read of each
-/// store-buffering pair of the protocol (a thread writes one location, then
-/// reads another that the other side writes before reading ours): with a
-/// fence on both sides, at least one of the two sees the other's write.
-/// Loom models `SeqCst` fences (unlike `SeqCst` loads and read-modify-writes,
-/// which it treats as acquire/release: loom's README, "Unsupported features").
-#[cfg(loom)]
-pub(crate) use loom::sync::atomic::fence;
-#[cfg(all(feature = "shuttle", not(loom)))]
-pub(crate) use shuttle::sync::atomic::fence;
-#[cfg(not(any(loom, feature = "shuttle")))]
-pub(crate) use std::sync::atomic::fence;
+/// Keeps a value on a cache line of its own, away from fields that other
+/// threads write.
+pub(crate) use crossbeam_utils::CachePadded;
 
 /// Marks a store-buffering pair made of `SeqCst` read-modify-writes and
 /// `SeqCst` loads only (a thread writes one location with a `SeqCst`
 /// read-modify-write, then reads another with a `SeqCst` load). Those are
 /// ordered by themselves: all `SeqCst` operations form one total order, so
 /// of two such threads at least one sees the other's write, with no fence.
-/// Loom treats `SeqCst` loads and read-modify-writes as acquire/release, so
-/// under loom this is a `SeqCst` fence, which restores what the real code
-/// has; elsewhere it is nothing (shuttle runs everything sequentially
-/// consistent).
+/// Loom treats `SeqCst` loads and read-modify-writes as acquire/release
+/// (loom's README, "Unsupported features"), so under loom this is a `SeqCst`
+/// fence, which restores what the real code has; elsewhere it is nothing
+/// (shuttle runs everything sequentially consistent).
 #[inline(always)]
-pub(crate) fn sc_pair() {
+pub(crate) fn seq_cst_pair() {
     #[cfg(loom)]
     fence(Ordering::SeqCst);
 }
 
-/// Keeps its contents on a cache line of their own, away from fields that
-/// other threads write.
-#[repr(align(64))]
-pub(crate) struct CacheLine<T>(pub(crate) T);
+/// A handle's result queue: `flume` in the library; under the checkers,
+/// which cannot see inside flume, a small bounded channel on the model's
+/// own mutex and condition variables, with the methods the inbox uses.
+#[cfg(not(any(loom, shuttle)))]
+pub(crate) mod channel {
+    pub(crate) use flume::{
+        bounded, unbounded, Receiver, RecvTimeoutError, SendError, Sender, TrySendError,
+    };
+}
 
-impl<T> std::ops::Deref for CacheLine<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
+#[cfg(any(loom, shuttle))]
+pub(crate) mod channel {
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use super::{Condvar, Mutex, MutexGuard};
+
+    pub(crate) enum TrySendError<T> {
+        Full(T),
+        Disconnected(T),
+    }
+
+    pub(crate) struct SendError<T>(pub(crate) T);
+
+    pub(crate) enum RecvTimeoutError {
+        Timeout,
+        Disconnected,
+    }
+
+    struct State<T> {
+        queue: VecDeque<T>,
+        capacity: Option<usize>,
+        sender_alive: bool,
+        receiver_alive: bool,
+    }
+
+    struct Chan<T> {
+        state: Mutex<State<T>>,
+        changed: Condvar,
+    }
+
+    impl<T> Chan<T> {
+        fn lock(&self) -> MutexGuard<'_, State<T>> {
+            self.state.lock().unwrap()
+        }
+    }
+
+    pub(crate) struct Sender<T>(Arc<Chan<T>>);
+    pub(crate) struct Receiver<T>(Arc<Chan<T>>);
+
+    fn channel<T>(capacity: Option<usize>) -> (Sender<T>, Receiver<T>) {
+        let chan = Arc::new(Chan {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                capacity,
+                sender_alive: true,
+                receiver_alive: true,
+            }),
+            changed: Condvar::new(),
+        });
+        (Sender(Arc::clone(&chan)), Receiver(chan))
+    }
+
+    pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+        channel(Some(capacity))
+    }
+
+    pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+        channel(None)
+    }
+
+    impl<T> Sender<T> {
+        pub(crate) fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+            let mut state = self.0.lock();
+            if !state.receiver_alive {
+                return Err(TrySendError::Disconnected(msg));
+            }
+            if state.capacity.is_some_and(|cap| state.queue.len() >= cap) {
+                return Err(TrySendError::Full(msg));
+            }
+            state.queue.push_back(msg);
+            drop(state);
+            self.0.changed.notify_all();
+            Ok(())
+        }
+
+        pub(crate) fn send(&self, msg: T) -> Result<(), SendError<T>> {
+            let mut state = self.0.lock();
+            loop {
+                if !state.receiver_alive {
+                    return Err(SendError(msg));
+                }
+                if !state.capacity.is_some_and(|cap| state.queue.len() >= cap) {
+                    state.queue.push_back(msg);
+                    drop(state);
+                    self.0.changed.notify_all();
+                    return Ok(());
+                }
+                state = self.0.changed.wait(state).unwrap();
+            }
+        }
+    }
+
+    impl<T> Drop for Sender<T> {
+        fn drop(&mut self) {
+            self.0.lock().sender_alive = false;
+            self.0.changed.notify_all();
+        }
+    }
+
+    impl<T> Receiver<T> {
+        pub(crate) fn recv(&self) -> Result<T, RecvTimeoutError> {
+            let mut state = self.0.lock();
+            loop {
+                if let Some(msg) = state.queue.pop_front() {
+                    drop(state);
+                    self.0.changed.notify_all();
+                    return Ok(msg);
+                }
+                if !state.sender_alive {
+                    return Err(RecvTimeoutError::Disconnected);
+                }
+                state = self.0.changed.wait(state).unwrap();
+            }
+        }
+
+        /// The models never give a deadline: waiting with one is `recv`.
+        pub(crate) fn recv_deadline(&self, _deadline: Instant) -> Result<T, RecvTimeoutError> {
+            self.recv()
+        }
+
+        pub(crate) fn drain(&self) -> std::collections::vec_deque::IntoIter<T> {
+            let taken = std::mem::take(&mut self.0.lock().queue);
+            self.0.changed.notify_all();
+            taken.into_iter()
+        }
+    }
+
+    impl<T> Drop for Receiver<T> {
+        fn drop(&mut self) {
+            self.0.lock().receiver_alive = false;
+            self.0.changed.notify_all();
+        }
     }
 }

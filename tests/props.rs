@@ -269,6 +269,7 @@ impl Records {
                 TaskError::Failed(_) => Outcome::Failed,
                 TaskError::Panicked(_) => Outcome::Panicked,
                 TaskError::Cancelled => Outcome::Cancelled,
+                other => panic!("an outcome this model does not make: {other:?}"),
             };
             on_error.record(label, id, outcome);
         });

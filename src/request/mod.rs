@@ -1,80 +1,22 @@
 //! Work requests: a callable, its argument, and the callbacks that receive
-//! its outcome; and [`make_requests`], which builds many at once.
+//! its outcome; their ids; and [`make_requests`], which builds many at once.
+//! `task` erases their types for the queues.
+
+mod batch;
+mod id;
+pub(crate) mod task;
+mod task_error;
 
 use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::Mutex;
 
-use crate::task::{Envelope, OwnedTask, Recipe, SharedTask, Stage, TaskBox, TaskError};
+pub use batch::{make_fallible_requests, make_requests};
+pub use id::RequestId;
+pub use task_error::TaskError;
 
-/// Identifies a request among the pending requests of a pool handle.
-///
-/// Every [`WorkRequest`] gets an id when it is made: either one chosen by the
-/// user ([`Request::with_id`]), kept exactly as given, or an automatic one,
-/// unique in the whole process for its lifetime. An automatic id and a
-/// user-chosen id with the same number are different ids; both print as the
-/// bare number.
-///
-/// # Examples
-///
-/// ```
-/// use callpool::WorkRequest;
-///
-/// let auto: callpool::WorkRequest = WorkRequest::new(|x: u8| x, 1).into();
-/// assert!(!auto.id().is_user_chosen());
-///
-/// let mine: callpool::WorkRequest = WorkRequest::new(|x: u8| x, 1).with_id(42).into();
-/// assert_eq!(mine.id().value(), 42);
-/// assert_eq!(mine.id().to_string(), "42");
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId {
-    value: u64,
-    user_chosen: bool,
-}
-
-impl RequestId {
-    /// A fresh automatic id.
-    pub(crate) fn next_auto() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        // Relaxed: uniqueness needs only the atomicity of fetch_add; no other
-        // memory is published through this counter.
-        let value = NEXT.fetch_add(1, Ordering::Relaxed);
-        RequestId {
-            value,
-            user_chosen: false,
-        }
-    }
-
-    pub(crate) fn from_parts(value: u64, user_chosen: bool) -> Self {
-        RequestId { value, user_chosen }
-    }
-
-    /// The id's number.
-    pub fn value(self) -> u64 {
-        self.value
-    }
-
-    /// Whether the user chose this id (rather than the pool).
-    pub fn is_user_chosen(self) -> bool {
-        self.user_chosen
-    }
-}
-
-impl fmt::Debug for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.user_chosen { "user" } else { "auto" };
-        write!(f, "RequestId({kind} {})", self.value)
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.value, f)
-    }
-}
+use task::{Envelope, OwnedTask, Stage, TaskBox};
 
 /// A request ready to be put on a pool: its id and its type-erased work.
 ///
@@ -103,8 +45,11 @@ impl fmt::Display for RequestId {
 /// ```
 pub struct WorkRequest {
     /// The id and the task, in the one allocation that carries the request
-    /// through the pool.
-    pub(crate) task: TaskBox,
+    /// through the pool. Behind a `Mutex` only to make `WorkRequest` (and the
+    /// errors that hand one back) `Sync` while the task is only `Send`: it
+    /// is never locked on the way through the pool (`into_task` takes the
+    /// box out without locking), only by `id` and `Debug`.
+    task: Mutex<TaskBox>,
 }
 
 impl WorkRequest {
@@ -186,14 +131,31 @@ impl WorkRequest {
 
     /// This request's id.
     pub fn id(&self) -> RequestId {
-        self.task.id()
+        self.task_ref().id()
+    }
+
+    pub(crate) fn from_task(task: TaskBox) -> WorkRequest {
+        WorkRequest {
+            task: Mutex::new(task),
+        }
+    }
+
+    /// The boxed task, to queue it.
+    pub(crate) fn into_task(self) -> TaskBox {
+        // Poisoning cannot happen (no code panics while holding the lock:
+        // `id` reads two words); take the box either way.
+        self.task.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn task_ref(&self) -> std::sync::MutexGuard<'_, TaskBox> {
+        self.task.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl fmt::Debug for WorkRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WorkRequest")
-            .field("id", &self.task.id())
+            .field("id", &self.id())
             .finish_non_exhaustive()
     }
 }
@@ -342,128 +304,14 @@ where
                 task: OwnedTask::<_, T, E, _, _, false> { stage, callbacks },
             }),
         };
-        WorkRequest { task }
+        WorkRequest::from_task(task)
     }
-}
-
-/// Makes one request per item of `args`, all sharing `callable` and the two
-/// callbacks. Nothing is submitted: put the requests on a pool yourself.
-///
-/// The callable and callbacks are shared (behind one `Arc`), so they are `Fn`
-/// and `Sync`. Each request gets its own automatic id, known at once from
-/// [`WorkRequest::id`]. For a callable that returns `Result`, use
-/// [`make_fallible_requests`].
-///
-/// # Examples
-///
-/// ```
-/// use callpool::{make_requests, ThreadPool};
-/// use std::sync::atomic::{AtomicU64, Ordering};
-/// use std::sync::Arc;
-///
-/// let total = Arc::new(AtomicU64::new(0));
-/// let sum = Arc::clone(&total);
-/// let pool = ThreadPool::new(4);
-/// let reqs = make_requests(
-///     |n: u64| n * n,
-///     0..100,
-///     move |_id, square| { sum.fetch_add(square, Ordering::Relaxed); },
-///     |id, err| eprintln!("#{id} failed: {err}"),
-/// );
-/// assert_eq!(reqs.len(), 100);
-/// for r in reqs {
-///     pool.put_request(r)?;
-/// }
-/// pool.wait()?;
-/// assert_eq!(total.load(Ordering::Relaxed), (0..100u64).map(|n| n * n).sum());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn make_requests<F, I, T, R, X>(
-    callable: F,
-    args: I,
-    on_result: R,
-    on_error: X,
-) -> Vec<WorkRequest>
-where
-    F: Fn(I::Item) -> T + Send + Sync + 'static,
-    I: IntoIterator,
-    I::Item: Send + 'static,
-    T: Send + 'static,
-    R: Fn(RequestId, T) + Send + Sync + 'static,
-    X: Fn(RequestId, TaskError) + Send + Sync + 'static,
-{
-    make_fallible_requests(
-        move |arg| Ok::<T, Infallible>(callable(arg)),
-        args,
-        on_result,
-        on_error,
-    )
-}
-
-/// Like [`make_requests`], for a callable that returns `Result`: `Ok` goes to
-/// `on_result`, `Err` to `on_error` as [`TaskError::Failed`].
-///
-/// # Examples
-///
-/// ```
-/// use callpool::{make_fallible_requests, TaskError, ThreadPool};
-/// use std::sync::mpsc;
-///
-/// let (tx, rx) = mpsc::channel();
-/// let tx2 = tx.clone();
-/// let reqs = make_fallible_requests(
-///     |s: &'static str| s.parse::<i32>(),
-///     ["1", "x", "3"],
-///     move |_, n| tx.send(Ok(n)).unwrap(),
-///     move |_, err: TaskError<_>| tx2.send(Err(err.to_string())).unwrap(),
-/// );
-/// let pool = ThreadPool::new(2);
-/// for r in reqs {
-///     pool.put_request(r)?;
-/// }
-/// pool.wait()?;
-/// let mut got: Vec<_> = rx.try_iter().collect();
-/// got.sort();
-/// assert_eq!(got.len(), 3);
-/// assert_eq!(got.iter().filter(|r| r.is_err()).count(), 1);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn make_fallible_requests<F, I, T, E, R, X>(
-    callable: F,
-    args: I,
-    on_result: R,
-    on_error: X,
-) -> Vec<WorkRequest>
-where
-    F: Fn(I::Item) -> Result<T, E> + Send + Sync + 'static,
-    I: IntoIterator,
-    I::Item: Send + 'static,
-    T: Send + 'static,
-    E: fmt::Debug + Send + 'static,
-    R: Fn(RequestId, T) + Send + Sync + 'static,
-    X: Fn(RequestId, TaskError<E>) + Send + Sync + 'static,
-{
-    let recipe = Arc::new(Recipe {
-        callable,
-        on_result,
-        on_error,
-    });
-    args.into_iter()
-        .map(|arg| WorkRequest {
-            task: Box::new(Envelope {
-                id_value: RequestId::next_auto().value(),
-                task: SharedTask {
-                    stage: Stage::Ready(arg),
-                    recipe: Arc::clone(&recipe),
-                },
-            }),
-        })
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     /// W5's request (a `u64` argument, a result callback holding one
     /// pointer, no error callback) fits a 32-byte box: the id's number, the
@@ -479,8 +327,8 @@ mod tests {
         };
         let auto: WorkRequest = make().into();
         let user: WorkRequest = make().with_id(u64::MAX).into();
-        assert_eq!(std::mem::size_of_val(&*auto.task), 32);
-        assert_eq!(std::mem::size_of_val(&*user.task), 32);
+        assert_eq!(std::mem::size_of_val(&**auto.task_ref()), 32);
+        assert_eq!(std::mem::size_of_val(&**user.task_ref()), 32);
         assert!(!auto.id().is_user_chosen());
         assert_eq!(user.id(), RequestId::from_parts(u64::MAX, true));
     }

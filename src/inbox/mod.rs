@@ -1,19 +1,24 @@
-//! One pool handle's side of the protocol: its pending requests, its result
-//! queue, and how waiters on it are woken.
+//! One pool handle's side of the request flow: its pending requests, its
+//! result queue, and how waiters on it are woken. [`receive`] is the
+//! receiving half (poll, wait); this module is what every thread that sends
+//! to the handle uses.
 //!
 //! Workers hold an `Arc<Inbox>` per request (inside the [`Job`]) only to
 //! send the finished request back; everything else here is touched by the
-//! threads that use the handle.
+//! threads that use the handle, and by sweeps that cancel its requests.
+//! The protocol is written in `docs/design.md` ("Deliver and handle",
+//! "Waiting"), and model-checked as it is here (`src/models/`).
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+pub(crate) mod receive;
 
-use flume::{Receiver, Sender, TrySendError};
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
+use crate::request::task::TaskBox;
 use crate::request::{RequestId, WorkRequest};
-use crate::sync::CacheLine;
-use crate::task::TaskBox;
+use crate::sync::channel::{self, Receiver, Sender, TrySendError};
+use crate::sync::{seq_cst_pair, AtomicUsize, CachePadded, Mutex, MutexGuard, Ordering};
 
 /// A request on its way through the pool: queued or running.
 pub(crate) struct Job {
@@ -29,7 +34,7 @@ impl Job {
     }
 
     pub(crate) fn into_request(self) -> WorkRequest {
-        WorkRequest { task: self.task }
+        WorkRequest::from_task(self.task)
     }
 }
 
@@ -38,9 +43,21 @@ pub(crate) enum Msg {
     /// The request ran, or was cancelled (the pool closed before a worker
     /// took it); the outcome is inside the task. 16 bytes, like a result.
     Done(TaskBox),
-    /// Re-check: the last pending request was handled by another thread, or
-    /// the pool ran out of threads. Sent once per blocked waiter.
+    /// Re-check: the last pending request was handled by another thread,
+    /// the pool ran out of threads, or outcomes wait in the overflow.
     Wake,
+}
+
+/// Who is handling a handle's results, which decides what happens to wake
+/// tokens (see [`Inbox::unregister`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Caller {
+    /// A thread counted in `waiters` (blocked in `wait` or `poll_timeout`):
+    /// a token it takes was for it, and it needs none for itself.
+    Waiter,
+    /// Any other thread (`poll`, a blocked put, a joiner): it passes on a
+    /// token it takes, and every waiter gets one from it.
+    Other,
 }
 
 /// Counters of the handle's own threads (see `Inbox::counts`).
@@ -58,33 +75,44 @@ pub(crate) struct Inbox {
     /// blocked in `wait` or `poll_timeout` on this handle. Both are written
     /// by the handle's threads only; they sit on their own cache line, away
     /// from the reference count and sender that workers touch per request.
-    counts: CacheLine<Counts>,
+    counts: CachePadded<Counts>,
     /// Workers blocked sending to this handle's full (bounded) result queue.
     stuck_senders: AtomicUsize,
+    /// Outcomes that could not go through the result queue: cancellations
+    /// a sweep made while the queue was full (a sweep never blocks), and
+    /// messages a panicking callback left unhandled. The receiving side
+    /// handles them after the queue (see `receive`).
+    overflow: Mutex<VecDeque<Msg>>,
+    /// Whether `overflow` may hold messages (lets the common path skip its lock).
+    overflowed: AtomicUsize,
     /// User-chosen ids of pending requests. Automatic ids are unique by
-    /// construction and never enter this set, so the common path takes no lock.
-    user_ids: Mutex<HashSet<u64>>,
+    /// construction and never enter this set, so the common path takes no
+    /// lock. Not part of any wake-up protocol, so a plain std mutex.
+    user_ids: std::sync::Mutex<HashSet<u64>>,
 }
 
 impl Inbox {
     /// A new inbox whose result queue holds at most `capacity` results
     /// (`None`: unbounded).
     pub(crate) fn new(capacity: Option<usize>) -> (Arc<Inbox>, Receiver<Msg>) {
+        // A std atomic even under the checkers: only uniqueness matters.
         static SERIAL: AtomicU64 = AtomicU64::new(1);
         let (results_tx, results_rx) = match capacity {
-            Some(cap) => flume::bounded(cap),
-            None => flume::unbounded(),
+            Some(cap) => channel::bounded(cap),
+            None => channel::unbounded(),
         };
         let inbox = Arc::new(Inbox {
             // Relaxed: only uniqueness matters.
-            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+            serial: SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             results: results_tx,
-            counts: CacheLine(Counts {
+            counts: CachePadded::new(Counts {
                 pending: AtomicUsize::new(0),
                 waiters: AtomicUsize::new(0),
             }),
             stuck_senders: AtomicUsize::new(0),
-            user_ids: Mutex::new(HashSet::new()),
+            overflow: Mutex::new(VecDeque::new()),
+            overflowed: AtomicUsize::new(0),
+            user_ids: std::sync::Mutex::new(HashSet::new()),
         });
         (inbox, results_rx)
     }
@@ -102,21 +130,24 @@ impl Inbox {
 
     /// Ends a request's pending life (handled, or handed back). When that
     /// leaves nothing pending, wakes the blocked waiters, except the caller
-    /// itself when `caller_waits`.
-    pub(crate) fn unregister(&self, id: RequestId, caller_waits: bool) {
+    /// itself when it is one.
+    pub(crate) fn unregister(&self, id: RequestId, caller: Caller) {
         if id.is_user_chosen() {
             self.user_ids().remove(&id.value());
         }
         // SeqCst on both sides (here: decrement then read `waiters`; a waiter:
         // increment `waiters` then read `pending`): one of the two must see
         // the other, so a waiter either sees zero or gets a token.
-        if self.counts.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.wake_waiters(usize::from(caller_waits));
+        let before = self.counts.pending.fetch_sub(1, Ordering::SeqCst);
+        seq_cst_pair();
+        if before == 1 {
+            self.wake_waiters(caller);
         }
     }
 
-    /// Sends one wake token per blocked waiter, less `skip` (the caller's own).
-    pub(crate) fn wake_waiters(&self, skip: usize) {
+    /// Sends one wake token per blocked waiter, less the caller's own.
+    pub(crate) fn wake_waiters(&self, caller: Caller) {
+        let skip = usize::from(caller == Caller::Waiter);
         let waiters = self
             .counts
             .waiters
@@ -136,13 +167,15 @@ impl Inbox {
     /// Registers the caller as a blocked waiter until the guard drops.
     pub(crate) fn waiter(&self) -> WaiterGuard<'_> {
         self.counts.waiters.fetch_add(1, Ordering::SeqCst);
+        seq_cst_pair();
         WaiterGuard { inbox: self }
     }
 
-    /// Sends a finished (or cancelled) request back to the handle. If the
+    /// For a worker: sends a finished request back to the handle. If the
     /// handle's bounded result queue is full, first calls `stuck` to wake
     /// whoever may be the thread that must make room (blocked putters, a
-    /// joiner), then blocks. If the handle is gone, the request is dropped.
+    /// joiner), then blocks: that is the result queue's back-pressure. If
+    /// the handle is gone, the request is dropped.
     pub(crate) fn deliver(&self, msg: Msg, stuck: impl FnOnce()) {
         let msg = match self.results.try_send(msg) {
             Ok(()) => return,
@@ -155,9 +188,57 @@ impl Inbox {
         stuck();
         let sent = self.results.send(msg);
         self.stuck_senders.fetch_sub(1, Ordering::SeqCst);
-        if let Err(flume::SendError(msg)) = sent {
+        if let Err(channel::SendError(msg)) = sent {
             self.discard(msg);
         }
+    }
+
+    /// For any thread that is not a worker (a sweep): sends an outcome back
+    /// without ever blocking. When the result queue is full, the outcome
+    /// goes to the overflow, and a wake token follows it so that a waiter
+    /// that already emptied the queue looks there (see `receive`).
+    pub(crate) fn hand_over(&self, msg: Msg) {
+        match self.results.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Disconnected(msg)) => self.discard(msg),
+            Err(TrySendError::Full(msg)) => {
+                self.keep(std::iter::once(msg));
+                // Full: a message is in the queue, so the receiver will come
+                // back after taking it, and look at the overflow then.
+                let _ = self.results.try_send(Msg::Wake);
+            }
+        }
+    }
+
+    /// Puts messages in the overflow (see `hand_over`, `receive`).
+    pub(crate) fn keep(&self, msgs: impl IntoIterator<Item = Msg>) {
+        let mut overflow = self.overflow();
+        overflow.extend(msgs);
+        if !overflow.is_empty() {
+            // Under the lock; SeqCst: read by the receiver after it emptied
+            // the result queue, whose lock orders it after this store when
+            // the wake token that follows found the queue full.
+            self.overflowed.store(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Takes what waits in the overflow, if anything may.
+    pub(crate) fn take_overflow(&self) -> Option<Msg> {
+        if self.overflowed.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let mut overflow = self.overflow();
+        let msg = overflow.pop_front();
+        if overflow.is_empty() {
+            self.overflowed.store(0, Ordering::SeqCst);
+        }
+        msg
+    }
+
+    fn overflow(&self) -> MutexGuard<'_, VecDeque<Msg>> {
+        // Only `extend` and `pop_front` run under this lock, on messages
+        // that are moved, never dropped, so poisoning is ignored.
+        self.overflow.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn has_stuck_senders(&self) -> bool {
@@ -174,14 +255,14 @@ impl Inbox {
         }
     }
 
-    /// Passes on a wake-up that a non-waiting `poll` took off the queue.
+    /// Passes on a wake-up that a non-waiting thread took off the queue.
     pub(crate) fn forward_wake(&self) {
         if self.counts.waiters.load(Ordering::SeqCst) > 0 {
             let _ = self.results.try_send(Msg::Wake);
         }
     }
 
-    fn user_ids(&self) -> MutexGuard<'_, HashSet<u64>> {
+    fn user_ids(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
         // A panic while holding this lock can only come from a failed
         // allocation in the set; the set itself stays valid, so poisoning is
         // ignored.
@@ -199,6 +280,6 @@ pub(crate) struct WaiterGuard<'a> {
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
         self.inbox.counts.waiters.fetch_sub(1, Ordering::SeqCst);
-        self.inbox.wake_waiters(0);
+        self.inbox.wake_waiters(Caller::Other);
     }
 }

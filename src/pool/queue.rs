@@ -22,10 +22,12 @@
 //! under them the FIFO is a model mutex around a `VecDeque`.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use crate::pool::handshake::WorkerFlags;
+use crate::pool::pace::{self, Pace};
 use crate::sync::{
-    fence, sc_pair, yield_now, AtomicUsize, CacheLine, Condvar, Mutex, MutexGuard, Ordering,
+    fence, seq_cst_pair, AtomicUsize, CachePadded, Condvar, Mutex, MutexGuard, Ordering,
 };
 
 /// Where the pool is in its life; it only moves forward. Stored in the
@@ -54,134 +56,17 @@ fn word_of(lifecycle: Lifecycle) -> usize {
     lifecycle as usize
 }
 
-/// How many times an idle worker looks at the queue again, without the
-/// lock, before it goes to sleep. Streams of short requests then pass from
-/// putter to worker without a sleep and a wake-up per request; an idle
-/// worker spins for a few microseconds at most, then sleeps until woken.
-const SPIN_ROUNDS: u32 = 64;
-/// Of those, how many busy-wait with `spin_loop` before yielding the CPU.
-const SPIN_BEFORE_YIELD: u32 = 16;
-/// How long a worker that ran out of requests right behind a stream of puts
-/// waits before it looks again. Looking reads the lines the putter is
-/// writing (the FIFO's tail and newest slots): a worker that takes each
-/// request the moment it appears makes every put wait for those lines to
-/// come back, which made W1 with 1 worker about 1.5x slower. After the
-/// pause it finds a run of requests the putter has finished with.
-/// Measured, with the alternatives, in `docs/performance.md` ("Catching
-/// up").
-const CATCH_UP_PAUSE: Duration = Duration::from_micros(4);
-/// A request that shows up within this many spin rounds after a worker ran
-/// out (the busy-wait rounds: a few hundred nanoseconds) makes a quick
-/// catch-up (see [`Pace`]). Counted in rounds, not read from the clock: a
-/// clock reading at each end would delay every hand-off to a spinning
-/// worker (W7's round trip: 6.0 to 6.4 µs median with them).
-const QUICK_ROUNDS: u32 = SPIN_BEFORE_YIELD;
-/// How many quick catch-ups in a row put a worker close behind a stream.
-/// Two, not one: a lone request that happens to come quickly once (1-3% of
-/// W7's round trips) does not cost the next one a pause.
-const QUICK_CATCH_UPS_TO_PAUSE: u8 = 2;
-/// `spin_loop` pauses between two readings of the clock in the catch-up
-/// pause (about 0.1 µs here).
-const PAUSES_PER_CLOCK_READ: u32 = 8;
-
-/// What a worker remembers from one take to the next about how requests
-/// arrive, so that its spin fits the stream.
-#[derive(Debug, Default)]
-pub(crate) struct Pace {
-    /// It ran a request since it started: a stream is likely to go on, so it
-    /// spins before sleeping. A new worker, or one woken from sleep that
-    /// finds nothing, sleeps at once.
-    just_ran: bool,
-    /// Quick catch-ups in a row (up to [`QUICK_CATCH_UPS_TO_PAUSE`]): each
-    /// time the worker ran out of requests, the next came within
-    /// [`QUICK_ROUNDS`]; or, after a pause, more than one was waiting at once.
-    /// At the limit the worker is close behind a stream and pauses
-    /// ([`CATCH_UP_PAUSE`]) before it looks again.
-    quick_catch_ups: u8,
-}
-
-impl Pace {
-    /// A worker's pace before its first request.
-    pub(crate) fn new() -> Pace {
-        Pace::default()
-    }
-
-    /// Records that the worker ran a request.
-    pub(crate) fn ran(&mut self) {
-        self.just_ran = true;
-    }
-
-    fn close_behind(&self) -> bool {
-        self.quick_catch_ups >= QUICK_CATCH_UPS_TO_PAUSE
-    }
-
-    fn caught_up(&mut self, quick: bool) {
-        self.quick_catch_ups = if quick {
-            (self.quick_catch_ups + 1).min(QUICK_CATCH_UPS_TO_PAUSE)
-        } else {
-            0
-        };
-    }
-}
-
-/// A worker's dismissal flag and its "taking now" mark, in one word so that
-/// `dismiss` and `take` order themselves by read-modify-writes of the same
-/// location: either the worker's take starts first (and `dismiss` waits for
-/// it to end: that request counts as taken before the dismissal), or the
-/// worker sees the flag.
-pub(crate) struct WorkerFlags(AtomicUsize);
-
-const DISMISSED: usize = 0b01;
-const TAKING: usize = 0b10;
-
-impl WorkerFlags {
-    pub(crate) fn new() -> WorkerFlags {
-        WorkerFlags(AtomicUsize::new(0))
-    }
-
-    pub(crate) fn is_dismissed(&self) -> bool {
-        // SeqCst: read where a worker decides whether to sleep (see `sleep`).
-        self.0.load(Ordering::SeqCst) & DISMISSED != 0
-    }
-
-    /// Starts a take; returns whether the worker was dismissed before it.
-    fn begin_take(&self) -> bool {
-        // SeqCst: one of the two read-modify-writes of the handshake.
-        self.0.fetch_or(TAKING, Ordering::SeqCst) & DISMISSED != 0
-    }
-
-    fn end_take(&self) {
-        // Release: `dismiss` reads the cleared mark with SeqCst and must then
-        // see the pop that came before it.
-        self.0.fetch_and(!TAKING, Ordering::Release);
-    }
-
-    /// Sets the flag; returns whether a take is under way.
-    pub(crate) fn dismiss(&self) -> bool {
-        // SeqCst: the other read-modify-write of the handshake.
-        self.0.fetch_or(DISMISSED, Ordering::SeqCst) & TAKING != 0
-    }
-
-    /// Waits until the worker's current take (if any) has ended. The wait is
-    /// a pop from a lock-free queue long: nothing inside it blocks.
-    fn wait_take_ended(&self) {
-        while self.0.load(Ordering::SeqCst) & TAKING != 0 {
-            yield_now();
-        }
-    }
-}
-
 /// The FIFO itself: crossbeam's lock-free queue in the library, a model
 /// mutex around a `VecDeque` with the same methods under the checkers (which
 /// cannot see inside crossbeam's atomics). Both are linearizable FIFOs; the
 /// protocol around them is the same code.
-#[cfg(not(any(loom, feature = "shuttle")))]
+#[cfg(not(any(loom, shuttle)))]
 type Fifo<J> = crossbeam_queue::SegQueue<J>;
 
-#[cfg(any(loom, feature = "shuttle"))]
+#[cfg(any(loom, shuttle))]
 struct Fifo<J>(Mutex<VecDeque<J>>);
 
-#[cfg(any(loom, feature = "shuttle"))]
+#[cfg(any(loom, shuttle))]
 impl<J> Fifo<J> {
     fn new() -> Fifo<J> {
         Fifo(Mutex::new(VecDeque::new()))
@@ -209,11 +94,11 @@ pub(crate) struct RequestQueue<J> {
     /// take is half-way. Puts write only `claimed` and takes only
     /// `released`, each on a cache line of its own, so a put and a take do
     /// not pass a line back and forth for every request.
-    claimed: CacheLine<AtomicUsize>,
-    released: CacheLine<AtomicUsize>,
+    claimed: CachePadded<AtomicUsize>,
+    released: CachePadded<AtomicUsize>,
     /// [`Lifecycle`] as a number; written a few times in the pool's life, read
     /// by every put and take.
-    lifecycle: CacheLine<AtomicUsize>,
+    lifecycle: CachePadded<AtomicUsize>,
     /// `None`: unbounded.
     capacity: Option<usize>,
     /// Mirrors, written under the lock, so that puts and takes only take the
@@ -279,9 +164,9 @@ impl<J> RequestQueue<J> {
     pub(crate) fn new(capacity: Option<usize>) -> RequestQueue<J> {
         RequestQueue {
             jobs: Fifo::new(),
-            claimed: CacheLine(AtomicUsize::new(0)),
-            released: CacheLine(AtomicUsize::new(0)),
-            lifecycle: CacheLine(AtomicUsize::new(word_of(Lifecycle::Open))),
+            claimed: CachePadded::new(AtomicUsize::new(0)),
+            released: CachePadded::new(AtomicUsize::new(0)),
+            lifecycle: CachePadded::new(AtomicUsize::new(word_of(Lifecycle::Open))),
             capacity,
             wakeable: AtomicUsize::new(0),
             blocked_putters: AtomicUsize::new(0),
@@ -309,6 +194,12 @@ impl<J> RequestQueue<J> {
 
     /// Counts a request in if the pool is open and the queue has room.
     fn reserve(&self) -> Result<(), Refused> {
+        self.reserve_within(self.capacity)
+    }
+
+    /// Counts a request in if the pool is open and fewer than `capacity`
+    /// (`None`: any number) are counted.
+    fn reserve_within(&self, capacity: Option<usize>) -> Result<(), Refused> {
         // After shutdown, refused without touching `claimed`, and as shut
         // down even when a bounded queue is also full. The look after the
         // reservation below is the one that decides a race.
@@ -318,7 +209,7 @@ impl<J> RequestQueue<J> {
         // SeqCst throughout: `claimed` pairs with the lifecycle's moves (just
         // below), with draining workers (`sleep`) and with blocked putters
         // (`push_blocking`).
-        match self.capacity {
+        match capacity {
             None => {
                 self.claimed.fetch_add(1, Ordering::SeqCst);
             }
@@ -337,7 +228,7 @@ impl<J> RequestQueue<J> {
         }
         // The pair with `advance`: either we see the pool stopped accepting,
         // or every count read after its move (a draining worker's) sees us.
-        sc_pair();
+        seq_cst_pair();
         if self.lifecycle() != Lifecycle::Open {
             self.unreserve();
             return Err(Refused::Closed);
@@ -350,7 +241,7 @@ impl<J> RequestQueue<J> {
     fn unreserve(&self) {
         // SeqCst: the write of the pair with `uncount` (its read is ours below).
         let claimed = self.claimed.fetch_sub(1, Ordering::SeqCst) - 1;
-        sc_pair();
+        seq_cst_pair();
         if claimed == self.released.load(Ordering::SeqCst) {
             self.wake_drainers();
         }
@@ -407,6 +298,17 @@ impl<J> RequestQueue<J> {
             Ok(()) => self.queue_counted(job),
             Err(Refused::Full) => Push::Full(job),
             Err(Refused::Closed) => Push::Closed(job),
+        }
+    }
+
+    /// Queues a request even past the capacity, if the pool is open: for a
+    /// put from one of the pool's own workers, which must never wait for
+    /// room (it would wait for itself). The count goes above the capacity
+    /// until takes bring it back; other putters wait for room meanwhile.
+    pub(crate) fn push_past_capacity(&self, job: J) -> Push<J> {
+        match self.reserve_within(None) {
+            Ok(()) => self.queue_counted(job),
+            Err(_) => Push::Closed(job),
         }
     }
 
@@ -490,7 +392,16 @@ impl<J> RequestQueue<J> {
             }
             if !spun && cfg!(not(loom)) {
                 spun = true;
-                pace.caught_up(self.spin_for_work(flags, pace.close_behind()));
+                // Watches the FIFO, not the count: a count that a put has
+                // raised but not yet pushed for would send us to `sleep` for
+                // nothing. Relaxed: hints; the loop decides with its own reads.
+                let arrived = || {
+                    !self.jobs.is_empty()
+                        || self.lifecycle.load(Ordering::Relaxed) != word_of(Lifecycle::Open)
+                        || flags.dismissed_hint()
+                };
+                let quick = pace::spin_for_work(pace.close_behind(), arrived, || self.len());
+                pace.caught_up(quick);
                 continue;
             }
             pace.caught_up(false);
@@ -508,7 +419,7 @@ impl<J> RequestQueue<J> {
         // SeqCst: the write of the pair with `unreserve` (and the count that
         // `sleep` and blocked putters read).
         let released = self.released.fetch_add(1, Ordering::SeqCst) + 1;
-        sc_pair();
+        seq_cst_pair();
         // While the pool is open (every take but the last few) only the
         // lifecycle's line is read: `claimed` stays with the putters.
         if self.lifecycle() != Lifecycle::Open && self.claimed.load(Ordering::SeqCst) == released {
@@ -574,44 +485,6 @@ impl<J> RequestQueue<J> {
             .store(state.sleeping - state.to_wake, Ordering::SeqCst);
     }
 
-    /// Busy-waits a little for a request (or a dismissal) to show up, first
-    /// without looking for [`CATCH_UP_PAUSE`] if the worker is close behind
-    /// a stream. Returns whether this was a quick catch-up. The pause
-    /// delays a dismissal or shutdown by as much at most: it runs outside
-    /// the take, which `dismiss` waits for.
-    fn spin_for_work(&self, flags: &WorkerFlags, close_behind: bool) -> bool {
-        if close_behind {
-            let start = Instant::now();
-            while start.elapsed() < CATCH_UP_PAUSE {
-                for _ in 0..PAUSES_PER_CLOCK_READ {
-                    std::hint::spin_loop();
-                }
-            }
-        }
-        for round in 0..SPIN_ROUNDS {
-            // Watches the FIFO, not the count: a count that a put has raised
-            // but not yet pushed for would send us to `sleep` for nothing.
-            // Relaxed: hints; `take` decides with its own reads.
-            let moved = self.lifecycle.load(Ordering::Relaxed) != word_of(Lifecycle::Open);
-            if !self.jobs.is_empty() || moved || flags.0.load(Ordering::Relaxed) != 0 {
-                // After a pause: the stream went on if more than a lone
-                // request was there at once (one look at the putters'
-                // count per pause). Otherwise: if it came quickly.
-                return if close_behind {
-                    round == 0 && self.len() >= 2
-                } else {
-                    round < QUICK_ROUNDS
-                };
-            }
-            if round < SPIN_BEFORE_YIELD {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
-        false
-    }
-
     /// Dismisses the workers whose flags are given: sets each flag under the
     /// lock, wakes every sleeping worker so the dismissed ones leave now, and
     /// returns once none of them is half-way through a take.
@@ -635,7 +508,7 @@ impl<J> RequestQueue<J> {
         let state = self.lock();
         // SeqCst: the write of the pair with `reserve`.
         let before = lifecycle_of(self.lifecycle.fetch_max(word_of(to), Ordering::SeqCst));
-        sc_pair();
+        seq_cst_pair();
         drop(state);
         self.work.notify_all();
         self.space.notify_all();
@@ -730,33 +603,5 @@ impl<J> RequestQueue<J> {
             self.uncount();
         }
         own
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A worker pauses only after two quick catch-ups in a row, and any slow
-    /// one (or a sleep) ends it: a lone quick request costs no pause.
-    #[test]
-    fn pace_pauses_only_after_two_quick_catch_ups_in_a_row() {
-        let mut pace = Pace::new();
-        assert!(!pace.just_ran);
-        pace.ran();
-        assert!(pace.just_ran);
-        pace.caught_up(true);
-        assert!(!pace.close_behind(), "one quick catch-up is not a stream");
-        pace.caught_up(false);
-        pace.caught_up(true);
-        assert!(!pace.close_behind(), "a slow one in between starts over");
-        pace.caught_up(true);
-        assert!(pace.close_behind());
-        for _ in 0..1000 {
-            pace.caught_up(true);
-        }
-        assert!(pace.close_behind(), "the count saturates, it never wraps");
-        pace.caught_up(false);
-        assert!(!pace.close_behind());
     }
 }

@@ -3,73 +3,16 @@
 //!
 //! One allocation carries a request through its whole life: the worker runs
 //! the callable *in place* and stores the outcome in the same box, which then
-//! goes back to the owner's result queue.
+//! goes back to the owner's result queue. Whatever user value the box still
+//! holds when it is dropped (work never run, a result nobody polled) is
+//! dropped under [`crate::unwind::contain`], wherever that happens.
 
-use std::any::Any;
-use std::convert::Infallible;
-use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::request::RequestId;
-
-/// Why a request produced no result.
-///
-/// The error callback of a request receives one of these. `E` is the error
-/// type of a fallible callable ([`WorkRequest::fallible`]); for an infallible
-/// one it is [`Infallible`], so only [`Panicked`](TaskError::Panicked) and
-/// [`Cancelled`](TaskError::Cancelled) can occur.
-///
-/// [`WorkRequest::fallible`]: crate::WorkRequest::fallible
-///
-/// # Examples
-///
-/// ```
-/// use callpool::{TaskError, ThreadPool, WorkRequest};
-/// use std::sync::mpsc;
-///
-/// let pool = ThreadPool::new(1);
-/// let (tx, rx) = mpsc::channel();
-/// pool.put_request(
-///     WorkRequest::fallible(|n: i32| if n < 0 { Err("negative") } else { Ok(n) }, -1)
-///         .on_error(move |_, err| tx.send(err).unwrap()),
-/// )?;
-/// pool.wait()?;
-/// assert!(matches!(rx.recv()?, TaskError::Failed("negative")));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TaskError<E = Infallible> {
-    /// The callable returned `Err(e)`.
-    Failed(E),
-    /// The callable panicked; this is the panic message (or a placeholder
-    /// when the payload was neither a `&str` nor a `String`).
-    Panicked(String),
-    /// The request was never started: the pool was shut down (by another
-    /// handle, or with no worker left to drain it) before a worker took it.
-    /// When the last handle is dropped, queued requests are discarded with no
-    /// callback, since no handle is left to run one.
-    Cancelled,
-}
-
-impl<E: fmt::Display> fmt::Display for TaskError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskError::Failed(e) => write!(f, "request failed: {e}"),
-            TaskError::Panicked(msg) => write!(f, "request panicked: {msg}"),
-            TaskError::Cancelled => f.write_str("request cancelled before it started"),
-        }
-    }
-}
-
-impl<E: std::error::Error + 'static> std::error::Error for TaskError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            TaskError::Failed(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+use crate::request::id::RequestId;
+use crate::request::task_error::TaskError;
+use crate::unwind;
 
 /// A request with its types erased, as the queues carry it.
 ///
@@ -82,25 +25,43 @@ pub(crate) trait Task: Send {
     /// When the pool closes before a worker took it: drops the work and
     /// records that the request was cancelled.
     fn cancel(&mut self);
+    /// Drops every user value still inside (work, outcome, callbacks),
+    /// leaving the task empty: called by the envelope's `Drop`, under
+    /// [`unwind::contain`].
+    fn release(&mut self);
     /// On the polling thread: hands the outcome to its callback. At most once.
     fn report(&mut self, id: RequestId);
-    /// Whether the request's id was chosen by the user. Kept by the task,
-    /// where a spare byte of padding holds it, rather than in the envelope,
-    /// where it would cost 8 bytes per request.
+    /// Whether the request's id was chosen by the user. The task's type
+    /// says it, so the envelope carries no flag for it.
     fn user_chosen_id(&self) -> bool;
 }
 
 /// A request's id and its task, in one allocation. The queues carry a
 /// `Box<Envelope<dyn Task>>`: 16 bytes, the same as a boxed closure.
-pub(crate) struct Envelope<T: ?Sized> {
+pub(crate) struct Envelope<T: ?Sized + Task> {
     /// The id's number; whether the user chose it, the task says.
     pub(crate) id_value: u64,
     pub(crate) task: T,
 }
 
+impl<T: ?Sized + Task> Drop for Envelope<T> {
+    fn drop(&mut self) {
+        // A user value's `Drop` may panic; wherever the box is let go of (a
+        // worker, a sweep, a handle's queue), that must not unwind further.
+        let task = &mut self.task;
+        unwind::contain("a request's work, result or callbacks", || task.release());
+    }
+}
+
 impl Envelope<dyn Task> {
     pub(crate) fn id(&self) -> RequestId {
         RequestId::from_parts(self.id_value, self.task.user_chosen_id())
+    }
+
+    /// Marks the request cancelled; its work, dropped here, may panic.
+    pub(crate) fn cancel(&mut self) {
+        let task = &mut self.task;
+        unwind::contain("a cancelled request's work", || task.cancel());
     }
 }
 
@@ -156,25 +117,14 @@ fn execute<I, T, E>(work: impl FnOnce() -> Result<T, E>) -> Stage<I, T, E> {
     match panic::catch_unwind(AssertUnwindSafe(work)) {
         Ok(Ok(value)) => Stage::Succeeded(value),
         Ok(Err(e)) => Stage::Failed(Failure::Failed(e)),
-        Err(payload) => Stage::Failed(Failure::Panicked(Box::new(panic_message(payload)))),
-    }
-}
-
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(payload) => match payload.downcast::<&'static str>() {
-            Ok(s) => (*s).to_owned(),
-            Err(_) => "panic payload of unknown type".to_owned(),
-        },
+        Err(payload) => Stage::Failed(Failure::Panicked(Box::new(unwind::into_message(payload)))),
     }
 }
 
 /// Hands a finished stage to the right callback. A request made without
 /// an error callback has one that logs the error (see `crate::request`), so
 /// no error is dropped silently.
-// Always inlined: called once per result, and without the hint it stays
-// a separate call since the task types were reworked (callgrind).
+// Always inlined: called once per result (docs/performance.md, "Profiles").
 #[inline(always)]
 fn report<I, T, E>(
     id: RequestId,
@@ -221,6 +171,11 @@ where
         self.stage = Stage::Failed(Failure::Cancelled);
     }
 
+    fn release(&mut self) {
+        self.stage = Stage::Spent;
+        self.callbacks = None;
+    }
+
     fn report(&mut self, id: RequestId) {
         let stage = self.stage.take();
         match self.callbacks.take() {
@@ -245,7 +200,9 @@ pub(crate) struct Recipe<F, R, X> {
 /// callable and callbacks it shares with its siblings.
 pub(crate) struct SharedTask<A, T, E, F, R, X> {
     pub(crate) stage: Stage<A, T, E>,
-    pub(crate) recipe: Arc<Recipe<F, R, X>>,
+    /// `None` once released: the last request of a batch to go drops the
+    /// shared callable and callbacks, which may panic.
+    pub(crate) recipe: Option<Arc<Recipe<F, R, X>>>,
 }
 
 impl<A, T, E, F, R, X> Task for SharedTask<A, T, E, F, R, X>
@@ -258,8 +215,8 @@ where
     X: Fn(RequestId, TaskError<E>) + Send + Sync,
 {
     fn run(&mut self) {
-        if let Stage::Ready(arg) = self.stage.take() {
-            let callable = &self.recipe.callable;
+        if let (Stage::Ready(arg), Some(recipe)) = (self.stage.take(), &self.recipe) {
+            let callable = &recipe.callable;
             self.stage = execute(|| callable(arg));
         }
     }
@@ -268,9 +225,17 @@ where
         self.stage = Stage::Failed(Failure::Cancelled);
     }
 
+    fn release(&mut self) {
+        self.stage = Stage::Spent;
+        self.recipe = None;
+    }
+
     fn report(&mut self, id: RequestId) {
-        let recipe = &self.recipe;
-        report(id, self.stage.take(), &recipe.on_result, &recipe.on_error);
+        let stage = self.stage.take();
+        match &self.recipe {
+            Some(recipe) => report(id, stage, &recipe.on_result, &recipe.on_error),
+            None => log::error!("callpool bug: request {id} reported after release"),
+        }
     }
 
     fn user_chosen_id(&self) -> bool {

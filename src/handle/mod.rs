@@ -1,0 +1,503 @@
+//! `ThreadPool`: a handle on a set of worker threads, with its own pending
+//! requests and results. The operations are built from the pool's shared
+//! state (`crate::pool`) and the handle's inbox (`crate::inbox`);
+//! [`shutdown`] holds the ways a handle ends the pool.
+
+mod shutdown;
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{PollError, PutError, SpawnError, WaitError};
+use crate::inbox::receive::{Results, Until};
+use crate::inbox::{Caller, Job};
+use crate::pool::queue::Lifecycle;
+use crate::pool::{Blocked, Pool, PoolOwner, Push};
+use crate::request::{RequestId, WorkRequest};
+
+/// A callback-driven thread pool.
+///
+/// Worker threads run requests; each request's outcome comes back to the
+/// `ThreadPool` value that put it, and its callback runs on the thread that
+/// calls [`poll`](Self::poll), [`wait`](Self::wait) or
+/// [`shutdown`](Self::shutdown) on that value, never on a worker.
+///
+/// A `ThreadPool` is a *handle*: [`new_handle`](Self::new_handle) makes
+/// another handle on the same workers with its own pending requests, so
+/// independent parts of a program can share workers without running each
+/// other's callbacks. The workers stop when the pool is shut down or its last
+/// handle is dropped.
+///
+/// `ThreadPool` is `Send + Sync`: several threads may put and poll through
+/// one handle at once.
+///
+/// # Examples
+///
+/// ```
+/// use callpool::{make_requests, ThreadPool, WorkRequest};
+///
+/// let pool = ThreadPool::new(4);
+/// let reqs = make_requests(|n: u64| n * n, 0..100,
+///     |id, square| println!("#{id}: {square}"),
+///     |id, err| eprintln!("#{id} failed: {err}"));
+/// for r in reqs {
+///     pool.put_request(r)?;
+/// }
+/// pool.put_request(WorkRequest::new(|s: String| s.len(), "hello".into())
+///     .on_result(|_, n| assert_eq!(n, 5)))?;
+/// pool.create_workers(2)?;          // grow at runtime
+/// pool.dismiss_workers(3);          // shrink: extra workers leave
+/// pool.wait()?;                     // every callback has run, on this thread
+/// assert_eq!(pool.pending(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ThreadPool {
+    // Field order is drop order: the results go first, so that when the
+    // last handle drops the pool, nothing can block sending to this
+    // handle's (possibly bounded and full) result queue.
+    results: Results,
+    owner: Arc<PoolOwner>,
+}
+
+/// How long a put may block on a full bounded queue.
+#[derive(Clone, Copy)]
+enum PutMode {
+    Try,
+    Block,
+    Until(Instant),
+}
+
+impl ThreadPool {
+    /// A new handle on the pool `owner` owns.
+    pub(crate) fn from_owner(owner: Arc<PoolOwner>) -> ThreadPool {
+        let results = Results::new(owner.pool.config.result_capacity);
+        owner.pool.register_inbox(results.inbox());
+        ThreadPool { results, owner }
+    }
+
+    fn shared(&self) -> &Arc<Pool> {
+        &self.owner.pool
+    }
+
+    /// Another handle on the same workers, with its own pending requests and
+    /// results: it never runs this handle's callbacks, nor this one its.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    ///
+    /// let a = ThreadPool::new(2);
+    /// let b = a.new_handle();
+    /// a.put_request(WorkRequest::new(|x: u8| x, 1))?;
+    /// assert_eq!((a.pending(), b.pending()), (1, 0));
+    /// assert!(b.poll().is_err()); // nothing pending on b
+    /// a.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn new_handle(&self) -> ThreadPool {
+        ThreadPool::from_owner(Arc::clone(&self.owner))
+    }
+
+    /// Puts a request on the queue and returns its id. On a bounded queue
+    /// that is full, it blocks until there is room, and meanwhile handles
+    /// this handle's results on the calling thread (running their callbacks),
+    /// so a thread that both puts and polls never deadlocks.
+    ///
+    /// # Errors
+    ///
+    /// Hands the request back in [`PutError::ShutDown`] after shutdown,
+    /// [`PutError::DuplicateId`] if its user-chosen id is pending here, and
+    /// [`PutError::NoWorkers`] if the queue is full and no worker is left.
+    ///
+    /// # Panics
+    ///
+    /// A panic in a callback run while blocked passes through; the request
+    /// being put is then dropped (and logged), the pool stays consistent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let id = pool.put_request(WorkRequest::new(|x: u32| x + 1, 1).with_id(7))?;
+    /// assert_eq!(id.value(), 7);
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_request(&self, request: impl Into<WorkRequest>) -> Result<RequestId, PutError> {
+        self.put(request.into(), PutMode::Block)
+    }
+
+    /// Puts a request without blocking.
+    ///
+    /// # Errors
+    ///
+    /// As [`put_request`](Self::put_request), and [`PutError::Full`] when a
+    /// bounded queue has no room.
+    pub fn try_put_request(&self, request: impl Into<WorkRequest>) -> Result<RequestId, PutError> {
+        self.put(request.into(), PutMode::Try)
+    }
+
+    /// Puts a request, blocking at most `timeout` for room in a bounded
+    /// queue (handling results meanwhile, as `put_request` does).
+    ///
+    /// # Errors
+    ///
+    /// As [`put_request`](Self::put_request), and [`PutError::Timeout`] when
+    /// no room came in time.
+    pub fn put_request_timeout(
+        &self,
+        request: impl Into<WorkRequest>,
+        timeout: Duration,
+    ) -> Result<RequestId, PutError> {
+        let mode = match Instant::now().checked_add(timeout) {
+            Some(deadline) => PutMode::Until(deadline),
+            None => PutMode::Block,
+        };
+        self.put(request.into(), mode)
+    }
+
+    fn inbox(&self) -> &Arc<crate::inbox::Inbox> {
+        self.results.inbox()
+    }
+
+    fn put(&self, request: WorkRequest, mode: PutMode) -> Result<RequestId, PutError> {
+        let id = request.id();
+        if self.inbox().register(id).is_err() {
+            return Err(PutError::DuplicateId(request));
+        }
+        // Registered before it is queued, so its result can never arrive
+        // unannounced (model weakness W10).
+        let job = Job {
+            task: request.into_task(),
+            inbox: Arc::clone(self.inbox()),
+        };
+        match self.shared().queue.push(job) {
+            Push::Queued => {
+                if self.shared().threads() == 0 {
+                    // A waiter that counted this request as in flight (it
+                    // was registered, not yet queued) must re-count it.
+                    self.inbox().wake_waiters(Caller::Other);
+                }
+                Ok(id)
+            }
+            Push::QueuedLate => {
+                self.sweep_late();
+                Ok(id)
+            }
+            Push::Closed(job) => Err(self.reject(job, PutError::ShutDown)),
+            Push::Full(job) => match mode {
+                PutMode::Try => Err(self.reject(job, PutError::Full)),
+                // A worker of this pool waiting for room would wait for
+                // itself: its put goes past the capacity instead.
+                _ if self.shared().on_worker_thread() => {
+                    match self.shared().queue.push_past_capacity(job) {
+                        Push::Closed(job) => Err(self.reject(job, PutError::ShutDown)),
+                        Push::QueuedLate => {
+                            self.sweep_late();
+                            Ok(id)
+                        }
+                        _ => Ok(id),
+                    }
+                }
+                PutMode::Block => self.put_blocking(job, None),
+                PutMode::Until(deadline) => self.put_blocking(job, Some(deadline)),
+            },
+        }
+    }
+
+    /// The pool closed while this put was pushing its request, after (or
+    /// while) the closer swept: sweep again, so that the request is
+    /// cancelled to its callback rather than left in a closed queue.
+    fn sweep_late(&self) {
+        self.shared().sweep(None);
+    }
+
+    fn reject(&self, job: Job, kind: fn(WorkRequest) -> PutError) -> PutError {
+        self.inbox().unregister(job.id(), Caller::Other);
+        if self.shared().threads() == 0 {
+            // A waiter may be counting this request as in flight (see `block`).
+            self.inbox().wake_waiters(Caller::Other);
+        }
+        kind(job.into_request())
+    }
+
+    /// The slow path of a put on a full bounded queue. It sleeps until there
+    /// is room, and wakes up to handle this handle's results whenever a
+    /// worker is stuck sending one to a full result queue: that is what
+    /// keeps a thread that both puts and polls out of deadlock. It handles
+    /// them as a thread that is not a waiter: waiters on this handle still
+    /// get every wake token.
+    fn put_blocking(&self, mut job: Job, deadline: Option<Instant>) -> Result<RequestId, PutError> {
+        let shared = self.shared();
+        let id = job.id();
+        loop {
+            job = match shared.queue.push_blocking(
+                job,
+                |job| job.inbox.has_stuck_senders(),
+                || shared.threads(),
+                deadline,
+            ) {
+                Ok(Push::QueuedLate) => {
+                    self.sweep_late();
+                    return Ok(id);
+                }
+                Ok(_) => return Ok(id),
+                Err(Blocked::Closed(job)) => return Err(self.reject(job, PutError::ShutDown)),
+                Err(Blocked::NoWorkers(job)) => return Err(self.reject(job, PutError::NoWorkers)),
+                Err(Blocked::Timeout(job)) => return Err(self.reject(job, PutError::Timeout)),
+                Err(Blocked::HandleResults(job)) => job,
+            };
+            let handled = panic::catch_unwind(AssertUnwindSafe(|| {
+                self.results.handle_ready(&**shared, Caller::Other)
+            }));
+            if let Err(payload) = handled {
+                log::warn!(
+                    "callpool: request {id} was not put: a callback panicked while the put waited"
+                );
+                self.inbox().unregister(id, Caller::Other);
+                drop(job);
+                panic::resume_unwind(payload);
+            }
+        }
+    }
+
+    /// Handles every result that is ready, on this thread, without blocking;
+    /// returns how many (possibly 0 while requests are still running).
+    ///
+    /// # Errors
+    ///
+    /// [`PollError::NoResultsPending`] when no request of this handle is
+    /// pending at the call.
+    ///
+    /// # Panics
+    ///
+    /// A panic in a callback passes through. That request is no longer
+    /// pending; results not yet handled stay for the next call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{PollError, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// assert_eq!(pool.poll(), Err(PollError::NoResultsPending));
+    /// pool.put_request(WorkRequest::new(|x: u8| x, 1))?;
+    /// let mut handled = 0;
+    /// while pool.pending() > 0 {
+    ///     handled += pool.poll()?;
+    /// #   std::thread::yield_now();
+    /// }
+    /// assert_eq!(handled, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn poll(&self) -> Result<usize, PollError> {
+        if self.pending() == 0 {
+            return Err(PollError::NoResultsPending);
+        }
+        // Bounded by what is ready now, so a stream of fresh results cannot
+        // keep one call going for ever.
+        Ok(self.results.handle_ready(&**self.shared(), Caller::Other))
+    }
+
+    /// Blocks until at least one result is ready (or `timeout` passes), then
+    /// handles every ready result; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`PollError::NoResultsPending`] when nothing is pending,
+    /// [`PollError::Timeout`], [`PollError::NoWorkersAvailable`] when nothing
+    /// can arrive, [`PollError::OnWorkerThread`] on a worker of this pool.
+    pub fn poll_timeout(&self, timeout: Duration) -> Result<usize, PollError> {
+        if self.pending() == 0 {
+            return Err(PollError::NoResultsPending);
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        self.block(deadline, Until::AnyHandled)
+            .map_err(PollError::from)
+    }
+
+    /// Handles results, on this thread, until no request of this handle is
+    /// pending; returns how many it handled. Requests that callbacks put
+    /// meanwhile are waited for too. Returns at once if nothing is pending.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::NoWorkersAvailable`] when requests are pending that no
+    /// worker can run (none is left), after every result in flight was
+    /// handled; [`WaitError::OnWorkerThread`] on a worker of this pool. In a
+    /// pool that another handle stopped with
+    /// [`shutdown_now`](Self::shutdown_now), queued requests are cancelled to
+    /// their error callbacks instead, and `wait` handles those outcomes.
+    ///
+    /// # Panics
+    ///
+    /// A panic in a callback passes through; that request is no longer
+    /// pending and the next `wait` carries on with the rest.
+    ///
+    /// # Deadlocks
+    ///
+    /// None from the pool itself: calling `wait` from a callback works (it
+    /// handles the other results), and two threads waiting on one handle both
+    /// return. A callable that never returns keeps `wait` waiting; use
+    /// [`wait_timeout`](Self::wait_timeout) to bound it.
+    pub fn wait(&self) -> Result<usize, WaitError> {
+        self.block(None, Until::NothingPending)
+    }
+
+    /// [`wait`](Self::wait), giving up after `timeout` with
+    /// [`WaitError::Timeout`] (results handled so far stay handled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WaitError, WorkRequest};
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::new(0); // no workers: nothing can run
+    /// pool.put_request(WorkRequest::new(|x: u8| x, 1))?;
+    /// assert_eq!(pool.wait_timeout(Duration::from_secs(5)),
+    ///            Err(WaitError::NoWorkersAvailable { pending: 1 }));
+    /// pool.create_workers(1)?;
+    /// assert_eq!(pool.wait_timeout(Duration::from_secs(5)), Ok(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<usize, WaitError> {
+        self.block(Instant::now().checked_add(timeout), Until::NothingPending)
+    }
+
+    /// The blocking loop behind `wait` and `poll_timeout`.
+    fn block(&self, deadline: Option<Instant>, until: Until) -> Result<usize, WaitError> {
+        self.results.block(&**self.shared(), deadline, until)
+    }
+
+    /// Starts `n` more workers.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] if the OS refuses a thread (the workers started before
+    /// it keep running, and the error says how many), if the pool would pass
+    /// [`MAX_WORKERS`](crate::MAX_WORKERS), or after shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = callpool::ThreadPool::new(1);
+    /// pool.create_workers(2)?;
+    /// assert_eq!(pool.workers(), 3);
+    /// # Ok::<(), callpool::SpawnError>(())
+    /// ```
+    pub fn create_workers(&self, n: usize) -> Result<(), SpawnError> {
+        self.shared().create_workers(n)
+    }
+
+    /// Dismisses up to `n` workers, newest first, and returns how many.
+    /// Asking for more than exist dismisses all. Idle workers exit at once;
+    /// busy ones after their current request. A dismissed worker takes no
+    /// other request: queued requests stay queued, in order, for the others.
+    /// Join the threads with
+    /// [`join_all_dismissed_workers`](Self::join_all_dismissed_workers).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = callpool::ThreadPool::new(3);
+    /// assert_eq!(pool.dismiss_workers(5), 3);
+    /// assert_eq!(pool.workers(), 0);
+    /// pool.join_all_dismissed_workers();
+    /// assert_eq!(pool.threads(), 0);
+    /// ```
+    pub fn dismiss_workers(&self, n: usize) -> usize {
+        self.shared().dismiss_workers(n)
+    }
+
+    /// Joins every dismissed worker thread and returns how many. Idle
+    /// dismissed workers have already exited or are exiting, so this only
+    /// waits for busy ones to finish their current request. If one of them
+    /// waits for room in this handle's bounded result queue, this handles
+    /// the handle's results (running their callbacks) to make room.
+    ///
+    /// # Deadlocks
+    ///
+    /// If a dismissed worker waits for room in *another* handle's full
+    /// result queue, this waits until that handle is polled.
+    pub fn join_all_dismissed_workers(&self) -> usize {
+        // A dismissed worker may be blocked sending to this handle's full
+        // result queue: handle our results whenever that happens, or the
+        // join would wait for ever on a thread that waits for us.
+        loop {
+            let shared = self.shared();
+            match shared.join_dismissed_when_exited(|| self.inbox().has_stuck_senders()) {
+                Some(joined) => return joined,
+                None => {
+                    // Not a waiter: waiters on this handle keep their tokens.
+                    self.results.handle_ready(&**shared, Caller::Other);
+                }
+            }
+        }
+    }
+
+    /// Creates or dismisses workers so that `n` are live.
+    ///
+    /// # Errors
+    ///
+    /// As [`create_workers`](Self::create_workers) when growing.
+    pub fn resize(&self, n: usize) -> Result<(), SpawnError> {
+        self.shared().resize(n)
+    }
+
+    /// Live (not dismissed) workers.
+    pub fn workers(&self) -> usize {
+        self.shared().live_workers()
+    }
+
+    /// Worker threads still running: live workers, plus dismissed ones that
+    /// are finishing a request or exiting.
+    pub fn threads(&self) -> usize {
+        self.shared().threads()
+    }
+
+    /// Requests of this handle put and not yet handled (queued, running, or
+    /// with a result waiting for `poll`).
+    pub fn pending(&self) -> usize {
+        self.inbox().pending()
+    }
+
+    /// Requests in the shared queue, not yet taken by a worker (all handles).
+    pub fn queued(&self) -> usize {
+        self.shared().queued()
+    }
+
+    /// Whether the pool has been shut down (puts are refused).
+    pub fn is_shut_down(&self) -> bool {
+        self.shared().lifecycle() != Lifecycle::Open
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        let pending = self.pending();
+        if pending > 0 {
+            log::warn!(
+                "callpool: handle dropped with {pending} requests pending; their outcomes are discarded"
+            );
+        }
+    }
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("workers", &self.workers())
+            .field("threads", &self.threads())
+            .field("pending", &self.pending())
+            .field("queued", &self.queued())
+            .field("shut_down", &self.is_shut_down())
+            .finish()
+    }
+}

@@ -1,0 +1,154 @@
+//! How a handle ends its pool: gracefully (`shutdown`, running what is
+//! queued and joining every thread) or at once (`shutdown_now`, handing
+//! unstarted requests back). `docs/design.md`, "Shutdown and drop".
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{ShutdownError, WaitError};
+use crate::handle::ThreadPool;
+use crate::inbox::receive::Until;
+use crate::inbox::Inbox;
+use crate::pool::queue::Lifecycle;
+use crate::pool::Pool;
+use crate::request::WorkRequest;
+
+impl ThreadPool {
+    /// Shuts the pool down gracefully: refuses new requests (on every
+    /// handle), lets the workers run everything queued, handles this
+    /// handle's results on this thread, and joins every worker thread.
+    ///
+    /// Other handles keep their results to poll. On a handle of the
+    /// [`global`](crate::global) pool, which lives as long as the process,
+    /// this only waits for this handle's requests.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownError::Unrun`] hands back this handle's requests that never
+    /// ran because no worker was left; [`ShutdownError::OnWorkerThread`] on a
+    /// worker of this pool (nothing is shut down).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// let pool = ThreadPool::new(2);
+    /// for i in 0..10 {
+    ///     let done = Arc::clone(&done);
+    ///     pool.put_request(WorkRequest::new(|x: u32| x * 2, i)
+    ///         .on_result(move |_, _| { done.fetch_add(1, Ordering::Relaxed); }))?;
+    /// }
+    /// pool.shutdown()?;
+    /// assert_eq!(done.load(Ordering::Relaxed), 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown(self) -> Result<(), ShutdownError> {
+        self.shutdown_until(None)
+    }
+
+    /// [`shutdown`](Self::shutdown), giving up after `timeout`: threads
+    /// still running then (a callable that never returns) are left to finish
+    /// on their own, reported in [`ShutdownError::TimedOut`].
+    pub fn shutdown_timeout(self, timeout: Duration) -> Result<(), ShutdownError> {
+        self.shutdown_until(Instant::now().checked_add(timeout))
+    }
+
+    fn shutdown_until(self, deadline: Option<Instant>) -> Result<(), ShutdownError> {
+        let shared = Arc::clone(self.shared());
+        if shared.on_worker_thread() {
+            return Err(ShutdownError::OnWorkerThread);
+        }
+        let timed_out = |pending| ShutdownError::TimedOut {
+            threads: shared.threads(),
+            pending,
+        };
+        if self.owner.global {
+            return match self.block(deadline, Until::NothingPending) {
+                Ok(_) => Ok(()),
+                Err(WaitError::Timeout { pending }) => Err(timed_out(pending)),
+                Err(_) => Err(ShutdownError::Unrun(shared.extract(self.inbox()))),
+            };
+        }
+        shared.stop(Lifecycle::Draining);
+        // If a callback panics out of this shutdown, close the pool on the
+        // way out, so other handles' queued requests are cancelled to them
+        // rather than left in a pool that drains with no worker.
+        let _close_on_panic = CloseOnPanic(&shared, self.inbox());
+        // Handle our results while the workers drain the queue: with a
+        // bounded result queue they may need us to make room.
+        if let Err(WaitError::Timeout { pending }) = self.block(deadline, Until::NothingPending) {
+            return Err(timed_out(pending));
+        }
+        let left = shared.wait_threads_exited(deadline);
+        if left > 0 {
+            return Err(timed_out(self.pending()));
+        }
+        shared.join_dismissed();
+        shared.stop(Lifecycle::Closed);
+        let unrun = shared.sweep(Some(self.inbox()));
+        log::debug!("callpool: pool shut down");
+        if unrun.is_empty() {
+            Ok(())
+        } else {
+            Err(ShutdownError::Unrun(unrun))
+        }
+    }
+
+    /// Stops the pool at once and hands back this handle's requests that no
+    /// worker had started. Requests of other handles that had not started
+    /// are cancelled (their error callbacks get
+    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled)). Running
+    /// requests finish on their threads, which then exit; this handle's
+    /// results are discarded, other handles still receive theirs. Nothing
+    /// blocks.
+    ///
+    /// On a handle of the [`global`](crate::global) pool, only this handle's
+    /// queued requests are taken out and handed back; the pool keeps running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(0);
+    /// for i in 0..3 {
+    ///     pool.put_request(WorkRequest::new(|x: u32| x, i))?;
+    /// }
+    /// let unstarted = pool.shutdown_now();
+    /// assert_eq!(unstarted.len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_now(self) -> Vec<WorkRequest> {
+        let shared = self.shared();
+        if self.owner.global {
+            return shared.extract(self.inbox());
+        }
+        shared.stop(Lifecycle::Closed);
+        shared.sweep(Some(self.inbox()))
+    }
+}
+
+/// Closes and sweeps a pool whose graceful shutdown was interrupted by a
+/// panicking callback (see `shutdown_until`). The shutting-down handle's own
+/// queued requests are taken out and dropped, not cancelled to it: its
+/// result queue may be bounded and full, and nobody will poll it again.
+struct CloseOnPanic<'a>(&'a Pool, &'a Arc<Inbox>);
+
+impl Drop for CloseOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop(Lifecycle::Closed);
+            let dropped = self.0.sweep(Some(self.1));
+            if !dropped.is_empty() {
+                log::warn!(
+                    "callpool: {} queued requests dropped: a callback panicked during shutdown",
+                    dropped.len()
+                );
+            }
+        }
+    }
+}

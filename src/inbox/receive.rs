@@ -1,0 +1,178 @@
+//! The receiving half of a handle: handling results on the calling thread
+//! (`poll`) and blocking until there are none left to wait for (`wait`).
+//! The wait protocol is in `docs/design.md`, "Waiting".
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::WaitError;
+use crate::inbox::{Caller, Inbox, Msg};
+use crate::sync::channel::{Receiver, RecvTimeoutError};
+
+/// What the wait protocol needs to know about the pool's threads.
+pub(crate) trait Threads {
+    /// Whether the calling thread is one of the pool's workers (where
+    /// blocking on results could deadlock the pool).
+    fn on_worker_thread(&self) -> bool;
+    /// Threads still running; once 0, no result can arrive but those
+    /// already sent (or being handled by another thread of this handle).
+    fn running(&self) -> usize;
+    /// With no thread left: whether the `pending` requests of `inbox` are
+    /// all stuck in the request queue, with no one to run or cancel them.
+    fn stranded(&self, inbox: &Arc<Inbox>, pending: usize) -> bool;
+}
+
+/// When a blocking receive may return.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Until {
+    /// After it handled at least one result (`poll_timeout`).
+    AnyHandled,
+    /// When nothing is pending (`wait`).
+    NothingPending,
+}
+
+/// A handle's result queue, receiving side, and its inbox.
+pub(crate) struct Results {
+    // Field order is drop order: the receiver goes first, so that nothing
+    // can block sending to this handle's (possibly full) result queue once
+    // the handle is being dropped.
+    receiver: Receiver<Msg>,
+    inbox: Arc<Inbox>,
+}
+
+impl Results {
+    /// A new handle's inbox and results, with a result queue of at most
+    /// `capacity` (`None`: unbounded).
+    pub(crate) fn new(capacity: Option<usize>) -> Results {
+        let (inbox, receiver) = Inbox::new(capacity);
+        Results { receiver, inbox }
+    }
+
+    pub(crate) fn inbox(&self) -> &Arc<Inbox> {
+        &self.inbox
+    }
+
+    /// Blocks until `until` holds, or `deadline`; handles results on this
+    /// thread meanwhile and returns how many.
+    pub(crate) fn block(
+        &self,
+        threads: &impl Threads,
+        deadline: Option<Instant>,
+        until: Until,
+    ) -> Result<usize, WaitError> {
+        if threads.on_worker_thread() {
+            return Err(WaitError::OnWorkerThread);
+        }
+        // Counted as a waiter before reading `pending`: see Inbox::unregister.
+        let _waiter = self.inbox.waiter();
+        let mut handled = 0;
+        loop {
+            handled += self.handle_ready(threads, Caller::Waiter);
+            if self.done(until, handled) {
+                return Ok(handled);
+            }
+            if threads.running() == 0 {
+                // No thread left: whatever was in flight is in our queue now,
+                // or in the hands of another thread handling this handle's
+                // results (which wakes us when it has: see `handle`).
+                handled += self.handle_ready(threads, Caller::Waiter);
+                if self.done(until, handled) {
+                    return Ok(handled);
+                }
+                let pending = self.inbox.pending();
+                if threads.stranded(&self.inbox, pending) {
+                    return Err(WaitError::NoWorkersAvailable { pending });
+                }
+            }
+            // Blocks with no timeout but the caller's: a result, or a wake-up
+            // (the last request was handled elsewhere, no thread is left, or
+            // an outcome went to the overflow).
+            let msg = match deadline {
+                None => self.receiver.recv().ok(),
+                Some(deadline) => match self.receiver.recv_deadline(deadline) {
+                    Ok(msg) => Some(msg),
+                    Err(RecvTimeoutError::Timeout) => {
+                        return Err(WaitError::Timeout {
+                            pending: self.inbox.pending(),
+                        })
+                    }
+                    Err(RecvTimeoutError::Disconnected) => None,
+                },
+            };
+            if let Some(msg) = msg {
+                // A panic here leaves nothing taken but this message; the
+                // waiter guard passes a wake-up on as it unwinds.
+                handled += self.handle(threads, msg, Caller::Waiter);
+            }
+        }
+    }
+
+    fn done(&self, until: Until, handled: usize) -> bool {
+        self.inbox.pending() == 0 || (until == Until::AnyHandled && handled > 0)
+    }
+
+    /// Handles the messages ready now, without blocking: everything in the
+    /// result queue (taken with one lock), then the overflow. In that
+    /// order: a sweep puts an outcome in the overflow and then a wake token
+    /// in the queue, or finds the queue full; either way a receiver that
+    /// empties the queue after it looks at the overflow after it too.
+    pub(crate) fn handle_ready(&self, threads: &impl Threads, caller: Caller) -> usize {
+        let mut handled = 0;
+        let mut batch = self.receiver.drain();
+        while let Some(msg) = batch.next() {
+            handled += self.handle_guarded(threads, msg, caller, &mut batch);
+        }
+        while let Some(msg) = self.inbox.take_overflow() {
+            handled += self.handle_guarded(threads, msg, caller, std::iter::empty());
+        }
+        handled
+    }
+
+    /// Handles one message; if its callback panics, keeps `rest` (taken off
+    /// the queue with it) in the overflow before the panic goes on, so that
+    /// no result is lost, and wakes waiters to look there.
+    fn handle_guarded(
+        &self,
+        threads: &impl Threads,
+        msg: Msg,
+        caller: Caller,
+        rest: impl Iterator<Item = Msg>,
+    ) -> usize {
+        match panic::catch_unwind(AssertUnwindSafe(|| self.handle(threads, msg, caller))) {
+            Ok(n) => n,
+            Err(payload) => {
+                self.inbox.keep(rest);
+                self.inbox.wake_waiters(caller);
+                panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Handles one message and returns how many results it was (0 or 1).
+    /// An outcome first ends its pending life (so a panicking or re-entrant
+    /// callback finds the pool consistent), then runs its callback. A wake-up
+    /// taken by a thread that is not waiting is passed on to the waiters.
+    fn handle(&self, threads: &impl Threads, msg: Msg, caller: Caller) -> usize {
+        match msg {
+            Msg::Wake => {
+                if caller == Caller::Other {
+                    self.inbox.forward_wake();
+                }
+                0
+            }
+            Msg::Done(mut task) => {
+                let id = task.id();
+                self.inbox.unregister(id, caller);
+                // With no thread left, a waiter that found this result gone
+                // from the queue waits for us to finish with it: tell it.
+                if threads.running() == 0 {
+                    self.inbox.wake_waiters(caller);
+                }
+                log::trace!("callpool: handling result of request {id}");
+                task.task.report(id);
+                1
+            }
+        }
+    }
+}

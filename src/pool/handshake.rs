@@ -1,0 +1,59 @@
+//! The dismissal handshake between a worker and whoever dismisses it: one
+//! word per worker, so that "dismissed" and "taking a request" order
+//! themselves by read-modify-writes of the same location.
+
+use crate::sync::{yield_now, AtomicUsize, Ordering};
+
+/// A worker's dismissal flag and its "taking now" mark, in one word so that
+/// `dismiss` and `take` order themselves by read-modify-writes of the same
+/// location: either the worker's take starts first (and `dismiss` waits for
+/// it to end: that request counts as taken before the dismissal), or the
+/// worker sees the flag.
+pub(crate) struct WorkerFlags(AtomicUsize);
+
+const DISMISSED: usize = 0b01;
+const TAKING: usize = 0b10;
+
+impl WorkerFlags {
+    pub(crate) fn new() -> WorkerFlags {
+        WorkerFlags(AtomicUsize::new(0))
+    }
+
+    pub(crate) fn is_dismissed(&self) -> bool {
+        // SeqCst: read where a worker decides whether to sleep (see `sleep`).
+        self.0.load(Ordering::SeqCst) & DISMISSED != 0
+    }
+
+    /// Starts a take; returns whether the worker was dismissed before it.
+    pub(crate) fn begin_take(&self) -> bool {
+        // SeqCst: one of the two read-modify-writes of the handshake.
+        self.0.fetch_or(TAKING, Ordering::SeqCst) & DISMISSED != 0
+    }
+
+    pub(crate) fn end_take(&self) {
+        // Release: `dismiss` reads the cleared mark with SeqCst and must then
+        // see the pop that came before it.
+        self.0.fetch_and(!TAKING, Ordering::Release);
+    }
+
+    /// Whether anything is set (a take under way, or a dismissal): a hint
+    /// for a spinning worker.
+    pub(crate) fn dismissed_hint(&self) -> bool {
+        // Relaxed: a hint; `take` decides with its own reads.
+        self.0.load(Ordering::Relaxed) & DISMISSED != 0
+    }
+
+    /// Sets the flag; returns whether a take is under way.
+    pub(crate) fn dismiss(&self) -> bool {
+        // SeqCst: the other read-modify-write of the handshake.
+        self.0.fetch_or(DISMISSED, Ordering::SeqCst) & TAKING != 0
+    }
+
+    /// Waits until the worker's current take (if any) has ended. The wait is
+    /// a pop from a lock-free queue long: nothing inside it blocks.
+    pub(crate) fn wait_take_ended(&self) {
+        while self.0.load(Ordering::SeqCst) & TAKING != 0 {
+            yield_now();
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! What every handle and every worker of one pool share: the request queue
+//! ([`queue`]), the worker registry ([`registry`]: spawn, dismiss, join,
+//! reap), the worker loop ([`worker`]), and the sweeps that empty a closed
+//! queue.
+//!
+//! The protocols (request flow, dismissal, shutdown) are described step by
+//! step in `docs/design.md`.
+
+mod handshake;
+mod pace;
+pub(crate) mod queue;
+mod registry;
+mod worker;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+
+use crate::inbox::receive::Threads;
+use crate::inbox::{Caller, Inbox, Job, Msg};
+use crate::request::WorkRequest;
+use queue::{Lifecycle, RequestQueue};
+use registry::Workers;
+
+pub(crate) use queue::{Blocked, Push};
+
+thread_local! {
+    /// The pool id of the worker running on this thread (0: not a worker).
+    static WORKER_OF: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Settings fixed when the pool is built (checked by the builder).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) thread_name: String,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) queue_capacity: Option<usize>,
+    pub(crate) result_capacity: Option<usize>,
+    /// The most live workers the pool may have.
+    pub(crate) max_workers: usize,
+}
+
+/// The state one pool's handles and workers share.
+pub(crate) struct Pool {
+    /// Identifies this pool to its worker threads (see `on_worker_thread`).
+    id: u64,
+    pub(crate) config: Config,
+    pub(crate) queue: RequestQueue<Job>,
+    workers: Mutex<Workers>,
+    /// Signalled each time a worker thread exits.
+    exited: Condvar,
+    /// Mirror of `Workers::threads`, written under the lock, read without it
+    /// by waiters deciding whether any result can still arrive.
+    threads: AtomicUsize,
+    /// Every handle's inbox, to wake its waiters when the last thread exits.
+    inboxes: Mutex<Inboxes>,
+}
+
+/// Weak references to every handle's inbox. Dead ones are pruned when the
+/// list has doubled since the last prune, so registering is O(1) amortised
+/// however many handles live.
+struct Inboxes {
+    list: Vec<Weak<Inbox>>,
+    prune_at: usize,
+}
+
+impl Pool {
+    pub(crate) fn new(config: Config) -> Arc<Pool> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        Arc::new(Pool {
+            // Relaxed: only uniqueness matters.
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            queue: RequestQueue::new(config.queue_capacity),
+            config,
+            workers: Mutex::new(Workers::default()),
+            exited: Condvar::new(),
+            threads: AtomicUsize::new(0),
+            inboxes: Mutex::new(Inboxes {
+                list: Vec::new(),
+                prune_at: 16,
+            }),
+        })
+    }
+
+    fn workers(&self) -> MutexGuard<'_, Workers> {
+        // Nothing panics while this lock is held (spawn errors are values,
+        // joins happen outside it), so a poisoned lock still guards
+        // consistent data.
+        self.workers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn lifecycle(&self) -> Lifecycle {
+        self.queue.lifecycle()
+    }
+
+    /// Threads still running (live workers and dismissed ones finishing).
+    pub(crate) fn threads(&self) -> usize {
+        // SeqCst: pairs with the store in `worker_exited`, which happens after
+        // the exiting worker's last result was sent (see design.md, "Waiting").
+        self.threads.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether the current thread is one of this pool's workers.
+    pub(crate) fn on_worker_thread(&self) -> bool {
+        WORKER_OF.with(|w| w.get() == self.id)
+    }
+
+    fn mark_worker_thread(&self) {
+        WORKER_OF.with(|w| w.set(self.id));
+    }
+
+    pub(crate) fn register_inbox(&self, inbox: &Arc<Inbox>) {
+        let mut inboxes = self.inboxes.lock().unwrap_or_else(|e| e.into_inner());
+        if inboxes.list.len() >= inboxes.prune_at {
+            inboxes.list.retain(|w| w.strong_count() > 0);
+            inboxes.prune_at = (inboxes.list.len() * 2).max(16);
+        }
+        inboxes.list.push(Arc::downgrade(inbox));
+    }
+
+    /// Wakes every waiter of every handle: the pool has no thread left, so
+    /// those with pending requests must stop waiting.
+    fn wake_all_inboxes(&self) {
+        let inboxes: Vec<Arc<Inbox>> = {
+            let inboxes = self.inboxes.lock().unwrap_or_else(|e| e.into_inner());
+            inboxes.list.iter().filter_map(Weak::upgrade).collect()
+        };
+        for inbox in inboxes {
+            inbox.wake_waiters(Caller::Other);
+        }
+    }
+
+    /// Takes every request still queued (the pool is closed). Requests of
+    /// `own` are handed back; every other one is cancelled to its handle
+    /// (whose error callback hears `TaskError::Cancelled`). Never blocks: a
+    /// full result queue overflows into its inbox (`Inbox::hand_over`), and
+    /// a panicking `Drop` of a cancelled callable is contained.
+    pub(crate) fn sweep(&self, own: Option<&Arc<Inbox>>) -> Vec<WorkRequest> {
+        let mut handed_back = Vec::new();
+        for job in self.queue.take_all() {
+            if own.is_some_and(|own| Arc::ptr_eq(own, &job.inbox)) {
+                job.inbox.unregister(job.id(), Caller::Other);
+                handed_back.push(job.into_request());
+            } else {
+                let Job { mut task, inbox } = job;
+                log::debug!(
+                    "callpool: request {} cancelled: the pool was closed before it ran",
+                    task.id()
+                );
+                task.cancel();
+                inbox.hand_over(Msg::Done(task));
+            }
+        }
+        handed_back
+    }
+
+    /// For a handle of a pool that stays open (the global pool): takes this
+    /// handle's queued requests out, leaving the others in order.
+    pub(crate) fn extract(&self, own: &Arc<Inbox>) -> Vec<WorkRequest> {
+        self.queue
+            .take_own(|job| Arc::ptr_eq(&job.inbox, own))
+            .into_iter()
+            .map(|job| {
+                job.inbox.unregister(job.id(), Caller::Other);
+                job.into_request()
+            })
+            .collect()
+    }
+}
+
+impl Threads for Pool {
+    fn on_worker_thread(&self) -> bool {
+        Pool::on_worker_thread(self)
+    }
+
+    fn running(&self) -> usize {
+        self.threads()
+    }
+
+    fn stranded(&self, inbox: &Arc<Inbox>, pending: usize) -> bool {
+        // In a closed pool, what is still queued is being swept by the
+        // closer (or a late putter), which cancels it to its handle: not
+        // stranded. Otherwise it is, if all of it is queued.
+        self.lifecycle() != Lifecycle::Closed
+            && self.queue.count(|job| Arc::ptr_eq(&job.inbox, inbox)) >= pending
+    }
+}
+
+/// Owned jointly by every handle of one pool: the last handle to go drops
+/// it, which closes the pool.
+pub(crate) struct PoolOwner {
+    pub(crate) pool: Arc<Pool>,
+    /// The process-wide pool: never closed by a handle.
+    pub(crate) global: bool,
+}
+
+impl Drop for PoolOwner {
+    fn drop(&mut self) {
+        let pool = &self.pool;
+        let queued = pool.queued();
+        // Same steps as `shutdown_now`, without handing anything back: no
+        // handle is left to receive it. Running requests finish on their
+        // threads, which then exit; nobody waits for them.
+        pool.stop(Lifecycle::Closed);
+        pool.sweep(None);
+        if queued > 0 {
+            log::warn!("callpool: pool dropped with {queued} queued requests; they were discarded");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! A worker's pacing: whether it spins before sleeping when it runs out of
+//! requests, and how long it pauses when it is close behind a stream of
+//! puts. Only a matter of speed: every decision about taking, sleeping and
+//! leaving is the request queue's (`pool::queue`).
+
+use std::time::{Duration, Instant};
+
+/// How many times an idle worker looks at the queue again, without the
+/// lock, before it goes to sleep. Streams of short requests then pass from
+/// putter to worker without a sleep and a wake-up per request; an idle
+/// worker spins for a few microseconds at most, then sleeps until woken.
+const SPIN_ROUNDS: u32 = 64;
+/// Of those, how many busy-wait with `spin_loop` before yielding the CPU.
+const SPIN_BEFORE_YIELD: u32 = 16;
+/// How long a worker that ran out of requests right behind a stream of puts
+/// waits before it looks again. Looking reads the lines the putter is
+/// writing (the FIFO's tail and newest slots): a worker that takes each
+/// request the moment it appears makes every put wait for those lines to
+/// come back. After the pause it finds a run of requests the putter has
+/// finished with. Measurements and the alternatives: `docs/performance.md`,
+/// "Catching up".
+const CATCH_UP_PAUSE: Duration = Duration::from_micros(4);
+/// A request that shows up within this many spin rounds after a worker ran
+/// out (the busy-wait rounds: a few hundred nanoseconds) makes a quick
+/// catch-up (see [`Pace`]). Counted in rounds, not read from the clock: a
+/// clock reading at each end would delay every hand-off to a spinning
+/// worker (`docs/performance.md`, "Catching up").
+const QUICK_ROUNDS: u32 = SPIN_BEFORE_YIELD;
+/// How many quick catch-ups in a row put a worker close behind a stream.
+/// Two, not one: a lone request that happens to come quickly once does not
+/// cost the next one a pause.
+const QUICK_CATCH_UPS_TO_PAUSE: u8 = 2;
+/// `spin_loop` pauses between two readings of the clock in the catch-up
+/// pause (about 0.1 µs here).
+const PAUSES_PER_CLOCK_READ: u32 = 8;
+
+/// What a worker remembers from one take to the next about how requests
+/// arrive, so that its spin fits the stream.
+#[derive(Debug, Default)]
+pub(crate) struct Pace {
+    /// It ran a request since it started: a stream is likely to go on, so it
+    /// spins before sleeping. A new worker, or one woken from sleep that
+    /// finds nothing, sleeps at once.
+    pub(crate) just_ran: bool,
+    /// Quick catch-ups in a row (up to [`QUICK_CATCH_UPS_TO_PAUSE`]): each
+    /// time the worker ran out of requests, the next came within
+    /// [`QUICK_ROUNDS`]; or, after a pause, more than one was waiting at once.
+    /// At the limit the worker is close behind a stream and pauses
+    /// ([`CATCH_UP_PAUSE`]) before it looks again.
+    quick_catch_ups: u8,
+}
+
+impl Pace {
+    /// A worker's pace before its first request.
+    pub(crate) fn new() -> Pace {
+        Pace::default()
+    }
+
+    /// Records that the worker ran a request.
+    pub(crate) fn ran(&mut self) {
+        self.just_ran = true;
+    }
+
+    pub(crate) fn close_behind(&self) -> bool {
+        self.quick_catch_ups >= QUICK_CATCH_UPS_TO_PAUSE
+    }
+
+    pub(crate) fn caught_up(&mut self, quick: bool) {
+        self.quick_catch_ups = if quick {
+            (self.quick_catch_ups + 1).min(QUICK_CATCH_UPS_TO_PAUSE)
+        } else {
+            0
+        };
+    }
+}
+
+/// Busy-waits a little for something to show up (`arrived`: a request, a
+/// dismissal, a lifecycle move), first without looking for
+/// [`CATCH_UP_PAUSE`] if the worker is close behind a stream. Returns
+/// whether this was a quick catch-up; `queued` is read only after a pause.
+/// The pause delays a dismissal or shutdown by as much at most: it runs
+/// outside the take, which `dismiss` waits for.
+pub(crate) fn spin_for_work(
+    close_behind: bool,
+    arrived: impl Fn() -> bool,
+    queued: impl FnOnce() -> usize,
+) -> bool {
+    if close_behind {
+        let start = Instant::now();
+        while start.elapsed() < CATCH_UP_PAUSE {
+            for _ in 0..PAUSES_PER_CLOCK_READ {
+                std::hint::spin_loop();
+            }
+        }
+    }
+    for round in 0..SPIN_ROUNDS {
+        if arrived() {
+            // After a pause: the stream went on if more than a lone request
+            // was there at once (one look at the putters' count per pause).
+            // Otherwise: if it came quickly.
+            return if close_behind {
+                round == 0 && queued() >= 2
+            } else {
+                round < QUICK_ROUNDS
+            };
+        }
+        if round < SPIN_BEFORE_YIELD {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker pauses only after two quick catch-ups in a row, and any slow
+    /// one (or a sleep) ends it: a lone quick request costs no pause.
+    #[test]
+    fn pace_pauses_only_after_two_quick_catch_ups_in_a_row() {
+        let mut pace = Pace::new();
+        assert!(!pace.just_ran);
+        pace.ran();
+        assert!(pace.just_ran);
+        pace.caught_up(true);
+        assert!(!pace.close_behind(), "one quick catch-up is not a stream");
+        pace.caught_up(false);
+        pace.caught_up(true);
+        assert!(!pace.close_behind(), "a slow one in between starts over");
+        pace.caught_up(true);
+        assert!(pace.close_behind());
+        for _ in 0..1000 {
+            pace.caught_up(true);
+        }
+        assert!(pace.close_behind(), "the count saturates, it never wraps");
+        pace.caught_up(false);
+        assert!(!pace.close_behind());
+    }
+}

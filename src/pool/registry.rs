@@ -1,0 +1,294 @@
+//! The worker registry: starting, dismissing, joining and reaping a pool's
+//! worker threads, and the counts that say how many run.
+//!
+//! Dismissal is a message, not an inference: the registry moves a worker
+//! from `live` to `dismissed` and sets its flag through the request queue
+//! (`RequestQueue::dismiss`), all under the workers lock. A worker that
+//! leaves its loop moves its own handle to `exited`; the next registry
+//! operation (or the next worker to exit) joins those, so threads are
+//! reaped without the user's help. `docs/design.md`, "Life of a worker".
+
+use std::sync::Arc;
+use std::thread::{self, JoinHandle, ThreadId};
+use std::time::Instant;
+
+use crate::error::SpawnError;
+use crate::pool::handshake::WorkerFlags;
+use crate::pool::queue::Lifecycle;
+use crate::pool::{worker, Pool};
+
+/// One live worker, as the pool sees it.
+struct Worker {
+    /// The dismissal message: set through the queue (`RequestQueue::dismiss`).
+    flags: Arc<WorkerFlags>,
+    thread: JoinHandle<()>,
+}
+
+/// Worker bookkeeping that must change together, under one lock.
+#[derive(Default)]
+pub(crate) struct Workers {
+    /// Live workers, oldest first; dismissal takes from the end.
+    live: Vec<Worker>,
+    /// Dismissed threads that have not left their loop yet.
+    dismissed: Vec<JoinHandle<()>>,
+    /// Threads that left their loop (see `worker_exited`), not joined yet.
+    exited: Vec<JoinHandle<()>>,
+    /// Dismissed threads joined by reaping since the last
+    /// `join_all_dismissed_workers`, which reports them.
+    reaped: usize,
+    /// Threads started and not yet exited: live ones plus dismissed ones
+    /// still finishing. Invariant: `threads >= live.len()`.
+    threads: usize,
+    /// Number for the next worker's thread name.
+    next_index: usize,
+}
+
+impl Workers {
+    /// Takes the threads that have left their loop, to be joined (outside
+    /// the lock) by `join_all`.
+    fn take_exited(&mut self) -> Vec<JoinHandle<()>> {
+        let exited = std::mem::take(&mut self.exited);
+        self.reaped += exited.len();
+        exited
+    }
+}
+
+/// Joins threads that have left their loop (so they end promptly), never
+/// the calling thread.
+fn join_all(handles: Vec<JoinHandle<()>>) {
+    for handle in handles {
+        // A worker catches every panic of a request, so a join error
+        // means a bug in callpool itself; report it, keep joining.
+        if handle.join().is_err() {
+            log::error!("callpool bug: a worker thread panicked");
+        }
+    }
+}
+
+impl Pool {
+    pub(crate) fn live_workers(&self) -> usize {
+        self.workers().live.len()
+    }
+
+    /// Starts `n` more workers, or none if the pool would pass its
+    /// `max_workers` or is shut down. On a spawn failure the workers already
+    /// started keep running and the error says how many.
+    pub(crate) fn create_workers(self: &Arc<Self>, n: usize) -> Result<(), SpawnError> {
+        let mut workers = self.workers();
+        let exited = workers.take_exited();
+        let grown = self.grow(&mut workers, n);
+        drop(workers);
+        join_all(exited);
+        grown
+    }
+
+    fn grow(self: &Arc<Self>, workers: &mut Workers, n: usize) -> Result<(), SpawnError> {
+        if self.lifecycle() != Lifecycle::Open {
+            return Err(SpawnError::shut_down());
+        }
+        let wanted = workers.live.len().saturating_add(n);
+        if wanted > self.config.max_workers {
+            return Err(SpawnError::too_many(wanted, self.config.max_workers));
+        }
+        for created in 0..n {
+            if let Err(e) = self.spawn_worker(workers) {
+                log::error!("callpool: could not spawn a worker thread: {e}");
+                return Err(SpawnError::io(created, e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Spawns one worker. Called with the workers lock held so that the
+    /// counts and the registry change together; the new thread takes that
+    /// lock only as it exits.
+    fn spawn_worker(self: &Arc<Self>, workers: &mut Workers) -> std::io::Result<()> {
+        let name = format!("{}-{}", self.config.thread_name, workers.next_index);
+        let mut builder = thread::Builder::new().name(name.clone());
+        if let Some(size) = self.config.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let flags = Arc::new(WorkerFlags::new());
+        let worker_flags = Arc::clone(&flags);
+        // Count the thread before it starts, so that it can never be seen
+        // exiting before it was counted; roll back if it does not start.
+        self.set_threads(workers, workers.threads + 1);
+        let pool = Arc::clone(self);
+        match builder.spawn(move || {
+            pool.mark_worker_thread();
+            worker::run(&pool, &worker_flags);
+        }) {
+            Ok(thread) => {
+                workers.next_index += 1;
+                workers.live.push(Worker { flags, thread });
+                log::debug!("callpool: started worker {name}");
+                Ok(())
+            }
+            Err(e) => {
+                self.set_threads(workers, workers.threads - 1);
+                Err(e)
+            }
+        }
+    }
+
+    fn set_threads(&self, workers: &mut Workers, threads: usize) {
+        workers.threads = threads;
+        // SeqCst: see `Pool::threads`.
+        self.threads
+            .store(threads, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Dismisses up to `n` live workers, newest first; returns how many.
+    /// Idle ones wake and exit at once; busy ones exit after their current
+    /// request. None of them takes another request.
+    pub(crate) fn dismiss_workers(&self, n: usize) -> usize {
+        let mut workers = self.workers();
+        let exited = workers.take_exited();
+        let dismissed = self.shrink(&mut workers, n);
+        drop(workers);
+        join_all(exited);
+        dismissed
+    }
+
+    fn shrink(&self, workers: &mut Workers, n: usize) -> usize {
+        let n = n.min(workers.live.len());
+        let leaving = workers.live.split_off(workers.live.len() - n);
+        // Newest first, as the Python module does.
+        for worker in leaving.iter().rev() {
+            log::debug!(
+                "callpool: dismissing worker {}",
+                worker.thread.thread().name().unwrap_or("?")
+            );
+        }
+        self.queue.dismiss(leaving.iter().map(|w| &*w.flags));
+        workers
+            .dismissed
+            .extend(leaving.into_iter().rev().map(|w| w.thread));
+        n
+    }
+
+    /// Sets the number of live workers to `n`, under one lock.
+    pub(crate) fn resize(self: &Arc<Self>, n: usize) -> Result<(), SpawnError> {
+        let mut workers = self.workers();
+        let exited = workers.take_exited();
+        let live = workers.live.len();
+        let resized = if n > live {
+            self.grow(&mut workers, n - live)
+        } else {
+            self.shrink(&mut workers, live - n);
+            Ok(())
+        };
+        drop(workers);
+        join_all(exited);
+        resized
+    }
+
+    /// Moves the lifecycle forward and dismisses every live worker, as one
+    /// step under the workers lock, so no worker can be created in between.
+    pub(crate) fn stop(&self, to: Lifecycle) {
+        let mut workers = self.workers();
+        self.queue.advance(to);
+        let n = workers.live.len();
+        self.shrink(&mut workers, n);
+    }
+
+    /// A worker is about to block on a full result queue: wake the threads
+    /// that may be the ones to make room (blocked putters, joiners), each of
+    /// which checks for stuck senders under the lock taken here.
+    pub(crate) fn sender_stuck(&self) {
+        self.queue.wake_putters();
+        let _workers = self.workers();
+        self.exited.notify_all();
+    }
+
+    /// Joins the dismissed workers once every one of them has left its loop;
+    /// returns `None` (joining nothing) as soon as `stuck` says the caller's
+    /// own results need handling first, so that the caller can make room
+    /// for a dismissed worker blocked on its result queue.
+    pub(crate) fn join_dismissed_when_exited(&self, stuck: impl Fn() -> bool) -> Option<usize> {
+        if self.on_worker_thread() {
+            // A worker cannot wait for its own exit; join the others as they go.
+            return Some(self.join_dismissed());
+        }
+        let mut workers = self.workers();
+        // `threads` counts live workers plus dismissed ones not yet exited.
+        while workers.threads > workers.live.len() {
+            if stuck() {
+                return None;
+            }
+            workers = self.exited.wait(workers).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(workers);
+        Some(self.join_dismissed())
+    }
+
+    /// Joins the dismissed workers that have left their loop; returns how
+    /// many were joined since the last call (reaped ones included).
+    pub(crate) fn join_dismissed(&self) -> usize {
+        let (exited, joined) = {
+            let mut workers = self.workers();
+            let exited = workers.take_exited();
+            (exited, std::mem::take(&mut workers.reaped))
+        };
+        join_all(exited);
+        joined
+    }
+
+    /// Blocks until no thread of this pool runs, or until `deadline`.
+    /// Returns the threads still running.
+    pub(crate) fn wait_threads_exited(&self, deadline: Option<Instant>) -> usize {
+        let mut workers = self.workers();
+        while workers.threads > 0 {
+            workers = match deadline {
+                None => self.exited.wait(workers).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                        break;
+                    };
+                    self.exited
+                        .wait_timeout(workers, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+        workers.threads
+    }
+
+    /// Called by each worker thread as it leaves its loop, whatever the
+    /// reason. It moves its own handle to `exited` (it cannot join itself)
+    /// and joins the threads that left before it, so that a pool nobody
+    /// operates on still holds at most one exited thread.
+    pub(crate) fn worker_exited(&self, me: ThreadId) {
+        let (none_left, earlier) = {
+            let mut workers = self.workers();
+            let earlier = workers.take_exited();
+            let mine =
+                if let Some(pos) = workers.dismissed.iter().position(|t| t.thread().id() == me) {
+                    Some(workers.dismissed.swap_remove(pos))
+                } else if let Some(pos) = workers
+                    .live
+                    .iter()
+                    .position(|w| w.thread.thread().id() == me)
+                {
+                    // A live worker only exits on a bug (its loop panicked); drop
+                    // it from the live count so nobody waits on it.
+                    log::error!("callpool bug: a live worker exited unexpectedly");
+                    Some(workers.live.remove(pos).thread)
+                } else {
+                    None
+                };
+            // Counted as reaped when joined (`take_exited`), not here.
+            workers.exited.extend(mine);
+            let threads = workers.threads - 1;
+            self.set_threads(&mut workers, threads);
+            self.exited.notify_all();
+            (workers.threads == 0, earlier)
+        };
+        if none_left {
+            self.wake_all_inboxes();
+            self.queue.wake_putters();
+        }
+        join_all(earlier);
+    }
+}

@@ -1,0 +1,71 @@
+//! `RequestId`: how a request is named among a handle's pending requests.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Identifies a request among the pending requests of a pool handle.
+///
+/// Every [`WorkRequest`](crate::WorkRequest) gets an id when it is made: either one chosen by the
+/// user ([`Request::with_id`](crate::Request::with_id)), kept exactly as given, or an automatic one,
+/// unique in the whole process for its lifetime. An automatic id and a
+/// user-chosen id with the same number are different ids; both print as the
+/// bare number.
+///
+/// # Examples
+///
+/// ```
+/// use callpool::WorkRequest;
+///
+/// let auto: callpool::WorkRequest = WorkRequest::new(|x: u8| x, 1).into();
+/// assert!(!auto.id().is_user_chosen());
+///
+/// let mine: callpool::WorkRequest = WorkRequest::new(|x: u8| x, 1).with_id(42).into();
+/// assert_eq!(mine.id().value(), 42);
+/// assert_eq!(mine.id().to_string(), "42");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId {
+    value: u64,
+    user_chosen: bool,
+}
+
+impl RequestId {
+    /// A fresh automatic id.
+    pub(crate) fn next_auto() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        // Relaxed: uniqueness needs only the atomicity of fetch_add; no other
+        // memory is published through this counter.
+        let value = NEXT.fetch_add(1, Ordering::Relaxed);
+        RequestId {
+            value,
+            user_chosen: false,
+        }
+    }
+
+    pub(crate) fn from_parts(value: u64, user_chosen: bool) -> Self {
+        RequestId { value, user_chosen }
+    }
+
+    /// The id's number.
+    pub fn value(self) -> u64 {
+        self.value
+    }
+
+    /// Whether the user chose this id (rather than the pool).
+    pub fn is_user_chosen(self) -> bool {
+        self.user_chosen
+    }
+}
+
+impl fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.user_chosen { "user" } else { "auto" };
+        write!(f, "RequestId({kind} {})", self.value)
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.value, f)
+    }
+}
