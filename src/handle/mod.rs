@@ -107,6 +107,11 @@ impl ThreadPool {
     /// this handle's results on the calling thread (running their callbacks),
     /// so a thread that both puts and polls never deadlocks.
     ///
+    /// Called from one of this pool's own workers (a callable that puts
+    /// follow-up requests), it never waits for room: the request goes in
+    /// past the capacity, since a worker waiting for room would wait for
+    /// itself. The capacity still bounds puts from every other thread.
+    ///
     /// # Errors
     ///
     /// Hands the request back in [`PutError::ShutDown`] after shutdown,
@@ -117,6 +122,18 @@ impl ThreadPool {
     ///
     /// A panic in a callback run while blocked passes through; the request
     /// being put is then dropped (and logged), the pool stays consistent.
+    ///
+    /// # Deadlocks
+    ///
+    /// A blocked put handles only *this* handle's results. If the workers
+    /// are all stuck sending to *another* handle's full result queue (one
+    /// that nobody polls, for instance because the thread that should poll
+    /// it is the one blocked here), no room ever comes: one thread that put
+    /// on handle P (bounded result queue, not polled) and then blocks
+    /// putting on handle H waits for ever. Poll every handle you put on, use
+    /// unbounded result queues, or put with
+    /// [`put_request_timeout`](Self::put_request_timeout), which gives the
+    /// request back in [`PutError::Timeout`] so you can poll P and retry.
     ///
     /// # Examples
     ///
@@ -144,12 +161,35 @@ impl ThreadPool {
     }
 
     /// Puts a request, blocking at most `timeout` for room in a bounded
-    /// queue (handling results meanwhile, as `put_request` does).
+    /// queue (handling results meanwhile, as `put_request` does): the way
+    /// out of the two-handle wait described under
+    /// [`put_request`](Self::put_request#deadlocks).
     ///
     /// # Errors
     ///
     /// As [`put_request`](Self::put_request), and [`PutError::Timeout`] when
-    /// no room came in time.
+    /// no room came in time; the request is handed back in it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{PutError, ThreadPool, WorkRequest};
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::builder().workers(1).queue_capacity(1).build()?;
+    /// let (open, gate) = std::sync::mpsc::channel::<()>();
+    /// // The worker waits on the gate; a second request fills the queue.
+    /// pool.put_request(WorkRequest::new(move |_: ()| { let _ = gate.recv(); }, ()))?;
+    /// # while pool.queued() > 0 { std::thread::yield_now(); }
+    /// pool.put_request(WorkRequest::new(|x: u8| x, 1))?;
+    /// match pool.put_request_timeout(WorkRequest::new(|x: u8| x, 2), Duration::from_millis(10)) {
+    ///     Err(PutError::Timeout(request)) => assert!(!request.id().is_user_chosen()),
+    ///     other => panic!("expected a timeout, got {other:?}"),
+    /// }
+    /// drop(open);
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_request_timeout(
         &self,
         request: impl Into<WorkRequest>,
@@ -400,7 +440,8 @@ impl ThreadPool {
     /// Asking for more than exist dismisses all. Idle workers exit at once;
     /// busy ones after their current request. A dismissed worker takes no
     /// other request: queued requests stay queued, in order, for the others.
-    /// Join the threads with
+    /// The pool joins the exited threads itself; to wait until they are
+    /// gone, call
     /// [`join_all_dismissed_workers`](Self::join_all_dismissed_workers).
     ///
     /// # Examples
@@ -416,11 +457,16 @@ impl ThreadPool {
         self.shared().dismiss_workers(n)
     }
 
-    /// Joins every dismissed worker thread and returns how many. Idle
-    /// dismissed workers have already exited or are exiting, so this only
-    /// waits for busy ones to finish their current request. If one of them
-    /// waits for room in this handle's bounded result queue, this handles
-    /// the handle's results (running their callbacks) to make room.
+    /// Waits until every dismissed worker thread has exited and been joined;
+    /// returns how many were joined since the last call. Idle dismissed
+    /// workers have already exited or are exiting, so this only waits for
+    /// busy ones to finish their current request. If one of them waits for
+    /// room in this handle's bounded result queue, this handles the
+    /// handle's results (running their callbacks) to make room.
+    ///
+    /// Calling it is never needed to free threads: the pool joins workers
+    /// that have exited by itself, at its next resize, dismissal or worker
+    /// exit. Call it when you must know that the threads are gone.
     ///
     /// # Deadlocks
     ///

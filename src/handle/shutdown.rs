@@ -104,7 +104,10 @@ impl ThreadPool {
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled)). Running
     /// requests finish on their threads, which then exit; this handle's
     /// results are discarded, other handles still receive theirs. Nothing
-    /// blocks.
+    /// blocks: a cancellation for a handle whose bounded result queue is
+    /// full waits beside that queue until the handle polls, and a user
+    /// value whose `Drop` panics while being cancelled is logged, not
+    /// propagated.
     ///
     /// On a handle of the [`global`](crate::global) pool, only this handle's
     /// queued requests are taken out and handed back; the pool keeps running.
