@@ -170,7 +170,7 @@ impl Results {
                     self.inbox.wake_waiters(caller);
                 }
                 log::trace!("callpool: handling result of request {id}");
-                task.task.report(id);
+                task.report();
                 1
             }
         }

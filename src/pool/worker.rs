@@ -53,7 +53,7 @@ pub(crate) fn run(pool: &Pool, flags: &WorkerFlags) {
 fn execute(pool: &Pool, job: Job) -> Arc<Inbox> {
     let Job { mut task, inbox } = job;
     log::trace!("callpool: running request {}", task.id());
-    task.task.run();
+    task.run();
     inbox.deliver(Msg::Done(task), || pool.sender_stuck());
     inbox
 }

@@ -58,6 +58,17 @@ impl Envelope<dyn Task> {
         RequestId::from_parts(self.id_value, self.task.user_chosen_id())
     }
 
+    /// On a worker: runs the request in place (see [`Task::run`]).
+    pub(crate) fn run(&mut self) {
+        self.task.run();
+    }
+
+    /// On the polling thread: hands the outcome to its callback.
+    pub(crate) fn report(&mut self) {
+        let id = self.id();
+        self.task.report(id);
+    }
+
     /// Marks the request cancelled; its work, dropped here, may panic.
     pub(crate) fn cancel(&mut self) {
         let task = &mut self.task;
