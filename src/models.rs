@@ -5,9 +5,9 @@
 //!   interleaving up to a preemption bound (3 unless `LOOM_MAX_PREEMPTIONS`
 //!   says otherwise).
 //!   `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" cargo test --release --lib models`
-//! * Under shuttle (`--features shuttle`): bigger scenarios (many requests,
+//! * Under shuttle (`RUSTFLAGS="--cfg shuttle"`): bigger scenarios (many requests,
 //!   more threads, resize storms), random and PCT schedules.
-//!   `cargo test --release --features shuttle --lib models`
+//!   `RUSTFLAGS="--cfg shuttle" cargo test --release --lib models`
 //!
 //! Each scenario is written once, generic over [`Queue`], and run against
 //! the real queue (must pass) and against [`Replica`], a small copy of the
@@ -24,7 +24,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::queue::{Blocked, Lifecycle, Pace, Push, RequestQueue, WorkerFlags};
+use crate::pool::handshake::WorkerFlags;
+use crate::pool::pace::Pace;
+use crate::pool::queue::{Blocked, Lifecycle, Push, RequestQueue};
 use crate::sync::{Condvar, Mutex, MutexGuard, Ordering};
 
 #[cfg(loom)]
@@ -32,7 +34,7 @@ use loom::{
     sync::{atomic::AtomicUsize, Arc},
     thread,
 };
-#[cfg(all(feature = "shuttle", not(loom)))]
+#[cfg(all(shuttle, not(loom)))]
 use shuttle::{
     sync::{atomic::AtomicUsize, Arc},
     thread,
@@ -1228,6 +1230,9 @@ mod under_loom {
             return;
         };
         let (model, _) = seeded(&name).expect("unknown seeded model");
+        // The parent checks this line: proof that the filter matched this
+        // test and the model really started.
+        println!("CALLPOOL-SEEDED-RAN {name}");
         model();
     }
 
@@ -1255,6 +1260,10 @@ mod under_loom {
         assert!(
             !output.status.success(),
             "loom missed the seeded bug {name}:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("CALLPOOL-SEEDED-RAN {name}")),
+            "the child process never ran the seeded model {name}:\n{text}"
         );
         assert!(
             text.contains(expected),
@@ -1338,7 +1347,7 @@ mod under_loom {
 /// sleeping workers deadlocks here), then dismisses the workers; without it,
 /// a graceful drain (advance to `Draining`, dismiss) runs what is left.
 /// Either way every request runs exactly once and nothing is left.
-#[cfg(all(feature = "shuttle", not(loom)))]
+#[cfg(all(shuttle, not(loom)))]
 fn many_requests<Q: Queue>(queue: Q, putters: u64, each: u64, workers: usize, wait_all: bool) {
     let queue = Arc::new(queue);
     let progress = Progress::new();
@@ -1389,7 +1398,7 @@ fn many_requests<Q: Queue>(queue: Q, putters: u64, each: u64, workers: usize, wa
 /// its wake-up deadlocks the model. After the storm: at least one worker, a
 /// graceful drain. Every request is taken exactly once or handed back to
 /// the putter.
-#[cfg(all(feature = "shuttle", not(loom)))]
+#[cfg(all(shuttle, not(loom)))]
 fn resize_storm<Q: Queue>(queue: Q, jobs: u64, steps: usize) {
     use shuttle::rand::{thread_rng, Rng};
 
@@ -1491,7 +1500,7 @@ fn resize_storm<Q: Queue>(queue: Q, jobs: u64, steps: usize) {
 /// A close storm: two putters race with `shutdown_now`'s steps (close,
 /// dismiss, sweep) while three workers take. Every request is run, swept or
 /// refused, exactly once; nothing is queued after the sweep.
-#[cfg(all(feature = "shuttle", not(loom)))]
+#[cfg(all(shuttle, not(loom)))]
 fn close_storm<Q: Queue>(queue: Q, each: u64) {
     let queue = Arc::new(queue);
     let progress = Progress::new();
@@ -1529,7 +1538,7 @@ fn close_storm<Q: Queue>(queue: Q, each: u64) {
     assert_exactly_once(0..2 * each, &lists);
 }
 
-#[cfg(all(feature = "shuttle", not(loom)))]
+#[cfg(all(shuttle, not(loom)))]
 mod under_shuttle {
     use super::*;
 

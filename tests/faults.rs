@@ -147,31 +147,15 @@ fn capacities_work(q: usize, r: usize) {
 /// only works because the addition wraps. The scenario runs in a child
 /// process (this test binary) so the abort is reported, not suffered.
 #[test]
-
 fn result_capacity_usize_max() {
-    const CHILD: &str = "CALLPOOL_FAULTS_CHILD";
-    if std::env::var_os(CHILD).is_some() {
+    const NAME: &str = "result_capacity_usize_max";
+    if common::in_child(NAME) {
         capacities_work(0, usize::MAX);
         capacities_work(1, usize::MAX);
+        common::child_ran(NAME);
         return;
     }
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "result_capacity_usize_max",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("could not start the child test process");
-    assert!(
-        output.status.success(),
-        "a pool with result_capacity(usize::MAX) failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::run_in_child(NAME);
 }
 
 /// 100,000 requests queued (unbounded request queue) against a result

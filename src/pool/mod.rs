@@ -6,8 +6,8 @@
 //! The protocols (request flow, dismissal, shutdown) are described step by
 //! step in `docs/design.md`.
 
-mod handshake;
-mod pace;
+pub(crate) mod handshake;
+pub(crate) mod pace;
 pub(crate) mod queue;
 mod registry;
 mod worker;

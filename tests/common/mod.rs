@@ -162,3 +162,46 @@ pub fn within_here<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let _ = watchdog.join();
     out
 }
+
+/// The line a child process prints once its scenario has run to the end.
+pub const CHILD_RAN: &str = "CALLPOOL-CHILD-RAN";
+
+/// Whether this process is the child that [`run_in_child`] started for the
+/// test `name`.
+pub fn in_child(name: &str) -> bool {
+    std::env::var("CALLPOOL_CHILD_TEST").is_ok_and(|v| v == name)
+}
+
+/// In the child: says that the scenario of `name` ran to the end.
+pub fn child_ran(name: &str) {
+    println!("{CHILD_RAN} {name}");
+}
+
+/// Re-runs the test `name` of this test binary in a child process (so an
+/// abort is reported, not suffered) and asserts that it passed *and* that
+/// the child really ran the scenario: it printed [`CHILD_RAN`] (see
+/// [`child_ran`]) and its harness ran exactly one test. A filter that
+/// matches nothing, or a test the harness skips, fails here.
+pub fn run_in_child(name: &str) {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env("CALLPOOL_CHILD_TEST", name)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("could not start the child test process");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "child {name} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(
+        stdout.contains(&format!("{CHILD_RAN} {name}")),
+        "child {name} never ran its scenario:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "child {name} did not run exactly one test:\n{stdout}"
+    );
+}
