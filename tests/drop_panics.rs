@@ -1,0 +1,153 @@
+//! A panic in a user value's `Drop` (a panic payload, a result nobody
+//! polled, a callable's captured state dropped by a sweep) is contained
+//! where it happens: the worker lives, the sweep finishes, and every request
+//! is accounted for exactly once.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+use callpool::{TaskError, ThreadPool, WorkRequest};
+
+const BOMB: &str = "drop_panics: bomb";
+
+/// Panics when dropped.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("{BOMB}");
+    }
+}
+
+fn quiet() {
+    common::hide_panics(|message| message.is_none_or(|m| m.starts_with(BOMB)));
+}
+
+#[test]
+fn a_panic_payload_whose_drop_panics_reaches_the_error_callback() {
+    quiet();
+    let pool = Arc::new(ThreadPool::new(1));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&errors);
+    pool.put_request(
+        WorkRequest::new(|_: ()| std::panic::panic_any(Bomb), ())
+            .on_error(move |_, e| seen.lock().unwrap().push(e)),
+    )
+    .unwrap();
+    let waiter = Arc::clone(&pool);
+    assert_eq!(common::within("wait", move || waiter.wait()), Ok(1));
+    let errors = errors.lock().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert!(matches!(&errors[0], TaskError::Panicked(m) if m == "panic payload of unknown type"));
+    // The worker lived: it runs the next request.
+    assert_eq!(pool.workers(), 1);
+    assert_eq!(pool.threads(), 1);
+    pool.put_request(WorkRequest::new(|x: u8| x, 1)).unwrap();
+    let waiter = Arc::clone(&pool);
+    assert_eq!(common::within("wait", move || waiter.wait()), Ok(1));
+}
+
+/// Results whose `Drop` panics, for a handle dropped before it polled them:
+/// they are dropped on the worker (or wherever the handle's queue goes),
+/// and the other handle's requests still run.
+fn unpolled_bombs(drop_while_queued: bool) {
+    quiet();
+    let pool = Arc::new(ThreadPool::new(1));
+    let other = pool.new_handle();
+    let gate = Arc::new(common::one_way::Gate::default());
+    let _open = common::one_way::OpenOnDrop(Arc::clone(&gate));
+    let (started_tx, started) = mpsc::channel();
+    let g = Arc::clone(&gate);
+    // Holds the worker until the gate opens.
+    pool.put_request(WorkRequest::new(
+        move |_: ()| {
+            started_tx.send(()).unwrap();
+            g.pass();
+        },
+        (),
+    ))
+    .unwrap();
+    started.recv_timeout(common::HANG).unwrap();
+    for _ in 0..2 {
+        other
+            .put_request(WorkRequest::new(|_: ()| Bomb, ()))
+            .unwrap();
+    }
+    if drop_while_queued {
+        drop(other);
+        gate.open();
+    } else {
+        gate.open();
+        // Both bombs ran and sit in `other`'s result queue, not polled.
+        let probe = Arc::clone(&pool);
+        common::within("the bombs to run", move || {
+            while probe.queued() > 0 {
+                std::thread::yield_now();
+            }
+        });
+        drop(other);
+    }
+    let waiter = Arc::clone(&pool);
+    assert_eq!(common::within("wait", move || waiter.wait()), Ok(1));
+    for i in 0..3u8 {
+        pool.put_request(WorkRequest::new(move |_: ()| i, ()))
+            .unwrap();
+    }
+    let waiter = Arc::clone(&pool);
+    assert_eq!(common::within("wait", move || waiter.wait()), Ok(3));
+    assert_eq!(pool.workers(), 1);
+    assert_eq!(pool.threads(), 1, "a worker died");
+}
+
+#[test]
+fn results_whose_drop_panics_on_a_dropped_handle_leave_the_worker_alive() {
+    unpolled_bombs(false);
+}
+
+#[test]
+fn queued_requests_of_a_dropped_handle_whose_results_panic_when_dropped() {
+    unpolled_bombs(true);
+}
+
+/// `shutdown_now` cancels another handle's queued requests; one of them
+/// holds a value whose `Drop` panics. The sweep goes on: every request of
+/// that handle reaches its error callback with `Cancelled` exactly once.
+#[test]
+fn a_panicking_drop_during_a_shutdown_now_sweep_loses_nothing() {
+    quiet();
+    let a = ThreadPool::new(1);
+    let b = Arc::new(a.new_handle());
+    let (latch_gate, latch) = common::gate();
+    a.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+        .unwrap();
+    latch_gate.await_start();
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    for i in 0..4u32 {
+        let bomb = (i == 1).then(|| Bomb);
+        let c = Arc::clone(&cancelled);
+        b.put_request(
+            WorkRequest::new(
+                move |x: u32| {
+                    let _keep = &bomb;
+                    x
+                },
+                i,
+            )
+            .on_result(|_, _| panic!("cancelled requests never run"))
+            .on_error(move |_, e| {
+                assert!(matches!(e, TaskError::Cancelled));
+                c.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
+    }
+    let unstarted = common::within("shutdown_now", move || a.shutdown_now().len());
+    assert_eq!(unstarted, 0);
+    latch_gate.open();
+    let waiter = Arc::clone(&b);
+    assert_eq!(common::within("wait", move || waiter.wait()), Ok(4));
+    assert_eq!(cancelled.load(Ordering::SeqCst), 4);
+    assert_eq!(b.pending(), 0);
+}
