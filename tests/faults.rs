@@ -13,14 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::Duration;
 
 use callpool::{TaskError, ThreadPool, WaitError, WorkRequest};
 
 mod common;
 
-/// Only ever reached by a hang.
-const HANG: Duration = Duration::from_secs(30);
+use common::HANG;
 
 const DELIBERATE: &str = "faults: deliberate panic";
 
@@ -55,18 +53,7 @@ impl Drop for OpenOnDrop {
     }
 }
 
-/// Runs `f` on another thread; fails if it has not returned within [`HANG`].
-fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(HANG) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hang: {what}"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
-    }
-}
+use common::within;
 
 fn hit_counters(n: usize) -> Arc<Vec<AtomicUsize>> {
     Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect())
@@ -308,7 +295,10 @@ fn a_callback_that_shuts_its_own_pool_down() {
         )
         .unwrap();
     }
-    assert_eq!(within_ref(|| pool.wait_timeout(HANG)), Ok(11));
+    assert_eq!(
+        common::within_here("a call", || pool.wait_timeout(HANG)),
+        Ok(11)
+    );
     assert_eq!(*shut.lock().unwrap(), Some(true));
     assert_each_once(&hits);
     assert!(pool.is_shut_down());
@@ -370,28 +360,15 @@ fn a_callback_that_shuts_its_own_pool_down_now() {
         )
         .unwrap();
     }
-    assert_eq!(within_ref(|| pool.wait_timeout(HANG)), Ok(7));
+    assert_eq!(
+        common::within_here("a call", || pool.wait_timeout(HANG)),
+        Ok(7)
+    );
     // The other handle had nothing queued; ours were cancelled, not run.
     assert_eq!(handed_back.load(Ordering::SeqCst), 0);
     assert_eq!(results.load(Ordering::SeqCst), 2);
     assert_eq!(cancelled.load(Ordering::SeqCst), 5);
     assert_eq!(pool.pending(), 0);
-}
-
-/// Runs `f` here, failing the test if it blocks past [`HANG`] (then the
-/// process is stuck anyway, so this aborts after reporting).
-fn within_ref<T>(f: impl FnOnce() -> T) -> T {
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let watchdog = thread::spawn(move || {
-        if done_rx.recv_timeout(HANG) == Err(mpsc::RecvTimeoutError::Timeout) {
-            eprintln!("faults: hang: a call did not return within {HANG:?}");
-            std::process::abort();
-        }
-    });
-    let out = f();
-    let _ = done_tx.send(());
-    watchdog.join().unwrap();
-    out
 }
 
 // ---------------------------------------------------------------------------

@@ -49,16 +49,7 @@ impl Watchdog {
     }
 }
 
-/// Runs `f` on a helper thread and returns its value, failing the test if
-/// it takes longer than [`HANG`].
-fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(HANG)
-        .unwrap_or_else(|e| panic!("{what} did not return: {e}"))
-}
+use common::within;
 
 /// Sends on its channel when dropped: stored in a thread-local, it tells the
 /// test that the thread has exited.
