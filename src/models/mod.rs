@@ -22,6 +22,8 @@
 //!
 //! `docs/reliability.md` lists what each model covers.
 
+mod inbox;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::pool::handshake::WorkerFlags;
@@ -1155,6 +1157,8 @@ mod under_loom {
     #[test]
     fn g_waiter_woken_when_last_thread_exits() {
         check(|| waiter_and_last_thread_exit(None));
+        check(|| inbox::other_handles_the_last_result(inbox::Misuse::None));
+        check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::None));
     }
 
     /// The race shuttle found (see `under_shuttle`); loom finds it too, and
@@ -1162,6 +1166,16 @@ mod under_loom {
     #[test]
     fn g_two_waiters_while_the_last_thread_exits() {
         check(|| two_waiters_last_thread_exit(None));
+    }
+
+    #[test]
+    fn g6_shipped_inbox_waiter_woken_when_another_thread_handles_the_last_result() {
+        check(|| inbox::other_handles_the_last_result(inbox::Misuse::None));
+    }
+
+    #[test]
+    fn g7_shipped_inbox_sweep_overflows_a_full_result_queue() {
+        check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::None));
     }
 
     // Self-checks: the same scenarios over a copy with one seeded bug must
@@ -1212,6 +1226,18 @@ mod under_loom {
             ),
             "g_wake_before_uncounted" => (
                 || check(|| waiter_and_last_thread_exit(Some(WaitBug::WakeBeforeUncounted))),
+                "deadlock",
+            ),
+            "g6_other_acts_as_waiter" => (
+                || check(|| inbox::other_handles_the_last_result(inbox::Misuse::OtherActsAsWaiter)),
+                "deadlock",
+            ),
+            "g7_keep_without_wake" => (
+                || {
+                    check(|| {
+                        inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::KeepWithoutWake)
+                    })
+                },
                 "deadlock",
             ),
             _ => return None,
@@ -1314,6 +1340,16 @@ mod under_loom {
     #[test]
     fn seeded_g_guard_keeping_the_token_is_caught() {
         expect_caught("g_guard_keeps_token");
+    }
+
+    #[test]
+    fn seeded_g6_a_non_waiter_handling_as_a_waiter_is_caught() {
+        expect_caught("g6_other_acts_as_waiter");
+    }
+
+    #[test]
+    fn seeded_g7_overflow_without_a_wake_token_is_caught() {
+        expect_caught("g7_keep_without_wake");
     }
 
     #[test]
