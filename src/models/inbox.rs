@@ -22,6 +22,8 @@ use loom::{sync::Arc, thread};
 use shuttle::{sync::Arc, thread};
 
 /// How a scenario's caller breaks the protocol, if at all.
+// The misuses are seeded checks, which only loom runs.
+#[cfg_attr(not(loom), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Misuse {
     /// None: the library's own callers.

@@ -1157,8 +1157,6 @@ mod under_loom {
     #[test]
     fn g_waiter_woken_when_last_thread_exits() {
         check(|| waiter_and_last_thread_exit(None));
-        check(|| inbox::other_handles_the_last_result(inbox::Misuse::None));
-        check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::None));
     }
 
     /// The race shuttle found (see `under_shuttle`); loom finds it too, and
@@ -1635,6 +1633,8 @@ mod under_shuttle {
         check(|| two_waiters(None));
         check(|| waiter_and_poller(None));
         check(|| waiter_and_last_thread_exit(None));
+        check(|| inbox::other_handles_the_last_result(inbox::Misuse::None));
+        check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::None));
     }
 
     /// Finds a race in the wait protocol (see `docs/reliability.md`,
