@@ -7,7 +7,7 @@
 //! send the finished request back; everything else here is touched by the
 //! threads that use the handle, and by sweeps that cancel its requests.
 //! The protocol is written in `docs/design.md` ("Deliver and handle",
-//! "Waiting"), and model-checked as it is here (`src/models/`).
+//! "Waiting"); `src/models/inbox.rs` model-checks this code as it ships.
 
 pub(crate) mod receive;
 

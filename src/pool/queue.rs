@@ -18,7 +18,7 @@
 //! `docs/design.md`, "Put" and "Take".
 //!
 //! It is generic over the queued item so that the loom and shuttle models
-//! (`src/models.rs`) check this very code with plain numbers as requests;
+//! (`src/models/`) check this very code with plain numbers as requests;
 //! under them the FIFO is a model mutex around a `VecDeque`.
 
 use std::collections::VecDeque;
