@@ -162,8 +162,8 @@ impl ThreadPool {
 
     /// Puts a request, blocking at most `timeout` for room in a bounded
     /// queue (handling results meanwhile, as `put_request` does): the way
-    /// out of the two-handle wait described under
-    /// [`put_request`](Self::put_request#deadlocks).
+    /// out of the two-handle wait described under "Deadlocks" in
+    /// [`put_request`](Self::put_request).
     ///
     /// # Errors
     ///
