@@ -11,84 +11,19 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
 
 use callpool::{TaskError, ThreadPool, WaitError, WorkRequest};
 
 mod common;
-
-/// Only ever reached by a hang.
-const HANG: Duration = Duration::from_secs(30);
+use common::one_way::{Gate, OpenOnDrop};
+use common::{assert_each_once, hit_counters, hit_request, within, within_here, HANG};
 
 const DELIBERATE: &str = "faults: deliberate panic";
 
 fn quiet_deliberate_panics() {
     common::hide_panics_starting_with(DELIBERATE);
-}
-
-/// A one-way gate that requests block on until the test opens it; it opens
-/// when dropped too, so a failing test never leaves a worker blocked.
-#[derive(Clone, Default)]
-struct Gate(Arc<(Mutex<bool>, Condvar)>);
-
-impl Gate {
-    fn open(&self) {
-        *self.0 .0.lock().unwrap() = true;
-        self.0 .1.notify_all();
-    }
-
-    fn pass(&self) {
-        let mut open = self.0 .0.lock().unwrap();
-        while !*open {
-            open = self.0 .1.wait(open).unwrap();
-        }
-    }
-}
-
-struct OpenOnDrop(Gate);
-
-impl Drop for OpenOnDrop {
-    fn drop(&mut self) {
-        self.0.open();
-    }
-}
-
-/// Runs `f` on another thread; fails if it has not returned within [`HANG`].
-fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(HANG) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hang: {what}"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
-    }
-}
-
-fn hit_counters(n: usize) -> Arc<Vec<AtomicUsize>> {
-    Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect())
-}
-
-fn counted(i: usize, hits: &Arc<Vec<AtomicUsize>>) -> WorkRequest {
-    let hits = Arc::clone(hits);
-    WorkRequest::new(|i: usize| i, i)
-        .on_result(move |_, i| {
-            hits[i].fetch_add(1, Ordering::SeqCst);
-        })
-        .into()
-}
-
-fn assert_each_once(hits: &[AtomicUsize]) {
-    let bad: Vec<(usize, usize)> = hits
-        .iter()
-        .map(|h| h.load(Ordering::SeqCst))
-        .enumerate()
-        .filter(|&(_, n)| n != 1)
-        .collect();
-    assert!(bad.is_empty(), "callbacks not run exactly once: {bad:?}");
 }
 
 // ---------------------------------------------------------------------------
@@ -128,13 +63,13 @@ fn capacities_work(q: usize, r: usize) {
                 .unwrap();
             let hits = hit_counters(1000);
             for i in 0..1000 {
-                pool.put_request(counted(i, &hits)).unwrap();
+                pool.put_request(hit_request(i, &hits)).unwrap();
             }
             // Blocked puts handle some results too (bounded queues).
             let waited = pool.wait_timeout(HANG).unwrap();
             assert!(waited <= 1000, "capacities {q}, {r}");
             assert_eq!(pool.pending(), 0, "capacities {q}, {r}");
-            assert_each_once(&hits);
+            assert_each_once("callbacks", &hits);
             pool.shutdown().unwrap();
         });
     }
@@ -187,10 +122,10 @@ fn a_hundred_thousand_requests_against_an_unpolled_result_queue_of_one() {
             .unwrap();
         let hits = hit_counters(100_000);
         for i in 0..100_000 {
-            pool.put_request(counted(i, &hits)).unwrap();
+            pool.put_request(hit_request(i, &hits)).unwrap();
         }
         assert_eq!(pool.wait_timeout(HANG), Ok(100_000));
-        assert_each_once(&hits);
+        assert_each_once("callbacks", &hits);
         pool.shutdown().unwrap();
     });
 }
@@ -210,14 +145,14 @@ fn a_hundred_thousand_requests_both_queues_of_one_one_thread_puts_and_polls() {
         let hits = hit_counters(100_000);
         let mut handled = 0;
         for i in 0..100_000 {
-            pool.put_request(counted(i, &hits)).unwrap();
+            pool.put_request(hit_request(i, &hits)).unwrap();
             if i % 1000 == 0 {
                 handled += pool.poll().unwrap();
             }
         }
         handled += pool.wait_timeout(HANG).unwrap();
         let by_puts = 100_000 - handled;
-        assert_each_once(&hits);
+        assert_each_once("callbacks", &hits);
         assert_eq!(pool.pending(), 0);
         // Most results were handled by blocked puts, not by poll/wait.
         eprintln!("results handled inside blocked puts: {by_puts}");
@@ -235,15 +170,15 @@ fn a_hundred_thousand_requests_both_queues_of_one_one_thread_puts_and_polls() {
 #[test]
 fn a_callback_that_dismisses_its_own_pools_workers() {
     let pool = Arc::new(ThreadPool::new(1));
-    let gate = Gate::default();
-    let _open = OpenOnDrop(gate.clone());
+    let gate = Arc::new(Gate::default());
+    let _open = OpenOnDrop(Arc::clone(&gate));
     let (started_tx, started_rx) = mpsc::channel();
     let hits = hit_counters(6);
     let dismissed = Arc::new(AtomicUsize::new(usize::MAX));
 
     let (p, g, d, h) = (
         Arc::clone(&pool),
-        gate.clone(),
+        Arc::clone(&gate),
         Arc::clone(&dismissed),
         Arc::clone(&hits),
     );
@@ -257,7 +192,7 @@ fn a_callback_that_dismisses_its_own_pools_workers() {
         g.open();
     }))
     .unwrap();
-    let (g, h) = (gate.clone(), Arc::clone(&hits));
+    let (g, h) = (Arc::clone(&gate), Arc::clone(&hits));
     pool.put_request(
         WorkRequest::new(
             move |i: usize| {
@@ -273,7 +208,7 @@ fn a_callback_that_dismisses_its_own_pools_workers() {
     )
     .unwrap();
     for i in 2..6 {
-        pool.put_request(counted(i, &hits)).unwrap();
+        pool.put_request(hit_request(i, &hits)).unwrap();
     }
 
     assert_eq!(
@@ -284,7 +219,7 @@ fn a_callback_that_dismisses_its_own_pools_workers() {
     assert_eq!((pool.workers(), pool.threads(), pool.queued()), (0, 0, 4));
     pool.create_workers(1).unwrap();
     assert_eq!(pool.wait_timeout(HANG), Ok(4));
-    assert_each_once(&hits);
+    assert_each_once("callbacks", &hits);
 }
 
 /// A callback that shuts its own pool down (through another handle it
@@ -295,12 +230,12 @@ fn a_callback_that_dismisses_its_own_pools_workers() {
 fn a_callback_that_shuts_its_own_pool_down() {
     let pool = ThreadPool::new(2);
     let other = Mutex::new(Some(pool.new_handle()));
-    let gate = Gate::default();
-    let _open = OpenOnDrop(gate.clone());
+    let gate = Arc::new(Gate::default());
+    let _open = OpenOnDrop(Arc::clone(&gate));
     let hits = hit_counters(11);
     let shut = Arc::new(Mutex::new(None));
 
-    let (g, h, s) = (gate.clone(), Arc::clone(&hits), Arc::clone(&shut));
+    let (g, h, s) = (Arc::clone(&gate), Arc::clone(&hits), Arc::clone(&shut));
     pool.put_request(WorkRequest::new(|i: usize| i, 0).on_result(move |_, i| {
         h[i].fetch_add(1, Ordering::SeqCst);
         g.open();
@@ -309,7 +244,7 @@ fn a_callback_that_shuts_its_own_pool_down() {
     }))
     .unwrap();
     for i in 1..11 {
-        let (g, h) = (gate.clone(), Arc::clone(&hits));
+        let (g, h) = (Arc::clone(&gate), Arc::clone(&hits));
         pool.put_request(
             WorkRequest::new(
                 move |i: usize| {
@@ -324,12 +259,15 @@ fn a_callback_that_shuts_its_own_pool_down() {
         )
         .unwrap();
     }
-    assert_eq!(within_ref(|| pool.wait_timeout(HANG)), Ok(11));
+    assert_eq!(
+        within_here("the outer wait", || pool.wait_timeout(HANG)),
+        Ok(11)
+    );
     assert_eq!(*shut.lock().unwrap(), Some(true));
-    assert_each_once(&hits);
+    assert_each_once("callbacks", &hits);
     assert!(pool.is_shut_down());
     assert_eq!(pool.threads(), 0);
-    assert!(pool.put_request(counted(0, &hits)).is_err());
+    assert!(pool.put_request(hit_request(0, &hits)).is_err());
 }
 
 /// A callback that stops its own pool at once (`shutdown_now` through
@@ -340,14 +278,18 @@ fn a_callback_that_shuts_its_own_pool_down() {
 fn a_callback_that_shuts_its_own_pool_down_now() {
     let pool = ThreadPool::new(1);
     let other = Mutex::new(Some(pool.new_handle()));
-    let gate = Gate::default();
-    let _open = OpenOnDrop(gate.clone());
+    let gate = Arc::new(Gate::default());
+    let _open = OpenOnDrop(Arc::clone(&gate));
     let (started_tx, started_rx) = mpsc::channel();
     let results = Arc::new(AtomicUsize::new(0));
     let cancelled = Arc::new(AtomicUsize::new(0));
     let handed_back = Arc::new(AtomicUsize::new(usize::MAX));
 
-    let (g, r, hb) = (gate.clone(), Arc::clone(&results), Arc::clone(&handed_back));
+    let (g, r, hb) = (
+        Arc::clone(&gate),
+        Arc::clone(&results),
+        Arc::clone(&handed_back),
+    );
     pool.put_request(WorkRequest::new(|()| (), ()).on_result(move |_, ()| {
         r.fetch_add(1, Ordering::SeqCst);
         started_rx
@@ -358,7 +300,7 @@ fn a_callback_that_shuts_its_own_pool_down_now() {
         g.open();
     }))
     .unwrap();
-    let (g, r) = (gate.clone(), Arc::clone(&results));
+    let (g, r) = (Arc::clone(&gate), Arc::clone(&results));
     pool.put_request(
         WorkRequest::new(
             move |()| {
@@ -386,28 +328,15 @@ fn a_callback_that_shuts_its_own_pool_down_now() {
         )
         .unwrap();
     }
-    assert_eq!(within_ref(|| pool.wait_timeout(HANG)), Ok(7));
+    assert_eq!(
+        within_here("the outer wait", || pool.wait_timeout(HANG)),
+        Ok(7)
+    );
     // The other handle had nothing queued; ours were cancelled, not run.
     assert_eq!(handed_back.load(Ordering::SeqCst), 0);
     assert_eq!(results.load(Ordering::SeqCst), 2);
     assert_eq!(cancelled.load(Ordering::SeqCst), 5);
     assert_eq!(pool.pending(), 0);
-}
-
-/// Runs `f` here, failing the test if it blocks past [`HANG`] (then the
-/// process is stuck anyway, so this aborts after reporting).
-fn within_ref<T>(f: impl FnOnce() -> T) -> T {
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let watchdog = thread::spawn(move || {
-        if done_rx.recv_timeout(HANG) == Err(mpsc::RecvTimeoutError::Timeout) {
-            eprintln!("faults: hang: a call did not return within {HANG:?}");
-            std::process::abort();
-        }
-    });
-    let out = f();
-    let _ = done_tx.send(());
-    watchdog.join().unwrap();
-    out
 }
 
 // ---------------------------------------------------------------------------
@@ -421,8 +350,8 @@ fn within_ref<T>(f: impl FnOnce() -> T) -> T {
 #[test]
 fn drop_with_results_unpolled_requests_running_and_queued() {
     let pool = ThreadPool::new(1);
-    let gate = Gate::default();
-    let _open = OpenOnDrop(gate.clone());
+    let gate = Arc::new(Gate::default());
+    let _open = OpenOnDrop(Arc::clone(&gate));
     let called = Arc::new(AtomicUsize::new(0));
     let ran = Arc::new(AtomicUsize::new(0));
     // Every request owns a clone of `alive`; once all are freed,
@@ -434,7 +363,7 @@ fn drop_with_results_unpolled_requests_running_and_queued() {
             alive.clone(),
             Arc::clone(&ran),
             Arc::clone(&called),
-            gate.clone(),
+            Arc::clone(&gate),
         );
         pool.put_request(
             WorkRequest::new(

@@ -1,14 +1,18 @@
-//! Helpers shared by the integration tests: a gated request (know when a
-//! worker started it, decide when it ends), a hang timeout, and counters.
+//! Helpers shared by the integration tests, one of each: a gated request
+//! (know when a worker started it, decide when it ends), a one-way gate many
+//! requests block on, a hang timeout and the `within`/`within_here` guards,
+//! per-request hit counters, and the quiet panic hook.
 // Each test binary uses a different subset of these.
 #![allow(dead_code)]
 
 use std::error::Error;
 use std::panic;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Once};
 use std::time::Duration;
+
+use callpool::WorkRequest;
 
 pub type TestResult = Result<(), Box<dyn Error>>;
 
@@ -66,6 +70,34 @@ impl Latch {
 
 pub fn counter() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))
+}
+
+/// One counter per request (or callable), indexed by its number: with
+/// [`assert_each_once`], proves nothing was lost and nothing ran twice.
+pub fn hit_counters(n: usize) -> Arc<Vec<AtomicUsize>> {
+    Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect())
+}
+
+/// A request for item `i` whose result callback counts in `hits[i]`.
+pub fn hit_request(i: usize, hits: &Arc<Vec<AtomicUsize>>) -> WorkRequest {
+    let hits = Arc::clone(hits);
+    WorkRequest::new(|i: usize| i, i)
+        .on_result(move |_, i| {
+            hits[i].fetch_add(1, Ordering::SeqCst);
+        })
+        .into()
+}
+
+/// Fails unless every counter of `hits` is exactly 1, listing each other
+/// one as (index, count); `what` names what was counted ("callbacks").
+pub fn assert_each_once(what: &str, hits: &[AtomicUsize]) {
+    let bad: Vec<(usize, usize)> = hits
+        .iter()
+        .map(|h| h.load(Ordering::SeqCst))
+        .enumerate()
+        .filter(|&(_, n)| n != 1)
+        .collect();
+    assert!(bad.is_empty(), "{what} not run exactly once: {bad:?}");
 }
 
 /// Keeps test output readable: panics whose message starts with `prefix`
