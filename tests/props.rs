@@ -43,9 +43,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, TestRunner};
 
 mod common;
-
-/// Long enough never to fire unless something hangs.
-const HANG: Duration = Duration::from_secs(30);
+use common::HANG;
 
 /// The marker of every deliberate panic, which the quiet hook silences.
 const DELIBERATE: &str = "props: deliberate";

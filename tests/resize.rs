@@ -16,18 +16,7 @@ use callpool::{ThreadPool, WaitError, WorkRequest};
 
 mod common;
 use common::one_way::{Gate, OpenOnDrop};
-use common::HANG;
-
-/// Runs `f` on a helper thread and returns its value, failing the test if
-/// it takes longer than [`HANG`].
-fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(HANG)
-        .unwrap_or_else(|e| panic!("{what} did not return: {e}"))
-}
+use common::{within, HANG};
 
 /// Joins the dismissed workers of `pool` on a helper thread, so a join that
 /// hangs fails the test instead.

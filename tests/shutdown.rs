@@ -15,7 +15,7 @@ use callpool::{PutError, ShutdownError, TaskError, ThreadPool, WorkRequest};
 
 mod common;
 use common::one_way::{Gate, OpenOnDrop};
-use common::HANG;
+use common::{within, HANG};
 
 /// Opens `gate` if the test has not called [`Watchdog::disarm`] within
 /// [`HANG`], so a call that blocks on a gated request returns and the test
@@ -47,17 +47,6 @@ impl Watchdog {
             "{what} blocked until the watchdog released the request"
         );
     }
-}
-
-/// Runs `f` on a helper thread and returns its value, failing the test if
-/// it takes longer than [`HANG`].
-fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(HANG)
-        .unwrap_or_else(|e| panic!("{what} did not return: {e}"))
 }
 
 /// Sends on its channel when dropped: stored in a thread-local, it tells the
