@@ -75,38 +75,26 @@ fn capacities_work(q: usize, r: usize) {
     }
 }
 
-/// `result_capacity(usize::MAX)` goes straight to `flume::bounded`, whose
-/// receive path computes `cap + 1`: in a debug build that overflows, the
-/// panic poisons the channel's lock, the workers panic on it, and the
-/// process aborts ("panic in a destructor during cleanup"); a release build
-/// only works because the addition wraps. The scenario runs in a child
-/// process (this test binary) so the abort is reported, not suffered.
+/// `result_capacity(usize::MAX)` works like any huge bound: the builder
+/// clamps it to `MAX_CAPACITY`. Before that fix it went straight to
+/// `flume::bounded`, whose receive path computes `cap + 1`: a debug build
+/// overflowed there, the panic poisoned the channel's lock, the workers
+/// panicked on it and the process aborted ("panic in a destructor during
+/// cleanup"); a release build only worked because the addition wrapped.
+/// The scenario runs in a child process (this test, re-run by
+/// `common::run_in_child`), so a regression is reported, not suffered; the
+/// child must say it ran the scenario to the end, or this fails.
 #[test]
-
 fn result_capacity_usize_max() {
+    const NAME: &str = "result_capacity_usize_max";
     const CHILD: &str = "CALLPOOL_FAULTS_CHILD";
-    if std::env::var_os(CHILD).is_some() {
+    if common::is_child(NAME, CHILD) {
         capacities_work(0, usize::MAX);
         capacities_work(1, usize::MAX);
+        common::child_ran(NAME);
         return;
     }
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "result_capacity_usize_max",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("could not start the child test process");
-    assert!(
-        output.status.success(),
-        "a pool with result_capacity(usize::MAX) failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::run_in_child(NAME, CHILD);
 }
 
 /// 100,000 requests queued (unbounded request queue) against a result

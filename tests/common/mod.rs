@@ -1,12 +1,14 @@
 //! Helpers shared by the integration tests, one of each: a gated request
 //! (know when a worker started it, decide when it ends), a one-way gate many
 //! requests block on, a hang timeout and the `within`/`within_here` guards,
-//! per-request hit counters, and the quiet panic hook.
+//! per-request hit counters, the quiet panic hook, and a way to re-run a
+//! test in a child process that fails when the child ran nothing.
 // Each test binary uses a different subset of these.
 #![allow(dead_code)]
 
 use std::error::Error;
 use std::panic;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Once};
@@ -193,4 +195,69 @@ pub fn within_here<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let _ = done_tx.send(());
     let _ = watchdog.join();
     out
+}
+
+// ---------------------------------------------------------------------------
+// Child processes.
+// ---------------------------------------------------------------------------
+
+/// What a child prints, followed by its test's name, once its scenario
+/// has run to the end (see [`child_ran`]).
+pub const CHILD_RAN: &str = "CALLPOOL-CHILD-RAN";
+
+/// Whether this process is the child [`run_in_child`] started for
+/// `test_name` (it sets `env_var` to the test's name).
+pub fn is_child(test_name: &str, env_var: &str) -> bool {
+    std::env::var_os(env_var).is_some_and(|v| v == test_name)
+}
+
+/// Says, on stdout, that the child's scenario of `test_name` ran to the
+/// end. Call it last in the child's branch: [`run_in_child`] fails unless
+/// it sees this line.
+pub fn child_ran(test_name: &str) {
+    println!("\n{CHILD_RAN} {test_name}");
+}
+
+/// Re-runs the test `test_name` of this test binary in a child process
+/// (`<test_name> --exact --include-ignored --nocapture --test-threads=1`,
+/// with `env_var` set to `test_name`, see [`is_child`]), so a scenario that
+/// may abort the process is reported, not suffered. Fails unless the child
+/// succeeded, its harness ran exactly one test and passed it, and it
+/// printed [`child_ran`]'s line: a child that ran nothing (a filter that
+/// matched no test, an ignored test, a branch never taken) fails the
+/// parent. Returns the child's output for further checks.
+pub fn run_in_child(test_name: &str, env_var: &str) -> Output {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = Command::new(exe)
+        .args([
+            test_name,
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(env_var, test_name)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("could not start the child test process");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let shown = || format!("--- stdout:\n{stdout}\n--- stderr:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "the child running {test_name} failed ({}):\n{}",
+        output.status,
+        shown()
+    );
+    assert!(
+        stdout.contains("test result: ok. 1 passed;"),
+        "the child's harness did not run exactly one test, {test_name}:\n{}",
+        shown()
+    );
+    assert!(
+        stdout.contains(&format!("{CHILD_RAN} {test_name}\n")),
+        "the child never said that the scenario of {test_name} ran to the end:\n{}",
+        shown()
+    );
+    output
 }
