@@ -183,6 +183,17 @@ fn storm(n: usize, handles: Handles, seed: u64) -> Report {
         .thread_name(WORKER_NAME)
         .build()
         .expect("pool");
+    // The final "no thread left" check counts threads by name: it must see
+    // the storm's workers, or it would hold with every one of them leaked.
+    // Each worker names itself as it starts, so wait for all four.
+    while pool_threads() != 4 {
+        assert!(
+            start.elapsed() < STORM_HANG,
+            "the count by name sees {} of the 4 workers",
+            pool_threads()
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
     let (h0, h1) = match handles {
         Handles::Shared => (None, None),
         Handles::Own => (Some(pool.new_handle()), Some(pool.new_handle())),
