@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::num::ParseIntError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
@@ -16,26 +16,8 @@ use callpool::{
 };
 
 mod common;
+use common::one_way::{self, OpenOnDrop};
 use common::*;
-
-/// A door many callables can wait at, opened once for all of them.
-#[derive(Clone, Default)]
-struct Door(Arc<(Mutex<bool>, Condvar)>);
-
-impl Door {
-    fn open(&self) {
-        let (open, cond) = &*self.0;
-        *open.lock().unwrap() = true;
-        cond.notify_all();
-    }
-
-    fn pass(&self) {
-        let (open, cond) = &*self.0;
-        let guard = open.lock().unwrap();
-        let (_guard, timeout) = cond.wait_timeout_while(guard, HANG, |o| !*o).unwrap();
-        assert!(!timeout.timed_out(), "the door was never opened");
-    }
-}
 
 /// The worker index in a default thread name `callpool-worker-N`, if it is one.
 fn worker_index(name: Option<&str>) -> Option<usize> {
@@ -127,8 +109,8 @@ fn callbacks_run_on_the_thread_that_polls_not_the_one_that_put() {
 #[test]
 fn every_request_runs_and_reports_exactly_once() {
     const N: usize = 10_000;
-    let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..N).map(|_| AtomicUsize::new(0)).collect());
-    let hits: Arc<Vec<AtomicUsize>> = Arc::new((0..N).map(|_| AtomicUsize::new(0)).collect());
+    let runs = hit_counters(N);
+    let hits = hit_counters(N);
     let pool = ThreadPool::new(4);
 
     let (r, h) = (Arc::clone(&runs), Arc::clone(&hits));
@@ -162,10 +144,8 @@ fn every_request_runs_and_reports_exactly_once() {
     }
 
     assert_eq!(pool.wait_timeout(HANG), Ok(N));
-    for i in 0..N {
-        assert_eq!(runs[i].load(Ordering::Relaxed), 1, "callable of {i}");
-        assert_eq!(hits[i].load(Ordering::Relaxed), 1, "callback of {i}");
-    }
+    assert_each_once("callables", &runs);
+    assert_each_once("callbacks", &hits);
     assert_eq!(pool.pending(), 0);
 }
 
@@ -201,19 +181,20 @@ fn wait_also_waits_for_requests_put_by_callbacks() {
 #[test]
 fn wait_inside_a_callback_handles_the_rest() -> TestResult {
     let pool = Arc::new(ThreadPool::new(2));
-    let door = Door::default();
+    let door = Arc::new(one_way::Gate::default());
+    let _open = OpenOnDrop(Arc::clone(&door));
     let (inner_tx, inner_rx) = mpsc::channel();
 
     // Queued first, so a worker takes it first; the other ten cannot finish
     // before its callback opens the door, so the inner wait must handle them.
-    let (p, d) = (Arc::clone(&pool), door.clone());
+    let (p, d) = (Arc::clone(&pool), Arc::clone(&door));
     pool.put_request(WorkRequest::new(|x: u32| x, 0).on_result(move |_, _| {
         d.open();
         inner_tx.send(p.wait_timeout(HANG)).unwrap();
     }))?;
     let later = counter();
     for i in 1..=10u32 {
-        let (d, later) = (door.clone(), Arc::clone(&later));
+        let (d, later) = (Arc::clone(&door), Arc::clone(&later));
         pool.put_request(
             WorkRequest::new(
                 move |x: u32| {

@@ -5,12 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Once};
 use std::thread;
-use std::time::Duration;
 
 use callpool::{configure_global, GlobalPoolError, ThreadPool, WorkRequest};
 
-/// Long enough that only a hang reaches it: turns a deadlock into a failure.
-const HANG: Duration = Duration::from_secs(30);
+mod common;
+use common::HANG;
 
 const WORKERS: usize = 3;
 

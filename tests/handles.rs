@@ -3,7 +3,7 @@
 //! threads at once (model weakness W10); and blocking for results on a
 //! worker thread of the pool is refused instead of deadlocking.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -13,10 +13,6 @@ use callpool::{PollError, ThreadPool, WaitError, WorkRequest};
 
 mod common;
 use common::*;
-
-fn hit_counters(n: usize) -> Arc<Vec<AtomicUsize>> {
-    Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect())
-}
 
 // A pool handle may be sent to and shared between threads.
 #[test]
@@ -148,10 +144,8 @@ fn concurrent_puts_and_polls_on_one_handle_lose_nothing() {
     });
 
     assert_eq!(handled, 2 * PER_THREAD);
-    for i in 0..2 * PER_THREAD {
-        assert_eq!(runs[i].load(Ordering::Relaxed), 1, "callable of {i}");
-        assert_eq!(hits[i].load(Ordering::Relaxed), 1, "callback of {i}");
-    }
+    assert_each_once("callables", &runs);
+    assert_each_once("callbacks", &hits);
     assert_eq!(pool.pending(), 0);
 }
 

@@ -43,9 +43,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, TestRunner};
 
 mod common;
-
-/// Long enough never to fire unless something hangs.
-const HANG: Duration = Duration::from_secs(30);
+use common::HANG;
 
 /// The marker of every deliberate panic, which the quiet hook silences.
 const DELIBERATE: &str = "props: deliberate";
@@ -725,10 +723,15 @@ fn finish_b(m: &mut Model, records: &Records, b: ThreadPool, shutdown_interrupte
 #[test]
 fn random_operation_sequences_match_the_model() {
     quiet_panics();
-    let seed: u64 = std::env::var("CALLPOOL_PROPTEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_ca11_b001);
+    // A seed that does not parse is an error, not the default seed: that
+    // would run the usual cases while the caller believes others ran.
+    let seed: u64 = match std::env::var("CALLPOOL_PROPTEST_SEED") {
+        Ok(s) => s
+            .parse()
+            .unwrap_or_else(|e| panic!("CALLPOOL_PROPTEST_SEED={s:?} is not a u64: {e}")),
+        Err(std::env::VarError::NotPresent) => 0x5eed_ca11_b001,
+        Err(e) => panic!("CALLPOOL_PROPTEST_SEED: {e}"),
+    };
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = ProptestConfig {

@@ -9,14 +9,13 @@ use std::error::Error as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use callpool::{PollError, PutError, SpawnError, ThreadPool, WaitError, WorkRequest, MAX_WORKERS};
 
 mod common;
 use common::one_way::{Gate, OpenOnDrop};
-use common::HANG;
+use common::{assert_each_once, hit_counters, hit_request, within, HANG};
 
 /// A stack size Linux refuses: `pthread_create` fails with `EAGAIN`.
 const HUGE_STACK: usize = usize::MAX / 2;
@@ -140,40 +139,30 @@ fn blocking_put_on_full_queue_without_workers_is_refused() {
 
 /// Puts `n` requests with `put_request` on a pool whose request and result
 /// queues both hold 2, from one thread that polls every `poll_every` puts
-/// (never, if 0) and waits at the end; returns how many times each
-/// request's callback fired. Runs on a helper thread so a deadlock fails.
-fn put_and_poll(n: usize, poll_every: usize) -> Vec<usize> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let pool = ThreadPool::builder()
-            .workers(2)
-            .queue_capacity(2)
-            .result_capacity(2)
-            .build()
-            .unwrap();
-        let counts: Arc<Vec<AtomicUsize>> = Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect());
-        for i in 0..n {
-            let counts = Arc::clone(&counts);
-            pool.put_request(WorkRequest::new(|i: usize| i, i).on_result(move |_, i| {
-                counts[i].fetch_add(1, Ordering::SeqCst);
-            }))
-            .unwrap();
-            if poll_every > 0 && i % poll_every == 0 {
-                pool.poll().unwrap();
+/// (never, if 0) and waits at the end; returns each request's callback hit
+/// counter. Runs on a helper thread so a deadlock fails.
+fn put_and_poll(n: usize, poll_every: usize) -> Arc<Vec<AtomicUsize>> {
+    within(
+        "a thread that puts and polls with both queues bounded",
+        move || {
+            let pool = ThreadPool::builder()
+                .workers(2)
+                .queue_capacity(2)
+                .result_capacity(2)
+                .build()
+                .unwrap();
+            let hits = hit_counters(n);
+            for i in 0..n {
+                pool.put_request(hit_request(i, &hits)).unwrap();
+                if poll_every > 0 && i % poll_every == 0 {
+                    pool.poll().unwrap();
+                }
             }
-        }
-        pool.wait().unwrap();
-        assert_eq!(pool.pending(), 0);
-        let counts: Vec<usize> = counts.iter().map(|c| c.load(Ordering::SeqCst)).collect();
-        let _ = tx.send(counts);
-    });
-    match rx.recv_timeout(HANG) {
-        Ok(counts) => counts,
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("deadlock: a thread that puts and polls with both queues bounded got stuck")
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the putting thread panicked"),
-    }
+            pool.wait().unwrap();
+            assert_eq!(pool.pending(), 0);
+            hits
+        },
+    )
 }
 
 // W18: with both queues bounded, a thread that only puts (and polls at the
@@ -181,23 +170,17 @@ fn put_and_poll(n: usize, poll_every: usize) -> Vec<usize> {
 // workers up. Every callback fires exactly once.
 #[test]
 fn bounded_queues_never_deadlock_a_thread_that_only_puts() {
-    let counts = put_and_poll(10_000, 0);
-    assert_eq!(counts.len(), 10_000);
-    assert!(
-        counts.iter().all(|&c| c == 1),
-        "a callback fired 0 or 2+ times"
-    );
+    let hits = put_and_poll(10_000, 0);
+    assert_eq!(hits.len(), 10_000);
+    assert_each_once("callbacks", &hits);
 }
 
 // W18 again, with the putting thread also polling now and then.
 #[test]
 fn bounded_queues_never_deadlock_a_thread_that_puts_and_polls() {
-    let counts = put_and_poll(10_000, 7);
-    assert_eq!(counts.len(), 10_000);
-    assert!(
-        counts.iter().all(|&c| c == 1),
-        "a callback fired 0 or 2+ times"
-    );
+    let hits = put_and_poll(10_000, 7);
+    assert_eq!(hits.len(), 10_000);
+    assert_each_once("callbacks", &hits);
 }
 
 // A thread name prefix with a NUL byte cannot name a thread: the builder

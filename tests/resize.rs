@@ -16,9 +16,7 @@ use callpool::{ThreadPool, WaitError, WorkRequest};
 
 mod common;
 use common::one_way::{Gate, OpenOnDrop};
-use common::HANG;
-
-use common::within;
+use common::{within, HANG};
 
 /// Joins the dismissed workers of `pool` on a helper thread, so a join that
 /// hangs fails the test instead.

@@ -30,8 +30,9 @@ use callpool::{PollError, TaskError, ThreadPool, WorkRequest};
 
 mod common;
 
-/// Only ever fires on a hang.
-const HANG: Duration = Duration::from_secs(120);
+/// Only ever fires on a hang. Longer than `common::HANG` (30 s) on
+/// purpose: a whole storm of 10,000,000 requests runs under it.
+const STORM_HANG: Duration = Duration::from_secs(120);
 const DELIBERATE: &str = "stress: deliberate panic";
 const WORKER_NAME: &str = "stress-worker";
 
@@ -154,7 +155,7 @@ fn poll_until_done(pool: &ThreadPool, done: &[&AtomicBool], start: Instant) {
             Err(PollError::NoWorkersAvailable { .. }) => thread::sleep(Duration::from_micros(200)),
             Err(e) => panic!("poll: {e}"),
         }
-        assert!(start.elapsed() < HANG, "hang: polling");
+        assert!(start.elapsed() < STORM_HANG, "hang: polling");
     }
 }
 
@@ -182,6 +183,17 @@ fn storm(n: usize, handles: Handles, seed: u64) -> Report {
         .thread_name(WORKER_NAME)
         .build()
         .expect("pool");
+    // The final "no thread left" check counts threads by name: it must see
+    // the storm's workers, or it would hold with every one of them leaked.
+    // Each worker names itself as it starts, so wait for all four.
+    while pool_threads() != 4 {
+        assert!(
+            start.elapsed() < STORM_HANG,
+            "the count by name sees {} of the 4 workers",
+            pool_threads()
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
     let (h0, h1) = match handles {
         Handles::Shared => (None, None),
         Handles::Own => (Some(pool.new_handle()), Some(pool.new_handle())),
@@ -243,7 +255,7 @@ fn storm(n: usize, handles: Handles, seed: u64) -> Report {
         drop(h);
     }
     assert_eq!(pool.pending(), 0);
-    pool.shutdown_timeout(HANG).expect("shutdown");
+    pool.shutdown_timeout(STORM_HANG).expect("shutdown");
     let elapsed = start.elapsed();
 
     // Exactly once, each.
@@ -273,7 +285,7 @@ fn storm(n: usize, handles: Handles, seed: u64) -> Report {
     let settle = Instant::now();
     while pool_threads() != 0 {
         assert!(
-            settle.elapsed() < HANG,
+            settle.elapsed() < STORM_HANG,
             "worker threads left: {}",
             pool_threads()
         );

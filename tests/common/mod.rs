@@ -1,14 +1,20 @@
-//! Helpers shared by the integration tests: a gated request (know when a
-//! worker started it, decide when it ends), a hang timeout, and counters.
+//! Helpers shared by the integration tests, one of each: a gated request
+//! (know when a worker started it, decide when it ends), a one-way gate many
+//! requests block on, a hang timeout and the `within`/`within_here` guards,
+//! per-request hit counters, the quiet panic hook, and a way to re-run a
+//! test in a child process that fails when the child ran nothing.
 // Each test binary uses a different subset of these.
 #![allow(dead_code)]
 
 use std::error::Error;
 use std::panic;
-use std::sync::atomic::AtomicUsize;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Once};
 use std::time::Duration;
+
+use callpool::WorkRequest;
 
 pub type TestResult = Result<(), Box<dyn Error>>;
 
@@ -66,6 +72,34 @@ impl Latch {
 
 pub fn counter() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))
+}
+
+/// One counter per request (or callable), indexed by its number: with
+/// [`assert_each_once`], proves nothing was lost and nothing ran twice.
+pub fn hit_counters(n: usize) -> Arc<Vec<AtomicUsize>> {
+    Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect())
+}
+
+/// A request for item `i` whose result callback counts in `hits[i]`.
+pub fn hit_request(i: usize, hits: &Arc<Vec<AtomicUsize>>) -> WorkRequest {
+    let hits = Arc::clone(hits);
+    WorkRequest::new(|i: usize| i, i)
+        .on_result(move |_, i| {
+            hits[i].fetch_add(1, Ordering::SeqCst);
+        })
+        .into()
+}
+
+/// Fails unless every counter of `hits` is exactly 1, listing each other
+/// one as (index, count); `what` names what was counted ("callbacks").
+pub fn assert_each_once(what: &str, hits: &[AtomicUsize]) {
+    let bad: Vec<(usize, usize)> = hits
+        .iter()
+        .map(|h| h.load(Ordering::SeqCst))
+        .enumerate()
+        .filter(|&(_, n)| n != 1)
+        .collect();
+    assert!(bad.is_empty(), "{what} not run exactly once: {bad:?}");
 }
 
 /// Keeps test output readable: panics whose message starts with `prefix`
@@ -163,45 +197,67 @@ pub fn within_here<T>(what: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// The line a child process prints once its scenario has run to the end.
+// ---------------------------------------------------------------------------
+// Child processes.
+// ---------------------------------------------------------------------------
+
+/// What a child prints, followed by its test's name, once its scenario
+/// has run to the end (see [`child_ran`]).
 pub const CHILD_RAN: &str = "CALLPOOL-CHILD-RAN";
 
-/// Whether this process is the child that [`run_in_child`] started for the
-/// test `name`.
-pub fn in_child(name: &str) -> bool {
-    std::env::var("CALLPOOL_CHILD_TEST").is_ok_and(|v| v == name)
+/// Whether this process is the child [`run_in_child`] started for
+/// `test_name` (it sets `env_var` to the test's name).
+pub fn is_child(test_name: &str, env_var: &str) -> bool {
+    std::env::var_os(env_var).is_some_and(|v| v == test_name)
 }
 
-/// In the child: says that the scenario of `name` ran to the end.
-pub fn child_ran(name: &str) {
-    println!("{CHILD_RAN} {name}");
+/// Says, on stdout, that the child's scenario of `test_name` ran to the
+/// end. Call it last in the child's branch: [`run_in_child`] fails unless
+/// it sees this line.
+pub fn child_ran(test_name: &str) {
+    println!("\n{CHILD_RAN} {test_name}");
 }
 
-/// Re-runs the test `name` of this test binary in a child process (so an
-/// abort is reported, not suffered) and asserts that it passed *and* that
-/// the child really ran the scenario: it printed [`CHILD_RAN`] (see
-/// [`child_ran`]) and its harness ran exactly one test. A filter that
-/// matches nothing, or a test the harness skips, fails here.
-pub fn run_in_child(name: &str) {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("CALLPOOL_CHILD_TEST", name)
+/// Re-runs the test `test_name` of this test binary in a child process
+/// (`<test_name> --exact --include-ignored --nocapture --test-threads=1`,
+/// with `env_var` set to `test_name`, see [`is_child`]), so a scenario that
+/// may abort the process is reported, not suffered. Fails unless the child
+/// succeeded, its harness ran exactly one test and passed it, and it
+/// printed [`child_ran`]'s line: a child that ran nothing (a filter that
+/// matched no test, an ignored test, a branch never taken) fails the
+/// parent. Returns the child's output for further checks.
+pub fn run_in_child(test_name: &str, env_var: &str) -> Output {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = Command::new(exe)
+        .args([
+            test_name,
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(env_var, test_name)
         .env("RUST_BACKTRACE", "0")
         .output()
         .expect("could not start the child test process");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    let shown = || format!("--- stdout:\n{stdout}\n--- stderr:\n{stderr}");
     assert!(
         output.status.success(),
-        "child {name} failed ({}):\n{stdout}\n{stderr}",
-        output.status
+        "the child running {test_name} failed ({}):\n{}",
+        output.status,
+        shown()
     );
     assert!(
-        stdout.contains(&format!("{CHILD_RAN} {name}")),
-        "child {name} never ran its scenario:\n{stdout}\n{stderr}"
+        stdout.contains("test result: ok. 1 passed;"),
+        "the child's harness did not run exactly one test, {test_name}:\n{}",
+        shown()
     );
     assert!(
-        stdout.contains("1 passed"),
-        "child {name} did not run exactly one test:\n{stdout}"
+        stdout.contains(&format!("{CHILD_RAN} {test_name}\n")),
+        "the child never said that the scenario of {test_name} ran to the end:\n{}",
+        shown()
     );
+    output
 }
