@@ -77,10 +77,12 @@ impl Results {
                 // or in the hands of another thread handling this handle's
                 // results (which wakes us when it has: see `handle`).
                 handled += self.handle_ready(threads, Caller::Waiter);
-                if self.done(until, handled) {
+                // One read decides both: another waiter may handle the last
+                // result between two reads, and 0 pending is never stranded.
+                let pending = self.inbox.pending();
+                if pending == 0 || (until == Until::AnyHandled && handled > 0) {
                     return Ok(handled);
                 }
-                let pending = self.inbox.pending();
                 if threads.stranded(&self.inbox, pending) {
                     return Err(WaitError::NoWorkersAvailable { pending });
                 }

@@ -34,12 +34,17 @@ pub(super) enum Misuse {
     /// A sweep puts an outcome in the overflow without the wake token that
     /// `hand_over` sends after it.
     KeepWithoutWake,
+    /// The last worker wakes the waiters before it is counted out, where
+    /// the pool counts it out first (`Pool::worker_exited`).
+    WakeBeforeExit,
 }
 
 /// The pool's threads as the wait protocol sees them: `running` workers,
-/// none of this handle's requests stranded.
+/// and `unrun` requests of the handle that no worker will take (they stay
+/// queued, as in a pool whose last worker left).
 struct ModelThreads {
     running: AtomicUsize,
+    unrun: usize,
 }
 
 impl Threads for ModelThreads {
@@ -51,8 +56,8 @@ impl Threads for ModelThreads {
         self.running.load(Ordering::SeqCst)
     }
 
-    fn stranded(&self, _inbox: &std::sync::Arc<Inbox>, _pending: usize) -> bool {
-        false
+    fn stranded(&self, _inbox: &std::sync::Arc<Inbox>, pending: usize) -> bool {
+        self.unrun >= pending
     }
 }
 
@@ -65,10 +70,15 @@ struct Handle {
 
 impl Handle {
     fn new(capacity: Option<usize>) -> Arc<Handle> {
+        Handle::with_unrun(capacity, 0)
+    }
+
+    fn with_unrun(capacity: Option<usize>, unrun: usize) -> Arc<Handle> {
         Arc::new(Handle {
             results: Results::new(capacity),
             threads: ModelThreads {
                 running: AtomicUsize::new(1),
+                unrun,
             },
             callbacks: std::sync::Arc::new(StdAtomicUsize::new(0)),
         })
@@ -100,7 +110,7 @@ impl Handle {
     fn wait(&self) -> usize {
         self.results
             .block(&self.threads, None, Until::NothingPending)
-            .expect("a waiter with a live worker gets no error")
+            .expect("a waiter gets no error when every request ran")
     }
 
     fn assert_all_handled(&self, n: usize) {
@@ -109,19 +119,113 @@ impl Handle {
     }
 }
 
-/// (g6) A thread that is not a waiter (a blocked put, a joiner) handles
-/// the last result while another thread waits: the waiter must still be
-/// woken and return.
+/// The worker: runs and delivers each task, then, if it `leaves`,
+/// exits as the pool's last thread does: counted out, then every
+/// waiter woken.
+fn worker(
+    handle: &Arc<Handle>,
+    tasks: Vec<TaskBox>,
+    leaves: bool,
+    misuse: Misuse,
+) -> thread::JoinHandle<()> {
+    let handle = Arc::clone(handle);
+    thread::spawn(move || {
+        for mut task in tasks {
+            task.run();
+            handle.inbox().deliver(Msg::Done(task), || {});
+        }
+        if leaves {
+            if misuse == Misuse::WakeBeforeExit {
+                handle.inbox().wake_waiters(Caller::Other);
+            }
+            handle.threads.running.fetch_sub(1, Ordering::SeqCst);
+            // The pool's `SeqCst` store of the thread count, then its read
+            // of `waiters`: one side of a store-buffering pair, which loom
+            // only honours with a fence (see `sync::seq_cst_pair`).
+            crate::sync::seq_cst_pair();
+            if misuse != Misuse::WakeBeforeExit {
+                handle.inbox().wake_waiters(Caller::Other);
+            }
+        }
+    })
+}
+
+/// (g1) `wait` is woken by the last result (the worker stays, so no exit
+/// wakes the waiter), and the callback runs once.
+pub(super) fn wait_woken_by_last_result() {
+    let handle = Handle::new(None);
+    let worker = worker(&handle, vec![handle.put(1)], false, Misuse::None);
+    assert_eq!(handle.wait(), 1);
+    worker.join().unwrap();
+    handle.assert_all_handled(1);
+}
+
+/// (g2) Two threads wait on one handle with one request: both return,
+/// whichever handles the result and whichever takes the token.
+pub(super) fn two_waiters() {
+    let handle = Handle::new(None);
+    let task = handle.put(1);
+    let other = {
+        let handle = Arc::clone(&handle);
+        thread::spawn(move || handle.wait())
+    };
+    let worker = worker(&handle, vec![task], false, Misuse::None);
+    let mine = handle.wait();
+    assert_eq!(mine + other.join().unwrap(), 1);
+    worker.join().unwrap();
+    handle.assert_all_handled(1);
+}
+
+/// (g4) The last thread exits with a request it never ran: the waiter
+/// handles the result in flight first, then hears `NoWorkersAvailable`.
+pub(super) fn waiter_and_last_thread_exit(misuse: Misuse) {
+    let handle = Handle::with_unrun(None, 1);
+    let ran = handle.put(1);
+    let _unrun = handle.put(2);
+    let worker = worker(&handle, vec![ran], true, misuse);
+    let waited = handle
+        .results
+        .block(&handle.threads, None, Until::NothingPending);
+    assert!(
+        matches!(
+            waited,
+            Err(crate::error::WaitError::NoWorkersAvailable { pending: 1 })
+        ),
+        "{waited:?}"
+    );
+    worker.join().unwrap();
+    assert_eq!(handle.callbacks.load(StdOrdering::SeqCst), 1);
+}
+
+/// (g5) Two threads wait on one handle while the last worker delivers the
+/// last result and exits: both return `Ok`, since the request ran.
+pub(super) fn two_waiters_last_thread_exit() {
+    let handle = Handle::new(None);
+    let task = handle.put(1);
+    let other = {
+        let handle = Arc::clone(&handle);
+        thread::spawn(move || handle.wait())
+    };
+    let worker = worker(&handle, vec![task], true, Misuse::None);
+    let mine = handle.wait();
+    assert_eq!(mine + other.join().unwrap(), 1);
+    worker.join().unwrap();
+    handle.assert_all_handled(1);
+}
+
+/// (g3) A thread that is not a waiter (a plain poll, a blocked put, a
+/// joiner) handles the last result while another thread waits: the waiter
+/// must still be woken and return.
 pub(super) fn other_handles_the_last_result(misuse: Misuse) {
     let handle = Handle::new(None);
-    let mut task = handle.put(1);
+    let task = handle.put(1);
     let waiter = {
         let handle = Arc::clone(&handle);
         thread::spawn(move || handle.wait())
     };
-    // The worker: runs the request and delivers it.
-    task.run();
-    handle.inbox().deliver(Msg::Done(task), || {});
+    worker(&handle, vec![task], false, Misuse::None)
+        .join()
+        .unwrap();
     let caller = match misuse {
         Misuse::OtherActsAsWaiter => Caller::Waiter,
         _ => Caller::Other,
@@ -132,7 +236,7 @@ pub(super) fn other_handles_the_last_result(misuse: Misuse) {
     handle.assert_all_handled(1);
 }
 
-/// (g7) A sweep cancels a request to a handle whose result queue (of 1) is
+/// (g6) A sweep cancels a request to a handle whose result queue (of 1) is
 /// full, while the handle's waiter drains it: the sweep never blocks, and
 /// the waiter handles both outcomes and returns.
 pub(super) fn sweep_overflows_a_full_result_queue(misuse: Misuse) {

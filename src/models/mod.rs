@@ -1,5 +1,6 @@
-//! Model checks of the request queue's protocol (`src/queue.rs`), run over
-//! the real [`RequestQueue`] with plain numbers as requests.
+//! Model checks of the request queue's protocol (`src/pool/queue.rs`), run
+//! over the real [`RequestQueue`] with plain numbers as requests; and, in
+//! [`inbox`], of a handle's inbox and wait protocol as they ship.
 //!
 //! * Under loom (`RUSTFLAGS="--cfg loom"`): small scenarios, every
 //!   interleaving up to a preemption bound (3 unless `LOOM_MAX_PREEMPTIONS`
@@ -16,9 +17,9 @@
 //! it is there for. The seeded bugs live here, in test-only code: the
 //! library itself has no bug switches.
 //!
-//! The wait protocol (`inbox.rs`, `ThreadPool::block`) uses std atomics and
-//! flume, which neither checker sees; its scenarios run on [`WaitReplica`],
-//! a line-for-line copy, with seeded bugs of its own.
+//! The wait protocol's scenarios (g1)-(g6) run the shipped `Inbox` and
+//! `Results` (`src/inbox/`) on the checkers' primitives; their seeded
+//! checks are callers that break the protocol's rules (see [`inbox`]).
 //!
 //! `docs/reliability.md` lists what each model covers.
 
@@ -736,310 +737,6 @@ fn blocked_put_no_workers<Q: Queue>(queue: Q) {
 }
 
 // ---------------------------------------------------------------------------
-// The wait protocol (inbox.rs and `ThreadPool::block` / `poll` / `handle`),
-// as a replica.
-//
-// The real code uses std atomics and a flume channel, which neither checker
-// can see, so these scenarios check a line-for-line copy of the protocol:
-// `pending` and `waiters` (SeqCst, in the same order), one `Wake` token per
-// blocked waiter, a waiter passing a token on as it leaves, a plain poll
-// passing on a token it took, and the last thread's exit waking waiters.
-// The channel is a plain `Mutex<VecDeque>` + `Condvar`.
-// ---------------------------------------------------------------------------
-
-/// One deliberate bug in [`WaitReplica`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum WaitBug {
-    /// `unregister` reads `waiters` before decrementing `pending`: a waiter
-    /// that registers in between sees a request pending and gets no token.
-    ReadWaitersFirst,
-    /// A waiter leaving does not pass a token on: if it took the token
-    /// meant for another waiter, that one sleeps for ever.
-    GuardKeepsToken,
-    /// The last thread wakes the waiters before it is uncounted: a waiter
-    /// woken in between still sees a thread and sleeps again.
-    WakeBeforeUncounted,
-}
-
-enum WaitMsg {
-    Done(u64),
-    Wake,
-}
-
-/// Loom treats `SeqCst` loads and read-modify-writes as `AcqRel` (loom's
-/// README, "Unsupported features"; tokio-rs/loom#180), which would allow the
-/// store-buffering outcome that the real code's `SeqCst` pairs forbid (a
-/// waiter and a handler each missing the other's write) and report a false
-/// deadlock. A `SeqCst` fence, which loom does model, after each write of
-/// such a pair restores the `SeqCst` guarantee the real code has. Shuttle
-/// runs every access sequentially consistent, so it needs none.
-fn seq_cst_pair() {
-    #[cfg(loom)]
-    loom::sync::atomic::fence(Ordering::SeqCst);
-}
-
-struct WaitReplica {
-    bug: Option<WaitBug>,
-    pending: AtomicUsize,
-    waiters: AtomicUsize,
-    threads: AtomicUsize,
-    /// Requests still in the request queue (`Shared::queued_for`): put,
-    /// not taken by a worker; every request starts there.
-    queued: AtomicUsize,
-    results: Mutex<VecDeque<WaitMsg>>,
-    ready: Condvar,
-    /// Requests whose callback ran, in order (a callback that runs twice
-    /// shows up twice).
-    handled: Mutex<Vec<u64>>,
-}
-
-impl WaitReplica {
-    /// A handle with `pending` requests put and `threads` worker threads.
-    fn new(pending: usize, threads: usize, bug: Option<WaitBug>) -> Arc<WaitReplica> {
-        Arc::new(WaitReplica {
-            bug,
-            pending: AtomicUsize::new(pending),
-            waiters: AtomicUsize::new(0),
-            threads: AtomicUsize::new(threads),
-            queued: AtomicUsize::new(pending),
-            results: Mutex::new(VecDeque::new()),
-            ready: Condvar::new(),
-            handled: Mutex::new(Vec::new()),
-        })
-    }
-
-    fn send(&self, msg: WaitMsg) {
-        self.results.lock().unwrap().push_back(msg);
-        self.ready.notify_all();
-    }
-
-    fn recv(&self) -> WaitMsg {
-        let mut results = self.results.lock().unwrap();
-        loop {
-            if let Some(msg) = results.pop_front() {
-                return msg;
-            }
-            results = self.ready.wait(results).unwrap();
-        }
-    }
-
-    /// `Inbox::wake_waiters`.
-    fn wake_waiters(&self, skip: usize) {
-        let waiters = self.waiters.load(Ordering::SeqCst).saturating_sub(skip);
-        for _ in 0..waiters {
-            self.send(WaitMsg::Wake);
-        }
-    }
-
-    /// `Inbox::unregister`.
-    fn unregister(&self, caller_waits: bool) {
-        let skip = usize::from(caller_waits);
-        if self.bug == Some(WaitBug::ReadWaitersFirst) {
-            let waiters = self.waiters.load(Ordering::SeqCst).saturating_sub(skip);
-            let was = self.pending.fetch_sub(1, Ordering::SeqCst);
-            seq_cst_pair();
-            if was == 1 {
-                for _ in 0..waiters {
-                    self.send(WaitMsg::Wake);
-                }
-            }
-            return;
-        }
-        let was = self.pending.fetch_sub(1, Ordering::SeqCst);
-        seq_cst_pair();
-        if was == 1 {
-            self.wake_waiters(skip);
-        }
-    }
-
-    /// `ThreadPool::handle`: deregister first, then the callback.
-    fn handle(&self, msg: WaitMsg, caller_waits: bool) -> usize {
-        match msg {
-            WaitMsg::Wake => {
-                // `Inbox::forward_wake`, for a caller that does not wait.
-                if !caller_waits && self.waiters.load(Ordering::SeqCst) > 0 {
-                    self.send(WaitMsg::Wake);
-                }
-                0
-            }
-            WaitMsg::Done(id) => {
-                self.unregister(caller_waits);
-                // With no thread left, a waiter may be waiting for us to
-                // finish with this result (see `wait`).
-                if self.threads.load(Ordering::SeqCst) == 0 {
-                    self.wake_waiters(usize::from(caller_waits));
-                }
-                self.handled.lock().unwrap().push(id);
-                1
-            }
-        }
-    }
-
-    /// `ThreadPool::drain_ready`: takes everything ready in one batch (one
-    /// lock), then handles it. (The real one also keeps a batch's rest in a
-    /// stash when a callback panics; the replica's callbacks do not panic.)
-    fn drain_ready(&self) -> usize {
-        let batch = std::mem::take(&mut *self.results.lock().unwrap());
-        let mut handled = 0;
-        for msg in batch {
-            handled += self.handle(msg, true);
-        }
-        handled
-    }
-
-    /// `ThreadPool::block` with no deadline (`wait`): `Ok(handled)`, or
-    /// `Err(pending)` for `NoWorkersAvailable`.
-    fn wait(&self) -> Result<usize, usize> {
-        self.waiters.fetch_add(1, Ordering::SeqCst);
-        seq_cst_pair();
-        let mut handled = 0;
-        let outcome = loop {
-            handled += self.drain_ready();
-            if self.pending.load(Ordering::SeqCst) == 0 {
-                break Ok(handled);
-            }
-            if self.threads.load(Ordering::SeqCst) == 0 {
-                handled += self.drain_ready();
-                let pending = self.pending.load(Ordering::SeqCst);
-                if pending == 0 {
-                    break Ok(handled);
-                }
-                // Only what is still queued is stranded; a result another
-                // waiter holds is waited for (it wakes us).
-                if self.queued.load(Ordering::SeqCst) >= pending {
-                    break Err(pending);
-                }
-            }
-            let msg = self.recv();
-            handled += self.handle(msg, true);
-        };
-        // `WaiterGuard::drop`.
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
-        if self.bug != Some(WaitBug::GuardKeepsToken) {
-            self.wake_waiters(0);
-        }
-        outcome
-    }
-
-    /// `ThreadPool::poll`: handles what is ready now (one batch), never
-    /// blocks.
-    fn poll(&self) -> usize {
-        if self.pending.load(Ordering::SeqCst) == 0 {
-            return 0;
-        }
-        let batch = std::mem::take(&mut *self.results.lock().unwrap());
-        let mut handled = 0;
-        for msg in batch {
-            handled += self.handle(msg, false);
-        }
-        handled
-    }
-
-    /// A worker delivering finished requests; with `exits`, it then exits
-    /// as `Shared::worker_exited` does (uncounted, then the waiters woken
-    /// when it was the last thread).
-    fn spawn_worker(this: &Arc<Self>, ids: Vec<u64>, exits: bool) -> thread::JoinHandle<()> {
-        let inbox = this.clone();
-        thread::spawn(move || {
-            for id in ids {
-                // Taken off the request queue, then run and delivered.
-                inbox.queued.fetch_sub(1, Ordering::SeqCst);
-                inbox.send(WaitMsg::Done(id));
-            }
-            if exits {
-                if inbox.bug == Some(WaitBug::WakeBeforeUncounted) {
-                    if inbox.threads.load(Ordering::SeqCst) == 1 {
-                        inbox.wake_waiters(0);
-                    }
-                    inbox.threads.fetch_sub(1, Ordering::SeqCst);
-                } else {
-                    let was = inbox.threads.fetch_sub(1, Ordering::SeqCst);
-                    seq_cst_pair();
-                    if was == 1 {
-                        inbox.wake_waiters(0);
-                    }
-                }
-            }
-        })
-    }
-
-    fn handled(&self) -> Vec<u64> {
-        self.handled.lock().unwrap().clone()
-    }
-}
-
-/// (g1) `wait` is woken by the last result (the worker stays alive, so no
-/// exit wakes the waiter), and every callback runs once.
-fn wait_woken_by_last_result(bug: Option<WaitBug>) {
-    let inbox = WaitReplica::new(2, 1, bug);
-    let worker = WaitReplica::spawn_worker(&inbox, vec![1, 2], false);
-    assert_eq!(inbox.wait(), Ok(2));
-    worker.join().unwrap();
-    assert_eq!(inbox.handled(), vec![1, 2]);
-}
-
-/// (g2) Two threads wait on one handle with one request: both return,
-/// whichever handles the result and whichever takes the token.
-fn two_waiters(bug: Option<WaitBug>) {
-    let inbox = WaitReplica::new(1, 1, bug);
-    let worker = WaitReplica::spawn_worker(&inbox, vec![1], false);
-    let other = {
-        let inbox = inbox.clone();
-        thread::spawn(move || inbox.wait())
-    };
-    let mine = inbox.wait();
-    let theirs = other.join().unwrap();
-    worker.join().unwrap();
-    assert_eq!(mine.unwrap() + theirs.unwrap(), 1);
-    assert_eq!(inbox.handled(), vec![1]);
-}
-
-/// (g3) A waiter and a plain `poll` on one handle: whoever handles the
-/// result, the waiter returns; a token the poll takes is passed on.
-fn waiter_and_poller(bug: Option<WaitBug>) {
-    let inbox = WaitReplica::new(1, 1, bug);
-    let worker = WaitReplica::spawn_worker(&inbox, vec![1], false);
-    let poller = {
-        let inbox = inbox.clone();
-        thread::spawn(move || inbox.poll())
-    };
-    let waited = inbox.wait().unwrap();
-    let polled = poller.join().unwrap();
-    worker.join().unwrap();
-    assert_eq!(waited + polled, 1);
-    assert_eq!(inbox.handled(), vec![1]);
-}
-
-/// (g5) Two threads wait on one handle while the last worker delivers the
-/// last result and exits: both must return `Ok`, since the request ran.
-fn two_waiters_last_thread_exit(bug: Option<WaitBug>) {
-    let inbox = WaitReplica::new(1, 1, bug);
-    let worker = WaitReplica::spawn_worker(&inbox, vec![1], true);
-    let other = {
-        let inbox = inbox.clone();
-        thread::spawn(move || inbox.wait())
-    };
-    let mine = inbox.wait();
-    let theirs = other.join().unwrap();
-    worker.join().unwrap();
-    assert_eq!(inbox.handled(), vec![1]);
-    assert!(
-        matches!((mine, theirs), (Ok(1), Ok(0)) | (Ok(0), Ok(1))),
-        "a waiter got NoWorkersAvailable for a request that ran: {mine:?} {theirs:?}"
-    );
-}
-
-/// (g4) The last thread exits with a request it never ran: the waiter
-/// handles the result in flight first, then gets `NoWorkersAvailable`.
-fn waiter_and_last_thread_exit(bug: Option<WaitBug>) {
-    let inbox = WaitReplica::new(2, 1, bug);
-    let worker = WaitReplica::spawn_worker(&inbox, vec![1], true);
-    assert_eq!(inbox.wait(), Err(1));
-    worker.join().unwrap();
-    assert_eq!(inbox.handled(), vec![1]);
-}
-
-// ---------------------------------------------------------------------------
 // Loom: every interleaving of the small scenarios.
 // ---------------------------------------------------------------------------
 
@@ -1139,40 +836,36 @@ mod under_loom {
         check(|| blocked_put_no_workers(real_bounded()));
     }
 
+    // The wait protocol, on the shipped inbox (`inbox.rs`).
+
     #[test]
-    fn g_wait_woken_by_last_result() {
-        check(|| wait_woken_by_last_result(None));
+    fn g1_wait_woken_by_last_result() {
+        check(inbox::wait_woken_by_last_result);
     }
 
     #[test]
-    fn g_two_waiters_on_one_handle_both_return() {
-        check(|| two_waiters(None));
+    fn g2_two_waiters_on_one_handle_both_return() {
+        check(inbox::two_waiters);
     }
 
     #[test]
-    fn g_waiter_and_poller_on_one_handle() {
-        check(|| waiter_and_poller(None));
-    }
-
-    #[test]
-    fn g_waiter_woken_when_last_thread_exits() {
-        check(|| waiter_and_last_thread_exit(None));
-    }
-
-    /// The race shuttle found (see `under_shuttle`); loom finds it too, and
-    /// prints the interleaving with `LOOM_LOG=1 LOOM_LOCATION=1`.
-    #[test]
-    fn g_two_waiters_while_the_last_thread_exits() {
-        check(|| two_waiters_last_thread_exit(None));
-    }
-
-    #[test]
-    fn g6_shipped_inbox_waiter_woken_when_another_thread_handles_the_last_result() {
+    fn g3_waiter_woken_when_another_thread_handles_the_last_result() {
         check(|| inbox::other_handles_the_last_result(inbox::Misuse::None));
     }
 
     #[test]
-    fn g7_shipped_inbox_sweep_overflows_a_full_result_queue() {
+    fn g4_waiter_told_when_the_last_thread_exits() {
+        check(|| inbox::waiter_and_last_thread_exit(inbox::Misuse::None));
+    }
+
+    /// The race shuttle once found (see `under_shuttle`).
+    #[test]
+    fn g5_two_waiters_while_the_last_thread_exits() {
+        check(inbox::two_waiters_last_thread_exit);
+    }
+
+    #[test]
+    fn g6_sweep_overflows_a_full_result_queue() {
         check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::None));
     }
 
@@ -1214,28 +907,20 @@ mod under_loom {
                 || check(|| blocked_put(Replica::new(Some(1), Bug::TakeForgetsPutters))),
                 "deadlock",
             ),
-            "g_read_waiters_first" => (
-                || check(|| waiter_and_poller(Some(WaitBug::ReadWaitersFirst))),
-                "deadlock",
-            ),
-            "g_guard_keeps_token" => (
-                || check(|| two_waiters(Some(WaitBug::GuardKeepsToken))),
-                "deadlock",
-            ),
-            "g_wake_before_uncounted" => (
-                || check(|| waiter_and_last_thread_exit(Some(WaitBug::WakeBeforeUncounted))),
-                "deadlock",
-            ),
-            "g6_other_acts_as_waiter" => (
+            "g3_other_acts_as_waiter" => (
                 || check(|| inbox::other_handles_the_last_result(inbox::Misuse::OtherActsAsWaiter)),
                 "deadlock",
             ),
-            "g7_keep_without_wake" => (
+            "g6_keep_without_wake" => (
                 || {
                     check(|| {
                         inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::KeepWithoutWake)
                     })
                 },
+                "deadlock",
+            ),
+            "g4_wake_before_exit" => (
+                || check(|| inbox::waiter_and_last_thread_exit(inbox::Misuse::WakeBeforeExit)),
                 "deadlock",
             ),
             _ => return None,
@@ -1331,28 +1016,18 @@ mod under_loom {
     }
 
     #[test]
-    fn seeded_g_reading_waiters_first_is_caught() {
-        expect_caught("g_read_waiters_first");
+    fn seeded_g3_a_non_waiter_handling_as_a_waiter_is_caught() {
+        expect_caught("g3_other_acts_as_waiter");
     }
 
     #[test]
-    fn seeded_g_guard_keeping_the_token_is_caught() {
-        expect_caught("g_guard_keeps_token");
+    fn seeded_g6_overflow_without_a_wake_token_is_caught() {
+        expect_caught("g6_keep_without_wake");
     }
 
     #[test]
-    fn seeded_g6_a_non_waiter_handling_as_a_waiter_is_caught() {
-        expect_caught("g6_other_acts_as_waiter");
-    }
-
-    #[test]
-    fn seeded_g7_overflow_without_a_wake_token_is_caught() {
-        expect_caught("g7_keep_without_wake");
-    }
-
-    #[test]
-    fn seeded_g_waking_before_uncounting_is_caught() {
-        expect_caught("g_wake_before_uncounted");
+    fn seeded_g4_waking_before_the_exit_is_counted_is_caught() {
+        expect_caught("g4_wake_before_exit");
     }
 
     /// The replica without its bug's trigger passes the scenarios its
@@ -1365,9 +1040,6 @@ mod under_loom {
         check(|| drained(broken(Bug::PushChecksOpenUnlocked)));
         check(|| closed(broken(Bug::DrainLeavesEarly)));
         check(|| blocked_put(Replica::new(Some(1), Bug::DrainLeavesEarly)));
-        check(|| waiter_and_poller(Some(WaitBug::GuardKeepsToken)));
-        check(|| two_waiters(Some(WaitBug::WakeBeforeUncounted)));
-        check(|| waiter_and_last_thread_exit(Some(WaitBug::GuardKeepsToken)));
     }
 }
 
@@ -1629,11 +1301,10 @@ mod under_shuttle {
 
     #[test]
     fn wait_protocol_scenarios() {
-        check(|| wait_woken_by_last_result(None));
-        check(|| two_waiters(None));
-        check(|| waiter_and_poller(None));
-        check(|| waiter_and_last_thread_exit(None));
+        check(inbox::wait_woken_by_last_result);
+        check(inbox::two_waiters);
         check(|| inbox::other_handles_the_last_result(inbox::Misuse::None));
+        check(|| inbox::waiter_and_last_thread_exit(inbox::Misuse::None));
         check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::None));
     }
 
@@ -1646,7 +1317,7 @@ mod under_shuttle {
     /// test with `CALLPOOL_SHUTTLE_SEED` unset.
     #[test]
     fn wait_two_waiters_while_the_last_thread_exits() {
-        check(|| two_waiters_last_thread_exit(None));
+        check(inbox::two_waiters_last_thread_exit);
     }
 
     #[test]
@@ -1706,14 +1377,14 @@ mod under_shuttle {
 
     #[test]
     #[should_panic(expected = "deadlock")]
-    fn seeded_wait_read_waiters_first_is_caught() {
-        check(|| waiter_and_poller(Some(WaitBug::ReadWaitersFirst)));
+    fn seeded_wait_non_waiter_acting_as_a_waiter_is_caught() {
+        check(|| inbox::other_handles_the_last_result(inbox::Misuse::OtherActsAsWaiter));
     }
 
     #[test]
     #[should_panic(expected = "deadlock")]
-    fn seeded_wait_guard_keeping_the_token_is_caught() {
-        check(|| two_waiters(Some(WaitBug::GuardKeepsToken)));
+    fn seeded_wait_overflow_without_a_wake_token_is_caught() {
+        check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::KeepWithoutWake));
     }
 
     #[test]
