@@ -111,7 +111,8 @@ impl Builder {
     ///
     /// [`BuildError`] for a thread name with a NUL byte, a zero stack size,
     /// more than [`MAX_WORKERS`] workers, or a thread the OS refuses to
-    /// start. No thread is left running after an error.
+    /// start. After an error, workers that had started are dismissed and
+    /// exit on their own (they take no request).
     pub fn build(self) -> Result<ThreadPool, BuildError> {
         let (owner, started) = self.validate()?.start(false);
         // On an error, dropping the owner stops the workers that started.

@@ -266,8 +266,8 @@ impl std::error::Error for SpawnError {
     }
 }
 
-/// Why a [`Builder`](crate::Builder) could not build a pool. Nothing is left
-/// running after this error: workers started before a failure are stopped.
+/// Why a [`Builder`](crate::Builder) could not build a pool. Workers started
+/// before a failure are dismissed: they take no request and exit on their own.
 #[derive(Debug)]
 pub struct BuildError {
     kind: BuildErrorKind,

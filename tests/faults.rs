@@ -517,7 +517,7 @@ fn joining_a_dismissed_worker_stuck_on_a_full_result_queue() {
 /// left and the request still pending, and returns
 /// `NoWorkersAvailable { pending: 1 }` for a request that ran (A handles it
 /// an instant later). Shuttle and loom find the interleaving at once
-/// (`src/models.rs`, `two_waiters_last_thread_exit`); on real threads it
+/// (`src/models/`, `two_waiters_last_thread_exit`); on real threads it
 /// needs many tries: this fails on the first occurrence (about 1 in 300
 /// tries on a 2-core machine), and passes on a fixed library every time.
 /// Only the attempts where the request ran can meet the race: at least one

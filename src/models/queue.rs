@@ -38,7 +38,7 @@ pub(super) fn taken_once_or_left<Q: Queue>(queue: Q) {
 }
 
 /// (h) A handle of a pool that stays open takes its own queued requests
-/// out (`Shared::extract`, as a global-pool handle's shutdown does) while a
+/// out (`Pool::extract`, as a global-pool handle's shutdown does) while a
 /// worker takes: the other handle's request goes back and is still taken
 /// (a worker that met the queue empty meanwhile and slept must be woken: a
 /// lost wake-up deadlocks the driver's wait); each request ends once.
@@ -58,7 +58,7 @@ pub(super) fn extracted<Q: Queue>(queue: Q) {
 }
 
 /// (i) A waiter with no thread left counts its queued requests
-/// (`Shared::queued_for`) while the closer sweeps (`shutdown_now`): the
+/// (`Pool::stranded`) while the closer sweeps (`shutdown_now`): the
 /// count takes the requests out and puts them back, and the sweep must not
 /// meet the queue empty meanwhile. Both requests are swept; none is left
 /// stranded in the closed queue (the CI failure of 2026-11-22).
@@ -281,7 +281,7 @@ pub(super) fn two_blocked_puts<Q: Queue>(queue: Q) {
 }
 
 /// (f'') A put blocked on a full queue while the pool loses its last
-/// thread: it is woken (`wake_putters`, as `Shared::worker_exited` does) and
+/// thread: it is woken (`wake_putters`, as `Pool::worker_exited` does) and
 /// gives up with `NoWorkers` instead of sleeping for ever.
 pub(super) fn blocked_put_no_workers<Q: Queue>(queue: Q) {
     let queue = Arc::new(queue);
@@ -371,7 +371,7 @@ pub(super) fn many_requests<Q: Queue>(
 /// A resize storm: a resizer thread starts and dismisses workers at random
 /// (between 0 and 3 live) while a putter puts `jobs` requests into a
 /// bounded queue, blocking when it is full. Workers count themselves as
-/// `Shared` does (counted before they start; on exit, the count first, then
+/// `Pool` does (counted before they start; on exit, the count first, then
 /// `wake_putters`), so a put blocked while the last worker leaves gives up
 /// with `NoWorkers`. The resizer joins the workers it dismisses at once (as
 /// `join_all_dismissed_workers` would), so a dismissed worker that misses

@@ -36,8 +36,8 @@ impl WorkerFlags {
         self.0.fetch_and(!TAKING, Ordering::Release);
     }
 
-    /// Whether anything is set (a take under way, or a dismissal): a hint
-    /// for a spinning worker.
+    /// Whether the worker was dismissed: a hint for a spinning worker (its
+    /// own take is never under way while it spins).
     pub(crate) fn dismissed_hint(&self) -> bool {
         // Relaxed: a hint; `take` decides with its own reads.
         self.0.load(Ordering::Relaxed) & DISMISSED != 0

@@ -46,9 +46,9 @@ use task::{Envelope, OwnedTask, Stage, TaskBox};
 pub struct WorkRequest {
     /// The id and the task, in the one allocation that carries the request
     /// through the pool. Behind a `Mutex` only to make `WorkRequest` (and the
-    /// errors that hand one back) `Sync` while the task is only `Send`: it
-    /// is never locked on the way through the pool (`into_task` takes the
-    /// box out without locking), only by `id` and `Debug`.
+    /// errors that hand one back) `Sync` while the task is only `Send`. Only
+    /// `id` and `Debug` lock it, never contended on the way through the pool;
+    /// `into_task` takes the box out without locking.
     task: Mutex<TaskBox>,
 }
 
