@@ -161,7 +161,7 @@ impl Gate {
 pub struct Pending {
     put: Duration,
     drain: Duration,
-    /// Peak bytes allocated while queueing (counting on only in `memory`).
+    /// Peak bytes allocated while queueing (meaningful only if `count_memory`).
     queued_peak: isize,
     /// Peak over queueing and draining.
     total_peak: isize,
