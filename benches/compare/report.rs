@@ -42,8 +42,8 @@ pub struct Table {
     pub notes: Vec<String>,
 }
 
-/// A system under test: its name and one run of the workload.
-pub type System<'a> = (&'static str, Box<dyn FnMut() -> Obs + 'a>);
+/// One row of a table: its name and one run of the workload per call.
+pub type Entry<'a> = (&'static str, Box<dyn FnMut() -> Obs + 'a>);
 
 pub const BASELINE: &str = "callpool";
 
@@ -64,7 +64,7 @@ pub fn interleave(
     title: String,
     unit: &'static str,
     rounds: usize,
-    mut systems: Vec<System<'_>>,
+    mut systems: Vec<Entry<'_>>,
 ) -> Table {
     let base_threads = procfs::task_count();
     let mut rows: Vec<Row> = systems

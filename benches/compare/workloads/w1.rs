@@ -1,0 +1,109 @@
+//! W1 overhead: trivial requests (square a u64) put one after another, then
+//! all results collected, on 1, 2 and 4 workers; and the chart of it.
+
+use super::{entries, Variants, Workload};
+use crate::cfg::Cfg;
+use crate::harness::ns_per;
+use crate::kinds::Batch;
+use crate::report::{self, interleave, median, num, Obs, Table};
+use crate::targets::{table, verdict};
+use crate::work::{square, sum_of, Work};
+
+pub const W1: Workload = Workload {
+    id: "w1",
+    run,
+    targets,
+    files,
+};
+
+/// One table per worker count.
+const TABLES: [(&str, usize); 3] = [("w1-1", 1), ("w1-2", 2), ("w1-4", 4)];
+
+/// Requests per run; `--w1-n=N` sets another (for profiling under
+/// callgrind).
+fn size(cfg: &Cfg) -> u64 {
+    cfg.flag("--w1-n=").unwrap_or(cfg.size(1_000_000))
+}
+
+fn run(cfg: &Cfg, out: &mut Vec<Table>) {
+    let n = size(cfg);
+    let want = sum_of(n, square);
+    for (id, workers) in TABLES {
+        if !cfg.wants(id) {
+            continue;
+        }
+        let b = Batch {
+            workers,
+            n,
+            work: Work::Square,
+            want,
+        };
+        let systems = entries(
+            Variants::Include,
+            |s| s.batch(b),
+            move |r| r.blocks(Obs::new(ns_per(r.elapsed, n)), n),
+        );
+        out.push(interleave(
+            id,
+            format!("W1 overhead: {n} trivial requests (square a u64), {workers} worker(s)"),
+            "ns/request",
+            cfg.rounds(5),
+            systems,
+        ));
+    }
+}
+
+fn targets(tables: &[Table], lines: &mut Vec<String>) {
+    for (id, _) in TABLES {
+        let Some(t) = table(tables, id) else { continue };
+        let best_peer = median(&t.per_round(|v| v("threadpool").min(v("rayon")) / v("callpool")));
+        let cp_over_floor = median(&t.per_round(|v| v("callpool") / v("floor")));
+        lines.push(format!(
+            "{id}: callpool {} ns/req; best of threadpool/rayon ÷ callpool = {:.2} (target ≥ 1.00: {}); \
+             callpool ÷ floor = {:.2} (target ≤ 1.30: {})",
+            num(t.median_of("callpool")),
+            best_peer,
+            verdict(best_peer >= 1.0),
+            cp_over_floor,
+            verdict(cp_over_floor <= 1.3),
+        ));
+        if id == "w1-1" {
+            let v = t.median_of("callpool");
+            lines.push(format!(
+                "w1-1: callpool with 1 worker {} ns/req (target < 100: {})",
+                num(v),
+                verdict(v < 100.0)
+            ));
+        }
+    }
+}
+
+/// `docs/perf-w1.svg`: ns per request against workers, one line per
+/// system, when all three tables ran.
+fn files(cfg: &Cfg, tables: &[Table]) {
+    let w1: Vec<&Table> = tables.iter().filter(|t| t.id.starts_with("w1-")).collect();
+    if w1.len() != TABLES.len() {
+        return;
+    }
+    let names: Vec<String> = w1[0].rows.iter().map(|r| r.name.clone()).collect();
+    let series: Vec<(String, Vec<(usize, f64)>)> = names
+        .iter()
+        .map(|name| {
+            let pts = TABLES
+                .iter()
+                .zip(&w1)
+                .map(|(&(_, w), t)| (w, t.median_of(name)))
+                .collect();
+            (name.clone(), pts)
+        })
+        .collect();
+    let svg = report::svg_chart(
+        &format!("W1: {} trivial requests, ns per request", size(cfg)),
+        &series,
+    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/perf-w1.svg");
+    match std::fs::write(path, svg) {
+        Ok(()) => println!("Chart written to docs/perf-w1.svg"),
+        Err(e) => eprintln!("could not write {path}: {e}"),
+    }
+}
