@@ -144,7 +144,7 @@ pub(crate) mod channel {
                 if !state.receiver_alive {
                     return Err(SendError(msg));
                 }
-                if !state.capacity.is_some_and(|cap| state.queue.len() >= cap) {
+                if state.capacity.is_none_or(|cap| state.queue.len() < cap) {
                     state.queue.push_back(msg);
                     drop(state);
                     self.0.changed.notify_all();

@@ -207,14 +207,17 @@ impl ThreadPool {
     }
 
     fn put(&self, request: WorkRequest, mode: PutMode) -> Result<RequestId, PutError> {
-        let id = request.id();
+        // The box comes out first: its id is read from it without the lock
+        // that only makes `WorkRequest` `Sync`.
+        let task = request.into_task();
+        let id = task.id();
         if self.inbox().register(id).is_err() {
-            return Err(PutError::DuplicateId(request));
+            return Err(PutError::DuplicateId(WorkRequest::from_task(task)));
         }
         // Registered before it is queued, so its result can never arrive
         // unannounced (model weakness W10).
         let job = Job {
-            task: request.into_task(),
+            task,
             inbox: Arc::clone(self.inbox()),
         };
         match self.shared().queue.push(job) {

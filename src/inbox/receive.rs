@@ -69,7 +69,7 @@ impl Results {
         let mut handled = 0;
         loop {
             handled += self.handle_ready(threads, Caller::Waiter);
-            if self.done(until, handled) {
+            if finished(until, handled, self.inbox.pending()) {
                 return Ok(handled);
             }
             if threads.running() == 0 {
@@ -80,7 +80,7 @@ impl Results {
                 // One read decides both: another waiter may handle the last
                 // result between two reads, and 0 pending is never stranded.
                 let pending = self.inbox.pending();
-                if pending == 0 || (until == Until::AnyHandled && handled > 0) {
+                if finished(until, handled, pending) {
                     return Ok(handled);
                 }
                 if threads.stranded(&self.inbox, pending) {
@@ -108,10 +108,6 @@ impl Results {
                 handled += self.handle(threads, msg, Caller::Waiter);
             }
         }
-    }
-
-    fn done(&self, until: Until, handled: usize) -> bool {
-        self.inbox.pending() == 0 || (until == Until::AnyHandled && handled > 0)
     }
 
     /// Handles the messages ready now, without blocking: everything in the
@@ -177,4 +173,9 @@ impl Results {
             }
         }
     }
+}
+
+/// Whether a blocking receive may return, given one reading of `pending`.
+fn finished(until: Until, handled: usize, pending: usize) -> bool {
+    pending == 0 || (until == Until::AnyHandled && handled > 0)
 }

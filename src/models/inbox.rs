@@ -163,13 +163,19 @@ pub(super) fn wait_woken_by_last_result() {
 /// (g2) Two threads wait on one handle with one request: both return,
 /// whichever handles the result and whichever takes the token.
 pub(super) fn two_waiters() {
+    two_waiters_with(false);
+}
+
+/// Two waiters, one request; the worker stays or, if it `leaves`, exits
+/// as the pool's last thread right after delivering.
+fn two_waiters_with(leaves: bool) {
     let handle = Handle::new(None);
     let task = handle.put(1);
     let other = {
         let handle = Arc::clone(&handle);
         thread::spawn(move || handle.wait())
     };
-    let worker = worker(&handle, vec![task], false, Misuse::None);
+    let worker = worker(&handle, vec![task], leaves, Misuse::None);
     let mine = handle.wait();
     assert_eq!(mine + other.join().unwrap(), 1);
     worker.join().unwrap();
@@ -200,17 +206,7 @@ pub(super) fn waiter_and_last_thread_exit(misuse: Misuse) {
 /// (g5) Two threads wait on one handle while the last worker delivers the
 /// last result and exits: both return `Ok`, since the request ran.
 pub(super) fn two_waiters_last_thread_exit() {
-    let handle = Handle::new(None);
-    let task = handle.put(1);
-    let other = {
-        let handle = Arc::clone(&handle);
-        thread::spawn(move || handle.wait())
-    };
-    let worker = worker(&handle, vec![task], true, Misuse::None);
-    let mine = handle.wait();
-    assert_eq!(mine + other.join().unwrap(), 1);
-    worker.join().unwrap();
-    handle.assert_all_handled(1);
+    two_waiters_with(true);
 }
 
 /// (g3) A thread that is not a waiter (a plain poll, a blocked put, a

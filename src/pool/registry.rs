@@ -74,12 +74,18 @@ impl Pool {
     /// `max_workers` or is shut down. On a spawn failure the workers already
     /// started keep running and the error says how many.
     pub(crate) fn create_workers(self: &Arc<Self>, n: usize) -> Result<(), SpawnError> {
+        self.then_reap(|workers| self.grow(workers, n))
+    }
+
+    /// Runs `change` under the workers lock, then joins (outside the lock)
+    /// the threads that had exited: how every registry operation reaps.
+    fn then_reap<R>(&self, change: impl FnOnce(&mut Workers) -> R) -> R {
         let mut workers = self.workers();
         let exited = workers.take_exited();
-        let grown = self.grow(&mut workers, n);
+        let result = change(&mut workers);
         drop(workers);
         join_all(exited);
-        grown
+        result
     }
 
     fn grow(self: &Arc<Self>, workers: &mut Workers, n: usize) -> Result<(), SpawnError> {
@@ -142,12 +148,7 @@ impl Pool {
     /// Idle ones wake and exit at once; busy ones exit after their current
     /// request. None of them takes another request.
     pub(crate) fn dismiss_workers(&self, n: usize) -> usize {
-        let mut workers = self.workers();
-        let exited = workers.take_exited();
-        let dismissed = self.shrink(&mut workers, n);
-        drop(workers);
-        join_all(exited);
-        dismissed
+        self.then_reap(|workers| self.shrink(workers, n))
     }
 
     fn shrink(&self, workers: &mut Workers, n: usize) -> usize {
@@ -169,18 +170,15 @@ impl Pool {
 
     /// Sets the number of live workers to `n`, under one lock.
     pub(crate) fn resize(self: &Arc<Self>, n: usize) -> Result<(), SpawnError> {
-        let mut workers = self.workers();
-        let exited = workers.take_exited();
-        let live = workers.live.len();
-        let resized = if n > live {
-            self.grow(&mut workers, n - live)
-        } else {
-            self.shrink(&mut workers, live - n);
-            Ok(())
-        };
-        drop(workers);
-        join_all(exited);
-        resized
+        self.then_reap(|workers| {
+            let live = workers.live.len();
+            if n > live {
+                self.grow(workers, n - live)
+            } else {
+                self.shrink(workers, live - n);
+                Ok(())
+            }
+        })
     }
 
     /// Moves the lifecycle forward and dismisses every live worker, as one
@@ -225,13 +223,8 @@ impl Pool {
     /// Joins the dismissed workers that have left their loop; returns how
     /// many were joined since the last call (reaped ones included).
     pub(crate) fn join_dismissed(&self) -> usize {
-        let (exited, joined) = {
-            let mut workers = self.workers();
-            let exited = workers.take_exited();
-            (exited, std::mem::take(&mut workers.reaped))
-        };
-        join_all(exited);
-        joined
+        // `take_exited` has counted the ones joined here into `reaped`.
+        self.then_reap(|workers| std::mem::take(&mut workers.reaped))
     }
 
     /// Blocks until no thread of this pool runs, or until `deadline`.

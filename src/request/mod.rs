@@ -47,8 +47,8 @@ pub struct WorkRequest {
     /// The id and the task, in the one allocation that carries the request
     /// through the pool. Behind a `Mutex` only to make `WorkRequest` (and the
     /// errors that hand one back) `Sync` while the task is only `Send`. Only
-    /// `id` and `Debug` lock it, never contended on the way through the pool;
-    /// `into_task` takes the box out without locking.
+    /// `id` and `Debug` lock it; a put takes the box out with `into_task`,
+    /// without locking.
     task: Mutex<TaskBox>,
 }
 
