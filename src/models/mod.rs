@@ -67,7 +67,7 @@ trait Queue: Send + Sync + 'static {
     fn take_all(&self) -> Vec<u64>;
     /// Takes out the queued requests for which `mine` holds (`extract`).
     fn take_own(&self, mine: &dyn Fn(&u64) -> bool) -> Vec<u64>;
-    /// How many queued requests `mine` holds for (`Shared::queued_for`).
+    /// How many queued requests `mine` holds for (`Threads::stranded`).
     fn count(&self, mine: &dyn Fn(&u64) -> bool) -> usize;
     fn len(&self) -> usize;
 }
