@@ -89,7 +89,7 @@ trait Queue: Send + Sync + 'static {
     fn take_all(&self) -> Vec<u64>;
     /// Takes out the queued requests for which `mine` holds (`extract`).
     fn take_own(&self, mine: &dyn Fn(&u64) -> bool) -> Vec<u64>;
-    /// How many queued requests `mine` holds for (`Threads::stranded`).
+    /// How many queued requests `mine` holds for (`Pool::stranded`).
     fn count(&self, mine: &dyn Fn(&u64) -> bool) -> usize;
     fn len(&self) -> usize;
 }

@@ -48,7 +48,7 @@ pub(super) fn extracted<Q: Queue>(queue: Q) {
 }
 
 /// (i) A waiter with no thread left counts its queued requests
-/// (`Threads::stranded`) while the closer sweeps (`shutdown_now`): the
+/// (`Pool::stranded`) while the closer sweeps (`shutdown_now`): the
 /// count takes the requests out and puts them back, and the sweep must not
 /// meet the queue empty meanwhile. Both requests are swept; none is left
 /// stranded in the closed queue (the CI failure of 2026-11-22).
@@ -355,7 +355,7 @@ pub(super) fn many_requests<Q: Queue>(
 /// A resize storm: a resizer thread starts and dismisses workers at random
 /// (between 0 and 3 live) while a putter puts `jobs` requests into a
 /// bounded queue, blocking when it is full. Workers count themselves as
-/// the pool does (counted before they start; on exit, the count first, then
+/// `Pool` does (counted before they start; on exit, the count first, then
 /// `wake_putters`), so a put blocked while the last worker leaves gives up
 /// with `NoWorkers`. The resizer joins the workers it dismisses at once (as
 /// `join_all_dismissed_workers` would), so a dismissed worker that misses
