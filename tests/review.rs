@@ -1,14 +1,17 @@
 //! Defects found by the 0.1 review, one test each, named for the behaviour
 //! it pins: a `shutdown_now` that never blocks, handles that cost O(1),
 //! dismissed threads reaped without the user's help, and the two ways a
-//! put could block for ever.
+//! put could block for ever, and a waiter woken for results a panicking
+//! callback left behind.
 
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use callpool::{PutError, RequestId, TaskError, ThreadPool, WorkRequest};
 
@@ -244,3 +247,157 @@ fn put_request_timeout_gets_out_of_a_two_handle_wait() {
     assert_eq!(common::within("wait on H", move || waiter.wait()), Ok(2));
     assert_eq!(done.load(Ordering::SeqCst), 4);
 }
+
+/// Which callbacks ran, by label, in the order they ran.
+type Ran = Arc<Mutex<Vec<&'static str>>>;
+
+/// A result callback that records `label` in `ran`.
+fn note<T>(ran: &Ran, label: &'static str) -> impl FnOnce(RequestId, T) + Send + 'static {
+    let ran = Arc::clone(ran);
+    move |_, _| ran.lock().unwrap().push(label)
+}
+
+/// The labels in `ran`, sorted.
+fn sorted(ran: &Ran) -> Vec<&'static str> {
+    let mut labels = ran.lock().unwrap().clone();
+    labels.sort_unstable();
+    labels
+}
+// Defect 10: a waiter slept through a result left behind by a panicking
+// callback that a blocked put was running.
+// ---------------------------------------------------------------------------
+
+/// The message of the deliberate callback panic of the next test.
+const CALLBACK_PANIC: &str = "review: deliberate callback panic";
+
+// A put blocked on a full queue handles its handle's results meanwhile; when
+// one of their callbacks panicked, the results taken with it were kept for
+// later, and the handle's waiters were to be told, but the putting thread
+// counted itself as one of them and so told one waiter too few. Here T2, the
+// only waiter, runs a callback inside `wait` while that happens, then goes
+// back to sleep for a result nobody will ever send again: on 0.1 its
+// `wait_timeout(common::HANG)` gives `Timeout { pending: 1 }`, and a `poll` right
+// after handles that result at once.
+//
+// The steps: one worker, a queue of 1, result queues of 2; handle P, on
+// which T2 waits and the test thread puts, and handle Q, whose requests only
+// hold the worker or the queue (their results never wake T2).
+//  1. r1's result waits in P's result queue while Q's `ga` holds the worker.
+//  2. T2 calls `wait` on P: it takes r1's result and runs its callback,
+//     which holds T2 there (inside `wait`) until step 5.
+//  3. rA, rB, rC on P and Q's gated `gq` follow `ga`: rA's and rB's results
+//     fill P's result queue, the worker is stuck sending rC's result, `gq`
+//     fills the request queue. The put of rX blocks and handles rA's and
+//     rB's results.
+//  4. rA's callback polls until it has handled rC's result (the worker then
+//     holds `gq`: nothing more will come to P), then panics; rB's result is
+//     left behind; the put of rX passes the panic on (rX is not put).
+//  5. T2's callback returns: T2 must handle rB's result and return `Ok`.
+#[test]
+fn a_waiter_is_woken_for_results_left_behind_by_a_callback_panic_in_a_blocked_put() {
+    common::hide_panics_starting_with(CALLBACK_PANIC);
+    let p = Arc::new(
+        ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(1)
+            .result_capacity(2)
+            .build()
+            .unwrap(),
+    );
+    let q = p.new_handle();
+    let ran = Ran::default();
+
+    // 1.
+    let (in_r1_callback_tx, in_r1_callback) = mpsc::channel();
+    let (release_r1_callback, release_r1_callback_rx) = mpsc::channel::<()>();
+    let ran_r1 = Arc::clone(&ran);
+    p.put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
+        ran_r1.lock().unwrap().push("r1");
+        let _ = in_r1_callback_tx.send(thread::current().id());
+        let _ = release_r1_callback_rx.recv_timeout(common::HANG);
+    }))
+    .unwrap();
+    let (ga, ga_latch) = common::gate();
+    q.put_request(WorkRequest::new(move |_: u32| ga_latch.hold(), 0).on_result(note(&ran, "ga")))
+        .unwrap();
+    ga.await_start();
+
+    // 2.
+    let p2 = Arc::clone(&p);
+    let t2 = thread::spawn(move || p2.wait_timeout(common::HANG));
+    let ran_callback_on = in_r1_callback
+        .recv_timeout(common::HANG)
+        .expect("T2 never ran r1's callback");
+    assert_eq!(
+        ran_callback_on,
+        t2.thread().id(),
+        "r1's callback runs in T2's wait"
+    );
+
+    // 3. and 4.
+    let rc_handled = Arc::new(AtomicBool::new(false));
+    let (p_a, ran_a, rc_handled_a) = (Arc::clone(&p), Arc::clone(&ran), Arc::clone(&rc_handled));
+    let ra_callback = move |_: RequestId, _: u32| {
+        ran_a.lock().unwrap().push("rA");
+        // Not `poll_timeout`: a second waiter would wake T2 on its way out.
+        let deadline = Instant::now() + common::HANG;
+        while !rc_handled_a.load(Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "rC's result never came");
+            let _ = p_a.poll();
+            thread::yield_now();
+        }
+        panic!("{CALLBACK_PANIC}");
+    };
+    let ran_c = Arc::clone(&ran);
+    let rc_callback = move |_: RequestId, _: u32| {
+        ran_c.lock().unwrap().push("rC");
+        rc_handled.store(true, Ordering::SeqCst);
+    };
+    p.put_request(WorkRequest::new(|x: u32| x, 2).on_result(ra_callback))
+        .unwrap();
+    ga.open();
+    p.put_request(WorkRequest::new(|x: u32| x, 3).on_result(note(&ran, "rB")))
+        .unwrap();
+    p.put_request(WorkRequest::new(|x: u32| x, 4).on_result(rc_callback))
+        .unwrap();
+    let (gq, gq_latch) = common::gate();
+    q.put_request(WorkRequest::new(move |_: u32| gq_latch.hold(), 0).on_result(note(&ran, "gq")))
+        .unwrap();
+    let rx_ran = common::counter();
+    let rx_counter = Arc::clone(&rx_ran);
+    let put_rx = panic::catch_unwind(AssertUnwindSafe(|| {
+        p.put_request(WorkRequest::new(|x: u32| x, 5).on_result(move |_, _| {
+            rx_counter.fetch_add(1, Ordering::SeqCst);
+        }))
+    }));
+    let rx_was_put = match put_rx {
+        Err(_) => false,
+        Ok(put) => {
+            put.unwrap();
+            true
+        }
+    };
+
+    // 5.
+    release_r1_callback.send(()).unwrap();
+    let waited = t2.join().unwrap();
+    let poll_after = p.poll();
+    assert!(
+        waited.is_ok(),
+        "T2's wait returned {waited:?}, and a poll() right after handled {poll_after:?} at once"
+    );
+    assert_eq!(p.pending(), 0);
+
+    gq.open();
+    let (q, q_waited) = common::within("Q's wait", move || {
+        let waited = q.wait();
+        (q, waited)
+    });
+    assert_eq!(q_waited, Ok(2));
+    assert_eq!(sorted(&ran), ["ga", "gq", "r1", "rA", "rB", "rC"]);
+    assert_eq!(rx_ran.load(Ordering::SeqCst), usize::from(rx_was_put));
+    drop(q);
+}
+
+// ---------------------------------------------------------------------------
+// Defect 11: dismissed workers were never reaped unless the user joined them.

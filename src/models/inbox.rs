@@ -1,15 +1,18 @@
-//! Models of a handle's inbox and wait protocol as it ships: the real
+//! The wait protocol's scenarios, on a handle's inbox as it ships: the real
 //! [`Inbox`] and [`Results`] on the checker's primitives (`crate::sync`,
-//! including the model result channel), with real request boxes.
+//! including the model result channel), with real request boxes, and a
+//! model of the pool's threads ([`ModelThreads`]).
 //!
-//! Each scenario takes a [`Misuse`]: `None` is what the library's callers
-//! do and must pass; the others are a caller breaking the protocol's rule
-//! in the way a past or plausible bug did, and must be caught (see the
-//! seeded self-checks in `mod.rs`). The library has no bug switches.
+//! Each scenario that has a seeded check takes a [`Misuse`]: `None` is
+//! what the library's callers do and must pass; the others are a caller
+//! breaking one of the protocol's rules, in the way a past or plausible bug
+//! did, and must be caught (the seeded self-checks in `under_loom.rs` and
+//! `under_shuttle.rs`). The library itself has no bug switches.
 
 use std::sync::atomic::AtomicUsize as StdAtomicUsize;
 use std::sync::atomic::Ordering as StdOrdering;
 
+use crate::error::WaitError;
 use crate::inbox::receive::{Results, Threads, Until};
 use crate::inbox::{Caller, Inbox, Msg};
 use crate::request::task::TaskBox;
@@ -22,17 +25,16 @@ use loom::{sync::Arc, thread};
 use shuttle::{sync::Arc, thread};
 
 /// How a scenario's caller breaks the protocol, if at all.
-// The misuses are seeded checks, which only loom runs.
-#[cfg_attr(not(loom), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Misuse {
-    /// None: the library's own callers.
+    /// None: what the library's own callers do.
     None,
-    /// A thread that is not a waiter handles results as one (the blocked
-    /// put's bug: it swallowed a waiter's wake token).
+    /// A thread that is not a waiter handles results as one
+    /// (`Caller::Waiter`): the blocked put's old bug, which swallowed a
+    /// waiter's wake token.
     OtherActsAsWaiter,
-    /// A sweep puts an outcome in the overflow without the wake token that
-    /// `hand_over` sends after it.
+    /// A sweep puts an outcome in the overflow (`Inbox::keep`) without the
+    /// wake token that `Inbox::hand_over` sends after it.
     KeepWithoutWake,
     /// The last worker wakes the waiters before it is counted out, where
     /// the pool counts it out first (`Pool::worker_exited`).
@@ -40,8 +42,11 @@ pub(super) enum Misuse {
 }
 
 /// The pool's threads as the wait protocol sees them: `running` workers,
-/// and `unrun` requests of the handle that no worker will take (they stay
-/// queued, as in a pool whose last worker left).
+/// and `unrun` requests of the handle that stay in the request queue for
+/// good (no worker is left to take them, and the pool is open, so no sweep
+/// cancels them). `stranded` answers as `Pool::stranded` does: the pending
+/// requests are stranded when all of them are still queued (a request a
+/// worker took is on its way back, not stranded).
 struct ModelThreads {
     running: AtomicUsize,
     unrun: usize,
@@ -61,26 +66,29 @@ impl Threads for ModelThreads {
     }
 }
 
-/// One handle, its threads, and a count of callbacks run.
+/// One handle (its inbox and results), the pool's threads, and the
+/// requests whose callbacks ran (by number; the callbacks record outside
+/// the model, with no operation of the checker's).
 struct Handle {
     results: Results,
     threads: ModelThreads,
+    handled: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
     callbacks: std::sync::Arc<StdAtomicUsize>,
 }
 
 impl Handle {
-    fn new(capacity: Option<usize>) -> Arc<Handle> {
-        Handle::with_unrun(capacity, 0)
-    }
-
-    fn with_unrun(capacity: Option<usize>, unrun: usize) -> Arc<Handle> {
+    /// A handle with a result queue of `capacity` (`None`: unbounded), in a
+    /// pool with one running worker and `unrun` requests that no worker
+    /// will take.
+    fn new(capacity: Option<usize>, unrun: usize) -> Arc<Handle> {
         Arc::new(Handle {
             results: Results::new(capacity),
             threads: ModelThreads {
                 running: AtomicUsize::new(1),
                 unrun,
             },
-            callbacks: std::sync::Arc::new(StdAtomicUsize::new(0)),
+            handled: Default::default(),
+            callbacks: Default::default(),
         })
     }
 
@@ -88,40 +96,64 @@ impl Handle {
         self.results.inbox()
     }
 
-    /// A request registered as pending, as a put does, in its real box; its
-    /// callbacks (result or error) count themselves.
+    /// Request `n`, registered as pending (as a put does), in its real box;
+    /// its callbacks (result or error) record `n`.
     fn put(&self, n: u64) -> TaskBox {
-        let (ok, err) = (
-            std::sync::Arc::clone(&self.callbacks),
-            std::sync::Arc::clone(&self.callbacks),
+        let record = |handled: &std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+                      callbacks: &std::sync::Arc<StdAtomicUsize>| {
+            let (handled, callbacks) = (handled.clone(), callbacks.clone());
+            move || {
+                handled.lock().unwrap().push(n);
+                callbacks.fetch_add(1, StdOrdering::SeqCst);
+            }
+        };
+        let (on_result, on_error) = (
+            record(&self.handled, &self.callbacks),
+            record(&self.handled, &self.callbacks),
         );
         let request: WorkRequest = WorkRequest::new(|x: u64| x, n)
-            .on_result(move |_, _| {
-                ok.fetch_add(1, StdOrdering::SeqCst);
-            })
-            .on_error(move |_, _| {
-                err.fetch_add(1, StdOrdering::SeqCst);
-            })
+            .on_result(move |_, _| on_result())
+            .on_error(move |_, _| on_error())
             .into();
         self.inbox().register(request.id()).unwrap();
         request.into_task()
     }
 
-    fn wait(&self) -> usize {
+    /// `ThreadPool::wait`.
+    fn wait(&self) -> Result<usize, WaitError> {
         self.results
             .block(&self.threads, None, Until::NothingPending)
-            .expect("a waiter gets no error when every request ran")
     }
 
-    fn assert_all_handled(&self, n: usize) {
+    /// `ThreadPool::poll`: handles what is ready now, as a thread that is
+    /// not a waiter.
+    fn poll(&self) -> usize {
+        if self.inbox().pending() == 0 {
+            return 0;
+        }
+        self.results.handle_ready(&self.threads, Caller::Other)
+    }
+
+    /// Asserts that nothing is pending and that the callbacks of exactly
+    /// the requests `expected` ran, each once.
+    fn assert_handled(&self, expected: &[u64]) {
         assert_eq!(self.inbox().pending(), 0);
-        assert_eq!(self.callbacks.load(StdOrdering::SeqCst), n);
+        let mut handled = self.handled.lock().unwrap().clone();
+        handled.sort_unstable();
+        assert_eq!(handled, expected, "each callback must run exactly once");
+        assert_eq!(self.callbacks.load(StdOrdering::SeqCst), expected.len());
     }
 }
 
-/// The worker: runs and delivers each task, then, if it `leaves`,
-/// exits as the pool's last thread does: counted out, then every
-/// waiter woken.
+/// A thread that calls `wait` on `handle`; every request it waits for runs.
+fn spawn_waiter(handle: &Arc<Handle>) -> thread::JoinHandle<usize> {
+    let handle = Arc::clone(handle);
+    thread::spawn(move || handle.wait().expect("every request ran"))
+}
+
+/// A model worker: runs and delivers each task (`worker::execute`), then,
+/// if it `leaves`, exits as the pool's last thread does
+/// (`Pool::worker_exited`): counted out, then every waiter woken.
 fn worker(
     handle: &Arc<Handle>,
     tasks: Vec<TaskBox>,
@@ -151,13 +183,14 @@ fn worker(
 }
 
 /// (g1) `wait` is woken by the last result (the worker stays, so no exit
-/// wakes the waiter), and the callback runs once.
+/// wakes the waiter): two results, each callback once.
 pub(super) fn wait_woken_by_last_result() {
-    let handle = Handle::new(None);
-    let worker = worker(&handle, vec![handle.put(1)], false, Misuse::None);
-    assert_eq!(handle.wait(), 1);
+    let handle = Handle::new(None, 0);
+    let tasks = vec![handle.put(1), handle.put(2)];
+    let worker = worker(&handle, tasks, false, Misuse::None);
+    assert_eq!(handle.wait().unwrap(), 2);
     worker.join().unwrap();
-    handle.assert_all_handled(1);
+    handle.assert_handled(&[1, 2]);
 }
 
 /// (g2) Two threads wait on one handle with one request: both return,
@@ -169,38 +202,49 @@ pub(super) fn two_waiters() {
 /// Two waiters, one request; the worker stays or, if it `leaves`, exits
 /// as the pool's last thread right after delivering.
 fn two_waiters_with(leaves: bool) {
-    let handle = Handle::new(None);
+    let handle = Handle::new(None, 0);
     let task = handle.put(1);
-    let other = {
-        let handle = Arc::clone(&handle);
-        thread::spawn(move || handle.wait())
-    };
+    let other = spawn_waiter(&handle);
     let worker = worker(&handle, vec![task], leaves, Misuse::None);
-    let mine = handle.wait();
+    let mine = handle.wait().unwrap();
     assert_eq!(mine + other.join().unwrap(), 1);
     worker.join().unwrap();
-    handle.assert_all_handled(1);
+    handle.assert_handled(&[1]);
 }
 
-/// (g4) The last thread exits with a request it never ran: the waiter
-/// handles the result in flight first, then hears `NoWorkersAvailable`.
+/// (g3) A waiter and a plain `poll` on one handle while the worker
+/// delivers: whoever handles the result, the waiter returns (a token the
+/// poll takes is passed on).
+pub(super) fn waiter_and_poller() {
+    let handle = Handle::new(None, 0);
+    let task = handle.put(1);
+    let worker = worker(&handle, vec![task], false, Misuse::None);
+    let poller = {
+        let handle = Arc::clone(&handle);
+        thread::spawn(move || handle.poll())
+    };
+    let waited = handle.wait().unwrap();
+    let polled = poller.join().unwrap();
+    worker.join().unwrap();
+    assert_eq!(waited + polled, 1);
+    handle.assert_handled(&[1]);
+}
+
+/// (g4) The last thread exits with a request it never ran (still queued):
+/// the waiter handles the result in flight first, then hears
+/// `NoWorkersAvailable { pending: 1 }`.
 pub(super) fn waiter_and_last_thread_exit(misuse: Misuse) {
-    let handle = Handle::with_unrun(None, 1);
+    let handle = Handle::new(None, 1);
     let ran = handle.put(1);
     let _unrun = handle.put(2);
     let worker = worker(&handle, vec![ran], true, misuse);
-    let waited = handle
-        .results
-        .block(&handle.threads, None, Until::NothingPending);
+    let waited = handle.wait();
     assert!(
-        matches!(
-            waited,
-            Err(crate::error::WaitError::NoWorkersAvailable { pending: 1 })
-        ),
+        matches!(waited, Err(WaitError::NoWorkersAvailable { pending: 1 })),
         "{waited:?}"
     );
     worker.join().unwrap();
-    assert_eq!(handle.callbacks.load(StdOrdering::SeqCst), 1);
+    assert_eq!(*handle.handled.lock().unwrap(), [1]);
 }
 
 /// (g5) Two threads wait on one handle while the last worker delivers the
@@ -209,16 +253,14 @@ pub(super) fn two_waiters_last_thread_exit() {
     two_waiters_with(true);
 }
 
-/// (g3) A thread that is not a waiter (a plain poll, a blocked put, a
-/// joiner) handles the last result while another thread waits: the waiter
-/// must still be woken and return.
+/// (g6) A thread that is not a waiter (a blocked put or a joiner, which
+/// handle results while they wait for something else; or a poll) handles
+/// the last result with `Caller::Other` while another thread waits: the
+/// waiter must still be woken and return `Ok`.
 pub(super) fn other_handles_the_last_result(misuse: Misuse) {
-    let handle = Handle::new(None);
+    let handle = Handle::new(None, 0);
     let task = handle.put(1);
-    let waiter = {
-        let handle = Arc::clone(&handle);
-        thread::spawn(move || handle.wait())
-    };
+    let waiter = spawn_waiter(&handle);
     worker(&handle, vec![task], false, Misuse::None)
         .join()
         .unwrap();
@@ -229,28 +271,26 @@ pub(super) fn other_handles_the_last_result(misuse: Misuse) {
     let by_other = handle.results.handle_ready(&handle.threads, caller);
     let by_waiter = waiter.join().unwrap();
     assert_eq!(by_other + by_waiter, 1);
-    handle.assert_all_handled(1);
+    handle.assert_handled(&[1]);
 }
 
-/// (g6) A sweep cancels a request to a handle whose result queue (of 1) is
-/// full, while the handle's waiter drains it: the sweep never blocks, and
-/// the waiter handles both outcomes and returns.
+/// (g7) A sweep cancels a request to a handle whose result queue (of 1) is
+/// full, as `Pool::sweep` does, while the handle's waiter drains it: the
+/// sweep never blocks (it is the driver, which must get past it), and the
+/// waiter handles both outcomes and returns.
 pub(super) fn sweep_overflows_a_full_result_queue(misuse: Misuse) {
-    let handle = Handle::new(Some(1));
+    let handle = Handle::new(Some(1), 0);
     let mut ran = handle.put(1);
     let mut swept = handle.put(2);
-    // The worker's result fills the queue.
+    // A worker's result fills the queue.
     ran.run();
     handle.inbox().deliver(Msg::Done(ran), || {});
-    let waiter = {
-        let handle = Arc::clone(&handle);
-        thread::spawn(move || handle.wait())
-    };
+    let waiter = spawn_waiter(&handle);
     swept.cancel();
     match misuse {
         Misuse::KeepWithoutWake => handle.inbox().keep(Some(Msg::Done(swept))),
         _ => handle.inbox().hand_over(Msg::Done(swept)),
     }
     assert_eq!(waiter.join().unwrap(), 2);
-    handle.assert_all_handled(2);
+    handle.assert_handled(&[1, 2]);
 }

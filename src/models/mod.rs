@@ -1,25 +1,45 @@
-//! Model checks of the request queue's protocol (`src/pool/queue.rs`), run
-//! over the real [`RequestQueue`] with plain numbers as requests; and, in
-//! [`inbox`], of a handle's inbox and wait protocol as they ship.
+//! Model checks of callpool's protocols as they ship, under loom or shuttle:
+//! the request queue's (`src/pool/queue.rs`, over the real [`RequestQueue`]
+//! with plain numbers as requests) and a handle's inbox and wait protocol
+//! (`src/inbox/`, the real `Inbox` and `Results` with real request boxes).
+//! This file holds the overview and the [`Queue`] trait the queue scenarios
+//! are written against; each other file has one job:
+//!
+//! * `fixture.rs`: the queue scenarios' scaffolding ([`Scenario`]: a queue,
+//!   model workers, their progress; the exactly-once check);
+//! * `queue.rs`: the request queue's scenarios, (a)-(k) and the shuttle
+//!   storms;
+//! * `replica.rs`: [`Replica`], the queue's protocol written plainly with
+//!   one seeded [`Bug`];
+//! * `inbox.rs`: the wait protocol's scenarios (g1)-(g7), with the callers'
+//!   misuses they can seed;
+//! * `under_loom.rs`, `under_shuttle.rs`: the test list per checker;
+//! * `seeded.rs`: loom's seeded self-checks, each in a child process.
+//!
+//! How to run them (each cfg rebuilds everything: give it its own target
+//! directory):
 //!
 //! * Under loom (`RUSTFLAGS="--cfg loom"`): small scenarios, every
 //!   interleaving up to a preemption bound (3 unless `LOOM_MAX_PREEMPTIONS`
 //!   says otherwise).
 //!   `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" cargo test --release --lib models`
-//! * Under shuttle (`RUSTFLAGS="--cfg shuttle"`): bigger scenarios (many requests,
-//!   more threads, resize storms), random and PCT schedules.
+//! * Under shuttle (`RUSTFLAGS="--cfg shuttle"`): the small scenarios again
+//!   and bigger ones (many requests, more threads, resize storms), random
+//!   and PCT schedules.
 //!   `RUSTFLAGS="--cfg shuttle" cargo test --release --lib models`
 //!
-//! Each scenario is written once, generic over [`Queue`], and run against
-//! the real queue (must pass) and against [`Replica`], a small copy of the
-//! protocol with one seeded bug (must fail: the checker reports a deadlock
-//! or an assertion). That proves each model is able to catch the kind of bug
-//! it is there for. The seeded bugs live here, in test-only code: the
-//! library itself has no bug switches.
-//!
-//! The wait protocol's scenarios (g1)-(g6) run the shipped `Inbox` and
-//! `Results` (`src/inbox/`) on the checkers' primitives; their seeded
-//! checks are callers that break the protocol's rules (see [`inbox`]).
+//! How each model proves it can fail: a model that passes proves little
+//! unless it would have failed on the bug it is there for. Each queue
+//! scenario is written once, generic over [`Queue`], and also runs against
+//! [`Replica`] with one seeded bug, where the checker must report a
+//! deadlock or the scenario's assertion. The wait scenarios run the shipped
+//! code only; their seeded checks are callers that break one of the
+//! protocol's rules (`inbox::Misuse`: a non-waiter handling results as a
+//! waiter, an overflow without its wake token, a last worker waking the
+//! waiters before it is counted out), which the checker must catch. The
+//! seeded bugs live here, in test-only code: the library itself has no bug
+//! switches. Loom's self-checks run in a child process that must print a
+//! marker (`seeded.rs`); shuttle's use `#[should_panic]`.
 //!
 //! `docs/reliability.md` lists what each model covers.
 
@@ -27,6 +47,8 @@ mod fixture;
 mod inbox;
 mod queue;
 mod replica;
+#[cfg(loom)]
+mod seeded;
 #[cfg(loom)]
 mod under_loom;
 #[cfg(all(shuttle, not(loom)))]

@@ -7,34 +7,26 @@ use super::*;
 /// the driver waits until both were taken (a lost wake-up deadlocks here),
 /// then dismisses both, which must then exit. Nothing is left queued.
 pub(super) fn taken_once<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
-    let (f1, f2) = (flag(), flag());
-    let w1 = spawn_worker(&queue, &f1, &progress);
-    let w2 = spawn_worker(&queue, &f2, &progress);
-    assert!(matches!(queue.push(1), Push::Queued));
-    assert!(matches!(queue.push(2), Push::Queued));
-    progress.wait_taken(2);
-    queue.dismiss(&[&f1, &f2]);
-    let (t1, t2) = (w1.join().unwrap(), w2.join().unwrap());
-    assert_eq!(queue.len(), 0);
-    assert_exactly_once([1, 2], &[&t1, &t2]);
+    let mut s = Scenario::new(queue);
+    s.spawn_workers(2);
+    s.put([1, 2]);
+    s.wait_taken(2);
+    s.dismiss_all();
+    let taken = s.join_all();
+    assert_eq!(s.queue.len(), 0);
+    assert_exactly_once([1, 2], &taken);
 }
 
 /// (a') Dismissal racing with the puts: the two workers are dismissed right
 /// after the puts; whatever they did not take is still queued, exactly once.
 pub(super) fn taken_once_or_left<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
-    let (f1, f2) = (flag(), flag());
-    let w1 = spawn_worker(&queue, &f1, &progress);
-    let w2 = spawn_worker(&queue, &f2, &progress);
-    assert!(matches!(queue.push(1), Push::Queued));
-    assert!(matches!(queue.push(2), Push::Queued));
-    queue.dismiss(&[&f1, &f2]);
-    let (t1, t2) = (w1.join().unwrap(), w2.join().unwrap());
-    let left = queue.take_all();
-    assert_exactly_once([1, 2], &[&t1, &t2, &left]);
+    let mut s = Scenario::new(queue);
+    s.spawn_workers(2);
+    s.put([1, 2]);
+    s.dismiss_all();
+    let mut ended = s.join_all();
+    ended.push(s.queue.take_all());
+    assert_exactly_once([1, 2], &ended);
 }
 
 /// (h) A handle of a pool that stays open takes its own queued requests
@@ -43,18 +35,16 @@ pub(super) fn taken_once_or_left<Q: Queue>(queue: Q) {
 /// (a worker that met the queue empty meanwhile and slept must be woken: a
 /// lost wake-up deadlocks the driver's wait); each request ends once.
 pub(super) fn extracted<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
-    let f1 = flag();
-    assert!(matches!(queue.push(1), Push::Queued));
-    assert!(matches!(queue.push(2), Push::Queued));
-    let w1 = spawn_worker(&queue, &f1, &progress);
-    let own = queue.take_own(&|job| *job == 2);
-    progress.wait_taken(2 - own.len());
-    queue.dismiss(&[&f1]);
-    let taken = w1.join().unwrap();
-    assert_eq!(queue.len(), 0);
-    assert_exactly_once([1, 2], &[&taken, &own]);
+    let mut s = Scenario::new(queue);
+    s.put([1, 2]);
+    s.spawn_workers(1);
+    let own = s.queue.take_own(&|job| *job == 2);
+    s.wait_taken(2 - own.len());
+    s.dismiss_all();
+    let mut ended = s.join_all();
+    assert_eq!(s.queue.len(), 0);
+    ended.push(own);
+    assert_exactly_once([1, 2], &ended);
 }
 
 /// (i) A waiter with no thread left counts its queued requests
@@ -63,82 +53,73 @@ pub(super) fn extracted<Q: Queue>(queue: Q) {
 /// meet the queue empty meanwhile. Both requests are swept; none is left
 /// stranded in the closed queue (the CI failure of 2026-11-22).
 pub(super) fn counted_while_swept<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
-    assert!(matches!(queue.push(1), Push::Queued));
-    assert!(matches!(queue.push(2), Push::Queued));
+    let s = Scenario::new(queue);
+    s.put([1, 2]);
     let waiter = {
-        let queue = queue.clone();
+        let queue = s.queue.clone();
         thread::spawn(move || queue.count(&|_| true))
     };
-    queue.advance(Lifecycle::Closed);
-    let swept = queue.take_all();
+    s.queue.advance(Lifecycle::Closed);
+    let swept = s.queue.take_all();
     let counted = waiter.join().unwrap();
     assert!(counted <= 2);
-    assert_eq!(queue.len(), 0, "a request was left in the closed queue");
-    assert_exactly_once([1, 2], &[&swept]);
+    assert_eq!(s.queue.len(), 0, "a request was left in the closed queue");
+    assert_exactly_once([1, 2], &[swept]);
 }
 
 /// (j) Two handles of a pool with no thread count their own queued requests
 /// at once: each count is exact (an undercount sends a waiter to sleep on
 /// results that never come), and both requests are still queued after.
 pub(super) fn counted_twice<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
-    assert!(matches!(queue.push(1), Push::Queued));
-    assert!(matches!(queue.push(2), Push::Queued));
+    let s = Scenario::new(queue);
+    s.put([1, 2]);
     let other = {
-        let queue = queue.clone();
+        let queue = s.queue.clone();
         thread::spawn(move || queue.count(&|job| *job == 2))
     };
     assert_eq!(
-        queue.count(&|job| *job == 1),
+        s.queue.count(&|job| *job == 1),
         1,
         "the first count was wrong"
     );
     assert_eq!(other.join().unwrap(), 1, "the second count was wrong");
-    assert_eq!(queue.len(), 2);
-    assert_exactly_once([1, 2], &[&queue.take_all()]);
+    assert_eq!(s.queue.len(), 2);
+    assert_exactly_once([1, 2], &[s.queue.take_all()]);
 }
 
 /// (b) Dismissing an idle worker wakes it and it exits: no lost wake-up
 /// (a missed one leaves the join waiting for ever, which the checker
 /// reports as a deadlock).
 pub(super) fn idle_dismissed<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
-    let f1 = flag();
-    let w1 = spawn_worker(&queue, &f1, &progress);
-    queue.dismiss(&[&f1]);
-    assert_eq!(w1.join().unwrap(), Vec::<u64>::new());
+    let mut s = Scenario::new(queue);
+    s.spawn_workers(1);
+    s.dismiss_all();
+    assert_eq!(s.join_all(), [[]]);
 }
 
 /// (b') Dismissing one of two idle workers: the dismissed one exits, the
 /// other is still woken by the next put and takes it (the put's wake-up is
 /// not spent on the leaving worker); then it is dismissed too.
 pub(super) fn one_of_two_dismissed<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
-    let (f1, f2) = (flag(), flag());
-    let w1 = spawn_worker(&queue, &f1, &progress);
-    let w2 = spawn_worker(&queue, &f2, &progress);
-    queue.dismiss(&[&f1]);
-    assert!(matches!(queue.push(1), Push::Queued));
-    progress.wait_taken(1);
-    queue.dismiss(&[&f2]);
-    assert_eq!(w1.join().unwrap(), Vec::<u64>::new());
-    assert_eq!(w2.join().unwrap(), vec![1]);
-    assert_eq!(queue.len(), 0);
+    let mut s = Scenario::new(queue);
+    s.spawn_workers(2);
+    s.dismiss(&[0]);
+    s.put([1]);
+    s.wait_taken(1);
+    s.dismiss(&[1]);
+    assert_eq!(s.join_all(), [vec![], vec![1]]);
+    assert_eq!(s.queue.len(), 0);
 }
 
 /// (c) Dismissing a busy worker: it finishes its request, then exits
 /// without taking the request queued meanwhile, which the other worker (or
 /// the final sweep) gets.
 pub(super) fn busy_dismissed<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
-    let (busy_flag, other_flag) = (flag(), flag());
-    assert!(matches!(queue.push(1), Push::Queued));
+    let mut s = Scenario::new(queue);
+    let busy_flag = flag();
+    s.put([1]);
     let busy = {
-        let (queue, flag, progress) = (queue.clone(), busy_flag.clone(), progress.clone());
+        let (queue, flag, progress) = (s.queue.clone(), busy_flag.clone(), s.progress.clone());
         thread::spawn(move || {
             let first = queue.take(&flag, false);
             progress.took_one();
@@ -149,48 +130,44 @@ pub(super) fn busy_dismissed<Q: Queue>(queue: Q) {
             (first, second)
         })
     };
-    progress.wait_taken(1);
-    let other = spawn_worker(&queue, &other_flag, &progress);
-    queue.dismiss(&[&busy_flag]);
-    assert!(matches!(queue.push(2), Push::Queued));
-    progress.release();
+    s.wait_taken(1);
+    s.spawn_workers(1);
+    s.queue.dismiss(&[&busy_flag]);
+    s.put([2]);
+    s.progress.release();
     let (first, second) = busy.join().unwrap();
     assert_eq!(first, Some(1));
     assert_eq!(second, None, "a dismissed worker took another request");
-    queue.dismiss(&[&other_flag]);
-    let by_other = other.join().unwrap();
-    let left = queue.take_all();
-    assert_exactly_once([2], &[&by_other, &left]);
+    s.dismiss_all();
+    let mut ended = s.join_all();
+    ended.push(s.queue.take_all());
+    assert_exactly_once([2], &ended);
 }
 
 /// (d) Graceful drain, as `shutdown` does it: `advance(Draining)` then
 /// dismiss every worker; the workers run everything queued, then exit.
 pub(super) fn drained<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
-    let (f1, f2) = (flag(), flag());
-    let w1 = spawn_worker(&queue, &f1, &progress);
-    assert!(matches!(queue.push(1), Push::Queued));
-    let w2 = spawn_worker(&queue, &f2, &progress);
-    assert!(matches!(queue.push(2), Push::Queued));
-    queue.advance(Lifecycle::Draining);
-    queue.dismiss(&[&f1, &f2]);
-    assert!(matches!(queue.push(3), Push::Closed(3)));
-    let (t1, t2) = (w1.join().unwrap(), w2.join().unwrap());
-    assert_eq!(queue.len(), 0, "draining workers left requests queued");
-    assert_exactly_once([1, 2], &[&t1, &t2]);
+    let mut s = Scenario::new(queue);
+    s.spawn_workers(1);
+    s.put([1]);
+    s.spawn_workers(1);
+    s.put([2]);
+    s.queue.advance(Lifecycle::Draining);
+    s.dismiss_all();
+    assert!(matches!(s.queue.push(3), Push::Closed(3)));
+    let taken = s.join_all();
+    assert_eq!(s.queue.len(), 0, "draining workers left requests queued");
+    assert_exactly_once([1, 2], &taken);
 }
 
 /// (k) A put races a graceful shutdown (`advance(Draining)` + dismiss): it
 /// is refused, or counted in before the draining worker can leave, and then
 /// run. Never queued after the worker left (nothing would run it).
 pub(super) fn put_racing_drain<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
-    let f1 = flag();
-    let w1 = spawn_worker(&queue, &f1, &progress);
+    let mut s = Scenario::new(queue);
+    s.spawn_workers(1);
     let putter = {
-        let queue = queue.clone();
+        let queue = s.queue.clone();
         thread::spawn(move || match queue.push(1) {
             Push::Queued => Vec::new(),
             Push::Closed(job) => vec![job],
@@ -198,12 +175,17 @@ pub(super) fn put_racing_drain<Q: Queue>(queue: Q) {
             Push::Full(_) => unreachable!("unbounded"),
         })
     };
-    queue.advance(Lifecycle::Draining);
-    queue.dismiss(&[&f1]);
+    s.queue.advance(Lifecycle::Draining);
+    s.dismiss_all();
     let refused = putter.join().unwrap();
-    let taken = w1.join().unwrap();
-    assert_eq!(queue.len(), 0, "a request was queued after the drain ended");
-    assert_exactly_once([1], &[&taken, &refused]);
+    let mut ended = s.join_all();
+    assert_eq!(
+        s.queue.len(),
+        0,
+        "a request was queued after the drain ended"
+    );
+    ended.push(refused);
+    assert_exactly_once([1], &ended);
 }
 
 /// (e) Close, as `shutdown_now` does it: `advance(Closed)`, dismiss, sweep,
@@ -211,85 +193,87 @@ pub(super) fn put_racing_drain<Q: Queue>(queue: Q) {
 /// or refused to the putter: exactly once, and nothing is stranded in the
 /// queue after the sweep.
 pub(super) fn closed<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
-    let f1 = flag();
-    let w1 = spawn_worker(&queue, &f1, &progress);
+    let mut s = Scenario::new(queue);
+    s.spawn_workers(1);
     let putter = {
-        let queue = queue.clone();
-        thread::spawn(move || {
-            let mut refused = Vec::new();
-            for job in [1, 2] {
-                match queue.push(job) {
-                    Push::Queued => {}
-                    // Pushed after the close: the putter sweeps, as
-                    // `ThreadPool::put` does (what it finds counts as refused).
-                    Push::QueuedLate => refused.extend(queue.take_all()),
-                    Push::Closed(job) => refused.push(job),
-                    Push::Full(_) => unreachable!("unbounded"),
-                }
-            }
-            refused
-        })
+        let queue = s.queue.clone();
+        thread::spawn(move || put_racing_close(&*queue, [1, 2]))
     };
-    queue.advance(Lifecycle::Closed);
-    queue.dismiss(&[&f1]);
-    let swept = queue.take_all();
-    let taken = w1.join().unwrap();
+    s.queue.advance(Lifecycle::Closed);
+    s.dismiss_all();
+    let swept = s.queue.take_all();
+    let mut ended = s.join_all();
     let refused = putter.join().unwrap();
-    assert_eq!(queue.len(), 0, "a request was queued after the final sweep");
-    assert_exactly_once([1, 2], &[&taken, &swept, &refused]);
+    assert_eq!(
+        s.queue.len(),
+        0,
+        "a request was queued after the final sweep"
+    );
+    ended.extend([swept, refused]);
+    assert_exactly_once([1, 2], &ended);
+}
+
+/// A putter racing a close: puts `jobs` into an unbounded queue and returns
+/// those it was refused.
+fn put_racing_close<Q: Queue>(queue: &Q, jobs: impl IntoIterator<Item = u64>) -> Vec<u64> {
+    let mut refused = Vec::new();
+    for job in jobs {
+        match queue.push(job) {
+            Push::Queued => {}
+            // Pushed after the close: the putter sweeps, as
+            // `ThreadPool::put` does (what it finds counts as refused).
+            Push::QueuedLate => refused.extend(queue.take_all()),
+            Push::Closed(job) => refused.push(job),
+            Push::Full(_) => unreachable!("unbounded"),
+        }
+    }
+    refused
 }
 
 /// (f) A put blocked on a full queue (capacity 1) is woken when a worker
 /// takes a request, and its request is then run, in order.
 pub(super) fn blocked_put<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
-    let f1 = flag();
-    assert!(matches!(queue.push(1), Push::Queued));
-    assert!(matches!(queue.push(2), Push::Full(2)));
-    let w1 = spawn_worker(&queue, &f1, &progress);
-    assert!(queue.push_blocking(2, &|| 1).is_ok());
-    progress.wait_taken(2);
-    queue.dismiss(&[&f1]);
-    assert_eq!(w1.join().unwrap(), vec![1, 2]);
+    let mut s = Scenario::new(queue);
+    s.put([1]);
+    assert!(matches!(s.queue.push(2), Push::Full(2)));
+    s.spawn_workers(1);
+    assert!(s.queue.push_blocking(2, &|| 1).is_ok());
+    s.wait_taken(2);
+    s.dismiss_all();
+    assert_eq!(s.join_all(), [[1, 2]]);
 }
 
 /// (f') Two puts blocked on a full queue, one worker: both are let in, one
 /// at a time, and every request runs once.
 pub(super) fn two_blocked_puts<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
-    let f1 = flag();
-    assert!(matches!(queue.push(1), Push::Queued));
+    let mut s = Scenario::new(queue);
+    s.put([1]);
     let putters: Vec<_> = [2, 3]
         .into_iter()
         .map(|job| {
-            let queue = queue.clone();
+            let queue = s.queue.clone();
             thread::spawn(move || assert!(queue.push_blocking(job, &|| 1).is_ok()))
         })
         .collect();
-    let w1 = spawn_worker(&queue, &f1, &progress);
+    s.spawn_workers(1);
     for p in putters {
         p.join().unwrap();
     }
-    progress.wait_taken(3);
-    queue.dismiss(&[&f1]);
-    let taken = w1.join().unwrap();
-    assert_exactly_once([1, 2, 3], &[&taken]);
+    s.wait_taken(3);
+    s.dismiss_all();
+    assert_exactly_once([1, 2, 3], &s.join_all());
 }
 
 /// (f'') A put blocked on a full queue while the pool loses its last
 /// thread: it is woken (`wake_putters`, as `Pool::worker_exited` does) and
 /// gives up with `NoWorkers` instead of sleeping for ever.
 pub(super) fn blocked_put_no_workers<Q: Queue>(queue: Q) {
-    let queue = Arc::new(queue);
+    let s = Scenario::new(queue);
     let threads = Arc::new(AtomicUsize::new(1));
     let f1 = flag();
-    assert!(matches!(queue.push(1), Push::Queued));
+    s.put([1]);
     let w1 = {
-        let (queue, flag, threads) = (queue.clone(), f1.clone(), threads.clone());
+        let (queue, flag, threads) = (s.queue.clone(), f1.clone(), threads.clone());
         thread::spawn(move || {
             // Dismissed before it takes anything, it exits like a worker:
             // the thread count first, then the putters are woken.
@@ -299,20 +283,26 @@ pub(super) fn blocked_put_no_workers<Q: Queue>(queue: Q) {
             took
         })
     };
-    queue.dismiss(&[&f1]);
-    let left = {
+    s.queue.dismiss(&[&f1]);
+    let refused = {
         let threads = threads.clone();
-        match queue.push_blocking(2, &move || threads.load(Ordering::SeqCst)) {
+        match s
+            .queue
+            .push_blocking(2, &move || threads.load(Ordering::SeqCst))
+        {
             Ok(()) => None,
             Err(Blocked::NoWorkers(job)) => Some(job),
             Err(_) => unreachable!("open, no deadline, never stuck"),
         }
     };
     let took = w1.join().unwrap();
-    let queued = queue.take_all();
-    let refused: Vec<u64> = left.into_iter().collect();
-    let took: Vec<u64> = took.into_iter().collect();
-    assert_exactly_once([1, 2], &[&took, &queued, &refused]);
+    let queued = s.queue.take_all();
+    let ended = [
+        took.into_iter().collect(),
+        queued,
+        refused.into_iter().collect(),
+    ];
+    assert_exactly_once([1, 2], &ended);
 }
 
 /// Many requests: `putters` threads put `each` requests apiece while
@@ -329,16 +319,11 @@ pub(super) fn many_requests<Q: Queue>(
     workers: usize,
     wait_all: bool,
 ) {
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
-    let flags: Vec<_> = (0..workers).map(|_| flag()).collect();
-    let handles: Vec<_> = flags
-        .iter()
-        .map(|f| spawn_worker(&queue, f, &progress))
-        .collect();
+    let mut s = Scenario::new(queue);
+    s.spawn_workers(workers);
     let putter_threads: Vec<_> = (0..putters)
         .map(|p| {
-            let queue = queue.clone();
+            let queue = s.queue.clone();
             thread::spawn(move || {
                 for i in 0..each {
                     let job = p * each + i;
@@ -357,15 +342,14 @@ pub(super) fn many_requests<Q: Queue>(
         p.join().unwrap();
     }
     if wait_all {
-        progress.wait_taken((putters * each) as usize);
+        s.wait_taken((putters * each) as usize);
     } else {
-        queue.advance(Lifecycle::Draining);
+        s.queue.advance(Lifecycle::Draining);
     }
-    queue.dismiss(&flags.iter().map(|f| &**f).collect::<Vec<_>>());
-    let taken: Vec<Vec<u64>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_eq!(queue.len(), 0, "draining workers left requests queued");
-    let lists: Vec<&[u64]> = taken.iter().map(Vec::as_slice).collect();
-    assert_exactly_once(0..putters * each, &lists);
+    s.dismiss_all();
+    let taken = s.join_all();
+    assert_eq!(s.queue.len(), 0, "draining workers left requests queued");
+    assert_exactly_once(0..putters * each, &taken);
 }
 
 /// A resize storm: a resizer thread starts and dismisses workers at random
@@ -378,6 +362,9 @@ pub(super) fn many_requests<Q: Queue>(
 /// its wake-up deadlocks the model. After the storm: at least one worker, a
 /// graceful drain. Every request is taken exactly once or handed back to
 /// the putter.
+///
+/// The workers come and go on the resizer's thread, so this scenario
+/// manages them itself rather than through a [`Scenario`]'s driver.
 #[cfg(all(shuttle, not(loom)))]
 pub(super) fn resize_storm<Q: Queue>(queue: Q, jobs: u64, steps: usize) {
     use shuttle::rand::{thread_rng, Rng};
@@ -387,11 +374,10 @@ pub(super) fn resize_storm<Q: Queue>(queue: Q, jobs: u64, steps: usize) {
         handle: thread::JoinHandle<Vec<u64>>,
     }
 
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
+    let s = Scenario::new(queue);
     let threads = Arc::new(AtomicUsize::new(0));
     let start = {
-        let (queue, progress, threads) = (queue.clone(), progress.clone(), threads.clone());
+        let (queue, progress, threads) = (s.queue.clone(), s.progress.clone(), threads.clone());
         move || {
             let flag = flag();
             threads.fetch_add(1, Ordering::SeqCst);
@@ -403,11 +389,7 @@ pub(super) fn resize_storm<Q: Queue>(queue: Q, jobs: u64, steps: usize) {
                     threads.clone(),
                 );
                 thread::spawn(move || {
-                    let mut taken = Vec::new();
-                    while let Some(job) = queue.take(&flag, !taken.is_empty()) {
-                        taken.push(job);
-                        progress.took_one();
-                    }
+                    let taken = work(&*queue, &flag, &progress);
                     threads.fetch_sub(1, Ordering::SeqCst);
                     queue.wake_putters();
                     taken
@@ -417,7 +399,7 @@ pub(super) fn resize_storm<Q: Queue>(queue: Q, jobs: u64, steps: usize) {
         }
     };
     let putter = {
-        let (queue, threads) = (queue.clone(), threads.clone());
+        let (queue, threads) = (s.queue.clone(), threads.clone());
         thread::spawn(move || {
             let threads_left = move || threads.load(Ordering::SeqCst);
             let mut refused = Vec::new();
@@ -438,7 +420,7 @@ pub(super) fn resize_storm<Q: Queue>(queue: Q, jobs: u64, steps: usize) {
         })
     };
     let resizer = {
-        let queue = queue.clone();
+        let queue = s.queue.clone();
         thread::spawn(move || {
             let mut live: Vec<Worker> = Vec::new();
             let mut gone: Vec<Vec<u64>> = Vec::new();
@@ -461,20 +443,20 @@ pub(super) fn resize_storm<Q: Queue>(queue: Q, jobs: u64, steps: usize) {
     };
     let refused = putter.join().unwrap();
     let (live, gone) = resizer.join().unwrap();
-    queue.advance(Lifecycle::Draining);
-    queue.dismiss(&live.iter().map(|w| &*w.flag).collect::<Vec<_>>());
-    let mut taken: Vec<Vec<u64>> = live.into_iter().map(|w| w.handle.join().unwrap()).collect();
-    taken.extend(gone);
+    s.queue.advance(Lifecycle::Draining);
+    s.queue
+        .dismiss(&live.iter().map(|w| &*w.flag).collect::<Vec<_>>());
+    let mut ended: Vec<Vec<u64>> = live.into_iter().map(|w| w.handle.join().unwrap()).collect();
+    ended.extend(gone);
     assert_eq!(threads.load(Ordering::SeqCst), 0);
-    let left = queue.take_all();
+    let left = s.queue.take_all();
     assert_eq!(
         left,
         Vec::<u64>::new(),
         "draining workers left requests queued"
     );
-    let mut lists: Vec<&[u64]> = taken.iter().map(Vec::as_slice).collect();
-    lists.push(&refused);
-    assert_exactly_once(0..jobs, &lists);
+    ended.push(refused);
+    assert_exactly_once(0..jobs, &ended);
 }
 
 /// A close storm: two putters race with `shutdown_now`'s steps (close,
@@ -482,38 +464,25 @@ pub(super) fn resize_storm<Q: Queue>(queue: Q, jobs: u64, steps: usize) {
 /// refused, exactly once; nothing is queued after the sweep.
 #[cfg(all(shuttle, not(loom)))]
 pub(super) fn close_storm<Q: Queue>(queue: Q, each: u64) {
-    let queue = Arc::new(queue);
-    let progress = Progress::new();
-    let flags: Vec<_> = (0..3).map(|_| flag()).collect();
-    let workers: Vec<_> = flags
-        .iter()
-        .map(|f| spawn_worker(&queue, f, &progress))
-        .collect();
+    let mut s = Scenario::new(queue);
+    s.spawn_workers(3);
     let putters: Vec<_> = (0..2u64)
         .map(|p| {
-            let queue = queue.clone();
-            thread::spawn(move || {
-                let mut refused = Vec::new();
-                for job in p * each..(p + 1) * each {
-                    match queue.push(job) {
-                        Push::Queued => {}
-                        Push::QueuedLate => refused.extend(queue.take_all()),
-                        Push::Closed(job) => refused.push(job),
-                        Push::Full(_) => unreachable!("unbounded"),
-                    }
-                }
-                refused
-            })
+            let queue = s.queue.clone();
+            thread::spawn(move || put_racing_close(&*queue, p * each..(p + 1) * each))
         })
         .collect();
     shuttle::thread::yield_now();
-    queue.advance(Lifecycle::Closed);
-    queue.dismiss(&flags.iter().map(|f| &**f).collect::<Vec<_>>());
-    let swept = queue.take_all();
-    let taken: Vec<Vec<u64>> = workers.into_iter().map(|h| h.join().unwrap()).collect();
-    let refused: Vec<Vec<u64>> = putters.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_eq!(queue.len(), 0, "a request was queued after the final sweep");
-    let mut lists: Vec<&[u64]> = taken.iter().chain(&refused).map(Vec::as_slice).collect();
-    lists.push(&swept);
-    assert_exactly_once(0..2 * each, &lists);
+    s.queue.advance(Lifecycle::Closed);
+    s.dismiss_all();
+    let swept = s.queue.take_all();
+    let mut ended = s.join_all();
+    ended.extend(putters.into_iter().map(|h| h.join().unwrap()));
+    assert_eq!(
+        s.queue.len(),
+        0,
+        "a request was queued after the final sweep"
+    );
+    ended.push(swept);
+    assert_exactly_once(0..2 * each, &ended);
 }

@@ -58,8 +58,9 @@ fn small_scenarios() {
 fn wait_protocol_scenarios() {
     check(inbox::wait_woken_by_last_result);
     check(inbox::two_waiters);
-    check(|| inbox::other_handles_the_last_result(inbox::Misuse::None));
+    check(inbox::waiter_and_poller);
     check(|| inbox::waiter_and_last_thread_exit(inbox::Misuse::None));
+    check(|| inbox::other_handles_the_last_result(inbox::Misuse::None));
     check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::None));
 }
 
@@ -132,13 +133,19 @@ fn seeded_many_notify_before_queueing_is_caught() {
 
 #[test]
 #[should_panic(expected = "deadlock")]
-fn seeded_wait_non_waiter_acting_as_a_waiter_is_caught() {
+fn seeded_g4_waking_before_the_exit_is_counted_is_caught() {
+    check(|| inbox::waiter_and_last_thread_exit(inbox::Misuse::WakeBeforeExit));
+}
+
+#[test]
+#[should_panic(expected = "deadlock")]
+fn seeded_g6_a_non_waiter_handling_as_a_waiter_is_caught() {
     check(|| inbox::other_handles_the_last_result(inbox::Misuse::OtherActsAsWaiter));
 }
 
 #[test]
 #[should_panic(expected = "deadlock")]
-fn seeded_wait_overflow_without_a_wake_token_is_caught() {
+fn seeded_g7_overflow_without_a_wake_token_is_caught() {
     check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::KeepWithoutWake));
 }
 

@@ -1,0 +1,188 @@
+//! Loom's seeded self-checks: each runs a scenario with a seeded bug (the
+//! queue [`Replica`] with one [`Bug`], or a caller misusing the shipped
+//! inbox, [`inbox::Misuse`]) in a child process, and asserts that loom
+//! caught it there.
+//!
+//! A deadlock found by loom aborts the whole test process ("panic in a
+//! destructor during cleanup"), hence the child: this test binary again,
+//! filtered to [`seeded_child`]. The child prints a marker line naming its
+//! model before it runs it, and the parent asserts the marker as well as
+//! the failure, so a filter that matches nothing (a child that runs no
+//! test, and passes) can never count as a caught bug.
+
+use super::under_loom::{broken, check};
+use super::*;
+
+/// The seeded models, by name: the scenario with its bug, and what loom
+/// must report.
+fn seeded(name: &str) -> Option<(fn(), &'static str)> {
+    let model: (fn(), &'static str) = match name {
+        "a_notify_before_queueing" => (
+            || check(|| taken_once(broken(Bug::NotifyBeforeQueueing))),
+            "deadlock",
+        ),
+        "b_dismiss_without_lock" => (
+            || check(|| idle_dismissed(broken(Bug::DismissWithoutLock))),
+            "deadlock",
+        ),
+        "b_dismiss_notifies_one" => (
+            || check(|| one_of_two_dismissed(broken(Bug::DismissNotifiesOne))),
+            "deadlock",
+        ),
+        "c_pop_before_dismiss_check" => (
+            || check(|| busy_dismissed(broken(Bug::PopBeforeDismissCheck))),
+            "a dismissed worker took another request",
+        ),
+        "d_drain_leaves_early" => (
+            || check(|| drained(broken(Bug::DrainLeavesEarly))),
+            "draining workers left requests queued",
+        ),
+        "e_push_checks_open_unlocked" => (
+            || check(|| closed(broken(Bug::PushChecksOpenUnlocked))),
+            "a request was queued after the final sweep",
+        ),
+        "f_take_forgets_putters" => (
+            || check(|| blocked_put(Replica::new(Some(1), Bug::TakeForgetsPutters))),
+            "deadlock",
+        ),
+        "g4_wake_before_exit" => (
+            || check(|| inbox::waiter_and_last_thread_exit(inbox::Misuse::WakeBeforeExit)),
+            "deadlock",
+        ),
+        "g6_other_acts_as_waiter" => (
+            || check(|| inbox::other_handles_the_last_result(inbox::Misuse::OtherActsAsWaiter)),
+            "deadlock",
+        ),
+        "g7_keep_without_wake" => (
+            || check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::KeepWithoutWake)),
+            "deadlock",
+        ),
+        _ => return None,
+    };
+    Some(model)
+}
+
+const CHILD_ENV: &str = "CALLPOOL_SEEDED_MODEL";
+
+/// The line the child prints before it runs the model `name`.
+fn marker(name: &str) -> String {
+    format!("CALLPOOL-SEEDED-RAN {name}")
+}
+
+/// Runs the seeded model named by `CALLPOOL_SEEDED_MODEL`; only ever
+/// started by [`expect_caught`], in a child process.
+#[test]
+#[ignore = "run in a child process by the seeded_* self-checks"]
+fn seeded_child() {
+    let Ok(name) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let (model, _) = seeded(&name).expect("unknown seeded model");
+    // The parent checks this line: proof that the filter matched this
+    // test and the model really started.
+    println!("{}", marker(&name));
+    model();
+}
+
+/// Runs the seeded model `name` in a child process and asserts that
+/// loom caught its bug: the child ran it (its marker), and failed saying
+/// `expected`.
+fn expect_caught(name: &str) {
+    let (_, expected) = seeded(name).expect("unknown seeded model");
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "models::seeded::seeded_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, name)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("could not start the child test process");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains(&marker(name)),
+        "the child process never ran the seeded model {name}:\n{text}"
+    );
+    assert!(
+        !output.status.success(),
+        "loom missed the seeded bug {name}:\n{text}"
+    );
+    assert!(
+        text.contains(expected),
+        "the seeded model {name} failed, but not with {expected:?}:\n{text}"
+    );
+}
+
+#[test]
+fn seeded_a_notify_before_queueing_is_caught() {
+    expect_caught("a_notify_before_queueing");
+}
+
+#[test]
+fn seeded_b_dismiss_without_lock_is_caught() {
+    expect_caught("b_dismiss_without_lock");
+}
+
+#[test]
+fn seeded_b_dismiss_notifying_one_is_caught() {
+    expect_caught("b_dismiss_notifies_one");
+}
+
+#[test]
+fn seeded_c_pop_before_dismiss_check_is_caught() {
+    expect_caught("c_pop_before_dismiss_check");
+}
+
+#[test]
+fn seeded_d_drain_leaving_early_is_caught() {
+    expect_caught("d_drain_leaves_early");
+}
+
+#[test]
+fn seeded_e_unlocked_open_check_is_caught() {
+    expect_caught("e_push_checks_open_unlocked");
+}
+
+#[test]
+fn seeded_f_take_forgetting_putters_is_caught() {
+    expect_caught("f_take_forgets_putters");
+}
+
+#[test]
+fn seeded_g4_waking_before_the_exit_is_counted_is_caught() {
+    expect_caught("g4_wake_before_exit");
+}
+
+#[test]
+fn seeded_g6_a_non_waiter_handling_as_a_waiter_is_caught() {
+    expect_caught("g6_other_acts_as_waiter");
+}
+
+#[test]
+fn seeded_g7_overflow_without_a_wake_token_is_caught() {
+    expect_caught("g7_keep_without_wake");
+}
+
+/// The marker check is what makes the others trustworthy: a child whose
+/// filter matches no test passes (0 tests run) and prints no marker.
+#[test]
+fn seeded_child_that_runs_nothing_is_not_taken_for_caught() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["models::seeded::no_such_test", "--exact", "--ignored"])
+        .env(CHILD_ENV, "a_notify_before_queueing")
+        .output()
+        .expect("could not start the child test process");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        !text.contains(&marker("a_notify_before_queueing")),
+        "{text}"
+    );
+}
