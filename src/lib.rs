@@ -64,6 +64,7 @@ mod models;
 mod pool;
 mod request;
 mod sync;
+mod ticket;
 mod unwind;
 
 pub use builder::{Builder, DEFAULT_THREAD_NAME, MAX_CAPACITY, MAX_WORKERS};
@@ -75,3 +76,4 @@ pub use handle::ThreadPool;
 pub use request::{
     make_fallible_requests, make_requests, Request, RequestId, TaskError, WorkRequest,
 };
+pub use ticket::{as_completed, AsCompleted, Ticket};

@@ -4,6 +4,7 @@
 //! [`shutdown`] holds the ways a handle ends the pool.
 
 mod shutdown;
+mod tickets;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -15,6 +16,7 @@ use crate::inbox::receive::{Results, Until};
 use crate::inbox::{Caller, Job};
 use crate::pool::queue::Lifecycle;
 use crate::pool::{Blocked, Pool, PoolOwner, Push};
+use crate::request::task::Route;
 use crate::request::{RequestId, WorkRequest};
 
 /// A callback-driven thread pool.
@@ -211,7 +213,9 @@ impl ThreadPool {
         // that only makes `WorkRequest` `Sync`.
         let task = request.into_task();
         let id = task.id();
-        if self.inbox().register(id).is_err() {
+        // A ticket's request is not the handle's to count: its outcome
+        // goes to the ticket.
+        if task.route() == Route::Inbox && self.inbox().register(id).is_err() {
             return Err(PutError::DuplicateId(WorkRequest::from_task(task)));
         }
         // Registered before it is queued, so its result can never arrive
@@ -262,7 +266,7 @@ impl ThreadPool {
     }
 
     fn reject(&self, job: Job, kind: fn(WorkRequest) -> PutError) -> PutError {
-        self.inbox().unregister(job.id(), Caller::Other);
+        job.unregister(Caller::Other);
         if self.shared().threads() == 0 {
             // A waiter may be counting this request as in flight (see `block`).
             self.inbox().wake_waiters(Caller::Other);
@@ -303,7 +307,7 @@ impl ThreadPool {
                 log::warn!(
                     "callpool: request {id} was not put: a callback panicked while the put waited"
                 );
-                self.inbox().unregister(id, Caller::Other);
+                job.unregister(Caller::Other);
                 drop(job);
                 panic::resume_unwind(payload);
             }

@@ -15,7 +15,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use crate::request::task::TaskBox;
+use crate::request::task::{Route, TaskBox};
 use crate::request::{RequestId, WorkRequest};
 use crate::sync::channel::{self, Receiver, Sender, TrySendError};
 use crate::sync::{seq_cst_pair, AtomicUsize, CachePadded, Mutex, MutexGuard, Ordering};
@@ -35,6 +35,31 @@ impl Job {
 
     pub(crate) fn into_request(self) -> WorkRequest {
         WorkRequest::from_task(self.task)
+    }
+
+    /// Whether the request counts as pending on its handle (its outcome
+    /// comes back there) rather than going to a ticket.
+    pub(crate) fn counted(&self) -> bool {
+        self.task.route() == Route::Inbox
+    }
+
+    /// Ends the request's pending life on its handle without an outcome
+    /// (handed back or refused), if it was counted there.
+    pub(crate) fn unregister(&self, caller: Caller) {
+        if self.counted() {
+            self.inbox.unregister(self.id(), caller);
+        }
+    }
+
+    /// Ends the request unrun as cancelled, and sends the outcome where it
+    /// goes: back to its handle without ever blocking (see `hand_over`), or
+    /// to its ticket.
+    pub(crate) fn cancel(self) {
+        let Job { mut task, inbox } = self;
+        task.cancel();
+        if task.route() == Route::Inbox {
+            inbox.hand_over(Msg::Done(task));
+        }
     }
 }
 

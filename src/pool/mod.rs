@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use crate::inbox::receive::Threads;
-use crate::inbox::{Caller, Inbox, Job, Msg};
+use crate::inbox::{Caller, Inbox, Job};
 use crate::request::WorkRequest;
 use queue::{Lifecycle, RequestQueue};
 use registry::Workers;
@@ -143,16 +143,14 @@ impl Pool {
         let mut handed_back = Vec::new();
         for job in self.queue.take_all() {
             if own.is_some_and(|own| Arc::ptr_eq(own, &job.inbox)) {
-                job.inbox.unregister(job.id(), Caller::Other);
+                job.unregister(Caller::Other);
                 handed_back.push(job.into_request());
             } else {
-                let Job { mut task, inbox } = job;
                 log::debug!(
                     "callpool: request {} cancelled: the pool was closed before it ran",
-                    task.id()
+                    job.id()
                 );
-                task.cancel();
-                inbox.hand_over(Msg::Done(task));
+                job.cancel();
             }
         }
         handed_back
@@ -165,7 +163,7 @@ impl Pool {
             .take_own(|job| Arc::ptr_eq(&job.inbox, own))
             .into_iter()
             .map(|job| {
-                job.inbox.unregister(job.id(), Caller::Other);
+                job.unregister(Caller::Other);
                 job.into_request()
             })
             .collect()
@@ -186,7 +184,10 @@ impl Threads for Pool {
         // closer (or a late putter), which cancels it to its handle: not
         // stranded. Otherwise it is, if all of it is queued.
         self.lifecycle() != Lifecycle::Closed
-            && self.queue.count(|job| Arc::ptr_eq(&job.inbox, inbox)) >= pending
+            && self
+                .queue
+                .count(|job| job.counted() && Arc::ptr_eq(&job.inbox, inbox))
+                >= pending
     }
 }
 

@@ -18,6 +18,7 @@ use crate::inbox::{Inbox, Job, Msg};
 use crate::pool::handshake::WorkerFlags;
 use crate::pool::pace::Pace;
 use crate::pool::Pool;
+use crate::request::task::Route;
 
 /// How many finished requests' handle references a worker keeps before
 /// letting go of them together (see `run`).
@@ -54,7 +55,10 @@ fn execute(pool: &Pool, job: Job) -> Arc<Inbox> {
     let Job { mut task, inbox } = job;
     log::trace!("callpool: running request {}", task.id());
     task.run();
-    inbox.deliver(Msg::Done(task), || pool.sender_stuck());
+    // A ticket's request has settled its outcome into the ticket already.
+    if task.route() == Route::Inbox {
+        inbox.deliver(Msg::Done(task), || pool.sender_stuck());
+    }
     inbox
 }
 

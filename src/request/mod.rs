@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 pub use batch::{make_fallible_requests, make_requests};
 pub use id::RequestId;
@@ -176,6 +177,7 @@ pub struct Request<W, T, E, R, X> {
     /// Which callbacks the user set (for `Debug`).
     set: CallbacksSet,
     id: Option<u64>,
+    deadline: Option<Instant>,
     _outcome: PhantomData<fn() -> (T, E)>,
 }
 
@@ -213,6 +215,7 @@ where
             on_error: false,
         },
         id: None,
+        deadline: None,
         _outcome: PhantomData,
     }
 }
@@ -232,6 +235,7 @@ impl<W, T, E, R, X> Request<W, T, E, R, X> {
                 ..self.set
             },
             id: self.id,
+            deadline: self.deadline,
             _outcome: PhantomData,
         }
     }
@@ -251,6 +255,7 @@ impl<W, T, E, R, X> Request<W, T, E, R, X> {
                 ..self.set
             },
             id: self.id,
+            deadline: self.deadline,
             _outcome: PhantomData,
         }
     }
@@ -262,6 +267,62 @@ impl<W, T, E, R, X> Request<W, T, E, R, X> {
         self.id = Some(id);
         self
     }
+
+    /// Gives the request a deadline to *start* by: if no worker has taken
+    /// it by `at`, it is not run, and its error callback hears
+    /// [`TaskError::Expired`]. A request that started in time runs to the
+    /// end, however long it takes.
+    ///
+    /// The deadline is checked when a worker takes the request, so an
+    /// expired request still waits its turn in the queue (no timer thread
+    /// wakes anything up for it); its callback runs when the handle is next
+    /// polled after that.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool, WorkRequest};
+    /// use std::time::Instant;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// // Already past: the callable never runs.
+    /// pool.put_request(
+    ///     WorkRequest::new(|_: ()| unreachable!(), ())
+    ///         .deadline(Instant::now())
+    ///         .on_error(move |_, err| tx.send(err).unwrap()),
+    /// )?;
+    /// pool.wait()?;
+    /// assert_eq!(rx.recv()?, TaskError::Expired);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn deadline(mut self, at: Instant) -> Self {
+        self.deadline = Some(at);
+        self
+    }
+
+    /// Like [`deadline`](Self::deadline), `timeout` from now. A timeout too
+    /// large for the clock means no deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// pool.put_request(
+    ///     WorkRequest::new(|n: u32| n + 1, 1)
+    ///         .timeout(Duration::from_secs(60))
+    ///         .on_result(|_, n| assert_eq!(n, 2)),
+    /// )?;
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Instant::now().checked_add(timeout);
+        self
+    }
 }
 
 impl<W, T, E, R, X> fmt::Debug for Request<W, T, E, R, X> {
@@ -270,6 +331,7 @@ impl<W, T, E, R, X> fmt::Debug for Request<W, T, E, R, X> {
             .field("id", &self.id)
             .field("on_result", &self.set.on_result)
             .field("on_error", &self.set.on_error)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -288,24 +350,57 @@ where
             on_result,
             on_error,
             id,
+            deadline,
             ..
         } = request;
         let stage = Stage::Ready(work);
         let callbacks = Some((on_result, on_error));
-        // Two task types, one per kind of id: the kind is in the type, so
-        // the box carries no flag for it.
-        let task: TaskBox = match id {
-            Some(value) => Box::new(Envelope {
-                id_value: value,
-                task: OwnedTask::<_, T, E, _, _, true> { stage, callbacks },
-            }),
-            None => Box::new(Envelope {
-                id_value: RequestId::next_auto().value(),
-                task: OwnedTask::<_, T, E, _, _, false> { stage, callbacks },
-            }),
+        // Four task types, one per kind of id and whether there is a
+        // deadline: both are in the type, so the box carries no flag and no
+        // empty deadline for them.
+        let task: TaskBox = match (id, deadline) {
+            (Some(value), None) => boxed::<_, T, E, _, _, _, true>(value, stage, (), callbacks),
+            (Some(value), Some(at)) => boxed::<_, T, E, _, _, _, true>(value, stage, at, callbacks),
+            (None, None) => boxed::<_, T, E, _, _, _, false>(
+                RequestId::next_auto().value(),
+                stage,
+                (),
+                callbacks,
+            ),
+            (None, Some(at)) => boxed::<_, T, E, _, _, _, false>(
+                RequestId::next_auto().value(),
+                stage,
+                at,
+                callbacks,
+            ),
         };
         WorkRequest::from_task(task)
     }
+}
+
+/// One request's box, of the task type its id kind and deadline select.
+fn boxed<W, T, E, R, X, D, const USER_ID: bool>(
+    id_value: u64,
+    stage: Stage<W, T, E>,
+    deadline: D,
+    callbacks: Option<(R, X)>,
+) -> TaskBox
+where
+    W: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    R: FnOnce(RequestId, T) + Send + 'static,
+    X: FnOnce(RequestId, TaskError<E>) + Send + 'static,
+    D: task::Deadline + 'static,
+{
+    Box::new(Envelope {
+        id_value,
+        task: OwnedTask::<W, T, E, R, X, D, USER_ID> {
+            stage,
+            deadline,
+            callbacks,
+        },
+    })
 }
 
 #[cfg(test)]

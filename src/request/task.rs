@@ -9,10 +9,24 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::request::id::RequestId;
 use crate::request::task_error::TaskError;
 use crate::unwind;
+
+/// Where a request's outcome goes once it has one (docs/design.md, "A
+/// request's life").
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Route {
+    /// Back to the handle that put it, whose callbacks take it on the
+    /// polling thread: the request is counted in the handle's `pending`
+    /// from its put until its outcome is handled.
+    Inbox,
+    /// Straight to a ticket: the task settles its outcome itself, on
+    /// whichever thread ends it; the handle never counts it.
+    Ticket,
+}
 
 /// A request with its types erased, as the queues carry it.
 ///
@@ -20,11 +34,16 @@ use crate::unwind;
 /// beside the task (see [`Envelope`]) and be reused from put to callback.
 pub(crate) trait Task: Send {
     /// On a worker: runs the callable, catching a panic, and keeps the
-    /// outcome inside. Runs at most once; a second call does nothing.
+    /// outcome inside; or, if the request may no longer start (its deadline
+    /// passed, its ticket cancelled it), ends it without running. Runs at
+    /// most once; a second call does nothing.
     fn run(&mut self);
-    /// When the pool closes before a worker took it: drops the work and
+    /// When the request is taken out of the queue before a worker took it
+    /// (the pool closed, or the user cancelled it): drops the work and
     /// records that the request was cancelled.
     fn cancel(&mut self);
+    /// Where the outcome goes; fixed by the task's type.
+    fn route(&self) -> Route;
     /// Drops every user value still inside (work, outcome, callbacks),
     /// leaving the task empty: called by the envelope's `Drop`, under
     /// [`unwind::contain`].
@@ -74,6 +93,12 @@ impl Envelope<dyn Task> {
         let task = &mut self.task;
         unwind::contain("a cancelled request's work", || task.cancel());
     }
+
+    /// Whether the outcome goes back through the handle (and the request
+    /// counts as pending there) or to a ticket.
+    pub(crate) fn route(&self) -> Route {
+        self.task.route()
+    }
 }
 
 /// How a request's one allocation is passed around.
@@ -108,6 +133,7 @@ pub(crate) enum Failure<E> {
     Failed(E),
     Panicked(Box<String>),
     Cancelled,
+    Expired,
 }
 
 impl<E> From<Failure<E>> for TaskError<E> {
@@ -116,19 +142,48 @@ impl<E> From<Failure<E>> for TaskError<E> {
             Failure::Failed(e) => TaskError::Failed(e),
             Failure::Panicked(msg) => TaskError::Panicked(*msg),
             Failure::Cancelled => TaskError::Cancelled,
+            Failure::Expired => TaskError::Expired,
         }
+    }
+}
+
+/// When a request may no longer start. A request without a deadline has
+/// `()`, which takes no space in its box and costs no clock read.
+pub(crate) trait Deadline: Send {
+    /// Whether the deadline has passed (read once, as a worker takes it).
+    fn passed(&self) -> bool;
+}
+
+impl Deadline for () {
+    #[inline(always)]
+    fn passed(&self) -> bool {
+        false
+    }
+}
+
+impl Deadline for Instant {
+    fn passed(&self) -> bool {
+        Instant::now() >= *self
     }
 }
 
 /// Runs `work`, turning a panic into [`TaskError::Panicked`] so that the
 /// worker thread survives it.
 fn execute<I, T, E>(work: impl FnOnce() -> Result<T, E>) -> Stage<I, T, E> {
+    match attempt(work) {
+        Ok(value) => Stage::Succeeded(value),
+        Err(failure) => Stage::Failed(failure),
+    }
+}
+
+/// Runs `work`, turning a panic into [`Failure::Panicked`].
+pub(crate) fn attempt<T, E>(work: impl FnOnce() -> Result<T, E>) -> Result<T, Failure<E>> {
     // AssertUnwindSafe: after a panic nothing the closure touched is used
     // again by the pool; the closure itself is gone.
     match panic::catch_unwind(AssertUnwindSafe(work)) {
-        Ok(Ok(value)) => Stage::Succeeded(value),
-        Ok(Err(e)) => Stage::Failed(Failure::Failed(e)),
-        Err(payload) => Stage::Failed(Failure::Panicked(Box::new(unwind::into_message(payload)))),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(Failure::Failed(e)),
+        Err(payload) => Err(Failure::Panicked(Box::new(unwind::into_message(payload)))),
     }
 }
 
@@ -154,9 +209,11 @@ fn report<I, T, E>(
 
 /// A request built from one `FnOnce` callable (see [`crate::Request`]).
 /// Whether the user chose its id is in its type (`USER_ID`), not in a
-/// field: a flag byte would cost 8 bytes of padding per request.
-pub(crate) struct OwnedTask<W, T, E, R, X, const USER_ID: bool> {
+/// field: a flag byte would cost 8 bytes of padding per request. So is
+/// whether it has a deadline (`D`: `()` or an `Instant`).
+pub(crate) struct OwnedTask<W, T, E, R, X, D, const USER_ID: bool> {
     pub(crate) stage: Stage<W, T, E>,
+    pub(crate) deadline: D,
     /// Both callbacks, taken together when the outcome is reported. One
     /// `Option` for the pair: its tag hides in the result callback's
     /// pointer when it captures one, where two `Option`s would cost a
@@ -164,22 +221,32 @@ pub(crate) struct OwnedTask<W, T, E, R, X, const USER_ID: bool> {
     pub(crate) callbacks: Option<(R, X)>,
 }
 
-impl<W, T, E, R, X, const USER_ID: bool> Task for OwnedTask<W, T, E, R, X, USER_ID>
+impl<W, T, E, R, X, D, const USER_ID: bool> Task for OwnedTask<W, T, E, R, X, D, USER_ID>
 where
     W: FnOnce() -> Result<T, E> + Send,
     T: Send,
     E: Send,
     R: FnOnce(RequestId, T) + Send,
     X: FnOnce(RequestId, TaskError<E>) + Send,
+    D: Deadline,
 {
     fn run(&mut self) {
         if let Stage::Ready(work) = self.stage.take() {
-            self.stage = execute(work);
+            self.stage = if self.deadline.passed() {
+                drop(work);
+                Stage::Failed(Failure::Expired)
+            } else {
+                execute(work)
+            };
         }
     }
 
     fn cancel(&mut self) {
         self.stage = Stage::Failed(Failure::Cancelled);
+    }
+
+    fn route(&self) -> Route {
+        Route::Inbox
     }
 
     fn release(&mut self) {
@@ -234,6 +301,10 @@ where
 
     fn cancel(&mut self) {
         self.stage = Stage::Failed(Failure::Cancelled);
+    }
+
+    fn route(&self) -> Route {
+        Route::Inbox
     }
 
     fn release(&mut self) {

@@ -7,8 +7,9 @@ use std::fmt;
 ///
 /// The error callback of a request receives one of these. `E` is the error
 /// type of a fallible callable ([`WorkRequest::fallible`]); for an infallible
-/// one it is [`Infallible`], so only [`Panicked`](TaskError::Panicked) and
-/// [`Cancelled`](TaskError::Cancelled) can occur.
+/// one it is [`Infallible`], so only [`Panicked`](TaskError::Panicked),
+/// [`Cancelled`](TaskError::Cancelled) and [`Expired`](TaskError::Expired)
+/// can occur.
 ///
 /// [`WorkRequest::fallible`]: crate::WorkRequest::fallible
 ///
@@ -38,9 +39,16 @@ pub enum TaskError<E = Infallible> {
     Panicked(String),
     /// The request was never started: the pool was shut down (by another
     /// handle, or with no worker left to drain it) before a worker took it.
-    /// When the last handle is dropped, queued requests are discarded with no
-    /// callback, since no handle is left to run one.
+    /// It is also what a request cancelled by the user hears
+    /// ([`ThreadPool::cancel`](crate::ThreadPool::cancel),
+    /// [`Ticket::cancel`](crate::Ticket::cancel)). When the last handle is
+    /// dropped, queued requests are discarded with no callback, since no
+    /// handle is left to run one.
     Cancelled,
+    /// The request's deadline ([`Request::deadline`](crate::Request::deadline),
+    /// [`Request::timeout`](crate::Request::timeout)) passed before a worker
+    /// took it, so it was never started.
+    Expired,
 }
 
 impl<E: fmt::Display> fmt::Display for TaskError<E> {
@@ -49,6 +57,7 @@ impl<E: fmt::Display> fmt::Display for TaskError<E> {
             TaskError::Failed(e) => write!(f, "request failed: {e}"),
             TaskError::Panicked(msg) => write!(f, "request panicked: {msg}"),
             TaskError::Cancelled => f.write_str("request cancelled before it started"),
+            TaskError::Expired => f.write_str("request expired before it started"),
         }
     }
 }

@@ -1,0 +1,138 @@
+//! The ways a handle hands out outcomes other than through callbacks:
+//! [`Ticket`]s for single requests, and cancelling a queued request by id.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::PutError;
+use crate::handle::{PutMode, ThreadPool};
+use crate::request::{RequestId, WorkRequest};
+use crate::ticket::Ticket;
+
+impl ThreadPool {
+    /// Puts `callable(arg)` on the pool and returns a [`Ticket`] for its
+    /// outcome; no callback is needed.
+    ///
+    /// The outcome goes straight to the ticket: this handle never counts the
+    /// request in [`pending`](Self::pending), and [`wait`](Self::wait) does
+    /// not wait for it. A panic reaches the ticket as
+    /// [`TaskError::Panicked`](crate::TaskError::Panicked) with its message.
+    /// Like [`put_request`](Self::put_request), it blocks while a bounded
+    /// queue is full.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::ShutDown`] at once on a pool that was shut down, and the
+    /// other errors of [`put_request`](Self::put_request). The request
+    /// handed back in the error has no ticket any more: put it again only
+    /// for its effects.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let tickets: Vec<_> = (1..=4u64).map(|n| pool.submit(|n: u64| n * n, n)).collect::<Result<_, _>>()?;
+    /// let squares: Vec<u64> = tickets.into_iter().map(|t| t.wait()).collect::<Result<_, _>>()?;
+    /// assert_eq!(squares, [1, 4, 9, 16]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit<F, A, T>(&self, callable: F, arg: A) -> Result<Ticket<T>, PutError>
+    where
+        F: FnOnce(A) -> T + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_work(move || Ok(callable(arg)))
+    }
+
+    /// Like [`submit`](Self::submit), for a callable that returns a
+    /// `Result`: an `Err(e)` reaches the ticket as
+    /// [`TaskError::Failed(e)`](crate::TaskError::Failed).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let ticket = pool.submit_fallible(|s: &'static str| s.parse::<u8>(), "300")?;
+    /// assert!(matches!(ticket.wait(), Err(TaskError::Failed(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_fallible<F, A, T, E>(&self, callable: F, arg: A) -> Result<Ticket<T, E>, PutError>
+    where
+        F: FnOnce(A) -> Result<T, E> + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        self.submit_work(move || callable(arg))
+    }
+
+    /// Puts a ticket's request; the ticket if it was put.
+    pub(crate) fn submit_work<W, T, E>(&self, work: W) -> Result<Ticket<T, E>, PutError>
+    where
+        W: FnOnce() -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let (ticket, task) = Ticket::with_request(work);
+        self.put(WorkRequest::from_task(task), PutMode::Block)?;
+        Ok(ticket)
+    }
+
+    /// Cancels the request `id` of this handle if it is still queued: it
+    /// never runs, and its error callback hears
+    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled) exactly once,
+    /// on the thread that next polls this handle. Returns whether it was
+    /// queued. A request that is running or has ended, an id this handle
+    /// never put, or a ticket's request (cancel it with
+    /// [`Ticket::cancel`]) gives `false` and changes nothing.
+    ///
+    /// It looks through the queue, so it costs time in proportion to the
+    /// requests queued, and requests put by other threads while it looks
+    /// may go ahead of older ones. A worker takes a request and a cancel
+    /// removes it in one step each, on the queue itself, so exactly one of
+    /// them gets it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (open, gate) = std::sync::mpsc::channel::<()>();
+    /// pool.put_request(WorkRequest::new(move |_: ()| { let _ = gate.recv(); }, ()))?;
+    /// # while pool.queued() > 0 { std::thread::yield_now(); }
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let id = pool.put_request(
+    ///     WorkRequest::new(|_: ()| unreachable!("cancelled"), ())
+    ///         .on_error(move |_, err| tx.send(err).unwrap()),
+    /// )?;
+    /// assert!(pool.cancel(id));
+    /// assert!(!pool.cancel(id)); // once only
+    /// drop(open);
+    /// pool.wait()?;
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [TaskError::Cancelled]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cancel(&self, id: RequestId) -> bool {
+        let inbox = self.inbox();
+        let found = self
+            .shared()
+            .queue
+            .take_own(|job| job.counted() && job.id() == id && Arc::ptr_eq(&job.inbox, inbox));
+        let cancelled = !found.is_empty();
+        for job in found {
+            log::debug!("callpool: request {} cancelled by its handle", job.id());
+            job.cancel();
+        }
+        cancelled
+    }
+}

@@ -1,0 +1,97 @@
+//! [`as_completed`]: the outcomes of tickets already submitted, in the
+//! order their requests end.
+
+use std::fmt;
+
+use crate::request::TaskError;
+use crate::ticket::{Listener, Ticket};
+
+/// Iterates over the outcomes of `tickets` in the order their requests end
+/// (not the order of `tickets`), each with the ticket's position in
+/// `tickets`. Blocks in `next` until one more has ended; ends after the last.
+///
+/// The tickets may come from different handles and pools. Nothing polls:
+/// the thread that ends each request tells the iterator. Dropping the
+/// iterator drops the tickets left, which does not cancel them (see
+/// [`Ticket`]).
+///
+/// # Examples
+///
+/// ```
+/// use callpool::ThreadPool;
+/// use std::time::Duration;
+///
+/// let pool = ThreadPool::new(3);
+/// let tickets = [30u64, 10, 20]
+///     .map(|ms| pool.submit(|ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms }, ms).unwrap());
+/// let mut seen = Vec::new();
+/// for (index, outcome) in callpool::as_completed(tickets) {
+///     seen.push((index, outcome?));
+/// }
+/// seen.sort();
+/// assert_eq!(seen, [(0, 30), (1, 10), (2, 20)]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn as_completed<T, E, I>(tickets: I) -> AsCompleted<T, E>
+where
+    I: IntoIterator<Item = Ticket<T, E>>,
+{
+    let (done, ended) = flume::unbounded();
+    let tickets: Vec<Option<Ticket<T, E>>> = tickets
+        .into_iter()
+        .enumerate()
+        .map(|(key, ticket)| {
+            ticket.listen(Listener {
+                done: done.clone(),
+                key,
+            });
+            Some(ticket)
+        })
+        .collect();
+    AsCompleted {
+        left: tickets.len(),
+        tickets,
+        ended,
+    }
+}
+
+/// The iterator of [`as_completed`].
+pub struct AsCompleted<T, E = std::convert::Infallible> {
+    tickets: Vec<Option<Ticket<T, E>>>,
+    left: usize,
+    /// The keys of ended tickets, in the order they ended.
+    ended: flume::Receiver<usize>,
+}
+
+impl<T, E> Iterator for AsCompleted<T, E> {
+    type Item = (usize, Result<T, TaskError<E>>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        // Every ticket left holds a sender clone in its slot until it tells,
+        // and each tells exactly once, so this cannot disconnect.
+        let key = self.ended.recv().ok()?;
+        let ticket = self.tickets.get_mut(key)?.take()?;
+        self.left -= 1;
+        match ticket.try_result() {
+            Ok(outcome) => Some((key, outcome)),
+            Err(_) => unreachable!("a ticket tells it ended only once it has"),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<T, E> ExactSizeIterator for AsCompleted<T, E> {}
+
+impl<T, E> fmt::Debug for AsCompleted<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompleted")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}

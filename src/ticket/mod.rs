@@ -1,0 +1,271 @@
+//! Tickets: a request whose outcome goes to a value the submitter holds
+//! ([`Ticket`]) instead of to callbacks, and [`as_completed`], which hands
+//! a set of tickets' outcomes back in the order they finish.
+//!
+//! `slot` is where a ticket's outcome waits; `task` is the request that
+//! fills it.
+
+mod completed;
+mod slot;
+mod task;
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::request::task::{Envelope, TaskBox};
+use crate::request::{RequestId, TaskError};
+
+pub use completed::{as_completed, AsCompleted};
+pub(crate) use slot::Listener;
+use slot::{Outcome, Slot};
+use task::TicketTask;
+
+/// Only a ticket takes its outcome, and every way but one consumes the
+/// ticket as it does: this is the one, a future polled again after `Ready`.
+const TAKEN: &str = "callpool: the ticket's outcome was already taken (polled after Ready)";
+
+/// A claim on the outcome of one request put with
+/// [`ThreadPool::submit`](crate::ThreadPool::submit) (or
+/// [`submit_fallible`](crate::ThreadPool::submit_fallible)).
+///
+/// The worker leaves the outcome in the ticket itself: no `poll` or `wait`
+/// on the pool handle is needed for it, and no callback runs. Take it by
+/// blocking ([`wait`](Self::wait), [`wait_timeout`](Self::wait_timeout)),
+/// without blocking ([`try_result`](Self::try_result)), or by `.await`ing
+/// the ticket: it is a [`Future`] that any executor can drive (callpool
+/// depends on no runtime; the worker wakes the task's [`Waker`]).
+///
+/// The outcome is `Ok(value)`, or a [`TaskError`]: `Failed` (a fallible
+/// callable's `Err`), `Panicked` with the panic's message, or `Cancelled`
+/// (by [`cancel`](Self::cancel), or because the pool closed or discarded
+/// the request before a worker took it).
+///
+/// **Dropping a ticket does not cancel its request**: the request still
+/// runs, and its outcome is dropped. Work handed to a pool usually has
+/// effects of its own (a file written, a message sent), and a drop that
+/// silently undid it would be a surprise that no compiler warning points
+/// at; call [`cancel`](Self::cancel) to ask for it.
+///
+/// # Examples
+///
+/// ```
+/// use callpool::ThreadPool;
+///
+/// let pool = ThreadPool::new(2);
+/// let ticket = pool.submit(|n: u64| n * n, 7)?;
+/// assert_eq!(ticket.wait(), Ok(49));
+/// // Nothing was counted on the handle: tickets are not its results.
+/// assert_eq!(pool.pending(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// As a future, from any executor:
+///
+/// ```
+/// use callpool::ThreadPool;
+///
+/// let pool = ThreadPool::new(2);
+/// let ticket = pool.submit(|s: &'static str| s.len(), "four")?;
+/// let n = futures::executor::block_on(async { ticket.await })?;
+/// assert_eq!(n, 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "dropping a ticket does not cancel its request; its outcome is dropped"]
+pub struct Ticket<T, E = Infallible> {
+    slot: Arc<Slot<T, E>>,
+    id: RequestId,
+}
+
+impl<T, E> Ticket<T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// A ticket and the request that fills it: `work` runs on a worker.
+    pub(crate) fn with_request<W>(work: W) -> (Ticket<T, E>, TaskBox)
+    where
+        W: FnOnce() -> Result<T, E> + Send + 'static,
+    {
+        let slot = Slot::new();
+        let id = RequestId::next_auto();
+        let task: TaskBox = Box::new(Envelope {
+            id_value: id.value(),
+            task: TicketTask {
+                work: Some(work),
+                slot: Arc::clone(&slot),
+            },
+        });
+        (Ticket { slot, id }, task)
+    }
+}
+
+impl<T, E> Ticket<T, E> {
+    /// The id of the ticket's request (an automatic id).
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// Blocks until the request has ended, and returns its outcome.
+    ///
+    /// It blocks without polling: the thread that ends the request wakes
+    /// it. A request stuck in the queue of a pool with no worker left (see
+    /// [`ThreadPool::resize`](crate::ThreadPool::resize)) keeps it blocked
+    /// until a worker is added or the pool closes (then `Cancelled`); use
+    /// [`wait_timeout`](Self::wait_timeout) when that can happen.
+    ///
+    /// # Errors
+    ///
+    /// The request's [`TaskError`]: `Failed`, `Panicked` or `Cancelled`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let ticket = pool.submit(|_: ()| -> u8 { panic!("no luck") }, ())?;
+    /// assert_eq!(ticket.wait(), Err(TaskError::Panicked("no luck".into())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait(self) -> Result<T, TaskError<E>> {
+        match self.slot.take_blocking(None) {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) | Err(()) => panic!("{TAKEN}"),
+        }
+    }
+
+    /// Blocks until the request has ended or `timeout` has passed. Gives the
+    /// outcome, or the ticket back if it has not ended in time (then it can
+    /// be waited on again, or cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (open, gate) = std::sync::mpsc::channel::<()>();
+    /// let ticket = pool.submit(move |_: ()| { let _ = gate.recv(); 5 }, ())?;
+    /// let ticket = match ticket.wait_timeout(Duration::from_millis(10)) {
+    ///     Ok(outcome) => panic!("finished before the gate opened: {outcome:?}"),
+    ///     Err(ticket) => ticket,
+    /// };
+    /// drop(open);
+    /// assert_eq!(ticket.wait(), Ok(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(clippy::result_large_err)]
+    pub fn wait_timeout(self, timeout: Duration) -> Result<Result<T, TaskError<E>>, Ticket<T, E>> {
+        let deadline = Instant::now().checked_add(timeout);
+        self.take_with(|slot| slot.take_blocking(deadline))
+    }
+
+    /// The outcome if the request has ended, or the ticket back if not;
+    /// never blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let mut ticket = pool.submit(|n: u8| n + 1, 1)?;
+    /// let outcome = loop {
+    ///     match ticket.try_result() {
+    ///         Ok(outcome) => break outcome,
+    ///         Err(not_yet) => { ticket = not_yet; std::thread::yield_now(); }
+    ///     }
+    /// };
+    /// assert_eq!(outcome, Ok(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(clippy::result_large_err)]
+    pub fn try_result(self) -> Result<Result<T, TaskError<E>>, Ticket<T, E>> {
+        self.take_with(Slot::try_take)
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn take_with(
+        self,
+        take: impl FnOnce(&Slot<T, E>) -> Result<Option<Outcome<T, E>>, ()>,
+    ) -> Result<Result<T, TaskError<E>>, Ticket<T, E>> {
+        match take(&self.slot) {
+            Ok(Some(outcome)) => Ok(outcome),
+            Ok(None) => panic!("{TAKEN}"),
+            Err(()) => Err(self),
+        }
+    }
+
+    /// Whether the request has ended (its outcome is ready to take).
+    pub fn is_finished(&self) -> bool {
+        self.slot.is_done()
+    }
+
+    /// Cancels the request if no worker has taken it yet: then it never
+    /// runs, the ticket's outcome is [`TaskError::Cancelled`], and this
+    /// returns `true`. For a request already running or ended it returns
+    /// `false` and changes nothing.
+    ///
+    /// A cancelled request leaves the queue when a worker next reaches it
+    /// (and drops its callable there, unrun): until then it still counts in
+    /// [`ThreadPool::queued`](crate::ThreadPool::queued) and in a bounded
+    /// queue's capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (open, gate) = std::sync::mpsc::channel::<()>();
+    /// let busy = pool.submit(move |_: ()| { let _ = gate.recv(); }, ())?;
+    /// # while pool.queued() > 0 { std::thread::yield_now(); }
+    /// let queued = pool.submit(|_: ()| unreachable!("cancelled"), ())?;
+    /// assert!(queued.cancel());
+    /// assert_eq!(queued.wait(), Err(TaskError::Cancelled));
+    /// drop(open);
+    /// assert_eq!(busy.wait(), Ok(()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.slot.end_unrun(Err(TaskError::Cancelled))
+    }
+
+    /// Has `listener` told when the request ends.
+    pub(crate) fn listen(&self, listener: Listener) {
+        self.slot.listen(listener);
+    }
+}
+
+impl<T, E> Future for Ticket<T, E> {
+    type Output = Result<T, TaskError<E>>;
+
+    /// Ready with the outcome once the request has ended; the thread that
+    /// ends it wakes the task.
+    ///
+    /// # Panics
+    ///
+    /// If polled again after it returned `Ready` (the outcome is gone).
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.slot.take_or_register(cx.waker()) {
+            Ok(Some(outcome)) => Poll::Ready(outcome),
+            Ok(None) => panic!("{TAKEN}"),
+            Err(()) => Poll::Pending,
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for Ticket<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticket")
+            .field("id", &self.id)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
