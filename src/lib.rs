@@ -66,6 +66,7 @@ mod request;
 mod sync;
 mod ticket;
 mod unwind;
+mod window;
 
 pub use builder::{Builder, DEFAULT_THREAD_NAME, MAX_CAPACITY, MAX_WORKERS};
 pub use error::{
@@ -77,3 +78,4 @@ pub use request::{
     make_fallible_requests, make_requests, Request, RequestId, TaskError, WorkRequest,
 };
 pub use ticket::{as_completed, AsCompleted, Ticket};
+pub use window::{Completions, InOrder};

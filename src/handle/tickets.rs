@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::error::PutError;
 use crate::handle::{PutMode, ThreadPool};
+use crate::request::task::TaskBox;
 use crate::request::{RequestId, WorkRequest};
 use crate::ticket::Ticket;
 
@@ -76,15 +77,20 @@ impl ThreadPool {
     }
 
     /// Puts a ticket's request; the ticket if it was put.
-    pub(crate) fn submit_work<W, T, E>(&self, work: W) -> Result<Ticket<T, E>, PutError>
+    fn submit_work<W, T, E>(&self, work: W) -> Result<Ticket<T, E>, PutError>
     where
         W: FnOnce() -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
         let (ticket, task) = Ticket::with_request(work);
-        self.put(WorkRequest::from_task(task), PutMode::Block)?;
+        self.put_task(task)?;
         Ok(ticket)
+    }
+
+    /// Puts a request made inside the crate, as `put_request` does.
+    pub(crate) fn put_task(&self, task: TaskBox) -> Result<RequestId, PutError> {
+        self.put(WorkRequest::from_task(task), PutMode::Block)
     }
 
     /// Cancels the request `id` of this handle if it is still queued: it

@@ -1,0 +1,335 @@
+//! Many inputs through one function with at most `limit` requests in
+//! flight at once: [`ThreadPool::as_completed`] hands outcomes back as
+//! they end, [`ThreadPool::imap`] and [`ThreadPool::map`] in input order.
+//!
+//! Both are built on tickets: each input is one ticket's request, so their
+//! outcomes never mix with the handle's callbacks, and dropping the iterator
+//! cancels, through the tickets, what has not started.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::iter::Fuse;
+use std::sync::{Arc, Mutex};
+
+use crate::handle::ThreadPool;
+use crate::request::TaskError;
+use crate::ticket::{Listener, Ticket};
+
+/// An input on its way: the worker borrows it while the function runs,
+/// and the iterator takes it back with the outcome. A mutex, not an `Arc`
+/// alone, so that inputs need only be `Send`: they are never shared, only
+/// handed over.
+type Held<A> = Arc<Mutex<Option<A>>>;
+
+/// One request of [`Completions`] in flight: its input and its ticket.
+type Flying<A, T> = (Held<A>, Ticket<T>);
+
+impl ThreadPool {
+    /// Runs `f(&input)` for each input on the pool, with at most `limit` of
+    /// them queued or running at once, and iterates over `(input, outcome)`
+    /// in the order they end.
+    ///
+    /// Inputs are pulled lazily: `limit` at the start, then one each time
+    /// an outcome comes back, so an endless iterator of inputs works in
+    /// bounded memory. The outcomes go to the iterator, never to this
+    /// handle's callbacks, and `pending` does not count them. `next` blocks
+    /// until one more has ended (woken by the worker, never polling).
+    ///
+    /// A `limit` of 0 means no limit: every input is put at once (bounded
+    /// only by a bounded queue's capacity), so the inputs must be finite.
+    ///
+    /// Dropping the iterator half-way cancels the requests not yet started
+    /// (they never run), lets the running ones finish on their workers
+    /// without waiting for them, and drops their outcomes.
+    ///
+    /// If the pool is shut down meanwhile, the requests it cancelled come
+    /// back as `(input, Err(TaskError::Cancelled))` and no further input is
+    /// pulled. As with any ticket, a request stuck in the queue of a pool
+    /// with no worker left keeps `next` waiting until a worker is added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let urls = (0..10).map(|i| format!("https://example.com/{i}"));
+    /// let mut lengths = 0;
+    /// for (url, outcome) in pool.as_completed(urls, 3, |url: &String| url.len()) {
+    ///     let len = outcome?;
+    ///     assert_eq!(len, url.len());
+    ///     lengths += len;
+    /// }
+    /// assert_eq!(lengths, 10 * "https://example.com/0".len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn as_completed<I, F, T>(
+        &self,
+        inputs: I,
+        limit: usize,
+        f: F,
+    ) -> Completions<'_, I::IntoIter, F, T>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(&I::Item) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let (done, ended) = flume::unbounded();
+        Completions {
+            pool: self,
+            inputs: Some(inputs.into_iter().fuse()),
+            limit,
+            f: Arc::new(f),
+            flying: Vec::new(),
+            free: Vec::new(),
+            in_flight: 0,
+            done,
+            ended,
+        }
+    }
+
+    /// Runs `f(input)` for each input on the pool, with at most `limit` of
+    /// them queued, running or ended but not yet yielded, and iterates over
+    /// the outcomes in input order: later inputs already run while the
+    /// iterator waits for an earlier one.
+    ///
+    /// Inputs are pulled lazily, as in [`as_completed`](Self::as_completed);
+    /// a `limit` of 0 means no limit (finite inputs only). Dropping the
+    /// iterator cancels what has not started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let squares: Vec<u64> = pool
+    ///     .imap(1..=1_000u64, 8, |n| n * n)
+    ///     .take(5)
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(squares, [1, 4, 9, 16, 25]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn imap<I, F, T>(&self, inputs: I, limit: usize, f: F) -> InOrder<'_, I::IntoIter, F, T>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        InOrder {
+            pool: self,
+            inputs: Some(inputs.into_iter().fuse()),
+            limit,
+            f: Arc::new(f),
+            flying: VecDeque::new(),
+        }
+    }
+
+    /// Runs `f(input)` for every input on the pool at once and returns the
+    /// outcomes in input order, when all have ended: `ThreadPoolExecutor.map`
+    /// or rayon's `par_iter().map().collect()` in one call. Collect the
+    /// outcomes into a `Result<Vec<T>, _>` for the first error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let lens: Vec<usize> = pool
+    ///     .map(|s: &str| s.len(), ["a", "bb", "ccc"])
+    ///     .into_iter()
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(lens, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn map<I, F, T>(&self, f: F, inputs: I) -> Vec<Result<T, TaskError>>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        self.imap(inputs, 0, f).collect()
+    }
+}
+
+/// Whether one more request may be put: below the limit (0: no limit).
+fn room(limit: usize, in_flight: usize) -> bool {
+    limit == 0 || in_flight < limit
+}
+
+/// The iterator of [`ThreadPool::as_completed`]: `(input, outcome)` in the
+/// order the requests end.
+pub struct Completions<'p, I: Iterator, F, T> {
+    pool: &'p ThreadPool,
+    /// `None` once exhausted, or once the pool refused a put.
+    inputs: Option<Fuse<I>>,
+    limit: usize,
+    f: Arc<F>,
+    /// The requests in flight, by key (their index here); `free` lists the
+    /// keys to reuse, so the table never outgrows `limit`.
+    flying: Vec<Option<Flying<I::Item, T>>>,
+    free: Vec<usize>,
+    in_flight: usize,
+    /// Each ticket tells its key here as it ends.
+    done: flume::Sender<usize>,
+    ended: flume::Receiver<usize>,
+}
+
+impl<I, F, T> Completions<'_, I, F, T>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    F: Fn(&I::Item) -> T + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    /// Puts requests for new inputs while there is room.
+    fn fill(&mut self) {
+        while room(self.limit, self.in_flight) {
+            let Some(input) = self.inputs.as_mut().and_then(Iterator::next) else {
+                self.inputs = None;
+                return;
+            };
+            let held: Held<I::Item> = Arc::new(Mutex::new(Some(input)));
+            let (f, on_worker) = (Arc::clone(&self.f), Arc::clone(&held));
+            let (ticket, task) = Ticket::with_request(move || {
+                // Poisoning only means `f` panicked (reported as such); the
+                // input is still there to hand back.
+                let input = on_worker.lock().unwrap_or_else(|e| e.into_inner());
+                Ok(f(input
+                    .as_ref()
+                    .expect("the input is taken only after the outcome")))
+            });
+            let key = self.free.pop().unwrap_or(self.flying.len());
+            ticket.listen(Listener {
+                done: self.done.clone(),
+                key,
+            });
+            if key == self.flying.len() {
+                self.flying.push(None);
+            }
+            self.flying[key] = Some((held, ticket));
+            self.in_flight += 1;
+            if self.pool.put_task(task).is_err() {
+                // The refused request was dropped with the error, which
+                // told its ticket `Cancelled`: it comes back as such.
+                log::debug!("callpool: as_completed stops pulling inputs: the pool refused a put");
+                self.inputs = None;
+                return;
+            }
+        }
+    }
+}
+
+impl<I, F, T> Iterator for Completions<'_, I, F, T>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    F: Fn(&I::Item) -> T + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    type Item = (I::Item, Result<T, TaskError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.fill();
+        if self.in_flight == 0 {
+            return None;
+        }
+        // We hold a sender ourselves: this blocks until a ticket tells.
+        let key = self.ended.recv().ok()?;
+        let (held, ticket) = self.flying.get_mut(key)?.take()?;
+        self.free.push(key);
+        self.in_flight -= 1;
+        let outcome = ticket
+            .try_result()
+            .unwrap_or_else(|_| unreachable!("a ticket tells it ended only once it has"));
+        // The worker let go of the input before the ticket heard.
+        let input = held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("each input is handed back once");
+        // A slot is free: pull the next input now, so that it runs while
+        // the caller works on this outcome.
+        self.fill();
+        Some((input, outcome))
+    }
+}
+
+impl<I: Iterator, F, T> Drop for Completions<'_, I, F, T> {
+    fn drop(&mut self) {
+        for (_, ticket) in self.flying.iter().flatten() {
+            ticket.cancel();
+        }
+    }
+}
+
+impl<I: Iterator, F, T> fmt::Debug for Completions<'_, I, F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completions")
+            .field("limit", &self.limit)
+            .field("in_flight", &self.in_flight)
+            .field("inputs_left", &self.inputs.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The iterator of [`ThreadPool::imap`]: outcomes in input order.
+pub struct InOrder<'p, I: Iterator, F, T> {
+    pool: &'p ThreadPool,
+    /// `None` once exhausted, or once the pool refused a put.
+    inputs: Option<Fuse<I>>,
+    limit: usize,
+    f: Arc<F>,
+    /// The requests in flight, oldest first.
+    flying: VecDeque<Ticket<T>>,
+}
+
+impl<I, F, T> Iterator for InOrder<'_, I, F, T>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    F: Fn(I::Item) -> T + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    type Item = Result<T, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while room(self.limit, self.flying.len()) {
+            let Some(input) = self.inputs.as_mut().and_then(Iterator::next) else {
+                self.inputs = None;
+                break;
+            };
+            let f = Arc::clone(&self.f);
+            let (ticket, task) = Ticket::with_request(move || Ok(f(input)));
+            self.flying.push_back(ticket);
+            if self.pool.put_task(task).is_err() {
+                // The ticket heard `Cancelled` as the refused request dropped.
+                self.inputs = None;
+                break;
+            }
+        }
+        Some(self.flying.pop_front()?.wait())
+    }
+}
+
+impl<I: Iterator, F, T> Drop for InOrder<'_, I, F, T> {
+    fn drop(&mut self) {
+        for ticket in &self.flying {
+            ticket.cancel();
+        }
+    }
+}
+
+impl<I: Iterator, F, T> fmt::Debug for InOrder<'_, I, F, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InOrder")
+            .field("limit", &self.limit)
+            .field("in_flight", &self.flying.len())
+            .field("inputs_left", &self.inputs.is_some())
+            .finish_non_exhaustive()
+    }
+}
