@@ -13,6 +13,7 @@
 //!   one seeded [`Bug`];
 //! * `inbox.rs`: the wait protocol's scenarios (g1)-(g7), with the callers'
 //!   misuses they can seed;
+//! * `ticket.rs`: a ticket's start-or-cancel race, (t1)-(t2);
 //! * `under_loom.rs`, `under_shuttle.rs`: the test list per checker;
 //! * `seeded.rs`: loom's seeded self-checks, each in a child process.
 //!
@@ -47,6 +48,7 @@ mod fixture;
 mod inbox;
 mod queue;
 mod replica;
+mod ticket;
 #[cfg(loom)]
 mod seeded;
 #[cfg(loom)]

@@ -145,3 +145,13 @@ fn replica_passes_where_its_bug_is_not_triggered() {
     check(|| closed(broken(Bug::DrainLeavesEarly)));
     check(|| blocked_put(Replica::new(Some(1), Bug::DrainLeavesEarly)));
 }
+
+#[test]
+fn t1_ticket_cancel_races_the_worker_starting_it() {
+    check(ticket::cancel_races_start);
+}
+
+#[test]
+fn t2_ticket_cancel_races_a_sweep() {
+    check(ticket::cancel_races_sweep);
+}

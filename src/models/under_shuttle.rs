@@ -64,6 +64,12 @@ fn wait_protocol_scenarios() {
     check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::None));
 }
 
+#[test]
+fn ticket_scenarios() {
+    check(ticket::cancel_races_start);
+    check(ticket::cancel_races_sweep);
+}
+
 /// Finds a race in the wait protocol (see `docs/reliability.md`,
 /// "Bugs found"): waiter A takes the last result off the channel; before
 /// A deregisters it, the worker exits, the token wakes waiter B, which
