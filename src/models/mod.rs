@@ -48,9 +48,9 @@ mod fixture;
 mod inbox;
 mod queue;
 mod replica;
-mod ticket;
 #[cfg(loom)]
 mod seeded;
+mod ticket;
 #[cfg(loom)]
 mod under_loom;
 #[cfg(all(shuttle, not(loom)))]
