@@ -24,6 +24,16 @@
 //! Several handles ([`ThreadPool::new_handle`], [`global`]) can share one set
 //! of workers, each with its own pending requests.
 //!
+//! Beside callbacks, the same pool hands outcomes back without them:
+//! [`ThreadPool::submit`] returns a [`Ticket`] (wait on it, cancel it, or
+//! `.await` it from any runtime); [`ThreadPool::as_completed`] runs a
+//! function over many inputs with at most `k` in flight and yields each
+//! outcome as it finishes, [`ThreadPool::imap`] and [`ThreadPool::map`] in
+//! input order. Requests can be cancelled while queued
+//! ([`ThreadPool::cancel`]) and given a deadline to start by
+//! ([`Request::deadline`]). The guide (`docs/guide.md`) says when to use
+//! which.
+//!
 //! # Examples
 //!
 //! ```
@@ -79,3 +89,9 @@ pub use request::{
 };
 pub use ticket::{as_completed, AsCompleted, Ticket};
 pub use window::{Completions, InOrder};
+
+/// The examples of `docs/guide.md`, run as doc tests so that the guide
+/// cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+pub struct GuideExamples;

@@ -38,7 +38,7 @@ const TAKEN: &str = "callpool: the ticket's outcome was already taken (polled af
 /// blocking ([`wait`](Self::wait), [`wait_timeout`](Self::wait_timeout)),
 /// without blocking ([`try_result`](Self::try_result)), or by `.await`ing
 /// the ticket: it is a [`Future`] that any executor can drive (callpool
-/// depends on no runtime; the worker wakes the task's [`Waker`]).
+/// depends on no runtime; the worker wakes the task's [`Waker`](std::task::Waker)).
 ///
 /// The outcome is `Ok(value)`, or a [`TaskError`]: `Failed` (a fallible
 /// callable's `Err`), `Panicked` with the panic's message, or `Cancelled`
