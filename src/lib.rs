@@ -85,7 +85,7 @@ pub use error::{
 pub use global::{configure_global, global};
 pub use handle::ThreadPool;
 pub use request::{
-    make_fallible_requests, make_requests, Request, RequestId, TaskError, WorkRequest,
+    make_fallible_requests, make_requests, Context, Request, RequestId, TaskError, WorkRequest,
 };
 pub use ticket::{as_completed, AsCompleted, Ticket};
 pub use window::{Completions, InOrder};

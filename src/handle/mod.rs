@@ -3,6 +3,7 @@
 //! state (`crate::pool`) and the handle's inbox (`crate::inbox`);
 //! [`shutdown`] holds the ways a handle ends the pool.
 
+mod context;
 mod shutdown;
 mod tickets;
 

@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering as StdOrdering;
 use crate::error::WaitError;
 use crate::inbox::receive::{Results, Threads, Until};
 use crate::inbox::{Caller, Inbox, Msg};
+use crate::request::context::Detached;
 use crate::request::task::TaskBox;
 use crate::request::WorkRequest;
 use crate::sync::{AtomicUsize, Ordering};
@@ -163,7 +164,7 @@ fn worker(
     let handle = Arc::clone(handle);
     thread::spawn(move || {
         for mut task in tasks {
-            task.run();
+            task.run(&Detached);
             handle.inbox().deliver(Msg::Done(task), || {});
         }
         if leaves {
@@ -283,7 +284,7 @@ pub(super) fn sweep_overflows_a_full_result_queue(misuse: Misuse) {
     let mut ran = handle.put(1);
     let mut swept = handle.put(2);
     // A worker's result fills the queue.
-    ran.run();
+    ran.run(&Detached);
     handle.inbox().deliver(Msg::Done(ran), || {});
     let waiter = spawn_waiter(&handle);
     swept.cancel();

@@ -4,6 +4,7 @@
 //! waits. (t1)-(t2); `docs/design.md`, "A request's ends".
 
 use super::*;
+use crate::request::context::Detached;
 use crate::request::task::TaskBox;
 use crate::request::TaskError;
 use crate::ticket::Ticket;
@@ -26,7 +27,7 @@ pub(super) fn cancel_races_start() {
     let ran = Arc::new(AtomicUsize::new(0));
     let (ticket, mut task) = counted_ticket(&ran);
     let ticket = Arc::new(ticket);
-    let worker = thread::spawn(move || task.run());
+    let worker = thread::spawn(move || task.run(&Detached));
     let canceller = {
         let ticket = Arc::clone(&ticket);
         thread::spawn(move || ticket.cancel())

@@ -236,11 +236,32 @@ impl<J> RequestQueue<J> {
         Ok(())
     }
 
+    /// Counts `n` requests in at once, past any capacity, if the pool is
+    /// open: `reserve_within(None)` for a whole batch, one read-modify-write
+    /// of `claimed` instead of `n`.
+    fn reserve_many(&self, n: usize) -> Result<(), Refused> {
+        if self.lifecycle() != Lifecycle::Open {
+            return Err(Refused::Closed);
+        }
+        // SeqCst: as in `reserve_within`.
+        self.claimed.fetch_add(n, Ordering::SeqCst);
+        seq_cst_pair();
+        if self.lifecycle() != Lifecycle::Open {
+            self.unreserve_many(n);
+            return Err(Refused::Closed);
+        }
+        Ok(())
+    }
+
     /// Takes back a reservation the pool refused (it stopped accepting), and
     /// wakes draining workers if that was the last request counted in.
     fn unreserve(&self) {
+        self.unreserve_many(1);
+    }
+
+    fn unreserve_many(&self, n: usize) {
         // SeqCst: the write of the pair with `uncount` (its read is ours below).
-        let claimed = self.claimed.fetch_sub(1, Ordering::SeqCst) - 1;
+        let claimed = self.claimed.fetch_sub(n, Ordering::SeqCst) - n;
         seq_cst_pair();
         if claimed == self.released.load(Ordering::SeqCst) {
             self.wake_drainers();
@@ -282,6 +303,53 @@ impl<J> RequestQueue<J> {
             }
         }
         !closed
+    }
+
+    /// Pushes counted-in requests and wakes as many sleeping workers as
+    /// there are requests, less those already being woken. Returns `false`
+    /// if the pool closed meanwhile. `push_counted` for a batch: the same
+    /// fence and the same look at the lifecycle, once.
+    fn push_counted_many(&self, jobs: Vec<J>) -> bool {
+        let n = jobs.len();
+        for job in jobs {
+            self.jobs.push(job);
+        }
+        // SeqCst fence: as in `push_counted`, once for the batch.
+        fence(Ordering::SeqCst);
+        let closed = self.lifecycle() == Lifecycle::Closed;
+        // SeqCst: the read of the pair (see `push_counted`).
+        if self.wakeable.load(Ordering::SeqCst) > 0 {
+            let mut state = self.lock();
+            let wake = n.min(state.sleeping.saturating_sub(state.to_wake));
+            state.to_wake += wake;
+            self.publish_wakeable(&state);
+            drop(state);
+            // Notified after unlocking so the woken workers do not block on the lock.
+            for _ in 0..wake {
+                self.work.notify_one();
+            }
+        }
+        !closed
+    }
+
+    /// Queues a batch of requests with one reservation, past any capacity
+    /// (a worker's batch must never wait for room, see
+    /// `push_past_capacity`), if the pool is open. `Closed` hands the whole
+    /// batch back.
+    pub(crate) fn push_many(&self, jobs: Vec<J>) -> Push<Vec<J>> {
+        if jobs.is_empty() {
+            return Push::Queued;
+        }
+        match self.reserve_many(jobs.len()) {
+            Ok(()) => {
+                if self.push_counted_many(jobs) {
+                    Push::Queued
+                } else {
+                    Push::QueuedLate
+                }
+            }
+            Err(_) => Push::Closed(jobs),
+        }
     }
 
     fn queue_counted(&self, job: J) -> Push<J> {

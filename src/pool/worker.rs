@@ -11,18 +11,26 @@
 //!   exit ◄── (draining? run what is queued first)
 //! ```
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::thread;
 
 use crate::inbox::{Inbox, Job, Msg};
 use crate::pool::handshake::WorkerFlags;
 use crate::pool::pace::Pace;
+use crate::pool::queue::{Lifecycle, Push};
 use crate::pool::Pool;
-use crate::request::task::Route;
+use crate::request::context::{Refusal, Spawner};
+use crate::request::task::{Route, TaskBox};
+use crate::request::RequestId;
 
 /// How many finished requests' handle references a worker keeps before
 /// letting go of them together (see `run`).
 const SPENT_BATCH: usize = 64;
+
+/// How many requests a running callable adds before the worker hands them
+/// to the queue together (see `Children`).
+const CHILD_BATCH: usize = 64;
 
 /// The body of a worker thread. `flags` holds this worker's dismissal flag.
 pub(crate) fn run(pool: &Pool, flags: &WorkerFlags) {
@@ -54,12 +62,84 @@ pub(crate) fn run(pool: &Pool, flags: &WorkerFlags) {
 fn execute(pool: &Pool, job: Job) -> Arc<Inbox> {
     let Job { mut task, inbox } = job;
     log::trace!("callpool: running request {}", task.id());
-    task.run();
+    let children = Children {
+        pool,
+        inbox: &inbox,
+        batch: RefCell::new(Vec::new()),
+    };
+    task.run(&children);
+    // Before the outcome goes back: the sooner the children are queued, the
+    // sooner other workers run them (`wait` counts them already).
+    children.hand_off();
     // A ticket's request has settled its outcome into the ticket already.
     if task.route() == Route::Inbox {
         inbox.deliver(Msg::Done(task), || pool.sender_stuck());
     }
     inbox
+}
+
+/// The requests a running callable adds through its `Context`, on its own
+/// handle. Each is counted in the handle's `pending` at once (while the
+/// parent, still pending, keeps `wait` from returning), then queued with
+/// its siblings in batches of [`CHILD_BATCH`], one reservation and one
+/// wake-up round per batch (`RequestQueue::push_many`), and at the latest
+/// when the callable returns: a worker never keeps a request of its own
+/// past the request that made it, so dismissal and shutdown find every
+/// request in the queue.
+struct Children<'a> {
+    pool: &'a Pool,
+    inbox: &'a Arc<Inbox>,
+    batch: RefCell<Vec<Job>>,
+}
+
+impl Spawner for Children<'_> {
+    fn spawn(&self, task: TaskBox) -> Result<RequestId, Refusal> {
+        // Refused at once when the pool no longer accepts requests, so the
+        // callable hears it; a close after this is caught by `hand_off`.
+        if self.pool.queue.lifecycle() != Lifecycle::Open {
+            return Err(Refusal::ShutDown(task));
+        }
+        let id = task.id();
+        if task.route() == Route::Inbox && self.inbox.register(id).is_err() {
+            return Err(Refusal::DuplicateId(task));
+        }
+        let full = {
+            let mut batch = self.batch.borrow_mut();
+            batch.push(Job {
+                task,
+                inbox: Arc::clone(self.inbox),
+            });
+            batch.len() >= CHILD_BATCH
+        };
+        if full {
+            self.hand_off();
+        }
+        Ok(id)
+    }
+}
+
+impl Children<'_> {
+    /// Queues the requests added so far. If the pool closed meanwhile they
+    /// are cancelled (each to its callback or ticket), as a closing sweep
+    /// would have done had they been queued.
+    fn hand_off(&self) {
+        let jobs = std::mem::take(&mut *self.batch.borrow_mut());
+        match self.pool.queue.push_many(jobs) {
+            Push::Queued => {}
+            // Pushed as the pool closed: the closer's sweep may have missed
+            // them, so sweep again (as a late put does).
+            Push::QueuedLate => {
+                self.pool.sweep(None);
+            }
+            // (`push_many` is never `Full`: a worker's batch goes past the
+            // capacity; were it ever, the batch is cancelled, not lost.)
+            Push::Closed(jobs) | Push::Full(jobs) => {
+                for job in jobs {
+                    job.cancel();
+                }
+            }
+        }
+    }
 }
 
 struct ExitGuard<'a> {

@@ -3,6 +3,7 @@
 //! `task` erases their types for the queues.
 
 mod batch;
+pub(crate) mod context;
 mod id;
 pub(crate) mod task;
 mod task_error;
@@ -14,6 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub use batch::{make_fallible_requests, make_requests};
+pub use context::Context;
 pub use id::RequestId;
 pub use task_error::TaskError;
 
@@ -78,7 +80,7 @@ impl WorkRequest {
         callable: F,
         arg: A,
     ) -> Request<
-        impl FnOnce() -> Result<T, Infallible> + Send + 'static,
+        impl FnOnce(&Context<'_>) -> Result<T, Infallible> + Send + 'static,
         T,
         Infallible,
         impl FnOnce(RequestId, T) + Send + 'static,
@@ -89,7 +91,7 @@ impl WorkRequest {
         A: Send + 'static,
         T: Send + 'static,
     {
-        without_callbacks(move || Ok(callable(arg)))
+        without_callbacks(move |_: &Context<'_>| Ok(callable(arg)))
     }
 
     /// Starts a request whose callable returns a `Result`: `Ok` goes to the
@@ -115,7 +117,7 @@ impl WorkRequest {
         callable: F,
         arg: A,
     ) -> Request<
-        impl FnOnce() -> Result<T, E> + Send + 'static,
+        impl FnOnce(&Context<'_>) -> Result<T, E> + Send + 'static,
         T,
         E,
         impl FnOnce(RequestId, T) + Send + 'static,
@@ -127,7 +129,93 @@ impl WorkRequest {
         T: Send + 'static,
         E: fmt::Debug + Send + 'static,
     {
-        without_callbacks(move || callable(arg))
+        without_callbacks(move |_: &Context<'_>| callable(arg))
+    }
+
+    /// Starts a request whose callable is also given a [`Context`], through
+    /// which it can put more requests on the same handle while it runs:
+    /// work that makes work (a crawler, a tree walk). A `wait` on that
+    /// handle returns only after everything added this way, transitively,
+    /// has been handled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// let total = Arc::clone(&sum);
+    /// pool.put_request(WorkRequest::with_context(move |cx: &Context<'_>, n: u64| {
+    ///     for i in 0..n {
+    ///         let sum = Arc::clone(&total);
+    ///         cx.put(WorkRequest::new(|i: u64| i * i, i)
+    ///             .on_result(move |_, sq| { sum.fetch_add(sq, Ordering::Relaxed); }))
+    ///             .expect("the pool is open");
+    ///     }
+    /// }, 1_000))?;
+    /// pool.wait()?; // the parent and all 1,000 children
+    /// assert_eq!(sum.load(Ordering::Relaxed), (0..1_000u64).map(|i| i * i).sum());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    // The long return type is the typed builder with its empty callback slots.
+    #[allow(clippy::type_complexity)]
+    pub fn with_context<F, A, T>(
+        callable: F,
+        arg: A,
+    ) -> Request<
+        impl FnOnce(&Context<'_>) -> Result<T, Infallible> + Send + 'static,
+        T,
+        Infallible,
+        impl FnOnce(RequestId, T) + Send + 'static,
+        impl FnOnce(RequestId, TaskError) + Send + 'static,
+    >
+    where
+        F: FnOnce(&Context<'_>, A) -> T + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+    {
+        without_callbacks(move |cx: &Context<'_>| Ok(callable(cx, arg)))
+    }
+
+    /// [`with_context`](Self::with_context) for a callable that returns a
+    /// `Result`, as [`fallible`](Self::fallible) is for
+    /// [`new`](Self::new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// pool.put_request(WorkRequest::fallible_with_context(|cx: &Context<'_>, n: u32| {
+    ///     cx.put(WorkRequest::new(|n: u32| n + 1, n))?;
+    ///     Ok::<_, callpool::PutError>(n)
+    /// }, 1))?;
+    /// assert_eq!(pool.wait()?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    // The long return type is the typed builder with its empty callback slots.
+    #[allow(clippy::type_complexity)]
+    pub fn fallible_with_context<F, A, T, E>(
+        callable: F,
+        arg: A,
+    ) -> Request<
+        impl FnOnce(&Context<'_>) -> Result<T, E> + Send + 'static,
+        T,
+        E,
+        impl FnOnce(RequestId, T) + Send + 'static,
+        impl FnOnce(RequestId, TaskError<E>) + Send + 'static,
+    >
+    where
+        F: FnOnce(&Context<'_>, A) -> Result<T, E> + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        without_callbacks(move |cx: &Context<'_>| callable(cx, arg))
     }
 
     /// This request's id.
@@ -338,7 +426,7 @@ impl<W, T, E, R, X> fmt::Debug for Request<W, T, E, R, X> {
 
 impl<W, T, E, R, X> From<Request<W, T, E, R, X>> for WorkRequest
 where
-    W: FnOnce() -> Result<T, E> + Send + 'static,
+    W: FnOnce(&Context<'_>) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: fmt::Debug + Send + 'static,
     R: FnOnce(RequestId, T) + Send + 'static,
@@ -386,7 +474,7 @@ fn boxed<W, T, E, R, X, D, const USER_ID: bool>(
     callbacks: Option<(R, X)>,
 ) -> TaskBox
 where
-    W: FnOnce() -> Result<T, E> + Send + 'static,
+    W: FnOnce(&Context<'_>) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
     R: FnOnce(RequestId, T) + Send + 'static,

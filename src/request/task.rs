@@ -11,6 +11,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::request::context::{Context, Spawner};
 use crate::request::id::RequestId;
 use crate::request::task_error::TaskError;
 use crate::unwind;
@@ -36,8 +37,9 @@ pub(crate) trait Task: Send {
     /// On a worker: runs the callable, catching a panic, and keeps the
     /// outcome inside; or, if the request may no longer start (its deadline
     /// passed, its ticket cancelled it), ends it without running. Runs at
-    /// most once; a second call does nothing.
-    fn run(&mut self);
+    /// most once; a second call does nothing. `cx` is what the callable
+    /// may add work through.
+    fn run(&mut self, cx: &Context<'_>);
     /// When the request is taken out of the queue before a worker took it
     /// (the pool closed, or the user cancelled it): drops the work and
     /// records that the request was cancelled.
@@ -77,9 +79,11 @@ impl Envelope<dyn Task> {
         RequestId::from_parts(self.id_value, self.task.user_chosen_id())
     }
 
-    /// On a worker: runs the request in place (see [`Task::run`]).
-    pub(crate) fn run(&mut self) {
-        self.task.run();
+    /// On a worker: runs the request in place (see [`Task::run`]); what
+    /// its callable adds goes to `spawner`.
+    pub(crate) fn run(&mut self, spawner: &dyn Spawner) {
+        let cx = Context::new(spawner, self.id());
+        self.task.run(&cx);
     }
 
     /// On the polling thread: hands the outcome to its callback.
@@ -223,20 +227,20 @@ pub(crate) struct OwnedTask<W, T, E, R, X, D, const USER_ID: bool> {
 
 impl<W, T, E, R, X, D, const USER_ID: bool> Task for OwnedTask<W, T, E, R, X, D, USER_ID>
 where
-    W: FnOnce() -> Result<T, E> + Send,
+    W: FnOnce(&Context<'_>) -> Result<T, E> + Send,
     T: Send,
     E: Send,
     R: FnOnce(RequestId, T) + Send,
     X: FnOnce(RequestId, TaskError<E>) + Send,
     D: Deadline,
 {
-    fn run(&mut self) {
+    fn run(&mut self, cx: &Context<'_>) {
         if let Stage::Ready(work) = self.stage.take() {
             self.stage = if self.deadline.passed() {
                 drop(work);
                 Stage::Failed(Failure::Expired)
             } else {
-                execute(work)
+                execute(|| work(cx))
             };
         }
     }
@@ -292,7 +296,7 @@ where
     R: Fn(RequestId, T) + Send + Sync,
     X: Fn(RequestId, TaskError<E>) + Send + Sync,
 {
-    fn run(&mut self) {
+    fn run(&mut self, _cx: &Context<'_>) {
         if let (Stage::Ready(arg), Some(recipe)) = (self.stage.take(), &self.recipe) {
             let callable = &recipe.callable;
             self.stage = execute(|| callable(arg));

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::request::task::{attempt, Route, Task};
+use crate::request::Context;
 use crate::request::{RequestId, TaskError};
 use crate::ticket::slot::{Outcome, Slot};
 
@@ -33,7 +34,7 @@ where
     T: Send,
     E: Send,
 {
-    fn run(&mut self) {
+    fn run(&mut self, _cx: &Context<'_>) {
         let Some(work) = self.work.take() else { return };
         if !self.slot.start() {
             // The ticket was cancelled first; it has its outcome already.

@@ -1,0 +1,35 @@
+//! [`Context::put`]: a running callable adds a request to its own handle.
+//! The context itself is made by the worker (`pool::worker`); this is
+//! where its refusals become the public [`PutError`].
+
+use crate::error::PutError;
+use crate::request::context::Refusal;
+use crate::request::{Context, RequestId, WorkRequest};
+
+impl Context<'_> {
+    /// Puts `request` on the handle the running request belongs to.
+    ///
+    /// It is counted in that handle's `pending` at once, so a `wait` there
+    /// cannot return before it. It never blocks, not even on a full bounded
+    /// queue (a worker waiting for room could wait for itself): requests put
+    /// this way go past the capacity. They are handed to the queue in
+    /// batches, at the latest when the running callable returns, so adding
+    /// many costs little per request.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::ShutDown`] when the pool no longer accepts requests (it
+    /// is shutting down or closed), and [`PutError::DuplicateId`] when a
+    /// request with the same user-chosen id is pending on the handle; the
+    /// request is handed back. A request accepted here whose batch then
+    /// meets a closing pool is cancelled: its error callback hears
+    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled).
+    pub fn put(&self, request: impl Into<WorkRequest>) -> Result<RequestId, PutError> {
+        self.spawner
+            .spawn(request.into().into_task())
+            .map_err(|refusal| match refusal {
+                Refusal::ShutDown(task) => PutError::ShutDown(WorkRequest::from_task(task)),
+                Refusal::DuplicateId(task) => PutError::DuplicateId(WorkRequest::from_task(task)),
+            })
+    }
+}
