@@ -78,6 +78,9 @@ use shuttle::{
 /// real queue and against a seeded broken copy.
 trait Queue: Send + Sync + 'static {
     fn push(&self, job: u64) -> Push<u64>;
+    /// A batch put past any capacity, as a worker hands off the requests a
+    /// callable added (`RequestQueue::push_many`).
+    fn push_many(&self, jobs: Vec<u64>) -> Push<Vec<u64>>;
     /// A blocking put that never hands results back (`stuck` is false);
     /// `threads_left` is the live thread count the pool would report.
     fn push_blocking(&self, job: u64, threads_left: &dyn Fn() -> usize)
@@ -99,6 +102,9 @@ trait Queue: Send + Sync + 'static {
 impl Queue for RequestQueue<u64> {
     fn push(&self, job: u64) -> Push<u64> {
         RequestQueue::push(self, job)
+    }
+    fn push_many(&self, jobs: Vec<u64>) -> Push<Vec<u64>> {
+        RequestQueue::push_many(self, jobs)
     }
     fn push_blocking(
         &self,

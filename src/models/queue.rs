@@ -213,6 +213,50 @@ pub(super) fn closed<Q: Queue>(queue: Q) {
     assert_exactly_once([1, 2], &ended);
 }
 
+/// (l) A worker's batch hand-off (`push_many`, one reservation for two
+/// requests) while two workers sleep: both requests are taken, once each
+/// (a batch that woke one worker for two requests would still be taken by
+/// it; one that woke none deadlocks the driver's wait).
+pub(super) fn batch_wakes_sleepers<Q: Queue>(queue: Q) {
+    let mut s = Scenario::new(queue);
+    s.spawn_workers(2);
+    assert!(matches!(s.queue.push_many(vec![1, 2]), Push::Queued));
+    s.wait_taken(2);
+    s.dismiss_all();
+    let taken = s.join_all();
+    assert_eq!(s.queue.len(), 0);
+    assert_exactly_once([1, 2], &taken);
+}
+
+/// (l') A batch hand-off racing a close: the batch is refused whole, or
+/// queued and then run or swept (by the closer, or by the putter itself
+/// when it pushed after the close, as `Children::hand_off` does); nothing
+/// is left in the closed queue and each request ends once.
+pub(super) fn batch_racing_close<Q: Queue>(queue: Q) {
+    let mut s = Scenario::new(queue);
+    s.spawn_workers(1);
+    let putter = {
+        let queue = s.queue.clone();
+        thread::spawn(move || match queue.push_many(vec![1, 2]) {
+            Push::Queued => Vec::new(),
+            Push::QueuedLate => queue.take_all(),
+            Push::Closed(jobs) | Push::Full(jobs) => jobs,
+        })
+    };
+    s.queue.advance(Lifecycle::Closed);
+    s.dismiss_all();
+    let swept = s.queue.take_all();
+    let mut ended = s.join_all();
+    let refused = putter.join().unwrap();
+    assert_eq!(
+        s.queue.len(),
+        0,
+        "a request was queued after the final sweep"
+    );
+    ended.extend([swept, refused]);
+    assert_exactly_once([1, 2], &ended);
+}
+
 /// A putter racing a close: puts `jobs` into an unbounded queue and returns
 /// those it was refused.
 fn put_racing_close<Q: Queue>(queue: &Q, jobs: impl IntoIterator<Item = u64>) -> Vec<u64> {

@@ -68,6 +68,25 @@ impl Replica {
 }
 
 impl Queue for Replica {
+    /// One put per job: the replica's batches are plain puts, so the batch
+    /// scenarios check the real `push_many` against the same expectations.
+    fn push_many(&self, jobs: Vec<u64>) -> Push<Vec<u64>> {
+        let mut refused = Vec::new();
+        let mut late = false;
+        for job in jobs {
+            match self.push(job) {
+                Push::Queued => {}
+                Push::QueuedLate => late = true,
+                Push::Closed(job) | Push::Full(job) => refused.push(job),
+            }
+        }
+        match (refused.is_empty(), late) {
+            (true, false) => Push::Queued,
+            (true, true) => Push::QueuedLate,
+            (false, _) => Push::Closed(refused),
+        }
+    }
+
     fn push(&self, job: u64) -> Push<u64> {
         if self.bug == Bug::NotifyBeforeQueueing {
             self.work.notify_one();

@@ -155,3 +155,13 @@ fn t1_ticket_cancel_races_the_worker_starting_it() {
 fn t2_ticket_cancel_races_a_sweep() {
     check(ticket::cancel_races_sweep);
 }
+
+#[test]
+fn l_batch_hand_off_wakes_sleeping_workers() {
+    check(|| batch_wakes_sleepers(real()));
+}
+
+#[test]
+fn l_batch_hand_off_racing_a_close_is_refused_or_swept() {
+    check(|| batch_racing_close(real()));
+}

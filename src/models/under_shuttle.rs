@@ -52,6 +52,8 @@ fn small_scenarios() {
     check(|| blocked_put(real_bounded(1)));
     check(|| two_blocked_puts(real_bounded(1)));
     check(|| blocked_put_no_workers(real_bounded(1)));
+    check(|| batch_wakes_sleepers(real()));
+    check(|| batch_racing_close(real()));
 }
 
 #[test]
