@@ -55,6 +55,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 mod builder;
+mod command;
 mod error;
 mod global;
 mod handle;
@@ -67,6 +68,7 @@ mod sync;
 mod unwind;
 
 pub use builder::{Builder, DEFAULT_THREAD_NAME, MAX_CAPACITY, MAX_WORKERS};
+pub use command::{CommandError, CommandOutput};
 pub use error::{
     BuildError, GlobalPoolError, PollError, PutError, ShutdownError, SpawnError, WaitError,
 };

@@ -103,14 +103,18 @@ impl ThreadPool {
     /// are cancelled (their error callbacks get
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled)). Running
     /// requests finish on their threads, which then exit; this handle's
-    /// results are discarded, other handles still receive theirs. Nothing
-    /// blocks: a cancellation for a handle whose bounded result queue is
+    /// results are discarded, other handles still receive theirs. Running
+    /// external programs ([`WorkRequest::command`]) are killed: their
+    /// requests fail with [`CommandError::Killed`](crate::CommandError::Killed),
+    /// and so do command requests a worker took just before the pool
+    /// closed. Nothing blocks: a cancellation for a handle whose bounded result queue is
     /// full waits beside that queue until the handle polls, and a user
     /// value whose `Drop` panics while being cancelled is logged, not
     /// propagated.
     ///
     /// On a handle of the [`global`](crate::global) pool, only this handle's
-    /// queued requests are taken out and handed back; the pool keeps running.
+    /// queued requests are taken out and handed back; the pool keeps running
+    /// (and so do its commands).
     ///
     /// # Examples
     ///
@@ -131,6 +135,9 @@ impl ThreadPool {
             return shared.extract(self.inbox());
         }
         shared.stop(Lifecycle::Closed);
+        // A running external program would otherwise keep its worker (and
+        // the child) alive until it ends on its own: kill it now.
+        crate::command::kill_running(shared.id());
         shared.sweep(Some(self.inbox()))
     }
 }
