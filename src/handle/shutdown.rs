@@ -162,3 +162,46 @@ impl Drop for CloseOnPanic<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use crate::command::{self, CommandError};
+    use crate::handle::ThreadPool;
+    use crate::request::WorkRequest;
+
+    /// A command that a worker took before `shutdown_now` but had not
+    /// started yet is refused (`Killed`) instead of started: `sleep 30`
+    /// would otherwise keep the wait below going past its bound, which is
+    /// there only to turn that hang into a failure.
+    #[test]
+    fn a_command_started_after_shutdown_now_is_killed_before_it_runs() {
+        let pool = ThreadPool::new(1);
+        let other = pool.new_handle();
+        let (started_tx, started) = mpsc::channel();
+        let (go_tx, go) = mpsc::channel::<()>();
+        let (done_tx, done) = mpsc::channel();
+        // A worker of `pool` that holds its request, then runs a command as
+        // a command request would, on the same thread.
+        let holder = move |_: ()| {
+            started_tx.send(()).unwrap();
+            let _ = go.recv();
+            let mut sleep = Command::new("sleep");
+            sleep.arg("30");
+            command::run(sleep, None)
+        };
+        other
+            .put_request(
+                WorkRequest::new(holder, ()).on_result(move |_, ran| done_tx.send(ran).unwrap()),
+            )
+            .unwrap();
+        started.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(pool.shutdown_now().is_empty());
+        go_tx.send(()).unwrap();
+        assert_eq!(other.wait_timeout(Duration::from_secs(20)), Ok(1));
+        assert!(matches!(done.try_recv(), Ok(Err(CommandError::Killed))));
+    }
+}
