@@ -1,11 +1,11 @@
 //! inparallel's example, "run `uname -a` on many servers", with local
 //! commands instead of SSH.
 //!
-//! Each "server" is a local `sh -c "sleep 0.N; uname -a"`, so the answers
-//! arrive in a shuffled order. Two more show the failures: `kilo` answers
-//! with a non-zero exit (a *result*: the program ran), and `lima` names a
-//! program that does not exist (an *error*: it never ran). `mike` hangs and
-//! is killed by its timeout.
+//! Each of the ten "servers" is a local `sh -c "sleep 0.N; uname -a"`, with
+//! N shuffled, so the answers do not arrive in the order asked. Three more
+//! show what goes wrong: `kilo` answers with a non-zero exit (a *result*:
+//! the program ran), `lima` names a program that does not exist (an
+//! *error*: it never ran), and `mike` hangs until its timeout kills it.
 //!
 //! A pool of 3 workers runs at most 3 commands at a time. The main thread
 //! puts every request, then calls [`ThreadPool::wait`], which runs each
