@@ -24,6 +24,12 @@
 //! Several handles ([`ThreadPool::new_handle`], [`global`]) can share one set
 //! of workers, each with its own pending requests.
 //!
+//! A request can also run an external program
+//! ([`WorkRequest::command`], [`WorkRequest::command_timeout`]): its exit
+//! status and output come back as a [`CommandOutput`], or a
+//! [`CommandError`] says why there is none; the program is killed on a
+//! timeout or by [`ThreadPool::shutdown_now`], and always reaped.
+//!
 //! # Examples
 //!
 //! ```
