@@ -401,6 +401,7 @@ pub(crate) fn run(
     // A second kill for a killed child is nothing to act on.
     while let End::Kill = output.collect(&events, drain_until) {}
     match (end, timeout) {
+        // There is a deadline only when there is a timeout.
         (End::Deadline, Some(after)) => Err(CommandError::TimedOut {
             after,
             stdout: output.stdout,
@@ -641,7 +642,8 @@ mod tests {
 
     #[test]
     fn off_a_worker_a_command_runs_unregistered() {
-        assert_eq!(current_worker_pool(), None);
+        let (kill, _) = flume::unbounded();
+        assert!(matches!(Registration::new(&kill), Ok(None)));
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "echo out; echo err >&2"]);
         let output = run(cmd, None).expect("sh runs");

@@ -118,21 +118,19 @@ fn a_command_that_ends_before_its_timeout_is_a_result() {
 fn a_program_that_does_not_exist_is_a_spawn_error() {
     let _serial = serial();
     let program = "callpool-test-no-such-program";
-    match outcome(WorkRequest::command(Command::new(program))) {
-        Err(TaskError::Failed(err @ CommandError::Spawn { .. })) => {
-            assert!(
-                err.to_string()
-                    .starts_with("cannot start \"callpool-test-no-such-program\": "),
-                "{err}"
-            );
-            let CommandError::Spawn { program: p, source } = err else {
-                unreachable!()
-            };
-            assert_eq!(p, program);
-            assert_eq!(source.kind(), ErrorKind::NotFound);
-        }
+    let err = match outcome(WorkRequest::command(Command::new(program))) {
+        Err(TaskError::Failed(err)) => err,
         other => panic!("expected a spawn error, got {other:?}"),
-    }
+    };
+    let CommandError::Spawn { program: p, source } = &err else {
+        panic!("expected a spawn error, got {err:?}");
+    };
+    assert_eq!(p, program);
+    assert_eq!(source.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        err.to_string(),
+        format!("cannot start \"{program}\": {source}")
+    );
     assert_no_children();
 }
 
