@@ -34,6 +34,12 @@
 //! ([`Request::deadline`]). The guide (`docs/guide.md`) says when to use
 //! which.
 //!
+//! A request can also run an external program
+//! ([`WorkRequest::command`], [`WorkRequest::command_timeout`]): its exit
+//! status and output come back as a [`CommandOutput`], or a
+//! [`CommandError`] says why there is none; the program is killed on a
+//! timeout or by [`ThreadPool::shutdown_now`], and always reaped.
+//!
 //! # Examples
 //!
 //! ```
@@ -65,6 +71,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 mod builder;
+mod command;
 mod error;
 mod global;
 mod handle;
@@ -79,6 +86,7 @@ mod unwind;
 mod window;
 
 pub use builder::{Builder, DEFAULT_THREAD_NAME, MAX_CAPACITY, MAX_WORKERS};
+pub use command::{CommandError, CommandOutput};
 pub use error::{
     BuildError, GlobalPoolError, PollError, PutError, ShutdownError, SpawnError, WaitError,
 };

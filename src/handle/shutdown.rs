@@ -103,14 +103,18 @@ impl ThreadPool {
     /// are cancelled (their error callbacks get
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled)). Running
     /// requests finish on their threads, which then exit; this handle's
-    /// results are discarded, other handles still receive theirs. Nothing
-    /// blocks: a cancellation for a handle whose bounded result queue is
+    /// results are discarded, other handles still receive theirs. Running
+    /// external programs ([`WorkRequest::command`]) are killed: their
+    /// requests fail with [`CommandError::Killed`](crate::CommandError::Killed),
+    /// and so do command requests a worker took just before the pool
+    /// closed. Nothing blocks: a cancellation for a handle whose bounded result queue is
     /// full waits beside that queue until the handle polls, and a user
     /// value whose `Drop` panics while being cancelled is logged, not
     /// propagated.
     ///
     /// On a handle of the [`global`](crate::global) pool, only this handle's
-    /// queued requests are taken out and handed back; the pool keeps running.
+    /// queued requests are taken out and handed back; the pool keeps running
+    /// (and so do its commands).
     ///
     /// # Examples
     ///
@@ -131,6 +135,9 @@ impl ThreadPool {
             return shared.extract(self.inbox());
         }
         shared.stop(Lifecycle::Closed);
+        // A running external program would otherwise keep its worker (and
+        // the child) alive until it ends on its own: kill it now.
+        crate::command::kill_running(shared.id());
         shared.sweep(Some(self.inbox()))
     }
 }
@@ -153,5 +160,48 @@ impl Drop for CloseOnPanic<'_> {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use crate::command::{self, CommandError};
+    use crate::handle::ThreadPool;
+    use crate::request::WorkRequest;
+
+    /// A command that a worker took before `shutdown_now` but had not
+    /// started yet is refused (`Killed`) instead of started: `sleep 30`
+    /// would otherwise keep the wait below going past its bound, which is
+    /// there only to turn that hang into a failure.
+    #[test]
+    fn a_command_started_after_shutdown_now_is_killed_before_it_runs() {
+        let pool = ThreadPool::new(1);
+        let other = pool.new_handle();
+        let (started_tx, started) = mpsc::channel();
+        let (go_tx, go) = mpsc::channel::<()>();
+        let (done_tx, done) = mpsc::channel();
+        // A worker of `pool` that holds its request, then runs a command as
+        // a command request would, on the same thread.
+        let holder = move |_: ()| {
+            started_tx.send(()).unwrap();
+            let _ = go.recv();
+            let mut sleep = Command::new("sleep");
+            sleep.arg("30");
+            command::run(sleep, None)
+        };
+        other
+            .put_request(
+                WorkRequest::new(holder, ()).on_result(move |_, ran| done_tx.send(ran).unwrap()),
+            )
+            .unwrap();
+        started.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(pool.shutdown_now().is_empty());
+        go_tx.send(()).unwrap();
+        assert_eq!(other.wait_timeout(Duration::from_secs(20)), Ok(1));
+        assert!(matches!(done.try_recv(), Ok(Err(CommandError::Killed))));
     }
 }

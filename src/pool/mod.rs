@@ -29,6 +29,13 @@ thread_local! {
     static WORKER_OF: Cell<u64> = const { Cell::new(0) };
 }
 
+/// The id of the pool whose worker is running on this thread, or `None` on
+/// a thread that is no pool's worker.
+pub(crate) fn current_worker_pool() -> Option<u64> {
+    let id = WORKER_OF.with(Cell::get);
+    (id != 0).then_some(id)
+}
+
 /// Settings fixed when the pool is built (checked by the builder).
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -80,6 +87,12 @@ impl Pool {
                 prune_at: 16,
             }),
         })
+    }
+
+    /// This pool's id, unique in the process (what `current_worker_pool`
+    /// returns on its workers).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     fn workers(&self) -> MutexGuard<'_, Workers> {

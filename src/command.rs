@@ -1,0 +1,653 @@
+//! Requests that run an external program ([`WorkRequest::command`],
+//! [`WorkRequest::command_timeout`]): the child is started on a worker, two
+//! helper threads read its stdout and stderr, the worker waits on one
+//! channel for "both pipes closed", its deadline or a kill from
+//! [`ThreadPool::shutdown_now`](crate::ThreadPool::shutdown_now), and the
+//! child is reaped before the request ends, on every path.
+//! `docs/design.md`, "External commands".
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use flume::{Receiver, RecvTimeoutError, Sender};
+
+use crate::pool::current_worker_pool;
+use crate::request::{Context, Request, RequestId, TaskError, WorkRequest};
+
+/// How long a killed command's pipes may stay open after the child was
+/// reaped. They close at once unless a process the child started (a shell's
+/// background job) still holds them; the worker stops waiting for such a
+/// pipe after this long, and that stream's output is lost.
+const PIPES_AFTER_KILL: Duration = Duration::from_secs(1);
+
+/// What an external program produced: how it exited and everything it wrote.
+///
+/// A non-zero exit is still a result: look at [`status`](Self::status).
+/// Made by the requests of [`WorkRequest::command`] and
+/// [`WorkRequest::command_timeout`].
+///
+/// # Examples
+///
+/// ```
+/// use callpool::{ThreadPool, WorkRequest};
+/// use std::process::Command;
+///
+/// let pool = ThreadPool::new(1);
+/// let mut cmd = Command::new("sh");
+/// cmd.args(["-c", "echo out; echo err >&2; exit 3"]);
+/// pool.put_request(WorkRequest::command(cmd).on_result(|_, output| {
+///     assert_eq!(output.status.code(), Some(3));
+///     assert!(!output.success());
+///     assert_eq!(output.stdout, b"out\n");
+///     assert_eq!(output.stderr_lossy(), "err\n");
+/// }))?;
+/// pool.wait()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// How the program exited. On unix it always exited by itself: a
+    /// program killed by a signal is a [`CommandError::Signalled`].
+    pub status: ExitStatus,
+    /// Everything the program wrote to its standard output.
+    pub stdout: Vec<u8>,
+    /// Everything the program wrote to its standard error.
+    pub stderr: Vec<u8>,
+}
+
+impl CommandOutput {
+    /// Whether the program exited with status 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    /// use std::process::Command;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// pool.put_request(WorkRequest::command(Command::new("true"))
+    ///     .on_result(|_, output| assert!(output.success())))?;
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    /// The standard output as text, invalid UTF-8 replaced by `U+FFFD`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    /// use std::process::Command;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let mut echo = Command::new("echo");
+    /// echo.arg("hello");
+    /// pool.put_request(WorkRequest::command(echo)
+    ///     .on_result(|_, output| assert_eq!(output.stdout_lossy(), "hello\n")))?;
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stdout_lossy(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.stdout)
+    }
+
+    /// The standard error as text, invalid UTF-8 replaced by `U+FFFD`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    /// use std::process::Command;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let mut cmd = Command::new("sh");
+    /// cmd.args(["-c", "echo oops >&2"]);
+    /// pool.put_request(WorkRequest::command(cmd)
+    ///     .on_result(|_, output| assert_eq!(output.stderr_lossy(), "oops\n")))?;
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stderr_lossy(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.stderr)
+    }
+}
+
+/// Why an external program produced no [`CommandOutput`]. The error callback
+/// of a command request receives it as
+/// [`TaskError::Failed`](crate::TaskError::Failed).
+///
+/// # Examples
+///
+/// ```
+/// use callpool::{CommandError, TaskError, ThreadPool, WorkRequest};
+/// use std::process::Command;
+/// use std::sync::mpsc;
+///
+/// let pool = ThreadPool::new(1);
+/// let (tx, rx) = mpsc::channel();
+/// pool.put_request(WorkRequest::command(Command::new("no-such-program-here"))
+///     .on_error(move |_, err| tx.send(err).unwrap()))?;
+/// pool.wait()?;
+/// match rx.recv()? {
+///     TaskError::Failed(CommandError::Spawn { program, source }) => {
+///         assert_eq!(program, "no-such-program-here");
+///         assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+///     }
+///     other => panic!("expected a spawn error, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The program could not be started (not found, not executable, ...).
+    Spawn {
+        /// The program, as given to [`Command::new`].
+        program: OsString,
+        /// Why the operating system refused to start it.
+        source: io::Error,
+    },
+    /// The program was killed by a signal it did not catch (unix only; a
+    /// program this crate kills is [`TimedOut`](Self::TimedOut) or
+    /// [`Killed`](Self::Killed) instead).
+    Signalled {
+        /// The signal's number (9 for `SIGKILL`).
+        signal: i32,
+    },
+    /// The program had not finished when the timeout of
+    /// [`WorkRequest::command_timeout`] passed, so it was killed.
+    TimedOut {
+        /// The timeout.
+        after: Duration,
+        /// What it wrote to its standard output before it was killed.
+        stdout: Vec<u8>,
+        /// What it wrote to its standard error before it was killed.
+        stderr: Vec<u8>,
+    },
+    /// The program was killed because its pool was shut down with
+    /// [`ThreadPool::shutdown_now`](crate::ThreadPool::shutdown_now).
+    Killed,
+    /// Reading the program's output, or waiting for it to exit, failed; or
+    /// a thread to read its output could not be started.
+    Io(io::Error),
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Spawn { program, source } => {
+                write!(f, "cannot start {program:?}: {source}")
+            }
+            CommandError::Signalled { signal } => write!(f, "killed by signal {signal}"),
+            CommandError::TimedOut { after, .. } => {
+                write!(f, "still running after {after:?}, killed")
+            }
+            CommandError::Killed => f.write_str("killed: the pool was shut down"),
+            CommandError::Io(e) => write!(f, "i/o error while running the command: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CommandError::Spawn { source, .. } => Some(source),
+            CommandError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl WorkRequest {
+    /// Starts a request that runs `cmd` on a worker and collects its exit
+    /// status and output as a [`CommandOutput`]; a non-zero exit is a
+    /// result, not an error.
+    ///
+    /// The child's stdout and stderr are piped (replacing whatever `cmd`
+    /// set) and read at the same time, so a program that writes a lot to
+    /// both never blocks on a full pipe; all of it is kept in memory, as
+    /// with [`Command::output`]. Its stdin is the null device: `Command`
+    /// cannot tell whether a stdin was set on it, so one set on `cmd` is
+    /// replaced too. The worker is busy until the program has exited and
+    /// both pipes have closed.
+    ///
+    /// If the pool is shut down with
+    /// [`ThreadPool::shutdown_now`](crate::ThreadPool::shutdown_now) while
+    /// the program runs, it is killed (`SIGKILL` on unix) and the request
+    /// fails with [`CommandError::Killed`]; only the child is killed, not
+    /// processes it started.
+    ///
+    /// # Errors
+    ///
+    /// The error callback receives [`TaskError::Failed`] with a
+    /// [`CommandError`]: [`Spawn`](CommandError::Spawn) when the program
+    /// cannot be started, [`Signalled`](CommandError::Signalled),
+    /// [`Killed`](CommandError::Killed), or [`Io`](CommandError::Io).
+    ///
+    /// # Warning
+    ///
+    /// The worker waits for both pipes to close, then for the child to
+    /// exit. A program that closes both pipes and keeps running is waited
+    /// for in that second step, where neither a timeout nor `shutdown_now`
+    /// reaches it any more. A process the child started that keeps the
+    /// pipes open (`sh -c 'sleep 60 & echo started'`) keeps the request
+    /// running until it closes them, as with [`Command::output`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    /// use std::process::Command;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut cmd = Command::new("sh");
+    /// cmd.args(["-c", "echo hello; exit 3"]);
+    /// pool.put_request(
+    ///     WorkRequest::command(cmd)
+    ///         .on_result(|_, output| {
+    ///             assert_eq!(output.status.code(), Some(3));
+    ///             assert_eq!(output.stdout_lossy(), "hello\n");
+    ///         })
+    ///         .on_error(|id, err| panic!("{id}: {err}")),
+    /// )?;
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    // The long return type is the typed builder with its empty callback slots.
+    #[allow(clippy::type_complexity)]
+    pub fn command(
+        cmd: Command,
+    ) -> Request<
+        impl FnOnce(&Context<'_>) -> Result<CommandOutput, CommandError> + Send + 'static,
+        CommandOutput,
+        CommandError,
+        impl FnOnce(RequestId, CommandOutput) + Send + 'static,
+        impl FnOnce(RequestId, TaskError<CommandError>) + Send + 'static,
+    > {
+        WorkRequest::fallible(|cmd| run(cmd, None), cmd)
+    }
+
+    /// [`command`](Self::command), killing the program if it has not
+    /// finished `timeout` after it started: the request then fails with
+    /// [`CommandError::TimedOut`], which holds the output written until the
+    /// kill.
+    ///
+    /// The worker does not poll: it sleeps on a channel until the pipes
+    /// close, the deadline passes, or `shutdown_now` asks for the kill.
+    /// After the kill it reaps the child and collects the rest of its
+    /// output (waiting at most one more second for pipes that a process the
+    /// child started keeps open).
+    ///
+    /// # Errors
+    ///
+    /// As [`command`](Self::command), and [`CommandError::TimedOut`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{CommandError, TaskError, ThreadPool, WorkRequest};
+    /// use std::process::Command;
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (tx, rx) = mpsc::channel();
+    /// let mut sleep = Command::new("sleep");
+    /// sleep.arg("30");
+    /// pool.put_request(WorkRequest::command_timeout(sleep, Duration::from_millis(100))
+    ///     .on_error(move |_, err| tx.send(err).unwrap()))?;
+    /// pool.wait()?;
+    /// match rx.recv()? {
+    ///     TaskError::Failed(CommandError::TimedOut { after, stdout, .. }) => {
+    ///         assert_eq!(after, Duration::from_millis(100));
+    ///         assert!(stdout.is_empty());
+    ///     }
+    ///     other => panic!("expected a timeout, got {other:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    // The long return type is the typed builder with its empty callback slots.
+    #[allow(clippy::type_complexity)]
+    pub fn command_timeout(
+        cmd: Command,
+        timeout: Duration,
+    ) -> Request<
+        impl FnOnce(&Context<'_>) -> Result<CommandOutput, CommandError> + Send + 'static,
+        CommandOutput,
+        CommandError,
+        impl FnOnce(RequestId, CommandOutput) + Send + 'static,
+        impl FnOnce(RequestId, TaskError<CommandError>) + Send + 'static,
+    > {
+        WorkRequest::fallible(move |cmd| run(cmd, Some(timeout)), cmd)
+    }
+}
+
+/// What the worker running a command hears about it, on one channel.
+enum Event {
+    /// A reader reached the end of its pipe (or failed to read it): all it
+    /// read.
+    Closed(Stream, io::Result<()>, Vec<u8>),
+    /// `shutdown_now`: kill the child.
+    Kill,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Why the worker stopped waiting for the pipes.
+enum End {
+    PipesClosed,
+    Deadline,
+    Kill,
+}
+
+/// Runs `cmd` to its end on this thread (a worker); see
+/// [`WorkRequest::command`]. `pub(crate)` for `shutdown_now`'s tests.
+pub(crate) fn run(
+    mut cmd: Command,
+    timeout: Option<Duration>,
+) -> Result<CommandOutput, CommandError> {
+    let (events_tx, events) = flume::unbounded();
+    // Registered before the spawn: a `shutdown_now` from here on reaches
+    // this command (its kill waits in the channel until the child exists).
+    let _registered = Registration::new(&events_tx)?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    let child = cmd.spawn().map_err(|source| CommandError::Spawn {
+        program: cmd.get_program().to_owned(),
+        source,
+    })?;
+    let mut child = Reaper(child);
+    log::trace!(
+        "callpool: command {:?} started as pid {}",
+        cmd.get_program(),
+        child.0.id()
+    );
+    spawn_reader(child.0.stdout.take(), Stream::Stdout, &events_tx)?;
+    spawn_reader(child.0.stderr.take(), Stream::Stderr, &events_tx)?;
+    // Only the readers (and the registry) hold senders now: if they all
+    // went, the channel disconnects rather than leaving this wait hanging.
+    drop(events_tx);
+
+    let mut output = Output::default();
+    let end = output.collect(&events, deadline);
+    if let End::PipesClosed = end {
+        // Almost always the child has exited already; one that closed both
+        // pipes and runs on is waited for here (see `command`).
+        let status = child.0.wait().map_err(CommandError::Io)?;
+        return output.into_result(status);
+    }
+    if let Err(e) = child.kill_and_wait() {
+        log::warn!("callpool: could not reap a killed command: {e}");
+    }
+    // The child is gone, so its pipes close now, unless a process it
+    // started holds them: wait for the rest of its output, not for ever.
+    let drain_until = Instant::now().checked_add(PIPES_AFTER_KILL);
+    // A second kill for a killed child is nothing to act on.
+    while let End::Kill = output.collect(&events, drain_until) {}
+    match (end, timeout) {
+        // There is a deadline only when there is a timeout.
+        (End::Deadline, Some(after)) => Err(CommandError::TimedOut {
+            after,
+            stdout: output.stdout,
+            stderr: output.stderr,
+        }),
+        _ => Err(CommandError::Killed),
+    }
+}
+
+/// What the readers have handed over so far.
+struct Output {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    /// Pipes whose reader has not reported yet.
+    open: usize,
+    /// The first read error.
+    error: Option<io::Error>,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output {
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            open: 2,
+            error: None,
+        }
+    }
+}
+
+impl Output {
+    /// Takes events until both pipes have closed, a kill is asked for, or
+    /// `deadline` passes.
+    fn collect(&mut self, events: &Receiver<Event>, deadline: Option<Instant>) -> End {
+        while self.open > 0 {
+            let event = match deadline {
+                Some(deadline) => events.recv_deadline(deadline),
+                None => events.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match event {
+                Ok(Event::Closed(stream, read, bytes)) => {
+                    self.open -= 1;
+                    match stream {
+                        Stream::Stdout => self.stdout = bytes,
+                        Stream::Stderr => self.stderr = bytes,
+                    }
+                    if let Err(e) = read {
+                        self.error.get_or_insert(e);
+                    }
+                }
+                Ok(Event::Kill) => return End::Kill,
+                Err(RecvTimeoutError::Timeout) => return End::Deadline,
+                // Every sender is gone, so no reader is left to report.
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        End::PipesClosed
+    }
+
+    /// The request's outcome for a child that ended with `status`.
+    fn into_result(self, status: ExitStatus) -> Result<CommandOutput, CommandError> {
+        if let Some(e) = self.error {
+            return Err(CommandError::Io(e));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            if let Some(signal) = status.signal() {
+                return Err(CommandError::Signalled { signal });
+            }
+        }
+        Ok(CommandOutput {
+            status,
+            stdout: self.stdout,
+            stderr: self.stderr,
+        })
+    }
+}
+
+/// Starts the thread that reads one of the child's pipes to its end and
+/// reports it on `events`. `None` (no pipe) reports an empty, closed pipe.
+fn spawn_reader(
+    pipe: Option<impl Read + Send + 'static>,
+    stream: Stream,
+    events: &Sender<Event>,
+) -> Result<(), CommandError> {
+    let events = events.clone();
+    let Some(mut pipe) = pipe else {
+        let _ = events.send(Event::Closed(stream, Ok(()), Vec::new()));
+        return Ok(());
+    };
+    // Named after the worker it reads for: `callpool-worker-3-stdout`.
+    let name = format!(
+        "{}-{}",
+        thread::current().name().unwrap_or("callpool"),
+        match stream {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    );
+    thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let mut bytes = Vec::new();
+            let read = pipe.read_to_end(&mut bytes).map(drop);
+            // The worker may have stopped listening (after a kill, once
+            // `PIPES_AFTER_KILL` has passed): then the output is dropped.
+            let _ = events.send(Event::Closed(stream, read, bytes));
+        })
+        .map(drop)
+        // The `Reaper` kills and reaps the child on the way out, which also
+        // ends a reader already started.
+        .map_err(CommandError::Io)
+}
+
+/// Owns the child. Dropping it kills the child unless it was reaped, and
+/// reaps it: no path out of `run`, a panic included, leaves a zombie or a
+/// stray child behind.
+struct Reaper(Child);
+
+impl Reaper {
+    fn kill_and_wait(&mut self) -> io::Result<ExitStatus> {
+        // A kill fails only for a child that has exited and been reaped,
+        // and then `wait` returns its status.
+        let _ = self.0.kill();
+        self.0.wait()
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        // After a successful `wait` both calls return at once: std keeps the
+        // status and never signals a reaped pid, which may be reused.
+        let _ = self.kill_and_wait();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The registry of running commands, for `shutdown_now`.
+// ---------------------------------------------------------------------------
+
+/// Running commands by pool, so that `shutdown_now` can kill them.
+struct Registry {
+    /// The kill line of each running command, keyed by (pool id, command
+    /// number).
+    running: BTreeMap<(u64, u64), Sender<Event>>,
+    /// Pools whose commands `shutdown_now` killed. A worker of one of them
+    /// that took a command request just before the pool closed must not
+    /// start it. Pool ids are never reused, so this grows by one id per
+    /// pool shut down with `shutdown_now`.
+    killed: BTreeSet<u64>,
+    /// The number the next registered command gets.
+    next: u64,
+}
+
+/// One lock for the whole registry: it is taken twice per command (a
+/// process start costs far more) and once per `shutdown_now`, and a kill
+/// must see every registration made before it.
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    running: BTreeMap::new(),
+    killed: BTreeSet::new(),
+    next: 0,
+});
+
+fn registry() -> MutexGuard<'static, Registry> {
+    // Nothing panics while the lock is held (map updates and channel sends
+    // that never block), so a poisoned registry is still consistent.
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running command's entry in the registry, removed when dropped.
+struct Registration {
+    key: (u64, u64),
+}
+
+impl Registration {
+    /// Registers a command about to start on a worker of a pool; `None` on
+    /// a thread that is no pool's worker (no pool can shut it down).
+    ///
+    /// # Errors
+    ///
+    /// [`CommandError::Killed`] if `shutdown_now` has killed this pool's
+    /// commands already.
+    fn new(kill: &Sender<Event>) -> Result<Option<Registration>, CommandError> {
+        let Some(pool) = current_worker_pool() else {
+            return Ok(None);
+        };
+        let mut registry = registry();
+        if registry.killed.contains(&pool) {
+            return Err(CommandError::Killed);
+        }
+        registry.next += 1;
+        let key = (pool, registry.next);
+        registry.running.insert(key, kill.clone());
+        Ok(Some(Registration { key }))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        registry().running.remove(&self.key);
+    }
+}
+
+/// Kills every command running on a worker of pool `pool`, and any that
+/// one of its workers starts later (`ThreadPool::shutdown_now`). Never
+/// blocks: each kill is a message to the worker running the command.
+pub(crate) fn kill_running(pool: u64) {
+    let mut registry = registry();
+    registry.killed.insert(pool);
+    let mut killed = 0;
+    for kill in registry
+        .running
+        .range((pool, 0)..=(pool, u64::MAX))
+        .map(|(_, kill)| kill)
+    {
+        // A worker that has stopped listening is finishing on its own.
+        if kill.send(Event::Kill).is_ok() {
+            killed += 1;
+        }
+    }
+    if killed > 0 {
+        log::debug!("callpool: killing {killed} running commands of pool {pool}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_send_sync_static<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn command_errors_can_travel_between_threads() {
+        is_send_sync_static::<CommandError>();
+        is_send_sync_static::<CommandOutput>();
+    }
+
+    #[test]
+    fn off_a_worker_a_command_runs_unregistered() {
+        let (kill, _) = flume::unbounded();
+        assert!(matches!(Registration::new(&kill), Ok(None)));
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo out; echo err >&2"]);
+        let output = run(cmd, None).expect("sh runs");
+        assert_eq!(output.stdout, b"out\n");
+        assert_eq!(output.stderr, b"err\n");
+    }
+}
