@@ -26,10 +26,10 @@ impl Context<'_> {
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled).
     pub fn put(&self, request: impl Into<WorkRequest>) -> Result<RequestId, PutError> {
         self.spawner
-            .spawn(request.into().into_task())
+            .spawn(request.into())
             .map_err(|refusal| match refusal {
-                Refusal::ShutDown(task) => PutError::ShutDown(WorkRequest::from_task(task)),
-                Refusal::DuplicateId(task) => PutError::DuplicateId(WorkRequest::from_task(task)),
+                Refusal::ShutDown(request) => PutError::ShutDown(request),
+                Refusal::DuplicateId(request) => PutError::DuplicateId(request),
             })
     }
 }

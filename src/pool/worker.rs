@@ -21,8 +21,8 @@ use crate::pool::pace::Pace;
 use crate::pool::queue::{Lifecycle, Push};
 use crate::pool::Pool;
 use crate::request::context::{Refusal, Spawner};
-use crate::request::task::{Route, TaskBox};
-use crate::request::RequestId;
+use crate::request::task::Route;
+use crate::request::{RequestId, WorkRequest};
 
 /// How many finished requests' handle references a worker keeps before
 /// letting go of them together (see `run`).
@@ -93,15 +93,16 @@ struct Children<'a> {
 }
 
 impl Spawner for Children<'_> {
-    fn spawn(&self, task: TaskBox) -> Result<RequestId, Refusal> {
+    fn spawn(&self, request: WorkRequest) -> Result<RequestId, Refusal> {
         // Refused at once when the pool no longer accepts requests, so the
         // callable hears it; a close after this is caught by `hand_off`.
         if self.pool.queue.lifecycle() != Lifecycle::Open {
-            return Err(Refusal::ShutDown(task));
+            return Err(Refusal::ShutDown(request));
         }
+        let task = request.into_task();
         let id = task.id();
         if task.route() == Route::Inbox && self.inbox.register(id).is_err() {
-            return Err(Refusal::DuplicateId(task));
+            return Err(Refusal::DuplicateId(WorkRequest::from_task(task)));
         }
         let full = {
             let mut batch = self.batch.borrow_mut();

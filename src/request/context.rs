@@ -5,8 +5,7 @@
 
 use std::fmt;
 
-use crate::request::id::RequestId;
-use crate::request::task::TaskBox;
+use crate::request::{RequestId, WorkRequest};
 
 /// Given to a callable made with
 /// [`WorkRequest::with_context`](crate::WorkRequest::with_context): the
@@ -46,15 +45,15 @@ impl fmt::Debug for Context<'_> {
 /// Why a spawner did not take a request; the request comes back.
 pub(crate) enum Refusal {
     /// The pool no longer accepts requests.
-    ShutDown(TaskBox),
+    ShutDown(WorkRequest),
     /// Its user-chosen id is already pending on the handle.
-    DuplicateId(TaskBox),
+    DuplicateId(WorkRequest),
 }
 
 /// Puts the requests a running callable adds, on the handle its own
 /// request belongs to.
 pub(crate) trait Spawner {
-    fn spawn(&self, task: TaskBox) -> Result<RequestId, Refusal>;
+    fn spawn(&self, request: WorkRequest) -> Result<RequestId, Refusal>;
 }
 
 /// A spawner for tasks run outside a worker (the models): refuses all.
@@ -63,7 +62,7 @@ pub(crate) struct Detached;
 
 #[cfg(all(test, any(loom, shuttle)))]
 impl Spawner for Detached {
-    fn spawn(&self, task: TaskBox) -> Result<RequestId, Refusal> {
-        Err(Refusal::ShutDown(task))
+    fn spawn(&self, request: WorkRequest) -> Result<RequestId, Refusal> {
+        Err(Refusal::ShutDown(request))
     }
 }
