@@ -1,0 +1,469 @@
+//! Many inputs through one function: `ThreadPool::as_completed` (outcomes
+//! as they end, at most `limit` in flight), `imap` (in input order) and
+//! `map`; what dropping them half-way cancels, and how they share a handle
+//! with callback requests and with a shutdown.
+//!
+//! Every step that must come before another is forced by a gate or a
+//! channel; timeouts only turn a hang into a failure. On a pool of one
+//! worker, requests start in the order they were put (FIFO).
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Barrier, Mutex};
+use std::thread;
+
+use callpool::{TaskError, ThreadPool, WorkRequest};
+use common::one_way::{Gate, OpenOnDrop};
+use common::{assert_each_once, counter, hit_counters, within, within_here, HANG};
+
+const DELIBERATE: &str = "windows: deliberate panic";
+
+fn quiet_deliberate_panics() {
+    common::hide_panics_starting_with(DELIBERATE);
+}
+
+/// Counts the callables running at once, and the most ever seen.
+#[derive(Default)]
+struct Concurrency {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl Concurrency {
+    fn enter(&self) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn max(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
+    }
+}
+
+fn busy_for(i: usize) {
+    for _ in 0..(i % 5) * 20 {
+        thread::yield_now();
+    }
+}
+
+fn load(c: &AtomicUsize) -> usize {
+    c.load(Ordering::SeqCst)
+}
+
+fn loads(counters: &[AtomicUsize]) -> Vec<usize> {
+    counters.iter().map(load).collect()
+}
+
+/// A `Sender` an `Fn + Sync` callable can send on.
+type SharedSender<T> = Arc<Mutex<mpsc::Sender<T>>>;
+
+fn shared_channel<T>() -> (SharedSender<T>, mpsc::Receiver<T>) {
+    let (tx, rx) = mpsc::channel();
+    (Arc::new(Mutex::new(tx)), rx)
+}
+
+// ---------------------------------------------------------------------------
+// as_completed.
+// ---------------------------------------------------------------------------
+
+/// 8 workers, limit 3, 200 inputs: never more than 3 callables at once
+/// (and exactly 3 at the start: the first three wait for each other), never
+/// more than 3 inputs pulled ahead of the outcomes handed back, and every
+/// input back once with its own output.
+#[test]
+fn as_completed_never_runs_more_than_limit_at_once() {
+    const K: usize = 3;
+    const N: usize = 200;
+    within("as_completed with a limit", || {
+        let pool = ThreadPool::new(8);
+        let running = Arc::new(Concurrency::default());
+        let start_together = Arc::new(Barrier::new(K));
+        let pulled = counter();
+        let (r, s, p) = (
+            Arc::clone(&running),
+            Arc::clone(&start_together),
+            Arc::clone(&pulled),
+        );
+        let inputs = (0..N).inspect(move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut it = pool.as_completed(inputs, K, move |&i: &usize| {
+            r.enter();
+            if i < K {
+                s.wait();
+            } else {
+                busy_for(i);
+            }
+            r.leave();
+            (i, i * i)
+        });
+        assert_eq!(load(&pulled), 0, "pulled before the first next");
+        let hits = hit_counters(N);
+        let mut yielded = 0;
+        for (input, outcome) in &mut it {
+            yielded += 1;
+            assert_eq!(outcome, Ok((input, input * input)));
+            hits[input].fetch_add(1, Ordering::SeqCst);
+            assert_eq!(
+                load(&pulled),
+                N.min(yielded + K),
+                "after {yielded} outcomes"
+            );
+        }
+        assert_eq!(yielded, N);
+        assert_each_once("as_completed items", &hits);
+        assert_eq!(running.max(), K);
+        assert_eq!(pool.pending(), 0);
+    });
+}
+
+/// An endless iterator of inputs: after each outcome, exactly `limit`
+/// more inputs have been pulled than outcomes handed back.
+#[test]
+fn as_completed_over_endless_inputs_pulls_only_limit_ahead() {
+    const K: usize = 4;
+    const N: usize = 300;
+    within("as_completed over endless inputs", || {
+        let pool = ThreadPool::new(3);
+        let pulled = counter();
+        let p = Arc::clone(&pulled);
+        let inputs = (0u64..).inspect(move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut it = pool.as_completed(inputs, K, |&i: &u64| i * 2);
+        let mut seen = HashSet::new();
+        for n in 1..=N {
+            let (input, outcome) = it.next().expect("endless inputs ended");
+            assert_eq!(outcome, Ok(input * 2));
+            assert!(seen.insert(input), "input {input} came back twice");
+            assert_eq!(load(&pulled), n + K, "after {n} outcomes");
+        }
+        // What came back is among what was pulled.
+        assert!(seen.iter().all(|&i| i < (N + K) as u64));
+        drop(it);
+        assert_eq!(load(&pulled), N + K);
+    });
+}
+
+/// Dropped with two requests running (held) and two queued: the drop does
+/// not wait for the running ones, the queued ones never run, the running
+/// ones run once, and the handle has nothing pending.
+#[test]
+fn dropping_as_completed_half_way_cancels_the_queued_and_leaves_the_running() {
+    const K: usize = 4;
+    within("as_completed dropped half-way", || {
+        let pool = ThreadPool::new(2);
+        let gate = Arc::new(Gate::default());
+        let _open = OpenOnDrop(Arc::clone(&gate));
+        let (started_tx, started) = shared_channel();
+        let ran = hit_counters(10);
+        let pulled = counter();
+        let (g, r, p) = (Arc::clone(&gate), Arc::clone(&ran), Arc::clone(&pulled));
+        let inputs = (0..10usize).inspect(move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut it = pool.as_completed(inputs, K, move |&i: &usize| {
+            r[i].fetch_add(1, Ordering::SeqCst);
+            if i == 1 || i == 2 {
+                started_tx.lock().unwrap().send(i).unwrap();
+                g.pass();
+            }
+            i
+        });
+        // 0..4 pulled; 0 ends first (1 and 2 are held), and 4 is pulled
+        // before 0 is handed back.
+        assert_eq!(it.next(), Some((0, Ok(0))));
+        let mut held: Vec<usize> = (0..2)
+            .map(|_| {
+                started
+                    .recv_timeout(HANG)
+                    .expect("a held request never started")
+            })
+            .collect();
+        held.sort_unstable();
+        assert_eq!(held, [1, 2]);
+        assert_eq!(load(&pulled), 5);
+        // Both workers held: 3 and 4 are queued.
+        assert_eq!(pool.queued(), 2);
+
+        within_here("dropping the iterator", || drop(it));
+        assert_eq!(pool.pending(), 0);
+        // Cancelled, they stay queued until a worker reaches them.
+        assert_eq!(pool.queued(), 2);
+        gate.open();
+        pool.shutdown().unwrap();
+        assert_eq!(loads(&ran), [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(load(&pulled), 5);
+    });
+}
+
+/// One handle, callback requests put between as_completed's steps: each
+/// callback runs once, on `wait`, with its own value; each as_completed
+/// item comes once, with its own; `wait` counts only the callback requests.
+#[test]
+fn as_completed_beside_callback_requests_on_one_handle() {
+    const N: usize = 100;
+    const OFFSET: usize = 1_000_000;
+    within("as_completed beside callbacks", || {
+        let pool = ThreadPool::new(4);
+        let callbacks = hit_counters(N);
+        let items = hit_counters(N);
+        let mut it = pool.as_completed(0..N, 3, |&i: &usize| i + OFFSET);
+        for i in 0..N {
+            let c = Arc::clone(&callbacks);
+            pool.put_request(WorkRequest::new(|i: usize| i, i).on_result(move |_, v| {
+                assert!(v < N, "a callback got an as_completed value: {v}");
+                c[v].fetch_add(1, Ordering::SeqCst);
+            }))
+            .unwrap();
+            let (input, outcome) = it.next().expect("as_completed ended early");
+            assert_eq!(outcome, Ok(input + OFFSET));
+            items[input].fetch_add(1, Ordering::SeqCst);
+        }
+        assert_eq!(it.next(), None);
+        assert_each_once("as_completed items", &items);
+        // No callback has run: nothing polled this handle.
+        assert_eq!(loads(&callbacks), vec![0; N]);
+        assert_eq!(pool.pending(), N);
+        drop(it);
+        assert_eq!(pool.wait_timeout(HANG), Ok(N));
+        assert_each_once("callbacks", &callbacks);
+        assert_eq!(pool.pending(), 0);
+    });
+}
+
+#[test]
+fn a_panicking_function_comes_back_as_panicked_with_its_input() {
+    quiet_deliberate_panics();
+    within("as_completed with a panicking function", || {
+        let pool = ThreadPool::new(2);
+        let mut seen: Vec<(String, Result<usize, TaskError>)> = pool
+            .as_completed((0..10).map(|i| format!("input {i}")), 3, |s: &String| {
+                if s == "input 3" {
+                    panic!("{DELIBERATE} on {s}");
+                }
+                s.len()
+            })
+            .collect();
+        seen.sort_by_key(|(s, _)| s[6..].parse::<usize>().unwrap());
+        let expected: Vec<(String, Result<usize, TaskError>)> = (0..10)
+            .map(|i| {
+                let s = format!("input {i}");
+                let outcome = if i == 3 {
+                    Err(TaskError::Panicked(format!("{DELIBERATE} on input 3")))
+                } else {
+                    Ok(s.len())
+                };
+                (s, outcome)
+            })
+            .collect();
+        assert_eq!(seen, expected);
+        // The workers survived.
+        assert_eq!(pool.workers(), 2);
+    });
+}
+
+/// Another handle shuts the pool down now while as_completed has one
+/// request running (held) and three queued: the queued ones come back
+/// `Cancelled`, the running one with its value; the next input pulled is
+/// refused by the closed pool and comes back `Cancelled` too, and then the
+/// iteration ends. Every pulled input comes back exactly once.
+#[test]
+fn shutdown_now_from_another_handle_ends_as_completed() {
+    const K: usize = 4;
+    within("as_completed across shutdown_now", || {
+        let pool = ThreadPool::new(1);
+        let other = pool.new_handle();
+        let gate = Arc::new(Gate::default());
+        let _open = OpenOnDrop(Arc::clone(&gate));
+        let (started_tx, started) = shared_channel();
+        let ran = hit_counters(64);
+        let pulled = counter();
+        let (g, r, p) = (Arc::clone(&gate), Arc::clone(&ran), Arc::clone(&pulled));
+        let inputs = (0..64usize).inspect(move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut it = pool.as_completed(inputs, K, move |&i: &usize| {
+            r[i].fetch_add(1, Ordering::SeqCst);
+            if i == 1 {
+                started_tx.lock().unwrap().send(()).unwrap();
+                g.pass();
+            }
+            i * 10
+        });
+        assert_eq!(it.next(), Some((0, Ok(0))));
+        started.recv_timeout(HANG).expect("input 1 never started");
+        // 1 runs, held; 2, 3 and 4 are queued.
+        assert_eq!(load(&pulled), 5);
+        assert_eq!(pool.queued(), 3);
+
+        assert!(other.shutdown_now().is_empty());
+        gate.open();
+        let mut rest: Vec<(usize, Result<usize, TaskError>)> = it.collect();
+        rest.sort_by_key(|&(i, _)| i);
+        let pulled = load(&pulled);
+        // One input pulled after the shutdown: its put is refused.
+        assert_eq!(pulled, 6);
+        assert_eq!(
+            rest,
+            [
+                (1, Ok(10)),
+                (2, Err(TaskError::Cancelled)),
+                (3, Err(TaskError::Cancelled)),
+                (4, Err(TaskError::Cancelled)),
+                (5, Err(TaskError::Cancelled)),
+            ]
+        );
+        let mut expected_runs = vec![0; 64];
+        expected_runs[0] = 1;
+        expected_runs[1] = 1;
+        assert_eq!(loads(&ran), expected_runs);
+        assert_eq!(pool.pending(), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// imap and map.
+// ---------------------------------------------------------------------------
+
+/// Input 0 is held until inputs 1, 2 ended: imap still yields 0 first and
+/// then the rest in input order. While it waits for 0, exactly `limit`
+/// inputs are pulled; never more than `limit` callables run at once.
+#[test]
+fn imap_yields_in_input_order_with_at_most_limit_in_flight() {
+    const K: usize = 3;
+    const N: usize = 40;
+    within("imap in input order", || {
+        let pool = ThreadPool::new(8);
+        let gate = Arc::new(Gate::default());
+        let _open = OpenOnDrop(Arc::clone(&gate));
+        let (ended_tx, ended) = shared_channel();
+        let running = Arc::new(Concurrency::default());
+        let pulled = counter();
+        let (g, r, p) = (Arc::clone(&gate), Arc::clone(&running), Arc::clone(&pulled));
+        let inputs = (0..N).inspect(move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut it = pool.imap(inputs, K, move |i: usize| {
+            r.enter();
+            if i == 0 {
+                g.pass();
+            } else {
+                busy_for(i);
+            }
+            r.leave();
+            if i < K {
+                ended_tx.lock().unwrap().send(i).unwrap();
+            }
+            i * 3
+        });
+        let (first, ended) = thread::scope(|s| {
+            let (pulled, gate) = (&pulled, &gate);
+            let opener = s.spawn(move || {
+                // Opens the gate even if an assertion below fails, so that
+                // the failure is reported rather than `next` left waiting.
+                let _open = OpenOnDrop(Arc::clone(gate));
+                // The later inputs of the first window end first.
+                let mut first_ended: Vec<usize> = (1..K)
+                    .map(|_| ended.recv_timeout(HANG).expect("an input never ended"))
+                    .collect();
+                first_ended.sort_unstable();
+                assert_eq!(first_ended, (1..K).collect::<Vec<_>>());
+                // imap waits for input 0 with exactly K in flight.
+                assert_eq!(load(pulled), K);
+                gate.open();
+                ended
+            });
+            let first = it.next();
+            (first, opener.join().unwrap())
+        });
+        assert_eq!(first, Some(Ok(0)));
+        assert_eq!(ended.recv_timeout(HANG), Ok(0));
+        let mut yielded = 1;
+        assert_eq!(load(&pulled), K);
+        for (i, outcome) in (&mut it).enumerate() {
+            assert_eq!(outcome, Ok((i + 1) * 3));
+            yielded += 1;
+            assert_eq!(load(&pulled), N.min(yielded + K - 1), "after {yielded}");
+        }
+        assert_eq!(yielded, N);
+        assert!(
+            running.max() <= K,
+            "{} callables ran at once",
+            running.max()
+        );
+    });
+}
+
+#[test]
+fn map_returns_outcomes_in_input_order() {
+    quiet_deliberate_panics();
+    within("map over 1,000 inputs", || {
+        let pool = ThreadPool::new(4);
+        let outcomes = pool.map(
+            |i: usize| {
+                // Later inputs often end before earlier ones.
+                busy_for(1_000 - i);
+                if i == 500 {
+                    panic!("{DELIBERATE} on 500");
+                }
+                i * 2
+            },
+            0..1_000,
+        );
+        let expected: Vec<Result<usize, TaskError>> = (0..1_000)
+            .map(|i| {
+                if i == 500 {
+                    Err(TaskError::Panicked(format!("{DELIBERATE} on 500")))
+                } else {
+                    Ok(i * 2)
+                }
+            })
+            .collect();
+        assert_eq!(outcomes, expected);
+        assert_eq!(pool.pending(), 0);
+    });
+}
+
+/// imap dropped after its first outcome, with input 1 running (held) and
+/// 2, 3 queued: the queued ones never run, nothing more is pulled.
+#[test]
+fn dropping_imap_half_way_cancels_the_rest() {
+    const K: usize = 4;
+    within("imap dropped half-way", || {
+        let pool = ThreadPool::new(1);
+        let gate = Arc::new(Gate::default());
+        let _open = OpenOnDrop(Arc::clone(&gate));
+        let (started_tx, started) = shared_channel();
+        let ran = hit_counters(10);
+        let pulled = counter();
+        let (g, r, p) = (Arc::clone(&gate), Arc::clone(&ran), Arc::clone(&pulled));
+        let inputs = (0..10usize).inspect(move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut it = pool.imap(inputs, K, move |i: usize| {
+            r[i].fetch_add(1, Ordering::SeqCst);
+            if i == 1 {
+                started_tx.lock().unwrap().send(()).unwrap();
+                g.pass();
+            }
+            i
+        });
+        assert_eq!(it.next(), Some(Ok(0)));
+        started.recv_timeout(HANG).expect("input 1 never started");
+        assert_eq!(load(&pulled), K);
+        assert_eq!(pool.queued(), 2);
+        within_here("dropping imap", || drop(it));
+        assert_eq!(pool.pending(), 0);
+        gate.open();
+        pool.shutdown().unwrap();
+        assert_eq!(loads(&ran), [1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(load(&pulled), K);
+    });
+}
