@@ -43,8 +43,8 @@ impl ThreadPool {
     /// without waiting for them, and drops their outcomes.
     ///
     /// If the pool is shut down meanwhile, the requests it cancelled come
-    /// back as `(input, Err(TaskError::Cancelled))` and no further input is
-    /// pulled. As with any ticket, a request stuck in the queue of a pool
+    /// back as `(input, Err(TaskError::Cancelled))`, and so does the first
+    /// input whose put the pool refuses; no input is pulled after that. As with any ticket, a request stuck in the queue of a pool
     /// with no worker left keeps `next` waiting until a worker is added.
     ///
     /// # Examples

@@ -393,7 +393,7 @@ fn recorded(
     ran: &Arc<AtomicUsize>,
     heard: &Heard<Result<u32, TaskError>>,
 ) -> callpool::Request<
-    impl FnOnce() -> Result<u32, std::convert::Infallible> + Send + 'static,
+    impl FnOnce(&callpool::Context<'_>) -> Result<u32, std::convert::Infallible> + Send + 'static,
     u32,
     std::convert::Infallible,
     impl FnOnce(RequestId, u32) + Send + 'static,
@@ -781,9 +781,6 @@ fn shutdown_now_cancels_another_handles_queued_tickets() {
 /// took it") they are `Cancelled` once `shutdown_now` returns, whatever the
 /// caller does with the `Vec` it returns.
 #[test]
-#[ignore = "bug: shutdown_now hands the submitting handle's queued ticket requests back in its Vec \
-            (Pool::sweep does not skip Route::Ticket jobs), so their tickets stay unfinished and \
-            wait() blocks for as long as the caller keeps that Vec"]
 fn shutdown_now_cancels_its_own_handles_queued_tickets() {
     within("tickets of the handle that shuts down now", || {
         let pool = ThreadPool::new(1);
@@ -822,10 +819,6 @@ fn shutdown_now_cancels_its_own_handles_queued_tickets() {
 /// docs ("until a worker is added or the pool closes (then `Cancelled`)")
 /// they are `Cancelled` once `shutdown` returns.
 #[test]
-#[ignore = "bug: shutdown of a pool with no worker hands the submitting handle's queued ticket \
-            requests back in ShutdownError::Unrun (Pool::sweep does not skip Route::Ticket jobs), \
-            so their tickets stay unfinished and wait() blocks for as long as the caller keeps \
-            the error"]
 fn shutdown_with_no_worker_cancels_its_own_queued_tickets() {
     within("tickets of a pool shut down with no worker", || {
         let pool = ThreadPool::new(0);

@@ -155,7 +155,9 @@ impl Pool {
     pub(crate) fn sweep(&self, own: Option<&Arc<Inbox>>) -> Vec<WorkRequest> {
         let mut handed_back = Vec::new();
         for job in self.queue.take_all() {
-            if own.is_some_and(|own| Arc::ptr_eq(own, &job.inbox)) {
+            // A ticket's request is its ticket's, not the handle's: it is
+            // cancelled to the ticket, never handed back.
+            if job.counted() && own.is_some_and(|own| Arc::ptr_eq(own, &job.inbox)) {
                 job.unregister(Caller::Other);
                 handed_back.push(job.into_request());
             } else {
@@ -173,7 +175,7 @@ impl Pool {
     /// handle's queued requests out, leaving the others in order.
     pub(crate) fn extract(&self, own: &Arc<Inbox>) -> Vec<WorkRequest> {
         self.queue
-            .take_own(|job| Arc::ptr_eq(&job.inbox, own))
+            .take_own(|job| job.counted() && Arc::ptr_eq(&job.inbox, own))
             .into_iter()
             .map(|job| {
                 job.unregister(Caller::Other);
