@@ -71,6 +71,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 mod builder;
+mod collector;
 mod command;
 mod error;
 mod global;
@@ -86,6 +87,7 @@ mod unwind;
 mod window;
 
 pub use builder::{Builder, DEFAULT_THREAD_NAME, MAX_CAPACITY, MAX_WORKERS};
+pub use collector::{Collector, Outcomes};
 pub use command::{CommandError, CommandOutput};
 pub use error::{
     BuildError, GlobalPoolError, PollError, PutError, ShutdownError, SpawnError, WaitError,

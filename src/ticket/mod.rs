@@ -22,8 +22,9 @@ use crate::request::{RequestId, TaskError};
 
 pub use completed::{as_completed, AsCompleted};
 pub(crate) use slot::Listener;
-use slot::{Outcome, Slot};
-use task::TicketTask;
+pub(crate) use slot::Outcome;
+use slot::Slot;
+use task::{SettledTask, Sink};
 
 /// Only a ticket takes its outcome, and every way but one consumes the
 /// ticket as it does: this is the one, a future polled again after `Ready`.
@@ -95,13 +96,38 @@ where
         let id = RequestId::next_auto();
         let task: TaskBox = Box::new(Envelope {
             id_value: id.value(),
-            task: TicketTask {
+            task: SettledTask {
                 work: Some(work),
-                slot: Arc::clone(&slot),
+                destination: Arc::clone(&slot),
             },
         });
         (Ticket { slot, id }, task)
     }
+}
+
+/// A request whose outcome goes, with its id, to `outcomes` (a collector's
+/// channel) instead of to a ticket or callbacks.
+pub(crate) fn sink_request<W, T, E>(
+    work: W,
+    outcomes: &flume::Sender<(RequestId, Outcome<T, E>)>,
+) -> (RequestId, TaskBox)
+where
+    W: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let id = RequestId::next_auto();
+    let task: TaskBox = Box::new(Envelope {
+        id_value: id.value(),
+        task: SettledTask {
+            work: Some(work),
+            destination: Sink {
+                id,
+                outcomes: outcomes.clone(),
+            },
+        },
+    });
+    (id, task)
 }
 
 impl<T, E> Ticket<T, E> {

@@ -1,6 +1,7 @@
-//! The request behind a ticket: runs its callable on a worker and settles
-//! the outcome straight into the ticket's slot (no trip through a handle's
-//! result queue, no callback).
+//! The request behind a ticket or a collector: runs its callable on a
+//! worker and settles the outcome straight into where it is awaited (a
+//! ticket's slot, or a collector's channel): no trip through a handle's
+//! result queue, no callback on the way.
 
 use std::sync::Arc;
 
@@ -9,41 +10,91 @@ use crate::request::Context;
 use crate::request::{RequestId, TaskError};
 use crate::ticket::slot::{Outcome, Slot};
 
-/// A ticket's request with its types known; boxed as a `dyn Task`.
-pub(crate) struct TicketTask<W, T, E> {
-    /// The callable, until it runs or the request ends unrun.
-    pub(crate) work: Option<W>,
-    pub(crate) slot: Arc<Slot<T, E>>,
+/// Where a settled request's outcome goes, and who decides whether it
+/// may still start.
+pub(crate) trait Destination<T, E>: Send {
+    /// For a worker about to run the request: whether it may.
+    fn start(&self) -> bool;
+    /// The request ran: here is its outcome.
+    fn settle(&self, outcome: Outcome<T, E>);
+    /// The request ends unrun with `outcome`, unless it started (or ended)
+    /// already.
+    fn end_unrun(&self, outcome: Outcome<T, E>);
 }
 
-impl<W, T, E> TicketTask<W, T, E> {
+impl<T: Send, E: Send> Destination<T, E> for Arc<Slot<T, E>> {
+    fn start(&self) -> bool {
+        Slot::start(self)
+    }
+
+    fn settle(&self, outcome: Outcome<T, E>) {
+        Slot::settle(self, outcome);
+    }
+
+    fn end_unrun(&self, outcome: Outcome<T, E>) {
+        Slot::end_unrun(self, outcome);
+    }
+}
+
+/// A collector's channel and the request's id on it. Nobody else can end a
+/// collector's request, so it always may start.
+pub(crate) struct Sink<T, E> {
+    pub(crate) id: RequestId,
+    pub(crate) outcomes: flume::Sender<(RequestId, Outcome<T, E>)>,
+}
+
+impl<T: Send, E: Send> Destination<T, E> for Sink<T, E> {
+    fn start(&self) -> bool {
+        true
+    }
+
+    fn settle(&self, outcome: Outcome<T, E>) {
+        // Disconnected: the collector was dropped; nobody listens.
+        let _ = self.outcomes.send((self.id, outcome));
+    }
+
+    fn end_unrun(&self, outcome: Outcome<T, E>) {
+        self.settle(outcome);
+    }
+}
+
+/// A settled request with its types known; boxed as a `dyn Task`.
+pub(crate) struct SettledTask<W, D> {
+    /// The callable, until it runs or the request ends unrun.
+    pub(crate) work: Option<W>,
+    pub(crate) destination: D,
+}
+
+impl<W, D> SettledTask<W, D> {
     /// Ends the request unrun, unless a worker started it or someone else
     /// ended it first. The work goes first: what it holds (an input a
     /// completion iterator waits to get back) is let go of before the
-    /// ticket hears.
-    fn end_unrun(&mut self, why: TaskError<E>) {
+    /// destination hears.
+    fn end_unrun<T, E>(&mut self, why: TaskError<E>)
+    where
+        D: Destination<T, E>,
+    {
         if self.work.take().is_some() {
-            self.slot.end_unrun(Err(why));
+            self.destination.end_unrun(Err(why));
         }
     }
 }
 
-impl<W, T, E> Task for TicketTask<W, T, E>
+impl<W, T, E, D> Task for SettledTask<W, D>
 where
     W: FnOnce() -> Result<T, E> + Send,
-    T: Send,
-    E: Send,
+    D: Destination<T, E>,
 {
     fn run(&mut self, _cx: &Context<'_>) {
         let Some(work) = self.work.take() else { return };
-        if !self.slot.start() {
+        if !self.destination.start() {
             // The ticket was cancelled first; it has its outcome already.
             return;
         }
         // `work` is consumed by the call, so what it captured is dropped
         // before the outcome is settled.
         let outcome: Outcome<T, E> = attempt(work).map_err(TaskError::from);
-        self.slot.settle(outcome);
+        self.destination.settle(outcome);
     }
 
     fn cancel(&mut self) {
@@ -56,13 +107,13 @@ where
 
     fn release(&mut self) {
         // Dropped unrun (its pool discarded it, or a put that refused it
-        // was let go of): the ticket hears `Cancelled` rather than wait for
-        // ever.
+        // was let go of): the destination hears `Cancelled` rather than
+        // wait for ever.
         self.end_unrun(TaskError::Cancelled);
     }
 
     fn report(&mut self, id: RequestId) {
-        log::error!("callpool bug: ticket request {id} routed to a handle");
+        log::error!("callpool bug: settled request {id} routed to a handle");
     }
 
     fn user_chosen_id(&self) -> bool {

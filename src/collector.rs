@@ -1,0 +1,423 @@
+//! [`Collector`]: a typed results domain on a handle. Requests put through
+//! it travel without callbacks; their outcomes come back to it, typed, and
+//! are handled on the collector's thread by an iterator, by one `FnMut`
+//! handler, or by per-request callbacks that never leave that thread (so
+//! they need be neither `Send` nor `'static`). [`ThreadPool::scope`] is a
+//! collector that is always drained.
+
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::error::PutError;
+use crate::handle::ThreadPool;
+use crate::request::{RequestId, TaskError};
+use crate::ticket::{sink_request, Outcome};
+
+/// A callback kept on the collector's thread, keyed by its request's id.
+type LocalCallback<'a, T, E> = Box<dyn FnOnce(Result<T, TaskError<E>>) + 'a>;
+
+/// One outcome as the collector hands it on, with its request's id.
+type Arrival<T, E> = (RequestId, Result<T, TaskError<E>>);
+
+/// A typed results domain on a pool handle: put requests whose callables
+/// return `T` (or `Result<T, E>`), and take their outcomes back on this
+/// thread, in the order they finish.
+///
+/// Only the work travels to the workers. What handles an outcome stays on
+/// the thread that owns the collector: an iterator
+/// ([`outcomes`](Self::outcomes)), one `FnMut` handler
+/// ([`wait_with`](Self::wait_with)), or a callback given with the request
+/// ([`put_then`](Self::put_then)) that may borrow local state, hold an
+/// `Rc`, and mutate what it captures: it is neither `Send` nor `'static`.
+/// The collector's outcomes never mix with the handle's callbacks, and the
+/// handle's `pending` does not count them: the collector counts its own.
+///
+/// Dropping a collector with requests pending does not cancel them: they
+/// run, and their outcomes (and callbacks) are dropped.
+/// [`ThreadPool::scope`] cannot end that way.
+///
+/// # Examples
+///
+/// ```
+/// use callpool::ThreadPool;
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// let pool = ThreadPool::new(4);
+/// let mut squares = pool.collector::<u64>();
+/// let seen = Rc::new(RefCell::new(Vec::new()));   // not Send: stays here
+/// for n in 0..10u64 {
+///     let seen = Rc::clone(&seen);
+///     squares.put_then(|n: u64| n * n, n, move |sq| seen.borrow_mut().push(sq.unwrap()))?;
+/// }
+/// let mut total = 0;                               // a plain local
+/// for (_, outcome) in squares.outcomes() {         // requests without a callback only
+///     total += outcome?;
+/// }
+/// squares.put(|n: u64| n + 1, 1)?;
+/// squares.wait_with(|_, outcome| total += outcome.unwrap());
+/// assert_eq!(seen.borrow().len(), 10);
+/// assert_eq!(total, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Collector<'a, T, E = Infallible> {
+    pool: &'a ThreadPool,
+    sender: flume::Sender<(RequestId, Outcome<T, E>)>,
+    receiver: flume::Receiver<(RequestId, Outcome<T, E>)>,
+    /// Requests put and not yet handled here. A set, not a count: a refused
+    /// request handed back in its `PutError` still reports `Cancelled` here
+    /// when it is dropped, and that outcome must be told apart.
+    pending: HashSet<RequestId>,
+    callbacks: HashMap<RequestId, LocalCallback<'a, T, E>>,
+}
+
+impl ThreadPool {
+    /// A [`Collector`] on this handle for requests whose callables return
+    /// `T`.
+    pub fn collector<T>(&self) -> Collector<'_, T> {
+        Collector::new(self)
+    }
+
+    /// A [`Collector`] for callables that return `Result<T, E>` (an `Err`
+    /// comes back as [`TaskError::Failed`]).
+    pub fn fallible_collector<T, E>(&self) -> Collector<'_, T, E> {
+        Collector::new(self)
+    }
+
+    /// Runs `body` with a [`Collector`], then handles every outcome of the
+    /// requests put through it before returning: when `scope` returns,
+    /// every callback given with [`put_then`](Collector::put_then) has run
+    /// (on this thread), so they may borrow the caller's locals, mutably
+    /// through a `RefCell` or one at a time. An outcome without a callback
+    /// is dropped, and an error among those is logged at error level.
+    ///
+    /// A panic in `body` or in a callback passes on once every request has
+    /// been accounted for (the first panic, if several).
+    ///
+    /// The callables themselves run on the pool's workers, so they must own
+    /// what they use (`Send + 'static`); only the callbacks stay home. The
+    /// compiler stops a callable that borrows a local:
+    ///
+    /// ```compile_fail
+    /// let pool = callpool::ThreadPool::new(1);
+    /// let text = String::from("borrowed");
+    /// pool.scope(|s| {
+    ///     s.put(|_: ()| text.len(), ()).unwrap(); // `text` does not live for 'static
+    /// });
+    /// ```
+    ///
+    /// and one that moves a value that is not `Send` to a worker:
+    ///
+    /// ```compile_fail
+    /// use std::rc::Rc;
+    /// let pool = callpool::ThreadPool::new(1);
+    /// let shared = Rc::new(5);
+    /// pool.scope(|s| {
+    ///     s.put(move |_: ()| *shared, ()).unwrap(); // `Rc` cannot be sent between threads
+    /// });
+    /// ```
+    ///
+    /// and a callback that would outlive what it borrows:
+    ///
+    /// ```compile_fail
+    /// let pool = callpool::ThreadPool::new(1);
+    /// let mut collector = pool.collector::<u32>();
+    /// {
+    ///     let mut local = 0;
+    ///     collector.put_then(|n: u32| n, 1, |n| local += n.unwrap()).unwrap();
+    /// } // `local` dropped here while the collector still holds the callback
+    /// collector.wait_with(|_, _| {});
+    /// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::collections::{HashMap, HashSet};
+    /// use std::cell::RefCell;
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let words = ["a b", "c d e", "f", "g h"];
+    /// let histogram = RefCell::new(HashMap::new());
+    /// let mut longest = 0;
+    /// pool.scope(|s| {
+    ///     for text in words {
+    ///         let histogram = &histogram;
+    ///         s.put_then(|t: &str| t.split_whitespace().count(), text, move |n| {
+    ///             *histogram.borrow_mut().entry(n.unwrap()).or_insert(0) += 1;
+    ///         })?;
+    ///     }
+    ///     s.wait_with(|_, _| {});
+    ///     longest = *histogram.borrow().keys().max().unwrap();
+    ///     Ok::<_, callpool::PutError>(())
+    /// })?;
+    /// assert_eq!(histogram.into_inner()[&2], 2);
+    /// assert_eq!(longest, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scope<'s, T, R>(&'s self, body: impl FnOnce(&mut Collector<'s, T>) -> R) -> R
+    where
+        T: Send + 'static,
+    {
+        self.fallible_scope(body)
+    }
+
+    /// [`scope`](Self::scope) with a [`fallible_collector`](Self::fallible_collector):
+    /// for callables that return `Result<T, E>`.
+    pub fn fallible_scope<'s, T, E, R>(
+        &'s self,
+        body: impl FnOnce(&mut Collector<'s, T, E>) -> R,
+    ) -> R
+    where
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        let mut collector = Collector::new(self);
+        // AssertUnwindSafe: on a panic the collector is only drained, and
+        // the panic then goes on to the caller.
+        let ran = panic::catch_unwind(AssertUnwindSafe(|| body(&mut collector)));
+        let drained = collector.drain();
+        match (ran, drained) {
+            (Err(payload), _) | (Ok(_), Err(payload)) => panic::resume_unwind(payload),
+            (Ok(value), Ok(())) => value,
+        }
+    }
+}
+
+impl<'a, T, E> Collector<'a, T, E> {
+    fn new(pool: &'a ThreadPool) -> Collector<'a, T, E> {
+        let (sender, receiver) = flume::unbounded();
+        Collector {
+            pool,
+            sender,
+            receiver,
+            pending: HashSet::new(),
+            callbacks: HashMap::new(),
+        }
+    }
+
+    /// Requests put through this collector whose outcomes it has not
+    /// handled yet.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+impl<'a, T, E> Collector<'a, T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// Puts `callable(arg)`; its outcome comes back to this collector.
+    ///
+    /// # Errors
+    ///
+    /// As [`ThreadPool::put_request`] (it blocks likewise on a full bounded
+    /// queue); the request handed back has nowhere to report to any more.
+    pub fn put<F, A>(&mut self, callable: F, arg: A) -> Result<RequestId, PutError>
+    where
+        F: FnOnce(A) -> T + Send + 'static,
+        A: Send + 'static,
+    {
+        self.put_work(move || Ok(callable(arg)), None)
+    }
+
+    /// Puts a callable that returns a `Result`: an `Err(e)` comes back as
+    /// [`TaskError::Failed(e)`](TaskError::Failed).
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    pub fn put_fallible<F, A>(&mut self, callable: F, arg: A) -> Result<RequestId, PutError>
+    where
+        F: FnOnce(A) -> Result<T, E> + Send + 'static,
+        A: Send + 'static,
+    {
+        self.put_work(move || callable(arg), None)
+    }
+
+    /// Puts `callable(arg)` with a callback for its outcome that stays on
+    /// this thread: it runs when this collector handles the outcome (in
+    /// [`outcomes`](Self::outcomes), [`wait_with`](Self::wait_with) or at
+    /// the end of a [`scope`](ThreadPool::scope)).
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put); the callback is dropped unrun.
+    pub fn put_then<F, A, C>(&mut self, callable: F, arg: A, then: C) -> Result<RequestId, PutError>
+    where
+        F: FnOnce(A) -> T + Send + 'static,
+        A: Send + 'static,
+        C: FnOnce(Result<T, TaskError<E>>) + 'a,
+    {
+        self.put_work(move || Ok(callable(arg)), Some(Box::new(then)))
+    }
+
+    /// [`put_then`](Self::put_then) for a callable that returns a `Result`.
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    pub fn put_fallible_then<F, A, C>(
+        &mut self,
+        callable: F,
+        arg: A,
+        then: C,
+    ) -> Result<RequestId, PutError>
+    where
+        F: FnOnce(A) -> Result<T, E> + Send + 'static,
+        A: Send + 'static,
+        C: FnOnce(Result<T, TaskError<E>>) + 'a,
+    {
+        self.put_work(move || callable(arg), Some(Box::new(then)))
+    }
+
+    fn put_work<W>(
+        &mut self,
+        work: W,
+        then: Option<LocalCallback<'a, T, E>>,
+    ) -> Result<RequestId, PutError>
+    where
+        W: FnOnce() -> Result<T, E> + Send + 'static,
+    {
+        let (id, task) = sink_request(work, &self.sender);
+        // Counted before the put: a worker may finish it before the put
+        // returns.
+        self.pending.insert(id);
+        match self.pool.put_task(task) {
+            Ok(id) => {
+                if let Some(then) = then {
+                    self.callbacks.insert(id, then);
+                }
+                Ok(id)
+            }
+            Err(err) => {
+                // No longer ours: the `Cancelled` it reports when the
+                // request in the error is dropped is ignored on arrival.
+                self.pending.remove(&id);
+                Err(err)
+            }
+        }
+    }
+
+    /// Blocks until the next outcome of a request put here arrives and
+    /// handles it: runs its callback if it has one (and returns
+    /// `Some(None)`), or returns it. `None` once nothing is pending.
+    fn next_arrival(&mut self) -> Option<Option<Arrival<T, E>>> {
+        let (id, outcome) = loop {
+            if self.pending.is_empty() {
+                return None;
+            }
+            // We hold a sender ourselves, so this only returns with an
+            // outcome; every pending request sends exactly one (it settles,
+            // or is cancelled, or is dropped unrun).
+            let (id, outcome) = self.receiver.recv().ok()?;
+            if self.pending.remove(&id) {
+                break (id, outcome);
+            }
+        };
+        match self.callbacks.remove(&id) {
+            Some(then) => {
+                then(outcome);
+                Some(None)
+            }
+            None => Some(Some((id, outcome))),
+        }
+    }
+
+    /// Iterates over the outcomes of the requests put without a callback,
+    /// in the order they finish, running the callbacks of the others as
+    /// their outcomes arrive; ends when nothing is pending. Blocks in
+    /// `next` (woken by the workers, never polling).
+    pub fn outcomes(&mut self) -> Outcomes<'_, 'a, T, E> {
+        Outcomes { collector: self }
+    }
+
+    /// Blocks until nothing is pending, handing each outcome of a request
+    /// put without a callback to `each`, and running the others'
+    /// callbacks; returns how many outcomes were handled.
+    ///
+    /// # Panics
+    ///
+    /// A panic in `each` or a callback passes through; the outcomes not
+    /// yet handled stay for the next call.
+    pub fn wait_with(&mut self, mut each: impl FnMut(RequestId, Result<T, TaskError<E>>)) -> usize {
+        let mut handled = 0;
+        while let Some(arrival) = self.next_arrival() {
+            handled += 1;
+            if let Some((id, outcome)) = arrival {
+                each(id, outcome);
+            }
+        }
+        handled
+    }
+}
+
+impl<T, E> Collector<'_, T, E>
+where
+    T: Send + 'static,
+    E: fmt::Debug + Send + 'static,
+{
+    /// Handles everything pending, as a scope ends: callbacks run, other
+    /// outcomes are dropped (errors logged). A panicking callback does not
+    /// stop the others; the first panic is returned.
+    fn drain(&mut self) -> Result<(), Box<dyn std::any::Any + Send>> {
+        let mut first_panic = None;
+        while !self.pending.is_empty() {
+            let step = panic::catch_unwind(AssertUnwindSafe(|| {
+                self.wait_with(|id, outcome| {
+                    if let Err(err) = outcome {
+                        log::error!(
+                            "callpool: scoped request {id} failed and has no callback: {err:?}"
+                        );
+                    }
+                })
+            }));
+            if let Err(payload) = step {
+                first_panic.get_or_insert(payload);
+            }
+        }
+        first_panic.map_or(Ok(()), Err)
+    }
+}
+
+/// The iterator of [`Collector::outcomes`].
+pub struct Outcomes<'c, 'a, T, E> {
+    collector: &'c mut Collector<'a, T, E>,
+}
+
+impl<T, E> Iterator for Outcomes<'_, '_, T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    type Item = Arrival<T, E>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.collector.next_arrival()? {
+                Some(item) => return Some(item),
+                None => continue,
+            }
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for Collector<'_, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Collector")
+            .field("pending", &self.pending.len())
+            .field("with_callbacks", &self.callbacks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, E> fmt::Debug for Outcomes<'_, '_, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outcomes")
+            .field("pending", &self.collector.pending.len())
+            .finish()
+    }
+}

@@ -1,0 +1,207 @@
+//! Collectors and scopes: outcomes typed and handled on the collector's
+//! thread, callbacks that are neither `Send` nor `'static`, and a scope that
+//! returns only when every request put in it has been accounted for.
+
+mod common;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::thread;
+
+use callpool::{PutError, TaskError, ThreadPool};
+use common::{counter, gate, hit_counters, within};
+
+const DELIBERATE: &str = "collector: deliberate panic";
+
+/// Each outcome comes back once, typed, on the collector's thread; the
+/// handle's own count is not touched.
+#[test]
+fn outcomes_come_back_once_each_on_the_collectors_thread() {
+    within("outcomes", || {
+        let pool = ThreadPool::new(4);
+        let me = thread::current().id();
+        let mut collector = pool.collector::<u64>();
+        let hits = hit_counters(1_000);
+        let mut ids = HashMap::new();
+        for n in 0..1_000u64 {
+            let id = collector.put(|n: u64| n * n, n).unwrap();
+            ids.insert(id, n);
+        }
+        assert_eq!(pool.pending(), 0, "the handle counts none of them");
+        let mut handled = 0;
+        for (id, outcome) in collector.outcomes() {
+            assert_eq!(thread::current().id(), me);
+            let n = ids[&id];
+            assert_eq!(outcome, Ok(n * n));
+            hits[n as usize].fetch_add(1, Ordering::SeqCst);
+            handled += 1;
+        }
+        assert_eq!(handled, 1_000);
+        assert!(hits.iter().all(|h| h.load(Ordering::SeqCst) == 1));
+        assert_eq!(collector.pending(), 0);
+    });
+}
+
+/// Callbacks given with the request hold an `Rc<RefCell<_>>` (not `Send`)
+/// and a `&mut` local through `wait_with`: they run here, each once.
+#[test]
+fn callbacks_that_stay_home_hold_rc_refcell_and_mut_locals() {
+    let pool = ThreadPool::new(3);
+    let me = thread::current().id();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let mut total = 0u64;
+    let mut collector = pool.collector::<u64>();
+    for n in 0..100u64 {
+        let seen = Rc::clone(&seen);
+        collector
+            .put_then(
+                |n: u64| n + 1,
+                n,
+                move |outcome| {
+                    assert_eq!(thread::current().id(), me);
+                    seen.borrow_mut().push(outcome.unwrap());
+                },
+            )
+            .unwrap();
+        collector.put(|n: u64| n, n).unwrap();
+    }
+    let handled = collector.wait_with(|_, outcome| total += outcome.unwrap());
+    assert_eq!(handled, 200);
+    assert_eq!(total, (0..100).sum::<u64>());
+    let mut seen = seen.borrow().clone();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=100).collect::<Vec<u64>>());
+}
+
+/// Fallible callables, panics: each reaches the collector as its error.
+#[test]
+fn failures_and_panics_reach_the_collector() {
+    common::hide_panics_starting_with(DELIBERATE);
+    let pool = ThreadPool::new(2);
+    let mut collector = pool.fallible_collector::<u32, String>();
+    let bad = collector
+        .put_fallible(|_: ()| Err("no".to_string()), ())
+        .unwrap();
+    let boom = collector
+        .put(|_: ()| -> u32 { panic!("{DELIBERATE}") }, ())
+        .unwrap();
+    let good = collector.put_fallible(|n: u32| Ok(n), 3).unwrap();
+    let mut got: HashMap<_, _> = collector.outcomes().collect();
+    assert_eq!(got.remove(&bad), Some(Err(TaskError::Failed("no".into()))));
+    assert_eq!(
+        got.remove(&boom),
+        Some(Err(TaskError::Panicked(DELIBERATE.into())))
+    );
+    assert_eq!(got.remove(&good), Some(Ok(3)));
+    assert!(got.is_empty());
+}
+
+/// A scope returns only after every callback ran, even those of requests
+/// still held by a gate when its body returned.
+#[test]
+fn a_scope_returns_after_every_callback_ran() {
+    within("scope", || {
+        let pool = ThreadPool::new(2);
+        let (held, latch) = gate();
+        let log = RefCell::new(Vec::new());
+        // The gate opens only once the body has returned: the held request
+        // is still running when the scope starts draining.
+        let (body_done, body_returned) = std::sync::mpsc::channel::<()>();
+        let opener = thread::spawn(move || {
+            held.await_start();
+            body_returned.recv().unwrap();
+            held.open();
+        });
+        pool.scope(|s| {
+            s.put_then(
+                move |_: ()| latch.hold(),
+                (),
+                |_| log.borrow_mut().push("held"),
+            )
+            .unwrap();
+            for _ in 0..10 {
+                s.put_then(|_: ()| (), (), |_| log.borrow_mut().push("quick"))
+                    .unwrap();
+            }
+            body_done.send(()).unwrap();
+        });
+        opener.join().unwrap();
+        let log = log.into_inner();
+        assert_eq!(log.len(), 11);
+        assert_eq!(log.iter().filter(|l| **l == "held").count(), 1);
+    });
+}
+
+/// A panicking callback: the others still run, then the panic passes on.
+/// A panicking body: every request is still accounted for first.
+#[test]
+fn a_panic_in_a_scope_passes_on_after_everything_is_accounted_for() {
+    common::hide_panics_starting_with(DELIBERATE);
+    let pool = ThreadPool::new(2);
+    let ran = counter();
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        pool.scope(|s| {
+            for i in 0..20u32 {
+                let ran = &ran;
+                s.put_then(
+                    |i: u32| i,
+                    i,
+                    move |outcome| {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        if outcome == Ok(7) {
+                            panic!("{DELIBERATE} in a callback");
+                        }
+                    },
+                )
+                .unwrap();
+            }
+        })
+    }));
+    assert!(result.is_err());
+    assert_eq!(ran.load(Ordering::SeqCst), 20, "every callback ran");
+
+    let ran = counter();
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        pool.scope(|s| {
+            for i in 0..20u32 {
+                let ran = &ran;
+                s.put_then(
+                    |i: u32| i,
+                    i,
+                    move |_| {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                    },
+                )
+                .unwrap();
+            }
+            panic!("{DELIBERATE} in the body");
+        })
+    }));
+    let message = result.unwrap_err();
+    assert!(message
+        .downcast_ref::<String>()
+        .is_some_and(|m| m.contains("in the body")));
+    assert_eq!(ran.load(Ordering::SeqCst), 20, "every callback ran first");
+}
+
+/// A put the pool refuses comes back as an error, and its request never
+/// counts: dropping the request it hands back does not disturb the rest.
+#[test]
+fn a_refused_put_is_not_counted() {
+    within("refused", || {
+        let pool = ThreadPool::new(1);
+        let other = pool.new_handle();
+        let mut collector = pool.collector::<u8>();
+        collector.put(|n: u8| n, 1).unwrap();
+        collector.wait_with(|_, _| {});
+        drop(other.shutdown_now());
+        let refused = collector.put(|n: u8| n, 2);
+        assert!(matches!(refused, Err(PutError::ShutDown(_))));
+        drop(refused);
+        assert_eq!(collector.pending(), 0);
+        assert_eq!(collector.wait_with(|_, _| panic!("nothing pending")), 0);
+    });
+}
