@@ -84,6 +84,45 @@ impl fmt::Display for PutError {
 
 impl std::error::Error for PutError {}
 
+/// Why [`ThreadPool::put_batch`](crate::ThreadPool::put_batch) queued none
+/// of a batch. Every request is handed back, in order.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// The pool no longer accepts requests.
+    ShutDown(Vec<WorkRequest>),
+    /// A user-chosen id is already pending on the handle, appears twice in
+    /// the batch, or the batch holds a request that is not the handle's (a
+    /// ticket's).
+    DuplicateId(Vec<WorkRequest>),
+}
+
+impl BatchError {
+    /// The requests of the batch, none of them queued.
+    pub fn into_requests(self) -> Vec<WorkRequest> {
+        match self {
+            BatchError::ShutDown(requests) | BatchError::DuplicateId(requests) => requests,
+        }
+    }
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchError::ShutDown(r) => write!(f, "pool is shut down (batch of {})", r.len()),
+            BatchError::DuplicateId(r) => {
+                write!(
+                    f,
+                    "a request id of the batch of {} is already pending",
+                    r.len()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for BatchError {}
+
 /// Why [`ThreadPool::poll`](crate::ThreadPool::poll) or
 /// [`ThreadPool::poll_timeout`](crate::ThreadPool::poll_timeout) handled no
 /// result.

@@ -90,10 +90,12 @@ pub use builder::{Builder, DEFAULT_THREAD_NAME, MAX_CAPACITY, MAX_WORKERS};
 pub use collector::{Collector, Outcomes};
 pub use command::{CommandError, CommandOutput};
 pub use error::{
-    BuildError, GlobalPoolError, PollError, PutError, ShutdownError, SpawnError, WaitError,
+    BatchError, BuildError, GlobalPoolError, PollError, PutError, ShutdownError, SpawnError,
+    WaitError,
 };
 pub use global::{configure_global, global};
-pub use handle::ThreadPool;
+pub use handle::{Batch, ThreadPool};
+pub use inbox::batches::Progress;
 pub use request::{
     make_fallible_requests, make_requests, Context, Request, RequestId, TaskError, WorkRequest,
 };

@@ -3,6 +3,7 @@
 //! state (`crate::pool`) and the handle's inbox (`crate::inbox`);
 //! [`shutdown`] holds the ways a handle ends the pool.
 
+mod batch;
 mod context;
 mod shutdown;
 mod tickets;
@@ -19,6 +20,8 @@ use crate::pool::queue::Lifecycle;
 use crate::pool::{Blocked, Pool, PoolOwner, Push};
 use crate::request::task::Route;
 use crate::request::{RequestId, WorkRequest};
+
+pub use batch::Batch;
 
 /// A callback-driven thread pool.
 ///

@@ -9,6 +9,7 @@
 //! The protocol is written in `docs/design.md` ("Deliver and handle",
 //! "Waiting"); `src/models/inbox.rs` model-checks this code as it ships.
 
+pub(crate) mod batches;
 pub(crate) mod receive;
 
 use std::collections::{HashSet, VecDeque};
@@ -114,6 +115,8 @@ pub(crate) struct Inbox {
     /// construction and never enter this set, so the common path takes no
     /// lock. Not part of any wake-up protocol, so a plain std mutex.
     user_ids: std::sync::Mutex<HashSet<u64>>,
+    /// The handle's batches still running (`ThreadPool::put_batch`).
+    pub(crate) batches: batches::Batches,
 }
 
 impl Inbox {
@@ -138,6 +141,7 @@ impl Inbox {
             overflow: Mutex::new(VecDeque::new()),
             overflowed: AtomicUsize::new(0),
             user_ids: std::sync::Mutex::new(HashSet::new()),
+            batches: batches::Batches::default(),
         });
         (inbox, results_rx)
     }

@@ -168,7 +168,20 @@ impl Results {
                     self.inbox.wake_waiters(caller);
                 }
                 log::trace!("callpool: handling result of request {id}");
-                task.report();
+                // Counted in its batch before its callback runs, as it is
+                // unregistered: a panicking callback leaves the count right.
+                match self.inbox.batches.ended(id, task.ended()) {
+                    None => task.report(),
+                    // The last of a batch: its batch-done callback runs after
+                    // the request's own, even if that one panics.
+                    Some((on_done, progress)) => {
+                        let reported = panic::catch_unwind(AssertUnwindSafe(|| task.report()));
+                        on_done(progress);
+                        if let Err(payload) = reported {
+                            panic::resume_unwind(payload);
+                        }
+                    }
+                }
                 1
             }
         }

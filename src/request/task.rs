@@ -52,6 +52,9 @@ pub(crate) trait Task: Send {
     fn release(&mut self);
     /// On the polling thread: hands the outcome to its callback. At most once.
     fn report(&mut self, id: RequestId);
+    /// How the request ended, read before its outcome is reported (for a
+    /// batch's progress).
+    fn ended(&self) -> Ended;
     /// Whether the request's id was chosen by the user. The task's type
     /// says it, so the envelope carries no flag for it.
     fn user_chosen_id(&self) -> bool;
@@ -102,6 +105,32 @@ impl Envelope<dyn Task> {
     /// counts as pending there) or to a ticket.
     pub(crate) fn route(&self) -> Route {
         self.task.route()
+    }
+
+    pub(crate) fn ended(&self) -> Ended {
+        self.task.ended()
+    }
+}
+
+/// How a request ended, as a batch counts it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Ended {
+    Succeeded,
+    /// Failed, or panicked.
+    Failed,
+    /// Never started: cancelled, or expired.
+    Unstarted,
+}
+
+impl<I, T, E> Stage<I, T, E> {
+    fn ended(&self) -> Ended {
+        match self {
+            Stage::Succeeded(_) => Ended::Succeeded,
+            Stage::Failed(Failure::Cancelled | Failure::Expired) => Ended::Unstarted,
+            Stage::Failed(_) => Ended::Failed,
+            // Not ended (only after a bug): counted with those never started.
+            Stage::Ready(_) | Stage::Spent => Ended::Unstarted,
+        }
     }
 }
 
@@ -258,6 +287,10 @@ where
         self.callbacks = None;
     }
 
+    fn ended(&self) -> Ended {
+        self.stage.ended()
+    }
+
     fn report(&mut self, id: RequestId) {
         let stage = self.stage.take();
         match self.callbacks.take() {
@@ -314,6 +347,10 @@ where
     fn release(&mut self) {
         self.stage = Stage::Spent;
         self.recipe = None;
+    }
+
+    fn ended(&self) -> Ended {
+        self.stage.ended()
     }
 
     fn report(&mut self, id: RequestId) {

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::request::task::{attempt, Route, Task};
+use crate::request::task::{attempt, Ended, Route, Task};
 use crate::request::Context;
 use crate::request::{RequestId, TaskError};
 use crate::ticket::slot::{Outcome, Slot};
@@ -114,6 +114,11 @@ where
 
     fn report(&mut self, id: RequestId) {
         log::error!("callpool bug: settled request {id} routed to a handle");
+    }
+
+    fn ended(&self) -> Ended {
+        // Never reported through a handle, so never in a batch's count.
+        Ended::Unstarted
     }
 
     fn user_chosen_id(&self) -> bool {

@@ -1,0 +1,206 @@
+//! Batches: one put for many requests, progress counts, cancelling what has
+//! not started, and a batch-done callback that runs once on a polling
+//! thread.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+
+use callpool::{
+    make_fallible_requests, make_requests, BatchError, RequestId, TaskError, ThreadPool,
+    WorkRequest,
+};
+use common::{gate, hit_counters, within};
+
+/// Every request of a batch ends once, its own callback runs, the progress
+/// counts each kind exactly, and the batch-done callback runs once, on the
+/// polling thread, after the last request's own callback.
+#[test]
+fn progress_counts_each_end_and_on_done_runs_once_after_the_last_callback() {
+    within("batch", || {
+        let pool = ThreadPool::new(3);
+        let hits = hit_counters(300);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (ok_hits, err_hits, ok_order) =
+            (Arc::clone(&hits), Arc::clone(&hits), Arc::clone(&order));
+        let requests = make_fallible_requests(
+            |n: usize| if n % 3 == 0 { Err(n) } else { Ok(n) },
+            0..300,
+            move |_, n: usize| {
+                ok_hits[n].fetch_add(1, Ordering::SeqCst);
+                ok_order.lock().unwrap().push("callback");
+            },
+            move |_, err: TaskError<usize>| match err {
+                TaskError::Failed(n) => {
+                    err_hits[n].fetch_add(1, Ordering::SeqCst);
+                }
+                other => panic!("{other:?}"),
+            },
+        );
+        let batch = pool.put_batch(requests).unwrap();
+        let me = thread::current().id();
+        let (done_order, done_calls) = (Arc::clone(&order), Arc::new(Mutex::new(Vec::new())));
+        let calls = Arc::clone(&done_calls);
+        batch.on_done(move |progress| {
+            calls
+                .lock()
+                .unwrap()
+                .push((thread::current().id(), progress));
+            done_order.lock().unwrap().push("done");
+        });
+        assert_eq!(pool.wait(), Ok(300));
+        common::assert_each_once("batch request", &hits);
+        let calls = done_calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 1);
+        let (thread, progress) = calls[0];
+        assert_eq!(thread, me);
+        assert_eq!(
+            (
+                progress.total,
+                progress.done,
+                progress.failed,
+                progress.cancelled
+            ),
+            (300, 200, 100, 0)
+        );
+        assert!(progress.is_complete());
+        assert_eq!(batch.progress(), progress);
+        assert_eq!(order.lock().unwrap().last(), Some(&"done"));
+        // Once complete, a new on_done runs at once, here.
+        let (tx, rx) = mpsc::channel();
+        batch.on_done(move |p| tx.send(p).unwrap());
+        assert!(
+            rx.try_recv().is_err(),
+            "a batch-done callback runs once only"
+        );
+    });
+}
+
+/// Cancelling a batch while its first request runs: the queued ones never
+/// run, each error callback hears `Cancelled` once, and the counts agree.
+#[test]
+fn cancel_ends_the_queued_requests_once_each_and_leaves_the_running_one() {
+    within("cancel", || {
+        let pool = ThreadPool::new(1);
+        let (held, latch) = gate();
+        let ran = hit_counters(50);
+        let cancelled = hit_counters(50);
+        let (ran2, cancelled2) = (Arc::clone(&ran), Arc::clone(&cancelled));
+        let hold: WorkRequest = WorkRequest::new(move |_: ()| latch.hold(), ()).into();
+        let rest = make_requests(
+            move |n: usize| {
+                ran2[n].fetch_add(1, Ordering::SeqCst);
+                n
+            },
+            0..50,
+            |_, _| {},
+            move |_, err: TaskError| {
+                assert_eq!(err, TaskError::Cancelled);
+                // Which one: cancelled requests do not carry their input,
+                // so count them all in slot 0.
+                cancelled2[0].fetch_add(1, Ordering::SeqCst);
+            },
+        );
+        let batch = pool.put_batch(std::iter::once(hold).chain(rest)).unwrap();
+        held.await_start();
+        assert_eq!(batch.cancel(), 50);
+        assert_eq!(batch.cancel(), 0, "nothing left to cancel");
+        held.open();
+        assert_eq!(pool.wait(), Ok(51));
+        assert_eq!(
+            ran.iter().map(|h| h.load(Ordering::SeqCst)).sum::<usize>(),
+            0
+        );
+        assert_eq!(cancelled[0].load(Ordering::SeqCst), 50);
+        let progress = batch.progress();
+        assert_eq!(
+            (progress.done, progress.failed, progress.cancelled),
+            (1, 0, 50)
+        );
+    });
+}
+
+/// On a bounded queue the batch goes in one by one, blocking for room, and
+/// still ends whole.
+#[test]
+fn a_batch_on_a_bounded_queue_runs_each_once() {
+    within("bounded", || {
+        let pool = ThreadPool::builder()
+            .workers(2)
+            .queue_capacity(4)
+            .result_capacity(4)
+            .build()
+            .unwrap();
+        let hits = hit_counters(500);
+        let h = Arc::clone(&hits);
+        let batch = pool
+            .put_batch(make_requests(
+                |n: usize| n,
+                0..500,
+                move |_, n: usize| {
+                    h[n].fetch_add(1, Ordering::SeqCst);
+                },
+                |_, _| {},
+            ))
+            .unwrap();
+        pool.wait().unwrap();
+        common::assert_each_once("bounded batch request", &hits);
+        assert_eq!(batch.progress().done, 500);
+    });
+}
+
+/// Refused whole: a shut-down pool, or a duplicate user id; every request
+/// comes back, in order, and nothing stays counted.
+#[test]
+fn a_refused_batch_hands_every_request_back() {
+    let pool = ThreadPool::new(1);
+    let twice = vec![
+        WorkRequest::new(|x: u8| x, 1).with_id(7).into(),
+        WorkRequest::new(|x: u8| x, 2).with_id(7).into(),
+    ];
+    match pool.put_batch::<Vec<WorkRequest>>(twice) {
+        Err(BatchError::DuplicateId(back)) => assert_eq!(back.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pool.pending(), 0);
+    let other = pool.new_handle();
+    drop(other.shutdown_now());
+    let requests = make_requests(|n: u8| n, 0..10, |_, _| {}, |_, _| {});
+    let wanted: Vec<RequestId> = requests.iter().map(WorkRequest::id).collect();
+    match pool.put_batch(requests) {
+        Err(BatchError::ShutDown(back)) => {
+            assert_eq!(back.iter().map(WorkRequest::id).collect::<Vec<_>>(), wanted)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pool.pending(), 0);
+}
+
+/// Two threads poll one handle while a batch ends: the batch-done callback
+/// still runs exactly once.
+#[test]
+fn two_pollers_finish_a_batch_and_on_done_runs_once() {
+    for _ in 0..50 {
+        within("two pollers", || {
+            let pool = Arc::new(ThreadPool::new(2));
+            let batch = pool
+                .put_batch(make_requests(|n: u32| n, 0..200, |_, _| {}, |_, _| {}))
+                .unwrap();
+            let runs = common::counter();
+            let r = Arc::clone(&runs);
+            batch.on_done(move |_| {
+                r.fetch_add(1, Ordering::SeqCst);
+            });
+            let other = {
+                let pool = Arc::clone(&pool);
+                thread::spawn(move || pool.wait())
+            };
+            let mine = pool.wait().unwrap();
+            let theirs = other.join().unwrap().unwrap();
+            assert_eq!(mine + theirs, 200);
+            assert_eq!(runs.load(Ordering::SeqCst), 1);
+        });
+    }
+}
