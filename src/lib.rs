@@ -97,7 +97,8 @@ pub use global::{configure_global, global};
 pub use handle::{Batch, ThreadPool};
 pub use inbox::batches::Progress;
 pub use request::{
-    make_fallible_requests, make_requests, Context, Request, RequestId, TaskError, WorkRequest,
+    make_fallible_requests, make_requests, Closed, Context, Emitter, Request, RequestId,
+    StreamRequest, TaskError, WorkRequest,
 };
 pub use ticket::{as_completed, AsCompleted, Ticket};
 pub use window::{Completions, InOrder};

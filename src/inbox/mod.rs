@@ -16,6 +16,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use crate::request::stream::Item;
 use crate::request::task::{Route, TaskBox};
 use crate::request::{RequestId, WorkRequest};
 use crate::sync::channel::{self, Receiver, Sender, TrySendError};
@@ -69,6 +70,9 @@ pub(crate) enum Msg {
     /// The request ran, or was cancelled (the pool closed before a worker
     /// took it); the outcome is inside the task. 16 bytes, like a result.
     Done(TaskBox),
+    /// An item a streaming request emitted: calling it hands the item to
+    /// the request's result callback. Not a result: it ends nothing.
+    Item(Item),
     /// Re-check: the last pending request was handled by another thread,
     /// the pool ran out of threads, or outcomes wait in the overflow.
     Wake,
@@ -206,10 +210,18 @@ impl Inbox {
     /// joiner), then blocks: that is the result queue's back-pressure. If
     /// the handle is gone, the request is dropped.
     pub(crate) fn deliver(&self, msg: Msg, stuck: impl FnOnce()) {
+        self.send_from_worker(msg, stuck);
+    }
+
+    /// `deliver`, saying whether the handle was still there to take it.
+    pub(crate) fn send_from_worker(&self, msg: Msg, stuck: impl FnOnce()) -> bool {
         let msg = match self.results.try_send(msg) {
-            Ok(()) => return,
+            Ok(()) => return true,
             Err(TrySendError::Full(msg)) => msg,
-            Err(TrySendError::Disconnected(msg)) => return self.discard(msg),
+            Err(TrySendError::Disconnected(msg)) => {
+                self.discard(msg);
+                return false;
+            }
         };
         // SeqCst, then the locks `stuck` takes: a putter or joiner checks
         // this count under that lock before it sleeps (design.md).
@@ -217,8 +229,12 @@ impl Inbox {
         stuck();
         let sent = self.results.send(msg);
         self.stuck_senders.fetch_sub(1, Ordering::SeqCst);
-        if let Err(channel::SendError(msg)) = sent {
-            self.discard(msg);
+        match sent {
+            Ok(()) => true,
+            Err(channel::SendError(msg)) => {
+                self.discard(msg);
+                false
+            }
         }
     }
 

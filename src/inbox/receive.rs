@@ -159,6 +159,12 @@ impl Results {
                 }
                 0
             }
+            // An item is a result handled (so a `poll_timeout` returns for
+            // it), though it ends no request.
+            Msg::Item(item) => {
+                item();
+                1
+            }
             Msg::Done(mut task) => {
                 let id = task.id();
                 self.inbox.unregister(id, caller);

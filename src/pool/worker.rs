@@ -21,6 +21,7 @@ use crate::pool::pace::Pace;
 use crate::pool::queue::{Lifecycle, Push};
 use crate::pool::Pool;
 use crate::request::context::{Refusal, Spawner};
+use crate::request::stream::{Closed, Item};
 use crate::request::task::Route;
 use crate::request::{RequestId, WorkRequest};
 
@@ -117,9 +118,27 @@ impl Spawner for Children<'_> {
         }
         Ok(id)
     }
+
+    fn emit(&self, item: Item) -> Result<(), Closed> {
+        self.send_item(item)
+    }
 }
 
 impl Children<'_> {
+    /// Sends a streaming request's item back as its results go (blocking
+    /// on a full bounded result queue); whether the handle took it.
+    fn send_item(&self, item: Item) -> Result<(), Closed> {
+        let msg = Msg::Item(item);
+        if self
+            .inbox
+            .send_from_worker(msg, || self.pool.sender_stuck())
+        {
+            Ok(())
+        } else {
+            Err(Closed)
+        }
+    }
+
     /// Queues the requests added so far. If the pool closed meanwhile they
     /// are cancelled (each to its callback or ticket), as a closing sweep
     /// would have done had they been queued.

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::request::stream::{Closed, Item};
 use crate::request::{RequestId, WorkRequest};
 
 /// Given to a callable made with
@@ -54,6 +55,9 @@ pub(crate) enum Refusal {
 /// request belongs to.
 pub(crate) trait Spawner {
     fn spawn(&self, request: WorkRequest) -> Result<RequestId, Refusal>;
+    /// Sends a streaming request's item back to its handle (blocking on a
+    /// full bounded result queue); `Closed` if the handle is gone.
+    fn emit(&self, item: Item) -> Result<(), Closed>;
 }
 
 /// A spawner for tasks run outside a worker (the models): refuses all.
@@ -64,5 +68,9 @@ pub(crate) struct Detached;
 impl Spawner for Detached {
     fn spawn(&self, request: WorkRequest) -> Result<RequestId, Refusal> {
         Err(Refusal::ShutDown(request))
+    }
+
+    fn emit(&self, _item: Item) -> Result<(), Closed> {
+        Err(Closed)
     }
 }

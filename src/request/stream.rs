@@ -1,0 +1,266 @@
+//! Streaming requests: a callable that emits several results, each handed
+//! to the result callback on the polling thread as soon as it is polled,
+//! in the order emitted; then, if the callable fails or panics, the error
+//! callback once.
+//!
+//! Each item travels on its own through the handle's result queue (so a
+//! bounded queue holds a fast emitter back), as a closure that calls the
+//! request's result callback with it; the callback is shared by the items
+//! behind a mutex, which only the polling thread locks.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+
+use crate::request::context::Context;
+use crate::request::task::{attempt, Ended, Route, Task};
+use crate::request::{RequestId, TaskError, WorkRequest};
+
+/// One emitted item on its way: calls the result callback with it.
+pub(crate) type Item = Box<dyn FnOnce() + Send>;
+
+/// A request's result callback, shared by its items.
+type Shared<R> = Arc<Mutex<R>>;
+
+/// Hands a streaming callable's results to the request's result callback,
+/// one by one, in order ([`WorkRequest::streaming`]).
+pub struct Emitter<'a, T> {
+    cx: &'a Context<'a>,
+    send: &'a dyn Fn(RequestId, T) -> Item,
+    _item: PhantomData<fn(T)>,
+}
+
+/// The handle that put a streaming request is gone: nobody will receive
+/// what it emits, so it may as well stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the handle that put this streaming request is gone")
+    }
+}
+
+impl std::error::Error for Closed {}
+
+impl<T> Emitter<'_, T> {
+    /// Sends `item` to the request's result callback, which runs on the
+    /// thread that polls the handle. Items arrive in the order emitted.
+    /// On a bounded result queue this blocks while the queue is full (the
+    /// queue's back-pressure), as a finished request's result would.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] when the handle is gone (the item is dropped).
+    pub fn emit(&self, item: T) -> Result<(), Closed> {
+        let item = (self.send)(self.cx.id(), item);
+        self.cx.spawner.emit(item)
+    }
+
+    /// The id of the streaming request.
+    pub fn id(&self) -> RequestId {
+        self.cx.id()
+    }
+}
+
+impl<T> fmt::Debug for Emitter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emitter")
+            .field("id", &self.cx.id())
+            .finish()
+    }
+}
+
+impl WorkRequest {
+    /// Starts a request whose callable emits several results through an
+    /// [`Emitter`]: each one reaches the result callback (an `FnMut`) on
+    /// the polling thread as soon as that thread polls, in the order
+    /// emitted, not all at the end. If the callable returns `Err` or
+    /// panics half-way, the items emitted so far are delivered first, then
+    /// the error callback runs once.
+    ///
+    /// Each item counts as a result handled in what `poll` and `wait`
+    /// return, and so does the request's end; the request is pending until
+    /// its end is handled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Emitter, ThreadPool, WorkRequest};
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let (tx, rx) = mpsc::channel();
+    /// pool.put_request(
+    ///     WorkRequest::streaming(|n: u32, out: &Emitter<'_, u32>| {
+    ///         for i in 0..n {
+    ///             out.emit(i * i)?;
+    ///         }
+    ///         Ok::<_, callpool::Closed>(())
+    ///     }, 5)
+    ///     .on_result(move |_, sq| tx.send(sq).unwrap()),
+    /// )?;
+    /// pool.wait()?;
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1, 4, 9, 16]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn streaming<F, A, T, E>(callable: F, arg: A) -> StreamRequest<F, A, T, E>
+    where
+        F: FnOnce(A, &Emitter<'_, T>) -> Result<(), E> + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        StreamRequest {
+            callable,
+            arg,
+            on_result: None,
+            on_error: None,
+            _types: PhantomData,
+        }
+    }
+}
+
+/// A result callback of a streaming request.
+type ItemCallback<T> = Box<dyn FnMut(RequestId, T) + Send>;
+/// An error callback of a streaming request.
+type ErrorCallback<E> = Box<dyn FnOnce(RequestId, TaskError<E>) + Send>;
+
+/// A streaming request under construction ([`WorkRequest::streaming`]);
+/// turned into a [`WorkRequest`] by `into()` or by a `put_request` method.
+#[must_use = "a request does nothing until it is put on a pool"]
+pub struct StreamRequest<F, A, T, E = Infallible> {
+    callable: F,
+    arg: A,
+    on_result: Option<ItemCallback<T>>,
+    on_error: Option<ErrorCallback<E>>,
+    _types: PhantomData<fn() -> (T, E)>,
+}
+
+impl<F, A, T, E> StreamRequest<F, A, T, E> {
+    /// Sets the callback that receives each emitted item, on the polling
+    /// thread. Without one, items are dropped.
+    pub fn on_result(mut self, callback: impl FnMut(RequestId, T) + Send + 'static) -> Self {
+        self.on_result = Some(Box::new(callback));
+        self
+    }
+
+    /// Sets the callback that receives the failure, panic or cancellation,
+    /// once, after every item emitted before it. Without one, it is logged.
+    pub fn on_error(
+        mut self,
+        callback: impl FnOnce(RequestId, TaskError<E>) + Send + 'static,
+    ) -> Self {
+        self.on_error = Some(Box::new(callback));
+        self
+    }
+}
+
+impl<F, A, T, E> fmt::Debug for StreamRequest<F, A, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamRequest")
+            .field("on_result", &self.on_result.is_some())
+            .field("on_error", &self.on_error.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, A, T, E> From<StreamRequest<F, A, T, E>> for WorkRequest
+where
+    F: FnOnce(A, &Emitter<'_, T>) -> Result<(), E> + Send + 'static,
+    A: Send + 'static,
+    T: Send + 'static,
+    E: fmt::Debug + Send + 'static,
+{
+    fn from(request: StreamRequest<F, A, T, E>) -> WorkRequest {
+        let on_result: ItemCallback<T> = request.on_result.unwrap_or_else(|| Box::new(|_, _| {}));
+        let task = StreamTask {
+            work: Some((request.callable, request.arg)),
+            on_result: Arc::new(Mutex::new(on_result)),
+            on_error: request.on_error,
+            outcome: None,
+        };
+        WorkRequest::from_task(Box::new(crate::request::task::Envelope {
+            id_value: RequestId::next_auto().value(),
+            task,
+        }))
+    }
+}
+
+/// A streaming request with its types known; boxed as a `dyn Task`.
+struct StreamTask<F, A, T, E> {
+    work: Option<(F, A)>,
+    on_result: Shared<ItemCallback<T>>,
+    on_error: Option<ErrorCallback<E>>,
+    /// How it ended: `None` until it has; `Some(Ok(()))` on success.
+    outcome: Option<Result<(), TaskError<E>>>,
+}
+
+impl<F, A, T, E> Task for StreamTask<F, A, T, E>
+where
+    F: FnOnce(A, &Emitter<'_, T>) -> Result<(), E> + Send,
+    A: Send,
+    T: Send + 'static,
+    E: Send,
+{
+    fn run(&mut self, cx: &Context<'_>) {
+        let Some((callable, arg)) = self.work.take() else {
+            return;
+        };
+        let on_result = &self.on_result;
+        let send = |id: RequestId, item: T| -> Item {
+            let on_result = Arc::clone(on_result);
+            Box::new(move || {
+                // A panic in an earlier item's callback poisoned the lock;
+                // the callback itself is still there to call.
+                let mut callback = on_result.lock().unwrap_or_else(|e| e.into_inner());
+                callback(id, item);
+            })
+        };
+        let emitter = Emitter {
+            cx,
+            send: &send,
+            _item: PhantomData,
+        };
+        self.outcome = Some(attempt(|| callable(arg, &emitter)).map_err(TaskError::from));
+    }
+
+    fn cancel(&mut self) {
+        self.work = None;
+        self.outcome = Some(Err(TaskError::Cancelled));
+    }
+
+    fn route(&self) -> Route {
+        Route::Inbox
+    }
+
+    fn release(&mut self) {
+        self.work = None;
+        self.on_error = None;
+        self.outcome = None;
+    }
+
+    fn report(&mut self, id: RequestId) {
+        match self.outcome.take() {
+            Some(Ok(())) => {}
+            Some(Err(err)) => match self.on_error.take() {
+                Some(on_error) => on_error(id, err),
+                None => log::error!("streaming request {id} failed and has no error callback"),
+            },
+            None => log::error!("callpool bug: streaming request {id} reported without running"),
+        }
+    }
+
+    fn ended(&self) -> Ended {
+        match &self.outcome {
+            Some(Ok(())) => Ended::Succeeded,
+            Some(Err(TaskError::Cancelled | TaskError::Expired)) | None => Ended::Unstarted,
+            Some(Err(_)) => Ended::Failed,
+        }
+    }
+
+    fn user_chosen_id(&self) -> bool {
+        false
+    }
+}

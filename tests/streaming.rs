@@ -1,0 +1,248 @@
+//! Streaming requests: each emitted item reaches the result callback on the
+//! polling thread, in order, as soon as it is polled; a failure or a panic
+//! half-way delivers the items emitted so far, then the error callback once;
+//! a bounded result queue holds a fast emitter back without deadlocking a
+//! thread that both puts and polls.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+
+use callpool::{Closed, Emitter, TaskError, ThreadPool, WorkRequest};
+use common::{counter, gate, within};
+
+const DELIBERATE: &str = "streaming: deliberate panic";
+
+/// Items arrive in emission order, on the polling thread, one callback per
+/// item; the request counts once in `wait`.
+#[test]
+fn items_arrive_in_order_on_the_polling_thread() {
+    within("order", || {
+        let pool = ThreadPool::new(2);
+        let me = thread::current().id();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        pool.put_request(
+            WorkRequest::streaming(
+                |n: u32, out: &Emitter<'_, u32>| {
+                    for i in 0..n {
+                        out.emit(i)?;
+                    }
+                    Ok::<_, Closed>(())
+                },
+                10_000,
+            )
+            .on_result(move |_, i| {
+                assert_eq!(thread::current().id(), me);
+                s.lock().unwrap().push(i);
+            })
+            .on_error(|id, err| panic!("{id}: {err:?}")),
+        )
+        .unwrap();
+        // Each item counts as a result handled, and so does the end.
+        assert_eq!(pool.wait(), Ok(10_001));
+        assert_eq!(*seen.lock().unwrap(), (0..10_000).collect::<Vec<_>>());
+    });
+}
+
+/// An item is handled as soon as the handle is polled, while the callable
+/// is still running: the callable waits (on a gate) until the poller has
+/// seen its first item.
+#[test]
+fn an_item_is_handled_before_the_request_ends() {
+    within("early", || {
+        let pool = ThreadPool::new(1);
+        let (seen_tx, seen_rx) = mpsc::channel::<()>();
+        let (held, latch) = gate();
+        pool.put_request(
+            WorkRequest::streaming(
+                move |_: (), out: &Emitter<'_, &'static str>| {
+                    out.emit("first")?;
+                    latch.hold();
+                    out.emit("second")?;
+                    Ok::<_, Closed>(())
+                },
+                (),
+            )
+            .on_result(move |_, item| {
+                if item == "first" {
+                    seen_tx.send(()).unwrap();
+                }
+            }),
+        )
+        .unwrap();
+        held.await_start();
+        // The request is still running (held); poll until the first item
+        // has been handled here.
+        while seen_rx.try_recv().is_err() {
+            pool.poll_timeout(common::HANG).ok();
+        }
+        assert_eq!(pool.pending(), 1, "still running");
+        held.open();
+        assert_eq!(pool.wait(), Ok(2), "the second item and the end");
+    });
+}
+
+/// A panic half-way: the items emitted before it arrive, then the error
+/// callback once with the panic's message.
+#[test]
+fn a_panic_half_way_delivers_the_items_so_far_then_the_error_once() {
+    common::hide_panics_starting_with(DELIBERATE);
+    let pool = ThreadPool::new(1);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (items, errors) = (Arc::clone(&log), Arc::clone(&log));
+    pool.put_request(
+        WorkRequest::streaming(
+            |_: (), out: &Emitter<'_, u32>| -> Result<(), Closed> {
+                for i in 0..3 {
+                    out.emit(i)?;
+                }
+                panic!("{DELIBERATE}");
+            },
+            (),
+        )
+        .on_result(move |_, i| items.lock().unwrap().push(format!("item {i}")))
+        .on_error(move |_, err: TaskError<Closed>| {
+            errors.lock().unwrap().push(format!("error {err}"));
+        }),
+    )
+    .unwrap();
+    assert_eq!(pool.wait(), Ok(4));
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "item 0".to_string(),
+            "item 1".into(),
+            "item 2".into(),
+            format!("error request panicked: {DELIBERATE}"),
+        ]
+    );
+}
+
+/// An `Err` half-way: same, with `Failed`.
+#[test]
+fn an_error_half_way_delivers_the_items_so_far_then_the_error_once() {
+    let pool = ThreadPool::new(1);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (items, errors) = (Arc::clone(&log), Arc::clone(&log));
+    pool.put_request(
+        WorkRequest::streaming(
+            |_: (), out: &Emitter<'_, u32>| {
+                out.emit(1).map_err(|_| "closed")?;
+                out.emit(2).map_err(|_| "closed")?;
+                Err("bad input")
+            },
+            (),
+        )
+        .on_result(move |_, i| items.lock().unwrap().push(format!("item {i}")))
+        .on_error(move |_, err| errors.lock().unwrap().push(format!("{err:?}"))),
+    )
+    .unwrap();
+    pool.wait().unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["item 1", "item 2", "Failed(\"bad input\")"]
+    );
+}
+
+/// With a result queue of 2, a fast emitter of 10,000 items is held back
+/// (never more than the queue's capacity ahead of the poller), and a thread
+/// that both puts (on a full bounded request queue) and polls does not
+/// deadlock.
+#[test]
+fn a_bounded_result_queue_holds_a_fast_emitter_back_without_deadlock() {
+    within("backpressure", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(1)
+            .result_capacity(2)
+            .build()
+            .unwrap();
+        let emitted = counter();
+        let handled = counter();
+        let max_ahead = counter();
+        let (e, h, m) = (
+            Arc::clone(&emitted),
+            Arc::clone(&handled),
+            Arc::clone(&max_ahead),
+        );
+        let e2 = Arc::clone(&emitted);
+        pool.put_request(
+            WorkRequest::streaming(
+                move |n: usize, out: &Emitter<'_, usize>| {
+                    for i in 0..n {
+                        e.fetch_add(1, Ordering::SeqCst);
+                        out.emit(i)?;
+                    }
+                    Ok::<_, Closed>(())
+                },
+                10_000,
+            )
+            .on_result(move |_, i| {
+                let done = h.fetch_add(1, Ordering::SeqCst) + 1;
+                assert_eq!(i + 1, done, "in order");
+                let ahead = e2.load(Ordering::SeqCst) - done;
+                m.fetch_max(ahead, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
+        // Puts on the full request queue while the stream runs: each put
+        // handles this handle's items while it waits for room.
+        let plain = counter();
+        for i in 0..20u32 {
+            let plain = Arc::clone(&plain);
+            pool.put_request(WorkRequest::new(|x: u32| x, i).on_result(move |_, _| {
+                plain.fetch_add(1, Ordering::SeqCst);
+            }))
+            .unwrap();
+        }
+        pool.wait().unwrap();
+        assert_eq!(pool.pending(), 0);
+        assert_eq!(plain.load(Ordering::SeqCst), 20);
+        assert_eq!(handled.load(Ordering::SeqCst), 10_000);
+        // Two in the queue, one being handed over, one being emitted.
+        assert!(
+            max_ahead.load(Ordering::SeqCst) <= 4,
+            "{} items ahead of the poller",
+            max_ahead.load(Ordering::SeqCst)
+        );
+    });
+}
+
+/// Once the handle is gone, `emit` says `Closed`, so the callable can stop.
+#[test]
+fn emit_says_closed_once_the_handle_is_gone() {
+    within("closed", || {
+        let pool = ThreadPool::new(1);
+        let keep = pool.new_handle();
+        let (held, latch) = gate();
+        let (result_tx, result_rx) = mpsc::channel();
+        pool.put_request(WorkRequest::streaming(
+            move |_: (), out: &Emitter<'_, u8>| {
+                latch.hold();
+                let mut closed_after = 0;
+                while out.emit(1).is_ok() {
+                    closed_after += 1;
+                    if closed_after > 1_000_000 {
+                        break;
+                    }
+                }
+                result_tx.send(closed_after).unwrap();
+                Ok::<_, Closed>(())
+            },
+            (),
+        ))
+        .unwrap();
+        held.await_start();
+        drop(pool);
+        held.open();
+        assert_eq!(
+            result_rx.recv().unwrap(),
+            0,
+            "the first emit after the drop fails"
+        );
+        drop(keep);
+    });
+}
