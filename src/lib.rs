@@ -31,8 +31,16 @@
 //! outcome as it finishes, [`ThreadPool::imap`] and [`ThreadPool::map`] in
 //! input order. Requests can be cancelled while queued
 //! ([`ThreadPool::cancel`]) and given a deadline to start by
-//! ([`Request::deadline`]). The guide (`docs/guide.md`) says when to use
-//! which.
+//! ([`Request::deadline`]).
+//!
+//! Work can make work: a callable made with [`WorkRequest::with_context`]
+//! puts follow-ups on its own handle through its [`Context`], and `wait`
+//! covers them all. [`WorkRequest::streaming`] emits many results from one
+//! request; [`ThreadPool::put_batch`] puts many at once and gives a
+//! [`Batch`] with progress, cancel and a batch-done callback;
+//! [`ThreadPool::collector`] and [`ThreadPool::scope`] take outcomes back
+//! typed, with callbacks that stay on your thread (neither `Send` nor
+//! `'static`). The guide (`docs/guide.md`) says when to use which.
 //!
 //! A request can also run an external program
 //! ([`WorkRequest::command`], [`WorkRequest::command_timeout`]): its exit
