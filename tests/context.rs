@@ -891,12 +891,12 @@ fn shutdown_now_while_children_run_ends_each_exactly_once() {
 /// A graceful `shutdown` (through a second handle) begins while the parent
 /// is held: its next `Context::put` is refused with `PutError::ShutDown`,
 /// handing the request back (same id; put on another pool, it runs). The
-/// children it had put before: the [`BATCH`] handed to the queue are
-/// drained (they run), the one still in the worker's batch is cancelled
-/// (as `Context::put` documents: its batch met a closing pool).
+/// [`BATCH`] children it had put before were handed to the queue, and the
+/// drain runs them. (Children still in the worker's batch when the drain
+/// begins: `a_graceful_shutdown_runs_children_still_in_the_workers_batch`.)
 #[test]
 fn context_put_after_graceful_shutdown_began_hands_the_request_back() {
-    const N: usize = BATCH + 1;
+    const N: usize = BATCH;
     let p = ThreadPool::new(2);
     let q = p.new_handle();
     // Children 0..N, the parent N, the late put N + 1.
@@ -948,9 +948,7 @@ fn context_put_after_graceful_shutdown_began_hands_the_request_back() {
     let (puts, late_put) = report.try_recv().unwrap();
     assert_all_accepted(&puts, N);
     assert_eq!(late_put, Put::ShutDown(late_id));
-    ledger.assert_ran_once(0..BATCH);
-    ledger.assert_ran_once([N]);
-    ledger.assert_cancelled_unstarted([BATCH]);
+    ledger.assert_ran_once(0..=N);
     // The request handed back is whole: put elsewhere, it runs.
     let handed_back = back.try_recv().unwrap();
     assert_eq!(handed_back.id(), late_id);
@@ -959,6 +957,52 @@ fn context_put_after_graceful_shutdown_began_hands_the_request_back() {
     elsewhere.put_request(handed_back).unwrap();
     assert_eq!(elsewhere.wait_timeout(HANG), Ok(1));
     ledger.assert_ran_once([N + 1]);
+    ledger.assert_all_callbacks_on_polling_thread();
+}
+
+/// Children a parent put before a graceful `shutdown` began (each accepted:
+/// `Ok(id)`, counted pending) and still in its worker's batch when the
+/// drain begins are run by the drain, like any request accepted before it:
+/// `shutdown` "lets the workers run everything queued", and
+/// `docs/design.md` ("Work that makes work") says that a drain finds every
+/// child in the shared queue and that only a batch meeting a *closed* pool
+/// is cancelled. The pool here is draining, not closed, and the worker
+/// that holds the batch is still alive to drain it.
+#[test]
+#[ignore = "bug: a worker's batch that meets a draining pool (graceful shutdown begun) is \
+            cancelled instead of queued and drained: Children::hand_off -> \
+            RequestQueue::push_many -> reserve_many refuses any lifecycle but Open, so \
+            children accepted by Context::put before shutdown() began hear \
+            TaskError::Cancelled although the pool only drains"]
+fn a_graceful_shutdown_runs_children_still_in_the_workers_batch() {
+    const N: usize = 10;
+    const _: () = assert!(N < BATCH);
+    let p = ThreadPool::new(1);
+    let q = p.new_handle();
+    // Children 0..N, the parent N.
+    let ledger = Ledger::new(N + 1);
+    let (gate, latch) = common::gate();
+    let (tx, ids) = mpsc::channel();
+    let children = (0..N).map(|i| ledger.child(i)).collect();
+    p.put_request(parent_of(N, &ledger, children, latch, tx))
+        .unwrap();
+    gate.await_start();
+    let ids = ids.try_recv().unwrap();
+    assert_eq!(ids.len(), N, "every child accepted before the shutdown");
+    assert_eq!(
+        p.queued(),
+        0,
+        "the children are still in the worker's batch"
+    );
+    let (shut_tx, shut) = mpsc::channel();
+    thread::spawn(move || shut_tx.send(q.shutdown()));
+    until("the graceful shutdown to begin", || p.is_shut_down());
+    gate.open();
+    let shut = shut.recv_timeout(HANG).expect("hang: shutdown");
+    assert!(shut.is_ok(), "{shut:?}");
+    assert_eq!(p.wait_timeout(HANG), Ok(N + 1));
+    assert_eq!(p.pending(), 0);
+    ledger.assert_ran_once(0..=N);
     ledger.assert_all_callbacks_on_polling_thread();
 }
 
