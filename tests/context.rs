@@ -969,11 +969,6 @@ fn context_put_after_graceful_shutdown_began_hands_the_request_back() {
 /// is cancelled. The pool here is draining, not closed, and the worker
 /// that holds the batch is still alive to drain it.
 #[test]
-#[ignore = "bug: a worker's batch that meets a draining pool (graceful shutdown begun) is \
-            cancelled instead of queued and drained: Children::hand_off -> \
-            RequestQueue::push_many -> reserve_many refuses any lifecycle but Open, so \
-            children accepted by Context::put before shutdown() began hear \
-            TaskError::Cancelled although the pool only drains"]
 fn a_graceful_shutdown_runs_children_still_in_the_workers_batch() {
     const N: usize = 10;
     const _: () = assert!(N < BATCH);

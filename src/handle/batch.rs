@@ -9,6 +9,7 @@ use crate::error::BatchError;
 use crate::handle::ThreadPool;
 use crate::inbox::batches::{BatchState, Progress};
 use crate::inbox::{Caller, Inbox, Job};
+use crate::pool::queue::Admit;
 use crate::pool::{Pool, Push};
 use crate::request::task::{Ended, Route};
 use crate::request::WorkRequest;
@@ -108,7 +109,7 @@ impl ThreadPool {
             self.wake_if_no_threads();
             return Ok(batch);
         }
-        match self.shared().queue.push_many(jobs) {
+        match self.shared().queue.push_many(jobs, Admit::WhileOpen) {
             Push::Queued => {
                 self.wake_if_no_threads();
                 Ok(batch)

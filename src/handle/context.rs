@@ -21,8 +21,11 @@ impl Context<'_> {
     /// [`PutError::ShutDown`] when the pool no longer accepts requests (it
     /// is shutting down or closed), and [`PutError::DuplicateId`] when a
     /// request with the same user-chosen id is pending on the handle; the
-    /// request is handed back. A request accepted here whose batch then
-    /// meets a closing pool is cancelled: its error callback hears
+    /// request is handed back. A request accepted here runs even if a
+    /// graceful [`shutdown`](crate::ThreadPool::shutdown) begins before its
+    /// batch is queued; if the pool is closed at once
+    /// ([`shutdown_now`](crate::ThreadPool::shutdown_now), or its last
+    /// handle dropped) first, it is cancelled: its error callback hears
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled).
     pub fn put(&self, request: impl Into<WorkRequest>) -> Result<RequestId, PutError> {
         self.spawner

@@ -60,7 +60,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::pool::handshake::WorkerFlags;
 use crate::pool::pace::Pace;
-use crate::pool::queue::{Blocked, Lifecycle, Push, RequestQueue};
+use crate::pool::queue::{Admit, Blocked, Lifecycle, Push, RequestQueue};
 use crate::sync::{Condvar, Mutex, MutexGuard, Ordering};
 
 #[cfg(loom)]
@@ -104,7 +104,7 @@ impl Queue for RequestQueue<u64> {
         RequestQueue::push(self, job)
     }
     fn push_many(&self, jobs: Vec<u64>) -> Push<Vec<u64>> {
-        RequestQueue::push_many(self, jobs)
+        RequestQueue::push_many(self, jobs, Admit::WhileOpen)
     }
     fn push_blocking(
         &self,

@@ -154,6 +154,19 @@ pub(crate) enum Blocked<J> {
     Timeout(J),
 }
 
+/// Which lifecycles a batch may still be queued in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Admit {
+    /// Only while the pool accepts requests (a handle's batch).
+    WhileOpen,
+    /// Also while it drains (a running callable's children, accepted
+    /// before the drain began: a graceful shutdown runs what was accepted).
+    /// Safe because the worker that queues them is alive and drains the
+    /// queue before it leaves, and the count it raises keeps the other
+    /// draining workers in too.
+    UntilClosed,
+}
+
 /// Why a reservation failed.
 enum Refused {
     Full,
@@ -236,17 +249,21 @@ impl<J> RequestQueue<J> {
         Ok(())
     }
 
-    /// Counts `n` requests in at once, past any capacity, if the pool is
-    /// open: `reserve_within(None)` for a whole batch, one read-modify-write
-    /// of `claimed` instead of `n`.
-    fn reserve_many(&self, n: usize) -> Result<(), Refused> {
-        if self.lifecycle() != Lifecycle::Open {
+    /// Counts `n` requests in at once, past any capacity, if `admit`
+    /// allows the pool's lifecycle: `reserve_within(None)` for a whole
+    /// batch, one read-modify-write of `claimed` instead of `n`.
+    fn reserve_many(&self, n: usize, admit: Admit) -> Result<(), Refused> {
+        let refused = |lifecycle: Lifecycle| match admit {
+            Admit::WhileOpen => lifecycle != Lifecycle::Open,
+            Admit::UntilClosed => lifecycle == Lifecycle::Closed,
+        };
+        if refused(self.lifecycle()) {
             return Err(Refused::Closed);
         }
         // SeqCst: as in `reserve_within`.
         self.claimed.fetch_add(n, Ordering::SeqCst);
         seq_cst_pair();
-        if self.lifecycle() != Lifecycle::Open {
+        if refused(self.lifecycle()) {
             self.unreserve_many(n);
             return Err(Refused::Closed);
         }
@@ -334,13 +351,13 @@ impl<J> RequestQueue<J> {
 
     /// Queues a batch of requests with one reservation, past any capacity
     /// (a worker's batch must never wait for room, see
-    /// `push_past_capacity`), if the pool is open. `Closed` hands the whole
-    /// batch back.
-    pub(crate) fn push_many(&self, jobs: Vec<J>) -> Push<Vec<J>> {
+    /// `push_past_capacity`), if `admit` allows the lifecycle. `Closed`
+    /// hands the whole batch back.
+    pub(crate) fn push_many(&self, jobs: Vec<J>, admit: Admit) -> Push<Vec<J>> {
         if jobs.is_empty() {
             return Push::Queued;
         }
-        match self.reserve_many(jobs.len()) {
+        match self.reserve_many(jobs.len(), admit) {
             Ok(()) => {
                 if self.push_counted_many(jobs) {
                     Push::Queued

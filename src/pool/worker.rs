@@ -18,7 +18,7 @@ use std::thread;
 use crate::inbox::{Inbox, Job, Msg};
 use crate::pool::handshake::WorkerFlags;
 use crate::pool::pace::Pace;
-use crate::pool::queue::{Lifecycle, Push};
+use crate::pool::queue::{Admit, Lifecycle, Push};
 use crate::pool::Pool;
 use crate::request::context::{Refusal, Spawner};
 use crate::request::stream::{Closed, Item};
@@ -144,7 +144,7 @@ impl Children<'_> {
     /// would have done had they been queued.
     fn hand_off(&self) {
         let jobs = std::mem::take(&mut *self.batch.borrow_mut());
-        match self.pool.queue.push_many(jobs) {
+        match self.pool.queue.push_many(jobs, Admit::UntilClosed) {
             Push::Queued => {}
             // Pushed as the pool closed: the closer's sweep may have missed
             // them, so sweep again (as a late put does).
