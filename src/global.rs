@@ -1,28 +1,33 @@
 //! The process-wide default pool, made on first use.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use once_cell::sync::OnceCell;
 
 use crate::builder::{Builder, Checked};
 use crate::error::GlobalPoolError;
 use crate::handle::ThreadPool;
-use crate::pool::PoolOwner;
 
-static GLOBAL: OnceCell<Arc<PoolOwner>> = OnceCell::new();
+/// The global pool's one shared handle.
+static GLOBAL: OnceCell<ThreadPool> = OnceCell::new();
 /// Settings given by `configure_global`, already checked, taken by the
 /// first `global()`. Held while the pool is made, so a configuration can
 /// never slip in between "not made yet" and "made without it".
 static SETTINGS: Mutex<Option<Checked>> = Mutex::new(None);
 
-/// A new handle on the process-wide pool, which is made on first use with
-/// one worker per available core (or the settings given to
+/// The handle of the process-wide pool, which is made on first use with one
+/// worker per available core (or the settings given to
 /// [`configure_global`]).
 ///
-/// Each call returns a handle with its own pending requests, so independent
-/// parts of a program share the workers and never run each other's
-/// callbacks. The global pool lives as long as the process; its workers
-/// never keep the process alive. Its settings were checked by
+/// Every call returns the same handle, so code anywhere in the program (a
+/// callback putting a follow-up included) puts on the results domain that
+/// the program's `wait()` on `global()` covers. For a results domain of
+/// your own on the same workers, so that independent parts of a program
+/// never run each other's callbacks, ask for one: `global().new_handle()`.
+///
+/// The global pool lives as long as the process; its workers never keep
+/// the process alive, and its handle cannot be shut down (`shutdown` takes
+/// the handle by value). Its settings were checked by
 /// [`configure_global`]; if the OS refuses some of its threads, the pool
 /// keeps those it could start and logs an error.
 ///
@@ -31,25 +36,33 @@ static SETTINGS: Mutex<Option<Checked>> = Mutex::new(None);
 /// ```
 /// use callpool::WorkRequest;
 ///
-/// let mine = callpool::global();
-/// let theirs = callpool::global();
-/// mine.put_request(WorkRequest::new(|x: u8| x + 1, 1).on_result(|_, y| assert_eq!(y, 2)))?;
-/// assert_eq!(theirs.pending(), 0);
+/// // A callback that puts a follow-up on the global pool: the outer wait
+/// // covers it, since both go to the one global handle.
+/// callpool::global().put_request(WorkRequest::new(|x: u8| x + 1, 1).on_result(|_, y| {
+///     callpool::global()
+///         .put_request(WorkRequest::new(|y: u8| y * 10, y).on_result(|_, z| assert_eq!(z, 20)))
+///         .unwrap();
+/// }))?;
+/// assert_eq!(callpool::global().wait()?, 2);
+///
+/// // A results domain of its own, on the same workers.
+/// let mine = callpool::global().new_handle();
+/// mine.put_request(WorkRequest::new(|x: u8| x, 3))?;
+/// assert_eq!(callpool::global().pending(), 0);
 /// mine.wait()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn global() -> ThreadPool {
-    let owner = match GLOBAL.get() {
-        Some(owner) => owner,
+pub fn global() -> &'static ThreadPool {
+    match GLOBAL.get() {
+        Some(handle) => handle,
         None => {
             let mut settings = SETTINGS.lock().unwrap_or_else(|e| e.into_inner());
             GLOBAL.get_or_init(|| make_global(settings.take()))
         }
-    };
-    ThreadPool::from_owner(Arc::clone(owner))
+    }
 }
 
-fn make_global(settings: Option<Checked>) -> Arc<PoolOwner> {
+fn make_global(settings: Option<Checked>) -> ThreadPool {
     let checked = match settings {
         Some(checked) => checked,
         None => match Builder::new().validate() {
@@ -61,7 +74,7 @@ fn make_global(settings: Option<Checked>) -> Arc<PoolOwner> {
     if let Err(e) = started {
         log::error!("callpool: global pool started with fewer workers: {e}");
     }
-    owner
+    ThreadPool::from_owner(owner)
 }
 
 /// Sets the global pool's settings. Call it once, before the first

@@ -13,8 +13,8 @@ use common::HANG;
 
 const WORKERS: usize = 3;
 
-/// A handle on the global pool, configured (once, before its first use)
-/// with three workers named `global-test-N`.
+/// A results domain of its own on the global pool, configured (once,
+/// before its first use) with three workers named `global-test-N`.
 fn configured_global() -> ThreadPool {
     static CONFIGURE: Once = Once::new();
     CONFIGURE.call_once(|| {
@@ -23,7 +23,32 @@ fn configured_global() -> ThreadPool {
             .thread_name("global-test");
         assert!(configure_global(settings).is_ok());
     });
+    callpool::global().new_handle()
+}
+
+/// `global()` is one handle: a callback that puts a follow-up through
+/// `global()` puts it where the outer `wait` counts it (it used to put it
+/// on a fresh handle, dropped at once, and the follow-up's callback never
+/// ran).
+#[test]
+fn a_callback_putting_on_global_is_covered_by_the_outer_wait() {
+    configured_global();
+    let follow_ups = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&follow_ups);
     callpool::global()
+        .put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, x| {
+            let seen = Arc::clone(&seen);
+            callpool::global()
+                .put_request(WorkRequest::new(|x: u32| x * 2, x).on_result(move |_, y| {
+                    assert_eq!(y, 2);
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }))
+                .unwrap();
+        }))
+        .unwrap();
+    assert_eq!(callpool::global().wait_timeout(HANG), Ok(2));
+    assert_eq!(follow_ups.load(Ordering::SeqCst), 1);
+    assert!(std::ptr::eq(callpool::global(), callpool::global()));
 }
 
 // Settings given before the first use apply (worker count and thread
