@@ -102,7 +102,7 @@ pub use error::{
     WaitError,
 };
 pub use global::{configure_global, global};
-pub use handle::{Batch, ThreadPool};
+pub use handle::{Batch, ThreadPool, WeakPool};
 pub use inbox::batches::Progress;
 pub use request::{
     make_fallible_requests, make_requests, Closed, Context, Emitter, Request, RequestId,

@@ -37,7 +37,23 @@ pub use batch::Batch;
 /// handle is dropped.
 ///
 /// `ThreadPool` is `Send + Sync`: several threads may put and poll through
-/// one handle at once.
+/// one handle at once. It is also cheaply `Clone`: clones share one results
+/// domain (what one puts, a `wait` on another covers), the way
+/// rust-threadpool's handle does; [`new_handle`](Self::new_handle) is for a
+/// domain of one's own. [`close`](Self::close) shuts the pool down from a
+/// shared reference.
+///
+/// **Dropping the last handle with requests queued discards them** (drop
+/// never blocks: one warning is logged with their number). Call
+/// [`wait`](Self::wait) or [`shutdown`](Self::shutdown) first if the work
+/// must be done.
+///
+/// **A callback that owns a handle of its own pool keeps the pool alive**:
+/// the request holds the callback, the callback holds the handle, and the
+/// pool (with its workers) is never dropped if that request's outcome is
+/// never handled. A callback that puts follow-ups should capture a
+/// [`WeakPool`] ([`downgrade`](Self::downgrade)) and upgrade it when it
+/// runs; a callable should use its [`Context`](crate::Context) instead.
 ///
 /// # Examples
 ///
@@ -59,12 +75,58 @@ pub use batch::Batch;
 /// assert_eq!(pool.pending(), 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Clone)]
 pub struct ThreadPool {
     // Field order is drop order: the results go first, so that when the
     // last handle drops the pool, nothing can block sending to this
-    // handle's (possibly bounded and full) result queue.
-    results: Results,
+    // handle's (possibly bounded and full) result queue. Shared by clones:
+    // the last clone to go drops the result queue.
+    results: Arc<Results>,
     owner: Arc<PoolOwner>,
+}
+
+/// A handle that does not keep its pool alive ([`ThreadPool::downgrade`]):
+/// what a callback should capture to put follow-ups on the handle that
+/// runs it.
+///
+/// # Examples
+///
+/// ```
+/// use callpool::{ThreadPool, WorkRequest};
+///
+/// let pool = ThreadPool::new(2);
+/// let weak = pool.downgrade();
+/// pool.put_request(WorkRequest::new(|n: u32| n, 1).on_result(move |_, n| {
+///     if let Some(pool) = weak.upgrade() {          // None once the pool is gone
+///         pool.put_request(WorkRequest::new(|n: u32| n + 1, n)).unwrap();
+///     }
+/// }))?;
+/// assert_eq!(pool.wait()?, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct WeakPool {
+    results: std::sync::Weak<Results>,
+    owner: std::sync::Weak<PoolOwner>,
+}
+
+impl WeakPool {
+    /// The handle again (sharing its results domain), if the pool still has
+    /// a handle; `None` once every handle of its domain is gone.
+    pub fn upgrade(&self) -> Option<ThreadPool> {
+        Some(ThreadPool {
+            results: self.results.upgrade()?,
+            owner: self.owner.upgrade()?,
+        })
+    }
+}
+
+impl fmt::Debug for WeakPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakPool")
+            .field("alive", &(self.results.strong_count() > 0))
+            .finish()
+    }
 }
 
 /// How long a put may block on a full bounded queue.
@@ -78,9 +140,17 @@ enum PutMode {
 impl ThreadPool {
     /// A new handle on the pool `owner` owns.
     pub(crate) fn from_owner(owner: Arc<PoolOwner>) -> ThreadPool {
-        let results = Results::new(owner.pool.config.result_capacity);
+        let results = Arc::new(Results::new(owner.pool.config.result_capacity));
         owner.pool.register_inbox(results.inbox());
         ThreadPool { results, owner }
+    }
+
+    /// A [`WeakPool`] for this handle: it does not keep the pool alive.
+    pub fn downgrade(&self) -> WeakPool {
+        WeakPool {
+            results: Arc::downgrade(&self.results),
+            owner: Arc::downgrade(&self.owner),
+        }
     }
 
     fn shared(&self) -> &Arc<Pool> {
@@ -533,17 +603,6 @@ impl ThreadPool {
     /// Whether the pool has been shut down (puts are refused).
     pub fn is_shut_down(&self) -> bool {
         self.shared().lifecycle() != Lifecycle::Open
-    }
-}
-
-impl Drop for ThreadPool {
-    fn drop(&mut self) {
-        let pending = self.pending();
-        if pending > 0 {
-            log::warn!(
-                "callpool: handle dropped with {pending} requests pending; their outcomes are discarded"
-            );
-        }
     }
 }
 

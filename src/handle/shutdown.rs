@@ -57,7 +57,33 @@ impl ThreadPool {
         self.shutdown_until(Instant::now().checked_add(timeout))
     }
 
-    fn shutdown_until(self, deadline: Option<Instant>) -> Result<(), ShutdownError> {
+    /// [`shutdown`](Self::shutdown) from a shared reference: for a handle
+    /// held in an `Arc`, or one of several clones, where `shutdown(self)`
+    /// cannot be called without `Arc::try_unwrap`. The pool closes for
+    /// every handle; later puts on any of them get `PutError::ShutDown`.
+    ///
+    /// # Errors
+    ///
+    /// As [`shutdown`](Self::shutdown).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{PutError, ThreadPool, WorkRequest};
+    /// use std::sync::Arc;
+    ///
+    /// let pool = Arc::new(ThreadPool::new(2));
+    /// let crawler = Arc::clone(&pool);
+    /// crawler.put_request(WorkRequest::new(|n: u32| n, 1))?;
+    /// pool.close()?;                                // no Arc::try_unwrap needed
+    /// assert!(matches!(crawler.put_request(WorkRequest::new(|n: u32| n, 2)), Err(PutError::ShutDown(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(&self) -> Result<(), ShutdownError> {
+        self.shutdown_until(None)
+    }
+
+    fn shutdown_until(&self, deadline: Option<Instant>) -> Result<(), ShutdownError> {
         let shared = Arc::clone(self.shared());
         if shared.on_worker_thread() {
             return Err(ShutdownError::OnWorkerThread);

@@ -292,7 +292,7 @@ impl Inbox {
 
     fn discard(&self, msg: Msg) {
         if let Msg::Done(task) = msg {
-            log::debug!(
+            log::trace!(
                 "callpool: outcome of request {} discarded: handle {} was dropped",
                 task.id(),
                 self.serial

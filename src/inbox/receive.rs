@@ -41,6 +41,19 @@ pub(crate) struct Results {
     inbox: Arc<Inbox>,
 }
 
+impl Drop for Results {
+    /// The last handle of a results domain is going: its pending requests'
+    /// outcomes will be discarded. Said once, with their number.
+    fn drop(&mut self) {
+        let pending = self.inbox.pending();
+        if pending > 0 {
+            log::warn!(
+                "callpool: handle dropped with {pending} requests pending; their outcomes are discarded"
+            );
+        }
+    }
+}
+
 impl Results {
     /// A new handle's inbox and results, with a result queue of at most
     /// `capacity` (`None`: unbounded).

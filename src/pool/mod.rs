@@ -161,7 +161,8 @@ impl Pool {
                 job.unregister(Caller::Other);
                 handed_back.push(job.into_request());
             } else {
-                log::debug!(
+                // Per request at trace level: a sweep may cancel thousands.
+                log::trace!(
                     "callpool: request {} cancelled: the pool was closed before it ran",
                     job.id()
                 );
@@ -223,8 +224,12 @@ impl Drop for PoolOwner {
         // threads, which then exit; nobody waits for them.
         pool.stop(Lifecycle::Closed);
         pool.sweep(None);
+        // Debug, not warn: the handles that put them warned, once each, as
+        // they were dropped with requests pending (`Results`'s `Drop`).
         if queued > 0 {
-            log::warn!("callpool: pool dropped with {queued} queued requests; they were discarded");
+            log::debug!(
+                "callpool: pool dropped with {queued} queued requests; they were discarded"
+            );
         }
     }
 }
