@@ -6,7 +6,7 @@ use std::thread;
 
 use crate::error::{BuildError, SpawnError};
 use crate::handle::ThreadPool;
-use crate::pool::{Config, Pool, PoolOwner};
+use crate::pool::{Config, Pool, PoolOwner, WorkerHook};
 
 /// The most live workers one pool may have. Far above any useful size; it
 /// turns an absurd request (`create_workers(usize::MAX)`) into an error
@@ -49,6 +49,9 @@ pub struct Builder {
     result_capacity: usize,
     thread_name: String,
     stack_size: Option<usize>,
+    quiet_panics: bool,
+    on_worker_start: Option<WorkerHook>,
+    on_worker_stop: Option<WorkerHook>,
 }
 
 impl Default for Builder {
@@ -66,6 +69,9 @@ impl Builder {
             result_capacity: 0,
             thread_name: DEFAULT_THREAD_NAME.to_owned(),
             stack_size: None,
+            quiet_panics: false,
+            on_worker_start: None,
+            on_worker_stop: None,
         }
     }
 
@@ -102,6 +108,70 @@ impl Builder {
     /// Stack size of each worker thread, in bytes.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Keeps panics in this pool's callables from printing (default:
+    /// `false`). A panic is still caught and reaches the request's error
+    /// callback as [`TaskError::Panicked`](crate::TaskError::Panicked) with
+    /// its message (or is logged at error level when there is none); only
+    /// the panic hook's output (the message and, under `RUST_BACKTRACE=1`,
+    /// a backtrace per request) is skipped.
+    ///
+    /// The trade-off: the panic hook is process-wide, so the first quiet
+    /// pool installs one (once) that skips its workers' panics and calls
+    /// the hook it replaced for every other thread. A hook you set *after*
+    /// that replaces it, and the workers print again. Panics in callpool's
+    /// own code on those workers would not print either; they are logged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::builder().workers(1).quiet_panics(true).build()?;
+    /// let ticket = pool.submit(|_: ()| -> u8 { panic!("expected, and not printed") }, ())?;
+    /// assert_eq!(ticket.wait(), Err(TaskError::Panicked("expected, and not printed".into())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn quiet_panics(mut self, quiet: bool) -> Builder {
+        self.quiet_panics = quiet;
+        self
+    }
+
+    /// Runs `hook(index)` on each worker thread as it starts, before it
+    /// takes any request (`index` as in the thread's name): ThreadPoolExecutor's
+    /// `initializer`, rayon's `start_handler`. A panic in it is logged and
+    /// the worker goes on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let (started, stopped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    /// let (s, t) = (Arc::clone(&started), Arc::clone(&stopped));
+    /// let pool = ThreadPool::builder()
+    ///     .workers(3)
+    ///     .on_worker_start(move |_index| { s.fetch_add(1, Ordering::SeqCst); })
+    ///     .on_worker_stop(move |_index| { t.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()?;
+    /// pool.shutdown()?;                  // joins every worker
+    /// assert_eq!((started.load(Ordering::SeqCst), stopped.load(Ordering::SeqCst)), (3, 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_worker_start(mut self, hook: impl Fn(usize) + Send + Sync + 'static) -> Builder {
+        self.on_worker_start = Some(WorkerHook(Arc::new(hook)));
+        self
+    }
+
+    /// Runs `hook(index)` on each worker thread as it leaves (dismissed,
+    /// or the pool shut down), after its last request. A panic in it is
+    /// logged.
+    pub fn on_worker_stop(mut self, hook: impl Fn(usize) + Send + Sync + 'static) -> Builder {
+        self.on_worker_stop = Some(WorkerHook(Arc::new(hook)));
         self
     }
 
@@ -149,6 +219,9 @@ impl Builder {
                 queue_capacity: nonzero(self.queue_capacity),
                 result_capacity: nonzero(self.result_capacity),
                 max_workers: MAX_WORKERS,
+                quiet_panics: self.quiet_panics,
+                on_worker_start: self.on_worker_start,
+                on_worker_stop: self.on_worker_stop,
             },
         })
     }

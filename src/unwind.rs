@@ -1,4 +1,5 @@
-//! Containing user panics where they happen.
+//! Containing user panics where they happen, and keeping those of quiet
+//! workers out of the panic hook.
 //!
 //! A user's code runs in more places than its callable: a panic payload, a
 //! result nobody polled, a callable's captured state dropped by a sweep, all
@@ -8,7 +9,9 @@
 //! panic again when dropped) is leaked rather than dropped.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
 
 /// A panic payload, as `catch_unwind` returns it.
 pub(crate) type Payload = Box<dyn Any + Send>;
@@ -78,4 +81,27 @@ mod tests {
         let payload: Payload = Box::new(String::from("text"));
         assert_eq!(into_message(payload), "text");
     }
+}
+
+thread_local! {
+    /// Whether panics on this thread skip the panic hook (a worker of a
+    /// pool built with `Builder::quiet_panics`).
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Keeps panics on the calling thread out of the panic hook from now on:
+/// they are still caught and reported as usual (to the error callback, or
+/// logged), only not printed. The first call installs, once per process, a
+/// hook that calls the one it replaces for every thread but these.
+pub(crate) fn quiet_this_thread() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|quiet| quiet.set(true));
 }

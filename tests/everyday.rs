@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -134,4 +134,105 @@ fn a_forgotten_wait_logs_one_line() {
     let ours: Vec<_> = warnings.iter().filter(|w| w.contains("10000")).collect();
     assert_eq!(ours.len(), 1, "{warnings:?}");
     assert!(warnings.len() < 10, "{} warnings", warnings.len());
+}
+
+const CHILD: &str = "CALLPOOL_EVERYDAY_CHILD";
+
+/// In a child process (a clean panic hook): a quiet pool's panics reach the
+/// ticket with their message but print nothing; a default pool's print.
+#[test]
+fn quiet_panics_reach_the_callback_but_do_not_print() {
+    const NAME: &str = "quiet_panics_reach_the_callback_but_do_not_print";
+    if common::is_child(NAME, CHILD) {
+        let quiet = ThreadPool::builder()
+            .workers(1)
+            .quiet_panics(true)
+            .build()
+            .unwrap();
+        let ticket = quiet
+            .submit(|_: ()| -> u8 { panic!("quiet-pool-panic") }, ())
+            .unwrap();
+        assert_eq!(
+            ticket.wait(),
+            Err(callpool::TaskError::Panicked("quiet-pool-panic".into()))
+        );
+        let loud = ThreadPool::new(1);
+        let ticket = loud
+            .submit(|_: ()| -> u8 { panic!("loud-pool-panic") }, ())
+            .unwrap();
+        assert!(ticket.wait().is_err());
+        common::child_ran(NAME);
+        return;
+    }
+    let output = common::run_in_child(NAME, CHILD);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("quiet-pool-panic"), "{stderr}");
+    assert!(stderr.contains("loud-pool-panic"), "{stderr}");
+}
+
+/// Start and stop hooks run once per worker, on that worker, with its
+/// index; through growth, dismissal and shutdown.
+#[test]
+fn worker_hooks_run_once_per_worker_on_that_worker() {
+    within("hooks", || {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let (starts, stops) = (Arc::clone(&events), Arc::clone(&events));
+        let pool = ThreadPool::builder()
+            .workers(2)
+            .thread_name("hooked")
+            .on_worker_start(move |i| {
+                let me = std::thread::current().name().unwrap().to_owned();
+                starts.lock().unwrap().push(format!("start {i} on {me}"));
+            })
+            .on_worker_stop(move |i| {
+                let me = std::thread::current().name().unwrap().to_owned();
+                stops.lock().unwrap().push(format!("stop {i} on {me}"));
+            })
+            .build()
+            .unwrap();
+        pool.create_workers(1).unwrap();
+        pool.dismiss_workers(1);
+        pool.join_all_dismissed_workers();
+        pool.shutdown().unwrap();
+        let mut events = events.lock().unwrap().clone();
+        events.sort();
+        assert_eq!(
+            events,
+            [
+                "start 0 on hooked-0",
+                "start 1 on hooked-1",
+                "start 2 on hooked-2",
+                "stop 0 on hooked-0",
+                "stop 1 on hooked-1",
+                "stop 2 on hooked-2",
+            ]
+        );
+    });
+}
+
+/// Zero-argument work, and a lazy `put_all` over a large input on a bounded
+/// queue: never more queued than the capacity allows.
+#[test]
+fn call_and_put_all_with_back_pressure() {
+    within("put_all", || {
+        let pool = ThreadPool::builder()
+            .workers(2)
+            .queue_capacity(8)
+            .build()
+            .unwrap();
+        let max_queued = Arc::new(AtomicUsize::new(0));
+        let sum = Arc::new(AtomicUsize::new(0));
+        let (m, p) = (Arc::clone(&max_queued), &pool);
+        let requests = (0..100_000usize).map(|n| {
+            m.fetch_max(p.queued(), Ordering::SeqCst);
+            let sum = Arc::clone(&sum);
+            WorkRequest::call(move || n).on_result(move |_, n| {
+                sum.fetch_add(n, Ordering::SeqCst);
+            })
+        });
+        assert_eq!(pool.put_all(requests).unwrap(), 100_000);
+        pool.wait().unwrap();
+        assert_eq!(sum.load(Ordering::SeqCst), (0..100_000).sum::<usize>());
+        assert!(max_queued.load(Ordering::SeqCst) <= 8);
+    });
 }

@@ -226,6 +226,41 @@ impl ThreadPool {
         self.put(request.into(), PutMode::Block)
     }
 
+    /// Puts every request of `requests`, pulling the next only once the
+    /// last is queued: with a bounded queue (`queue_capacity`) an input of
+    /// 10^8 items then runs in bounded memory, each put blocking for room
+    /// (and handling this handle's results meanwhile) as
+    /// [`put_request`](Self::put_request) does. Returns how many were put.
+    ///
+    /// # Errors
+    ///
+    /// The first [`PutError`], with the request it refused; the requests
+    /// after it are not pulled from the iterator.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::builder().workers(2).queue_capacity(16).build()?;
+    /// let put = pool.put_all((0..10_000u64).map(|n| WorkRequest::new(|n: u64| n * 2, n)))?;
+    /// assert_eq!(put, 10_000);
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_all<I>(&self, requests: I) -> Result<usize, PutError>
+    where
+        I: IntoIterator,
+        I::Item: Into<WorkRequest>,
+    {
+        let mut put = 0;
+        for request in requests {
+            self.put_request(request)?;
+            put += 1;
+        }
+        Ok(put)
+    }
+
     /// Puts a request without blocking.
     ///
     /// # Errors

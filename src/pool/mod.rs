@@ -13,6 +13,7 @@ mod registry;
 mod worker;
 
 use std::cell::Cell;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
@@ -45,6 +46,27 @@ pub(crate) struct Config {
     pub(crate) result_capacity: Option<usize>,
     /// The most live workers the pool may have.
     pub(crate) max_workers: usize,
+    /// Keep worker panics out of the panic hook (`unwind::quiet_this_thread`).
+    pub(crate) quiet_panics: bool,
+    pub(crate) on_worker_start: Option<WorkerHook>,
+    pub(crate) on_worker_stop: Option<WorkerHook>,
+}
+
+/// A user's worker start or stop hook.
+#[derive(Clone)]
+pub(crate) struct WorkerHook(pub(crate) Arc<dyn Fn(usize) + Send + Sync>);
+
+impl fmt::Debug for WorkerHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WorkerHook")
+    }
+}
+
+impl WorkerHook {
+    /// Runs the hook for worker `index`; a panic in it is logged.
+    pub(crate) fn call(&self, what: &str, index: usize) {
+        crate::unwind::contain(what, || (self.0)(index));
+    }
 }
 
 /// The state one pool's handles and workers share.

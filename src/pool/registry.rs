@@ -120,9 +120,19 @@ impl Pool {
         // exiting before it was counted; roll back if it does not start.
         self.set_threads(workers, workers.threads + 1);
         let pool = Arc::clone(self);
+        let index = workers.next_index;
         match builder.spawn(move || {
             pool.mark_worker_thread();
+            if pool.config.quiet_panics {
+                crate::unwind::quiet_this_thread();
+            }
+            if let Some(hook) = &pool.config.on_worker_start {
+                hook.call("a worker start hook", index);
+            }
             worker::run(&pool, &worker_flags);
+            if let Some(hook) = &pool.config.on_worker_stop {
+                hook.call("a worker stop hook", index);
+            }
         }) {
             Ok(thread) => {
                 workers.next_index += 1;

@@ -31,6 +31,29 @@ use task::{Envelope, OwnedTask, Stage, TaskBox};
 /// with [`make_requests`]. Errors that reject a request hand it back as a
 /// `WorkRequest`, so it can be put again.
 ///
+/// **`WorkRequest::new` returns a typed [`Request`], not a `WorkRequest`.**
+/// Its type names the closures inside, so to return one from a function or
+/// keep several in a `Vec`, convert it with `.into()` (or return
+/// `impl Into<WorkRequest>`):
+///
+/// ```
+/// use callpool::{ThreadPool, WorkRequest};
+///
+/// fn download(url: &str) -> WorkRequest {
+///     let url = url.to_owned();
+///     WorkRequest::new(|url: String| url.len(), url)
+///         .on_error(|id, err| eprintln!("#{id}: {err}"))
+///         .into()                                  // Request<..> -> WorkRequest
+/// }
+/// let requests: Vec<WorkRequest> = vec![download("a"), download("bb")];
+/// let pool = ThreadPool::new(2);
+/// for r in requests {
+///     pool.put_request(r)?;
+/// }
+/// pool.wait()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// [`ThreadPool::put_request`]: crate::ThreadPool::put_request
 ///
 /// # Examples
@@ -94,6 +117,40 @@ impl WorkRequest {
         T: Send + 'static,
     {
         without_callbacks(move |_: &Context<'_>| Ok(callable(arg)))
+    }
+
+    /// Starts a request that calls `callable()`: work that needs no
+    /// argument, or captures what it needs. For several arguments, pass a
+    /// tuple to [`new`](Self::new): `WorkRequest::new(|(a, b): (u32, u32)| a + b, (1, 2))`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let name = String::from("callpool");
+    /// pool.put_request(WorkRequest::call(move || name.len()).on_result(|_, n| assert_eq!(n, 8)))?;
+    /// pool.put_request(WorkRequest::new(|(a, b): (u32, u32)| a * b, (6, 7)).on_result(|_, p| assert_eq!(p, 42)))?;
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    // The long return type is the typed builder with its empty callback slots.
+    #[allow(clippy::type_complexity)]
+    pub fn call<F, T>(
+        callable: F,
+    ) -> Request<
+        impl FnOnce(&Context<'_>) -> Result<T, Infallible> + Send + 'static,
+        T,
+        Infallible,
+        impl FnOnce(RequestId, T) + Send + 'static,
+        impl FnOnce(RequestId, TaskError) + Send + 'static,
+    >
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        without_callbacks(move |_: &Context<'_>| Ok(callable()))
     }
 
     /// Starts a request whose callable returns a `Result`: `Ok` goes to the
