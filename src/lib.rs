@@ -105,8 +105,8 @@ pub use global::{configure_global, global};
 pub use handle::{Batch, ThreadPool, WeakPool};
 pub use inbox::batches::Progress;
 pub use request::{
-    make_fallible_requests, make_requests, Closed, Context, Emitter, Request, RequestId,
-    StreamRequest, TaskError, WorkRequest,
+    make_fallible_requests, make_requests, make_requests_with_input, Closed, Context, Emitter,
+    Request, RequestId, StreamRequest, TaskError, WorkRequest,
 };
 pub use ticket::{as_completed, AsCompleted, Ticket};
 pub use window::{Completions, InOrder};

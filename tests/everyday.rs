@@ -236,3 +236,32 @@ fn call_and_put_all_with_back_pressure() {
         assert!(max_queued.load(Ordering::SeqCst) <= 8);
     });
 }
+
+/// The input comes back with every outcome, a cancellation included, so a
+/// loop can say which input failed without an id-to-input map.
+#[test]
+fn callbacks_get_the_input_back_even_when_cancelled() {
+    within("with input", || {
+        let pool = ThreadPool::new(1);
+        let (held, latch) = common::gate();
+        pool.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+            .unwrap();
+        held.await_start();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (ok, err) = (Arc::clone(&seen), Arc::clone(&seen));
+        let requests = callpool::make_requests_with_input(
+            |url: &String| url.len(),
+            ["a", "bb", "ccc"].map(String::from),
+            move |_, url, len| ok.lock().unwrap().push(format!("{url} {len}")),
+            move |_, url, e| err.lock().unwrap().push(format!("{url} {e:?}")),
+        );
+        let ids: Vec<_> = requests.iter().map(WorkRequest::id).collect();
+        pool.put_all(requests).unwrap();
+        assert!(pool.cancel(ids[1]));
+        held.open();
+        pool.wait().unwrap();
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort();
+        assert_eq!(seen, ["a 1", "bb Cancelled", "ccc 3"]);
+    });
+}

@@ -5,6 +5,7 @@
 mod batch;
 pub(crate) mod context;
 mod id;
+mod keyed;
 pub(crate) mod stream;
 pub(crate) mod task;
 mod task_error;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 pub use batch::{make_fallible_requests, make_requests};
 pub use context::Context;
 pub use id::RequestId;
+pub use keyed::make_requests_with_input;
 pub use stream::{Closed, Emitter, StreamRequest};
 pub use task_error::TaskError;
 

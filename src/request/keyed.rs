@@ -1,0 +1,138 @@
+//! [`make_requests_with_input`]: like `make_requests`, with each request's
+//! input handed back to its callback, whatever the outcome (so a download
+//! loop can say which URL failed without an id-to-URL map).
+
+use std::sync::Arc;
+
+use crate::request::context::Context;
+use crate::request::task::{attempt, Ended, Envelope, Failure, Recipe, Route, Task};
+use crate::request::{RequestId, TaskError, WorkRequest};
+
+/// Makes one request per item of `args`, all sharing `callable` (which
+/// borrows its input) and the two callbacks, which get the input back with
+/// the outcome: `on_result(id, input, value)`, or `on_error(id, input,
+/// error)` for a panic or a cancellation. Nothing is submitted: put the
+/// requests on a pool yourself (or with [`ThreadPool::put_batch`]).
+///
+/// For a single request, capture what identifies it in its callbacks (the
+/// callable gets its own copy): see [`WorkRequest::new`].
+///
+/// [`ThreadPool::put_batch`]: crate::ThreadPool::put_batch
+///
+/// # Examples
+///
+/// ```
+/// use callpool::{make_requests_with_input, ThreadPool};
+/// use std::sync::mpsc;
+///
+/// let (tx, rx) = mpsc::channel();
+/// let failed = tx.clone();
+/// let urls = ["https://a.example", "not a url", "https://b.example"].map(String::from);
+/// let requests = make_requests_with_input(
+///     |url: &String| if url.starts_with("https://") { url.len() } else { panic!("bad url") },
+///     urls,
+///     move |_, url, len| tx.send(format!("{url}: {len} bytes")).unwrap(),
+///     move |_, url, err| failed.send(format!("{url} failed: {err}")).unwrap(),
+/// );
+/// let pool = ThreadPool::builder().workers(2).quiet_panics(true).build()?;
+/// pool.put_all(requests)?;
+/// pool.wait()?;
+/// let mut lines: Vec<String> = rx.try_iter().collect();
+/// lines.sort();
+/// assert_eq!(lines[2], "not a url failed: request panicked: bad url");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn make_requests_with_input<F, I, T, R, X>(
+    callable: F,
+    args: I,
+    on_result: R,
+    on_error: X,
+) -> Vec<WorkRequest>
+where
+    F: Fn(&I::Item) -> T + Send + Sync + 'static,
+    I: IntoIterator,
+    I::Item: Send + 'static,
+    T: Send + 'static,
+    R: Fn(RequestId, I::Item, T) + Send + Sync + 'static,
+    X: Fn(RequestId, I::Item, TaskError) + Send + Sync + 'static,
+{
+    let recipe = Arc::new(Recipe {
+        callable,
+        on_result,
+        on_error,
+    });
+    args.into_iter()
+        .map(|input| {
+            WorkRequest::from_task(Box::new(Envelope {
+                id_value: RequestId::next_auto().value(),
+                task: KeyedTask {
+                    input: Some(input),
+                    outcome: None,
+                    recipe: Some(Arc::clone(&recipe)),
+                },
+            }))
+        })
+        .collect()
+}
+
+/// A request of [`make_requests_with_input`]: its input, kept beside the
+/// outcome until both go to a callback.
+struct KeyedTask<A, T, F, R, X> {
+    input: Option<A>,
+    /// `None` until it ran or was cancelled.
+    outcome: Option<Result<T, Failure<std::convert::Infallible>>>,
+    /// `None` once released.
+    recipe: Option<Arc<Recipe<F, R, X>>>,
+}
+
+impl<A, T, F, R, X> Task for KeyedTask<A, T, F, R, X>
+where
+    A: Send,
+    T: Send,
+    F: Fn(&A) -> T + Send + Sync,
+    R: Fn(RequestId, A, T) + Send + Sync,
+    X: Fn(RequestId, A, TaskError) + Send + Sync,
+{
+    fn run(&mut self, _cx: &Context<'_>) {
+        if let (None, Some(input), Some(recipe)) = (&self.outcome, &self.input, &self.recipe) {
+            let callable = &recipe.callable;
+            self.outcome = Some(attempt(|| Ok(callable(input))));
+        }
+    }
+
+    fn cancel(&mut self) {
+        self.outcome = Some(Err(Failure::Cancelled));
+    }
+
+    fn route(&self) -> Route {
+        Route::Inbox
+    }
+
+    fn release(&mut self) {
+        self.input = None;
+        self.outcome = None;
+        self.recipe = None;
+    }
+
+    fn report(&mut self, id: RequestId) {
+        match (self.input.take(), self.outcome.take(), &self.recipe) {
+            (Some(input), Some(Ok(value)), Some(recipe)) => (recipe.on_result)(id, input, value),
+            (Some(input), Some(Err(failure)), Some(recipe)) => {
+                (recipe.on_error)(id, input, failure.into())
+            }
+            _ => log::error!("callpool bug: request {id} reported twice or without running"),
+        }
+    }
+
+    fn ended(&self) -> Ended {
+        match &self.outcome {
+            Some(Ok(_)) => Ended::Succeeded,
+            Some(Err(Failure::Cancelled | Failure::Expired)) | None => Ended::Unstarted,
+            Some(Err(_)) => Ended::Failed,
+        }
+    }
+
+    fn user_chosen_id(&self) -> bool {
+        false
+    }
+}
