@@ -12,13 +12,14 @@
 use std::time::Duration;
 
 use crate::harness::Run;
-use crate::kinds::{Batch, Pending, PendingJob, Shrink, Spawned};
+use crate::kinds::{Batch, Fanout, Pending, PendingJob, Shrink, Spawned};
 use crate::report::Obs;
 
 mod callpool;
 mod floor;
 mod make_requests;
 mod rayon;
+mod shared_queue;
 mod threadpool;
 
 /// One timed run per call.
@@ -37,6 +38,7 @@ pub static ALL: &[&dyn System] = &[
     &threadpool::Threadpool,
     &rayon::Rayon,
     &floor::Floor,
+    &shared_queue::SharedQueue,
 ];
 
 pub trait System: Sync {
@@ -89,6 +91,12 @@ pub trait System: Sync {
     /// `n` round trips of one trivial request on 1 worker, timed by
     /// `kinds::time_round_trips` (W7).
     fn round_trips(&self, _n: u64) -> Option<Runner<Obs>> {
+        None
+    }
+
+    /// One task run by the pool adds `n` trivial tasks, whose results are
+    /// summed (W8); the `Run` covers everything until the last result is in.
+    fn fanout(&self, _f: Fanout) -> Option<Runner<Run>> {
         None
     }
 
