@@ -72,18 +72,28 @@ fn run(cfg: &Cfg, out: &mut Vec<Table>) {
 }
 
 fn targets(tables: &[Table], lines: &mut Vec<String>) {
+    let by_round = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     for (id, _) in TABLES {
         let Some(t) = table(tables, id) else { continue };
-        let over_rayon = median(&t.per_round(|v| v("callpool") / v("rayon")));
-        let shared = median(&t.per_round(|v| v("callpool/shared-queue") / v("callpool")));
-        let threadpool = median(&t.per_round(|v| v("threadpool") / v("callpool")));
+        let over_rayon = t.per_round(|v| v("callpool") / v("rayon"));
+        let shared = t.per_round(|v| v("callpool/shared-queue") / v("callpool"));
+        let threadpool = t.per_round(|v| v("threadpool") / v("callpool"));
+        let (r, s, p) = (median(&over_rayon), median(&shared), median(&threadpool));
         lines.push(format!(
-            "{id} (issue 11): callpool {} ns/task; callpool ÷ rayon = {over_rayon:.2} \
-             (target ≤ {MAX_OVER_RAYON:.2}: {}); shared-queue ÷ callpool = {shared:.2} \
-             (target ≥ {MIN_SHARED_OVER_CALLPOOL:.2}: {}); threadpool ÷ callpool = {threadpool:.2}",
+            "{id} (issue 11): callpool {} ns/task; callpool ÷ rayon = {r:.2} (rounds: {}) \
+             (target ≤ {MAX_OVER_RAYON:.2}: {}); shared-queue ÷ callpool = {s:.2} (rounds: {}) \
+             (target ≥ {MIN_SHARED_OVER_CALLPOOL:.2}: {}); threadpool ÷ callpool = {p:.2} (rounds: {})",
             num(t.median_of("callpool")),
-            verdict(over_rayon <= MAX_OVER_RAYON),
-            verdict(shared >= MIN_SHARED_OVER_CALLPOOL),
+            by_round(&over_rayon),
+            verdict(r <= MAX_OVER_RAYON),
+            by_round(&shared),
+            verdict(s >= MIN_SHARED_OVER_CALLPOOL),
+            by_round(&threadpool),
         ));
     }
 }
