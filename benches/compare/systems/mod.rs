@@ -19,8 +19,10 @@ mod callpool;
 mod floor;
 mod make_requests;
 mod rayon;
-mod shared_queue;
 mod threadpool;
+
+// W8 only: callpool's old way of adding work from a worker.
+mod shared_queue;
 
 /// One timed run per call.
 pub type Runner<T> = Box<dyn FnMut() -> T>;
