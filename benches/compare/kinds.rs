@@ -24,6 +24,19 @@ pub struct Batch {
 }
 
 // ---------------------------------------------------------------------------
+// Fanout: one task adds n trivial tasks from inside the pool (W8)
+
+/// `workers` workers; one task, itself run by the pool, adds the `n` tasks
+/// `square(0..n)`, whose results must sum to `want` (the run covers the
+/// parent, every child and the collection of their results).
+#[derive(Clone, Copy)]
+pub struct Fanout {
+    pub workers: usize,
+    pub n: u64,
+    pub want: u64,
+}
+
+// ---------------------------------------------------------------------------
 // Shrink: `from` workers reduced to `to`, idle or inside a request
 
 #[derive(Clone, Copy)]

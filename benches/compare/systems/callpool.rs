@@ -7,13 +7,13 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use callpool::{ThreadPool, WorkRequest};
+use callpool::{Context, ThreadPool, WorkRequest};
 
 use super::{runner, Runner, System};
 use crate::harness::{micros, sleep_until, wait_tasks, warm_up, Acc, Probe, Run, ACCS};
 use crate::kinds::{
     idle_cpu, pending_run, shrink_obs, spawn_run, time_round_trips, time_until, time_until_tasks,
-    Batch, Gate, Pending, PendingJob, Shrink, Spawned,
+    Batch, Fanout, Gate, Pending, PendingJob, Shrink, Spawned,
 };
 use crate::procfs;
 use crate::report::Obs;
@@ -28,6 +28,10 @@ impl System for Callpool {
 
     fn batch(&self, b: Batch) -> Option<Runner<Run>> {
         runner(move || with_work!(b.work, |f| batch(b, f)))
+    }
+
+    fn fanout(&self, f: Fanout) -> Option<Runner<Run>> {
+        runner(move || fanout(f))
     }
 
     fn idle_shrink(&self, s: Shrink) -> Option<Runner<Obs>> {
@@ -77,6 +81,31 @@ where
     pool.wait().expect("wait");
     let el = probe.stop();
     acc.check("callpool", n, want);
+    pool.shutdown().expect("shutdown");
+    el
+}
+
+/// One parent made with `WorkRequest::with_context` puts the `n` children
+/// through its `Context` (queued in batches by the worker); `wait` on the
+/// handle it was put on returns after the parent and every child.
+fn fanout(f: Fanout) -> Run {
+    let pool = ThreadPool::new(f.workers);
+    warm_up(f.workers);
+    let acc: &'static Acc = ACCS[0].reset();
+    let probe = Probe::start();
+    pool.put_request(WorkRequest::with_context(
+        move |cx: &Context<'_>, n: u64| {
+            for i in 0..n {
+                cx.put(WorkRequest::new(square, i).on_result(move |_, v| acc.add(v)))
+                    .expect("put child");
+            }
+        },
+        f.n,
+    ))
+    .expect("put parent");
+    pool.wait().expect("wait");
+    let el = probe.stop();
+    acc.check("callpool W8", f.n, f.want);
     pool.shutdown().expect("shutdown");
     el
 }

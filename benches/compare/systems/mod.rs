@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use crate::harness::Run;
-use crate::kinds::{Batch, Pending, PendingJob, Shrink, Spawned};
+use crate::kinds::{Batch, Fanout, Pending, PendingJob, Shrink, Spawned};
 use crate::report::Obs;
 
 mod callpool;
@@ -20,6 +20,9 @@ mod floor;
 mod make_requests;
 mod rayon;
 mod threadpool;
+
+// W8 only: callpool's old way of adding work from a worker.
+mod shared_queue;
 
 /// One timed run per call.
 pub type Runner<T> = Box<dyn FnMut() -> T>;
@@ -37,6 +40,7 @@ pub static ALL: &[&dyn System] = &[
     &threadpool::Threadpool,
     &rayon::Rayon,
     &floor::Floor,
+    &shared_queue::SharedQueue,
 ];
 
 pub trait System: Sync {
@@ -89,6 +93,12 @@ pub trait System: Sync {
     /// `n` round trips of one trivial request on 1 worker, timed by
     /// `kinds::time_round_trips` (W7).
     fn round_trips(&self, _n: u64) -> Option<Runner<Obs>> {
+        None
+    }
+
+    /// One task run by the pool adds `n` trivial tasks, whose results are
+    /// summed (W8); the `Run` covers everything until the last result is in.
+    fn fanout(&self, _f: Fanout) -> Option<Runner<Run>> {
         None
     }
 

@@ -2,6 +2,7 @@
 //! result back on a std `mpsc` channel. A rayon pool has a fixed size, so
 //! it declines the shrink runs.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -11,7 +12,8 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 use super::{runner, Runner, System};
 use crate::harness::{check, collect_mpsc, result_channel, warm_up, Probe, Run};
 use crate::kinds::{
-    idle_cpu, pending_run, spawn_run, time_round_trips, Batch, Gate, Pending, PendingJob, Spawned,
+    idle_cpu, pending_run, spawn_run, time_round_trips, Batch, Fanout, Gate, Pending, PendingJob,
+    Spawned,
 };
 use crate::report::Obs;
 use crate::work::{square, sum_of, with_work};
@@ -25,6 +27,10 @@ impl System for Rayon {
 
     fn batch(&self, b: Batch) -> Option<Runner<Run>> {
         runner(move || with_work!(b.work, |f| batch(b, f)))
+    }
+
+    fn fanout(&self, f: Fanout) -> Option<Runner<Run>> {
+        runner(move || fanout(f))
     }
 
     fn idle_cpu(&self, workers: usize, idle_for: Duration) -> Option<Runner<Obs>> {
@@ -72,6 +78,62 @@ where
     let sum = collect_mpsc(&rx, n);
     let el = probe.stop();
     check("rayon", n, n, sum, want);
+    el
+}
+
+/// One worker's count and sum of W8 results, on a cache line of its own.
+/// Only that worker writes it, so a plain relaxed load and store is enough
+/// (as for callpool's `Acc`); the scope's end orders every write before the
+/// submitting thread reads them.
+#[repr(align(128))]
+#[derive(Default)]
+struct Slot {
+    count: AtomicU64,
+    sum: AtomicU64,
+}
+
+impl Slot {
+    #[inline]
+    fn add(&self, v: u64) {
+        self.count.store(self.count.load(Relaxed) + 1, Relaxed);
+        self.sum
+            .store(self.sum.load(Relaxed).wrapping_add(v), Relaxed);
+    }
+}
+
+/// `install` + `rayon::scope`: one spawned task spawns the `n` children
+/// into the same scope; each child adds its result into the slot of the
+/// worker running it (`current_thread_index`), and the submitting thread
+/// adds up the slots once the scope has ended. Per-worker sums rather than
+/// one shared `AtomicU64`: no locked instruction on a line both cores
+/// write, the cheapest honest way to get the results to one place.
+fn fanout(f: Fanout) -> Run {
+    let pool = pool(f.workers);
+    warm_up(f.workers);
+    let slots: Vec<Slot> = (0..f.workers).map(|_| Slot::default()).collect();
+    let n = f.n;
+    let probe = Probe::start();
+    pool.install(|| {
+        rayon::scope(|s| {
+            let slots = &slots;
+            s.spawn(move |s| {
+                for i in 0..n {
+                    s.spawn(move |_| {
+                        let k = rayon::current_thread_index().expect("on a worker");
+                        slots[k].add(square(i));
+                    });
+                }
+            });
+        });
+    });
+    let (count, sum) = slots.iter().fold((0u64, 0u64), |(c, s), slot| {
+        (
+            c + slot.count.load(Relaxed),
+            s.wrapping_add(slot.sum.load(Relaxed)),
+        )
+    });
+    let el = probe.stop();
+    check("rayon W8", count, n, sum, f.want);
     el
 }
 

@@ -13,8 +13,8 @@ use crate::harness::{
     check, collect_mpsc, result_channel, sleep_until, wait_tasks, warm_up, Probe, Run,
 };
 use crate::kinds::{
-    idle_cpu, pending_run, shrink_obs, spawn_run, time_round_trips, time_until_tasks, Batch, Gate,
-    Pending, PendingJob, Shrink, Spawned,
+    idle_cpu, pending_run, shrink_obs, spawn_run, time_round_trips, time_until_tasks, Batch,
+    Fanout, Gate, Pending, PendingJob, Shrink, Spawned,
 };
 use crate::procfs;
 use crate::report::Obs;
@@ -29,6 +29,10 @@ impl System for Threadpool {
 
     fn batch(&self, b: Batch) -> Option<Runner<Run>> {
         runner(move || with_work!(b.work, |f| batch(b, f)))
+    }
+
+    fn fanout(&self, f: Fanout) -> Option<Runner<Run>> {
+        runner(move || fanout(f))
     }
 
     fn idle_shrink(&self, s: Shrink) -> Option<Runner<Obs>> {
@@ -77,6 +81,30 @@ where
     let sum = collect_mpsc(&rx, n);
     let el = probe.stop();
     check("threadpool", n, n, sum, want);
+    pool.join();
+    el
+}
+
+/// The ThreadDistributor pattern: a task holding a clone of the pool calls
+/// `execute` `n` times from its worker; each child sends its result on the
+/// channel, and the submitting thread receives and sums all `n`.
+fn fanout(f: Fanout) -> Run {
+    let pool = ThreadPool::new(f.workers);
+    warm_up(f.workers);
+    let (tx, rx) = result_channel();
+    let n = f.n;
+    let probe = Probe::start();
+    let inner = pool.clone();
+    pool.execute(move || {
+        for i in 0..n {
+            inner.execute(move || {
+                let _ = tx.send(square(i));
+            });
+        }
+    });
+    let sum = collect_mpsc(&rx, n);
+    let el = probe.stop();
+    check("threadpool W8", n, n, sum, f.want);
     pool.join();
     el
 }

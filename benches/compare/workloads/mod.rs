@@ -15,6 +15,7 @@ mod w4;
 mod w5;
 mod w6;
 mod w7;
+mod w8;
 
 /// One workload: plain data, a `const` in its own file.
 pub struct Workload {
@@ -51,6 +52,7 @@ pub static ALL: &[&Workload] = &[
     &w5::W5,
     &w6::W6,
     &w7::W7,
+    &w8::W8,
     &scale_workers::SCALE_WORKERS,
     &scale_pending::SCALE_PENDING,
 ];

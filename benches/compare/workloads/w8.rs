@@ -1,0 +1,99 @@
+//! W8 work that makes work (issue 11): one task, run by the pool, adds n
+//! trivial tasks (square a u64) from inside it; every result is summed.
+//! On 1, 2 and 4 workers.
+
+use super::{entries, Variants, Workload};
+use crate::cfg::Cfg;
+use crate::harness::ns_per;
+use crate::kinds::Fanout;
+use crate::report::{interleave, median, num, Obs, Table};
+use crate::targets::{table, verdict};
+use crate::work::{square, sum_of};
+
+pub const W8: Workload = Workload {
+    id: "w8",
+    run,
+    targets,
+    ..Workload::PLAIN
+};
+
+/// One table per worker count.
+const TABLES: [(&str, usize); 3] = [("w8-1", 1), ("w8-2", 2), ("w8-4", 4)];
+
+/// Issue 11: callpool within this factor of rayon's time.
+const MAX_OVER_RAYON: f64 = 1.5;
+
+/// Issue 11 asks callpool to be "well ahead" of the old way (a handle
+/// captured by the parent, one `put_request` per child); read here as the
+/// old way taking at least this factor of callpool's time.
+const MIN_SHARED_OVER_CALLPOOL: f64 = 1.25;
+
+/// Child tasks per run; `--w8-n=N` sets another (for profiling).
+fn size(cfg: &Cfg) -> u64 {
+    cfg.flag("--w8-n=").unwrap_or(cfg.size(1_000_000))
+}
+
+fn run(cfg: &Cfg, out: &mut Vec<Table>) {
+    let n = size(cfg);
+    let want = sum_of(n, square);
+    for (id, workers) in TABLES {
+        if !cfg.wants(id) {
+            continue;
+        }
+        let f = Fanout { workers, n, want };
+        let mut t = interleave(
+            id,
+            format!(
+                "W8 work that makes work: 1 task adds {n} trivial tasks (square a u64), \
+                 {workers} worker(s)"
+            ),
+            "ns/task",
+            cfg.rounds(5),
+            entries(
+                Variants::Include,
+                |s| s.fanout(f),
+                move |r| r.blocks(Obs::new(ns_per(r.elapsed, n)), n),
+            ),
+        );
+        t.notes.push(
+            "ns/task = wall time from putting the parent until every child's result was summed, \
+             / n. callpool: one `WorkRequest::with_context` parent calls `cx.put` per child, \
+             results summed by the callbacks on the thread in `wait`; callpool/shared-queue: \
+             the parent holds an `Arc<ThreadPool>` clone and calls `put_request` per child; \
+             threadpool: the parent holds a pool clone and calls `execute` per child, results \
+             sent on an mpsc channel and summed by the submitting thread; rayon: `install` + \
+             `scope`, one spawned task spawns the children into the scope, each adds into its \
+             worker's own cache-padded count and sum (no shared atomic), summed after the scope. \
+             Blocks per 1k req are per 1,000 children."
+                .into(),
+        );
+        out.push(t);
+    }
+}
+
+fn targets(tables: &[Table], lines: &mut Vec<String>) {
+    let by_round = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (id, _) in TABLES {
+        let Some(t) = table(tables, id) else { continue };
+        let over_rayon = t.per_round(|v| v("callpool") / v("rayon"));
+        let shared = t.per_round(|v| v("callpool/shared-queue") / v("callpool"));
+        let threadpool = t.per_round(|v| v("threadpool") / v("callpool"));
+        let (r, s, p) = (median(&over_rayon), median(&shared), median(&threadpool));
+        lines.push(format!(
+            "{id} (issue 11): callpool {} ns/task; callpool ÷ rayon = {r:.2} (rounds: {}) \
+             (target ≤ {MAX_OVER_RAYON:.2}: {}); shared-queue ÷ callpool = {s:.2} (rounds: {}) \
+             (target ≥ {MIN_SHARED_OVER_CALLPOOL:.2}: {}); threadpool ÷ callpool = {p:.2} (rounds: {})",
+            num(t.median_of("callpool")),
+            by_round(&over_rayon),
+            verdict(r <= MAX_OVER_RAYON),
+            by_round(&shared),
+            verdict(s >= MIN_SHARED_OVER_CALLPOOL),
+            by_round(&threadpool),
+        ));
+    }
+}
