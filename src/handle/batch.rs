@@ -92,7 +92,7 @@ impl ThreadPool {
         let state = BatchState::new(members);
         // Tracked before anything is queued: results come after.
         inbox.batches.add(Arc::clone(&state));
-        let jobs: Vec<Job> = tasks
+        let mut jobs: Vec<Job> = tasks
             .into_iter()
             .map(|task| Job {
                 task,
@@ -109,7 +109,7 @@ impl ThreadPool {
             self.wake_if_no_threads();
             return Ok(batch);
         }
-        match self.shared().queue.push_many(jobs, Admit::WhileOpen) {
+        match self.shared().queue.push_many(&mut jobs, Admit::WhileOpen) {
             Push::Queued => {
                 self.wake_if_no_threads();
                 Ok(batch)

@@ -104,7 +104,8 @@ impl Queue for RequestQueue<u64> {
         RequestQueue::push(self, job)
     }
     fn push_many(&self, jobs: Vec<u64>) -> Push<Vec<u64>> {
-        RequestQueue::push_many(self, jobs, Admit::WhileOpen)
+        let mut jobs = jobs;
+        RequestQueue::push_many(self, &mut jobs, Admit::WhileOpen)
     }
     fn push_blocking(
         &self,

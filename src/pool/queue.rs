@@ -326,9 +326,9 @@ impl<J> RequestQueue<J> {
     /// there are requests, less those already being woken. Returns `false`
     /// if the pool closed meanwhile. `push_counted` for a batch: the same
     /// fence and the same look at the lifecycle, once.
-    fn push_counted_many(&self, jobs: Vec<J>) -> bool {
+    fn push_counted_many(&self, jobs: &mut Vec<J>) -> bool {
         let n = jobs.len();
-        for job in jobs {
+        for job in jobs.drain(..) {
             self.jobs.push(job);
         }
         // SeqCst fence: as in `push_counted`, once for the batch.
@@ -351,9 +351,10 @@ impl<J> RequestQueue<J> {
 
     /// Queues a batch of requests with one reservation, past any capacity
     /// (a worker's batch must never wait for room, see
-    /// `push_past_capacity`), if `admit` allows the lifecycle. `Closed`
-    /// hands the whole batch back.
-    pub(crate) fn push_many(&self, jobs: Vec<J>, admit: Admit) -> Push<Vec<J>> {
+    /// `push_past_capacity`), if `admit` allows the lifecycle. Queued
+    /// requests are drained out of `jobs` (its capacity stays, for the next
+    /// batch); `Closed` hands the whole batch back.
+    pub(crate) fn push_many(&self, jobs: &mut Vec<J>, admit: Admit) -> Push<Vec<J>> {
         if jobs.is_empty() {
             return Push::Queued;
         }
@@ -365,7 +366,7 @@ impl<J> RequestQueue<J> {
                     Push::QueuedLate
                 }
             }
-            Err(_) => Push::Closed(jobs),
+            Err(_) => Push::Closed(std::mem::take(jobs)),
         }
     }
 
