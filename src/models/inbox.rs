@@ -40,6 +40,9 @@ pub(super) enum Misuse {
     /// The last worker wakes the waiters before it is counted out, where
     /// the pool counts it out first (`Pool::worker_exited`).
     WakeBeforeExit,
+    /// A running parent's child is counted pending only after the parent's
+    /// outcome went back, where `Children::spawn` counts it at once.
+    ChildCountedLate,
 }
 
 /// The pool's threads as the wait protocol sees them: `running` workers,
@@ -293,5 +296,31 @@ pub(super) fn sweep_overflows_a_full_result_queue(misuse: Misuse) {
         _ => handle.inbox().hand_over(Msg::Done(swept)),
     }
     assert_eq!(waiter.join().unwrap(), 2);
+    handle.assert_handled(&[1, 2]);
+}
+
+/// (g8) A running parent adds a child (counted pending at once, as
+/// `Children::spawn` does), then its outcome goes back; a second worker
+/// runs the child. A thread waiting from the start must not return before
+/// the child's callback ran: the parent, still pending while it runs,
+/// covers the child until the child is counted.
+pub(super) fn wait_covers_a_child_added_by_a_running_parent(misuse: Misuse) {
+    let handle = Handle::new(None, 0);
+    let mut parent = handle.put(1);
+    let waiter = spawn_waiter(&handle);
+    let worker = {
+        let handle = Arc::clone(&handle);
+        thread::spawn(move || {
+            parent.run(&Detached);
+            let counted_now = (misuse != Misuse::ChildCountedLate).then(|| handle.put(2));
+            handle.inbox().deliver(Msg::Done(parent), || {});
+            let mut child = counted_now.unwrap_or_else(|| handle.put(2));
+            child.run(&Detached);
+            handle.inbox().deliver(Msg::Done(child), || {});
+        })
+    };
+    let waited = waiter.join().unwrap();
+    worker.join().unwrap();
+    assert_eq!(waited, 2, "wait returned before the child was handled");
     handle.assert_handled(&[1, 2]);
 }

@@ -57,6 +57,16 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             || check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::KeepWithoutWake)),
             "deadlock",
         ),
+        "g8_child_counted_late" => (
+            || {
+                check(|| {
+                    inbox::wait_covers_a_child_added_by_a_running_parent(
+                        inbox::Misuse::ChildCountedLate,
+                    )
+                })
+            },
+            "wait returned before the child was handled",
+        ),
         _ => return None,
     };
     Some(model)
@@ -168,6 +178,11 @@ fn seeded_g6_a_non_waiter_handling_as_a_waiter_is_caught() {
 #[test]
 fn seeded_g7_overflow_without_a_wake_token_is_caught() {
     expect_caught("g7_keep_without_wake");
+}
+
+#[test]
+fn seeded_g8_child_counted_late_is_caught() {
+    expect_caught("g8_child_counted_late");
 }
 
 /// The marker check is what makes the others trustworthy: a child whose

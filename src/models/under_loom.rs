@@ -165,3 +165,8 @@ fn l_batch_hand_off_wakes_sleeping_workers() {
 fn l_batch_hand_off_racing_a_close_is_refused_or_swept() {
     check(|| batch_racing_close(real()));
 }
+
+#[test]
+fn g8_wait_covers_a_child_added_by_a_running_parent() {
+    check(|| inbox::wait_covers_a_child_added_by_a_running_parent(inbox::Misuse::None));
+}

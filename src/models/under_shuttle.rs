@@ -67,6 +67,17 @@ fn wait_protocol_scenarios() {
 }
 
 #[test]
+fn g8_wait_covers_a_child_added_by_a_running_parent() {
+    check(|| inbox::wait_covers_a_child_added_by_a_running_parent(inbox::Misuse::None));
+}
+
+#[test]
+#[should_panic(expected = "wait returned before the child was handled")]
+fn seeded_g8_child_counted_late_is_caught() {
+    check(|| inbox::wait_covers_a_child_added_by_a_running_parent(inbox::Misuse::ChildCountedLate));
+}
+
+#[test]
 fn ticket_scenarios() {
     check(ticket::cancel_races_start);
     check(ticket::cancel_races_sweep);
