@@ -102,7 +102,7 @@ pub use error::{
     WaitError,
 };
 pub use global::{configure_global, global};
-pub use handle::{Batch, ThreadPool, WeakPool};
+pub use handle::{Batch, Stats, ThreadPool, WeakPool};
 pub use inbox::batches::Progress;
 pub use request::{
     make_fallible_requests, make_requests, make_requests_with_input, Closed, Context, Emitter,

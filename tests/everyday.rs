@@ -265,3 +265,70 @@ fn callbacks_get_the_input_back_even_when_cancelled() {
         assert_eq!(seen, ["a 1", "bb Cancelled", "ccc 3"]);
     });
 }
+
+/// `stats()` counts each way a request ends exactly, over every handle,
+/// and sees a busy and an idle worker.
+#[test]
+fn stats_count_each_end_exactly() {
+    within("stats", || {
+        let pool = ThreadPool::builder()
+            .workers(2)
+            .quiet_panics(true)
+            .build()
+            .unwrap();
+        let other = pool.new_handle();
+        for i in 0..10u32 {
+            other.put_request(WorkRequest::new(|x: u32| x, i)).unwrap();
+        }
+        for _ in 0..3 {
+            pool.put_request(WorkRequest::fallible(|_: ()| Err::<u8, _>("no"), ()))
+                .unwrap();
+        }
+        pool.put_request(
+            WorkRequest::new(|_: ()| -> u8 { panic!("counted") }, ()).on_error(|_, _| {}),
+        )
+        .unwrap();
+        pool.put_request(
+            WorkRequest::new(|x: u8| x, 1)
+                .deadline(std::time::Instant::now())
+                .on_error(|_, _| {}),
+        )
+        .unwrap();
+        other.wait().unwrap();
+        pool.wait().unwrap();
+        // Both workers held by gates (busy, none idle); a request queued
+        // behind them is cancelled.
+        let (a, a_latch) = common::gate();
+        let (b, b_latch) = common::gate();
+        pool.put_request(WorkRequest::new(move |_: ()| a_latch.hold(), ()))
+            .unwrap();
+        pool.put_request(WorkRequest::new(move |_: ()| b_latch.hold(), ()))
+            .unwrap();
+        a.await_start();
+        b.await_start();
+        let queued = pool
+            .put_request(WorkRequest::new(|x: u8| x, 2).on_error(|_, _| {}))
+            .unwrap();
+        assert!(pool.cancel(queued));
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.workers, stats.threads, stats.busy, stats.idle),
+            (2, 2, 2, 0)
+        );
+        assert_eq!(stats.queued, 0);
+        assert_eq!(
+            (
+                stats.completed,
+                stats.failed,
+                stats.panicked,
+                stats.cancelled
+            ),
+            (10, 3, 1, 2),
+            "{stats:?}"
+        );
+        a.open();
+        b.open();
+        pool.wait().unwrap();
+        assert_eq!(pool.stats().completed, 12);
+    });
+}

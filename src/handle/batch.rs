@@ -225,6 +225,7 @@ impl Batch {
             job.counted() && Arc::ptr_eq(&job.inbox, &self.inbox) && members.contains(&job.id())
         });
         let cancelled = found.len();
+        self.pool.count_cancelled(cancelled);
         for job in found {
             job.cancel();
         }

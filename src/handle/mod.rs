@@ -21,6 +21,7 @@ use crate::pool::{Blocked, Pool, PoolOwner, Push};
 use crate::request::task::Route;
 use crate::request::{RequestId, WorkRequest};
 
+pub use crate::pool::stats::Stats;
 pub use batch::Batch;
 
 /// A callback-driven thread pool.
@@ -611,6 +612,31 @@ impl ThreadPool {
     /// As [`create_workers`](Self::create_workers) when growing.
     pub fn resize(&self, n: usize) -> Result<(), SpawnError> {
         self.shared().resize(n)
+    }
+
+    /// What the pool is doing and has done: busy and idle threads, queued
+    /// requests, and how many requests completed, failed, panicked or were
+    /// cancelled over the pool's life, on every handle. Each worker counts
+    /// what it runs on a cache line of its own with a plain load and store
+    /// (no locked instruction); reading sums them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::builder().workers(2).quiet_panics(true).build()?;
+    /// pool.put_request(WorkRequest::new(|n: u32| n, 1))?;
+    /// pool.put_request(WorkRequest::fallible(|_: ()| Err::<u8, _>("no"), ()))?;
+    /// pool.put_request(WorkRequest::new(|_: ()| panic!("boom"), ()).on_error(|_, _: TaskError| {}))?;
+    /// pool.wait()?;
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.completed, stats.failed, stats.panicked), (1, 1, 1));
+    /// assert_eq!(stats.workers, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.shared().stats()
     }
 
     /// Live (not dismissed) workers.

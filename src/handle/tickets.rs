@@ -135,6 +135,7 @@ impl ThreadPool {
             .queue
             .take_own(|job| job.counted() && job.id() == id && Arc::ptr_eq(&job.inbox, inbox));
         let cancelled = !found.is_empty();
+        self.shared().count_cancelled(found.len());
         for job in found {
             log::debug!("callpool: request {} cancelled by its handle", job.id());
             job.cancel();

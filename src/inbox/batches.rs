@@ -86,7 +86,7 @@ impl BatchState {
         let mut count = self.count();
         match how {
             Ended::Succeeded => count.progress.done += 1,
-            Ended::Failed => count.progress.failed += 1,
+            Ended::Failed | Ended::Panicked => count.progress.failed += 1,
             Ended::Unstarted => count.progress.cancelled += 1,
         }
         self.take_if_complete(&mut count)

@@ -10,6 +10,7 @@ pub(crate) mod handshake;
 pub(crate) mod pace;
 pub(crate) mod queue;
 mod registry;
+pub(crate) mod stats;
 mod worker;
 
 use std::cell::Cell;
@@ -83,6 +84,10 @@ pub(crate) struct Pool {
     threads: AtomicUsize,
     /// Every handle's inbox, to wake its waiters when the last thread exits.
     inboxes: Mutex<Inboxes>,
+    /// What each worker ran, for `ThreadPool::stats`.
+    pub(crate) tallies: stats::Tallies,
+    /// Requests cancelled before a worker took them (sweeps, `cancel`).
+    cancelled: AtomicU64,
 }
 
 /// Weak references to every handle's inbox. Dead ones are pruned when the
@@ -108,7 +113,34 @@ impl Pool {
                 list: Vec::new(),
                 prune_at: 16,
             }),
+            tallies: stats::Tallies::default(),
+            cancelled: AtomicU64::new(0),
         })
+    }
+
+    /// Counts requests cancelled before a worker took them.
+    pub(crate) fn count_cancelled(&self, n: usize) {
+        // Relaxed: a statistic, ordered with nothing else.
+        self.cancelled.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// What the pool has done so far (see `ThreadPool::stats`).
+    pub(crate) fn stats(&self) -> stats::Stats {
+        let totals = self.tallies.totals();
+        let idle = self.queue.sleeping();
+        let threads = self.threads();
+        stats::Stats {
+            workers: self.live_workers(),
+            threads,
+            idle,
+            busy: threads.saturating_sub(idle),
+            queued: self.queued(),
+            completed: totals.succeeded,
+            failed: totals.failed,
+            panicked: totals.panicked,
+            // Relaxed: see `count_cancelled`.
+            cancelled: self.cancelled.load(Ordering::Relaxed) + totals.unstarted,
+        }
     }
 
     /// This pool's id, unique in the process (what `current_worker_pool`
@@ -176,6 +208,7 @@ impl Pool {
     /// a panicking `Drop` of a cancelled callable is contained.
     pub(crate) fn sweep(&self, own: Option<&Arc<Inbox>>) -> Vec<WorkRequest> {
         let mut handed_back = Vec::new();
+        let mut cancelled = 0;
         for job in self.queue.take_all() {
             // A ticket's request is its ticket's, not the handle's: it is
             // cancelled to the ticket, never handed back.
@@ -189,8 +222,10 @@ impl Pool {
                     job.id()
                 );
                 job.cancel();
+                cancelled += 1;
             }
         }
+        self.count_cancelled(cancelled);
         handed_back
     }
 

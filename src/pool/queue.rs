@@ -611,6 +611,11 @@ impl<J> RequestQueue<J> {
         }
     }
 
+    /// Workers asleep in `sleep` (a gauge, for statistics).
+    pub(crate) fn sleeping(&self) -> usize {
+        self.lock().sleeping
+    }
+
     pub(crate) fn lifecycle(&self) -> Lifecycle {
         // SeqCst: see `reserve`.
         lifecycle_of(self.lifecycle.load(Ordering::SeqCst))

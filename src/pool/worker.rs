@@ -19,11 +19,13 @@ use crate::inbox::{Inbox, Job, Msg};
 use crate::pool::handshake::WorkerFlags;
 use crate::pool::pace::Pace;
 use crate::pool::queue::{Admit, Lifecycle, Push};
+use crate::pool::stats::Tally;
 use crate::pool::Pool;
 use crate::request::context::{Refusal, Spawner};
 use crate::request::stream::{Closed, Item};
 use crate::request::task::Route;
 use crate::request::{RequestId, WorkRequest};
+use crate::sync::CachePadded;
 
 /// How many finished requests' handle references a worker keeps before
 /// letting go of them together (see `run`).
@@ -35,8 +37,12 @@ const CHILD_BATCH: usize = 64;
 
 /// The body of a worker thread. `flags` holds this worker's dismissal flag.
 pub(crate) fn run(pool: &Pool, flags: &WorkerFlags) {
+    let tally = pool.tallies.join();
     // Accounts for the exit on every path, a panic in this loop included.
-    let _exit = ExitGuard { pool };
+    let _exit = ExitGuard {
+        pool,
+        tally: &tally,
+    };
     // Each job holds a reference to its handle's inbox, cloned by the
     // putting thread. Dropping it here at once would move the reference
     // count's cache line to this core for every request, and the next put
@@ -56,7 +62,7 @@ pub(crate) fn run(pool: &Pool, flags: &WorkerFlags) {
         let Some(job) = pool.queue.take(flags, &mut pace, || spent.clear()) else {
             break;
         };
-        spent.push(execute(pool, job, &children));
+        spent.push(execute(pool, job, &children, &tally));
         pace.ran();
     }
 }
@@ -64,7 +70,7 @@ pub(crate) fn run(pool: &Pool, flags: &WorkerFlags) {
 /// Runs one request and sends it back to its handle; returns the job's
 /// reference to that handle's inbox. A panic in the callable is caught
 /// inside `run`; the worker lives on.
-fn execute(pool: &Pool, job: Job, batch: &RefCell<Vec<Job>>) -> Arc<Inbox> {
+fn execute(pool: &Pool, job: Job, batch: &RefCell<Vec<Job>>, tally: &Tally) -> Arc<Inbox> {
     let Job { mut task, inbox } = job;
     log::trace!("callpool: running request {}", task.id());
     let children = Children {
@@ -73,6 +79,7 @@ fn execute(pool: &Pool, job: Job, batch: &RefCell<Vec<Job>>) -> Arc<Inbox> {
         batch,
     };
     task.run(&children);
+    tally.count(task.ended());
     // Before the outcome goes back: the sooner the children are queued, the
     // sooner other workers run them (`wait` counts them already).
     children.hand_off();
@@ -168,6 +175,7 @@ impl Children<'_> {
             // (`push_many` is never `Full`: a worker's batch goes past the
             // capacity; were it ever, the batch is cancelled, not lost.)
             Push::Closed(jobs) | Push::Full(jobs) => {
+                self.pool.count_cancelled(jobs.len());
                 for job in jobs {
                     job.cancel();
                 }
@@ -178,6 +186,7 @@ impl Children<'_> {
 
 struct ExitGuard<'a> {
     pool: &'a Pool,
+    tally: &'a Arc<CachePadded<Tally>>,
 }
 
 impl Drop for ExitGuard<'_> {
@@ -186,6 +195,7 @@ impl Drop for ExitGuard<'_> {
             "callpool: worker {} exiting",
             thread::current().name().unwrap_or("?")
         );
+        self.pool.tallies.retire(self.tally);
         self.pool.worker_exited(thread::current().id());
     }
 }

@@ -128,6 +128,7 @@ where
         match &self.outcome {
             Some(Ok(_)) => Ended::Succeeded,
             Some(Err(Failure::Cancelled | Failure::Expired)) | None => Ended::Unstarted,
+            Some(Err(Failure::Panicked(_))) => Ended::Panicked,
             Some(Err(_)) => Ended::Failed,
         }
     }

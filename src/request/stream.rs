@@ -256,6 +256,7 @@ where
         match &self.outcome {
             Some(Ok(())) => Ended::Succeeded,
             Some(Err(TaskError::Cancelled | TaskError::Expired)) | None => Ended::Unstarted,
+            Some(Err(TaskError::Panicked(_))) => Ended::Panicked,
             Some(Err(_)) => Ended::Failed,
         }
     }

@@ -116,8 +116,9 @@ impl Envelope<dyn Task> {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Ended {
     Succeeded,
-    /// Failed, or panicked.
+    /// Returned an error.
     Failed,
+    Panicked,
     /// Never started: cancelled, or expired.
     Unstarted,
 }
@@ -127,7 +128,8 @@ impl<I, T, E> Stage<I, T, E> {
         match self {
             Stage::Succeeded(_) => Ended::Succeeded,
             Stage::Failed(Failure::Cancelled | Failure::Expired) => Ended::Unstarted,
-            Stage::Failed(_) => Ended::Failed,
+            Stage::Failed(Failure::Panicked(_)) => Ended::Panicked,
+            Stage::Failed(Failure::Failed(_)) => Ended::Failed,
             // Not ended (only after a bug): counted with those never started.
             Stage::Ready(_) | Stage::Spent => Ended::Unstarted,
         }

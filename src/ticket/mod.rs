@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::request::task::{Envelope, TaskBox};
+use crate::request::task::{Ended, Envelope, TaskBox};
 use crate::request::{RequestId, TaskError};
 
 pub use completed::{as_completed, AsCompleted};
@@ -99,6 +99,7 @@ where
             task: SettledTask {
                 work: Some(work),
                 destination: Arc::clone(&slot),
+                ended: Ended::Unstarted,
             },
         });
         (Ticket { slot, id }, task)
@@ -125,6 +126,7 @@ where
                 id,
                 outcomes: outcomes.clone(),
             },
+            ended: Ended::Unstarted,
         },
     });
     (id, task)

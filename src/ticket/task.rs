@@ -63,6 +63,8 @@ pub(crate) struct SettledTask<W, D> {
     /// The callable, until it runs or the request ends unrun.
     pub(crate) work: Option<W>,
     pub(crate) destination: D,
+    /// How it ended, for the worker's statistics.
+    pub(crate) ended: Ended,
 }
 
 impl<W, D> SettledTask<W, D> {
@@ -94,6 +96,11 @@ where
         // `work` is consumed by the call, so what it captured is dropped
         // before the outcome is settled.
         let outcome: Outcome<T, E> = attempt(work).map_err(TaskError::from);
+        self.ended = match &outcome {
+            Ok(_) => Ended::Succeeded,
+            Err(TaskError::Panicked(_)) => Ended::Panicked,
+            Err(_) => Ended::Failed,
+        };
         self.destination.settle(outcome);
     }
 
@@ -117,8 +124,7 @@ where
     }
 
     fn ended(&self) -> Ended {
-        // Never reported through a handle, so never in a batch's count.
-        Ended::Unstarted
+        self.ended
     }
 
     fn user_chosen_id(&self) -> bool {

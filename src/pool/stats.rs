@@ -1,0 +1,137 @@
+//! What the workers have done, for [`ThreadPool::stats`](crate::ThreadPool::stats):
+//! one tally per worker, written only by that worker (so a count costs a
+//! plain load and store, no locked instruction), summed on demand.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::request::task::Ended;
+use crate::sync::CachePadded;
+
+/// A snapshot of what a pool is doing and has done
+/// ([`ThreadPool::stats`](crate::ThreadPool::stats)). The counts cover the
+/// pool's whole life and every handle; the gauges are read one after the
+/// other, so under load they need not add up exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Live workers (dismissed ones not included).
+    pub workers: usize,
+    /// Worker threads still running, dismissed ones finishing included.
+    pub threads: usize,
+    /// Threads running or about to run a request.
+    pub busy: usize,
+    /// Threads asleep, waiting for work.
+    pub idle: usize,
+    /// Requests queued, not yet taken by a worker.
+    pub queued: usize,
+    /// Requests that ran and returned a value.
+    pub completed: u64,
+    /// Requests that ran and returned an error.
+    pub failed: u64,
+    /// Requests whose callable panicked.
+    pub panicked: u64,
+    /// Requests ended before they started: cancelled (by a sweep,
+    /// `cancel`, a ticket) or expired.
+    pub cancelled: u64,
+}
+
+/// One worker's counts, on a cache line of its own.
+#[derive(Default)]
+pub(crate) struct Tally {
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    panicked: AtomicU64,
+    /// Taken but not run: expired, or cancelled through its ticket.
+    unstarted: AtomicU64,
+}
+
+/// Sums of tallies.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) succeeded: u64,
+    pub(crate) failed: u64,
+    pub(crate) panicked: u64,
+    pub(crate) unstarted: u64,
+}
+
+impl Tally {
+    /// Counts one request this worker ended. Only the owning worker calls
+    /// it, so a load and a store suffice.
+    #[inline]
+    pub(crate) fn count(&self, how: Ended) {
+        let counter = match how {
+            Ended::Succeeded => &self.succeeded,
+            Ended::Failed => &self.failed,
+            Ended::Panicked => &self.panicked,
+            Ended::Unstarted => &self.unstarted,
+        };
+        // Relaxed: a statistic with one writer; readers want its value
+        // eventually, ordered with nothing else.
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> Totals {
+        // Relaxed: see `count`.
+        Totals {
+            succeeded: self.succeeded.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            panicked: self.panicked.load(Ordering::Relaxed),
+            unstarted: self.unstarted.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl std::ops::AddAssign for Totals {
+    fn add_assign(&mut self, other: Totals) {
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.panicked += other.panicked;
+        self.unstarted += other.unstarted;
+    }
+}
+
+/// The tallies of a pool's running workers, and the sums of those that
+/// have exited.
+#[derive(Default)]
+pub(crate) struct Tallies {
+    state: Mutex<TalliesState>,
+}
+
+#[derive(Default)]
+struct TalliesState {
+    live: Vec<Arc<CachePadded<Tally>>>,
+    retired: Totals,
+}
+
+impl Tallies {
+    fn state(&self) -> MutexGuard<'_, TalliesState> {
+        // Only pushes, removals and additions under it: never torn.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new worker's tally.
+    pub(crate) fn join(&self) -> Arc<CachePadded<Tally>> {
+        let tally = Arc::new(CachePadded::new(Tally::default()));
+        self.state().live.push(Arc::clone(&tally));
+        tally
+    }
+
+    /// An exiting worker's tally goes into the retired sums.
+    pub(crate) fn retire(&self, tally: &Arc<CachePadded<Tally>>) {
+        let mut state = self.state();
+        if let Some(at) = state.live.iter().position(|t| Arc::ptr_eq(t, tally)) {
+            state.live.swap_remove(at);
+            state.retired += tally.read();
+        }
+    }
+
+    pub(crate) fn totals(&self) -> Totals {
+        let state = self.state();
+        let mut totals = state.retired;
+        for tally in &state.live {
+            totals += tally.read();
+        }
+        totals
+    }
+}
