@@ -6,7 +6,7 @@ use std::thread;
 
 use crate::error::{BuildError, SpawnError};
 use crate::handle::ThreadPool;
-use crate::pool::{Config, Pool, PoolOwner, WorkerHook};
+use crate::pool::{Config, Pool, PoolOwner, StateMaker, WorkerHook};
 
 /// The most live workers one pool may have. Far above any useful size; it
 /// turns an absurd request (`create_workers(usize::MAX)`) into an error
@@ -52,6 +52,7 @@ pub struct Builder {
     quiet_panics: bool,
     on_worker_start: Option<WorkerHook>,
     on_worker_stop: Option<WorkerHook>,
+    worker_state: Option<StateMaker>,
 }
 
 impl Default for Builder {
@@ -72,6 +73,7 @@ impl Builder {
             quiet_panics: false,
             on_worker_start: None,
             on_worker_stop: None,
+            worker_state: None,
         }
     }
 
@@ -167,6 +169,20 @@ impl Builder {
         self
     }
 
+    /// Gives each worker a state of its own, made by `make(index)` on the
+    /// worker thread as it starts and dropped there as it leaves; a
+    /// callable made with [`WorkRequest::with_context`](crate::WorkRequest::with_context)
+    /// borrows it with [`Context::worker_state`](crate::Context::worker_state).
+    /// The state need not be `Send`: it never leaves its thread. A panic in
+    /// `make` is logged and that worker has no state.
+    pub fn worker_state<S: 'static>(
+        mut self,
+        make: impl Fn(usize) -> S + Send + Sync + 'static,
+    ) -> Builder {
+        self.worker_state = Some(StateMaker(Arc::new(move |index| Box::new(make(index)))));
+        self
+    }
+
     /// Runs `hook(index)` on each worker thread as it leaves (dismissed,
     /// or the pool shut down), after its last request. A panic in it is
     /// logged.
@@ -222,6 +238,7 @@ impl Builder {
                 quiet_panics: self.quiet_panics,
                 on_worker_start: self.on_worker_start,
                 on_worker_stop: self.on_worker_stop,
+                worker_state: self.worker_state,
             },
         })
     }

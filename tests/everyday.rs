@@ -332,3 +332,58 @@ fn stats_count_each_end_exactly() {
         assert_eq!(pool.stats().completed, 12);
     });
 }
+
+/// Each worker has its own state (here an `Rc`, which is not `Send`: it
+/// never leaves its thread), made once per worker and reused by every
+/// request that worker runs.
+#[test]
+fn worker_state_is_made_once_per_worker_and_reused() {
+    use callpool::Context;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    within("worker state", || {
+        let made = common::counter();
+        let m = Arc::clone(&made);
+        let pool = ThreadPool::builder()
+            .workers(3)
+            .worker_state(move |index| {
+                m.fetch_add(1, Ordering::SeqCst);
+                (index, Rc::new(Cell::new(0usize)))
+            })
+            .build()
+            .unwrap();
+        let runs = Arc::new(Mutex::new(std::collections::HashMap::new()));
+        for _ in 0..300 {
+            let runs = Arc::clone(&runs);
+            pool.put_request(
+                WorkRequest::with_context(
+                    |cx: &Context<'_>, _: ()| {
+                        let state = cx.worker_state::<(usize, Rc<Cell<usize>>)>().unwrap();
+                        state.1.set(state.1.get() + 1);
+                        (state.0, state.1.get())
+                    },
+                    (),
+                )
+                .on_result(move |_, (index, count)| {
+                    let mut runs = runs.lock().unwrap();
+                    let best = runs.entry(index).or_insert(0);
+                    *best = count.max(*best);
+                }),
+            )
+            .unwrap();
+        }
+        pool.wait().unwrap();
+        let total: usize = runs.lock().unwrap().values().sum();
+        assert_eq!(total, 300, "each worker's count reached what it ran");
+        // A type that is not the state: None, not a panic.
+        pool.put_request(WorkRequest::with_context(
+            |cx: &Context<'_>, _: ()| assert!(cx.worker_state::<String>().is_none()),
+            (),
+        ))
+        .unwrap();
+        pool.wait().unwrap();
+        // Every worker has started (and made its state) once it is joined.
+        pool.shutdown().unwrap();
+        assert_eq!(made.load(Ordering::SeqCst), 3);
+    });
+}

@@ -51,6 +51,34 @@ pub(crate) struct Config {
     pub(crate) quiet_panics: bool,
     pub(crate) on_worker_start: Option<WorkerHook>,
     pub(crate) on_worker_stop: Option<WorkerHook>,
+    pub(crate) worker_state: Option<StateMaker>,
+}
+
+/// Makes a worker's own state (`Builder::worker_state`).
+#[derive(Clone)]
+pub(crate) struct StateMaker(pub(crate) Arc<dyn Fn(usize) -> Box<dyn std::any::Any> + Send + Sync>);
+
+impl fmt::Debug for StateMaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StateMaker")
+    }
+}
+
+impl StateMaker {
+    /// Worker `index`'s state; `None` (logged) if making it panicked.
+    pub(crate) fn make(&self, index: usize) -> Option<Box<dyn std::any::Any>> {
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.0)(index)));
+        match made {
+            Ok(state) => Some(state),
+            Err(payload) => {
+                log::error!(
+                    "callpool: making worker {index}'s state panicked: {}",
+                    crate::unwind::into_message(payload)
+                );
+                None
+            }
+        }
+    }
 }
 
 /// A user's worker start or stop hook.

@@ -129,7 +129,12 @@ impl Pool {
             if let Some(hook) = &pool.config.on_worker_start {
                 hook.call("a worker start hook", index);
             }
-            worker::run(&pool, &worker_flags);
+            let state = pool
+                .config
+                .worker_state
+                .as_ref()
+                .and_then(|make| make.make(index));
+            worker::run(&pool, &worker_flags, state);
             if let Some(hook) = &pool.config.on_worker_stop {
                 hook.call("a worker stop hook", index);
             }

@@ -11,6 +11,7 @@
 //!   exit ◄── (draining? run what is queued first)
 //! ```
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::thread;
@@ -36,7 +37,8 @@ const SPENT_BATCH: usize = 64;
 const CHILD_BATCH: usize = 64;
 
 /// The body of a worker thread. `flags` holds this worker's dismissal flag.
-pub(crate) fn run(pool: &Pool, flags: &WorkerFlags) {
+pub(crate) fn run(pool: &Pool, flags: &WorkerFlags, state: Option<Box<dyn Any>>) {
+    let state = state.map(RefCell::new);
     let tally = pool.tallies.join();
     // Accounts for the exit on every path, a panic in this loop included.
     let _exit = ExitGuard {
@@ -62,7 +64,7 @@ pub(crate) fn run(pool: &Pool, flags: &WorkerFlags) {
         let Some(job) = pool.queue.take(flags, &mut pace, || spent.clear()) else {
             break;
         };
-        spent.push(execute(pool, job, &children, &tally));
+        spent.push(execute(pool, job, &children, &state, &tally));
         pace.ran();
     }
 }
@@ -70,13 +72,20 @@ pub(crate) fn run(pool: &Pool, flags: &WorkerFlags) {
 /// Runs one request and sends it back to its handle; returns the job's
 /// reference to that handle's inbox. A panic in the callable is caught
 /// inside `run`; the worker lives on.
-fn execute(pool: &Pool, job: Job, batch: &RefCell<Vec<Job>>, tally: &Tally) -> Arc<Inbox> {
+fn execute(
+    pool: &Pool,
+    job: Job,
+    batch: &RefCell<Vec<Job>>,
+    state: &Option<RefCell<Box<dyn Any>>>,
+    tally: &Tally,
+) -> Arc<Inbox> {
     let Job { mut task, inbox } = job;
     log::trace!("callpool: running request {}", task.id());
     let children = Children {
         pool,
         inbox: &inbox,
         batch,
+        state,
     };
     task.run(&children);
     tally.count(task.ended());
@@ -102,6 +111,8 @@ struct Children<'a> {
     pool: &'a Pool,
     inbox: &'a Arc<Inbox>,
     batch: &'a RefCell<Vec<Job>>,
+    /// The worker's own state (`Builder::worker_state`).
+    state: &'a Option<RefCell<Box<dyn Any>>>,
 }
 
 impl Spawner for Children<'_> {
@@ -135,6 +146,10 @@ impl Spawner for Children<'_> {
 
     fn emit(&self, item: Item) -> Result<(), Closed> {
         self.send_item(item)
+    }
+
+    fn worker_state(&self) -> Option<&RefCell<Box<dyn Any>>> {
+        self.state.as_ref()
     }
 }
 

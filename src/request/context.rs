@@ -3,6 +3,8 @@
 //! does is given by whoever runs the task ([`Spawner`]: a worker), and its
 //! public `put` is built in `handle::context`, where the errors are.
 
+use std::any::Any;
+use std::cell::{RefCell, RefMut};
 use std::fmt;
 
 use crate::request::stream::{Closed, Item};
@@ -33,6 +35,41 @@ impl<'a> Context<'a> {
     pub fn id(&self) -> RequestId {
         self.id
     }
+
+    /// The running worker's own state, made by the pool's
+    /// [`Builder::worker_state`](crate::Builder::worker_state) when the
+    /// worker started: a connection, a buffer, anything a request may reuse
+    /// on the same thread without a global `thread_local!`. `None` if the
+    /// pool has no worker state or it is not an `S`.
+    ///
+    /// # Panics
+    ///
+    /// If the state is already borrowed: a callable holding one guard asks
+    /// for another.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::builder()
+    ///     .workers(2)
+    ///     .worker_state(|index| (index, Vec::<u8>::with_capacity(1 << 16)))   // per worker
+    ///     .build()?;
+    /// pool.put_request(WorkRequest::with_context(|cx: &Context<'_>, n: usize| {
+    ///     let mut state = cx.worker_state::<(usize, Vec<u8>)>().expect("set by the builder");
+    ///     let buffer = &mut state.1;
+    ///     buffer.clear();
+    ///     buffer.resize(n, 0);            // reuses the worker's allocation
+    ///     buffer.len()
+    /// }, 1_000).on_result(|_, len| assert_eq!(len, 1_000)))?;
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn worker_state<S: 'static>(&self) -> Option<RefMut<'_, S>> {
+        let state = self.spawner.worker_state()?.borrow_mut();
+        RefMut::filter_map(state, |state| state.downcast_mut::<S>()).ok()
+    }
 }
 
 impl fmt::Debug for Context<'_> {
@@ -58,6 +95,8 @@ pub(crate) trait Spawner {
     /// Sends a streaming request's item back to its handle (blocking on a
     /// full bounded result queue); `Closed` if the handle is gone.
     fn emit(&self, item: Item) -> Result<(), Closed>;
+    /// The running worker's own state (`Builder::worker_state`), if any.
+    fn worker_state(&self) -> Option<&RefCell<Box<dyn Any>>>;
 }
 
 /// A spawner for tasks run outside a worker (the models): refuses all.
@@ -72,5 +111,9 @@ impl Spawner for Detached {
 
     fn emit(&self, _item: Item) -> Result<(), Closed> {
         Err(Closed)
+    }
+
+    fn worker_state(&self) -> Option<&RefCell<Box<dyn Any>>> {
+        None
     }
 }
