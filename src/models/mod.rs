@@ -81,6 +81,9 @@ trait Queue: Send + Sync + 'static {
     /// A batch put past any capacity, as a worker hands off the requests a
     /// callable added (`RequestQueue::push_many`).
     fn push_many(&self, jobs: Vec<u64>) -> Push<Vec<u64>>;
+    /// A worker's hand-off of a running request's children: admitted
+    /// while the pool drains too (`Admit::UntilClosed`).
+    fn push_children(&self, jobs: Vec<u64>) -> Push<Vec<u64>>;
     /// A blocking put that never hands results back (`stuck` is false);
     /// `threads_left` is the live thread count the pool would report.
     fn push_blocking(&self, job: u64, threads_left: &dyn Fn() -> usize)
@@ -106,6 +109,10 @@ impl Queue for RequestQueue<u64> {
     fn push_many(&self, jobs: Vec<u64>) -> Push<Vec<u64>> {
         let mut jobs = jobs;
         RequestQueue::push_many(self, &mut jobs, Admit::WhileOpen)
+    }
+    fn push_children(&self, jobs: Vec<u64>) -> Push<Vec<u64>> {
+        let mut jobs = jobs;
+        RequestQueue::push_many(self, &mut jobs, Admit::UntilClosed)
     }
     fn push_blocking(
         &self,

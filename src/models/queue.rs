@@ -257,6 +257,40 @@ pub(super) fn batch_racing_close<Q: Queue>(queue: Q) {
     assert_exactly_once([1, 2], &ended);
 }
 
+/// (l'') A worker hands off its running request's children as a graceful
+/// shutdown begins: children accepted before the drain are queued (not
+/// refused), and the worker, draining, runs them before it leaves.
+pub(super) fn children_meet_a_drain<Q: Queue>(queue: Q) {
+    let s = Scenario::new(queue);
+    s.put([1]);
+    let flag = flag();
+    let worker = {
+        let (queue, flag, progress) = (s.queue.clone(), flag.clone(), s.progress.clone());
+        thread::spawn(move || {
+            let parent = queue.take(&flag, false).expect("the parent is queued");
+            progress.took_one();
+            let refused = match queue.push_children(vec![2, 3]) {
+                Push::Queued => Vec::new(),
+                Push::QueuedLate => queue.take_all(),
+                Push::Closed(jobs) | Push::Full(jobs) => jobs,
+            };
+            let mut taken = vec![parent];
+            taken.extend(work(&*queue, &flag, &progress));
+            (taken, refused)
+        })
+    };
+    s.wait_taken(1);
+    s.queue.advance(Lifecycle::Draining);
+    s.queue.dismiss(&[&*flag]);
+    let (taken, refused) = worker.join().unwrap();
+    assert!(
+        refused.is_empty(),
+        "children accepted before the drain were refused"
+    );
+    assert_eq!(s.queue.len(), 0);
+    assert_exactly_once([1, 2, 3], &[taken]);
+}
+
 /// A putter racing a close: puts `jobs` into an unbounded queue and returns
 /// those it was refused.
 fn put_racing_close<Q: Queue>(queue: &Q, jobs: impl IntoIterator<Item = u64>) -> Vec<u64> {

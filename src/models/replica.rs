@@ -68,6 +68,12 @@ impl Replica {
 }
 
 impl Queue for Replica {
+    /// The replica has no drain admission: its children are a plain batch
+    /// (scenario (l'') runs on the real queue only).
+    fn push_children(&self, jobs: Vec<u64>) -> Push<Vec<u64>> {
+        self.push_many(jobs)
+    }
+
     /// One put per job: the replica's batches are plain puts, so the batch
     /// scenarios check the real `push_many` against the same expectations.
     fn push_many(&self, jobs: Vec<u64>) -> Push<Vec<u64>> {

@@ -170,3 +170,8 @@ fn l_batch_hand_off_racing_a_close_is_refused_or_swept() {
 fn g8_wait_covers_a_child_added_by_a_running_parent() {
     check(|| inbox::wait_covers_a_child_added_by_a_running_parent(inbox::Misuse::None));
 }
+
+#[test]
+fn l_children_handed_off_as_a_drain_begins_still_run() {
+    check(|| children_meet_a_drain(real()));
+}

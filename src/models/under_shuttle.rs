@@ -54,6 +54,7 @@ fn small_scenarios() {
     check(|| blocked_put_no_workers(real_bounded(1)));
     check(|| batch_wakes_sleepers(real()));
     check(|| batch_racing_close(real()));
+    check(|| children_meet_a_drain(real()));
 }
 
 #[test]
