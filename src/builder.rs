@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use crate::error::{BuildError, SpawnError};
 use crate::handle::ThreadPool;
-use crate::pool::{Config, Pool, PoolOwner, StateMaker, WorkerHook};
+use crate::pool::{Config, Pool, PoolOwner, Scale, StateMaker, WorkerHook};
 
 /// The most live workers one pool may have. Far above any useful size; it
 /// turns an absurd request (`create_workers(usize::MAX)`) into an error
@@ -53,6 +54,9 @@ pub struct Builder {
     on_worker_start: Option<WorkerHook>,
     on_worker_stop: Option<WorkerHook>,
     worker_state: Option<StateMaker>,
+    min_workers: Option<usize>,
+    max_workers: Option<usize>,
+    keep_alive: Option<Duration>,
 }
 
 impl Default for Builder {
@@ -74,6 +78,9 @@ impl Builder {
             on_worker_start: None,
             on_worker_stop: None,
             worker_state: None,
+            min_workers: None,
+            max_workers: None,
+            keep_alive: None,
         }
     }
 
@@ -183,6 +190,63 @@ impl Builder {
         self
     }
 
+    /// The fewest live workers an autoscaling pool keeps (default: the
+    /// initial [`workers`](Self::workers)). Idle workers above it leave after
+    /// [`keep_alive`](Self::keep_alive).
+    pub fn min_workers(mut self, n: usize) -> Builder {
+        self.min_workers = Some(n);
+        self
+    }
+
+    /// The most live workers an autoscaling pool grows to (default: the
+    /// initial [`workers`](Self::workers)). When a request is queued and no
+    /// worker is asleep to take it, the pool starts one more, up to this.
+    /// `create_workers` and `resize` still set any count up to
+    /// [`MAX_WORKERS`](crate::MAX_WORKERS); the bounds only steer the pool's
+    /// own growing and shrinking.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::sync::{Arc, RwLock};
+    /// use std::time::Duration;
+    ///
+    /// // Starts with 1 worker, grows to 8 while requests wait, and idle
+    /// // workers above 1 leave after 50 ms without work.
+    /// let pool = ThreadPool::builder()
+    ///     .workers(1)
+    ///     .min_workers(1)
+    ///     .max_workers(8)
+    ///     .keep_alive(Duration::from_millis(50))
+    ///     .build()?;
+    /// let gate = Arc::new(RwLock::new(()));
+    /// let closed = gate.write().unwrap();   // every request waits on it
+    /// let tickets: Vec<_> = (0..8)
+    ///     .map(|_| {
+    ///         let gate = Arc::clone(&gate);
+    ///         pool.submit(move |_: ()| drop(gate.read()), ())
+    ///     })
+    ///     .collect::<Result<_, _>>()?;
+    /// assert!(pool.workers() > 1);          // it grew while they waited
+    /// drop(closed);
+    /// for t in tickets { t.wait()?; }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_workers(mut self, n: usize) -> Builder {
+        self.max_workers = Some(n);
+        self
+    }
+
+    /// How long an idle worker above [`min_workers`](Self::min_workers)
+    /// waits for work before it leaves (tokio's `thread_keep_alive`). Its
+    /// sleep is a timed wait of its own, no ticker thread; a worker at the
+    /// minimum sleeps without a timeout, so an idle pool never wakes up.
+    pub fn keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.keep_alive = Some(keep_alive);
+        self
+    }
+
     /// Runs `hook(index)` on each worker thread as it leaves (dismissed,
     /// or the pool shut down), after its last request. A panic in it is
     /// logged.
@@ -224,6 +288,7 @@ impl Builder {
                 MAX_WORKERS,
             )));
         }
+        let scale = self.scale(workers)?;
         // 0 means unbounded; anything above MAX_CAPACITY is as good as
         // unbounded and is clamped, since flume computes `capacity + 1`.
         let nonzero = |n: usize| (n > 0).then_some(n.min(MAX_CAPACITY));
@@ -239,8 +304,42 @@ impl Builder {
                 on_worker_start: self.on_worker_start,
                 on_worker_stop: self.on_worker_stop,
                 worker_state: self.worker_state,
+                scale,
             },
         })
+    }
+}
+
+impl Builder {
+    /// The autoscaling bounds, checked against the initial `workers`;
+    /// `None` when nothing asks the pool to grow or shrink by itself.
+    fn scale(&self, workers: usize) -> Result<Option<Scale>, BuildError> {
+        if self.min_workers.is_none() && self.max_workers.is_none() && self.keep_alive.is_none() {
+            return Ok(None);
+        }
+        let min = self.min_workers.unwrap_or(workers);
+        let max = self.max_workers.unwrap_or(workers);
+        if min > max {
+            return Err(BuildError::invalid_scale(format!(
+                "min_workers {min} is above max_workers {max}"
+            )));
+        }
+        if !(min..=max).contains(&workers) {
+            return Err(BuildError::invalid_scale(format!(
+                "{workers} initial workers outside min_workers {min} ..= max_workers {max}"
+            )));
+        }
+        if max > MAX_WORKERS {
+            return Err(BuildError::spawn(SpawnError::too_many(max, MAX_WORKERS)));
+        }
+        if self.keep_alive == Some(Duration::ZERO) {
+            return Err(BuildError::invalid_scale("a zero keep_alive".to_owned()));
+        }
+        Ok(Some(Scale {
+            min,
+            max,
+            keep_alive: self.keep_alive,
+        }))
     }
 }
 

@@ -317,6 +317,9 @@ enum BuildErrorKind {
     Spawn(SpawnError),
     InvalidName(String),
     ZeroStackSize,
+    /// Bounds that cannot hold: min above max, the initial workers
+    /// outside them, or a zero keep-alive.
+    InvalidScale(String),
 }
 
 impl BuildError {
@@ -337,6 +340,12 @@ impl BuildError {
             kind: BuildErrorKind::ZeroStackSize,
         }
     }
+
+    pub(crate) fn invalid_scale(why: String) -> Self {
+        BuildError {
+            kind: BuildErrorKind::InvalidScale(why),
+        }
+    }
 }
 
 impl fmt::Display for BuildError {
@@ -347,6 +356,7 @@ impl fmt::Display for BuildError {
                 write!(f, "thread name prefix {name:?} contains a NUL byte")
             }
             BuildErrorKind::ZeroStackSize => f.write_str("worker stack size must not be zero"),
+            BuildErrorKind::InvalidScale(why) => write!(f, "invalid worker bounds: {why}"),
         }
     }
 }

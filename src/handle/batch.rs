@@ -111,6 +111,7 @@ impl ThreadPool {
         }
         match self.shared().queue.push_many(&mut jobs, Admit::WhileOpen) {
             Push::Queued => {
+                self.shared().grow_for_backlog();
                 self.wake_if_no_threads();
                 Ok(batch)
             }
@@ -143,7 +144,10 @@ impl ThreadPool {
         let mut jobs = jobs.into_iter();
         while let Some(job) = jobs.next() {
             let refused = match self.shared().queue.push(job) {
-                Push::Queued => continue,
+                Push::Queued => {
+                    self.shared().grow_for_backlog();
+                    continue;
+                }
                 Push::QueuedLate => {
                     self.sweep_late();
                     continue;

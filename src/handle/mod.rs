@@ -336,6 +336,7 @@ impl ThreadPool {
         };
         match self.shared().queue.push(job) {
             Push::Queued => {
+                self.shared().grow_for_backlog();
                 if self.shared().threads() == 0 {
                     // A waiter that counted this request as in flight (it
                     // was registered, not yet queued) must re-count it.
@@ -359,7 +360,10 @@ impl ThreadPool {
                             self.sweep_late();
                             Ok(id)
                         }
-                        _ => Ok(id),
+                        _ => {
+                            self.shared().grow_for_backlog();
+                            Ok(id)
+                        }
                     }
                 }
                 PutMode::Block => self.put_blocking(job, None),
@@ -404,7 +408,10 @@ impl ThreadPool {
                     self.sweep_late();
                     return Ok(id);
                 }
-                Ok(_) => return Ok(id),
+                Ok(_) => {
+                    shared.grow_for_backlog();
+                    return Ok(id);
+                }
                 Err(Blocked::Closed(job)) => return Err(self.reject(job, PutError::ShutDown)),
                 Err(Blocked::NoWorkers(job)) => return Err(self.reject(job, PutError::NoWorkers)),
                 Err(Blocked::Timeout(job)) => return Err(self.reject(job, PutError::Timeout)),

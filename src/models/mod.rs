@@ -128,7 +128,7 @@ impl Queue for RequestQueue<u64> {
         if just_ran {
             pace.ran();
         }
-        RequestQueue::take(self, dismissed, &mut pace, || {})
+        RequestQueue::take(self, dismissed, &mut pace, || {}, None)
     }
     fn dismiss(&self, flags: &[&WorkerFlags]) {
         RequestQueue::dismiss(self, flags.iter().copied())

@@ -52,6 +52,19 @@ pub(crate) struct Config {
     pub(crate) on_worker_start: Option<WorkerHook>,
     pub(crate) on_worker_stop: Option<WorkerHook>,
     pub(crate) worker_state: Option<StateMaker>,
+    /// Autoscaling bounds, if the pool grows and shrinks by itself.
+    pub(crate) scale: Option<Scale>,
+}
+
+/// An autoscaling pool's bounds (`Builder::min_workers`, `max_workers`,
+/// `keep_alive`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scale {
+    pub(crate) min: usize,
+    pub(crate) max: usize,
+    /// How long an idle worker above `min` waits for work before it leaves;
+    /// `None`: it stays.
+    pub(crate) keep_alive: Option<std::time::Duration>,
 }
 
 /// Makes a worker's own state (`Builder::worker_state`).
@@ -112,6 +125,9 @@ pub(crate) struct Pool {
     threads: AtomicUsize,
     /// Every handle's inbox, to wake its waiters when the last thread exits.
     inboxes: Mutex<Inboxes>,
+    /// Mirror of `Workers::live.len()`, written under the lock, read
+    /// without it by puts deciding whether an autoscaling pool must grow.
+    live: AtomicUsize,
     /// What each worker ran, for `ThreadPool::stats`.
     pub(crate) tallies: stats::Tallies,
     /// Requests cancelled before a worker took them (sweeps, `cancel`).
@@ -141,6 +157,7 @@ impl Pool {
                 list: Vec::new(),
                 prune_at: 16,
             }),
+            live: AtomicUsize::new(0),
             tallies: stats::Tallies::default(),
             cancelled: AtomicU64::new(0),
         })

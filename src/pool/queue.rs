@@ -22,7 +22,7 @@
 //! under them the FIFO is a model mutex around a `VecDeque`.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::pool::handshake::WorkerFlags;
 use crate::pool::pace::{self, Pace};
@@ -165,6 +165,25 @@ pub(crate) enum Admit {
     /// queue before it leaves, and the count it raises keeps the other
     /// draining workers in too.
     UntilClosed,
+}
+
+/// How an idle worker of an autoscaling pool may leave: after sleeping
+/// `after` with no work, it asks `retire`, which takes it out of the pool
+/// (and sets its dismissal flag) if the pool is above its minimum.
+pub(crate) struct Idle<'a> {
+    pub(crate) after: Duration,
+    pub(crate) retire: &'a dyn Fn() -> bool,
+}
+
+/// How a worker's sleep ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Slept {
+    /// Woken (or never slept): look again.
+    Woke,
+    /// Its keep-alive passed with no work.
+    TimedOut,
+    /// It must leave (draining, nothing left).
+    Leave,
 }
 
 /// Why a reservation failed.
@@ -455,13 +474,20 @@ impl<J> RequestQueue<J> {
     /// draining the queue, if the pool is draining) or the pool closed.
     ///
     /// `before_sleep` runs each time the worker is about to sleep.
+    ///
+    /// With `idle`, a sleep lasts at most its keep-alive; a worker that then
+    /// retires is dismissed and leaves at its next look. One that may not
+    /// (the pool is at its minimum) sleeps untimed until it runs a request
+    /// again: an idle pool never wakes up periodically.
     pub(crate) fn take(
         &self,
         flags: &WorkerFlags,
         pace: &mut Pace,
         mut before_sleep: impl FnMut(),
+        idle: Option<&Idle<'_>>,
     ) -> Option<J> {
         let mut spun = !pace.just_ran;
+        let mut keep_alive = idle.map(|idle| idle.after);
         loop {
             let dismissed = flags.begin_take();
             let lifecycle = self.lifecycle();
@@ -492,8 +518,17 @@ impl<J> RequestQueue<J> {
             }
             pace.caught_up(false);
             before_sleep();
-            if !self.sleep(flags, leaving) {
-                return None;
+            match self.sleep(flags, leaving, keep_alive.filter(|_| !leaving)) {
+                Slept::Woke => {}
+                Slept::Leave => return None,
+                Slept::TimedOut => {
+                    // Outside the queue's lock: `retire` takes the registry's,
+                    // which is taken before this one everywhere else.
+                    let retired = idle.is_some_and(|idle| (idle.retire)());
+                    if !retired {
+                        keep_alive = None;
+                    }
+                }
             }
         }
     }
@@ -528,7 +563,7 @@ impl<J> RequestQueue<J> {
     /// shows up once this worker is counted as sleeping. A draining worker
     /// sleeps only while a put or a take is half-way (the count is above
     /// zero, the FIFO empty). Returns `false` if the worker must leave.
-    fn sleep(&self, flags: &WorkerFlags, draining: bool) -> bool {
+    fn sleep(&self, flags: &WorkerFlags, draining: bool, timeout: Option<Duration>) -> Slept {
         let mut state = self.lock();
         state.sleeping += 1;
         self.publish_wakeable(&state);
@@ -550,8 +585,21 @@ impl<J> RequestQueue<J> {
             && !lifecycle_moved
             && (draining || !flags.is_dismissed())
             && self.jobs.is_empty();
+        let mut timed_out = false;
         if quiet {
-            state = self.work.wait(state).unwrap_or_else(|e| e.into_inner());
+            state = match timeout {
+                None => self.work.wait(state).unwrap_or_else(|e| e.into_inner()),
+                Some(timeout) => {
+                    let (state, result) = self
+                        .work
+                        .wait_timeout(state, timeout)
+                        .unwrap_or_else(|e| e.into_inner());
+                    // A notify that raced the timeout may be reported as a
+                    // timeout: whoever retires looks at the FIFO first.
+                    timed_out = result.timed_out();
+                    state
+                }
+            };
         }
         state.sleeping -= 1;
         if quiet {
@@ -562,7 +610,25 @@ impl<J> RequestQueue<J> {
         }
         state.to_wake = state.to_wake.min(state.sleeping);
         self.publish_wakeable(&state);
-        !leave
+        if leave {
+            Slept::Leave
+        } else if timed_out {
+            Slept::TimedOut
+        } else {
+            Slept::Woke
+        }
+    }
+
+    /// Whether the FIFO holds no request (a retiring worker's last look).
+    pub(crate) fn fifo_is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Sleeping workers not already being woken: none means a request just
+    /// queued waits for a busy worker (autoscaling grows the pool then).
+    pub(crate) fn none_to_wake(&self) -> bool {
+        // SeqCst: as `push_counted` reads it.
+        self.wakeable.load(Ordering::SeqCst) == 0
     }
 
     fn publish_wakeable(&self, state: &State) {

@@ -83,6 +83,7 @@ impl Pool {
         let mut workers = self.workers();
         let exited = workers.take_exited();
         let result = change(&mut workers);
+        self.publish_live(&workers);
         drop(workers);
         join_all(exited);
         result
@@ -162,6 +163,80 @@ impl Pool {
     /// Dismisses up to `n` live workers, newest first; returns how many.
     /// Idle ones wake and exit at once; busy ones exit after their current
     /// request. None of them takes another request.
+    /// For an idle worker of an autoscaling pool whose keep-alive passed:
+    /// takes it out of the pool (dismissed, as `dismiss_workers` does) if
+    /// the pool is open, above its minimum, and nothing is queued. The
+    /// FIFO is looked at under the registry's lock: a put that queued
+    /// before sees a request here (the worker stays and takes it); one that
+    /// queued after grows the pool, if it must, under this same lock, so it
+    /// sees this worker gone (`grow_for_backlog`).
+    pub(crate) fn retire_idle(self: &Arc<Self>, flags: &WorkerFlags) -> bool {
+        let Some(scale) = self.config.scale else {
+            return false;
+        };
+        self.then_reap(|workers| {
+            let open = self.lifecycle() == Lifecycle::Open;
+            if !open || workers.live.len() <= scale.min || !self.queue.fifo_is_empty() {
+                return false;
+            }
+            let Some(at) = workers
+                .live
+                .iter()
+                .position(|w| std::ptr::eq(&*w.flags, flags))
+            else {
+                return false;
+            };
+            let me = workers.live.remove(at);
+            log::debug!(
+                "callpool: idle worker {} leaves after its keep-alive",
+                me.thread.thread().name().unwrap_or("?")
+            );
+            self.queue.dismiss(std::iter::once(&*me.flags));
+            workers.dismissed.push(me.thread);
+            self.publish_live(workers);
+            // SeqCst fence, paired with a putter's after its push
+            // (`push_counted`) before it reads `live` (`grow_for_backlog`):
+            // either it sees this worker gone and grows the pool, or we see
+            // its request here and start a worker for it.
+            crate::sync::fence(crate::sync::Ordering::SeqCst);
+            if !self.queue.fifo_is_empty() && workers.live.len() < scale.max {
+                if let Err(e) = self.spawn_worker(workers) {
+                    log::error!("callpool: could not replace a retiring worker: {e}");
+                }
+            }
+            true
+        })
+    }
+
+    /// Mirrors the live worker count for `grow_for_backlog`'s look without
+    /// the lock.
+    fn publish_live(&self, workers: &Workers) {
+        // SeqCst: the write of the pair in `retire_idle` (see there).
+        self.live
+            .store(workers.live.len(), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// After a request was queued: an autoscaling pool with no worker
+    /// asleep to take it starts one more, up to its maximum.
+    pub(crate) fn grow_for_backlog(self: &Arc<Self>) {
+        let Some(scale) = self.config.scale else {
+            return;
+        };
+        // Cheap looks first: a sleeper will take it, or the pool is full.
+        // SeqCst: the read of the pair in `retire_idle`.
+        let live = self.live.load(std::sync::atomic::Ordering::SeqCst);
+        if !self.queue.none_to_wake() || live >= scale.max {
+            return;
+        }
+        self.then_reap(|workers| {
+            if workers.live.len() < scale.max && self.lifecycle() == Lifecycle::Open {
+                if let Err(e) = self.spawn_worker(workers) {
+                    log::error!("callpool: could not grow the pool: {e}");
+                }
+            }
+        });
+    }
+
     pub(crate) fn dismiss_workers(&self, n: usize) -> usize {
         self.then_reap(|workers| self.shrink(workers, n))
     }

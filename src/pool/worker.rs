@@ -19,7 +19,7 @@ use std::thread;
 use crate::inbox::{Inbox, Job, Msg};
 use crate::pool::handshake::WorkerFlags;
 use crate::pool::pace::Pace;
-use crate::pool::queue::{Admit, Lifecycle, Push};
+use crate::pool::queue::{Admit, Idle, Lifecycle, Push};
 use crate::pool::stats::Tally;
 use crate::pool::Pool;
 use crate::request::context::{Refusal, Spawner};
@@ -37,7 +37,7 @@ const SPENT_BATCH: usize = 64;
 const CHILD_BATCH: usize = 64;
 
 /// The body of a worker thread. `flags` holds this worker's dismissal flag.
-pub(crate) fn run(pool: &Pool, flags: &WorkerFlags, state: Option<Box<dyn Any>>) {
+pub(crate) fn run(pool: &Arc<Pool>, flags: &WorkerFlags, state: Option<Box<dyn Any>>) {
     let state = state.map(RefCell::new);
     let tally = pool.tallies.join();
     // Accounts for the exit on every path, a panic in this loop included.
@@ -56,12 +56,25 @@ pub(crate) fn run(pool: &Pool, flags: &WorkerFlags, state: Option<Box<dyn Any>>)
     // allocation per request, nor regrowth per batch. Empty between
     // requests (`Children::hand_off`).
     let children = RefCell::new(Vec::new());
+    // An autoscaling pool's idle worker may leave after its keep-alive.
+    let retire = || pool.retire_idle(flags);
+    let idle = pool
+        .config
+        .scale
+        .and_then(|scale| scale.keep_alive)
+        .map(|after| Idle {
+            after,
+            retire: &retire,
+        });
     let mut pace = Pace::new();
     loop {
         if spent.len() == SPENT_BATCH {
             spent.clear();
         }
-        let Some(job) = pool.queue.take(flags, &mut pace, || spent.clear()) else {
+        let Some(job) = pool
+            .queue
+            .take(flags, &mut pace, || spent.clear(), idle.as_ref())
+        else {
             break;
         };
         spent.push(execute(pool, job, &children, &state, &tally));
@@ -73,7 +86,7 @@ pub(crate) fn run(pool: &Pool, flags: &WorkerFlags, state: Option<Box<dyn Any>>)
 /// reference to that handle's inbox. A panic in the callable is caught
 /// inside `run`; the worker lives on.
 fn execute(
-    pool: &Pool,
+    pool: &Arc<Pool>,
     job: Job,
     batch: &RefCell<Vec<Job>>,
     state: &Option<RefCell<Box<dyn Any>>>,
@@ -108,7 +121,7 @@ fn execute(
 /// past the request that made it, so dismissal and shutdown find every
 /// request in the queue.
 struct Children<'a> {
-    pool: &'a Pool,
+    pool: &'a Arc<Pool>,
     inbox: &'a Arc<Inbox>,
     batch: &'a RefCell<Vec<Job>>,
     /// The worker's own state (`Builder::worker_state`).
@@ -181,7 +194,7 @@ impl Children<'_> {
         // Released before cancelling: a cancelled child's `Drop` is user code.
         drop(batch);
         match pushed {
-            Push::Queued => {}
+            Push::Queued => self.pool.grow_for_backlog(),
             // Pushed as the pool closed: the closer's sweep may have missed
             // them, so sweep again (as a late put does).
             Push::QueuedLate => {

@@ -1,0 +1,145 @@
+//! Autoscaling: a pool with `min_workers`, `max_workers` and `keep_alive`
+//! grows while requests wait with no worker free, and its idle workers
+//! above the minimum leave after the keep-alive; a request put as the last
+//! idle worker leaves still runs.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use callpool::{ThreadPool, WorkRequest};
+use common::within;
+
+/// Threads whose name starts with `prefix`, from `/proc/self/task`.
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+/// Blocks (bounded by `HANG`, by `within`) until `done()`.
+fn until(mut done: impl FnMut() -> bool) {
+    while !done() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Requests held on a gate: each put finds no worker free, so the pool
+/// grows by one per put up to its maximum, and no further.
+#[test]
+fn grows_while_requests_wait_up_to_max_then_shrinks_to_min() {
+    within("grow and shrink", || {
+        const NAME: &str = "scale-a";
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .min_workers(1)
+            .max_workers(4)
+            .keep_alive(Duration::from_millis(20))
+            .thread_name(NAME)
+            .build()
+            .unwrap();
+        let gate = Arc::new(RwLock::new(()));
+        let closed = gate.write().unwrap();
+        let ran = common::counter();
+        for _ in 0..20 {
+            let (gate, ran) = (Arc::clone(&gate), Arc::clone(&ran));
+            pool.put_request(WorkRequest::new(
+                move |_: ()| {
+                    drop(gate.read());
+                    ran.fetch_add(1, Ordering::SeqCst);
+                },
+                (),
+            ))
+            .unwrap();
+        }
+        assert_eq!(pool.workers(), 4, "grown to max_workers, no further");
+        drop(closed);
+        pool.wait().unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 20);
+        // Idle, the three above the minimum leave after the keep-alive, and
+        // their threads really exit.
+        until(|| pool.workers() == 1 && pool.threads() == 1);
+        until(|| threads_named(NAME) == 1);
+        let stats = pool.stats();
+        assert_eq!((stats.workers, stats.completed), (1, 20));
+    });
+}
+
+/// Minimum 0: every worker leaves when idle; a put then starts one again.
+/// Many rounds, with the put landing before, during or after the last
+/// worker's retirement: each request runs once, none is stranded.
+#[test]
+fn a_request_put_as_the_last_idle_worker_leaves_still_runs() {
+    within("retire race", || {
+        let pool = ThreadPool::builder()
+            .workers(0)
+            .min_workers(0)
+            .max_workers(1)
+            .keep_alive(Duration::from_micros(200))
+            .build()
+            .unwrap();
+        let ran = common::counter();
+        for round in 0..300u32 {
+            let ran2 = Arc::clone(&ran);
+            pool.put_request(WorkRequest::new(
+                move |_: u32| {
+                    ran2.fetch_add(1, Ordering::SeqCst);
+                },
+                round,
+            ))
+            .unwrap();
+            assert_eq!(pool.wait_timeout(common::HANG), Ok(1), "round {round}");
+            // Vary where the next put lands against the keep-alive.
+            if round % 3 == 0 {
+                std::thread::sleep(Duration::from_micros(u64::from(round % 7) * 60));
+            }
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 300);
+        until(|| pool.workers() == 0);
+    });
+}
+
+/// Bounds that cannot hold are refused when the pool is built.
+#[test]
+fn impossible_bounds_are_refused() {
+    let refused = |b: callpool::Builder| b.build().is_err();
+    assert!(refused(
+        ThreadPool::builder()
+            .workers(2)
+            .min_workers(3)
+            .max_workers(2)
+    ));
+    assert!(refused(ThreadPool::builder().workers(5).max_workers(4)));
+    assert!(refused(
+        ThreadPool::builder()
+            .workers(0)
+            .min_workers(1)
+            .max_workers(2)
+    ));
+    assert!(refused(
+        ThreadPool::builder()
+            .workers(1)
+            .max_workers(2)
+            .keep_alive(Duration::ZERO)
+    ));
+    assert!(refused(
+        ThreadPool::builder()
+            .workers(1)
+            .max_workers(callpool::MAX_WORKERS + 1)
+    ));
+    let err = ThreadPool::builder()
+        .workers(2)
+        .min_workers(3)
+        .max_workers(2)
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("min_workers 3 is above max_workers 2"),
+        "{err}"
+    );
+}
