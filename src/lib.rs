@@ -104,9 +104,10 @@ pub use error::{
 pub use global::{configure_global, global};
 pub use handle::{Batch, Stats, ThreadPool, WeakPool};
 pub use inbox::batches::Progress;
+pub use request::timing;
 pub use request::{
     make_fallible_requests, make_requests, make_requests_with_input, Closed, Context, Emitter,
-    Request, RequestId, StreamRequest, TaskError, WorkRequest,
+    Request, RequestId, StreamRequest, TaskError, Timing, WorkRequest,
 };
 pub use ticket::{as_completed, AsCompleted, Ticket};
 pub use window::{Completions, InOrder};

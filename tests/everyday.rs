@@ -387,3 +387,43 @@ fn worker_state_is_made_once_per_worker_and_reused() {
         assert_eq!(made.load(Ordering::SeqCst), 3);
     });
 }
+
+/// A timed request's callbacks read how long it was queued and ran, and on
+/// which worker; an untimed one's read nothing, and nothing leaks past the
+/// callback.
+#[test]
+fn a_timed_requests_callbacks_read_its_timing() {
+    within("timing", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .thread_name("timed")
+            .build()
+            .unwrap();
+        let (held, latch) = common::gate();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (a, b) = (Arc::clone(&seen), Arc::clone(&seen));
+        pool.put_request(
+            WorkRequest::new(move |_: ()| latch.hold(), ())
+                .timed()
+                .on_result(move |_, _| a.lock().unwrap().push(callpool::timing())),
+        )
+        .unwrap();
+        pool.put_request(
+            WorkRequest::new(|x: u8| x, 1)
+                .on_result(move |_, _| b.lock().unwrap().push(callpool::timing())),
+        )
+        .unwrap();
+        held.await_start();
+        // Held at least this long: its running time can only be longer.
+        std::thread::sleep(Duration::from_millis(20));
+        held.open();
+        pool.wait().unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        let timed = seen[0].expect("the timed request's callback reads its timing");
+        assert_eq!(timed.worker, Some(0));
+        assert!(timed.running >= Duration::from_millis(20), "{timed:?}");
+        assert_eq!(seen[1], None, "an untimed request reads nothing");
+        assert_eq!(callpool::timing(), None);
+    });
+}

@@ -135,7 +135,7 @@ impl Pool {
                 .worker_state
                 .as_ref()
                 .and_then(|make| make.make(index));
-            worker::run(&pool, &worker_flags, state);
+            worker::run(&pool, &worker_flags, state, index);
             if let Some(hook) = &pool.config.on_worker_stop {
                 hook.call("a worker stop hook", index);
             }

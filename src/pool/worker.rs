@@ -37,7 +37,12 @@ const SPENT_BATCH: usize = 64;
 const CHILD_BATCH: usize = 64;
 
 /// The body of a worker thread. `flags` holds this worker's dismissal flag.
-pub(crate) fn run(pool: &Arc<Pool>, flags: &WorkerFlags, state: Option<Box<dyn Any>>) {
+pub(crate) fn run(
+    pool: &Arc<Pool>,
+    flags: &WorkerFlags,
+    state: Option<Box<dyn Any>>,
+    index: usize,
+) {
     let state = state.map(RefCell::new);
     let tally = pool.tallies.join();
     // Accounts for the exit on every path, a panic in this loop included.
@@ -77,7 +82,7 @@ pub(crate) fn run(pool: &Arc<Pool>, flags: &WorkerFlags, state: Option<Box<dyn A
         else {
             break;
         };
-        spent.push(execute(pool, job, &children, &state, &tally));
+        spent.push(execute(pool, job, &children, &state, index, &tally));
         pace.ran();
     }
 }
@@ -90,6 +95,7 @@ fn execute(
     job: Job,
     batch: &RefCell<Vec<Job>>,
     state: &Option<RefCell<Box<dyn Any>>>,
+    index: usize,
     tally: &Tally,
 ) -> Arc<Inbox> {
     let Job { mut task, inbox } = job;
@@ -99,6 +105,7 @@ fn execute(
         inbox: &inbox,
         batch,
         state,
+        index,
     };
     task.run(&children);
     tally.count(task.ended());
@@ -126,6 +133,7 @@ struct Children<'a> {
     batch: &'a RefCell<Vec<Job>>,
     /// The worker's own state (`Builder::worker_state`).
     state: &'a Option<RefCell<Box<dyn Any>>>,
+    index: usize,
 }
 
 impl Spawner for Children<'_> {
@@ -163,6 +171,10 @@ impl Spawner for Children<'_> {
 
     fn worker_state(&self) -> Option<&RefCell<Box<dyn Any>>> {
         self.state.as_ref()
+    }
+
+    fn worker_index(&self) -> Option<usize> {
+        Some(self.index)
     }
 }
 

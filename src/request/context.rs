@@ -36,6 +36,12 @@ impl<'a> Context<'a> {
         self.id
     }
 
+    /// The index of the worker running this request, as in its thread's
+    /// name and in the start and stop hooks.
+    pub fn worker_index(&self) -> Option<usize> {
+        self.spawner.worker_index()
+    }
+
     /// The running worker's own state, made by the pool's
     /// [`Builder::worker_state`](crate::Builder::worker_state) when the
     /// worker started: a connection, a buffer, anything a request may reuse
@@ -97,6 +103,8 @@ pub(crate) trait Spawner {
     fn emit(&self, item: Item) -> Result<(), Closed>;
     /// The running worker's own state (`Builder::worker_state`), if any.
     fn worker_state(&self) -> Option<&RefCell<Box<dyn Any>>>;
+    /// The running worker's index, as in its thread's name.
+    fn worker_index(&self) -> Option<usize>;
 }
 
 /// A spawner for tasks run outside a worker (the models): refuses all.
@@ -114,6 +122,10 @@ impl Spawner for Detached {
     }
 
     fn worker_state(&self) -> Option<&RefCell<Box<dyn Any>>> {
+        None
+    }
+
+    fn worker_index(&self) -> Option<usize> {
         None
     }
 }

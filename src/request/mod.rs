@@ -9,6 +9,7 @@ mod keyed;
 pub(crate) mod stream;
 pub(crate) mod task;
 mod task_error;
+pub(crate) mod timing;
 
 use std::convert::Infallible;
 use std::fmt;
@@ -22,6 +23,7 @@ pub use id::RequestId;
 pub use keyed::make_requests_with_input;
 pub use stream::{Closed, Emitter, StreamRequest};
 pub use task_error::TaskError;
+pub use timing::{timing, Timing};
 
 use task::{Envelope, OwnedTask, Stage, TaskBox};
 
@@ -327,6 +329,7 @@ pub struct Request<W, T, E, R, X> {
     set: CallbacksSet,
     id: Option<u64>,
     deadline: Option<Instant>,
+    timed: bool,
     _outcome: PhantomData<fn() -> (T, E)>,
 }
 
@@ -365,6 +368,7 @@ where
         },
         id: None,
         deadline: None,
+        timed: false,
         _outcome: PhantomData,
     }
 }
@@ -385,6 +389,7 @@ impl<W, T, E, R, X> Request<W, T, E, R, X> {
             },
             id: self.id,
             deadline: self.deadline,
+            timed: self.timed,
             _outcome: PhantomData,
         }
     }
@@ -405,6 +410,7 @@ impl<W, T, E, R, X> Request<W, T, E, R, X> {
             },
             id: self.id,
             deadline: self.deadline,
+            timed: self.timed,
             _outcome: PhantomData,
         }
     }
@@ -472,6 +478,15 @@ impl<W, T, E, R, X> Request<W, T, E, R, X> {
         self.deadline = Instant::now().checked_add(timeout);
         self
     }
+
+    /// Records how long the request waits in the queue and runs, and on
+    /// which worker: its callbacks read it with [`timing`](crate::timing).
+    /// Only requests made this way read the clock; the others carry
+    /// nothing for it.
+    pub fn timed(mut self) -> Self {
+        self.timed = true;
+        self
+    }
 }
 
 impl<W, T, E, R, X> fmt::Debug for Request<W, T, E, R, X> {
@@ -481,6 +496,7 @@ impl<W, T, E, R, X> fmt::Debug for Request<W, T, E, R, X> {
             .field("on_result", &self.set.on_result)
             .field("on_error", &self.set.on_error)
             .field("deadline", &self.deadline)
+            .field("timed", &self.timed)
             .finish_non_exhaustive()
     }
 }
@@ -500,6 +516,7 @@ where
             on_error,
             id,
             deadline,
+            timed,
             ..
         } = request;
         let stage = Stage::Ready(work);
@@ -507,21 +524,25 @@ where
         // Four task types, one per kind of id and whether there is a
         // deadline: both are in the type, so the box carries no flag and no
         // empty deadline for them.
-        let task: TaskBox = match (id, deadline) {
-            (Some(value), None) => boxed::<_, T, E, _, _, _, true>(value, stage, (), callbacks),
-            (Some(value), Some(at)) => boxed::<_, T, E, _, _, _, true>(value, stage, at, callbacks),
-            (None, None) => boxed::<_, T, E, _, _, _, false>(
-                RequestId::next_auto().value(),
-                stage,
-                (),
-                callbacks,
-            ),
-            (None, Some(at)) => boxed::<_, T, E, _, _, _, false>(
-                RequestId::next_auto().value(),
-                stage,
-                at,
-                callbacks,
-            ),
+        let auto = || RequestId::next_auto().value();
+        let task: TaskBox = if timed {
+            let extras = task::Timed {
+                clock: timing::Clock::start(),
+                deadline,
+            };
+            match id {
+                Some(value) => boxed::<_, T, E, _, _, _, true>(value, stage, extras, callbacks),
+                None => boxed::<_, T, E, _, _, _, false>(auto(), stage, extras, callbacks),
+            }
+        } else {
+            match (id, deadline) {
+                (Some(value), None) => boxed::<_, T, E, _, _, _, true>(value, stage, (), callbacks),
+                (Some(value), Some(at)) => {
+                    boxed::<_, T, E, _, _, _, true>(value, stage, at, callbacks)
+                }
+                (None, None) => boxed::<_, T, E, _, _, _, false>(auto(), stage, (), callbacks),
+                (None, Some(at)) => boxed::<_, T, E, _, _, _, false>(auto(), stage, at, callbacks),
+            }
         };
         WorkRequest::from_task(task)
     }
@@ -531,7 +552,7 @@ where
 fn boxed<W, T, E, R, X, D, const USER_ID: bool>(
     id_value: u64,
     stage: Stage<W, T, E>,
-    deadline: D,
+    extras: D,
     callbacks: Option<(R, X)>,
 ) -> TaskBox
 where
@@ -540,13 +561,13 @@ where
     E: Send + 'static,
     R: FnOnce(RequestId, T) + Send + 'static,
     X: FnOnce(RequestId, TaskError<E>) + Send + 'static,
-    D: task::Deadline + 'static,
+    D: task::Extras + 'static,
 {
     Box::new(Envelope {
         id_value,
         task: OwnedTask::<W, T, E, R, X, D, USER_ID> {
             stage,
-            deadline,
+            extras,
             callbacks,
         },
     })

@@ -14,6 +14,7 @@ use std::time::Instant;
 use crate::request::context::{Context, Spawner};
 use crate::request::id::RequestId;
 use crate::request::task_error::TaskError;
+use crate::request::timing::{self, Clock, Timing};
 use crate::unwind;
 
 /// Where a request's outcome goes once it has one (docs/design.md, "A
@@ -182,23 +183,59 @@ impl<E> From<Failure<E>> for TaskError<E> {
     }
 }
 
-/// When a request may no longer start. A request without a deadline has
-/// `()`, which takes no space in its box and costs no clock read.
-pub(crate) trait Deadline: Send {
-    /// Whether the deadline has passed (read once, as a worker takes it).
+/// What a request carries beyond its work and callbacks: a deadline, a
+/// timing record. A request with neither has `()`, which takes no space in
+/// its box and costs no clock read.
+pub(crate) trait Extras: Send {
+    /// Whether its deadline has passed (read once, as a worker takes it).
     fn passed(&self) -> bool;
+    /// A worker (`worker`) starts running it.
+    #[inline(always)]
+    fn begin(&mut self, _worker: Option<usize>) {}
+    /// It has run.
+    #[inline(always)]
+    fn end(&mut self) {}
+    /// Its timing record, if it keeps one.
+    #[inline(always)]
+    fn timing(&self) -> Option<Timing> {
+        None
+    }
 }
 
-impl Deadline for () {
+impl Extras for () {
     #[inline(always)]
     fn passed(&self) -> bool {
         false
     }
 }
 
-impl Deadline for Instant {
+impl Extras for Instant {
     fn passed(&self) -> bool {
         Instant::now() >= *self
+    }
+}
+
+/// A timed request: its clock, and its deadline if it has one.
+pub(crate) struct Timed {
+    pub(crate) clock: Clock,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Extras for Timed {
+    fn passed(&self) -> bool {
+        self.deadline.is_some_and(|at| Instant::now() >= at)
+    }
+
+    fn begin(&mut self, worker: Option<usize>) {
+        self.clock.begin(worker);
+    }
+
+    fn end(&mut self) {
+        self.clock.end();
+    }
+
+    fn timing(&self) -> Option<Timing> {
+        Some(self.clock.timing())
     }
 }
 
@@ -245,10 +282,11 @@ fn report<I, T, E>(
 /// A request built from one `FnOnce` callable (see [`crate::Request`]).
 /// Whether the user chose its id is in its type (`USER_ID`), not in a
 /// field: a flag byte would cost 8 bytes of padding per request. So is
-/// whether it has a deadline (`D`: `()` or an `Instant`).
+/// what it carries besides (`D`: `()`, a deadline `Instant`, or `Timed`).
 pub(crate) struct OwnedTask<W, T, E, R, X, D, const USER_ID: bool> {
     pub(crate) stage: Stage<W, T, E>,
-    pub(crate) deadline: D,
+    /// Its deadline and timing record, if any (see [`Extras`]).
+    pub(crate) extras: D,
     /// Both callbacks, taken together when the outcome is reported. One
     /// `Option` for the pair: its tag hides in the result callback's
     /// pointer when it captures one, where two `Option`s would cost a
@@ -263,15 +301,18 @@ where
     E: Send,
     R: FnOnce(RequestId, T) + Send,
     X: FnOnce(RequestId, TaskError<E>) + Send,
-    D: Deadline,
+    D: Extras,
 {
     fn run(&mut self, cx: &Context<'_>) {
         if let Stage::Ready(work) = self.stage.take() {
-            self.stage = if self.deadline.passed() {
+            self.stage = if self.extras.passed() {
                 drop(work);
                 Stage::Failed(Failure::Expired)
             } else {
-                execute(|| work(cx))
+                self.extras.begin(cx.worker_index());
+                let stage = execute(|| work(cx));
+                self.extras.end();
+                stage
             };
         }
     }
@@ -296,7 +337,10 @@ where
     fn report(&mut self, id: RequestId) {
         let stage = self.stage.take();
         match self.callbacks.take() {
-            Some((on_result, on_error)) => report(id, stage, on_result, on_error),
+            Some((on_result, on_error)) => match self.extras.timing() {
+                None => report(id, stage, on_result, on_error),
+                Some(t) => timing::reporting(Some(t), || report(id, stage, on_result, on_error)),
+            },
             None => log::error!("callpool bug: request {id} reported twice"),
         }
     }
