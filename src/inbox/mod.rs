@@ -16,7 +16,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use crate::request::stream::Item;
+use crate::request::context::Item;
 use crate::request::task::{Route, TaskBox};
 use crate::request::{RequestId, WorkRequest};
 use crate::sync::channel::{self, Receiver, Sender, TrySendError};

@@ -7,7 +7,6 @@ use std::any::Any;
 use std::cell::{RefCell, RefMut};
 use std::fmt;
 
-use crate::request::stream::{Closed, Item};
 use crate::request::{RequestId, WorkRequest};
 
 /// Given to a callable made with
@@ -85,6 +84,23 @@ impl fmt::Debug for Context<'_> {
             .finish_non_exhaustive()
     }
 }
+
+/// One item a streaming request emitted, on its way to its handle: calling
+/// it hands the item to the request's result callback.
+pub(crate) type Item = Box<dyn FnOnce() + Send>;
+
+/// The handle that put a streaming request is gone: nobody will receive
+/// what it emits, so it may as well stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the handle that put this streaming request is gone")
+    }
+}
+
+impl std::error::Error for Closed {}
 
 /// Why a spawner did not take a request; the request comes back.
 pub(crate) enum Refusal {

@@ -18,10 +18,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub use batch::{make_fallible_requests, make_requests};
-pub use context::Context;
+pub use context::{Closed, Context};
 pub use id::RequestId;
 pub use keyed::make_requests_with_input;
-pub use stream::{Closed, Emitter, StreamRequest};
+pub use stream::{Emitter, StreamRequest};
 pub use task_error::TaskError;
 pub use timing::{timing, Timing};
 

@@ -13,12 +13,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
-use crate::request::context::Context;
+use crate::request::context::{Closed, Context, Item};
 use crate::request::task::{attempt, Ended, Route, Task};
 use crate::request::{RequestId, TaskError, WorkRequest};
-
-/// One emitted item on its way: calls the result callback with it.
-pub(crate) type Item = Box<dyn FnOnce() + Send>;
 
 /// A request's result callback, shared by its items.
 type Shared<R> = Arc<Mutex<R>>;
@@ -30,19 +27,6 @@ pub struct Emitter<'a, T> {
     send: &'a dyn Fn(RequestId, T) -> Item,
     _item: PhantomData<fn(T)>,
 }
-
-/// The handle that put a streaming request is gone: nobody will receive
-/// what it emits, so it may as well stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Closed;
-
-impl fmt::Display for Closed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the handle that put this streaming request is gone")
-    }
-}
-
-impl std::error::Error for Closed {}
 
 impl<T> Emitter<'_, T> {
     /// Sends `item` to the request's result callback, which runs on the
