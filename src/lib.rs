@@ -117,3 +117,8 @@ pub use window::{Completions, InOrder};
 #[cfg(doctest)]
 #[doc = include_str!("../docs/guide.md")]
 pub struct GuideExamples;
+
+/// The examples of `README.md`, run as doc tests too.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;
