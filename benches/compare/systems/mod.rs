@@ -15,10 +15,13 @@ use crate::harness::Run;
 use crate::kinds::{Batch, Fanout, Pending, PendingJob, Shrink, Spawned};
 use crate::report::Obs;
 
+mod as_completed;
 mod callpool;
 mod floor;
 mod make_requests;
+mod map;
 mod rayon;
+mod submit;
 mod threadpool;
 
 // W8 only: callpool's old way of adding work from a worker.
@@ -37,6 +40,9 @@ pub fn runner<T>(run: impl FnMut() -> T + 'static) -> Option<Runner<T>> {
 pub static ALL: &[&dyn System] = &[
     &callpool::Callpool,
     &make_requests::MakeRequests,
+    &submit::Submit,
+    &as_completed::AsCompleted,
+    &map::Map,
     &threadpool::Threadpool,
     &rayon::Rayon,
     &floor::Floor,

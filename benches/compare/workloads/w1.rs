@@ -67,6 +67,21 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
             cp_over_floor,
             verdict(cp_over_floor <= 1.3),
         ));
+        // Issue 10: what a ticket costs against a callback, per request.
+        if t.row("callpool/submit").is_some() {
+            let ticket = median(&t.ratios("callpool/submit"));
+            let others: Vec<String> = ["callpool/as_completed", "callpool/map"]
+                .into_iter()
+                .filter(|name| t.row(name).is_some())
+                .map(|name| format!("{name} ÷ callpool = {:.2}", median(&t.ratios(name))))
+                .collect();
+            lines.push(format!(
+                "{id}: callpool/submit ÷ callpool = {ticket:.2} (issue 10 target ≤ 1.50: {}){}{}",
+                verdict(ticket <= 1.5),
+                if others.is_empty() { "" } else { "; " },
+                others.join("; "),
+            ));
+        }
         if id == "w1-1" {
             let v = t.median_of("callpool");
             lines.push(format!(
