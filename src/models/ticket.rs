@@ -1,5 +1,5 @@
 //! The ticket's start-or-cancel protocol (`src/ticket/`), on the shipped
-//! `Ticket`, `Slot` and `TicketTask`: a worker running the request races
+//! `Ticket`, `Slot` and `SettledTask`: a worker running the request races
 //! the holder's `cancel` (and a closing pool's sweep), while the holder
 //! waits. (t1)-(t2); `docs/design.md`, "A request's ends".
 
