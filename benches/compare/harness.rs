@@ -75,14 +75,6 @@ pub fn collect_mpsc(rx: &mpsc::Receiver<u64>, n: u64) -> u64 {
     sum
 }
 
-pub fn collect_flume(rx: &flume::Receiver<u64>, n: u64) -> u64 {
-    let mut sum = 0u64;
-    for _ in 0..n {
-        sum = sum.wrapping_add(rx.recv().expect("result channel closed"));
-    }
-    sum
-}
-
 /// A result channel for a peer's closures. The sender is leaked so each
 /// closure captures a plain `&'static` reference instead of cloning a
 /// `Sender` (two atomic increments and decrements per request); what leaks

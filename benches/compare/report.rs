@@ -47,6 +47,10 @@ pub type Entry<'a> = (&'static str, Box<dyn FnMut() -> Obs + 'a>);
 
 pub const BASELINE: &str = "callpool";
 
+/// The two floors (`systems/floor.rs`): each table with either row also
+/// gets every row's ratio to it, per round (issue 13).
+pub const FLOORS: [&str; 2] = ["floor", "floor/crossbeam"];
+
 /// `--system=NAME` arguments: run only these systems (for profiling).
 pub static ONLY_SYSTEMS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
 
@@ -182,7 +186,12 @@ impl Table {
 
     /// Per round: `name`'s value divided by the baseline's in that round.
     pub fn ratios(&self, name: &str) -> Vec<f64> {
-        match (self.row(name), self.row(BASELINE)) {
+        self.ratios_to(name, BASELINE)
+    }
+
+    /// Per round: `name`'s value divided by `base`'s in that round.
+    pub fn ratios_to(&self, name: &str, base: &str) -> Vec<f64> {
+        match (self.row(name), self.row(base)) {
             (Some(r), Some(b)) => r.values.iter().zip(&b.values).map(|(x, y)| x / y).collect(),
             _ => Vec::new(),
         }
@@ -211,6 +220,17 @@ impl Table {
             out,
             "{rounds} round(s), interleaved. Ratio = system / {BASELINE} in the same round."
         );
+        let floors: Vec<&str> = FLOORS
+            .into_iter()
+            .filter(|f| self.row(f).is_some())
+            .collect();
+        if !floors.is_empty() {
+            let _ = writeln!(
+                out,
+                "÷ {}: system / that floor in the same round, median (min – max) of the rounds.",
+                floors.join(", ÷ ")
+            );
+        }
         out.push('\n');
         let extras: Vec<&'static str> = {
             let mut keys = Vec::new();
@@ -228,12 +248,15 @@ impl Table {
             "| system | median {u} | min – max {u} | ratio (median) | ratio min – max | ratios by round |",
             u = self.unit
         );
+        for f in &floors {
+            let _ = write!(out, " ÷ {f} |");
+        }
         for k in &extras {
             let _ = write!(out, " {k} (median) |");
         }
         out.push('\n');
         out.push_str("|---|---:|---:|---:|---:|---|");
-        for _ in &extras {
+        for _ in floors.iter().chain(&extras) {
             out.push_str("---:|");
         }
         out.push('\n');
@@ -254,6 +277,17 @@ impl Table {
                 ratio(rhi),
                 by_round.join(" "),
             );
+            for f in &floors {
+                let to_floor = self.ratios_to(&r.name, f);
+                let (flo, fhi) = min_max(&to_floor);
+                let _ = write!(
+                    out,
+                    " {} ({} – {}) |",
+                    ratio(median(&to_floor)),
+                    ratio(flo),
+                    ratio(fhi)
+                );
+            }
             for k in &extras {
                 let v = r
                     .extras

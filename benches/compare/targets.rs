@@ -2,7 +2,7 @@
 //! targets (`Workload::targets`); this puts them in issue 3's order under
 //! one heading.
 
-use crate::report::{num, Table};
+use crate::report::{median, min_max, num, ratio, Table, BASELINE, FLOORS};
 use crate::workloads::{self, Workload};
 
 /// The summary's order of workloads: the headline targets (overhead, then
@@ -57,6 +57,87 @@ pub fn summary(tables: &[Table], quick: bool) -> String {
             s.push_str(&line);
             s.push('\n');
         }
+    }
+    s.push_str(&floors(tables));
+    s
+}
+
+/// Tables whose floor target in issue 3 is callpool ÷ floor ≤ 1.30 (W2 and
+/// W3 compare efficiencies instead, ≥ 0.97).
+fn floor_target(id: &str) -> bool {
+    id.starts_with("w1-") || ["w5", "w6", "w7"].contains(&id)
+}
+
+/// Median and min – max of per-round ratios, as "0.80 (0.75 – 0.91)".
+fn spread(v: &[f64]) -> String {
+    let (lo, hi) = min_max(v);
+    format!("{} ({} – {})", ratio(median(v)), ratio(lo), ratio(hi))
+}
+
+/// Issue 13: every table's callpool ÷ floor next to callpool ÷
+/// floor/crossbeam (and the floors against each other), issue 3's floor
+/// targets read against the crossbeam floor too, and the batch put against
+/// the crossbeam floor.
+fn floors(tables: &[Table]) -> String {
+    let [flume, crossbeam] = FLOORS;
+    let mut s = format!(
+        "\n## Against the two floors (issue 13), from this run\n\n\
+         Medians of the per-round ratios, min – max in brackets. `{flume}`: the bare \
+         hand-off on flume; `{crossbeam}`: the same on crossbeam-channel.\n\n"
+    );
+    for t in tables {
+        // Tables without both rows, or whose ratios are all 0 / 0 (idle CPU).
+        if FLOORS
+            .iter()
+            .all(|f| median(&t.ratios_to(BASELINE, f)).is_nan())
+        {
+            continue;
+        }
+        let mut parts: Vec<String> = FLOORS
+            .iter()
+            .filter(|f| t.row(f).is_some())
+            .map(|f| format!("{BASELINE} ÷ {f} = {}", spread(&t.ratios_to(BASELINE, f))))
+            .collect();
+        if t.row(flume).is_some() && t.row(crossbeam).is_some() {
+            parts.push(format!(
+                "{crossbeam} ÷ {flume} = {}",
+                spread(&t.ratios_to(crossbeam, flume))
+            ));
+            if floor_target(t.id) {
+                let r = median(&t.ratios_to(BASELINE, crossbeam));
+                parts.push(format!(
+                    "issue 3's ≤ 1.30 against {crossbeam}: {}",
+                    verdict(r <= 1.3)
+                ));
+            } else if ["w2", "w3"].contains(&t.id) {
+                let e = t.extra_median(BASELINE, "efficiency %")
+                    / t.extra_median(crossbeam, "efficiency %");
+                parts.push(format!(
+                    "efficiency {BASELINE} ÷ {crossbeam} = {e:.3} (≥ 0.97: {})",
+                    verdict(e >= 0.97)
+                ));
+            }
+        }
+        s.push_str(&format!("- {}: {}\n", t.id, parts.join("; ")));
+    }
+    // The batch put against the cheapest bare hand-off (issue 13: below it).
+    let batch = "callpool/put_batch";
+    for t in tables {
+        if t.row(batch).is_none() || t.row(crossbeam).is_none() {
+            continue;
+        }
+        let r = t.ratios_to(batch, crossbeam);
+        let below = r.iter().filter(|&&x| x < 1.0).count();
+        s.push_str(&format!(
+            "- {}: {batch} {} ns/req, {crossbeam} {} ns/req; {batch} ÷ {crossbeam} = {} \
+             (below in {below} of {} rounds; issue 13 target < 1.00: {})\n",
+            t.id,
+            num(t.median_of(batch)),
+            num(t.median_of(crossbeam)),
+            spread(&r),
+            r.len(),
+            verdict(median(&r) < 1.0)
+        ));
     }
     s
 }

@@ -27,6 +27,10 @@ mod threadpool;
 // W8 only: callpool's old way of adding work from a worker.
 mod shared_queue;
 
+// Issue 13: tokio's blocking pool, and callpool's batch put (W1 only).
+mod put_batch;
+mod tokio_blocking;
+
 /// One timed run per call.
 pub type Runner<T> = Box<dyn FnMut() -> T>;
 
@@ -45,7 +49,10 @@ pub static ALL: &[&dyn System] = &[
     &map::Map,
     &threadpool::Threadpool,
     &rayon::Rayon,
-    &floor::Floor,
+    &floor::FLUME,
+    &floor::CROSSBEAM,
+    &tokio_blocking::Tokio,
+    &put_batch::PutBatch,
     &shared_queue::SharedQueue,
 ];
 

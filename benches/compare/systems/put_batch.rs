@@ -1,0 +1,54 @@
+//! The `callpool/put_batch` system (W1, issue 13): the requests of
+//! `callpool/make_requests` (built by `make_requests`, the `Vec` part of
+//! what is timed), put with one `pool.put_batch(..)` instead of a
+//! `put_request` each: on the default unbounded queue the whole batch is
+//! queued with one reservation and one round of wake-ups. Then `wait()`,
+//! and the callbacks add into an `Acc` on this thread, as for `callpool`.
+
+use callpool::{make_requests, ThreadPool};
+
+use super::{runner, Runner, System};
+use crate::harness::{warm_up, Acc, Probe, Run, ACCS};
+use crate::kinds::Batch;
+use crate::work::with_work;
+
+pub struct PutBatch;
+
+impl System for PutBatch {
+    fn name(&self) -> &'static str {
+        "callpool/put_batch"
+    }
+
+    /// Another way to put into the same pool: W1 only.
+    fn is_variant(&self) -> bool {
+        true
+    }
+
+    fn batch(&self, b: Batch) -> Option<Runner<Run>> {
+        runner(move || with_work!(b.work, |f| batch(b, f)))
+    }
+}
+
+fn batch<F>(b: Batch, f: F) -> Run
+where
+    F: Fn(u64) -> u64 + Copy + Send + Sync + 'static,
+{
+    let (workers, n, want) = (b.workers, b.n, b.want);
+    let pool = ThreadPool::new(workers);
+    warm_up(workers);
+    let acc: &'static Acc = ACCS[0].reset();
+    let probe = Probe::start();
+    let reqs = make_requests(
+        f,
+        0..n,
+        move |_, v| acc.add(v),
+        |id, e| panic!("request {id} failed: {e}"),
+    );
+    // The `Batch` only follows the requests; dropping it changes nothing.
+    drop(pool.put_batch(reqs).expect("put_batch"));
+    pool.wait().expect("wait");
+    let el = probe.stop();
+    acc.check("callpool/put_batch", n, want);
+    pool.shutdown().expect("shutdown");
+    el
+}
