@@ -336,7 +336,7 @@ pub fn svg_chart(title: &str, series: &[(String, Vec<(usize, f64)>)]) -> String 
     let y_at = |v: f64| top + plot_h * (1.0 - v / y_max);
     let colors = [
         "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-        "#bcbd22", "#17becf",
+        "#bcbd22", "#17becf", "#393b79",
     ];
     let mut s = String::new();
     let _ = writeln!(
