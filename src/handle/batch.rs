@@ -129,7 +129,7 @@ impl ThreadPool {
                     })
                     .collect::<Vec<_>>();
                 for request in &requests {
-                    let _ = inbox.batches.ended(request.id(), Ended::Unstarted);
+                    let _ = inbox.batches.ended(request.id(), || Ended::Unstarted);
                 }
                 Err(BatchError::ShutDown(requests))
             }

@@ -140,7 +140,13 @@ impl Batches {
 
     /// Counts the end of request `id` in its batch, if it is in one; the
     /// batch-done callback if that completed the batch.
-    pub(crate) fn ended(&self, id: RequestId, how: Ended) -> Option<(OnDone, Progress)> {
+    /// `how` is asked only when the handle has a batch: a handle without
+    /// one pays a single load per result.
+    pub(crate) fn ended(
+        &self,
+        id: RequestId,
+        how: impl FnOnce() -> Ended,
+    ) -> Option<(OnDone, Progress)> {
         // Relaxed: see `add`; the member's outcome came after its batch was
         // added, through the result queue's synchronisation.
         if self.active.load(Ordering::Relaxed) == 0 {
@@ -151,7 +157,7 @@ impl Batches {
         // the one that completes it also removes it.
         let mut list = self.list();
         let at = list.iter().position(|b| b.members.contains(&id))?;
-        let done = list[at].ended(how);
+        let done = list[at].ended(how());
         if list[at].progress().is_complete() {
             list.swap_remove(at);
             self.active.store(list.len(), Ordering::Relaxed);

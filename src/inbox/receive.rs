@@ -189,7 +189,7 @@ impl Results {
                 log::trace!("callpool: handling result of request {id}");
                 // Counted in its batch before its callback runs, as it is
                 // unregistered: a panicking callback leaves the count right.
-                match self.inbox.batches.ended(id, task.ended()) {
+                match self.inbox.batches.ended(id, || task.ended()) {
                     None => task.report(),
                     // The last of a batch: its batch-done callback runs after
                     // the request's own, even if that one panics.
