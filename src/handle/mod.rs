@@ -586,7 +586,8 @@ impl ThreadPool {
     /// workers have already exited or are exiting, so this only waits for
     /// busy ones to finish their current request. If one of them waits for
     /// room in this handle's bounded result queue, this handles the
-    /// handle's results (running their callbacks) to make room.
+    /// handle's results (running their callbacks) to make room, and then
+    /// the results the joined workers sent as they left.
     ///
     /// Calling it is never needed to free threads: the pool joins workers
     /// that have exited by itself, at its next resize, dismissal or worker
@@ -603,7 +604,13 @@ impl ThreadPool {
         loop {
             let shared = self.shared();
             match shared.join_dismissed_when_exited(|| self.inbox().has_stuck_senders()) {
-                Some(joined) => return joined,
+                Some(joined) => {
+                    // A worker that this join unblocked may have sent its
+                    // last result as it left, without being stuck again:
+                    // handle those too, so none is left behind the join.
+                    self.results.handle_ready(&**shared, Caller::Other);
+                    return joined;
+                }
                 None => {
                     // Not a waiter: waiters on this handle keep their tokens.
                     self.results.handle_ready(&**shared, Caller::Other);
