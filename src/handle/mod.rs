@@ -587,7 +587,7 @@ impl ThreadPool {
     /// busy ones to finish their current request. If one of them waits for
     /// room in this handle's bounded result queue, this handles the
     /// handle's results (running their callbacks) to make room, and then
-    /// the results the joined workers sent as they left.
+    /// the results those workers sent as they left.
     ///
     /// Calling it is never needed to free threads: the pool joins workers
     /// that have exited by itself, at its next resize, dismissal or worker
@@ -601,19 +601,23 @@ impl ThreadPool {
         // A dismissed worker may be blocked sending to this handle's full
         // result queue: handle our results whenever that happens, or the
         // join would wait for ever on a thread that waits for us.
+        let mut made_room = false;
         loop {
             let shared = self.shared();
             match shared.join_dismissed_when_exited(|| self.inbox().has_stuck_senders()) {
                 Some(joined) => {
-                    // A worker that this join unblocked may have sent its
-                    // last result as it left, without being stuck again:
-                    // handle those too, so none is left behind the join.
-                    self.results.handle_ready(&**shared, Caller::Other);
+                    // A worker this join unblocked may have sent its last
+                    // result as it left, without being stuck again: the
+                    // join that made room handles those too.
+                    if made_room {
+                        self.results.handle_ready(&**shared, Caller::Other);
+                    }
                     return joined;
                 }
                 None => {
                     // Not a waiter: waiters on this handle keep their tokens.
                     self.results.handle_ready(&**shared, Caller::Other);
+                    made_room = true;
                 }
             }
         }
