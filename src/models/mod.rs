@@ -14,6 +14,8 @@
 //! * `inbox.rs`: the wait protocol's scenarios (g1)-(g7), with the callers'
 //!   misuses they can seed;
 //! * `ticket.rs`: a ticket's start-or-cancel race, (t1)-(t2);
+//! * `scale.rs`: an autoscaling pool's retirement racing a put, (s1)-(s2),
+//!   with a seeded decision that skips its second look;
 //! * `under_loom.rs`, `under_shuttle.rs`: the test list per checker;
 //! * `seeded.rs`: loom's seeded self-checks, each in a child process.
 //!
@@ -48,6 +50,7 @@ mod fixture;
 mod inbox;
 mod queue;
 mod replica;
+mod scale;
 #[cfg(loom)]
 mod seeded;
 mod ticket;

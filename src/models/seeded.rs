@@ -67,6 +67,14 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             },
             "wait returned before the child was handled",
         ),
+        "s1_retirement_without_second_look" => (
+            || {
+                check(|| {
+                    scale::last_worker_retires_as_a_request_arrives(scale::without_second_look)
+                })
+            },
+            "a queued request was left with no live worker",
+        ),
         _ => return None,
     };
     Some(model)
@@ -200,4 +208,9 @@ fn seeded_child_that_runs_nothing_is_not_taken_for_caught() {
         !text.contains(&marker("a_notify_before_queueing")),
         "{text}"
     );
+}
+
+#[test]
+fn seeded_s1_retirement_without_second_look_is_caught() {
+    expect_caught("s1_retirement_without_second_look");
 }

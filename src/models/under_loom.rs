@@ -175,3 +175,13 @@ fn g8_wait_covers_a_child_added_by_a_running_parent() {
 fn l_children_handed_off_as_a_drain_begins_still_run() {
     check(|| children_meet_a_drain(real()));
 }
+
+#[test]
+fn s1_last_worker_retires_as_a_request_arrives() {
+    check(|| scale::last_worker_retires_as_a_request_arrives(scale::shipped));
+}
+
+#[test]
+fn s2_two_workers_retire_as_a_request_arrives() {
+    check(|| scale::two_workers_retire_as_a_request_arrives(scale::shipped));
+}

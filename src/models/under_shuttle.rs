@@ -174,3 +174,15 @@ fn seeded_g7_overflow_without_a_wake_token_is_caught() {
 fn seeded_close_unlocked_open_check_is_caught() {
     check(|| close_storm(Replica::new(None, Bug::PushChecksOpenUnlocked), 10));
 }
+
+#[test]
+fn scale_scenarios() {
+    check(|| scale::last_worker_retires_as_a_request_arrives(scale::shipped));
+    check(|| scale::two_workers_retire_as_a_request_arrives(scale::shipped));
+}
+
+#[test]
+#[should_panic(expected = "a queued request was left with no live worker")]
+fn seeded_s1_retirement_without_second_look_is_caught() {
+    check(|| scale::last_worker_retires_as_a_request_arrives(scale::without_second_look));
+}

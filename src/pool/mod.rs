@@ -10,6 +10,7 @@ pub(crate) mod handshake;
 pub(crate) mod pace;
 pub(crate) mod queue;
 mod registry;
+pub(crate) mod scale;
 pub(crate) mod stats;
 mod worker;
 
@@ -23,6 +24,8 @@ use crate::inbox::{Caller, Inbox, Job};
 use crate::request::WorkRequest;
 use queue::{Lifecycle, RequestQueue};
 use registry::Workers;
+use scale::Autoscale;
+pub(crate) use scale::Scale;
 
 pub(crate) use queue::{Blocked, Push};
 
@@ -54,17 +57,6 @@ pub(crate) struct Config {
     pub(crate) worker_state: Option<StateMaker>,
     /// Autoscaling bounds, if the pool grows and shrinks by itself.
     pub(crate) scale: Option<Scale>,
-}
-
-/// An autoscaling pool's bounds (`Builder::min_workers`, `max_workers`,
-/// `keep_alive`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Scale {
-    pub(crate) min: usize,
-    pub(crate) max: usize,
-    /// How long an idle worker above `min` waits for work before it leaves;
-    /// `None`: it stays.
-    pub(crate) keep_alive: Option<std::time::Duration>,
 }
 
 /// Makes a worker's own state (`Builder::worker_state`).
@@ -125,9 +117,8 @@ pub(crate) struct Pool {
     threads: AtomicUsize,
     /// Every handle's inbox, to wake its waiters when the last thread exits.
     inboxes: Mutex<Inboxes>,
-    /// Mirror of `Workers::live.len()`, written under the lock, read
-    /// without it by puts deciding whether an autoscaling pool must grow.
-    live: AtomicUsize,
+    /// An autoscaling pool's decisions and live-worker mirror.
+    autoscale: Option<Autoscale>,
     /// What each worker ran, for `ThreadPool::stats`.
     pub(crate) tallies: stats::Tallies,
     /// Requests cancelled before a worker took them (sweeps, `cancel`).
@@ -149,7 +140,6 @@ impl Pool {
             // Relaxed: only uniqueness matters.
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             queue: RequestQueue::new(config.queue_capacity),
-            config,
             workers: Mutex::new(Workers::default()),
             exited: Condvar::new(),
             threads: AtomicUsize::new(0),
@@ -157,9 +147,10 @@ impl Pool {
                 list: Vec::new(),
                 prune_at: 16,
             }),
-            live: AtomicUsize::new(0),
+            autoscale: config.scale.map(Autoscale::new),
             tallies: stats::Tallies::default(),
             cancelled: AtomicU64::new(0),
+            config,
         })
     }
 

@@ -15,6 +15,7 @@ use std::time::Instant;
 use crate::error::SpawnError;
 use crate::pool::handshake::WorkerFlags;
 use crate::pool::queue::Lifecycle;
+use crate::pool::scale::Roster;
 use crate::pool::{worker, Pool};
 
 /// One live worker, as the pool sees it.
@@ -50,6 +51,52 @@ impl Workers {
         let exited = std::mem::take(&mut self.exited);
         self.reaped += exited.len();
         exited
+    }
+}
+
+/// The registry under its lock, as an autoscaling decision changes it
+/// (`pool/scale.rs`); `me` is the worker asking to retire, if any.
+struct Locked<'a> {
+    pool: &'a Arc<Pool>,
+    workers: &'a mut Workers,
+    me: Option<&'a WorkerFlags>,
+}
+
+impl Roster for Locked<'_> {
+    fn live(&self) -> usize {
+        self.workers.live.len()
+    }
+
+    fn open(&self) -> bool {
+        self.pool.lifecycle() == Lifecycle::Open
+    }
+
+    fn retire_me(&mut self) -> bool {
+        let Some(flags) = self.me else {
+            return false;
+        };
+        let Some(at) = self
+            .workers
+            .live
+            .iter()
+            .position(|w| std::ptr::eq(&*w.flags, flags))
+        else {
+            return false;
+        };
+        let me = self.workers.live.remove(at);
+        log::debug!(
+            "callpool: idle worker {} leaves after its keep-alive",
+            me.thread.thread().name().unwrap_or("?")
+        );
+        self.pool.queue.dismiss(std::iter::once(&*me.flags));
+        self.workers.dismissed.push(me.thread);
+        true
+    }
+
+    fn start_one(&mut self) {
+        if let Err(e) = self.pool.spawn_worker(self.workers) {
+            log::error!("callpool: could not start a worker for queued requests: {e}");
+        }
     }
 }
 
@@ -165,75 +212,48 @@ impl Pool {
     /// request. None of them takes another request.
     /// For an idle worker of an autoscaling pool whose keep-alive passed:
     /// takes it out of the pool (dismissed, as `dismiss_workers` does) if
-    /// the pool is open, above its minimum, and nothing is queued. The
-    /// FIFO is looked at under the registry's lock: a put that queued
-    /// before sees a request here (the worker stays and takes it); one that
-    /// queued after grows the pool, if it must, under this same lock, so it
-    /// sees this worker gone (`grow_for_backlog`).
+    /// the pool is open, above its minimum, and nothing is queued; the
+    /// decision and why no request is stranded by it: `Autoscale::retire_idle`.
     pub(crate) fn retire_idle(self: &Arc<Self>, flags: &WorkerFlags) -> bool {
-        let Some(scale) = self.config.scale else {
+        let Some(autoscale) = &self.autoscale else {
             return false;
         };
         self.then_reap(|workers| {
-            let open = self.lifecycle() == Lifecycle::Open;
-            if !open || workers.live.len() <= scale.min || !self.queue.fifo_is_empty() {
-                return false;
-            }
-            let Some(at) = workers
-                .live
-                .iter()
-                .position(|w| std::ptr::eq(&*w.flags, flags))
-            else {
-                return false;
-            };
-            let me = workers.live.remove(at);
-            log::debug!(
-                "callpool: idle worker {} leaves after its keep-alive",
-                me.thread.thread().name().unwrap_or("?")
-            );
-            self.queue.dismiss(std::iter::once(&*me.flags));
-            workers.dismissed.push(me.thread);
-            self.publish_live(workers);
-            // SeqCst fence, paired with a putter's after its push
-            // (`push_counted`) before it reads `live` (`grow_for_backlog`):
-            // either it sees this worker gone and grows the pool, or we see
-            // its request here and start a worker for it.
-            crate::sync::fence(crate::sync::Ordering::SeqCst);
-            if !self.queue.fifo_is_empty() && workers.live.len() < scale.max {
-                if let Err(e) = self.spawn_worker(workers) {
-                    log::error!("callpool: could not replace a retiring worker: {e}");
-                }
-            }
-            true
+            autoscale.retire_idle(
+                &mut Locked {
+                    pool: self,
+                    workers,
+                    me: Some(flags),
+                },
+                &self.queue,
+            )
         })
     }
 
     /// Mirrors the live worker count for `grow_for_backlog`'s look without
     /// the lock.
     fn publish_live(&self, workers: &Workers) {
-        // SeqCst: the write of the pair in `retire_idle` (see there).
-        self.live
-            .store(workers.live.len(), std::sync::atomic::Ordering::SeqCst);
+        if let Some(autoscale) = &self.autoscale {
+            autoscale.publish(workers.live.len());
+        }
     }
 
     /// After a request was queued: an autoscaling pool with no worker
     /// asleep to take it starts one more, up to its maximum.
     pub(crate) fn grow_for_backlog(self: &Arc<Self>) {
-        let Some(scale) = self.config.scale else {
+        let Some(autoscale) = &self.autoscale else {
             return;
         };
         // Cheap looks first: a sleeper will take it, or the pool is full.
-        // SeqCst: the read of the pair in `retire_idle`.
-        let live = self.live.load(std::sync::atomic::Ordering::SeqCst);
-        if !self.queue.none_to_wake() || live >= scale.max {
+        if !autoscale.may_need_worker(&self.queue) {
             return;
         }
         self.then_reap(|workers| {
-            if workers.live.len() < scale.max && self.lifecycle() == Lifecycle::Open {
-                if let Err(e) = self.spawn_worker(workers) {
-                    log::error!("callpool: could not grow the pool: {e}");
-                }
-            }
+            autoscale.grow(&mut Locked {
+                pool: self,
+                workers,
+                me: None,
+            })
         });
     }
 
