@@ -15,7 +15,7 @@ use std::time::Instant;
 use crate::error::SpawnError;
 use crate::pool::handshake::WorkerFlags;
 use crate::pool::queue::Lifecycle;
-use crate::pool::scale::Roster;
+use crate::pool::scale::{Autoscale, Roster};
 use crate::pool::{worker, Pool};
 
 /// One live worker, as the pool sees it.
@@ -239,15 +239,20 @@ impl Pool {
     }
 
     /// After a request was queued: an autoscaling pool with no worker
-    /// asleep to take it starts one more, up to its maximum.
+    /// asleep to take it starts one more, up to its maximum. Inlined so
+    /// that a pool that does not scale pays one test per put, not a call.
+    #[inline]
     pub(crate) fn grow_for_backlog(self: &Arc<Self>) {
-        let Some(autoscale) = &self.autoscale else {
-            return;
-        };
-        // Cheap looks first: a sleeper will take it, or the pool is full.
-        if !autoscale.may_need_worker(&self.queue) {
-            return;
+        if let Some(autoscale) = &self.autoscale {
+            // Cheap looks first: a sleeper will take it, or the pool is full.
+            if autoscale.may_need_worker(&self.queue) {
+                self.grow_one(autoscale);
+            }
         }
+    }
+
+    #[cold]
+    fn grow_one(self: &Arc<Self>, autoscale: &Autoscale) {
         self.then_reap(|workers| {
             autoscale.grow(&mut Locked {
                 pool: self,

@@ -189,9 +189,10 @@ impl<E> From<Failure<E>> for TaskError<E> {
 pub(crate) trait Extras: Send {
     /// Whether its deadline has passed (read once, as a worker takes it).
     fn passed(&self) -> bool;
-    /// A worker (`worker`) starts running it.
+    /// A worker starts running it; `worker` says which (asked only by a
+    /// record that keeps it: a virtual call the others skip).
     #[inline(always)]
-    fn begin(&mut self, _worker: Option<usize>) {}
+    fn begin(&mut self, _worker: impl FnOnce() -> Option<usize>) {}
     /// It has run.
     #[inline(always)]
     fn end(&mut self) {}
@@ -226,8 +227,8 @@ impl Extras for Timed {
         self.deadline.is_some_and(|at| Instant::now() >= at)
     }
 
-    fn begin(&mut self, worker: Option<usize>) {
-        self.clock.begin(worker);
+    fn begin(&mut self, worker: impl FnOnce() -> Option<usize>) {
+        self.clock.begin(worker());
     }
 
     fn end(&mut self) {
@@ -309,7 +310,7 @@ where
                 drop(work);
                 Stage::Failed(Failure::Expired)
             } else {
-                self.extras.begin(cx.worker_index());
+                self.extras.begin(|| cx.worker_index());
                 let stage = execute(|| work(cx));
                 self.extras.end();
                 stage
