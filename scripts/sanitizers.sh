@@ -46,6 +46,9 @@ miri_tests=(
     "faults shutdown_without_workers_cancels_other_handles_queued_requests"
     "handles two_waiters_on_one_handle_both_return"
     "resize busy_dismissed_worker_finishes_its_request_then_exits"
+    "scope a_scope_waits_for_its_lent_requests_even_with_its_collector_swapped_out"
+    "scope a_panicking_body_waits_for_the_borrowing_requests"
+    "scope a_refused_put_drops_its_request_inside_the_scope"
 )
 
 if [[ "$what" == all || "$what" == tsan ]]; then

@@ -85,109 +85,10 @@ impl ThreadPool {
     pub fn fallible_collector<T, E>(&self) -> Collector<'_, T, E> {
         Collector::new(self)
     }
-
-    /// Runs `body` with a [`Collector`], then handles every outcome of the
-    /// requests put through it before returning: when `scope` returns,
-    /// every callback given with [`put_then`](Collector::put_then) has run
-    /// (on this thread), so they may borrow the caller's locals, mutably
-    /// through a `RefCell` or one at a time. An outcome without a callback
-    /// is dropped, and an error among those is logged at error level.
-    ///
-    /// A panic in `body` or in a callback passes on once every request has
-    /// been accounted for (the first panic, if several).
-    ///
-    /// The callables themselves run on the pool's workers, so they must own
-    /// what they use (`Send + 'static`); only the callbacks stay home. The
-    /// compiler stops a callable that borrows a local:
-    ///
-    /// ```compile_fail
-    /// let pool = callpool::ThreadPool::new(1);
-    /// let text = String::from("borrowed");
-    /// pool.scope(|s| {
-    ///     s.put(|_: ()| text.len(), ()).unwrap(); // `text` does not live for 'static
-    /// });
-    /// ```
-    ///
-    /// and one that moves a value that is not `Send` to a worker:
-    ///
-    /// ```compile_fail
-    /// use std::rc::Rc;
-    /// let pool = callpool::ThreadPool::new(1);
-    /// let shared = Rc::new(5);
-    /// pool.scope(|s| {
-    ///     s.put(move |_: ()| *shared, ()).unwrap(); // `Rc` cannot be sent between threads
-    /// });
-    /// ```
-    ///
-    /// and a callback that would outlive what it borrows:
-    ///
-    /// ```compile_fail
-    /// let pool = callpool::ThreadPool::new(1);
-    /// let mut collector = pool.collector::<u32>();
-    /// {
-    ///     let mut local = 0;
-    ///     collector.put_then(|n: u32| n, 1, |n| local += n.unwrap()).unwrap();
-    /// } // `local` dropped here while the collector still holds the callback
-    /// collector.wait_with(|_, _| {});
-    /// ```
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use callpool::ThreadPool;
-    /// use std::collections::{HashMap, HashSet};
-    /// use std::cell::RefCell;
-    ///
-    /// let pool = ThreadPool::new(4);
-    /// let words = ["a b", "c d e", "f", "g h"];
-    /// let histogram = RefCell::new(HashMap::new());
-    /// let mut longest = 0;
-    /// pool.scope(|s| {
-    ///     for text in words {
-    ///         let histogram = &histogram;
-    ///         s.put_then(|t: &str| t.split_whitespace().count(), text, move |n| {
-    ///             *histogram.borrow_mut().entry(n.unwrap()).or_insert(0) += 1;
-    ///         })?;
-    ///     }
-    ///     s.wait_with(|_, _| {});
-    ///     longest = *histogram.borrow().keys().max().unwrap();
-    ///     Ok::<_, callpool::PutError>(())
-    /// })?;
-    /// assert_eq!(histogram.into_inner()[&2], 2);
-    /// assert_eq!(longest, 3);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn scope<'s, T, R>(&'s self, body: impl FnOnce(&mut Collector<'s, T>) -> R) -> R
-    where
-        T: Send + 'static,
-    {
-        self.fallible_scope(body)
-    }
-
-    /// [`scope`](Self::scope) with a [`fallible_collector`](Self::fallible_collector):
-    /// for callables that return `Result<T, E>`.
-    pub fn fallible_scope<'s, T, E, R>(
-        &'s self,
-        body: impl FnOnce(&mut Collector<'s, T, E>) -> R,
-    ) -> R
-    where
-        T: Send + 'static,
-        E: fmt::Debug + Send + 'static,
-    {
-        let mut collector = Collector::new(self);
-        // AssertUnwindSafe: on a panic the collector is only drained, and
-        // the panic then goes on to the caller.
-        let ran = panic::catch_unwind(AssertUnwindSafe(|| body(&mut collector)));
-        let drained = collector.drain();
-        match (ran, drained) {
-            (Err(payload), _) | (Ok(_), Err(payload)) => panic::resume_unwind(payload),
-            (Ok(value), Ok(())) => value,
-        }
-    }
 }
 
 impl<'a, T, E> Collector<'a, T, E> {
-    fn new(pool: &'a ThreadPool) -> Collector<'a, T, E> {
+    pub(crate) fn new(pool: &'a ThreadPool) -> Collector<'a, T, E> {
         let (sender, receiver) = flume::unbounded();
         Collector {
             pool,
@@ -274,7 +175,7 @@ where
         self.put_work(move || callable(arg), Some(Box::new(then)))
     }
 
-    fn put_work<W>(
+    pub(crate) fn put_work<W>(
         &mut self,
         work: W,
         then: Option<LocalCallback<'a, T, E>>,
@@ -363,7 +264,7 @@ where
     /// Handles everything pending, as a scope ends: callbacks run, other
     /// outcomes are dropped (errors logged). A panicking callback does not
     /// stop the others; the first panic is returned.
-    fn drain(&mut self) -> Result<(), Box<dyn std::any::Any + Send>> {
+    pub(crate) fn drain(&mut self) -> Result<(), Box<dyn std::any::Any + Send>> {
         let mut first_panic = None;
         while !self.pending.is_empty() {
             let step = panic::catch_unwind(AssertUnwindSafe(|| {

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 
-use crate::request::WorkRequest;
+use crate::request::{RequestId, WorkRequest};
 
 /// Why a request was not accepted. Every variant hands the request back
 /// ([`PutError::into_request`]) so it can be put again, elsewhere or later.
@@ -83,6 +83,70 @@ impl fmt::Display for PutError {
 }
 
 impl std::error::Error for PutError {}
+
+/// Why a [`Scope`](crate::Scope) refused a request. Unlike [`PutError`], it
+/// does not hand the request back: the request's callable may borrow from
+/// the scope, which nothing may outlive, so it was dropped unrun before
+/// the put returned.
+///
+/// # Examples
+///
+/// ```
+/// use callpool::{ScopedPutError, ThreadPool};
+///
+/// let pool = ThreadPool::new(1);
+/// let other = pool.new_handle();
+/// let word = String::from("borrowed");
+/// pool.scope(|s| {
+///     drop(other.shutdown_now());
+///     let refused = s.put(|w: &String| w.len(), &word);
+///     assert!(matches!(refused, Err(ScopedPutError::ShutDown(_))));
+/// });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScopedPutError {
+    /// The pool has been shut down.
+    ShutDown(RequestId),
+    /// The bounded request queue is full and the pool has no worker thread
+    /// left to empty it.
+    NoWorkers(RequestId),
+}
+
+impl ScopedPutError {
+    /// The id the refused request had.
+    pub fn id(&self) -> RequestId {
+        match self {
+            ScopedPutError::ShutDown(id) | ScopedPutError::NoWorkers(id) => *id,
+        }
+    }
+
+    /// The scope's form of a refused put: the request in `err` has been
+    /// dropped by then.
+    pub(crate) fn from_refused(err: &PutError) -> ScopedPutError {
+        let id = err.request().id();
+        match err {
+            PutError::NoWorkers(_) => ScopedPutError::NoWorkers(id),
+            // A scope's puts block for room and carry ids of their own, so
+            // shutdown is the only other reason they are refused.
+            _ => ScopedPutError::ShutDown(id),
+        }
+    }
+}
+
+impl fmt::Display for ScopedPutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScopedPutError::ShutDown(id) => write!(f, "pool is shut down (request {id})"),
+            ScopedPutError::NoWorkers(id) => write!(
+                f,
+                "request queue is full and no worker can empty it (request {id})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ScopedPutError {}
 
 /// Why [`ThreadPool::put_batch`](crate::ThreadPool::put_batch) queued none
 /// of a batch. Every request is handed back, in order.

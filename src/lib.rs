@@ -40,7 +40,8 @@
 //! [`Batch`] with progress, cancel and a batch-done callback;
 //! [`ThreadPool::collector`] and [`ThreadPool::scope`] take outcomes back
 //! typed, with callbacks that stay on your thread (neither `Send` nor
-//! `'static`). The guide (`docs/guide.md`) says when to use which.
+//! `'static`); a [`Scope`]'s callables may borrow from your stack too. The
+//! guide (`docs/guide.md`) says when to use which.
 //!
 //! A request can also run an external program
 //! ([`WorkRequest::command`], [`WorkRequest::command_timeout`]): its exit
@@ -74,7 +75,9 @@
 //! for worker lifecycle, `warn` for discarded or cancelled work, `error` for
 //! failures nobody has a callback for. It never prints.
 
-#![forbid(unsafe_code)]
+// One module erases a lifetime (`scope/lend.rs`, which says why that is
+// sound); everything else is safe code.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
@@ -89,6 +92,7 @@ mod inbox;
 mod models;
 mod pool;
 mod request;
+mod scope;
 mod sync;
 mod ticket;
 mod unwind;
@@ -98,8 +102,8 @@ pub use builder::{Builder, DEFAULT_THREAD_NAME, MAX_CAPACITY, MAX_WORKERS};
 pub use collector::{Collector, Outcomes};
 pub use command::{CommandError, CommandOutput};
 pub use error::{
-    BatchError, BuildError, GlobalPoolError, PollError, PutError, ShutdownError, SpawnError,
-    WaitError,
+    BatchError, BuildError, GlobalPoolError, PollError, PutError, ScopedPutError, ShutdownError,
+    SpawnError, WaitError,
 };
 pub use global::{configure_global, global};
 pub use handle::{Batch, Stats, ThreadPool, WeakPool};
@@ -109,6 +113,7 @@ pub use request::{
     make_fallible_requests, make_requests, make_requests_with_input, Closed, Context, Emitter,
     Request, RequestId, StreamRequest, TaskError, Timing, WorkRequest,
 };
+pub use scope::Scope;
 pub use ticket::{as_completed, AsCompleted, Ticket};
 pub use window::{Completions, InOrder};
 

@@ -1,0 +1,149 @@
+//! Lending a scope's borrows to the workers: the one place in callpool
+//! that erases a lifetime, and what makes that sound.
+//!
+//! A worker thread outlives any one call, so the request queue holds only
+//! `'static` work. [`with_loans`] hands its body [`Loans`] for the
+//! lifetime `'env` of what the caller borrows; each [`Loans::lend`] turns
+//! work that borrows for `'env` into a `'static` [`Lent`] and counts it on
+//! a latch, and a `Lent` gives its loan back only once the work inside it
+//! has been dropped (run or not). `with_loans` does not return, nor
+//! unwind, before every loan is back. So no work reaches past `'env`: the
+//! argument `std::thread::scope` makes for its threads, here for queued
+//! requests.
+//!
+//! `Loans` cannot leave the call that made it: it carries a brand, a
+//! lifetime `'l` that the body must accept for every choice
+//! (`for<'l>`), so no type outside the body can name it, and `Loans` is
+//! invariant in `'l` and in `'env`.
+//!
+//! A `Lent` that is never dropped (leaked) keeps `with_loans` waiting for
+//! ever: a hang, never a dangling borrow.
+
+use std::marker::PhantomData;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+/// Loans not yet given back, and a condition variable to wait for none.
+#[derive(Debug, Default)]
+struct Latch {
+    out: Mutex<usize>,
+    back: Condvar,
+}
+
+impl Latch {
+    fn out(&self) -> MutexGuard<'_, usize> {
+        // Poison-free: the count changes only by whole steps that cannot panic.
+        self.out.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn give_back(&self) {
+        let mut out = self.out();
+        *out -= 1;
+        if *out == 0 {
+            // Under the lock: the waiter cannot miss it between its look
+            // and its wait.
+            self.back.notify_all();
+        }
+    }
+
+    fn wait_all_back(&self) {
+        let mut out = self.out();
+        while *out > 0 {
+            out = self.back.wait(out).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// The right to lend work that borrows for `'env`, inside one
+/// [`with_loans`] call (the brand `'l`).
+#[derive(Debug)]
+pub(crate) struct Loans<'l, 'env> {
+    latch: Arc<Latch>,
+    /// Invariant in `'l`: a brand no other call's `Loans` shares.
+    brand: PhantomData<fn(&'l ()) -> &'l ()>,
+    /// Invariant in `'env`: a `Loans<'l, 'env>` must never pass for a
+    /// `Loans<'l, 'shorter>`, or work could borrow what dies before the wait.
+    env: PhantomData<fn(&'env ()) -> &'env ()>,
+}
+
+/// Runs `body` with [`Loans`] for `'env`, then waits until every loan is
+/// back, whether `body` returned or is unwinding. `'env` is a parameter of
+/// this function, so it outlives the whole call, the wait included.
+pub(crate) fn with_loans<'env, R>(body: impl for<'l> FnOnce(Loans<'l, 'env>) -> R) -> R {
+    /// Waits when dropped: on the way out, by return or by unwinding.
+    struct AllBack(Arc<Latch>);
+    impl Drop for AllBack {
+        fn drop(&mut self) {
+            self.0.wait_all_back();
+        }
+    }
+    let latch = Arc::new(Latch::default());
+    let _all_back = AllBack(Arc::clone(&latch));
+    body(Loans {
+        latch,
+        brand: PhantomData,
+        env: PhantomData,
+    })
+}
+
+impl<'env> Loans<'_, 'env> {
+    /// Makes `work`, which may borrow for `'env`, into `'static` work that
+    /// gives its loan back once it is dropped.
+    pub(crate) fn lend<R>(&self, work: impl FnOnce() -> R + Send + 'env) -> Lent<R> {
+        *self.latch.out() += 1;
+        let work: Box<dyn FnOnce() -> R + Send + 'env> = Box::new(work);
+        // SAFETY: only the lifetime bound of the trait object changes (same
+        // layout, same vtable). The box is dropped, run or not, before
+        // `Lent::drop` gives the loan back, and `with_loans` (whose
+        // `'env` outlives its whole call) waits for every loan, so nothing
+        // the work borrows is used after `'env`. Only `with_loans` makes a
+        // `Loans`, which cannot outlive its call (the brand) nor pass for a
+        // shorter `'env` (invariance), so `'env` is always that call's.
+        #[allow(unsafe_code)]
+        let work: Box<dyn FnOnce() -> R + Send + 'static> = unsafe { std::mem::transmute(work) };
+        Lent {
+            work: Some(work),
+            latch: Arc::clone(&self.latch),
+        }
+    }
+}
+
+/// Work lent by a scope, `'static` for the queue; gives its loan back when
+/// dropped, after the work itself.
+pub(crate) struct Lent<R> {
+    work: Option<Box<dyn FnOnce() -> R + Send>>,
+    latch: Arc<Latch>,
+}
+
+impl<R> Lent<R> {
+    /// Runs the work; the loan goes back as this returns or unwinds.
+    pub(crate) fn run(mut self) -> R {
+        let work = self
+            .work
+            .take()
+            .expect("a Lent runs once: `run` takes it by value");
+        work()
+    }
+}
+
+impl<R> Drop for Lent<R> {
+    fn drop(&mut self) {
+        /// Gives the loan back even if dropping the work panics.
+        struct GiveBack<'a>(&'a Latch);
+        impl Drop for GiveBack<'_> {
+            fn drop(&mut self) {
+                self.0.give_back();
+            }
+        }
+        let _give_back = GiveBack(&self.latch);
+        // The work (and everything it borrows) goes first.
+        self.work = None;
+    }
+}
+
+impl<R> std::fmt::Debug for Lent<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lent")
+            .field("ran", &self.work.is_none())
+            .finish()
+    }
+}

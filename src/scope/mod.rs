@@ -1,0 +1,289 @@
+//! [`Scope`]: a collector whose requests may borrow from the caller's stack,
+//! callables and callbacks alike, and which [`ThreadPool::scope`] always
+//! drains and waits for before it returns. The lending itself (the one
+//! lifetime callpool erases, and why that is sound) is `lend.rs`.
+
+#[allow(unsafe_code)]
+mod lend;
+
+use std::convert::Infallible;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::collector::Collector;
+use crate::error::ScopedPutError;
+use crate::handle::ThreadPool;
+use crate::request::{RequestId, TaskError};
+use lend::Loans;
+
+/// The requests of one [`ThreadPool::scope`] call: put work that borrows
+/// from the caller (`put`, `put_then`), and take outcomes back on this
+/// thread like a [`Collector`], which a `Scope` dereferences to.
+///
+/// `'env` is what the requests may borrow: anything that outlives the
+/// `scope` call. `'scope` marks this one scope, so that two scopes cannot
+/// be mixed up.
+pub struct Scope<'scope, 'env, T, E = Infallible> {
+    collector: Collector<'env, T, E>,
+    loans: Loans<'scope, 'env>,
+}
+
+impl ThreadPool {
+    /// Runs `body` with a [`Scope`], then waits until every request put
+    /// through it has ended and every callback given with it has run (on
+    /// this thread), and returns `body`'s value.
+    ///
+    /// Callables put through the scope run on the pool's workers and may
+    /// borrow from the caller's stack, as with `std::thread::scope`: they
+    /// must be `Send`, and live as long as the `scope` call (not
+    /// `'static`). Callbacks run on this thread and may borrow mutably.
+    /// Outcomes without a callback are dropped, and an error among those is
+    /// logged at error level; [`wait_with`](Collector::wait_with) or
+    /// [`outcomes`](Collector::outcomes) inside the body take them.
+    ///
+    /// A panic in `body` or in a callback passes on once every request has
+    /// ended (the first panic, if several). A request the pool refuses is
+    /// dropped before `put` returns ([`ScopedPutError`]): it is never handed
+    /// back, since what it borrows may not outlive the scope.
+    ///
+    /// Like `wait`, a scope whose requests no worker will ever run (every
+    /// worker dismissed, the pool left open) waits until workers are added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::collections::HashMap;
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let texts = vec![String::from("a b"), String::from("c d e"), String::from("f g")];
+    /// let mut histogram: HashMap<usize, usize> = HashMap::new();
+    /// let mut longest = 0;
+    /// pool.scope(|s| {
+    ///     for text in &texts {
+    ///         // The callable borrows `text` from the caller's stack.
+    ///         s.put(|t: &String| t.split_whitespace().count(), text)?;
+    ///     }
+    ///     // One callback may borrow a local mutably; so may an `FnMut` handler.
+    ///     s.put_then(|t: &String| t.len(), &texts[1], |n| longest = n.unwrap())?;
+    ///     s.wait_with(|_, n| *histogram.entry(n.unwrap()).or_insert(0) += 1);
+    ///     Ok::<_, callpool::ScopedPutError>(())
+    /// })?;
+    /// assert_eq!(histogram[&2], 2);
+    /// assert_eq!(longest, 5);
+    /// assert_eq!(texts.len(), 3); // still ours
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// What the compiler stops: a callable that borrows a value that dies
+    /// inside the scope,
+    ///
+    /// ```compile_fail
+    /// let pool = callpool::ThreadPool::new(1);
+    /// pool.scope(|s| {
+    ///     let text = String::from("short-lived");
+    ///     s.put(|t: &String| t.len(), &text).unwrap(); // `text` must outlive the scope call
+    /// });
+    /// ```
+    ///
+    /// a value that is not `Send` moved to a worker,
+    ///
+    /// ```compile_fail
+    /// use std::rc::Rc;
+    /// let pool = callpool::ThreadPool::new(1);
+    /// let shared = Rc::new(5);
+    /// pool.scope(|s| {
+    ///     s.put(move |_: ()| *shared, ()).unwrap(); // `Rc` cannot be sent between threads
+    /// });
+    /// ```
+    ///
+    /// and two scopes swapped, so that one would wait for the other's
+    /// requests:
+    ///
+    /// ```compile_fail
+    /// let pool = callpool::ThreadPool::new(1);
+    /// pool.scope(|outer: &mut callpool::Scope<'_, '_, u8>| {
+    ///     pool.scope(|inner: &mut callpool::Scope<'_, '_, u8>| std::mem::swap(outer, inner));
+    /// });
+    /// ```
+    pub fn scope<'env, T, R>(
+        &'env self,
+        body: impl for<'scope> FnOnce(&mut Scope<'scope, 'env, T>) -> R,
+    ) -> R
+    where
+        T: Send + 'static,
+    {
+        self.fallible_scope(body)
+    }
+
+    /// [`scope`](Self::scope) for callables that return `Result<T, E>` (an
+    /// `Err` comes back as [`TaskError::Failed`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let limit = 10;
+    /// let mut errors = Vec::new();
+    /// pool.fallible_scope(|s| {
+    ///     for n in [3, 30] {
+    ///         let check = |n: u32| if n <= limit { Ok(n) } else { Err(format!("{n} is over {limit}")) };
+    ///         s.put_fallible(check, n).unwrap();
+    ///     }
+    ///     s.wait_with(|_, outcome| {
+    ///         if let Err(TaskError::Failed(why)) = outcome {
+    ///             errors.push(why);
+    ///         }
+    ///     });
+    /// });
+    /// assert_eq!(errors, ["30 is over 10"]);
+    /// ```
+    pub fn fallible_scope<'env, T, E, R>(
+        &'env self,
+        body: impl for<'scope> FnOnce(&mut Scope<'scope, 'env, T, E>) -> R,
+    ) -> R
+    where
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        // `with_loans` waits for every lent request after this returns or
+        // unwinds; the drain before it runs the callbacks.
+        lend::with_loans(|loans| {
+            let mut scope = Scope {
+                collector: Collector::new(self),
+                loans,
+            };
+            // AssertUnwindSafe: on a panic the scope is only drained, and
+            // the panic then goes on to the caller.
+            let ran = panic::catch_unwind(AssertUnwindSafe(|| body(&mut scope)));
+            let drained = scope.collector.drain();
+            match (ran, drained) {
+                (Err(payload), _) | (Ok(_), Err(payload)) => panic::resume_unwind(payload),
+                (Ok(value), Ok(())) => value,
+            }
+        })
+    }
+}
+
+impl<'env, T, E> Scope<'_, 'env, T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// Puts `callable(arg)`, which may borrow from the caller; its outcome
+    /// comes back to this scope.
+    ///
+    /// # Errors
+    ///
+    /// [`ScopedPutError`] if the pool refuses it (it blocks, like
+    /// [`ThreadPool::put_request`], on a full bounded queue); the request
+    /// has been dropped unrun by then.
+    pub fn put<F, A>(&mut self, callable: F, arg: A) -> Result<RequestId, ScopedPutError>
+    where
+        F: FnOnce(A) -> T + Send + 'env,
+        A: Send + 'env,
+    {
+        self.lend(move || Ok(callable(arg)), None)
+    }
+
+    /// [`put`](Self::put) for a callable that returns a `Result`: an
+    /// `Err(e)` comes back as [`TaskError::Failed(e)`](TaskError::Failed).
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    pub fn put_fallible<F, A>(&mut self, callable: F, arg: A) -> Result<RequestId, ScopedPutError>
+    where
+        F: FnOnce(A) -> Result<T, E> + Send + 'env,
+        A: Send + 'env,
+    {
+        self.lend(move || callable(arg), None)
+    }
+
+    /// [`put`](Self::put) with a callback for the outcome, run on this
+    /// thread when the scope handles it (in
+    /// [`wait_with`](Collector::wait_with), [`outcomes`](Collector::outcomes)
+    /// or as the scope ends).
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put); the callback is dropped unrun.
+    pub fn put_then<F, A, C>(
+        &mut self,
+        callable: F,
+        arg: A,
+        then: C,
+    ) -> Result<RequestId, ScopedPutError>
+    where
+        F: FnOnce(A) -> T + Send + 'env,
+        A: Send + 'env,
+        C: FnOnce(Result<T, TaskError<E>>) + 'env,
+    {
+        self.lend(move || Ok(callable(arg)), Some(Box::new(then)))
+    }
+
+    /// [`put_then`](Self::put_then) for a callable that returns a `Result`.
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    pub fn put_fallible_then<F, A, C>(
+        &mut self,
+        callable: F,
+        arg: A,
+        then: C,
+    ) -> Result<RequestId, ScopedPutError>
+    where
+        F: FnOnce(A) -> Result<T, E> + Send + 'env,
+        A: Send + 'env,
+        C: FnOnce(Result<T, TaskError<E>>) + 'env,
+    {
+        self.lend(move || callable(arg), Some(Box::new(then)))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn lend<W>(
+        &mut self,
+        work: W,
+        then: Option<Box<dyn FnOnce(Result<T, TaskError<E>>) + 'env>>,
+    ) -> Result<RequestId, ScopedPutError>
+    where
+        W: FnOnce() -> Result<T, E> + Send + 'env,
+    {
+        let lent = self.loans.lend(work);
+        self.collector
+            .put_work(move || lent.run(), then)
+            .map_err(|refused| {
+                let err = ScopedPutError::from_refused(&refused);
+                // The request in `refused` holds the lent work: it must
+                // not leave the scope, so it goes here (its loan with it).
+                drop(refused);
+                err
+            })
+    }
+}
+
+impl<'env, T, E> Deref for Scope<'_, 'env, T, E> {
+    type Target = Collector<'env, T, E>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.collector
+    }
+}
+
+impl<T, E> DerefMut for Scope<'_, '_, T, E> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.collector
+    }
+}
+
+impl<T, E> fmt::Debug for Scope<'_, '_, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("collector", &self.collector)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,298 @@
+//! Scopes whose callables borrow from the caller's stack: every borrowed
+//! request has ended (run, or dropped unrun) before `scope` returns or
+//! unwinds, whatever the body, the callbacks or another handle do
+//! meanwhile; a refused request never leaves the scope.
+
+mod common;
+
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::thread;
+
+use callpool::{ScopedPutError, TaskError, ThreadPool};
+use common::{gate, within};
+
+const DELIBERATE: &str = "scope: deliberate panic";
+
+/// Callables read chunks of a local vector and write into a local array of
+/// counters; callbacks push into an `Rc<RefCell<_>>` and a `&mut` total.
+/// Every chunk is summed exactly once, on a worker, and every callback
+/// runs on this thread.
+#[test]
+fn callables_borrow_locals_and_callbacks_mutate_them() {
+    within("borrowing", || {
+        let pool = ThreadPool::new(4);
+        let me = thread::current().id();
+        let numbers: Vec<u64> = (1..=10_000).collect();
+        let runs: Vec<AtomicUsize> = (0..100).map(|_| AtomicUsize::new(0)).collect();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let mut total = 0u64;
+        let mut on_workers = 0;
+        pool.scope(|s| {
+            for (i, chunk) in numbers.chunks(100).enumerate() {
+                let runs = &runs;
+                let seen = Rc::clone(&seen);
+                s.put_then(
+                    move |chunk: &[u64]| {
+                        runs[i].fetch_add(1, Ordering::SeqCst);
+                        (chunk.iter().sum::<u64>(), thread::current().id())
+                    },
+                    chunk,
+                    move |outcome| {
+                        assert_eq!(thread::current().id(), me, "a callback ran elsewhere");
+                        seen.borrow_mut().push(outcome.unwrap());
+                    },
+                )
+                .unwrap();
+            }
+            s.wait_with(|_, _| unreachable!("every request has a callback"));
+            for &(sum, ran_on) in seen.borrow().iter() {
+                total += sum;
+                if ran_on != me {
+                    on_workers += 1;
+                }
+            }
+        });
+        assert_eq!(total, 10_000 * 10_001 / 2);
+        assert_eq!(seen.borrow().len(), 100);
+        assert_eq!(on_workers, 100, "every callable ran on a worker");
+        assert!(runs.iter().all(|r| r.load(Ordering::SeqCst) == 1));
+    });
+}
+
+/// The body panics while a borrowing request is still held by a gate: the
+/// panic passes on only after that request finished writing into the
+/// borrowed counter, and after the other requests ran.
+#[test]
+fn a_panicking_body_waits_for_the_borrowing_requests() {
+    common::hide_panics_starting_with(DELIBERATE);
+    within("panicking body", || {
+        let pool = ThreadPool::new(2);
+        let done = AtomicUsize::new(0);
+        let (held, latch) = gate();
+        let opener = thread::spawn(move || {
+            held.await_start();
+            // Opened only after the body has panicked, so the scope is
+            // already unwinding and must wait.
+            thread::sleep(std::time::Duration::from_millis(20));
+            held.open();
+        });
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            pool.scope(|s| {
+                let done = &done;
+                s.put(
+                    move |_: ()| {
+                        latch.hold();
+                        done.fetch_add(1, Ordering::SeqCst);
+                    },
+                    (),
+                )
+                .unwrap();
+                for _ in 0..10 {
+                    s.put(
+                        move |_: ()| {
+                            done.fetch_add(1, Ordering::SeqCst);
+                        },
+                        (),
+                    )
+                    .unwrap();
+                }
+                panic!("{DELIBERATE} in the body");
+            })
+        }));
+        opener.join().unwrap();
+        assert!(result.is_err());
+        assert_eq!(
+            done.load(Ordering::SeqCst),
+            11,
+            "every request finished first"
+        );
+    });
+}
+
+/// Another handle shuts the pool down while borrowing requests are queued
+/// behind a held one: each is either run or dropped unrun (its callback
+/// hears `Cancelled`), never both, and the scope returns.
+#[test]
+fn shutdown_now_from_another_handle_ends_the_scope() {
+    within("shutdown", || {
+        let pool = ThreadPool::new(1);
+        let other = pool.new_handle();
+        let ran = AtomicUsize::new(0);
+        let cancelled = RefCell::new(0);
+        let finished = RefCell::new(0);
+        let (held, latch) = gate();
+        pool.scope(|s| {
+            let ran = &ran;
+            s.put(
+                move |_: ()| {
+                    latch.hold();
+                    0
+                },
+                (),
+            )
+            .unwrap();
+            for _ in 0..50 {
+                s.put_then(
+                    move |_: ()| ran.fetch_add(1, Ordering::SeqCst),
+                    (),
+                    |outcome| match outcome {
+                        Ok(_) => *finished.borrow_mut() += 1,
+                        Err(TaskError::Cancelled) => *cancelled.borrow_mut() += 1,
+                        Err(other) => panic!("unexpected outcome {other:?}"),
+                    },
+                )
+                .unwrap();
+            }
+            held.await_start();
+            drop(other.shutdown_now());
+            held.open();
+        });
+        let (ran, finished, cancelled) = (
+            ran.load(Ordering::SeqCst),
+            finished.into_inner(),
+            cancelled.into_inner(),
+        );
+        assert_eq!(ran, finished, "a callable ran without its outcome");
+        assert_eq!(finished + cancelled, 50, "every request ended once");
+        assert_eq!(cancelled, 50, "the held request kept the only worker");
+    });
+}
+
+/// A put the pool refuses drops its request, with what it borrowed, before
+/// it returns: the callable never runs, its captured value is dropped
+/// once, and the error names the request.
+#[test]
+fn a_refused_put_drops_its_request_inside_the_scope() {
+    struct Dropped<'a>(&'a Mutex<usize>);
+    impl Drop for Dropped<'_> {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() += 1;
+        }
+    }
+    within("refused", || {
+        let pool = ThreadPool::new(1);
+        let other = pool.new_handle();
+        let drops = Mutex::new(0);
+        let ran = AtomicUsize::new(0);
+        pool.scope(|s| {
+            drop(other.shutdown_now());
+            let token = Dropped(&drops);
+            let ran = &ran;
+            let refused = s.put(
+                move |_: ()| {
+                    let _token = token;
+                    ran.fetch_add(1, Ordering::SeqCst);
+                },
+                (),
+            );
+            let Err(ScopedPutError::ShutDown(id)) = refused else {
+                panic!("expected a refusal, got {refused:?}");
+            };
+            assert_eq!(refused.unwrap_err().id(), id);
+            assert_eq!(*drops.lock().unwrap(), 1, "dropped before put returned");
+            assert_eq!(s.pending(), 0);
+        });
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+        assert_eq!(*drops.lock().unwrap(), 1);
+    });
+}
+
+/// A panicking borrowing callable reports `Panicked` to its callback; the
+/// others still run; the scope itself does not panic.
+#[test]
+fn a_panicking_callable_reaches_its_callback() {
+    common::hide_panics_starting_with(DELIBERATE);
+    within("panicking callable", || {
+        let pool = ThreadPool::new(2);
+        let inputs: Vec<u32> = (0..20).collect();
+        let mut ok = 0;
+        let mut panicked = 0;
+        pool.scope(|s| {
+            for n in &inputs {
+                s.put(
+                    |n: &u32| {
+                        if *n == 7 {
+                            panic!("{DELIBERATE} at 7");
+                        }
+                        *n
+                    },
+                    n,
+                )
+                .unwrap();
+            }
+            s.wait_with(|_, outcome| match outcome {
+                Ok(_) => ok += 1,
+                Err(TaskError::Panicked(message)) => {
+                    assert!(message.contains("at 7"));
+                    panicked += 1;
+                }
+                Err(other) => panic!("unexpected outcome {other:?}"),
+            });
+        });
+        assert_eq!((ok, panicked), (19, 1));
+    });
+}
+
+/// Many small scopes in a row on one pool, each borrowing a fresh local:
+/// nothing from one scope reaches into the next (each sum is its own).
+#[test]
+fn scopes_in_a_row_each_see_their_own_locals() {
+    within("in a row", || {
+        let pool = ThreadPool::new(2);
+        for round in 0..500u64 {
+            let local = vec![round; 8];
+            let sum = AtomicUsize::new(0);
+            pool.scope(|s| {
+                for value in &local {
+                    let sum = &sum;
+                    s.put(
+                        move |v: &u64| sum.fetch_add(*v as usize, Ordering::SeqCst),
+                        value,
+                    )
+                    .unwrap();
+                }
+            });
+            assert_eq!(sum.load(Ordering::SeqCst), 8 * round as usize);
+        }
+    });
+}
+
+/// What keeps a scope from returning early is its own count of lent
+/// requests, not its collector: with the collector swapped for another
+/// (through `DerefMut`) and the one holding the pending request forgotten,
+/// the scope still waits until the borrowing request has finished.
+#[test]
+fn a_scope_waits_for_its_lent_requests_even_with_its_collector_swapped_out() {
+    within("swapped collector", || {
+        let pool = ThreadPool::new(1);
+        let done = AtomicUsize::new(0);
+        let (held, latch) = gate();
+        let opener = thread::spawn(move || {
+            held.await_start();
+            // The scope body has returned by now, or soon will.
+            thread::sleep(std::time::Duration::from_millis(20));
+            held.open();
+        });
+        pool.scope(|s| {
+            let done = &done;
+            s.put(
+                move |_: ()| {
+                    latch.hold();
+                    done.fetch_add(1, Ordering::SeqCst);
+                },
+                (),
+            )
+            .unwrap();
+            let mut decoy = pool.collector::<()>();
+            std::mem::swap(&mut **s, &mut decoy);
+            assert_eq!(s.pending(), 0);
+            std::mem::forget(decoy);
+        });
+        assert_eq!(done.load(Ordering::SeqCst), 1, "the scope returned early");
+        opener.join().unwrap();
+    });
+}
