@@ -263,8 +263,9 @@ fn scopes_in_a_row_each_see_their_own_locals() {
 
 /// What keeps a scope from returning early is its own count of lent
 /// requests, not its collector: with the collector swapped for another
-/// (through `DerefMut`) and the one holding the pending request forgotten,
-/// the scope still waits until the borrowing request has finished.
+/// (through `DerefMut`) and the one holding the pending request moved out
+/// of the scope, the scope still waits until the borrowing request has
+/// finished.
 #[test]
 fn a_scope_waits_for_its_lent_requests_even_with_its_collector_swapped_out() {
     within("swapped collector", || {
@@ -277,6 +278,7 @@ fn a_scope_waits_for_its_lent_requests_even_with_its_collector_swapped_out() {
             thread::sleep(std::time::Duration::from_millis(20));
             held.open();
         });
+        let mut parked = None;
         pool.scope(|s| {
             let done = &done;
             s.put(
@@ -290,9 +292,11 @@ fn a_scope_waits_for_its_lent_requests_even_with_its_collector_swapped_out() {
             let mut decoy = pool.collector::<()>();
             std::mem::swap(&mut **s, &mut decoy);
             assert_eq!(s.pending(), 0);
-            std::mem::forget(decoy);
+            // Out of the scope's reach: its drain sees nothing pending.
+            parked = Some(decoy);
         });
         assert_eq!(done.load(Ordering::SeqCst), 1, "the scope returned early");
+        assert_eq!(parked.map(|c| c.pending()), Some(1));
         opener.join().unwrap();
     });
 }
