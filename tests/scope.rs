@@ -17,6 +17,17 @@ use common::{gate, within};
 
 const DELIBERATE: &str = "scope: deliberate panic";
 
+/// Opens `held` 20 ms after its request started, from another thread. The
+/// pause only makes the tests that use it sharper (the scope has usually
+/// reached its wait by then); they pass whatever the timing.
+fn open_a_little_after_it_starts(held: common::Gate) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        held.await_start();
+        thread::sleep(std::time::Duration::from_millis(20));
+        held.open();
+    })
+}
+
 /// Callables read chunks of a local vector and write into a local array of
 /// counters; callbacks push into an `Rc<RefCell<_>>` and a `&mut` total.
 /// Every chunk is summed exactly once, on a worker, and every callback
@@ -73,13 +84,9 @@ fn a_panicking_body_waits_for_the_borrowing_requests() {
         let pool = ThreadPool::new(2);
         let done = AtomicUsize::new(0);
         let (held, latch) = gate();
-        let opener = thread::spawn(move || {
-            held.await_start();
-            // Opened only after the body has panicked, so the scope is
-            // already unwinding and must wait.
-            thread::sleep(std::time::Duration::from_millis(20));
-            held.open();
-        });
+        // Opened once the body has panicked, most likely: the scope is
+        // then unwinding and must wait.
+        let opener = open_a_little_after_it_starts(held);
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             pool.scope(|s| {
                 let done = &done;
@@ -272,12 +279,8 @@ fn a_scope_waits_for_its_lent_requests_even_with_its_collector_swapped_out() {
         let pool = ThreadPool::new(1);
         let done = AtomicUsize::new(0);
         let (held, latch) = gate();
-        let opener = thread::spawn(move || {
-            held.await_start();
-            // The scope body has returned by now, or soon will.
-            thread::sleep(std::time::Duration::from_millis(20));
-            held.open();
-        });
+        // Opened once the body has returned, most likely.
+        let opener = open_a_little_after_it_starts(held);
         let mut parked = None;
         pool.scope(|s| {
             let done = &done;
