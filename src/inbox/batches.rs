@@ -42,9 +42,92 @@ impl Progress {
 /// A batch-done callback.
 pub(crate) type OnDone = Box<dyn FnOnce(Progress) + Send>;
 
-/// One batch: its members (fixed once it is put) and its count.
+/// Which requests belong to a batch, fixed once it is put.
+///
+/// Automatic ids come from one process-wide counter, so the ids of requests
+/// made together lie close: they are kept as a bitmap over their range,
+/// where a membership test is a shift and a mask (a hash set of a million
+/// ids cost more per request than the rest of the put). User-chosen ids,
+/// and automatic ones too far apart for a bitmap of at most about 8 bytes
+/// per member, go in a set.
+pub(crate) struct Members {
+    /// The number of ids.
+    len: usize,
+    /// The first automatic id that `bits` covers.
+    lo: u64,
+    /// Bit `i` set: automatic id `lo + i` is a member.
+    bits: Vec<u64>,
+    /// Every other member.
+    others: HashSet<RequestId>,
+}
+
+impl Members {
+    /// The members with these ids, or `None` if an id is there twice.
+    pub(crate) fn new<I>(ids: I) -> Option<Members>
+    where
+        I: Iterator<Item = RequestId> + Clone,
+    {
+        let (mut len, mut lo, mut hi) = (0, u64::MAX, 0);
+        for id in ids.clone() {
+            len += 1;
+            if !id.is_user_chosen() {
+                lo = lo.min(id.value());
+                hi = hi.max(id.value());
+            }
+        }
+        // Words of 64 bits for the range; `None`: no automatic id, or a
+        // range too wide for about a word per member.
+        let words = hi
+            .checked_sub(lo)
+            .map(|span| span / 64 + 1)
+            .filter(|&words| words <= len as u64 + 1);
+        let mut members = Members {
+            len,
+            lo,
+            bits: vec![0; words.unwrap_or(0) as usize],
+            others: HashSet::new(),
+        };
+        for id in ids {
+            let fresh = match members.bit(id) {
+                Some((word, mask)) => {
+                    let fresh = members.bits[word] & mask == 0;
+                    members.bits[word] |= mask;
+                    fresh
+                }
+                None => members.others.insert(id),
+            };
+            if !fresh {
+                return None;
+            }
+        }
+        Some(members)
+    }
+
+    /// Where automatic id `id` sits in `bits`, if it is in their range.
+    fn bit(&self, id: RequestId) -> Option<(usize, u64)> {
+        if id.is_user_chosen() {
+            return None;
+        }
+        let at = id.value().checked_sub(self.lo)?;
+        let word = usize::try_from(at / 64).ok()?;
+        (word < self.bits.len()).then_some((word, 1 << (at % 64)))
+    }
+
+    pub(crate) fn contains(&self, id: RequestId) -> bool {
+        match self.bit(id) {
+            Some((word, mask)) => self.bits[word] & mask != 0,
+            None => !self.others.is_empty() && self.others.contains(&id),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// One batch: its members and its count.
 pub(crate) struct BatchState {
-    pub(crate) members: HashSet<RequestId>,
+    pub(crate) members: Members,
     count: Mutex<Count>,
 }
 
@@ -56,7 +139,7 @@ struct Count {
 }
 
 impl BatchState {
-    pub(crate) fn new(members: HashSet<RequestId>) -> Arc<BatchState> {
+    pub(crate) fn new(members: Members) -> Arc<BatchState> {
         let total = members.len();
         Arc::new(BatchState {
             members,
@@ -80,16 +163,22 @@ impl BatchState {
         self.count().progress
     }
 
-    /// Counts one member's end; the batch-done callback if that completed
-    /// the batch.
-    fn ended(&self, how: Ended) -> Option<(OnDone, Progress)> {
+    /// Counts one member's end: `None` if the batch had ended already (so
+    /// the request is not one of its members: a user-chosen id used again);
+    /// else whether that completed the batch, and the batch-done callback
+    /// if it is to run now.
+    fn ended(&self, how: Ended) -> Option<(bool, Option<(OnDone, Progress)>)> {
         let mut count = self.count();
+        if count.progress.is_complete() {
+            return None;
+        }
         match how {
             Ended::Succeeded => count.progress.done += 1,
             Ended::Failed | Ended::Panicked => count.progress.failed += 1,
             Ended::Unstarted => count.progress.cancelled += 1,
         }
-        self.take_if_complete(&mut count)
+        let completed = count.progress.is_complete();
+        Some((completed, self.take_if_complete(&mut count)))
     }
 
     fn take_if_complete(&self, count: &mut Count) -> Option<(OnDone, Progress)> {
@@ -138,38 +227,122 @@ impl Batches {
         self.active.store(list.len(), Ordering::Relaxed);
     }
 
+    /// Stops following a batch: it is complete, or none of its members
+    /// was queued (the pool refused it whole).
+    pub(crate) fn remove(&self, batch: &Arc<BatchState>) {
+        let mut list = self.list();
+        list.retain(|b| !Arc::ptr_eq(b, batch));
+        // Under the lock; Relaxed: see `add`.
+        self.active.store(list.len(), Ordering::Relaxed);
+    }
+
     /// Counts the end of request `id` in its batch, if it is in one; the
-    /// batch-done callback if that completed the batch.
-    /// `how` is asked only when the handle has a batch: a handle without
-    /// one pays a single load per result.
+    /// batch-done callback if that completed the batch. `how` is asked
+    /// only when the request is a member.
+    ///
+    /// `recent` is the batch the calling thread counted a result in last,
+    /// kept while it handles one run of results: a member of it is counted
+    /// without looking through the list. A handle without batches pays a
+    /// single load per result.
     pub(crate) fn ended(
         &self,
         id: RequestId,
-        how: impl FnOnce() -> Ended,
+        how: impl Fn() -> Ended,
+        recent: &mut Recent,
     ) -> Option<(OnDone, Progress)> {
+        if let Some(batch) = recent.as_ref().filter(|b| b.members.contains(id)) {
+            if let Some((completed, done)) = batch.ended(how()) {
+                if completed {
+                    self.remove(batch);
+                    *recent = None;
+                }
+                return done;
+            }
+        }
         // Relaxed: see `add`; the member's outcome came after its batch was
         // added, through the result queue's synchronisation.
         if self.active.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        // Counted under the list's lock (then the batch's: always in that
-        // order), so that of two threads ending a batch's last two members,
-        // the one that completes it also removes it.
-        let mut list = self.list();
-        let at = list.iter().position(|b| b.members.contains(&id))?;
-        let done = list[at].ended(how());
-        if list[at].progress().is_complete() {
-            list.swap_remove(at);
-            self.active.store(list.len(), Ordering::Relaxed);
+        let batch = {
+            let list = self.list();
+            Arc::clone(list.iter().find(|b| b.members.contains(id))?)
+        };
+        // Counted under the batch's lock: of two threads ending its last
+        // two members, exactly one completes it, and that one removes it.
+        let (completed, done) = batch.ended(how())?;
+        if completed {
+            self.remove(&batch);
+            *recent = None;
+        } else {
+            *recent = Some(batch);
         }
         done
     }
 }
+
+/// The batch a thread counted a result in last (see `Batches::ended`).
+pub(crate) type Recent = Option<Arc<BatchState>>;
 
 impl fmt::Debug for BatchState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchState")
             .field("progress", &self.progress())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::Members;
+    use crate::request::RequestId;
+
+    fn auto(value: u64) -> RequestId {
+        RequestId::from_parts(value, false)
+    }
+
+    fn user(value: u64) -> RequestId {
+        RequestId::from_parts(value, true)
+    }
+
+    #[test]
+    fn close_automatic_ids_are_members_and_their_neighbours_are_not() {
+        let ids = [auto(100), auto(102), auto(230), user(101)];
+        let members = Members::new(ids.iter().copied()).unwrap();
+        assert_eq!(members.len(), 4);
+        assert!(!members.bits.is_empty(), "close ids go in the bitmap");
+        for id in ids {
+            assert!(members.contains(id), "{id:?}");
+        }
+        for id in [
+            auto(99),
+            auto(101),
+            auto(231),
+            auto(5000),
+            user(100),
+            user(102),
+        ] {
+            assert!(!members.contains(id), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn ids_far_apart_go_in_the_set() {
+        let ids = [auto(1), auto(u64::MAX), auto(1 << 40)];
+        let members = Members::new(ids.iter().copied()).unwrap();
+        assert!(members.bits.is_empty(), "a bitmap would be too large");
+        for id in ids {
+            assert!(members.contains(id), "{id:?}");
+        }
+        assert!(!members.contains(auto(2)));
+        assert!(!members.contains(user(1)));
+    }
+
+    #[test]
+    fn an_id_twice_is_refused() {
+        assert!(Members::new([auto(7), auto(8), auto(7)].into_iter()).is_none());
+        assert!(Members::new([user(7), auto(8), user(7)].into_iter()).is_none());
+        assert!(Members::new([user(7), auto(7)].into_iter()).is_some());
+        assert!(Members::new(std::iter::empty()).is_some());
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::WaitError;
+use crate::inbox::batches::Recent;
 use crate::inbox::{Caller, Inbox, Msg};
 use crate::sync::channel::{Receiver, RecvTimeoutError};
 
@@ -118,7 +119,7 @@ impl Results {
             if let Some(msg) = msg {
                 // A panic here leaves nothing taken but this message; the
                 // waiter guard passes a wake-up on as it unwinds.
-                handled += self.handle(threads, msg, Caller::Waiter);
+                handled += self.handle(threads, msg, Caller::Waiter, &mut None);
             }
         }
     }
@@ -130,12 +131,15 @@ impl Results {
     /// empties the queue after it looks at the overflow after it too.
     pub(crate) fn handle_ready(&self, threads: &impl Threads, caller: Caller) -> usize {
         let mut handled = 0;
+        // The batch of the last result counted, so that the next results of
+        // the same batch skip the batch list (`Batches::ended`).
+        let mut recent = None;
         let mut batch = self.receiver.drain();
         while let Some(msg) = batch.next() {
-            handled += self.handle_guarded(threads, msg, caller, &mut batch);
+            handled += self.handle_guarded(threads, msg, caller, &mut batch, &mut recent);
         }
         while let Some(msg) = self.inbox.take_overflow() {
-            handled += self.handle_guarded(threads, msg, caller, std::iter::empty());
+            handled += self.handle_guarded(threads, msg, caller, std::iter::empty(), &mut recent);
         }
         handled
     }
@@ -149,8 +153,11 @@ impl Results {
         msg: Msg,
         caller: Caller,
         rest: impl Iterator<Item = Msg>,
+        recent: &mut Recent,
     ) -> usize {
-        match panic::catch_unwind(AssertUnwindSafe(|| self.handle(threads, msg, caller))) {
+        match panic::catch_unwind(AssertUnwindSafe(|| {
+            self.handle(threads, msg, caller, recent)
+        })) {
             Ok(n) => n,
             Err(payload) => {
                 self.inbox.keep(rest);
@@ -164,7 +171,13 @@ impl Results {
     /// An outcome first ends its pending life (so a panicking or re-entrant
     /// callback finds the pool consistent), then runs its callback. A wake-up
     /// taken by a thread that is not waiting is passed on to the waiters.
-    fn handle(&self, threads: &impl Threads, msg: Msg, caller: Caller) -> usize {
+    fn handle(
+        &self,
+        threads: &impl Threads,
+        msg: Msg,
+        caller: Caller,
+        recent: &mut Recent,
+    ) -> usize {
         match msg {
             Msg::Wake => {
                 if caller == Caller::Other {
@@ -189,7 +202,7 @@ impl Results {
                 log::trace!("callpool: handling result of request {id}");
                 // Counted in its batch before its callback runs, as it is
                 // unregistered: a panicking callback leaves the count right.
-                match self.inbox.batches.ended(id, || task.ended()) {
+                match self.inbox.batches.ended(id, || task.ended(), recent) {
                     None => task.report(),
                     // The last of a batch: its batch-done callback runs after
                     // the request's own, even if that one panics.
