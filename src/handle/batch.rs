@@ -86,12 +86,7 @@ impl ThreadPool {
         let Some(members) = Members::new(tasks.iter().map(|task| task.id())) else {
             return Err(BatchError::DuplicateId(hand_back(tasks)));
         };
-        let user_ids: Vec<u64> = tasks
-            .iter()
-            .map(|task| task.id())
-            .filter(|id| id.is_user_chosen())
-            .map(|id| id.value())
-            .collect();
+        let user_ids: Vec<u64> = members.user_chosen().collect();
         let inbox = self.inbox();
         // Every request counted pending, and the batch filed, before any is
         // queued: no member's outcome can arrive unknown.

@@ -123,6 +123,14 @@ impl Members {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
+
+    /// The numbers of the user-chosen ids.
+    pub(crate) fn user_chosen(&self) -> impl Iterator<Item = u64> + '_ {
+        self.others
+            .iter()
+            .filter(|id| id.is_user_chosen())
+            .map(|id| id.value())
+    }
 }
 
 /// One batch: its members and its count.
@@ -336,6 +344,7 @@ mod tests {
         }
         assert!(!members.contains(auto(2)));
         assert!(!members.contains(user(1)));
+        assert_eq!(members.user_chosen().count(), 0);
     }
 
     #[test]

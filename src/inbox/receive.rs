@@ -81,8 +81,12 @@ impl Results {
         // Counted as a waiter before reading `pending`: see Inbox::unregister.
         let _waiter = self.inbox.waiter();
         let mut handled = 0;
+        // The batch of the last result counted, kept for the whole wait so
+        // that the next results of the same batch skip the batch list
+        // (`Batches::ended`), however they arrive.
+        let mut recent = None;
         loop {
-            handled += self.handle_ready(threads, Caller::Waiter);
+            handled += self.handle_run(threads, Caller::Waiter, &mut recent);
             if finished(until, handled, self.inbox.pending()) {
                 return Ok(handled);
             }
@@ -90,7 +94,7 @@ impl Results {
                 // No thread left: whatever was in flight is in our queue now,
                 // or in the hands of another thread handling this handle's
                 // results (which wakes us when it has: see `handle`).
-                handled += self.handle_ready(threads, Caller::Waiter);
+                handled += self.handle_run(threads, Caller::Waiter, &mut recent);
                 // One read decides both: another waiter may handle the last
                 // result between two reads, and 0 pending is never stranded.
                 let pending = self.inbox.pending();
@@ -119,7 +123,7 @@ impl Results {
             if let Some(msg) = msg {
                 // A panic here leaves nothing taken but this message; the
                 // waiter guard passes a wake-up on as it unwinds.
-                handled += self.handle(threads, msg, Caller::Waiter, &mut None);
+                handled += self.handle(threads, msg, Caller::Waiter, &mut recent);
             }
         }
     }
@@ -130,16 +134,20 @@ impl Results {
     /// in the queue, or finds the queue full; either way a receiver that
     /// empties the queue after it looks at the overflow after it too.
     pub(crate) fn handle_ready(&self, threads: &impl Threads, caller: Caller) -> usize {
+        self.handle_run(threads, caller, &mut None)
+    }
+
+    /// `handle_ready`, remembering in `recent` the batch of the last result
+    /// counted, so that the next results of the same batch skip the batch
+    /// list (`Batches::ended`).
+    fn handle_run(&self, threads: &impl Threads, caller: Caller, recent: &mut Recent) -> usize {
         let mut handled = 0;
-        // The batch of the last result counted, so that the next results of
-        // the same batch skip the batch list (`Batches::ended`).
-        let mut recent = None;
         let mut batch = self.receiver.drain();
         while let Some(msg) = batch.next() {
-            handled += self.handle_guarded(threads, msg, caller, &mut batch, &mut recent);
+            handled += self.handle_guarded(threads, msg, caller, &mut batch, recent);
         }
         while let Some(msg) = self.inbox.take_overflow() {
-            handled += self.handle_guarded(threads, msg, caller, std::iter::empty(), &mut recent);
+            handled += self.handle_guarded(threads, msg, caller, std::iter::empty(), recent);
         }
         handled
     }
