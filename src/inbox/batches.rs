@@ -171,22 +171,26 @@ impl BatchState {
         self.count().progress
     }
 
-    /// Counts one member's end: `None` if the batch had ended already (so
-    /// the request is not one of its members: a user-chosen id used again);
-    /// else whether that completed the batch, and the batch-done callback
-    /// if it is to run now.
-    fn ended(&self, how: Ended) -> Option<(bool, Option<(OnDone, Progress)>)> {
+    /// Adds ends a thread has counted (see [`Tally`]): `None` if the
+    /// batch had ended already (so they were not its members: a user-chosen
+    /// id used again); else whether they completed the batch, and the
+    /// batch-done callback if it is to run now.
+    fn add(&self, counted: &Progress) -> Option<(bool, Option<(OnDone, Progress)>)> {
         let mut count = self.count();
         if count.progress.is_complete() {
             return None;
         }
-        match how {
-            Ended::Succeeded => count.progress.done += 1,
-            Ended::Failed | Ended::Panicked => count.progress.failed += 1,
-            Ended::Unstarted => count.progress.cancelled += 1,
-        }
+        count.progress.done += counted.done;
+        count.progress.failed += counted.failed;
+        count.progress.cancelled += counted.cancelled;
         let completed = count.progress.is_complete();
         Some((completed, self.take_if_complete(&mut count)))
+    }
+
+    /// Members not yet counted as ended.
+    fn left(&self) -> usize {
+        let count = self.count();
+        count.progress.total.saturating_sub(count.progress.ended())
     }
 
     fn take_if_complete(&self, count: &mut Count) -> Option<(OnDone, Progress)> {
@@ -244,53 +248,133 @@ impl Batches {
         self.active.store(list.len(), Ordering::Relaxed);
     }
 
-    /// Counts the end of request `id` in its batch, if it is in one; the
-    /// batch-done callback if that completed the batch. `how` is asked
-    /// only when the request is a member.
+    /// Counts the end of request `id` in `tally`, if it is a member of a
+    /// batch; returns the batch-done callbacks that are to run after the
+    /// request's own (at most two). `how` is asked only of a member.
     ///
-    /// `recent` is the batch the calling thread counted a result in last,
-    /// kept while it handles one run of results: a member of it is counted
-    /// without looking through the list. A handle without batches pays a
-    /// single load per result.
+    /// A member of the tally's batch is counted there, without a lock; a
+    /// member of another batch is found in the list (under its lock), and
+    /// the tally's counts go to their batch before it switches. A handle
+    /// without batches pays a single load per result.
+    #[inline]
     pub(crate) fn ended(
         &self,
         id: RequestId,
-        how: impl Fn() -> Ended,
-        recent: &mut Recent,
-    ) -> Option<(OnDone, Progress)> {
-        if let Some(batch) = recent.as_ref().filter(|b| b.members.contains(id)) {
-            if let Some((completed, done)) = batch.ended(how()) {
-                if completed {
-                    self.remove(batch);
-                    *recent = None;
-                }
-                return done;
-            }
+        how: impl FnOnce() -> Ended,
+        tally: &mut Tally,
+    ) -> Finished {
+        if tally.holds(id) {
+            return Finished([None, self.count(tally, how())]);
         }
         // Relaxed: see `add`; the member's outcome came after its batch was
         // added, through the result queue's synchronisation.
         if self.active.load(Ordering::Relaxed) == 0 {
-            return None;
+            return Finished::default();
         }
+        self.switch(id, tally)
+            .map_or_else(Finished::default, |previous| {
+                Finished([previous, self.count(tally, how())])
+            })
+    }
+
+    /// For a result that is not a member of the tally's batch: if it is a
+    /// member of another, flushes the tally and points it at that batch,
+    /// and returns what the flush finished (`Some(None)`: nothing).
+    fn switch(&self, id: RequestId, tally: &mut Tally) -> Option<Option<(OnDone, Progress)>> {
         let batch = {
             let list = self.list();
             Arc::clone(list.iter().find(|b| b.members.contains(id))?)
         };
-        // Counted under the batch's lock: of two threads ending its last
-        // two members, exactly one completes it, and that one removes it.
-        let (completed, done) = batch.ended(how())?;
-        if completed {
-            self.remove(&batch);
-            *recent = None;
-        } else {
-            *recent = Some(batch);
+        let previous = self.flush(tally);
+        tally.left = batch.left();
+        tally.batch = Some(batch);
+        Some(previous)
+    }
+
+    /// Counts one end of a member of the tally's batch; if this thread now
+    /// holds the batch's last ends, completes the batch at once, so its
+    /// callback runs right after this request's.
+    fn count(&self, tally: &mut Tally, how: Ended) -> Option<(OnDone, Progress)> {
+        match how {
+            Ended::Succeeded => tally.counted.done += 1,
+            Ended::Failed | Ended::Panicked => tally.counted.failed += 1,
+            Ended::Unstarted => tally.counted.cancelled += 1,
         }
-        done
+        tally.left = tally.left.saturating_sub(1);
+        if tally.left == 0 {
+            self.flush(tally)
+        } else {
+            None
+        }
+    }
+
+    /// Adds what `tally` counted to its batch (one lock). If that completed
+    /// the batch, removes it from the list and returns its batch-done
+    /// callback to run.
+    pub(crate) fn flush(&self, tally: &mut Tally) -> Option<(OnDone, Progress)> {
+        let counted = std::mem::take(&mut tally.counted);
+        if counted.ended() == 0 {
+            return None;
+        }
+        let batch = tally.batch.as_ref()?;
+        // Counted under the batch's lock: of two threads adding a batch's
+        // last ends, exactly one completes it, and that one removes it.
+        match batch.add(&counted) {
+            Some((false, done)) => done,
+            Some((true, done)) => {
+                self.remove(batch);
+                tally.batch = None;
+                done
+            }
+            None => {
+                log::error!(
+                    "callpool: {} outcomes counted in a batch that had ended (a user-chosen id used again?)",
+                    counted.ended()
+                );
+                tally.batch = None;
+                None
+            }
+        }
     }
 }
 
-/// The batch a thread counted a result in last (see `Batches::ended`).
-pub(crate) type Recent = Option<Arc<BatchState>>;
+/// What a thread handling a run of results has counted in one batch and
+/// not yet added to it: the batch's lock is taken once per run (and once
+/// per switch between batches), not once per result. Flushed
+/// (`Batches::flush`) before the thread stops handling results, and
+/// before a panic in a callback goes on.
+#[derive(Default)]
+pub(crate) struct Tally {
+    batch: Option<Arc<BatchState>>,
+    /// Ends counted since the last flush (`total` unused).
+    counted: Progress,
+    /// Members of `batch` not ended when this thread last looked, less
+    /// those it has counted since: at zero, it holds the batch's last ends.
+    left: usize,
+}
+
+impl Tally {
+    fn holds(&self, id: RequestId) -> bool {
+        self.batch.as_ref().is_some_and(|b| b.members.contains(id))
+    }
+}
+
+/// Batch-done callbacks to run, with their final progress.
+#[derive(Default)]
+pub(crate) struct Finished([Option<(OnDone, Progress)>; 2]);
+
+impl Finished {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
+    /// Runs them, in the order their batches completed.
+    pub(crate) fn run(self) {
+        for (on_done, progress) in self.0.into_iter().flatten() {
+            on_done(progress);
+        }
+    }
+}
 
 impl fmt::Debug for BatchState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
