@@ -256,6 +256,15 @@ impl Batches {
     /// member of another batch is found in the list (under its lock), and
     /// the tally's counts go to their batch before it switches. A handle
     /// without batches pays a single load per result.
+    /// Whether a result may be a batch's: the tally holds a batch, or the
+    /// handle has one. One load when it has none.
+    #[inline]
+    pub(crate) fn may_hold(&self, tally: &Tally) -> bool {
+        // Relaxed: see `add`; the member's outcome came after its batch was
+        // added, through the result queue's synchronisation.
+        tally.batch.is_some() || self.active.load(Ordering::Relaxed) != 0
+    }
+
     #[inline]
     pub(crate) fn ended(
         &self,

@@ -9,6 +9,8 @@ use std::time::Instant;
 use crate::error::WaitError;
 use crate::inbox::batches::Tally;
 use crate::inbox::{Caller, Inbox, Msg};
+use crate::request::task::{Envelope, Task};
+use crate::request::RequestId;
 use crate::sync::channel::{Receiver, RecvTimeoutError};
 
 /// What the wait protocol needs to know about the pool's threads.
@@ -213,22 +215,34 @@ impl Results {
                     self.inbox.wake_waiters(caller);
                 }
                 log::trace!("callpool: handling result of request {id}");
-                // Counted in its batch before its callback runs, as it is
-                // unregistered: a panicking callback leaves the count right
-                // (the tally is flushed as the panic goes on).
-                let finished = self.inbox.batches.ended(id, || task.ended(), tally);
-                if finished.is_empty() {
-                    task.report();
+                // A handle without batches pays one load here.
+                if self.inbox.batches.may_hold(tally) {
+                    self.report_member(&mut task, id, tally);
                 } else {
-                    // The last of a batch: its batch-done callback runs after
-                    // the request's own, even if that one panics.
-                    let reported = panic::catch_unwind(AssertUnwindSafe(|| task.report()));
-                    finished.run();
-                    if let Err(payload) = reported {
-                        panic::resume_unwind(payload);
-                    }
+                    task.report();
                 }
                 1
+            }
+        }
+    }
+}
+
+impl Results {
+    /// Reports an outcome of a handle that has batches, counting it in its
+    /// batch first, as it was unregistered first: a panicking callback
+    /// leaves the count right (the tally is flushed as the panic goes on).
+    #[inline(never)]
+    fn report_member(&self, task: &mut Envelope<dyn Task>, id: RequestId, tally: &mut Tally) {
+        let finished = self.inbox.batches.ended(id, || task.ended(), tally);
+        if finished.is_empty() {
+            task.report();
+        } else {
+            // The last of a batch: its batch-done callback runs after the
+            // request's own, even if that one panics.
+            let reported = panic::catch_unwind(AssertUnwindSafe(|| task.report()));
+            finished.run();
+            if let Err(payload) = reported {
+                panic::resume_unwind(payload);
             }
         }
     }
