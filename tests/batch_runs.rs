@@ -137,3 +137,21 @@ fn panicking_callbacks_leave_the_batch_count_right() {
         assert_eq!(batch.progress(), done[0]);
     });
 }
+
+/// An empty batch is complete at once: its batch-done callback runs
+/// where it is set, and the handle's later results are not counted in it.
+#[test]
+fn an_empty_batch_is_done_at_once() {
+    within("empty", || {
+        let pool = ThreadPool::new(1);
+        let batch = pool.put_batch(Vec::<WorkRequest>::new()).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        batch.on_done(move |p| tx.send(p).unwrap());
+        let progress = rx.try_recv().expect("ran at once, here");
+        assert_eq!((progress.total, progress.ended()), (0, 0));
+        assert!(progress.is_complete());
+        pool.put_request(WorkRequest::new(|x: u8| x, 1)).unwrap();
+        assert_eq!(pool.wait(), Ok(1));
+        assert_eq!(batch.progress(), progress);
+    });
+}

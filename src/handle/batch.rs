@@ -94,6 +94,15 @@ impl ThreadPool {
             return Err(BatchError::DuplicateId(hand_back(tasks)));
         }
         let state = BatchState::new(members);
+        // An empty batch is complete at once: filed, it would only make
+        // every later result of the handle look through the list.
+        if tasks.is_empty() {
+            return Ok(Batch {
+                state,
+                pool: Arc::clone(self.shared()),
+                inbox: Arc::clone(inbox),
+            });
+        }
         inbox.batches.add(Arc::clone(&state));
         let batch = Batch {
             state,
@@ -228,7 +237,11 @@ impl ThreadPool {
 }
 
 impl Batch {
-    /// How far the batch has got.
+    /// How far the batch has got. A thread handling the handle's results
+    /// counts a run of them before it adds them here, so while it handles
+    /// one this may lag behind the callbacks that have run; it is exact once
+    /// that thread is done (`poll` or `wait` has returned) and in the
+    /// batch-done callback.
     pub fn progress(&self) -> Progress {
         self.state.progress()
     }
@@ -271,10 +284,12 @@ impl Batch {
     }
 
     /// Sets a callback that runs once, with the final [`Progress`], when
-    /// every request of the batch has ended: on the thread that handles the
-    /// last one's outcome (a thread polling the handle), right after that
-    /// request's own callback; or here, at once, if the batch has already
-    /// ended. A second call before it ran replaces the first.
+    /// every request of the batch has ended, after every one of their own
+    /// callbacks: on a thread polling the handle (with one thread polling,
+    /// right after the last request's callback; with several, on the one
+    /// that completes the batch's count, after the callbacks it ran); or
+    /// here, at once, if the batch has already ended. A second call before
+    /// it ran replaces the first.
     pub fn on_done(&self, callback: impl FnOnce(Progress) + Send + 'static) {
         if let Some((callback, progress)) = self.state.on_done(Box::new(callback)) {
             callback(progress);

@@ -46,10 +46,10 @@ pub(crate) type OnDone = Box<dyn FnOnce(Progress) + Send>;
 ///
 /// Automatic ids come from one process-wide counter, so the ids of requests
 /// made together lie close: they are kept as a bitmap over their range,
-/// where a membership test is a shift and a mask (a hash set of a million
-/// ids cost more per request than the rest of the put). User-chosen ids,
-/// and automatic ones too far apart for a bitmap of at most about 8 bytes
-/// per member, go in a set.
+/// where a membership test is a shift and a mask (a hash set would hash
+/// every id on the put, and again for every outcome). User-chosen ids, and
+/// automatic ones too far apart for a bitmap of at most about 8 bytes per
+/// member, go in a set.
 pub(crate) struct Members {
     /// The number of ids.
     len: usize,
@@ -248,14 +248,6 @@ impl Batches {
         self.active.store(list.len(), Ordering::Relaxed);
     }
 
-    /// Counts the end of request `id` in `tally`, if it is a member of a
-    /// batch; returns the batch-done callbacks that are to run after the
-    /// request's own (at most two). `how` is asked only of a member.
-    ///
-    /// A member of the tally's batch is counted there, without a lock; a
-    /// member of another batch is found in the list (under its lock), and
-    /// the tally's counts go to their batch before it switches. A handle
-    /// without batches pays a single load per result.
     /// Whether a result may be a batch's: the tally holds a batch, or the
     /// handle has one. One load when it has none.
     #[inline]
@@ -265,6 +257,14 @@ impl Batches {
         tally.batch.is_some() || self.active.load(Ordering::Relaxed) != 0
     }
 
+    /// Counts the end of request `id` in `tally`, if it is a member of a
+    /// batch; returns the batch-done callbacks that are to run after the
+    /// request's own (at most two). `how` is asked only of a member.
+    ///
+    /// A member of the tally's batch is counted there, without a lock; a
+    /// member of another batch is found in the list (under its lock), and
+    /// the tally's counts go to their batch before it switches. Asked only
+    /// when `may_hold`.
     #[inline]
     pub(crate) fn ended(
         &self,
@@ -425,6 +425,7 @@ mod tests {
         ] {
             assert!(!members.contains(id), "{id:?}");
         }
+        assert_eq!(members.user_chosen().collect::<Vec<_>>(), [101]);
     }
 
     #[test]
