@@ -1,18 +1,23 @@
 //! [`ThreadPool::put_batch`]: many requests put at once, with one
 //! reservation, and a [`Batch`] to follow and cancel them by.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::error::BatchError;
 use crate::handle::ThreadPool;
-use crate::inbox::batches::{BatchState, Progress};
+use crate::inbox::batches::{BatchState, Members, Progress};
 use crate::inbox::{Caller, Inbox, Job};
 use crate::pool::queue::Admit;
 use crate::pool::{Pool, Push};
-use crate::request::task::{Ended, Route};
+use crate::request::task::{Route, TaskBox};
 use crate::request::WorkRequest;
+
+/// How many requests of a batch go into the queue with one reservation:
+/// small enough that workers start soon after the put does, large enough
+/// that the reservation, the fence and the look for sleeping workers that
+/// come with each push are paid rarely.
+const CHUNK: usize = 256;
 
 /// Requests put together by [`ThreadPool::put_batch`]: their progress,
 /// a way to cancel those not started, and a callback for when all have
@@ -32,12 +37,15 @@ impl ThreadPool {
     /// [`make_requests`](crate::make_requests)) and returns a [`Batch`] to
     /// follow them by.
     ///
-    /// On an unbounded queue the whole batch is queued with one
-    /// reservation and one round of wake-ups, which costs less than a put
-    /// per request. On a bounded queue the requests go in one by one,
-    /// blocking for room as [`put_request`](Self::put_request) does; if the
-    /// pool shuts down meanwhile, those not yet queued are cancelled (their
-    /// error callbacks hear `Cancelled`), so the batch still ends.
+    /// Every request is counted pending at once. On an unbounded queue
+    /// they are queued in chunks of 256, each with one reservation and one
+    /// round of wake-ups, which costs less than a put per request, and
+    /// workers start on the first chunk while the rest go in. On a bounded
+    /// queue the requests go in one by one, blocking for room as
+    /// [`put_request`](Self::put_request) does. Either way, if the pool
+    /// shuts down after the first request was queued, those not yet queued
+    /// are cancelled (their error callbacks hear `Cancelled`), so the batch
+    /// still ends.
     ///
     /// # Errors
     ///
@@ -67,81 +75,122 @@ impl ThreadPool {
         I: IntoIterator,
         I::Item: Into<WorkRequest>,
     {
-        let tasks: Vec<_> = requests.into_iter().map(|r| r.into().into_task()).collect();
-        let hand_back = |tasks: Vec<_>| tasks.into_iter().map(WorkRequest::from_task).collect();
-        let mut members = HashSet::with_capacity(tasks.len());
-        if !tasks.iter().all(|task| members.insert(task.id())) {
-            return Err(BatchError::DuplicateId(hand_back(tasks)));
-        }
+        let tasks: Vec<TaskBox> = requests.into_iter().map(|r| r.into().into_task()).collect();
+        let hand_back =
+            |tasks: Vec<TaskBox>| tasks.into_iter().map(WorkRequest::from_task).collect();
         // A ticket's request has no place in a handle's batch: its outcome
         // never comes back here.
-        let inbox = self.inbox();
-        let mut registered = 0;
-        for task in &tasks {
-            if task.route() != Route::Inbox || inbox.register(task.id()).is_err() {
-                break;
-            }
-            registered += 1;
+        if tasks.iter().any(|task| task.route() != Route::Inbox) {
+            return Err(BatchError::DuplicateId(hand_back(tasks)));
         }
-        if registered < tasks.len() {
-            for task in &tasks[..registered] {
-                inbox.unregister(task.id(), Caller::Other);
-            }
+        let Some(members) = Members::new(tasks.iter().map(|task| task.id())) else {
+            return Err(BatchError::DuplicateId(hand_back(tasks)));
+        };
+        let user_ids: Vec<u64> = members.user_chosen().collect();
+        let inbox = self.inbox();
+        // Every request counted pending, and the batch filed, before any is
+        // queued: no member's outcome can arrive unknown.
+        if inbox.register_many(tasks.len(), &user_ids).is_err() {
             return Err(BatchError::DuplicateId(hand_back(tasks)));
         }
         let state = BatchState::new(members);
-        // Tracked before anything is queued: results come after.
-        inbox.batches.add(Arc::clone(&state));
-        let mut jobs: Vec<Job> = tasks
-            .into_iter()
-            .map(|task| Job {
-                task,
+        // An empty batch is complete at once: filed, it would only make
+        // every later result of the handle look through the list.
+        if tasks.is_empty() {
+            return Ok(Batch {
+                state,
+                pool: Arc::clone(self.shared()),
                 inbox: Arc::clone(inbox),
-            })
-            .collect();
+            });
+        }
+        inbox.batches.add(Arc::clone(&state));
         let batch = Batch {
             state,
             pool: Arc::clone(self.shared()),
             inbox: Arc::clone(inbox),
         };
         if self.shared().config.queue_capacity.is_some() {
+            let jobs = tasks.into_iter().map(|task| Job {
+                task,
+                inbox: Arc::clone(inbox),
+            });
             self.put_one_by_one(jobs);
-            self.wake_if_no_threads();
-            return Ok(batch);
+        } else if let Err(tasks) = self.put_in_chunks(tasks) {
+            // Nothing was queued: untrack and hand everything back.
+            for task in &tasks {
+                inbox.unregister(task.id(), Caller::Other);
+            }
+            inbox.batches.remove(&batch.state);
+            return Err(BatchError::ShutDown(hand_back(tasks)));
         }
-        match self.shared().queue.push_many(&mut jobs, Admit::WhileOpen) {
-            Push::Queued => {
-                self.shared().grow_for_backlog();
-                self.wake_if_no_threads();
-                Ok(batch)
+        self.wake_if_no_threads();
+        Ok(batch)
+    }
+
+    /// A batch on an unbounded queue (its requests already counted
+    /// pending): queued in chunks of [`CHUNK`], each with one reservation
+    /// and one round of wake-ups, so that workers start on the first chunk
+    /// while the rest go in. If the pool refuses the first chunk, every
+    /// request is handed back (`Err`); if it refuses a later one, that
+    /// chunk and the rest are cancelled through this handle, so their
+    /// callbacks and the batch hear it.
+    fn put_in_chunks(&self, tasks: Vec<TaskBox>) -> Result<(), Vec<TaskBox>> {
+        let (queue, inbox) = (&self.shared().queue, self.inbox());
+        let mut tasks = tasks.into_iter();
+        let mut chunk = Vec::with_capacity(CHUNK.min(tasks.len()));
+        let mut first = true;
+        loop {
+            chunk.extend(tasks.by_ref().take(CHUNK).map(|task| Job {
+                task,
+                inbox: Arc::clone(inbox),
+            }));
+            if chunk.is_empty() {
+                return Ok(());
             }
-            Push::QueuedLate => {
-                self.sweep_late();
-                Ok(batch)
-            }
-            Push::Closed(jobs) | Push::Full(jobs) => {
-                // Nothing was queued: untrack and hand everything back.
-                let requests = jobs
-                    .into_iter()
-                    .map(|job| {
-                        job.unregister(Caller::Other);
-                        job.into_request()
-                    })
-                    .collect::<Vec<_>>();
-                for request in &requests {
-                    let _ = inbox.batches.ended(request.id(), || Ended::Unstarted);
+            match queue.push_many(&mut chunk, Admit::WhileOpen) {
+                Push::Queued => self.shared().grow_for_backlog(),
+                // Pushed as the pool closed: the closer's sweep may have
+                // missed them. The next chunk is refused.
+                Push::QueuedLate => self.sweep_late(),
+                Push::Closed(jobs) | Push::Full(jobs) if first => {
+                    return Err(jobs.into_iter().map(|job| job.task).chain(tasks).collect());
                 }
-                Err(BatchError::ShutDown(requests))
+                Push::Closed(jobs) | Push::Full(jobs) => {
+                    let rest = tasks.map(|task| Job {
+                        task,
+                        inbox: Arc::clone(inbox),
+                    });
+                    self.cancel_refused(jobs.into_iter().chain(rest));
+                    return Ok(());
+                }
             }
+            first = false;
         }
+    }
+
+    /// Cancels the requests of a batch that the pool refused part-way
+    /// (it shut down meanwhile), so that their callbacks and the batch
+    /// hear it.
+    fn cancel_refused(&self, jobs: impl Iterator<Item = Job>) {
+        let mut cancelled = 0;
+        for job in jobs {
+            if cancelled == 0 {
+                log::debug!(
+                    "callpool: batch request {} and those after it cancelled: the pool refused it",
+                    job.id()
+                );
+            }
+            job.cancel();
+            cancelled += 1;
+        }
+        self.shared().count_cancelled(cancelled);
     }
 
     /// A batch on a bounded queue (its requests already counted pending):
     /// each request queued as `put_request` queues one, blocking for room;
     /// once the pool refuses one, it and the rest are cancelled through this
     /// handle, so their callbacks and the batch hear it.
-    fn put_one_by_one(&self, jobs: Vec<Job>) {
-        let mut jobs = jobs.into_iter();
+    fn put_one_by_one(&self, mut jobs: impl Iterator<Item = Job>) {
         while let Some(job) = jobs.next() {
             let refused = match self.shared().queue.push(job) {
                 Push::Queued => {
@@ -173,14 +222,8 @@ impl ThreadPool {
                     }
                 }
             };
-            log::debug!(
-                "callpool: batch request {} and those after it cancelled: the pool refused it",
-                refused.id()
-            );
-            refused.cancel();
-            for job in jobs.by_ref() {
-                job.cancel();
-            }
+            self.cancel_refused(std::iter::once(refused).chain(jobs));
+            return;
         }
     }
 
@@ -194,7 +237,11 @@ impl ThreadPool {
 }
 
 impl Batch {
-    /// How far the batch has got.
+    /// How far the batch has got. A thread handling the handle's results
+    /// counts a run of them before it adds them here, so while it handles
+    /// one this may lag behind the callbacks that have run; it is exact once
+    /// that thread is done (`poll` or `wait` has returned) and in the
+    /// batch-done callback.
     pub fn progress(&self) -> Progress {
         self.state.progress()
     }
@@ -226,7 +273,7 @@ impl Batch {
     pub fn cancel(&self) -> usize {
         let members = &self.state.members;
         let found = self.pool.queue.take_own(|job| {
-            job.counted() && Arc::ptr_eq(&job.inbox, &self.inbox) && members.contains(&job.id())
+            job.counted() && Arc::ptr_eq(&job.inbox, &self.inbox) && members.contains(job.id())
         });
         let cancelled = found.len();
         self.pool.count_cancelled(cancelled);
@@ -237,10 +284,12 @@ impl Batch {
     }
 
     /// Sets a callback that runs once, with the final [`Progress`], when
-    /// every request of the batch has ended: on the thread that handles the
-    /// last one's outcome (a thread polling the handle), right after that
-    /// request's own callback; or here, at once, if the batch has already
-    /// ended. A second call before it ran replaces the first.
+    /// every request of the batch has ended, after every one of their own
+    /// callbacks: on a thread polling the handle (with one thread polling,
+    /// right after the last request's callback; with several, on the one
+    /// that completes the batch's count, after the callbacks it ran); or
+    /// here, at once, if the batch has already ended. A second call before
+    /// it ran replaces the first.
     pub fn on_done(&self, callback: impl FnOnce(Progress) + Send + 'static) {
         if let Some((callback, progress)) = self.state.on_done(Box::new(callback)) {
             callback(progress);

@@ -42,9 +42,100 @@ impl Progress {
 /// A batch-done callback.
 pub(crate) type OnDone = Box<dyn FnOnce(Progress) + Send>;
 
-/// One batch: its members (fixed once it is put) and its count.
+/// Which requests belong to a batch, fixed once it is put.
+///
+/// Automatic ids come from one process-wide counter, so the ids of requests
+/// made together lie close: they are kept as a bitmap over their range,
+/// where a membership test is a shift and a mask (a hash set would hash
+/// every id on the put, and again for every outcome). User-chosen ids, and
+/// automatic ones too far apart for a bitmap of at most about 8 bytes per
+/// member, go in a set.
+pub(crate) struct Members {
+    /// The number of ids.
+    len: usize,
+    /// The first automatic id that `bits` covers.
+    lo: u64,
+    /// Bit `i` set: automatic id `lo + i` is a member.
+    bits: Vec<u64>,
+    /// Every other member.
+    others: HashSet<RequestId>,
+}
+
+impl Members {
+    /// The members with these ids, or `None` if an id is there twice.
+    pub(crate) fn new<I>(ids: I) -> Option<Members>
+    where
+        I: Iterator<Item = RequestId> + Clone,
+    {
+        let (mut len, mut lo, mut hi) = (0, u64::MAX, 0);
+        for id in ids.clone() {
+            len += 1;
+            if !id.is_user_chosen() {
+                lo = lo.min(id.value());
+                hi = hi.max(id.value());
+            }
+        }
+        // Words of 64 bits for the range; `None`: no automatic id, or a
+        // range too wide for about a word per member.
+        let words = hi
+            .checked_sub(lo)
+            .map(|span| span / 64 + 1)
+            .filter(|&words| words <= len as u64 + 1);
+        let mut members = Members {
+            len,
+            lo,
+            bits: vec![0; words.unwrap_or(0) as usize],
+            others: HashSet::new(),
+        };
+        for id in ids {
+            let fresh = match members.bit(id) {
+                Some((word, mask)) => {
+                    let fresh = members.bits[word] & mask == 0;
+                    members.bits[word] |= mask;
+                    fresh
+                }
+                None => members.others.insert(id),
+            };
+            if !fresh {
+                return None;
+            }
+        }
+        Some(members)
+    }
+
+    /// Where automatic id `id` sits in `bits`, if it is in their range.
+    fn bit(&self, id: RequestId) -> Option<(usize, u64)> {
+        if id.is_user_chosen() {
+            return None;
+        }
+        let at = id.value().checked_sub(self.lo)?;
+        let word = usize::try_from(at / 64).ok()?;
+        (word < self.bits.len()).then_some((word, 1 << (at % 64)))
+    }
+
+    pub(crate) fn contains(&self, id: RequestId) -> bool {
+        match self.bit(id) {
+            Some((word, mask)) => self.bits[word] & mask != 0,
+            None => !self.others.is_empty() && self.others.contains(&id),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The numbers of the user-chosen ids.
+    pub(crate) fn user_chosen(&self) -> impl Iterator<Item = u64> + '_ {
+        self.others
+            .iter()
+            .filter(|id| id.is_user_chosen())
+            .map(|id| id.value())
+    }
+}
+
+/// One batch: its members and its count.
 pub(crate) struct BatchState {
-    pub(crate) members: HashSet<RequestId>,
+    pub(crate) members: Members,
     count: Mutex<Count>,
 }
 
@@ -56,7 +147,7 @@ struct Count {
 }
 
 impl BatchState {
-    pub(crate) fn new(members: HashSet<RequestId>) -> Arc<BatchState> {
+    pub(crate) fn new(members: Members) -> Arc<BatchState> {
         let total = members.len();
         Arc::new(BatchState {
             members,
@@ -80,16 +171,26 @@ impl BatchState {
         self.count().progress
     }
 
-    /// Counts one member's end; the batch-done callback if that completed
-    /// the batch.
-    fn ended(&self, how: Ended) -> Option<(OnDone, Progress)> {
+    /// Adds ends a thread has counted (see [`Tally`]): `None` if the
+    /// batch had ended already (so they were not its members: a user-chosen
+    /// id used again); else whether they completed the batch, and the
+    /// batch-done callback if it is to run now.
+    fn add(&self, counted: &Progress) -> Option<(bool, Option<(OnDone, Progress)>)> {
         let mut count = self.count();
-        match how {
-            Ended::Succeeded => count.progress.done += 1,
-            Ended::Failed | Ended::Panicked => count.progress.failed += 1,
-            Ended::Unstarted => count.progress.cancelled += 1,
+        if count.progress.is_complete() {
+            return None;
         }
-        self.take_if_complete(&mut count)
+        count.progress.done += counted.done;
+        count.progress.failed += counted.failed;
+        count.progress.cancelled += counted.cancelled;
+        let completed = count.progress.is_complete();
+        Some((completed, self.take_if_complete(&mut count)))
+    }
+
+    /// Members not yet counted as ended.
+    fn left(&self) -> usize {
+        let count = self.count();
+        count.progress.total.saturating_sub(count.progress.ended())
     }
 
     fn take_if_complete(&self, count: &mut Count) -> Option<(OnDone, Progress)> {
@@ -138,31 +239,149 @@ impl Batches {
         self.active.store(list.len(), Ordering::Relaxed);
     }
 
-    /// Counts the end of request `id` in its batch, if it is in one; the
-    /// batch-done callback if that completed the batch.
-    /// `how` is asked only when the handle has a batch: a handle without
-    /// one pays a single load per result.
+    /// Stops following a batch: it is complete, or none of its members
+    /// was queued (the pool refused it whole).
+    pub(crate) fn remove(&self, batch: &Arc<BatchState>) {
+        let mut list = self.list();
+        list.retain(|b| !Arc::ptr_eq(b, batch));
+        // Under the lock; Relaxed: see `add`.
+        self.active.store(list.len(), Ordering::Relaxed);
+    }
+
+    /// Whether a result may be a batch's: the tally holds a batch, or the
+    /// handle has one. One load when it has none.
+    #[inline]
+    pub(crate) fn may_hold(&self, tally: &Tally) -> bool {
+        // Relaxed: see `add`; the member's outcome came after its batch was
+        // added, through the result queue's synchronisation.
+        tally.batch.is_some() || self.active.load(Ordering::Relaxed) != 0
+    }
+
+    /// Counts the end of request `id` in `tally`, if it is a member of a
+    /// batch; returns the batch-done callbacks that are to run after the
+    /// request's own (at most two). `how` is asked only of a member.
+    ///
+    /// A member of the tally's batch is counted there, without a lock; a
+    /// member of another batch is found in the list (under its lock), and
+    /// the tally's counts go to their batch before it switches. Asked only
+    /// when `may_hold`.
+    #[inline]
     pub(crate) fn ended(
         &self,
         id: RequestId,
         how: impl FnOnce() -> Ended,
-    ) -> Option<(OnDone, Progress)> {
+        tally: &mut Tally,
+    ) -> Finished {
+        if tally.holds(id) {
+            return Finished([None, self.count(tally, how())]);
+        }
         // Relaxed: see `add`; the member's outcome came after its batch was
         // added, through the result queue's synchronisation.
         if self.active.load(Ordering::Relaxed) == 0 {
+            return Finished::default();
+        }
+        self.switch(id, tally)
+            .map_or_else(Finished::default, |previous| {
+                Finished([previous, self.count(tally, how())])
+            })
+    }
+
+    /// For a result that is not a member of the tally's batch: if it is a
+    /// member of another, flushes the tally and points it at that batch,
+    /// and returns what the flush finished (`Some(None)`: nothing).
+    fn switch(&self, id: RequestId, tally: &mut Tally) -> Option<Option<(OnDone, Progress)>> {
+        let batch = {
+            let list = self.list();
+            Arc::clone(list.iter().find(|b| b.members.contains(id))?)
+        };
+        let previous = self.flush(tally);
+        tally.left = batch.left();
+        tally.batch = Some(batch);
+        Some(previous)
+    }
+
+    /// Counts one end of a member of the tally's batch; if this thread now
+    /// holds the batch's last ends, completes the batch at once, so its
+    /// callback runs right after this request's.
+    fn count(&self, tally: &mut Tally, how: Ended) -> Option<(OnDone, Progress)> {
+        match how {
+            Ended::Succeeded => tally.counted.done += 1,
+            Ended::Failed | Ended::Panicked => tally.counted.failed += 1,
+            Ended::Unstarted => tally.counted.cancelled += 1,
+        }
+        tally.left = tally.left.saturating_sub(1);
+        if tally.left == 0 {
+            self.flush(tally)
+        } else {
+            None
+        }
+    }
+
+    /// Adds what `tally` counted to its batch (one lock). If that completed
+    /// the batch, removes it from the list and returns its batch-done
+    /// callback to run.
+    pub(crate) fn flush(&self, tally: &mut Tally) -> Option<(OnDone, Progress)> {
+        let counted = std::mem::take(&mut tally.counted);
+        if counted.ended() == 0 {
             return None;
         }
-        // Counted under the list's lock (then the batch's: always in that
-        // order), so that of two threads ending a batch's last two members,
-        // the one that completes it also removes it.
-        let mut list = self.list();
-        let at = list.iter().position(|b| b.members.contains(&id))?;
-        let done = list[at].ended(how());
-        if list[at].progress().is_complete() {
-            list.swap_remove(at);
-            self.active.store(list.len(), Ordering::Relaxed);
+        let batch = tally.batch.as_ref()?;
+        // Counted under the batch's lock: of two threads adding a batch's
+        // last ends, exactly one completes it, and that one removes it.
+        match batch.add(&counted) {
+            Some((false, done)) => done,
+            Some((true, done)) => {
+                self.remove(batch);
+                tally.batch = None;
+                done
+            }
+            None => {
+                log::error!(
+                    "callpool: {} outcomes counted in a batch that had ended (a user-chosen id used again?)",
+                    counted.ended()
+                );
+                tally.batch = None;
+                None
+            }
         }
-        done
+    }
+}
+
+/// What a thread handling a run of results has counted in one batch and
+/// not yet added to it: the batch's lock is taken once per run (and once
+/// per switch between batches), not once per result. Flushed
+/// (`Batches::flush`) before the thread stops handling results, and
+/// before a panic in a callback goes on.
+#[derive(Default)]
+pub(crate) struct Tally {
+    batch: Option<Arc<BatchState>>,
+    /// Ends counted since the last flush (`total` unused).
+    counted: Progress,
+    /// Members of `batch` not ended when this thread last looked, less
+    /// those it has counted since: at zero, it holds the batch's last ends.
+    left: usize,
+}
+
+impl Tally {
+    fn holds(&self, id: RequestId) -> bool {
+        self.batch.as_ref().is_some_and(|b| b.members.contains(id))
+    }
+}
+
+/// Batch-done callbacks to run, with their final progress.
+#[derive(Default)]
+pub(crate) struct Finished([Option<(OnDone, Progress)>; 2]);
+
+impl Finished {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
+    /// Runs them, in the order their batches completed.
+    pub(crate) fn run(self) {
+        for (on_done, progress) in self.0.into_iter().flatten() {
+            on_done(progress);
+        }
     }
 }
 
@@ -171,5 +390,62 @@ impl fmt::Debug for BatchState {
         f.debug_struct("BatchState")
             .field("progress", &self.progress())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::Members;
+    use crate::request::RequestId;
+
+    fn auto(value: u64) -> RequestId {
+        RequestId::from_parts(value, false)
+    }
+
+    fn user(value: u64) -> RequestId {
+        RequestId::from_parts(value, true)
+    }
+
+    #[test]
+    fn close_automatic_ids_are_members_and_their_neighbours_are_not() {
+        let ids = [auto(100), auto(102), auto(230), user(101)];
+        let members = Members::new(ids.iter().copied()).unwrap();
+        assert_eq!(members.len(), 4);
+        assert!(!members.bits.is_empty(), "close ids go in the bitmap");
+        for id in ids {
+            assert!(members.contains(id), "{id:?}");
+        }
+        for id in [
+            auto(99),
+            auto(101),
+            auto(231),
+            auto(5000),
+            user(100),
+            user(102),
+        ] {
+            assert!(!members.contains(id), "{id:?}");
+        }
+        assert_eq!(members.user_chosen().collect::<Vec<_>>(), [101]);
+    }
+
+    #[test]
+    fn ids_far_apart_go_in_the_set() {
+        let ids = [auto(1), auto(u64::MAX), auto(1 << 40)];
+        let members = Members::new(ids.iter().copied()).unwrap();
+        assert!(members.bits.is_empty(), "a bitmap would be too large");
+        for id in ids {
+            assert!(members.contains(id), "{id:?}");
+        }
+        assert!(!members.contains(auto(2)));
+        assert!(!members.contains(user(1)));
+        assert_eq!(members.user_chosen().count(), 0);
+    }
+
+    #[test]
+    fn an_id_twice_is_refused() {
+        assert!(Members::new([auto(7), auto(8), auto(7)].into_iter()).is_none());
+        assert!(Members::new([user(7), auto(8), user(7)].into_iter()).is_none());
+        assert!(Members::new([user(7), auto(7)].into_iter()).is_some());
+        assert!(Members::new(std::iter::empty()).is_some());
     }
 }

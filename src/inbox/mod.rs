@@ -161,6 +161,26 @@ impl Inbox {
         Ok(())
     }
 
+    /// Counts `n` requests as pending in one step; `user_ids` are the
+    /// numbers of those whose id the user chose. Fails, counting none, if
+    /// one of them is already pending here.
+    pub(crate) fn register_many(&self, n: usize, user_ids: &[u64]) -> Result<(), ()> {
+        if !user_ids.is_empty() {
+            let mut pending = self.user_ids();
+            for (i, id) in user_ids.iter().enumerate() {
+                if !pending.insert(*id) {
+                    for taken in &user_ids[..i] {
+                        pending.remove(taken);
+                    }
+                    return Err(());
+                }
+            }
+        }
+        // SeqCst: as in `register`.
+        self.counts.pending.fetch_add(n, Ordering::SeqCst);
+        Ok(())
+    }
+
     /// Ends a request's pending life (handled, or handed back). When that
     /// leaves nothing pending, wakes the blocked waiters, except the caller
     /// itself when it is one.

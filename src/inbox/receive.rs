@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::WaitError;
+use crate::inbox::batches::Tally;
 use crate::inbox::{Caller, Inbox, Msg};
+use crate::request::task::{Envelope, Task};
+use crate::request::RequestId;
 use crate::sync::channel::{Receiver, RecvTimeoutError};
 
 /// What the wait protocol needs to know about the pool's threads.
@@ -80,8 +83,11 @@ impl Results {
         // Counted as a waiter before reading `pending`: see Inbox::unregister.
         let _waiter = self.inbox.waiter();
         let mut handled = 0;
+        // What this thread has counted in a batch, kept for the whole wait
+        // (and flushed at the end of each run of results: `handle_run`).
+        let mut tally = Tally::default();
         loop {
-            handled += self.handle_ready(threads, Caller::Waiter);
+            handled += self.handle_run(threads, Caller::Waiter, &mut tally);
             if finished(until, handled, self.inbox.pending()) {
                 return Ok(handled);
             }
@@ -89,7 +95,7 @@ impl Results {
                 // No thread left: whatever was in flight is in our queue now,
                 // or in the hands of another thread handling this handle's
                 // results (which wakes us when it has: see `handle`).
-                handled += self.handle_ready(threads, Caller::Waiter);
+                handled += self.handle_run(threads, Caller::Waiter, &mut tally);
                 // One read decides both: another waiter may handle the last
                 // result between two reads, and 0 pending is never stranded.
                 let pending = self.inbox.pending();
@@ -116,9 +122,11 @@ impl Results {
                 },
             };
             if let Some(msg) = msg {
-                // A panic here leaves nothing taken but this message; the
-                // waiter guard passes a wake-up on as it unwinds.
-                handled += self.handle(threads, msg, Caller::Waiter);
+                // A panic here leaves nothing taken but this message (and
+                // flushes the tally); the waiter guard passes a wake-up on
+                // as it unwinds. The next `handle_run` flushes the tally.
+                let rest = std::iter::empty();
+                handled += self.handle_guarded(threads, msg, Caller::Waiter, rest, &mut tally);
             }
         }
     }
@@ -129,13 +137,25 @@ impl Results {
     /// in the queue, or finds the queue full; either way a receiver that
     /// empties the queue after it looks at the overflow after it too.
     pub(crate) fn handle_ready(&self, threads: &impl Threads, caller: Caller) -> usize {
+        self.handle_run(threads, caller, &mut Tally::default())
+    }
+
+    /// `handle_ready`, counting the batch members among the results in
+    /// `tally`, which it then flushes to their batch: one lock for the run,
+    /// not one per result (`Batches::ended`).
+    fn handle_run(&self, threads: &impl Threads, caller: Caller, tally: &mut Tally) -> usize {
         let mut handled = 0;
         let mut batch = self.receiver.drain();
         while let Some(msg) = batch.next() {
-            handled += self.handle_guarded(threads, msg, caller, &mut batch);
+            handled += self.handle_guarded(threads, msg, caller, &mut batch, tally);
         }
         while let Some(msg) = self.inbox.take_overflow() {
-            handled += self.handle_guarded(threads, msg, caller, std::iter::empty());
+            handled += self.handle_guarded(threads, msg, caller, std::iter::empty(), tally);
+        }
+        // Every result of the run is handled: a batch-done callback that
+        // panics here loses nothing.
+        if let Some((on_done, progress)) = self.inbox.batches.flush(tally) {
+            on_done(progress);
         }
         handled
     }
@@ -149,12 +169,20 @@ impl Results {
         msg: Msg,
         caller: Caller,
         rest: impl Iterator<Item = Msg>,
+        tally: &mut Tally,
     ) -> usize {
-        match panic::catch_unwind(AssertUnwindSafe(|| self.handle(threads, msg, caller))) {
+        match panic::catch_unwind(AssertUnwindSafe(|| {
+            self.handle(threads, msg, caller, tally)
+        })) {
             Ok(n) => n,
             Err(payload) => {
                 self.inbox.keep(rest);
                 self.inbox.wake_waiters(caller);
+                // What was counted goes to its batch before the panic goes
+                // on; if that completes it, its callback runs first.
+                if let Some((on_done, progress)) = self.inbox.batches.flush(tally) {
+                    on_done(progress);
+                }
                 panic::resume_unwind(payload)
             }
         }
@@ -164,7 +192,7 @@ impl Results {
     /// An outcome first ends its pending life (so a panicking or re-entrant
     /// callback finds the pool consistent), then runs its callback. A wake-up
     /// taken by a thread that is not waiting is passed on to the waiters.
-    fn handle(&self, threads: &impl Threads, msg: Msg, caller: Caller) -> usize {
+    fn handle(&self, threads: &impl Threads, msg: Msg, caller: Caller, tally: &mut Tally) -> usize {
         match msg {
             Msg::Wake => {
                 if caller == Caller::Other {
@@ -187,21 +215,34 @@ impl Results {
                     self.inbox.wake_waiters(caller);
                 }
                 log::trace!("callpool: handling result of request {id}");
-                // Counted in its batch before its callback runs, as it is
-                // unregistered: a panicking callback leaves the count right.
-                match self.inbox.batches.ended(id, || task.ended()) {
-                    None => task.report(),
-                    // The last of a batch: its batch-done callback runs after
-                    // the request's own, even if that one panics.
-                    Some((on_done, progress)) => {
-                        let reported = panic::catch_unwind(AssertUnwindSafe(|| task.report()));
-                        on_done(progress);
-                        if let Err(payload) = reported {
-                            panic::resume_unwind(payload);
-                        }
-                    }
+                // A handle without batches pays one load here.
+                if self.inbox.batches.may_hold(tally) {
+                    self.report_member(&mut task, id, tally);
+                } else {
+                    task.report();
                 }
                 1
+            }
+        }
+    }
+}
+
+impl Results {
+    /// Reports an outcome of a handle that has batches, counting it in its
+    /// batch first, as it was unregistered first: a panicking callback
+    /// leaves the count right (the tally is flushed as the panic goes on).
+    #[inline(never)]
+    fn report_member(&self, task: &mut Envelope<dyn Task>, id: RequestId, tally: &mut Tally) {
+        let finished = self.inbox.batches.ended(id, || task.ended(), tally);
+        if finished.is_empty() {
+            task.report();
+        } else {
+            // The last of a batch: its batch-done callback runs after the
+            // request's own, even if that one panics.
+            let reported = panic::catch_unwind(AssertUnwindSafe(|| task.report()));
+            finished.run();
+            if let Err(payload) = reported {
+                panic::resume_unwind(payload);
             }
         }
     }

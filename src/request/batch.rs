@@ -112,15 +112,20 @@ where
         on_result,
         on_error,
     });
-    args.into_iter()
-        .map(|arg| {
-            WorkRequest::from_task(Box::new(Envelope {
-                id_value: RequestId::next_auto().value(),
-                task: SharedTask {
-                    stage: Stage::Ready(arg),
-                    recipe: Some(Arc::clone(&recipe)),
-                },
-            }))
-        })
-        .collect()
+    let args = args.into_iter();
+    // The ids of as many requests as `args` says it holds at least, taken
+    // in one step: one atomic read-modify-write instead of one per request,
+    // and ids next to each other (which `put_batch` keeps as a bitmap).
+    let mut ids = RequestId::next_autos(args.size_hint().0);
+    args.map(|arg| {
+        let id_value = ids.next().unwrap_or_else(|| RequestId::next_auto().value());
+        WorkRequest::from_task(Box::new(Envelope {
+            id_value,
+            task: SharedTask {
+                stage: Stage::Ready(arg),
+                recipe: Some(Arc::clone(&recipe)),
+            },
+        }))
+    })
+    .collect()
 }

@@ -3,6 +3,9 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The next automatic id's value.
+static NEXT_AUTO: AtomicU64 = AtomicU64::new(1);
+
 /// Identifies a request among the pending requests of a pool handle.
 ///
 /// Every [`WorkRequest`](crate::WorkRequest) gets an id when it is made: either one chosen by the
@@ -32,14 +35,21 @@ pub struct RequestId {
 impl RequestId {
     /// A fresh automatic id.
     pub(crate) fn next_auto() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
         // Relaxed: uniqueness needs only the atomicity of fetch_add; no other
         // memory is published through this counter.
-        let value = NEXT.fetch_add(1, Ordering::Relaxed);
+        let value = NEXT_AUTO.fetch_add(1, Ordering::Relaxed);
         RequestId {
             value,
             user_chosen: false,
         }
+    }
+
+    /// The values of `n` fresh automatic ids, taken with one `fetch_add`
+    /// (for requests made together, see `make_requests`).
+    pub(crate) fn next_autos(n: usize) -> std::ops::Range<u64> {
+        // Relaxed: as in `next_auto`.
+        let first = NEXT_AUTO.fetch_add(n as u64, Ordering::Relaxed);
+        first..first + n as u64
     }
 
     pub(crate) fn from_parts(value: u64, user_chosen: bool) -> Self {
