@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::WaitError;
+use crate::inbox::patience::Patience;
 use crate::inbox::{Caller, Inbox, Msg};
 use crate::sync::channel::{Receiver, RecvTimeoutError};
 
@@ -39,6 +40,8 @@ pub(crate) struct Results {
     // the handle is being dropped.
     receiver: Receiver<Msg>,
     inbox: Arc<Inbox>,
+    /// How long a waiter looks at the result queue before it blocks.
+    patience: Patience,
 }
 
 impl Drop for Results {
@@ -59,7 +62,11 @@ impl Results {
     /// `capacity` (`None`: unbounded).
     pub(crate) fn new(capacity: Option<usize>) -> Results {
         let (inbox, receiver) = Inbox::new(capacity);
-        Results { receiver, inbox }
+        Results {
+            receiver,
+            inbox,
+            patience: Patience::new(),
+        }
     }
 
     pub(crate) fn inbox(&self) -> &Arc<Inbox> {
@@ -100,39 +107,60 @@ impl Results {
                     return Err(WaitError::NoWorkersAvailable { pending });
                 }
             }
-            // Blocks with no timeout but the caller's: a result, or a wake-up
-            // (the last request was handled elsewhere, no thread is left, or
-            // an outcome went to the overflow).
-            let msg = match deadline {
-                None => self.receiver.recv().ok(),
-                Some(deadline) => match self.receiver.recv_deadline(deadline) {
-                    Ok(msg) => Some(msg),
-                    Err(RecvTimeoutError::Timeout) => {
-                        return Err(WaitError::Timeout {
-                            pending: self.inbox.pending(),
-                        })
-                    }
-                    Err(RecvTimeoutError::Disconnected) => None,
-                },
+            // Looks for a while first (only a matter of speed: see
+            // `patience`), then blocks with no timeout but the caller's: a
+            // result, or a wake-up (the last request was handled elsewhere,
+            // no thread is left, or an outcome went to the overflow).
+            let msg = match self
+                .patience
+                .spin(deadline, || self.receiver.try_recv().ok())
+            {
+                Ok(msg) => Some(msg),
+                Err(blocking) => {
+                    let msg = match deadline {
+                        None => self.receiver.recv().ok(),
+                        Some(deadline) => match self.receiver.recv_deadline(deadline) {
+                            Ok(msg) => Some(msg),
+                            Err(RecvTimeoutError::Timeout) => {
+                                return Err(WaitError::Timeout {
+                                    pending: self.inbox.pending(),
+                                })
+                            }
+                            Err(RecvTimeoutError::Disconnected) => None,
+                        },
+                    };
+                    self.patience.woke(blocking);
+                    msg
+                }
             };
             if let Some(msg) = msg {
                 // A panic here leaves nothing taken but this message; the
                 // waiter guard passes a wake-up on as it unwinds.
                 handled += self.handle(threads, msg, Caller::Waiter);
+                // That was the last result: nothing is left to handle (a
+                // request's items come before its outcome), so the loop's
+                // look at the queue would find nothing but stale tokens.
+                if self.inbox.pending() == 0 {
+                    return Ok(handled);
+                }
             }
         }
     }
 
     /// Handles the messages ready now, without blocking: everything in the
-    /// result queue (taken with one lock), then the overflow. In that
+    /// result queue (taken with one lock after a look), then the overflow. In that
     /// order: a sweep puts an outcome in the overflow and then a wake token
     /// in the queue, or finds the queue full; either way a receiver that
     /// empties the queue after it looks at the overflow after it too.
     pub(crate) fn handle_ready(&self, threads: &impl Threads, caller: Caller) -> usize {
         let mut handled = 0;
-        let mut batch = self.receiver.drain();
-        while let Some(msg) = batch.next() {
-            handled += self.handle_guarded(threads, msg, caller, &mut batch);
+        // Drained only when something is there: a drain takes the queue's
+        // buffer with it, and the next result sent would allocate another.
+        if !self.receiver.is_empty() {
+            let mut batch = self.receiver.drain();
+            while let Some(msg) = batch.next() {
+                handled += self.handle_guarded(threads, msg, caller, &mut batch);
+            }
         }
         while let Some(msg) = self.inbox.take_overflow() {
             handled += self.handle_guarded(threads, msg, caller, std::iter::empty());
