@@ -116,7 +116,7 @@ impl Patience {
     }
 
     /// How long the next wait spins.
-    #[cfg(test)]
+    #[cfg(all(test, not(any(loom, shuttle))))]
     fn length(&self) -> Duration {
         Duration::from_nanos(self.spin_ns.load(Ordering::Relaxed).into())
     }
