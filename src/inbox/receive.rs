@@ -148,10 +148,11 @@ impl Results {
     }
 
     /// Handles the messages ready now, without blocking: everything in the
-    /// result queue (taken with one lock after a look), then the overflow. In that
-    /// order: a sweep puts an outcome in the overflow and then a wake token
-    /// in the queue, or finds the queue full; either way a receiver that
-    /// empties the queue after it looks at the overflow after it too.
+    /// result queue (taken with one lock, after a look), then the overflow.
+    /// In that order: a sweep puts an outcome in the overflow and then a
+    /// wake token in the queue, or finds the queue full; either way a
+    /// receiver that empties the queue after it looks at the overflow after
+    /// it too.
     pub(crate) fn handle_ready(&self, threads: &impl Threads, caller: Caller) -> usize {
         let mut handled = 0;
         // Drained only when something is there: a drain takes the queue's

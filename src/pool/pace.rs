@@ -175,3 +175,69 @@ fn busy_wait(arrived: &impl Fn() -> bool) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker pauses only after two quick catch-ups in a row, and any slow
+    /// one (or a sleep) ends it: a lone quick request costs no pause.
+    #[test]
+    fn pace_pauses_only_after_two_quick_catch_ups_in_a_row() {
+        let mut pace = Pace::new();
+        assert!(!pace.just_ran);
+        pace.ran();
+        assert!(pace.just_ran);
+        pace.caught_up(true);
+        assert!(!pace.close_behind(), "one quick catch-up is not a stream");
+        pace.caught_up(false);
+        pace.caught_up(true);
+        assert!(!pace.close_behind(), "a slow one in between starts over");
+        pace.caught_up(true);
+        assert!(pace.close_behind());
+        for _ in 0..1000 {
+            pace.caught_up(true);
+        }
+        assert!(pace.close_behind(), "the count saturates, it never wraps");
+        pace.caught_up(false);
+        assert!(!pace.close_behind());
+    }
+
+    /// Pauses that find a lone request (round trips) make the next pause
+    /// need twice as many quick catch-ups, up to a limit; one that finds a
+    /// run (a stream) brings it back to two. A sleep forgets the stream,
+    /// not the lesson.
+    #[test]
+    fn pauses_that_find_a_lone_request_grow_rarer() {
+        let mut pace = Pace::new();
+        pace.ran();
+        let quick_in_a_row = |pace: &mut Pace, n: u16| {
+            for _ in 0..n {
+                assert!(!pace.close_behind());
+                pace.caught_up(true);
+            }
+            assert!(pace.close_behind());
+        };
+        // Each pause finds a lone request (not quick): the next needs twice
+        // as many quick catch-ups, up to the limit.
+        let mut needed = QUICK_CATCH_UPS_TO_PAUSE;
+        for _ in 0..20 {
+            quick_in_a_row(&mut pace, needed);
+            pace.caught_up(false);
+            needed = (needed * 2).min(MAX_QUICK_CATCH_UPS_TO_PAUSE);
+        }
+        assert_eq!(needed, MAX_QUICK_CATCH_UPS_TO_PAUSE);
+        pace.slept();
+        quick_in_a_row(&mut pace, needed);
+        assert!(pace.close_behind(), "the limit holds");
+        // This pause found a run: the stream is back, and so is the pace.
+        pace.caught_up(true);
+        assert!(
+            pace.close_behind(),
+            "a pause that paid off keeps it close behind"
+        );
+        pace.caught_up(false);
+        pace.slept();
+        quick_in_a_row(&mut pace, 4);
+    }
+}
