@@ -74,6 +74,13 @@ pub(crate) mod channel {
 
     pub(crate) struct SendError<T>(pub(crate) T);
 
+    /// The receiving code only asks whether a message came (`.ok()`).
+    #[allow(dead_code)]
+    pub(crate) enum TryRecvError {
+        Empty,
+        Disconnected,
+    }
+
     pub(crate) enum RecvTimeoutError {
         // The receiving code matches on it; the models never give a deadline.
         #[allow(dead_code)]
@@ -176,6 +183,24 @@ pub(crate) mod channel {
                 }
                 state = self.0.changed.wait(state).unwrap();
             }
+        }
+
+        pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+            let mut state = self.0.lock();
+            if let Some(msg) = state.queue.pop_front() {
+                drop(state);
+                self.0.changed.notify_all();
+                return Ok(msg);
+            }
+            if state.sender_alive {
+                Err(TryRecvError::Empty)
+            } else {
+                Err(TryRecvError::Disconnected)
+            }
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.0.lock().queue.is_empty()
         }
 
         /// The models never give a deadline: waiting with one is `recv`.

@@ -119,6 +119,8 @@ pub struct Run {
     pub worker_blocks: u64,
     /// Preemptions of all threads.
     pub preemptions: u64,
+    /// Nanoseconds on a CPU, summed over the submitting thread and the others.
+    pub cpu_ns: u64,
 }
 
 impl Probe {
@@ -141,6 +143,7 @@ impl Probe {
             submitter_blocks: mine.voluntary - self.mine.voluntary,
             worker_blocks: others.voluntary,
             preemptions: mine.involuntary - self.mine.involuntary + others.involuntary,
+            cpu_ns: mine.cpu_ns - self.mine.cpu_ns + others.cpu_ns,
         }
     }
 }

@@ -237,7 +237,8 @@ pub fn pending_run(
 // Round trips: put one request, wait for its result, n times, 1 worker
 
 /// Times `body` (the `n` round trips) with the blocking (voluntary context
-/// switches) of the submitting thread and of the workers, per round trip.
+/// switches) of the submitting thread and of the workers, and the CPU time
+/// of all of them, per round trip.
 pub fn time_round_trips(n: u64, body: impl FnOnce()) -> Obs {
     let probe = Probe::start();
     body();
@@ -247,6 +248,7 @@ pub fn time_round_trips(n: u64, body: impl FnOnce()) -> Obs {
         .with("submitter blocks/rt", per(r.submitter_blocks))
         .with("worker blocks/rt", per(r.worker_blocks))
         .with("preemptions/rt", per(r.preemptions))
+        .with("CPU us/rt", per(r.cpu_ns) / 1e3)
 }
 
 // ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::error::WaitError;
 use crate::inbox::batches::Tally;
+use crate::inbox::patience::Patience;
 use crate::inbox::{Caller, Inbox, Msg};
 use crate::request::task::{Envelope, Task};
 use crate::request::RequestId;
@@ -42,6 +43,8 @@ pub(crate) struct Results {
     // the handle is being dropped.
     receiver: Receiver<Msg>,
     inbox: Arc<Inbox>,
+    /// How long a waiter looks at the result queue before it blocks.
+    patience: Patience,
 }
 
 impl Drop for Results {
@@ -62,7 +65,11 @@ impl Results {
     /// `capacity` (`None`: unbounded).
     pub(crate) fn new(capacity: Option<usize>) -> Results {
         let (inbox, receiver) = Inbox::new(capacity);
-        Results { receiver, inbox }
+        Results {
+            receiver,
+            inbox,
+            patience: Patience::new(),
+        }
     }
 
     pub(crate) fn inbox(&self) -> &Arc<Inbox> {
@@ -106,25 +113,38 @@ impl Results {
                     return Err(WaitError::NoWorkersAvailable { pending });
                 }
             }
-            // Blocks with no timeout but the caller's: a result, or a wake-up
-            // (the last request was handled elsewhere, no thread is left, or
-            // an outcome went to the overflow).
-            let msg = match deadline {
-                None => self.receiver.recv().ok(),
-                Some(deadline) => match self.receiver.recv_deadline(deadline) {
-                    Ok(msg) => Some(msg),
-                    Err(RecvTimeoutError::Timeout) => {
-                        return Err(WaitError::Timeout {
-                            pending: self.inbox.pending(),
-                        })
-                    }
-                    Err(RecvTimeoutError::Disconnected) => None,
-                },
+            // Looks for a while first (only a matter of speed: see
+            // `patience`), then blocks with no timeout but the caller's: a
+            // result, or a wake-up (the last request was handled elsewhere,
+            // no thread is left, or an outcome went to the overflow).
+            let msg = match self
+                .patience
+                .spin(deadline, || self.receiver.try_recv().ok())
+            {
+                Ok(msg) => Some(msg),
+                Err(blocking) => {
+                    let msg = match deadline {
+                        None => self.receiver.recv().ok(),
+                        Some(deadline) => match self.receiver.recv_deadline(deadline) {
+                            Ok(msg) => Some(msg),
+                            Err(RecvTimeoutError::Timeout) => {
+                                return Err(WaitError::Timeout {
+                                    pending: self.inbox.pending(),
+                                })
+                            }
+                            Err(RecvTimeoutError::Disconnected) => None,
+                        },
+                    };
+                    self.patience.woke(blocking);
+                    msg
+                }
             };
             if let Some(msg) = msg {
                 // A panic here leaves nothing taken but this message (and
                 // flushes the tally); the waiter guard passes a wake-up on
-                // as it unwinds. The next `handle_run` flushes the tally.
+                // as it unwinds. The loop's next `handle_run` flushes the
+                // tally and, if that was the last result, finds the queue
+                // empty (a look, no drain) and returns.
                 let rest = std::iter::empty();
                 handled += self.handle_guarded(threads, msg, Caller::Waiter, rest, &mut tally);
             }
@@ -132,10 +152,11 @@ impl Results {
     }
 
     /// Handles the messages ready now, without blocking: everything in the
-    /// result queue (taken with one lock), then the overflow. In that
-    /// order: a sweep puts an outcome in the overflow and then a wake token
-    /// in the queue, or finds the queue full; either way a receiver that
-    /// empties the queue after it looks at the overflow after it too.
+    /// result queue (taken with one lock, after a look), then the overflow.
+    /// In that order: a sweep puts an outcome in the overflow and then a
+    /// wake token in the queue, or finds the queue full; either way a
+    /// receiver that empties the queue after it looks at the overflow after
+    /// it too.
     pub(crate) fn handle_ready(&self, threads: &impl Threads, caller: Caller) -> usize {
         self.handle_run(threads, caller, &mut Tally::default())
     }
@@ -145,9 +166,13 @@ impl Results {
     /// not one per result (`Batches::ended`).
     fn handle_run(&self, threads: &impl Threads, caller: Caller, tally: &mut Tally) -> usize {
         let mut handled = 0;
-        let mut batch = self.receiver.drain();
-        while let Some(msg) = batch.next() {
-            handled += self.handle_guarded(threads, msg, caller, &mut batch, tally);
+        // Drained only when something is there: a drain takes the queue's
+        // buffer with it, and the next result sent would allocate another.
+        if !self.receiver.is_empty() {
+            let mut batch = self.receiver.drain();
+            while let Some(msg) = batch.next() {
+                handled += self.handle_guarded(threads, msg, caller, &mut batch, tally);
+            }
         }
         while let Some(msg) = self.inbox.take_overflow() {
             handled += self.handle_guarded(threads, msg, caller, std::iter::empty(), tally);

@@ -516,7 +516,7 @@ impl<J> RequestQueue<J> {
                 pace.caught_up(quick);
                 continue;
             }
-            pace.caught_up(false);
+            pace.slept();
             before_sleep();
             match self.sleep(flags, leaving, keep_alive.filter(|_| !leaving)) {
                 Slept::Woke => {}

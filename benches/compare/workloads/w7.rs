@@ -25,7 +25,10 @@ fn run(cfg: &Cfg, out: &mut Vec<Table>) {
     t.notes.push(
         "Blocks/rt: growth of `voluntary_ctxt_switches` (each one a block and a later wake-up) \
          of the submitting thread, and summed over the other threads (the worker), per round \
-         trip. callpool: `put_request` then `wait`; peers: submit then `recv`."
+         trip. CPU us/rt: growth of the first field of `/proc/self/task/TID/schedstat` (ns on a \
+         CPU), summed over every thread of the process, per round trip: a side that spins \
+         instead of blocking pays here. callpool: `put_request` then `wait`; peers: submit then \
+         `recv`."
             .into(),
     );
     out.push(t);
