@@ -16,7 +16,7 @@ use crate::request::{RequestId, TaskError};
 use crate::ticket::{sink_request, Outcome};
 
 /// A callback kept on the collector's thread, keyed by its request's id.
-type LocalCallback<'a, T, E> = Box<dyn FnOnce(Result<T, TaskError<E>>) + 'a>;
+pub(crate) type LocalCallback<'a, T, E> = Box<dyn FnOnce(Result<T, TaskError<E>>) + 'a>;
 
 /// One outcome as the collector hands it on, with its request's id.
 type Arrival<T, E> = (RequestId, Result<T, TaskError<E>>);

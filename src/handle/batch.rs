@@ -93,22 +93,17 @@ impl ThreadPool {
         if inbox.register_many(tasks.len(), &user_ids).is_err() {
             return Err(BatchError::DuplicateId(hand_back(tasks)));
         }
-        let state = BatchState::new(members);
-        // An empty batch is complete at once: filed, it would only make
-        // every later result of the handle look through the list.
-        if tasks.is_empty() {
-            return Ok(Batch {
-                state,
-                pool: Arc::clone(self.shared()),
-                inbox: Arc::clone(inbox),
-            });
-        }
-        inbox.batches.add(Arc::clone(&state));
         let batch = Batch {
-            state,
+            state: BatchState::new(members),
             pool: Arc::clone(self.shared()),
             inbox: Arc::clone(inbox),
         };
+        // An empty batch is complete at once: filed, it would only make
+        // every later result of the handle look through the list.
+        if tasks.is_empty() {
+            return Ok(batch);
+        }
+        inbox.batches.add(Arc::clone(&batch.state));
         if self.shared().config.queue_capacity.is_some() {
             let jobs = tasks.into_iter().map(|task| Job {
                 task,

@@ -179,9 +179,7 @@ impl Results {
         }
         // Every result of the run is handled: a batch-done callback that
         // panics here loses nothing.
-        if let Some((on_done, progress)) = self.inbox.batches.flush(tally) {
-            on_done(progress);
-        }
+        self.flush(tally);
         handled
     }
 
@@ -205,9 +203,7 @@ impl Results {
                 self.inbox.wake_waiters(caller);
                 // What was counted goes to its batch before the panic goes
                 // on; if that completes it, its callback runs first.
-                if let Some((on_done, progress)) = self.inbox.batches.flush(tally) {
-                    on_done(progress);
-                }
+                self.flush(tally);
                 panic::resume_unwind(payload)
             }
         }
@@ -253,6 +249,14 @@ impl Results {
 }
 
 impl Results {
+    /// Adds what `tally` counted to its batch; runs the batch-done callback
+    /// if that completed the batch.
+    fn flush(&self, tally: &mut Tally) {
+        if let Some((on_done, progress)) = self.inbox.batches.flush(tally) {
+            on_done(progress);
+        }
+    }
+
     /// Reports an outcome of a handle that has batches, counting it in its
     /// batch first, as it was unregistered first: a panicking callback
     /// leaves the count right (the tally is flushed as the panic goes on).

@@ -11,7 +11,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::collector::Collector;
+use crate::collector::{Collector, LocalCallback};
 use crate::error::ScopedPutError;
 use crate::handle::ThreadPool;
 use crate::request::{RequestId, TaskError};
@@ -244,11 +244,10 @@ where
         self.lend(move || callable(arg), Some(Box::new(then)))
     }
 
-    #[allow(clippy::type_complexity)]
     fn lend<W>(
         &mut self,
         work: W,
-        then: Option<Box<dyn FnOnce(Result<T, TaskError<E>>) + 'env>>,
+        then: Option<LocalCallback<'env, T, E>>,
     ) -> Result<RequestId, ScopedPutError>
     where
         W: FnOnce() -> Result<T, E> + Send + 'env,
