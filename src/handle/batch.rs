@@ -105,10 +105,7 @@ impl ThreadPool {
         }
         inbox.batches.add(Arc::clone(&batch.state));
         if self.shared().config.queue_capacity.is_some() {
-            let jobs = tasks.into_iter().map(|task| Job {
-                task,
-                inbox: Arc::clone(inbox),
-            });
+            let jobs = tasks.into_iter().map(|task| Job::new(task, inbox));
             self.put_one_by_one(jobs);
         } else if let Err(tasks) = self.put_in_chunks(tasks) {
             // Nothing was queued: untrack and hand everything back.
@@ -135,10 +132,7 @@ impl ThreadPool {
         let mut chunk = Vec::with_capacity(CHUNK.min(tasks.len()));
         let mut first = true;
         loop {
-            chunk.extend(tasks.by_ref().take(CHUNK).map(|task| Job {
-                task,
-                inbox: Arc::clone(inbox),
-            }));
+            chunk.extend(tasks.by_ref().take(CHUNK).map(|task| Job::new(task, inbox)));
             if chunk.is_empty() {
                 return Ok(());
             }
@@ -148,13 +142,10 @@ impl ThreadPool {
                 // missed them. The next chunk is refused.
                 Push::QueuedLate => self.sweep_late(),
                 Push::Closed(jobs) | Push::Full(jobs) if first => {
-                    return Err(jobs.into_iter().map(|job| job.task).chain(tasks).collect());
+                    return Err(jobs.into_iter().map(Job::into_task).chain(tasks).collect());
                 }
                 Push::Closed(jobs) | Push::Full(jobs) => {
-                    let rest = tasks.map(|task| Job {
-                        task,
-                        inbox: Arc::clone(inbox),
-                    });
+                    let rest = tasks.map(|task| Job::new(task, inbox));
                     self.cancel_refused(jobs.into_iter().chain(rest));
                     return Ok(());
                 }
@@ -209,10 +200,7 @@ impl ThreadPool {
                                 log::error!("callpool bug: a refused batch request's id was taken meanwhile");
                                 continue;
                             }
-                            Job {
-                                task,
-                                inbox: Arc::clone(inbox),
-                            }
+                            Job::new(task, inbox)
                         }
                     }
                 }
@@ -267,9 +255,10 @@ impl Batch {
     /// ```
     pub fn cancel(&self) -> usize {
         let members = &self.state.members;
-        let found = self.pool.queue.take_own(|job| {
-            job.counted() && Arc::ptr_eq(&job.inbox, &self.inbox) && members.contains(job.id())
-        });
+        let found = self
+            .pool
+            .queue
+            .take_own(|job| job.counted_on_inbox(&self.inbox) && members.contains(job.id()));
         let cancelled = found.len();
         self.pool.count_cancelled(cancelled);
         for job in found {

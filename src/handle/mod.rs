@@ -18,7 +18,7 @@ use crate::inbox::receive::{Results, Until};
 use crate::inbox::{Caller, Job};
 use crate::pool::queue::Lifecycle;
 use crate::pool::{Blocked, Pool, PoolOwner, Push};
-use crate::request::task::Route;
+use crate::request::task::{Route, TaskBox};
 use crate::request::{RequestId, WorkRequest};
 
 pub use crate::pool::stats::Stats;
@@ -321,18 +321,22 @@ impl ThreadPool {
     fn put(&self, request: WorkRequest, mode: PutMode) -> Result<RequestId, PutError> {
         // The box comes out first: its id is read from it without the lock
         // that only makes `WorkRequest` `Sync`.
-        let task = request.into_task();
-        let id = task.id();
-        // A ticket's request is not the handle's to count: its outcome
-        // goes to the ticket.
-        if task.route() == Route::Inbox && self.inbox().register(id).is_err() {
-            return Err(PutError::DuplicateId(WorkRequest::from_task(task)));
-        }
-        // Registered before it is queued, so its result can never arrive
-        // unannounced (model weakness W10).
-        let job = Job {
-            task,
-            inbox: Arc::clone(self.inbox()),
+        let (id, job) = match request.into_task() {
+            TaskBox::Boxed(task) => {
+                let id = task.id();
+                // A collector's request is not the handle's to count: its
+                // outcome goes to the collector. Registered before it is
+                // queued, so its result can never arrive unannounced
+                // (model weakness W10).
+                if task.route() == Route::Inbox && self.inbox().register(id).is_err() {
+                    let request = WorkRequest::from_task(TaskBox::Boxed(task));
+                    return Err(PutError::DuplicateId(request));
+                }
+                let inbox = Arc::clone(self.inbox());
+                (id, Job::Boxed { task, inbox })
+            }
+            // A ticket's request is not counted either, and needs no handle.
+            TaskBox::Shared(job) => (job.id(), Job::Shared(job)),
         };
         match self.shared().queue.push(job) {
             Push::Queued => {
@@ -400,7 +404,7 @@ impl ThreadPool {
         loop {
             job = match shared.queue.push_blocking(
                 job,
-                |job| job.inbox.has_stuck_senders(),
+                |job| job.inbox().is_some_and(|inbox| inbox.has_stuck_senders()),
                 || shared.threads(),
                 deadline,
             ) {

@@ -2,7 +2,6 @@
 //! [`Ticket`]s for single requests, and cancelling a queued request by id.
 
 use std::fmt;
-use std::sync::Arc;
 
 use crate::error::PutError;
 use crate::handle::{PutMode, ThreadPool};
@@ -133,7 +132,7 @@ impl ThreadPool {
         let found = self
             .shared()
             .queue
-            .take_own(|job| job.counted() && job.id() == id && Arc::ptr_eq(&job.inbox, inbox));
+            .take_own(|job| job.counted_on_inbox(inbox) && job.id() == id);
         let cancelled = !found.is_empty();
         self.shared().count_cancelled(found.len());
         for job in found {

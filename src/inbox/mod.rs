@@ -18,39 +18,87 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crate::request::context::Item;
-use crate::request::task::{Route, TaskBox};
+use crate::request::task::{BoxedTask, Route, SharedJob, TaskBox};
 use crate::request::{RequestId, WorkRequest};
 use crate::sync::channel::{self, Receiver, Sender, TrySendError};
 use crate::sync::{seq_cst_pair, AtomicUsize, CachePadded, Mutex, MutexGuard, Ordering};
 
-/// A request on its way through the pool: queued or running.
-pub(crate) struct Job {
-    /// The request's id and task (24 bytes for the pair with `inbox`).
-    pub(crate) task: TaskBox,
-    /// Where the outcome goes: the handle that put the request.
-    pub(crate) inbox: Arc<Inbox>,
+/// A request on its way through the pool: queued or running. 24 bytes
+/// whichever kind (the enum's tag hides in `inbox`'s pointer), which keeps
+/// the request queue's blocks small enough for the allocator's fast path
+/// (`docs/performance.md`, "Tickets, round 2").
+pub(crate) enum Job {
+    /// A request in a box of its own, and the handle it belongs to: its
+    /// outcome goes back there, or (a collector's) straight to its
+    /// channel; what its callable adds goes to that handle.
+    Boxed { task: BoxedTask, inbox: Arc<Inbox> },
+    /// A ticket's request, shared with the ticket: it settles its outcome
+    /// there, is never counted on a handle, and adds nothing, so it needs
+    /// no handle.
+    Shared(SharedJob),
 }
 
 impl Job {
+    /// The job for `task`, put on the handle whose inbox is `inbox`.
+    pub(crate) fn new(task: TaskBox, inbox: &Arc<Inbox>) -> Job {
+        match task {
+            TaskBox::Boxed(task) => Job::Boxed {
+                task,
+                inbox: Arc::clone(inbox),
+            },
+            TaskBox::Shared(job) => Job::Shared(job),
+        }
+    }
+
     pub(crate) fn id(&self) -> RequestId {
-        self.task.id()
+        match self {
+            Job::Boxed { task, .. } => task.id(),
+            Job::Shared(job) => job.id(),
+        }
+    }
+
+    /// The request again, as a put takes it (the handle's reference let
+    /// go of).
+    pub(crate) fn into_task(self) -> TaskBox {
+        match self {
+            Job::Boxed { task, .. } => TaskBox::Boxed(task),
+            Job::Shared(job) => TaskBox::Shared(job),
+        }
     }
 
     pub(crate) fn into_request(self) -> WorkRequest {
-        WorkRequest::from_task(self.task)
+        WorkRequest::from_task(self.into_task())
     }
 
-    /// Whether the request counts as pending on its handle (its outcome
-    /// comes back there) rather than going to a ticket.
-    pub(crate) fn counted(&self) -> bool {
-        self.task.route() == Route::Inbox
+    /// The handle the request belongs to, if it has one (a ticket's has
+    /// none).
+    pub(crate) fn inbox(&self) -> Option<&Arc<Inbox>> {
+        match self {
+            Job::Boxed { inbox, .. } => Some(inbox),
+            Job::Shared(_) => None,
+        }
+    }
+
+    /// The handle this request counts as pending on (its outcome comes
+    /// back there), if it counts on one rather than going to a ticket or
+    /// a collector.
+    pub(crate) fn counted_on(&self) -> Option<&Arc<Inbox>> {
+        match self {
+            Job::Boxed { task, inbox } if task.route() == Route::Inbox => Some(inbox),
+            _ => None,
+        }
+    }
+
+    /// Whether the request counts as pending on the handle of `inbox`.
+    pub(crate) fn counted_on_inbox(&self, inbox: &Arc<Inbox>) -> bool {
+        self.counted_on().is_some_and(|own| Arc::ptr_eq(own, inbox))
     }
 
     /// Ends the request's pending life on its handle without an outcome
     /// (handed back or refused), if it was counted there.
     pub(crate) fn unregister(&self, caller: Caller) {
-        if self.counted() {
-            self.inbox.unregister(self.id(), caller);
+        if let Some(inbox) = self.counted_on() {
+            inbox.unregister(self.id(), caller);
         }
     }
 
@@ -58,10 +106,15 @@ impl Job {
     /// goes: back to its handle without ever blocking (see `hand_over`), or
     /// to its ticket.
     pub(crate) fn cancel(self) {
-        let Job { mut task, inbox } = self;
-        task.cancel();
-        if task.route() == Route::Inbox {
-            inbox.hand_over(Msg::Done(task));
+        match self {
+            Job::Boxed { mut task, inbox } => {
+                task.cancel();
+                // A collector's request settled its outcome already.
+                if task.route() == Route::Inbox {
+                    inbox.hand_over(Msg::Done(task));
+                }
+            }
+            Job::Shared(mut job) => job.cancel(),
         }
     }
 }
@@ -70,7 +123,7 @@ impl Job {
 pub(crate) enum Msg {
     /// The request ran, or was cancelled (the pool closed before a worker
     /// took it); the outcome is inside the task. 16 bytes, like a result.
-    Done(TaskBox),
+    Done(BoxedTask),
     /// An item a streaming request emitted: calling it hands the item to
     /// the request's result callback. Not a result: it ends nothing.
     Item(Item),
@@ -230,20 +283,28 @@ impl Inbox {
     /// whoever may be the thread that must make room (blocked putters, a
     /// joiner), then blocks: that is the result queue's back-pressure. If
     /// the handle is gone, the request is dropped.
+    #[inline]
     pub(crate) fn deliver(&self, msg: Msg, stuck: impl FnOnce()) {
         self.send_from_worker(msg, stuck);
     }
 
     /// `deliver`, saying whether the handle was still there to take it.
+    // Inlined: once per request on the worker, whose loop is the pool's
+    // hot path; the full queue's wait stays out of line.
+    #[inline]
     pub(crate) fn send_from_worker(&self, msg: Msg, stuck: impl FnOnce()) -> bool {
-        let msg = match self.results.try_send(msg) {
-            Ok(()) => return true,
-            Err(TrySendError::Full(msg)) => msg,
+        match self.results.try_send(msg) {
+            Ok(()) => true,
+            Err(TrySendError::Full(msg)) => self.send_when_full(msg, stuck),
             Err(TrySendError::Disconnected(msg)) => {
                 self.discard(msg);
-                return false;
+                false
             }
-        };
+        }
+    }
+
+    #[cold]
+    fn send_when_full(&self, msg: Msg, stuck: impl FnOnce()) -> bool {
         // SeqCst, then the locks `stuck` takes: a putter or joiner checks
         // this count under that lock before it sleeps (design.md).
         self.stuck_senders.fetch_add(1, Ordering::SeqCst);
@@ -347,5 +408,19 @@ impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
         self.inbox.counts.waiters.fetch_sub(1, Ordering::SeqCst);
         self.inbox.wake_waiters(Caller::Other);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Job;
+
+    /// A queued job stays 24 bytes with the ticket's kind beside the boxed
+    /// one: 31 of them with their state words make a queue block of 1,000
+    /// bytes, inside the allocator's per-thread cache (a 32-byte job made
+    /// the callback path 7-10% slower: `docs/performance.md`).
+    #[test]
+    fn a_job_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Job>(), 24);
     }
 }

@@ -16,7 +16,7 @@ use crate::error::WaitError;
 use crate::inbox::receive::{Results, Threads, Until};
 use crate::inbox::{Caller, Inbox, Msg};
 use crate::request::context::Detached;
-use crate::request::task::TaskBox;
+use crate::request::task::{BoxedTask, TaskBox};
 use crate::request::WorkRequest;
 use crate::sync::{AtomicUsize, Ordering};
 
@@ -102,7 +102,7 @@ impl Handle {
 
     /// Request `n`, registered as pending (as a put does), in its real box;
     /// its callbacks (result or error) record `n`.
-    fn put(&self, n: u64) -> TaskBox {
+    fn put(&self, n: u64) -> BoxedTask {
         let record = |handled: &std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
                       callbacks: &std::sync::Arc<StdAtomicUsize>| {
             let (handled, callbacks) = (handled.clone(), callbacks.clone());
@@ -120,7 +120,10 @@ impl Handle {
             .on_error(move |_, _| on_error())
             .into();
         self.inbox().register(request.id()).unwrap();
-        request.into_task()
+        match request.into_task() {
+            TaskBox::Boxed(task) => task,
+            TaskBox::Shared(_) => unreachable!("a callback request has a box of its own"),
+        }
     }
 
     /// `ThreadPool::wait`.
@@ -160,7 +163,7 @@ fn spawn_waiter(handle: &Arc<Handle>) -> thread::JoinHandle<usize> {
 /// (`Pool::worker_exited`): counted out, then every waiter woken.
 fn worker(
     handle: &Arc<Handle>,
-    tasks: Vec<TaskBox>,
+    tasks: Vec<BoxedTask>,
     leaves: bool,
     misuse: Misuse,
 ) -> thread::JoinHandle<()> {

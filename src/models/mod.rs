@@ -13,7 +13,7 @@
 //!   one seeded [`Bug`];
 //! * `inbox.rs`: the wait protocol's scenarios (g1)-(g7), with the callers'
 //!   misuses they can seed;
-//! * `ticket.rs`: a ticket's start-or-cancel race, (t1)-(t2);
+//! * `ticket.rs`: a ticket's start-or-cancel race, (t1)-(t3);
 //! * `scale.rs`: an autoscaling pool's retirement racing a put, (s1)-(s2),
 //!   with a seeded decision that skips its second look;
 //! * `under_loom.rs`, `under_shuttle.rs`: the test list per checker;

@@ -1,7 +1,8 @@
-//! The ticket's start-or-cancel protocol (`src/ticket/`), on the shipped
-//! `Ticket`, `Slot` and `SettledTask`: a worker running the request races
-//! the holder's `cancel` (and a closing pool's sweep), while the holder
-//! waits. (t1)-(t2); `docs/design.md`, "A request's ends".
+//! The ticket's start-or-cancel protocol (`src/ticket/slot.rs`), on the
+//! shipped `Ticket`, `Slot` and the queue's `SharedJob`: a worker running
+//! the request races the holder's `cancel` (and a closing pool's sweep, or
+//! the job dropped unrun), while the holder waits. (t1)-(t3);
+//! `docs/design.md`, "A request's ends".
 
 use super::*;
 use crate::request::context::Detached;
@@ -45,7 +46,7 @@ pub(super) fn cancel_races_start() {
 }
 
 /// (t2) The holder cancels while a closing pool's sweep cancels the same
-/// request (`Job::cancel`) and the box is then dropped: the ticket hears
+/// request (`Job::cancel`) and the job is then dropped: the ticket hears
 /// one outcome, `Cancelled`, and the callable never runs.
 pub(super) fn cancel_races_sweep() {
     let ran = Arc::new(AtomicUsize::new(0));
@@ -63,5 +64,18 @@ pub(super) fn cancel_races_sweep() {
     sweeper.join().unwrap();
     let ticket = Arc::try_unwrap(ticket).expect("the canceller has let go");
     assert_eq!(ticket.wait(), Err(TaskError::Cancelled));
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+/// (t3) The queue's job is dropped unrun (its pool discarded it) while the
+/// holder blocks in `wait`: the drop ends the request as `Cancelled` and
+/// wakes the holder (a lost wake-up deadlocks the model); the callable
+/// never runs.
+pub(super) fn dropped_job_wakes_the_waiter() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (ticket, task) = counted_ticket(&ran);
+    let discarder = thread::spawn(move || drop(task));
+    assert_eq!(ticket.wait(), Err(TaskError::Cancelled));
+    discarder.join().unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 0);
 }

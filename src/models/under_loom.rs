@@ -157,6 +157,11 @@ fn t2_ticket_cancel_races_a_sweep() {
 }
 
 #[test]
+fn t3_ticket_job_dropped_unrun_wakes_the_waiter() {
+    check(ticket::dropped_job_wakes_the_waiter);
+}
+
+#[test]
 fn l_batch_hand_off_wakes_sleeping_workers() {
     check(|| batch_wakes_sleepers(real()));
 }

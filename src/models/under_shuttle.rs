@@ -82,6 +82,7 @@ fn seeded_g8_child_counted_late_is_caught() {
 fn ticket_scenarios() {
     check(ticket::cancel_races_start);
     check(ticket::cancel_races_sweep);
+    check(ticket::dropped_job_wakes_the_waiter);
 }
 
 /// Finds a race in the wait protocol (see `docs/reliability.md`,

@@ -248,7 +248,7 @@ impl Pool {
         for job in self.queue.take_all() {
             // A ticket's request is its ticket's, not the handle's: it is
             // cancelled to the ticket, never handed back.
-            if job.counted() && own.is_some_and(|own| Arc::ptr_eq(own, &job.inbox)) {
+            if own.is_some_and(|own| job.counted_on_inbox(own)) {
                 job.unregister(Caller::Other);
                 handed_back.push(job.into_request());
             } else {
@@ -269,7 +269,7 @@ impl Pool {
     /// handle's queued requests out, leaving the others in order.
     pub(crate) fn extract(&self, own: &Arc<Inbox>) -> Vec<WorkRequest> {
         self.queue
-            .take_own(|job| job.counted() && Arc::ptr_eq(&job.inbox, own))
+            .take_own(|job| job.counted_on_inbox(own))
             .into_iter()
             .map(|job| {
                 job.unregister(Caller::Other);
@@ -293,10 +293,7 @@ impl Threads for Pool {
         // closer (or a late putter), which cancels it to its handle: not
         // stranded. Otherwise it is, if all of it is queued.
         self.lifecycle() != Lifecycle::Closed
-            && self
-                .queue
-                .count(|job| job.counted() && Arc::ptr_eq(&job.inbox, inbox))
-                >= pending
+            && self.queue.count(|job| job.counted_on_inbox(inbox)) >= pending
     }
 }
 

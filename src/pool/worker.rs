@@ -82,14 +82,16 @@ pub(crate) fn run(
         else {
             break;
         };
-        spent.push(execute(pool, job, &children, &state, index, &tally));
+        if let Some(inbox) = execute(pool, job, &children, &state, index, &tally) {
+            spent.push(inbox);
+        }
         pace.ran();
     }
 }
 
 /// Runs one request and sends it back to its handle; returns the job's
-/// reference to that handle's inbox. A panic in the callable is caught
-/// inside `run`; the worker lives on.
+/// reference to that handle's inbox (a ticket's job has none). A panic in
+/// the callable is caught inside `run`; the worker lives on.
 fn execute(
     pool: &Arc<Pool>,
     job: Job,
@@ -97,26 +99,37 @@ fn execute(
     state: &Option<RefCell<Box<dyn Any>>>,
     index: usize,
     tally: &Tally,
-) -> Arc<Inbox> {
-    let Job { mut task, inbox } = job;
-    log::trace!("callpool: running request {}", task.id());
-    let children = Children {
-        pool,
-        inbox: &inbox,
-        batch,
-        state,
-        index,
-    };
-    task.run(&children);
-    tally.count(task.ended());
-    // Before the outcome goes back: the sooner the children are queued, the
-    // sooner other workers run them (`wait` counts them already).
-    children.hand_off();
-    // A ticket's request has settled its outcome into the ticket already.
-    if task.route() == Route::Inbox {
-        inbox.deliver(Msg::Done(task), || pool.sender_stuck());
+) -> Option<Arc<Inbox>> {
+    match job {
+        Job::Boxed { mut task, inbox } => {
+            log::trace!("callpool: running request {}", task.id());
+            let children = Children {
+                pool,
+                inbox: &inbox,
+                batch,
+                state,
+                index,
+            };
+            task.run(&children);
+            tally.count(task.ended());
+            // Before the outcome goes back: the sooner the children are
+            // queued, the sooner other workers run them (`wait` counts them
+            // already).
+            children.hand_off();
+            // A collector's request has settled its outcome already.
+            if task.route() == Route::Inbox {
+                inbox.deliver(Msg::Done(task), || pool.sender_stuck());
+            }
+            Some(inbox)
+        }
+        // A ticket's request settles its outcome into the ticket, and its
+        // callable is given no way to add requests.
+        Job::Shared(mut job) => {
+            log::trace!("callpool: running request {}", job.id());
+            tally.count(job.run());
+            None
+        }
     }
-    inbox
 }
 
 /// The requests a running callable adds through its `Context`, on its own
@@ -153,10 +166,7 @@ impl Spawner for Children<'_> {
             if batch.capacity() == 0 {
                 batch.reserve_exact(CHILD_BATCH);
             }
-            batch.push(Job {
-                task,
-                inbox: Arc::clone(self.inbox),
-            });
+            batch.push(Job::new(task, self.inbox));
             batch.len() >= CHILD_BATCH
         };
         if full {

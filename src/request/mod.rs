@@ -25,7 +25,7 @@ pub use stream::{Emitter, StreamRequest};
 pub use task_error::TaskError;
 pub use timing::{timing, Timing};
 
-use task::{Envelope, OwnedTask, Stage, TaskBox};
+use task::{BoxedTask, Envelope, OwnedTask, Stage, TaskBox};
 
 /// A request ready to be put on a pool: its id and its type-erased work.
 ///
@@ -286,9 +286,9 @@ impl WorkRequest {
         self.task_ref().id()
     }
 
-    pub(crate) fn from_task(task: TaskBox) -> WorkRequest {
+    pub(crate) fn from_task(task: impl Into<TaskBox>) -> WorkRequest {
         WorkRequest {
-            task: Mutex::new(task),
+            task: Mutex::new(task.into()),
         }
     }
 
@@ -525,7 +525,7 @@ where
         // deadline: both are in the type, so the box carries no flag and no
         // empty deadline for them.
         let auto = || RequestId::next_auto().value();
-        let task: TaskBox = if timed {
+        let task: BoxedTask = if timed {
             let extras = task::Timed {
                 clock: timing::Clock::start(),
                 deadline,
@@ -544,7 +544,7 @@ where
                 (None, Some(at)) => boxed::<_, T, E, _, _, _, false>(auto(), stage, at, callbacks),
             }
         };
-        WorkRequest::from_task(task)
+        WorkRequest::from_task(TaskBox::Boxed(task))
     }
 }
 
@@ -554,7 +554,7 @@ fn boxed<W, T, E, R, X, D, const USER_ID: bool>(
     stage: Stage<W, T, E>,
     extras: D,
     callbacks: Option<(R, X)>,
-) -> TaskBox
+) -> BoxedTask
 where
     W: FnOnce(&Context<'_>) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
@@ -592,8 +592,12 @@ mod tests {
         };
         let auto: WorkRequest = make().into();
         let user: WorkRequest = make().with_id(u64::MAX).into();
-        assert_eq!(std::mem::size_of_val(&**auto.task_ref()), 32);
-        assert_eq!(std::mem::size_of_val(&**user.task_ref()), 32);
+        let boxed_size = |request: &WorkRequest| match &*request.task_ref() {
+            TaskBox::Boxed(task) => std::mem::size_of_val(&**task),
+            TaskBox::Shared(_) => unreachable!("a callback request has a box of its own"),
+        };
+        assert_eq!(boxed_size(&auto), 32);
+        assert_eq!(boxed_size(&user), 32);
         assert!(!auto.id().is_user_chosen());
         assert_eq!(user.id(), RequestId::from_parts(u64::MAX, true));
     }

@@ -61,8 +61,9 @@ pub(crate) trait Task: Send {
     fn user_chosen_id(&self) -> bool;
 }
 
-/// A request's id and its task, in one allocation. The queues carry a
-/// `Box<Envelope<dyn Task>>`: 16 bytes, the same as a boxed closure.
+/// A request's id and its task, in one allocation. The queues carry it as
+/// a `Box<Envelope<dyn Task>>` ([`BoxedTask`]): 16 bytes, the same as a
+/// boxed closure.
 pub(crate) struct Envelope<T: ?Sized + Task> {
     /// The id's number; whether the user chose it, the task says.
     pub(crate) id_value: u64,
@@ -137,8 +138,119 @@ impl<I, T, E> Stage<I, T, E> {
     }
 }
 
-/// How a request's one allocation is passed around.
-pub(crate) type TaskBox = Box<Envelope<dyn Task>>;
+/// A request in a box of its own, as it travels to a worker and back to
+/// its handle's result queue.
+pub(crate) type BoxedTask = Box<Envelope<dyn Task>>;
+
+/// A request as the queues carry it: in a box of its own, or shared with
+/// the ticket that awaits its outcome (one allocation for both ends).
+pub(crate) enum TaskBox {
+    Boxed(BoxedTask),
+    Shared(SharedJob),
+}
+
+impl<X: Task + 'static> From<Box<Envelope<X>>> for TaskBox {
+    fn from(task: Box<Envelope<X>>) -> TaskBox {
+        TaskBox::Boxed(task)
+    }
+}
+
+impl TaskBox {
+    pub(crate) fn id(&self) -> RequestId {
+        match self {
+            TaskBox::Boxed(task) => task.id(),
+            TaskBox::Shared(job) => job.id(),
+        }
+    }
+
+    /// Runs the request in place (see [`Task::run`]); what its callable
+    /// adds goes to `spawner`. How it ended. (The models run a request
+    /// this way; a worker runs its `Job`.)
+    #[cfg(all(test, any(loom, shuttle)))]
+    pub(crate) fn run(&mut self, spawner: &dyn Spawner) -> Ended {
+        match self {
+            TaskBox::Boxed(task) => {
+                task.run(spawner);
+                task.ended()
+            }
+            TaskBox::Shared(job) => job.run(),
+        }
+    }
+
+    /// Marks the request cancelled; its work, dropped here, may panic.
+    /// (For the models; the pool cancels a `Job`.)
+    #[cfg(all(test, any(loom, shuttle)))]
+    pub(crate) fn cancel(&mut self) {
+        match self {
+            TaskBox::Boxed(task) => task.cancel(),
+            TaskBox::Shared(job) => job.cancel(),
+        }
+    }
+
+    /// Whether the outcome goes back through the handle (and the request
+    /// counts as pending there) or to a ticket.
+    pub(crate) fn route(&self) -> Route {
+        match self {
+            TaskBox::Boxed(task) => task.route(),
+            TaskBox::Shared(_) => Route::Ticket,
+        }
+    }
+}
+
+/// A request that lives in one allocation with the ticket awaiting its
+/// outcome, so the queue and the ticket share it: the callable, its
+/// argument and the outcome's place together. Its methods take `&self`;
+/// the request itself decides, under its own lock, who may end it.
+pub(crate) trait SharedRequest: Send + Sync {
+    /// The number of its (automatic) id.
+    fn id_value(&self) -> u64;
+    /// On a worker: runs the callable, catching a panic, and settles the
+    /// outcome, unless the request was ended first; how it ended.
+    fn run(&self) -> Ended;
+    /// Ends the request unrun as cancelled, unless it started or ended
+    /// already; a panic dropping the callable is contained.
+    fn cancel(&self);
+}
+
+/// The queue's reference to a [`SharedRequest`]: 16 bytes, so that a
+/// queued job stays 24 bytes whichever kind it is (see `Job`). Dropped
+/// before a worker ran it or a sweep cancelled it (its pool discarded it,
+/// a refused put's error was dropped), it cancels the request, so its
+/// ticket never waits for a request that no longer exists.
+pub(crate) struct SharedJob(
+    /// `None` once the request was run or cancelled through this job: its
+    /// drop then has nothing left to do (no lock taken per request).
+    Option<Arc<dyn SharedRequest>>,
+);
+
+impl SharedJob {
+    pub(crate) fn new(task: Arc<dyn SharedRequest>) -> SharedJob {
+        SharedJob(Some(task))
+    }
+
+    /// Its id; a job that has run or been cancelled keeps none, and says 0
+    /// (it is never asked then).
+    pub(crate) fn id(&self) -> RequestId {
+        let value = self.0.as_ref().map_or(0, |task| task.id_value());
+        RequestId::from_parts(value, false)
+    }
+
+    pub(crate) fn run(&mut self) -> Ended {
+        self.0.take().map_or(Ended::Unstarted, |task| task.run())
+    }
+
+    pub(crate) fn cancel(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.cancel();
+        }
+    }
+}
+
+impl Drop for SharedJob {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
 
 /// Where a request is in its life, inside its box. Flat (not a nested
 /// `Result`) so that one tag serves all states: 16 bytes for a `u64` job.

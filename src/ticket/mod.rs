@@ -2,8 +2,8 @@
 //! ([`Ticket`]) instead of to callbacks, and [`as_completed`], which hands
 //! a set of tickets' outcomes back in the order they finish.
 //!
-//! `slot` is where a ticket's outcome waits; `task` is the request that
-//! fills it.
+//! `slot` holds a ticket's request and is where its outcome waits; `task`
+//! is a collector's request, whose outcome goes to a channel instead.
 
 mod completed;
 mod slot;
@@ -17,14 +17,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::request::task::{Ended, Envelope, TaskBox};
+use crate::request::task::{Ended, Envelope, SharedJob, TaskBox};
 use crate::request::{RequestId, TaskError};
 
 pub use completed::{as_completed, AsCompleted};
 pub(crate) use slot::Listener;
 pub(crate) use slot::Outcome;
-use slot::Slot;
-use task::{SettledTask, Sink};
+use slot::{Claim, Slot};
+use task::{Sink, SinkTask};
 
 /// Only a ticket takes its outcome, and every way but one consumes the
 /// ticket as it does: this is the one, a future polled again after `Ready`.
@@ -78,8 +78,8 @@ const TAKEN: &str = "callpool: the ticket's outcome was already taken (polled af
 /// ```
 #[must_use = "dropping a ticket does not cancel its request; its outcome is dropped"]
 pub struct Ticket<T, E = Infallible> {
-    slot: Arc<Slot<T, E>>,
-    id: RequestId,
+    /// The request's slot, shared with the queue until a worker runs it.
+    slot: Arc<dyn Claim<T, E>>,
 }
 
 impl<T, E> Ticket<T, E>
@@ -88,21 +88,15 @@ where
     E: Send + 'static,
 {
     /// A ticket and the request that fills it: `work` runs on a worker.
+    /// One allocation holds both: the queue's job and the ticket point to
+    /// the same slot.
     pub(crate) fn with_request<W>(work: W) -> (Ticket<T, E>, TaskBox)
     where
         W: FnOnce() -> Result<T, E> + Send + 'static,
     {
-        let slot = Slot::new();
-        let id = RequestId::next_auto();
-        let task: TaskBox = Box::new(Envelope {
-            id_value: id.value(),
-            task: SettledTask {
-                work: Some(work),
-                destination: Arc::clone(&slot),
-                ended: Ended::Unstarted,
-            },
-        });
-        (Ticket { slot, id }, task)
+        let slot = Arc::new(Slot::new(RequestId::next_auto().value(), work));
+        let job = SharedJob::new(Arc::clone(&slot) as _);
+        (Ticket { slot }, TaskBox::Shared(job))
     }
 }
 
@@ -118,24 +112,24 @@ where
     E: Send + 'static,
 {
     let id = RequestId::next_auto();
-    let task: TaskBox = Box::new(Envelope {
+    let task = Box::new(Envelope {
         id_value: id.value(),
-        task: SettledTask {
+        task: SinkTask {
             work: Some(work),
-            destination: Sink {
+            sink: Sink {
                 id,
                 outcomes: outcomes.clone(),
             },
             ended: Ended::Unstarted,
         },
     });
-    (id, task)
+    (id, TaskBox::from(task))
 }
 
 impl<T, E> Ticket<T, E> {
     /// The id of the ticket's request (an automatic id).
     pub fn id(&self) -> RequestId {
-        self.id
+        self.slot.id()
     }
 
     /// Blocks until the request has ended, and returns its outcome.
@@ -215,15 +209,15 @@ impl<T, E> Ticket<T, E> {
     /// ```
     #[allow(clippy::result_large_err)]
     pub fn try_result(self) -> Result<Result<T, TaskError<E>>, Ticket<T, E>> {
-        self.take_with(Slot::try_take)
+        self.take_with(|slot| slot.try_take())
     }
 
     #[allow(clippy::result_large_err)]
     fn take_with(
         self,
-        take: impl FnOnce(&Slot<T, E>) -> Result<Option<Outcome<T, E>>, ()>,
+        take: impl FnOnce(&dyn Claim<T, E>) -> Result<Option<Outcome<T, E>>, ()>,
     ) -> Result<Result<T, TaskError<E>>, Ticket<T, E>> {
-        match take(&self.slot) {
+        match take(&*self.slot) {
             Ok(Some(outcome)) => Ok(outcome),
             Ok(None) => panic!("{TAKEN}"),
             Err(()) => Err(self),
@@ -262,7 +256,7 @@ impl<T, E> Ticket<T, E> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cancel(&self) -> bool {
-        self.slot.end_unrun(Err(TaskError::Cancelled))
+        self.slot.cancel()
     }
 
     /// Has `listener` told when the request ends.
@@ -292,8 +286,32 @@ impl<T, E> Future for Ticket<T, E> {
 impl<T, E> fmt::Debug for Ticket<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ticket")
-            .field("id", &self.id)
+            .field("id", &self.id())
             .field("finished", &self.is_finished())
             .finish()
+    }
+}
+
+#[cfg(all(
+    test,
+    not(any(loom, shuttle)),
+    target_os = "linux",
+    target_pointer_width = "64"
+))]
+mod tests {
+    use std::convert::Infallible;
+
+    /// W1's ticket (square a `u64`) is one 64-byte slot (80 with the
+    /// `Arc`'s counts) shared by the queue and the ticket; the ticket
+    /// itself is one pointer pair.
+    #[test]
+    fn a_small_ticket_is_one_block_of_80_bytes() {
+        fn slot_size<W, T, E>(_: &W) -> usize {
+            std::mem::size_of::<super::Slot<W, T, E>>()
+        }
+        let arg = 3u64;
+        let work = move || Ok::<u64, Infallible>(arg * arg);
+        assert_eq!(slot_size::<_, u64, Infallible>(&work), 64);
+        assert_eq!(std::mem::size_of::<super::Ticket<u64>>(), 16);
     }
 }

@@ -1,45 +1,63 @@
-//! Where a ticket's outcome waits: the one place a worker (or whoever ends
-//! the request) leaves it and the ticket's holder takes it, by blocking, by
-//! polling as a future, or by being told through a completion channel.
+//! A ticket's request and the place its outcome waits, in one allocation
+//! that the queue (as the request) and the ticket (as its claim on the
+//! outcome) share: the callable with its argument until it runs, then the
+//! outcome until the holder takes it. One lock decides who may end the
+//! request and carries the outcome to whoever waits for it, by blocking,
+//! by polling the ticket as a future, or through a completion channel.
 
-use std::sync::Arc;
 use std::task::Waker;
+use std::time::Instant;
 
-use crate::request::TaskError;
-use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+use crate::request::task::{attempt, Ended, Failure, SharedRequest};
+use crate::request::{RequestId, TaskError};
+use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::unwind;
 
 /// A ticket's outcome once it has one.
 pub(crate) type Outcome<T, E> = Result<T, TaskError<E>>;
 
-/// Who may still start the request (the `start` word).
-const QUEUED: usize = 0;
-/// A worker took it and runs it (or ran it).
-const STARTED: usize = 1;
-/// It was ended before a worker took it: cancelled by its ticket, swept by
-/// a closing pool, or dropped unrun.
-const ENDED_UNRUN: usize = 2;
-
-/// The shared state of one ticket and its request.
-pub(crate) struct Slot<T, E> {
-    /// `QUEUED` until exactly one of a worker (to `STARTED`) and a canceller
-    /// (to `ENDED_UNRUN`) moves it on; a compare-exchange decides which.
-    start: AtomicUsize,
-    state: Mutex<State<T, E>>,
-    /// Wakes threads blocked in `Ticket::wait`; notified only when one is
-    /// (`State::sleepers`), so a ticket nobody blocks on costs no syscall.
+/// One ticket's request and outcome.
+pub(crate) struct Slot<W, T, E> {
+    /// The number of the request's automatic id.
+    id_value: u64,
+    state: Mutex<State<W, T, E>>,
+    /// Wakes the thread blocked in `Ticket::wait`; notified only when one
+    /// sleeps (`Waiter::Sleeping`), so a ticket nobody blocks on costs no
+    /// syscall.
     settled: Condvar,
 }
 
-struct State<T, E> {
-    /// `Some` from settling until the holder takes it.
-    outcome: Option<Outcome<T, E>>,
-    /// Whether the request has ended (its outcome may have been taken).
-    done: bool,
-    sleepers: usize,
+struct State<W, T, E> {
+    stage: Stage<W, T, E>,
+    /// Who to tell when the request ends. A ticket has one holder, who
+    /// waits in one way at a time, so one place is enough: a new way of
+    /// waiting replaces the last.
+    waiter: Waiter,
+}
+
+/// Where the request is in its life. Whoever moves it out of `Queued`
+/// (a worker to `Running`, a canceller straight to `Ended`) does so under
+/// the lock, so exactly one of them does.
+enum Stage<W, T, E> {
+    /// Not started; holds the callable and its argument.
+    Queued(W),
+    /// A worker took the callable and runs it.
+    Running,
+    /// Ended (ran, or ended unrun); the outcome waits for the holder.
+    Ended(Result<T, Failure<E>>),
+    /// Ended, and the holder took the outcome.
+    Taken,
+}
+
+/// Who waits for the outcome, if anyone.
+enum Waiter {
+    Nobody,
+    /// A thread blocked on `settled` (`Ticket::wait`, `wait_timeout`).
+    Sleeping,
     /// The task of the last poll of the ticket as a future.
-    waker: Option<Waker>,
-    /// Told the ticket's key when it settles (`as_completed`).
-    listener: Option<Listener>,
+    Task(Waker),
+    /// A completion channel (`as_completed`).
+    Listener(Listener),
 }
 
 /// A completion channel and this ticket's key on it.
@@ -48,103 +66,193 @@ pub(crate) struct Listener {
     pub(crate) key: usize,
 }
 
-impl<T, E> Slot<T, E> {
-    pub(crate) fn new() -> Arc<Slot<T, E>> {
-        Arc::new(Slot {
-            start: AtomicUsize::new(QUEUED),
+impl Listener {
+    fn tell(self) {
+        // Disconnected: the completion iterator was dropped; nobody
+        // listens any more.
+        let _ = self.done.send(self.key);
+    }
+}
+
+impl Waiter {
+    /// Tells a waiter that is not sleeping on the condition variable;
+    /// outside the lock, as a waker may run its task's code at once.
+    fn tell(self) {
+        match self {
+            Waiter::Task(waker) => waker.wake(),
+            Waiter::Listener(listener) => listener.tell(),
+            Waiter::Nobody | Waiter::Sleeping => {}
+        }
+    }
+}
+
+/// The ticket's side of a [`Slot`], its callable's type erased.
+pub(crate) trait Claim<T, E>: Send + Sync {
+    fn id(&self) -> RequestId;
+    /// Ends the request as cancelled if no worker has taken it; whether it
+    /// did. Drops the callable here, unrun.
+    fn cancel(&self) -> bool;
+    fn is_done(&self) -> bool;
+    /// Takes the outcome if the request has ended; `Err(())` if not yet.
+    /// `Ok(None)`: it was taken before.
+    fn try_take(&self) -> Result<Option<Outcome<T, E>>, ()>;
+    /// Blocks until the request has ended or `deadline`; takes the outcome
+    /// as `try_take` does.
+    fn take_blocking(&self, deadline: Option<Instant>) -> Result<Option<Outcome<T, E>>, ()>;
+    /// For a ticket polled as a future: the outcome, or `Err(())` after
+    /// storing `waker` to be woken when it comes.
+    fn take_or_register(&self, waker: &Waker) -> Result<Option<Outcome<T, E>>, ()>;
+    /// Has `listener` told when the request ends (at once if it has).
+    fn listen(&self, listener: Listener);
+}
+
+impl<W, T, E> Slot<W, T, E> {
+    pub(crate) fn new(id_value: u64, work: W) -> Slot<W, T, E> {
+        Slot {
+            id_value,
             state: Mutex::new(State {
-                outcome: None,
-                done: false,
-                sleepers: 0,
-                waker: None,
-                listener: None,
+                stage: Stage::Queued(work),
+                waiter: Waiter::Nobody,
             }),
             settled: Condvar::new(),
-        })
+        }
     }
 
-    fn state(&self) -> MutexGuard<'_, State<T, E>> {
-        // No user code runs under this lock (outcomes are moved in and out,
-        // never dropped here), so a poisoned lock still holds a valid state.
+    fn state(&self) -> MutexGuard<'_, State<W, T, E>> {
+        // No user code runs under this lock (callables and outcomes are
+        // moved in and out, never run or dropped here), so a poisoned lock
+        // still holds a valid state.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// For a worker about to run the request: whether it may (nobody ended
-    /// it first). Only one caller of `start` and `end_unrun` ever wins.
-    pub(crate) fn start(&self) -> bool {
-        self.claim(STARTED)
+    /// Leaves the outcome in `state` and picks who to tell; the caller
+    /// tells them once the lock is released.
+    fn settle(&self, state: &mut State<W, T, E>, outcome: Result<T, Failure<E>>) -> Waiter {
+        state.stage = Stage::Ended(outcome);
+        let waiter = std::mem::replace(&mut state.waiter, Waiter::Nobody);
+        if let Waiter::Sleeping = waiter {
+            // Under the lock: the sleeper cannot miss it, as it checks the
+            // stage under the same lock before it sleeps.
+            self.settled.notify_one();
+        }
+        waiter
     }
 
-    /// For a canceller: ends the request as `outcome` if no worker has
-    /// taken it yet; whether it did.
-    pub(crate) fn end_unrun(&self, outcome: Outcome<T, E>) -> bool {
-        if !self.claim(ENDED_UNRUN) {
-            return false;
+    /// Ends the request unrun with `why` if no worker has taken it: the
+    /// callable comes back to be dropped outside the lock, and who to tell.
+    fn end_unrun(&self, why: Failure<E>) -> Option<(W, Waiter)> {
+        let mut state = self.state();
+        if !matches!(state.stage, Stage::Queued(_)) {
+            return None;
         }
-        self.settle(outcome);
+        let Stage::Queued(work) = std::mem::replace(&mut state.stage, Stage::Taken) else {
+            unreachable!("matched as queued under the same lock")
+        };
+        let waiter = self.settle(&mut state, Err(why));
+        Some((work, waiter))
+    }
+
+    /// Ends the request as cancelled if no worker has taken it (holder,
+    /// sweep, or a queued request dropped); whether it did.
+    fn cancel_unrun(&self) -> bool {
+        let Some((work, waiter)) = self.end_unrun(Failure::Cancelled) else {
+            return false;
+        };
+        // The callable goes before the waiter hears, so what it holds (an
+        // input a completion iterator waits to get back) is let go of; its
+        // drop may panic, and the waiter must hear all the same.
+        unwind::contain("a cancelled request's work", || drop(work));
+        waiter.tell();
         true
     }
 
-    fn claim(&self, to: usize) -> bool {
-        // Relaxed: only which claim wins matters (read-modify-writes of one
-        // word are totally ordered); the outcome travels under `state`.
-        self.start
-            .compare_exchange(QUEUED, to, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
+    fn take(state: &mut State<W, T, E>) -> Option<Outcome<T, E>> {
+        match std::mem::replace(&mut state.stage, Stage::Taken) {
+            Stage::Ended(outcome) => Some(outcome.map_err(TaskError::from)),
+            _ => None,
+        }
+    }
+}
+
+impl<W, T, E> SharedRequest for Slot<W, T, E>
+where
+    W: FnOnce() -> Result<T, E> + Send,
+    T: Send,
+    E: Send,
+{
+    fn id_value(&self) -> u64 {
+        self.id_value
     }
 
-    /// Leaves the outcome for the ticket and tells whoever waits for it.
-    pub(crate) fn settle(&self, outcome: Outcome<T, E>) {
-        let (waker, listener) = {
+    fn run(&self) -> Ended {
+        let work = {
             let mut state = self.state();
-            state.outcome = Some(outcome);
-            state.done = true;
-            if state.sleepers > 0 {
-                self.settled.notify_all();
+            match std::mem::replace(&mut state.stage, Stage::Running) {
+                Stage::Queued(work) => work,
+                // Ended first (cancelled): it has its outcome already.
+                ended => {
+                    state.stage = ended;
+                    return Ended::Unstarted;
+                }
             }
-            (state.waker.take(), state.listener.take())
         };
-        // Outside the lock: a waker may run its task's code at once.
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        if let Some(listener) = listener {
-            // Disconnected: the completion iterator was dropped; nobody
-            // listens any more.
-            let _ = listener.done.send(listener.key);
-        }
+        // `work` is consumed by the call, so what it captured is dropped
+        // before the outcome is settled.
+        let outcome = attempt(work);
+        let ended = match &outcome {
+            Ok(_) => Ended::Succeeded,
+            Err(Failure::Panicked(_)) => Ended::Panicked,
+            Err(_) => Ended::Failed,
+        };
+        let waiter = {
+            let mut state = self.state();
+            self.settle(&mut state, outcome)
+        };
+        waiter.tell();
+        ended
     }
 
-    pub(crate) fn is_done(&self) -> bool {
-        self.state().done
+    fn cancel(&self) {
+        self.cancel_unrun();
+    }
+}
+
+impl<W, T, E> Claim<T, E> for Slot<W, T, E>
+where
+    W: Send,
+    T: Send,
+    E: Send,
+{
+    fn id(&self) -> RequestId {
+        RequestId::from_parts(self.id_value, false)
     }
 
-    /// Takes the outcome if the request has ended; `Err(())` if not yet.
-    /// `Ok(None)`: it was taken before.
-    pub(crate) fn try_take(&self) -> Result<Option<Outcome<T, E>>, ()> {
+    fn cancel(&self) -> bool {
+        self.cancel_unrun()
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(self.state().stage, Stage::Ended(_) | Stage::Taken)
+    }
+
+    fn try_take(&self) -> Result<Option<Outcome<T, E>>, ()> {
         let mut state = self.state();
-        if state.done {
-            Ok(state.outcome.take())
-        } else {
-            Err(())
+        match state.stage {
+            Stage::Queued(_) | Stage::Running => Err(()),
+            Stage::Ended(_) | Stage::Taken => Ok(Self::take(&mut state)),
         }
     }
 
-    /// Blocks until the request has ended or `deadline`; takes the outcome
-    /// as `try_take` does.
-    pub(crate) fn take_blocking(
-        &self,
-        deadline: Option<std::time::Instant>,
-    ) -> Result<Option<Outcome<T, E>>, ()> {
+    fn take_blocking(&self, deadline: Option<Instant>) -> Result<Option<Outcome<T, E>>, ()> {
         let mut state = self.state();
-        while !state.done {
-            state.sleepers += 1;
+        while let Stage::Queued(_) | Stage::Running = state.stage {
+            state.waiter = Waiter::Sleeping;
             state = match deadline {
                 None => self.settled.wait(state).unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
-                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        state.sleepers -= 1;
+                        state.waiter = Waiter::Nobody;
                         return Err(());
                     }
                     self.settled
@@ -153,33 +261,29 @@ impl<T, E> Slot<T, E> {
                         .0
                 }
             };
-            state.sleepers -= 1;
         }
-        Ok(state.outcome.take())
+        Ok(Self::take(&mut state))
     }
 
-    /// For a ticket polled as a future: the outcome, or `Err(())` after
-    /// storing `waker` to be woken when it comes.
-    pub(crate) fn take_or_register(&self, waker: &Waker) -> Result<Option<Outcome<T, E>>, ()> {
+    fn take_or_register(&self, waker: &Waker) -> Result<Option<Outcome<T, E>>, ()> {
         let mut state = self.state();
-        if state.done {
-            return Ok(state.outcome.take());
+        if let Stage::Ended(_) | Stage::Taken = state.stage {
+            return Ok(Self::take(&mut state));
         }
-        match &mut state.waker {
-            Some(old) if old.will_wake(waker) => {}
-            slot => *slot = Some(waker.clone()),
+        match &mut state.waiter {
+            Waiter::Task(old) if old.will_wake(waker) => {}
+            waiter => *waiter = Waiter::Task(waker.clone()),
         }
         Err(())
     }
 
-    /// Has `listener` told when the request ends (at once if it has).
-    pub(crate) fn listen(&self, listener: Listener) {
+    fn listen(&self, listener: Listener) {
         let mut state = self.state();
-        if state.done {
+        if let Stage::Ended(_) | Stage::Taken = state.stage {
             drop(state);
-            let _ = listener.done.send(listener.key);
+            listener.tell();
         } else {
-            state.listener = Some(listener);
+            state.waiter = Waiter::Listener(listener);
         }
     }
 }

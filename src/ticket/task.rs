@@ -1,40 +1,12 @@
-//! The request behind a ticket or a collector: runs its callable on a
-//! worker and settles the outcome straight into where it is awaited (a
-//! ticket's slot, or a collector's channel): no trip through a handle's
-//! result queue, no callback on the way.
-
-use std::sync::Arc;
+//! The request behind a collector: runs its callable on a worker and
+//! sends the outcome, with its id, straight to the collector's channel: no
+//! trip through a handle's result queue, no callback on the way. (A
+//! ticket's request lives in its slot: see `slot`.)
 
 use crate::request::task::{attempt, Ended, Route, Task};
 use crate::request::Context;
 use crate::request::{RequestId, TaskError};
-use crate::ticket::slot::{Outcome, Slot};
-
-/// Where a settled request's outcome goes, and who decides whether it
-/// may still start.
-pub(crate) trait Destination<T, E>: Send {
-    /// For a worker about to run the request: whether it may.
-    fn start(&self) -> bool;
-    /// The request ran: here is its outcome.
-    fn settle(&self, outcome: Outcome<T, E>);
-    /// The request ends unrun with `outcome`, unless it started (or ended)
-    /// already.
-    fn end_unrun(&self, outcome: Outcome<T, E>);
-}
-
-impl<T: Send, E: Send> Destination<T, E> for Arc<Slot<T, E>> {
-    fn start(&self) -> bool {
-        Slot::start(self)
-    }
-
-    fn settle(&self, outcome: Outcome<T, E>) {
-        Slot::settle(self, outcome);
-    }
-
-    fn end_unrun(&self, outcome: Outcome<T, E>) {
-        Slot::end_unrun(self, outcome);
-    }
-}
+use crate::ticket::slot::Outcome;
 
 /// A collector's channel and the request's id on it. Nobody else can end a
 /// collector's request, so it always may start.
@@ -43,56 +15,40 @@ pub(crate) struct Sink<T, E> {
     pub(crate) outcomes: flume::Sender<(RequestId, Outcome<T, E>)>,
 }
 
-impl<T: Send, E: Send> Destination<T, E> for Sink<T, E> {
-    fn start(&self) -> bool {
-        true
-    }
-
+impl<T, E> Sink<T, E> {
     fn settle(&self, outcome: Outcome<T, E>) {
         // Disconnected: the collector was dropped; nobody listens.
         let _ = self.outcomes.send((self.id, outcome));
     }
-
-    fn end_unrun(&self, outcome: Outcome<T, E>) {
-        self.settle(outcome);
-    }
 }
 
-/// A settled request with its types known; boxed as a `dyn Task`.
-pub(crate) struct SettledTask<W, D> {
+/// A collector's request with its types known; boxed as a `dyn Task`.
+pub(crate) struct SinkTask<W, T, E> {
     /// The callable, until it runs or the request ends unrun.
     pub(crate) work: Option<W>,
-    pub(crate) destination: D,
+    pub(crate) sink: Sink<T, E>,
     /// How it ended, for the worker's statistics.
     pub(crate) ended: Ended,
 }
 
-impl<W, D> SettledTask<W, D> {
-    /// Ends the request unrun, unless a worker started it or someone else
-    /// ended it first. The work goes first: what it holds (an input a
-    /// completion iterator waits to get back) is let go of before the
-    /// destination hears.
-    fn end_unrun<T, E>(&mut self, why: TaskError<E>)
-    where
-        D: Destination<T, E>,
-    {
+impl<W, T, E> SinkTask<W, T, E> {
+    /// Ends the request unrun, unless a worker ran it already. The work
+    /// goes first, before the collector hears.
+    fn end_unrun(&mut self, why: TaskError<E>) {
         if self.work.take().is_some() {
-            self.destination.end_unrun(Err(why));
+            self.sink.settle(Err(why));
         }
     }
 }
 
-impl<W, T, E, D> Task for SettledTask<W, D>
+impl<W, T, E> Task for SinkTask<W, T, E>
 where
     W: FnOnce() -> Result<T, E> + Send,
-    D: Destination<T, E>,
+    T: Send,
+    E: Send,
 {
     fn run(&mut self, _cx: &Context<'_>) {
         let Some(work) = self.work.take() else { return };
-        if !self.destination.start() {
-            // The ticket was cancelled first; it has its outcome already.
-            return;
-        }
         // `work` is consumed by the call, so what it captured is dropped
         // before the outcome is settled.
         let outcome: Outcome<T, E> = attempt(work).map_err(TaskError::from);
@@ -101,7 +57,7 @@ where
             Err(TaskError::Panicked(_)) => Ended::Panicked,
             Err(_) => Ended::Failed,
         };
-        self.destination.settle(outcome);
+        self.sink.settle(outcome);
     }
 
     fn cancel(&mut self) {
@@ -114,8 +70,8 @@ where
 
     fn release(&mut self) {
         // Dropped unrun (its pool discarded it, or a put that refused it
-        // was let go of): the destination hears `Cancelled` rather than
-        // wait for ever.
+        // was let go of): the collector hears `Cancelled` rather than wait
+        // for ever.
         self.end_unrun(TaskError::Cancelled);
     }
 
