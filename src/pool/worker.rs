@@ -24,7 +24,7 @@ use crate::pool::stats::Tally;
 use crate::pool::Pool;
 use crate::request::context::{Closed, Item};
 use crate::request::context::{Refusal, Spawner};
-use crate::request::task::Route;
+use crate::request::task::{Route, SharedJob};
 use crate::request::{RequestId, WorkRequest};
 use crate::sync::CachePadded;
 
@@ -122,14 +122,21 @@ fn execute(
             }
             Some(inbox)
         }
-        // A ticket's request settles its outcome into the ticket, and its
-        // callable is given no way to add requests.
-        Job::Shared(mut job) => {
-            log::trace!("callpool: running request {}", job.id());
-            tally.count(job.run());
+        Job::Shared(job) => {
+            run_shared(job, tally);
             None
         }
     }
+}
+
+/// A ticket's request: it settles its outcome into the ticket, and its
+/// callable is given no way to add requests. Out of line, so that the
+/// callback path's code stays as compact as it was before tickets.
+#[cold]
+#[inline(never)]
+fn run_shared(mut job: SharedJob, tally: &Tally) {
+    log::trace!("callpool: running request {}", job.id());
+    tally.count(job.run());
 }
 
 /// The requests a running callable adds through its `Context`, on its own
