@@ -10,7 +10,7 @@ use crate::inbox::batches::{BatchState, Members, Progress};
 use crate::inbox::{Caller, Inbox, Job};
 use crate::pool::queue::Admit;
 use crate::pool::{Pool, Push};
-use crate::request::task::{Route, TaskBox};
+use crate::request::task::{BoxedTask, Route, TaskBox};
 use crate::request::WorkRequest;
 
 /// How many requests of a batch go into the queue with one reservation:
@@ -75,13 +75,27 @@ impl ThreadPool {
         I: IntoIterator,
         I::Item: Into<WorkRequest>,
     {
-        let tasks: Vec<TaskBox> = requests.into_iter().map(|r| r.into().into_task()).collect();
-        let hand_back =
-            |tasks: Vec<TaskBox>| tasks.into_iter().map(WorkRequest::from_task).collect();
-        // A ticket's request has no place in a handle's batch: its outcome
-        // never comes back here.
-        if tasks.iter().any(|task| task.route() != Route::Inbox) {
-            return Err(BatchError::DuplicateId(hand_back(tasks)));
+        let hand_back = |tasks: Vec<BoxedTask>| -> Vec<WorkRequest> {
+            let requests = tasks.into_iter();
+            requests
+                .map(|task| WorkRequest::from_task(TaskBox::Boxed(task)))
+                .collect()
+        };
+        // Boxes only (16 bytes each, where a `TaskBox` takes 24): a
+        // ticket's or a collector's request has no place in a handle's
+        // batch, as its outcome never comes back here.
+        let mut requests = requests.into_iter();
+        let mut tasks = Vec::with_capacity(requests.size_hint().0);
+        for request in requests.by_ref() {
+            match request.into().into_task() {
+                TaskBox::Boxed(task) if task.route() == Route::Inbox => tasks.push(task),
+                other => {
+                    let mut all = hand_back(tasks);
+                    all.push(WorkRequest::from_task(other));
+                    all.extend(requests.map(Into::into));
+                    return Err(BatchError::DuplicateId(all));
+                }
+            }
         }
         let Some(members) = Members::new(tasks.iter().map(|task| task.id())) else {
             return Err(BatchError::DuplicateId(hand_back(tasks)));
@@ -105,7 +119,7 @@ impl ThreadPool {
         }
         inbox.batches.add(Arc::clone(&batch.state));
         if self.shared().config.queue_capacity.is_some() {
-            let jobs = tasks.into_iter().map(|task| Job::new(task, inbox));
+            let jobs = tasks.into_iter().map(|task| boxed_job(task, inbox));
             self.put_one_by_one(jobs);
         } else if let Err(tasks) = self.put_in_chunks(tasks) {
             // Nothing was queued: untrack and hand everything back.
@@ -126,13 +140,18 @@ impl ThreadPool {
     /// request is handed back (`Err`); if it refuses a later one, that
     /// chunk and the rest are cancelled through this handle, so their
     /// callbacks and the batch hear it.
-    fn put_in_chunks(&self, tasks: Vec<TaskBox>) -> Result<(), Vec<TaskBox>> {
+    fn put_in_chunks(&self, tasks: Vec<BoxedTask>) -> Result<(), Vec<BoxedTask>> {
         let (queue, inbox) = (&self.shared().queue, self.inbox());
         let mut tasks = tasks.into_iter();
         let mut chunk = Vec::with_capacity(CHUNK.min(tasks.len()));
         let mut first = true;
         loop {
-            chunk.extend(tasks.by_ref().take(CHUNK).map(|task| Job::new(task, inbox)));
+            chunk.extend(
+                tasks
+                    .by_ref()
+                    .take(CHUNK)
+                    .map(|task| boxed_job(task, inbox)),
+            );
             if chunk.is_empty() {
                 return Ok(());
             }
@@ -142,10 +161,15 @@ impl ThreadPool {
                 // missed them. The next chunk is refused.
                 Push::QueuedLate => self.sweep_late(),
                 Push::Closed(jobs) | Push::Full(jobs) if first => {
-                    return Err(jobs.into_iter().map(Job::into_task).chain(tasks).collect());
+                    // Every job here was made by `boxed_job`.
+                    let refused = jobs.into_iter().filter_map(|job| match job {
+                        Job::Boxed { task, .. } => Some(task),
+                        Job::Shared(_) => None,
+                    });
+                    return Err(refused.chain(tasks).collect());
                 }
                 Push::Closed(jobs) | Push::Full(jobs) => {
-                    let rest = tasks.map(|task| Job::new(task, inbox));
+                    let rest = tasks.map(|task| boxed_job(task, inbox));
                     self.cancel_refused(jobs.into_iter().chain(rest));
                     return Ok(());
                 }
@@ -287,4 +311,10 @@ impl fmt::Debug for Batch {
             .field("progress", &self.progress())
             .finish_non_exhaustive()
     }
+}
+
+/// The queue's job for a batch member, which is always a boxed request.
+fn boxed_job(task: BoxedTask, inbox: &Arc<Inbox>) -> Job {
+    let inbox = Arc::clone(inbox);
+    Job::Boxed { task, inbox }
 }

@@ -40,6 +40,7 @@ pub(crate) enum Job {
 
 impl Job {
     /// The job for `task`, put on the handle whose inbox is `inbox`.
+    #[inline]
     pub(crate) fn new(task: TaskBox, inbox: &Arc<Inbox>) -> Job {
         match task {
             TaskBox::Boxed(task) => Job::Boxed {
@@ -50,6 +51,7 @@ impl Job {
         }
     }
 
+    #[inline]
     pub(crate) fn id(&self) -> RequestId {
         match self {
             Job::Boxed { task, .. } => task.id(),
@@ -59,6 +61,7 @@ impl Job {
 
     /// The request again, as a put takes it (the handle's reference let
     /// go of).
+    #[inline]
     pub(crate) fn into_task(self) -> TaskBox {
         match self {
             Job::Boxed { task, .. } => TaskBox::Boxed(task),
@@ -72,6 +75,7 @@ impl Job {
 
     /// The handle the request belongs to, if it has one (a ticket's has
     /// none).
+    #[inline]
     pub(crate) fn inbox(&self) -> Option<&Arc<Inbox>> {
         match self {
             Job::Boxed { inbox, .. } => Some(inbox),
@@ -82,6 +86,7 @@ impl Job {
     /// The handle this request counts as pending on (its outcome comes
     /// back there), if it counts on one rather than going to a ticket or
     /// a collector.
+    #[inline]
     pub(crate) fn counted_on(&self) -> Option<&Arc<Inbox>> {
         match self {
             Job::Boxed { task, inbox } if task.route() == Route::Inbox => Some(inbox),
@@ -90,6 +95,7 @@ impl Job {
     }
 
     /// Whether the request counts as pending on the handle of `inbox`.
+    #[inline]
     pub(crate) fn counted_on_inbox(&self, inbox: &Arc<Inbox>) -> bool {
         self.counted_on().is_some_and(|own| Arc::ptr_eq(own, inbox))
     }

@@ -156,6 +156,7 @@ impl<X: Task + 'static> From<Box<Envelope<X>>> for TaskBox {
 }
 
 impl TaskBox {
+    #[inline]
     pub(crate) fn id(&self) -> RequestId {
         match self {
             TaskBox::Boxed(task) => task.id(),
@@ -189,6 +190,7 @@ impl TaskBox {
 
     /// Whether the outcome goes back through the handle (and the request
     /// counts as pending there) or to a ticket.
+    #[inline]
     pub(crate) fn route(&self) -> Route {
         match self {
             TaskBox::Boxed(task) => task.route(),
@@ -230,6 +232,7 @@ impl SharedJob {
 
     /// Its id; a job that has run or been cancelled keeps none, and says 0
     /// (it is never asked then).
+    #[inline]
     pub(crate) fn id(&self) -> RequestId {
         let value = self.0.as_ref().map_or(0, |task| task.id_value());
         RequestId::from_parts(value, false)
