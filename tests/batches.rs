@@ -178,6 +178,34 @@ fn a_refused_batch_hands_every_request_back() {
     assert_eq!(pool.pending(), 0);
 }
 
+/// A ticket's request (handed back by a refused `submit`) has no place in
+/// a batch: the batch is refused whole, every request handed back in its
+/// order, wherever the ticket's request stands, and nothing counted.
+#[test]
+fn a_batch_holding_a_tickets_request_is_refused_whole() {
+    let closed = ThreadPool::new(1);
+    drop(closed.new_handle().shutdown_now());
+    let tickets_request = || {
+        closed
+            .submit(|n: u8| n, 9)
+            .expect_err("a shut-down pool refuses")
+            .into_request()
+    };
+    let pool = ThreadPool::new(1);
+    for at in [0, 3, 5] {
+        let mut requests = make_requests(|n: u8| n, 0..5, |_, _| {}, |_, _| {});
+        requests.insert(at, tickets_request());
+        let wanted: Vec<RequestId> = requests.iter().map(WorkRequest::id).collect();
+        match pool.put_batch(requests) {
+            Err(BatchError::DuplicateId(back)) => {
+                assert_eq!(back.iter().map(WorkRequest::id).collect::<Vec<_>>(), wanted)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(pool.pending(), 0);
+    }
+}
+
 /// Two threads poll one handle while a batch ends: the batch-done callback
 /// still runs exactly once.
 #[test]
