@@ -27,6 +27,17 @@ const MIN_SPIN: Duration = Duration::from_nanos(500);
 #[cfg_attr(any(loom, shuttle), allow(dead_code))]
 const MAX_PAUSES: u32 = 16;
 
+/// `yield_now` calls, each followed by a look, between a spin that found
+/// nothing and blocking. When the workers keep every core busy (CPU-bound
+/// requests), a yield hands this core to a worker, and the waiter comes
+/// back to results that arrived meanwhile instead of being woken for each
+/// one: a wake-up costs the sending worker a system call and both threads
+/// a context switch per result. With idle cores a yield returns at once
+/// and costs about as much as a look. (W3: 1.5 context switches per
+/// request without the yields, 0.03 with them.)
+#[cfg_attr(any(loom, shuttle), allow(dead_code))]
+const YIELDS: u32 = 4;
+
 /// A handle's memory of how long its waits last, which sets how long the
 /// next one spins.
 #[derive(Debug)]
@@ -52,8 +63,9 @@ impl Patience {
     }
 
     /// Looks for a message with `try_take` until one comes, the spin's
-    /// length has passed, or `deadline`. `Err`: nothing came; the caller
-    /// blocks, then reports how long with [`woke`](Self::woke).
+    /// length has passed, or `deadline`; then yields the core
+    /// [`YIELDS`] times, looking after each. `Err`: nothing came; the
+    /// caller blocks, then reports how long with [`woke`](Self::woke).
     #[cfg(not(any(loom, shuttle)))]
     pub(crate) fn spin<T>(
         &self,
@@ -73,11 +85,22 @@ impl Patience {
                 std::hint::spin_loop();
             }
             pauses = (pauses * 2).min(MAX_PAUSES);
-            let now = Instant::now();
-            if now >= end {
-                return Err(Blocking { since: now });
+            if Instant::now() >= end {
+                break;
             }
         }
+        for _ in 0..YIELDS {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                break;
+            }
+            std::thread::yield_now();
+            if let Some(msg) = try_take() {
+                return Ok(msg);
+            }
+        }
+        Err(Blocking {
+            since: Instant::now(),
+        })
     }
 
     /// Under the checkers: one look, no clock. The spin only ever takes
