@@ -240,7 +240,7 @@ impl Results {
                 if self.inbox.batches.may_hold(tally) {
                     self.report_member(&mut task, id, tally);
                 } else {
-                    task.report();
+                    task.report(id);
                 }
                 1
             }
@@ -264,11 +264,11 @@ impl Results {
     fn report_member(&self, task: &mut Envelope<dyn Task>, id: RequestId, tally: &mut Tally) {
         let finished = self.inbox.batches.ended(id, || task.ended(), tally);
         if finished.is_empty() {
-            task.report();
+            task.report(id);
         } else {
             // The last of a batch: its batch-done callback runs after the
             // request's own, even if that one panics.
-            let reported = panic::catch_unwind(AssertUnwindSafe(|| task.report()));
+            let reported = panic::catch_unwind(AssertUnwindSafe(|| task.report(id)));
             finished.run();
             if let Err(payload) = reported {
                 panic::resume_unwind(payload);

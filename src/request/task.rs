@@ -91,9 +91,11 @@ impl Envelope<dyn Task> {
         self.task.run(&cx);
     }
 
-    /// On the polling thread: hands the outcome to its callback.
-    pub(crate) fn report(&mut self) {
-        let id = self.id();
+    /// On the polling thread: hands the outcome to its callback. `id` is
+    /// [`id`](Self::id), which the caller has read already (a virtual call
+    /// less per result).
+    pub(crate) fn report(&mut self, id: RequestId) {
+        debug_assert_eq!(id, self.id());
         self.task.report(id);
     }
 
