@@ -39,6 +39,7 @@ tsan_tests=(
     "resize busy_dismissed_worker_finishes_its_request_then_exits"
     "shutdown shutdown_runs_everything_and_joins_every_thread"
     "faults a_callback_that_dismisses_its_own_pools_workers"
+    "tickets ticket_cancel_racing_a_worker_exactly_one_wins_each_round"
 )
 
 # Miri is slow: a few tests with few requests.
