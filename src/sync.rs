@@ -14,21 +14,29 @@ pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(loom)]
-pub(crate) use loom::thread::yield_now;
+pub(crate) use loom::thread::{current, park, yield_now, Thread};
 
 #[cfg(all(shuttle, not(loom)))]
 pub(crate) use shuttle::sync::atomic::{fence, AtomicUsize, Ordering};
 #[cfg(all(shuttle, not(loom)))]
 pub(crate) use shuttle::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(all(shuttle, not(loom)))]
-pub(crate) use shuttle::thread::yield_now;
+pub(crate) use shuttle::thread::{current, park, yield_now, Thread};
 
 #[cfg(not(any(loom, shuttle)))]
 pub(crate) use std::sync::atomic::{fence, AtomicUsize, Ordering};
 #[cfg(not(any(loom, shuttle)))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(not(any(loom, shuttle)))]
-pub(crate) use std::thread::yield_now;
+pub(crate) use std::thread::{current, park, park_timeout, yield_now, Thread};
+
+/// Under the checkers, a timed park returns at once: a spurious wake-up,
+/// which every caller of `park_timeout` must handle anyway (it loops on
+/// its own condition). The models never wait with a deadline.
+#[cfg(any(loom, shuttle))]
+pub(crate) fn park_timeout(_: std::time::Duration) {
+    yield_now();
+}
 
 /// Keeps a value on a cache line of its own, away from fields that other
 /// threads write.
