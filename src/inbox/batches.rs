@@ -286,6 +286,26 @@ impl Batches {
             })
     }
 
+    /// [`ended`](Self::ended)'s common case, without building a
+    /// [`Finished`]: counts the end of `id` if it is a member of the
+    /// tally's batch that leaves more of its members to end, and says
+    /// whether it did. If not, nothing is counted, and the caller takes
+    /// `ended`'s full path.
+    #[inline]
+    pub(crate) fn count_in_run(
+        &self,
+        id: RequestId,
+        how: impl FnOnce() -> Ended,
+        tally: &mut Tally,
+    ) -> bool {
+        if tally.left <= 1 || !tally.holds(id) {
+            return false;
+        }
+        tally.add(how());
+        tally.left -= 1;
+        true
+    }
+
     /// For a result that is not a member of the tally's batch: if it is a
     /// member of another, flushes the tally and points it at that batch,
     /// and returns what the flush finished (`Some(None)`: nothing).
@@ -304,11 +324,7 @@ impl Batches {
     /// holds the batch's last ends, completes the batch at once, so its
     /// callback runs right after this request's.
     fn count(&self, tally: &mut Tally, how: Ended) -> Option<(OnDone, Progress)> {
-        match how {
-            Ended::Succeeded => tally.counted.done += 1,
-            Ended::Failed | Ended::Panicked => tally.counted.failed += 1,
-            Ended::Unstarted => tally.counted.cancelled += 1,
-        }
+        tally.add(how);
         tally.left = tally.left.saturating_sub(1);
         if tally.left == 0 {
             self.flush(tally)
@@ -365,6 +381,16 @@ pub(crate) struct Tally {
 impl Tally {
     fn holds(&self, id: RequestId) -> bool {
         self.batch.as_ref().is_some_and(|b| b.members.contains(id))
+    }
+
+    /// Counts one end, by how it ended.
+    #[inline]
+    fn add(&mut self, how: Ended) {
+        match how {
+            Ended::Succeeded => self.counted.done += 1,
+            Ended::Failed | Ended::Panicked => self.counted.failed += 1,
+            Ended::Unstarted => self.counted.cancelled += 1,
+        }
     }
 }
 

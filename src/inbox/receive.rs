@@ -236,11 +236,13 @@ impl Results {
                     self.inbox.wake_waiters(caller);
                 }
                 log::trace!("callpool: handling result of request {id}");
-                // A handle without batches pays one load here.
-                if self.inbox.batches.may_hold(tally) {
-                    self.report_member(&mut task, id, tally);
-                } else {
+                // A handle without batches pays one load here, a member
+                // in the middle of its batch's run a bit test and a count.
+                let batches = &self.inbox.batches;
+                if !batches.may_hold(tally) || batches.count_in_run(id, || task.ended(), tally) {
                     task.report(id);
+                } else {
+                    self.report_member(&mut task, id, tally);
                 }
                 1
             }
