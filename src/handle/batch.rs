@@ -121,13 +121,14 @@ impl ThreadPool {
         if self.shared().config.queue_capacity.is_some() {
             let jobs = tasks.into_iter().map(|task| boxed_job(task, inbox));
             self.put_one_by_one(jobs);
-        } else if let Err(tasks) = self.put_in_chunks(tasks) {
+        } else if let Err(jobs) = self.put_in_chunks(tasks) {
             // Nothing was queued: untrack and hand everything back.
-            for task in &tasks {
-                inbox.unregister(task.id(), Caller::Other);
+            for job in &jobs {
+                job.unregister(Caller::Other);
             }
             inbox.batches.remove(&batch.state);
-            return Err(BatchError::ShutDown(hand_back(tasks)));
+            let requests = jobs.into_iter().map(Job::into_request).collect();
+            return Err(BatchError::ShutDown(requests));
         }
         self.wake_if_no_threads();
         Ok(batch)
@@ -140,7 +141,7 @@ impl ThreadPool {
     /// request is handed back (`Err`); if it refuses a later one, that
     /// chunk and the rest are cancelled through this handle, so their
     /// callbacks and the batch hear it.
-    fn put_in_chunks(&self, tasks: Vec<BoxedTask>) -> Result<(), Vec<BoxedTask>> {
+    fn put_in_chunks(&self, tasks: Vec<BoxedTask>) -> Result<(), Vec<Job>> {
         let (queue, inbox) = (&self.shared().queue, self.inbox());
         let mut tasks = tasks.into_iter();
         let mut chunk = Vec::with_capacity(CHUNK.min(tasks.len()));
@@ -160,17 +161,14 @@ impl ThreadPool {
                 // Pushed as the pool closed: the closer's sweep may have
                 // missed them. The next chunk is refused.
                 Push::QueuedLate => self.sweep_late(),
-                Push::Closed(jobs) | Push::Full(jobs) if first => {
-                    // Every job here was made by `boxed_job`.
-                    let refused = jobs.into_iter().filter_map(|job| match job {
-                        Job::Boxed { task, .. } => Some(task),
-                        Job::Shared(_) => None,
-                    });
-                    return Err(refused.chain(tasks).collect());
-                }
                 Push::Closed(jobs) | Push::Full(jobs) => {
-                    let rest = tasks.map(|task| boxed_job(task, inbox));
-                    self.cancel_refused(jobs.into_iter().chain(rest));
+                    let all = jobs
+                        .into_iter()
+                        .chain(tasks.map(|task| boxed_job(task, inbox)));
+                    if first {
+                        return Err(all.collect());
+                    }
+                    self.cancel_refused(all);
                     return Ok(());
                 }
             }
@@ -219,12 +217,13 @@ impl ThreadPool {
                         // cancelled like the rest.
                         Err(err) => {
                             let task = err.into_request().into_task();
-                            let inbox = self.inbox();
-                            if inbox.register(task.id()).is_err() {
-                                log::error!("callpool bug: a refused batch request's id was taken meanwhile");
-                                continue;
+                            match Job::register(task, self.inbox()) {
+                                Ok((_, job)) => job,
+                                Err(_) => {
+                                    log::error!("callpool bug: a refused batch request's id was taken meanwhile");
+                                    continue;
+                                }
                             }
-                            Job::new(task, inbox)
                         }
                     }
                 }

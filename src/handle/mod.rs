@@ -18,7 +18,6 @@ use crate::inbox::receive::{Results, Until};
 use crate::inbox::{Caller, Job};
 use crate::pool::queue::Lifecycle;
 use crate::pool::{Blocked, Pool, PoolOwner, Push};
-use crate::request::task::{Route, TaskBox};
 use crate::request::{RequestId, WorkRequest};
 
 pub use crate::pool::stats::Stats;
@@ -321,23 +320,8 @@ impl ThreadPool {
     fn put(&self, request: WorkRequest, mode: PutMode) -> Result<RequestId, PutError> {
         // The box comes out first: its id is read from it without the lock
         // that only makes `WorkRequest` `Sync`.
-        let (id, job) = match request.into_task() {
-            TaskBox::Boxed(task) => {
-                let id = task.id();
-                // A collector's request is not the handle's to count: its
-                // outcome goes to the collector. Registered before it is
-                // queued, so its result can never arrive unannounced
-                // (model weakness W10).
-                if task.route() == Route::Inbox && self.inbox().register(id).is_err() {
-                    let request = WorkRequest::from_task(TaskBox::Boxed(task));
-                    return Err(PutError::DuplicateId(request));
-                }
-                let inbox = Arc::clone(self.inbox());
-                (id, Job::Boxed { task, inbox })
-            }
-            // A ticket's request is not counted either, and needs no handle.
-            TaskBox::Shared(job) => (job.id(), Job::Shared(job)),
-        };
+        let (id, job) = Job::register(request.into_task(), self.inbox())
+            .map_err(|task| PutError::DuplicateId(WorkRequest::from_task(task)))?;
         match self.shared().queue.push(job) {
             Push::Queued => {
                 self.shared().grow_for_backlog();

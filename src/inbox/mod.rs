@@ -39,15 +39,24 @@ pub(crate) enum Job {
 }
 
 impl Job {
-    /// The job for `task`, put on the handle whose inbox is `inbox`.
+    /// The job for `task`, put on the handle whose inbox is `inbox`, and
+    /// its id. A request whose outcome comes back to that handle is
+    /// counted pending there first, so its result can never arrive
+    /// unannounced (model weakness W10); a collector's or a ticket's is
+    /// not the handle's to count. `Err` hands `task` back, counted
+    /// nowhere, if its user-chosen id is pending there already.
     #[inline]
-    pub(crate) fn new(task: TaskBox, inbox: &Arc<Inbox>) -> Job {
+    pub(crate) fn register(task: TaskBox, inbox: &Arc<Inbox>) -> Result<(RequestId, Job), TaskBox> {
         match task {
-            TaskBox::Boxed(task) => Job::Boxed {
-                task,
-                inbox: Arc::clone(inbox),
-            },
-            TaskBox::Shared(job) => Job::Shared(job),
+            TaskBox::Boxed(task) => {
+                let id = task.id();
+                if task.route() == Route::Inbox && inbox.register(id).is_err() {
+                    return Err(TaskBox::Boxed(task));
+                }
+                let inbox = Arc::clone(inbox);
+                Ok((id, Job::Boxed { task, inbox }))
+            }
+            TaskBox::Shared(job) => Ok((job.id(), Job::Shared(job))),
         }
     }
 

@@ -33,8 +33,8 @@ const MAX_PAUSES: u32 = 16;
 /// back to results that arrived meanwhile instead of being woken for each
 /// one: a wake-up costs the sending worker a system call and both threads
 /// a context switch per result. With idle cores a yield returns at once
-/// and costs about as much as a look. (W3: 1.5 context switches per
-/// request without the yields, 0.03 with them.)
+/// and costs about as much as a look. Measured: `docs/performance.md`,
+/// "Waiting on busy cores".
 #[cfg_attr(any(loom, shuttle), allow(dead_code))]
 const YIELDS: u32 = 4;
 

@@ -130,8 +130,8 @@ fn execute(
 }
 
 /// A ticket's request: it settles its outcome into the ticket, and its
-/// callable is given no way to add requests. Out of line, so that the
-/// callback path's code stays as compact as it was before tickets.
+/// callable is given no way to add requests. Out of line (cold), so that
+/// the worker's loop stays compact for the callback path.
 #[cold]
 #[inline(never)]
 fn run_shared(mut job: SharedJob, tally: &Tally) {
@@ -163,17 +163,14 @@ impl Spawner for Children<'_> {
         if self.pool.queue.lifecycle() != Lifecycle::Open {
             return Err(Refusal::ShutDown(request));
         }
-        let task = request.into_task();
-        let id = task.id();
-        if task.route() == Route::Inbox && self.inbox.register(id).is_err() {
-            return Err(Refusal::DuplicateId(WorkRequest::from_task(task)));
-        }
+        let (id, job) = Job::register(request.into_task(), self.inbox)
+            .map_err(|task| Refusal::DuplicateId(WorkRequest::from_task(task)))?;
         let full = {
             let mut batch = self.batch.borrow_mut();
             if batch.capacity() == 0 {
                 batch.reserve_exact(CHILD_BATCH);
             }
-            batch.push(Job::new(task, self.inbox));
+            batch.push(job);
             batch.len() >= CHILD_BATCH
         };
         if full {

@@ -189,16 +189,6 @@ impl TaskBox {
             TaskBox::Shared(job) => job.cancel(),
         }
     }
-
-    /// Whether the outcome goes back through the handle (and the request
-    /// counts as pending there) or to a ticket.
-    #[inline]
-    pub(crate) fn route(&self) -> Route {
-        match self {
-            TaskBox::Boxed(task) => task.route(),
-            TaskBox::Shared(_) => Route::Ticket,
-        }
-    }
 }
 
 /// A request that lives in one allocation with the ticket awaiting its

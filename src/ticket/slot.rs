@@ -19,9 +19,8 @@ pub(crate) type Outcome<T, E> = Result<T, TaskError<E>>;
 /// One ticket's request and outcome: 56 bytes for W1's request (a unit
 /// test pins it), so that with the `Arc`'s counts it takes an 80-byte
 /// chunk of glibc's. A condition variable for the holder would pad it to
-/// 64 bytes and a 96-byte chunk, which made a ticket held with fresh
-/// memory 10-20% slower (`docs/performance.md`, "Tickets, round 4"); the
-/// holder parks instead.
+/// 64 bytes and a 96-byte chunk, which costs a ticket measurably
+/// (`docs/performance.md`, "Tickets, round 4"); the holder parks instead.
 pub(crate) struct Slot<W, T, E> {
     /// The number of the request's automatic id.
     id_value: u64,
