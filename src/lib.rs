@@ -28,8 +28,9 @@
 //! [`ThreadPool::submit`] returns a [`Ticket`] (wait on it, cancel it, or
 //! `.await` it from any runtime); [`ThreadPool::as_completed`] runs a
 //! function over many inputs with at most `k` in flight and yields each
-//! outcome as it finishes, [`ThreadPool::imap`] and [`ThreadPool::map`] in
-//! input order. Requests can be cancelled while queued
+//! outcome as it finishes, [`ThreadPool::imap`] in input order, and
+//! [`ThreadPool::map`] runs them all in chunks of many inputs per request.
+//! Requests can be cancelled while queued
 //! ([`ThreadPool::cancel`]) and given a deadline to start by
 //! ([`Request::deadline`]).
 //!
@@ -82,6 +83,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 mod builder;
+mod chunks;
 mod collector;
 mod command;
 mod error;

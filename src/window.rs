@@ -1,6 +1,7 @@
 //! Many inputs through one function with at most `limit` requests in
 //! flight at once: [`ThreadPool::as_completed`] hands outcomes back as
-//! they end, [`ThreadPool::imap`] and [`ThreadPool::map`] in input order.
+//! they end, [`ThreadPool::imap`] in input order. (`ThreadPool::map`, for
+//! every input at once, puts them in chunks instead: `crate::chunks`.)
 //!
 //! Both are built on tickets: each input is one ticket's request, so their
 //! outcomes never mix with the handle's callbacks, and dropping the iterator
@@ -125,34 +126,6 @@ impl ThreadPool {
             f: Arc::new(f),
             flying: VecDeque::new(),
         }
-    }
-
-    /// Runs `f(input)` for every input on the pool at once and returns the
-    /// outcomes in input order, when all have ended: `ThreadPoolExecutor.map`
-    /// or rayon's `par_iter().map().collect()` in one call. Collect the
-    /// outcomes into a `Result<Vec<T>, _>` for the first error.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use callpool::ThreadPool;
-    ///
-    /// let pool = ThreadPool::new(4);
-    /// let lens: Vec<usize> = pool
-    ///     .map(|s: &str| s.len(), ["a", "bb", "ccc"])
-    ///     .into_iter()
-    ///     .collect::<Result<_, _>>()?;
-    /// assert_eq!(lens, [1, 2, 3]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn map<I, F, T>(&self, f: F, inputs: I) -> Vec<Result<T, TaskError>>
-    where
-        I: IntoIterator,
-        I::Item: Send + 'static,
-        F: Fn(I::Item) -> T + Send + Sync + 'static,
-        T: Send + 'static,
-    {
-        self.imap(inputs, 0, f).collect()
     }
 }
 

@@ -431,6 +431,84 @@ fn map_returns_outcomes_in_input_order() {
     });
 }
 
+/// `map` puts its inputs in chunks (about four per worker, at most 1,024
+/// inputs each): 100,000 inputs on 2 workers are 98 requests of up to
+/// 1,024, and still each input runs exactly once, its outcome in its place.
+#[test]
+fn map_puts_many_inputs_as_few_requests_each_input_once() {
+    const N: usize = 100_000;
+    within("map over 100,000 inputs", || {
+        let pool = ThreadPool::new(2);
+        let hits = hit_counters(N);
+        let seen = Arc::clone(&hits);
+        let outcomes = pool.map(
+            move |i: usize| {
+                seen[i].fetch_add(1, Ordering::SeqCst);
+                i * 3
+            },
+            0..N,
+        );
+        assert_each_once("map's inputs", &hits);
+        assert_eq!(outcomes.len(), N);
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            assert_eq!(outcome, Ok(i * 3), "outcome {i}");
+        }
+        // The worker counts a request just after its ticket has heard, so
+        // the last chunk's count may trail `map` by a moment.
+        let chunks = N.div_ceil(1_024) as u64;
+        while pool.stats().completed < chunks {
+            thread::yield_now();
+        }
+        assert_eq!(
+            pool.stats().completed,
+            chunks,
+            "requests run for {N} inputs"
+        );
+    });
+}
+
+/// A few inputs (no more than four per worker) are one request each, so
+/// they run side by side: four inputs that each wait for all four to have
+/// started end only if four workers run them at once.
+#[test]
+fn map_runs_a_few_inputs_side_by_side() {
+    within("map over 4 inputs meeting at a barrier", || {
+        let pool = ThreadPool::new(4);
+        let barrier = Arc::new(Barrier::new(4));
+        let outcomes = pool.map(
+            move |i: usize| {
+                barrier.wait();
+                i
+            },
+            0..4,
+        );
+        assert_eq!(outcomes, [Ok(0), Ok(1), Ok(2), Ok(3)]);
+    });
+}
+
+/// On a pool that no longer accepts requests, `map` still gives one
+/// outcome per input, each `Cancelled`, and runs none of them.
+#[test]
+fn map_on_a_shut_down_pool_cancels_every_input() {
+    within("map after shutdown", || {
+        let pool = ThreadPool::new(2);
+        let other = pool.new_handle();
+        pool.shutdown().expect("shutdown");
+        let ran = counter();
+        let seen = Arc::clone(&ran);
+        let outcomes = other.map(
+            move |i: usize| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                i
+            },
+            0..5_000,
+        );
+        assert_eq!(outcomes.len(), 5_000);
+        assert!(outcomes.iter().all(|o| *o == Err(TaskError::Cancelled)));
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    });
+}
+
 /// imap dropped after its first outcome, with input 1 running (held) and
 /// 2, 3 queued: the queued ones never run, nothing more is pulled.
 #[test]

@@ -9,11 +9,11 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{runner, Runner, System};
+use super::{floor_fanout, runner, Runner, System};
 use crate::harness::{check, wait_tasks, warm_up, Probe, Run};
 use crate::kinds::{
-    idle_cpu, pending_run, shrink_obs, spawn_run, time_round_trips, time_until_tasks, Batch, Gate,
-    Pending, PendingJob, Shrink, Spawned,
+    idle_cpu, pending_run, shrink_obs, spawn_run, time_round_trips, time_until_tasks, Batch,
+    Fanout, Gate, Pending, PendingJob, Shrink, Spawned,
 };
 use crate::peers::{self, collect, Chan, Crossbeam, Flume, Thunk};
 use crate::procfs;
@@ -75,6 +75,10 @@ impl<C: Named> System for FloorOn<C> {
 
     fn round_trips(&self, n: u64) -> Option<Runner<Obs>> {
         runner(move || round_trips::<C>(n))
+    }
+
+    fn fanout(&self, f: Fanout) -> Option<Runner<Run>> {
+        runner(move || floor_fanout::fanout::<C, floor_fanout::Value>(f, C::NAME))
     }
 
     fn spawn_workers(&self, n: usize) -> Option<Runner<Spawned>> {

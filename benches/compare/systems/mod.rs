@@ -24,7 +24,9 @@ mod rayon;
 mod submit;
 mod threadpool;
 
-// W8 only: callpool's old way of adding work from a worker.
+// W8 only: callpool's old way of adding work from a worker, and the
+// floors of work that makes work.
+mod floor_fanout;
 mod shared_queue;
 
 // Issue 13: tokio's blocking pool, and callpool's batch put (W1 only).
@@ -54,6 +56,7 @@ pub static ALL: &[&dyn System] = &[
     &tokio_blocking::Tokio,
     &put_batch::PutBatch,
     &shared_queue::SharedQueue,
+    &floor_fanout::BoxBack,
 ];
 
 pub trait System: Sync {

@@ -28,6 +28,10 @@ const MAX_OVER_RAYON: f64 = 1.5;
 /// old way taking at least this factor of callpool's time.
 const MIN_SHARED_OVER_CALLPOOL: f64 = 1.25;
 
+/// The floor that sends each result back in its child's box
+/// (`systems/floor_fanout.rs`).
+const BOX_FLOOR: &str = "floor/crossbeam+box";
+
 /// Child tasks per run; `--w8-n=N` sets another (for profiling).
 fn size(cfg: &Cfg) -> u64 {
     cfg.flag("--w8-n=").unwrap_or(cfg.size(1_000_000))
@@ -63,7 +67,11 @@ fn run(cfg: &Cfg, out: &mut Vec<Table>) {
              threadpool: the parent holds a pool clone and calls `execute` per child, results \
              sent on an mpsc channel and summed by the submitting thread; rayon: `install` + \
              `scope`, one spawned task spawns the children into the scope, each adds into its \
-             worker's own cache-padded count and sum (no shared atomic), summed after the scope. \
+             worker's own cache-padded count and sum (no shared atomic), summed after the scope; \
+             floor, floor/crossbeam: bare threads on one job channel (flume, crossbeam), the \
+             parent sends each child's box into it, the thread that runs a child frees the box \
+             and sends the bare result back; floor/crossbeam+box: the same on crossbeam, each \
+             result sent back in its child's box, which the submitting thread frees. \
              Blocks per 1k req are per 1,000 children."
                 .into(),
         );
@@ -84,16 +92,27 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
         let shared = t.per_round(|v| v("callpool/shared-queue") / v("callpool"));
         let threadpool = t.per_round(|v| v("threadpool") / v("callpool"));
         let (r, s, p) = (median(&over_rayon), median(&shared), median(&threadpool));
+        // What rayon's lead is made of: the bare hand-off with each result
+        // sent back in its child's box (as callpool must, to run the
+        // callback on the polling thread) against rayon, and callpool
+        // against that floor.
+        let boxed = t.per_round(|v| v(BOX_FLOOR) / v("rayon"));
+        let over_boxed = t.per_round(|v| v("callpool") / v(BOX_FLOOR));
         lines.push(format!(
             "{id} (issue 11): callpool {} ns/task; callpool ÷ rayon = {r:.2} (rounds: {}) \
              (target ≤ {MAX_OVER_RAYON:.2}: {}); shared-queue ÷ callpool = {s:.2} (rounds: {}) \
-             (target ≥ {MIN_SHARED_OVER_CALLPOOL:.2}: {}); threadpool ÷ callpool = {p:.2} (rounds: {})",
+             (target ≥ {MIN_SHARED_OVER_CALLPOOL:.2}: {}); threadpool ÷ callpool = {p:.2} (rounds: {}); \
+             {BOX_FLOOR} ÷ rayon = {:.2} (rounds: {}); callpool ÷ {BOX_FLOOR} = {:.2} (rounds: {})",
             num(t.median_of("callpool")),
             by_round(&over_rayon),
             verdict(r <= MAX_OVER_RAYON),
             by_round(&shared),
             verdict(s >= MIN_SHARED_OVER_CALLPOOL),
             by_round(&threadpool),
+            median(&boxed),
+            by_round(&boxed),
+            median(&over_boxed),
+            by_round(&over_boxed),
         ));
     }
 }

@@ -1,0 +1,204 @@
+//! [`ThreadPool::map`]: every input through one function, put as a few
+//! requests of many inputs each (chunks) rather than one request per
+//! input, with the outcomes back in input order.
+//!
+//! A request costs a few hundred nanoseconds of putting, queueing and
+//! handing back; a trivial function costs a few. Grouping the inputs the
+//! way Python's `multiprocessing.Pool.map` does (about four chunks per
+//! worker) pays that cost once per chunk, while enough chunks remain for
+//! every worker to have some and for one slow chunk not to hold the rest
+//! back. Each chunk is one ticket's request; a panic in the function is
+//! caught per input, so one bad input fails alone.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::handle::ThreadPool;
+use crate::request::TaskError;
+use crate::ticket::Ticket;
+use crate::unwind;
+
+/// Chunks per worker thread: enough for the workers to even out chunks of
+/// unequal cost (as `multiprocessing.Pool.map` does).
+const CHUNKS_PER_THREAD: usize = 4;
+
+/// The most inputs in one chunk: beyond this the per-request cost is
+/// already small against the inputs' own, while longer chunks would only
+/// make the last one to end later.
+pub(crate) const MAX_CHUNK: usize = 1024;
+
+/// How many inputs go in one chunk, for `n` inputs on `threads` workers:
+/// about [`CHUNKS_PER_THREAD`] chunks per worker, at least 1 and at most
+/// [`MAX_CHUNK`] inputs each. So `n` inputs no more than
+/// `CHUNKS_PER_THREAD` times the workers go one per request.
+pub(crate) fn chunk_len(n: usize, threads: usize) -> usize {
+    let chunks = threads.max(1).saturating_mul(CHUNKS_PER_THREAD);
+    n.div_ceil(chunks).clamp(1, MAX_CHUNK)
+}
+
+/// Runs `f` over one chunk on a worker: one outcome per input, in order.
+/// A panic is caught for its own input; the function is called again for
+/// the next (as it would be by the next input's request).
+fn run_chunk<A, T, F>(f: &F, inputs: Vec<A>) -> Vec<Result<T, TaskError>>
+where
+    F: Fn(A) -> T,
+{
+    inputs
+        .into_iter()
+        .map(|input| {
+            // AssertUnwindSafe: after a panic `f` is only called again, as
+            // separate requests sharing one `f` would call it.
+            panic::catch_unwind(AssertUnwindSafe(|| f(input)))
+                .map_err(|payload| TaskError::Panicked(unwind::into_message(payload)))
+        })
+        .collect()
+}
+
+/// One chunk on its way: how many inputs it holds, and its ticket (`None`
+/// if it was never put: the pool had refused an earlier chunk).
+type Flying<T> = (usize, Option<Ticket<Vec<Result<T, TaskError>>>>);
+
+impl ThreadPool {
+    /// Runs `f(input)` for every input on the pool and returns the
+    /// outcomes in input order, one per input, once all have ended:
+    /// `ThreadPoolExecutor.map` or rayon's `par_iter().map().collect()` in
+    /// one call. Collect the outcomes into a `Result<Vec<T>, _>` for the
+    /// first error.
+    ///
+    /// The inputs are put in chunks, as `multiprocessing.Pool.map` puts
+    /// them: about four chunks per worker thread, at most 1,024 inputs
+    /// each, every chunk one request that calls `f` on its inputs in turn.
+    /// A handful of inputs (up to four per worker) therefore get a request
+    /// each and run side by side, while a million trivial ones cost a
+    /// thousand requests, not a million. A panic in `f` is the outcome of
+    /// its own input only ([`TaskError::Panicked`]); the chunk goes on.
+    /// Where each input should be a request of its own (slow inputs of
+    /// very unequal cost, or a limit on how many run at once), use
+    /// [`imap`](Self::imap) or [`as_completed`](Self::as_completed).
+    ///
+    /// The outcomes never reach this handle's callbacks, and
+    /// [`pending`](Self::pending) does not count them. A chunk the pool
+    /// never started (it was shut down, or refused the put) gives
+    /// [`TaskError::Cancelled`] for each of its inputs; a chunk a worker
+    /// has started runs to its end. [`stats`](Self::stats) and the
+    /// request hooks see the chunks, not the inputs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let lens: Vec<usize> = pool
+    ///     .map(|s: &str| s.len(), ["a", "bb", "ccc"])
+    ///     .into_iter()
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(lens, [1, 2, 3]);
+    ///
+    /// // A million inputs: about a thousand requests.
+    /// let squares = pool.map(|n: u64| n * n, 0..1_000_000u64);
+    /// assert_eq!(squares.len(), 1_000_000);
+    /// assert_eq!(squares[999_999], Ok(999_998_000_001));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn map<I, F, T>(&self, f: F, inputs: I) -> Vec<Result<T, TaskError>>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let mut inputs = inputs.into_iter().collect::<Vec<_>>().into_iter();
+        let n = inputs.len();
+        let len = chunk_len(n, self.threads());
+        let f = Arc::new(f);
+        let mut flying: Vec<Flying<T>> = Vec::with_capacity(n.div_ceil(len));
+        let mut refused = false;
+        loop {
+            let chunk: Vec<I::Item> = inputs.by_ref().take(len).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let count = chunk.len();
+            if refused {
+                // Dropped here, unrun, like the refused chunk's inputs.
+                drop(chunk);
+                flying.push((count, None));
+                continue;
+            }
+            let f = Arc::clone(&f);
+            let (ticket, task) = Ticket::with_request(move || Ok(run_chunk(&*f, chunk)));
+            if self.put_task(task).is_err() {
+                // The refused request was dropped with the error, which
+                // told its ticket `Cancelled`.
+                log::debug!("callpool: map stops putting chunks: the pool refused one");
+                refused = true;
+            }
+            flying.push((count, Some(ticket)));
+        }
+        let mut outcomes = Vec::with_capacity(n);
+        for (count, ticket) in flying {
+            match ticket.map_or(Err(TaskError::Cancelled), Ticket::wait) {
+                Ok(chunk) => outcomes.extend(chunk),
+                // Cancelled or expired before it started: so was each input.
+                Err(e) => outcomes.extend((0..count).map(|_| Err(e.clone()))),
+            }
+        }
+        outcomes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn few_inputs_go_one_per_request() {
+        for threads in [0, 1, 2, 8] {
+            for n in 0..=CHUNKS_PER_THREAD * threads.max(1) {
+                assert_eq!(chunk_len(n, threads), 1, "n {n}, threads {threads}");
+            }
+        }
+    }
+
+    #[test]
+    fn many_inputs_make_about_four_chunks_per_thread_of_at_most_max_chunk() {
+        assert_eq!(chunk_len(1_000, 2), 125);
+        assert_eq!(chunk_len(1_001, 2), 126);
+        assert_eq!(chunk_len(1_000_000, 1), MAX_CHUNK);
+        assert_eq!(chunk_len(usize::MAX, usize::MAX), 1);
+        for n in [1, 7, 100, 4_097, 1_000_000] {
+            for threads in [1, 3, 64] {
+                let len = chunk_len(n, threads);
+                assert!((1..=MAX_CHUNK).contains(&len));
+                // At least two chunks per thread (rounding up the length
+                // can cost up to half of the four), unless the inputs run
+                // out first or the chunks are at their longest.
+                let chunks = n.div_ceil(len);
+                assert!(
+                    chunks * 2 >= n.min(threads * CHUNKS_PER_THREAD) || len == MAX_CHUNK,
+                    "n {n}, threads {threads}: {chunks} chunks of {len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_chunk_catches_each_panic_for_its_own_input() {
+        let outcomes = run_chunk(
+            &|n: u32| {
+                assert!(n != 2, "chunk test: input 2");
+                n * 10
+            },
+            vec![1, 2, 3],
+        );
+        assert_eq!(
+            outcomes,
+            [
+                Ok(10),
+                Err(TaskError::Panicked("chunk test: input 2".into())),
+                Ok(30)
+            ]
+        );
+    }
+}
