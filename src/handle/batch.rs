@@ -10,7 +10,7 @@ use crate::inbox::batches::{BatchState, Members, Progress};
 use crate::inbox::{Caller, Inbox, Job};
 use crate::pool::queue::Admit;
 use crate::pool::{Pool, Push};
-use crate::request::task::{BoxedTask, Route, TaskBox};
+use crate::request::task::{Route, TaskBox};
 use crate::request::WorkRequest;
 
 /// How many requests of a batch go into the queue with one reservation:
@@ -75,37 +75,29 @@ impl ThreadPool {
         I: IntoIterator,
         I::Item: Into<WorkRequest>,
     {
-        let hand_back = |tasks: Vec<BoxedTask>| -> Vec<WorkRequest> {
-            let requests = tasks.into_iter();
-            requests
-                .map(|task| WorkRequest::from_task(TaskBox::Boxed(task)))
-                .collect()
-        };
-        // Boxes only (16 bytes each, where a `TaskBox` takes 24): a
-        // ticket's or a collector's request has no place in a handle's
-        // batch, as its outcome never comes back here.
-        let mut requests = requests.into_iter();
-        let mut tasks = Vec::with_capacity(requests.size_hint().0);
-        for request in requests.by_ref() {
-            match request.into().into_task() {
-                TaskBox::Boxed(task) if task.route() == Route::Inbox => tasks.push(task),
-                other => {
-                    let mut all = hand_back(tasks);
-                    all.push(WorkRequest::from_task(other));
-                    all.extend(requests.map(Into::into));
-                    return Err(BatchError::DuplicateId(all));
-                }
-            }
-        }
-        let Some(members) = Members::new(tasks.iter().map(|task| task.id())) else {
-            return Err(BatchError::DuplicateId(hand_back(tasks)));
+        // A `Vec<WorkRequest>` (what `make_requests` gives) is collected in
+        // place, and its boxes are read once, here: a batch of a million
+        // requests allocates no second vector and walks the heap once
+        // (`docs/performance.md`, "Batch put against a loop of puts").
+        let mut requests: Vec<WorkRequest> = requests.into_iter().map(Into::into).collect();
+        // Boxed requests only: a ticket's or a collector's request has no
+        // place in a handle's batch, as its outcome never comes back here.
+        let mut foreign = false;
+        let members = Members::new(requests.iter_mut().map(|request| {
+            let task = request.task_mut();
+            foreign |= !matches!(task, TaskBox::Boxed(task) if task.route() == Route::Inbox);
+            task.id()
+        }));
+        let members = match members {
+            Some(members) if !foreign => members,
+            _ => return Err(BatchError::DuplicateId(requests)),
         };
         let user_ids: Vec<u64> = members.user_chosen().collect();
         let inbox = self.inbox();
         // Every request counted pending, and the batch filed, before any is
         // queued: no member's outcome can arrive unknown.
-        if inbox.register_many(tasks.len(), &user_ids).is_err() {
-            return Err(BatchError::DuplicateId(hand_back(tasks)));
+        if inbox.register_many(requests.len(), &user_ids).is_err() {
+            return Err(BatchError::DuplicateId(requests));
         }
         let batch = Batch {
             state: BatchState::new(members),
@@ -114,14 +106,16 @@ impl ThreadPool {
         };
         // An empty batch is complete at once: filed, it would only make
         // every later result of the handle look through the list.
-        if tasks.is_empty() {
+        if requests.is_empty() {
             return Ok(batch);
         }
         inbox.batches.add(Arc::clone(&batch.state));
         if self.shared().config.queue_capacity.is_some() {
-            let jobs = tasks.into_iter().map(|task| boxed_job(task, inbox));
+            let jobs = requests
+                .into_iter()
+                .map(|request| member_job(request, inbox));
             self.put_one_by_one(jobs);
-        } else if let Err(jobs) = self.put_in_chunks(tasks) {
+        } else if let Err(jobs) = self.put_in_chunks(requests) {
             // Nothing was queued: untrack and hand everything back.
             for job in &jobs {
                 job.unregister(Caller::Other);
@@ -141,17 +135,17 @@ impl ThreadPool {
     /// request is handed back (`Err`); if it refuses a later one, that
     /// chunk and the rest are cancelled through this handle, so their
     /// callbacks and the batch hear it.
-    fn put_in_chunks(&self, tasks: Vec<BoxedTask>) -> Result<(), Vec<Job>> {
+    fn put_in_chunks(&self, requests: Vec<WorkRequest>) -> Result<(), Vec<Job>> {
         let (queue, inbox) = (&self.shared().queue, self.inbox());
-        let mut tasks = tasks.into_iter();
-        let mut chunk = Vec::with_capacity(CHUNK.min(tasks.len()));
+        let mut requests = requests.into_iter();
+        let mut chunk = Vec::with_capacity(CHUNK.min(requests.len()));
         let mut first = true;
         loop {
             chunk.extend(
-                tasks
+                requests
                     .by_ref()
                     .take(CHUNK)
-                    .map(|task| boxed_job(task, inbox)),
+                    .map(|request| member_job(request, inbox)),
             );
             if chunk.is_empty() {
                 return Ok(());
@@ -164,7 +158,7 @@ impl ThreadPool {
                 Push::Closed(jobs) | Push::Full(jobs) => {
                     let all = jobs
                         .into_iter()
-                        .chain(tasks.map(|task| boxed_job(task, inbox)));
+                        .chain(requests.map(|request| member_job(request, inbox)));
                     if first {
                         return Err(all.collect());
                     }
@@ -312,8 +306,15 @@ impl fmt::Debug for Batch {
     }
 }
 
-/// The queue's job for a batch member, which is always a boxed request.
-fn boxed_job(task: BoxedTask, inbox: &Arc<Inbox>) -> Job {
-    let inbox = Arc::clone(inbox);
-    Job::Boxed { task, inbox }
+/// The queue's job for a batch member, which `put_batch` has checked is a
+/// boxed request (counted on the handle already).
+fn member_job(request: WorkRequest, inbox: &Arc<Inbox>) -> Job {
+    match request.into_task() {
+        TaskBox::Boxed(task) => Job::Boxed {
+            task,
+            inbox: Arc::clone(inbox),
+        },
+        // Never: a ticket's request is refused before anything is counted.
+        TaskBox::Shared(job) => Job::Shared(job),
+    }
 }

@@ -62,45 +62,54 @@ pub(crate) struct Members {
 }
 
 impl Members {
-    /// The members with these ids, or `None` if an id is there twice.
+    /// The members with these ids, or `None` if an id is there twice. One
+    /// pass: the bitmap starts at the first automatic id and grows as long
+    /// as it stays within about a word per member so far; ids below that
+    /// first one, or too far above, go in the set.
     pub(crate) fn new<I>(ids: I) -> Option<Members>
     where
-        I: Iterator<Item = RequestId> + Clone,
+        I: IntoIterator<Item = RequestId>,
     {
-        let (mut len, mut lo, mut hi) = (0, u64::MAX, 0);
-        for id in ids.clone() {
-            len += 1;
-            if !id.is_user_chosen() {
-                lo = lo.min(id.value());
-                hi = hi.max(id.value());
-            }
-        }
-        // Words of 64 bits for the range; `None`: no automatic id, or a
-        // range too wide for about a word per member.
-        let words = hi
-            .checked_sub(lo)
-            .map(|span| span / 64 + 1)
-            .filter(|&words| words <= len as u64 + 1);
         let mut members = Members {
-            len,
-            lo,
-            bits: vec![0; words.unwrap_or(0) as usize],
+            len: 0,
+            lo: 0,
+            bits: Vec::new(),
             others: HashSet::new(),
         };
         for id in ids {
-            let fresh = match members.bit(id) {
-                Some((word, mask)) => {
-                    let fresh = members.bits[word] & mask == 0;
-                    members.bits[word] |= mask;
-                    fresh
-                }
-                None => members.others.insert(id),
-            };
-            if !fresh {
+            members.len += 1;
+            if !members.insert(id) {
                 return None;
             }
         }
         Some(members)
+    }
+
+    /// Adds `id`; `false` if it is a member already.
+    fn insert(&mut self, id: RequestId) -> bool {
+        if !id.is_user_chosen() {
+            if self.bits.is_empty() {
+                self.lo = id.value();
+            }
+            if let Some(at) = id.value().checked_sub(self.lo) {
+                let word = at / 64;
+                if word <= self.len as u64 {
+                    let word = word as usize;
+                    if word >= self.bits.len() {
+                        self.bits.resize(word + 1, 0);
+                    }
+                    let mask = 1 << (at % 64);
+                    if self.bits[word] & mask != 0 || self.in_others(id) {
+                        return false;
+                    }
+                    self.bits[word] |= mask;
+                    return true;
+                }
+            }
+        }
+        // The bitmap may have grown over an id the set took earlier, and
+        // the other way round: a member is in one of them only.
+        !self.in_bits(id) && self.others.insert(id)
     }
 
     /// Where automatic id `id` sits in `bits`, if it is in their range.
@@ -114,10 +123,16 @@ impl Members {
     }
 
     pub(crate) fn contains(&self, id: RequestId) -> bool {
-        match self.bit(id) {
-            Some((word, mask)) => self.bits[word] & mask != 0,
-            None => !self.others.is_empty() && self.others.contains(&id),
-        }
+        self.in_bits(id) || self.in_others(id)
+    }
+
+    fn in_bits(&self, id: RequestId) -> bool {
+        self.bit(id)
+            .is_some_and(|(word, mask)| self.bits[word] & mask != 0)
+    }
+
+    fn in_others(&self, id: RequestId) -> bool {
+        !self.others.is_empty() && self.others.contains(&id)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -458,7 +473,7 @@ mod tests {
     fn ids_far_apart_go_in_the_set() {
         let ids = [auto(1), auto(u64::MAX), auto(1 << 40)];
         let members = Members::new(ids.iter().copied()).unwrap();
-        assert!(members.bits.is_empty(), "a bitmap would be too large");
+        assert!(members.bits.len() <= 1, "a bitmap would be too large");
         for id in ids {
             assert!(members.contains(id), "{id:?}");
         }
@@ -473,5 +488,12 @@ mod tests {
         assert!(Members::new([user(7), auto(8), user(7)].into_iter()).is_none());
         assert!(Members::new([user(7), auto(7)].into_iter()).is_some());
         assert!(Members::new(std::iter::empty()).is_some());
+        // 200 is too far above 0 for a bitmap of two members: the set
+        // takes it, and it is still found there once the bitmap has grown
+        // over it.
+        let spread = [auto(0), auto(200), auto(1), auto(2), auto(3)];
+        let members = Members::new(spread).unwrap();
+        assert!(members.contains(auto(200)) && !members.contains(auto(199)));
+        assert!(Members::new([auto(0), auto(200), auto(1), auto(2), auto(200)]).is_none());
     }
 }

@@ -292,6 +292,11 @@ impl WorkRequest {
         }
     }
 
+    /// The boxed task, in place, without locking (the request is ours).
+    pub(crate) fn task_mut(&mut self) -> &mut TaskBox {
+        self.task.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The boxed task, to queue it.
     pub(crate) fn into_task(self) -> TaskBox {
         // Poisoning cannot happen (no code panics while holding the lock:
