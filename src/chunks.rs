@@ -36,15 +36,30 @@ pub(crate) fn chunk_len(n: usize, threads: usize) -> usize {
     n.div_ceil(chunks).clamp(1, MAX_CHUNK)
 }
 
+/// One chunk's inputs. Dropped unrun (the pool refused or cancelled the
+/// chunk), they are dropped one at a time, each `Drop` contained: a second
+/// panicking `Drop` in one vector's drop would abort the process.
+struct Inputs<A>(Vec<A>);
+
+impl<A> Drop for Inputs<A> {
+    fn drop(&mut self) {
+        for input in self.0.drain(..) {
+            unwind::contain("an input of map", || drop(input));
+        }
+    }
+}
+
 /// Runs `f` over one chunk on a worker: one outcome per input, in order.
-/// A panic is caught for its own input; the function is called again for
-/// the next (as it would be by the next input's request).
-fn run_chunk<A, T, F>(f: &F, inputs: Vec<A>) -> Vec<Result<T, TaskError>>
+/// A panic is caught for its own input (one in an input's `Drop` too,
+/// since `f` owns its input); the function is called again for the next
+/// (as it would be by the next input's request).
+fn run_chunk<A, T, F>(f: &F, mut inputs: Inputs<A>) -> Vec<Result<T, TaskError>>
 where
     F: Fn(A) -> T,
 {
     inputs
-        .into_iter()
+        .0
+        .drain(..)
         .map(|input| {
             // AssertUnwindSafe: after a panic `f` is only called again, as
             // separate requests sharing one `f` would call it.
@@ -115,11 +130,11 @@ impl ThreadPool {
         let mut flying: Vec<Flying<T>> = Vec::with_capacity(n.div_ceil(len));
         let mut refused = false;
         loop {
-            let chunk: Vec<I::Item> = inputs.by_ref().take(len).collect();
-            if chunk.is_empty() {
+            let chunk = Inputs(inputs.by_ref().take(len).collect());
+            if chunk.0.is_empty() {
                 break;
             }
-            let count = chunk.len();
+            let count = chunk.0.len();
             if refused {
                 // Dropped here, unrun, like the refused chunk's inputs.
                 drop(chunk);
@@ -190,7 +205,7 @@ mod tests {
                 assert!(n != 2, "chunk test: input 2");
                 n * 10
             },
-            vec![1, 2, 3],
+            Inputs(vec![1, 2, 3]),
         );
         assert_eq!(
             outcomes,

@@ -151,3 +151,19 @@ fn a_panicking_drop_during_a_shutdown_now_sweep_loses_nothing() {
     assert_eq!(cancelled.load(Ordering::SeqCst), 4);
     assert_eq!(b.pending(), 0);
 }
+
+/// `map` on a pool that refuses its chunks drops the inputs it never put,
+/// on the caller's thread: a panic in their `Drop` is contained there too,
+/// and every input still has its `Cancelled` outcome.
+#[test]
+fn map_on_a_shut_down_pool_contains_its_inputs_drop_panics() {
+    quiet();
+    let pool = ThreadPool::new(1);
+    let other = pool.new_handle();
+    pool.shutdown().unwrap();
+    let outcomes = common::within("map of bombs", move || {
+        other.map(|_bomb: Bomb| 0u8, (0..3_000).map(|_| Bomb))
+    });
+    assert_eq!(outcomes.len(), 3_000);
+    assert!(outcomes.iter().all(|o| *o == Err(TaskError::Cancelled)));
+}
