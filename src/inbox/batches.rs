@@ -482,6 +482,54 @@ mod tests {
         assert_eq!(members.user_chosen().count(), 0);
     }
 
+    /// The one-pass member set against a plain set of ids: refused exactly
+    /// when an id comes twice; otherwise it contains exactly the ids
+    /// given, and its bitmap stays within about a word per member. Ids
+    /// are drawn close together (as a batch's are) with some far away and
+    /// some user-chosen, in any order.
+    #[test]
+    fn the_member_set_matches_a_plain_set() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        use std::collections::HashSet;
+
+        let id = prop_oneof![
+            6 => (0u64..300).prop_map(auto),
+            1 => (0u64..u64::MAX / 2).prop_map(auto),
+            1 => (0u64..300).prop_map(user),
+        ];
+        let mut runner = TestRunner::new_with_rng(
+            Config {
+                cases: 2_000,
+                ..Config::default()
+            },
+            TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+        );
+        runner
+            .run(&proptest::collection::vec(id, 0..200), |ids| {
+                let mut plain = HashSet::new();
+                let twice = !ids.iter().all(|id| plain.insert(*id));
+                match Members::new(ids.iter().copied()) {
+                    None => prop_assert!(twice, "refused without a repeat"),
+                    Some(members) => {
+                        prop_assert!(!twice, "a repeated id was taken");
+                        prop_assert_eq!(members.len(), ids.len());
+                        prop_assert!(members.bits.len() <= ids.len() + 1);
+                        for probe in (0..310).flat_map(|v| [auto(v), user(v)]).chain(ids.clone()) {
+                            prop_assert_eq!(
+                                members.contains(probe),
+                                plain.contains(&probe),
+                                "{:?}",
+                                probe
+                            );
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
     #[test]
     fn an_id_twice_is_refused() {
         assert!(Members::new([auto(7), auto(8), auto(7)].into_iter()).is_none());
