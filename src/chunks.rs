@@ -91,6 +91,11 @@ impl ThreadPool {
     /// very unequal cost, or a limit on how many run at once), use
     /// [`imap`](Self::imap) or [`as_completed`](Self::as_completed).
     ///
+    /// Called on one of this pool's own workers (from inside a request),
+    /// `map` runs the inputs there, in turn, instead of putting them:
+    /// waiting on that worker for requests it may be the one to run would
+    /// never end.
+    ///
     /// The outcomes never reach this handle's callbacks, and
     /// [`pending`](Self::pending) does not count them. A chunk the pool
     /// never started (it was shut down, or refused the put) gives
@@ -123,6 +128,12 @@ impl ThreadPool {
         F: Fn(I::Item) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
+        if self.on_worker_thread() {
+            // Waiting here for the chunks could wait for ever: this worker
+            // may be the one that would run them, or all may be waiting.
+            log::debug!("callpool: map on a worker of its own pool runs its inputs in place");
+            return run_chunk(&f, Inputs(inputs.into_iter().collect()));
+        }
         let mut inputs = inputs.into_iter().collect::<Vec<_>>().into_iter();
         let n = inputs.len();
         let len = chunk_len(n, self.threads());

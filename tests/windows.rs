@@ -486,6 +486,39 @@ fn map_runs_a_few_inputs_side_by_side() {
     });
 }
 
+/// `map` called inside a request on a pool of one worker: waiting there
+/// for its chunks would never end (that worker is the one to run them),
+/// so it runs the inputs in place, on that worker, and returns.
+#[test]
+fn map_inside_a_request_on_one_worker_runs_in_place() {
+    within("map on the only worker", || {
+        let pool = ThreadPool::new(1);
+        let inner = pool.new_handle();
+        let (tx, rx) = mpsc::channel();
+        pool.put_request(WorkRequest::new(
+            move |_: ()| {
+                let me = thread::current().id();
+                let outcomes = inner.map(
+                    move |n: u64| (n * n, thread::current().id() == me),
+                    0..10_000,
+                );
+                tx.send(outcomes).unwrap();
+            },
+            (),
+        ))
+        .unwrap();
+        let outcomes = rx
+            .recv_timeout(HANG)
+            .expect("map inside a request never returned");
+        assert_eq!(outcomes.len(), 10_000);
+        for (n, outcome) in outcomes.into_iter().enumerate() {
+            let n = n as u64;
+            assert_eq!(outcome, Ok((n * n, true)), "input {n}");
+        }
+        pool.wait().unwrap();
+    });
+}
+
 /// On a pool that no longer accepts requests, `map` still gives one
 /// outcome per input, each `Cancelled`, and runs none of them.
 #[test]

@@ -157,6 +157,11 @@ impl ThreadPool {
         &self.owner.pool
     }
 
+    /// Whether the current thread is one of this pool's workers.
+    pub(crate) fn on_worker_thread(&self) -> bool {
+        self.shared().on_worker_thread()
+    }
+
     /// Another handle on the same workers, with its own pending requests and
     /// results: it never runs this handle's callbacks, nor this one its.
     ///
