@@ -25,13 +25,13 @@ const CHUNKS_PER_THREAD: usize = 4;
 /// The most inputs in one chunk: beyond this the per-request cost is
 /// already small against the inputs' own, while longer chunks would only
 /// make the last one to end later.
-pub(crate) const MAX_CHUNK: usize = 1024;
+const MAX_CHUNK: usize = 1024;
 
 /// How many inputs go in one chunk, for `n` inputs on `threads` workers:
 /// about [`CHUNKS_PER_THREAD`] chunks per worker, at least 1 and at most
 /// [`MAX_CHUNK`] inputs each. So `n` inputs no more than
 /// `CHUNKS_PER_THREAD` times the workers go one per request.
-pub(crate) fn chunk_len(n: usize, threads: usize) -> usize {
+fn chunk_len(n: usize, threads: usize) -> usize {
     let chunks = threads.max(1).saturating_mul(CHUNKS_PER_THREAD);
     n.div_ceil(chunks).clamp(1, MAX_CHUNK)
 }
@@ -69,9 +69,8 @@ where
         .collect()
 }
 
-/// One chunk on its way: how many inputs it holds, and its ticket (`None`
-/// if it was never put: the pool had refused an earlier chunk).
-type Flying<T> = (usize, Option<Ticket<Vec<Result<T, TaskError>>>>);
+/// One chunk on its way: how many inputs it holds, and its ticket.
+type Flying<T> = (usize, Ticket<Vec<Result<T, TaskError>>>);
 
 impl ThreadPool {
     /// Runs `f(input)` for every input on the pool and returns the
@@ -139,37 +138,35 @@ impl ThreadPool {
         let len = chunk_len(n, self.threads());
         let f = Arc::new(f);
         let mut flying: Vec<Flying<T>> = Vec::with_capacity(n.div_ceil(len));
-        let mut refused = false;
         loop {
             let chunk = Inputs(inputs.by_ref().take(len).collect());
-            if chunk.0.is_empty() {
-                break;
-            }
             let count = chunk.0.len();
-            if refused {
-                // Dropped here, unrun, like the refused chunk's inputs.
-                drop(chunk);
-                flying.push((count, None));
-                continue;
+            if count == 0 {
+                break;
             }
             let f = Arc::clone(&f);
             let (ticket, task) = Ticket::with_request(move || Ok(run_chunk(&*f, chunk)));
-            if self.put_task(task).is_err() {
-                // The refused request was dropped with the error, which
-                // told its ticket `Cancelled`.
+            // A refused request is dropped with the error, which tells its
+            // ticket `Cancelled`.
+            let refused = self.put_task(task).is_err();
+            flying.push((count, ticket));
+            if refused {
                 log::debug!("callpool: map stops putting chunks: the pool refused one");
-                refused = true;
+                break;
             }
-            flying.push((count, Some(ticket)));
         }
+        // The inputs after a refused chunk are never put: dropped unrun,
+        // like the refused chunk's, and cancelled like them.
+        let unput = Inputs(inputs.collect()).0.len();
         let mut outcomes = Vec::with_capacity(n);
         for (count, ticket) in flying {
-            match ticket.map_or(Err(TaskError::Cancelled), Ticket::wait) {
+            match ticket.wait() {
                 Ok(chunk) => outcomes.extend(chunk),
                 // Cancelled or expired before it started: so was each input.
                 Err(e) => outcomes.extend((0..count).map(|_| Err(e.clone()))),
             }
         }
+        outcomes.extend((0..unput).map(|_| Err(TaskError::Cancelled)));
         outcomes
     }
 }
