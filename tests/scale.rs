@@ -33,7 +33,9 @@ fn until(mut done: impl FnMut() -> bool) {
 #[test]
 fn grows_while_requests_wait_up_to_max_then_shrinks_to_min() {
     within("grow and shrink", || {
-        const NAME: &str = "scale-a";
+        // Not "scale-" and a hex digit: the test binary's main thread is
+        // named after the binary ("scale-<hash>"), and would be counted.
+        const NAME: &str = "grow-shrink";
         let pool = ThreadPool::builder()
             .workers(1)
             .min_workers(1)
