@@ -190,3 +190,13 @@ fn s1_last_worker_retires_as_a_request_arrives() {
 fn s2_two_workers_retire_as_a_request_arrives() {
     check(|| scale::two_workers_retire_as_a_request_arrives(scale::shipped));
 }
+
+#[test]
+fn q1_fifo_order_kept_through_a_refill() {
+    check(fifo::order_kept_through_a_refill);
+}
+
+#[test]
+fn q2_fifo_batch_and_two_takers() {
+    check(fifo::batch_and_two_takers);
+}

@@ -85,6 +85,12 @@ fn ticket_scenarios() {
     check(ticket::dropped_job_wakes_the_waiter);
 }
 
+#[test]
+fn fifo_scenarios() {
+    check(fifo::order_kept_through_a_refill);
+    check(fifo::batch_and_two_takers);
+}
+
 /// Finds a race in the wait protocol (see `docs/reliability.md`,
 /// "Bugs found"): waiter A takes the last result off the channel; before
 /// A deregisters it, the worker exits, the token wakes waiter B, which

@@ -6,6 +6,7 @@
 //! The protocols (request flow, dismissal, shutdown) are described step by
 //! step in `docs/design.md`.
 
+pub(crate) mod fifo;
 pub(crate) mod handshake;
 pub(crate) mod pace;
 pub(crate) mod queue;

@@ -56,34 +56,7 @@ fn word_of(lifecycle: Lifecycle) -> usize {
     lifecycle as usize
 }
 
-/// The FIFO itself: crossbeam's lock-free queue in the library, a model
-/// mutex around a `VecDeque` with the same methods under the checkers (which
-/// cannot see inside crossbeam's atomics). Both are linearizable FIFOs; the
-/// protocol around them is the same code.
-#[cfg(not(any(loom, shuttle)))]
-type Fifo<J> = crossbeam_queue::SegQueue<J>;
-
-#[cfg(any(loom, shuttle))]
-struct Fifo<J>(Mutex<VecDeque<J>>);
-
-#[cfg(any(loom, shuttle))]
-impl<J> Fifo<J> {
-    fn new() -> Fifo<J> {
-        Fifo(Mutex::new(VecDeque::new()))
-    }
-
-    fn push(&self, job: J) {
-        self.0.lock().unwrap().push_back(job);
-    }
-
-    fn pop(&self) -> Option<J> {
-        self.0.lock().unwrap().pop_front()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.lock().unwrap().is_empty()
-    }
-}
+use crate::pool::fifo::Fifo;
 
 pub(crate) struct RequestQueue<J> {
     jobs: Fifo<J>,
@@ -347,9 +320,7 @@ impl<J> RequestQueue<J> {
     /// fence and the same look at the lifecycle, once.
     fn push_counted_many(&self, jobs: &mut Vec<J>) -> bool {
         let n = jobs.len();
-        for job in jobs.drain(..) {
-            self.jobs.push(job);
-        }
+        self.jobs.push_many(jobs);
         // SeqCst fence: as in `push_counted`, once for the batch.
         fence(Ordering::SeqCst);
         let closed = self.lifecycle() == Lifecycle::Closed;

@@ -1,0 +1,366 @@
+//! The request queue's FIFO: a ring allocated once, where workers take
+//! requests, with a backlog of reusable chunks behind it for when puts
+//! outrun the workers.
+//!
+//! Why not one segmented lock-free queue: it allocates a block every few
+//! dozen requests on the putting thread and frees it on the worker that
+//! empties it, and the two threads then meet on the allocator's lock
+//! (`docs/performance.md`, "A request queue that reuses its memory"). Here
+//! the ring's slots are reused, and the backlog's chunks go back to the
+//! putters, so a steady stream allocates nothing, and a burst allocates one
+//! chunk per [`CHUNK`] requests.
+//!
+//! The protocol (`docs/design.md`, "The request FIFO"):
+//! - A put goes to the ring while the backlog is empty (`spilled` is 0) and
+//!   the ring has room; otherwise to the backlog's last chunk, under its
+//!   lock, counting itself in `spilled` there.
+//! - A take pops the ring. When the ring is empty and `spilled` is not,
+//!   one taker at a time (`refilling`) moves the backlog's first chunk into
+//!   the ring, and only then counts those requests out of `spilled`.
+//!
+//! So a request in the backlog is never overtaken by one put after it: a
+//! put that sees `spilled` at 0 comes after the refill that moved the last
+//! backlogged request into the ring. Puts ordered by happens-before are
+//! taken in their order; concurrent puts have none.
+
+use std::collections::VecDeque;
+
+use crate::sync::{AtomicUsize, Mutex, MutexGuard, Ordering};
+
+/// Requests per backlog chunk: one allocation, and one turn of the
+/// backlog's lock for the taker, per this many backlogged requests.
+#[cfg(not(any(loom, shuttle)))]
+const CHUNK_LEN: usize = 256;
+/// The ring's slots: room for a chunk being moved in and for puts that
+/// looked at `spilled` before a backlog began (they still try the ring).
+#[cfg(not(any(loom, shuttle)))]
+const RING_SLOTS: usize = 4 * CHUNK_LEN;
+
+/// Under the checkers, the request queue's scenarios (two or three
+/// requests) mostly stay in the ring, as its state space was checked
+/// before the backlog; the shuttle storms and the FIFO's own models
+/// (`src/models/fifo.rs`, a ring of one slot) go through the backlog.
+#[cfg(any(loom, shuttle))]
+const CHUNK_LEN: usize = 1;
+#[cfg(any(loom, shuttle))]
+const RING_SLOTS: usize = 4;
+
+/// Empty chunks kept for the next backlog; more are freed, so a burst's
+/// memory does not stay with the pool.
+const SPARE_CHUNKS: usize = 4;
+
+/// `RING` slots in the ring, `CHUNK` requests per backlog chunk; `CHUNK`
+/// at most `RING`, so that an empty ring takes a whole chunk.
+pub(crate) struct Fifo<J, const RING: usize = RING_SLOTS, const CHUNK: usize = CHUNK_LEN> {
+    ring: Ring<J>,
+    /// Requests in the backlog, and in a refill on their way to the ring.
+    /// Raised under `backlog`'s lock, lowered after the refill's pushes.
+    spilled: AtomicUsize,
+    backlog: Mutex<Backlog<J>>,
+    /// Held while moving a chunk into the ring: one refill at a time, so
+    /// the ring always has room for the chunk (see `refill`).
+    refilling: Mutex<()>,
+}
+
+struct Backlog<J> {
+    chunks: VecDeque<Vec<J>>,
+    spare: Vec<Vec<J>>,
+}
+
+impl<J> Backlog<J> {
+    /// Appends to the backlog's last chunk, or to a new one of `chunk_len`.
+    fn append(&mut self, job: J, chunk_len: usize) {
+        match self.chunks.back_mut() {
+            Some(last) if last.len() < chunk_len => last.push(job),
+            _ => {
+                let mut chunk = self
+                    .spare
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(chunk_len));
+                chunk.push(job);
+                self.chunks.push_back(chunk);
+            }
+        }
+    }
+}
+
+impl<J, const RING: usize, const CHUNK: usize> Fifo<J, RING, CHUNK> {
+    pub(crate) fn new() -> Self {
+        const { assert!(0 < CHUNK && CHUNK <= RING) };
+        Fifo {
+            ring: Ring::new(RING),
+            spilled: AtomicUsize::new(0),
+            backlog: Mutex::new(Backlog {
+                chunks: VecDeque::new(),
+                spare: Vec::new(),
+            }),
+            refilling: Mutex::new(()),
+        }
+    }
+
+    fn backlog(&self) -> MutexGuard<'_, Backlog<J>> {
+        // No code panics under this lock but an allocation failure, which
+        // aborts: a poisoned lock still guards consistent chunks.
+        self.backlog.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn push(&self, job: J) {
+        // SeqCst: pairs with the refill's lowering of `spilled` after its
+        // pushes, so a put that sees 0 queues behind what the refill moved.
+        let job = if self.spilled.load(Ordering::SeqCst) == 0 {
+            match self.ring.push(job) {
+                Ok(()) => return,
+                Err(job) => job,
+            }
+        } else {
+            job
+        };
+        let mut backlog = self.backlog();
+        backlog.append(job, CHUNK);
+        // SeqCst: a put that reads `spilled` after this goes to the
+        // backlog too; a taker that sees it above 0 finds the request in
+        // the backlog once it takes the lock.
+        self.spilled.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Pushes a batch in its order, with one turn of the backlog's lock for
+    /// whatever the ring has no room for.
+    pub(crate) fn push_many(&self, jobs: &mut Vec<J>) {
+        let mut jobs = jobs.drain(..);
+        let mut first_left = None;
+        // SeqCst: as in `push`.
+        if self.spilled.load(Ordering::SeqCst) == 0 {
+            for job in jobs.by_ref() {
+                if let Err(job) = self.ring.push(job) {
+                    first_left = Some(job);
+                    break;
+                }
+            }
+        }
+        let left = first_left.into_iter().chain(jobs);
+        let mut backlog = self.backlog();
+        let mut n = 0;
+        for job in left {
+            n += 1;
+            backlog.append(job, CHUNK);
+        }
+        // SeqCst: as in `push`. Raised after the appends, still under the
+        // lock: a taker only looks at the chunks under it.
+        self.spilled.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// The oldest request, or `None` if there was a moment, during the
+    /// call, when the FIFO held none.
+    pub(crate) fn pop(&self) -> Option<J> {
+        loop {
+            if let Some(job) = self.ring.pop() {
+                return Some(job);
+            }
+            // SeqCst: read after the ring was seen empty; 0 means nothing
+            // is backlogged either, at this moment.
+            if self.spilled.load(Ordering::SeqCst) == 0 {
+                return None;
+            }
+            self.refill();
+        }
+    }
+
+    /// Moves the backlog's first chunk into the ring, if the ring is empty
+    /// (else another refill has just filled it; the caller looks again).
+    fn refill(&self) {
+        // Lock hand-off: waits for a refill under way, whose requests the
+        // caller then finds in the ring.
+        let _refilling = self.refilling.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.ring.is_empty() {
+            return;
+        }
+        let Some(mut chunk) = self.backlog().chunks.pop_front() else {
+            return;
+        };
+        let mut moved = 0;
+        let mut jobs = chunk.drain(..);
+        // The ring was empty and only refills add to it while `spilled` is
+        // above 0, but for puts that read `spilled` before the backlog
+        // began: a full ring sends what is left back to the front.
+        let left = loop {
+            let Some(job) = jobs.next() else { break None };
+            match self.ring.push(job) {
+                Ok(()) => moved += 1,
+                Err(job) => break Some(job),
+            }
+        };
+        let rest: Vec<J> = left.into_iter().chain(jobs).collect();
+        // SeqCst: after the pushes, so a put that sees the drop queues
+        // behind them (see `push`).
+        self.spilled.fetch_sub(moved, Ordering::SeqCst);
+        let mut backlog = self.backlog();
+        if !rest.is_empty() {
+            backlog.chunks.push_front(rest);
+        }
+        if backlog.spare.len() < SPARE_CHUNKS {
+            backlog.spare.push(chunk);
+        }
+    }
+
+    /// Whether the FIFO holds no request: the ring is empty and nothing is
+    /// backlogged. Two looks, each covered by the caller's fence (the
+    /// queue's sleep and sweep protocols pair a fence with the putter's).
+    pub(crate) fn is_empty(&self) -> bool {
+        // SeqCst: read after the ring, as in `pop`.
+        self.ring.is_empty() && self.spilled.load(Ordering::SeqCst) == 0
+    }
+}
+
+/// The ring: crossbeam's bounded lock-free queue in the library; under the
+/// checkers, which cannot see inside crossbeam's atomics, a bounded
+/// `VecDeque` behind a model mutex. Both are linearizable bounded FIFOs.
+#[cfg(not(any(loom, shuttle)))]
+struct Ring<J>(crossbeam_queue::ArrayQueue<J>);
+
+#[cfg(any(loom, shuttle))]
+struct Ring<J>(Mutex<VecDeque<J>>, usize);
+
+impl<J> Ring<J> {
+    #[cfg(not(any(loom, shuttle)))]
+    fn new(slots: usize) -> Ring<J> {
+        Ring(crossbeam_queue::ArrayQueue::new(slots))
+    }
+
+    #[cfg(not(any(loom, shuttle)))]
+    fn push(&self, job: J) -> Result<(), J> {
+        self.0.push(job)
+    }
+
+    #[cfg(not(any(loom, shuttle)))]
+    fn pop(&self) -> Option<J> {
+        self.0.pop()
+    }
+
+    #[cfg(not(any(loom, shuttle)))]
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    #[cfg(any(loom, shuttle))]
+    fn new(slots: usize) -> Ring<J> {
+        Ring(Mutex::new(VecDeque::with_capacity(slots)), slots)
+    }
+
+    #[cfg(any(loom, shuttle))]
+    fn push(&self, job: J) -> Result<(), J> {
+        let mut ring = self.0.lock().unwrap();
+        if ring.len() == self.1 {
+            return Err(job);
+        }
+        ring.push_back(job);
+        Ok(())
+    }
+
+    #[cfg(any(loom, shuttle))]
+    fn pop(&self) -> Option<J> {
+        self.0.lock().unwrap().pop_front()
+    }
+
+    #[cfg(any(loom, shuttle))]
+    fn is_empty(&self) -> bool {
+        self.0.lock().unwrap().is_empty()
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::thread;
+
+    /// One putter, two takers, far more requests than the ring holds: each
+    /// request is taken exactly once, and each taker sees them in the order
+    /// they were put (a linearizable FIFO with one putter allows no other).
+    #[test]
+    fn one_putter_two_takers_keep_order_through_the_backlog() {
+        const N: usize = 200_000;
+        let fifo: Arc<Fifo<usize>> = Arc::new(Fifo::new());
+        let taken = Arc::new(AtomicUsize::new(0));
+        let takers: Vec<_> = (0..2)
+            .map(|_| {
+                let (fifo, taken) = (Arc::clone(&fifo), Arc::clone(&taken));
+                thread::spawn(move || {
+                    let mut mine = Vec::new();
+                    while taken.load(Ordering::Relaxed) < N {
+                        if let Some(job) = fifo.pop() {
+                            mine.push(job);
+                            taken.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            thread::yield_now();
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        for i in 0..N {
+            fifo.push(i);
+        }
+        let mut seen = vec![false; N];
+        for taker in takers {
+            let mine = taker.join().unwrap();
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "taken out of order");
+            for job in mine {
+                assert!(!seen[job], "request {job} taken twice");
+                seen[job] = true;
+            }
+        }
+        assert!(seen.iter().all(|&s| s), "a request was lost");
+        assert!(fifo.is_empty());
+    }
+
+    /// With no taker, a backlog of several chunks comes out in order, and
+    /// after it the FIFO is empty; the chunks kept for reuse are capped.
+    #[test]
+    fn a_backlog_comes_out_in_order_and_keeps_few_chunks() {
+        let fifo: Fifo<usize> = Fifo::new();
+        let n = RING_SLOTS + 10 * CHUNK_LEN + 7;
+        for i in 0..n {
+            fifo.push(i);
+        }
+        assert_eq!(fifo.spilled.load(Ordering::SeqCst), n - RING_SLOTS);
+        let out: Vec<usize> = std::iter::from_fn(|| fifo.pop()).collect();
+        assert_eq!(out, (0..n).collect::<Vec<_>>());
+        assert!(fifo.is_empty());
+        assert_eq!(fifo.spilled.load(Ordering::SeqCst), 0);
+        assert_eq!(fifo.backlog().spare.len(), SPARE_CHUNKS);
+        assert!(fifo.backlog().chunks.is_empty());
+    }
+
+    /// A batch fills the ring, then goes to the backlog in one turn of its
+    /// lock; single puts after it queue behind it, and a batch put while
+    /// there is a backlog goes wholly behind it.
+    #[test]
+    fn batches_queue_in_order_around_the_ring() {
+        let fifo: Fifo<usize> = Fifo::new();
+        let n = RING_SLOTS + 3 * CHUNK_LEN + 5;
+        fifo.push_many(&mut (0..n).collect());
+        fifo.push(n);
+        fifo.push_many(&mut (n + 1..n + 10).collect());
+        assert_eq!(fifo.spilled.load(Ordering::SeqCst), n + 10 - RING_SLOTS);
+        let out: Vec<usize> = std::iter::from_fn(|| fifo.pop()).collect();
+        assert_eq!(out, (0..n + 10).collect::<Vec<_>>());
+        assert!(fifo.is_empty());
+    }
+
+    /// Once the backlog is gone, puts go to the ring again.
+    #[test]
+    fn puts_return_to_the_ring_after_a_backlog() {
+        let fifo: Fifo<usize> = Fifo::new();
+        for i in 0..RING_SLOTS + 1 {
+            fifo.push(i);
+        }
+        for i in 0..RING_SLOTS + 1 {
+            assert_eq!(fifo.pop(), Some(i));
+        }
+        fifo.push(7);
+        assert_eq!(fifo.spilled.load(Ordering::SeqCst), 0);
+        assert_eq!(fifo.pop(), Some(7));
+        assert_eq!(fifo.pop(), None);
+    }
+}
