@@ -14,7 +14,7 @@
 //! * `inbox.rs`: the wait protocol's scenarios (g1)-(g7), with the callers'
 //!   misuses they can seed;
 //! * `ticket.rs`: a ticket's start-or-cancel race, (t1)-(t3);
-//! * `fifo.rs`: the request FIFO's ring and backlog, (q1)-(q2);
+//! * `fifo.rs`: the request FIFO's ring and backlog, (q1)-(q3);
 //! * `scale.rs`: an autoscaling pool's retirement racing a put, (s1)-(s2),
 //!   with a seeded decision that skips its second look;
 //! * `under_loom.rs`, `under_shuttle.rs`: the test list per checker;

@@ -200,3 +200,8 @@ fn q1_fifo_order_kept_through_a_refill() {
 fn q2_fifo_batch_and_two_takers() {
     check(fifo::batch_and_two_takers);
 }
+
+#[test]
+fn q3_fifo_put_races_a_refill() {
+    check(fifo::put_races_a_refill);
+}

@@ -89,6 +89,7 @@ fn ticket_scenarios() {
 fn fifo_scenarios() {
     check(fifo::order_kept_through_a_refill);
     check(fifo::batch_and_two_takers);
+    check(fifo::put_races_a_refill);
 }
 
 /// Finds a race in the wait protocol (see `docs/reliability.md`,

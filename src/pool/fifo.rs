@@ -58,7 +58,8 @@ pub(crate) struct Fifo<J, const RING: usize = RING_SLOTS, const CHUNK: usize = C
     spilled: AtomicUsize,
     backlog: Mutex<Backlog<J>>,
     /// Held while moving a chunk into the ring: one refill at a time, so
-    /// the ring always has room for the chunk (see `refill`).
+    /// that a second taker waits instead of spinning, and the empty ring
+    /// the refill found has room for the chunk (see `refill`).
     refilling: Mutex<()>,
 }
 
