@@ -48,6 +48,8 @@ const RING_SLOTS: usize = 4;
 /// Empty chunks kept for the next backlog; more are freed, so a burst's
 /// memory does not stay with the pool.
 const SPARE_CHUNKS: usize = 4;
+/// Room kept in the backlog's list of chunks once a backlog is gone.
+const KEPT_LIST: usize = 16;
 
 /// `RING` slots in the ring, `CHUNK` requests per backlog chunk; `CHUNK`
 /// at most `RING`, so that an empty ring takes a whole chunk.
@@ -201,6 +203,10 @@ impl<J, const RING: usize, const CHUNK: usize> Fifo<J, RING, CHUNK> {
         if backlog.spare.len() < SPARE_CHUNKS {
             backlog.spare.push(chunk);
         }
+        // The list of a long backlog's chunks goes too, once it is empty.
+        if backlog.chunks.is_empty() && backlog.chunks.capacity() > KEPT_LIST {
+            backlog.chunks.shrink_to(KEPT_LIST);
+        }
     }
 
     /// Whether the FIFO holds no request: the ring is empty and nothing is
@@ -316,11 +322,12 @@ mod tests {
     }
 
     /// With no taker, a backlog of several chunks comes out in order, and
-    /// after it the FIFO is empty; the chunks kept for reuse are capped.
+    /// after it the FIFO is empty; the chunks kept for reuse, and the room
+    /// kept in the list of chunks, are capped.
     #[test]
     fn a_backlog_comes_out_in_order_and_keeps_few_chunks() {
         let fifo: Fifo<usize> = Fifo::new();
-        let n = RING_SLOTS + 10 * CHUNK_LEN + 7;
+        let n = RING_SLOTS + 40 * CHUNK_LEN + 7;
         for i in 0..n {
             fifo.push(i);
         }
@@ -331,6 +338,7 @@ mod tests {
         assert_eq!(fifo.spilled.load(Ordering::SeqCst), 0);
         assert_eq!(fifo.backlog().spare.len(), SPARE_CHUNKS);
         assert!(fifo.backlog().chunks.is_empty());
+        assert!(fifo.backlog().chunks.capacity() <= KEPT_LIST);
     }
 
     /// A batch fills the ring, then goes to the backlog in one turn of its
