@@ -8,7 +8,7 @@
 //! (`docs/performance.md`, "A request queue that reuses its memory"). Here
 //! the ring's slots are reused, and the backlog's chunks go back to the
 //! putters, so a steady stream allocates nothing, and a burst allocates one
-//! chunk per [`CHUNK`] requests.
+//! chunk per [`CHUNK_LEN`] requests.
 //!
 //! The protocol (`docs/design.md`, "The request FIFO"):
 //! - A put goes to the ring while the backlog is empty (`spilled` is 0) and
@@ -36,9 +36,9 @@ const CHUNK_LEN: usize = 256;
 #[cfg(not(any(loom, shuttle)))]
 const RING_SLOTS: usize = 4 * CHUNK_LEN;
 
-/// Under the checkers, the request queue's scenarios (two or three
-/// requests) mostly stay in the ring, as its state space was checked
-/// before the backlog; the shuttle storms and the FIFO's own models
+/// Under the checkers, a ring of 4: the request queue's scenarios (two or
+/// three requests) stay in it, so their state spaces stay the size they
+/// were; the shuttle storms (many requests) and the FIFO's own models
 /// (`src/models/fifo.rs`, a ring of one slot) go through the backlog.
 #[cfg(any(loom, shuttle))]
 const CHUNK_LEN: usize = 1;
