@@ -40,6 +40,7 @@ tsan_tests=(
     "shutdown shutdown_runs_everything_and_joins_every_thread"
     "faults a_callback_that_dismisses_its_own_pools_workers"
     "tickets ticket_cancel_racing_a_worker_exactly_one_wins_each_round"
+    "lib pool::fifo::tests::one_putter_two_takers_keep_order_through_the_backlog"
 )
 
 # Miri is slow: a few tests with few requests.
@@ -55,10 +56,12 @@ miri_tests=(
 if [[ "$what" == all || "$what" == tsan ]]; then
     for t in "${tsan_tests[@]}"; do
         read -r file name <<<"$t"
-        step "ThreadSanitizer: tests/$file.rs $name"
+        # "lib": a unit test inside the library.
+        if [[ "$file" == lib ]]; then which=(--lib); else which=(--test "$file"); fi
+        step "ThreadSanitizer: ${which[*]} $name"
         if ! RUSTFLAGS="-Zsanitizer=thread" RUSTDOCFLAGS="-Zsanitizer=thread" \
             TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-            cargo +nightly test -Zbuild-std --target "$target" --test "$file" -- --exact "$name"; then
+            cargo +nightly test -Zbuild-std --target "$target" "${which[@]}" -- --exact "$name"; then
             failed+=("tsan: $file $name")
         fi
     done
