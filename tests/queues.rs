@@ -313,3 +313,42 @@ fn zero_workers_then_create_workers() {
     assert_eq!(called.load(Ordering::SeqCst), 3);
     assert_eq!(pool.poll(), Err(PollError::NoResultsPending));
 }
+
+/// With one worker, requests start in the order they were put, also when
+/// far more wait than the request queue keeps in its ring (1,024): single
+/// puts and a batch put queued behind a request held on a gate, then more
+/// single puts while the worker, let go, works through them. Each runs
+/// once, in put order.
+#[test]
+fn one_worker_runs_a_long_backlog_in_put_order() {
+    within("a long backlog in order", || {
+        const SINGLES: u64 = 6_000;
+        const BATCH: u64 = 3_000;
+        let pool = ThreadPool::new(1);
+        let gate = Arc::new(Gate::default());
+        let _release = OpenOnDrop(Arc::clone(&gate));
+        let held = Arc::clone(&gate);
+        pool.put_request(WorkRequest::new(move |_: ()| held.pass(), ()))
+            .unwrap();
+        let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = |n: u64| {
+            let ran = Arc::clone(&ran);
+            WorkRequest::new(move |n: u64| ran.lock().unwrap().push(n), n)
+        };
+        for n in 0..SINGLES {
+            pool.put_request(record(n)).unwrap();
+        }
+        let batch: Vec<WorkRequest> = (SINGLES..SINGLES + BATCH)
+            .map(|n| record(n).into())
+            .collect();
+        pool.put_batch(batch).unwrap();
+        gate.open();
+        for n in SINGLES + BATCH..2 * SINGLES + BATCH {
+            pool.put_request(record(n)).unwrap();
+        }
+        pool.wait().unwrap();
+        let ran = ran.lock().unwrap();
+        assert_eq!(*ran, (0..2 * SINGLES + BATCH).collect::<Vec<_>>());
+        pool.shutdown().unwrap();
+    });
+}
