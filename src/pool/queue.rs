@@ -1,8 +1,9 @@
 //! The request queue: requests waiting for a worker, the pool's lifecycle,
 //! and the sleeping workers and putters.
 //!
-//! Requests travel through a lock-free FIFO, so a put and a take never wait
-//! for each other. A request is counted in before its push (a put
+//! Requests travel through a FIFO ([`Fifo`]: a lock-free ring, with a
+//! backlog behind it whose lock a take meets once per chunk), so a put and
+//! a take do not wait for each other. A request is counted in before its push (a put
 //! *reserves* it) and out after its pop; the count is the difference of two
 //! running totals, `claimed` (written by puts only) and `released` (written
 //! by takes only), each on a cache line of its own, so a put and a take do
@@ -19,11 +20,12 @@
 //!
 //! It is generic over the queued item so that the loom and shuttle models
 //! (`src/models/`) check this very code with plain numbers as requests;
-//! under them the FIFO is a model mutex around a `VecDeque`.
+//! under them the FIFO's ring is a model mutex around a `VecDeque`.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::pool::fifo::Fifo;
 use crate::pool::handshake::WorkerFlags;
 use crate::pool::pace::{self, Pace};
 use crate::sync::{
@@ -55,8 +57,6 @@ fn lifecycle_of(word: usize) -> Lifecycle {
 fn word_of(lifecycle: Lifecycle) -> usize {
     lifecycle as usize
 }
-
-use crate::pool::fifo::Fifo;
 
 pub(crate) struct RequestQueue<J> {
     jobs: Fifo<J>,
