@@ -157,7 +157,8 @@ impl ThreadPool {
         }
         // The inputs after a refused chunk are never put: dropped unrun,
         // like the refused chunk's, and cancelled like them.
-        let unput = Inputs(inputs.collect()).0.len();
+        let unput = inputs.len();
+        drop(Inputs(inputs.collect()));
         let mut outcomes = Vec::with_capacity(n);
         for (count, ticket) in flying {
             match ticket.wait() {

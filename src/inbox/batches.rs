@@ -99,6 +99,8 @@ impl Members {
                         self.bits.resize(word + 1, 0);
                     }
                     let mask = 1 << (at % 64);
+                    // The bitmap may have grown over an id the set took
+                    // earlier, when it was too far above: look there too.
                     if self.bits[word] & mask != 0 || self.in_others(id) {
                         return false;
                     }
@@ -107,9 +109,10 @@ impl Members {
                 }
             }
         }
-        // The bitmap may have grown over an id the set took earlier, and
-        // the other way round: a member is in one of them only.
-        !self.in_bits(id) && self.others.insert(id)
+        // Never under the bitmap: it covers at most a word per member
+        // before this one, and this id is further (or user-chosen, or
+        // below the first automatic id).
+        self.others.insert(id)
     }
 
     /// Where automatic id `id` sits in `bits`, if it is in their range.

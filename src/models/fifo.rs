@@ -55,8 +55,8 @@ pub(super) fn order_kept_through_a_refill() {
     assert_in_order_and_once(&[theirs, rest], &[1, 2, 3]);
 }
 
-/// (q2) A batch, then a single put, while two takers take at once: one
-/// refill at a time, each request once, each taker in order.
+/// (q2) A batch, then a single put, while two takers take at once: each
+/// request once, each taker in order, the driver's takes after theirs.
 pub(super) fn batch_and_two_takers() {
     let fifo = Arc::new(Tiny::new());
     let putter = {

@@ -108,47 +108,37 @@ impl<J, const RING: usize, const CHUNK: usize> Fifo<J, RING, CHUNK> {
     }
 
     pub(crate) fn push(&self, job: J) {
-        // SeqCst: pairs with the refill's lowering of `spilled` after its
-        // pushes, so a put that sees 0 queues behind what the refill moved.
-        let job = if self.spilled.load(Ordering::SeqCst) == 0 {
-            match self.ring.push(job) {
-                Ok(()) => return,
-                Err(job) => job,
-            }
-        } else {
-            job
-        };
-        let mut backlog = self.backlog();
-        backlog.append(job, CHUNK);
-        // SeqCst: a put that reads `spilled` after this goes to the
-        // backlog too; a taker that sees it above 0 finds the request in
-        // the backlog once it takes the lock.
-        self.spilled.fetch_add(1, Ordering::SeqCst);
+        self.push_all(std::iter::once(job));
     }
 
     /// Pushes a batch in its order, with one turn of the backlog's lock for
     /// whatever the ring has no room for.
     pub(crate) fn push_many(&self, jobs: &mut Vec<J>) {
-        let mut jobs = jobs.drain(..);
+        self.push_all(jobs.drain(..));
+    }
+
+    /// Into the ring while nothing is backlogged and it has room; the rest
+    /// (if any) onto the backlog, under one turn of its lock.
+    fn push_all(&self, mut jobs: impl Iterator<Item = J>) {
         let mut first_left = None;
-        // SeqCst: as in `push`.
+        // SeqCst: pairs with the refill's lowering of `spilled` after its
+        // pushes, so a put that sees 0 queues behind what the refill moved.
         if self.spilled.load(Ordering::SeqCst) == 0 {
-            for job in jobs.by_ref() {
-                if let Err(job) = self.ring.push(job) {
-                    first_left = Some(job);
-                    break;
-                }
+            first_left = jobs.find_map(|job| self.ring.push(job).err());
+            if first_left.is_none() {
+                return;
             }
         }
-        let left = first_left.into_iter().chain(jobs);
         let mut backlog = self.backlog();
         let mut n = 0;
-        for job in left {
+        for job in first_left.into_iter().chain(jobs) {
             n += 1;
             backlog.append(job, CHUNK);
         }
-        // SeqCst: as in `push`. Raised after the appends, still under the
-        // lock: a taker only looks at the chunks under it.
+        // SeqCst: raised after the appends, still under the lock (a taker
+        // only looks at the chunks under it). A put that reads `spilled`
+        // after this goes to the backlog too; a taker that sees it above 0
+        // finds the requests in the backlog once it takes the lock.
         self.spilled.fetch_add(n, Ordering::SeqCst);
     }
 
@@ -180,22 +170,16 @@ impl<J, const RING: usize, const CHUNK: usize> Fifo<J, RING, CHUNK> {
         let Some(mut chunk) = self.backlog().chunks.pop_front() else {
             return;
         };
-        let mut moved = 0;
+        let len = chunk.len();
         let mut jobs = chunk.drain(..);
         // The ring was empty and only refills add to it while `spilled` is
         // above 0, but for puts that read `spilled` before the backlog
         // began: a full ring sends what is left back to the front.
-        let left = loop {
-            let Some(job) = jobs.next() else { break None };
-            match self.ring.push(job) {
-                Ok(()) => moved += 1,
-                Err(job) => break Some(job),
-            }
-        };
+        let left = jobs.find_map(|job| self.ring.push(job).err());
         let rest: Vec<J> = left.into_iter().chain(jobs).collect();
         // SeqCst: after the pushes, so a put that sees the drop queues
-        // behind them (see `push`).
-        self.spilled.fetch_sub(moved, Ordering::SeqCst);
+        // behind them (see `push_all`).
+        self.spilled.fetch_sub(len - rest.len(), Ordering::SeqCst);
         let mut backlog = self.backlog();
         if !rest.is_empty() {
             backlog.chunks.push_front(rest);

@@ -120,12 +120,16 @@ pub fn fanout<C: Chan, B: Back>(f: Fanout, name: &str) -> Run {
 /// back in its child's box (W8 only).
 pub struct BoxBack;
 
+impl BoxBack {
+    pub const NAME: &'static str = "floor/crossbeam+box";
+}
+
 impl System for BoxBack {
     fn name(&self) -> &'static str {
-        "floor/crossbeam+box"
+        Self::NAME
     }
 
     fn fanout(&self, f: Fanout) -> Option<Runner<Run>> {
-        runner(move || fanout::<Crossbeam, InBox>(f, "floor/crossbeam+box"))
+        runner(move || fanout::<Crossbeam, InBox>(f, Self::NAME))
     }
 }
