@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""A/B runs of the side-by-side suite: an earlier commit against the working tree.
+
+This machine's two cores are noisy: one run against another, minutes
+apart, says little. This builds the suite (`benches/compare.rs`) at BASE in
+a worktree of its own and in the working tree, runs the two binaries one
+after the other, RUNS times, with the same arguments, and prints for each
+table and system the median over the runs of each build's median, the
+ratio of the two medians (working tree / base), and every run's figure.
+Read the per-run figures before the ratio.
+
+    python3 scripts/ab.py 03faec0 -- w1-1 w1-4 --system=callpool
+    python3 scripts/ab.py HEAD~2 --runs 10 --column "CPU us/rt (median)" -- w7 --system=callpool
+    python3 scripts/ab.py HEAD -- w1 --quick        # a few seconds: checks the script itself
+
+The base's worktree and build stay in target/ab/ (reused on the next call
+with the same commit). The suite's full runs rewrite docs/perf-w1.svg; the
+file is restored after each run. Never run in CI: timing decides nothing
+there.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHART = os.path.join("docs", "perf-w1.svg")
+
+
+def run(cmd, cwd, env=None, capture=False):
+    """Runs `cmd`; stops the script with its output if it fails."""
+    done = subprocess.run(cmd, cwd=cwd, env=env, text=True,
+                          stdout=subprocess.PIPE if capture else None,
+                          stderr=subprocess.PIPE if capture else None)
+    if done.returncode != 0:
+        if capture:
+            sys.stderr.write(done.stdout + done.stderr)
+        sys.exit(f"ab: `{' '.join(cmd)}` failed in {cwd} (exit {done.returncode})")
+    return done.stdout if capture else None
+
+
+def bench_binary(tree, target_dir):
+    """Builds the suite in `tree` and returns its executable's path."""
+    env = dict(os.environ, CARGO_TARGET_DIR=target_dir)
+    out = run(["cargo", "bench", "--bench", "compare", "--no-run",
+               "--message-format=json"], tree, env=env, capture=True)
+    for line in out.splitlines():
+        if '"executable"' in line and '"compare"' in line:
+            match = re.search(r'"executable":"([^"]+)"', line)
+            if match:
+                return match.group(1)
+    sys.exit(f"ab: no benchmark executable found for {tree}")
+
+
+def worktree(base):
+    """A worktree of `base` under target/ab/, made or moved there once."""
+    commit = run(["git", "rev-parse", "--verify", base + "^{commit}"], ROOT,
+                 capture=True).strip()
+    path = os.path.join(ROOT, "target", "ab", "base")
+    if os.path.isdir(path):
+        head = run(["git", "rev-parse", "HEAD"], path, capture=True).strip()
+        if head != commit:
+            run(["git", "checkout", "-q", "--detach", commit], path)
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        run(["git", "worktree", "add", "-q", "--detach", path, commit], ROOT)
+    return path, commit
+
+
+def parse(output, column):
+    """{(table, system): value} from the suite's markdown tables."""
+    values, title, index = {}, None, None
+    for line in output.splitlines():
+        if line.startswith("### "):
+            title, index = line[4:].strip(), None
+        elif line.startswith("| system |"):
+            headers = [h.strip() for h in line.strip().strip("|").split("|")]
+            index = 1 if column is None else (
+                headers.index(column) if column in headers else None)
+        elif title and index is not None and line.startswith("| ") \
+                and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            try:
+                values[(title, cells[0])] = float(cells[index])
+            except (ValueError, IndexError):
+                pass
+    return values
+
+
+def one_run(binary, tree, args, column):
+    chart = os.path.join(tree, CHART)
+    kept = open(chart, "rb").read() if os.path.exists(chart) else None
+    try:
+        out = subprocess.run([binary] + args, cwd=tree, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    finally:
+        if kept is not None:
+            with open(chart, "wb") as f:
+                f.write(kept)
+    if out.returncode != 0:
+        sys.exit(f"ab: {binary} {' '.join(args)} failed (exit {out.returncode})")
+    return parse(out.stdout, column)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("base", help="the commit to compare the working tree against")
+    parser.add_argument("--runs", type=int, default=6,
+                        help="runs of each build, alternated (default 6)")
+    parser.add_argument("--column", default=None,
+                        help="the table column to compare (default: the median column)")
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    opts = parser.parse_args(argv[:cut])
+    # After `--`: the suite's own arguments (workloads, --system=...).
+    args = argv[cut + 1:]
+    if shutil.which("cargo") is None:
+        sys.exit("ab: cargo not found")
+
+    base_tree, commit = worktree(opts.base)
+    builds = {
+        "base": bench_binary(base_tree, os.path.join(ROOT, "target", "ab", "target")),
+        "tree": bench_binary(ROOT, os.path.join(ROOT, "target")),
+    }
+    trees = {"base": base_tree, "tree": ROOT}
+    seen = {"base": [], "tree": []}
+    for n in range(opts.runs):
+        for name in ("base", "tree"):
+            print(f"ab: run {n + 1}/{opts.runs}, {name}", file=sys.stderr)
+            seen[name].append(one_run(builds[name], trees[name], args, opts.column))
+
+    keys = []
+    for values in seen["base"] + seen["tree"]:
+        keys += [k for k in values if k not in keys]
+    print(f"base {commit[:10]} against the working tree; {opts.runs} alternated runs each; "
+          f"column: {opts.column or 'median'}\n")
+    print("| table | system | base | tree | tree / base | base runs | tree runs |")
+    print("|---|---|---:|---:|---:|---|---|")
+    for key in keys:
+        figures = {name: [v[key] for v in seen[name] if key in v] for name in seen}
+        if not figures["base"] or not figures["tree"]:
+            continue
+        base, tree = (statistics.median(figures[n]) for n in ("base", "tree"))
+        ratio = f"{tree / base:.3f}" if base else "n/a"
+        runs = {n: " ".join(f"{x:g}" for x in figures[n]) for n in figures}
+        print(f"| {key[0]} | {key[1]} | {base:g} | {tree:g} | {ratio} "
+              f"| {runs['base']} | {runs['tree']} |")
+
+
+if __name__ == "__main__":
+    main()
