@@ -11,7 +11,12 @@ Read the per-run figures before the ratio.
 
     python3 scripts/ab.py 03faec0 -- w1-1 w1-4 --system=callpool
     python3 scripts/ab.py HEAD~2 --runs 10 --column "CPU us/rt (median)" -- w7 --system=callpool
+    python3 scripts/ab.py HEAD --column "÷ floor/crossbeam" -- w1 --system=callpool --system=floor/crossbeam
     python3 scripts/ab.py HEAD -- w1 --quick        # a few seconds: checks the script itself
+
+A ratio column (`÷ floor/crossbeam`: each round's system ÷ floor, run in
+the same process) is steadier than a time when the machine drifts between
+runs; a time column is what to read when the floor itself changed.
 
 The base's worktree and build stay in target/ab/ (reused on the next call
 with the same commit). The suite's full runs rewrite docs/perf-w1.svg; the
@@ -84,10 +89,11 @@ def parse(output, column):
         elif title and index is not None and line.startswith("| ") \
                 and not line.startswith("|---"):
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            try:
-                values[(title, cells[0])] = float(cells[index])
-            except (ValueError, IndexError):
-                pass
+            # A ratio cell reads "0.91 (0.85 – 1.24)": its first number.
+            number = re.match(r"[-+]?[0-9.]+(e[-+]?[0-9]+)?", cells[index]) \
+                if index < len(cells) else None
+            if number:
+                values[(title, cells[0])] = float(number.group(0))
     return values
 
 
