@@ -72,9 +72,13 @@
 //!
 //! # Logging
 //!
-//! callpool logs through the [`log`] facade: `trace` per request, `debug`
-//! for worker lifecycle, `warn` for discarded or cancelled work, `error` for
-//! failures nobody has a callback for. It never prints.
+//! callpool logs through the [`log`] facade: `trace` as each result is
+//! handled (on the polling thread), `debug` for worker lifecycle, `warn`
+//! for discarded or cancelled work, `error` for failures nobody has a
+//! callback for. It never prints. Workers log nothing per request: a
+//! logging call reads the `log` crate's level, a global, and a worker
+//! reading it per request would share its cache line with whatever the
+//! program keeps next to it.
 
 // One module erases a lifetime (`scope/lend.rs`, which says why that is
 // sound); everything else is safe code.

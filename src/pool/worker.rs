@@ -102,7 +102,10 @@ fn execute(
 ) -> Option<Arc<Inbox>> {
     match job {
         Job::Boxed { mut task, inbox } => {
-            log::trace!("callpool: running request {}", task.id());
+            // No per-request logging here: it would read the `log` crate's
+            // level, a global whose cache line may hold a value the polling
+            // thread writes per result (`docs/performance.md`, "A worker's
+            // log call per request").
             let children = Children {
                 pool,
                 inbox: &inbox,
@@ -135,7 +138,6 @@ fn execute(
 #[cold]
 #[inline(never)]
 fn run_shared(mut job: SharedJob, tally: &Tally) {
-    log::trace!("callpool: running request {}", job.id());
     tally.count(job.run());
 }
 
