@@ -14,6 +14,14 @@ pub(super) fn check(model: impl Fn() + Sync + Send + 'static) {
     builder.check(model);
 }
 
+/// Runs `model` under loom with at most `bound` preemptions, whatever
+/// `LOOM_MAX_PREEMPTIONS` says.
+fn check_at(bound: usize, model: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(bound);
+    builder.check(model);
+}
+
 fn real() -> RequestQueue<u64> {
     RequestQueue::new(None)
 }
@@ -86,9 +94,18 @@ fn f_blocked_put_woken_by_take() {
     check(|| blocked_put(real_bounded()));
 }
 
+/// Four threads: at 3 preemptions this one model takes about 100 s here,
+/// so CI runs it at 2 (6 s) and the run at 3 is behind `--ignored`
+/// (`docs/reliability.md`, "Loom's run time", has its last result).
 #[test]
 fn f_two_blocked_puts_both_let_in() {
-    check(|| two_blocked_puts(real_bounded()));
+    check_at(2, || two_blocked_puts(real_bounded()));
+}
+
+#[test]
+#[ignore = "about 100 s; run by hand after changing the put or take protocol"]
+fn f_two_blocked_puts_both_let_in_at_3() {
+    check_at(3, || two_blocked_puts(real_bounded()));
 }
 
 #[test]
