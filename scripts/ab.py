@@ -25,6 +25,7 @@ there.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -54,10 +55,10 @@ def bench_binary(tree, target_dir):
     out = run(["cargo", "bench", "--bench", "compare", "--no-run",
                "--message-format=json"], tree, env=env, capture=True)
     for line in out.splitlines():
-        if '"executable"' in line and '"compare"' in line:
-            match = re.search(r'"executable":"([^"]+)"', line)
-            if match:
-                return match.group(1)
+        message = json.loads(line)
+        if message.get("reason") == "compiler-artifact" \
+                and message["target"]["name"] == "compare" and message.get("executable"):
+            return message["executable"]
     sys.exit(f"ab: no benchmark executable found for {tree}")
 
 
@@ -99,7 +100,10 @@ def parse(output, column):
 
 def one_run(binary, tree, args, column):
     chart = os.path.join(tree, CHART)
-    kept = open(chart, "rb").read() if os.path.exists(chart) else None
+    kept = None
+    if os.path.exists(chart):
+        with open(chart, "rb") as f:
+            kept = f.read()
     try:
         out = subprocess.run([binary] + args, cwd=tree, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)

@@ -7,11 +7,9 @@ use super::*;
 /// Runs `model` under loom with a bounded preemption count (3 unless
 /// `LOOM_MAX_PREEMPTIONS` sets it).
 pub(super) fn check(model: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(3);
-    }
-    builder.check(model);
+    // `Builder::new` reads `LOOM_MAX_PREEMPTIONS`.
+    let bound = loom::model::Builder::new().preemption_bound.unwrap_or(3);
+    check_at(bound, model);
 }
 
 /// Runs `model` under loom with at most `bound` preemptions, whatever
