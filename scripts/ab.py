@@ -18,6 +18,12 @@ A ratio column (`÷ floor/crossbeam`: each round's system ÷ floor, run in
 the same process) is steadier than a time when the machine drifts between
 runs; a time column is what to read when the floor itself changed.
 
+The floors are the same code in both builds: when a floor's tree / base
+is far from 1, the noise is that large. To see it before trusting a
+difference, run the script once with BASE = HEAD on an unchanged tree (an
+A/A run): both builds are then the same code, and every difference is
+noise (docs/performance.md, "What scripts/ab.py can resolve").
+
 The base's worktree and build stay in target/ab/ (reused on the next call
 with the same commit). The suite's full runs rewrite docs/perf-w1.svg; the
 file is restored after each run. Never run in CI: timing decides nothing
