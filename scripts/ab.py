@@ -6,8 +6,10 @@ apart, says little. This builds the suite (`benches/compare.rs`) at BASE in
 a worktree of its own and in the working tree, runs the two binaries one
 after the other, RUNS times, with the same arguments, and prints for each
 table and system the median over the runs of each build's median, the
-ratio of the two medians (working tree / base), and every run's figure.
-Read the per-run figures before the ratio.
+ratio of the two medians (working tree / base), in how many pairs of runs
+the working tree's figure was the lower (with a sign test's p: below 0.05,
+a split that uneven comes by chance less than one time in twenty), and
+every run's figure. Read the per-run figures before the ratio.
 
     python3 scripts/ab.py 03faec0 -- w1-1 w1-4 --system=callpool
     python3 scripts/ab.py HEAD~2 --runs 10 --column "CPU us/rt (median)" -- w7 --system=callpool
@@ -32,6 +34,7 @@ there.
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -122,6 +125,20 @@ def one_run(binary, tree, args, column):
     return parse(out.stdout, column)
 
 
+def sign_test(base, tree):
+    """In how many of the pairs of runs (base and tree, run one after the
+    other) the tree's figure was the lower, and the two-sided sign test's p:
+    how often a coin would split at least that unevenly. Ties are left out."""
+    pairs = [(b, t) for b, t in zip(base, tree) if b != t]
+    n = len(pairs)
+    if n == 0:
+        return "n/a"
+    lower = sum(1 for b, t in pairs if t < b)
+    tail = min(lower, n - lower)
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(tail + 1)) / 2 ** n)
+    return f"{lower} of {n} (p {p:.2g})"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("base", help="the commit to compare the working tree against")
@@ -154,8 +171,9 @@ def main():
         keys += [k for k in values if k not in keys]
     print(f"base {commit[:10]} against the working tree; {opts.runs} alternated runs each; "
           f"column: {opts.column or 'median'}\n")
-    print("| table | system | base | tree | tree / base | base runs | tree runs |")
-    print("|---|---|---:|---:|---:|---|---|")
+    print("| table | system | base | tree | tree / base | tree lower in (sign test p) "
+          "| base runs | tree runs |")
+    print("|---|---|---:|---:|---:|---|---|---|")
     for key in keys:
         figures = {name: [v[key] for v in seen[name] if key in v] for name in seen}
         if not figures["base"] or not figures["tree"]:
@@ -164,6 +182,7 @@ def main():
         ratio = f"{tree / base:.3f}" if base else "n/a"
         runs = {n: " ".join(f"{x:g}" for x in figures[n]) for n in figures}
         print(f"| {key[0]} | {key[1]} | {base:g} | {tree:g} | {ratio} "
+              f"| {sign_test(figures['base'], figures['tree'])} "
               f"| {runs['base']} | {runs['tree']} |")
 
 
