@@ -166,9 +166,8 @@ def main():
             print(f"ab: run {n + 1}/{opts.runs}, {name}", file=sys.stderr)
             seen[name].append(one_run(builds[name], trees[name], args, opts.column))
 
-    keys = []
-    for values in seen["base"] + seen["tree"]:
-        keys += [k for k in values if k not in keys]
+    # Every (table, system) seen in any run, in the order first seen.
+    keys = dict.fromkeys(k for values in seen["base"] + seen["tree"] for k in values)
     print(f"base {commit[:10]} against the working tree; {opts.runs} alternated runs each; "
           f"column: {opts.column or 'median'}\n")
     print("| table | system | base | tree | tree / base | tree lower in (sign test p) "
