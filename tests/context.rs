@@ -1377,3 +1377,55 @@ fn shutdown_now_on_the_parents_own_handle_hands_back_what_was_queued() {
     ledger.assert_ran_once(N + 1..N + 4);
     ledger.assert_all_callbacks_on_polling_thread();
 }
+
+/// A child that waits for a sibling put after it: the other worker, asleep
+/// when they were queued, is woken for them and runs one, so the waiter
+/// hears from its sibling instead of waiting for a worker that is busy
+/// with it. The two run on different threads; each exactly once. (Guards
+/// any design that keeps children near their parent's worker: they must
+/// stay within reach of the idle ones.)
+#[test]
+fn a_child_waiting_for_a_sibling_put_after_it_is_not_stuck() {
+    for _ in 0..20 {
+        let pool = ThreadPool::new(2);
+        let (tx, rx) = mpsc::channel::<ThreadId>();
+        let (done_tx, done) = mpsc::channel::<(&str, ThreadId, bool)>();
+        let (waiter_done, sender_done) = (done_tx.clone(), done_tx);
+        pool.put_request(WorkRequest::with_context(
+            move |cx: &Context<'_>, ()| {
+                let waiter = WorkRequest::new(
+                    move |_: ()| {
+                        let heard = rx.recv_timeout(HANG);
+                        let me = thread::current().id();
+                        (me, heard.is_ok_and(|sender| sender != me))
+                    },
+                    (),
+                )
+                .on_result(move |_, (me, heard)| waiter_done.send(("waiter", me, heard)).unwrap());
+                let sender = WorkRequest::new(
+                    move |_: ()| {
+                        let me = thread::current().id();
+                        tx.send(me).unwrap();
+                        me
+                    },
+                    (),
+                )
+                .on_result(move |_, me| sender_done.send(("sender", me, true)).unwrap());
+                cx.put(waiter).unwrap();
+                cx.put(sender).unwrap();
+            },
+            (),
+        ))
+        .unwrap();
+        assert_eq!(pool.wait_timeout(HANG), Ok(3));
+        let mut ended: Vec<_> = done.try_iter().collect();
+        ended.sort_by_key(|(who, ..)| *who);
+        assert_eq!(ended.len(), 2, "{ended:?}");
+        let [(_, sender, _), (_, waiter, heard)] = [ended[0], ended[1]];
+        assert!(
+            heard,
+            "the waiter never heard from its sibling on another thread"
+        );
+        assert_ne!(sender, waiter);
+    }
+}
