@@ -1378,12 +1378,12 @@ fn shutdown_now_on_the_parents_own_handle_hands_back_what_was_queued() {
     ledger.assert_all_callbacks_on_polling_thread();
 }
 
-/// A child that waits for a sibling put after it: the other worker, asleep
-/// when they were queued, is woken for them and runs one, so the waiter
-/// hears from its sibling instead of waiting for a worker that is busy
-/// with it. The two run on different threads; each exactly once. (Guards
-/// any design that keeps children near their parent's worker: they must
-/// stay within reach of the idle ones.)
+/// A child that waits for a sibling put after it: the pool's other worker
+/// runs one of the two, so the waiter hears from its sibling on another
+/// thread instead of waiting for a worker that is busy with it. Each ends
+/// once (two callbacks; `wait` counts the parent too). Guards any design
+/// that keeps children near their parent's worker: they must stay within
+/// reach of the idle one, or the waiter times out and this fails.
 #[test]
 fn a_child_waiting_for_a_sibling_put_after_it_is_not_stuck() {
     for _ in 0..20 {
