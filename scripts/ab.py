@@ -15,6 +15,7 @@ every run's figure. Read the per-run figures before the ratio.
     python3 scripts/ab.py HEAD~2 --runs 10 --column "CPU us/rt (median)" -- w7 --system=callpool
     python3 scripts/ab.py HEAD --column "÷ floor/crossbeam" -- w1 --system=callpool --system=floor/crossbeam
     python3 scripts/ab.py HEAD -- w1 --quick        # a few seconds: checks the script itself
+    python3 scripts/ab.py main --instructions -- w8-1 --system=callpool --quick
 
 A ratio column (`÷ floor/crossbeam`: each round's system ÷ floor, run in
 the same process) is steadier than a time when the machine drifts between
@@ -25,6 +26,17 @@ is far from 1, the noise is that large. To see it before trusting a
 difference, run the script once with BASE = HEAD on an unchanged tree (an
 A/A run): both builds are then the same code, and every difference is
 noise (docs/performance.md, "What scripts/ab.py can resolve").
+
+With --instructions, each build runs once under valgrind's callgrind
+(which runs one thread at a time) instead, and the script prints the
+instructions each thread executed, numbered in the order the threads
+started (1: the suite's own thread, which puts and polls). Noise from
+other tenants does not enter these counts, so a change of a few percent
+shows; but time spent waiting on another core is not counted, and a
+spinning wait adds instructions that depend on the schedule: compare the
+busy thread's count, and run twice to see the spread. Give --quick (the
+suite's sizes /100) and one system: under valgrind it runs about fifty
+times slower.
 
 The base's worktree and build stay in target/ab/ (reused on the next call
 with the same commit). The suite's full runs rewrite docs/perf-w1.svg; the
@@ -125,6 +137,53 @@ def one_run(binary, tree, args, column):
     return parse(out.stdout, column)
 
 
+def instructions(binary, tree, args, out_dir):
+    """{thread number: instructions} for one run of `binary` under callgrind."""
+    if shutil.which("valgrind") is None:
+        sys.exit("ab: --instructions needs valgrind")
+    os.makedirs(out_dir, exist_ok=True)
+    for old in os.listdir(out_dir):
+        os.remove(os.path.join(out_dir, old))
+    prefix = os.path.join(out_dir, "callgrind.out")
+    chart = os.path.join(tree, CHART)
+    kept = open(chart, "rb").read() if os.path.exists(chart) else None
+    try:
+        run(["valgrind", "--tool=callgrind", "--separate-threads=yes",
+             f"--callgrind-out-file={prefix}", binary] + args, tree, capture=True)
+    finally:
+        if kept is not None:
+            with open(chart, "wb") as f:
+                f.write(kept)
+    counts = {}
+    for name in os.listdir(out_dir):
+        thread = re.search(r"-(\d+)$", name)
+        if not thread:
+            continue
+        with open(os.path.join(out_dir, name)) as f:
+            total = next((int(line.split()[1]) for line in f
+                          if line.startswith("summary:")), None)
+        if total is not None:
+            counts[int(thread.group(1))] = total
+    return counts
+
+
+def compare_instructions(builds, trees, args, commit):
+    seen = {name: instructions(builds[name], trees[name], args,
+                               os.path.join(ROOT, "target", "ab", "callgrind-" + name))
+            for name in ("base", "tree")}
+    print(f"base {commit[:10]} against the working tree; instructions per thread "
+          f"under callgrind, one run each\n")
+    print("| thread | base | tree | tree / base |")
+    print("|---|---:|---:|---:|")
+    rows = sorted(set(seen["base"]) | set(seen["tree"]))
+    for thread in rows + ["all"]:
+        base, tree = (sum(seen[n].values()) if thread == "all" else seen[n].get(thread)
+                      for n in ("base", "tree"))
+        ratio = f"{tree / base:.3f}" if base and tree is not None else "n/a"
+        print(f"| {thread} | {base if base is not None else 'n/a'} "
+              f"| {tree if tree is not None else 'n/a'} | {ratio} |")
+
+
 def sign_test(base, tree):
     """In how many of the pairs of runs (base and tree, run one after the
     other) the tree's figure was the lower, and the two-sided sign test's p:
@@ -146,6 +205,9 @@ def main():
                         help="runs of each build, alternated (default 6)")
     parser.add_argument("--column", default=None,
                         help="the table column to compare (default: the median column)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count each thread's instructions under callgrind, once per "
+                             "build, instead of timing runs")
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)
     opts = parser.parse_args(argv[:cut])
@@ -160,6 +222,9 @@ def main():
         "tree": bench_binary(ROOT, os.path.join(ROOT, "target")),
     }
     trees = {"base": base_tree, "tree": ROOT}
+    if opts.instructions:
+        compare_instructions(builds, trees, args, commit)
+        return
     seen = {"base": [], "tree": []}
     for n in range(opts.runs):
         for name in ("base", "tree"):
