@@ -85,6 +85,35 @@ impl<J> Backlog<J> {
             }
         }
     }
+
+    /// Appends `jobs` in their order to the backlog's last chunk while it
+    /// has room, then to new ones of `chunk_len`; returns how many. A
+    /// chunk's room is filled with one `extend`, not a look per request.
+    fn append_all(&mut self, jobs: impl Iterator<Item = J>, chunk_len: usize) -> usize {
+        let mut jobs = jobs.peekable();
+        let mut n = 0;
+        while jobs.peek().is_some() {
+            let room = match self.chunks.back() {
+                Some(last) if last.len() < chunk_len => chunk_len - last.len(),
+                _ => {
+                    let chunk = self
+                        .spare
+                        .pop()
+                        .unwrap_or_else(|| Vec::with_capacity(chunk_len));
+                    self.chunks.push_back(chunk);
+                    chunk_len
+                }
+            };
+            let last = self
+                .chunks
+                .back_mut()
+                .expect("a chunk was just made or found");
+            let before = last.len();
+            last.extend(jobs.by_ref().take(room));
+            n += last.len() - before;
+        }
+        n
+    }
 }
 
 impl<J, const RING: usize, const CHUNK: usize> Fifo<J, RING, CHUNK> {
@@ -107,8 +136,22 @@ impl<J, const RING: usize, const CHUNK: usize> Fifo<J, RING, CHUNK> {
         self.backlog.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// `push_all` for one request, without the iterator's machinery: a
+    /// single put's path, taken once per request.
     pub(crate) fn push(&self, job: J) {
-        self.push_all(std::iter::once(job));
+        // SeqCst: as in `push_all`.
+        let job = if self.spilled.load(Ordering::SeqCst) == 0 {
+            match self.ring.push(job) {
+                Ok(()) => return,
+                Err(job) => job,
+            }
+        } else {
+            job
+        };
+        let mut backlog = self.backlog();
+        backlog.append(job, CHUNK);
+        // SeqCst: as in `push_all`, under the lock.
+        self.spilled.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Pushes a batch in its order, with one turn of the backlog's lock for
@@ -130,11 +173,7 @@ impl<J, const RING: usize, const CHUNK: usize> Fifo<J, RING, CHUNK> {
             }
         }
         let mut backlog = self.backlog();
-        let mut n = 0;
-        for job in first_left.into_iter().chain(jobs) {
-            n += 1;
-            backlog.append(job, CHUNK);
-        }
+        let n = backlog.append_all(first_left.into_iter().chain(jobs), CHUNK);
         // SeqCst: raised after the appends, still under the lock (a taker
         // only looks at the chunks under it). A put that reads `spilled`
         // after this goes to the backlog too; a taker that sees it above 0
@@ -326,8 +365,9 @@ mod tests {
     }
 
     /// A batch fills the ring, then goes to the backlog in one turn of its
-    /// lock; single puts after it queue behind it, and a batch put while
-    /// there is a backlog goes wholly behind it.
+    /// lock, filling each chunk before the next; single puts after it queue
+    /// behind it, and a batch put while there is a backlog goes wholly
+    /// behind it, into the last chunk's room first.
     #[test]
     fn batches_queue_in_order_around_the_ring() {
         let fifo: Fifo<usize> = Fifo::new();
@@ -336,6 +376,10 @@ mod tests {
         fifo.push(n);
         fifo.push_many(&mut (n + 1..n + 10).collect());
         assert_eq!(fifo.spilled.load(Ordering::SeqCst), n + 10 - RING_SLOTS);
+        // Each chunk filled before the next began: full chunks, then one
+        // holding the rest.
+        let lens: Vec<usize> = fifo.backlog().chunks.iter().map(Vec::len).collect();
+        assert_eq!(lens, [CHUNK_LEN, CHUNK_LEN, CHUNK_LEN, 15]);
         let out: Vec<usize> = std::iter::from_fn(|| fifo.pop()).collect();
         assert_eq!(out, (0..n + 10).collect::<Vec<_>>());
         assert!(fifo.is_empty());
