@@ -146,7 +146,10 @@ def instructions(binary, tree, args, out_dir):
         os.remove(os.path.join(out_dir, old))
     prefix = os.path.join(out_dir, "callgrind.out")
     chart = os.path.join(tree, CHART)
-    kept = open(chart, "rb").read() if os.path.exists(chart) else None
+    kept = None
+    if os.path.exists(chart):
+        with open(chart, "rb") as f:
+            kept = f.read()
     try:
         run(["valgrind", "--tool=callgrind", "--separate-threads=yes",
              f"--callgrind-out-file={prefix}", binary] + args, tree, capture=True)
