@@ -450,29 +450,61 @@ impl<J> RequestQueue<J> {
     /// retires is dismissed and leaves at its next look. One that may not
     /// (the pool is at its minimum) sleeps untimed until it runs a request
     /// again: an idle pool never wakes up periodically.
+    #[inline]
     pub(crate) fn take(
+        &self,
+        flags: &WorkerFlags,
+        pace: &mut Pace,
+        before_sleep: impl FnMut(),
+        idle: Option<&Idle<'_>>,
+    ) -> Option<J> {
+        // The common case, a request waiting in an open pool, without the
+        // loop's state: the loop's first look, made here. A dismissed
+        // worker or a pool that is not open takes the loop from its start.
+        let dismissed = flags.begin_take();
+        let open = !dismissed && self.lifecycle() == Lifecycle::Open;
+        let job = if open { self.jobs.pop() } else { None };
+        flags.end_take();
+        if let Some(job) = job {
+            self.uncount();
+            return Some(job);
+        }
+        self.take_or_wait(flags, pace, before_sleep, idle, open)
+    }
+
+    /// `take` past its common case: spins, sleeps, looks again, or leaves.
+    /// `looked_empty`: the caller's look, as the loop's first, found the
+    /// FIFO empty in an open pool without a dismissal.
+    #[inline(never)]
+    fn take_or_wait(
         &self,
         flags: &WorkerFlags,
         pace: &mut Pace,
         mut before_sleep: impl FnMut(),
         idle: Option<&Idle<'_>>,
+        mut looked_empty: bool,
     ) -> Option<J> {
         let mut spun = !pace.just_ran;
         let mut keep_alive = idle.map(|idle| idle.after);
         loop {
-            let dismissed = flags.begin_take();
-            let lifecycle = self.lifecycle();
-            let leaving = dismissed || lifecycle != Lifecycle::Open;
-            if leaving && lifecycle != Lifecycle::Draining {
+            let leaving = if std::mem::take(&mut looked_empty) {
+                false
+            } else {
+                let dismissed = flags.begin_take();
+                let lifecycle = self.lifecycle();
+                let leaving = dismissed || lifecycle != Lifecycle::Open;
+                if leaving && lifecycle != Lifecycle::Draining {
+                    flags.end_take();
+                    return None;
+                }
+                let job = self.jobs.pop();
                 flags.end_take();
-                return None;
-            }
-            let job = self.jobs.pop();
-            flags.end_take();
-            if let Some(job) = job {
-                self.uncount();
-                return Some(job);
-            }
+                if let Some(job) = job {
+                    self.uncount();
+                    return Some(job);
+                }
+                leaving
+            };
             if !spun && cfg!(not(loom)) {
                 spun = true;
                 // Watches the FIFO, not the count: a count that a put has
