@@ -45,6 +45,7 @@ there.
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -119,19 +120,26 @@ def parse(output, column):
     return values
 
 
-def one_run(binary, tree, args, column):
+@contextlib.contextmanager
+def chart_kept(tree):
+    """Restores `tree`'s W1 chart afterwards: a full run of the suite rewrites it."""
     chart = os.path.join(tree, CHART)
     kept = None
     if os.path.exists(chart):
         with open(chart, "rb") as f:
             kept = f.read()
     try:
-        out = subprocess.run([binary] + args, cwd=tree, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        yield
     finally:
         if kept is not None:
             with open(chart, "wb") as f:
                 f.write(kept)
+
+
+def one_run(binary, tree, args, column):
+    with chart_kept(tree):
+        out = subprocess.run([binary] + args, cwd=tree, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     if out.returncode != 0:
         sys.exit(f"ab: {binary} {' '.join(args)} failed (exit {out.returncode})")
     return parse(out.stdout, column)
@@ -145,18 +153,9 @@ def instructions(binary, tree, args, out_dir):
     for old in os.listdir(out_dir):
         os.remove(os.path.join(out_dir, old))
     prefix = os.path.join(out_dir, "callgrind.out")
-    chart = os.path.join(tree, CHART)
-    kept = None
-    if os.path.exists(chart):
-        with open(chart, "rb") as f:
-            kept = f.read()
-    try:
+    with chart_kept(tree):
         run(["valgrind", "--tool=callgrind", "--separate-threads=yes",
              f"--callgrind-out-file={prefix}", binary] + args, tree, capture=True)
-    finally:
-        if kept is not None:
-            with open(chart, "wb") as f:
-                f.write(kept)
     counts = {}
     for name in os.listdir(out_dir):
         thread = re.search(r"-(\d+)$", name)
