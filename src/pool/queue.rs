@@ -159,6 +159,17 @@ enum Slept {
     Leave,
 }
 
+/// What one look for a request found (`RequestQueue::look`).
+enum Look<J> {
+    /// A request, popped and counted out.
+    Took(J),
+    /// The worker must leave: dismissed, or the pool stopped, and it is
+    /// not draining.
+    Leave,
+    /// The FIFO was empty; `leaving`: dismissed or stopped, but draining.
+    Empty { leaving: bool },
+}
+
 /// Why a reservation failed.
 enum Refused {
     Full,
@@ -458,58 +469,60 @@ impl<J> RequestQueue<J> {
         before_sleep: impl FnMut(),
         idle: Option<&Idle<'_>>,
     ) -> Option<J> {
-        // The common case, a request waiting in an open pool, without the
-        // loop's state: the loop's first look, made here. A dismissed
-        // worker or a pool that is not open takes the loop from its start.
-        let dismissed = flags.begin_take();
-        let open = !dismissed && self.lifecycle() == Lifecycle::Open;
-        let job = if open { self.jobs.pop() } else { None };
-        flags.end_take();
-        if let Some(job) = job {
-            self.uncount();
-            return Some(job);
+        // The common case, a request waiting, is the first look alone,
+        // inline: the waiting loop's state is set up only when it is needed.
+        match self.look(flags) {
+            Look::Took(job) => Some(job),
+            Look::Leave => None,
+            Look::Empty { leaving } => self.wait_and_look(flags, pace, before_sleep, idle, leaving),
         }
-        self.take_or_wait(flags, pace, before_sleep, idle, open)
     }
 
-    /// `take` past its common case: spins, sleeps, looks again, or leaves.
-    /// `looked_empty`: the caller's look, as the loop's first, found the
-    /// FIFO empty in an open pool without a dismissal.
+    /// One look for a request, steps 1 and 2 of a take (`docs/design.md`,
+    /// "Take"): within the dismissal handshake, leave if dismissed or the
+    /// pool stopped (unless it drains), else pop and count out what was
+    /// popped.
+    #[inline]
+    fn look(&self, flags: &WorkerFlags) -> Look<J> {
+        let dismissed = flags.begin_take();
+        let lifecycle = self.lifecycle();
+        let leaving = dismissed || lifecycle != Lifecycle::Open;
+        if leaving && lifecycle != Lifecycle::Draining {
+            flags.end_take();
+            return Look::Leave;
+        }
+        let job = self.jobs.pop();
+        flags.end_take();
+        match job {
+            Some(job) => {
+                self.uncount();
+                Look::Took(job)
+            }
+            None => Look::Empty { leaving },
+        }
+    }
+
+    /// `take` after a look found nothing: spins or sleeps, then looks
+    /// again, until it takes a request or must leave. `leaving`: what the
+    /// last look said (a draining worker that was dismissed or whose pool
+    /// stopped accepting).
     #[inline(never)]
-    fn take_or_wait(
+    fn wait_and_look(
         &self,
         flags: &WorkerFlags,
         pace: &mut Pace,
         mut before_sleep: impl FnMut(),
         idle: Option<&Idle<'_>>,
-        mut looked_empty: bool,
+        mut leaving: bool,
     ) -> Option<J> {
         let mut spun = !pace.just_ran;
         let mut keep_alive = idle.map(|idle| idle.after);
         loop {
-            let leaving = if std::mem::take(&mut looked_empty) {
-                false
-            } else {
-                let dismissed = flags.begin_take();
-                let lifecycle = self.lifecycle();
-                let leaving = dismissed || lifecycle != Lifecycle::Open;
-                if leaving && lifecycle != Lifecycle::Draining {
-                    flags.end_take();
-                    return None;
-                }
-                let job = self.jobs.pop();
-                flags.end_take();
-                if let Some(job) = job {
-                    self.uncount();
-                    return Some(job);
-                }
-                leaving
-            };
             if !spun && cfg!(not(loom)) {
                 spun = true;
                 // Watches the FIFO, not the count: a count that a put has
                 // raised but not yet pushed for would send us to `sleep` for
-                // nothing. Relaxed: hints; the loop decides with its own reads.
+                // nothing. Relaxed: hints; the look after it decides.
                 let arrived = || {
                     !self.jobs.is_empty()
                         || self.lifecycle.load(Ordering::Relaxed) != word_of(Lifecycle::Open)
@@ -517,21 +530,27 @@ impl<J> RequestQueue<J> {
                 };
                 let quick = pace::spin_for_work(pace.close_behind(), arrived, || self.len());
                 pace.caught_up(quick);
-                continue;
-            }
-            pace.slept();
-            before_sleep();
-            match self.sleep(flags, leaving, keep_alive.filter(|_| !leaving)) {
-                Slept::Woke => {}
-                Slept::Leave => return None,
-                Slept::TimedOut => {
-                    // Outside the queue's lock: `retire` takes the registry's,
-                    // which is taken before this one everywhere else.
-                    let retired = idle.is_some_and(|idle| (idle.retire)());
-                    if !retired {
-                        keep_alive = None;
+            } else {
+                pace.slept();
+                before_sleep();
+                match self.sleep(flags, leaving, keep_alive.filter(|_| !leaving)) {
+                    Slept::Woke => {}
+                    Slept::Leave => return None,
+                    Slept::TimedOut => {
+                        // Outside the queue's lock: `retire` takes the
+                        // registry's, which is taken before this one
+                        // everywhere else.
+                        let retired = idle.is_some_and(|idle| (idle.retire)());
+                        if !retired {
+                            keep_alive = None;
+                        }
                     }
                 }
+            }
+            match self.look(flags) {
+                Look::Took(job) => return Some(job),
+                Look::Leave => return None,
+                Look::Empty { leaving: now } => leaving = now,
             }
         }
     }
