@@ -71,15 +71,20 @@ struct Backlog<J> {
 }
 
 impl<J> Backlog<J> {
+    /// An empty chunk for the back of the backlog: a spare one if any.
+    #[inline]
+    fn fresh_chunk(&mut self, chunk_len: usize) -> Vec<J> {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(chunk_len))
+    }
+
     /// Appends to the backlog's last chunk, or to a new one of `chunk_len`.
     fn append(&mut self, job: J, chunk_len: usize) {
         match self.chunks.back_mut() {
             Some(last) if last.len() < chunk_len => last.push(job),
             _ => {
-                let mut chunk = self
-                    .spare
-                    .pop()
-                    .unwrap_or_else(|| Vec::with_capacity(chunk_len));
+                let mut chunk = self.fresh_chunk(chunk_len);
                 chunk.push(job);
                 self.chunks.push_back(chunk);
             }
@@ -96,10 +101,7 @@ impl<J> Backlog<J> {
             let room = match self.chunks.back() {
                 Some(last) if last.len() < chunk_len => chunk_len - last.len(),
                 _ => {
-                    let chunk = self
-                        .spare
-                        .pop()
-                        .unwrap_or_else(|| Vec::with_capacity(chunk_len));
+                    let chunk = self.fresh_chunk(chunk_len);
                     self.chunks.push_back(chunk);
                     chunk_len
                 }
