@@ -121,6 +121,10 @@ pub struct Run {
     pub preemptions: u64,
     /// Nanoseconds on a CPU, summed over the submitting thread and the others.
     pub cpu_ns: u64,
+    /// How long the puts took (the first put to the last one's return),
+    /// where a system records it: W1's ways of putting, told apart from
+    /// the wait that follows.
+    pub put: Option<Duration>,
 }
 
 impl Probe {
@@ -144,11 +148,20 @@ impl Probe {
             worker_blocks: others.voluntary,
             preemptions: mine.involuntary - self.mine.involuntary + others.involuntary,
             cpu_ns: mine.cpu_ns - self.mine.cpu_ns + others.cpu_ns,
+            put: None,
         }
     }
 }
 
 impl Run {
+    /// The run, with how long its puts took.
+    pub fn with_put(self, put: Duration) -> Run {
+        Run {
+            put: Some(put),
+            ..self
+        }
+    }
+
     /// Adds the blocks per 1,000 requests to `obs`.
     pub fn blocks(&self, obs: Obs, n: u64) -> Obs {
         let per_k = |x: u64| x as f64 * 1000.0 / n as f64;

@@ -1,6 +1,9 @@
 //! The `callpool/make_requests` system: the same pool and callbacks as
 //! `callpool`, with the requests built by `make_requests` (its returned
-//! `Vec<WorkRequest>` is part of what is timed and counted).
+//! `Vec<WorkRequest>` is part of what is timed and counted). The loop of
+//! puts alone is timed too (W1's `put ns/req` column).
+
+use std::time::Instant;
 
 use callpool::{make_requests, ThreadPool, WorkRequest};
 
@@ -44,11 +47,13 @@ where
         move |_, v| acc.add(v),
         |id, e| panic!("request {id} failed: {e}"),
     );
+    let put = Instant::now();
     for r in reqs {
         pool.put_request(r).expect("put");
     }
+    let put = put.elapsed();
     pool.wait().expect("wait");
-    let el = probe.stop();
+    let el = probe.stop().with_put(put);
     acc.check("callpool/make_requests", n, want);
     pool.shutdown().expect("shutdown");
     el

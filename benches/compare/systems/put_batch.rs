@@ -4,6 +4,9 @@
 //! `put_request` each: on the default unbounded queue the whole batch is
 //! queued with one reservation and one round of wake-ups. Then `wait()`,
 //! and the callbacks add into an `Acc` on this thread, as for `callpool`.
+//! The put alone is timed too (W1's `put ns/req` column).
+
+use std::time::Instant;
 
 use callpool::{make_requests, ThreadPool};
 
@@ -45,9 +48,11 @@ where
         |id, e| panic!("request {id} failed: {e}"),
     );
     // The `Batch` only follows the requests; dropping it changes nothing.
+    let put = Instant::now();
     drop(pool.put_batch(reqs).expect("put_batch"));
+    let put = put.elapsed();
     pool.wait().expect("wait");
-    let el = probe.stop();
+    let el = probe.stop().with_put(put);
     acc.check("callpool/put_batch", n, want);
     pool.shutdown().expect("shutdown");
     el

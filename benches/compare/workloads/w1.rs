@@ -16,6 +16,10 @@ pub const W1: Workload = Workload {
     files,
 };
 
+/// The side column of the systems that time their puts apart from the
+/// wait after them.
+const PUT_COLUMN: &str = "put ns/req";
+
 /// One table per worker count.
 const TABLES: [(&str, usize); 3] = [("w1-1", 1), ("w1-2", 2), ("w1-4", 4)];
 
@@ -41,7 +45,13 @@ fn run(cfg: &Cfg, out: &mut Vec<Table>) {
         let systems = entries(
             Variants::Include,
             |s| s.batch(b),
-            move |r| r.blocks(Obs::new(ns_per(r.elapsed, n)), n),
+            move |r| {
+                let obs = r.blocks(Obs::new(ns_per(r.elapsed, n)), n);
+                match r.put {
+                    Some(put) => obs.with(PUT_COLUMN, ns_per(put, n)),
+                    None => obs,
+                }
+            },
         );
         out.push(interleave(
             id,
@@ -80,6 +90,21 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
                 verdict(ticket <= 1.5),
                 if others.is_empty() { "" } else { "; " },
                 others.join("; "),
+            ));
+        }
+        // Issue 11: the batch put against a loop of puts of the same
+        // requests, end to end and the puts alone.
+        let (batch, each) = ("callpool/put_batch", "callpool/make_requests");
+        if t.row(batch).is_some() && t.row(each).is_some() {
+            let whole = median(&t.per_round(|v| v(batch) / v(each)));
+            let put = t.extra_median(batch, PUT_COLUMN) / t.extra_median(each, PUT_COLUMN);
+            lines.push(format!(
+                "{id}: {batch} ÷ {each} = {whole:.2} end to end (issue 11 target < 1.00: {}); \
+                 the puts alone {} against {} ns/req, {put:.2} ({})",
+                verdict(whole < 1.0),
+                num(t.extra_median(batch, PUT_COLUMN)),
+                num(t.extra_median(each, PUT_COLUMN)),
+                verdict(put < 1.0),
             ));
         }
         if id == "w1-1" {
