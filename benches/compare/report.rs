@@ -174,6 +174,12 @@ impl Table {
         self.rows.iter().find(|r| r.name == name)
     }
 
+    /// Whether `name` ran in this table (a system left out by
+    /// `--system` still has a row, without values).
+    pub fn ran(&self, name: &str) -> bool {
+        self.row(name).is_some_and(|r| !r.values.is_empty())
+    }
+
     pub fn median_of(&self, name: &str) -> f64 {
         self.row(name).map_or(f64::NAN, |r| median(&r.values))
     }

@@ -125,7 +125,7 @@ fn floors(tables: &[Table]) -> String {
     // and `map` (every input at once, in chunks).
     for t in tables {
         for batch in ["callpool/put_batch", "callpool/map"] {
-            if t.row(batch).is_none() || t.row(crossbeam).is_none() {
+            if !t.ran(batch) || !t.ran(crossbeam) {
                 continue;
             }
             let r = t.ratios_to(batch, crossbeam);

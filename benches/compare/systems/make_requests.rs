@@ -36,6 +36,25 @@ fn batch<F>(b: Batch, f: F) -> Run
 where
     F: Fn(u64) -> u64 + Copy + Send + Sync + 'static,
 {
+    put_made(b, f, "callpool/make_requests", |pool, reqs| {
+        for r in reqs {
+            pool.put_request(r).expect("put");
+        }
+    })
+}
+
+/// W1 through `make_requests`: the requests made (timed), put by `put`
+/// (timed on its own as well), then `wait`. Shared with
+/// `callpool/put_batch`, which puts the same requests another way.
+pub fn put_made<F>(
+    b: Batch,
+    f: F,
+    name: &str,
+    put: impl FnOnce(&ThreadPool, Vec<WorkRequest>),
+) -> Run
+where
+    F: Fn(u64) -> u64 + Copy + Send + Sync + 'static,
+{
     let (workers, n, want) = (b.workers, b.n, b.want);
     let pool = ThreadPool::new(workers);
     warm_up(workers);
@@ -47,14 +66,12 @@ where
         move |_, v| acc.add(v),
         |id, e| panic!("request {id} failed: {e}"),
     );
-    let put = Instant::now();
-    for r in reqs {
-        pool.put_request(r).expect("put");
-    }
-    let put = put.elapsed();
+    let put_start = Instant::now();
+    put(&pool, reqs);
+    let put_time = put_start.elapsed();
     pool.wait().expect("wait");
-    let el = probe.stop().with_put(put);
-    acc.check("callpool/make_requests", n, want);
+    let el = probe.stop().with_put(put_time);
+    acc.check(name, n, want);
     pool.shutdown().expect("shutdown");
     el
 }

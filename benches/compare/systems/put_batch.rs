@@ -6,12 +6,9 @@
 //! and the callbacks add into an `Acc` on this thread, as for `callpool`.
 //! The put alone is timed too (W1's `put ns/req` column).
 
-use std::time::Instant;
-
-use callpool::{make_requests, ThreadPool};
-
+use super::make_requests::put_made;
 use super::{runner, Runner, System};
-use crate::harness::{warm_up, Acc, Probe, Run, ACCS};
+use crate::harness::Run;
 use crate::kinds::Batch;
 use crate::work::with_work;
 
@@ -36,24 +33,8 @@ fn batch<F>(b: Batch, f: F) -> Run
 where
     F: Fn(u64) -> u64 + Copy + Send + Sync + 'static,
 {
-    let (workers, n, want) = (b.workers, b.n, b.want);
-    let pool = ThreadPool::new(workers);
-    warm_up(workers);
-    let acc: &'static Acc = ACCS[0].reset();
-    let probe = Probe::start();
-    let reqs = make_requests(
-        f,
-        0..n,
-        move |_, v| acc.add(v),
-        |id, e| panic!("request {id} failed: {e}"),
-    );
-    // The `Batch` only follows the requests; dropping it changes nothing.
-    let put = Instant::now();
-    drop(pool.put_batch(reqs).expect("put_batch"));
-    let put = put.elapsed();
-    pool.wait().expect("wait");
-    let el = probe.stop().with_put(put);
-    acc.check("callpool/put_batch", n, want);
-    pool.shutdown().expect("shutdown");
-    el
+    put_made(b, f, "callpool/put_batch", |pool, reqs| {
+        // The `Batch` only follows the requests; dropping it changes nothing.
+        drop(pool.put_batch(reqs).expect("put_batch"));
+    })
 }

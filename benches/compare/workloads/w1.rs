@@ -95,7 +95,7 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
         // Issue 11: the batch put against a loop of puts of the same
         // requests, end to end and the puts alone.
         let (batch, each) = ("callpool/put_batch", "callpool/make_requests");
-        if t.row(batch).is_some() && t.row(each).is_some() {
+        if t.ran(batch) && t.ran(each) {
             let whole = median(&t.per_round(|v| v(batch) / v(each)));
             let put = t.extra_median(batch, PUT_COLUMN) / t.extra_median(each, PUT_COLUMN);
             lines.push(format!(
