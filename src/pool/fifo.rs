@@ -45,9 +45,14 @@ const CHUNK_LEN: usize = 1;
 #[cfg(any(loom, shuttle))]
 const RING_SLOTS: usize = 4;
 
-/// Empty chunks kept for the next backlog; more are freed, so a burst's
-/// memory does not stay with the pool.
+/// Empty chunks kept for the next backlog once the workers go idle; the
+/// rest are freed then (`trim_spares`), so a burst's memory does not stay
+/// with the pool.
 const SPARE_CHUNKS: usize = 4;
+/// Surplus chunks a worker about to sleep frees before it looks for
+/// requests again: about 80 µs of the allocator's work here
+/// (`docs/performance.md`, "Freeing the backlog's chunks off the hot path").
+pub(crate) const TRIM_STEP: usize = 32;
 /// Room kept in the backlog's list of chunks once a backlog is gone.
 const KEPT_LIST: usize = 16;
 
@@ -225,13 +230,40 @@ impl<J, const RING: usize, const CHUNK: usize> Fifo<J, RING, CHUNK> {
         if !rest.is_empty() {
             backlog.chunks.push_front(rest);
         }
-        if backlog.spare.len() < SPARE_CHUNKS {
-            backlog.spare.push(chunk);
-        }
+        // Kept, however many: freeing a chunk here would put the
+        // allocator's work (merging it with its free neighbours, and with
+        // them every small block freed since) on a worker that has requests
+        // waiting. Putters reuse them; a worker about to sleep frees the
+        // surplus (`trim_spares`).
+        backlog.spare.push(chunk);
         // The list of a long backlog's chunks goes too, once it is empty.
         if backlog.chunks.is_empty() && backlog.chunks.capacity() > KEPT_LIST {
             backlog.chunks.shrink_to(KEPT_LIST);
         }
+    }
+
+    /// Frees up to `at_most` of the empty chunks kept beyond
+    /// [`SPARE_CHUNKS`]; returns whether more are left. For a worker about
+    /// to sleep: it has nothing to run, so the allocator's work delays no
+    /// request already queued, and in small steps (looking for requests
+    /// between them) none that comes meanwhile for long.
+    pub(crate) fn trim_spares(&self, at_most: usize) -> bool {
+        let (surplus, more) = {
+            let mut backlog = self.backlog();
+            let extra = backlog.spare.len().saturating_sub(SPARE_CHUNKS);
+            if extra == 0 {
+                return false;
+            }
+            let keep = backlog.spare.len() - extra.min(at_most);
+            let surplus = backlog.spare.split_off(keep);
+            if extra <= at_most {
+                backlog.spare.shrink_to(SPARE_CHUNKS);
+            }
+            (surplus, extra > at_most)
+        };
+        // Freed outside the lock, which putters may be waiting for.
+        drop(surplus);
+        more
     }
 
     /// Whether the FIFO holds no request: the ring is empty and nothing is
@@ -347,8 +379,8 @@ mod tests {
     }
 
     /// With no taker, a backlog of several chunks comes out in order, and
-    /// after it the FIFO is empty; the chunks kept for reuse, and the room
-    /// kept in the list of chunks, are capped.
+    /// after it the FIFO is empty; the chunks kept for reuse (once trimmed),
+    /// and the room kept in the list of chunks, are capped.
     #[test]
     fn a_backlog_comes_out_in_order_and_keeps_few_chunks() {
         let fifo: Fifo<usize> = Fifo::new();
@@ -361,7 +393,16 @@ mod tests {
         assert_eq!(out, (0..n).collect::<Vec<_>>());
         assert!(fifo.is_empty());
         assert_eq!(fifo.spilled.load(Ordering::SeqCst), 0);
+        // Every emptied chunk is kept until a worker about to sleep trims
+        // them: none was freed by a take.
+        assert_eq!(fifo.backlog().spare.len(), 41);
+        // Trimmed in steps: 37 beyond the kept ones, 16 at a time.
+        assert!(fifo.trim_spares(16));
+        assert_eq!(fifo.backlog().spare.len(), 41 - 16);
+        assert!(fifo.trim_spares(16));
+        assert!(!fifo.trim_spares(16));
         assert_eq!(fifo.backlog().spare.len(), SPARE_CHUNKS);
+        assert!(!fifo.trim_spares(16));
         assert!(fifo.backlog().chunks.is_empty());
         assert!(fifo.backlog().chunks.capacity() <= KEPT_LIST);
     }

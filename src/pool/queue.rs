@@ -25,7 +25,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::pool::fifo::Fifo;
+use crate::pool::fifo::{Fifo, TRIM_STEP};
 use crate::pool::handshake::WorkerFlags;
 use crate::pool::pace::{self, Pace};
 use crate::sync::{
@@ -502,8 +502,9 @@ impl<J> RequestQueue<J> {
         }
     }
 
-    /// `take` after a look found nothing: spins or sleeps, then looks
-    /// again, until it takes a request or must leave. `leaving`: what the
+    /// `take` after a look found nothing: spins, frees a step of surplus
+    /// backlog chunks, or sleeps, then looks again, until it takes a
+    /// request or must leave. `leaving`: what the
     /// last look said (a draining worker that was dismissed or whose pool
     /// stopped accepting).
     #[inline(never)]
@@ -530,6 +531,11 @@ impl<J> RequestQueue<J> {
                 };
                 let quick = pace::spin_for_work(pace.close_behind(), arrived, || self.len());
                 pace.caught_up(quick);
+            } else if cfg!(not(loom)) && self.jobs.trim_spares(TRIM_STEP) {
+                // Emptied backlog chunks beyond the few kept are freed
+                // before sleeping, a step at a time with a look between
+                // steps. Not under loom: memory, not the protocol, and a
+                // lock that would only grow the models' state space.
             } else {
                 pace.slept();
                 before_sleep();
