@@ -266,6 +266,12 @@ impl<J, const RING: usize, const CHUNK: usize> Fifo<J, RING, CHUNK> {
         more
     }
 
+    /// Empty chunks kept for reuse (for tests of who frees them).
+    #[cfg(all(test, not(any(loom, shuttle))))]
+    pub(crate) fn spare_chunks(&self) -> usize {
+        self.backlog().spare.len()
+    }
+
     /// Whether the FIFO holds no request: the ring is empty and nothing is
     /// backlogged. Two looks, each covered by the caller's fence (the
     /// queue's sleep and sweep protocols pair a fence with the putter's).

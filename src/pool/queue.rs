@@ -790,3 +790,67 @@ impl<J> RequestQueue<J> {
         own
     }
 }
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    /// A worker frees a burst's surplus backlog chunks before it sleeps,
+    /// not while it takes: once it has taken every request of a long
+    /// backlog, every emptied chunk is still kept; once it sleeps, only
+    /// the few kept for the next backlog are.
+    #[test]
+    fn a_worker_frees_surplus_chunks_before_it_sleeps() {
+        const N: usize = 200_000;
+        let queue: Arc<RequestQueue<usize>> = Arc::new(RequestQueue::new(None));
+        let mut jobs: Vec<usize> = (0..N).collect();
+        assert!(matches!(
+            queue.push_many(&mut jobs, Admit::WhileOpen),
+            Push::Queued
+        ));
+        let taken = Arc::new(AtomicUsize::new(0));
+        let (kept_after_last_take_tx, kept_after_last_take) = std::sync::mpsc::channel();
+        let worker = {
+            let (queue, taken) = (Arc::clone(&queue), Arc::clone(&taken));
+            thread::spawn(move || {
+                let flags = WorkerFlags::new();
+                let mut pace = Pace::new();
+                while let Some(job) = queue.take(&flags, &mut pace, || {}, None) {
+                    assert_eq!(
+                        job,
+                        taken.fetch_add(1, Ordering::SeqCst),
+                        "taken out of order"
+                    );
+                    if job == N - 1 {
+                        kept_after_last_take_tx
+                            .send(queue.jobs.spare_chunks())
+                            .unwrap();
+                    }
+                }
+            })
+        };
+        // Every emptied chunk kept, none freed by a take: the backlog's 778
+        // (N less the ring's 1,024 slots, in chunks of 256).
+        let kept = kept_after_last_take
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(kept, 778, "emptied chunks kept after the last take");
+        // A timeout turns a hang into a failure; it decides nothing else.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while queue.sleeping() == 0 {
+            assert!(Instant::now() < deadline, "the worker never slept");
+            thread::yield_now();
+        }
+        assert!(
+            queue.jobs.spare_chunks() <= 4,
+            "{} chunks kept",
+            queue.jobs.spare_chunks()
+        );
+        queue.advance(Lifecycle::Closed);
+        worker.join().unwrap();
+        assert_eq!(taken.load(Ordering::SeqCst), N);
+    }
+}
