@@ -504,9 +504,8 @@ impl<J> RequestQueue<J> {
 
     /// `take` after a look found nothing: spins, frees a step of surplus
     /// backlog chunks, or sleeps, then looks again, until it takes a
-    /// request or must leave. `leaving`: what the
-    /// last look said (a draining worker that was dismissed or whose pool
-    /// stopped accepting).
+    /// request or must leave. `leaving`: what the last look said (a
+    /// draining worker that was dismissed or whose pool stopped accepting).
     #[inline(never)]
     fn wait_and_look(
         &self,
