@@ -8,7 +8,9 @@
 //! (`docs/performance.md`, "A request queue that reuses its memory"). Here
 //! the ring's slots are reused, and the backlog's chunks go back to the
 //! putters, so a steady stream allocates nothing, and a burst allocates one
-//! chunk per [`CHUNK_LEN`] requests.
+//! chunk per [`CHUNK_LEN`] requests. A burst's chunks are freed only by a
+//! worker about to sleep (`trim_spares`), never by one with requests to
+//! run.
 //!
 //! The protocol (`docs/design.md`, "The request FIFO"):
 //! - A put goes to the ring while the backlog is empty (`spilled` is 0) and
