@@ -50,7 +50,7 @@ const RING_SLOTS: usize = 4;
 /// Empty chunks kept for the next backlog once the workers go idle; the
 /// rest are freed then (`trim_spares`), so a burst's memory does not stay
 /// with the pool.
-const SPARE_CHUNKS: usize = 4;
+pub(crate) const SPARE_CHUNKS: usize = 4;
 /// Surplus chunks a worker about to sleep frees before it looks for
 /// requests again: about 80 µs of the allocator's work here
 /// (`docs/performance.md`, "Freeing the backlog's chunks off the hot path").
@@ -250,7 +250,7 @@ impl<J, const RING: usize, const CHUNK: usize> Fifo<J, RING, CHUNK> {
     /// request already queued, and in small steps (looking for requests
     /// between them) none that comes meanwhile for long.
     pub(crate) fn trim_spares(&self, at_most: usize) -> bool {
-        let (surplus, more) = {
+        let (surplus, long_list, more) = {
             let mut backlog = self.backlog();
             let extra = backlog.spare.len().saturating_sub(SPARE_CHUNKS);
             if extra == 0 {
@@ -258,13 +258,18 @@ impl<J, const RING: usize, const CHUNK: usize> Fifo<J, RING, CHUNK> {
             }
             let keep = backlog.spare.len() - extra.min(at_most);
             let surplus = backlog.spare.split_off(keep);
+            // The last step also lets go of the long list that held them:
+            // the kept chunks move to one of their own size.
+            let mut long_list = Vec::new();
             if extra <= at_most {
-                backlog.spare.shrink_to(SPARE_CHUNKS);
+                let mut kept = Vec::with_capacity(SPARE_CHUNKS);
+                kept.append(&mut backlog.spare);
+                long_list = std::mem::replace(&mut backlog.spare, kept);
             }
-            (surplus, extra > at_most)
+            (surplus, long_list, extra > at_most)
         };
         // Freed outside the lock, which putters may be waiting for.
-        drop(surplus);
+        drop((surplus, long_list));
         more
     }
 
