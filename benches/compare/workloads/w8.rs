@@ -80,39 +80,49 @@ fn run(cfg: &Cfg, out: &mut Vec<Table>) {
 }
 
 fn targets(tables: &[Table], lines: &mut Vec<String>) {
-    let by_round = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.2}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     for (id, _) in TABLES {
         let Some(t) = table(tables, id) else { continue };
-        let over_rayon = t.per_round(|v| v("callpool") / v("rayon"));
-        let shared = t.per_round(|v| v("callpool/shared-queue") / v("callpool"));
-        let threadpool = t.per_round(|v| v("threadpool") / v("callpool"));
-        let (r, s, p) = (median(&over_rayon), median(&shared), median(&threadpool));
+        if !t.ran("callpool") {
+            continue;
+        }
+        // One part per ratio whose two systems ran (`--system` may leave
+        // some out): the ratio's median, its rounds, and the target if any.
+        let mut parts = vec![format!(
+            "{id} (issue 11): callpool {} ns/task",
+            num(t.median_of("callpool"))
+        )];
+        let mut ratio = |num_sys: &str, den_sys: &str, target: Option<(&str, f64, bool)>| {
+            if !t.ran(num_sys) || !t.ran(den_sys) {
+                return;
+            }
+            let rounds = t.per_round(|v| v(num_sys) / v(den_sys));
+            let m = median(&rounds);
+            let by_round = rounds
+                .iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let target = target.map_or(String::new(), |(op, bound, below)| {
+                let met = if below { m <= bound } else { m >= bound };
+                format!(" (target {op} {bound:.2}: {})", verdict(met))
+            });
+            parts.push(format!(
+                "{num_sys} ÷ {den_sys} = {m:.2} (rounds: {by_round}){target}"
+            ));
+        };
+        ratio("callpool", "rayon", Some(("≤", MAX_OVER_RAYON, true)));
+        ratio(
+            "callpool/shared-queue",
+            "callpool",
+            Some(("≥", MIN_SHARED_OVER_CALLPOOL, false)),
+        );
+        ratio("threadpool", "callpool", None);
         // What rayon's lead is made of: the bare hand-off with each result
         // sent back in its child's box (as callpool must, to run the
         // callback on the polling thread) against rayon, and callpool
         // against that floor.
-        let boxed = t.per_round(|v| v(BOX_FLOOR) / v("rayon"));
-        let over_boxed = t.per_round(|v| v("callpool") / v(BOX_FLOOR));
-        lines.push(format!(
-            "{id} (issue 11): callpool {} ns/task; callpool ÷ rayon = {r:.2} (rounds: {}) \
-             (target ≤ {MAX_OVER_RAYON:.2}: {}); shared-queue ÷ callpool = {s:.2} (rounds: {}) \
-             (target ≥ {MIN_SHARED_OVER_CALLPOOL:.2}: {}); threadpool ÷ callpool = {p:.2} (rounds: {}); \
-             {BOX_FLOOR} ÷ rayon = {:.2} (rounds: {}); callpool ÷ {BOX_FLOOR} = {:.2} (rounds: {})",
-            num(t.median_of("callpool")),
-            by_round(&over_rayon),
-            verdict(r <= MAX_OVER_RAYON),
-            by_round(&shared),
-            verdict(s >= MIN_SHARED_OVER_CALLPOOL),
-            by_round(&threadpool),
-            median(&boxed),
-            by_round(&boxed),
-            median(&over_boxed),
-            by_round(&over_boxed),
-        ));
+        ratio(BOX_FLOOR, "rayon", None);
+        ratio("callpool", BOX_FLOOR, None);
+        lines.push(parts.join("; "));
     }
 }
