@@ -9,8 +9,13 @@ use crate::workloads::{self, Workload};
 /// memory) first; workloads not named here follow in run order.
 const ORDER: &[&str] = &["w1", "w5", "w4", "w6", "w7", "w2", "w3"];
 
-pub fn verdict(ok: bool) -> &'static str {
-    if ok {
+/// A target's verdict: `value` is what it judged (NaN when a system it
+/// needs was left out by `--system`, so there is nothing to judge), `ok`
+/// whether the value meets the target.
+pub fn verdict(value: f64, ok: bool) -> &'static str {
+    if value.is_nan() {
+        "not run"
+    } else if ok {
         "met"
     } else {
         "MISSED"
@@ -33,7 +38,7 @@ pub fn efficiency(tables: &[Table], id: &str, lines: &mut Vec<String>) {
         num(cp),
         num(fl),
         cp / fl,
-        verdict(cp / fl >= 0.97)
+        verdict(cp / fl, cp / fl >= 0.97)
     ));
 }
 
@@ -95,10 +100,10 @@ fn floors(tables: &[Table]) -> String {
         }
         let mut parts: Vec<String> = FLOORS
             .iter()
-            .filter(|f| t.row(f).is_some())
+            .filter(|f| t.ran(f))
             .map(|f| format!("{BASELINE} ÷ {f} = {}", spread(&t.ratios_to(BASELINE, f))))
             .collect();
-        if t.row(flume).is_some() && t.row(crossbeam).is_some() {
+        if t.ran(flume) && t.ran(crossbeam) {
             parts.push(format!(
                 "{crossbeam} ÷ {flume} = {}",
                 spread(&t.ratios_to(crossbeam, flume))
@@ -107,14 +112,14 @@ fn floors(tables: &[Table]) -> String {
                 let r = median(&t.ratios_to(BASELINE, crossbeam));
                 parts.push(format!(
                     "issue 3's ≤ 1.30 against {crossbeam}: {}",
-                    verdict(r <= 1.3)
+                    verdict(r, r <= 1.3)
                 ));
             } else if ["w2", "w3"].contains(&t.id) {
                 let e = t.extra_median(BASELINE, "efficiency %")
                     / t.extra_median(crossbeam, "efficiency %");
                 parts.push(format!(
                     "efficiency {BASELINE} ÷ {crossbeam} = {e:.3} (≥ 0.97: {})",
-                    verdict(e >= 0.97)
+                    verdict(e, e >= 0.97)
                 ));
             }
         }
@@ -138,7 +143,7 @@ fn floors(tables: &[Table]) -> String {
                 num(t.median_of(crossbeam)),
                 spread(&r),
                 r.len(),
-                verdict(median(&r) < 1.0)
+                verdict(median(&r), median(&r) < 1.0)
             ));
         }
     }

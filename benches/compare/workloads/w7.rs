@@ -43,9 +43,9 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
         "W7: callpool {} us/rt, callpool ÷ floor = {r:.2} (target ≤ 1.30: {}); \
          blocks per round trip: submitter {}, worker {} (target ≤ 1 each: {})",
         num(t.median_of("callpool")),
-        verdict(r <= 1.3),
+        verdict(r, r <= 1.3),
         num(sb),
         num(wb),
-        verdict(sb <= 1.05 && wb <= 1.05)
+        verdict(sb + wb, sb <= 1.05 && wb <= 1.05)
     ));
 }

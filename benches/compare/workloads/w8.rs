@@ -104,7 +104,7 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
                 .join(" ");
             let target = target.map_or(String::new(), |(op, bound, below)| {
                 let met = if below { m <= bound } else { m >= bound };
-                format!(" (target {op} {bound:.2}: {})", verdict(met))
+                format!(" (target {op} {bound:.2}: {})", verdict(m, met))
             });
             parts.push(format!(
                 "{num_sys} ÷ {den_sys} = {m:.2} (rounds: {by_round}){target}"
