@@ -91,7 +91,7 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
             "{id} (issue 11): callpool {} ns/task",
             num(t.median_of("callpool"))
         )];
-        let mut ratio = |num_sys: &str, den_sys: &str, target: Option<(&str, f64, bool)>| {
+        let mut ratio = |num_sys: &str, den_sys: &str, target: Option<(&str, f64)>| {
             if !t.ran(num_sys) || !t.ran(den_sys) {
                 return;
             }
@@ -102,19 +102,19 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
                 .map(|x| format!("{x:.2}"))
                 .collect::<Vec<_>>()
                 .join(" ");
-            let target = target.map_or(String::new(), |(op, bound, below)| {
-                let met = if below { m <= bound } else { m >= bound };
+            let target = target.map_or(String::new(), |(op, bound)| {
+                let met = if op == "≤" { m <= bound } else { m >= bound };
                 format!(" (target {op} {bound:.2}: {})", verdict(m, met))
             });
             parts.push(format!(
                 "{num_sys} ÷ {den_sys} = {m:.2} (rounds: {by_round}){target}"
             ));
         };
-        ratio("callpool", "rayon", Some(("≤", MAX_OVER_RAYON, true)));
+        ratio("callpool", "rayon", Some(("≤", MAX_OVER_RAYON)));
         ratio(
             "callpool/shared-queue",
             "callpool",
-            Some(("≥", MIN_SHARED_OVER_CALLPOOL, false)),
+            Some(("≥", MIN_SHARED_OVER_CALLPOOL)),
         );
         ratio("threadpool", "callpool", None);
         // What rayon's lead is made of: the bare hand-off with each result
