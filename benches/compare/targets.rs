@@ -9,13 +9,12 @@ use crate::workloads::{self, Workload};
 /// memory) first; workloads not named here follow in run order.
 const ORDER: &[&str] = &["w1", "w5", "w4", "w6", "w7", "w2", "w3"];
 
-/// A target's verdict: `value` is what it judged (NaN when a system it
-/// needs was left out by `--system`, so there is nothing to judge), `ok`
-/// whether the value meets the target.
-pub fn verdict(value: f64, ok: bool) -> &'static str {
+/// A target's verdict on `value`, which `meets` judges: "not run" when the
+/// value is NaN (a system it needs was left out by `--system`).
+pub fn verdict(value: f64, meets: impl FnOnce(f64) -> bool) -> &'static str {
     if value.is_nan() {
         "not run"
-    } else if ok {
+    } else if meets(value) {
         "met"
     } else {
         "MISSED"
@@ -38,7 +37,7 @@ pub fn efficiency(tables: &[Table], id: &str, lines: &mut Vec<String>) {
         num(cp),
         num(fl),
         cp / fl,
-        verdict(cp / fl, cp / fl >= 0.97)
+        verdict(cp / fl, |r| r >= 0.97)
     ));
 }
 
@@ -112,14 +111,14 @@ fn floors(tables: &[Table]) -> String {
                 let r = median(&t.ratios_to(BASELINE, crossbeam));
                 parts.push(format!(
                     "issue 3's ≤ 1.30 against {crossbeam}: {}",
-                    verdict(r, r <= 1.3)
+                    verdict(r, |r| r <= 1.3)
                 ));
             } else if ["w2", "w3"].contains(&t.id) {
                 let e = t.extra_median(BASELINE, "efficiency %")
                     / t.extra_median(crossbeam, "efficiency %");
                 parts.push(format!(
                     "efficiency {BASELINE} ÷ {crossbeam} = {e:.3} (≥ 0.97: {})",
-                    verdict(e, e >= 0.97)
+                    verdict(e, |e| e >= 0.97)
                 ));
             }
         }
@@ -143,7 +142,7 @@ fn floors(tables: &[Table]) -> String {
                 num(t.median_of(crossbeam)),
                 spread(&r),
                 r.len(),
-                verdict(median(&r), median(&r) < 1.0)
+                verdict(median(&r), |m| m < 1.0)
             ));
         }
     }

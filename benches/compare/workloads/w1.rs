@@ -73,9 +73,9 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
              callpool ÷ floor = {:.2} (target ≤ 1.30: {})",
             num(t.median_of("callpool")),
             best_peer,
-            verdict(best_peer, best_peer >= 1.0),
+            verdict(best_peer, |r| r >= 1.0),
             cp_over_floor,
-            verdict(cp_over_floor, cp_over_floor <= 1.3),
+            verdict(cp_over_floor, |r| r <= 1.3),
         ));
         // Issue 10: what a ticket costs against a callback, per request.
         if t.ran("callpool/submit") {
@@ -87,7 +87,7 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
                 .collect();
             lines.push(format!(
                 "{id}: callpool/submit ÷ callpool = {ticket:.2} (issue 10 target ≤ 1.50: {}){}{}",
-                verdict(ticket, ticket <= 1.5),
+                verdict(ticket, |r| r <= 1.5),
                 if others.is_empty() { "" } else { "; " },
                 others.join("; "),
             ));
@@ -101,10 +101,10 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
             lines.push(format!(
                 "{id}: {batch} ÷ {each} = {whole:.2} end to end (issue 11 target < 1.00: {}); \
                  the puts alone {} against {} ns/req, {put:.2} ({})",
-                verdict(whole, whole < 1.0),
+                verdict(whole, |r| r < 1.0),
                 num(t.extra_median(batch, PUT_COLUMN)),
                 num(t.extra_median(each, PUT_COLUMN)),
-                verdict(put, put < 1.0),
+                verdict(put, |r| r < 1.0),
             ));
         }
         if id == "w1-1" {
@@ -112,7 +112,7 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
             lines.push(format!(
                 "w1-1: callpool with 1 worker {} ns/req (target < 100: {})",
                 num(v),
-                verdict(v, v < 100.0)
+                verdict(v, |v| v < 100.0)
             ));
         }
     }

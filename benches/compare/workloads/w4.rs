@@ -86,7 +86,7 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
             "W4 idle shrink: callpool median {} us, max {} us (target ≤ 1000 us: {})",
             num(v),
             num(max),
-            verdict(max, max <= 1000.0)
+            verdict(max, |us| us <= 1000.0)
         ));
     }
     if let Some(t) = table(tables, "w4-busy") {
@@ -108,7 +108,7 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
              (target: no measurable CPU, no wake-up: {})",
             num(cpu),
             num(wakes),
-            verdict(wakes, wakes == 0.0)
+            verdict(wakes, |w| w == 0.0)
         ));
     }
 }

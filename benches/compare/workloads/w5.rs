@@ -56,10 +56,10 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
         num(cp),
         num(fl),
         cp / fl,
-        verdict(cp / fl, cp / fl <= 1.3),
+        verdict(cp / fl, |r| r <= 1.3),
         num(cp_held),
         num(fl_held),
         cp_held / fl_held,
-        verdict(cp_held / fl_held, cp_held / fl_held <= 1.3)
+        verdict(cp_held / fl_held, |r| r <= 1.3)
     ));
 }

@@ -46,6 +46,6 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
     lines.push(format!(
         "W6: callpool {} ns/req, callpool ÷ floor = {r:.2} (target ≤ 1.30: {})",
         num(t.median_of("callpool")),
-        verdict(r, r <= 1.3)
+        verdict(r, |r| r <= 1.3)
     ));
 }

@@ -6,7 +6,7 @@ use super::{entries, Variants, Workload};
 use crate::cfg::Cfg;
 use crate::harness::ns_per;
 use crate::kinds::Fanout;
-use crate::report::{interleave, median, num, Obs, Table};
+use crate::report::{interleave, median, num, ratio, Obs, Table};
 use crate::targets::{table, verdict};
 use crate::work::{square, sum_of};
 
@@ -91,38 +91,38 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
             "{id} (issue 11): callpool {} ns/task",
             num(t.median_of("callpool"))
         )];
-        let mut ratio = |num_sys: &str, den_sys: &str, target: Option<(&str, f64)>| {
+        let mut part = |num_sys: &str, den_sys: &str, target: Option<(&str, f64)>| {
             if !t.ran(num_sys) || !t.ran(den_sys) {
                 return;
             }
-            let rounds = t.per_round(|v| v(num_sys) / v(den_sys));
+            let rounds = t.ratios_to(num_sys, den_sys);
             let m = median(&rounds);
             let by_round = rounds
                 .iter()
-                .map(|x| format!("{x:.2}"))
+                .map(|&x| ratio(x))
                 .collect::<Vec<_>>()
                 .join(" ");
             let target = target.map_or(String::new(), |(op, bound)| {
-                let met = if op == "≤" { m <= bound } else { m >= bound };
+                let met = |m: f64| if op == "≤" { m <= bound } else { m >= bound };
                 format!(" (target {op} {bound:.2}: {})", verdict(m, met))
             });
             parts.push(format!(
                 "{num_sys} ÷ {den_sys} = {m:.2} (rounds: {by_round}){target}"
             ));
         };
-        ratio("callpool", "rayon", Some(("≤", MAX_OVER_RAYON)));
-        ratio(
+        part("callpool", "rayon", Some(("≤", MAX_OVER_RAYON)));
+        part(
             "callpool/shared-queue",
             "callpool",
             Some(("≥", MIN_SHARED_OVER_CALLPOOL)),
         );
-        ratio("threadpool", "callpool", None);
+        part("threadpool", "callpool", None);
         // What rayon's lead is made of: the bare hand-off with each result
         // sent back in its child's box (as callpool must, to run the
         // callback on the polling thread) against rayon, and callpool
         // against that floor.
-        ratio(BOX_FLOOR, "rayon", None);
-        ratio("callpool", BOX_FLOOR, None);
+        part(BOX_FLOOR, "rayon", None);
+        part("callpool", BOX_FLOOR, None);
         lines.push(parts.join("; "));
     }
 }
