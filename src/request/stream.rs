@@ -211,8 +211,10 @@ where
     }
 
     fn cancel(&mut self) {
-        self.work = None;
+        // The outcome first: dropping the work may panic (contained by the
+        // caller), and the error callback must still hear `Cancelled`.
         self.outcome = Some(Err(TaskError::Cancelled));
+        self.work = None;
     }
 
     fn route(&self) -> Route {

@@ -231,7 +231,14 @@ impl SharedJob {
     }
 
     pub(crate) fn run(&mut self) -> Ended {
-        self.0.take().map_or(Ended::Unstarted, |task| task.run())
+        let Some(task) = self.0.take() else {
+            return Ended::Unstarted;
+        };
+        let ended = task.run();
+        // With its ticket dropped, this is the last reference: the outcome
+        // goes with it, and its `Drop` is user code on a worker.
+        unwind::contain("an outcome whose ticket was dropped", move || drop(task));
+        ended
     }
 
     pub(crate) fn cancel(&mut self) {

@@ -7,6 +7,7 @@ use crate::request::task::{attempt, Ended, Route, Task};
 use crate::request::Context;
 use crate::request::{RequestId, TaskError};
 use crate::ticket::slot::Outcome;
+use crate::unwind;
 
 /// A collector's channel and the request's id on it. Nobody else can end a
 /// collector's request, so it always may start.
@@ -17,8 +18,13 @@ pub(crate) struct Sink<T, E> {
 
 impl<T, E> Sink<T, E> {
     fn settle(&self, outcome: Outcome<T, E>) {
-        // Disconnected: the collector was dropped; nobody listens.
-        let _ = self.outcomes.send((self.id, outcome));
+        if let Err(unheard) = self.outcomes.send((self.id, outcome)) {
+            // The collector was dropped: the outcome goes here, on a worker
+            // or a sweep, and its `Drop` is user code.
+            unwind::contain("an outcome whose collector was dropped", move || {
+                drop(unheard)
+            });
+        }
     }
 }
 
@@ -35,7 +41,10 @@ impl<W, T, E> SinkTask<W, T, E> {
     /// Ends the request unrun, unless a worker ran it already. The work
     /// goes first, before the collector hears.
     fn end_unrun(&mut self, why: TaskError<E>) {
-        if self.work.take().is_some() {
+        if let Some(work) = self.work.take() {
+            // Contained here, not by the caller: a panic must not skip
+            // telling the collector, which waits for every request.
+            unwind::contain("a cancelled request's callable", move || drop(work));
             self.sink.settle(Err(why));
         }
     }
