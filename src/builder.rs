@@ -248,8 +248,12 @@ impl Builder {
     }
 
     /// Runs `hook(index)` on each worker thread as it leaves (dismissed,
-    /// or the pool shut down), after its last request. A panic in it is
-    /// logged.
+    /// or the pool shut down), after its last request and after its
+    /// [`worker_state`](Self::worker_state) was dropped. A panic in it (or
+    /// in the state's `Drop`) is logged. The thread counts as running until
+    /// the hook returns: `shutdown` and
+    /// [`join_all_dismissed_workers`](crate::ThreadPool::join_all_dismissed_workers)
+    /// wait for it, and `shutdown_timeout` gives up on it at its timeout.
     pub fn on_worker_stop(mut self, hook: impl Fn(usize) + Send + Sync + 'static) -> Builder {
         self.on_worker_stop = Some(WorkerHook(Arc::new(hook)));
         self

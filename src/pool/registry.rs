@@ -182,10 +182,8 @@ impl Pool {
                 .worker_state
                 .as_ref()
                 .and_then(|make| make.make(index));
+            // The stop hook runs at the end of `run`, before the exit is counted.
             worker::run(&pool, &worker_flags, state, index);
-            if let Some(hook) = &pool.config.on_worker_stop {
-                hook.call("a worker stop hook", index);
-            }
         }) {
             Ok(thread) => {
                 workers.next_index += 1;

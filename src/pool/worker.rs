@@ -87,6 +87,14 @@ pub(crate) fn run(
         }
         pace.ran();
     }
+    // Before the exit is counted (`ExitGuard`): the state's `Drop` and the
+    // stop hook are this worker's last work, and `shutdown_timeout` and
+    // `join_all_dismissed_workers` wait for them. A panicking `Drop` of the
+    // state must not skip the hook.
+    crate::unwind::contain("a worker's state", move || drop(state));
+    if let Some(hook) = &pool.config.on_worker_stop {
+        hook.call("a worker stop hook", index);
+    }
 }
 
 /// Runs one request and sends it back to its handle; returns the job's
