@@ -205,7 +205,24 @@ impl ThreadPool {
                 }
                 Push::Closed(job) => job,
                 Push::Full(job) => {
-                    match self.put_blocking(job, None) {
+                    // On a worker of this pool, past the capacity, as
+                    // `put_request` does; elsewhere blocking for room.
+                    let put = if self.shared().on_worker_thread() {
+                        self.put_past_capacity(job)
+                    } else {
+                        match self.put_blocking_or_panic(job, None) {
+                            Ok(put) => put,
+                            // A callback panicked while the put waited: this
+                            // request and the rest are cancelled, so the
+                            // batch still ends and `wait` does not wait for
+                            // them.
+                            Err((job, payload)) => {
+                                self.cancel_refused(std::iter::once(job).chain(jobs));
+                                std::panic::resume_unwind(payload);
+                            }
+                        }
+                    };
+                    match put {
                         Ok(_) => continue,
                         // The refusal took its count back: counted again, to be
                         // cancelled like the rest.

@@ -346,19 +346,7 @@ impl ThreadPool {
                 PutMode::Try => Err(self.reject(job, PutError::Full)),
                 // A worker of this pool waiting for room would wait for
                 // itself: its put goes past the capacity instead.
-                _ if self.shared().on_worker_thread() => {
-                    match self.shared().queue.push_past_capacity(job) {
-                        Push::Closed(job) => Err(self.reject(job, PutError::ShutDown)),
-                        Push::QueuedLate => {
-                            self.sweep_late();
-                            Ok(id)
-                        }
-                        _ => {
-                            self.shared().grow_for_backlog();
-                            Ok(id)
-                        }
-                    }
-                }
+                _ if self.shared().on_worker_thread() => self.put_past_capacity(job),
                 PutMode::Block => self.put_blocking(job, None),
                 PutMode::Until(deadline) => self.put_blocking(job, Some(deadline)),
             },
@@ -387,7 +375,43 @@ impl ThreadPool {
     /// keeps a thread that both puts and polls out of deadlock. It handles
     /// them as a thread that is not a waiter: waiters on this handle still
     /// get every wake token.
-    fn put_blocking(&self, mut job: Job, deadline: Option<Instant>) -> Result<RequestId, PutError> {
+    /// On one of this pool's own workers, where waiting for room would
+    /// wait for itself: the request goes in past the capacity.
+    fn put_past_capacity(&self, job: Job) -> Result<RequestId, PutError> {
+        let id = job.id();
+        match self.shared().queue.push_past_capacity(job) {
+            Push::Closed(job) => Err(self.reject(job, PutError::ShutDown)),
+            Push::QueuedLate => {
+                self.sweep_late();
+                Ok(id)
+            }
+            _ => {
+                self.shared().grow_for_backlog();
+                Ok(id)
+            }
+        }
+    }
+
+    fn put_blocking(&self, job: Job, deadline: Option<Instant>) -> Result<RequestId, PutError> {
+        let id = job.id();
+        self.put_blocking_or_panic(job, deadline)
+            .unwrap_or_else(|(job, payload)| {
+                log::warn!(
+                    "callpool: request {id} was not put: a callback panicked while the put waited"
+                );
+                job.unregister(Caller::Other);
+                drop(job);
+                panic::resume_unwind(payload)
+            })
+    }
+
+    /// `put_blocking`, but a callback's panic while it waits comes back
+    /// with the job not put, for the caller to settle before unwinding.
+    fn put_blocking_or_panic(
+        &self,
+        mut job: Job,
+        deadline: Option<Instant>,
+    ) -> Result<Result<RequestId, PutError>, (Job, crate::unwind::Payload)> {
         let shared = self.shared();
         let id = job.id();
         loop {
@@ -399,27 +423,24 @@ impl ThreadPool {
             ) {
                 Ok(Push::QueuedLate) => {
                     self.sweep_late();
-                    return Ok(id);
+                    return Ok(Ok(id));
                 }
                 Ok(_) => {
                     shared.grow_for_backlog();
-                    return Ok(id);
+                    return Ok(Ok(id));
                 }
-                Err(Blocked::Closed(job)) => return Err(self.reject(job, PutError::ShutDown)),
-                Err(Blocked::NoWorkers(job)) => return Err(self.reject(job, PutError::NoWorkers)),
-                Err(Blocked::Timeout(job)) => return Err(self.reject(job, PutError::Timeout)),
+                Err(Blocked::Closed(job)) => return Ok(Err(self.reject(job, PutError::ShutDown))),
+                Err(Blocked::NoWorkers(job)) => {
+                    return Ok(Err(self.reject(job, PutError::NoWorkers)))
+                }
+                Err(Blocked::Timeout(job)) => return Ok(Err(self.reject(job, PutError::Timeout))),
                 Err(Blocked::HandleResults(job)) => job,
             };
             let handled = panic::catch_unwind(AssertUnwindSafe(|| {
                 self.results.handle_ready(&**shared, Caller::Other)
             }));
             if let Err(payload) = handled {
-                log::warn!(
-                    "callpool: request {id} was not put: a callback panicked while the put waited"
-                );
-                job.unregister(Caller::Other);
-                drop(job);
-                panic::resume_unwind(payload);
+                return Err((job, payload));
             }
         }
     }

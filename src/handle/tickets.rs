@@ -97,8 +97,10 @@ impl ThreadPool {
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled) exactly once,
     /// on the thread that next polls this handle. Returns whether it was
     /// queued. A request that is running or has ended, an id this handle
-    /// never put, or a ticket's request (cancel it with
-    /// [`Ticket::cancel`]) gives `false` and changes nothing.
+    /// never put, a ticket's request (cancel it with [`Ticket::cancel`]),
+    /// or a request put through a [`Collector`](crate::Collector) or a
+    /// [`Scope`](crate::Scope) (their outcomes never reach this handle's
+    /// callbacks) gives `false` and changes nothing.
     ///
     /// It looks through the queue, so it costs time in proportion to the
     /// requests queued, and requests put by other threads while it looks
