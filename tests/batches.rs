@@ -232,3 +232,72 @@ fn two_pollers_finish_a_batch_and_on_done_runs_once() {
         });
     }
 }
+
+#[test]
+fn a_batch_put_from_a_worker_of_its_own_bounded_pool_goes_past_the_capacity() {
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .queue_capacity(2)
+        .build()
+        .unwrap();
+    let inner = pool.clone();
+    let (put_tx, put) = mpsc::channel();
+    let ran = hit_counters(10);
+    let hits = Arc::clone(&ran);
+    pool.put_request(WorkRequest::new(
+        move |_: ()| {
+            // Ten requests on a queue of two, from the pool's only worker:
+            // blocking for room would wait for itself.
+            let batch = inner.put_batch((0..10).map(|i| common::hit_request(i, &hits)));
+            put_tx.send(batch.map(|b| b.progress().total).ok()).unwrap();
+        },
+        (),
+    ))
+    .unwrap();
+    assert_eq!(
+        put.recv_timeout(common::HANG)
+            .expect("the batch put blocked"),
+        Some(10)
+    );
+    assert_eq!(within("wait", move || pool.wait()), Ok(11));
+    common::assert_each_once("batch request", &ran);
+}
+
+#[test]
+fn a_callback_panic_in_a_blocked_batch_put_cancels_the_rest_and_loses_nothing() {
+    common::hide_panics_starting_with("batches: callback");
+    // A full result queue makes the put handle results while it waits for
+    // room, and request 0's callback panics there.
+    let pool = Arc::new(
+        ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(2)
+            .result_capacity(1)
+            .build()
+            .unwrap(),
+    );
+    let ended = Arc::new(Mutex::new(Vec::new()));
+    let (ok, err) = (Arc::clone(&ended), Arc::clone(&ended));
+    let requests = make_requests(
+        |n: u32| n,
+        0..50u32,
+        move |_, n| {
+            ok.lock().unwrap().push(Ok(n));
+            assert_ne!(n, 0, "batches: callback of request 0");
+        },
+        move |id, e| err.lock().unwrap().push(Err((id, e))),
+    );
+    let put = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.put_batch(requests)));
+    assert!(put.is_err(), "the callback's panic leaves put_batch");
+    let waiter = Arc::clone(&pool);
+    let handled = within("wait", move || waiter.wait());
+    assert!(handled.is_ok(), "{handled:?}");
+    assert_eq!(pool.pending(), 0);
+    let ended = ended.lock().unwrap();
+    // Every request ended once: run (its callback) or cancelled.
+    assert_eq!(ended.len(), 50, "{ended:?}");
+    assert!(ended
+        .iter()
+        .all(|e| matches!(e, Ok(_) | Err((_, TaskError::Cancelled)))));
+    assert!(ended.iter().any(|e| e.is_err()), "none was cancelled");
+}

@@ -167,3 +167,147 @@ fn map_on_a_shut_down_pool_contains_its_inputs_drop_panics() {
     assert_eq!(outcomes.len(), 3_000);
     assert!(outcomes.iter().all(|o| *o == Err(TaskError::Cancelled)));
 }
+
+/// A request that returns a `Bomb` once `gate` hands it a message (or is
+/// dropped): its outcome is made only after the test has let go of it.
+fn bomb_after(gate: mpsc::Receiver<()>) -> impl FnOnce(()) -> Bomb + Send + 'static {
+    move |_: ()| {
+        let _ = gate.recv();
+        Bomb
+    }
+}
+
+/// The pool's one worker is alive: it runs another ticket.
+fn assert_worker_alive(pool: &Arc<ThreadPool>) {
+    let next = pool.submit(|n: u32| n + 1, 1).unwrap();
+    assert_eq!(
+        common::within("the next ticket", move || next.wait()),
+        Ok(2)
+    );
+    assert_eq!(pool.workers(), 1);
+    assert_eq!(pool.threads(), 1, "a worker died");
+}
+
+#[test]
+fn an_outcome_whose_ticket_was_dropped_panics_when_dropped_and_the_worker_lives() {
+    quiet();
+    let pool = Arc::new(ThreadPool::new(1));
+    let (open, gate) = mpsc::channel();
+    let ticket = pool.submit(bomb_after(gate), ()).unwrap();
+    // The ticket goes first: the worker holds the last reference to the
+    // outcome, and drops it.
+    drop(ticket);
+    drop(open);
+    assert_worker_alive(&pool);
+}
+
+#[test]
+fn an_outcome_whose_collector_was_dropped_panics_when_dropped_and_the_worker_lives() {
+    quiet();
+    let pool = Arc::new(ThreadPool::new(1));
+    let (open, gate) = mpsc::channel();
+    {
+        let mut bombs = pool.collector::<Bomb>();
+        bombs.put(bomb_after(gate), ()).unwrap();
+    }
+    drop(open);
+    assert_worker_alive(&pool);
+}
+
+#[test]
+fn a_scoped_request_whose_input_panics_when_cancelled_still_ends_the_scope() {
+    quiet();
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let pool = ThreadPool::new(1);
+        let other = pool.new_handle();
+        let (open, gate) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel();
+        // Holds the worker, so that the scoped request stays queued.
+        pool.put_request(WorkRequest::new(
+            move |_: ()| {
+                started_tx.send(()).unwrap();
+                let _ = gate.recv();
+            },
+            (),
+        ))
+        .unwrap();
+        started.recv().unwrap();
+        let mut heard = Vec::new();
+        pool.scope(|s| {
+            s.put_then(
+                |b: Bomb| {
+                    std::mem::forget(b);
+                    1u32
+                },
+                Bomb,
+                |outcome| heard.push(outcome),
+            )
+            .unwrap();
+            // Cancels the queued request, dropping its `Bomb`.
+            drop(other.shutdown_now());
+            drop(open);
+        });
+        done_tx.send(heard).unwrap();
+    });
+    let heard = done
+        .recv_timeout(common::HANG)
+        .expect("the scope never returned");
+    assert_eq!(heard, vec![Err(TaskError::Cancelled)]);
+}
+
+#[test]
+fn a_streaming_request_whose_input_panics_when_cancelled_hears_cancelled_once() {
+    quiet();
+    let pool = Arc::new(ThreadPool::new(1));
+    let (open, gate) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel();
+    pool.put_request(WorkRequest::new(
+        move |_: ()| {
+            started_tx.send(()).unwrap();
+            let _ = gate.recv();
+        },
+        (),
+    ))
+    .unwrap();
+    started.recv_timeout(common::HANG).unwrap();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&errors);
+    let id = pool
+        .put_request(
+            WorkRequest::streaming(
+                |b: Bomb, _out: &callpool::Emitter<'_, u32>| {
+                    std::mem::forget(b);
+                    Ok::<_, callpool::Closed>(())
+                },
+                Bomb,
+            )
+            .on_error(move |_, e| seen.lock().unwrap().push(e)),
+        )
+        .unwrap();
+    assert!(pool.cancel(id));
+    drop(open);
+    let waiter = Arc::clone(&pool);
+    assert_eq!(common::within("wait", move || waiter.wait()), Ok(2));
+    assert_eq!(*errors.lock().unwrap(), vec![TaskError::Cancelled]);
+}
+
+#[test]
+fn a_worker_state_whose_drop_panics_does_not_skip_the_stop_hook() {
+    quiet();
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&stopped);
+    let pool = ThreadPool::builder()
+        .workers(3)
+        .worker_state(|_| Bomb)
+        .on_worker_stop(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    assert_eq!(pool.dismiss_workers(1), 1);
+    assert_eq!(pool.join_all_dismissed_workers(), 1);
+    assert_eq!(stopped.load(Ordering::SeqCst), 1);
+    common::within("shutdown", move || pool.shutdown()).unwrap();
+    assert_eq!(stopped.load(Ordering::SeqCst), 3);
+}

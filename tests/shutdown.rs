@@ -593,3 +593,38 @@ fn puts_racing_graceful_shutdown_are_refused_or_run_exactly_once() {
     eprintln!("puts refused in {refused_in} of {ROUNDS} rounds");
     assert!(refused_in > 0, "no put ever raced the graceful shutdown");
 }
+
+#[test]
+fn shutdown_timeout_does_not_wait_past_its_timeout_for_a_stop_hook() {
+    // The stop hook blocks until the test releases it, after the shutdown
+    // returned: a shutdown that waited for the hook would hang here.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = std::sync::Mutex::new(held);
+    let (stopped_tx, stopped) = std::sync::mpsc::channel();
+    let stopped_tx = std::sync::Mutex::new(stopped_tx);
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .on_worker_stop(move |_| {
+            let _ = held.lock().unwrap().recv();
+            stopped_tx.lock().unwrap().send(()).unwrap();
+        })
+        .build()
+        .unwrap();
+    let outcome = common::within("shutdown_timeout", move || {
+        pool.shutdown_timeout(std::time::Duration::from_millis(20))
+    });
+    assert!(
+        matches!(
+            outcome,
+            Err(ShutdownError::TimedOut {
+                threads: 1,
+                pending: 0
+            })
+        ),
+        "{outcome:?}"
+    );
+    drop(release);
+    stopped
+        .recv_timeout(common::HANG)
+        .expect("the stop hook ran once released");
+}
