@@ -246,3 +246,59 @@ fn emit_says_closed_once_the_handle_is_gone() {
         drop(keep);
     });
 }
+
+#[test]
+fn items_stay_in_order_when_their_callback_panics_part_way() {
+    common::hide_panics_starting_with(DELIBERATE);
+    // A panicking callback leaves the rest of its run aside; what arrives
+    // meanwhile must not overtake it. Many rounds: whether anything
+    // arrives meanwhile is up to the threads.
+    for round in 0..200 {
+        let pool = ThreadPool::builder()
+            .workers(2)
+            .result_capacity(1 + round % 4)
+            .build()
+            .unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let (seen, ended) = (Arc::clone(&got), Arc::clone(&got));
+        pool.put_request(
+            WorkRequest::streaming(
+                |n: u32, out: &Emitter<'_, u32>| {
+                    for i in 0..n {
+                        out.emit(i)?;
+                    }
+                    Err::<(), _>(Closed)
+                },
+                50,
+            )
+            .on_result(move |_, v| {
+                seen.lock().unwrap().push(v);
+                if v % 10 == 5 {
+                    panic!("{DELIBERATE}: item {v}");
+                }
+            })
+            // The end, marked as 1000, comes after every item.
+            .on_error(move |_, _| ended.lock().unwrap().push(1000)),
+        )
+        .unwrap();
+        let mut panics = 0;
+        let pool = Arc::new(pool);
+        loop {
+            let waiter = Arc::clone(&pool);
+            let waited = within("wait", move || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waiter.wait()))
+            });
+            match waited {
+                Ok(handled) => {
+                    handled.unwrap();
+                    break;
+                }
+                Err(_) => panics += 1,
+            }
+        }
+        let expected: Vec<u32> = (0..50).chain([1000]).collect();
+        assert_eq!(*got.lock().unwrap(), expected, "round {round}");
+        assert_eq!(panics, 5, "round {round}");
+        assert_eq!(pool.pending(), 0);
+    }
+}

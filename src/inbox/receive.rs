@@ -151,12 +151,12 @@ impl Results {
         }
     }
 
-    /// Handles the messages ready now, without blocking: everything in the
-    /// result queue (taken with one lock, after a look), then the overflow.
-    /// In that order: a sweep puts an outcome in the overflow and then a
-    /// wake token in the queue, or finds the queue full; either way a
-    /// receiver that empties the queue after it looks at the overflow after
-    /// it too.
+    /// Handles the messages ready now, without blocking: the overflow,
+    /// everything in the result queue (taken with one lock, after a look),
+    /// then the overflow again. The last look is needed: a sweep puts an
+    /// outcome in the overflow and then a wake token in the queue, or finds
+    /// the queue full; either way a receiver that empties the queue after
+    /// it looks at the overflow after it too.
     pub(crate) fn handle_ready(&self, threads: &impl Threads, caller: Caller) -> usize {
         self.handle_run(threads, caller, &mut Tally::default())
     }
@@ -166,6 +166,12 @@ impl Results {
     /// not one per result (`Batches::ended`).
     fn handle_run(&self, threads: &impl Threads, caller: Caller, tally: &mut Tally) -> usize {
         let mut handled = 0;
+        // The overflow first as well: after a callback panicked, it holds the
+        // rest of that run, older than anything queued since, and a stream's
+        // items and its end must be handled in the order they were sent.
+        while let Some(msg) = self.inbox.take_overflow() {
+            handled += self.handle_guarded(threads, msg, caller, std::iter::empty(), tally);
+        }
         // Drained only when something is there: a drain takes the queue's
         // buffer with it, and the next result sent would allocate another.
         if !self.receiver.is_empty() {
