@@ -390,3 +390,59 @@ fn wait_delivers_in_flight_results_before_no_workers() {
     assert_eq!(pool.pending(), 0);
     assert_eq!(join_dismissed(&pool), 2);
 }
+
+/// Counts its drop: a worker thread's thread-local, dropped only as the
+/// thread ends, after its loop and its hooks.
+struct ThreadEnd(Arc<AtomicUsize>);
+
+impl Drop for ThreadEnd {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    static THREAD_END: std::cell::RefCell<Option<ThreadEnd>> = const { std::cell::RefCell::new(None) };
+}
+
+#[test]
+fn join_all_dismissed_workers_waits_for_joins_another_thread_took_on() {
+    // Another thread reaps all the while (each registry call joins the
+    // threads that exited), so some of the dismissed threads are joined
+    // there: the call must still return only once they have ended.
+    for round in 0..200 {
+        let ended = Arc::new(AtomicUsize::new(0));
+        let pool = ThreadPool::new(2);
+        let marked = Arc::new(Barrier::new(3));
+        for _ in 0..2 {
+            let (ended, marked) = (Arc::clone(&ended), Arc::clone(&marked));
+            pool.put_request(WorkRequest::new(
+                move |_: ()| {
+                    THREAD_END.with(|end| *end.borrow_mut() = Some(ThreadEnd(ended)));
+                    marked.wait();
+                },
+                (),
+            ))
+            .unwrap();
+        }
+        marked.wait();
+        let reaper = pool.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let reaping = thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                reaper.dismiss_workers(0);
+            }
+        });
+        assert_eq!(pool.dismiss_workers(2), 2);
+        let joiner = pool.clone();
+        let joined = within("join_all_dismissed_workers", move || {
+            joiner.join_all_dismissed_workers()
+        });
+        let seen = ended.load(Ordering::SeqCst);
+        stop.store(true, Ordering::SeqCst);
+        reaping.join().unwrap();
+        assert_eq!(joined, 2, "round {round}");
+        assert_eq!(seen, 2, "round {round}: a dismissed thread had not ended");
+    }
+}

@@ -37,6 +37,9 @@ pub(crate) struct Workers {
     /// Dismissed threads joined by reaping since the last
     /// `join_all_dismissed_workers`, which reports them.
     reaped: usize,
+    /// Exited threads taken by some thread to join, not joined yet:
+    /// `join_dismissed` waits for them, whoever joins them.
+    joining: usize,
     /// Threads started and not yet exited: live ones plus dismissed ones
     /// still finishing. Invariant: `threads >= live.len()`.
     threads: usize,
@@ -50,6 +53,7 @@ impl Workers {
     fn take_exited(&mut self) -> Vec<JoinHandle<()>> {
         let exited = std::mem::take(&mut self.exited);
         self.reaped += exited.len();
+        self.joining += exited.len();
         exited
     }
 }
@@ -100,19 +104,31 @@ impl Roster for Locked<'_> {
     }
 }
 
-/// Joins threads that have left their loop (so they end promptly), never
-/// the calling thread.
-fn join_all(handles: Vec<JoinHandle<()>>) {
-    for handle in handles {
-        // A worker catches every panic of a request, so a join error
-        // means a bug in callpool itself; report it, keep joining.
-        if handle.join().is_err() {
-            log::error!("callpool bug: a worker thread panicked");
+impl Pool {
+    /// Joins threads that have left their loop (so they end promptly, their
+    /// hooks already run), never the calling thread; then counts them out
+    /// of `joining` for whoever waits in `join_dismissed`.
+    fn join_all(&self, handles: Vec<JoinHandle<()>>) {
+        if handles.is_empty() {
+            return;
+        }
+        let n = handles.len();
+        for handle in handles {
+            // A worker catches every panic of a request, so a join error
+            // means a bug in callpool itself; report it, keep joining.
+            if handle.join().is_err() {
+                log::error!("callpool bug: a worker thread panicked");
+            }
+        }
+        let mut workers = self.workers();
+        workers.joining -= n;
+        if workers.joining == 0 {
+            // Under the lock: a waiter in `join_dismissed` checks the count
+            // under it before it waits.
+            self.exited.notify_all();
         }
     }
-}
 
-impl Pool {
     pub(crate) fn live_workers(&self) -> usize {
         self.workers().live.len()
     }
@@ -132,7 +148,7 @@ impl Pool {
         let result = change(&mut workers);
         self.publish_live(&workers);
         drop(workers);
-        join_all(exited);
+        self.join_all(exited);
         result
     }
 
@@ -337,7 +353,15 @@ impl Pool {
     /// many were joined since the last call (reaped ones included).
     pub(crate) fn join_dismissed(&self) -> usize {
         // `take_exited` has counted the ones joined here into `reaped`.
-        self.then_reap(|workers| std::mem::take(&mut workers.reaped))
+        let joined = self.then_reap(|workers| std::mem::take(&mut workers.reaped));
+        // Counted, but another thread may still be joining some of them
+        // (a worker reaping as it exits, a concurrent resize): wait for
+        // those joins too. Each is of a thread past its loop, so it ends.
+        let mut workers = self.workers();
+        while workers.joining > 0 {
+            workers = self.exited.wait(workers).unwrap_or_else(|e| e.into_inner());
+        }
+        joined
     }
 
     /// Blocks until no thread of this pool runs, or until `deadline`.
@@ -395,6 +419,6 @@ impl Pool {
             self.wake_all_inboxes();
             self.queue.wake_putters();
         }
-        join_all(earlier);
+        self.join_all(earlier);
     }
 }
