@@ -446,3 +446,34 @@ fn join_all_dismissed_workers_waits_for_joins_another_thread_took_on() {
         assert_eq!(seen, 2, "round {round}: a dismissed thread had not ended");
     }
 }
+
+#[test]
+fn a_worker_dismissed_before_a_shutdown_does_not_drain_the_queue() {
+    // The worker is dismissed while the pool is open, then a request is put
+    // and the pool shut down before that worker's thread looked again: it
+    // must not take the request (nothing else will run it).
+    for round in 0..300 {
+        let pool = ThreadPool::new(1);
+        pool.resize(0).unwrap();
+        assert_eq!(pool.workers(), 0);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&ran);
+        pool.put_request(WorkRequest::new(
+            move |_: ()| {
+                counted.fetch_add(1, Ordering::SeqCst);
+            },
+            (),
+        ))
+        .unwrap();
+        let outcome = within("shutdown", move || pool.shutdown());
+        match outcome {
+            Err(callpool::ShutdownError::Unrun(unrun)) => assert_eq!(unrun.len(), 1),
+            other => panic!("round {round}: {other:?}"),
+        }
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            0,
+            "round {round}: a dismissed worker ran it"
+        );
+    }
+}

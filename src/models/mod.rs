@@ -63,7 +63,7 @@ mod under_shuttle;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::pool::handshake::WorkerFlags;
+use crate::pool::handshake::{Dismissal, WorkerFlags};
 use crate::pool::pace::Pace;
 use crate::pool::queue::{Admit, Blocked, Lifecycle, Push, RequestQueue};
 use crate::sync::{Condvar, Mutex, MutexGuard, Ordering};

@@ -144,6 +144,37 @@ pub(super) fn busy_dismissed<Q: Queue>(queue: Q) {
     assert_exactly_once([2], &ended);
 }
 
+/// (c') A worker dismissed while the pool is open, busy, then the pool
+/// starts to drain: the worker does not drain with the others; the
+/// request queued meanwhile stays for the final sweep.
+pub(super) fn dismissed_before_drain<Q: Queue>(queue: Q) {
+    let mut s = Scenario::new(queue);
+    let busy_flag = flag();
+    s.put([1]);
+    let busy = {
+        let (queue, flag, progress) = (s.queue.clone(), busy_flag.clone(), s.progress.clone());
+        thread::spawn(move || {
+            let first = queue.take(&flag, false);
+            progress.took_one();
+            progress.wait_released();
+            let second = queue.take(&flag, true);
+            (first, second)
+        })
+    };
+    s.wait_taken(1);
+    s.queue.dismiss(&[&busy_flag]);
+    s.put([2]);
+    s.queue.advance(Lifecycle::Draining);
+    s.progress.release();
+    let (first, second) = busy.join().unwrap();
+    assert_eq!(first, Some(1));
+    assert_eq!(
+        second, None,
+        "a worker dismissed before the drain took a request"
+    );
+    assert_eq!(s.queue.take_all(), [2]);
+}
+
 /// (d) Graceful drain, as `shutdown` does it: `advance(Draining)` then
 /// dismiss every worker; the workers run everything queued, then exit.
 pub(super) fn drained<Q: Queue>(queue: Q) {

@@ -161,9 +161,11 @@ impl Queue for Replica {
                     return Some(job);
                 }
             }
-            let leaving = dismissed.is_dismissed() || state.lifecycle != Lifecycle::Open;
-            let draining =
-                state.lifecycle == Lifecycle::Draining && self.bug != Bug::DrainLeavesEarly;
+            let dismissal = dismissed.dismissal();
+            let leaving = dismissal != Dismissal::No || state.lifecycle != Lifecycle::Open;
+            let draining = state.lifecycle == Lifecycle::Draining
+                && dismissal != Dismissal::Leave
+                && self.bug != Bug::DrainLeavesEarly;
             if leaving && !draining {
                 return None;
             }
@@ -186,15 +188,18 @@ impl Queue for Replica {
 
     fn dismiss(&self, flags: &[&WorkerFlags]) {
         if self.bug == Bug::DismissWithoutLock {
+            // No lock, so no look at the lifecycle: dismissed to drain, which
+            // drains only once the pool does (this bug is the lost wake-up).
             for flag in flags {
-                flag.dismiss();
+                flag.dismiss(true);
             }
             self.work.notify_all();
             return;
         }
         let state = self.lock();
+        let to_drain = state.lifecycle == Lifecycle::Draining;
         for flag in flags {
-            flag.dismiss();
+            flag.dismiss(to_drain);
         }
         let any_sleeping = state.sleeping > 0;
         drop(state);

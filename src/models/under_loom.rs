@@ -73,6 +73,11 @@ fn c_busy_worker_dismissed_takes_nothing_more() {
 }
 
 #[test]
+fn c2_worker_dismissed_before_a_drain_does_not_drain() {
+    check(|| dismissed_before_drain(real()));
+}
+
+#[test]
 fn d_draining_runs_everything_queued() {
     check(|| drained(real()));
 }

@@ -11,8 +11,31 @@ use crate::sync::{yield_now, AtomicUsize, Ordering};
 /// worker sees the flag.
 pub(crate) struct WorkerFlags(AtomicUsize);
 
-const DISMISSED: usize = 0b01;
-const TAKING: usize = 0b10;
+const DISMISSED: usize = 0b001;
+const TAKING: usize = 0b010;
+/// Set with `DISMISSED` by a dismissal made while the pool drains (its
+/// `shutdown`): the worker runs what is queued before it leaves.
+const TO_DRAIN: usize = 0b100;
+
+/// Whether, and how, a worker was dismissed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dismissal {
+    No,
+    /// Dismissed while the pool was open (by the user, a resize or
+    /// autoscaling): it takes no other request, even if the pool starts
+    /// draining before it looks again.
+    Leave,
+    /// Dismissed by a graceful shutdown: it drains the queue first.
+    Drain,
+}
+
+fn dismissal_of(word: usize) -> Dismissal {
+    match (word & DISMISSED != 0, word & TO_DRAIN != 0) {
+        (false, _) => Dismissal::No,
+        (true, false) => Dismissal::Leave,
+        (true, true) => Dismissal::Drain,
+    }
+}
 
 impl WorkerFlags {
     pub(crate) fn new() -> WorkerFlags {
@@ -24,10 +47,18 @@ impl WorkerFlags {
         self.0.load(Ordering::SeqCst) & DISMISSED != 0
     }
 
-    /// Starts a take; returns whether the worker was dismissed before it.
-    pub(crate) fn begin_take(&self) -> bool {
+    /// How the worker was dismissed, if it was (for the models' replica).
+    #[cfg(all(test, any(loom, shuttle)))]
+    pub(crate) fn dismissal(&self) -> Dismissal {
+        // SeqCst: as `is_dismissed`.
+        dismissal_of(self.0.load(Ordering::SeqCst))
+    }
+
+    /// Starts a take; returns whether (and how) the worker was dismissed
+    /// before it.
+    pub(crate) fn begin_take(&self) -> Dismissal {
         // SeqCst: one of the two read-modify-writes of the handshake.
-        self.0.fetch_or(TAKING, Ordering::SeqCst) & DISMISSED != 0
+        dismissal_of(self.0.fetch_or(TAKING, Ordering::SeqCst))
     }
 
     pub(crate) fn end_take(&self) {
@@ -43,10 +74,16 @@ impl WorkerFlags {
         self.0.load(Ordering::Relaxed) & DISMISSED != 0
     }
 
-    /// Sets the flag; returns whether a take is under way.
-    pub(crate) fn dismiss(&self) -> bool {
+    /// Sets the flag (`to_drain`: as a graceful shutdown dismisses);
+    /// returns whether a take is under way.
+    pub(crate) fn dismiss(&self, to_drain: bool) -> bool {
+        let bits = if to_drain {
+            DISMISSED | TO_DRAIN
+        } else {
+            DISMISSED
+        };
         // SeqCst: the other read-modify-write of the handshake.
-        self.0.fetch_or(DISMISSED, Ordering::SeqCst) & TAKING != 0
+        self.0.fetch_or(bits, Ordering::SeqCst) & TAKING != 0
     }
 
     /// Waits until the worker's current take (if any) has ended. The wait is

@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::pool::fifo::{Fifo, TRIM_STEP};
-use crate::pool::handshake::WorkerFlags;
+use crate::pool::handshake::{Dismissal, WorkerFlags};
 use crate::pool::pace::{self, Pace};
 use crate::sync::{
     fence, seq_cst_pair, AtomicUsize, CachePadded, Condvar, Mutex, MutexGuard, Ordering,
@@ -484,10 +484,13 @@ impl<J> RequestQueue<J> {
     /// popped.
     #[inline]
     fn look(&self, flags: &WorkerFlags) -> Look<J> {
-        let dismissed = flags.begin_take();
+        let dismissal = flags.begin_take();
         let lifecycle = self.lifecycle();
-        let leaving = dismissed || lifecycle != Lifecycle::Open;
-        if leaving && lifecycle != Lifecycle::Draining {
+        let leaving = dismissal != Dismissal::No || lifecycle != Lifecycle::Open;
+        // While the pool drains, every worker runs what is queued, except
+        // one dismissed before the drain began: it takes no other request.
+        let drains = lifecycle == Lifecycle::Draining && dismissal != Dismissal::Leave;
+        if leaving && !drains {
             flags.end_take();
             return Look::Leave;
         }
@@ -669,7 +672,11 @@ impl<J> RequestQueue<J> {
     /// returns once none of them is half-way through a take.
     pub(crate) fn dismiss<'a>(&self, flags: impl IntoIterator<Item = &'a WorkerFlags>) {
         let state = self.lock();
-        let taking: Vec<&WorkerFlags> = flags.into_iter().filter(|f| f.dismiss()).collect();
+        // Read under the lock `advance` writes it under: a shutdown advances
+        // to `Draining` and then dismisses, so its workers drain; any other
+        // dismissal comes while the pool is open, and its workers leave.
+        let to_drain = self.lifecycle() == Lifecycle::Draining;
+        let taking: Vec<&WorkerFlags> = flags.into_iter().filter(|f| f.dismiss(to_drain)).collect();
         let any_sleeping = state.sleeping > 0;
         drop(state);
         if any_sleeping {
