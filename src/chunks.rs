@@ -100,7 +100,9 @@ impl ThreadPool {
     /// never started (it was shut down, or refused the put) gives
     /// [`TaskError::Cancelled`] for each of its inputs; a chunk a worker
     /// has started runs to its end. [`stats`](Self::stats) and the
-    /// request hooks see the chunks, not the inputs.
+    /// request hooks see the chunks, not the inputs. On a pool with no
+    /// worker (built with none, or all dismissed) `map` waits until one is
+    /// added.
     ///
     /// # Examples
     ///

@@ -49,6 +49,8 @@ impl ThreadPool {
     ///
     /// Like `wait`, a scope whose requests no worker will ever run (every
     /// worker dismissed, the pool left open) waits until workers are added.
+    /// So do not open a scope from inside a callable of the same pool: once
+    /// every worker waits in a scope, none is left to run their requests.
     ///
     /// # Examples
     ///
