@@ -369,12 +369,6 @@ impl ThreadPool {
         kind(job.into_request())
     }
 
-    /// The slow path of a put on a full bounded queue. It sleeps until there
-    /// is room, and wakes up to handle this handle's results whenever a
-    /// worker is stuck sending one to a full result queue: that is what
-    /// keeps a thread that both puts and polls out of deadlock. It handles
-    /// them as a thread that is not a waiter: waiters on this handle still
-    /// get every wake token.
     /// On one of this pool's own workers, where waiting for room would
     /// wait for itself: the request goes in past the capacity.
     fn put_past_capacity(&self, job: Job) -> Result<RequestId, PutError> {
@@ -392,6 +386,13 @@ impl ThreadPool {
         }
     }
 
+    /// The slow path of a put on a full bounded queue. It sleeps until there
+    /// is room, and wakes up to handle this handle's results whenever a
+    /// worker is stuck sending one to a full result queue: that is what
+    /// keeps a thread that both puts and polls out of deadlock. It handles
+    /// them as a thread that is not a waiter: waiters on this handle still
+    /// get every wake token.
+    /// A callback's panic there passes on, the request not put.
     fn put_blocking(&self, job: Job, deadline: Option<Instant>) -> Result<RequestId, PutError> {
         let id = job.id();
         self.put_blocking_or_panic(job, deadline)
