@@ -47,6 +47,11 @@ impl ThreadPool {
     /// are cancelled (their error callbacks hear `Cancelled`), so the batch
     /// still ends.
     ///
+    /// A batch knows its members by id. Until it has ended, do not reuse
+    /// the user-chosen id of a member that has ended for another request
+    /// on this handle: that request would be counted in the batch (and
+    /// [`Batch::cancel`] could cancel it). Automatic ids are never reused.
+    ///
     /// # Errors
     ///
     /// Before any request is queued: [`BatchError::ShutDown`] if the pool
