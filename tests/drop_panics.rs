@@ -214,6 +214,23 @@ fn an_outcome_whose_collector_was_dropped_panics_when_dropped_and_the_worker_liv
     assert_worker_alive(&pool);
 }
 
+/// Puts a request that holds the pool's one worker until the returned
+/// sender is dropped; returns once the worker has started it.
+fn hold_the_worker(pool: &ThreadPool) -> mpsc::Sender<()> {
+    let (open, gate) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel();
+    pool.put_request(WorkRequest::new(
+        move |_: ()| {
+            started_tx.send(()).unwrap();
+            let _ = gate.recv();
+        },
+        (),
+    ))
+    .unwrap();
+    started.recv_timeout(common::HANG).unwrap();
+    open
+}
+
 #[test]
 fn a_scoped_request_whose_input_panics_when_cancelled_still_ends_the_scope() {
     quiet();
@@ -221,18 +238,8 @@ fn a_scoped_request_whose_input_panics_when_cancelled_still_ends_the_scope() {
     std::thread::spawn(move || {
         let pool = ThreadPool::new(1);
         let other = pool.new_handle();
-        let (open, gate) = mpsc::channel::<()>();
-        let (started_tx, started) = mpsc::channel();
         // Holds the worker, so that the scoped request stays queued.
-        pool.put_request(WorkRequest::new(
-            move |_: ()| {
-                started_tx.send(()).unwrap();
-                let _ = gate.recv();
-            },
-            (),
-        ))
-        .unwrap();
-        started.recv().unwrap();
+        let open = hold_the_worker(&pool);
         let mut heard = Vec::new();
         pool.scope(|s| {
             s.put_then(
@@ -260,17 +267,7 @@ fn a_scoped_request_whose_input_panics_when_cancelled_still_ends_the_scope() {
 fn a_streaming_request_whose_input_panics_when_cancelled_hears_cancelled_once() {
     quiet();
     let pool = Arc::new(ThreadPool::new(1));
-    let (open, gate) = mpsc::channel::<()>();
-    let (started_tx, started) = mpsc::channel();
-    pool.put_request(WorkRequest::new(
-        move |_: ()| {
-            started_tx.send(()).unwrap();
-            let _ = gate.recv();
-        },
-        (),
-    ))
-    .unwrap();
-    started.recv_timeout(common::HANG).unwrap();
+    let open = hold_the_worker(&pool);
     let errors = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&errors);
     let id = pool

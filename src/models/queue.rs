@@ -111,6 +111,23 @@ pub(super) fn one_of_two_dismissed<Q: Queue>(queue: Q) {
     assert_eq!(s.queue.len(), 0);
 }
 
+/// A worker that takes a request, stays busy with it until the driver
+/// releases it (after dismissing it and queueing another), then looks
+/// once more; returns both takes.
+fn busy_worker<Q: Queue>(
+    s: &Scenario<Q>,
+    flag: &Arc<WorkerFlags>,
+) -> thread::JoinHandle<(Option<u64>, Option<u64>)> {
+    let (queue, flag, progress) = (s.queue.clone(), flag.clone(), s.progress.clone());
+    thread::spawn(move || {
+        let first = queue.take(&flag, false);
+        progress.took_one();
+        progress.wait_released();
+        let second = queue.take(&flag, true);
+        (first, second)
+    })
+}
+
 /// (c) Dismissing a busy worker: it finishes its request, then exits
 /// without taking the request queued meanwhile, which the other worker (or
 /// the final sweep) gets.
@@ -118,18 +135,7 @@ pub(super) fn busy_dismissed<Q: Queue>(queue: Q) {
     let mut s = Scenario::new(queue);
     let busy_flag = flag();
     s.put([1]);
-    let busy = {
-        let (queue, flag, progress) = (s.queue.clone(), busy_flag.clone(), s.progress.clone());
-        thread::spawn(move || {
-            let first = queue.take(&flag, false);
-            progress.took_one();
-            // Busy with `first` until the driver has dismissed us and
-            // queued another request.
-            progress.wait_released();
-            let second = queue.take(&flag, true);
-            (first, second)
-        })
-    };
+    let busy = busy_worker(&s, &busy_flag);
     s.wait_taken(1);
     s.spawn_workers(1);
     s.queue.dismiss(&[&busy_flag]);
@@ -151,16 +157,7 @@ pub(super) fn dismissed_before_drain<Q: Queue>(queue: Q) {
     let mut s = Scenario::new(queue);
     let busy_flag = flag();
     s.put([1]);
-    let busy = {
-        let (queue, flag, progress) = (s.queue.clone(), busy_flag.clone(), s.progress.clone());
-        thread::spawn(move || {
-            let first = queue.take(&flag, false);
-            progress.took_one();
-            progress.wait_released();
-            let second = queue.take(&flag, true);
-            (first, second)
-        })
-    };
+    let busy = busy_worker(&s, &busy_flag);
     s.wait_taken(1);
     s.queue.dismiss(&[&busy_flag]);
     s.put([2]);
