@@ -301,3 +301,121 @@ fn a_callback_panic_in_a_blocked_batch_put_cancels_the_rest_and_loses_nothing() 
         .all(|e| matches!(e, Ok(_) | Err((_, TaskError::Cancelled)))));
     assert!(ended.iter().any(|e| e.is_err()), "none was cancelled");
 }
+
+/// Members that never ran, handed back by `shutdown_now`, end the batch
+/// as cancelled: the batch completes, and its batch-done callback runs
+/// once, on the thread that shut the pool down, before it returns.
+#[test]
+fn members_handed_back_by_shutdown_now_complete_the_batch() {
+    within("handed back", || {
+        let pool = ThreadPool::new(1);
+        let (held, latch) = gate();
+        let ran = common::counter();
+        let ran_in = Arc::clone(&ran);
+        // The worker is held by a request outside the batch, so that every
+        // member is still queued when the pool shuts down.
+        pool.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+            .unwrap();
+        let members = make_requests(
+            move |n: u32| {
+                ran_in.fetch_add(1, Ordering::SeqCst);
+                n
+            },
+            0..5,
+            |_, _| {},
+            |_, err| panic!("no member is cancelled to its callback: {err:?}"),
+        );
+        let member_ids: Vec<RequestId> = members.iter().map(WorkRequest::id).collect();
+        let batch = pool.put_batch(members).unwrap();
+        let me = thread::current().id();
+        let (tx, rx) = mpsc::channel();
+        batch.on_done(move |progress| tx.send((thread::current().id(), progress)).unwrap());
+        held.await_start();
+        let back = pool.shutdown_now();
+        held.open();
+        let mut back_ids: Vec<RequestId> = back.iter().map(WorkRequest::id).collect();
+        back_ids.sort();
+        assert_eq!(back_ids, member_ids, "the queued members come back");
+        let (thread, progress) = rx
+            .try_recv()
+            .expect("on_done ran before shutdown_now returned");
+        assert_eq!(thread, me);
+        assert_eq!((progress.total, progress.cancelled), (5, 5));
+        assert!(rx.try_recv().is_err(), "on_done ran once");
+        assert_eq!(batch.progress(), progress);
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    });
+}
+
+/// `shutdown` on a pool with no worker hands every member back: the batch
+/// ends as cancelled, and its batch-done callback runs once.
+#[test]
+fn members_handed_back_by_shutdown_complete_the_batch() {
+    within("unrun", || {
+        let pool = ThreadPool::new(0);
+        let batch = pool
+            .put_batch(make_requests(|n: u32| n, 0..4, |_, _| {}, |_, _| {}))
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        batch.on_done(move |progress| tx.send(progress).unwrap());
+        match pool.shutdown() {
+            Err(callpool::ShutdownError::Unrun(back)) => assert_eq!(back.len(), 4),
+            other => panic!("{other:?}"),
+        }
+        let progress = rx.try_recv().expect("on_done ran in shutdown");
+        assert_eq!((progress.total, progress.cancelled), (4, 4));
+        assert!(progress.is_complete());
+        assert!(rx.try_recv().is_err());
+    });
+}
+
+/// A batch knows a user-chosen member only until it ends: a later request
+/// of the same handle with that id is neither counted in the batch nor
+/// cancelled by `Batch::cancel`.
+#[test]
+fn a_user_chosen_id_used_again_is_not_taken_for_the_ended_member() {
+    within("id reuse", || {
+        let pool = ThreadPool::new(1);
+        let (first_done_tx, first_done) = mpsc::channel();
+        let (held, latch) = gate();
+        let members: Vec<WorkRequest> = vec![
+            WorkRequest::new(|x: u32| x, 1)
+                .with_id(10)
+                .on_result(move |_, _| first_done_tx.send(()).unwrap())
+                .into(),
+            WorkRequest::new(move |_: ()| latch.hold(), ())
+                .with_id(11)
+                .into(),
+        ];
+        let batch = pool.put_batch(members).unwrap();
+        let (tx, rx) = mpsc::channel();
+        batch.on_done(move |progress| tx.send(progress).unwrap());
+        // Member 10 ends and is handled; member 11 then holds the worker.
+        while first_done.try_recv().is_err() {
+            pool.poll().unwrap();
+            thread::yield_now();
+        }
+        held.await_start();
+        // Another request with id 10: queued behind the held member.
+        let (again_tx, again) = mpsc::channel();
+        pool.put_request(
+            WorkRequest::new(|x: u32| x, 2)
+                .with_id(10)
+                .on_result(move |_, x| again_tx.send(x).unwrap()),
+        )
+        .unwrap();
+        assert_eq!(batch.cancel(), 0, "the later request is not a member");
+        assert_eq!(batch.progress().ended(), 1);
+        held.open();
+        assert_eq!(pool.wait(), Ok(2));
+        assert_eq!(again.try_recv(), Ok(2), "the later request ran");
+        let progress = batch.progress();
+        assert_eq!(
+            (progress.total, progress.done, progress.cancelled),
+            (2, 2, 0)
+        );
+        let done = rx.try_recv().expect("on_done ran");
+        assert_eq!(done, progress);
+        assert!(rx.try_recv().is_err());
+    });
+}

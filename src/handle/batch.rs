@@ -47,10 +47,17 @@ impl ThreadPool {
     /// are cancelled (their error callbacks hear `Cancelled`), so the batch
     /// still ends.
     ///
-    /// A batch knows its members by id. Until it has ended, do not reuse
-    /// the user-chosen id of a member that has ended for another request
-    /// on this handle: that request would be counted in the batch (and
-    /// [`Batch::cancel`] could cancel it). Automatic ids are never reused.
+    /// Once a member with a user-chosen id has ended, that id is free for
+    /// another request on this handle, as for any request: the batch
+    /// neither counts that request nor cancels it.
+    ///
+    /// If the pool shuts down before members ran, those handed back to the
+    /// caller of [`shutdown`](Self::shutdown) or
+    /// [`shutdown_now`](Self::shutdown_now) count as cancelled, and if that
+    /// completes the batch its batch-done callback runs there, before the
+    /// shutdown returns. A member still running when its handle is shut
+    /// down with `shutdown_now` has its outcome discarded with the
+    /// handle's other results: such a batch never completes.
     ///
     /// # Errors
     ///
@@ -97,7 +104,7 @@ impl ThreadPool {
             Some(members) if !foreign => members,
             _ => return Err(BatchError::DuplicateId(requests)),
         };
-        let user_ids: Vec<u64> = members.user_chosen().collect();
+        let user_ids = members.user_chosen();
         let inbox = self.inbox();
         // Every request counted pending, and the batch filed, before any is
         // queued: no member's outcome can arrive unknown.
@@ -311,8 +318,9 @@ impl Batch {
     /// callbacks: on a thread polling the handle (with one thread polling,
     /// right after the last request's callback; with several, on the one
     /// that completes the batch's count, after the callbacks it ran); or
-    /// here, at once, if the batch has already ended. A second call before
-    /// it ran replaces the first.
+    /// here, at once, if the batch has already ended; or on the thread that
+    /// shuts the pool down, if that hands the last members back unrun. A
+    /// second call before it ran replaces the first.
     pub fn on_done(&self, callback: impl FnOnce(Progress) + Send + 'static) {
         if let Some((callback, progress)) = self.state.on_done(Box::new(callback)) {
             callback(progress);

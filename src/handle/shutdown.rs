@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::{ShutdownError, WaitError};
 use crate::handle::ThreadPool;
 use crate::inbox::receive::Until;
-use crate::inbox::Inbox;
+use crate::inbox::{HandedBack, Inbox};
 use crate::pool::queue::Lifecycle;
 use crate::pool::Pool;
 use crate::request::WorkRequest;
@@ -25,8 +25,11 @@ impl ThreadPool {
     /// # Errors
     ///
     /// [`ShutdownError::Unrun`] hands back this handle's requests that never
-    /// ran because no worker was left; [`ShutdownError::OnWorkerThread`] on a
-    /// worker of this pool (nothing is shut down).
+    /// ran because no worker was left (those of a [`Batch`](crate::Batch)
+    /// count there as cancelled, as for
+    /// [`shutdown_now`](Self::shutdown_now));
+    /// [`ShutdownError::OnWorkerThread`] on a worker of this pool (nothing
+    /// is shut down).
     ///
     /// # Examples
     ///
@@ -96,7 +99,9 @@ impl ThreadPool {
             return match self.block(deadline, Until::NothingPending) {
                 Ok(_) => Ok(()),
                 Err(WaitError::Timeout { pending }) => Err(timed_out(pending)),
-                Err(_) => Err(ShutdownError::Unrun(shared.extract(self.inbox()))),
+                Err(_) => Err(ShutdownError::Unrun(handed_back(
+                    shared.extract(self.inbox()),
+                ))),
             };
         }
         shared.stop(Lifecycle::Draining);
@@ -115,7 +120,9 @@ impl ThreadPool {
         }
         shared.join_dismissed();
         shared.stop(Lifecycle::Closed);
-        let unrun = shared.sweep(Some(self.inbox()));
+        let unrun = shared
+            .sweep(Some(self.inbox()))
+            .map_or_else(Vec::new, handed_back);
         log::debug!("callpool: pool shut down");
         if unrun.is_empty() {
             Ok(())
@@ -142,6 +149,11 @@ impl ThreadPool {
     /// queued requests are taken out and handed back; the pool keeps running
     /// (and so do its commands).
     ///
+    /// Requests handed back that belong to a [`Batch`](crate::Batch) count
+    /// there as cancelled; a batch this completes runs its batch-done
+    /// callback here, before this returns (a panic in it passes out, and
+    /// the requests are dropped).
+    ///
     /// # Examples
     ///
     /// ```
@@ -158,14 +170,24 @@ impl ThreadPool {
     pub fn shutdown_now(self) -> Vec<WorkRequest> {
         let shared = self.shared();
         if self.owner.global {
-            return shared.extract(self.inbox());
+            return handed_back(shared.extract(self.inbox()));
         }
         shared.stop(Lifecycle::Closed);
         // A running external program would otherwise keep its worker (and
         // the child) alive until it ends on its own: kill it now.
         crate::command::kill_running(shared.id());
-        shared.sweep(Some(self.inbox()))
+        shared
+            .sweep(Some(self.inbox()))
+            .map_or_else(Vec::new, handed_back)
     }
+}
+
+/// Runs the batch-done callbacks that handing the requests back completed
+/// (a batch whose last members never ran ends here, on the thread that
+/// shut the pool down), then hands the requests back.
+fn handed_back(back: HandedBack) -> Vec<WorkRequest> {
+    back.finished.run();
+    back.requests
 }
 
 /// Closes and sweeps a pool whose graceful shutdown was interrupted by a
@@ -178,11 +200,15 @@ impl Drop for CloseOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.0.stop(Lifecycle::Closed);
-            let dropped = self.0.sweep(Some(self.1));
-            if !dropped.is_empty() {
+            // Not the batch-done callbacks: a panic in one now would abort.
+            let dropped = self
+                .0
+                .sweep(Some(self.1))
+                .map_or(0, |back| back.requests.len());
+            if dropped > 0 {
                 log::warn!(
                     "callpool: {} queued requests dropped: a callback panicked during shutdown",
-                    dropped.len()
+                    dropped
                 );
             }
         }

@@ -12,7 +12,8 @@ use crate::sync::{AtomicUsize, Ordering};
 
 /// How far a batch has got: of its `total` requests, how many ended with a
 /// result (`done`), with an error or a panic (`failed`), or without ever
-/// starting (`cancelled`: cancelled, expired, or swept by a closing pool).
+/// starting (`cancelled`: cancelled, expired, swept by a closing pool, or
+/// handed back by a shutdown).
 /// The rest are queued or running.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -23,7 +24,7 @@ pub struct Progress {
     pub done: usize,
     /// Ended with an error or a panic.
     pub failed: usize,
-    /// Ended without starting.
+    /// Ended without starting (handed back by a shutdown, too).
     pub cancelled: usize,
 }
 
@@ -42,14 +43,19 @@ impl Progress {
 /// A batch-done callback.
 pub(crate) type OnDone = Box<dyn FnOnce(Progress) + Send>;
 
-/// Which requests belong to a batch, fixed once it is put.
+/// Which requests belong to a batch.
 ///
 /// Automatic ids come from one process-wide counter, so the ids of requests
 /// made together lie close: they are kept as a bitmap over their range,
 /// where a membership test is a shift and a mask (a hash set would hash
-/// every id on the put, and again for every outcome). User-chosen ids, and
-/// automatic ones too far apart for a bitmap of at most about 8 bytes per
-/// member, go in a set.
+/// every id on the put, and again for every outcome). Automatic ones too
+/// far apart for a bitmap of at most about 8 bytes per member go in a set.
+/// Both stay fixed: an automatic id is never used again.
+///
+/// A user-chosen id can be used again once its request has ended, so the
+/// user-chosen members are those not yet ended: each leaves the set as its
+/// end is counted ([`claim`](Self::claim)), before it stops being pending
+/// on the handle, which is what keeps a later request with its id out.
 pub(crate) struct Members {
     /// The number of ids.
     len: usize,
@@ -57,8 +63,12 @@ pub(crate) struct Members {
     lo: u64,
     /// Bit `i` set: automatic id `lo + i` is a member.
     bits: Vec<u64>,
-    /// Every other member.
-    others: HashSet<RequestId>,
+    /// Every other automatic member.
+    far: HashSet<u64>,
+    /// The user-chosen members not yet ended.
+    user: std::sync::Mutex<HashSet<u64>>,
+    /// Whether there were user-chosen members: the lock is taken only then.
+    any_user: bool,
 }
 
 impl Members {
@@ -74,7 +84,9 @@ impl Members {
             len: 0,
             lo: 0,
             bits: Vec::new(),
-            others: HashSet::new(),
+            far: HashSet::new(),
+            user: std::sync::Mutex::new(HashSet::new()),
+            any_user: false,
         };
         for id in ids {
             members.len += 1;
@@ -87,67 +99,83 @@ impl Members {
 
     /// Adds `id`; `false` if it is a member already.
     fn insert(&mut self, id: RequestId) -> bool {
-        if !id.is_user_chosen() {
-            if self.bits.is_empty() {
-                self.lo = id.value();
-            }
-            if let Some(at) = id.value().checked_sub(self.lo) {
-                let word = at / 64;
-                if word <= self.len as u64 {
-                    let word = word as usize;
-                    if word >= self.bits.len() {
-                        self.bits.resize(word + 1, 0);
-                    }
-                    let mask = 1 << (at % 64);
-                    // The bitmap may have grown over an id the set took
-                    // earlier, when it was too far above: look there too.
-                    if self.bits[word] & mask != 0 || self.in_others(id) {
-                        return false;
-                    }
-                    self.bits[word] |= mask;
-                    return true;
+        if id.is_user_chosen() {
+            self.any_user = true;
+            return self.user_mut().insert(id.value());
+        }
+        if self.bits.is_empty() {
+            self.lo = id.value();
+        }
+        if let Some(at) = id.value().checked_sub(self.lo) {
+            let word = at / 64;
+            if word <= self.len as u64 {
+                let word = word as usize;
+                if word >= self.bits.len() {
+                    self.bits.resize(word + 1, 0);
                 }
+                let mask = 1 << (at % 64);
+                // The bitmap may have grown over an id the set took
+                // earlier, when it was too far above: look there too.
+                if self.bits[word] & mask != 0 || self.far.contains(&id.value()) {
+                    return false;
+                }
+                self.bits[word] |= mask;
+                return true;
             }
         }
         // Never under the bitmap: it covers at most a word per member
-        // before this one, and this id is further (or user-chosen, or
-        // below the first automatic id).
-        self.others.insert(id)
+        // before this one, and this id is further (or below the first
+        // automatic id).
+        self.far.insert(id.value())
     }
 
     /// Where automatic id `id` sits in `bits`, if it is in their range.
     fn bit(&self, id: RequestId) -> Option<(usize, u64)> {
-        if id.is_user_chosen() {
-            return None;
-        }
         let at = id.value().checked_sub(self.lo)?;
         let word = usize::try_from(at / 64).ok()?;
         (word < self.bits.len()).then_some((word, 1 << (at % 64)))
     }
 
+    /// Whether `id` is a member that has not ended (for an automatic id:
+    /// a member at all).
     pub(crate) fn contains(&self, id: RequestId) -> bool {
-        self.in_bits(id) || self.in_others(id)
-    }
-
-    fn in_bits(&self, id: RequestId) -> bool {
+        if id.is_user_chosen() {
+            return self.any_user && self.user().contains(&id.value());
+        }
         self.bit(id)
             .is_some_and(|(word, mask)| self.bits[word] & mask != 0)
+            || (!self.far.is_empty() && self.far.contains(&id.value()))
     }
 
-    fn in_others(&self, id: RequestId) -> bool {
-        !self.others.is_empty() && self.others.contains(&id)
+    /// [`contains`](Self::contains), for the end of request `id`, which is
+    /// then counted: a user-chosen member leaves the set, so that a later
+    /// request with its id is not taken for it.
+    fn claim(&self, id: RequestId) -> bool {
+        if id.is_user_chosen() {
+            return self.any_user && self.user().remove(&id.value());
+        }
+        self.contains(id)
     }
 
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    /// The numbers of the user-chosen ids.
-    pub(crate) fn user_chosen(&self) -> impl Iterator<Item = u64> + '_ {
-        self.others
-            .iter()
-            .filter(|id| id.is_user_chosen())
-            .map(|id| id.value())
+    /// The numbers of the user-chosen ids not yet ended.
+    pub(crate) fn user_chosen(&self) -> Vec<u64> {
+        if !self.any_user {
+            return Vec::new();
+        }
+        self.user().iter().copied().collect()
+    }
+
+    fn user(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+        // Inserts and removals of numbers only: never torn.
+        self.user.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn user_mut(&mut self) -> &mut HashSet<u64> {
+        self.user.get_mut().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -290,18 +318,21 @@ impl Batches {
         how: impl FnOnce() -> Ended,
         tally: &mut Tally,
     ) -> Finished {
-        if tally.holds(id) {
-            return Finished([None, self.count(tally, how())]);
+        let mut finished = Finished::default();
+        if tally.claims(id) {
+            finished.extend(self.count(tally, how()));
+            return finished;
         }
         // Relaxed: see `add`; the member's outcome came after its batch was
         // added, through the result queue's synchronisation.
         if self.active.load(Ordering::Relaxed) == 0 {
-            return Finished::default();
+            return finished;
         }
-        self.switch(id, tally)
-            .map_or_else(Finished::default, |previous| {
-                Finished([previous, self.count(tally, how())])
-            })
+        if let Some(previous) = self.switch(id, tally) {
+            finished.extend(previous);
+            finished.extend(self.count(tally, how()));
+        }
+        finished
     }
 
     /// [`ended`](Self::ended)'s common case, without building a
@@ -316,7 +347,7 @@ impl Batches {
         how: impl FnOnce() -> Ended,
         tally: &mut Tally,
     ) -> bool {
-        if tally.left <= 1 || !tally.holds(id) {
+        if tally.left <= 1 || !tally.claims(id) {
             return false;
         }
         tally.add(how());
@@ -330,7 +361,7 @@ impl Batches {
     fn switch(&self, id: RequestId, tally: &mut Tally) -> Option<Option<(OnDone, Progress)>> {
         let batch = {
             let list = self.list();
-            Arc::clone(list.iter().find(|b| b.members.contains(id))?)
+            Arc::clone(list.iter().find(|b| b.members.claim(id))?)
         };
         let previous = self.flush(tally);
         tally.left = batch.left();
@@ -397,8 +428,10 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    fn holds(&self, id: RequestId) -> bool {
-        self.batch.as_ref().is_some_and(|b| b.members.contains(id))
+    /// Whether `id` is a member of the tally's batch, whose end is now to
+    /// be counted (see [`Members::claim`]).
+    fn claims(&self, id: RequestId) -> bool {
+        self.batch.as_ref().is_some_and(|b| b.members.claim(id))
     }
 
     /// Counts one end, by how it ended.
@@ -412,18 +445,28 @@ impl Tally {
     }
 }
 
-/// Batch-done callbacks to run, with their final progress.
+/// Batch-done callbacks to run, with their final progress, in the order
+/// their batches completed. Empty (and not allocated) but when a batch
+/// completes.
 #[derive(Default)]
-pub(crate) struct Finished([Option<(OnDone, Progress)>; 2]);
+pub(crate) struct Finished(Vec<(OnDone, Progress)>);
 
 impl Finished {
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.iter().all(Option::is_none)
+        self.0.is_empty()
+    }
+
+    pub(crate) fn extend(&mut self, done: Option<(OnDone, Progress)>) {
+        self.0.extend(done);
+    }
+
+    pub(crate) fn append(&mut self, other: Finished) {
+        self.0.extend(other.0);
     }
 
     /// Runs them, in the order their batches completed.
     pub(crate) fn run(self) {
-        for (on_done, progress) in self.0.into_iter().flatten() {
+        for (on_done, progress) in self.0 {
             on_done(progress);
         }
     }
@@ -469,7 +512,7 @@ mod tests {
         ] {
             assert!(!members.contains(id), "{id:?}");
         }
-        assert_eq!(members.user_chosen().collect::<Vec<_>>(), [101]);
+        assert_eq!(members.user_chosen(), [101]);
     }
 
     #[test]
@@ -479,13 +522,13 @@ mod tests {
         // The first id starts the bitmap; the others, too far above it for
         // a word per member, go in the set.
         assert_eq!(members.bits.len(), 1, "a bitmap would be too large");
-        assert_eq!(members.others.len(), 2);
+        assert_eq!(members.far.len(), 2);
         for id in ids {
             assert!(members.contains(id), "{id:?}");
         }
         assert!(!members.contains(auto(2)));
         assert!(!members.contains(user(1)));
-        assert_eq!(members.user_chosen().count(), 0);
+        assert!(members.user_chosen().is_empty());
     }
 
     /// The one-pass member set against a plain set of ids: refused exactly
@@ -534,6 +577,19 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    /// A user-chosen member is claimed once: after its end is counted, the
+    /// id is no longer a member. Automatic members stay members.
+    #[test]
+    fn a_user_chosen_member_is_claimed_once() {
+        let members = Members::new([user(5), auto(9)]).unwrap();
+        assert!(members.contains(user(5)));
+        assert!(members.claim(user(5)));
+        assert!(!members.contains(user(5)) && !members.claim(user(5)));
+        assert!(members.claim(auto(9)) && members.contains(auto(9)));
+        assert!(!members.claim(user(9)));
+        assert_eq!(members.len(), 2);
     }
 
     #[test]

@@ -17,8 +17,9 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use crate::inbox::batches::{Finished, Tally};
 use crate::request::context::Item;
-use crate::request::task::{BoxedTask, Route, SharedJob, TaskBox};
+use crate::request::task::{BoxedTask, Ended, Route, SharedJob, TaskBox};
 use crate::request::{RequestId, WorkRequest};
 use crate::sync::channel::{self, Receiver, Sender, TrySendError};
 use crate::sync::{seq_cst_pair, AtomicUsize, CachePadded, Mutex, MutexGuard, Ordering};
@@ -132,6 +133,15 @@ impl Job {
             Job::Shared(mut job) => job.cancel(),
         }
     }
+}
+
+/// Requests of a handle taken out of the queue unrun, to go back to the
+/// user (a shutdown's), and the batch-done callbacks that completed: the
+/// caller runs those once it holds the requests, or drops them (while
+/// unwinding).
+pub(crate) struct HandedBack {
+    pub(crate) requests: Vec<WorkRequest>,
+    pub(crate) finished: Finished,
 }
 
 /// What arrives on a handle's result queue.
@@ -265,6 +275,30 @@ impl Inbox {
         if before == 1 {
             self.wake_waiters(caller);
         }
+    }
+
+    /// Ends the pending life of this handle's requests taken out of the
+    /// queue unrun, to be handed back to the user. Each is counted in its
+    /// batch (as cancelled: it never started) before it stops being
+    /// pending, as a handled result is (see `receive`).
+    pub(crate) fn hand_back(&self, jobs: Vec<Job>) -> HandedBack {
+        let mut tally = Tally::default();
+        let mut finished = Finished::default();
+        let requests = jobs
+            .into_iter()
+            .map(|job| {
+                if self.batches.may_hold(&tally) {
+                    let ended = self
+                        .batches
+                        .ended(job.id(), || Ended::Unstarted, &mut tally);
+                    finished.append(ended);
+                }
+                job.unregister(Caller::Other);
+                job.into_request()
+            })
+            .collect();
+        finished.extend(self.batches.flush(&mut tally));
+        HandedBack { requests, finished }
     }
 
     /// Sends one wake token per blocked waiter, less the caller's own.

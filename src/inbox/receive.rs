@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::WaitError;
-use crate::inbox::batches::Tally;
+use crate::inbox::batches::{Batches, Finished, Tally};
 use crate::inbox::patience::Patience;
 use crate::inbox::{Caller, Inbox, Msg};
 use crate::request::task::{Envelope, Task};
@@ -235,6 +235,20 @@ impl Results {
             }
             Msg::Done(mut task) => {
                 let id = task.id();
+                // Counted in its batch, if it has one, while it is still
+                // pending: until it is not, no other request of this
+                // handle can have its id, so a user-chosen id used again
+                // later is never counted for it. A handle without batches
+                // pays one load here, a member in the middle of its
+                // batch's run a bit test and a count.
+                let batches = &self.inbox.batches;
+                let finished = if !batches.may_hold(tally)
+                    || batches.count_in_run(id, || task.ended(), tally)
+                {
+                    None
+                } else {
+                    Some(count_member(batches, &task, id, tally))
+                };
                 self.inbox.unregister(id, caller);
                 // With no thread left, a waiter that found this result gone
                 // from the queue waits for us to finish with it: tell it.
@@ -242,21 +256,15 @@ impl Results {
                     self.inbox.wake_waiters(caller);
                 }
                 log::trace!("callpool: handling result of request {id}");
-                // A handle without batches pays one load here, a member
-                // in the middle of its batch's run a bit test and a count.
-                let batches = &self.inbox.batches;
-                if !batches.may_hold(tally) || batches.count_in_run(id, || task.ended(), tally) {
-                    task.report(id);
-                } else {
-                    self.report_member(&mut task, id, tally);
+                match finished {
+                    Some(finished) if !finished.is_empty() => report_last(&mut task, id, finished),
+                    _ => task.report(id),
                 }
                 1
             }
         }
     }
-}
 
-impl Results {
     /// Adds what `tally` counted to its batch; runs the batch-done callback
     /// if that completed the batch.
     fn flush(&self, tally: &mut Tally) {
@@ -264,24 +272,29 @@ impl Results {
             on_done(progress);
         }
     }
+}
 
-    /// Reports an outcome of a handle that has batches, counting it in its
-    /// batch first, as it was unregistered first: a panicking callback
-    /// leaves the count right (the tally is flushed as the panic goes on).
-    #[inline(never)]
-    fn report_member(&self, task: &mut Envelope<dyn Task>, id: RequestId, tally: &mut Tally) {
-        let finished = self.inbox.batches.ended(id, || task.ended(), tally);
-        if finished.is_empty() {
-            task.report(id);
-        } else {
-            // The last of a batch: its batch-done callback runs after the
-            // request's own, even if that one panics.
-            let reported = panic::catch_unwind(AssertUnwindSafe(|| task.report(id)));
-            finished.run();
-            if let Err(payload) = reported {
-                panic::resume_unwind(payload);
-            }
-        }
+/// Counts the end of request `id` of a handle that has batches, off the
+/// common path (see `Batches::ended`): the batch-done callbacks to run
+/// after its own.
+#[inline(never)]
+fn count_member(
+    batches: &Batches,
+    task: &Envelope<dyn Task>,
+    id: RequestId,
+    tally: &mut Tally,
+) -> Finished {
+    batches.ended(id, || task.ended(), tally)
+}
+
+/// Reports the outcome of the last member of a batch: its batch-done
+/// callback runs after the request's own, even if that one panics.
+#[inline(never)]
+fn report_last(task: &mut Envelope<dyn Task>, id: RequestId, finished: Finished) {
+    let reported = panic::catch_unwind(AssertUnwindSafe(|| task.report(id)));
+    finished.run();
+    if let Err(payload) = reported {
+        panic::resume_unwind(payload);
     }
 }
 

@@ -21,8 +21,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use crate::inbox::receive::Threads;
-use crate::inbox::{Caller, Inbox, Job};
-use crate::request::WorkRequest;
+use crate::inbox::{Caller, HandedBack, Inbox, Job};
 use queue::{Lifecycle, RequestQueue};
 use registry::Workers;
 use scale::Autoscale;
@@ -239,19 +238,19 @@ impl Pool {
     }
 
     /// Takes every request still queued (the pool is closed). Requests of
-    /// `own` are handed back; every other one is cancelled to its handle
-    /// (whose error callback hears `TaskError::Cancelled`). Never blocks: a
-    /// full result queue overflows into its inbox (`Inbox::hand_over`), and
-    /// a panicking `Drop` of a cancelled callable is contained.
-    pub(crate) fn sweep(&self, own: Option<&Arc<Inbox>>) -> Vec<WorkRequest> {
-        let mut handed_back = Vec::new();
+    /// `own` are handed back (see `Inbox::hand_back`); every other one is
+    /// cancelled to its handle (whose error callback hears
+    /// `TaskError::Cancelled`). Never blocks: a full result queue overflows
+    /// into its inbox (`Inbox::hand_over`), and a panicking `Drop` of a
+    /// cancelled callable is contained.
+    pub(crate) fn sweep(&self, own: Option<&Arc<Inbox>>) -> Option<HandedBack> {
+        let mut own_jobs = Vec::new();
         let mut cancelled = 0;
         for job in self.queue.take_all() {
             // A ticket's request is its ticket's, not the handle's: it is
             // cancelled to the ticket, never handed back.
             if own.is_some_and(|own| job.counted_on_inbox(own)) {
-                job.unregister(Caller::Other);
-                handed_back.push(job.into_request());
+                own_jobs.push(job);
             } else {
                 // Per request at trace level: a sweep may cancel thousands.
                 log::trace!(
@@ -263,20 +262,14 @@ impl Pool {
             }
         }
         self.count_cancelled(cancelled);
-        handed_back
+        own.map(|own| own.hand_back(own_jobs))
     }
 
     /// For a handle of a pool that stays open (the global pool): takes this
-    /// handle's queued requests out, leaving the others in order.
-    pub(crate) fn extract(&self, own: &Arc<Inbox>) -> Vec<WorkRequest> {
-        self.queue
-            .take_own(|job| job.counted_on_inbox(own))
-            .into_iter()
-            .map(|job| {
-                job.unregister(Caller::Other);
-                job.into_request()
-            })
-            .collect()
+    /// handle's queued requests out, leaving the others in order, to be
+    /// handed back.
+    pub(crate) fn extract(&self, own: &Arc<Inbox>) -> HandedBack {
+        own.hand_back(self.queue.take_own(|job| job.counted_on_inbox(own)))
     }
 }
 
