@@ -216,6 +216,141 @@ fn wait_inside_a_callback_handles_the_rest() -> TestResult {
     Ok(())
 }
 
+/// The numbers of the requests whose callbacks ran, in order.
+type Seen = Arc<Mutex<Vec<u32>>>;
+
+/// Puts `n` requests on a pool of one worker, then a last one that holds
+/// the worker, and returns once that last one runs: by then the first
+/// `n` results are all in the result queue, so the next poll or wait
+/// takes them in one run. Each callback records its request's number,
+/// then calls `each` with it.
+fn queue_results_together(
+    pool: &Arc<ThreadPool>,
+    n: u32,
+    each: impl Fn(u32, &Arc<ThreadPool>) + Send + Sync + 'static,
+) -> Result<(Seen, Gate), Box<dyn std::error::Error>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let each = Arc::new(each);
+    for i in 0..n {
+        let (seen, p, each) = (Arc::clone(&seen), Arc::clone(pool), Arc::clone(&each));
+        pool.put_request(WorkRequest::new(|x: u32| x, i).on_result(move |_, x| {
+            seen.lock().unwrap().push(x);
+            each(x, &p);
+        }))?;
+    }
+    let (held, latch) = gate();
+    let seen_last = Arc::clone(&seen);
+    pool.put_request(
+        WorkRequest::new(move |_: ()| latch.hold(), ())
+            .on_result(move |_, ()| seen_last.lock().unwrap().push(n)),
+    )?;
+    held.await_start();
+    Ok((seen, held))
+}
+
+/// `wait` inside a callback handles the results that were taken off the
+/// queue in one run with the callback's own (held below it on this
+/// thread), instead of waiting for ever for them.
+#[test]
+fn wait_inside_a_callback_handles_the_results_taken_with_its_own() -> TestResult {
+    within_here("nested wait", || {
+        let pool = Arc::new(ThreadPool::new(1));
+        let (inner_tx, inner_rx) = mpsc::channel();
+        let opener: Arc<Mutex<Option<Gate>>> = Arc::default();
+        let open = Arc::clone(&opener);
+        let me = thread::current().id();
+        let inner_tx = Mutex::new(inner_tx);
+        let (seen, held) = queue_results_together(&pool, 5, move |x, p| {
+            assert_eq!(thread::current().id(), me);
+            if x == 0 {
+                open.lock().unwrap().take().unwrap().open();
+                inner_tx.lock().unwrap().send(p.wait_timeout(HANG)).unwrap();
+            }
+        })?;
+        *opener.lock().unwrap() = Some(held);
+        assert_eq!(pool.wait_timeout(HANG), Ok(1));
+        assert_eq!(
+            inner_rx.try_recv()?,
+            Ok(5),
+            "the inner wait handled the other five"
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [0, 1, 2, 3, 4, 5],
+            "each once, in order"
+        );
+        assert_eq!(pool.pending(), 0);
+        Ok(())
+    })
+}
+
+/// `close` inside a callback returns once every result is handled,
+/// including those taken off the queue with the callback's own.
+#[test]
+fn close_inside_a_callback_handles_the_results_taken_with_its_own() -> TestResult {
+    within_here("nested close", || {
+        let pool = Arc::new(ThreadPool::new(1));
+        let (inner_tx, inner_rx) = mpsc::channel();
+        let opener: Arc<Mutex<Option<Gate>>> = Arc::default();
+        let open = Arc::clone(&opener);
+        let inner_tx = Mutex::new(inner_tx);
+        let (seen, held) = queue_results_together(&pool, 3, move |x, p| {
+            if x == 0 {
+                open.lock().unwrap().take().unwrap().open();
+                inner_tx.lock().unwrap().send(p.close()).unwrap();
+            }
+        })?;
+        *opener.lock().unwrap() = Some(held);
+        assert_eq!(pool.wait_timeout(HANG), Ok(1));
+        assert!(matches!(inner_rx.try_recv()?, Ok(())));
+        assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3]);
+        assert_eq!(pool.threads(), 0, "close joined the worker");
+        Ok(())
+    })
+}
+
+/// A callback that panics inside a nested `wait` loses nothing: the
+/// results the outer run still held go to the overflow, and the next
+/// `wait` handles each of them once, in order.
+#[test]
+fn a_panic_inside_a_nested_wait_loses_nothing() -> TestResult {
+    hide_panics_starting_with("nested callback");
+    within_here("nested panic", || {
+        let pool = Arc::new(ThreadPool::new(1));
+        let opener: Arc<Mutex<Option<Gate>>> = Arc::default();
+        let open = Arc::clone(&opener);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen_nested = Arc::clone(&seen);
+        // Request 0's callback waits; inside that wait, request 1's
+        // callback panics.
+        let (order, held) = queue_results_together(&pool, 5, move |x, p| match x {
+            0 => {
+                open.lock().unwrap().take().unwrap().open();
+                let _ = p.wait_timeout(HANG);
+                seen_nested.lock().unwrap().push(99);
+            }
+            1 => panic!("nested callback {x}"),
+            _ => {}
+        })?;
+        *opener.lock().unwrap() = Some(held);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = pool.wait_timeout(HANG);
+        }));
+        assert!(
+            panicked.is_err(),
+            "request 1's callback panicked through both waits"
+        );
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "the outer callback did not go on"
+        );
+        assert_eq!(pool.wait_timeout(HANG), Ok(4));
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(pool.pending(), 0);
+        Ok(())
+    })
+}
+
 // W12: `poll` never blocks and returns counts, not exceptions: Ok(0) while
 // the request runs, the exact number of results ready, and NoResultsPending
 // only when nothing is pending.

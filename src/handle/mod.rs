@@ -525,14 +525,13 @@ impl ThreadPool {
     /// returns keeps `wait` waiting; use [`wait_timeout`](Self::wait_timeout)
     /// to bound it.
     ///
-    /// Calling `wait` from a callback handles the results that reach the
-    /// handle after the callback began. A known defect: results taken off
-    /// the result queue in one run with the callback's own are handled only
-    /// once it returns, so a `wait` (or a `shutdown` or `close`) inside a
-    /// callback can block for ever on them (use `wait_timeout` there). And
-    /// a `wait` or [`poll`](Self::poll) inside a streaming request's result
-    /// callback that comes to that stream's next item deadlocks: do not
-    /// call either from there.
+    /// Calling `wait` (or `close`, or `shutdown`) from a callback, on the
+    /// handle whose result it is handling, handles every other result,
+    /// including those taken off the result queue together with the
+    /// callback's own, and returns. A known limit: a `wait` or
+    /// [`poll`](Self::poll) inside a streaming request's result callback
+    /// that comes to that stream's next item deadlocks: do not call either
+    /// from there.
     pub fn wait(&self) -> Result<usize, WaitError> {
         self.block(None, Until::NothingPending)
     }

@@ -10,6 +10,7 @@
 //! "Waiting"); `src/models/inbox.rs` model-checks this code as it ships.
 
 pub(crate) mod batches;
+mod held;
 mod patience;
 pub(crate) mod receive;
 

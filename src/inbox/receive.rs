@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::error::WaitError;
 use crate::inbox::batches::{Batches, Finished, Tally};
+use crate::inbox::held::{self, HeldRun};
 use crate::inbox::patience::Patience;
 use crate::inbox::{Caller, Inbox, Msg};
 use crate::request::task::{Envelope, Task};
@@ -145,8 +146,7 @@ impl Results {
                 // as it unwinds. The loop's next `handle_run` flushes the
                 // tally and, if that was the last result, finds the queue
                 // empty (a look, no drain) and returns.
-                let rest = std::iter::empty();
-                handled += self.handle_guarded(threads, msg, Caller::Waiter, rest, &mut tally);
+                handled += self.handle_guarded(threads, msg, Caller::Waiter, &mut tally);
             }
         }
     }
@@ -166,22 +166,28 @@ impl Results {
     /// not one per result (`Batches::ended`).
     fn handle_run(&self, threads: &impl Threads, caller: Caller, tally: &mut Tally) -> usize {
         let mut handled = 0;
+        // Called from a callback of this handle's, on this thread: the rest
+        // of the run that callback came in is older than anything else.
+        while let Some(msg) = held::next(&self.inbox) {
+            handled += self.handle_guarded(threads, msg, caller, tally);
+        }
         // The overflow first as well: after a callback panicked, it holds the
         // rest of that run, older than anything queued since, and a stream's
         // items and its end must be handled in the order they were sent.
         while let Some(msg) = self.inbox.take_overflow() {
-            handled += self.handle_guarded(threads, msg, caller, std::iter::empty(), tally);
+            handled += self.handle_guarded(threads, msg, caller, tally);
         }
         // Drained only when something is there: a drain takes the queue's
         // buffer with it, and the next result sent would allocate another.
+        // Held where a wait inside one of their callbacks finds them.
         if !self.receiver.is_empty() {
-            let mut batch = self.receiver.drain();
-            while let Some(msg) = batch.next() {
-                handled += self.handle_guarded(threads, msg, caller, &mut batch, tally);
+            let run = HeldRun::hold(&self.inbox, self.receiver.drain());
+            while let Some(msg) = run.next() {
+                handled += self.handle_guarded(threads, msg, caller, tally);
             }
         }
         while let Some(msg) = self.inbox.take_overflow() {
-            handled += self.handle_guarded(threads, msg, caller, std::iter::empty(), tally);
+            handled += self.handle_guarded(threads, msg, caller, tally);
         }
         // Every result of the run is handled: a batch-done callback that
         // panics here loses nothing.
@@ -189,15 +195,15 @@ impl Results {
         handled
     }
 
-    /// Handles one message; if its callback panics, keeps `rest` (taken off
-    /// the queue with it) in the overflow before the panic goes on, so that
-    /// no result is lost, and wakes waiters to look there.
+    /// Handles one message; if its callback panics, keeps the messages
+    /// this thread took off the queue with it and holds (see `held`) in
+    /// the overflow before the panic goes on, so that no result is lost,
+    /// and wakes waiters to look there.
     fn handle_guarded(
         &self,
         threads: &impl Threads,
         msg: Msg,
         caller: Caller,
-        rest: impl Iterator<Item = Msg>,
         tally: &mut Tally,
     ) -> usize {
         match panic::catch_unwind(AssertUnwindSafe(|| {
@@ -205,7 +211,7 @@ impl Results {
         })) {
             Ok(n) => n,
             Err(payload) => {
-                self.inbox.keep(rest);
+                self.inbox.keep(held::take_all(&self.inbox));
                 self.inbox.wake_waiters(caller);
                 // What was counted goes to its batch before the panic goes
                 // on; if that completes it, its callback runs first.
