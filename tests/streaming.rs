@@ -302,3 +302,139 @@ fn items_stay_in_order_when_their_callback_panics_part_way() {
         assert_eq!(pool.pending(), 0);
     }
 }
+
+/// `wait` inside a streaming request's result callback does not wait on
+/// itself: the stream's later items, and its error, are left to the
+/// callback's own frame, which runs them in order once the callback
+/// returns. The inner `wait` returns once nothing is pending.
+#[test]
+fn wait_inside_a_streaming_callback_returns_and_the_items_stay_in_order() {
+    let pool = Arc::new(ThreadPool::new(1));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (items, errors, inner) = (Arc::clone(&log), Arc::clone(&log), Arc::clone(&pool));
+    let me = thread::current().id();
+    pool.put_request(
+        WorkRequest::streaming(
+            |_: (), out: &Emitter<'_, u32>| -> Result<(), String> {
+                for i in 0..5 {
+                    out.emit(i).map_err(|e| e.to_string())?;
+                }
+                Err("half-way".into())
+            },
+            (),
+        )
+        .on_result(move |_, i| {
+            assert_eq!(thread::current().id(), me);
+            items.lock().unwrap().push(format!("item {i}"));
+            if i == 0 {
+                let waited = inner.wait_timeout(common::HANG);
+                items.lock().unwrap().push(format!("inner wait {waited:?}"));
+            }
+        })
+        .on_error(move |_, err: TaskError<String>| {
+            errors.lock().unwrap().push(format!("error {err}"));
+        }),
+    )
+    .unwrap();
+    common::within_here("wait in a streaming callback", || {
+        assert_eq!(pool.wait_timeout(common::HANG), Ok(1));
+    });
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "item 0".to_string(),
+            "inner wait Ok(5)".into(),
+            "item 1".into(),
+            "item 2".into(),
+            "item 3".into(),
+            "item 4".into(),
+            "error request failed: half-way".into(),
+        ]
+    );
+    assert_eq!(pool.pending(), 0);
+}
+
+/// `poll` inside a streaming request's result callback: it takes the
+/// stream's next items off the queue and leaves them to the callback's own
+/// frame, which runs them in order; nothing blocks, nothing is lost.
+#[test]
+fn poll_inside_a_streaming_callback_leaves_the_next_items_in_order() {
+    let pool = Arc::new(ThreadPool::new(1));
+    let (held, latch) = gate();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (items, inner) = (Arc::clone(&seen), Arc::clone(&pool));
+    pool.put_request(
+        WorkRequest::streaming(
+            move |_: (), out: &Emitter<'_, u32>| -> Result<(), Closed> {
+                for i in 0..3 {
+                    out.emit(i)?;
+                }
+                // Every item is queued before the first is polled.
+                latch.hold();
+                Ok(())
+            },
+            (),
+        )
+        .on_result(move |_, i| {
+            items.lock().unwrap().push(i);
+            if i == 0 {
+                assert_eq!(inner.poll(), Ok(2), "items 1 and 2, left for later");
+                assert_eq!(*items.lock().unwrap(), [0], "not run inside");
+            }
+        }),
+    )
+    .unwrap();
+    held.await_start();
+    common::within_here("poll in a streaming callback", || {
+        // Item 0 here; items 1 and 2 counted by the inner poll.
+        assert_eq!(pool.poll(), Ok(1));
+    });
+    assert_eq!(*seen.lock().unwrap(), [0, 1, 2]);
+    held.open();
+    assert_eq!(pool.wait_timeout(common::HANG), Ok(1));
+}
+
+/// Items left to a callback's frame by a `poll` inside it, one of whose
+/// callbacks panics: the rest of them still run, in order, then the panic
+/// passes out of the outer `poll`. Nothing is lost.
+#[test]
+fn a_panic_among_items_left_to_the_outer_callback_runs_the_rest_first() {
+    common::hide_panics_starting_with(DELIBERATE);
+    let pool = Arc::new(ThreadPool::new(1));
+    let (held, latch) = gate();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (items, inner) = (Arc::clone(&seen), Arc::clone(&pool));
+    pool.put_request(
+        WorkRequest::streaming(
+            move |_: (), out: &Emitter<'_, u32>| -> Result<(), Closed> {
+                for i in 0..4 {
+                    out.emit(i)?;
+                }
+                latch.hold();
+                Ok(())
+            },
+            (),
+        )
+        .on_result(move |_, i| {
+            items.lock().unwrap().push(i);
+            match i {
+                0 => assert_eq!(inner.poll(), Ok(3)),
+                1 => panic!("{DELIBERATE}"),
+                _ => {}
+            }
+        }),
+    )
+    .unwrap();
+    held.await_start();
+    let polled = common::within_here("poll", || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.poll()))
+    });
+    assert!(
+        polled.is_err(),
+        "item 1's panic passed out of the outer poll"
+    );
+    assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3], "each once, in order");
+    held.open();
+    assert_eq!(pool.wait_timeout(common::HANG), Ok(1));
+    assert_eq!(pool.pending(), 0);
+}

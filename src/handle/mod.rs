@@ -528,10 +528,11 @@ impl ThreadPool {
     /// Calling `wait` (or `close`, or `shutdown`) from a callback, on the
     /// handle whose result it is handling, handles every other result,
     /// including those taken off the result queue together with the
-    /// callback's own, and returns. A known limit: a `wait` or
-    /// [`poll`](Self::poll) inside a streaming request's result callback
-    /// that comes to that stream's next item deadlocks: do not call either
-    /// from there.
+    /// callback's own, and returns. Inside a streaming request's result
+    /// callback, the items of that stream it comes to (and the stream's
+    /// error callback) run only once the callback has returned, in order:
+    /// the callback cannot run inside itself. So `wait` may return before
+    /// they have run.
     pub fn wait(&self) -> Result<usize, WaitError> {
         self.block(None, Until::NothingPending)
     }

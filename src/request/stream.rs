@@ -4,21 +4,19 @@
 //! callback once.
 //!
 //! Each item travels on its own through the handle's result queue (so a
-//! bounded queue holds a fast emitter back), as a closure that calls the
-//! request's result callback with it; the callback is shared by the items
-//! behind a mutex, which only the polling thread locks.
+//! bounded queue holds a fast emitter back), as a closure that hands it to
+//! the request's [`Deliveries`], shared by the items and the request's end.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::request::context::{Closed, Context, Item};
 use crate::request::task::{attempt, Ended, Route, Task};
 use crate::request::{RequestId, TaskError, WorkRequest};
-
-/// A request's result callback, shared by its items.
-type Shared<R> = Arc<Mutex<R>>;
 
 /// Hands a streaming callable's results to the request's result callback,
 /// one by one, in order ([`WorkRequest::streaming`]).
@@ -161,7 +159,7 @@ where
         let on_result: ItemCallback<T> = request.on_result.unwrap_or_else(|| Box::new(|_, _| {}));
         let task = StreamTask {
             work: Some((request.callable, request.arg)),
-            on_result: Arc::new(Mutex::new(on_result)),
+            deliveries: Deliveries::new(on_result),
             on_error: request.on_error,
             outcome: None,
         };
@@ -172,10 +170,98 @@ where
     }
 }
 
+/// What a streaming request hands to its callbacks on the polling thread.
+enum Delivery<T, E> {
+    Item(RequestId, T),
+    /// The request failed: its error callback runs after every item.
+    Failed(RequestId, Option<ErrorCallback<E>>, TaskError<E>),
+}
+
+/// A streaming request's result callback and the deliveries waiting for
+/// it, shared by its items and its end. A delivery joins the queue; the
+/// thread that then finds the callback there takes it out and runs the
+/// queue, in order, before it puts the callback back. A delivery that
+/// finds it out leaves itself to that thread: the callback is running
+/// further down this thread's stack (it polls or waits on its own handle)
+/// or on another polling thread. No lock is held while a callback runs,
+/// so neither case waits on itself, and the order holds.
+struct Deliveries<T, E> {
+    inner: Mutex<Queue<T, E>>,
+}
+
+struct Queue<T, E> {
+    /// Out while a thread runs the queue.
+    callback: Option<ItemCallback<T>>,
+    queued: VecDeque<Delivery<T, E>>,
+}
+
+impl<T, E> Deliveries<T, E> {
+    fn new(callback: ItemCallback<T>) -> Arc<Deliveries<T, E>> {
+        Arc::new(Deliveries {
+            inner: Mutex::new(Queue {
+                callback: Some(callback),
+                queued: VecDeque::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue<T, E>> {
+        // Only moves happen under this lock, never user code: not torn.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `delivery`, then runs the queue if no other frame or thread
+    /// is. A callback's panic is held until the rest of the queue has run
+    /// (no later delivery may be coming to run it), then goes on.
+    fn deliver(&self, delivery: Delivery<T, E>) {
+        let mut callback = {
+            let mut queue = self.lock();
+            queue.queued.push_back(delivery);
+            match queue.callback.take() {
+                Some(callback) => callback,
+                None => return,
+            }
+        };
+        let mut panicked = None;
+        loop {
+            let next = {
+                let mut queue = self.lock();
+                match queue.queued.pop_front() {
+                    Some(next) => next,
+                    // Empty, and the callback back, in one step: a
+                    // delivery queued after this either came before (and
+                    // ran here) or finds the callback there.
+                    None => {
+                        queue.callback = Some(callback);
+                        break;
+                    }
+                }
+            };
+            let ran = panic::catch_unwind(AssertUnwindSafe(|| match next {
+                Delivery::Item(id, item) => callback(id, item),
+                Delivery::Failed(id, Some(on_error), err) => on_error(id, err),
+                Delivery::Failed(id, None, _) => {
+                    log::error!("streaming request {id} failed and has no error callback");
+                }
+            }));
+            if let Err(payload) = ran {
+                if panicked.is_none() {
+                    panicked = Some(payload);
+                } else {
+                    log::error!("callpool: a second callback of a streaming request panicked; its panic is dropped");
+                }
+            }
+        }
+        if let Some(payload) = panicked {
+            panic::resume_unwind(payload);
+        }
+    }
+}
+
 /// A streaming request with its types known; boxed as a `dyn Task`.
 struct StreamTask<F, A, T, E> {
     work: Option<(F, A)>,
-    on_result: Shared<ItemCallback<T>>,
+    deliveries: Arc<Deliveries<T, E>>,
     on_error: Option<ErrorCallback<E>>,
     /// How it ended: `None` until it has; `Some(Ok(()))` on success.
     outcome: Option<Result<(), TaskError<E>>>,
@@ -186,21 +272,16 @@ where
     F: FnOnce(A, &Emitter<'_, T>) -> Result<(), E> + Send,
     A: Send,
     T: Send + 'static,
-    E: Send,
+    E: Send + 'static,
 {
     fn run(&mut self, cx: &Context<'_>) {
         let Some((callable, arg)) = self.work.take() else {
             return;
         };
-        let on_result = &self.on_result;
+        let deliveries = &self.deliveries;
         let send = |id: RequestId, item: T| -> Item {
-            let on_result = Arc::clone(on_result);
-            Box::new(move || {
-                // A panic in an earlier item's callback poisoned the lock;
-                // the callback itself is still there to call.
-                let mut callback = on_result.lock().unwrap_or_else(|e| e.into_inner());
-                callback(id, item);
-            })
+            let deliveries = Arc::clone(deliveries);
+            Box::new(move || deliveries.deliver(Delivery::Item(id, item)))
         };
         let emitter = Emitter {
             cx,
@@ -230,10 +311,12 @@ where
     fn report(&mut self, id: RequestId) {
         match self.outcome.take() {
             Some(Ok(())) => {}
-            Some(Err(err)) => match self.on_error.take() {
-                Some(on_error) => on_error(id, err),
-                None => log::error!("streaming request {id} failed and has no error callback"),
-            },
+            // After every item, even one left to a callback further down
+            // this thread's stack.
+            Some(Err(err)) => {
+                self.deliveries
+                    .deliver(Delivery::Failed(id, self.on_error.take(), err))
+            }
             None => log::error!("callpool bug: streaming request {id} reported without running"),
         }
     }
