@@ -354,22 +354,24 @@ fn wait_inside_a_streaming_callback_returns_and_the_items_stay_in_order() {
     assert_eq!(pool.pending(), 0);
 }
 
-/// `poll` inside a streaming request's result callback: it takes the
-/// stream's next items off the queue and leaves them to the callback's own
-/// frame, which runs them in order; nothing blocks, nothing is lost.
-#[test]
-fn poll_inside_a_streaming_callback_leaves_the_next_items_in_order() {
-    let pool = Arc::new(ThreadPool::new(1));
+/// Puts on `pool` a streaming request that emits `0..n` and then holds its
+/// worker until the gate opens, so that every item is queued before the
+/// first is polled. Each item's callback records it in the list returned,
+/// then calls `each` with it and the pool.
+fn emit_then_hold(
+    pool: &Arc<ThreadPool>,
+    n: u32,
+    each: impl Fn(u32, &ThreadPool) + Send + 'static,
+) -> (Arc<Mutex<Vec<u32>>>, common::Gate) {
     let (held, latch) = gate();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let (items, inner) = (Arc::clone(&seen), Arc::clone(&pool));
+    let (items, inner) = (Arc::clone(&seen), Arc::clone(pool));
     pool.put_request(
         WorkRequest::streaming(
             move |_: (), out: &Emitter<'_, u32>| -> Result<(), Closed> {
-                for i in 0..3 {
+                for i in 0..n {
                     out.emit(i)?;
                 }
-                // Every item is queued before the first is polled.
                 latch.hold();
                 Ok(())
             },
@@ -377,19 +379,30 @@ fn poll_inside_a_streaming_callback_leaves_the_next_items_in_order() {
         )
         .on_result(move |_, i| {
             items.lock().unwrap().push(i);
-            if i == 0 {
-                assert_eq!(inner.poll(), Ok(2), "items 1 and 2, left for later");
-                assert_eq!(*items.lock().unwrap(), [0], "not run inside");
-            }
+            each(i, &inner);
         }),
     )
     .unwrap();
     held.await_start();
+    (seen, held)
+}
+
+/// `poll` inside a streaming request's result callback: it takes the
+/// stream's next items off the queue and leaves them to the callback's own
+/// frame, which runs them in order; nothing blocks, nothing is lost.
+#[test]
+fn poll_inside_a_streaming_callback_leaves_the_next_items_in_order() {
+    let pool = Arc::new(ThreadPool::new(1));
+    let (seen, held) = emit_then_hold(&pool, 3, |i, pool| {
+        if i == 0 {
+            assert_eq!(pool.poll(), Ok(2), "items 1 and 2, left for later");
+        }
+    });
     common::within_here("poll in a streaming callback", || {
         // Item 0 here; items 1 and 2 counted by the inner poll.
         assert_eq!(pool.poll(), Ok(1));
     });
-    assert_eq!(*seen.lock().unwrap(), [0, 1, 2]);
+    assert_eq!(*seen.lock().unwrap(), [0, 1, 2], "each once, in order");
     held.open();
     assert_eq!(pool.wait_timeout(common::HANG), Ok(1));
 }
@@ -401,31 +414,11 @@ fn poll_inside_a_streaming_callback_leaves_the_next_items_in_order() {
 fn a_panic_among_items_left_to_the_outer_callback_runs_the_rest_first() {
     common::hide_panics_starting_with(DELIBERATE);
     let pool = Arc::new(ThreadPool::new(1));
-    let (held, latch) = gate();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let (items, inner) = (Arc::clone(&seen), Arc::clone(&pool));
-    pool.put_request(
-        WorkRequest::streaming(
-            move |_: (), out: &Emitter<'_, u32>| -> Result<(), Closed> {
-                for i in 0..4 {
-                    out.emit(i)?;
-                }
-                latch.hold();
-                Ok(())
-            },
-            (),
-        )
-        .on_result(move |_, i| {
-            items.lock().unwrap().push(i);
-            match i {
-                0 => assert_eq!(inner.poll(), Ok(3)),
-                1 => panic!("{DELIBERATE}"),
-                _ => {}
-            }
-        }),
-    )
-    .unwrap();
-    held.await_start();
+    let (seen, held) = emit_then_hold(&pool, 4, |i, pool| match i {
+        0 => assert_eq!(pool.poll(), Ok(3)),
+        1 => panic!("{DELIBERATE}"),
+        _ => {}
+    });
     let polled = common::within_here("poll", || {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.poll()))
     });
