@@ -431,3 +431,46 @@ fn a_panic_among_items_left_to_the_outer_callback_runs_the_rest_first() {
     assert_eq!(pool.wait_timeout(common::HANG), Ok(1));
     assert_eq!(pool.pending(), 0);
 }
+
+/// Two threads polling one handle: each item of a stream may be handled
+/// by either, but the callbacks still see every item once, in order, and
+/// the error after the last. Over many rounds, so that the two threads
+/// take the stream's messages in every interleaving.
+#[test]
+fn two_pollers_see_a_streams_items_in_order() {
+    within("two pollers", || {
+        for round in 0..50 {
+            let pool = Arc::new(ThreadPool::new(1));
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let (items, errors) = (Arc::clone(&seen), Arc::clone(&seen));
+            pool.put_request(
+                WorkRequest::streaming(
+                    |n: i64, out: &Emitter<'_, i64>| -> Result<(), String> {
+                        for i in 0..n {
+                            out.emit(i).map_err(|e| e.to_string())?;
+                        }
+                        Err("end".into())
+                    },
+                    2_000,
+                )
+                .on_result(move |_, i| items.lock().unwrap().push(i))
+                .on_error(move |_, _| errors.lock().unwrap().push(-1)),
+            )
+            .unwrap();
+            let other = Arc::clone(&pool);
+            let helper = thread::spawn(move || while other.poll().is_ok() {});
+            while pool.poll().is_ok() {}
+            helper.join().unwrap();
+            let mut want: Vec<i64> = (0..2_000).collect();
+            want.push(-1);
+            let got = seen.lock().unwrap();
+            assert!(
+                *got == want,
+                "round {round}: {} of {} callbacks, the first out of place at {:?}",
+                got.len(),
+                want.len(),
+                got.iter().zip(&want).position(|(got, want)| got != want)
+            );
+        }
+    });
+}

@@ -7,6 +7,7 @@
 //! bounded queue holds a fast emitter back), as a closure that hands it to
 //! the request's [`Deliveries`], shared by the items and the request's end.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
@@ -28,9 +29,10 @@ pub struct Emitter<'a, T> {
 
 impl<T> Emitter<'_, T> {
     /// Sends `item` to the request's result callback, which runs on the
-    /// thread that polls the handle. Items arrive in the order emitted.
-    /// On a bounded result queue this blocks while the queue is full (the
-    /// queue's back-pressure), as a finished request's result would.
+    /// thread that polls the handle. Items arrive in the order emitted,
+    /// even when several threads poll the handle. On a bounded result
+    /// queue this blocks while the queue is full (the queue's
+    /// back-pressure), as a finished request's result would.
     ///
     /// # Errors
     ///
@@ -160,6 +162,7 @@ where
         let task = StreamTask {
             work: Some((request.callable, request.arg)),
             deliveries: Deliveries::new(on_result),
+            emitted: 0,
             on_error: request.on_error,
             outcome: None,
         };
@@ -178,13 +181,17 @@ enum Delivery<T, E> {
 }
 
 /// A streaming request's result callback and the deliveries waiting for
-/// it, shared by its items and its end. A delivery joins the queue; the
-/// thread that then finds the callback there takes it out and runs the
-/// queue, in order, before it puts the callback back. A delivery that
-/// finds it out leaves itself to that thread: the callback is running
+/// it, shared by its items and its end, each numbered in the order the
+/// request made them. A delivery takes its place in the queue; the thread
+/// that then finds the callback there, and the queue's first place
+/// filled, takes the callback out and runs the queue in order, as far as
+/// it is filled, before it puts the callback back. A delivery that finds
+/// the callback out leaves itself to that thread: the callback is running
 /// further down this thread's stack (it polls or waits on its own handle)
-/// or on another polling thread. No lock is held while a callback runs,
-/// so neither case waits on itself, and the order holds.
+/// or on another polling thread. One whose place comes after an empty one
+/// waits there for the thread that fills that one: another thread polling
+/// the same handle took the earlier message. No lock is held while a
+/// callback runs, so no case waits on itself, and the order holds.
 struct Deliveries<T, E> {
     inner: Mutex<Queue<T, E>>,
 }
@@ -192,7 +199,38 @@ struct Deliveries<T, E> {
 struct Queue<T, E> {
     /// Out while a thread runs the queue.
     callback: Option<ItemCallback<T>>,
-    queued: VecDeque<Delivery<T, E>>,
+    /// The number of the delivery in `places[0]`.
+    first: u64,
+    places: VecDeque<Option<Delivery<T, E>>>,
+}
+
+impl<T, E> Queue<T, E> {
+    /// Puts delivery number `number` in its place.
+    fn place(&mut self, number: u64, delivery: Delivery<T, E>) {
+        let Some(at) = number
+            .checked_sub(self.first)
+            .and_then(|at| usize::try_from(at).ok())
+        else {
+            log::error!("callpool bug: a streaming request's delivery came twice");
+            return;
+        };
+        if self.places.len() <= at {
+            self.places.resize_with(at + 1, || None);
+        }
+        self.places[at] = Some(delivery);
+    }
+
+    /// The next delivery in order, if it has come.
+    fn next(&mut self) -> Option<Delivery<T, E>> {
+        let next = self.places.front_mut()?.take()?;
+        self.places.pop_front();
+        self.first += 1;
+        Some(next)
+    }
+
+    fn next_has_come(&self) -> bool {
+        self.places.front().is_some_and(Option::is_some)
+    }
 }
 
 impl<T, E> Deliveries<T, E> {
@@ -200,7 +238,8 @@ impl<T, E> Deliveries<T, E> {
         Arc::new(Deliveries {
             inner: Mutex::new(Queue {
                 callback: Some(callback),
-                queued: VecDeque::new(),
+                first: 0,
+                places: VecDeque::new(),
             }),
         })
     }
@@ -210,13 +249,17 @@ impl<T, E> Deliveries<T, E> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `delivery`, then runs the queue if no other frame or thread
-    /// is. A callback's panic is held until the rest of the queue has run
+    /// Puts delivery number `number` in its place, then runs the queue if
+    /// its next delivery has come and no other frame or thread is running
+    /// it. A callback's panic is held until the rest of the queue has run
     /// (no later delivery may be coming to run it), then goes on.
-    fn deliver(&self, delivery: Delivery<T, E>) {
+    fn deliver(&self, number: u64, delivery: Delivery<T, E>) {
         let mut callback = {
             let mut queue = self.lock();
-            queue.queued.push_back(delivery);
+            queue.place(number, delivery);
+            if !queue.next_has_come() {
+                return;
+            }
             match queue.callback.take() {
                 Some(callback) => callback,
                 None => return,
@@ -226,10 +269,10 @@ impl<T, E> Deliveries<T, E> {
         loop {
             let next = {
                 let mut queue = self.lock();
-                match queue.queued.pop_front() {
+                match queue.next() {
                     Some(next) => next,
-                    // Empty, and the callback back, in one step: a
-                    // delivery queued after this either came before (and
+                    // Not come yet, and the callback back, in one step: a
+                    // delivery placed after this either came before (and
                     // ran here) or finds the callback there.
                     None => {
                         queue.callback = Some(callback);
@@ -262,6 +305,8 @@ impl<T, E> Deliveries<T, E> {
 struct StreamTask<F, A, T, E> {
     work: Option<(F, A)>,
     deliveries: Arc<Deliveries<T, E>>,
+    /// Items emitted: the number of the request's failure, if it fails.
+    emitted: u64,
     on_error: Option<ErrorCallback<E>>,
     /// How it ended: `None` until it has; `Some(Ok(()))` on success.
     outcome: Option<Result<(), TaskError<E>>>,
@@ -279,9 +324,13 @@ where
             return;
         };
         let deliveries = &self.deliveries;
+        // Only this worker emits (an `Emitter` is neither `Send` nor `Sync`).
+        let emitted = Cell::new(0);
         let send = |id: RequestId, item: T| -> Item {
             let deliveries = Arc::clone(deliveries);
-            Box::new(move || deliveries.deliver(Delivery::Item(id, item)))
+            let number = emitted.get();
+            emitted.set(number + 1);
+            Box::new(move || deliveries.deliver(number, Delivery::Item(id, item)))
         };
         let emitter = Emitter {
             cx,
@@ -289,6 +338,7 @@ where
             _item: PhantomData,
         };
         self.outcome = Some(attempt(|| callable(arg, &emitter)).map_err(TaskError::from));
+        self.emitted = emitted.get();
     }
 
     fn cancel(&mut self) {
@@ -313,10 +363,10 @@ where
             Some(Ok(())) => {}
             // After every item, even one left to a callback further down
             // this thread's stack.
-            Some(Err(err)) => {
-                self.deliveries
-                    .deliver(Delivery::Failed(id, self.on_error.take(), err))
-            }
+            Some(Err(err)) => self.deliveries.deliver(
+                self.emitted,
+                Delivery::Failed(id, self.on_error.take(), err),
+            ),
             None => log::error!("callpool bug: streaming request {id} reported without running"),
         }
     }
