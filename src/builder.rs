@@ -200,7 +200,9 @@ impl Builder {
 
     /// The most live workers an autoscaling pool grows to (default: the
     /// initial [`workers`](Self::workers)). When a request is queued and no
-    /// worker is asleep to take it, the pool starts one more, up to this.
+    /// worker is asleep to take it, the pool starts one more, up to this;
+    /// requests queued together (a batch, or a task's children) start one
+    /// each, less those that sleeping workers take.
     /// `create_workers` and `resize` still set any count up to
     /// [`MAX_WORKERS`](crate::MAX_WORKERS); the bounds only steer the pool's
     /// own growing and shrinking.

@@ -427,3 +427,39 @@ fn a_timed_requests_callbacks_read_its_timing() {
         assert_eq!(callpool::timing(), None);
     });
 }
+
+/// An expired timed request's time queued ends when a worker took it, not
+/// when its error callback runs: here the callback runs after a pause that
+/// began once the request had left the queue, and `queued` stays within
+/// the time measured up to that pause.
+#[test]
+fn an_expired_requests_time_queued_ends_when_it_was_taken() {
+    within("expired timing", || {
+        let pool = ThreadPool::new(1);
+        let seen = Arc::new(Mutex::new(None));
+        let into = Arc::clone(&seen);
+        let made = std::time::Instant::now();
+        pool.put_request(
+            WorkRequest::new(|x: u8| x, 1)
+                .timed()
+                .deadline(made)
+                .on_error(move |_, err| *into.lock().unwrap() = Some((err, callpool::timing()))),
+        )
+        .unwrap();
+        // Taken (and expired) by now: nothing is queued.
+        while pool.queued() > 0 {
+            std::thread::yield_now();
+        }
+        let taken_by = made.elapsed();
+        std::thread::sleep(Duration::from_millis(50));
+        pool.wait().unwrap();
+        let (err, timing) = seen.lock().unwrap().take().expect("the error callback ran");
+        assert_eq!(err, callpool::TaskError::Expired);
+        let timing = timing.expect("a timed request");
+        assert!(
+            timing.queued <= taken_by,
+            "{timing:?}, taken within {taken_by:?}"
+        );
+        assert_eq!((timing.running, timing.worker), (Duration::ZERO, None));
+    });
+}

@@ -145,3 +145,104 @@ fn impossible_bounds_are_refused() {
         "{err}"
     );
 }
+
+/// Requests queued together (a batch, or a task's children) start a
+/// worker each, up to the maximum, as a put per request would: here 8
+/// requests that each wait for all 8 to be running can only end if the
+/// pool starts 7 workers beside its idle one at once.
+#[test]
+fn requests_queued_together_start_a_worker_each() {
+    fn one_to_eight() -> ThreadPool {
+        ThreadPool::builder()
+            .workers(1)
+            .min_workers(1)
+            .max_workers(8)
+            .keep_alive(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+    within("batch growth", || {
+        let all_running = Arc::new(std::sync::Barrier::new(8));
+        let pool = one_to_eight();
+        let barrier = Arc::clone(&all_running);
+        let batch = callpool::make_requests(
+            move |_: u32| {
+                barrier.wait();
+            },
+            0..8,
+            |_, _| {},
+            |_, _| {},
+        );
+        pool.put_batch(batch).unwrap();
+        assert_eq!(pool.wait(), Ok(8));
+        assert_eq!(pool.workers(), 8);
+
+        let pool = one_to_eight();
+        let barrier = Arc::clone(&all_running);
+        pool.put_request(WorkRequest::with_context(
+            move |cx, _: ()| {
+                for _ in 0..8 {
+                    let barrier = Arc::clone(&barrier);
+                    cx.put(WorkRequest::new(
+                        move |_: ()| {
+                            barrier.wait();
+                        },
+                        (),
+                    ))
+                    .unwrap();
+                }
+            },
+            (),
+        ))
+        .unwrap();
+        assert_eq!(pool.wait(), Ok(9));
+        assert_eq!(pool.workers(), 8);
+    });
+}
+
+/// A waiter on an autoscaling pool with no worker does not call a request
+/// stranded while the put that queued it is about to start a worker for
+/// it: every wait ends in `Ok`, never `NoWorkersAvailable`. The pool
+/// shrinks to no worker between puts, over many rounds.
+#[test]
+fn a_waiter_does_not_see_a_request_stranded_that_a_worker_will_start_for() {
+    within("scale-to-zero wait", || {
+        let pool = ThreadPool::builder()
+            .workers(0)
+            .min_workers(0)
+            .max_workers(2)
+            .keep_alive(Duration::from_micros(200))
+            .build()
+            .unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waiter = {
+            let (pool, stop) = (pool.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                // (waits, failed waits, the first failure)
+                let mut seen = (0, 0, None);
+                while !stop.load(Ordering::SeqCst) {
+                    seen.0 += 1;
+                    if let Err(err) = pool.wait_timeout(common::HANG) {
+                        seen.1 += 1;
+                        seen.2.get_or_insert(err);
+                    }
+                }
+                seen
+            })
+        };
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for _ in 0..200 {
+            until(|| pool.threads() == 0);
+            let ran = Arc::clone(&ran);
+            pool.put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
+                ran.fetch_add(1, Ordering::SeqCst);
+            }))
+            .unwrap();
+        }
+        assert!(pool.wait_timeout(common::HANG).is_ok());
+        stop.store(true, Ordering::SeqCst);
+        let (waits, failed, first) = waiter.join().unwrap();
+        assert_eq!(failed, 0, "of {waits} waits, the first failure: {first:?}");
+        assert_eq!(ran.load(Ordering::SeqCst), 200);
+    });
+}

@@ -1158,3 +1158,52 @@ fn dropping_as_completed_early_does_not_cancel_the_tickets_left() -> TestResult 
     assert_eq!(ran.load(Ordering::SeqCst), 1);
     Ok(())
 }
+
+/// Puts three requests on a pool of one worker with a request queue and
+/// a result queue of one each, without polling, and returns once the first
+/// two have run: the first one's result fills the result queue, the worker
+/// is (or is about to be) stuck sending the second's, and the third fills
+/// the request queue. The next put on this handle blocks.
+fn fill_both_queues(pool: &ThreadPool) {
+    let (ran_tx, ran) = mpsc::channel();
+    for i in 0..3u32 {
+        let ran_tx = ran_tx.clone();
+        pool.put_request(WorkRequest::new(
+            move |x: u32| {
+                let _ = ran_tx.send(x);
+                x
+            },
+            i,
+        ))
+        .unwrap();
+    }
+    assert_eq!(ran.recv_timeout(HANG), Ok(0));
+    assert_eq!(ran.recv_timeout(HANG), Ok(1));
+}
+
+/// A `submit` (or `map`) blocked on a full request queue handles its
+/// handle's results while it waits, as a blocked `put_request` does: the
+/// worker stuck on the handle's full result queue gets room, so neither
+/// waits for the other.
+#[test]
+fn a_blocked_submit_or_map_makes_room_in_its_handles_result_queue() {
+    within("blocked submit", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(1)
+            .result_capacity(1)
+            .build()
+            .unwrap();
+        fill_both_queues(&pool);
+        let ticket = pool.submit(|x: u32| x * 2, 21).unwrap();
+        pool.wait().unwrap();
+        assert_eq!(ticket.wait(), Ok(42));
+        fill_both_queues(&pool);
+        assert_eq!(
+            pool.map(|x: u32| x * 2, vec![1, 2, 3]),
+            [Ok(2), Ok(4), Ok(6)]
+        );
+        pool.wait().unwrap();
+        assert_eq!(pool.pending(), 0);
+    });
+}

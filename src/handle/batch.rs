@@ -162,8 +162,10 @@ impl ThreadPool {
             if chunk.is_empty() {
                 return Ok(());
             }
+            // Those that sleeping workers will not take.
+            let unclaimed = chunk.len().saturating_sub(queue.asleep());
             match queue.push_many(&mut chunk, Admit::WhileOpen) {
-                Push::Queued => self.shared().grow_for_backlog(),
+                Push::Queued => self.shared().grow_for_backlog(unclaimed),
                 // Pushed as the pool closed: the closer's sweep may have
                 // missed them. The next chunk is refused.
                 Push::QueuedLate => self.sweep_late(),
@@ -208,7 +210,7 @@ impl ThreadPool {
         while let Some(job) = jobs.next() {
             let refused = match self.shared().queue.push(job) {
                 Push::Queued => {
-                    self.shared().grow_for_backlog();
+                    self.shared().grow_for_backlog(1);
                     continue;
                 }
                 Push::QueuedLate => {

@@ -329,7 +329,7 @@ impl ThreadPool {
             .map_err(|task| PutError::DuplicateId(WorkRequest::from_task(task)))?;
         match self.shared().queue.push(job) {
             Push::Queued => {
-                self.shared().grow_for_backlog();
+                self.shared().grow_for_backlog(1);
                 if self.shared().threads() == 0 {
                     // A waiter that counted this request as in flight (it
                     // was registered, not yet queued) must re-count it.
@@ -380,7 +380,7 @@ impl ThreadPool {
                 Ok(id)
             }
             _ => {
-                self.shared().grow_for_backlog();
+                self.shared().grow_for_backlog(1);
                 Ok(id)
             }
         }
@@ -418,7 +418,10 @@ impl ThreadPool {
         loop {
             job = match shared.queue.push_blocking(
                 job,
-                |job| job.inbox().is_some_and(|inbox| inbox.has_stuck_senders()),
+                // This handle's results, whatever the request: a ticket's
+                // job has no handle, but its putter may still hold up a
+                // worker stuck on this handle's full result queue.
+                |_| self.inbox().has_stuck_senders(),
                 || shared.threads(),
                 deadline,
             ) {
@@ -427,7 +430,7 @@ impl ThreadPool {
                     return Ok(Ok(id));
                 }
                 Ok(_) => {
-                    shared.grow_for_backlog();
+                    shared.grow_for_backlog(1);
                     return Ok(Ok(id));
                 }
                 Err(Blocked::Closed(job)) => return Ok(Err(self.reject(job, PutError::ShutDown))),
@@ -438,7 +441,7 @@ impl ThreadPool {
                 Err(Blocked::HandleResults(job)) => job,
             };
             let handled = panic::catch_unwind(AssertUnwindSafe(|| {
-                self.results.handle_ready(&**shared, Caller::Other)
+                self.results.handle_ready(shared, Caller::Other)
             }));
             if let Err(payload) = handled {
                 return Err((job, payload));
@@ -481,7 +484,7 @@ impl ThreadPool {
         }
         // Bounded by what is ready now, so a stream of fresh results cannot
         // keep one call going for ever.
-        Ok(self.results.handle_ready(&**self.shared(), Caller::Other))
+        Ok(self.results.handle_ready(self.shared(), Caller::Other))
     }
 
     /// Blocks until at least one result is ready (or `timeout` passes), then
@@ -560,7 +563,7 @@ impl ThreadPool {
 
     /// The blocking loop behind `wait` and `poll_timeout`.
     fn block(&self, deadline: Option<Instant>, until: Until) -> Result<usize, WaitError> {
-        self.results.block(&**self.shared(), deadline, until)
+        self.results.block(self.shared(), deadline, until)
     }
 
     /// Starts `n` more workers.
@@ -633,13 +636,13 @@ impl ThreadPool {
                     // result as it left, without being stuck again: the
                     // join that made room handles those too.
                     if made_room {
-                        self.results.handle_ready(&**shared, Caller::Other);
+                        self.results.handle_ready(shared, Caller::Other);
                     }
                     return joined;
                 }
                 None => {
                     // Not a waiter: waiters on this handle keep their tokens.
-                    self.results.handle_ready(&**shared, Caller::Other);
+                    self.results.handle_ready(shared, Caller::Other);
                     made_room = true;
                 }
             }

@@ -84,16 +84,6 @@ impl Job {
         WorkRequest::from_task(self.into_task())
     }
 
-    /// The handle the request belongs to, if it has one (a ticket's has
-    /// none).
-    #[inline]
-    pub(crate) fn inbox(&self) -> Option<&Arc<Inbox>> {
-        match self {
-            Job::Boxed { inbox, .. } => Some(inbox),
-            Job::Shared(_) => None,
-        }
-    }
-
     /// The handle this request counts as pending on (its outcome comes
     /// back there), if it counts on one rather than going to a ticket or
     /// a collector.

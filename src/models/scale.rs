@@ -98,11 +98,14 @@ fn put(queue: &RequestQueue<u64>, autoscale: &Autoscale, workers: &Mutex<Workers
     assert!(matches!(queue.push(job), Push::Queued));
     if autoscale.may_need_worker(queue) {
         let mut workers = workers.lock().unwrap();
-        autoscale.grow(&mut Locked {
-            workers: &mut workers,
-            queue,
-            me: None,
-        });
+        autoscale.grow(
+            &mut Locked {
+                workers: &mut workers,
+                queue,
+                me: None,
+            },
+            1,
+        );
     }
 }
 

@@ -273,7 +273,7 @@ impl Pool {
     }
 }
 
-impl Threads for Pool {
+impl Threads for Arc<Pool> {
     fn on_worker_thread(&self) -> bool {
         Pool::on_worker_thread(self)
     }
@@ -285,9 +285,19 @@ impl Threads for Pool {
     fn stranded(&self, inbox: &Arc<Inbox>, pending: usize) -> bool {
         // In a closed pool, what is still queued is being swept by the
         // closer (or a late putter), which cancels it to its handle: not
-        // stranded. Otherwise it is, if all of it is queued.
-        self.lifecycle() != Lifecycle::Closed
-            && self.queue.count(|job| job.counted_on_inbox(inbox)) >= pending
+        // stranded. Otherwise it is, if all of it is queued...
+        if self.lifecycle() == Lifecycle::Closed
+            || self.queue.count(|job| job.counted_on_inbox(inbox)) < pending
+        {
+            return false;
+        }
+        // ... and no worker can start for it. An open autoscaling pool
+        // starts one for queued requests: the put that queued them is
+        // about to (it grows after its push), or a retirement raced it.
+        // Started here, it is there either way; only a pool that cannot
+        // start one strands them.
+        self.grow_for_backlog(pending);
+        self.threads() == 0
     }
 }
 

@@ -656,6 +656,15 @@ impl<J> RequestQueue<J> {
 
     /// Sleeping workers not already being woken: none means a request just
     /// queued waits for a busy worker (autoscaling grows the pool then).
+    /// Sleeping workers not yet being woken: how many of a batch about to
+    /// be pushed they will take, so that an autoscaling pool starts
+    /// workers for the rest only.
+    pub(crate) fn asleep(&self) -> usize {
+        // Relaxed: a hint for how many workers to start; the push's own
+        // look (SeqCst) decides whom it wakes.
+        self.wakeable.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn none_to_wake(&self) -> bool {
         // SeqCst: as `push_counted` reads it.
         self.wakeable.load(Ordering::SeqCst) == 0

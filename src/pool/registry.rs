@@ -252,27 +252,32 @@ impl Pool {
         }
     }
 
-    /// After a request was queued: an autoscaling pool with no worker
-    /// asleep to take it starts one more, up to its maximum. Inlined so
-    /// that a pool that does not scale pays one test per put, not a call.
+    /// After requests were queued together, `unclaimed` of them more than
+    /// the sleeping workers take: an autoscaling pool with no worker left
+    /// asleep starts one more per unclaimed request (at least one), up to
+    /// its maximum, as one put per request would. Inlined so that a pool
+    /// that does not scale pays one test per put, not a call.
     #[inline]
-    pub(crate) fn grow_for_backlog(self: &Arc<Self>) {
+    pub(crate) fn grow_for_backlog(self: &Arc<Self>, unclaimed: usize) {
         if let Some(autoscale) = &self.autoscale {
             // Cheap looks first: a sleeper will take it, or the pool is full.
             if autoscale.may_need_worker(&self.queue) {
-                self.grow_one(autoscale);
+                self.grow_by(autoscale, unclaimed.max(1));
             }
         }
     }
 
     #[cold]
-    fn grow_one(self: &Arc<Self>, autoscale: &Autoscale) {
+    fn grow_by(self: &Arc<Self>, autoscale: &Autoscale, wanted: usize) {
         self.then_reap(|workers| {
-            autoscale.grow(&mut Locked {
-                pool: self,
-                workers,
-                me: None,
-            })
+            autoscale.grow(
+                &mut Locked {
+                    pool: self,
+                    workers,
+                    me: None,
+                },
+                wanted,
+            )
         });
     }
 

@@ -68,11 +68,22 @@ impl Autoscale {
         queue.none_to_wake() && live < self.bounds.max
     }
 
-    /// Under the registry's lock, after `may_need_worker`: starts one more
-    /// worker if the pool is still open and below its maximum.
-    pub(crate) fn grow(&self, roster: &mut impl Roster) {
-        if roster.live() < self.bounds.max && roster.open() {
+    /// Under the registry's lock, after `may_need_worker`: starts up to
+    /// `wanted` more workers (one per request just queued) while the pool
+    /// is open and below its maximum.
+    pub(crate) fn grow(&self, roster: &mut impl Roster, wanted: usize) {
+        let mut started = 0;
+        while started < wanted && roster.live() < self.bounds.max && roster.open() {
+            let live = roster.live();
             roster.start_one();
+            if roster.live() == live {
+                // Could not start one (logged): trying again now would
+                // fail the same way.
+                break;
+            }
+            started += 1;
+        }
+        if started > 0 {
             self.publish(roster.live());
         }
     }

@@ -226,11 +226,13 @@ impl Children<'_> {
         if batch.is_empty() {
             return;
         }
+        // Those that sleeping workers will not take.
+        let unclaimed = batch.len().saturating_sub(self.pool.queue.asleep());
         let pushed = self.pool.queue.push_many(&mut batch, Admit::UntilClosed);
         // Released before cancelling: a cancelled child's `Drop` is user code.
         drop(batch);
         match pushed {
-            Push::Queued => self.pool.grow_for_backlog(),
+            Push::Queued => self.pool.grow_for_backlog(unclaimed),
             // Pushed as the pool closed: the closer's sweep may have missed
             // them, so sweep again (as a late put does).
             Push::QueuedLate => {

@@ -310,6 +310,10 @@ pub(crate) trait Extras: Send {
     /// It has run.
     #[inline(always)]
     fn end(&mut self) {}
+    /// It stopped waiting without running: expired as a worker took it,
+    /// or cancelled.
+    #[inline(always)]
+    fn end_unstarted(&mut self) {}
     /// Its timing record, if it keeps one.
     #[inline(always)]
     fn timing(&self) -> Option<Timing> {
@@ -347,6 +351,10 @@ impl Extras for Timed {
 
     fn end(&mut self) {
         self.clock.end();
+    }
+
+    fn end_unstarted(&mut self) {
+        self.clock.end_unstarted();
     }
 
     fn timing(&self) -> Option<Timing> {
@@ -421,6 +429,7 @@ where
     fn run(&mut self, cx: &Context<'_>) {
         if let Stage::Ready(work) = self.stage.take() {
             self.stage = if self.extras.passed() {
+                self.extras.end_unstarted();
                 drop(work);
                 Stage::Failed(Failure::Expired)
             } else {
@@ -433,6 +442,7 @@ where
     }
 
     fn cancel(&mut self) {
+        self.extras.end_unstarted();
         self.stage = Stage::Failed(Failure::Cancelled);
     }
 

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 #[non_exhaustive]
 pub struct Timing {
     /// From when the request was made (converted into a `WorkRequest`,
-    /// usually as it is put) until a worker took it.
+    /// usually as it is put) until a worker took it (or, for a request
+    /// that never ran, until it expired or was cancelled).
     pub queued: Duration,
     /// How long its callable ran (zero if it never started).
     pub running: Duration,
@@ -90,6 +91,12 @@ impl Clock {
         if let Some(started) = self.started {
             self.running = started.elapsed();
         }
+    }
+
+    /// It stopped waiting without running (expired as a worker took it,
+    /// or cancelled): its time queued ends now, not when it is reported.
+    pub(crate) fn end_unstarted(&mut self) {
+        self.started.get_or_insert_with(Instant::now);
     }
 
     pub(crate) fn timing(&self) -> Timing {
