@@ -1269,12 +1269,7 @@ fn cancel_by_id_reaches_a_context_child_once_it_is_queued() {
 fn a_thread_that_puts_and_polls_with_both_queues_bounded_and_children_past_capacity() {
     const N: usize = 500;
     const M: usize = 100;
-    let pool = ThreadPool::builder()
-        .workers(1)
-        .queue_capacity(1)
-        .result_capacity(1)
-        .build()
-        .unwrap();
+    let pool = common::one_worker_bounded(1, 1);
     // Children 0..N, the parent N, the test thread's N + 1..N + 1 + M.
     let ledger = Ledger::new(N + 1 + M);
     let children: Vec<WorkRequest> = (0..N).map(|i| ledger.child(i)).collect();

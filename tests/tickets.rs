@@ -1188,12 +1188,7 @@ fn fill_both_queues(pool: &ThreadPool) {
 #[test]
 fn a_blocked_submit_or_map_makes_room_in_its_handles_result_queue() {
     within("blocked submit", || {
-        let pool = ThreadPool::builder()
-            .workers(1)
-            .queue_capacity(1)
-            .result_capacity(1)
-            .build()
-            .unwrap();
+        let pool = common::one_worker_bounded(1, 1);
         fill_both_queues(&pool);
         let ticket = pool.submit(|x: u32| x * 2, 21).unwrap();
         pool.wait().unwrap();

@@ -14,7 +14,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use callpool::WorkRequest;
+use callpool::{ThreadPool, WorkRequest};
 
 pub type TestResult = Result<(), Box<dyn Error>>;
 
@@ -260,4 +260,16 @@ pub fn run_in_child(test_name: &str, env_var: &str) -> Output {
         shown()
     );
     output
+}
+
+/// A pool of one worker whose request queue holds `queue` requests and
+/// whose result queues hold `results` results: where a thread that puts and
+/// polls must make room for the worker that serves it.
+pub fn one_worker_bounded(queue: usize, results: usize) -> ThreadPool {
+    ThreadPool::builder()
+        .workers(1)
+        .queue_capacity(queue)
+        .result_capacity(results)
+        .build()
+        .unwrap()
 }
