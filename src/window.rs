@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use crate::handle::ThreadPool;
 use crate::request::TaskError;
 use crate::ticket::{Listener, Ticket};
+use crate::unwind;
 
 /// An input on its way: the worker borrows it while the function runs,
 /// and the iterator takes it back with the outcome. A mutex, not an `Arc`
@@ -41,7 +42,9 @@ impl ThreadPool {
     ///
     /// Dropping the iterator half-way cancels the requests not yet started
     /// (they never run), lets the running ones finish on their workers
-    /// without waiting for them, and drops their outcomes.
+    /// without waiting for them, and drops their outcomes. An input whose
+    /// `Drop` panics as it is dropped there is logged, not propagated, as
+    /// when a shutdown cancels it.
     ///
     /// If the pool is shut down meanwhile, the requests it cancelled come
     /// back as `(input, Err(TaskError::Cancelled))`, and so does the first
@@ -234,8 +237,15 @@ where
 
 impl<I: Iterator, F, T> Drop for Completions<'_, I, F, T> {
     fn drop(&mut self) {
-        for (_, ticket) in self.flying.iter().flatten() {
-            ticket.cancel();
+        // An input's `Drop` is user code, run here for the inputs of
+        // cancelled requests (and of those that ended unread): a panic
+        // there would leave the other inputs undone, and a second one
+        // abort. Contained, as a sweep contains a cancelled request's.
+        for (held, ticket) in self.flying.drain(..).flatten() {
+            unwind::contain("an input cancelled with its iterator", || {
+                ticket.cancel();
+                drop(held);
+            });
         }
     }
 }
@@ -292,7 +302,10 @@ where
 impl<I: Iterator, F, T> Drop for InOrder<'_, I, F, T> {
     fn drop(&mut self) {
         for ticket in &self.flying {
-            ticket.cancel();
+            // As for `Completions`.
+            unwind::contain("an input cancelled with its iterator", || {
+                ticket.cancel();
+            });
         }
     }
 }

@@ -308,3 +308,54 @@ fn a_worker_state_whose_drop_panics_does_not_skip_the_stop_hook() {
     common::within("shutdown", move || pool.shutdown()).unwrap();
     assert_eq!(stopped.load(Ordering::SeqCst), 3);
 }
+
+/// An input whose `Drop` panics unless it is number 0.
+struct Boom(u32);
+
+impl Drop for Boom {
+    fn drop(&mut self) {
+        if self.0 != 0 {
+            panic!("{BOMB}: input {}", self.0);
+        }
+    }
+}
+
+/// Dropping an `as_completed` or `imap` iterator cancels its queued
+/// inputs; an input whose `Drop` panics there is logged, not propagated,
+/// so several of them cannot abort the process (a second panic while the
+/// first unwinds would), and the pool goes on.
+#[test]
+fn dropping_a_window_with_inputs_that_panic_when_dropped_goes_on() {
+    quiet();
+    for imap in [false, true] {
+        let (done_tx, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            let pool = ThreadPool::new(1);
+            let (open, gate) = mpsc::channel::<()>();
+            let gate = Mutex::new(gate);
+            // Input 0 ends at once; input 1 holds the worker; 2 and 3 wait
+            // in the queue.
+            let f = move |input: &Boom| {
+                if input.0 == 1 {
+                    let _ = gate.lock().unwrap().recv();
+                }
+                input.0
+            };
+            let inputs = (0..4).map(Boom);
+            if imap {
+                let mut it = pool.imap(inputs, 4, move |input: Boom| f(&input));
+                assert_eq!(it.next().map(|r| r.ok()), Some(Some(0)));
+                drop(it);
+            } else {
+                let mut it = pool.as_completed(inputs, 4, f);
+                let (input, outcome) = it.next().unwrap();
+                assert_eq!((input.0, outcome), (0, Ok(0)));
+                drop(it);
+            }
+            drop(open);
+            let ticket = pool.submit(|x: u32| x + 1, 1).unwrap();
+            done_tx.send(ticket.wait()).unwrap();
+        });
+        assert_eq!(done.recv_timeout(common::HANG), Ok(Ok(2)), "imap: {imap}");
+    }
+}
