@@ -359,3 +359,32 @@ fn dropping_a_window_with_inputs_that_panic_when_dropped_goes_on() {
         assert_eq!(done.recv_timeout(common::HANG), Ok(Ok(2)), "imap: {imap}");
     }
 }
+
+/// A worker hook's or state maker's captures whose `Drop` panics, dropped
+/// with the pool (here at the end of `shutdown`, on this thread): logged,
+/// not propagated.
+#[test]
+fn hooks_whose_captures_panic_when_dropped_do_not_fail_the_shutdown() {
+    quiet();
+    let (start, stop, state) = (Boom(1), Boom(2), Boom(3));
+    let pool = ThreadPool::builder()
+        .workers(2)
+        .on_worker_start(move |_| {
+            let _ = &start;
+        })
+        .on_worker_stop(move |_| {
+            let _ = &stop;
+        })
+        .worker_state(move |_| {
+            let _ = &state;
+        })
+        .build()
+        .unwrap();
+    pool.put_request(WorkRequest::new(|x: u32| x, 1)).unwrap();
+    let shut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.shutdown()));
+    assert!(
+        matches!(shut, Ok(Ok(()))),
+        "{:?}",
+        shut.map_err(|_| "panicked")
+    );
+}

@@ -69,6 +69,17 @@ impl fmt::Debug for StateMaker {
     }
 }
 
+impl Drop for StateMaker {
+    /// As for `WorkerHook`.
+    fn drop(&mut self) {
+        let maker = std::mem::replace(
+            &mut self.0,
+            Arc::new(|_: usize| Box::new(()) as Box<dyn std::any::Any>),
+        );
+        crate::unwind::contain("a worker state maker's captures", || drop(maker));
+    }
+}
+
 impl StateMaker {
     /// Worker `index`'s state; `None` (logged) if making it panicked.
     pub(crate) fn make(&self, index: usize) -> Option<Box<dyn std::any::Any>> {
@@ -93,6 +104,16 @@ pub(crate) struct WorkerHook(pub(crate) Arc<dyn Fn(usize) + Send + Sync>);
 impl fmt::Debug for WorkerHook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("WorkerHook")
+    }
+}
+
+impl Drop for WorkerHook {
+    /// The hook's captures are user values, dropped with the pool's last
+    /// reference, often in a `shutdown`: a panic there is logged, as one
+    /// in the hook itself is.
+    fn drop(&mut self) {
+        let hook = std::mem::replace(&mut self.0, Arc::new(|_: usize| {}));
+        crate::unwind::contain("a worker hook's captures", || drop(hook));
     }
 }
 
