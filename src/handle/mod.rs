@@ -460,7 +460,9 @@ impl ThreadPool {
     /// # Panics
     ///
     /// A panic in a callback passes through. That request is no longer
-    /// pending; results not yet handled stay for the next call.
+    /// pending; results not yet handled stay for the next call. The same
+    /// holds for a panic in the `Drop` of a callback's captures (the
+    /// callback that did not run is dropped here too).
     ///
     /// # Examples
     ///
@@ -519,8 +521,9 @@ impl ThreadPool {
     ///
     /// # Panics
     ///
-    /// A panic in a callback passes through; that request is no longer
-    /// pending and the next `wait` carries on with the rest.
+    /// A panic in a callback, or in the `Drop` of a callback's captures,
+    /// passes through; that request is no longer pending and the next
+    /// `wait` carries on with the rest.
     ///
     /// # Deadlocks
     ///
