@@ -446,10 +446,15 @@ fn an_expired_requests_time_queued_ends_when_it_was_taken() {
                 .on_error(move |_, err| *into.lock().unwrap() = Some((err, callpool::timing()))),
         )
         .unwrap();
-        // Taken (and expired) by now: nothing is queued.
-        while pool.queued() > 0 {
-            std::thread::yield_now();
-        }
+        // The one worker takes requests in order: once the next one runs,
+        // the expired one has been taken and ended.
+        let (next_ran, ran) = std::sync::mpsc::channel();
+        pool.put_request(WorkRequest::new(
+            move |_: ()| next_ran.send(()).unwrap(),
+            (),
+        ))
+        .unwrap();
+        ran.recv_timeout(common::HANG).unwrap();
         let taken_by = made.elapsed();
         std::thread::sleep(Duration::from_millis(50));
         pool.wait().unwrap();
