@@ -181,9 +181,17 @@ impl Results {
         // buffer with it, and the next result sent would allocate another.
         // Held where a wait inside one of their callbacks finds them.
         if !self.receiver.is_empty() {
-            let run = HeldRun::hold(&self.inbox, self.receiver.drain());
-            while let Some(msg) = run.next() {
-                handled += self.handle_guarded(threads, msg, caller, tally);
+            let mut drained = self.receiver.drain();
+            if drained.len() == 1 {
+                // Nothing taken with it: nothing to hold.
+                if let Some(msg) = drained.next() {
+                    handled += self.handle_guarded(threads, msg, caller, tally);
+                }
+            } else {
+                let run = HeldRun::hold(&self.inbox, drained);
+                while let Some(msg) = run.next() {
+                    handled += self.handle_guarded(threads, msg, caller, tally);
+                }
             }
         }
         while let Some(msg) = self.inbox.take_overflow() {
