@@ -41,6 +41,8 @@ tsan_tests=(
     "faults a_callback_that_dismisses_its_own_pools_workers"
     "tickets ticket_cancel_racing_a_worker_exactly_one_wins_each_round"
     "lib pool::fifo::tests::one_putter_two_takers_keep_order_through_the_backlog"
+    "streaming two_pollers_see_a_streams_items_in_order"
+    "batches two_pollers_finish_a_batch_and_on_done_runs_once"
 )
 
 # Miri is slow: a few tests with few requests.
