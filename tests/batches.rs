@@ -168,6 +168,38 @@ fn a_refused_batch_hands_every_request_back() {
     let other = pool.new_handle();
     drop(other.shutdown_now());
     let requests = make_requests(|n: u8| n, 0..10, |_, _| {}, |_, _| {});
+    assert_handed_back_whole(&pool, requests);
+}
+
+/// The same on a bounded queue, where a batch goes in one request at a
+/// time: a shut-down pool refuses the first, and every request comes back,
+/// none cancelled to its callback.
+#[test]
+fn a_closed_bounded_pool_hands_a_whole_batch_back() {
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .queue_capacity(4)
+        .build()
+        .unwrap();
+    pool.close().unwrap();
+    let errors = common::counter();
+    let on_error = Arc::clone(&errors);
+    let requests = make_requests(
+        |n: u8| n,
+        0..3,
+        |_, _| {},
+        move |_, _| {
+            on_error.fetch_add(1, Ordering::SeqCst);
+        },
+    );
+    assert_handed_back_whole(&pool, requests);
+    assert_eq!(pool.poll(), Err(callpool::PollError::NoResultsPending));
+    assert_eq!(errors.load(Ordering::SeqCst), 0);
+}
+
+/// Puts `requests` as a batch on `pool`, which has shut down: every one
+/// comes back in `BatchError::ShutDown`, in order, and none is pending.
+fn assert_handed_back_whole(pool: &ThreadPool, requests: Vec<WorkRequest>) {
     let wanted: Vec<RequestId> = requests.iter().map(WorkRequest::id).collect();
     match pool.put_batch(requests) {
         Err(BatchError::ShutDown(back)) => {

@@ -1424,3 +1424,55 @@ fn a_child_waiting_for_a_sibling_put_after_it_is_not_stuck() {
         assert_ne!(sender, waiter);
     }
 }
+
+/// Children accepted while the pool was open, from a parent whose worker
+/// was dismissed before a graceful shutdown began, run before the shutdown
+/// returns: the parent's worker drains them itself, though the pool's
+/// draining workers left when they found the queue empty.
+#[test]
+fn children_of_a_dismissed_workers_parent_run_when_a_shutdown_began_meanwhile() {
+    common::within("children past a drain", || {
+        let pool = Arc::new(ThreadPool::new(1));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (put_tx, put) = mpsc::channel();
+        let (open, gate) = mpsc::channel::<()>();
+        let children_ran = Arc::clone(&ran);
+        pool.put_request(WorkRequest::with_context(
+            move |cx: &Context<'_>, _: ()| {
+                for _ in 0..3 {
+                    let ran = Arc::clone(&children_ran);
+                    cx.put(WorkRequest::new(
+                        move |_: ()| {
+                            ran.fetch_add(1, Ordering::SeqCst);
+                        },
+                        (),
+                    ))
+                    .unwrap();
+                }
+                put_tx.send(()).unwrap();
+                // Held until the drain's workers have left.
+                let _ = gate.recv();
+            },
+            (),
+        ))
+        .unwrap();
+        put.recv_timeout(HANG).unwrap();
+        // The parent's worker is dismissed (busy: it leaves after this
+        // request), and a new one takes its place.
+        pool.resize(0).unwrap();
+        pool.resize(1).unwrap();
+        let closer = {
+            let pool = Arc::clone(&pool);
+            thread::spawn(move || pool.close())
+        };
+        // The new worker drains an empty queue and leaves: only the
+        // parent's thread is left.
+        while pool.threads() > 1 {
+            thread::yield_now();
+        }
+        drop(open);
+        let closed = closer.join().unwrap();
+        assert!(closed.is_ok(), "{closed:?}");
+        assert_eq!(ran.load(Ordering::SeqCst), 3, "every accepted child ran");
+    });
+}

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::BatchError;
+use crate::error::{BatchError, PutError};
 use crate::handle::ThreadPool;
 use crate::inbox::batches::{BatchState, Members, Progress};
 use crate::inbox::{Caller, Inbox, Job};
@@ -122,12 +122,15 @@ impl ThreadPool {
             return Ok(batch);
         }
         inbox.batches.add(Arc::clone(&batch.state));
-        if self.shared().config.queue_capacity.is_some() {
+        let refused = if self.shared().config.queue_capacity.is_some() {
             let jobs = requests
                 .into_iter()
                 .map(|request| member_job(request, inbox));
-            self.put_one_by_one(jobs);
-        } else if let Err(jobs) = self.put_in_chunks(requests) {
+            self.put_one_by_one(jobs)
+        } else {
+            self.put_in_chunks(requests)
+        };
+        if let Err(jobs) = refused {
             // Nothing was queued: untrack and hand everything back.
             for job in &jobs {
                 job.unregister(Caller::Other);
@@ -203,19 +206,27 @@ impl ThreadPool {
     }
 
     /// A batch on a bounded queue (its requests already counted pending):
-    /// each request queued as `put_request` queues one, blocking for room;
-    /// once the pool refuses one, it and the rest are cancelled through this
-    /// handle, so their callbacks and the batch hear it.
-    fn put_one_by_one(&self, mut jobs: impl Iterator<Item = Job>) {
+    /// each request queued as `put_request` queues one, blocking for room.
+    /// If the pool refuses the first, every request is handed back
+    /// (`Err`), as `put_in_chunks` does; if it refuses a later one, that
+    /// one and the rest are cancelled through this handle, so their
+    /// callbacks and the batch hear it.
+    fn put_one_by_one(&self, mut jobs: impl Iterator<Item = Job>) -> Result<(), Vec<Job>> {
+        let mut first = true;
         while let Some(job) = jobs.next() {
             let refused = match self.shared().queue.push(job) {
                 Push::Queued => {
                     self.shared().grow_for_backlog(1);
+                    first = false;
                     continue;
                 }
                 Push::QueuedLate => {
                     self.sweep_late();
+                    first = false;
                     continue;
+                }
+                Push::Closed(job) if first => {
+                    return Err(std::iter::once(job).chain(jobs).collect());
                 }
                 Push::Closed(job) => job,
                 Push::Full(job) => {
@@ -237,10 +248,17 @@ impl ThreadPool {
                         }
                     };
                     match put {
-                        Ok(_) => continue,
+                        Ok(_) => {
+                            first = false;
+                            continue;
+                        }
                         // The refusal took its count back: counted again, to be
                         // cancelled like the rest.
                         Err(err) => {
+                            // Handed back only if the pool shut down: on
+                            // `NoWorkers` the batch is cancelled, so that
+                            // its callbacks hear it.
+                            first &= matches!(err, PutError::ShutDown(_));
                             let task = err.into_request().into_task();
                             match Job::register(task, self.inbox()) {
                                 Ok((_, job)) => job,
@@ -253,9 +271,13 @@ impl ThreadPool {
                     }
                 }
             };
+            if first {
+                return Err(std::iter::once(refused).chain(jobs).collect());
+            }
             self.cancel_refused(std::iter::once(refused).chain(jobs));
-            return;
+            return Ok(());
         }
+        Ok(())
     }
 
     /// After queueing with no thread left: a waiter that counted these

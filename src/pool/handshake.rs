@@ -86,6 +86,19 @@ impl WorkerFlags {
         self.0.fetch_or(bits, Ordering::SeqCst) & TAKING != 0
     }
 
+    /// For the worker itself, dismissed before a drain began, which then
+    /// queued requests of its own as the pool drains: it drains too (see
+    /// `Children::hand_off`). A worker that was not dismissed drains
+    /// anyway; its flag is left alone, so a later dismissal says how.
+    pub(crate) fn drain_if_dismissed(&self) {
+        // SeqCst: as `is_dismissed`. Only this worker writes `TO_DRAIN`
+        // after `DISMISSED`, which never clears: the test and the set
+        // cannot be split by another write that matters.
+        if self.is_dismissed() {
+            self.0.fetch_or(TO_DRAIN, Ordering::SeqCst);
+        }
+    }
+
     /// Waits until the worker's current take (if any) has ended. The wait is
     /// a pop from a lock-free queue long: nothing inside it blocks.
     pub(crate) fn wait_take_ended(&self) {

@@ -72,6 +72,12 @@ pub(crate) fn run(
             retire: &retire,
         });
     let mut pace = Pace::new();
+    let worker = This {
+        flags,
+        state: &state,
+        index,
+        tally: &tally,
+    };
     loop {
         if spent.len() == SPENT_BATCH {
             spent.clear();
@@ -82,7 +88,7 @@ pub(crate) fn run(
         else {
             break;
         };
-        if let Some(inbox) = execute(pool, job, &children, &state, index, &tally) {
+        if let Some(inbox) = execute(pool, job, &children, &worker) {
             spent.push(inbox);
         }
         pace.ran();
@@ -104,9 +110,7 @@ fn execute(
     pool: &Arc<Pool>,
     job: Job,
     batch: &RefCell<Vec<Job>>,
-    state: &Option<RefCell<Box<dyn Any>>>,
-    index: usize,
-    tally: &Tally,
+    worker: &This<'_>,
 ) -> Option<Arc<Inbox>> {
     match job {
         Job::Boxed { mut task, inbox } => {
@@ -118,11 +122,10 @@ fn execute(
                 pool,
                 inbox: &inbox,
                 batch,
-                state,
-                index,
+                worker,
             };
             task.run(&children);
-            tally.count(task.ended());
+            worker.tally.count(task.ended());
             // Before the outcome goes back: the sooner the children are
             // queued, the sooner other workers run them (`wait` counts them
             // already).
@@ -134,7 +137,7 @@ fn execute(
             Some(inbox)
         }
         Job::Shared(job) => {
-            run_shared(job, tally);
+            run_shared(job, worker.tally);
             None
         }
     }
@@ -161,9 +164,16 @@ struct Children<'a> {
     pool: &'a Arc<Pool>,
     inbox: &'a Arc<Inbox>,
     batch: &'a RefCell<Vec<Job>>,
-    /// The worker's own state (`Builder::worker_state`).
+    worker: &'a This<'a>,
+}
+
+/// The worker running the request.
+struct This<'a> {
+    flags: &'a WorkerFlags,
+    /// Its own state (`Builder::worker_state`).
     state: &'a Option<RefCell<Box<dyn Any>>>,
     index: usize,
+    tally: &'a Tally,
 }
 
 impl Spawner for Children<'_> {
@@ -194,11 +204,11 @@ impl Spawner for Children<'_> {
     }
 
     fn worker_state(&self) -> Option<&RefCell<Box<dyn Any>>> {
-        self.state.as_ref()
+        self.worker.state.as_ref()
     }
 
     fn worker_index(&self) -> Option<usize> {
-        Some(self.index)
+        Some(self.worker.index)
     }
 }
 
@@ -232,7 +242,17 @@ impl Children<'_> {
         // Released before cancelling: a cancelled child's `Drop` is user code.
         drop(batch);
         match pushed {
-            Push::Queued => self.pool.grow_for_backlog(unclaimed),
+            Push::Queued => {
+                // Accepted while the pool was open, queued as it drains:
+                // they run before the shutdown ends. This worker, if it was
+                // dismissed before the drain, drains too, since the
+                // draining workers may have left already (the queue was
+                // empty to them).
+                if self.pool.queue.lifecycle() == Lifecycle::Draining {
+                    self.worker.flags.drain_if_dismissed();
+                }
+                self.pool.grow_for_backlog(unclaimed);
+            }
             // Pushed as the pool closed: the closer's sweep may have missed
             // them, so sweep again (as a late put does).
             Push::QueuedLate => {
