@@ -135,14 +135,14 @@ impl ThreadPool {
     /// worker had started. Requests of other handles that had not started
     /// are cancelled (their error callbacks get
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled)). Running
-    /// requests finish on their threads, which then exit; their results
-    /// are discarded, unless a clone of this handle (which shares its
-    /// results) is still there to poll them. Other handles still receive
-    /// theirs. Running
-    /// external programs ([`WorkRequest::command`]) are killed: their
-    /// requests fail with [`CommandError::Killed`](crate::CommandError::Killed),
-    /// and so do command requests a worker took just before the pool
-    /// closed. Nothing blocks: a cancellation for a handle whose bounded result queue is
+    /// requests finish on their threads, which then exit. This handle's
+    /// results are discarded, unless a clone of it (clones share their
+    /// results) is still there to poll them; other handles still receive
+    /// theirs. Running external programs ([`WorkRequest::command`]) are
+    /// killed: their requests fail with
+    /// [`CommandError::Killed`](crate::CommandError::Killed), and so do
+    /// command requests a worker took just before the pool closed. Nothing
+    /// blocks: a cancellation for a handle whose bounded result queue is
     /// full waits beside that queue until the handle polls, and a user
     /// value whose `Drop` panics while being cancelled is logged, not
     /// propagated.
