@@ -209,6 +209,16 @@ pub enum PollError {
     /// Called on one of this pool's own worker threads, where blocking for
     /// results could deadlock the pool.
     OnWorkerThread,
+    /// Called from a callback of this handle's, when every request still
+    /// pending may be among the results taken off the result queue
+    /// together with that callback's own: the call handling them (below
+    /// this one, on this thread) handles them once the callback returns,
+    /// so this one cannot wait for them. See
+    /// [`WaitError::HeldByCaller`].
+    HeldByCaller {
+        /// Requests of this handle still pending.
+        pending: usize,
+    },
 }
 
 impl fmt::Display for PollError {
@@ -227,6 +237,10 @@ impl fmt::Display for PollError {
             PollError::OnWorkerThread => {
                 f.write_str("cannot block for results on one of the pool's own worker threads")
             }
+            PollError::HeldByCaller { pending } => write!(
+                f,
+                "the {pending} pending results are held by the call running this callback"
+            ),
         }
     }
 }
@@ -254,6 +268,41 @@ pub enum WaitError {
     /// Called on one of this pool's own worker threads, where waiting could
     /// deadlock the pool.
     OnWorkerThread,
+    /// Called from a callback of this handle's (on the thread handling its
+    /// results), when every request still pending may be among the results
+    /// taken off the result queue together with that callback's own. The
+    /// `poll` or `wait` running the callback holds them, and handles them
+    /// once the callback returns; this wait cannot, so it returns rather
+    /// than wait for ever. Every other result has been handled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WaitError, WorkRequest};
+    /// use std::sync::{mpsc, Arc};
+    ///
+    /// let pool = Arc::new(ThreadPool::new(1));
+    /// let (inner_tx, inner) = mpsc::channel();
+    /// let handle = Arc::clone(&pool);
+    /// pool.put_request(WorkRequest::new(|x: u32| x, 0).on_result(move |_, _| {
+    ///     inner_tx.send(handle.wait()).unwrap();
+    /// }))?;
+    /// pool.put_request(WorkRequest::new(|x: u32| x, 1))?;
+    /// // Once a third request runs on the one worker, the first two
+    /// // results are queued, and the next wait takes them together.
+    /// let (started_tx, started) = mpsc::channel();
+    /// pool.put_request(WorkRequest::new(move |_: ()| started_tx.send(()).unwrap(), ()))?;
+    /// started.recv()?;
+    /// pool.wait()?;
+    /// // The inner wait handled what it could reach, then returned.
+    /// assert!(matches!(inner.recv()?, Err(WaitError::HeldByCaller { .. })));
+    /// assert_eq!(pool.pending(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    HeldByCaller {
+        /// Requests of this handle still pending.
+        pending: usize,
+    },
 }
 
 impl fmt::Display for WaitError {
@@ -271,6 +320,10 @@ impl fmt::Display for WaitError {
             WaitError::OnWorkerThread => {
                 f.write_str("cannot wait on one of the pool's own worker threads")
             }
+            WaitError::HeldByCaller { pending } => write!(
+                f,
+                "the {pending} pending results are held by the call running this callback"
+            ),
         }
     }
 }
@@ -284,6 +337,7 @@ impl From<WaitError> for PollError {
             WaitError::NoWorkersAvailable { pending } => PollError::NoWorkersAvailable { pending },
             WaitError::Timeout { pending } => PollError::Timeout { pending },
             WaitError::OnWorkerThread => PollError::OnWorkerThread,
+            WaitError::HeldByCaller { pending } => PollError::HeldByCaller { pending },
         }
     }
 }

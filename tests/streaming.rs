@@ -303,6 +303,50 @@ fn items_stay_in_order_when_their_callback_panics_part_way() {
     }
 }
 
+/// Puts on `pool` a streaming request that emits item 0, waits until that
+/// item's callback has begun, then emits `1..n` and ends (with an error if
+/// `fails`): item 0 is taken off the queue alone, and the rest arrive
+/// while its callback runs. Each item's callback records it in the list
+/// returned (the error as `u32::MAX`), then calls `each` with it and the
+/// pool.
+fn emit_the_rest_during_the_first_callback(
+    pool: &Arc<ThreadPool>,
+    n: u32,
+    fails: bool,
+    each: impl Fn(u32, &ThreadPool) + Send + 'static,
+) -> Arc<Mutex<Vec<u32>>> {
+    let (go_tx, go) = mpsc::channel::<()>();
+    let mut go_tx = Some(go_tx);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (items, errors, inner) = (Arc::clone(&seen), Arc::clone(&seen), Arc::clone(pool));
+    pool.put_request(
+        WorkRequest::streaming(
+            move |_: (), out: &Emitter<'_, u32>| -> Result<(), String> {
+                out.emit(0).map_err(|e| e.to_string())?;
+                let _ = go.recv();
+                for i in 1..n {
+                    out.emit(i).map_err(|e| e.to_string())?;
+                }
+                if fails {
+                    Err("half-way".into())
+                } else {
+                    Ok(())
+                }
+            },
+            (),
+        )
+        .on_result(move |_, i| {
+            items.lock().unwrap().push(i);
+            // Dropping the sender lets the callable go on.
+            drop(go_tx.take());
+            each(i, &inner);
+        })
+        .on_error(move |_, _| errors.lock().unwrap().push(u32::MAX)),
+    )
+    .unwrap();
+    seen
+}
+
 /// `wait` inside a streaming request's result callback does not wait on
 /// itself: the stream's later items, and its error, are left to the
 /// callback's own frame, which runs them in order once the callback
@@ -310,81 +354,30 @@ fn items_stay_in_order_when_their_callback_panics_part_way() {
 #[test]
 fn wait_inside_a_streaming_callback_returns_and_the_items_stay_in_order() {
     let pool = Arc::new(ThreadPool::new(1));
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let (items, errors, inner) = (Arc::clone(&log), Arc::clone(&log), Arc::clone(&pool));
     let me = thread::current().id();
-    pool.put_request(
-        WorkRequest::streaming(
-            |_: (), out: &Emitter<'_, u32>| -> Result<(), String> {
-                for i in 0..5 {
-                    out.emit(i).map_err(|e| e.to_string())?;
-                }
-                Err("half-way".into())
-            },
-            (),
-        )
-        .on_result(move |_, i| {
-            assert_eq!(thread::current().id(), me);
-            items.lock().unwrap().push(format!("item {i}"));
-            if i == 0 {
-                let waited = inner.wait_timeout(common::HANG);
-                items.lock().unwrap().push(format!("inner wait {waited:?}"));
-            }
-        })
-        .on_error(move |_, err: TaskError<String>| {
-            errors.lock().unwrap().push(format!("error {err}"));
-        }),
-    )
-    .unwrap();
+    let inner = Arc::new(Mutex::new(None));
+    let waited = Arc::clone(&inner);
+    let seen = emit_the_rest_during_the_first_callback(&pool, 5, true, move |i, pool| {
+        assert_eq!(thread::current().id(), me);
+        if i == 0 {
+            *waited.lock().unwrap() = Some(pool.wait_timeout(common::HANG));
+        }
+    });
     common::within_here("wait in a streaming callback", || {
         assert_eq!(pool.wait_timeout(common::HANG), Ok(1));
     });
-    assert_eq!(
-        *log.lock().unwrap(),
-        [
-            "item 0".to_string(),
-            "inner wait Ok(5)".into(),
-            "item 1".into(),
-            "item 2".into(),
-            "item 3".into(),
-            "item 4".into(),
-            "error request failed: half-way".into(),
-        ]
-    );
+    // Items 1 to 4 and the end, handled by the inner wait.
+    assert_eq!(*inner.lock().unwrap(), Some(Ok(5)));
+    assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3, 4, u32::MAX]);
     assert_eq!(pool.pending(), 0);
 }
 
-/// Puts on `pool` a streaming request that emits `0..n` and then holds its
-/// worker until the gate opens, so that every item is queued before the
-/// first is polled. Each item's callback records it in the list returned,
-/// then calls `each` with it and the pool.
-fn emit_then_hold(
-    pool: &Arc<ThreadPool>,
-    n: u32,
-    each: impl Fn(u32, &ThreadPool) + Send + 'static,
-) -> (Arc<Mutex<Vec<u32>>>, common::Gate) {
-    let (held, latch) = gate();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let (items, inner) = (Arc::clone(&seen), Arc::clone(pool));
-    pool.put_request(
-        WorkRequest::streaming(
-            move |_: (), out: &Emitter<'_, u32>| -> Result<(), Closed> {
-                for i in 0..n {
-                    out.emit(i)?;
-                }
-                latch.hold();
-                Ok(())
-            },
-            (),
-        )
-        .on_result(move |_, i| {
-            items.lock().unwrap().push(i);
-            each(i, &inner);
-        }),
-    )
-    .unwrap();
-    held.await_start();
-    (seen, held)
+/// Polls the handle from a callback until `n` more results were handled.
+fn poll_for(pool: &ThreadPool, n: usize) {
+    let mut handled = 0;
+    while handled < n {
+        handled += pool.poll_timeout(common::HANG).unwrap();
+    }
 }
 
 /// `poll` inside a streaming request's result callback: it takes the
@@ -393,42 +386,41 @@ fn emit_then_hold(
 #[test]
 fn poll_inside_a_streaming_callback_leaves_the_next_items_in_order() {
     let pool = Arc::new(ThreadPool::new(1));
-    let (seen, held) = emit_then_hold(&pool, 3, |i, pool| {
+    let seen = emit_the_rest_during_the_first_callback(&pool, 3, false, |i, pool| {
         if i == 0 {
-            assert_eq!(pool.poll(), Ok(2), "items 1 and 2, left for later");
+            // Items 1 and 2, and the end.
+            poll_for(pool, 3);
         }
     });
     common::within_here("poll in a streaming callback", || {
-        // Item 0 here; items 1 and 2 counted by the inner poll.
-        assert_eq!(pool.poll(), Ok(1));
+        assert_eq!(pool.wait_timeout(common::HANG), Ok(1));
     });
     assert_eq!(*seen.lock().unwrap(), [0, 1, 2], "each once, in order");
-    held.open();
-    assert_eq!(pool.wait_timeout(common::HANG), Ok(1));
+    assert_eq!(pool.pending(), 0);
 }
 
 /// Items left to a callback's frame by a `poll` inside it, one of whose
 /// callbacks panics: the rest of them still run, in order, then the panic
-/// passes out of the outer `poll`. Nothing is lost.
+/// passes out of the outer call. Nothing is lost.
 #[test]
 fn a_panic_among_items_left_to_the_outer_callback_runs_the_rest_first() {
     common::hide_panics_starting_with(DELIBERATE);
     let pool = Arc::new(ThreadPool::new(1));
-    let (seen, held) = emit_then_hold(&pool, 4, |i, pool| match i {
-        0 => assert_eq!(pool.poll(), Ok(3)),
+    let seen = emit_the_rest_during_the_first_callback(&pool, 4, false, |i, pool| match i {
+        0 => poll_for(pool, 4),
         1 => panic!("{DELIBERATE}"),
         _ => {}
     });
-    let polled = common::within_here("poll", || {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.poll()))
+    let waited = common::within_here("wait", || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.wait_timeout(common::HANG)
+        }))
     });
     assert!(
-        polled.is_err(),
-        "item 1's panic passed out of the outer poll"
+        waited.is_err(),
+        "item 1's panic passed out of the outer wait"
     );
     assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3], "each once, in order");
-    held.open();
-    assert_eq!(pool.wait_timeout(common::HANG), Ok(1));
     assert_eq!(pool.pending(), 0);
 }
 

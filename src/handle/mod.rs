@@ -532,9 +532,13 @@ impl ThreadPool {
     /// to bound it.
     ///
     /// Calling `wait` (or `close`, or `shutdown`) from a callback, on the
-    /// handle whose result it is handling, handles every other result,
-    /// including those taken off the result queue together with the
-    /// callback's own, and returns. Inside a streaming request's result
+    /// handle whose result it is handling, handles the other results it
+    /// can reach. Those taken off the result queue together with the
+    /// callback's own are held by the call running the callback, which
+    /// handles them once it returns: a `wait` that has only those left
+    /// returns [`WaitError::HeldByCaller`] rather than wait for ever, and
+    /// `close` and `shutdown` go on to join the workers. Inside a streaming
+    /// request's result
     /// callback, the items of that stream it comes to (and the stream's
     /// error callback) run only once the callback has returned, in order:
     /// the callback cannot run inside itself. So `wait` may return before

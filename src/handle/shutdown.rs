@@ -97,7 +97,9 @@ impl ThreadPool {
         };
         if self.owner.global {
             return match self.block(deadline, Until::NothingPending) {
-                Ok(_) => Ok(()),
+                // From a callback: the results held by the call below are
+                // handled once it returns.
+                Ok(_) | Err(WaitError::HeldByCaller { .. }) => Ok(()),
                 Err(WaitError::Timeout { pending }) => Err(timed_out(pending)),
                 Err(_) => Err(ShutdownError::Unrun(handed_back(
                     shared.extract(self.inbox()),

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::error::WaitError;
 use crate::inbox::batches::{Batches, Finished, Tally};
-use crate::inbox::held::{self, HeldRun};
+use crate::inbox::held::{self, OpenRun};
 use crate::inbox::patience::Patience;
 use crate::inbox::{Caller, Inbox, Msg};
 use crate::request::task::{Envelope, Task};
@@ -96,8 +96,17 @@ impl Results {
         let mut tally = Tally::default();
         loop {
             handled += self.handle_run(threads, Caller::Waiter, &mut tally);
-            if finished(until, handled, self.inbox.pending()) {
+            let pending = self.inbox.pending();
+            if finished(until, handled, pending) {
                 return Ok(handled);
+            }
+            // Called from a callback of this handle's: what the frame below
+            // holds can only be handled once the callback returns, so a
+            // wait for it would be for ever. (Its count may include items
+            // and wake-ups: then this returns a little early, never late.)
+            let below = held::below(&self.inbox);
+            if below > 0 && pending <= below {
+                return Err(WaitError::HeldByCaller { pending });
             }
             if threads.running() == 0 {
                 // No thread left: whatever was in flight is in our queue now,
@@ -146,7 +155,8 @@ impl Results {
                 // as it unwinds. The loop's next `handle_run` flushes the
                 // tally and, if that was the last result, finds the queue
                 // empty (a look, no drain) and returns.
-                handled += self.handle_guarded(threads, msg, Caller::Waiter, &mut tally);
+                let rest = std::iter::empty();
+                handled += self.handle_guarded(threads, msg, Caller::Waiter, rest, &mut tally);
             }
         }
     }
@@ -166,36 +176,28 @@ impl Results {
     /// not one per result (`Batches::ended`).
     fn handle_run(&self, threads: &impl Threads, caller: Caller, tally: &mut Tally) -> usize {
         let mut handled = 0;
-        // Called from a callback of this handle's, on this thread: the rest
-        // of the run that callback came in is older than anything else.
-        while let Some(msg) = held::next(&self.inbox) {
-            handled += self.handle_guarded(threads, msg, caller, tally);
-        }
-        // The overflow first as well: after a callback panicked, it holds the
+        // The overflow first: after a callback panicked, it holds the
         // rest of that run, older than anything queued since, and a stream's
         // items and its end must be handled in the order they were sent.
         while let Some(msg) = self.inbox.take_overflow() {
-            handled += self.handle_guarded(threads, msg, caller, tally);
+            handled += self.handle_guarded(threads, msg, caller, std::iter::empty(), tally);
         }
         // Drained only when something is there: a drain takes the queue's
         // buffer with it, and the next result sent would allocate another.
-        // Held where a wait inside one of their callbacks finds them.
         if !self.receiver.is_empty() {
-            let mut drained = self.receiver.drain();
-            if drained.len() == 1 {
-                // Nothing taken with it: nothing to hold.
-                if let Some(msg) = drained.next() {
-                    handled += self.handle_guarded(threads, msg, caller, tally);
+            let mut batch = self.receiver.drain();
+            // A wait in one of their callbacks must know what this frame
+            // still holds (see `held`); a run of one holds nothing more.
+            let run = (batch.len() > 1).then(|| OpenRun::open(&self.inbox, batch.len()));
+            while let Some(msg) = batch.next() {
+                if let Some(run) = &run {
+                    run.left(batch.len());
                 }
-            } else {
-                let run = HeldRun::hold(&self.inbox, drained);
-                while let Some(msg) = run.next() {
-                    handled += self.handle_guarded(threads, msg, caller, tally);
-                }
+                handled += self.handle_guarded(threads, msg, caller, &mut batch, tally);
             }
         }
         while let Some(msg) = self.inbox.take_overflow() {
-            handled += self.handle_guarded(threads, msg, caller, tally);
+            handled += self.handle_guarded(threads, msg, caller, std::iter::empty(), tally);
         }
         // Every result of the run is handled: a batch-done callback that
         // panics here loses nothing.
@@ -203,15 +205,15 @@ impl Results {
         handled
     }
 
-    /// Handles one message; if its callback panics, keeps the messages
-    /// this thread took off the queue with it and holds (see `held`) in
-    /// the overflow before the panic goes on, so that no result is lost,
-    /// and wakes waiters to look there.
+    /// Handles one message; if its callback panics, keeps `rest` (taken off
+    /// the queue with it) in the overflow before the panic goes on, so that
+    /// no result is lost, and wakes waiters to look there.
     fn handle_guarded(
         &self,
         threads: &impl Threads,
         msg: Msg,
         caller: Caller,
+        rest: impl Iterator<Item = Msg>,
         tally: &mut Tally,
     ) -> usize {
         match panic::catch_unwind(AssertUnwindSafe(|| {
@@ -219,7 +221,7 @@ impl Results {
         })) {
             Ok(n) => n,
             Err(payload) => {
-                self.inbox.keep(held::take_all(&self.inbox));
+                self.inbox.keep(rest);
                 self.inbox.wake_waiters(caller);
                 // What was counted goes to its batch before the panic goes
                 // on; if that completes it, its callback runs first.
