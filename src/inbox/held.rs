@@ -10,7 +10,8 @@ use std::cell::Cell;
 use crate::inbox::Inbox;
 
 /// The innermost open run on this thread: its handle's `Inbox::serial`
-/// and how many of its messages are not yet taken.
+/// and how many of that handle's messages it, and the runs of the same
+/// handle below it, have not yet taken.
 type Open = Option<(u64, usize)>;
 
 // Under the checkers their own thread-locals: their threads share one OS
@@ -34,24 +35,35 @@ shuttle::thread_local! {
 pub(crate) struct OpenRun {
     serial: u64,
     below: Open,
+    /// What the runs of the same handle below this one hold (they are
+    /// suspended, so it does not change while this one is open).
+    held_below: usize,
 }
 
 impl OpenRun {
     /// Opens a run of `left` messages of `inbox`.
     pub(crate) fn open(inbox: &Inbox, left: usize) -> OpenRun {
         let serial = inbox.serial;
-        let below = OPEN
-            .try_with(|open| open.replace(Some((serial, left))))
-            .ok()
-            .flatten();
-        OpenRun { serial, below }
+        let below = OPEN.try_with(Cell::get).ok().flatten();
+        let held_below = match below {
+            Some((outer, held)) if outer == serial => held,
+            _ => 0,
+        };
+        let run = OpenRun {
+            serial,
+            below,
+            held_below,
+        };
+        run.left(left);
+        run
     }
 
     /// `left` of the run's messages are not yet taken: called before each
     /// message is handled, as its callback may wait.
     #[inline]
     pub(crate) fn left(&self, left: usize) {
-        let _ = OPEN.try_with(|open| open.set(Some((self.serial, left))));
+        let held = self.held_below + left;
+        let _ = OPEN.try_with(|open| open.set(Some((self.serial, held))));
     }
 }
 
@@ -61,8 +73,9 @@ impl Drop for OpenRun {
     }
 }
 
-/// How many messages of `inbox` the frame below the caller on this thread
-/// holds (0 if it is not handling a run of this handle's).
+/// How many messages of `inbox` the frames below the caller on this thread
+/// hold (0 if the innermost is not handling a run of this handle's: a run
+/// of another handle hides those below it).
 pub(crate) fn below(inbox: &Inbox) -> usize {
     match OPEN.try_with(Cell::get) {
         Ok(Some((serial, left))) if serial == inbox.serial => left,
