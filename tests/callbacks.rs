@@ -248,32 +248,45 @@ fn queue_results_together(
     Ok((seen, held))
 }
 
+/// Queues `n` results together (`queue_results_together`); request 0's
+/// callback opens the gate that holds the last request, then calls
+/// `inner` on the pool from inside itself. Returns what each callback
+/// recorded and what `inner` returned.
+fn call_from_the_first_callback<T: Send + 'static>(
+    pool: &Arc<ThreadPool>,
+    n: u32,
+    inner: impl Fn(&ThreadPool) -> T + Send + Sync + 'static,
+) -> Result<(Seen, mpsc::Receiver<T>), Box<dyn std::error::Error>> {
+    let (inner_tx, inner_rx) = mpsc::channel();
+    let inner_tx = Mutex::new(inner_tx);
+    let opener: Arc<Mutex<Option<Gate>>> = Arc::default();
+    let open = Arc::clone(&opener);
+    let me = thread::current().id();
+    let (seen, held) = queue_results_together(pool, n, move |x, p| {
+        assert_eq!(thread::current().id(), me);
+        if x == 0 {
+            open.lock().unwrap().take().unwrap().open();
+            inner_tx.lock().unwrap().send(inner(p)).unwrap();
+        }
+    })?;
+    *opener.lock().unwrap() = Some(held);
+    Ok((seen, inner_rx))
+}
+
 /// `wait` inside a callback handles every result it can reach (here the
 /// last request's, which arrives while it waits), then returns
 /// `HeldByCaller` instead of waiting for ever for the results taken off
 /// the queue together with the callback's own: the outer `wait` handles
-/// those once the callback returns, each once, in order.
+/// those once the callback returns, each once.
 #[test]
 fn wait_inside_a_callback_returns_for_results_its_caller_holds() -> TestResult {
     within_here("nested wait", || {
         let pool = Arc::new(ThreadPool::new(1));
-        let (inner_tx, inner_rx) = mpsc::channel();
-        let opener: Arc<Mutex<Option<Gate>>> = Arc::default();
-        let open = Arc::clone(&opener);
-        let me = thread::current().id();
-        let inner_tx = Mutex::new(inner_tx);
-        let (seen, held) = queue_results_together(&pool, 5, move |x, p| {
-            assert_eq!(thread::current().id(), me);
-            if x == 0 {
-                open.lock().unwrap().take().unwrap().open();
-                inner_tx.lock().unwrap().send(p.wait_timeout(HANG)).unwrap();
-            }
-        })?;
-        *opener.lock().unwrap() = Some(held);
+        let (seen, inner) = call_from_the_first_callback(&pool, 5, |p| p.wait_timeout(HANG))?;
         // Requests 0 to 4 here; 5, the one the gate held, in the inner wait.
         assert_eq!(pool.wait_timeout(HANG), Ok(5));
         assert_eq!(
-            inner_rx.try_recv()?,
+            inner.try_recv()?,
             Err(WaitError::HeldByCaller { pending: 4 }),
             "the inner wait handled request 5, then returned for 1 to 4"
         );
@@ -290,19 +303,9 @@ fn wait_inside_a_callback_returns_for_results_its_caller_holds() -> TestResult {
 fn close_inside_a_callback_returns_and_the_caller_handles_the_rest() -> TestResult {
     within_here("nested close", || {
         let pool = Arc::new(ThreadPool::new(1));
-        let (inner_tx, inner_rx) = mpsc::channel();
-        let opener: Arc<Mutex<Option<Gate>>> = Arc::default();
-        let open = Arc::clone(&opener);
-        let inner_tx = Mutex::new(inner_tx);
-        let (seen, held) = queue_results_together(&pool, 3, move |x, p| {
-            if x == 0 {
-                open.lock().unwrap().take().unwrap().open();
-                inner_tx.lock().unwrap().send(p.close()).unwrap();
-            }
-        })?;
-        *opener.lock().unwrap() = Some(held);
+        let (seen, inner) = call_from_the_first_callback(&pool, 3, |p| p.close())?;
         assert_eq!(pool.wait_timeout(HANG), Ok(3));
-        assert!(matches!(inner_rx.try_recv()?, Ok(())));
+        assert!(matches!(inner.try_recv()?, Ok(())));
         assert_eq!(*seen.lock().unwrap(), [0, 3, 1, 2]);
         assert_eq!(pool.threads(), 0, "close joined the worker");
         assert_eq!(pool.pending(), 0);
