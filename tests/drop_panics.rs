@@ -388,3 +388,52 @@ fn hooks_whose_captures_panic_when_dropped_do_not_fail_the_shutdown() {
         shut.map_err(|_| "panicked")
     );
 }
+
+/// A waker whose `wake` panics.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("{BOMB}: a waker");
+    }
+}
+
+/// Registers a waker that panics on a ticket still queued or running.
+fn poll_with_a_panicking_waker<T>(ticket: &mut callpool::Ticket<T>) {
+    use std::future::Future;
+    let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(std::pin::Pin::new(ticket).poll(&mut cx).is_pending());
+}
+
+/// A ticket's waker that panics is user code like any other: woken by the
+/// worker, it does not take the worker down; woken by `shutdown_now`'s
+/// sweep, it does not escape, and the sweep still cancels the other
+/// handles' requests.
+#[test]
+fn a_waker_that_panics_takes_down_neither_a_worker_nor_a_sweep() {
+    quiet();
+    // On the worker, as it ends the queued request: the next one still runs.
+    let pool = ThreadPool::new(1);
+    let open = hold_the_worker(&pool);
+    let mut queued = pool.submit(|x: u32| x + 1, 1).unwrap();
+    poll_with_a_panicking_waker(&mut queued);
+    drop(open);
+    let next = pool.submit(|x: u32| x * 2, 21).unwrap();
+    assert_eq!(next.wait_timeout(common::HANG).ok(), Some(Ok(42)));
+    assert_eq!(pool.workers(), 1);
+
+    // In a sweep: no panic out of shutdown_now, the other handle hears.
+    let pool = ThreadPool::new(0);
+    let other = pool.new_handle();
+    let mut queued = pool.submit(|x: u32| x, 1).unwrap();
+    poll_with_a_panicking_waker(&mut queued);
+    let (tx, rx) = mpsc::channel();
+    other
+        .put_request(WorkRequest::new(|x: u32| x, 2).on_error(move |_, e| tx.send(e).unwrap()))
+        .unwrap();
+    let swept = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.shutdown_now()));
+    assert!(swept.is_ok(), "the waker's panic escaped shutdown_now");
+    assert_eq!(other.wait_timeout(common::HANG), Ok(1));
+    assert_eq!(rx.try_recv(), Ok(TaskError::Cancelled));
+}

@@ -234,8 +234,9 @@ impl<T, E> Ticket<T, E> {
     /// returns `true`. For a request already running or ended it returns
     /// `false` and changes nothing.
     ///
-    /// A cancelled request leaves the queue when a worker next reaches it
-    /// (and drops its callable there, unrun): until then it still counts in
+    /// Its callable is dropped here, unrun, on the calling thread. The
+    /// request's place leaves the queue when a worker next reaches it:
+    /// until then it still counts in
     /// [`ThreadPool::queued`](crate::ThreadPool::queued) and in a bounded
     /// queue's capacity.
     ///

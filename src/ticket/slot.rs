@@ -83,7 +83,9 @@ impl Waiter {
     fn tell(self) {
         match self {
             Waiter::Sleeping(thread) => thread.unpark(),
-            Waiter::Task(waker) => waker.wake(),
+            // A waker is user code, called on a worker or in a sweep: its
+            // panic must take neither down (nor lose the sweep's rest).
+            Waiter::Task(waker) => crate::unwind::contain("a ticket's waker", || waker.wake()),
             Waiter::Listener(listener) => listener.tell(),
             Waiter::Nobody => {}
         }
