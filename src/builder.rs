@@ -102,6 +102,14 @@ impl Builder {
     /// Most results each handle's result queue holds before workers wait
     /// for a poll; 0 (the default) means unbounded. Values above
     /// [`MAX_CAPACITY`] are clamped to it.
+    ///
+    /// A worker waiting for a poll is never left waiting by the threads
+    /// that handle the results: a blocked put, a ticket's `wait`, `map`,
+    /// `imap`, `as_completed`, a [`Collector`](crate::Collector) or a
+    /// [`scope`](ThreadPool::scope) handles the handle's results (runs
+    /// their callbacks) whenever a worker is stuck on its full result
+    /// queue, so a thread that both waits and polls cannot deadlock. An
+    /// awaited ticket does not (see [`Ticket`](crate::Ticket)).
     #[doc(alias = "resq_size")]
     pub fn result_capacity(mut self, n: usize) -> Builder {
         self.result_capacity = n;

@@ -147,7 +147,8 @@ impl ThreadPool {
                 break;
             }
             let f = Arc::clone(&f);
-            let (ticket, task) = Ticket::with_request(move || Ok(run_chunk(&*f, chunk)));
+            let (ticket, task) =
+                Ticket::with_request(move || Ok(run_chunk(&*f, chunk)), self.home());
             // A refused request is dropped with the error, which tells its
             // ticket `Cancelled`.
             let refused = self.put_task(task).is_err();

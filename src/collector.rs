@@ -9,11 +9,13 @@ use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 
 use crate::error::PutError;
 use crate::handle::ThreadPool;
+use crate::lookout::{self, Home};
 use crate::request::{RequestId, TaskError};
-use crate::ticket::{sink_request, Outcome};
+use crate::ticket::sink_request;
 
 /// A callback kept on the collector's thread, keyed by its request's id.
 pub(crate) type LocalCallback<'a, T, E> = Box<dyn FnOnce(Result<T, TaskError<E>>) + 'a>;
@@ -64,13 +66,18 @@ type Arrival<T, E> = (RequestId, Result<T, TaskError<E>>);
 /// ```
 pub struct Collector<'a, T, E = Infallible> {
     pool: &'a ThreadPool,
-    sender: flume::Sender<(RequestId, Outcome<T, E>)>,
-    receiver: flume::Receiver<(RequestId, Outcome<T, E>)>,
+    /// The requests' outcomes; `None` is a lookout's nudge
+    /// (`crate::lookout::recv`).
+    sender: flume::Sender<Option<Arrival<T, E>>>,
+    receiver: flume::Receiver<Option<Arrival<T, E>>>,
     /// Requests put and not yet handled here. A set, not a count: a refused
     /// request handed back in its `PutError` still reports `Cancelled` here
     /// when it is dropped, and that outcome must be told apart.
     pending: HashSet<RequestId>,
     callbacks: HashMap<RequestId, LocalCallback<'a, T, E>>,
+    /// The pool handle, if a blocked receive must look out for it
+    /// (bounded results).
+    home: Option<Arc<dyn Home>>,
 }
 
 impl ThreadPool {
@@ -96,6 +103,7 @@ impl<'a, T, E> Collector<'a, T, E> {
             receiver,
             pending: HashSet::new(),
             callbacks: HashMap::new(),
+            home: pool.home(),
         }
     }
 
@@ -213,8 +221,10 @@ where
             }
             // We hold a sender ourselves, so this only returns with an
             // outcome; every pending request sends exactly one (it settles,
-            // or is cancelled, or is dropped unrun).
-            let (id, outcome) = self.receiver.recv().ok()?;
+            // or is cancelled, or is dropped unrun). Meanwhile this thread
+            // makes room for a worker stuck on the handle's full result
+            // queue: the request waited for may be queued behind it.
+            let (id, outcome) = lookout::recv(&self.receiver, &self.sender, self.home.as_slice())?;
             if self.pending.remove(&id) {
                 break (id, outcome);
             }
@@ -243,7 +253,10 @@ where
     /// # Panics
     ///
     /// A panic in `each` or a callback passes through; the outcomes not
-    /// yet handled stay for the next call.
+    /// yet handled stay for the next call. So does a panic in one of the
+    /// handle's own callbacks, which run here while a worker is stuck on
+    /// its full result queue (see
+    /// [`Builder::result_capacity`](crate::Builder::result_capacity)).
     pub fn wait_with(&mut self, mut each: impl FnMut(RequestId, Result<T, TaskError<E>>)) -> usize {
         let mut handled = 0;
         while let Some(arrival) = self.next_arrival() {

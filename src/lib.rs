@@ -94,6 +94,7 @@ mod error;
 mod global;
 mod handle;
 mod inbox;
+mod lookout;
 #[cfg(all(test, any(loom, shuttle)))]
 mod models;
 mod pool;

@@ -13,6 +13,7 @@ use std::iter::Fuse;
 use std::sync::{Arc, Mutex};
 
 use crate::handle::ThreadPool;
+use crate::lookout::{self, Home};
 use crate::request::TaskError;
 use crate::ticket::{Listener, Ticket};
 use crate::unwind;
@@ -90,6 +91,7 @@ impl ThreadPool {
             in_flight: 0,
             done,
             ended,
+            home: self.home(),
         }
     }
 
@@ -150,9 +152,12 @@ pub struct Completions<'p, I: Iterator, F, T> {
     flying: Vec<Option<Flying<I::Item, T>>>,
     free: Vec<usize>,
     in_flight: usize,
-    /// Each ticket tells its key here as it ends.
-    done: flume::Sender<usize>,
-    ended: flume::Receiver<usize>,
+    /// Each ticket tells its key here as it ends; `None` is a lookout's
+    /// nudge (`crate::lookout::recv`).
+    done: flume::Sender<Option<usize>>,
+    ended: flume::Receiver<Option<usize>>,
+    /// The pool handle, if `next` must look out for it (bounded results).
+    home: Option<Arc<dyn Home>>,
 }
 
 impl<I, F, T> Completions<'_, I, F, T>
@@ -171,14 +176,18 @@ where
             };
             let held: Held<I::Item> = Arc::new(Mutex::new(Some(input)));
             let (f, on_worker) = (Arc::clone(&self.f), Arc::clone(&held));
-            let (ticket, task) = Ticket::with_request(move || {
-                // Poisoning only means `f` panicked (reported as such); the
-                // input is still there to hand back.
-                let input = on_worker.lock().unwrap_or_else(|e| e.into_inner());
-                Ok(f(input
-                    .as_ref()
-                    .expect("the input is taken only after the outcome")))
-            });
+            // No home: this iterator looks out for the handle itself.
+            let (ticket, task) = Ticket::with_request(
+                move || {
+                    // Poisoning only means `f` panicked (reported as such); the
+                    // input is still there to hand back.
+                    let input = on_worker.lock().unwrap_or_else(|e| e.into_inner());
+                    Ok(f(input
+                        .as_ref()
+                        .expect("the input is taken only after the outcome")))
+                },
+                None,
+            );
             let key = self.free.pop().unwrap_or(self.flying.len());
             ticket.listen(Listener {
                 done: self.done.clone(),
@@ -214,8 +223,10 @@ where
         if self.in_flight == 0 {
             return None;
         }
-        // We hold a sender ourselves: this blocks until a ticket tells.
-        let key = self.ended.recv().ok()?;
+        // We hold a sender ourselves: this blocks until a ticket tells,
+        // making room meanwhile for a worker stuck on the handle's full
+        // result queue (a request in flight may be queued behind it).
+        let key = lookout::recv(&self.ended, &self.done, self.home.as_slice())?;
         let (held, ticket) = self.flying.get_mut(key)?.take()?;
         self.free.push(key);
         self.in_flight -= 1;
@@ -287,7 +298,7 @@ where
                 break;
             };
             let f = Arc::clone(&self.f);
-            let (ticket, task) = Ticket::with_request(move || Ok(f(input)));
+            let (ticket, task) = Ticket::with_request(move || Ok(f(input)), self.pool.home());
             self.flying.push_back(ticket);
             if self.pool.put_task(task).is_err() {
                 // The ticket heard `Cancelled` as the refused request dropped.

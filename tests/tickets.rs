@@ -1202,3 +1202,97 @@ fn a_blocked_submit_or_map_makes_room_in_its_handles_result_queue() {
         assert_eq!(pool.pending(), 0);
     });
 }
+
+/// Every way of blocking for an outcome that does not go through the
+/// handle's result queue (a ticket, `map`, `imap`, `as_completed`, a
+/// collector, a scope) makes room in that queue whenever a worker is stuck
+/// on it: with one worker and a result queue of one, the request waited
+/// for is queued behind callback requests whose results nobody else would
+/// handle. Their callbacks run on the waiting thread, each exactly once.
+#[test]
+fn waits_outside_the_result_queue_make_room_for_a_worker_stuck_on_it() {
+    type Way = fn(&ThreadPool) -> u32;
+    let ways: [(&str, Way); 10] = [
+        ("ticket wait", |pool| {
+            pool.submit(|x: u32| x * 2, 21).unwrap().wait().unwrap()
+        }),
+        ("ticket wait_timeout", |pool| {
+            let ticket = pool.submit(|x: u32| x * 2, 21).unwrap();
+            ticket.wait_timeout(HANG).ok().unwrap().unwrap()
+        }),
+        ("map", |pool| {
+            pool.map(|x: u32| x * 2, [21u32])[0].clone().unwrap()
+        }),
+        ("imap", |pool| {
+            pool.imap([21u32], 1, |x| x * 2).next().unwrap().unwrap()
+        }),
+        ("as_completed method", |pool| {
+            let (_, outcome) = pool.as_completed([21u32], 1, |x| x * 2).next().unwrap();
+            outcome.unwrap()
+        }),
+        ("as_completed", |pool| {
+            let ticket = pool.submit(|x: u32| x * 2, 21).unwrap();
+            callpool::as_completed([ticket]).next().unwrap().1.unwrap()
+        }),
+        ("collector wait_with", |pool| {
+            let mut collector = pool.collector::<u32>();
+            collector.put(|x: u32| x * 2, 21).unwrap();
+            let mut got = 0;
+            collector.wait_with(|_, outcome| got = outcome.unwrap());
+            got
+        }),
+        ("collector outcomes", |pool| {
+            let mut collector = pool.collector::<u32>();
+            collector.put(|x: u32| x * 2, 21).unwrap();
+            let (_, outcome) = collector.outcomes().next().unwrap();
+            outcome.unwrap()
+        }),
+        ("scope", |pool| {
+            let x = 21u32;
+            let mut got = 0;
+            pool.scope(|s| {
+                s.put_then(|x: &u32| *x * 2, &x, |outcome| got = outcome.unwrap())
+                    .unwrap();
+            });
+            got
+        }),
+        ("collector put_then", |pool| {
+            let mut collector = pool.collector::<u32>();
+            let mut got = 0;
+            collector
+                .put_then(|x: u32| x * 2, 21, |outcome| got = outcome.unwrap())
+                .unwrap();
+            collector.wait_with(|_, _| unreachable!("the callback took it"));
+            drop(collector);
+            got
+        }),
+    ];
+    for (name, way) in ways {
+        let got = within(name, move || {
+            let pool = ThreadPool::builder()
+                .workers(1)
+                .result_capacity(1)
+                .build()
+                .unwrap();
+            let me = thread::current().id();
+            let called = Arc::new(AtomicUsize::new(0));
+            for i in 0..3u32 {
+                let called = Arc::clone(&called);
+                pool.put_request(WorkRequest::new(|x: u32| x, i).on_result(move |_, _| {
+                    assert_eq!(
+                        thread::current().id(),
+                        me,
+                        "a callback ran off the waiting thread"
+                    );
+                    called.fetch_add(1, Ordering::SeqCst);
+                }))
+                .unwrap();
+            }
+            let got = way(&pool);
+            pool.wait().unwrap();
+            assert_eq!(called.load(Ordering::SeqCst), 3, "{name}: callbacks");
+            got
+        });
+        assert_eq!(got, 42, "{name}");
+    }
+}

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crate::error::{PollError, PutError, SpawnError, WaitError};
 use crate::inbox::receive::{Results, Until};
 use crate::inbox::{Caller, Job};
+use crate::lookout::{Home, Lookouts};
 use crate::pool::queue::Lifecycle;
 use crate::pool::{Blocked, Pool, PoolOwner, Push};
 use crate::request::{RequestId, WorkRequest};
@@ -118,6 +119,38 @@ impl WeakPool {
             results: self.results.upgrade()?,
             owner: self.owner.upgrade()?,
         })
+    }
+}
+
+/// What a thread blocked on a ticket or a collector of this handle does
+/// for it (`crate::lookout`).
+impl Home for ThreadPool {
+    fn lookouts(&self) -> Option<Arc<Lookouts>> {
+        self.inbox().lookouts().cloned()
+    }
+
+    fn make_room(&self) -> bool {
+        // SeqCst (in `has_stuck_senders`): read after the watch was
+        // registered; see `Lookouts::watch`.
+        if !self.inbox().has_stuck_senders() || self.on_worker_thread() {
+            return false;
+        }
+        // As a putter does: not a waiter, so this handle's waiters still
+        // get every wake token.
+        self.results.handle_ready(self.shared(), Caller::Other);
+        true
+    }
+}
+
+/// A ticket's home does not keep the pool alive: the ticket's request
+/// still ends (cancelled, at worst) when the last handle goes.
+impl Home for WeakPool {
+    fn lookouts(&self) -> Option<Arc<Lookouts>> {
+        self.upgrade()?.lookouts()
+    }
+
+    fn make_room(&self) -> bool {
+        self.upgrade().is_some_and(|pool| pool.make_room())
     }
 }
 
@@ -447,6 +480,14 @@ impl ThreadPool {
                 return Err((job, payload));
             }
         }
+    }
+
+    /// The handle as a thread blocked on one of its tickets sees it, if a
+    /// worker can ever get stuck on its result queue (bounded); `None` if
+    /// not, so that tickets of the common, unbounded case carry nothing.
+    pub(crate) fn home(&self) -> Option<Arc<dyn Home>> {
+        self.inbox().lookouts()?;
+        Some(Arc::clone(self.results.home(|| Arc::new(self.downgrade()))))
     }
 
     /// Handles every result that is ready, on this thread, without blocking;

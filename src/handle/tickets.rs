@@ -82,7 +82,7 @@ impl ThreadPool {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let (ticket, task) = Ticket::with_request(work);
+        let (ticket, task) = Ticket::with_request(work, self.home());
         self.put_task(task)?;
         Ok(ticket)
     }

@@ -19,6 +19,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crate::inbox::batches::{Finished, Tally};
+use crate::lookout::Lookouts;
 use crate::request::context::Item;
 use crate::request::task::{BoxedTask, Ended, Route, SharedJob, TaskBox};
 use crate::request::{RequestId, WorkRequest};
@@ -178,6 +179,9 @@ pub(crate) struct Inbox {
     counts: CachePadded<Counts>,
     /// Workers blocked sending to this handle's full (bounded) result queue.
     stuck_senders: AtomicUsize,
+    /// With a bounded result queue: the threads that handle this handle's
+    /// results but block elsewhere, for a stuck worker to nudge.
+    lookouts: Option<Arc<Lookouts>>,
     /// Outcomes that could not go through the result queue: cancellations
     /// a sweep made while the queue was full (a sweep never blocks), and
     /// messages a panicking callback left unhandled. The receiving side
@@ -212,6 +216,7 @@ impl Inbox {
                 waiters: AtomicUsize::new(0),
             }),
             stuck_senders: AtomicUsize::new(0),
+            lookouts: capacity.map(|_| Arc::default()),
             overflow: Mutex::new(VecDeque::new()),
             overflowed: AtomicUsize::new(0),
             user_ids: std::sync::Mutex::new(HashSet::new()),
@@ -345,9 +350,13 @@ impl Inbox {
 
     #[cold]
     fn send_when_full(&self, msg: Msg, stuck: impl FnOnce()) -> bool {
-        // SeqCst, then the locks `stuck` takes: a putter or joiner checks
-        // this count under that lock before it sleeps (design.md).
+        // SeqCst, then the locks `stuck` and the lookouts take: a putter
+        // or joiner checks this count under that lock before it sleeps, a
+        // lookout after it registered under it (design.md).
         self.stuck_senders.fetch_add(1, Ordering::SeqCst);
+        if let Some(lookouts) = &self.lookouts {
+            lookouts.nudge_all();
+        }
         stuck();
         let sent = self.results.send(msg);
         self.stuck_senders.fetch_sub(1, Ordering::SeqCst);
@@ -406,6 +415,12 @@ impl Inbox {
         // Only `extend` and `pop_front` run under this lock, on messages
         // that are moved, never dropped, so poisoning is ignored.
         self.overflow.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The lookouts of a handle with a bounded result queue (`None`:
+    /// unbounded, where no worker ever gets stuck).
+    pub(crate) fn lookouts(&self) -> Option<&Arc<Lookouts>> {
+        self.lookouts.as_ref()
     }
 
     pub(crate) fn has_stuck_senders(&self) -> bool {

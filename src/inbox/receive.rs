@@ -6,11 +6,14 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
+use once_cell::sync::OnceCell;
+
 use crate::error::WaitError;
 use crate::inbox::batches::{Batches, Finished, Tally};
 use crate::inbox::held::{self, OpenRun};
 use crate::inbox::patience::Patience;
 use crate::inbox::{Caller, Inbox, Msg};
+use crate::lookout::Home;
 use crate::request::task::{Envelope, Task};
 use crate::request::RequestId;
 use crate::sync::channel::{Receiver, RecvTimeoutError};
@@ -46,6 +49,9 @@ pub(crate) struct Results {
     inbox: Arc<Inbox>,
     /// How long a waiter looks at the result queue before it blocks.
     patience: Patience,
+    /// The handle as its lookouts see it, made once, for the tickets put
+    /// through it when its result queue is bounded (`crate::lookout`).
+    home: OnceCell<Arc<dyn Home>>,
 }
 
 impl Drop for Results {
@@ -70,11 +76,17 @@ impl Results {
             receiver,
             inbox,
             patience: Patience::new(),
+            home: OnceCell::new(),
         }
     }
 
     pub(crate) fn inbox(&self) -> &Arc<Inbox> {
         &self.inbox
+    }
+
+    /// The handle as its lookouts see it; `make` makes it the first time.
+    pub(crate) fn home(&self, make: impl FnOnce() -> Arc<dyn Home>) -> &Arc<dyn Home> {
+        self.home.get_or_init(make)
     }
 
     /// Blocks until `until` holds, or `deadline`; handles results on this

@@ -67,6 +67,14 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             },
             "wait returned before the child was handled",
         ),
+        "t4_lookout_never_registers" => (
+            || {
+                check(|| {
+                    ticket::holder_makes_room_for_a_stuck_worker(ticket::Lookout::NeverRegisters)
+                })
+            },
+            "deadlock",
+        ),
         "s1_retirement_without_second_look" => (
             || {
                 check(|| {
@@ -213,4 +221,9 @@ fn seeded_child_that_runs_nothing_is_not_taken_for_caught() {
 #[test]
 fn seeded_s1_retirement_without_second_look_is_caught() {
     expect_caught("s1_retirement_without_second_look");
+}
+
+#[test]
+fn seeded_t4_a_lookout_that_never_registers_is_caught() {
+    expect_caught("t4_lookout_never_registers");
 }

@@ -182,6 +182,11 @@ fn t3_ticket_job_dropped_unrun_wakes_the_waiter() {
 }
 
 #[test]
+fn t4_ticket_holder_makes_room_for_a_stuck_worker() {
+    check(|| ticket::holder_makes_room_for_a_stuck_worker(ticket::Lookout::Registers));
+}
+
+#[test]
 fn l_batch_hand_off_wakes_sleeping_workers() {
     check(|| batch_wakes_sleepers(real()));
 }

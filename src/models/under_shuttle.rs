@@ -84,6 +84,7 @@ fn ticket_scenarios() {
     check(ticket::cancel_races_start);
     check(ticket::cancel_races_sweep);
     check(ticket::dropped_job_wakes_the_waiter);
+    check(|| ticket::holder_makes_room_for_a_stuck_worker(ticket::Lookout::Registers));
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! order their requests end.
 
 use std::fmt;
+use std::sync::Arc;
 
+use crate::lookout::{self, Home};
 use crate::request::TaskError;
 use crate::ticket::{Listener, Ticket};
 
@@ -37,6 +39,7 @@ where
     I: IntoIterator<Item = Ticket<T, E>>,
 {
     let (done, ended) = flume::unbounded();
+    let mut homes: Vec<Arc<dyn Home>> = Vec::new();
     let tickets: Vec<Option<Ticket<T, E>>> = tickets
         .into_iter()
         .enumerate()
@@ -45,12 +48,23 @@ where
                 done: done.clone(),
                 key,
             });
+            // One per handle: its tickets share it.
+            if let Some(home) = ticket.home() {
+                let same = |known: &Arc<dyn Home>| {
+                    std::ptr::eq(Arc::as_ptr(known).cast::<()>(), Arc::as_ptr(home).cast())
+                };
+                if !homes.iter().any(same) {
+                    homes.push(Arc::clone(home));
+                }
+            }
             Some(ticket)
         })
         .collect();
     AsCompleted {
         left: tickets.len(),
         tickets,
+        homes,
+        nudges: done,
         ended,
     }
 }
@@ -59,8 +73,13 @@ where
 pub struct AsCompleted<T, E = std::convert::Infallible> {
     tickets: Vec<Option<Ticket<T, E>>>,
     left: usize,
-    /// The keys of ended tickets, in the order they ended.
-    ended: flume::Receiver<usize>,
+    /// The handles the tickets were put through, where their result queues
+    /// are bounded: `next` looks out for them while it blocks.
+    homes: Vec<Arc<dyn Home>>,
+    /// The keys of ended tickets, in the order they ended; `None` is a
+    /// lookout's nudge (`crate::lookout::recv`).
+    ended: flume::Receiver<Option<usize>>,
+    nudges: flume::Sender<Option<usize>>,
 }
 
 impl<T, E> Iterator for AsCompleted<T, E> {
@@ -70,9 +89,8 @@ impl<T, E> Iterator for AsCompleted<T, E> {
         if self.left == 0 {
             return None;
         }
-        // Every ticket left holds a sender clone in its slot until it tells,
-        // and each tells exactly once, so this cannot disconnect.
-        let key = self.ended.recv().ok()?;
+        // Each ticket left tells exactly once, so this returns with a key.
+        let key = lookout::recv(&self.ended, &self.nudges, &self.homes)?;
         let ticket = self.tickets.get_mut(key)?.take()?;
         self.left -= 1;
         match ticket.try_result() {

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::request::task::{Ended, Envelope, SharedJob, TaskBox};
+use crate::lookout::Home;
+use crate::request::task::{Ended, Envelope, SharedJob, SharedRequest, TaskBox};
 use crate::request::{RequestId, TaskError};
 
 pub use completed::{as_completed, AsCompleted};
@@ -89,12 +90,25 @@ where
 {
     /// A ticket and the request that fills it: `work` runs on a worker.
     /// One allocation holds both: the queue's job and the ticket point to
-    /// the same slot.
-    pub(crate) fn with_request<W>(work: W) -> (Ticket<T, E>, TaskBox)
+    /// the same slot. `home`: the handle it is put through, where a thread
+    /// blocked on the ticket must look out for stuck workers
+    /// (`ThreadPool::home`); `None` leaves the slot as small as before.
+    pub(crate) fn with_request<W>(work: W, home: Option<Arc<dyn Home>>) -> (Ticket<T, E>, TaskBox)
     where
         W: FnOnce() -> Result<T, E> + Send + 'static,
     {
-        let slot = Arc::new(Slot::new(RequestId::next_auto().value(), work));
+        let id_value = RequestId::next_auto().value();
+        match home {
+            None => Self::in_slot(Slot::new(id_value, work, ())),
+            Some(home) => Self::in_slot(Slot::new(id_value, work, home)),
+        }
+    }
+
+    fn in_slot<S>(slot: S) -> (Ticket<T, E>, TaskBox)
+    where
+        S: Claim<T, E> + SharedRequest + 'static,
+    {
+        let slot = Arc::new(slot);
         let job = SharedJob::new(Arc::clone(&slot) as _);
         (Ticket { slot }, TaskBox::Shared(job))
     }
@@ -104,7 +118,7 @@ where
 /// channel) instead of to a ticket or callbacks.
 pub(crate) fn sink_request<W, T, E>(
     work: W,
-    outcomes: &flume::Sender<(RequestId, Outcome<T, E>)>,
+    outcomes: &flume::Sender<Option<(RequestId, Outcome<T, E>)>>,
 ) -> (RequestId, TaskBox)
 where
     W: FnOnce() -> Result<T, E> + Send + 'static,
@@ -132,6 +146,13 @@ impl<T, E> Ticket<T, E> {
         self.slot.id()
     }
 
+    /// The handle it was put through if a thread blocked on the ticket
+    /// must look out for it, for one that blocks other than through `wait`
+    /// (`as_completed`).
+    pub(crate) fn home(&self) -> Option<&Arc<dyn Home>> {
+        self.slot.home()
+    }
+
     /// Blocks until the request has ended, and returns its outcome.
     ///
     /// It blocks without polling: the thread that ends the request wakes
@@ -140,9 +161,20 @@ impl<T, E> Ticket<T, E> {
     /// until a worker is added or the pool closes (then `Cancelled`); use
     /// [`wait_timeout`](Self::wait_timeout) when that can happen.
     ///
+    /// With a bounded result queue
+    /// ([`result_capacity`](crate::Builder::result_capacity)), a worker
+    /// may be stuck sending the handle a result while this request waits
+    /// behind it: then this thread handles the handle's ready results
+    /// (running their callbacks), as a blocked put does, and waits on.
+    ///
     /// # Errors
     ///
     /// The request's [`TaskError`]: `Failed`, `Panicked` or `Cancelled`.
+    ///
+    /// # Panics
+    ///
+    /// A panic in one of the handle's callbacks run here passes through
+    /// (the request is not cancelled: it runs, its outcome dropped).
     ///
     /// # Examples
     ///
@@ -271,6 +303,11 @@ impl<T, E> Future for Ticket<T, E> {
 
     /// Ready with the outcome once the request has ended; the thread that
     /// ends it wakes the task.
+    ///
+    /// Unlike [`wait`](Self::wait), an awaited ticket never runs its
+    /// handle's callbacks (the task may be on any executor thread). With a
+    /// bounded result queue, keep polling the handle meanwhile: a worker
+    /// stuck sending it a result holds up the requests queued behind it.
     ///
     /// # Panics
     ///

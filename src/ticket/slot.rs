@@ -5,9 +5,11 @@
 //! request and carries the outcome to whoever waits for it, by blocking,
 //! by polling the ticket as a future, or through a completion channel.
 
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
+use crate::lookout::{Home, Nudge};
 use crate::request::task::{attempt, Ended, Failure, SharedRequest};
 use crate::request::{RequestId, TaskError};
 use crate::sync::{self, Mutex, MutexGuard, Thread};
@@ -21,10 +23,31 @@ pub(crate) type Outcome<T, E> = Result<T, TaskError<E>>;
 /// chunk of glibc's. A condition variable for the holder would pad it to
 /// 64 bytes and a 96-byte chunk, which costs a ticket measurably
 /// (`docs/performance.md`, "Tickets, round 4"); the holder parks instead.
-pub(crate) struct Slot<W, T, E> {
+pub(crate) struct Slot<W, T, E, H = ()> {
     /// The number of the request's automatic id.
     id_value: u64,
     state: Mutex<State<W, T, E>>,
+    /// The handle it was put through, where that handle's result queue is
+    /// bounded (an `Arc<dyn Home>`): a thread blocked on the ticket looks
+    /// out for it (`crate::lookout`). Otherwise `()`, which takes no room.
+    home: H,
+}
+
+/// What a slot knows of its handle: nothing (`()`), or its [`Home`].
+pub(crate) trait HomeRef: Send + Sync {
+    fn home(&self) -> Option<&Arc<dyn Home>>;
+}
+
+impl HomeRef for () {
+    fn home(&self) -> Option<&Arc<dyn Home>> {
+        None
+    }
+}
+
+impl HomeRef for Arc<dyn Home> {
+    fn home(&self) -> Option<&Arc<dyn Home>> {
+        Some(self)
+    }
 }
 
 struct State<W, T, E> {
@@ -63,7 +86,8 @@ enum Waiter {
 
 /// A completion channel and this ticket's key on it.
 pub(crate) struct Listener {
-    pub(crate) done: flume::Sender<usize>,
+    /// `None` on it is a lookout's nudge (`crate::lookout::recv`).
+    pub(crate) done: flume::Sender<Option<usize>>,
     pub(crate) key: usize,
 }
 
@@ -71,7 +95,7 @@ impl Listener {
     fn tell(self) {
         // Disconnected: the completion iterator was dropped; nobody
         // listens any more.
-        let _ = self.done.send(self.key);
+        let _ = self.done.send(Some(self.key));
     }
 }
 
@@ -103,8 +127,11 @@ pub(crate) trait Claim<T, E>: Send + Sync {
     /// `Ok(None)`: it was taken before.
     fn try_take(&self) -> Result<Option<Outcome<T, E>>, ()>;
     /// Blocks until the request has ended or `deadline`; takes the outcome
-    /// as `try_take` does.
+    /// as `try_take` does. Meanwhile makes room on its handle's full result
+    /// queue whenever a worker is stuck on it.
     fn take_blocking(&self, deadline: Option<Instant>) -> Result<Option<Outcome<T, E>>, ()>;
+    /// The handle it was put through, if that one's result queue is bounded.
+    fn home(&self) -> Option<&Arc<dyn Home>>;
     /// For a ticket polled as a future: the outcome, or `Err(())` after
     /// storing `waker` to be woken when it comes.
     fn take_or_register(&self, waker: &Waker) -> Result<Option<Outcome<T, E>>, ()>;
@@ -112,14 +139,15 @@ pub(crate) trait Claim<T, E>: Send + Sync {
     fn listen(&self, listener: Listener);
 }
 
-impl<W, T, E> Slot<W, T, E> {
-    pub(crate) fn new(id_value: u64, work: W) -> Slot<W, T, E> {
+impl<W, T, E, H> Slot<W, T, E, H> {
+    pub(crate) fn new(id_value: u64, work: W, home: H) -> Slot<W, T, E, H> {
         Slot {
             id_value,
             state: Mutex::new(State {
                 stage: Stage::Queued(work),
                 waiter: Waiter::Nobody,
             }),
+            home,
         }
     }
 
@@ -173,11 +201,12 @@ impl<W, T, E> Slot<W, T, E> {
     }
 }
 
-impl<W, T, E> SharedRequest for Slot<W, T, E>
+impl<W, T, E, H> SharedRequest for Slot<W, T, E, H>
 where
     W: FnOnce() -> Result<T, E> + Send,
     T: Send,
     E: Send,
+    H: HomeRef,
 {
     fn id_value(&self) -> u64 {
         self.id_value
@@ -216,11 +245,12 @@ where
     }
 }
 
-impl<W, T, E> Claim<T, E> for Slot<W, T, E>
+impl<W, T, E, H> Claim<T, E> for Slot<W, T, E, H>
 where
     W: Send,
     T: Send,
     E: Send,
+    H: HomeRef,
 {
     fn id(&self) -> RequestId {
         RequestId::from_parts(self.id_value, false)
@@ -242,7 +272,17 @@ where
         }
     }
 
+    fn home(&self) -> Option<&Arc<dyn Home>> {
+        self.home.home()
+    }
+
     fn take_blocking(&self, deadline: Option<Instant>) -> Result<Option<Outcome<T, E>>, ()> {
+        let home = self.home.home().map(|home| &**home);
+        // On duty before the first look at stuck workers (`make_room`):
+        // a worker stuck later unparks this thread, as the end does.
+        let _watch = home
+            .and_then(|home| home.lookouts())
+            .map(|lookouts| lookouts.watch(Nudge::Unpark(sync::current())));
         let mut state = self.state();
         while let Stage::Queued(_) | Stage::Running = state.stage {
             let left = match deadline {
@@ -262,6 +302,12 @@ where
             // going (spurious, or the deadline's) looks again.
             state.waiter = Waiter::Sleeping(sync::current());
             drop(state);
+            // A callback's panic here passes on; the registered waiter
+            // then only costs a spurious unpark.
+            if home.is_some_and(|home| home.make_room()) {
+                state = self.state();
+                continue;
+            }
             match left {
                 None => sync::park(),
                 Some(left) => sync::park_timeout(left),

@@ -13,12 +13,13 @@ use crate::unwind;
 /// collector's request, so it always may start.
 pub(crate) struct Sink<T, E> {
     pub(crate) id: RequestId,
-    pub(crate) outcomes: flume::Sender<(RequestId, Outcome<T, E>)>,
+    /// `None` on it is a lookout's nudge (`crate::lookout::recv`).
+    pub(crate) outcomes: flume::Sender<Option<(RequestId, Outcome<T, E>)>>,
 }
 
 impl<T, E> Sink<T, E> {
     fn settle(&self, outcome: Outcome<T, E>) {
-        if let Err(unheard) = self.outcomes.send((self.id, outcome)) {
+        if let Err(unheard) = self.outcomes.send(Some((self.id, outcome))) {
             // The collector was dropped: the outcome goes here, on a worker
             // or a sweep, and its `Drop` is user code.
             unwind::contain("an outcome whose collector was dropped", move || {
