@@ -273,7 +273,14 @@ pub enum WaitError {
     /// taken off the result queue together with that callback's own. The
     /// `poll` or `wait` running the callback holds them, and handles them
     /// once the callback returns; this wait cannot, so it returns rather
-    /// than wait for ever. Every other result has been handled.
+    /// than wait for ever. Every result it could reach has been handled.
+    ///
+    /// *May* be: what is held is counted by message, and a streaming
+    /// request's items and internal wake-ups among them count too, so a
+    /// request can still be running when this is returned (for instance
+    /// from the result callback of a stream whose next item was taken
+    /// with it). Read it as "this wait cannot finish here", never as
+    /// "everything has ended".
     ///
     /// # Examples
     ///

@@ -576,9 +576,10 @@ impl ThreadPool {
     /// handle whose result it is handling, handles the other results it
     /// can reach. Those taken off the result queue together with the
     /// callback's own are held by the call running the callback, which
-    /// handles them once it returns: a `wait` that has only those left
-    /// returns [`WaitError::HeldByCaller`] rather than wait for ever, and
-    /// `close` and `shutdown` go on to join the workers. Inside a streaming
+    /// handles them once it returns: a `wait` that may have only those left
+    /// returns [`WaitError::HeldByCaller`] rather than wait for ever (it
+    /// may return so while a request still runs: see there), and `close`
+    /// and `shutdown` go on to join the workers. Inside a streaming
     /// request's result
     /// callback, the items of that stream it comes to (and the stream's
     /// error callback) run only once the callback has returned, in order:

@@ -20,7 +20,10 @@ impl ThreadPool {
     ///
     /// Other handles keep their results to poll. On a handle of the
     /// [`global`](crate::global) pool, which lives as long as the process,
-    /// this only waits for this handle's requests.
+    /// this only waits for this handle's requests; called from one of this
+    /// handle's callbacks, it returns `Ok` once what is pending may all be
+    /// held by the call running the callback (see
+    /// [`WaitError::HeldByCaller`]), which handles it after.
     ///
     /// # Errors
     ///
