@@ -159,7 +159,9 @@ impl ThreadPool {
     /// Requests handed back that belong to a [`Batch`](crate::Batch) count
     /// there as cancelled; a batch this completes runs its batch-done
     /// callback here, before this returns (a panic in it passes out, and
-    /// the requests are dropped).
+    /// the requests are dropped). Called from a callable, that is on the
+    /// worker running it: the one case where a callback runs on a worker,
+    /// since nobody may poll the handle after the pool is gone.
     ///
     /// # Examples
     ///
