@@ -437,3 +437,48 @@ fn a_waker_that_panics_takes_down_neither_a_worker_nor_a_sweep() {
     assert_eq!(other.wait_timeout(common::HANG), Ok(1));
     assert_eq!(rx.try_recv(), Ok(TaskError::Cancelled));
 }
+
+/// A graceful shutdown interrupted by a panicking callback drops this
+/// handle's queued requests and the batch-done callbacks it completes,
+/// while the panic unwinds: a `Drop` that panics among them is contained
+/// (two of them would abort the process), and the callback's panic is what
+/// passes out.
+#[test]
+fn a_shutdown_unwinding_from_a_callback_contains_the_drops_of_what_it_sweeps() {
+    quiet();
+    let pool = ThreadPool::new(1);
+    pool.put_request(
+        WorkRequest::new(|x: u32| x, 0).on_result(|_, _| panic!("{BOMB}: the callback")),
+    )
+    .unwrap();
+    let (gate, latch) = common::gate();
+    pool.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+        .unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for n in 1..=2 {
+        let (bomb, ran) = (Boom(n), Arc::clone(&ran));
+        pool.put_request(WorkRequest::new(
+            move |_: ()| {
+                let _ = &bomb;
+                ran.fetch_add(1, Ordering::SeqCst);
+            },
+            (),
+        ))
+        .unwrap();
+    }
+    let batch = pool.put_batch([WorkRequest::new(|x: u32| x, 3)]).unwrap();
+    let bomb = Boom(4);
+    batch.on_done(move |_| {
+        let _ = &bomb;
+    });
+    // The first result is queued once the gated request runs.
+    gate.await_start();
+    let shut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.shutdown()));
+    let payload = shut.expect_err("the callback's panic passes out");
+    assert_eq!(
+        payload.downcast_ref::<String>().map(String::as_str),
+        Some(format!("{BOMB}: the callback").as_str())
+    );
+    gate.open();
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "swept, never run");
+}

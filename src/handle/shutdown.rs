@@ -12,6 +12,7 @@ use crate::inbox::{HandedBack, Inbox};
 use crate::pool::queue::Lifecycle;
 use crate::pool::Pool;
 use crate::request::WorkRequest;
+use crate::unwind;
 
 impl ThreadPool {
     /// Shuts the pool down gracefully: refuses new requests (on every
@@ -210,10 +211,17 @@ impl Drop for CloseOnPanic<'_> {
         if std::thread::panicking() {
             self.0.stop(Lifecycle::Closed);
             // Not the batch-done callbacks: a panic in one now would abort.
-            let dropped = self
-                .0
-                .sweep(Some(self.1))
-                .map_or(0, |back| back.requests.len());
+            // Nor may a panic in a `Drop` escape here: each is contained.
+            let dropped = self.0.sweep(Some(self.1)).map_or(0, |back| {
+                let dropped = back.requests.len();
+                for request in back.requests {
+                    unwind::contain("a request dropped after a panicking shutdown", || {
+                        drop(request)
+                    });
+                }
+                back.finished.drop_contained();
+                dropped
+            });
             if dropped > 0 {
                 log::warn!(
                     "callpool: {} queued requests dropped: a callback panicked during shutdown",

@@ -464,6 +464,15 @@ impl Finished {
         self.0.extend(other.0);
     }
 
+    /// Drops them unrun, each on its own: the `Drop` of what one captures
+    /// is user code, and this runs while a panic unwinds, where a second
+    /// panic escaping would abort.
+    pub(crate) fn drop_contained(self) {
+        for done in self.0 {
+            crate::unwind::contain("a batch-done callback dropped unrun", || drop(done));
+        }
+    }
+
     /// Runs them, in the order their batches completed.
     pub(crate) fn run(self) {
         for (on_done, progress) in self.0 {
