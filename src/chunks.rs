@@ -133,7 +133,9 @@ impl ThreadPool {
             // Waiting here for the chunks could wait for ever: this worker
             // may be the one that would run them, or all may be waiting.
             log::debug!("callpool: map on a worker of its own pool runs its inputs in place");
-            return run_chunk(&f, Inputs(inputs.into_iter().collect()));
+            let outcomes = run_chunk(&f, Inputs(inputs.into_iter().collect()));
+            unwind::contain("map's function", move || drop(f));
+            return outcomes;
         }
         let mut inputs = inputs.into_iter().collect::<Vec<_>>().into_iter();
         let n = inputs.len();
@@ -171,6 +173,9 @@ impl ThreadPool {
             }
         }
         outcomes.extend((0..unput).map(|_| Err(TaskError::Cancelled)));
+        // This is its last reference (each chunk's went with its request):
+        // a panic in its captures' `Drop` must not throw the outcomes away.
+        unwind::contain("map's function", move || drop(f));
         outcomes
     }
 }

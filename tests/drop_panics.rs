@@ -482,3 +482,98 @@ fn a_shutdown_unwinding_from_a_callback_contains_the_drops_of_what_it_sweeps() {
     gate.open();
     assert_eq!(ran.load(Ordering::SeqCst), 0, "swept, never run");
 }
+
+/// A streaming request's items and a batch-done callback that nobody will
+/// handle (their handle was dropped while the requests ran) are dropped
+/// with the handle's queues on the worker that lets go of them last: an
+/// item's or a callback's capture whose `Drop` panics is contained there
+/// (one killed the worker, two aborted the process).
+#[test]
+fn items_and_batch_callbacks_of_a_dropped_handle_leave_the_worker_alive() {
+    quiet();
+    let pool = Arc::new(ThreadPool::new(1));
+    let other = pool.new_handle();
+    let (gate, latch) = common::gate();
+    other
+        .put_request(
+            WorkRequest::streaming(
+                move |n: u32, out: &callpool::Emitter<'_, Boom>| {
+                    for i in 1..=n {
+                        out.emit(Boom(i))?;
+                    }
+                    latch.hold();
+                    Ok::<_, callpool::Closed>(())
+                },
+                2,
+            )
+            .on_result(|_, item| std::mem::forget(item)),
+        )
+        .unwrap();
+    let batch = other.put_batch([WorkRequest::new(|x: u32| x, 0)]).unwrap();
+    let bomb = Boom(3);
+    batch.on_done(move |_| {
+        let _ = &bomb;
+    });
+    // Both items are in `other`'s result queue once the stream holds.
+    gate.await_start();
+    drop(batch);
+    drop(other);
+    gate.open();
+    // The worker lets go of `other`'s queues (the last reference to them)
+    // before it sleeps: once it is idle, they were dropped there.
+    let probe = Arc::clone(&pool);
+    common::within("the worker to go idle", move || {
+        while probe.stats().idle == 0 {
+            std::thread::yield_now();
+        }
+    });
+    for i in 0..3u8 {
+        pool.put_request(WorkRequest::new(move |_: ()| i, ()))
+            .unwrap();
+    }
+    let waiter = Arc::clone(&pool);
+    assert_eq!(common::within("wait", move || waiter.wait()), Ok(3));
+    assert_eq!(pool.workers(), 1);
+    assert_eq!(pool.threads(), 1, "a worker died");
+}
+
+/// `map` holds the last reference to its function: a panic in the `Drop`
+/// of what the function captures is contained there, and every outcome
+/// comes back (it was propagated, throwing all of them away). The same in
+/// place, on a worker of the pool.
+#[test]
+fn maps_function_whose_captures_panic_when_dropped_loses_no_outcome() {
+    quiet();
+    let pool = Arc::new(ThreadPool::new(2));
+    let bomb = Boom(1);
+    let outcomes = pool.map(
+        move |x: u32| {
+            let _ = &bomb;
+            x * 2
+        },
+        0..1_000u32,
+    );
+    assert_eq!(outcomes.len(), 1_000);
+    assert!(outcomes
+        .iter()
+        .enumerate()
+        .all(|(i, o)| *o == Ok(2 * i as u32)));
+    let inner = Arc::clone(&pool);
+    let ticket = pool
+        .submit(
+            move |_: ()| {
+                let bomb = Boom(2);
+                inner.map(
+                    move |x: u32| {
+                        let _ = &bomb;
+                        x + 1
+                    },
+                    0..10u32,
+                )
+            },
+            (),
+        )
+        .unwrap();
+    let outcomes = ticket.wait().expect("the callable did not panic");
+    assert_eq!(outcomes, (1..=10u32).map(Ok).collect::<Vec<_>>());
+}

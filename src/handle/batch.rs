@@ -12,6 +12,7 @@ use crate::pool::queue::Admit;
 use crate::pool::{Pool, Push};
 use crate::request::task::{Route, TaskBox};
 use crate::request::WorkRequest;
+use crate::unwind::Callback;
 
 /// How many requests of a batch go into the queue with one reservation:
 /// small enough that workers start soon after the put does, large enough
@@ -346,8 +347,8 @@ impl Batch {
     /// shuts the pool down, if that hands the last members back unrun. A
     /// second call before it ran replaces the first.
     pub fn on_done(&self, callback: impl FnOnce(Progress) + Send + 'static) {
-        if let Some((callback, progress)) = self.state.on_done(Box::new(callback)) {
-            callback(progress);
+        if let Some((callback, progress)) = self.state.on_done(Callback::new(callback)) {
+            callback.call(progress);
         }
     }
 }

@@ -210,8 +210,9 @@ impl Drop for CloseOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.0.stop(Lifecycle::Closed);
-            // Not the batch-done callbacks: a panic in one now would abort.
-            // Nor may a panic in a `Drop` escape here: each is contained.
+            // Not the batch-done callbacks: a panic in one now would abort
+            // (dropped uncalled, they contain their captures' `Drop`s).
+            // Nor may a request's `Drop` panic escape: each is contained.
             let dropped = self.0.sweep(Some(self.1)).map_or(0, |back| {
                 let dropped = back.requests.len();
                 for request in back.requests {
@@ -219,7 +220,6 @@ impl Drop for CloseOnPanic<'_> {
                         drop(request)
                     });
                 }
-                back.finished.drop_contained();
                 dropped
             });
             if dropped > 0 {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::request::task::Ended;
 use crate::request::RequestId;
 use crate::sync::{AtomicUsize, Ordering};
+use crate::unwind::Callback;
 
 /// How far a batch has got: of its `total` requests, how many ended with a
 /// result (`done`), with an error or a panic (`failed`), or without ever
@@ -40,8 +41,9 @@ impl Progress {
     }
 }
 
-/// A batch-done callback.
-pub(crate) type OnDone = Box<dyn FnOnce(Progress) + Send>;
+/// A batch-done callback; dropped uncalled (its handle gone, or swept by a
+/// shutdown that unwinds), what it captures is dropped contained.
+pub(crate) type OnDone = Callback<Progress>;
 
 /// Which requests belong to a batch.
 ///
@@ -464,19 +466,10 @@ impl Finished {
         self.0.extend(other.0);
     }
 
-    /// Drops them unrun, each on its own: the `Drop` of what one captures
-    /// is user code, and this runs while a panic unwinds, where a second
-    /// panic escaping would abort.
-    pub(crate) fn drop_contained(self) {
-        for done in self.0 {
-            crate::unwind::contain("a batch-done callback dropped unrun", || drop(done));
-        }
-    }
-
     /// Runs them, in the order their batches completed.
     pub(crate) fn run(self) {
         for (on_done, progress) in self.0 {
-            on_done(progress);
+            on_done.call(progress);
         }
     }
 }

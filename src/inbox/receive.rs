@@ -258,7 +258,7 @@ impl Results {
             // An item is a result handled (so a `poll_timeout` returns for
             // it), though it ends no request.
             Msg::Item(item) => {
-                item();
+                item.call(());
                 1
             }
             Msg::Done(mut task) => {
@@ -297,7 +297,7 @@ impl Results {
     /// if that completed the batch.
     fn flush(&self, tally: &mut Tally) {
         if let Some((on_done, progress)) = self.inbox.batches.flush(tally) {
-            on_done(progress);
+            on_done.call(progress);
         }
     }
 }

@@ -8,6 +8,7 @@ use std::cell::{RefCell, RefMut};
 use std::fmt;
 
 use crate::request::{RequestId, WorkRequest};
+use crate::unwind::Callback;
 
 /// Given to a callable made with
 /// [`WorkRequest::with_context`](crate::WorkRequest::with_context): the
@@ -86,8 +87,9 @@ impl fmt::Debug for Context<'_> {
 }
 
 /// One item a streaming request emitted, on its way to its handle: calling
-/// it hands the item to the request's result callback.
-pub(crate) type Item = Box<dyn FnOnce() + Send>;
+/// it hands the item to the request's result callback. Dropped uncalled
+/// (its handle gone), the item's and the callback's `Drop`s are contained.
+pub(crate) type Item = Callback<()>;
 
 /// The handle that put a streaming request is gone: nobody will receive
 /// what it emits, so it may as well stop.

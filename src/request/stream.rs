@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::request::context::{Closed, Context, Item};
 use crate::request::task::{attempt, Ended, Route, Task};
 use crate::request::{RequestId, TaskError, WorkRequest};
+use crate::unwind::Callback;
 
 /// Hands a streaming callable's results to the request's result callback,
 /// one by one, in order ([`WorkRequest::streaming`]).
@@ -330,7 +331,7 @@ where
             let deliveries = Arc::clone(deliveries);
             let number = emitted.get();
             emitted.set(number + 1);
-            Box::new(move || deliveries.deliver(number, Delivery::Item(id, item)))
+            Callback::new(move |()| deliveries.deliver(number, Delivery::Item(id, item)))
         };
         let emitter = Emitter {
             cx,
