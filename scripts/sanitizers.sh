@@ -43,6 +43,7 @@ tsan_tests=(
     "lib pool::fifo::tests::one_putter_two_takers_keep_order_through_the_backlog"
     "streaming two_pollers_see_a_streams_items_in_order"
     "batches two_pollers_finish_a_batch_and_on_done_runs_once"
+    "tickets waits_outside_the_result_queue_make_room_for_a_worker_stuck_on_it"
 )
 
 # Miri is slow: a few tests with few requests.
