@@ -103,13 +103,19 @@ impl Builder {
     /// for a poll; 0 (the default) means unbounded. Values above
     /// [`MAX_CAPACITY`] are clamped to it.
     ///
-    /// A worker waiting for a poll is never left waiting by the threads
-    /// that handle the results: a blocked put, a ticket's `wait`, `map`,
-    /// `imap`, `as_completed`, a [`Collector`](crate::Collector) or a
-    /// [`scope`](ThreadPool::scope) handles the handle's results (runs
-    /// their callbacks) whenever a worker is stuck on its full result
-    /// queue, so a thread that both waits and polls cannot deadlock. An
-    /// awaited ticket does not (see [`Ticket`](crate::Ticket)).
+    /// A worker waiting for a poll is not left waiting by the thread that
+    /// handles the results while that thread blocks elsewhere on the same
+    /// handle: a blocked put, a ticket's `wait` (while its request is
+    /// queued), `map`, `imap`, `as_completed`, a
+    /// [`Collector`](crate::Collector) or a [`scope`](ThreadPool::scope)
+    /// handles that handle's results (runs their callbacks) whenever a
+    /// worker is stuck on its full result queue, so a thread that puts,
+    /// waits and polls on one handle does not deadlock. They look after
+    /// their own handle only: a thread that polls handle B while it waits
+    /// on handle A can still wait for ever on workers stuck on B's queue.
+    /// An awaited ticket looks after none (see [`Ticket`](crate::Ticket)).
+    /// A callback that itself waits this way nests the next callbacks on
+    /// its stack; very deep chains of such callbacks can overflow it.
     #[doc(alias = "resq_size")]
     pub fn result_capacity(mut self, n: usize) -> Builder {
         self.result_capacity = n;

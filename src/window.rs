@@ -36,7 +36,11 @@ impl ThreadPool {
     /// an outcome comes back, so an endless iterator of inputs works in
     /// bounded memory. The outcomes go to the iterator, never to this
     /// handle's callbacks, and `pending` does not count them. `next` blocks
-    /// until one more has ended (woken by the worker, never polling).
+    /// until one more has ended (woken by the worker, with no periodic
+    /// look). With a bounded result queue, the handle's
+    /// own callbacks may run here meanwhile (and a panic in one passes
+    /// through): see [`Builder::result_capacity`](crate::Builder::result_capacity). The
+    /// iterator loses nothing to such a panic: `next` goes on after it.
     ///
     /// A `limit` of 0 means no limit: every input is put at once (bounded
     /// only by a bounded queue's capacity), so the inputs must be finite.
@@ -102,7 +106,8 @@ impl ThreadPool {
     ///
     /// Inputs are pulled lazily, as in [`as_completed`](Self::as_completed);
     /// a `limit` of 0 means no limit (finite inputs only). Dropping the
-    /// iterator cancels what has not started.
+    /// iterator cancels what has not started. As in `as_completed`, the
+    /// handle's callbacks may run in `next` with a bounded result queue.
     ///
     /// # Examples
     ///
@@ -306,7 +311,11 @@ where
                 break;
             }
         }
-        Some(self.flying.pop_front()?.wait())
+        // Popped only once it has its outcome: a panic in one of the
+        // handle's callbacks run while it waits leaves it for the next call.
+        let outcome = self.flying.front()?.wait_in_place();
+        self.flying.pop_front();
+        Some(outcome)
     }
 }
 

@@ -1296,3 +1296,100 @@ fn waits_outside_the_result_queue_make_room_for_a_worker_stuck_on_it() {
         assert_eq!(got, 42, "{name}");
     }
 }
+
+/// A thread waiting on a ticket whose request is already running does not
+/// handle the handle's results, even while a worker is stuck on its full
+/// result queue: its request cannot be held up, and the thread may never
+/// poll the handle (it may hold a lock the callbacks take). The callbacks
+/// stay for the thread that polls.
+#[test]
+fn a_ticket_whose_request_runs_leaves_the_handles_callbacks_to_its_poller() {
+    within("a running ticket's waiter", || {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .workers(2)
+                .result_capacity(1)
+                .build()
+                .unwrap(),
+        );
+        let (gate, latch) = common::gate();
+        let ticket = pool.submit(move |_: ()| latch.hold(), ()).unwrap();
+        gate.await_start();
+        let me = thread::current().id();
+        let on = Arc::new(Mutex::new(Vec::new()));
+        let (ran_tx, ran) = mpsc::channel();
+        for i in 0..2u32 {
+            let (on, ran_tx) = (Arc::clone(&on), ran_tx.clone());
+            pool.put_request(
+                WorkRequest::new(
+                    move |x: u32| {
+                        ran_tx.send(()).unwrap();
+                        x
+                    },
+                    i,
+                )
+                .on_result(move |_, _| on.lock().unwrap().push(thread::current().id())),
+            )
+            .unwrap();
+        }
+        // The second one's result finds the first's filling the queue.
+        ran.recv_timeout(HANG).unwrap();
+        ran.recv_timeout(HANG).unwrap();
+        let waiter = thread::spawn(move || {
+            ticket
+                .wait_timeout(Duration::from_millis(100))
+                .expect_err("the gate is closed")
+        });
+        let ticket = waiter.join().unwrap();
+        assert!(
+            on.lock().unwrap().is_empty(),
+            "the ticket's waiter ran callbacks"
+        );
+        assert_eq!(pool.wait(), Ok(2));
+        assert_eq!(*on.lock().unwrap(), [me, me]);
+        gate.open();
+        assert_eq!(ticket.wait(), Ok(()));
+    });
+}
+
+/// `imap`'s `next` keeps the ticket it waits on until it has its outcome:
+/// a panic in one of the handle's callbacks, run while it waits behind a
+/// stuck worker, passes out, and the next call still yields that input's
+/// outcome.
+#[test]
+fn imap_loses_no_input_to_a_callback_panic_while_it_waits() {
+    within("imap after a panic", || {
+        common::hide_panics(|message| message == Some("a callback"));
+        let pool = common::one_worker_bounded(64, 1);
+        let (gate, latch) = common::gate();
+        pool.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+            .unwrap();
+        gate.await_start();
+        for i in 1..4u32 {
+            pool.put_request(WorkRequest::new(|x: u32| x, i).on_result(|_, x| {
+                if x == 2 {
+                    panic!("a callback");
+                }
+            }))
+            .unwrap();
+        }
+        // Nobody polls: the worker gets stuck on the second result, with
+        // the third request and then imap's inputs queued behind it.
+        gate.open();
+        let mut it = pool.imap(0..5u32, 0, |x| x * 10);
+        let mut outcomes = Vec::new();
+        let mut panics = 0;
+        loop {
+            match panic::catch_unwind(AssertUnwindSafe(|| it.next())) {
+                Ok(Some(outcome)) => outcomes.push(outcome.unwrap()),
+                Ok(None) => break,
+                Err(_) => panics += 1,
+            }
+        }
+        assert_eq!(panics, 1);
+        assert_eq!(outcomes, [0, 10, 20, 30, 40]);
+        drop(it);
+        pool.wait().unwrap();
+        assert_eq!(pool.pending(), 0);
+    });
+}

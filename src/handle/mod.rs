@@ -137,7 +137,14 @@ impl Home for ThreadPool {
         }
         // As a putter does: not a waiter, so this handle's waiters still
         // get every wake token.
-        self.results.handle_ready(self.shared(), Caller::Other);
+        if self.results.handle_ready(self.shared(), Caller::Other) == 0 {
+            // Nothing there: the stuck worker's result was handed over and
+            // it is about to count itself out, or it has not sent yet. The
+            // caller looks again (parking could miss the worker blocking
+            // on a queue refilled meanwhile: it nudges only once); the
+            // yield lets that worker run instead of this thread spinning.
+            crate::sync::yield_now();
+        }
         true
     }
 }
@@ -476,8 +483,11 @@ impl ThreadPool {
             let handled = panic::catch_unwind(AssertUnwindSafe(|| {
                 self.results.handle_ready(shared, Caller::Other)
             }));
-            if let Err(payload) = handled {
-                return Err((job, payload));
+            match handled {
+                Err(payload) => return Err((job, payload)),
+                // As in `make_room`: let the stuck worker run.
+                Ok(0) => crate::sync::yield_now(),
+                Ok(_) => {}
             }
         }
     }

@@ -13,7 +13,10 @@ use crate::ticket::{Listener, Ticket};
 /// `tickets`. Blocks in `next` until one more has ended; ends after the last.
 ///
 /// The tickets may come from different handles and pools. Nothing polls:
-/// the thread that ends each request tells the iterator. Dropping the
+/// the thread that ends each request tells the iterator. With a bounded
+/// result queue, the callbacks of the tickets' handles may run in `next`
+/// meanwhile, as in [`Ticket::wait`] (a panic in one passes through, and
+/// the iterator goes on after it). Dropping the
 /// iterator drops the tickets left, which does not cancel them (see
 /// [`Ticket`]).
 ///

@@ -155,17 +155,21 @@ impl<T, E> Ticket<T, E> {
 
     /// Blocks until the request has ended, and returns its outcome.
     ///
-    /// It blocks without polling: the thread that ends the request wakes
-    /// it. A request stuck in the queue of a pool with no worker left (see
+    /// It blocks, and the thread that ends the request wakes it (no
+    /// periodic look). A request stuck in the queue of a pool with no worker left (see
     /// [`ThreadPool::resize`](crate::ThreadPool::resize)) keeps it blocked
     /// until a worker is added or the pool closes (then `Cancelled`); use
     /// [`wait_timeout`](Self::wait_timeout) when that can happen.
     ///
     /// With a bounded result queue
     /// ([`result_capacity`](crate::Builder::result_capacity)), a worker
-    /// may be stuck sending the handle a result while this request waits
-    /// behind it: then this thread handles the handle's ready results
-    /// (running their callbacks), as a blocked put does, and waits on.
+    /// may be stuck sending the handle a result while this request is
+    /// still queued behind it: then this thread handles the handle's
+    /// ready results (running their callbacks), as a blocked put does,
+    /// and waits on. So with a bounded result queue, do not wait while
+    /// holding a lock that the handle's callbacks take. Only the handle
+    /// the ticket was put through is looked after: results of another
+    /// handle that this thread polls are not.
     ///
     /// # Errors
     ///
@@ -174,7 +178,9 @@ impl<T, E> Ticket<T, E> {
     /// # Panics
     ///
     /// A panic in one of the handle's callbacks run here passes through
-    /// (the request is not cancelled: it runs, its outcome dropped).
+    /// (the request is not cancelled: it runs, its outcome dropped). The
+    /// same holds for [`wait_timeout`](Self::wait_timeout), which then
+    /// loses the ticket too.
     ///
     /// # Examples
     ///
@@ -187,10 +193,7 @@ impl<T, E> Ticket<T, E> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait(self) -> Result<T, TaskError<E>> {
-        match self.slot.take_blocking(None) {
-            Ok(Some(outcome)) => outcome,
-            Ok(None) | Err(()) => panic!("{TAKEN}"),
-        }
+        self.wait_in_place()
     }
 
     /// Blocks until the request has ended or `timeout` has passed. Gives the
@@ -242,6 +245,16 @@ impl<T, E> Ticket<T, E> {
     #[allow(clippy::result_large_err)]
     pub fn try_result(self) -> Result<Result<T, TaskError<E>>, Ticket<T, E>> {
         self.take_with(|slot| slot.try_take())
+    }
+
+    /// `wait`, keeping the ticket: if one of the handle's callbacks panics
+    /// while this waits (see `wait`), the ticket is still there to wait on
+    /// again (`imap` keeps it in its queue).
+    pub(crate) fn wait_in_place(&self) -> Result<T, TaskError<E>> {
+        match self.slot.take_blocking(None) {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) | Err(()) => panic!("{TAKEN}"),
+        }
     }
 
     #[allow(clippy::result_large_err)]

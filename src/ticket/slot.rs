@@ -301,10 +301,15 @@ where
             // let go of the lock; a wake-up that finds the request still
             // going (spurious, or the deadline's) looks again.
             state.waiter = Waiter::Sleeping(sync::current());
+            // Only a request still queued can be held up behind a stuck
+            // worker: once running, it ends without room in the result
+            // queue, and this thread (which may never poll the handle, and
+            // may hold locks its callbacks take) runs none of them.
+            let may_be_held_up = matches!(state.stage, Stage::Queued(_));
             drop(state);
             // A callback's panic here passes on; the registered waiter
             // then only costs a spurious unpark.
-            if home.is_some_and(|home| home.make_room()) {
+            if may_be_held_up && home.is_some_and(|home| home.make_room()) {
                 state = self.state();
                 continue;
             }
