@@ -4,10 +4,12 @@
 //! callbacks calls on the same handle. That wait cannot handle them, and
 //! must not wait for them (they are handled once the callback returns):
 //! it reads this to tell. `docs/design.md`, "Deliver and handle".
+//!
+//! And how many waits on which handle this thread is inside: a wake token
+//! sent for them would only come back to this thread, whose frames below
+//! re-check everything once they resume (`Inbox::wake_waiters`).
 
 use std::cell::Cell;
-
-use crate::inbox::Inbox;
 
 /// The innermost open run on this thread: its handle's `Inbox::serial`
 /// and how many of that handle's messages it, and the runs of the same
@@ -30,6 +32,57 @@ shuttle::thread_local! {
     static OPEN: Cell<Open> = const { Cell::new(None) };
 }
 
+/// The innermost handle this thread waits on (its `Inbox::serial`), and
+/// how many of its waits are open on this thread, one inside another's
+/// callback.
+type Waiting = Option<(u64, usize)>;
+
+#[cfg(not(any(loom, shuttle)))]
+std::thread_local! {
+    static WAITING: Cell<Waiting> = const { Cell::new(None) };
+}
+#[cfg(loom)]
+loom::thread_local! {
+    static WAITING: Cell<Waiting> = Cell::new(None);
+}
+#[cfg(all(shuttle, not(loom)))]
+shuttle::thread_local! {
+    static WAITING: Cell<Waiting> = const { Cell::new(None) };
+}
+
+/// A wait on one handle open on this thread, until dropped.
+pub(crate) struct OpenWait {
+    below: Waiting,
+}
+
+impl OpenWait {
+    /// Opens a wait on the handle whose inbox has `serial`.
+    pub(crate) fn open(serial: u64) -> OpenWait {
+        let below = WAITING.try_with(Cell::get).ok().flatten();
+        let here = match below {
+            Some((open, n)) if open == serial => n + 1,
+            _ => 1,
+        };
+        let _ = WAITING.try_with(|w| w.set(Some((serial, here))));
+        OpenWait { below }
+    }
+}
+
+impl Drop for OpenWait {
+    fn drop(&mut self) {
+        let _ = WAITING.try_with(|w| w.set(self.below));
+    }
+}
+
+/// How many waits on the handle whose inbox has `serial` are open on this
+/// thread (0 if the innermost wait here is on another handle).
+pub(crate) fn waits_here(serial: u64) -> usize {
+    match WAITING.try_with(Cell::get) {
+        Ok(Some((open, n))) if open == serial => n,
+        _ => 0,
+    }
+}
+
 /// A run of messages of one handle being handled by this frame, until
 /// dropped; the run it hid (a frame below this one) is open again then.
 pub(crate) struct OpenRun {
@@ -41,9 +94,9 @@ pub(crate) struct OpenRun {
 }
 
 impl OpenRun {
-    /// Opens a run of `left` messages of `inbox`.
-    pub(crate) fn open(inbox: &Inbox, left: usize) -> OpenRun {
-        let serial = inbox.serial;
+    /// Opens a run of `left` messages of the handle whose inbox has
+    /// `serial`.
+    pub(crate) fn open(serial: u64, left: usize) -> OpenRun {
         let below = OPEN.try_with(Cell::get).ok().flatten();
         let held_below = match below {
             Some((outer, held)) if outer == serial => held,
@@ -73,12 +126,13 @@ impl Drop for OpenRun {
     }
 }
 
-/// How many messages of `inbox` the frames below the caller on this thread
-/// hold (0 if the innermost is not handling a run of this handle's: a run
-/// of another handle hides those below it).
-pub(crate) fn below(inbox: &Inbox) -> usize {
+/// How many messages of the handle whose inbox has `serial` the frames
+/// below the caller on this thread hold (0 if the innermost is not
+/// handling a run of this handle's: a run of another handle hides those
+/// below it).
+pub(crate) fn below(serial: u64) -> usize {
     match OPEN.try_with(Cell::get) {
-        Ok(Some((serial, left))) if serial == inbox.serial => left,
+        Ok(Some((open, left))) if open == serial => left,
         _ => 0,
     }
 }

@@ -19,6 +19,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crate::inbox::batches::{Finished, Tally};
+use crate::inbox::held::OpenWait;
 use crate::lookout::Lookouts;
 use crate::request::context::Item;
 use crate::request::task::{BoxedTask, Ended, Route, SharedJob, TaskBox};
@@ -297,9 +298,14 @@ impl Inbox {
         HandedBack { requests, finished }
     }
 
-    /// Sends one wake token per blocked waiter, less the caller's own.
+    /// Sends one wake token per blocked waiter, less the caller's own and
+    /// those of waits open below the caller on this thread: suspended in
+    /// one of their callbacks, they are not blocked, and re-check all
+    /// there is to re-check once they resume (a token sent for them could
+    /// only come back to this thread: a blocked put that handles results
+    /// passed one around for ever).
     pub(crate) fn wake_waiters(&self, caller: Caller) {
-        let skip = usize::from(caller == Caller::Waiter);
+        let skip = usize::from(caller == Caller::Waiter).max(held::waits_here(self.serial));
         let waiters = self
             .counts
             .waiters
@@ -320,7 +326,10 @@ impl Inbox {
     pub(crate) fn waiter(&self) -> WaiterGuard<'_> {
         self.counts.waiters.fetch_add(1, Ordering::SeqCst);
         seq_cst_pair();
-        WaiterGuard { inbox: self }
+        WaiterGuard {
+            inbox: self,
+            open: Some(OpenWait::open(self.serial)),
+        }
     }
 
     /// For a worker: sends a finished request back to the handle. If the
@@ -437,9 +446,10 @@ impl Inbox {
         }
     }
 
-    /// Passes on a wake-up that a non-waiting thread took off the queue.
+    /// Passes on a wake-up that a non-waiting thread took off the queue,
+    /// if a waiter on another thread may need it (see `wake_waiters`).
     pub(crate) fn forward_wake(&self) {
-        if self.counts.waiters.load(Ordering::SeqCst) > 0 {
+        if self.counts.waiters.load(Ordering::SeqCst) > held::waits_here(self.serial) {
             let _ = self.results.try_send(Msg::Wake);
         }
     }
@@ -457,11 +467,14 @@ impl Inbox {
 /// meant for them.
 pub(crate) struct WaiterGuard<'a> {
     inbox: &'a Inbox,
+    /// This wait, as open on this thread; closed before the wake-up.
+    open: Option<OpenWait>,
 }
 
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
         self.inbox.counts.waiters.fetch_sub(1, Ordering::SeqCst);
+        self.open.take();
         self.inbox.wake_waiters(Caller::Other);
     }
 }

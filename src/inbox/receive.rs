@@ -116,7 +116,7 @@ impl Results {
             // holds can only be handled once the callback returns, so a
             // wait for it would be for ever. (Its count may include items
             // and wake-ups: then this returns a little early, never late.)
-            let below = held::below(&self.inbox);
+            let below = held::below(self.inbox.serial);
             if below > 0 && pending <= below {
                 return Err(WaitError::HeldByCaller { pending });
             }
@@ -200,7 +200,7 @@ impl Results {
             let mut batch = self.receiver.drain();
             // A wait in one of their callbacks must know what this frame
             // still holds (see `held`); a run of one holds nothing more.
-            let run = (batch.len() > 1).then(|| OpenRun::open(&self.inbox, batch.len()));
+            let run = (batch.len() > 1).then(|| OpenRun::open(self.inbox.serial, batch.len()));
             while let Some(msg) = batch.next() {
                 if let Some(run) = &run {
                     run.left(batch.len());
