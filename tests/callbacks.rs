@@ -659,3 +659,53 @@ fn a_put_blocked_in_a_callback_does_not_pass_a_wake_up_around_for_ever() {
     assert!(outer.is_ok(), "{outer:?}");
     assert_eq!(pending, 0);
 }
+
+/// A put blocked on a full request queue handles results while it waits;
+/// a `wait` in one of those callbacks cannot wait for the request that
+/// put holds (counted pending, queued only once the callback returns): it
+/// returns `HeldByCaller` instead of waiting for ever. The same holds for
+/// the members a blocked `put_batch` has not queued yet.
+#[test]
+fn wait_inside_a_callback_run_by_a_blocked_put_returns_for_the_request_it_holds() {
+    for batch in [false, true] {
+        let (inner, pending, handled) = common::within("wait in a blocked put", move || {
+            let pool = common::one_worker_bounded(1, 1);
+            let weak = pool.downgrade();
+            let (tx, rx) = mpsc::channel();
+            let handled = Arc::new(AtomicUsize::new(0));
+            let counted = Arc::clone(&handled);
+            pool.put_request(WorkRequest::new(|x: u32| x, 0).on_result(move |_, _| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tx.send(weak.upgrade().unwrap().wait()).unwrap();
+            }))
+            .unwrap();
+            // Nobody polls: the first result fills the result queue, the
+            // worker gets stuck on the second, a third fills the request
+            // queue, and a later put blocks and runs the first callback.
+            let rest = (1..6u32).map(|i| {
+                let counted = Arc::clone(&handled);
+                WorkRequest::new(|x: u32| x, i).on_result(move |_, _| {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                })
+            });
+            if batch {
+                pool.put_batch(rest.collect::<Vec<_>>()).unwrap();
+            } else {
+                for request in rest {
+                    pool.put_request(request).unwrap();
+                }
+            }
+            pool.wait().unwrap();
+            (
+                rx.try_recv().unwrap(),
+                pool.pending(),
+                handled.load(Ordering::SeqCst),
+            )
+        });
+        assert!(
+            matches!(inner, Err(WaitError::HeldByCaller { .. })),
+            "batch {batch}: {inner:?}"
+        );
+        assert_eq!((pending, handled), (0, 6), "batch {batch}");
+    }
+}

@@ -236,7 +236,10 @@ impl ThreadPool {
                     let put = if self.shared().on_worker_thread() {
                         self.put_past_capacity(job)
                     } else {
-                        match self.put_blocking_or_panic(job, None) {
+                        // This member and those after it are counted
+                        // pending, not yet queued.
+                        let holding = 1 + jobs.size_hint().0;
+                        match self.put_blocking_or_panic(job, None, holding) {
                             Ok(put) => put,
                             // A callback panicked while the put waited: this
                             // request and the rest are cancelled, so the

@@ -435,7 +435,8 @@ impl ThreadPool {
     /// A callback's panic there passes on, the request not put.
     fn put_blocking(&self, job: Job, deadline: Option<Instant>) -> Result<RequestId, PutError> {
         let id = job.id();
-        self.put_blocking_or_panic(job, deadline)
+        let holding = usize::from(job.counted_on_inbox(self.inbox()));
+        self.put_blocking_or_panic(job, deadline, holding)
             .unwrap_or_else(|(job, payload)| {
                 log::warn!(
                     "callpool: request {id} was not put: a callback panicked while the put waited"
@@ -448,10 +449,14 @@ impl ThreadPool {
 
     /// `put_blocking`, but a callback's panic while it waits comes back
     /// with the job not put, for the caller to settle before unwinding.
+    /// `holding`: how many requests of this handle the caller holds
+    /// counted pending but not yet queued, this one among them (see
+    /// `Results::handle_ready_holding`).
     fn put_blocking_or_panic(
         &self,
         mut job: Job,
         deadline: Option<Instant>,
+        holding: usize,
     ) -> Result<Result<RequestId, PutError>, (Job, crate::unwind::Payload)> {
         let shared = self.shared();
         let id = job.id();
@@ -481,7 +486,8 @@ impl ThreadPool {
                 Err(Blocked::HandleResults(job)) => job,
             };
             let handled = panic::catch_unwind(AssertUnwindSafe(|| {
-                self.results.handle_ready(shared, Caller::Other)
+                self.results
+                    .handle_ready_holding(shared, Caller::Other, holding)
             }));
             match handled {
                 Err(payload) => return Err((job, payload)),
@@ -589,7 +595,11 @@ impl ThreadPool {
     /// handles them once it returns: a `wait` that may have only those left
     /// returns [`WaitError::HeldByCaller`] rather than wait for ever (it
     /// may return so while a request still runs: see there), and `close`
-    /// and `shutdown` go on to join the workers. Inside a streaming
+    /// and `shutdown` go on to join the workers. A put blocked in the call
+    /// below holds its request the same way. One case is not caught: if
+    /// another thread waiting on a clone of this handle handles the last
+    /// result that was not held, the nested `wait` waits for ever; bound
+    /// it with [`wait_timeout`](Self::wait_timeout). Inside a streaming
     /// request's result
     /// callback, the items of that stream it comes to (and the stream's
     /// error callback) run only once the callback has returned, in order:

@@ -183,6 +183,20 @@ impl Results {
         self.handle_run(threads, caller, &mut Tally::default())
     }
 
+    /// `handle_ready` for a put blocked on a full request queue that holds
+    /// `holding` requests of this handle, counted pending but not yet
+    /// queued: a `wait` in one of the callbacks run here must not wait
+    /// for them (they are queued once it returns), as for held results.
+    pub(crate) fn handle_ready_holding(
+        &self,
+        threads: &impl Threads,
+        caller: Caller,
+        holding: usize,
+    ) -> usize {
+        let _held = (holding > 0).then(|| OpenRun::open(self.inbox.serial, holding));
+        self.handle_run(threads, caller, &mut Tally::default())
+    }
+
     /// `handle_ready`, counting the batch members among the results in
     /// `tally`, which it then flushes to their batch: one lock for the run,
     /// not one per result (`Batches::ended`).
