@@ -622,42 +622,61 @@ fn wait_returns_the_number_of_results_handled() -> TestResult {
 
 /// A wait that times out inside a callback leaves a wake-up for the wait
 /// running that callback; that one is suspended on this same thread, so
-/// the token is not sent. (It was: it filled a result queue of one, and a
-/// put blocked in the same callback took it and sent it back for ever,
-/// ahead of the stuck worker's result, at full CPU.)
+/// the token is not sent, also when a wait on another pool sits in
+/// between. (It was: it filled a result queue of one, and a put blocked
+/// in the same callback took it and sent it back for ever, ahead of the
+/// stuck worker's result, at full CPU.)
 #[test]
 fn a_put_blocked_in_a_callback_does_not_pass_a_wake_up_around_for_ever() {
-    let outcome = common::within("the blocked put in a callback", || {
-        let pool = common::one_worker_bounded(1, 1);
-        let weak = pool.downgrade();
-        let (tx, rx) = mpsc::channel();
-        pool.put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
-            let p = weak.upgrade().unwrap();
-            let (gate, latch) = common::gate();
-            p.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
-                .unwrap();
-            gate.await_start();
-            // The request queue is full now.
-            p.put_request(WorkRequest::new(|x: u32| x, 3)).unwrap();
-            let nested = p.wait_timeout(Duration::from_millis(10));
-            // The worker ends the held request and gets stuck sending its
-            // result; this put blocks until there is room.
-            gate.open();
-            let put = p.put_request(WorkRequest::new(|x: u32| x, 4)).map(|_| ());
-            tx.send((nested.map(|_| ()), put)).unwrap();
-        }))
-        .unwrap();
-        let outer = pool.wait();
-        (outer, rx.try_recv().unwrap(), pool.pending())
-    });
-    let (outer, (nested, put), pending) = outcome;
-    assert!(
-        matches!(nested, Err(WaitError::Timeout { .. })),
-        "{nested:?}"
-    );
-    assert!(put.is_ok(), "{put:?}");
-    assert!(outer.is_ok(), "{outer:?}");
-    assert_eq!(pending, 0);
+    for through_another_pool in [false, true] {
+        let outcome = common::within("the blocked put in a callback", move || {
+            let pool = common::one_worker_bounded(1, 1);
+            let weak = pool.downgrade();
+            let (tx, rx) = mpsc::channel();
+            let body = move || {
+                let p = weak.upgrade().unwrap();
+                let (gate, latch) = common::gate();
+                p.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+                    .unwrap();
+                gate.await_start();
+                // The request queue is full now.
+                p.put_request(WorkRequest::new(|x: u32| x, 3)).unwrap();
+                let nested = p.wait_timeout(Duration::from_millis(10));
+                // The worker ends the held request and gets stuck sending
+                // its result; this put blocks until there is room.
+                gate.open();
+                let put = p.put_request(WorkRequest::new(|x: u32| x, 4)).map(|_| ());
+                tx.send((nested.map(|_| ()), put)).unwrap();
+            };
+            let other = ThreadPool::new(1);
+            pool.put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
+                if through_another_pool {
+                    other
+                        .put_request(WorkRequest::new(|x: u32| x, 2).on_result(move |_, _| body()))
+                        .unwrap();
+                    other.wait().unwrap();
+                } else {
+                    body();
+                }
+            }))
+            .unwrap();
+            let outer = pool.wait();
+            (outer, rx.try_recv().unwrap(), pool.pending())
+        });
+        let (outer, (nested, put), pending) = outcome;
+        let shape = if through_another_pool {
+            "through another pool"
+        } else {
+            "direct"
+        };
+        assert!(
+            matches!(nested, Err(WaitError::Timeout { .. })),
+            "{shape}: {nested:?}"
+        );
+        assert!(put.is_ok(), "{shape}: {put:?}");
+        assert!(outer.is_ok(), "{shape}: {outer:?}");
+        assert_eq!(pending, 0, "{shape}");
+    }
 }
 
 /// A put blocked on a full request queue handles results while it waits;

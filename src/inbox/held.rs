@@ -9,7 +9,7 @@
 //! sent for them would only come back to this thread, whose frames below
 //! re-check everything once they resume (`Inbox::wake_waiters`).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 /// The innermost open run on this thread: its handle's `Inbox::serial`
 /// and how many of that handle's messages it, and the runs of the same
@@ -32,55 +32,56 @@ shuttle::thread_local! {
     static OPEN: Cell<Open> = const { Cell::new(None) };
 }
 
-/// The innermost handle this thread waits on (its `Inbox::serial`), and
-/// how many of its waits are open on this thread, one inside another's
-/// callback.
-type Waiting = Option<(u64, usize)>;
+/// The handles of the waits open on this thread, outermost first: one
+/// inside another's callback, on the same handle or not. All of them, not
+/// only the innermost: a wait on another handle in between must not hide
+/// the suspended ones (a token sent for them went round for ever).
+type Waits = RefCell<Vec<u64>>;
 
 #[cfg(not(any(loom, shuttle)))]
 std::thread_local! {
-    static WAITING: Cell<Waiting> = const { Cell::new(None) };
+    static WAITS: Waits = const { RefCell::new(Vec::new()) };
 }
 #[cfg(loom)]
 loom::thread_local! {
-    static WAITING: Cell<Waiting> = Cell::new(None);
+    static WAITS: Waits = RefCell::new(Vec::new());
 }
 #[cfg(all(shuttle, not(loom)))]
 shuttle::thread_local! {
-    static WAITING: Cell<Waiting> = const { Cell::new(None) };
+    static WAITS: Waits = const { RefCell::new(Vec::new()) };
 }
 
-/// A wait on one handle open on this thread, until dropped.
-pub(crate) struct OpenWait {
-    below: Waiting,
-}
+/// A wait on one handle open on this thread, until dropped. Waits on one
+/// thread nest (each is a frame below the next), so they close in the
+/// reverse order they opened.
+pub(crate) struct OpenWait(());
 
 impl OpenWait {
     /// Opens a wait on the handle whose inbox has `serial`.
     pub(crate) fn open(serial: u64) -> OpenWait {
-        let below = WAITING.try_with(Cell::get).ok().flatten();
-        let here = match below {
-            Some((open, n)) if open == serial => n + 1,
-            _ => 1,
-        };
-        let _ = WAITING.try_with(|w| w.set(Some((serial, here))));
-        OpenWait { below }
+        let _ = WAITS.try_with(|waits| waits.borrow_mut().push(serial));
+        OpenWait(())
     }
 }
 
 impl Drop for OpenWait {
     fn drop(&mut self) {
-        let _ = WAITING.try_with(|w| w.set(self.below));
+        let _ = WAITS.try_with(|waits| waits.borrow_mut().pop());
     }
 }
 
 /// How many waits on the handle whose inbox has `serial` are open on this
-/// thread (0 if the innermost wait here is on another handle).
+/// thread.
 pub(crate) fn waits_here(serial: u64) -> usize {
-    match WAITING.try_with(Cell::get) {
-        Ok(Some((open, n))) if open == serial => n,
-        _ => 0,
-    }
+    WAITS
+        .try_with(|waits| {
+            waits
+                .borrow()
+                .iter()
+                .filter(|&&open| open == serial)
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 /// A run of messages of one handle being handled by this frame, until
