@@ -91,11 +91,16 @@ fn unpolled_bombs(drop_while_queued: bool) {
     }
     let waiter = Arc::clone(&pool);
     assert_eq!(common::within("wait", move || waiter.wait()), Ok(1));
+    the_one_worker_still_runs_requests(&pool);
+}
+
+/// `pool`'s one worker is alive and runs new requests.
+fn the_one_worker_still_runs_requests(pool: &Arc<ThreadPool>) {
     for i in 0..3u8 {
         pool.put_request(WorkRequest::new(move |_: ()| i, ()))
             .unwrap();
     }
-    let waiter = Arc::clone(&pool);
+    let waiter = Arc::clone(pool);
     assert_eq!(common::within("wait", move || waiter.wait()), Ok(3));
     assert_eq!(pool.workers(), 1);
     assert_eq!(pool.threads(), 1, "a worker died");
@@ -527,14 +532,7 @@ fn items_and_batch_callbacks_of_a_dropped_handle_leave_the_worker_alive() {
             std::thread::yield_now();
         }
     });
-    for i in 0..3u8 {
-        pool.put_request(WorkRequest::new(move |_: ()| i, ()))
-            .unwrap();
-    }
-    let waiter = Arc::clone(&pool);
-    assert_eq!(common::within("wait", move || waiter.wait()), Ok(3));
-    assert_eq!(pool.workers(), 1);
-    assert_eq!(pool.threads(), 1, "a worker died");
+    the_one_worker_still_runs_requests(&pool);
 }
 
 /// `map` holds the last reference to its function: a panic in the `Drop`
