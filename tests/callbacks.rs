@@ -728,3 +728,53 @@ fn wait_inside_a_callback_run_by_a_blocked_put_returns_for_the_request_it_holds(
         assert_eq!((pending, handled), (0, 6), "batch {batch}");
     }
 }
+
+/// A `wait` inside a callback, while the results held below it are the
+/// only ones left but one still running, is woken when another thread
+/// waiting on a clone handles that one: it returns `HeldByCaller` rather
+/// than wait for ever (a wake-up used to come only when nothing was left
+/// pending).
+#[test]
+fn a_nested_wait_hears_when_another_waiter_handles_the_last_unheld_result() {
+    let (inner, outer, pending) = common::within("nested wait beside a second waiter", || {
+        let pool = ThreadPool::new(1);
+        let (gate, latch) = common::gate();
+        let gate = Arc::new(Mutex::new(Some(gate)));
+        let (inner_tx, inner_rx) = mpsc::channel();
+        let clone = pool.clone();
+        let weak = pool.downgrade();
+        let opener = Arc::clone(&gate);
+        pool.put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
+            let p = weak.upgrade().unwrap();
+            // A second thread waits on a clone; the held request's gate
+            // opens a little later, so that its result most likely goes to
+            // whichever of the two waits is blocked (either must end well).
+            let second = {
+                let clone = clone.clone();
+                thread::spawn(move || clone.wait())
+            };
+            let gate = opener.lock().unwrap().take().unwrap();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(50));
+                gate.open();
+            });
+            inner_tx.send((p.wait(), second)).unwrap();
+        }))
+        .unwrap();
+        pool.put_request(WorkRequest::new(|x: u32| x, 2)).unwrap();
+        pool.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+            .unwrap();
+        // The first two results are queued once the third request runs:
+        // the next wait takes them together.
+        gate.lock().unwrap().as_ref().unwrap().await_start();
+        let outer = pool.wait();
+        let (inner, second) = inner_rx.try_recv().unwrap();
+        // The second waiter returns once the held result is handled too.
+        assert!(second.join().unwrap().is_ok());
+        (inner, outer, pool.pending())
+    });
+    // The second request's result, taken with the first's, is still held.
+    assert_eq!(inner, Err(WaitError::HeldByCaller { pending: 1 }));
+    assert!(outer.is_ok(), "{outer:?}");
+    assert_eq!(pending, 0);
+}

@@ -596,10 +596,7 @@ impl ThreadPool {
     /// returns [`WaitError::HeldByCaller`] rather than wait for ever (it
     /// may return so while a request still runs: see there), and `close`
     /// and `shutdown` go on to join the workers. A put blocked in the call
-    /// below holds its request the same way. One case is not caught: if
-    /// another thread waiting on a clone of this handle handles the last
-    /// result that was not held, the nested `wait` waits for ever; bound
-    /// it with [`wait_timeout`](Self::wait_timeout). Inside a streaming
+    /// below holds its request the same way. Inside a streaming
     /// request's result
     /// callback, the items of that stream it comes to (and the stream's
     /// error callback) run only once the callback has returned, in order:

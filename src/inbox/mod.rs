@@ -166,6 +166,10 @@ pub(crate) enum Caller {
 struct Counts {
     pending: AtomicUsize,
     waiters: AtomicUsize,
+    /// Waiters inside a callback whose caller holds results of this
+    /// handle: each must re-check whenever `pending` falls, not only at
+    /// zero, to see when only held results are left (`HeldByCaller`).
+    nested: AtomicUsize,
 }
 
 /// A handle's pending requests and the sending half of its queues.
@@ -215,6 +219,7 @@ impl Inbox {
             counts: CachePadded::new(Counts {
                 pending: AtomicUsize::new(0),
                 waiters: AtomicUsize::new(0),
+                nested: AtomicUsize::new(0),
             }),
             stuck_senders: AtomicUsize::new(0),
             lookouts: capacity.map(|_| Arc::default()),
@@ -269,7 +274,10 @@ impl Inbox {
         // the other, so a waiter either sees zero or gets a token.
         let before = self.counts.pending.fetch_sub(1, Ordering::SeqCst);
         seq_cst_pair();
-        if before == 1 {
+        // SeqCst, the same pair with a nested waiter (raise `nested`, then
+        // read `pending`). One load on the line just written: a handle
+        // without nested waiters pays nothing more.
+        if before == 1 || self.counts.nested.load(Ordering::SeqCst) > 0 {
             self.wake_waiters(caller);
         }
     }
@@ -320,6 +328,14 @@ impl Inbox {
 
     pub(crate) fn pending(&self) -> usize {
         self.counts.pending.load(Ordering::SeqCst)
+    }
+
+    /// Counts a waiter as nested (see `Counts::nested`) until the guard
+    /// drops; it reads `pending` again after this.
+    pub(crate) fn nested_waiter(&self) -> NestedGuard<'_> {
+        self.counts.nested.fetch_add(1, Ordering::SeqCst);
+        seq_cst_pair();
+        NestedGuard { inbox: self }
     }
 
     /// Registers the caller as a blocked waiter until the guard drops.
@@ -469,6 +485,17 @@ pub(crate) struct WaiterGuard<'a> {
     inbox: &'a Inbox,
     /// This wait, as open on this thread; closed before the wake-up.
     open: Option<OpenWait>,
+}
+
+/// Keeps a waiter counted in `Counts::nested` while it waits.
+pub(crate) struct NestedGuard<'a> {
+    inbox: &'a Inbox,
+}
+
+impl Drop for NestedGuard<'_> {
+    fn drop(&mut self) {
+        self.inbox.counts.nested.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Drop for WaiterGuard<'_> {

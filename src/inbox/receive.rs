@@ -102,6 +102,9 @@ impl Results {
         }
         // Counted as a waiter before reading `pending`: see Inbox::unregister.
         let _waiter = self.inbox.waiter();
+        // Once results are held below this wait: counted as nested, so that
+        // each fall of `pending` wakes it to compare again.
+        let mut nested = None;
         let mut handled = 0;
         // What this thread has counted in a batch, kept for the whole wait
         // (and flushed at the end of each run of results: `handle_run`).
@@ -119,6 +122,15 @@ impl Results {
             let below = held::below(self.inbox.serial);
             if below > 0 && pending <= below {
                 return Err(WaitError::HeldByCaller { pending });
+            }
+            if below > 0 && nested.is_none() {
+                nested = Some(self.inbox.nested_waiter());
+                // Read again after counting in: a result handled on another
+                // thread in between either shows here or wakes us.
+                let pending = self.inbox.pending();
+                if pending <= below {
+                    return Err(WaitError::HeldByCaller { pending });
+                }
             }
             if threads.running() == 0 {
                 // No thread left: whatever was in flight is in our queue now,
