@@ -102,9 +102,10 @@ impl ThreadPool {
     /// has started runs to its end. [`stats`](Self::stats) and the
     /// request hooks see the chunks, not the inputs. On a pool with no
     /// worker (built with none, or all dismissed) `map` waits until one is
-    /// added. With a bounded result queue, the handle's
-    /// own callbacks may run here meanwhile (a panic in one passes through,
-    /// and the outcomes are lost): see [`Builder::result_capacity`](crate::Builder::result_capacity).
+    /// added. With a bounded result queue, the handle's own callbacks may
+    /// run here meanwhile (a panic in one passes through, and the outcomes
+    /// are lost): see
+    /// [`Builder::result_capacity`](crate::Builder::result_capacity).
     ///
     /// # Examples
     ///

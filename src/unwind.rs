@@ -33,25 +33,27 @@ pub(crate) fn contain(what: &str, f: impl FnOnce()) {
 /// A boxed user callback that may be dropped uncalled (its handle gone,
 /// its batch swept), on whichever thread lets go of it: often a worker, or
 /// a thread already unwinding. What it captures is then dropped contained.
-pub(crate) struct Callback<A>(Box<dyn FnOnce(A) + Send>);
+/// `None` once called (the same size: the box's pointer is never null).
+pub(crate) struct Callback<A>(Option<Box<dyn FnOnce(A) + Send>>);
 
 impl<A> Callback<A> {
     pub(crate) fn new(f: impl FnOnce(A) + Send + 'static) -> Callback<A> {
-        Callback(Box::new(f))
+        Callback(Some(Box::new(f)))
     }
 
     /// Calls it: a panic in the call itself passes on.
     pub(crate) fn call(mut self, arg: A) {
-        // A closure of no size: the box allocates nothing.
-        let f = std::mem::replace(&mut self.0, Box::new(|_| {}));
-        f(arg);
+        if let Some(f) = self.0.take() {
+            f(arg);
+        }
     }
 }
 
 impl<A> Drop for Callback<A> {
     fn drop(&mut self) {
-        let f = std::mem::replace(&mut self.0, Box::new(|_| {}));
-        contain("a callback dropped uncalled", move || drop(f));
+        if let Some(f) = self.0.take() {
+            contain("a callback dropped uncalled", move || drop(f));
+        }
     }
 }
 

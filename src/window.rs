@@ -37,9 +37,9 @@ impl ThreadPool {
     /// bounded memory. The outcomes go to the iterator, never to this
     /// handle's callbacks, and `pending` does not count them. `next` blocks
     /// until one more has ended (woken by the worker, with no periodic
-    /// look). With a bounded result queue, the handle's
-    /// own callbacks may run here meanwhile (and a panic in one passes
-    /// through): see [`Builder::result_capacity`](crate::Builder::result_capacity). The
+    /// look). With a bounded result queue, the handle's own callbacks may
+    /// run here meanwhile (and a panic in one passes through): see
+    /// [`Builder::result_capacity`](crate::Builder::result_capacity). The
     /// iterator loses nothing to such a panic: `next` goes on after it.
     ///
     /// A `limit` of 0 means no limit: every input is put at once (bounded

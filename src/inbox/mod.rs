@@ -313,12 +313,14 @@ impl Inbox {
     /// only come back to this thread: a blocked put that handles results
     /// passed one around for ever).
     pub(crate) fn wake_waiters(&self, caller: Caller) {
+        let waiters = self.counts.waiters.load(Ordering::SeqCst);
+        if waiters == 0 {
+            // The common case (a `wait` ending): no need to look at this
+            // thread's open waits.
+            return;
+        }
         let skip = usize::from(caller == Caller::Waiter).max(held::waits_here(self.serial));
-        let waiters = self
-            .counts
-            .waiters
-            .load(Ordering::SeqCst)
-            .saturating_sub(skip);
+        let waiters = waiters.saturating_sub(skip);
         for _ in 0..waiters {
             // Full: the waiters have messages to wake them anyway.
             // Disconnected: the handle is gone, so nobody waits.

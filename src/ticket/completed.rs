@@ -16,9 +16,8 @@ use crate::ticket::{Listener, Ticket};
 /// the thread that ends each request tells the iterator. With a bounded
 /// result queue, the callbacks of the tickets' handles may run in `next`
 /// meanwhile, as in [`Ticket::wait`] (a panic in one passes through, and
-/// the iterator goes on after it). Dropping the
-/// iterator drops the tickets left, which does not cancel them (see
-/// [`Ticket`]).
+/// the iterator goes on after it). Dropping the iterator drops the tickets
+/// left, which does not cancel them (see [`Ticket`]).
 ///
 /// # Examples
 ///

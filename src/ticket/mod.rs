@@ -156,7 +156,8 @@ impl<T, E> Ticket<T, E> {
     /// Blocks until the request has ended, and returns its outcome.
     ///
     /// It blocks, and the thread that ends the request wakes it (no
-    /// periodic look). A request stuck in the queue of a pool with no worker left (see
+    /// periodic look). A request stuck in the queue of a pool with no
+    /// worker left (see
     /// [`ThreadPool::resize`](crate::ThreadPool::resize)) keeps it blocked
     /// until a worker is added or the pool closes (then `Cancelled`); use
     /// [`wait_timeout`](Self::wait_timeout) when that can happen.
