@@ -679,6 +679,60 @@ fn a_put_blocked_in_a_callback_does_not_pass_a_wake_up_around_for_ever() {
     }
 }
 
+/// A wait running one of its callbacks is not blocked in the result
+/// queue, so no wake token is sent for it: here a `poll_timeout` on the
+/// main thread ends while another thread's wait is inside a callback that
+/// waits for the main thread's next put. (A token was sent for it; it
+/// filled the result queue of one, and the main thread's blocked put,
+/// handling results to make room, took it and sent it back for ever, ahead
+/// of the stuck worker's result.)
+#[test]
+fn a_wait_inside_its_callback_gets_no_wake_up_for_a_blocked_put_to_pass_around() {
+    let (timed_out, put, waited, pending) =
+        common::within("a put while another thread's wait runs a callback", || {
+            let pool = common::one_worker_bounded(1, 1);
+            let (inside_tx, inside_rx) = mpsc::channel();
+            let (go_tx, go_rx) = mpsc::channel::<()>();
+            pool.put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
+                inside_tx.send(()).unwrap();
+                // Suspended here until the main thread's put went through.
+                go_rx.recv().unwrap();
+            }))
+            .unwrap();
+            let waiter = {
+                let pool = pool.clone();
+                thread::spawn(move || pool.wait())
+            };
+            inside_rx.recv().unwrap();
+            let (gate, latch) = common::gate();
+            pool.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+                .unwrap();
+            gate.await_start();
+            // The request queue is full now.
+            pool.put_request(WorkRequest::new(|x: u32| x, 2)).unwrap();
+            let timed_out = pool.poll_timeout(Duration::from_millis(10));
+            // The worker ends the held request and must find room for its
+            // result; this put blocks until the request queue has room.
+            gate.open();
+            let put = pool
+                .put_request(WorkRequest::new(|x: u32| x, 3))
+                .map(|_| ());
+            go_tx.send(()).unwrap();
+            (timed_out, put, waiter.join().unwrap(), pool.pending())
+        });
+    assert!(
+        matches!(timed_out, Err(PollError::Timeout { .. })),
+        "{timed_out:?}"
+    );
+    assert!(put.is_ok(), "{put:?}");
+    assert_eq!(
+        waited,
+        Ok(4),
+        "the other thread's wait handles every result"
+    );
+    assert_eq!(pending, 0);
+}
+
 /// A put blocked on a full request queue handles results while it waits;
 /// a `wait` in one of those callbacks cannot wait for the request that
 /// put holds (counted pending, queued only once the callback returns): it

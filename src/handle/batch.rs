@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::{BatchError, PutError};
 use crate::handle::ThreadPool;
 use crate::inbox::batches::{BatchState, Members, Progress};
-use crate::inbox::{Caller, Inbox, Job};
+use crate::inbox::{Inbox, Job};
 use crate::pool::queue::Admit;
 use crate::pool::{Pool, Push};
 use crate::request::task::{Route, TaskBox};
@@ -134,7 +134,7 @@ impl ThreadPool {
         if let Err(jobs) = refused {
             // Nothing was queued: untrack and hand everything back.
             for job in &jobs {
-                job.unregister(Caller::Other);
+                job.unregister();
             }
             inbox.batches.remove(&batch.state);
             let requests = jobs.into_iter().map(Job::into_request).collect();
@@ -288,7 +288,7 @@ impl ThreadPool {
     /// requests as in flight must re-count them (as `put` does).
     fn wake_if_no_threads(&self) {
         if self.shared().threads() == 0 {
-            self.inbox().wake_waiters(Caller::Other);
+            self.inbox().wake_waiters();
         }
     }
 }

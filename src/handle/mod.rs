@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{PollError, PutError, SpawnError, WaitError};
 use crate::inbox::receive::{Results, Until};
-use crate::inbox::{Caller, Job};
+use crate::inbox::Job;
 use crate::lookout::{Home, Lookouts};
 use crate::pool::queue::Lifecycle;
 use crate::pool::{Blocked, Pool, PoolOwner, Push};
@@ -137,7 +137,7 @@ impl Home for ThreadPool {
         }
         // As a putter does: not a waiter, so this handle's waiters still
         // get every wake token.
-        if self.results.handle_ready(self.shared(), Caller::Other) == 0 {
+        if self.results.handle_ready(self.shared()) == 0 {
             // Nothing there: the stuck worker's result was handed over and
             // it is about to count itself out, or it has not sent yet. The
             // caller looks again (parking could miss the worker blocking
@@ -147,6 +147,17 @@ impl Home for ThreadPool {
         }
         true
     }
+}
+
+/// A request whose put a callback's panic interrupted: dropped, no longer
+/// pending (its callbacks never run), and the panic goes on.
+fn drop_unput(job: Job, payload: crate::unwind::Payload) -> ! {
+    log::warn!(
+        "callpool: request {} was not put: a callback panicked while the put waited",
+        job.id()
+    );
+    drop(job);
+    panic::resume_unwind(payload)
 }
 
 /// A ticket's home does not keep the pool alive: the ticket's request
@@ -363,17 +374,31 @@ impl ThreadPool {
     }
 
     fn put(&self, request: WorkRequest, mode: PutMode) -> Result<RequestId, PutError> {
+        self.put_or_panic(request, mode)
+            .unwrap_or_else(|(job, payload)| drop_unput(job, payload))
+    }
+
+    /// `put`, but a callback's panic while the put waits for room comes
+    /// back with the request not put (and no longer pending), for the
+    /// caller to keep or drop before the panic goes on.
+    fn put_or_panic(
+        &self,
+        request: WorkRequest,
+        mode: PutMode,
+    ) -> Result<Result<RequestId, PutError>, (Job, crate::unwind::Payload)> {
         // The box comes out first: its id is read from it without the lock
         // that only makes `WorkRequest` `Sync`.
-        let (id, job) = Job::register(request.into_task(), self.inbox())
-            .map_err(|task| PutError::DuplicateId(WorkRequest::from_task(task)))?;
-        match self.shared().queue.push(job) {
+        let (id, job) = match Job::register(request.into_task(), self.inbox()) {
+            Ok(registered) => registered,
+            Err(task) => return Ok(Err(PutError::DuplicateId(WorkRequest::from_task(task)))),
+        };
+        Ok(match self.shared().queue.push(job) {
             Push::Queued => {
                 self.shared().grow_for_backlog(1);
                 if self.shared().threads() == 0 {
                     // A waiter that counted this request as in flight (it
                     // was registered, not yet queued) must re-count it.
-                    self.inbox().wake_waiters(Caller::Other);
+                    self.inbox().wake_waiters();
                 }
                 Ok(id)
             }
@@ -387,10 +412,10 @@ impl ThreadPool {
                 // A worker of this pool waiting for room would wait for
                 // itself: its put goes past the capacity instead.
                 _ if self.shared().on_worker_thread() => self.put_past_capacity(job),
-                PutMode::Block => self.put_blocking(job, None),
-                PutMode::Until(deadline) => self.put_blocking(job, Some(deadline)),
+                PutMode::Block => return self.put_blocking(job, None),
+                PutMode::Until(deadline) => return self.put_blocking(job, Some(deadline)),
             },
-        }
+        })
     }
 
     /// The pool closed while this put was pushing its request, after (or
@@ -401,10 +426,10 @@ impl ThreadPool {
     }
 
     fn reject(&self, job: Job, kind: fn(WorkRequest) -> PutError) -> PutError {
-        job.unregister(Caller::Other);
+        job.unregister();
         if self.shared().threads() == 0 {
             // A waiter may be counting this request as in flight (see `block`).
-            self.inbox().wake_waiters(Caller::Other);
+            self.inbox().wake_waiters();
         }
         kind(job.into_request())
     }
@@ -432,23 +457,23 @@ impl ThreadPool {
     /// keeps a thread that both puts and polls out of deadlock. It handles
     /// them as a thread that is not a waiter: waiters on this handle still
     /// get every wake token.
-    /// A callback's panic there passes on, the request not put.
-    fn put_blocking(&self, job: Job, deadline: Option<Instant>) -> Result<RequestId, PutError> {
-        let id = job.id();
+    /// A callback's panic there comes back with the request not put.
+    fn put_blocking(
+        &self,
+        job: Job,
+        deadline: Option<Instant>,
+    ) -> Result<Result<RequestId, PutError>, (Job, crate::unwind::Payload)> {
         let holding = usize::from(job.counted_on_inbox(self.inbox()));
         self.put_blocking_or_panic(job, deadline, holding)
-            .unwrap_or_else(|(job, payload)| {
-                log::warn!(
-                    "callpool: request {id} was not put: a callback panicked while the put waited"
-                );
-                job.unregister(Caller::Other);
-                drop(job);
-                panic::resume_unwind(payload)
+            .map_err(|(job, payload)| {
+                job.unregister();
+                (job, payload)
             })
     }
 
-    /// `put_blocking`, but a callback's panic while it waits comes back
-    /// with the job not put, for the caller to settle before unwinding.
+    /// Puts `job`, blocking while the queue is full; a callback's panic
+    /// while it waits comes back with the job not put (still counted
+    /// pending), for the caller to settle before unwinding.
     /// `holding`: how many requests of this handle the caller holds
     /// counted pending but not yet queued, this one among them (see
     /// `Results::handle_ready_holding`).
@@ -486,8 +511,7 @@ impl ThreadPool {
                 Err(Blocked::HandleResults(job)) => job,
             };
             let handled = panic::catch_unwind(AssertUnwindSafe(|| {
-                self.results
-                    .handle_ready_holding(shared, Caller::Other, holding)
+                self.results.handle_ready_holding(shared, holding)
             }));
             match handled {
                 Err(payload) => return Err((job, payload)),
@@ -543,7 +567,7 @@ impl ThreadPool {
         }
         // Bounded by what is ready now, so a stream of fresh results cannot
         // keep one call going for ever.
-        Ok(self.results.handle_ready(self.shared(), Caller::Other))
+        Ok(self.results.handle_ready(self.shared()))
     }
 
     /// Blocks until at least one result is ready (or `timeout` passes), then
@@ -702,13 +726,13 @@ impl ThreadPool {
                     // result as it left, without being stuck again: the
                     // join that made room handles those too.
                     if made_room {
-                        self.results.handle_ready(shared, Caller::Other);
+                        self.results.handle_ready(shared);
                     }
                     return joined;
                 }
                 None => {
                     // Not a waiter: waiters on this handle keep their tokens.
-                    self.results.handle_ready(shared, Caller::Other);
+                    self.results.handle_ready(shared);
                     made_room = true;
                 }
             }

@@ -430,6 +430,12 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
+    /// Whether it holds no ends not yet flushed.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.counted.ended() == 0
+    }
+
     /// Whether `id` is a member of the tally's batch, whose end is now to
     /// be counted (see [`Members::claim`]).
     fn claims(&self, id: RequestId) -> bool {

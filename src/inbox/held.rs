@@ -4,12 +4,8 @@
 //! callbacks calls on the same handle. That wait cannot handle them, and
 //! must not wait for them (they are handled once the callback returns):
 //! it reads this to tell. `docs/design.md`, "Deliver and handle".
-//!
-//! And how many waits on which handle this thread is inside: a wake token
-//! sent for them would only come back to this thread, whose frames below
-//! re-check everything once they resume (`Inbox::wake_waiters`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 
 /// The innermost open run on this thread: its handle's `Inbox::serial`
 /// and how many of that handle's messages it, and the runs of the same
@@ -30,58 +26,6 @@ loom::thread_local! {
 #[cfg(all(shuttle, not(loom)))]
 shuttle::thread_local! {
     static OPEN: Cell<Open> = const { Cell::new(None) };
-}
-
-/// The handles of the waits open on this thread, outermost first: one
-/// inside another's callback, on the same handle or not. All of them, not
-/// only the innermost: a wait on another handle in between must not hide
-/// the suspended ones (a token sent for them went round for ever).
-type Waits = RefCell<Vec<u64>>;
-
-#[cfg(not(any(loom, shuttle)))]
-std::thread_local! {
-    static WAITS: Waits = const { RefCell::new(Vec::new()) };
-}
-#[cfg(loom)]
-loom::thread_local! {
-    static WAITS: Waits = RefCell::new(Vec::new());
-}
-#[cfg(all(shuttle, not(loom)))]
-shuttle::thread_local! {
-    static WAITS: Waits = const { RefCell::new(Vec::new()) };
-}
-
-/// A wait on one handle open on this thread, until dropped. Waits on one
-/// thread nest (each is a frame below the next), so they close in the
-/// reverse order they opened.
-pub(crate) struct OpenWait(());
-
-impl OpenWait {
-    /// Opens a wait on the handle whose inbox has `serial`.
-    pub(crate) fn open(serial: u64) -> OpenWait {
-        let _ = WAITS.try_with(|waits| waits.borrow_mut().push(serial));
-        OpenWait(())
-    }
-}
-
-impl Drop for OpenWait {
-    fn drop(&mut self) {
-        let _ = WAITS.try_with(|waits| waits.borrow_mut().pop());
-    }
-}
-
-/// How many waits on the handle whose inbox has `serial` are open on this
-/// thread.
-pub(crate) fn waits_here(serial: u64) -> usize {
-    WAITS
-        .try_with(|waits| {
-            waits
-                .borrow()
-                .iter()
-                .filter(|&&open| open == serial)
-                .count()
-        })
-        .unwrap_or(0)
 }
 
 /// A run of messages of one handle being handled by this frame, until

@@ -19,7 +19,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crate::inbox::batches::{Finished, Tally};
-use crate::inbox::held::OpenWait;
 use crate::lookout::Lookouts;
 use crate::request::context::Item;
 use crate::request::task::{BoxedTask, Ended, Route, SharedJob, TaskBox};
@@ -105,9 +104,9 @@ impl Job {
 
     /// Ends the request's pending life on its handle without an outcome
     /// (handed back or refused), if it was counted there.
-    pub(crate) fn unregister(&self, caller: Caller) {
+    pub(crate) fn unregister(&self) {
         if let Some(inbox) = self.counted_on() {
-            inbox.unregister(self.id(), caller);
+            inbox.unregister(self.id());
         }
     }
 
@@ -150,21 +149,12 @@ pub(crate) enum Msg {
     Wake,
 }
 
-/// Who is handling a handle's results, which decides what happens to wake
-/// tokens (see [`Inbox::unregister`]).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Caller {
-    /// A thread counted in `waiters` (blocked in `wait` or `poll_timeout`):
-    /// a token it takes was for it, and it needs none for itself.
-    Waiter,
-    /// Any other thread (`poll`, a blocked put, a joiner): it passes on a
-    /// token it takes, and every waiter gets one from it.
-    Other,
-}
-
 /// Counters of the handle's own threads (see `Inbox::counts`).
 struct Counts {
     pending: AtomicUsize,
+    /// Threads blocked in `wait`, `wait_timeout` or `poll_timeout` on this
+    /// handle, or about to block: not while they run callbacks (see
+    /// `WaiterGuard::handling`).
     waiters: AtomicUsize,
     /// Waiters inside a callback whose caller holds results of this
     /// handle: each must re-check whenever `pending` falls, not only at
@@ -263,9 +253,9 @@ impl Inbox {
     }
 
     /// Ends a request's pending life (handled, or handed back). When that
-    /// leaves nothing pending, wakes the blocked waiters, except the caller
-    /// itself when it is one.
-    pub(crate) fn unregister(&self, id: RequestId, caller: Caller) {
+    /// leaves nothing pending, wakes the blocked waiters (the caller is not
+    /// one of them: a waiter is not counted while it handles results).
+    pub(crate) fn unregister(&self, id: RequestId) {
         if id.is_user_chosen() {
             self.user_ids().remove(&id.value());
         }
@@ -278,7 +268,7 @@ impl Inbox {
         // read `pending`). One load on the line just written: a handle
         // without nested waiters pays nothing more.
         if before == 1 || self.counts.nested.load(Ordering::SeqCst) > 0 {
-            self.wake_waiters(caller);
+            self.wake_waiters();
         }
     }
 
@@ -298,7 +288,7 @@ impl Inbox {
                         .ended(job.id(), || Ended::Unstarted, &mut tally);
                     finished.append(ended);
                 }
-                job.unregister(Caller::Other);
+                job.unregister();
                 job.into_request()
             })
             .collect();
@@ -306,21 +296,13 @@ impl Inbox {
         HandedBack { requests, finished }
     }
 
-    /// Sends one wake token per blocked waiter, less the caller's own and
-    /// those of waits open below the caller on this thread: suspended in
-    /// one of their callbacks, they are not blocked, and re-check all
-    /// there is to re-check once they resume (a token sent for them could
-    /// only come back to this thread: a blocked put that handles results
-    /// passed one around for ever).
-    pub(crate) fn wake_waiters(&self, caller: Caller) {
+    /// Sends one wake token per waiter. Every counted waiter is blocked or
+    /// about to look at the result queue: a wait that runs callbacks is not
+    /// counted meanwhile, and re-checks everything when it is counted again
+    /// (a token sent for it could have gone round for ever between blocked
+    /// puts that handle results: `WaiterGuard::handling`).
+    pub(crate) fn wake_waiters(&self) {
         let waiters = self.counts.waiters.load(Ordering::SeqCst);
-        if waiters == 0 {
-            // The common case (a `wait` ending): no need to look at this
-            // thread's open waits.
-            return;
-        }
-        let skip = usize::from(caller == Caller::Waiter).max(held::waits_here(self.serial));
-        let waiters = waiters.saturating_sub(skip);
         for _ in 0..waiters {
             // Full: the waiters have messages to wake them anyway.
             // Disconnected: the handle is gone, so nobody waits.
@@ -344,10 +326,7 @@ impl Inbox {
     pub(crate) fn waiter(&self) -> WaiterGuard<'_> {
         self.counts.waiters.fetch_add(1, Ordering::SeqCst);
         seq_cst_pair();
-        WaiterGuard {
-            inbox: self,
-            open: Some(OpenWait::open(self.serial)),
-        }
+        WaiterGuard { inbox: self }
     }
 
     /// For a worker: sends a finished request back to the handle. If the
@@ -425,9 +404,15 @@ impl Inbox {
         }
     }
 
+    /// Whether the overflow may hold messages.
+    pub(crate) fn may_have_overflow(&self) -> bool {
+        // SeqCst: see `keep`.
+        self.overflowed.load(Ordering::SeqCst) != 0
+    }
+
     /// Takes what waits in the overflow, if anything may.
     pub(crate) fn take_overflow(&self) -> Option<Msg> {
-        if self.overflowed.load(Ordering::SeqCst) == 0 {
+        if !self.may_have_overflow() {
             return None;
         }
         let mut overflow = self.overflow();
@@ -464,10 +449,11 @@ impl Inbox {
         }
     }
 
-    /// Passes on a wake-up that a non-waiting thread took off the queue,
-    /// if a waiter on another thread may need it (see `wake_waiters`).
+    /// Passes on a wake-up that a thread not counted as a waiter took off
+    /// the queue (a waiter handling results is not counted), if a waiter
+    /// may need it (see `wake_waiters`).
     pub(crate) fn forward_wake(&self) {
-        if self.counts.waiters.load(Ordering::SeqCst) > held::waits_here(self.serial) {
+        if self.counts.waiters.load(Ordering::SeqCst) > 0 {
             let _ = self.results.try_send(Msg::Wake);
         }
     }
@@ -485,8 +471,36 @@ impl Inbox {
 /// meant for them.
 pub(crate) struct WaiterGuard<'a> {
     inbox: &'a Inbox,
-    /// This wait, as open on this thread; closed before the wake-up.
-    open: Option<OpenWait>,
+}
+
+impl WaiterGuard<'_> {
+    /// Stops counting the waiter until the returned guard drops: it is
+    /// about to handle results, and their callbacks may block anywhere (in
+    /// a put on this handle, on another thread's progress), where a wake
+    /// token sent for it would never be taken, or be taken by a blocked
+    /// put and passed round for ever ahead of a stuck worker's result.
+    /// The waiter reads `pending` only once counted again, so a last
+    /// result handled meanwhile elsewhere cannot go unseen.
+    pub(crate) fn handling(&self) -> Handling<'_> {
+        // SeqCst with the rest of `waiters`' pairs; being seen late only
+        // costs one wasted token.
+        self.inbox.counts.waiters.fetch_sub(1, Ordering::SeqCst);
+        Handling { inbox: self.inbox }
+    }
+}
+
+/// A waiter handling results, not counted as one (see
+/// `WaiterGuard::handling`); counted again when dropped.
+pub(crate) struct Handling<'a> {
+    inbox: &'a Inbox,
+}
+
+impl Drop for Handling<'_> {
+    fn drop(&mut self) {
+        // SeqCst, then `pending` read by the waiter: the pair in `unregister`.
+        self.inbox.counts.waiters.fetch_add(1, Ordering::SeqCst);
+        seq_cst_pair();
+    }
 }
 
 /// Keeps a waiter counted in `Counts::nested` while it waits.
@@ -503,8 +517,7 @@ impl Drop for NestedGuard<'_> {
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
         self.inbox.counts.waiters.fetch_sub(1, Ordering::SeqCst);
-        self.open.take();
-        self.inbox.wake_waiters(Caller::Other);
+        self.inbox.wake_waiters();
     }
 }
 

@@ -12,7 +12,7 @@ use crate::error::WaitError;
 use crate::inbox::batches::{Batches, Finished, Tally};
 use crate::inbox::held::{self, OpenRun};
 use crate::inbox::patience::Patience;
-use crate::inbox::{Caller, Inbox, Msg};
+use crate::inbox::{Inbox, Msg, WaiterGuard};
 use crate::lookout::Home;
 use crate::request::task::{Envelope, Task};
 use crate::request::RequestId;
@@ -101,7 +101,7 @@ impl Results {
             return Err(WaitError::OnWorkerThread);
         }
         // Counted as a waiter before reading `pending`: see Inbox::unregister.
-        let _waiter = self.inbox.waiter();
+        let waiter = self.inbox.waiter();
         // Once results are held below this wait: counted as nested, so that
         // each fall of `pending` wakes it to compare again.
         let mut nested = None;
@@ -110,7 +110,7 @@ impl Results {
         // (and flushed at the end of each run of results: `handle_run`).
         let mut tally = Tally::default();
         loop {
-            handled += self.handle_run(threads, Caller::Waiter, &mut tally);
+            handled += self.handle_run(threads, Some(&waiter), &mut tally);
             let pending = self.inbox.pending();
             if finished(until, handled, pending) {
                 return Ok(handled);
@@ -136,7 +136,7 @@ impl Results {
                 // No thread left: whatever was in flight is in our queue now,
                 // or in the hands of another thread handling this handle's
                 // results (which wakes us when it has: see `handle`).
-                handled += self.handle_run(threads, Caller::Waiter, &mut tally);
+                handled += self.handle_run(threads, Some(&waiter), &mut tally);
                 // One read decides both: another waiter may handle the last
                 // result between two reads, and 0 pending is never stranded.
                 let pending = self.inbox.pending();
@@ -173,14 +173,22 @@ impl Results {
                     msg
                 }
             };
-            if let Some(msg) = msg {
-                // A panic here leaves nothing taken but this message (and
-                // flushes the tally); the waiter guard passes a wake-up on
-                // as it unwinds. The loop's next `handle_run` flushes the
-                // tally and, if that was the last result, finds the queue
-                // empty (a look, no drain) and returns.
-                let rest = std::iter::empty();
-                handled += self.handle_guarded(threads, msg, Caller::Waiter, rest, &mut tally);
+            match msg {
+                // A wake-up this waiter takes while counted was for it (or
+                // for a waiter that, ending, passes one on: `WaiterGuard`):
+                // the loop re-checks.
+                Some(Msg::Wake) | None => {}
+                Some(msg) => {
+                    let _handling = waiter.handling();
+                    // A panic here leaves nothing taken but this message
+                    // (and flushes the tally); the waiter guard passes a
+                    // wake-up on as it unwinds. The loop's next
+                    // `handle_run` flushes the tally and, if that was the
+                    // last result, finds the queue empty (a look, no
+                    // drain) and returns.
+                    let rest = std::iter::empty();
+                    handled += self.handle_guarded(threads, msg, rest, &mut tally);
+                }
             }
         }
     }
@@ -191,34 +199,44 @@ impl Results {
     /// outcome in the overflow and then a wake token in the queue, or finds
     /// the queue full; either way a receiver that empties the queue after
     /// it looks at the overflow after it too.
-    pub(crate) fn handle_ready(&self, threads: &impl Threads, caller: Caller) -> usize {
-        self.handle_run(threads, caller, &mut Tally::default())
+    pub(crate) fn handle_ready(&self, threads: &impl Threads) -> usize {
+        self.handle_run(threads, None, &mut Tally::default())
     }
 
     /// `handle_ready` for a put blocked on a full request queue that holds
     /// `holding` requests of this handle, counted pending but not yet
     /// queued: a `wait` in one of the callbacks run here must not wait
     /// for them (they are queued once it returns), as for held results.
-    pub(crate) fn handle_ready_holding(
-        &self,
-        threads: &impl Threads,
-        caller: Caller,
-        holding: usize,
-    ) -> usize {
+    pub(crate) fn handle_ready_holding(&self, threads: &impl Threads, holding: usize) -> usize {
         let _held = (holding > 0).then(|| OpenRun::open(self.inbox.serial, holding));
-        self.handle_run(threads, caller, &mut Tally::default())
+        self.handle_run(threads, None, &mut Tally::default())
     }
 
     /// `handle_ready`, counting the batch members among the results in
     /// `tally`, which it then flushes to their batch: one lock for the run,
-    /// not one per result (`Batches::ended`).
-    fn handle_run(&self, threads: &impl Threads, caller: Caller, tally: &mut Tally) -> usize {
+    /// not one per result (`Batches::ended`). A `waiter` is not counted
+    /// while it handles them (`WaiterGuard::handling`), and passes on the
+    /// wake-ups among them as any other thread does.
+    fn handle_run(
+        &self,
+        threads: &impl Threads,
+        waiter: Option<&WaiterGuard<'_>>,
+        tally: &mut Tally,
+    ) -> usize {
+        if tally.is_empty() && !self.inbox.may_have_overflow() && self.receiver.is_empty() {
+            // Nothing to do (the common look of a waiter about to block).
+            // The overflow's second look below is not needed: an outcome
+            // goes there only when the queue is full, so a message is in
+            // the queue then, and the next look finds it.
+            return 0;
+        }
+        let _handling = waiter.map(WaiterGuard::handling);
         let mut handled = 0;
         // The overflow first: after a callback panicked, it holds the
         // rest of that run, older than anything queued since, and a stream's
         // items and its end must be handled in the order they were sent.
         while let Some(msg) = self.inbox.take_overflow() {
-            handled += self.handle_guarded(threads, msg, caller, std::iter::empty(), tally);
+            handled += self.handle_guarded(threads, msg, std::iter::empty(), tally);
         }
         // Drained only when something is there: a drain takes the queue's
         // buffer with it, and the next result sent would allocate another.
@@ -231,11 +249,11 @@ impl Results {
                 if let Some(run) = &run {
                     run.left(batch.len());
                 }
-                handled += self.handle_guarded(threads, msg, caller, &mut batch, tally);
+                handled += self.handle_guarded(threads, msg, &mut batch, tally);
             }
         }
         while let Some(msg) = self.inbox.take_overflow() {
-            handled += self.handle_guarded(threads, msg, caller, std::iter::empty(), tally);
+            handled += self.handle_guarded(threads, msg, std::iter::empty(), tally);
         }
         // Every result of the run is handled: a batch-done callback that
         // panics here loses nothing.
@@ -250,17 +268,14 @@ impl Results {
         &self,
         threads: &impl Threads,
         msg: Msg,
-        caller: Caller,
         rest: impl Iterator<Item = Msg>,
         tally: &mut Tally,
     ) -> usize {
-        match panic::catch_unwind(AssertUnwindSafe(|| {
-            self.handle(threads, msg, caller, tally)
-        })) {
+        match panic::catch_unwind(AssertUnwindSafe(|| self.handle(threads, msg, tally))) {
             Ok(n) => n,
             Err(payload) => {
                 self.inbox.keep(rest);
-                self.inbox.wake_waiters(caller);
+                self.inbox.wake_waiters();
                 // What was counted goes to its batch before the panic goes
                 // on; if that completes it, its callback runs first.
                 self.flush(tally);
@@ -272,13 +287,12 @@ impl Results {
     /// Handles one message and returns how many results it was (0 or 1).
     /// An outcome first ends its pending life (so a panicking or re-entrant
     /// callback finds the pool consistent), then runs its callback. A wake-up
-    /// taken by a thread that is not waiting is passed on to the waiters.
-    fn handle(&self, threads: &impl Threads, msg: Msg, caller: Caller, tally: &mut Tally) -> usize {
+    /// taken here was for a waiter (the caller is not counted as one) and is
+    /// passed on.
+    fn handle(&self, threads: &impl Threads, msg: Msg, tally: &mut Tally) -> usize {
         match msg {
             Msg::Wake => {
-                if caller == Caller::Other {
-                    self.inbox.forward_wake();
-                }
+                self.inbox.forward_wake();
                 0
             }
             // An item is a result handled (so a `poll_timeout` returns for
@@ -303,11 +317,11 @@ impl Results {
                 } else {
                     Some(count_member(batches, &task, id, tally))
                 };
-                self.inbox.unregister(id, caller);
+                self.inbox.unregister(id);
                 // With no thread left, a waiter that found this result gone
                 // from the queue waits for us to finish with it: tell it.
                 if threads.running() == 0 {
-                    self.inbox.wake_waiters(caller);
+                    self.inbox.wake_waiters();
                 }
                 log::trace!("callpool: handling result of request {id}");
                 match finished {

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering as StdOrdering;
 
 use crate::error::WaitError;
 use crate::inbox::receive::{Results, Threads, Until};
-use crate::inbox::{Caller, Inbox, Msg};
+use crate::inbox::{Inbox, Msg};
 use crate::request::context::Detached;
 use crate::request::task::{BoxedTask, TaskBox};
 use crate::request::WorkRequest;
@@ -30,10 +30,6 @@ use shuttle::{sync::Arc, thread};
 pub(super) enum Misuse {
     /// None: what the library's own callers do.
     None,
-    /// A thread that is not a waiter handles results as one
-    /// (`Caller::Waiter`): the blocked put's old bug, which swallowed a
-    /// waiter's wake token.
-    OtherActsAsWaiter,
     /// A sweep puts an outcome in the overflow (`Inbox::keep`) without the
     /// wake token that `Inbox::hand_over` sends after it.
     KeepWithoutWake,
@@ -138,7 +134,7 @@ impl Handle {
         if self.inbox().pending() == 0 {
             return 0;
         }
-        self.results.handle_ready(&self.threads, Caller::Other)
+        self.results.handle_ready(&self.threads)
     }
 
     /// Asserts that nothing is pending and that the callbacks of exactly
@@ -175,7 +171,7 @@ fn worker(
         }
         if leaves {
             if misuse == Misuse::WakeBeforeExit {
-                handle.inbox().wake_waiters(Caller::Other);
+                handle.inbox().wake_waiters();
             }
             handle.threads.running.fetch_sub(1, Ordering::SeqCst);
             // The pool's `SeqCst` store of the thread count, then its read
@@ -183,7 +179,7 @@ fn worker(
             // only honours with a fence (see `sync::seq_cst_pair`).
             crate::sync::seq_cst_pair();
             if misuse != Misuse::WakeBeforeExit {
-                handle.inbox().wake_waiters(Caller::Other);
+                handle.inbox().wake_waiters();
             }
         }
     })
@@ -262,20 +258,16 @@ pub(super) fn two_waiters_last_thread_exit() {
 
 /// (g6) A thread that is not a waiter (a blocked put or a joiner, which
 /// handle results while they wait for something else; or a poll) handles
-/// the last result with `Caller::Other` while another thread waits: the
-/// waiter must still be woken and return `Ok`.
-pub(super) fn other_handles_the_last_result(misuse: Misuse) {
+/// the last result while another thread waits: the waiter must still be
+/// woken and return `Ok`.
+pub(super) fn other_handles_the_last_result() {
     let handle = Handle::new(None, 0);
     let task = handle.put(1);
     let waiter = spawn_waiter(&handle);
     worker(&handle, vec![task], false, Misuse::None)
         .join()
         .unwrap();
-    let caller = match misuse {
-        Misuse::OtherActsAsWaiter => Caller::Waiter,
-        _ => Caller::Other,
-    };
-    let by_other = handle.results.handle_ready(&handle.threads, caller);
+    let by_other = handle.results.handle_ready(&handle.threads);
     let by_waiter = waiter.join().unwrap();
     assert_eq!(by_other + by_waiter, 1);
     handle.assert_handled(&[1]);

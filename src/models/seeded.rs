@@ -49,10 +49,6 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             || check(|| inbox::waiter_and_last_thread_exit(inbox::Misuse::WakeBeforeExit)),
             "deadlock",
         ),
-        "g6_other_acts_as_waiter" => (
-            || check(|| inbox::other_handles_the_last_result(inbox::Misuse::OtherActsAsWaiter)),
-            "deadlock",
-        ),
         "g7_keep_without_wake" => (
             || check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::KeepWithoutWake)),
             "deadlock",
@@ -184,11 +180,6 @@ fn seeded_f_take_forgetting_putters_is_caught() {
 #[test]
 fn seeded_g4_waking_before_the_exit_is_counted_is_caught() {
     expect_caught("g4_wake_before_exit");
-}
-
-#[test]
-fn seeded_g6_a_non_waiter_handling_as_a_waiter_is_caught() {
-    expect_caught("g6_other_acts_as_waiter");
 }
 
 #[test]

@@ -146,7 +146,7 @@ fn g5_two_waiters_while_the_last_thread_exits() {
 
 #[test]
 fn g6_waiter_woken_when_a_non_waiter_handles_the_last_result() {
-    check(|| inbox::other_handles_the_last_result(inbox::Misuse::None));
+    check(|| inbox::other_handles_the_last_result());
 }
 
 #[test]

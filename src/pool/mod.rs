@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use crate::inbox::receive::Threads;
-use crate::inbox::{Caller, HandedBack, Inbox, Job};
+use crate::inbox::{HandedBack, Inbox, Job};
 use queue::{Lifecycle, RequestQueue};
 use registry::Workers;
 use scale::Autoscale;
@@ -254,7 +254,7 @@ impl Pool {
             inboxes.list.iter().filter_map(Weak::upgrade).collect()
         };
         for inbox in inboxes {
-            inbox.wake_waiters(Caller::Other);
+            inbox.wake_waiters();
         }
     }
 
