@@ -10,11 +10,13 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::iter::Fuse;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use crate::handle::ThreadPool;
 use crate::lookout::{self, Home};
-use crate::request::TaskError;
+use crate::request::task::TaskBox;
+use crate::request::{TaskError, WorkRequest};
 use crate::ticket::{Listener, Ticket};
 use crate::unwind;
 
@@ -40,7 +42,10 @@ impl ThreadPool {
     /// look). With a bounded result queue, the handle's own callbacks may
     /// run here meanwhile (and a panic in one passes through): see
     /// [`Builder::result_capacity`](crate::Builder::result_capacity). The
-    /// iterator loses nothing to such a panic: `next` goes on after it.
+    /// iterator loses nothing to such a panic, nor to one from the inputs
+    /// themselves as `next` pulls the next input: `next` goes on after it
+    /// (an outcome taken when the panic came is returned by the next call,
+    /// and an input whose put it interrupted is put then, not cancelled).
     ///
     /// A `limit` of 0 means no limit: every input is put at once (bounded
     /// only by a bounded queue's capacity), so the inputs must be finite.
@@ -96,6 +101,8 @@ impl ThreadPool {
             done,
             ended,
             home: self.home(),
+            unput: None,
+            ready: None,
         }
     }
 
@@ -135,6 +142,7 @@ impl ThreadPool {
             limit,
             f: Arc::new(f),
             flying: VecDeque::new(),
+            unput: None,
         }
     }
 }
@@ -142,6 +150,31 @@ impl ThreadPool {
 /// Whether one more request may be put: below the limit (0: no limit).
 fn room(limit: usize, in_flight: usize) -> bool {
     limit == 0 || in_flight < limit
+}
+
+/// Puts an iterator's request, whose ticket is already in flight; `false`
+/// if the pool refused it (the refused request, dropped with the error,
+/// told its ticket `Cancelled`). If one of the handle's callbacks panics
+/// while the put waits for room, the request is kept in `unput`, to be put
+/// first on the next call, and the panic goes on: it has not run, and must
+/// not come back as cancelled.
+fn put_or_keep(pool: &ThreadPool, task: TaskBox, unput: &mut Option<WorkRequest>) -> bool {
+    put_again_or_keep(pool, WorkRequest::from_task(task), unput)
+}
+
+/// `put_or_keep` for a request kept before.
+fn put_again_or_keep(
+    pool: &ThreadPool,
+    request: WorkRequest,
+    unput: &mut Option<WorkRequest>,
+) -> bool {
+    match pool.put_request_or_panic(request) {
+        Ok(put) => put.is_ok(),
+        Err((request, payload)) => {
+            *unput = Some(request);
+            panic::resume_unwind(payload)
+        }
+    }
 }
 
 /// The iterator of [`ThreadPool::as_completed`]: `(input, outcome)` in the
@@ -163,6 +196,12 @@ pub struct Completions<'p, I: Iterator, F, T> {
     ended: flume::Receiver<Option<usize>>,
     /// The pool handle, if `next` must look out for it (bounded results).
     home: Option<Arc<dyn Home>>,
+    /// A request in flight whose put a callback's panic interrupted: put
+    /// first on the next call (`put_or_keep`).
+    unput: Option<WorkRequest>,
+    /// An outcome taken when the refill after it panicked: the next call
+    /// returns it.
+    ready: Option<(I::Item, Result<T, TaskError>)>,
 }
 
 impl<I, F, T> Completions<'_, I, F, T>
@@ -174,6 +213,12 @@ where
 {
     /// Puts requests for new inputs while there is room.
     fn fill(&mut self) {
+        if let Some(request) = self.unput.take() {
+            if !put_again_or_keep(self.pool, request, &mut self.unput) {
+                self.refused();
+                return;
+            }
+        }
         while room(self.limit, self.in_flight) {
             let Some(input) = self.inputs.as_mut().and_then(Iterator::next) else {
                 self.inputs = None;
@@ -203,14 +248,18 @@ where
             }
             self.flying[key] = Some((held, ticket));
             self.in_flight += 1;
-            if self.pool.put_task(task).is_err() {
-                // The refused request was dropped with the error, which
-                // told its ticket `Cancelled`: it comes back as such.
-                log::debug!("callpool: as_completed stops pulling inputs: the pool refused a put");
-                self.inputs = None;
+            if !put_or_keep(self.pool, task, &mut self.unput) {
+                self.refused();
                 return;
             }
         }
+    }
+
+    /// The pool refused a put: its request comes back as cancelled, and no
+    /// input is pulled after it.
+    fn refused(&mut self) {
+        log::debug!("callpool: as_completed stops pulling inputs: the pool refused a put");
+        self.inputs = None;
     }
 }
 
@@ -224,6 +273,9 @@ where
     type Item = (I::Item, Result<T, TaskError>);
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(ready) = self.ready.take() {
+            return Some(ready);
+        }
         self.fill();
         if self.in_flight == 0 {
             return None;
@@ -245,8 +297,13 @@ where
             .take()
             .expect("each input is handed back once");
         // A slot is free: pull the next input now, so that it runs while
-        // the caller works on this outcome.
-        self.fill();
+        // the caller works on this outcome. A panic there (the inputs'
+        // own, or a callback's while the put waits) leaves this outcome
+        // for the next call.
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| self.fill())) {
+            self.ready = Some((input, outcome));
+            panic::resume_unwind(payload);
+        }
         Some((input, outcome))
     }
 }
@@ -263,6 +320,8 @@ impl<I: Iterator, F, T> Drop for Completions<'_, I, F, T> {
                 drop(held);
             });
         }
+        let (unput, ready) = (self.unput.take(), self.ready.take());
+        unwind::contain("an input left with its iterator", || drop((unput, ready)));
     }
 }
 
@@ -285,6 +344,9 @@ pub struct InOrder<'p, I: Iterator, F, T> {
     f: Arc<F>,
     /// The requests in flight, oldest first.
     flying: VecDeque<Ticket<T>>,
+    /// A request in flight whose put a callback's panic interrupted (see
+    /// `Completions::unput`).
+    unput: Option<WorkRequest>,
 }
 
 impl<I, F, T> Iterator for InOrder<'_, I, F, T>
@@ -297,6 +359,13 @@ where
     type Item = Result<T, TaskError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let refused = match self.unput.take() {
+            Some(request) => !put_again_or_keep(self.pool, request, &mut self.unput),
+            None => false,
+        };
+        if refused {
+            self.inputs = None;
+        }
         while room(self.limit, self.flying.len()) {
             let Some(input) = self.inputs.as_mut().and_then(Iterator::next) else {
                 self.inputs = None;
@@ -305,8 +374,7 @@ where
             let f = Arc::clone(&self.f);
             let (ticket, task) = Ticket::with_request(move || Ok(f(input)), self.pool.home());
             self.flying.push_back(ticket);
-            if self.pool.put_task(task).is_err() {
-                // The ticket heard `Cancelled` as the refused request dropped.
+            if !put_or_keep(self.pool, task, &mut self.unput) {
                 self.inputs = None;
                 break;
             }
@@ -327,6 +395,8 @@ impl<I: Iterator, F, T> Drop for InOrder<'_, I, F, T> {
                 ticket.cancel();
             });
         }
+        let unput = self.unput.take();
+        unwind::contain("an input left with its iterator", || drop(unput));
     }
 }
 

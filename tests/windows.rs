@@ -578,3 +578,101 @@ fn dropping_imap_half_way_cancels_the_rest() {
         assert_eq!(load(&pulled), K);
     });
 }
+
+/// A panic from the inputs while `as_completed` pulls the next one, after
+/// it has taken an outcome to return: the outcome comes with the next
+/// call, and every input pulled before and after comes back once. (It was
+/// dropped: input 2 ran and was never yielded.)
+#[test]
+fn as_completed_keeps_an_outcome_when_pulling_the_next_input_panics() {
+    quiet_deliberate_panics();
+    let pool = ThreadPool::new(1);
+    let inputs = (0..6u32).inspect(|&i| {
+        if i == 3 {
+            panic!("{DELIBERATE}: the inputs");
+        }
+    });
+    let mut completions = pool.as_completed(inputs, 1, |i: &u32| i * 10);
+    let mut seen = Vec::new();
+    let mut panics = 0;
+    within_here("as_completed after a panicking input", || loop {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| completions.next())) {
+            Ok(Some((input, outcome))) => {
+                assert_eq!(outcome, Ok(input * 10));
+                seen.push(input);
+            }
+            Ok(None) => break,
+            Err(_) => panics += 1,
+        }
+    });
+    assert_eq!(panics, 1);
+    assert_eq!(seen, [0, 1, 2, 4, 5], "each input that ran, once, in order");
+}
+
+/// A worker stuck on the handle's full result queue behind a callback that
+/// panics, and a put of `as_completed` or `imap` blocked on the full
+/// request queue, which runs that callback to make room: the panic passes
+/// out of `next`, and the input whose put it interrupted is put on the
+/// next call. Every input runs once and comes back `Ok`, none as
+/// cancelled (the request was dropped, and came back as `Cancelled`
+/// though the pool was open and it never ran).
+#[test]
+fn a_callback_panic_in_a_blocked_put_of_as_completed_or_imap_loses_no_input() {
+    quiet_deliberate_panics();
+    for in_order in [false, true] {
+        let (outcomes, panics, ran, pending) = within("an iterator's blocked put", move || {
+            let pool = common::one_worker_bounded(1, 1);
+            let ran = hit_counters(4);
+            let (gate, latch) = common::gate();
+            pool.put_request(
+                WorkRequest::new(move |_: ()| latch.hold(), ())
+                    .on_result(|_, _| panic!("{DELIBERATE}: a callback")),
+            )
+            .unwrap();
+            gate.await_start();
+            // Queued behind the held request; its result will find the
+            // result queue full of the first one's.
+            pool.put_request(WorkRequest::new(|x: u32| x, 1)).unwrap();
+            let f = {
+                let ran = Arc::clone(&ran);
+                move |i: usize| {
+                    ran[i].fetch_add(1, Ordering::SeqCst);
+                    i
+                }
+            };
+            gate.open();
+            let mut outcomes: Vec<(usize, Result<usize, TaskError>)> = Vec::new();
+            let mut panics = 0;
+            let mut step = |next: &mut dyn FnMut() -> Option<(usize, Result<usize, TaskError>)>| loop {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *next)) {
+                    Ok(Some(item)) => outcomes.push(item),
+                    Ok(None) => break,
+                    Err(_) => panics += 1,
+                }
+            };
+            if in_order {
+                let mut it = pool.imap(0..4usize, 3, f).enumerate();
+                step(&mut || it.next());
+            } else {
+                let mut it = pool.as_completed(0..4usize, 3, move |i: &usize| f(*i));
+                step(&mut || it.next());
+            }
+            let waited = pool.wait();
+            assert!(waited.is_ok(), "{waited:?}");
+            outcomes.sort_by_key(|(i, _)| *i);
+            (outcomes, panics, ran, pool.pending())
+        });
+        let shape = if in_order { "imap" } else { "as_completed" };
+        assert_eq!(
+            panics, 1,
+            "{shape}: the callback's panic passed out of next once"
+        );
+        let expected: Vec<_> = (0..4).map(|i| (i, Ok(i))).collect();
+        assert_eq!(
+            outcomes, expected,
+            "{shape}: every input once, none cancelled"
+        );
+        assert_each_once(shape, &ran);
+        assert_eq!(pending, 0, "{shape}");
+    }
+}

@@ -8,6 +8,7 @@ use crate::handle::{PutMode, ThreadPool};
 use crate::request::task::TaskBox;
 use crate::request::{RequestId, WorkRequest};
 use crate::ticket::Ticket;
+use crate::unwind::Payload;
 
 impl ThreadPool {
     /// Puts `callable(arg)` on the pool and returns a [`Ticket`] for its
@@ -90,6 +91,18 @@ impl ThreadPool {
     /// Puts a request made inside the crate, as `put_request` does.
     pub(crate) fn put_task(&self, task: TaskBox) -> Result<RequestId, PutError> {
         self.put(WorkRequest::from_task(task), PutMode::Block)
+    }
+
+    /// `put_task`, but if one of the handle's callbacks panics while the
+    /// put waits for room, the request comes back with the panic, not put,
+    /// for the caller to put again later (an iterator whose ticket for it
+    /// is already out).
+    pub(crate) fn put_request_or_panic(
+        &self,
+        request: WorkRequest,
+    ) -> Result<Result<RequestId, PutError>, (WorkRequest, Payload)> {
+        self.put_or_panic(request, PutMode::Block)
+            .map_err(|(job, payload)| (job.into_request(), payload))
     }
 
     /// Cancels the request `id` of this handle if it is still queued: it
