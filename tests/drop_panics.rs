@@ -575,3 +575,33 @@ fn maps_function_whose_captures_panic_when_dropped_loses_no_outcome() {
     let outcomes = ticket.wait().expect("the callable did not panic");
     assert_eq!(outcomes, (1..=10u32).map(Ok).collect::<Vec<_>>());
 }
+
+/// A request whose deadline passed while it was queued is not run; its
+/// work, dropped on the worker instead, panics in `Drop`: contained, the
+/// error callback hears `Expired` once and the worker lives. (The panic
+/// ended the worker, and the outcome was lost: `wait` hung.)
+#[test]
+fn an_expired_request_whose_work_panics_when_dropped_still_reports_expired() {
+    quiet();
+    let pool = Arc::new(ThreadPool::new(1));
+    let open = hold_the_worker(&pool);
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&errors);
+    let bomb = Bomb;
+    pool.put_request(
+        WorkRequest::new(
+            move |_: ()| {
+                let _bomb = &bomb;
+            },
+            (),
+        )
+        .deadline(std::time::Instant::now())
+        .on_error(move |_, e| seen.lock().unwrap().push(e)),
+    )
+    .unwrap();
+    drop(open);
+    let waiter = Arc::clone(&pool);
+    assert_eq!(common::within("wait", move || waiter.wait()), Ok(2));
+    assert_eq!(*errors.lock().unwrap(), [TaskError::Expired]);
+    the_one_worker_still_runs_requests(&pool);
+}

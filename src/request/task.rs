@@ -430,7 +430,10 @@ where
         if let Stage::Ready(work) = self.stage.take() {
             self.stage = if self.extras.passed() {
                 self.extras.end_unstarted();
-                drop(work);
+                // User code on the worker, outside `execute`: contained, as
+                // a cancelled request's is, or a panic there would end the
+                // worker and lose the outcome.
+                unwind::contain("an expired request's work", || drop(work));
                 Stage::Failed(Failure::Expired)
             } else {
                 self.extras.begin(|| cx.worker_index());
