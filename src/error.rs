@@ -36,7 +36,9 @@ pub enum PutError {
     /// The pool has been shut down.
     ShutDown(WorkRequest),
     /// The bounded request queue is full and the pool has no worker thread
-    /// left to empty it, so a blocking put would wait forever.
+    /// left to empty it, nor can it start one (an autoscaling pool below
+    /// its `max_workers` starts one instead), so a blocking put would wait
+    /// forever.
     NoWorkers(WorkRequest),
 }
 

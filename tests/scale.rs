@@ -246,3 +246,65 @@ fn a_waiter_does_not_see_a_request_stranded_that_a_worker_will_start_for() {
         assert_eq!(ran.load(Ordering::SeqCst), 200);
     });
 }
+
+/// Blocking puts from several threads at once into an open autoscaling
+/// pool scaled to zero, with a request queue of one: a put can find the
+/// queue full, filled by another put that has not yet started its worker,
+/// and no thread. It starts one instead of giving up. (It was refused with
+/// `NoWorkers`, and a `put_batch` cancelled its members, as if no worker
+/// could ever come: in 1-30 rounds of 200 in every run of a helper's
+/// reproducer.) Whether a round meets that moment is up to the timing;
+/// each put and each member must succeed in every round.
+#[test]
+fn puts_on_a_full_queue_of_an_autoscaling_pool_with_no_thread_start_one() {
+    within("puts into a pool scaled to zero", || {
+        let pool = ThreadPool::builder()
+            .workers(0)
+            .min_workers(0)
+            .max_workers(4)
+            .keep_alive(Duration::from_micros(50))
+            .queue_capacity(1)
+            .build()
+            .unwrap();
+        let cancelled = common::counter();
+        for round in 0..200u32 {
+            until(|| pool.threads() == 0);
+            let start = Arc::new(std::sync::Barrier::new(4));
+            let putters: Vec<_> = (0..4u64)
+                .map(|t| {
+                    let (handle, start) = (pool.new_handle(), Arc::clone(&start));
+                    let cancelled = Arc::clone(&cancelled);
+                    std::thread::spawn(move || {
+                        start.wait();
+                        let refused = if t % 2 == 0 {
+                            (0..4u64)
+                                .filter(|&i| {
+                                    handle.put_request(WorkRequest::new(|n: u64| n, i)).is_err()
+                                })
+                                .count()
+                        } else {
+                            let on_error = move |_, e: callpool::TaskError| {
+                                assert_eq!(e, callpool::TaskError::Cancelled);
+                                cancelled.fetch_add(1, Ordering::SeqCst);
+                            };
+                            let requests =
+                                callpool::make_requests(|n: u64| n, 0..4u64, |_, _| {}, on_error);
+                            usize::from(handle.put_batch(requests).is_err())
+                        };
+                        (refused, handle.wait())
+                    })
+                })
+                .collect();
+            for putter in putters {
+                let (refused, waited) = putter.join().unwrap();
+                assert_eq!(refused, 0, "round {round}: a put was refused");
+                assert_eq!(waited, Ok(4), "round {round}");
+            }
+            assert_eq!(
+                cancelled.load(Ordering::SeqCst),
+                0,
+                "round {round}: batch members cancelled"
+            );
+        }
+    });
+}

@@ -248,7 +248,8 @@ impl ThreadPool {
     ///
     /// Hands the request back in [`PutError::ShutDown`] after shutdown,
     /// [`PutError::DuplicateId`] if its user-chosen id is pending here, and
-    /// [`PutError::NoWorkers`] if the queue is full and no worker is left.
+    /// [`PutError::NoWorkers`] if the queue is full, no worker is left, and
+    /// none can be started (an autoscaling pool starts one).
     ///
     /// # Panics
     ///
@@ -505,7 +506,15 @@ impl ThreadPool {
                 }
                 Err(Blocked::Closed(job)) => return Ok(Err(self.reject(job, PutError::ShutDown))),
                 Err(Blocked::NoWorkers(job)) => {
-                    return Ok(Err(self.reject(job, PutError::NoWorkers)))
+                    // An open autoscaling pool starts a worker for the
+                    // full queue (the put that filled it is about to, or a
+                    // retirement raced it), as for a waiter (`stranded`);
+                    // only a pool that cannot start one refuses.
+                    shared.grow_for_backlog(1);
+                    if shared.threads() == 0 {
+                        return Ok(Err(self.reject(job, PutError::NoWorkers)));
+                    }
+                    job
                 }
                 Err(Blocked::Timeout(job)) => return Ok(Err(self.reject(job, PutError::Timeout))),
                 Err(Blocked::HandleResults(job)) => job,
