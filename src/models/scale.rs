@@ -4,6 +4,7 @@
 //! `docs/design.md`, "Autoscaling".
 
 use super::*;
+use crate::pool::queue::Retirement;
 use crate::pool::scale::{Autoscale, Roster, Scale};
 
 /// The registry as the decisions see it: live workers' flags under the
@@ -55,7 +56,7 @@ pub(super) fn shipped(
     roster: &mut Locked<'_>,
     queue: &RequestQueue<u64>,
 ) -> bool {
-    autoscale.retire_idle(roster, queue)
+    autoscale.retire_idle(roster, queue) == Retirement::Retired
 }
 
 /// Seeded bug: a retirement that publishes the smaller count and leaves

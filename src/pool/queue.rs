@@ -140,12 +140,25 @@ pub(crate) enum Admit {
     UntilClosed,
 }
 
+/// What an idle worker's asking to retire came to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Retirement {
+    /// Out of the pool (dismissed): it leaves at its next look.
+    Retired,
+    /// Requests are queued: it looks for one, and if another worker took
+    /// it, sleeps its keep-alive again and asks again.
+    NotNow,
+    /// The pool is at its minimum, or not open: it sleeps with no timeout
+    /// until it runs a request (no periodic wake-up).
+    Stays,
+}
+
 /// How an idle worker of an autoscaling pool may leave: after sleeping
 /// `after` with no work, it asks `retire`, which takes it out of the pool
 /// (and sets its dismissal flag) if the pool is above its minimum.
 pub(crate) struct Idle<'a> {
     pub(crate) after: Duration,
-    pub(crate) retire: &'a dyn Fn() -> bool,
+    pub(crate) retire: &'a dyn Fn() -> Retirement,
 }
 
 /// How a worker's sleep ended.
@@ -548,8 +561,12 @@ impl<J> RequestQueue<J> {
                         // Outside the queue's lock: `retire` takes the
                         // registry's, which is taken before this one
                         // everywhere else.
-                        let retired = idle.is_some_and(|idle| (idle.retire)());
-                        if !retired {
+                        // Refused for good (at the minimum): no timeout
+                        // until the next request, so an idle pool never
+                        // wakes up. Refused for now (requests queued, which
+                        // another worker may take first): the keep-alive
+                        // stays, or this worker would never leave.
+                        if idle.map(|idle| (idle.retire)()) == Some(Retirement::Stays) {
                             keep_alive = None;
                         }
                     }
@@ -865,5 +882,44 @@ mod tests {
         queue.advance(Lifecycle::Closed);
         worker.join().unwrap();
         assert_eq!(taken.load(Ordering::SeqCst), N);
+    }
+
+    /// An idle worker whose retirement is refused for now (requests were
+    /// queued, and another worker took them first) keeps its keep-alive:
+    /// it asks again after the next one, and leaves when that is granted.
+    /// (It slept with no timeout until its next request, above the pool's
+    /// minimum: an idle pool stayed larger than it needed.)
+    #[test]
+    fn a_retirement_refused_for_now_is_asked_again() {
+        let queue: RequestQueue<usize> = RequestQueue::new(None);
+        let flags = WorkerFlags::new();
+        let asked = AtomicUsize::new(0);
+        let retire = || {
+            if asked.fetch_add(1, Ordering::SeqCst) == 0 {
+                Retirement::NotNow
+            } else {
+                queue.dismiss(std::iter::once(&flags));
+                Retirement::Retired
+            }
+        };
+        let (done_tx, done) = std::sync::mpsc::channel();
+        thread::scope(|scope| {
+            scope.spawn(|| {
+                let idle = Idle {
+                    after: Duration::from_millis(1),
+                    retire: &retire,
+                };
+                let took = queue.take(&flags, &mut Pace::new(), || {}, Some(&idle));
+                done_tx.send(took).unwrap();
+            });
+            // A timeout turns a hang into a failure; it decides nothing else.
+            let took = done.recv_timeout(Duration::from_secs(60));
+            if took.is_err() {
+                // Let the sleeping worker go, so that the scope ends.
+                queue.advance(Lifecycle::Closed);
+            }
+            assert_eq!(took, Ok(None), "the worker never asked again");
+        });
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
     }
 }

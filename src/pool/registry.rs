@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::error::SpawnError;
 use crate::pool::handshake::WorkerFlags;
-use crate::pool::queue::Lifecycle;
+use crate::pool::queue::{Lifecycle, Retirement};
 use crate::pool::scale::{Autoscale, Roster};
 use crate::pool::{worker, Pool};
 
@@ -228,9 +228,9 @@ impl Pool {
     /// takes it out of the pool (dismissed, as `dismiss_workers` does) if
     /// the pool is open, above its minimum, and nothing is queued; the
     /// decision and why no request is stranded by it: `Autoscale::retire_idle`.
-    pub(crate) fn retire_idle(self: &Arc<Self>, flags: &WorkerFlags) -> bool {
+    pub(crate) fn retire_idle(self: &Arc<Self>, flags: &WorkerFlags) -> Retirement {
         let Some(autoscale) = &self.autoscale else {
-            return false;
+            return Retirement::Stays;
         };
         self.then_reap(|workers| {
             autoscale.retire_idle(

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::pool::queue::RequestQueue;
+use crate::pool::queue::{RequestQueue, Retirement};
 use crate::sync::{fence, AtomicUsize, Ordering};
 
 /// An autoscaling pool's bounds (`Builder::min_workers`, `max_workers`,
@@ -90,7 +90,7 @@ impl Autoscale {
 
     /// Under the registry's lock, for an idle worker whose keep-alive
     /// passed: takes it out of the pool if the pool is open, above its
-    /// minimum, and nothing is queued. Returns whether it retired.
+    /// minimum, and nothing is queued.
     ///
     /// No request is stranded by a retirement: a put that queued before
     /// the first look at the FIFO keeps the worker. One that queued later
@@ -100,12 +100,20 @@ impl Autoscale {
     /// each side, so at least one of the two sees the other. The put then
     /// grows the pool (under this same lock, after us), or we start a
     /// replacement here.
-    pub(crate) fn retire_idle<J>(&self, roster: &mut impl Roster, queue: &RequestQueue<J>) -> bool {
-        if !roster.open() || roster.live() <= self.bounds.min || !queue.fifo_is_empty() {
-            return false;
+    pub(crate) fn retire_idle<J>(
+        &self,
+        roster: &mut impl Roster,
+        queue: &RequestQueue<J>,
+    ) -> Retirement {
+        if !roster.open() || roster.live() <= self.bounds.min {
+            return Retirement::Stays;
+        }
+        if !queue.fifo_is_empty() {
+            return Retirement::NotNow;
         }
         if !roster.retire_me() {
-            return false;
+            // Not live: dismissed already, it leaves at its next look.
+            return Retirement::Stays;
         }
         self.publish(roster.live());
         // SeqCst fence: the pair's, between our write of the mirror and our
@@ -116,6 +124,6 @@ impl Autoscale {
             roster.start_one();
             self.publish(roster.live());
         }
-        true
+        Retirement::Retired
     }
 }

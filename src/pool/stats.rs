@@ -32,7 +32,9 @@ pub struct Stats {
     /// Requests whose callable panicked.
     pub panicked: u64,
     /// Requests ended before they started: cancelled (by a sweep,
-    /// `cancel`, a ticket) or expired.
+    /// `cancel`, a ticket) or expired. Requests handed back to the caller
+    /// unrun (by `shutdown_now`, in a refused put's error) are in none of
+    /// these counts: they did not end in the pool, and may be put again.
     pub cancelled: u64,
 }
 
