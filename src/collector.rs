@@ -8,7 +8,6 @@
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::error::PutError;
@@ -16,6 +15,7 @@ use crate::handle::ThreadPool;
 use crate::lookout::{self, Home};
 use crate::request::{RequestId, TaskError};
 use crate::ticket::sink_request;
+use crate::unwind::FirstPanic;
 
 /// A callback kept on the collector's thread, keyed by its request's id.
 pub(crate) type LocalCallback<'a, T, E> = Box<dyn FnOnce(Result<T, TaskError<E>>) + 'a>;
@@ -278,22 +278,19 @@ where
     /// outcomes are dropped (errors logged). A panicking callback does not
     /// stop the others; the first panic is returned.
     pub(crate) fn drain(&mut self) -> Result<(), Box<dyn std::any::Any + Send>> {
-        let mut first_panic = None;
+        let mut first_panic = FirstPanic::default();
         while !self.pending.is_empty() {
-            let step = panic::catch_unwind(AssertUnwindSafe(|| {
+            first_panic.catch("a scope's callback", || {
                 self.wait_with(|id, outcome| {
                     if let Err(err) = outcome {
                         log::error!(
                             "callpool: scoped request {id} failed and has no callback: {err:?}"
                         );
                     }
-                })
-            }));
-            if let Err(payload) = step {
-                first_panic.get_or_insert(payload);
-            }
+                });
+            });
         }
-        first_panic.map_or(Ok(()), Err)
+        first_panic.into_inner().map_or(Ok(()), Err)
     }
 }
 

@@ -30,6 +30,53 @@ pub(crate) fn contain(what: &str, f: impl FnOnce()) {
     }
 }
 
+/// Drops `value`, a user value (or a panic payload, which may hold one),
+/// contained as by [`contain`]. One value per call: a panic dropping one
+/// must not leave the next to drop glue outside any containment, nor
+/// unwind while another is dropped (a second panic aborts).
+pub(crate) fn drop_contained<T>(what: &str, value: T) {
+    contain(what, move || drop(value));
+}
+
+/// The first of several panics caught while more user code still had to
+/// run (the rest of a queue of callbacks): it goes on once they have run.
+/// Each later one is logged and its payload dropped contained: it may be
+/// a user value whose `Drop` panics too, and the code still to run must
+/// not be skipped.
+#[derive(Default)]
+pub(crate) struct FirstPanic(Option<Payload>);
+
+impl FirstPanic {
+    /// Keeps `payload` if it is the first, else drops it contained.
+    pub(crate) fn keep(&mut self, payload: Payload, what: &str) {
+        if self.0.is_none() {
+            self.0 = Some(payload);
+        } else {
+            log::error!("callpool: {what} panicked after another; this panic is dropped");
+            drop_contained("a later panic's payload", payload);
+        }
+    }
+
+    /// `keep`s the panic of `f`, if it panics.
+    pub(crate) fn catch(&mut self, what: &str, f: impl FnOnce()) {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
+            self.keep(payload, what);
+        }
+    }
+
+    /// The first panic, if any.
+    pub(crate) fn into_inner(self) -> Option<Payload> {
+        self.0
+    }
+
+    /// Goes on with the first panic, if there was one.
+    pub(crate) fn resume(self) {
+        if let Some(payload) = self.0 {
+            panic::resume_unwind(payload);
+        }
+    }
+}
+
 /// A boxed user callback that may be dropped uncalled (its handle gone,
 /// its batch swept), on whichever thread lets go of it: often a worker, or
 /// a thread already unwinding. What it captures is then dropped contained.

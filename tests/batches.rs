@@ -451,3 +451,45 @@ fn a_user_chosen_id_used_again_is_not_taken_for_the_ended_member() {
         assert!(rx.try_recv().is_err());
     });
 }
+
+/// Two batches completed at once by a shutdown (their members handed
+/// back), the first one's batch-done callback panicking: the second's
+/// still runs, once, and the panic goes on after it. (It never ran.)
+#[test]
+fn a_panicking_batch_done_callback_skips_no_other_batch() {
+    common::hide_panics_starting_with("batches: first on_done");
+    for graceful in [false, true] {
+        let pool = ThreadPool::new(0);
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let batches: Vec<_> = (0..2)
+            .map(|_| {
+                pool.put_batch(make_requests(|x: u32| x, 0..3, |_, _| {}, |_, _| {}))
+                    .unwrap()
+            })
+            .collect();
+        for (i, batch) in batches.iter().enumerate() {
+            let calls = Arc::clone(&calls);
+            batch.on_done(move |_| {
+                calls.lock().unwrap().push(i);
+                if i == 0 {
+                    panic!("batches: first on_done");
+                }
+            });
+        }
+        let shut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if graceful {
+                let _ = pool.shutdown();
+            } else {
+                drop(pool.shutdown_now());
+            }
+        }));
+        let how = if graceful { "shutdown" } else { "shutdown_now" };
+        assert!(shut.is_err(), "{how}: the first callback's panic goes on");
+        assert_eq!(
+            *calls.lock().unwrap(),
+            [0, 1],
+            "{how}: each batch-done callback once"
+        );
+        assert!(batches[1].progress().is_complete(), "{how}");
+    }
+}

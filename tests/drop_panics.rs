@@ -52,7 +52,11 @@ fn a_panic_payload_whose_drop_panics_reaches_the_error_callback() {
 /// Results whose `Drop` panics, for a handle dropped before it polled them:
 /// they are dropped on the worker (or wherever the handle's queue goes),
 /// and the other handle's requests still run.
-fn unpolled_bombs(drop_while_queued: bool) {
+/// With `callback_bombs`, each request's result callback captures a
+/// `Bomb` too: two values of one request whose `Drop`s panic, each
+/// contained on its own (the second escaped, or aborted the process when
+/// the first was still unwinding).
+fn unpolled_bombs(drop_while_queued: bool, callback_bombs: bool) {
     quiet();
     let pool = Arc::new(ThreadPool::new(1));
     let other = pool.new_handle();
@@ -71,9 +75,17 @@ fn unpolled_bombs(drop_while_queued: bool) {
     .unwrap();
     started.recv_timeout(common::HANG).unwrap();
     for _ in 0..2 {
-        other
-            .put_request(WorkRequest::new(|_: ()| Bomb, ()))
-            .unwrap();
+        let request = WorkRequest::new(|_: ()| Bomb, ());
+        if callback_bombs {
+            let bomb = Bomb;
+            other
+                .put_request(request.on_result(move |_, _| {
+                    let _bomb = &bomb;
+                }))
+                .unwrap();
+        } else {
+            other.put_request(request).unwrap();
+        }
     }
     if drop_while_queued {
         drop(other);
@@ -108,12 +120,12 @@ fn the_one_worker_still_runs_requests(pool: &Arc<ThreadPool>) {
 
 #[test]
 fn results_whose_drop_panics_on_a_dropped_handle_leave_the_worker_alive() {
-    unpolled_bombs(false);
+    unpolled_bombs(false, false);
 }
 
 #[test]
 fn queued_requests_of_a_dropped_handle_whose_results_panic_when_dropped() {
-    unpolled_bombs(true);
+    unpolled_bombs(true, false);
 }
 
 /// `shutdown_now` cancels another handle's queued requests; one of them
@@ -604,4 +616,208 @@ fn an_expired_request_whose_work_panics_when_dropped_still_reports_expired() {
     assert_eq!(common::within("wait", move || waiter.wait()), Ok(2));
     assert_eq!(*errors.lock().unwrap(), [TaskError::Expired]);
     the_one_worker_still_runs_requests(&pool);
+}
+
+/// A result and its callback, both panicking when dropped, of requests
+/// whose handle is dropped while they are queued or once they ran: the
+/// worker lives, and the drop on this thread neither panics nor aborts.
+#[test]
+fn a_result_and_its_callback_both_panicking_when_dropped_are_each_contained() {
+    unpolled_bombs(true, true);
+    unpolled_bombs(false, true);
+}
+
+/// A streaming request whose result callback's captures panic in `Drop`,
+/// let go of on the worker (its handle dropped while it ran) or by a
+/// `shutdown_now` sweep (queued): contained. The worker lives, and the
+/// sweep goes on to cancel another handle's request. (The callback was
+/// dropped by drop glue, outside any containment: the worker died, and
+/// `shutdown_now` panicked with that handle's request left pending.)
+#[test]
+fn a_streams_result_callback_that_panics_when_dropped_is_contained() {
+    quiet();
+    // On the worker.
+    let pool = Arc::new(ThreadPool::new(1));
+    let other = pool.new_handle();
+    let (go, gate) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel();
+    let bomb = Bomb;
+    other
+        .put_request(
+            WorkRequest::streaming(
+                move |_: (), _out: &callpool::Emitter<'_, u32>| {
+                    started_tx.send(()).unwrap();
+                    let _ = gate.recv();
+                    Ok::<_, ()>(())
+                },
+                (),
+            )
+            .on_result(move |_, _| {
+                let _bomb = &bomb;
+            }),
+        )
+        .unwrap();
+    started.recv_timeout(common::HANG).unwrap();
+    drop(other);
+    drop(go);
+    the_one_worker_still_runs_requests(&pool);
+
+    // By a sweep.
+    let pool = ThreadPool::new(1);
+    let open = hold_the_worker(&pool);
+    let other = pool.new_handle();
+    let bomb = Bomb;
+    other
+        .put_request(
+            WorkRequest::streaming(
+                |_: (), _out: &callpool::Emitter<'_, u32>| Ok::<_, ()>(()),
+                (),
+            )
+            .on_result(move |_, _| {
+                let _bomb = &bomb;
+            }),
+        )
+        .unwrap();
+    drop(other);
+    let third = pool.new_handle();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&errors);
+    third
+        .put_request(
+            WorkRequest::new(|x: u8| x, 1).on_error(move |_, e| seen.lock().unwrap().push(e)),
+        )
+        .unwrap();
+    pool.shutdown_now();
+    drop(open);
+    assert_eq!(common::within("wait", move || third.wait()), Ok(1));
+    assert_eq!(*errors.lock().unwrap(), [TaskError::Cancelled]);
+}
+
+/// A panic payload that panics when dropped (`panic_any`).
+struct PayloadBomb;
+
+impl Drop for PayloadBomb {
+    fn drop(&mut self) {
+        panic!("{BOMB}: a payload");
+    }
+}
+
+/// Takes a panic out of `f`, leaking its payload (which may panic when
+/// dropped), and says whether there was one.
+fn panicked(f: impl FnOnce()) -> bool {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(()) => false,
+        Err(payload) => {
+            std::mem::forget(payload);
+            true
+        }
+    }
+}
+
+/// Two of a stream's items whose callbacks panic with payloads that panic
+/// when dropped, run one after the other by one frame (the first item's
+/// callback polls, so the later items queue up behind it): the first panic
+/// goes on once that frame has run the rest; the second payload is dropped
+/// contained, and every later item and the error still arrive. (Its drop
+/// escaped with the result callback taken out of the queue: the later
+/// items and the error were lost.)
+#[test]
+fn a_second_panic_payload_that_panics_when_dropped_stops_no_stream() {
+    quiet();
+    let pool = Arc::new(ThreadPool::new(1));
+    let items = Arc::new(Mutex::new(Vec::new()));
+    let errors = common::counter();
+    let (seen, failed) = (Arc::clone(&items), Arc::clone(&errors));
+    let (emitted_tx, emitted) = mpsc::channel::<()>();
+    let (go_tx, go) = mpsc::channel::<()>();
+    let inner = Arc::clone(&pool);
+    pool.put_request(
+        WorkRequest::streaming(
+            move |_: (), out: &callpool::Emitter<'_, u32>| {
+                out.emit(0).unwrap();
+                let _ = go.recv_timeout(common::HANG);
+                for i in 1..6 {
+                    out.emit(i).unwrap();
+                }
+                emitted_tx.send(()).unwrap();
+                Err::<(), _>("the end")
+            },
+            (),
+        )
+        .on_result(move |_, i| {
+            seen.lock().unwrap().push(i);
+            if i == 0 {
+                go_tx.send(()).unwrap();
+                emitted.recv_timeout(common::HANG).unwrap();
+                // Items 1 to 5 and the end reach the queue while this
+                // frame runs it: this frame runs them after this returns.
+                let _ = inner.poll();
+            }
+            if i == 1 || i == 2 {
+                std::panic::panic_any(PayloadBomb);
+            }
+        })
+        .on_error(move |_, _| {
+            failed.fetch_add(1, Ordering::SeqCst);
+        }),
+    )
+    .unwrap();
+    let waiter = Arc::clone(&pool);
+    let panics = common::within("the stream's items", move || {
+        let mut panics = 0;
+        while panicked(|| {
+            waiter.wait().unwrap();
+        }) {
+            panics += 1;
+        }
+        panics
+    });
+    assert_eq!(panics, 1, "the first panic passed out of wait, once");
+    assert_eq!(*items.lock().unwrap(), [0, 1, 2, 3, 4, 5]);
+    assert_eq!(errors.load(Ordering::SeqCst), 1);
+}
+
+/// The same in a scope: two callbacks panic with payloads that panic when
+/// dropped; the scope still waits for the third request, which ends only
+/// after both, and runs its callback.
+#[test]
+fn a_second_panic_payload_that_panics_when_dropped_stops_no_scope() {
+    quiet();
+    let pool = ThreadPool::new(2);
+    let panicking = AtomicUsize::new(0);
+    let ran = AtomicUsize::new(0);
+    let (panicking, ran) = (&panicking, &ran);
+    let scope_panicked = panicked(|| {
+        pool.scope(|s| {
+            for _ in 0..2 {
+                s.put_then(
+                    |_: ()| (),
+                    (),
+                    move |_| {
+                        panicking.fetch_add(1, Ordering::SeqCst);
+                        std::panic::panic_any(PayloadBomb);
+                    },
+                )
+                .unwrap();
+            }
+            s.put_then(
+                move |_: ()| {
+                    let deadline = std::time::Instant::now() + common::HANG;
+                    while panicking.load(Ordering::SeqCst) < 2
+                        && std::time::Instant::now() < deadline
+                    {
+                        std::thread::yield_now();
+                    }
+                },
+                (),
+                move |_| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                },
+            )
+            .unwrap();
+        });
+    });
+    assert!(scope_panicked);
+    assert_eq!(panicking.load(Ordering::SeqCst), 2);
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "the third callback ran once");
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::request::task::Ended;
 use crate::request::RequestId;
 use crate::sync::{AtomicUsize, Ordering};
-use crate::unwind::Callback;
+use crate::unwind::{Callback, FirstPanic};
 
 /// How far a batch has got: of its `total` requests, how many ended with a
 /// result (`done`), with an error or a panic (`failed`), or without ever
@@ -472,11 +472,14 @@ impl Finished {
         self.0.extend(other.0);
     }
 
-    /// Runs them, in the order their batches completed.
+    /// Runs them, in the order their batches completed; a panic in one
+    /// goes on once the others have run.
     pub(crate) fn run(self) {
+        let mut panicked = FirstPanic::default();
         for (on_done, progress) in self.0 {
-            on_done.call(progress);
+            panicked.catch("a batch-done callback", || on_done.call(progress));
         }
+        panicked.resume();
     }
 }
 

@@ -17,6 +17,7 @@ use crate::lookout::Home;
 use crate::request::task::{Envelope, Task};
 use crate::request::RequestId;
 use crate::sync::channel::{Receiver, RecvTimeoutError};
+use crate::unwind::FirstPanic;
 
 /// What the wait protocol needs to know about the pool's threads.
 pub(crate) trait Threads {
@@ -182,12 +183,14 @@ impl Results {
                     let _handling = waiter.handling();
                     // A panic here leaves nothing taken but this message
                     // (and flushes the tally); the waiter guard passes a
-                    // wake-up on as it unwinds. The loop's next
-                    // `handle_run` flushes the tally and, if that was the
-                    // last result, finds the queue empty (a look, no
-                    // drain) and returns.
+                    // wake-up on as it unwinds.
                     let rest = std::iter::empty();
                     handled += self.handle_guarded(threads, msg, rest, &mut tally);
+                    // And what came meanwhile, while still not counted (one
+                    // uncount and recount for both): the loop's next look
+                    // then finds the queue empty, and the last result's
+                    // wait returns.
+                    handled += self.handle_run(threads, None, &mut tally);
                 }
             }
         }
@@ -359,11 +362,10 @@ fn count_member(
 /// callback runs after the request's own, even if that one panics.
 #[inline(never)]
 fn report_last(task: &mut Envelope<dyn Task>, id: RequestId, finished: Finished) {
-    let reported = panic::catch_unwind(AssertUnwindSafe(|| task.report(id)));
-    finished.run();
-    if let Err(payload) = reported {
-        panic::resume_unwind(payload);
-    }
+    let mut panicked = FirstPanic::default();
+    panicked.catch("a result callback", || task.report(id));
+    panicked.catch("a batch-done callback", || finished.run());
+    panicked.resume();
 }
 
 /// Whether a blocking receive may return, given one reading of `pending`.

@@ -24,6 +24,7 @@ use crate::pool::stats::Tally;
 use crate::pool::Pool;
 use crate::request::context::{Closed, Item};
 use crate::request::context::{Refusal, Spawner};
+use crate::request::ended::Ended;
 use crate::request::task::{Route, SharedJob};
 use crate::request::{RequestId, WorkRequest};
 use crate::sync::CachePadded;
@@ -125,13 +126,17 @@ fn execute(
                 worker,
             };
             task.run(&children);
-            worker.tally.count(task.ended());
+            // A collector's request counted itself (`Spawner::count`) and
+            // settled its outcome already.
+            let to_inbox = task.route() == Route::Inbox;
+            if to_inbox {
+                worker.tally.count(task.ended());
+            }
             // Before the outcome goes back: the sooner the children are
             // queued, the sooner other workers run them (`wait` counts them
             // already).
             children.hand_off();
-            // A collector's request has settled its outcome already.
-            if task.route() == Route::Inbox {
+            if to_inbox {
                 inbox.deliver(Msg::Done(task), || pool.sender_stuck());
             }
             Some(inbox)
@@ -149,7 +154,8 @@ fn execute(
 #[cold]
 #[inline(never)]
 fn run_shared(mut job: SharedJob, tally: &Tally) {
-    tally.count(job.run());
+    // Counted before the ticket hears, so that its holder finds it counted.
+    job.run(&|ended| tally.count(ended));
 }
 
 /// The requests a running callable adds through its `Context`, on its own
@@ -209,6 +215,10 @@ impl Spawner for Children<'_> {
 
     fn worker_index(&self) -> Option<usize> {
         Some(self.worker.index)
+    }
+
+    fn count(&self, ended: Ended) {
+        self.worker.tally.count(ended);
     }
 }
 

@@ -7,6 +7,7 @@ use std::any::Any;
 use std::cell::{RefCell, RefMut};
 use std::fmt;
 
+use crate::request::ended::Ended;
 use crate::request::{RequestId, WorkRequest};
 use crate::unwind::Callback;
 
@@ -34,6 +35,11 @@ impl<'a> Context<'a> {
     /// The id of the request whose callable is running.
     pub fn id(&self) -> RequestId {
         self.id
+    }
+
+    /// Counts how the running request ended (see [`Spawner::count`]).
+    pub(crate) fn count(&self, ended: Ended) {
+        self.spawner.count(ended);
     }
 
     /// The index of the worker running this request, as in its thread's
@@ -123,6 +129,9 @@ pub(crate) trait Spawner {
     fn worker_state(&self) -> Option<&RefCell<Box<dyn Any>>>;
     /// The running worker's index, as in its thread's name.
     fn worker_index(&self) -> Option<usize>;
+    /// Counts in the pool's statistics how a request that hands its
+    /// outcome over itself (a collector's) ended, before it does.
+    fn count(&self, ended: Ended);
 }
 
 /// A spawner for tasks run outside a worker (the models): refuses all.
@@ -146,4 +155,6 @@ impl Spawner for Detached {
     fn worker_index(&self) -> Option<usize> {
         None
     }
+
+    fn count(&self, _ended: Ended) {}
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::request::context::Context;
 use crate::request::task::{attempt, Ended, Envelope, Failure, Recipe, Route, Task};
 use crate::request::{RequestId, TaskError, WorkRequest};
+use crate::unwind;
 
 /// Makes one request per item of `args`, all sharing `callable` (which
 /// borrows its input) and the two callbacks, which get the input back with
@@ -109,9 +110,10 @@ where
     }
 
     fn release(&mut self) {
-        self.input = None;
-        self.outcome = None;
-        self.recipe = None;
+        // One user value at a time (see `unwind::drop_contained`).
+        unwind::drop_contained("a request's input", self.input.take());
+        unwind::drop_contained("a request's outcome", self.outcome.take());
+        unwind::drop_contained("a batch's callable and callbacks", self.recipe.take());
     }
 
     fn report(&mut self, id: RequestId) {

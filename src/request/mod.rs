@@ -4,6 +4,7 @@
 
 mod batch;
 pub(crate) mod context;
+pub(crate) mod ended;
 mod id;
 mod keyed;
 pub(crate) mod stream;

@@ -12,13 +12,12 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::request::context::{Closed, Context, Item};
 use crate::request::task::{attempt, Ended, Route, Task};
 use crate::request::{RequestId, TaskError, WorkRequest};
-use crate::unwind::Callback;
+use crate::unwind::{self, Callback, FirstPanic};
 
 /// Hands a streaming callable's results to the request's result callback,
 /// one by one, in order ([`WorkRequest::streaming`]).
@@ -234,6 +233,21 @@ impl<T, E> Queue<T, E> {
     }
 }
 
+/// The result callback and the deliveries never made are user values,
+/// dropped wherever the last reference to the queue goes (a worker, a
+/// sweep, a handle's queue): each on its own, contained.
+impl<T, E> Drop for Queue<T, E> {
+    fn drop(&mut self) {
+        unwind::drop_contained(
+            "a streaming request's result callback",
+            self.callback.take(),
+        );
+        for place in self.places.drain(..) {
+            unwind::drop_contained("a streamed item or error never delivered", place);
+        }
+    }
+}
+
 impl<T, E> Deliveries<T, E> {
     fn new(callback: ItemCallback<T>) -> Arc<Deliveries<T, E>> {
         Arc::new(Deliveries {
@@ -266,7 +280,7 @@ impl<T, E> Deliveries<T, E> {
                 None => return,
             }
         };
-        let mut panicked = None;
+        let mut panicked = FirstPanic::default();
         loop {
             let next = {
                 let mut queue = self.lock();
@@ -281,24 +295,17 @@ impl<T, E> Deliveries<T, E> {
                     }
                 }
             };
-            let ran = panic::catch_unwind(AssertUnwindSafe(|| match next {
+            // The callback is out of the queue, and the deliveries after
+            // this one still to run: a later panic must not skip them.
+            panicked.catch("a callback of a streaming request", || match next {
                 Delivery::Item(id, item) => callback(id, item),
                 Delivery::Failed(id, Some(on_error), err) => on_error(id, err),
                 Delivery::Failed(id, None, _) => {
                     log::error!("streaming request {id} failed and has no error callback");
                 }
-            }));
-            if let Err(payload) = ran {
-                if panicked.is_none() {
-                    panicked = Some(payload);
-                } else {
-                    log::error!("callpool: a second callback of a streaming request panicked; its panic is dropped");
-                }
-            }
+            });
         }
-        if let Some(payload) = panicked {
-            panic::resume_unwind(payload);
-        }
+        panicked.resume();
     }
 }
 
@@ -354,9 +361,15 @@ where
     }
 
     fn release(&mut self) {
-        self.work = None;
-        self.on_error = None;
-        self.outcome = None;
+        // One user value at a time (see `unwind::drop_contained`); the
+        // result callback and undelivered items go with the last reference
+        // to the deliveries (see `Queue`'s `Drop`).
+        if let Some((callable, arg)) = self.work.take() {
+            unwind::drop_contained("a streaming request's callable", callable);
+            unwind::drop_contained("a streaming request's input", arg);
+        }
+        unwind::drop_contained("a streaming request's error callback", self.on_error.take());
+        unwind::drop_contained("a streaming request's outcome", self.outcome.take());
     }
 
     fn report(&mut self, id: RequestId) {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::request::context::{Context, Spawner};
+pub(crate) use crate::request::ended::Ended;
 use crate::request::id::RequestId;
 use crate::request::task_error::TaskError;
 use crate::request::timing::{self, Clock, Timing};
@@ -48,8 +49,9 @@ pub(crate) trait Task: Send {
     /// Where the outcome goes; fixed by the task's type.
     fn route(&self) -> Route;
     /// Drops every user value still inside (work, outcome, callbacks),
-    /// leaving the task empty: called by the envelope's `Drop`, under
-    /// [`unwind::contain`].
+    /// each on its own with [`unwind::drop_contained`], leaving the task
+    /// empty: called by the envelope's `Drop` (under [`unwind::contain`]
+    /// too, for what a task's own code might do).
     fn release(&mut self);
     /// On the polling thread: hands the outcome to its callback. At most once.
     fn report(&mut self, id: RequestId);
@@ -116,17 +118,6 @@ impl Envelope<dyn Task> {
     }
 }
 
-/// How a request ended, as a batch counts it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Ended {
-    Succeeded,
-    /// Returned an error.
-    Failed,
-    Panicked,
-    /// Never started: cancelled, or expired.
-    Unstarted,
-}
-
 impl<I, T, E> Stage<I, T, E> {
     fn ended(&self) -> Ended {
         match self {
@@ -176,7 +167,7 @@ impl TaskBox {
                 task.run(spawner);
                 task.ended()
             }
-            TaskBox::Shared(job) => job.run(),
+            TaskBox::Shared(job) => job.run(&|_| {}),
         }
     }
 
@@ -199,8 +190,10 @@ pub(crate) trait SharedRequest: Send + Sync {
     /// The number of its (automatic) id.
     fn id_value(&self) -> u64;
     /// On a worker: runs the callable, catching a panic, and settles the
-    /// outcome, unless the request was ended first; how it ended.
-    fn run(&self) -> Ended;
+    /// outcome, unless the request was ended first; how it ended. `count`
+    /// hears how it ended just before the outcome is settled, so that a
+    /// holder who has the outcome finds it in the pool's statistics.
+    fn run(&self, count: &dyn Fn(Ended)) -> Ended;
     /// Ends the request unrun as cancelled, unless it started or ended
     /// already; a panic dropping the callable is contained.
     fn cancel(&self);
@@ -230,11 +223,12 @@ impl SharedJob {
         RequestId::from_parts(value, false)
     }
 
-    pub(crate) fn run(&mut self) -> Ended {
+    /// Runs the request (see [`SharedRequest::run`]).
+    pub(crate) fn run(&mut self, count: &dyn Fn(Ended)) -> Ended {
         let Some(task) = self.0.take() else {
             return Ended::Unstarted;
         };
-        let ended = task.run();
+        let ended = task.run(count);
         // With its ticket dropped, this is the last reference: the outcome
         // goes with it, and its `Drop` is user code on a worker.
         unwind::contain("an outcome whose ticket was dropped", move || drop(task));
@@ -454,8 +448,12 @@ where
     }
 
     fn release(&mut self) {
-        self.stage = Stage::Spent;
-        self.callbacks = None;
+        // One user value at a time (see `unwind::drop_contained`).
+        unwind::drop_contained("a request's work or outcome", self.stage.take());
+        if let Some((on_result, on_error)) = self.callbacks.take() {
+            unwind::drop_contained("a request's result callback", on_result);
+            unwind::drop_contained("a request's error callback", on_error);
+        }
     }
 
     fn ended(&self) -> Ended {
@@ -519,8 +517,9 @@ where
     }
 
     fn release(&mut self) {
-        self.stage = Stage::Spent;
-        self.recipe = None;
+        // One user value at a time (see `unwind::drop_contained`).
+        unwind::drop_contained("a request's input or outcome", self.stage.take());
+        unwind::drop_contained("a batch's callable and callbacks", self.recipe.take());
     }
 
     fn ended(&self) -> Ended {

@@ -212,7 +212,7 @@ where
         self.id_value
     }
 
-    fn run(&self) -> Ended {
+    fn run(&self, count: &dyn Fn(Ended)) -> Ended {
         let work = {
             let mut state = self.state();
             match std::mem::replace(&mut state.stage, Stage::Running) {
@@ -232,6 +232,7 @@ where
             Err(Failure::Panicked(_)) => Ended::Panicked,
             Err(_) => Ended::Failed,
         };
+        count(ended);
         let waiter = {
             let mut state = self.state();
             Self::settle(&mut state, outcome)

@@ -57,7 +57,7 @@ where
     T: Send,
     E: Send,
 {
-    fn run(&mut self, _cx: &Context<'_>) {
+    fn run(&mut self, cx: &Context<'_>) {
         let Some(work) = self.work.take() else { return };
         // `work` is consumed by the call, so what it captured is dropped
         // before the outcome is settled.
@@ -67,6 +67,9 @@ where
             Err(TaskError::Panicked(_)) => Ended::Panicked,
             Err(_) => Ended::Failed,
         };
+        // Counted before the collector hears, so that whoever has the
+        // outcome finds it in the pool's statistics.
+        cx.count(self.ended);
         self.sink.settle(outcome);
     }
 
