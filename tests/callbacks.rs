@@ -832,3 +832,54 @@ fn a_nested_wait_hears_when_another_waiter_handles_the_last_unheld_result() {
     assert!(outer.is_ok(), "{outer:?}");
     assert_eq!(pending, 0);
 }
+
+/// A `wait` inside a callback, with a result held below it, when the last
+/// worker leaves and requests are still queued: it returns
+/// `NoWorkersAvailable` (the held result is not among the stranded), and
+/// so does the outer wait once it has handled the held one. (The nested
+/// wait counted the held result as one that should be queued, never found
+/// it there, and waited for ever.)
+#[test]
+fn a_nested_wait_hears_no_workers_when_the_rest_is_stranded() {
+    let (nested, outer) = within("a nested wait with no worker left", || {
+        let pool = ThreadPool::new(1);
+        let (inside_tx, inside) = mpsc::channel::<()>();
+        let nested = Arc::new(Mutex::new(None));
+        let (p, seen) = (pool.clone(), Arc::clone(&nested));
+        pool.put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
+            inside_tx.send(()).unwrap();
+            *seen.lock().unwrap() = Some(p.wait());
+        }))
+        .unwrap();
+        pool.put_request(WorkRequest::new(|x: u32| x, 2)).unwrap();
+        // When this starts, both results above are in the result queue:
+        // the outer wait takes them in one run.
+        let (gate, latch) = gate();
+        pool.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+            .unwrap();
+        gate.await_start();
+        for i in 3..5u32 {
+            pool.put_request(WorkRequest::new(|x: u32| x, i)).unwrap();
+        }
+        let leaver = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                inside.recv().unwrap();
+                // The only worker leaves after the held request, taking
+                // nothing more: two requests stay queued.
+                assert_eq!(pool.dismiss_workers(1), 1);
+                gate.open();
+            })
+        };
+        let outer = pool.wait();
+        leaver.join().unwrap();
+        let nested = nested.lock().unwrap().take();
+        (nested, outer)
+    });
+    assert_eq!(
+        nested,
+        Some(Err(WaitError::NoWorkersAvailable { pending: 3 })),
+        "the held result and the two queued"
+    );
+    assert_eq!(outer, Err(WaitError::NoWorkersAvailable { pending: 2 }));
+}

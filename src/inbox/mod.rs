@@ -14,6 +14,7 @@ mod held;
 mod patience;
 pub(crate) mod receive;
 
+use std::cell::Cell;
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -153,8 +154,8 @@ pub(crate) enum Msg {
 struct Counts {
     pending: AtomicUsize,
     /// Threads blocked in `wait`, `wait_timeout` or `poll_timeout` on this
-    /// handle, or about to block: not while they run callbacks (see
-    /// `WaiterGuard::handling`).
+    /// handle, or about to block: not from the moment they handle results
+    /// until they are about to block again (see `WaiterGuard::off_duty`).
     waiters: AtomicUsize,
     /// Waiters inside a callback whose caller holds results of this
     /// handle: each must re-check whenever `pending` falls, not only at
@@ -300,7 +301,7 @@ impl Inbox {
     /// about to look at the result queue: a wait that runs callbacks is not
     /// counted meanwhile, and re-checks everything when it is counted again
     /// (a token sent for it could have gone round for ever between blocked
-    /// puts that handle results: `WaiterGuard::handling`).
+    /// puts that handle results: `WaiterGuard::off_duty`).
     pub(crate) fn wake_waiters(&self) {
         let waiters = self.counts.waiters.load(Ordering::SeqCst);
         for _ in 0..waiters {
@@ -326,7 +327,10 @@ impl Inbox {
     pub(crate) fn waiter(&self) -> WaiterGuard<'_> {
         self.counts.waiters.fetch_add(1, Ordering::SeqCst);
         seq_cst_pair();
-        WaiterGuard { inbox: self }
+        WaiterGuard {
+            inbox: self,
+            counted: Cell::new(true),
+        }
     }
 
     /// For a worker: sends a finished request back to the handle. If the
@@ -449,9 +453,8 @@ impl Inbox {
         }
     }
 
-    /// Passes on a wake-up that a thread not counted as a waiter took off
-    /// the queue (a waiter handling results is not counted), if a waiter
-    /// may need it (see `wake_waiters`).
+    /// Passes on a wake-up that a thread that is not waiting took off the
+    /// queue, if a waiter may need it (see `wake_waiters`).
     pub(crate) fn forward_wake(&self) {
         if self.counts.waiters.load(Ordering::SeqCst) > 0 {
             let _ = self.results.try_send(Msg::Wake);
@@ -466,40 +469,46 @@ impl Inbox {
     }
 }
 
-/// Keeps a thread counted in `Inbox::waiters` while it blocks; on the way
-/// out it passes a wake-up on to the other waiters, in case it took one
-/// meant for them.
+/// Keeps a thread counted in `Inbox::waiters` while it may block; on the
+/// way out it passes a wake-up on to the other waiters, in case it took
+/// one meant for them.
 pub(crate) struct WaiterGuard<'a> {
     inbox: &'a Inbox,
+    /// Whether the waiter is counted now: not from the moment it handles
+    /// results until it is about to block again (`off_duty`, `on_duty`).
+    counted: Cell<bool>,
 }
 
 impl WaiterGuard<'_> {
-    /// Stops counting the waiter until the returned guard drops: it is
-    /// about to handle results, and their callbacks may block anywhere (in
-    /// a put on this handle, on another thread's progress), where a wake
-    /// token sent for it would never be taken, or be taken by a blocked
-    /// put and passed round for ever ahead of a stuck worker's result.
-    /// The waiter reads `pending` only once counted again, so a last
-    /// result handled meanwhile elsewhere cannot go unseen.
-    pub(crate) fn handling(&self) -> Handling<'_> {
-        // SeqCst with the rest of `waiters`' pairs; being seen late only
-        // costs one wasted token.
-        self.inbox.counts.waiters.fetch_sub(1, Ordering::SeqCst);
-        Handling { inbox: self.inbox }
+    /// Stops counting the waiter, if it is counted: it is about to handle
+    /// results, and their callbacks may block anywhere (in a put on this
+    /// handle, on another thread's progress), where a wake token sent for
+    /// it would never be taken, or be taken by a blocked put and passed
+    /// round for ever ahead of a stuck worker's result. It stays uncounted
+    /// while it goes on handling and looking at the queue (no locked
+    /// instruction per run of results), and is counted again only before
+    /// it blocks (`on_duty`).
+    pub(crate) fn off_duty(&self) {
+        if self.counted.replace(false) {
+            // SeqCst with the rest of `waiters`' pairs; being seen late
+            // only costs one wasted token.
+            self.inbox.counts.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
     }
-}
 
-/// A waiter handling results, not counted as one (see
-/// `WaiterGuard::handling`); counted again when dropped.
-pub(crate) struct Handling<'a> {
-    inbox: &'a Inbox,
-}
-
-impl Drop for Handling<'_> {
-    fn drop(&mut self) {
+    /// Counts the waiter again if it was not; returns whether it had to.
+    /// If so, the waiter looks at everything again (`pending` first)
+    /// before it blocks: a result handled elsewhere while it was not
+    /// counted sent it no token.
+    pub(crate) fn on_duty(&self) -> bool {
+        if self.counted.get() {
+            return false;
+        }
         // SeqCst, then `pending` read by the waiter: the pair in `unregister`.
         self.inbox.counts.waiters.fetch_add(1, Ordering::SeqCst);
         seq_cst_pair();
+        self.counted.set(true);
+        true
     }
 }
 
@@ -516,7 +525,9 @@ impl Drop for NestedGuard<'_> {
 
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
-        self.inbox.counts.waiters.fetch_sub(1, Ordering::SeqCst);
+        if self.counted.get() {
+            self.inbox.counts.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
         self.inbox.wake_waiters();
     }
 }

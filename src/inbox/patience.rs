@@ -117,6 +117,14 @@ impl Patience {
         })
     }
 
+    /// One look with `try_take`, no spin: for a waiter that has just spun
+    /// and looks once more before it blocks.
+    pub(crate) fn look<T>(&self, try_take: impl FnOnce() -> Option<T>) -> Result<T, Blocking> {
+        try_take().ok_or_else(|| Blocking {
+            since: Instant::now(),
+        })
+    }
+
     /// A waiter that blocked after its spin was woken: adjusts the next
     /// spins to how long it blocked.
     pub(crate) fn woke(&self, blocking: Blocking) {

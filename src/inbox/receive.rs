@@ -110,6 +110,9 @@ impl Results {
         // What this thread has counted in a batch, kept for the whole wait
         // (and flushed at the end of each run of results: `handle_run`).
         let mut tally = Tally::default();
+        // Set when the waiter was counted again after a spin that found
+        // nothing: its next look is a single one.
+        let mut look_once = false;
         loop {
             handled += self.handle_run(threads, Some(&waiter), &mut tally);
             let pending = self.inbox.pending();
@@ -144,7 +147,13 @@ impl Results {
                 if finished(until, handled, pending) {
                     return Ok(handled);
                 }
-                if threads.stranded(&self.inbox, pending) {
+                // What the frames below hold is handled once the callback
+                // returns: only the rest must be stranded (it was never
+                // queued, so a count of all of them never matched).
+                if below > 0 && pending <= below {
+                    return Err(WaitError::HeldByCaller { pending });
+                }
+                if threads.stranded(&self.inbox, pending - below) {
                     return Err(WaitError::NoWorkersAvailable { pending });
                 }
             }
@@ -152,12 +161,24 @@ impl Results {
             // `patience`), then blocks with no timeout but the caller's: a
             // result, or a wake-up (the last request was handled elsewhere,
             // no thread is left, or an outcome went to the overflow).
-            let msg = match self
-                .patience
-                .spin(deadline, || self.receiver.try_recv().ok())
-            {
+            let take = || self.receiver.try_recv().ok();
+            let looked = if look_once {
+                self.patience.look(take)
+            } else {
+                self.patience.spin(deadline, take)
+            };
+            look_once = false;
+            let msg = match looked {
                 Ok(msg) => Some(msg),
                 Err(blocking) => {
+                    // Not counted since it handled results: counted again
+                    // before it blocks, then everything looked at again (a
+                    // result handled elsewhere meanwhile sent it no token),
+                    // with one look at the queue: it has spun already.
+                    if waiter.on_duty() {
+                        look_once = true;
+                        continue;
+                    }
                     let msg = match deadline {
                         None => self.receiver.recv().ok(),
                         Some(deadline) => match self.receiver.recv_deadline(deadline) {
@@ -175,22 +196,23 @@ impl Results {
                 }
             };
             match msg {
-                // A wake-up this waiter takes while counted was for it (or
-                // for a waiter that, ending, passes one on: `WaiterGuard`):
-                // the loop re-checks.
+                // A wake-up a waiter takes, counted or not, is its own: the
+                // loop re-checks everything, and if it was meant for
+                // another waiter, this one passes one on as it leaves
+                // (`WaiterGuard`). (Passed on while not counted, it came
+                // straight back to this loop's next look, for as long as
+                // the other waiter did not look: a spin.)
                 Some(Msg::Wake) | None => {}
                 Some(msg) => {
-                    let _handling = waiter.handling();
+                    waiter.off_duty();
                     // A panic here leaves nothing taken but this message
                     // (and flushes the tally); the waiter guard passes a
-                    // wake-up on as it unwinds.
+                    // wake-up on as it unwinds. The loop's next
+                    // `handle_run` flushes the tally and, if that was the
+                    // last result, finds the queue empty (a look, no
+                    // drain) and returns.
                     let rest = std::iter::empty();
-                    handled += self.handle_guarded(threads, msg, rest, &mut tally);
-                    // And what came meanwhile, while still not counted (one
-                    // uncount and recount for both): the loop's next look
-                    // then finds the queue empty, and the last result's
-                    // wait returns.
-                    handled += self.handle_run(threads, None, &mut tally);
+                    handled += self.handle_guarded(threads, msg, true, rest, &mut tally);
                 }
             }
         }
@@ -217,15 +239,16 @@ impl Results {
 
     /// `handle_ready`, counting the batch members among the results in
     /// `tally`, which it then flushes to their batch: one lock for the run,
-    /// not one per result (`Batches::ended`). A `waiter` is not counted
-    /// while it handles them (`WaiterGuard::handling`), and passes on the
-    /// wake-ups among them as any other thread does.
+    /// not one per result (`Batches::ended`). A `waiter` stops being
+    /// counted as it handles them (`WaiterGuard::off_duty`), and keeps the
+    /// wake-ups among them; any other caller passes them on.
     fn handle_run(
         &self,
         threads: &impl Threads,
         waiter: Option<&WaiterGuard<'_>>,
         tally: &mut Tally,
     ) -> usize {
+        let by_waiter = waiter.is_some();
         if tally.is_empty() && !self.inbox.may_have_overflow() && self.receiver.is_empty() {
             // Nothing to do (the common look of a waiter about to block).
             // The overflow's second look below is not needed: an outcome
@@ -233,13 +256,15 @@ impl Results {
             // the queue then, and the next look finds it.
             return 0;
         }
-        let _handling = waiter.map(WaiterGuard::handling);
+        if let Some(waiter) = waiter {
+            waiter.off_duty();
+        }
         let mut handled = 0;
         // The overflow first: after a callback panicked, it holds the
         // rest of that run, older than anything queued since, and a stream's
         // items and its end must be handled in the order they were sent.
         while let Some(msg) = self.inbox.take_overflow() {
-            handled += self.handle_guarded(threads, msg, std::iter::empty(), tally);
+            handled += self.handle_guarded(threads, msg, by_waiter, std::iter::empty(), tally);
         }
         // Drained only when something is there: a drain takes the queue's
         // buffer with it, and the next result sent would allocate another.
@@ -252,11 +277,11 @@ impl Results {
                 if let Some(run) = &run {
                     run.left(batch.len());
                 }
-                handled += self.handle_guarded(threads, msg, &mut batch, tally);
+                handled += self.handle_guarded(threads, msg, by_waiter, &mut batch, tally);
             }
         }
         while let Some(msg) = self.inbox.take_overflow() {
-            handled += self.handle_guarded(threads, msg, std::iter::empty(), tally);
+            handled += self.handle_guarded(threads, msg, by_waiter, std::iter::empty(), tally);
         }
         // Every result of the run is handled: a batch-done callback that
         // panics here loses nothing.
@@ -271,10 +296,13 @@ impl Results {
         &self,
         threads: &impl Threads,
         msg: Msg,
+        by_waiter: bool,
         rest: impl Iterator<Item = Msg>,
         tally: &mut Tally,
     ) -> usize {
-        match panic::catch_unwind(AssertUnwindSafe(|| self.handle(threads, msg, tally))) {
+        match panic::catch_unwind(AssertUnwindSafe(|| {
+            self.handle(threads, msg, by_waiter, tally)
+        })) {
             Ok(n) => n,
             Err(payload) => {
                 self.inbox.keep(rest);
@@ -290,12 +318,20 @@ impl Results {
     /// Handles one message and returns how many results it was (0 or 1).
     /// An outcome first ends its pending life (so a panicking or re-entrant
     /// callback finds the pool consistent), then runs its callback. A wake-up
-    /// taken here was for a waiter (the caller is not counted as one) and is
-    /// passed on.
-    fn handle(&self, threads: &impl Threads, msg: Msg, tally: &mut Tally) -> usize {
+    /// taken by a thread that is not waiting is passed on to the waiters; a
+    /// waiter keeps it (see `block`).
+    fn handle(
+        &self,
+        threads: &impl Threads,
+        msg: Msg,
+        by_waiter: bool,
+        tally: &mut Tally,
+    ) -> usize {
         match msg {
             Msg::Wake => {
-                self.inbox.forward_wake();
+                if !by_waiter {
+                    self.inbox.forward_wake();
+                }
                 0
             }
             // An item is a result handled (so a `poll_timeout` returns for
