@@ -38,6 +38,15 @@ pub(crate) fn drop_contained<T>(what: &str, value: T) {
     contain(what, move || drop(value));
 }
 
+/// [`drop_contained`] for a value that may be gone already: `None` costs
+/// a look, not a containment (this runs for every request).
+#[inline]
+pub(crate) fn drop_some<T>(what: &str, value: Option<T>) {
+    if let Some(value) = value {
+        drop_contained(what, value);
+    }
+}
+
 /// The first of several panics caught while more user code still had to
 /// run (the rest of a queue of callbacks): it goes on once they have run.
 /// Each later one is logged and its payload dropped contained: it may be

@@ -188,6 +188,13 @@ enum PutMode {
     Until(Instant),
 }
 
+/// How a put's first step (`ThreadPool::push_new`) went.
+enum Pushed {
+    Queued(RequestId),
+    /// The bounded queue is full: the request is registered, not queued.
+    Full(Job),
+}
+
 impl ThreadPool {
     /// A new handle on the pool `owner` owns.
     pub(crate) fn from_owner(owner: Arc<PoolOwner>) -> ThreadPool {
@@ -375,25 +382,41 @@ impl ThreadPool {
     }
 
     fn put(&self, request: WorkRequest, mode: PutMode) -> Result<RequestId, PutError> {
-        self.put_or_panic(request, mode)
-            .unwrap_or_else(|(job, payload)| drop_unput(job, payload))
+        match self.push_new(request)? {
+            Pushed::Queued(id) => Ok(id),
+            Pushed::Full(job) => self
+                .put_full(job, mode)
+                .unwrap_or_else(|(job, payload)| drop_unput(job, payload)),
+        }
     }
 
-    /// `put`, but a callback's panic while the put waits for room comes
-    /// back with the request not put (and no longer pending), for the
-    /// caller to keep or drop before the panic goes on.
+    /// `put` (blocking), but a callback's panic while the put waits for
+    /// room comes back with the request not put (and no longer pending),
+    /// for the caller to keep or drop before the panic goes on.
     fn put_or_panic(
         &self,
         request: WorkRequest,
-        mode: PutMode,
     ) -> Result<Result<RequestId, PutError>, (Job, crate::unwind::Payload)> {
+        match self.push_new(request) {
+            Ok(Pushed::Queued(id)) => Ok(Ok(id)),
+            Ok(Pushed::Full(job)) => self.put_full(job, PutMode::Block),
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// A put's first step, the path of every request: registers it and
+    /// pushes it, unless the queue is full. Inlined, and returning the
+    /// job in a small enum: a version that returned the blocking path's
+    /// result through `put` kept the compiler from inlining the push and
+    /// the request's unboxing, and W1 took 15-30% longer
+    /// (`docs/performance.md`).
+    #[inline(always)]
+    fn push_new(&self, request: WorkRequest) -> Result<Pushed, PutError> {
         // The box comes out first: its id is read from it without the lock
         // that only makes `WorkRequest` `Sync`.
-        let (id, job) = match Job::register(request.into_task(), self.inbox()) {
-            Ok(registered) => registered,
-            Err(task) => return Ok(Err(PutError::DuplicateId(WorkRequest::from_task(task)))),
-        };
-        Ok(match self.shared().queue.push(job) {
+        let (id, job) = Job::register(request.into_task(), self.inbox())
+            .map_err(|task| PutError::DuplicateId(WorkRequest::from_task(task)))?;
+        match self.shared().queue.push(job) {
             Push::Queued => {
                 self.shared().grow_for_backlog(1);
                 if self.shared().threads() == 0 {
@@ -401,22 +424,35 @@ impl ThreadPool {
                     // was registered, not yet queued) must re-count it.
                     self.inbox().wake_waiters();
                 }
-                Ok(id)
+                Ok(Pushed::Queued(id))
             }
             Push::QueuedLate => {
                 self.sweep_late();
-                Ok(id)
+                Ok(Pushed::Queued(id))
             }
             Push::Closed(job) => Err(self.reject(job, PutError::ShutDown)),
-            Push::Full(job) => match mode {
-                PutMode::Try => Err(self.reject(job, PutError::Full)),
-                // A worker of this pool waiting for room would wait for
-                // itself: its put goes past the capacity instead.
-                _ if self.shared().on_worker_thread() => self.put_past_capacity(job),
-                PutMode::Block => return self.put_blocking(job, None),
-                PutMode::Until(deadline) => return self.put_blocking(job, Some(deadline)),
-            },
-        })
+            Push::Full(job) => Ok(Pushed::Full(job)),
+        }
+    }
+
+    /// A put that found the bounded queue full: refused, put past the
+    /// capacity (on a worker), or blocking until there is room; a
+    /// callback's panic while it blocks comes back with the request not
+    /// put (and no longer pending).
+    #[cold]
+    fn put_full(
+        &self,
+        job: Job,
+        mode: PutMode,
+    ) -> Result<Result<RequestId, PutError>, (Job, crate::unwind::Payload)> {
+        match mode {
+            PutMode::Try => Ok(Err(self.reject(job, PutError::Full))),
+            // A worker of this pool waiting for room would wait for
+            // itself: its put goes past the capacity instead.
+            _ if self.shared().on_worker_thread() => Ok(self.put_past_capacity(job)),
+            PutMode::Block => self.put_blocking(job, None),
+            PutMode::Until(deadline) => self.put_blocking(job, Some(deadline)),
+        }
     }
 
     /// The pool closed while this put was pushing its request, after (or

@@ -101,7 +101,7 @@ impl ThreadPool {
         &self,
         request: WorkRequest,
     ) -> Result<Result<RequestId, PutError>, (WorkRequest, Payload)> {
-        self.put_or_panic(request, PutMode::Block)
+        self.put_or_panic(request)
             .map_err(|(job, payload)| (job.into_request(), payload))
     }
 

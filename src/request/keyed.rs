@@ -111,9 +111,9 @@ where
 
     fn release(&mut self) {
         // One user value at a time (see `unwind::drop_contained`).
-        unwind::drop_contained("a request's input", self.input.take());
-        unwind::drop_contained("a request's outcome", self.outcome.take());
-        unwind::drop_contained("a batch's callable and callbacks", self.recipe.take());
+        unwind::drop_some("a request's input", self.input.take());
+        unwind::drop_some("a request's outcome", self.outcome.take());
+        unwind::drop_some("a batch's callable and callbacks", self.recipe.take());
     }
 
     fn report(&mut self, id: RequestId) {

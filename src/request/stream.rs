@@ -238,12 +238,12 @@ impl<T, E> Queue<T, E> {
 /// sweep, a handle's queue): each on its own, contained.
 impl<T, E> Drop for Queue<T, E> {
     fn drop(&mut self) {
-        unwind::drop_contained(
+        unwind::drop_some(
             "a streaming request's result callback",
             self.callback.take(),
         );
         for place in self.places.drain(..) {
-            unwind::drop_contained("a streamed item or error never delivered", place);
+            unwind::drop_some("a streamed item or error never delivered", place);
         }
     }
 }
@@ -368,8 +368,8 @@ where
             unwind::drop_contained("a streaming request's callable", callable);
             unwind::drop_contained("a streaming request's input", arg);
         }
-        unwind::drop_contained("a streaming request's error callback", self.on_error.take());
-        unwind::drop_contained("a streaming request's outcome", self.outcome.take());
+        unwind::drop_some("a streaming request's error callback", self.on_error.take());
+        unwind::drop_some("a streaming request's outcome", self.outcome.take());
     }
 
     fn report(&mut self, id: RequestId) {

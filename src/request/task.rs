@@ -448,8 +448,12 @@ where
     }
 
     fn release(&mut self) {
-        // One user value at a time (see `unwind::drop_contained`).
-        unwind::drop_contained("a request's work or outcome", self.stage.take());
+        // One user value at a time (see `unwind::drop_contained`); a
+        // reported request holds none (a look each, no containment: this
+        // runs for every request on the polling thread).
+        if !matches!(self.stage, Stage::Spent) {
+            unwind::drop_contained("a request's work or outcome", self.stage.take());
+        }
         if let Some((on_result, on_error)) = self.callbacks.take() {
             unwind::drop_contained("a request's result callback", on_result);
             unwind::drop_contained("a request's error callback", on_error);
@@ -518,8 +522,10 @@ where
 
     fn release(&mut self) {
         // One user value at a time (see `unwind::drop_contained`).
-        unwind::drop_contained("a request's input or outcome", self.stage.take());
-        unwind::drop_contained("a batch's callable and callbacks", self.recipe.take());
+        if !matches!(self.stage, Stage::Spent) {
+            unwind::drop_contained("a request's input or outcome", self.stage.take());
+        }
+        unwind::drop_some("a batch's callable and callbacks", self.recipe.take());
     }
 
     fn ended(&self) -> Ended {
