@@ -507,3 +507,27 @@ fn stats_count_an_outcome_before_it_reaches_a_ticket_collector_or_scope() {
         }
     });
 }
+
+/// A ticket cancelled while queued is counted in `stats().cancelled` once
+/// the worker has passed it, as a cancelled callback request is. (With
+/// the count moved before the hand-over, the worker no longer counted a
+/// ticket it found cancelled.)
+#[test]
+fn stats_count_a_ticket_cancelled_while_queued() {
+    within("a cancelled ticket counted", || {
+        let pool = ThreadPool::new(1);
+        let (gate, latch) = common::gate();
+        pool.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+            .unwrap();
+        gate.await_start();
+        let ticket = pool.submit(|x: u32| x, 1).unwrap();
+        assert!(ticket.cancel());
+        // Behind the ticket's request on the one worker: once it ran, the
+        // worker has passed the cancelled one.
+        pool.put_request(WorkRequest::new(|x: u32| x, 2)).unwrap();
+        gate.open();
+        pool.wait().unwrap();
+        let stats = pool.stats();
+        assert_eq!((stats.completed, stats.cancelled), (2, 1), "{stats:?}");
+    });
+}

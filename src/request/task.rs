@@ -226,6 +226,7 @@ impl SharedJob {
     /// Runs the request (see [`SharedRequest::run`]).
     pub(crate) fn run(&mut self, count: &dyn Fn(Ended)) -> Ended {
         let Some(task) = self.0.take() else {
+            count(Ended::Unstarted);
             return Ended::Unstarted;
         };
         let ended = task.run(count);

@@ -217,9 +217,12 @@ where
             let mut state = self.state();
             match std::mem::replace(&mut state.stage, Stage::Running) {
                 Stage::Queued(work) => work,
-                // Ended first (cancelled): it has its outcome already.
+                // Ended first (cancelled): it has its outcome already,
+                // and is counted as never started.
                 ended => {
                     state.stage = ended;
+                    drop(state);
+                    count(Ended::Unstarted);
                     return Ended::Unstarted;
                 }
             }
