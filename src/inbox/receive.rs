@@ -250,8 +250,7 @@ impl Results {
     ) -> usize {
         let by_waiter = waiter.is_some();
         // One look at the queue per run: each takes the queue's lock, which
-        // the workers take to send (a second look per run made W1 20-30%
-        // slower: `docs/performance.md`).
+        // the workers take to send.
         let queued = !self.receiver.is_empty();
         if !queued && tally.is_empty() && !self.inbox.may_have_overflow() {
             // Nothing to do (the common look of a waiter about to block).
