@@ -320,8 +320,8 @@ impl<I: Iterator, F, T> Drop for Completions<'_, I, F, T> {
                 drop(held);
             });
         }
-        let (unput, ready) = (self.unput.take(), self.ready.take());
-        unwind::contain("an input left with its iterator", || drop((unput, ready)));
+        unwind::drop_some("an input left with its iterator", self.unput.take());
+        unwind::drop_some("an outcome left with its iterator", self.ready.take());
     }
 }
 
@@ -395,8 +395,7 @@ impl<I: Iterator, F, T> Drop for InOrder<'_, I, F, T> {
                 ticket.cancel();
             });
         }
-        let unput = self.unput.take();
-        unwind::contain("an input left with its iterator", || drop(unput));
+        unwind::drop_some("an input left with its iterator", self.unput.take());
     }
 }
 

@@ -58,7 +58,11 @@ where
     E: Send,
 {
     fn run(&mut self, cx: &Context<'_>) {
-        let Some(work) = self.work.take() else { return };
+        let Some(work) = self.work.take() else {
+            // Ended already (unrun): counted as never started.
+            cx.count(self.ended);
+            return;
+        };
         // `work` is consumed by the call, so what it captured is dropped
         // before the outcome is settled.
         let outcome: Outcome<T, E> = attempt(work).map_err(TaskError::from);
