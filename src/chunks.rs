@@ -44,7 +44,7 @@ struct Inputs<A>(Vec<A>);
 impl<A> Drop for Inputs<A> {
     fn drop(&mut self) {
         for input in self.0.drain(..) {
-            unwind::contain("an input of map", || drop(input));
+            unwind::drop_contained("an input of map", input);
         }
     }
 }
@@ -137,7 +137,7 @@ impl ThreadPool {
             // may be the one that would run them, or all may be waiting.
             log::debug!("callpool: map on a worker of its own pool runs its inputs in place");
             let outcomes = run_chunk(&f, Inputs(inputs.into_iter().collect()));
-            unwind::contain("map's function", move || drop(f));
+            unwind::drop_contained("map's function", f);
             return outcomes;
         }
         let mut inputs = inputs.into_iter().collect::<Vec<_>>().into_iter();
@@ -178,7 +178,7 @@ impl ThreadPool {
         outcomes.extend((0..unput).map(|_| Err(TaskError::Cancelled)));
         // This is its last reference (each chunk's went with its request):
         // a panic in its captures' `Drop` must not throw the outcomes away.
-        unwind::contain("map's function", move || drop(f));
+        unwind::drop_contained("map's function", f);
         outcomes
     }
 }

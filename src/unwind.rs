@@ -57,7 +57,7 @@ pub(crate) struct FirstPanic(Option<Payload>);
 
 impl FirstPanic {
     /// Keeps `payload` if it is the first, else drops it contained.
-    pub(crate) fn keep(&mut self, payload: Payload, what: &str) {
+    fn keep(&mut self, payload: Payload, what: &str) {
         if self.0.is_none() {
             self.0 = Some(payload);
         } else {
@@ -108,7 +108,7 @@ impl<A> Callback<A> {
 impl<A> Drop for Callback<A> {
     fn drop(&mut self) {
         if let Some(f) = self.0.take() {
-            contain("a callback dropped uncalled", move || drop(f));
+            drop_contained("a callback dropped uncalled", f);
         }
     }
 }
@@ -117,7 +117,7 @@ impl<A> Drop for Callback<A> {
 /// dropped here, where its own `Drop` cannot escape.
 pub(crate) fn into_message(payload: Payload) -> String {
     let text = message(&payload);
-    contain("a panic payload", move || drop(payload));
+    drop_contained("a panic payload", payload);
     text
 }
 

@@ -76,7 +76,7 @@ impl Drop for StateMaker {
             &mut self.0,
             Arc::new(|_: usize| Box::new(()) as Box<dyn std::any::Any>),
         );
-        crate::unwind::contain("a worker state maker's captures", || drop(maker));
+        crate::unwind::drop_contained("a worker state maker's captures", maker);
     }
 }
 
@@ -113,7 +113,7 @@ impl Drop for WorkerHook {
     /// in the hook itself is.
     fn drop(&mut self) {
         let hook = std::mem::replace(&mut self.0, Arc::new(|_: usize| {}));
-        crate::unwind::contain("a worker hook's captures", || drop(hook));
+        crate::unwind::drop_contained("a worker hook's captures", hook);
     }
 }
 

@@ -98,7 +98,7 @@ pub(crate) fn run(
     // stop hook are this worker's last work, and `shutdown_timeout` and
     // `join_all_dismissed_workers` wait for them. A panicking `Drop` of the
     // state must not skip the hook.
-    crate::unwind::contain("a worker's state", move || drop(state));
+    crate::unwind::drop_contained("a worker's state", state);
     if let Some(hook) = &pool.config.on_worker_stop {
         hook.call("a worker stop hook", index);
     }

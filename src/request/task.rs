@@ -232,7 +232,7 @@ impl SharedJob {
         let ended = task.run(count);
         // With its ticket dropped, this is the last reference: the outcome
         // goes with it, and its `Drop` is user code on a worker.
-        unwind::contain("an outcome whose ticket was dropped", move || drop(task));
+        unwind::drop_contained("an outcome whose ticket was dropped", task);
         ended
     }
 
@@ -428,7 +428,7 @@ where
                 // User code on the worker, outside `execute`: contained, as
                 // a cancelled request's is, or a panic there would end the
                 // worker and lose the outcome.
-                unwind::contain("an expired request's work", || drop(work));
+                unwind::drop_contained("an expired request's work", work);
                 Stage::Failed(Failure::Expired)
             } else {
                 self.extras.begin(|| cx.worker_index());

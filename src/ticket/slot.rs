@@ -188,7 +188,7 @@ impl<W, T, E, H> Slot<W, T, E, H> {
         // The callable goes before the waiter hears, so what it holds (an
         // input a completion iterator waits to get back) is let go of; its
         // drop may panic, and the waiter must hear all the same.
-        unwind::contain("a cancelled request's work", || drop(work));
+        unwind::drop_contained("a cancelled request's work", work);
         waiter.tell();
         true
     }

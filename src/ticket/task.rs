@@ -45,7 +45,7 @@ impl<W, T, E> SinkTask<W, T, E> {
         if let Some(work) = self.work.take() {
             // Contained here, not by the caller: a panic must not skip
             // telling the collector, which waits for every request.
-            unwind::contain("a cancelled request's callable", move || drop(work));
+            unwind::drop_contained("a cancelled request's callable", work);
             self.sink.settle(Err(why));
         }
     }
