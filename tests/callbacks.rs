@@ -883,3 +883,78 @@ fn a_nested_wait_hears_no_workers_when_the_rest_is_stranded() {
     );
     assert_eq!(outer, Err(WaitError::NoWorkersAvailable { pending: 2 }));
 }
+
+/// A result callback that counts its calls in `called`.
+fn counting<T>(called: &Arc<AtomicUsize>) -> impl FnOnce(RequestId, T) + Send + 'static {
+    let called = Arc::clone(called);
+    move |_, _| {
+        called.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Two threads wait on one handle. One of them takes a run of results and
+/// the first one's callback waits on the handle too, nested, until only
+/// the held results are left; the other waiter handles the last result in
+/// flight. The nested wait must hear that fall and return `HeldByCaller`,
+/// and both outer waits then finish. (The fall used to be told by a wake
+/// token through the result queue, which the other waiter could take and
+/// keep: the nested wait slept on, and so did both waits, in most runs of
+/// a thousand rounds. Nested waits now have a wake-up of their own.)
+#[test]
+fn a_nested_wait_hears_the_fall_when_another_waiter_handles_the_last_result() {
+    const ROUNDS: usize = 1000;
+    let nested = within("rounds of a nested wait beside another waiter", || {
+        // One worker: what it delivers arrives in the order put.
+        let pool = ThreadPool::new(1);
+        let mut nested = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let (seen, called) = (Arc::new(Mutex::new(None)), counter());
+            let (p, s, c) = (pool.clone(), Arc::clone(&seen), Arc::clone(&called));
+            pool.put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
+                c.fetch_add(1, Ordering::SeqCst);
+                *s.lock().unwrap() = Some(p.wait());
+            }))
+            .unwrap();
+            pool.put_request(WorkRequest::new(|x: u32| x, 2).on_result(counting(&called)))
+                .unwrap();
+            // Runs once the two above are in the result queue: whichever
+            // waiter takes the queue first takes them in one run.
+            let (delivered_tx, delivered) = mpsc::channel::<()>();
+            pool.put_request(
+                WorkRequest::new(move |_: ()| delivered_tx.send(()).unwrap(), ())
+                    .on_result(counting(&called)),
+            )
+            .unwrap();
+            delivered.recv().unwrap();
+            let (go_tx, go) = mpsc::channel::<()>();
+            pool.put_request(
+                WorkRequest::new(move |_: ()| go.recv().unwrap_or(()), ())
+                    .on_result(counting(&called)),
+            )
+            .unwrap();
+            let start = Arc::new(std::sync::Barrier::new(2));
+            let other = {
+                let (pool, start) = (pool.clone(), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    pool.wait()
+                })
+            };
+            start.wait();
+            drop(go_tx);
+            let mine = pool.wait();
+            let theirs = other.join().unwrap();
+            assert!(mine.is_ok() && theirs.is_ok(), "{mine:?} {theirs:?}");
+            assert_eq!(called.load(Ordering::SeqCst), 4, "each callback once");
+            assert_eq!(pool.pending(), 0);
+            nested.push(seen.lock().unwrap().take());
+        }
+        nested
+    });
+    for seen in nested {
+        assert!(
+            matches!(seen, Some(Err(WaitError::HeldByCaller { pending: 1 | 2 }))),
+            "the nested wait ends once only held results are left: {seen:?}"
+        );
+    }
+}

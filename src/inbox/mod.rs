@@ -11,6 +11,7 @@
 
 pub(crate) mod batches;
 mod held;
+mod nudge;
 mod patience;
 pub(crate) mod receive;
 
@@ -20,6 +21,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crate::inbox::batches::{Finished, Tally};
+use crate::inbox::nudge::{Nudged, Nudger};
 use crate::lookout::Lookouts;
 use crate::request::context::Item;
 use crate::request::task::{BoxedTask, Ended, Route, SharedJob, TaskBox};
@@ -157,10 +159,6 @@ struct Counts {
     /// handle, or about to block: not from the moment they handle results
     /// until they are about to block again (see `WaiterGuard::off_duty`).
     waiters: AtomicUsize,
-    /// Waiters inside a callback whose caller holds results of this
-    /// handle: each must re-check whenever `pending` falls, not only at
-    /// zero, to see when only held results are left (`HeldByCaller`).
-    nested: AtomicUsize,
 }
 
 /// A handle's pending requests and the sending half of its queues.
@@ -191,6 +189,18 @@ pub(crate) struct Inbox {
     user_ids: std::sync::Mutex<HashSet<u64>>,
     /// The handle's batches still running (`ThreadPool::put_batch`).
     pub(crate) batches: batches::Batches,
+    /// Waiters inside a callback whose caller holds results of this
+    /// handle: each must re-check whenever `pending` falls, not only at
+    /// zero, to see when only held results are left (`HeldByCaller`).
+    /// Each is woken by a nudge of its own (`nudge`), for that and for
+    /// every message sent to the result queue, never by a token there:
+    /// another waiter could take the token and keep it. Read by workers
+    /// after each send; written only as nested waits come and go, so off
+    /// the line of `counts`.
+    nested: AtomicUsize,
+    /// The nested waiters' nudgers, registered before they are counted in
+    /// `nested`.
+    nudgers: Mutex<Vec<Arc<Nudger>>>,
 }
 
 impl Inbox {
@@ -210,7 +220,6 @@ impl Inbox {
             counts: CachePadded::new(Counts {
                 pending: AtomicUsize::new(0),
                 waiters: AtomicUsize::new(0),
-                nested: AtomicUsize::new(0),
             }),
             stuck_senders: AtomicUsize::new(0),
             lookouts: capacity.map(|_| Arc::default()),
@@ -218,6 +227,8 @@ impl Inbox {
             overflowed: AtomicUsize::new(0),
             user_ids: std::sync::Mutex::new(HashSet::new()),
             batches: batches::Batches::default(),
+            nested: AtomicUsize::new(0),
+            nudgers: Mutex::new(Vec::new()),
         });
         (inbox, results_rx)
     }
@@ -265,11 +276,10 @@ impl Inbox {
         // the other, so a waiter either sees zero or gets a token.
         let before = self.counts.pending.fetch_sub(1, Ordering::SeqCst);
         seq_cst_pair();
-        // SeqCst, the same pair with a nested waiter (raise `nested`, then
-        // read `pending`). One load on the line just written: a handle
-        // without nested waiters pays nothing more.
-        if before == 1 || self.counts.nested.load(Ordering::SeqCst) > 0 {
+        if before == 1 {
             self.wake_waiters();
+        } else {
+            self.nudge_nested();
         }
     }
 
@@ -302,6 +312,7 @@ impl Inbox {
     /// counted meanwhile, and re-checks everything when it is counted again
     /// (a token sent for it could have gone round for ever between blocked
     /// puts that handle results: `WaiterGuard::off_duty`).
+    /// The nested waiters, never counted, are nudged instead.
     pub(crate) fn wake_waiters(&self) {
         let waiters = self.counts.waiters.load(Ordering::SeqCst);
         for _ in 0..waiters {
@@ -309,18 +320,56 @@ impl Inbox {
             // Disconnected: the handle is gone, so nobody waits.
             let _ = self.results.try_send(Msg::Wake);
         }
+        self.nudge_nested();
+    }
+
+    /// Nudges the nested waiters, if there are any (`Inbox::nested`):
+    /// called after each change they must see (`pending` fell, a message
+    /// was sent, no thread is left).
+    #[inline]
+    fn nudge_nested(&self) {
+        // SeqCst, after the caller's SeqCst write of `pending` or the
+        // thread count: the pair with a nested waiter, which raises
+        // `nested`, then reads those. After a send, the queue's lock
+        // orders it with the waiter's look at the queue instead.
+        if self.nested.load(Ordering::SeqCst) > 0 {
+            self.nudge_all_nested();
+        }
+    }
+
+    #[cold]
+    fn nudge_all_nested(&self) {
+        for nudger in self.nudgers().iter() {
+            nudger.nudge();
+        }
+    }
+
+    fn nudgers(&self) -> MutexGuard<'_, Vec<Arc<Nudger>>> {
+        // Only `push`, `retain` and nudges, which cannot panic, run under
+        // this lock, so poisoning is ignored.
+        self.nudgers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn pending(&self) -> usize {
         self.counts.pending.load(Ordering::SeqCst)
     }
 
-    /// Counts a waiter as nested (see `Counts::nested`) until the guard
-    /// drops; it reads `pending` again after this.
-    pub(crate) fn nested_waiter(&self) -> NestedGuard<'_> {
-        self.counts.nested.fetch_add(1, Ordering::SeqCst);
+    /// Counts a waiter as nested (see `Inbox::nested`) until the guard
+    /// drops; it blocks on the returned nudge from now on, and reads
+    /// `pending` and the thread count, and looks at the result queue,
+    /// again after this.
+    pub(crate) fn nested_waiter(&self) -> (NestedGuard<'_>, Nudged) {
+        let (nudger, nudged) = nudge::pair();
+        let nudger = Arc::new(nudger);
+        // Registered before counted: whoever sees the count finds it.
+        self.nudgers().push(Arc::clone(&nudger));
+        self.nested.fetch_add(1, Ordering::SeqCst);
         seq_cst_pair();
-        NestedGuard { inbox: self }
+        let guard = NestedGuard {
+            inbox: self,
+            nudger,
+        };
+        (guard, nudged)
     }
 
     /// Registers the caller as a blocked waiter until the guard drops.
@@ -349,7 +398,10 @@ impl Inbox {
     #[inline]
     pub(crate) fn send_from_worker(&self, msg: Msg, stuck: impl FnOnce()) -> bool {
         match self.results.try_send(msg) {
-            Ok(()) => true,
+            Ok(()) => {
+                self.nudge_nested();
+                true
+            }
             Err(TrySendError::Full(msg)) => self.send_when_full(msg, stuck),
             Err(TrySendError::Disconnected(msg)) => {
                 self.discard(msg);
@@ -371,7 +423,10 @@ impl Inbox {
         let sent = self.results.send(msg);
         self.stuck_senders.fetch_sub(1, Ordering::SeqCst);
         match sent {
-            Ok(()) => true,
+            Ok(()) => {
+                self.nudge_nested();
+                true
+            }
             Err(channel::SendError(msg)) => {
                 self.discard(msg);
                 false
@@ -385,13 +440,14 @@ impl Inbox {
     /// that already emptied the queue looks there (see `receive`).
     pub(crate) fn hand_over(&self, msg: Msg) {
         match self.results.try_send(msg) {
-            Ok(()) => {}
+            Ok(()) => self.nudge_nested(),
             Err(TrySendError::Disconnected(msg)) => self.discard(msg),
             Err(TrySendError::Full(msg)) => {
                 self.keep(std::iter::once(msg));
                 // Full: a message is in the queue, so the receiver will come
                 // back after taking it, and look at the overflow then.
                 let _ = self.results.try_send(Msg::Wake);
+                self.nudge_nested();
             }
         }
     }
@@ -512,14 +568,19 @@ impl WaiterGuard<'_> {
     }
 }
 
-/// Keeps a waiter counted in `Counts::nested` while it waits.
+/// Keeps a waiter counted in `Inbox::nested`, and its nudger registered,
+/// while it waits.
 pub(crate) struct NestedGuard<'a> {
     inbox: &'a Inbox,
+    nudger: Arc<Nudger>,
 }
 
 impl Drop for NestedGuard<'_> {
     fn drop(&mut self) {
-        self.inbox.counts.nested.fetch_sub(1, Ordering::SeqCst);
+        self.inbox.nested.fetch_sub(1, Ordering::SeqCst);
+        self.inbox
+            .nudgers()
+            .retain(|nudger| !Arc::ptr_eq(nudger, &self.nudger));
     }
 }
 

@@ -103,8 +103,10 @@ impl Results {
         }
         // Counted as a waiter before reading `pending`: see Inbox::unregister.
         let waiter = self.inbox.waiter();
-        // Once results are held below this wait: counted as nested, so that
-        // each fall of `pending` wakes it to compare again.
+        // Once results are held below this wait: counted as nested, woken
+        // by a nudge of its own at each fall of `pending` (to compare
+        // again) and at each message sent, and no longer counted as a
+        // waiter (`Inbox::nested`).
         let mut nested = None;
         let mut handled = 0;
         // What this thread has counted in a batch, kept for the whole wait
@@ -129,8 +131,14 @@ impl Results {
             }
             if below > 0 && nested.is_none() {
                 nested = Some(self.inbox.nested_waiter());
+                // No token is sent for it from now on. One it takes, it
+                // keeps (as any waiter does), and passes one on as it
+                // leaves: a token was meant for a waiter that cannot
+                // finish before this nested wait does, since results
+                // held below it are pending.
+                waiter.off_duty();
                 // Read again after counting in: a result handled on another
-                // thread in between either shows here or wakes us.
+                // thread in between either shows here or nudges us.
                 let pending = self.inbox.pending();
                 if pending <= below {
                     return Err(WaitError::HeldByCaller { pending });
@@ -161,7 +169,10 @@ impl Results {
             // `patience`), then blocks with no timeout but the caller's: a
             // result, or a wake-up (the last request was handled elsewhere,
             // no thread is left, or an outcome went to the overflow).
-            let take = || self.receiver.try_recv().ok();
+            let nudged = nested.as_ref().map(|(_, nudged)| nudged);
+            // A nudge is a wake-up of this waiter's own: the loop re-checks.
+            let nudge = || nudged.is_some_and(|nudged| nudged.try_take());
+            let take = || (self.receiver.try_recv().ok()).or_else(|| nudge().then_some(Msg::Wake));
             let looked = if look_once {
                 self.patience.look(take)
             } else {
@@ -175,21 +186,24 @@ impl Results {
                     // before it blocks, then everything looked at again (a
                     // result handled elsewhere meanwhile sent it no token),
                     // with one look at the queue: it has spun already.
-                    if waiter.on_duty() {
+                    // (A nested waiter is never counted again.)
+                    if nudged.is_none() && waiter.on_duty() {
                         look_once = true;
                         continue;
                     }
-                    let msg = match deadline {
-                        None => self.receiver.recv().ok(),
-                        Some(deadline) => match self.receiver.recv_deadline(deadline) {
-                            Ok(msg) => Some(msg),
-                            Err(RecvTimeoutError::Timeout) => {
-                                return Err(WaitError::Timeout {
-                                    pending: self.inbox.pending(),
-                                })
-                            }
-                            Err(RecvTimeoutError::Disconnected) => None,
-                        },
+                    let received = match (nudged, deadline) {
+                        (Some(nudged), deadline) => nudged.wait(deadline).map(|()| Some(Msg::Wake)),
+                        (None, None) => Ok(self.receiver.recv().ok()),
+                        (None, Some(deadline)) => self.receiver.recv_deadline(deadline).map(Some),
+                    };
+                    let msg = match received {
+                        Ok(msg) => msg,
+                        Err(RecvTimeoutError::Timeout) => {
+                            return Err(WaitError::Timeout {
+                                pending: self.inbox.pending(),
+                            })
+                        }
+                        Err(RecvTimeoutError::Disconnected) => None,
                     };
                     self.patience.woke(blocking);
                     msg

@@ -122,6 +122,29 @@ impl Handle {
         }
     }
 
+    /// Request `n`, registered as pending, whose result callback records
+    /// `n` and then waits on this handle (nested in the wait or poll that
+    /// runs it); `seen` gets what that wait returned.
+    fn put_waiting_inside(
+        this: &Arc<Self>,
+        n: u64,
+        seen: std::sync::Arc<std::sync::Mutex<Option<Result<usize, WaitError>>>>,
+    ) -> BoxedTask {
+        let (handle, inner) = (Arc::clone(this), Arc::clone(this));
+        let request: WorkRequest = WorkRequest::new(|x: u64| x, n)
+            .on_result(move |_, _| {
+                handle.handled.lock().unwrap().push(n);
+                handle.callbacks.fetch_add(1, StdOrdering::SeqCst);
+                *seen.lock().unwrap() = Some(inner.wait());
+            })
+            .into();
+        this.inbox().register(request.id()).unwrap();
+        match request.into_task() {
+            TaskBox::Boxed(task) => task,
+            TaskBox::Shared(_) => unreachable!("a callback request has a box of its own"),
+        }
+    }
+
     /// `ThreadPool::wait`.
     fn wait(&self) -> Result<usize, WaitError> {
         self.results
@@ -318,4 +341,49 @@ pub(super) fn wait_covers_a_child_added_by_a_running_parent(misuse: Misuse) {
     worker.join().unwrap();
     assert_eq!(waited, 2, "wait returned before the child was handled");
     handle.assert_handled(&[1, 2]);
+}
+
+/// (g9) Two results wait in the queue; the first one's callback waits on
+/// the handle, nested in the wait that took both (so it holds the second),
+/// while another thread waits too and a worker delivers the last result.
+/// Whichever thread takes the run and whichever handles the last result,
+/// the nested wait hears that only the held result is left
+/// (`HeldByCaller`), and both outer waits return. Before nested waits had
+/// a wake-up of their own, the other waiter could keep the token meant
+/// for the nested one, and every thread slept.
+pub(super) fn nested_wait_beside_another_waiter() {
+    nested_wait(true);
+}
+
+/// (g10) (g9) with no other waiter: the nested wait, blocked on its own
+/// wake-up rather than on the result queue, is woken by the last result's
+/// arrival, and handles it.
+pub(super) fn nested_wait_woken_by_a_result() {
+    nested_wait(false);
+}
+
+fn nested_wait(other_waiter: bool) {
+    let handle = Handle::new(None, 0);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let mut first = Handle::put_waiting_inside(&handle, 1, std::sync::Arc::clone(&seen));
+    let mut second = handle.put(2);
+    let last = handle.put(3);
+    for task in [&mut first, &mut second] {
+        task.run(&Detached);
+    }
+    handle.inbox().deliver(Msg::Done(first), || {});
+    handle.inbox().deliver(Msg::Done(second), || {});
+    let other = other_waiter.then(|| spawn_waiter(&handle));
+    let worker = worker(&handle, vec![last], false, Misuse::None);
+    handle.wait().expect("every request ran");
+    if let Some(other) = other {
+        other.join().unwrap();
+    }
+    worker.join().unwrap();
+    handle.assert_handled(&[1, 2, 3]);
+    let seen = seen.lock().unwrap().take();
+    assert!(
+        matches!(seen, Some(Err(WaitError::HeldByCaller { pending: 1 | 2 }))),
+        "{seen:?}"
+    );
 }

@@ -202,6 +202,16 @@ fn g8_wait_covers_a_child_added_by_a_running_parent() {
 }
 
 #[test]
+fn g9_nested_wait_beside_another_waiter() {
+    check(inbox::nested_wait_beside_another_waiter);
+}
+
+#[test]
+fn g10_nested_wait_woken_by_a_result() {
+    check(inbox::nested_wait_woken_by_a_result);
+}
+
+#[test]
 fn l_children_handed_off_as_a_drain_begins_still_run() {
     check(|| children_meet_a_drain(real()));
 }

@@ -74,6 +74,16 @@ fn g8_wait_covers_a_child_added_by_a_running_parent() {
 }
 
 #[test]
+fn g9_nested_wait_beside_another_waiter() {
+    check(inbox::nested_wait_beside_another_waiter);
+}
+
+#[test]
+fn g10_nested_wait_woken_by_a_result() {
+    check(inbox::nested_wait_woken_by_a_result);
+}
+
+#[test]
 #[should_panic(expected = "wait returned before the child was handled")]
 fn seeded_g8_child_counted_late_is_caught() {
     check(|| inbox::wait_covers_a_child_added_by_a_running_parent(inbox::Misuse::ChildCountedLate));
