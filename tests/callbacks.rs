@@ -910,8 +910,12 @@ fn a_nested_wait_hears_the_fall_when_another_waiter_handles_the_last_result() {
         for _ in 0..ROUNDS {
             let (seen, called) = (Arc::new(Mutex::new(None)), counter());
             let (p, s, c) = (pool.clone(), Arc::clone(&seen), Arc::clone(&called));
+            // The last request runs once the first one's callback has
+            // begun: it is never in the run that callback's wait holds.
+            let (go_tx, go) = mpsc::channel::<()>();
             pool.put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
                 c.fetch_add(1, Ordering::SeqCst);
+                drop(go_tx);
                 *s.lock().unwrap() = Some(p.wait());
             }))
             .unwrap();
@@ -926,7 +930,6 @@ fn a_nested_wait_hears_the_fall_when_another_waiter_handles_the_last_result() {
             )
             .unwrap();
             delivered.recv().unwrap();
-            let (go_tx, go) = mpsc::channel::<()>();
             pool.put_request(
                 WorkRequest::new(move |_: ()| go.recv().unwrap_or(()), ())
                     .on_result(counting(&called)),
@@ -941,7 +944,6 @@ fn a_nested_wait_hears_the_fall_when_another_waiter_handles_the_last_result() {
                 })
             };
             start.wait();
-            drop(go_tx);
             let mine = pool.wait();
             let theirs = other.join().unwrap();
             assert!(mine.is_ok() && theirs.is_ok(), "{mine:?} {theirs:?}");
@@ -953,8 +955,55 @@ fn a_nested_wait_hears_the_fall_when_another_waiter_handles_the_last_result() {
     });
     for seen in nested {
         assert!(
+            // Held: the second result, and the third if it had arrived
+            // when the run was taken.
             matches!(seen, Some(Err(WaitError::HeldByCaller { pending: 1 | 2 }))),
             "the nested wait ends once only held results are left: {seen:?}"
         );
     }
+}
+
+/// A wait on handle A inside a callback of handle B, itself run by a wait
+/// on A that holds another result of A: the innermost wait must still see
+/// that result held, and return `HeldByCaller` rather than wait for it.
+/// (Only the innermost run on a thread was recorded, here B's, which hid
+/// A's: the wait on A waited for ever for the result its own thread held.)
+#[test]
+fn a_wait_on_a_inside_a_callback_of_b_inside_a_callback_of_a_sees_what_a_holds() {
+    let (inner, middle, outer) = within("A in B in A", || {
+        let a = ThreadPool::new(1);
+        let b = a.new_handle();
+        let inner = Arc::new(Mutex::new(None));
+        let middle = Arc::new(Mutex::new(None));
+        // Two results of B in its queue, so that B's wait takes them in one
+        // run: the first one's callback waits on A.
+        let (a2, seen) = (a.clone(), Arc::clone(&inner));
+        b.put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
+            *seen.lock().unwrap() = Some(a2.wait());
+        }))
+        .unwrap();
+        b.put_request(WorkRequest::new(|x: u32| x, 2)).unwrap();
+        // Two results of A, taken in one run by A's wait below: the first
+        // one's callback waits on B.
+        let (b2, seen) = (b.clone(), Arc::clone(&middle));
+        a.put_request(WorkRequest::new(|x: u32| x, 3).on_result(move |_, _| {
+            *seen.lock().unwrap() = Some(b2.wait());
+        }))
+        .unwrap();
+        a.put_request(WorkRequest::new(|x: u32| x, 4)).unwrap();
+        // One worker runs them in order: once this one ran, all four
+        // results are in their queues.
+        let (done_tx, done) = mpsc::channel::<()>();
+        a.new_handle()
+            .put_request(WorkRequest::new(move |_: ()| done_tx.send(()).unwrap(), ()))
+            .unwrap();
+        done.recv().unwrap();
+        let outer = a.wait();
+        let inner = inner.lock().unwrap().take();
+        let middle = middle.lock().unwrap().take();
+        (inner, middle, outer)
+    });
+    assert_eq!(inner, Some(Err(WaitError::HeldByCaller { pending: 1 })));
+    assert_eq!(middle, Some(Ok(2)), "B's wait handles both of B's results");
+    assert_eq!(outer, Ok(2));
 }

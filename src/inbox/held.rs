@@ -5,12 +5,19 @@
 //! must not wait for them (they are handled once the callback returns):
 //! it reads this to tell. `docs/design.md`, "Deliver and handle".
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 /// The innermost open run on this thread: its handle's `Inbox::serial`
 /// and how many of that handle's messages it, and the runs of the same
 /// handle below it, have not yet taken.
 type Open = Option<(u64, usize)>;
+
+/// The runs that a run of another handle, opened in one of their
+/// callbacks, hides: each one's handle and what it holds (with the runs of
+/// the same handle below it), innermost last. Frozen while hidden: their
+/// frames are suspended. Touched only when runs of two handles nest, so
+/// the common path stays one `Cell`.
+type Hidden = RefCell<Vec<(u64, usize)>>;
 
 // Under the checkers their own thread-locals: their threads share one OS
 // thread. A `Cell` of a `Copy` value: no destructor, so each look is a
@@ -18,14 +25,29 @@ type Open = Option<(u64, usize)>;
 #[cfg(not(any(loom, shuttle)))]
 std::thread_local! {
     static OPEN: Cell<Open> = const { Cell::new(None) };
+    static HIDDEN: Hidden = const { RefCell::new(Vec::new()) };
 }
 #[cfg(loom)]
 loom::thread_local! {
     static OPEN: Cell<Open> = Cell::new(None);
+    static HIDDEN: Hidden = RefCell::new(Vec::new());
 }
 #[cfg(all(shuttle, not(loom)))]
 shuttle::thread_local! {
     static OPEN: Cell<Open> = const { Cell::new(None) };
+    static HIDDEN: Hidden = const { RefCell::new(Vec::new()) };
+}
+
+/// What the hidden runs of the handle with `serial` hold (the innermost
+/// one's count includes those below it).
+fn hidden(serial: u64) -> usize {
+    HIDDEN
+        .try_with(|hidden| {
+            let hidden = hidden.borrow();
+            let mut of_serial = hidden.iter().rev().filter(|(s, _)| *s == serial);
+            of_serial.next().map_or(0, |&(_, held)| held)
+        })
+        .unwrap_or(0)
 }
 
 /// A run of messages of one handle being handled by this frame, until
@@ -33,9 +55,12 @@ shuttle::thread_local! {
 pub(crate) struct OpenRun {
     serial: u64,
     below: Open,
-    /// What the runs of the same handle below this one hold (they are
-    /// suspended, so it does not change while this one is open).
+    /// What the runs of the same handle below this one hold, hidden or
+    /// not (they are suspended, so it does not change while this one is
+    /// open).
     held_below: usize,
+    /// Whether this run hid the one below (of another handle).
+    hid: bool,
 }
 
 impl OpenRun {
@@ -43,14 +68,24 @@ impl OpenRun {
     /// `serial`.
     pub(crate) fn open(serial: u64, left: usize) -> OpenRun {
         let below = OPEN.try_with(Cell::get).ok().flatten();
-        let held_below = match below {
-            Some((outer, held)) if outer == serial => held,
-            _ => 0,
+        let (held_below, hid) = match below {
+            Some((outer, held)) if outer == serial => (held, false),
+            // A run of another handle: hidden until this one closes, and
+            // this handle's runs it hid count.
+            Some(other) => {
+                let held = hidden(serial);
+                let hid = HIDDEN
+                    .try_with(|hidden| hidden.borrow_mut().push(other))
+                    .is_ok();
+                (held, hid)
+            }
+            None => (0, false),
         };
         let run = OpenRun {
             serial,
             below,
             held_below,
+            hid,
         };
         run.left(left);
         run
@@ -68,16 +103,19 @@ impl OpenRun {
 impl Drop for OpenRun {
     fn drop(&mut self) {
         let _ = OPEN.try_with(|open| open.set(self.below));
+        if self.hid {
+            let _ = HIDDEN.try_with(|hidden| hidden.borrow_mut().pop());
+        }
     }
 }
 
 /// How many messages of the handle whose inbox has `serial` the frames
-/// below the caller on this thread hold (0 if the innermost is not
-/// handling a run of this handle's: a run of another handle hides those
-/// below it).
+/// below the caller on this thread hold, also under runs of other
+/// handles.
 pub(crate) fn below(serial: u64) -> usize {
     match OPEN.try_with(Cell::get) {
         Ok(Some((open, left))) if open == serial => left,
+        Ok(Some(_)) => hidden(serial),
         _ => 0,
     }
 }
