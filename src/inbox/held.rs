@@ -119,3 +119,39 @@ pub(crate) fn below(serial: u64) -> usize {
         _ => 0,
     }
 }
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::{below, OpenRun};
+
+    /// Runs of two handles nested in each other's callbacks: each handle's
+    /// count adds up over its own runs, through the other's, and each
+    /// close brings the one below back.
+    #[test]
+    fn runs_of_two_handles_nested_each_see_their_own() {
+        let (a, b) = (1_000_001, 1_000_002);
+        let outer_a = OpenRun::open(a, 2);
+        assert_eq!((below(a), below(b)), (2, 0));
+        {
+            let b_run = OpenRun::open(b, 3);
+            assert_eq!((below(a), below(b)), (2, 3));
+            {
+                let inner_a = OpenRun::open(a, 1);
+                assert_eq!((below(a), below(b)), (3, 3));
+                {
+                    let inner_b = OpenRun::open(b, 4);
+                    assert_eq!((below(a), below(b)), (3, 7));
+                    inner_b.left(1);
+                    assert_eq!((below(a), below(b)), (3, 4));
+                }
+                inner_a.left(0);
+                assert_eq!((below(a), below(b)), (2, 3));
+            }
+            b_run.left(2);
+            assert_eq!((below(a), below(b)), (2, 2));
+        }
+        assert_eq!((below(a), below(b)), (2, 0));
+        drop(outer_a);
+        assert_eq!((below(a), below(b)), (0, 0));
+    }
+}
