@@ -44,6 +44,8 @@ tsan_tests=(
     "streaming two_pollers_see_a_streams_items_in_order"
     "batches two_pollers_finish_a_batch_and_on_done_runs_once"
     "tickets waits_outside_the_result_queue_make_room_for_a_worker_stuck_on_it"
+    "callbacks a_nested_wait_hears_the_fall_when_another_waiter_handles_the_last_result"
+    "callbacks nested_waits_on_two_threads_do_not_wait_for_each_others_held_results"
 )
 
 # Miri is slow: a few tests with few requests.

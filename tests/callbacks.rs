@@ -1007,3 +1007,77 @@ fn a_wait_on_a_inside_a_callback_of_b_inside_a_callback_of_a_sees_what_a_holds()
     assert_eq!(middle, Some(Ok(2)), "B's wait handles both of B's results");
     assert_eq!(outer, Ok(2));
 }
+
+/// Two threads wait on one handle, and each holds a run of two results
+/// whose first callback waits on the handle, nested: each nested wait's
+/// `pending` is the other thread's held result and its own. Each must
+/// return `HeldByCaller` (the results are held by callers, on this thread
+/// or on another), and both outer waits then finish. (Each counted only
+/// its own thread's held results, and they waited for each other for
+/// ever.)
+#[test]
+fn nested_waits_on_two_threads_do_not_wait_for_each_others_held_results() {
+    let (first, second, outer, other) = within("two nested waits", || {
+        // One worker: what it delivers arrives in the order put, and a
+        // request of another handle runs after everything put before it.
+        let pool = ThreadPool::new(1);
+        let markers = pool.new_handle();
+        let delivered = {
+            let markers = markers.clone();
+            move || {
+                let (tx, rx) = mpsc::channel::<()>();
+                markers
+                    .put_request(WorkRequest::new(move |_: ()| tx.send(()).unwrap(), ()))
+                    .unwrap();
+                rx.recv().unwrap();
+            }
+        };
+        let (first, second) = (Arc::new(Mutex::new(None)), Arc::new(Mutex::new(None)));
+        let (start_tx, start) = mpsc::channel::<()>();
+        let (inside_tx, inside) = mpsc::channel::<()>();
+        let (p, seen, wait_for_c_and_d) = (pool.clone(), Arc::clone(&first), delivered.clone());
+        let seen_second = Arc::clone(&second);
+        // a: taken with b by this thread; its callback puts c and d, has
+        // the other thread take them, and waits on the handle once the
+        // other thread is inside c's callback.
+        pool.put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
+            let q = p.clone();
+            p.put_request(WorkRequest::new(|x: u32| x, 3).on_result(move |_, _| {
+                inside_tx.send(()).unwrap();
+                *seen_second.lock().unwrap() = Some(q.wait());
+            }))
+            .unwrap();
+            p.put_request(WorkRequest::new(|x: u32| x, 4)).unwrap();
+            wait_for_c_and_d();
+            start_tx.send(()).unwrap();
+            inside.recv().unwrap();
+            *seen.lock().unwrap() = Some(p.wait());
+        }))
+        .unwrap();
+        pool.put_request(WorkRequest::new(|x: u32| x, 2)).unwrap();
+        delivered();
+        let other = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                start.recv().unwrap();
+                pool.wait()
+            })
+        };
+        let outer = pool.wait();
+        let other = other.join().unwrap();
+        let first = first.lock().unwrap().take();
+        let second = second.lock().unwrap().take();
+        (first, second, outer, other)
+    });
+    for nested in [first, second] {
+        assert!(
+            matches!(
+                nested,
+                Some(Err(WaitError::HeldByCaller { pending: 1 | 2 }))
+            ),
+            "{nested:?}"
+        );
+    }
+    assert_eq!(outer, Ok(2), "a and b");
+    assert_eq!(other, Ok(2), "c and d");
+}

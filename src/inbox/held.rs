@@ -22,20 +22,27 @@ type Hidden = RefCell<Vec<(u64, usize)>>;
 // Under the checkers their own thread-locals: their threads share one OS
 // thread. A `Cell` of a `Copy` value: no destructor, so each look is a
 // plain thread-local access.
+/// The nested waits open on this thread: each one's handle and what was
+/// held below it (`below`) when it counted itself in, innermost last.
+type Marks = RefCell<Vec<(u64, usize)>>;
+
 #[cfg(not(any(loom, shuttle)))]
 std::thread_local! {
     static OPEN: Cell<Open> = const { Cell::new(None) };
     static HIDDEN: Hidden = const { RefCell::new(Vec::new()) };
+    static MARKS: Marks = const { RefCell::new(Vec::new()) };
 }
 #[cfg(loom)]
 loom::thread_local! {
     static OPEN: Cell<Open> = Cell::new(None);
     static HIDDEN: Hidden = RefCell::new(Vec::new());
+    static MARKS: Marks = RefCell::new(Vec::new());
 }
 #[cfg(all(shuttle, not(loom)))]
 shuttle::thread_local! {
     static OPEN: Cell<Open> = const { Cell::new(None) };
     static HIDDEN: Hidden = const { RefCell::new(Vec::new()) };
+    static MARKS: Marks = const { RefCell::new(Vec::new()) };
 }
 
 /// What the hidden runs of the handle with `serial` hold (the innermost
@@ -153,5 +160,49 @@ mod tests {
         assert_eq!((below(a), below(b)), (2, 0));
         drop(outer_a);
         assert_eq!((below(a), below(b)), (0, 0));
+    }
+}
+
+/// A nested wait on this thread, from the moment it counts what is held
+/// below it in its handle's count of results held below nested waits
+/// (`Inbox::held_nested`) until dropped.
+pub(crate) struct Mark {
+    /// What this wait adds to that count: what is held below it, less
+    /// what a nested wait of the same handle further down this thread
+    /// counted already (`below` adds up over the runs of one handle).
+    pub(crate) added: usize,
+    marked: bool,
+}
+
+impl Mark {
+    /// Marks a nested wait on the handle with `serial`, with `below` held
+    /// below it.
+    pub(crate) fn new(serial: u64, below: usize) -> Mark {
+        let marked = MARKS.try_with(|marks| {
+            let mut marks = marks.borrow_mut();
+            let mut same = marks.iter().rev().filter(|(s, _)| *s == serial);
+            let counted = same.next().map_or(0, |&(_, below)| below);
+            marks.push((serial, below));
+            below.saturating_sub(counted)
+        });
+        match marked {
+            Ok(added) => Mark {
+                added,
+                marked: true,
+            },
+            // The thread is ending: count nothing rather than guess.
+            Err(_) => Mark {
+                added: 0,
+                marked: false,
+            },
+        }
+    }
+}
+
+impl Drop for Mark {
+    fn drop(&mut self) {
+        if self.marked {
+            let _ = MARKS.try_with(|marks| marks.borrow_mut().pop());
+        }
     }
 }

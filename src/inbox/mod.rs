@@ -201,6 +201,13 @@ pub(crate) struct Inbox {
     /// The nested waiters' nudgers, registered before they are counted in
     /// `nested`.
     nudgers: Mutex<Vec<Arc<Nudger>>>,
+    /// The results held below the nested waits open on this handle, on
+    /// every thread (`held::Mark`). They are handled only once one of
+    /// those waits returns, so a nested wait that waited for them would
+    /// wait for ever: two threads, each with a nested wait over a run of
+    /// its own, waited for each other's. A nested wait returns
+    /// `HeldByCaller` once `pending` is no more than this.
+    held_nested: AtomicUsize,
 }
 
 impl Inbox {
@@ -229,6 +236,7 @@ impl Inbox {
             batches: batches::Batches::default(),
             nested: AtomicUsize::new(0),
             nudgers: Mutex::new(Vec::new()),
+            held_nested: AtomicUsize::new(0),
         });
         (inbox, results_rx)
     }
@@ -354,22 +362,39 @@ impl Inbox {
         self.counts.pending.load(Ordering::SeqCst)
     }
 
-    /// Counts a waiter as nested (see `Inbox::nested`) until the guard
-    /// drops; it blocks on the returned nudge from now on, and reads
-    /// `pending` and the thread count, and looks at the result queue,
-    /// again after this.
-    pub(crate) fn nested_waiter(&self) -> (NestedGuard<'_>, Nudged) {
+    /// Counts a waiter as nested (see `Inbox::nested`), with `below`
+    /// results held below it on its thread (`Inbox::held_nested`), until
+    /// the guard drops; it blocks on the returned nudge from now on, and
+    /// reads `pending`, `held_nested` and the thread count, and looks at
+    /// the result queue, again after this.
+    pub(crate) fn nested_waiter(&self, below: usize) -> (NestedGuard<'_>, Nudged) {
         let (nudger, nudged) = nudge::pair();
         let nudger = Arc::new(nudger);
+        let mark = held::Mark::new(self.serial, below);
         // Registered before counted: whoever sees the count finds it.
         self.nudgers().push(Arc::clone(&nudger));
         self.nested.fetch_add(1, Ordering::SeqCst);
+        if mark.added > 0 {
+            // SeqCst, then `nested` read (`nudge_nested`): the pair with
+            // another nested waiter, which raised `nested`, then reads
+            // this; either it sees what this adds, or is nudged to.
+            self.held_nested.fetch_add(mark.added, Ordering::SeqCst);
+            seq_cst_pair();
+            self.nudge_nested();
+        }
         seq_cst_pair();
         let guard = NestedGuard {
             inbox: self,
             nudger,
+            mark,
         };
         (guard, nudged)
+    }
+
+    /// The results held below the nested waits open on this handle, on
+    /// every thread (`Inbox::held_nested`).
+    pub(crate) fn held_nested(&self) -> usize {
+        self.held_nested.load(Ordering::SeqCst)
     }
 
     /// Registers the caller as a blocked waiter until the guard drops.
@@ -568,15 +593,21 @@ impl WaiterGuard<'_> {
     }
 }
 
-/// Keeps a waiter counted in `Inbox::nested`, and its nudger registered,
-/// while it waits.
+/// Keeps a waiter counted in `Inbox::nested`, its nudger registered and
+/// what is held below it counted in `Inbox::held_nested`, while it waits.
 pub(crate) struct NestedGuard<'a> {
     inbox: &'a Inbox,
     nudger: Arc<Nudger>,
+    mark: held::Mark,
 }
 
 impl Drop for NestedGuard<'_> {
     fn drop(&mut self) {
+        // Its thread handles what it held from now on: each of those
+        // falls of `pending` nudges the other nested waiters.
+        self.inbox
+            .held_nested
+            .fetch_sub(self.mark.added, Ordering::SeqCst);
         self.inbox.nested.fetch_sub(1, Ordering::SeqCst);
         self.inbox
             .nudgers()

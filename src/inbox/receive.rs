@@ -130,19 +130,28 @@ impl Results {
                 return Err(WaitError::HeldByCaller { pending });
             }
             if below > 0 && nested.is_none() {
-                nested = Some(self.inbox.nested_waiter());
+                nested = Some(self.inbox.nested_waiter(below));
                 // No token is sent for it from now on. One it takes, it
                 // keeps (as any waiter does), and passes one on as it
                 // leaves: a token was meant for a waiter that cannot
                 // finish before this nested wait does, since results
                 // held below it are pending.
                 waiter.off_duty();
-                // Read again after counting in: a result handled on another
-                // thread in between either shows here or nudges us.
-                let pending = self.inbox.pending();
-                if pending <= below {
-                    return Err(WaitError::HeldByCaller { pending });
-                }
+                // Everything read again after counting in: a result
+                // handled on another thread in between either shows then
+                // or nudges us.
+                continue;
+            }
+            // Once nested, what every nested wait on the handle holds
+            // below it (this one's included): those results are handled
+            // only once one of those waits returns.
+            let held = if nested.is_some() {
+                self.inbox.held_nested()
+            } else {
+                below
+            };
+            if held > 0 && pending <= held {
+                return Err(WaitError::HeldByCaller { pending });
             }
             if threads.running() == 0 {
                 // No thread left: whatever was in flight is in our queue now,
@@ -158,10 +167,15 @@ impl Results {
                 // What the frames below hold is handled once the callback
                 // returns: only the rest must be stranded (it was never
                 // queued, so a count of all of them never matched).
-                if below > 0 && pending <= below {
+                let held = if nested.is_some() {
+                    self.inbox.held_nested()
+                } else {
+                    below
+                };
+                if held > 0 && pending <= held {
                     return Err(WaitError::HeldByCaller { pending });
                 }
-                if threads.stranded(&self.inbox, pending - below) {
+                if threads.stranded(&self.inbox, pending - held) {
                     return Err(WaitError::NoWorkersAvailable { pending });
                 }
             }

@@ -123,11 +123,12 @@ impl Handle {
     }
 
     /// Request `n`, registered as pending, whose result callback records
-    /// `n` and then waits on this handle (nested in the wait or poll that
-    /// runs it); `seen` gets what that wait returned.
+    /// `n`, calls `first`, and then waits on this handle (nested in the
+    /// wait or poll that runs it); `seen` gets what that wait returned.
     fn put_waiting_inside(
         this: &Arc<Self>,
         n: u64,
+        first: impl FnOnce() + Send + 'static,
         seen: std::sync::Arc<std::sync::Mutex<Option<Result<usize, WaitError>>>>,
     ) -> BoxedTask {
         let (handle, inner) = (Arc::clone(this), Arc::clone(this));
@@ -135,6 +136,7 @@ impl Handle {
             .on_result(move |_, _| {
                 handle.handled.lock().unwrap().push(n);
                 handle.callbacks.fetch_add(1, StdOrdering::SeqCst);
+                first();
                 *seen.lock().unwrap() = Some(inner.wait());
             })
             .into();
@@ -365,7 +367,7 @@ pub(super) fn nested_wait_woken_by_a_result() {
 fn nested_wait(other_waiter: bool) {
     let handle = Handle::new(None, 0);
     let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let mut first = Handle::put_waiting_inside(&handle, 1, std::sync::Arc::clone(&seen));
+    let mut first = Handle::put_waiting_inside(&handle, 1, || {}, std::sync::Arc::clone(&seen));
     let mut second = handle.put(2);
     let last = handle.put(3);
     for task in [&mut first, &mut second] {
@@ -386,4 +388,57 @@ fn nested_wait(other_waiter: bool) {
         matches!(seen, Some(Err(WaitError::HeldByCaller { pending: 1 | 2 }))),
         "{seen:?}"
     );
+}
+
+/// What a nested wait returned, if one ran.
+type Seen = std::sync::Arc<std::sync::Mutex<Option<Result<usize, WaitError>>>>;
+
+/// (g11) Two threads each hold a run of two results whose first callback
+/// waits on the handle, nested: the main thread takes the first run; its
+/// first callback delivers the second run and starts the other thread,
+/// which may take it (or the nested wait does). Whoever takes what, every
+/// nested wait returns `HeldByCaller` and both outer waits return: a
+/// nested wait counts the results held below every nested wait on the
+/// handle (`Inbox::held_nested`), not only below itself. Counting only
+/// its own thread's, each waited for the other's for ever.
+pub(super) fn nested_waits_on_two_threads() {
+    let handle = Handle::new(None, 0);
+    let (seen_a, seen_c): (Seen, Seen) = Default::default();
+    let mut c = Handle::put_waiting_inside(&handle, 3, || {}, std::sync::Arc::clone(&seen_c));
+    let mut d = handle.put(4);
+    for task in [&mut c, &mut d] {
+        task.run(&Detached);
+    }
+    let other = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let deliver_second_run = {
+        let (handle, other) = (Arc::clone(&handle), std::sync::Arc::clone(&other));
+        move || {
+            handle.inbox().deliver(Msg::Done(c), || {});
+            handle.inbox().deliver(Msg::Done(d), || {});
+            *other.lock().unwrap() = Some(spawn_waiter(&handle));
+        }
+    };
+    let mut a = Handle::put_waiting_inside(
+        &handle,
+        1,
+        deliver_second_run,
+        std::sync::Arc::clone(&seen_a),
+    );
+    let mut b = handle.put(2);
+    for task in [&mut a, &mut b] {
+        task.run(&Detached);
+    }
+    handle.inbox().deliver(Msg::Done(a), || {});
+    handle.inbox().deliver(Msg::Done(b), || {});
+    handle.wait().expect("every request ran");
+    let other = other.lock().unwrap().take().expect("a's callback ran");
+    other.join().unwrap();
+    handle.assert_handled(&[1, 2, 3, 4]);
+    for seen in [seen_a, seen_c] {
+        let seen = seen.lock().unwrap().take();
+        assert!(
+            matches!(seen, Some(Err(WaitError::HeldByCaller { .. }))),
+            "{seen:?}"
+        );
+    }
 }

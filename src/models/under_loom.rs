@@ -212,6 +212,11 @@ fn g10_nested_wait_woken_by_a_result() {
 }
 
 #[test]
+fn g11_nested_waits_on_two_threads() {
+    check(inbox::nested_waits_on_two_threads);
+}
+
+#[test]
 fn l_children_handed_off_as_a_drain_begins_still_run() {
     check(|| children_meet_a_drain(real()));
 }

@@ -84,6 +84,11 @@ fn g10_nested_wait_woken_by_a_result() {
 }
 
 #[test]
+fn g11_nested_waits_on_two_threads() {
+    check(inbox::nested_waits_on_two_threads);
+}
+
+#[test]
 #[should_panic(expected = "wait returned before the child was handled")]
 fn seeded_g8_child_counted_late_is_caught() {
     check(|| inbox::wait_covers_a_child_added_by_a_running_parent(inbox::Misuse::ChildCountedLate));
