@@ -61,8 +61,7 @@ impl FirstPanic {
         if self.0.is_none() {
             self.0 = Some(payload);
         } else {
-            log::error!("callpool: {what} panicked after another; this panic is dropped");
-            drop_contained("a later panic's payload", payload);
+            drop_later(what, payload);
         }
     }
 
@@ -84,6 +83,23 @@ impl FirstPanic {
             panic::resume_unwind(payload);
         }
     }
+}
+
+/// Runs `f`, then goes on with `first`, a panic caught before it: a panic
+/// of `f` is logged and dropped, as [`FirstPanic`] drops a later one.
+pub(crate) fn resume_after(first: Payload, what: &str, f: impl FnOnce()) -> ! {
+    // AssertUnwindSafe: the caller unwinds right after, with `first`.
+    if let Err(later) = panic::catch_unwind(AssertUnwindSafe(f)) {
+        drop_later(what, later);
+    }
+    panic::resume_unwind(first)
+}
+
+/// Logs and drops (contained) the payload of a panic of `what` that came
+/// after another, which goes on.
+fn drop_later(what: &str, payload: Payload) {
+    log::error!("callpool: {what} panicked after another; this panic is dropped");
+    drop_contained("a later panic's payload", payload);
 }
 
 /// A boxed user callback that may be dropped uncalled (its handle gone,

@@ -493,3 +493,70 @@ fn a_panicking_batch_done_callback_skips_no_other_batch() {
         assert!(batches[1].progress().is_complete(), "{how}");
     }
 }
+
+/// Two threads poll one handle. A batch member's result callback panics
+/// after the other member's callback ran on the other thread, and the
+/// batch-done callback, run by the panicking thread's flush of its count,
+/// panics too: the member's panic, which came first, must reach its
+/// caller (the later one is logged and dropped). It was silently replaced
+/// by the batch-done callback's.
+#[test]
+fn a_callbacks_panic_is_not_replaced_by_the_batch_done_callbacks() {
+    common::hide_panics_starting_with("panic of ");
+    let caught = within("two pollers, two panics", || {
+        let pool = ThreadPool::new(1);
+        let (a_started_tx, a_started) = mpsc::channel::<()>();
+        let (b_done_tx, b_done) = mpsc::channel::<()>();
+        let (a_started, b_done) = (Mutex::new(a_started), Mutex::new(b_done));
+        let (a_started_tx, b_done_tx) = (Mutex::new(a_started_tx), Mutex::new(b_done_tx));
+        let batch = pool
+            .put_batch(make_requests(
+                // B runs once A's callback has begun: their results come
+                // apart, to whichever thread polls first.
+                move |x: u32| {
+                    if x == 1 {
+                        a_started.lock().unwrap().recv().unwrap();
+                    }
+                    x
+                },
+                0..2u32,
+                move |_, x| {
+                    if x == 0 {
+                        a_started_tx.lock().unwrap().send(()).unwrap();
+                        b_done.lock().unwrap().recv().unwrap();
+                        panic!("panic of A's callback");
+                    }
+                    b_done_tx.lock().unwrap().send(()).unwrap();
+                },
+                |_, _| {},
+            ))
+            .unwrap();
+        batch.on_done(|_| panic!("panic of the batch-done callback"));
+        let caught = Arc::new(Mutex::new(Vec::new()));
+        let pollers: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, caught) = (pool.clone(), Arc::clone(&caught));
+                thread::spawn(move || {
+                    while pool.pending() > 0 {
+                        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            pool.poll_timeout(std::time::Duration::from_millis(1))
+                        }));
+                        if let Err(payload) = polled {
+                            let message = payload.downcast_ref::<&str>().map(|s| s.to_string());
+                            caught.lock().unwrap().push(message);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for poller in pollers {
+            poller.join().unwrap();
+        }
+        let caught = caught.lock().unwrap().clone();
+        caught
+    });
+    assert!(
+        caught.contains(&Some("panic of A's callback".to_owned())),
+        "A's panic reached no caller: {caught:?}"
+    );
+}

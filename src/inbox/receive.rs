@@ -17,7 +17,7 @@ use crate::lookout::Home;
 use crate::request::task::{Envelope, Task};
 use crate::request::RequestId;
 use crate::sync::channel::{Receiver, RecvTimeoutError};
-use crate::unwind::FirstPanic;
+use crate::unwind::{self, FirstPanic};
 
 /// What the wait protocol needs to know about the pool's threads.
 pub(crate) trait Threads {
@@ -340,9 +340,9 @@ impl Results {
                 self.inbox.keep(rest);
                 self.inbox.wake_waiters();
                 // What was counted goes to its batch before the panic goes
-                // on; if that completes it, its callback runs first.
-                self.flush(tally);
-                panic::resume_unwind(payload)
+                // on; if that completes it, its callback runs first, and a
+                // panic of that callback is the one logged and dropped.
+                unwind::resume_after(payload, "a batch-done callback", || self.flush(tally))
             }
         }
     }
