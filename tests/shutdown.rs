@@ -628,3 +628,68 @@ fn shutdown_timeout_does_not_wait_past_its_timeout_for_a_stop_hook() {
         .recv_timeout(common::HANG)
         .expect("the stop hook ran once released");
 }
+
+/// `close` from a callback of a streaming request's item, on a pool whose
+/// result queue holds two: the wait inside `close` ends early (the other
+/// item taken with this one is held below it) while the stream still runs,
+/// and its worker gets stuck on the full result queue that only this
+/// thread reads. `close` must make room while it waits for the threads, and
+/// every item still arrives once, in order. (It waited for the threads
+/// alone, for ever.)
+#[test]
+fn close_from_a_streams_item_callback_makes_room_for_the_stream() {
+    use callpool::{Closed, Emitter};
+    const ITEMS: usize = 100;
+    let (closed, seen, outer) = within("close in an item callback", || {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .workers(1)
+                .result_capacity(2)
+                .build()
+                .unwrap(),
+        );
+        let (two_sent_tx, two_sent) = mpsc::channel::<()>();
+        let (go_tx, go) = mpsc::channel::<()>();
+        let go_tx = Mutex::new(Some(go_tx));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let closed = Arc::new(Mutex::new(None));
+        let (p, s, c) = (Arc::clone(&pool), Arc::clone(&seen), Arc::clone(&closed));
+        pool.put_request(
+            WorkRequest::streaming(
+                move |n: usize, out: &Emitter<'_, usize>| {
+                    for k in 0..n {
+                        out.emit(k)?;
+                        if k == 1 {
+                            // Both items are queued: the wait takes them in
+                            // one run; the rest come once it closes.
+                            two_sent_tx.send(()).unwrap();
+                            go.recv().unwrap();
+                        }
+                    }
+                    Ok::<_, Closed>(())
+                },
+                ITEMS,
+            )
+            .on_result(move |_, k| {
+                s.lock().unwrap().push(k);
+                if let Some(go_tx) = go_tx.lock().unwrap().take() {
+                    go_tx.send(()).unwrap();
+                    *c.lock().unwrap() = Some(p.close());
+                }
+            }),
+        )
+        .unwrap();
+        two_sent.recv().unwrap();
+        let outer = pool.wait();
+        let closed = closed.lock().unwrap().take();
+        let seen = seen.lock().unwrap().clone();
+        (closed, seen, outer)
+    });
+    assert!(matches!(closed, Some(Ok(()))), "{closed:?}");
+    assert_eq!(
+        seen,
+        (0..ITEMS).collect::<Vec<_>>(),
+        "each item once, in order"
+    );
+    assert!(outer.is_ok(), "{outer:?}");
+}

@@ -370,10 +370,21 @@ impl Pool {
     }
 
     /// Blocks until no thread of this pool runs, or until `deadline`.
-    /// Returns the threads still running.
-    pub(crate) fn wait_threads_exited(&self, deadline: Option<Instant>) -> usize {
+    /// Returns the threads still running; or `None` as soon as `stuck` says
+    /// the caller's own results need handling first (as
+    /// `join_dismissed_when_exited`).
+    pub(crate) fn wait_threads_exited(
+        &self,
+        deadline: Option<Instant>,
+        stuck: impl Fn() -> bool,
+    ) -> Option<usize> {
         let mut workers = self.workers();
         while workers.threads > 0 {
+            // Checked under the lock that `sender_stuck` takes before it
+            // notifies: a worker stuck after this look wakes the wait.
+            if stuck() {
+                return None;
+            }
             workers = match deadline {
                 None => self.exited.wait(workers).unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
@@ -387,7 +398,7 @@ impl Pool {
                 }
             };
         }
-        workers.threads
+        Some(workers.threads)
     }
 
     /// Called by each worker thread as it leaves its loop, whatever the
