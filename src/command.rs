@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use flume::{Receiver, RecvTimeoutError, Sender};
 
-use crate::pool::current_worker_pool;
 use crate::request::{Context, Request, RequestId, TaskError, WorkRequest};
+use crate::worker_thread;
 
 /// How long a killed command's pipes may stay open after the child was
 /// reaped. They close at once unless a process the child started (a shell's
@@ -586,7 +586,7 @@ impl Registration {
     /// [`CommandError::Killed`] if `shutdown_now` has killed this pool's
     /// commands already.
     fn new(kill: &Sender<Event>) -> Result<Option<Registration>, CommandError> {
-        let Some(pool) = current_worker_pool() else {
+        let Some(pool) = worker_thread::pool() else {
             return Ok(None);
         };
         let mut registry = registry();
@@ -628,11 +628,37 @@ pub(crate) fn kill_running(pool: u64) {
     }
 }
 
+/// Forgets pool `pool`'s mark of `kill_running`: the pool is gone, and so
+/// are its workers, so none of them can start a command any more.
+pub(crate) fn forget_pool(pool: u64) {
+    registry().killed.remove(&pool);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn is_send_sync_static<T: Send + Sync + 'static>() {}
+
+    /// `shutdown_now` marks its pool's commands killed for good; once the
+    /// pool is gone the mark goes too (each pool shut down this way kept
+    /// about 20 bytes for the life of the process).
+    #[test]
+    fn a_pool_shut_down_now_leaves_no_mark_once_gone() {
+        let pool = crate::ThreadPool::new(1);
+        let id = pool
+            .submit(|_: ()| worker_thread::pool(), ())
+            .unwrap()
+            .wait()
+            .unwrap()
+            .expect("a worker knows its pool");
+        let keep = pool.clone();
+        assert!(pool.shutdown_now().is_empty());
+        assert!(registry().killed.contains(&id));
+        keep.join_all_dismissed_workers();
+        drop(keep);
+        assert!(!registry().killed.contains(&id));
+    }
 
     #[test]
     fn command_errors_can_travel_between_threads() {

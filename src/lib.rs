@@ -104,6 +104,7 @@ mod sync;
 mod ticket;
 mod unwind;
 mod window;
+mod worker_thread;
 
 pub use builder::{Builder, DEFAULT_THREAD_NAME, MAX_CAPACITY, MAX_WORKERS};
 pub use collector::{Collector, Outcomes};

@@ -15,31 +15,19 @@ pub(crate) mod scale;
 pub(crate) mod stats;
 mod worker;
 
-use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use crate::inbox::receive::Threads;
 use crate::inbox::{HandedBack, Inbox, Job};
+use crate::worker_thread;
 use queue::{Lifecycle, RequestQueue};
 use registry::Workers;
 use scale::Autoscale;
 pub(crate) use scale::Scale;
 
 pub(crate) use queue::{Blocked, Push};
-
-thread_local! {
-    /// The pool id of the worker running on this thread (0: not a worker).
-    static WORKER_OF: Cell<u64> = const { Cell::new(0) };
-}
-
-/// The id of the pool whose worker is running on this thread, or `None` on
-/// a thread that is no pool's worker.
-pub(crate) fn current_worker_pool() -> Option<u64> {
-    let id = WORKER_OF.with(Cell::get);
-    (id != 0).then_some(id)
-}
 
 /// Settings fixed when the pool is built (checked by the builder).
 #[derive(Debug, Clone)]
@@ -200,8 +188,8 @@ impl Pool {
         }
     }
 
-    /// This pool's id, unique in the process (what `current_worker_pool`
-    /// returns on its workers).
+    /// This pool's id, unique in the process, never 0 (what
+    /// `worker_thread::pool` returns on its workers).
     pub(crate) fn id(&self) -> u64 {
         self.id
     }
@@ -230,11 +218,11 @@ impl Pool {
 
     /// Whether the current thread is one of this pool's workers.
     pub(crate) fn on_worker_thread(&self) -> bool {
-        WORKER_OF.with(|w| w.get() == self.id)
+        worker_thread::pool() == Some(self.id)
     }
 
     fn mark_worker_thread(&self) {
-        WORKER_OF.with(|w| w.set(self.id));
+        worker_thread::mark(self.id);
     }
 
     pub(crate) fn register_inbox(&self, inbox: &Arc<Inbox>) {
@@ -319,6 +307,14 @@ impl Threads for Arc<Pool> {
         // start one strands them.
         self.grow_for_backlog(pending);
         self.threads() == 0
+    }
+}
+
+impl Drop for Pool {
+    /// No handle and no worker of this pool is left (each holds it), so
+    /// none of its workers can start an external command any more.
+    fn drop(&mut self) {
+        crate::command::forget_pool(self.id);
     }
 }
 
