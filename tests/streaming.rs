@@ -466,3 +466,66 @@ fn two_pollers_see_a_streams_items_in_order() {
         }
     });
 }
+
+/// A poller's item callback panics after another thread handled the
+/// stream's end: the rest of the poller's run (an item) waits for the next
+/// call, with nothing pending. A `poll` then handles it. (It answered
+/// `NoResultsPending` and left the item unhandled.)
+#[test]
+fn poll_handles_a_streams_items_left_after_its_end_by_a_panic() {
+    common::hide_panics_starting_with(DELIBERATE);
+    let (polled, seen) = within("items left after the end", || {
+        let pool = ThreadPool::new(1);
+        let (two_sent_tx, two_sent) = mpsc::channel::<()>();
+        let (go_tx, go) = mpsc::channel::<()>();
+        let (inside_tx, inside) = mpsc::channel::<()>();
+        let (ended_tx, ended) = mpsc::channel::<()>();
+        let (go_tx, ended) = (Mutex::new(Some(go_tx)), Mutex::new(ended));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        pool.put_request(
+            WorkRequest::streaming(
+                move |_: (), out: &Emitter<'_, u32>| {
+                    out.emit(0)?;
+                    out.emit(1)?;
+                    two_sent_tx.send(()).unwrap();
+                    go.recv().unwrap();
+                    Ok::<_, Closed>(())
+                },
+                (),
+            )
+            .on_result(move |_, k| {
+                s.lock().unwrap().push(k);
+                if k == 0 {
+                    // The poller, holding item 1: the stream may end, and
+                    // another thread handles its end; then this panics.
+                    go_tx.lock().unwrap().take().unwrap().send(()).unwrap();
+                    inside_tx.send(()).unwrap();
+                    ended.lock().unwrap().recv().unwrap();
+                    panic!("{DELIBERATE}");
+                }
+            }),
+        )
+        .unwrap();
+        two_sent.recv().unwrap();
+        let poller = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    pool.poll_timeout(common::HANG)
+                }));
+                assert!(polled.is_err(), "item 0's callback panics");
+            })
+        };
+        inside.recv().unwrap();
+        // The stream's end: nothing is pending after it.
+        pool.wait().unwrap();
+        ended_tx.send(()).unwrap();
+        poller.join().unwrap();
+        let polled = pool.poll();
+        let seen = seen.lock().unwrap().clone();
+        (polled, seen)
+    });
+    assert_eq!(polled, Ok(1), "item 1, left by the panic");
+    assert_eq!(seen, [0, 1]);
+}

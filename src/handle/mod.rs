@@ -575,13 +575,26 @@ impl ThreadPool {
         Some(Arc::clone(self.results.home(|| Arc::new(self.downgrade()))))
     }
 
+    /// `poll` with nothing pending: items of a stream that has ended may
+    /// still wait, left for the next call by a callback that panicked on
+    /// another thread while this one handled the stream's end. They are
+    /// handled; with none, there is nothing to poll for.
+    fn poll_unpending(&self) -> Result<usize, PollError> {
+        match self.results.handle_ready(self.shared()) {
+            0 => Err(PollError::NoResultsPending),
+            handled => Ok(handled),
+        }
+    }
+
     /// Handles every result that is ready, on this thread, without blocking;
     /// returns how many (possibly 0 while requests are still running).
     ///
     /// # Errors
     ///
     /// [`PollError::NoResultsPending`] when no request of this handle is
-    /// pending at the call.
+    /// pending at the call and nothing is left to handle. (What can be left:
+    /// items of a stream that has ended, which a callback that panicked on
+    /// another thread left for the next call; they are handled.)
     ///
     /// # Panics
     ///
@@ -608,7 +621,7 @@ impl ThreadPool {
     /// ```
     pub fn poll(&self) -> Result<usize, PollError> {
         if self.pending() == 0 {
-            return Err(PollError::NoResultsPending);
+            return self.poll_unpending();
         }
         // Bounded by what is ready now, so a stream of fresh results cannot
         // keep one call going for ever.
@@ -620,12 +633,12 @@ impl ThreadPool {
     ///
     /// # Errors
     ///
-    /// [`PollError::NoResultsPending`] when nothing is pending,
-    /// [`PollError::Timeout`], [`PollError::NoWorkersAvailable`] when nothing
+    /// [`PollError::NoResultsPending`] when nothing is pending or left to
+    /// handle (as for [`poll`](Self::poll)), [`PollError::Timeout`], [`PollError::NoWorkersAvailable`] when nothing
     /// can arrive, [`PollError::OnWorkerThread`] on a worker of this pool.
     pub fn poll_timeout(&self, timeout: Duration) -> Result<usize, PollError> {
         if self.pending() == 0 {
-            return Err(PollError::NoResultsPending);
+            return self.poll_unpending();
         }
         let deadline = Instant::now().checked_add(timeout);
         self.block(deadline, Until::AnyHandled)
