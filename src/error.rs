@@ -209,7 +209,8 @@ pub enum PollError {
         pending: usize,
     },
     /// Called on one of this pool's own worker threads, where blocking for
-    /// results could deadlock the pool.
+    /// results could deadlock the pool, and where callbacks, which run on
+    /// the polling thread, would run on a worker.
     OnWorkerThread,
     /// Called from a callback of this handle's, when every request still
     /// pending may be among the results taken off the result queue
@@ -237,7 +238,7 @@ impl fmt::Display for PollError {
                 write!(f, "timed out with {pending} requests pending")
             }
             PollError::OnWorkerThread => {
-                f.write_str("cannot block for results on one of the pool's own worker threads")
+                f.write_str("cannot poll for results on one of the pool's own worker threads")
             }
             PollError::HeldByCaller { pending } => write!(
                 f,

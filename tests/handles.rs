@@ -222,22 +222,36 @@ fn two_handles_waiting_with_no_worker_both_hear_no_workers() {
     }
 }
 
-type Probe = (Result<usize, WaitError>, Result<usize, PollError>);
+type Probe = (
+    Result<usize, WaitError>,
+    Result<usize, PollError>,
+    Result<usize, PollError>,
+);
 
-/// A callable that tries to block for results on `target`.
+/// A callable that tries to block for results on `target`, then to poll
+/// it.
 fn probe(target: Arc<ThreadPool>) -> impl FnOnce(()) -> Probe + Send + 'static {
-    move |()| (target.wait_timeout(HANG), target.poll_timeout(HANG))
+    move |()| {
+        (
+            target.wait_timeout(HANG),
+            target.poll_timeout(HANG),
+            target.poll(),
+        )
+    }
 }
 
 // W11: `wait` and `poll_timeout` called inside a callable, on a worker of the
 // same pool, return OnWorkerThread instead of deadlocking, through the
-// handle that put the callable and through another handle of the pool.
+// handle that put the callable and through another handle of the pool; and
+// `poll` refuses too, so that no callback runs on a worker (it ran them
+// there).
 #[test]
 fn blocking_on_a_worker_thread_of_the_pool_is_refused() -> TestResult {
     let pool = Arc::new(ThreadPool::new(2));
     let other = Arc::new(pool.new_handle());
     let refused = (
         Err(WaitError::OnWorkerThread),
+        Err(PollError::OnWorkerThread),
         Err(PollError::OnWorkerThread),
     );
 
@@ -278,7 +292,11 @@ fn a_worker_may_block_on_another_pool() -> TestResult {
     assert_eq!(elsewhere.wait_timeout(HANG), Ok(1));
     assert_eq!(
         probe_rx.try_recv()?,
-        (Ok(1), Err(PollError::NoResultsPending))
+        (
+            Ok(1),
+            Err(PollError::NoResultsPending),
+            Err(PollError::NoResultsPending)
+        )
     );
     assert_eq!(rx.try_recv()?.as_deref(), Some("elsewhere-0"));
     assert_eq!(target.pending(), 0);

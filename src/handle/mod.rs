@@ -595,6 +595,8 @@ impl ThreadPool {
     /// pending at the call and nothing is left to handle. (What can be left:
     /// items of a stream that has ended, which a callback that panicked on
     /// another thread left for the next call; they are handled.)
+    /// [`PollError::OnWorkerThread`] on a worker of this pool (a callable
+    /// polling a handle of its own pool): callbacks never run on a worker.
     ///
     /// # Panics
     ///
@@ -620,6 +622,9 @@ impl ThreadPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn poll(&self) -> Result<usize, PollError> {
+        if self.shared().on_worker_thread() {
+            return Err(PollError::OnWorkerThread);
+        }
         if self.pending() == 0 {
             return self.poll_unpending();
         }
