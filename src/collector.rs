@@ -8,14 +8,15 @@
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::fmt;
+use std::panic;
 use std::sync::Arc;
 
 use crate::error::PutError;
 use crate::handle::ThreadPool;
 use crate::lookout::{self, Home};
-use crate::request::{RequestId, TaskError};
+use crate::request::{RequestId, TaskError, WorkRequest};
 use crate::ticket::sink_request;
-use crate::unwind::FirstPanic;
+use crate::unwind::{self, FirstPanic};
 
 /// A callback kept on the collector's thread, keyed by its request's id.
 pub(crate) type LocalCallback<'a, T, E> = Box<dyn FnOnce(Result<T, TaskError<E>>) + 'a>;
@@ -195,18 +196,32 @@ where
         // Counted before the put: a worker may finish it before the put
         // returns.
         self.pending.insert(id);
-        match self.pool.put_task(task) {
-            Ok(id) => {
+        match self.pool.put_request_or_panic(WorkRequest::from_task(task)) {
+            Ok(Ok(id)) => {
                 if let Some(then) = then {
                     self.callbacks.insert(id, then);
                 }
                 Ok(id)
             }
-            Err(err) => {
+            Ok(Err(err)) => {
                 // No longer ours: the `Cancelled` it reports when the
                 // request in the error is dropped is ignored on arrival.
                 self.pending.remove(&id);
                 Err(err)
+            }
+            Err((request, payload)) => {
+                // One of the handle's callbacks panicked while the put
+                // waited for room: nothing was put, as for a refusal, and
+                // the panic goes on. (Left pending, its `Cancelled` came
+                // out of `outcomes` under an id no put returned, and took
+                // the place of its callback.)
+                self.pending.remove(&id);
+                log::warn!(
+                    "callpool: request {id} was not put: a callback panicked while the put waited"
+                );
+                unwind::drop_contained("a request that was not put", request);
+                unwind::drop_contained("a collector callback that was not put", then);
+                panic::resume_unwind(payload)
             }
         }
     }

@@ -205,3 +205,59 @@ fn a_refused_put_is_not_counted() {
         assert_eq!(collector.wait_with(|_, _| panic!("nothing pending")), 0);
     });
 }
+
+/// A collector's put that waits for room while one of the handle's
+/// callbacks, run meanwhile to unblock a stuck worker, panics: the panic
+/// goes on, and nothing was put. No outcome of it comes out of the
+/// collector later, and a callback given with it never runs. (Its
+/// `Cancelled` came out of `outcomes` under an id no put had returned, and
+/// took the place of its callback.)
+#[test]
+fn a_collector_put_interrupted_by_a_callbacks_panic_put_nothing() {
+    common::hide_panics_starting_with("collector: deliberate");
+    let (interrupted, outcomes, then_ran) = within("interrupted collector put", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(1)
+            .result_capacity(1)
+            .build()
+            .unwrap();
+        // Its result fills the result queue; its callback panics.
+        pool.put_request(
+            callpool::WorkRequest::new(|x: u32| x, 1)
+                .on_result(|_, _| panic!("collector: deliberate")),
+        )
+        .unwrap();
+        // Then the worker finishes this one and is stuck delivering it, with
+        // the request queue full behind it.
+        let (started, latch) = gate();
+        pool.put_request(callpool::WorkRequest::new(move |_: ()| latch.hold(), ()))
+            .unwrap();
+        started.await_start();
+        pool.put_request(callpool::WorkRequest::new(|x: u32| x, 3))
+            .unwrap();
+        started.open();
+        let then_ran = counter();
+        let mut collector = pool.collector::<u32>();
+        let ran = then_ran.clone();
+        let interrupted = panic::catch_unwind(AssertUnwindSafe(|| {
+            collector.put_then(
+                |x: u32| x,
+                4,
+                move |_| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                },
+            )
+        }))
+        .is_err();
+        let mut outcomes = Vec::new();
+        collector.wait_with(|id, outcome| outcomes.push((id, outcome)));
+        drop(collector);
+        pool.wait().unwrap();
+        assert_eq!(pool.pending(), 0);
+        (interrupted, outcomes, then_ran.load(Ordering::SeqCst))
+    });
+    assert!(interrupted, "the callback's panic goes on through the put");
+    assert!(outcomes.is_empty(), "{outcomes:?}");
+    assert_eq!(then_ran, 0);
+}
