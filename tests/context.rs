@@ -353,12 +353,15 @@ fn record<T>(events: &Events, event: Event) -> impl FnOnce(RequestId, T) + Send 
 }
 
 /// In each round a parent puts child 1, blocks on a gate, then puts child
-/// 2. While it is held, another thread finds it and child 1 pending
-/// (`pending() == 2`), `poll` finds nothing ready and `wait_timeout` times
-/// out with both pending. The test thread then starts `wait`; the gate is
-/// opened by a callback that this very `wait` runs (a sentinel request's),
-/// so the wait has begun before the parent can put child 2, and it must
-/// return only after child 2's callback.
+/// 2. The other worker is busy with a blocker meanwhile, so child 1 stays
+/// in the parent's batch (it would be handed off at once to a sleeping
+/// worker). While the parent is held, another thread finds the blocker,
+/// the parent and child 1 pending (`pending() == 3`), `poll` finds nothing
+/// ready and `wait_timeout` times out with all three pending. The test
+/// thread then releases the blocker and starts `wait`; the gate is opened
+/// by a callback that this very `wait` runs (a sentinel request's), so the
+/// wait has begun before the parent can put child 2, and it must return
+/// only after child 2's callback.
 #[test]
 fn wait_never_returns_while_a_held_parent_can_still_put() {
     const ROUNDS: usize = 500;
@@ -370,6 +373,10 @@ fn wait_never_returns_while_a_held_parent_can_still_put() {
             record(&events, Event::Child(1)),
             record(&events, Event::Child(2)),
         );
+        let (blocker, blocked) = common::gate();
+        pool.put_request(WorkRequest::new(move |_: ()| blocked.hold(), ()))
+            .unwrap();
+        blocker.await_start();
         pool.put_request(
             WorkRequest::with_context(
                 move |cx: &Context<'_>, ()| {
@@ -387,11 +394,15 @@ fn wait_never_returns_while_a_held_parent_can_still_put() {
         gate.await_start();
         thread::scope(|s| {
             s.spawn(|| {
-                assert_eq!(pool.pending(), 2, "round {round}: the parent and child 1");
+                assert_eq!(
+                    pool.pending(),
+                    3,
+                    "round {round}: the blocker, the parent and child 1"
+                );
                 assert_eq!(pool.poll(), Ok(0), "round {round}: nothing is ready");
                 assert_eq!(
                     pool.wait_timeout(Duration::from_millis(1)),
-                    Err(WaitError::Timeout { pending: 2 }),
+                    Err(WaitError::Timeout { pending: 3 }),
                     "round {round}"
                 );
             });
@@ -402,9 +413,10 @@ fn wait_never_returns_while_a_held_parent_can_still_put() {
             gate.open();
         }))
         .unwrap();
+        blocker.open();
         let waited = pool.wait_timeout(HANG);
         events.lock().unwrap().push(Event::WaitReturned);
-        assert_eq!(waited, Ok(4), "round {round}");
+        assert_eq!(waited, Ok(5), "round {round}");
         assert_eq!(pool.pending(), 0, "round {round}");
         let events = events.lock().unwrap().clone();
         assert_eq!(events.len(), 5, "round {round}: {events:?}");
@@ -1475,4 +1487,35 @@ fn children_of_a_dismissed_workers_parent_run_when_a_shutdown_began_meanwhile() 
         assert!(closed.is_ok(), "{closed:?}");
         assert_eq!(ran.load(Ordering::SeqCst), 3, "every accepted child ran");
     });
+}
+
+/// A child put while another worker sleeps with nothing to do starts while
+/// its parent still runs: it is handed to the queue at once. (It waited in
+/// the parent's batch until the parent's callable returned, so a parent
+/// that waited for it waited for ever, and its deadline ran out with a
+/// worker idle.)
+#[test]
+fn a_child_starts_while_its_parent_runs_when_a_worker_is_idle() {
+    let pool = ThreadPool::new(2);
+    until("both workers asleep", || pool.stats().idle == 2);
+    let (started_tx, started) = mpsc::channel::<()>();
+    let (seen_tx, seen) = mpsc::channel::<bool>();
+    pool.put_request(WorkRequest::with_context(
+        move |cx: &Context<'_>, ()| {
+            cx.put(WorkRequest::new(
+                move |_: ()| started_tx.send(()).unwrap(),
+                (),
+            ))
+            .expect("the pool is open");
+            seen_tx.send(started.recv_timeout(HANG).is_ok()).unwrap();
+        },
+        (),
+    ))
+    .unwrap();
+    assert_eq!(pool.wait_timeout(HANG), Ok(2));
+    assert_eq!(
+        seen.recv(),
+        Ok(true),
+        "the child started while its parent ran"
+    );
 }

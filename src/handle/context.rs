@@ -13,8 +13,13 @@ impl Context<'_> {
     /// cannot return before it. It never blocks, not even on a full bounded
     /// queue (a worker waiting for room could wait for itself): requests put
     /// this way go past the capacity. They are handed to the queue in
-    /// batches, at the latest when the running callable returns, so adding
-    /// many costs little per request.
+    /// batches, so adding many costs little per request: a batch goes when
+    /// it holds 64, at once while a worker of the pool sleeps with nothing
+    /// to do, and at the latest when the running callable returns. Until
+    /// then a child cannot start, its deadline runs, and
+    /// [`cancel`](crate::ThreadPool::cancel) does not find it; so a
+    /// callable must not wait for its own children (while every other
+    /// worker is busy, they may still be held when those go idle).
     ///
     /// # Errors
     ///

@@ -110,7 +110,9 @@ impl ThreadPool {
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled) exactly once,
     /// on the thread that next polls this handle. Returns whether it was
     /// queued. A request that is running or has ended, an id this handle
-    /// never put, a ticket's request (cancel it with [`Ticket::cancel`]),
+    /// never put, a child that its parent's callable has put but not yet
+    /// handed to the queue (see [`Context::put`](crate::Context::put)), a
+    /// ticket's request (cancel it with [`Ticket::cancel`]),
     /// or a request put through a [`Collector`](crate::Collector) or a
     /// [`Scope`](crate::Scope) (their outcomes never reach this handle's
     /// callbacks) gives `false` and changes nothing.

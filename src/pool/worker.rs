@@ -12,7 +12,7 @@
 //! ```
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::thread;
 
@@ -124,6 +124,7 @@ fn execute(
                 inbox: &inbox,
                 batch,
                 worker,
+                added: Cell::new(0),
             };
             task.run(&children);
             // A collector's request counted itself (`Spawner::count`) and
@@ -171,6 +172,8 @@ struct Children<'a> {
     inbox: &'a Arc<Inbox>,
     batch: &'a RefCell<Vec<Job>>,
     worker: &'a This<'a>,
+    /// Children this callable has added so far.
+    added: Cell<usize>,
 }
 
 /// The worker running the request.
@@ -191,15 +194,24 @@ impl Spawner for Children<'_> {
         }
         let (id, job) = Job::register(request.into_task(), self.inbox)
             .map_err(|task| Refusal::DuplicateId(WorkRequest::from_task(task)))?;
-        let full = {
+        let due = {
             let mut batch = self.batch.borrow_mut();
             if batch.capacity() == 0 {
                 batch.reserve_exact(CHILD_BATCH);
             }
             batch.push(job);
-            batch.len() >= CHILD_BATCH
+            let added = self.added.get() + 1;
+            self.added.set(added);
+            // With every [`CHILD_BATCH`]th child, whatever the batch holds
+            // then (a callable that adds that many can count on all of
+            // them being queued); and at once while a worker sleeps with
+            // nothing to do (one being woken already is not counted):
+            // held here, the children would wait for the callable to end,
+            // past their deadlines and out of `cancel`'s reach. While
+            // every worker is busy, they would only wait in the queue.
+            added % CHILD_BATCH == 0 || self.pool.queue.asleep() > 0
         };
-        if full {
+        if due {
             self.hand_off();
         }
         Ok(id)

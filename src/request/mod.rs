@@ -200,7 +200,9 @@ impl WorkRequest {
     /// which it can put more requests on the same handle while it runs:
     /// work that makes work (a crawler, a tree walk). A `wait` on that
     /// handle returns only after everything added this way, transitively,
-    /// has been handled.
+    /// has been handled. The children are handed to the queue in batches
+    /// ([`Context::put`] says when), so the callable must not wait for its
+    /// own children.
     ///
     /// # Examples
     ///
