@@ -277,13 +277,17 @@ pub enum WaitError {
     /// `poll` or `wait` running the callback holds them, and handles them
     /// once the callback returns; this wait cannot, so it returns rather
     /// than wait for ever. Every result it could reach has been handled.
+    /// Results held the same way on other threads, below waits nested
+    /// like this one, count as held too: those are handled only once one
+    /// of the nested waits returns, so two such waits would otherwise wait
+    /// for each other.
     ///
     /// *May* be: what is held is counted by message, and a streaming
-    /// request's items and internal wake-ups among them count too, so a
-    /// request can still be running when this is returned (for instance
-    /// from the result callback of a stream whose next item was taken
-    /// with it). Read it as "this wait cannot finish here", never as
-    /// "everything has ended".
+    /// request's items and internal wake-ups among them count too (also
+    /// those held on other threads), so a request can still be running
+    /// when this is returned (for instance from the result callback of a
+    /// stream whose next item was taken with it). Read it as "this wait
+    /// cannot finish here", never as "everything has ended".
     ///
     /// # Examples
     ///

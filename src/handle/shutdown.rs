@@ -158,7 +158,12 @@ impl ThreadPool {
                 }
                 None => {
                     // Not a waiter: waiters on this handle keep their tokens.
-                    self.results.handle_ready(shared);
+                    if self.results.handle_ready(shared) == 0 {
+                        // The worker still counts itself stuck but has not
+                        // sent yet: let it run rather than look again at
+                        // once (as a blocked put does).
+                        std::thread::yield_now();
+                    }
                     made_room = true;
                 }
             }

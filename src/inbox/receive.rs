@@ -240,7 +240,7 @@ impl Results {
                     // last result, finds the queue empty (a look, no
                     // drain) and returns.
                     let rest = std::iter::empty();
-                    handled += self.handle_guarded(threads, msg, true, rest, &mut tally);
+                    handled += self.handle_guarded(threads, msg, true, rest, None, &mut tally);
                 }
             }
         }
@@ -295,7 +295,8 @@ impl Results {
         // rest of that run, older than anything queued since, and a stream's
         // items and its end must be handled in the order they were sent.
         while let Some(msg) = self.inbox.take_overflow() {
-            handled += self.handle_guarded(threads, msg, by_waiter, std::iter::empty(), tally);
+            handled +=
+                self.handle_guarded(threads, msg, by_waiter, std::iter::empty(), None, tally);
         }
         // Drained only when something is there: a drain takes the queue's
         // buffer with it, and the next result sent would allocate another.
@@ -309,11 +310,13 @@ impl Results {
                 if let Some(run) = &run {
                     run.left(batch.len());
                 }
-                handled += self.handle_guarded(threads, msg, by_waiter, &mut batch, tally);
+                let held = run.as_ref();
+                handled += self.handle_guarded(threads, msg, by_waiter, &mut batch, held, tally);
             }
         }
         while let Some(msg) = self.inbox.take_overflow() {
-            handled += self.handle_guarded(threads, msg, by_waiter, std::iter::empty(), tally);
+            handled +=
+                self.handle_guarded(threads, msg, by_waiter, std::iter::empty(), None, tally);
         }
         // Every result of the run is handled: a batch-done callback that
         // panics here loses nothing.
@@ -322,14 +325,16 @@ impl Results {
     }
 
     /// Handles one message; if its callback panics, keeps `rest` (taken off
-    /// the queue with it) in the overflow before the panic goes on, so that
-    /// no result is lost, and wakes waiters to look there.
+    /// the queue with it, and counted held in `run`) in the overflow before
+    /// the panic goes on, so that no result is lost, and wakes waiters to
+    /// look there.
     fn handle_guarded(
         &self,
         threads: &impl Threads,
         msg: Msg,
         by_waiter: bool,
         rest: impl Iterator<Item = Msg>,
+        run: Option<&OpenRun>,
         tally: &mut Tally,
     ) -> usize {
         match panic::catch_unwind(AssertUnwindSafe(|| {
@@ -338,6 +343,11 @@ impl Results {
             Ok(n) => n,
             Err(payload) => {
                 self.inbox.keep(rest);
+                // No longer held here: a wait in a batch-done callback that
+                // the flush below runs must not count them.
+                if let Some(run) = run {
+                    run.left(0);
+                }
                 self.inbox.wake_waiters();
                 // What was counted goes to its batch before the panic goes
                 // on; if that completes it, its callback runs first, and a
