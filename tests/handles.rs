@@ -266,6 +266,17 @@ fn blocking_on_a_worker_thread_of_the_pool_is_refused() -> TestResult {
         assert_eq!(handle.wait_timeout(HANG), Ok(1));
         assert_eq!(rx.try_recv()?, refused);
     }
+    // And through a handle with nothing pending, where `poll` and
+    // `poll_timeout` would otherwise only handle what is ready (on a
+    // worker: `poll_timeout` answered `NoResultsPending`).
+    let idle = Arc::new(pool.new_handle());
+    let (tx, rx) = mpsc::channel();
+    pool.put_request(
+        WorkRequest::new(probe(Arc::clone(&idle)), ())
+            .on_result(move |_, probed| tx.send(probed).unwrap()),
+    )?;
+    assert_eq!(pool.wait_timeout(HANG), Ok(1));
+    assert_eq!(rx.try_recv()?, refused);
     Ok(())
 }
 

@@ -13,13 +13,16 @@ impl Context<'_> {
     /// cannot return before it. It never blocks, not even on a full bounded
     /// queue (a worker waiting for room could wait for itself): requests put
     /// this way go past the capacity. They are handed to the queue in
-    /// batches, so adding many costs little per request: a batch goes when
-    /// it holds 64, at once while a worker of the pool sleeps with nothing
-    /// to do, and at the latest when the running callable returns. Until
-    /// then a child cannot start, its deadline runs, and
-    /// [`cancel`](crate::ThreadPool::cancel) does not find it; so a
-    /// callable must not wait for its own children (while every other
-    /// worker is busy, they may still be held when those go idle).
+    /// batches, so adding many costs little per request: a batch goes with
+    /// every 64th child, at once if a worker of the pool is asleep with
+    /// nothing to do (and not already being woken) when a child is put,
+    /// and at the latest when the running callable returns. Until then a
+    /// child cannot start, its deadline runs, and
+    /// [`cancel`](crate::ThreadPool::cancel) does not find it. A worker
+    /// that goes idle after the put does not fetch it (one still in its
+    /// short spin after its last request counts as busy), so a callable
+    /// must not wait for its own children, and a child's deadline should
+    /// allow for its parent's run.
     ///
     /// # Errors
     ///

@@ -642,6 +642,11 @@ impl ThreadPool {
     /// handle (as for [`poll`](Self::poll)), [`PollError::Timeout`], [`PollError::NoWorkersAvailable`] when nothing
     /// can arrive, [`PollError::OnWorkerThread`] on a worker of this pool.
     pub fn poll_timeout(&self, timeout: Duration) -> Result<usize, PollError> {
+        // Before the look at `pending`: with nothing pending it still
+        // handles what is ready, which must not run on a worker either.
+        if self.shared().on_worker_thread() {
+            return Err(PollError::OnWorkerThread);
+        }
         if self.pending() == 0 {
             return self.poll_unpending();
         }
