@@ -19,12 +19,13 @@ type Open = Option<(u64, usize)>;
 /// the common path stays one `Cell`.
 type Hidden = RefCell<Vec<(u64, usize)>>;
 
-// Under the checkers their own thread-locals: their threads share one OS
-// thread. A `Cell` of a `Copy` value: no destructor, so each look is a
-// plain thread-local access.
 /// The nested waits open on this thread: each one's handle and what was
 /// held below it (`below`) when it counted itself in, innermost last.
 type Marks = RefCell<Vec<(u64, usize)>>;
+
+// Under the checkers their own thread-locals: their threads share one OS
+// thread. A `Cell` of a `Copy` value: no destructor, so each look is a
+// plain thread-local access.
 
 #[cfg(not(any(loom, shuttle)))]
 std::thread_local! {
@@ -49,12 +50,15 @@ shuttle::thread_local! {
 /// one's count includes those below it).
 fn hidden(serial: u64) -> usize {
     HIDDEN
-        .try_with(|hidden| {
-            let hidden = hidden.borrow();
-            let mut of_serial = hidden.iter().rev().filter(|(s, _)| *s == serial);
-            of_serial.next().map_or(0, |&(_, held)| held)
-        })
+        .try_with(|hidden| innermost(&hidden.borrow(), serial))
         .unwrap_or(0)
+}
+
+/// The count of the innermost entry of the handle with `serial` in
+/// `list`, or 0.
+fn innermost(list: &[(u64, usize)], serial: u64) -> usize {
+    let mut of_serial = list.iter().rev().filter(|(s, _)| *s == serial);
+    of_serial.next().map_or(0, |&(_, count)| count)
 }
 
 /// A run of messages of one handle being handled by this frame, until
@@ -180,8 +184,7 @@ impl Mark {
     pub(crate) fn new(serial: u64, below: usize) -> Mark {
         let marked = MARKS.try_with(|marks| {
             let mut marks = marks.borrow_mut();
-            let mut same = marks.iter().rev().filter(|(s, _)| *s == serial);
-            let counted = same.next().map_or(0, |&(_, below)| below);
+            let counted = innermost(&marks, serial);
             marks.push((serial, below));
             below.saturating_sub(counted)
         });

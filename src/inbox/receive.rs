@@ -145,12 +145,12 @@ impl Results {
             // Once nested, what every nested wait on the handle holds
             // below it (this one's included): those results are handled
             // only once one of those waits returns.
-            let held = if nested.is_some() {
-                self.inbox.held_nested()
-            } else {
-                below
+            let held = || match nested {
+                Some(_) => self.inbox.held_nested(),
+                None => below,
             };
-            if held > 0 && pending <= held {
+            let held_now = held();
+            if held_now > 0 && pending <= held_now {
                 return Err(WaitError::HeldByCaller { pending });
             }
             if threads.running() == 0 {
@@ -167,15 +167,11 @@ impl Results {
                 // What the frames below hold is handled once the callback
                 // returns: only the rest must be stranded (it was never
                 // queued, so a count of all of them never matched).
-                let held = if nested.is_some() {
-                    self.inbox.held_nested()
-                } else {
-                    below
-                };
-                if held > 0 && pending <= held {
+                let held_now = held();
+                if held_now > 0 && pending <= held_now {
                     return Err(WaitError::HeldByCaller { pending });
                 }
-                if threads.stranded(&self.inbox, pending - held) {
+                if threads.stranded(&self.inbox, pending - held_now) {
                     return Err(WaitError::NoWorkersAvailable { pending });
                 }
             }
