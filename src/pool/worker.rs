@@ -162,9 +162,10 @@ fn run_shared(mut job: SharedJob, tally: &Tally) {
 /// The requests a running callable adds through its `Context`, on its own
 /// handle. Each is counted in the handle's `pending` at once (while the
 /// parent, still pending, keeps `wait` from returning), then queued with
-/// its siblings in batches of [`CHILD_BATCH`], one reservation and one
-/// wake-up round per batch (`RequestQueue::push_many`), and at the latest
-/// when the callable returns: a worker never keeps a request of its own
+/// its siblings in batches of up to [`CHILD_BATCH`], one reservation and
+/// one wake-up round per batch (`RequestQueue::push_many`), sooner while a
+/// worker sleeps (see `spawn`), and at the latest when the callable
+/// returns: a worker never keeps a request of its own
 /// past the request that made it, so dismissal and shutdown find every
 /// request in the queue.
 struct Children<'a> {
