@@ -241,7 +241,12 @@ impl WorkRequest {
     /// for in that second step, where neither a timeout nor `shutdown_now`
     /// reaches it any more. A process the child started that keeps the
     /// pipes open (`sh -c 'sleep 60 & echo started'`) keeps the request
-    /// running until it closes them, as with [`Command::output`].
+    /// running until it closes them, as with [`Command::output`]. After a
+    /// kill or a timeout the request ends within about a second, but the
+    /// two threads that read the pipes (named after the worker, `-stdout`
+    /// and `-stderr`) stay blocked until that process closes them, past
+    /// the pool's [`shutdown`](crate::ThreadPool::shutdown), which joins
+    /// the workers, not them.
     ///
     /// # Examples
     ///

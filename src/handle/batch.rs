@@ -46,7 +46,11 @@ impl ThreadPool {
     /// [`put_request`](Self::put_request) does. Either way, if the pool
     /// shuts down after the first request was queued, those not yet queued
     /// are cancelled (their error callbacks hear `Cancelled`), so the batch
-    /// still ends.
+    /// still ends. So are those a full bounded queue refuses because no
+    /// worker is left to make room (where `put_request` returns
+    /// [`PutError::NoWorkers`](crate::PutError::NoWorkers)), even the
+    /// first: the batch is returned, its members cancelled, so that their
+    /// callbacks hear it.
     ///
     /// Once a member with a user-chosen id has ended, that id is free for
     /// another request on this handle, as for any request: the batch
