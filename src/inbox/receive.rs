@@ -11,7 +11,7 @@ use once_cell::sync::OnceCell;
 use crate::error::WaitError;
 use crate::inbox::batches::{Batches, Finished, Tally};
 use crate::inbox::held::{self, OpenRun};
-use crate::inbox::patience::Patience;
+use crate::inbox::patience::{Blocking, Patience};
 use crate::inbox::{Inbox, Msg, WaiterGuard};
 use crate::lookout::Home;
 use crate::request::task::{Envelope, Task};
@@ -180,13 +180,15 @@ impl Results {
             // result, or a wake-up (the last request was handled elsewhere,
             // no thread is left, or an outcome went to the overflow).
             let nudged = nested.as_ref().map(|(_, nudged)| nudged);
-            // A nudge is a wake-up of this waiter's own: the loop re-checks.
-            let nudge = || nudged.is_some_and(|nudged| nudged.try_take());
-            let take = || (self.receiver.try_recv().ok()).or_else(|| nudge().then_some(Msg::Wake));
-            let looked = if look_once {
-                self.patience.look(take)
-            } else {
-                self.patience.spin(deadline, take)
+            let looked = match nudged {
+                None => self.look(look_once, deadline, || self.receiver.try_recv().ok()),
+                // A nudge is a wake-up of this waiter's own: the loop
+                // re-checks. (A look of its own, so that the common
+                // waiter's spin stays as lean as it was.)
+                Some(nudged) => self.look(look_once, deadline, || {
+                    let nudge = || nudged.try_take().then_some(Msg::Wake);
+                    self.receiver.try_recv().ok().or_else(nudge)
+                }),
             };
             look_once = false;
             let msg = match looked {
@@ -239,6 +241,22 @@ impl Results {
                     handled += self.handle_guarded(threads, msg, true, rest, None, &mut tally);
                 }
             }
+        }
+    }
+
+    /// Looks at the queue with `take` once (`look_once`) or for a while
+    /// (see `patience`).
+    #[inline(always)]
+    fn look(
+        &self,
+        look_once: bool,
+        deadline: Option<Instant>,
+        take: impl FnMut() -> Option<Msg>,
+    ) -> Result<Msg, Blocking> {
+        if look_once {
+            self.patience.look(take)
+        } else {
+            self.patience.spin(deadline, take)
         }
     }
 
