@@ -639,8 +639,11 @@ impl ThreadPool {
     /// # Errors
     ///
     /// [`PollError::NoResultsPending`] when nothing is pending or left to
-    /// handle (as for [`poll`](Self::poll)), [`PollError::Timeout`], [`PollError::NoWorkersAvailable`] when nothing
-    /// can arrive, [`PollError::OnWorkerThread`] on a worker of this pool.
+    /// handle (as for [`poll`](Self::poll)), [`PollError::HeldByCaller`]
+    /// from a callback (as for [`wait`](Self::wait)),
+    /// [`PollError::Timeout`], [`PollError::NoWorkersAvailable`] when
+    /// nothing can arrive, [`PollError::OnWorkerThread`] on a worker of
+    /// this pool.
     pub fn poll_timeout(&self, timeout: Duration) -> Result<usize, PollError> {
         // Before the look at `pending`: with nothing pending it still
         // handles what is ready, which must not run on a worker either.

@@ -179,6 +179,12 @@ impl Results {
             // `patience`), then blocks with no timeout but the caller's: a
             // result, or a wake-up (the last request was handled elsewhere,
             // no thread is left, or an outcome went to the overflow).
+            // A nested waiter may be nudged again and again by other
+            // threads' progress, so that no look comes up empty and the
+            // spin never reaches its deadline: checked here too.
+            if nested.is_some() && deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(WaitError::Timeout { pending });
+            }
             let nudged = nested.as_ref().map(|(_, nudged)| nudged);
             let looked = match nudged {
                 None => self.look(look_once, deadline, || self.receiver.try_recv().ok()),
