@@ -786,24 +786,40 @@ impl ThreadPool {
     /// result queue, this waits until that handle is polled.
     pub fn join_all_dismissed_workers(&self) -> usize {
         // A dismissed worker may be blocked sending to this handle's full
-        // result queue: handle our results whenever that happens, or the
-        // join would wait for ever on a thread that waits for us.
+        // result queue: the join would wait for ever on a thread that
+        // waits for us.
+        self.making_room(|shared, stuck| shared.join_dismissed_when_exited(stuck))
+    }
+
+    /// Runs `wait` (a wait for the pool's threads, which returns `None` as
+    /// soon as `stuck` says a worker is stuck on this handle's full result
+    /// queue) until it returns, handling this handle's results whenever a
+    /// worker is stuck: otherwise the wait could be for a thread that waits
+    /// for us.
+    pub(crate) fn making_room<R>(
+        &self,
+        wait: impl Fn(&Arc<Pool>, &dyn Fn() -> bool) -> Option<R>,
+    ) -> R {
         let mut made_room = false;
         loop {
             let shared = self.shared();
-            match shared.join_dismissed_when_exited(|| self.inbox().has_stuck_senders()) {
-                Some(joined) => {
-                    // A worker this join unblocked may have sent its last
-                    // result as it left, without being stuck again: the
-                    // join that made room handles those too.
+            match wait(shared, &|| self.inbox().has_stuck_senders()) {
+                Some(done) => {
+                    // A worker this made room for may have sent its last
+                    // results as it left, without being stuck again.
                     if made_room {
                         self.results.handle_ready(shared);
                     }
-                    return joined;
+                    return done;
                 }
                 None => {
                     // Not a waiter: waiters on this handle keep their tokens.
-                    self.results.handle_ready(shared);
+                    if self.results.handle_ready(shared) == 0 {
+                        // The worker still counts itself stuck but has not
+                        // sent yet: let it run rather than look again at
+                        // once (as a blocked put does).
+                        std::thread::yield_now();
+                    }
                     made_room = true;
                 }
             }

@@ -120,7 +120,11 @@ impl ThreadPool {
         if let Err(WaitError::Timeout { pending }) = self.block(deadline, Until::NothingPending) {
             return Err(timed_out(pending));
         }
-        let left = self.wait_threads_exited(deadline);
+        // Handling our results whenever a worker is stuck on the full
+        // result queue: the wait above may have returned early, from a
+        // callback (`HeldByCaller`) while a request still ran (a stream),
+        // and a worker sending to this handle would never exit.
+        let left = self.making_room(|shared, stuck| shared.wait_threads_exited(deadline, stuck));
         if left > 0 {
             return Err(timed_out(self.pending()));
         }
@@ -134,39 +138,6 @@ impl ThreadPool {
             Ok(())
         } else {
             Err(ShutdownError::Unrun(unrun))
-        }
-    }
-
-    /// Blocks until no thread of the pool runs, or until `deadline`, and
-    /// returns the threads still running. Meanwhile it handles this
-    /// handle's results whenever a worker is stuck on its full result
-    /// queue: the wait before it (`block`) may have returned early, from
-    /// a callback (`HeldByCaller`) while a request still ran (a stream),
-    /// and the worker sending to this handle would never exit.
-    fn wait_threads_exited(&self, deadline: Option<Instant>) -> usize {
-        let shared = self.shared();
-        let mut made_room = false;
-        loop {
-            match shared.wait_threads_exited(deadline, || self.inbox().has_stuck_senders()) {
-                Some(left) => {
-                    // A worker this made room for may have sent its last
-                    // results as it left, without being stuck again.
-                    if made_room {
-                        self.results.handle_ready(shared);
-                    }
-                    return left;
-                }
-                None => {
-                    // Not a waiter: waiters on this handle keep their tokens.
-                    if self.results.handle_ready(shared) == 0 {
-                        // The worker still counts itself stuck but has not
-                        // sent yet: let it run rather than look again at
-                        // once (as a blocked put does).
-                        std::thread::yield_now();
-                    }
-                    made_room = true;
-                }
-            }
         }
     }
 
