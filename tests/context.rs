@@ -1242,13 +1242,13 @@ fn a_dismissed_workers_children_wait_in_the_queue_for_the_next_worker() {
     ledger.assert_all_callbacks_on_polling_thread();
 }
 
-/// `cancel(id)` reaches a child once it is queued: one of the parent's
-/// first [`BATCH`] children (handed off, waiting behind the held parent on
-/// the only worker) is cancelled, exactly once. A child still in the
-/// worker's batch is not queued yet, so `cancel` gives `false` for it, as
-/// it documents ("returns whether it was queued"), and that child runs.
+/// `cancel(id)` reaches a child whether it is queued or still held in its
+/// worker's slot: one of the parent's first [`BATCH`] children (handed
+/// off, waiting behind the held parent on the only worker) and the last
+/// one (still in the slot while the parent runs) are cancelled, each
+/// exactly once; every other child runs.
 #[test]
-fn cancel_by_id_reaches_a_context_child_once_it_is_queued() {
+fn cancel_by_id_reaches_a_context_child_queued_or_held() {
     const N: usize = BATCH + 1;
     let pool = ThreadPool::new(1);
     let ledger = Ledger::new(N + 1);
@@ -1262,12 +1262,14 @@ fn cancel_by_id_reaches_a_context_child_once_it_is_queued() {
     assert_eq!(pool.queued(), BATCH);
     assert!(pool.cancel(ids[3]), "a queued child");
     assert!(!pool.cancel(ids[3]), "once only");
-    assert!(!pool.cancel(ids[BATCH]), "a child in the worker's batch");
+    assert!(pool.cancel(ids[BATCH]), "a child in the worker's slot");
+    assert!(!pool.cancel(ids[BATCH]), "once only");
     gate.open();
     assert_eq!(pool.wait_timeout(HANG), Ok(N + 1));
     assert_eq!(pool.pending(), 0);
-    ledger.assert_cancelled_unstarted([3]);
-    ledger.assert_ran_once((0..=N).filter(|&i| i != 3));
+    assert_eq!(pool.stats().cancelled, 2);
+    ledger.assert_cancelled_unstarted([3, BATCH]);
+    ledger.assert_ran_once((0..=N).filter(|&i| i != 3 && i != BATCH));
     ledger.assert_all_callbacks_on_polling_thread();
 }
 
@@ -1322,14 +1324,12 @@ impl Drop for Dropped {
 }
 
 /// `shutdown_now` on the parent's own handle, while the parent holds 10
-/// children in its worker's batch and 3 requests of the handle wait in the
-/// queue: it hands back exactly those 3. The children are in no queue, so
-/// they cannot be handed back; they never start, and once the parent
-/// returns their work is let go of (the handle that could hear their
-/// cancellation is gone, so no callback runs: "this handle's results are
-/// discarded").
+/// children in its worker's slot and 3 requests of the handle wait in the
+/// queue: it hands back exactly those 13, the queued ones first, whole
+/// (they run on another pool). None starts on this pool, and the parent,
+/// which returns after the shutdown, finds nothing left to queue.
 #[test]
-fn shutdown_now_on_the_parents_own_handle_hands_back_what_was_queued() {
+fn shutdown_now_on_the_parents_own_handle_hands_back_what_was_queued_or_held() {
     const N: usize = 10;
     let p = ThreadPool::new(1);
     // To join the worker after P is gone.
@@ -1338,7 +1338,7 @@ fn shutdown_now_on_the_parents_own_handle_hands_back_what_was_queued() {
     let ledger = Ledger::new(N + 4);
     let dropped = common::counter();
     let (gate, latch) = common::gate();
-    let (tx, _ids) = mpsc::channel();
+    let (tx, ids) = mpsc::channel();
     let children = (0..N)
         .map(|i| {
             let guard = Dropped(Arc::clone(&dropped));
@@ -1348,24 +1348,22 @@ fn shutdown_now_on_the_parents_own_handle_hands_back_what_was_queued() {
     p.put_request(parent_of(N, &ledger, children, latch, tx))
         .unwrap();
     gate.await_start();
+    let held = ids.try_recv().unwrap();
     let queued: Vec<RequestId> = (N + 1..N + 4)
         .map(|j| p.put_request(ledger.child(j)).unwrap())
         .collect();
     assert_eq!(p.pending(), N + 4);
+    assert_eq!(p.queued(), 3, "the children are held, not queued");
     let handed_back = p.shutdown_now();
     ledger.shutdown_returned.store(true, Ordering::SeqCst);
     assert_eq!(
         handed_back.iter().map(WorkRequest::id).collect::<Vec<_>>(),
-        queued
+        queued.iter().chain(&held).copied().collect::<Vec<_>>()
     );
     gate.open();
     let joined = common::within_here("the worker to leave", || q.join_all_dismissed_workers());
     assert_eq!(joined, 1);
-    assert_eq!(
-        dropped.load(Ordering::SeqCst),
-        N,
-        "every child's work let go of"
-    );
+    assert_eq!(dropped.load(Ordering::SeqCst), 0, "handed back whole");
     for i in 0..N {
         assert_eq!(
             (ledger.started(i), ledger.results(i), ledger.errors(i)),
@@ -1376,12 +1374,14 @@ fn shutdown_now_on_the_parents_own_handle_hands_back_what_was_queued() {
     assert_eq!(ledger.started(N), 1);
     assert_eq!(ledger.started_after_shutdown.load(Ordering::SeqCst), 0);
     // The requests handed back are whole.
+    ledger.shutdown_returned.store(false, Ordering::SeqCst);
     let elsewhere = ThreadPool::new(1);
     for request in handed_back {
         elsewhere.put_request(request).unwrap();
     }
-    assert_eq!(elsewhere.wait_timeout(HANG), Ok(3));
-    ledger.assert_ran_once(N + 1..N + 4);
+    assert_eq!(elsewhere.wait_timeout(HANG), Ok(N + 3));
+    assert_eq!(dropped.load(Ordering::SeqCst), N, "every child's work ran");
+    ledger.assert_ran_once((0..N).chain(N + 1..N + 4));
     ledger.assert_all_callbacks_on_polling_thread();
 }
 
@@ -1518,4 +1518,47 @@ fn a_child_starts_while_its_parent_runs_when_a_worker_is_idle() {
         Ok(true),
         "the child started while its parent ran"
     );
+}
+
+/// A child put while every other worker is busy is held in its worker's
+/// slot; the moment another worker goes idle, that worker queues and runs
+/// it, while its parent still runs. Here the parent waits for its child
+/// (which it must not do on a pool whose other workers never go idle): a
+/// child held until the parent returns would make that wait time out.
+/// (Held children waited for their parent's callable, past deadlines, while
+/// a worker that had been busy when they were put slept.)
+#[test]
+fn a_held_child_starts_when_another_worker_goes_idle_while_its_parent_runs() {
+    let pool = ThreadPool::new(2);
+    let (gate, latch) = common::gate();
+    pool.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+        .unwrap();
+    gate.await_start();
+    let (put_tx, put) = mpsc::channel::<()>();
+    let (ran_tx, ran) = mpsc::channel::<ThreadId>();
+    let (seen_tx, seen) = mpsc::channel::<(ThreadId, Option<ThreadId>)>();
+    pool.put_request(WorkRequest::with_context(
+        move |cx: &Context<'_>, ()| {
+            cx.put(WorkRequest::new(
+                move |_: ()| ran_tx.send(thread::current().id()).unwrap(),
+                (),
+            ))
+            .expect("the pool is open");
+            put_tx.send(()).unwrap();
+            let child = ran.recv_timeout(HANG).ok();
+            seen_tx.send((thread::current().id(), child)).unwrap();
+        },
+        (),
+    ))
+    .unwrap();
+    put.recv_timeout(HANG).expect("the parent put its child");
+    assert_eq!(pool.queued(), 0, "the child is held, not queued");
+    // The other worker ends its request, finds the queue empty, and looks
+    // in the slots before it sleeps.
+    gate.open();
+    let (parent, child) = seen.recv_timeout(HANG * 2).unwrap();
+    let child = child.expect("the child ran while its parent waited");
+    assert_ne!(child, parent, "run by the other worker");
+    assert_eq!(pool.wait_timeout(HANG), Ok(3));
+    assert_eq!(pool.stats().completed, 3);
 }

@@ -12,17 +12,18 @@ impl Context<'_> {
     /// It is counted in that handle's `pending` at once, so a `wait` there
     /// cannot return before it. It never blocks, not even on a full bounded
     /// queue (a worker waiting for room could wait for itself): requests put
-    /// this way go past the capacity. They are handed to the queue in
-    /// batches, so adding many costs little per request: a batch goes with
-    /// every 64th child, at once if a worker of the pool is asleep with
-    /// nothing to do (and not already being woken) when a child is put,
-    /// and at the latest when the running callable returns. Until then a
-    /// child cannot start, its deadline runs, and
-    /// [`cancel`](crate::ThreadPool::cancel) does not find it. A worker
-    /// that goes idle after the put does not fetch it (one still in its
-    /// short spin after its last request counts as busy), so a callable
-    /// must not wait for its own children, and a child's deadline should
-    /// allow for its parent's run.
+    /// this way go past the capacity. They wait in the worker's own slot
+    /// and are handed to the queue in batches, so adding many costs little
+    /// per request: a batch goes with every 64th child, at once if a
+    /// worker of the pool is asleep with nothing to do (and not already
+    /// being woken) when a child is put, as soon as another worker runs
+    /// out of work (it queues what the slots hold before it sleeps), and
+    /// at the latest when the running callable returns. So a child waits
+    /// in the slot only while every other worker is busy, as it would in
+    /// the queue; [`cancel`](crate::ThreadPool::cancel) finds it there. A
+    /// callable that waits for its own children waits until another
+    /// worker is free to run them: with one worker, or with every worker
+    /// waiting that way, it waits for ever.
     ///
     /// # Errors
     ///
@@ -31,9 +32,11 @@ impl Context<'_> {
     /// request with the same user-chosen id is pending on the handle; the
     /// request is handed back. A request accepted here runs even if a
     /// graceful [`shutdown`](crate::ThreadPool::shutdown) begins before its
-    /// batch is queued; if the pool is closed at once
-    /// ([`shutdown_now`](crate::ThreadPool::shutdown_now), or its last
-    /// handle dropped) first, it is cancelled: its error callback hears
+    /// batch is queued. If the pool is closed at once first, it is handed
+    /// back by [`shutdown_now`](crate::ThreadPool::shutdown_now) called on
+    /// its handle, as the handle's queued requests are, and cancelled
+    /// otherwise (`shutdown_now` on another handle, the last handle
+    /// dropped): its error callback hears
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled).
     pub fn put(&self, request: impl Into<WorkRequest>) -> Result<RequestId, PutError> {
         self.spawner

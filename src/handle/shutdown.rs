@@ -142,7 +142,9 @@ impl ThreadPool {
     }
 
     /// Stops the pool at once and hands back this handle's requests that no
-    /// worker had started. Requests of other handles that had not started
+    /// worker had started, queued ones first, then the children that
+    /// running callables had put ([`Context::put`](crate::Context::put))
+    /// and their workers not yet queued. Requests of other handles that had not started
     /// are cancelled (their error callbacks get
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled)). Running
     /// requests finish on their threads, which then exit. This handle's

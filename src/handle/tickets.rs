@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::error::PutError;
 use crate::handle::{PutMode, ThreadPool};
+use crate::inbox::Job;
 use crate::request::task::TaskBox;
 use crate::request::{RequestId, WorkRequest};
 use crate::ticket::Ticket;
@@ -105,23 +106,24 @@ impl ThreadPool {
             .map_err(|(job, payload)| (job.into_request(), payload))
     }
 
-    /// Cancels the request `id` of this handle if it is still queued: it
-    /// never runs, and its error callback hears
+    /// Cancels the request `id` of this handle if it is still queued (or,
+    /// for a child that a running callable put, still held in its worker's
+    /// slot: see [`Context::put`](crate::Context::put)): it never runs, and
+    /// its error callback hears
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled) exactly once,
     /// on the thread that next polls this handle. Returns whether it was
     /// queued. A request that is running or has ended, an id this handle
-    /// never put, a child that its parent's callable has put but not yet
-    /// handed to the queue (see [`Context::put`](crate::Context::put)), a
-    /// ticket's request (cancel it with [`Ticket::cancel`]),
+    /// never put, a ticket's request (cancel it with [`Ticket::cancel`]),
     /// or a request put through a [`Collector`](crate::Collector) or a
     /// [`Scope`](crate::Scope) (their outcomes never reach this handle's
     /// callbacks) gives `false` and changes nothing.
     ///
-    /// It looks through the queue, so it costs time in proportion to the
-    /// requests queued, and requests put by other threads while it looks
-    /// may go ahead of older ones. A worker takes a request and a cancel
-    /// removes it in one step each, on the queue itself, so exactly one of
-    /// them gets it.
+    /// It looks through the queue (and, if `id` is not there, the workers'
+    /// slots), so it costs time in proportion to the requests queued, and
+    /// requests put by other threads while it looks may go ahead of older
+    /// ones. A worker takes a request and a cancel removes it in one step
+    /// each, on the queue itself (or under the slot's lock), so exactly one
+    /// of them gets it.
     ///
     /// # Examples
     ///
@@ -146,12 +148,15 @@ impl ThreadPool {
     /// ```
     pub fn cancel(&self, id: RequestId) -> bool {
         let inbox = self.inbox();
-        let found = self
-            .shared()
-            .queue
-            .take_own(|job| job.counted_on_inbox(inbox) && job.id() == id);
+        let pool = self.shared();
+        let mine = |job: &Job| job.counted_on_inbox(inbox) && job.id() == id;
+        let mut found = pool.queue.take_own(mine);
+        if found.is_empty() {
+            // A child that a running callable has put and not yet queued.
+            found = pool.nursery.take_own(mine);
+        }
         let cancelled = !found.is_empty();
-        self.shared().count_cancelled(found.len());
+        pool.count_cancelled(found.len());
         for job in found {
             log::debug!("callpool: request {} cancelled by its handle", job.id());
             job.cancel();

@@ -25,7 +25,7 @@ struct ProgressState {
 }
 
 impl Progress {
-    fn new() -> Arc<Progress> {
+    pub(super) fn new() -> Arc<Progress> {
         Arc::new(Progress {
             state: Mutex::new(ProgressState::default()),
             changed: Condvar::new(),

@@ -14,6 +14,8 @@
 //! * `inbox.rs`: the wait protocol's scenarios (g1)-(g7), with the callers'
 //!   misuses they can seed;
 //! * `ticket.rs`: a ticket's start-or-cancel race, (t1)-(t3);
+//! * `nursery.rs`: a running callable's held child against a worker going
+//!   to sleep, (n1), with either half of the pair seeded away;
 //! * `fifo.rs`: the request FIFO's ring and backlog, (q1)-(q3);
 //! * `scale.rs`: an autoscaling pool's retirement racing a put, (s1)-(s2),
 //!   with a seeded decision that skips its second look;
@@ -50,6 +52,7 @@
 mod fifo;
 mod fixture;
 mod inbox;
+mod nursery;
 mod queue;
 mod replica;
 mod scale;

@@ -79,6 +79,14 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             },
             "a queued request was left with no live worker",
         ),
+        "n1_holder_ignores_sleepers" => (
+            || check(|| nursery::held_child_meets_a_sleeper(nursery::Seed::HolderIgnoresSleepers)),
+            "deadlock",
+        ),
+        "n1_sleeper_ignores_held" => (
+            || check(|| nursery::held_child_meets_a_sleeper(nursery::Seed::SleeperIgnoresHeld)),
+            "deadlock",
+        ),
         _ => return None,
     };
     Some(model)
@@ -185,6 +193,16 @@ fn seeded_g4_waking_before_the_exit_is_counted_is_caught() {
 #[test]
 fn seeded_g7_overflow_without_a_wake_token_is_caught() {
     expect_caught("g7_keep_without_wake");
+}
+
+#[test]
+fn seeded_n1_holder_ignoring_sleepers_is_caught() {
+    expect_caught("n1_holder_ignores_sleepers");
+}
+
+#[test]
+fn seeded_n1_sleeper_ignoring_held_children_is_caught() {
+    expect_caught("n1_sleeper_ignores_held");
 }
 
 #[test]

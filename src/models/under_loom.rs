@@ -245,3 +245,8 @@ fn q2_fifo_batch_and_two_takers() {
 fn q3_fifo_put_races_a_refill() {
     check(fifo::put_races_a_refill);
 }
+
+#[test]
+fn n1_a_held_child_reaches_a_worker_going_to_sleep() {
+    check(|| nursery::held_child_meets_a_sleeper(nursery::Seed::None));
+}

@@ -69,6 +69,11 @@ fn wait_protocol_scenarios() {
 }
 
 #[test]
+fn n1_a_held_child_reaches_a_worker_going_to_sleep() {
+    check(|| nursery::held_child_meets_a_sleeper(nursery::Seed::None));
+}
+
+#[test]
 fn g8_wait_covers_a_child_added_by_a_running_parent() {
     check(|| inbox::wait_covers_a_child_added_by_a_running_parent(inbox::Misuse::None));
 }

@@ -1,5 +1,6 @@
 //! What every handle and every worker of one pool share: the request queue
-//! ([`queue`]), the worker registry ([`registry`]: spawn, dismiss, join,
+//! ([`queue`]), the children of running callables not yet queued
+//! ([`nursery`]), the worker registry ([`registry`]: spawn, dismiss, join,
 //! reap), the worker loop ([`worker`]), and the sweeps that empty a closed
 //! queue.
 //!
@@ -8,6 +9,7 @@
 
 pub(crate) mod fifo;
 pub(crate) mod handshake;
+pub(crate) mod nursery;
 pub(crate) mod pace;
 pub(crate) mod queue;
 mod registry;
@@ -22,6 +24,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use crate::inbox::receive::Threads;
 use crate::inbox::{HandedBack, Inbox, Job};
 use crate::worker_thread;
+use nursery::Nursery;
 use queue::{Lifecycle, RequestQueue};
 use registry::Workers;
 use scale::Autoscale;
@@ -118,6 +121,9 @@ pub(crate) struct Pool {
     id: u64,
     pub(crate) config: Config,
     pub(crate) queue: RequestQueue<Job>,
+    /// Children that running callables have put and their workers have
+    /// not queued yet.
+    pub(crate) nursery: Nursery<Job>,
     workers: Mutex<Workers>,
     /// Signalled each time a worker thread exits.
     exited: Condvar,
@@ -149,6 +155,7 @@ impl Pool {
             // Relaxed: only uniqueness matters.
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             queue: RequestQueue::new(config.queue_capacity),
+            nursery: Nursery::default(),
             workers: Mutex::new(Workers::default()),
             exited: Condvar::new(),
             threads: AtomicUsize::new(0),
@@ -246,7 +253,9 @@ impl Pool {
         }
     }
 
-    /// Takes every request still queued (the pool is closed). Requests of
+    /// Takes every request still queued (the pool is closed), and the
+    /// children held in workers' slots (their workers would cancel them at
+    /// their hand-off; taken here, they are handed back). Requests of
     /// `own` are handed back (see `Inbox::hand_back`); every other one is
     /// cancelled to its handle (whose error callback hears
     /// `TaskError::Cancelled`). Never blocks: a full result queue overflows
@@ -255,7 +264,8 @@ impl Pool {
     pub(crate) fn sweep(&self, own: Option<&Arc<Inbox>>) -> Option<HandedBack> {
         let mut own_jobs = Vec::new();
         let mut cancelled = 0;
-        for job in self.queue.take_all() {
+        let held = self.nursery.take_own(|_| true);
+        for job in self.queue.take_all().into_iter().chain(held) {
             // A ticket's request is its ticket's, not the handle's: it is
             // cancelled to the ticket, never handed back.
             if own.is_some_and(|own| job.counted_on_inbox(own)) {
@@ -275,10 +285,13 @@ impl Pool {
     }
 
     /// For a handle of a pool that stays open (the global pool): takes this
-    /// handle's queued requests out, leaving the others in order, to be
-    /// handed back.
+    /// handle's queued requests out (and its children held in workers'
+    /// slots), leaving the others in order, to be handed back.
     pub(crate) fn extract(&self, own: &Arc<Inbox>) -> HandedBack {
-        own.hand_back(self.queue.take_own(|job| job.counted_on_inbox(own)))
+        let mine = |job: &Job| job.counted_on_inbox(own);
+        let mut jobs = self.queue.take_own(mine);
+        jobs.extend(self.nursery.take_own(mine));
+        own.hand_back(jobs)
     }
 }
 

@@ -161,6 +161,31 @@ pub(crate) struct Idle<'a> {
     pub(crate) retire: &'a dyn Fn() -> Retirement,
 }
 
+/// What a worker does before it sleeps, besides looking at the queue: lets
+/// go of what a sleeping worker must not keep, and queues requests held
+/// outside the queue (children that running callables have not queued
+/// yet, `pool::nursery`). A closure does the first alone.
+pub(crate) trait BeforeSleep {
+    /// Runs before each sleep; whether it queued requests, in which case
+    /// the worker looks again instead of sleeping.
+    fn prepare(&mut self) -> bool;
+    /// Whether requests are held outside the queue: read once the worker
+    /// is counted asleep (the read of the pair with a holder's, `SeqCst`);
+    /// if so, the worker does not sleep but prepares again.
+    fn held_elsewhere(&self) -> bool;
+}
+
+impl<F: FnMut()> BeforeSleep for F {
+    fn prepare(&mut self) -> bool {
+        self();
+        false
+    }
+
+    fn held_elsewhere(&self) -> bool {
+        false
+    }
+}
+
 /// How a worker's sleep ended.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Slept {
@@ -479,7 +504,7 @@ impl<J> RequestQueue<J> {
         &self,
         flags: &WorkerFlags,
         pace: &mut Pace,
-        before_sleep: impl FnMut(),
+        before_sleep: impl BeforeSleep,
         idle: Option<&Idle<'_>>,
     ) -> Option<J> {
         // The common case, a request waiting, is the first look alone,
@@ -527,7 +552,7 @@ impl<J> RequestQueue<J> {
         &self,
         flags: &WorkerFlags,
         pace: &mut Pace,
-        mut before_sleep: impl FnMut(),
+        mut before_sleep: impl BeforeSleep,
         idle: Option<&Idle<'_>>,
         mut leaving: bool,
     ) -> Option<J> {
@@ -551,10 +576,12 @@ impl<J> RequestQueue<J> {
                 // before sleeping, a step at a time with a look between
                 // steps. Not under loom: memory, not the protocol, and a
                 // lock that would only grow the models' state space.
+            } else if before_sleep.prepare() {
+                // Queued requests held elsewhere: look, not sleep.
             } else {
                 pace.slept();
-                before_sleep();
-                match self.sleep(flags, leaving, keep_alive.filter(|_| !leaving)) {
+                let timeout = keep_alive.filter(|_| !leaving);
+                match self.sleep(flags, leaving, timeout, &before_sleep) {
                     Slept::Woke => {}
                     Slept::Leave => return None,
                     Slept::TimedOut => {
@@ -610,7 +637,13 @@ impl<J> RequestQueue<J> {
     /// shows up once this worker is counted as sleeping. A draining worker
     /// sleeps only while a put or a take is half-way (the count is above
     /// zero, the FIFO empty). Returns `false` if the worker must leave.
-    fn sleep(&self, flags: &WorkerFlags, draining: bool, timeout: Option<Duration>) -> Slept {
+    fn sleep(
+        &self,
+        flags: &WorkerFlags,
+        draining: bool,
+        timeout: Option<Duration>,
+        before_sleep: &impl BeforeSleep,
+    ) -> Slept {
         let mut state = self.lock();
         state.sleeping += 1;
         self.publish_wakeable(&state);
@@ -631,7 +664,8 @@ impl<J> RequestQueue<J> {
         let quiet = !leave
             && !lifecycle_moved
             && (draining || !flags.is_dismissed())
-            && self.jobs.is_empty();
+            && self.jobs.is_empty()
+            && !before_sleep.held_elsewhere();
         let mut timed_out = false;
         if quiet {
             state = match timeout {

@@ -18,8 +18,9 @@ use std::thread;
 
 use crate::inbox::{Inbox, Job, Msg};
 use crate::pool::handshake::WorkerFlags;
+use crate::pool::nursery::Slot;
 use crate::pool::pace::Pace;
-use crate::pool::queue::{Admit, Idle, Lifecycle, Push};
+use crate::pool::queue::{Admit, BeforeSleep, Idle, Lifecycle, Push};
 use crate::pool::stats::Tally;
 use crate::pool::Pool;
 use crate::request::context::{Closed, Item};
@@ -27,7 +28,7 @@ use crate::request::context::{Refusal, Spawner};
 use crate::request::ended::Ended;
 use crate::request::task::{Route, SharedJob};
 use crate::request::{RequestId, WorkRequest};
-use crate::sync::CachePadded;
+use crate::sync::{seq_cst_pair, CachePadded};
 
 /// How many finished requests' handle references a worker keeps before
 /// letting go of them together (see `run`).
@@ -46,10 +47,14 @@ pub(crate) fn run(
 ) {
     let state = state.map(RefCell::new);
     let tally = pool.tallies.join();
+    // Where this worker's running callable leaves its children until they
+    // are queued (`Children`), reachable by other workers and `cancel`.
+    let slot = pool.nursery.join();
     // Accounts for the exit on every path, a panic in this loop included.
     let _exit = ExitGuard {
         pool,
         tally: &tally,
+        slot: &slot,
     };
     // Each job holds a reference to its handle's inbox, cloned by the
     // putting thread. Dropping it here at once would move the reference
@@ -58,9 +63,8 @@ pub(crate) fn run(
     // batch. All are let go of before the worker sleeps, so a sleeping
     // worker keeps no handle's inbox (and the results in it) alive.
     let mut spent: Vec<Arc<Inbox>> = Vec::with_capacity(SPENT_BATCH);
-    // One buffer for the children of every request this worker runs: no
-    // allocation per request, nor regrowth per batch. Empty between
-    // requests (`Children::hand_off`).
+    // The buffer that a hand-off swaps with the slot's: no allocation per
+    // request, nor regrowth per batch. Empty between hand-offs.
     let children = RefCell::new(Vec::new());
     // An autoscaling pool's idle worker may leave after its keep-alive.
     let retire = || pool.retire_idle(flags);
@@ -78,14 +82,20 @@ pub(crate) fn run(
         state: &state,
         index,
         tally: &tally,
+        slot: &slot,
     };
     loop {
         if spent.len() == SPENT_BATCH {
             spent.clear();
         }
+        let before_sleep = Idler {
+            pool,
+            flags,
+            spent: &mut spent,
+        };
         let Some(job) = pool
             .queue
-            .take(flags, &mut pace, || spent.clear(), idle.as_ref())
+            .take(flags, &mut pace, before_sleep, idle.as_ref())
         else {
             break;
         };
@@ -161,16 +171,18 @@ fn run_shared(mut job: SharedJob, tally: &Tally) {
 
 /// The requests a running callable adds through its `Context`, on its own
 /// handle. Each is counted in the handle's `pending` at once (while the
-/// parent, still pending, keeps `wait` from returning), then queued with
-/// its siblings in batches of up to [`CHILD_BATCH`], one reservation and
-/// one wake-up round per batch (`RequestQueue::push_many`), sooner while a
-/// worker sleeps (see `spawn`), and at the latest when the callable
-/// returns: a worker never keeps a request of its own
-/// past the request that made it, so dismissal and shutdown find every
-/// request in the queue.
+/// parent, still pending, keeps `wait` from returning), held in the
+/// worker's slot (`pool::nursery`), then queued with its siblings in
+/// batches of up to [`CHILD_BATCH`], one reservation and one wake-up round
+/// per batch (`RequestQueue::push_many`), sooner while a worker sleeps
+/// (see `spawn`), and at the latest when the callable returns. A worker
+/// about to sleep queues what the slots hold (`Idler`), so no child waits
+/// for its parent while a worker is idle; and no worker keeps a request of
+/// its own past the request that made it.
 struct Children<'a> {
     pool: &'a Arc<Pool>,
     inbox: &'a Arc<Inbox>,
+    /// The buffer a hand-off swaps with the slot's.
     batch: &'a RefCell<Vec<Job>>,
     worker: &'a This<'a>,
     /// Children this callable has added so far.
@@ -184,6 +196,8 @@ struct This<'a> {
     state: &'a Option<RefCell<Box<dyn Any>>>,
     index: usize,
     tally: &'a Tally,
+    /// Where its running callable's children wait to be queued.
+    slot: &'a Arc<Slot<Job>>,
 }
 
 impl Spawner for Children<'_> {
@@ -195,23 +209,23 @@ impl Spawner for Children<'_> {
         }
         let (id, job) = Job::register(request.into_task(), self.inbox)
             .map_err(|task| Refusal::DuplicateId(WorkRequest::from_task(task)))?;
-        let due = {
-            let mut batch = self.batch.borrow_mut();
-            if batch.capacity() == 0 {
-                batch.reserve_exact(CHILD_BATCH);
-            }
-            batch.push(job);
-            let added = self.added.get() + 1;
-            self.added.set(added);
-            // With every [`CHILD_BATCH`]th child, whatever the batch holds
-            // then (a callable that adds that many can count on all of
-            // them being queued); and at once while a worker sleeps with
-            // nothing to do (one being woken already is not counted):
-            // held here, the children would wait for the callable to end,
-            // past their deadlines and out of `cancel`'s reach. While
-            // every worker is busy, they would only wait in the queue.
-            added % CHILD_BATCH == 0 || self.pool.queue.asleep() > 0
-        };
+        let first = self.pool.nursery.hold(self.worker.slot, job);
+        let added = self.added.get() + 1;
+        self.added.set(added);
+        // With every [`CHILD_BATCH`]th child, whatever the slot holds then
+        // (a callable that adds that many can count on all of them being
+        // queued); and at once when the slot was empty while a worker
+        // sleeps with nothing to do (one being woken already is not
+        // counted): it would not look at the slot until woken. A worker
+        // that sleeps later looks at the slots first (`Idler`), so a slot
+        // that already held a child needs no look: the pair of `SeqCst`
+        // accesses (`Nursery::hold`, then this read; the sleeper's count,
+        // then `Nursery::any`) makes one of the two see the other.
+        let due = added % CHILD_BATCH == 0
+            || (first && {
+                seq_cst_pair();
+                !self.pool.queue.none_to_wake()
+            });
         if due {
             self.hand_off();
         }
@@ -250,52 +264,100 @@ impl Children<'_> {
         }
     }
 
-    /// Queues the requests added so far. If the pool closed meanwhile they
-    /// are cancelled (each to its callback or ticket), as a closing sweep
-    /// would have done had they been queued.
+    /// Queues the requests added and still held in the slot (other
+    /// workers may have queued some of them already).
     fn hand_off(&self) {
-        let mut batch = self.batch.borrow_mut();
-        // Most requests add nothing: one length check.
-        if batch.is_empty() {
+        // Most requests add nothing: their slot is not even locked.
+        if self.added.get() == 0 {
             return;
         }
-        // Those that sleeping workers will not take.
-        let unclaimed = batch.len().saturating_sub(self.pool.queue.asleep());
-        let pushed = self.pool.queue.push_many(&mut batch, Admit::UntilClosed);
+        let mut batch = self.batch.borrow_mut();
+        if !self.pool.nursery.empty_into(self.worker.slot, &mut batch) {
+            return;
+        }
+        let pushed = push_children(self.pool, &mut batch);
         // Released before cancelling: a cancelled child's `Drop` is user code.
         drop(batch);
-        match pushed {
-            Push::Queued => {
-                // Accepted while the pool was open, queued as it drains:
-                // they run before the shutdown ends. This worker, if it was
-                // dismissed before the drain, drains too, since the
-                // draining workers may have left already (the queue was
-                // empty to them).
-                if self.pool.queue.lifecycle() == Lifecycle::Draining {
-                    self.worker.flags.drain_if_dismissed();
-                }
-                self.pool.grow_for_backlog(unclaimed);
+        children_pushed(self.pool, self.worker.flags, pushed);
+    }
+}
+
+/// Queues children taken from a slot (by their own worker or another);
+/// see `children_pushed` for what became of them.
+fn push_children(pool: &Arc<Pool>, batch: &mut Vec<Job>) -> (usize, Push<Vec<Job>>) {
+    // Those that sleeping workers will not take.
+    let unclaimed = batch.len().saturating_sub(pool.queue.asleep());
+    (unclaimed, pool.queue.push_many(batch, Admit::UntilClosed))
+}
+
+/// After `push_children`, by the worker that pushed: if the pool closed
+/// meanwhile, the children are cancelled (each to its callback or ticket),
+/// as a closing sweep would have done had they been queued.
+fn children_pushed(
+    pool: &Arc<Pool>,
+    flags: &WorkerFlags,
+    (unclaimed, pushed): (usize, Push<Vec<Job>>),
+) {
+    match pushed {
+        Push::Queued => {
+            // Accepted while the pool was open, queued as it drains: they
+            // run before the shutdown ends. This worker, if it was
+            // dismissed before the drain, drains too, since the draining
+            // workers may have left already (the queue was empty to them).
+            if pool.queue.lifecycle() == Lifecycle::Draining {
+                flags.drain_if_dismissed();
             }
-            // Pushed as the pool closed: the closer's sweep may have missed
-            // them, so sweep again (as a late put does).
-            Push::QueuedLate => {
-                self.pool.sweep(None);
-            }
-            // (`push_many` is never `Full`: a worker's batch goes past the
-            // capacity; were it ever, the batch is cancelled, not lost.)
-            Push::Closed(jobs) | Push::Full(jobs) => {
-                self.pool.count_cancelled(jobs.len());
-                for job in jobs {
-                    job.cancel();
-                }
-            }
+            pool.grow_for_backlog(unclaimed);
         }
+        // Pushed as the pool closed: the closer's sweep may have missed
+        // them, so sweep again (as a late put does).
+        Push::QueuedLate => {
+            pool.sweep(None);
+        }
+        // (`push_many` is never `Full`: a worker's batch goes past the
+        // capacity; were it ever, the batch is cancelled, not lost.)
+        Push::Closed(jobs) | Push::Full(jobs) => cancel_children(pool, jobs),
+    }
+}
+
+fn cancel_children(pool: &Pool, jobs: Vec<Job>) {
+    pool.count_cancelled(jobs.len());
+    for job in jobs {
+        job.cancel();
+    }
+}
+
+/// What a worker does before it sleeps: lets go of the handle references
+/// it kept (`spent`), so a sleeping worker keeps no handle's inbox alive,
+/// and queues the children that running callables hold in their slots,
+/// which would otherwise wait for their parents while this worker sleeps.
+struct Idler<'a> {
+    pool: &'a Arc<Pool>,
+    flags: &'a WorkerFlags,
+    spent: &'a mut Vec<Arc<Inbox>>,
+}
+
+impl BeforeSleep for Idler<'_> {
+    fn prepare(&mut self) -> bool {
+        self.spent.clear();
+        let mut stolen = self.pool.nursery.steal();
+        if stolen.is_empty() {
+            return false;
+        }
+        let pushed = push_children(self.pool, &mut stolen);
+        children_pushed(self.pool, self.flags, pushed);
+        true
+    }
+
+    fn held_elsewhere(&self) -> bool {
+        self.pool.nursery.any()
     }
 }
 
 struct ExitGuard<'a> {
     pool: &'a Pool,
     tally: &'a Arc<CachePadded<Tally>>,
+    slot: &'a Arc<Slot<Job>>,
 }
 
 impl Drop for ExitGuard<'_> {
@@ -305,6 +367,12 @@ impl Drop for ExitGuard<'_> {
             thread::current().name().unwrap_or("?")
         );
         self.pool.tallies.retire(self.tally);
+        // Empty unless this worker's loop itself panicked between a child's
+        // put and its hand-off: cancelled then, not lost.
+        let left = self.pool.nursery.leave(self.slot);
+        if !left.is_empty() {
+            cancel_children(self.pool, left);
+        }
         self.pool.worker_exited(thread::current().id());
     }
 }

@@ -1,0 +1,211 @@
+//! The children of running callables that their workers have not queued
+//! yet: one slot per worker, where its running callable's `Context::put`
+//! leaves them, reachable from other threads, so that a worker about to
+//! sleep queues them (`steal`) and `cancel` and the sweeps find them.
+//!
+//! A child is counted in its handle's `pending` when it is put, and held in
+//! its worker's slot until the worker hands the slot's children to the
+//! queue together (with every 64th child, or at once while a worker
+//! sleeps, and when the callable returns). Held there, it would wait for
+//! its parent's callable while other workers go idle; so an idle worker
+//! looks here before it sleeps.
+//!
+//! `held` counts the slots that hold a child, and it pairs with the
+//! request queue's count of sleeping workers (`docs/design.md`, *Work that
+//! makes work*): the first child into an empty slot raises `held`
+//! (`SeqCst`), then reads whether a worker sleeps; a worker about to
+//! sleep counts itself asleep, then reads `held` (`SeqCst`). Either the
+//! worker putting the child sees the sleeper (and queues the child, which
+//! wakes it), or the sleeper sees the child (and queues it itself).
+//!
+//! Generic over the held item, as the request queue is, so that the loom
+//! and shuttle models check this very code.
+
+use std::sync::Arc;
+
+use crate::sync::{AtomicUsize, Mutex, MutexGuard, Ordering};
+
+/// Every worker's slot, and how many hold a child.
+pub(crate) struct Nursery<J> {
+    /// Locked to join, leave, steal from and search the slots; never while
+    /// a slot's own lock is held.
+    slots: Mutex<Vec<Arc<Slot<J>>>>,
+    /// Slots holding at least one child; changed only under that slot's
+    /// lock, as the slot goes from empty to not or back.
+    held: AtomicUsize,
+}
+
+/// One worker's children not yet queued. Its lock is taken by its worker
+/// once per child and once per hand-off, by others only while `held` is
+/// above zero or to cancel: uncontended nearly always.
+pub(crate) struct Slot<J> {
+    jobs: Mutex<Vec<J>>,
+}
+
+impl<J> Default for Nursery<J> {
+    fn default() -> Self {
+        Nursery {
+            slots: Mutex::new(Vec::new()),
+            held: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl<J> Nursery<J> {
+    fn slots(&self) -> MutexGuard<'_, Vec<Arc<Slot<J>>>> {
+        // Nothing panics while this lock is held (no user code runs under
+        // it), so a poisoned lock still guards consistent data.
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new worker's slot, reachable from now on.
+    pub(crate) fn join(&self) -> Arc<Slot<J>> {
+        let slot = Arc::new(Slot {
+            jobs: Mutex::new(Vec::new()),
+        });
+        self.slots().push(Arc::clone(&slot));
+        slot
+    }
+
+    /// An exiting worker's slot leaves; whatever it still holds (nothing,
+    /// unless the worker's loop itself panicked) is returned, to be
+    /// cancelled.
+    pub(crate) fn leave(&self, slot: &Arc<Slot<J>>) -> Vec<J> {
+        self.slots().retain(|other| !Arc::ptr_eq(other, slot));
+        let mut left = Vec::new();
+        self.empty_into(slot, &mut left);
+        left
+    }
+
+    /// Holds a child in `slot`; whether it is the slot's first (then the
+    /// caller looks for a sleeping worker, the other half of the pair).
+    pub(crate) fn hold(&self, slot: &Slot<J>, job: J) -> bool {
+        let mut jobs = slot.lock();
+        let first = jobs.is_empty();
+        if first {
+            if jobs.capacity() == 0 {
+                jobs.reserve_exact(64);
+            }
+            // SeqCst: the write of the pair with a sleeping worker's count
+            // (see the module's doc), read by `any`.
+            self.held.fetch_add(1, Ordering::SeqCst);
+        }
+        jobs.push(job);
+        first
+    }
+
+    /// Moves what `slot` holds into `into` (empty: its buffer goes to the
+    /// slot, so neither side allocates again); whether there was any.
+    pub(crate) fn empty_into(&self, slot: &Slot<J>, into: &mut Vec<J>) -> bool {
+        debug_assert!(into.is_empty());
+        let mut jobs = slot.lock();
+        if jobs.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut *jobs, into);
+        // Relaxed: a fall only spares the next sleeper a needless look;
+        // whoever emptied the slot queues its children, which wakes sleepers.
+        self.held.fetch_sub(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Whether any slot holds a child.
+    pub(crate) fn any(&self) -> bool {
+        // SeqCst: the read of the pair (see the module's doc).
+        self.held.load(Ordering::SeqCst) > 0
+    }
+
+    /// Takes every child held in every slot, in each slot's order, for a
+    /// worker about to sleep to queue.
+    pub(crate) fn steal(&self) -> Vec<J> {
+        let mut stolen = Vec::new();
+        if !self.any() {
+            return stolen;
+        }
+        for slot in self.slots().iter() {
+            let mut jobs = slot.lock();
+            if !jobs.is_empty() {
+                stolen.append(&mut jobs);
+                // Relaxed: as in `empty_into`.
+                self.held.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        stolen
+    }
+
+    /// Takes out the held children for which `mine` holds (`cancel`, the
+    /// sweeps), leaving the others in order. `mine` must not block.
+    pub(crate) fn take_own(&self, mine: impl Fn(&J) -> bool) -> Vec<J> {
+        let mut own = Vec::new();
+        if !self.any() {
+            return own;
+        }
+        for slot in self.slots().iter() {
+            let mut jobs = slot.lock();
+            if jobs.is_empty() {
+                continue;
+            }
+            let mut i = 0;
+            while i < jobs.len() {
+                if mine(&jobs[i]) {
+                    own.push(jobs.remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            if jobs.is_empty() {
+                // Relaxed: as in `empty_into`.
+                self.held.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        own
+    }
+}
+
+impl<J> Slot<J> {
+    fn lock(&self) -> MutexGuard<'_, Vec<J>> {
+        // As for the slot list: no user code runs under it (a child's
+        // `Drop` runs after it is moved out).
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_counts_as_held_from_its_first_child_until_emptied() {
+        let nursery = Nursery::default();
+        let (a, b) = (nursery.join(), nursery.join());
+        assert!(!nursery.any());
+        assert!(nursery.hold(&a, 1));
+        assert!(!nursery.hold(&a, 2));
+        assert!(nursery.hold(&b, 3));
+        assert_eq!(nursery.held.load(Ordering::SeqCst), 2);
+        let mut into = Vec::new();
+        assert!(nursery.empty_into(&a, &mut into));
+        assert_eq!(into, [1, 2]);
+        assert!(!nursery.empty_into(&a, &mut Vec::new()));
+        assert!(nursery.any());
+        assert_eq!(nursery.steal(), [3]);
+        assert!(!nursery.any());
+        assert!(nursery.steal().is_empty());
+    }
+
+    #[test]
+    fn take_own_leaves_the_others_in_order_and_counts_emptied_slots() {
+        let nursery = Nursery::default();
+        let (a, b) = (nursery.join(), nursery.join());
+        for job in [1, 2, 3, 4] {
+            nursery.hold(&a, job);
+        }
+        nursery.hold(&b, 6);
+        assert_eq!(nursery.take_own(|job| job % 2 == 0), [2, 4, 6]);
+        assert_eq!(nursery.held.load(Ordering::SeqCst), 1);
+        assert_eq!(nursery.leave(&a), [1, 3]);
+        assert!(!nursery.any());
+        assert!(nursery.leave(&b).is_empty());
+        assert!(nursery.slots().is_empty());
+    }
+}
