@@ -52,9 +52,10 @@ impl ThreadPool {
     ///
     /// Dropping the iterator half-way cancels the requests not yet started
     /// (they never run), lets the running ones finish on their workers
-    /// without waiting for them, and drops their outcomes. An input whose
-    /// `Drop` panics as it is dropped there is logged, not propagated, as
-    /// when a shutdown cancels it.
+    /// without waiting for them, and drops their outcomes (and those that
+    /// ended unread). An input or an outcome whose `Drop` panics as it is
+    /// dropped there is logged, not propagated, as when a shutdown cancels
+    /// it; the others are still dropped.
     ///
     /// If the pool is shut down meanwhile, the requests it cancelled come
     /// back as `(input, Err(TaskError::Cancelled))`, and so does the first
@@ -311,14 +312,18 @@ where
 impl<I: Iterator, F, T> Drop for Completions<'_, I, F, T> {
     fn drop(&mut self) {
         // An input's `Drop` is user code, run here for the inputs of
-        // cancelled requests (and of those that ended unread): a panic
-        // there would leave the other inputs undone, and a second one
-        // abort. Contained, as a sweep contains a cancelled request's.
+        // cancelled requests (and of those that ended unread), and so is
+        // an outcome's, whose last owner is the ticket of a request that
+        // ended unread: a panic there would leave the other values undone,
+        // and a second one abort. Each value is dropped in a containment
+        // of its own, as a sweep contains a cancelled request's: a panic
+        // dropping one must not skip the next, nor unwind while it drops.
         for (held, ticket) in self.flying.drain(..).flatten() {
             unwind::contain("an input cancelled with its iterator", || {
                 ticket.cancel();
-                drop(held);
             });
+            unwind::drop_contained("an input left with its iterator", held);
+            unwind::drop_contained("an outcome left with its iterator", ticket);
         }
         unwind::drop_some("an input left with its iterator", self.unput.take());
         unwind::drop_some("an outcome left with its iterator", self.ready.take());
@@ -389,11 +394,13 @@ where
 
 impl<I: Iterator, F, T> Drop for InOrder<'_, I, F, T> {
     fn drop(&mut self) {
-        for ticket in &self.flying {
-            // As for `Completions`.
+        for ticket in self.flying.drain(..) {
+            // As for `Completions`: the ticket of a request that ended
+            // unread is the last owner of its outcome.
             unwind::contain("an input cancelled with its iterator", || {
                 ticket.cancel();
             });
+            unwind::drop_contained("an outcome left with its iterator", ticket);
         }
         unwind::drop_some("an input left with its iterator", self.unput.take());
     }

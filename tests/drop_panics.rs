@@ -821,3 +821,61 @@ fn a_second_panic_payload_that_panics_when_dropped_stops_no_scope() {
     assert_eq!(panicking.load(Ordering::SeqCst), 2);
     assert_eq!(ran.load(Ordering::SeqCst), 1, "the third callback ran once");
 }
+
+/// An outcome whose `Drop` panics unless it is number 0; counts its drops.
+struct LoudOutcome(u32, Arc<AtomicUsize>);
+
+impl Drop for LoudOutcome {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        if self.0 != 0 {
+            panic!("{BOMB}: outcome {}", self.0);
+        }
+    }
+}
+
+/// Dropping an `as_completed` or `imap` iterator whose requests ended but
+/// were never read drops their outcomes there, the ticket being their last
+/// owner: three of them panicking in `Drop` are each logged, none escapes,
+/// and each is dropped exactly once. (Uncontained, the first panic unwound
+/// out of the iterator's `Drop` and the second aborted the process, hence
+/// the child process.)
+#[test]
+fn dropping_a_window_with_unread_outcomes_that_panic_when_dropped_goes_on() {
+    const NAME: &str = "dropping_a_window_with_unread_outcomes_that_panic_when_dropped_goes_on";
+    const CHILD: &str = "CALLPOOL_DROP_PANICS_CHILD";
+    if !common::is_child(NAME, CHILD) {
+        common::run_in_child(NAME, CHILD);
+        return;
+    }
+    quiet();
+    for imap in [false, true] {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let d = Arc::clone(&dropped);
+        let escaped = common::within_here("dropping the window", || {
+            // One worker, FIFO: the ticket put after the window's four
+            // requests ends only once all four have ended (settled).
+            let pool = ThreadPool::new(1);
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let f = move |n: u32| LoudOutcome(n, Arc::clone(&d));
+                if imap {
+                    let mut it = pool.imap(0..4u32, 4, f);
+                    assert_eq!(it.next().map(|r| r.map(|o| o.0)), Some(Ok(0)));
+                    assert_eq!(pool.submit(|x: u32| x + 1, 1).unwrap().wait(), Ok(2));
+                    drop(it);
+                } else {
+                    let mut it = pool.as_completed(0..4u32, 4, move |n: &u32| f(*n));
+                    let (input, outcome) = it.next().unwrap();
+                    assert_eq!((input, outcome.map(|o| o.0)), (0, Ok(0)));
+                    assert_eq!(pool.submit(|x: u32| x + 1, 1).unwrap().wait(), Ok(2));
+                    drop(it);
+                }
+            }))
+            .is_err()
+        });
+        assert!(!escaped, "a panic escaped the drop (imap: {imap})");
+        // Outcome 0, read and dropped by the caller, and 1, 2 and 3.
+        assert_eq!(dropped.load(Ordering::SeqCst), 4, "imap: {imap}");
+    }
+    common::child_ran(NAME);
+}
