@@ -13,6 +13,7 @@ use std::iter::Fuse;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
+use crate::error::PutError;
 use crate::handle::ThreadPool;
 use crate::lookout::{self, Home};
 use crate::request::task::TaskBox;
@@ -61,6 +62,13 @@ impl ThreadPool {
     /// back as `(input, Err(TaskError::Cancelled))`, and so does the first
     /// input whose put the pool refuses; no input is pulled after that. As with any ticket, a request stuck in the queue of a pool
     /// with no worker left keeps `next` waiting until a worker is added.
+    /// So does a put that finds the bounded queue full and no worker to
+    /// empty it ([`PutError::NoWorkers`](crate::PutError::NoWorkers)):
+    /// the input is kept, and put again once one of this iterator's
+    /// requests queued before it has ended (a worker was added, or a
+    /// shutdown cancelled it and refuses the put too). Only with none of
+    /// them queued, nothing of the iterator's own would tell `next` that
+    /// a worker came: that put is refused as by a shut-down pool.
     ///
     /// # Examples
     ///
@@ -153,13 +161,26 @@ fn room(limit: usize, in_flight: usize) -> bool {
     limit == 0 || in_flight < limit
 }
 
-/// Puts an iterator's request, whose ticket is already in flight; `false`
-/// if the pool refused it (the refused request, dropped with the error,
-/// told its ticket `Cancelled`). If one of the handle's callbacks panics
-/// while the put waits for room, the request is kept in `unput`, to be put
-/// first on the next call, and the panic goes on: it has not run, and must
-/// not come back as cancelled.
-fn put_or_keep(pool: &ThreadPool, task: TaskBox, unput: &mut Option<WorkRequest>) -> bool {
+/// What became of an iterator's put.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Put {
+    /// Queued.
+    Done,
+    /// Refused for good (the pool shut down): the refused request, dropped
+    /// with the error, told its ticket `Cancelled`.
+    Refused,
+    /// The bounded queue is full and no worker is there to empty it. The
+    /// request is kept in `unput`, its ticket still in flight: a worker
+    /// may be added, so it is put again once the iterator hears that one
+    /// of its requests queued before it has ended (`wait_for_a_worker`).
+    NoWorkers,
+}
+
+/// Puts an iterator's request, whose ticket is already in flight. If one
+/// of the handle's callbacks panics while the put waits for room, the
+/// request is kept in `unput`, to be put first on the next call, and the
+/// panic goes on: it has not run, and must not come back as cancelled.
+fn put_or_keep(pool: &ThreadPool, task: TaskBox, unput: &mut Option<WorkRequest>) -> Put {
     put_again_or_keep(pool, WorkRequest::from_task(task), unput)
 }
 
@@ -168,14 +189,39 @@ fn put_again_or_keep(
     pool: &ThreadPool,
     request: WorkRequest,
     unput: &mut Option<WorkRequest>,
-) -> bool {
+) -> Put {
     match pool.put_request_or_panic(request) {
-        Ok(put) => put.is_ok(),
+        Ok(Ok(_)) => Put::Done,
+        Ok(Err(PutError::NoWorkers(request))) => {
+            *unput = Some(request);
+            Put::NoWorkers
+        }
+        Ok(Err(_)) => Put::Refused,
         Err((request, payload)) => {
             *unput = Some(request);
             panic::resume_unwind(payload)
         }
     }
+}
+
+/// After [`Put::NoWorkers`]: whether the iterator may wait for a worker.
+/// It may if another of its requests is in flight besides the kept one
+/// (`in_flight` counts both): that one is queued, running or ended, so it
+/// ends and tells the iterator, which then puts the kept one again (a
+/// worker was added and ran it, or a shutdown cancelled it and refuses
+/// the put too), with no periodic look. Otherwise nothing the iterator
+/// waits on would tell it that a worker came (the queue is full of other
+/// requests), and waiting could last for ever even after a shutdown: the
+/// kept request is dropped, which tells its ticket `Cancelled`, as for a
+/// refusal.
+fn wait_for_a_worker(in_flight: usize, unput: &mut Option<WorkRequest>) -> bool {
+    if in_flight > 1 {
+        return true;
+    }
+    log::debug!("callpool: a put found no worker and nothing else in flight; refused");
+    // Its callable is dropped contained, by the cancel this drop makes.
+    drop(unput.take());
+    false
 }
 
 /// The iterator of [`ThreadPool::as_completed`]: `(input, outcome)` in the
@@ -186,7 +232,7 @@ pub struct Completions<'p, I: Iterator, F, T> {
     inputs: Option<Fuse<I>>,
     limit: usize,
     f: Arc<F>,
-    /// The requests in flight, by key (their index here); `free` lists the
+    /// The requests in flight (a request kept in `unput` included), by key (their index here); `free` lists the
     /// keys to reuse, so the table never outgrows `limit`.
     flying: Vec<Option<Flying<I::Item, T>>>,
     free: Vec<usize>,
@@ -197,8 +243,9 @@ pub struct Completions<'p, I: Iterator, F, T> {
     ended: flume::Receiver<Option<usize>>,
     /// The pool handle, if `next` must look out for it (bounded results).
     home: Option<Arc<dyn Home>>,
-    /// A request in flight whose put a callback's panic interrupted: put
-    /// first on the next call (`put_or_keep`).
+    /// A request in flight whose put a callback's panic interrupted, or
+    /// that found no worker (`Put::NoWorkers`): put first on the next call
+    /// (`put_or_keep`).
     unput: Option<WorkRequest>,
     /// An outcome taken when the refill after it panicked: the next call
     /// returns it.
@@ -212,11 +259,12 @@ where
     F: Fn(&I::Item) -> T + Send + Sync + 'static,
     T: Send + 'static,
 {
-    /// Puts requests for new inputs while there is room.
+    /// Puts requests for new inputs while there is room; none while a
+    /// request kept for want of a worker waits to be put again.
     fn fill(&mut self) {
         if let Some(request) = self.unput.take() {
-            if !put_again_or_keep(self.pool, request, &mut self.unput) {
-                self.refused();
+            let put = put_again_or_keep(self.pool, request, &mut self.unput);
+            if !self.went_in(put) {
                 return;
             }
         }
@@ -249,9 +297,21 @@ where
             }
             self.flying[key] = Some((held, ticket));
             self.in_flight += 1;
-            if !put_or_keep(self.pool, task, &mut self.unput) {
-                self.refused();
+            let put = put_or_keep(self.pool, task, &mut self.unput);
+            if !self.went_in(put) {
                 return;
+            }
+        }
+    }
+
+    /// Whether a put went in, so that the next input may be pulled.
+    fn went_in(&mut self, put: Put) -> bool {
+        match put {
+            Put::Done => true,
+            Put::NoWorkers if wait_for_a_worker(self.in_flight, &mut self.unput) => false,
+            Put::Refused | Put::NoWorkers => {
+                self.refused();
+                false
             }
         }
     }
@@ -349,7 +409,8 @@ pub struct InOrder<'p, I: Iterator, F, T> {
     f: Arc<F>,
     /// The requests in flight, oldest first.
     flying: VecDeque<Ticket<T>>,
-    /// A request in flight whose put a callback's panic interrupted (see
+    /// A request in flight, the last of `flying`, whose put a callback's
+    /// panic interrupted or that found no worker (see
     /// `Completions::unput`).
     unput: Option<WorkRequest>,
 }
@@ -364,14 +425,17 @@ where
     type Item = Result<T, TaskError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let refused = match self.unput.take() {
-            Some(request) => !put_again_or_keep(self.pool, request, &mut self.unput),
-            None => false,
+        let mut pull = match self.unput.take() {
+            Some(request) => {
+                let put = put_again_or_keep(self.pool, request, &mut self.unput);
+                self.went_in(put)
+            }
+            None => true,
         };
-        if refused {
-            self.inputs = None;
-        }
-        while room(self.limit, self.flying.len()) {
+        // The oldest request is waited for below; one kept for want of a
+        // worker is the newest, so with another in flight the oldest is
+        // another, whose end makes the next call put the kept one again.
+        while pull && room(self.limit, self.flying.len()) {
             let Some(input) = self.inputs.as_mut().and_then(Iterator::next) else {
                 self.inputs = None;
                 break;
@@ -379,16 +443,29 @@ where
             let f = Arc::clone(&self.f);
             let (ticket, task) = Ticket::with_request(move || Ok(f(input)), self.pool.home());
             self.flying.push_back(ticket);
-            if !put_or_keep(self.pool, task, &mut self.unput) {
-                self.inputs = None;
-                break;
-            }
+            let put = put_or_keep(self.pool, task, &mut self.unput);
+            pull = self.went_in(put);
         }
         // Popped only once it has its outcome: a panic in one of the
         // handle's callbacks run while it waits leaves it for the next call.
         let outcome = self.flying.front()?.wait_in_place();
         self.flying.pop_front();
         Some(outcome)
+    }
+}
+
+impl<I: Iterator, F, T> InOrder<'_, I, F, T> {
+    /// Whether a put went in, so that the next input may be pulled (see
+    /// `Completions::went_in`).
+    fn went_in(&mut self, put: Put) -> bool {
+        match put {
+            Put::Done => true,
+            Put::NoWorkers if wait_for_a_worker(self.flying.len(), &mut self.unput) => false,
+            Put::Refused | Put::NoWorkers => {
+                self.inputs = None;
+                false
+            }
+        }
     }
 }
 

@@ -676,3 +676,143 @@ fn a_callback_panic_in_a_blocked_put_of_as_completed_or_imap_loses_no_input() {
         assert_eq!(pending, 0, "{shape}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// A full queue and no worker (`PutError::NoWorkers`).
+// ---------------------------------------------------------------------------
+
+/// An input and its outcome, as a window hands them back.
+type Outcome = (usize, Result<usize, TaskError>);
+
+/// What comes once a put of the window found the queue full and no worker.
+#[derive(Clone, Copy, Debug)]
+enum AfterNoWorkers {
+    AddAWorker,
+    ShutDownNow,
+}
+
+/// One worker, a queue of 2, limit 4, inputs 0..6: input 0 runs, held,
+/// while 1 and 2 fill the queue; the worker is dismissed, then let go (a
+/// dismissed worker takes no other request), so the put of input 3 finds
+/// the queue full and no worker before the first `next` hands back input
+/// 0. Then `then`. Returns the outcomes after input 0, by input, and how
+/// many inputs were pulled in all.
+fn window_after_no_workers(imap: bool, then: AfterNoWorkers) -> (Vec<Outcome>, usize) {
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .queue_capacity(2)
+        .build()
+        .unwrap();
+    let gate = Arc::new(Gate::default());
+    let _open = OpenOnDrop(Arc::clone(&gate));
+    let (started_tx, started) = shared_channel();
+    let dismisser = {
+        let (gate, other) = (Arc::clone(&gate), pool.new_handle());
+        thread::spawn(move || {
+            started.recv_timeout(HANG).expect("input 0 never started");
+            assert_eq!(other.dismiss_workers(1), 1);
+            gate.open();
+            other
+        })
+    };
+    let pulled = counter();
+    let p = Arc::clone(&pulled);
+    let inputs = (0..6usize).inspect(move |_| {
+        p.fetch_add(1, Ordering::SeqCst);
+    });
+    let f = move |i: usize| {
+        if i == 0 {
+            started_tx.lock().unwrap().send(()).unwrap();
+            gate.pass();
+        }
+        i * 10
+    };
+    let drive = |mut it: Box<dyn Iterator<Item = Outcome> + '_>| {
+        assert_eq!(it.next(), Some((0, Ok(0))), "imap: {imap}");
+        // Input 3 waits to be put again; none is pulled after it.
+        assert_eq!(load(&pulled), 4, "imap: {imap}");
+        let other = dismisser.join().unwrap();
+        match then {
+            AfterNoWorkers::AddAWorker => pool.create_workers(1).unwrap(),
+            AfterNoWorkers::ShutDownNow => assert!(other.shutdown_now().is_empty()),
+        }
+        let mut rest: Vec<_> = it.collect();
+        rest.sort_by_key(|&(i, _)| i);
+        rest
+    };
+    let rest = if imap {
+        drive(Box::new(pool.imap(inputs, 4, f).enumerate()))
+    } else {
+        drive(Box::new(
+            pool.as_completed(inputs, 4, move |&i: &usize| f(i)),
+        ))
+    };
+    (rest, load(&pulled))
+}
+
+/// A put that finds the queue full and no worker keeps its input (it is
+/// not cancelled) and `next` waits; once a worker is added, every input
+/// runs, each once.
+#[test]
+fn a_window_whose_put_finds_no_worker_goes_on_once_a_worker_is_added() {
+    for imap in [false, true] {
+        let (rest, pulled) = within("a window waiting for a worker", move || {
+            window_after_no_workers(imap, AfterNoWorkers::AddAWorker)
+        });
+        let expected: Vec<_> = (1..6).map(|i| (i, Ok(i * 10))).collect();
+        assert_eq!(rest, expected, "imap: {imap}");
+        assert_eq!(pulled, 6, "imap: {imap}");
+    }
+}
+
+/// A window waiting for a worker ends when the pool is shut down instead:
+/// its queued requests and the input kept come back cancelled, and no
+/// input is pulled after that.
+#[test]
+fn a_window_waiting_for_a_worker_ends_when_the_pool_is_shut_down() {
+    for imap in [false, true] {
+        let (rest, pulled) = within("a window waiting for a worker, shut down", move || {
+            window_after_no_workers(imap, AfterNoWorkers::ShutDownNow)
+        });
+        let cancelled = |i| (i, Err(TaskError::Cancelled));
+        assert_eq!(
+            rest,
+            [cancelled(1), cancelled(2), cancelled(3)],
+            "imap: {imap}"
+        );
+        assert_eq!(pulled, 4, "imap: {imap}");
+    }
+}
+
+/// With none of the window's own requests queued (the full queue holds
+/// another handle's), nothing would tell `next` that a worker came: the
+/// put that finds no worker is refused as by a shut-down pool, and the
+/// window ends rather than wait for ever.
+#[test]
+fn a_window_with_nothing_queued_ends_when_its_put_finds_no_worker() {
+    for imap in [false, true] {
+        let (outcomes, pulled) = within("a window with nothing queued", move || {
+            let pool = ThreadPool::builder()
+                .workers(0)
+                .queue_capacity(1)
+                .build()
+                .unwrap();
+            let other = pool.new_handle();
+            other.put_request(WorkRequest::new(|x: u8| x, 1)).unwrap();
+            let pulled = counter();
+            let p = Arc::clone(&pulled);
+            let inputs = (0..3usize).inspect(move |_| {
+                p.fetch_add(1, Ordering::SeqCst);
+            });
+            let outcomes: Vec<Outcome> = if imap {
+                pool.imap(inputs, 2, |i| i).enumerate().collect()
+            } else {
+                pool.as_completed(inputs, 2, |&i: &usize| i).collect()
+            };
+            assert_eq!(other.shutdown_now().len(), 1);
+            (outcomes, load(&pulled))
+        });
+        assert_eq!(outcomes, [(0, Err(TaskError::Cancelled))], "imap: {imap}");
+        assert_eq!(pulled, 1, "imap: {imap}");
+    }
+}
