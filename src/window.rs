@@ -232,8 +232,9 @@ pub struct Completions<'p, I: Iterator, F, T> {
     inputs: Option<Fuse<I>>,
     limit: usize,
     f: Arc<F>,
-    /// The requests in flight (a request kept in `unput` included), by key (their index here); `free` lists the
-    /// keys to reuse, so the table never outgrows `limit`.
+    /// The requests in flight (a request kept in `unput` included), by key
+    /// (their index here); `free` lists the keys to reuse, so the table
+    /// never outgrows `limit`.
     flying: Vec<Option<Flying<I::Item, T>>>,
     free: Vec<usize>,
     in_flight: usize,
