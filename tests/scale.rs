@@ -308,3 +308,43 @@ fn puts_on_a_full_queue_of_an_autoscaling_pool_with_no_thread_start_one() {
         }
     });
 }
+
+/// An idle worker's keep-alive runs from when it went idle, not from its
+/// last wake-up: dismissals that wake every sleeper (here, of a worker
+/// started for the purpose, again and again, far more often than the
+/// keep-alive) do not keep the idle workers above the minimum alive.
+/// (Each wake-up restarted the keep-alive: they never left while the
+/// dismissals went on, and otherwise left one per keep-alive.)
+#[test]
+fn idle_workers_leave_after_their_keep_alive_while_dismissals_wake_them() {
+    within("idle workers to leave", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .min_workers(1)
+            .max_workers(16)
+            .keep_alive(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let gate = Arc::new(RwLock::new(()));
+        let closed = gate.write().unwrap();
+        for _ in 0..4 {
+            let gate = Arc::clone(&gate);
+            pool.put_request(WorkRequest::new(move |_: ()| drop(gate.read()), ()))
+                .unwrap();
+        }
+        // About one worker per request held (a put may find the worker
+        // started for the one before it not yet busy).
+        assert!(pool.workers() > 1, "grown above the minimum");
+        drop(closed);
+        pool.wait().unwrap();
+        until(|| {
+            pool.create_workers(1).unwrap();
+            assert_eq!(pool.dismiss_workers(1), 1);
+            pool.workers() == 1
+        });
+        // And a dismissal of nobody is no wake-up at all.
+        assert_eq!(pool.dismiss_workers(0), 0);
+        pool.resize(1).unwrap();
+        assert_eq!(pool.workers(), 1);
+    });
+}

@@ -558,6 +558,12 @@ impl<J> RequestQueue<J> {
     ) -> Option<J> {
         let mut spun = !pace.just_ran;
         let mut keep_alive = idle.map(|idle| idle.after);
+        // When this idle period's keep-alive ends, kept across wake-ups
+        // that bring this worker nothing (another worker's retirement or
+        // dismissal wakes every sleeper): restarted at each, the idle
+        // workers would leave one per keep-alive, and a pool dismissed
+        // from often enough would never shrink.
+        let mut idle_until: Option<Instant> = None;
         loop {
             if !spun && cfg!(not(loom)) {
                 spun = true;
@@ -580,7 +586,10 @@ impl<J> RequestQueue<J> {
                 // Queued requests held elsewhere: look, not sleep.
             } else {
                 pace.slept();
-                let timeout = keep_alive.filter(|_| !leaving);
+                let timeout = keep_alive.filter(|_| !leaving).map(|after| {
+                    let until = *idle_until.get_or_insert_with(|| Instant::now() + after);
+                    until.saturating_duration_since(Instant::now())
+                });
                 match self.sleep(flags, leaving, timeout, &before_sleep) {
                     Slept::Woke => {}
                     Slept::Leave => return None,
@@ -596,6 +605,8 @@ impl<J> RequestQueue<J> {
                         if idle.map(|idle| (idle.retire)()) == Some(Retirement::Stays) {
                             keep_alive = None;
                         }
+                        // Refused for now: a keep-alive of its own again.
+                        idle_until = None;
                     }
                 }
             }
@@ -633,7 +644,8 @@ impl<J> RequestQueue<J> {
         }
     }
 
-    /// Sleeps until woken, unless work, a dismissal or a lifecycle change
+    /// Sleeps until woken, unless work (in the queue, or held elsewhere:
+    /// `BeforeSleep::held_elsewhere`), a dismissal or a lifecycle change
     /// shows up once this worker is counted as sleeping. A draining worker
     /// sleeps only while a put or a take is half-way (the count is above
     /// zero, the FIFO empty). Returns `false` if the worker must leave.
@@ -736,8 +748,16 @@ impl<J> RequestQueue<J> {
         // to `Draining` and then dismisses, so its workers drain; any other
         // dismissal comes while the pool is open, and its workers leave.
         let to_drain = self.lifecycle() == Lifecycle::Draining;
-        let taking: Vec<&WorkerFlags> = flags.into_iter().filter(|f| f.dismiss(to_drain)).collect();
-        let any_sleeping = state.sleeping > 0;
+        let mut any = false;
+        let taking: Vec<&WorkerFlags> = flags
+            .into_iter()
+            .inspect(|_| any = true)
+            .filter(|f| f.dismiss(to_drain))
+            .collect();
+        // A dismissal of nobody (`dismiss_workers(0)`, a resize to the
+        // current count) wakes nobody: a wake-up for nothing costs a
+        // sleeper a look, and used to restart its keep-alive.
+        let any_sleeping = any && state.sleeping > 0;
         drop(state);
         if any_sleeping {
             self.work.notify_all();
