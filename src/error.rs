@@ -553,6 +553,10 @@ pub enum GlobalPoolError {
     /// The global pool already exists: it is configured once, before its
     /// first use.
     AlreadyInitialized,
+    /// `configure_global` was already called (with settings that were
+    /// accepted): those apply, and these are refused rather than replacing
+    /// them in silence.
+    AlreadyConfigured,
     /// The settings are invalid (as [`Builder::build`](crate::Builder::build)
     /// would say); the global pool stays unconfigured.
     InvalidSettings(BuildError),
@@ -564,6 +568,9 @@ impl fmt::Display for GlobalPoolError {
             GlobalPoolError::AlreadyInitialized => {
                 f.write_str("the global pool is already initialized")
             }
+            GlobalPoolError::AlreadyConfigured => {
+                f.write_str("the global pool is already configured")
+            }
             GlobalPoolError::InvalidSettings(e) => write!(f, "invalid global pool settings: {e}"),
         }
     }
@@ -573,7 +580,7 @@ impl std::error::Error for GlobalPoolError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             GlobalPoolError::InvalidSettings(e) => Some(e),
-            GlobalPoolError::AlreadyInitialized => None,
+            GlobalPoolError::AlreadyInitialized | GlobalPoolError::AlreadyConfigured => None,
         }
     }
 }

@@ -84,6 +84,8 @@ fn make_global(settings: Option<Checked>) -> ThreadPool {
 /// # Errors
 ///
 /// [`GlobalPoolError::AlreadyInitialized`] once the global pool exists;
+/// [`GlobalPoolError::AlreadyConfigured`] after an earlier call whose
+/// settings were accepted (those still apply);
 /// [`GlobalPoolError::InvalidSettings`] for settings `build` would refuse
 /// (the global pool is then still unconfigured).
 ///
@@ -107,6 +109,9 @@ pub fn configure_global(builder: Builder) -> Result<(), GlobalPoolError> {
     let mut settings = SETTINGS.lock().unwrap_or_else(|e| e.into_inner());
     if GLOBAL.get().is_some() {
         return Err(GlobalPoolError::AlreadyInitialized);
+    }
+    if settings.is_some() {
+        return Err(GlobalPoolError::AlreadyConfigured);
     }
     *settings = Some(checked);
     Ok(())

@@ -18,6 +18,11 @@ fn invalid_global_settings_are_refused_when_configured() {
 
     // Refused settings leave the global pool unconfigured: these apply.
     assert!(configure_global(ThreadPool::builder().workers(2)).is_ok());
+    // Accepted settings are not replaced by a second call.
+    assert!(matches!(
+        configure_global(ThreadPool::builder().workers(3)),
+        Err(GlobalPoolError::AlreadyConfigured)
+    ));
     let pool = global();
     assert_eq!(pool.workers(), 2);
     pool.put_request(WorkRequest::new(|x: u32| x + 1, 1))
