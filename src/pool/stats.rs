@@ -35,6 +35,16 @@ pub struct Stats {
     /// `cancel`, a ticket) or expired. Requests handed back to the caller
     /// unrun (by `shutdown_now`, in a refused put's error) are in none of
     /// these counts: they did not end in the pool, and may be put again.
+    ///
+    /// A request cancelled through its ticket ([`Ticket::cancel`], or by
+    /// dropping an `as_completed` or `imap` iterator) stays in the queue,
+    /// as [`queued`](Self::queued) says, and is counted here once a worker
+    /// or a sweep reaches it: until then, with every worker busy, this
+    /// count lags behind. (Counted at the cancel, it would need a
+    /// reference to the pool in every ticket, a larger allocation per
+    /// request.)
+    ///
+    /// [`Ticket::cancel`]: crate::Ticket::cancel
     pub cancelled: u64,
 }
 
