@@ -36,7 +36,8 @@ impl Context<'_> {
     /// back by [`shutdown_now`](crate::ThreadPool::shutdown_now) called on
     /// its handle, as the handle's queued requests are, and cancelled
     /// otherwise (`shutdown_now` on another handle, the last handle
-    /// dropped): its error callback hears
+    /// dropped, or its own worker queueing it as the pool closes): its
+    /// error callback hears
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled).
     pub fn put(&self, request: impl Into<WorkRequest>) -> Result<RequestId, PutError> {
         self.spawner

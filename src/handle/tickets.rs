@@ -118,8 +118,8 @@ impl ThreadPool {
     /// [`Scope`](crate::Scope) (their outcomes never reach this handle's
     /// callbacks) gives `false` and changes nothing.
     ///
-    /// It looks through the queue (and, if `id` is not there, the workers'
-    /// slots), so it costs time in proportion to the requests queued, and
+    /// It looks through the workers' slots and then the queue, so it costs
+    /// time in proportion to the requests queued, and
     /// requests put by other threads while it looks may go ahead of older
     /// ones. A worker takes a request and a cancel removes it in one step
     /// each, on the queue itself (or under the slot's lock), so exactly one
@@ -150,10 +150,12 @@ impl ThreadPool {
         let inbox = self.inbox();
         let pool = self.shared();
         let mine = |job: &Job| job.counted_on_inbox(inbox) && job.id() == id;
-        let mut found = pool.queue.take_own(mine);
+        // The slots first: a child only ever moves from its slot to the
+        // queue (under the slot's lock), so looked for in this order it is
+        // found wherever it is, unless a worker took it.
+        let mut found = pool.nursery.take_own(mine);
         if found.is_empty() {
-            // A child that a running callable has put and not yet queued.
-            found = pool.nursery.take_own(mine);
+            found = pool.queue.take_own(mine);
         }
         let cancelled = !found.is_empty();
         pool.count_cancelled(found.len());

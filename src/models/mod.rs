@@ -15,7 +15,8 @@
 //!   misuses they can seed;
 //! * `ticket.rs`: a ticket's start-or-cancel race, (t1)-(t3);
 //! * `nursery.rs`: a running callable's held child against a worker going
-//!   to sleep, (n1), with either half of the pair seeded away;
+//!   to sleep, (n1), with either half of the pair seeded away, and against
+//!   a cancel, (n2), with the cancel's two looks seeded in the wrong order;
 //! * `fifo.rs`: the request FIFO's ring and backlog, (q1)-(q3);
 //! * `scale.rs`: an autoscaling pool's retirement racing a put, (s1)-(s2),
 //!   with a seeded decision that skips its second look;

@@ -1,8 +1,10 @@
-//! A running callable's held child against a worker going to sleep, (n1):
-//! the real [`RequestQueue`] and [`Nursery`], a parent's worker that holds
-//! a child as `Children::spawn` does, and an idle worker that looks at the
-//! slots before it sleeps as `worker::Idler` does. A [`Seed`] can drop
-//! either half of the pair; each must then deadlock.
+//! A running callable's held child, over the real [`RequestQueue`] and
+//! [`Nursery`]: against a worker going to sleep, (n1), with a parent's
+//! worker that holds a child as `Children::spawn` does and an idle worker
+//! that looks at the slots before it sleeps as `worker::Idler` does (a
+//! [`Seed`] can drop either half of the pair; each must then deadlock);
+//! and against `cancel(id)`, (n2), which must find it while it moves from
+//! the slot to the queue (looking in the other [`Order`], it misses it).
 
 use super::*;
 use crate::pool::nursery::Nursery;
@@ -29,15 +31,12 @@ struct Idler<'a> {
 
 impl BeforeSleep for Idler<'_> {
     fn prepare(&mut self) -> bool {
-        let mut stolen = self.nursery.steal();
-        if stolen.is_empty() {
-            return false;
-        }
-        assert!(matches!(
-            self.queue.push_many(&mut stolen, Admit::UntilClosed),
-            Push::Queued
-        ));
-        true
+        let queue = self.queue;
+        let pushes = self
+            .nursery
+            .queue_all(|jobs| queue.push_many(jobs, Admit::UntilClosed));
+        assert!(pushes.iter().all(|pushed| matches!(pushed, Push::Queued)));
+        !pushes.is_empty()
     }
 
     fn held_elsewhere(&self) -> bool {
@@ -88,18 +87,66 @@ pub(super) fn held_child_meets_a_sleeper(seed: Seed) {
         !queue.none_to_wake()
     };
     if sleeper {
-        let mut batch = Vec::new();
-        if nursery.empty_into(&slot, &mut batch) {
-            assert!(matches!(
-                queue.push_many(&mut batch, Admit::UntilClosed),
-                Push::Queued
-            ));
-        }
+        let pushed = nursery.queue_from(&slot, |jobs| queue.push_many(jobs, Admit::UntilClosed));
+        assert!(pushed.is_none_or(|pushed| matches!(pushed, Push::Queued)));
     }
     progress.wait_taken(1);
     queue.dismiss([&*flag]);
     let taken = idle.join().unwrap();
     assert_eq!(taken, [1]);
+    assert!(nursery.leave(&slot).is_empty());
+    assert!(!nursery.any());
+    assert_eq!(queue.len(), 0);
+}
+
+/// Where `cancel` looks first.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Order {
+    /// The slots, then the queue, as shipped.
+    SlotsFirst,
+    /// The queue, then the slots: a hand-off between the two looks hides
+    /// the child.
+    QueueFirst,
+}
+
+/// (n2) `cancel(id)` looks for child 1 while its parent's worker hands
+/// the slot to the queue (no worker takes meanwhile, so the child is
+/// pending and unstarted throughout): the cancel must find it, exactly
+/// once, and leave nothing held or queued.
+pub(super) fn cancel_meets_a_hand_off(order: Order) {
+    let queue = Arc::new(RequestQueue::<u64>::new(None));
+    let nursery = Arc::new(Nursery::<u64>::default());
+    let slot = nursery.join();
+    nursery.hold(&slot, 1);
+    let parent = {
+        let (queue, nursery) = (Arc::clone(&queue), Arc::clone(&nursery));
+        // The nursery keeps its slots in std `Arc`s, also under the checkers.
+        let slot = std::sync::Arc::clone(&slot);
+        thread::spawn(move || {
+            let pushed =
+                nursery.queue_from(&slot, |jobs| queue.push_many(jobs, Admit::UntilClosed));
+            assert!(pushed.is_none_or(|pushed| matches!(pushed, Push::Queued)));
+        })
+    };
+    let mine = |job: &u64| *job == 1;
+    let found = match order {
+        Order::SlotsFirst => {
+            let mut found = nursery.take_own(mine);
+            if found.is_empty() {
+                found = queue.take_own(mine);
+            }
+            found
+        }
+        Order::QueueFirst => {
+            let mut found = queue.take_own(mine);
+            if found.is_empty() {
+                found = nursery.take_own(mine);
+            }
+            found
+        }
+    };
+    parent.join().unwrap();
+    assert_eq!(found, [1], "cancel missed a child on its way to the queue");
     assert!(nursery.leave(&slot).is_empty());
     assert!(!nursery.any());
     assert_eq!(queue.len(), 0);

@@ -87,6 +87,10 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             || check(|| nursery::held_child_meets_a_sleeper(nursery::Seed::SleeperIgnoresHeld)),
             "deadlock",
         ),
+        "n2_cancel_looks_in_the_queue_first" => (
+            || check(|| nursery::cancel_meets_a_hand_off(nursery::Order::QueueFirst)),
+            "cancel missed a child on its way to the queue",
+        ),
         _ => return None,
     };
     Some(model)
@@ -203,6 +207,11 @@ fn seeded_n1_holder_ignoring_sleepers_is_caught() {
 #[test]
 fn seeded_n1_sleeper_ignoring_held_children_is_caught() {
     expect_caught("n1_sleeper_ignores_held");
+}
+
+#[test]
+fn seeded_n2_cancel_looking_in_the_queue_first_is_caught() {
+    expect_caught("n2_cancel_looks_in_the_queue_first");
 }
 
 #[test]

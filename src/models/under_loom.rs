@@ -250,3 +250,8 @@ fn q3_fifo_put_races_a_refill() {
 fn n1_a_held_child_reaches_a_worker_going_to_sleep() {
     check(|| nursery::held_child_meets_a_sleeper(nursery::Seed::None));
 }
+
+#[test]
+fn n2_cancel_finds_a_child_on_its_way_to_the_queue() {
+    check(|| nursery::cancel_meets_a_hand_off(nursery::Order::SlotsFirst));
+}

@@ -74,6 +74,11 @@ fn n1_a_held_child_reaches_a_worker_going_to_sleep() {
 }
 
 #[test]
+fn n2_cancel_finds_a_child_on_its_way_to_the_queue() {
+    check(|| nursery::cancel_meets_a_hand_off(nursery::Order::SlotsFirst));
+}
+
+#[test]
 fn g8_wait_covers_a_child_added_by_a_running_parent() {
     check(|| inbox::wait_covers_a_child_added_by_a_running_parent(inbox::Misuse::None));
 }

@@ -289,8 +289,11 @@ impl Pool {
     /// slots), leaving the others in order, to be handed back.
     pub(crate) fn extract(&self, own: &Arc<Inbox>) -> HandedBack {
         let mine = |job: &Job| job.counted_on_inbox(own);
+        // The slots first, as `cancel` looks: a child moving to the queue
+        // meanwhile is found there.
+        let held = self.nursery.take_own(mine);
         let mut jobs = self.queue.take_own(mine);
-        jobs.extend(self.nursery.take_own(mine));
+        jobs.extend(held);
         own.hand_back(jobs)
     }
 }

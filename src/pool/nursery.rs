@@ -1,7 +1,10 @@
 //! The children of running callables that their workers have not queued
 //! yet: one slot per worker, where its running callable's `Context::put`
 //! leaves them, reachable from other threads, so that a worker about to
-//! sleep queues them (`steal`) and `cancel` and the sweeps find them.
+//! sleep queues them (`queue_all`) and `cancel` and the sweeps find them.
+//! Children are queued under their slot's lock, so at every moment a child
+//! is in its slot or in the queue: one that looks in the slots and then
+//! in the queue (`cancel`) cannot miss it on its way between them.
 //!
 //! A child is counted in its handle's `pending` when it is put, and held in
 //! its worker's slot until the worker hands the slot's children to the
@@ -72,9 +75,7 @@ impl<J> Nursery<J> {
     /// cancelled.
     pub(crate) fn leave(&self, slot: &Arc<Slot<J>>) -> Vec<J> {
         self.slots().retain(|other| !Arc::ptr_eq(other, slot));
-        let mut left = Vec::new();
-        self.empty_into(slot, &mut left);
-        left
+        self.queue_from(slot, std::mem::take).unwrap_or_default()
     }
 
     /// Holds a child in `slot`; whether it is the slot's first (then the
@@ -94,19 +95,26 @@ impl<J> Nursery<J> {
         first
     }
 
-    /// Moves what `slot` holds into `into` (empty: its buffer goes to the
-    /// slot, so neither side allocates again); whether there was any.
-    pub(crate) fn empty_into(&self, slot: &Slot<J>, into: &mut Vec<J>) -> bool {
-        debug_assert!(into.is_empty());
+    /// Queues what `slot` holds with `push`, under the slot's lock (see
+    /// the module's doc); `push` drains from the slot's `Vec` what it
+    /// queued and leaves there what it did not. What `push` returned, or
+    /// `None` if the slot held nothing.
+    pub(crate) fn queue_from<R>(
+        &self,
+        slot: &Slot<J>,
+        push: impl FnOnce(&mut Vec<J>) -> R,
+    ) -> Option<R> {
         let mut jobs = slot.lock();
         if jobs.is_empty() {
-            return false;
+            return None;
         }
-        std::mem::swap(&mut *jobs, into);
-        // Relaxed: a fall only spares the next sleeper a needless look;
-        // whoever emptied the slot queues its children, which wakes sleepers.
-        self.held.fetch_sub(1, Ordering::Relaxed);
-        true
+        let pushed = push(&mut jobs);
+        if jobs.is_empty() {
+            // Relaxed: a fall only spares the next sleeper a needless look;
+            // the push that emptied the slot woke the sleepers it needs.
+            self.held.fetch_sub(1, Ordering::Relaxed);
+        }
+        Some(pushed)
     }
 
     /// Whether any slot holds a child.
@@ -115,22 +123,16 @@ impl<J> Nursery<J> {
         self.held.load(Ordering::SeqCst) > 0
     }
 
-    /// Takes every child held in every slot, in each slot's order, for a
-    /// worker about to sleep to queue.
-    pub(crate) fn steal(&self) -> Vec<J> {
-        let mut stolen = Vec::new();
+    /// [`queue_from`](Self::queue_from) on every slot that holds a child,
+    /// for a worker about to sleep; what each `push` returned.
+    pub(crate) fn queue_all<R>(&self, mut push: impl FnMut(&mut Vec<J>) -> R) -> Vec<R> {
         if !self.any() {
-            return stolen;
+            return Vec::new();
         }
-        for slot in self.slots().iter() {
-            let mut jobs = slot.lock();
-            if !jobs.is_empty() {
-                stolen.append(&mut jobs);
-                // Relaxed: as in `empty_into`.
-                self.held.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        stolen
+        self.slots()
+            .iter()
+            .filter_map(|slot| self.queue_from(slot, &mut push))
+            .collect()
     }
 
     /// Takes out the held children for which `mine` holds (`cancel`, the
@@ -154,7 +156,7 @@ impl<J> Nursery<J> {
                 }
             }
             if jobs.is_empty() {
-                // Relaxed: as in `empty_into`.
+                // Relaxed: as in `queue_from`.
                 self.held.fetch_sub(1, Ordering::Relaxed);
             }
         }
@@ -183,14 +185,16 @@ mod tests {
         assert!(!nursery.hold(&a, 2));
         assert!(nursery.hold(&b, 3));
         assert_eq!(nursery.held.load(Ordering::SeqCst), 2);
-        let mut into = Vec::new();
-        assert!(nursery.empty_into(&a, &mut into));
-        assert_eq!(into, [1, 2]);
-        assert!(!nursery.empty_into(&a, &mut Vec::new()));
+        assert_eq!(nursery.queue_from(&a, std::mem::take), Some(vec![1, 2]));
+        assert_eq!(nursery.queue_from(&a, std::mem::take), None);
         assert!(nursery.any());
-        assert_eq!(nursery.steal(), [3]);
+        // What a push leaves in the slot stays held.
+        let left = nursery.queue_all(|jobs| jobs.len());
+        assert_eq!(left, [1]);
+        assert!(nursery.any());
+        assert_eq!(nursery.queue_all(std::mem::take), [vec![3]]);
         assert!(!nursery.any());
-        assert!(nursery.steal().is_empty());
+        assert!(nursery.queue_all(std::mem::take).is_empty());
     }
 
     #[test]

@@ -717,8 +717,6 @@ impl<J> RequestQueue<J> {
         self.jobs.is_empty()
     }
 
-    /// Sleeping workers not already being woken: none means a request just
-    /// queued waits for a busy worker (autoscaling grows the pool then).
     /// Sleeping workers not yet being woken: how many of a batch about to
     /// be pushed they will take, so that an autoscaling pool starts
     /// workers for the rest only.
@@ -728,6 +726,9 @@ impl<J> RequestQueue<J> {
         self.wakeable.load(Ordering::Relaxed)
     }
 
+    /// Whether no sleeping worker is left to wake: a request just queued
+    /// waits for a busy worker (autoscaling grows the pool then), and a
+    /// child just held waits for a worker to go idle.
     pub(crate) fn none_to_wake(&self) -> bool {
         // SeqCst: as `push_counted` reads it.
         self.wakeable.load(Ordering::SeqCst) == 0

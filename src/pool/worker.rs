@@ -63,9 +63,6 @@ pub(crate) fn run(
     // batch. All are let go of before the worker sleeps, so a sleeping
     // worker keeps no handle's inbox (and the results in it) alive.
     let mut spent: Vec<Arc<Inbox>> = Vec::with_capacity(SPENT_BATCH);
-    // The buffer that a hand-off swaps with the slot's: no allocation per
-    // request, nor regrowth per batch. Empty between hand-offs.
-    let children = RefCell::new(Vec::new());
     // An autoscaling pool's idle worker may leave after its keep-alive.
     let retire = || pool.retire_idle(flags);
     let idle = pool
@@ -99,7 +96,7 @@ pub(crate) fn run(
         else {
             break;
         };
-        if let Some(inbox) = execute(pool, job, &children, &worker) {
+        if let Some(inbox) = execute(pool, job, &worker) {
             spent.push(inbox);
         }
         pace.ran();
@@ -117,12 +114,7 @@ pub(crate) fn run(
 /// Runs one request and sends it back to its handle; returns the job's
 /// reference to that handle's inbox (a ticket's job has none). A panic in
 /// the callable is caught inside `run`; the worker lives on.
-fn execute(
-    pool: &Arc<Pool>,
-    job: Job,
-    batch: &RefCell<Vec<Job>>,
-    worker: &This<'_>,
-) -> Option<Arc<Inbox>> {
+fn execute(pool: &Arc<Pool>, job: Job, worker: &This<'_>) -> Option<Arc<Inbox>> {
     match job {
         Job::Boxed { mut task, inbox } => {
             // No per-request logging here: it would read the `log` crate's
@@ -132,7 +124,6 @@ fn execute(
             let children = Children {
                 pool,
                 inbox: &inbox,
-                batch,
                 worker,
                 added: Cell::new(0),
             };
@@ -182,8 +173,6 @@ fn run_shared(mut job: SharedJob, tally: &Tally) {
 struct Children<'a> {
     pool: &'a Arc<Pool>,
     inbox: &'a Arc<Inbox>,
-    /// The buffer a hand-off swaps with the slot's.
-    batch: &'a RefCell<Vec<Job>>,
     worker: &'a This<'a>,
     /// Children this callable has added so far.
     added: Cell<usize>,
@@ -271,23 +260,25 @@ impl Children<'_> {
         if self.added.get() == 0 {
             return;
         }
-        let mut batch = self.batch.borrow_mut();
-        if !self.pool.nursery.empty_into(self.worker.slot, &mut batch) {
-            return;
+        // What the push refused comes out of the slot with it, to be
+        // cancelled after the slot's lock is released (a cancelled child's
+        // `Drop` is user code).
+        let pushed = self
+            .pool
+            .nursery
+            .queue_from(self.worker.slot, |jobs| push_children(self.pool, jobs));
+        if let Some(pushed) = pushed {
+            children_pushed(self.pool, self.worker.flags, pushed);
         }
-        let pushed = push_children(self.pool, &mut batch);
-        // Released before cancelling: a cancelled child's `Drop` is user code.
-        drop(batch);
-        children_pushed(self.pool, self.worker.flags, pushed);
     }
 }
 
-/// Queues children taken from a slot (by their own worker or another);
-/// see `children_pushed` for what became of them.
-fn push_children(pool: &Arc<Pool>, batch: &mut Vec<Job>) -> (usize, Push<Vec<Job>>) {
+/// Queues a slot's children, under its lock (by their own worker or
+/// another); see `children_pushed` for what became of them.
+fn push_children(pool: &Pool, jobs: &mut Vec<Job>) -> (usize, Push<Vec<Job>>) {
     // Those that sleeping workers will not take.
-    let unclaimed = batch.len().saturating_sub(pool.queue.asleep());
-    (unclaimed, pool.queue.push_many(batch, Admit::UntilClosed))
+    let unclaimed = jobs.len().saturating_sub(pool.queue.asleep());
+    (unclaimed, pool.queue.push_many(jobs, Admit::UntilClosed))
 }
 
 /// After `push_children`, by the worker that pushed: if the pool closed
@@ -340,13 +331,25 @@ struct Idler<'a> {
 impl BeforeSleep for Idler<'_> {
     fn prepare(&mut self) -> bool {
         self.spent.clear();
-        let mut stolen = self.pool.nursery.steal();
-        if stolen.is_empty() {
-            return false;
+        let pool = self.pool;
+        let pushes = pool
+            .nursery
+            .queue_all(|jobs| match push_children(pool, jobs) {
+                // The pool closed: left in the slot, where the closing sweep
+                // hands them back to their handle (or their parent's worker
+                // cancels them), rather than cancelled here.
+                (_, Push::Closed(refused) | Push::Full(refused)) => {
+                    *jobs = refused;
+                    None
+                }
+                queued => Some(queued),
+            });
+        let mut any = false;
+        for pushed in pushes.into_iter().flatten() {
+            any = true;
+            children_pushed(pool, self.flags, pushed);
         }
-        let pushed = push_children(self.pool, &mut stolen);
-        children_pushed(self.pool, self.flags, pushed);
-        true
+        any
     }
 
     fn held_elsewhere(&self) -> bool {

@@ -201,8 +201,8 @@ impl WorkRequest {
     /// work that makes work (a crawler, a tree walk). A `wait` on that
     /// handle returns only after everything added this way, transitively,
     /// has been handled. The children are handed to the queue in batches
-    /// ([`Context::put`] says when), so the callable must not wait for its
-    /// own children.
+    /// ([`Context::put`] says when), so a callable that waits for its own
+    /// children needs another worker free to run them.
     ///
     /// # Examples
     ///
