@@ -350,9 +350,11 @@ impl Batch {
     /// callbacks: on a thread polling the handle (with one thread polling,
     /// right after the last request's callback; with several, on the one
     /// that completes the batch's count, after the callbacks it ran); or
-    /// here, at once, if the batch has already ended; or on the thread that
-    /// shuts the pool down, if that hands the last members back unrun. A
-    /// second call before it ran replaces the first.
+    /// here, at once, if the batch has already ended and no batch-done
+    /// callback ran for it; or on the thread that shuts the pool down, if
+    /// that hands the last members back unrun. A batch runs one batch-done
+    /// callback: a second call before it ran replaces the first (which is
+    /// dropped unrun), and a call after it ran is dropped unrun.
     pub fn on_done(&self, callback: impl FnOnce(Progress) + Send + 'static) {
         if let Some((callback, progress)) = self.state.on_done(Callback::new(callback)) {
             callback.call(progress);
