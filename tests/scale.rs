@@ -348,3 +348,47 @@ fn idle_workers_leave_after_their_keep_alive_while_dismissals_wake_them() {
         assert_eq!(pool.workers(), 1);
     });
 }
+
+/// A child put by a running callable on an autoscaling pool below its
+/// maximum, with no worker free, starts a worker as a put does, so a
+/// parent that waits for its child gets it. (The child waited in its
+/// parent's slot until the parent returned, the pool staying at its one
+/// worker: helper-47, 4 of 5 runs.)
+#[test]
+fn a_child_held_while_the_pool_may_grow_starts_a_worker() {
+    within("a parent waiting for its child", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .min_workers(1)
+            .max_workers(4)
+            .keep_alive(Duration::from_millis(1))
+            .build()
+            .unwrap();
+        let watcher = pool.new_handle();
+        let (seen_tx, seen) = std::sync::mpsc::channel::<bool>();
+        pool.put_request(WorkRequest::with_context(
+            move |cx: &callpool::Context<'_>, ()| {
+                // A worker may have been started for this request: once it
+                // has left, this one is the pool's only worker, busy.
+                until(|| watcher.workers() == 1);
+                let (ran_tx, ran) = std::sync::mpsc::channel::<()>();
+                cx.put(WorkRequest::new(
+                    move |_: ()| ran_tx.send(()).unwrap_or(()),
+                    (),
+                ))
+                .unwrap();
+                seen_tx
+                    .send(ran.recv_timeout(common::HANG / 2).is_ok())
+                    .unwrap();
+            },
+            (),
+        ))
+        .unwrap();
+        assert_eq!(
+            seen.recv(),
+            Ok(true),
+            "the child ran while its parent waited"
+        );
+        assert_eq!(pool.wait(), Ok(2));
+    });
+}

@@ -56,7 +56,7 @@ pub(super) fn shipped(
     roster: &mut Locked<'_>,
     queue: &RequestQueue<u64>,
 ) -> bool {
-    autoscale.retire_idle(roster, queue) == Retirement::Retired
+    autoscale.retire_idle(roster, queue, || false) == Retirement::Retired
 }
 
 /// Seeded bug: a retirement that publishes the smaller count and leaves

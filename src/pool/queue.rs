@@ -665,7 +665,9 @@ impl<J> RequestQueue<J> {
         // reaching zero are all written or notified under the lock we hold
         // until `wait` releases it.
         let lifecycle = self.lifecycle();
-        let leave = draining && self.len() == 0;
+        // Not while children are held in slots: the drain runs them too,
+        // once this worker has queued them (`BeforeSleep`).
+        let leave = draining && self.len() == 0 && !before_sleep.held_elsewhere();
         // Moved since `take` looked: past `Open` for a worker that was not
         // draining, to `Closed` for one that was.
         let lifecycle_moved = match lifecycle {

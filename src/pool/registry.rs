@@ -240,6 +240,7 @@ impl Pool {
                     me: Some(flags),
                 },
                 &self.queue,
+                || self.nursery.any(),
             )
         })
     }
@@ -265,6 +266,13 @@ impl Pool {
                 self.grow_by(autoscale, unclaimed.max(1));
             }
         }
+    }
+
+    /// Whether this is an autoscaling pool below its maximum (see
+    /// `Autoscale::may_grow`).
+    #[inline]
+    pub(crate) fn may_grow(&self) -> bool {
+        self.autoscale.as_ref().is_some_and(Autoscale::may_grow)
     }
 
     #[cold]

@@ -88,9 +88,20 @@ impl Autoscale {
         }
     }
 
+    /// Whether the pool may start one more worker: below its maximum (a
+    /// running callable's first child held in its slot asks, so that it
+    /// is queued and a worker started for it rather than held).
+    pub(crate) fn may_grow(&self) -> bool {
+        // SeqCst: the read of the pair in `retire_idle` (the child's
+        // `Nursery::hold` is the write before it).
+        self.live.load(Ordering::SeqCst) < self.bounds.max
+    }
+
     /// Under the registry's lock, for an idle worker whose keep-alive
     /// passed: takes it out of the pool if the pool is open, above its
-    /// minimum, and nothing is queued.
+    /// minimum, and nothing waits for a worker: nothing is queued, and
+    /// `held()` (children that running callables hold in their slots,
+    /// which this worker would queue before it sleeps) says no.
     ///
     /// No request is stranded by a retirement: a put that queued before
     /// the first look at the FIFO keeps the worker. One that queued later
@@ -99,16 +110,21 @@ impl Autoscale {
     /// and looks at the FIFO again: a store-buffering pair with a fence on
     /// each side, so at least one of the two sees the other. The put then
     /// grows the pool (under this same lock, after us), or we start a
-    /// replacement here.
+    /// replacement here. A child held as this worker retires is the same
+    /// pair: its worker raises `held` and then reads the mirror
+    /// (`may_grow`), and hands it off (growing the pool) if there is room;
+    /// this looks at `held` again after its fence.
     pub(crate) fn retire_idle<J>(
         &self,
         roster: &mut impl Roster,
         queue: &RequestQueue<J>,
+        held: impl Fn() -> bool,
     ) -> Retirement {
         if !roster.open() || roster.live() <= self.bounds.min {
             return Retirement::Stays;
         }
-        if !queue.fifo_is_empty() {
+        let waiting = || !queue.fifo_is_empty() || held();
+        if waiting() {
             return Retirement::NotNow;
         }
         if !roster.retire_me() {
@@ -117,10 +133,10 @@ impl Autoscale {
         }
         self.publish(roster.live());
         // SeqCst fence: the pair's, between our write of the mirror and our
-        // second look at the FIFO (the put fences between its push and its
-        // read of the mirror).
+        // second look at the FIFO and the slots (the put fences between its
+        // push and its read of the mirror).
         fence(Ordering::SeqCst);
-        if !queue.fifo_is_empty() && roster.live() < self.bounds.max {
+        if waiting() && roster.live() < self.bounds.max {
             roster.start_one();
             self.publish(roster.live());
         }

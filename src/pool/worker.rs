@@ -209,11 +209,15 @@ impl Spawner for Children<'_> {
         // that sleeps later looks at the slots first (`Idler`), so a slot
         // that already held a child needs no look: the pair of `SeqCst`
         // accesses (`Nursery::hold`, then this read; the sleeper's count,
-        // then `Nursery::any`) makes one of the two see the other.
+        // then `Nursery::any`) makes one of the two see the other. So too
+        // while an autoscaling pool may grow: queued, the child starts a
+        // worker (`grow_for_backlog`), as a put does; a worker retiring
+        // meanwhile looks at the slots after publishing the smaller count
+        // (`Autoscale::retire_idle`).
         let due = added % CHILD_BATCH == 0
             || (first && {
                 seq_cst_pair();
-                !self.pool.queue.none_to_wake()
+                !self.pool.queue.none_to_wake() || self.pool.may_grow()
             });
         if due {
             self.hand_off();
