@@ -392,3 +392,35 @@ fn a_child_held_while_the_pool_may_grow_starts_a_worker() {
         assert_eq!(pool.wait(), Ok(2));
     });
 }
+
+/// A keep-alive too long for the clock (`Duration::MAX`) is accepted and
+/// never ends: the worker above the minimum stays, idle, and the pool
+/// goes on working. (An idle worker added it to the time it went idle
+/// and panicked on the overflow.)
+#[test]
+fn a_keep_alive_too_long_for_the_clock_never_ends() {
+    within("a pool with an endless keep-alive", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .min_workers(1)
+            .max_workers(2)
+            .keep_alive(Duration::MAX)
+            .build()
+            .unwrap();
+        let gate = Arc::new(RwLock::new(()));
+        let closed = gate.write().unwrap();
+        for _ in 0..4 {
+            let gate = Arc::clone(&gate);
+            pool.put_request(WorkRequest::new(move |_: ()| drop(gate.read()), ()))
+                .unwrap();
+        }
+        assert_eq!(pool.workers(), 2);
+        drop(closed);
+        assert_eq!(pool.wait(), Ok(4));
+        until(|| pool.stats().idle == 2);
+        assert_eq!((pool.workers(), pool.threads()), (2, 2));
+        pool.put_request(WorkRequest::new(|x: u32| x, 1)).unwrap();
+        assert_eq!(pool.wait(), Ok(1));
+        assert_eq!(pool.stats().panicked, 0);
+    });
+}

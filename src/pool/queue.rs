@@ -563,7 +563,8 @@ impl<J> RequestQueue<J> {
         // dismissal wakes every sleeper): restarted at each, the idle
         // workers would leave one per keep-alive, and a pool dismissed
         // from often enough would never shrink.
-        let mut idle_until: Option<Instant> = None;
+        // (`Some(None)`: a keep-alive too long to have an end.)
+        let mut idle_until: Option<Option<Instant>> = None;
         loop {
             if !spun && cfg!(not(loom)) {
                 spun = true;
@@ -586,9 +587,11 @@ impl<J> RequestQueue<J> {
                 // Queued requests held elsewhere: look, not sleep.
             } else {
                 pace.slept();
-                let timeout = keep_alive.filter(|_| !leaving).map(|after| {
-                    let until = *idle_until.get_or_insert_with(|| Instant::now() + after);
-                    until.saturating_duration_since(Instant::now())
+                let timeout = keep_alive.filter(|_| !leaving).and_then(|after| {
+                    // A keep-alive past the clock's end never ends: no timeout.
+                    let until =
+                        *idle_until.get_or_insert_with(|| Instant::now().checked_add(after));
+                    until.map(|until| until.saturating_duration_since(Instant::now()))
                 });
                 match self.sleep(flags, leaving, timeout, &before_sleep) {
                     Slept::Woke => {}
