@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use callpool::{
-    make_fallible_requests, make_requests, BatchError, RequestId, TaskError, ThreadPool,
+    make_fallible_requests, make_requests, Batch, BatchError, RequestId, TaskError, ThreadPool,
     WorkRequest,
 };
 use common::{gate, hit_counters, within};
@@ -559,4 +559,32 @@ fn a_callbacks_panic_is_not_replaced_by_the_batch_done_callbacks() {
         caught.contains(&Some("panic of A's callback".to_owned())),
         "A's panic reached no caller: {caught:?}"
     );
+}
+
+/// Reads the progress of the batch it holds when dropped.
+struct ReadsProgress(Arc<Mutex<Option<Arc<Batch>>>>);
+
+impl Drop for ReadsProgress {
+    fn drop(&mut self) {
+        if let Some(batch) = self.0.lock().unwrap().as_ref() {
+            let _ = batch.progress();
+        }
+    }
+}
+
+/// A batch-done callback replaced by a second `on_done` is dropped after
+/// the batch's lock is released: a captured value whose `Drop` reads the
+/// batch's progress does not deadlock. (It was dropped under the lock:
+/// helper-49, every run.)
+#[test]
+fn replacing_on_done_drops_the_first_callback_outside_the_batchs_lock() {
+    let pool = ThreadPool::new(0);
+    let batch = Arc::new(pool.put_batch([WorkRequest::new(|x: u32| x, 1)]).unwrap());
+    let cell = Arc::new(Mutex::new(Some(Arc::clone(&batch))));
+    let reads = ReadsProgress(Arc::clone(&cell));
+    batch.on_done(move |_| drop(reads));
+    let second = Arc::clone(&batch);
+    within("a second on_done", move || second.on_done(|_| {}));
+    cell.lock().unwrap().take();
+    assert_eq!(pool.shutdown_now().len(), 1);
 }

@@ -255,11 +255,18 @@ impl BatchState {
     /// has not run; once one has run, later ones are dropped.
     pub(crate) fn on_done(&self, on_done: OnDone) -> Option<(OnDone, Progress)> {
         let mut count = self.count();
-        if count.finished {
-            return None;
-        }
-        count.on_done = Some(on_done);
-        self.take_if_complete(&mut count)
+        let (ready, unrun) = if count.finished {
+            (None, Some(on_done))
+        } else {
+            let replaced = count.on_done.replace(on_done);
+            (self.take_if_complete(&mut count), replaced)
+        };
+        // A callback dropped unrun is user code (its captures' `Drop`):
+        // after the count's lock is released, which that code may need
+        // (`Batch::progress`), and contained.
+        drop(count);
+        crate::unwind::drop_some("a batch-done callback dropped unrun", unrun);
+        ready
     }
 }
 
