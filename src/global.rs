@@ -103,9 +103,6 @@ fn make_global(settings: Option<Checked>) -> ThreadPool {
 /// ));
 /// ```
 pub fn configure_global(builder: Builder) -> Result<(), GlobalPoolError> {
-    let checked = builder
-        .validate()
-        .map_err(GlobalPoolError::InvalidSettings)?;
     let mut settings = SETTINGS.lock().unwrap_or_else(|e| e.into_inner());
     if GLOBAL.get().is_some() {
         return Err(GlobalPoolError::AlreadyInitialized);
@@ -113,6 +110,11 @@ pub fn configure_global(builder: Builder) -> Result<(), GlobalPoolError> {
     if settings.is_some() {
         return Err(GlobalPoolError::AlreadyConfigured);
     }
+    // Checked only while unconfigured, so that `InvalidSettings` means
+    // that the global pool is still unconfigured.
+    let checked = builder
+        .validate()
+        .map_err(GlobalPoolError::InvalidSettings)?;
     *settings = Some(checked);
     Ok(())
 }

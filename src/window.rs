@@ -172,7 +172,7 @@ enum Put {
     /// The bounded queue is full and no worker is there to empty it. The
     /// request is kept in `unput`, its ticket still in flight: a worker
     /// may be added, so it is put again once the iterator hears that one
-    /// of its requests queued before it has ended (`wait_for_a_worker`).
+    /// of its requests queued before it has ended (`went_in`).
     NoWorkers,
 }
 
@@ -204,24 +204,39 @@ fn put_again_or_keep(
     }
 }
 
-/// After [`Put::NoWorkers`]: whether the iterator may wait for a worker.
-/// It may if another of its requests is in flight besides the kept one
-/// (`in_flight` counts both): that one is queued, running or ended, so it
-/// ends and tells the iterator, which then puts the kept one again (a
-/// worker was added and ran it, or a shutdown cancelled it and refuses
-/// the put too), with no periodic look. Otherwise nothing the iterator
-/// waits on would tell it that a worker came (the queue is full of other
-/// requests), and waiting could last for ever even after a shutdown: the
-/// kept request is dropped, which tells its ticket `Cancelled`, as for a
-/// refusal.
-fn wait_for_a_worker(in_flight: usize, unput: &mut Option<WorkRequest>) -> bool {
-    if in_flight > 1 {
-        return true;
+/// Whether a put went in, so that the next input may be pulled; on a
+/// refusal for good, `refused` stops the iterator's pulling.
+///
+/// After [`Put::NoWorkers`] the iterator may wait for a worker if another
+/// of its requests is in flight besides the kept one (`in_flight` counts
+/// both): that one is queued, running or ended, so it ends and tells the
+/// iterator, which then puts the kept one again (a worker was added and
+/// ran it, or a shutdown cancelled it and refuses the put too), with no
+/// periodic look. Otherwise nothing the iterator waits on would tell it
+/// that a worker came (the queue is full of other requests), and waiting
+/// could last for ever even after a shutdown: the kept request is
+/// dropped, which tells its ticket `Cancelled`, as for a refusal.
+fn went_in(
+    put: Put,
+    in_flight: usize,
+    unput: &mut Option<WorkRequest>,
+    refused: impl FnOnce(),
+) -> bool {
+    match put {
+        Put::Done => true,
+        Put::NoWorkers if in_flight > 1 => false,
+        Put::NoWorkers => {
+            log::debug!("callpool: a put found no worker and nothing else in flight; refused");
+            // Its callable is dropped contained, by the cancel this drop makes.
+            drop(unput.take());
+            refused();
+            false
+        }
+        Put::Refused => {
+            refused();
+            false
+        }
     }
-    log::debug!("callpool: a put found no worker and nothing else in flight; refused");
-    // Its callable is dropped contained, by the cancel this drop makes.
-    drop(unput.take());
-    false
 }
 
 /// The iterator of [`ThreadPool::as_completed`]: `(input, outcome)` in the
@@ -305,16 +320,14 @@ where
         }
     }
 
-    /// Whether a put went in, so that the next input may be pulled.
+    /// Whether a put went in (see the free `went_in`).
     fn went_in(&mut self, put: Put) -> bool {
-        match put {
-            Put::Done => true,
-            Put::NoWorkers if wait_for_a_worker(self.in_flight, &mut self.unput) => false,
-            Put::Refused | Put::NoWorkers => {
-                self.refused();
-                false
-            }
+        let mut refused = false;
+        let went = went_in(put, self.in_flight, &mut self.unput, || refused = true);
+        if refused {
+            self.refused();
         }
+        went
     }
 
     /// The pool refused a put: its request comes back as cancelled, and no
@@ -456,17 +469,10 @@ where
 }
 
 impl<I: Iterator, F, T> InOrder<'_, I, F, T> {
-    /// Whether a put went in, so that the next input may be pulled (see
-    /// `Completions::went_in`).
+    /// Whether a put went in (see the free `went_in`).
     fn went_in(&mut self, put: Put) -> bool {
-        match put {
-            Put::Done => true,
-            Put::NoWorkers if wait_for_a_worker(self.flying.len(), &mut self.unput) => false,
-            Put::Refused | Put::NoWorkers => {
-                self.inputs = None;
-                false
-            }
-        }
+        let inputs = &mut self.inputs;
+        went_in(put, self.flying.len(), &mut self.unput, || *inputs = None)
     }
 }
 

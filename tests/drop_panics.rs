@@ -836,8 +836,8 @@ impl Drop for LoudOutcome {
 
 /// Dropping an `as_completed` or `imap` iterator whose requests ended but
 /// were never read drops their outcomes there, the ticket being their last
-/// owner: three of them panicking in `Drop` are each logged, none escapes,
-/// and each is dropped exactly once. (Uncontained, the first panic unwound
+/// owner: three of them panicking in `Drop` are each contained, none
+/// escapes, and each is dropped exactly once. (Uncontained, the first panic unwound
 /// out of the iterator's `Drop` and the second aborted the process, hence
 /// the child process.)
 #[test]

@@ -18,9 +18,13 @@ fn invalid_global_settings_are_refused_when_configured() {
 
     // Refused settings leave the global pool unconfigured: these apply.
     assert!(configure_global(ThreadPool::builder().workers(2)).is_ok());
-    // Accepted settings are not replaced by a second call.
+    // Accepted settings are not replaced by a second call, valid or not.
     assert!(matches!(
         configure_global(ThreadPool::builder().workers(3)),
+        Err(GlobalPoolError::AlreadyConfigured)
+    ));
+    assert!(matches!(
+        configure_global(ThreadPool::builder().stack_size(0)),
         Err(GlobalPoolError::AlreadyConfigured)
     ));
     let pool = global();

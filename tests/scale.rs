@@ -342,7 +342,7 @@ fn idle_workers_leave_after_their_keep_alive_while_dismissals_wake_them() {
             assert_eq!(pool.dismiss_workers(1), 1);
             pool.workers() == 1
         });
-        // And a dismissal of nobody is no wake-up at all.
+        // A dismissal of nobody dismisses nobody.
         assert_eq!(pool.dismiss_workers(0), 0);
         pool.resize(1).unwrap();
         assert_eq!(pool.workers(), 1);

@@ -17,7 +17,8 @@ impl Context<'_> {
     /// per request: a batch goes with every 64th child, at once if a
     /// worker of the pool is asleep with nothing to do (and not already
     /// being woken) when a child is put, or if an autoscaling pool may
-    /// still grow (a worker is started for it), as soon as another worker runs
+    /// still grow (a worker is started for it, so below its maximum such
+    /// a pool queues children one by one), as soon as another worker runs
     /// out of work (it queues what the slots hold before it sleeps), and
     /// at the latest when the running callable returns. So a child waits
     /// in the slot only while every other worker is busy, as it would in

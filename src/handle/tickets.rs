@@ -5,7 +5,6 @@ use std::fmt;
 
 use crate::error::PutError;
 use crate::handle::{PutMode, ThreadPool};
-use crate::inbox::Job;
 use crate::request::task::TaskBox;
 use crate::request::{RequestId, WorkRequest};
 use crate::ticket::Ticket;
@@ -112,7 +111,7 @@ impl ThreadPool {
     /// its error callback hears
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled) exactly once,
     /// on the thread that next polls this handle. Returns whether it was
-    /// queued. A request that is running or has ended, an id this handle
+    /// found (queued, or held). A request that is running or has ended, an id this handle
     /// never put, a ticket's request (cancel it with [`Ticket::cancel`]),
     /// or a request put through a [`Collector`](crate::Collector) or a
     /// [`Scope`](crate::Scope) (their outcomes never reach this handle's
@@ -149,14 +148,7 @@ impl ThreadPool {
     pub fn cancel(&self, id: RequestId) -> bool {
         let inbox = self.inbox();
         let pool = self.shared();
-        let mine = |job: &Job| job.counted_on_inbox(inbox) && job.id() == id;
-        // The slots first: a child only ever moves from its slot to the
-        // queue (under the slot's lock), so looked for in this order it is
-        // found wherever it is, unless a worker took it.
-        let mut found = pool.nursery.take_own(mine);
-        if found.is_empty() {
-            found = pool.queue.take_own(mine);
-        }
+        let found = pool.take_unstarted(|job| job.counted_on_inbox(inbox) && job.id() == id);
         let cancelled = !found.is_empty();
         pool.count_cancelled(found.len());
         for job in found {

@@ -49,8 +49,11 @@ impl BeforeSleep for Idler<'_> {
 /// taken (as a parent that waits for its child does). Either the holder
 /// sees the sleeper and queues the child (which wakes it), or the sleeper
 /// sees the child held and queues it itself: a lost hand-off deadlocks.
-/// The child is taken once; nothing is left held or queued.
-pub(super) fn held_child_meets_a_sleeper(seed: Seed) {
+/// The child is taken once; nothing is left held or queued. With
+/// `children` above 1, the later ones go into a slot that already holds
+/// one, with no look for sleepers (as `Children::spawn` does): any worker
+/// that slept since the first saw it held.
+pub(super) fn held_child_meets_a_sleeper(seed: Seed, children: u64) {
     let queue = Arc::new(RequestQueue::<u64>::new(None));
     let nursery = Arc::new(Nursery::<u64>::default());
     let progress = Progress::new();
@@ -80,20 +83,23 @@ pub(super) fn held_child_meets_a_sleeper(seed: Seed) {
             taken
         })
     };
-    let slot = nursery.join();
-    let first = nursery.hold(&slot, 1);
-    let sleeper = seed != Seed::HolderIgnoresSleepers && first && {
-        seq_cst_pair();
-        !queue.none_to_wake()
-    };
-    if sleeper {
-        let pushed = nursery.queue_from(&slot, |jobs| queue.push_many(jobs, Admit::UntilClosed));
-        assert!(pushed.is_none_or(|pushed| matches!(pushed, Push::Queued)));
+    let slot = nursery.join(64);
+    for child in 1..=children {
+        let first = nursery.hold(&slot, child);
+        let sleeper = seed != Seed::HolderIgnoresSleepers && first && {
+            seq_cst_pair();
+            !queue.none_to_wake()
+        };
+        if sleeper {
+            let pushed =
+                nursery.queue_from(&slot, |jobs| queue.push_many(jobs, Admit::UntilClosed));
+            assert!(pushed.is_none_or(|pushed| matches!(pushed, Push::Queued)));
+        }
     }
-    progress.wait_taken(1);
+    progress.wait_taken(children as usize);
     queue.dismiss([&*flag]);
     let taken = idle.join().unwrap();
-    assert_eq!(taken, [1]);
+    assert_eq!(taken, (1..=children).collect::<Vec<_>>());
     assert!(nursery.leave(&slot).is_empty());
     assert!(!nursery.any());
     assert_eq!(queue.len(), 0);
@@ -116,7 +122,7 @@ pub(super) enum Order {
 pub(super) fn cancel_meets_a_hand_off(order: Order) {
     let queue = Arc::new(RequestQueue::<u64>::new(None));
     let nursery = Arc::new(Nursery::<u64>::default());
-    let slot = nursery.join();
+    let slot = nursery.join(64);
     nursery.hold(&slot, 1);
     let parent = {
         let (queue, nursery) = (Arc::clone(&queue), Arc::clone(&nursery));

@@ -258,7 +258,7 @@ pub(super) fn batch_wakes_sleepers<Q: Queue>(queue: Q) {
 
 /// (l') A batch hand-off racing a close: the batch is refused whole, or
 /// queued and then run or swept (by the closer, or by the putter itself
-/// when it pushed after the close, as `Children::hand_off` does); nothing
+/// when it pushed after the close, as `worker::children_pushed` does); nothing
 /// is left in the closed queue and each request ends once.
 pub(super) fn batch_racing_close<Q: Queue>(queue: Q) {
     let mut s = Scenario::new(queue);

@@ -80,11 +80,15 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             "a queued request was left with no live worker",
         ),
         "n1_holder_ignores_sleepers" => (
-            || check(|| nursery::held_child_meets_a_sleeper(nursery::Seed::HolderIgnoresSleepers)),
+            || {
+                check(|| {
+                    nursery::held_child_meets_a_sleeper(nursery::Seed::HolderIgnoresSleepers, 1)
+                })
+            },
             "deadlock",
         ),
         "n1_sleeper_ignores_held" => (
-            || check(|| nursery::held_child_meets_a_sleeper(nursery::Seed::SleeperIgnoresHeld)),
+            || check(|| nursery::held_child_meets_a_sleeper(nursery::Seed::SleeperIgnoresHeld, 1)),
             "deadlock",
         ),
         "n2_cancel_looks_in_the_queue_first" => (

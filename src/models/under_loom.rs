@@ -248,7 +248,12 @@ fn q3_fifo_put_races_a_refill() {
 
 #[test]
 fn n1_a_held_child_reaches_a_worker_going_to_sleep() {
-    check(|| nursery::held_child_meets_a_sleeper(nursery::Seed::None));
+    check(|| nursery::held_child_meets_a_sleeper(nursery::Seed::None, 1));
+}
+
+#[test]
+fn n1_two_held_children_reach_a_worker_going_to_sleep() {
+    check(|| nursery::held_child_meets_a_sleeper(nursery::Seed::None, 2));
 }
 
 #[test]

@@ -87,8 +87,9 @@ impl WorkerFlags {
     }
 
     /// For the worker itself, dismissed before a drain began, which then
-    /// queued requests of its own as the pool drains: it drains too (see
-    /// `Children::hand_off`). A worker that was not dismissed drains
+    /// queued children (of its own running callable, or from other
+    /// workers' slots before it sleeps) as the pool drains: it drains too
+    /// (see `worker::children_pushed`). A worker that was not dismissed drains
     /// anyway; its flag is left alone, so a later dismissal says how.
     pub(crate) fn drain_if_dismissed(&self) {
         // SeqCst: as `is_dismissed`. Only this worker writes `TO_DRAIN`

@@ -254,8 +254,9 @@ impl Pool {
     }
 
     /// Takes every request still queued (the pool is closed), and the
-    /// children held in workers' slots (their workers would cancel them at
-    /// their hand-off; taken here, they are handed back). Requests of
+    /// children held in workers' slots (looked for there first, as in
+    /// `take_unstarted`; their workers would cancel them at their
+    /// hand-off). Requests of
     /// `own` are handed back (see `Inbox::hand_back`); every other one is
     /// cancelled to its handle (whose error callback hears
     /// `TaskError::Cancelled`). Never blocks: a full result queue overflows
@@ -288,13 +289,20 @@ impl Pool {
     /// handle's queued requests out (and its children held in workers'
     /// slots), leaving the others in order, to be handed back.
     pub(crate) fn extract(&self, own: &Arc<Inbox>) -> HandedBack {
-        let mine = |job: &Job| job.counted_on_inbox(own);
-        // The slots first, as `cancel` looks: a child moving to the queue
-        // meanwhile is found there.
+        own.hand_back(self.take_unstarted(|job| job.counted_on_inbox(own)))
+    }
+
+    /// Takes out the requests for which `mine` holds that no worker has
+    /// taken, wherever they wait: queued ones first, then children held in
+    /// workers' slots. It looks in the slots first: a child only ever
+    /// moves from its slot to the queue, under the slot's lock, so looked
+    /// for in this order it is found wherever it is (in the other order, a
+    /// hand-off between the two looks hides it).
+    pub(crate) fn take_unstarted(&self, mine: impl Fn(&Job) -> bool + Copy) -> Vec<Job> {
         let held = self.nursery.take_own(mine);
         let mut jobs = self.queue.take_own(mine);
         jobs.extend(held);
-        own.hand_back(jobs)
+        jobs
     }
 }
 

@@ -8,8 +8,8 @@
 //!
 //! A child is counted in its handle's `pending` when it is put, and held in
 //! its worker's slot until the worker hands the slot's children to the
-//! queue together (with every 64th child, or at once while a worker
-//! sleeps, and when the callable returns). Held there, it would wait for
+//! queue together (with every 64th child, at once while a worker sleeps or
+//! an autoscaling pool may grow, and when the callable returns). Held there, it would wait for
 //! its parent's callable while other workers go idle; so an idle worker
 //! looks here before it sleeps.
 //!
@@ -30,7 +30,7 @@ use crate::sync::{AtomicUsize, Mutex, MutexGuard, Ordering};
 
 /// Every worker's slot, and how many hold a child.
 pub(crate) struct Nursery<J> {
-    /// Locked to join, leave, steal from and search the slots; never while
+    /// Locked to join, leave, queue from and search the slots; never while
     /// a slot's own lock is held.
     slots: Mutex<Vec<Arc<Slot<J>>>>,
     /// Slots holding at least one child; changed only under that slot's
@@ -43,6 +43,9 @@ pub(crate) struct Nursery<J> {
 /// above zero or to cancel: uncontended nearly always.
 pub(crate) struct Slot<J> {
     jobs: Mutex<Vec<J>>,
+    /// Reserved at a slot's first child: its worker's hand-off size, so a
+    /// slot never regrows.
+    capacity: usize,
 }
 
 impl<J> Default for Nursery<J> {
@@ -61,10 +64,12 @@ impl<J> Nursery<J> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A new worker's slot, reachable from now on.
-    pub(crate) fn join(&self) -> Arc<Slot<J>> {
+    /// A new worker's slot, reachable from now on; `capacity`: how many
+    /// children it holds at most between hand-offs.
+    pub(crate) fn join(&self, capacity: usize) -> Arc<Slot<J>> {
         let slot = Arc::new(Slot {
             jobs: Mutex::new(Vec::new()),
+            capacity,
         });
         self.slots().push(Arc::clone(&slot));
         slot
@@ -85,10 +90,12 @@ impl<J> Nursery<J> {
         let first = jobs.is_empty();
         if first {
             if jobs.capacity() == 0 {
-                jobs.reserve_exact(64);
+                jobs.reserve_exact(slot.capacity);
             }
-            // SeqCst: the write of the pair with a sleeping worker's count
-            // (see the module's doc), read by `any`.
+            // SeqCst: the write of two pairs, read by `any`: with a
+            // sleeping worker's count (see the module's doc), and with a
+            // retiring worker's smaller live count (`Autoscale::may_grow`,
+            // read after this, and `retire_idle`'s look at `held`).
             self.held.fetch_add(1, Ordering::SeqCst);
         }
         jobs.push(job);
@@ -110,9 +117,10 @@ impl<J> Nursery<J> {
         }
         let pushed = push(&mut jobs);
         if jobs.is_empty() {
-            // Relaxed: a fall only spares the next sleeper a needless look;
-            // the push that emptied the slot woke the sleepers it needs.
-            self.held.fetch_sub(1, Ordering::Relaxed);
+            // Release: whoever reads the fall (`any` is false: `cancel` and
+            // the sweeps skip the slots) then sees what the push queued.
+            // The sleepers the push needs, it woke.
+            self.held.fetch_sub(1, Ordering::Release);
         }
         Some(pushed)
     }
@@ -156,8 +164,8 @@ impl<J> Nursery<J> {
                 }
             }
             if jobs.is_empty() {
-                // Relaxed: as in `queue_from`.
-                self.held.fetch_sub(1, Ordering::Relaxed);
+                // Release: as in `queue_from` (what left went to the taker).
+                self.held.fetch_sub(1, Ordering::Release);
             }
         }
         own
@@ -179,7 +187,7 @@ mod tests {
     #[test]
     fn a_slot_counts_as_held_from_its_first_child_until_emptied() {
         let nursery = Nursery::default();
-        let (a, b) = (nursery.join(), nursery.join());
+        let (a, b) = (nursery.join(4), nursery.join(4));
         assert!(!nursery.any());
         assert!(nursery.hold(&a, 1));
         assert!(!nursery.hold(&a, 2));
@@ -200,7 +208,7 @@ mod tests {
     #[test]
     fn take_own_leaves_the_others_in_order_and_counts_emptied_slots() {
         let nursery = Nursery::default();
-        let (a, b) = (nursery.join(), nursery.join());
+        let (a, b) = (nursery.join(4), nursery.join(4));
         for job in [1, 2, 3, 4] {
             nursery.hold(&a, job);
         }

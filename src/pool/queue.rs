@@ -175,6 +175,8 @@ pub(crate) trait BeforeSleep {
     fn held_elsewhere(&self) -> bool;
 }
 
+/// For the unit tests and the models, whose workers hold nothing elsewhere.
+#[cfg(any(test, loom, shuttle))]
 impl<F: FnMut()> BeforeSleep for F {
     fn prepare(&mut self) -> bool {
         self();
@@ -389,7 +391,7 @@ impl<J> RequestQueue<J> {
     }
 
     /// Queues a batch of requests with one reservation, past any capacity
-    /// (a worker's batch must never wait for room, see
+    /// (children handed off by a worker must never wait for room, see
     /// `push_past_capacity`), if `admit` allows the lifecycle. Queued
     /// requests are drained out of `jobs` (its capacity stays, for the next
     /// batch); `Closed` hands the whole batch back.
@@ -662,7 +664,10 @@ impl<J> RequestQueue<J> {
         let mut state = self.lock();
         state.sleeping += 1;
         self.publish_wakeable(&state);
-        // SeqCst fence: pairs with the putter's after its push (`push_counted`).
+        // SeqCst fence: pairs with the putter's after its push
+        // (`push_counted`), and sits between this count and the look at
+        // children held elsewhere (`held_elsewhere`, the pair with a
+        // holder's `Nursery::hold` and look at the sleepers).
         fence(Ordering::SeqCst);
         // A dismissal, a lifecycle move and (while draining) the count
         // reaching zero are all written or notified under the lock we hold
@@ -735,12 +740,14 @@ impl<J> RequestQueue<J> {
     /// waits for a busy worker (autoscaling grows the pool then), and a
     /// child just held waits for a worker to go idle.
     pub(crate) fn none_to_wake(&self) -> bool {
-        // SeqCst: as `push_counted` reads it.
+        // SeqCst: as `push_counted` reads it; for a held child, the read of
+        // the pair with `sleep`'s count (after `Nursery::hold`).
         self.wakeable.load(Ordering::SeqCst) == 0
     }
 
     fn publish_wakeable(&self, state: &State) {
-        // SeqCst: in `sleep`, the write of the pair with `push_counted`.
+        // SeqCst: in `sleep`, the write of the pair with `push_counted` (and
+        // with a holder's look for sleepers, `none_to_wake`).
         self.wakeable
             .store(state.sleeping - state.to_wake, Ordering::SeqCst);
     }
@@ -749,21 +756,20 @@ impl<J> RequestQueue<J> {
     /// lock, wakes every sleeping worker so the dismissed ones leave now, and
     /// returns once none of them is half-way through a take.
     pub(crate) fn dismiss<'a>(&self, flags: impl IntoIterator<Item = &'a WorkerFlags>) {
+        let flags: Vec<&WorkerFlags> = flags.into_iter().collect();
+        if flags.is_empty() {
+            // A dismissal of nobody (`dismiss_workers(0)`, a resize to the
+            // current count) wakes nobody: a wake-up for nothing costs a
+            // sleeper a look, and used to restart its keep-alive.
+            return;
+        }
         let state = self.lock();
         // Read under the lock `advance` writes it under: a shutdown advances
         // to `Draining` and then dismisses, so its workers drain; any other
         // dismissal comes while the pool is open, and its workers leave.
         let to_drain = self.lifecycle() == Lifecycle::Draining;
-        let mut any = false;
-        let taking: Vec<&WorkerFlags> = flags
-            .into_iter()
-            .inspect(|_| any = true)
-            .filter(|f| f.dismiss(to_drain))
-            .collect();
-        // A dismissal of nobody (`dismiss_workers(0)`, a resize to the
-        // current count) wakes nobody: a wake-up for nothing costs a
-        // sleeper a look, and used to restart its keep-alive.
-        let any_sleeping = any && state.sleeping > 0;
+        let taking: Vec<&WorkerFlags> = flags.into_iter().filter(|f| f.dismiss(to_drain)).collect();
+        let any_sleeping = state.sleeping > 0;
         drop(state);
         if any_sleeping {
             self.work.notify_all();

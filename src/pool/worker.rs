@@ -4,9 +4,13 @@
 //! ```text
 //!   start ──► BUSY ◄──────────────┐
 //!              │ queue empty      │ request queued (notify_one)
+//!              │ (children held   │
+//!              │  in slots: queue │
+//!              │  them, look again)
 //!              ▼                  │
-//!             IDLE (condvar wait, no timeout) ──┘
-//!              │ dismissed / pool closed (notify_all)
+//!             IDLE (condvar wait; timed only above an ──┘
+//!              │  autoscaling pool's minimum)
+//!              │ dismissed / pool closed (notify_all) / keep-alive ended
 //!              ▼
 //!   exit ◄── (draining? run what is queued first)
 //! ```
@@ -49,7 +53,7 @@ pub(crate) fn run(
     let tally = pool.tallies.join();
     // Where this worker's running callable leaves its children until they
     // are queued (`Children`), reachable by other workers and `cancel`.
-    let slot = pool.nursery.join();
+    let slot = pool.nursery.join(CHILD_BATCH);
     // Accounts for the exit on every path, a panic in this loop included.
     let _exit = ExitGuard {
         pool,
@@ -165,8 +169,9 @@ fn run_shared(mut job: SharedJob, tally: &Tally) {
 /// parent, still pending, keeps `wait` from returning), held in the
 /// worker's slot (`pool::nursery`), then queued with its siblings in
 /// batches of up to [`CHILD_BATCH`], one reservation and one wake-up round
-/// per batch (`RequestQueue::push_many`), sooner while a worker sleeps
-/// (see `spawn`), and at the latest when the callable returns. A worker
+/// per batch (`RequestQueue::push_many`), sooner while a worker sleeps or
+/// an autoscaling pool may grow (see `spawn`), and at the latest when the
+/// callable returns. A worker
 /// about to sleep queues what the slots hold (`Idler`), so no child waits
 /// for its parent while a worker is idle; and no worker keeps a request of
 /// its own past the request that made it.
@@ -186,7 +191,7 @@ struct This<'a> {
     index: usize,
     tally: &'a Tally,
     /// Where its running callable's children wait to be queued.
-    slot: &'a Arc<Slot<Job>>,
+    slot: &'a Slot<Job>,
 }
 
 impl Spawner for Children<'_> {
@@ -270,7 +275,7 @@ impl Children<'_> {
         let pushed = self
             .pool
             .nursery
-            .queue_from(self.worker.slot, |jobs| push_children(self.pool, jobs));
+            .queue_from(self.worker.slot, |jobs| push_children(self.pool, jobs, 0));
         if let Some(pushed) = pushed {
             children_pushed(self.pool, self.worker.flags, pushed);
         }
@@ -278,10 +283,12 @@ impl Children<'_> {
 }
 
 /// Queues a slot's children, under its lock (by their own worker or
-/// another); see `children_pushed` for what became of them.
-fn push_children(pool: &Pool, jobs: &mut Vec<Job>) -> (usize, Push<Vec<Job>>) {
-    // Those that sleeping workers will not take.
-    let unclaimed = jobs.len().saturating_sub(pool.queue.asleep());
+/// another); see `children_pushed` for what became of them. `takers`:
+/// workers about to take from the queue besides the sleeping ones (an
+/// idle worker pushing other workers' children takes one itself).
+fn push_children(pool: &Pool, jobs: &mut Vec<Job>, takers: usize) -> (usize, Push<Vec<Job>>) {
+    // Those that no worker will take: an autoscaling pool starts one each.
+    let unclaimed = jobs.len().saturating_sub(pool.queue.asleep() + takers);
     (unclaimed, pool.queue.push_many(jobs, Admit::UntilClosed))
 }
 
@@ -309,7 +316,7 @@ fn children_pushed(
         Push::QueuedLate => {
             pool.sweep(None);
         }
-        // (`push_many` is never `Full`: a worker's batch goes past the
+        // (`push_many` is never `Full`: a slot's children go past the
         // capacity; were it ever, the batch is cancelled, not lost.)
         Push::Closed(jobs) | Push::Full(jobs) => cancel_children(pool, jobs),
     }
@@ -338,15 +345,15 @@ impl BeforeSleep for Idler<'_> {
         let pool = self.pool;
         let pushes = pool
             .nursery
-            .queue_all(|jobs| match push_children(pool, jobs) {
+            .queue_all(|jobs| match push_children(pool, jobs, 1) {
                 // The pool closed: left in the slot, where the closing sweep
                 // hands them back to their handle (or their parent's worker
                 // cancels them), rather than cancelled here.
-                (_, Push::Closed(refused) | Push::Full(refused)) => {
+                (_, Push::Closed(refused)) => {
                     *jobs = refused;
                     None
                 }
-                queued => Some(queued),
+                pushed => Some(pushed),
             });
         let mut any = false;
         for pushed in pushes.into_iter().flatten() {
