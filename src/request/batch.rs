@@ -116,7 +116,8 @@ where
     // The ids of as many requests as `args` says it holds at least, taken
     // in one step: one atomic read-modify-write instead of one per request,
     // and ids next to each other (which `put_batch` keeps as a bitmap).
-    let mut ids = RequestId::next_autos(args.size_hint().0);
+    // (Capped: an iterator whose hint lies must not use up the id space.)
+    let mut ids = RequestId::next_autos(args.size_hint().0.min(1 << 32));
     args.map(|arg| {
         let id_value = ids.next().unwrap_or_else(|| RequestId::next_auto().value());
         WorkRequest::from_task(Box::new(Envelope {
