@@ -117,7 +117,7 @@ where
     // in one step: one atomic read-modify-write instead of one per request,
     // and ids next to each other (which `put_batch` keeps as a bitmap).
     // (Capped: an iterator whose hint lies must not use up the id space.)
-    let mut ids = RequestId::next_autos(args.size_hint().0.min(1 << 32));
+    let mut ids = RequestId::next_autos(args.size_hint().0.min(u32::MAX as usize));
     args.map(|arg| {
         let id_value = ids.next().unwrap_or_else(|| RequestId::next_auto().value());
         WorkRequest::from_task(Box::new(Envelope {
