@@ -1,6 +1,7 @@
 //! An autoscaling pool's retirement racing a put (`src/pool/scale.rs`), on
 //! the shipped `Autoscale` decisions and the real request queue, with a
-//! model roster in place of the registry's threads: (s1)-(s2).
+//! model roster in place of the registry's threads: (s1)-(s2); and racing
+//! a running callable's child held in its worker's slot, (s3).
 //! `docs/design.md`, "Autoscaling".
 
 use super::*;
@@ -196,5 +197,102 @@ pub(super) fn two_workers_retire_as_a_request_arrives(retire: Retire) {
         .map(|(flags, _)| Arc::clone(flags))
         .collect();
     nothing_stranded(&queue, &workers, &gone);
+    assert!(workers.live.len() <= 2, "the pool grew past its maximum");
+}
+
+/// How a worker whose keep-alive passed decides to leave, for (s3): it is
+/// given the look at children held in slots.
+pub(super) type RetireHeld =
+    fn(&Autoscale, &mut Locked<'_>, &RequestQueue<u64>, &dyn Fn() -> bool) -> bool;
+
+/// The shipped decision, looking at the slots.
+pub(super) fn shipped_held(
+    autoscale: &Autoscale,
+    roster: &mut Locked<'_>,
+    queue: &RequestQueue<u64>,
+    held: &dyn Fn() -> bool,
+) -> bool {
+    autoscale.retire_idle(roster, queue, held) == Retirement::Retired
+}
+
+/// Seeded bug: the shipped decision blind to held children (as before
+/// `retire_idle` looked at the slots). (s3) must catch it.
+pub(super) fn blind_to_held(
+    autoscale: &Autoscale,
+    roster: &mut Locked<'_>,
+    queue: &RequestQueue<u64>,
+    _: &dyn Fn() -> bool,
+) -> bool {
+    autoscale.retire_idle(roster, queue, || false) == Retirement::Retired
+}
+
+/// (s3) A running parent (on worker P, busy) puts a child into its slot
+/// while the pool's other worker W (minimum 0, maximum 2) retires: the
+/// child's worker hands it off if the pool may grow (`Autoscale::may_grow`
+/// after `Nursery::hold`, as `Children::spawn` does), and grows for it as
+/// a hand-off does; W looks at the slots before and after it publishes the
+/// smaller count. At the end a child still held or queued has a worker
+/// besides its busy parent's: W stayed, or one was started.
+pub(super) fn a_worker_retires_as_a_child_is_held(retire: RetireHeld) {
+    use crate::pool::nursery::Nursery;
+    let (queue, autoscale, workers, flags) = setup(2, 2);
+    let nursery = Arc::new(Nursery::<u64>::default());
+    let slot = nursery.join(64);
+    let worker = {
+        let (queue, autoscale, workers, me, nursery) = (
+            Arc::clone(&queue),
+            Arc::clone(&autoscale),
+            Arc::clone(&workers),
+            Arc::clone(&flags[1]),
+            Arc::clone(&nursery),
+        );
+        thread::spawn(move || {
+            let mut workers = workers.lock().unwrap();
+            retire(
+                &autoscale,
+                &mut Locked {
+                    workers: &mut workers,
+                    queue: &queue,
+                    me: Some(&me),
+                },
+                &queue,
+                &|| nursery.any(),
+            )
+        })
+    };
+    let first = nursery.hold(&slot, 1);
+    let due = first && {
+        crate::sync::seq_cst_pair();
+        !queue.none_to_wake() || autoscale.may_grow()
+    };
+    if due {
+        let pushed = nursery.queue_from(&slot, |jobs| queue.push_many(jobs, Admit::UntilClosed));
+        assert!(pushed.is_none_or(|pushed| matches!(pushed, Push::Queued)));
+        if autoscale.may_need_worker(&queue) {
+            let mut workers = workers.lock().unwrap();
+            autoscale.grow(
+                &mut Locked {
+                    workers: &mut workers,
+                    queue: &queue,
+                    me: None,
+                },
+                1,
+            );
+        }
+    }
+    let retired = worker.join().unwrap();
+    let workers = workers.lock().unwrap();
+    if nursery.any() || !queue.fifo_is_empty() {
+        assert!(
+            workers.live.len() >= 2,
+            "a child was left with no worker but its busy parent's"
+        );
+    }
+    if retired {
+        assert!(
+            flags[1].is_dismissed(),
+            "a retired worker was not dismissed"
+        );
+    }
     assert!(workers.live.len() <= 2, "the pool grew past its maximum");
 }

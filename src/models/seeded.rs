@@ -95,6 +95,10 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             || check(|| nursery::cancel_meets_a_hand_off(nursery::Order::QueueFirst)),
             "cancel missed a child on its way to the queue",
         ),
+        "s3_retirement_blind_to_held_children" => (
+            || check(|| scale::a_worker_retires_as_a_child_is_held(scale::blind_to_held)),
+            "a child was left with no worker but its busy parent's",
+        ),
         _ => return None,
     };
     Some(model)
@@ -216,6 +220,11 @@ fn seeded_n1_sleeper_ignoring_held_children_is_caught() {
 #[test]
 fn seeded_n2_cancel_looking_in_the_queue_first_is_caught() {
     expect_caught("n2_cancel_looks_in_the_queue_first");
+}
+
+#[test]
+fn seeded_s3_retirement_blind_to_held_children_is_caught() {
+    expect_caught("s3_retirement_blind_to_held_children");
 }
 
 #[test]

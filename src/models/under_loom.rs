@@ -260,3 +260,8 @@ fn n1_two_held_children_reach_a_worker_going_to_sleep() {
 fn n2_cancel_finds_a_child_on_its_way_to_the_queue() {
     check(|| nursery::cancel_meets_a_hand_off(nursery::Order::SlotsFirst));
 }
+
+#[test]
+fn s3_a_worker_retires_as_a_child_is_held() {
+    check(|| scale::a_worker_retires_as_a_child_is_held(scale::shipped_held));
+}

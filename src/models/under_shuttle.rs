@@ -213,6 +213,13 @@ fn seeded_close_unlocked_open_check_is_caught() {
 fn scale_scenarios() {
     check(|| scale::last_worker_retires_as_a_request_arrives(scale::shipped));
     check(|| scale::two_workers_retire_as_a_request_arrives(scale::shipped));
+    check(|| scale::a_worker_retires_as_a_child_is_held(scale::shipped_held));
+}
+
+#[test]
+#[should_panic(expected = "a child was left with no worker but its busy parent's")]
+fn seeded_s3_retirement_blind_to_held_children_is_caught() {
+    check(|| scale::a_worker_retires_as_a_child_is_held(scale::blind_to_held));
 }
 
 #[test]
