@@ -98,6 +98,12 @@ fn nothing_stranded(queue: &RequestQueue<u64>, workers: &Workers, retired: &[Arc
 /// (which fences), then the lock-free look, then growing under the lock.
 fn put(queue: &RequestQueue<u64>, autoscale: &Autoscale, workers: &Mutex<Workers>, job: u64) {
     assert!(matches!(queue.push(job), Push::Queued));
+    grow_for_it(queue, autoscale, workers);
+}
+
+/// After a push, as `Pool::grow_for_backlog` does: the lock-free look,
+/// then growing under the lock.
+fn grow_for_it(queue: &RequestQueue<u64>, autoscale: &Autoscale, workers: &Mutex<Workers>) {
     if autoscale.may_need_worker(queue) {
         let mut workers = workers.lock().unwrap();
         autoscale.grow(
@@ -140,7 +146,7 @@ fn setup(
 /// A worker whose keep-alive passed asks to retire, as
 /// `Pool::retire_idle` does: under the registry's lock.
 fn spawn_retiring(
-    retire: Retire,
+    retire: impl FnOnce(&Autoscale, &mut Locked<'_>, &RequestQueue<u64>) -> bool + Send + 'static,
     queue: &Arc<RequestQueue<u64>>,
     autoscale: &Arc<Autoscale>,
     workers: &Arc<Mutex<Workers>>,
@@ -239,26 +245,12 @@ pub(super) fn a_worker_retires_as_a_child_is_held(retire: RetireHeld) {
     let nursery = Arc::new(Nursery::<u64>::default());
     let slot = nursery.join(64);
     let worker = {
-        let (queue, autoscale, workers, me, nursery) = (
-            Arc::clone(&queue),
-            Arc::clone(&autoscale),
-            Arc::clone(&workers),
-            Arc::clone(&flags[1]),
-            Arc::clone(&nursery),
-        );
-        thread::spawn(move || {
-            let mut workers = workers.lock().unwrap();
-            retire(
-                &autoscale,
-                &mut Locked {
-                    workers: &mut workers,
-                    queue: &queue,
-                    me: Some(&me),
-                },
-                &queue,
-                &|| nursery.any(),
-            )
-        })
+        let nursery = Arc::clone(&nursery);
+        let retire =
+            move |autoscale: &Autoscale, roster: &mut Locked<'_>, queue: &RequestQueue<u64>| {
+                retire(autoscale, roster, queue, &|| nursery.any())
+            };
+        spawn_retiring(retire, &queue, &autoscale, &workers, &flags[1])
     };
     let first = nursery.hold(&slot, 1);
     let due = first && {
@@ -268,17 +260,7 @@ pub(super) fn a_worker_retires_as_a_child_is_held(retire: RetireHeld) {
     if due {
         let pushed = nursery.queue_from(&slot, |jobs| queue.push_many(jobs, Admit::UntilClosed));
         assert!(pushed.is_none_or(|pushed| matches!(pushed, Push::Queued)));
-        if autoscale.may_need_worker(&queue) {
-            let mut workers = workers.lock().unwrap();
-            autoscale.grow(
-                &mut Locked {
-                    workers: &mut workers,
-                    queue: &queue,
-                    me: None,
-                },
-                1,
-            );
-        }
+        grow_for_it(&queue, &autoscale, &workers);
     }
     let retired = worker.join().unwrap();
     let workers = workers.lock().unwrap();

@@ -171,10 +171,9 @@ fn run_shared(mut job: SharedJob, tally: &Tally) {
 /// batches of up to [`CHILD_BATCH`], one reservation and one wake-up round
 /// per batch (`RequestQueue::push_many`), sooner while a worker sleeps or
 /// an autoscaling pool may grow (see `spawn`), and at the latest when the
-/// callable returns. A worker
-/// about to sleep queues what the slots hold (`Idler`), so no child waits
-/// for its parent while a worker is idle; and no worker keeps a request of
-/// its own past the request that made it.
+/// callable returns. A worker about to sleep queues what the slots hold
+/// (`Idler`), so no child waits for its parent while a worker is idle; and
+/// no worker keeps a request of its own past the request that made it.
 struct Children<'a> {
     pool: &'a Arc<Pool>,
     inbox: &'a Arc<Inbox>,
