@@ -9,9 +9,9 @@
 //! A child is counted in its handle's `pending` when it is put, and held in
 //! its worker's slot until the worker hands the slot's children to the
 //! queue together (with every 64th child, at once while a worker sleeps or
-//! an autoscaling pool may grow, and when the callable returns). Held there, it would wait for
-//! its parent's callable while other workers go idle; so an idle worker
-//! looks here before it sleeps.
+//! an autoscaling pool may grow, and when the callable returns). Held
+//! there, it would wait for its parent's callable while other workers go
+//! idle; so an idle worker looks here before it sleeps.
 //!
 //! `held` counts the slots that hold a child, and it pairs with the
 //! request queue's count of sleeping workers (`docs/design.md`, *Work that
