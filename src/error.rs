@@ -231,7 +231,7 @@ impl fmt::Display for PollError {
             PollError::NoWorkersAvailable { pending } => {
                 write!(
                     f,
-                    "no worker threads available for {pending} pending requests"
+                    "no worker threads available for {pending} pending requests (add some with `create_workers` or `resize`)"
                 )
             }
             PollError::Timeout { pending } => {
@@ -242,7 +242,7 @@ impl fmt::Display for PollError {
             }
             PollError::HeldByCaller { pending } => write!(
                 f,
-                "the {pending} pending results are held by the call running this callback"
+                "the {pending} pending results are held by the call running this callback: they are handled once it returns"
             ),
         }
     }
@@ -325,7 +325,7 @@ impl fmt::Display for WaitError {
             WaitError::NoWorkersAvailable { pending } => {
                 write!(
                     f,
-                    "no worker threads available for {pending} pending requests"
+                    "no worker threads available for {pending} pending requests (add some with `create_workers` or `resize`)"
                 )
             }
             WaitError::Timeout { pending } => {
@@ -336,7 +336,7 @@ impl fmt::Display for WaitError {
             }
             WaitError::HeldByCaller { pending } => write!(
                 f,
-                "the {pending} pending results are held by the call running this callback"
+                "the {pending} pending results are held by the call running this callback: they are handled once it returns"
             ),
         }
     }
@@ -566,10 +566,10 @@ impl fmt::Display for GlobalPoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GlobalPoolError::AlreadyInitialized => {
-                f.write_str("the global pool is already initialized")
+                f.write_str("the global pool is already initialized (configure it before the first `callpool::global()`)")
             }
             GlobalPoolError::AlreadyConfigured => {
-                f.write_str("the global pool is already configured")
+                f.write_str("the global pool is already configured (only the first `configure_global` applies)")
             }
             GlobalPoolError::InvalidSettings(e) => write!(f, "invalid global pool settings: {e}"),
         }

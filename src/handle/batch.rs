@@ -43,7 +43,10 @@ impl ThreadPool {
     /// round of wake-ups, which costs less than a put per request, and
     /// workers start on the first chunk while the rest go in. On a bounded
     /// queue the requests go in one by one, blocking for room as
-    /// [`put_request`](Self::put_request) does. Either way, if the pool
+    /// [`put_request`](Self::put_request) does, so the `Batch` comes back
+    /// only once all but the queue's capacity have been queued: little is
+    /// left for [`Batch::cancel`] to stop then (put batches you may cancel
+    /// on an unbounded queue). Either way, if the pool
     /// shuts down after the first request was queued, those not yet queued
     /// are cancelled (their error callbacks hear `Cancelled`), so the batch
     /// still ends. So are those a full bounded queue refuses because no

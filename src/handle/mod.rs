@@ -878,6 +878,9 @@ impl ThreadPool {
     }
 
     /// Requests in the shared queue, not yet taken by a worker (all handles).
+    /// Children that running callables have put and their workers hold
+    /// in their slots (see [`Context::put`](crate::Context::put)) are not
+    /// counted; they are [`pending`](Self::pending) on their handle.
     pub fn queued(&self) -> usize {
         self.shared().queued()
     }

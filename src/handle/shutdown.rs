@@ -19,6 +19,12 @@ impl ThreadPool {
     /// handle), lets the workers run everything queued, handles this
     /// handle's results on this thread, and joins every worker thread.
     ///
+    /// New requests include those a running callable adds through its
+    /// [`Context`](crate::Context): `Context::put` returns
+    /// [`PutError::ShutDown`](crate::PutError::ShutDown) from then on, so
+    /// work that makes work stops where it is. To let it finish, call
+    /// [`wait`](Self::wait) first.
+    ///
     /// Other handles keep their results to poll. On a handle of the
     /// [`global`](crate::global) pool, which lives as long as the process,
     /// this only waits for this handle's requests; called from one of this

@@ -23,7 +23,8 @@ pub struct Stats {
     pub busy: usize,
     /// Threads asleep, waiting for work.
     pub idle: usize,
-    /// Requests queued, not yet taken by a worker.
+    /// Requests queued, not yet taken by a worker (as `queued()`: children
+    /// held in their workers' slots are not counted).
     pub queued: usize,
     /// Requests that ran and returned a value.
     pub completed: u64,

@@ -37,7 +37,11 @@ impl ThreadPool {
     /// Callables put through the scope run on the pool's workers and may
     /// borrow from the caller's stack, as with `std::thread::scope`: they
     /// must be `Send`, and live as long as the `scope` call (not
-    /// `'static`). Callbacks run on this thread and may borrow mutably.
+    /// `'static`). Callbacks run on this thread and may borrow mutably;
+    /// each callback given to a put holds its borrows until the scope
+    /// ends, so only one of them may hold a given `&mut` (in a loop of
+    /// puts, take the outcomes with [`wait_with`](Collector::wait_with)
+    /// instead, or share the local through a `RefCell`).
     /// Outcomes without a callback are dropped, and an error among those is
     /// logged at error level; [`wait_with`](Collector::wait_with) or
     /// [`outcomes`](Collector::outcomes) inside the body take them.
