@@ -588,3 +588,35 @@ fn replacing_on_done_drops_the_first_callback_outside_the_batchs_lock() {
     cell.lock().unwrap().take();
     assert_eq!(pool.shutdown_now().len(), 1);
 }
+
+/// A clone of a `Batch` follows the same batch: cancelled through a clone
+/// on another thread, the members not started are cancelled once each, and
+/// the original sees the same progress.
+#[test]
+fn a_clone_of_a_batch_cancels_and_reads_the_same_batch() {
+    let pool = ThreadPool::new(1);
+    let (gate, latch) = gate();
+    let hold = WorkRequest::new(move |_: ()| latch.hold(), ());
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&errors);
+    let members = make_requests(
+        |n: u32| n,
+        0..10,
+        |_, _| {},
+        move |id, err| seen.lock().unwrap().push((id, err)),
+    );
+    let batch = pool
+        .put_batch(std::iter::once(hold.into()).chain(members))
+        .unwrap();
+    gate.await_start();
+    let clone = batch.clone();
+    let cancelled = within("a cancel on another thread", move || clone.cancel());
+    assert_eq!(cancelled, 10);
+    gate.open();
+    assert_eq!(pool.wait(), Ok(11));
+    let progress = batch.progress();
+    assert_eq!((progress.done, progress.cancelled), (1, 10));
+    let errors = errors.lock().unwrap();
+    assert_eq!(errors.len(), 10);
+    assert!(errors.iter().all(|(_, err)| *err == TaskError::Cancelled));
+}

@@ -26,7 +26,23 @@ const CHUNK: usize = 256;
 ///
 /// The requests are ordinary requests of the handle that put them: their
 /// own callbacks run as usual when the handle is polled, and `wait` counts
-/// them. Dropping the `Batch` changes nothing.
+/// them. Dropping the `Batch` changes nothing. A clone follows the same
+/// batch, so another thread can watch its progress or cancel it.
+///
+/// # Examples
+///
+/// ```
+/// use callpool::{make_requests, ThreadPool};
+///
+/// let pool = ThreadPool::new(2);
+/// let batch = pool.put_batch(make_requests(|n: u64| n * n, 0..100, |_, _| {}, |_, _| {}))?;
+/// let watcher = batch.clone();
+/// let seen = std::thread::spawn(move || watcher.progress().total).join().unwrap();
+/// pool.wait()?;
+/// assert_eq!((seen, batch.progress().done), (100, 100));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
 pub struct Batch {
     state: Arc<BatchState>,
     pool: Arc<Pool>,
