@@ -204,8 +204,8 @@ fn put_again_or_keep(
     }
 }
 
-/// Whether a put went in, so that the next input may be pulled; on a
-/// refusal for good, `refused` stops the iterator's pulling.
+/// Whether a put went in, so that the next input may be pulled; `None`
+/// if it was refused for good (the iterator then stops pulling).
 ///
 /// After [`Put::NoWorkers`] the iterator may wait for a worker if another
 /// of its requests is in flight besides the kept one (`in_flight` counts
@@ -216,26 +216,17 @@ fn put_again_or_keep(
 /// that a worker came (the queue is full of other requests), and waiting
 /// could last for ever even after a shutdown: the kept request is
 /// dropped, which tells its ticket `Cancelled`, as for a refusal.
-fn went_in(
-    put: Put,
-    in_flight: usize,
-    unput: &mut Option<WorkRequest>,
-    refused: impl FnOnce(),
-) -> bool {
+fn went_in(put: Put, in_flight: usize, unput: &mut Option<WorkRequest>) -> Option<bool> {
     match put {
-        Put::Done => true,
-        Put::NoWorkers if in_flight > 1 => false,
+        Put::Done => Some(true),
+        Put::NoWorkers if in_flight > 1 => Some(false),
         Put::NoWorkers => {
             log::debug!("callpool: a put found no worker and nothing else in flight; refused");
             // Its callable is dropped contained, by the cancel this drop makes.
             drop(unput.take());
-            refused();
-            false
+            None
         }
-        Put::Refused => {
-            refused();
-            false
-        }
+        Put::Refused => None,
     }
 }
 
@@ -322,12 +313,10 @@ where
 
     /// Whether a put went in (see the free `went_in`).
     fn went_in(&mut self, put: Put) -> bool {
-        let mut refused = false;
-        let went = went_in(put, self.in_flight, &mut self.unput, || refused = true);
-        if refused {
+        went_in(put, self.in_flight, &mut self.unput).unwrap_or_else(|| {
             self.refused();
-        }
-        went
+            false
+        })
     }
 
     /// The pool refused a put: its request comes back as cancelled, and no
@@ -471,8 +460,10 @@ where
 impl<I: Iterator, F, T> InOrder<'_, I, F, T> {
     /// Whether a put went in (see the free `went_in`).
     fn went_in(&mut self, put: Put) -> bool {
-        let inputs = &mut self.inputs;
-        went_in(put, self.flying.len(), &mut self.unput, || *inputs = None)
+        went_in(put, self.flying.len(), &mut self.unput).unwrap_or_else(|| {
+            self.inputs = None;
+            false
+        })
     }
 }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Duration;
 
 use callpool::{ThreadPool, WorkRequest};
@@ -19,6 +19,35 @@ fn threads_named(prefix: &str) -> usize {
         .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
         .filter(|name| name.starts_with(prefix))
         .count()
+}
+
+/// Requests that each hold a worker until released: each put finds no
+/// worker free, so an autoscaling pool grows by one per put, up to its
+/// maximum.
+struct Held(Arc<(Mutex<bool>, Condvar)>);
+
+impl Held {
+    fn put(pool: &ThreadPool, n: usize) -> Held {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        for _ in 0..n {
+            let gate = Arc::clone(&gate);
+            pool.put_request(WorkRequest::new(
+                move |_: ()| {
+                    let (open, opened) = &*gate;
+                    let _open = opened.wait_while(open.lock().unwrap(), |open| !*open);
+                },
+                (),
+            ))
+            .unwrap();
+        }
+        Held(gate)
+    }
+
+    fn release(self) {
+        let (open, opened) = &*self.0;
+        *open.lock().unwrap() = true;
+        opened.notify_all();
+    }
 }
 
 /// Blocks (bounded by `HANG`, by `within`) until `done()`.
@@ -325,17 +354,11 @@ fn idle_workers_leave_after_their_keep_alive_while_dismissals_wake_them() {
             .keep_alive(Duration::from_millis(100))
             .build()
             .unwrap();
-        let gate = Arc::new(RwLock::new(()));
-        let closed = gate.write().unwrap();
-        for _ in 0..4 {
-            let gate = Arc::clone(&gate);
-            pool.put_request(WorkRequest::new(move |_: ()| drop(gate.read()), ()))
-                .unwrap();
-        }
+        let held = Held::put(&pool, 4);
         // About one worker per request held (a put may find the worker
         // started for the one before it not yet busy).
         assert!(pool.workers() > 1, "grown above the minimum");
-        drop(closed);
+        held.release();
         pool.wait().unwrap();
         until(|| {
             pool.create_workers(1).unwrap();
@@ -407,15 +430,9 @@ fn a_keep_alive_too_long_for_the_clock_never_ends() {
             .keep_alive(Duration::MAX)
             .build()
             .unwrap();
-        let gate = Arc::new(RwLock::new(()));
-        let closed = gate.write().unwrap();
-        for _ in 0..4 {
-            let gate = Arc::clone(&gate);
-            pool.put_request(WorkRequest::new(move |_: ()| drop(gate.read()), ()))
-                .unwrap();
-        }
+        let held = Held::put(&pool, 4);
         assert_eq!(pool.workers(), 2);
-        drop(closed);
+        held.release();
         assert_eq!(pool.wait(), Ok(4));
         until(|| pool.stats().idle == 2);
         assert_eq!((pool.workers(), pool.threads()), (2, 2));

@@ -818,7 +818,7 @@ impl ThreadPool {
                         // The worker still counts itself stuck but has not
                         // sent yet: let it run rather than look again at
                         // once (as a blocked put does).
-                        std::thread::yield_now();
+                        crate::sync::yield_now();
                     }
                     made_room = true;
                 }

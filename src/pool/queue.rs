@@ -164,7 +164,8 @@ pub(crate) struct Idle<'a> {
 /// What a worker does before it sleeps, besides looking at the queue: lets
 /// go of what a sleeping worker must not keep, and queues requests held
 /// outside the queue (children that running callables have not queued
-/// yet, `pool::nursery`). A closure does the first alone.
+/// yet, `pool::nursery`). In the unit tests and the models, a closure
+/// does the first alone.
 pub(crate) trait BeforeSleep {
     /// Runs before each sleep; whether it queued requests, in which case
     /// the worker looks again instead of sleeping.
@@ -560,13 +561,12 @@ impl<J> RequestQueue<J> {
     ) -> Option<J> {
         let mut spun = !pace.just_ran;
         let mut keep_alive = idle.map(|idle| idle.after);
-        // When this idle period's keep-alive ends, kept across wake-ups
-        // that bring this worker nothing (another worker's retirement or
+        // When this idle period began: its keep-alive runs from then, across
+        // wake-ups that bring this worker nothing (another worker's retirement or
         // dismissal wakes every sleeper): restarted at each, the idle
         // workers would leave one per keep-alive, and a pool dismissed
         // from often enough would never shrink.
-        // (`Some(None)`: a keep-alive too long to have an end.)
-        let mut idle_until: Option<Option<Instant>> = None;
+        let mut idle_since: Option<Instant> = None;
         loop {
             if !spun && cfg!(not(loom)) {
                 spun = true;
@@ -589,11 +589,10 @@ impl<J> RequestQueue<J> {
                 // Queued requests held elsewhere: look, not sleep.
             } else {
                 pace.slept();
-                let timeout = keep_alive.filter(|_| !leaving).and_then(|after| {
-                    // A keep-alive past the clock's end never ends: no timeout.
-                    let until =
-                        *idle_until.get_or_insert_with(|| Instant::now().checked_add(after));
-                    until.map(|until| until.saturating_duration_since(Instant::now()))
+                // What is left of the keep-alive: a subtraction, so that no
+                // keep-alive (`Duration::MAX` included) overflows the clock.
+                let timeout = keep_alive.filter(|_| !leaving).map(|after| {
+                    after.saturating_sub(idle_since.get_or_insert_with(Instant::now).elapsed())
                 });
                 match self.sleep(flags, leaving, timeout, &before_sleep) {
                     Slept::Woke => {}
@@ -611,7 +610,7 @@ impl<J> RequestQueue<J> {
                             keep_alive = None;
                         }
                         // Refused for now: a keep-alive of its own again.
-                        idle_until = None;
+                        idle_since = None;
                     }
                 }
             }
@@ -673,9 +672,10 @@ impl<J> RequestQueue<J> {
         // reaching zero are all written or notified under the lock we hold
         // until `wait` releases it.
         let lifecycle = self.lifecycle();
-        // Not while children are held in slots: the drain runs them too,
-        // once this worker has queued them (`BeforeSleep`).
-        let leave = draining && self.len() == 0 && !before_sleep.held_elsewhere();
+        // Children held in slots keep it from leaving and from sleeping:
+        // the drain runs them too, once this worker has queued them.
+        let held = before_sleep.held_elsewhere();
+        let leave = draining && self.len() == 0 && !held;
         // Moved since `take` looked: past `Open` for a worker that was not
         // draining, to `Closed` for one that was.
         let lifecycle_moved = match lifecycle {
@@ -687,7 +687,7 @@ impl<J> RequestQueue<J> {
             && !lifecycle_moved
             && (draining || !flags.is_dismissed())
             && self.jobs.is_empty()
-            && !before_sleep.held_elsewhere();
+            && !held;
         let mut timed_out = false;
         if quiet {
             state = match timeout {
@@ -756,8 +756,8 @@ impl<J> RequestQueue<J> {
     /// lock, wakes every sleeping worker so the dismissed ones leave now, and
     /// returns once none of them is half-way through a take.
     pub(crate) fn dismiss<'a>(&self, flags: impl IntoIterator<Item = &'a WorkerFlags>) {
-        let flags: Vec<&WorkerFlags> = flags.into_iter().collect();
-        if flags.is_empty() {
+        let mut flags = flags.into_iter().peekable();
+        if flags.peek().is_none() {
             // A dismissal of nobody (`dismiss_workers(0)`, a resize to the
             // current count) wakes nobody: a wake-up for nothing costs a
             // sleeper a look, and used to restart its keep-alive.
@@ -768,7 +768,7 @@ impl<J> RequestQueue<J> {
         // to `Draining` and then dismisses, so its workers drain; any other
         // dismissal comes while the pool is open, and its workers leave.
         let to_drain = self.lifecycle() == Lifecycle::Draining;
-        let taking: Vec<&WorkerFlags> = flags.into_iter().filter(|f| f.dismiss(to_drain)).collect();
+        let taking: Vec<&WorkerFlags> = flags.filter(|f| f.dismiss(to_drain)).collect();
         let any_sleeping = state.sleeping > 0;
         drop(state);
         if any_sleeping {
