@@ -105,6 +105,12 @@ impl Job {
         self.counted_on().is_some_and(|own| Arc::ptr_eq(own, inbox))
     }
 
+    /// Whether it is a request, rather than the half of a join (a piece of
+    /// a running request, counted nowhere: `request::join`).
+    pub(crate) fn is_request(&self) -> bool {
+        !matches!(self, Job::Boxed { task, .. } if task.route() == Route::Parent)
+    }
+
     /// Ends the request's pending life on its handle without an outcome
     /// (handed back or refused), if it was counted there.
     pub(crate) fn unregister(&self) {

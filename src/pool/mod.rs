@@ -277,8 +277,8 @@ impl Pool {
                     "callpool: request {} cancelled: the pool was closed before it ran",
                     job.id()
                 );
+                cancelled += usize::from(job.is_request());
                 job.cancel();
-                cancelled += 1;
             }
         }
         self.count_cancelled(cancelled);

@@ -125,6 +125,22 @@ impl<J> Nursery<J> {
         Some(pushed)
     }
 
+    /// Takes back the child `slot` holds last, if `is` says it is the one:
+    /// its own worker taking back what it offered and then ran itself
+    /// (`Context::join`).
+    pub(crate) fn take_last_if(&self, slot: &Slot<J>, is: impl FnOnce(&J) -> bool) -> Option<J> {
+        let mut jobs = slot.lock();
+        if !jobs.last().is_some_and(is) {
+            return None;
+        }
+        let job = jobs.pop();
+        if jobs.is_empty() {
+            // Release: as in `queue_from`.
+            self.held.fetch_sub(1, Ordering::Release);
+        }
+        job
+    }
+
     /// Whether any slot holds a child.
     pub(crate) fn any(&self) -> bool {
         // SeqCst: the read of the pair (see the module's doc).

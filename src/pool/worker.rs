@@ -244,6 +244,22 @@ impl Spawner for Children<'_> {
     fn count(&self, ended: Ended) {
         self.worker.tally.count(ended);
     }
+
+    fn offer(&self, half: WorkRequest) -> bool {
+        // As a child: held in the slot, queued by the same rules, so an
+        // idle worker takes it. Refused only by a closed pool.
+        self.spawn(half).is_ok()
+    }
+
+    fn reclaim(&self, id: RequestId) {
+        let mine = self
+            .pool
+            .nursery
+            .take_last_if(self.worker.slot, |job| job.id() == id);
+        // Dropped after the slot's lock is released: a half's job holds
+        // nothing of the user's, but a job's `Drop` is kept out of locks.
+        drop(mine);
+    }
 }
 
 impl Children<'_> {
@@ -322,7 +338,7 @@ fn children_pushed(
 }
 
 fn cancel_children(pool: &Pool, jobs: Vec<Job>) {
-    pool.count_cancelled(jobs.len());
+    pool.count_cancelled(jobs.iter().filter(|job| job.is_request()).count());
     for job in jobs {
         job.cancel();
     }

@@ -132,6 +132,12 @@ pub(crate) trait Spawner {
     /// Counts in the pool's statistics how a request that hands its
     /// outcome over itself (a collector's) ended, before it does.
     fn count(&self, ended: Ended);
+    /// Offers the half of a join (`request::join`) to the pool's other
+    /// workers, as a child is put; whether it was (a closed pool refuses).
+    fn offer(&self, half: WorkRequest) -> bool;
+    /// Takes the half with this id back out of the running worker's slot,
+    /// if it is still there and the last thing put.
+    fn reclaim(&self, id: RequestId);
 }
 
 /// A spawner for tasks run outside a worker (the models): refuses all.
@@ -157,4 +163,10 @@ impl Spawner for Detached {
     }
 
     fn count(&self, _ended: Ended) {}
+
+    fn offer(&self, _half: WorkRequest) -> bool {
+        false
+    }
+
+    fn reclaim(&self, _id: RequestId) {}
 }

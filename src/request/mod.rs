@@ -6,6 +6,7 @@ mod batch;
 pub(crate) mod context;
 pub(crate) mod ended;
 mod id;
+mod join;
 mod keyed;
 pub(crate) mod stream;
 pub(crate) mod task;

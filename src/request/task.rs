@@ -29,6 +29,10 @@ pub(crate) enum Route {
     /// Straight to a ticket: the task settles its outcome itself, on
     /// whichever thread ends it; the handle never counts it.
     Ticket,
+    /// To the running request that offered it: the half of a
+    /// `Context::join` (`request::join`), a piece of that request rather
+    /// than a request, counted nowhere, never cancelled.
+    Parent,
 }
 
 /// A request with its types erased, as the queues carry it.

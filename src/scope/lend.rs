@@ -1,5 +1,6 @@
-//! Lending a scope's borrows to the workers: the one place in callpool
-//! that erases a lifetime, and what makes that sound.
+//! Lending borrowed work to the workers (a scope's requests, the half a
+//! `Context::join` offers): the one place in callpool that erases a
+//! lifetime, and what makes that sound.
 //!
 //! A worker thread outlives any one call, so the request queue holds only
 //! `'static` work. [`with_loans`] hands its body [`Loans`] for the
@@ -21,6 +22,8 @@
 
 use std::marker::PhantomData;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use crate::request::Context;
 
 /// Loans not yet given back, and a condition variable to wait for none.
 #[derive(Debug, Default)]
@@ -88,7 +91,10 @@ pub(crate) fn with_loans<'env, R>(body: impl for<'l> FnOnce(Loans<'l, 'env>) -> 
 impl<'env> Loans<'_, 'env> {
     /// Makes `work`, which may borrow for `'env`, into `'static` work that
     /// gives its loan back once it is dropped.
-    pub(crate) fn lend<R>(&self, work: impl FnOnce() -> R + Send + 'env) -> Lent<R> {
+    pub(crate) fn lend<R>(
+        &self,
+        work: impl FnOnce() -> R + Send + 'env,
+    ) -> Lent<dyn FnOnce() -> R + Send> {
         *self.latch.out() += 1;
         let work: Box<dyn FnOnce() -> R + Send + 'env> = Box::new(work);
         // SAFETY: only the lifetime bound of the trait object changes (same
@@ -100,6 +106,28 @@ impl<'env> Loans<'_, 'env> {
         // shorter `'env` (invariance), so `'env` is always that call's.
         #[allow(unsafe_code)]
         let work: Box<dyn FnOnce() -> R + Send + 'static> = unsafe { std::mem::transmute(work) };
+        self.loan(work)
+    }
+
+    /// [`lend`](Self::lend) for work that runs in a worker's [`Context`]
+    /// (a half that `Context::join` offers to other workers).
+    pub(crate) fn lend_in_context(
+        &self,
+        work: impl FnOnce(&Context<'_>) + Send + 'env,
+    ) -> Lent<dyn FnOnce(&Context<'_>) + Send> {
+        *self.latch.out() += 1;
+        let work: Box<dyn FnOnce(&Context<'_>) + Send + 'env> = Box::new(work);
+        // SAFETY: as in `lend`: only the trait object's lifetime bound
+        // changes, and the same `Lent` and `with_loans` keep every borrow
+        // inside `'env`.
+        #[allow(unsafe_code)]
+        let work: Box<dyn FnOnce(&Context<'_>) + Send + 'static> =
+            unsafe { std::mem::transmute(work) };
+        self.loan(work)
+    }
+
+    /// The loan of `work`, counted out already.
+    fn loan<W: ?Sized>(&self, work: Box<W>) -> Lent<W> {
         Lent {
             work: Some(work),
             latch: Arc::clone(&self.latch),
@@ -107,25 +135,39 @@ impl<'env> Loans<'_, 'env> {
     }
 }
 
-/// Work lent by a scope, `'static` for the queue; gives its loan back when
-/// dropped, after the work itself.
-pub(crate) struct Lent<R> {
-    work: Option<Box<dyn FnOnce() -> R + Send>>,
+/// Work lent by a scope or a join, `'static` for the queue (`W` is the
+/// work's trait object type); gives its loan back when dropped, after the
+/// work itself.
+pub(crate) struct Lent<W: ?Sized> {
+    work: Option<Box<W>>,
     latch: Arc<Latch>,
 }
 
-impl<R> Lent<R> {
-    /// Runs the work; the loan goes back as this returns or unwinds.
-    pub(crate) fn run(mut self) -> R {
-        let work = self
-            .work
+impl<W: ?Sized> Lent<W> {
+    /// The work, to be run at once by the caller, which holds `self` (and
+    /// so the loan) until the work is gone.
+    fn work(&mut self) -> Box<W> {
+        self.work
             .take()
-            .expect("a Lent runs once: `run` takes it by value");
-        work()
+            .expect("a Lent runs once: its runs take it by value")
     }
 }
 
-impl<R> Drop for Lent<R> {
+impl<R> Lent<dyn FnOnce() -> R + Send> {
+    /// Runs the work; the loan goes back as this returns or unwinds.
+    pub(crate) fn run(mut self) -> R {
+        self.work()()
+    }
+}
+
+impl Lent<dyn FnOnce(&Context<'_>) + Send> {
+    /// Runs the work in `cx`; the loan goes back as this returns or unwinds.
+    pub(crate) fn run_in(mut self, cx: &Context<'_>) {
+        self.work()(cx)
+    }
+}
+
+impl<W: ?Sized> Drop for Lent<W> {
     fn drop(&mut self) {
         /// Gives the loan back even if dropping the work panics.
         struct GiveBack<'a>(&'a Latch);
@@ -140,7 +182,7 @@ impl<R> Drop for Lent<R> {
     }
 }
 
-impl<R> std::fmt::Debug for Lent<R> {
+impl<W: ?Sized> std::fmt::Debug for Lent<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lent")
             .field("ran", &self.work.is_none())

@@ -4,7 +4,7 @@
 //! lifetime callpool erases, and why that is sound) is `lend.rs`.
 
 #[allow(unsafe_code)]
-mod lend;
+pub(crate) mod lend;
 
 use std::convert::Infallible;
 use std::fmt;

@@ -1,0 +1,298 @@
+//! [`Context::join`]: a running request splits off a second piece of work,
+//! which another worker may take while the request runs the first piece;
+//! if none has taken it by then, the request runs it itself. So a
+//! fork-join callable never waits for a worker that is not coming: with
+//! one worker, or every other worker busy, `join` runs both pieces in turn.
+//!
+//! The offered piece (the *half*) lives in a [`Half`] shared by the
+//! request and the job that carries it through the worker's slot and the
+//! queue. Whoever moves it out of `Offered` first, under the half's lock,
+//! runs it: a worker that took the job, or the request itself. A job that
+//! finds it gone ends as a no-op; a sweep that cancels the job leaves it
+//! for the request. So it runs exactly once, and nothing but the request
+//! that offered it can drop it unrun (only when the first piece panicked).
+//!
+//! ```text
+//!   join ──► offer (slot, as a child) ──► run `a` here ──► claim:
+//!                                                          │ Offered: take it back, run it here
+//!            another worker takes the job: Offered ──► Running ──► Ran ─┘ Running: wait for Ran
+//! ```
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::request::context::Context;
+use crate::request::task::{Ended, Envelope, Route, Task, TaskBox};
+use crate::request::{RequestId, WorkRequest};
+use crate::scope::lend::{with_loans, Lent};
+use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::unwind;
+
+/// The offered half's work: it writes its value into its `join` call's
+/// frame, so the half itself carries no type.
+type Work = Lent<dyn FnOnce(&Context<'_>) + Send>;
+
+/// The offered half, shared by its `join` call and the job in the queue.
+struct Half {
+    state: Mutex<State>,
+    /// Signalled when a worker has run the half (`State::Ran`).
+    ran: Condvar,
+}
+
+enum State {
+    /// Offered; nobody has taken it yet.
+    Offered(Work),
+    /// A worker took it and runs it.
+    Running,
+    /// A worker ran it; `Some` holds its panic, for the `join` to resume.
+    Ran(Option<Box<dyn Any + Send>>),
+    /// Its `join` took it back (to run it itself, or to drop it unrun when
+    /// the first half panicked).
+    TakenBack,
+}
+
+/// What `join` does with the half once the first half is over.
+enum Claim {
+    /// Nobody took it: here it is.
+    Mine(Work),
+    /// A worker ran it; `Some` holds its panic.
+    Ran(Option<Box<dyn Any + Send>>),
+}
+
+impl Half {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while this lock is held (the work runs outside
+        // it), so a poisoned lock still guards a consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the half back if nobody took it, else waits until the worker
+    /// that took it has run it.
+    fn claim(&self) -> Claim {
+        let mut state = self.state();
+        loop {
+            match std::mem::replace(&mut *state, State::TakenBack) {
+                State::Offered(work) => return Claim::Mine(work),
+                State::Ran(panic) => return Claim::Ran(panic),
+                State::Running => {
+                    *state = State::Running;
+                    state = self.ran.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+                State::TakenBack => unreachable!("a half is claimed once, by its join"),
+            }
+        }
+    }
+}
+
+/// The job that carries an offered half through the worker's slot and the
+/// queue: no callable, no outcome, no callback of its own (`Route::Parent`).
+struct HalfTask {
+    half: Arc<Half>,
+    /// The request that called `join`: the half's context says its id, and
+    /// what the half puts goes to that request's handle.
+    parent: RequestId,
+}
+
+impl Task for HalfTask {
+    fn run(&mut self, cx: &Context<'_>) {
+        let work = {
+            let mut state = self.half.state();
+            match std::mem::replace(&mut *state, State::Running) {
+                State::Offered(work) => work,
+                // Taken back by its join, which runs it: nothing to do.
+                taken => {
+                    *state = taken;
+                    return;
+                }
+            }
+        };
+        let cx = Context::new(cx.spawner, self.parent);
+        // The work consumes its loan as it returns or unwinds; the panic
+        // goes to the join, which resumes it on its own thread.
+        let panic = panic::catch_unwind(AssertUnwindSafe(|| work.run_in(&cx))).err();
+        *self.half.state() = State::Ran(panic);
+        self.half.ran.notify_all();
+    }
+
+    // Cancelled or dropped unrun (a sweep, a closed pool): the half stays
+    // offered, and its join runs it.
+    fn cancel(&mut self) {}
+
+    fn release(&mut self) {}
+
+    fn route(&self) -> Route {
+        Route::Parent
+    }
+
+    fn report(&mut self, id: RequestId) {
+        log::error!("callpool bug: the half {id} of a join routed to a handle");
+    }
+
+    fn ended(&self) -> Ended {
+        // Never counted: a half is a piece of its request, not a request.
+        Ended::Unstarted
+    }
+
+    fn user_chosen_id(&self) -> bool {
+        false
+    }
+}
+
+/// Before the first half's panic unwinds out of `join`: the half is taken
+/// back and dropped, or, if a worker runs it, waited for, so that nothing
+/// it borrows is used after `join` (`with_loans` waits for its loan too).
+struct OnUnwind<'a> {
+    half: &'a Half,
+    claimed: bool,
+}
+
+impl Drop for OnUnwind<'_> {
+    fn drop(&mut self) {
+        if self.claimed {
+            return;
+        }
+        match self.half.claim() {
+            Claim::Mine(work) => unwind::drop_contained("the half of a join", work),
+            Claim::Ran(panic) => unwind::drop_contained("a half's panic", panic),
+        }
+    }
+}
+
+impl Context<'_> {
+    /// Runs `a` and `b`, `b` possibly on another worker, and returns both
+    /// results: fork-join that cannot wait for a worker that is not
+    /// coming.
+    ///
+    /// `b` is offered to the pool's other workers as a child would be
+    /// (see [`put`](Self::put)): an idle worker takes it. Meanwhile this
+    /// worker runs `a`. If no worker has taken `b` by the time `a`
+    /// returns, this worker takes it back and runs it itself; if one has,
+    /// `join` waits for it to finish. So with one worker, or with every
+    /// other worker busy, `join` runs `a` and then `b`, and never waits for
+    /// a worker that may not come (a callable that waits for its own
+    /// children through a channel does). Each half runs exactly once.
+    ///
+    /// Both halves may borrow from the caller's stack (`b`'s captures must
+    /// be [`Send`], since another worker may run it), and each gets a
+    /// context of its own, on its worker, to put requests or `join` again:
+    /// recursive divide-and-conquer nests `join` calls. What a half puts
+    /// goes on the running request's handle, as this context's `put`
+    /// does; [`id`](Self::id) in either half is the running request's.
+    ///
+    /// A half is not a request: it has no id of its own to cancel, no
+    /// callbacks, and is not counted in [`pending`](crate::ThreadPool::pending)
+    /// or [`stats`](crate::ThreadPool::stats) (its request is). Nothing
+    /// stops it once offered: [`shutdown_now`](crate::ThreadPool::shutdown_now)
+    /// and a pool closing leave it to this call, which runs it, as they
+    /// let the running request finish.
+    ///
+    /// # Panics
+    ///
+    /// If `a` or `b` panics, `join` panics with that panic once both
+    /// halves are over (with `a`'s if both do; then `b` may not have run).
+    /// In a request's callable, the request's error callback then hears
+    /// [`TaskError::Panicked`](crate::TaskError::Panicked), as for any
+    /// panic there.
+    ///
+    /// # Examples
+    ///
+    /// A sum over a slice the caller owns, split in halves down to 1,000
+    /// elements:
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    ///
+    /// fn sum(cx: &Context<'_>, xs: &[u64]) -> u64 {
+    ///     if xs.len() <= 1_000 {
+    ///         return xs.iter().sum();
+    ///     }
+    ///     let (left, right) = xs.split_at(xs.len() / 2);
+    ///     let (a, b) = cx.join(|cx| sum(cx, left), |cx| sum(cx, right));
+    ///     a + b
+    /// }
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let xs: Vec<u64> = (1..=100_000).collect();
+    /// pool.put_request(
+    ///     WorkRequest::with_context(move |cx: &Context<'_>, ()| sum(cx, &xs), ())
+    ///         .on_result(|_, total| assert_eq!(total, 100_000 * 100_001 / 2)),
+    /// )?;
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// The second half may run on another thread, so what it captures must
+    /// be `Send`:
+    ///
+    /// ```compile_fail
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    /// use std::rc::Rc;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// pool.put_request(WorkRequest::with_context(|cx: &Context<'_>, ()| {
+    ///     let local = Rc::new(1);
+    ///     cx.join(|_| 1, move |_| *local + 1)   // `Rc` is not `Send`
+    /// }, ()))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// nor can it use the outer context, which belongs to this worker
+    /// (each half gets its own):
+    ///
+    /// ```compile_fail
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// pool.put_request(WorkRequest::with_context(|cx: &Context<'_>, ()| {
+    ///     cx.join(|_| 1, |_| cx.id().value())   // `&Context` is not `Send`
+    /// }, ()))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce(&Context<'_>) -> RA,
+        B: FnOnce(&Context<'_>) -> RB + Send,
+        RB: Send,
+    {
+        let mut b_value = None;
+        let a_value = with_loans(|loans| {
+            let into = &mut b_value;
+            let work = loans.lend_in_context(move |cx| *into = Some(b(cx)));
+            let half = Arc::new(Half {
+                state: Mutex::new(State::Offered(work)),
+                ran: Condvar::new(),
+            });
+            let id = RequestId::next_auto();
+            let task: Box<Envelope<dyn Task>> = Box::new(Envelope {
+                id_value: id.value(),
+                task: HalfTask {
+                    half: Arc::clone(&half),
+                    parent: self.id(),
+                },
+            });
+            let offered = self
+                .spawner
+                .offer(WorkRequest::from_task(TaskBox::Boxed(task)));
+            let mut on_unwind = OnUnwind {
+                half: &half,
+                claimed: false,
+            };
+            let a_value = a(self);
+            // Still in this worker's slot, it leaves it now rather than
+            // travel through the queue as a no-op.
+            if offered {
+                self.spawner.reclaim(id);
+            }
+            on_unwind.claimed = true;
+            match half.claim() {
+                Claim::Mine(work) => work.run_in(self),
+                Claim::Ran(None) => {}
+                Claim::Ran(Some(panic)) => panic::resume_unwind(panic),
+            }
+            a_value
+        });
+        let b_value = b_value.expect("a join's second half ran, or its panic resumed");
+        (a_value, b_value)
+    }
+}
