@@ -25,7 +25,9 @@ impl Context<'_> {
     /// the queue; [`cancel`](crate::ThreadPool::cancel) finds it there. A
     /// callable that waits for its own children waits until another
     /// worker is free to run them: with one worker, or with every worker
-    /// waiting that way, it waits for ever.
+    /// waiting that way, it waits for ever. To split work and wait for
+    /// both parts, use [`join`](Self::join), which runs a part itself when
+    /// no other worker takes it.
     ///
     /// # Errors
     ///
