@@ -43,8 +43,10 @@ struct Half {
 enum State {
     /// Offered; nobody has taken it yet.
     Offered(Work),
-    /// A worker took it and runs it.
-    Running,
+    /// A worker took it and runs it; `true` once its join waits for it
+    /// (only then is there someone to notify: a notification is a system
+    /// call).
+    Running(bool),
     /// A worker ran it; `Some` holds its panic, for the `join` to resume.
     Ran(Option<Box<dyn Any + Send>>),
     /// Its `join` took it back (to run it itself, or to drop it unrun when
@@ -75,8 +77,8 @@ impl Half {
             match std::mem::replace(&mut *state, State::TakenBack) {
                 State::Offered(work) => return Claim::Mine(work),
                 State::Ran(panic) => return Claim::Ran(panic),
-                State::Running => {
-                    *state = State::Running;
+                State::Running(_) => {
+                    *state = State::Running(true);
                     state = self.ran.wait(state).unwrap_or_else(|e| e.into_inner());
                 }
                 State::TakenBack => unreachable!("a half is claimed once, by its join"),
@@ -98,7 +100,7 @@ impl Task for HalfTask {
     fn run(&mut self, cx: &Context<'_>) {
         let work = {
             let mut state = self.half.state();
-            match std::mem::replace(&mut *state, State::Running) {
+            match std::mem::replace(&mut *state, State::Running(false)) {
                 State::Offered(work) => work,
                 // Taken back by its join, which runs it: nothing to do.
                 taken => {
@@ -111,8 +113,14 @@ impl Task for HalfTask {
         // The work consumes its loan as it returns or unwinds; the panic
         // goes to the join, which resumes it on its own thread.
         let panic = panic::catch_unwind(AssertUnwindSafe(|| work.run_in(&cx))).err();
-        *self.half.state() = State::Ran(panic);
-        self.half.ran.notify_all();
+        let mut state = self.half.state();
+        let waited_for = matches!(*state, State::Running(true));
+        *state = State::Ran(panic);
+        if waited_for {
+            // Under the lock: the join cannot miss it between its look and
+            // its wait.
+            self.half.ran.notify_all();
+        }
     }
 
     // Cancelled or dropped unrun (a sweep, a closed pool): the half stays

@@ -28,20 +28,29 @@ use crate::request::Context;
 /// Loans not yet given back, and a condition variable to wait for none.
 #[derive(Debug, Default)]
 struct Latch {
-    out: Mutex<usize>,
+    out: Mutex<Out>,
     back: Condvar,
 }
 
+#[derive(Debug, Default)]
+struct Out {
+    loans: usize,
+    /// Whether `with_loans` waits for the last loan: only then is there
+    /// someone to notify (a notification is a system call, and a join
+    /// that ran its half itself gives the loan back before it waits).
+    waited_for: bool,
+}
+
 impl Latch {
-    fn out(&self) -> MutexGuard<'_, usize> {
+    fn out(&self) -> MutexGuard<'_, Out> {
         // Poison-free: the count changes only by whole steps that cannot panic.
         self.out.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn give_back(&self) {
         let mut out = self.out();
-        *out -= 1;
-        if *out == 0 {
+        out.loans -= 1;
+        if out.loans == 0 && out.waited_for {
             // Under the lock: the waiter cannot miss it between its look
             // and its wait.
             self.back.notify_all();
@@ -50,7 +59,8 @@ impl Latch {
 
     fn wait_all_back(&self) {
         let mut out = self.out();
-        while *out > 0 {
+        while out.loans > 0 {
+            out.waited_for = true;
             out = self.back.wait(out).unwrap_or_else(PoisonError::into_inner);
         }
     }
@@ -95,7 +105,7 @@ impl<'env> Loans<'_, 'env> {
         &self,
         work: impl FnOnce() -> R + Send + 'env,
     ) -> Lent<dyn FnOnce() -> R + Send> {
-        *self.latch.out() += 1;
+        self.latch.out().loans += 1;
         let work: Box<dyn FnOnce() -> R + Send + 'env> = Box::new(work);
         // SAFETY: only the lifetime bound of the trait object changes (same
         // layout, same vtable). The box is dropped, run or not, before
@@ -115,7 +125,7 @@ impl<'env> Loans<'_, 'env> {
         &self,
         work: impl FnOnce(&Context<'_>) + Send + 'env,
     ) -> Lent<dyn FnOnce(&Context<'_>) + Send> {
-        *self.latch.out() += 1;
+        self.latch.out().loans += 1;
         let work: Box<dyn FnOnce(&Context<'_>) + Send + 'env> = Box::new(work);
         // SAFETY: as in `lend`: only the trait object's lifetime bound
         // changes, and the same `Lent` and `with_loans` keep every borrow
