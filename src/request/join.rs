@@ -4,13 +4,13 @@
 //! fork-join callable never waits for a worker that is not coming: with
 //! one worker, or every other worker busy, `join` runs both pieces in turn.
 //!
-//! The offered piece (the *half*) lives in a [`Half`] shared by the
-//! request and the job that carries it through the worker's slot and the
-//! queue. Whoever moves it out of `Offered` first, under the half's lock,
-//! runs it: a worker that took the job, or the request itself. A job that
-//! finds it gone ends as a no-op; a sweep that cancels the job leaves it
-//! for the request. So it runs exactly once, and nothing but the request
-//! that offered it can drop it unrun (only when the first piece panicked).
+//! The offered piece (the *half*) is lent (`scope::lend::offer_while`,
+//! which keeps its borrows sound) and carried by a [`HalfTask`] job through
+//! the worker's slot and the queue. Whoever moves it out of its offer
+//! first, under the offer's lock, runs it: a worker that took the job, or
+//! the join itself. A job that finds it gone ends as a no-op; a sweep that
+//! cancels the job leaves it for the join. So it runs exactly once, and
+//! only its join can drop it unrun (when the first piece panicked).
 //!
 //! ```text
 //!   join ──► offer (slot, as a child) ──► run `a` here ──► claim:
@@ -18,79 +18,17 @@
 //!            another worker takes the job: Offered ──► Running ──► Ran ─┘ Running: wait for Ran
 //! ```
 
-use std::any::Any;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::request::context::Context;
 use crate::request::task::{Ended, Envelope, Route, Task, TaskBox};
 use crate::request::{RequestId, WorkRequest};
-use crate::scope::lend::{with_loans, Lent};
-use crate::sync::{Condvar, Mutex, MutexGuard};
-use crate::unwind;
-
-/// The offered half's work: it writes its value into its `join` call's
-/// frame, so the half itself carries no type.
-type Work = Lent<dyn FnOnce(&Context<'_>) + Send>;
-
-/// The offered half, shared by its `join` call and the job in the queue.
-struct Half {
-    state: Mutex<State>,
-    /// Signalled when a worker has run the half (`State::Ran`).
-    ran: Condvar,
-}
-
-enum State {
-    /// Offered; nobody has taken it yet.
-    Offered(Work),
-    /// A worker took it and runs it; `true` once its join waits for it
-    /// (only then is there someone to notify: a notification is a system
-    /// call).
-    Running(bool),
-    /// A worker ran it; `Some` holds its panic, for the `join` to resume.
-    Ran(Option<Box<dyn Any + Send>>),
-    /// Its `join` took it back (to run it itself, or to drop it unrun when
-    /// the first half panicked).
-    TakenBack,
-}
-
-/// What `join` does with the half once the first half is over.
-enum Claim {
-    /// Nobody took it: here it is.
-    Mine(Work),
-    /// A worker ran it; `Some` holds its panic.
-    Ran(Option<Box<dyn Any + Send>>),
-}
-
-impl Half {
-    fn state(&self) -> MutexGuard<'_, State> {
-        // Nothing panics while this lock is held (the work runs outside
-        // it), so a poisoned lock still guards a consistent state.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Takes the half back if nobody took it, else waits until the worker
-    /// that took it has run it.
-    fn claim(&self) -> Claim {
-        let mut state = self.state();
-        loop {
-            match std::mem::replace(&mut *state, State::TakenBack) {
-                State::Offered(work) => return Claim::Mine(work),
-                State::Ran(panic) => return Claim::Ran(panic),
-                State::Running(_) => {
-                    *state = State::Running(true);
-                    state = self.ran.wait(state).unwrap_or_else(|e| e.into_inner());
-                }
-                State::TakenBack => unreachable!("a half is claimed once, by its join"),
-            }
-        }
-    }
-}
+use crate::scope::lend::{offer_while, Offered};
 
 /// The job that carries an offered half through the worker's slot and the
 /// queue: no callable, no outcome, no callback of its own (`Route::Parent`).
 struct HalfTask {
-    half: Arc<Half>,
+    half: Arc<dyn Offered>,
     /// The request that called `join`: the half's context says its id, and
     /// what the half puts goes to that request's handle.
     parent: RequestId,
@@ -98,29 +36,8 @@ struct HalfTask {
 
 impl Task for HalfTask {
     fn run(&mut self, cx: &Context<'_>) {
-        let work = {
-            let mut state = self.half.state();
-            match std::mem::replace(&mut *state, State::Running(false)) {
-                State::Offered(work) => work,
-                // Taken back by its join, which runs it: nothing to do.
-                taken => {
-                    *state = taken;
-                    return;
-                }
-            }
-        };
-        let cx = Context::new(cx.spawner, self.parent);
-        // The work consumes its loan as it returns or unwinds; the panic
-        // goes to the join, which resumes it on its own thread.
-        let panic = panic::catch_unwind(AssertUnwindSafe(|| work.run_in(&cx))).err();
-        let mut state = self.half.state();
-        let waited_for = matches!(*state, State::Running(true));
-        *state = State::Ran(panic);
-        if waited_for {
-            // Under the lock: the join cannot miss it between its look and
-            // its wait.
-            self.half.ran.notify_all();
-        }
+        // Nothing, if its join took it back already.
+        self.half.run(&Context::new(cx.spawner, self.parent));
     }
 
     // Cancelled or dropped unrun (a sweep, a closed pool): the half stays
@@ -144,26 +61,6 @@ impl Task for HalfTask {
 
     fn user_chosen_id(&self) -> bool {
         false
-    }
-}
-
-/// Before the first half's panic unwinds out of `join`: the half is taken
-/// back and dropped, or, if a worker runs it, waited for, so that nothing
-/// it borrows is used after `join` (`with_loans` waits for its loan too).
-struct OnUnwind<'a> {
-    half: &'a Half,
-    claimed: bool,
-}
-
-impl Drop for OnUnwind<'_> {
-    fn drop(&mut self) {
-        if self.claimed {
-            return;
-        }
-        match self.half.claim() {
-            Claim::Mine(work) => unwind::drop_contained("the half of a join", work),
-            Claim::Ran(panic) => unwind::drop_contained("a half's panic", panic),
-        }
     }
 }
 
@@ -264,42 +161,31 @@ impl Context<'_> {
         RB: Send,
     {
         let mut b_value = None;
-        let a_value = with_loans(|loans| {
-            let into = &mut b_value;
-            let work = loans.lend_in_context(move |cx| *into = Some(b(cx)));
-            let half = Arc::new(Half {
-                state: Mutex::new(State::Offered(work)),
-                ran: Condvar::new(),
-            });
-            let id = RequestId::next_auto();
-            let task: Box<Envelope<dyn Task>> = Box::new(Envelope {
-                id_value: id.value(),
-                task: HalfTask {
-                    half: Arc::clone(&half),
-                    parent: self.id(),
-                },
-            });
-            let offered = self
-                .spawner
-                .offer(WorkRequest::from_task(TaskBox::Boxed(task)));
-            let mut on_unwind = OnUnwind {
-                half: &half,
-                claimed: false,
-            };
-            let a_value = a(self);
-            // Still in this worker's slot, it leaves it now rather than
-            // travel through the queue as a no-op.
-            if offered {
-                self.spawner.reclaim(id);
-            }
-            on_unwind.claimed = true;
-            match half.claim() {
-                Claim::Mine(work) => work.run_in(self),
-                Claim::Ran(None) => {}
-                Claim::Ran(Some(panic)) => panic::resume_unwind(panic),
-            }
-            a_value
-        });
+        let into = &mut b_value;
+        let a_value = offer_while(
+            self,
+            move |cx: &Context<'_>| *into = Some(b(cx)),
+            |half| {
+                let id = RequestId::next_auto();
+                let task: Box<Envelope<dyn Task>> = Box::new(Envelope {
+                    id_value: id.value(),
+                    task: HalfTask {
+                        half,
+                        parent: self.id(),
+                    },
+                });
+                let offered = self
+                    .spawner
+                    .offer(WorkRequest::from_task(TaskBox::Boxed(task)));
+                let a_value = a(self);
+                // Still in this worker's slot, it leaves it now rather than
+                // travel through the queue as a no-op.
+                if offered {
+                    self.spawner.reclaim(id);
+                }
+                a_value
+            },
+        );
         let b_value = b_value.expect("a join's second half ran, or its panic resumed");
         (a_value, b_value)
     }

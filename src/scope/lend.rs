@@ -1,6 +1,6 @@
-//! Lending borrowed work to the workers (a scope's requests, the half a
-//! `Context::join` offers): the one place in callpool that erases a
-//! lifetime, and what makes that sound.
+//! Lending borrowed work to the workers: a scope's requests ([`with_loans`])
+//! and the half a `Context::join` offers ([`offer_while`]). The one place
+//! in callpool that erases a lifetime, and what makes that sound.
 //!
 //! A worker thread outlives any one call, so the request queue holds only
 //! `'static` work. [`with_loans`] hands its body [`Loans`] for the
@@ -19,11 +19,24 @@
 //!
 //! A `Lent` that is never dropped (leaked) keeps `with_loans` waiting for
 //! ever: a hang, never a dangling borrow.
+//!
+//! [`offer_while`] lends one piece of work to whichever thread takes it
+//! first: another thread, through the `'static` [`Offered`] it hands out,
+//! or the lender itself, which takes it back if it is still there when its
+//! own part is done. The work lives only inside its [`Offer`]'s state, and
+//! moves out of it under the offer's lock; `offer_while` does not return,
+//! nor unwind, before it has taken the work back (and run or dropped it) or
+//! seen the thread that took it finish (which drops it before it says so).
+//! So an `Offered` that outlives the call (a stale job in a queue) holds
+//! no work any more, only an ended state: no borrow reaches past `'env`.
 
+use std::any::Any;
 use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::request::Context;
+use crate::unwind;
 
 /// Loans not yet given back, and a condition variable to wait for none.
 #[derive(Debug, Default)]
@@ -36,8 +49,8 @@ struct Latch {
 struct Out {
     loans: usize,
     /// Whether `with_loans` waits for the last loan: only then is there
-    /// someone to notify (a notification is a system call, and a join
-    /// that ran its half itself gives the loan back before it waits).
+    /// someone to notify (std's condition variable makes a system call
+    /// for every notification).
     waited_for: bool,
 }
 
@@ -101,10 +114,7 @@ pub(crate) fn with_loans<'env, R>(body: impl for<'l> FnOnce(Loans<'l, 'env>) -> 
 impl<'env> Loans<'_, 'env> {
     /// Makes `work`, which may borrow for `'env`, into `'static` work that
     /// gives its loan back once it is dropped.
-    pub(crate) fn lend<R>(
-        &self,
-        work: impl FnOnce() -> R + Send + 'env,
-    ) -> Lent<dyn FnOnce() -> R + Send> {
+    pub(crate) fn lend<R>(&self, work: impl FnOnce() -> R + Send + 'env) -> Lent<R> {
         self.latch.out().loans += 1;
         let work: Box<dyn FnOnce() -> R + Send + 'env> = Box::new(work);
         // SAFETY: only the lifetime bound of the trait object changes (same
@@ -116,28 +126,6 @@ impl<'env> Loans<'_, 'env> {
         // shorter `'env` (invariance), so `'env` is always that call's.
         #[allow(unsafe_code)]
         let work: Box<dyn FnOnce() -> R + Send + 'static> = unsafe { std::mem::transmute(work) };
-        self.loan(work)
-    }
-
-    /// [`lend`](Self::lend) for work that runs in a worker's [`Context`]
-    /// (a half that `Context::join` offers to other workers).
-    pub(crate) fn lend_in_context(
-        &self,
-        work: impl FnOnce(&Context<'_>) + Send + 'env,
-    ) -> Lent<dyn FnOnce(&Context<'_>) + Send> {
-        self.latch.out().loans += 1;
-        let work: Box<dyn FnOnce(&Context<'_>) + Send + 'env> = Box::new(work);
-        // SAFETY: as in `lend`: only the trait object's lifetime bound
-        // changes, and the same `Lent` and `with_loans` keep every borrow
-        // inside `'env`.
-        #[allow(unsafe_code)]
-        let work: Box<dyn FnOnce(&Context<'_>) + Send + 'static> =
-            unsafe { std::mem::transmute(work) };
-        self.loan(work)
-    }
-
-    /// The loan of `work`, counted out already.
-    fn loan<W: ?Sized>(&self, work: Box<W>) -> Lent<W> {
         Lent {
             work: Some(work),
             latch: Arc::clone(&self.latch),
@@ -145,39 +133,25 @@ impl<'env> Loans<'_, 'env> {
     }
 }
 
-/// Work lent by a scope or a join, `'static` for the queue (`W` is the
-/// work's trait object type); gives its loan back when dropped, after the
-/// work itself.
-pub(crate) struct Lent<W: ?Sized> {
-    work: Option<Box<W>>,
+/// Work lent by a scope, `'static` for the queue; gives its loan back when
+/// dropped, after the work itself.
+pub(crate) struct Lent<R> {
+    work: Option<Box<dyn FnOnce() -> R + Send>>,
     latch: Arc<Latch>,
 }
 
-impl<W: ?Sized> Lent<W> {
-    /// The work, to be run at once by the caller, which holds `self` (and
-    /// so the loan) until the work is gone.
-    fn work(&mut self) -> Box<W> {
-        self.work
-            .take()
-            .expect("a Lent runs once: its runs take it by value")
-    }
-}
-
-impl<R> Lent<dyn FnOnce() -> R + Send> {
+impl<R> Lent<R> {
     /// Runs the work; the loan goes back as this returns or unwinds.
     pub(crate) fn run(mut self) -> R {
-        self.work()()
+        let work = self
+            .work
+            .take()
+            .expect("a Lent runs once: `run` takes it by value");
+        work()
     }
 }
 
-impl Lent<dyn FnOnce(&Context<'_>) + Send> {
-    /// Runs the work in `cx`; the loan goes back as this returns or unwinds.
-    pub(crate) fn run_in(mut self, cx: &Context<'_>) {
-        self.work()(cx)
-    }
-}
-
-impl<W: ?Sized> Drop for Lent<W> {
+impl<R> Drop for Lent<R> {
     fn drop(&mut self) {
         /// Gives the loan back even if dropping the work panics.
         struct GiveBack<'a>(&'a Latch);
@@ -192,10 +166,161 @@ impl<W: ?Sized> Drop for Lent<W> {
     }
 }
 
-impl<W: ?Sized> std::fmt::Debug for Lent<W> {
+impl<R> std::fmt::Debug for Lent<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lent")
             .field("ran", &self.work.is_none())
             .finish()
     }
+}
+
+/// Work offered by [`offer_while`], as the threads it is handed to see it.
+pub(crate) trait Offered: Send + Sync {
+    /// On a thread that took the offer: runs the work in `cx`, unless its
+    /// lender took it back first (then nothing is left to do).
+    fn run(&self, cx: &Context<'_>);
+}
+
+/// One piece of lent work and where it is in its life.
+struct Offer<F> {
+    state: Mutex<OfferState<F>>,
+    /// Signalled when a thread that took the work has run it, if the
+    /// lender waits for it.
+    ran: Condvar,
+}
+
+enum OfferState<F> {
+    /// Nobody has taken it yet.
+    Open(F),
+    /// A thread took it and runs it; `true` once the lender waits for it
+    /// (only then is there someone to notify).
+    Running(bool),
+    /// The thread that took it ran it (and dropped it); `Some` holds its
+    /// panic, for the lender to resume.
+    Ran(Option<Box<dyn Any + Send>>),
+    /// The lender took it back.
+    TakenBack,
+}
+
+/// What the lender finds when its own part is done.
+enum Claim<F> {
+    /// Nobody took the work: here it is.
+    Mine(F),
+    /// A thread ran it; `Some` holds its panic.
+    Ran(Option<Box<dyn Any + Send>>),
+}
+
+impl<F> Offer<F> {
+    fn state(&self) -> MutexGuard<'_, OfferState<F>> {
+        // Poison-free: the work runs outside the lock, and no step under it
+        // panics.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the work back if nobody took it, else waits until the thread
+    /// that took it has run it. Called once, by the lender.
+    fn claim(&self) -> Claim<F> {
+        let mut state = self.state();
+        loop {
+            match std::mem::replace(&mut *state, OfferState::TakenBack) {
+                OfferState::Open(work) => return Claim::Mine(work),
+                OfferState::Ran(panic) => return Claim::Ran(panic),
+                OfferState::Running(_) => {
+                    *state = OfferState::Running(true);
+                    state = self.ran.wait(state).unwrap_or_else(PoisonError::into_inner);
+                }
+                OfferState::TakenBack => unreachable!("an offer is claimed once, by its lender"),
+            }
+        }
+    }
+}
+
+impl<F: FnOnce(&Context<'_>) + Send> Offered for Offer<F> {
+    fn run(&self, cx: &Context<'_>) {
+        let work = {
+            let mut state = self.state();
+            match std::mem::replace(&mut *state, OfferState::Running(false)) {
+                OfferState::Open(work) => work,
+                ended => {
+                    *state = ended;
+                    return;
+                }
+            }
+        };
+        // The call consumes the work, so it is dropped (returned or
+        // unwound) before `Ran` is set: the lender, which waits for `Ran`,
+        // never returns while it is alive.
+        let panic = panic::catch_unwind(AssertUnwindSafe(|| work(cx))).err();
+        let mut state = self.state();
+        let waited_for = matches!(*state, OfferState::Running(true));
+        *state = OfferState::Ran(panic);
+        if waited_for {
+            // Under the lock: the lender cannot miss it between its look
+            // and its wait.
+            self.ran.notify_all();
+        }
+    }
+}
+
+/// Before `body`'s panic leaves `offer_while`: the work is taken back and
+/// dropped, or, if a thread runs it, waited for.
+struct Settle<'a, F> {
+    offer: &'a Offer<F>,
+    armed: bool,
+}
+
+impl<F> Drop for Settle<'_, F> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        match self.offer.claim() {
+            Claim::Mine(work) => unwind::drop_contained("the offered half of a join", work),
+            Claim::Ran(panic) => unwind::drop_contained("a join half's panic", panic),
+        }
+    }
+}
+
+/// Offers `work`, which may borrow for `'env`, to other threads: `body`
+/// gets it as a `'static` [`Offered`] to hand them, and does its own part.
+/// Then, if nobody took the work, runs it here in `cx`; if a thread did,
+/// waits until it has run it, and resumes its panic here. If `body`
+/// panics, the work is taken back and dropped (or waited for) before the
+/// panic goes on.
+pub(crate) fn offer_while<'env, F, R>(
+    cx: &Context<'_>,
+    work: F,
+    body: impl FnOnce(Arc<dyn Offered>) -> R,
+) -> R
+where
+    F: FnOnce(&Context<'_>) + Send + 'env,
+{
+    let offer = Arc::new(Offer {
+        state: Mutex::new(OfferState::Open(work)),
+        ran: Condvar::new(),
+    });
+    let shared: Arc<dyn Offered + 'env> = offer.clone();
+    // SAFETY: only the lifetime bound of the trait object changes (same
+    // layout, same vtable). The work, the only thing in it that borrows
+    // for `'env`, lives in the offer's state until it moves out under the
+    // offer's lock: to this function, which runs or drops it before it
+    // returns or unwinds (`claim`, `Settle`), or to a thread that took it,
+    // which drops it before it sets `Ran`, which `claim` waits for. `'env`
+    // outlives this call (it bounds a parameter's type), so once this call
+    // is over the shared offer holds an ended state and no work, and its
+    // `run` does nothing.
+    #[allow(unsafe_code)]
+    let shared: Arc<dyn Offered + 'static> = unsafe { std::mem::transmute(shared) };
+    let mut settle = Settle {
+        offer: &offer,
+        armed: true,
+    };
+    let value = body(shared);
+    settle.armed = false;
+    match offer.claim() {
+        Claim::Mine(work) => work(cx),
+        Claim::Ran(None) => {}
+        Claim::Ran(Some(panic)) => panic::resume_unwind(panic),
+    }
+    value
 }
