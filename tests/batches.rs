@@ -4,13 +4,13 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use callpool::{
-    make_fallible_requests, make_requests, Batch, BatchError, RequestId, TaskError, ThreadPool,
-    WorkRequest,
+    make_fallible_requests, make_requests, Batch, BatchError, PutError, RequestId, TaskError,
+    ThreadPool, WorkRequest,
 };
 use common::{gate, hit_counters, within};
 
@@ -619,4 +619,150 @@ fn a_clone_of_a_batch_cancels_and_reads_the_same_batch() {
     let errors = errors.lock().unwrap();
     assert_eq!(errors.len(), 10);
     assert!(errors.iter().all(|(_, err)| *err == TaskError::Cancelled));
+}
+
+/// A member that a full bounded queue refuses because no worker is left
+/// keeps its user-chosen id until it has ended, cancelled: a put of that
+/// id racing the refusal, on another thread, is refused (`DuplicateId`,
+/// or `Full` once the member has ended), never taken for the member, and
+/// the member's error callback hears `Cancelled` once and the batch
+/// completes. (The refusal freed the id and took it again: a put of the
+/// id in between made the member vanish, its callback never called and
+/// its batch never complete, with a "callpool bug" log line: helper-51,
+/// about one round in two; every run of 15 failed, by round 12.) Each
+/// round races once; the rounds only make the race likely, and pass or
+/// fail never depends on timing.
+#[test]
+fn a_refused_members_id_stays_taken_against_a_racing_put() {
+    within("refused members against a racing put", || {
+        for round in 0..200 {
+            let pool = ThreadPool::builder()
+                .workers(0)
+                .queue_capacity(1)
+                .build()
+                .unwrap();
+            // The queue full, from another handle: nothing else is pending
+            // on `pool`.
+            let filler = pool.new_handle();
+            filler.put_request(WorkRequest::new(|x: u8| x, 0)).unwrap();
+            let errors = Arc::new(Mutex::new(Vec::new()));
+            let (racing, stop) = (AtomicBool::new(false), AtomicBool::new(false));
+            let batch = thread::scope(|s| {
+                s.spawn(|| {
+                    racing.store(true, Ordering::SeqCst);
+                    while !stop.load(Ordering::SeqCst) {
+                        match pool.try_put_request(WorkRequest::new(|x: u8| x, 1).with_id(7)) {
+                            Err(PutError::DuplicateId(_) | PutError::Full(_)) => {}
+                            other => panic!("round {round}: the racing put: {other:?}"),
+                        }
+                    }
+                });
+                while !racing.load(Ordering::SeqCst) {
+                    thread::yield_now();
+                }
+                let batch = loop {
+                    let seen = Arc::clone(&errors);
+                    let member = WorkRequest::new(|x: u8| x, 2)
+                        .with_id(7)
+                        .on_error(move |id, err| seen.lock().unwrap().push((id, err)));
+                    match pool.put_batch([member]) {
+                        // The racing put held the id at that moment.
+                        Err(BatchError::DuplicateId(_)) => continue,
+                        other => break other,
+                    }
+                };
+                stop.store(true, Ordering::SeqCst);
+                batch
+            });
+            let batch = batch.unwrap();
+            assert_eq!(pool.wait(), Ok(1), "round {round}");
+            let progress = batch.progress();
+            assert_eq!(
+                (progress.total, progress.cancelled, progress.ended()),
+                (1, 1, 1),
+                "round {round}"
+            );
+            let errors = errors.lock().unwrap();
+            assert_eq!(errors.len(), 1, "round {round}");
+            assert_eq!(errors[0].0.value(), 7, "round {round}");
+            assert_eq!(errors[0].1, TaskError::Cancelled, "round {round}");
+            assert_eq!(filler.shutdown_now().len(), 1);
+        }
+    });
+}
+
+/// The same race on the hand-back path: a batch whose first member blocks
+/// for room when the pool shuts down is handed back whole, its member with
+/// a user-chosen id among the requests, however a put of that id on
+/// another thread races the refusal. (The member vanished: `put_batch`
+/// returned `Ok`, with a batch that never completes, and the member was
+/// never called back nor handed back: helper-51, every run of 5 failed,
+/// by round 4.) Each round races once; pass or fail never depends on
+/// timing.
+#[test]
+fn a_batch_refused_by_a_shutdown_hands_back_its_member_against_a_racing_put() {
+    within("a refused batch against a racing put", || {
+        for round in 0..200 {
+            let pool = common::one_worker_bounded(1, 0);
+            let other = pool.new_handle();
+            // The worker held, the queue full, both from another handle.
+            let (held, latch) = gate();
+            other
+                .put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+                .unwrap();
+            held.await_start();
+            other.put_request(WorkRequest::new(|x: u8| x, 0)).unwrap();
+            let (go, racing, stop) = (
+                AtomicBool::new(false),
+                AtomicBool::new(false),
+                AtomicBool::new(false),
+            );
+            let refused = thread::scope(|s| {
+                let putting = s.spawn(|| {
+                    let member = WorkRequest::new(|x: u8| x, 2).with_id(7);
+                    pool.put_batch([member])
+                });
+                // The batch's member counted pending (nothing else is on
+                // `pool` yet): its put is about to block for room.
+                while pool.pending() == 0 {
+                    thread::yield_now();
+                }
+                s.spawn(|| {
+                    while !go.load(Ordering::SeqCst) {
+                        thread::yield_now();
+                    }
+                    racing.store(true, Ordering::SeqCst);
+                    while !stop.load(Ordering::SeqCst) {
+                        match pool.try_put_request(WorkRequest::new(|x: u8| x, 1).with_id(7)) {
+                            Err(
+                                PutError::DuplicateId(_)
+                                | PutError::Full(_)
+                                | PutError::ShutDown(_),
+                            ) => {}
+                            other => panic!("round {round}: the racing put: {other:?}"),
+                        }
+                    }
+                });
+                go.store(true, Ordering::SeqCst);
+                while !racing.load(Ordering::SeqCst) {
+                    thread::yield_now();
+                }
+                // The pool shuts down under the blocked put.
+                let back = other.shutdown_now();
+                held.open();
+                let refused = putting.join().unwrap();
+                stop.store(true, Ordering::SeqCst);
+                assert_eq!(back.len(), 1, "round {round}: the queued one");
+                refused
+            });
+            match refused {
+                Err(BatchError::ShutDown(back)) => {
+                    let ids: Vec<_> = back.iter().map(|r| r.id().value()).collect();
+                    assert_eq!(ids, [7], "round {round}");
+                }
+                other => panic!("round {round}: {other:?}"),
+            }
+            assert_eq!(pool.pending(), 0, "round {round}");
+        }
+    });
 }

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::{BatchError, PutError};
-use crate::handle::ThreadPool;
+use crate::error::BatchError;
+use crate::handle::{Refused, ThreadPool};
 use crate::inbox::batches::{BatchState, Members, Progress};
 use crate::inbox::{Inbox, Job};
 use crate::pool::queue::Admit;
@@ -160,6 +160,8 @@ impl ThreadPool {
                 job.unregister();
             }
             inbox.batches.remove(&batch.state);
+            // A waiter may have counted them as in flight (see `reject`).
+            self.wake_if_no_threads();
             let requests = jobs.into_iter().map(Job::into_request).collect();
             return Err(BatchError::ShutDown(requests));
         }
@@ -257,7 +259,7 @@ impl ThreadPool {
                     // On a worker of this pool, past the capacity, as
                     // `put_request` does; elsewhere blocking for room.
                     let put = if self.shared().on_worker_thread() {
-                        self.put_past_capacity(job)
+                        self.push_past_capacity(job).map_err(Refused::ShutDown)
                     } else {
                         // This member and those after it are counted
                         // pending, not yet queued.
@@ -279,21 +281,16 @@ impl ThreadPool {
                             first = false;
                             continue;
                         }
-                        // The refusal took its count back: counted again, to be
-                        // cancelled like the rest.
-                        Err(err) => {
+                        // Still counted pending, its id still held (freed
+                        // and taken again, a put of the same id on another
+                        // thread could take it in between): handed back or
+                        // cancelled with the rest.
+                        Err(refused) => {
                             // Handed back only if the pool shut down: on
                             // `NoWorkers` the batch is cancelled, so that
                             // its callbacks hear it.
-                            first &= matches!(err, PutError::ShutDown(_));
-                            let task = err.into_request().into_task();
-                            match Job::register(task, self.inbox()) {
-                                Ok((_, job)) => job,
-                                Err(_) => {
-                                    log::error!("callpool bug: a refused batch request's id was taken meanwhile");
-                                    continue;
-                                }
-                            }
+                            first &= matches!(refused, Refused::ShutDown(_));
+                            refused.into_job()
                         }
                     }
                 }

@@ -188,6 +188,27 @@ enum PutMode {
     Until(Instant),
 }
 
+/// Why a put past a full queue gave up
+/// (`ThreadPool::put_blocking_or_panic`, `ThreadPool::push_past_capacity`):
+/// its job comes back still registered, its user-chosen id still held, for
+/// the caller to refuse (`ThreadPool::reject`) or, a batch's member, to hand
+/// back or cancel with the rest. Freeing the id and registering it again
+/// would let a put of the same id on another thread take it in between.
+enum Refused {
+    ShutDown(Job),
+    NoWorkers(Job),
+    Timeout(Job),
+}
+
+impl Refused {
+    /// The refused job, still registered.
+    fn into_job(self) -> Job {
+        match self {
+            Refused::ShutDown(job) | Refused::NoWorkers(job) | Refused::Timeout(job) => job,
+        }
+    }
+}
+
 /// How a put's first step (`ThreadPool::push_new`) went.
 enum Pushed {
     Queued(RequestId),
@@ -449,7 +470,9 @@ impl ThreadPool {
             PutMode::Try => Ok(Err(self.reject(job, PutError::Full))),
             // A worker of this pool waiting for room would wait for
             // itself: its put goes past the capacity instead.
-            _ if self.shared().on_worker_thread() => Ok(self.put_past_capacity(job)),
+            _ if self.shared().on_worker_thread() => Ok(self
+                .push_past_capacity(job)
+                .map_err(|job| self.reject(job, PutError::ShutDown))),
             PutMode::Block => self.put_blocking(job, None),
             PutMode::Until(deadline) => self.put_blocking(job, Some(deadline)),
         }
@@ -472,11 +495,12 @@ impl ThreadPool {
     }
 
     /// On one of this pool's own workers, where waiting for room would
-    /// wait for itself: the request goes in past the capacity.
-    fn put_past_capacity(&self, job: Job) -> Result<RequestId, PutError> {
+    /// wait for itself: the request goes in past the capacity. `Err`: the
+    /// pool has shut down, and the job comes back still registered.
+    fn push_past_capacity(&self, job: Job) -> Result<RequestId, Job> {
         let id = job.id();
         match self.shared().queue.push_past_capacity(job) {
-            Push::Closed(job) => Err(self.reject(job, PutError::ShutDown)),
+            Push::Closed(job) => Err(job),
             Push::QueuedLate => {
                 self.sweep_late();
                 Ok(id)
@@ -501,16 +525,21 @@ impl ThreadPool {
         deadline: Option<Instant>,
     ) -> Result<Result<RequestId, PutError>, (Job, crate::unwind::Payload)> {
         let holding = usize::from(job.counted_on_inbox(self.inbox()));
-        self.put_blocking_or_panic(job, deadline, holding)
-            .map_err(|(job, payload)| {
+        match self.put_blocking_or_panic(job, deadline, holding) {
+            Ok(Ok(id)) => Ok(Ok(id)),
+            Ok(Err(Refused::ShutDown(job))) => Ok(Err(self.reject(job, PutError::ShutDown))),
+            Ok(Err(Refused::NoWorkers(job))) => Ok(Err(self.reject(job, PutError::NoWorkers))),
+            Ok(Err(Refused::Timeout(job))) => Ok(Err(self.reject(job, PutError::Timeout))),
+            Err((job, payload)) => {
                 job.unregister();
-                (job, payload)
-            })
+                Err((job, payload))
+            }
+        }
     }
 
-    /// Puts `job`, blocking while the queue is full; a callback's panic
-    /// while it waits comes back with the job not put (still counted
-    /// pending), for the caller to settle before unwinding.
+    /// Puts `job`, blocking while the queue is full; a refusal, or a
+    /// callback's panic while it waits, comes back with the job not put
+    /// (still counted pending), for the caller to settle.
     /// `holding`: how many requests of this handle the caller holds
     /// counted pending but not yet queued, this one among them (see
     /// `Results::handle_ready_holding`).
@@ -519,7 +548,7 @@ impl ThreadPool {
         mut job: Job,
         deadline: Option<Instant>,
         holding: usize,
-    ) -> Result<Result<RequestId, PutError>, (Job, crate::unwind::Payload)> {
+    ) -> Result<Result<RequestId, Refused>, (Job, crate::unwind::Payload)> {
         let shared = self.shared();
         let id = job.id();
         loop {
@@ -540,7 +569,7 @@ impl ThreadPool {
                     shared.grow_for_backlog(1);
                     return Ok(Ok(id));
                 }
-                Err(Blocked::Closed(job)) => return Ok(Err(self.reject(job, PutError::ShutDown))),
+                Err(Blocked::Closed(job)) => return Ok(Err(Refused::ShutDown(job))),
                 Err(Blocked::NoWorkers(job)) => {
                     // An open autoscaling pool starts a worker for the
                     // full queue (the put that filled it is about to, or a
@@ -548,11 +577,11 @@ impl ThreadPool {
                     // only a pool that cannot start one refuses.
                     shared.grow_for_backlog(1);
                     if shared.threads() == 0 {
-                        return Ok(Err(self.reject(job, PutError::NoWorkers)));
+                        return Ok(Err(Refused::NoWorkers(job)));
                     }
                     job
                 }
-                Err(Blocked::Timeout(job)) => return Ok(Err(self.reject(job, PutError::Timeout))),
+                Err(Blocked::Timeout(job)) => return Ok(Err(Refused::Timeout(job))),
                 Err(Blocked::HandleResults(job)) => job,
             };
             let handled = panic::catch_unwind(AssertUnwindSafe(|| {
