@@ -529,3 +529,47 @@ fn poll_handles_a_streams_items_left_after_its_end_by_a_panic() {
     assert_eq!(polled, Ok(1), "item 1, left by the panic");
     assert_eq!(seen, [0, 1]);
 }
+
+/// A streaming callable adds work through its emitter's context while it
+/// emits: a child put between two items, and a join whose halves sum. The items arrive in order, the child's callback
+/// runs once, and `wait` covers the child: it handles the three items,
+/// the stream's end and the child.
+#[test]
+fn a_streaming_callable_puts_and_joins_through_its_context() {
+    within("stream and put", || {
+        let pool = ThreadPool::new(2);
+        let me = thread::current().id();
+        let items = Arc::new(Mutex::new(Vec::new()));
+        let child_results = counter();
+        let (s, c) = (Arc::clone(&items), Arc::clone(&child_results));
+        pool.put_request(
+            WorkRequest::streaming(
+                move |n: u64, out: &Emitter<'_, u64>| {
+                    out.emit(0)?;
+                    let c = Arc::clone(&c);
+                    out.context()
+                        .put(WorkRequest::new(|x: u64| x + 1, n).on_result(move |_, x| {
+                            assert_eq!(x, n + 1);
+                            c.fetch_add(1, Ordering::SeqCst);
+                        }))
+                        .expect("the pool is open");
+                    let (a, b) = out
+                        .context()
+                        .join(|_| (0..n).sum::<u64>(), |_| (n..2 * n).sum::<u64>());
+                    out.emit(a + b)?;
+                    out.emit(2)?;
+                    Ok::<_, Closed>(())
+                },
+                1_000,
+            )
+            .on_result(move |_, i| {
+                assert_eq!(thread::current().id(), me);
+                s.lock().unwrap().push(i);
+            }),
+        )
+        .unwrap();
+        assert_eq!(pool.wait_timeout(common::HANG), Ok(5));
+        assert_eq!(*items.lock().unwrap(), [0, 1_999_000, 2]);
+        assert_eq!(child_results.load(Ordering::SeqCst), 1);
+    });
+}

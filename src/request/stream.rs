@@ -27,7 +27,7 @@ pub struct Emitter<'a, T> {
     _item: PhantomData<fn(T)>,
 }
 
-impl<T> Emitter<'_, T> {
+impl<'a, T> Emitter<'a, T> {
     /// Sends `item` to the request's result callback, which runs on the
     /// thread that polls the handle. Items arrive in the order emitted,
     /// even when several threads poll the handle. On a bounded result
@@ -45,6 +45,45 @@ impl<T> Emitter<'_, T> {
     /// The id of the streaming request.
     pub fn id(&self) -> RequestId {
         self.cx.id()
+    }
+
+    /// The running request's [`Context`], so that a streaming callable can
+    /// also add work: [`put`](Context::put) requests on the same handle
+    /// (a `wait` there covers them), split itself with
+    /// [`join`](Context::join), or reach the worker's state.
+    ///
+    /// # Examples
+    ///
+    /// A crawl step that streams what it found and puts a request per
+    /// link it follows:
+    ///
+    /// ```
+    /// use callpool::{Emitter, ThreadPool, WorkRequest};
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// static PAGES: AtomicUsize = AtomicUsize::new(0);
+    ///
+    /// fn count(_: callpool::RequestId, _page: u32) {
+    ///     PAGES.fetch_add(1, Ordering::Relaxed);           // on the polling thread
+    /// }
+    ///
+    /// fn visit(page: u32, out: &Emitter<'_, u32>) -> Result<(), std::convert::Infallible> {
+    ///     out.emit(page).ok();                             // this page's item
+    ///     for link in [2 * page, 2 * page + 1].into_iter().filter(|&l| l < 64) {
+    ///         let follow = WorkRequest::streaming(visit, link).on_result(count);
+    ///         out.context().put(follow).expect("the pool is open");
+    ///     }
+    ///     Ok(())
+    /// }
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// pool.put_request(WorkRequest::streaming(visit, 1).on_result(count))?;
+    /// pool.wait()?;                                        // covers every follow-up
+    /// assert_eq!(PAGES.load(Ordering::Relaxed), 63);       // pages 1 to 63
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn context(&self) -> &Context<'a> {
+        self.cx
     }
 }
 
