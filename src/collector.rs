@@ -15,7 +15,7 @@ use crate::error::PutError;
 use crate::handle::ThreadPool;
 use crate::lookout::{self, Home};
 use crate::request::{RequestId, TaskError, WorkRequest};
-use crate::ticket::sink_request;
+use crate::ticket::{sink_request, Arrived};
 use crate::unwind::{self, FirstPanic};
 
 /// A callback kept on the collector's thread, keyed by its request's id.
@@ -69,8 +69,8 @@ pub struct Collector<'a, T, E = Infallible> {
     pool: &'a ThreadPool,
     /// The requests' outcomes; `None` is a lookout's nudge
     /// (`crate::lookout::recv`).
-    sender: flume::Sender<Option<Arrival<T, E>>>,
-    receiver: flume::Receiver<Option<Arrival<T, E>>>,
+    sender: flume::Sender<Option<Arrived<T, E>>>,
+    receiver: flume::Receiver<Option<Arrived<T, E>>>,
     /// Requests put and not yet handled here. A set, not a count: a refused
     /// request handed back in its `PutError` still reports `Cancelled` here
     /// when it is dropped, and that outcome must be told apart.
@@ -239,7 +239,10 @@ where
             // or is cancelled, or is dropped unrun). Meanwhile this thread
             // makes room for a worker stuck on the handle's full result
             // queue: the request waited for may be queued behind it.
-            let (id, outcome) = lookout::recv(&self.receiver, &self.sender, self.home.as_slice())?;
+            let arrived = lookout::recv(&self.receiver, &self.sender, self.home.as_slice())?;
+            let Some((id, outcome)) = arrived.open() else {
+                continue;
+            };
             if self.pending.remove(&id) {
                 break (id, outcome);
             }

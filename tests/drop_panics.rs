@@ -879,3 +879,34 @@ fn dropping_a_window_with_unread_outcomes_that_panic_when_dropped_goes_on() {
     }
     common::child_ran(NAME);
 }
+
+/// An outcome that reached a collector's channel but was never taken, the
+/// collector dropped while another of its requests still runs: that
+/// request's worker holds the channel's last sender, so the outcome left
+/// in the channel used to be dropped on the worker as its request was let
+/// go of, outside any containment, and the panic killed the worker.
+#[test]
+fn an_unread_outcome_of_a_dropped_collector_panics_when_dropped_and_the_worker_lives() {
+    quiet();
+    let pool = Arc::new(ThreadPool::new(1));
+    let (open, gate) = mpsc::channel::<()>();
+    let (started_tx, started) = mpsc::channel();
+    {
+        let mut bombs = pool.collector::<Option<Bomb>>();
+        bombs.put(|_: ()| Some(Bomb), ()).unwrap();
+        bombs
+            .put(
+                move |_: ()| {
+                    started_tx.send(()).unwrap();
+                    let _ = gate.recv();
+                    None
+                },
+                (),
+            )
+            .unwrap();
+        // One worker, FIFO: the bomb's outcome is in the channel by now.
+        started.recv_timeout(common::HANG).unwrap();
+    }
+    drop(open);
+    assert_worker_alive(&pool);
+}

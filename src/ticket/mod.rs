@@ -25,6 +25,7 @@ pub use completed::{as_completed, AsCompleted};
 pub(crate) use slot::Listener;
 pub(crate) use slot::Outcome;
 use slot::{Claim, Slot};
+pub(crate) use task::Arrived;
 use task::{Sink, SinkTask};
 
 /// Only a ticket takes its outcome, and every way but one consumes the
@@ -118,7 +119,7 @@ where
 /// channel) instead of to a ticket or callbacks.
 pub(crate) fn sink_request<W, T, E>(
     work: W,
-    outcomes: &flume::Sender<Option<(RequestId, Outcome<T, E>)>>,
+    outcomes: &flume::Sender<Option<Arrived<T, E>>>,
 ) -> (RequestId, TaskBox)
 where
     W: FnOnce() -> Result<T, E> + Send + 'static,

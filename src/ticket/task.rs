@@ -9,17 +9,37 @@ use crate::request::{RequestId, TaskError};
 use crate::ticket::slot::Outcome;
 use crate::unwind;
 
+/// An outcome on its way to a collector, with its request's id. What it
+/// holds is user values, and a channel's messages are dropped with the
+/// channel, wherever its last end goes: a collector dropped with outcomes
+/// unread leaves them to the last sender, a request of its still running
+/// on a worker. So each one's `Drop` is contained, there and anywhere.
+pub(crate) struct Arrived<T, E>(Option<(RequestId, Outcome<T, E>)>);
+
+impl<T, E> Arrived<T, E> {
+    /// The id and the outcome, for the collector that takes them.
+    pub(crate) fn open(mut self) -> Option<(RequestId, Outcome<T, E>)> {
+        self.0.take()
+    }
+}
+
+impl<T, E> Drop for Arrived<T, E> {
+    fn drop(&mut self) {
+        unwind::drop_some("an outcome whose collector was dropped", self.0.take());
+    }
+}
+
 /// A collector's channel and the request's id on it. Nobody else can end a
 /// collector's request, so it always may start.
 pub(crate) struct Sink<T, E> {
     pub(crate) id: RequestId,
     /// `None` on it is a lookout's nudge (`crate::lookout::recv`).
-    pub(crate) outcomes: flume::Sender<Option<(RequestId, Outcome<T, E>)>>,
+    pub(crate) outcomes: flume::Sender<Option<Arrived<T, E>>>,
 }
 
 impl<T, E> Sink<T, E> {
     fn settle(&self, outcome: Outcome<T, E>) {
-        if let Err(unheard) = self.outcomes.send(Some((self.id, outcome))) {
+        if let Err(unheard) = self.outcomes.send(Some(Arrived(Some((self.id, outcome))))) {
             // The collector was dropped: the outcome goes here, on a worker
             // or a sweep, and its `Drop` is user code.
             unwind::contain("an outcome whose collector was dropped", move || {
