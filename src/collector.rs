@@ -312,6 +312,20 @@ where
     }
 }
 
+/// A collector dropped with requests pending: the callbacks given with
+/// them never run. They are user values, and may panic as they are
+/// dropped: each goes on its own, contained, so that one panic neither
+/// escapes the drop nor leaves the rest to drop glue (where a second one
+/// would abort). The outcomes left in the channel are contained by
+/// [`Arrived`] wherever the channel goes.
+impl<T, E> Drop for Collector<'_, T, E> {
+    fn drop(&mut self) {
+        for (_, then) in self.callbacks.drain() {
+            unwind::drop_contained("a collector callback that never ran", then);
+        }
+    }
+}
+
 /// The iterator of [`Collector::outcomes`].
 pub struct Outcomes<'c, 'a, T, E> {
     collector: &'c mut Collector<'a, T, E>,

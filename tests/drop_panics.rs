@@ -910,3 +910,41 @@ fn an_unread_outcome_of_a_dropped_collector_panics_when_dropped_and_the_worker_l
     drop(open);
     assert_worker_alive(&pool);
 }
+
+/// Dropping a collector whose requests are still pending drops the
+/// callbacks given with them, unrun: two of them panicking in `Drop` are
+/// each contained, none escapes, and each is dropped exactly once.
+/// (Uncontained, the first panic unwound out of the collector's drop and
+/// the second aborted the process, hence the child process.)
+#[test]
+fn dropping_a_collector_with_callbacks_that_panic_when_dropped_goes_on() {
+    const NAME: &str = "dropping_a_collector_with_callbacks_that_panic_when_dropped_goes_on";
+    const CHILD: &str = "CALLPOOL_DROP_PANICS_CHILD";
+    if !common::is_child(NAME, CHILD) {
+        common::run_in_child(NAME, CHILD);
+        return;
+    }
+    quiet();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let pool = ThreadPool::new(1);
+    let open = hold_the_worker(&pool);
+    let escaped = common::within_here("dropping the collector", || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut collector = pool.collector::<u32>();
+            for n in 1..=2 {
+                let loud = LoudOutcome(n, Arc::clone(&dropped));
+                collector
+                    .put_then(|n: u32| n, n, move |_| drop(loud))
+                    .unwrap();
+            }
+            assert_eq!(collector.pending(), 2);
+            drop(collector);
+        }))
+        .is_err()
+    });
+    assert!(!escaped, "a panic escaped the collector's drop");
+    assert_eq!(dropped.load(Ordering::SeqCst), 2);
+    drop(open);
+    pool.wait().unwrap();
+    common::child_ran(NAME);
+}
