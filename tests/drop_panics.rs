@@ -948,3 +948,44 @@ fn dropping_a_collector_with_callbacks_that_panic_when_dropped_goes_on() {
     pool.wait().unwrap();
     common::child_ran(NAME);
 }
+
+/// A queued streaming request cancelled by id drops its callable and its
+/// input unrun: both panicking in `Drop` are each contained, and the error
+/// callback hears `Cancelled` once. (Dropped together, the second panic
+/// came while the first unwound and aborted the process, hence the child
+/// process.)
+#[test]
+fn a_cancelled_stream_whose_callable_and_input_both_panic_when_dropped_goes_on() {
+    const NAME: &str =
+        "a_cancelled_stream_whose_callable_and_input_both_panic_when_dropped_goes_on";
+    const CHILD: &str = "CALLPOOL_DROP_PANICS_CHILD";
+    if !common::is_child(NAME, CHILD) {
+        common::run_in_child(NAME, CHILD);
+        return;
+    }
+    quiet();
+    let pool = Arc::new(ThreadPool::new(1));
+    let open = hold_the_worker(&pool);
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&errors);
+    let captured = Bomb;
+    let id = pool
+        .put_request(
+            WorkRequest::streaming(
+                move |b: Bomb, _out: &callpool::Emitter<'_, u32>| {
+                    let _captured = &captured;
+                    std::mem::forget(b);
+                    Ok::<_, callpool::Closed>(())
+                },
+                Bomb,
+            )
+            .on_error(move |_, e| seen.lock().unwrap().push(e)),
+        )
+        .unwrap();
+    assert!(pool.cancel(id));
+    drop(open);
+    let waiter = Arc::clone(&pool);
+    assert_eq!(common::within("wait", move || waiter.wait()), Ok(2));
+    assert_eq!(*errors.lock().unwrap(), vec![TaskError::Cancelled]);
+    common::child_ran(NAME);
+}

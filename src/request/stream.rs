@@ -389,10 +389,14 @@ where
     }
 
     fn cancel(&mut self) {
-        // The outcome first: dropping the work may panic (contained by the
-        // caller), and the error callback must still hear `Cancelled`.
+        // The outcome first, and then the callable and its input, each
+        // contained on its own (as in `release`): dropped together, a
+        // panic in the second while the first unwinds would abort.
         self.outcome = Some(Err(TaskError::Cancelled));
-        self.work = None;
+        if let Some((callable, arg)) = self.work.take() {
+            unwind::drop_contained("a cancelled streaming request's callable", callable);
+            unwind::drop_contained("a cancelled streaming request's input", arg);
+        }
     }
 
     fn route(&self) -> Route {
