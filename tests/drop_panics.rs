@@ -989,3 +989,37 @@ fn a_cancelled_stream_whose_callable_and_input_both_panic_when_dropped_goes_on()
     assert_eq!(*errors.lock().unwrap(), vec![TaskError::Cancelled]);
     common::child_ran(NAME);
 }
+
+/// Dropping a `callpool::as_completed` iterator over tickets whose
+/// outcomes were never read drops those outcomes there: three panicking
+/// in `Drop` are each contained, none escapes, and each is dropped exactly
+/// once. (Uncontained, the first unwound out of the iterator's drop and
+/// the second aborted the process, hence the child process.)
+#[test]
+fn dropping_as_completed_over_tickets_with_outcomes_that_panic_when_dropped_goes_on() {
+    const NAME: &str =
+        "dropping_as_completed_over_tickets_with_outcomes_that_panic_when_dropped_goes_on";
+    const CHILD: &str = "CALLPOOL_DROP_PANICS_CHILD";
+    if !common::is_child(NAME, CHILD) {
+        common::run_in_child(NAME, CHILD);
+        return;
+    }
+    quiet();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let pool = ThreadPool::new(1);
+    let tickets: Vec<_> = (1..=3u32)
+        .map(|n| {
+            let d = Arc::clone(&dropped);
+            pool.submit(move |n: u32| LoudOutcome(n, d), n).unwrap()
+        })
+        .collect();
+    // One worker, FIFO: all three have ended once this one has.
+    assert_eq!(pool.submit(|x: u32| x + 1, 1).unwrap().wait(), Ok(2));
+    let escaped = common::within_here("dropping the iterator", || {
+        let completed = callpool::as_completed(tickets);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(completed))).is_err()
+    });
+    assert!(!escaped, "a panic escaped the iterator's drop");
+    assert_eq!(dropped.load(Ordering::SeqCst), 3);
+    common::child_ran(NAME);
+}

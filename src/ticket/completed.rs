@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::lookout::{self, Home};
 use crate::request::TaskError;
 use crate::ticket::{Listener, Ticket};
+use crate::unwind;
 
 /// Iterates over the outcomes of `tickets` in the order their requests end
 /// (not the order of `tickets`), each with the ticket's position in
@@ -107,6 +108,18 @@ impl<T, E> Iterator for AsCompleted<T, E> {
 }
 
 impl<T, E> ExactSizeIterator for AsCompleted<T, E> {}
+
+/// The tickets left are the last owners of the outcomes not read: user
+/// values, dropped here one at a time, contained, so that one panic
+/// neither escapes the drop nor unwinds through the rest (a second panic
+/// there would abort).
+impl<T, E> Drop for AsCompleted<T, E> {
+    fn drop(&mut self) {
+        for ticket in self.tickets.drain(..) {
+            unwind::drop_some("a ticket left in as_completed", ticket);
+        }
+    }
+}
 
 impl<T, E> fmt::Debug for AsCompleted<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
