@@ -87,7 +87,9 @@ impl Context<'_> {
     ///
     /// A half is not a request: it has no id of its own to cancel, no
     /// callbacks, and is not counted in [`pending`](crate::ThreadPool::pending)
-    /// or [`stats`](crate::ThreadPool::stats) (its request is). Nothing
+    /// or in the requests that [`stats`](crate::ThreadPool::stats) counts
+    /// as ended (its request is); while it waits in the queue, `queued`
+    /// counts it. Nothing
     /// stops it once offered: [`shutdown_now`](crate::ThreadPool::shutdown_now)
     /// and a pool closing leave it to this call, which runs it, as they
     /// let the running request finish.
