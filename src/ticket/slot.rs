@@ -154,7 +154,10 @@ impl<W, T, E, H> Slot<W, T, E, H> {
     fn state(&self) -> MutexGuard<'_, State<W, T, E>> {
         // No user code runs under this lock (callables and outcomes are
         // moved in and out, never run or dropped here), so a poisoned lock
-        // still holds a valid state.
+        // still holds a valid state. A waker's clone, and the drop of the
+        // one it replaces, are an executor's code and do run here: they
+        // cannot reach this ticket (its poller holds it mutably borrowed),
+        // and a panic in them changes no state.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
