@@ -9,7 +9,7 @@
 //! panic in either half reaches the request's error callback, after the
 //! other half is over; `shutdown_now` leaves an offered half to its join;
 //! what a half puts goes on the request's handle; halves are not counted
-//! as requests.
+//! as requests, nor as children for the every-64th rule.
 //!
 //! Nothing here depends on timing: every step is forced by a channel or a
 //! callback, and timeouts only turn a hang into a failure.
@@ -414,4 +414,66 @@ fn what_a_half_puts_goes_on_the_requests_handle() {
     assert_each_once("children's callbacks", &hits);
     assert_eq!(off_thread.load(Ordering::SeqCst), 0);
     assert_eq!(pool.stats().completed, 1 + 2 * CHILDREN as u64);
+}
+
+/// A join takes its half back from its worker's slot, so a half is not a
+/// child for the every-64th rule: with no other worker free, a callable
+/// that joins many times leaves no no-op half job in the queue (counted
+/// there, one per 64 joins, each the queue held until a worker came free,
+/// without bound), and a callable that joins once and then puts 64
+/// children has its batch queued with the 64th child, as `Context::put`
+/// says, not with the 63rd.
+#[test]
+fn halves_do_not_count_towards_the_every_64th_child_rule() {
+    const JOINS: u64 = 64 * 100;
+    let pool = ThreadPool::new(1);
+    let (at_tx, at) = mpsc::channel();
+    let (go_tx, go) = mpsc::channel::<()>();
+    pool.put_request(WorkRequest::with_context(
+        move |cx: &Context<'_>, ()| {
+            let mut total = 0;
+            for i in 0..JOINS {
+                let (a, b) = cx.join(|_| i, |_| i + 1);
+                total += a + b;
+            }
+            at_tx.send(total).unwrap();
+            go.recv_timeout(HANG).unwrap();
+        },
+        (),
+    ))
+    .unwrap();
+    assert_eq!(at.recv_timeout(HANG).unwrap(), JOINS * JOINS);
+    // The request runs still, on the only worker: what is queued now
+    // stays there until it returns.
+    let queued = (pool.queued(), pool.stats().queued);
+    go_tx.send(()).unwrap();
+    assert_eq!(pool.wait_timeout(HANG), Ok(1));
+    assert_eq!(queued, (0, 0), "no-op halves left in the queue");
+
+    // One join, then 64 children, while the other worker is busy.
+    let pool = ThreadPool::new(2);
+    let (busy, busy_latch) = common::gate();
+    pool.put_request(WorkRequest::new(move |()| busy_latch.hold(), ()))
+        .unwrap();
+    busy.await_start();
+    let (at_tx, at) = mpsc::channel();
+    let (go_tx, go) = mpsc::channel::<()>();
+    pool.put_request(WorkRequest::with_context(
+        move |cx: &Context<'_>, ()| {
+            cx.join(|_| (), |_| ());
+            for _ in 0..64 {
+                cx.put(WorkRequest::new(|()| (), ())).unwrap();
+            }
+            at_tx.send(()).unwrap();
+            go.recv_timeout(HANG).unwrap();
+        },
+        (),
+    ))
+    .unwrap();
+    at.recv_timeout(HANG).unwrap();
+    let queued = pool.queued();
+    go_tx.send(()).unwrap();
+    busy.open();
+    assert_eq!(pool.wait_timeout(HANG), Ok(2 + 64));
+    assert_eq!(queued, 64, "the 64th child's batch was not queued with it");
 }

@@ -130,6 +130,7 @@ fn execute(pool: &Arc<Pool>, job: Job, worker: &This<'_>) -> Option<Arc<Inbox>> 
                 inbox: &inbox,
                 worker,
                 added: Cell::new(0),
+                offered: Cell::new(false),
             };
             task.run(&children);
             // A collector's request counted itself (`Spawner::count`) and
@@ -178,8 +179,16 @@ struct Children<'a> {
     pool: &'a Arc<Pool>,
     inbox: &'a Arc<Inbox>,
     worker: &'a This<'a>,
-    /// Children this callable has added so far.
+    /// Children this callable has added so far (the halves of its joins
+    /// are not children: see `offered`).
     added: Cell<usize>,
+    /// Whether a join of this callable offered a half through the slot.
+    /// Halves do not count towards the every-[`CHILD_BATCH`]th rule: a
+    /// join takes its half back from the slot, so counted there, every
+    /// 64th join of a callable whose other workers are busy would queue
+    /// its half only to take it back, leaving a no-op job in the queue
+    /// until a worker comes free (one per 64 joins, without bound).
+    offered: Cell<bool>,
 }
 
 /// The worker running the request.
@@ -195,38 +204,7 @@ struct This<'a> {
 
 impl Spawner for Children<'_> {
     fn spawn(&self, request: WorkRequest) -> Result<RequestId, Refusal> {
-        // Refused at once when the pool no longer accepts requests, so the
-        // callable hears it; a close after this is caught by `hand_off`.
-        if self.pool.queue.lifecycle() != Lifecycle::Open {
-            return Err(Refusal::ShutDown(request));
-        }
-        let (id, job) = Job::register(request.into_task(), self.inbox)
-            .map_err(|task| Refusal::DuplicateId(WorkRequest::from_task(task)))?;
-        let first = self.pool.nursery.hold(self.worker.slot, job);
-        let added = self.added.get() + 1;
-        self.added.set(added);
-        // With every [`CHILD_BATCH`]th child, whatever the slot holds then
-        // (a callable that adds that many can count on all of them being
-        // queued); and at once when the slot was empty while a worker
-        // sleeps with nothing to do (one being woken already is not
-        // counted): it would not look at the slot until woken. A worker
-        // that sleeps later looks at the slots first (`Idler`), so a slot
-        // that already held a child needs no look: the pair of `SeqCst`
-        // accesses (`Nursery::hold`, then this read; the sleeper's count,
-        // then `Nursery::any`) makes one of the two see the other. So too
-        // while an autoscaling pool may grow: queued, the child starts a
-        // worker (`grow_for_backlog`), as a put does; a worker retiring
-        // meanwhile looks at the slots after publishing the smaller count
-        // (`Autoscale::retire_idle`).
-        let due = added % CHILD_BATCH == 0
-            || (first && {
-                seq_cst_pair();
-                !self.pool.queue.none_to_wake() || self.pool.may_grow()
-            });
-        if due {
-            self.hand_off();
-        }
-        Ok(id)
+        self.hold(request, false)
     }
 
     fn emit(&self, item: Item) -> Result<(), Closed> {
@@ -246,9 +224,10 @@ impl Spawner for Children<'_> {
     }
 
     fn offer(&self, half: WorkRequest) -> bool {
-        // As a child: held in the slot, queued by the same rules, so an
-        // idle worker takes it. Refused only by a closed pool.
-        self.spawn(half).is_ok()
+        // As a child: held in the slot, queued by the same rules (but the
+        // every-64th, see `offered`), so an idle worker takes it. Refused
+        // only by a closed pool.
+        self.hold(half, true).is_ok()
     }
 
     fn reclaim(&self, id: RequestId) {
@@ -263,6 +242,49 @@ impl Spawner for Children<'_> {
 }
 
 impl Children<'_> {
+    /// Holds a child, or the half a join offers (`half`), in the slot,
+    /// and queues the slot's jobs when that is due.
+    fn hold(&self, request: WorkRequest, half: bool) -> Result<RequestId, Refusal> {
+        // Refused at once when the pool no longer accepts requests, so the
+        // callable hears it; a close after this is caught by `hand_off`.
+        if self.pool.queue.lifecycle() != Lifecycle::Open {
+            return Err(Refusal::ShutDown(request));
+        }
+        let (id, job) = Job::register(request.into_task(), self.inbox)
+            .map_err(|task| Refusal::DuplicateId(WorkRequest::from_task(task)))?;
+        let first = self.pool.nursery.hold(self.worker.slot, job);
+        let child_due = if half {
+            self.offered.set(true);
+            false
+        } else {
+            let added = self.added.get() + 1;
+            self.added.set(added);
+            added % CHILD_BATCH == 0
+        };
+        // With every [`CHILD_BATCH`]th child (a join's half is not one),
+        // whatever the slot holds then (a callable that adds that many can
+        // count on all of them being queued); and at once when the slot was empty while a worker
+        // sleeps with nothing to do (one being woken already is not
+        // counted): it would not look at the slot until woken. A worker
+        // that sleeps later looks at the slots first (`Idler`), so a slot
+        // that already held a child needs no look: the pair of `SeqCst`
+        // accesses (`Nursery::hold`, then this read; the sleeper's count,
+        // then `Nursery::any`) makes one of the two see the other. So too
+        // while an autoscaling pool may grow: queued, the child starts a
+        // worker (`grow_for_backlog`), as a put does; a worker retiring
+        // meanwhile looks at the slots after publishing the smaller count
+        // (`Autoscale::retire_idle`).
+        let due = child_due
+            || (first && {
+                seq_cst_pair();
+                !self.pool.queue.none_to_wake() || self.pool.may_grow()
+            });
+        if due {
+            self.hand_off();
+        }
+        Ok(id)
+    }
+
     /// Sends a streaming request's item back as its results go (blocking
     /// on a full bounded result queue); whether the handle took it.
     fn send_item(&self, item: Item) -> Result<(), Closed> {
@@ -281,7 +303,7 @@ impl Children<'_> {
     /// workers may have queued some of them already).
     fn hand_off(&self) {
         // Most requests add nothing: their slot is not even locked.
-        if self.added.get() == 0 {
+        if self.added.get() == 0 && !self.offered.get() {
             return;
         }
         // What the push refused comes out of the slot with it, to be
