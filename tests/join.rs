@@ -481,3 +481,39 @@ fn halves_do_not_count_towards_the_every_64th_child_rule() {
     assert_eq!(pool.wait_timeout(HANG), Ok(2 + 64));
     assert_eq!(queued, 64, "the 64th child's batch was not queued with it");
 }
+
+/// A half is no request, but its job in the shared queue is one of the
+/// jobs `queued` counts, as the docs of `join` and `queued` say: here one
+/// worker runs a request that joins and, inside the first half, puts 64
+/// children, whose batch takes the offered half along to the queue. Once
+/// the worker has run everything, nothing is queued and the statistics
+/// count the request and its children only.
+#[test]
+fn a_half_in_the_queue_counts_in_queued_until_a_worker_takes_its_job() {
+    let pool = ThreadPool::new(1);
+    let (at_tx, at) = mpsc::channel();
+    let (go_tx, go) = mpsc::channel::<()>();
+    pool.put_request(WorkRequest::with_context(
+        move |cx: &Context<'_>, ()| {
+            cx.join(
+                |cx| {
+                    for _ in 0..64 {
+                        cx.put(WorkRequest::new(|()| (), ())).unwrap();
+                    }
+                    at_tx.send(()).unwrap();
+                    go.recv_timeout(HANG).unwrap();
+                },
+                |_| (),
+            );
+        },
+        (),
+    ))
+    .unwrap();
+    at.recv_timeout(HANG).unwrap();
+    let queued = (pool.queued(), pool.stats().queued);
+    go_tx.send(()).unwrap();
+    assert_eq!(pool.wait_timeout(HANG), Ok(1 + 64));
+    assert_eq!(queued, (64 + 1, 64 + 1));
+    let stats = pool.stats();
+    assert_eq!((stats.queued, stats.completed, stats.cancelled), (0, 65, 0));
+}

@@ -909,7 +909,10 @@ impl ThreadPool {
     /// Requests in the shared queue, not yet taken by a worker (all handles).
     /// Children that running callables have put and their workers hold
     /// in their slots (see [`Context::put`](crate::Context::put)) are not
-    /// counted; they are [`pending`](Self::pending) on their handle.
+    /// counted; they are [`pending`](Self::pending) on their handle. The
+    /// half of a [`join`](crate::Context::join) handed to the queue is
+    /// counted until a worker takes its job (even if the join has taken
+    /// the half back meanwhile), though it is no request.
     pub fn queued(&self) -> usize {
         self.shared().queued()
     }

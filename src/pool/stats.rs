@@ -24,7 +24,8 @@ pub struct Stats {
     /// Threads asleep, waiting for work.
     pub idle: usize,
     /// Requests queued, not yet taken by a worker (as `queued()`: children
-    /// held in their workers' slots are not counted).
+    /// held in their workers' slots are not counted; a join's half in the
+    /// queue is).
     pub queued: usize,
     /// Requests that ran and returned a value.
     pub completed: u64,

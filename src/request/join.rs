@@ -87,9 +87,12 @@ impl Context<'_> {
     ///
     /// A half is not a request: it has no id of its own to cancel, no
     /// callbacks, and is not counted in [`pending`](crate::ThreadPool::pending)
-    /// or in the requests that [`stats`](crate::ThreadPool::stats) counts
-    /// as ended (its request is); while it waits in the queue, `queued`
-    /// counts it. Nothing
+    /// nor in the requests ended that [`stats`](crate::ThreadPool::stats)
+    /// counts (its request is). Only while its job waits in the shared
+    /// queue for another worker (offered to a sleeping one, or queued with
+    /// the request's children) is it one of the jobs
+    /// [`queued`](crate::ThreadPool::queued) counts, until a worker takes
+    /// that job, even if `join` has taken the half back meanwhile. Nothing
     /// stops it once offered: [`shutdown_now`](crate::ThreadPool::shutdown_now)
     /// and a pool closing leave it to this call, which runs it, as they
     /// let the running request finish.
