@@ -317,7 +317,7 @@ where
 /// dropped: each goes on its own, contained, so that one panic neither
 /// escapes the drop nor leaves the rest to drop glue (where a second one
 /// would abort). The outcomes left in the channel are contained by
-/// [`Arrived`] wherever the channel goes.
+/// `Arrived` wherever the channel goes.
 impl<T, E> Drop for Collector<'_, T, E> {
     fn drop(&mut self) {
         for (_, then) in self.callbacks.drain() {

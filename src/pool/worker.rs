@@ -230,11 +230,11 @@ impl Spawner for Children<'_> {
         self.hold(half, true).is_ok()
     }
 
-    fn reclaim(&self, id: RequestId) {
+    fn reclaim(&self) {
         let mine = self
             .pool
             .nursery
-            .take_last_if(self.worker.slot, |job| job.id() == id);
+            .take_last_if(self.worker.slot, |job| !job.is_request());
         // Dropped after the slot's lock is released: a half's job holds
         // nothing of the user's, but a job's `Drop` is kept out of locks.
         drop(mine);

@@ -85,6 +85,11 @@ impl Context<'_> {
     /// goes on the running request's handle, as this context's `put`
     /// does; [`id`](Self::id) in either half is the running request's.
     ///
+    /// Each half may run on this worker: a guard from
+    /// [`worker_state`](Self::worker_state) held across `join` makes the
+    /// second half's own `worker_state` call panic (already borrowed)
+    /// when it is taken back here. Take the state inside each half.
+    ///
     /// A half is not a request: it has no id of its own to cancel, no
     /// callbacks, and is not counted in [`pending`](crate::ThreadPool::pending)
     /// nor in the requests ended that [`stats`](crate::ThreadPool::stats)
@@ -171,9 +176,12 @@ impl Context<'_> {
             self,
             move |cx: &Context<'_>| *into = Some(b(cx)),
             |half| {
-                let id = RequestId::next_auto();
                 let task: Box<Envelope<dyn Task>> = Box::new(Envelope {
-                    id_value: id.value(),
+                    // No id of its own (nobody cancels a half by id; the
+                    // worker's slot tells halves by their route): taking
+                    // none keeps the requests' ids contiguous and costs no
+                    // shared counter.
+                    id_value: 0,
                     task: HalfTask {
                         half,
                         parent: self.id(),
@@ -186,7 +194,7 @@ impl Context<'_> {
                 // Still in this worker's slot, it leaves it now rather than
                 // travel through the queue as a no-op.
                 if offered {
-                    self.spawner.reclaim(id);
+                    self.spawner.reclaim();
                 }
                 a_value
             },

@@ -1,7 +1,8 @@
 //! [`Scope`]: a collector whose requests may borrow from the caller's stack,
 //! callables and callbacks alike, and which [`ThreadPool::scope`] always
-//! drains and waits for before it returns. The lending itself (the one
-//! lifetime callpool erases, and why that is sound) is `lend.rs`.
+//! drains and waits for before it returns. The lending itself (where
+//! callpool erases lifetimes, for scopes and for `Context::join`, and why
+//! that is sound) is `lend.rs`.
 
 #[allow(unsafe_code)]
 pub(crate) mod lend;
