@@ -12,9 +12,10 @@
 //! * `serial`: the recursion with plain calls, for the work alone.
 //!
 //! `cargo bench --bench join` (add `-- --quick` for a short run). Prints ns
-//! per join: median and min-max over the rounds, rounds interleaved.
+//! per join: median and min-max over the rounds, rounds interleaved, each
+//! run after a 20 ms pause that lets the other systems' threads go idle.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use callpool::{Context, ThreadPool, WorkRequest};
 
@@ -23,7 +24,10 @@ use callpool::{Context, ThreadPool, WorkRequest};
 const CASES: [(u64, u64); 2] = [(1 << 20, 1), (1 << 22, 1_024)];
 
 /// `black_box` keeps the compiler from summing the range in closed form:
-/// a leaf of 1,024 elements is real work.
+/// a leaf of 1,024 elements is real work. Never inlined, so that every
+/// system runs the same machine code for it (inlined into each recursion,
+/// its speed differed by 1.5x between systems).
+#[inline(never)]
 fn sum_leaf(lo: u64, hi: u64) -> u64 {
     (lo..hi).fold(0u64, |a, b| a.wrapping_add(std::hint::black_box(b)))
 }
@@ -58,6 +62,9 @@ fn serial_sum(lo: u64, hi: u64, leaf: u64) -> u64 {
 }
 
 type Runner = Box<dyn FnMut(u64, u64) -> u64>;
+
+/// The pause before each timed run (see `run`).
+const QUIET: Duration = Duration::from_millis(20);
 
 fn systems(workers: usize) -> Vec<(String, Runner)> {
     let pool = ThreadPool::new(workers);
@@ -110,6 +117,10 @@ fn run(n: u64, leaf: u64, rounds: usize) {
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
     for _ in 0..rounds {
         for (i, (name, run)) in systems.iter_mut().enumerate() {
+            // The other systems' threads go quiet first: rayon's spin for a
+            // while after their work, and on 2 cores they would take the
+            // CPU from the system timed next.
+            std::thread::sleep(QUIET);
             let start = Instant::now();
             let got = run(n, leaf);
             let elapsed = start.elapsed();
