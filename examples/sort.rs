@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use callpool::{Context, ThreadPool, WorkRequest};
 
 const N: usize = 4_000_000;
-/// Slices this short are sorted serially: a join costs about a
-/// microsecond, a thousand elements take tens.
+/// Slices this short are sorted serially: a join costs under a tenth of a
+/// microsecond, sorting 4,096 numbers about a hundred microseconds.
 const LEAF: usize = 4_096;
 
 /// Lomuto partition around the middle element; returns the pivot's place.
