@@ -16,32 +16,38 @@ const N: usize = 4_000_000;
 /// microsecond, sorting 4,096 numbers about a hundred microseconds.
 const LEAF: usize = 4_096;
 
-/// Lomuto partition around the middle element; returns the pivot's place.
-fn partition(v: &mut [u32]) -> usize {
-    let last = v.len() - 1;
-    v.swap(v.len() / 2, last);
-    let pivot = v[last];
-    let mut i = 0;
-    for j in 0..last {
-        if v[j] < pivot {
-            v.swap(i, j);
+/// Three-way partition around the middle element: returns `(below,
+/// above)` with `v[..below]` less than the pivot, `v[above..]` greater,
+/// and the values equal to it between, in place already (so many equal
+/// values cannot make the sort quadratic).
+fn partition(v: &mut [u32]) -> (usize, usize) {
+    let pivot = v[v.len() / 2];
+    let (mut below, mut i, mut above) = (0, 0, v.len());
+    while i < above {
+        if v[i] < pivot {
+            v.swap(below, i);
+            below += 1;
+            i += 1;
+        } else if v[i] > pivot {
+            above -= 1;
+            v.swap(i, above);
+        } else {
             i += 1;
         }
     }
-    v.swap(i, last);
-    i
+    (below, above)
 }
 
 /// Sorts a short slice here, or partitions a long one and hands the two
-/// sides (the pivot in its place between them) to `sides`.
+/// sides (the values equal to the pivot in place between them) to `sides`.
 fn step(v: &mut [u32], sides: impl FnOnce(&mut [u32], &mut [u32])) {
     if v.len() <= LEAF {
         v.sort_unstable();
         return;
     }
-    let mid = partition(v);
-    let (low, rest) = v.split_at_mut(mid);
-    sides(low, &mut rest[1..]);
+    let (below, above) = partition(v);
+    let (low, rest) = v.split_at_mut(below);
+    sides(low, &mut rest[above - below..]);
 }
 
 fn callpool_sort(cx: &Context<'_>, v: &mut [u32]) {

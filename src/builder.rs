@@ -139,7 +139,10 @@ impl Builder {
     /// callback as [`TaskError::Panicked`](crate::TaskError::Panicked) with
     /// its message (or is logged at error level when there is none); only
     /// the panic hook's output (the message and, under `RUST_BACKTRACE=1`,
-    /// a backtrace per request) is skipped.
+    /// a backtrace per request) is skipped. Logged means through the `log`
+    /// crate: with no logger installed, a quiet pool's panic in a request
+    /// without an error callback shows nowhere but in
+    /// [`stats`](crate::ThreadPool::stats)`().panicked`.
     ///
     /// The trade-off: the panic hook is process-wide, so the first quiet
     /// pool installs one (once) that skips its workers' panics and calls

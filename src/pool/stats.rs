@@ -19,7 +19,9 @@ pub struct Stats {
     pub workers: usize,
     /// Worker threads still running, dismissed ones finishing included.
     pub threads: usize,
-    /// Threads running or about to run a request.
+    /// Threads not asleep: running a request, or just started, or
+    /// looking for one a moment before they sleep (so a pool that has just
+    /// finished its work may count its workers busy for a little while).
     pub busy: usize,
     /// Threads asleep, waiting for work.
     pub idle: usize,

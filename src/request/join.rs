@@ -112,8 +112,8 @@ impl Context<'_> {
     ///
     /// # Examples
     ///
-    /// A sum over a slice the caller owns, split in halves down to 1,000
-    /// elements:
+    /// A sum over a slice the request owns, split in halves down to 1,000
+    /// elements (the halves borrow it from the callable's stack):
     ///
     /// ```
     /// use callpool::{Context, ThreadPool, WorkRequest};

@@ -52,6 +52,10 @@ impl<'a, T> Emitter<'a, T> {
     /// (a `wait` there covers them), split itself with
     /// [`join`](Context::join), or reach the worker's state.
     ///
+    /// The emitter stays on this worker (it is not `Send`): emit from the
+    /// first half of a `join` or after it returns, and let the second half
+    /// return what it found.
+    ///
     /// # Examples
     ///
     /// A crawl step that streams what it found and puts a request per
