@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::error::PutError;
 use crate::handle::ThreadPool;
 use crate::lookout::{self, Home};
-use crate::request::{RequestId, TaskError, WorkRequest};
+use crate::request::{Context, RequestId, TaskError, WorkRequest};
 use crate::ticket::{sink_request, Arrived};
 use crate::unwind::{self, FirstPanic};
 
@@ -131,7 +131,7 @@ where
         F: FnOnce(A) -> T + Send + 'static,
         A: Send + 'static,
     {
-        self.put_work(move || Ok(callable(arg)), None)
+        self.put_work(move |_: &Context<'_>| Ok(callable(arg)), None)
     }
 
     /// Puts a callable that returns a `Result`: an `Err(e)` comes back as
@@ -145,7 +145,7 @@ where
         F: FnOnce(A) -> Result<T, E> + Send + 'static,
         A: Send + 'static,
     {
-        self.put_work(move || callable(arg), None)
+        self.put_work(move |_: &Context<'_>| callable(arg), None)
     }
 
     /// Puts `callable(arg)` with a callback for its outcome that stays on
@@ -162,7 +162,10 @@ where
         A: Send + 'static,
         C: FnOnce(Result<T, TaskError<E>>) + 'a,
     {
-        self.put_work(move || Ok(callable(arg)), Some(Box::new(then)))
+        self.put_work(
+            move |_: &Context<'_>| Ok(callable(arg)),
+            Some(Box::new(then)),
+        )
     }
 
     /// [`put_then`](Self::put_then) for a callable that returns a `Result`.
@@ -181,16 +184,18 @@ where
         A: Send + 'static,
         C: FnOnce(Result<T, TaskError<E>>) + 'a,
     {
-        self.put_work(move || callable(arg), Some(Box::new(then)))
+        self.put_work(move |_: &Context<'_>| callable(arg), Some(Box::new(then)))
     }
 
+    /// Puts `work`, which a worker runs in its [`Context`]; its outcome
+    /// comes back here (to `then`, if given).
     pub(crate) fn put_work<W>(
         &mut self,
         work: W,
         then: Option<LocalCallback<'a, T, E>>,
     ) -> Result<RequestId, PutError>
     where
-        W: FnOnce() -> Result<T, E> + Send + 'static,
+        W: FnOnce(&Context<'_>) -> Result<T, E> + Send + 'static,
     {
         let (id, task) = sink_request(work, &self.sender);
         // Counted before the put: a worker may finish it before the put

@@ -303,3 +303,76 @@ fn a_scope_waits_for_its_lent_requests_even_with_its_collector_swapped_out() {
         opener.join().unwrap();
     });
 }
+
+/// Sorts `v` in place: the median put in its place by `select_nth_unstable`
+/// splits it, and `join` sorts the two sides, down to leaves of 64,
+/// counting each leaf's worker.
+fn sort_with_joins(cx: &callpool::Context<'_>, v: &mut [u32], leaves: &[AtomicUsize]) {
+    if v.len() <= 64 {
+        leaves[cx.worker_index().expect("on a worker")].fetch_add(1, Ordering::SeqCst);
+        v.sort_unstable();
+        return;
+    }
+    let mid = v.len() / 2;
+    v.select_nth_unstable(mid);
+    let (low, high) = v.split_at_mut(mid);
+    cx.join(
+        |cx| sort_with_joins(cx, low, leaves),
+        |cx| sort_with_joins(cx, high, leaves),
+    );
+}
+
+/// A scoped request that gets its worker's context sorts a vector the
+/// caller owns, in place, splitting it with `join` (the halves borrow
+/// `&mut` parts of it); on 1 worker and on 2. After the scope the vector
+/// is the caller's again, sorted, a permutation of what it was; the leaves
+/// ran on the pool's workers only; what the request put through its
+/// context went on the pool's handle, and `wait` there handles it.
+#[test]
+fn a_scoped_request_with_context_sorts_a_borrowed_vector_with_joins() {
+    for workers in [1, 2] {
+        within("sort with joins", move || {
+            let pool = ThreadPool::new(workers);
+            let mut v: Vec<u32> = (0..50_000u32)
+                .map(|i| i.wrapping_mul(2_654_435_761) % 5_000)
+                .collect();
+            let mut want = v.clone();
+            want.sort_unstable();
+            let leaves: Vec<AtomicUsize> = (0..2).map(|_| AtomicUsize::new(0)).collect();
+            let child_ran = AtomicUsize::new(0);
+            let mut ended = Vec::new();
+            let child_results = std::sync::Arc::new(AtomicUsize::new(0));
+            let c = std::sync::Arc::clone(&child_results);
+            pool.scope(|s| {
+                s.put_with_context(
+                    |cx, v: &mut [u32]| {
+                        sort_with_joins(cx, v, &leaves);
+                        child_ran.fetch_add(1, Ordering::SeqCst);
+                        cx.put(
+                            callpool::WorkRequest::new(|n: u32| n, 7).on_result(move |_, n| {
+                                assert_eq!(n, 7);
+                                c.fetch_add(1, Ordering::SeqCst);
+                            }),
+                        )
+                        .expect("the pool is open");
+                    },
+                    &mut v[..],
+                )?;
+                s.wait_with(|_, outcome| ended.push(outcome));
+                Ok::<_, ScopedPutError>(())
+            })
+            .unwrap();
+            assert_eq!(ended, [Ok(())]);
+            assert_eq!(v, want, "{workers} workers");
+            assert_eq!(child_ran.load(Ordering::SeqCst), 1);
+            let total: usize = leaves.iter().map(|l| l.load(Ordering::SeqCst)).sum();
+            assert!(total >= 50_000 / 64, "{total} leaves");
+            if workers == 1 {
+                assert_eq!(leaves[1].load(Ordering::SeqCst), 0);
+            }
+            // The child went on the pool's handle: its callback runs there.
+            assert_eq!(pool.wait_timeout(common::HANG), Ok(1));
+            assert_eq!(child_results.load(Ordering::SeqCst), 1);
+        });
+    }
+}

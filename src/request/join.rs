@@ -79,7 +79,10 @@ impl Context<'_> {
     /// children through a channel does). Each half runs exactly once.
     ///
     /// Both halves may borrow from the caller's stack (`b`'s captures must
-    /// be [`Send`], since another worker may run it), and each gets a
+    /// be [`Send`], since another worker may run it): what the callable
+    /// owns, or, for a request put with
+    /// [`Scope::put_with_context`](crate::Scope::put_with_context), what
+    /// the thread that opened the scope owns. Each half gets a
     /// context of its own, on its worker, to put requests or `join` again:
     /// recursive divide-and-conquer nests `join` calls. What a half puts
     /// goes on the running request's handle, as this context's `put`

@@ -114,9 +114,9 @@ pub(crate) fn with_loans<'env, R>(body: impl for<'l> FnOnce(Loans<'l, 'env>) -> 
 impl<'env> Loans<'_, 'env> {
     /// Makes `work`, which may borrow for `'env`, into `'static` work that
     /// gives its loan back once it is dropped.
-    pub(crate) fn lend<R>(&self, work: impl FnOnce() -> R + Send + 'env) -> Lent<R> {
+    pub(crate) fn lend<R>(&self, work: impl FnOnce(&Context<'_>) -> R + Send + 'env) -> Lent<R> {
         self.latch.out().loans += 1;
-        let work: Box<dyn FnOnce() -> R + Send + 'env> = Box::new(work);
+        let work: Work<'env, R> = Box::new(work);
         // SAFETY: only the lifetime bound of the trait object changes (same
         // layout, same vtable). The box is dropped, run or not, before
         // `Lent::drop` gives the loan back, and `with_loans` (whose
@@ -125,7 +125,7 @@ impl<'env> Loans<'_, 'env> {
         // `Loans`, which cannot outlive its call (the brand) nor pass for a
         // shorter `'env` (invariance), so `'env` is always that call's.
         #[allow(unsafe_code)]
-        let work: Box<dyn FnOnce() -> R + Send + 'static> = unsafe { std::mem::transmute(work) };
+        let work: Work<'static, R> = unsafe { std::mem::transmute(work) };
         Lent {
             work: Some(work),
             latch: Arc::clone(&self.latch),
@@ -133,21 +133,26 @@ impl<'env> Loans<'_, 'env> {
     }
 }
 
+/// A scope's work, run in its worker's context (a scoped request may put
+/// and join), borrowing for `'env`.
+type Work<'env, R> = Box<dyn FnOnce(&Context<'_>) -> R + Send + 'env>;
+
 /// Work lent by a scope, `'static` for the queue; gives its loan back when
 /// dropped, after the work itself.
 pub(crate) struct Lent<R> {
-    work: Option<Box<dyn FnOnce() -> R + Send>>,
+    work: Option<Work<'static, R>>,
     latch: Arc<Latch>,
 }
 
 impl<R> Lent<R> {
-    /// Runs the work; the loan goes back as this returns or unwinds.
-    pub(crate) fn run(mut self) -> R {
+    /// Runs the work in `cx`; the loan goes back as this returns or
+    /// unwinds.
+    pub(crate) fn run(mut self, cx: &Context<'_>) -> R {
         let work = self
             .work
             .take()
             .expect("a Lent runs once: `run` takes it by value");
-        work()
+        work(cx)
     }
 }
 

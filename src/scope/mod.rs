@@ -15,7 +15,7 @@ use std::panic::{self, AssertUnwindSafe};
 use crate::collector::{Collector, LocalCallback};
 use crate::error::ScopedPutError;
 use crate::handle::ThreadPool;
-use crate::request::{RequestId, TaskError};
+use crate::request::{Context, RequestId, TaskError};
 use lend::Loans;
 
 /// The requests of one [`ThreadPool::scope`] call: put work that borrows
@@ -193,7 +193,7 @@ where
         F: FnOnce(A) -> T + Send + 'env,
         A: Send + 'env,
     {
-        self.lend(move || Ok(callable(arg)), None)
+        self.lend(move |_: &Context<'_>| Ok(callable(arg)), None)
     }
 
     /// [`put`](Self::put) for a callable that returns a `Result`: an
@@ -207,7 +207,58 @@ where
         F: FnOnce(A) -> Result<T, E> + Send + 'env,
         A: Send + 'env,
     {
-        self.lend(move || callable(arg), None)
+        self.lend(move |_: &Context<'_>| callable(arg), None)
+    }
+
+    /// [`put`](Self::put) for a callable that also gets its worker's
+    /// [`Context`]: fork-join over what the caller owns, with
+    /// [`Context::join`], whose halves may borrow it too. What the
+    /// callable puts through the context goes on the pool handle the scope
+    /// was made from, as ordinary requests (`'static`, not waited for by
+    /// the scope: `wait` on that handle).
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    ///
+    /// # Examples
+    ///
+    /// A sum over a vector that stays the caller's, split with `join`:
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool};
+    ///
+    /// fn sum(cx: &Context<'_>, xs: &[u64]) -> u64 {
+    ///     if xs.len() <= 10_000 {
+    ///         return xs.iter().sum();
+    ///     }
+    ///     let (left, right) = xs.split_at(xs.len() / 2);
+    ///     let (a, b) = cx.join(|cx| sum(cx, left), |cx| sum(cx, right));
+    ///     a + b
+    /// }
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let xs: Vec<u64> = (1..=1_000_000).collect();
+    /// let mut total = 0;
+    /// pool.scope(|s| {
+    ///     s.put_with_context(sum, &xs[..])?;
+    ///     s.wait_with(|_, part| total += part.expect("no panic"));
+    ///     Ok::<_, callpool::ScopedPutError>(())
+    /// })?;
+    /// assert_eq!(total, 1_000_000 * 1_000_001 / 2);
+    /// assert_eq!(xs.len(), 1_000_000); // still ours
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_with_context<F, A>(
+        &mut self,
+        callable: F,
+        arg: A,
+    ) -> Result<RequestId, ScopedPutError>
+    where
+        F: FnOnce(&Context<'_>, A) -> T + Send + 'env,
+        A: Send + 'env,
+    {
+        self.lend(move |cx: &Context<'_>| Ok(callable(cx, arg)), None)
     }
 
     /// [`put`](Self::put) with a callback for the outcome, run on this
@@ -229,7 +280,10 @@ where
         A: Send + 'env,
         C: FnOnce(Result<T, TaskError<E>>) + 'env,
     {
-        self.lend(move || Ok(callable(arg)), Some(Box::new(then)))
+        self.lend(
+            move |_: &Context<'_>| Ok(callable(arg)),
+            Some(Box::new(then)),
+        )
     }
 
     /// [`put_then`](Self::put_then) for a callable that returns a `Result`.
@@ -248,7 +302,7 @@ where
         A: Send + 'env,
         C: FnOnce(Result<T, TaskError<E>>) + 'env,
     {
-        self.lend(move || callable(arg), Some(Box::new(then)))
+        self.lend(move |_: &Context<'_>| callable(arg), Some(Box::new(then)))
     }
 
     fn lend<W>(
@@ -257,11 +311,11 @@ where
         then: Option<LocalCallback<'env, T, E>>,
     ) -> Result<RequestId, ScopedPutError>
     where
-        W: FnOnce() -> Result<T, E> + Send + 'env,
+        W: FnOnce(&Context<'_>) -> Result<T, E> + Send + 'env,
     {
         let lent = self.loans.lend(work);
         self.collector
-            .put_work(move || lent.run(), then)
+            .put_work(move |cx: &Context<'_>| lent.run(cx), then)
             .map_err(|refused| {
                 let err = ScopedPutError::from_refused(&refused);
                 // The request in `refused` holds the lent work: it must

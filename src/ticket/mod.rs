@@ -122,7 +122,7 @@ pub(crate) fn sink_request<W, T, E>(
     outcomes: &flume::Sender<Option<Arrived<T, E>>>,
 ) -> (RequestId, TaskBox)
 where
-    W: FnOnce() -> Result<T, E> + Send + 'static,
+    W: FnOnce(&crate::request::Context<'_>) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {

@@ -73,7 +73,7 @@ impl<W, T, E> SinkTask<W, T, E> {
 
 impl<W, T, E> Task for SinkTask<W, T, E>
 where
-    W: FnOnce() -> Result<T, E> + Send,
+    W: FnOnce(&Context<'_>) -> Result<T, E> + Send,
     T: Send,
     E: Send,
 {
@@ -85,7 +85,7 @@ where
         };
         // `work` is consumed by the call, so what it captured is dropped
         // before the outcome is settled.
-        let outcome: Outcome<T, E> = attempt(work).map_err(TaskError::from);
+        let outcome: Outcome<T, E> = attempt(|| work(cx)).map_err(TaskError::from);
         self.ended = match &outcome {
             Ok(_) => Ended::Succeeded,
             Err(TaskError::Panicked(_)) => Ended::Panicked,
