@@ -254,7 +254,9 @@ where
         };
         match self.callbacks.remove(&id) {
             Some(then) => {
-                then(outcome);
+                // Called in a timed request's callback, `then` reads no
+                // timing: its request has none.
+                crate::request::timing::hidden(|| then(outcome));
                 Some(None)
             }
             None => Some(Some((id, outcome))),

@@ -531,3 +531,78 @@ fn stats_count_a_ticket_cancelled_while_queued() {
         assert_eq!((stats.completed, stats.cancelled), (2, 1), "{stats:?}");
     });
 }
+
+/// Callbacks that a timed request's callback runs by waiting (on another
+/// handle, or on a collector) or through `Batch::on_done` read their own
+/// request's timing: `None` for
+/// an untimed one, not the timing of the callback they run inside; and the
+/// outer callback reads its own again afterwards.
+#[test]
+fn callbacks_nested_in_a_timed_callback_read_their_own_timing() {
+    within("nested timing", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .thread_name("timed")
+            .build()
+            .unwrap();
+        let other = pool.new_handle();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let inner = Arc::clone(&seen);
+        other
+            .put_request(
+                WorkRequest::new(|x: u8| x, 1).on_result(move |_, _| {
+                    inner.lock().unwrap().push(("untimed", callpool::timing()))
+                }),
+            )
+            .unwrap();
+        let outer = Arc::clone(&seen);
+        pool.put_request(
+            WorkRequest::new(|x: u8| x, 2)
+                .timed()
+                .on_result(move |_, _| {
+                    let mine = callpool::timing();
+                    outer.lock().unwrap().push(("outer", mine));
+                    assert_eq!(other.wait(), Ok(1));
+                    let mut collector = other.collector::<u8>();
+                    let from_collector = Arc::clone(&outer);
+                    collector
+                        .put_then(
+                            |x: u8| x,
+                            3,
+                            move |_| {
+                                from_collector
+                                    .lock()
+                                    .unwrap()
+                                    .push(("collector", callpool::timing()))
+                            },
+                        )
+                        .unwrap();
+                    assert_eq!(collector.wait_with(|_, _| {}), 1);
+                    drop(collector);
+                    // A batch that has ended runs its batch-done callback
+                    // at once, here.
+                    let batch = other.put_batch([WorkRequest::new(|x: u8| x, 4)]).unwrap();
+                    assert_eq!(other.wait(), Ok(1));
+                    let from_batch = Arc::clone(&outer);
+                    batch.on_done(move |_| {
+                        from_batch
+                            .lock()
+                            .unwrap()
+                            .push(("batch done", callpool::timing()))
+                    });
+                    assert_eq!(callpool::timing(), mine, "the outer callback's own again");
+                }),
+        )
+        .unwrap();
+        assert_eq!(pool.wait(), Ok(1));
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert_eq!(seen[0].0, "outer");
+        assert_eq!(seen[0].1.expect("a timed request").worker, Some(0));
+        assert_eq!(
+            &seen[1..],
+            [("untimed", None), ("collector", None), ("batch done", None)]
+        );
+        assert_eq!(callpool::timing(), None);
+    });
+}

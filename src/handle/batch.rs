@@ -373,7 +373,8 @@ impl Batch {
     /// dropped unrun), and a call after it ran is dropped unrun.
     pub fn on_done(&self, callback: impl FnOnce(Progress) + Send + 'static) {
         if let Some((callback, progress)) = self.state.on_done(Callback::new(callback)) {
-            callback.call(progress);
+            // No request's timing, even when called in a timed callback.
+            crate::request::timing::hidden(|| callback.call(progress));
         }
     }
 }

@@ -480,12 +480,15 @@ impl Finished {
     }
 
     /// Runs them, in the order their batches completed; a panic in one
-    /// goes on once the others have run.
+    /// goes on once the others have run. They read no request's timing,
+    /// even run in a timed request's callback (a `shutdown_now` there).
     pub(crate) fn run(self) {
         let mut panicked = FirstPanic::default();
-        for (on_done, progress) in self.0 {
-            panicked.catch("a batch-done callback", || on_done.call(progress));
-        }
+        crate::request::timing::hidden(|| {
+            for (on_done, progress) in self.0 {
+                panicked.catch("a batch-done callback", || on_done.call(progress));
+            }
+        });
         panicked.resume();
     }
 }

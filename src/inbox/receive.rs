@@ -15,7 +15,7 @@ use crate::inbox::patience::{Blocking, Patience};
 use crate::inbox::{Inbox, Msg, WaiterGuard};
 use crate::lookout::Home;
 use crate::request::task::{Envelope, Task};
-use crate::request::RequestId;
+use crate::request::{timing, RequestId};
 use crate::sync::channel::{Receiver, RecvTimeoutError};
 use crate::unwind::{self, FirstPanic};
 
@@ -310,6 +310,21 @@ impl Results {
         if let Some(waiter) = waiter {
             waiter.off_duty();
         }
+        // In a timed request's callback, the callbacks run here read their
+        // own requests' timing, not that one's.
+        timing::hidden(|| self.handle_messages(threads, by_waiter, queued, tally))
+    }
+
+    /// The rest of `handle_run`: the overflow, then what the queue holds
+    /// (if `queued`), then the overflow again, then the batch-done
+    /// callbacks these completed.
+    fn handle_messages(
+        &self,
+        threads: &impl Threads,
+        by_waiter: bool,
+        queued: bool,
+        tally: &mut Tally,
+    ) -> usize {
         let mut handled = 0;
         // The overflow first: after a callback panicked, it holds the
         // rest of that run, older than anything queued since, and a stream's

@@ -64,6 +64,19 @@ pub(crate) fn reporting<R>(timing: Option<Timing>, report: impl FnOnce() -> R) -
     report()
 }
 
+/// Runs `run`, which runs callbacks of other requests (a handle's results,
+/// a collector's), with no timing readable through [`timing`]: called in a
+/// timed request's callback (which waits on a handle, say), the callbacks
+/// it runs read their own request's timing, not that one's. Restored after,
+/// on unwinding too. A thread with no timing set (the common case) pays one
+/// look.
+pub(crate) fn hidden<R>(run: impl FnOnce() -> R) -> R {
+    if CURRENT.with(Cell::get).is_none() {
+        return run();
+    }
+    reporting(None, run)
+}
+
 /// What a timed request records on its way; inside its box.
 pub(crate) struct Clock {
     made: Instant,
