@@ -517,3 +517,33 @@ fn a_half_in_the_queue_counts_in_queued_until_a_worker_takes_its_job() {
     let stats = pool.stats();
     assert_eq!((stats.queued, stats.completed, stats.cancelled), (0, 65, 0));
 }
+
+/// A join whose first half puts a child leaves its half behind that child
+/// in the worker's slot; the join takes it back from there all the same,
+/// so it never travels to the queue as a no-op job. One worker runs a
+/// request whose 64 joins each put one child in their first half: the
+/// 64th child queues the slot, which then holds the 64 children and only
+/// the 64th join's half (still offered), not the 63 halves of the joins
+/// that have returned.
+#[test]
+fn a_join_takes_its_half_back_from_behind_a_child_its_first_half_put() {
+    let pool = ThreadPool::new(1);
+    let (at_tx, at) = mpsc::channel();
+    let (go_tx, go) = mpsc::channel::<()>();
+    pool.put_request(WorkRequest::with_context(
+        move |cx: &Context<'_>, ()| {
+            for _ in 0..64 {
+                cx.join(|cx| cx.put(WorkRequest::new(|()| (), ())).unwrap(), |_| ());
+            }
+            at_tx.send(()).unwrap();
+            go.recv_timeout(HANG).unwrap();
+        },
+        (),
+    ))
+    .unwrap();
+    at.recv_timeout(HANG).unwrap();
+    let queued = pool.queued();
+    go_tx.send(()).unwrap();
+    assert_eq!(pool.wait_timeout(HANG), Ok(1 + 64));
+    assert_eq!(queued, 64 + 1, "halves of returned joins left in the queue");
+}

@@ -111,6 +111,14 @@ impl Job {
         !matches!(self, Job::Boxed { task, .. } if task.route() == Route::Parent)
     }
 
+    /// Whether it is the half of a join whose boxed task lives at `task`
+    /// (`request::join`). Only a half is matched: once that half is
+    /// dropped (run by another worker), a child's box may take its address.
+    pub(crate) fn is_half_at(&self, task: *const ()) -> bool {
+        matches!(self, Job::Boxed { task: own, .. }
+            if own.route() == Route::Parent && std::ptr::addr_eq(&**own, task))
+    }
+
     /// Ends the request's pending life on its handle without an outcome
     /// (handed back or refused), if it was counted there.
     pub(crate) fn unregister(&self) {

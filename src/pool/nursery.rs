@@ -125,20 +125,19 @@ impl<J> Nursery<J> {
         Some(pushed)
     }
 
-    /// Takes back the child `slot` holds last, if `is` says it is the one:
-    /// its own worker taking back what it offered and then ran itself
-    /// (`Context::join`).
-    pub(crate) fn take_last_if(&self, slot: &Slot<J>, is: impl FnOnce(&J) -> bool) -> Option<J> {
+    /// Takes out of `slot` the last job for which `is` holds, leaving the
+    /// others in order: its own worker taking back what it offered and
+    /// then ran itself (`Context::join`), wherever children put since
+    /// have left it. `is` must not block.
+    pub(crate) fn take_last_where(&self, slot: &Slot<J>, is: impl Fn(&J) -> bool) -> Option<J> {
         let mut jobs = slot.lock();
-        if !jobs.last().is_some_and(is) {
-            return None;
-        }
-        let job = jobs.pop();
+        let at = jobs.iter().rposition(is)?;
+        let job = jobs.remove(at);
         if jobs.is_empty() {
             // Release: as in `queue_from`.
             self.held.fetch_sub(1, Ordering::Release);
         }
-        job
+        Some(job)
     }
 
     /// Whether any slot holds a child.
@@ -235,5 +234,22 @@ mod tests {
         assert!(!nursery.any());
         assert!(nursery.leave(&b).is_empty());
         assert!(nursery.slots().is_empty());
+    }
+
+    #[test]
+    fn take_last_where_takes_the_last_match_from_anywhere_in_the_slot() {
+        let nursery = Nursery::default();
+        let a = nursery.join(4);
+        for job in [1, 2, 3, 4] {
+            nursery.hold(&a, job);
+        }
+        assert_eq!(nursery.take_last_where(&a, |job| job % 2 == 1), Some(3));
+        assert_eq!(nursery.take_last_where(&a, |&job| job == 7), None);
+        assert_eq!(nursery.take_last_where(&a, |&job| job != 0), Some(4));
+        assert_eq!(nursery.held.load(Ordering::SeqCst), 1);
+        assert_eq!(nursery.take_last_where(&a, |_| true), Some(2));
+        assert_eq!(nursery.take_last_where(&a, |_| true), Some(1));
+        assert!(!nursery.any());
+        assert!(nursery.leave(&a).is_empty());
     }
 }

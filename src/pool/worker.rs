@@ -230,11 +230,11 @@ impl Spawner for Children<'_> {
         self.hold(half, true).is_ok()
     }
 
-    fn reclaim(&self) {
+    fn reclaim(&self, half: *const ()) {
         let mine = self
             .pool
             .nursery
-            .take_last_if(self.worker.slot, |job| !job.is_request());
+            .take_last_where(self.worker.slot, |job| job.is_half_at(half));
         // Dropped after the slot's lock is released: a half's job holds
         // nothing of the user's, but a job's `Drop` is kept out of locks.
         drop(mine);

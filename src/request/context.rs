@@ -135,13 +135,13 @@ pub(crate) trait Spawner {
     /// Offers the half of a join (`request::join`) to the pool's other
     /// workers, as a child is put; whether it was (a closed pool refuses).
     fn offer(&self, half: WorkRequest) -> bool;
-    /// Takes the half a join offered back out of the running worker's
-    /// slot, if the slot's last job is a half. That one is the calling
-    /// join's: the halves of the joins nested in its first half were taken
-    /// back by their joins, or left behind a child put after them, or
-    /// queued with everything before them. (Taking any other half would
-    /// only keep it from other workers: its join runs it from its offer.)
-    fn reclaim(&self);
+    /// Takes the half a join offered, whose boxed task lives at `half`,
+    /// back out of the running worker's slot if it is still there: last,
+    /// or behind children its join's first half put. A half found at that
+    /// address is the calling join's, unless that one was run elsewhere
+    /// and dropped and a join nested in the first half (returned by now)
+    /// boxed its own half there: taking that stale one back does no harm.
+    fn reclaim(&self, half: *const ());
 }
 
 /// A spawner for tasks run outside a worker (the models): refuses all.
@@ -172,5 +172,5 @@ impl Spawner for Detached {
         false
     }
 
-    fn reclaim(&self) {}
+    fn reclaim(&self, _half: *const ()) {}
 }

@@ -180,24 +180,28 @@ impl Context<'_> {
             move |cx: &Context<'_>| *into = Some(b(cx)),
             |half| {
                 let task: Box<Envelope<dyn Task>> = Box::new(Envelope {
-                    // No id of its own (nobody cancels a half by id; the
-                    // worker's slot tells halves by their route): taking
-                    // none keeps the requests' ids contiguous and costs no
-                    // shared counter.
+                    // No id of its own (nobody cancels a half by id; its
+                    // join finds it in the slot by its box's address):
+                    // taking none keeps the requests' ids contiguous and
+                    // costs no shared counter.
                     id_value: 0,
                     task: HalfTask {
                         half,
                         parent: self.id(),
                     },
                 });
+                // Where the job's task lives: the box moves, its heap
+                // address does not.
+                let at = (&*task as *const Envelope<dyn Task>).cast::<()>();
                 let offered = self
                     .spawner
                     .offer(WorkRequest::from_task(TaskBox::Boxed(task)));
                 let a_value = a(self);
-                // Still in this worker's slot, it leaves it now rather than
-                // travel through the queue as a no-op.
+                // Still in this worker's slot (last, or behind children
+                // `a` put), it leaves it now rather than travel through the
+                // queue as a no-op.
                 if offered {
-                    self.spawner.reclaim();
+                    self.spawner.reclaim(at);
                 }
                 a_value
             },
