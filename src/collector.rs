@@ -245,9 +245,7 @@ where
             // makes room for a worker stuck on the handle's full result
             // queue: the request waited for may be queued behind it.
             let arrived = lookout::recv(&self.receiver, &self.sender, self.home.as_slice())?;
-            let Some((id, outcome)) = arrived.open() else {
-                continue;
-            };
+            let (id, outcome) = arrived.open();
             if self.pending.remove(&id) {
                 break (id, outcome);
             }

@@ -18,8 +18,9 @@ pub(crate) struct Arrived<T, E>(Option<(RequestId, Outcome<T, E>)>);
 
 impl<T, E> Arrived<T, E> {
     /// The id and the outcome, for the collector that takes them.
-    pub(crate) fn open(mut self) -> Option<(RequestId, Outcome<T, E>)> {
-        self.0.take()
+    pub(crate) fn open(mut self) -> (RequestId, Outcome<T, E>) {
+        // `None` only once opened (or dropped): `settle` makes it `Some`.
+        self.0.take().expect("an `Arrived` is opened once")
     }
 }
 
@@ -39,13 +40,9 @@ pub(crate) struct Sink<T, E> {
 
 impl<T, E> Sink<T, E> {
     fn settle(&self, outcome: Outcome<T, E>) {
-        if let Err(unheard) = self.outcomes.send(Some(Arrived(Some((self.id, outcome))))) {
-            // The collector was dropped: the outcome goes here, on a worker
-            // or a sweep, and its `Drop` is user code.
-            unwind::contain("an outcome whose collector was dropped", move || {
-                drop(unheard)
-            });
-        }
+        // The collector was dropped: the outcome comes back and is dropped
+        // here, on a worker or a sweep, contained by `Arrived`'s `Drop`.
+        let _unheard = self.outcomes.send(Some(Arrived(Some((self.id, outcome)))));
     }
 }
 
