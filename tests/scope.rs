@@ -367,9 +367,6 @@ fn a_scoped_request_with_context_sorts_a_borrowed_vector_with_joins() {
             assert_eq!(child_ran.load(Ordering::SeqCst), 1);
             let total: usize = leaves.iter().map(|l| l.load(Ordering::SeqCst)).sum();
             assert!(total >= 50_000 / 64, "{total} leaves");
-            if workers == 1 {
-                assert_eq!(leaves[1].load(Ordering::SeqCst), 0);
-            }
             // The child went on the pool's handle: its callback runs there.
             assert_eq!(pool.wait_timeout(common::HANG), Ok(1));
             assert_eq!(child_results.load(Ordering::SeqCst), 1);

@@ -272,12 +272,15 @@ impl Pool {
             if own.is_some_and(|own| job.counted_on_inbox(own)) {
                 own_jobs.push(job);
             } else {
-                // Per request at trace level: a sweep may cancel thousands.
-                log::trace!(
-                    "callpool: request {} cancelled: the pool was closed before it ran",
-                    job.id()
-                );
-                cancelled += usize::from(job.is_request());
+                if job.is_request() {
+                    // Per request at trace level: a sweep may cancel thousands.
+                    log::trace!(
+                        "callpool: request {} cancelled: the pool was closed before it ran",
+                        job.id()
+                    );
+                    cancelled += 1;
+                }
+                // (A join's half: left to its join, which runs it.)
                 job.cancel();
             }
         }

@@ -44,7 +44,8 @@ pub(crate) struct Nursery<J> {
 pub(crate) struct Slot<J> {
     jobs: Mutex<Vec<J>>,
     /// Reserved at a slot's first child: its worker's hand-off size, so a
-    /// slot never regrows.
+    /// slot regrows only when the halves of joins come on top of a full
+    /// batch of children.
     capacity: usize,
 }
 

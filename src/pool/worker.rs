@@ -225,8 +225,8 @@ impl Spawner for Children<'_> {
 
     fn offer(&self, half: WorkRequest) -> bool {
         // As a child: held in the slot, queued by the same rules (but the
-        // every-64th, see `offered`), so an idle worker takes it. Refused
-        // only by a closed pool.
+        // every-64th, see `offered`), so an idle worker takes it. Refused,
+        // as a child is, once the pool no longer accepts requests.
         self.hold(half, true).is_ok()
     }
 
@@ -263,9 +263,10 @@ impl Children<'_> {
         };
         // With every [`CHILD_BATCH`]th child (a join's half is not one),
         // whatever the slot holds then (a callable that adds that many can
-        // count on all of them being queued); and at once when the slot was empty while a worker
-        // sleeps with nothing to do (one being woken already is not
-        // counted): it would not look at the slot until woken. A worker
+        // count on all of them being queued); and at once when the slot
+        // was empty while a worker sleeps with nothing to do (one being
+        // woken already is not counted): it would not look at the slot
+        // until woken. A worker
         // that sleeps later looks at the slots first (`Idler`), so a slot
         // that already held a child needs no look: the pair of `SeqCst`
         // accesses (`Nursery::hold`, then this read; the sleeper's count,

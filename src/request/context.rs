@@ -133,7 +133,8 @@ pub(crate) trait Spawner {
     /// outcome over itself (a collector's) ended, before it does.
     fn count(&self, ended: Ended);
     /// Offers the half of a join (`request::join`) to the pool's other
-    /// workers, as a child is put; whether it was (a closed pool refuses).
+    /// workers, as a child is put; whether it was (refused once the pool
+    /// no longer accepts requests: shutting down or closed).
     fn offer(&self, half: WorkRequest) -> bool;
     /// Takes the half a join offered, whose boxed task lives at `half`,
     /// back out of the running worker's slot if it is still there: last,

@@ -13,9 +13,9 @@
 //! only its join can drop it unrun (when the first piece panicked).
 //!
 //! ```text
-//!   join ──► offer (slot, as a child) ──► run `a` here ──► claim:
-//!                                                          │ Offered: take it back, run it here
-//!            another worker takes the job: Offered ──► Running ──► Ran ─┘ Running: wait for Ran
+//!   join ──► offer (slot, as a child) ──► run `a` here ──► claim the offer:
+//!                                                            Open: take it back, run it here
+//!   another worker takes the job: Open ──► Running ──► Ran ─► Running: wait for Ran
 //! ```
 
 use std::sync::Arc;
@@ -76,7 +76,10 @@ impl Context<'_> {
     /// `join` waits for it to finish. So with one worker, or with every
     /// other worker busy, `join` runs `a` and then `b`, and never waits for
     /// a worker that may not come (a callable that waits for its own
-    /// children through a channel does). Each half runs exactly once.
+    /// children through a channel does). Each half runs at most once, and
+    /// `b` runs unless `a` panics first (see *Panics*). While the pool
+    /// shuts down (it no longer accepts requests), `b` is not offered:
+    /// `join` runs `a` and then `b` here.
     ///
     /// Both halves may borrow from the caller's stack (`b`'s captures must
     /// be [`Send`], since another worker may run it): what the callable
@@ -108,7 +111,8 @@ impl Context<'_> {
     /// # Panics
     ///
     /// If `a` or `b` panics, `join` panics with that panic once both
-    /// halves are over (with `a`'s if both do; then `b` may not have run).
+    /// halves are over (with `a`'s if both do). If `a` panics, `b` is
+    /// dropped unrun if no worker has taken it, and waited for if one has.
     /// In a request's callable, the request's error callback then hears
     /// [`TaskError::Panicked`](crate::TaskError::Panicked), as for any
     /// panic there.
