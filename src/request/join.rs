@@ -9,8 +9,9 @@
 //! the worker's slot and the queue. Whoever moves it out of its offer
 //! first, under the offer's lock, runs it: a worker that took the job, or
 //! the join itself. A job that finds it gone ends as a no-op; a sweep that
-//! cancels the job leaves it for the join. So it runs exactly once, and
-//! only its join can drop it unrun (when the first piece panicked).
+//! cancels the job leaves it for the join. So it runs at most once, and
+//! exactly once unless the first piece panics: then its join drops it
+//! unrun if nobody took it.
 //!
 //! ```text
 //!   join ──► offer (slot, as a child) ──► run `a` here ──► claim the offer:

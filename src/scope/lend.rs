@@ -1,6 +1,7 @@
 //! Lending borrowed work to the workers: a scope's requests ([`with_loans`])
 //! and the half a `Context::join` offers ([`offer_while`]). The one place
-//! in callpool that erases a lifetime, and what makes that sound.
+//! in callpool that erases lifetimes (once for each), and what makes that
+//! sound.
 //!
 //! A worker thread outlives any one call, so the request queue holds only
 //! `'static` work. [`with_loans`] hands its body [`Loans`] for the
