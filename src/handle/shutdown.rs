@@ -134,7 +134,10 @@ impl ThreadPool {
         if left > 0 {
             return Err(timed_out(self.pending()));
         }
-        shared.join_dismissed();
+        // With a timeout, not the threads still destroying their
+        // thread-locals (user code): left to finish on their own, as a
+        // request still running at the deadline is.
+        shared.join_dismissed(deadline.is_none());
         shared.stop(Lifecycle::Closed);
         let unrun = shared
             .sweep(Some(self.inbox()))

@@ -8,6 +8,8 @@
 //! operation (or the next worker to exit) joins those, so threads are
 //! reaped without the user's help. `docs/design.md`, "Life of a worker".
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::Instant;
@@ -22,7 +24,52 @@ use crate::pool::{worker, Pool};
 struct Worker {
     /// The dismissal message: set through the queue (`RequestQueue::dismiss`).
     flags: Arc<WorkerFlags>,
-    thread: JoinHandle<()>,
+    thread: Thread,
+}
+
+/// A worker's thread, and whether its thread-locals are gone.
+///
+/// A thread past its loop (counted out by `worker_exited`) still runs its
+/// thread-locals' destructors, user code (a callable may leave anything
+/// there) that may take any time, or wait for the very thread that would
+/// join it. `JoinHandle::is_finished` cannot tell: it turns true as the
+/// thread's closure returns, before those destructors. So the pool's own
+/// reaping (puts that grow the pool, `create_workers`, `dismiss_workers`,
+/// `resize`, workers exiting) joins only threads that raised `gone`;
+/// the others stay in `exited`, for the next reaping or for a caller that
+/// asked to wait for the threads (`join_dismissed`).
+struct Thread {
+    handle: JoinHandle<()>,
+    /// Raised by the thread's first thread-local (`GONE`), whose destructor
+    /// runs after those of the thread-locals made after it.
+    gone: Arc<AtomicBool>,
+}
+
+impl Thread {
+    fn thread(&self) -> &thread::Thread {
+        self.handle.thread()
+    }
+
+    fn gone(&self) -> bool {
+        // Acquire: pairs with the Release in `Gone`'s `Drop`.
+        self.gone.load(Ordering::Acquire)
+    }
+}
+
+/// Raises its flag when its thread's thread-locals are destroyed.
+struct Gone(Arc<AtomicBool>);
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+thread_local! {
+    /// Made first on every worker thread, before any hook or callable runs,
+    /// so that its destructor runs after theirs (destructors run in the
+    /// reverse order of the thread-locals' first use).
+    static GONE: RefCell<Option<Gone>> = const { RefCell::new(None) };
 }
 
 /// Worker bookkeeping that must change together, under one lock.
@@ -31,9 +78,9 @@ pub(crate) struct Workers {
     /// Live workers, oldest first; dismissal takes from the end.
     live: Vec<Worker>,
     /// Dismissed threads that have not left their loop yet.
-    dismissed: Vec<JoinHandle<()>>,
+    dismissed: Vec<Thread>,
     /// Threads that left their loop (see `worker_exited`), not joined yet.
-    exited: Vec<JoinHandle<()>>,
+    exited: Vec<Thread>,
     /// Dismissed threads joined by reaping since the last
     /// `join_all_dismissed_workers`, which reports them.
     reaped: usize,
@@ -49,9 +96,18 @@ pub(crate) struct Workers {
 
 impl Workers {
     /// Takes the threads that have left their loop, to be joined (outside
-    /// the lock) by `join_all`.
-    fn take_exited(&mut self) -> Vec<JoinHandle<()>> {
-        let exited = std::mem::take(&mut self.exited);
+    /// the lock) by `join_all`: every one if `all`, else only those whose
+    /// thread-locals are gone, whose joins are quick (see `Thread`).
+    fn take_exited(&mut self, all: bool) -> Vec<Thread> {
+        let exited = if all {
+            std::mem::take(&mut self.exited)
+        } else {
+            let (gone, running) = std::mem::take(&mut self.exited)
+                .into_iter()
+                .partition(Thread::gone);
+            self.exited = running;
+            gone
+        };
         self.reaped += exited.len();
         self.joining += exited.len();
         exited
@@ -108,7 +164,7 @@ impl Pool {
     /// Joins threads that have left their loop (so they end promptly, their
     /// hooks already run), never the calling thread; then counts them out
     /// of `joining` for whoever waits in `join_dismissed`.
-    fn join_all(&self, handles: Vec<JoinHandle<()>>) {
+    fn join_all(&self, handles: Vec<Thread>) {
         if handles.is_empty() {
             return;
         }
@@ -116,7 +172,7 @@ impl Pool {
         for handle in handles {
             // A worker catches every panic of a request, so a join error
             // means a bug in callpool itself; report it, keep joining.
-            if handle.join().is_err() {
+            if handle.handle.join().is_err() {
                 log::error!("callpool bug: a worker thread panicked");
             }
         }
@@ -144,7 +200,7 @@ impl Pool {
     /// the threads that had exited: how every registry operation reaps.
     fn then_reap<R>(&self, change: impl FnOnce(&mut Workers) -> R) -> R {
         let mut workers = self.workers();
-        let exited = workers.take_exited();
+        let exited = workers.take_exited(false);
         let result = change(&mut workers);
         self.publish_live(&workers);
         drop(workers);
@@ -180,12 +236,15 @@ impl Pool {
         }
         let flags = Arc::new(WorkerFlags::new());
         let worker_flags = Arc::clone(&flags);
+        let gone = Arc::new(AtomicBool::new(false));
+        let gone_on_exit = Gone(Arc::clone(&gone));
         // Count the thread before it starts, so that it can never be seen
         // exiting before it was counted; roll back if it does not start.
         self.set_threads(workers, workers.threads + 1);
         let pool = Arc::clone(self);
         let index = workers.next_index;
         match builder.spawn(move || {
+            GONE.with(|slot| *slot.borrow_mut() = Some(gone_on_exit));
             pool.mark_worker_thread();
             if pool.config.quiet_panics {
                 crate::unwind::quiet_this_thread();
@@ -201,8 +260,9 @@ impl Pool {
             // The stop hook runs at the end of `run`, before the exit is counted.
             worker::run(&pool, &worker_flags, state, index);
         }) {
-            Ok(thread) => {
+            Ok(handle) => {
                 workers.next_index += 1;
+                let thread = Thread { handle, gone };
                 workers.live.push(Worker { flags, thread });
                 log::debug!("callpool: started worker {name}");
                 Ok(())
@@ -348,7 +408,7 @@ impl Pool {
     pub(crate) fn join_dismissed_when_exited(&self, stuck: impl Fn() -> bool) -> Option<usize> {
         if self.on_worker_thread() {
             // A worker cannot wait for its own exit; join the others as they go.
-            return Some(self.join_dismissed());
+            return Some(self.join_dismissed(true));
         }
         let mut workers = self.workers();
         // `threads` counts live workers plus dismissed ones not yet exited.
@@ -359,14 +419,20 @@ impl Pool {
             workers = self.exited.wait(workers).unwrap_or_else(|e| e.into_inner());
         }
         drop(workers);
-        Some(self.join_dismissed())
+        Some(self.join_dismissed(true))
     }
 
-    /// Joins the dismissed workers that have left their loop; returns how
+    /// Joins the dismissed workers that have left their loop (if not `all`,
+    /// only those whose thread-locals are gone: see `Thread`); returns how
     /// many were joined since the last call (reaped ones included).
-    pub(crate) fn join_dismissed(&self) -> usize {
-        // `take_exited` has counted the ones joined here into `reaped`.
-        let joined = self.then_reap(|workers| std::mem::take(&mut workers.reaped));
+    pub(crate) fn join_dismissed(&self, all: bool) -> usize {
+        let (exited, joined) = {
+            let mut workers = self.workers();
+            // `take_exited` counts the ones joined here into `reaped`.
+            let exited = workers.take_exited(all);
+            (exited, std::mem::take(&mut workers.reaped))
+        };
+        self.join_all(exited);
         // Counted, but another thread may still be joining some of them
         // (a worker reaping as it exits, a concurrent resize): wait for
         // those joins too. Each is of a thread past its loop, so it ends.
@@ -416,7 +482,7 @@ impl Pool {
     pub(crate) fn worker_exited(&self, me: ThreadId) {
         let (none_left, earlier) = {
             let mut workers = self.workers();
-            let earlier = workers.take_exited();
+            let earlier = workers.take_exited(false);
             let mine =
                 if let Some(pos) = workers.dismissed.iter().position(|t| t.thread().id() == me) {
                     Some(workers.dismissed.swap_remove(pos))
