@@ -420,6 +420,33 @@ fn what_a_half_puts_goes_on_the_requests_handle() {
     assert_eq!(pool.stats().completed, 1 + 2 * CHILDREN as u64);
 }
 
+/// Puts on `pool` a request whose callable runs `body`, which calls the
+/// `hold` it is given where the request is to stay while the queue is
+/// looked at; returns `(queued(), stats().queued)` read then, and lets the
+/// request go on.
+fn queued_while_held(
+    pool: &ThreadPool,
+    body: impl FnOnce(&Context<'_>, &dyn Fn()) + Send + 'static,
+) -> (usize, usize) {
+    let (at_tx, at) = mpsc::channel();
+    let (go_tx, go) = mpsc::channel::<()>();
+    pool.put_request(WorkRequest::with_context(
+        move |cx: &Context<'_>, ()| {
+            let hold = || {
+                at_tx.send(()).unwrap();
+                go.recv_timeout(HANG).unwrap();
+            };
+            body(cx, &hold);
+        },
+        (),
+    ))
+    .unwrap();
+    at.recv_timeout(HANG).unwrap();
+    let queued = (pool.queued(), pool.stats().queued);
+    go_tx.send(()).unwrap();
+    queued
+}
+
 /// A join takes its half back from its worker's slot, so a half is not a
 /// child for the every-64th rule: with no other worker free, a callable
 /// that joins many times leaves no no-op half job in the queue (counted
@@ -431,27 +458,19 @@ fn what_a_half_puts_goes_on_the_requests_handle() {
 fn halves_do_not_count_towards_the_every_64th_child_rule() {
     const JOINS: u64 = 64 * 100;
     let pool = ThreadPool::new(1);
-    let (at_tx, at) = mpsc::channel();
-    let (go_tx, go) = mpsc::channel::<()>();
-    pool.put_request(WorkRequest::with_context(
-        move |cx: &Context<'_>, ()| {
-            let mut total = 0;
-            for i in 0..JOINS {
-                let (a, b) = cx.join(|_| i, |_| i + 1);
-                total += a + b;
-            }
-            at_tx.send(total).unwrap();
-            go.recv_timeout(HANG).unwrap();
-        },
-        (),
-    ))
-    .unwrap();
-    assert_eq!(at.recv_timeout(HANG).unwrap(), JOINS * JOINS);
-    // The request runs still, on the only worker: what is queued now
-    // stays there until it returns.
-    let queued = (pool.queued(), pool.stats().queued);
-    go_tx.send(()).unwrap();
+    let total = Arc::new(AtomicUsize::new(0));
+    let sum = Arc::clone(&total);
+    // The request runs still, on the only worker, while the queue is
+    // looked at: what is queued then stays there until it returns.
+    let queued = queued_while_held(&pool, move |cx, hold| {
+        for i in 0..JOINS {
+            let (a, b) = cx.join(|_| i, |_| i + 1);
+            sum.fetch_add((a + b) as usize, Ordering::SeqCst);
+        }
+        hold();
+    });
     assert_eq!(pool.wait_timeout(HANG), Ok(1));
+    assert_eq!(total.load(Ordering::SeqCst) as u64, JOINS * JOINS);
     assert_eq!(queued, (0, 0), "no-op halves left in the queue");
 
     // One join, then 64 children, while the other worker is busy.
@@ -460,26 +479,19 @@ fn halves_do_not_count_towards_the_every_64th_child_rule() {
     pool.put_request(WorkRequest::new(move |()| busy_latch.hold(), ()))
         .unwrap();
     busy.await_start();
-    let (at_tx, at) = mpsc::channel();
-    let (go_tx, go) = mpsc::channel::<()>();
-    pool.put_request(WorkRequest::with_context(
-        move |cx: &Context<'_>, ()| {
-            cx.join(|_| (), |_| ());
-            for _ in 0..64 {
-                cx.put(WorkRequest::new(|()| (), ())).unwrap();
-            }
-            at_tx.send(()).unwrap();
-            go.recv_timeout(HANG).unwrap();
-        },
-        (),
-    ))
-    .unwrap();
-    at.recv_timeout(HANG).unwrap();
-    let queued = pool.queued();
-    go_tx.send(()).unwrap();
+    let queued = queued_while_held(&pool, |cx, hold| {
+        cx.join(|_| (), |_| ());
+        for _ in 0..64 {
+            cx.put(WorkRequest::new(|()| (), ())).unwrap();
+        }
+        hold();
+    });
     busy.open();
     assert_eq!(pool.wait_timeout(HANG), Ok(2 + 64));
-    assert_eq!(queued, 64, "the 64th child's batch was not queued with it");
+    assert_eq!(
+        queued.0, 64,
+        "the 64th child's batch was not queued with it"
+    );
 }
 
 /// A half is no request, but its job in the shared queue is one of the
@@ -491,27 +503,17 @@ fn halves_do_not_count_towards_the_every_64th_child_rule() {
 #[test]
 fn a_half_in_the_queue_counts_in_queued_until_a_worker_takes_its_job() {
     let pool = ThreadPool::new(1);
-    let (at_tx, at) = mpsc::channel();
-    let (go_tx, go) = mpsc::channel::<()>();
-    pool.put_request(WorkRequest::with_context(
-        move |cx: &Context<'_>, ()| {
-            cx.join(
-                |cx| {
-                    for _ in 0..64 {
-                        cx.put(WorkRequest::new(|()| (), ())).unwrap();
-                    }
-                    at_tx.send(()).unwrap();
-                    go.recv_timeout(HANG).unwrap();
-                },
-                |_| (),
-            );
-        },
-        (),
-    ))
-    .unwrap();
-    at.recv_timeout(HANG).unwrap();
-    let queued = (pool.queued(), pool.stats().queued);
-    go_tx.send(()).unwrap();
+    let queued = queued_while_held(&pool, |cx, hold| {
+        cx.join(
+            |cx| {
+                for _ in 0..64 {
+                    cx.put(WorkRequest::new(|()| (), ())).unwrap();
+                }
+                hold();
+            },
+            |_| (),
+        );
+    });
     assert_eq!(pool.wait_timeout(HANG), Ok(1 + 64));
     assert_eq!(queued, (64 + 1, 64 + 1));
     let stats = pool.stats();
@@ -528,22 +530,16 @@ fn a_half_in_the_queue_counts_in_queued_until_a_worker_takes_its_job() {
 #[test]
 fn a_join_takes_its_half_back_from_behind_a_child_its_first_half_put() {
     let pool = ThreadPool::new(1);
-    let (at_tx, at) = mpsc::channel();
-    let (go_tx, go) = mpsc::channel::<()>();
-    pool.put_request(WorkRequest::with_context(
-        move |cx: &Context<'_>, ()| {
-            for _ in 0..64 {
-                cx.join(|cx| cx.put(WorkRequest::new(|()| (), ())).unwrap(), |_| ());
-            }
-            at_tx.send(()).unwrap();
-            go.recv_timeout(HANG).unwrap();
-        },
-        (),
-    ))
-    .unwrap();
-    at.recv_timeout(HANG).unwrap();
-    let queued = pool.queued();
-    go_tx.send(()).unwrap();
+    let queued = queued_while_held(&pool, |cx, hold| {
+        for _ in 0..64 {
+            cx.join(|cx| cx.put(WorkRequest::new(|()| (), ())).unwrap(), |_| ());
+        }
+        hold();
+    });
     assert_eq!(pool.wait_timeout(HANG), Ok(1 + 64));
-    assert_eq!(queued, 64 + 1, "halves of returned joins left in the queue");
+    assert_eq!(
+        queued.0,
+        64 + 1,
+        "halves of returned joins left in the queue"
+    );
 }
