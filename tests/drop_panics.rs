@@ -21,6 +21,18 @@ impl Drop for Bomb {
     }
 }
 
+/// Whether this process is the child that runs test `name` (an abort
+/// there fails the parent, which asserts that the child ran); in the
+/// parent, runs that child and says `false`.
+fn in_child(name: &str) -> bool {
+    const CHILD: &str = "CALLPOOL_DROP_PANICS_CHILD";
+    if common::is_child(name, CHILD) {
+        return true;
+    }
+    common::run_in_child(name, CHILD);
+    false
+}
+
 fn quiet() {
     common::hide_panics(|message| message.is_none_or(|m| m.starts_with(BOMB)));
 }
@@ -843,9 +855,7 @@ impl Drop for LoudOutcome {
 #[test]
 fn dropping_a_window_with_unread_outcomes_that_panic_when_dropped_goes_on() {
     const NAME: &str = "dropping_a_window_with_unread_outcomes_that_panic_when_dropped_goes_on";
-    const CHILD: &str = "CALLPOOL_DROP_PANICS_CHILD";
-    if !common::is_child(NAME, CHILD) {
-        common::run_in_child(NAME, CHILD);
+    if !in_child(NAME) {
         return;
     }
     quiet();
@@ -919,9 +929,7 @@ fn an_unread_outcome_of_a_dropped_collector_panics_when_dropped_and_the_worker_l
 #[test]
 fn dropping_a_collector_with_callbacks_that_panic_when_dropped_goes_on() {
     const NAME: &str = "dropping_a_collector_with_callbacks_that_panic_when_dropped_goes_on";
-    const CHILD: &str = "CALLPOOL_DROP_PANICS_CHILD";
-    if !common::is_child(NAME, CHILD) {
-        common::run_in_child(NAME, CHILD);
+    if !in_child(NAME) {
         return;
     }
     quiet();
@@ -958,9 +966,7 @@ fn dropping_a_collector_with_callbacks_that_panic_when_dropped_goes_on() {
 fn a_cancelled_stream_whose_callable_and_input_both_panic_when_dropped_goes_on() {
     const NAME: &str =
         "a_cancelled_stream_whose_callable_and_input_both_panic_when_dropped_goes_on";
-    const CHILD: &str = "CALLPOOL_DROP_PANICS_CHILD";
-    if !common::is_child(NAME, CHILD) {
-        common::run_in_child(NAME, CHILD);
+    if !in_child(NAME) {
         return;
     }
     quiet();
@@ -999,9 +1005,7 @@ fn a_cancelled_stream_whose_callable_and_input_both_panic_when_dropped_goes_on()
 fn dropping_as_completed_over_tickets_with_outcomes_that_panic_when_dropped_goes_on() {
     const NAME: &str =
         "dropping_as_completed_over_tickets_with_outcomes_that_panic_when_dropped_goes_on";
-    const CHILD: &str = "CALLPOOL_DROP_PANICS_CHILD";
-    if !common::is_child(NAME, CHILD) {
-        common::run_in_child(NAME, CHILD);
+    if !in_child(NAME) {
         return;
     }
     quiet();
