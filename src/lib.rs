@@ -36,7 +36,10 @@
 //!
 //! Work can make work: a callable made with [`WorkRequest::with_context`]
 //! puts follow-ups on its own handle through its [`Context`], and `wait`
-//! covers them all. [`WorkRequest::streaming`] emits many results from one
+//! covers them all; [`Context::join`] splits a request's work in two,
+//! fork-join style, and never waits for a worker that is not coming
+//! ([`Scope::put_with_context`] does it over data your thread owns).
+//! [`WorkRequest::streaming`] emits many results from one
 //! request; [`ThreadPool::put_batch`] puts many at once and gives a
 //! [`Batch`] with progress, cancel and a batch-done callback;
 //! [`ThreadPool::collector`] and [`ThreadPool::scope`] take outcomes back
