@@ -86,6 +86,22 @@ impl<'a, T> Emitter<'a, T> {
     /// assert_eq!(PAGES.load(Ordering::Relaxed), 63);       // pages 1 to 63
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// The second half of a join may run on another worker, so it cannot
+    /// emit:
+    ///
+    /// ```compile_fail
+    /// use callpool::{Emitter, ThreadPool, WorkRequest};
+    ///
+    /// fn split(n: u32, out: &Emitter<'_, u32>) -> Result<(), std::convert::Infallible> {
+    ///     out.context().join(|_| out.emit(n), |_| out.emit(n + 1)); // `&Emitter` is not `Send`
+    ///     Ok(())
+    /// }
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// pool.put_request(WorkRequest::streaming(split, 1))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn context(&self) -> &Context<'a> {
         self.cx
     }

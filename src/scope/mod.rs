@@ -249,6 +249,43 @@ where
     /// assert_eq!(xs.len(), 1_000_000); // still ours
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// What the callable puts through its context is `'static`: it cannot
+    /// borrow what the scope lent (the scope does not wait for it),
+    ///
+    /// ```compile_fail
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let xs = vec![1, 2, 3];
+    /// pool.scope(|s| {
+    ///     s.put_with_context(|cx: &Context<'_>, xs: &[i32]| {
+    ///         cx.put(WorkRequest::new(move |()| xs.len(), ())).unwrap(); // `xs` is not `'static`
+    ///         0
+    ///     }, &xs[..]).unwrap();
+    /// });
+    /// drop(xs);
+    /// ```
+    ///
+    /// nor can a join half's value take a borrow past the scope:
+    ///
+    /// ```compile_fail
+    /// use callpool::{Context, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let xs = vec![1, 2, 3];
+    /// let mut kept: Option<&[i32]> = None;
+    /// let keep = &mut kept;
+    /// pool.scope(|s| {
+    ///     s.put_with_context(move |cx: &Context<'_>, xs: &[i32]| {
+    ///         let (a, ()) = cx.join(|_| xs, |_| ());
+    ///         *keep = Some(a);
+    ///         0
+    ///     }, &xs[..]).unwrap();
+    /// });
+    /// drop(xs);                // `xs` is still borrowed by `kept`
+    /// println!("{kept:?}");
+    /// ```
     pub fn put_with_context<F, A>(
         &mut self,
         callable: F,
