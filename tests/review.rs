@@ -107,6 +107,17 @@ fn a_hundred_thousand_live_handles() {
         .all(|h| h.pending() == 0));
 }
 
+/// The threads of this process whose names start with `prefix`, as the
+/// system lists them (a thread leaves the list once it has ended, its
+/// thread-locals' destructors run).
+fn os_threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
 fn mapped_regions() -> usize {
     std::fs::read_to_string("/proc/self/maps")
         .unwrap()
@@ -121,7 +132,14 @@ fn mapped_regions() -> usize {
 fn dismissed_workers_are_reaped_without_being_joined() {
     const CYCLES: usize = 300;
     const WORKERS: usize = 8;
-    let pool = Arc::new(ThreadPool::new(0));
+    const REAPED: &str = "reaped";
+    let pool = Arc::new(
+        ThreadPool::builder()
+            .workers(0)
+            .thread_name(REAPED)
+            .build()
+            .unwrap(),
+    );
     let before = mapped_regions();
     for _ in 0..CYCLES {
         pool.resize(WORKERS).unwrap();
@@ -133,7 +151,15 @@ fn dismissed_workers_are_reaped_without_being_joined() {
             std::thread::sleep(Duration::from_millis(1));
         }
     });
-    // The next operation reaps what the last exits left.
+    // A thread counted out still runs its thread-locals' destructors, and
+    // reaping joins only threads past them: wait until the system has no
+    // thread of this pool's left, so that the next operation reaps what
+    // the last exits left.
+    common::within("the exited threads to be gone", || {
+        while os_threads_named(REAPED) > 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
     pool.resize(0).unwrap();
     let grown = mapped_regions().saturating_sub(before);
     assert!(
