@@ -215,7 +215,9 @@ where
     /// [`Context::join`], whose halves may borrow it too. What the
     /// callable puts through the context goes on the pool handle the scope
     /// was made from, as ordinary requests (`'static`, not waited for by
-    /// the scope: `wait` on that handle).
+    /// the scope: `wait` on that handle). Split the work inside with
+    /// `join`, not with another scope: as for any scope, one opened in a
+    /// callable of the same pool may wait for ever for a worker.
     ///
     /// # Errors
     ///
