@@ -43,6 +43,14 @@ fn sum(
     a + b
 }
 
+/// `sum` with no leaf that stops: for the tests that only count visits.
+fn sum_all(cx: &Context<'_>, xs: &[usize], hits: &[AtomicUsize]) -> usize {
+    let gate = Gate::default();
+    gate.open();
+    let (started, _) = mpsc::sync_channel(1);
+    sum(cx, xs, hits, usize::MAX, &started, &gate)
+}
+
 fn each_once(hits: &[AtomicUsize]) -> bool {
     hits.iter().all(|h| h.load(Ordering::SeqCst) == 1)
 }
@@ -296,15 +304,12 @@ fn close_from_the_body_while_a_scoped_request_joins() {
         let pool = ThreadPool::new(workers);
         let xs: Vec<usize> = (0..N).collect();
         let hits: Vec<AtomicUsize> = (0..N).map(|_| AtomicUsize::new(0)).collect();
-        let gate = Gate::default();
-        gate.open();
-        let (started_tx, _started_rx) = mpsc::sync_channel(1);
         let mut outcomes = Vec::new();
         let closed = within_here("scope", || {
             pool.scope(|s| {
-                let (hits, gate, started) = (&hits[..], &gate, &started_tx);
+                let hits = &hits[..];
                 s.put_with_context(
-                    move |cx: &Context<'_>, xs: &[usize]| sum(cx, xs, hits, N, started, gate),
+                    move |cx: &Context<'_>, xs: &[usize]| sum_all(cx, xs, hits),
                     &xs[..],
                 )
                 .unwrap();
@@ -553,14 +558,11 @@ fn a_scoped_joining_request_counts_once() {
         let pool = ThreadPool::new(workers);
         let xs: Vec<usize> = (0..N).collect();
         let hits: Vec<AtomicUsize> = (0..N).map(|_| AtomicUsize::new(0)).collect();
-        let gate = Gate::default();
-        gate.open();
-        let (started_tx, _started_rx) = mpsc::sync_channel(1);
         within_here("scope", || {
             pool.scope(|s| {
-                let (hits, gate, started) = (&hits[..], &gate, &started_tx);
+                let hits = &hits[..];
                 s.put_with_context(
-                    move |cx: &Context<'_>, xs: &[usize]| sum(cx, xs, hits, N, started, gate),
+                    move |cx: &Context<'_>, xs: &[usize]| sum_all(cx, xs, hits),
                     &xs[..],
                 )
                 .unwrap();
