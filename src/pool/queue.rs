@@ -105,6 +105,10 @@ struct State {
     to_wake: usize,
     /// Putters blocked in `space.wait`.
     putters: usize,
+    /// Idle workers of an autoscaling pool asleep with no keep-alive (the
+    /// pool was at its minimum when they asked to leave): roused when it
+    /// grows past it (`rouse_unarmed`).
+    unarmed: usize,
 }
 
 /// What became of a request handed to [`RequestQueue::push`].
@@ -149,7 +153,9 @@ pub(crate) enum Retirement {
     /// it, sleeps its keep-alive again and asks again.
     NotNow,
     /// The pool is at its minimum, or not open: it sleeps with no timeout
-    /// until it runs a request (no periodic wake-up).
+    /// (no periodic wake-up) until it runs a request, or the pool grows
+    /// past its minimum (`RequestQueue::rouse_unarmed`): then its
+    /// keep-alive starts again.
     Stays,
 }
 
@@ -159,6 +165,9 @@ pub(crate) enum Retirement {
 pub(crate) struct Idle<'a> {
     pub(crate) after: Duration,
     pub(crate) retire: &'a dyn Fn() -> Retirement,
+    /// Whether the pool has more live workers than its minimum: read by a
+    /// worker told `Stays`, under the queue's lock, before it sleeps.
+    pub(crate) above_min: &'a dyn Fn() -> bool,
 }
 
 /// What a worker does before it sleeps, besides looking at the queue: lets
@@ -198,6 +207,9 @@ enum Slept {
     TimedOut,
     /// It must leave (draining, nothing left).
     Leave,
+    /// It had no keep-alive, and the pool has grown past its minimum: it
+    /// starts its keep-alive again.
+    Rearm,
 }
 
 /// What one look for a request found (`RequestQueue::look`).
@@ -231,6 +243,7 @@ impl<J> RequestQueue<J> {
                 sleeping: 0,
                 to_wake: 0,
                 putters: 0,
+                unarmed: 0,
             }),
             work: Condvar::new(),
             space: Condvar::new(),
@@ -594,9 +607,18 @@ impl<J> RequestQueue<J> {
                 let timeout = keep_alive.filter(|_| !leaving).map(|after| {
                     after.saturating_sub(idle_since.get_or_insert_with(Instant::now).elapsed())
                 });
-                match self.sleep(flags, leaving, timeout, &before_sleep) {
+                // Told `Stays`: it asks the pool, once counted asleep,
+                // whether it has grown past its minimum since.
+                let unarmed = idle
+                    .filter(|_| keep_alive.is_none() && !leaving)
+                    .map(|idle| idle.above_min);
+                match self.sleep(flags, leaving, timeout, unarmed, &before_sleep) {
                     Slept::Woke => {}
                     Slept::Leave => return None,
+                    Slept::Rearm => {
+                        keep_alive = idle.map(|idle| idle.after);
+                        idle_since = None;
+                    }
                     Slept::TimedOut => {
                         // Outside the queue's lock: `retire` takes the
                         // registry's, which is taken before this one
@@ -658,6 +680,7 @@ impl<J> RequestQueue<J> {
         flags: &WorkerFlags,
         draining: bool,
         timeout: Option<Duration>,
+        unarmed: Option<&dyn Fn() -> bool>,
         before_sleep: &impl BeforeSleep,
     ) -> Slept {
         let mut state = self.lock();
@@ -683,12 +706,22 @@ impl<J> RequestQueue<J> {
             Lifecycle::Draining => !draining,
             Lifecycle::Closed => true,
         };
+        // An unarmed worker whose pool grew past its minimum while it was
+        // not counted here: the grower, having published the count, takes
+        // this lock to rouse the unarmed (`rouse_unarmed`); before us, we
+        // see the count; after us, it sees us counted and wakes us.
+        let rearm = unarmed.is_some_and(|above_min| above_min());
         let quiet = !leave
+            && !rearm
             && !lifecycle_moved
             && (draining || !flags.is_dismissed())
             && self.jobs.is_empty()
             && !held;
         let mut timed_out = false;
+        let counted_unarmed = quiet && unarmed.is_some();
+        if counted_unarmed {
+            state.unarmed += 1;
+        }
         if quiet {
             state = match timeout {
                 None => self.work.wait(state).unwrap_or_else(|e| e.into_inner()),
@@ -705,6 +738,9 @@ impl<J> RequestQueue<J> {
             };
         }
         state.sleeping -= 1;
+        if counted_unarmed {
+            state.unarmed -= 1;
+        }
         if quiet {
             // Whether this was our notify, another's, or a spurious wake-up,
             // one fewer is in flight at most: undercounting only costs an
@@ -715,10 +751,27 @@ impl<J> RequestQueue<J> {
         self.publish_wakeable(&state);
         if leave {
             Slept::Leave
+        } else if rearm {
+            Slept::Rearm
         } else if timed_out {
             Slept::TimedOut
         } else {
             Slept::Woke
+        }
+    }
+
+    /// After an autoscaling pool grew past its minimum (its count
+    /// published first): wakes the idle workers sleeping with no keep-alive,
+    /// so that they start one and leave if they stay idle, rather than stay
+    /// while the workers started after them run the requests.
+    pub(crate) fn rouse_unarmed(&self) {
+        let state = self.lock();
+        let any = state.unarmed > 0;
+        drop(state);
+        // Notified after unlocking: one counted unarmed under the lock
+        // waits until notified (or wakes spuriously, and looks again).
+        if any {
+            self.work.notify_all();
         }
     }
 
@@ -893,6 +946,7 @@ impl<J> RequestQueue<J> {
 mod tests {
     use super::*;
     use crate::pool::fifo::SPARE_CHUNKS;
+    use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
     use std::thread;
     use std::time::{Duration, Instant};
@@ -974,11 +1028,63 @@ mod tests {
                 let idle = Idle {
                     after: Duration::from_millis(1),
                     retire: &retire,
+                    above_min: &|| false,
                 };
                 let took = queue.take(&flags, &mut Pace::new(), || {}, Some(&idle));
                 done_tx.send(took).unwrap();
             });
             // A timeout turns a hang into a failure; it decides nothing else.
+            let took = done.recv_timeout(Duration::from_secs(60));
+            if took.is_err() {
+                // Let the sleeping worker go, so that the scope ends.
+                queue.advance(Lifecycle::Closed);
+            }
+            assert_eq!(took, Ok(None), "the worker never asked again");
+        });
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+    }
+
+    /// An idle worker told to stay (the pool was at its minimum) starts its
+    /// keep-alive again once the pool grows past its minimum, and leaves if
+    /// it stays idle. (It slept with no timeout until its next request: an
+    /// autoscaling pool that grew while it was not counted asleep kept it,
+    /// idle, beside the worker started after it, busy; a parent that waited
+    /// for the pool to shrink back waited for ever, tests/scale.rs.)
+    #[test]
+    fn a_worker_told_to_stay_leaves_once_the_pool_grows_past_its_minimum() {
+        let queue: RequestQueue<usize> = RequestQueue::new(None);
+        let flags = WorkerFlags::new();
+        let grown = AtomicBool::new(false);
+        let asked = AtomicUsize::new(0);
+        let retire = || {
+            if asked.fetch_add(1, Ordering::SeqCst) == 0 {
+                Retirement::Stays
+            } else {
+                queue.dismiss(std::iter::once(&flags));
+                Retirement::Retired
+            }
+        };
+        let above_min = || grown.load(Ordering::SeqCst);
+        let (done_tx, done) = std::sync::mpsc::channel();
+        thread::scope(|scope| {
+            scope.spawn(|| {
+                let idle = Idle {
+                    after: Duration::from_millis(1),
+                    retire: &retire,
+                    above_min: &above_min,
+                };
+                let took = queue.take(&flags, &mut Pace::new(), || {}, Some(&idle));
+                done_tx.send(took).unwrap();
+            });
+            // A timeout turns a hang into a failure; it decides nothing else.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while asked.load(Ordering::SeqCst) == 0 {
+                assert!(Instant::now() < deadline, "the worker never asked");
+                thread::yield_now();
+            }
+            // The pool grows: the count published, then the unarmed roused.
+            grown.store(true, Ordering::SeqCst);
+            queue.rouse_unarmed();
             let took = done.recv_timeout(Duration::from_secs(60));
             if took.is_err() {
                 // Let the sleeping worker go, so that the scope ends.

@@ -204,8 +204,20 @@ impl Pool {
         let result = change(&mut workers);
         self.publish_live(&workers);
         drop(workers);
+        // Past its minimum, the idle workers told to stay at it start their
+        // keep-alive again (the count is published before the queue's lock
+        // is taken, see `RequestQueue::sleep`).
+        if self.above_min() {
+            self.queue.rouse_unarmed();
+        }
         self.join_all(exited);
         result
+    }
+
+    /// Whether this is an autoscaling pool above its minimum
+    /// (`Autoscale::above_min`).
+    pub(crate) fn above_min(&self) -> bool {
+        self.autoscale.as_ref().is_some_and(Autoscale::above_min)
     }
 
     fn grow(self: &Arc<Self>, workers: &mut Workers, n: usize) -> Result<(), SpawnError> {

@@ -97,6 +97,14 @@ impl Autoscale {
         self.live.load(Ordering::SeqCst) < self.bounds.max
     }
 
+    /// Whether the pool has more live workers than its minimum: asked by
+    /// an idle worker that sleeps with no keep-alive (`Retirement::Stays`).
+    pub(crate) fn above_min(&self) -> bool {
+        // Relaxed: read under the queue's lock, which whoever raised the
+        // count takes after publishing it (`RequestQueue::rouse_unarmed`).
+        self.live.load(Ordering::Relaxed) > self.bounds.min
+    }
+
     /// Under the registry's lock, for an idle worker whose keep-alive
     /// passed: takes it out of the pool if the pool is open, above its
     /// minimum, and nothing waits for a worker: nothing is queued, and

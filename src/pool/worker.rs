@@ -69,6 +69,7 @@ pub(crate) fn run(
     let mut spent: Vec<Arc<Inbox>> = Vec::with_capacity(SPENT_BATCH);
     // An autoscaling pool's idle worker may leave after its keep-alive.
     let retire = || pool.retire_idle(flags);
+    let above_min = || pool.above_min();
     let idle = pool
         .config
         .scale
@@ -76,6 +77,7 @@ pub(crate) fn run(
         .map(|after| Idle {
             after,
             retire: &retire,
+            above_min: &above_min,
         });
     let mut pace = Pace::new();
     let worker = This {
