@@ -1011,37 +1011,7 @@ mod tests {
     /// minimum: an idle pool stayed larger than it needed.)
     #[test]
     fn a_retirement_refused_for_now_is_asked_again() {
-        let queue: RequestQueue<usize> = RequestQueue::new(None);
-        let flags = WorkerFlags::new();
-        let asked = AtomicUsize::new(0);
-        let retire = || {
-            if asked.fetch_add(1, Ordering::SeqCst) == 0 {
-                Retirement::NotNow
-            } else {
-                queue.dismiss(std::iter::once(&flags));
-                Retirement::Retired
-            }
-        };
-        let (done_tx, done) = std::sync::mpsc::channel();
-        thread::scope(|scope| {
-            scope.spawn(|| {
-                let idle = Idle {
-                    after: Duration::from_millis(1),
-                    retire: &retire,
-                    above_min: &|| false,
-                };
-                let took = queue.take(&flags, &mut Pace::new(), || {}, Some(&idle));
-                done_tx.send(took).unwrap();
-            });
-            // A timeout turns a hang into a failure; it decides nothing else.
-            let took = done.recv_timeout(Duration::from_secs(60));
-            if took.is_err() {
-                // Let the sleeping worker go, so that the scope ends.
-                queue.advance(Lifecycle::Closed);
-            }
-            assert_eq!(took, Ok(None), "the worker never asked again");
-        });
-        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        asks_again_after(Retirement::NotNow, |_, _| {});
     }
 
     /// An idle worker told to stay (the pool was at its minimum) starts its
@@ -1052,13 +1022,24 @@ mod tests {
     /// for the pool to shrink back waited for ever, tests/scale.rs.)
     #[test]
     fn a_worker_told_to_stay_leaves_once_the_pool_grows_past_its_minimum() {
+        asks_again_after(Retirement::Stays, |queue, above_min| {
+            // The pool grows: the count published, then the unarmed roused.
+            above_min.store(true, Ordering::SeqCst);
+            queue.rouse_unarmed();
+        });
+    }
+
+    /// An idle worker is told `first` when it first asks to retire; once it
+    /// has asked, `then` runs (given the queue and the pool's `above_min`);
+    /// the worker must ask again (and is then retired).
+    fn asks_again_after(first: Retirement, then: impl FnOnce(&RequestQueue<usize>, &AtomicBool)) {
         let queue: RequestQueue<usize> = RequestQueue::new(None);
         let flags = WorkerFlags::new();
         let grown = AtomicBool::new(false);
         let asked = AtomicUsize::new(0);
         let retire = || {
             if asked.fetch_add(1, Ordering::SeqCst) == 0 {
-                Retirement::Stays
+                first
             } else {
                 queue.dismiss(std::iter::once(&flags));
                 Retirement::Retired
@@ -1082,9 +1063,7 @@ mod tests {
                 assert!(Instant::now() < deadline, "the worker never asked");
                 thread::yield_now();
             }
-            // The pool grows: the count published, then the unarmed roused.
-            grown.store(true, Ordering::SeqCst);
-            queue.rouse_unarmed();
+            then(&queue, &grown);
             let took = done.recv_timeout(Duration::from_secs(60));
             if took.is_err() {
                 // Let the sleeping worker go, so that the scope ends.
