@@ -16,7 +16,7 @@ use crate::handle::ThreadPool;
 use crate::lookout::{self, Home};
 use crate::request::{Context, RequestId, TaskError, WorkRequest};
 use crate::ticket::{sink_request, Arrived};
-use crate::unwind::{self, FirstPanic};
+use crate::unwind::{self, Apart, FirstPanic};
 
 /// A callback kept on the collector's thread, keyed by its request's id.
 pub(crate) type LocalCallback<'a, T, E> = Box<dyn FnOnce(Result<T, TaskError<E>>) + 'a>;
@@ -131,7 +131,8 @@ where
         F: FnOnce(A) -> T + Send + 'static,
         A: Send + 'static,
     {
-        self.put_work(move |_: &Context<'_>| Ok(callable(arg)), None)
+        let arg = Apart::new(arg);
+        self.put_work(move |_: &Context<'_>| Ok(callable(arg.into_inner())), None)
     }
 
     /// Puts a callable that returns a `Result`: an `Err(e)` comes back as
@@ -145,7 +146,8 @@ where
         F: FnOnce(A) -> Result<T, E> + Send + 'static,
         A: Send + 'static,
     {
-        self.put_work(move |_: &Context<'_>| callable(arg), None)
+        let arg = Apart::new(arg);
+        self.put_work(move |_: &Context<'_>| callable(arg.into_inner()), None)
     }
 
     /// Puts `callable(arg)` with a callback for its outcome that stays on
@@ -162,8 +164,9 @@ where
         A: Send + 'static,
         C: FnOnce(Result<T, TaskError<E>>) + 'a,
     {
+        let arg = Apart::new(arg);
         self.put_work(
-            move |_: &Context<'_>| Ok(callable(arg)),
+            move |_: &Context<'_>| Ok(callable(arg.into_inner())),
             Some(Box::new(then)),
         )
     }
@@ -184,7 +187,11 @@ where
         A: Send + 'static,
         C: FnOnce(Result<T, TaskError<E>>) + 'a,
     {
-        self.put_work(move |_: &Context<'_>| callable(arg), Some(Box::new(then)))
+        let arg = Apart::new(arg);
+        self.put_work(
+            move |_: &Context<'_>| callable(arg.into_inner()),
+            Some(Box::new(then)),
+        )
     }
 
     /// Puts `work`, which a worker runs in its [`Context`]; its outcome

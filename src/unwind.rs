@@ -47,6 +47,37 @@ pub(crate) fn drop_some<T>(what: &str, value: Option<T>) {
     }
 }
 
+/// An argument that travels in one closure with its callable (as
+/// `WorkRequest::new` builds them), kept apart from it: dropped unrun, it
+/// is dropped contained, so that a panicking `Drop` of the callable and
+/// one of the argument never unwind together (the second would abort).
+/// Two user values the library put in one closure are its to separate;
+/// two inside one user value are the user's.
+pub(crate) struct Apart<A>(Option<A>);
+
+impl<A> Apart<A> {
+    #[inline]
+    pub(crate) fn new(arg: A) -> Apart<A> {
+        Apart(Some(arg))
+    }
+
+    /// The argument, for the call.
+    #[inline]
+    pub(crate) fn into_inner(mut self) -> A {
+        match self.0.take() {
+            Some(arg) => arg,
+            // Taken only here, which consumes it.
+            None => unreachable!("an argument taken twice"),
+        }
+    }
+}
+
+impl<A> Drop for Apart<A> {
+    fn drop(&mut self) {
+        drop_some("a request's argument, unrun", self.0.take());
+    }
+}
+
 /// The first of several panics caught while more user code still had to
 /// run (the rest of a queue of callbacks): it goes on once they have run.
 /// Each later one is logged and its payload dropped contained: it may be

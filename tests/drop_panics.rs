@@ -1027,3 +1027,109 @@ fn dropping_as_completed_over_tickets_with_outcomes_that_panic_when_dropped_goes
     assert_eq!(dropped.load(Ordering::SeqCst), 3);
     common::child_ran(NAME);
 }
+
+/// A request cancelled before it ran drops its callable and its argument
+/// unrun: both panicking in `Drop` are each contained, for every way of
+/// making a request from a callable and an argument, and each hears
+/// `Cancelled` once. (The two travelled in one closure: the argument's
+/// panic came while the callable's unwound and aborted the process, hence
+/// the child process.)
+#[test]
+fn a_cancelled_request_whose_callable_and_argument_both_panic_when_dropped_goes_on() {
+    const NAME: &str =
+        "a_cancelled_request_whose_callable_and_argument_both_panic_when_dropped_goes_on";
+    if !in_child(NAME) {
+        return;
+    }
+    quiet();
+    let pool = Arc::new(ThreadPool::new(1));
+    let open = hold_the_worker(&pool);
+    type Heard = Arc<Mutex<Vec<(&'static str, bool)>>>;
+    let errors: Heard = Arc::default();
+    /// Records which kind of request heard its error, and whether it
+    /// was `Cancelled`.
+    fn heard<E>(
+        errors: &Heard,
+        kind: &'static str,
+    ) -> impl FnOnce(callpool::RequestId, TaskError<E>) {
+        let errors = Arc::clone(errors);
+        move |_, e| {
+            errors
+                .lock()
+                .unwrap()
+                .push((kind, matches!(e, TaskError::Cancelled)))
+        }
+    }
+    let callable = Bomb;
+    let ids = [
+        pool.put_request(
+            WorkRequest::new(move |b: Bomb| drop((b, &callable)), Bomb)
+                .on_error(heard(&errors, "new")),
+        ),
+        pool.put_request({
+            let callable = Bomb;
+            WorkRequest::fallible(
+                move |b: Bomb| {
+                    drop((b, &callable));
+                    Ok::<_, String>(())
+                },
+                Bomb,
+            )
+            .on_error(heard(&errors, "fallible"))
+        }),
+        pool.put_request({
+            let callable = Bomb;
+            WorkRequest::with_context(
+                move |_: &callpool::Context<'_>, b: Bomb| drop((b, &callable)),
+                Bomb,
+            )
+            .on_error(heard(&errors, "with_context"))
+        }),
+        pool.put_request({
+            let callable = Bomb;
+            WorkRequest::fallible_with_context(
+                move |_: &callpool::Context<'_>, b: Bomb| {
+                    drop((b, &callable));
+                    Ok::<_, String>(())
+                },
+                Bomb,
+            )
+            .on_error(heard(&errors, "fallible_with_context"))
+        }),
+    ]
+    .map(Result::unwrap);
+    for id in ids {
+        assert!(pool.cancel(id));
+    }
+    let ticket = {
+        let callable = Bomb;
+        pool.submit(move |b: Bomb| drop((b, &callable)), Bomb)
+            .unwrap()
+    };
+    assert!(ticket.cancel());
+    // A scoped request, cancelled by a `shutdown_now` of another handle.
+    let other = pool.new_handle();
+    let mut scoped = Vec::new();
+    pool.scope(|s| {
+        let callable = Bomb;
+        s.put_then(
+            move |b: Bomb| drop((b, &callable)),
+            Bomb,
+            |outcome| scoped.push(outcome),
+        )
+        .unwrap();
+        drop(other.shutdown_now());
+        drop(open);
+    });
+    let waiter = Arc::clone(&pool);
+    assert_eq!(common::within("wait", move || waiter.wait()), Ok(5));
+    let mut errors = errors.lock().unwrap().clone();
+    errors.sort_by_key(|(kind, _)| *kind);
+    assert_eq!(
+        errors,
+        ["fallible", "fallible_with_context", "new", "with_context"].map(|kind| (kind, true))
+    );
+    assert_eq!(ticket.wait(), Err(TaskError::Cancelled));
+    assert_eq!(scoped, vec![Err(TaskError::Cancelled)]);
+    common::child_ran(NAME);
+}

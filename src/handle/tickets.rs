@@ -8,7 +8,7 @@ use crate::handle::{PutMode, ThreadPool};
 use crate::request::task::TaskBox;
 use crate::request::{RequestId, WorkRequest};
 use crate::ticket::Ticket;
-use crate::unwind::Payload;
+use crate::unwind::{Apart, Payload};
 
 impl ThreadPool {
     /// Puts `callable(arg)` on the pool and returns a [`Ticket`] for its
@@ -45,7 +45,8 @@ impl ThreadPool {
         A: Send + 'static,
         T: Send + 'static,
     {
-        self.submit_work(move || Ok(callable(arg)))
+        let arg = Apart::new(arg);
+        self.submit_work(move || Ok(callable(arg.into_inner())))
     }
 
     /// Like [`submit`](Self::submit), for a callable that returns a
@@ -73,7 +74,8 @@ impl ThreadPool {
         T: Send + 'static,
         E: fmt::Debug + Send + 'static,
     {
-        self.submit_work(move || callable(arg))
+        let arg = Apart::new(arg);
+        self.submit_work(move || callable(arg.into_inner()))
     }
 
     /// Puts a ticket's request; the ticket if it was put.

@@ -27,6 +27,7 @@ pub use stream::{Emitter, StreamRequest};
 pub use task_error::TaskError;
 pub use timing::{timing, Timing};
 
+use crate::unwind::Apart;
 use task::{BoxedTask, Envelope, OwnedTask, Stage, TaskBox};
 
 /// A request ready to be put on a pool: its id and its type-erased work.
@@ -122,7 +123,8 @@ impl WorkRequest {
         A: Send + 'static,
         T: Send + 'static,
     {
-        without_callbacks(move |_: &Context<'_>| Ok(callable(arg)))
+        let arg = Apart::new(arg);
+        without_callbacks(move |_: &Context<'_>| Ok(callable(arg.into_inner())))
     }
 
     /// Starts a request that calls `callable()`: work that needs no
@@ -194,7 +196,8 @@ impl WorkRequest {
         T: Send + 'static,
         E: fmt::Debug + Send + 'static,
     {
-        without_callbacks(move |_: &Context<'_>| callable(arg))
+        let arg = Apart::new(arg);
+        without_callbacks(move |_: &Context<'_>| callable(arg.into_inner()))
     }
 
     /// Starts a request whose callable is also given a [`Context`], through
@@ -244,7 +247,8 @@ impl WorkRequest {
         A: Send + 'static,
         T: Send + 'static,
     {
-        without_callbacks(move |cx: &Context<'_>| Ok(callable(cx, arg)))
+        let arg = Apart::new(arg);
+        without_callbacks(move |cx: &Context<'_>| Ok(callable(cx, arg.into_inner())))
     }
 
     /// [`with_context`](Self::with_context) for a callable that returns a
@@ -282,7 +286,8 @@ impl WorkRequest {
         T: Send + 'static,
         E: fmt::Debug + Send + 'static,
     {
-        without_callbacks(move |cx: &Context<'_>| callable(cx, arg))
+        let arg = Apart::new(arg);
+        without_callbacks(move |cx: &Context<'_>| callable(cx, arg.into_inner()))
     }
 
     /// This request's id.

@@ -16,6 +16,7 @@ use crate::collector::{Collector, LocalCallback};
 use crate::error::ScopedPutError;
 use crate::handle::ThreadPool;
 use crate::request::{Context, RequestId, TaskError};
+use crate::unwind::Apart;
 use lend::Loans;
 
 /// The requests of one [`ThreadPool::scope`] call: put work that borrows
@@ -193,7 +194,8 @@ where
         F: FnOnce(A) -> T + Send + 'env,
         A: Send + 'env,
     {
-        self.lend(move |_: &Context<'_>| Ok(callable(arg)), None)
+        let arg = Apart::new(arg);
+        self.lend(move |_: &Context<'_>| Ok(callable(arg.into_inner())), None)
     }
 
     /// [`put`](Self::put) for a callable that returns a `Result`: an
@@ -207,7 +209,8 @@ where
         F: FnOnce(A) -> Result<T, E> + Send + 'env,
         A: Send + 'env,
     {
-        self.lend(move |_: &Context<'_>| callable(arg), None)
+        let arg = Apart::new(arg);
+        self.lend(move |_: &Context<'_>| callable(arg.into_inner()), None)
     }
 
     /// [`put`](Self::put) for a callable that also gets its worker's
@@ -297,7 +300,11 @@ where
         F: FnOnce(&Context<'_>, A) -> T + Send + 'env,
         A: Send + 'env,
     {
-        self.lend(move |cx: &Context<'_>| Ok(callable(cx, arg)), None)
+        let arg = Apart::new(arg);
+        self.lend(
+            move |cx: &Context<'_>| Ok(callable(cx, arg.into_inner())),
+            None,
+        )
     }
 
     /// [`put`](Self::put) with a callback for the outcome, run on this
@@ -319,8 +326,9 @@ where
         A: Send + 'env,
         C: FnOnce(Result<T, TaskError<E>>) + 'env,
     {
+        let arg = Apart::new(arg);
         self.lend(
-            move |_: &Context<'_>| Ok(callable(arg)),
+            move |_: &Context<'_>| Ok(callable(arg.into_inner())),
             Some(Box::new(then)),
         )
     }
@@ -341,7 +349,11 @@ where
         A: Send + 'env,
         C: FnOnce(Result<T, TaskError<E>>) + 'env,
     {
-        self.lend(move |_: &Context<'_>| callable(arg), Some(Box::new(then)))
+        let arg = Apart::new(arg);
+        self.lend(
+            move |_: &Context<'_>| callable(arg.into_inner()),
+            Some(Box::new(then)),
+        )
     }
 
     fn lend<W>(
