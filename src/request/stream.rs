@@ -172,6 +172,15 @@ type ErrorCallback<E> = Box<dyn FnOnce(RequestId, TaskError<E>) + Send>;
 
 /// A streaming request under construction ([`WorkRequest::streaming`]);
 /// turned into a [`WorkRequest`] by `into()` or by a `put_request` method.
+///
+/// It takes a result and an error callback only: unlike a [`Request`],
+/// it has no [`deadline`](crate::Request::deadline) or
+/// [`timeout`](crate::Request::timeout), no user-chosen id
+/// ([`with_id`](crate::Request::with_id)) and no [`timed`](crate::Request::timed).
+/// A stream that must not start late checks the clock itself, and
+/// success has no callback of its own: emit a last item that says so.
+///
+/// [`Request`]: crate::Request
 #[must_use = "a request does nothing until it is put on a pool"]
 pub struct StreamRequest<F, A, T, E = Infallible> {
     callable: F,
