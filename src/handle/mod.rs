@@ -673,6 +673,34 @@ impl ThreadPool {
     /// [`PollError::Timeout`], [`PollError::NoWorkersAvailable`] when
     /// nothing can arrive, [`PollError::OnWorkerThread`] on a worker of
     /// this pool.
+    ///
+    /// In a loop that polls between frames, `Timeout` (a frame with no
+    /// result) and `NoResultsPending` (returned at once, without waiting
+    /// out the timeout) are part of the loop, not failures to pass on
+    /// with `?`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{PollError, ThreadPool, WorkRequest};
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// for frame in 0..3u32 {
+    ///     let tx = tx.clone();
+    ///     pool.put_request(WorkRequest::new(|f: u32| f * 10, frame)
+    ///         .on_result(move |_, v| tx.send(v).unwrap()))?;
+    ///     match pool.poll_timeout(Duration::from_millis(16)) {
+    ///         Ok(_) | Err(PollError::Timeout { .. }) => {}
+    ///         Err(PollError::NoResultsPending) => std::thread::sleep(Duration::from_millis(16)),
+    ///         Err(e) => return Err(e.into()),
+    ///     }
+    /// }
+    /// pool.wait()?;
+    /// assert_eq!(rx.try_iter().sum::<u32>(), 30);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn poll_timeout(&self, timeout: Duration) -> Result<usize, PollError> {
         // Before the look at `pending`: with nothing pending it still
         // handles what is ready, which must not run on a worker either.
