@@ -693,3 +693,54 @@ fn close_from_a_streams_item_callback_makes_room_for_the_stream() {
     );
     assert!(outer.is_ok(), "{outer:?}");
 }
+
+// `shutdown_now` hands back every request its handle had queued, while
+// another handle's puts race the close. (A put that landed as the pool
+// closed swept the queue itself, sometimes between the close and the
+// closer's own sweep, and cancelled the closing handle's requests to the
+// handle that was handing them back: lost to both, in about 1 round in
+// 25.) The racing handle puts from before the close until it is refused.
+#[test]
+fn shutdown_now_hands_back_all_its_queued_requests_while_puts_race_it() {
+    const ROUNDS: usize = 200;
+    const QUEUED: u64 = 500;
+    for _ in 0..ROUNDS {
+        let pool = ThreadPool::new(1);
+        let gate = Arc::new(Gate::default());
+        let _open = OpenOnDrop(Arc::clone(&gate));
+        let (started_tx, started) = mpsc::channel();
+        let held = Arc::clone(&gate);
+        pool.put_request(WorkRequest::new(
+            move |_: ()| {
+                started_tx.send(()).unwrap();
+                held.pass();
+            },
+            (),
+        ))
+        .unwrap();
+        started.recv_timeout(HANG).unwrap();
+        for id in 1..=QUEUED {
+            pool.put_request(WorkRequest::new(|x: u64| x, 0).with_id(id))
+                .unwrap();
+        }
+        let other = pool.new_handle();
+        let (racing_tx, racing) = mpsc::channel();
+        let putter = thread::spawn(move || loop {
+            match other.put_request(WorkRequest::new(|x: u8| x, 0)) {
+                Ok(_) => drop(racing_tx.send(())),
+                Err(PutError::ShutDown(_)) => return,
+                Err(e) => panic!("unexpected put error: {e}"),
+            }
+        });
+        racing.recv_timeout(HANG).unwrap();
+        let mut back = ids(&pool.shutdown_now());
+        back.sort_unstable();
+        assert_eq!(
+            back,
+            (1..=QUEUED).collect::<Vec<_>>(),
+            "every queued request of the closing handle handed back, once"
+        );
+        gate.open();
+        putter.join().unwrap();
+    }
+}

@@ -482,7 +482,7 @@ impl ThreadPool {
     /// while) the closer swept: sweep again, so that the request is
     /// cancelled to its callback rather than left in a closed queue.
     fn sweep_late(&self) {
-        self.shared().sweep(None);
+        self.shared().sweep_late();
     }
 
     fn reject(&self, job: Job, kind: fn(WorkRequest) -> PutError) -> PutError {

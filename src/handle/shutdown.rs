@@ -138,9 +138,8 @@ impl ThreadPool {
         // thread-locals (user code): left to finish on their own, as a
         // request still running at the deadline is.
         shared.join_dismissed(deadline.is_none());
-        shared.stop(Lifecycle::Closed);
         let unrun = shared
-            .sweep(Some(self.inbox()))
+            .close_and_sweep(Some(self.inbox()))
             .map_or_else(Vec::new, handed_back);
         log::debug!("callpool: pool shut down");
         if unrun.is_empty() {
@@ -197,13 +196,11 @@ impl ThreadPool {
         if self.owner.global {
             return handed_back(shared.extract(self.inbox()));
         }
-        shared.stop(Lifecycle::Closed);
+        let back = shared.close_and_sweep(Some(self.inbox()));
         // A running external program would otherwise keep its worker (and
         // the child) alive until it ends on its own: kill it now.
         crate::command::kill_running(shared.id());
-        shared
-            .sweep(Some(self.inbox()))
-            .map_or_else(Vec::new, handed_back)
+        back.map_or_else(Vec::new, handed_back)
     }
 }
 
@@ -224,11 +221,10 @@ struct CloseOnPanic<'a>(&'a Pool, &'a Arc<Inbox>);
 impl Drop for CloseOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.0.stop(Lifecycle::Closed);
             // Not the batch-done callbacks: a panic in one now would abort
             // (dropped uncalled, they contain their captures' `Drop`s).
             // Nor may a request's `Drop` panic escape: each is contained.
-            let dropped = self.0.sweep(Some(self.1)).map_or(0, |back| {
+            let dropped = self.0.close_and_sweep(Some(self.1)).map_or(0, |back| {
                 let dropped = back.requests.len();
                 for request in back.requests {
                     unwind::contain("a request dropped after a panicking shutdown", || {

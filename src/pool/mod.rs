@@ -138,6 +138,27 @@ pub(crate) struct Pool {
     pub(crate) tallies: stats::Tallies,
     /// Requests cancelled before a worker took them (sweeps, `cancel`).
     cancelled: AtomicU64,
+    /// Held by whoever closes the pool, across the close and its sweep
+    /// (`close_and_sweep`); a late sweep waits for it (`sweep_late`).
+    closing: Mutex<()>,
+}
+
+std::thread_local! {
+    /// The id of the pool this thread is closing (`Pool::closing_here`);
+    /// 0 for none (pool ids start at 1).
+    static CLOSING: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The closing lock, held; this thread no longer counts as the closer once
+/// it is dropped.
+struct Closing<'a> {
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl Drop for Closing<'_> {
+    fn drop(&mut self) {
+        CLOSING.with(|closing| closing.set(0));
+    }
 }
 
 /// Weak references to every handle's inbox. Dead ones are pruned when the
@@ -166,6 +187,7 @@ impl Pool {
             autoscale: config.scale.map(Autoscale::new),
             tallies: stats::Tallies::default(),
             cancelled: AtomicU64::new(0),
+            closing: Mutex::new(()),
             config,
         })
     }
@@ -251,6 +273,40 @@ impl Pool {
         for inbox in inboxes {
             inbox.wake_waiters();
         }
+    }
+
+    /// Closes the pool and sweeps it (`sweep`, handing `own`'s requests
+    /// back), as one step that late sweeps wait for. A put that lands as
+    /// the pool closes sweeps too (`sweep_late`); sweeping between our
+    /// close and our sweep, it would cancel `own`'s requests to a handle
+    /// that is handing them back, and they would be lost to both.
+    pub(crate) fn close_and_sweep(&self, own: Option<&Arc<Inbox>>) -> Option<HandedBack> {
+        let _closing = self.closing_here();
+        self.stop(Lifecycle::Closed);
+        self.sweep(own)
+    }
+
+    /// For a put (or a worker's hand-off) that queued as the pool closed,
+    /// which the closer's sweep may have missed: sweeps again, once the
+    /// closer's own sweep is done (see `close_and_sweep`).
+    pub(crate) fn sweep_late(&self) {
+        drop(self.closing_here());
+        self.sweep(None);
+    }
+
+    /// The closing lock, unless this thread holds it already: a sweep runs
+    /// user code (a cancelled callable's `Drop`, a ticket's waker), which
+    /// may close or put on this same pool again, and must not wait for
+    /// itself.
+    fn closing_here(&self) -> Option<Closing<'_>> {
+        if CLOSING.with(|closing| closing.get()) == self.id {
+            return None;
+        }
+        // Poisoned only by a panic outside the user code a sweep contains;
+        // the lock guards no data.
+        let guard = self.closing.lock().unwrap_or_else(|e| e.into_inner());
+        CLOSING.with(|closing| closing.set(self.id));
+        Some(Closing { _guard: guard })
     }
 
     /// Takes every request still queued (the pool is closed), and the
@@ -360,8 +416,7 @@ impl Drop for PoolOwner {
         // Same steps as `shutdown_now`, without handing anything back: no
         // handle is left to receive it. Running requests finish on their
         // threads, which then exit; nobody waits for them.
-        pool.stop(Lifecycle::Closed);
-        pool.sweep(None);
+        pool.close_and_sweep(None);
         // Debug, not warn: the handles that put them warned, once each, as
         // they were dropped with requests pending (`Results`'s `Drop`).
         if queued > 0 {

@@ -354,7 +354,7 @@ fn children_pushed(
         // Pushed as the pool closed: the closer's sweep may have missed
         // them, so sweep again (as a late put does).
         Push::QueuedLate => {
-            pool.sweep(None);
+            pool.sweep_late();
         }
         // (`push_many` is never `Full`: a slot's children go past the
         // capacity; were it ever, the batch is cancelled, not lost.)
