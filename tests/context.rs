@@ -1623,3 +1623,83 @@ fn cancel_finds_a_child_handed_to_the_queue_while_it_looks() {
         assert_eq!(pool.stats().cancelled, 1);
     }
 }
+
+/// `cancel_queued` cancels every request of its handle that no worker has
+/// started, queued ones and the children a running callable holds alike:
+/// none runs, each error callback hears `Cancelled` once, and the count
+/// returned is exact. Another handle's requests and the running parent go
+/// on, and the handle takes puts afterwards.
+#[test]
+fn cancel_queued_cancels_queued_requests_and_held_children_and_nothing_else() {
+    const QUEUED: u64 = 10;
+    const CHILDREN: u64 = 20;
+    let pool = ThreadPool::new(1);
+    let other = pool.new_handle();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let cancelled = Arc::new(Mutex::new(Vec::new()));
+    let counted = {
+        let (ran, cancelled) = (Arc::clone(&ran), Arc::clone(&cancelled));
+        move |id: u64| {
+            let (ran, cancelled) = (Arc::clone(&ran), Arc::clone(&cancelled));
+            WorkRequest::new(
+                move |_: ()| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                },
+                (),
+            )
+            .with_id(id)
+            .on_error(move |rid, e| {
+                assert_eq!(e, TaskError::Cancelled);
+                cancelled.lock().unwrap().push(rid.value());
+            })
+        }
+    };
+    let (children_put_tx, children_put) = mpsc::channel();
+    let (open, gate) = mpsc::channel::<()>();
+    let parent_counted = counted.clone();
+    pool.put_request(WorkRequest::with_context(
+        move |cx: &Context<'_>, ()| {
+            for id in 1..=CHILDREN {
+                cx.put(parent_counted(1_000 + id)).unwrap();
+            }
+            children_put_tx.send(()).unwrap();
+            gate.recv_timeout(HANG).unwrap();
+        },
+        (),
+    ))
+    .unwrap();
+    children_put.recv_timeout(HANG).unwrap();
+    for id in 1..=QUEUED {
+        pool.put_request(counted(id)).unwrap();
+    }
+    let theirs = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&theirs);
+    other
+        .put_request(WorkRequest::new(|x: u8| x, 1).on_result(move |_, _| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }))
+        .unwrap();
+    assert_eq!(pool.cancel_queued(), (QUEUED + CHILDREN) as usize);
+    assert_eq!(pool.cancel_queued(), 0, "nothing left to cancel");
+    open.send(()).unwrap();
+    assert_eq!(
+        pool.wait_timeout(HANG),
+        Ok(1 + (QUEUED + CHILDREN) as usize)
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "no cancelled request ran");
+    let mut heard = cancelled.lock().unwrap().clone();
+    heard.sort_unstable();
+    let expected: Vec<u64> = (1..=QUEUED)
+        .chain((1..=CHILDREN).map(|id| 1_000 + id))
+        .collect();
+    assert_eq!(heard, expected, "each heard Cancelled exactly once");
+    assert_eq!(other.wait_timeout(HANG), Ok(1));
+    assert_eq!(
+        theirs.load(Ordering::SeqCst),
+        1,
+        "the other handle's request ran"
+    );
+    pool.put_request(counted(99)).unwrap();
+    assert_eq!(pool.wait_timeout(HANG), Ok(1));
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "a put after it runs");
+}

@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::error::PutError;
 use crate::handle::{PutMode, ThreadPool};
+use crate::inbox::Job;
 use crate::request::task::TaskBox;
 use crate::request::{RequestId, WorkRequest};
 use crate::ticket::Ticket;
@@ -148,11 +149,60 @@ impl ThreadPool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cancel(&self, id: RequestId) -> bool {
+        self.cancel_unstarted(|job| job.id() == id) > 0
+    }
+
+    /// Cancels every request of this handle that no worker has started:
+    /// those queued, and the children that running callables put and
+    /// their workers still hold (see [`Context::put`](crate::Context::put)).
+    /// None of them runs; each one's error callback hears
+    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled) exactly once,
+    /// on the thread that next polls this handle. Returns how many.
+    ///
+    /// The pool stays open: requests that are running go on (and may put
+    /// more children, which this does not reach), and later puts are
+    /// accepted. Python's `concurrent.futures` has this as
+    /// `shutdown(cancel_futures=True)`; here it takes `&self`, so a
+    /// callback can call it (to stop a crawl after N pages, say) and the
+    /// handle stays usable. Other handles' requests, tickets (cancel each
+    /// with [`Ticket::cancel`](crate::Ticket::cancel)), and requests put
+    /// through a [`Collector`](crate::Collector) or a
+    /// [`Scope`](crate::Scope) are not touched. It costs time in
+    /// proportion to the requests queued, as [`cancel`](Self::cancel)
+    /// does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (open, gate) = std::sync::mpsc::channel::<()>();
+    /// pool.put_request(WorkRequest::new(move |_: ()| { let _ = gate.recv(); }, ()))?;
+    /// # while pool.queued() > 0 { std::thread::yield_now(); }
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// for i in 0..10 {
+    ///     let tx = tx.clone();
+    ///     pool.put_request(WorkRequest::new(|i: u32| i, i).on_error(move |_, e| tx.send(e).unwrap()))?;
+    /// }
+    /// assert_eq!(pool.cancel_queued(), 10);
+    /// drop(open);
+    /// assert_eq!(pool.wait()?, 11);
+    /// assert_eq!(rx.try_iter().filter(|e| *e == TaskError::Cancelled).count(), 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cancel_queued(&self) -> usize {
+        self.cancel_unstarted(|_| true)
+    }
+
+    /// Cancels this handle's unstarted requests that `which` picks; how
+    /// many.
+    fn cancel_unstarted(&self, which: impl Fn(&Job) -> bool) -> usize {
         let inbox = self.inbox();
         let pool = self.shared();
-        let found = pool.take_unstarted(|job| job.counted_on_inbox(inbox) && job.id() == id);
-        let cancelled = !found.is_empty();
-        pool.count_cancelled(found.len());
+        let found = pool.take_unstarted(|job| job.counted_on_inbox(inbox) && which(job));
+        let cancelled = found.len();
+        pool.count_cancelled(cancelled);
         for job in found {
             log::debug!("callpool: request {} cancelled by its handle", job.id());
             job.cancel();
