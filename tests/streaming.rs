@@ -573,3 +573,55 @@ fn a_streaming_callable_puts_and_joins_through_its_context() {
         assert_eq!(child_results.load(Ordering::SeqCst), 1);
     });
 }
+
+/// A streaming request whose deadline passed before a worker took it never
+/// runs: no item, and its error callback hears `Expired` once, under the
+/// id the user chose. One taken in time streams every item. A second
+/// pending stream with the same chosen id is refused.
+#[test]
+fn a_streams_deadline_and_chosen_id_work_as_a_requests_do() {
+    use std::time::{Duration, Instant};
+    let pool = ThreadPool::new(1);
+    let (gate, latch) = gate();
+    pool.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+        .unwrap();
+    gate.await_start();
+    let ran = counter();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let stream = |deadline: Instant, id: u64| {
+        let (ran, items, errors) = (Arc::clone(&ran), Arc::clone(&events), Arc::clone(&events));
+        WorkRequest::streaming(
+            move |n: u32, out: &Emitter<'_, u32>| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                (0..n).try_for_each(|i| out.emit(i))
+            },
+            3,
+        )
+        .deadline(deadline)
+        .with_id(id)
+        .on_result(move |rid, i| items.lock().unwrap().push((rid.value(), Ok(i))))
+        .on_error(move |rid, e| errors.lock().unwrap().push((rid.value(), Err(e))))
+    };
+    // Expired while the worker is held.
+    pool.put_request(stream(Instant::now(), 7)).unwrap();
+    let in_time = Instant::now() + Duration::from_secs(3600);
+    pool.put_request(stream(in_time, 8)).unwrap();
+    match pool.put_request(stream(in_time, 8)) {
+        Err(callpool::PutError::DuplicateId(_)) => {}
+        other => panic!("a second pending id 8 was not refused: {other:?}"),
+    }
+    gate.open();
+    // The gated request, the expired stream's end, and the other's three
+    // items and its end.
+    assert_eq!(within("wait", move || pool.wait()), Ok(6));
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "only the stream in time ran");
+    assert_eq!(
+        *events.lock().unwrap(),
+        [
+            (7, Err(TaskError::Expired)),
+            (8, Ok(0)),
+            (8, Ok(1)),
+            (8, Ok(2))
+        ]
+    );
+}

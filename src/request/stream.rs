@@ -13,6 +13,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::request::context::{Closed, Context, Item};
 use crate::request::task::{attempt, Ended, Route, Task};
@@ -160,6 +161,8 @@ impl WorkRequest {
             arg,
             on_result: None,
             on_error: None,
+            id: None,
+            deadline: None,
             _types: PhantomData,
         }
     }
@@ -173,12 +176,11 @@ type ErrorCallback<E> = Box<dyn FnOnce(RequestId, TaskError<E>) + Send>;
 /// A streaming request under construction ([`WorkRequest::streaming`]);
 /// turned into a [`WorkRequest`] by `into()` or by a `put_request` method.
 ///
-/// It takes a result and an error callback only: unlike a [`Request`],
-/// it has no [`deadline`](crate::Request::deadline) or
-/// [`timeout`](crate::Request::timeout), no user-chosen id
-/// ([`with_id`](crate::Request::with_id)) and no [`timed`](crate::Request::timed).
-/// A stream that must not start late checks the clock itself, and
-/// success has no callback of its own: emit a last item that says so.
+/// It takes a result and an error callback, a deadline to start by
+/// ([`deadline`](Self::deadline), [`timeout`](Self::timeout)) and a
+/// user-chosen id ([`with_id`](Self::with_id)), as a [`Request`] does;
+/// unlike one, it has no [`timed`](crate::Request::timed), and success
+/// has no callback of its own: emit a last item that says so.
 ///
 /// [`Request`]: crate::Request
 #[must_use = "a request does nothing until it is put on a pool"]
@@ -187,10 +189,57 @@ pub struct StreamRequest<F, A, T, E = Infallible> {
     arg: A,
     on_result: Option<ItemCallback<T>>,
     on_error: Option<ErrorCallback<E>>,
+    id: Option<u64>,
+    deadline: Option<Instant>,
     _types: PhantomData<fn() -> (T, E)>,
 }
 
 impl<F, A, T, E> StreamRequest<F, A, T, E> {
+    /// Chooses this request's id, as [`Request::with_id`](crate::Request::with_id)
+    /// does: kept exactly as given; a handle refuses a second pending
+    /// request with the same user-chosen id.
+    pub fn with_id(mut self, id: u64) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Gives the request a deadline to *start* by, as
+    /// [`Request::deadline`](crate::Request::deadline) does: if no worker
+    /// has taken it by `at`, the callable never runs, no item is emitted,
+    /// and the error callback hears [`TaskError::Expired`]. A stream that
+    /// started in time runs to its end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Emitter, TaskError, ThreadPool, WorkRequest};
+    /// use std::time::Instant;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// pool.put_request(
+    ///     WorkRequest::streaming(|_: (), _out: &Emitter<'_, u32>| -> Result<(), callpool::Closed> {
+    ///         unreachable!("expired before it started")
+    ///     }, ())
+    ///     .deadline(Instant::now())
+    ///     .on_error(move |_, err| tx.send(err).unwrap()),
+    /// )?;
+    /// pool.wait()?;
+    /// assert_eq!(rx.recv()?, TaskError::Expired);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn deadline(mut self, at: Instant) -> Self {
+        self.deadline = Some(at);
+        self
+    }
+
+    /// Like [`deadline`](Self::deadline), `timeout` from now. A timeout too
+    /// large for the clock means no deadline.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Instant::now().checked_add(timeout);
+        self
+    }
+
     /// Sets the callback that receives each emitted item, on the polling
     /// thread. Without one, items are dropped.
     pub fn on_result(mut self, callback: impl FnMut(RequestId, T) + Send + 'static) -> Self {
@@ -214,6 +263,8 @@ impl<F, A, T, E> fmt::Debug for StreamRequest<F, A, T, E> {
         f.debug_struct("StreamRequest")
             .field("on_result", &self.on_result.is_some())
             .field("on_error", &self.on_error.is_some())
+            .field("id", &self.id)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -233,9 +284,11 @@ where
             emitted: 0,
             on_error: request.on_error,
             outcome: None,
+            deadline: request.deadline,
+            user_id: request.id.is_some(),
         };
         WorkRequest::from_task(Box::new(crate::request::task::Envelope {
-            id_value: RequestId::next_auto().value(),
+            id_value: request.id.unwrap_or_else(|| RequestId::next_auto().value()),
             task,
         }))
     }
@@ -386,6 +439,24 @@ struct StreamTask<F, A, T, E> {
     on_error: Option<ErrorCallback<E>>,
     /// How it ended: `None` until it has; `Some(Ok(()))` on success.
     outcome: Option<Result<(), TaskError<E>>>,
+    /// The deadline to start by, if any.
+    deadline: Option<Instant>,
+    /// Whether the user chose the id.
+    user_id: bool,
+}
+
+impl<F, A, T, E> StreamTask<F, A, T, E> {
+    /// Ends the request without running it (cancelled, or expired): the
+    /// outcome first, and then the callable and its input, each contained
+    /// on its own (as in `release`): dropped together, a panic in the
+    /// second while the first unwinds would abort.
+    fn end_unrun(&mut self, why: TaskError<E>) {
+        self.outcome = Some(Err(why));
+        if let Some((callable, arg)) = self.work.take() {
+            unwind::drop_contained("an unrun streaming request's callable", callable);
+            unwind::drop_contained("an unrun streaming request's input", arg);
+        }
+    }
 }
 
 impl<F, A, T, E> Task for StreamTask<F, A, T, E>
@@ -396,6 +467,11 @@ where
     E: Send + 'static,
 {
     fn run(&mut self, cx: &Context<'_>) {
+        if self.deadline.is_some_and(|at| Instant::now() >= at) {
+            // Never started: dropped as a cancelled one is, each contained.
+            self.end_unrun(TaskError::Expired);
+            return;
+        }
         let Some((callable, arg)) = self.work.take() else {
             return;
         };
@@ -418,14 +494,7 @@ where
     }
 
     fn cancel(&mut self) {
-        // The outcome first, and then the callable and its input, each
-        // contained on its own (as in `release`): dropped together, a
-        // panic in the second while the first unwinds would abort.
-        self.outcome = Some(Err(TaskError::Cancelled));
-        if let Some((callable, arg)) = self.work.take() {
-            unwind::drop_contained("a cancelled streaming request's callable", callable);
-            unwind::drop_contained("a cancelled streaming request's input", arg);
-        }
+        self.end_unrun(TaskError::Cancelled);
     }
 
     fn route(&self) -> Route {
@@ -467,6 +536,6 @@ where
     }
 
     fn user_chosen_id(&self) -> bool {
-        false
+        self.user_id
     }
 }
