@@ -1,7 +1,7 @@
 //! An autoscaling pool's workers coming and going under mixed work (puts,
 //! children, joins, batches, scopes, resizes and dismissals): every
 //! request runs once, `wait` counts them all, and the pool goes back to
-//! its minimum, where its workers sleep with no wake-up.
+//! its minimum.
 
 mod common;
 
@@ -17,35 +17,6 @@ fn until(mut done: impl FnMut() -> bool) {
     while !done() {
         std::thread::sleep(Duration::from_millis(1));
     }
-}
-
-/// Context switches (voluntary and not) of this process's threads whose
-/// names start with `prefix`, by thread: a sleeping thread adds none.
-fn switches(prefix: &str) -> Vec<(String, u64)> {
-    let mut out = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let path = task.path();
-        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
-            continue;
-        };
-        if !comm.starts_with(prefix) {
-            continue;
-        }
-        let Ok(status) = std::fs::read_to_string(path.join("status")) else {
-            continue;
-        };
-        let n: u64 = status
-            .lines()
-            .filter(|l| l.contains("ctxt_switches"))
-            .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
-            .sum();
-        out.push((
-            format!("{}:{}", task.file_name().to_string_lossy(), comm.trim()),
-            n,
-        ));
-    }
-    out.sort();
-    out
 }
 
 fn pool(name: &str, min: usize, max: usize, keep_alive: Duration) -> ThreadPool {
@@ -223,41 +194,6 @@ fn resizes_and_dismissals_racing_growth() {
         pool.resize(2).unwrap();
         pool.create_workers(2).unwrap();
         until(|| pool.workers() == 2);
-    });
-}
-
-/// At its minimum after work, an autoscaling pool's workers sleep with no
-/// wake-up: a quiet period passes with no context switch of theirs.
-/// Repeated after rounds of growth (which re-arm the workers told to
-/// stay). A worker may still be finishing its last keep-alive when a
-/// period starts, more so on a loaded machine: up to five periods are
-/// looked at, and one quiet period passes; a periodic wake-up leaves none
-/// quiet.
-#[test]
-fn a_pool_back_at_its_minimum_never_wakes() {
-    within("idle at minimum", || {
-        const NAME: &str = "life-idle";
-        for min in [1usize, 2] {
-            let pool = pool(NAME, min, min + 2, Duration::from_millis(1));
-            let hits = Arc::new(AtomicUsize::new(0));
-            for round in 0..8 {
-                let expected = mixed_round(&pool, round, &hits);
-                assert_eq!(pool.wait(), Ok(expected));
-                until(|| pool.workers() == min && pool.threads() == min);
-                // The last retiree's thread gone, and every worker asleep.
-                until(|| switches(NAME).len() == min && pool.stats().idle == min);
-                let mut seen = vec![switches(NAME)];
-                let quiet = (0..5).any(|_| {
-                    std::thread::sleep(Duration::from_millis(200));
-                    seen.push(switches(NAME));
-                    seen[seen.len() - 2] == seen[seen.len() - 1]
-                });
-                assert!(
-                    quiet,
-                    "min {min} round {round}: idle workers woke: {seen:?}"
-                );
-            }
-        }
     });
 }
 
