@@ -257,15 +257,78 @@ where
                 break (id, outcome);
             }
         };
+        Some(self.handle(id, outcome))
+    }
+
+    /// Handles the outcome of `id`, a request pending here until now: runs
+    /// its callback if it has one (and returns `None`), or returns it.
+    fn handle(&mut self, id: RequestId, outcome: Result<T, TaskError<E>>) -> Option<Arrival<T, E>> {
         match self.callbacks.remove(&id) {
             Some(then) => {
                 // Called in a timed request's callback, `then` reads no
                 // timing: its request has none.
                 crate::request::timing::hidden(|| then(outcome));
-                Some(None)
+                None
             }
-            None => Some(Some((id, outcome))),
+            None => Some((id, outcome)),
         }
+    }
+
+    /// Handles the outcomes that have arrived, without waiting for more:
+    /// hands each of a request put without a callback to `each`, and runs
+    /// the others' callbacks; returns how many outcomes were handled (0
+    /// when none has arrived). For a loop that does other work between
+    /// looks, such as a frame loop; [`wait_with`](Self::wait_with) and
+    /// [`outcomes`](Self::outcomes) block instead.
+    ///
+    /// # Panics
+    ///
+    /// A panic in `each` or a callback passes through; the outcomes not
+    /// yet handled stay for the next call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let total = Rc::new(RefCell::new(0));   // neither Send nor Sync
+    /// let mut results = pool.collector::<u64>();
+    /// for n in 1..=10u64 {
+    ///     let total = Rc::clone(&total);
+    ///     results.put_then(|n: u64| n * n, n, move |sq| *total.borrow_mut() += sq.unwrap())?;
+    /// }
+    /// while results.pending() > 0 {
+    ///     // ... draw a frame, handle input ...
+    ///     results.poll_with(|_, _| unreachable!("every request has a callback"));
+    /// #   std::thread::yield_now();
+    /// }
+    /// assert_eq!(*total.borrow(), 385);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn poll_with(&mut self, mut each: impl FnMut(RequestId, Result<T, TaskError<E>>)) -> usize {
+        let mut handled = 0;
+        while !self.pending.is_empty() {
+            let Ok(message) = self.receiver.try_recv() else {
+                break;
+            };
+            // `None`: a lookout's nudge, for a blocked receive only.
+            let Some(arrived) = message else {
+                continue;
+            };
+            let (id, outcome) = arrived.open();
+            // Not pending: a refused put's request, dropped (see `put_work`).
+            if !self.pending.remove(&id) {
+                continue;
+            }
+            handled += 1;
+            if let Some((id, outcome)) = self.handle(id, outcome) {
+                each(id, outcome);
+            }
+        }
+        handled
     }
 
     /// Iterates over the outcomes of the requests put without a callback,

@@ -261,3 +261,55 @@ fn a_collector_put_interrupted_by_a_callbacks_panic_put_nothing() {
     assert!(outcomes.is_empty(), "{outcomes:?}");
     assert_eq!(then_ran, 0);
 }
+
+/// `poll_with` never waits: with every request held behind a busy worker
+/// it handles nothing; once they run, polls between "frames" hand each
+/// outcome without a callback to `each` and run each callback exactly
+/// once, on this thread, over `Rc` state, until nothing is pending.
+#[test]
+fn poll_with_handles_what_has_arrived_without_waiting() {
+    const N: u64 = 20;
+    let pool = ThreadPool::new(1);
+    let (gate, latch) = gate();
+    pool.put_request(callpool::WorkRequest::new(move |_: ()| latch.hold(), ()))
+        .unwrap();
+    gate.await_start();
+    let here = thread::current().id();
+    let called = Rc::new(RefCell::new(Vec::new()));
+    let mut results = pool.collector::<u64>();
+    for n in 0..N {
+        if n % 2 == 0 {
+            let called = Rc::clone(&called);
+            results
+                .put_then(
+                    |n: u64| n,
+                    n,
+                    move |outcome| {
+                        assert_eq!(thread::current().id(), here);
+                        called.borrow_mut().push(outcome.unwrap());
+                    },
+                )
+                .unwrap();
+        } else {
+            results.put(|n: u64| n, n).unwrap();
+        }
+    }
+    let mut plain = Vec::new();
+    assert_eq!(results.poll_with(|_, o| plain.push(o.unwrap())), 0);
+    assert_eq!(results.pending() as u64, N);
+    gate.open();
+    let mut handled = 0;
+    let deadline = std::time::Instant::now() + common::HANG;
+    while results.pending() > 0 {
+        assert!(std::time::Instant::now() < deadline, "outcomes never came");
+        handled += results.poll_with(|_, o| plain.push(o.unwrap()));
+        thread::yield_now();
+    }
+    assert_eq!(handled as u64, N);
+    assert_eq!(results.poll_with(|_, _| unreachable!()), 0);
+    let mut called = called.borrow().clone();
+    called.sort_unstable();
+    plain.sort_unstable();
+    assert_eq!(called, (0..N).filter(|n| n % 2 == 0).collect::<Vec<_>>());
+    assert_eq!(plain, (0..N).filter(|n| n % 2 == 1).collect::<Vec<_>>());
+}
