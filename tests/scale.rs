@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use callpool::{ThreadPool, WorkRequest};
 use common::within;
@@ -50,9 +50,16 @@ impl Held {
     }
 }
 
-/// Blocks (bounded by `HANG`, by `within`) until `done()`.
+/// Blocks until `done()`; fails if that takes `HANG`. Each call has its
+/// own bound: a test of many rounds, each waiting here for a worker to
+/// leave, takes as long as the scheduler makes it, and only a hang fails.
 fn until(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + common::HANG;
     while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "hang: the awaited state never came"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -235,45 +242,47 @@ fn requests_queued_together_start_a_worker_each() {
 /// shrinks to no worker between puts, over many rounds.
 #[test]
 fn a_waiter_does_not_see_a_request_stranded_that_a_worker_will_start_for() {
-    within("scale-to-zero wait", || {
-        let pool = ThreadPool::builder()
-            .workers(0)
-            .min_workers(0)
-            .max_workers(2)
-            .keep_alive(Duration::from_micros(200))
-            .build()
-            .unwrap();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let waiter = {
-            let (pool, stop) = (pool.clone(), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                // (waits, failed waits, the first failure)
-                let mut seen = (0, 0, None);
-                while !stop.load(Ordering::SeqCst) {
-                    seen.0 += 1;
-                    if let Err(err) = pool.wait_timeout(common::HANG) {
-                        seen.1 += 1;
-                        seen.2.get_or_insert(err);
-                    }
+    // No `within` around the rounds: 200 rounds, each waiting for the last
+    // worker's thread to exit, take seconds alone and more than `HANG`
+    // under load. Every step that could hang is bounded on its own: `until`,
+    // the waits (`wait_timeout`), the waiter (it stops once `stop` is set).
+    let pool = ThreadPool::builder()
+        .workers(0)
+        .min_workers(0)
+        .max_workers(2)
+        .keep_alive(Duration::from_micros(200))
+        .build()
+        .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let waiter = {
+        let (pool, stop) = (pool.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            // (waits, failed waits, the first failure)
+            let mut seen = (0, 0, None);
+            while !stop.load(Ordering::SeqCst) {
+                seen.0 += 1;
+                if let Err(err) = pool.wait_timeout(common::HANG) {
+                    seen.1 += 1;
+                    seen.2.get_or_insert(err);
                 }
-                seen
-            })
-        };
-        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        for _ in 0..200 {
-            until(|| pool.threads() == 0);
-            let ran = Arc::clone(&ran);
-            pool.put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
-                ran.fetch_add(1, Ordering::SeqCst);
-            }))
-            .unwrap();
-        }
-        assert!(pool.wait_timeout(common::HANG).is_ok());
-        stop.store(true, Ordering::SeqCst);
-        let (waits, failed, first) = waiter.join().unwrap();
-        assert_eq!(failed, 0, "of {waits} waits, the first failure: {first:?}");
-        assert_eq!(ran.load(Ordering::SeqCst), 200);
-    });
+            }
+            seen
+        })
+    };
+    let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..200 {
+        until(|| pool.threads() == 0);
+        let ran = Arc::clone(&ran);
+        pool.put_request(WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
+            ran.fetch_add(1, Ordering::SeqCst);
+        }))
+        .unwrap();
+    }
+    assert!(pool.wait_timeout(common::HANG).is_ok());
+    stop.store(true, Ordering::SeqCst);
+    let (waits, failed, first) = waiter.join().unwrap();
+    assert_eq!(failed, 0, "of {waits} waits, the first failure: {first:?}");
+    assert_eq!(ran.load(Ordering::SeqCst), 200);
 }
 
 /// Blocking puts from several threads at once into an open autoscaling
@@ -286,56 +295,67 @@ fn a_waiter_does_not_see_a_request_stranded_that_a_worker_will_start_for() {
 /// each put and each member must succeed in every round.
 #[test]
 fn puts_on_a_full_queue_of_an_autoscaling_pool_with_no_thread_start_one() {
-    within("puts into a pool scaled to zero", || {
-        let pool = ThreadPool::builder()
-            .workers(0)
-            .min_workers(0)
-            .max_workers(4)
-            .keep_alive(Duration::from_micros(50))
-            .queue_capacity(1)
-            .build()
-            .unwrap();
-        let cancelled = common::counter();
-        for round in 0..200u32 {
-            until(|| pool.threads() == 0);
-            let start = Arc::new(std::sync::Barrier::new(4));
-            let putters: Vec<_> = (0..4u64)
-                .map(|t| {
-                    let (handle, start) = (pool.new_handle(), Arc::clone(&start));
-                    let cancelled = Arc::clone(&cancelled);
-                    std::thread::spawn(move || {
-                        start.wait();
-                        let refused = if t % 2 == 0 {
-                            (0..4u64)
-                                .filter(|&i| {
-                                    handle.put_request(WorkRequest::new(|n: u64| n, i)).is_err()
-                                })
-                                .count()
-                        } else {
-                            let on_error = move |_, e: callpool::TaskError| {
-                                assert_eq!(e, callpool::TaskError::Cancelled);
-                                cancelled.fetch_add(1, Ordering::SeqCst);
+    let pool = ThreadPool::builder()
+        .workers(0)
+        .min_workers(0)
+        .max_workers(4)
+        .keep_alive(Duration::from_micros(50))
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let cancelled = common::counter();
+    for round in 0..200u32 {
+        // Each round has its own bound, not the 200 together: a round waits
+        // for the last worker's thread to exit, and 200 of them take seconds
+        // alone and more than `HANG` under load.
+        let (pool, cancelled) = (pool.new_handle(), Arc::clone(&cancelled));
+        within(
+            &format!("round {round} of puts into a pool scaled to zero"),
+            move || {
+                until(|| pool.threads() == 0);
+                let start = Arc::new(std::sync::Barrier::new(4));
+                let putters: Vec<_> = (0..4u64)
+                    .map(|t| {
+                        let (handle, start) = (pool.new_handle(), Arc::clone(&start));
+                        let cancelled = Arc::clone(&cancelled);
+                        std::thread::spawn(move || {
+                            start.wait();
+                            let refused = if t % 2 == 0 {
+                                (0..4u64)
+                                    .filter(|&i| {
+                                        handle.put_request(WorkRequest::new(|n: u64| n, i)).is_err()
+                                    })
+                                    .count()
+                            } else {
+                                let on_error = move |_, e: callpool::TaskError| {
+                                    assert_eq!(e, callpool::TaskError::Cancelled);
+                                    cancelled.fetch_add(1, Ordering::SeqCst);
+                                };
+                                let requests = callpool::make_requests(
+                                    |n: u64| n,
+                                    0..4u64,
+                                    |_, _| {},
+                                    on_error,
+                                );
+                                usize::from(handle.put_batch(requests).is_err())
                             };
-                            let requests =
-                                callpool::make_requests(|n: u64| n, 0..4u64, |_, _| {}, on_error);
-                            usize::from(handle.put_batch(requests).is_err())
-                        };
-                        (refused, handle.wait())
+                            (refused, handle.wait())
+                        })
                     })
-                })
-                .collect();
-            for putter in putters {
-                let (refused, waited) = putter.join().unwrap();
-                assert_eq!(refused, 0, "round {round}: a put was refused");
-                assert_eq!(waited, Ok(4), "round {round}");
-            }
-            assert_eq!(
-                cancelled.load(Ordering::SeqCst),
-                0,
-                "round {round}: batch members cancelled"
-            );
-        }
-    });
+                    .collect();
+                for putter in putters {
+                    let (refused, waited) = putter.join().unwrap();
+                    assert_eq!(refused, 0, "round {round}: a put was refused");
+                    assert_eq!(waited, Ok(4), "round {round}");
+                }
+                assert_eq!(
+                    cancelled.load(Ordering::SeqCst),
+                    0,
+                    "round {round}: batch members cancelled"
+                );
+            },
+        );
+    }
 }
 
 /// An idle worker's keep-alive runs from when it went idle, not from its
