@@ -18,7 +18,9 @@ use callpool::{TaskError, ThreadPool, WaitError, WorkRequest};
 
 mod common;
 use common::one_way::{Gate, OpenOnDrop};
-use common::{assert_each_once, hit_counters, hit_request, within, within_here, HANG};
+use common::{
+    assert_each_once, hit_counters, hit_request, within, within_here, within_progress, HANG,
+};
 
 const DELIBERATE: &str = "faults: deliberate panic";
 
@@ -97,22 +99,41 @@ fn result_capacity_usize_max() {
     common::run_in_child(NAME, CHILD);
 }
 
+/// A count of puts for a test to raise, and how far the test has got (its
+/// puts and the callbacks run), for `within_progress`: these tests take as
+/// long as the machine's load makes them, but never stand still.
+fn progress_of(hits: &Arc<Vec<AtomicUsize>>) -> (Arc<AtomicUsize>, impl Fn() -> usize) {
+    let puts = Arc::new(AtomicUsize::new(0));
+    let (counted, hits) = (Arc::clone(&puts), Arc::clone(hits));
+    let progress = move || {
+        counted.load(Ordering::Relaxed)
+            + hits
+                .iter()
+                .map(|hit| hit.load(Ordering::Relaxed))
+                .sum::<usize>()
+    };
+    (puts, progress)
+}
+
 /// 100,000 requests queued (unbounded request queue) against a result
 /// queue of 1 that nobody polls while they are put: the workers block on
 /// it, nothing is lost, and the final `wait` handles every one.
 #[test]
 fn a_hundred_thousand_requests_against_an_unpolled_result_queue_of_one() {
-    within("100,000 requests, result queue of 1", || {
+    let hits = hit_counters(100_000);
+    let (puts, progress) = progress_of(&hits);
+    within_progress("100,000 requests, result queue of 1", progress, move || {
         let pool = ThreadPool::builder()
             .workers(4)
             .result_capacity(1)
             .build()
             .unwrap();
-        let hits = hit_counters(100_000);
         for i in 0..100_000 {
+            puts.fetch_add(1, Ordering::Relaxed);
             pool.put_request(hit_request(i, &hits)).unwrap();
         }
-        assert_eq!(pool.wait_timeout(HANG), Ok(100_000));
+        // Not `wait_timeout`: the watchdog turns a hang into a failure.
+        assert_eq!(pool.wait(), Ok(100_000));
         assert_each_once("callbacks", &hits);
         pool.shutdown().unwrap();
     });
@@ -123,22 +144,24 @@ fn a_hundred_thousand_requests_against_an_unpolled_result_queue_of_one() {
 /// holding the workers up (the Python module's W18 deadlock).
 #[test]
 fn a_hundred_thousand_requests_both_queues_of_one_one_thread_puts_and_polls() {
-    within("100,000 requests, both queues of 1", || {
+    let hits = hit_counters(100_000);
+    let (puts, progress) = progress_of(&hits);
+    within_progress("100,000 requests, both queues of 1", progress, move || {
         let pool = ThreadPool::builder()
             .workers(4)
             .queue_capacity(1)
             .result_capacity(1)
             .build()
             .unwrap();
-        let hits = hit_counters(100_000);
         let mut handled = 0;
         for i in 0..100_000 {
+            puts.fetch_add(1, Ordering::Relaxed);
             pool.put_request(hit_request(i, &hits)).unwrap();
             if i % 1000 == 0 {
                 handled += pool.poll().unwrap();
             }
         }
-        handled += pool.wait_timeout(HANG).unwrap();
+        handled += pool.wait().unwrap();
         let by_puts = 100_000 - handled;
         assert_each_once("callbacks", &hits);
         assert_eq!(pool.pending(), 0);

@@ -179,6 +179,34 @@ pub fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'sta
     }
 }
 
+/// Runs `f` on another thread; fails if `progress` (a count that `f`'s
+/// work keeps raising) has not moved for [`HANG`] before `f` returns: for
+/// long tests whose total time is the machine's load's to decide, where a
+/// bound on the whole would fail a slow run that is not stuck.
+#[allow(dead_code)] // Not every test binary has such a test.
+pub fn within_progress<T: Send + 'static>(
+    what: &str,
+    progress: impl Fn() -> usize,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    let mut seen = progress();
+    loop {
+        match rx.recv_timeout(HANG) {
+            Ok(v) => return v,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let now = progress();
+                assert!(now != seen, "hang: {what} (stuck at {now})");
+                seen = now;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
+        }
+    }
+}
+
 /// Runs `f` on this thread (it may borrow), aborting the process with a
 /// message if it has not returned within [`HANG`]: for calls that must stay
 /// on the caller's thread, where a hang cannot be abandoned.
