@@ -10,13 +10,37 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use callpool::{Context, ThreadPool, WorkRequest};
-use common::within;
+use common::{within_progress, HANG};
 
-/// Blocks (bounded by `HANG`, by `within`) until `done()`.
+/// Blocks until `done()`; fails if that takes [`HANG`] (a hang, not a
+/// slow machine: it waits for one step).
 fn until(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + HANG;
     while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hang: waited {HANG:?}"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// Runs `round(0)` to `round(n - 1)` on another thread; fails if one
+/// round takes [`HANG`], not if all of them together do (the machine's
+/// load decides that).
+fn rounds(what: &str, n: usize, mut round: impl FnMut(usize) + Send + 'static) {
+    let done = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&done);
+    within_progress(
+        what,
+        move || done.load(Ordering::SeqCst),
+        move || {
+            for i in 0..n {
+                round(i);
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        },
+    );
 }
 
 fn pool(name: &str, min: usize, max: usize, keep_alive: Duration) -> ThreadPool {
@@ -110,91 +134,87 @@ fn mixed_round(pool: &ThreadPool, round: usize, hits: &Arc<AtomicUsize>) -> usiz
 /// all run once, and the pool goes back to its minimum each time.
 #[test]
 fn mixed_work_runs_once_and_the_pool_shrinks_back() {
-    within("mixed work", || {
-        const NAME: &str = "life-mix";
-        let pool = pool(NAME, 1, 3, Duration::from_millis(1));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let mut total = 0;
-        for round in 0..300 {
-            let expected = mixed_round(&pool, round, &hits);
-            assert_eq!(pool.wait(), Ok(expected), "round {round}");
-            total += expected;
-            assert_eq!(hits.load(Ordering::SeqCst), total, "round {round}");
-            if round % 5 == 0 {
-                until(|| pool.workers() == 1);
-            } else {
-                std::thread::sleep(Duration::from_micros((round as u64 % 7) * 150));
-            }
+    const NAME: &str = "life-mix";
+    let pool = Arc::new(pool(NAME, 1, 3, Duration::from_millis(1)));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let mut total = 0;
+    let on = Arc::clone(&pool);
+    rounds("mixed work", 300, move |round| {
+        let expected = mixed_round(&on, round, &hits);
+        assert_eq!(on.wait(), Ok(expected), "round {round}");
+        total += expected;
+        assert_eq!(hits.load(Ordering::SeqCst), total, "round {round}");
+        if round % 5 == 0 {
+            until(|| on.workers() == 1);
+        } else {
+            std::thread::sleep(Duration::from_micros((round as u64 % 7) * 150));
         }
-        until(|| pool.workers() == 1 && pool.threads() == 1);
-        total
     });
+    until(|| pool.workers() == 1 && pool.threads() == 1);
 }
 
 /// Scoped puts that each wait for the next one to start: the pool grows
 /// to run them, then shrinks back.
 #[test]
 fn scoped_requests_grow_and_shrink() {
-    within("scoped", || {
-        let pool = pool("life-scope", 1, 4, Duration::from_millis(1));
-        for round in 0..200 {
-            let barrier = std::sync::Barrier::new(3);
-            let mut n = 0;
-            pool.scope(|s| {
-                for _ in 0..3 {
-                    s.put(
-                        |b: &std::sync::Barrier| {
-                            b.wait();
-                        },
-                        &barrier,
-                    )
-                    .unwrap();
-                }
-                s.wait_with(|_, r| {
-                    r.unwrap();
-                    n += 1;
-                });
-            });
-            assert_eq!(n, 3, "round {round}");
-            if round % 4 == 0 {
-                until(|| pool.workers() == 1);
+    let pool = Arc::new(pool("life-scope", 1, 4, Duration::from_millis(1)));
+    let on = Arc::clone(&pool);
+    rounds("scoped", 200, move |round| {
+        let barrier = std::sync::Barrier::new(3);
+        let mut n = 0;
+        on.scope(|s| {
+            for _ in 0..3 {
+                s.put(
+                    |b: &std::sync::Barrier| {
+                        b.wait();
+                    },
+                    &barrier,
+                )
+                .unwrap();
             }
+            s.wait_with(|_, r| {
+                r.unwrap();
+                n += 1;
+            });
+        });
+        assert_eq!(n, 3, "round {round}");
+        if round % 4 == 0 {
+            until(|| on.workers() == 1);
         }
-        until(|| pool.workers() == 1);
     });
+    until(|| pool.workers() == 1);
 }
 
 /// The pool grows and shrinks under resizes and dismissals racing puts
 /// and retirements; every request runs once, and it ends at its minimum.
 #[test]
 fn resizes_and_dismissals_racing_growth() {
-    within("resize race", || {
-        let pool = pool("life-resize", 2, 4, Duration::from_micros(300));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let mut total = 0;
-        for round in 0..300usize {
-            let expected = mixed_round(&pool, round, &hits);
-            match round % 5 {
-                0 => {
-                    pool.dismiss_workers(1);
-                }
-                1 => pool.resize(3).unwrap(),
-                2 => pool.create_workers(1).unwrap_or(()),
-                3 => pool.resize(2).unwrap(),
-                _ => {}
+    let pool = Arc::new(pool("life-resize", 2, 4, Duration::from_micros(300)));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let mut total = 0;
+    let on = Arc::clone(&pool);
+    rounds("resize race", 300, move |round| {
+        let expected = mixed_round(&on, round, &hits);
+        match round % 5 {
+            0 => {
+                on.dismiss_workers(1);
             }
-            // A dismissal may leave it with no worker: start one then.
-            if pool.workers() == 0 {
-                pool.create_workers(1).unwrap();
-            }
-            assert_eq!(pool.wait(), Ok(expected), "round {round}");
-            total += expected;
-            assert_eq!(hits.load(Ordering::SeqCst), total, "round {round}");
+            1 => on.resize(3).unwrap(),
+            2 => on.create_workers(1).unwrap_or(()),
+            3 => on.resize(2).unwrap(),
+            _ => {}
         }
-        pool.resize(2).unwrap();
-        pool.create_workers(2).unwrap();
-        until(|| pool.workers() == 2);
+        // A dismissal may leave it with no worker: start one then.
+        if on.workers() == 0 {
+            on.create_workers(1).unwrap();
+        }
+        assert_eq!(on.wait(), Ok(expected), "round {round}");
+        total += expected;
+        assert_eq!(hits.load(Ordering::SeqCst), total, "round {round}");
     });
+    pool.resize(2).unwrap();
+    pool.create_workers(2).unwrap();
+    until(|| pool.workers() == 2);
 }
 
 /// A request that waits, in its callable, for the pool to shrink back to
@@ -206,21 +226,25 @@ fn resizes_and_dismissals_racing_growth() {
 /// `RequestQueue::rouse_unarmed` this hung in each of 4 runs.)
 #[test]
 fn a_request_waiting_for_the_pool_to_shrink_while_the_idle_worker_is_told_to_stay() {
-    within("the pool to shrink under a running request", || {
-        for min in [1usize, 2] {
-            let pool = pool("life-stay", min, min + 1, Duration::from_millis(1));
-            let watcher = pool.new_handle();
-            for round in 0..300u64 {
+    for min in [1usize, 2] {
+        let pool = pool("life-stay", min, min + 1, Duration::from_millis(1));
+        let watcher = pool.new_handle();
+        rounds(
+            "the pool to shrink under a running request",
+            300,
+            move |round| {
                 let watcher = watcher.clone();
-                pool.put_request(WorkRequest::new(
-                    move |_: ()| until(|| watcher.workers() == min),
-                    (),
-                ))
+                // A hang in the callable fails its `until`, and so the
+                // request, whose error fails the test here.
+                pool.put_request(
+                    WorkRequest::new(move |_: ()| until(|| watcher.workers() == min), ())
+                        .on_error(|_, e| panic!("the request failed: {e:?}")),
+                )
                 .unwrap();
                 assert_eq!(pool.wait(), Ok(1), "min {min} round {round}");
                 until(|| pool.workers() == min);
-                std::thread::sleep(Duration::from_micros(500 + (round % 40) * 25));
-            }
-        }
-    });
+                std::thread::sleep(Duration::from_micros(500 + (round as u64 % 40) * 25));
+            },
+        );
+    }
 }
