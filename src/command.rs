@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, Read};
+use std::mem;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,8 +25,22 @@ use crate::worker_thread;
 /// How long a killed command's pipes may stay open after the child was
 /// reaped. They close at once unless a process the child started (a shell's
 /// background job) still holds them; the worker stops waiting for such a
-/// pipe after this long, and that stream's output is lost.
+/// pipe after this long, and keeps what its reader had read by then.
 const PIPES_AFTER_KILL: Duration = Duration::from_secs(1);
+
+/// What one pipe's reader has read so far. The reader appends each read
+/// here rather than handing everything over at the end of the pipe, which
+/// never comes while a process the child started holds the pipe open: the
+/// worker that gives up on such a pipe still has the output written before
+/// the kill.
+type Sink = Arc<Mutex<Vec<u8>>>;
+
+/// Takes what `sink` holds; a reader still running goes on appending to
+/// the emptied buffer, which nobody reads any more.
+fn take(sink: &Sink) -> Vec<u8> {
+    // Only appends happen under the lock, so a poisoned one is consistent.
+    mem::take(&mut *sink.lock().unwrap_or_else(|e| e.into_inner()))
+}
 
 /// What an external program produced: how it exited and everything it wrote.
 ///
@@ -290,8 +305,10 @@ impl WorkRequest {
     /// The worker does not poll: it sleeps on a channel until the pipes
     /// close, the deadline passes, or `shutdown_now` asks for the kill.
     /// After the kill it reaps the child and collects the rest of its
-    /// output (waiting at most one more second for pipes that a process the
-    /// child started keeps open).
+    /// output, waiting at most one more second for pipes that a process the
+    /// child started keeps open (`sh -c 'echo started; sleep 60'`: killing
+    /// the shell leaves `sleep` holding them); what was read by then is in
+    /// the `TimedOut`.
     ///
     /// # Errors
     ///
@@ -339,9 +356,9 @@ impl WorkRequest {
 
 /// What the worker running a command hears about it, on one channel.
 enum Event {
-    /// A reader reached the end of its pipe (or failed to read it): all it
-    /// read.
-    Closed(Stream, io::Result<()>, Vec<u8>),
+    /// A reader reached the end of its pipe (or failed to read it); what
+    /// it read is in its `Sink`.
+    Closed(io::Result<()>),
     /// `shutdown_now`: kill the child.
     Kill,
 }
@@ -383,13 +400,23 @@ pub(crate) fn run(
         cmd.get_program(),
         child.0.id()
     );
-    spawn_reader(child.0.stdout.take(), Stream::Stdout, &events_tx)?;
-    spawn_reader(child.0.stderr.take(), Stream::Stderr, &events_tx)?;
+    let mut output = Output::default();
+    spawn_reader(
+        child.0.stdout.take(),
+        Stream::Stdout,
+        &output.stdout,
+        &events_tx,
+    )?;
+    spawn_reader(
+        child.0.stderr.take(),
+        Stream::Stderr,
+        &output.stderr,
+        &events_tx,
+    )?;
     // Only the readers (and the registry) hold senders now: if they all
     // went, the channel disconnects rather than leaving this wait hanging.
     drop(events_tx);
 
-    let mut output = Output::default();
     let end = output.collect(&events, deadline);
     if let End::PipesClosed = end {
         // Almost always the child has exited already; one that closed both
@@ -409,17 +436,17 @@ pub(crate) fn run(
         // There is a deadline only when there is a timeout.
         (End::Deadline, Some(after)) => Err(CommandError::TimedOut {
             after,
-            stdout: output.stdout,
-            stderr: output.stderr,
+            stdout: take(&output.stdout),
+            stderr: take(&output.stderr),
         }),
         _ => Err(CommandError::Killed),
     }
 }
 
-/// What the readers have handed over so far.
+/// What the readers have read so far, and which pipes are still open.
 struct Output {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
+    stdout: Sink,
+    stderr: Sink,
     /// Pipes whose reader has not reported yet.
     open: usize,
     /// The first read error.
@@ -429,8 +456,8 @@ struct Output {
 impl Default for Output {
     fn default() -> Self {
         Output {
-            stdout: Vec::new(),
-            stderr: Vec::new(),
+            stdout: Sink::default(),
+            stderr: Sink::default(),
             open: 2,
             error: None,
         }
@@ -447,12 +474,8 @@ impl Output {
                 None => events.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             match event {
-                Ok(Event::Closed(stream, read, bytes)) => {
+                Ok(Event::Closed(read)) => {
                     self.open -= 1;
-                    match stream {
-                        Stream::Stdout => self.stdout = bytes,
-                        Stream::Stderr => self.stderr = bytes,
-                    }
                     if let Err(e) = read {
                         self.error.get_or_insert(e);
                     }
@@ -480,24 +503,27 @@ impl Output {
         }
         Ok(CommandOutput {
             status,
-            stdout: self.stdout,
-            stderr: self.stderr,
+            stdout: take(&self.stdout),
+            stderr: take(&self.stderr),
         })
     }
 }
 
-/// Starts the thread that reads one of the child's pipes to its end and
-/// reports it on `events`. `None` (no pipe) reports an empty, closed pipe.
+/// Starts the thread that reads one of the child's pipes to its end into
+/// `sink`, and reports the end on `events`. `None` (no pipe) reports an
+/// empty, closed pipe.
 fn spawn_reader(
     pipe: Option<impl Read + Send + 'static>,
     stream: Stream,
+    sink: &Sink,
     events: &Sender<Event>,
 ) -> Result<(), CommandError> {
     let events = events.clone();
     let Some(mut pipe) = pipe else {
-        let _ = events.send(Event::Closed(stream, Ok(()), Vec::new()));
+        let _ = events.send(Event::Closed(Ok(())));
         return Ok(());
     };
+    let sink = Arc::clone(sink);
     // Named after the worker it reads for: `callpool-worker-3-stdout`.
     let name = format!(
         "{}-{}",
@@ -510,11 +536,22 @@ fn spawn_reader(
     thread::Builder::new()
         .name(name)
         .spawn(move || {
-            let mut bytes = Vec::new();
-            let read = pipe.read_to_end(&mut bytes).map(drop);
+            // A pipe's buffer is 64 KiB on Linux: one read can empty it.
+            let mut chunk = vec![0; 64 * 1024];
+            let read = loop {
+                match pipe.read(&mut chunk) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => sink
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
             // The worker may have stopped listening (after a kill, once
-            // `PIPES_AFTER_KILL` has passed): then the output is dropped.
-            let _ = events.send(Event::Closed(stream, read, bytes));
+            // `PIPES_AFTER_KILL` has passed): it took what was read by then.
+            let _ = events.send(Event::Closed(read));
         })
         .map(drop)
         // The `Reaper` kills and reaps the child on the way out, which also

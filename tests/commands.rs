@@ -227,3 +227,48 @@ fn shutdown_now_kills_a_running_command() {
     fs::remove_file(&fifo).unwrap();
     assert_no_children();
 }
+
+/// A shell script past its timeout whose own child (`sleep`) keeps the
+/// pipes open after the shell is killed: the worker gives up on the pipes
+/// a second after the kill, and `TimedOut` still holds what the script
+/// wrote before it (it held nothing: the readers handed their bytes over
+/// only at the end of the pipe, which never came in time).
+#[test]
+fn a_timed_out_script_whose_child_holds_the_pipes_keeps_its_output() {
+    let _serial = serial();
+    let marker = std::env::temp_dir().join(format!("callpool-held-{}", std::process::id()));
+    let _ = fs::remove_file(&marker);
+    let mut cmd = Command::new("sh");
+    // The grandchild's pid reaches the marker only after both echoes.
+    cmd.args([
+        "-c",
+        "echo before; echo warn >&2; sleep 30 & echo $! > \"$1\"; wait",
+        "sh",
+    ])
+    .arg(&marker);
+    let pool = ThreadPool::new(1);
+    let (request, outcome) = observed(WorkRequest::command_timeout(
+        cmd,
+        Duration::from_millis(500),
+    ));
+    pool.put_request(request).unwrap();
+    assert_eq!(pool.wait_timeout(NOT_KILLED), Ok(1));
+    let (stdout, stderr) = match outcome.try_recv().unwrap() {
+        Err(TaskError::Failed(CommandError::TimedOut { stdout, stderr, .. })) => (stdout, stderr),
+        other => panic!("expected a timeout, got {other:?}"),
+    };
+    // The shell is dead, so the marker is complete if it was written.
+    let grandchild = fs::read_to_string(&marker).unwrap_or_default();
+    if let Ok(pid) = grandchild.trim().parse::<u32>() {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+        assert_eq!(stdout, b"before\n");
+        assert_eq!(stderr, b"warn\n");
+    } else {
+        // The timeout came before the script got that far (a very slow
+        // start): what was read is still a prefix of what was written.
+        assert!(b"before\n".starts_with(&stdout));
+        assert!(b"warn\n".starts_with(&stderr));
+    }
+    let _ = fs::remove_file(&marker);
+    assert_no_children();
+}
