@@ -240,7 +240,14 @@ impl WorkRequest {
     /// [`ThreadPool::shutdown_now`](crate::ThreadPool::shutdown_now) while
     /// the program runs, it is killed (`SIGKILL` on unix) and the request
     /// fails with [`CommandError::Killed`]; only the child is killed, not
-    /// processes it started.
+    /// processes it started. A graceful shutdown, `shutdown_timeout`
+    /// included, and dropping the pool kill nothing.
+    ///
+    /// To kill a program that runs too long, use
+    /// [`command_timeout`](Self::command_timeout):
+    /// [`Request::timeout`] on a command request is, as on any request, a
+    /// deadline to *start* by, and a program that started in time runs to
+    /// its end however long it takes.
     ///
     /// # Errors
     ///

@@ -26,8 +26,11 @@ static SETTINGS: Mutex<Option<Checked>> = Mutex::new(None);
 /// never run each other's callbacks, ask for one: `global().new_handle()`.
 ///
 /// The global pool lives as long as the process; its workers never keep
-/// the process alive, and its handle cannot be shut down (`shutdown` takes
-/// the handle by value). Its settings were checked by
+/// the process alive, and no handle of it shuts it down: on `global()`, a
+/// clone of it or a `new_handle`, [`close`](ThreadPool::close) and
+/// [`shutdown`](ThreadPool::shutdown) only wait for that handle's
+/// requests, and [`shutdown_now`](ThreadPool::shutdown_now) only hands
+/// them back; the pool stays open for everyone. Its settings were checked by
 /// [`configure_global`]; if the OS refuses some of its threads, the pool
 /// keeps those it could start and logs an error.
 ///

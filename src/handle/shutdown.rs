@@ -65,7 +65,9 @@ impl ThreadPool {
 
     /// [`shutdown`](Self::shutdown), giving up after `timeout`: threads
     /// still running then (a callable that never returns) are left to finish
-    /// on their own, reported in [`ShutdownError::TimedOut`].
+    /// on their own, reported in [`ShutdownError::TimedOut`]. An external
+    /// program still running ([`WorkRequest::command`](crate::WorkRequest::command))
+    /// is not killed either; [`shutdown_now`](Self::shutdown_now) kills it.
     pub fn shutdown_timeout(self, timeout: Duration) -> Result<(), ShutdownError> {
         self.shutdown_until(Instant::now().checked_add(timeout))
     }
@@ -74,6 +76,9 @@ impl ThreadPool {
     /// held in an `Arc`, or one of several clones, where `shutdown(self)`
     /// cannot be called without `Arc::try_unwrap`. The pool closes for
     /// every handle; later puts on any of them get `PutError::ShutDown`.
+    /// The [`global`](crate::global) pool is the exception, as for
+    /// `shutdown`: this only waits for this handle's requests, and the
+    /// pool stays open.
     ///
     /// # Errors
     ///
