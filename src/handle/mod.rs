@@ -263,9 +263,13 @@ impl ThreadPool {
     }
 
     /// Puts a request on the queue and returns its id. On a bounded queue
-    /// that is full, it blocks until there is room, and meanwhile handles
-    /// this handle's results on the calling thread (running their callbacks),
-    /// so a thread that both puts and polls never deadlocks.
+    /// that is full, it blocks until there is room. Whenever a worker is
+    /// stuck meanwhile sending a result to this handle's full result queue
+    /// ([`result_capacity`](crate::Builder::result_capacity)), it handles
+    /// this handle's ready results on the calling thread (running their
+    /// callbacks), so a thread that both puts and polls never deadlocks.
+    /// With an unbounded result queue (the default) it handles none: the
+    /// results wait for the next `poll` or `wait`.
     ///
     /// Called from one of this pool's own workers (a callable that puts
     /// follow-up requests), it never waits for room: the request goes in
@@ -312,10 +316,15 @@ impl ThreadPool {
     }
 
     /// Puts every request of `requests`, pulling the next only once the
-    /// last is queued: with a bounded queue (`queue_capacity`) an input of
-    /// 10^8 items then runs in bounded memory, each put blocking for room
-    /// (and handling this handle's results meanwhile) as
+    /// last is queued, each put blocking for room in a bounded queue as
     /// [`put_request`](Self::put_request) does. Returns how many were put.
+    ///
+    /// With a bounded request queue (`queue_capacity`) *and* a bounded
+    /// result queue (`result_capacity`), an input of 10^8 items runs in
+    /// bounded memory: the puts handle this handle's results whenever the
+    /// result queue is full. With the result queue unbounded (the default)
+    /// the puts handle none, and every result waits, in memory, for the
+    /// `wait` after `put_all` returns.
     ///
     /// # Errors
     ///
@@ -327,9 +336,16 @@ impl ThreadPool {
     /// ```
     /// use callpool::{ThreadPool, WorkRequest};
     ///
-    /// let pool = ThreadPool::builder().workers(2).queue_capacity(16).build()?;
+    /// let pool = ThreadPool::builder()
+    ///     .workers(2)
+    ///     .queue_capacity(16)
+    ///     .result_capacity(16)
+    ///     .build()?;
     /// let put = pool.put_all((0..10_000u64).map(|n| WorkRequest::new(|n: u64| n * 2, n)))?;
     /// assert_eq!(put, 10_000);
+    /// // The puts handled the results as the result queue filled: only
+    /// // the last few wait (about the two capacities), not 10,000.
+    /// assert!(pool.pending() < 100);
     /// pool.wait()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -357,7 +373,8 @@ impl ThreadPool {
     }
 
     /// Puts a request, blocking at most `timeout` for room in a bounded
-    /// queue (handling results meanwhile, as `put_request` does): the way
+    /// queue (handling results when a worker is stuck on this handle's
+    /// full result queue, as `put_request` does): the way
     /// out of the two-handle wait described under "Deadlocks" in
     /// [`put_request`](Self::put_request).
     ///
