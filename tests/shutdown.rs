@@ -744,3 +744,59 @@ fn shutdown_now_hands_back_all_its_queued_requests_while_puts_race_it() {
         putter.join().unwrap();
     }
 }
+
+// A running callable's children hand-off that lands as `shutdown_now`
+// closes the pool (`Push::QueuedLate`) must not sweep the queue before the
+// closer does: it cancelled every request queued beside its children,
+// the closing handle's included, to that handle, which `shutdown_now`
+// had let go of, so they were neither run nor handed back, and nobody
+// heard of them. The 50 requests queued behind the running one never
+// start (one worker, busy with it), so all 50 come back in every round.
+#[test]
+fn a_late_children_hand_off_leaves_the_queue_to_shutdown_now() {
+    const ROUNDS: usize = 1_000;
+    let mut short = Vec::new();
+    for round in 0..ROUNDS {
+        let pool = ThreadPool::new(1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (started_tx, started) = mpsc::channel();
+        // Puts children until the pool refuses: every 64th hands the
+        // slot's children to the queue, racing the close.
+        pool.put_request(WorkRequest::with_context(
+            move |cx: &callpool::Context<'_>, ()| {
+                started_tx.send(()).unwrap();
+                while cx.put(WorkRequest::new(|n: u32| n, 0)).is_ok() {}
+            },
+            (),
+        ))
+        .unwrap();
+        started.recv_timeout(HANG).unwrap();
+        for i in 0..50u64 {
+            let ran = Arc::clone(&ran);
+            let request = WorkRequest::new(
+                move |n: u64| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    n
+                },
+                i,
+            )
+            .with_id(i);
+            pool.put_request(request).unwrap();
+        }
+        let back = pool.shutdown_now();
+        // The children have automatic ids; the 50 chose theirs.
+        let ours = back.iter().filter(|r| r.id().is_user_chosen()).count();
+        if ours != 50 {
+            short.push((round, ours));
+        }
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            0,
+            "a request queued behind the only worker ran"
+        );
+    }
+    assert!(
+        short.is_empty(),
+        "rounds (round, handed back) that handed back fewer than the 50 queued: {short:?}"
+    );
+}
