@@ -800,3 +800,42 @@ fn a_late_children_hand_off_leaves_the_queue_to_shutdown_now() {
         "rounds (round, handed back) that handed back fewer than the 50 queued: {short:?}"
     );
 }
+
+// A running callable puts children as fast as it can while `shutdown_now`
+// closes the pool: every child whose put returned `Ok` is handed back
+// (the one worker is busy with their parent, so none runs), and the
+// callable hears a refusal for every other. (A child held in the slot
+// just after the closer's sweep looked there, or refused at its hand-off
+// as the pool closed, was cancelled to the closing handle, which nobody
+// polls any more: lost.)
+#[test]
+fn every_child_put_as_shutdown_now_closes_is_handed_back_or_refused() {
+    const ROUNDS: usize = 500;
+    for round in 0..ROUNDS {
+        let pool = ThreadPool::new(1);
+        let (started_tx, started) = mpsc::channel();
+        let (accepted_tx, accepted) = mpsc::channel();
+        pool.put_request(WorkRequest::with_context(
+            move |cx: &callpool::Context<'_>, ()| {
+                let mut ok = 0usize;
+                loop {
+                    match cx.put(WorkRequest::new(|n: u32| n, 0)) {
+                        Ok(_) => ok += 1,
+                        Err(PutError::ShutDown(_)) => break,
+                        Err(e) => panic!("unexpected put error: {e}"),
+                    }
+                    if ok == 1 {
+                        started_tx.send(()).unwrap();
+                    }
+                }
+                accepted_tx.send(ok).unwrap();
+            },
+            (),
+        ))
+        .unwrap();
+        started.recv_timeout(HANG).unwrap();
+        let back = pool.shutdown_now().len();
+        let ok = accepted.recv_timeout(HANG).unwrap();
+        assert_eq!(back, ok, "round {round}: children accepted and handed back");
+    }
+}

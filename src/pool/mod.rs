@@ -290,8 +290,14 @@ impl Pool {
     /// which the closer's sweep may have missed: sweeps again, once the
     /// closer's own sweep is done (see `close_and_sweep`).
     pub(crate) fn sweep_late(&self) {
-        drop(self.closing_here());
+        self.after_close();
         self.sweep(None);
+    }
+
+    /// Returns once the pool's closer (which closed it: the caller saw it
+    /// closed) has swept it.
+    pub(crate) fn after_close(&self) {
+        drop(self.closing_here());
     }
 
     /// The closing lock, unless this thread holds it already: a sweep runs

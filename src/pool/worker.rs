@@ -255,6 +255,14 @@ impl Children<'_> {
         let (id, job) = Job::register(request.into_task(), self.inbox)
             .map_err(|task| Refusal::DuplicateId(WorkRequest::from_task(task)))?;
         let first = self.pool.nursery.hold(self.worker.slot, job);
+        // Closed since the look above: the closer's sweep may have looked
+        // at the slot before the child was in it. SeqCst: the lifecycle
+        // was moved (`stop`) before the sweep looked at the slots, and is
+        // read here after the child went in (the slot's lock, or `held`'s
+        // SeqCst rise, orders the two looks).
+        if self.pool.queue.lifecycle() == Lifecycle::Closed {
+            return self.held_as_closed(id);
+        }
         let child_due = if half {
             self.offered.set(true);
             false
@@ -288,6 +296,28 @@ impl Children<'_> {
         Ok(id)
     }
 
+    /// A child held as the pool closed: once the closer's sweep is done,
+    /// refused (handed back to the callable, as a put after the close is)
+    /// if that sweep missed it, or left to that sweep, which handed it
+    /// back to its handle or cancelled it, if it did not.
+    #[cold]
+    fn held_as_closed(&self, id: RequestId) -> Result<RequestId, Refusal> {
+        self.pool.after_close();
+        // Only this worker holds in its slot, so the child is the last
+        // there with its id, if it is there at all.
+        match self
+            .pool
+            .nursery
+            .take_last_where(self.worker.slot, |job| job.id() == id)
+        {
+            Some(job) => {
+                job.unregister();
+                Err(Refusal::ShutDown(job.into_request()))
+            }
+            None => Ok(id),
+        }
+    }
+
     /// Sends a streaming request's item back as its results go (blocking
     /// on a full bounded result queue); whether the handle took it.
     fn send_item(&self, item: Item) -> Result<(), Closed> {
@@ -312,12 +342,35 @@ impl Children<'_> {
         // What the push refused comes out of the slot with it, to be
         // cancelled after the slot's lock is released (a cancelled child's
         // `Drop` is user code).
-        let pushed = self
-            .pool
-            .nursery
-            .queue_from(self.worker.slot, |jobs| push_children(self.pool, jobs, 0));
-        if let Some(pushed) = pushed {
-            children_pushed(self.pool, self.worker.flags, pushed);
+        let pushed = self.pool.nursery.queue_from(self.worker.slot, |jobs| {
+            match push_children(self.pool, jobs, 0) {
+                // The pool closed: left in the slot, for the closer's sweep
+                // to hand back to their handle (`shutdown_now`'s own
+                // requests are handed back, not cancelled to a handle
+                // nobody polls), unless that sweep passed already.
+                (_, Push::Closed(refused)) => {
+                    *jobs = refused;
+                    None
+                }
+                pushed => Some(pushed),
+            }
+        });
+        match pushed {
+            Some(Some(pushed)) => children_pushed(self.pool, self.worker.flags, pushed),
+            Some(None) => {
+                // Once the closer's sweep is done, what it left here is
+                // cancelled, not stranded: nothing, by the protocol (the
+                // sweep looks at this slot after this hand-off, and a child
+                // held after that look is refused, `held_as_closed`).
+                self.pool.after_close();
+                let missed = self
+                    .pool
+                    .nursery
+                    .queue_from(self.worker.slot, std::mem::take)
+                    .unwrap_or_default();
+                cancel_children(self.pool, missed);
+            }
+            None => {}
         }
     }
 }
