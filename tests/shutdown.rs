@@ -817,14 +817,14 @@ fn every_child_put_as_shutdown_now_closes_is_handed_back_or_refused() {
         let (accepted_tx, accepted) = mpsc::channel();
         pool.put_request(WorkRequest::with_context(
             move |cx: &callpool::Context<'_>, ()| {
-                let mut ok = 0usize;
+                let mut ok = Vec::new();
                 loop {
                     match cx.put(WorkRequest::new(|n: u32| n, 0)) {
-                        Ok(_) => ok += 1,
+                        Ok(id) => ok.push(id.value()),
                         Err(PutError::ShutDown(_)) => break,
                         Err(e) => panic!("unexpected put error: {e}"),
                     }
-                    if ok == 1 {
+                    if ok.len() == 1 {
                         started_tx.send(()).unwrap();
                     }
                 }
@@ -834,8 +834,122 @@ fn every_child_put_as_shutdown_now_closes_is_handed_back_or_refused() {
         ))
         .unwrap();
         started.recv_timeout(HANG).unwrap();
-        let back = pool.shutdown_now().len();
-        let ok = accepted.recv_timeout(HANG).unwrap();
-        assert_eq!(back, ok, "round {round}: children accepted and handed back");
+        let back: Vec<u64> = pool.shutdown_now().iter().map(|r| r.id().value()).collect();
+        let ok: Vec<u64> = accepted.recv_timeout(HANG).unwrap();
+        let missing: Vec<(usize, u64)> = ok
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| !back.contains(id))
+            .map(|(i, id)| (i, *id))
+            .collect();
+        assert!(
+            missing.is_empty() && back.len() == ok.len(),
+            "round {round}: ok {} back {} missing (index, id) {missing:?}",
+            ok.len(),
+            back.len()
+        );
     }
+}
+
+/// Shuts down each pool it holds when dropped, in order, counting the
+/// requests handed back.
+struct ShutsDown(Vec<ThreadPool>, Arc<AtomicUsize>);
+
+impl Drop for ShutsDown {
+    fn drop(&mut self) {
+        for pool in self.0.drain(..) {
+            self.1
+                .fetch_add(pool.shutdown_now().len(), Ordering::SeqCst);
+        }
+    }
+}
+
+/// A request on `on` that does nothing; its callable, dropped unrun, shuts
+/// down `pools` in order.
+fn put_shutting_down(on: &ThreadPool, pools: Vec<ThreadPool>, back: &Arc<AtomicUsize>) {
+    let guard = ShutsDown(pools, Arc::clone(back));
+    on.put_request(WorkRequest::new(move |_: ()| drop(guard), ()))
+        .unwrap();
+}
+
+// A sweep drops a cancelled callable (user code) that shuts down another
+// pool, then this pool again through a third handle: each close finishes.
+// (The closer's mark on its thread was one value, cleared by the inner
+// close of the other pool, so the close of this pool waited on the lock
+// its own thread held.)
+#[test]
+fn a_cancelled_callable_that_closes_another_pool_then_this_one_does_not_deadlock() {
+    within("close from a sweep, after another pool's close", || {
+        let pool = ThreadPool::new(0);
+        let other_pool = ThreadPool::new(0);
+        let back = Arc::new(AtomicUsize::new(0));
+        let putter = pool.new_handle();
+        let (again, mine) = (pool.new_handle(), Arc::clone(&back));
+        put_shutting_down(&putter, vec![other_pool, again], &mine);
+        assert!(pool.shutdown_now().is_empty());
+        assert_eq!(back.load(Ordering::SeqCst), 0);
+    });
+}
+
+// Two pools whose sweeps each drop a callable that closes the other: the
+// close of the first, run inside the second's sweep inside the first's,
+// does not wait on its own thread.
+#[test]
+fn sweeps_of_two_pools_that_close_each_other_do_not_deadlock() {
+    within("nested closes of two pools", || {
+        let first = ThreadPool::new(0);
+        let second = ThreadPool::new(0);
+        let back = Arc::new(AtomicUsize::new(0));
+        // Swept by `first`'s close: closes `second`, whose sweep drops the
+        // next one, which closes `first` again.
+        put_shutting_down(&second.new_handle(), vec![first.new_handle()], &back);
+        put_shutting_down(&first.new_handle(), vec![second], &back);
+        assert!(first.shutdown_now().is_empty());
+        assert_eq!(back.load(Ordering::SeqCst), 0);
+    });
+}
+
+/// Locks its mutex when dropped (a cancelled callable's `Drop` that logs
+/// into a shared sink, say).
+struct LocksWhenDropped(Arc<Mutex<()>>);
+
+impl Drop for LocksWhenDropped {
+    fn drop(&mut self) {
+        drop(self.0.lock());
+    }
+}
+
+// A cancelled callable's `Drop`, run by `shutdown_now`'s sweep, waits for a
+// lock that a thread holds while it puts until refused. A put of that
+// thread that lands as the pool closes sweeps again: it must not wait for
+// the closer, who waits for it.
+#[test]
+fn a_sweeps_drop_that_waits_for_a_putter_racing_the_close_does_not_deadlock() {
+    const ROUNDS: usize = 300;
+    within("a sweep's drop waiting for a late putter", || {
+        for _ in 0..ROUNDS {
+            let pool = ThreadPool::new(0);
+            let sink = Arc::new(Mutex::new(()));
+            let dropped = LocksWhenDropped(Arc::clone(&sink));
+            pool.new_handle()
+                .put_request(WorkRequest::new(move |_: ()| drop(dropped), ()))
+                .unwrap();
+            let other = pool.new_handle();
+            let (holding_tx, holding) = mpsc::channel();
+            let putter = thread::spawn(move || {
+                let _held = sink.lock().unwrap();
+                holding_tx.send(()).unwrap();
+                loop {
+                    match other.put_request(WorkRequest::new(|x: u8| x, 0)) {
+                        Ok(_) => {}
+                        Err(PutError::ShutDown(_)) => return,
+                        Err(e) => panic!("unexpected put error: {e}"),
+                    }
+                }
+            });
+            holding.recv_timeout(HANG).unwrap();
+            assert!(pool.shutdown_now().is_empty());
+            putter.join().unwrap();
+        }
+    });
 }

@@ -138,27 +138,11 @@ pub(crate) struct Pool {
     pub(crate) tallies: stats::Tallies,
     /// Requests cancelled before a worker took them (sweeps, `cancel`).
     cancelled: AtomicU64,
-    /// Held by whoever closes the pool, across the close and its sweep
-    /// (`close_and_sweep`); a late sweep waits for it (`sweep_late`).
+    /// Held by whoever closes the pool, across the close and its sweep's
+    /// take (`close_and_sweep`); a late sweep, and a child held as the pool
+    /// closed, wait for it (`after_close`). Nothing holding it runs user
+    /// code or waits for a thread that may be waiting for it.
     closing: Mutex<()>,
-}
-
-std::thread_local! {
-    /// The id of the pool this thread is closing (`Pool::closing_here`);
-    /// 0 for none (pool ids start at 1).
-    static CLOSING: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// The closing lock, held; this thread no longer counts as the closer once
-/// it is dropped.
-struct Closing<'a> {
-    _guard: MutexGuard<'a, ()>,
-}
-
-impl Drop for Closing<'_> {
-    fn drop(&mut self) {
-        CLOSING.with(|closing| closing.set(0));
-    }
 }
 
 /// Weak references to every handle's inbox. Dead ones are pruned when the
@@ -275,60 +259,90 @@ impl Pool {
         }
     }
 
-    /// Closes the pool and sweeps it (`sweep`, handing `own`'s requests
-    /// back), as one step that late sweeps wait for. A put that lands as
-    /// the pool closes sweeps too (`sweep_late`); sweeping between our
-    /// close and our sweep, it would cancel `own`'s requests to a handle
-    /// that is handing them back, and they would be lost to both.
+    /// Closes the pool and sweeps it: takes every request still queued and
+    /// every child held in a worker's slot (looked for there first, as in
+    /// `take_unstarted`), hands `own`'s back (see `Inbox::hand_back`) and
+    /// cancels every other one to its handle (whose error callback hears
+    /// `TaskError::Cancelled`).
+    ///
+    /// The close and the take are one step, under the closing lock, that
+    /// late sweeps wait for: a put that lands as the pool closes sweeps
+    /// too (`sweep_late`), and taking between our close and our take, it
+    /// would cancel `own`'s requests to a handle that is handing them back
+    /// (lost to both). The take also waits (yielding) for the pushes of
+    /// puts that reserved room while the pool was open: a push takes a
+    /// few steps and runs no user code; left to its putter's own sweep, a
+    /// running callable's children were cancelled to a handle that
+    /// `shutdown_now` had let go of. What was taken is handed back or
+    /// cancelled after the lock is let go: their `Drop`s and tickets'
+    /// wakers are user code, which may wait for a thread that waits for
+    /// the lock, or close this or another pool.
+    ///
+    /// A pool closed already was swept by its closer: what came since is
+    /// refused (a child held after that sweep, `Children::held_as_closed`)
+    /// or swept by its putter. A second sweep (the last handle's drop
+    /// after `shutdown_now`) would cancel such a child, to a handle nobody
+    /// polls, as its worker is about to take it back and refuse it.
+    ///
+    /// Never waits for a handle to poll: a full result queue overflows
+    /// into its inbox (`Inbox::hand_over`), and a panicking `Drop` of a
+    /// cancelled callable is contained.
     pub(crate) fn close_and_sweep(&self, own: Option<&Arc<Inbox>>) -> Option<HandedBack> {
-        let _closing = self.closing_here();
-        self.stop(Lifecycle::Closed);
-        self.sweep(own)
+        let taken = {
+            let _closing = self.closing();
+            if self.queue.lifecycle() == Lifecycle::Closed {
+                Vec::new()
+            } else {
+                self.stop(Lifecycle::Closed);
+                self.take_swept(true)
+            }
+        };
+        self.settle_swept(taken, own)
     }
 
     /// For a put (or a worker's hand-off) that queued as the pool closed,
-    /// which the closer's sweep may have missed: sweeps again, once the
-    /// closer's own sweep is done (see `close_and_sweep`).
+    /// which the closer's take may have missed: sweeps again (as
+    /// `close_and_sweep` does, cancelling all it finds), once the closer
+    /// has taken what it found.
     pub(crate) fn sweep_late(&self) {
         self.after_close();
-        self.sweep(None);
+        let taken = self.take_swept(false);
+        self.settle_swept(taken, None);
     }
 
     /// Returns once the pool's closer (which closed it: the caller saw it
-    /// closed) has swept it.
+    /// closed) has taken what its sweep found.
     pub(crate) fn after_close(&self) {
-        drop(self.closing_here());
+        drop(self.closing());
     }
 
-    /// The closing lock, unless this thread holds it already: a sweep runs
-    /// user code (a cancelled callable's `Drop`, a ticket's waker), which
-    /// may close or put on this same pool again, and must not wait for
-    /// itself.
-    fn closing_here(&self) -> Option<Closing<'_>> {
-        if CLOSING.with(|closing| closing.get()) == self.id {
-            return None;
+    fn closing(&self) -> MutexGuard<'_, ()> {
+        // It guards no data, and nothing panics while it is held.
+        self.closing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A sweep's take (see `close_and_sweep`; `in_flight`: also what
+    /// reserved puts are still pushing): runs no user code.
+    fn take_swept(&self, in_flight: bool) -> Vec<Job> {
+        let held = self.nursery.take_own(|_| true);
+        let mut jobs: Vec<Job> = self.queue.take_all().into();
+        // `len`: counted in, not yet counted out; a worker's take that
+        // began before the close counts its request out just after it
+        // pops it.
+        while in_flight && self.queue.len() > 0 {
+            std::thread::yield_now();
+            jobs.extend(self.queue.take_all());
         }
-        // Poisoned only by a panic outside the user code a sweep contains;
-        // the lock guards no data.
-        let guard = self.closing.lock().unwrap_or_else(|e| e.into_inner());
-        CLOSING.with(|closing| closing.set(self.id));
-        Some(Closing { _guard: guard })
+        jobs.extend(held);
+        jobs
     }
 
-    /// Takes every request still queued (the pool is closed), and the
-    /// children held in workers' slots (looked for there first, as in
-    /// `take_unstarted`; their workers would cancel them at their
-    /// hand-off). Requests of
-    /// `own` are handed back (see `Inbox::hand_back`); every other one is
-    /// cancelled to its handle (whose error callback hears
-    /// `TaskError::Cancelled`). Never blocks: a full result queue overflows
-    /// into its inbox (`Inbox::hand_over`), and a panicking `Drop` of a
-    /// cancelled callable is contained.
-    pub(crate) fn sweep(&self, own: Option<&Arc<Inbox>>) -> Option<HandedBack> {
+    /// The rest of a sweep: hands `own`'s requests among `taken` back and
+    /// cancels the others.
+    fn settle_swept(&self, taken: Vec<Job>, own: Option<&Arc<Inbox>>) -> Option<HandedBack> {
         let mut own_jobs = Vec::new();
         let mut cancelled = 0;
-        let held = self.nursery.take_own(|_| true);
-        for job in self.queue.take_all().into_iter().chain(held) {
+        for job in taken {
             // A ticket's request is its ticket's, not the handle's: it is
             // cancelled to the ticket, never handed back.
             if own.is_some_and(|own| job.counted_on_inbox(own)) {
