@@ -1703,3 +1703,83 @@ fn cancel_queued_cancels_queued_requests_and_held_children_and_nothing_else() {
     assert_eq!(pool.wait_timeout(HANG), Ok(1));
     assert_eq!(ran.load(Ordering::SeqCst), 1, "a put after it runs");
 }
+
+/// `cancel_queued`, called from a result callback that `wait` runs,
+/// cancels the queued members of a batch: each error callback hears
+/// `Cancelled` once, the batch's progress counts them cancelled and its
+/// batch-done callback runs once, the running requests go on, and
+/// `wait`'s count and `stats().cancelled` are exact.
+#[test]
+fn cancel_queued_from_a_callback_cancels_a_batchs_members_and_the_batch_ends() {
+    const MEMBERS: u32 = 10;
+    let outcome = common::within("cancel_queued from a callback", || {
+        let pool = ThreadPool::new(2);
+        let (open_tx, open) = mpsc::channel::<()>();
+        let open = Arc::new(Mutex::new(open));
+        let (cancelled_tx, cancelled) = mpsc::channel();
+        let weak = pool.downgrade();
+        // Runs first; its callback, run by `wait` below, cancels.
+        let opener = Mutex::new(Some(open_tx));
+        pool.put_request(WorkRequest::new(|_: ()| (), ()).on_result(move |_, ()| {
+            let handle = weak.upgrade().expect("the handle is alive");
+            cancelled_tx.send(handle.cancel_queued()).unwrap();
+            drop(opener.lock().unwrap().take());
+        }))
+        .unwrap();
+        let (started_tx, started) = mpsc::channel();
+        for _ in 0..2 {
+            let (open, started_tx) = (Arc::clone(&open), started_tx.clone());
+            pool.put_request(WorkRequest::new(
+                move |_: ()| {
+                    started_tx.send(()).unwrap();
+                    let _ = open.lock().unwrap().recv();
+                },
+                (),
+            ))
+            .unwrap();
+        }
+        // Both workers hold a gated request; the first request has ended.
+        started.recv_timeout(HANG).unwrap();
+        started.recv_timeout(HANG).unwrap();
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let results = Arc::new(AtomicUsize::new(0));
+        let (e, r) = (Arc::clone(&errors), Arc::clone(&results));
+        let batch = pool
+            .put_batch(callpool::make_requests(
+                |n: u32| n,
+                0..MEMBERS,
+                move |_, _| {
+                    r.fetch_add(1, Ordering::SeqCst);
+                },
+                move |_, err| e.lock().unwrap().push(err),
+            ))
+            .unwrap();
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let d = Arc::clone(&done);
+        batch.on_done(move |progress| d.lock().unwrap().push(progress));
+        let waited = pool.wait();
+        let progress = batch.progress();
+        let stats = pool.stats();
+        let done = done.lock().unwrap().clone();
+        let errors = errors.lock().unwrap().clone();
+        (
+            waited,
+            cancelled.try_iter().collect::<Vec<_>>(),
+            (progress.done, progress.cancelled),
+            done.iter()
+                .map(|p| (p.done, p.cancelled))
+                .collect::<Vec<_>>(),
+            errors,
+            results.load(Ordering::SeqCst),
+            stats.cancelled,
+        )
+    });
+    let (waited, cancelled, progress, done, errors, results, stats_cancelled) = outcome;
+    assert_eq!(cancelled, vec![MEMBERS as usize]);
+    assert_eq!(waited, Ok(3 + MEMBERS as usize));
+    assert_eq!(progress, (0, MEMBERS as usize));
+    assert_eq!(done, vec![(0, MEMBERS as usize)]);
+    assert_eq!(errors, vec![TaskError::Cancelled; MEMBERS as usize]);
+    assert_eq!(results, 0);
+    assert_eq!(stats_cancelled, u64::from(MEMBERS));
+}
