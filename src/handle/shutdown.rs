@@ -157,7 +157,10 @@ impl ThreadPool {
     /// Stops the pool at once and hands back this handle's requests that no
     /// worker had started, queued ones first, then the children that
     /// running callables had put ([`Context::put`](crate::Context::put))
-    /// and their workers not yet queued. Requests of other handles that had not started
+    /// and their workers not yet queued; a child put as the pool closes is
+    /// either handed back here or refused to its callable
+    /// ([`PutError::ShutDown`](crate::PutError::ShutDown)), never lost.
+    /// Requests of other handles that had not started
     /// are cancelled (their error callbacks get
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled)). Running
     /// requests finish on their threads, which then exit. This handle's

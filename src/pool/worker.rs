@@ -255,7 +255,7 @@ impl Children<'_> {
         let (id, job) = Job::register(request.into_task(), self.inbox)
             .map_err(|task| Refusal::DuplicateId(WorkRequest::from_task(task)))?;
         let first = self.pool.nursery.hold(self.worker.slot, job);
-        // Closed since the look above: the closer's sweep may have looked
+        // Closed since the look above: the closer's take may have looked
         // at the slot before the child was in it. SeqCst: the lifecycle
         // was moved (`stop`) before the sweep looked at the slots, and is
         // read here after the child went in (the slot's lock, or `held`'s
@@ -296,10 +296,10 @@ impl Children<'_> {
         Ok(id)
     }
 
-    /// A child held as the pool closed: once the closer's sweep is done,
+    /// A child held as the pool closed: once the closer's take is done,
     /// refused (handed back to the callable, as a put after the close is)
-    /// if that sweep missed it, or left to that sweep, which handed it
-    /// back to its handle or cancelled it, if it did not.
+    /// if that take missed it, or left to the closer, which hands it back
+    /// to its handle or cancels it, if it did not.
     #[cold]
     fn held_as_closed(&self, id: RequestId) -> Result<RequestId, Refusal> {
         self.pool.after_close();
@@ -339,15 +339,15 @@ impl Children<'_> {
         if self.added.get() == 0 && !self.offered.get() {
             return;
         }
-        // What the push refused comes out of the slot with it, to be
-        // cancelled after the slot's lock is released (a cancelled child's
-        // `Drop` is user code).
+        // What a full queue refused (never, see `children_pushed`) comes
+        // out of the slot with it, to be cancelled after the slot's lock is
+        // released (a cancelled child's `Drop` is user code).
         let pushed = self.pool.nursery.queue_from(self.worker.slot, |jobs| {
             match push_children(self.pool, jobs, 0) {
-                // The pool closed: left in the slot, for the closer's sweep
-                // to hand back to their handle (`shutdown_now`'s own
-                // requests are handed back, not cancelled to a handle
-                // nobody polls), unless that sweep passed already.
+                // The pool closed: left in the slot, for the closer's take
+                // (which looks here after this hand-off) to hand back to
+                // their handle (`shutdown_now`'s own requests are handed
+                // back, not cancelled to a handle nobody polls).
                 (_, Push::Closed(refused)) => {
                     *jobs = refused;
                     None
@@ -358,9 +358,9 @@ impl Children<'_> {
         match pushed {
             Some(Some(pushed)) => children_pushed(self.pool, self.worker.flags, pushed),
             Some(None) => {
-                // Once the closer's sweep is done, what it left here is
+                // Once the closer's take is done, what it left here is
                 // cancelled, not stranded: nothing, by the protocol (the
-                // sweep looks at this slot after this hand-off, and a child
+                // take looks at this slot after this hand-off, and a child
                 // held after that look is refused, `held_as_closed`).
                 self.pool.after_close();
                 let missed = self
