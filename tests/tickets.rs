@@ -1393,3 +1393,19 @@ fn imap_loses_no_input_to_a_callback_panic_while_it_waits() {
         assert_eq!(pool.pending(), 0);
     });
 }
+
+/// A ticket is `Unpin`, as its docs promise: a timeout can poll it through
+/// `&mut ticket` and leave it to the caller, to cancel. (No worker: the
+/// poll finds it pending.)
+#[test]
+fn a_ticket_is_unpin() {
+    fn unpin<T: Unpin>(_: &T) {}
+    let pool = ThreadPool::new(0);
+    let mut ticket = pool.submit(|n: u32| n + 1, 1).unwrap();
+    unpin(&ticket);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let polled = std::future::Future::poll(std::pin::Pin::new(&mut ticket), &mut cx);
+    assert!(polled.is_pending());
+    assert!(ticket.cancel());
+    assert_eq!(ticket.wait(), Err(TaskError::Cancelled));
+}

@@ -42,6 +42,9 @@ const TAKEN: &str = "callpool: the ticket's outcome was already taken (polled af
 /// without blocking ([`try_result`](Self::try_result)), or by `.await`ing
 /// the ticket: it is a [`Future`] that any executor can drive (callpool
 /// depends on no runtime; the worker wakes the task's [`Waker`](std::task::Waker)).
+/// It is `Unpin`, so it can be polled through `&mut ticket`: a timeout
+/// around `&mut ticket` (tokio's `timeout`, a `select!`) leaves the
+/// ticket with you when time runs out, to cancel or await again.
 ///
 /// The outcome is `Ok(value)`, or a [`TaskError`]: `Failed` (a fallible
 /// callable's `Err`), `Panicked` with the panic's message, or `Cancelled`
