@@ -157,3 +157,47 @@ pub(super) fn cancel_meets_a_hand_off(order: Order) {
     assert!(!nursery.any());
     assert_eq!(queue.len(), 0);
 }
+
+/// (n3) A running callable holds a child (`Children::hold`) as the pool
+/// closes and its closer takes what the slots hold (`Pool::close_and_sweep`):
+/// either the closer's take finds the child, or the holder, reading the
+/// lifecycle again once the child is in, sees the pool closed (and takes
+/// it back, `Children::held_as_closed`). Never neither: a child the closer
+/// missed and its holder believed accepted was lost. `already_held`: the
+/// slot holds another child already (the closer then finds the slot by
+/// its lock; otherwise by `held`'s rise, the `SeqCst` pair).
+pub(super) fn a_child_held_as_the_pool_closes(already_held: bool) {
+    let queue = Arc::new(RequestQueue::<u64>::new(None));
+    let nursery = Arc::new(Nursery::<u64>::default());
+    let slot = nursery.join(64);
+    if already_held {
+        nursery.hold(&slot, 0);
+    }
+    let holder = {
+        let (queue, nursery) = (Arc::clone(&queue), Arc::clone(&nursery));
+        let slot = std::sync::Arc::clone(&slot);
+        thread::spawn(move || {
+            if queue.lifecycle() != Lifecycle::Open {
+                // Refused before it went in, as `hold` is.
+                return None;
+            }
+            nursery.hold(&slot, 1);
+            seq_cst_pair();
+            Some(queue.lifecycle() == Lifecycle::Closed)
+        })
+    };
+    queue.advance(Lifecycle::Closed);
+    seq_cst_pair();
+    let taken = nursery.take_own(|_| true);
+    let held = holder.join().unwrap();
+    if let Some(saw_closed) = held {
+        assert!(
+            taken.contains(&1) || saw_closed,
+            "a child neither taken by the closer nor seen closed by its holder"
+        );
+    }
+    // Each child held is either taken or still in its slot, once.
+    let left = nursery.leave(&slot);
+    let children = usize::from(already_held) + usize::from(held.is_some());
+    assert_eq!(taken.len() + left.len(), children);
+}

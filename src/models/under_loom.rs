@@ -262,6 +262,16 @@ fn n2_cancel_finds_a_child_on_its_way_to_the_queue() {
 }
 
 #[test]
+fn n3_a_child_held_as_the_pool_closes_is_taken_or_seen_closed() {
+    check(|| nursery::a_child_held_as_the_pool_closes(false));
+}
+
+#[test]
+fn n3_a_second_child_held_as_the_pool_closes_is_taken_or_seen_closed() {
+    check(|| nursery::a_child_held_as_the_pool_closes(true));
+}
+
+#[test]
 fn s3_a_worker_retires_as_a_child_is_held() {
     check(|| scale::a_worker_retires_as_a_child_is_held(scale::shipped_held));
 }

@@ -84,6 +84,12 @@ fn n2_cancel_finds_a_child_on_its_way_to_the_queue() {
 }
 
 #[test]
+fn n3_a_child_held_as_the_pool_closes_is_taken_or_seen_closed() {
+    check(|| nursery::a_child_held_as_the_pool_closes(false));
+    check(|| nursery::a_child_held_as_the_pool_closes(true));
+}
+
+#[test]
 fn g8_wait_covers_a_child_added_by_a_running_parent() {
     check(|| inbox::wait_covers_a_child_added_by_a_running_parent(inbox::Misuse::None));
 }
