@@ -625,3 +625,73 @@ fn a_streams_deadline_and_chosen_id_work_as_a_requests_do() {
         ]
     );
 }
+
+/// `on_done` runs once, on the polling thread, after every item of a
+/// stream that succeeded; a stream that fails, or is cancelled before it
+/// starts, calls its error callback instead and never `on_done`.
+#[test]
+fn on_done_follows_the_last_item_of_a_stream_that_succeeded_and_only_that() {
+    let pool = ThreadPool::new(1);
+    let here = thread::current().id();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let stream = |n: u32, fail: bool| {
+        let (items, errors, done) = (
+            Arc::clone(&events),
+            Arc::clone(&events),
+            Arc::clone(&events),
+        );
+        WorkRequest::streaming(
+            move |n: u32, out: &Emitter<'_, u32>| {
+                (0..n).try_for_each(|i| out.emit(i)).map_err(|_| "closed")?;
+                if fail {
+                    Err("failed")
+                } else {
+                    Ok(())
+                }
+            },
+            n,
+        )
+        .on_result(move |id, i| {
+            items
+                .lock()
+                .unwrap()
+                .push(format!("{} item {i}", id.value()))
+        })
+        .on_error(move |id, e| {
+            errors
+                .lock()
+                .unwrap()
+                .push(format!("{} error {e}", id.value()))
+        })
+        .on_done(move |id| {
+            assert_eq!(thread::current().id(), here);
+            done.lock().unwrap().push(format!("{} done", id.value()));
+        })
+    };
+    pool.put_request(stream(3, false).with_id(1)).unwrap();
+    pool.put_request(stream(2, true).with_id(2)).unwrap();
+    // Waits here, on this thread (the callbacks' thread).
+    assert_eq!(pool.wait_timeout(common::HANG), Ok(7));
+    // Cancelled before it starts: the worker is held.
+    let (gate, latch) = gate();
+    pool.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+        .unwrap();
+    gate.await_start();
+    let id = pool.put_request(stream(2, false).with_id(3)).unwrap();
+    assert!(pool.cancel(id));
+    gate.open();
+    assert_eq!(pool.wait_timeout(common::HANG), Ok(2));
+    assert_eq!(
+        *events.lock().unwrap(),
+        [
+            "1 item 0",
+            "1 item 1",
+            "1 item 2",
+            "1 done",
+            "2 item 0",
+            "2 item 1",
+            "2 error request failed: failed",
+            "3 error request cancelled before it started"
+        ]
+    );
+}

@@ -161,6 +161,7 @@ impl WorkRequest {
             arg,
             on_result: None,
             on_error: None,
+            on_done: None,
             id: None,
             deadline: None,
             _types: PhantomData,
@@ -172,6 +173,8 @@ impl WorkRequest {
 type ItemCallback<T> = Box<dyn FnMut(RequestId, T) + Send>;
 /// An error callback of a streaming request.
 type ErrorCallback<E> = Box<dyn FnOnce(RequestId, TaskError<E>) + Send>;
+/// The success callback of a streaming request.
+type DoneCallback = Box<dyn FnOnce(RequestId) + Send>;
 
 /// A streaming request under construction ([`WorkRequest::streaming`]);
 /// turned into a [`WorkRequest`] by `into()` or by a `put_request` method.
@@ -179,8 +182,9 @@ type ErrorCallback<E> = Box<dyn FnOnce(RequestId, TaskError<E>) + Send>;
 /// It takes a result and an error callback, a deadline to start by
 /// ([`deadline`](Self::deadline), [`timeout`](Self::timeout)) and a
 /// user-chosen id ([`with_id`](Self::with_id)), as a [`Request`] does;
-/// unlike one, it has no [`timed`](crate::Request::timed), and success
-/// has no callback of its own: emit a last item that says so.
+/// unlike one, it has no [`timed`](crate::Request::timed). Its success
+/// has a callback of its own ([`on_done`](Self::on_done)), run after its
+/// last item.
 ///
 /// [`Request`]: crate::Request
 #[must_use = "a request does nothing until it is put on a pool"]
@@ -189,6 +193,7 @@ pub struct StreamRequest<F, A, T, E = Infallible> {
     arg: A,
     on_result: Option<ItemCallback<T>>,
     on_error: Option<ErrorCallback<E>>,
+    on_done: Option<DoneCallback>,
     id: Option<u64>,
     deadline: Option<Instant>,
     _types: PhantomData<fn() -> (T, E)>,
@@ -256,6 +261,36 @@ impl<F, A, T, E> StreamRequest<F, A, T, E> {
         self.on_error = Some(Box::new(callback));
         self
     }
+
+    /// Sets the callback that hears the stream's success (its callable
+    /// returned `Ok`), once, on the polling thread, after every item it
+    /// emitted. A stream that fails, panics, expires or is cancelled
+    /// calls its error callback instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Emitter, ThreadPool, WorkRequest};
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (tx, rx) = mpsc::channel();
+    /// let done = tx.clone();
+    /// pool.put_request(
+    ///     WorkRequest::streaming(|n: u32, out: &Emitter<'_, String>| {
+    ///         (0..n).try_for_each(|i| out.emit(format!("page {i}")))
+    ///     }, 2)
+    ///     .on_result(move |_, page| tx.send(page).unwrap())
+    ///     .on_done(move |_| done.send("done".to_string()).unwrap()),
+    /// )?;
+    /// pool.wait()?;
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), ["page 0", "page 1", "done"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_done(mut self, callback: impl FnOnce(RequestId) + Send + 'static) -> Self {
+        self.on_done = Some(Box::new(callback));
+        self
+    }
 }
 
 impl<F, A, T, E> fmt::Debug for StreamRequest<F, A, T, E> {
@@ -263,6 +298,7 @@ impl<F, A, T, E> fmt::Debug for StreamRequest<F, A, T, E> {
         f.debug_struct("StreamRequest")
             .field("on_result", &self.on_result.is_some())
             .field("on_error", &self.on_error.is_some())
+            .field("on_done", &self.on_done.is_some())
             .field("id", &self.id)
             .field("deadline", &self.deadline)
             .finish_non_exhaustive()
@@ -283,6 +319,7 @@ where
             deliveries: Deliveries::new(on_result),
             emitted: 0,
             on_error: request.on_error,
+            on_done: request.on_done,
             outcome: None,
             deadline: request.deadline,
             user_id: request.id.is_some(),
@@ -299,6 +336,8 @@ enum Delivery<T, E> {
     Item(RequestId, T),
     /// The request failed: its error callback runs after every item.
     Failed(RequestId, Option<ErrorCallback<E>>, TaskError<E>),
+    /// The request succeeded: its success callback runs after every item.
+    Done(RequestId, DoneCallback),
 }
 
 /// A streaming request's result callback and the deliveries waiting for
@@ -424,6 +463,7 @@ impl<T, E> Deliveries<T, E> {
                 Delivery::Failed(id, None, _) => {
                     log::error!("streaming request {id} failed and has no error callback");
                 }
+                Delivery::Done(id, on_done) => on_done(id),
             });
         }
         panicked.resume();
@@ -437,6 +477,7 @@ struct StreamTask<F, A, T, E> {
     /// Items emitted: the number of the request's failure, if it fails.
     emitted: u64,
     on_error: Option<ErrorCallback<E>>,
+    on_done: Option<DoneCallback>,
     /// How it ended: `None` until it has; `Some(Ok(()))` on success.
     outcome: Option<Result<(), TaskError<E>>>,
     /// The deadline to start by, if any.
@@ -510,14 +551,23 @@ where
             unwind::drop_contained("a streaming request's input", arg);
         }
         unwind::drop_some("a streaming request's error callback", self.on_error.take());
+        unwind::drop_some(
+            "a streaming request's success callback",
+            self.on_done.take(),
+        );
         unwind::drop_some("a streaming request's outcome", self.outcome.take());
     }
 
     fn report(&mut self, id: RequestId) {
         match self.outcome.take() {
-            Some(Ok(())) => {}
             // After every item, even one left to a callback further down
             // this thread's stack.
+            Some(Ok(())) => {
+                if let Some(on_done) = self.on_done.take() {
+                    self.deliveries
+                        .deliver(self.emitted, Delivery::Done(id, on_done));
+                }
+            }
             Some(Err(err)) => self.deliveries.deliver(
                 self.emitted,
                 Delivery::Failed(id, self.on_error.take(), err),
