@@ -1133,3 +1133,42 @@ fn a_cancelled_request_whose_callable_and_argument_both_panic_when_dropped_goes_
     assert_eq!(scoped, vec![Err(TaskError::Cancelled)]);
     common::child_ran(NAME);
 }
+
+/// The other two ways a request's callable and argument are dropped
+/// unrun: expired when a worker takes it, and handed back by
+/// `shutdown_now` and then dropped by the user. Both panicking in `Drop`
+/// are each contained there too (the expired one's error callback hears
+/// `Expired`), hence the child process.
+#[test]
+fn an_expired_or_handed_back_request_whose_callable_and_argument_both_panic_goes_on() {
+    const NAME: &str =
+        "an_expired_or_handed_back_request_whose_callable_and_argument_both_panic_goes_on";
+    if !in_child(NAME) {
+        return;
+    }
+    quiet();
+    let pool = Arc::new(ThreadPool::new(1));
+    let open = hold_the_worker(&pool);
+    let (tx, expired) = mpsc::channel();
+    let callable = Bomb;
+    pool.put_request(
+        WorkRequest::new(move |b: Bomb| drop((b, &callable)), Bomb)
+            .deadline(std::time::Instant::now())
+            .on_error(move |_, e| tx.send(e).unwrap()),
+    )
+    .unwrap();
+    drop(open);
+    let waiter = Arc::clone(&pool);
+    assert_eq!(common::within("wait", move || waiter.wait()), Ok(2));
+    assert_eq!(expired.try_iter().collect::<Vec<_>>(), [TaskError::Expired]);
+    let open = hold_the_worker(&pool);
+    let callable = Bomb;
+    pool.put_request(WorkRequest::new(move |b: Bomb| drop((b, &callable)), Bomb))
+        .unwrap();
+    let pool = Arc::into_inner(pool).expect("the only handle");
+    let back = pool.shutdown_now();
+    assert_eq!(back.len(), 1);
+    drop(back);
+    drop(open);
+    common::child_ran(NAME);
+}
