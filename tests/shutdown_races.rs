@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use callpool::{Context, Emitter, PutError, ShutdownError, TaskError, ThreadPool, WorkRequest};
 
-use common::{within, within_here, HANG};
+use common::{within, within_here, Rng, HANG};
 
 /// Rounds per configuration; `SHUTDOWN_RACES_ROUNDS` raises it.
 fn rounds() -> usize {
@@ -26,26 +26,6 @@ fn rounds() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(40)
-}
-
-/// xorshift64*: a seed per round, printed with any failure.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
 }
 
 /// Room for every request of one round.

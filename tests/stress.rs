@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use callpool::{PollError, TaskError, ThreadPool, WorkRequest};
 
 mod common;
+use common::Rng;
 
 /// Only ever fires on a hang. Longer than `common::HANG` (30 s) on
 /// purpose: a whole storm of 10,000,000 requests runs under it.
@@ -54,23 +55,6 @@ fn pool_threads() -> usize {
         .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
         .filter(|name| name.starts_with(WORKER_NAME))
         .count()
-}
-
-/// A small deterministic generator (xorshift64*), so each run's storm has
-/// the same shape.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Per-request and overall tallies, shared by every callback.

@@ -301,3 +301,28 @@ pub fn one_worker_bounded(queue: usize, results: usize) -> ThreadPool {
         .build()
         .unwrap()
 }
+
+/// A small deterministic generator (xorshift64*): a seed gives a test's
+/// rounds the same shape every run, and is printed with any failure.
+#[allow(dead_code)] // Not every test binary draws numbers.
+pub struct Rng(pub u64);
+
+#[allow(dead_code)]
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// `true` `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
