@@ -27,7 +27,9 @@ use crate::request::context::Item;
 use crate::request::task::{BoxedTask, Ended, Route, SharedJob, TaskBox};
 use crate::request::{RequestId, WorkRequest};
 use crate::sync::channel::{self, Receiver, Sender, TrySendError};
-use crate::sync::{seq_cst_pair, AtomicUsize, CachePadded, Mutex, MutexGuard, Ordering};
+use crate::sync::{
+    seq_cst_pair, AtomicBool, AtomicUsize, CachePadded, Mutex, MutexGuard, Ordering,
+};
 
 /// A request on its way through the pool: queued or running. 24 bytes
 /// whichever kind (the enum's tag hides in `inbox`'s pointer), which keeps
@@ -187,6 +189,9 @@ pub(crate) struct Inbox {
     counts: CachePadded<Counts>,
     /// Workers blocked sending to this handle's full (bounded) result queue.
     stuck_senders: AtomicUsize,
+    /// The handle's results are going (`close_results`): no sender may
+    /// block on its result queue any more.
+    results_closing: AtomicBool,
     /// With a bounded result queue: the threads that handle this handle's
     /// results but block elsewhere, for a stuck worker to nudge.
     lookouts: Option<Arc<Lookouts>>,
@@ -243,6 +248,7 @@ impl Inbox {
                 waiters: AtomicUsize::new(0),
             }),
             stuck_senders: AtomicUsize::new(0),
+            results_closing: AtomicBool::new(false),
             lookouts: capacity.map(|_| Arc::default()),
             overflow: Mutex::new(VecDeque::new()),
             overflowed: AtomicUsize::new(0),
@@ -455,6 +461,14 @@ impl Inbox {
         // or joiner checks this count under that lock before it sleeps, a
         // lookout after it registered under it (design.md).
         self.stuck_senders.fetch_add(1, Ordering::SeqCst);
+        // SeqCst: the read of the pair with `close_results` (its store,
+        // then its read of `stuck_senders`): either it waits for this send,
+        // receiving until it is done, or this sees the results going.
+        if self.results_closing.load(Ordering::SeqCst) {
+            self.stuck_senders.fetch_sub(1, Ordering::SeqCst);
+            self.discard(msg);
+            return false;
+        }
         if let Some(lookouts) = &self.lookouts {
             lookouts.nudge_all();
         }
@@ -532,6 +546,30 @@ impl Inbox {
     /// unbounded, where no worker ever gets stuck).
     pub(crate) fn lookouts(&self) -> Option<&Arc<Lookouts>> {
         self.lookouts.as_ref()
+    }
+
+    /// The last handle of this results domain is going, its result queue
+    /// with it: once this returns, no worker is blocked sending to that
+    /// queue or will be (they discard), so the queue's receiver goes with
+    /// no sender blocked in it. `flume` 0.12 can panic there: dropping the
+    /// receiver marks the channel disconnected before it takes its lock,
+    /// and a blocked sender that sees the mark takes its message back while
+    /// the receiver's drop still expects it in the sender's slot (seen in
+    /// `tests/shutdown_races.rs`, dropping every handle with a result queue
+    /// of 1: the process aborted). Receives (and drops) what the senders
+    /// that came before the mark send meanwhile.
+    pub(crate) fn close_results(&self, receiver: &channel::Receiver<Msg>) {
+        // SeqCst: the write of the pair with `send_when_full`.
+        self.results_closing.store(true, Ordering::SeqCst);
+        loop {
+            // Dropped here as the receiver's drop would have: each outcome's
+            // user values are contained (`Envelope`'s `Drop`).
+            while receiver.try_recv().is_ok() {}
+            if self.stuck_senders.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            crate::sync::yield_now();
+        }
     }
 
     pub(crate) fn has_stuck_senders(&self) -> bool {

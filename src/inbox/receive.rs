@@ -65,6 +65,11 @@ impl Drop for Results {
                 "callpool: handle dropped with {pending} requests pending; their outcomes are discarded"
             );
         }
+        if self.inbox.lookouts().is_some() {
+            // A bounded result queue, where workers may block: none must be
+            // blocked in it as the receiver goes (`Inbox::close_results`).
+            self.inbox.close_results(&self.receiver);
+        }
     }
 }
 
