@@ -7,10 +7,10 @@ mod common;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use callpool::{ThreadPool, WorkRequest};
-use common::within;
+use common::{until, within};
 
 /// Threads whose name starts with `prefix`, from `/proc/self/task`.
 fn threads_named(prefix: &str) -> usize {
@@ -47,20 +47,6 @@ impl Held {
         let (open, opened) = &*self.0;
         *open.lock().unwrap() = true;
         opened.notify_all();
-    }
-}
-
-/// Blocks until `done()`; fails if that takes `HANG`. Each call has its
-/// own bound: a test of many rounds, each waiting here for a worker to
-/// leave, takes as long as the scheduler makes it, and only a hang fails.
-fn until(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + common::HANG;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "hang: the awaited state never came"
-        );
-        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

@@ -10,23 +10,10 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use callpool::{Context, ThreadPool, WorkRequest};
-use common::{within_progress, HANG};
-
-/// Blocks until `done()`; fails if that takes [`HANG`] (a hang, not a
-/// slow machine: it waits for one step).
-fn until(mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + HANG;
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "hang: waited {HANG:?}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+use common::{until, within_progress};
 
 /// Runs `round(0)` to `round(n - 1)` on another thread; fails if one
-/// round takes [`HANG`], not if all of them together do (the machine's
+/// round takes `common::HANG`, not if all of them together do (the machine's
 /// load decides that).
 fn rounds(what: &str, n: usize, mut round: impl FnMut(usize) + Send + 'static) {
     let done = Arc::new(AtomicUsize::new(0));

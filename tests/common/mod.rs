@@ -207,6 +207,22 @@ pub fn within_progress<T: Send + 'static>(
     }
 }
 
+/// Blocks until `done()`; fails if that takes [`HANG`]. Each call has its
+/// own bound: a test of many rounds, each waiting here (for a worker to
+/// leave, say), takes as long as the scheduler makes it, and only a hang
+/// fails.
+#[allow(dead_code)] // Not every test binary waits this way.
+pub fn until(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + HANG;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hang: the awaited state never came"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Runs `f` on this thread (it may borrow), aborting the process with a
 /// message if it has not returned within [`HANG`]: for calls that must stay
 /// on the caller's thread, where a hang cannot be abandoned.
