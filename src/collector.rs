@@ -251,13 +251,36 @@ where
             // or is cancelled, or is dropped unrun). Meanwhile this thread
             // makes room for a worker stuck on the handle's full result
             // queue: the request waited for may be queued behind it.
-            let arrived = lookout::recv(&self.receiver, &self.sender, self.home.as_slice())?;
+            let arrived = match self.help() {
+                Some(Some(arrived)) => arrived,
+                // A nudge, or requests run here: look again.
+                Some(None) => continue,
+                None => lookout::recv(&self.receiver, &self.sender, self.home.as_slice())?,
+            };
             let (id, outcome) = arrived.open();
             if self.pending.remove(&id) {
                 break (id, outcome);
             }
         };
         Some(self.handle(id, outcome))
+    }
+
+    /// On one of its pool's workers (a collector or a scope inside a
+    /// callable), before this thread blocks for an outcome: what has
+    /// arrived (`Some(None)` for a nudge), or else runs here this
+    /// collector's requests that no worker has started (`Some(None)` if it
+    /// ran any). Blocking with them queued could wait for ever: every
+    /// other worker may be busy, or waiting so too. `None`: nothing to do
+    /// but block (only for requests that other workers are running).
+    fn help(&self) -> Option<Option<Arrived<T, E>>> {
+        if !self.pool.on_worker_thread() {
+            return None;
+        }
+        if let Ok(arrived) = self.receiver.try_recv() {
+            return Some(arrived);
+        }
+        let pending = &self.pending;
+        (self.pool.help(|job| pending.contains(&job.id())) > 0).then_some(None)
     }
 
     /// Handles the outcome of `id`, a request pending here until now: runs

@@ -241,6 +241,13 @@ impl ThreadPool {
         self.shared().on_worker_thread()
     }
 
+    /// On one of this pool's workers, runs here the requests no worker has
+    /// started for which `mine` holds, for a wait of that worker's own
+    /// (`pool::worker::help`); how many it ran. 0 on any other thread.
+    pub(crate) fn help(&self, mine: impl Fn(&Job) -> bool + Copy) -> usize {
+        crate::pool::worker::help(self.shared(), mine)
+    }
+
     /// Another handle on the same workers, with its own pending requests and
     /// results: it never runs this handle's callbacks, nor this one its.
     ///

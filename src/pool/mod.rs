@@ -15,7 +15,7 @@ pub(crate) mod queue;
 mod registry;
 pub(crate) mod scale;
 pub(crate) mod stats;
-mod worker;
+pub(crate) mod worker;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

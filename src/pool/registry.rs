@@ -270,7 +270,7 @@ impl Pool {
                 .as_ref()
                 .and_then(|make| make.make(index));
             // The stop hook runs at the end of `run`, before the exit is counted.
-            worker::run(&pool, &worker_flags, state, index);
+            worker::run(&pool, worker_flags, state, index);
         }) {
             Ok(handle) => {
                 workers.next_index += 1;

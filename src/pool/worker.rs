@@ -17,6 +17,7 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::thread;
 
@@ -45,21 +46,28 @@ const CHILD_BATCH: usize = 64;
 /// The body of a worker thread. `flags` holds this worker's dismissal flag.
 pub(crate) fn run(
     pool: &Arc<Pool>,
-    flags: &WorkerFlags,
+    flags: Arc<WorkerFlags>,
     state: Option<Box<dyn Any>>,
     index: usize,
 ) {
-    let state = state.map(RefCell::new);
-    let tally = pool.tallies.join();
-    // Where this worker's running callable leaves its children until they
-    // are queued (`Children`), reachable by other workers and `cancel`.
-    let slot = pool.nursery.join(CHILD_BATCH);
+    let here = Rc::new(Here {
+        pool: Arc::clone(pool),
+        flags,
+        state: state.map(RefCell::new),
+        index,
+        tally: pool.tallies.join(),
+        // Where this worker's running callable leaves its children until
+        // they are queued (`Children`), reachable by other workers and
+        // `cancel`.
+        slot: pool.nursery.join(CHILD_BATCH),
+    });
     // Accounts for the exit on every path, a panic in this loop included.
     let _exit = ExitGuard {
         pool,
-        tally: &tally,
-        slot: &slot,
+        tally: Arc::clone(&here.tally),
+        slot: Arc::clone(&here.slot),
     };
+    let installed = Installed::new(&here);
     // Each job holds a reference to its handle's inbox, cloned by the
     // putting thread. Dropping it here at once would move the reference
     // count's cache line to this core for every request, and the next put
@@ -68,6 +76,7 @@ pub(crate) fn run(
     // worker keeps no handle's inbox (and the results in it) alive.
     let mut spent: Vec<Arc<Inbox>> = Vec::with_capacity(SPENT_BATCH);
     // An autoscaling pool's idle worker may leave after its keep-alive.
+    let flags = &*here.flags;
     let retire = || pool.retire_idle(flags);
     let above_min = || pool.above_min();
     let idle = pool
@@ -80,13 +89,7 @@ pub(crate) fn run(
             above_min: &above_min,
         });
     let mut pace = Pace::new();
-    let worker = This {
-        flags,
-        state: &state,
-        index,
-        tally: &tally,
-        slot: &slot,
-    };
+    let worker = here.this();
     loop {
         if spent.len() == SPENT_BATCH {
             spent.clear();
@@ -107,19 +110,106 @@ pub(crate) fn run(
         }
         pace.ran();
     }
+    drop(installed);
     // Before the exit is counted (`ExitGuard`): the state's `Drop` and the
     // stop hook are this worker's last work, and `shutdown_timeout` and
     // `join_all_dismissed_workers` wait for them. A panicking `Drop` of the
     // state must not skip the hook.
+    let state = Rc::try_unwrap(here).ok().and_then(|here| here.state);
     crate::unwind::drop_contained("a worker's state", state);
     if let Some(hook) = &pool.config.on_worker_stop {
         hook.call("a worker stop hook", index);
     }
 }
 
+thread_local! {
+    /// This thread's worker while its loop runs: what a wait inside one of
+    /// its callables needs to run that wait's own requests here (`help`).
+    static HERE: RefCell<Option<Rc<Here>>> = const { RefCell::new(None) };
+}
+
+/// A worker, as its loop and the requests it runs in a wait (`help`) see
+/// it.
+struct Here {
+    pool: Arc<Pool>,
+    flags: Arc<WorkerFlags>,
+    /// Its own state (`Builder::worker_state`).
+    state: Option<RefCell<Box<dyn Any>>>,
+    index: usize,
+    tally: Arc<CachePadded<Tally>>,
+    slot: Arc<Slot<Job>>,
+}
+
+impl Here {
+    fn this(&self) -> This<'_> {
+        This {
+            flags: &self.flags,
+            state: &self.state,
+            index: self.index,
+            tally: &self.tally,
+            slot: &self.slot,
+        }
+    }
+}
+
+/// Makes a worker reachable through `HERE` while it lives, on every path
+/// out of its loop.
+struct Installed;
+
+impl Installed {
+    fn new(here: &Rc<Here>) -> Installed {
+        HERE.with(|slot| *slot.borrow_mut() = Some(Rc::clone(here)));
+        Installed
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        // Taken out before it drops: a `Drop` of the state must not find
+        // the thread-local borrowed.
+        let here = HERE.with(|slot| slot.borrow_mut().take());
+        drop(here);
+    }
+}
+
+/// Runs here, on this worker's thread, the requests for which `mine` holds
+/// that no worker has started yet (queued, or held in a slot), and returns
+/// how many it took; 0 unless this thread is one of `pool`'s workers.
+///
+/// For a wait inside one of this worker's callables (a scope's, a
+/// collector's) for requests of its own: with every other worker busy, or
+/// waiting likewise, they would otherwise wait for a worker while this one
+/// waits for them. Run as this worker's loop runs a request: children,
+/// joins and the worker's state as for any request of this worker.
+pub(crate) fn help(pool: &Arc<Pool>, mine: impl Fn(&Job) -> bool + Copy) -> usize {
+    let Some(here) = HERE.with(|slot| slot.borrow().clone()) else {
+        return 0;
+    };
+    if !Arc::ptr_eq(&here.pool, pool) {
+        return 0;
+    }
+    let mut jobs = pool.take_unstarted(mine).into_iter();
+    let taken = jobs.len();
+    let worker = here.this();
+    while let Some(job) = jobs.next() {
+        // Taken, these are this worker's, as a request it took from the
+        // queue is; but unlike that one, a closing sweep cannot reach those
+        // it has not started: cancelled here once the pool has closed.
+        if pool.lifecycle() == Lifecycle::Closed {
+            cancel_children(pool, std::iter::once(job).chain(jobs).collect());
+            break;
+        }
+        drop(execute(pool, job, &worker));
+    }
+    taken
+}
+
 /// Runs one request and sends it back to its handle; returns the job's
 /// reference to that handle's inbox (a ticket's job has none). A panic in
-/// the callable is caught inside `run`; the worker lives on.
+/// the callable is caught inside `run`; the worker lives on. Inlined into
+/// the worker's loop, where it runs per request: a second caller
+/// (`help`, rarely run) must not leave it out of line.
+#[inline(always)]
 fn execute(pool: &Arc<Pool>, job: Job, worker: &This<'_>) -> Option<Arc<Inbox>> {
     match job {
         Job::Boxed { mut task, inbox } => {
@@ -463,8 +553,8 @@ impl BeforeSleep for Idler<'_> {
 
 struct ExitGuard<'a> {
     pool: &'a Pool,
-    tally: &'a Arc<CachePadded<Tally>>,
-    slot: &'a Arc<Slot<Job>>,
+    tally: Arc<CachePadded<Tally>>,
+    slot: Arc<Slot<Job>>,
 }
 
 impl Drop for ExitGuard<'_> {
@@ -473,10 +563,10 @@ impl Drop for ExitGuard<'_> {
             "callpool: worker {} exiting",
             thread::current().name().unwrap_or("?")
         );
-        self.pool.tallies.retire(self.tally);
+        self.pool.tallies.retire(&self.tally);
         // Empty unless this worker's loop itself panicked between a child's
         // put and its hand-off: cancelled then, not lost.
-        let left = self.pool.nursery.leave(self.slot);
+        let left = self.pool.nursery.leave(&self.slot);
         if !left.is_empty() {
             cancel_children(self.pool, left);
         }

@@ -55,8 +55,13 @@ impl ThreadPool {
     ///
     /// Like `wait`, a scope whose requests no worker will ever run (every
     /// worker dismissed, the pool left open) waits until workers are added.
-    /// So do not open a scope from inside a callable of the same pool: once
-    /// every worker waits in a scope, none is left to run their requests.
+    ///
+    /// A scope may be opened inside a callable of the same pool (nested
+    /// divide and conquer): the worker that waits in it runs the scope's
+    /// requests that no other worker has started yet itself, so a scope
+    /// never waits for a worker that waits too. Those requests then run one
+    /// after the other on that worker, and its callbacks run there as well
+    /// (the scope's thread).
     ///
     /// # Examples
     ///
@@ -219,8 +224,7 @@ where
     /// callable puts through the context goes on the pool handle the scope
     /// was made from, as ordinary requests (`'static`, not waited for by
     /// the scope: `wait` on that handle). Split the work inside with
-    /// `join`, not with another scope: as for any scope, one opened in a
-    /// callable of the same pool may wait for ever for a worker.
+    /// `join`, or with a nested scope (see [`ThreadPool::scope`]).
     ///
     /// # Errors
     ///

@@ -1,0 +1,190 @@
+//! Scopes and collectors opened inside a callable of their own pool: the
+//! worker that waits in one runs that wait's unstarted requests itself, so
+//! a wait never needs a worker that is waiting too. Each test would hang
+//! (every worker waiting for requests queued behind it) without that;
+//! `within` turns a hang into a failure.
+
+mod common;
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use callpool::{TaskError, ThreadPool, WorkRequest};
+use common::within;
+
+/// A scope opened by the only worker's callable: its requests run on that
+/// worker, once each, and their callbacks run there too (the scope's
+/// thread).
+#[test]
+fn a_scope_inside_the_only_workers_callable_runs_its_requests_there() {
+    within("a scope on the only worker", || {
+        let pool = ThreadPool::new(1);
+        let inner = pool.clone();
+        let seen = Arc::new(Mutex::new(None));
+        let report = Arc::clone(&seen);
+        pool.put_request(WorkRequest::new(
+            move |()| {
+                let worker = thread::current().id();
+                let ran_on = RefCell::new(Vec::new());
+                let called_back_on = RefCell::new(Vec::new());
+                inner.scope(|s| {
+                    for i in 0..10u64 {
+                        s.put_then(
+                            |i: u64| (i, thread::current().id()),
+                            i,
+                            |outcome| {
+                                ran_on.borrow_mut().push(outcome.unwrap());
+                                called_back_on.borrow_mut().push(thread::current().id());
+                            },
+                        )
+                        .unwrap();
+                    }
+                });
+                *report.lock().unwrap() =
+                    Some((worker, ran_on.into_inner(), called_back_on.into_inner()));
+            },
+            (),
+        ))
+        .unwrap();
+        assert_eq!(pool.wait(), Ok(1));
+        let (worker, mut ran_on, called_back_on) = seen.lock().unwrap().take().unwrap();
+        ran_on.sort_by_key(|(i, _)| *i);
+        assert_eq!(
+            ran_on.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            (0..10).collect::<Vec<_>>(),
+            "each scoped request ran once"
+        );
+        assert!(ran_on.iter().all(|(_, on)| *on == worker));
+        assert_eq!(called_back_on, vec![worker; 10]);
+        assert_eq!(pool.stats().completed, 11);
+    });
+}
+
+/// Divide and conquer with a scope per level, on two workers: every level
+/// waits in a scope on a worker, and its halves run wherever a worker
+/// comes free, or on the waiting worker itself.
+#[test]
+fn nested_scopes_recurse_on_a_two_worker_pool() {
+    fn sum(pool: &ThreadPool, xs: &[u64], leaves: &AtomicUsize) -> u64 {
+        if xs.len() <= 8 {
+            leaves.fetch_add(1, Ordering::SeqCst);
+            return xs.iter().sum();
+        }
+        let (left, right) = xs.split_at(xs.len() / 2);
+        let mut total = 0;
+        pool.scope(|s| {
+            s.put(|half: &[u64]| sum(pool, half, leaves), left).unwrap();
+            s.put(|half: &[u64]| sum(pool, half, leaves), right)
+                .unwrap();
+            s.wait_with(|_, outcome| total += outcome.unwrap());
+        });
+        total
+    }
+    within("nested scopes", || {
+        let pool = ThreadPool::new(2);
+        let xs: Vec<u64> = (1..=4096).collect();
+        let leaves = AtomicUsize::new(0);
+        // The first level runs on a worker as well.
+        let mut total = 0;
+        pool.scope(|s| {
+            s.put(|xs: &[u64]| sum(&pool, xs, &leaves), &xs[..])
+                .unwrap();
+            s.wait_with(|_, outcome| total = outcome.unwrap());
+        });
+        assert_eq!(total, 4096 * 4097 / 2);
+        assert_eq!(leaves.load(Ordering::SeqCst), 4096 / 8);
+    });
+}
+
+/// A collector inside the only worker's callable gets every outcome, once.
+#[test]
+fn a_collector_inside_the_only_workers_callable_gets_every_outcome() {
+    within("a collector on the only worker", || {
+        let pool = ThreadPool::new(1);
+        let inner = pool.clone();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let report = Arc::clone(&got);
+        pool.put_request(WorkRequest::new(
+            move |()| {
+                let mut squares = inner.collector::<u64>();
+                for n in 0..20u64 {
+                    squares.put(|n: u64| n * n, n).unwrap();
+                }
+                let mut got: Vec<u64> = squares.outcomes().map(|(_, o)| o.unwrap()).collect();
+                got.sort_unstable();
+                *report.lock().unwrap() = got;
+            },
+            (),
+        ))
+        .unwrap();
+        assert_eq!(pool.wait(), Ok(1));
+        let want: Vec<u64> = (0..20u64).map(|n| n * n).collect();
+        assert_eq!(*got.lock().unwrap(), want);
+    });
+}
+
+/// `shutdown_now` while the only worker runs its scope's requests itself:
+/// the one running finishes, and those it had not started are cancelled,
+/// never run after `shutdown_now` returned.
+#[test]
+fn shutdown_now_while_a_worker_runs_its_scopes_requests_cancels_the_rest() {
+    within("shutdown_now during a helping wait", || {
+        let pool = ThreadPool::new(1);
+        let inner = pool.clone();
+        let (entered, latch) = common::gate();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let outcomes = Arc::new(Mutex::new(Vec::new()));
+        let (ran_in, outcomes_in) = (Arc::clone(&ran), Arc::clone(&outcomes));
+        pool.put_request(WorkRequest::new(
+            move |()| {
+                let mut seen = Vec::new();
+                let mut latch = Some(latch);
+                inner.scope(|s| {
+                    for i in 0..5usize {
+                        let ran = &ran_in;
+                        // The first one is held until the pool has been
+                        // shut down.
+                        let held = if i == 0 { latch.take() } else { None };
+                        s.put(
+                            move |i: usize| {
+                                ran.fetch_add(1, Ordering::SeqCst);
+                                if let Some(latch) = held {
+                                    latch.hold();
+                                }
+                                i
+                            },
+                            i,
+                        )
+                        .unwrap();
+                    }
+                    s.wait_with(|_, outcome| seen.push(outcome));
+                });
+                *outcomes_in.lock().unwrap() = seen;
+            },
+            (),
+        ))
+        .unwrap();
+        entered.await_start();
+        let handed_back = pool.shutdown_now();
+        assert!(handed_back.is_empty(), "the parent had started");
+        let ran_by_then = ran.load(Ordering::SeqCst);
+        entered.open();
+        common::until(|| outcomes.lock().unwrap().len() == 5);
+        assert_eq!(ran_by_then, 1);
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            1,
+            "none started after shutdown_now"
+        );
+        let seen = outcomes.lock().unwrap();
+        assert_eq!(seen.iter().filter(|o| **o == Ok(0)).count(), 1);
+        assert_eq!(
+            seen.iter()
+                .filter(|o| **o == Err(TaskError::Cancelled))
+                .count(),
+            4
+        );
+    });
+}
