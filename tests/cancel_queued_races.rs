@@ -1,8 +1,8 @@
-//! Adversarial tests of the newest API: `cancel_queued` racing puts,
-//! clones, children held in workers' slots, streams and `shutdown_now`;
-//! `Collector::poll_with` with panicking callbacks and other handles;
-//! a stream's `deadline`, `with_id` and `on_done`. Each counts every
-//! request's end: nothing lost, nothing run or heard twice.
+//! `cancel_queued` racing puts, clones, children held in workers' slots,
+//! streams and `shutdown_now`; `Collector::poll_with` with panicking
+//! callbacks and other handles; a stream's `deadline`, `with_id` and
+//! `on_done`. Each test counts every request's end: nothing lost, nothing
+//! run or heard twice.
 
 mod common;
 
@@ -332,7 +332,7 @@ fn cancel_queued_racing_shutdown_now_loses_nothing() -> TestResult {
 }
 
 /// The same race for many more rounds (about a minute): run with
-/// `cargo test --release --test newest -- --ignored`.
+/// `cargo test --release --test cancel_queued_races -- --ignored`.
 #[test]
 #[ignore = "long stress"]
 fn cancel_queued_racing_shutdown_now_loses_nothing_long() -> TestResult {
@@ -480,7 +480,7 @@ fn race_cancel_with_shutdown_now(round: usize, rng: &mut Rng) {
 /// yet handled stay for the next call, and none is handled twice.
 #[test]
 fn poll_with_a_panicking_callback_keeps_the_rest() -> TestResult {
-    hide_panics_starting_with("newest: deliberate");
+    hide_panics_starting_with("cancel_queued_races: deliberate");
     const N: u64 = 20;
     let pool = ThreadPool::new(2);
     let heard = std::cell::RefCell::new(Vec::new());
@@ -495,7 +495,7 @@ fn poll_with_a_panicking_callback_keeps_the_rest() -> TestResult {
                     let n = r.unwrap();
                     heard.borrow_mut().push(n);
                     if n % 4 == 0 {
-                        panic!("newest: deliberate {n}");
+                        panic!("cancel_queued_races: deliberate {n}");
                     }
                 },
             )?;
@@ -746,7 +746,7 @@ fn stream_deadline_passes_while_another_stream_runs() -> TestResult {
 /// once, after every item.
 #[test]
 fn stream_on_done_not_after_an_error_or_a_panic() -> TestResult {
-    hide_panics_starting_with("newest: deliberate");
+    hide_panics_starting_with("cancel_queued_races: deliberate");
     let pool = ThreadPool::builder()
         .workers(2)
         .quiet_panics(true)
@@ -759,7 +759,7 @@ fn stream_on_done_not_after_an_error_or_a_panic() -> TestResult {
         WorkRequest::streaming(
             |_: (), out: &Emitter<'_, u32>| -> Result<(), Closed> {
                 out.emit(9)?;
-                panic!("newest: deliberate stream panic");
+                panic!("cancel_queued_races: deliberate stream panic");
             },
             (),
         )
@@ -820,7 +820,7 @@ fn stream_on_done_after_the_last_item_with_a_blocked_emitter() -> TestResult {
 /// is lost.
 #[test]
 fn stream_on_done_panic_passes_through_and_leaves_the_handle_consistent() -> TestResult {
-    hide_panics_starting_with("newest: deliberate");
+    hide_panics_starting_with("cancel_queued_races: deliberate");
     let pool = ThreadPool::new(1);
     let heard: Heard = Arc::default();
     let (items, errors) = (Arc::clone(&heard), Arc::clone(&heard));
@@ -833,7 +833,7 @@ fn stream_on_done_panic_passes_through_and_leaves_the_handle_consistent() -> Tes
         )
         .on_result(move |_, i| items.lock().unwrap().push(format!("p {i}")))
         .on_error(move |_, e| errors.lock().unwrap().push(format!("p {e:?}")))
-        .on_done(|_| panic!("newest: deliberate on_done panic")),
+        .on_done(|_| panic!("cancel_queued_races: deliberate on_done panic")),
     )?;
     pool.put_request(stream(&heard, "q", 1, false))?;
     let waited = pool.clone();
