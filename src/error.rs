@@ -86,6 +86,103 @@ impl fmt::Display for PutError {
 
 impl std::error::Error for PutError {}
 
+/// Why [`ThreadPool::try_submit`](crate::ThreadPool::try_submit) or
+/// [`try_submit_fallible`](crate::ThreadPool::try_submit_fallible) put
+/// nothing. The callable and its argument come back uncalled
+/// ([`into_parts`](Self::into_parts)), so that work refused by a full
+/// queue can be submitted again later, run elsewhere, or dropped by
+/// choice.
+///
+/// It is `Send` and `Sync` whenever the callable and the argument are
+/// `Send`, so `?` can pass it into `anyhow` or a
+/// `Box<dyn Error + Send + Sync>`; its `Debug` and `Display` show neither
+/// part.
+///
+/// # Examples
+///
+/// ```
+/// use callpool::ThreadPool;
+///
+/// let pool = ThreadPool::builder().workers(0).queue_capacity(1).build()?;
+/// let first = pool.try_submit(|n: u32| n + 1, 1)?;
+/// let refused = pool.try_submit(|n: u32| n * 10, 2).unwrap_err();
+/// assert!(refused.is_full());
+/// let (times_ten, arg) = refused.into_parts();
+/// assert_eq!(arg, 2);
+/// pool.create_workers(1)?; // room comes once the worker takes `first`
+/// assert_eq!(first.wait(), Ok(2));
+/// let again = pool.try_submit(times_ten, arg)?;
+/// assert_eq!(again.wait(), Ok(20));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct TrySubmitError<F, A> {
+    kind: TrySubmitErrorKind,
+    /// Behind a `Mutex` only to make the error `Sync` while the parts need
+    /// only be `Send` (as `WorkRequest` is); never locked: `into_parts`
+    /// takes them out by value.
+    parts: std::sync::Mutex<(F, A)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TrySubmitErrorKind {
+    Full,
+    ShutDown,
+}
+
+impl<F, A> TrySubmitError<F, A> {
+    /// The `try_submit` form of `refused`, the put's refusal, with the
+    /// parts it refused.
+    pub(crate) fn new(refused: &PutError, callable: F, arg: A) -> Self {
+        let kind = match refused {
+            PutError::ShutDown(_) => TrySubmitErrorKind::ShutDown,
+            // A ticket's id is automatic (never a duplicate) and a try
+            // never waits (no timeout, no "no workers" after a wait): a
+            // full queue is the only other refusal.
+            _ => TrySubmitErrorKind::Full,
+        };
+        TrySubmitError {
+            kind,
+            parts: std::sync::Mutex::new((callable, arg)),
+        }
+    }
+
+    /// Whether the bounded request queue was full: submit again once a
+    /// worker has taken a request (for instance after another ticket ends).
+    pub fn is_full(&self) -> bool {
+        self.kind == TrySubmitErrorKind::Full
+    }
+
+    /// Whether the pool had been shut down: it accepts nothing any more.
+    pub fn is_shut_down(&self) -> bool {
+        self.kind == TrySubmitErrorKind::ShutDown
+    }
+
+    /// The callable and its argument, as they were given, never called.
+    pub fn into_parts(self) -> (F, A) {
+        // Never locked, so never poisoned.
+        self.parts.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<F, A> fmt::Debug for TrySubmitError<F, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrySubmitError")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, A> fmt::Display for TrySubmitError<F, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            TrySubmitErrorKind::Full => f.write_str("request queue is full (nothing submitted)"),
+            TrySubmitErrorKind::ShutDown => f.write_str("pool is shut down (nothing submitted)"),
+        }
+    }
+}
+
+impl<F, A> std::error::Error for TrySubmitError<F, A> {}
+
 /// Why a [`Scope`](crate::Scope) refused a request. Unlike [`PutError`], it
 /// does not hand the request back: the request's callable may borrow from
 /// the scope, which nothing may outlive, so it was dropped unrun before

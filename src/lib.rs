@@ -114,7 +114,7 @@ pub use collector::{Collector, Outcomes};
 pub use command::{CommandError, CommandOutput};
 pub use error::{
     BatchError, BuildError, GlobalPoolError, PollError, PutError, ScopedPutError, ShutdownError,
-    SpawnError, WaitError,
+    SpawnError, TrySubmitError, WaitError,
 };
 pub use global::{configure_global, global};
 pub use handle::{Batch, Stats, ThreadPool, WeakPool};

@@ -218,6 +218,229 @@ fn submit_on_a_shut_down_pool_is_refused_at_once() {
 }
 
 // ---------------------------------------------------------------------------
+// try_submit: never blocks, and hands refused work back.
+// ---------------------------------------------------------------------------
+
+/// A pool of one worker, held on a gate, whose bounded queue (one place)
+/// holds one more ticket: the next put finds it full.
+fn full_queue() -> (ThreadPool, Gate, Ticket<()>, Ticket<u64>) {
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let (gate, busy) = hold_worker(&pool);
+    let queued = pool.try_submit(|n: u64| n + 1, 1).unwrap();
+    assert_eq!(pool.queued(), 1);
+    (pool, gate, busy, queued)
+}
+
+#[test]
+fn try_submit_on_a_full_queue_hands_back_the_callable_and_argument_uncalled() -> TestResult {
+    let (pool, gate, busy, queued) = full_queue();
+    let calls = counter();
+    let c = Arc::clone(&calls);
+    // The argument's `Arc` counts who holds it: the test and the argument.
+    let token = Arc::new(());
+    let refused = within_here("a try_submit on a full queue", || {
+        pool.try_submit(
+            move |(n, _token): (u64, Arc<()>)| {
+                c.fetch_add(1, Ordering::SeqCst);
+                n * n
+            },
+            (7, Arc::clone(&token)),
+        )
+    });
+    let refused = refused.expect_err("the queue was full");
+    assert!(refused.is_full() && !refused.is_shut_down());
+    assert_eq!(
+        refused.to_string(),
+        "request queue is full (nothing submitted)"
+    );
+    assert_eq!(format!("{refused:?}"), "TrySubmitError { kind: Full, .. }");
+    assert_eq!(pool.queued(), 1, "the refused ticket took a place");
+    let (callable, (n, arg_token)) = refused.into_parts();
+    assert_eq!(n, 7);
+    assert!(Arc::ptr_eq(&arg_token, &token));
+    assert_eq!(
+        Arc::strong_count(&token),
+        2,
+        "a copy of the argument stayed behind"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+    gate.open();
+    assert_eq!(
+        busy.wait_timeout(HANG).unwrap_or_else(took_too_long),
+        Ok(())
+    );
+    // Once the worker has run `queued`, its place is free again.
+    assert_eq!(queued.wait_timeout(HANG).expect("hang: queued"), Ok(2));
+    let again = pool.try_submit(callable, (n, arg_token))?;
+    assert_eq!(again.wait_timeout(HANG).expect("hang: again"), Ok(49));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        Arc::strong_count(&token),
+        1,
+        "the call dropped its argument"
+    );
+    Ok(())
+}
+
+#[test]
+fn try_submit_fallible_on_a_full_queue_hands_back_both_and_the_retry_fails_typed() -> TestResult {
+    let (pool, gate, busy, queued) = full_queue();
+    let refused = within_here("a try_submit_fallible on a full queue", || {
+        pool.try_submit_fallible(|s: String| s.parse::<u8>(), "300".to_string())
+    })
+    .expect_err("the queue was full");
+    assert!(refused.is_full());
+    let (parse, text) = refused.into_parts();
+    assert_eq!(text, "300");
+
+    gate.open();
+    assert_eq!(
+        busy.wait_timeout(HANG).unwrap_or_else(took_too_long),
+        Ok(())
+    );
+    assert_eq!(queued.wait_timeout(HANG).expect("hang: queued"), Ok(2));
+    let again = pool.try_submit_fallible(parse, text)?;
+    match again.wait_timeout(HANG).expect("hang: again") {
+        Err(TaskError::Failed(e)) => assert_eq!(e, "300".parse::<u8>().unwrap_err()),
+        other => panic!("expected the parse error, got {other:?}"),
+    }
+    Ok(())
+}
+
+#[test]
+fn try_submit_on_a_shut_down_pool_is_refused_at_once_with_its_parts() {
+    let pool = ThreadPool::new(1);
+    let other = pool.new_handle();
+    let last = pool.new_handle();
+    assert!(pool.shutdown_now().is_empty());
+    let ran = counter();
+    let r = Arc::clone(&ran);
+    // A `Cell` is `Send` but not `Sync`: the error is `Sync` all the same.
+    let (plain, fallible) = within("try_submit on a shut-down pool", move || {
+        let plain = other
+            .try_submit(
+                move |cell: std::cell::Cell<u32>| {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    cell.get()
+                },
+                std::cell::Cell::new(5),
+            )
+            .expect_err("the pool is shut down");
+        let fallible = other
+            .try_submit_fallible(|s: &'static str| s.parse::<u8>(), "1")
+            .expect_err("the pool is shut down");
+        assert!(plain.is_shut_down() && !plain.is_full());
+        assert!(fallible.is_shut_down() && !fallible.is_full());
+        assert_eq!(plain.to_string(), "pool is shut down (nothing submitted)");
+        (plain.into_parts().1.get(), fallible.into_parts().1)
+    });
+    assert_eq!((plain, fallible), (5, "1"));
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+
+    // `?` takes it into a `Box<dyn Error + Send + Sync>` (or `anyhow`).
+    let refused = last
+        .try_submit(
+            |cell: std::cell::Cell<u8>| cell.get(),
+            std::cell::Cell::new(1),
+        )
+        .expect_err("the pool is shut down");
+    let boxed: Box<dyn std::error::Error + Send + Sync> = refused.into();
+    assert_eq!(boxed.to_string(), "pool is shut down (nothing submitted)");
+}
+
+/// Ten tries on a queue of three with no worker: three go in, seven come
+/// back; once workers come, each refused one goes in again as soon as a
+/// ticket ahead of it ends. Every callable runs exactly once.
+#[test]
+fn refused_work_tried_again_runs_each_callable_exactly_once() -> TestResult {
+    let pool = ThreadPool::builder().workers(0).queue_capacity(3).build()?;
+    let hits = hit_counters(10);
+    let hit = || {
+        let hits = Arc::clone(&hits);
+        move |i: usize| {
+            hits[i].fetch_add(1, Ordering::SeqCst);
+            i
+        }
+    };
+    let mut tickets = std::collections::VecDeque::new();
+    let mut refused = Vec::new();
+    within_here("tries on a queue with no worker", || {
+        for i in 0..10 {
+            match pool.try_submit(hit(), i) {
+                Ok(ticket) => tickets.push_back((i, ticket)),
+                Err(e) => {
+                    assert!(e.is_full());
+                    refused.push(e.into_parts());
+                }
+            }
+        }
+    });
+    assert_eq!(
+        tickets.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_eq!(
+        refused.iter().map(|(_, i)| *i).collect::<Vec<_>>(),
+        [3, 4, 5, 6, 7, 8, 9]
+    );
+
+    pool.create_workers(2)?;
+    let mut outcomes = Vec::new();
+    for (callable, i) in refused {
+        let mut parts = (callable, i);
+        let ticket = loop {
+            match pool.try_submit(parts.0, parts.1) {
+                Ok(ticket) => break ticket,
+                Err(e) => {
+                    assert!(e.is_full());
+                    parts = e.into_parts();
+                    // The oldest ticket's end frees its place: only this
+                    // thread puts, so the next try finds room.
+                    let (j, oldest) = tickets.pop_front().expect("a full queue holds tickets");
+                    outcomes.push((j, oldest.wait_timeout(HANG).expect("hang: oldest")));
+                }
+            }
+        };
+        tickets.push_back((i, ticket));
+    }
+    for (j, ticket) in tickets {
+        outcomes.push((j, ticket.wait_timeout(HANG).expect("hang: the rest")));
+    }
+    outcomes.sort_by_key(|(j, _)| *j);
+    assert_eq!(outcomes, (0..10).map(|j| (j, Ok(j))).collect::<Vec<_>>());
+    common::assert_each_once("callables", &hits);
+    Ok(())
+}
+
+/// On one of the pool's own workers a full queue refuses the try too
+/// (`submit` there would go past the capacity).
+#[test]
+fn try_submit_on_a_worker_is_refused_by_a_full_queue() -> TestResult {
+    let pool = ThreadPool::builder().workers(1).queue_capacity(1).build()?;
+    let inner = pool.clone();
+    // The one worker runs this, so nothing takes from the queue meanwhile.
+    let (first, second) = pool
+        .submit(
+            move |_: ()| {
+                let first = inner.try_submit(|n: u32| n + 1, 1);
+                let second = inner.try_submit(|n: u32| n + 2, 2);
+                (first, second.map_err(|e| (e.is_full(), e.into_parts().1)))
+            },
+            (),
+        )?
+        .wait_timeout(HANG)
+        .expect("hang: the outer ticket")?;
+    assert_eq!(second.err(), Some((true, 2)));
+    assert_eq!(first?.wait_timeout(HANG).expect("hang: first"), Ok(2));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
 // Ticket::cancel.
 // ---------------------------------------------------------------------------
 

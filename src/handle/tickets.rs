@@ -3,13 +3,13 @@
 
 use std::fmt;
 
-use crate::error::PutError;
+use crate::error::{PutError, TrySubmitError};
 use crate::handle::{PutMode, ThreadPool};
 use crate::inbox::Job;
 use crate::request::task::TaskBox;
 use crate::request::{RequestId, WorkRequest};
-use crate::ticket::Ticket;
-use crate::unwind::{Apart, Payload};
+use crate::ticket::{Call, Fallible, Plain, Ticket, Work};
+use crate::unwind::Payload;
 
 impl ThreadPool {
     /// Puts `callable(arg)` on the pool and returns a [`Ticket`] for its
@@ -46,8 +46,58 @@ impl ThreadPool {
         A: Send + 'static,
         T: Send + 'static,
     {
-        let arg = Apart::new(arg);
-        self.submit_work(move || Ok(callable(arg.into_inner())))
+        self.submit_work(Call::<_, _, Plain>::new(callable, arg))
+    }
+
+    /// Like [`submit`](Self::submit), but never blocks: when a bounded
+    /// request queue ([`queue_capacity`](crate::Builder::queue_capacity))
+    /// is full, it submits nothing and hands `callable` and `arg` back,
+    /// uncalled, in the error, to be submitted again later (or run
+    /// elsewhere). The counterpart of
+    /// [`try_put_request`](Self::try_put_request) for tickets.
+    ///
+    /// Called from one of this pool's own workers it is refused on a full
+    /// queue too, as `try_put_request` is (where `submit` would go past
+    /// the capacity).
+    ///
+    /// # Errors
+    ///
+    /// A [`TrySubmitError`] holding `callable` and `arg`:
+    /// [`is_full`](TrySubmitError::is_full) when the bounded queue has no
+    /// room, [`is_shut_down`](TrySubmitError::is_shut_down) on a pool that
+    /// was shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::builder().workers(1).queue_capacity(1).build()?;
+    /// let (open, gate) = std::sync::mpsc::channel::<()>();
+    /// let busy = pool.submit(move |_: ()| { let _ = gate.recv(); }, ())?;
+    /// # while pool.queued() > 0 { std::thread::yield_now(); }
+    /// let queued = pool.try_submit(|n: u64| n + 1, 1)?; // the queue's one place
+    /// let (callable, arg) = match pool.try_submit(|n: u64| n * n, 7) {
+    ///     Err(full) if full.is_full() => full.into_parts(), // nothing was lost
+    ///     other => panic!("expected a full queue, got {other:?}"),
+    /// };
+    /// drop(open);
+    /// assert_eq!(busy.wait(), Ok(()));
+    /// assert_eq!(queued.wait(), Ok(2)); // the queue has room again
+    /// assert_eq!(pool.try_submit(callable, arg)?.wait(), Ok(49));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_submit<F, A, T>(
+        &self,
+        callable: F,
+        arg: A,
+    ) -> Result<Ticket<T>, TrySubmitError<F, A>>
+    where
+        F: FnOnce(A) -> T + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+    {
+        self.try_submit_call(Call::<_, _, Plain>::new(callable, arg))
     }
 
     /// Like [`submit`](Self::submit), for a callable that returns a
@@ -75,20 +125,74 @@ impl ThreadPool {
         T: Send + 'static,
         E: fmt::Debug + Send + 'static,
     {
-        let arg = Apart::new(arg);
-        self.submit_work(move || callable(arg.into_inner()))
+        self.submit_work(Call::<_, _, Fallible>::new(callable, arg))
+    }
+
+    /// [`try_submit`](Self::try_submit) for a callable that returns a
+    /// `Result`, as [`submit_fallible`](Self::submit_fallible) is for
+    /// [`submit`](Self::submit).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_submit`](Self::try_submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let ticket = pool.try_submit_fallible(|s: &'static str| s.parse::<u8>(), "300")?;
+    /// assert!(matches!(ticket.wait(), Err(TaskError::Failed(_))));
+    ///
+    /// pool.close();
+    /// let refused = pool.try_submit_fallible(|s: &'static str| s.parse::<u8>(), "7").unwrap_err();
+    /// assert!(refused.is_shut_down());
+    /// assert_eq!(refused.into_parts().1, "7");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_submit_fallible<F, A, T, E>(
+        &self,
+        callable: F,
+        arg: A,
+    ) -> Result<Ticket<T, E>, TrySubmitError<F, A>>
+    where
+        F: FnOnce(A) -> Result<T, E> + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        self.try_submit_call(Call::<_, _, Fallible>::new(callable, arg))
     }
 
     /// Puts a ticket's request; the ticket if it was put.
     fn submit_work<W, T, E>(&self, work: W) -> Result<Ticket<T, E>, PutError>
     where
-        W: FnOnce() -> Result<T, E> + Send + 'static,
+        W: Work<T, E> + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
         let (ticket, task) = Ticket::with_request(work, self.home());
         self.put_task(task)?;
         Ok(ticket)
+    }
+
+    /// Puts a ticket's request without blocking; the ticket if it was put,
+    /// or the callable and argument back if not.
+    fn try_submit_call<F, A, M, T, E>(
+        &self,
+        call: Call<F, A, M>,
+    ) -> Result<Ticket<T, E>, TrySubmitError<F, A>>
+    where
+        Call<F, A, M>: Work<T, E> + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let put = |task| self.put(WorkRequest::from_task(task), PutMode::Try);
+        Ticket::put_or_take_back(call, self.home(), put).map_err(|(refused, call)| {
+            let (callable, arg) = call.into_parts();
+            TrySubmitError::new(&refused, callable, arg)
+        })
     }
 
     /// Puts a request made inside the crate, as `put_request` does.

@@ -2,9 +2,11 @@
 //! ([`Ticket`]) instead of to callbacks, and [`as_completed`], which hands
 //! a set of tickets' outcomes back in the order they finish.
 //!
-//! `slot` holds a ticket's request and is where its outcome waits; `task`
-//! is a collector's request, whose outcome goes to a channel instead.
+//! `slot` holds a ticket's request and is where its outcome waits, `call`
+//! what that request runs; `task` is a collector's request, whose outcome
+//! goes to a channel instead.
 
+mod call;
 mod completed;
 mod slot;
 mod task;
@@ -17,10 +19,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::error::PutError;
 use crate::lookout::Home;
 use crate::request::task::{Ended, Envelope, SharedJob, SharedRequest, TaskBox};
 use crate::request::{RequestId, TaskError};
 
+pub(crate) use call::{Call, Fallible, Plain, Work};
 pub use completed::{as_completed, AsCompleted};
 pub(crate) use slot::Listener;
 pub(crate) use slot::Outcome;
@@ -34,7 +38,8 @@ const TAKEN: &str = "callpool: the ticket's outcome was already taken (polled af
 
 /// A claim on the outcome of one request put with
 /// [`ThreadPool::submit`](crate::ThreadPool::submit) (or
-/// [`submit_fallible`](crate::ThreadPool::submit_fallible)).
+/// [`submit_fallible`](crate::ThreadPool::submit_fallible), or their
+/// non-blocking [`try_submit`](crate::ThreadPool::try_submit) forms).
 ///
 /// The worker leaves the outcome in the ticket itself: no `poll` or `wait`
 /// on the pool handle is needed for it, and no callback runs. Take it by
@@ -99,7 +104,7 @@ where
     /// (`ThreadPool::home`); `None` leaves the slot as small as before.
     pub(crate) fn with_request<W>(work: W, home: Option<Arc<dyn Home>>) -> (Ticket<T, E>, TaskBox)
     where
-        W: FnOnce() -> Result<T, E> + Send + 'static,
+        W: Work<T, E> + 'static,
     {
         let id_value = RequestId::next_auto().value();
         match home {
@@ -115,6 +120,45 @@ where
         let slot = Arc::new(slot);
         let job = SharedJob::new(Arc::clone(&slot) as _);
         (Ticket { slot }, TaskBox::Shared(job))
+    }
+
+    /// [`with_request`](Self::with_request), handing the request to `put`:
+    /// the ticket if it was put, or, if `put` refused it, its refusal and
+    /// `work` back, unrun. The refusal's request is left empty: nothing in
+    /// it runs or is told any more.
+    pub(crate) fn put_or_take_back<W>(
+        work: W,
+        home: Option<Arc<dyn Home>>,
+        put: impl FnOnce(TaskBox) -> Result<RequestId, PutError>,
+    ) -> Result<Ticket<T, E>, (PutError, W)>
+    where
+        W: Work<T, E> + 'static,
+    {
+        let id_value = RequestId::next_auto().value();
+        match home {
+            None => Self::put_slot(Slot::new(id_value, work, ()), put),
+            Some(home) => Self::put_slot(Slot::new(id_value, work, home), put),
+        }
+    }
+
+    /// The typed slot is kept until the put has answered, so that a
+    /// refused request's work can come out of it again.
+    fn put_slot<W, H>(
+        slot: Slot<W, T, E, H>,
+        put: impl FnOnce(TaskBox) -> Result<RequestId, PutError>,
+    ) -> Result<Ticket<T, E>, (PutError, W)>
+    where
+        W: Work<T, E> + 'static,
+        H: slot::HomeRef + 'static,
+    {
+        let slot = Arc::new(slot);
+        match put(TaskBox::Shared(SharedJob::new(Arc::clone(&slot) as _))) {
+            Ok(_) => Ok(Ticket { slot }),
+            Err(refused) => match slot.take_back() {
+                Some(work) => Err((refused, work)),
+                None => unreachable!("a refused request reached a worker"),
+            },
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use crate::lookout::{Home, Nudge};
 use crate::request::task::{attempt, Ended, Failure, SharedRequest};
 use crate::request::{RequestId, TaskError};
 use crate::sync::{self, Mutex, MutexGuard, Thread};
+use crate::ticket::call::Work;
 use crate::unwind;
 
 /// A ticket's outcome once it has one.
@@ -168,18 +169,34 @@ impl<W, T, E, H> Slot<W, T, E, H> {
         std::mem::replace(&mut state.waiter, Waiter::Nobody)
     }
 
-    /// Ends the request unrun with `why` if no worker has taken it: the
-    /// callable comes back to be dropped outside the lock, and who to tell.
-    fn end_unrun(&self, why: Failure<E>) -> Option<(W, Waiter)> {
-        let mut state = self.state();
+    /// Takes the work out of a request no worker has taken, leaving it
+    /// ended with its outcome taken; `None` if a worker (or a canceller)
+    /// got there first.
+    fn take_queued(state: &mut State<W, T, E>) -> Option<W> {
         if !matches!(state.stage, Stage::Queued(_)) {
             return None;
         }
         let Stage::Queued(work) = std::mem::replace(&mut state.stage, Stage::Taken) else {
             unreachable!("matched as queued under the same lock")
         };
+        Some(work)
+    }
+
+    /// Ends the request unrun with `why` if no worker has taken it: the
+    /// callable comes back to be dropped outside the lock, and who to tell.
+    fn end_unrun(&self, why: Failure<E>) -> Option<(W, Waiter)> {
+        let mut state = self.state();
+        let work = Self::take_queued(&mut state)?;
         let waiter = Self::settle(&mut state, Err(why));
         Some((work, waiter))
+    }
+
+    /// The work of a request whose put was refused, for the caller to have
+    /// back: its ticket never reached anyone, so nobody is told, and the
+    /// refused job, dropped later, finds nothing left to cancel. `None`
+    /// only if a worker took it, which a refused put rules out.
+    pub(crate) fn take_back(&self) -> Option<W> {
+        Self::take_queued(&mut self.state())
     }
 
     /// Ends the request as cancelled if no worker has taken it (holder,
@@ -206,7 +223,7 @@ impl<W, T, E, H> Slot<W, T, E, H> {
 
 impl<W, T, E, H> SharedRequest for Slot<W, T, E, H>
 where
-    W: FnOnce() -> Result<T, E> + Send,
+    W: Work<T, E>,
     T: Send,
     E: Send,
     H: HomeRef,
@@ -232,7 +249,7 @@ where
         };
         // `work` is consumed by the call, so what it captured is dropped
         // before the outcome is settled.
-        let outcome = attempt(work);
+        let outcome = attempt(|| work.call());
         let ended = match &outcome {
             Ok(_) => Ended::Succeeded,
             Err(Failure::Panicked(_)) => Ended::Panicked,
