@@ -1,5 +1,8 @@
 //! Requests that run an external program ([`WorkRequest::command`],
-//! [`WorkRequest::command_timeout`]): the child is started on a worker, two
+//! [`WorkRequest::command_timeout`], or as tickets
+//! [`ThreadPool::submit_command`](crate::ThreadPool::submit_command),
+//! [`submit_command_timeout`](crate::ThreadPool::submit_command_timeout)):
+//! the child is started on a worker, two
 //! helper threads read its stdout and stderr, the worker waits on one
 //! channel for "both pipes closed", its deadline or a kill from
 //! [`ThreadPool::shutdown_now`](crate::ThreadPool::shutdown_now), and the

@@ -48,7 +48,8 @@
 //! guide (`docs/guide.md`) says when to use which.
 //!
 //! A request can also run an external program
-//! ([`WorkRequest::command`], [`WorkRequest::command_timeout`]): its exit
+//! ([`WorkRequest::command`], [`WorkRequest::command_timeout`], or
+//! [`ThreadPool::submit_command`] for a ticket): its exit
 //! status and output come back as a [`CommandOutput`], or a
 //! [`CommandError`] says why there is none; the program is killed on a
 //! timeout or by [`ThreadPool::shutdown_now`], and always reaped.

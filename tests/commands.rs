@@ -1,7 +1,10 @@
 //! Requests that run an external program (`WorkRequest::command`,
 //! `WorkRequest::command_timeout`): output and exit status, a program that
 //! does not exist, a child killed by a signal, a timeout, a child that
-//! fills both pipes, and `shutdown_now` killing a running child.
+//! fills both pipes, and `shutdown_now` killing a running child; and the
+//! same as tickets (`ThreadPool::submit_command`,
+//! `submit_command_timeout`), whose queued command a cancel keeps from
+//! ever starting.
 //!
 //! Every test takes [`serial`] and ends with [`assert_no_children`]: with
 //! one test at a time, every child process of this binary (zombies
@@ -12,12 +15,15 @@
 
 use std::fs;
 use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use callpool::{CommandError, CommandOutput, Context, Request, TaskError, ThreadPool, WorkRequest};
+use callpool::{
+    CommandError, CommandOutput, Context, Request, TaskError, ThreadPool, Ticket, WorkRequest,
+};
 
 mod common;
 use common::{within, HANG};
@@ -81,6 +87,13 @@ where
     pool.put_request(request).unwrap();
     assert_eq!(pool.wait_timeout(HANG), Ok(1));
     outcome.try_recv().unwrap()
+}
+
+/// A program that runs far longer than any timeout of these tests.
+fn sleep_30() -> Command {
+    let mut sleep = Command::new("sleep");
+    sleep.arg("30");
+    sleep
 }
 
 fn sh(script: &str) -> Command {
@@ -147,16 +160,20 @@ fn a_child_killed_by_a_signal_is_signalled() {
 #[test]
 fn a_command_past_its_timeout_is_killed_and_reaped() {
     let _serial = serial();
-    let mut sleep = Command::new("sleep");
-    sleep.arg("30");
     let timeout = Duration::from_millis(200);
     let pool = ThreadPool::new(1);
-    let (request, outcome) = observed(WorkRequest::command_timeout(sleep, timeout));
+    let (request, outcome) = observed(WorkRequest::command_timeout(sleep_30(), timeout));
     let started = Instant::now();
     pool.put_request(request).unwrap();
     assert_eq!(pool.wait_timeout(NOT_KILLED), Ok(1));
     assert!(started.elapsed() < NOT_KILLED);
-    match outcome.try_recv().unwrap() {
+    assert_timed_out_silently(outcome.try_recv().unwrap(), timeout);
+    assert_no_children();
+}
+
+/// `outcome` is a kill by `timeout` of a program that wrote nothing.
+fn assert_timed_out_silently(outcome: Outcome, timeout: Duration) {
+    match outcome {
         Err(TaskError::Failed(CommandError::TimedOut {
             after,
             stdout,
@@ -168,7 +185,6 @@ fn a_command_past_its_timeout_is_killed_and_reaped() {
         }
         other => panic!("expected a timeout, got {other:?}"),
     }
-    assert_no_children();
 }
 
 /// A child that writes 10 MiB to stderr, then 10 MiB to stdout: reading
@@ -197,26 +213,12 @@ fn a_child_filling_both_pipes_completes() {
 #[test]
 fn shutdown_now_kills_a_running_command() {
     let _serial = serial();
-    let fifo = std::env::temp_dir().join(format!("callpool-commands-{}", std::process::id()));
-    let _ = fs::remove_file(&fifo);
-    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
-    assert!(made.success(), "mkfifo failed");
-
+    let (fifo, cmd) = pid_to_fifo_then_sleep();
     let pool = ThreadPool::new(1);
     let other = pool.new_handle();
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", "echo $$ > \"$1\"; exec sleep 30", "sh"])
-        .arg(&fifo);
     let (request, outcome) = observed(WorkRequest::command(cmd));
     other.put_request(request).unwrap();
-    let path = fifo.clone();
-    // Opening the FIFO waits until the child opens it to write.
-    let pid: u32 = within("the child to start", move || fs::read_to_string(path))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert_eq!(children(), vec![pid]);
+    await_the_child(&fifo);
 
     assert!(pool.shutdown_now().is_empty());
     assert_eq!(other.wait_timeout(NOT_KILLED), Ok(1));
@@ -226,6 +228,31 @@ fn shutdown_now_kills_a_running_command() {
     }
     fs::remove_file(&fifo).unwrap();
     assert_no_children();
+}
+
+/// A FIFO, and a command that writes its pid to it and then sleeps 30 s.
+fn pid_to_fifo_then_sleep() -> (PathBuf, Command) {
+    let fifo = std::env::temp_dir().join(format!("callpool-commands-{}", std::process::id()));
+    let _ = fs::remove_file(&fifo);
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo failed");
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo $$ > \"$1\"; exec sleep 30", "sh"])
+        .arg(&fifo);
+    (fifo, cmd)
+}
+
+/// Returns once the command of [`pid_to_fifo_then_sleep`] runs, checking
+/// that it is this process's only child.
+fn await_the_child(fifo: &Path) {
+    let path = fifo.to_owned();
+    // Opening the FIFO waits until the child opens it to write.
+    let pid: u32 = within("the child to start", move || fs::read_to_string(path))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(children(), vec![pid]);
 }
 
 /// A shell script past its timeout whose own child (`sleep`) keeps the
@@ -270,5 +297,136 @@ fn a_timed_out_script_whose_child_holds_the_pipes_keeps_its_output() {
         assert!(b"warn\n".starts_with(&stderr));
     }
     let _ = fs::remove_file(&marker);
+    assert_no_children();
+}
+
+// ---------------------------------------------------------------------------
+// Commands as tickets.
+// ---------------------------------------------------------------------------
+
+/// A ticket's outcome, or a failure if it did not end within `bound`.
+fn waited(ticket: Ticket<CommandOutput, CommandError>, bound: Duration) -> Outcome {
+    match ticket.wait_timeout(bound) {
+        Ok(outcome) => outcome,
+        Err(_) => panic!("hang: the command's ticket did not end within {bound:?}"),
+    }
+}
+
+#[test]
+fn a_command_ticket_gives_the_exit_status_and_both_outputs() {
+    let _serial = serial();
+    let pool = ThreadPool::new(1);
+    let ticket = pool
+        .submit_command(sh("echo out; echo err >&2; exit 3"))
+        .unwrap();
+    // A ticket is not the handle's: nothing pending there.
+    assert_eq!(pool.pending(), 0);
+    let output = waited(ticket, HANG).expect("a non-zero exit is a result");
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(output.stdout, b"out\n");
+    assert_eq!(output.stderr, b"err\n");
+
+    let ticket = pool.submit_command_timeout(sh("echo done"), HANG).unwrap();
+    let output = waited(ticket, HANG).expect("the command ended in time");
+    assert!(output.success());
+    assert_eq!(
+        (output.stdout, output.stderr),
+        (b"done\n".to_vec(), Vec::new())
+    );
+    assert_no_children();
+}
+
+#[test]
+fn a_command_ticket_for_a_missing_program_fails_with_the_callback_forms_error() {
+    let _serial = serial();
+    let program = "callpool-test-no-such-program";
+    let pool = ThreadPool::new(1);
+    let from_ticket = waited(pool.submit_command(Command::new(program)).unwrap(), HANG);
+    let from_callback = outcome(WorkRequest::command(Command::new(program)));
+    for outcome in [from_ticket, from_callback] {
+        match outcome {
+            Err(TaskError::Failed(CommandError::Spawn { program: p, source })) => {
+                assert_eq!(p, program);
+                assert_eq!(source.kind(), ErrorKind::NotFound);
+            }
+            other => panic!("expected a spawn error, got {other:?}"),
+        }
+    }
+    match waited(pool.submit_command(sh("kill -9 $$")).unwrap(), HANG) {
+        Err(TaskError::Failed(CommandError::Signalled { signal })) => assert_eq!(signal, 9),
+        other => panic!("expected a signal, got {other:?}"),
+    }
+    assert_no_children();
+}
+
+#[test]
+fn a_command_ticket_past_its_timeout_is_killed_and_reaped() {
+    let _serial = serial();
+    let timeout = Duration::from_millis(200);
+    let pool = ThreadPool::new(1);
+    let ticket = pool.submit_command_timeout(sleep_30(), timeout).unwrap();
+    assert_timed_out_silently(waited(ticket, NOT_KILLED), timeout);
+    assert_no_children();
+}
+
+/// One worker held on a gate; a command ticket queued behind it is
+/// cancelled, so the command never starts: its marker file never appears,
+/// and no child was ever started for it.
+#[test]
+fn a_cancelled_queued_command_ticket_never_runs() {
+    let _serial = serial();
+    let marker = std::env::temp_dir().join(format!("callpool-cancelled-{}", std::process::id()));
+    let _ = fs::remove_file(&marker);
+    let pool = ThreadPool::new(1);
+    let (started_tx, started) = mpsc::channel();
+    let (open, gate) = mpsc::channel::<()>();
+    let busy = pool
+        .submit(
+            move |_: ()| {
+                started_tx.send(()).unwrap();
+                let _ = gate.recv();
+            },
+            (),
+        )
+        .unwrap();
+    started
+        .recv_timeout(HANG)
+        .expect("the gated ticket never started");
+
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo ran > \"$1\"", "sh"]).arg(&marker);
+    let ticket = pool.submit_command(cmd).unwrap();
+    assert!(ticket.cancel());
+    assert!(!ticket.cancel(), "cancelled twice");
+    assert!(matches!(waited(ticket, HANG), Err(TaskError::Cancelled)));
+
+    drop(open);
+    assert_eq!(busy.wait_timeout(HANG).expect("hang: busy"), Ok(()));
+    // On one worker a command put after the cancelled one runs only once
+    // the worker has passed it.
+    let after = waited(pool.submit_command(sh("echo after")).unwrap(), HANG)
+        .expect("the next command runs");
+    assert_eq!(after.stdout, b"after\n");
+    assert!(!marker.exists(), "the cancelled command ran");
+    assert_no_children();
+}
+
+/// `shutdown_now` kills a command ticket's running child (the ticket was
+/// submitted through another handle, which the shutdown leaves open).
+#[test]
+fn shutdown_now_kills_a_running_command_ticket() {
+    let _serial = serial();
+    let (fifo, cmd) = pid_to_fifo_then_sleep();
+    let pool = ThreadPool::new(1);
+    let other = pool.new_handle();
+    let ticket = other.submit_command(cmd).unwrap();
+    await_the_child(&fifo);
+
+    assert!(pool.shutdown_now().is_empty());
+    match waited(ticket, NOT_KILLED) {
+        Err(TaskError::Failed(CommandError::Killed)) => {}
+        other => panic!("expected the command to be killed, got {other:?}"),
+    }
+    fs::remove_file(&fifo).unwrap();
     assert_no_children();
 }

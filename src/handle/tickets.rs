@@ -1,8 +1,12 @@
 //! The ways a handle hands out outcomes other than through callbacks:
-//! [`Ticket`]s for single requests, and cancelling a queued request by id.
+//! [`Ticket`]s for single requests (external commands among them), and
+//! cancelling a queued request by id.
 
 use std::fmt;
+use std::process::Command;
+use std::time::Duration;
 
+use crate::command::{self, CommandError, CommandOutput};
 use crate::error::{PutError, TrySubmitError};
 use crate::handle::{PutMode, ThreadPool};
 use crate::inbox::Job;
@@ -163,6 +167,85 @@ impl ThreadPool {
         E: fmt::Debug + Send + 'static,
     {
         self.try_submit_call(Call::<_, _, Fallible>::new(callable, arg))
+    }
+
+    /// Runs `cmd` on a worker as [`WorkRequest::command`](crate::WorkRequest::command) does, and returns
+    /// a [`Ticket`] for its outcome instead of calling callbacks:
+    /// `ticket.wait()` gives the [`CommandOutput`] (a non-zero exit is an
+    /// output too), or the [`TaskError`](crate::TaskError) whose `Failed` holds the
+    /// [`CommandError`], the error a command request's error callback
+    /// receives.
+    ///
+    /// As for [`submit`](Self::submit), the ticket's outcome never reaches
+    /// this handle ([`wait`](Self::wait) does not wait for it), and the
+    /// put blocks while a bounded queue is full.
+    /// [`Ticket::cancel`] before a worker has taken the command means it
+    /// never starts; [`shutdown_now`](Self::shutdown_now) kills it while it
+    /// runs ([`CommandError::Killed`]). Everything
+    /// [`WorkRequest::command`](crate::WorkRequest::command) says of pipes, stdin and the processes a
+    /// command starts holds here too.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit): a [`PutError`] if the request was not
+    /// put. The request handed back in it has no ticket any more.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::process::Command;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut cmd = Command::new("sh");
+    /// cmd.args(["-c", "echo hello; exit 3"]);
+    /// let ticket = pool.submit_command(cmd)?;
+    /// let output = ticket.wait()?;
+    /// assert_eq!(output.status.code(), Some(3));
+    /// assert_eq!(output.stdout_lossy(), "hello\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_command(
+        &self,
+        cmd: Command,
+    ) -> Result<Ticket<CommandOutput, CommandError>, PutError> {
+        self.submit_fallible(|cmd| command::run(cmd, None), cmd)
+    }
+
+    /// [`submit_command`](Self::submit_command), killing the program if it
+    /// has not finished `timeout` after it started, as
+    /// [`WorkRequest::command_timeout`](crate::WorkRequest::command_timeout) does: the ticket's outcome is then
+    /// [`CommandError::TimedOut`], with the output written until the kill.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit_command`](Self::submit_command).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{CommandError, TaskError, ThreadPool};
+    /// use std::process::Command;
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let mut sleep = Command::new("sleep");
+    /// sleep.arg("30");
+    /// let ticket = pool.submit_command_timeout(sleep, Duration::from_millis(100))?;
+    /// match ticket.wait() {
+    ///     Err(TaskError::Failed(CommandError::TimedOut { after, .. })) => {
+    ///         assert_eq!(after, Duration::from_millis(100));
+    ///     }
+    ///     other => panic!("expected a timeout, got {other:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_command_timeout(
+        &self,
+        cmd: Command,
+        timeout: Duration,
+    ) -> Result<Ticket<CommandOutput, CommandError>, PutError> {
+        self.submit_fallible(move |cmd| command::run(cmd, Some(timeout)), cmd)
     }
 
     /// Puts a ticket's request; the ticket if it was put.

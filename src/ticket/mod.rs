@@ -38,8 +38,10 @@ const TAKEN: &str = "callpool: the ticket's outcome was already taken (polled af
 
 /// A claim on the outcome of one request put with
 /// [`ThreadPool::submit`](crate::ThreadPool::submit) (or
-/// [`submit_fallible`](crate::ThreadPool::submit_fallible), or their
-/// non-blocking [`try_submit`](crate::ThreadPool::try_submit) forms).
+/// [`submit_fallible`](crate::ThreadPool::submit_fallible), their
+/// non-blocking [`try_submit`](crate::ThreadPool::try_submit) forms, or
+/// [`submit_command`](crate::ThreadPool::submit_command) for an external
+/// program).
 ///
 /// The worker leaves the outcome in the ticket itself: no `poll` or `wait`
 /// on the pool handle is needed for it, and no callback runs. Take it by
