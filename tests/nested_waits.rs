@@ -188,3 +188,46 @@ fn shutdown_now_while_a_worker_runs_its_scopes_requests_cancels_the_rest() {
         );
     });
 }
+
+/// A ticket waited for inside the only worker's callable: its request runs
+/// on that worker, once; so does one waited for with a timeout.
+#[test]
+fn a_ticket_waited_for_on_the_only_worker_runs_there() {
+    within("a ticket on the only worker", || {
+        let pool = ThreadPool::new(1);
+        let inner = pool.clone();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let ran_in = Arc::clone(&ran);
+        let ticket = pool
+            .submit(
+                move |()| {
+                    let worker = thread::current().id();
+                    let on = |ran: Arc<AtomicUsize>| {
+                        move |n: u64| {
+                            ran.fetch_add(1, Ordering::SeqCst);
+                            (n * n, thread::current().id())
+                        }
+                    };
+                    let first = inner
+                        .submit(on(Arc::clone(&ran_in)), 7)
+                        .unwrap()
+                        .wait()
+                        .unwrap();
+                    let second = inner
+                        .submit(on(Arc::clone(&ran_in)), 8)
+                        .unwrap()
+                        .wait_timeout(std::time::Duration::from_secs(3600))
+                        .unwrap_or_else(|_| panic!("a ticket on the only worker never ended"))
+                        .unwrap();
+                    (worker, first, second)
+                },
+                (),
+            )
+            .unwrap();
+        let (worker, first, second) = ticket.wait().unwrap();
+        assert_eq!(first, (49, worker));
+        assert_eq!(second, (64, worker));
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        assert_eq!(pool.stats().completed, 3);
+    });
+}

@@ -182,12 +182,23 @@ impl Drop for Installed {
 /// waits for them. Run as this worker's loop runs a request: children,
 /// joins and the worker's state as for any request of this worker.
 pub(crate) fn help(pool: &Arc<Pool>, mine: impl Fn(&Job) -> bool + Copy) -> usize {
-    let Some(here) = HERE.with(|slot| slot.borrow().clone()) else {
-        return 0;
-    };
-    if !Arc::ptr_eq(&here.pool, pool) {
-        return 0;
+    match HERE.with(|slot| slot.borrow().clone()) {
+        Some(here) if Arc::ptr_eq(&here.pool, pool) => run_here(&here, mine),
+        _ => 0,
     }
+}
+
+/// [`help`] for a wait that does not know its pool (a ticket's): looks in
+/// the pool of the worker running on this thread, if any.
+pub(crate) fn help_here(mine: impl Fn(&Job) -> bool + Copy) -> usize {
+    match HERE.with(|slot| slot.borrow().clone()) {
+        Some(here) => run_here(&here, mine),
+        None => 0,
+    }
+}
+
+fn run_here(here: &Here, mine: impl Fn(&Job) -> bool + Copy) -> usize {
+    let pool = &here.pool;
     let mut jobs = pool.take_unstarted(mine).into_iter();
     let taken = jobs.len();
     let worker = here.this();

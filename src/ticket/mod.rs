@@ -212,6 +212,11 @@ impl<T, E> Ticket<T, E> {
     /// until a worker is added or the pool closes (then `Cancelled`); use
     /// [`wait_timeout`](Self::wait_timeout) when that can happen.
     ///
+    /// Waited for inside a callable of its own pool, a request still
+    /// queued runs on the waiting worker itself (as does
+    /// [`wait_timeout`](Self::wait_timeout)), so the wait never needs a
+    /// free worker.
+    ///
     /// With a bounded result queue
     /// ([`result_capacity`](crate::Builder::result_capacity)), a worker
     /// may be stuck sending the handle a result while this request is
@@ -271,6 +276,7 @@ impl<T, E> Ticket<T, E> {
     #[allow(clippy::result_large_err)]
     pub fn wait_timeout(self, timeout: Duration) -> Result<Result<T, TaskError<E>>, Ticket<T, E>> {
         let deadline = Instant::now().checked_add(timeout);
+        self.run_here_if_queued();
         self.take_with(|slot| slot.take_blocking(deadline))
     }
 
@@ -302,9 +308,21 @@ impl<T, E> Ticket<T, E> {
     /// while this waits (see `wait`), the ticket is still there to wait on
     /// again (`imap` keeps it in its queue).
     pub(crate) fn wait_in_place(&self) -> Result<T, TaskError<E>> {
+        self.run_here_if_queued();
         match self.slot.take_blocking(None) {
             Ok(Some(outcome)) => outcome,
             Ok(None) | Err(()) => panic!("{TAKEN}"),
+        }
+    }
+
+    /// On a worker thread, before it blocks: runs the request here if it
+    /// is still queued in that worker's pool. Waited for inside a callable,
+    /// it could otherwise be queued behind the very workers waiting for it
+    /// (as a scope's requests are, `pool::worker::help`).
+    fn run_here_if_queued(&self) {
+        if crate::worker_thread::pool().is_some() && !self.slot.is_done() {
+            let id = self.id();
+            crate::pool::worker::help_here(|job| job.id() == id);
         }
     }
 
