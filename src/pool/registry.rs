@@ -491,7 +491,7 @@ impl Pool {
     /// reason. It moves its own handle to `exited` (it cannot join itself)
     /// and joins the threads that left before it, so that a pool nobody
     /// operates on still holds at most one exited thread.
-    pub(crate) fn worker_exited(&self, me: ThreadId) {
+    pub(crate) fn worker_exited(self: &Arc<Self>, me: ThreadId) {
         let (none_left, earlier) = {
             let mut workers = self.workers();
             let earlier = workers.take_exited(false);
@@ -517,10 +517,32 @@ impl Pool {
             self.exited.notify_all();
             (workers.threads == 0, earlier)
         };
+        self.grow_for_stranded();
         if none_left {
             self.wake_all_inboxes();
             self.queue.wake_putters();
         }
         self.join_all(earlier);
+    }
+
+    /// As a worker leaves an open autoscaling pool: starts one for what is
+    /// queued if no sleeper is left to take it. A dismissed worker counts
+    /// as a sleeper until it wakes, so a put made between the dismissal
+    /// and its wake-up starts no worker, and its wake-up may go to a
+    /// worker that leaves without a look at the queue: with every worker
+    /// dismissed, the request would wait for a `wait` on its handle to
+    /// notice it (`Threads::stranded`), and a ticket's wait or a `poll`
+    /// loop never would. The put pushes, fences and reads the sleepers;
+    /// the leaving worker counted itself out of them under the queue's
+    /// lock and fences before this look at the FIFO: of the two, at least
+    /// one sees the other, so either the put starts a worker or this does.
+    fn grow_for_stranded(self: &Arc<Self>) {
+        if self.autoscale.is_none() || self.lifecycle() != Lifecycle::Open {
+            return;
+        }
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if !self.queue.fifo_is_empty() {
+            self.grow_for_backlog(1);
+        }
     }
 }

@@ -563,7 +563,7 @@ impl BeforeSleep for Idler<'_> {
 }
 
 struct ExitGuard<'a> {
-    pool: &'a Pool,
+    pool: &'a Arc<Pool>,
     tally: Arc<CachePadded<Tally>>,
     slot: Arc<Slot<Job>>,
 }
