@@ -210,6 +210,31 @@ impl Builder {
     /// The fewest live workers an autoscaling pool keeps (default: the
     /// initial [`workers`](Self::workers)). Idle workers above it leave after
     /// [`keep_alive`](Self::keep_alive).
+    ///
+    /// Setting any of `min_workers`, [`max_workers`](Self::max_workers) or
+    /// [`keep_alive`](Self::keep_alive) makes the pool autoscaling, even
+    /// to the values they default to: `.workers(2).min_workers(2)
+    /// .max_workers(2)` is not the pool `.workers(2)` makes. Workers that
+    /// [`dismiss_workers`](ThreadPool::dismiss_workers) or
+    /// [`resize`](ThreadPool::resize) took away come back when requests
+    /// are queued with no worker asleep to take them (up to `max_workers`),
+    /// and a `wait` on requests with no worker left starts one rather than
+    /// report [`NoWorkersAvailable`](crate::WaitError::NoWorkersAvailable).
+    /// To stop a pool from running requests, use a pool without these
+    /// settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::builder().workers(2).min_workers(2).max_workers(2).build()?;
+    /// assert_eq!(pool.dismiss_workers(2), 2);
+    /// let ticket = pool.submit(|n: u32| n + 1, 1)?;   // starts a worker again
+    /// assert_eq!(ticket.wait(), Ok(2));
+    /// assert!(pool.workers() >= 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn min_workers(mut self, n: usize) -> Builder {
         self.min_workers = Some(n);
         self

@@ -477,3 +477,29 @@ fn a_worker_dismissed_before_a_shutdown_does_not_drain_the_queue() {
         );
     }
 }
+
+/// With requests pending and no worker left, a non-blocking `poll` says
+/// `Ok(0)` at every call (as its docs say, like Python's `poll()`), while
+/// `poll_timeout(Duration::ZERO)`, which does not block either, says
+/// `NoWorkersAvailable`: the way a frame loop notices.
+#[test]
+fn poll_never_reports_no_workers_and_poll_timeout_zero_does() {
+    let pool = ThreadPool::new(0);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = Arc::clone(&ran);
+    pool.put_request(WorkRequest::new(|n: u32| n, 1).on_result(move |_, _| {
+        r.fetch_add(1, Ordering::SeqCst);
+    }))
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(pool.poll(), Ok(0));
+        assert_eq!(
+            pool.poll_timeout(Duration::ZERO),
+            Err(callpool::PollError::NoWorkersAvailable { pending: 1 })
+        );
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    pool.create_workers(1).unwrap();
+    assert_eq!(pool.wait_timeout(HANG), Ok(1));
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+}

@@ -642,6 +642,15 @@ impl ThreadPool {
     /// Handles every result that is ready, on this thread, without blocking;
     /// returns how many (possibly 0 while requests are still running).
     ///
+    /// It never reports [`PollError::NoWorkersAvailable`]: with requests
+    /// pending and no worker left to run them (all dismissed, or a pool
+    /// built with none), it returns `Ok(0)` at every call, as Python's
+    /// `poll()` returns `None`, so a loop that polls until nothing is
+    /// pending polls for ever. A loop that must notice calls
+    /// [`poll_timeout`](Self::poll_timeout) with `Duration::ZERO`, which
+    /// does not block either, and says `NoWorkersAvailable` (and `Timeout`
+    /// when nothing was ready), or looks at [`workers`](Self::workers).
+    ///
     /// # Errors
     ///
     /// [`PollError::NoResultsPending`] when no request of this handle is
@@ -836,6 +845,13 @@ impl ThreadPool {
     /// gone, call
     /// [`join_all_dismissed_workers`](Self::join_all_dismissed_workers).
     ///
+    /// An autoscaling pool (built with
+    /// [`min_workers`](crate::Builder::min_workers), `max_workers` or
+    /// `keep_alive`) starts workers again as requests are queued, up to its
+    /// maximum, and a `wait` there starts one for requests that no worker
+    /// is left to run: a dismissal, or a [`resize`](Self::resize) down,
+    /// does not keep it below its bounds.
+    ///
     /// # Examples
     ///
     /// ```
@@ -907,7 +923,9 @@ impl ThreadPool {
         }
     }
 
-    /// Creates or dismisses workers so that `n` are live.
+    /// Creates or dismisses workers so that `n` are live. An autoscaling
+    /// pool grows and shrinks from there within its bounds (see
+    /// [`dismiss_workers`](Self::dismiss_workers)).
     ///
     /// # Errors
     ///

@@ -15,8 +15,9 @@ use crate::unwind;
 /// error)` for a panic or a cancellation. Nothing is submitted: put the
 /// requests on a pool yourself (or with [`ThreadPool::put_batch`]).
 ///
-/// For a single request, capture what identifies it in its callbacks (the
-/// callable gets its own copy): see [`WorkRequest::new`].
+/// For a single request made with [`WorkRequest::new`] or
+/// [`WorkRequest::fallible`], move a copy of what identifies it (the URL)
+/// into each callback: the callable gets its own copy as its argument.
 ///
 /// [`ThreadPool::put_batch`]: crate::ThreadPool::put_batch
 ///
