@@ -122,8 +122,9 @@ pub use handle::{Batch, Stats, ThreadPool, WeakPool};
 pub use inbox::batches::Progress;
 pub use request::timing;
 pub use request::{
-    make_fallible_requests, make_requests, make_requests_with_input, Closed, Context, Emitter,
-    Request, RequestId, StreamRequest, TaskError, Timing, WorkRequest,
+    make_fallible_requests, make_fallible_requests_with_input, make_requests,
+    make_requests_with_input, Closed, Context, Emitter, Request, RequestId, StreamRequest,
+    TaskError, Timing, WorkRequest,
 };
 pub use scope::Scope;
 pub use ticket::{as_completed, AsCompleted, Ticket};

@@ -266,6 +266,65 @@ fn callbacks_get_the_input_back_even_when_cancelled() {
     });
 }
 
+/// The fallible form: an `Err` comes back typed, a panic and a
+/// cancellation as theirs, each with its input; `stats()` tells them apart.
+#[test]
+fn fallible_callbacks_get_the_input_back_with_each_kind_of_end() {
+    common::hide_panics_starting_with("everyday: deliberate");
+    within("fallible with input", || {
+        let pool = ThreadPool::new(1);
+        let (held, latch) = common::gate();
+        pool.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+            .unwrap();
+        held.await_start();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (ok, err) = (Arc::clone(&seen), Arc::clone(&seen));
+        let requests = callpool::make_fallible_requests_with_input(
+            |text: &String| match text.as_str() {
+                "boom" => panic!("everyday: deliberate"),
+                text => text.parse::<u8>(),
+            },
+            ["7", "x", "boom", "9"].map(String::from),
+            move |_, text, n| ok.lock().unwrap().push(format!("{text} ok {n}")),
+            move |_, text, e: callpool::TaskError<std::num::ParseIntError>| {
+                let kind = match e {
+                    callpool::TaskError::Failed(e) => format!("failed {e}"),
+                    callpool::TaskError::Panicked(_) => "panicked".to_string(),
+                    callpool::TaskError::Cancelled => "cancelled".to_string(),
+                    other => format!("{other:?}"),
+                };
+                err.lock().unwrap().push(format!("{text} {kind}"));
+            },
+        );
+        let ids: Vec<_> = requests.iter().map(WorkRequest::id).collect();
+        pool.put_all(requests).unwrap();
+        assert!(pool.cancel(ids[3]));
+        held.open();
+        assert_eq!(pool.wait(), Ok(5));
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "7 ok 7",
+                "9 cancelled",
+                "boom panicked",
+                "x failed invalid digit found in string"
+            ]
+        );
+        let stats = pool.stats();
+        assert_eq!(
+            (
+                stats.completed,
+                stats.failed,
+                stats.panicked,
+                stats.cancelled
+            ),
+            (2, 1, 1, 1)
+        );
+    });
+}
+
 /// `stats()` counts each way a request ends exactly, over every handle,
 /// and sees a busy and an idle worker.
 #[test]

@@ -1,7 +1,10 @@
-//! [`make_requests_with_input`]: like `make_requests`, with each request's
-//! input handed back to its callback, whatever the outcome (so a download
-//! loop can say which URL failed without an id-to-URL map).
+//! [`make_requests_with_input`] and [`make_fallible_requests_with_input`]:
+//! like `make_requests`, with each request's input handed back to its
+//! callback, whatever the outcome (so a download loop can say which URL
+//! failed without an id-to-URL map).
 
+use std::convert::Infallible;
+use std::fmt;
 use std::sync::Arc;
 
 use crate::request::context::Context;
@@ -58,6 +61,76 @@ where
     R: Fn(RequestId, I::Item, T) + Send + Sync + 'static,
     X: Fn(RequestId, I::Item, TaskError) + Send + Sync + 'static,
 {
+    keyed_requests(
+        move |input: &I::Item| Ok::<T, Infallible>(callable(input)),
+        args,
+        on_result,
+        on_error,
+    )
+}
+
+/// [`make_requests_with_input`] for a callable that returns a `Result`:
+/// an `Err(e)` reaches `on_error` as [`TaskError::Failed(e)`], with the
+/// input it came from.
+///
+/// [`TaskError::Failed(e)`]: TaskError::Failed
+///
+/// # Examples
+///
+/// ```
+/// use callpool::{make_fallible_requests_with_input, TaskError, ThreadPool};
+/// use std::sync::mpsc;
+///
+/// let (tx, rx) = mpsc::channel();
+/// let failed = tx.clone();
+/// let requests = make_fallible_requests_with_input(
+///     |text: &String| text.parse::<u32>(),
+///     ["1", "two", "3"].map(String::from),
+///     move |_, text, n| tx.send(format!("{text} = {n}")).unwrap(),
+///     move |_, text, err: TaskError<_>| failed.send(format!("{text}: {err}")).unwrap(),
+/// );
+/// let pool = ThreadPool::new(2);
+/// pool.put_all(requests)?;
+/// pool.wait()?;
+/// let mut lines: Vec<String> = rx.try_iter().collect();
+/// lines.sort();
+/// assert_eq!(lines, ["1 = 1", "3 = 3", "two: request failed: invalid digit found in string"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn make_fallible_requests_with_input<F, I, T, E, R, X>(
+    callable: F,
+    args: I,
+    on_result: R,
+    on_error: X,
+) -> Vec<WorkRequest>
+where
+    F: Fn(&I::Item) -> Result<T, E> + Send + Sync + 'static,
+    I: IntoIterator,
+    I::Item: Send + 'static,
+    T: Send + 'static,
+    E: fmt::Debug + Send + 'static,
+    R: Fn(RequestId, I::Item, T) + Send + Sync + 'static,
+    X: Fn(RequestId, I::Item, TaskError<E>) + Send + Sync + 'static,
+{
+    keyed_requests(callable, args, on_result, on_error)
+}
+
+/// Both forms: one request per input, sharing one recipe.
+fn keyed_requests<F, I, T, E, R, X>(
+    callable: F,
+    args: I,
+    on_result: R,
+    on_error: X,
+) -> Vec<WorkRequest>
+where
+    F: Fn(&I::Item) -> Result<T, E> + Send + Sync + 'static,
+    I: IntoIterator,
+    I::Item: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    R: Fn(RequestId, I::Item, T) + Send + Sync + 'static,
+    X: Fn(RequestId, I::Item, TaskError<E>) + Send + Sync + 'static,
+{
     let recipe = Arc::new(Recipe {
         callable,
         on_result,
@@ -77,28 +150,29 @@ where
         .collect()
 }
 
-/// A request of [`make_requests_with_input`]: its input, kept beside the
-/// outcome until both go to a callback.
-struct KeyedTask<A, T, F, R, X> {
+/// A request of [`make_requests_with_input`] (or its fallible form): its
+/// input, kept beside the outcome until both go to a callback.
+struct KeyedTask<A, T, E, F, R, X> {
     input: Option<A>,
     /// `None` until it ran or was cancelled.
-    outcome: Option<Result<T, Failure<std::convert::Infallible>>>,
+    outcome: Option<Result<T, Failure<E>>>,
     /// `None` once released.
     recipe: Option<Arc<Recipe<F, R, X>>>,
 }
 
-impl<A, T, F, R, X> Task for KeyedTask<A, T, F, R, X>
+impl<A, T, E, F, R, X> Task for KeyedTask<A, T, E, F, R, X>
 where
     A: Send,
     T: Send,
-    F: Fn(&A) -> T + Send + Sync,
+    E: Send,
+    F: Fn(&A) -> Result<T, E> + Send + Sync,
     R: Fn(RequestId, A, T) + Send + Sync,
-    X: Fn(RequestId, A, TaskError) + Send + Sync,
+    X: Fn(RequestId, A, TaskError<E>) + Send + Sync,
 {
     fn run(&mut self, _cx: &Context<'_>) {
         if let (None, Some(input), Some(recipe)) = (&self.outcome, &self.input, &self.recipe) {
             let callable = &recipe.callable;
-            self.outcome = Some(attempt(|| Ok(callable(input))));
+            self.outcome = Some(attempt(|| callable(input)));
         }
     }
 

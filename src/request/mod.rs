@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 pub use batch::{make_fallible_requests, make_requests};
 pub use context::{Closed, Context};
 pub use id::RequestId;
-pub use keyed::make_requests_with_input;
+pub use keyed::{make_fallible_requests_with_input, make_requests_with_input};
 pub use stream::{Emitter, StreamRequest};
 pub use task_error::TaskError;
 pub use timing::{timing, Timing};
