@@ -114,18 +114,18 @@ impl ThreadPool {
     ///
     /// let pool = ThreadPool::new(4);
     /// let lens: Vec<usize> = pool
-    ///     .map(|s: &str| s.len(), ["a", "bb", "ccc"])
+    ///     .map(["a", "bb", "ccc"], |s: &str| s.len())
     ///     .into_iter()
     ///     .collect::<Result<_, _>>()?;
     /// assert_eq!(lens, [1, 2, 3]);
     ///
     /// // A million inputs: about a thousand requests.
-    /// let squares = pool.map(|n: u64| n * n, 0..1_000_000u64);
+    /// let squares = pool.map(0..1_000_000u64, |n: u64| n * n);
     /// assert_eq!(squares.len(), 1_000_000);
     /// assert_eq!(squares[999_999], Ok(999_998_000_001));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn map<I, F, T>(&self, f: F, inputs: I) -> Vec<Result<T, TaskError>>
+    pub fn map<I, F, T>(&self, inputs: I, f: F) -> Vec<Result<T, TaskError>>
     where
         I: IntoIterator,
         I::Item: Send + 'static,

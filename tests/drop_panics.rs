@@ -191,7 +191,7 @@ fn map_on_a_shut_down_pool_contains_its_inputs_drop_panics() {
     let other = pool.new_handle();
     pool.shutdown().unwrap();
     let outcomes = common::within("map of bombs", move || {
-        other.map(|_bomb: Bomb| 0u8, (0..3_000).map(|_| Bomb))
+        other.map((0..3_000).map(|_| Bomb), |_bomb: Bomb| 0u8)
     });
     assert_eq!(outcomes.len(), 3_000);
     assert!(outcomes.iter().all(|o| *o == Err(TaskError::Cancelled)));
@@ -568,13 +568,10 @@ fn maps_function_whose_captures_panic_when_dropped_loses_no_outcome() {
     quiet();
     let pool = Arc::new(ThreadPool::new(2));
     let bomb = Boom(1);
-    let outcomes = pool.map(
-        move |x: u32| {
-            let _ = &bomb;
-            x * 2
-        },
-        0..1_000u32,
-    );
+    let outcomes = pool.map(0..1_000u32, move |x: u32| {
+        let _ = &bomb;
+        x * 2
+    });
     assert_eq!(outcomes.len(), 1_000);
     assert!(outcomes
         .iter()
@@ -585,13 +582,10 @@ fn maps_function_whose_captures_panic_when_dropped_loses_no_outcome() {
         .submit(
             move |_: ()| {
                 let bomb = Boom(2);
-                inner.map(
-                    move |x: u32| {
-                        let _ = &bomb;
-                        x + 1
-                    },
-                    0..10u32,
-                )
+                inner.map(0..10u32, move |x: u32| {
+                    let _ = &bomb;
+                    x + 1
+                })
             },
             (),
         )

@@ -1418,7 +1418,7 @@ fn a_blocked_submit_or_map_makes_room_in_its_handles_result_queue() {
         assert_eq!(ticket.wait(), Ok(42));
         fill_both_queues(&pool);
         assert_eq!(
-            pool.map(|x: u32| x * 2, vec![1, 2, 3]),
+            pool.map(vec![1, 2, 3], |x: u32| x * 2),
             [Ok(2), Ok(4), Ok(6)]
         );
         pool.wait().unwrap();
@@ -1444,7 +1444,7 @@ fn waits_outside_the_result_queue_make_room_for_a_worker_stuck_on_it() {
             ticket.wait_timeout(HANG).ok().unwrap().unwrap()
         }),
         ("map", |pool| {
-            pool.map(|x: u32| x * 2, [21u32])[0].clone().unwrap()
+            pool.map([21u32], |x: u32| x * 2)[0].clone().unwrap()
         }),
         ("imap", |pool| {
             pool.imap([21u32], 1, |x| x * 2).next().unwrap().unwrap()

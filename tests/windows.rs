@@ -406,17 +406,14 @@ fn map_returns_outcomes_in_input_order() {
     quiet_deliberate_panics();
     within("map over 1,000 inputs", || {
         let pool = ThreadPool::new(4);
-        let outcomes = pool.map(
-            |i: usize| {
-                // Later inputs often end before earlier ones.
-                busy_for(1_000 - i);
-                if i == 500 {
-                    panic!("{DELIBERATE} on 500");
-                }
-                i * 2
-            },
-            0..1_000,
-        );
+        let outcomes = pool.map(0..1_000, |i: usize| {
+            // Later inputs often end before earlier ones.
+            busy_for(1_000 - i);
+            if i == 500 {
+                panic!("{DELIBERATE} on 500");
+            }
+            i * 2
+        });
         let expected: Vec<Result<usize, TaskError>> = (0..1_000)
             .map(|i| {
                 if i == 500 {
@@ -441,13 +438,10 @@ fn map_puts_many_inputs_as_few_requests_each_input_once() {
         let pool = ThreadPool::new(2);
         let hits = hit_counters(N);
         let seen = Arc::clone(&hits);
-        let outcomes = pool.map(
-            move |i: usize| {
-                seen[i].fetch_add(1, Ordering::SeqCst);
-                i * 3
-            },
-            0..N,
-        );
+        let outcomes = pool.map(0..N, move |i: usize| {
+            seen[i].fetch_add(1, Ordering::SeqCst);
+            i * 3
+        });
         assert_each_once("map's inputs", &hits);
         assert_eq!(outcomes.len(), N);
         for (i, outcome) in outcomes.into_iter().enumerate() {
@@ -475,13 +469,10 @@ fn map_runs_a_few_inputs_side_by_side() {
     within("map over 4 inputs meeting at a barrier", || {
         let pool = ThreadPool::new(4);
         let barrier = Arc::new(Barrier::new(4));
-        let outcomes = pool.map(
-            move |i: usize| {
-                barrier.wait();
-                i
-            },
-            0..4,
-        );
+        let outcomes = pool.map(0..4, move |i: usize| {
+            barrier.wait();
+            i
+        });
         assert_eq!(outcomes, [Ok(0), Ok(1), Ok(2), Ok(3)]);
     });
 }
@@ -498,10 +489,9 @@ fn map_inside_a_request_on_one_worker_runs_in_place() {
         pool.put_request(WorkRequest::new(
             move |_: ()| {
                 let me = thread::current().id();
-                let outcomes = inner.map(
-                    move |n: u64| (n * n, thread::current().id() == me),
-                    0..10_000,
-                );
+                let outcomes = inner.map(0..10_000, move |n: u64| {
+                    (n * n, thread::current().id() == me)
+                });
                 tx.send(outcomes).unwrap();
             },
             (),
@@ -529,13 +519,10 @@ fn map_on_a_shut_down_pool_cancels_every_input() {
         pool.shutdown().expect("shutdown");
         let ran = counter();
         let seen = Arc::clone(&ran);
-        let outcomes = other.map(
-            move |i: usize| {
-                seen.fetch_add(1, Ordering::SeqCst);
-                i
-            },
-            0..5_000,
-        );
+        let outcomes = other.map(0..5_000, move |i: usize| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            i
+        });
         assert_eq!(outcomes.len(), 5_000);
         assert!(outcomes.iter().all(|o| *o == Err(TaskError::Cancelled)));
         assert_eq!(ran.load(Ordering::SeqCst), 0);

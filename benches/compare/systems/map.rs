@@ -1,5 +1,5 @@
 //! The `callpool/map` system: the same pool as `callpool`, all requests put
-//! by one `pool.map(f, 0..n)` (every input at once, outcomes in input
+//! by one `pool.map(0..n, f)` (every input at once, outcomes in input
 //! order); the outcomes are counted and summed on the submitting thread.
 
 use callpool::ThreadPool;
@@ -37,7 +37,7 @@ where
     warm_up(workers);
     let probe = Probe::start();
     let (mut count, mut sum) = (0u64, 0u64);
-    for v in pool.map(f, 0..n).into_iter().flatten() {
+    for v in pool.map(0..n, f).into_iter().flatten() {
         count += 1;
         sum = sum.wrapping_add(v);
     }
