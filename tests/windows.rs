@@ -46,6 +46,40 @@ impl Concurrency {
     }
 }
 
+/// A window's function body for the limit tests: the first `k` inputs
+/// wait for each other (so exactly `k` run at once at the start), the
+/// rest are busy a while; counts how many run at once.
+struct Crowd {
+    running: Concurrency,
+    first: Barrier,
+    k: usize,
+}
+
+impl Crowd {
+    fn new(k: usize) -> Arc<Self> {
+        Arc::new(Crowd {
+            running: Concurrency::default(),
+            first: Barrier::new(k),
+            k,
+        })
+    }
+
+    fn run(&self, i: usize) {
+        self.running.enter();
+        if i < self.k {
+            self.first.wait();
+        } else {
+            busy_for(i);
+        }
+        self.running.leave();
+    }
+
+    /// The most that ran at once.
+    fn max(&self) -> usize {
+        self.running.max()
+    }
+}
+
 fn busy_for(i: usize) {
     for _ in 0..(i % 5) * 20 {
         thread::yield_now();
@@ -82,25 +116,14 @@ fn as_completed_never_runs_more_than_limit_at_once() {
     const N: usize = 200;
     within("as_completed with a limit", || {
         let pool = ThreadPool::new(8);
-        let running = Arc::new(Concurrency::default());
-        let start_together = Arc::new(Barrier::new(K));
+        let crowd = Crowd::new(K);
         let pulled = counter();
-        let (r, s, p) = (
-            Arc::clone(&running),
-            Arc::clone(&start_together),
-            Arc::clone(&pulled),
-        );
+        let (c, p) = (Arc::clone(&crowd), Arc::clone(&pulled));
         let inputs = (0..N).inspect(move |_| {
             p.fetch_add(1, Ordering::SeqCst);
         });
         let mut it = pool.as_completed(inputs, K, move |&i: &usize| {
-            r.enter();
-            if i < K {
-                s.wait();
-            } else {
-                busy_for(i);
-            }
-            r.leave();
+            c.run(i);
             (i, i * i)
         });
         assert_eq!(load(&pulled), 0, "pulled before the first next");
@@ -118,7 +141,7 @@ fn as_completed_never_runs_more_than_limit_at_once() {
         }
         assert_eq!(yielded, N);
         assert_each_once("as_completed items", &hits);
-        assert_eq!(running.max(), K);
+        assert_eq!(crowd.max(), K);
         assert_eq!(pool.pending(), 0);
     });
 }
@@ -151,55 +174,134 @@ fn as_completed_over_endless_inputs_pulls_only_limit_ahead() {
     });
 }
 
-/// Dropped with two requests running (held) and two queued: the drop does
-/// not wait for the running ones, the queued ones never run, the running
-/// ones run once, and the handle has nothing pending.
-#[test]
-fn dropping_as_completed_half_way_cancels_the_queued_and_leaves_the_running() {
-    const K: usize = 4;
-    within("as_completed dropped half-way", || {
-        let pool = ThreadPool::new(2);
+/// A window's inputs and function under watch: counts the inputs pulled
+/// and each input's runs, and holds chosen inputs at a gate, telling which
+/// started, until the gate opens (or the fixture is dropped).
+struct Watched {
+    gate: Arc<Gate>,
+    _open: OpenOnDrop,
+    started_tx: SharedSender<usize>,
+    started: mpsc::Receiver<usize>,
+    ran: Arc<Vec<AtomicUsize>>,
+    pulled: Arc<AtomicUsize>,
+    n: usize,
+}
+
+impl Watched {
+    fn new(n: usize) -> Self {
         let gate = Arc::new(Gate::default());
-        let _open = OpenOnDrop(Arc::clone(&gate));
         let (started_tx, started) = shared_channel();
-        let ran = hit_counters(10);
-        let pulled = counter();
-        let (g, r, p) = (Arc::clone(&gate), Arc::clone(&ran), Arc::clone(&pulled));
-        let inputs = (0..10usize).inspect(move |_| {
-            p.fetch_add(1, Ordering::SeqCst);
-        });
-        let mut it = pool.as_completed(inputs, K, move |&i: &usize| {
-            r[i].fetch_add(1, Ordering::SeqCst);
-            if i == 1 || i == 2 {
-                started_tx.lock().unwrap().send(i).unwrap();
-                g.pass();
+        Watched {
+            _open: OpenOnDrop(Arc::clone(&gate)),
+            gate,
+            started_tx,
+            started,
+            ran: hit_counters(n),
+            pulled: counter(),
+            n,
+        }
+    }
+
+    /// The inputs `0..n`, counted as they are pulled.
+    fn inputs(&self) -> Inputs {
+        let pulled = Arc::clone(&self.pulled);
+        Box::new((0..self.n).inspect(move |_| {
+            pulled.fetch_add(1, Ordering::SeqCst);
+        }))
+    }
+
+    /// For the window's function to call on its input: counts the run,
+    /// and holds the inputs in `held` until the gate opens.
+    fn hold(&self, held: &'static [usize]) -> Hold {
+        let (gate, ran, started) = (
+            Arc::clone(&self.gate),
+            Arc::clone(&self.ran),
+            Arc::clone(&self.started_tx),
+        );
+        Arc::new(move |i| {
+            ran[i].fetch_add(1, Ordering::SeqCst);
+            if held.contains(&i) {
+                started.lock().unwrap().send(i).unwrap();
+                gate.pass();
             }
-            i
-        });
-        // 0..4 pulled; 0 ends first (1 and 2 are held), and 4 is pulled
-        // before 0 is handed back.
-        assert_eq!(it.next(), Some((0, Ok(0))));
-        let mut held: Vec<usize> = (0..2)
+        })
+    }
+
+    /// Waits until `k` held inputs have started; which, in order.
+    fn await_held(&self, k: usize) -> Vec<usize> {
+        let mut held: Vec<usize> = (0..k)
             .map(|_| {
-                started
+                self.started
                     .recv_timeout(HANG)
                     .expect("a held request never started")
             })
             .collect();
         held.sort_unstable();
-        assert_eq!(held, [1, 2]);
-        assert_eq!(load(&pulled), 5);
-        // Both workers held: 3 and 4 are queued.
-        assert_eq!(pool.queued(), 2);
+        held
+    }
 
-        within_here("dropping the iterator", || drop(it));
-        assert_eq!(pool.pending(), 0);
-        // Cancelled, they stay queued until a worker reaches them.
-        assert_eq!(pool.queued(), 2);
-        gate.open();
-        pool.shutdown().unwrap();
-        assert_eq!(loads(&ran), [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(load(&pulled), 5);
+    fn pulled(&self) -> usize {
+        load(&self.pulled)
+    }
+
+    fn runs(&self) -> Vec<usize> {
+        loads(&self.ran)
+    }
+}
+
+/// The inputs of a watched window.
+type Inputs = Box<dyn Iterator<Item = usize>>;
+
+/// What the function of a watched window calls on its input.
+type Hold = Arc<dyn Fn(usize) + Send + Sync>;
+
+/// An as-completed window over inputs 0..10 with limit 4 on two workers,
+/// made by `window`, dropped with two requests running (held) and two
+/// queued: the drop does not wait for the running ones, the queued ones
+/// never run, the running ones run once, nothing more is pulled, and the
+/// handle has nothing pending. `first` is input 0's outcome.
+fn drop_as_completed_half_way<O, It>(
+    pool: &ThreadPool,
+    window: impl FnOnce(Inputs, Hold) -> It,
+    first: (usize, O),
+) where
+    O: PartialEq + std::fmt::Debug,
+    It: Iterator<Item = (usize, O)>,
+{
+    let watched = Watched::new(10);
+    let mut it = window(watched.inputs(), watched.hold(&[1, 2]));
+    // 0..4 pulled; 0 ends first (1 and 2 are held), and 4 is pulled
+    // before 0 is handed back.
+    assert_eq!(it.next(), Some(first));
+    assert_eq!(watched.await_held(2), [1, 2]);
+    assert_eq!(watched.pulled(), 5);
+    // Both workers held: 3 and 4 are queued.
+    assert_eq!(pool.queued(), 2);
+
+    within_here("dropping the iterator", || drop(it));
+    assert_eq!(pool.pending(), 0);
+    // Cancelled, they stay queued until a worker reaches them.
+    assert_eq!(pool.queued(), 2);
+    watched.gate.open();
+    pool.new_handle().shutdown().unwrap();
+    assert_eq!(watched.runs(), [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(watched.pulled(), 5);
+}
+
+#[test]
+fn dropping_as_completed_half_way_cancels_the_queued_and_leaves_the_running() {
+    within("as_completed dropped half-way", || {
+        let pool = ThreadPool::new(2);
+        drop_as_completed_half_way(
+            &pool,
+            |inputs, hold| {
+                pool.as_completed(inputs, 4, move |&i: &usize| {
+                    hold(i);
+                    i
+                })
+            },
+            (0, Ok(0)),
+        );
     });
 }
 
@@ -280,36 +382,24 @@ fn shutdown_now_from_another_handle_ends_as_completed() {
     within("as_completed across shutdown_now", || {
         let pool = ThreadPool::new(1);
         let other = pool.new_handle();
-        let gate = Arc::new(Gate::default());
-        let _open = OpenOnDrop(Arc::clone(&gate));
-        let (started_tx, started) = shared_channel();
-        let ran = hit_counters(64);
-        let pulled = counter();
-        let (g, r, p) = (Arc::clone(&gate), Arc::clone(&ran), Arc::clone(&pulled));
-        let inputs = (0..64usize).inspect(move |_| {
-            p.fetch_add(1, Ordering::SeqCst);
-        });
-        let mut it = pool.as_completed(inputs, K, move |&i: &usize| {
-            r[i].fetch_add(1, Ordering::SeqCst);
-            if i == 1 {
-                started_tx.lock().unwrap().send(()).unwrap();
-                g.pass();
-            }
+        let watched = Watched::new(64);
+        let hold = watched.hold(&[1]);
+        let mut it = pool.as_completed(watched.inputs(), K, move |&i: &usize| {
+            hold(i);
             i * 10
         });
         assert_eq!(it.next(), Some((0, Ok(0))));
-        started.recv_timeout(HANG).expect("input 1 never started");
+        assert_eq!(watched.await_held(1), [1]);
         // 1 runs, held; 2, 3 and 4 are queued.
-        assert_eq!(load(&pulled), 5);
+        assert_eq!(watched.pulled(), 5);
         assert_eq!(pool.queued(), 3);
 
         assert!(other.shutdown_now().is_empty());
-        gate.open();
+        watched.gate.open();
         let mut rest: Vec<(usize, Result<usize, TaskError>)> = it.collect();
         rest.sort_by_key(|&(i, _)| i);
-        let pulled = load(&pulled);
         // One input pulled after the shutdown: its put is refused.
-        assert_eq!(pulled, 6);
+        assert_eq!(watched.pulled(), 6);
         assert_eq!(
             rest,
             [
@@ -323,7 +413,7 @@ fn shutdown_now_from_another_handle_ends_as_completed() {
         let mut expected_runs = vec![0; 64];
         expected_runs[0] = 1;
         expected_runs[1] = 1;
-        assert_eq!(loads(&ran), expected_runs);
+        assert_eq!(watched.runs(), expected_runs);
         assert_eq!(pool.pending(), 0);
     });
 }
@@ -536,33 +626,22 @@ fn dropping_imap_half_way_cancels_the_rest() {
     const K: usize = 4;
     within("imap dropped half-way", || {
         let pool = ThreadPool::new(1);
-        let gate = Arc::new(Gate::default());
-        let _open = OpenOnDrop(Arc::clone(&gate));
-        let (started_tx, started) = shared_channel();
-        let ran = hit_counters(10);
-        let pulled = counter();
-        let (g, r, p) = (Arc::clone(&gate), Arc::clone(&ran), Arc::clone(&pulled));
-        let inputs = (0..10usize).inspect(move |_| {
-            p.fetch_add(1, Ordering::SeqCst);
-        });
-        let mut it = pool.imap(inputs, K, move |i: usize| {
-            r[i].fetch_add(1, Ordering::SeqCst);
-            if i == 1 {
-                started_tx.lock().unwrap().send(()).unwrap();
-                g.pass();
-            }
+        let watched = Watched::new(10);
+        let hold = watched.hold(&[1]);
+        let mut it = pool.imap(watched.inputs(), K, move |i: usize| {
+            hold(i);
             i
         });
         assert_eq!(it.next(), Some(Ok(0)));
-        started.recv_timeout(HANG).expect("input 1 never started");
-        assert_eq!(load(&pulled), K);
+        assert_eq!(watched.await_held(1), [1]);
+        assert_eq!(watched.pulled(), K);
         assert_eq!(pool.queued(), 2);
         within_here("dropping imap", || drop(it));
         assert_eq!(pool.pending(), 0);
-        gate.open();
+        watched.gate.open();
         pool.shutdown().unwrap();
-        assert_eq!(loads(&ran), [1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(load(&pulled), K);
+        assert_eq!(watched.runs(), [1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(watched.pulled(), K);
     });
 }
 
