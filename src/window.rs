@@ -5,9 +5,14 @@
 //!
 //! Both are built on tickets: each input is one ticket's request, so their
 //! outcomes never mix with the handle's callbacks, and dropping the iterator
-//! cancels, through the tickets, what has not started.
+//! cancels, through the tickets, what has not started. Their `_fallible`
+//! forms ([`ThreadPool::as_completed_fallible`],
+//! [`ThreadPool::imap_fallible`]) are the same iterators over tickets of a
+//! fallible request, as `submit_fallible`'s are: only how the worker calls
+//! the function differs (`call`).
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::fmt;
 use std::iter::Fuse;
 use std::panic::{self, AssertUnwindSafe};
@@ -28,12 +33,13 @@ use crate::unwind;
 type Held<A> = Arc<Mutex<Option<A>>>;
 
 /// One request of [`Completions`] in flight: its input and its ticket.
-type Flying<A, T> = (Held<A>, Ticket<T>);
+type Flying<A, T, E> = (Held<A>, Ticket<T, E>);
 
 impl ThreadPool {
     /// Runs `f(&input)` for each input on the pool, with at most `limit` of
     /// them queued or running at once, and iterates over `(input, outcome)`
-    /// in the order they end.
+    /// in the order they end. For an `f` that returns a `Result`, see
+    /// [`as_completed_fallible`](Self::as_completed_fallible).
     ///
     /// Inputs are pulled lazily: `limit` at the start, then one each time
     /// an outcome comes back, so an endless iterator of inputs works in
@@ -98,27 +104,62 @@ impl ThreadPool {
         F: Fn(&I::Item) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
-        let (done, ended) = flume::unbounded();
-        Completions {
-            pool: self,
-            inputs: Some(inputs.into_iter().fuse()),
-            limit,
-            f: Arc::new(f),
-            flying: Vec::new(),
-            free: Vec::new(),
-            in_flight: 0,
-            done,
-            ended,
-            home: self.home(),
-            unput: None,
-            ready: None,
-        }
+        Completions::new(self, inputs.into_iter(), limit, f, |f, input| Ok(f(input)))
+    }
+
+    /// Like [`as_completed`](Self::as_completed), for a function that
+    /// returns a `Result`: an `Err(e)` comes back as
+    /// `(input, Err(TaskError::Failed(e)))`, as it reaches a ticket of
+    /// [`submit_fallible`](Self::submit_fallible), beside the
+    /// [`Panicked`](TaskError::Panicked), [`Cancelled`](TaskError::Cancelled)
+    /// and [`Expired`](TaskError::Expired) that `as_completed` gives. One
+    /// `match` sees every way an input failed, with no
+    /// `Result<Result<T, E>, TaskError>` to flatten.
+    ///
+    /// Everything else is as in `as_completed`: at most `limit` in flight
+    /// (0: no limit), inputs pulled lazily, and dropping the iterator
+    /// cancels what has not started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let inputs = ["1", "22", "x", "333"].map(String::from);
+    /// let mut sum = 0;
+    /// let mut bad = Vec::new();
+    /// for (input, outcome) in pool.as_completed_fallible(inputs, 2, |s: &String| s.parse::<u32>()) {
+    ///     match outcome {
+    ///         Ok(n) => sum += n,
+    ///         Err(TaskError::Failed(e)) => bad.push(format!("{input}: {e}")),
+    ///         Err(e) => panic!("{input}: {e}"),
+    ///     }
+    /// }
+    /// assert_eq!(sum, 356);
+    /// assert_eq!(bad, ["x: invalid digit found in string"]);
+    /// ```
+    pub fn as_completed_fallible<I, F, T, E>(
+        &self,
+        inputs: I,
+        limit: usize,
+        f: F,
+    ) -> Completions<'_, I::IntoIter, F, T, E>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(&I::Item) -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        Completions::new(self, inputs.into_iter(), limit, f, |f, input| f(input))
     }
 
     /// Runs `f(input)` for each input on the pool, with at most `limit` of
     /// them queued, running or ended but not yet yielded, and iterates over
     /// the outcomes in input order: later inputs already run while the
-    /// iterator waits for an earlier one.
+    /// iterator waits for an earlier one. For an `f` that returns a
+    /// `Result`, see [`imap_fallible`](Self::imap_fallible).
     ///
     /// Inputs are pulled lazily, as in [`as_completed`](Self::as_completed);
     /// a `limit` of 0 means no limit (finite inputs only). Dropping the
@@ -145,14 +186,40 @@ impl ThreadPool {
         F: Fn(I::Item) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
-        InOrder {
-            pool: self,
-            inputs: Some(inputs.into_iter().fuse()),
-            limit,
-            f: Arc::new(f),
-            flying: VecDeque::new(),
-            unput: None,
-        }
+        InOrder::new(self, inputs.into_iter(), limit, f, |f, input| Ok(f(input)))
+    }
+
+    /// Like [`imap`](Self::imap), for a function that returns a `Result`:
+    /// an `Err(e)` comes back as `Err(TaskError::Failed(e))` in its
+    /// input's place, as it reaches a ticket of
+    /// [`submit_fallible`](Self::submit_fallible) (see
+    /// [`as_completed_fallible`](Self::as_completed_fallible)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let parsed: Vec<_> = pool.imap_fallible(["7", "-1", "9"], 2, str::parse::<u8>).collect();
+    /// assert_eq!(parsed[0], Ok(7));
+    /// assert!(matches!(parsed[1], Err(TaskError::Failed(_))));
+    /// assert_eq!(parsed[2], Ok(9));
+    /// ```
+    pub fn imap_fallible<I, F, T, E>(
+        &self,
+        inputs: I,
+        limit: usize,
+        f: F,
+    ) -> InOrder<'_, I::IntoIter, F, T, E>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        InOrder::new(self, inputs.into_iter(), limit, f, |f, input| f(input))
     }
 }
 
@@ -230,18 +297,23 @@ fn went_in(put: Put, in_flight: usize, unput: &mut Option<WorkRequest>) -> Optio
     }
 }
 
-/// The iterator of [`ThreadPool::as_completed`]: `(input, outcome)` in the
-/// order the requests end.
-pub struct Completions<'p, I: Iterator, F, T> {
+/// The iterator of [`ThreadPool::as_completed`] and
+/// [`ThreadPool::as_completed_fallible`]: `(input, outcome)` in the order
+/// the requests end. `E` is the fallible function's error type.
+pub struct Completions<'p, I: Iterator, F, T, E = Infallible> {
     pool: &'p ThreadPool,
     /// `None` once exhausted, or once the pool refused a put.
     inputs: Option<Fuse<I>>,
     limit: usize,
     f: Arc<F>,
+    /// How the worker calls `f`: `Ok` around a plain function's value, or
+    /// a fallible one's `Result` as it is. A pointer, not a bound on `F`,
+    /// since the two shapes of `F` cannot both be bounds of one impl.
+    call: fn(&F, &I::Item) -> Result<T, E>,
     /// The requests in flight (a request kept in `unput` included), by key
     /// (their index here); `free` lists the keys to reuse, so the table
     /// never outgrows `limit`.
-    flying: Vec<Option<Flying<I::Item, T>>>,
+    flying: Vec<Option<Flying<I::Item, T, E>>>,
     free: Vec<usize>,
     in_flight: usize,
     /// Each ticket tells its key here as it ends; `None` is a lookout's
@@ -256,15 +328,48 @@ pub struct Completions<'p, I: Iterator, F, T> {
     unput: Option<WorkRequest>,
     /// An outcome taken when the refill after it panicked: the next call
     /// returns it.
-    ready: Option<(I::Item, Result<T, TaskError>)>,
+    ready: Option<Completed<I::Item, T, E>>,
 }
 
-impl<I, F, T> Completions<'_, I, F, T>
+/// An input and its outcome, as [`Completions`] yields them.
+type Completed<A, T, E> = (A, Result<T, TaskError<E>>);
+
+impl<'p, I: Iterator, F, T, E> Completions<'p, I, F, T, E> {
+    /// The iterator of `as_completed` and `as_completed_fallible`; `call`
+    /// is how a worker calls `f` on an input.
+    fn new(
+        pool: &'p ThreadPool,
+        inputs: I,
+        limit: usize,
+        f: F,
+        call: fn(&F, &I::Item) -> Result<T, E>,
+    ) -> Self {
+        let (done, ended) = flume::unbounded();
+        Completions {
+            pool,
+            inputs: Some(inputs.fuse()),
+            limit,
+            f: Arc::new(f),
+            call,
+            flying: Vec::new(),
+            free: Vec::new(),
+            in_flight: 0,
+            done,
+            ended,
+            home: pool.home(),
+            unput: None,
+            ready: None,
+        }
+    }
+}
+
+impl<I, F, T, E> Completions<'_, I, F, T, E>
 where
     I: Iterator,
     I::Item: Send + 'static,
-    F: Fn(&I::Item) -> T + Send + Sync + 'static,
+    F: Send + Sync + 'static,
     T: Send + 'static,
+    E: Send + 'static,
 {
     /// Puts requests for new inputs while there is room; none while a
     /// request kept for want of a worker waits to be put again.
@@ -281,16 +386,19 @@ where
                 return;
             };
             let held: Held<I::Item> = Arc::new(Mutex::new(Some(input)));
-            let (f, on_worker) = (Arc::clone(&self.f), Arc::clone(&held));
+            let (f, call, on_worker) = (Arc::clone(&self.f), self.call, Arc::clone(&held));
             // No home: this iterator looks out for the handle itself.
             let (ticket, task) = Ticket::with_request(
                 move || {
                     // Poisoning only means `f` panicked (reported as such); the
                     // input is still there to hand back.
                     let input = on_worker.lock().unwrap_or_else(|e| e.into_inner());
-                    Ok(f(input
-                        .as_ref()
-                        .expect("the input is taken only after the outcome")))
+                    call(
+                        &f,
+                        input
+                            .as_ref()
+                            .expect("the input is taken only after the outcome"),
+                    )
                 },
                 None,
             );
@@ -327,14 +435,15 @@ where
     }
 }
 
-impl<I, F, T> Iterator for Completions<'_, I, F, T>
+impl<I, F, T, E> Iterator for Completions<'_, I, F, T, E>
 where
     I: Iterator,
     I::Item: Send + 'static,
-    F: Fn(&I::Item) -> T + Send + Sync + 'static,
+    F: Send + Sync + 'static,
     T: Send + 'static,
+    E: Send + 'static,
 {
-    type Item = (I::Item, Result<T, TaskError>);
+    type Item = (I::Item, Result<T, TaskError<E>>);
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(ready) = self.ready.take() {
@@ -372,7 +481,7 @@ where
     }
 }
 
-impl<I: Iterator, F, T> Drop for Completions<'_, I, F, T> {
+impl<I: Iterator, F, T, E> Drop for Completions<'_, I, F, T, E> {
     fn drop(&mut self) {
         // An input's `Drop` is user code, run here for the inputs of
         // cancelled requests (and of those that ended unread), and so is
@@ -393,7 +502,7 @@ impl<I: Iterator, F, T> Drop for Completions<'_, I, F, T> {
     }
 }
 
-impl<I: Iterator, F, T> fmt::Debug for Completions<'_, I, F, T> {
+impl<I: Iterator, F, T, E> fmt::Debug for Completions<'_, I, F, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Completions")
             .field("limit", &self.limit)
@@ -403,29 +512,33 @@ impl<I: Iterator, F, T> fmt::Debug for Completions<'_, I, F, T> {
     }
 }
 
-/// The iterator of [`ThreadPool::imap`]: outcomes in input order.
-pub struct InOrder<'p, I: Iterator, F, T> {
+/// The iterator of [`ThreadPool::imap`] and [`ThreadPool::imap_fallible`]:
+/// outcomes in input order. `E` is the fallible function's error type.
+pub struct InOrder<'p, I: Iterator, F, T, E = Infallible> {
     pool: &'p ThreadPool,
     /// `None` once exhausted, or once the pool refused a put.
     inputs: Option<Fuse<I>>,
     limit: usize,
     f: Arc<F>,
+    /// How the worker calls `f` (see `Completions::call`).
+    call: fn(&F, I::Item) -> Result<T, E>,
     /// The requests in flight, oldest first.
-    flying: VecDeque<Ticket<T>>,
+    flying: VecDeque<Ticket<T, E>>,
     /// A request in flight, the last of `flying`, whose put a callback's
     /// panic interrupted or that found no worker (see
     /// `Completions::unput`).
     unput: Option<WorkRequest>,
 }
 
-impl<I, F, T> Iterator for InOrder<'_, I, F, T>
+impl<I, F, T, E> Iterator for InOrder<'_, I, F, T, E>
 where
     I: Iterator,
     I::Item: Send + 'static,
-    F: Fn(I::Item) -> T + Send + Sync + 'static,
+    F: Send + Sync + 'static,
     T: Send + 'static,
+    E: Send + 'static,
 {
-    type Item = Result<T, TaskError>;
+    type Item = Result<T, TaskError<E>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let mut pull = match self.unput.take() {
@@ -443,8 +556,8 @@ where
                 self.inputs = None;
                 break;
             };
-            let f = Arc::clone(&self.f);
-            let (ticket, task) = Ticket::with_request(move || Ok(f(input)), self.pool.home());
+            let (f, call) = (Arc::clone(&self.f), self.call);
+            let (ticket, task) = Ticket::with_request(move || call(&f, input), self.pool.home());
             self.flying.push_back(ticket);
             let put = put_or_keep(self.pool, task, &mut self.unput);
             pull = self.went_in(put);
@@ -457,7 +570,27 @@ where
     }
 }
 
-impl<I: Iterator, F, T> InOrder<'_, I, F, T> {
+impl<'p, I: Iterator, F, T, E> InOrder<'p, I, F, T, E> {
+    /// The iterator of `imap` and `imap_fallible`; `call` is how a worker
+    /// calls `f` on an input.
+    fn new(
+        pool: &'p ThreadPool,
+        inputs: I,
+        limit: usize,
+        f: F,
+        call: fn(&F, I::Item) -> Result<T, E>,
+    ) -> Self {
+        InOrder {
+            pool,
+            inputs: Some(inputs.fuse()),
+            limit,
+            f: Arc::new(f),
+            call,
+            flying: VecDeque::new(),
+            unput: None,
+        }
+    }
+
     /// Whether a put went in (see the free `went_in`).
     fn went_in(&mut self, put: Put) -> bool {
         went_in(put, self.flying.len(), &mut self.unput).unwrap_or_else(|| {
@@ -467,7 +600,7 @@ impl<I: Iterator, F, T> InOrder<'_, I, F, T> {
     }
 }
 
-impl<I: Iterator, F, T> Drop for InOrder<'_, I, F, T> {
+impl<I: Iterator, F, T, E> Drop for InOrder<'_, I, F, T, E> {
     fn drop(&mut self) {
         for ticket in self.flying.drain(..) {
             // As for `Completions`: the ticket of a request that ended
@@ -481,7 +614,7 @@ impl<I: Iterator, F, T> Drop for InOrder<'_, I, F, T> {
     }
 }
 
-impl<I: Iterator, F, T> fmt::Debug for InOrder<'_, I, F, T> {
+impl<I: Iterator, F, T, E> fmt::Debug for InOrder<'_, I, F, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InOrder")
             .field("limit", &self.limit)

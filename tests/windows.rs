@@ -1,7 +1,7 @@
 //! Many inputs through one function: `ThreadPool::as_completed` (outcomes
-//! as they end, at most `limit` in flight), `imap` (in input order) and
-//! `map`; what dropping them half-way cancels, and how they share a handle
-//! with callback requests and with a shutdown.
+//! as they end, at most `limit` in flight), `imap` (in input order), their
+//! `_fallible` forms, and `map`; what dropping them half-way cancels, and
+//! how they share a handle with callback requests and with a shutdown.
 //!
 //! Every step that must come before another is forced by a gate or a
 //! channel; timeouts only turn a hang into a failure. On a pool of one
@@ -881,4 +881,148 @@ fn a_window_with_nothing_queued_ends_when_its_put_finds_no_worker() {
         assert_eq!(outcomes, [(0, Err(TaskError::Cancelled))], "imap: {imap}");
         assert_eq!(pulled, 1, "imap: {imap}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// as_completed_fallible and imap_fallible.
+// ---------------------------------------------------------------------------
+
+/// The user's own error type: the fallible windows must hand it back as
+/// it is, in `TaskError::Failed`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct NotEven(usize);
+
+/// Ok for an even input, the user's error for an odd one, and a panic
+/// for every tenth.
+fn even(i: usize) -> Result<usize, NotEven> {
+    if i % 10 == 5 {
+        panic!("{DELIBERATE} on {i}");
+    }
+    if i % 2 == 0 {
+        Ok(i / 2)
+    } else {
+        Err(NotEven(i))
+    }
+}
+
+fn expected_even(i: usize) -> Result<usize, TaskError<NotEven>> {
+    if i % 10 == 5 {
+        Err(TaskError::Panicked(format!("{DELIBERATE} on {i}")))
+    } else if i % 2 == 0 {
+        Ok(i / 2)
+    } else {
+        Err(TaskError::Failed(NotEven(i)))
+    }
+}
+
+/// 100 inputs, limit 4: every input comes back once, with its own
+/// outcome; an `Err` of the function as `TaskError::Failed` with the
+/// user's value, a panic as `TaskError::Panicked`; and each is the very
+/// outcome `submit_fallible` gives for the same input.
+#[test]
+fn as_completed_fallible_hands_back_the_users_error_and_a_panic_as_their_variants() {
+    const N: usize = 100;
+    quiet_deliberate_panics();
+    within("as_completed_fallible", || {
+        let pool = ThreadPool::new(3);
+        let ran = hit_counters(N);
+        let r = Arc::clone(&ran);
+        let mut seen: Vec<(usize, Result<usize, TaskError<NotEven>>)> = pool
+            .as_completed_fallible(0..N, 4, move |&i: &usize| {
+                r[i].fetch_add(1, Ordering::SeqCst);
+                even(i)
+            })
+            .collect();
+        assert_eq!(seen.len(), N, "one outcome per input");
+        seen.sort_by_key(|&(i, _)| i);
+        let expected: Vec<_> = (0..N).map(|i| (i, expected_even(i))).collect();
+        assert_eq!(seen, expected);
+        assert_each_once("as_completed_fallible's function", &ran);
+        for i in [4, 7, 15] {
+            let ticket = pool.submit_fallible(even, i).unwrap();
+            assert_eq!(ticket.wait(), seen[i].1, "input {i}");
+        }
+        assert_eq!(pool.pending(), 0);
+        assert_eq!(pool.workers(), 3, "the workers survived the panics");
+    });
+}
+
+/// 8 workers, limit 3: the first three inputs wait for each other, so
+/// exactly 3 run at once at the start, and never more.
+#[test]
+fn as_completed_fallible_never_runs_more_than_limit_at_once() {
+    const K: usize = 3;
+    const N: usize = 120;
+    within("as_completed_fallible with a limit", || {
+        let pool = ThreadPool::new(8);
+        let crowd = Crowd::new(K);
+        let c = Arc::clone(&crowd);
+        let hits = hit_counters(N);
+        for (input, outcome) in pool.as_completed_fallible(0..N, K, move |&i: &usize| {
+            c.run(i);
+            if i % 3 == 0 {
+                Err(NotEven(i))
+            } else {
+                Ok(i)
+            }
+        }) {
+            let expected = if input % 3 == 0 {
+                Err(TaskError::Failed(NotEven(input)))
+            } else {
+                Ok(input)
+            };
+            assert_eq!(outcome, expected);
+            hits[input].fetch_add(1, Ordering::SeqCst);
+        }
+        assert_each_once("as_completed_fallible items", &hits);
+        assert_eq!(crowd.max(), K);
+    });
+}
+
+/// As `dropping_as_completed_half_way_cancels_the_queued_and_leaves_the_running`,
+/// for the fallible form, whose function fails every input.
+#[test]
+fn dropping_as_completed_fallible_half_way_cancels_what_has_not_started() {
+    within("as_completed_fallible dropped half-way", || {
+        let pool = ThreadPool::new(2);
+        drop_as_completed_half_way(
+            &pool,
+            |inputs, hold| {
+                pool.as_completed_fallible(inputs, 4, move |&i: &usize| {
+                    hold(i);
+                    Err::<(), _>(NotEven(i))
+                })
+            },
+            (0, Err(TaskError::Failed(NotEven(0)))),
+        );
+    });
+}
+
+/// imap_fallible: outcomes in input order, the user's error and a panic
+/// as their variants, at most `limit` running at once, each input once.
+#[test]
+fn imap_fallible_yields_in_input_order_with_the_users_error() {
+    const K: usize = 4;
+    const N: usize = 100;
+    quiet_deliberate_panics();
+    within("imap_fallible", || {
+        let pool = ThreadPool::new(8);
+        let running = Arc::new(Concurrency::default());
+        let ran = hit_counters(N);
+        let (c, r) = (Arc::clone(&running), Arc::clone(&ran));
+        let outcomes: Vec<_> = pool
+            .imap_fallible(0..N, K, move |i: usize| {
+                r[i].fetch_add(1, Ordering::SeqCst);
+                c.enter();
+                // Later inputs often end before earlier ones.
+                busy_for(N - i);
+                c.leave();
+                even(i)
+            })
+            .collect();
+        let expected: Vec<_> = (0..N).map(expected_even).collect();
+        assert_eq!(outcomes, expected);
+        assert_each_once("imap_fallible's function", &ran);
+        assert!(running.max() <= K, "{} ran at once", running.max());
+    });
 }
