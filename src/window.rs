@@ -11,7 +11,7 @@
 //! fallible request, as `submit_fallible`'s are: only how the worker calls
 //! the function differs (`call`).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::fmt;
 use std::iter::Fuse;
@@ -22,7 +22,7 @@ use crate::error::PutError;
 use crate::handle::ThreadPool;
 use crate::lookout::{self, Home};
 use crate::request::task::TaskBox;
-use crate::request::{TaskError, WorkRequest};
+use crate::request::{RequestId, TaskError, WorkRequest};
 use crate::ticket::{Listener, Ticket};
 use crate::unwind;
 
@@ -452,6 +452,14 @@ where
         self.fill();
         if self.in_flight == 0 {
             return None;
+        }
+        // On a worker of its own pool, what is still queued runs here
+        // first: queued behind the workers that wait for it, it could wait
+        // for ever (`pool::worker::help`).
+        if self.ended.is_empty() && self.pool.on_worker_thread() {
+            let ids: HashSet<RequestId> =
+                self.flying.iter().flatten().map(|(_, t)| t.id()).collect();
+            self.pool.help(|job| ids.contains(&job.id()));
         }
         // We hold a sender ourselves: this blocks until a ticket tells,
         // making room meanwhile for a worker stuck on the handle's full

@@ -231,3 +231,49 @@ fn a_ticket_waited_for_on_the_only_worker_runs_there() {
         assert_eq!(pool.stats().completed, 3);
     });
 }
+
+/// `as_completed`, `imap` and `callpool::as_completed` over tickets, each
+/// iterated inside the only worker's callable: every input's request runs
+/// there, once, and every outcome comes back.
+#[test]
+fn iterators_over_outcomes_on_the_only_worker_get_every_outcome() {
+    within("iterators on the only worker", || {
+        let pool = ThreadPool::new(1);
+        let inner = pool.clone();
+        let ticket = pool
+            .submit(
+                move |()| {
+                    let mut completed: Vec<(u64, u64)> = inner
+                        .as_completed(0..20u64, 4, |n: &u64| n * n)
+                        .map(|(n, sq)| (n, sq.unwrap()))
+                        .collect();
+                    completed.sort_unstable();
+                    let in_order: Vec<u64> = inner
+                        .imap(0..20u64, 4, |n| n + 1)
+                        .map(Result::unwrap)
+                        .collect();
+                    let tickets: Vec<_> = (0..5u64)
+                        .map(|n| inner.submit(|n: u64| n * 10, n).unwrap())
+                        .collect();
+                    let mut by_ticket: Vec<(usize, u64)> = callpool::as_completed(tickets)
+                        .map(|(i, outcome)| (i, outcome.unwrap()))
+                        .collect();
+                    by_ticket.sort_unstable();
+                    (completed, in_order, by_ticket)
+                },
+                (),
+            )
+            .unwrap();
+        let (completed, in_order, by_ticket) = ticket.wait().unwrap();
+        assert_eq!(
+            completed,
+            (0..20u64).map(|n| (n, n * n)).collect::<Vec<_>>()
+        );
+        assert_eq!(in_order, (1..=20u64).collect::<Vec<_>>());
+        assert_eq!(
+            by_ticket,
+            (0..5usize).map(|i| (i, i as u64 * 10)).collect::<Vec<_>>()
+        );
+        assert_eq!(pool.stats().completed, 1 + 20 + 20 + 5);
+    });
+}

@@ -1,11 +1,12 @@
 //! [`as_completed`]: the outcomes of tickets already submitted, in the
 //! order their requests end.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::lookout::{self, Home};
-use crate::request::TaskError;
+use crate::request::{RequestId, TaskError};
 use crate::ticket::{Listener, Ticket};
 use crate::unwind;
 
@@ -91,6 +92,12 @@ impl<T, E> Iterator for AsCompleted<T, E> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.left == 0 {
             return None;
+        }
+        // On a worker thread, the tickets' requests still queued in its
+        // pool run here first (as `Ticket::wait` does).
+        if self.ended.is_empty() && crate::worker_thread::pool().is_some() {
+            let ids: HashSet<RequestId> = self.tickets.iter().flatten().map(Ticket::id).collect();
+            crate::pool::worker::help_here(|job| ids.contains(&job.id()));
         }
         // Each ticket left tells exactly once, so this returns with a key.
         let key = lookout::recv(&self.ended, &self.nudges, &self.homes)?;
