@@ -267,11 +267,12 @@ where
 
     /// On one of its pool's workers (a collector or a scope inside a
     /// callable), before this thread blocks for an outcome: what has
-    /// arrived (`Some(None)` for a nudge), or else runs here this
+    /// arrived (`Some(None)` for a nudge), or else runs here one of this
     /// collector's requests that no worker has started (`Some(None)` if it
-    /// ran any). Blocking with them queued could wait for ever: every
-    /// other worker may be busy, or waiting so too. `None`: nothing to do
-    /// but block (only for requests that other workers are running).
+    /// ran one; the others stay queued for free workers). Blocking with
+    /// them queued could wait for ever: every other worker may be busy, or
+    /// waiting so too. `None`: nothing to do but block (only for requests
+    /// that other workers are running).
     fn help(&self) -> Option<Option<Arrived<T, E>>> {
         if !self.pool.on_worker_thread() {
             return None;

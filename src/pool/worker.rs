@@ -172,15 +172,22 @@ impl Drop for Installed {
     }
 }
 
-/// Runs here, on this worker's thread, the requests for which `mine` holds
+/// Runs here, on this worker's thread, one request for which `mine` holds
 /// that no worker has started yet (queued, or held in a slot), and returns
-/// how many it took; 0 unless this thread is one of `pool`'s workers.
+/// how many it took (0 or 1); 0 unless this thread is one of `pool`'s
+/// workers.
 ///
 /// For a wait inside one of this worker's callables (a scope's, a
 /// collector's) for requests of its own: with every other worker busy, or
 /// waiting likewise, they would otherwise wait for a worker while this one
 /// waits for them. Run as this worker's loop runs a request: children,
 /// joins and the worker's state as for any request of this worker.
+///
+/// One at a time, the waiting caller calling again for the next: the
+/// others stay queued for the pool's free workers meanwhile. Taken all at
+/// once, they would run one after the other here while free workers found
+/// them gone, and one that waits for a sibling to start (a rendezvous)
+/// would wait for ever for a sibling held on this worker's stack.
 pub(crate) fn help(pool: &Arc<Pool>, mine: impl Fn(&Job) -> bool + Copy) -> usize {
     match HERE.with(|slot| slot.borrow().clone()) {
         Some(here) if Arc::ptr_eq(&here.pool, pool) => run_here(&here, mine),
@@ -199,20 +206,25 @@ pub(crate) fn help_here(mine: impl Fn(&Job) -> bool + Copy) -> usize {
 
 fn run_here(here: &Here, mine: impl Fn(&Job) -> bool + Copy) -> usize {
     let pool = &here.pool;
-    let mut jobs = pool.take_unstarted(mine).into_iter();
-    let taken = jobs.len();
-    let worker = here.this();
-    while let Some(job) = jobs.next() {
-        // Taken, these are this worker's, as a request it took from the
-        // queue is; but unlike that one, a closing sweep cannot reach those
-        // it has not started: cancelled here once the pool has closed.
-        if pool.lifecycle() == Lifecycle::Closed {
-            cancel_children(pool, std::iter::once(job).chain(jobs).collect());
-            break;
-        }
-        drop(execute(pool, job, &worker));
+    let found = Cell::new(false);
+    let first = |job: &Job| {
+        let take = !found.get() && mine(job);
+        found.set(found.get() || take);
+        take
+    };
+    let Some(job) = pool.take_unstarted(first).pop() else {
+        return 0;
+    };
+    // Taken, it is this worker's, as a request it took from the queue is;
+    // but a closing sweep cannot reach it on this stack: cancelled here
+    // once the pool has closed, so `shutdown_now` starts none after it
+    // returns.
+    if pool.lifecycle() == Lifecycle::Closed {
+        cancel_children(pool, vec![job]);
+    } else {
+        drop(execute(pool, job, &here.this()));
     }
-    taken
+    1
 }
 
 /// Runs one request and sends it back to its handle; returns the job's
