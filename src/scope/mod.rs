@@ -58,10 +58,18 @@ impl ThreadPool {
     ///
     /// A scope may be opened inside a callable of the same pool (nested
     /// divide and conquer): the worker that waits in it runs the scope's
-    /// requests that no other worker has started yet itself, so a scope
-    /// never waits for a worker that waits too. Those requests then run one
-    /// after the other on that worker, and its callbacks run there as well
-    /// (the scope's thread).
+    /// requests that no other worker has started yet itself, one at a time
+    /// (leaving the rest to workers that come free meanwhile), so a scope
+    /// never waits for a worker that waits too. Its callbacks run on that
+    /// worker as well (the scope's thread). A request run so shares the
+    /// worker with the callable that waits: its
+    /// [`Context::worker_state`] is that worker's state, so a guard from
+    /// it held across the scope makes the request's own `worker_state`
+    /// call panic (already borrowed): take the state inside each request.
+    /// And it runs on that worker's stack, about 1.4 KB per level of
+    /// nesting in a release build and three times that in a debug one: a
+    /// chain of scopes some hundreds of levels deep on one worker needs a
+    /// larger [`stack_size`](crate::Builder::stack_size).
     ///
     /// # Examples
     ///
