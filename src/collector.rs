@@ -11,6 +11,7 @@ use std::fmt;
 use std::panic;
 use std::sync::Arc;
 
+use crate::collector_context::{self, Added, CollectorContext};
 use crate::error::PutError;
 use crate::handle::ThreadPool;
 use crate::lookout::{self, Home};
@@ -75,6 +76,9 @@ pub struct Collector<'a, T, E = Infallible> {
     /// request handed back in its `PutError` still reports `Cancelled` here
     /// when it is dropped, and that outcome must be told apart.
     pending: HashSet<RequestId>,
+    /// Requests added from workers (`CollectorContext::add`) whose ids are
+    /// not in `pending` yet; made by the first `put_with_context`.
+    added: Option<Arc<Added>>,
     callbacks: HashMap<RequestId, LocalCallback<'a, T, E>>,
     /// The pool handle, if a blocked receive must look out for it
     /// (bounded results).
@@ -103,6 +107,7 @@ impl<'a, T, E> Collector<'a, T, E> {
             sender,
             receiver,
             pending: HashSet::new(),
+            added: None,
             callbacks: HashMap::new(),
             home: pool.home(),
         }
@@ -111,7 +116,19 @@ impl<'a, T, E> Collector<'a, T, E> {
     /// Requests put through this collector whose outcomes it has not
     /// handled yet.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.added.as_ref().map_or(0, |added| added.len())
+    }
+
+    /// Counts in `pending` the requests added from workers since the last
+    /// look: before each look at whether anything is pending, and after
+    /// each outcome arrives, before it is counted out (see `Added`).
+    fn count_added(&mut self) {
+        if let Some(added) = &self.added {
+            let pending = &mut self.pending;
+            added.take(|id| {
+                pending.insert(id);
+            });
+        }
     }
 }
 
@@ -194,6 +211,77 @@ where
         )
     }
 
+    /// Puts `callable(cx, arg)`, whose [`CollectorContext`] `cx` can add
+    /// more requests whose outcomes come back to this collector too: work
+    /// that makes work, read as one stream of outcomes. Every request added
+    /// counts as pending here from the moment it is added, so
+    /// [`outcomes`](Self::outcomes) and [`wait_with`](Self::wait_with) end
+    /// only once all of them, transitively, have been handled.
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    ///
+    /// # Examples
+    ///
+    /// A walk that finds its work as it goes: each number under 100 adds
+    /// its double and its double plus one.
+    ///
+    /// ```
+    /// use callpool::{CollectorContext, ThreadPool};
+    ///
+    /// fn grow(cx: &CollectorContext<'_, u32>, n: u32) -> u32 {
+    ///     for next in [2 * n, 2 * n + 1] {
+    ///         if next < 100 {
+    ///             cx.add_with_context(grow, next).expect("the pool is open");
+    ///         }
+    ///     }
+    ///     n
+    /// }
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut found = pool.collector::<u32>();
+    /// found.put_with_context(grow, 1)?;
+    /// let mut all: Vec<u32> = found.outcomes().map(|(_, n)| n.unwrap()).collect();
+    /// all.sort_unstable();
+    /// assert_eq!(all, (1..100).collect::<Vec<_>>());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_with_context<F, A>(&mut self, callable: F, arg: A) -> Result<RequestId, PutError>
+    where
+        F: FnOnce(&CollectorContext<'_, T, E>, A) -> T + Send + 'static,
+        A: Send + 'static,
+    {
+        let run = collector_context::with_context(callable, arg, self.sender.clone(), self.added());
+        self.put_work(move |cx: &Context<'_>| Ok(run(cx)), None)
+    }
+
+    /// [`put_with_context`](Self::put_with_context) for a callable that
+    /// returns a `Result`: an `Err(e)` comes back as
+    /// [`TaskError::Failed(e)`](TaskError::Failed).
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    pub fn put_fallible_with_context<F, A>(
+        &mut self,
+        callable: F,
+        arg: A,
+    ) -> Result<RequestId, PutError>
+    where
+        F: FnOnce(&CollectorContext<'_, T, E>, A) -> Result<T, E> + Send + 'static,
+        A: Send + 'static,
+    {
+        let run = collector_context::with_context(callable, arg, self.sender.clone(), self.added());
+        self.put_work(run, None)
+    }
+
+    /// Where requests added from workers leave their ids for this
+    /// collector to count.
+    fn added(&mut self) -> Arc<Added> {
+        Arc::clone(self.added.get_or_insert_with(Arc::default))
+    }
+
     /// Puts `work`, which a worker runs in its [`Context`]; its outcome
     /// comes back here (to `then`, if given).
     pub(crate) fn put_work<W>(
@@ -243,6 +331,7 @@ where
     /// `Some(None)`), or returns it. `None` once nothing is pending.
     fn next_arrival(&mut self) -> Option<Option<Arrival<T, E>>> {
         let (id, outcome) = loop {
+            self.count_added();
             if self.pending.is_empty() {
                 return None;
             }
@@ -258,6 +347,7 @@ where
                 None => lookout::recv(&self.receiver, &self.sender, self.home.as_slice())?,
             };
             let (id, outcome) = arrived.open();
+            self.count_added();
             if self.pending.remove(&id) {
                 break (id, outcome);
             }
@@ -334,6 +424,7 @@ where
     /// ```
     pub fn poll_with(&mut self, mut each: impl FnMut(RequestId, Result<T, TaskError<E>>)) -> usize {
         let mut handled = 0;
+        self.count_added();
         while !self.pending.is_empty() {
             let Ok(message) = self.receiver.try_recv() else {
                 break;
@@ -343,6 +434,7 @@ where
                 continue;
             };
             let (id, outcome) = arrived.open();
+            self.count_added();
             // Not pending: a refused put's request, dropped (see `put_work`).
             if !self.pending.remove(&id) {
                 continue;

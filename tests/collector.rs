@@ -313,3 +313,191 @@ fn poll_with_handles_what_has_arrived_without_waiting() {
     assert_eq!(called, (0..N).filter(|n| n % 2 == 0).collect::<Vec<_>>());
     assert_eq!(plain, (0..N).filter(|n| n % 2 == 1).collect::<Vec<_>>());
 }
+
+/// Work that makes work into one collector: a chain in which each request
+/// adds the next, and a tree in which each adds two. `outcomes` never ends
+/// while an added request can still add (it would yield fewer outcomes),
+/// and yields each request once; rounds on two workers.
+#[test]
+fn outcomes_end_only_after_every_request_added_transitively() {
+    fn chain(cx: &callpool::CollectorContext<'_, u32>, left: u32) -> u32 {
+        if left > 0 {
+            cx.add_with_context(chain, left - 1).unwrap();
+        }
+        left
+    }
+    fn tree(cx: &callpool::CollectorContext<'_, u32>, node: u32) -> u32 {
+        for child in [2 * node + 1, 2 * node + 2] {
+            if child < 255 {
+                cx.add_with_context(tree, child).unwrap();
+            }
+        }
+        node
+    }
+    within("added requests", || {
+        let pool = ThreadPool::new(2);
+        for _ in 0..200 {
+            let mut outcomes = pool.collector::<u32>();
+            outcomes.put_with_context(chain, 30).unwrap();
+            let mut got: Vec<u32> = outcomes.outcomes().map(|(_, o)| o.unwrap()).collect();
+            got.sort_unstable();
+            assert_eq!(got, (0..=30).collect::<Vec<_>>());
+            assert_eq!(outcomes.pending(), 0);
+
+            let mut ids = std::collections::HashSet::new();
+            let mut got = Vec::new();
+            outcomes.put_with_context(tree, 0).unwrap();
+            outcomes.wait_with(|id, o| {
+                assert!(ids.insert(id), "{id} handled twice");
+                got.push(o.unwrap());
+            });
+            got.sort_unstable();
+            assert_eq!(got, (0..255).collect::<Vec<_>>());
+        }
+        // None of them touched the handle's own count.
+        assert_eq!(pool.pending(), 0);
+    });
+}
+
+/// An added request's typed error and panic come back as for a put one;
+/// the context still joins and puts on the handle.
+#[test]
+fn added_requests_fail_and_panic_as_put_ones_do() {
+    common::hide_panics_starting_with(DELIBERATE);
+    within("added failures", || {
+        let pool = ThreadPool::new(2);
+        let handle_got = counter();
+        let on_handle = std::sync::Arc::clone(&handle_got);
+        let mut outcomes = pool.fallible_collector::<u32, String>();
+        outcomes
+            .put_fallible_with_context(
+                move |cx, n: u32| {
+                    cx.add_fallible(|n: u32| Err(format!("no {n}")), n + 1)
+                        .unwrap();
+                    cx.add(|_: ()| -> u32 { panic!("{DELIBERATE}") }, ())
+                        .unwrap();
+                    let (a, b) = cx.join(|_| n * 2, |_| n * 3);
+                    cx.put(
+                        callpool::WorkRequest::new(|x: u32| x, 1).on_result(move |_, _| {
+                            on_handle.fetch_add(1, Ordering::SeqCst);
+                        }),
+                    )
+                    .unwrap();
+                    Ok(a + b)
+                },
+                4,
+            )
+            .unwrap();
+        let mut got: Vec<String> = outcomes
+            .outcomes()
+            .map(|(_, outcome)| match outcome {
+                Ok(v) => format!("ok {v}"),
+                Err(TaskError::Failed(why)) => why,
+                Err(TaskError::Panicked(_)) => "panicked".to_string(),
+                Err(other) => format!("{other:?}"),
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, ["no 5", "ok 20", "panicked"]);
+        assert_eq!(pool.wait(), Ok(1));
+        assert_eq!(handle_got.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// A request added after the pool closed is refused; dropped, it ends at
+/// the collector as `Cancelled`, so the collector still ends.
+#[test]
+fn an_added_request_refused_as_the_pool_closes_ends_cancelled() {
+    within("added after close", || {
+        let pool = ThreadPool::new(1);
+        let (held, latch) = gate();
+        let mut outcomes = pool.collector::<&'static str>();
+        outcomes
+            .put_with_context(
+                move |cx, ()| {
+                    latch.hold();
+                    match cx.add(|_: ()| "ran", ()) {
+                        Err(PutError::ShutDown(request)) => drop(request),
+                        other => panic!("not refused: {other:?}"),
+                    }
+                    "parent"
+                },
+                (),
+            )
+            .unwrap();
+        held.await_start();
+        // `close` would wait for the parent; this returns at once.
+        let handed_back = pool.clone().shutdown_now();
+        assert!(handed_back.is_empty());
+        held.open();
+        let mut got: Vec<String> = outcomes.outcomes().map(|(_, o)| format!("{o:?}")).collect();
+        got.sort();
+        assert_eq!(got, ["Err(Cancelled)", "Ok(\"parent\")"]);
+    });
+}
+
+/// A collector opened inside the only worker's callable, whose requests
+/// add more: the worker runs them all itself.
+#[test]
+fn added_requests_of_a_collector_on_the_only_worker_run_there() {
+    fn fan(cx: &callpool::CollectorContext<'_, u32>, n: u32) -> u32 {
+        if n == 0 {
+            for i in 1..=10 {
+                cx.add_with_context(fan, i).unwrap();
+            }
+        }
+        n
+    }
+    within("added on the only worker", || {
+        let pool = ThreadPool::new(1);
+        let inner = pool.clone();
+        let ticket = pool
+            .submit(
+                move |()| {
+                    let mut outcomes = inner.collector::<u32>();
+                    outcomes.put_with_context(fan, 0).unwrap();
+                    let mut got: Vec<u32> = outcomes.outcomes().map(|(_, o)| o.unwrap()).collect();
+                    got.sort_unstable();
+                    got
+                },
+                (),
+            )
+            .unwrap();
+        assert_eq!(ticket.wait().unwrap(), (0..=10).collect::<Vec<_>>());
+    });
+}
+
+/// An added request whose outcome arrives before its parent's (the parent
+/// waits for it to run): counted all the same, and handled once.
+#[test]
+fn an_added_request_that_ends_before_its_parent_is_counted() {
+    within("child before parent", || {
+        let pool = ThreadPool::new(2);
+        for _ in 0..50 {
+            let mut outcomes = pool.collector::<&'static str>();
+            outcomes
+                .put_with_context(
+                    |cx, ()| {
+                        let (ran_tx, ran) = std::sync::mpsc::channel();
+                        cx.add(
+                            move |()| {
+                                ran_tx.send(()).unwrap();
+                                "child"
+                            },
+                            (),
+                        )
+                        .unwrap();
+                        // The other worker takes it once the slot is
+                        // handed off; this one waits for it to have run.
+                        ran.recv().unwrap();
+                        "parent"
+                    },
+                    (),
+                )
+                .unwrap();
+            let mut got: Vec<&str> = outcomes.outcomes().map(|(_, o)| o.unwrap()).collect();
+            got.sort_unstable();
+            assert_eq!(got, ["child", "parent"]);
+        }
+    });
+}
