@@ -17,6 +17,7 @@ use std::fmt;
 use std::iter::Fuse;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use crate::error::PutError;
 use crate::handle::ThreadPool;
@@ -46,7 +47,8 @@ impl ThreadPool {
     /// bounded memory. The outcomes go to the iterator, never to this
     /// handle's callbacks, and `pending` does not count them. `next` blocks
     /// until one more has ended (woken by the worker, with no periodic
-    /// look). With a bounded result queue, the handle's own callbacks may
+    /// look); [`Completions::try_next`] looks without blocking, for a
+    /// frame loop. With a bounded result queue, the handle's own callbacks may
     /// run here meanwhile (and a panic in one passes through): see
     /// [`Builder::result_capacity`](crate::Builder::result_capacity). The
     /// iterator loses nothing to such a panic, nor to one from the inputs
@@ -164,7 +166,8 @@ impl ThreadPool {
     /// Inputs are pulled lazily, as in [`as_completed`](Self::as_completed);
     /// a `limit` of 0 means no limit (finite inputs only). Dropping the
     /// iterator cancels what has not started. As in `as_completed`, the
-    /// handle's callbacks may run in `next` with a bounded result queue.
+    /// handle's callbacks may run in `next` with a bounded result queue;
+    /// [`InOrder::try_next`] looks without blocking, for a frame loop.
     ///
     /// # Examples
     ///
@@ -241,14 +244,34 @@ enum Put {
     /// may be added, so it is put again once the iterator hears that one
     /// of its requests queued before it has ended (`went_in`).
     NoWorkers,
+    /// The bounded queue is full, and the put was one that must not wait
+    /// (`try_next`): the request is kept in `unput`, its ticket still in
+    /// flight, and put again by the next call.
+    Full,
+}
+
+/// How an iterator's put meets a full bounded queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PutHow {
+    /// Waits for room, as `next` does (running the handle's callbacks
+    /// while a worker is stuck on its full result queue).
+    Block,
+    /// Never waits and runs nothing here, as `try_next` must not: a full
+    /// queue keeps the request for the next call.
+    Try,
 }
 
 /// Puts an iterator's request, whose ticket is already in flight. If one
 /// of the handle's callbacks panics while the put waits for room, the
 /// request is kept in `unput`, to be put first on the next call, and the
 /// panic goes on: it has not run, and must not come back as cancelled.
-fn put_or_keep(pool: &ThreadPool, task: TaskBox, unput: &mut Option<WorkRequest>) -> Put {
-    put_again_or_keep(pool, WorkRequest::from_task(task), unput)
+fn put_or_keep(
+    pool: &ThreadPool,
+    task: TaskBox,
+    unput: &mut Option<WorkRequest>,
+    how: PutHow,
+) -> Put {
+    put_again_or_keep(pool, WorkRequest::from_task(task), unput, how)
 }
 
 /// `put_or_keep` for a request kept before.
@@ -256,7 +279,22 @@ fn put_again_or_keep(
     pool: &ThreadPool,
     request: WorkRequest,
     unput: &mut Option<WorkRequest>,
+    how: PutHow,
 ) -> Put {
+    if how == PutHow::Try {
+        // A try-put neither waits nor handles results: it never runs user
+        // code, so no panic can interrupt it.
+        return match pool.try_put_request(request) {
+            Ok(_) => Put::Done,
+            Err(PutError::Full(request)) => {
+                *unput = Some(request);
+                Put::Full
+            }
+            // Shut down (a ticket's request has no user id to clash, and a
+            // try-put says `Full` before it looks for workers).
+            Err(_) => Put::Refused,
+        };
+    }
     match pool.put_request_or_panic(request) {
         Ok(Ok(_)) => Put::Done,
         Ok(Err(PutError::NoWorkers(request))) => {
@@ -286,6 +324,9 @@ fn put_again_or_keep(
 fn went_in(put: Put, in_flight: usize, unput: &mut Option<WorkRequest>) -> Option<bool> {
     match put {
         Put::Done => Some(true),
+        // The caller looks again on its next call, not blocking: it needs
+        // no word from a request of its own.
+        Put::Full => Some(false),
         Put::NoWorkers if in_flight > 1 => Some(false),
         Put::NoWorkers => {
             log::debug!("callpool: a put found no worker and nothing else in flight; refused");
@@ -300,6 +341,7 @@ fn went_in(put: Put, in_flight: usize, unput: &mut Option<WorkRequest>) -> Optio
 /// The iterator of [`ThreadPool::as_completed`] and
 /// [`ThreadPool::as_completed_fallible`]: `(input, outcome)` in the order
 /// the requests end. `E` is the fallible function's error type.
+/// [`try_next`](Self::try_next) looks without blocking, for a frame loop.
 pub struct Completions<'p, I: Iterator, F, T, E = Infallible> {
     pool: &'p ThreadPool,
     /// `None` once exhausted, or once the pool refused a put.
@@ -322,9 +364,9 @@ pub struct Completions<'p, I: Iterator, F, T, E = Infallible> {
     ended: flume::Receiver<Option<usize>>,
     /// The pool handle, if `next` must look out for it (bounded results).
     home: Option<Arc<dyn Home>>,
-    /// A request in flight whose put a callback's panic interrupted, or
-    /// that found no worker (`Put::NoWorkers`): put first on the next call
-    /// (`put_or_keep`).
+    /// A request in flight whose put a callback's panic interrupted, that
+    /// found no worker (`Put::NoWorkers`), or that `try_next` found no
+    /// room for (`Put::Full`): put first on the next call (`put_or_keep`).
     unput: Option<WorkRequest>,
     /// An outcome taken when the refill after it panicked: the next call
     /// returns it.
@@ -372,10 +414,11 @@ where
     E: Send + 'static,
 {
     /// Puts requests for new inputs while there is room; none while a
-    /// request kept for want of a worker waits to be put again.
-    fn fill(&mut self) {
+    /// request kept for want of a worker (or of room, for `try_next`)
+    /// waits to be put again.
+    fn fill(&mut self, how: PutHow) {
         if let Some(request) = self.unput.take() {
-            let put = put_again_or_keep(self.pool, request, &mut self.unput);
+            let put = put_again_or_keep(self.pool, request, &mut self.unput, how);
             if !self.went_in(put) {
                 return;
             }
@@ -412,9 +455,113 @@ where
             }
             self.flying[key] = Some((held, ticket));
             self.in_flight += 1;
-            let put = put_or_keep(self.pool, task, &mut self.unput);
+            let put = put_or_keep(self.pool, task, &mut self.unput, how);
             if !self.went_in(put) {
                 return;
+            }
+        }
+    }
+
+    /// Hands back the outcome of the request `key`, whose ticket told it
+    /// ended, with its input, and pulls the next input into the slot it
+    /// frees (putting it as `how` says).
+    fn hand_back(&mut self, key: usize, how: PutHow) -> Option<Completed<I::Item, T, E>> {
+        let (held, ticket) = self.flying.get_mut(key)?.take()?;
+        self.free.push(key);
+        self.in_flight -= 1;
+        let outcome = ticket
+            .try_result()
+            .unwrap_or_else(|_| unreachable!("a ticket tells it ended only once it has"));
+        // The worker let go of the input before the ticket heard.
+        let input = held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("each input is handed back once");
+        // A slot is free: pull the next input now, so that it runs while
+        // the caller works on this outcome. A panic there (the inputs'
+        // own, or a callback's while the put waits) leaves this outcome
+        // for the next call.
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| self.fill(how))) {
+            self.ready = Some((input, outcome));
+            panic::resume_unwind(payload);
+        }
+        Some((input, outcome))
+    }
+
+    /// The next `(input, outcome)` if one has ended, without blocking: for
+    /// a loop that must not stop, such as a frame loop, which handles what
+    /// has ended between frames. [`Poll::Ready`]`(Some(item))` is an
+    /// outcome, `Ready(None)` says the iteration is over (every input
+    /// pulled and handed back: what `next` says with `None`), and
+    /// [`Poll::Pending`] says "nothing yet": requests are in flight, look
+    /// again later (nothing wakes the caller; there is no waker).
+    ///
+    /// As `next` does, it pulls more inputs as slots free up and puts
+    /// their requests, at most `limit` in flight, but it never waits to
+    /// put: on a full bounded queue (`queue_capacity`) the input is kept,
+    /// its request still counted in flight, and put by a later call
+    /// (`try_next` or `next`). It may be mixed with `next`: each input
+    /// comes back once either way.
+    ///
+    /// It is a look, not a wait: it runs nothing on the calling thread,
+    /// neither one of the handle's callbacks (a bounded result queue: a
+    /// worker stuck on it holds up what is queued behind it, so a frame
+    /// loop on such a handle polls it too, with
+    /// [`ThreadPool::poll`](crate::ThreadPool::poll)) nor one of its own
+    /// requests still queued (on a worker thread of its pool, `next` runs
+    /// them there before it blocks; `try_next` does not, so a loop of
+    /// `try_next` there waits for other workers to start them). Only the
+    /// inputs' own iterator runs here, as it pulls.
+    ///
+    /// With requests in flight that no worker will run (all dismissed, or
+    /// none yet; or a full queue that none empties), it says `Pending` at
+    /// every call, as [`ThreadPool::poll`](crate::ThreadPool::poll) says
+    /// `Ok(0)`; look at [`ThreadPool::workers`](crate::ThreadPool::workers)
+    /// if the loop must notice.
+    ///
+    /// # Panics
+    ///
+    /// A panic from the inputs' iterator as it pulls passes through; an
+    /// outcome taken before it comes back with the next call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::task::Poll;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut squares = pool.as_completed(1..=10u64, 3, |n: &u64| n * n);
+    /// let mut total = 0;
+    /// 'frames: loop {
+    ///     // ... draw a frame, handle input ...
+    ///     loop {
+    ///         match squares.try_next() {
+    ///             Poll::Ready(Some((n, square))) => total += square.unwrap_or_else(|e| panic!("{n}: {e}")),
+    ///             Poll::Ready(None) => break 'frames, // every input is back
+    ///             Poll::Pending => break,             // nothing more this frame
+    ///         }
+    ///     }
+    /// #   std::thread::yield_now();
+    /// }
+    /// assert_eq!(total, 385);
+    /// ```
+    pub fn try_next(&mut self) -> Poll<Option<(I::Item, Result<T, TaskError<E>>)>> {
+        if let Some(ready) = self.ready.take() {
+            return Poll::Ready(Some(ready));
+        }
+        self.fill(PutHow::Try);
+        if self.in_flight == 0 {
+            return Poll::Ready(None);
+        }
+        loop {
+            match self.ended.try_recv() {
+                Ok(Some(key)) => return Poll::Ready(self.hand_back(key, PutHow::Try)),
+                // A lookout's nudge, for a blocked `next` only.
+                Ok(None) => continue,
+                // Never disconnected: this iterator holds a sender.
+                Err(_) => return Poll::Pending,
             }
         }
     }
@@ -449,7 +596,7 @@ where
         if let Some(ready) = self.ready.take() {
             return Some(ready);
         }
-        self.fill();
+        self.fill(PutHow::Block);
         if self.in_flight == 0 {
             return None;
         }
@@ -465,27 +612,7 @@ where
         // making room meanwhile for a worker stuck on the handle's full
         // result queue (a request in flight may be queued behind it).
         let key = lookout::recv(&self.ended, &self.done, self.home.as_slice())?;
-        let (held, ticket) = self.flying.get_mut(key)?.take()?;
-        self.free.push(key);
-        self.in_flight -= 1;
-        let outcome = ticket
-            .try_result()
-            .unwrap_or_else(|_| unreachable!("a ticket tells it ended only once it has"));
-        // The worker let go of the input before the ticket heard.
-        let input = held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .expect("each input is handed back once");
-        // A slot is free: pull the next input now, so that it runs while
-        // the caller works on this outcome. A panic there (the inputs'
-        // own, or a callback's while the put waits) leaves this outcome
-        // for the next call.
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| self.fill())) {
-            self.ready = Some((input, outcome));
-            panic::resume_unwind(payload);
-        }
-        Some((input, outcome))
+        self.hand_back(key, PutHow::Block)
     }
 }
 
@@ -522,6 +649,7 @@ impl<I: Iterator, F, T, E> fmt::Debug for Completions<'_, I, F, T, E> {
 
 /// The iterator of [`ThreadPool::imap`] and [`ThreadPool::imap_fallible`]:
 /// outcomes in input order. `E` is the fallible function's error type.
+/// [`try_next`](Self::try_next) looks without blocking, for a frame loop.
 pub struct InOrder<'p, I: Iterator, F, T, E = Infallible> {
     pool: &'p ThreadPool,
     /// `None` once exhausted, or once the pool refused a put.
@@ -533,8 +661,8 @@ pub struct InOrder<'p, I: Iterator, F, T, E = Infallible> {
     /// The requests in flight, oldest first.
     flying: VecDeque<Ticket<T, E>>,
     /// A request in flight, the last of `flying`, whose put a callback's
-    /// panic interrupted or that found no worker (see
-    /// `Completions::unput`).
+    /// panic interrupted, that found no worker, or that `try_next` found
+    /// no room for (see `Completions::unput`).
     unput: Option<WorkRequest>,
 }
 
@@ -549,15 +677,35 @@ where
     type Item = Result<T, TaskError<E>>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.fill(PutHow::Block);
+        // Popped only once it has its outcome: a panic in one of the
+        // handle's callbacks run while it waits leaves it for the next call.
+        let outcome = self.flying.front()?.wait_in_place();
+        self.flying.pop_front();
+        Some(outcome)
+    }
+}
+
+impl<I, F, T, E> InOrder<'_, I, F, T, E>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    F: Send + Sync + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    /// Puts the request kept last time, then requests for new inputs
+    /// while there is room (putting them as `how` says).
+    fn fill(&mut self, how: PutHow) {
         let mut pull = match self.unput.take() {
             Some(request) => {
-                let put = put_again_or_keep(self.pool, request, &mut self.unput);
+                let put = put_again_or_keep(self.pool, request, &mut self.unput, how);
                 self.went_in(put)
             }
             None => true,
         };
-        // The oldest request is waited for below; one kept for want of a
-        // worker is the newest, so with another in flight the oldest is
+        // The oldest request is waited for by `next`; one kept for want of
+        // a worker is the newest, so with another in flight the oldest is
         // another, whose end makes the next call put the kept one again.
         while pull && room(self.limit, self.flying.len()) {
             let Some(input) = self.inputs.as_mut().and_then(Iterator::next) else {
@@ -567,14 +715,65 @@ where
             let (f, call) = (Arc::clone(&self.f), self.call);
             let (ticket, task) = Ticket::with_request(move || call(&f, input), self.pool.home());
             self.flying.push_back(ticket);
-            let put = put_or_keep(self.pool, task, &mut self.unput);
+            let put = put_or_keep(self.pool, task, &mut self.unput, how);
             pull = self.went_in(put);
         }
-        // Popped only once it has its outcome: a panic in one of the
-        // handle's callbacks run while it waits leaves it for the next call.
-        let outcome = self.flying.front()?.wait_in_place();
-        self.flying.pop_front();
-        Some(outcome)
+    }
+
+    /// The next outcome, in input order, if it has ended, without
+    /// blocking: [`Poll::Ready`]`(Some(outcome))`, `Ready(None)` once the
+    /// iteration is over (what `next` says with `None`), or
+    /// [`Poll::Pending`] while the next input's request has not ended
+    /// (later ones may have: they wait their turn). For a frame loop, as
+    /// [`Completions::try_next`] is.
+    ///
+    /// As there, it pulls more inputs as slots free up but never waits to
+    /// put one (a full bounded queue keeps it for a later call), and it
+    /// runs nothing on the calling thread, neither the handle's callbacks
+    /// nor a request of its own still queued (which `next` runs there on
+    /// a worker thread of its pool before it blocks): it is a look, not a
+    /// wait. It may be mixed with `next`.
+    ///
+    /// # Panics
+    ///
+    /// A panic from the inputs' iterator as it pulls passes through; no
+    /// outcome is lost to it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::task::Poll;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut lines = pool.imap(1..=4u32, 2, |n| format!("line {n}"));
+    /// let mut shown = Vec::new();
+    /// 'frames: loop {
+    ///     // ... draw a frame: the lines so far, in order ...
+    ///     loop {
+    ///         match lines.try_next() {
+    ///             Poll::Ready(Some(line)) => shown.push(line?),
+    ///             Poll::Ready(None) => break 'frames,
+    ///             Poll::Pending => break,
+    ///         }
+    ///     }
+    /// #   std::thread::yield_now();
+    /// }
+    /// assert_eq!(shown, ["line 1", "line 2", "line 3", "line 4"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_next(&mut self) -> Poll<Option<Result<T, TaskError<E>>>> {
+        self.fill(PutHow::Try);
+        let Some(oldest) = self.flying.pop_front() else {
+            return Poll::Ready(None);
+        };
+        match oldest.try_result() {
+            Ok(outcome) => Poll::Ready(Some(outcome)),
+            Err(not_yet) => {
+                self.flying.push_front(not_yet);
+                Poll::Pending
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
+use std::task::Poll;
 
 use crate::lookout::{self, Home};
 use crate::request::{RequestId, TaskError};
@@ -73,7 +74,8 @@ where
     }
 }
 
-/// The iterator of [`as_completed`].
+/// The iterator of [`as_completed`]. [`try_next`](Self::try_next) looks
+/// without blocking, for a frame loop.
 pub struct AsCompleted<T, E = std::convert::Infallible> {
     tickets: Vec<Option<Ticket<T, E>>>,
     left: usize,
@@ -84,6 +86,75 @@ pub struct AsCompleted<T, E = std::convert::Infallible> {
     /// lookout's nudge (`crate::lookout::recv`).
     ended: flume::Receiver<Option<usize>>,
     nudges: flume::Sender<Option<usize>>,
+}
+
+impl<T, E> AsCompleted<T, E> {
+    /// The outcome of the ticket `key`, which told it ended.
+    fn hand_back(&mut self, key: usize) -> Option<(usize, Result<T, TaskError<E>>)> {
+        let ticket = self.tickets.get_mut(key)?.take()?;
+        self.left -= 1;
+        match ticket.try_result() {
+            Ok(outcome) => Some((key, outcome)),
+            Err(_) => unreachable!("a ticket tells it ended only once it has"),
+        }
+    }
+
+    /// The next `(index, outcome)` if one more ticket's request has ended,
+    /// without blocking: for a loop that must not stop, such as a frame
+    /// loop. [`Poll::Ready`]`(Some(item))` is an outcome, `Ready(None)`
+    /// says every ticket's outcome has been handed back (what `next` says
+    /// with `None`), and [`Poll::Pending`] says "nothing yet": look again
+    /// later (nothing wakes the caller; there is no waker). As
+    /// [`Ticket::try_result`] is to [`Ticket::wait`].
+    ///
+    /// It is a look, not a wait: it runs nothing on the calling thread,
+    /// neither a handle's callbacks (with a bounded result queue, a worker
+    /// stuck on it holds up what is queued behind it, so a frame loop
+    /// polls that handle too, with
+    /// [`ThreadPool::poll`](crate::ThreadPool::poll)) nor a ticket's
+    /// request still queued (on a worker thread, `next` runs those of its
+    /// pool there before it blocks; `try_next` does not). It may be mixed
+    /// with `next`: each outcome comes back once either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::task::Poll;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let tickets = (1..=3u64).map(|n| pool.submit(|n: u64| n * 10, n)).collect::<Result<Vec<_>, _>>()?;
+    /// let mut ended = callpool::as_completed(tickets);
+    /// let mut seen = Vec::new();
+    /// 'frames: loop {
+    ///     // ... draw a frame, handle input ...
+    ///     loop {
+    ///         match ended.try_next() {
+    ///             Poll::Ready(Some((index, outcome))) => seen.push((index, outcome?)),
+    ///             Poll::Ready(None) => break 'frames, // every ticket is back
+    ///             Poll::Pending => break,             // nothing more this frame
+    ///         }
+    ///     }
+    /// #   std::thread::yield_now();
+    /// }
+    /// seen.sort();
+    /// assert_eq!(seen, [(0, 10), (1, 20), (2, 30)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_next(&mut self) -> Poll<Option<(usize, Result<T, TaskError<E>>)>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        loop {
+            match self.ended.try_recv() {
+                Ok(Some(key)) => return Poll::Ready(self.hand_back(key)),
+                // A lookout's nudge, for a blocked `next` only.
+                Ok(None) => continue,
+                // Never disconnected: this iterator holds a sender.
+                Err(_) => return Poll::Pending,
+            }
+        }
+    }
 }
 
 impl<T, E> Iterator for AsCompleted<T, E> {
@@ -101,12 +172,7 @@ impl<T, E> Iterator for AsCompleted<T, E> {
         }
         // Each ticket left tells exactly once, so this returns with a key.
         let key = lookout::recv(&self.ended, &self.nudges, &self.homes)?;
-        let ticket = self.tickets.get_mut(key)?.take()?;
-        self.left -= 1;
-        match ticket.try_result() {
-            Ok(outcome) => Some((key, outcome)),
-            Err(_) => unreachable!("a ticket tells it ended only once it has"),
-        }
+        self.hand_back(key)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
