@@ -547,7 +547,7 @@ where
     /// }
     /// assert_eq!(total, 385);
     /// ```
-    pub fn try_next(&mut self) -> Poll<Option<(I::Item, Result<T, TaskError<E>>)>> {
+    pub fn try_next(&mut self) -> Poll<Option<<Self as Iterator>::Item>> {
         if let Some(ready) = self.ready.take() {
             return Poll::Ready(Some(ready));
         }
@@ -762,7 +762,7 @@ where
     /// assert_eq!(shown, ["line 1", "line 2", "line 3", "line 4"]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_next(&mut self) -> Poll<Option<Result<T, TaskError<E>>>> {
+    pub fn try_next(&mut self) -> Poll<Option<<Self as Iterator>::Item>> {
         self.fill(PutHow::Try);
         let Some(oldest) = self.flying.pop_front() else {
             return Poll::Ready(None);

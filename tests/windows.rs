@@ -12,9 +12,10 @@ mod common;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Mutex};
+use std::task::Poll;
 use std::thread;
 
-use callpool::{TaskError, ThreadPool, WorkRequest};
+use callpool::{AsCompleted, Completions, InOrder, TaskError, ThreadPool, Ticket, WorkRequest};
 use common::one_way::{Gate, OpenOnDrop};
 use common::{assert_each_once, counter, hit_counters, within, within_here, HANG};
 
@@ -1024,5 +1025,417 @@ fn imap_fallible_yields_in_input_order_with_the_users_error() {
         assert_eq!(outcomes, expected);
         assert_each_once("imap_fallible's function", &ran);
         assert!(running.max() <= K, "{} ran at once", running.max());
+    });
+}
+
+// ---------------------------------------------------------------------------
+// try_next: a look without blocking, for a frame loop.
+// ---------------------------------------------------------------------------
+
+/// The look the windows and `callpool::as_completed` share, so that one
+/// frame loop drives any of them.
+trait TryNext {
+    type Item;
+    fn try_next(&mut self) -> Poll<Option<Self::Item>>;
+}
+
+impl<I, F, T, E> TryNext for Completions<'_, I, F, T, E>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    F: Send + Sync + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    type Item = (I::Item, Result<T, TaskError<E>>);
+    fn try_next(&mut self) -> Poll<Option<Self::Item>> {
+        Completions::try_next(self)
+    }
+}
+
+impl<I, F, T, E> TryNext for InOrder<'_, I, F, T, E>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    F: Send + Sync + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    type Item = Result<T, TaskError<E>>;
+    fn try_next(&mut self) -> Poll<Option<Self::Item>> {
+        InOrder::try_next(self)
+    }
+}
+
+impl<T, E> TryNext for AsCompleted<T, E> {
+    type Item = (usize, Result<T, TaskError<E>>);
+    fn try_next(&mut self) -> Poll<Option<Self::Item>> {
+        AsCompleted::try_next(self)
+    }
+}
+
+/// A frame loop as an iterator: each `next` looks with `try_next`, frame
+/// after frame (yielding between them), until it says `Ready`. Dropping it
+/// drops the window.
+struct Frames<W>(W);
+
+impl<W: TryNext> Iterator for Frames<W> {
+    type Item = W::Item;
+    fn next(&mut self) -> Option<W::Item> {
+        loop {
+            match self.0.try_next() {
+                Poll::Ready(item) => return item,
+                Poll::Pending => thread::yield_now(),
+            }
+        }
+    }
+}
+
+/// A window borrowed, so that a frame loop can take a few and leave it.
+impl<W: TryNext> TryNext for &mut W {
+    type Item = W::Item;
+    fn try_next(&mut self) -> Poll<Option<W::Item>> {
+        (**self).try_next()
+    }
+}
+
+/// Asserts that `frames` looks in a row all say "nothing yet".
+fn assert_pending_for<W: TryNext>(window: &mut W, frames: usize, what: &str)
+where
+    W::Item: std::fmt::Debug,
+{
+    for frame in 0..frames {
+        let look = window.try_next();
+        assert!(look.is_pending(), "{what}, frame {frame}: {look:?}");
+    }
+}
+
+/// `try_next` and `next` taken in turns over endless inputs, on 8
+/// workers with limit 3: every input comes back once with its own
+/// output, exactly 3 are pulled ahead of the outcomes handed back after
+/// each (whichever call handed it back), and exactly 3 run at once at
+/// the start (the first three wait for each other), never more.
+#[test]
+fn try_next_mixed_with_next_hands_each_input_back_once_within_the_limit() {
+    const K: usize = 3;
+    const N: usize = 200;
+    within("try_next mixed with next", || {
+        let pool = ThreadPool::new(8);
+        let crowd = Crowd::new(K);
+        let c = Arc::clone(&crowd);
+        let pulled = counter();
+        let p = Arc::clone(&pulled);
+        let inputs = (0usize..).inspect(move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut it = pool.as_completed(inputs, K, move |&i: &usize| {
+            c.run(i);
+            i * 2
+        });
+        let mut seen = HashSet::new();
+        let (mut by_next, mut by_try) = (0, 0);
+        for n in 1..=N {
+            let (input, outcome) = if n % 2 == 0 {
+                by_next += 1;
+                it.next().expect("endless inputs ended")
+            } else {
+                by_try += 1;
+                loop {
+                    match it.try_next() {
+                        Poll::Ready(item) => break item.expect("endless inputs ended"),
+                        Poll::Pending => thread::yield_now(),
+                    }
+                }
+            };
+            assert_eq!(outcome, Ok(input * 2));
+            assert!(seen.insert(input), "input {input} came back twice");
+            assert_eq!(load(&pulled), n + K, "after {n} outcomes");
+        }
+        assert_eq!((by_next, by_try), (N / 2, N / 2));
+        assert!(seen.iter().all(|&i| i < N + K));
+        drop(it);
+        assert_eq!(load(&pulled), N + K);
+        assert_eq!(crowd.max(), K);
+    });
+}
+
+/// One worker, limit 2, input 0 held at a gate and input 1 queued behind
+/// it: every look while the gate is shut says "nothing yet" and returns
+/// (a blocking one would hang here), pulls nothing more and runs nothing.
+/// Once the gate opens, the frames hand each input back once and then
+/// say `Ready(None)`, and keep saying it; `next` then says `None`.
+#[test]
+fn a_frame_loop_of_try_next_never_blocks_on_a_gated_request() {
+    within("a frame loop over as_completed", || {
+        let pool = ThreadPool::new(1);
+        let watched = Watched::new(4);
+        let hold = watched.hold(&[0]);
+        let mut it = pool.as_completed(watched.inputs(), 2, move |&i: &usize| {
+            hold(i);
+            i * 10
+        });
+        assert_eq!(it.try_next(), Poll::Pending);
+        assert_eq!(watched.await_held(1), [0]);
+        assert_pending_for(&mut it, 50, "gate shut");
+        assert_eq!(watched.pulled(), 2);
+        assert_eq!(watched.runs(), [1, 0, 0, 0]);
+        assert_eq!(pool.queued(), 1);
+
+        watched.gate.open();
+        let mut outcomes: Vec<Outcome> = Frames(&mut it).collect();
+        outcomes.sort_by_key(|&(i, _)| i);
+        let expected: Vec<Outcome> = (0..4).map(|i| (i, Ok(i * 10))).collect();
+        assert_eq!(outcomes, expected);
+        assert_eq!(it.try_next(), Poll::Ready(None));
+        assert_eq!(it.try_next(), Poll::Ready(None));
+        assert_eq!(it.next(), None);
+        assert_eq!(watched.runs(), [1, 1, 1, 1]);
+        assert_eq!(watched.pulled(), 4);
+        assert_eq!(pool.pending(), 0);
+    });
+}
+
+/// Nothing to hand back: the first look says `Ready(None)`, for each
+/// form, as `next` says `None`.
+#[test]
+fn try_next_says_ready_none_at_once_with_nothing_to_hand_back() {
+    within("try_next with no inputs", || {
+        let pool = ThreadPool::new(1);
+        let mut completions = pool.as_completed(0..0usize, 2, |&i: &usize| i);
+        assert_eq!(completions.try_next(), Poll::Ready(None));
+        let mut fallible = pool.as_completed_fallible(0..0usize, 2, |&i: &usize| even(i));
+        assert_eq!(fallible.try_next(), Poll::Ready(None));
+        let mut in_order = pool.imap(0..0usize, 2, |i| i);
+        assert_eq!(in_order.try_next(), Poll::Ready(None));
+        let mut tickets = callpool::as_completed(Vec::<Ticket<u8>>::new());
+        assert_eq!(tickets.try_next(), Poll::Ready(None));
+        assert_eq!(pool.stats().completed, 0);
+    });
+}
+
+/// The worker is held and another handle's request fills the queue of
+/// one: the first look pulls input 0, finds no room, keeps it, and says
+/// "nothing yet" (`next` would block in that put); later looks put it
+/// again, still without room, and pull nothing more. Once the gate
+/// opens, every input runs once and comes back `Ok`, none cancelled.
+/// `imap` the same, its outcomes in input order.
+#[test]
+fn try_next_keeps_an_input_a_full_queue_has_no_room_for_and_never_blocks() {
+    for in_order in [false, true] {
+        let (outcomes, pulled, ran) = within("try_next on a full queue", move || {
+            let pool = ThreadPool::builder()
+                .workers(1)
+                .queue_capacity(1)
+                .build()
+                .unwrap();
+            let other = pool.new_handle();
+            let (gate, latch) = common::gate();
+            other
+                .put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+                .unwrap();
+            gate.await_start();
+            other.put_request(WorkRequest::new(|x: u8| x, 1)).unwrap();
+            assert_eq!(pool.queued(), 1);
+
+            let pulled = counter();
+            let p = Arc::clone(&pulled);
+            let inputs = (0..4usize).inspect(move |_| {
+                p.fetch_add(1, Ordering::SeqCst);
+            });
+            let ran = hit_counters(4);
+            let r = Arc::clone(&ran);
+            let f = move |i: usize| {
+                r[i].fetch_add(1, Ordering::SeqCst);
+                i * 10
+            };
+            let outcomes: Vec<Outcome> = if in_order {
+                let mut it = pool.imap(inputs, 3, f);
+                assert_pending_for(&mut it, 20, "imap, queue full");
+                assert_eq!(load(&pulled), 1);
+                gate.open();
+                Frames(it).enumerate().collect()
+            } else {
+                let mut it = pool.as_completed(inputs, 3, move |&i: &usize| f(i));
+                assert_pending_for(&mut it, 20, "as_completed, queue full");
+                assert_eq!(load(&pulled), 1);
+                gate.open();
+                let mut outcomes: Vec<Outcome> = Frames(it).collect();
+                outcomes.sort_by_key(|&(i, _)| i);
+                outcomes
+            };
+            assert_eq!(other.wait_timeout(HANG), Ok(2));
+            (outcomes, load(&pulled), ran)
+        });
+        let expected: Vec<Outcome> = (0..4).map(|i| (i, Ok(i * 10))).collect();
+        assert_eq!(outcomes, expected, "in order: {in_order}");
+        assert_eq!(pulled, 4, "in order: {in_order}");
+        assert_each_once("the function", &ran);
+    }
+}
+
+/// As `dropping_as_completed_half_way_cancels_the_queued_and_leaves_the_running`,
+/// its outcome taken by a frame loop: dropped with two requests running
+/// and two queued, the queued ones never run and nothing more is pulled.
+#[test]
+fn dropping_a_frame_loop_half_way_cancels_what_has_not_started() {
+    within("a frame loop dropped half-way", || {
+        let pool = ThreadPool::new(2);
+        drop_as_completed_half_way(
+            &pool,
+            |inputs, hold| {
+                Frames(pool.as_completed(inputs, 4, move |&i: &usize| {
+                    hold(i);
+                    i
+                }))
+            },
+            (0, Ok(0)),
+        );
+    });
+}
+
+/// imap in a frame loop, input 0 held on one of two workers while 1 and
+/// 2 run on the other: every look says "nothing yet" (whatever of 1 and 2
+/// has ended waits its turn) and pulls nothing past the limit; once the
+/// gate opens, the outcomes come in input order, each once, and then
+/// `Ready(None)`.
+#[test]
+fn imap_try_next_waits_for_the_oldest_input() {
+    const K: usize = 3;
+    within("imap in a frame loop", || {
+        let pool = ThreadPool::new(2);
+        let watched = Watched::new(10);
+        let hold = watched.hold(&[0]);
+        let mut it = pool.imap(watched.inputs(), K, move |i: usize| {
+            hold(i);
+            i * 10
+        });
+        assert_eq!(it.try_next(), Poll::Pending);
+        assert_eq!(watched.await_held(1), [0]);
+        // 1 and 2 have run (or are running): their outcomes wait for 0's.
+        common::until(|| watched.runs()[1..K] == [1, 1]);
+        assert_pending_for(&mut it, 50, "imap, input 0 held");
+        assert_eq!(watched.pulled(), K);
+        watched.gate.open();
+        let outcomes: Vec<_> = Frames(&mut it).collect();
+        let expected: Vec<Result<usize, TaskError>> = (0..10).map(|i| Ok(i * 10)).collect();
+        assert_eq!(outcomes, expected);
+        assert_eq!(it.try_next(), Poll::Ready(None));
+        assert_eq!(it.next(), None);
+        assert_eq!(watched.runs(), vec![1; 10]);
+    });
+}
+
+/// As `dropping_imap_half_way_cancels_the_rest`, its first outcome taken
+/// by a frame loop: dropped with input 1 running (held) and 2, 3 queued,
+/// the queued ones never run and nothing more is pulled.
+#[test]
+fn dropping_an_imap_frame_loop_half_way_cancels_the_rest() {
+    const K: usize = 4;
+    within("imap frame loop dropped half-way", || {
+        let pool = ThreadPool::new(1);
+        let watched = Watched::new(10);
+        let hold = watched.hold(&[1]);
+        let mut it = Frames(pool.imap(watched.inputs(), K, move |i: usize| {
+            hold(i);
+            i
+        }));
+        assert_eq!(it.next(), Some(Ok(0)));
+        assert_eq!(watched.await_held(1), [1]);
+        assert_eq!(watched.pulled(), K);
+        assert_eq!(pool.queued(), 2);
+        within_here("dropping imap", || drop(it));
+        assert_eq!(pool.pending(), 0);
+        watched.gate.open();
+        pool.shutdown().unwrap();
+        assert_eq!(watched.runs(), [1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(watched.pulled(), K);
+    });
+}
+
+/// `callpool::as_completed` over tickets, the first held at a gate on the
+/// only worker and the rest queued behind it: every look says "nothing
+/// yet" while the gate is shut; then `next` and frames taken in turns hand
+/// each ticket back once, with its index, and the last look says
+/// `Ready(None)`.
+#[test]
+fn as_completed_over_tickets_try_next_mixed_with_next() {
+    within("as_completed over tickets in a frame loop", || {
+        let pool = ThreadPool::new(1);
+        let (gate, latch) = common::gate();
+        let mut tickets = vec![pool
+            .submit(
+                move |_: ()| {
+                    latch.hold();
+                    0usize
+                },
+                (),
+            )
+            .unwrap()];
+        gate.await_start();
+        for n in 1..4usize {
+            tickets.push(pool.submit(|n: usize| n * 10, n).unwrap());
+        }
+        let mut it = callpool::as_completed(tickets);
+        assert_pending_for(&mut it, 50, "tickets, gate shut");
+        gate.open();
+        let mut seen = Vec::new();
+        for turn in 0..4 {
+            let item = if turn % 2 == 0 {
+                it.next()
+            } else {
+                Frames(&mut it).next()
+            };
+            seen.push(item.expect("a ticket was lost"));
+        }
+        assert_eq!(it.try_next(), Poll::Ready(None));
+        assert_eq!(it.next(), None);
+        seen.sort_by_key(|&(i, _)| i);
+        assert_eq!(seen, [(0, Ok(0)), (1, Ok(10)), (2, Ok(20)), (3, Ok(30))]);
+        assert_eq!(pool.pending(), 0);
+    });
+}
+
+/// On the only worker of its pool, inside a callable: the window's
+/// request is queued behind that very worker, so each look says "nothing
+/// yet" and runs nothing here; `next` then runs it here, on that worker.
+/// The same for imap and for `callpool::as_completed` over tickets.
+#[test]
+fn try_next_on_a_worker_of_its_pool_runs_nothing_there_and_next_does() {
+    within("try_next on the only worker", || {
+        let pool = ThreadPool::new(1);
+        let inner = pool.clone();
+        let (tx, rx) = mpsc::channel();
+        pool.put_request(WorkRequest::new(
+            move |()| {
+                let worker = thread::current().id();
+                let here = move |i: usize| (i, thread::current().id());
+
+                let mut it = inner.as_completed(0..1usize, 1, move |&i: &usize| here(i));
+                assert_pending_for(&mut it, 20, "as_completed on the worker");
+                let completed = it.next();
+                assert_eq!(it.try_next(), Poll::Ready(None));
+
+                let mut it = inner.imap(0..1usize, 1, here);
+                assert_pending_for(&mut it, 20, "imap on the worker");
+                let in_order = it.next();
+                assert_eq!(it.try_next(), Poll::Ready(None));
+
+                let ticket = inner.submit(here, 0).unwrap();
+                let mut it = callpool::as_completed([ticket]);
+                assert_pending_for(&mut it, 20, "tickets on the worker");
+                let tickets = it.next();
+                assert_eq!(it.try_next(), Poll::Ready(None));
+
+                tx.send((worker, completed, in_order, tickets)).unwrap();
+            },
+            (),
+        ))
+        .unwrap();
+        assert_eq!(pool.wait(), Ok(1));
+        let (worker, completed, in_order, tickets) = rx.recv().unwrap();
+        assert_eq!(completed, Some((0, Ok((0, worker)))));
+        assert_eq!(in_order, Some(Ok((0, worker))));
+        assert_eq!(tickets, Some((0, Ok((0, worker)))));
+        assert_eq!(pool.stats().completed, 4);
     });
 }

@@ -141,7 +141,7 @@ impl<T, E> AsCompleted<T, E> {
     /// assert_eq!(seen, [(0, 10), (1, 20), (2, 30)]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_next(&mut self) -> Poll<Option<(usize, Result<T, TaskError<E>>)>> {
+    pub fn try_next(&mut self) -> Poll<Option<<Self as Iterator>::Item>> {
         if self.left == 0 {
             return Poll::Ready(None);
         }
