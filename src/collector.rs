@@ -395,6 +395,12 @@ where
     /// looks, such as a frame loop; [`wait_with`](Self::wait_with) and
     /// [`outcomes`](Self::outcomes) block instead.
     ///
+    /// On one of its pool's own workers (a collector inside a callable),
+    /// when nothing has arrived it first runs here one of its requests
+    /// that no worker has started, as `wait_with` does, and then handles
+    /// that one's outcome: a loop of `poll_with` there never waits for a
+    /// worker that is busy, or looping too.
+    ///
     /// # Panics
     ///
     /// A panic in `each` or a callback passes through; the outcomes not
@@ -423,6 +429,24 @@ where
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn poll_with(&mut self, mut each: impl FnMut(RequestId, Result<T, TaskError<E>>)) -> usize {
+        let handled = self.take_arrived(&mut each);
+        if handled > 0 || self.pending.is_empty() || !self.pool.on_worker_thread() {
+            return handled;
+        }
+        // On a worker of its own pool with nothing arrived: the requests
+        // may be queued behind this very callable (one worker, or every
+        // other one busy), so a loop of polls would spin for ever. Run one
+        // of them here, as a blocking wait does, then take what it gave.
+        let pending = &self.pending;
+        if self.pool.help(|job| pending.contains(&job.id())) == 0 {
+            return 0;
+        }
+        self.take_arrived(&mut each)
+    }
+
+    /// Handles what has arrived, without waiting: [`poll_with`](Self::poll_with)'s
+    /// look at the receiver.
+    fn take_arrived(&mut self, each: &mut impl FnMut(RequestId, Result<T, TaskError<E>>)) -> usize {
         let mut handled = 0;
         self.count_added();
         while !self.pending.is_empty() {

@@ -277,3 +277,52 @@ fn iterators_over_outcomes_on_the_only_worker_get_every_outcome() {
         assert_eq!(pool.stats().completed, 1 + 20 + 20 + 5);
     });
 }
+
+/// A loop of `Collector::poll_with` inside the only worker's callable: the
+/// collector's requests are queued behind that callable, so each poll that
+/// finds nothing arrived must run one of them there, or the loop spins for
+/// ever. Every outcome is handled once, its callback's too.
+#[test]
+fn a_poll_with_loop_on_the_only_worker_gets_every_outcome() {
+    within("a poll_with loop on the only worker", || {
+        let pool = ThreadPool::new(1);
+        let inner = pool.clone();
+        let ticket = pool
+            .submit(
+                move |()| {
+                    let called_back = RefCell::new(Vec::new());
+                    let mut squares = inner.collector::<u64>();
+                    for n in 0..10u64 {
+                        squares.put(|n: u64| n * n, n).unwrap();
+                    }
+                    for n in 10..15u64 {
+                        squares
+                            .put_then(
+                                |n: u64| n * n,
+                                n,
+                                |sq| called_back.borrow_mut().push(sq.unwrap()),
+                            )
+                            .unwrap();
+                    }
+                    let mut got = Vec::new();
+                    let mut handled = 0;
+                    while squares.pending() > 0 {
+                        handled += squares.poll_with(|_, sq| got.push(sq.unwrap()));
+                        thread::yield_now();
+                    }
+                    drop(squares);
+                    got.sort_unstable();
+                    let mut called_back = called_back.into_inner();
+                    called_back.sort_unstable();
+                    (handled, got, called_back)
+                },
+                (),
+            )
+            .unwrap();
+        let (handled, got, called_back) = ticket.wait().unwrap();
+        assert_eq!(handled, 15);
+        assert_eq!(got, (0..10u64).map(|n| n * n).collect::<Vec<_>>());
+        assert_eq!(called_back, (10..15u64).map(|n| n * n).collect::<Vec<_>>());
+        assert_eq!(pool.stats().completed, 1 + 15);
+    });
+}
