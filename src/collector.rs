@@ -399,12 +399,17 @@ where
     /// when nothing has arrived it first runs here one of its requests
     /// that no worker has started, as `wait_with` does, and then handles
     /// that one's outcome: a loop of `poll_with` there never waits for a
-    /// worker that is busy, or looping too.
+    /// worker that is busy, or looping too. Elsewhere, when nothing has
+    /// arrived and a worker is stuck on the handle's full result queue
+    /// (see [`Builder::result_capacity`](crate::Builder::result_capacity)),
+    /// it handles the handle's ready results here, running their
+    /// callbacks, as `wait_with` does, so that the worker goes on.
     ///
     /// # Panics
     ///
     /// A panic in `each` or a callback passes through; the outcomes not
-    /// yet handled stay for the next call.
+    /// yet handled stay for the next call. So does a panic in one of the
+    /// handle's own callbacks run here.
     ///
     /// # Examples
     ///
@@ -430,17 +435,26 @@ where
     /// ```
     pub fn poll_with(&mut self, mut each: impl FnMut(RequestId, Result<T, TaskError<E>>)) -> usize {
         let handled = self.take_arrived(&mut each);
-        if handled > 0 || self.pending.is_empty() || !self.pool.on_worker_thread() {
+        if handled > 0 || self.pending.is_empty() {
             return handled;
         }
-        // On a worker of its own pool with nothing arrived: the requests
-        // may be queued behind this very callable (one worker, or every
-        // other one busy), so a loop of polls would spin for ever. Run one
-        // of them here, as a blocking wait does, then take what it gave.
-        let pending = &self.pending;
-        if self.pool.help(|job| pending.contains(&job.id())) == 0 {
+        if self.pool.on_worker_thread() {
+            // On a worker of its own pool with nothing arrived: the
+            // requests may be queued behind this very callable (one worker,
+            // or every other one busy), so a loop of polls would spin for
+            // ever. Run one of them here, as a blocking wait does, then
+            // take what it gave.
+            let pending = &self.pending;
+            if self.pool.help(|job| pending.contains(&job.id())) == 0 {
+                return 0;
+            }
+        } else if !self.home.as_ref().is_some_and(|home| home.make_room()) {
             return 0;
         }
+        // (Room made on the handle's full result queue, as a blocking wait
+        // makes it: the requests may be queued behind a worker stuck there,
+        // and a loop of polls that never polls the handle would spin for
+        // ever. What the freed worker runs next arrives for a later poll.)
         self.take_arrived(&mut each)
     }
 

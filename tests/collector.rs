@@ -499,5 +499,45 @@ fn an_added_request_that_ends_before_its_parent_is_counted() {
             got.sort_unstable();
             assert_eq!(got, ["child", "parent"]);
         }
+
+/// A loop of `poll_with` that never polls the handle, with the collector's
+/// request queued behind the handle's callback requests and the only
+/// worker stuck on the handle's full result queue: each poll that finds
+/// nothing arrived makes room there (running the handle's callbacks on
+/// this thread, as `wait_with` would), so the loop ends. Every callback
+/// runs once, and the collector's outcome comes back once.
+#[test]
+fn poll_with_makes_room_on_the_handles_full_result_queue() {
+    within("poll_with behind a stuck worker", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .result_capacity(1)
+            .build()
+            .unwrap();
+        let here = thread::current().id();
+        let called = hit_counters(3);
+        for i in 0..3usize {
+            let called = std::sync::Arc::clone(&called);
+            pool.put_request(
+                callpool::WorkRequest::new(|i: usize| i, i).on_result(move |_, i| {
+                    assert_eq!(thread::current().id(), here);
+                    called[i].fetch_add(1, Ordering::SeqCst);
+                }),
+            )
+            .unwrap();
+        }
+        let mut results = pool.collector::<u64>();
+        results.put(|n: u64| n * 3, 7).unwrap();
+        let mut got = Vec::new();
+        let mut handled = 0;
+        while results.pending() > 0 {
+            handled += results.poll_with(|_, o| got.push(o.unwrap()));
+            thread::yield_now();
+        }
+        assert_eq!((handled, got), (1, vec![21]));
+        drop(results);
+        pool.wait().unwrap();
+        assert!(called.iter().all(|c| c.load(Ordering::SeqCst) == 1));
+        assert_eq!(pool.stats().completed, 4);
     });
 }
