@@ -499,6 +499,8 @@ fn an_added_request_that_ends_before_its_parent_is_counted() {
             got.sort_unstable();
             assert_eq!(got, ["child", "parent"]);
         }
+    });
+}
 
 /// A loop of `poll_with` that never polls the handle, with the collector's
 /// request queued behind the handle's callback requests and the only
