@@ -113,8 +113,8 @@ impl ThreadPool {
     /// returns a `Result`: an `Err(e)` comes back as
     /// `(input, Err(TaskError::Failed(e)))`, as it reaches a ticket of
     /// [`submit_fallible`](Self::submit_fallible), beside the
-    /// [`Panicked`](TaskError::Panicked), [`Cancelled`](TaskError::Cancelled)
-    /// and [`Expired`](TaskError::Expired) that `as_completed` gives. One
+    /// [`Panicked`](TaskError::Panicked) and
+    /// [`Cancelled`](TaskError::Cancelled) that `as_completed` gives. One
     /// `match` sees every way an input failed, with no
     /// `Result<Result<T, E>, TaskError>` to flatten.
     ///
@@ -504,15 +504,16 @@ where
     /// (`try_next` or `next`). It may be mixed with `next`: each input
     /// comes back once either way.
     ///
-    /// It is a look, not a wait: it runs nothing on the calling thread,
-    /// neither one of the handle's callbacks (a bounded result queue: a
-    /// worker stuck on it holds up what is queued behind it, so a frame
-    /// loop on such a handle polls it too, with
-    /// [`ThreadPool::poll`](crate::ThreadPool::poll)) nor one of its own
-    /// requests still queued (on a worker thread of its pool, `next` runs
-    /// them there before it blocks; `try_next` does not, so a loop of
-    /// `try_next` there waits for other workers to start them). Only the
-    /// inputs' own iterator runs here, as it pulls.
+    /// It is a look, not a wait: it runs none of the handle's callbacks
+    /// (a bounded result queue: a worker stuck on it holds up what is
+    /// queued behind it, so a frame loop on such a handle polls it too,
+    /// with [`ThreadPool::poll`](crate::ThreadPool::poll)). On a worker
+    /// thread of its pool, when nothing has ended, it runs one of its own
+    /// requests still queued there, as
+    /// [`Collector::poll_with`](crate::Collector::poll_with) does, so a
+    /// loop of looks inside a callable never waits for a worker that is
+    /// busy or looping too; elsewhere only the inputs' own iterator runs
+    /// here, as it pulls.
     ///
     /// With requests in flight that no worker will run (all dismissed, or
     /// none yet; or a full queue that none empties), it says `Pending` at
@@ -555,12 +556,25 @@ where
         if self.in_flight == 0 {
             return Poll::Ready(None);
         }
+        let mut helped = false;
         loop {
             match self.ended.try_recv() {
                 Ok(Some(key)) => return Poll::Ready(self.hand_back(key, PutHow::Try)),
                 // A lookout's nudge, for a blocked `next` only.
                 Ok(None) => continue,
-                // Never disconnected: this iterator holds a sender.
+                // Never disconnected: this iterator holds a sender. On a
+                // worker of its own pool, nothing arrived may mean its
+                // requests are queued behind this very callable: a loop of
+                // looks would spin for ever, so one of them runs here
+                // (as `Collector::poll_with` does), and this looks again.
+                Err(_) if !helped && self.pool.on_worker_thread() => {
+                    helped = true;
+                    let ids: HashSet<RequestId> =
+                        self.flying.iter().flatten().map(|(_, t)| t.id()).collect();
+                    if self.pool.help(|job| ids.contains(&job.id())) == 0 {
+                        return Poll::Pending;
+                    }
+                }
                 Err(_) => return Poll::Pending,
             }
         }
@@ -729,10 +743,10 @@ where
     ///
     /// As there, it pulls more inputs as slots free up but never waits to
     /// put one (a full bounded queue keeps it for a later call), and it
-    /// runs nothing on the calling thread, neither the handle's callbacks
-    /// nor a request of its own still queued (which `next` runs there on
-    /// a worker thread of its pool before it blocks): it is a look, not a
-    /// wait. It may be mixed with `next`.
+    /// runs none of the handle's callbacks: it is a look, not a wait. On a
+    /// worker thread of its pool, the oldest request, if still queued,
+    /// runs here (as in `Completions::try_next`). It may be mixed with
+    /// `next`.
     ///
     /// # Panics
     ///
@@ -767,6 +781,12 @@ where
         let Some(oldest) = self.flying.pop_front() else {
             return Poll::Ready(None);
         };
+        // On a worker of its own pool, the oldest may be queued behind
+        // this very callable: run here if so (see `Completions::try_next`).
+        if !oldest.is_finished() && self.pool.on_worker_thread() {
+            let id = oldest.id();
+            self.pool.help(|job| job.id() == id);
+        }
         match oldest.try_result() {
             Ok(outcome) => Poll::Ready(Some(outcome)),
             Err(not_yet) => {

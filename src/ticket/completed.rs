@@ -107,13 +107,15 @@ impl<T, E> AsCompleted<T, E> {
     /// later (nothing wakes the caller; there is no waker). As
     /// [`Ticket::try_result`] is to [`Ticket::wait`].
     ///
-    /// It is a look, not a wait: it runs nothing on the calling thread,
-    /// neither a handle's callbacks (with a bounded result queue, a worker
-    /// stuck on it holds up what is queued behind it, so a frame loop
-    /// polls that handle too, with
-    /// [`ThreadPool::poll`](crate::ThreadPool::poll)) nor a ticket's
-    /// request still queued (on a worker thread, `next` runs those of its
-    /// pool there before it blocks; `try_next` does not). It may be mixed
+    /// It is a look, not a wait: it runs none of a handle's callbacks
+    /// (with a bounded result queue, a worker stuck on it holds up what is
+    /// queued behind it, so a frame loop polls that handle too, with
+    /// [`ThreadPool::poll`](crate::ThreadPool::poll)). On a worker thread
+    /// of a pool, when nothing has ended, it runs one of the tickets'
+    /// requests still queued there, as
+    /// [`Collector::poll_with`](crate::Collector::poll_with) does, so a
+    /// loop of looks inside a callable never waits for a worker that is
+    /// busy or looping too; elsewhere it runs nothing. It may be mixed
     /// with `next`: each outcome comes back once either way.
     ///
     /// # Examples
@@ -145,12 +147,24 @@ impl<T, E> AsCompleted<T, E> {
         if self.left == 0 {
             return Poll::Ready(None);
         }
+        let mut helped = false;
         loop {
             match self.ended.try_recv() {
                 Ok(Some(key)) => return Poll::Ready(self.hand_back(key)),
                 // A lookout's nudge, for a blocked `next` only.
                 Ok(None) => continue,
-                // Never disconnected: this iterator holds a sender.
+                // Never disconnected: this iterator holds a sender. On a
+                // worker thread, one of the tickets' requests still queued
+                // in its pool runs here, and this looks again: behind this
+                // very callable, a loop of looks would spin for ever.
+                Err(_) if !helped && crate::worker_thread::pool().is_some() => {
+                    helped = true;
+                    let ids: HashSet<RequestId> =
+                        self.tickets.iter().flatten().map(Ticket::id).collect();
+                    if crate::pool::worker::help_here(|job| ids.contains(&job.id())) == 0 {
+                        return Poll::Pending;
+                    }
+                }
                 Err(_) => return Poll::Pending,
             }
         }
