@@ -53,9 +53,9 @@ impl<A> Drop for Inputs<A> {
 /// A panic is caught for its own input (one in an input's `Drop` too,
 /// since `f` owns its input); the function is called again for the next
 /// (as it would be by the next input's request).
-fn run_chunk<A, T, F>(f: &F, mut inputs: Inputs<A>) -> Vec<Result<T, TaskError>>
+fn run_chunk<A, T, E, F>(f: &F, mut inputs: Inputs<A>) -> Vec<Result<T, TaskError<E>>>
 where
-    F: Fn(A) -> T,
+    F: Fn(A) -> Result<T, E>,
 {
     inputs
         .0
@@ -63,14 +63,28 @@ where
         .map(|input| {
             // AssertUnwindSafe: after a panic `f` is only called again, as
             // separate requests sharing one `f` would call it.
-            panic::catch_unwind(AssertUnwindSafe(|| f(input)))
-                .map_err(|payload| TaskError::Panicked(unwind::into_message(payload)))
+            match panic::catch_unwind(AssertUnwindSafe(|| f(input))) {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(e)) => Err(TaskError::Failed(e)),
+                Err(payload) => Err(TaskError::Panicked(unwind::into_message(payload))),
+            }
         })
         .collect()
 }
 
+/// What a chunk that never ran gives each of its inputs: its own end
+/// (never `Failed`: a chunk's function returns its outcomes, not an
+/// error).
+fn unrun<E>(chunk: &TaskError) -> TaskError<E> {
+    match chunk {
+        TaskError::Panicked(why) => TaskError::Panicked(why.clone()),
+        TaskError::Expired => TaskError::Expired,
+        _ => TaskError::Cancelled,
+    }
+}
+
 /// One chunk on its way: how many inputs it holds, and its ticket.
-type Flying<T> = (usize, Ticket<Vec<Result<T, TaskError>>>);
+type Flying<T, E> = (usize, Ticket<Vec<Result<T, TaskError<E>>>>);
 
 impl ThreadPool {
     /// Runs `f(input)` for every input on the pool and returns the
@@ -132,6 +146,47 @@ impl ThreadPool {
         F: Fn(I::Item) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
+        self.map_chunks(inputs, move |input| Ok(f(input)))
+    }
+
+    /// [`map`](Self::map) for a function that returns a `Result`: an
+    /// `Err(e)` is its input's outcome as
+    /// [`TaskError::Failed(e)`](TaskError::Failed), as from
+    /// [`submit_fallible`](Self::submit_fallible), so one `match` (or one
+    /// `collect` into a `Result`) sees every way an input failed, with no
+    /// `Result<Result<T, E>, TaskError>` to flatten.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let parsed = pool.map_fallible(["1", "x", "3"], |s: &str| s.parse::<u8>());
+    /// assert_eq!(parsed[0], Ok(1));
+    /// assert!(matches!(&parsed[1], Err(TaskError::Failed(e)) if e.to_string() == "invalid digit found in string"));
+    /// assert_eq!(parsed[2], Ok(3));
+    /// ```
+    pub fn map_fallible<I, F, T, E>(&self, inputs: I, f: F) -> Vec<Result<T, TaskError<E>>>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        self.map_chunks(inputs, f)
+    }
+
+    /// Both forms of `map`.
+    fn map_chunks<I, F, T, E>(&self, inputs: I, f: F) -> Vec<Result<T, TaskError<E>>>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: Fn(I::Item) -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
         if self.on_worker_thread() {
             // Waiting here for the chunks could wait for ever: this worker
             // may be the one that would run them, or all may be waiting.
@@ -144,7 +199,7 @@ impl ThreadPool {
         let n = inputs.len();
         let len = chunk_len(n, self.threads());
         let f = Arc::new(f);
-        let mut flying: Vec<Flying<T>> = Vec::with_capacity(n.div_ceil(len));
+        let mut flying: Vec<Flying<T, E>> = Vec::with_capacity(n.div_ceil(len));
         loop {
             let chunk = Inputs(inputs.by_ref().take(len).collect());
             let count = chunk.0.len();
@@ -172,7 +227,7 @@ impl ThreadPool {
             match ticket.wait() {
                 Ok(chunk) => outcomes.extend(chunk),
                 // Cancelled or expired before it started: so was each input.
-                Err(e) => outcomes.extend((0..count).map(|_| Err(e.clone()))),
+                Err(e) => outcomes.extend((0..count).map(|_| Err(unrun(&e)))),
             }
         }
         outcomes.extend((0..unput).map(|_| Err(TaskError::Cancelled)));
@@ -223,16 +278,20 @@ mod tests {
         let outcomes = run_chunk(
             &|n: u32| {
                 assert!(n != 2, "chunk test: input 2");
-                n * 10
+                if n == 4 {
+                    return Err("four");
+                }
+                Ok(n * 10)
             },
-            Inputs(vec![1, 2, 3]),
+            Inputs(vec![1, 2, 3, 4]),
         );
         assert_eq!(
             outcomes,
             [
                 Ok(10),
                 Err(TaskError::Panicked("chunk test: input 2".into())),
-                Ok(30)
+                Ok(30),
+                Err(TaskError::Failed("four")),
             ]
         );
     }

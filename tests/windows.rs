@@ -600,6 +600,41 @@ fn map_inside_a_request_on_one_worker_runs_in_place() {
     });
 }
 
+/// `map_fallible`: each input's `Err` is its own `Failed`, a panic its own
+/// `Panicked`, in input order across many chunks; on a shut-down pool
+/// every input is `Cancelled`, none run.
+#[test]
+fn map_fallible_gives_each_input_its_own_typed_end() {
+    quiet_deliberate_panics();
+    within("map_fallible", || {
+        let pool = ThreadPool::new(2);
+        let outcomes = pool.map_fallible(0..10_000usize, |i| match i % 1_000 {
+            7 => Err(format!("no {i}")),
+            9 => panic!("{DELIBERATE} on {i}"),
+            _ => Ok(i * 3),
+        });
+        let expected: Vec<Result<usize, TaskError<String>>> = (0..10_000)
+            .map(|i| match i % 1_000 {
+                7 => Err(TaskError::Failed(format!("no {i}"))),
+                9 => Err(TaskError::Panicked(format!("{DELIBERATE} on {i}"))),
+                _ => Ok(i * 3),
+            })
+            .collect();
+        assert_eq!(outcomes, expected);
+
+        let other = pool.new_handle();
+        pool.shutdown().expect("shutdown");
+        let ran = counter();
+        let seen = Arc::clone(&ran);
+        let outcomes = other.map_fallible(0..100usize, move |i| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, String>(i)
+        });
+        assert_eq!(outcomes, vec![Err(TaskError::Cancelled); 100]);
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    });
+}
+
 /// On a pool that no longer accepts requests, `map` still gives one
 /// outcome per input, each `Cancelled`, and runs none of them.
 #[test]
