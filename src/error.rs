@@ -86,9 +86,9 @@ impl fmt::Display for PutError {
 
 impl std::error::Error for PutError {}
 
-/// Why [`ThreadPool::try_submit`](crate::ThreadPool::try_submit) or
-/// [`try_submit_fallible`](crate::ThreadPool::try_submit_fallible) put
-/// nothing. The callable and its argument come back uncalled
+/// Why [`ThreadPool::try_submit`](crate::ThreadPool::try_submit),
+/// [`submit_timeout`](crate::ThreadPool::submit_timeout) or their
+/// fallible forms put nothing. The callable and its argument come back uncalled
 /// ([`into_parts`](Self::into_parts)), so that work refused by a full
 /// queue can be submitted again later, run elsewhere, or dropped by
 /// choice.
@@ -126,6 +126,8 @@ pub struct TrySubmitError<F, A> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TrySubmitErrorKind {
     Full,
+    TimedOut,
+    NoWorkers,
     ShutDown,
 }
 
@@ -135,9 +137,10 @@ impl<F, A> TrySubmitError<F, A> {
     pub(crate) fn new(refused: &PutError, callable: F, arg: A) -> Self {
         let kind = match refused {
             PutError::ShutDown(_) => TrySubmitErrorKind::ShutDown,
-            // A ticket's id is automatic (never a duplicate) and a try
-            // never waits (no timeout, no "no workers" after a wait): a
-            // full queue is the only other refusal.
+            PutError::Timeout(_) => TrySubmitErrorKind::TimedOut,
+            PutError::NoWorkers(_) => TrySubmitErrorKind::NoWorkers,
+            // A ticket's id is automatic (never a duplicate): a full
+            // queue is the only other refusal.
             _ => TrySubmitErrorKind::Full,
         };
         TrySubmitError {
@@ -150,6 +153,20 @@ impl<F, A> TrySubmitError<F, A> {
     /// worker has taken a request (for instance after another ticket ends).
     pub fn is_full(&self) -> bool {
         self.kind == TrySubmitErrorKind::Full
+    }
+
+    /// Whether the bounded request queue stayed full until the timeout
+    /// ([`submit_timeout`](crate::ThreadPool::submit_timeout)).
+    pub fn is_timed_out(&self) -> bool {
+        self.kind == TrySubmitErrorKind::TimedOut
+    }
+
+    /// Whether the bounded request queue was full with no worker left to
+    /// empty it, nor one the pool could start
+    /// ([`submit_timeout`](crate::ThreadPool::submit_timeout) would wait
+    /// for nothing); see [`PutError::NoWorkers`].
+    pub fn is_no_workers(&self) -> bool {
+        self.kind == TrySubmitErrorKind::NoWorkers
     }
 
     /// Whether the pool had been shut down: it accepts nothing any more.
@@ -176,6 +193,12 @@ impl<F, A> fmt::Display for TrySubmitError<F, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             TrySubmitErrorKind::Full => f.write_str("request queue is full (nothing submitted)"),
+            TrySubmitErrorKind::TimedOut => {
+                f.write_str("request queue stayed full until the timeout (nothing submitted)")
+            }
+            TrySubmitErrorKind::NoWorkers => {
+                f.write_str("request queue is full and no worker is left (nothing submitted)")
+            }
             TrySubmitErrorKind::ShutDown => f.write_str("pool is shut down (nothing submitted)"),
         }
     }

@@ -287,6 +287,78 @@ fn try_submit_on_a_full_queue_hands_back_the_callable_and_argument_uncalled() ->
     Ok(())
 }
 
+/// `submit_timeout` on a queue that stays full: after the timeout it
+/// hands both parts back uncalled; once there is room, it submits. On a
+/// full queue with no worker left, it says so at once; on a shut-down
+/// pool likewise. The fallible form hands back the same way.
+#[test]
+fn submit_timeout_hands_the_parts_back_when_the_queue_stays_full() -> TestResult {
+    let (pool, gate, busy, queued) = full_queue();
+    let calls = counter();
+    let c = Arc::clone(&calls);
+    let refused = within_here("a submit_timeout on a full queue", || {
+        pool.submit_timeout(
+            move |n: u64| {
+                c.fetch_add(1, Ordering::SeqCst);
+                n * n
+            },
+            7,
+            Duration::from_millis(20),
+        )
+    })
+    .expect_err("the queue stayed full");
+    assert!(refused.is_timed_out() && !refused.is_full() && !refused.is_shut_down());
+    assert_eq!(
+        refused.to_string(),
+        "request queue stayed full until the timeout (nothing submitted)"
+    );
+    assert_eq!(pool.queued(), 1, "the refused ticket took a place");
+    let (callable, n) = refused.into_parts();
+    assert_eq!((n, calls.load(Ordering::SeqCst)), (7, 0));
+
+    gate.open();
+    assert_eq!(
+        busy.wait_timeout(HANG).unwrap_or_else(took_too_long),
+        Ok(())
+    );
+    assert_eq!(queued.wait_timeout(HANG).expect("hang: queued"), Ok(2));
+    let again = pool.submit_timeout(callable, n, HANG)?;
+    assert_eq!(again.wait_timeout(HANG).expect("hang: again"), Ok(49));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // Full, and its only worker dismissed: once that worker has left,
+    // nothing can make room, and the waiting put is refused.
+    let (gate, busy) = hold_worker(&pool);
+    let stuck = pool
+        .try_submit(|n: u64| n, 1)
+        .map_err(|_| "the queue had room")?;
+    pool.dismiss_workers(1);
+    gate.open();
+    assert_eq!(
+        busy.wait_timeout(HANG).unwrap_or_else(took_too_long),
+        Ok(())
+    );
+    let refused = within_here("a submit_timeout with no worker", || {
+        pool.submit_fallible_timeout(|s: &str| s.parse::<u8>(), "8", HANG)
+    })
+    .expect_err("no worker to make room");
+    assert!(refused.is_no_workers(), "{refused}");
+    assert_eq!(refused.into_parts().1, "8");
+
+    // Closing with no worker left cancels what was queued.
+    pool.close()?;
+    assert_eq!(
+        stuck.wait_timeout(HANG).expect("hang: stuck"),
+        Err(TaskError::Cancelled)
+    );
+    let refused = pool
+        .submit_timeout(|n: u64| n, 9, HANG)
+        .expect_err("the pool is closed");
+    assert!(refused.is_shut_down());
+    assert_eq!(refused.into_parts().1, 9);
+    Ok(())
+}
+
 #[test]
 fn try_submit_fallible_on_a_full_queue_hands_back_both_and_the_retry_fails_typed() -> TestResult {
     let (pool, gate, busy, queued) = full_queue();

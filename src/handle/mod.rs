@@ -188,6 +188,17 @@ enum PutMode {
     Until(Instant),
 }
 
+impl PutMode {
+    /// Waiting at most `timeout`: until then, or for ever if the deadline
+    /// is past what `Instant` can hold.
+    fn within(timeout: Duration) -> PutMode {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => PutMode::Until(deadline),
+            None => PutMode::Block,
+        }
+    }
+}
+
 /// Why a put past a full queue gave up
 /// (`ThreadPool::put_blocking_or_panic`, `ThreadPool::push_past_capacity`):
 /// its job comes back still registered, its user-chosen id still held, for
@@ -415,11 +426,7 @@ impl ThreadPool {
         request: impl Into<WorkRequest>,
         timeout: Duration,
     ) -> Result<RequestId, PutError> {
-        let mode = match Instant::now().checked_add(timeout) {
-            Some(deadline) => PutMode::Until(deadline),
-            None => PutMode::Block,
-        };
-        self.put(request.into(), mode)
+        self.put(request.into(), PutMode::within(timeout))
     }
 
     fn inbox(&self) -> &Arc<crate::inbox::Inbox> {

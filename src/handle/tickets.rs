@@ -169,6 +169,95 @@ impl ThreadPool {
         self.try_submit_call(Call::<_, _, Fallible>::new(callable, arg))
     }
 
+    /// Like [`submit`](Self::submit), but waits at most `timeout` for room
+    /// in a full bounded queue; then, as [`try_submit`](Self::try_submit)
+    /// does, it submits nothing and hands `callable` and `arg` back. The
+    /// counterpart of [`put_request_timeout`](Self::put_request_timeout)
+    /// for tickets: while it waits, this thread handles the handle's ready
+    /// results as a blocked put does.
+    ///
+    /// # Errors
+    ///
+    /// A [`TrySubmitError`] holding `callable` and `arg`:
+    /// [`is_timed_out`](TrySubmitError::is_timed_out) when the queue stayed
+    /// full until `timeout`, [`is_no_workers`](TrySubmitError::is_no_workers)
+    /// when it is full with no worker left to empty it,
+    /// [`is_shut_down`](TrySubmitError::is_shut_down) on a pool that was
+    /// shut down.
+    ///
+    /// # Panics
+    ///
+    /// A panic in one of the handle's callbacks run while it waits passes
+    /// through; `callable` and `arg` are then dropped, unrun.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::builder().workers(1).queue_capacity(1).build()?;
+    /// let (open, gate) = std::sync::mpsc::channel::<()>();
+    /// let busy = pool.submit(move |_: ()| { let _ = gate.recv(); }, ())?;
+    /// # while pool.queued() > 0 { std::thread::yield_now(); }
+    /// let queued = pool.submit(|n: u64| n + 1, 1)?; // the queue's one place
+    /// let late = pool.submit_timeout(|n: u64| n * n, 7, Duration::from_millis(10));
+    /// let (callable, arg) = match late {
+    ///     Err(refused) if refused.is_timed_out() => refused.into_parts(),
+    ///     other => panic!("expected a timeout, got {other:?}"),
+    /// };
+    /// drop(open);
+    /// assert_eq!((busy.wait(), queued.wait()), (Ok(()), Ok(2)));
+    /// let again = pool.submit_timeout(callable, arg, Duration::from_secs(60))?;
+    /// assert_eq!(again.wait(), Ok(49));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_timeout<F, A, T>(
+        &self,
+        callable: F,
+        arg: A,
+        timeout: Duration,
+    ) -> Result<Ticket<T>, TrySubmitError<F, A>>
+    where
+        F: FnOnce(A) -> T + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_call_in(
+            Call::<_, _, Plain>::new(callable, arg),
+            PutMode::within(timeout),
+        )
+    }
+
+    /// [`submit_timeout`](Self::submit_timeout) for a callable that
+    /// returns a `Result`, as [`submit_fallible`](Self::submit_fallible)
+    /// is for [`submit`](Self::submit).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit_timeout`](Self::submit_timeout).
+    ///
+    /// # Panics
+    ///
+    /// As [`submit_timeout`](Self::submit_timeout).
+    pub fn submit_fallible_timeout<F, A, T, E>(
+        &self,
+        callable: F,
+        arg: A,
+        timeout: Duration,
+    ) -> Result<Ticket<T, E>, TrySubmitError<F, A>>
+    where
+        F: FnOnce(A) -> Result<T, E> + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        self.submit_call_in(
+            Call::<_, _, Fallible>::new(callable, arg),
+            PutMode::within(timeout),
+        )
+    }
+
     /// Runs `cmd` on a worker as [`WorkRequest::command`](crate::WorkRequest::command) does, and returns
     /// a [`Ticket`] for its outcome instead of calling callbacks:
     /// `ticket.wait()` gives the [`CommandOutput`] (a non-zero exit is an
@@ -271,7 +360,21 @@ impl ThreadPool {
         T: Send + 'static,
         E: Send + 'static,
     {
-        let put = |task| self.put(WorkRequest::from_task(task), PutMode::Try);
+        self.submit_call_in(call, PutMode::Try)
+    }
+
+    /// A ticket's put in `mode`, handing the call back if it is refused.
+    fn submit_call_in<F, A, M, T, E>(
+        &self,
+        call: Call<F, A, M>,
+        mode: PutMode,
+    ) -> Result<Ticket<T, E>, TrySubmitError<F, A>>
+    where
+        Call<F, A, M>: Work<T, E> + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let put = |task| self.put(WorkRequest::from_task(task), mode);
         Ticket::put_or_take_back(call, self.home(), put).map_err(|(refused, call)| {
             let (callable, arg) = call.into_parts();
             TrySubmitError::new(&refused, callable, arg)
