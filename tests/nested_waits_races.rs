@@ -489,39 +489,47 @@ fn shutdown_now_two_levels_down_cancels_every_unstarted_request_once() {
     });
 }
 
+/// Puts a request whose callable opens a scope of six requests on `pool`;
+/// the first of them to run holds until the gate opens. Returns once it
+/// holds: the gate, and how often each of the six has run.
+fn put_a_helping_scope_of_six(pool: &ThreadPool) -> (common::Gate, Arc<Vec<AtomicUsize>>) {
+    let inner = pool.clone();
+    let (entered, latch) = common::gate();
+    let ran = hit_counters(6);
+    let hits = Arc::clone(&ran);
+    pool.put_request(WorkRequest::new(
+        move |()| {
+            let latch = Mutex::new(Some(latch));
+            inner.scope(|s| {
+                for i in 0..6 {
+                    let (latch, hits) = (&latch, &hits);
+                    s.put(
+                        move |i: usize| {
+                            if let Some(latch) = latch.lock().unwrap().take() {
+                                latch.hold();
+                            }
+                            hits[i].fetch_add(1, Ordering::SeqCst);
+                        },
+                        i,
+                    )
+                    .unwrap();
+                }
+            });
+        },
+        (),
+    ))
+    .unwrap();
+    entered.await_start();
+    (entered, ran)
+}
+
 /// A graceful shutdown while the only worker helps: it drains, so every
 /// scoped request runs once, and the shutdown returns after them.
 #[test]
 fn shutdown_while_a_worker_helps_runs_every_scoped_request() {
     within("shutdown during a helping wait", || {
         let pool = ThreadPool::new(1);
-        let inner = pool.clone();
-        let (entered, latch) = common::gate();
-        let ran = hit_counters(6);
-        let hits = Arc::clone(&ran);
-        pool.put_request(WorkRequest::new(
-            move |()| {
-                let latch = Mutex::new(Some(latch));
-                inner.scope(|s| {
-                    for i in 0..6 {
-                        let (latch, hits) = (&latch, &hits);
-                        s.put(
-                            move |i: usize| {
-                                if let Some(latch) = latch.lock().unwrap().take() {
-                                    latch.hold();
-                                }
-                                hits[i].fetch_add(1, Ordering::SeqCst);
-                            },
-                            i,
-                        )
-                        .unwrap();
-                    }
-                });
-            },
-            (),
-        ))
-        .unwrap();
-        entered.await_start();
+        let (entered, ran) = put_a_helping_scope_of_six(&pool);
         let observer = pool.clone();
         let closer = thread::spawn(move || pool.shutdown());
         // Puts until the shutdown refuses them: those it took are counted.
@@ -549,33 +557,7 @@ fn shutdown_while_a_worker_helps_runs_every_scoped_request() {
 fn dismissing_a_helping_worker_lets_its_scope_finish_first() {
     within("dismissal during a helping wait", || {
         let pool = ThreadPool::new(2);
-        let inner = pool.clone();
-        let (entered, latch) = common::gate();
-        let ran = hit_counters(6);
-        let hits = Arc::clone(&ran);
-        pool.put_request(WorkRequest::new(
-            move |()| {
-                let latch = Mutex::new(Some(latch));
-                inner.scope(|s| {
-                    for i in 0..6 {
-                        let (latch, hits) = (&latch, &hits);
-                        s.put(
-                            move |i: usize| {
-                                if let Some(latch) = latch.lock().unwrap().take() {
-                                    latch.hold();
-                                }
-                                hits[i].fetch_add(1, Ordering::SeqCst);
-                            },
-                            i,
-                        )
-                        .unwrap();
-                    }
-                });
-            },
-            (),
-        ))
-        .unwrap();
-        entered.await_start();
+        let (entered, ran) = put_a_helping_scope_of_six(&pool);
         pool.dismiss_workers(2);
         entered.open();
         assert_eq!(pool.wait(), Ok(1));
