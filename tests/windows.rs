@@ -659,15 +659,27 @@ fn map_on_a_shut_down_pool_cancels_every_input() {
 /// 2, 3 queued: the queued ones never run, nothing more is pulled.
 #[test]
 fn dropping_imap_half_way_cancels_the_rest() {
+    imap_dropped_half_way(false);
+}
+
+/// Takes imap's first outcome (by `next`, or through a frame loop), then
+/// drops it with input 1 running (held) and 2, 3 queued: the queued ones
+/// never run, nothing more is pulled.
+fn imap_dropped_half_way(by_frames: bool) {
     const K: usize = 4;
-    within("imap dropped half-way", || {
+    within("imap dropped half-way", move || {
         let pool = ThreadPool::new(1);
         let watched = Watched::new(10);
         let hold = watched.hold(&[1]);
-        let mut it = pool.imap(watched.inputs(), K, move |i: usize| {
+        let it = pool.imap(watched.inputs(), K, move |i: usize| {
             hold(i);
             i
         });
+        let mut it: Box<dyn Iterator<Item = Result<usize, TaskError>> + '_> = if by_frames {
+            Box::new(Frames(it))
+        } else {
+            Box::new(it)
+        };
         assert_eq!(it.next(), Some(Ok(0)));
         assert_eq!(watched.await_held(1), [1]);
         assert_eq!(watched.pulled(), K);
@@ -1365,26 +1377,7 @@ fn imap_try_next_waits_for_the_oldest_input() {
 /// the queued ones never run and nothing more is pulled.
 #[test]
 fn dropping_an_imap_frame_loop_half_way_cancels_the_rest() {
-    const K: usize = 4;
-    within("imap frame loop dropped half-way", || {
-        let pool = ThreadPool::new(1);
-        let watched = Watched::new(10);
-        let hold = watched.hold(&[1]);
-        let mut it = Frames(pool.imap(watched.inputs(), K, move |i: usize| {
-            hold(i);
-            i
-        }));
-        assert_eq!(it.next(), Some(Ok(0)));
-        assert_eq!(watched.await_held(1), [1]);
-        assert_eq!(watched.pulled(), K);
-        assert_eq!(pool.queued(), 2);
-        within_here("dropping imap", || drop(it));
-        assert_eq!(pool.pending(), 0);
-        watched.gate.open();
-        pool.shutdown().unwrap();
-        assert_eq!(watched.runs(), [1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(watched.pulled(), K);
-    });
+    imap_dropped_half_way(true);
 }
 
 /// `callpool::as_completed` over tickets, the first held at a gate on the
