@@ -605,9 +605,13 @@ impl ThreadPool {
                     // An open autoscaling pool starts a worker for the
                     // full queue (the put that filled it is about to, or a
                     // retirement raced it), as for a waiter (`stranded`);
-                    // only a pool that cannot start one refuses.
+                    // only a pool that cannot start one refuses. One
+                    // started by this grow may have emptied the queue and
+                    // left already, its keep-alive short: refused only if
+                    // no thread started or left meanwhile (else put again).
+                    let changes = shared.thread_changes();
                     shared.grow_for_backlog(1);
-                    if shared.threads() == 0 {
+                    if shared.threads() == 0 && shared.thread_changes() == changes {
                         return Ok(Err(Refused::NoWorkers(job)));
                     }
                     job

@@ -130,6 +130,10 @@ pub(crate) struct Pool {
     /// Mirror of `Workers::threads`, written under the lock, read without it
     /// by waiters deciding whether any result can still arrive.
     threads: AtomicUsize,
+    /// How many times `threads` has changed (raised before each change):
+    /// a waiter that saw no thread tells "none throughout" from "none
+    /// now, after one ran and left" (`Threads::stranded`).
+    thread_changes: AtomicU64,
     /// Every handle's inbox, to wake its waiters when the last thread exits.
     inboxes: Mutex<Inboxes>,
     /// An autoscaling pool's decisions and live-worker mirror.
@@ -164,6 +168,7 @@ impl Pool {
             workers: Mutex::new(Workers::default()),
             exited: Condvar::new(),
             threads: AtomicUsize::new(0),
+            thread_changes: AtomicU64::new(0),
             inboxes: Mutex::new(Inboxes {
                 list: Vec::new(),
                 prune_at: 16,
@@ -223,6 +228,13 @@ impl Pool {
         // SeqCst: pairs with the store in `worker_exited`, which happens after
         // the exiting worker's last result was sent (see design.md, "Waiting").
         self.threads.load(Ordering::SeqCst)
+    }
+
+    /// How many times the thread count has changed so far (raised before
+    /// each change, `SeqCst`): with a look at `threads` after it, "no
+    /// thread throughout", not just "none now" (see `Threads::stranded`).
+    pub(crate) fn thread_changes(&self) -> u64 {
+        self.thread_changes.load(Ordering::SeqCst)
     }
 
     pub(crate) fn queued(&self) -> usize {
@@ -398,6 +410,7 @@ impl Threads for Arc<Pool> {
         // In a closed pool, what is still queued is being swept by the
         // closer (or a late putter), which cancels it to its handle: not
         // stranded. Otherwise it is, if all of it is queued...
+        let changes = self.thread_changes();
         if self.lifecycle() == Lifecycle::Closed
             || self.queue.count(|job| job.counted_on_inbox(inbox)) < pending
         {
@@ -407,9 +420,13 @@ impl Threads for Arc<Pool> {
         // starts one for queued requests: the put that queued them is
         // about to (it grows after its push), or a retirement raced it.
         // Started here, it is there either way; only a pool that cannot
-        // start one strands them.
+        // start one strands them. A worker started before the count may
+        // also have taken them, run them and left since, its keep-alive
+        // short: stranded only if no thread started or left since the
+        // first look (each change is counted before the count it makes,
+        // so a count of none read here shows with its change).
         self.grow_for_backlog(pending);
-        self.threads() == 0
+        self.threads() == 0 && self.thread_changes() == changes
     }
 }
 

@@ -288,6 +288,10 @@ impl Pool {
 
     fn set_threads(&self, workers: &mut Workers, threads: usize) {
         workers.threads = threads;
+        // SeqCst, and before the count: whoever reads the new count then
+        // reads this change too (`Threads::stranded`).
+        self.thread_changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // SeqCst: see `Pool::threads`.
         self.threads
             .store(threads, std::sync::atomic::Ordering::SeqCst);
