@@ -370,8 +370,15 @@ where
         if let Ok(arrived) = self.receiver.try_recv() {
             return Some(arrived);
         }
+        self.run_one_here().then_some(None)
+    }
+
+    /// Runs here one of this collector's requests that no worker has
+    /// started, if this is one of its pool's workers
+    /// (`pool::worker::help`); whether it ran one.
+    fn run_one_here(&self) -> bool {
         let pending = &self.pending;
-        (self.pool.help(|job| pending.contains(&job.id())) > 0).then_some(None)
+        self.pool.help(|job| pending.contains(&job.id())) > 0
     }
 
     /// Handles the outcome of `id`, a request pending here until now: runs
@@ -444,8 +451,7 @@ where
             // or every other one busy), so a loop of polls would spin for
             // ever. Run one of them here, as a blocking wait does, then
             // take what it gave.
-            let pending = &self.pending;
-            if self.pool.help(|job| pending.contains(&job.id())) == 0 {
+            if !self.run_one_here() {
                 return 0;
             }
         } else if !self.home.as_ref().is_some_and(|home| home.make_room()) {

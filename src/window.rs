@@ -567,17 +567,21 @@ where
                 // requests are queued behind this very callable: a loop of
                 // looks would spin for ever, so one of them runs here
                 // (as `Collector::poll_with` does), and this looks again.
-                Err(_) if !helped && self.pool.on_worker_thread() => {
-                    helped = true;
-                    let ids: HashSet<RequestId> =
-                        self.flying.iter().flatten().map(|(_, t)| t.id()).collect();
-                    if self.pool.help(|job| ids.contains(&job.id())) == 0 {
-                        return Poll::Pending;
-                    }
-                }
+                Err(_) if !helped && self.run_one_here() => helped = true,
                 Err(_) => return Poll::Pending,
             }
         }
+    }
+
+    /// On a worker of its own pool: runs here one of its requests in
+    /// flight that is still queued (`pool::worker::help`); whether it ran
+    /// one. Elsewhere it runs nothing.
+    fn run_one_here(&self) -> bool {
+        if !self.pool.on_worker_thread() {
+            return false;
+        }
+        let ids: HashSet<RequestId> = self.flying.iter().flatten().map(|(_, t)| t.id()).collect();
+        self.pool.help(|job| ids.contains(&job.id())) > 0
     }
 
     /// Whether a put went in (see the free `went_in`).
@@ -617,10 +621,8 @@ where
         // On a worker of its own pool, what is still queued runs here
         // first: queued behind the workers that wait for it, it could wait
         // for ever (`pool::worker::help`).
-        if self.ended.is_empty() && self.pool.on_worker_thread() {
-            let ids: HashSet<RequestId> =
-                self.flying.iter().flatten().map(|(_, t)| t.id()).collect();
-            self.pool.help(|job| ids.contains(&job.id()));
+        if self.ended.is_empty() {
+            self.run_one_here();
         }
         // We hold a sender ourselves: this blocks until a ticket tells,
         // making room meanwhile for a worker stuck on the handle's full

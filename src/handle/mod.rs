@@ -611,7 +611,7 @@ impl ThreadPool {
                     // no thread started or left meanwhile (else put again).
                     let changes = shared.thread_changes();
                     shared.grow_for_backlog(1);
-                    if shared.threads() == 0 && shared.thread_changes() == changes {
+                    if shared.no_thread_since(changes) {
                         return Ok(Err(Refused::NoWorkers(job)));
                     }
                     job

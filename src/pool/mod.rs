@@ -231,10 +231,17 @@ impl Pool {
     }
 
     /// How many times the thread count has changed so far (raised before
-    /// each change, `SeqCst`): with a look at `threads` after it, "no
-    /// thread throughout", not just "none now" (see `Threads::stranded`).
+    /// each change, `SeqCst`), for [`no_thread_since`](Self::no_thread_since).
     pub(crate) fn thread_changes(&self) -> u64 {
         self.thread_changes.load(Ordering::SeqCst)
+    }
+
+    /// Whether no thread is left and none started or left since
+    /// `thread_changes` read `changes`: "no thread throughout", not just
+    /// "none now" after one ran and left (a change is counted before the
+    /// count it makes, so a count of none read here shows with its change).
+    pub(crate) fn no_thread_since(&self, changes: u64) -> bool {
+        self.threads() == 0 && self.thread_changes() == changes
     }
 
     pub(crate) fn queued(&self) -> usize {
@@ -423,10 +430,9 @@ impl Threads for Arc<Pool> {
         // start one strands them. A worker started before the count may
         // also have taken them, run them and left since, its keep-alive
         // short: stranded only if no thread started or left since the
-        // first look (each change is counted before the count it makes,
-        // so a count of none read here shows with its change).
+        // first look.
         self.grow_for_backlog(pending);
-        self.threads() == 0 && self.thread_changes() == changes
+        self.no_thread_since(changes)
     }
 }
 

@@ -89,6 +89,17 @@ pub struct AsCompleted<T, E = std::convert::Infallible> {
 }
 
 impl<T, E> AsCompleted<T, E> {
+    /// On a worker thread: runs here one of the tickets' requests still
+    /// queued in that worker's pool (as `Ticket::wait` does); whether it
+    /// ran one. Elsewhere it runs nothing.
+    fn run_one_here(&self) -> bool {
+        if crate::worker_thread::pool().is_none() {
+            return false;
+        }
+        let ids: HashSet<RequestId> = self.tickets.iter().flatten().map(Ticket::id).collect();
+        crate::pool::worker::help_here(|job| ids.contains(&job.id())) > 0
+    }
+
     /// The outcome of the ticket `key`, which told it ended.
     fn hand_back(&mut self, key: usize) -> Option<(usize, Result<T, TaskError<E>>)> {
         let ticket = self.tickets.get_mut(key)?.take()?;
@@ -157,14 +168,7 @@ impl<T, E> AsCompleted<T, E> {
                 // worker thread, one of the tickets' requests still queued
                 // in its pool runs here, and this looks again: behind this
                 // very callable, a loop of looks would spin for ever.
-                Err(_) if !helped && crate::worker_thread::pool().is_some() => {
-                    helped = true;
-                    let ids: HashSet<RequestId> =
-                        self.tickets.iter().flatten().map(Ticket::id).collect();
-                    if crate::pool::worker::help_here(|job| ids.contains(&job.id())) == 0 {
-                        return Poll::Pending;
-                    }
-                }
+                Err(_) if !helped && self.run_one_here() => helped = true,
                 Err(_) => return Poll::Pending,
             }
         }
@@ -180,9 +184,8 @@ impl<T, E> Iterator for AsCompleted<T, E> {
         }
         // On a worker thread, the tickets' requests still queued in its
         // pool run here first (as `Ticket::wait` does).
-        if self.ended.is_empty() && crate::worker_thread::pool().is_some() {
-            let ids: HashSet<RequestId> = self.tickets.iter().flatten().map(Ticket::id).collect();
-            crate::pool::worker::help_here(|job| ids.contains(&job.id()));
+        if self.ended.is_empty() {
+            self.run_one_here();
         }
         // Each ticket left tells exactly once, so this returns with a key.
         let key = lookout::recv(&self.ended, &self.nudges, &self.homes)?;
