@@ -46,6 +46,10 @@ tsan_tests=(
     "tickets waits_outside_the_result_queue_make_room_for_a_worker_stuck_on_it"
     "callbacks a_nested_wait_hears_the_fall_when_another_waiter_handles_the_last_result"
     "callbacks nested_waits_on_two_threads_do_not_wait_for_each_others_held_results"
+    "nested_waits nested_scopes_recurse_on_a_two_worker_pool"
+    "nested_waits shutdown_now_while_a_worker_runs_its_scopes_requests_cancels_the_rest"
+    "collector outcomes_end_only_after_every_request_added_transitively"
+    "collector an_added_request_that_ends_before_its_parent_is_counted"
 )
 
 # Miri is slow: a few tests with few requests.
@@ -56,6 +60,8 @@ miri_tests=(
     "scope a_scope_waits_for_its_lent_requests_even_with_its_collector_swapped_out"
     "scope a_panicking_body_waits_for_the_borrowing_requests"
     "scope a_refused_put_drops_its_request_inside_the_scope"
+    "nested_waits a_scope_inside_the_only_workers_callable_runs_its_requests_there"
+    "collector an_added_request_that_ends_before_its_parent_is_counted"
 )
 
 if [[ "$what" == all || "$what" == tsan ]]; then

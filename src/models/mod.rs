@@ -106,6 +106,9 @@ trait Queue: Send + Sync + 'static {
     fn take_all(&self) -> Vec<u64>;
     /// Takes out the queued requests for which `mine` holds (`extract`).
     fn take_own(&self, mine: &dyn Fn(&u64) -> bool) -> Vec<u64>;
+    /// Takes out the first queued request for which `mine` holds (a
+    /// helping wait, `worker::help`).
+    fn take_first(&self, mine: &dyn Fn(&u64) -> bool) -> Option<u64>;
     /// How many queued requests `mine` holds for (`Pool::stranded`).
     fn count(&self, mine: &dyn Fn(&u64) -> bool) -> usize;
     fn len(&self) -> usize;
@@ -153,6 +156,9 @@ impl Queue for RequestQueue<u64> {
     }
     fn take_own(&self, mine: &dyn Fn(&u64) -> bool) -> Vec<u64> {
         RequestQueue::take_own(self, mine)
+    }
+    fn take_first(&self, mine: &dyn Fn(&u64) -> bool) -> Option<u64> {
+        RequestQueue::take_first(self, mine)
     }
     fn count(&self, mine: &dyn Fn(&u64) -> bool) -> usize {
         RequestQueue::count(self, mine)

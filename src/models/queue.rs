@@ -47,6 +47,41 @@ pub(super) fn extracted<Q: Queue>(queue: Q) {
     assert_exactly_once([1, 2], &ended);
 }
 
+/// (h2) A helping wait takes the first of its own queued requests
+/// (`RequestQueue::take_first`) while a worker takes: the other handle's
+/// request queued ahead of it goes back and is still taken (a worker that
+/// met the queue empty meanwhile and slept must be woken: a lost wake-up
+/// deadlocks the driver's wait); each request ends once.
+pub(super) fn helped<Q: Queue>(queue: Q) {
+    let mut s = Scenario::new(queue);
+    s.put([1, 2]);
+    s.spawn_workers(1);
+    let own: Vec<u64> = s.queue.take_first(&|job| *job == 2).into_iter().collect();
+    s.wait_taken(2 - own.len());
+    s.dismiss_all();
+    let mut ended = s.join_all();
+    assert_eq!(s.queue.len(), 0);
+    ended.push(own);
+    assert_exactly_once([1, 2], &ended);
+}
+
+/// (h3) A helping wait's take racing the closing sweep (`shutdown_now`):
+/// the request it looked past goes back and is swept, the one it took is
+/// its own; none is left in the closed queue, each ends once.
+pub(super) fn helped_while_swept<Q: Queue>(queue: Q) {
+    let s = Scenario::new(queue);
+    s.put([1, 2]);
+    let helper = {
+        let queue = s.queue.clone();
+        thread::spawn(move || queue.take_first(&|job| *job == 2))
+    };
+    s.queue.advance(Lifecycle::Closed);
+    let swept = s.queue.take_all();
+    let helped: Vec<u64> = helper.join().unwrap().into_iter().collect();
+    assert_eq!(s.queue.len(), 0, "a request was left in the closed queue");
+    assert_exactly_once([1, 2], &[swept, helped]);
+}
+
 /// (i) A waiter with no thread left counts its queued requests
 /// (`Pool::stranded`) while the closer sweeps (`shutdown_now`): the
 /// count takes the requests out and puts them back, and the sweep must not

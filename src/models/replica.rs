@@ -246,6 +246,15 @@ impl Queue for Replica {
         own
     }
 
+    fn take_first(&self, mine: &dyn Fn(&u64) -> bool) -> Option<u64> {
+        let mut state = self.lock();
+        let at = state.jobs.iter().position(|job| mine(job))?;
+        let job = state.jobs.remove(at);
+        drop(state);
+        self.space.notify_all();
+        job
+    }
+
     fn count(&self, mine: &dyn Fn(&u64) -> bool) -> usize {
         self.lock().jobs.iter().filter(|job| mine(job)).count()
     }

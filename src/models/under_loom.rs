@@ -48,6 +48,16 @@ fn h_extract_puts_the_others_back_and_wakes_a_worker() {
 }
 
 #[test]
+fn h2_a_helping_take_puts_what_it_passed_back_and_wakes_a_worker() {
+    check(|| helped(real()));
+}
+
+#[test]
+fn h3_a_helping_take_racing_the_closing_sweep_strands_nothing() {
+    check(|| helped_while_swept(real()));
+}
+
+#[test]
 fn i_count_racing_the_closing_sweep_strands_nothing() {
     check(|| counted_while_swept(real()));
 }

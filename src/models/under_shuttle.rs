@@ -48,6 +48,8 @@ fn small_scenarios() {
     check(|| closed(real()));
     check(|| put_racing_drain(real()));
     check(|| extracted(real()));
+    check(|| helped(real()));
+    check(|| helped_while_swept(real()));
     check(|| counted_while_swept(real()));
     check(|| counted_twice(real()));
     check(|| blocked_put(real_bounded(1)));

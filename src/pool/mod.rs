@@ -402,6 +402,16 @@ impl Pool {
         jobs.extend(held);
         jobs
     }
+
+    /// [`take_unstarted`](Self::take_unstarted) stopped at the first
+    /// request for which `mine` holds (a helping wait, `worker::help`),
+    /// looked for in the same order: the slots, then the queue, where only
+    /// the requests queued ahead of it are taken apart.
+    pub(crate) fn take_first_unstarted(&self, mine: impl Fn(&Job) -> bool + Copy) -> Option<Job> {
+        self.nursery
+            .take_first(mine)
+            .or_else(|| self.queue.take_first(mine))
+    }
 }
 
 impl Threads for Arc<Pool> {

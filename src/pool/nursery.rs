@@ -159,6 +159,25 @@ impl<J> Nursery<J> {
             .collect()
     }
 
+    /// Takes out the first held child for which `mine` holds (a helping
+    /// wait), looking through the slots in turn, leaving the others in
+    /// order. `mine` must not block.
+    pub(crate) fn take_first(&self, mine: impl Fn(&J) -> bool) -> Option<J> {
+        if !self.any() {
+            return None;
+        }
+        self.slots().iter().find_map(|slot| {
+            let mut jobs = slot.lock();
+            let at = jobs.iter().position(&mine)?;
+            let job = jobs.remove(at);
+            if jobs.is_empty() {
+                // Release: as in `queue_from` (the child went to the taker).
+                self.held.fetch_sub(1, Ordering::Release);
+            }
+            Some(job)
+        })
+    }
+
     /// Takes out the held children for which `mine` holds (`cancel`, the
     /// sweeps), leaving the others in order. `mine` must not block.
     pub(crate) fn take_own(&self, mine: impl Fn(&J) -> bool) -> Vec<J> {
@@ -252,5 +271,22 @@ mod tests {
         assert_eq!(nursery.take_last_where(&a, |_| true), Some(1));
         assert!(!nursery.any());
         assert!(nursery.leave(&a).is_empty());
+    }
+
+    #[test]
+    fn take_first_takes_one_match_across_the_slots_in_turn() {
+        let nursery = Nursery::default();
+        let (a, b) = (nursery.join(4), nursery.join(4));
+        nursery.hold(&a, 1);
+        nursery.hold(&b, 2);
+        nursery.hold(&b, 4);
+        assert_eq!(nursery.take_first(|job| job % 2 == 0), Some(2));
+        assert_eq!(nursery.take_first(|job| job % 2 == 0), Some(4));
+        // `b` fell empty: only `a` counts as held.
+        assert_eq!(nursery.held.load(Ordering::SeqCst), 1);
+        assert_eq!(nursery.take_first(|job| job % 2 == 0), None);
+        assert_eq!(nursery.take_first(|_| true), Some(1));
+        assert!(!nursery.any());
+        assert_eq!(nursery.take_first(|_| true), None);
     }
 }

@@ -926,6 +926,36 @@ impl<J> RequestQueue<J> {
         n
     }
 
+    /// Takes out the first queued request for which `mine` holds (a
+    /// helping wait's take, `worker::help`). Only those queued ahead of it
+    /// are taken apart: they go back, in their order, behind any put that
+    /// lands meanwhile, and those behind it stay where they are. So a wait
+    /// that takes its `k` requests one at a time looks at the `q` others
+    /// ahead of them once, not once per take (`O(k + q)`, not `O(k q)`),
+    /// and finds the rest at the front. Under the rearranging lock, as any
+    /// rearrangement (see `rearrange`).
+    pub(crate) fn take_first(&self, mine: impl Fn(&J) -> bool) -> Option<J> {
+        let rearranging = self.rearranging();
+        let mut ahead = Vec::new();
+        let mut found = None;
+        while let Some(job) = self.jobs.pop() {
+            if mine(&job) {
+                found = Some(job);
+                break;
+            }
+            ahead.push(job);
+        }
+        for job in ahead {
+            // As a put pushes: see `rearrange`.
+            self.push_counted(job);
+        }
+        drop(rearranging);
+        if found.is_some() {
+            self.uncount();
+        }
+        found
+    }
+
     /// Takes out the queued requests for which `mine` holds; the others go
     /// back in their order (behind any put that lands meanwhile).
     pub(crate) fn take_own(&self, mine: impl Fn(&J) -> bool) -> Vec<J> {
@@ -1072,5 +1102,50 @@ mod tests {
             assert_eq!(took, Ok(None), "the worker never asked again");
         });
         assert_eq!(asked.load(Ordering::SeqCst), 2);
+    }
+
+    /// A helping wait's takes, one at a time: the first of its own each
+    /// time, in their order; the others keep theirs. Those ahead of the
+    /// first are looked at once in all (then they wait behind the rest),
+    /// so `k` takes behind `q` others look at `q + k` requests, where a
+    /// take of the whole queue per take would look at about `k (q + k)`.
+    #[test]
+    fn take_first_looks_at_the_requests_ahead_once() {
+        const OTHERS: usize = 300;
+        const MINE: usize = 200;
+        let queue: RequestQueue<usize> = RequestQueue::new(None);
+        // Others first (0..300), then the waiter's own (1000..1200), then
+        // more others behind them (300..400), through the ring and the
+        // backlog.
+        let mut jobs: Vec<usize> = (0..OTHERS)
+            .chain(1000..1000 + MINE)
+            .chain(OTHERS..OTHERS + 100)
+            .collect();
+        assert!(matches!(
+            queue.push_many(&mut jobs, Admit::WhileOpen),
+            Push::Queued
+        ));
+        let looked = AtomicUsize::new(0);
+        let mine = |job: &usize| {
+            looked.fetch_add(1, Ordering::Relaxed);
+            *job >= 1000
+        };
+        let taken: Vec<usize> = std::iter::from_fn(|| queue.take_first(mine)).collect();
+        assert_eq!(taken, (1000..1000 + MINE).collect::<Vec<_>>());
+        // Each of the first 300 once, each of its own once, and the 400
+        // others once more by the last take, which finds none.
+        assert_eq!(looked.load(Ordering::Relaxed), OTHERS + MINE + OTHERS + 100);
+        assert_eq!(queue.len(), OTHERS + 100);
+        // The others, each once: those behind the waiter's own first, then
+        // those it looked past, each run in its order.
+        let flags = WorkerFlags::new();
+        let left: Vec<usize> = (0..OTHERS + 100)
+            .map(|_| queue.take(&flags, &mut Pace::new(), || {}, None).unwrap())
+            .collect();
+        assert_eq!(
+            left,
+            (OTHERS..OTHERS + 100).chain(0..OTHERS).collect::<Vec<_>>()
+        );
+        assert_eq!(queue.len(), 0);
     }
 }

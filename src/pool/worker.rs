@@ -206,13 +206,7 @@ pub(crate) fn help_here(mine: impl Fn(&Job) -> bool + Copy) -> usize {
 
 fn run_here(here: &Here, mine: impl Fn(&Job) -> bool + Copy) -> usize {
     let pool = &here.pool;
-    let found = Cell::new(false);
-    let first = |job: &Job| {
-        let take = !found.get() && mine(job);
-        found.set(found.get() || take);
-        take
-    };
-    let Some(job) = pool.take_unstarted(first).pop() else {
+    let Some(job) = pool.take_first_unstarted(mine) else {
         return 0;
     };
     // Taken, it is this worker's, as a request it took from the queue is;
