@@ -110,6 +110,49 @@ impl<T, E> AsCompleted<T, E> {
         }
     }
 
+    /// Cancels every ticket not handed back yet whose request has not
+    /// started, as [`Ticket::cancel`] does to each; returns how many. Once
+    /// the tickets are in the iterator, this is the way to stop the rest
+    /// on the first failure (the handle's `cancel(id)` and `cancel_queued`
+    /// do not reach tickets).
+    ///
+    /// Nothing is lost: each cancelled ticket still comes out of the
+    /// iterator, as `Err(TaskError::Cancelled)`, and those already running
+    /// come out with their outcomes. To stop reading instead, drop the
+    /// iterator after this call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let tickets = (0..50u32)
+    ///     .map(|n| pool.submit_fallible(|n: u32| if n == 3 { Err("bad input") } else { Ok(n) }, n))
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// let mut outcomes = callpool::as_completed(tickets);
+    /// let (mut ok, mut cancelled) = (0, 0);
+    /// while let Some((index, outcome)) = outcomes.next() {
+    ///     match outcome {
+    ///         Ok(_) => ok += 1,
+    ///         Err(TaskError::Cancelled) => cancelled += 1,
+    ///         Err(e) => {
+    ///             assert_eq!((index, e), (3, TaskError::Failed("bad input")));
+    ///             outcomes.cancel_rest();
+    ///         }
+    ///     }
+    /// }
+    /// assert_eq!(ok + cancelled, 49); // every other ticket came back once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cancel_rest(&self) -> usize {
+        self.tickets
+            .iter()
+            .flatten()
+            .filter(|ticket| ticket.cancel())
+            .count()
+    }
+
     /// The next `(index, outcome)` if one more ticket's request has ended,
     /// without blocking: for a loop that must not stop, such as a frame
     /// loop. [`Poll::Ready`]`(Some(item))` is an outcome, `Ready(None)`
