@@ -123,6 +123,11 @@ impl Builder {
     }
 
     /// Prefix of the worker threads' names; worker `N` is `{prefix}-{N}`.
+    /// `N` counts the workers this pool has started, from 0, and is never
+    /// reused: after [`ThreadPool::resize`] down and up again (or
+    /// [`ThreadPool::dismiss_workers`] then
+    /// [`ThreadPool::create_workers`]) the new workers get new numbers, so
+    /// a name in a log always means one thread.
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
         self.thread_name = prefix.into();
         self
