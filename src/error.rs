@@ -344,26 +344,52 @@ pub enum PollError {
     },
 }
 
+/// `n` and a noun, in the plural unless `n` is 1 ("1 request", "2
+/// requests"): the counts in error messages.
+struct Counted(usize, &'static str);
+
+impl fmt::Display for Counted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Counted(n, noun) = *self;
+        let s = if n == 1 { "" } else { "s" };
+        write!(f, "{n} {noun}{s}")
+    }
+}
+
+/// `NoWorkersAvailable`'s message, for a poll and a wait alike.
+fn no_workers(f: &mut fmt::Formatter<'_>, pending: usize) -> fmt::Result {
+    write!(
+        f,
+        "no worker threads available for {} (add some with `create_workers` or `resize`)",
+        Counted(pending, "pending request")
+    )
+}
+
+/// `Timeout`'s message, for a poll and a wait alike.
+fn timed_out(f: &mut fmt::Formatter<'_>, pending: usize) -> fmt::Result {
+    write!(f, "timed out with {} pending", Counted(pending, "request"))
+}
+
+/// `HeldByCaller`'s message, for a poll and a wait alike.
+fn held_by_caller(f: &mut fmt::Formatter<'_>, pending: usize) -> fmt::Result {
+    let verb = if pending == 1 { "is" } else { "are" };
+    write!(
+        f,
+        "the {} {verb} held by the call running this callback: handled once it returns",
+        Counted(pending, "pending result")
+    )
+}
+
 impl fmt::Display for PollError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PollError::NoResultsPending => f.write_str("no results pending"),
-            PollError::NoWorkersAvailable { pending } => {
-                write!(
-                    f,
-                    "no worker threads available for {pending} pending requests (add some with `create_workers` or `resize`)"
-                )
-            }
-            PollError::Timeout { pending } => {
-                write!(f, "timed out with {pending} requests pending")
-            }
+            PollError::NoWorkersAvailable { pending } => no_workers(f, *pending),
+            PollError::Timeout { pending } => timed_out(f, *pending),
             PollError::OnWorkerThread => {
                 f.write_str("cannot poll for results on one of the pool's own worker threads")
             }
-            PollError::HeldByCaller { pending } => write!(
-                f,
-                "the {pending} pending results are held by the call running this callback: they are handled once it returns"
-            ),
+            PollError::HeldByCaller { pending } => held_by_caller(f, *pending),
         }
     }
 }
@@ -442,22 +468,12 @@ pub enum WaitError {
 impl fmt::Display for WaitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WaitError::NoWorkersAvailable { pending } => {
-                write!(
-                    f,
-                    "no worker threads available for {pending} pending requests (add some with `create_workers` or `resize`)"
-                )
-            }
-            WaitError::Timeout { pending } => {
-                write!(f, "timed out with {pending} requests pending")
-            }
+            WaitError::NoWorkersAvailable { pending } => no_workers(f, *pending),
+            WaitError::Timeout { pending } => timed_out(f, *pending),
             WaitError::OnWorkerThread => {
                 f.write_str("cannot wait on one of the pool's own worker threads")
             }
-            WaitError::HeldByCaller { pending } => write!(
-                f,
-                "the {pending} pending results are held by the call running this callback: they are handled once it returns"
-            ),
+            WaitError::HeldByCaller { pending } => held_by_caller(f, *pending),
         }
     }
 }
@@ -647,15 +663,19 @@ impl fmt::Display for ShutdownError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ShutdownError::Unrun(reqs) => {
+                let unrun = reqs.len();
+                let verb = if unrun == 1 { "it" } else { "they" };
                 write!(
                     f,
-                    "{} queued requests never ran: no workers were left",
-                    reqs.len()
+                    "{} never ran: no workers were left to run {verb}",
+                    Counted(unrun, "queued request")
                 )
             }
             ShutdownError::TimedOut { threads, pending } => write!(
                 f,
-                "shutdown timed out with {threads} threads running and {pending} requests pending"
+                "shutdown timed out with {} running and {} pending",
+                Counted(*threads, "thread"),
+                Counted(*pending, "request")
             ),
             ShutdownError::OnWorkerThread => {
                 f.write_str("cannot shut a pool down from one of its own worker threads")

@@ -88,3 +88,43 @@ fn a_put_error_shared_across_threads_still_hands_the_request_back() {
     assert_eq!(err.into_request().id().value(), 9);
     assert_eq!(pool.shutdown_now().len(), 1);
 }
+
+/// The counts in error messages agree with their nouns: "1 request", "2
+/// requests".
+#[test]
+fn messages_count_in_the_singular_and_the_plural() {
+    let one_and_two = |make: fn(usize) -> String| (make(1), make(2));
+    assert_eq!(
+        one_and_two(|pending| WaitError::Timeout { pending }.to_string()),
+        (
+            "timed out with 1 request pending".to_owned(),
+            "timed out with 2 requests pending".to_owned()
+        )
+    );
+    assert_eq!(
+        PollError::NoWorkersAvailable { pending: 1 }.to_string(),
+        "no worker threads available for 1 pending request (add some with `create_workers` or `resize`)"
+    );
+    assert_eq!(
+        one_and_two(|pending| PollError::HeldByCaller { pending }.to_string()),
+        (
+            "the 1 pending result is held by the call running this callback: handled once it returns"
+                .to_owned(),
+            "the 2 pending results are held by the call running this callback: handled once it returns"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        ShutdownError::TimedOut {
+            threads: 1,
+            pending: 2
+        }
+        .to_string(),
+        "shutdown timed out with 1 thread running and 2 requests pending"
+    );
+    let unrun = ShutdownError::Unrun(vec![WorkRequest::new(|()| (), ()).into()]);
+    assert_eq!(
+        unrun.to_string(),
+        "1 queued request never ran: no workers were left to run it"
+    );
+}
