@@ -166,6 +166,13 @@ fn recv_looking_out<M: Send + 'static>(
     }
 }
 
+/// The message already waiting, if any, skipping stale nudges: a nudge
+/// left from an earlier blocking receive is no message, and a caller that
+/// took it for one (`is_empty`) would skip what it does before it blocks.
+pub(crate) fn try_recv<M>(messages: &flume::Receiver<Option<M>>) -> Option<M> {
+    messages.try_iter().flatten().next()
+}
+
 /// A blocking receive that skips stale nudges.
 #[inline]
 fn plain_recv<M>(messages: &flume::Receiver<Option<M>>) -> Option<M> {

@@ -356,6 +356,10 @@ pub struct Completions<'p, I: Iterator, F, T, E = Infallible> {
     /// (their index here); `free` lists the keys to reuse, so the table
     /// never outgrows `limit`.
     flying: Vec<Option<Flying<I::Item, T, E>>>,
+    /// The ids of the requests in `flying`: what a help on a worker looks
+    /// for (kept, not gathered per look: with a limit of `k`, `k` looks
+    /// would cost `O(k^2)`).
+    flying_ids: HashSet<RequestId>,
     free: Vec<usize>,
     in_flight: usize,
     /// Each ticket tells its key here as it ends; `None` is a lookout's
@@ -394,6 +398,7 @@ impl<'p, I: Iterator, F, T, E> Completions<'p, I, F, T, E> {
             f: Arc::new(f),
             call,
             flying: Vec::new(),
+            flying_ids: HashSet::new(),
             free: Vec::new(),
             in_flight: 0,
             done,
@@ -453,6 +458,7 @@ where
             if key == self.flying.len() {
                 self.flying.push(None);
             }
+            self.flying_ids.insert(ticket.id());
             self.flying[key] = Some((held, ticket));
             self.in_flight += 1;
             let put = put_or_keep(self.pool, task, &mut self.unput, how);
@@ -467,6 +473,7 @@ where
     /// frees (putting it as `how` says).
     fn hand_back(&mut self, key: usize, how: PutHow) -> Option<Completed<I::Item, T, E>> {
         let (held, ticket) = self.flying.get_mut(key)?.take()?;
+        self.flying_ids.remove(&ticket.id());
         self.free.push(key);
         self.in_flight -= 1;
         let outcome = ticket
@@ -580,7 +587,7 @@ where
         if !self.pool.on_worker_thread() {
             return false;
         }
-        let ids: HashSet<RequestId> = self.flying.iter().flatten().map(|(_, t)| t.id()).collect();
+        let ids = &self.flying_ids;
         self.pool.help(|job| ids.contains(&job.id())) > 0
     }
 
@@ -618,12 +625,13 @@ where
         if self.in_flight == 0 {
             return None;
         }
+        if let Some(key) = lookout::try_recv(&self.ended) {
+            return self.hand_back(key, PutHow::Block);
+        }
         // On a worker of its own pool, what is still queued runs here
         // first: queued behind the workers that wait for it, it could wait
         // for ever (`pool::worker::help`).
-        if self.ended.is_empty() {
-            self.run_one_here();
-        }
+        self.run_one_here();
         // We hold a sender ourselves: this blocks until a ticket tells,
         // making room meanwhile for a worker stuck on the handle's full
         // result queue (a request in flight may be queued behind it).

@@ -67,6 +67,7 @@ where
         .collect();
     AsCompleted {
         left: tickets.len(),
+        unended: tickets.iter().flatten().map(Ticket::id).collect(),
         tickets,
         homes,
         nudges: done,
@@ -79,6 +80,10 @@ where
 pub struct AsCompleted<T, E = std::convert::Infallible> {
     tickets: Vec<Option<Ticket<T, E>>>,
     left: usize,
+    /// The ids of the tickets not handed back yet: what a help on a worker
+    /// looks for (kept, not gathered per look: `k` looks over `k` tickets
+    /// would cost `O(k^2)`).
+    unended: HashSet<RequestId>,
     /// The handles the tickets were put through, where their result queues
     /// are bounded: `next` looks out for them while it blocks.
     homes: Vec<Arc<dyn Home>>,
@@ -96,14 +101,15 @@ impl<T, E> AsCompleted<T, E> {
         if crate::worker_thread::pool().is_none() {
             return false;
         }
-        let ids: HashSet<RequestId> = self.tickets.iter().flatten().map(Ticket::id).collect();
-        crate::pool::worker::help_here(|job| ids.contains(&job.id())) > 0
+        let unended = &self.unended;
+        crate::pool::worker::help_here(|job| unended.contains(&job.id())) > 0
     }
 
     /// The outcome of the ticket `key`, which told it ended.
     fn hand_back(&mut self, key: usize) -> Option<(usize, Result<T, TaskError<E>>)> {
         let ticket = self.tickets.get_mut(key)?.take()?;
         self.left -= 1;
+        self.unended.remove(&ticket.id());
         match ticket.try_result() {
             Ok(outcome) => Some((key, outcome)),
             Err(_) => unreachable!("a ticket tells it ended only once it has"),
@@ -225,11 +231,12 @@ impl<T, E> Iterator for AsCompleted<T, E> {
         if self.left == 0 {
             return None;
         }
+        if let Some(key) = lookout::try_recv(&self.ended) {
+            return self.hand_back(key);
+        }
         // On a worker thread, the tickets' requests still queued in its
         // pool run here first (as `Ticket::wait` does).
-        if self.ended.is_empty() {
-            self.run_one_here();
-        }
+        self.run_one_here();
         // Each ticket left tells exactly once, so this returns with a key.
         let key = lookout::recv(&self.ended, &self.nudges, &self.homes)?;
         self.hand_back(key)
