@@ -1,0 +1,143 @@
+//! What a wait costs inside a callable of its own pool, against the same
+//! wait from a thread outside the pool, side by side in one process.
+//!
+//! Inside a callable, a wait runs its own queued requests on the waiting
+//! worker (`docs/design.md`, *A scope or collector on a worker of its own
+//! pool*); with one worker it runs all of them. Outside, the pool's worker
+//! runs them. Both should cost about the same per request, at any number
+//! of requests: a wait whose cost per request grows with the number of
+//! requests (a scan of the queue per request) shows as a ratio that grows
+//! with `N`. Rows, for `N` requests of trivial work each:
+//!
+//! * `scope`: `ThreadPool::scope` with `put_then`, results summed by the
+//!   callbacks;
+//! * `tickets, callpool::as_completed`: `N` tickets, then their outcomes
+//!   in the order they end;
+//! * `ThreadPool::as_completed, limit N`: every input in flight at once.
+//!
+//! `cargo bench --bench nested` (add `-- --quick` for a short run). Prints
+//! ns per request, outside and inside (median and min-max over the rounds,
+//! interleaved), and inside ÷ outside per round (median and min-max).
+
+use std::cell::Cell;
+use std::time::Instant;
+
+use callpool::{ThreadPool, WorkRequest};
+
+/// How the `N` requests are made and waited for, on `pool`; returns the
+/// sum of their results.
+type Wait = fn(&ThreadPool, u64) -> u64;
+
+fn scope(pool: &ThreadPool, n: u64) -> u64 {
+    let sum = Cell::new(0u64);
+    pool.scope(|s| {
+        for i in 0..n {
+            s.put_then(
+                |i: u64| i * 2,
+                i,
+                |outcome| sum.set(sum.get() + outcome.expect("no failure")),
+            )
+            .expect("the pool is open");
+        }
+    });
+    sum.get()
+}
+
+fn tickets(pool: &ThreadPool, n: u64) -> u64 {
+    let tickets: Vec<_> = (0..n)
+        .map(|i| pool.submit(|i: u64| i * 2, i).expect("the pool is open"))
+        .collect();
+    callpool::as_completed(tickets)
+        .map(|(_, outcome)| outcome.expect("no failure"))
+        .sum()
+}
+
+fn window(pool: &ThreadPool, n: u64) -> u64 {
+    pool.as_completed(0..n, n as usize, |i: &u64| i * 2)
+        .map(|(_, outcome)| outcome.expect("no failure"))
+        .sum()
+}
+
+const WAITS: [(&str, Wait); 3] = [
+    ("scope", scope),
+    ("tickets, callpool::as_completed", tickets),
+    ("ThreadPool::as_completed, limit N", window),
+];
+
+/// Runs `wait` from this thread, outside the pool; the time it took.
+fn outside(pool: &ThreadPool, wait: Wait, n: u64) -> f64 {
+    let start = Instant::now();
+    let sum = wait(pool, n);
+    let elapsed = start.elapsed().as_secs_f64();
+    check(sum, n);
+    elapsed
+}
+
+/// Runs `wait` inside a callable on `pool`; the time from the put until
+/// the callable's wait returned.
+fn inside(pool: &ThreadPool, wait: Wait, n: u64) -> f64 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let inner = pool.clone();
+    let start = Instant::now();
+    pool.put_request(WorkRequest::new(
+        move |()| {
+            let sum = wait(&inner, n);
+            tx.send((sum, start.elapsed().as_secs_f64()))
+                .expect("the bench waits");
+        },
+        (),
+    ))
+    .expect("the pool is open");
+    pool.wait().expect("the request ends");
+    let (sum, elapsed) = rx.recv().expect("its result");
+    check(sum, n);
+    elapsed
+}
+
+fn check(sum: u64, n: u64) {
+    if sum != n * (n - 1) {
+        eprintln!("MISMATCH: {sum} != {}", n * (n - 1));
+        std::process::exit(1);
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick")
+        || std::env::var_os("CALLPOOL_BENCH_QUICK").is_some();
+    let (sizes, rounds): (&[u64], usize) = if quick {
+        (&[1_000, 4_000], 2)
+    } else {
+        (&[10_000, 40_000], 5)
+    };
+    for workers in [1, 2] {
+        let pool = ThreadPool::new(workers);
+        println!("#### A wait inside a callable against the same wait outside, {workers} worker(s), {rounds} rounds\n");
+        println!("| wait | N | outside, ns/request | min – max | inside, ns/request | min – max | inside ÷ outside | min – max |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (name, wait) in WAITS {
+            for &n in sizes {
+                let (mut out, mut ins, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+                for _ in 0..rounds {
+                    let o = outside(&pool, wait, n) * 1e9 / n as f64;
+                    let i = inside(&pool, wait, n) * 1e9 / n as f64;
+                    out.push(o);
+                    ins.push(i);
+                    ratio.push(i / o);
+                }
+                let (o, i, r) = (stats(&out), stats(&ins), stats(&ratio));
+                println!(
+                    "| {name} | {n} | {:.0} | {:.0} – {:.0} | {:.0} | {:.0} – {:.0} | {:.2} | {:.2} – {:.2} |",
+                    o.0, o.1, o.2, i.0, i.1, i.2, r.0, r.1, r.2
+                );
+            }
+        }
+        println!();
+    }
+}
+
+/// Median, min and max.
+fn stats(v: &[f64]) -> (f64, f64, f64) {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
