@@ -15,7 +15,8 @@
 //!   in the order they end;
 //! * `ThreadPool::as_completed, limit N`: every input in flight at once.
 //!
-//! `cargo bench --bench nested` (add `-- --quick` for a short run). Prints
+//! `cargo bench --bench nested` (add `-- --quick` for a short run, or
+//! `-- --n=2000 --n=8000` for other sizes). Prints
 //! ns per request, outside and inside (median and min-max over the rounds,
 //! interleaved), and inside ÷ outside per round (median and min-max).
 
@@ -104,18 +105,29 @@ fn check(sum: u64, n: u64) {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick")
         || std::env::var_os("CALLPOOL_BENCH_QUICK").is_some();
-    let (sizes, rounds): (&[u64], usize) = if quick {
-        (&[1_000, 4_000], 2)
+    let (mut sizes, rounds): (Vec<u64>, usize) = if quick {
+        (vec![1_000, 4_000], 2)
     } else {
-        (&[10_000, 40_000], 5)
+        (vec![10_000, 40_000], 5)
     };
+    // `--n=2000 --n=8000`: other sizes (an A/B against a build whose cost
+    // grows with the square of N needs small ones).
+    let chosen: Vec<u64> = std::env::args()
+        .filter_map(|a| {
+            a.strip_prefix("--n=")
+                .map(|n| n.parse().expect("--n=NUMBER"))
+        })
+        .collect();
+    if !chosen.is_empty() {
+        sizes = chosen;
+    }
     for workers in [1, 2] {
         let pool = ThreadPool::new(workers);
         println!("#### A wait inside a callable against the same wait outside, {workers} worker(s), {rounds} rounds\n");
         println!("| wait | N | outside, ns/request | min – max | inside, ns/request | min – max | inside ÷ outside | min – max |");
         println!("|---|---:|---:|---:|---:|---:|---:|---:|");
         for (name, wait) in WAITS {
-            for &n in sizes {
+            for &n in &sizes {
                 let (mut out, mut ins, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..rounds {
                     let o = outside(&pool, wait, n) * 1e9 / n as f64;

@@ -356,10 +356,11 @@ pub struct Completions<'p, I: Iterator, F, T, E = Infallible> {
     /// (their index here); `free` lists the keys to reuse, so the table
     /// never outgrows `limit`.
     flying: Vec<Option<Flying<I::Item, T, E>>>,
-    /// The ids of the requests in `flying`: what a help on a worker looks
-    /// for (kept, not gathered per look: with a limit of `k`, `k` looks
-    /// would cost `O(k^2)`).
-    flying_ids: HashSet<RequestId>,
+    /// The ids of the requests in `flying`, from the first help on a
+    /// worker on (`run_one_here`): what a help looks for. Kept, not
+    /// gathered per look (with a limit of `k`, `k` looks would cost
+    /// `O(k^2)`), and not kept off the pool's workers, where nothing helps.
+    flying_ids: Option<HashSet<RequestId>>,
     free: Vec<usize>,
     in_flight: usize,
     /// Each ticket tells its key here as it ends; `None` is a lookout's
@@ -398,7 +399,7 @@ impl<'p, I: Iterator, F, T, E> Completions<'p, I, F, T, E> {
             f: Arc::new(f),
             call,
             flying: Vec::new(),
-            flying_ids: HashSet::new(),
+            flying_ids: None,
             free: Vec::new(),
             in_flight: 0,
             done,
@@ -458,7 +459,9 @@ where
             if key == self.flying.len() {
                 self.flying.push(None);
             }
-            self.flying_ids.insert(ticket.id());
+            if let Some(ids) = &mut self.flying_ids {
+                ids.insert(ticket.id());
+            }
             self.flying[key] = Some((held, ticket));
             self.in_flight += 1;
             let put = put_or_keep(self.pool, task, &mut self.unput, how);
@@ -473,7 +476,9 @@ where
     /// frees (putting it as `how` says).
     fn hand_back(&mut self, key: usize, how: PutHow) -> Option<Completed<I::Item, T, E>> {
         let (held, ticket) = self.flying.get_mut(key)?.take()?;
-        self.flying_ids.remove(&ticket.id());
+        if let Some(ids) = &mut self.flying_ids {
+            ids.remove(&ticket.id());
+        }
         self.free.push(key);
         self.in_flight -= 1;
         let outcome = ticket
@@ -583,12 +588,19 @@ where
     /// On a worker of its own pool: runs here one of its requests in
     /// flight that is still queued (`pool::worker::help`); whether it ran
     /// one. Elsewhere it runs nothing.
-    fn run_one_here(&self) -> bool {
+    fn run_one_here(&mut self) -> bool {
         if !self.pool.on_worker_thread() {
             return false;
         }
-        let ids = &self.flying_ids;
-        self.pool.help(|job| ids.contains(&job.id())) > 0
+        let Completions {
+            pool,
+            flying,
+            flying_ids,
+            ..
+        } = self;
+        let ids = flying_ids
+            .get_or_insert_with(|| flying.iter().flatten().map(|(_, t)| t.id()).collect());
+        pool.help(|job| ids.contains(&job.id())) > 0
     }
 
     /// Whether a put went in (see the free `went_in`).

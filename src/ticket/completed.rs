@@ -67,7 +67,7 @@ where
         .collect();
     AsCompleted {
         left: tickets.len(),
-        unended: tickets.iter().flatten().map(Ticket::id).collect(),
+        unended: None,
         tickets,
         homes,
         nudges: done,
@@ -80,10 +80,11 @@ where
 pub struct AsCompleted<T, E = std::convert::Infallible> {
     tickets: Vec<Option<Ticket<T, E>>>,
     left: usize,
-    /// The ids of the tickets not handed back yet: what a help on a worker
-    /// looks for (kept, not gathered per look: `k` looks over `k` tickets
-    /// would cost `O(k^2)`).
-    unended: HashSet<RequestId>,
+    /// The ids of the tickets not handed back yet, from the first help on
+    /// a worker on (`run_one_here`): what a help looks for. Kept, not
+    /// gathered per look (`k` looks over `k` tickets would cost `O(k^2)`),
+    /// and not kept off the pool's workers, where nothing helps.
+    unended: Option<HashSet<RequestId>>,
     /// The handles the tickets were put through, where their result queues
     /// are bounded: `next` looks out for them while it blocks.
     homes: Vec<Arc<dyn Home>>,
@@ -97,11 +98,15 @@ impl<T, E> AsCompleted<T, E> {
     /// On a worker thread: runs here one of the tickets' requests still
     /// queued in that worker's pool (as `Ticket::wait` does); whether it
     /// ran one. Elsewhere it runs nothing.
-    fn run_one_here(&self) -> bool {
+    fn run_one_here(&mut self) -> bool {
         if crate::worker_thread::pool().is_none() {
             return false;
         }
-        let unended = &self.unended;
+        let AsCompleted {
+            tickets, unended, ..
+        } = self;
+        let unended =
+            unended.get_or_insert_with(|| tickets.iter().flatten().map(Ticket::id).collect());
         crate::pool::worker::help_here(|job| unended.contains(&job.id())) > 0
     }
 
@@ -109,7 +114,9 @@ impl<T, E> AsCompleted<T, E> {
     fn hand_back(&mut self, key: usize) -> Option<(usize, Result<T, TaskError<E>>)> {
         let ticket = self.tickets.get_mut(key)?.take()?;
         self.left -= 1;
-        self.unended.remove(&ticket.id());
+        if let Some(unended) = &mut self.unended {
+            unended.remove(&ticket.id());
+        }
         match ticket.try_result() {
             Ok(outcome) => Some((key, outcome)),
             Err(_) => unreachable!("a ticket tells it ended only once it has"),
