@@ -318,9 +318,10 @@ impl<T, E> Ticket<T, E> {
     /// On a worker thread, before it blocks: runs the request here if it
     /// is still queued in that worker's pool. Waited for inside a callable,
     /// it could otherwise be queued behind the very workers waiting for it
-    /// (as a scope's requests are, `pool::worker::help`).
+    /// (as a scope's requests are, `pool::worker::help`). One that a worker
+    /// has taken is not looked for: the look goes through the whole queue.
     fn run_here_if_queued(&self) {
-        if crate::worker_thread::pool().is_some() && !self.slot.is_done() {
+        if crate::worker_thread::pool().is_some() && self.slot.is_queued() {
             let id = self.id();
             crate::pool::worker::help_here(|job| job.id() == id);
         }

@@ -124,6 +124,8 @@ pub(crate) trait Claim<T, E>: Send + Sync {
     /// did. Drops the callable here, unrun.
     fn cancel(&self) -> bool;
     fn is_done(&self) -> bool;
+    /// Whether no worker has taken the request yet (nor has it ended).
+    fn is_queued(&self) -> bool;
     /// Takes the outcome if the request has ended; `Err(())` if not yet.
     /// `Ok(None)`: it was taken before.
     fn try_take(&self) -> Result<Option<Outcome<T, E>>, ()>;
@@ -286,6 +288,10 @@ where
 
     fn is_done(&self) -> bool {
         matches!(self.state().stage, Stage::Ended(_) | Stage::Taken)
+    }
+
+    fn is_queued(&self) -> bool {
+        matches!(self.state().stage, Stage::Queued(_))
     }
 
     fn try_take(&self) -> Result<Option<Outcome<T, E>>, ()> {
