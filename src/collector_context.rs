@@ -8,10 +8,13 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use crate::error::PutError;
 use crate::request::{Context, RequestId, WorkRequest};
+// The checkers' own under `--cfg loom`/`shuttle`, for the model of this
+// protocol (`models::collector`).
+use crate::sync::{Mutex, MutexGuard};
 use crate::ticket::{sink_request, Arrived};
 use crate::unwind::Apart;
 
@@ -31,7 +34,7 @@ impl Added {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&self, id: RequestId) {
+    pub(crate) fn push(&self, id: RequestId) {
         self.ids().push(id);
     }
 

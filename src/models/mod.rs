@@ -20,6 +20,14 @@
 //! * `fifo.rs`: the request FIFO's ring and backlog, (q1)-(q3);
 //! * `scale.rs`: an autoscaling pool's retirement racing a put, (s1)-(s2),
 //!   with a seeded decision that skips its second look;
+//! * `collector.rs`: a collector's added requests, (c1): a request added
+//!   from a worker ends before its parent, and the collector neither ends
+//!   nor drops its outcome, with the id's push and the put seeded in the
+//!   wrong order;
+//! * `help.rs`: a helping wait's take of one unstarted request, (h1)-(h2),
+//!   racing a free worker and a `cancel(id)`, and the pool's close, with a
+//!   take outside the queue's exclusion and a lifecycle read before the
+//!   take seeded;
 //! * `under_loom.rs`, `under_shuttle.rs`: the test list per checker;
 //! * `seeded.rs`: loom's seeded self-checks, each in a child process.
 //!
@@ -50,8 +58,10 @@
 //!
 //! `docs/reliability.md` lists what each model covers.
 
+mod collector;
 mod fifo;
 mod fixture;
+mod help;
 mod inbox;
 mod nursery;
 mod queue;

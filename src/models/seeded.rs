@@ -99,6 +99,22 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             || check(|| scale::a_worker_retires_as_a_child_is_held(scale::blind_to_held)),
             "a child was left with no worker but its busy parent's",
         ),
+        "c1_push_after_put" => (
+            || {
+                check(|| {
+                    collector::added_request_ends_before_its_parent(collector::Misuse::PushAfterPut)
+                })
+            },
+            "an added request's outcome arrived before the collector could count it",
+        ),
+        "h1_look_then_take" => (
+            || check(|| help::help_races_a_worker_and_a_cancel(help::Take::LookThenTake)),
+            "each request must end exactly once",
+        ),
+        "h2_lifecycle_read_before_the_take" => (
+            || check(|| help::help_races_the_close(help::Place::Queue, help::Read::BeforeTake)),
+            "a request taken after the pool closed ran",
+        ),
         _ => return None,
     };
     Some(model)
@@ -257,4 +273,19 @@ fn seeded_s1_retirement_without_second_look_is_caught() {
 #[test]
 fn seeded_t4_a_lookout_that_never_registers_is_caught() {
     expect_caught("t4_lookout_never_registers");
+}
+
+#[test]
+fn seeded_c1_push_after_put_is_caught() {
+    expect_caught("c1_push_after_put");
+}
+
+#[test]
+fn seeded_h1_look_then_take_is_caught() {
+    expect_caught("h1_look_then_take");
+}
+
+#[test]
+fn seeded_h2_lifecycle_read_before_the_take_is_caught() {
+    expect_caught("h2_lifecycle_read_before_the_take");
 }

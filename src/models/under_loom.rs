@@ -285,3 +285,23 @@ fn n3_a_second_child_held_as_the_pool_closes_is_taken_or_seen_closed() {
 fn s3_a_worker_retires_as_a_child_is_held() {
     check(|| scale::a_worker_retires_as_a_child_is_held(scale::shipped_held));
 }
+
+#[test]
+fn c1_an_added_request_ends_before_its_parent() {
+    check(|| collector::added_request_ends_before_its_parent(collector::Misuse::None));
+}
+
+#[test]
+fn h1_a_helping_wait_races_a_worker_and_a_cancel() {
+    check(|| help::help_races_a_worker_and_a_cancel(help::Take::Shipped));
+}
+
+#[test]
+fn h2_a_helping_wait_races_the_close_for_a_queued_request() {
+    check(|| help::help_races_the_close(help::Place::Queue, help::Read::AfterTake));
+}
+
+#[test]
+fn h2_a_helping_wait_races_the_close_for_a_held_child() {
+    check(|| help::help_races_the_close(help::Place::Slot, help::Read::AfterTake));
+}

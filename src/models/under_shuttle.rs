@@ -235,3 +235,33 @@ fn seeded_s3_retirement_blind_to_held_children_is_caught() {
 fn seeded_s1_retirement_without_second_look_is_caught() {
     check(|| scale::last_worker_retires_as_a_request_arrives(scale::without_second_look));
 }
+
+#[test]
+fn collector_scenarios() {
+    check(|| collector::added_request_ends_before_its_parent(collector::Misuse::None));
+}
+
+#[test]
+#[should_panic(expected = "an added request's outcome arrived before the collector could count it")]
+fn seeded_c1_push_after_put_is_caught() {
+    check(|| collector::added_request_ends_before_its_parent(collector::Misuse::PushAfterPut));
+}
+
+#[test]
+fn help_scenarios() {
+    check(|| help::help_races_a_worker_and_a_cancel(help::Take::Shipped));
+    check(|| help::help_races_the_close(help::Place::Queue, help::Read::AfterTake));
+    check(|| help::help_races_the_close(help::Place::Slot, help::Read::AfterTake));
+}
+
+#[test]
+#[should_panic(expected = "each request must end exactly once")]
+fn seeded_h1_look_then_take_is_caught() {
+    check(|| help::help_races_a_worker_and_a_cancel(help::Take::LookThenTake));
+}
+
+#[test]
+#[should_panic(expected = "a request taken after the pool closed ran")]
+fn seeded_h2_lifecycle_read_before_the_take_is_caught() {
+    check(|| help::help_races_the_close(help::Place::Queue, help::Read::BeforeTake));
+}

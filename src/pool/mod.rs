@@ -408,10 +408,18 @@ impl Pool {
     /// looked for in the same order: the slots, then the queue, where only
     /// the requests queued ahead of it are taken apart.
     pub(crate) fn take_first_unstarted(&self, mine: impl Fn(&Job) -> bool + Copy) -> Option<Job> {
-        self.nursery
-            .take_first(mine)
-            .or_else(|| self.queue.take_first(mine))
+        take_first_unstarted(&self.nursery, &self.queue, mine)
     }
+}
+
+/// [`Pool::take_first_unstarted`] on a pool's slots and queue, for any
+/// kind of request: the models (`models::help`) drive it with numbers.
+pub(crate) fn take_first_unstarted<J>(
+    nursery: &Nursery<J>,
+    queue: &RequestQueue<J>,
+    mine: impl Fn(&J) -> bool + Copy,
+) -> Option<J> {
+    nursery.take_first(mine).or_else(|| queue.take_first(mine))
 }
 
 impl Threads for Arc<Pool> {
