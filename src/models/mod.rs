@@ -24,7 +24,7 @@
 //!   from a worker ends before its parent, and the collector neither ends
 //!   nor drops its outcome, with the id's push and the put seeded in the
 //!   wrong order;
-//! * `help.rs`: a helping wait's take of one unstarted request, (h1)-(h2),
+//! * `help.rs`: a helping wait's take of one unstarted request, (w1)-(w2),
 //!   racing a free worker and a `cancel(id)`, and the pool's close, with a
 //!   take outside the queue's exclusion and a lifecycle read before the
 //!   take seeded;

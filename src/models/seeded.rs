@@ -107,11 +107,11 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             },
             "an added request's outcome arrived before the collector could count it",
         ),
-        "h1_look_then_take" => (
+        "w1_look_then_take" => (
             || check(|| help::help_races_a_worker_and_a_cancel(help::Take::LookThenTake)),
             "each request must end exactly once",
         ),
-        "h2_lifecycle_read_before_the_take" => (
+        "w2_lifecycle_read_before_the_take" => (
             || check(|| help::help_races_the_close(help::Place::Queue, help::Read::BeforeTake)),
             "a request taken after the pool closed ran",
         ),
@@ -281,11 +281,11 @@ fn seeded_c1_push_after_put_is_caught() {
 }
 
 #[test]
-fn seeded_h1_look_then_take_is_caught() {
-    expect_caught("h1_look_then_take");
+fn seeded_w1_look_then_take_is_caught() {
+    expect_caught("w1_look_then_take");
 }
 
 #[test]
-fn seeded_h2_lifecycle_read_before_the_take_is_caught() {
-    expect_caught("h2_lifecycle_read_before_the_take");
+fn seeded_w2_lifecycle_read_before_the_take_is_caught() {
+    expect_caught("w2_lifecycle_read_before_the_take");
 }

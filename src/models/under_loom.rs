@@ -292,16 +292,16 @@ fn c1_an_added_request_ends_before_its_parent() {
 }
 
 #[test]
-fn h1_a_helping_wait_races_a_worker_and_a_cancel() {
+fn w1_a_helping_wait_races_a_worker_and_a_cancel() {
     check(|| help::help_races_a_worker_and_a_cancel(help::Take::Shipped));
 }
 
 #[test]
-fn h2_a_helping_wait_races_the_close_for_a_queued_request() {
+fn w2_a_helping_wait_races_the_close_for_a_queued_request() {
     check(|| help::help_races_the_close(help::Place::Queue, help::Read::AfterTake));
 }
 
 #[test]
-fn h2_a_helping_wait_races_the_close_for_a_held_child() {
+fn w2_a_helping_wait_races_the_close_for_a_held_child() {
     check(|| help::help_races_the_close(help::Place::Slot, help::Read::AfterTake));
 }

@@ -256,12 +256,12 @@ fn help_scenarios() {
 
 #[test]
 #[should_panic(expected = "each request must end exactly once")]
-fn seeded_h1_look_then_take_is_caught() {
+fn seeded_w1_look_then_take_is_caught() {
     check(|| help::help_races_a_worker_and_a_cancel(help::Take::LookThenTake));
 }
 
 #[test]
 #[should_panic(expected = "a request taken after the pool closed ran")]
-fn seeded_h2_lifecycle_read_before_the_take_is_caught() {
+fn seeded_w2_lifecycle_read_before_the_take_is_caught() {
     check(|| help::help_races_the_close(help::Place::Queue, help::Read::BeforeTake));
 }

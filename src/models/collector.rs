@@ -1,0 +1,225 @@
+//! A collector's added requests (`src/collector_context.rs`, [`Added`]),
+//! (c1): a request put with `Collector::put_with_context` adds one whose
+//! outcome comes back to the same collector, and that added request may
+//! end before its parent. The collector's loop must not end, nor drop an
+//! outcome as not its own, while the added request's outcome is still to
+//! come (`docs/design.md`, "Collectors and scopes").
+//!
+//! What runs as shipped: the parent's work ([`collector_context::with_context`]
+//! over the real [`sink_request`]), its real [`CollectorContext::add`]
+//! (the id pushed to the real [`Added`], then the put), both requests'
+//! real boxes, which send their outcomes on a real `flume` channel, and
+//! the real `Added::take`. What is a replica, and why:
+//!
+//! * the collector's loop, `Collector::next_arrival` (`count_added` before
+//!   each look and after each outcome arrives): a `Collector` lives on a
+//!   `ThreadPool`, whose worker threads are `std` threads the checkers
+//!   cannot drive; the replica is that loop's counting, line for line,
+//!   over a plain `HashSet` as the collector keeps it;
+//! * the receive: the collector's channel is `flume`, whose blocking
+//!   `recv` the checkers cannot see into. A model worker rings a bell on
+//!   the checker's primitives once its request's box has run (the box's
+//!   send is its last step, and the worker does nothing else between), and
+//!   the collector takes the outcome with `try_recv` once a bell rang;
+//! * the workers: two model threads run the boxes as `worker::execute`
+//!   does (`TaskBox::run`), one handed the parent, the other taking what
+//!   the parent put through its [`Spawner`] (a model queue).
+//!
+//! The seeded misuse ([`Misuse::PushAfterPut`]) adds the request by hand
+//! with the two steps of `CollectorContext::add_work` swapped: the id goes
+//! to `Added` after the put, so the added request can end, and its outcome
+//! be met, before the collector can count it.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::{HashSet, VecDeque};
+use std::convert::Infallible;
+use std::sync::Arc as StdArc;
+
+use super::*;
+use crate::collector_context::{self, Added, CollectorContext};
+use crate::request::context::{Closed, Item, Refusal, Spawner};
+use crate::request::ended::Ended;
+use crate::request::task::TaskBox;
+use crate::request::{Context, RequestId, WorkRequest};
+use crate::ticket::{sink_request, Arrived};
+
+/// How the parent adds its request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Misuse {
+    /// Through `CollectorContext::add`, as shipped.
+    None,
+    /// By hand, the id pushed to `Added` only after the put.
+    PushAfterPut,
+}
+
+/// The model pool: the queue a parent's put lands in, and the bell each
+/// worker rings once a request's box has run (its outcome is sent).
+struct ModelPool {
+    queue: Mutex<VecDeque<TaskBox>>,
+    queued: Condvar,
+    rung: Mutex<usize>,
+    rang: Condvar,
+}
+
+impl ModelPool {
+    fn new() -> Arc<ModelPool> {
+        Arc::new(ModelPool {
+            queue: Mutex::new(VecDeque::new()),
+            queued: Condvar::new(),
+            rung: Mutex::new(0),
+            rang: Condvar::new(),
+        })
+    }
+
+    /// A model worker's take: blocks until a request is queued.
+    fn take(&self) -> TaskBox {
+        let mut queue = self.queue.lock().unwrap();
+        loop {
+            if let Some(task) = queue.pop_front() {
+                return task;
+            }
+            queue = self.queued.wait(queue).unwrap();
+        }
+    }
+
+    /// Runs `task` on this model worker, as `worker::execute` does, and
+    /// rings the bell: its outcome is on the collector's channel.
+    fn execute(&self, mut task: TaskBox) {
+        task.run(self);
+        *self.rung.lock().unwrap() += 1;
+        self.rang.notify_all();
+    }
+
+    /// Blocks until more than `heard` bells have rung.
+    fn wait_rung(&self, heard: usize) {
+        let mut rung = self.rung.lock().unwrap();
+        while *rung <= heard {
+            rung = self.rang.wait(rung).unwrap();
+        }
+    }
+}
+
+/// A running request's puts go to the model queue (a worker's
+/// `Children::spawn` queues them, for any worker to take).
+impl Spawner for ModelPool {
+    fn spawn(&self, request: WorkRequest) -> Result<RequestId, Refusal> {
+        let id = request.id();
+        self.queue.lock().unwrap().push_back(request.into_task());
+        self.queued.notify_all();
+        Ok(id)
+    }
+
+    fn emit(&self, _item: Item) -> Result<(), Closed> {
+        Err(Closed)
+    }
+
+    fn worker_state(&self) -> Option<&RefCell<Box<dyn Any>>> {
+        None
+    }
+
+    fn worker_index(&self) -> Option<usize> {
+        None
+    }
+
+    fn count(&self, _ended: Ended) {}
+
+    fn offer(&self, _half: WorkRequest) -> bool {
+        false
+    }
+
+    fn reclaim(&self, _half: *const ()) {}
+}
+
+/// (c1) The collector puts parent 1 with a context; the parent adds
+/// request 2 and returns, and the added request may run on the other
+/// worker and end before its parent. The collector's loop (the replica of
+/// `Collector::next_arrival`) ends only once both outcomes have been
+/// handled, each once, and never meets an outcome it has not counted (no
+/// put is refused here, so such an outcome would be dropped as a refused
+/// put's, and the loop would then wait for it for ever).
+pub(super) fn added_request_ends_before_its_parent(misuse: Misuse) {
+    let pool = ModelPool::new();
+    let (sender, receiver) = flume::unbounded::<Option<Arrived<u64, Infallible>>>();
+    let added = StdArc::new(Added::default());
+    // `Collector::put_with_context`: the parent's work, counted pending
+    // before its put.
+    let work = {
+        // The seeded misuse's own copies, to add by hand.
+        let (outcomes, ids) = (sender.clone(), StdArc::clone(&added));
+        collector_context::with_context(
+            move |cx: &CollectorContext<'_, u64>, n: u64| {
+                match misuse {
+                    Misuse::None => {
+                        cx.add(|x: u64| x, n + 1).expect("the model pool is open");
+                    }
+                    Misuse::PushAfterPut => {
+                        let (id, task) = sink_request(move |_: &Context<'_>| Ok(n + 1), &outcomes);
+                        cx.put(WorkRequest::from_task(task))
+                            .expect("the model pool is open");
+                        ids.push(id);
+                    }
+                }
+                n
+            },
+            1,
+            sender.clone(),
+            StdArc::clone(&added),
+        )
+    };
+    let (parent_id, parent) = sink_request(
+        move |cx: &Context<'_>| Ok::<_, Infallible>(work(cx)),
+        &sender,
+    );
+    let mut pending = HashSet::from([parent_id]);
+    let parents_worker = {
+        let pool = Arc::clone(&pool);
+        thread::spawn(move || pool.execute(parent))
+    };
+    let other_worker = {
+        let pool = Arc::clone(&pool);
+        thread::spawn(move || {
+            let task = pool.take();
+            pool.execute(task);
+        })
+    };
+    // `next_arrival`, until nothing is pending.
+    let count_added = |pending: &mut HashSet<RequestId>| {
+        added.take(|id| {
+            pending.insert(id);
+        })
+    };
+    let mut heard = 0;
+    let mut handled = Vec::new();
+    loop {
+        count_added(&mut pending);
+        if pending.is_empty() {
+            break;
+        }
+        pool.wait_rung(heard);
+        heard += 1;
+        let arrived = receiver
+            .try_recv()
+            .expect("a bell rings once its outcome was sent")
+            .expect("no lookout here sends a nudge");
+        let (id, outcome) = arrived.open();
+        count_added(&mut pending);
+        assert!(
+            pending.remove(&id),
+            "an added request's outcome arrived before the collector could count it"
+        );
+        handled.push((id, outcome.expect("both requests succeed")));
+    }
+    parents_worker.join().unwrap();
+    other_worker.join().unwrap();
+    handled.sort_unstable_by_key(|&(_, value)| value);
+    assert_eq!(
+        handled.len(),
+        2,
+        "the collector ended with an outcome to come"
+    );
+    assert_eq!(handled[0], (parent_id, 1));
+    assert_eq!(handled[1].1, 2);
+    assert!(receiver.try_recv().is_err());
+    assert_eq!(added.len(), 0);
+}
