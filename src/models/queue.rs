@@ -189,7 +189,7 @@ pub(super) fn busy_dismissed<Q: Queue>(queue: Q) {
 /// starts to drain: the worker does not drain with the others; the
 /// request queued meanwhile stays for the final sweep.
 pub(super) fn dismissed_before_drain<Q: Queue>(queue: Q) {
-    let mut s = Scenario::new(queue);
+    let s = Scenario::new(queue);
     let busy_flag = flag();
     s.put([1]);
     let busy = busy_worker(&s, &busy_flag);
