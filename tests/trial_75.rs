@@ -238,11 +238,13 @@ fn b_downloads_with_retries_from_the_error_callback() {
         }
         let ok = log.iter().filter(|(_, _, r)| r.is_ok()).count();
         assert_eq!(ok, 9, "6 ok at once, 3 flaky at the third attempt");
-        let gone: Vec<_> = log
+        // In the order they ended, which three workers do not promise.
+        let mut gone: Vec<_> = log
             .iter()
             .filter(|(u, _, _)| u.starts_with("gone"))
             .map(|(_, _, r)| r.clone())
             .collect();
+        gone.sort();
         assert_eq!(
             gone,
             ["gone-1", "gone-5", "gone-9"]
@@ -720,7 +722,9 @@ fn f_resize_while_busy_then_shut_down_cleanly() {
         );
         pool.join_all_dismissed_workers();
         assert_eq!(pool.threads(), 1);
-        assert_eq!(os_threads_named("tr75f-"), 1);
+        // Joined, a thread may still be listed by the system for a moment
+        // (it is reaped after it wakes its joiner): waited for, not assumed.
+        until(|| os_threads_named("tr75f-") == 1);
 
         pool.resize(3).unwrap();
         assert_eq!((pool.workers(), pool.threads()), (3, 3));
@@ -739,10 +743,8 @@ fn f_resize_while_busy_then_shut_down_cleanly() {
         pool.shutdown().unwrap();
         assert_eq!(done.load(Ordering::SeqCst), 30);
         assert!(weak.upgrade().is_none());
-        assert_eq!(
-            os_threads_named("tr75f-"),
-            0,
-            "every worker thread has exited"
-        );
+        // Every worker thread exits (as above, the system may list a
+        // joined thread for a moment).
+        until(|| os_threads_named("tr75f-") == 0);
     });
 }
