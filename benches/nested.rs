@@ -13,7 +13,10 @@
 //!   callbacks;
 //! * `tickets, callpool::as_completed`: `N` tickets, then their outcomes
 //!   in the order they end;
-//! * `ThreadPool::as_completed, limit N`: every input in flight at once.
+//! * `ThreadPool::as_completed, limit N`: every input in flight at once;
+//! * `ThreadPool::as_completed, limit 4, N others queued ahead`: the one
+//!   case known to cost `O(N)` per request inside (a window behind a
+//!   backlog; `docs/guide.md`), at a tenth of the sizes.
 //!
 //! `cargo bench --bench nested` (add `-- --quick` for a short run, or
 //! `-- --n=2000 --n=8000` for other sizes). Prints
@@ -59,10 +62,32 @@ fn window(pool: &ThreadPool, n: u64) -> u64 {
         .sum()
 }
 
-const WAITS: [(&str, Wait); 3] = [
-    ("scope", scope),
-    ("tickets, callpool::as_completed", tickets),
-    ("ThreadPool::as_completed, limit N", window),
+/// `as_completed` with a limit of 4, with `n` other requests (detached
+/// tickets) queued just before: inside a callable on the only worker, the
+/// known `O(q)` per request of a window behind a backlog of `q` (each next
+/// request of the window goes behind the backlog, and the worker looks
+/// past it again to find it). Outside the pool the worker runs the
+/// backlog meanwhile.
+fn window_behind_backlog(pool: &ThreadPool, n: u64) -> u64 {
+    for _ in 0..n {
+        drop(pool.submit(|()| (), ()).expect("the pool is open"));
+    }
+    pool.as_completed(0..n, 4, |i: &u64| i * 2)
+        .map(|(_, outcome)| outcome.expect("no failure"))
+        .sum()
+}
+
+/// Each wait, and by how much it divides the sizes: the window behind a
+/// backlog costs `O(N)` per request inside, so it runs at a tenth of them.
+const WAITS: [(&str, Wait, u64); 4] = [
+    ("scope", scope, 1),
+    ("tickets, callpool::as_completed", tickets, 1),
+    ("ThreadPool::as_completed, limit N", window, 1),
+    (
+        "ThreadPool::as_completed, limit 4, N others queued ahead",
+        window_behind_backlog,
+        10,
+    ),
 ];
 
 /// Runs `wait` from this thread, outside the pool; the time it took.
@@ -126,8 +151,8 @@ fn main() {
         println!("#### A wait inside a callable against the same wait outside, {workers} worker(s), {rounds} rounds\n");
         println!("| wait | N | outside, ns/request | min – max | inside, ns/request | min – max | inside ÷ outside | min – max |");
         println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-        for (name, wait) in WAITS {
-            for &n in &sizes {
+        for (name, wait, divisor) in WAITS {
+            for n in sizes.iter().map(|n| (n / divisor).max(2)) {
                 let (mut out, mut ins, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..rounds {
                     let o = outside(&pool, wait, n) * 1e9 / n as f64;
