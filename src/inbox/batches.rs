@@ -2,7 +2,7 @@
 //! requests belong to which batch, how many of them ended and how, and the
 //! batch-done callback, run once by the thread that handles the last one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -44,6 +44,10 @@ impl Progress {
 /// A batch-done callback; dropped uncalled (its handle gone, or swept by a
 /// shutdown that unwinds), what it captures is dropped contained.
 pub(crate) type OnDone = Callback<Progress>;
+
+/// Automatic ids by the block of this many they fall in: a result's batch
+/// is looked for among those with a member in its id's block.
+const BLOCK: u64 = 64;
 
 /// Which requests belong to a batch.
 ///
@@ -163,6 +167,33 @@ impl Members {
         self.len
     }
 
+    /// The blocks of [`BLOCK`] automatic ids (`id / BLOCK`) where the
+    /// bitmap has members, each once, in increasing order: at most two per
+    /// word of the bitmap, which need not start at a block's first id.
+    fn blocks(&self) -> impl Iterator<Item = u64> + '_ {
+        let first = self.lo / BLOCK;
+        let offset = self.lo % BLOCK;
+        // The bits of a word that fall in its first block.
+        let low = u64::MAX >> offset;
+        let mut last = None;
+        self.bits
+            .iter()
+            .enumerate()
+            .flat_map(move |(word, &bits)| {
+                let block = first + word as u64;
+                [(block, bits & low), (block + 1, bits & !low)]
+            })
+            .filter(|&(_, bits)| bits != 0)
+            .map(|(block, _)| block)
+            .filter(move |&block| last.replace(block) != Some(block))
+    }
+
+    /// Whether some members are not in the bitmap (automatic ones far
+    /// apart, or user-chosen).
+    fn is_scattered(&self) -> bool {
+        self.any_user || !self.far.is_empty()
+    }
+
     /// The numbers of the user-chosen ids not yet ended.
     pub(crate) fn user_chosen(&self) -> Vec<u64> {
         if !self.any_user {
@@ -271,36 +302,128 @@ impl BatchState {
 }
 
 /// A handle's batches that still have members to end.
+///
+/// A result that is not a member of the batch its thread counts in is
+/// looked for among the filed batches that have a member in its id's
+/// block of 64 automatic ids (at most 64 of them, as an id belongs to one
+/// batch), not among all of them: a handle with many batches running
+/// (batches of one request, say) would otherwise look through every one of
+/// them for each result, and again to drop each completed batch.
 #[derive(Default)]
 pub(crate) struct Batches {
-    list: Mutex<Vec<Arc<BatchState>>>,
-    /// `list.len()`, so that handling a result of a handle without batches
-    /// costs one load.
+    filed: Mutex<Filed>,
+    /// How many batches are filed, so that handling a result of a handle
+    /// without batches costs one load.
     active: AtomicUsize,
+    /// Filed batches looked at, to find a result's batch or to drop one.
+    #[cfg(test)]
+    looked: std::sync::atomic::AtomicUsize,
+}
+
+/// The filed batches, by where their members are.
+#[derive(Default)]
+struct Filed {
+    /// For each block of 64 automatic ids (`id / 64`), the batches whose
+    /// bitmap has a member there.
+    by_block: HashMap<u64, Vec<Arc<BatchState>>>,
+    /// The batches with members outside their bitmap (automatic ones far
+    /// apart, or user-chosen), in the order filed: looked through in turn.
+    scattered: Vec<Arc<BatchState>>,
+    len: usize,
 }
 
 impl Batches {
-    fn list(&self) -> MutexGuard<'_, Vec<Arc<BatchState>>> {
+    fn filed(&self) -> MutexGuard<'_, Filed> {
         // Pushes and removals of `Arc`s only: never torn.
-        self.list.lock().unwrap_or_else(|e| e.into_inner())
+        self.filed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn look(&self) {
+        #[cfg(test)]
+        self.looked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn add(&self, batch: Arc<BatchState>) {
-        let mut list = self.list();
-        list.push(batch);
+        let mut filed = self.filed();
+        for block in batch.members.blocks() {
+            filed
+                .by_block
+                .entry(block)
+                .or_default()
+                .push(Arc::clone(&batch));
+        }
+        if batch.members.is_scattered() {
+            filed.scattered.push(batch);
+        }
+        filed.len += 1;
         // Under the lock; Relaxed: a hint that a result's handler confirms
         // under the lock. A batch is added before its members are queued,
         // so their results come after.
-        self.active.store(list.len(), Ordering::Relaxed);
+        self.active.store(filed.len, Ordering::Relaxed);
     }
 
     /// Stops following a batch: it is complete, or none of its members
     /// was queued (the pool refused it whole).
     pub(crate) fn remove(&self, batch: &Arc<BatchState>) {
-        let mut list = self.list();
-        list.retain(|b| !Arc::ptr_eq(b, batch));
+        let mut filed = self.filed();
+        let mut found = false;
+        for block in batch.members.blocks() {
+            if let Some(there) = filed.by_block.get_mut(&block) {
+                there.retain(|b| {
+                    self.look();
+                    let it = Arc::ptr_eq(b, batch);
+                    found |= it;
+                    !it
+                });
+                if there.is_empty() {
+                    filed.by_block.remove(&block);
+                }
+            }
+        }
+        if batch.members.is_scattered() {
+            filed.scattered.retain(|b| {
+                self.look();
+                let it = Arc::ptr_eq(b, batch);
+                found |= it;
+                !it
+            });
+        }
+        if found {
+            filed.len -= 1;
+        }
         // Under the lock; Relaxed: see `add`.
-        self.active.store(list.len(), Ordering::Relaxed);
+        self.active.store(filed.len, Ordering::Relaxed);
+    }
+
+    /// The filed batch of which `id` is a member, if any (for a
+    /// user-chosen id, whose end is now counted: see [`Members::claim`]).
+    fn find(&self, id: RequestId) -> Option<Arc<BatchState>> {
+        let filed = self.filed();
+        // A user-chosen id is never in a bitmap.
+        let near = if id.is_user_chosen() {
+            None
+        } else {
+            filed.by_block.get(&(id.value() / BLOCK))
+        };
+        near.into_iter()
+            .flatten()
+            .chain(&filed.scattered)
+            .find(|b| {
+                self.look();
+                b.members.claim(id)
+            })
+            .map(Arc::clone)
+    }
+
+    #[cfg(test)]
+    fn filed_len(&self) -> usize {
+        let filed = self.filed();
+        assert_eq!(
+            filed.by_block.is_empty() && filed.scattered.is_empty(),
+            filed.len == 0
+        );
+        filed.len
     }
 
     /// Whether a result may be a batch's: the tally holds a batch, or the
@@ -317,9 +440,9 @@ impl Batches {
     /// request's own (at most two). `how` is asked only of a member.
     ///
     /// A member of the tally's batch is counted there, without a lock; a
-    /// member of another batch is found in the list (under its lock), and
-    /// the tally's counts go to their batch before it switches. Asked only
-    /// when `may_hold`.
+    /// member of another batch is found among the filed ones (under their
+    /// lock), and the tally's counts go to their batch before it switches.
+    /// Asked only when `may_hold`.
     #[inline]
     pub(crate) fn ended(
         &self,
@@ -368,10 +491,7 @@ impl Batches {
     /// member of another, flushes the tally and points it at that batch,
     /// and returns what the flush finished (`Some(None)`: nothing).
     fn switch(&self, id: RequestId, tally: &mut Tally) -> Option<Option<(OnDone, Progress)>> {
-        let batch = {
-            let list = self.list();
-            Arc::clone(list.iter().find(|b| b.members.claim(id))?)
-        };
+        let batch = self.find(id)?;
         let previous = self.flush(tally);
         tally.left = batch.left();
         tally.batch = Some(batch);
@@ -392,7 +512,7 @@ impl Batches {
     }
 
     /// Adds what `tally` counted to its batch (one lock). If that completed
-    /// the batch, removes it from the list and returns its batch-done
+    /// the batch, stops following it and returns its batch-done
     /// callback to run.
     pub(crate) fn flush(&self, tally: &mut Tally) -> Option<(OnDone, Progress)> {
         let counted = std::mem::take(&mut tally.counted);
@@ -585,6 +705,21 @@ mod tests {
                         prop_assert!(!twice, "a repeated id was taken");
                         prop_assert_eq!(members.len(), ids.len());
                         prop_assert!(members.bits.len() <= ids.len() + 1);
+                        // The blocks the bitmap's members fall in, each
+                        // once, in order.
+                        let mut blocks: Vec<u64> = ids
+                            .iter()
+                            .filter(|id| !id.is_user_chosen() && !members.far.contains(&id.value()))
+                            .map(|id| id.value() / super::BLOCK)
+                            .collect();
+                        blocks.sort_unstable();
+                        blocks.dedup();
+                        prop_assert_eq!(members.blocks().collect::<Vec<_>>(), blocks);
+                        prop_assert_eq!(
+                            members.is_scattered(),
+                            ids.iter()
+                                .any(|id| id.is_user_chosen() || members.far.contains(&id.value()))
+                        );
                         for probe in (0..310).flat_map(|v| [auto(v), user(v)]).chain(ids.clone()) {
                             prop_assert_eq!(
                                 members.contains(probe),
@@ -611,6 +746,51 @@ mod tests {
         assert!(members.claim(auto(9)) && members.contains(auto(9)));
         assert!(!members.claim(user(9)));
         assert_eq!(members.len(), 2);
+    }
+
+    /// Finding the batch of a result, and dropping a completed batch,
+    /// look at a bounded number of filed batches however many are filed:
+    /// 2,000 batches of one request each, their ends counted last batch
+    /// first (as two workers may end them), each looks at most at the 64
+    /// batches with a member among its result's 64 neighbouring ids, not
+    /// at every batch still filed.
+    #[test]
+    fn many_batches_are_found_and_dropped_without_a_scan() {
+        use super::{BatchState, Batches, Tally};
+        use crate::request::task::Ended;
+        const B: u64 = 2_000;
+        let batches = Batches::default();
+        let filed: Vec<_> = (0..B)
+            .map(|i| {
+                let batch = BatchState::new(Members::new([auto(1_000 + i)]).unwrap());
+                batches.add(std::sync::Arc::clone(&batch));
+                batch
+            })
+            .collect();
+        for i in (0..B).rev() {
+            let mut tally = Tally::default();
+            let finished = batches.ended(auto(1_000 + i), || Ended::Succeeded, &mut tally);
+            assert!(finished.is_empty(), "no batch-done callback was set");
+            assert!(tally.is_empty(), "a batch of one completes at its end");
+        }
+        // An id of no batch is looked for, and found in none.
+        let mut tally = Tally::default();
+        batches.ended(auto(1_000 + B), || Ended::Succeeded, &mut tally);
+        assert!(tally.is_empty());
+        for batch in &filed {
+            let progress = batch.progress();
+            assert_eq!((progress.total, progress.done), (1, 1));
+        }
+        assert_eq!(
+            batches.filed_len(),
+            0,
+            "every batch dropped as it completed"
+        );
+        let looked = batches.looked.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            looked <= 2 * 64 * B as usize,
+            "looked at {looked} batches for {B} results"
+        );
     }
 
     #[test]
