@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
@@ -333,13 +333,69 @@ fn b_downloads_with_a_result_timeout_and_a_start_deadline() {
 // (c) A producer thread puts while the main thread polls; bounded queue.
 // ---------------------------------------------------------------------------
 
-/// A producer thread puts 500 requests on a clone of the handle (a queue
-/// of 4), while this thread polls. The Python loop `while True: poll()
-/// except NoResultsPending: break` would stop early whenever the producer
-/// is behind: `NoResultsPending` means "nothing pending now", not "no more
-/// to come". So this loop stops only once the producer has finished and
-/// `wait` has handled the rest. Every callback runs exactly once, and
-/// (the result queue being unbounded) none on the producer thread.
+/// What a producer thread beside a polling thread saw: per request, how
+/// many times its callback ran; per thread name, how many callbacks ran
+/// there; and how many results this (the polling) thread handled.
+struct ProducerRun {
+    hits: Arc<Vec<AtomicUsize>>,
+    threads: BTreeMap<String, usize>,
+    handled: usize,
+}
+
+/// A thread named "producer" puts `N` requests on a clone of `pool` while
+/// this thread polls. The Python loop `while True: poll() except
+/// NoResultsPending: break` would stop early whenever the producer is
+/// behind: `NoResultsPending` means "nothing pending now", not "no more to
+/// come". So this loop stops only once the producer has finished and
+/// `wait` has handled the rest.
+fn producer_beside_poller(pool: &ThreadPool, n: usize) -> ProducerRun {
+    let hits = common::hit_counters(n);
+    let threads = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
+    let producer = {
+        let pool = pool.clone();
+        let hits = Arc::clone(&hits);
+        let threads = Arc::clone(&threads);
+        thread::Builder::new()
+            .name("producer".into())
+            .spawn(move || {
+                for i in 0..n {
+                    let hits = Arc::clone(&hits);
+                    let threads = Arc::clone(&threads);
+                    pool.put_request(WorkRequest::new(|i: usize| i, i).on_result(move |_, i| {
+                        hits[i].fetch_add(1, Ordering::SeqCst);
+                        let name = thread::current().name().unwrap_or("?").to_owned();
+                        *threads.lock().unwrap().entry(name).or_default() += 1;
+                    }))
+                    .unwrap();
+                }
+            })
+            .unwrap()
+    };
+    let mut handled = 0;
+    while !producer.is_finished() {
+        match pool.poll_timeout(Duration::from_millis(5)) {
+            Ok(n) => handled += n,
+            Err(PollError::Timeout { .. }) => {}
+            // Nothing pending right now (the producer is behind), and
+            // `poll_timeout` returns at once then: without a pause this
+            // loop spun, hundreds of thousands of times a run.
+            Err(PollError::NoResultsPending) => thread::sleep(Duration::from_millis(1)),
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    producer.join().unwrap();
+    handled += pool.wait().unwrap();
+    let threads = threads.lock().unwrap().clone();
+    ProducerRun {
+        hits,
+        threads,
+        handled,
+    }
+}
+
+/// 500 requests through a queue of 4 while this thread polls: every
+/// callback runs exactly once, and (the result queue being unbounded) none
+/// on the producer thread.
 #[test]
 fn c_a_producer_thread_puts_while_main_polls() {
     within("producer", || {
@@ -350,49 +406,11 @@ fn c_a_producer_thread_puts_while_main_polls() {
             .build()
             .unwrap();
         let here = thread::current().id();
-        let hits = common::hit_counters(N);
-        let threads = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
-        let producer = {
-            let pool = pool.clone();
-            let hits = Arc::clone(&hits);
-            let threads = Arc::clone(&threads);
-            thread::Builder::new()
-                .name("producer".into())
-                .spawn(move || {
-                    for i in 0..N {
-                        let hits = Arc::clone(&hits);
-                        let threads = Arc::clone(&threads);
-                        pool.put_request(WorkRequest::new(|i: usize| i * 2, i).on_result(
-                            move |_, v| {
-                                hits[v / 2].fetch_add(1, Ordering::SeqCst);
-                                let name = thread::current().name().unwrap_or("?").to_owned();
-                                *threads.lock().unwrap().entry(name).or_default() += 1;
-                            },
-                        ))
-                        .unwrap();
-                    }
-                })
-                .unwrap()
-        };
-        let mut handled = 0;
-        while !producer.is_finished() {
-            match pool.poll_timeout(Duration::from_millis(5)) {
-                Ok(n) => handled += n,
-                Err(PollError::Timeout { .. }) => {}
-                // Nothing pending right now (the producer is behind), and
-                // `poll_timeout` returns at once then: without a pause
-                // this loop spun, hundreds of thousands of times a run.
-                Err(PollError::NoResultsPending) => thread::sleep(Duration::from_millis(1)),
-                Err(e) => panic!("unexpected: {e}"),
-            }
-        }
-        producer.join().unwrap();
-        handled += pool.wait().unwrap();
-        assert_eq!(handled, N);
-        common::assert_each_once("callbacks", &hits);
-        let threads = threads.lock().unwrap();
+        let run = producer_beside_poller(&pool, N);
+        assert_eq!(run.handled, N);
+        common::assert_each_once("callbacks", &run.hits);
         assert_eq!(
-            threads.keys().collect::<Vec<_>>(),
+            run.threads.keys().collect::<Vec<_>>(),
             [&thread::current().name().unwrap_or("?").to_owned()],
             "every callback on this thread ({here:?})"
         );
@@ -413,49 +431,19 @@ fn c_with_a_bounded_result_queue_a_blocked_put_runs_callbacks() {
             .result_capacity(4)
             .build()
             .unwrap();
-        let hits = common::hit_counters(N);
         let main_name = thread::current().name().unwrap_or("?").to_owned();
-        let threads = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
-        let producer = {
-            let pool = pool.clone();
-            let hits = Arc::clone(&hits);
-            let threads = Arc::clone(&threads);
-            thread::Builder::new()
-                .name("producer".into())
-                .spawn(move || {
-                    for i in 0..N {
-                        let hits = Arc::clone(&hits);
-                        let threads = Arc::clone(&threads);
-                        pool.put_request(WorkRequest::new(|i: usize| i, i).on_result(
-                            move |_, i| {
-                                hits[i].fetch_add(1, Ordering::SeqCst);
-                                let name = thread::current().name().unwrap_or("?").to_owned();
-                                *threads.lock().unwrap().entry(name).or_default() += 1;
-                            },
-                        ))
-                        .unwrap();
-                    }
-                })
-                .unwrap()
-        };
-        let mut handled = 0;
-        while !producer.is_finished() {
-            match pool.poll_timeout(Duration::from_millis(5)) {
-                Ok(n) => handled += n,
-                Err(PollError::NoResultsPending) => thread::sleep(Duration::from_millis(1)),
-                Err(_) => {}
-            }
-        }
-        producer.join().unwrap();
-        handled += pool.wait().unwrap();
-        common::assert_each_once("callbacks", &hits);
-        let threads = threads.lock().unwrap();
-        assert_eq!(threads.values().sum::<usize>(), N);
-        assert!(threads
+        let run = producer_beside_poller(&pool, N);
+        common::assert_each_once("callbacks", &run.hits);
+        assert_eq!(run.threads.values().sum::<usize>(), N);
+        assert!(run
+            .threads
             .keys()
             .all(|name| *name == main_name || name == "producer"));
         // `handled` counts only this thread's share.
-        assert_eq!(handled, threads.get(&main_name).copied().unwrap_or(0));
+        assert_eq!(
+            run.handled,
+            run.threads.get(&main_name).copied().unwrap_or(0)
+        );
     });
 }
 

@@ -945,9 +945,10 @@ impl<J> RequestQueue<J> {
             }
             ahead.push(job);
         }
-        for job in ahead {
-            // As a put pushes: see `rearrange`.
-            self.push_counted(job);
+        if !ahead.is_empty() {
+            // As a batch put pushes (one fence, the sleepers it needs
+            // woken): see `rearrange`.
+            self.push_counted_many(&mut ahead);
         }
         drop(rearranging);
         if found.is_some() {
