@@ -102,6 +102,7 @@ mod inbox;
 mod lookout;
 #[cfg(all(test, any(loom, shuttle)))]
 mod models;
+mod patience;
 mod pool;
 mod request;
 mod scope;

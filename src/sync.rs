@@ -30,6 +30,10 @@ pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(not(any(loom, shuttle)))]
 pub(crate) use std::thread::{current, park, park_timeout, yield_now, Thread};
 
+/// What a `try_lock` that failed says, from every checker's mutex as from
+/// std's.
+pub(crate) use std::sync::TryLockError;
+
 /// Under the checkers, a timed park returns at once: a spurious wake-up,
 /// which every caller of `park_timeout` must handle anyway (it loops on
 /// its own condition). The models never wait with a deadline.

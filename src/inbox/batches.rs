@@ -416,7 +416,7 @@ impl Batches {
             .map(Arc::clone)
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(any(loom, shuttle))))]
     fn filed_len(&self) -> usize {
         let filed = self.filed();
         assert_eq!(

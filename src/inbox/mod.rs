@@ -12,7 +12,6 @@
 pub(crate) mod batches;
 mod held;
 mod nudge;
-mod patience;
 pub(crate) mod receive;
 
 use std::cell::Cell;

@@ -205,13 +205,15 @@ impl<T, E> Ticket<T, E> {
 
     /// Blocks until the request has ended, and returns its outcome.
     ///
-    /// It blocks, and the thread that ends the request wakes it (no
-    /// periodic look). It parks at once, without the short spin of the
-    /// handle's [`ThreadPool::wait`](crate::ThreadPool::wait) (an awaited
-    /// ticket likewise): a loop that submits one ticket and waits for it
-    /// before the next pays a block and a wake-up per request, several
-    /// times the round trip of `put_request` then `wait` (see the guide's
-    /// *What a request costs*). A request stuck in the queue of a pool with no
+    /// Like the handle's [`ThreadPool::wait`](crate::ThreadPool::wait), it
+    /// first looks for the outcome for a few microseconds (less when this
+    /// thread's recent waits were long), so that a quick request costs no
+    /// block and wake-up; then it blocks, and the thread that ends the
+    /// request wakes it (no periodic look). A loop that submits one ticket
+    /// and waits for it before the next costs about what `put_request`
+    /// then `wait` does (see the guide's *What a request costs*). An
+    /// awaited ticket does not spin: it returns `Pending` to its executor.
+    /// A request stuck in the queue of a pool with no
     /// worker left (see
     /// [`ThreadPool::resize`](crate::ThreadPool::resize)) keeps it blocked
     /// until a worker is added or the pool closes (then `Cancelled`); use

@@ -10,11 +10,21 @@ use std::task::Waker;
 use std::time::Instant;
 
 use crate::lookout::{Home, Nudge};
+use crate::patience::Patience;
 use crate::request::task::{attempt, Ended, Failure, SharedRequest};
 use crate::request::{RequestId, TaskError};
-use crate::sync::{self, Mutex, MutexGuard, Thread};
+use crate::sync::{self, Mutex, MutexGuard, Thread, TryLockError};
 use crate::ticket::call::Work;
 use crate::unwind;
+
+thread_local! {
+    /// How long this thread's ticket waits spin before they park. A ticket
+    /// lives for one wait and its slot is sized to a malloc chunk, so the
+    /// waiting thread remembers for all of its tickets: a loop that waits
+    /// for one quick request at a time learns to spin, and one whose
+    /// requests take long learns to park at once.
+    static PATIENCE: Patience = Patience::new();
+}
 
 /// A ticket's outcome once it has one.
 pub(crate) type Outcome<T, E> = Result<T, TaskError<E>>;
@@ -215,6 +225,23 @@ impl<W, T, E, H> Slot<W, T, E, H> {
         true
     }
 
+    /// For a spinning holder: the outcome as [`Claim::try_take`] gives it
+    /// once the request has ended, `None` while it has not. It never waits
+    /// for the lock: whoever holds it (a worker starting or ending the
+    /// request) is let be, and the spin looks again.
+    fn try_take_ended(&self) -> Option<Option<Outcome<T, E>>> {
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            // Poisoned: still a valid state (see `state`).
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        match state.stage {
+            Stage::Queued(_) | Stage::Running => None,
+            Stage::Ended(_) | Stage::Taken => Some(Self::take(&mut state)),
+        }
+    }
+
     fn take(state: &mut State<W, T, E>) -> Option<Outcome<T, E>> {
         match std::mem::replace(&mut state.stage, Stage::Taken) {
             Stage::Ended(outcome) => Some(outcome.map_err(TaskError::from)),
@@ -307,6 +334,16 @@ where
     }
 
     fn take_blocking(&self, deadline: Option<Instant>) -> Result<Option<Outcome<T, E>>, ()> {
+        // A quick request ends within a microsecond or two: a short spin
+        // takes its outcome without a park here and an unpark (a system
+        // call) on the worker. The spin registers no waiter, so a worker
+        // that ends the request meanwhile tells nobody.
+        let spun = PATIENCE.with(|patience| patience.spin(deadline, || self.try_take_ended()));
+        let blocking = match spun {
+            Ok(outcome) => return Ok(outcome),
+            Err(blocking) => blocking,
+        };
+        let mut parked = false;
         let home = self.home.home().map(|home| &**home);
         // On duty before the first look at stuck workers (`make_room`):
         // a worker stuck later unparks this thread, as the end does.
@@ -347,9 +384,15 @@ where
                 None => sync::park(),
                 Some(left) => sync::park_timeout(left),
             }
+            parked = true;
             state = self.state();
         }
-        Ok(Self::take(&mut state))
+        let outcome = Self::take(&mut state);
+        drop(state);
+        if parked {
+            PATIENCE.with(|patience| patience.woke(blocking));
+        }
+        Ok(outcome)
     }
 
     fn take_or_register(&self, waker: &Waker) -> Result<Option<Outcome<T, E>>, ()> {
