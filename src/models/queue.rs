@@ -185,6 +185,45 @@ pub(super) fn busy_dismissed<Q: Queue>(queue: Q) {
     assert_exactly_once([2], &ended);
 }
 
+/// (c3) A worker that ran a request counts itself spinning before its next
+/// look, and is dismissed meanwhile, while a put lands and another worker
+/// sleeps: the put may see it spinning and wake nobody, so as it leaves it
+/// must wake the sleeper for the request (`pass_wake_on`); a lost wake-up
+/// deadlocks the driver's wait. (The spin itself is off under loom: the
+/// count, the fence and the look after it are what is checked.)
+pub(super) fn spinner_dismissed<Q: Queue>(queue: Q) {
+    let mut s = Scenario::new(queue);
+    let busy_flag = flag();
+    s.put([1]);
+    let busy = {
+        let (queue, flag, progress) = (s.queue.clone(), busy_flag.clone(), s.progress.clone());
+        thread::spawn(move || {
+            let first = queue.take(&flag, false);
+            progress.took_one();
+            progress.wait_released();
+            // Just ran one: it counts itself spinning before it looks.
+            let second = queue.take(&flag, true);
+            if second.is_some() {
+                progress.took_one();
+            }
+            (first, second)
+        })
+    };
+    s.wait_taken(1);
+    s.spawn_workers(1);
+    s.progress.release();
+    s.queue.dismiss(&[&busy_flag]);
+    s.put([2]);
+    s.wait_taken(2);
+    let (first, second) = busy.join().unwrap();
+    assert_eq!(first, Some(1));
+    s.dismiss_all();
+    let mut ended = s.join_all();
+    ended.push(second.into_iter().collect());
+    ended.push(s.queue.take_all());
+    assert_exactly_once([2], &ended);
+}
+
 /// (c') A worker dismissed while the pool is open, busy, then the pool
 /// starts to drain: the worker does not drain with the others; the
 /// request queued meanwhile stays for the final sweep.

@@ -83,6 +83,11 @@ fn c_busy_worker_dismissed_takes_nothing_more() {
 }
 
 #[test]
+fn c3_spinning_worker_dismissed_passes_its_wake_up_on() {
+    check(|| spinner_dismissed(real()));
+}
+
+#[test]
 fn c2_worker_dismissed_before_a_drain_does_not_drain() {
     check(|| dismissed_before_drain(real()));
 }

@@ -43,6 +43,7 @@ fn small_scenarios() {
     check(|| idle_dismissed(real()));
     check(|| one_of_two_dismissed(real()));
     check(|| busy_dismissed(real()));
+    check(|| spinner_dismissed(real()));
     check(|| dismissed_before_drain(real()));
     check(|| drained(real()));
     check(|| closed(real()));

@@ -78,6 +78,14 @@ pub(crate) struct RequestQueue<J> {
     /// lock when there is someone to wake: sleeping workers not already
     /// being woken (`sleeping - to_wake`), and `State::putters`.
     wakeable: AtomicUsize,
+    /// Workers spinning for a request (`pace::spin_for_work`). Each looks
+    /// at the FIFO once its spin ends, so a put that sees one spinning
+    /// wakes no sleeper: a wake-up costs the putter a system call, and the
+    /// woken worker takes a core the spinner or the putter needs, to find
+    /// the request gone as often as not. A worker whose look after a spin
+    /// or a sleep takes a request and leaves others, or leaves, wakes a
+    /// sleeper for them (`pass_wake_on`).
+    spinning: AtomicUsize,
     blocked_putters: AtomicUsize,
     state: Mutex<State>,
     /// Wakes sleeping workers: a request was queued, or a worker was
@@ -238,6 +246,7 @@ impl<J> RequestQueue<J> {
             lifecycle: CachePadded::new(AtomicUsize::new(word_of(Lifecycle::Open))),
             capacity,
             wakeable: AtomicUsize::new(0),
+            spinning: AtomicUsize::new(0),
             blocked_putters: AtomicUsize::new(0),
             state: Mutex::new(State {
                 sleeping: 0,
@@ -352,31 +361,66 @@ impl<J> RequestQueue<J> {
     }
 
     /// Pushes a counted-in request and wakes one sleeping worker if none is
-    /// already being woken. Returns `false` if the pool closed meanwhile.
+    /// already being woken and none spins. Returns `false` if the pool
+    /// closed meanwhile.
     fn push_counted(&self, job: J) -> bool {
         self.jobs.push(job);
         // SeqCst fence, paired with the one a worker puts between counting
         // itself asleep and looking at the FIFO (`sleep`): either it sees
-        // this request or we see it asleep. Paired too with the closer's,
+        // this request or we see it asleep. Paired too with a spinner's,
+        // between counting itself out of its spin and looking
+        // (`wait_and_look`): either it sees this request or we see it
+        // spinning no more. Paired too with the closer's,
         // between moving the lifecycle and sweeping (`take_all`): either the
         // sweep sees this request or we see the pool closed.
         fence(Ordering::SeqCst);
         let closed = self.lifecycle() == Lifecycle::Closed;
-        // SeqCst: the read of the pair (see the fence above).
-        if self.wakeable.load(Ordering::SeqCst) > 0 {
-            let mut state = self.lock();
-            let wake = state.sleeping > state.to_wake;
-            if wake {
-                state.to_wake += 1;
-                self.publish_wakeable(&state);
-            }
-            drop(state);
-            // Notified after unlocking so the woken worker does not block on the lock.
-            if wake {
-                self.work.notify_one();
-            }
+        // SeqCst: the reads of the pairs (see the fence above).
+        if self.wakeable.load(Ordering::SeqCst) > 0 && self.spinning.load(Ordering::SeqCst) == 0 {
+            self.wake_one();
         }
         !closed
+    }
+
+    /// Wakes one sleeping worker if one is not already being woken.
+    fn wake_one(&self) {
+        let mut state = self.lock();
+        let wake = state.sleeping > state.to_wake;
+        if wake {
+            state.to_wake += 1;
+            self.publish_wakeable(&state);
+        }
+        drop(state);
+        // Notified after unlocking so the woken worker does not block on the lock.
+        if wake {
+            self.work.notify_one();
+        }
+    }
+
+    /// Wakes up to `n` sleeping workers, less those already being woken.
+    fn wake_many(&self, n: usize) {
+        let mut state = self.lock();
+        let wake = n.min(state.sleeping.saturating_sub(state.to_wake));
+        state.to_wake += wake;
+        self.publish_wakeable(&state);
+        drop(state);
+        // Notified after unlocking so the woken workers do not block on the lock.
+        for _ in 0..wake {
+            self.work.notify_one();
+        }
+    }
+
+    /// For a worker out of its spin or its sleep that took a request or
+    /// leaves: puts that saw it spinning woke nobody, so it wakes a sleeper
+    /// for each request left (all at once: a burst put while it spun must
+    /// not start one worker per wake-up's latency).
+    fn pass_wake_on(&self) {
+        // The FIFO first, then the count (which may also hold puts still
+        // half-way: a wake-up too many costs a look). SeqCst: read as
+        // `push_counted` reads them.
+        if !self.jobs.is_empty() && self.wakeable.load(Ordering::SeqCst) > 0 {
+            self.wake_many(self.len());
+        }
     }
 
     /// Pushes counted-in requests and wakes as many sleeping workers as
@@ -391,15 +435,7 @@ impl<J> RequestQueue<J> {
         let closed = self.lifecycle() == Lifecycle::Closed;
         // SeqCst: the read of the pair (see `push_counted`).
         if self.wakeable.load(Ordering::SeqCst) > 0 {
-            let mut state = self.lock();
-            let wake = n.min(state.sleeping.saturating_sub(state.to_wake));
-            state.to_wake += wake;
-            self.publish_wakeable(&state);
-            drop(state);
-            // Notified after unlocking so the woken workers do not block on the lock.
-            for _ in 0..wake {
-                self.work.notify_one();
-            }
+            self.wake_many(n);
         }
         !closed
     }
@@ -581,7 +617,7 @@ impl<J> RequestQueue<J> {
         // from often enough would never shrink.
         let mut idle_since: Option<Instant> = None;
         loop {
-            if !spun && cfg!(not(loom)) {
+            if !spun {
                 spun = true;
                 // Watches the FIFO, not the count: a count that a put has
                 // raised but not yet pushed for would send us to `sleep` for
@@ -591,7 +627,19 @@ impl<J> RequestQueue<J> {
                         || self.lifecycle.load(Ordering::Relaxed) != word_of(Lifecycle::Open)
                         || flags.dismissed_hint()
                 };
-                let quick = pace::spin_for_work(pace.close_behind(), arrived, || self.len());
+                // Counted while it spins: see `spinning`. Under loom the
+                // count and the fence stay, with no spin between them (a
+                // spin of as many looks as the clock allows is no model):
+                // a put may still see this worker spinning and wake nobody.
+                self.spinning.fetch_add(1, Ordering::SeqCst);
+                let quick = cfg!(not(loom))
+                    && pace::spin_for_work(pace.close_behind(), arrived, || self.len());
+                // SeqCst, and a fence before the look below: the write of
+                // the pair with `push_counted` (either that put saw us
+                // spinning no more and woke a sleeper, or our look sees its
+                // request).
+                self.spinning.fetch_sub(1, Ordering::SeqCst);
+                fence(Ordering::SeqCst);
                 pace.caught_up(quick);
             } else if cfg!(not(loom)) && self.jobs.trim_spares(TRIM_STEP) {
                 // Emptied backlog chunks beyond the few kept are freed
@@ -637,8 +685,14 @@ impl<J> RequestQueue<J> {
                 }
             }
             match self.look(flags) {
-                Look::Took(job) => return Some(job),
-                Look::Leave => return None,
+                Look::Took(job) => {
+                    self.pass_wake_on();
+                    return Some(job);
+                }
+                Look::Leave => {
+                    self.pass_wake_on();
+                    return None;
+                }
                 Look::Empty { leaving: now } => leaving = now,
             }
         }
