@@ -1,6 +1,8 @@
 //! One request at a time, with some work in it: a ticket's round trip
 //! (`submit`, then `Ticket::wait`) against the callback path's
-//! (`put_request`, then `ThreadPool::wait`), side by side in one process.
+//! (`put_request`, then `ThreadPool::wait`) and a window of one
+//! (`ThreadPool::as_completed` with a limit of 1), side by side in one
+//! process.
 //!
 //! The suite's W7 (`benches/compare`) times round trips of trivial work,
 //! which often end before the submitting thread even starts to wait. With
@@ -37,6 +39,12 @@ fn tickets(pool: &ThreadPool, n: u64, work_ns: u64) {
             .expect("the pool is open")
             .wait()
             .expect("no failure");
+    }
+}
+
+fn window(pool: &ThreadPool, n: u64, work_ns: u64) {
+    for (_, outcome) in pool.as_completed(0..n, 1, move |_: &u64| busy(work_ns)) {
+        outcome.expect("no failure");
     }
 }
 
@@ -78,9 +86,10 @@ fn median(values: &mut [f64]) -> f64 {
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
     let (rounds, n) = if quick { (3, 2_000) } else { (7, 20_000) };
-    let ways: [(&str, Trips); 2] = [
+    let ways: [(&str, Trips); 3] = [
         ("submit + Ticket::wait", tickets),
         ("put_request + wait", callbacks),
+        ("as_completed, limit 1", window),
     ];
     println!("One request at a time: {n} round trips per round, {rounds} rounds, interleaved.\n");
     println!("| workers | work | way | µs/round trip (median) | min – max | blocks/round trip (median) |");

@@ -15,6 +15,7 @@ use crate::collector_context::{self, Added, CollectorContext};
 use crate::error::PutError;
 use crate::handle::ThreadPool;
 use crate::lookout::{self, Home};
+use crate::patience::Patience;
 use crate::request::{Context, RequestId, TaskError, WorkRequest};
 use crate::ticket::{sink_request, Arrived};
 use crate::unwind::{self, Apart, FirstPanic};
@@ -83,6 +84,8 @@ pub struct Collector<'a, T, E = Infallible> {
     /// The pool handle, if a blocked receive must look out for it
     /// (bounded results).
     home: Option<Arc<dyn Home>>,
+    /// How long its receives look before they block (`crate::patience`).
+    patience: Patience,
 }
 
 impl ThreadPool {
@@ -110,6 +113,7 @@ impl<'a, T, E> Collector<'a, T, E> {
             added: None,
             callbacks: HashMap::new(),
             home: pool.home(),
+            patience: Patience::new(),
         }
     }
 
@@ -344,7 +348,12 @@ where
                 Some(Some(arrived)) => arrived,
                 // A nudge, or requests run here: look again.
                 Some(None) => continue,
-                None => lookout::recv(&self.receiver, &self.sender, self.home.as_slice())?,
+                None => lookout::recv(
+                    &self.receiver,
+                    &self.sender,
+                    self.home.as_slice(),
+                    &self.patience,
+                )?,
             };
             let (id, outcome) = arrived.open();
             self.count_added();

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use crate::patience::Patience;
 use crate::sync::{Mutex, MutexGuard, Thread};
 
 /// How to wake one lookout.
@@ -105,7 +106,9 @@ impl Drop for Watch {
 /// while looking out for `homes` (those with a bounded result queue, from
 /// `ThreadPool::home`): whenever a worker is stuck on one of their full
 /// result queues, this thread makes room there before it blocks again.
-/// `None` if every sender is gone.
+/// `None` if every sender is gone. It looks for a while before it blocks,
+/// as long as `patience` says (the receiving iterator's own), so that an
+/// outcome a worker is about to send costs no block and wake-up.
 // Inlined: the common case (unbounded result queues, no home) is a plain
 // receive, once per outcome in as_completed's and a collector's loops.
 #[inline]
@@ -113,12 +116,27 @@ pub(crate) fn recv<M: Send + 'static>(
     messages: &flume::Receiver<Option<M>>,
     nudges: &flume::Sender<Option<M>>,
     homes: &[Arc<dyn Home>],
+    patience: &Patience,
 ) -> Option<M> {
-    if homes.is_empty() {
+    let look = || match messages.try_recv() {
+        Ok(Some(message)) => Some(Some(message)),
+        // A stale nudge, or nothing yet: look again.
+        Ok(None) | Err(flume::TryRecvError::Empty) => None,
+        Err(flume::TryRecvError::Disconnected) => Some(None),
+    };
+    // Before any watch is set: a worker stuck meanwhile is seen by the
+    // first look at the homes below, as it is without the spin.
+    let blocking = match patience.spin(None, look) {
+        Ok(received) => return received,
+        Err(blocking) => blocking,
+    };
+    let received = if homes.is_empty() {
         plain_recv(messages)
     } else {
         recv_looking_out(messages, nudges, homes)
-    }
+    };
+    patience.woke(blocking);
+    received
 }
 
 #[inline(never)]

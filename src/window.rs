@@ -22,6 +22,7 @@ use std::task::Poll;
 use crate::error::PutError;
 use crate::handle::ThreadPool;
 use crate::lookout::{self, Home};
+use crate::patience::Patience;
 use crate::request::task::TaskBox;
 use crate::request::{RequestId, TaskError, WorkRequest};
 use crate::ticket::{Listener, Ticket};
@@ -369,6 +370,8 @@ pub struct Completions<'p, I: Iterator, F, T, E = Infallible> {
     ended: flume::Receiver<Option<usize>>,
     /// The pool handle, if `next` must look out for it (bounded results).
     home: Option<Arc<dyn Home>>,
+    /// How long `next` looks before it blocks (`crate::patience`).
+    patience: Patience,
     /// A request in flight whose put a callback's panic interrupted, that
     /// found no worker (`Put::NoWorkers`), or that `try_next` found no
     /// room for (`Put::Full`): put first on the next call (`put_or_keep`).
@@ -404,6 +407,7 @@ impl<'p, I: Iterator, F, T, E> Completions<'p, I, F, T, E> {
             in_flight: 0,
             done,
             ended,
+            patience: Patience::new(),
             home: pool.home(),
             unput: None,
             ready: None,
@@ -647,7 +651,12 @@ where
         // We hold a sender ourselves: this blocks until a ticket tells,
         // making room meanwhile for a worker stuck on the handle's full
         // result queue (a request in flight may be queued behind it).
-        let key = lookout::recv(&self.ended, &self.done, self.home.as_slice())?;
+        let key = lookout::recv(
+            &self.ended,
+            &self.done,
+            self.home.as_slice(),
+            &self.patience,
+        )?;
         self.hand_back(key, PutHow::Block)
     }
 }

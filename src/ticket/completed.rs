@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use crate::lookout::{self, Home};
+use crate::patience::Patience;
 use crate::request::{RequestId, TaskError};
 use crate::ticket::{Listener, Ticket};
 use crate::unwind;
@@ -72,6 +73,7 @@ where
         homes,
         nudges: done,
         ended,
+        patience: Patience::new(),
     }
 }
 
@@ -92,6 +94,8 @@ pub struct AsCompleted<T, E = std::convert::Infallible> {
     /// lookout's nudge (`crate::lookout::recv`).
     ended: flume::Receiver<Option<usize>>,
     nudges: flume::Sender<Option<usize>>,
+    /// How long `next` looks before it blocks (`crate::patience`).
+    patience: Patience,
 }
 
 impl<T, E> AsCompleted<T, E> {
@@ -245,7 +249,7 @@ impl<T, E> Iterator for AsCompleted<T, E> {
         // pool run here first (as `Ticket::wait` does).
         self.run_one_here();
         // Each ticket left tells exactly once, so this returns with a key.
-        let key = lookout::recv(&self.ended, &self.nudges, &self.homes)?;
+        let key = lookout::recv(&self.ended, &self.nudges, &self.homes, &self.patience)?;
         self.hand_back(key)
     }
 
