@@ -28,14 +28,25 @@ use crate::request::{RequestId, TaskError, WorkRequest};
 use crate::ticket::{Listener, Ticket};
 use crate::unwind;
 
-/// An input on its way: the worker borrows it while the function runs,
-/// and the iterator takes it back with the outcome. A mutex, not an `Arc`
-/// alone, so that inputs need only be `Send`: they are never shared, only
-/// handed over.
-type Held<A> = Arc<Mutex<Option<A>>>;
+/// An input on its way, and the function to call on it: the worker
+/// borrows both while the function runs, and the iterator takes the input
+/// back with the outcome. A mutex, not an `Arc` alone, so that inputs need
+/// only be `Send`: they are never shared, only handed over.
+///
+/// Once its request has ended (the worker let go of it), a cell carries
+/// the next input: a window allocates at most one per place in it, and a
+/// request takes no count of `f`'s `Arc`, whose line every worker and the
+/// iterator would otherwise write once per input.
+struct Cell<A, F> {
+    input: Mutex<Option<A>>,
+    f: Arc<F>,
+}
 
-/// One request of [`Completions`] in flight: its input and its ticket.
-type Flying<A, T, E> = (Held<A>, Ticket<T, E>);
+type Held<A, F> = Arc<Cell<A, F>>;
+
+/// One request of [`Completions`] in flight, by key: its input and its
+/// ticket; `None` for a free key.
+type Flying<A, F, T, E> = Option<(Held<A, F>, Ticket<T, E>)>;
 
 impl ThreadPool {
     /// Runs `f(&input)` for each input on the pool, with at most `limit` of
@@ -356,7 +367,9 @@ pub struct Completions<'p, I: Iterator, F, T, E = Infallible> {
     /// The requests in flight (a request kept in `unput` included), by key
     /// (their index here); `free` lists the keys to reuse, so the table
     /// never outgrows `limit`.
-    flying: Vec<Option<Flying<I::Item, T, E>>>,
+    flying: Vec<Flying<I::Item, F, T, E>>,
+    /// Cells of requests that ended, for the next inputs (see `Cell`).
+    spare: Vec<Held<I::Item, F>>,
     /// The ids of the requests in `flying`, from the first help on a
     /// worker on (`run_one_here`): what a help looks for. Kept, not
     /// gathered per look (with a limit of `k`, `k` looks would cost
@@ -402,6 +415,7 @@ impl<'p, I: Iterator, F, T, E> Completions<'p, I, F, T, E> {
             f: Arc::new(f),
             call,
             flying: Vec::new(),
+            spare: Vec::new(),
             flying_ids: None,
             free: Vec::new(),
             in_flight: 0,
@@ -438,16 +452,16 @@ where
                 self.inputs = None;
                 return;
             };
-            let held: Held<I::Item> = Arc::new(Mutex::new(Some(input)));
-            let (f, call, on_worker) = (Arc::clone(&self.f), self.call, Arc::clone(&held));
+            let held = self.cell_for(input);
+            let (call, on_worker) = (self.call, Arc::clone(&held));
             // No home: this iterator looks out for the handle itself.
             let (ticket, task) = Ticket::with_request(
                 move || {
                     // Poisoning only means `f` panicked (reported as such); the
                     // input is still there to hand back.
-                    let input = on_worker.lock().unwrap_or_else(|e| e.into_inner());
+                    let input = on_worker.input.lock().unwrap_or_else(|e| e.into_inner());
                     call(
-                        &f,
+                        &on_worker.f,
                         input
                             .as_ref()
                             .expect("the input is taken only after the outcome"),
@@ -475,6 +489,22 @@ where
         }
     }
 
+    /// A cell holding `input`: a spare one if the worker of its last
+    /// request has let go of it (it has by the time the ticket tells, as
+    /// the callable is dropped when it returns), else a new one.
+    fn cell_for(&mut self, input: I::Item) -> Held<I::Item, F> {
+        while let Some(mut cell) = self.spare.pop() {
+            if let Some(unique) = Arc::get_mut(&mut cell) {
+                *unique.input.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(input);
+                return cell;
+            }
+        }
+        Arc::new(Cell {
+            input: Mutex::new(Some(input)),
+            f: Arc::clone(&self.f),
+        })
+    }
+
     /// Hands back the outcome of the request `key`, whose ticket told it
     /// ended, with its input, and pulls the next input into the slot it
     /// frees (putting it as `how` says).
@@ -490,10 +520,12 @@ where
             .unwrap_or_else(|_| unreachable!("a ticket tells it ended only once it has"));
         // The worker let go of the input before the ticket heard.
         let input = held
+            .input
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .expect("each input is handed back once");
+        self.spare.push(held);
         // A slot is free: pull the next input now, so that it runs while
         // the caller works on this outcome. A panic there (the inputs'
         // own, or a callback's while the put waits) leaves this outcome

@@ -1471,3 +1471,44 @@ fn try_next_on_a_worker_of_its_pool_runs_its_queued_request_there() {
         assert_eq!(pool.stats().completed, 4);
     });
 }
+
+/// Counts its drops: an input, or what the function captured.
+struct Dropped(Arc<AtomicUsize>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A window carries each next input in the place the last one left
+/// (`Completions` reuses its cells): every input still comes back once,
+/// with its own outcome, and is dropped once, by the caller; the function
+/// is dropped once, when the iterator is, not before and not twice.
+#[test]
+fn as_completed_hands_back_every_input_once_and_drops_the_function_once() {
+    let pool = ThreadPool::new(2);
+    let inputs_dropped = Arc::new(AtomicUsize::new(0));
+    let f_dropped = Arc::new(AtomicUsize::new(0));
+    let captured = Dropped(Arc::clone(&f_dropped));
+    let n = 2_000;
+    let inputs = (0..n).map(|i| (i, Dropped(Arc::clone(&inputs_dropped))));
+    let f = move |input: &(u64, Dropped)| {
+        let _keep = &captured;
+        input.0 * 3
+    };
+    let mut seen = Vec::new();
+    let mut completions = pool.as_completed(inputs, 3, f);
+    for ((i, input), outcome) in completions.by_ref() {
+        assert_eq!(outcome.expect("no failure"), i * 3, "input {i} got another's outcome");
+        seen.push(i);
+        drop(input);
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..n).collect::<Vec<_>>(), "each input handed back once");
+    assert_eq!(load(&inputs_dropped), n as usize, "each input dropped once, by the caller");
+    assert_eq!(load(&f_dropped), 0, "the function outlives its iterator's last request");
+    drop(completions);
+    assert_eq!(load(&f_dropped), 1, "the function is dropped once, with its iterator");
+    pool.shutdown().expect("shutdown");
+}
