@@ -25,7 +25,7 @@ use crate::lookout::{self, Home};
 use crate::patience::Patience;
 use crate::request::task::TaskBox;
 use crate::request::{RequestId, TaskError, WorkRequest};
-use crate::ticket::{Listener, Ticket};
+use crate::ticket::{Listener, Tell, Ticket};
 use crate::unwind;
 
 /// An input on its way, and the function to call on it: the worker
@@ -35,11 +35,24 @@ use crate::unwind;
 ///
 /// Once its request has ended (the worker let go of it), a cell carries
 /// the next input: a window allocates at most one per place in it, and a
-/// request takes no count of `f`'s `Arc`, whose line every worker and the
-/// iterator would otherwise write once per input.
+/// request takes no count of `f`'s `Arc` nor of the completion channel,
+/// whose lines every worker and the iterator would otherwise write once
+/// per input. The request's ticket tells its end through the cell (its
+/// `Listener`), on the window's channel, with the cell's key: its place
+/// in `Completions::flying`, which stays the cell's.
 struct Cell<A, F> {
     input: Mutex<Option<A>>,
     f: Arc<F>,
+    key: usize,
+    /// `None` on it is a lookout's nudge (`crate::lookout::recv`).
+    done: flume::Sender<Option<usize>>,
+}
+
+impl<A: Send, F: Send + Sync> Tell for Cell<A, F> {
+    fn tell(&self) {
+        // Disconnected: the iterator was dropped; nobody listens any more.
+        let _ = self.done.send(Some(self.key));
+    }
 }
 
 type Held<A, F> = Arc<Cell<A, F>>;
@@ -365,17 +378,17 @@ pub struct Completions<'p, I: Iterator, F, T, E = Infallible> {
     /// since the two shapes of `F` cannot both be bounds of one impl.
     call: fn(&F, &I::Item) -> Result<T, E>,
     /// The requests in flight (a request kept in `unput` included), by key
-    /// (their index here); `free` lists the keys to reuse, so the table
-    /// never outgrows `limit`.
+    /// (their index here); `spare` holds the cells of the keys to reuse,
+    /// so the table never outgrows `limit`.
     flying: Vec<Flying<I::Item, F, T, E>>,
-    /// Cells of requests that ended, for the next inputs (see `Cell`).
+    /// Cells of requests that ended, each with its free key, for the next
+    /// inputs (see `Cell`).
     spare: Vec<Held<I::Item, F>>,
     /// The ids of the requests in `flying`, from the first help on a
     /// worker on (`run_one_here`): what a help looks for. Kept, not
     /// gathered per look (with a limit of `k`, `k` looks would cost
     /// `O(k^2)`), and not kept off the pool's workers, where nothing helps.
     flying_ids: Option<HashSet<RequestId>>,
-    free: Vec<usize>,
     in_flight: usize,
     /// Each ticket tells its key here as it ends; `None` is a lookout's
     /// nudge (`crate::lookout::recv`).
@@ -417,7 +430,6 @@ impl<'p, I: Iterator, F, T, E> Completions<'p, I, F, T, E> {
             flying: Vec::new(),
             spare: Vec::new(),
             flying_ids: None,
-            free: Vec::new(),
             in_flight: 0,
             done,
             ended,
@@ -469,11 +481,8 @@ where
                 },
                 None,
             );
-            let key = self.free.pop().unwrap_or(self.flying.len());
-            ticket.listen(Listener {
-                done: self.done.clone(),
-                key,
-            });
+            let key = held.key;
+            ticket.listen(Listener::Through(Arc::clone(&held) as Arc<dyn Tell>));
             if key == self.flying.len() {
                 self.flying.push(None);
             }
@@ -489,19 +498,31 @@ where
         }
     }
 
-    /// A cell holding `input`: a spare one if the worker of its last
-    /// request has let go of it (it has by the time the ticket tells, as
-    /// the callable is dropped when it returns), else a new one.
-    fn cell_for(&mut self, input: I::Item) -> Held<I::Item, F> {
-        while let Some(mut cell) = self.spare.pop() {
-            if let Some(unique) = Arc::get_mut(&mut cell) {
-                *unique.input.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(input);
-                return cell;
-            }
-        }
+    /// A cell holding `input`: a spare one (a free key) if the worker of
+    /// its last request has let go of it, else a new one with that key
+    /// (or the next key, if none is free). The worker has let go of the
+    /// callable's clone by the time the ticket tells (it is dropped when
+    /// it returns), and of the ticket's only just after it told.
+    fn cell_for(&mut self, input: I::Item) -> Held<I::Item, F>
+    where
+        I::Item: Send + 'static,
+        F: Send + Sync + 'static,
+    {
+        let key = match self.spare.pop() {
+            Some(mut cell) => match Arc::get_mut(&mut cell) {
+                Some(unique) => {
+                    *unique.input.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(input);
+                    return cell;
+                }
+                None => cell.key,
+            },
+            None => self.flying.len(),
+        };
         Arc::new(Cell {
             input: Mutex::new(Some(input)),
             f: Arc::clone(&self.f),
+            key,
+            done: self.done.clone(),
         })
     }
 
@@ -513,7 +534,6 @@ where
         if let Some(ids) = &mut self.flying_ids {
             ids.remove(&ticket.id());
         }
-        self.free.push(key);
         self.in_flight -= 1;
         let outcome = ticket
             .try_result()

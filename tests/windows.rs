@@ -1500,15 +1500,35 @@ fn as_completed_hands_back_every_input_once_and_drops_the_function_once() {
     let mut seen = Vec::new();
     let mut completions = pool.as_completed(inputs, 3, f);
     for ((i, input), outcome) in completions.by_ref() {
-        assert_eq!(outcome.expect("no failure"), i * 3, "input {i} got another's outcome");
+        assert_eq!(
+            outcome.expect("no failure"),
+            i * 3,
+            "input {i} got another's outcome"
+        );
         seen.push(i);
         drop(input);
     }
     seen.sort_unstable();
-    assert_eq!(seen, (0..n).collect::<Vec<_>>(), "each input handed back once");
-    assert_eq!(load(&inputs_dropped), n as usize, "each input dropped once, by the caller");
-    assert_eq!(load(&f_dropped), 0, "the function outlives its iterator's last request");
+    assert_eq!(
+        seen,
+        (0..n).collect::<Vec<_>>(),
+        "each input handed back once"
+    );
+    assert_eq!(
+        load(&inputs_dropped),
+        n as usize,
+        "each input dropped once, by the caller"
+    );
+    assert_eq!(
+        load(&f_dropped),
+        0,
+        "the function outlives its iterator's last request"
+    );
     drop(completions);
-    assert_eq!(load(&f_dropped), 1, "the function is dropped once, with its iterator");
+    assert_eq!(
+        load(&f_dropped),
+        1,
+        "the function is dropped once, with its iterator"
+    );
     pool.shutdown().expect("shutdown");
 }

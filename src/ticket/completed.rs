@@ -50,7 +50,7 @@ where
         .into_iter()
         .enumerate()
         .map(|(key, ticket)| {
-            ticket.listen(Listener {
+            ticket.listen(Listener::Channel {
                 done: done.clone(),
                 key,
             });

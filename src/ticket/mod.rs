@@ -26,9 +26,9 @@ use crate::request::{RequestId, TaskError};
 
 pub(crate) use call::{Call, Fallible, Plain, Work};
 pub use completed::{as_completed, AsCompleted};
-pub(crate) use slot::Listener;
 pub(crate) use slot::Outcome;
 use slot::{Claim, Slot};
+pub(crate) use slot::{Listener, Tell};
 pub(crate) use task::Arrived;
 use task::{Sink, SinkTask};
 

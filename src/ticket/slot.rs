@@ -123,18 +123,37 @@ enum Waiter {
     Listener(Listener),
 }
 
-/// A completion channel and this ticket's key on it.
-pub(crate) struct Listener {
-    /// `None` on it is a lookout's nudge (`crate::lookout::recv`).
-    pub(crate) done: flume::Sender<Option<usize>>,
-    pub(crate) key: usize,
+/// Who hears that a ticket's request ended, for a completion iterator.
+pub(crate) enum Listener {
+    /// A completion channel and this ticket's key on it
+    /// (`callpool::as_completed`: one per ticket, made once). `None` on
+    /// the channel is a lookout's nudge (`crate::lookout::recv`).
+    Channel {
+        done: flume::Sender<Option<usize>>,
+        key: usize,
+    },
+    /// Something the iterator keeps for the request anyway, which knows
+    /// its channel and key (a window's cell, `window::Cell`): told through
+    /// it, a ticket takes no count of the channel, whose lines every
+    /// worker and the iterator would otherwise write once per request.
+    Through(Arc<dyn Tell>),
+}
+
+/// What tells a completion iterator that a request ended.
+pub(crate) trait Tell: Send + Sync {
+    fn tell(&self);
 }
 
 impl Listener {
     fn tell(self) {
-        // Disconnected: the completion iterator was dropped; nobody
-        // listens any more.
-        let _ = self.done.send(Some(self.key));
+        match self {
+            // Disconnected: the completion iterator was dropped; nobody
+            // listens any more.
+            Listener::Channel { done, key } => {
+                let _ = done.send(Some(key));
+            }
+            Listener::Through(told) => told.tell(),
+        }
     }
 }
 
