@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use callpool::{Context, PutError, RequestId, TaskError, ThreadPool, WaitError, WorkRequest};
 
-use common::{assert_each_once, hit_counters, HANG};
+use common::{assert_each_once, hit_counters, Dropped, HANG};
 
 /// How many children a worker hands to the queue at once (`CHILD_BATCH` in
 /// `src/pool/worker.rs`). The tests that need a child still in the worker's
@@ -1307,16 +1307,6 @@ fn a_thread_that_puts_and_polls_with_both_queues_bounded_and_children_past_capac
     assert_eq!(pool.pending(), 0);
     ledger.assert_ran_once(0..N + 1 + M);
     ledger.assert_all_callbacks_on_polling_thread();
-}
-
-/// Counts its drops: a child's work holds one, so its count says the work
-/// was let go of, run or not.
-struct Dropped(Arc<AtomicUsize>);
-
-impl Drop for Dropped {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 /// `shutdown_now` on the parent's own handle, while the parent holds 10

@@ -22,7 +22,7 @@ use std::thread::{self, ThreadId};
 
 use callpool::{Context, TaskError, ThreadPool, WorkRequest};
 
-use common::{assert_each_once, hit_counters, HANG};
+use common::{assert_each_once, hit_counters, Dropped, HANG};
 
 const DELIBERATE: &str = "join: deliberate panic";
 
@@ -303,7 +303,7 @@ fn a_panic_in_the_first_half_with_no_other_worker_drops_the_second_unrun() {
     pool.put_request(
         WorkRequest::with_context(
             move |cx: &Context<'_>, ()| {
-                let witness = DropCount(dropped);
+                let witness = Dropped(dropped);
                 cx.join(
                     |_| panic!("{DELIBERATE} in the first half"),
                     move |_| {
@@ -326,15 +326,6 @@ fn a_panic_in_the_first_half_with_no_other_worker_drops_the_second_unrun() {
     assert_eq!(b_runs.load(Ordering::SeqCst), 0);
     assert_eq!(b_dropped.load(Ordering::SeqCst), 1);
     assert_eq!(pool.stats().panicked, 1);
-}
-
-/// Counts its drops.
-struct DropCount(Arc<AtomicUsize>);
-
-impl Drop for DropCount {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 /// `shutdown_now` sweeps the queue and the workers' slots while a join's

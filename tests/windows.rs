@@ -17,7 +17,7 @@ use std::thread;
 
 use callpool::{AsCompleted, Completions, InOrder, TaskError, ThreadPool, Ticket, WorkRequest};
 use common::one_way::{Gate, OpenOnDrop};
-use common::{assert_each_once, counter, hit_counters, within, within_here, HANG};
+use common::{assert_each_once, counter, hit_counters, within, within_here, Dropped, HANG};
 
 const DELIBERATE: &str = "windows: deliberate panic";
 
@@ -1470,15 +1470,6 @@ fn try_next_on_a_worker_of_its_pool_runs_its_queued_request_there() {
         assert_eq!(tickets, Some((0, Ok((0, worker)))));
         assert_eq!(pool.stats().completed, 4);
     });
-}
-
-/// Counts its drops: an input, or what the function captured.
-struct Dropped(Arc<AtomicUsize>);
-
-impl Drop for Dropped {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 /// A window carries each next input in the place the last one left

@@ -148,7 +148,8 @@ pub(super) fn one_of_two_dismissed<Q: Queue>(queue: Q) {
 
 /// A worker that takes a request, stays busy with it until the driver
 /// releases it (after dismissing it and queueing another), then looks
-/// once more; returns both takes.
+/// once more, as a worker that just ran one (it counts itself spinning
+/// first); returns both takes. Each take that got a request is counted.
 fn busy_worker<Q: Queue>(
     s: &Scenario<Q>,
     flag: &Arc<WorkerFlags>,
@@ -159,8 +160,27 @@ fn busy_worker<Q: Queue>(
         progress.took_one();
         progress.wait_released();
         let second = queue.take(&flag, true);
+        if second.is_some() {
+            progress.took_one();
+        }
         (first, second)
     })
+}
+
+/// Request 1 put and taken by a `busy_worker` (its flags returned with
+/// it), then a second worker started beside it, idle.
+fn busy_beside_idle<Q: Queue>(
+    s: &mut Scenario<Q>,
+) -> (
+    Arc<WorkerFlags>,
+    thread::JoinHandle<(Option<u64>, Option<u64>)>,
+) {
+    let busy_flag = flag();
+    s.put([1]);
+    let busy = busy_worker(s, &busy_flag);
+    s.wait_taken(1);
+    s.spawn_workers(1);
+    (busy_flag, busy)
 }
 
 /// (c) Dismissing a busy worker: it finishes its request, then exits
@@ -168,11 +188,7 @@ fn busy_worker<Q: Queue>(
 /// the final sweep) gets.
 pub(super) fn busy_dismissed<Q: Queue>(queue: Q) {
     let mut s = Scenario::new(queue);
-    let busy_flag = flag();
-    s.put([1]);
-    let busy = busy_worker(&s, &busy_flag);
-    s.wait_taken(1);
-    s.spawn_workers(1);
+    let (busy_flag, busy) = busy_beside_idle(&mut s);
     s.queue.dismiss(&[&busy_flag]);
     s.put([2]);
     s.progress.release();
@@ -193,24 +209,7 @@ pub(super) fn busy_dismissed<Q: Queue>(queue: Q) {
 /// count, the fence and the look after it are what is checked.)
 pub(super) fn spinner_dismissed<Q: Queue>(queue: Q) {
     let mut s = Scenario::new(queue);
-    let busy_flag = flag();
-    s.put([1]);
-    let busy = {
-        let (queue, flag, progress) = (s.queue.clone(), busy_flag.clone(), s.progress.clone());
-        thread::spawn(move || {
-            let first = queue.take(&flag, false);
-            progress.took_one();
-            progress.wait_released();
-            // Just ran one: it counts itself spinning before it looks.
-            let second = queue.take(&flag, true);
-            if second.is_some() {
-                progress.took_one();
-            }
-            (first, second)
-        })
-    };
-    s.wait_taken(1);
-    s.spawn_workers(1);
+    let (busy_flag, busy) = busy_beside_idle(&mut s);
     s.progress.release();
     s.queue.dismiss(&[&busy_flag]);
     s.put([2]);

@@ -70,6 +70,17 @@ impl Latch {
     }
 }
 
+/// Counts its drops on the counter it holds: a value a test hands to the
+/// pool (an input, a callable's capture, a child's work), whose count says
+/// it was let go of, and how many times.
+pub struct Dropped(pub Arc<AtomicUsize>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 pub fn counter() -> Arc<AtomicUsize> {
     Arc::new(AtomicUsize::new(0))
 }
