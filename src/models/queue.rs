@@ -146,14 +146,14 @@ pub(super) fn one_of_two_dismissed<Q: Queue>(queue: Q) {
     assert_eq!(s.queue.len(), 0);
 }
 
+/// A `busy_worker`'s thread: its two takes.
+type BusyWorker = thread::JoinHandle<(Option<u64>, Option<u64>)>;
+
 /// A worker that takes a request, stays busy with it until the driver
 /// releases it (after dismissing it and queueing another), then looks
 /// once more, as a worker that just ran one (it counts itself spinning
 /// first); returns both takes. Each take that got a request is counted.
-fn busy_worker<Q: Queue>(
-    s: &Scenario<Q>,
-    flag: &Arc<WorkerFlags>,
-) -> thread::JoinHandle<(Option<u64>, Option<u64>)> {
+fn busy_worker<Q: Queue>(s: &Scenario<Q>, flag: &Arc<WorkerFlags>) -> BusyWorker {
     let (queue, flag, progress) = (s.queue.clone(), flag.clone(), s.progress.clone());
     thread::spawn(move || {
         let first = queue.take(&flag, false);
@@ -169,12 +169,7 @@ fn busy_worker<Q: Queue>(
 
 /// Request 1 put and taken by a `busy_worker` (its flags returned with
 /// it), then a second worker started beside it, idle.
-fn busy_beside_idle<Q: Queue>(
-    s: &mut Scenario<Q>,
-) -> (
-    Arc<WorkerFlags>,
-    thread::JoinHandle<(Option<u64>, Option<u64>)>,
-) {
+fn busy_beside_idle<Q: Queue>(s: &mut Scenario<Q>) -> (Arc<WorkerFlags>, BusyWorker) {
     let busy_flag = flag();
     s.put([1]);
     let busy = busy_worker(s, &busy_flag);
