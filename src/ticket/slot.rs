@@ -152,7 +152,14 @@ impl Listener {
             Listener::Channel { done, key } => {
                 let _ = done.send(Some(key));
             }
-            Listener::Through(told) => told.tell(),
+            // What it tells through may be the last owner of what the
+            // iterator lent the request (an input), whose `Drop` is user
+            // code: on a worker or in a sweep, its panic must take
+            // neither down.
+            Listener::Through(told) => {
+                told.tell();
+                unwind::drop_contained("a completion iterator's cell", told);
+            }
         }
     }
 }
