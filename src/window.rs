@@ -503,11 +503,7 @@ where
     /// (or the next key, if none is free). The worker has let go of the
     /// callable's clone by the time the ticket tells (it is dropped when
     /// it returns), and of the ticket's only just after it told.
-    fn cell_for(&mut self, input: I::Item) -> Held<I::Item, F>
-    where
-        I::Item: Send + 'static,
-        F: Send + Sync + 'static,
-    {
+    fn cell_for(&mut self, input: I::Item) -> Held<I::Item, F> {
         let key = match self.spare.pop() {
             Some(mut cell) => match Arc::get_mut(&mut cell) {
                 Some(unique) => {

@@ -377,32 +377,19 @@ impl<J> RequestQueue<J> {
         let closed = self.lifecycle() == Lifecycle::Closed;
         // SeqCst: the reads of the pairs (see the fence above).
         if self.wakeable.load(Ordering::SeqCst) > 0 && self.spinning.load(Ordering::SeqCst) == 0 {
-            self.wake_one();
+            self.wake_many(1);
         }
         !closed
-    }
-
-    /// Wakes one sleeping worker if one is not already being woken.
-    fn wake_one(&self) {
-        let mut state = self.lock();
-        let wake = state.sleeping > state.to_wake;
-        if wake {
-            state.to_wake += 1;
-            self.publish_wakeable(&state);
-        }
-        drop(state);
-        // Notified after unlocking so the woken worker does not block on the lock.
-        if wake {
-            self.work.notify_one();
-        }
     }
 
     /// Wakes up to `n` sleeping workers, less those already being woken.
     fn wake_many(&self, n: usize) {
         let mut state = self.lock();
         let wake = n.min(state.sleeping.saturating_sub(state.to_wake));
-        state.to_wake += wake;
-        self.publish_wakeable(&state);
+        if wake > 0 {
+            state.to_wake += wake;
+            self.publish_wakeable(&state);
+        }
         drop(state);
         // Notified after unlocking so the woken workers do not block on the lock.
         for _ in 0..wake {
