@@ -274,20 +274,6 @@ impl<W, T, E, H> Slot<W, T, E, H> {
         Self::take_queued(&mut self.state())
     }
 
-    /// Ends the request as cancelled if no worker has taken it (holder,
-    /// sweep, or a queued request dropped); whether it did.
-    fn cancel_unrun(&self) -> bool {
-        let Some((work, waiter)) = self.end_unrun(Failure::Cancelled) else {
-            return false;
-        };
-        // The callable goes before the waiter hears, so what it holds (an
-        // input a completion iterator waits to get back) is let go of; its
-        // drop may panic, and the waiter must hear all the same.
-        unwind::drop_contained("a cancelled request's work", work);
-        waiter.tell();
-        true
-    }
-
     /// For a spinning holder: the outcome as [`Claim::try_take`] gives it
     /// once the request has ended, `None` while it has not. It never waits
     /// for the lock: whoever holds it (a worker starting or ending the
@@ -315,6 +301,22 @@ impl<W, T, E, H> Slot<W, T, E, H> {
             Stage::Ended(outcome) => Some(outcome.map_err(TaskError::from)),
             _ => None,
         }
+    }
+}
+
+impl<W: Work<T, E>, T, E, H> Slot<W, T, E, H> {
+    /// Ends the request as cancelled if no worker has taken it (holder,
+    /// sweep, or a queued request dropped); whether it did.
+    fn cancel_unrun(&self) -> bool {
+        let Some((work, waiter)) = self.end_unrun(Failure::Cancelled) else {
+            return false;
+        };
+        // The callable goes before the waiter hears, so what it holds (an
+        // input a completion iterator waits to get back) is let go of; its
+        // drop may panic, and the waiter must hear all the same.
+        work.drop_unrun();
+        waiter.tell();
+        true
     }
 }
 
@@ -368,7 +370,7 @@ where
 
 impl<W, T, E, H> Claim<T, E> for Slot<W, T, E, H>
 where
-    W: Send,
+    W: Work<T, E>,
     T: Send,
     E: Send,
     H: HomeRef,
