@@ -10,11 +10,13 @@
 //! back. Each chunk is one ticket's request; a panic in the function is
 //! caught per input, so one bad input fails alone.
 
+use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
+use crate::error::PutError;
 use crate::handle::ThreadPool;
-use crate::request::TaskError;
+use crate::request::{TaskError, WorkRequest};
 use crate::ticket::Ticket;
 use crate::unwind;
 
@@ -116,7 +118,13 @@ impl ThreadPool {
     /// has started runs to its end. [`stats`](Self::stats) and the
     /// request hooks see the chunks, not the inputs. On a pool with no
     /// worker (built with none, or all dismissed) `map` waits until one is
-    /// added. With a bounded result queue, the handle's own callbacks may
+    /// added, also when its chunks fill a bounded queue
+    /// ([`Builder::queue_capacity`](crate::Builder::queue_capacity)): it
+    /// then waits for its oldest chunk before it puts the next. One case
+    /// cannot wait: a bounded queue already full of other requests and no
+    /// worker, where none of its own chunks is queued to say that a worker
+    /// came; its inputs are then [`TaskError::Cancelled`], as a window's
+    /// are ([`as_completed`](Self::as_completed)). With a bounded result queue, the handle's own callbacks may
     /// run here meanwhile (a panic in one passes through, and the outcomes
     /// are lost): see
     /// [`Builder::result_capacity`](crate::Builder::result_capacity).
@@ -199,7 +207,10 @@ impl ThreadPool {
         let n = inputs.len();
         let len = chunk_len(n, self.threads());
         let f = Arc::new(f);
-        let mut flying: Vec<Flying<T, E>> = Vec::with_capacity(n.div_ceil(len));
+        // Oldest first: a put that finds a full queue and no worker waits
+        // for the oldest, whose outcomes come first anyway.
+        let mut flying: VecDeque<Flying<T, E>> = VecDeque::with_capacity(n.div_ceil(len));
+        let mut outcomes = Vec::with_capacity(n);
         loop {
             let chunk = Inputs(inputs.by_ref().take(len).collect());
             let count = chunk.0.len();
@@ -209,11 +220,8 @@ impl ThreadPool {
             let f = Arc::clone(&f);
             let (ticket, task) =
                 Ticket::with_request(move || Ok(run_chunk(&*f, chunk)), self.home());
-            // A refused request is dropped with the error, which tells its
-            // ticket `Cancelled`.
-            let refused = self.put_task(task).is_err();
-            flying.push((count, ticket));
-            if refused {
+            flying.push_back((count, ticket));
+            if !self.put_chunk(WorkRequest::from_task(task), &mut flying, &mut outcomes) {
                 log::debug!("callpool: map stops putting chunks: the pool refused one");
                 break;
             }
@@ -222,19 +230,58 @@ impl ThreadPool {
         // like the refused chunk's, and cancelled like them.
         let unput = inputs.len();
         drop(Inputs(inputs.collect()));
-        let mut outcomes = Vec::with_capacity(n);
         for (count, ticket) in flying {
-            match ticket.wait() {
-                Ok(chunk) => outcomes.extend(chunk),
-                // Cancelled or expired before it started: so was each input.
-                Err(e) => outcomes.extend((0..count).map(|_| Err(unrun(&e)))),
-            }
+            collect(&mut outcomes, count, ticket.wait());
         }
         outcomes.extend((0..unput).map(|_| Err(TaskError::Cancelled)));
         // This is its last reference (each chunk's went with its request):
         // a panic in its captures' `Drop` must not throw the outcomes away.
         unwind::drop_contained("map's function", f);
         outcomes
+    }
+}
+
+impl ThreadPool {
+    /// Puts `map`'s newest chunk (the last of `flying`); whether it went
+    /// in. A bounded queue full with no worker to empty it refuses a put
+    /// (`PutError::NoWorkers`); while an older chunk is in flight, its
+    /// end is waited for instead (its outcomes go to `outcomes`), and the
+    /// put tried again: a worker was added and ran it, so there is room,
+    /// or a shutdown cancelled it, and refuses the put too. With none in
+    /// flight (the queue is full of other requests) nothing would say
+    /// that a worker came: refused, as a window's put is. A refused
+    /// request is dropped with its error, which tells its ticket
+    /// `Cancelled`.
+    fn put_chunk<T, E>(
+        &self,
+        mut request: WorkRequest,
+        flying: &mut VecDeque<Flying<T, E>>,
+        outcomes: &mut Vec<Result<T, TaskError<E>>>,
+    ) -> bool {
+        loop {
+            match self.put_request(request) {
+                Ok(_) => return true,
+                Err(PutError::NoWorkers(back)) if flying.len() > 1 => {
+                    let (count, oldest) = flying.pop_front().expect("more than one in flight");
+                    collect(outcomes, count, oldest.wait());
+                    request = back;
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A chunk's outcomes, in input order, onto `outcomes`.
+fn collect<T, E>(
+    outcomes: &mut Vec<Result<T, TaskError<E>>>,
+    count: usize,
+    chunk: Result<Vec<Result<T, TaskError<E>>>, TaskError>,
+) {
+    match chunk {
+        Ok(chunk) => outcomes.extend(chunk),
+        // Cancelled or expired before it started: so was each input.
+        Err(e) => outcomes.extend((0..count).map(|_| Err(unrun(&e)))),
     }
 }
 

@@ -655,6 +655,86 @@ fn map_on_a_shut_down_pool_cancels_every_input() {
     });
 }
 
+/// `map` on a pool with no worker and a bounded queue: the chunks fill
+/// the queue, the next put finds it full with no worker to empty it, and
+/// `map` waits for its oldest chunk instead of cancelling the rest; once
+/// a worker is added, every input runs, each once. (A user's trial: 4 of
+/// 10 inputs came back `Cancelled` on a pool that was still open.)
+#[test]
+fn map_on_a_bounded_queue_with_no_worker_waits_for_one() {
+    within("map waiting for a worker", || {
+        for fallible in [false, true] {
+            let pool = ThreadPool::builder()
+                .workers(0)
+                .queue_capacity(2)
+                .build()
+                .unwrap();
+            let adder = {
+                let pool = pool.new_handle();
+                thread::spawn(move || {
+                    // The queue full of map's chunks; a little more for
+                    // its next put to find no worker (the outcome does not
+                    // depend on it).
+                    while pool.queued() < 2 {
+                        thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    thread::sleep(std::time::Duration::from_millis(20));
+                    pool.create_workers(1).unwrap();
+                })
+            };
+            let ran = counter();
+            let seen = Arc::clone(&ran);
+            let f = move |i: u32| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                i * 10
+            };
+            // Each outcome's value, or its error's text.
+            let outcomes: Vec<Result<u32, String>> = if fallible {
+                pool.map_fallible(0..10u32, move |i| Ok::<_, String>(f(i)))
+                    .into_iter()
+                    .map(|o| o.map_err(|e| e.to_string()))
+                    .collect()
+            } else {
+                pool.map(0..10u32, f)
+                    .into_iter()
+                    .map(|o| o.map_err(|e| e.to_string()))
+                    .collect()
+            };
+            adder.join().unwrap();
+            let expected: Vec<_> = (0..10u32).map(|i| Ok(i * 10)).collect();
+            assert_eq!(outcomes, expected, "fallible: {fallible}");
+            assert_eq!(load(&ran), 10, "fallible: {fallible}");
+            assert!(!pool.is_shut_down());
+        }
+    });
+}
+
+/// With none of its own chunks queued (the full queue holds another
+/// handle's request) and no worker, nothing would tell `map` that a
+/// worker came: its inputs are `Cancelled`, as a window's are, and none
+/// runs.
+#[test]
+fn map_with_the_queue_full_of_other_requests_and_no_worker_cancels() {
+    within("map behind another handle's request, no worker", || {
+        let pool = ThreadPool::builder()
+            .workers(0)
+            .queue_capacity(1)
+            .build()
+            .unwrap();
+        let other = pool.new_handle();
+        other.put_request(WorkRequest::new(|x: u8| x, 1)).unwrap();
+        let ran = counter();
+        let seen = Arc::clone(&ran);
+        let outcomes = pool.map(0..3u32, move |i| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            i
+        });
+        assert_eq!(outcomes, vec![Err(TaskError::Cancelled); 3]);
+        assert_eq!(load(&ran), 0);
+        assert_eq!(other.shutdown_now().len(), 1);
+    });
+}
+
 /// imap dropped after its first outcome, with input 1 running (held) and
 /// 2, 3 queued: the queued ones never run, nothing more is pulled.
 #[test]
