@@ -130,7 +130,7 @@ pub use request::{
     TaskError, Timing, WorkRequest,
 };
 pub use scope::Scope;
-pub use ticket::{as_completed, AsCompleted, Ticket};
+pub use ticket::{as_completed, AsCompleted, CancelHandle, Ticket};
 pub use window::{Completions, InOrder};
 
 /// The examples of `docs/guide.md`, run as doc tests so that the guide

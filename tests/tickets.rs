@@ -561,6 +561,112 @@ fn ticket_cancel_wins_only_on_a_queued_request() -> TestResult {
     Ok(())
 }
 
+/// A ticket's `CancelHandle` cancels from another thread while the
+/// ticket's holder is blocked in `wait`: the holder wakes with
+/// `Cancelled`, the callable never runs, and only the first cancel (by
+/// any handle or by the ticket) wins.
+#[test]
+fn a_cancel_handle_cancels_a_queued_request_while_another_thread_waits() -> TestResult {
+    let pool = ThreadPool::new(1);
+    let ran = counter();
+    let (gate, busy) = hold_worker(&pool);
+    let r = Arc::clone(&ran);
+    let queued = pool.submit(
+        move |x: u8| {
+            r.fetch_add(1, Ordering::SeqCst);
+            x
+        },
+        1,
+    )?;
+    let (handle, again) = (queued.cancel_handle(), queued.cancel_handle());
+    assert_eq!(handle.id(), queued.id());
+    let (blocked_tx, blocked) = mpsc::channel();
+    let waiter = thread::spawn(move || {
+        blocked_tx.send(()).unwrap();
+        queued.wait()
+    });
+    blocked.recv_timeout(HANG)?;
+    // From a third thread, as a UI thread would.
+    let canceller = thread::spawn(move || handle.cancel());
+    assert!(canceller.join().unwrap());
+    assert_eq!(
+        within_here("the waiter woken by the cancel", || waiter.join().unwrap()),
+        Err(TaskError::Cancelled)
+    );
+    assert!(!again.cancel(), "a second cancel finds it ended");
+    gate.open();
+    assert_eq!(busy.wait(), Ok(()));
+    // Running or ended: too late, as for the ticket's own cancel.
+    let (gate, busy) = hold_worker(&pool);
+    assert!(!busy.cancel_handle().cancel());
+    gate.open();
+    assert_eq!(busy.wait(), Ok(()));
+    pool.shutdown()?;
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    Ok(())
+}
+
+/// A `CancelHandle` keeps nothing alive: once the request has ended and
+/// its ticket is gone (or the pool that discarded it), `cancel` is
+/// `false`, and the outcome and callable were dropped on time.
+#[test]
+fn a_cancel_handle_outliving_its_ticket_and_pool_cancels_nothing() -> TestResult {
+    let pool = ThreadPool::new(1);
+    let ended = pool.submit(|x: u8| x, 1)?;
+    let late = ended.cancel_handle();
+    assert_eq!(ended.wait(), Ok(1));
+    assert!(!late.cancel());
+    // Queued when its last handle went: discarded as cancelled.
+    let (gate, busy) = hold_worker(&pool);
+    let dropped = counter();
+    let marker = common::Dropped(Arc::clone(&dropped));
+    let queued = pool.submit(move |_: ()| drop(marker), ())?;
+    let handle = queued.cancel_handle();
+    drop(queued);
+    drop(pool);
+    gate.open();
+    assert_eq!(busy.wait(), Ok(()));
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the discarded callable was dropped"
+    );
+    assert!(!handle.cancel());
+    Ok(())
+}
+
+/// A task awaiting a ticket is woken by a cancel through its handle.
+#[test]
+fn a_cancel_handle_wakes_a_task_awaiting_the_ticket() -> TestResult {
+    let pool = ThreadPool::new(1);
+    let (gate, busy) = hold_worker(&pool);
+    let queued = pool.submit(|x: u8| x, 1)?;
+    let handle = queued.cancel_handle();
+    let (polled_tx, polled) = mpsc::channel();
+    let task = thread::spawn(move || {
+        let mut queued = queued;
+        let mut first = true;
+        futures::executor::block_on(futures::future::poll_fn(move |cx| {
+            let poll = Pin::new(&mut queued).poll(cx);
+            if std::mem::take(&mut first) {
+                // Pending, its waker stored: now the cancel may come.
+                assert!(poll.is_pending());
+                polled_tx.send(()).unwrap();
+            }
+            poll
+        }))
+    });
+    polled.recv_timeout(HANG)?;
+    assert!(handle.cancel());
+    assert_eq!(
+        within_here("the task woken by the cancel", || task.join().unwrap()),
+        Err(TaskError::Cancelled)
+    );
+    gate.open();
+    assert_eq!(busy.wait(), Ok(()));
+    Ok(())
+}
+
 /// Ticket::cancel against a worker taking the request, round after round:
 /// each round exactly one of "the callable ran" and "cancel returned true",
 /// and `wait` agrees. Half the rounds are a free race (either may win);

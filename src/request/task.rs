@@ -199,8 +199,9 @@ pub(crate) trait SharedRequest: Send + Sync {
     /// holder who has the outcome finds it in the pool's statistics.
     fn run(&self, count: &dyn Fn(Ended)) -> Ended;
     /// Ends the request unrun as cancelled, unless it started or ended
-    /// already; a panic dropping the callable is contained.
-    fn cancel(&self);
+    /// already; whether it did. A panic dropping the callable is
+    /// contained.
+    fn cancel(&self) -> bool;
 }
 
 /// The queue's reference to a [`SharedRequest`]: 16 bytes, so that a

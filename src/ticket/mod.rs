@@ -7,6 +7,7 @@
 //! goes to a channel instead.
 
 mod call;
+mod cancel;
 mod completed;
 mod slot;
 mod task;
@@ -25,6 +26,7 @@ use crate::request::task::{Ended, Envelope, SharedJob, SharedRequest, TaskBox};
 use crate::request::{RequestId, TaskError};
 
 pub(crate) use call::{Call, Fallible, Plain, Work};
+pub use cancel::CancelHandle;
 pub use completed::{as_completed, AsCompleted};
 pub(crate) use slot::Outcome;
 use slot::{Claim, Slot};
@@ -194,6 +196,13 @@ impl<T, E> Ticket<T, E> {
     /// The id of the ticket's request (an automatic id).
     pub fn id(&self) -> RequestId {
         self.slot.id()
+    }
+
+    /// A handle that cancels this ticket's request from any thread, while
+    /// the ticket is waited on elsewhere: see [`CancelHandle`]. As many as
+    /// wanted; each holds the request weakly.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle::new(Arc::clone(&self.slot).shared(), self.id())
     }
 
     /// The handle it was put through if a thread blocked on the ticket

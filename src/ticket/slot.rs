@@ -204,6 +204,9 @@ pub(crate) trait Claim<T, E>: Send + Sync {
     fn take_or_register(&self, waker: &Waker) -> Result<Option<Outcome<T, E>>, ()>;
     /// Has `listener` told when the request ends (at once if it has).
     fn listen(&self, listener: Listener);
+    /// The same slot as the queue sees it, for a [`CancelHandle`]
+    /// (`crate::ticket::CancelHandle`).
+    fn shared(self: Arc<Self>) -> Arc<dyn SharedRequest>;
 }
 
 impl<W, T, E, H> Slot<W, T, E, H> {
@@ -363,18 +366,22 @@ where
         ended
     }
 
-    fn cancel(&self) {
-        self.cancel_unrun();
+    fn cancel(&self) -> bool {
+        self.cancel_unrun()
     }
 }
 
 impl<W, T, E, H> Claim<T, E> for Slot<W, T, E, H>
 where
-    W: Work<T, E>,
-    T: Send,
-    E: Send,
-    H: HomeRef,
+    W: Work<T, E> + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    H: HomeRef + 'static,
 {
+    fn shared(self: Arc<Self>) -> Arc<dyn SharedRequest> {
+        self
+    }
+
     fn id(&self) -> RequestId {
         RequestId::from_parts(self.id_value(), false)
     }
