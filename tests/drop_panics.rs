@@ -1166,3 +1166,52 @@ fn an_expired_or_handed_back_request_whose_callable_and_argument_both_panic_goes
     drop(open);
     common::child_ran(NAME);
 }
+
+/// A result callback that panics (which `wait` passes on) beside an error
+/// callback whose capture panics when dropped, and the other way round:
+/// the callback not called is dropped first, contained, so the two
+/// panics never unwind together (that aborted the process: helper-80's
+/// trial), the first reaches the caller of `wait`, and the pool goes on.
+#[test]
+fn a_panicking_callback_beside_the_other_callback_whose_drop_panics_goes_on() {
+    const NAME: &str =
+        "a_panicking_callback_beside_the_other_callback_whose_drop_panics_goes_on";
+    if !in_child(NAME) {
+        return;
+    }
+    quiet();
+    const CALLBACK: &str = "drop_panics: the callback called panics";
+    common::hide_panics(|message| message.is_none_or(|m| m.starts_with(BOMB) || m == CALLBACK));
+    let pool = ThreadPool::new(1);
+    for fails in [false, true] {
+        // The callback called panics; only the other one holds a bomb (a
+        // bomb inside the panicking callback itself is the user's own two
+        // panics in one value, which no library can part).
+        let (result_bomb, error_bomb) = if fails {
+            (Some(Bomb), None)
+        } else {
+            (None, Some(Bomb))
+        };
+        pool.put_request(
+            WorkRequest::fallible(
+                move |fails: bool| if fails { Err("failed") } else { Ok(()) },
+                fails,
+            )
+            .on_result(move |_, ()| {
+                let _keep = &result_bomb;
+                panic!("{CALLBACK}");
+            })
+            .on_error(move |_, _: TaskError<&str>| {
+                let _keep = &error_bomb;
+                panic!("{CALLBACK}");
+            }),
+        )
+        .unwrap();
+        let passed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.wait()));
+        let payload = passed.expect_err("the callback's panic reaches wait's caller");
+        assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some(CALLBACK));
+        assert_eq!(pool.pending(), 0, "fails: {fails}");
+    }
+    assert_eq!(pool.submit(|x: u32| x + 1, 1).unwrap().wait(), Ok(2));
+    common::child_ran(NAME);
+}

@@ -385,6 +385,10 @@ pub(crate) fn attempt<T, E>(work: impl FnOnce() -> Result<T, E>) -> Result<T, Fa
 /// Hands a finished stage to the right callback. A request made without
 /// an error callback has one that logs the error (see `crate::request`), so
 /// no error is dropped silently.
+///
+/// The callback not called is dropped first, contained: a panic of the
+/// one called unwinds through this frame, and the other's `Drop`, if it
+/// panicked too while that unwinds, would abort the process.
 // Always inlined: called once per result (docs/performance.md, "Profiles").
 #[inline(always)]
 fn report<I, T, E>(
@@ -394,10 +398,18 @@ fn report<I, T, E>(
     on_error: impl FnOnce(RequestId, TaskError<E>),
 ) {
     match stage {
-        Stage::Succeeded(value) => on_result(id, value),
-        Stage::Failed(failure) => on_error(id, failure.into()),
+        Stage::Succeeded(value) => {
+            unwind::drop_contained("an error callback, not called", on_error);
+            on_result(id, value);
+        }
+        Stage::Failed(failure) => {
+            unwind::drop_contained("a result callback, not called", on_result);
+            on_error(id, failure.into());
+        }
         Stage::Ready(_) | Stage::Spent => {
             log::error!("callpool bug: request {id} reported without running");
+            unwind::drop_contained("a result callback, not called", on_result);
+            unwind::drop_contained("an error callback, not called", on_error);
         }
     }
 }
