@@ -496,3 +496,55 @@ fn a_request_put_as_every_dismissed_worker_leaves_still_runs() {
         }
     });
 }
+
+/// Three requests that must all run at once (each waits for the other
+/// two), put right after a round trip on a pool of 2 workers that may
+/// grow to 3: one worker is then spinning for more work and the other
+/// asleep. The put that the spinner can take wakes nobody; those beyond
+/// it must wake the sleeper and, with no sleeper left, start a third
+/// worker, or the third request waits behind two busy workers for ever.
+/// (helper-80's trial: in 72 of 100 rounds no third worker started.)
+/// Timing decides nothing: a rendezvous that is not met is a hang, which
+/// the bound turns into a failure.
+#[test]
+fn a_burst_put_beside_a_spinning_worker_grows_the_pool() {
+    const ROUNDS: usize = 60;
+    within("rendezvous of three on an autoscaling pool", || {
+        let pool = ThreadPool::builder()
+            .workers(2)
+            .min_workers(2)
+            .max_workers(3)
+            .keep_alive(Duration::from_millis(1))
+            .build()
+            .unwrap();
+        let arrived = Arc::new((Mutex::new(0usize), Condvar::new()));
+        for round in 0..ROUNDS {
+            // The third worker (if any) retires; then a round trip leaves
+            // its worker spinning for the next request.
+            until(|| pool.workers() == 2);
+            pool.submit(|x: u8| x, 0).unwrap().wait().unwrap();
+            let target = 3 * (round + 1);
+            let tickets: Vec<_> = (0..3)
+                .map(|_| {
+                    let arrived = Arc::clone(&arrived);
+                    pool.submit(
+                        move |_: ()| {
+                            let (count, all_in) = &*arrived;
+                            let mut count = count.lock().unwrap();
+                            *count += 1;
+                            all_in.notify_all();
+                            let (_count, timeout) = all_in
+                                .wait_timeout_while(count, common::HANG, |n| *n < target)
+                                .unwrap();
+                            !timeout.timed_out()
+                        },
+                        (),
+                    )
+                    .unwrap()
+                })
+                .collect();
+            let met: Vec<bool> = tickets.into_iter().map(|t| t.wait().unwrap()).collect();
+            assert_eq!(met, [true; 3], "round {round}: the three never ran at once");
+        }
+    });
+}

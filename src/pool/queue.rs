@@ -79,8 +79,9 @@ pub(crate) struct RequestQueue<J> {
     /// being woken (`sleeping - to_wake`), and `State::putters`.
     wakeable: AtomicUsize,
     /// Workers spinning for a request (`pace::spin_for_work`). Each looks
-    /// at the FIFO once its spin ends, so a put that sees one spinning
-    /// wakes no sleeper: a wake-up costs the putter a system call, and the
+    /// at the FIFO once its spin ends, so a put that finds no more
+    /// requests queued than workers spinning wakes no sleeper: a wake-up
+    /// costs the putter a system call, and the
     /// woken worker takes a core the spinner or the putter needs, to find
     /// the request gone as often as not. A worker whose look after a spin
     /// or a sleep takes a request and leaves others, or leaves, wakes a
@@ -361,8 +362,8 @@ impl<J> RequestQueue<J> {
     }
 
     /// Pushes a counted-in request and wakes one sleeping worker if none is
-    /// already being woken and none spins. Returns `false` if the pool
-    /// closed meanwhile.
+    /// already being woken, unless a spinning worker is there for it.
+    /// Returns `false` if the pool closed meanwhile.
     fn push_counted(&self, job: J) -> bool {
         self.jobs.push(job);
         // SeqCst fence, paired with the one a worker puts between counting
@@ -375,9 +376,18 @@ impl<J> RequestQueue<J> {
         // sweep sees this request or we see the pool closed.
         fence(Ordering::SeqCst);
         let closed = self.lifecycle() == Lifecycle::Closed;
-        // SeqCst: the reads of the pairs (see the fence above).
-        if self.wakeable.load(Ordering::SeqCst) > 0 && self.spinning.load(Ordering::SeqCst) == 0 {
-            self.wake_many(1);
+        // SeqCst: the reads of the pairs (see the fence above). Each
+        // spinning worker takes one request when its spin ends: a put
+        // leaves that many queued to them and wakes a sleeper for any
+        // beyond. Left to the spinner to pass on (`pass_wake_on`), a
+        // burst would find the sleeper still counted asleep, and an
+        // autoscaling pool (which grows only once no sleeper is left)
+        // would not grow for it.
+        if self.wakeable.load(Ordering::SeqCst) > 0 {
+            let spinning = self.spinning.load(Ordering::SeqCst);
+            if spinning == 0 || self.len() > spinning {
+                self.wake_many(1);
+            }
         }
         !closed
     }
