@@ -763,6 +763,15 @@ impl ThreadPool {
     /// pending; returns how many it handled. Requests that callbacks put
     /// meanwhile are waited for too. Returns at once if nothing is pending.
     ///
+    /// A request stops being pending as its callback starts. So with
+    /// several threads handling one handle's results (clones polled or
+    /// waited on at once), `wait` on one may return while a callback
+    /// still runs on another, and what that callback then puts is pending
+    /// again afterwards. To know that every callback has run, let one
+    /// thread handle each handle's results (another thread gets a handle
+    /// of its own from [`new_handle`](Self::new_handle)), or wait until
+    /// the other threads' `poll` or `wait` calls have returned too.
+    ///
     /// # Errors
     ///
     /// [`WaitError::NoWorkersAvailable`] when requests are pending that no
