@@ -124,9 +124,9 @@ impl ThreadPool {
     /// cannot wait: a bounded queue already full of other requests and no
     /// worker, where none of its own chunks is queued to say that a worker
     /// came; its inputs are then [`TaskError::Cancelled`], as a window's
-    /// are ([`as_completed`](Self::as_completed)). With a bounded result queue, the handle's own callbacks may
-    /// run here meanwhile (a panic in one passes through, and the outcomes
-    /// are lost): see
+    /// are ([`as_completed`](Self::as_completed)). With a bounded result
+    /// queue, the handle's own callbacks may run here meanwhile (a panic
+    /// in one passes through, and the outcomes are lost): see
     /// [`Builder::result_capacity`](crate::Builder::result_capacity).
     ///
     /// # Examples
@@ -239,9 +239,7 @@ impl ThreadPool {
         unwind::drop_contained("map's function", f);
         outcomes
     }
-}
 
-impl ThreadPool {
     /// Puts `map`'s newest chunk (the last of `flying`); whether it went
     /// in. A bounded queue full with no worker to empty it refuses a put
     /// (`PutError::NoWorkers`); while an older chunk is in flight, its

@@ -1174,8 +1174,7 @@ fn an_expired_or_handed_back_request_whose_callable_and_argument_both_panic_goes
 /// trial), the first reaches the caller of `wait`, and the pool goes on.
 #[test]
 fn a_panicking_callback_beside_the_other_callback_whose_drop_panics_goes_on() {
-    const NAME: &str =
-        "a_panicking_callback_beside_the_other_callback_whose_drop_panics_goes_on";
+    const NAME: &str = "a_panicking_callback_beside_the_other_callback_whose_drop_panics_goes_on";
     if !in_child(NAME) {
         return;
     }
@@ -1209,7 +1208,10 @@ fn a_panicking_callback_beside_the_other_callback_whose_drop_panics_goes_on() {
         .unwrap();
         let passed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.wait()));
         let payload = passed.expect_err("the callback's panic reaches wait's caller");
-        assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some(CALLBACK));
+        assert_eq!(
+            payload.downcast_ref::<String>().map(String::as_str),
+            Some(CALLBACK)
+        );
         assert_eq!(pool.pending(), 0, "fails: {fails}");
     }
     assert_eq!(pool.submit(|x: u32| x + 1, 1).unwrap().wait(), Ok(2));

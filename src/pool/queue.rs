@@ -81,11 +81,11 @@ pub(crate) struct RequestQueue<J> {
     /// Workers spinning for a request (`pace::spin_for_work`). Each looks
     /// at the FIFO once its spin ends, so a put that finds no more
     /// requests queued than workers spinning wakes no sleeper: a wake-up
-    /// costs the putter a system call, and the
-    /// woken worker takes a core the spinner or the putter needs, to find
-    /// the request gone as often as not. A worker whose look after a spin
-    /// or a sleep takes a request and leaves others, or leaves, wakes a
-    /// sleeper for them (`pass_wake_on`).
+    /// costs the putter a system call, and the woken worker takes a core
+    /// the spinner or the putter needs, to find the request gone as often
+    /// as not. A worker whose look after a spin or a sleep takes a request
+    /// and leaves others, or leaves, wakes a sleeper for them
+    /// (`pass_wake_on`).
     spinning: AtomicUsize,
     blocked_putters: AtomicUsize,
     state: Mutex<State>,
