@@ -709,6 +709,19 @@ fn map_on_a_bounded_queue_with_no_worker_waits_for_one() {
     });
 }
 
+/// A pool with no worker and a queue of one, full of the request of the
+/// other handle returned beside it.
+fn full_of_another_handles_request() -> (ThreadPool, ThreadPool) {
+    let pool = ThreadPool::builder()
+        .workers(0)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let other = pool.new_handle();
+    other.put_request(WorkRequest::new(|x: u8| x, 1)).unwrap();
+    (pool, other)
+}
+
 /// With none of its own chunks queued (the full queue holds another
 /// handle's request) and no worker, nothing would tell `map` that a
 /// worker came: its inputs are `Cancelled`, as a window's are, and none
@@ -716,13 +729,7 @@ fn map_on_a_bounded_queue_with_no_worker_waits_for_one() {
 #[test]
 fn map_with_the_queue_full_of_other_requests_and_no_worker_cancels() {
     within("map behind another handle's request, no worker", || {
-        let pool = ThreadPool::builder()
-            .workers(0)
-            .queue_capacity(1)
-            .build()
-            .unwrap();
-        let other = pool.new_handle();
-        other.put_request(WorkRequest::new(|x: u8| x, 1)).unwrap();
+        let (pool, other) = full_of_another_handles_request();
         let ran = counter();
         let seen = Arc::clone(&ran);
         let outcomes = pool.map(0..3u32, move |i| {
@@ -986,13 +993,7 @@ fn a_window_waiting_for_a_worker_ends_when_the_pool_is_shut_down() {
 fn a_window_with_nothing_queued_ends_when_its_put_finds_no_worker() {
     for imap in [false, true] {
         let (outcomes, pulled) = within("a window with nothing queued", move || {
-            let pool = ThreadPool::builder()
-                .workers(0)
-                .queue_capacity(1)
-                .build()
-                .unwrap();
-            let other = pool.new_handle();
-            other.put_request(WorkRequest::new(|x: u8| x, 1)).unwrap();
+            let (pool, other) = full_of_another_handles_request();
             let pulled = counter();
             let p = Arc::clone(&pulled);
             let inputs = (0..3usize).inspect(move |_| {
