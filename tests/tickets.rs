@@ -516,6 +516,16 @@ fn try_submit_on_a_worker_is_refused_by_a_full_queue() -> TestResult {
 // Ticket::cancel.
 // ---------------------------------------------------------------------------
 
+/// The identity on a `u8` that counts its calls on `ran`: a request
+/// whose running shows.
+fn counting(ran: &Arc<AtomicUsize>) -> impl FnOnce(u8) -> u8 + Send + 'static {
+    let ran = Arc::clone(ran);
+    move |x| {
+        ran.fetch_add(1, Ordering::SeqCst);
+        x
+    }
+}
+
 #[test]
 fn ticket_cancel_wins_only_on_a_queued_request() -> TestResult {
     let pool = ThreadPool::new(1);
@@ -523,14 +533,7 @@ fn ticket_cancel_wins_only_on_a_queued_request() -> TestResult {
     let (gate, busy) = hold_worker(&pool);
     // Running: too late.
     assert!(!busy.cancel());
-    let r = Arc::clone(&ran);
-    let queued = pool.submit(
-        move |x: u8| {
-            r.fetch_add(1, Ordering::SeqCst);
-            x
-        },
-        1,
-    )?;
+    let queued = pool.submit(counting(&ran), 1)?;
     assert!(queued.cancel());
     // Once only; the ticket has its outcome at once.
     assert!(!queued.cancel());
@@ -542,14 +545,7 @@ fn ticket_cancel_wins_only_on_a_queued_request() -> TestResult {
     assert_eq!(busy.wait(), Ok(()));
 
     // Finished: too late.
-    let r = Arc::clone(&ran);
-    let done = pool.submit(
-        move |x: u8| {
-            r.fetch_add(1, Ordering::SeqCst);
-            x
-        },
-        2,
-    )?;
+    let done = pool.submit(counting(&ran), 2)?;
     flush(&pool);
     assert!(done.is_finished());
     assert!(!done.cancel());
@@ -570,14 +566,7 @@ fn a_cancel_handle_cancels_a_queued_request_while_another_thread_waits() -> Test
     let pool = ThreadPool::new(1);
     let ran = counter();
     let (gate, busy) = hold_worker(&pool);
-    let r = Arc::clone(&ran);
-    let queued = pool.submit(
-        move |x: u8| {
-            r.fetch_add(1, Ordering::SeqCst);
-            x
-        },
-        1,
-    )?;
+    let queued = pool.submit(counting(&ran), 1)?;
     let (handle, again) = (queued.cancel_handle(), queued.cancel_handle());
     assert_eq!(handle.id(), queued.id());
     let (blocked_tx, blocked) = mpsc::channel();
