@@ -242,9 +242,16 @@ impl WorkRequest {
     /// If the pool is shut down with
     /// [`ThreadPool::shutdown_now`](crate::ThreadPool::shutdown_now) while
     /// the program runs, it is killed (`SIGKILL` on unix) and the request
-    /// fails with [`CommandError::Killed`]; only the child is killed, not
-    /// processes it started. A graceful shutdown, `shutdown_timeout`
-    /// included, and dropping the pool kill nothing.
+    /// fails with [`CommandError::Killed`]. A graceful shutdown,
+    /// `shutdown_timeout` included, and dropping the pool kill nothing.
+    ///
+    /// A kill reaches only the child, not the processes it started, unless
+    /// the child leads a process group of its own: on unix, give `cmd`
+    /// [`process_group(0)`](std::os::unix::process::CommandExt::process_group)
+    /// and a kill (by `shutdown_now` or a timeout) goes to the whole group,
+    /// a shell script's background jobs and a build's compilers included.
+    /// The group is then also out of reach of the terminal's Ctrl-C, as
+    /// with any process group of its own.
     ///
     /// To kill a program that runs too long, use
     /// [`command_timeout`](Self::command_timeout):
@@ -267,11 +274,14 @@ impl WorkRequest {
     /// reaches it any more. A process the child started that keeps the
     /// pipes open (`sh -c 'sleep 60 & echo started'`) keeps the request
     /// running until it closes them, as with [`Command::output`]. After a
-    /// kill or a timeout the request ends within about a second, but the
-    /// two threads that read the pipes (named after the worker, `-stdout`
-    /// and `-stderr`) stay blocked until that process closes them, past
-    /// the pool's [`shutdown`](crate::ThreadPool::shutdown), which joins
-    /// the workers, not them.
+    /// kill or a timeout the request ends within about a second, but that
+    /// process runs on, and the two threads that read the pipes (named
+    /// after the worker, `-stdout` and `-stderr`) stay blocked until it
+    /// closes them, past the pool's
+    /// [`shutdown`](crate::ThreadPool::shutdown), which joins the workers,
+    /// not them. A command in a process group of its own (above) leaves
+    /// none of this behind: the kill ends the whole group, and with it the
+    /// pipes.
     ///
     /// # Examples
     ///
@@ -318,7 +328,9 @@ impl WorkRequest {
     /// output, waiting at most one more second for pipes that a process the
     /// child started keeps open (`sh -c 'echo started; sleep 60'`: killing
     /// the shell leaves `sleep` holding them); what was read by then is in
-    /// the `TimedOut`.
+    /// the `TimedOut`. To kill such processes too, put the command in a
+    /// process group of its own (see [`command`](Self::command)): the
+    /// timeout then kills the whole group.
     ///
     /// # Errors
     ///
@@ -346,6 +358,31 @@ impl WorkRequest {
     ///     }
     ///     other => panic!("expected a timeout, got {other:?}"),
     /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A script whose background job must not outlive it, in a process
+    /// group of its own (unix), so that the timeout kills both:
+    ///
+    /// ```
+    /// # #[cfg(unix)] {
+    /// use callpool::{CommandError, TaskError, ThreadPool};
+    /// use std::os::unix::process::CommandExt;
+    /// use std::process::Command;
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let mut script = Command::new("sh");
+    /// script.args(["-c", "echo started; sleep 30 & wait"]).process_group(0);
+    /// let ticket = pool.submit_command_timeout(script, Duration::from_millis(200))?;
+    /// match ticket.wait() {
+    ///     // All the script wrote before the kill (none if it was slow to start).
+    ///     Err(TaskError::Failed(CommandError::TimedOut { stdout, .. })) => {
+    ///         assert!(b"started\n".starts_with(&stdout));
+    ///     }
+    ///     other => panic!("expected a timeout, got {other:?}"),
+    /// }
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     // The long return type is the typed builder with its empty callback slots.
@@ -404,21 +441,26 @@ pub(crate) fn run(
         program: cmd.get_program().to_owned(),
         source,
     })?;
-    let mut child = Reaper(child);
+    let mut child = Reaper::new(child);
     log::trace!(
-        "callpool: command {:?} started as pid {}",
+        "callpool: command {:?} started as pid {}{}",
         cmd.get_program(),
-        child.0.id()
+        child.child.id(),
+        if child.own_group {
+            ", leading its own process group"
+        } else {
+            ""
+        }
     );
     let mut output = Output::default();
     spawn_reader(
-        child.0.stdout.take(),
+        child.child.stdout.take(),
         Stream::Stdout,
         &output.stdout,
         &events_tx,
     )?;
     spawn_reader(
-        child.0.stderr.take(),
+        child.child.stderr.take(),
         Stream::Stderr,
         &output.stderr,
         &events_tx,
@@ -431,7 +473,7 @@ pub(crate) fn run(
     if let End::PipesClosed = end {
         // Almost always the child has exited already; one that closed both
         // pipes and runs on is waited for here (see `command`).
-        let status = child.0.wait().map_err(CommandError::Io)?;
+        let status = child.wait().map_err(CommandError::Io)?;
         return output.into_result(status);
     }
     if let Err(e) = child.kill_and_wait() {
@@ -572,21 +614,67 @@ fn spawn_reader(
 /// Owns the child. Dropping it kills the child unless it was reaped, and
 /// reaps it: no path out of `run`, a panic included, leaves a zombie or a
 /// stray child behind.
-struct Reaper(Child);
+struct Reaper {
+    child: Child,
+    /// The child leads a process group of its own (the user gave `cmd`
+    /// `CommandExt::process_group(0)`, or it runs a new session): a kill
+    /// then goes to the whole group, and so reaches what the child started.
+    own_group: bool,
+    /// `wait` has reaped the child: its pid may belong to another process
+    /// from then on, so nothing is signalled by it any more.
+    reaped: bool,
+}
 
 impl Reaper {
+    fn new(child: Child) -> Reaper {
+        // Read before the child is reaped, while its pid is still its own;
+        // std's `spawn` returns once the child has set its group.
+        #[cfg(unix)]
+        let own_group = {
+            let pid = rustix::process::Pid::from_child(&child);
+            rustix::process::getpgid(Some(pid)).ok() == Some(pid)
+        };
+        #[cfg(not(unix))]
+        let own_group = false;
+        Reaper {
+            child,
+            own_group,
+            reaped: false,
+        }
+    }
+
+    fn wait(&mut self) -> io::Result<ExitStatus> {
+        let status = self.child.wait();
+        self.reaped |= status.is_ok();
+        status
+    }
+
     fn kill_and_wait(&mut self) -> io::Result<ExitStatus> {
+        if !self.reaped {
+            self.kill_group();
+        }
         // A kill fails only for a child that has exited and been reaped,
         // and then `wait` returns its status.
-        let _ = self.0.kill();
-        self.0.wait()
+        let _ = self.child.kill();
+        self.wait()
+    }
+
+    /// Kills every process of the child's own group, if it has one. The
+    /// child is not reaped yet, so the group's id (its pid) is not anyone
+    /// else's; a group with no process left is nothing to act on.
+    fn kill_group(&self) {
+        #[cfg(unix)]
+        if self.own_group {
+            let group = rustix::process::Pid::from_child(&self.child);
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
     }
 }
 
 impl Drop for Reaper {
     fn drop(&mut self) {
         // After a successful `wait` both calls return at once: std keeps the
-        // status and never signals a reaped pid, which may be reused.
+        // status and never signals a reaped pid, and neither does `kill_group`.
         let _ = self.kill_and_wait();
     }
 }

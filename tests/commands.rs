@@ -26,7 +26,7 @@ use callpool::{
 };
 
 mod common;
-use common::{within, HANG};
+use common::{until, within, HANG};
 
 /// A bound for tests whose child would sleep 30 s if it were not killed:
 /// reaching it means the kill did not happen.
@@ -297,6 +297,111 @@ fn a_timed_out_script_whose_child_holds_the_pipes_keeps_its_output() {
         assert!(b"warn\n".starts_with(&stderr));
     }
     let _ = fs::remove_file(&marker);
+    assert_no_children();
+}
+
+/// Kills process `pid` when dropped, in case a failing test left it running.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if !has_ended(self.0) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
+}
+
+/// Whether process `pid` has ended: gone, or a zombie that its new parent
+/// (init, once its own parent was killed) has not reaped yet.
+fn has_ended(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// `sh -c SCRIPT` in a process group of its own, with the pid of the
+/// `sleep 600` it starts in the background written to `marker` and then
+/// waited for; `prelude` runs first. The sleep outlasts [`HANG`] by far, so
+/// a wait for it to end fails unless it was killed.
+fn group_script(prelude: &str, marker: &Path) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new("sh");
+    let script = format!("{prelude} sleep 600 & echo $! > \"$1\"; wait");
+    cmd.args(["-c", &script, "sh"]).arg(marker).process_group(0);
+    cmd
+}
+
+/// A command in a process group of its own (`process_group(0)`) past its
+/// timeout: the kill goes to the whole group, so the `sleep` the script
+/// started dies with it (killing the shell alone left it running, holding
+/// the pipes), and `TimedOut` holds all the script wrote.
+#[test]
+fn a_timed_out_command_in_its_own_process_group_is_killed_with_what_it_started() {
+    let _serial = serial();
+    let marker = std::env::temp_dir().join(format!("callpool-group-{}", std::process::id()));
+    let _ = fs::remove_file(&marker);
+    let cmd = group_script("echo before;", &marker);
+    let outcome = outcome(WorkRequest::command_timeout(
+        cmd,
+        Duration::from_millis(500),
+    ));
+    let stdout = match outcome {
+        Err(TaskError::Failed(CommandError::TimedOut { stdout, .. })) => stdout,
+        other => panic!("expected a timeout, got {other:?}"),
+    };
+    // The shell is dead, so the marker is complete if it was written.
+    let grandchild = fs::read_to_string(&marker).unwrap_or_default();
+    let _ = fs::remove_file(&marker);
+    if let Ok(pid) = grandchild.trim().parse::<u32>() {
+        let _left = KillOnDrop(pid);
+        until(|| has_ended(pid));
+        assert_eq!(stdout, b"before\n");
+    } else {
+        // The timeout came before the script got that far (a very slow
+        // start): no `sleep` was started, and what was read is a prefix.
+        assert!(b"before\n".starts_with(&stdout));
+    }
+    assert_no_children();
+}
+
+/// `shutdown_now` kills a running command's whole process group, when the
+/// command has one of its own. The script tells the test its background
+/// `sleep`'s pid through a FIFO once it runs, so the kill comes while
+/// both processes run, without a sleep in the test.
+#[test]
+fn shutdown_now_kills_a_command_with_what_it_started_in_its_own_process_group() {
+    let _serial = serial();
+    let fifo = std::env::temp_dir().join(format!("callpool-group-fifo-{}", std::process::id()));
+    let _ = fs::remove_file(&fifo);
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo failed");
+    let pool = ThreadPool::new(1);
+    let other = pool.new_handle();
+    let (request, outcome) = observed(WorkRequest::command(group_script("", &fifo)));
+    other.put_request(request).unwrap();
+    let path = fifo.clone();
+    // Opening the FIFO waits until the script opens it to write.
+    let grandchild: u32 = within("the script to start", move || fs::read_to_string(path))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _left = KillOnDrop(grandchild);
+
+    assert!(pool.shutdown_now().is_empty());
+    assert_eq!(other.wait_timeout(NOT_KILLED), Ok(1));
+    match outcome.try_recv().unwrap() {
+        Err(TaskError::Failed(CommandError::Killed)) => {}
+        other => panic!("expected the command to be killed, got {other:?}"),
+    }
+    until(|| has_ended(grandchild));
+    fs::remove_file(&fifo).unwrap();
     assert_no_children();
 }
 
