@@ -194,6 +194,14 @@ impl ThreadPool {
     /// handle's callbacks may run in `next` with a bounded result queue;
     /// [`InOrder::try_next`] looks without blocking, for a frame loop.
     ///
+    /// If the pool is shut down meanwhile, the requests it cancelled come
+    /// back as `Err(TaskError::Cancelled)` in their places, and so does the
+    /// first input whose put the pool refuses; the iterator then ends, with
+    /// no input pulled after that. So it may yield fewer outcomes than there
+    /// are inputs (unlike [`map`](Self::map), which gives one per input):
+    /// an outcome zipped with its input is still the right one, but a
+    /// `zip` stops there.
+    ///
     /// # Examples
     ///
     /// ```

@@ -897,6 +897,10 @@ impl ThreadPool {
     /// that have exited by itself, at its next resize, dismissal or worker
     /// exit. Call it when you must know that the threads are gone.
     ///
+    /// Called on one of this pool's own workers (from a callable), it does
+    /// not wait, since that worker may be one of those dismissed: it joins
+    /// those that have exited already and returns.
+    ///
     /// # Deadlocks
     ///
     /// If a dismissed worker waits for room in *another* handle's full

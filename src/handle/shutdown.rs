@@ -68,6 +68,12 @@ impl ThreadPool {
     /// on their own, reported in [`ShutdownError::TimedOut`]. An external
     /// program still running ([`WorkRequest::command`](crate::WorkRequest::command))
     /// is not killed either; [`shutdown_now`](Self::shutdown_now) kills it.
+    ///
+    /// Requests still queued at the timeout: if this was the pool's last
+    /// handle, they are discarded as when it is dropped (a ticket among
+    /// them ends [`Cancelled`](crate::TaskError::Cancelled)); if other
+    /// handles remain, the workers go on running them for those handles
+    /// (the pool accepts no new ones).
     pub fn shutdown_timeout(self, timeout: Duration) -> Result<(), ShutdownError> {
         self.shutdown_until(Instant::now().checked_add(timeout))
     }

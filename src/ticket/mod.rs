@@ -254,6 +254,10 @@ impl<T, E> Ticket<T, E> {
     /// same holds for [`wait_timeout`](Self::wait_timeout), which then
     /// loses the ticket too.
     ///
+    /// A ticket already polled to `Ready` as a future (`(&mut ticket).await`)
+    /// holds no outcome any more: `wait`, `wait_timeout` and
+    /// [`try_result`](Self::try_result) on it panic, as a second poll does.
+    ///
     /// # Examples
     ///
     /// ```
