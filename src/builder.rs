@@ -84,7 +84,9 @@ impl Builder {
         }
     }
 
-    /// Worker threads to start (default: available parallelism). Zero is
+    /// Worker threads to start (default: available parallelism, kept
+    /// within [`min_workers`](Self::min_workers) and
+    /// [`max_workers`](Self::max_workers) when either is set). Zero is
     /// allowed; requests then wait for [`ThreadPool::create_workers`].
     pub fn workers(mut self, n: usize) -> Builder {
         self.workers = Some(n);
@@ -213,7 +215,8 @@ impl Builder {
     }
 
     /// The fewest live workers an autoscaling pool keeps (default: the
-    /// initial [`workers`](Self::workers)). Idle workers above it leave after
+    /// initial [`workers`](Self::workers), or `max_workers` if that is
+    /// lower). Idle workers above it leave after
     /// [`keep_alive`](Self::keep_alive).
     ///
     /// Setting any of `min_workers`, [`max_workers`](Self::max_workers) or
@@ -246,7 +249,8 @@ impl Builder {
     }
 
     /// The most live workers an autoscaling pool grows to (default: the
-    /// initial [`workers`](Self::workers)). When a request is queued and no
+    /// initial [`workers`](Self::workers), or `min_workers` if that is
+    /// higher). When a request is queued and no
     /// worker is asleep to take it, the pool starts one more, up to this;
     /// requests queued together (a batch, or a task's children) start one
     /// each, less those that sleeping workers take.
@@ -332,9 +336,15 @@ impl Builder {
         if self.stack_size == Some(0) {
             return Err(BuildError::zero_stack_size());
         }
-        let workers = self
-            .workers
-            .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+        // Unset, the count is the machine's parallelism, kept within the
+        // autoscaling bounds that were set: `.max_workers(1)` alone is a
+        // pool of one, on any machine.
+        let workers = self.workers.unwrap_or_else(|| {
+            let cores = thread::available_parallelism().map_or(1, |n| n.get());
+            cores
+                .max(self.min_workers.unwrap_or(0))
+                .min(self.max_workers.unwrap_or(usize::MAX))
+        });
         if workers > MAX_WORKERS {
             return Err(BuildError::spawn(SpawnError::too_many(
                 workers,
@@ -370,8 +380,12 @@ impl Builder {
         if self.min_workers.is_none() && self.max_workers.is_none() && self.keep_alive.is_none() {
             return Ok(None);
         }
-        let min = self.min_workers.unwrap_or(workers);
-        let max = self.max_workers.unwrap_or(workers);
+        // An unset bound follows the initial count, but never crosses the
+        // other bound: what conflicts then is the count the user set.
+        let max = self
+            .max_workers
+            .unwrap_or_else(|| workers.max(self.min_workers.unwrap_or(0)));
+        let min = self.min_workers.unwrap_or_else(|| workers.min(max));
         if min > max {
             return Err(BuildError::invalid_scale(format!(
                 "min_workers {min} is above max_workers {max}"

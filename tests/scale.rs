@@ -168,6 +168,35 @@ fn impossible_bounds_are_refused() {
     );
 }
 
+/// With the worker count unset, the machine's parallelism is kept within
+/// the bounds that were set, and an unset bound follows it without crossing
+/// the other: `.max_workers(1)` alone is a pool of one on any machine (on
+/// two cores it was refused, "min_workers 2 is above max_workers 1", with
+/// no minimum set), and `.min_workers(n)` alone above the core count starts
+/// `n`.
+#[test]
+fn an_unset_worker_count_keeps_within_the_bounds_set() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let one = ThreadPool::builder().max_workers(1).build().unwrap();
+    assert_eq!(one.workers(), 1);
+    let above = cores + 2;
+    let many = ThreadPool::builder().min_workers(above).build().unwrap();
+    assert_eq!(many.workers(), above);
+    let within_range = ThreadPool::builder().max_workers(above).build().unwrap();
+    assert_eq!(within_range.workers(), cores);
+    // A count the user set is never moved: it conflicts, and says so.
+    let err = ThreadPool::builder()
+        .workers(3)
+        .max_workers(2)
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("3 initial workers outside min_workers 2 ..= max_workers 2"),
+        "{err}"
+    );
+}
+
 /// Requests queued together (a batch, or a task's children) start a
 /// worker each, up to the maximum, as a put per request would: here 8
 /// requests that each wait for all 8 to be running can only end if the
