@@ -74,6 +74,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Errors
+//!
+//! Every error is `Send + Sync + 'static` and says everything in its
+//! `Display`: one that wraps another (a [`TaskError::Failed`], a
+//! [`BuildError`] from a thread the OS refused, a [`CommandError`] from
+//! an I/O error) ends its message with the wrapped one's, so `{}` alone is
+//! the whole story, as an error callback prints it. `source()` also
+//! returns the wrapped error, for code that inspects it (a [`BuildError`]'s
+//! is the [`SpawnError`]); a reporter that prints the whole chain (such as
+//! `anyhow`'s `{:#}`) therefore repeats it.
+//!
 //! # Logging
 //!
 //! callpool logs through the [`log`] facade: `trace` as each result is
