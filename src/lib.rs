@@ -76,7 +76,9 @@
 //!
 //! # Errors
 //!
-//! Every error is `Send + Sync + 'static` and says everything in its
+//! Every error is `Send + Sync + 'static` (a generic one when what it
+//! holds is `Send + 'static`), so `?` takes it into a
+//! `Box<dyn Error + Send + Sync>`, and it says everything in its
 //! `Display`: one that wraps another (a [`TaskError::Failed`], a
 //! [`BuildError`] from a thread the OS refused, a [`CommandError`] from
 //! an I/O error) ends its message with the wrapped one's, so `{}` alone is
