@@ -76,8 +76,8 @@
 //!
 //! # Errors
 //!
-//! Every error is `Send + Sync + 'static` (a generic one when what it
-//! holds is `Send + 'static`), so `?` takes it into a
+//! Every error is `Send + Sync + 'static` ([`TaskError<E>`] when `E`
+//! is; [`TrySubmitError`] when its callable and argument are `Send`), so `?` takes it into a
 //! `Box<dyn Error + Send + Sync>`, and it says everything in its
 //! `Display`: one that wraps another (a [`TaskError::Failed`], a
 //! [`BuildError`] from a thread the OS refused, a [`CommandError`] from
