@@ -19,13 +19,25 @@ pub(crate) type Payload = Box<dyn Any + Send>;
 /// Runs `f`, which drops or replaces user values; a panic in it is logged
 /// (naming `what`) and goes no further.
 pub(crate) fn contain(what: &str, f: impl FnOnce()) {
+    contain_logged(f, |message| {
+        log::error!("callpool: a user value's Drop panicked ({what}): {message}")
+    });
+}
+
+/// Calls user code (`what`, a worker hook or a waker) that must not unwind
+/// into the library; a panic in it is logged as that code's and goes no
+/// further.
+pub(crate) fn call_contained(what: &str, f: impl FnOnce()) {
+    contain_logged(f, |message| {
+        log::error!("callpool: {what} panicked: {message}")
+    });
+}
+
+fn contain_logged(f: impl FnOnce(), log: impl FnOnce(&str)) {
     // AssertUnwindSafe: after a panic nothing `f` touched is used again
     // except through values `f` left in a valid state (a replaced field).
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
-        log::error!(
-            "callpool: a user value's Drop panicked ({what}): {}",
-            message(&payload)
-        );
+        log(&message(&payload));
         forget(payload);
     }
 }

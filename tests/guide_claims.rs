@@ -631,10 +631,17 @@ fn panicking_hooks_and_state_makers_are_logged_and_the_worker_goes_on() -> TestR
         "the worker runs requests, with no state"
     );
     pool.shutdown()?;
-    for what in ["start", "state", "stop"] {
+    // Each logged as the panic of the code that panicked (a hook's was
+    // once logged as a panicking `Drop`).
+    for (what, says) in [
+        ("start", "callpool: a worker start hook panicked: "),
+        ("state", "callpool: making worker 0's state panicked: "),
+        ("stop", "callpool: a worker stop hook panicked: "),
+    ] {
         let found = logged(&format!("guide-claims hook: {what}"));
         assert_eq!(found.len(), 1, "{what}: {found:?}");
         assert_eq!(found[0].0, log::Level::Error, "{what}");
+        assert!(found[0].2.starts_with(says), "{what}: {found:?}");
     }
     Ok(())
 }

@@ -111,7 +111,7 @@ impl Drop for WorkerHook {
 impl WorkerHook {
     /// Runs the hook for worker `index`; a panic in it is logged.
     pub(crate) fn call(&self, what: &str, index: usize) {
-        crate::unwind::contain(what, || (self.0)(index));
+        crate::unwind::call_contained(what, || (self.0)(index));
     }
 }
 

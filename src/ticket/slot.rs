@@ -174,7 +174,9 @@ impl Waiter {
             Waiter::Sleeping(thread) => thread.unpark(),
             // A waker is user code, called on a worker or in a sweep: its
             // panic must take neither down (nor lose the sweep's rest).
-            Waiter::Task(waker) => crate::unwind::contain("a ticket's waker", || waker.wake()),
+            Waiter::Task(waker) => {
+                crate::unwind::call_contained("a ticket's waker", || waker.wake())
+            }
             Waiter::Listener(listener) => listener.tell(),
             Waiter::Nobody => {}
         }
