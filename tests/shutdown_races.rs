@@ -661,8 +661,10 @@ fn joins_children_streams_and_batches_race_dropping_every_handle() {
 /// thread's stack and put children, while another thread shuts the pool
 /// down at a random point (`shutdown_now` or `close` on another handle, or
 /// dropping it); tickets and `as_completed` race the same ending. The scope
-/// ends; each scoped request saw its slice once if it ran, not at all if
-/// it was cancelled or refused; each ticket hears one outcome.
+/// ends; each scoped request saw its slice once and reported its sum if it
+/// ran, saw nothing and reported `Cancelled` if it was cancelled, saw
+/// nothing and reported nothing if refused; each ticket, input and child
+/// ran and was heard, or was cancelled, expired or refused, exactly once.
 #[test]
 fn scoped_joins_and_tickets_race_the_ending() {
     for workers in [1, 2, 4] {
@@ -710,6 +712,7 @@ fn scoped_round(workers: usize, queue: Option<usize>, results: Option<usize>, se
             let mut held = Vec::new();
             for _ in 0..n {
                 let t = tracked(&ledger, false);
+                let i = t.i;
                 let submitted = ticket_side.submit(
                     |t: Tracked| {
                         Ledger::bump(&t.ledger.started, t.i);
@@ -719,31 +722,42 @@ fn scoped_round(workers: usize, queue: Option<usize>, results: Option<usize>, se
                 );
                 // Refused, the request goes with the error (its value
                 // dropped, which the ledger counts).
-                if let Ok(ticket) = submitted {
-                    held.push(ticket);
+                match submitted {
+                    Ok(ticket) => held.push((i, ticket)),
+                    Err(_) => Ledger::bump(&ledger.refused, i),
                 }
             }
-            for ticket in held {
-                match ticket.wait() {
-                    Ok(i) => Ledger::bump(&ledger.ok, i),
-                    Err(TaskError::Cancelled) => {}
-                    Err(e) => panic!("ticket: {e:?}"),
+            for (i, ticket) in held {
+                let outcome = ticket.wait();
+                if let Ok(got) = outcome {
+                    assert_eq!(got, i, "a ticket heard another's result");
                 }
+                ledger.outcome(i, outcome);
             }
             // as_completed over inputs whose values are counted.
             let inputs: Vec<Tracked> = (0..n).map(|_| tracked(&ledger, false)).collect();
+            let numbers: Vec<usize> = inputs.iter().map(|t| t.i).collect();
+            let mut heard = Vec::new();
             for (t, outcome) in ticket_side.as_completed(inputs, 3, |t: &Tracked| {
                 Ledger::bump(&t.ledger.started, t.i);
                 t.i
             }) {
-                match outcome {
-                    Ok(i) => {
-                        assert_eq!(i, t.i);
-                        Ledger::bump(&ledger.ok, i)
-                    }
-                    Err(TaskError::Cancelled) => {}
-                    Err(e) => panic!("as_completed: {e:?}"),
+                if let Ok(got) = outcome {
+                    assert_eq!(got, t.i, "an input heard another's result");
                 }
+                heard.push(t.i);
+                ledger.outcome(t.i, outcome);
+            }
+            // Once the pool refuses a put, no input is pulled: those never
+            // pulled are the last ones, never put (counted as refused).
+            heard.sort_unstable();
+            assert_eq!(
+                heard,
+                numbers[..heard.len()],
+                "as_completed heard inputs {heard:?} of {numbers:?}"
+            );
+            for &i in &numbers[heard.len()..] {
+                Ledger::bump(&ledger.refused, i);
             }
             ticket_side
         })
@@ -752,6 +766,8 @@ fn scoped_round(workers: usize, queue: Option<usize>, results: Option<usize>, se
     let data: Vec<usize> = (0..parents * SPAN).collect();
     let hits: Vec<AtomicUsize> = counters(parents * SPAN);
     let mut refused = vec![false; parents];
+    // Each scoped request's outcomes, by slice.
+    let mut scoped: Vec<Vec<Result<usize, TaskError>>> = vec![Vec::new(); parents];
     let shape = Shape {
         child_percent: rng.below(40),
         depth: rng.below(2) as usize,
@@ -759,6 +775,7 @@ fn scoped_round(workers: usize, queue: Option<usize>, results: Option<usize>, se
     };
     within_here("the scope", || {
         pool.scope(|s| {
+            let mut slice_of = HashMap::new();
             for (p, slice) in data.chunks(SPAN).enumerate() {
                 let hits = &hits;
                 let ledger = &ledger;
@@ -769,19 +786,30 @@ fn scoped_round(workers: usize, queue: Option<usize>, results: Option<usize>, se
                     },
                     slice,
                 );
-                if put.is_err() {
-                    refused[p] = true;
+                match put {
+                    Ok(id) => {
+                        slice_of.insert(id, p);
+                    }
+                    Err(_) => refused[p] = true,
                 }
             }
-            for (_, outcome) in s.outcomes() {
-                let _ = outcome;
+            for (id, outcome) in s.outcomes() {
+                let p = *slice_of
+                    .get(&id)
+                    .expect("an outcome of a request never put");
+                scoped[p].push(outcome);
             }
         })
     });
     // The scoped requests' children went on this handle: their results
     // are handled here (a bounded result queue holds the workers back
-    // until they are).
-    let _ = within_here("the children's wait", || pool.wait());
+    // until they are). Every one of them ends with its callback, so the
+    // wait cannot find one stranded.
+    let waited = within_here("the children's wait", || pool.wait());
+    assert!(
+        waited.is_ok(),
+        "seed {seed:#x}: the children's wait: {waited:?}"
+    );
     ending.join().unwrap();
     let ticket_side = tickets.join().expect("the ticket thread panicked");
     drop(ticket_side);
@@ -792,32 +820,28 @@ fn scoped_round(workers: usize, queue: Option<usize>, results: Option<usize>, se
     until("every value to be dropped", || {
         (0..ledger.n()).all(|i| Ledger::get(&ledger.drops, i) >= 1)
     });
-    // Each element seen at most once; a slice seen at all is seen whole
-    // (its request started, and joins finish once started).
+    // A slice whose request was put has one outcome: its sum, after a
+    // visit of each element once; or `Cancelled`, with no visit. A refused
+    // one has none, and no visit.
     for (p, slice) in hits.chunks(SPAN).enumerate() {
         let v: Vec<usize> = slice.iter().map(|h| h.load(Ordering::SeqCst)).collect();
-        let seen = v.iter().filter(|&&x| x > 0).count();
+        let outcomes = &scoped[p];
+        let sum: usize = (p * SPAN..(p + 1) * SPAN).sum();
+        let fine = match (refused[p], outcomes.as_slice()) {
+            (true, []) => v.iter().all(|&x| x == 0),
+            (false, [Ok(s)]) => *s == sum && v.iter().all(|&x| x == 1),
+            (false, [Err(TaskError::Cancelled)]) => v.iter().all(|&x| x == 0),
+            _ => false,
+        };
         assert!(
-            v.iter().all(|&x| x <= 1) && (seen == 0 || seen == SPAN),
-            "seed {seed:#x}: slice {p} visits {v:?}"
-        );
-        assert!(
-            !(refused[p] && seen > 0),
-            "seed {seed:#x}: refused slice {p} visited"
+            fine,
+            "seed {seed:#x}: slice {p} (refused {}) outcomes {outcomes:?}, visits {v:?}",
+            refused[p]
         );
     }
-    for i in 0..ledger.n() {
-        let (d, s, ok) = (
-            Ledger::get(&ledger.drops, i),
-            Ledger::get(&ledger.started, i),
-            Ledger::get(&ledger.ok, i),
-        );
-        assert_eq!(d, 1, "seed {seed:#x}: value {i} dropped {d} times");
-        assert!(
-            s <= 1 && ok <= s,
-            "seed {seed:#x}: value {i} started {s}, ok {ok}"
-        );
-    }
+    // The tickets, the inputs and the children: each ran and was heard,
+    // or was cancelled, expired or refused, exactly once.
+    check(&ledger, config, 0, seed);
 }
 
 fn scoped_visit(
