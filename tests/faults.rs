@@ -549,6 +549,7 @@ fn joining_a_dismissed_worker_stuck_on_a_full_result_queue() {
 fn two_waiters_while_the_last_worker_exits_both_succeed() {
     const ATTEMPTS: usize = 20_000;
     let mut ran_attempts = 0;
+    let mut unrun_attempts = 0;
     for attempt in 0..ATTEMPTS {
         let pool = Arc::new(ThreadPool::new(1));
         let ran = Arc::new(AtomicUsize::new(0));
@@ -572,15 +573,29 @@ fn two_waiters_while_the_last_worker_exits_both_succeed() {
         pool.dismiss_workers(1);
         let mine = pool.wait_timeout(HANG);
         let theirs = other.join().unwrap();
-        if ran.load(Ordering::SeqCst) == 1 {
-            ran_attempts += 1;
-            assert!(
-                matches!((mine, theirs), (Ok(1), Ok(0)) | (Ok(0), Ok(1))),
-                "attempt {attempt}: the request ran, yet the waiters got {mine:?} and {theirs:?}"
-            );
+        match ran.load(Ordering::SeqCst) {
+            0 => {
+                unrun_attempts += 1;
+                let unrun = Err(WaitError::NoWorkersAvailable { pending: 1 });
+                assert!(
+                    mine == unrun && theirs == unrun,
+                    "attempt {attempt}: the request never ran, yet the waiters got {mine:?} and {theirs:?}"
+                );
+                assert_eq!(pool.pending(), 1, "attempt {attempt}");
+            }
+            1 => {
+                ran_attempts += 1;
+                assert!(
+                    matches!((mine, theirs), (Ok(1), Ok(0)) | (Ok(0), Ok(1))),
+                    "attempt {attempt}: the request ran, yet the waiters got {mine:?} and {theirs:?}"
+                );
+            }
+            n => panic!("attempt {attempt}: the request ran {n} times"),
         }
     }
-    eprintln!("the request ran in {ran_attempts} of {ATTEMPTS} attempts");
+    eprintln!(
+        "the request ran in {ran_attempts} of {ATTEMPTS} attempts, stayed unrun in {unrun_attempts}"
+    );
     assert!(
         ran_attempts > 0,
         "the request never ran in {ATTEMPTS} attempts: the race was never set up"
