@@ -809,6 +809,32 @@ fn calls_from_inside_a_callback_neither_hang_nor_panic() {
         let pool = ThreadPool::new(2);
         let weak = pool.downgrade();
         let (tx, rx) = mpsc::channel();
+        // The child put from the callback: either the cancel found it
+        // queued (then it never ran and heard `Cancelled`), or a worker
+        // had taken it (then it ran and its result was heard).
+        let (child_ran, child_result, child_cancelled) = (counter(), counter(), counter());
+        let (ran, result, cancelled) = (
+            Arc::clone(&child_ran),
+            Arc::clone(&child_result),
+            Arc::clone(&child_cancelled),
+        );
+        let child_request = Mutex::new(Some(
+            WorkRequest::new(
+                move |n: u8| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    n
+                },
+                2,
+            )
+            .on_result(move |_, n| {
+                assert_eq!(n, 2);
+                result.fetch_add(1, Ordering::SeqCst);
+            })
+            .on_error(move |_, e| {
+                assert_eq!(e, TaskError::Cancelled);
+                cancelled.fetch_add(1, Ordering::SeqCst);
+            }),
+        ));
         pool.put_request(WorkRequest::new(|n: u8| n, 1).on_result(move |id, _| {
             let pool = weak.upgrade().expect("alive");
             let mut r: Vec<String> = Vec::new();
@@ -816,8 +842,11 @@ fn calls_from_inside_a_callback_neither_hang_nor_panic() {
             r.push(format!("{:?}", pool.poll()));
             r.push(format!("{:?}", pool.wait()));
             r.push(format!("{:?}", pool.wait_timeout(Duration::ZERO)));
-            let child = pool.put_request(WorkRequest::new(|n: u8| n, 2)).unwrap();
-            r.push(format!("{:?}", pool.cancel(child) || pool.pending() <= 1));
+            let child = child_request.lock().unwrap().take().expect("one callback");
+            let child = pool.put_request(child).unwrap();
+            let found = pool.cancel(child);
+            // Cancelled or not, the child is pending until its end is heard.
+            r.push(format!("{found:?} {}", pool.pending()));
             r.push(format!(
                 "{:?}",
                 pool.submit(|n: u8| n * 3, 3).unwrap().wait()
@@ -832,7 +861,20 @@ fn calls_from_inside_a_callback_neither_hang_nor_panic() {
         assert_eq!(r[1], "Err(NoResultsPending)");
         assert_eq!(r[2], "Ok(0)");
         assert_eq!(r[3], "Ok(0)");
-        assert_eq!(r[4], "true");
+        let ends = [&child_ran, &child_result, &child_cancelled].map(|c| c.load(Ordering::SeqCst));
+        match r[4].as_str() {
+            "true 1" => assert_eq!(
+                ends,
+                [0, 0, 1],
+                "a cancelled child: (ran, result, cancelled)"
+            ),
+            "false 1" => assert_eq!(
+                ends,
+                [1, 1, 0],
+                "a child not cancelled: (ran, result, cancelled)"
+            ),
+            other => panic!("cancel and pending from the callback: {other}"),
+        }
         assert_eq!(r[5], "Ok(9)");
         assert_eq!(r[6], "[Ok(0), Ok(1)]");
         assert_eq!(pool.pending(), 0);
