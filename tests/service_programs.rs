@@ -551,8 +551,16 @@ fn names_hooks_and_worker_state_do_what_their_docs_say() {
             ))
             .unwrap();
         }
-        pool.wait().unwrap();
-        for (index, worker_index, name) in rx.try_iter() {
+        // The requests have no callbacks: a callable that panicked (no
+        // state, say) would end quietly, so each must have reported.
+        assert_eq!(pool.wait(), Ok(20));
+        let reports: Vec<_> = rx.try_iter().collect();
+        assert_eq!(
+            reports.len(),
+            20,
+            "requests that saw their worker: {reports:?}"
+        );
+        for (index, worker_index, name) in reports {
             assert_eq!(Some(index), worker_index);
             assert_eq!(name, format!("svc-{index}"));
         }
