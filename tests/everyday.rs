@@ -434,13 +434,26 @@ fn worker_state_is_made_once_per_worker_and_reused() {
         pool.wait().unwrap();
         let total: usize = runs.lock().unwrap().values().sum();
         assert_eq!(total, 300, "each worker's count reached what it ran");
-        // A type that is not the state: None, not a panic.
-        pool.put_request(WorkRequest::with_context(
-            |cx: &Context<'_>, _: ()| assert!(cx.worker_state::<String>().is_none()),
-            (),
-        ))
+        // A type that is not the state: None, not a panic. (The answer
+        // comes back as the result: a panic, or an assertion, in the
+        // callable would only reach an error callback.)
+        let answer = Arc::new(Mutex::new(None));
+        let a = Arc::clone(&answer);
+        pool.put_request(
+            WorkRequest::with_context(
+                |cx: &Context<'_>, _: ()| cx.worker_state::<String>().is_none(),
+                (),
+            )
+            .on_result(move |_, none| *a.lock().unwrap() = Some(none))
+            .on_error(|_, e| panic!("worker_state of another type: {e}")),
+        )
         .unwrap();
-        pool.wait().unwrap();
+        assert_eq!(pool.wait(), Ok(1));
+        assert_eq!(
+            *answer.lock().unwrap(),
+            Some(true),
+            "another type's state: None"
+        );
         // Every worker has started (and made its state) once it is joined.
         pool.shutdown().unwrap();
         assert_eq!(made.load(Ordering::SeqCst), 3);
