@@ -74,9 +74,9 @@ pub(crate) struct RequestQueue<J> {
     lifecycle: CachePadded<AtomicUsize>,
     /// `None`: unbounded.
     capacity: Option<usize>,
-    /// Mirrors, written under the lock, so that puts and takes only take the
-    /// lock when there is someone to wake: sleeping workers not already
-    /// being woken (`sleeping - to_wake`), and `State::putters`.
+    /// Mirror of `sleeping - to_wake` (sleeping workers not already being
+    /// woken), written under the lock, so that puts and takes only take
+    /// the lock when there is someone to wake.
     wakeable: AtomicUsize,
     /// Workers spinning for a request (`pace::spin_for_work`). Each looks
     /// at the FIFO once its spin ends, so a put that finds no more
@@ -87,6 +87,9 @@ pub(crate) struct RequestQueue<J> {
     /// and leaves others, or leaves, wakes a sleeper for them
     /// (`pass_wake_on`).
     spinning: AtomicUsize,
+    /// Mirror of `State::putters`, written under the lock, so that a take
+    /// on a bounded queue takes the lock only when a putter waits for room
+    /// (`uncount`).
     blocked_putters: AtomicUsize,
     state: Mutex<State>,
     /// Wakes sleeping workers: a request was queued, or a worker was
@@ -127,7 +130,9 @@ pub(crate) enum Push<J> {
     /// Queued, but the pool closed while it was being pushed and the closing
     /// sweep may have missed it: the caller must sweep.
     QueuedLate,
+    /// Refused: the bounded queue has no room.
     Full(J),
+    /// Refused: the pool's lifecycle no longer admits it.
     Closed(J),
 }
 
@@ -547,7 +552,8 @@ impl<J> RequestQueue<J> {
     /// With `idle`, a sleep lasts at most its keep-alive; a worker that then
     /// retires is dismissed and leaves at its next look. One that may not
     /// (the pool is at its minimum) sleeps untimed until it runs a request
-    /// again: an idle pool never wakes up periodically.
+    /// again or the pool grows past its minimum (`rouse_unarmed`): an idle
+    /// pool never wakes up periodically.
     #[inline]
     pub(crate) fn take(
         &self,
@@ -668,15 +674,16 @@ impl<J> RequestQueue<J> {
                         // Outside the queue's lock: `retire` takes the
                         // registry's, which is taken before this one
                         // everywhere else.
-                        // Refused for good (at the minimum): no timeout
-                        // until the next request, so an idle pool never
-                        // wakes up. Refused for now (requests queued, which
-                        // another worker may take first): the keep-alive
-                        // stays, or this worker would never leave.
                         if idle.map(|idle| (idle.retire)()) == Some(Retirement::Stays) {
+                            // Refused for good (at the minimum): no timeout
+                            // until the next request or `Slept::Rearm`, so
+                            // an idle pool never wakes up.
                             keep_alive = None;
                         }
-                        // Refused for now: a keep-alive of its own again.
+                        // Refused for now (requests queued, which another
+                        // worker may take first): the keep-alive stays, or
+                        // this worker would never leave, and runs again
+                        // from now.
                         idle_since = None;
                     }
                 }
@@ -725,7 +732,7 @@ impl<J> RequestQueue<J> {
     /// `BeforeSleep::held_elsewhere`), a dismissal or a lifecycle change
     /// shows up once this worker is counted as sleeping. A draining worker
     /// sleeps only while a put or a take is half-way (the count is above
-    /// zero, the FIFO empty). Returns `false` if the worker must leave.
+    /// zero, the FIFO empty). Says how the sleep ended ([`Slept`]).
     fn sleep(
         &self,
         flags: &WorkerFlags,
@@ -864,7 +871,7 @@ impl<J> RequestQueue<J> {
         if flags.peek().is_none() {
             // A dismissal of nobody (`dismiss_workers(0)`, a resize to the
             // current count) wakes nobody: a wake-up for nothing costs a
-            // sleeper a look, and used to restart its keep-alive.
+            // sleeper a look.
             return;
         }
         let state = self.lock();
@@ -1089,8 +1096,8 @@ mod tests {
     /// An idle worker whose retirement is refused for now (requests were
     /// queued, and another worker took them first) keeps its keep-alive:
     /// it asks again after the next one, and leaves when that is granted.
-    /// (It slept with no timeout until its next request, above the pool's
-    /// minimum: an idle pool stayed larger than it needed.)
+    /// (Were it to sleep with no timeout until its next request, above the
+    /// pool's minimum, an idle pool would stay larger than it needs.)
     #[test]
     fn a_retirement_refused_for_now_is_asked_again() {
         asks_again_after(Retirement::NotNow, |_, _| {});
@@ -1098,10 +1105,11 @@ mod tests {
 
     /// An idle worker told to stay (the pool was at its minimum) starts its
     /// keep-alive again once the pool grows past its minimum, and leaves if
-    /// it stays idle. (It slept with no timeout until its next request: an
-    /// autoscaling pool that grew while it was not counted asleep kept it,
-    /// idle, beside the worker started after it, busy; a parent that waited
-    /// for the pool to shrink back waited for ever, tests/scale.rs.)
+    /// it stays idle. (Were it to sleep with no timeout until its next
+    /// request, an autoscaling pool that grew while it was not counted
+    /// asleep would keep it, idle, beside the worker started after it,
+    /// busy; a parent that waits for the pool to shrink back would wait for
+    /// ever, tests/scale.rs.)
     #[test]
     fn a_worker_told_to_stay_leaves_once_the_pool_grows_past_its_minimum() {
         asks_again_after(Retirement::Stays, |queue, above_min| {
