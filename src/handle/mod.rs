@@ -149,17 +149,6 @@ impl Home for ThreadPool {
     }
 }
 
-/// A request whose put a callback's panic interrupted: dropped, no longer
-/// pending (its callbacks never run), and the panic goes on.
-fn drop_unput(job: Job, payload: crate::unwind::Payload) -> ! {
-    log::warn!(
-        "callpool: request {} was not put: a callback panicked while the put waited",
-        job.id()
-    );
-    drop(job);
-    panic::resume_unwind(payload)
-}
-
 /// A ticket's home does not keep the pool alive: the ticket's request
 /// still ends (cancelled, at worst) when the last handle goes.
 impl Home for WeakPool {
@@ -178,6 +167,17 @@ impl fmt::Debug for WeakPool {
             .field("alive", &(self.results.strong_count() > 0))
             .finish()
     }
+}
+
+/// A request whose put a callback's panic interrupted: dropped, no longer
+/// pending (its callbacks never run), and the panic goes on.
+fn drop_unput(job: Job, payload: crate::unwind::Payload) -> ! {
+    log::warn!(
+        "callpool: request {} was not put: a callback panicked while the put waited",
+        job.id()
+    );
+    drop(job);
+    panic::resume_unwind(payload)
 }
 
 /// How long a put may block on a full bounded queue.
@@ -457,10 +457,10 @@ impl ThreadPool {
     }
 
     /// A put's first step, the path of every request: registers it and
-    /// pushes it, unless the queue is full. Inlined, and returning the
-    /// job in a small enum: a version that returned the blocking path's
-    /// result through `put` kept the compiler from inlining the push and
-    /// the request's unboxing, and W1 took 15-30% longer
+    /// pushes it, unless the queue is full. Inlined, and it returns the job
+    /// in a small enum rather than the blocking path's result: returned
+    /// through `put`, that result keeps the compiler from inlining the push
+    /// and the request's unboxing, and W1 takes 15-30% longer
     /// (`docs/performance.md`).
     #[inline(always)]
     fn push_new(&self, request: WorkRequest) -> Result<Pushed, PutError> {
@@ -519,7 +519,8 @@ impl ThreadPool {
     fn reject(&self, job: Job, kind: fn(WorkRequest) -> PutError) -> PutError {
         job.unregister();
         if self.shared().threads() == 0 {
-            // A waiter may be counting this request as in flight (see `block`).
+            // A waiter may be counting this request as in flight (see
+            // `Results::block`).
             self.inbox().wake_waiters();
         }
         kind(job.into_request())
@@ -800,13 +801,12 @@ impl ThreadPool {
     /// handles them once it returns: a `wait` that may have only those left
     /// returns [`WaitError::HeldByCaller`] rather than wait for ever (it
     /// may return so while a request still runs: see there), and `close`
-    /// and `shutdown` go on to join the workers. A put blocked in the call
-    /// below holds its request the same way. Inside a streaming
-    /// request's result
-    /// callback, the items of that stream it comes to (and the stream's
-    /// error callback) run only once the callback has returned, in order:
-    /// the callback cannot run inside itself. So `wait` may return before
-    /// they have run.
+    /// and `shutdown` go on to join the workers. A put blocked lower on the
+    /// stack (one whose wait for room runs the callback) holds its request
+    /// the same way. Inside a streaming request's result callback, the
+    /// items of that stream it comes to (and the stream's error callback)
+    /// run only once the callback has returned, in order: the callback
+    /// cannot run inside itself. So `wait` may return before they have run.
     pub fn wait(&self) -> Result<usize, WaitError> {
         self.block(None, Until::NothingPending)
     }
