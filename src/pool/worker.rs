@@ -28,8 +28,7 @@ use crate::pool::pace::Pace;
 use crate::pool::queue::{Admit, BeforeSleep, Idle, Lifecycle, Push};
 use crate::pool::stats::Tally;
 use crate::pool::Pool;
-use crate::request::context::{Closed, Item};
-use crate::request::context::{Refusal, Spawner};
+use crate::request::context::{Closed, Item, Refusal, Spawner};
 use crate::request::ended::Ended;
 use crate::request::task::{Route, SharedJob};
 use crate::request::{RequestId, WorkRequest};
@@ -223,7 +222,7 @@ fn run_here(here: &Here, mine: impl Fn(&Job) -> bool + Copy) -> usize {
 
 /// Runs one request and sends it back to its handle; returns the job's
 /// reference to that handle's inbox (a ticket's job has none). A panic in
-/// the callable is caught inside `run`; the worker lives on. Inlined into
+/// the callable is caught inside the task's `run`; the worker lives on. Inlined into
 /// the worker's loop, where it runs per request: a second caller
 /// (`help`, rarely run) must not leave it out of line.
 #[inline(always)]
@@ -294,9 +293,10 @@ struct Children<'a> {
     /// Whether a join of this callable offered a half through the slot.
     /// Halves do not count towards the every-[`CHILD_BATCH`]th rule: a
     /// join takes its half back from the slot, so counted there, every
-    /// 64th join of a callable whose other workers are busy would queue
-    /// its half only to take it back, leaving a no-op job in the queue
-    /// until a worker comes free (one per 64 joins, without bound).
+    /// `CHILD_BATCH`th join of a callable whose other workers are busy
+    /// would queue its half only to take it back, leaving a no-op job in
+    /// the queue until a worker comes free (one per `CHILD_BATCH` joins,
+    /// without bound).
     offered: Cell<bool>,
 }
 
@@ -334,8 +334,9 @@ impl Spawner for Children<'_> {
 
     fn offer(&self, half: WorkRequest) -> bool {
         // As a child: held in the slot, queued by the same rules (but the
-        // every-64th, see `offered`), so an idle worker takes it. Refused,
-        // as a child is, once the pool no longer accepts requests.
+        // every-`CHILD_BATCH`th, see `offered`), so an idle worker takes
+        // it. Refused, as a child is, once the pool no longer accepts
+        // requests.
         self.hold(half, true).is_ok()
     }
 
@@ -383,8 +384,8 @@ impl Children<'_> {
         // count on all of them being queued); and at once when the slot
         // was empty while a worker sleeps with nothing to do (one being
         // woken already is not counted): it would not look at the slot
-        // until woken. A worker
-        // that sleeps later looks at the slots first (`Idler`), so a slot
+        // until woken. A worker that sleeps later looks at the slots first
+        // (`Idler`), so a slot
         // that already held a child needs no look: the pair of `SeqCst`
         // accesses (`Nursery::hold`, then this read; the sleeper's count,
         // then `Nursery::any`) makes one of the two see the other. So too
@@ -522,6 +523,9 @@ fn children_pushed(
     }
 }
 
+/// Cancels jobs that will never be queued (each request to its callback
+/// or ticket), counting the requests among them as cancelled (a join's
+/// half is none).
 fn cancel_children(pool: &Pool, jobs: Vec<Job>) {
     pool.count_cancelled(jobs.iter().filter(|job| job.is_request()).count());
     for job in jobs {
@@ -568,6 +572,8 @@ impl BeforeSleep for Idler<'_> {
     }
 }
 
+/// Accounts for a worker's exit when its loop ends, by any path: retires
+/// its tally, cancels what its slot still holds, and counts it exited.
 struct ExitGuard<'a> {
     pool: &'a Arc<Pool>,
     tally: Arc<CachePadded<Tally>>,
