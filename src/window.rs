@@ -93,8 +93,10 @@ impl ThreadPool {
     ///
     /// If the pool is shut down meanwhile, the requests it cancelled come
     /// back as `(input, Err(TaskError::Cancelled))`, and so does the first
-    /// input whose put the pool refuses; no input is pulled after that. As with any ticket, a request stuck in the queue of a pool
-    /// with no worker left keeps `next` waiting until a worker is added.
+    /// input whose put the pool refuses; no input is pulled after that.
+    ///
+    /// As with any ticket, a request stuck in the queue of a pool with no
+    /// worker left keeps `next` waiting until a worker is added.
     /// So does a put that finds the bounded queue full and no worker to
     /// empty it ([`PutError::NoWorkers`](crate::PutError::NoWorkers)):
     /// the input is kept, and put again once one of this iterator's
