@@ -449,20 +449,13 @@ impl Children<'_> {
         }
         // What a full queue refused (never, see `children_pushed`) comes
         // out of the slot with it, to be cancelled after the slot's lock is
-        // released (a cancelled child's `Drop` is user code).
-        let pushed = self.pool.nursery.queue_from(self.worker.slot, |jobs| {
-            match push_children(self.pool, jobs, 0) {
-                // The pool closed: left in the slot, for the closer's take
-                // (which looks here after this hand-off) to hand back to
-                // their handle (`shutdown_now`'s own requests are handed
-                // back, not cancelled to a handle nobody polls).
-                (_, Push::Closed(refused)) => {
-                    *jobs = refused;
-                    None
-                }
-                pushed => Some(pushed),
-            }
-        });
+        // released (a cancelled child's `Drop` is user code). Refused as
+        // the pool closed, they stay in the slot for the closer's take,
+        // which looks here after this hand-off.
+        let pushed = self
+            .pool
+            .nursery
+            .queue_from(self.worker.slot, |jobs| push_children(self.pool, jobs, 0));
         match pushed {
             Some(Some(pushed)) => children_pushed(self.pool, self.worker.flags, pushed),
             Some(None) => {
@@ -487,10 +480,25 @@ impl Children<'_> {
 /// another); see `children_pushed` for what became of them. `takers`:
 /// workers about to take from the queue besides the sleeping ones (an
 /// idle worker pushing other workers' children takes one itself).
-fn push_children(pool: &Pool, jobs: &mut Vec<Job>, takers: usize) -> (usize, Push<Vec<Job>>) {
+///
+/// `None`: the pool closed, and the children are left in the slot
+/// (`jobs`), where the closing sweep hands them back to their handle
+/// (`shutdown_now`'s own requests are handed back, not cancelled to a
+/// handle nobody polls), or their parent's worker cancels them.
+fn push_children(
+    pool: &Pool,
+    jobs: &mut Vec<Job>,
+    takers: usize,
+) -> Option<(usize, Push<Vec<Job>>)> {
     // Those that no worker will take: an autoscaling pool starts one each.
     let unclaimed = jobs.len().saturating_sub(pool.queue.asleep() + takers);
-    (unclaimed, pool.queue.push_many(jobs, Admit::UntilClosed))
+    match pool.queue.push_many(jobs, Admit::UntilClosed) {
+        Push::Closed(refused) => {
+            *jobs = refused;
+            None
+        }
+        pushed => Some((unclaimed, pushed)),
+    }
 }
 
 /// After `push_children`, by the worker that pushed: if the pool closed
@@ -547,18 +555,9 @@ impl BeforeSleep for Idler<'_> {
     fn prepare(&mut self) -> bool {
         self.spent.clear();
         let pool = self.pool;
-        let pushes = pool
-            .nursery
-            .queue_all(|jobs| match push_children(pool, jobs, 1) {
-                // The pool closed: left in the slot, where the closing sweep
-                // hands them back to their handle (or their parent's worker
-                // cancels them), rather than cancelled here.
-                (_, Push::Closed(refused)) => {
-                    *jobs = refused;
-                    None
-                }
-                pushed => Some(pushed),
-            });
+        // Refused as the pool closed, children stay in their slots (see
+        // `push_children`) rather than being cancelled here.
+        let pushes = pool.nursery.queue_all(|jobs| push_children(pool, jobs, 1));
         let mut any = false;
         for pushed in pushes.into_iter().flatten() {
             any = true;
