@@ -106,7 +106,7 @@ impl Results {
         if threads.on_worker_thread() {
             return Err(WaitError::OnWorkerThread);
         }
-        // Counted as a waiter before reading `pending`: see Inbox::unregister.
+        // Counted as a waiter before reading `pending`: see `Inbox::unregister`.
         let waiter = self.inbox.waiter();
         // Once results are held below this wait: counted as nested, woken
         // by a nudge of its own at each fall of `pending` (to compare
@@ -123,7 +123,7 @@ impl Results {
         loop {
             handled += self.handle_run(threads, Some(&waiter), &mut tally);
             let pending = self.inbox.pending();
-            if finished(until, handled, pending) {
+            if may_return(until, handled, pending) {
                 return Ok(handled);
             }
             // Called from a callback of this handle's: what the frame below
@@ -166,7 +166,7 @@ impl Results {
                 // One read decides both: another waiter may handle the last
                 // result between two reads, and 0 pending is never stranded.
                 let pending = self.inbox.pending();
-                if finished(until, handled, pending) {
+                if may_return(until, handled, pending) {
                     return Ok(handled);
                 }
                 // What the frames below hold is handled once the callback
@@ -195,7 +195,7 @@ impl Results {
                 None => self.look(look_once, deadline, || self.receiver.try_recv().ok()),
                 // A nudge is a wake-up of this waiter's own: the loop
                 // re-checks. (A look of its own, so that the common
-                // waiter's spin stays as lean as it was.)
+                // waiter's spin does not pay for the look at the nudge.)
                 Some(nudged) => self.look(look_once, deadline, || {
                     let nudge = || nudged.try_take().then_some(Msg::Wake);
                     self.receiver.try_recv().ok().or_else(nudge)
@@ -236,9 +236,9 @@ impl Results {
                 // A wake-up a waiter takes, counted or not, is its own: the
                 // loop re-checks everything, and if it was meant for
                 // another waiter, this one passes one on as it leaves
-                // (`WaiterGuard`). (Passed on while not counted, it came
-                // straight back to this loop's next look, for as long as
-                // the other waiter did not look: a spin.)
+                // (`WaiterGuard`). (Passed on at once while not counted, it
+                // would come straight back to this loop's next look, for as
+                // long as the other waiter did not look: a spin.)
                 Some(Msg::Wake) | None => {}
                 Some(msg) => {
                     waiter.off_duty();
@@ -330,14 +330,10 @@ impl Results {
         queued: bool,
         tally: &mut Tally,
     ) -> usize {
-        let mut handled = 0;
         // The overflow first: after a callback panicked, it holds the
         // rest of that run, older than anything queued since, and a stream's
         // items and its end must be handled in the order they were sent.
-        while let Some(msg) = self.inbox.take_overflow() {
-            handled +=
-                self.handle_guarded(threads, msg, by_waiter, std::iter::empty(), None, tally);
-        }
+        let mut handled = self.handle_overflow(threads, by_waiter, tally);
         // Drained only when something is there: a drain takes the queue's
         // buffer with it, and the next result sent would allocate another.
         // (What came since the look is left for the next run.)
@@ -354,13 +350,20 @@ impl Results {
                 handled += self.handle_guarded(threads, msg, by_waiter, &mut batch, held, tally);
             }
         }
+        handled += self.handle_overflow(threads, by_waiter, tally);
+        // Every result of the run is handled: a batch-done callback that
+        // panics here loses nothing.
+        self.flush(tally);
+        handled
+    }
+
+    /// Handles what the overflow holds, oldest first; how many results.
+    fn handle_overflow(&self, threads: &impl Threads, by_waiter: bool, tally: &mut Tally) -> usize {
+        let mut handled = 0;
         while let Some(msg) = self.inbox.take_overflow() {
             handled +=
                 self.handle_guarded(threads, msg, by_waiter, std::iter::empty(), None, tally);
         }
-        // Every result of the run is handled: a batch-done callback that
-        // panics here loses nothing.
-        self.flush(tally);
         handled
     }
 
@@ -487,6 +490,6 @@ fn report_last(task: &mut Envelope<dyn Task>, id: RequestId, finished: Finished)
 }
 
 /// Whether a blocking receive may return, given one reading of `pending`.
-fn finished(until: Until, handled: usize, pending: usize) -> bool {
+fn may_return(until: Until, handled: usize, pending: usize) -> bool {
     pending == 0 || (until == Until::AnyHandled && handled > 0)
 }
