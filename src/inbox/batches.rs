@@ -45,9 +45,14 @@ impl Progress {
 /// shutdown that unwinds), what it captures is dropped contained.
 pub(crate) type OnDone = Callback<Progress>;
 
+/// Bits in one word of a member bitmap (`Members::bits`).
+const WORD_BITS: u64 = u64::BITS as u64;
+
 /// Automatic ids by the block of this many they fall in: a result's batch
-/// is looked for among those with a member in its id's block.
-const BLOCK: u64 = 64;
+/// is looked for among those with a member in its id's block. One word's
+/// worth, so that each word of a bitmap spans at most two blocks
+/// (`Members::blocks` relies on it).
+const BLOCK: u64 = WORD_BITS;
 
 /// Which requests belong to a batch.
 ///
@@ -72,7 +77,7 @@ pub(crate) struct Members {
     /// Every other automatic member.
     far: HashSet<u64>,
     /// The user-chosen members not yet ended.
-    user: std::sync::Mutex<HashSet<u64>>,
+    user: Mutex<HashSet<u64>>,
     /// Whether there were user-chosen members: the lock is taken only then.
     any_user: bool,
 }
@@ -91,7 +96,7 @@ impl Members {
             lo: 0,
             bits: Vec::new(),
             far: HashSet::new(),
-            user: std::sync::Mutex::new(HashSet::new()),
+            user: Mutex::new(HashSet::new()),
             any_user: false,
         };
         for id in ids {
@@ -113,13 +118,13 @@ impl Members {
             self.lo = id.value();
         }
         if let Some(at) = id.value().checked_sub(self.lo) {
-            let word = at / 64;
+            let word = at / WORD_BITS;
             if word <= self.len as u64 {
                 let word = word as usize;
                 if word >= self.bits.len() {
                     self.bits.resize(word + 1, 0);
                 }
-                let mask = 1 << (at % 64);
+                let mask = 1 << (at % WORD_BITS);
                 // The bitmap may have grown over an id the set took
                 // earlier, when it was too far above: look there too.
                 if self.bits[word] & mask != 0 || self.far.contains(&id.value()) {
@@ -138,8 +143,8 @@ impl Members {
     /// Where automatic id `id` sits in `bits`, if it is in their range.
     fn bit(&self, id: RequestId) -> Option<(usize, u64)> {
         let at = id.value().checked_sub(self.lo)?;
-        let word = usize::try_from(at / 64).ok()?;
-        (word < self.bits.len()).then_some((word, 1 << (at % 64)))
+        let word = usize::try_from(at / WORD_BITS).ok()?;
+        (word < self.bits.len()).then_some((word, 1 << (at % WORD_BITS)))
     }
 
     /// Whether `id` is a member that has not ended (for an automatic id:
@@ -202,7 +207,7 @@ impl Members {
         self.user().iter().copied().collect()
     }
 
-    fn user(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+    fn user(&self) -> MutexGuard<'_, HashSet<u64>> {
         // Inserts and removals of numbers only: never torn.
         self.user.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -305,8 +310,8 @@ impl BatchState {
 ///
 /// A result that is not a member of the batch its thread counts in is
 /// looked for among the filed batches that have a member in its id's
-/// block of 64 automatic ids (at most 64 of them, as an id belongs to one
-/// batch), not among all of them: a handle with many batches running
+/// block of [`BLOCK`] automatic ids (at most `BLOCK` of them, as an id
+/// belongs to one batch), not among all of them: a handle with many batches running
 /// (batches of one request, say) would otherwise look through every one of
 /// them for each result, and again to drop each completed batch.
 #[derive(Default)]
@@ -323,8 +328,8 @@ pub(crate) struct Batches {
 /// The filed batches, by where their members are.
 #[derive(Default)]
 struct Filed {
-    /// For each block of 64 automatic ids (`id / 64`), the batches whose
-    /// bitmap has a member there.
+    /// For each block of [`BLOCK`] automatic ids (`id / BLOCK`), the
+    /// batches whose bitmap has a member there.
     by_block: HashMap<u64, Vec<Arc<BatchState>>>,
     /// The batches with members outside their bitmap (automatic ones far
     /// apart, or user-chosen), in the order filed: looked through in turn.
@@ -370,30 +375,32 @@ impl Batches {
         let mut found = false;
         for block in batch.members.blocks() {
             if let Some(there) = filed.by_block.get_mut(&block) {
-                there.retain(|b| {
-                    self.look();
-                    let it = Arc::ptr_eq(b, batch);
-                    found |= it;
-                    !it
-                });
+                found |= self.unfile(there, batch);
                 if there.is_empty() {
                     filed.by_block.remove(&block);
                 }
             }
         }
         if batch.members.is_scattered() {
-            filed.scattered.retain(|b| {
-                self.look();
-                let it = Arc::ptr_eq(b, batch);
-                found |= it;
-                !it
-            });
+            found |= self.unfile(&mut filed.scattered, batch);
         }
         if found {
             filed.len -= 1;
         }
         // Under the lock; Relaxed: see `add`.
         self.active.store(filed.len, Ordering::Relaxed);
+    }
+
+    /// Takes `batch` out of one list of filed batches; whether it was there.
+    fn unfile(&self, list: &mut Vec<Arc<BatchState>>, batch: &Arc<BatchState>) -> bool {
+        let mut found = false;
+        list.retain(|b| {
+            self.look();
+            let it = Arc::ptr_eq(b, batch);
+            found |= it;
+            !it
+        });
+        found
     }
 
     /// The filed batch of which `id` is a member, if any (for a
