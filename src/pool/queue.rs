@@ -534,6 +534,8 @@ impl<J> RequestQueue<J> {
             };
         };
         state.putters -= 1;
+        // Lowered under the lock: a take that still reads the old count
+        // only takes the lock and notifies for nothing.
         self.blocked_putters.store(state.putters, Ordering::SeqCst);
         drop(state);
         match refused {
