@@ -435,7 +435,10 @@ impl<J> RequestQueue<J> {
         // SeqCst fence: as in `push_counted`, once for the batch.
         fence(Ordering::SeqCst);
         let closed = self.lifecycle() == Lifecycle::Closed;
-        // SeqCst: the read of the pair (see `push_counted`).
+        // SeqCst: the read of the pair (see `push_counted`). Spinners are
+        // not counted against the batch, as `push_counted` counts them
+        // against one request: a sleeper woken too many costs one look, and
+        // a batch left to the spinners alone would start too few workers.
         if self.wakeable.load(Ordering::SeqCst) > 0 {
             self.wake_many(n);
         }

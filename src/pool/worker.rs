@@ -393,15 +393,22 @@ impl Children<'_> {
         // worker (`grow_for_backlog`), as a put does; a worker retiring
         // meanwhile looks at the slots after publishing the smaller count
         // (`Autoscale::retire_idle`).
-        let due = child_due
-            || (first && {
-                seq_cst_pair();
-                !self.pool.queue.none_to_wake() || self.pool.may_grow()
-            });
-        if due {
+        if child_due || (first && self.first_child_wanted_now()) {
             self.hand_off();
         }
         Ok(id)
+    }
+
+    /// For a first child into an empty slot: whether a worker sleeps with
+    /// nothing to do (one being woken already is not counted), or the pool
+    /// may grow; either way the child must be queued now (see `hold`).
+    fn first_child_wanted_now(&self) -> bool {
+        // The read halves of the store-buffering pairs with a worker going
+        // to sleep and with one retiring (the slot's `held` rose first,
+        // `SeqCst`, in `Nursery::hold`): a fence under loom, which weakens
+        // `SeqCst` loads; nothing elsewhere.
+        seq_cst_pair();
+        !self.pool.queue.none_to_wake() || self.pool.may_grow()
     }
 
     /// A child held as the pool closed: once the closer's take is done,
