@@ -404,6 +404,25 @@ fn ticket_timeouts_at_their_edges() {
     });
 }
 
+/// A ticket whose request runs on `pool` and waits, once it has started,
+/// until the returned gate opens.
+fn running_on_a_gate(pool: &ThreadPool) -> (Arc<one_way::Gate>, Ticket<()>) {
+    let gate = Arc::new(one_way::Gate::default());
+    let g = Arc::clone(&gate);
+    let (started_tx, started) = mpsc::channel();
+    let running = pool
+        .submit(
+            move |_: ()| {
+                started_tx.send(()).unwrap();
+                g.pass();
+            },
+            (),
+        )
+        .unwrap();
+    started.recv().unwrap();
+    (gate, running)
+}
+
 #[test]
 fn shutdown_timeouts_at_their_edges() {
     within("shutdown timeouts", || {
@@ -414,19 +433,7 @@ fn shutdown_timeouts_at_their_edges() {
         // One worker held on a gate, a ticket queued behind it: a
         // zero timeout gives up at once, reporting the running thread.
         let pool = ThreadPool::new(1);
-        let gate = Arc::new(one_way::Gate::default());
-        let g = Arc::clone(&gate);
-        let (started_tx, started) = mpsc::channel();
-        let running = pool
-            .submit(
-                move |_: ()| {
-                    started_tx.send(()).unwrap();
-                    g.pass();
-                },
-                (),
-            )
-            .unwrap();
-        started.recv().unwrap();
+        let (gate, running) = running_on_a_gate(&pool);
         let queued = pool.submit(|n: u8| n, 7).unwrap();
         match pool.shutdown_timeout(Duration::ZERO) {
             Err(ShutdownError::TimedOut { threads: 1, .. }) => {}
@@ -443,19 +450,7 @@ fn shutdown_timeouts_at_their_edges() {
         // draining, and the queued ticket runs.
         let pool = ThreadPool::new(1);
         let other = pool.new_handle();
-        let gate = Arc::new(one_way::Gate::default());
-        let g = Arc::clone(&gate);
-        let (started_tx, started) = mpsc::channel();
-        let running = pool
-            .submit(
-                move |_: ()| {
-                    started_tx.send(()).unwrap();
-                    g.pass();
-                },
-                (),
-            )
-            .unwrap();
-        started.recv().unwrap();
+        let (gate, running) = running_on_a_gate(&pool);
         let queued = pool.submit(|n: u8| n, 7).unwrap();
         assert!(matches!(
             pool.shutdown_timeout(Duration::ZERO),
