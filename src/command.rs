@@ -4,7 +4,8 @@
 //! [`submit_command_timeout`](crate::ThreadPool::submit_command_timeout)):
 //! the child is started on a worker, two
 //! helper threads read its stdout and stderr, the worker waits on one
-//! channel for "both pipes closed", its deadline or a kill from
+//! channel for "both pipes closed" (and, for a child that runs on after
+//! closing them, "exited"), its deadline or a kill from
 //! [`ThreadPool::shutdown_now`](crate::ThreadPool::shutdown_now), and the
 //! child is reaped before the request ends, on every path.
 //! `docs/design.md`, "External commands".
@@ -269,9 +270,10 @@ impl WorkRequest {
     /// # Warning
     ///
     /// The worker waits for both pipes to close, then for the child to
-    /// exit. A program that closes both pipes and keeps running is waited
-    /// for in that second step, where neither a timeout nor `shutdown_now`
-    /// reaches it any more. A process the child started that keeps the
+    /// exit. A program that closes both pipes and keeps running is then
+    /// waited for by a thread of its own (`-exit`), still within reach of
+    /// a timeout and of `shutdown_now` on Linux; elsewhere neither reaches
+    /// it any more. A process the child started that keeps the
     /// pipes open (`sh -c 'sleep 60 & echo started'`) keeps the request
     /// running until it closes them, as with [`Command::output`]. After a
     /// kill or a timeout the request ends within about a second, but that
@@ -408,6 +410,9 @@ enum Event {
     Closed(io::Result<()>),
     /// `shutdown_now`: kill the child.
     Kill,
+    /// The child, still running when both its pipes had closed, has exited
+    /// (not reaped: the worker reaps it).
+    Exited,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -465,16 +470,30 @@ pub(crate) fn run(
         &output.stderr,
         &events_tx,
     )?;
-    // Only the readers (and the registry) hold senders now: if they all
-    // went, the channel disconnects rather than leaving this wait hanging.
-    drop(events_tx);
+    // Kept for a watch on the child's exit, which only a child that closes
+    // both pipes and runs on needs (a reader always reports before it
+    // goes, so this wait is never left to a disconnection).
+    let exit_line = events_tx;
 
-    let end = output.collect(&events, deadline);
+    let mut end = output.collect(&events, deadline);
     if let End::PipesClosed = end {
-        // Almost always the child has exited already; one that closed both
-        // pipes and runs on is waited for here (see `command`).
-        let status = child.wait().map_err(CommandError::Io)?;
-        return output.into_result(status);
+        // Almost always the child has exited already.
+        match child.try_wait().map_err(CommandError::Io)? {
+            Some(status) => return output.into_result(status),
+            None => match child.watch_exit(exit_line, &events, deadline) {
+                Ok(End::PipesClosed) => {
+                    let status = child.wait().map_err(CommandError::Io)?;
+                    return output.into_result(status);
+                }
+                Ok(ended) => end = ended,
+                // No thread to watch with: waited for here, out of reach
+                // of the deadline and of a kill (as where no watch exists).
+                Err(_) => {
+                    let status = child.wait().map_err(CommandError::Io)?;
+                    return output.into_result(status);
+                }
+            },
+        }
     }
     if let Err(e) = child.kill_and_wait() {
         log::warn!("callpool: could not reap a killed command: {e}");
@@ -533,6 +552,8 @@ impl Output {
                     }
                 }
                 Ok(Event::Kill) => return End::Kill,
+                // Only watched for once both pipes have closed.
+                Ok(Event::Exited) => {}
                 Err(RecvTimeoutError::Timeout) => return End::Deadline,
                 // Every sender is gone, so no reader is left to report.
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -647,6 +668,60 @@ impl Reaper {
         let status = self.child.wait();
         self.reaped |= status.is_ok();
         status
+    }
+
+    /// The child's status if it has exited (reaping it), without waiting.
+    fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        let status = self.child.try_wait();
+        self.reaped |= matches!(status, Ok(Some(_)));
+        status
+    }
+
+    /// For a child that closed both pipes and runs on: waits, on `events`,
+    /// for its exit (`PipesClosed`: it has exited and can be reaped at
+    /// once), `deadline` or a kill. A thread of its own waits for the exit
+    /// without reaping (`waitid` with `WNOWAIT`), so the child's pid stays
+    /// its own while the worker may still signal it. Only on Linux; where
+    /// no such wait exists, or no thread can be started, `Err`: the caller
+    /// then waits for the exit itself.
+    fn watch_exit(
+        &self,
+        exit_line: Sender<Event>,
+        events: &Receiver<Event>,
+        deadline: Option<Instant>,
+    ) -> io::Result<End> {
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::io::Errno;
+            use rustix::process::{waitid, Pid, WaitId, WaitIdOptions};
+            let pid = Pid::from_child(&self.child);
+            let name = format!("{}-exit", thread::current().name().unwrap_or("callpool"));
+            thread::Builder::new().name(name).spawn(move || {
+                let exited = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
+                while let Err(Errno::INTR) = waitid(WaitId::Pid(pid), exited) {}
+                // The worker may have stopped listening (it killed and
+                // reaped the child, and then this wait ends too).
+                let _ = exit_line.send(Event::Exited);
+            })?;
+            loop {
+                let event = match deadline {
+                    Some(deadline) => events.recv_deadline(deadline),
+                    None => events.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                return Ok(match event {
+                    // Both readers have reported already: nothing else comes.
+                    Ok(Event::Closed(_)) => continue,
+                    Ok(Event::Exited) | Err(RecvTimeoutError::Disconnected) => End::PipesClosed,
+                    Ok(Event::Kill) => End::Kill,
+                    Err(RecvTimeoutError::Timeout) => End::Deadline,
+                });
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (exit_line, events, deadline);
+            Err(io::Error::from(io::ErrorKind::Unsupported))
+        }
     }
 
     fn kill_and_wait(&mut self) -> io::Result<ExitStatus> {

@@ -405,6 +405,87 @@ fn shutdown_now_kills_a_command_with_what_it_started_in_its_own_process_group() 
     assert_no_children();
 }
 
+/// A command that closes both its pipes and runs on, past its timeout: the
+/// worker watches for its exit beside the deadline, so the timeout still
+/// kills it (it was waited for in `wait()`, where no deadline reached it:
+/// this test's 600 s sleep would have held the request for 600 s).
+#[test]
+fn a_command_that_closes_its_pipes_and_runs_on_is_still_killed_at_its_timeout() {
+    let _serial = serial();
+    let marker = std::env::temp_dir().join(format!("callpool-closed-{}", std::process::id()));
+    let _ = fs::remove_file(&marker);
+    let mut cmd = Command::new("sh");
+    // The shell's pid is the sleep's: it execs it.
+    cmd.args([
+        "-c",
+        "echo $$ > \"$1\"; exec >&- 2>&-; exec sleep 600",
+        "sh",
+    ])
+    .arg(&marker);
+    let pool = ThreadPool::new(1);
+    let (request, outcome) = observed(WorkRequest::command_timeout(
+        cmd,
+        Duration::from_millis(300),
+    ));
+    pool.put_request(request).unwrap();
+    let waited = pool.wait_timeout(NOT_KILLED);
+    let pid = fs::read_to_string(&marker).unwrap_or_default();
+    let _left = pid.trim().parse().ok().map(KillOnDrop);
+    let _ = fs::remove_file(&marker);
+    assert_eq!(waited, Ok(1), "the command outlived its timeout");
+    match outcome.try_recv().unwrap() {
+        Err(TaskError::Failed(CommandError::TimedOut { stdout, stderr, .. })) => {
+            assert!(stdout.is_empty() && stderr.is_empty());
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_no_children();
+}
+
+/// The same command killed by `shutdown_now` rather than a timeout.
+#[test]
+fn shutdown_now_kills_a_command_that_closed_its_pipes_and_runs_on() {
+    let _serial = serial();
+    let fifo = std::env::temp_dir().join(format!("callpool-closed-fifo-{}", std::process::id()));
+    let _ = fs::remove_file(&fifo);
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo failed");
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "exec >&- 2>&-; echo $$ > \"$1\"; exec sleep 600",
+        "sh",
+    ])
+    .arg(&fifo);
+    let pool = ThreadPool::new(1);
+    let other = pool.new_handle();
+    let (request, outcome) = observed(WorkRequest::command(cmd));
+    other.put_request(request).unwrap();
+    let path = fifo.clone();
+    // Written after both pipes were closed: the worker is past its reads.
+    let pid: u32 = within("the command to close its pipes", move || {
+        fs::read_to_string(path)
+    })
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    let _left = KillOnDrop(pid);
+
+    assert!(pool.shutdown_now().is_empty());
+    assert_eq!(
+        other.wait_timeout(NOT_KILLED),
+        Ok(1),
+        "the command was not killed"
+    );
+    match outcome.try_recv().unwrap() {
+        Err(TaskError::Failed(CommandError::Killed)) => {}
+        other => panic!("expected the command to be killed, got {other:?}"),
+    }
+    fs::remove_file(&fifo).unwrap();
+    assert_no_children();
+}
+
 // ---------------------------------------------------------------------------
 // Commands as tickets.
 // ---------------------------------------------------------------------------
