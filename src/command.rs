@@ -514,6 +514,17 @@ pub(crate) fn run(
     }
 }
 
+/// The next event, waiting until `deadline` if there is one.
+fn next_event(
+    events: &Receiver<Event>,
+    deadline: Option<Instant>,
+) -> Result<Event, RecvTimeoutError> {
+    match deadline {
+        Some(deadline) => events.recv_deadline(deadline),
+        None => events.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    }
+}
+
 /// What the readers have read so far, and which pipes are still open.
 struct Output {
     stdout: Sink,
@@ -540,11 +551,7 @@ impl Output {
     /// `deadline` passes.
     fn collect(&mut self, events: &Receiver<Event>, deadline: Option<Instant>) -> End {
         while self.open > 0 {
-            let event = match deadline {
-                Some(deadline) => events.recv_deadline(deadline),
-                None => events.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            match event {
+            match next_event(events, deadline) {
                 Ok(Event::Closed(read)) => {
                     self.open -= 1;
                     if let Err(e) = read {
@@ -704,17 +711,15 @@ impl Reaper {
                 let _ = exit_line.send(Event::Exited);
             })?;
             loop {
-                let event = match deadline {
-                    Some(deadline) => events.recv_deadline(deadline),
-                    None => events.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                };
-                return Ok(match event {
-                    // Both readers have reported already: nothing else comes.
-                    Ok(Event::Closed(_)) => continue,
-                    Ok(Event::Exited) | Err(RecvTimeoutError::Disconnected) => End::PipesClosed,
-                    Ok(Event::Kill) => End::Kill,
-                    Err(RecvTimeoutError::Timeout) => End::Deadline,
-                });
+                match next_event(events, deadline) {
+                    // Both readers have reported already: none comes.
+                    Ok(Event::Closed(_)) => {}
+                    Ok(Event::Exited) | Err(RecvTimeoutError::Disconnected) => {
+                        return Ok(End::PipesClosed)
+                    }
+                    Ok(Event::Kill) => return Ok(End::Kill),
+                    Err(RecvTimeoutError::Timeout) => return Ok(End::Deadline),
+                }
             }
         }
         #[cfg(not(target_os = "linux"))]
