@@ -131,7 +131,7 @@ impl Results {
             // wait for it would be for ever. (Its count may include items
             // and wake-ups: then this returns a little early, never late.)
             let below = held::below(self.inbox.serial);
-            if below > 0 && pending <= below {
+            if all_held(pending, below) {
                 return Err(WaitError::HeldByCaller { pending });
             }
             if below > 0 && nested.is_none() {
@@ -155,7 +155,7 @@ impl Results {
                 None => below,
             };
             let held_now = held();
-            if held_now > 0 && pending <= held_now {
+            if all_held(pending, held_now) {
                 return Err(WaitError::HeldByCaller { pending });
             }
             if threads.running() == 0 {
@@ -173,7 +173,7 @@ impl Results {
                 // returns: only the rest must be stranded (it was never
                 // queued, so a count of all of them never matched).
                 let held_now = held();
-                if held_now > 0 && pending <= held_now {
+                if all_held(pending, held_now) {
                     return Err(WaitError::HeldByCaller { pending });
                 }
                 if threads.stranded(&self.inbox, pending - held_now) {
@@ -487,6 +487,13 @@ fn report_last(task: &mut Envelope<dyn Task>, id: RequestId, finished: Finished)
     panicked.catch("a result callback", || task.report(id));
     panicked.catch("a batch-done callback", || finished.run());
     panicked.resume();
+}
+
+/// Whether all that is `pending` is held by the frames of callbacks below
+/// the wait (`held` of them, if any): results that can be handled only once
+/// those callbacks return, so the wait returns `HeldByCaller`.
+fn all_held(pending: usize, held: usize) -> bool {
+    held > 0 && pending <= held
 }
 
 /// Whether a blocking receive may return, given one reading of `pending`.
