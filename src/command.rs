@@ -478,21 +478,18 @@ pub(crate) fn run(
     let mut end = output.collect(&events, deadline);
     if let End::PipesClosed = end {
         // Almost always the child has exited already.
-        match child.try_wait().map_err(CommandError::Io)? {
-            Some(status) => return output.into_result(status),
-            None => match child.watch_exit(exit_line, &events, deadline) {
-                Ok(End::PipesClosed) => {
-                    let status = child.wait().map_err(CommandError::Io)?;
-                    return output.into_result(status);
-                }
-                Ok(ended) => end = ended,
-                // No thread to watch with: waited for here, out of reach
-                // of the deadline and of a kill (as where no watch exists).
-                Err(_) => {
-                    let status = child.wait().map_err(CommandError::Io)?;
-                    return output.into_result(status);
-                }
-            },
+        if let Some(status) = child.try_wait().map_err(CommandError::Io)? {
+            return output.into_result(status);
+        }
+        // It runs on with its pipes closed: watched for beside the deadline
+        // and a kill. With no watch (not Linux, or no thread to watch with),
+        // waited for below, out of reach of both.
+        end = child
+            .watch_exit(exit_line, &events, deadline)
+            .unwrap_or(End::PipesClosed);
+        if let End::PipesClosed = end {
+            let status = child.wait().map_err(CommandError::Io)?;
+            return output.into_result(status);
         }
     }
     if let Err(e) = child.kill_and_wait() {

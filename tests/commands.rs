@@ -230,12 +230,29 @@ fn shutdown_now_kills_a_running_command() {
     assert_no_children();
 }
 
-/// A FIFO, and a command that writes its pid to it and then sleeps 30 s.
-fn pid_to_fifo_then_sleep() -> (PathBuf, Command) {
-    let fifo = std::env::temp_dir().join(format!("callpool-commands-{}", std::process::id()));
+/// A new FIFO in the temporary directory, named `name` and this process.
+fn fifo(name: &str) -> PathBuf {
+    let fifo = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     let _ = fs::remove_file(&fifo);
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success(), "mkfifo failed");
+    fifo
+}
+
+/// The pid a command writes to `fifo`, once it has written it. Opening the
+/// FIFO waits until the command opens it to write.
+fn pid_from(fifo: &Path, what: &str) -> u32 {
+    let path = fifo.to_owned();
+    within(what, move || fs::read_to_string(path))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A FIFO, and a command that writes its pid to it and then sleeps 30 s.
+fn pid_to_fifo_then_sleep() -> (PathBuf, Command) {
+    let fifo = fifo("callpool-commands");
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "echo $$ > \"$1\"; exec sleep 30", "sh"])
         .arg(&fifo);
@@ -245,13 +262,7 @@ fn pid_to_fifo_then_sleep() -> (PathBuf, Command) {
 /// Returns once the command of [`pid_to_fifo_then_sleep`] runs, checking
 /// that it is this process's only child.
 fn await_the_child(fifo: &Path) {
-    let path = fifo.to_owned();
-    // Opening the FIFO waits until the child opens it to write.
-    let pid: u32 = within("the child to start", move || fs::read_to_string(path))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = pid_from(fifo, "the child to start");
     assert_eq!(children(), vec![pid]);
 }
 
@@ -377,21 +388,12 @@ fn a_timed_out_command_in_its_own_process_group_is_killed_with_what_it_started()
 #[test]
 fn shutdown_now_kills_a_command_with_what_it_started_in_its_own_process_group() {
     let _serial = serial();
-    let fifo = std::env::temp_dir().join(format!("callpool-group-fifo-{}", std::process::id()));
-    let _ = fs::remove_file(&fifo);
-    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
-    assert!(made.success(), "mkfifo failed");
+    let fifo = fifo("callpool-group-fifo");
     let pool = ThreadPool::new(1);
     let other = pool.new_handle();
     let (request, outcome) = observed(WorkRequest::command(group_script("", &fifo)));
     other.put_request(request).unwrap();
-    let path = fifo.clone();
-    // Opening the FIFO waits until the script opens it to write.
-    let grandchild: u32 = within("the script to start", move || fs::read_to_string(path))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let grandchild = pid_from(&fifo, "the script to start");
     let _left = KillOnDrop(grandchild);
 
     assert!(pool.shutdown_now().is_empty());
@@ -446,10 +448,7 @@ fn a_command_that_closes_its_pipes_and_runs_on_is_still_killed_at_its_timeout() 
 #[test]
 fn shutdown_now_kills_a_command_that_closed_its_pipes_and_runs_on() {
     let _serial = serial();
-    let fifo = std::env::temp_dir().join(format!("callpool-closed-fifo-{}", std::process::id()));
-    let _ = fs::remove_file(&fifo);
-    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
-    assert!(made.success(), "mkfifo failed");
+    let fifo = fifo("callpool-closed-fifo");
     let mut cmd = Command::new("sh");
     cmd.args([
         "-c",
@@ -461,15 +460,8 @@ fn shutdown_now_kills_a_command_that_closed_its_pipes_and_runs_on() {
     let other = pool.new_handle();
     let (request, outcome) = observed(WorkRequest::command(cmd));
     other.put_request(request).unwrap();
-    let path = fifo.clone();
     // Written after both pipes were closed: the worker is past its reads.
-    let pid: u32 = within("the command to close its pipes", move || {
-        fs::read_to_string(path)
-    })
-    .unwrap()
-    .trim()
-    .parse()
-    .unwrap();
+    let pid = pid_from(&fifo, "the command to close its pipes");
     let _left = KillOnDrop(pid);
 
     assert!(pool.shutdown_now().is_empty());
