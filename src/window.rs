@@ -910,6 +910,7 @@ impl<'p, I: Iterator, F, T, E> InOrder<'p, I, F, T, E> {
     /// Whether a put went in (see the free `went_in`).
     fn went_in(&mut self, put: Put) -> bool {
         went_in(put, self.flying.len(), &mut self.unput).unwrap_or_else(|| {
+            log::debug!("callpool: imap stops pulling inputs: the pool refused a put");
             self.inputs = None;
             false
         })

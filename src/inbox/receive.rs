@@ -11,6 +11,7 @@ use once_cell::sync::OnceCell;
 use crate::error::WaitError;
 use crate::inbox::batches::{Batches, Finished, Tally};
 use crate::inbox::held::{self, OpenRun};
+use crate::inbox::nudge::Nudged;
 use crate::inbox::{Inbox, Msg, WaiterGuard};
 use crate::lookout::Home;
 use crate::patience::{Blocking, Patience};
@@ -159,25 +160,15 @@ impl Results {
                 return Err(WaitError::HeldByCaller { pending });
             }
             if threads.running() == 0 {
-                // No thread left: whatever was in flight is in our queue now,
-                // or in the hands of another thread handling this handle's
-                // results (which wakes us when it has: see `handle`).
-                handled += self.handle_run(threads, Some(&waiter), &mut tally);
-                // One read decides both: another waiter may handle the last
-                // result between two reads, and 0 pending is never stranded.
-                let pending = self.inbox.pending();
-                if may_return(until, handled, pending) {
-                    return Ok(handled);
-                }
-                // What the frames below hold is handled once the callback
-                // returns: only the rest must be stranded (it was never
-                // queued, so a count of all of them never matched).
-                let held_now = held();
-                if all_held(pending, held_now) {
-                    return Err(WaitError::HeldByCaller { pending });
-                }
-                if threads.stranded(&self.inbox, pending - held_now) {
-                    return Err(WaitError::NoWorkersAvailable { pending });
+                if let Some(ended) = self.with_no_thread_left(
+                    threads,
+                    &waiter,
+                    &mut tally,
+                    until,
+                    &mut handled,
+                    held,
+                ) {
+                    return ended;
                 }
             }
             // Looks for a while first (only a matter of speed: see
@@ -214,22 +205,7 @@ impl Results {
                         look_once = true;
                         continue;
                     }
-                    let received = match (nudged, deadline) {
-                        (Some(nudged), deadline) => nudged.wait(deadline).map(|()| Some(Msg::Wake)),
-                        (None, None) => Ok(self.receiver.recv().ok()),
-                        (None, Some(deadline)) => self.receiver.recv_deadline(deadline).map(Some),
-                    };
-                    let msg = match received {
-                        Ok(msg) => msg,
-                        Err(RecvTimeoutError::Timeout) => {
-                            return Err(WaitError::Timeout {
-                                pending: self.inbox.pending(),
-                            })
-                        }
-                        Err(RecvTimeoutError::Disconnected) => None,
-                    };
-                    self.patience.woke(blocking);
-                    msg
+                    self.block_once(nudged, deadline, blocking)?
                 }
             };
             match msg {
@@ -253,6 +229,67 @@ impl Results {
                 }
             }
         }
+    }
+
+    /// `block`'s look once no thread is left: whatever was in flight is
+    /// in the result queue now, or in the hands of another thread handling
+    /// this handle's results (which wakes us when it has: see `handle`).
+    /// Handles it, adding to `handled`; then whether the wait ends
+    /// (`Some`), with `held` what the callers below hold.
+    fn with_no_thread_left(
+        &self,
+        threads: &impl Threads,
+        waiter: &WaiterGuard<'_>,
+        tally: &mut Tally,
+        until: Until,
+        handled: &mut usize,
+        held: impl Fn() -> usize,
+    ) -> Option<Result<usize, WaitError>> {
+        *handled += self.handle_run(threads, Some(waiter), tally);
+        // One read decides both: another waiter may handle the last result
+        // between two reads, and 0 pending is never stranded.
+        let pending = self.inbox.pending();
+        if may_return(until, *handled, pending) {
+            return Some(Ok(*handled));
+        }
+        // What the frames below hold is handled once the callback returns:
+        // only the rest must be stranded (it was never queued, so a count
+        // of all of them never matched).
+        let held_now = held();
+        if all_held(pending, held_now) {
+            return Some(Err(WaitError::HeldByCaller { pending }));
+        }
+        if threads.stranded(&self.inbox, pending - held_now) {
+            return Some(Err(WaitError::NoWorkersAvailable { pending }));
+        }
+        None
+    }
+
+    /// A waiter's block, after its look came up empty: until a message
+    /// (`None` when every sender is gone), a nudge of a nested waiter's
+    /// own (`nudged`, read as a wake-up), or `deadline`.
+    fn block_once(
+        &self,
+        nudged: Option<&Nudged>,
+        deadline: Option<Instant>,
+        blocking: Blocking,
+    ) -> Result<Option<Msg>, WaitError> {
+        let received = match (nudged, deadline) {
+            (Some(nudged), deadline) => nudged.wait(deadline).map(|()| Some(Msg::Wake)),
+            (None, None) => Ok(self.receiver.recv().ok()),
+            (None, Some(deadline)) => self.receiver.recv_deadline(deadline).map(Some),
+        };
+        let msg = match received {
+            Ok(msg) => msg,
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(WaitError::Timeout {
+                    pending: self.inbox.pending(),
+                })
+            }
+            Err(RecvTimeoutError::Disconnected) => None,
+        };
+        self.patience.woke(blocking);
+        Ok(msg)
     }
 
     /// Looks at the queue with `take` once (`look_once`) or for a while

@@ -737,7 +737,9 @@ impl<J> RequestQueue<J> {
     /// `BeforeSleep::held_elsewhere`), a dismissal or a lifecycle change
     /// shows up once this worker is counted as sleeping. A draining worker
     /// sleeps only while a put or a take is half-way (the count is above
-    /// zero, the FIFO empty). Says how the sleep ended ([`Slept`]).
+    /// zero, the FIFO empty). `draining`: the worker is such a one (what
+    /// `take`'s last look called `leaving`). Says how the sleep ended
+    /// ([`Slept`]).
     fn sleep(
         &self,
         flags: &WorkerFlags,
