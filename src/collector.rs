@@ -91,12 +91,51 @@ pub struct Collector<'a, T, E = Infallible> {
 impl ThreadPool {
     /// A [`Collector`] on this handle for requests whose callables return
     /// `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut lengths = pool.collector::<usize>();
+    /// for word in ["a", "bb", "ccc"] {
+    ///     lengths.put(|w: &str| w.len(), word)?;
+    /// }
+    /// // Counted by the collector, not by the handle.
+    /// assert_eq!((lengths.pending(), pool.pending()), (3, 0));
+    /// let mut all: Vec<usize> = lengths.outcomes().map(|(_, n)| n.unwrap()).collect();
+    /// all.sort_unstable(); // they come in the order they finished
+    /// assert_eq!(all, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn collector<T>(&self) -> Collector<'_, T> {
         Collector::new(self)
     }
 
     /// A [`Collector`] for callables that return `Result<T, E>` (an `Err`
     /// comes back as [`TaskError::Failed`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    /// use std::num::ParseIntError;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut parsed = pool.fallible_collector::<u32, ParseIntError>();
+    /// for text in ["12", "twelve"] {
+    ///     parsed.put_fallible(|s: &str| s.parse::<u32>(), text)?;
+    /// }
+    /// let (mut numbers, mut failed) = (Vec::new(), 0);
+    /// parsed.wait_with(|_, outcome| match outcome {
+    ///     Ok(n) => numbers.push(n),
+    ///     Err(TaskError::Failed(_)) => failed += 1,
+    ///     Err(other) => panic!("{other}"),
+    /// });
+    /// assert_eq!((numbers, failed), (vec![12], 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fallible_collector<T, E>(&self) -> Collector<'_, T, E> {
         Collector::new(self)
     }
@@ -119,6 +158,26 @@ impl<'a, T, E> Collector<'a, T, E> {
 
     /// Requests put through this collector whose outcomes it has not
     /// handled yet.
+    ///
+    /// A request stays pending until its outcome is handled here, not
+    /// merely until it has run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let mut results = pool.collector::<u32>();
+    /// let (ran, has_run) = mpsc::channel();
+    /// results.put(move |n: u32| { ran.send(()).unwrap(); n }, 1)?;
+    /// has_run.recv()?;                      // the callable has run...
+    /// assert_eq!(results.pending(), 1);     // ...but its outcome is not handled yet
+    /// assert_eq!(results.wait_with(|_, _| {}), 1);
+    /// assert_eq!(results.pending(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pending(&self) -> usize {
         self.pending.len() + self.added.as_ref().map_or(0, |added| added.len())
     }
@@ -147,6 +206,23 @@ where
     ///
     /// As [`ThreadPool::put_request`] (it blocks likewise on a full bounded
     /// queue); the request handed back has nowhere to report to any more.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{PutError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut squares = pool.collector::<u64>();
+    /// let id = squares.put(|n: u64| n * n, 12)?;
+    /// let (from, square) = squares.outcomes().next().expect("one is pending");
+    /// assert_eq!((from, square?), (id, 144));
+    ///
+    /// pool.close()?;
+    /// assert!(matches!(squares.put(|n: u64| n * n, 3), Err(PutError::ShutDown(_))));
+    /// assert_eq!(squares.pending(), 0);     // a refused request is not pending
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put<F, A>(&mut self, callable: F, arg: A) -> Result<RequestId, PutError>
     where
         F: FnOnce(A) -> T + Send + 'static,
@@ -162,6 +238,22 @@ where
     /// # Errors
     ///
     /// As [`put`](Self::put).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut checked = pool.fallible_collector::<u32, String>();
+    /// let check = |n: u32| if n % 2 == 0 { Ok(n) } else { Err(format!("{n} is odd")) };
+    /// let even = checked.put_fallible(check, 4)?;
+    /// let odd = checked.put_fallible(check, 5)?;
+    /// let mut outcomes: Vec<_> = checked.outcomes().collect();
+    /// outcomes.sort_by_key(|(id, _)| *id == odd);
+    /// assert_eq!(outcomes, [(even, Ok(4)), (odd, Err(TaskError::Failed("5 is odd".to_string())))]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_fallible<F, A>(&mut self, callable: F, arg: A) -> Result<RequestId, PutError>
     where
         F: FnOnce(A) -> Result<T, E> + Send + 'static,
@@ -179,6 +271,31 @@ where
     /// # Errors
     ///
     /// As [`put`](Self::put); the callback is dropped unrun.
+    ///
+    /// # Examples
+    ///
+    /// The callbacks share a `RefCell` local (neither `Send` nor `'static`),
+    /// and run on this thread:
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::cell::RefCell;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let here = std::thread::current().id();
+    /// let sizes = RefCell::new(Vec::new());
+    /// let mut files = pool.collector::<usize>();
+    /// for name in ["a.txt", "bb.txt"] {
+    ///     files.put_then(|name: &str| name.len(), name, |size| {
+    ///         assert_eq!(std::thread::current().id(), here);
+    ///         sizes.borrow_mut().push(size.unwrap());
+    ///     })?;
+    /// }
+    /// assert_eq!(files.wait_with(|_, _| unreachable!("every request has a callback")), 2);
+    /// sizes.borrow_mut().sort_unstable();
+    /// assert_eq!(*sizes.borrow(), [5, 6]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_then<F, A, C>(&mut self, callable: F, arg: A, then: C) -> Result<RequestId, PutError>
     where
         F: FnOnce(A) -> T + Send + 'static,
@@ -197,6 +314,25 @@ where
     /// # Errors
     ///
     /// As [`put`](Self::put).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    /// use std::cell::Cell;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let failures = Cell::new(0);
+    /// let mut checks = pool.fallible_collector::<u32, String>();
+    /// let check = |n: u32| if n % 2 == 0 { Ok(n) } else { Err(format!("{n} is odd")) };
+    /// checks.put_fallible_then(check, 3, |outcome| {
+    ///     assert_eq!(outcome, Err(TaskError::Failed("3 is odd".to_string())));
+    ///     failures.set(failures.get() + 1);
+    /// })?;
+    /// checks.wait_with(|_, _| unreachable!("the request has a callback"));
+    /// assert_eq!(failures.get(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_fallible_then<F, A, C>(
         &mut self,
         callable: F,
@@ -267,6 +403,45 @@ where
     /// # Errors
     ///
     /// As [`put`](Self::put).
+    ///
+    /// # Examples
+    ///
+    /// A request per file that adds a request per line; a bad line, or an
+    /// empty file, comes back as [`TaskError::Failed`]:
+    ///
+    /// ```
+    /// use callpool::{CollectorContext, TaskError, ThreadPool};
+    ///
+    /// fn check_line(line: &str) -> Result<usize, String> {
+    ///     line.parse().map_err(|_| format!("bad line {line:?}"))
+    /// }
+    ///
+    /// fn check_file(cx: &CollectorContext<'_, usize, String>, text: &'static str) -> Result<usize, String> {
+    ///     if text.is_empty() {
+    ///         return Err("empty file".to_string());
+    ///     }
+    ///     for line in text.lines() {
+    ///         cx.add_fallible(check_line, line).map_err(|e| e.to_string())?;
+    ///     }
+    ///     Ok(text.lines().count())
+    /// }
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut checks = pool.fallible_collector::<usize, String>();
+    /// checks.put_fallible_with_context(check_file, "1\n2\nx")?;
+    /// checks.put_fallible_with_context(check_file, "")?;
+    /// let (mut counts, mut errors) = (Vec::new(), Vec::new());
+    /// checks.wait_with(|_, outcome| match outcome {
+    ///     Ok(n) => counts.push(n),
+    ///     Err(TaskError::Failed(why)) => errors.push(why),
+    ///     Err(other) => panic!("{other}"),
+    /// });
+    /// counts.sort_unstable();
+    /// errors.sort_unstable();
+    /// assert_eq!(counts, [1, 2, 3]); // two good lines, and a file of 3 lines
+    /// assert_eq!(errors, ["bad line \"x\"", "empty file"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_fallible_with_context<F, A>(
         &mut self,
         callable: F,
@@ -504,6 +679,29 @@ where
     /// in the order they finish, running the callbacks of the others as
     /// their outcomes arrive; ends when nothing is pending. Blocks in
     /// `next` (woken by the workers, never polling).
+    ///
+    /// # Examples
+    ///
+    /// The first outcome out is the first to finish: here the second
+    /// request, since the first waits for a gate opened only once the second
+    /// is out.
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let (open, gate) = mpsc::channel::<()>();
+    /// let mut results = pool.collector::<&str>();
+    /// let slow = results.put(move |_: ()| { let _ = gate.recv(); "slow" }, ())?;
+    /// let fast = results.put(|_: ()| "fast", ())?;
+    /// let mut outcomes = results.outcomes();
+    /// assert_eq!(outcomes.next(), Some((fast, Ok("fast"))));
+    /// drop(open);
+    /// assert_eq!(outcomes.next(), Some((slow, Ok("slow"))));
+    /// assert_eq!(outcomes.next(), None); // nothing pending
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn outcomes(&mut self) -> Outcomes<'_, 'a, T, E> {
         Outcomes { collector: self }
     }
@@ -519,6 +717,29 @@ where
     /// handle's own callbacks, which run here while a worker is stuck on
     /// its full result queue (see
     /// [`Builder::result_capacity`](crate::Builder::result_capacity)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::cell::Cell;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let called_back = Cell::new(0);
+    /// let mut jobs = pool.collector::<u32>();
+    /// for n in 1..=3 {
+    ///     jobs.put(|n: u32| n * 10, n)?;
+    /// }
+    /// jobs.put_then(|n: u32| n, 7, |seven| {
+    ///     assert_eq!(seven, Ok(7));
+    ///     called_back.set(called_back.get() + 1);
+    /// })?;
+    /// let mut sum = 0;
+    /// let handled = jobs.wait_with(|_, tens| sum += tens.unwrap());
+    /// assert_eq!(handled, 4); // three handed to `each`, one to its callback
+    /// assert_eq!((sum, called_back.get(), jobs.pending()), (60, 1, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_with(&mut self, mut each: impl FnMut(RequestId, Result<T, TaskError<E>>)) -> usize {
         let mut handled = 0;
         while let Some(arrival) = self.next_arrival() {
