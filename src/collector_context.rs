@@ -123,6 +123,50 @@ where
     /// [`PutError::DuplicateId`], never for these automatic ids). The
     /// request in the error still counts on the collector: dropped, it
     /// ends there as [`TaskError::Cancelled`](crate::TaskError::Cancelled).
+    ///
+    /// # Examples
+    ///
+    /// One request per directory, which adds one per file it lists:
+    ///
+    /// ```
+    /// use callpool::{CollectorContext, ThreadPool};
+    ///
+    /// fn list(cx: &CollectorContext<'_, String>, dir: &'static str) -> String {
+    ///     for file in ["a", "b"] {
+    ///         cx.add(move |file: &str| format!("{dir}/{file}"), file).expect("the pool is open");
+    ///     }
+    ///     dir.to_string()
+    /// }
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut paths = pool.collector::<String>();
+    /// paths.put_with_context(list, "src")?;
+    /// let mut all: Vec<String> = paths.outcomes().map(|(_, path)| path.unwrap()).collect();
+    /// all.sort_unstable();
+    /// assert_eq!(all, ["src", "src/a", "src/b"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Refused once the pool is shut down, the request still ends on the
+    /// collector, as `Cancelled`:
+    ///
+    /// ```
+    /// use callpool::{CollectorContext, PutError, TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let stopper = pool.clone();
+    /// let mut results = pool.collector::<u32>();
+    /// results.put_with_context(move |cx: &CollectorContext<'_, u32>, n: u32| {
+    ///     drop(stopper.shutdown_now());
+    ///     let refused = cx.add(|n: u32| n + 1, n);
+    ///     assert!(matches!(refused, Err(PutError::ShutDown(_))));
+    ///     n
+    /// }, 1)?;
+    /// let mut outcomes: Vec<_> = results.outcomes().map(|(_, outcome)| outcome).collect();
+    /// outcomes.sort_by_key(Result::is_err);
+    /// assert_eq!(outcomes, [Ok(1), Err(TaskError::Cancelled)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add<F, A>(&self, callable: F, arg: A) -> Result<RequestId, PutError>
     where
         F: FnOnce(A) -> T + Send + 'static,
@@ -138,6 +182,34 @@ where
     /// # Errors
     ///
     /// As [`add`](Self::add).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{CollectorContext, TaskError, ThreadPool};
+    ///
+    /// fn parse_all(cx: &CollectorContext<'_, u32, String>, words: &'static str) -> Result<u32, String> {
+    ///     for word in words.split(' ') {
+    ///         cx.add_fallible(|w: &str| w.parse().map_err(|_| format!("{w:?}")), word)
+    ///             .map_err(|e| e.to_string())?;
+    ///     }
+    ///     Ok(0)
+    /// }
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut numbers = pool.fallible_collector::<u32, String>();
+    /// numbers.put_fallible_with_context(parse_all, "4 five 6")?;
+    /// let (mut parsed, mut bad) = (Vec::new(), Vec::new());
+    /// numbers.wait_with(|_, outcome| match outcome {
+    ///     Ok(n) => parsed.push(n),
+    ///     Err(TaskError::Failed(word)) => bad.push(word),
+    ///     Err(other) => panic!("{other}"),
+    /// });
+    /// parsed.sort_unstable();
+    /// assert_eq!(parsed, [0, 4, 6]); // the parent's 0 among them
+    /// assert_eq!(bad, ["\"five\""]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_fallible<F, A>(&self, callable: F, arg: A) -> Result<RequestId, PutError>
     where
         F: FnOnce(A) -> Result<T, E> + Send + 'static,
@@ -153,6 +225,27 @@ where
     /// # Errors
     ///
     /// As [`add`](Self::add).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{CollectorContext, ThreadPool};
+    ///
+    /// fn countdown(cx: &CollectorContext<'_, u32>, n: u32) -> u32 {
+    ///     if n > 0 {
+    ///         cx.add_with_context(countdown, n - 1).expect("the pool is open");
+    ///     }
+    ///     n
+    /// }
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut counted = pool.collector::<u32>();
+    /// counted.put_with_context(countdown, 5)?;
+    /// let mut all: Vec<u32> = counted.outcomes().map(|(_, n)| n.unwrap()).collect();
+    /// all.sort_unstable();
+    /// assert_eq!(all, [0, 1, 2, 3, 4, 5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_with_context<F, A>(&self, callable: F, arg: A) -> Result<RequestId, PutError>
     where
         F: FnOnce(&CollectorContext<'_, T, E>, A) -> T + Send + 'static,
@@ -168,6 +261,39 @@ where
     /// # Errors
     ///
     /// As [`add`](Self::add).
+    ///
+    /// # Examples
+    ///
+    /// Halves an even number, adding a request for the half, until it reaches
+    /// 1 or fails on an odd number:
+    ///
+    /// ```
+    /// use callpool::{CollectorContext, TaskError, ThreadPool};
+    ///
+    /// fn halve(cx: &CollectorContext<'_, u32, String>, n: u32) -> Result<u32, String> {
+    ///     if n > 1 && n % 2 == 1 {
+    ///         return Err(format!("{n} is odd"));
+    ///     }
+    ///     if n > 1 {
+    ///         cx.add_fallible_with_context(halve, n / 2).map_err(|e| e.to_string())?;
+    ///     }
+    ///     Ok(n)
+    /// }
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut halves = pool.fallible_collector::<u32, String>();
+    /// halves.put_fallible_with_context(halve, 24)?;
+    /// let (mut even, mut failed) = (Vec::new(), Vec::new());
+    /// halves.wait_with(|_, outcome| match outcome {
+    ///     Ok(n) => even.push(n),
+    ///     Err(TaskError::Failed(why)) => failed.push(why),
+    ///     Err(other) => panic!("{other}"),
+    /// });
+    /// even.sort_unstable();
+    /// assert_eq!(even, [6, 12, 24]);
+    /// assert_eq!(failed, ["3 is odd"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_fallible_with_context<F, A>(
         &self,
         callable: F,
