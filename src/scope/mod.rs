@@ -202,6 +202,28 @@ where
     /// [`ScopedPutError`] if the pool refuses it (it blocks, like
     /// [`ThreadPool::put_request`], on a full bounded queue); the request
     /// has been dropped unrun by then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ScopedPutError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let words = vec![String::from("apple"), String::from("fig")];
+    /// let mut lengths = pool.scope(|s| {
+    ///     for word in &words {
+    ///         s.put(|w: &String| w.len(), word)?; // borrows `word` from `words`
+    ///     }
+    ///     Ok::<_, ScopedPutError>(s.outcomes().map(|(_, n)| n.unwrap()).collect::<Vec<_>>())
+    /// })?;
+    /// lengths.sort_unstable();
+    /// assert_eq!(lengths, [3, 5]);
+    ///
+    /// pool.close()?;
+    /// let refused = pool.scope(|s| s.put(|w: &String| w.len(), &words[0]));
+    /// assert!(matches!(refused, Err(ScopedPutError::ShutDown(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put<F, A>(&mut self, callable: F, arg: A) -> Result<RequestId, ScopedPutError>
     where
         F: FnOnce(A) -> T + Send + 'env,
@@ -217,6 +239,28 @@ where
     /// # Errors
     ///
     /// As [`put`](Self::put).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    /// use std::num::ParseIntError;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let text = String::from("1 2 x");
+    /// let (mut sum, mut failed) = (0, 0);
+    /// pool.fallible_scope(|s| {
+    ///     for token in text.split(' ') {
+    ///         s.put_fallible(|t: &str| t.parse::<u32>(), token).unwrap(); // borrows `text`
+    ///     }
+    ///     s.wait_with(|_, outcome: Result<u32, TaskError<ParseIntError>>| match outcome {
+    ///         Ok(n) => sum += n,
+    ///         Err(TaskError::Failed(_)) => failed += 1,
+    ///         Err(other) => panic!("{other}"),
+    ///     });
+    /// });
+    /// assert_eq!((sum, failed), (3, 1));
+    /// ```
     pub fn put_fallible<F, A>(&mut self, callable: F, arg: A) -> Result<RequestId, ScopedPutError>
     where
         F: FnOnce(A) -> Result<T, E> + Send + 'env,
@@ -327,6 +371,25 @@ where
     /// # Errors
     ///
     /// As [`put`](Self::put); the callback is dropped unrun.
+    ///
+    /// # Examples
+    ///
+    /// The callback may borrow a local mutably, and runs at the latest as
+    /// the scope ends:
+    ///
+    /// ```
+    /// use callpool::{ScopedPutError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let data = vec![3, 1, 2];
+    /// let mut max = None;
+    /// pool.scope(|s| {
+    ///     s.put_then(|d: &Vec<i32>| d.iter().copied().max(), &data, |m| max = m.unwrap())?;
+    ///     Ok::<_, ScopedPutError>(())
+    /// })?;
+    /// assert_eq!(max, Some(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_then<F, A, C>(
         &mut self,
         callable: F,
@@ -350,6 +413,25 @@ where
     /// # Errors
     ///
     /// As [`put`](Self::put).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ScopedPutError, TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let config = [String::from("port=80"), String::from("host=example.com")];
+    /// let port = |line: &String| line.strip_prefix("port=").and_then(|p| p.parse::<u16>().ok()).ok_or("no port");
+    /// let (mut first, mut second) = (None, None);
+    /// pool.fallible_scope(|s| {
+    ///     s.put_fallible_then(port, &config[0], |p| first = Some(p))?;
+    ///     s.put_fallible_then(port, &config[1], |p| second = Some(p))?;
+    ///     Ok::<_, ScopedPutError>(())
+    /// })?;
+    /// assert_eq!(first, Some(Ok(80)));
+    /// assert_eq!(second, Some(Err(TaskError::Failed("no port"))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_fallible_then<F, A, C>(
         &mut self,
         callable: F,
