@@ -291,6 +291,19 @@ impl WorkRequest {
     }
 
     /// This request's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let request: WorkRequest = WorkRequest::new(|n: u32| n, 1).into();
+    /// let id = request.id();
+    /// assert_eq!(pool.put_request(request)?, id); // the put returns the same id
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn id(&self) -> RequestId {
         self.task_ref().id()
     }
@@ -389,6 +402,24 @@ where
 
 impl<W, T, E, R, X> Request<W, T, E, R, X> {
     /// Sets the callback that receives the result, on the polling thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let here = std::thread::current().id();
+    /// let (tx, rx) = mpsc::channel();
+    /// let id = pool.put_request(WorkRequest::new(|n: u32| n * 2, 21).on_result(move |id, doubled| {
+    ///     assert_eq!(std::thread::current().id(), here); // the thread that waits, not a worker
+    ///     tx.send((id, doubled)).unwrap();
+    /// }))?;
+    /// pool.wait()?;
+    /// assert_eq!(rx.try_recv()?, (id, 42));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_result<R2>(self, callback: R2) -> Request<W, T, E, R2, X>
     where
         R2: FnOnce(RequestId, T) + Send + 'static,
@@ -410,6 +441,24 @@ impl<W, T, E, R, X> Request<W, T, E, R, X> {
 
     /// Sets the callback that receives a failure, a panic or a cancellation,
     /// on the polling thread. Without one, failures are logged at error level.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool, WorkRequest};
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (tx, rx) = mpsc::channel();
+    /// pool.put_request(
+    ///     WorkRequest::new(|n: u32| if n == 0 { panic!("zero") } else { 100 / n }, 0)
+    ///         .on_result(|_, _| unreachable!("it panics"))
+    ///         .on_error(move |_, err| tx.send(err).unwrap()),
+    /// )?;
+    /// pool.wait()?;
+    /// assert_eq!(rx.try_recv()?, TaskError::Panicked("zero".to_string()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_error<X2>(self, callback: X2) -> Request<W, T, E, R, X2>
     where
         X2: FnOnce(RequestId, TaskError<E>) + Send + 'static,
@@ -432,6 +481,25 @@ impl<W, T, E, R, X> Request<W, T, E, R, X> {
     /// Chooses this request's id. It is kept exactly as given; a pool handle
     /// refuses a second pending request with the same user-chosen id
     /// ([`PutError::DuplicateId`](crate::PutError::DuplicateId)).
+    ///
+    /// # Examples
+    ///
+    /// A request is pending until its outcome is handled, so the second put
+    /// below is refused; once `wait` has handled the first, the id is free:
+    ///
+    /// ```
+    /// use callpool::{PutError, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let id = pool.put_request(WorkRequest::new(|n: u32| n, 1).with_id(7))?;
+    /// assert_eq!((id.value(), id.is_user_chosen()), (7, true));
+    /// let again = pool.put_request(WorkRequest::new(|n: u32| n, 2).with_id(7));
+    /// assert!(matches!(again, Err(PutError::DuplicateId(_))));
+    /// pool.wait()?;
+    /// pool.put_request(WorkRequest::new(|n: u32| n, 3).with_id(7))?;
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_id(mut self, id: u64) -> Self {
         self.id = Some(id);
         self
@@ -497,6 +565,28 @@ impl<W, T, E, R, X> Request<W, T, E, R, X> {
     /// which worker: its callbacks read it with [`timing`](crate::timing).
     /// Only requests made this way read the clock; the others carry
     /// nothing for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (tx, rx) = mpsc::channel();
+    /// let untimed = tx.clone();
+    /// pool.put_request(WorkRequest::new(|n: u32| n, 1).timed().on_result(move |_, _| {
+    ///     tx.send(callpool::timing().map(|t| t.worker)).unwrap();
+    /// }))?;
+    /// pool.put_request(WorkRequest::new(|n: u32| n, 2).on_result(move |_, _| {
+    ///     untimed.send(callpool::timing().map(|t| t.worker)).unwrap();
+    /// }))?;
+    /// pool.wait()?;
+    /// let mut seen: Vec<_> = rx.try_iter().collect();
+    /// seen.sort_unstable();
+    /// assert_eq!(seen, [None, Some(Some(0))]); // the timed one ran on worker 0
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn timed(mut self) -> Self {
         self.timed = true;
         self
