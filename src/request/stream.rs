@@ -38,12 +38,61 @@ impl<'a, T> Emitter<'a, T> {
     /// # Errors
     ///
     /// [`Closed`] when the handle is gone (the item is dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Closed, Emitter, ThreadPool, WorkRequest};
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (tx, rx) = mpsc::channel();
+    /// let id = pool.put_request(
+    ///     WorkRequest::streaming(|words: &'static str, out: &Emitter<'_, (callpool::RequestId, &str)>| {
+    ///         for word in words.split(' ') {
+    ///             out.emit((out.id(), word))?; // `id` is the request's, as `put_request` returned it
+    ///         }
+    ///         Ok::<_, Closed>(())
+    ///     }, "one two three")
+    ///     .on_result(move |_, item| tx.send(item).unwrap()),
+    /// )?;
+    /// pool.wait()?;
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [(id, "one"), (id, "two"), (id, "three")]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Once the handle that put the request is gone, `emit` says so, and the
+    /// callable can stop:
+    ///
+    /// ```
+    /// use callpool::{Closed, Emitter, ThreadPool, WorkRequest};
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let handle = pool.new_handle();
+    /// let (started, has_started) = mpsc::channel();
+    /// let (open, gate) = mpsc::channel::<()>();
+    /// let (tx, rx) = mpsc::channel();
+    /// handle.put_request(WorkRequest::streaming(move |_: (), out: &Emitter<'_, u32>| {
+    ///     started.send(()).unwrap();
+    ///     let _ = gate.recv();
+    ///     tx.send(out.emit(1)).unwrap();
+    ///     Ok::<_, Closed>(())
+    /// }, ()))?;
+    /// has_started.recv()?;
+    /// drop(handle); // nobody is left to receive its items
+    /// drop(open);
+    /// assert_eq!(rx.recv()?, Err(Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn emit(&self, item: T) -> Result<(), Closed> {
         let item = (self.send)(self.cx.id(), item);
         self.cx.spawner.emit(item)
     }
 
     /// The id of the streaming request.
+    ///
+    /// See [`emit`](Self::emit) for an example.
     pub fn id(&self) -> RequestId {
         self.cx.id()
     }
@@ -203,6 +252,23 @@ impl<F, A, T, E> StreamRequest<F, A, T, E> {
     /// Chooses this request's id, as [`Request::with_id`](crate::Request::with_id)
     /// does: kept exactly as given; a handle refuses a second pending
     /// request with the same user-chosen id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Emitter, PutError, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let numbers = |n: u32, out: &Emitter<'_, u32>| (0..n).try_for_each(|i| out.emit(i));
+    /// let id = pool.put_request(
+    ///     WorkRequest::streaming(numbers, 3).with_id(7).on_result(|id, _| assert_eq!(id.value(), 7)),
+    /// )?;
+    /// assert_eq!((id.value(), id.is_user_chosen()), (7, true));
+    /// let again = pool.put_request(WorkRequest::streaming(numbers, 3).with_id(7));
+    /// assert!(matches!(again, Err(PutError::DuplicateId(_)))); // the first is still pending
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_id(mut self, id: u64) -> Self {
         self.id = Some(id);
         self
@@ -240,6 +306,26 @@ impl<F, A, T, E> StreamRequest<F, A, T, E> {
 
     /// Like [`deadline`](Self::deadline), `timeout` from now. A timeout too
     /// large for the clock means no deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Emitter, ThreadPool, WorkRequest};
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (tx, rx) = mpsc::channel();
+    /// let numbers = |n: u32, out: &Emitter<'_, u32>| (0..n).try_for_each(|i| out.emit(i));
+    /// pool.put_request(
+    ///     WorkRequest::streaming(numbers, 3)
+    ///         .timeout(Duration::MAX) // too large for the clock: no deadline
+    ///         .on_result(move |_, i| tx.send(i).unwrap()),
+    /// )?;
+    /// pool.wait()?;
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [0, 1, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.deadline = Instant::now().checked_add(timeout);
         self
@@ -247,6 +333,31 @@ impl<F, A, T, E> StreamRequest<F, A, T, E> {
 
     /// Sets the callback that receives each emitted item, on the polling
     /// thread. Without one, items are dropped.
+    ///
+    /// # Examples
+    ///
+    /// The callback is an `FnMut`, called once per item, in order; each item
+    /// counts in what `wait` returns, and so does the stream's end:
+    ///
+    /// ```
+    /// use callpool::{Emitter, ThreadPool, WorkRequest};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let items = Arc::new(Mutex::new(Vec::new()));
+    /// let mut seen = 0;
+    /// let kept = Arc::clone(&items);
+    /// pool.put_request(
+    ///     WorkRequest::streaming(|n: u32, out: &Emitter<'_, u32>| (1..=n).try_for_each(|i| out.emit(i * 10)), 3)
+    ///         .on_result(move |_, item| {
+    ///             seen += 1; // state of its own, kept from one item to the next
+    ///             kept.lock().unwrap().push((seen, item));
+    ///         }),
+    /// )?;
+    /// assert_eq!(pool.wait()?, 4); // three items and the end
+    /// assert_eq!(*items.lock().unwrap(), [(1, 10), (2, 20), (3, 30)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_result(mut self, callback: impl FnMut(RequestId, T) + Send + 'static) -> Self {
         self.on_result = Some(Box::new(callback));
         self
@@ -254,6 +365,35 @@ impl<F, A, T, E> StreamRequest<F, A, T, E> {
 
     /// Sets the callback that receives the failure, panic or cancellation,
     /// once, after every item emitted before it. Without one, it is logged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Emitter, TaskError, ThreadPool, WorkRequest};
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (tx, rx) = mpsc::channel();
+    /// let failed = tx.clone();
+    /// pool.put_request(
+    ///     WorkRequest::streaming(|_: (), out: &Emitter<'_, u32>| {
+    ///         out.emit(1).map_err(|_| "closed")?;
+    ///         out.emit(2).map_err(|_| "closed")?;
+    ///         Err("disk full")
+    ///     }, ())
+    ///     .on_result(move |_, n| tx.send(format!("item {n}")).unwrap())
+    ///     .on_error(move |_, err| {
+    ///         assert_eq!(err, TaskError::Failed("disk full"));
+    ///         failed.send(err.to_string()).unwrap();
+    ///     }),
+    /// )?;
+    /// pool.wait()?;
+    /// assert_eq!(
+    ///     rx.try_iter().collect::<Vec<_>>(),
+    ///     ["item 1", "item 2", "request failed: disk full"],
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_error(
         mut self,
         callback: impl FnOnce(RequestId, TaskError<E>) + Send + 'static,
