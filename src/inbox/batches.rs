@@ -31,11 +31,38 @@ pub struct Progress {
 
 impl Progress {
     /// Requests that have ended, however.
+    ///
+    /// # Examples
+    ///
+    /// A batch's progress is counted as the handle handles its results, so
+    /// nothing has ended before the first `poll` or `wait`:
+    ///
+    /// ```
+    /// use callpool::{make_fallible_requests, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let batch = pool.put_batch(make_fallible_requests(
+    ///     |n: u32| if n < 8 { Ok(n) } else { Err(n) },
+    ///     0..10,
+    ///     |_, _| {},
+    ///     |_, _| {},
+    /// ))?;
+    /// let before = batch.progress();
+    /// assert_eq!((before.total, before.ended()), (10, 0));
+    /// assert!(!before.is_complete());
+    /// pool.wait()?;
+    /// let after = batch.progress();
+    /// assert_eq!((after.done, after.failed, after.cancelled, after.ended()), (8, 2, 0, 10));
+    /// assert!(after.is_complete());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ended(&self) -> usize {
         self.done + self.failed + self.cancelled
     }
 
     /// Whether every request of the batch has ended.
+    ///
+    /// See [`ended`](Self::ended) for an example.
     pub fn is_complete(&self) -> bool {
         self.ended() >= self.total
     }

@@ -33,6 +33,22 @@ impl<'a> Context<'a> {
     }
 
     /// The id of the request whose callable is running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (tx, rx) = mpsc::channel();
+    /// let id = pool.put_request(WorkRequest::with_context(move |cx: &Context<'_>, _: ()| {
+    ///     tx.send(cx.id()).unwrap();
+    /// }, ()))?;
+    /// pool.wait()?;
+    /// assert_eq!(rx.try_recv()?, id);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn id(&self) -> RequestId {
         self.id
     }
@@ -44,6 +60,26 @@ impl<'a> Context<'a> {
 
     /// The index of the worker running this request, as in its thread's
     /// name and in the start and stop hooks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPool::builder().workers(2).thread_name("crawler").build()?;
+    /// let (tx, rx) = mpsc::channel();
+    /// pool.put_request(WorkRequest::with_context(move |cx: &Context<'_>, _: ()| {
+    ///     let index = cx.worker_index().expect("run by a worker");
+    ///     let name = std::thread::current().name().map(str::to_owned);
+    ///     tx.send((index, name)).unwrap();
+    /// }, ()))?;
+    /// pool.wait()?;
+    /// let (index, name) = rx.try_recv()?;
+    /// assert!(index < 2);
+    /// assert_eq!(name, Some(format!("crawler-{index}")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn worker_index(&self) -> Option<usize> {
         self.spawner.worker_index()
     }

@@ -57,11 +57,32 @@ impl RequestId {
     }
 
     /// The id's number.
+    ///
+    /// # Examples
+    ///
+    /// An automatic id and a user-chosen one with the same number are
+    /// different ids, so one handle takes both at once:
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let auto = pool.put_request(WorkRequest::new(|n: u32| n, 1))?;
+    /// let mine = pool.put_request(WorkRequest::new(|n: u32| n, 2).with_id(auto.value()))?;
+    /// assert_eq!(mine.value(), auto.value());
+    /// assert_ne!(mine, auto);
+    /// assert!(mine.is_user_chosen() && !auto.is_user_chosen());
+    /// assert_eq!(mine.to_string(), auto.to_string()); // both print as the bare number
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn value(self) -> u64 {
         self.value
     }
 
     /// Whether the user chose this id (rather than the pool).
+    ///
+    /// See [`value`](Self::value) for an example.
     pub fn is_user_chosen(self) -> bool {
         self.user_chosen
     }
