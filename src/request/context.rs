@@ -59,7 +59,8 @@ impl<'a> Context<'a> {
     }
 
     /// The index of the worker running this request, as in its thread's
-    /// name and in the start and stop hooks.
+    /// name and in the start and stop hooks. A pool runs every callable on
+    /// one of its workers, so this is always `Some` there.
     ///
     /// # Examples
     ///
