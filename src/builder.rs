@@ -66,7 +66,19 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// A builder with the default settings.
+    /// A builder with the default settings (the same as
+    /// [`ThreadPool::builder`] and `Builder::default()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::Builder;
+    ///
+    /// let pool = Builder::new().build()?;
+    /// // One worker per available core, as the defaults say.
+    /// assert_eq!(pool.workers(), std::thread::available_parallelism()?.get());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Builder {
         Builder {
             workers: None,
@@ -88,6 +100,19 @@ impl Builder {
     /// within [`min_workers`](Self::min_workers) and
     /// [`max_workers`](Self::max_workers) when either is set). Zero is
     /// allowed; requests then wait for [`ThreadPool::create_workers`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::builder().workers(0).build()?;
+    /// let ticket = pool.submit(|n: u32| n + 1, 1)?;
+    /// let ticket = ticket.try_result().expect_err("no worker to run it yet");
+    /// pool.create_workers(1)?;
+    /// assert_eq!(ticket.wait(), Ok(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn workers(mut self, n: usize) -> Builder {
         self.workers = Some(n);
         self
@@ -95,6 +120,23 @@ impl Builder {
 
     /// Most requests the queue holds before a put blocks; 0 (the default)
     /// means unbounded. Values above [`MAX_CAPACITY`] are clamped to it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{PutError, ThreadPool, WorkRequest};
+    ///
+    /// // No worker takes anything, so the queue fills up.
+    /// let pool = ThreadPool::builder().workers(0).queue_capacity(2).build()?;
+    /// pool.try_put_request(WorkRequest::new(|n: u32| n, 1))?;
+    /// pool.try_put_request(WorkRequest::new(|n: u32| n, 2))?;
+    /// assert!(matches!(pool.try_put_request(WorkRequest::new(|n: u32| n, 3)), Err(PutError::Full(_))));
+    /// assert_eq!(pool.queued(), 2);
+    ///
+    /// // Any capacity builds; past MAX_CAPACITY it is as good as unbounded.
+    /// assert!(ThreadPool::builder().workers(0).queue_capacity(usize::MAX).build().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "q_size")]
     pub fn queue_capacity(mut self, n: usize) -> Builder {
         self.queue_capacity = n;
@@ -118,6 +160,33 @@ impl Builder {
     /// An awaited ticket looks after none (see [`Ticket`](crate::Ticket)).
     /// A callback that itself waits this way nests the next callbacks on
     /// its stack; very deep chains of such callbacks can overflow it.
+    ///
+    /// # Examples
+    ///
+    /// One thread puts 100 requests and never polls: both queues are full
+    /// long before the last put, yet the puts go on, because they run the
+    /// ready callbacks themselves.
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let pool = ThreadPool::builder().workers(1).queue_capacity(1).result_capacity(1).build()?;
+    /// let handled = Arc::new(AtomicUsize::new(0));
+    /// for n in 0..100u32 {
+    ///     let handled = Arc::clone(&handled);
+    ///     pool.put_request(WorkRequest::new(|n: u32| n, n)
+    ///         .on_result(move |_, _| { handled.fetch_add(1, Ordering::Relaxed); }))?;
+    /// }
+    /// // The callbacks of all but at most 3 have run: one request may wait
+    /// // in the request queue, one on the worker, one in the result queue.
+    /// assert!(pool.pending() <= 3);
+    /// assert_eq!(handled.load(Ordering::Relaxed) + pool.pending(), 100);
+    /// pool.wait()?;
+    /// assert_eq!(handled.load(Ordering::Relaxed), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[doc(alias = "resq_size")]
     pub fn result_capacity(mut self, n: usize) -> Builder {
         self.result_capacity = n;
@@ -130,12 +199,46 @@ impl Builder {
     /// [`ThreadPool::dismiss_workers`] then
     /// [`ThreadPool::create_workers`]) the new workers get new numbers, so
     /// a name in a log always means one thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let name = |_: ()| std::thread::current().name().map(str::to_owned);
+    /// let pool = ThreadPool::builder().workers(1).thread_name("crawler").build()?;
+    /// assert_eq!(pool.submit(name, ())?.wait()?.as_deref(), Some("crawler-0"));
+    ///
+    /// pool.resize(0)?;
+    /// pool.join_all_dismissed_workers();   // crawler-0 is gone
+    /// pool.resize(1)?;
+    /// assert_eq!(pool.submit(name, ())?.wait()?.as_deref(), Some("crawler-1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
         self.thread_name = prefix.into();
         self
     }
 
-    /// Stack size of each worker thread, in bytes.
+    /// Stack size of each worker thread, in bytes (default: that of
+    /// `std::thread::spawn`). Zero is refused by [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// // Room for a callable that keeps 4 MiB on its stack.
+    /// let pool = ThreadPool::builder().workers(1).stack_size(16 << 20).build()?;
+    /// let ticket = pool.submit(|fill: u8| {
+    ///     let big = std::hint::black_box([fill; 4 << 20]);
+    ///     big.iter().map(|&b| usize::from(b)).sum::<usize>()
+    /// }, 1)?;
+    /// assert_eq!(ticket.wait(), Ok(4 << 20));
+    ///
+    /// assert!(ThreadPool::builder().stack_size(0).build().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
         self
@@ -206,6 +309,33 @@ impl Builder {
     /// borrows it with [`Context::worker_state`](crate::Context::worker_state).
     /// The state need not be `Send`: it never leaves its thread. A panic in
     /// `make` is logged and that worker has no state.
+    ///
+    /// # Examples
+    ///
+    /// A state that is not `Send`, kept from one request to the next on
+    /// its worker:
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    /// use std::rc::Rc;
+    ///
+    /// let pool = ThreadPool::builder()
+    ///     .workers(1)
+    ///     .worker_state(|index| (Rc::new(format!("worker {index}")), 0u32))
+    ///     .build()?;
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// for _ in 0..3 {
+    ///     let tx = tx.clone();
+    ///     pool.put_request(WorkRequest::with_context(|cx: &Context<'_>, _: ()| {
+    ///         let mut state = cx.worker_state::<(Rc<String>, u32)>().expect("made at start");
+    ///         state.1 += 1;                              // requests this worker has run
+    ///         format!("{}: {}", state.0, state.1)
+    ///     }, ()).on_result(move |_, line| tx.send(line).unwrap()))?;
+    /// }
+    /// pool.wait()?;
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), ["worker 0: 1", "worker 0: 2", "worker 0: 3"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn worker_state<S: 'static>(
         mut self,
         make: impl Fn(usize) -> S + Send + Sync + 'static,
@@ -295,6 +425,30 @@ impl Builder {
     /// waits for work before it leaves (tokio's `thread_keep_alive`). Its
     /// sleep is a timed wait of its own, no ticker thread; a worker at the
     /// minimum sleeps without a timeout, so an idle pool never wakes up.
+    /// A zero `keep_alive` is refused by [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let pool = ThreadPool::builder()
+    ///     .workers(3)
+    ///     .min_workers(1)
+    ///     .keep_alive(Duration::from_millis(1))
+    ///     .build()?;
+    /// // Nothing to do: the two workers above the minimum leave.
+    /// let give_up = Instant::now() + Duration::from_secs(60);
+    /// while pool.workers() > 1 {
+    ///     assert!(Instant::now() < give_up, "idle workers did not leave");
+    ///     std::thread::sleep(Duration::from_millis(1));
+    /// }
+    /// assert_eq!(pool.workers(), 1);
+    ///
+    /// assert!(ThreadPool::builder().keep_alive(Duration::ZERO).build().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn keep_alive(mut self, keep_alive: Duration) -> Builder {
         self.keep_alive = Some(keep_alive);
         self
@@ -307,6 +461,30 @@ impl Builder {
     /// the hook returns: `shutdown` and
     /// [`join_all_dismissed_workers`](crate::ThreadPool::join_all_dismissed_workers)
     /// wait for it, and `shutdown_timeout` gives up on it at its timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// struct State(Arc<Mutex<Vec<String>>>);
+    /// impl Drop for State {
+    ///     fn drop(&mut self) { self.0.lock().unwrap().push("state dropped".into()); }
+    /// }
+    ///
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let (for_state, for_hook) = (Arc::clone(&log), Arc::clone(&log));
+    /// let pool = ThreadPool::builder()
+    ///     .workers(1)
+    ///     .worker_state(move |_| State(Arc::clone(&for_state)))
+    ///     .on_worker_stop(move |index| for_hook.lock().unwrap().push(format!("worker {index} stopped")))
+    ///     .build()?;
+    /// pool.dismiss_workers(1);
+    /// assert_eq!(pool.join_all_dismissed_workers(), 1);   // the hook has returned
+    /// assert_eq!(*log.lock().unwrap(), ["state dropped", "worker 0 stopped"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_worker_stop(mut self, hook: impl Fn(usize) + Send + Sync + 'static) -> Builder {
         self.on_worker_stop = Some(WorkerHook(Arc::new(hook)));
         self
@@ -317,9 +495,31 @@ impl Builder {
     /// # Errors
     ///
     /// [`BuildError`] for a thread name with a NUL byte, a zero stack size,
-    /// more than [`MAX_WORKERS`] workers, or a thread the OS refuses to
+    /// more than [`MAX_WORKERS`] workers, autoscaling settings that cannot
+    /// hold ([`min_workers`](Self::min_workers) above
+    /// [`max_workers`](Self::max_workers), initial
+    /// [`workers`](Self::workers) outside them, a zero
+    /// [`keep_alive`](Self::keep_alive)), or a thread the OS refuses to
     /// start. After an error, workers that had started are dismissed and
     /// exit on their own (they take no request).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{SpawnError, ThreadPool, MAX_WORKERS};
+    /// use std::error::Error;
+    ///
+    /// let pool = ThreadPool::builder().workers(2).build()?;
+    /// assert_eq!(pool.workers(), 2);
+    ///
+    /// assert!(ThreadPool::builder().thread_name("nul\0").build().is_err());
+    /// assert!(ThreadPool::builder().min_workers(4).max_workers(2).build().is_err());
+    /// assert!(ThreadPool::builder().workers(1).min_workers(2).build().is_err());
+    /// let too_many = ThreadPool::builder().workers(MAX_WORKERS + 1).build().unwrap_err();
+    /// let cause = too_many.source().and_then(|e| e.downcast_ref::<SpawnError>());
+    /// assert_eq!(cause.map(SpawnError::created), Some(0));   // none was started
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<ThreadPool, BuildError> {
         let (owner, started) = self.validate()?.start(false);
         // On an error, dropping the owner stops the workers that started.
