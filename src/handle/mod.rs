@@ -114,6 +114,23 @@ pub struct WeakPool {
 impl WeakPool {
     /// The handle again (sharing its results domain), if the pool still has
     /// a handle; `None` once every handle of its domain is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let clone = pool.clone();
+    /// let weak = pool.downgrade();
+    /// drop(pool);
+    /// // A clone is left: the upgrade shares its results.
+    /// weak.upgrade().expect("a clone is left").put_request(WorkRequest::new(|n: u32| n, 1))?;
+    /// assert_eq!(clone.wait()?, 1);
+    /// drop(clone);
+    /// assert!(weak.upgrade().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn upgrade(&self) -> Option<ThreadPool> {
         Some(ThreadPool {
             results: self.results.upgrade()?,
@@ -236,6 +253,18 @@ impl ThreadPool {
     }
 
     /// A [`WeakPool`] for this handle: it does not keep the pool alive.
+    /// [`WeakPool`]'s example shows the use it is for, a callback that
+    /// puts follow-ups.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = callpool::ThreadPool::new(1);
+    /// let weak = pool.downgrade();
+    /// assert!(weak.upgrade().is_some());
+    /// drop(pool);                          // the last handle
+    /// assert!(weak.upgrade().is_none());
+    /// ```
     pub fn downgrade(&self) -> WeakPool {
         WeakPool {
             results: Arc::downgrade(&self.results),
@@ -386,6 +415,29 @@ impl ThreadPool {
     ///
     /// As [`put_request`](Self::put_request), and [`PutError::Full`] when a
     /// bounded queue has no room.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{PutError, ThreadPool, WorkRequest};
+    ///
+    /// // No worker yet: nothing leaves the queue while it fills.
+    /// let pool = ThreadPool::builder().workers(0).queue_capacity(3).build()?;
+    /// let mut put = 0;
+    /// let refused = loop {
+    ///     match pool.try_put_request(WorkRequest::new(|n: u32| n * 2, put)) {
+    ///         Ok(_) => put += 1,
+    ///         Err(PutError::Full(request)) => break request,
+    ///         Err(e) => return Err(e.into()),
+    ///     }
+    /// };
+    /// assert_eq!(put, 3);
+    /// pool.create_workers(1)?;
+    /// assert_eq!(pool.wait()?, 3);
+    /// pool.try_put_request(refused)?;       // room again
+    /// assert_eq!(pool.wait()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_put_request(&self, request: impl Into<WorkRequest>) -> Result<RequestId, PutError> {
         self.put(request.into(), PutMode::Try)
     }
@@ -807,6 +859,38 @@ impl ThreadPool {
     /// items of that stream it comes to (and the stream's error callback)
     /// run only once the callback has returned, in order: the callback
     /// cannot run inside itself. So `wait` may return before they have run.
+    ///
+    /// # Examples
+    ///
+    /// Each callback puts the next request of a countdown; one `wait`
+    /// covers them all.
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WeakPool, WorkRequest};
+    /// use std::sync::mpsc::{channel, Sender};
+    ///
+    /// fn countdown(n: u32, pool: WeakPool, seen: Sender<u32>) -> WorkRequest {
+    ///     WorkRequest::new(|n: u32| n, n)
+    ///         .on_result(move |_, n| {
+    ///             seen.send(n).unwrap();
+    ///             if n == 0 {
+    ///                 return;
+    ///             }
+    ///             if let Some(handle) = pool.upgrade() {
+    ///                 handle.put_request(countdown(n - 1, pool, seen)).unwrap();
+    ///             }
+    ///         })
+    ///         .into()
+    /// }
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let (tx, rx) = channel();
+    /// pool.put_request(countdown(3, pool.downgrade(), tx))?;
+    /// assert_eq!(pool.wait()?, 4);
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [3, 2, 1, 0]);
+    /// assert_eq!(pool.wait()?, 0);         // nothing pending: returns at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(&self) -> Result<usize, WaitError> {
         self.block(None, Until::NothingPending)
     }
@@ -905,6 +989,30 @@ impl ThreadPool {
     ///
     /// If a dismissed worker waits for room in *another* handle's full
     /// result queue, this waits until that handle is polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    /// use std::sync::mpsc::channel;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let (started_tx, started) = channel();
+    /// let (open, gate) = channel::<()>();
+    /// pool.put_request(WorkRequest::new(move |_: ()| {
+    ///     started_tx.send(()).unwrap();
+    ///     let _ = gate.recv();
+    /// }, ()))?;
+    /// started.recv()?;
+    /// assert_eq!(pool.dismiss_workers(2), 2);  // one idle, one busy
+    /// assert_eq!(pool.workers(), 0);
+    /// drop(open);                             // the busy one may finish now
+    /// assert_eq!(pool.join_all_dismissed_workers(), 2);
+    /// assert_eq!(pool.threads(), 0);
+    /// assert_eq!(pool.join_all_dismissed_workers(), 0);  // none since
+    /// assert_eq!(pool.wait()?, 1);            // its request had finished
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join_all_dismissed_workers(&self) -> usize {
         // A dismissed worker may be blocked sending to this handle's full
         // result queue: the join would wait for ever on a thread that
@@ -954,6 +1062,23 @@ impl ThreadPool {
     /// # Errors
     ///
     /// As [`create_workers`](Self::create_workers) when growing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, MAX_WORKERS};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// pool.resize(5)?;
+    /// assert_eq!(pool.workers(), 5);
+    /// pool.resize(1)?;
+    /// assert_eq!(pool.workers(), 1);
+    /// assert_eq!(pool.join_all_dismissed_workers(), 4);
+    ///
+    /// let refused = pool.resize(MAX_WORKERS + 1).unwrap_err();
+    /// assert_eq!((refused.created(), pool.workers()), (0, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn resize(&self, n: usize) -> Result<(), SpawnError> {
         self.shared().resize(n)
     }
@@ -984,18 +1109,59 @@ impl ThreadPool {
     }
 
     /// Live (not dismissed) workers.
+    ///
+    /// # Examples
+    ///
+    /// The counts, as a request holds the one worker, others wait, and the
+    /// worker is dismissed:
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    /// use std::sync::mpsc::channel;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let other = pool.new_handle();
+    /// let (started_tx, started) = channel();
+    /// let (open, gate) = channel::<()>();
+    /// pool.put_request(WorkRequest::new(move |_: ()| {
+    ///     started_tx.send(()).unwrap();
+    ///     let _ = gate.recv();
+    /// }, ()))?;
+    /// started.recv()?;
+    /// for n in 0..2 {
+    ///     pool.put_request(WorkRequest::new(|n: u32| n, n))?;
+    /// }
+    /// assert_eq!((pool.workers(), pool.threads()), (1, 1));
+    /// assert_eq!((pool.pending(), pool.queued()), (3, 2));
+    /// assert_eq!((other.pending(), other.queued()), (0, 2));  // the queue is shared
+    ///
+    /// pool.dismiss_workers(1);
+    /// assert_eq!((pool.workers(), pool.threads()), (0, 1));   // it still runs its request
+    /// drop(open);
+    /// pool.join_all_dismissed_workers();
+    /// assert_eq!((pool.workers(), pool.threads()), (0, 0));
+    /// // One result waits for a poll; two requests wait for a worker.
+    /// assert_eq!((pool.pending(), pool.queued()), (3, 2));
+    ///
+    /// pool.create_workers(1)?;
+    /// assert_eq!(pool.wait()?, 3);
+    /// assert_eq!((pool.pending(), pool.queued()), (0, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn workers(&self) -> usize {
         self.shared().live_workers()
     }
 
     /// Worker threads still running: live workers, plus dismissed ones that
-    /// are finishing a request or exiting.
+    /// are finishing a request or exiting. See the example of
+    /// [`workers`](Self::workers).
     pub fn threads(&self) -> usize {
         self.shared().threads()
     }
 
     /// Requests of this handle put and not yet handled (queued, running, or
-    /// with a result waiting for `poll`).
+    /// with a result waiting for `poll`). See the example of
+    /// [`workers`](Self::workers).
     pub fn pending(&self) -> usize {
         self.inbox().pending()
     }
@@ -1006,12 +1172,28 @@ impl ThreadPool {
     /// counted; they are [`pending`](Self::pending) on their handle. The
     /// half of a [`join`](crate::Context::join) handed to the queue is
     /// counted until a worker takes its job (even if the join has taken
-    /// the half back meanwhile), though it is no request.
+    /// the half back meanwhile), though it is no request. See the example
+    /// of [`workers`](Self::workers).
     pub fn queued(&self) -> usize {
         self.shared().queued()
     }
 
-    /// Whether the pool has been shut down (puts are refused).
+    /// Whether the pool has been shut down (puts are refused), through
+    /// any of its handles.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{PutError, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let other = pool.new_handle();
+    /// assert!(!pool.is_shut_down());
+    /// other.shutdown()?;
+    /// assert!(pool.is_shut_down());
+    /// assert!(matches!(pool.put_request(WorkRequest::new(|n: u32| n, 1)), Err(PutError::ShutDown(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_shut_down(&self) -> bool {
         self.shared().lifecycle() != Lifecycle::Open
     }
