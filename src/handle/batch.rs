@@ -319,6 +319,28 @@ impl Batch {
     /// one this may lag behind the callbacks that have run; it is exact once
     /// that thread is done (`poll` or `wait` has returned) and in the
     /// batch-done callback.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{make_fallible_requests, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(0);
+    /// let batch = pool.put_batch(make_fallible_requests(
+    ///     |n: u32| if n < 5 { Ok(n) } else { Err("too big") },
+    ///     0..10,
+    ///     |_, _| {},
+    ///     |_, _| {},
+    /// ))?;
+    /// let before = batch.progress();
+    /// assert_eq!((before.total, before.ended()), (10, 0));
+    /// pool.create_workers(2)?;
+    /// pool.wait()?;
+    /// let after = batch.progress();                // exact: `wait` has returned
+    /// assert_eq!((after.done, after.failed, after.cancelled), (5, 5, 0));
+    /// assert!(after.is_complete());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn progress(&self) -> Progress {
         self.state.progress()
     }
@@ -371,6 +393,33 @@ impl Batch {
     /// that hands the last members back unrun. A batch runs one batch-done
     /// callback: a second call before it ran replaces the first (which is
     /// dropped unrun), and a call after it ran is dropped unrun.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{make_requests, ThreadPool};
+    /// use std::sync::mpsc::channel;
+    ///
+    /// let pool = ThreadPool::new(0);
+    /// let (tx, rx) = channel();
+    /// let batch = pool.put_batch(make_requests(|n: u32| n, 0..3, |_, _| {}, |_, _| {}))?;
+    /// let t = tx.clone();
+    /// batch.on_done(move |_| t.send("first").unwrap());
+    /// let t = tx.clone();
+    /// batch.on_done(move |_| t.send("second").unwrap());   // replaces "first"
+    /// pool.create_workers(1)?;
+    /// pool.wait()?;
+    /// let t = tx.clone();
+    /// batch.on_done(move |_| t.send("third").unwrap());    // too late: dropped
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), ["second"]);
+    ///
+    /// // A batch that ended with no batch-done callback runs one at once.
+    /// let ended = pool.put_batch(make_requests(|n: u32| n, 0..3, |_, _| {}, |_, _| {}))?;
+    /// pool.wait()?;
+    /// ended.on_done(move |progress| tx.send(if progress.done == 3 { "at once" } else { "?" }).unwrap());
+    /// assert_eq!(rx.try_recv()?, "at once");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_done(&self, callback: impl FnOnce(Progress) + Send + 'static) {
         if let Some((callback, progress)) = self.state.on_done(Callback::new(callback)) {
             // No request's timing, even when called in a timed callback.

@@ -43,6 +43,32 @@ impl Context<'_> {
     /// dropped, or its own worker queueing it as the pool closes): its
     /// error callback hears
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Context, PutError, ThreadPool, WorkRequest};
+    /// use std::sync::mpsc::channel;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (tx, rx) = channel();
+    /// pool.put_request(WorkRequest::with_context(move |cx: &Context<'_>, n: u32| {
+    ///     for i in 1..=n {
+    ///         let tx = tx.clone();
+    ///         cx.put(WorkRequest::new(|i: u32| i * i, i)
+    ///             .with_id(100 + u64::from(i))
+    ///             .on_result(move |_, square| tx.send(square).unwrap()))
+    ///             .expect("the pool is open");
+    ///     }
+    ///     // With one worker, the children wait until this returns: still
+    ///     // pending, so their ids are still taken.
+    ///     let again = cx.put(WorkRequest::new(|i: u32| i, 0).with_id(101));
+    ///     matches!(again, Err(PutError::DuplicateId(_)))
+    /// }, 3).on_result(|_, refused| assert!(refused)))?;
+    /// assert_eq!(pool.wait()?, 4);                // the parent and its 3 children
+    /// assert_eq!(rx.try_iter().sum::<u32>(), 1 + 4 + 9);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put(&self, request: impl Into<WorkRequest>) -> Result<RequestId, PutError> {
         self.spawner
             .spawn(request.into())

@@ -74,6 +74,37 @@ impl ThreadPool {
     /// them ends [`Cancelled`](crate::TaskError::Cancelled)); if other
     /// handles remain, the workers go on running them for those handles
     /// (the pool accepts no new ones).
+    ///
+    /// # Errors
+    ///
+    /// As [`shutdown`](Self::shutdown), and [`ShutdownError::TimedOut`] at
+    /// the timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ShutdownError, TaskError, ThreadPool, WorkRequest};
+    /// use std::sync::mpsc::channel;
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (started_tx, started) = channel();
+    /// let (open, gate) = channel::<()>();
+    /// pool.put_request(WorkRequest::new(move |_: ()| {
+    ///     started_tx.send(()).unwrap();
+    ///     let _ = gate.recv();                       // runs until the gate opens
+    /// }, ()))?;
+    /// started.recv()?;
+    /// let queued = pool.submit(|n: u32| n + 1, 1)?;  // behind it
+    /// match pool.shutdown_timeout(Duration::from_millis(10)) {
+    ///     Err(ShutdownError::TimedOut { threads, pending }) => assert_eq!((threads, pending), (1, 1)),
+    ///     other => panic!("expected a timeout, got {other:?}"),
+    /// }
+    /// drop(open);                    // the stuck request ends on its own thread
+    /// // The last handle is gone: what was still queued was discarded.
+    /// assert_eq!(queued.wait(), Err(TaskError::Cancelled));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn shutdown_timeout(self, timeout: Duration) -> Result<(), ShutdownError> {
         self.shutdown_until(Instant::now().checked_add(timeout))
     }

@@ -240,6 +240,28 @@ impl ThreadPool {
     /// # Panics
     ///
     /// As [`submit_timeout`](Self::submit_timeout).
+    ///
+    /// # Examples
+    ///
+    /// A full queue with no worker to empty it is refused at once, not
+    /// waited on until the timeout:
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    /// use std::time::Duration;
+    ///
+    /// let parse = |s: &'static str| s.parse::<u8>();
+    /// let pool = ThreadPool::builder().workers(0).queue_capacity(1).build()?;
+    /// let first = pool.submit_fallible_timeout(parse, "7", Duration::from_secs(60))?;
+    /// let refused = pool.submit_fallible_timeout(parse, "300", Duration::from_secs(60)).unwrap_err();
+    /// assert!(refused.is_no_workers());
+    /// let (callable, arg) = refused.into_parts();
+    /// pool.create_workers(1)?;
+    /// assert_eq!(first.wait(), Ok(7));
+    /// let again = pool.submit_fallible_timeout(callable, arg, Duration::from_secs(60))?;
+    /// assert!(matches!(again.wait(), Err(TaskError::Failed(_))));   // 300 is no u8
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn submit_fallible_timeout<F, A, T, E>(
         &self,
         callable: F,
