@@ -62,6 +62,37 @@ impl CancelHandle {
     /// (a thread blocked on it, or a task awaiting it, is woken).
     /// Returns whether it did; `false` for a request that is running or
     /// has ended (cancelled before, too).
+    ///
+    /// # Examples
+    ///
+    /// A task awaiting a queued ticket is woken by the cancel; a running
+    /// request is not stopped:
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    /// use std::sync::mpsc::channel;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let (started_tx, started) = channel();
+    /// let (open, gate) = channel::<()>();
+    /// let running = pool.submit(move |_: ()| {
+    ///     started_tx.send(()).unwrap();
+    ///     let _ = gate.recv();
+    ///     "ran"
+    /// }, ())?;
+    /// started.recv()?;
+    /// let queued = pool.submit(|n: u32| n + 1, 1)?;
+    /// let (stop_running, stop_queued) = (running.cancel_handle(), queued.cancel_handle());
+    /// let awaiting = std::thread::spawn(move || futures::executor::block_on(queued));
+    /// assert!(stop_queued.cancel());
+    /// assert_eq!(awaiting.join().unwrap(), Err(TaskError::Cancelled));
+    ///
+    /// assert!(!stop_running.cancel());               // already running
+    /// drop(open);
+    /// assert_eq!(running.wait(), Ok("ran"));
+    /// assert!(!stop_running.cancel());               // ended, ticket gone
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel(&self) -> bool {
         let Some(request) = self.request.upgrade() else {
             return false;
@@ -73,7 +104,8 @@ impl CancelHandle {
         cancelled
     }
 
-    /// The id of the ticket's request ([`Ticket::id`](crate::Ticket::id)).
+    /// The id of the ticket's request ([`Ticket::id`](crate::Ticket::id),
+    /// whose example shows both).
     pub fn id(&self) -> RequestId {
         self.id
     }

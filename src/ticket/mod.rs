@@ -194,6 +194,18 @@ where
 
 impl<T, E> Ticket<T, E> {
     /// The id of the ticket's request (an automatic id).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = callpool::ThreadPool::new(1);
+    /// let (a, b) = (pool.submit(|n: u8| n, 1)?, pool.submit(|n: u8| n, 2)?);
+    /// assert!(!a.id().is_user_chosen());
+    /// assert_ne!(a.id(), b.id());
+    /// assert_eq!(a.cancel_handle().id(), a.id());
+    /// assert_eq!((a.wait(), b.wait()), (Ok(1), Ok(2)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn id(&self) -> RequestId {
         self.slot.id()
     }
@@ -201,6 +213,20 @@ impl<T, E> Ticket<T, E> {
     /// A handle that cancels this ticket's request from any thread, while
     /// the ticket is waited on elsewhere: see [`CancelHandle`]. As many as
     /// wanted; each holds the request weakly.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(0);                 // nothing will take it
+    /// let ticket = pool.submit(|n: u32| n + 1, 1)?;
+    /// let (first, second) = (ticket.cancel_handle(), ticket.cancel_handle());
+    /// assert!(first.cancel());
+    /// assert!(!second.cancel());                     // one cancel is enough
+    /// assert_eq!(ticket.wait(), Err(TaskError::Cancelled));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel_handle(&self) -> CancelHandle {
         CancelHandle::new(Arc::clone(&self.slot).shared(), self.id())
     }
@@ -360,6 +386,25 @@ impl<T, E> Ticket<T, E> {
     }
 
     /// Whether the request has ended (its outcome is ready to take).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(0);
+    /// let (a, b) = (pool.submit(|n: u32| n + 1, 1)?, pool.submit(|n: u32| n + 1, 2)?);
+    /// assert!(!a.is_finished());
+    /// assert!(b.cancel());
+    /// assert!(b.is_finished());                     // cancelled is ended
+    /// pool.create_workers(1)?;
+    /// while !a.is_finished() {
+    ///     std::thread::yield_now();                 // other work here
+    /// }
+    /// assert!(matches!(a.try_result(), Ok(Ok(2))));   // ready: no wait
+    /// assert!(matches!(b.try_result(), Ok(Err(TaskError::Cancelled))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.slot.is_done()
     }
