@@ -44,6 +44,29 @@ pub enum PutError {
 
 impl PutError {
     /// The rejected request.
+    ///
+    /// # Examples
+    ///
+    /// A request refused by a full queue, put again once there is room:
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, WorkRequest};
+    /// use std::sync::mpsc::channel;
+    ///
+    /// let pool = ThreadPool::builder().workers(0).queue_capacity(1).build()?;
+    /// let (tx, rx) = channel();
+    /// pool.try_put_request(WorkRequest::new(|n: u32| n, 1))?;
+    /// let refused = pool
+    ///     .try_put_request(WorkRequest::new(|n: u32| n * 10, 2).on_result(move |_, n| tx.send(n).unwrap()))
+    ///     .unwrap_err();
+    /// let request = refused.into_request();            // callbacks and all
+    /// pool.create_workers(1)?;
+    /// pool.wait()?;
+    /// pool.put_request(request)?;
+    /// pool.wait()?;
+    /// assert_eq!(rx.try_recv()?, 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_request(self) -> WorkRequest {
         match self {
             PutError::Full(r)
@@ -55,6 +78,19 @@ impl PutError {
     }
 
     /// The rejected request, borrowed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{PutError, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(0);
+    /// pool.put_request(WorkRequest::new(|n: u32| n, 1).with_id(7))?;
+    /// let refused = pool.put_request(WorkRequest::new(|n: u32| n, 2).with_id(7)).unwrap_err();
+    /// assert!(matches!(refused, PutError::DuplicateId(_)));
+    /// assert_eq!(refused.request().id().value(), 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn request(&self) -> &WorkRequest {
         match self {
             PutError::Full(r)
@@ -151,12 +187,14 @@ impl<F, A> TrySubmitError<F, A> {
 
     /// Whether the bounded request queue was full: submit again once a
     /// worker has taken a request (for instance after another ticket ends).
+    /// The example of [`TrySubmitError`] shows it.
     pub fn is_full(&self) -> bool {
         self.kind == TrySubmitErrorKind::Full
     }
 
     /// Whether the bounded request queue stayed full until the timeout
-    /// ([`submit_timeout`](crate::ThreadPool::submit_timeout)).
+    /// ([`submit_timeout`](crate::ThreadPool::submit_timeout), whose
+    /// example shows it).
     pub fn is_timed_out(&self) -> bool {
         self.kind == TrySubmitErrorKind::TimedOut
     }
@@ -164,17 +202,23 @@ impl<F, A> TrySubmitError<F, A> {
     /// Whether the bounded request queue was full with no worker left to
     /// empty it, nor one the pool could start
     /// ([`submit_timeout`](crate::ThreadPool::submit_timeout) would wait
-    /// for nothing); see [`PutError::NoWorkers`].
+    /// for nothing); see [`PutError::NoWorkers`]. The example of
+    /// [`submit_fallible_timeout`](crate::ThreadPool::submit_fallible_timeout)
+    /// shows it.
     pub fn is_no_workers(&self) -> bool {
         self.kind == TrySubmitErrorKind::NoWorkers
     }
 
     /// Whether the pool had been shut down: it accepts nothing any more.
+    /// The example of
+    /// [`try_submit_fallible`](crate::ThreadPool::try_submit_fallible)
+    /// shows it.
     pub fn is_shut_down(&self) -> bool {
         self.kind == TrySubmitErrorKind::ShutDown
     }
 
     /// The callable and its argument, as they were given, never called.
+    /// The example of [`TrySubmitError`] submits them again.
     pub fn into_parts(self) -> (F, A) {
         // Never locked, so never poisoned.
         self.parts.into_inner().unwrap_or_else(|e| e.into_inner())
@@ -236,7 +280,23 @@ pub enum ScopedPutError {
 }
 
 impl ScopedPutError {
-    /// The id the refused request had.
+    /// The id the refused request had: the id its message names.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let other = pool.new_handle();
+    /// pool.scope(|s| {
+    ///     drop(other.shutdown_now());
+    ///     let first = s.put(|n: u32| n, 1).unwrap_err();
+    ///     let second = s.put(|n: u32| n, 2).unwrap_err();
+    ///     assert_ne!(first.id(), second.id());         // each request had its own
+    ///     assert_eq!(first.to_string(), format!("pool is shut down (request {})", first.id()));
+    /// });
+    /// ```
     pub fn id(&self) -> RequestId {
         match self {
             ScopedPutError::ShutDown(id) | ScopedPutError::NoWorkers(id) => *id,
@@ -284,7 +344,23 @@ pub enum BatchError {
 }
 
 impl BatchError {
-    /// The requests of the batch, none of them queued.
+    /// The requests of the batch, none of them queued, in the batch's
+    /// order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{BatchError, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let batch = [1, 2, 2].map(|id| WorkRequest::new(|n: u64| n, id).with_id(id));
+    /// let refused = pool.put_batch(batch).unwrap_err();   // id 2 twice
+    /// assert!(matches!(refused, BatchError::DuplicateId(_)));
+    /// assert_eq!(pool.pending(), 0);
+    /// let back = refused.into_requests();
+    /// assert_eq!(back.iter().map(|r| r.id().value()).collect::<Vec<_>>(), [1, 2, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_requests(self) -> Vec<WorkRequest> {
         match self {
             BatchError::ShutDown(requests) | BatchError::DuplicateId(requests) => requests,
@@ -532,16 +608,36 @@ impl SpawnError {
     }
 
     /// How many workers were started before the failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ThreadPool, MAX_WORKERS};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let too_many = pool.create_workers(MAX_WORKERS).unwrap_err();
+    /// assert_eq!(too_many.created(), 0);          // refused before starting any
+    /// assert!(!too_many.is_os_error() && !too_many.is_shut_down());
+    /// assert_eq!(pool.workers(), 1);
+    ///
+    /// pool.close()?;
+    /// assert!(pool.create_workers(1).unwrap_err().is_shut_down());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn created(&self) -> usize {
         self.created
     }
 
-    /// Whether the operating system refused to start a thread.
+    /// Whether the operating system refused to start a thread; then
+    /// [`created`](Self::created) says how many had started, and
+    /// `source()` is the `io::Error`. (The example of `created` shows the
+    /// other kinds.)
     pub fn is_os_error(&self) -> bool {
         matches!(self.kind, SpawnErrorKind::Io(_))
     }
 
-    /// Whether the pool had been shut down.
+    /// Whether the pool had been shut down. See the example of
+    /// [`created`](Self::created).
     pub fn is_shut_down(&self) -> bool {
         matches!(self.kind, SpawnErrorKind::ShutDown)
     }
