@@ -269,7 +269,7 @@ impl<F, A> std::error::Error for TrySubmitError<F, A> {}
 ///     assert!(matches!(refused, Err(ScopedPutError::ShutDown(_))));
 /// });
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ScopedPutError {
     /// The pool has been shut down.
@@ -388,7 +388,7 @@ impl std::error::Error for BatchError {}
 /// Why [`ThreadPool::poll`](crate::ThreadPool::poll) or
 /// [`ThreadPool::poll_timeout`](crate::ThreadPool::poll_timeout) handled no
 /// result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PollError {
     /// No request of this handle is pending: there is nothing to wait for.
@@ -475,7 +475,7 @@ impl std::error::Error for PollError {}
 /// Why [`ThreadPool::wait`](crate::ThreadPool::wait) or
 /// [`ThreadPool::wait_timeout`](crate::ThreadPool::wait_timeout) returned
 /// before every request of the handle was handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WaitError {
     /// Requests are pending that no worker can ever run (there are none

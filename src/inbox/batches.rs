@@ -16,7 +16,7 @@ use crate::unwind::{Callback, FirstPanic};
 /// starting (`cancelled`: cancelled, expired, swept by a closing pool, or
 /// handed back by a shutdown).
 /// The rest are queued or running.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Progress {
     /// Requests in the batch.

@@ -12,7 +12,7 @@ use crate::sync::CachePadded;
 /// ([`ThreadPool::stats`](crate::ThreadPool::stats)). The counts cover the
 /// pool's whole life and every handle; the gauges are read one after the
 /// other, so under load they need not add up exactly.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Stats {
     /// Live workers (dismissed ones not included).

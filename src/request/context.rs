@@ -136,7 +136,7 @@ pub(crate) type Item = Callback<()>;
 
 /// The handle that put a streaming request is gone: nobody will receive
 /// what it emits, so it may as well stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Closed;
 
 impl fmt::Display for Closed {

@@ -29,7 +29,7 @@ use std::fmt;
 /// assert!(matches!(rx.recv()?, TaskError::Failed("negative")));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TaskError<E = Infallible> {
     /// The callable returned `Err(e)`.
