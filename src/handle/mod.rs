@@ -178,6 +178,18 @@ impl Home for WeakPool {
     }
 }
 
+/// A weak handle to no pool, as [`Weak::new`](std::sync::Weak::new) is:
+/// [`upgrade`](WeakPool::upgrade) returns `None`. For a field that is set
+/// once the pool exists.
+impl Default for WeakPool {
+    fn default() -> Self {
+        WeakPool {
+            results: std::sync::Weak::new(),
+            owner: std::sync::Weak::new(),
+        }
+    }
+}
+
 impl fmt::Debug for WeakPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WeakPool")
