@@ -67,6 +67,7 @@ type Arrival<T, E> = (RequestId, Result<T, TaskError<E>>);
 /// assert_eq!(total, 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[must_use = "a collector does nothing until requests are put through it"]
 pub struct Collector<'a, T, E = Infallible> {
     pool: &'a ThreadPool,
     /// The requests' outcomes; `None` is a lookout's nudge
@@ -792,6 +793,7 @@ impl<T, E> Drop for Collector<'_, T, E> {
 }
 
 /// The iterator of [`Collector::outcomes`].
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Outcomes<'c, 'a, T, E> {
     collector: &'c mut Collector<'a, T, E>,
 }

@@ -377,6 +377,7 @@ fn went_in(put: Put, in_flight: usize, unput: &mut Option<WorkRequest>) -> Optio
 /// [`ThreadPool::as_completed_fallible`]: `(input, outcome)` in the order
 /// the requests end. `E` is the fallible function's error type.
 /// [`try_next`](Self::try_next) looks without blocking, for a frame loop.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Completions<'p, I: Iterator, F, T, E = Infallible> {
     pool: &'p ThreadPool,
     /// `None` once exhausted, or once the pool refused a put.
@@ -753,6 +754,7 @@ impl<I: Iterator, F, T, E> fmt::Debug for Completions<'_, I, F, T, E> {
 /// The iterator of [`ThreadPool::imap`] and [`ThreadPool::imap_fallible`]:
 /// outcomes in input order. `E` is the fallible function's error type.
 /// [`try_next`](Self::try_next) looks without blocking, for a frame loop.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct InOrder<'p, I: Iterator, F, T, E = Infallible> {
     pool: &'p ThreadPool,
     /// `None` once exhausted, or once the pool refused a put.

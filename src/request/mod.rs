@@ -78,6 +78,7 @@ use task::{BoxedTask, Envelope, OwnedTask, Stage, TaskBox};
 /// # let _ = id;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[must_use = "a request does nothing until it is put on a pool"]
 pub struct WorkRequest {
     /// The id and the task, in the one allocation that carries the request
     /// through the pool. Behind a `Mutex` only to make `WorkRequest` (and the

@@ -79,6 +79,7 @@ where
 
 /// The iterator of [`as_completed`]. [`try_next`](Self::try_next) looks
 /// without blocking, for a frame loop.
+#[must_use = "dropping it drops the tickets, which does not cancel their requests; their outcomes are dropped"]
 pub struct AsCompleted<T, E = std::convert::Infallible> {
     tickets: Vec<Option<Ticket<T, E>>>,
     left: usize,
