@@ -67,6 +67,17 @@ type Arrival<T, E> = (RequestId, Result<T, TaskError<E>>);
 /// assert_eq!(total, 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// A collector is not `Send`: its callbacks need not be, so it stays on
+/// the thread that made it.
+///
+/// ```compile_fail
+/// let pool = callpool::ThreadPool::new(1);
+/// let squares = pool.collector::<u64>();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(squares)); // `Collector` is not `Send`
+/// });
+/// ```
 #[must_use = "a collector does nothing until requests are put through it"]
 pub struct Collector<'a, T, E = Infallible> {
     pool: &'a ThreadPool,
@@ -792,7 +803,17 @@ impl<T, E> Drop for Collector<'_, T, E> {
     }
 }
 
-/// The iterator of [`Collector::outcomes`].
+/// The iterator of [`Collector::outcomes`]. It runs the collector's
+/// callbacks, so, like the collector, it is not `Send`:
+///
+/// ```compile_fail
+/// let pool = callpool::ThreadPool::new(1);
+/// let mut squares = pool.collector::<u64>();
+/// let outcomes = squares.outcomes();
+/// std::thread::scope(|s| {
+///     s.spawn(move || outcomes.count()); // `Outcomes` is not `Send`
+/// });
+/// ```
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Outcomes<'c, 'a, T, E> {
     collector: &'c mut Collector<'a, T, E>,

@@ -92,6 +92,21 @@ impl Added {
 /// assert_eq!(seen, (0..1_000).collect::<Vec<_>>());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Like the [`Context`] it holds, it is not `Sync`: a `&CollectorContext`
+/// stays on the worker running its request.
+///
+/// ```compile_fail
+/// use callpool::{CollectorContext, ThreadPool};
+///
+/// let pool = ThreadPool::new(1);
+/// let mut nodes = pool.collector::<u64>();
+/// nodes.put_with_context(|cx: &CollectorContext<'_, u64>, n: u64| {
+///     std::thread::scope(|s| { s.spawn(|| cx.add(|n: u64| n, n + 1)); }); // `&CollectorContext` is not `Send`
+///     n
+/// }, 0)?;
+/// # Ok::<(), callpool::PutError>(())
+/// ```
 pub struct CollectorContext<'c, T, E = Infallible> {
     cx: &'c Context<'c>,
     outcomes: &'c flume::Sender<Option<Arrived<T, E>>>,

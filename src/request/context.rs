@@ -22,6 +22,20 @@ use crate::unwind::Callback;
 /// on that handle cannot return before them (nor before anything they put
 /// in turn). Their callbacks run on the thread that polls that handle, as
 /// for any request.
+///
+/// A context belongs to the worker running its request (whose
+/// [`worker_state`](Context::worker_state) it lends), so it is not `Sync`:
+/// a `&Context` cannot go to another thread.
+///
+/// ```compile_fail
+/// use callpool::{Context, WorkRequest};
+///
+/// let request = WorkRequest::with_context(|cx: &Context<'_>, n: u32| {
+///     std::thread::scope(|s| { s.spawn(|| cx.id()); }); // `&Context` is not `Send`
+///     n
+/// }, 1);
+/// # drop(request);
+/// ```
 pub struct Context<'a> {
     pub(crate) spawner: &'a dyn Spawner,
     id: RequestId,

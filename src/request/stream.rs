@@ -22,6 +22,19 @@ use crate::unwind::{self, Callback, FirstPanic};
 
 /// Hands a streaming callable's results to the request's result callback,
 /// one by one, in order ([`WorkRequest::streaming`]).
+///
+/// It belongs to the worker running the request, so it is not `Sync`: a
+/// `&Emitter` cannot go to another thread.
+///
+/// ```compile_fail
+/// use callpool::{Emitter, WorkRequest};
+///
+/// let request = WorkRequest::streaming(|n: u32, out: &Emitter<'_, u32>| {
+///     std::thread::scope(|s| { s.spawn(|| out.emit(n)); }); // `&Emitter` is not `Send`
+///     Ok::<(), callpool::Closed>(())
+/// }, 1);
+/// # drop(request);
+/// ```
 pub struct Emitter<'a, T> {
     cx: &'a Context<'a>,
     send: &'a dyn Fn(RequestId, T) -> Item,

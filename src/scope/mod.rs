@@ -26,6 +26,18 @@ use lend::Loans;
 /// `'env` is what the requests may borrow: anything that outlives the
 /// `scope` call. `'scope` marks this one scope, so that two scopes cannot
 /// be mixed up.
+///
+/// A scope is not `Send`: its callbacks run on the thread that opened it
+/// and need not be `Send`, so no other thread may put through it.
+///
+/// ```compile_fail
+/// let pool = callpool::ThreadPool::new(1);
+/// pool.scope(|s: &mut callpool::Scope<'_, '_, u32>| {
+///     std::thread::scope(|t| {
+///         t.spawn(|| s.put(|n: u32| n, 1)); // `&mut Scope` is not `Send`
+///     });
+/// });
+/// ```
 pub struct Scope<'scope, 'env, T, E = Infallible> {
     collector: Collector<'env, T, E>,
     loans: Loans<'scope, 'env>,
