@@ -651,6 +651,7 @@ impl ThreadPool {
     /// let pool = callpool::ThreadPool::new(2);
     /// assert_eq!(pool.workers(), 2);
     /// ```
+    #[must_use = "the pool ends when its last handle is dropped"]
     pub fn new(workers: usize) -> ThreadPool {
         match Builder::new().workers(workers).build() {
             Ok(pool) => pool,

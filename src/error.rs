@@ -361,6 +361,7 @@ impl BatchError {
     /// assert_eq!(back.iter().map(|r| r.id().value()).collect::<Vec<_>>(), [1, 2, 2]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use = "the requests handed back are dropped unrun"]
     pub fn into_requests(self) -> Vec<WorkRequest> {
         match self {
             BatchError::ShutDown(requests) | BatchError::DuplicateId(requests) => requests,

@@ -182,3 +182,25 @@ fn thread_bound_types_still_print() {
     local::<std::rc::Rc<u8>, std::rc::Rc<u8>>();
     debug::<Context<'static>>();
 }
+
+/// A callback's panic passes through `wait` with the pool consistent, so
+/// the handle may be used inside `catch_unwind` as it is, and again after.
+#[test]
+fn a_panic_through_wait_is_caught_without_assert_unwind_safe() {
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    unwind_safe::<ThreadPool>();
+
+    let pool = ThreadPool::new(1);
+    pool.put_request(WorkRequest::new(|n: u32| n, 1).on_result(|_, _| panic!("in a callback")))
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    pool.put_request(WorkRequest::new(|n: u32| n, 2).on_result(move |_, n| tx.send(n).unwrap()))
+        .unwrap();
+    let caught = std::panic::catch_unwind(|| pool.wait());
+    assert!(caught.is_err(), "the callback's panic passes through wait");
+    // The panicking request was handled; the other one is handled by the
+    // next wait (or was, before the panic): exactly once either way.
+    pool.wait().unwrap();
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), [2]);
+    assert_eq!(pool.pending(), 0);
+}

@@ -86,6 +86,12 @@ pub struct ThreadPool {
     owner: Arc<PoolOwner>,
 }
 
+// A panic from a callback passes through `wait` and `poll` with the pool
+// consistent (that request is handled, the rest stay pending: see their
+// *Panics*), so catching one needs no `AssertUnwindSafe`.
+impl std::panic::UnwindSafe for ThreadPool {}
+impl std::panic::RefUnwindSafe for ThreadPool {}
+
 /// A handle that does not keep its pool alive ([`ThreadPool::downgrade`]):
 /// what a callback should capture to put follow-ups on the handle that
 /// runs it.
@@ -131,6 +137,7 @@ impl WeakPool {
     /// assert!(weak.upgrade().is_none());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn upgrade(&self) -> Option<ThreadPool> {
         Some(ThreadPool {
             results: self.results.upgrade()?,
@@ -277,6 +284,7 @@ impl ThreadPool {
     /// drop(pool);                          // the last handle
     /// assert!(weak.upgrade().is_none());
     /// ```
+    #[must_use]
     pub fn downgrade(&self) -> WeakPool {
         WeakPool {
             results: Arc::downgrade(&self.results),
@@ -909,6 +917,11 @@ impl ThreadPool {
 
     /// [`wait`](Self::wait), giving up after `timeout` with
     /// [`WaitError::Timeout`] (results handled so far stay handled).
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::Timeout`] once `timeout` has passed with requests
+    /// still pending; otherwise those of [`wait`](Self::wait).
     ///
     /// # Examples
     ///

@@ -227,6 +227,7 @@ impl<T, E> Ticket<T, E> {
     /// assert_eq!(ticket.wait(), Err(TaskError::Cancelled));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn cancel_handle(&self) -> CancelHandle {
         CancelHandle::new(Arc::clone(&self.slot).shared(), self.id())
     }
@@ -302,6 +303,11 @@ impl<T, E> Ticket<T, E> {
     /// outcome, or the ticket back if it has not ended in time (then it can
     /// be waited on again, or cancelled).
     ///
+    /// # Errors
+    ///
+    /// The ticket itself, unchanged, when the request has not ended by
+    /// `timeout`. A request that ended in failure is `Ok(Err(_))`.
+    ///
     /// # Examples
     ///
     /// ```
@@ -328,6 +334,11 @@ impl<T, E> Ticket<T, E> {
 
     /// The outcome if the request has ended, or the ticket back if not;
     /// never blocks.
+    ///
+    /// # Errors
+    ///
+    /// The ticket itself, unchanged, when the request has not ended yet.
+    /// A request that ended in failure is `Ok(Err(_))`.
     ///
     /// # Examples
     ///
