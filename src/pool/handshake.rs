@@ -101,7 +101,9 @@ impl WorkerFlags {
     }
 
     /// Waits until the worker's current take (if any) has ended. The wait is
-    /// a pop from a lock-free queue long: nothing inside it blocks.
+    /// a pop long: the ring is lock-free, and the FIFO's refill and backlog
+    /// locks it may take are short and never held while waiting for the
+    /// workers' lock, which the caller may hold.
     pub(crate) fn wait_take_ended(&self) {
         while self.0.load(Ordering::SeqCst) & TAKING != 0 {
             yield_now();

@@ -493,8 +493,9 @@ impl Pool {
 
     /// Called by each worker thread as it leaves its loop, whatever the
     /// reason. It moves its own handle to `exited` (it cannot join itself)
-    /// and joins the threads that left before it, so that a pool nobody
-    /// operates on still holds at most one exited thread.
+    /// and joins the threads that left before it and whose thread-locals
+    /// are gone (`take_exited`), so that a pool nobody operates on holds
+    /// only exited threads that are still tearing down.
     pub(crate) fn worker_exited(self: &Arc<Self>, me: ThreadId) {
         let (none_left, earlier) = {
             let mut workers = self.workers();
