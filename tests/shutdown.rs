@@ -481,37 +481,33 @@ fn drop_returns_at_once_and_discards_queued_requests() {
 // Puts from another handle race with `shutdown_now`: every put is either
 // refused (and the request handed back) or gets exactly one outcome on its
 // handle (run, or cancelled), never lost in the closed queue. Run many
-// times to meet the put that pushes just after the closing sweep; some puts
-// must have been refused, or no put raced the shutdown at all.
+// times to meet the put that pushes just after the closing sweep. The
+// putter goes on until the shutdown refuses it (`put_until_refused`), so
+// every round races, however the threads are scheduled.
 #[test]
 fn puts_racing_shutdown_now_are_refused_or_reported_exactly_once() {
     const ROUNDS: usize = 200;
-    let mut refused_in = 0;
     for _ in 0..ROUNDS {
         let pool = ThreadPool::new(2);
         let putter = pool.new_handle();
         let (started_tx, started_rx) = mpsc::channel();
         let racer = thread::spawn(move || {
             let outcomes: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
-            let (mut accepted, mut refused) = (Vec::new(), 0usize);
-            for id in 0..2_000u64 {
+            let (accepted, refused) = put_until_refused(started_tx, |id| {
                 let (ok, err) = (Arc::clone(&outcomes), Arc::clone(&outcomes));
                 let request = WorkRequest::new(|x: u64| x, id)
                     .on_result(move |_, x| ok.lock().unwrap().push(x))
                     .on_error(move |rid, _| err.lock().unwrap().push(rid.value()))
                     .with_id(id);
                 match putter.put_request(request) {
-                    Ok(_) => accepted.push(id),
+                    Ok(_) => true,
                     Err(PutError::ShutDown(back)) => {
                         assert_eq!(back.id().value(), id);
-                        refused += 1;
+                        false
                     }
                     Err(e) => panic!("unexpected put error: {e}"),
                 }
-                if id == 50 {
-                    started_tx.send(()).unwrap();
-                }
-            }
+            });
             // Every accepted request's outcome reaches this handle.
             assert_eq!(putter.wait_timeout(HANG), Ok(accepted.len()));
             let mut seen = outcomes.lock().unwrap().clone();
@@ -520,30 +516,62 @@ fn puts_racing_shutdown_now_are_refused_or_reported_exactly_once() {
                 seen, accepted,
                 "each accepted request reported exactly once"
             );
-            assert_eq!(accepted.len() + refused, 2_000);
             refused
         });
         started_rx.recv_timeout(HANG).unwrap();
         let unstarted = pool.shutdown_now();
         assert!(unstarted.is_empty(), "the closing handle put nothing");
-        if racer.join().unwrap() > 0 {
-            refused_in += 1;
-        }
+        assert_eq!(racer.join().unwrap(), 1 + PUTS_AFTER_REFUSAL);
     }
-    eprintln!("puts refused in {refused_in} of {ROUNDS} rounds");
-    assert!(refused_in > 0, "no put ever raced shutdown_now");
+}
+
+/// Puts after the first refusal in `put_until_refused`: each must be
+/// refused too, as a closed pool never opens again.
+const PUTS_AFTER_REFUSAL: usize = 20;
+
+/// Puts through `put` (which says whether the request was accepted) with
+/// ids 0, 1, 2, ..., telling `started` after the 51st, until a put is
+/// refused; then `PUTS_AFTER_REFUSAL` more, each of which must be refused.
+/// So a shutdown made after `started` always meets a put, however the
+/// threads are scheduled. Returns the accepted ids (0 up to the first
+/// refused one: none is accepted after a refusal) and the refused count.
+fn put_until_refused(
+    started: mpsc::Sender<()>,
+    mut put: impl FnMut(u64) -> bool,
+) -> (Vec<u64>, usize) {
+    let give_up = std::time::Instant::now() + HANG;
+    let mut accepted = Vec::new();
+    for id in 0u64.. {
+        if !put(id) {
+            for later in id + 1..=id + PUTS_AFTER_REFUSAL as u64 {
+                assert!(
+                    !put(later),
+                    "put {later} accepted after put {id} was refused"
+                );
+            }
+            return (accepted, 1 + PUTS_AFTER_REFUSAL);
+        }
+        accepted.push(id);
+        if id == 50 {
+            started.send(()).unwrap();
+        }
+        assert!(
+            id % 1024 != 0 || std::time::Instant::now() < give_up,
+            "the shutdown refused no put in {HANG:?}"
+        );
+    }
+    unreachable!("ids run out")
 }
 
 // Puts from another handle race with a graceful `shutdown`: every put is
 // either refused (and the request handed back) or runs (its result, never a
 // cancellation, reaches its handle): a request counted in before the drain
 // began is drained, one put after it is refused, and none is left behind
-// in the queue for the final sweep to cancel. Some puts must have been
-// refused, or no put raced the shutdown at all.
+// in the queue for the final sweep to cancel. The putter goes on until
+// the shutdown refuses it (`put_until_refused`), so every round races.
 #[test]
 fn puts_racing_graceful_shutdown_are_refused_or_run_exactly_once() {
     const ROUNDS: usize = 100;
-    let mut refused_in = 0;
     for _ in 0..ROUNDS {
         let pool = ThreadPool::new(2);
         let putter = pool.new_handle();
@@ -551,8 +579,7 @@ fn puts_racing_graceful_shutdown_are_refused_or_run_exactly_once() {
         let racer = thread::spawn(move || {
             let ran: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
             let cancelled = Arc::new(AtomicUsize::new(0));
-            let (mut accepted, mut refused) = (Vec::new(), 0usize);
-            for id in 0..2_000u64 {
+            let (accepted, refused) = put_until_refused(started_tx, |id| {
                 let ran = Arc::clone(&ran);
                 let cancelled = Arc::clone(&cancelled);
                 let request = WorkRequest::new(|x: u64| x, id)
@@ -561,17 +588,14 @@ fn puts_racing_graceful_shutdown_are_refused_or_run_exactly_once() {
                         cancelled.fetch_add(1, Ordering::SeqCst);
                     });
                 match putter.put_request(request) {
-                    Ok(_) => accepted.push(id),
+                    Ok(_) => true,
                     Err(PutError::ShutDown(back)) => {
                         drop(back);
-                        refused += 1;
+                        false
                     }
                     Err(e) => panic!("unexpected put error: {e}"),
                 }
-                if id == 50 {
-                    started_tx.send(()).unwrap();
-                }
-            }
+            });
             assert_eq!(putter.wait_timeout(HANG), Ok(accepted.len()));
             assert_eq!(
                 cancelled.load(Ordering::SeqCst),
@@ -581,17 +605,12 @@ fn puts_racing_graceful_shutdown_are_refused_or_run_exactly_once() {
             let mut seen = ran.lock().unwrap().clone();
             seen.sort_unstable();
             assert_eq!(seen, accepted, "each accepted request ran exactly once");
-            assert_eq!(accepted.len() + refused, 2_000);
             refused
         });
         started_rx.recv_timeout(HANG).unwrap();
         pool.shutdown().expect("the closing handle put nothing");
-        if racer.join().unwrap() > 0 {
-            refused_in += 1;
-        }
+        assert_eq!(racer.join().unwrap(), 1 + PUTS_AFTER_REFUSAL);
     }
-    eprintln!("puts refused in {refused_in} of {ROUNDS} rounds");
-    assert!(refused_in > 0, "no put ever raced the graceful shutdown");
 }
 
 #[test]
