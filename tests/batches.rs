@@ -575,7 +575,7 @@ impl Drop for ReadsProgress {
 /// A batch-done callback replaced by a second `on_done` is dropped after
 /// the batch's lock is released: a captured value whose `Drop` reads the
 /// batch's progress does not deadlock. (It was dropped under the lock:
-/// helper-49, every run.)
+/// in a trial, every run.)
 #[test]
 fn replacing_on_done_drops_the_first_callback_outside_the_batchs_lock() {
     let pool = ThreadPool::new(0);
@@ -628,7 +628,7 @@ fn a_clone_of_a_batch_cancels_and_reads_the_same_batch() {
 /// the member's error callback hears `Cancelled` once and the batch
 /// completes. (The refusal freed the id and took it again: a put of the
 /// id in between made the member vanish, its callback never called and
-/// its batch never complete, with a "callpool bug" log line: helper-51,
+/// its batch never complete, with a "callpool bug" log line, in a trial,
 /// about one round in two; every run of 15 failed, by round 12.) Each
 /// round races once; the rounds only make the race likely, and pass or
 /// fail never depends on timing.
@@ -696,7 +696,7 @@ fn a_refused_members_id_stays_taken_against_a_racing_put() {
 /// a user-chosen id among the requests, however a put of that id on
 /// another thread races the refusal. (The member vanished: `put_batch`
 /// returned `Ok`, with a batch that never completes, and the member was
-/// never called back nor handed back: helper-51, every run of 5 failed,
+/// never called back nor handed back, in a trial: every run of 5 failed,
 /// by round 4.) Each round races once; pass or fail never depends on
 /// timing.
 #[test]

@@ -1554,7 +1554,7 @@ fn a_held_child_starts_when_another_worker_goes_idle_while_its_parent_runs() {
 /// its 64th child, which hands the slot (with the child looked for) to
 /// the queue. Every worker stays busy, so the child cannot start: `cancel`
 /// must say `true` every round. (It looked in the queue, then the slots,
-/// and missed a child moved between the two looks: helper-45 saw 105
+/// and missed a child moved between the two looks: a trial saw 105
 /// misses in 300 rounds.) Over rounds, the 64th child comes at a
 /// different moment of the look.
 #[test]

@@ -1170,7 +1170,7 @@ fn an_expired_or_handed_back_request_whose_callable_and_argument_both_panic_goes
 /// A result callback that panics (which `wait` passes on) beside an error
 /// callback whose capture panics when dropped, and the other way round:
 /// the callback not called is dropped first, contained, so the two
-/// panics never unwind together (that aborted the process: helper-80's
+/// panics never unwind together (that aborted the process in a
 /// trial), the first reaches the caller of `wait`, and the pool goes on.
 #[test]
 fn a_panicking_callback_beside_the_other_callback_whose_drop_panics_goes_on() {

@@ -435,7 +435,7 @@ fn idle_workers_leave_after_their_keep_alive_while_dismissals_wake_them() {
 /// maximum, with no worker free, starts a worker as a put does, so a
 /// parent that waits for its child gets it. (The child waited in its
 /// parent's slot until the parent returned, the pool staying at its one
-/// worker: helper-47, 4 of 5 runs.)
+/// worker, in 4 of 5 runs of a trial.)
 #[test]
 fn a_child_held_while_the_pool_may_grow_starts_a_worker() {
     within("a parent waiting for its child", || {
@@ -532,7 +532,7 @@ fn a_request_put_as_every_dismissed_worker_leaves_still_runs() {
 /// asleep. The put that the spinner can take wakes nobody; those beyond
 /// it must wake the sleeper and, with no sleeper left, start a third
 /// worker, or the third request waits behind two busy workers for ever.
-/// (helper-80's trial: in 72 of 100 rounds no third worker started.)
+/// (in a trial, in 72 of 100 rounds no third worker started.)
 /// Timing decides nothing: a rendezvous that is not met is a hang, which
 /// the bound turns into a failure.
 #[test]

@@ -7,9 +7,8 @@
 //!
 //! Every wait is on a channel; the timeouts only turn a hang into a failure.
 //!
-//! Both used to hang (found by helper-58): the pool joined every exited
-//! thread at once, and a thread counted out still runs its thread-locals'
-//! destructors (`JoinHandle::is_finished` is true before them).
+//! Both hang if the pool joins every exited thread at once: a thread
+//! counted out still runs its thread-locals' destructors (`JoinHandle::is_finished` is true before them).
 
 use std::cell::RefCell;
 use std::sync::mpsc::{self, Receiver, Sender};
