@@ -503,3 +503,32 @@ fn poll_never_reports_no_workers_and_poll_timeout_zero_does() {
     assert_eq!(pool.wait_timeout(HANG), Ok(1));
     assert_eq!(ran.load(Ordering::SeqCst), 1);
 }
+
+// A request put just as the worker that ran the last one is dismissed is
+// still run by the other, sleeping, worker: the put may find the dismissed
+// worker spinning for work and wake nobody, and that worker, leaving instead
+// of taking the request, must pass the wake-up on. Many rounds, because the
+// put has to land inside the dismissed worker's spin; a lost wake-up leaves
+// the request queued beside a sleeping worker, and the wait hangs.
+#[test]
+fn a_request_put_as_a_spinning_worker_is_dismissed_wakes_the_sleeper() {
+    within("rounds of dismiss-then-put", || {
+        for round in 0..2_000 {
+            let pool = ThreadPool::new(2);
+            pool.put_request(WorkRequest::new(|_: ()| (), ())).unwrap();
+            assert_eq!(pool.wait_timeout(HANG), Ok(1), "round {round}");
+            assert_eq!(pool.dismiss_workers(1), 1);
+            let ran = Arc::new(AtomicUsize::new(0));
+            let counted = Arc::clone(&ran);
+            pool.put_request(WorkRequest::new(
+                move |_: ()| {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                },
+                (),
+            ))
+            .unwrap();
+            assert_eq!(pool.wait_timeout(HANG), Ok(1), "round {round}");
+            assert_eq!(ran.load(Ordering::SeqCst), 1, "round {round}");
+        }
+    });
+}
