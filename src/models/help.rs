@@ -6,15 +6,14 @@
 //! `RequestQueue::take_first`). (w1) it races a free worker's take and a
 //! `cancel(id)` (`Pool::take_unstarted` for one id, as
 //! `ThreadPool::cancel` does); (w2) it races the pool's close and its
-//! closer's sweep. (The queue's own `take_first` against a worker and a
-//! sweep is (h2)-(h3) in `queue.rs`.)
+//! closer's sweep, through the shipped [`take_to_help`], which also says
+//! whether to run or cancel what it took. (The queue's own `take_first`
+//! against a worker and a sweep is (h2)-(h3) in `queue.rs`.)
 //!
-//! What is a replica, and why: `run_here`'s two lines after the take (the
-//! lifecycle read, then run or cancel): `run_here` needs a `Pool` and the
-//! worker's thread-local `HERE`, and a `Pool` starts `std` worker threads,
-//! which the checkers cannot drive. Likewise the closer's sweep is
-//! `Pool::take_swept`'s take (the slots, then the queue), and the cancel
-//! `Pool::take_unstarted`'s (the same order), written out here.
+//! What is a replica, and why: the closer's sweep is `Pool::take_swept`'s
+//! take (the slots, then the queue), and the cancel
+//! `Pool::take_unstarted`'s (the same order), written out here: a `Pool`
+//! starts `std` worker threads, which the checkers cannot drive.
 //!
 //! Each scenario has one seeded misuse: (w1) [`Take::LookThenTake`], a
 //! wait that looks for its request and runs it before it takes it out,
@@ -25,7 +24,7 @@ use std::cell::Cell;
 
 use super::*;
 use crate::pool::nursery::Nursery;
-use crate::pool::take_first_unstarted;
+use crate::pool::{take_first_unstarted, take_to_help, Helped};
 
 /// How the helping wait takes its request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,7 +92,7 @@ pub(super) enum Place {
 /// When the helping wait reads the lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Read {
-    /// After its take, as shipped.
+    /// After its take, as shipped ([`take_to_help`]).
     AfterTake,
     /// Before its take.
     BeforeTake,
@@ -131,19 +130,22 @@ pub(super) fn help_races_the_close(place: Place, read: Read) {
         closed_at_take.set(queue.lifecycle() == Lifecycle::Closed);
         *job == 1
     };
-    let (taken, closed) = match read {
-        Read::AfterTake => {
-            let taken = take_first_unstarted(&nursery, &queue, mine);
-            (taken, queue.lifecycle() == Lifecycle::Closed)
-        }
+    let helped = match read {
+        Read::AfterTake => take_to_help(&nursery, &queue, mine),
         Read::BeforeTake => {
             let closed = queue.lifecycle() == Lifecycle::Closed;
-            (take_first_unstarted(&nursery, &queue, mine), closed)
+            take_first_unstarted(&nursery, &queue, mine).map(|job| {
+                if closed {
+                    Helped::Cancel(job)
+                } else {
+                    Helped::Run(job)
+                }
+            })
         }
     };
-    let (ran, cancelled): (Vec<u64>, Vec<u64>) = match taken {
-        Some(job) if closed => (Vec::new(), vec![job]),
-        Some(job) => {
+    let (ran, cancelled): (Vec<u64>, Vec<u64>) = match helped {
+        Some(Helped::Cancel(job)) => (Vec::new(), vec![job]),
+        Some(Helped::Run(job)) => {
             assert!(
                 !closed_at_take.get(),
                 "a request taken after the pool closed ran"

@@ -403,17 +403,48 @@ impl Pool {
         jobs
     }
 
-    /// [`take_unstarted`](Self::take_unstarted) stopped at the first
-    /// request for which `mine` holds (a helping wait, `worker::help`),
-    /// looked for in the same order: the slots, then the queue, where only
-    /// the requests queued ahead of it are taken apart.
-    pub(crate) fn take_first_unstarted(&self, mine: impl Fn(&Job) -> bool + Copy) -> Option<Job> {
-        take_first_unstarted(&self.nursery, &self.queue, mine)
+    /// A helping wait's take (`worker::help`): [`take_to_help`] on this
+    /// pool's slots and queue.
+    pub(crate) fn take_to_help(&self, mine: impl Fn(&Job) -> bool + Copy) -> Option<Helped<Job>> {
+        take_to_help(&self.nursery, &self.queue, mine)
     }
 }
 
-/// [`Pool::take_first_unstarted`] on a pool's slots and queue, for any
-/// kind of request: the models (`models::help`) drive it with numbers.
+/// What a helping wait does with the request it took.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Helped<J> {
+    /// Runs it, as a worker runs a request it took from the queue.
+    Run(J),
+    /// Cancels it: the pool had closed by the time it was taken.
+    Cancel(J),
+}
+
+/// A helping wait's take (`worker::help`): the first request for which
+/// `mine` holds ([`take_first_unstarted`]), with what to do with it. Taken,
+/// it is the wait's, as a request a worker took from the queue is the
+/// worker's; but a closing sweep cannot reach it on the wait's stack: so it
+/// is cancelled if the pool has closed by then, and `shutdown_now` starts
+/// none after it returns. The models (`models::help`) drive this with
+/// numbers.
+pub(crate) fn take_to_help<J>(
+    nursery: &Nursery<J>,
+    queue: &RequestQueue<J>,
+    mine: impl Fn(&J) -> bool + Copy,
+) -> Option<Helped<J>> {
+    let job = take_first_unstarted(nursery, queue, mine)?;
+    // Read after the take: a close before it is seen here; one after it
+    // found the request gone from its sweep, and the request counts as
+    // started before the close.
+    Some(if queue.lifecycle() == Lifecycle::Closed {
+        Helped::Cancel(job)
+    } else {
+        Helped::Run(job)
+    })
+}
+
+/// The first request of a pool's slots and queue for which `mine` holds,
+/// looked for as [`Pool::take_unstarted`] looks: the slots, then the queue,
+/// where only the requests queued ahead of it are taken apart.
 pub(crate) fn take_first_unstarted<J>(
     nursery: &Nursery<J>,
     queue: &RequestQueue<J>,

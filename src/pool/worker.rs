@@ -27,7 +27,7 @@ use crate::pool::nursery::Slot;
 use crate::pool::pace::Pace;
 use crate::pool::queue::{Admit, BeforeSleep, Idle, Lifecycle, Push};
 use crate::pool::stats::Tally;
-use crate::pool::Pool;
+use crate::pool::{Helped, Pool};
 use crate::request::context::{Closed, Item, Refusal, Spawner};
 use crate::request::ended::Ended;
 use crate::request::task::{Route, SharedJob};
@@ -205,19 +205,17 @@ pub(crate) fn help_here(mine: impl Fn(&Job) -> bool + Copy) -> usize {
 
 fn run_here(here: &Here, mine: impl Fn(&Job) -> bool + Copy) -> usize {
     let pool = &here.pool;
-    let Some(job) = pool.take_first_unstarted(mine) else {
-        return 0;
-    };
-    // Taken, it is this worker's, as a request it took from the queue is;
-    // but a closing sweep cannot reach it on this stack: cancelled here
-    // once the pool has closed, so `shutdown_now` starts none after it
-    // returns.
-    if pool.lifecycle() == Lifecycle::Closed {
-        cancel_children(pool, vec![job]);
-    } else {
-        drop(execute(pool, job, &here.this()));
+    match pool.take_to_help(mine) {
+        None => 0,
+        Some(Helped::Cancel(job)) => {
+            cancel_children(pool, vec![job]);
+            1
+        }
+        Some(Helped::Run(job)) => {
+            drop(execute(pool, job, &here.this()));
+            1
+        }
     }
-    1
 }
 
 /// Runs one request and sends it back to its handle; returns the job's
