@@ -1799,3 +1799,42 @@ fn a_ticket_is_unpin() {
     assert!(ticket.cancel());
     assert_eq!(ticket.wait(), Err(TaskError::Cancelled));
 }
+
+/// `cancel_rest` cancels every ticket the iterator still holds that has
+/// not started, the first one included: one worker held, five tickets
+/// queued behind it, all five cancelled (the count says so), each comes
+/// out `Cancelled`, and none of them ran.
+#[test]
+fn cancel_rest_cancels_every_queued_ticket_the_iterator_holds() {
+    within("cancel_rest of queued tickets", || {
+        let pool = ThreadPool::new(1);
+        let (gate, held) = hold_worker(&pool);
+        let ran = hit_counters(5);
+        let tickets: Vec<Ticket<usize>> = (0..5)
+            .map(|i| {
+                let ran = Arc::clone(&ran);
+                pool.submit(
+                    move |i: usize| {
+                        ran[i].fetch_add(1, Ordering::SeqCst);
+                        i
+                    },
+                    i,
+                )
+                .unwrap()
+            })
+            .collect();
+        let mut outcomes = callpool::as_completed(tickets);
+        assert_eq!(outcomes.cancel_rest(), 5);
+        gate.open();
+        assert_eq!(held.wait(), Ok(()));
+        let mut seen = vec![0; 5];
+        for (index, outcome) in outcomes.by_ref() {
+            assert_eq!(outcome, Err(TaskError::Cancelled), "ticket {index}");
+            seen[index] += 1;
+        }
+        assert_eq!(seen, [1; 5]);
+        flush(&pool);
+        let ran: Vec<usize> = ran.iter().map(|n| n.load(Ordering::SeqCst)).collect();
+        assert_eq!(ran, [0; 5], "a cancelled ticket ran");
+    });
+}
