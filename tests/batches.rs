@@ -613,7 +613,7 @@ fn a_clone_of_a_batch_cancels_and_reads_the_same_batch() {
     let cancelled = within("a cancel on another thread", move || clone.cancel());
     assert_eq!(cancelled, 10);
     gate.open();
-    assert_eq!(pool.wait(), Ok(11));
+    assert_eq!(pool.wait_timeout(common::HANG), Ok(11));
     let progress = batch.progress();
     assert_eq!((progress.done, progress.cancelled), (1, 10));
     let errors = errors.lock().unwrap();
