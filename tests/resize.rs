@@ -16,7 +16,7 @@ use callpool::{ThreadPool, WaitError, WorkRequest};
 
 mod common;
 use common::one_way::{Gate, OpenOnDrop};
-use common::{within, HANG};
+use common::{assert_each_once, hit_counters, hit_request, within, HANG};
 
 /// Joins the dismissed workers of `pool` on a helper thread, so a join that
 /// hangs fails the test instead.
@@ -518,17 +518,10 @@ fn a_request_put_as_a_spinning_worker_is_dismissed_wakes_the_sleeper() {
             pool.put_request(WorkRequest::new(|_: ()| (), ())).unwrap();
             assert_eq!(pool.wait_timeout(HANG), Ok(1), "round {round}");
             assert_eq!(pool.dismiss_workers(1), 1);
-            let ran = Arc::new(AtomicUsize::new(0));
-            let counted = Arc::clone(&ran);
-            pool.put_request(WorkRequest::new(
-                move |_: ()| {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                },
-                (),
-            ))
-            .unwrap();
+            let hits = hit_counters(1);
+            pool.put_request(hit_request(0, &hits)).unwrap();
             assert_eq!(pool.wait_timeout(HANG), Ok(1), "round {round}");
-            assert_eq!(ran.load(Ordering::SeqCst), 1, "round {round}");
+            assert_each_once(&format!("round {round}'s callback"), &hits);
         }
     });
 }
