@@ -411,7 +411,7 @@ impl Pool {
 }
 
 /// What a helping wait does with the request it took.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Helped<J> {
     /// Runs it, as a worker runs a request it took from the queue.
     Run(J),

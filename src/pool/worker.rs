@@ -205,17 +205,14 @@ pub(crate) fn help_here(mine: impl Fn(&Job) -> bool + Copy) -> usize {
 
 fn run_here(here: &Here, mine: impl Fn(&Job) -> bool + Copy) -> usize {
     let pool = &here.pool;
-    match pool.take_to_help(mine) {
-        None => 0,
-        Some(Helped::Cancel(job)) => {
-            cancel_children(pool, vec![job]);
-            1
-        }
-        Some(Helped::Run(job)) => {
-            drop(execute(pool, job, &here.this()));
-            1
-        }
+    let Some(helped) = pool.take_to_help(mine) else {
+        return 0;
+    };
+    match helped {
+        Helped::Cancel(job) => cancel_children(pool, vec![job]),
+        Helped::Run(job) => drop(execute(pool, job, &here.this())),
     }
+    1
 }
 
 /// Runs one request and sends it back to its handle; returns the job's
