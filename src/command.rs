@@ -411,7 +411,9 @@ enum Event {
     /// `shutdown_now`: kill the child.
     Kill,
     /// The child, still running when both its pipes had closed, has exited
-    /// (not reaped: the worker reaps it).
+    /// (not reaped: the worker reaps it). Only Linux watches for the exit
+    /// (`Reaper::watch_exit`).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Exited,
 }
 
