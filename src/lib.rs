@@ -78,7 +78,12 @@
 //!
 //! Every error is `Send + Sync + 'static` ([`TaskError<E>`] when `E`
 //! is; [`TrySubmitError`] when its callable and argument are `Send`), so `?` takes it into a
-//! `Box<dyn Error + Send + Sync>`, and it says everything in its
+//! `Box<dyn Error + Send + Sync>`. A [`TaskError<E>`] is an `Error` only
+//! when `E` is one: a fallible callable that returns `Err("text")` or an
+//! `Err(String)` gives a `TaskError<&str>` or `TaskError<String>`, which
+//! `?` cannot convert (`&str` and `String` are not `Error`s); take it
+//! with `.map_err(|e| e.to_string())?`, or give the callable an error type
+//! of its own. Every error says everything in its
 //! `Display`: one that wraps another (a [`TaskError::Failed`], a
 //! [`BuildError`] from a thread the OS refused, a [`CommandError`] from
 //! an I/O error) ends its message with the wrapped one's, so `{}` alone is

@@ -11,6 +11,26 @@ use std::fmt;
 /// [`Cancelled`](TaskError::Cancelled) and [`Expired`](TaskError::Expired)
 /// can occur.
 ///
+/// It is an [`Error`](std::error::Error) when `E` is one, so `?` takes a
+/// `TaskError<std::num::ParseIntError>` into a `Box<dyn Error>`. A
+/// `TaskError<&str>` or `TaskError<String>` is not (neither `&str` nor
+/// `String` is an `Error`): `?` on one does not compile; convert it with
+/// `.map_err(|e| e.to_string())?`:
+///
+/// ```
+/// let pool = callpool::ThreadPool::new(1);
+/// let ticket = pool.submit_fallible(|n: u8| if n > 9 { Err("too big") } else { Ok(n) }, 3)?;
+/// assert_eq!(ticket.wait().map_err(|e| e.to_string())?, 3); // `ticket.wait()?` does not compile
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// ```compile_fail
+/// let pool = callpool::ThreadPool::new(1);
+/// let ticket = pool.submit_fallible(|n: u8| if n > 9 { Err("too big") } else { Ok(n) }, 3)?;
+/// ticket.wait()?; // `&str` is not an `Error`, so neither is `TaskError<&str>`
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// [`WorkRequest::fallible`]: crate::WorkRequest::fallible
 ///
 /// # Examples
