@@ -357,7 +357,8 @@ impl Builder {
     /// [`resize`](ThreadPool::resize) took away come back when requests
     /// are queued with no worker asleep to take them (up to `max_workers`),
     /// and a `wait` on requests with no worker left starts one rather than
-    /// report [`NoWorkersAvailable`](crate::WaitError::NoWorkersAvailable).
+    /// report [`NoWorkersAvailable`](crate::WaitError::NoWorkersAvailable)
+    /// (unless `max_workers` is 0).
     /// To stop a pool from running requests, use a pool without these
     /// settings.
     ///
@@ -386,7 +387,12 @@ impl Builder {
     /// each, less those that sleeping workers take.
     /// `create_workers` and `resize` still set any count up to
     /// [`MAX_WORKERS`](crate::MAX_WORKERS); the bounds only steer the pool's
-    /// own growing and shrinking.
+    /// own growing and shrinking. A `max_workers` of 0 builds a pool of no
+    /// worker (any other initial [`workers`](Self::workers) is refused)
+    /// that never starts one by itself: its requests wait for
+    /// `create_workers`, and a `wait` reports
+    /// [`NoWorkersAvailable`](crate::WaitError::NoWorkersAvailable) as it
+    /// does on a pool without autoscaling.
     ///
     /// # Examples
     ///

@@ -334,6 +334,17 @@ impl WorkRequest {
     /// process group of its own (see [`command`](Self::command)): the
     /// timeout then kills the whole group.
     ///
+    /// `command` and `command_timeout` return requests of different types
+    /// (their callables are not the same closure), so a `match` or an `if`
+    /// that picks one at run time does not compile with the two arms as
+    /// they are (E0308, "`match` arms have incompatible types"). Give each
+    /// arm its callbacks and end it with `.into()` to a [`WorkRequest`],
+    /// or attach the callbacks in a generic function of your own, as
+    /// `examples/commands.rs` does (`printing`). The ticket forms,
+    /// [`submit_command`](crate::ThreadPool::submit_command) and
+    /// [`submit_command_timeout`](crate::ThreadPool::submit_command_timeout),
+    /// both give a `Ticket<CommandOutput, CommandError>`.
+    ///
     /// # Errors
     ///
     /// As [`command`](Self::command), and [`CommandError::TimedOut`].

@@ -81,8 +81,10 @@ fn make_global(settings: Option<Checked>) -> ThreadPool {
 }
 
 /// Sets the global pool's settings. Call it once, before the first
-/// [`global`]; the worker count, queue capacities, names and stack size all
-/// apply. The settings are checked here, as [`Builder::build`] checks them.
+/// [`global`]; every setting of the builder applies, as in a pool it
+/// builds: the worker count and autoscaling bounds, queue capacities,
+/// names, stack size, `quiet_panics`, the worker hooks and `worker_state`.
+/// The settings are checked here, as [`Builder::build`] checks them.
 ///
 /// # Errors
 ///

@@ -69,7 +69,13 @@ impl ThreadPool {
     ///
     /// Inputs are pulled lazily: `limit` at the start, then one each time
     /// an outcome comes back, so an endless iterator of inputs works in
-    /// bounded memory. The outcomes go to the iterator, never to this
+    /// bounded memory. They are pulled on the iterating thread, inside
+    /// `next`, before it returns the outcome that freed the place: an
+    /// input iterator that waits for the loop's body (a channel the body
+    /// feeds with what each outcome found) blocks `next` for ever, with
+    /// any `limit`, 1 included. For work that finds more work, use
+    /// [`WorkRequest::with_context`](crate::WorkRequest::with_context) or
+    /// a collector's [`CollectorContext::add`](crate::CollectorContext::add). The outcomes go to the iterator, never to this
     /// handle's callbacks, and `pending` does not count them. `next` blocks
     /// until one more has ended (woken by the worker, with no periodic
     /// look); [`Completions::try_next`] looks without blocking, for a
