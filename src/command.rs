@@ -66,11 +66,13 @@ fn take(sink: &Sink) -> Vec<u8> {
 ///     assert!(!output.success());
 ///     assert_eq!(output.stdout, b"out\n");
 ///     assert_eq!(output.stderr_lossy(), "err\n");
+///     // `{:?}` shows UTF-8 output as text, other output as bytes.
+///     assert!(format!("{output:?}").contains(r#"stdout: "out\n", stderr: "err\n""#));
 /// }))?;
 /// pool.wait()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CommandOutput {
     /// How the program exited. On unix it always exited by itself: a
     /// program killed by a signal is a [`CommandError::Signalled`].
@@ -79,6 +81,30 @@ pub struct CommandOutput {
     pub stdout: Vec<u8>,
     /// Everything the program wrote to its standard error.
     pub stderr: Vec<u8>,
+}
+
+/// Shows each stream as text when it is UTF-8 (most programs' output), as
+/// bytes otherwise, as `std::process::Output` does.
+impl fmt::Debug for CommandOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandOutput")
+            .field("status", &self.status)
+            .field("stdout", &TextOrBytes(&self.stdout))
+            .field("stderr", &TextOrBytes(&self.stderr))
+            .finish()
+    }
+}
+
+/// A stream's bytes, shown as a string if they are UTF-8.
+struct TextOrBytes<'a>(&'a [u8]);
+
+impl fmt::Debug for TextOrBytes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::str::from_utf8(self.0) {
+            Ok(text) => fmt::Debug::fmt(text, f),
+            Err(_) => fmt::Debug::fmt(self.0, f),
+        }
+    }
 }
 
 impl CommandOutput {

@@ -116,6 +116,24 @@ fn a_non_zero_exit_is_a_result_with_both_outputs() {
     assert_no_children();
 }
 
+/// `{:?}` shows a stream as text when it is UTF-8 and as bytes otherwise,
+/// so a printed outcome is readable (it showed every stream as bytes).
+#[test]
+fn an_outputs_debug_shows_utf8_as_text_and_other_bytes_as_bytes() {
+    let _serial = serial();
+    let output = outcome(WorkRequest::command(sh(
+        r"printf 'h\303\251'; printf '\377' >&2",
+    )))
+    .expect("a result");
+    assert_eq!(
+        (output.stdout.as_slice(), output.stderr.as_slice()),
+        ("hé".as_bytes(), &[255u8][..])
+    );
+    let shown = format!("{output:?}");
+    assert!(shown.contains(r#"stdout: "hé", stderr: [255]"#), "{shown}");
+    assert_no_children();
+}
+
 #[test]
 fn a_command_that_ends_before_its_timeout_is_a_result() {
     let _serial = serial();
