@@ -357,8 +357,7 @@ impl Builder {
     /// [`resize`](ThreadPool::resize) took away come back when requests
     /// are queued with no worker asleep to take them (up to `max_workers`),
     /// and a `wait` on requests with no worker left starts one rather than
-    /// report [`NoWorkersAvailable`](crate::WaitError::NoWorkersAvailable)
-    /// (unless `max_workers` is 0).
+    /// report [`NoWorkersAvailable`](crate::WaitError::NoWorkersAvailable).
     /// To stop a pool from running requests, use a pool without these
     /// settings.
     ///
@@ -387,12 +386,10 @@ impl Builder {
     /// each, less those that sleeping workers take.
     /// `create_workers` and `resize` still set any count up to
     /// [`MAX_WORKERS`](crate::MAX_WORKERS); the bounds only steer the pool's
-    /// own growing and shrinking. A `max_workers` of 0 builds a pool of no
-    /// worker (any other initial [`workers`](Self::workers) is refused)
-    /// that never starts one by itself: its requests wait for
-    /// `create_workers`, and a `wait` reports
-    /// [`NoWorkersAvailable`](crate::WaitError::NoWorkersAvailable) as it
-    /// does on a pool without autoscaling.
+    /// own growing and shrinking. A `max_workers` of 0 is refused by
+    /// [`build`](Self::build): unlike a queue capacity, 0 does not mean
+    /// unbounded here, and a pool that could never start a worker by itself
+    /// is a mistake.
     ///
     /// # Examples
     ///
@@ -504,9 +501,10 @@ impl Builder {
     /// more than [`MAX_WORKERS`] workers, autoscaling settings that cannot
     /// hold ([`min_workers`](Self::min_workers) above
     /// [`max_workers`](Self::max_workers), initial
-    /// [`workers`](Self::workers) outside them, a zero
-    /// [`keep_alive`](Self::keep_alive)), or a thread the OS refuses to
-    /// start. After an error, workers that had started are dismissed and
+    /// [`workers`](Self::workers) outside them, a `max_workers` of 0 or
+    /// above [`MAX_WORKERS`], a zero [`keep_alive`](Self::keep_alive)), or
+    /// a thread the OS refuses to start. Its message names the settings
+    /// that conflict, as they were set. After an error, workers that had started are dismissed and
     /// exit on their own (they take no request).
     ///
     /// # Examples
@@ -586,27 +584,45 @@ impl Builder {
         if self.min_workers.is_none() && self.max_workers.is_none() && self.keep_alive.is_none() {
             return Ok(None);
         }
+        let refuse = |why: String| Err(BuildError::invalid_scale(why));
+        // 0 is "unbounded" for the queue capacities, not here: a pool that
+        // may never start a worker by itself is a mistake worth naming.
+        if self.max_workers == Some(0) {
+            return refuse(
+                "max_workers 0 leaves no room for a worker (0 does not mean unbounded here)"
+                    .to_owned(),
+            );
+        }
+        if self.keep_alive == Some(Duration::ZERO) {
+            return refuse("keep_alive must not be zero".to_owned());
+        }
         // An unset bound follows the initial count, but never crosses the
-        // other bound: what conflicts then is the count the user set.
+        // other bound: what conflicts then is a count or bound the user set,
+        // and each message below names only those (an unset `min` is at
+        // most `workers`, an unset `max` at least `workers` and `min`, and
+        // an unset `workers` lies within `min..=max` unless those cross).
         let max = self
             .max_workers
             .unwrap_or_else(|| workers.max(self.min_workers.unwrap_or(0)));
         let min = self.min_workers.unwrap_or_else(|| workers.min(max));
-        if min > max {
-            return Err(BuildError::invalid_scale(format!(
-                "min_workers {min} is above max_workers {max}"
-            )));
-        }
-        if !(min..=max).contains(&workers) {
-            return Err(BuildError::invalid_scale(format!(
-                "{workers} initial workers outside min_workers {min} ..= max_workers {max}"
-            )));
-        }
         if max > MAX_WORKERS {
-            return Err(BuildError::spawn(SpawnError::too_many(max, MAX_WORKERS)));
+            let bound = if self.max_workers.is_some() {
+                "max_workers"
+            } else {
+                "min_workers"
+            };
+            return refuse(format!(
+                "{bound} {max} is above MAX_WORKERS ({MAX_WORKERS})"
+            ));
         }
-        if self.keep_alive == Some(Duration::ZERO) {
-            return Err(BuildError::invalid_scale("a zero keep_alive".to_owned()));
+        if min > max {
+            return refuse(format!("min_workers {min} is above max_workers {max}"));
+        }
+        if workers < min {
+            return refuse(format!("workers {workers} is below min_workers {min}"));
+        }
+        if workers > max {
+            return refuse(format!("workers {workers} is above max_workers {max}"));
         }
         Ok(Some(Scale {
             min,

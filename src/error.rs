@@ -682,8 +682,9 @@ enum BuildErrorKind {
     Spawn(SpawnError),
     InvalidName(String),
     ZeroStackSize,
-    /// Bounds that cannot hold: min above max, the initial workers
-    /// outside them, or a zero keep-alive.
+    /// Autoscaling settings that cannot hold: min above max, the initial
+    /// workers outside them, a max of 0 or above `MAX_WORKERS`, or a zero
+    /// keep-alive.
     InvalidScale(String),
 }
 
@@ -721,7 +722,7 @@ impl fmt::Display for BuildError {
                 write!(f, "thread name prefix {name:?} contains a NUL byte")
             }
             BuildErrorKind::ZeroStackSize => f.write_str("worker stack size must not be zero"),
-            BuildErrorKind::InvalidScale(why) => write!(f, "invalid worker bounds: {why}"),
+            BuildErrorKind::InvalidScale(why) => write!(f, "invalid autoscaling settings: {why}"),
         }
     }
 }

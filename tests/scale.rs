@@ -127,45 +127,76 @@ fn a_request_put_as_the_last_idle_worker_leaves_still_runs() {
     });
 }
 
-/// Bounds that cannot hold are refused when the pool is built.
+/// Bounds that cannot hold are refused when the pool is built, and the
+/// message names the settings that conflict as the user set them: never a
+/// bound the builder derived (`workers(1).min_workers(2)` once said "outside
+/// min_workers 2 ..= max_workers 2", with no maximum set), and a
+/// `max_workers(0)`, which once built a pool that never started a worker,
+/// is refused as such.
 #[test]
-fn impossible_bounds_are_refused() {
-    let refused = |b: callpool::Builder| b.build().is_err();
-    assert!(refused(
-        ThreadPool::builder()
-            .workers(2)
-            .min_workers(3)
-            .max_workers(2)
-    ));
-    assert!(refused(ThreadPool::builder().workers(5).max_workers(4)));
-    assert!(refused(
-        ThreadPool::builder()
-            .workers(0)
-            .min_workers(1)
-            .max_workers(2)
-    ));
-    assert!(refused(
-        ThreadPool::builder()
-            .workers(1)
-            .max_workers(2)
-            .keep_alive(Duration::ZERO)
-    ));
-    assert!(refused(
-        ThreadPool::builder()
-            .workers(1)
-            .max_workers(callpool::MAX_WORKERS + 1)
-    ));
+fn impossible_bounds_are_refused_naming_what_was_set() {
+    use callpool::Builder;
+    let max = callpool::MAX_WORKERS;
+    let cases: [(Builder, String); 8] = [
+        (
+            ThreadPool::builder()
+                .workers(2)
+                .min_workers(3)
+                .max_workers(2),
+            "min_workers 3 is above max_workers 2".into(),
+        ),
+        (
+            ThreadPool::builder().workers(5).max_workers(4),
+            "workers 5 is above max_workers 4".into(),
+        ),
+        (
+            ThreadPool::builder().workers(1).min_workers(2),
+            "workers 1 is below min_workers 2".into(),
+        ),
+        (
+            ThreadPool::builder()
+                .workers(0)
+                .min_workers(1)
+                .max_workers(2),
+            "workers 0 is below min_workers 1".into(),
+        ),
+        (
+            ThreadPool::builder()
+                .workers(1)
+                .max_workers(2)
+                .keep_alive(Duration::ZERO),
+            "keep_alive must not be zero".into(),
+        ),
+        (
+            ThreadPool::builder().workers(1).max_workers(max + 1),
+            format!("max_workers {} is above MAX_WORKERS ({max})", max + 1),
+        ),
+        (
+            ThreadPool::builder().workers(0).max_workers(0),
+            "max_workers 0 leaves no room for a worker (0 does not mean unbounded here)".into(),
+        ),
+        (
+            ThreadPool::builder().max_workers(0),
+            "max_workers 0 leaves no room for a worker (0 does not mean unbounded here)".into(),
+        ),
+    ];
+    for (builder, says) in cases {
+        let shown = format!("{builder:?}");
+        let err = builder.build().expect_err(&shown).to_string();
+        assert_eq!(
+            err,
+            format!("invalid autoscaling settings: {says}"),
+            "{shown}"
+        );
+    }
+    // A bound the user did not set is not named.
     let err = ThreadPool::builder()
-        .workers(2)
-        .min_workers(3)
-        .max_workers(2)
+        .workers(1)
+        .min_workers(2)
         .build()
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("min_workers 3 is above max_workers 2"),
-        "{err}"
-    );
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("max_workers"), "{err}");
 }
 
 /// With the worker count unset, the machine's parallelism is kept within
@@ -191,8 +222,7 @@ fn an_unset_worker_count_keeps_within_the_bounds_set() {
         .build()
         .unwrap_err();
     assert!(
-        err.to_string()
-            .contains("3 initial workers outside min_workers 2 ..= max_workers 2"),
+        err.to_string().contains("workers 3 is above max_workers 2"),
         "{err}"
     );
 }
