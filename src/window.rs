@@ -75,8 +75,10 @@ impl ThreadPool {
     /// feeds with what each outcome found) blocks `next` for ever, with
     /// any `limit`, 1 included. For work that finds more work, use
     /// [`WorkRequest::with_context`](crate::WorkRequest::with_context) or
-    /// a collector's [`CollectorContext::add`](crate::CollectorContext::add). The outcomes go to the iterator, never to this
-    /// handle's callbacks, and `pending` does not count them. `next` blocks
+    /// a collector's [`CollectorContext::add`](crate::CollectorContext::add).
+    ///
+    /// The outcomes go to the iterator, never to this handle's callbacks,
+    /// and `pending` does not count them. `next` blocks
     /// until one more has ended (woken by the worker, with no periodic
     /// look); [`Completions::try_next`] looks without blocking, for a
     /// frame loop. With a bounded result queue, the handle's own callbacks may
