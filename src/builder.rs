@@ -504,8 +504,8 @@ impl Builder {
     /// [`workers`](Self::workers) outside them, a `max_workers` of 0 or
     /// above [`MAX_WORKERS`], a zero [`keep_alive`](Self::keep_alive)), or
     /// a thread the OS refuses to start. Its message names the settings
-    /// that conflict, as they were set. After an error, workers that had started are dismissed and
-    /// exit on their own (they take no request).
+    /// that conflict, as they were set. After an error, workers that had
+    /// started are dismissed and exit on their own (they take no request).
     ///
     /// # Examples
     ///
@@ -549,13 +549,15 @@ impl Builder {
                 .max(self.min_workers.unwrap_or(0))
                 .min(self.max_workers.unwrap_or(usize::MAX))
         });
+        // The bounds first: a count above the limit that comes from an
+        // oversized `min_workers` is named as that.
+        let scale = self.scale(workers)?;
         if workers > MAX_WORKERS {
             return Err(BuildError::spawn(SpawnError::too_many(
                 workers,
                 MAX_WORKERS,
             )));
         }
-        let scale = self.scale(workers)?;
         // 0 means unbounded; anything above MAX_CAPACITY is as good as
         // unbounded and is clamped, since flume computes `capacity + 1`.
         let nonzero = |n: usize| (n > 0).then_some(n.min(MAX_CAPACITY));
@@ -596,6 +598,14 @@ impl Builder {
         if self.keep_alive == Some(Duration::ZERO) {
             return refuse("keep_alive must not be zero".to_owned());
         }
+        for (name, bound) in [
+            ("min_workers", self.min_workers),
+            ("max_workers", self.max_workers),
+        ] {
+            if let Some(n) = bound.filter(|&n| n > MAX_WORKERS) {
+                return refuse(format!("{name} {n} is above MAX_WORKERS ({MAX_WORKERS})"));
+            }
+        }
         // An unset bound follows the initial count, but never crosses the
         // other bound: what conflicts then is a count or bound the user set,
         // and each message below names only those (an unset `min` is at
@@ -605,16 +615,6 @@ impl Builder {
             .max_workers
             .unwrap_or_else(|| workers.max(self.min_workers.unwrap_or(0)));
         let min = self.min_workers.unwrap_or_else(|| workers.min(max));
-        if max > MAX_WORKERS {
-            let bound = if self.max_workers.is_some() {
-                "max_workers"
-            } else {
-                "min_workers"
-            };
-            return refuse(format!(
-                "{bound} {max} is above MAX_WORKERS ({MAX_WORKERS})"
-            ));
-        }
         if min > max {
             return refuse(format!("min_workers {min} is above max_workers {max}"));
         }

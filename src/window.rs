@@ -78,10 +78,9 @@ impl ThreadPool {
     /// a collector's [`CollectorContext::add`](crate::CollectorContext::add).
     ///
     /// The outcomes go to the iterator, never to this handle's callbacks,
-    /// and `pending` does not count them. `next` blocks
-    /// until one more has ended (woken by the worker, with no periodic
-    /// look); [`Completions::try_next`] looks without blocking, for a
-    /// frame loop. With a bounded result queue, the handle's own callbacks may
+    /// and `pending` does not count them. `next` blocks until one more has
+    /// ended (woken by the worker, with no periodic look);
+    /// [`Completions::try_next`] looks without blocking, for a frame loop. With a bounded result queue, the handle's own callbacks may
     /// run here meanwhile (and a panic in one passes through): see
     /// [`Builder::result_capacity`](crate::Builder::result_capacity). The
     /// iterator loses nothing to such a panic, nor to one from the inputs

@@ -137,7 +137,7 @@ fn a_request_put_as_the_last_idle_worker_leaves_still_runs() {
 fn impossible_bounds_are_refused_naming_what_was_set() {
     use callpool::Builder;
     let max = callpool::MAX_WORKERS;
-    let cases: [(Builder, String); 8] = [
+    let cases: [(Builder, String); 10] = [
         (
             ThreadPool::builder()
                 .workers(2)
@@ -170,6 +170,17 @@ fn impossible_bounds_are_refused_naming_what_was_set() {
         (
             ThreadPool::builder().workers(1).max_workers(max + 1),
             format!("max_workers {} is above MAX_WORKERS ({max})", max + 1),
+        ),
+        (
+            ThreadPool::builder().min_workers(max + 1),
+            format!("min_workers {} is above MAX_WORKERS ({max})", max + 1),
+        ),
+        (
+            ThreadPool::builder()
+                .workers(2)
+                .min_workers(max + 1)
+                .max_workers(max + 2),
+            format!("min_workers {} is above MAX_WORKERS ({max})", max + 1),
         ),
         (
             ThreadPool::builder().workers(0).max_workers(0),
