@@ -407,7 +407,14 @@ pub enum PollError {
     },
     /// Called on one of this pool's own worker threads, where blocking for
     /// results could deadlock the pool, and where callbacks, which run on
-    /// the polling thread, would run on a worker.
+    /// the polling thread, would run on a worker. This holds for any handle
+    /// of the pool, a fresh [`new_handle`](crate::ThreadPool::new_handle)
+    /// too. Inside a callable, wait with a [`Ticket`](crate::Ticket), a
+    /// [`collector`](crate::ThreadPool::collector), a
+    /// [`scope`](crate::ThreadPool::scope) or an as-completed iterator
+    /// instead (the waiting worker runs its own queued requests), or put
+    /// follow-ups through the request's [`Context`](crate::Context) and
+    /// poll the handle from outside the pool.
     OnWorkerThread,
     /// Called from a callback of this handle's, when every request still
     /// pending may be among the results taken off the result queue
@@ -492,7 +499,9 @@ pub enum WaitError {
         pending: usize,
     },
     /// Called on one of this pool's own worker threads, where waiting could
-    /// deadlock the pool.
+    /// deadlock the pool (any handle of the pool, a fresh
+    /// [`new_handle`](crate::ThreadPool::new_handle) too). What to use
+    /// inside a callable instead: see [`PollError::OnWorkerThread`].
     OnWorkerThread,
     /// Called from a callback of this handle's (on the thread handling its
     /// results), when every request still pending may be among the results

@@ -25,7 +25,17 @@ impl ThreadPool {
     /// work that makes work stops where it is. To let it finish, call
     /// [`wait`](Self::wait) first.
     ///
-    /// Other handles keep their results to poll. On a handle of the
+    /// Other handles keep their results to poll. With a bounded result
+    /// queue ([`result_capacity`](crate::Builder::result_capacity)), a
+    /// worker whose result finds another handle's queue full waits for
+    /// that handle to be polled, and this shutdown waits for the worker:
+    /// if nobody polls that handle meanwhile (it belongs to this same
+    /// thread, say), `shutdown` waits for ever and
+    /// [`shutdown_timeout`](Self::shutdown_timeout) ends in
+    /// [`ShutdownError::TimedOut`] with `pending: 0`. `wait` on the other
+    /// handles first, or keep their threads polling until this returns.
+    ///
+    /// On a handle of the
     /// [`global`](crate::global) pool, which lives as long as the process,
     /// this only waits for this handle's requests; called from one of this
     /// handle's callbacks, it returns `Ok` once what is pending may all be
