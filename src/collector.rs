@@ -40,8 +40,11 @@ type Arrival<T, E> = (RequestId, Result<T, TaskError<E>>);
 /// handle's `pending` does not count them: the collector counts its own.
 ///
 /// Dropping a collector with requests pending does not cancel them: they
-/// run, and their outcomes (and callbacks) are dropped.
-/// [`ThreadPool::scope`] cannot end that way.
+/// run, and their outcomes (and callbacks) are dropped, failures and
+/// panics among them unlogged. Requests put with
+/// [`put_with_context`](Self::put_with_context) go on adding theirs
+/// through [`CollectorContext::add`](crate::CollectorContext::add), so a
+/// tree of work runs to its end. [`ThreadPool::scope`] cannot end that way.
 ///
 /// # Examples
 ///

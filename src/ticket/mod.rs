@@ -61,7 +61,10 @@ const TAKEN: &str = "callpool: the ticket's outcome was already taken (polled af
 /// the request before a worker took it).
 ///
 /// **Dropping a ticket does not cancel its request**: the request still
-/// runs, and its outcome is dropped. Work handed to a pool usually has
+/// runs, and its outcome is dropped (a failure or panic too, unlogged).
+/// That holds for a ticket dropped inside a future (an aborted async task,
+/// a `select!` branch not taken): give the task a guard that calls
+/// [`CancelHandle::cancel`] in its `Drop` when it must. Work handed to a pool usually has
 /// effects of its own (a file written, a message sent), and a drop that
 /// silently undid it would be a surprise that no compiler warning points
 /// at; call [`cancel`](Self::cancel) to ask for it.
@@ -340,6 +343,11 @@ impl<T, E> Ticket<T, E> {
     /// The ticket itself, unchanged, when the request has not ended yet.
     /// A request that ended in failure is `Ok(Err(_))`.
     ///
+    /// # Panics
+    ///
+    /// On a ticket already polled to `Ready` as a future, as
+    /// [`wait`](Self::wait) does.
+    ///
     /// # Examples
     ///
     /// ```
@@ -396,7 +404,8 @@ impl<T, E> Ticket<T, E> {
         }
     }
 
-    /// Whether the request has ended (its outcome is ready to take).
+    /// Whether the request has ended (its outcome is ready to take, unless
+    /// a `(&mut ticket).await` took it already).
     ///
     /// # Examples
     ///
