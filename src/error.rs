@@ -470,9 +470,11 @@ impl fmt::Display for PollError {
             PollError::NoResultsPending => f.write_str("no results pending"),
             PollError::NoWorkersAvailable { pending } => no_workers(f, *pending),
             PollError::Timeout { pending } => timed_out(f, *pending),
-            PollError::OnWorkerThread => {
-                f.write_str("cannot poll for results on one of the pool's own worker threads")
-            }
+            PollError::OnWorkerThread => f.write_str(
+                "cannot poll for results on one of the pool's own worker threads \
+                     (inside a callable, wait with a ticket, collector, scope or \
+                     as-completed iterator instead)",
+            ),
             PollError::HeldByCaller { pending } => held_by_caller(f, *pending),
         }
     }
@@ -556,9 +558,11 @@ impl fmt::Display for WaitError {
         match self {
             WaitError::NoWorkersAvailable { pending } => no_workers(f, *pending),
             WaitError::Timeout { pending } => timed_out(f, *pending),
-            WaitError::OnWorkerThread => {
-                f.write_str("cannot wait on one of the pool's own worker threads")
-            }
+            WaitError::OnWorkerThread => f.write_str(
+                "cannot wait on one of the pool's own worker threads \
+                     (inside a callable, wait with a ticket, collector, scope or \
+                     as-completed iterator instead)",
+            ),
             WaitError::HeldByCaller { pending } => held_by_caller(f, *pending),
         }
     }

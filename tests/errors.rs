@@ -64,6 +64,32 @@ fn wait_errors_convert_into_poll_errors() {
     assert_eq!(e, PollError::OnWorkerThread);
 }
 
+/// A wait or poll refused on a worker says what works there instead, so
+/// a user who met it inside a callable knows where to go.
+#[test]
+fn on_worker_thread_errors_name_the_waits_that_work_on_a_worker() {
+    let pool = ThreadPool::new(1);
+    let ticket = pool
+        .submit(
+            |p: ThreadPool| {
+                (
+                    p.wait().unwrap_err().to_string(),
+                    p.poll().unwrap_err().to_string(),
+                )
+            },
+            pool.clone(),
+        )
+        .unwrap();
+    let (wait, poll) = ticket.wait().unwrap();
+    for (shown, verb) in [(wait, "cannot wait"), (poll, "cannot poll")] {
+        assert!(shown.starts_with(verb), "{shown}");
+        assert!(
+            shown.contains("wait with a ticket, collector, scope or as-completed iterator"),
+            "{shown}"
+        );
+    }
+}
+
 /// A `PutError` borrowed by another thread still hands its request back.
 #[test]
 fn a_put_error_shared_across_threads_still_hands_the_request_back() {

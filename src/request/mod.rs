@@ -388,7 +388,7 @@ where
         work,
         on_result: |_: RequestId, _: T| {},
         on_error: |id: RequestId, err: TaskError<E>| {
-            log::error!("request {id} failed and has no error callback: {err:?}");
+            log::error!("callpool: request {id} failed and has no error callback: {err:?}");
         },
         set: CallbacksSet {
             on_result: false,

@@ -614,7 +614,9 @@ impl<T, E> Deliveries<T, E> {
                 Delivery::Item(id, item) => callback(id, item),
                 Delivery::Failed(id, Some(on_error), err) => on_error(id, err),
                 Delivery::Failed(id, None, _) => {
-                    log::error!("streaming request {id} failed and has no error callback");
+                    log::error!(
+                        "callpool: streaming request {id} failed and has no error callback"
+                    );
                 }
                 Delivery::Done(id, on_done) => on_done(id),
             });
