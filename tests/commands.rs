@@ -117,7 +117,7 @@ fn a_non_zero_exit_is_a_result_with_both_outputs() {
 }
 
 /// `{:?}` shows a stream as text when it is UTF-8 and as bytes otherwise,
-/// so a printed outcome is readable (it showed every stream as bytes).
+/// so a printed outcome is readable.
 #[test]
 fn an_outputs_debug_shows_utf8_as_text_and_other_bytes_as_bytes() {
     let _serial = serial();

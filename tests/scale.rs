@@ -128,11 +128,10 @@ fn a_request_put_as_the_last_idle_worker_leaves_still_runs() {
 }
 
 /// Bounds that cannot hold are refused when the pool is built, and the
-/// message names the settings that conflict as the user set them: never a
-/// bound the builder derived (`workers(1).min_workers(2)` once said "outside
-/// min_workers 2 ..= max_workers 2", with no maximum set), and a
-/// `max_workers(0)`, which once built a pool that never started a worker,
-/// is refused as such.
+/// message names the settings that conflict as the user set them, never a
+/// bound the builder derived (with `workers(1).min_workers(2)`, no
+/// maximum). A `max_workers(0)`, a pool that could never start a worker
+/// by itself, is refused as such.
 #[test]
 fn impossible_bounds_are_refused_naming_what_was_set() {
     use callpool::Builder;
