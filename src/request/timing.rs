@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 #[non_exhaustive]
 pub struct Timing {
     /// From when the request was made (converted into a `WorkRequest`,
-    /// usually as it is put) until a worker took it (or, for a request
-    /// that never ran, until it expired or was cancelled).
+    /// usually as it is put) until a worker took it; for a request that
+    /// never ran, until it was found expired or was cancelled. An expired
+    /// request is found so when a worker takes it, which may be well
+    /// after its deadline passed: nothing watches the clock meanwhile.
     pub queued: Duration,
     /// How long its callable ran (zero if it never started).
     pub running: Duration,
