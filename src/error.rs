@@ -454,6 +454,16 @@ fn timed_out(f: &mut fmt::Formatter<'_>, pending: usize) -> fmt::Result {
     write!(f, "timed out with {} pending", Counted(pending, "request"))
 }
 
+/// `OnWorkerThread`'s message, for a poll (`what`: "poll for results on")
+/// and a wait ("wait on") alike.
+fn on_worker_thread(f: &mut fmt::Formatter<'_>, what: &str) -> fmt::Result {
+    write!(
+        f,
+        "cannot {what} one of the pool's own worker threads (inside a callable, \
+         wait with a ticket, collector, scope or as-completed iterator instead)"
+    )
+}
+
 /// `HeldByCaller`'s message, for a poll and a wait alike.
 fn held_by_caller(f: &mut fmt::Formatter<'_>, pending: usize) -> fmt::Result {
     let verb = if pending == 1 { "is" } else { "are" };
@@ -470,11 +480,7 @@ impl fmt::Display for PollError {
             PollError::NoResultsPending => f.write_str("no results pending"),
             PollError::NoWorkersAvailable { pending } => no_workers(f, *pending),
             PollError::Timeout { pending } => timed_out(f, *pending),
-            PollError::OnWorkerThread => f.write_str(
-                "cannot poll for results on one of the pool's own worker threads \
-                     (inside a callable, wait with a ticket, collector, scope or \
-                     as-completed iterator instead)",
-            ),
+            PollError::OnWorkerThread => on_worker_thread(f, "poll for results on"),
             PollError::HeldByCaller { pending } => held_by_caller(f, *pending),
         }
     }
@@ -558,11 +564,7 @@ impl fmt::Display for WaitError {
         match self {
             WaitError::NoWorkersAvailable { pending } => no_workers(f, *pending),
             WaitError::Timeout { pending } => timed_out(f, *pending),
-            WaitError::OnWorkerThread => f.write_str(
-                "cannot wait on one of the pool's own worker threads \
-                     (inside a callable, wait with a ticket, collector, scope or \
-                     as-completed iterator instead)",
-            ),
+            WaitError::OnWorkerThread => on_worker_thread(f, "wait on"),
             WaitError::HeldByCaller { pending } => held_by_caller(f, *pending),
         }
     }
