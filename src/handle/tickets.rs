@@ -11,8 +11,11 @@ use crate::error::{PutError, TrySubmitError};
 use crate::handle::{PutMode, ThreadPool};
 use crate::inbox::Job;
 use crate::request::task::TaskBox;
+use crate::request::Context;
 use crate::request::{RequestId, WorkRequest};
-use crate::ticket::{Call, Fallible, Plain, Ticket, Work};
+use crate::ticket::{
+    Call, Fallible, FallibleInContext, InContext, Plain, PlainInContext, Standalone, Ticket,
+};
 use crate::unwind::Payload;
 
 impl ThreadPool {
@@ -167,6 +170,118 @@ impl ThreadPool {
         E: fmt::Debug + Send + 'static,
     {
         self.try_submit_call(Call::<_, _, Fallible>::new(callable, arg))
+    }
+
+    /// Like [`submit`](Self::submit), for a callable that is given the
+    /// running request's [`Context`], as
+    /// [`WorkRequest::with_context`](crate::WorkRequest::with_context)'s
+    /// is: to split its work with [`Context::join`], use the worker's
+    /// [`worker_state`](Context::worker_state), or put requests of its own
+    /// with [`Context::put`].
+    ///
+    /// Requests it puts go on this handle, as any put through a context
+    /// does: each is counted in [`pending`](Self::pending) the moment it is
+    /// put, and its callbacks run on the thread that polls this handle.
+    /// The ticket's own request is never counted there, so
+    /// [`wait`](Self::wait) called before the callable has put them may
+    /// return without them. Its children are counted before the ticket
+    /// has its outcome, so a `wait` called after the ticket's covers every
+    /// one of them (and what they put in turn): wait for the ticket, then
+    /// for the handle.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// let to_sum = Arc::clone(&sum);
+    /// let ticket = pool.submit_with_context(move |cx: &Context<'_>, n: u64| {
+    ///     for i in 1..=n {
+    ///         let sum = Arc::clone(&to_sum);
+    ///         cx.put(WorkRequest::new(|i: u64| i * i, i)
+    ///             .on_result(move |_, square| { sum.fetch_add(square, Ordering::Relaxed); }))
+    ///             .expect("the pool is open");
+    ///     }
+    ///     n   // how many it put
+    /// }, 10)?;
+    /// assert_eq!(ticket.wait(), Ok(10));
+    /// assert_eq!(pool.wait()?, 10);     // the children, counted before the ticket ended
+    /// assert_eq!(sum.load(Ordering::Relaxed), 385);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Fork-join, with the outcome in the ticket:
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool};
+    ///
+    /// fn sum(cx: &Context<'_>, v: &[u64]) -> u64 {
+    ///     if v.len() <= 1_000 {
+    ///         return v.iter().sum();
+    ///     }
+    ///     let (left, right) = v.split_at(v.len() / 2);
+    ///     let (a, b) = cx.join(|cx| sum(cx, left), |cx| sum(cx, right));
+    ///     a + b
+    /// }
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let numbers: Vec<u64> = (1..=100_000).collect();
+    /// let ticket = pool.submit_with_context(|cx: &Context<'_>, v: Vec<u64>| sum(cx, &v), numbers)?;
+    /// assert_eq!(ticket.wait(), Ok(5_000_050_000));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_with_context<F, A, T>(&self, callable: F, arg: A) -> Result<Ticket<T>, PutError>
+    where
+        F: FnOnce(&Context<'_>, A) -> T + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_in_context(Call::<_, _, PlainInContext>::new(callable, arg))
+    }
+
+    /// [`submit_with_context`](Self::submit_with_context) for a callable
+    /// that returns a `Result`, as [`submit_fallible`](Self::submit_fallible)
+    /// is for [`submit`](Self::submit).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Context, PutError, TaskError, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let ticket = pool.submit_fallible_with_context(|cx: &Context<'_>, n: u32| {
+    ///     cx.put(WorkRequest::new(|n: u32| n + 1, n).with_id(7))?;
+    ///     cx.put(WorkRequest::new(|n: u32| n + 2, n).with_id(7))?; // the id is taken
+    ///     Ok::<_, PutError>(())
+    /// }, 1)?;
+    /// assert!(matches!(ticket.wait(), Err(TaskError::Failed(PutError::DuplicateId(_)))));
+    /// assert_eq!(pool.wait()?, 1);      // the first child
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_fallible_with_context<F, A, T, E>(
+        &self,
+        callable: F,
+        arg: A,
+    ) -> Result<Ticket<T, E>, PutError>
+    where
+        F: FnOnce(&Context<'_>, A) -> Result<T, E> + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        self.submit_in_context(Call::<_, _, FallibleInContext>::new(callable, arg))
     }
 
     /// Like [`submit`](Self::submit), but waits at most `timeout` for room
@@ -362,11 +477,23 @@ impl ThreadPool {
     /// Puts a ticket's request; the ticket if it was put.
     fn submit_work<W, T, E>(&self, work: W) -> Result<Ticket<T, E>, PutError>
     where
-        W: Work<T, E> + 'static,
+        W: Standalone<T, E> + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
         let (ticket, task) = Ticket::with_request(work, self.home());
+        self.put_task(task)?;
+        Ok(ticket)
+    }
+
+    /// A ticket's put for work given the running request's context.
+    fn submit_in_context<W, T, E>(&self, work: W) -> Result<Ticket<T, E>, PutError>
+    where
+        W: InContext<T, E> + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let (ticket, task) = Ticket::in_context(work, self.home());
         self.put_task(task)?;
         Ok(ticket)
     }
@@ -378,7 +505,7 @@ impl ThreadPool {
         call: Call<F, A, M>,
     ) -> Result<Ticket<T, E>, TrySubmitError<F, A>>
     where
-        Call<F, A, M>: Work<T, E> + 'static,
+        Call<F, A, M>: Standalone<T, E> + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {
@@ -392,7 +519,7 @@ impl ThreadPool {
         mode: PutMode,
     ) -> Result<Ticket<T, E>, TrySubmitError<F, A>>
     where
-        Call<F, A, M>: Work<T, E> + 'static,
+        Call<F, A, M>: Standalone<T, E> + 'static,
         T: Send + 'static,
         E: Send + 'static,
     {

@@ -1,17 +1,19 @@
 //! What a ticket's request runs: any closure, or a [`Call`], a callable
 //! and its argument kept as two values, so that a put that was refused can
 //! hand both back to the caller (`ThreadPool::try_submit`) rather than
-//! drop them inside a closure nobody can open.
+//! drop them inside a closure nobody can open. A call either needs nothing
+//! from the worker that runs it ([`Standalone`]) or is given the running
+//! request's [`Context`] ([`InContext`]).
 
 use std::convert::Infallible;
 use std::marker::PhantomData;
 
+use crate::request::Context;
 use crate::unwind;
 
-/// The work of a ticket's request, run once on a worker.
+/// The work of a ticket's request, until it runs once on a worker or ends
+/// unrun; how it runs, [`Standalone`] and [`InContext`] say.
 pub(crate) trait Work<T, E>: Send {
-    fn call(self) -> Result<T, E>;
-
     /// Drops the work unrun (cancelled, or refused by a closing pool) with
     /// any panic of its `Drop` contained: every unrun work a slot holds
     /// leaves it through here, never through drop glue.
@@ -23,7 +25,21 @@ pub(crate) trait Work<T, E>: Send {
     }
 }
 
-impl<W, T, E> Work<T, E> for W
+/// Work that needs nothing from its worker: a ticket's shared job runs it.
+pub(crate) trait Standalone<T, E>: Work<T, E> {
+    fn call(self) -> Result<T, E>;
+}
+
+/// Work given the running request's [`Context`], to add requests to the
+/// handle it was put through: it travels in a box of its own with that
+/// handle's reference (`ticket::boxed`), as a callback request does.
+pub(crate) trait InContext<T, E>: Work<T, E> {
+    fn call_in(self, cx: &Context<'_>) -> Result<T, E>;
+}
+
+impl<W, T, E> Work<T, E> for W where W: FnOnce() -> Result<T, E> + Send {}
+
+impl<W, T, E> Standalone<T, E> for W
 where
     W: FnOnce() -> Result<T, E> + Send,
 {
@@ -33,11 +49,14 @@ where
     }
 }
 
-/// How a [`Call`]'s callable returns: a plain value ([`Plain`]) or a
-/// `Result` ([`Fallible`]). A marker, so that both kinds are one type with
-/// the same parts to hand back.
+/// How a [`Call`]'s callable returns, and whether it is given a
+/// [`Context`] first: a plain value ([`Plain`], [`PlainInContext`]) or a
+/// `Result` ([`Fallible`], [`FallibleInContext`]). A marker, so that all
+/// kinds are one type with the same parts to hand back.
 pub(crate) struct Plain;
 pub(crate) struct Fallible;
+pub(crate) struct PlainInContext;
+pub(crate) struct FallibleInContext;
 
 /// `callable(arg)`, not yet called. Dropped unrun, its two values are
 /// dropped one at a time, each contained ([`Work::drop_unrun`]), as
@@ -73,13 +92,19 @@ where
     F: FnOnce(A) -> T + Send,
     A: Send,
 {
+    fn drop_unrun(self) {
+        drop_parts(self);
+    }
+}
+
+impl<F, A, T> Standalone<T, Infallible> for Call<F, A, Plain>
+where
+    F: FnOnce(A) -> T + Send,
+    A: Send,
+{
     #[inline]
     fn call(self) -> Result<T, Infallible> {
         Ok((self.callable)(self.arg))
-    }
-
-    fn drop_unrun(self) {
-        drop_parts(self);
     }
 }
 
@@ -88,13 +113,59 @@ where
     F: FnOnce(A) -> Result<T, E> + Send,
     A: Send,
 {
+    fn drop_unrun(self) {
+        drop_parts(self);
+    }
+}
+
+impl<F, A, T, E> Standalone<T, E> for Call<F, A, Fallible>
+where
+    F: FnOnce(A) -> Result<T, E> + Send,
+    A: Send,
+{
     #[inline]
     fn call(self) -> Result<T, E> {
         (self.callable)(self.arg)
     }
+}
 
+impl<F, A, T> Work<T, Infallible> for Call<F, A, PlainInContext>
+where
+    F: FnOnce(&Context<'_>, A) -> T + Send,
+    A: Send,
+{
     fn drop_unrun(self) {
         drop_parts(self);
+    }
+}
+
+impl<F, A, T> InContext<T, Infallible> for Call<F, A, PlainInContext>
+where
+    F: FnOnce(&Context<'_>, A) -> T + Send,
+    A: Send,
+{
+    fn call_in(self, cx: &Context<'_>) -> Result<T, Infallible> {
+        Ok((self.callable)(cx, self.arg))
+    }
+}
+
+impl<F, A, T, E> Work<T, E> for Call<F, A, FallibleInContext>
+where
+    F: FnOnce(&Context<'_>, A) -> Result<T, E> + Send,
+    A: Send,
+{
+    fn drop_unrun(self) {
+        drop_parts(self);
+    }
+}
+
+impl<F, A, T, E> InContext<T, E> for Call<F, A, FallibleInContext>
+where
+    F: FnOnce(&Context<'_>, A) -> Result<T, E> + Send,
+    A: Send,
+{
+    fn call_in(self, cx: &Context<'_>) -> Result<T, E> {
+        (self.callable)(cx, self.arg)
     }
 }
 

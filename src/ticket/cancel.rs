@@ -4,9 +4,14 @@
 use std::fmt;
 use std::sync::{Arc, Weak};
 
-use crate::request::task::SharedRequest;
 use crate::request::RequestId;
 use crate::unwind;
+
+/// What a [`CancelHandle`] does to its request: ends it as cancelled
+/// unless it started or ended already; whether it did.
+pub(crate) trait Cancel: Send + Sync {
+    fn cancel(&self) -> bool;
+}
 
 /// Cancels the request of one [`Ticket`](crate::Ticket) from anywhere,
 /// while the ticket itself is waited on, polled or awaited elsewhere (the
@@ -43,12 +48,12 @@ use crate::unwind;
 /// ```
 #[derive(Clone)]
 pub struct CancelHandle {
-    request: Weak<dyn SharedRequest>,
+    request: Weak<dyn Cancel>,
     id: RequestId,
 }
 
 impl CancelHandle {
-    pub(crate) fn new(request: Arc<dyn SharedRequest>, id: RequestId) -> CancelHandle {
+    pub(crate) fn new(request: Arc<dyn Cancel>, id: RequestId) -> CancelHandle {
         CancelHandle {
             request: Arc::downgrade(&request),
             id,

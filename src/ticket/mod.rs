@@ -3,12 +3,14 @@
 //! a set of tickets' outcomes back in the order they finish.
 //!
 //! `slot` holds a ticket's request and is where its outcome waits, `call`
-//! what that request runs; `task` is a collector's request, whose outcome
-//! goes to a channel instead.
+//! what that request runs, `in_context` the box that carries a request
+//! whose callable is given a context; `task` is a collector's request,
+//! whose outcome goes to a channel instead.
 
 mod call;
 mod cancel;
 mod completed;
+mod in_context;
 mod slot;
 mod task;
 
@@ -25,9 +27,12 @@ use crate::lookout::Home;
 use crate::request::task::{Ended, Envelope, SharedJob, SharedRequest, TaskBox};
 use crate::request::{RequestId, TaskError};
 
-pub(crate) use call::{Call, Fallible, Plain, Work};
+pub(crate) use call::{
+    Call, Fallible, FallibleInContext, InContext, Plain, PlainInContext, Standalone,
+};
 pub use cancel::CancelHandle;
 pub use completed::{as_completed, AsCompleted};
+use in_context::InContextTask;
 pub(crate) use slot::Outcome;
 use slot::{Claim, Slot};
 pub(crate) use slot::{Listener, Tell};
@@ -41,7 +46,9 @@ const TAKEN: &str = "callpool: the ticket's outcome was already taken (polled af
 /// A claim on the outcome of one request put with
 /// [`ThreadPool::submit`](crate::ThreadPool::submit) (or
 /// [`submit_fallible`](crate::ThreadPool::submit_fallible), their
-/// non-blocking [`try_submit`](crate::ThreadPool::try_submit) forms, or
+/// non-blocking [`try_submit`](crate::ThreadPool::try_submit) forms,
+/// [`submit_with_context`](crate::ThreadPool::submit_with_context) for a
+/// callable given a [`Context`](crate::Context), or
 /// [`submit_command`](crate::ThreadPool::submit_command) for an external
 /// program).
 ///
@@ -111,13 +118,40 @@ where
     /// (`ThreadPool::home`); `None` leaves the slot as small as before.
     pub(crate) fn with_request<W>(work: W, home: Option<Arc<dyn Home>>) -> (Ticket<T, E>, TaskBox)
     where
-        W: Work<T, E> + 'static,
+        W: Standalone<T, E> + 'static,
     {
         let id_value = RequestId::next_auto().value();
         match home {
             None => Self::in_slot(Slot::new(id_value, work, ())),
             Some(home) => Self::in_slot(Slot::new(id_value, work, home)),
         }
+    }
+
+    /// [`with_request`](Self::with_request) for work given the running
+    /// request's context: the request goes in a box of its own
+    /// (`in_context`), which the put pairs with its handle's reference.
+    pub(crate) fn in_context<W>(work: W, home: Option<Arc<dyn Home>>) -> (Ticket<T, E>, TaskBox)
+    where
+        W: InContext<T, E> + 'static,
+    {
+        let id_value = RequestId::next_auto().value();
+        match home {
+            None => Self::boxed(Slot::new(id_value, work, ())),
+            Some(home) => Self::boxed(Slot::new(id_value, work, home)),
+        }
+    }
+
+    fn boxed<W, H>(slot: Slot<W, T, E, H>) -> (Ticket<T, E>, TaskBox)
+    where
+        W: InContext<T, E> + 'static,
+        H: slot::HomeRef + 'static,
+    {
+        let slot = Arc::new(slot);
+        let task = Box::new(Envelope {
+            id_value: slot.id_value(),
+            task: InContextTask::new(Arc::clone(&slot)),
+        });
+        (Ticket { slot }, TaskBox::from(task))
     }
 
     fn in_slot<S>(slot: S) -> (Ticket<T, E>, TaskBox)
@@ -139,7 +173,7 @@ where
         put: impl FnOnce(TaskBox) -> Result<RequestId, PutError>,
     ) -> Result<Ticket<T, E>, (PutError, W)>
     where
-        W: Work<T, E> + 'static,
+        W: Standalone<T, E> + 'static,
     {
         let id_value = RequestId::next_auto().value();
         match home {
@@ -155,7 +189,7 @@ where
         put: impl FnOnce(TaskBox) -> Result<RequestId, PutError>,
     ) -> Result<Ticket<T, E>, (PutError, W)>
     where
-        W: Work<T, E> + 'static,
+        W: Standalone<T, E> + 'static,
         H: slot::HomeRef + 'static,
     {
         let slot = Arc::new(slot);
@@ -232,7 +266,7 @@ impl<T, E> Ticket<T, E> {
     /// ```
     #[must_use]
     pub fn cancel_handle(&self) -> CancelHandle {
-        CancelHandle::new(Arc::clone(&self.slot).shared(), self.id())
+        CancelHandle::new(Arc::clone(&self.slot).canceller(), self.id())
     }
 
     /// The handle it was put through if a thread blocked on the ticket

@@ -16,7 +16,8 @@ use crate::patience::Patience;
 use crate::request::task::{attempt, Ended, Failure, SharedRequest};
 use crate::request::{RequestId, TaskError};
 use crate::sync::{self, Mutex, MutexGuard, Thread, TryLockError};
-use crate::ticket::call::Work;
+use crate::ticket::call::{Standalone, Work};
+use crate::ticket::cancel::Cancel;
 use crate::unwind;
 
 /// How many waits in a row that found their outcome ready make a thread
@@ -206,9 +207,9 @@ pub(crate) trait Claim<T, E>: Send + Sync {
     fn take_or_register(&self, waker: &Waker) -> Result<Option<Outcome<T, E>>, ()>;
     /// Has `listener` told when the request ends (at once if it has).
     fn listen(&self, listener: Listener);
-    /// The same slot as the queue sees it, for a [`CancelHandle`]
-    /// (`crate::ticket::CancelHandle`).
-    fn shared(self: Arc<Self>) -> Arc<dyn SharedRequest>;
+    /// The same slot, for a [`CancelHandle`]
+    /// (`crate::ticket::CancelHandle`) to cancel.
+    fn canceller(self: Arc<Self>) -> Arc<dyn Cancel>;
 }
 
 impl<W, T, E, H> Slot<W, T, E, H> {
@@ -244,7 +245,7 @@ impl<W, T, E, H> Slot<W, T, E, H> {
         std::mem::replace(&mut state.waiter, Waiter::Nobody)
     }
 
-    fn id_value(&self) -> u64 {
+    pub(crate) fn id_value(&self) -> u64 {
         // Relaxed: the id's bits never change.
         self.id_and_ended.load(Ordering::Relaxed) & !ENDED
     }
@@ -325,18 +326,16 @@ impl<W: Work<T, E>, T, E, H> Slot<W, T, E, H> {
     }
 }
 
-impl<W, T, E, H> SharedRequest for Slot<W, T, E, H>
-where
-    W: Work<T, E>,
-    T: Send,
-    E: Send,
-    H: HomeRef,
-{
-    fn id_value(&self) -> u64 {
-        Slot::id_value(self)
-    }
-
-    fn run(&self, count: &dyn Fn(Ended)) -> Ended {
+impl<W: Work<T, E>, T, E, H> Slot<W, T, E, H> {
+    /// On a worker: runs the request with `call`, catching a panic, and
+    /// settles the outcome, unless the request was ended first; how it
+    /// ended. `count` hears how it ended just before the outcome is
+    /// settled (see [`SharedRequest::run`]).
+    pub(crate) fn run_with(
+        &self,
+        count: &dyn Fn(Ended),
+        call: impl FnOnce(W) -> Result<T, E>,
+    ) -> Ended {
         let work = {
             let mut state = self.state();
             match std::mem::replace(&mut state.stage, Stage::Running) {
@@ -353,7 +352,7 @@ where
         };
         // `work` is consumed by the call, so what it captured is dropped
         // before the outcome is settled.
-        let outcome = attempt(|| work.call());
+        let outcome = attempt(|| call(work));
         let ended = match &outcome {
             Ok(_) => Ended::Succeeded,
             Err(Failure::Panicked(_)) => Ended::Panicked,
@@ -366,6 +365,34 @@ where
         };
         waiter.tell();
         ended
+    }
+}
+
+impl<W, T, E, H> Cancel for Slot<W, T, E, H>
+where
+    W: Work<T, E>,
+    T: Send,
+    E: Send,
+    H: HomeRef,
+{
+    fn cancel(&self) -> bool {
+        self.cancel_unrun()
+    }
+}
+
+impl<W, T, E, H> SharedRequest for Slot<W, T, E, H>
+where
+    W: Standalone<T, E>,
+    T: Send,
+    E: Send,
+    H: HomeRef,
+{
+    fn id_value(&self) -> u64 {
+        Slot::id_value(self)
+    }
+
+    fn run(&self, count: &dyn Fn(Ended)) -> Ended {
+        self.run_with(count, W::call)
     }
 
     fn cancel(&self) -> bool {
@@ -380,7 +407,7 @@ where
     E: Send + 'static,
     H: HomeRef + 'static,
 {
-    fn shared(self: Arc<Self>) -> Arc<dyn SharedRequest> {
+    fn canceller(self: Arc<Self>) -> Arc<dyn Cancel> {
         self
     }
 
