@@ -50,6 +50,7 @@ tsan_tests=(
     "nested_waits shutdown_now_while_a_worker_runs_its_scopes_requests_cancels_the_rest"
     "collector outcomes_end_only_after_every_request_added_transitively"
     "collector an_added_request_that_ends_before_its_parent_is_counted"
+    "ticket_context cancel_racing_a_worker_exactly_one_wins_and_only_a_run_puts_its_child"
 )
 
 # Miri is slow: a few tests with few requests.
@@ -62,6 +63,7 @@ miri_tests=(
     "scope a_refused_put_drops_its_request_inside_the_scope"
     "nested_waits a_scope_inside_the_only_workers_callable_runs_its_requests_there"
     "collector an_added_request_that_ends_before_its_parent_is_counted"
+    "ticket_context waited_for_inside_a_callable_on_a_one_worker_pool_it_runs_there"
 )
 
 if [[ "$what" == all || "$what" == tsan ]]; then

@@ -291,3 +291,58 @@ fn waited_for_inside_a_callable_on_a_one_worker_pool_it_runs_there() -> TestResu
     assert_eq!(pool.wait()?, 1, "the child it put");
     Ok(())
 }
+
+#[test]
+fn cancel_racing_a_worker_exactly_one_wins_and_only_a_run_puts_its_child() -> TestResult {
+    const ROUNDS: usize = 2_000;
+    let pool = ThreadPool::new(2);
+    let ran = common::hit_counters(ROUNDS);
+    let children = common::hit_counters(ROUNDS);
+    let mut won = Vec::with_capacity(ROUNDS);
+    for i in 0..ROUNDS {
+        let (ran, children) = (Arc::clone(&ran), Arc::clone(&children));
+        let ticket = pool.submit_with_context(
+            move |cx: &Context<'_>, i: usize| {
+                ran[i].fetch_add(1, Ordering::SeqCst);
+                cx.put(WorkRequest::new(|i: usize| i, i).on_result(move |_, i| {
+                    children[i].fetch_add(1, Ordering::SeqCst);
+                }))
+                .expect("the pool is open");
+            },
+            i,
+        )?;
+        if i % 2 == 1 {
+            thread::yield_now();
+        }
+        let cancelled = ticket.cancel();
+        let outcome = ticket.wait_timeout(HANG).expect("hang");
+        assert_eq!(
+            outcome,
+            if cancelled {
+                Err(TaskError::Cancelled)
+            } else {
+                Ok(())
+            },
+            "round {i}"
+        );
+        won.push(cancelled);
+    }
+    pool.wait()?;
+    let wrong: Vec<(usize, bool, usize, usize)> = won
+        .iter()
+        .enumerate()
+        .map(|(i, &won)| {
+            let (r, c) = (
+                ran[i].load(Ordering::SeqCst),
+                children[i].load(Ordering::SeqCst),
+            );
+            (i, won, r, c)
+        })
+        .filter(|&(_, won, r, c)| r != usize::from(!won) || c != r)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "(round, cancel won, runs, children called back): {wrong:?}"
+    );
+    Ok(())
+}
