@@ -12,9 +12,13 @@ use crate::request::{RequestId, WorkRequest};
 use crate::unwind::Callback;
 
 /// Given to a callable made with
-/// [`WorkRequest::with_context`](crate::WorkRequest::with_context): the
-/// running request's id, and [`put`](Context::put), which puts more
-/// requests on the handle the running request belongs to.
+/// [`WorkRequest::with_context`](crate::WorkRequest::with_context) (or
+/// submitted with
+/// [`ThreadPool::submit_with_context`](crate::ThreadPool::submit_with_context),
+/// whose ticket takes the outcome): the running request's id, and
+/// [`put`](Context::put), which puts more requests on the handle the
+/// running request belongs to (for a ticket's request, the handle it was
+/// submitted through).
 ///
 /// Requests put through a context count in that handle's
 /// [`pending`](crate::ThreadPool::pending) from the moment they are put,
