@@ -350,13 +350,32 @@ impl Children<'_> {
     /// Holds a child, or the half a join offers (`half`), in the slot,
     /// and queues the slot's jobs when that is due.
     fn hold(&self, request: WorkRequest, half: bool) -> Result<RequestId, Refusal> {
+        // Counted on the handle before the lifecycle is read, as a handle's
+        // put is: a graceful shutdown moves the lifecycle and then waits
+        // for nothing pending (both `SeqCst`), so either this put sees the
+        // move and is refused, or the shutdown's wait counts the child and
+        // handles its outcome. Read the other way round, only the parent's
+        // own pending count kept that wait from returning between the two
+        // steps; a ticket's request is not counted (`submit_with_context`),
+        // and a child accepted there ran with its callback never called.
+        let (id, job) = match Job::register(request.into_task(), self.inbox) {
+            Ok(registered) => registered,
+            Err(task) => {
+                let request = WorkRequest::from_task(task);
+                return Err(if self.pool.queue.lifecycle() == Lifecycle::Open {
+                    Refusal::DuplicateId(request)
+                } else {
+                    Refusal::ShutDown(request)
+                });
+            }
+        };
         // Refused at once when the pool no longer accepts requests, so the
-        // callable hears it; a close after this is caught by `hand_off`.
+        // callable hears it; a close after this is caught below and by
+        // `hand_off`.
         if self.pool.queue.lifecycle() != Lifecycle::Open {
-            return Err(Refusal::ShutDown(request));
+            job.unregister();
+            return Err(Refusal::ShutDown(job.into_request()));
         }
-        let (id, job) = Job::register(request.into_task(), self.inbox)
-            .map_err(|task| Refusal::DuplicateId(WorkRequest::from_task(task)))?;
         let first = self.pool.nursery.hold(self.worker.slot, job);
         // Closed since the look above: the closer's take may have looked
         // at the slot before the child was in it. SeqCst: the lifecycle
