@@ -15,10 +15,11 @@ use std::sync::atomic::Ordering as StdOrdering;
 use crate::error::WaitError;
 use crate::inbox::receive::{Results, Threads, Until};
 use crate::inbox::{Inbox, Msg};
+use crate::pool::queue::{Lifecycle, RequestQueue};
 use crate::request::context::Detached;
 use crate::request::task::{BoxedTask, TaskBox};
 use crate::request::WorkRequest;
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{seq_cst_pair, AtomicUsize, Ordering};
 
 #[cfg(loom)]
 use loom::{sync::Arc, thread};
@@ -39,6 +40,9 @@ pub(super) enum Misuse {
     /// A running parent's child is counted pending only after the parent's
     /// outcome went back, where `Children::spawn` counts it at once.
     ChildCountedLate,
+    /// A child's put reads the lifecycle before it counts the child, where
+    /// `Children::hold` counts it first.
+    LifecycleReadFirst,
 }
 
 /// The pool's threads as the wait protocol sees them: `running` workers,
@@ -343,6 +347,48 @@ pub(super) fn wait_covers_a_child_added_by_a_running_parent(misuse: Misuse) {
     worker.join().unwrap();
     assert_eq!(waited, 2, "wait returned before the child was handled");
     handle.assert_handled(&[1, 2]);
+}
+
+/// (g12) A callable whose own request is not pending on the handle (a
+/// ticket's: `submit_with_context`) puts a child as a graceful shutdown
+/// begins: the shutdown moves the lifecycle (`RequestQueue::advance`),
+/// then waits for nothing pending. The put counts the child, then reads
+/// the lifecycle, and if the pool is no longer open counts the child out
+/// again and refuses it (`Children::hold`). Either the put is refused, or
+/// the shutdown's wait handles the child's callback: never a child
+/// accepted whose callback nobody runs. No pending parent covers the
+/// child here, as one does in (g8).
+pub(super) fn shutdown_meets_a_child_of_an_uncounted_parent(misuse: Misuse) {
+    let handle = Handle::new(None, 0);
+    let queue = Arc::new(RequestQueue::<u64>::new(None));
+    let putter = {
+        let (handle, queue) = (Arc::clone(&handle), Arc::clone(&queue));
+        thread::spawn(move || {
+            let open = || queue.lifecycle() == Lifecycle::Open;
+            if misuse == Misuse::LifecycleReadFirst && !open() {
+                return false;
+            }
+            let mut child = handle.put(2);
+            seq_cst_pair();
+            if misuse != Misuse::LifecycleReadFirst && !open() {
+                // Refused: counted out, its callbacks dropped uncalled.
+                handle.inbox().unregister(child.id());
+                return false;
+            }
+            child.run(&Detached);
+            handle.inbox().deliver(Msg::Done(child), || {});
+            true
+        })
+    };
+    queue.advance(Lifecycle::Draining);
+    let waited = handle.wait().expect("the child ran");
+    let accepted = putter.join().unwrap();
+    assert_eq!(
+        waited,
+        usize::from(accepted),
+        "the shutdown's wait returned before an accepted child was handled"
+    );
+    handle.assert_handled(if accepted { &[2] } else { &[] });
 }
 
 /// (g9) Two results wait in the queue; the first one's callback waits on

@@ -11,8 +11,8 @@
 //!   storms;
 //! * `replica.rs`: [`Replica`], the queue's protocol written plainly with
 //!   one seeded [`Bug`];
-//! * `inbox.rs`: the wait protocol's scenarios (g1)-(g7), with the callers'
-//!   misuses they can seed;
+//! * `inbox.rs`: the wait protocol's scenarios (g1)-(g12), with the
+//!   callers' misuses they can seed;
 //! * `ticket.rs`: a ticket's start-or-cancel race, (t1)-(t3);
 //! * `nursery.rs`: a running callable's held child against a worker going
 //!   to sleep, (n1), with either half of the pair seeded away, and against

@@ -53,6 +53,16 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             || check(|| inbox::sweep_overflows_a_full_result_queue(inbox::Misuse::KeepWithoutWake)),
             "deadlock",
         ),
+        "g12_lifecycle_read_first" => (
+            || {
+                check(|| {
+                    inbox::shutdown_meets_a_child_of_an_uncounted_parent(
+                        inbox::Misuse::LifecycleReadFirst,
+                    )
+                })
+            },
+            "the shutdown's wait returned before an accepted child was handled",
+        ),
         "g8_child_counted_late" => (
             || {
                 check(|| {
@@ -246,6 +256,11 @@ fn seeded_s3_retirement_blind_to_held_children_is_caught() {
 #[test]
 fn seeded_g8_child_counted_late_is_caught() {
     expect_caught("g8_child_counted_late");
+}
+
+#[test]
+fn seeded_g12_lifecycle_read_first_is_caught() {
+    expect_caught("g12_lifecycle_read_first");
 }
 
 /// The marker check is what makes the others trustworthy: a child whose

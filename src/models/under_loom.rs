@@ -217,6 +217,11 @@ fn g8_wait_covers_a_child_added_by_a_running_parent() {
 }
 
 #[test]
+fn g12_shutdown_meets_a_child_of_an_uncounted_parent() {
+    check(|| inbox::shutdown_meets_a_child_of_an_uncounted_parent(inbox::Misuse::None));
+}
+
+#[test]
 fn g9_nested_wait_beside_another_waiter() {
     check(inbox::nested_wait_beside_another_waiter);
 }

@@ -98,6 +98,11 @@ fn g8_wait_covers_a_child_added_by_a_running_parent() {
 }
 
 #[test]
+fn g12_shutdown_meets_a_child_of_an_uncounted_parent() {
+    check(|| inbox::shutdown_meets_a_child_of_an_uncounted_parent(inbox::Misuse::None));
+}
+
+#[test]
 fn g9_nested_wait_beside_another_waiter() {
     check(inbox::nested_wait_beside_another_waiter);
 }
@@ -116,6 +121,14 @@ fn g11_nested_waits_on_two_threads() {
 #[should_panic(expected = "wait returned before the child was handled")]
 fn seeded_g8_child_counted_late_is_caught() {
     check(|| inbox::wait_covers_a_child_added_by_a_running_parent(inbox::Misuse::ChildCountedLate));
+}
+
+#[test]
+#[should_panic(expected = "the shutdown's wait returned before an accepted child was handled")]
+fn seeded_g12_lifecycle_read_first_is_caught() {
+    check(|| {
+        inbox::shutdown_meets_a_child_of_an_uncounted_parent(inbox::Misuse::LifecycleReadFirst)
+    });
 }
 
 #[test]

@@ -371,7 +371,9 @@ impl Children<'_> {
         };
         // Refused at once when the pool no longer accepts requests, so the
         // callable hears it; a close after this is caught below and by
-        // `hand_off`.
+        // `hand_off`. The pair's fence, for the checkers (the count's
+        // `SeqCst` rise, then this `SeqCst` read): model (g12).
+        seq_cst_pair();
         if self.pool.queue.lifecycle() != Lifecycle::Open {
             job.unregister();
             return Err(Refusal::ShutDown(job.into_request()));
