@@ -187,7 +187,11 @@ impl ThreadPool {
     /// return without them. Its children are counted before the ticket
     /// has its outcome, so a `wait` called after the ticket's covers every
     /// one of them (and what they put in turn): wait for the ticket, then
-    /// for the handle.
+    /// for the handle. With a bounded result queue
+    /// ([`result_capacity`](crate::Builder::result_capacity)) the ticket's
+    /// wait may run some of their callbacks itself, to make room for a
+    /// worker stuck on the full queue: the handle's `wait` then counts only
+    /// the ones left.
     ///
     /// # Errors
     ///
