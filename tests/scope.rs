@@ -373,3 +373,71 @@ fn a_scoped_request_with_context_sorts_a_borrowed_vector_with_joins() {
         });
     }
 }
+
+/// A scope's request is not pending on the pool's handle, so while its
+/// callable puts children through its `Context` on that handle, nothing
+/// but each child's own count keeps a graceful `shutdown` (from another
+/// thread, through a clone) from returning between two of them. Every
+/// child the callable was told was accepted must be called back before
+/// `shutdown` returns.
+#[test]
+fn graceful_shutdown_calls_back_every_child_a_scope_request_was_told_was_accepted() {
+    const ROUNDS: usize = 400;
+    let mut lost = Vec::new();
+    for round in 0..ROUNDS {
+        let pool = ThreadPool::new(2);
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        let called = std::sync::Arc::new(AtomicUsize::new(0));
+        let (a, c) = (accepted.clone(), called.clone());
+        let scoping = pool.clone();
+        let scope_thread = thread::spawn(move || {
+            scoping.scope(|s| {
+                s.put_with_context(
+                    move |cx: &callpool::Context<'_>, ()| loop {
+                        let c = c.clone();
+                        let child =
+                            callpool::WorkRequest::new(|_: ()| (), ()).on_result(move |_, ()| {
+                                c.fetch_add(1, Ordering::SeqCst);
+                            });
+                        match cx.put(child) {
+                            Ok(_) => {
+                                a.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(callpool::PutError::ShutDown(_)) => break,
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    },
+                    (),
+                )
+                .expect("the pool is open");
+            })
+        });
+        // Keep the handle's count low, as a polling thread does, then shut
+        // down: the shutdown's wait may find nothing pending between two of
+        // the callable's puts.
+        let target = 1 + round % 50;
+        let polled = accepted.clone();
+        let shut = within("poll, then shut down", move || {
+            while polled.load(Ordering::SeqCst) < target {
+                let _ = pool.poll();
+            }
+            pool.shutdown().map_err(|e| e.to_string())
+        });
+        shut.expect("the shutdown");
+        scope_thread.join().expect("the scope's thread");
+        // The callable stopped at its first refusal and the scope waited
+        // for it, so both counts are final.
+        let (a, c) = (
+            accepted.load(Ordering::SeqCst),
+            called.load(Ordering::SeqCst),
+        );
+        if a != c {
+            lost.push((round, a, c));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {ROUNDS} rounds lost a child's callback; (round, accepted, called back): {lost:?}",
+        lost.len()
+    );
+}
