@@ -324,9 +324,7 @@ impl<W: Work<T, E>, T, E, H> Slot<W, T, E, H> {
         waiter.tell();
         true
     }
-}
 
-impl<W: Work<T, E>, T, E, H> Slot<W, T, E, H> {
     /// On a worker: runs the request with `call`, catching a panic, and
     /// settles the outcome, unless the request was ended first; how it
     /// ended. `count` hears how it ended just before the outcome is
