@@ -193,6 +193,14 @@ impl ThreadPool {
     /// worker stuck on the full queue: the handle's `wait` then counts only
     /// the ones left.
     ///
+    /// Once a graceful [`shutdown`](Self::shutdown) has begun, `cx.put`
+    /// refuses children ([`PutError::ShutDown`]), and every child it
+    /// accepted before is called back before `shutdown` returns. On a
+    /// handle of the [`global`](crate::global) pool, which keeps running,
+    /// `shutdown` waits only for what is pending when it looks: a callable
+    /// still running then may put children whose outcomes are discarded
+    /// with the handle. Wait for the ticket first.
+    ///
     /// # Errors
     ///
     /// As [`submit`](Self::submit).
