@@ -62,6 +62,24 @@ impl Tally {
         v[i].load(Ordering::SeqCst)
     }
 
+    /// Fails unless each of the `CHILDREN` puts was accepted (`accepted`,
+    /// as the callable counted) or refused.
+    fn assert_accepted_or_refused(&self, accepted: usize, round: usize) {
+        let refused: usize = self.refused.iter().map(|c| c.load(Ordering::SeqCst)).sum();
+        assert_eq!(accepted + refused, CHILDREN, "round {round}");
+    }
+
+    /// Fails unless every child that ran was called back, and no other.
+    fn assert_each_run_called_back(&self) {
+        for i in 0..CHILDREN {
+            assert_eq!(
+                Tally::get(&self.ran, i),
+                Tally::get(&self.called, i),
+                "child {i}"
+            );
+        }
+    }
+
     fn hand_back(&self, requests: impl IntoIterator<Item = WorkRequest>) {
         for request in requests {
             let i = request.id().value() as usize;
@@ -140,6 +158,22 @@ fn putting(
     }
 }
 
+/// Once every child's argument is dropped: fails unless each child was
+/// called back (exactly when it ran), handed back or refused, once.
+fn assert_called_handed_back_or_refused(tally: &Tally, accepted: usize, round: usize) {
+    until(|| tally.all_dropped());
+    assert_each_ended_once(
+        tally,
+        &[
+            ("called", &tally.called),
+            ("handed back", &tally.handed_back),
+            ("refused", &tally.refused),
+        ],
+    );
+    tally.assert_accepted_or_refused(accepted, round);
+    tally.assert_each_run_called_back();
+}
+
 /// Fails unless, for every child tried, `ways` (one count per way a child
 /// may end) add up to exactly 1, and its argument was dropped once.
 fn assert_each_ended_once(tally: &Tally, ways: &[(&str, &[AtomicUsize])]) {
@@ -176,6 +210,19 @@ fn assert_each_ended_once(tally: &Tally, ways: &[(&str, &[AtomicUsize])]) {
 const CHILDREN: usize = 3_000;
 const ROUNDS: usize = 20;
 
+/// A ticket on `pool` whose callable puts `CHILDREN` children counted in
+/// `tally`, once it has put `signal_at` of them.
+fn start_putting(
+    pool: &ThreadPool,
+    tally: &Arc<Tally>,
+    signal_at: usize,
+) -> Result<Ticket<usize>, Box<dyn std::error::Error>> {
+    let (started, on_start) = mpsc::channel();
+    let ticket = pool.submit_with_context(putting(tally, CHILDREN, signal_at, started), ())?;
+    on_start.recv_timeout(HANG)?;
+    Ok(ticket)
+}
+
 #[test]
 fn shutdown_now_while_the_callable_puts_children_each_ends_once() -> TestResult {
     for round in 0..ROUNDS {
@@ -184,10 +231,7 @@ fn shutdown_now_while_the_callable_puts_children_each_ends_once() -> TestResult 
         // A clone keeps the results to poll: children that ran are called
         // back on it.
         let poller = pool.clone();
-        let (started, on_start) = mpsc::channel();
-        let signal_at = (round * 97) % CHILDREN;
-        let ticket = pool.submit_with_context(putting(&tally, CHILDREN, signal_at, started), ())?;
-        on_start.recv_timeout(HANG)?;
+        let ticket = start_putting(&pool, &tally, (round * 97) % CHILDREN)?;
         tally.hand_back(pool.shutdown_now());
         let accepted = ticket.wait_timeout(HANG).expect("hang")?;
         // Whatever was not handed back was taken by a worker: its result
@@ -196,24 +240,7 @@ fn shutdown_now_while_the_callable_puts_children_each_ends_once() -> TestResult 
             let r = poller.wait();
             (r.map_err(|e| e.to_string()), poller)
         });
-        until(|| tally.all_dropped());
-        assert_each_ended_once(
-            &tally,
-            &[
-                ("called", &tally.called),
-                ("handed back", &tally.handed_back),
-                ("refused", &tally.refused),
-            ],
-        );
-        let refused: usize = tally.refused.iter().map(|c| c.load(Ordering::SeqCst)).sum();
-        assert_eq!(accepted + refused, CHILDREN, "round {round}");
-        for i in 0..CHILDREN {
-            assert_eq!(
-                Tally::get(&tally.ran, i),
-                Tally::get(&tally.called, i),
-                "child {i}"
-            );
-        }
+        assert_called_handed_back_or_refused(&tally, accepted, round);
     }
     Ok(())
 }
@@ -223,10 +250,7 @@ fn shutdown_now_of_the_last_handle_while_the_callable_puts_each_child_ends_once(
     for round in 0..ROUNDS {
         let tally = Tally::new(CHILDREN);
         let pool = ThreadPool::new(2);
-        let (started, on_start) = mpsc::channel();
-        let signal_at = (round * 131) % CHILDREN;
-        let ticket = pool.submit_with_context(putting(&tally, CHILDREN, signal_at, started), ())?;
-        on_start.recv_timeout(HANG)?;
+        let ticket = start_putting(&pool, &tally, (round * 131) % CHILDREN)?;
         tally.hand_back(pool.shutdown_now());
         let accepted = ticket.wait_timeout(HANG).expect("hang")?;
         // Results of children that ran are discarded: each is known by its
@@ -240,8 +264,7 @@ fn shutdown_now_of_the_last_handle_while_the_callable_puts_each_child_ends_once(
                 ("refused", &tally.refused),
             ],
         );
-        let refused: usize = tally.refused.iter().map(|c| c.load(Ordering::SeqCst)).sum();
-        assert_eq!(accepted + refused, CHILDREN, "round {round}");
+        tally.assert_accepted_or_refused(accepted, round);
     }
     Ok(())
 }
@@ -251,10 +274,7 @@ fn graceful_shutdown_while_the_callable_puts_children_each_ends_once() -> TestRe
     for round in 0..ROUNDS {
         let tally = Tally::new(CHILDREN);
         let pool = ThreadPool::new(2);
-        let (started, on_start) = mpsc::channel();
-        let signal_at = (round * 211) % CHILDREN;
-        let ticket = pool.submit_with_context(putting(&tally, CHILDREN, signal_at, started), ())?;
-        on_start.recv_timeout(HANG)?;
+        let ticket = start_putting(&pool, &tally, (round * 211) % CHILDREN)?;
         // Runs every child accepted, calls each back here, and waits for
         // the ticket's worker to leave.
         let tally_in = Arc::clone(&tally);
@@ -268,24 +288,7 @@ fn graceful_shutdown_while_the_callable_puts_children_each_ends_once() -> TestRe
         });
         pool_done?;
         let accepted = ticket.wait_timeout(HANG).expect("hang")?;
-        until(|| tally.all_dropped());
-        assert_each_ended_once(
-            &tally,
-            &[
-                ("called", &tally.called),
-                ("handed back", &tally.handed_back),
-                ("refused", &tally.refused),
-            ],
-        );
-        let refused: usize = tally.refused.iter().map(|c| c.load(Ordering::SeqCst)).sum();
-        assert_eq!(accepted + refused, CHILDREN, "round {round}");
-        for i in 0..CHILDREN {
-            assert_eq!(
-                Tally::get(&tally.ran, i),
-                Tally::get(&tally.called, i),
-                "child {i}"
-            );
-        }
+        assert_called_handed_back_or_refused(&tally, accepted, round);
     }
     Ok(())
 }
@@ -295,10 +298,7 @@ fn dropping_the_last_handle_while_the_callable_puts_children_each_ends_once() ->
     for round in 0..ROUNDS {
         let tally = Tally::new(CHILDREN);
         let pool = ThreadPool::new(2);
-        let (started, on_start) = mpsc::channel();
-        let signal_at = (round * 53) % CHILDREN;
-        let ticket = pool.submit_with_context(putting(&tally, CHILDREN, signal_at, started), ())?;
-        on_start.recv_timeout(HANG)?;
+        let ticket = start_putting(&pool, &tally, (round * 53) % CHILDREN)?;
         within("dropping the last handle", move || drop(pool));
         let accepted = ticket.wait_timeout(HANG).expect("hang")?;
         // Nobody hears a cancelled child (no handle is left): each ends as
@@ -317,8 +317,7 @@ fn dropping_the_last_handle_while_the_callable_puts_children_each_ends_once() ->
                 "round {round}, child {i}: ran {ran}, refused {refused}, dropped {dropped}"
             );
         }
-        let refused: usize = tally.refused.iter().map(|c| c.load(Ordering::SeqCst)).sum();
-        assert_eq!(accepted + refused, CHILDREN, "round {round}");
+        tally.assert_accepted_or_refused(accepted, round);
     }
     Ok(())
 }
@@ -328,10 +327,7 @@ fn dismissing_every_worker_while_the_callable_puts_children_strands_none() -> Te
     for round in 0..ROUNDS {
         let tally = Tally::new(CHILDREN);
         let pool = ThreadPool::new(2);
-        let (started, on_start) = mpsc::channel();
-        let signal_at = (round * 173) % CHILDREN;
-        let ticket = pool.submit_with_context(putting(&tally, CHILDREN, signal_at, started), ())?;
-        on_start.recv_timeout(HANG)?;
+        let ticket = start_putting(&pool, &tally, (round * 173) % CHILDREN)?;
         assert_eq!(pool.dismiss_workers(2), 2);
         // The ticket's worker finishes its callable before it leaves.
         assert_eq!(ticket.wait_timeout(HANG).expect("hang")?, CHILDREN);
