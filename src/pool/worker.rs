@@ -354,10 +354,8 @@ impl Children<'_> {
         // put is: a graceful shutdown moves the lifecycle and then waits
         // for nothing pending (both `SeqCst`), so either this put sees the
         // move and is refused, or the shutdown's wait counts the child and
-        // handles its outcome. Read the other way round, only the parent's
-        // own pending count kept that wait from returning between the two
-        // steps; a ticket's request is not counted (`submit_with_context`),
-        // and a child accepted there ran with its callback never called.
+        // handles its outcome. The parent's own count cannot stand in: a
+        // ticket's or a scope's request is not pending on the handle.
         let (id, job) = match Job::register(request.into_task(), self.inbox) {
             Ok(registered) => registered,
             Err(task) => {
