@@ -32,7 +32,7 @@ pub(crate) trait Standalone<T, E>: Work<T, E> {
 
 /// Work given the running request's [`Context`], to add requests to the
 /// handle it was put through: it travels in a box of its own with that
-/// handle's reference (`ticket::boxed`), as a callback request does.
+/// handle's reference (`ticket::in_context`), as a callback request does.
 pub(crate) trait InContext<T, E>: Work<T, E> {
     fn call_in(self, cx: &Context<'_>) -> Result<T, E>;
 }
@@ -87,16 +87,6 @@ impl<F, A, M> Call<F, A, M> {
     }
 }
 
-impl<F, A, T> Work<T, Infallible> for Call<F, A, Plain>
-where
-    F: FnOnce(A) -> T + Send,
-    A: Send,
-{
-    fn drop_unrun(self) {
-        drop_parts(self);
-    }
-}
-
 impl<F, A, T> Standalone<T, Infallible> for Call<F, A, Plain>
 where
     F: FnOnce(A) -> T + Send,
@@ -105,16 +95,6 @@ where
     #[inline]
     fn call(self) -> Result<T, Infallible> {
         Ok((self.callable)(self.arg))
-    }
-}
-
-impl<F, A, T, E> Work<T, E> for Call<F, A, Fallible>
-where
-    F: FnOnce(A) -> Result<T, E> + Send,
-    A: Send,
-{
-    fn drop_unrun(self) {
-        drop_parts(self);
     }
 }
 
@@ -129,16 +109,6 @@ where
     }
 }
 
-impl<F, A, T> Work<T, Infallible> for Call<F, A, PlainInContext>
-where
-    F: FnOnce(&Context<'_>, A) -> T + Send,
-    A: Send,
-{
-    fn drop_unrun(self) {
-        drop_parts(self);
-    }
-}
-
 impl<F, A, T> InContext<T, Infallible> for Call<F, A, PlainInContext>
 where
     F: FnOnce(&Context<'_>, A) -> T + Send,
@@ -149,16 +119,6 @@ where
     }
 }
 
-impl<F, A, T, E> Work<T, E> for Call<F, A, FallibleInContext>
-where
-    F: FnOnce(&Context<'_>, A) -> Result<T, E> + Send,
-    A: Send,
-{
-    fn drop_unrun(self) {
-        drop_parts(self);
-    }
-}
-
 impl<F, A, T, E> InContext<T, E> for Call<F, A, FallibleInContext>
 where
     F: FnOnce(&Context<'_>, A) -> Result<T, E> + Send,
@@ -166,6 +126,18 @@ where
 {
     fn call_in(self, cx: &Context<'_>) -> Result<T, E> {
         (self.callable)(cx, self.arg)
+    }
+}
+
+/// Whatever the marker: a refused or cancelled call drops its callable,
+/// then its argument, each contained.
+impl<F, A, M, T, E> Work<T, E> for Call<F, A, M>
+where
+    F: Send,
+    A: Send,
+{
+    fn drop_unrun(self) {
+        drop_parts(self);
     }
 }
 
