@@ -346,3 +346,238 @@ fn cancel_racing_a_worker_exactly_one_wins_and_only_a_run_puts_its_child() -> Te
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------
+// The forms that do not block: `try_submit_with_context`,
+// `submit_with_context_timeout` and their fallible twins hand a refused
+// callable and argument back, uncalled, and the refused request is never
+// counted anywhere.
+// ---------------------------------------------------------------------------
+
+/// A pool of one worker, held on a gate, whose bounded queue (one place)
+/// holds one more ticket: the next put finds it full.
+fn full_queue() -> (ThreadPool, Gate, Ticket<()>, Ticket<u64>) {
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let (gate, latch) = gate();
+    let busy = pool.submit(Latch::hold, latch).unwrap();
+    gate.await_start();
+    let queued = pool.submit(|n: u64| n + 1, 1).unwrap();
+    assert_eq!(pool.queued(), 1);
+    (pool, gate, busy, queued)
+}
+
+/// A context callable that counts its runs and puts `n` children, each of
+/// whose result callbacks counts in `called`; it returns `n`.
+fn putting(
+    ran: &Arc<AtomicUsize>,
+    called: &Arc<AtomicUsize>,
+) -> impl FnOnce(&Context<'_>, (usize, Arc<()>)) -> usize + Send + 'static {
+    let ran = Arc::clone(ran);
+    let called = Arc::clone(called);
+    move |cx, (n, _token)| {
+        ran.fetch_add(1, Ordering::SeqCst);
+        for i in 0..n {
+            let called = Arc::clone(&called);
+            cx.put(WorkRequest::new(|i: usize| i, i).on_result(move |_, _| {
+                called.fetch_add(1, Ordering::SeqCst);
+            }))
+            .expect("the pool is open");
+        }
+        n
+    }
+}
+
+#[test]
+fn try_submit_with_context_on_a_full_queue_hands_back_both_parts_uncalled() -> TestResult {
+    let (pool, gate, busy, queued) = full_queue();
+    let (ran, called) = (counter(), counter());
+    // The argument's `Arc` counts who holds it: the test and the argument.
+    let token = Arc::new(());
+    let refused = common::within_here("a try_submit_with_context on a full queue", || {
+        pool.try_submit_with_context(putting(&ran, &called), (3, Arc::clone(&token)))
+    })
+    .expect_err("the queue was full");
+    assert!(refused.is_full() && !refused.is_shut_down(), "{refused}");
+    assert_eq!(pool.queued(), 1, "the refused ticket took a place");
+    let (callable, (n, arg_token)) = refused.into_parts();
+    assert_eq!(n, 3);
+    assert!(Arc::ptr_eq(&arg_token, &token));
+    assert_eq!(
+        Arc::strong_count(&token),
+        2,
+        "a copy of the argument stayed behind"
+    );
+
+    gate.open();
+    assert_eq!(busy.wait_timeout(HANG).expect("hang: busy"), Ok(()));
+    assert_eq!(queued.wait_timeout(HANG).expect("hang: queued"), Ok(2));
+    let again = pool.try_submit_with_context(callable, (n, arg_token))?;
+    assert_eq!(again.wait_timeout(HANG).expect("hang: again"), Ok(3));
+    assert_eq!(
+        pool.wait()?,
+        3,
+        "its children, counted before the ticket ended"
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "ran once: the retry");
+    assert_eq!(called.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        Arc::strong_count(&token),
+        1,
+        "the call dropped its argument"
+    );
+    let stats = pool.stats();
+    assert_eq!(
+        stats.cancelled, 0,
+        "the refused request was counted: {stats:?}"
+    );
+    assert_eq!(stats.completed, 3 + 3, "{stats:?}");
+    Ok(())
+}
+
+#[test]
+fn try_submit_fallible_with_context_hands_back_and_the_retry_fails_typed() -> TestResult {
+    let (pool, gate, busy, queued) = full_queue();
+    let parse = |cx: &Context<'_>, s: String| {
+        cx.put(WorkRequest::new(|_: ()| (), ()))
+            .map_err(|_| "refused".to_string())?;
+        s.parse::<u8>().map_err(|e| e.to_string())
+    };
+    let refused = pool
+        .try_submit_fallible_with_context(parse, "300".to_string())
+        .expect_err("the queue was full");
+    assert!(refused.is_full());
+    let (parse, text) = refused.into_parts();
+    assert_eq!(text, "300");
+
+    gate.open();
+    assert_eq!(busy.wait_timeout(HANG).expect("hang: busy"), Ok(()));
+    assert_eq!(queued.wait_timeout(HANG).expect("hang: queued"), Ok(2));
+    let again = pool.try_submit_fallible_with_context(parse, text)?;
+    assert_eq!(
+        again.wait_timeout(HANG).expect("hang: again"),
+        Err(TaskError::Failed(
+            "300".parse::<u8>().unwrap_err().to_string()
+        ))
+    );
+    assert_eq!(pool.wait()?, 1, "the child put before the failure");
+    Ok(())
+}
+
+#[test]
+fn try_submit_with_context_from_a_worker_is_refused_on_a_full_queue() -> TestResult {
+    // Two workers, both held, and the queue's one place taken: a callable
+    // that tries to submit is refused, where `Context::put` would go past
+    // the capacity.
+    let pool = ThreadPool::builder().workers(2).queue_capacity(1).build()?;
+    let (held_gate, latch) = gate();
+    let held = pool.submit(Latch::hold, latch)?;
+    held_gate.await_start();
+    let (try_gate, try_latch) = gate();
+    let inner = pool.new_handle();
+    let ran = counter();
+    let callable = counting(&ran);
+    let trier = pool.submit(
+        move |latch: Latch| {
+            latch.hold();
+            match inner.try_submit_with_context(callable, ()) {
+                Err(refused) => refused.is_full(),
+                Ok(_) => false,
+            }
+        },
+        try_latch,
+    )?;
+    try_gate.await_start();
+    let filler = pool.submit(|n: u8| n, 1)?;
+    assert_eq!(pool.queued(), 1);
+    try_gate.open();
+    assert_eq!(trier.wait_timeout(HANG).expect("hang: trier"), Ok(true));
+    held_gate.open();
+    assert_eq!(held.wait_timeout(HANG).expect("hang: held"), Ok(()));
+    assert_eq!(filler.wait_timeout(HANG).expect("hang: filler"), Ok(1));
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "the refused callable ran");
+    assert_eq!(pool.stats().cancelled, 0);
+    Ok(())
+}
+
+#[test]
+fn submit_with_context_timeout_times_out_then_submits_then_meets_no_worker_and_a_closed_pool(
+) -> TestResult {
+    let (pool, first_gate, busy, queued) = full_queue();
+    let (ran, called) = (counter(), counter());
+    let token = Arc::new(());
+    let refused = common::within_here("a submit_with_context_timeout on a full queue", || {
+        pool.submit_with_context_timeout(
+            putting(&ran, &called),
+            (2, Arc::clone(&token)),
+            std::time::Duration::from_millis(20),
+        )
+    })
+    .expect_err("the queue stayed full");
+    assert!(refused.is_timed_out() && !refused.is_full(), "{refused}");
+    let (callable, arg) = refused.into_parts();
+    assert_eq!(Arc::strong_count(&token), 2);
+
+    first_gate.open();
+    assert_eq!(busy.wait_timeout(HANG).expect("hang: busy"), Ok(()));
+    assert_eq!(queued.wait_timeout(HANG).expect("hang: queued"), Ok(2));
+    let again = pool.submit_with_context_timeout(callable, arg, HANG)?;
+    assert_eq!(again.wait_timeout(HANG).expect("hang: again"), Ok(2));
+    assert_eq!(pool.wait()?, 2);
+    assert_eq!(
+        (ran.load(Ordering::SeqCst), called.load(Ordering::SeqCst)),
+        (1, 2)
+    );
+
+    // Full, and its only worker dismissed: nothing can make room, and the
+    // waiting put is refused at once, not at its timeout.
+    let (gate, latch) = gate();
+    let busy = pool.submit(Latch::hold, latch)?;
+    gate.await_start();
+    let stuck = pool
+        .try_submit(|n: u64| n, 1)
+        .map_err(|_| "the queue had room")?;
+    pool.dismiss_workers(1);
+    gate.open();
+    assert_eq!(busy.wait_timeout(HANG).expect("hang: busy"), Ok(()));
+    let refused = common::within_here(
+        "a submit_fallible_with_context_timeout with no worker",
+        || {
+            pool.submit_fallible_with_context_timeout(
+                |_: &Context<'_>, s: &'static str| s.parse::<u8>(),
+                "8",
+                HANG,
+            )
+        },
+    )
+    .expect_err("no worker to make room");
+    assert!(refused.is_no_workers(), "{refused}");
+    assert_eq!(refused.into_parts().1, "8");
+
+    // Closed: refused at once, with the parts, by every form.
+    pool.close()?;
+    assert_eq!(
+        stuck.wait_timeout(HANG).expect("hang: stuck"),
+        Err(TaskError::Cancelled)
+    );
+    let refused = pool
+        .submit_with_context_timeout(|_: &Context<'_>, n: u64| n, 9, HANG)
+        .expect_err("the pool is closed");
+    assert!(refused.is_shut_down());
+    assert_eq!(refused.into_parts().1, 9);
+    let refused = pool
+        .try_submit_with_context(|_: &Context<'_>, n: u64| n, 10)
+        .expect_err("the pool is closed");
+    assert!(refused.is_shut_down());
+    assert_eq!(refused.into_parts().1, 10);
+    let refused = pool
+        .try_submit_fallible_with_context(|_: &Context<'_>, s: &'static str| s.parse::<u8>(), "11")
+        .expect_err("the pool is closed");
+    assert!(refused.is_shut_down());
+    assert_eq!(refused.into_parts().1, "11");
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "a refused callable ran");
+    Ok(())
+}

@@ -296,6 +296,217 @@ impl ThreadPool {
         self.submit_in_context(Call::<_, _, FallibleInContext>::new(callable, arg))
     }
 
+    /// [`submit_with_context`](Self::submit_with_context) that never
+    /// blocks, as [`try_submit`](Self::try_submit) is for
+    /// [`submit`](Self::submit): on a full bounded request queue it submits
+    /// nothing and hands `callable` and `arg` back, uncalled. Called from
+    /// one of this pool's own workers it is refused on a full queue too
+    /// (inside a callable, [`Context::put`] goes past the capacity
+    /// instead).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_submit`](Self::try_submit): a [`TrySubmitError`] holding
+    /// `callable` and `arg`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::builder().workers(1).queue_capacity(1).build()?;
+    /// let (open, gate) = std::sync::mpsc::channel::<()>();
+    /// let busy = pool.submit(move |_: ()| { let _ = gate.recv(); }, ())?;
+    /// # while pool.queued() > 0 { std::thread::yield_now(); }
+    /// let fan_out = |cx: &Context<'_>, n: u64| {
+    ///     for i in 0..n {
+    ///         cx.put(WorkRequest::new(|i: u64| i * i, i)).expect("the pool is open");
+    ///     }
+    ///     n
+    /// };
+    /// let queued = pool.try_submit_with_context(fan_out, 2)?; // the queue's one place
+    /// let (callable, arg) = match pool.try_submit_with_context(fan_out, 3) {
+    ///     Err(full) if full.is_full() => full.into_parts(), // nothing was lost
+    ///     other => panic!("expected a full queue, got {other:?}"),
+    /// };
+    /// drop(open);
+    /// assert_eq!((busy.wait(), queued.wait()), (Ok(()), Ok(2)));
+    /// assert_eq!(pool.wait()?, 2);      // its children: the queue has room again
+    /// assert_eq!(pool.try_submit_with_context(callable, arg)?.wait(), Ok(3));
+    /// assert_eq!(pool.wait()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_submit_with_context<F, A, T>(
+        &self,
+        callable: F,
+        arg: A,
+    ) -> Result<Ticket<T>, TrySubmitError<F, A>>
+    where
+        F: FnOnce(&Context<'_>, A) -> T + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_in_context_in(
+            Call::<_, _, PlainInContext>::new(callable, arg),
+            PutMode::Try,
+        )
+    }
+
+    /// [`try_submit_with_context`](Self::try_submit_with_context) for a
+    /// callable that returns a `Result`, as
+    /// [`submit_fallible`](Self::submit_fallible) is for
+    /// [`submit`](Self::submit).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_submit`](Self::try_submit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Context, PutError, TaskError, ThreadPool, WorkRequest};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let ticket = pool.try_submit_fallible_with_context(|cx: &Context<'_>, n: u32| {
+    ///     cx.put(WorkRequest::new(|n: u32| n + 1, n).with_id(7))?;
+    ///     cx.put(WorkRequest::new(|n: u32| n + 2, n).with_id(7))?; // the id is taken
+    ///     Ok::<_, PutError>(())
+    /// }, 1)?;
+    /// assert!(matches!(ticket.wait(), Err(TaskError::Failed(PutError::DuplicateId(_)))));
+    /// assert_eq!(pool.wait()?, 1);      // the first child
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_submit_fallible_with_context<F, A, T, E>(
+        &self,
+        callable: F,
+        arg: A,
+    ) -> Result<Ticket<T, E>, TrySubmitError<F, A>>
+    where
+        F: FnOnce(&Context<'_>, A) -> Result<T, E> + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        self.submit_in_context_in(
+            Call::<_, _, FallibleInContext>::new(callable, arg),
+            PutMode::Try,
+        )
+    }
+
+    /// [`submit_with_context`](Self::submit_with_context) that waits at
+    /// most `timeout` for room in a full bounded queue, as
+    /// [`submit_timeout`](Self::submit_timeout) is for
+    /// [`submit`](Self::submit): then it submits nothing and hands
+    /// `callable` and `arg` back. While it waits, this thread handles the
+    /// handle's ready results, as a blocked put does.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit_timeout`](Self::submit_timeout): a [`TrySubmitError`]
+    /// holding `callable` and `arg`.
+    ///
+    /// # Panics
+    ///
+    /// As [`submit_timeout`](Self::submit_timeout): a panic in one of the
+    /// handle's callbacks run while it waits passes through; `callable`
+    /// and `arg` are then dropped, unrun.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::builder().workers(1).queue_capacity(1).build()?;
+    /// let (open, gate) = std::sync::mpsc::channel::<()>();
+    /// let busy = pool.submit(move |_: ()| { let _ = gate.recv(); }, ())?;
+    /// # while pool.queued() > 0 { std::thread::yield_now(); }
+    /// let queued = pool.submit(|n: u64| n + 1, 1)?; // the queue's one place
+    /// let put_one = |cx: &Context<'_>, n: u64| cx.put(WorkRequest::new(|n: u64| n, n)).is_ok();
+    /// let late = pool.submit_with_context_timeout(put_one, 7, Duration::from_millis(10));
+    /// let (callable, arg) = match late {
+    ///     Err(refused) if refused.is_timed_out() => refused.into_parts(),
+    ///     other => panic!("expected a timeout, got {other:?}"),
+    /// };
+    /// drop(open);
+    /// assert_eq!((busy.wait(), queued.wait()), (Ok(()), Ok(2)));
+    /// let again = pool.submit_with_context_timeout(callable, arg, Duration::from_secs(60))?;
+    /// assert_eq!(again.wait(), Ok(true));
+    /// assert_eq!(pool.wait()?, 1);      // its child
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_with_context_timeout<F, A, T>(
+        &self,
+        callable: F,
+        arg: A,
+        timeout: Duration,
+    ) -> Result<Ticket<T>, TrySubmitError<F, A>>
+    where
+        F: FnOnce(&Context<'_>, A) -> T + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit_in_context_in(
+            Call::<_, _, PlainInContext>::new(callable, arg),
+            PutMode::within(timeout),
+        )
+    }
+
+    /// [`submit_with_context_timeout`](Self::submit_with_context_timeout)
+    /// for a callable that returns a `Result`, as
+    /// [`submit_fallible`](Self::submit_fallible) is for
+    /// [`submit`](Self::submit).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit_timeout`](Self::submit_timeout).
+    ///
+    /// # Panics
+    ///
+    /// As [`submit_timeout`](Self::submit_timeout).
+    ///
+    /// # Examples
+    ///
+    /// A full queue with no worker to empty it is refused at once, not
+    /// waited on until the timeout:
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool, WorkRequest};
+    /// use std::time::Duration;
+    ///
+    /// let put_child = |cx: &Context<'_>, n: u64| cx.put(WorkRequest::new(|n: u64| n * n, n));
+    /// let pool = ThreadPool::builder().workers(0).queue_capacity(1).build()?;
+    /// let first = pool.submit_fallible_with_context_timeout(put_child, 3, Duration::from_secs(60))?;
+    /// let refused = pool
+    ///     .submit_fallible_with_context_timeout(put_child, 4, Duration::from_secs(60))
+    ///     .unwrap_err();
+    /// assert!(refused.is_no_workers());
+    /// let (callable, arg) = refused.into_parts();
+    /// pool.create_workers(1)?;
+    /// assert!(first.wait().is_ok());    // the child's id
+    /// let again = pool.submit_fallible_with_context_timeout(callable, arg, Duration::from_secs(60))?;
+    /// assert!(again.wait().is_ok());
+    /// assert_eq!(pool.wait()?, 2);      // the two children
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_fallible_with_context_timeout<F, A, T, E>(
+        &self,
+        callable: F,
+        arg: A,
+        timeout: Duration,
+    ) -> Result<Ticket<T, E>, TrySubmitError<F, A>>
+    where
+        F: FnOnce(&Context<'_>, A) -> Result<T, E> + Send + 'static,
+        A: Send + 'static,
+        T: Send + 'static,
+        E: fmt::Debug + Send + 'static,
+    {
+        self.submit_in_context_in(
+            Call::<_, _, FallibleInContext>::new(callable, arg),
+            PutMode::within(timeout),
+        )
+    }
+
     /// Like [`submit`](Self::submit), but waits at most `timeout` for room
     /// in a full bounded queue; then, as [`try_submit`](Self::try_submit)
     /// does, it submits nothing and hands `callable` and `arg` back. The
@@ -536,10 +747,22 @@ impl ThreadPool {
         E: Send + 'static,
     {
         let put = |task| self.put(WorkRequest::from_task(task), mode);
-        Ticket::put_or_take_back(call, self.home(), put).map_err(|(refused, call)| {
-            let (callable, arg) = call.into_parts();
-            TrySubmitError::new(&refused, callable, arg)
-        })
+        Ticket::put_or_take_back(call, self.home(), put).map_err(handed_back)
+    }
+
+    /// `submit_call_in` for work given the running request's context.
+    fn submit_in_context_in<F, A, M, T, E>(
+        &self,
+        call: Call<F, A, M>,
+        mode: PutMode,
+    ) -> Result<Ticket<T, E>, TrySubmitError<F, A>>
+    where
+        Call<F, A, M>: InContext<T, E> + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let put = |task| self.put(WorkRequest::from_task(task), mode);
+        Ticket::put_in_context_or_take_back(call, self.home(), put).map_err(handed_back)
     }
 
     /// Puts a request made inside the crate, as `put_request` does.
@@ -660,4 +883,11 @@ impl ThreadPool {
         }
         cancelled
     }
+}
+
+/// A refused ticket's put: the error, with the callable and its argument
+/// handed back uncalled.
+fn handed_back<F, A, M>((refused, call): (PutError, Call<F, A, M>)) -> TrySubmitError<F, A> {
+    let (callable, arg) = call.into_parts();
+    TrySubmitError::new(&refused, callable, arg)
 }

@@ -27,6 +27,7 @@ use crate::lookout::Home;
 use crate::request::task::{Ended, Envelope, SharedJob, SharedRequest, TaskBox};
 use crate::request::{RequestId, TaskError};
 
+use call::Work;
 pub(crate) use call::{
     Call, Fallible, FallibleInContext, InContext, Plain, PlainInContext, Standalone,
 };
@@ -147,11 +148,29 @@ where
         H: slot::HomeRef + 'static,
     {
         let slot = Arc::new(slot);
-        let task = Box::new(Envelope {
+        let task = Self::boxed_task(&slot);
+        (Ticket { slot }, task)
+    }
+
+    /// The box of its own that carries a request given a context.
+    fn boxed_task<W, H>(slot: &Arc<Slot<W, T, E, H>>) -> TaskBox
+    where
+        W: InContext<T, E> + 'static,
+        H: slot::HomeRef + 'static,
+    {
+        TaskBox::from(Box::new(Envelope {
             id_value: slot.id_value(),
-            task: InContextTask::new(Arc::clone(&slot)),
-        });
-        (Ticket { slot }, TaskBox::from(task))
+            task: InContextTask::new(Arc::clone(slot)),
+        }))
+    }
+
+    /// The shared job that carries a request run alone.
+    fn shared_task<W, H>(slot: &Arc<Slot<W, T, E, H>>) -> TaskBox
+    where
+        W: Standalone<T, E> + 'static,
+        H: slot::HomeRef + 'static,
+    {
+        TaskBox::Shared(SharedJob::new(Arc::clone(slot) as _))
     }
 
     fn in_slot<S>(slot: S) -> (Ticket<T, E>, TaskBox)
@@ -177,23 +196,43 @@ where
     {
         let id_value = RequestId::next_auto().value();
         match home {
-            None => Self::put_slot(Slot::new(id_value, work, ()), put),
-            Some(home) => Self::put_slot(Slot::new(id_value, work, home), put),
+            None => Self::put_slot(Slot::new(id_value, work, ()), Self::shared_task, put),
+            Some(home) => Self::put_slot(Slot::new(id_value, work, home), Self::shared_task, put),
+        }
+    }
+
+    /// [`put_or_take_back`](Self::put_or_take_back) for work given the
+    /// running request's context, in a box of its own as
+    /// [`in_context`](Self::in_context) makes it.
+    pub(crate) fn put_in_context_or_take_back<W>(
+        work: W,
+        home: Option<Arc<dyn Home>>,
+        put: impl FnOnce(TaskBox) -> Result<RequestId, PutError>,
+    ) -> Result<Ticket<T, E>, (PutError, W)>
+    where
+        W: InContext<T, E> + 'static,
+    {
+        let id_value = RequestId::next_auto().value();
+        match home {
+            None => Self::put_slot(Slot::new(id_value, work, ()), Self::boxed_task, put),
+            Some(home) => Self::put_slot(Slot::new(id_value, work, home), Self::boxed_task, put),
         }
     }
 
     /// The typed slot is kept until the put has answered, so that a
-    /// refused request's work can come out of it again.
+    /// refused request's work can come out of it again (the refused
+    /// request, shared job or box, then finds nothing left to cancel).
     fn put_slot<W, H>(
         slot: Slot<W, T, E, H>,
+        task: impl FnOnce(&Arc<Slot<W, T, E, H>>) -> TaskBox,
         put: impl FnOnce(TaskBox) -> Result<RequestId, PutError>,
     ) -> Result<Ticket<T, E>, (PutError, W)>
     where
-        W: Standalone<T, E> + 'static,
+        W: Work<T, E> + 'static,
         H: slot::HomeRef + 'static,
     {
         let slot = Arc::new(slot);
-        match put(TaskBox::Shared(SharedJob::new(Arc::clone(&slot) as _))) {
+        match put(task(&slot)) {
             Ok(_) => Ok(Ticket { slot }),
             Err(refused) => match slot.take_back() {
                 Some(work) => Err((refused, work)),
