@@ -721,6 +721,56 @@ where
         Outcomes { collector: self }
     }
 
+    /// The next outcome of a request put without a callback, in the order
+    /// they finish, as [`outcomes`](Self::outcomes)`().next()` gives it,
+    /// but without keeping the collector borrowed: the loop that takes the
+    /// outcomes can put more requests here as each one comes back (a crawl
+    /// that puts the links each page found). Blocks until one arrives,
+    /// running the callbacks of requests put with one meanwhile; `None`
+    /// once nothing is pending.
+    ///
+    /// With [`pending`](Self::pending), it keeps at most `k` requests in
+    /// flight while the loop's body finds the next inputs, which the
+    /// input iterator of [`ThreadPool::as_completed`] cannot (it is pulled
+    /// inside `next`, before the body runs).
+    ///
+    /// # Panics
+    ///
+    /// As [`outcomes`](Self::outcomes): a panic in a callback run here
+    /// passes through; the outcomes not yet handled stay for the next call.
+    ///
+    /// # Examples
+    ///
+    /// A walk over a graph, at most 2 nodes in flight, each visit
+    /// returning the node's neighbours for the loop to put:
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::collections::HashSet;
+    ///
+    /// fn neighbours(n: u32) -> Vec<u32> {
+    ///     [2 * n, 2 * n + 1].into_iter().filter(|&m| m < 20).collect()
+    /// }
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut visits = pool.collector::<Vec<u32>>();
+    /// let mut seen = HashSet::from([1]);
+    /// let mut frontier = vec![1];
+    /// loop {
+    ///     while visits.pending() < 2 {
+    ///         let Some(n) = frontier.pop() else { break };
+    ///         visits.put(neighbours, n)?;
+    ///     }
+    ///     let Some((_, found)) = visits.next_outcome() else { break }; // nothing in flight
+    ///     frontier.extend(found?.into_iter().filter(|&m| seen.insert(m)));
+    /// }
+    /// assert_eq!(seen.len(), 19); // 1..=19
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_outcome(&mut self) -> Option<Arrival<T, E>> {
+        self.outcomes().next()
+    }
+
     /// Blocks until nothing is pending, handing each outcome of a request
     /// put without a callback to `each`, and running the others'
     /// callbacks; returns how many outcomes were handled.

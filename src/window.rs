@@ -75,7 +75,9 @@ impl ThreadPool {
     /// feeds with what each outcome found) blocks `next` for ever, with
     /// any `limit`, 1 included. For work that finds more work, use
     /// [`WorkRequest::with_context`](crate::WorkRequest::with_context) or
-    /// a collector's [`CollectorContext::add`](crate::CollectorContext::add).
+    /// a collector's [`CollectorContext::add`](crate::CollectorContext::add);
+    /// to keep a limit while the loop's body finds the inputs, a loop over
+    /// [`Collector::next_outcome`](crate::Collector::next_outcome).
     ///
     /// The outcomes go to the iterator, never to this handle's callbacks,
     /// and `pending` does not count them. `next` blocks until one more has

@@ -543,3 +543,95 @@ fn poll_with_makes_room_on_the_handles_full_result_queue() {
         assert_eq!(pool.stats().completed, 4);
     });
 }
+
+/// `next_outcome` leaves the collector free between outcomes: a loop puts
+/// the work each outcome found, with at most `LIMIT` in flight, and every
+/// node of a tree is visited exactly once, its outcome handed back once,
+/// on this thread.
+#[test]
+fn next_outcome_lets_the_loop_put_what_each_outcome_found() {
+    const NODES: u64 = 2_000;
+    const LIMIT: usize = 3;
+    within("a walk fed by its own loop", || {
+        let pool = ThreadPool::new(2);
+        let me = thread::current().id();
+        let visits = hit_counters(NODES as usize);
+        let counted = std::sync::Arc::clone(&visits);
+        let visit = move |n: u64| {
+            counted[n as usize].fetch_add(1, Ordering::SeqCst);
+            [2 * n + 1, 2 * n + 2]
+                .into_iter()
+                .filter(|&m| m < NODES)
+                .collect::<Vec<u64>>()
+        };
+        let mut walk = pool.collector::<Vec<u64>>();
+        let mut frontier = vec![0];
+        let (mut outcomes, mut most) = (0, 0);
+        loop {
+            while walk.pending() < LIMIT {
+                let Some(n) = frontier.pop() else { break };
+                walk.put(visit.clone(), n).unwrap();
+            }
+            most = most.max(walk.pending());
+            let Some((_, found)) = walk.next_outcome() else {
+                break;
+            };
+            assert_eq!(thread::current().id(), me);
+            outcomes += 1;
+            frontier.extend(found.unwrap());
+        }
+        assert!(frontier.is_empty());
+        assert_eq!(outcomes, NODES);
+        assert_eq!(most, LIMIT, "the limit was never reached, or passed");
+        common::assert_each_once("visit", &visits);
+        assert_eq!(walk.next_outcome(), None, "nothing pending: at once");
+        assert_eq!(pool.pending(), 0, "the handle counts none of them");
+    });
+}
+
+/// `next_outcome` runs the callbacks of requests put with one while it
+/// waits, hands back only the others, and comes back in finishing order: a
+/// request held on a gate comes after one put later. A callback's panic
+/// passes through it and loses nothing: the next call goes on.
+#[test]
+fn next_outcome_runs_callbacks_meanwhile_and_a_panic_in_one_loses_nothing() {
+    common::hide_panics_starting_with(DELIBERATE);
+    within("next_outcome with callbacks", || {
+        let pool = ThreadPool::new(2);
+        let (gate, latch) = gate();
+        let called = Rc::new(RefCell::new(Vec::new()));
+        let mut c = pool.collector::<u32>();
+        let slow = c
+            .put(
+                move |latch: common::Latch| {
+                    latch.hold();
+                    1
+                },
+                latch,
+            )
+            .unwrap();
+        gate.await_start();
+        let record = Rc::clone(&called);
+        c.put_then(|n: u32| n, 2, move |v| record.borrow_mut().push(v))
+            .unwrap();
+        c.put_then(|n: u32| n, 3, |_| panic!("{DELIBERATE}"))
+            .unwrap();
+        let fast = c.put(|n: u32| n, 4).unwrap();
+        // The two callbacks and the fast outcome come before the gated one;
+        // the panicking callback's panic comes out of some call.
+        let mut got = Vec::new();
+        let mut panics = 0;
+        while got.is_empty() || panics < 1 {
+            match panic::catch_unwind(AssertUnwindSafe(|| c.next_outcome())) {
+                Ok(Some(outcome)) => got.push(outcome),
+                Ok(None) => panic!("ended with the gated request pending"),
+                Err(_) => panics += 1,
+            }
+        }
+        assert_eq!((got.as_slice(), panics), (&[(fast, Ok(4))][..], 1));
+        gate.open();
+        assert_eq!(c.next_outcome(), Some((slow, Ok(1))));
+        assert_eq!(c.next_outcome(), None);
+        assert_eq!(*called.borrow(), [Ok(2)]);
+    });
+}
