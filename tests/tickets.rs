@@ -1549,6 +1549,103 @@ fn dropping_as_completed_early_does_not_cancel_the_tickets_left() -> TestResult 
     Ok(())
 }
 
+/// `AsCompleted::push`: the loop that reads the outcomes adds what each
+/// one found. Every node of a tree is visited once, each outcome comes
+/// back once with the index `push` gave, indexes are never given twice,
+/// and a push after `next` said `None` makes it go on.
+#[test]
+fn as_completed_fed_by_its_own_loop_visits_each_node_once() -> TestResult {
+    const NODES: usize = 3_000;
+    let pool = ThreadPool::new(2);
+    let other = ThreadPool::new(1);
+    let visits = hit_counters(NODES);
+    let counted = Arc::clone(&visits);
+    let visit = move |n: usize| {
+        counted[n].fetch_add(1, Ordering::SeqCst);
+        (
+            n,
+            [2 * n + 1, 2 * n + 2]
+                .into_iter()
+                .filter(|&m| m < NODES)
+                .collect::<Vec<_>>(),
+        )
+    };
+    within("a walk through as_completed's push", move || {
+        let mut ended = callpool::as_completed([pool.submit(visit.clone(), 0).unwrap()]);
+        // Which node each index stands for: each index given once.
+        let mut node_of = std::collections::HashMap::from([(0, 0)]);
+        let mut todo = Vec::new();
+        let mut handed_back = 0;
+        while let Some((index, outcome)) = ended.next() {
+            let (n, found) = outcome.unwrap();
+            assert_eq!(node_of.remove(&index), Some(n), "index {index}");
+            handed_back += 1;
+            todo.extend(found);
+            while ended.len() < 5 {
+                let Some(m) = todo.pop() else { break };
+                // Every other one on another pool: a set may mix them.
+                let on = if m % 2 == 0 { &pool } else { &other };
+                let index = ended.push(on.submit(visit.clone(), m).unwrap());
+                assert_eq!(node_of.insert(index, m), None, "index {index} given twice");
+            }
+        }
+        assert_eq!(handed_back, NODES);
+        assert!(node_of.is_empty() && todo.is_empty());
+        common::assert_each_once("visit", &visits);
+        // Not fused: a push after the end makes it go on, with a new index.
+        assert_eq!(ended.len(), 0);
+        let index = ended.push(pool.submit(|n: usize| (n, Vec::new()), 7).unwrap());
+        assert_eq!(index, NODES, "the index after the last one given");
+        assert_eq!(ended.next(), Some((NODES, Ok((7, Vec::new())))));
+        assert_eq!(ended.next(), None);
+    });
+    Ok(())
+}
+
+/// Pushed tickets are reached by `cancel_rest` like the first ones, and
+/// each still comes out once, cancelled or with its outcome.
+#[test]
+fn as_completed_cancel_rest_reaches_pushed_tickets() -> TestResult {
+    let pool = ThreadPool::new(1);
+    let (gate, latch) = gate();
+    let held = pool.submit(
+        move |x: u32| {
+            latch.hold();
+            x
+        },
+        1,
+    )?;
+    gate.await_start();
+    let mut ended = callpool::as_completed([held]);
+    let ran = counter();
+    for x in 2..=4u32 {
+        let r = Arc::clone(&ran);
+        let index = ended.push(pool.submit(
+            move |x: u32| {
+                r.fetch_add(1, Ordering::SeqCst);
+                x
+            },
+            x,
+        )?);
+        assert_eq!(index, x as usize - 1);
+    }
+    assert_eq!(ended.cancel_rest(), 3, "the pushed tickets, still queued");
+    gate.open();
+    let mut seen = within_here("the rest", || ended.collect::<Vec<_>>());
+    seen.sort_by_key(|(index, _)| *index);
+    assert_eq!(
+        seen,
+        [
+            (0, Ok(1)),
+            (1, Err(TaskError::Cancelled)),
+            (2, Err(TaskError::Cancelled)),
+            (3, Err(TaskError::Cancelled)),
+        ]
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    Ok(())
+}
+
 /// Puts three requests on a pool of one worker with a request queue and
 /// a result queue of one each, without polling, and returns once the first
 /// two have run: the first one's result fills the result queue, the worker

@@ -1,7 +1,7 @@
 //! [`as_completed`]: the outcomes of tickets already submitted, in the
 //! order their requests end.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::task::Poll;
@@ -45,43 +45,33 @@ where
     I: IntoIterator<Item = Ticket<T, E>>,
 {
     let (done, ended) = flume::unbounded();
-    let mut homes: Vec<Arc<dyn Home>> = Vec::new();
-    let tickets: Vec<Option<Ticket<T, E>>> = tickets
-        .into_iter()
-        .enumerate()
-        .map(|(key, ticket)| {
-            ticket.listen(Listener::Channel {
-                done: done.clone(),
-                key,
-            });
-            // One per handle: its tickets share it.
-            if let Some(home) = ticket.home() {
-                let same = |known: &Arc<dyn Home>| {
-                    std::ptr::eq(Arc::as_ptr(known).cast::<()>(), Arc::as_ptr(home).cast())
-                };
-                if !homes.iter().any(same) {
-                    homes.push(Arc::clone(home));
-                }
-            }
-            Some(ticket)
-        })
-        .collect();
-    AsCompleted {
-        left: tickets.len(),
+    let mut set = AsCompleted {
+        tickets: VecDeque::new(),
+        first_key: 0,
+        left: 0,
         unended: None,
-        tickets,
-        homes,
+        homes: Vec::new(),
         nudges: done,
         ended,
         patience: Patience::new(),
+    };
+    for ticket in tickets {
+        set.push(ticket);
     }
+    set
 }
 
 /// The iterator of [`as_completed`]. [`try_next`](Self::try_next) looks
 /// without blocking, for a frame loop.
 #[must_use = "dropping it drops the tickets, which does not cancel their requests; their outcomes are dropped"]
 pub struct AsCompleted<T, E = std::convert::Infallible> {
-    tickets: Vec<Option<Ticket<T, E>>>,
+    /// The tickets by index, from `first_key` on; `None` once handed back.
+    /// Those handed back at the front are let go, so a set fed by
+    /// [`push`](Self::push) for ever holds only the span from the oldest
+    /// ticket not handed back to the newest.
+    tickets: VecDeque<Option<Ticket<T, E>>>,
+    /// The index of `tickets`' front.
+    first_key: usize,
     left: usize,
     /// The ids of the tickets not handed back yet, from the first help on
     /// a worker on (`run_one_here`): what a help looks for. Kept, not
@@ -117,7 +107,12 @@ impl<T, E> AsCompleted<T, E> {
 
     /// The outcome of the ticket `key`, which told it ended.
     fn hand_back(&mut self, key: usize) -> Option<(usize, Result<T, TaskError<E>>)> {
-        let ticket = self.tickets.get_mut(key)?.take()?;
+        let at = key.checked_sub(self.first_key)?;
+        let ticket = self.tickets.get_mut(at)?.take()?;
+        while let Some(None) = self.tickets.front() {
+            self.tickets.pop_front();
+            self.first_key += 1;
+        }
         self.left -= 1;
         if let Some(unended) = &mut self.unended {
             unended.remove(&ticket.id());
@@ -126,6 +121,66 @@ impl<T, E> AsCompleted<T, E> {
             Ok(outcome) => Some((key, outcome)),
             Err(_) => unreachable!("a ticket tells it ended only once it has"),
         }
+    }
+
+    /// Adds `ticket`: its outcome comes out of this iterator too, with the
+    /// index returned here, the one after the last index given (a set
+    /// made of `n` tickets gives its first push `n`). So the loop that
+    /// reads the outcomes can add what each one found, which an input
+    /// iterator cannot do ([`as_completed`]'s tickets are all submitted
+    /// before the loop starts). After `next` has said `None`, a push makes
+    /// it go on; the iterator is not fused.
+    ///
+    /// The ticket may come from any handle or pool, as in
+    /// [`as_completed`]. The set holds only the tickets from the oldest
+    /// not yet handed back to the newest, so a loop that pushes for ever
+    /// runs in bounded memory while its tickets end about in turn.
+    ///
+    /// # Examples
+    ///
+    /// A walk where each visit returns the nodes it found, at most 4 in
+    /// flight:
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let visit = |n: u32| if n < 50 { vec![2 * n, 2 * n + 1] } else { vec![] };
+    /// let mut todo = Vec::new();
+    /// let mut ended = callpool::as_completed([pool.submit(visit, 1)?]);
+    /// let mut visited = 0;
+    /// while let Some((_, found)) = ended.next() {
+    ///     visited += 1;
+    ///     todo.extend(found?);
+    ///     while ended.len() < 4 {
+    ///         let Some(n) = todo.pop() else { break };
+    ///         ended.push(pool.submit(visit, n)?);
+    ///     }
+    /// }
+    /// assert_eq!(visited, 99); // nodes 1..=99
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn push(&mut self, ticket: Ticket<T, E>) -> usize {
+        let key = self.first_key + self.tickets.len();
+        ticket.listen(Listener::Channel {
+            done: self.nudges.clone(),
+            key,
+        });
+        // One per handle: its tickets share it.
+        if let Some(home) = ticket.home() {
+            let same = |known: &Arc<dyn Home>| {
+                std::ptr::eq(Arc::as_ptr(known).cast::<()>(), Arc::as_ptr(home).cast())
+            };
+            if !self.homes.iter().any(same) {
+                self.homes.push(Arc::clone(home));
+            }
+        }
+        if let Some(unended) = &mut self.unended {
+            unended.insert(ticket.id());
+        }
+        self.tickets.push_back(Some(ticket));
+        self.left += 1;
+        key
     }
 
     /// Cancels every ticket not handed back yet whose request has not
@@ -278,5 +333,28 @@ impl<T, E> fmt::Debug for AsCompleted<T, E> {
         f.debug_struct("AsCompleted")
             .field("left", &self.left)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use crate::ThreadPool;
+
+    /// A set fed one ticket per outcome for ever holds only the tickets
+    /// not handed back yet, not one place per ticket ever pushed.
+    #[test]
+    fn a_set_fed_for_ever_keeps_only_the_span_not_handed_back() {
+        let pool = ThreadPool::new(1);
+        let mut ended = super::as_completed([pool.submit(|n: u64| n, 0).unwrap()]);
+        let mut most = 0;
+        for n in 1..=10_000u64 {
+            let (index, outcome) = ended.next().expect("one in flight");
+            assert_eq!((index as u64, outcome), (n - 1, Ok(n - 1)));
+            assert_eq!(ended.push(pool.submit(|n: u64| n, n).unwrap()), n as usize);
+            most = most.max(ended.tickets.len());
+        }
+        assert_eq!(most, 1, "the handed-back tickets' places were kept");
+        assert_eq!(ended.next(), Some((10_000, Ok(10_000))));
+        assert_eq!((ended.next(), ended.tickets.len()), (None, 0));
     }
 }
