@@ -729,6 +729,15 @@ where
     /// running the callbacks of requests put with one meanwhile; `None`
     /// once nothing is pending.
     ///
+    /// It returns only for outcomes of requests put without a callback: a
+    /// callback runs inside it, and it goes on waiting. So in a loop that
+    /// keeps `k` in flight, put the requests with [`put`](Self::put) and
+    /// act on their outcomes in the loop: with
+    /// [`put_then`](Self::put_then), the loop refills only once every
+    /// request in flight has ended, and if the callbacks are what find the
+    /// next inputs, `None` ("nothing pending") may come while they wait in
+    /// the loop's list.
+    ///
     /// With [`pending`](Self::pending), it keeps at most `k` requests in
     /// flight while the loop's body finds the next inputs, which the
     /// input iterator of [`ThreadPool::as_completed`] cannot (it is pulled

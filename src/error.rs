@@ -123,8 +123,12 @@ impl fmt::Display for PutError {
 impl std::error::Error for PutError {}
 
 /// Why [`ThreadPool::try_submit`](crate::ThreadPool::try_submit),
-/// [`submit_timeout`](crate::ThreadPool::submit_timeout) or their
-/// fallible forms put nothing. The callable and its argument come back uncalled
+/// [`submit_timeout`](crate::ThreadPool::submit_timeout), their
+/// fallible forms, or the same four given a
+/// [`Context`](crate::Context)
+/// ([`try_submit_with_context`](crate::ThreadPool::try_submit_with_context),
+/// [`submit_with_context_timeout`](crate::ThreadPool::submit_with_context_timeout),
+/// ...) put nothing. The callable and its argument come back uncalled
 /// ([`into_parts`](Self::into_parts)), so that work refused by a full
 /// queue can be submitted again later, run elsewhere, or dropped by
 /// choice.
@@ -194,14 +198,15 @@ impl<F, A> TrySubmitError<F, A> {
 
     /// Whether the bounded request queue stayed full until the timeout
     /// ([`submit_timeout`](crate::ThreadPool::submit_timeout), whose
-    /// example shows it).
+    /// example shows it, and the other `_timeout` forms).
     pub fn is_timed_out(&self) -> bool {
         self.kind == TrySubmitErrorKind::TimedOut
     }
 
     /// Whether the bounded request queue was full with no worker left to
     /// empty it, nor one the pool could start
-    /// ([`submit_timeout`](crate::ThreadPool::submit_timeout) would wait
+    /// (a `_timeout` form such as
+    /// [`submit_timeout`](crate::ThreadPool::submit_timeout) would wait
     /// for nothing); see [`PutError::NoWorkers`]. The example of
     /// [`submit_fallible_timeout`](crate::ThreadPool::submit_fallible_timeout)
     /// shows it.

@@ -1935,3 +1935,30 @@ fn cancel_rest_cancels_every_queued_ticket_the_iterator_holds() {
         assert_eq!(ran, [0; 5], "a cancelled ticket ran");
     });
 }
+
+/// `shutdown_now` hands back only requests put with callbacks: this
+/// handle's own queued tickets hear `Cancelled` instead (their ticket is
+/// already out), plain, fallible and given a context alike.
+#[test]
+fn shutdown_now_cancels_its_own_handles_tickets_and_hands_back_the_rest() -> TestResult {
+    let pool = ThreadPool::new(0);
+    let plain = pool.submit(|n: u32| n, 1)?;
+    let fallible = pool.submit_fallible(|s: &'static str| s.parse::<u8>(), "2")?;
+    let in_context = pool.submit_with_context(|_: &callpool::Context<'_>, n: u32| n, 3)?;
+    pool.put_request(WorkRequest::new(|n: u32| n, 4))?;
+    let handed_back = within("shutdown_now", move || pool.shutdown_now());
+    assert_eq!(handed_back.len(), 1, "only the callback request");
+    assert_eq!(
+        plain.wait_timeout(HANG).expect("hang"),
+        Err(TaskError::Cancelled)
+    );
+    assert_eq!(
+        fallible.wait_timeout(HANG).expect("hang"),
+        Err(TaskError::Cancelled)
+    );
+    assert_eq!(
+        in_context.wait_timeout(HANG).expect("hang"),
+        Err(TaskError::Cancelled)
+    );
+    Ok(())
+}

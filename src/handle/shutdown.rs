@@ -209,7 +209,10 @@ impl ThreadPool {
     /// ([`PutError::ShutDown`](crate::PutError::ShutDown)), never lost.
     /// Requests of other handles that had not started
     /// are cancelled (their error callbacks get
-    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled)). Running
+    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled)), and so are
+    /// tickets' requests not started, this handle's too: a [`Ticket`](crate::Ticket)
+    /// already out hears `Cancelled`, so its request is never handed back
+    /// here. Running
     /// requests finish on their threads, which then exit. This handle's
     /// results are discarded, unless a clone of it (clones share their
     /// results) is still there to poll them; other handles still receive

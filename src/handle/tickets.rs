@@ -398,7 +398,10 @@ impl ThreadPool {
     /// [`submit_timeout`](Self::submit_timeout) is for
     /// [`submit`](Self::submit): then it submits nothing and hands
     /// `callable` and `arg` back. While it waits, this thread handles the
-    /// handle's ready results, as a blocked put does.
+    /// handle's ready results, as a blocked put does. Called from one of
+    /// this pool's own workers it does not wait, as
+    /// [`submit_timeout`](Self::submit_timeout) does not: the request goes
+    /// in past the capacity at once.
     ///
     /// # Errors
     ///
@@ -512,7 +515,11 @@ impl ThreadPool {
     /// does, it submits nothing and hands `callable` and `arg` back. The
     /// counterpart of [`put_request_timeout`](Self::put_request_timeout)
     /// for tickets: while it waits, this thread handles the handle's ready
-    /// results as a blocked put does.
+    /// results as a blocked put does. Called from one of this pool's own
+    /// workers it does not wait: the request goes in past the capacity at
+    /// once, as from [`submit`](Self::submit) (a worker waiting for room
+    /// could wait for itself); [`try_submit`](Self::try_submit) is the
+    /// form that a full queue refuses there.
     ///
     /// # Errors
     ///

@@ -47,9 +47,12 @@ const TAKEN: &str = "callpool: the ticket's outcome was already taken (polled af
 /// A claim on the outcome of one request put with
 /// [`ThreadPool::submit`](crate::ThreadPool::submit) (or
 /// [`submit_fallible`](crate::ThreadPool::submit_fallible), their
-/// non-blocking [`try_submit`](crate::ThreadPool::try_submit) forms,
+/// non-blocking [`try_submit`](crate::ThreadPool::try_submit) and waiting
+/// [`submit_timeout`](crate::ThreadPool::submit_timeout) forms,
 /// [`submit_with_context`](crate::ThreadPool::submit_with_context) for a
-/// callable given a [`Context`](crate::Context), or
+/// callable given a [`Context`](crate::Context) (with the same forms:
+/// [`try_submit_with_context`](crate::ThreadPool::try_submit_with_context),
+/// ...), or
 /// [`submit_command`](crate::ThreadPool::submit_command) for an external
 /// program).
 ///
