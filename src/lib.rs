@@ -27,7 +27,9 @@
 //! Beside callbacks, the same pool hands outcomes back without them:
 //! [`ThreadPool::submit`] returns a [`Ticket`] (wait on it, cancel it, or
 //! `.await` it from any runtime; [`ThreadPool::submit_with_context`] gives
-//! its callable a [`Context`]); [`ThreadPool::as_completed`] runs a
+//! its callable a [`Context`]; [`as_completed`] yields the outcomes of
+//! tickets as they end, and takes more with [`AsCompleted::push`] while
+//! it does); [`ThreadPool::as_completed`] runs a
 //! function over many inputs with at most `k` in flight and yields each
 //! outcome as it finishes, [`ThreadPool::imap`] in input order, and
 //! [`ThreadPool::map`] runs them all in chunks of many inputs per request.
