@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::panic;
 use std::sync::Arc;
+use std::task::Poll;
 
 use crate::collector_context::{self, Added, CollectorContext};
 use crate::error::PutError;
@@ -669,25 +670,49 @@ where
         let mut handled = 0;
         self.count_added();
         while !self.pending.is_empty() {
-            let Ok(message) = self.receiver.try_recv() else {
+            let Some(message) = self.take_message() else {
                 break;
             };
-            // `None`: a lookout's nudge, for a blocked receive only.
-            let Some(arrived) = message else {
+            let Some((id, outcome)) = message else {
                 continue;
             };
-            let (id, outcome) = arrived.open();
-            self.count_added();
-            // Not pending: a refused put's request, dropped (see `put_work`).
-            if !self.pending.remove(&id) {
-                continue;
-            }
             handled += 1;
             if let Some((id, outcome)) = self.handle(id, outcome) {
                 each(id, outcome);
             }
         }
         handled
+    }
+
+    /// What has arrived, up to the first outcome of a request put without
+    /// a callback, which it returns; the callbacks of the others run on
+    /// the way. `None`: no such outcome has arrived yet.
+    fn next_arrived(&mut self) -> Option<Arrival<T, E>> {
+        self.count_added();
+        while !self.pending.is_empty() {
+            let Some((id, outcome)) = self.take_message()? else {
+                continue;
+            };
+            if let Some(arrival) = self.handle(id, outcome) {
+                return Some(arrival);
+            }
+        }
+        None
+    }
+
+    /// One message off the receiver, without waiting: `None` when nothing
+    /// is there, `Some(None)` for one that is not a pending request's
+    /// outcome, or the outcome of one that stops being pending here.
+    fn take_message(&mut self) -> Option<Option<Arrival<T, E>>> {
+        let message = self.receiver.try_recv().ok()?;
+        // `None`: a lookout's nudge, for a blocked receive only.
+        let Some(arrived) = message else {
+            return Some(None);
+        };
+        let (id, outcome) = arrived.open();
+        self.count_added();
+        // Not pending: a refused put's request, dropped (see `put_work`).
+        Some(self.pending.remove(&id).then_some((id, outcome)))
     }
 
     /// Iterates over the outcomes of the requests put without a callback,
@@ -778,6 +803,85 @@ where
     /// ```
     pub fn next_outcome(&mut self) -> Option<Arrival<T, E>> {
         self.outcomes().next()
+    }
+
+    /// [`next_outcome`](Self::next_outcome) without blocking, for a loop
+    /// that must not stop (a frame loop) and puts more as outcomes come:
+    /// [`Poll::Ready`]`(Some(outcome))` is the next outcome of a request
+    /// put without a callback, `Ready(None)` says nothing is pending (what
+    /// `next_outcome` says with `None`), and [`Poll::Pending`] says
+    /// "nothing yet": look again later (nothing wakes the caller). The
+    /// callbacks of requests put with one run here as their outcomes are
+    /// found, as in [`poll_with`](Self::poll_with), which hands the
+    /// outcomes to a closure instead and so cannot put from it.
+    ///
+    /// On one of its pool's own workers, when nothing has arrived, it
+    /// first runs here one of its requests that no worker has started,
+    /// and elsewhere it makes room on the handle's full result queue for a
+    /// worker stuck there, as `poll_with` does.
+    ///
+    /// # Panics
+    ///
+    /// As [`poll_with`](Self::poll_with): a panic in a callback passes
+    /// through; the outcomes not yet handled stay for the next call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::task::Poll;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut counts = pool.collector::<u32>();
+    /// counts.put(|n: u32| n, 3)?;
+    /// let mut total = 0;
+    /// 'frames: loop {
+    ///     // ... draw a frame, handle input ...
+    ///     loop {
+    ///         match counts.try_next_outcome() {
+    ///             // Each outcome above 0 puts one more, one smaller.
+    ///             Poll::Ready(Some((_, n))) => {
+    ///                 let n = n?;
+    ///                 total += n;
+    ///                 if n > 0 {
+    ///                     counts.put(|n: u32| n, n - 1)?;
+    ///                 }
+    ///             }
+    ///             Poll::Ready(None) => break 'frames, // nothing pending
+    ///             Poll::Pending => break,             // nothing more this frame
+    ///         }
+    ///     }
+    /// #   std::thread::yield_now();
+    /// }
+    /// assert_eq!(total, 3 + 2 + 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_next_outcome(&mut self) -> Poll<Option<Arrival<T, E>>> {
+        if let Some(arrival) = self.next_arrived() {
+            return Poll::Ready(Some(arrival));
+        }
+        if self.pending.is_empty() {
+            return Poll::Ready(None);
+        }
+        // Nothing of ours has arrived: as in `poll_with`, the requests may
+        // be queued behind this very callable (on a worker of its own
+        // pool) or behind a worker stuck on the handle's full result queue;
+        // a loop of looks would spin for ever.
+        let freed = if self.pool.on_worker_thread() {
+            self.run_one_here()
+        } else {
+            self.home.as_ref().is_some_and(|home| home.make_room())
+        };
+        if freed {
+            if let Some(arrival) = self.next_arrived() {
+                return Poll::Ready(Some(arrival));
+            }
+        }
+        if self.pending.is_empty() {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
     }
 
     /// Blocks until nothing is pending, handing each outcome of a request

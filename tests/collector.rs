@@ -598,19 +598,9 @@ fn next_outcome_runs_callbacks_meanwhile_and_a_panic_in_one_loses_nothing() {
     common::hide_panics_starting_with(DELIBERATE);
     within("next_outcome with callbacks", || {
         let pool = ThreadPool::new(2);
-        let (gate, latch) = gate();
         let called = Rc::new(RefCell::new(Vec::new()));
         let mut c = pool.collector::<u32>();
-        let slow = c
-            .put(
-                move |latch: common::Latch| {
-                    latch.hold();
-                    1
-                },
-                latch,
-            )
-            .unwrap();
-        gate.await_start();
+        let (gate, slow) = put_held(&mut c, 1);
         let record = Rc::clone(&called);
         c.put_then(|n: u32| n, 2, move |v| record.borrow_mut().push(v))
             .unwrap();
@@ -634,4 +624,112 @@ fn next_outcome_runs_callbacks_meanwhile_and_a_panic_in_one_loses_nothing() {
         assert_eq!(c.next_outcome(), None);
         assert_eq!(*called.borrow(), [Ok(2)]);
     });
+}
+
+/// `try_next_outcome` never blocks: `Pending` while outcomes are out,
+/// `Ready(None)` once nothing is pending; callbacks of requests put with
+/// one run as it finds their outcomes, and each outcome comes back once,
+/// whether through it or through `next_outcome`.
+#[test]
+fn try_next_outcome_looks_without_blocking_and_hands_each_outcome_back_once() {
+    use std::task::Poll;
+    within("try_next_outcome", || {
+        let pool = ThreadPool::new(2);
+        let mut c = pool.collector::<u32>();
+        let (gate, held) = put_held(&mut c, 0);
+        let called = Rc::new(RefCell::new(0));
+        for n in 1..=50u32 {
+            if n % 2 == 0 {
+                let called = Rc::clone(&called);
+                c.put_then(|n: u32| n, n, move |v| *called.borrow_mut() += v.unwrap())
+                    .unwrap();
+            } else {
+                c.put(|n: u32| n, n).unwrap();
+            }
+        }
+        let mut seen = Vec::new();
+        // Everything but the held one comes back through looks and waits,
+        // one outcome at a time; the held one keeps it from `Ready(None)`.
+        while seen.len() < 25 {
+            match c.try_next_outcome() {
+                Poll::Ready(Some((_, v))) => seen.push(v.unwrap()),
+                Poll::Ready(None) => panic!("ended with the held request pending"),
+                Poll::Pending if seen.len() % 2 == 0 => thread::yield_now(),
+                Poll::Pending => seen.push(c.next_outcome().unwrap().1.unwrap()),
+            }
+        }
+        // Looks run the callbacks of the even ones as their outcomes come,
+        // and say `Pending` while the held one is out.
+        let even_sum = (1..=25).map(|k| 2 * k).sum::<u32>();
+        while *called.borrow() < even_sum {
+            assert_eq!(c.try_next_outcome(), Poll::Pending);
+            thread::yield_now();
+        }
+        assert_eq!(*called.borrow(), even_sum);
+        assert_eq!(c.try_next_outcome(), Poll::Pending);
+        assert_eq!(c.pending(), 1);
+        gate.open();
+        let last = loop {
+            match c.try_next_outcome() {
+                Poll::Ready(outcome) => break outcome,
+                Poll::Pending => thread::yield_now(),
+            }
+        };
+        assert_eq!(last, Some((held, Ok(0))));
+        assert_eq!(c.try_next_outcome(), Poll::Ready(None));
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=50).step_by(2).collect::<Vec<u32>>());
+    });
+}
+
+/// Inside a callable on a pool of one worker, a loop of looks never waits
+/// for a worker: with nothing arrived, each look runs one of the
+/// collector's requests on the spot.
+#[test]
+fn try_next_outcome_on_the_only_worker_runs_its_requests_there() {
+    use std::task::Poll;
+    within("try_next_outcome on the only worker", || {
+        let pool = ThreadPool::new(1);
+        let inner = pool.new_handle();
+        let ticket = pool
+            .submit(
+                move |n: u32| {
+                    let mut c = inner.collector::<u32>();
+                    for k in 1..=n {
+                        c.put(|k: u32| k * k, k).unwrap();
+                    }
+                    let mut sum = 0;
+                    loop {
+                        match c.try_next_outcome() {
+                            Poll::Ready(Some((_, v))) => sum += v.unwrap(),
+                            Poll::Ready(None) => break sum,
+                            Poll::Pending => panic!("nothing ran on the only worker"),
+                        }
+                    }
+                },
+                10,
+            )
+            .unwrap();
+        assert_eq!(ticket.wait_timeout(common::HANG).expect("hang"), Ok(385));
+    });
+}
+
+/// Puts on `c` a request that returns `value` once its gate opens, and
+/// returns when a worker has started it.
+fn put_held(
+    c: &mut callpool::Collector<'_, u32>,
+    value: u32,
+) -> (common::Gate, callpool::RequestId) {
+    let (gate, latch) = gate();
+    let id = c
+        .put(
+            move |latch: common::Latch| {
+                latch.hold();
+                value
+            },
+            latch,
+        )
+        .unwrap();
+    gate.await_start();
+    (gate, id)
 }
