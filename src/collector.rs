@@ -754,6 +754,11 @@ where
     /// running the callbacks of requests put with one meanwhile; `None`
     /// once nothing is pending.
     ///
+    /// With [`pending`](Self::pending), it keeps at most `k` requests in
+    /// flight while the loop's body finds the next inputs, which the
+    /// input iterator of [`ThreadPool::as_completed`] cannot (it is pulled
+    /// inside `next`, before the body runs).
+    ///
     /// It returns only for outcomes of requests put without a callback: a
     /// callback runs inside it, and it goes on waiting. So in a loop that
     /// keeps `k` in flight, put the requests with [`put`](Self::put) and
@@ -762,11 +767,6 @@ where
     /// request in flight has ended, and if the callbacks are what find the
     /// next inputs, `None` ("nothing pending") may come while they wait in
     /// the loop's list.
-    ///
-    /// With [`pending`](Self::pending), it keeps at most `k` requests in
-    /// flight while the loop's body finds the next inputs, which the
-    /// input iterator of [`ThreadPool::as_completed`] cannot (it is pulled
-    /// inside `next`, before the body runs).
     ///
     /// # Panics
     ///
