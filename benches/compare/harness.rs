@@ -153,7 +153,38 @@ impl Probe {
     }
 }
 
+/// When a W8 parent had put its last child, from the submitting thread's
+/// start: the parent calls `mark` after its loop (one clock read, once per
+/// run), and the run's `put` is then the parent's puts, told apart from
+/// the children's runs and the results' delivery that follow.
+#[derive(Clone)]
+pub struct ParentDone {
+    start: Instant,
+    done: std::sync::Arc<std::sync::OnceLock<Instant>>,
+}
+
+impl ParentDone {
+    pub fn start() -> ParentDone {
+        ParentDone {
+            start: Instant::now(),
+            done: Default::default(),
+        }
+    }
+
+    pub fn mark(&self) {
+        let _ = self.done.set(Instant::now());
+    }
+}
+
 impl Run {
+    /// The run, with how long its parent's puts took (`ParentDone`).
+    pub fn with_parent(self, parent: &ParentDone) -> Run {
+        match parent.done.get() {
+            Some(done) => self.with_put(*done - parent.start),
+            None => self,
+        }
+    }
+
     /// The run, with how long its puts took.
     pub fn with_put(self, put: Duration) -> Run {
         Run {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use callpool::{Context, ThreadPool, WorkRequest};
 
 use super::{runner, Runner, System};
-use crate::harness::{micros, sleep_until, wait_tasks, warm_up, Acc, Probe, Run, ACCS};
+use crate::harness::{micros, sleep_until, wait_tasks, warm_up, Acc, ParentDone, Probe, Run, ACCS};
 use crate::kinds::{
     idle_cpu, pending_run, shrink_obs, spawn_run, time_round_trips, time_until, time_until_tasks,
     Batch, Fanout, Gate, Pending, PendingJob, Shrink, Spawned,
@@ -93,18 +93,21 @@ fn fanout(f: Fanout) -> Run {
     warm_up(f.workers);
     let acc: &'static Acc = ACCS[0].reset();
     let probe = Probe::start();
+    let parent = ParentDone::start();
+    let done = parent.clone();
     pool.put_request(WorkRequest::with_context(
         move |cx: &Context<'_>, n: u64| {
             for i in 0..n {
                 cx.put(WorkRequest::new(square, i).on_result(move |_, v| acc.add(v)))
                     .expect("put child");
             }
+            done.mark();
         },
         f.n,
     ))
     .expect("put parent");
     pool.wait().expect("wait");
-    let el = probe.stop();
+    let el = probe.stop().with_parent(&parent);
     acc.check("callpool W8", f.n, f.want);
     pool.shutdown().expect("shutdown");
     el

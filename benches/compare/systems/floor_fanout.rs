@@ -15,7 +15,7 @@
 use std::thread;
 
 use super::{runner, Runner, System};
-use crate::harness::{check, warm_up, Probe, Run};
+use crate::harness::{check, warm_up, ParentDone, Probe, Run};
 use crate::kinds::Fanout;
 use crate::peers::{Chan, Crossbeam};
 use crate::work::square;
@@ -28,8 +28,9 @@ pub struct Child {
 
 /// What the job channel carries.
 enum Job {
-    /// Send children `0..n` into the job channel.
-    Parent(u64),
+    /// Send children `0..n` into the job channel, then say so (boxed, so
+    /// that a job stays the 16 bytes of a tag and a pointer).
+    Parent(Box<(u64, ParentDone)>),
     Child(Box<Child>),
     /// Leave (one per thread, after every result is in).
     Stop,
@@ -82,10 +83,12 @@ pub fn fanout<C: Chan, B: Back>(f: Fanout, name: &str) -> Run {
             thread::spawn(move || {
                 while let Some(job) = C::recv(&queue) {
                     match job {
-                        Job::Parent(n) => {
+                        Job::Parent(parent) => {
+                            let (n, done) = *parent;
                             for i in 0..n {
                                 C::send(&jobs, Job::Child(Box::new(Child { i, out: 0 })));
                             }
+                            done.mark();
                         }
                         Job::Child(mut child) => {
                             child.out = square(child.i);
@@ -99,13 +102,14 @@ pub fn fanout<C: Chan, B: Back>(f: Fanout, name: &str) -> Run {
         .collect();
     warm_up(f.workers);
     let probe = Probe::start();
-    C::send(&jobs, Job::Parent(f.n));
+    let parent = ParentDone::start();
+    C::send(&jobs, Job::Parent(Box::new((f.n, parent.clone()))));
     let mut sum = 0u64;
     for _ in 0..f.n {
         let msg = C::recv(&back).expect("result channel closed");
         sum = sum.wrapping_add(B::value(msg));
     }
-    let el = probe.stop();
+    let el = probe.stop().with_parent(&parent);
     check(&format!("{name} W8"), f.n, f.n, sum, f.want);
     for _ in 0..f.workers {
         C::send(&jobs, Job::Stop);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use super::{runner, Runner, System};
-use crate::harness::{check, collect_mpsc, result_channel, warm_up, Probe, Run};
+use crate::harness::{check, collect_mpsc, result_channel, warm_up, ParentDone, Probe, Run};
 use crate::kinds::{
     idle_cpu, pending_run, spawn_run, time_round_trips, Batch, Fanout, Gate, Pending, PendingJob,
     Spawned,
@@ -113,6 +113,8 @@ fn fanout(f: Fanout) -> Run {
     let slots: Vec<Slot> = (0..f.workers).map(|_| Slot::default()).collect();
     let n = f.n;
     let probe = Probe::start();
+    let parent = ParentDone::start();
+    let done = &parent;
     pool.install(|| {
         rayon::scope(|s| {
             let slots = &slots;
@@ -123,6 +125,7 @@ fn fanout(f: Fanout) -> Run {
                         slots[k].add(square(i));
                     });
                 }
+                done.mark();
             });
         });
     });
@@ -132,7 +135,7 @@ fn fanout(f: Fanout) -> Run {
             s.wrapping_add(slot.sum.load(Relaxed)),
         )
     });
-    let el = probe.stop();
+    let el = probe.stop().with_parent(&parent);
     check("rayon W8", count, n, sum, f.want);
     el
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use callpool::{ThreadPool, WorkRequest};
 
 use super::{runner, Runner, System};
-use crate::harness::{warm_up, Acc, Probe, Run, ACCS};
+use crate::harness::{warm_up, Acc, ParentDone, Probe, Run, ACCS};
 use crate::kinds::Fanout;
 use crate::work::square;
 
@@ -39,6 +39,8 @@ fn fanout(f: Fanout) -> Run {
     warm_up(f.workers);
     let acc: &'static Acc = ACCS[0].reset();
     let probe = Probe::start();
+    let parent = ParentDone::start();
+    let done = parent.clone();
     let handle = Arc::clone(&pool);
     pool.put_request(WorkRequest::new(
         move |n: u64| {
@@ -47,12 +49,13 @@ fn fanout(f: Fanout) -> Run {
                     .put_request(WorkRequest::new(square, i).on_result(move |_, v| acc.add(v)))
                     .expect("put child");
             }
+            done.mark();
         },
         f.n,
     ))
     .expect("put parent");
     pool.wait().expect("wait");
-    let el = probe.stop();
+    let el = probe.stop().with_parent(&parent);
     acc.check("callpool/shared-queue W8", f.n, f.want);
     // The parent's clone went with its callable; if it is somehow still
     // alive, dropping ours is enough (the last handle ends the pool).

@@ -10,7 +10,7 @@ use threadpool::ThreadPool;
 
 use super::{runner, Runner, System};
 use crate::harness::{
-    check, collect_mpsc, result_channel, sleep_until, wait_tasks, warm_up, Probe, Run,
+    check, collect_mpsc, result_channel, sleep_until, wait_tasks, warm_up, ParentDone, Probe, Run,
 };
 use crate::kinds::{
     idle_cpu, pending_run, shrink_obs, spawn_run, time_round_trips, time_until_tasks, Batch,
@@ -94,6 +94,8 @@ fn fanout(f: Fanout) -> Run {
     let (tx, rx) = result_channel();
     let n = f.n;
     let probe = Probe::start();
+    let parent = ParentDone::start();
+    let done = parent.clone();
     let inner = pool.clone();
     pool.execute(move || {
         for i in 0..n {
@@ -101,9 +103,10 @@ fn fanout(f: Fanout) -> Run {
                 let _ = tx.send(square(i));
             });
         }
+        done.mark();
     });
     let sum = collect_mpsc(&rx, n);
-    let el = probe.stop();
+    let el = probe.stop().with_parent(&parent);
     check("threadpool W8", n, n, sum, f.want);
     pool.join();
     el

@@ -32,6 +32,10 @@ const MIN_SHARED_OVER_CALLPOOL: f64 = 1.25;
 /// (`systems/floor_fanout.rs`).
 const BOX_FLOOR: &str = "floor/crossbeam+box";
 
+/// How long the parent took to put its children, per child: the rest of
+/// a run is the children's runs and their results' way back.
+const PARENT_COLUMN: &str = "parent's puts ns/task";
+
 /// Child tasks per run; `--w8-n=N` sets another (for profiling).
 fn size(cfg: &Cfg) -> u64 {
     cfg.flag("--w8-n=").unwrap_or(cfg.size(1_000_000))
@@ -56,7 +60,13 @@ fn run(cfg: &Cfg, out: &mut Vec<Table>) {
             entries(
                 Variants::Include,
                 |s| s.fanout(f),
-                move |r| r.blocks(Obs::new(ns_per(r.elapsed, n)), n),
+                move |r| {
+                    let obs = r.blocks(Obs::new(ns_per(r.elapsed, n)), n);
+                    match r.put {
+                        Some(put) => obs.with(PARENT_COLUMN, ns_per(put, n)),
+                        None => obs,
+                    }
+                },
             ),
         );
         t.notes.push(
@@ -72,7 +82,10 @@ fn run(cfg: &Cfg, out: &mut Vec<Table>) {
              parent sends each child's box into it, the thread that runs a child frees the box \
              and sends the bare result back; floor/crossbeam+box: the same on crossbeam, each \
              result sent back in its child's box, which the submitting thread frees. \
-             Blocks per 1k req are per 1,000 children."
+             Blocks per 1k req are per 1,000 children. parent's puts ns/task: from putting \
+             the parent until its loop of puts ended (one clock read after the loop), / n; \
+             the rest of ns/task is the children running and their results coming back, \
+             which overlap the puts when there is a second worker."
                 .into(),
         );
         out.push(t);
