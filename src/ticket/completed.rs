@@ -79,7 +79,8 @@ pub struct AsCompleted<T, E = std::convert::Infallible> {
     /// and not kept off the pool's workers, where nothing helps.
     unended: Option<HashSet<RequestId>>,
     /// The handles the tickets were put through, where their result queues
-    /// are bounded: `next` looks out for them while it blocks.
+    /// are bounded: `next` looks out for them while it blocks. Those gone
+    /// with no ticket left are let go when a new one comes (`push`).
     homes: Vec<Arc<dyn Home>>,
     /// The keys of ended tickets, in the order they ended; `None` is a
     /// lookout's nudge (`crate::lookout::recv`).
@@ -172,6 +173,16 @@ impl<T, E> AsCompleted<T, E> {
                 std::ptr::eq(Arc::as_ptr(known).cast::<()>(), Arc::as_ptr(home).cast())
             };
             if !self.homes.iter().any(same) {
+                // A handle's home is held by the handle itself (its
+                // results, `ThreadPool::home`) and by the slot of each of
+                // its tickets: held here alone, the handle is gone and no
+                // ticket of it is left, so no worker can get stuck on it
+                // any more. Let go of those, or a set fed for ever through
+                // short-lived handles (`new_handle` per request) would
+                // keep one home per push, and look over each of them at
+                // every push and blocking `next`. A count of 1 never rises
+                // again: nothing else can reach that `Arc`.
+                self.homes.retain(|known| Arc::strong_count(known) > 1);
                 self.homes.push(Arc::clone(home));
             }
         }
@@ -356,5 +367,34 @@ mod tests {
         assert_eq!(most, 1, "the handed-back tickets' places were kept");
         assert_eq!(ended.next(), Some((10_000, Ok(10_000))));
         assert_eq!((ended.next(), ended.tickets.len()), (None, 0));
+    }
+
+    /// A set fed for ever through short-lived handles with bounded result
+    /// queues (one made per request, dropped once it is put) keeps the
+    /// homes of the handles still there or with tickets left, not one per
+    /// handle ever met: each would keep its `WeakPool` and the block of
+    /// the handle's results, and be looked over at every push and
+    /// blocking `next`.
+    #[test]
+    fn a_set_fed_through_short_lived_handles_lets_their_homes_go() {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .result_capacity(1)
+            .build()
+            .unwrap();
+        let mut ended = super::as_completed([pool.new_handle().submit(|n: u64| n, 0).unwrap()]);
+        let mut most = 0;
+        for n in 1..=2_000u64 {
+            let (index, outcome) = ended.next().expect("one in flight");
+            assert_eq!((index as u64, outcome), (n - 1, Ok(n - 1)));
+            let ticket = pool.new_handle().submit(|n: u64| n, n).unwrap();
+            assert_eq!(ended.push(ticket), n as usize);
+            most = most.max(ended.homes.len());
+        }
+        // With one worker, the handle of the ticket before the last one
+        // handed back has no ticket left: only the last two may be kept.
+        assert!(most <= 3, "{most} homes kept for 2000 short-lived handles");
+        assert_eq!(ended.next(), Some((2_000, Ok(2_000))));
+        assert_eq!(ended.next(), None);
     }
 }
