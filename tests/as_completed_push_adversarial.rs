@@ -151,6 +151,40 @@ enum Kind {
     Panic,
 }
 
+/// The set's next outcome: through `next`, or (`looks`) through a loop of
+/// `try_next` looks until one is ready.
+fn next_or_look<T, E>(
+    set: &mut AsCompleted<T, E>,
+    looks: bool,
+) -> Option<(usize, Result<T, TaskError<E>>)> {
+    if !looks {
+        return set.next();
+    }
+    loop {
+        match set.try_next() {
+            Poll::Ready(item) => return item,
+            Poll::Pending => thread::yield_now(),
+        }
+    }
+}
+
+/// A ticket on `pool` whose request holds a worker until its gate opens,
+/// then returns `value`; returned once the worker has started it.
+fn held<T: Send + 'static>(pool: &ThreadPool, value: T) -> (Ticket<T>, common::Gate) {
+    let (gate, latch) = gate();
+    let ticket = pool
+        .submit(
+            move |l: common::Latch| {
+                l.hold();
+                value
+            },
+            latch,
+        )
+        .unwrap();
+    gate.await_start();
+    (ticket, gate)
+}
+
 /// The work behind index `i`: `Ok(v)`, `Err(v)` or a panic, by kind.
 fn work(kind: Kind, v: u64) -> impl FnOnce(u64) -> Result<u64, u64> + Send + 'static {
     move |x: u64| {
@@ -449,9 +483,7 @@ fn tickets_of_a_pool_shut_down_before_or_after_the_push_come_back_once() {
     for round in 0..ROUNDS {
         dog.tick();
         let pool = ThreadPool::new(1);
-        let (gate, latch) = gate();
-        let held = pool.submit(|l: common::Latch| l.hold(), latch).unwrap();
-        gate.await_start();
+        let (held, gate) = held(&pool, ());
         let ran = counter();
         let queued: Vec<Ticket<u64>> = (0..4u64)
             .map(|x| {
@@ -654,17 +686,9 @@ fn walk_inside(
                         next_index += 1;
                         assert!(node_of.insert(index, n).is_none());
                     }
-                    let item = if looks {
-                        loop {
-                            match set.try_next() {
-                                Poll::Ready(item) => break item,
-                                Poll::Pending => thread::yield_now(),
-                            }
-                        }
-                    } else {
-                        set.next()
+                    let Some((index, outcome)) = next_or_look(&mut set, looks) else {
+                        break;
                     };
-                    let Some((index, outcome)) = item else { break };
                     let n = node_of.remove(&index).expect("an index given");
                     let got = outcome.unwrap();
                     if n == u64::MAX {
@@ -702,20 +726,7 @@ fn inside_a_callable_on_the_only_worker_pushed_tickets_are_helped() {
         // A third of the rounds start with a ticket of another pool, held
         // until the walk is submitted: the first `next` or look may then
         // build the set of ids to help before the pushes.
-        let seed = (round % 3 == 0).then(|| {
-            let (gate, latch) = gate();
-            let ticket = other
-                .submit(
-                    |l: common::Latch| {
-                        l.hold();
-                        5
-                    },
-                    latch,
-                )
-                .unwrap();
-            gate.await_start();
-            (ticket, gate)
-        });
+        let seed = (round % 3 == 0).then(|| held(&other, 5));
         let k = 1 + round % 4;
         let visits = walk_inside(&pool, 200, k, looks, seed);
         assert!(
@@ -847,9 +858,7 @@ fn dropping_the_set_half_way_lets_pushed_requests_run_and_drops_their_outcomes()
             }
         }
         // A worker held, so some are surely queued when the set goes.
-        let (gate, latch) = gate();
-        let held = pool.submit(|l: common::Latch| l.hold(), latch).unwrap();
-        gate.await_start();
+        let (held, gate) = held(&pool, ());
         for i in 20..30 {
             assert_eq!(set.push(make(i)), i);
         }
@@ -1037,17 +1046,7 @@ fn a_ticket_polled_as_a_future_before_its_push_still_comes_out() {
     let pool = ThreadPool::new(1);
     for round in 0..200u64 {
         dog.tick();
-        let (gate, latch) = gate();
-        let held = pool
-            .submit(
-                |l: common::Latch| {
-                    l.hold();
-                    u64::MAX
-                },
-                latch,
-            )
-            .unwrap();
-        gate.await_start();
+        let (held, gate) = held(&pool, u64::MAX);
         let mut ticket = pool.submit(|x: u64| x, round).unwrap();
         let mut cx = Context::from_waker(Waker::noop());
         assert!(std::pin::Pin::new(&mut ticket).poll(&mut cx).is_pending());
@@ -1072,16 +1071,7 @@ fn a_set_moved_into_a_callable_helps_the_tickets_pushed_before_and_inside() {
     for round in 0..ROUNDS {
         dog.tick();
         let pool = ThreadPool::new(1);
-        let (gate, latch) = gate();
-        let holder = pool
-            .submit(
-                |l: common::Latch| {
-                    l.hold();
-                },
-                latch,
-            )
-            .unwrap();
-        gate.await_start();
+        let (holder, gate) = held(&pool, ());
         let runs = Arc::new((0..20).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
         let mut set = callpool::as_completed(Vec::<Ticket<u64>>::new());
         for i in 0..5u64 {
@@ -1107,17 +1097,7 @@ fn a_set_moved_into_a_callable_helps_the_tickets_pushed_before_and_inside() {
                 move |mut set: AsCompleted<u64>| {
                     let mut seen = vec![0usize; 20];
                     let take = |set: &mut AsCompleted<u64>, seen: &mut Vec<usize>| {
-                        let item = if looks {
-                            loop {
-                                match set.try_next() {
-                                    Poll::Ready(item) => break item,
-                                    Poll::Pending => thread::yield_now(),
-                                }
-                            }
-                        } else {
-                            set.next()
-                        };
-                        let (index, outcome) = item.expect("one left");
+                        let (index, outcome) = next_or_look(set, looks).expect("one left");
                         assert_eq!(outcome, Ok(index as u64));
                         seen[index] += 1;
                     };
