@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use crate::collector_context::{self, Added, CollectorContext};
-use crate::error::PutError;
+use crate::error::{PutError, TrySubmitError};
 use crate::handle::ThreadPool;
 use crate::lookout::{self, Home};
 use crate::patience::Patience;
@@ -277,6 +277,113 @@ where
     {
         let arg = Apart::new(arg);
         self.put_work(move |_: &Context<'_>| callable(arg.into_inner()), None)
+    }
+
+    /// Like [`put`](Self::put), but never blocks: on a full bounded queue
+    /// ([`queue_capacity`](crate::Builder::queue_capacity)) it puts nothing
+    /// and hands `callable` and `arg` back, uncalled, in the error, to put
+    /// again once there is room, as
+    /// [`ThreadPool::try_submit`] does for a ticket. For a loop that must
+    /// not stop (with [`try_next_outcome`](Self::try_next_outcome)). On
+    /// one of this pool's own workers a full queue refuses it too.
+    ///
+    /// # Errors
+    ///
+    /// A [`TrySubmitError`] holding `callable` and `arg`:
+    /// [`is_full`](TrySubmitError::is_full) when the bounded queue has no
+    /// room, [`is_shut_down`](TrySubmitError::is_shut_down) on a pool that
+    /// was shut down. Nothing refused is pending here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::builder().workers(0).queue_capacity(1).build()?;
+    /// let mut squares = pool.collector::<u64>();
+    /// let first = squares.try_put(|n: u64| n * n, 3)?;
+    /// let refused = squares.try_put(|n: u64| n * n, 4).unwrap_err();
+    /// assert!(refused.is_full());
+    /// assert_eq!(squares.pending(), 1);              // the refused one is not
+    /// let (square, n) = refused.into_parts();
+    /// pool.create_workers(1)?;
+    /// assert_eq!(squares.next_outcome(), Some((first, Ok(9))));
+    /// let again = squares.try_put(square, n)?;       // room again
+    /// assert_eq!(squares.next_outcome(), Some((again, Ok(16))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_put<F, A>(&mut self, callable: F, arg: A) -> Result<RequestId, TrySubmitError<F, A>>
+    where
+        F: FnOnce(A) -> T + Send + 'static,
+        A: Send + 'static,
+    {
+        self.try_put_parts(callable, arg, |callable, arg| Ok(callable(arg)))
+    }
+
+    /// [`try_put`](Self::try_put) for a callable that returns a `Result`,
+    /// as [`put_fallible`](Self::put_fallible) is for [`put`](Self::put).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_put`](Self::try_put).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let mut parsed = pool.fallible_collector::<u8, std::num::ParseIntError>();
+    /// let id = parsed.try_put_fallible(|s: &str| s.parse::<u8>(), "300")?;
+    /// assert!(matches!(parsed.next_outcome(), Some((from, Err(TaskError::Failed(_)))) if from == id));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_put_fallible<F, A>(
+        &mut self,
+        callable: F,
+        arg: A,
+    ) -> Result<RequestId, TrySubmitError<F, A>>
+    where
+        F: FnOnce(A) -> Result<T, E> + Send + 'static,
+        A: Send + 'static,
+    {
+        self.try_put_parts(callable, arg, |callable, arg| callable(arg))
+    }
+
+    /// `try_put`'s way: `call(callable, arg)` on a worker, or the two
+    /// handed back if the put is refused.
+    fn try_put_parts<F, A>(
+        &mut self,
+        callable: F,
+        arg: A,
+        call: fn(F, A) -> Result<T, E>,
+    ) -> Result<RequestId, TrySubmitError<F, A>>
+    where
+        F: Send + 'static,
+        A: Send + 'static,
+    {
+        // The parts stay reachable from here until the put has answered:
+        // a refused request's come out again (a closure cannot be opened).
+        // The argument is kept apart from the callable, so that dropped
+        // unrun (cancelled), their two `Drop`s never unwind together.
+        let parts = Arc::new(std::sync::Mutex::new(Some((callable, Apart::new(arg)))));
+        let theirs = Arc::clone(&parts);
+        let work = move |_: &Context<'_>| {
+            let (callable, arg) = take_parts(&theirs).expect("taken back only from a refused put");
+            call(callable, arg.into_inner())
+        };
+        let (id, task) = sink_request(work, &self.sender);
+        // Counted before the put: a worker may finish it before the put
+        // returns.
+        self.pending.insert(id);
+        match self.pool.try_put_request(WorkRequest::from_task(task)) {
+            Ok(id) => Ok(id),
+            Err(refused) => {
+                self.pending.remove(&id);
+                let (callable, arg) = take_parts(&parts).expect("a refused request never ran");
+                Err(TrySubmitError::new(&refused, callable, arg.into_inner()))
+            }
+        }
     }
 
     /// Puts `callable(arg)` with a callback for its outcome that stays on
@@ -1017,4 +1124,11 @@ impl<T, E> fmt::Debug for Outcomes<'_, '_, T, E> {
             .field("pending", &self.collector.pending.len())
             .finish()
     }
+}
+
+/// A `try_put`'s parts, taken once: by the worker that runs the request,
+/// or by the put that was refused. No user code runs under the lock, so a
+/// poisoned one still holds them.
+fn take_parts<F, A>(parts: &std::sync::Mutex<Option<(F, Apart<A>)>>) -> Option<(F, Apart<A>)> {
+    parts.lock().unwrap_or_else(|e| e.into_inner()).take()
 }

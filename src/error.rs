@@ -128,7 +128,8 @@ impl std::error::Error for PutError {}
 /// [`Context`](crate::Context)
 /// ([`try_submit_with_context`](crate::ThreadPool::try_submit_with_context),
 /// [`submit_with_context_timeout`](crate::ThreadPool::submit_with_context_timeout),
-/// ...) put nothing. The callable and its argument come back uncalled
+/// ...), or a collector's [`try_put`](crate::Collector::try_put) put
+/// nothing. The callable and its argument come back uncalled
 /// ([`into_parts`](Self::into_parts)), so that work refused by a full
 /// queue can be submitted again later, run elsewhere, or dropped by
 /// choice.

@@ -733,3 +733,71 @@ fn put_held(
     gate.await_start();
     (gate, id)
 }
+
+/// `try_put` on a full bounded queue puts nothing and hands both parts
+/// back uncalled; nothing refused is pending, no outcome of it ever comes
+/// back, and the parts put again later run once. A closed pool refuses it
+/// at once, with its parts.
+#[test]
+fn try_put_on_a_full_queue_hands_both_parts_back_and_nothing_comes_of_them() {
+    within("try_put on a full queue", || {
+        let pool = ThreadPool::builder()
+            .workers(0)
+            .queue_capacity(1)
+            .build()
+            .unwrap();
+        let mut c = pool.collector::<u32>();
+        let first = c
+            .try_put(|n: u32| n, 1)
+            .unwrap_or_else(|_| panic!("room for one"));
+        let calls = counter();
+        let token = std::sync::Arc::new(());
+        let counted = std::sync::Arc::clone(&calls);
+        let refused = c
+            .try_put(
+                move |(n, _token): (u32, std::sync::Arc<()>)| {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    n * 10
+                },
+                (2, std::sync::Arc::clone(&token)),
+            )
+            .expect_err("the queue was full");
+        assert!(refused.is_full() && !refused.is_shut_down(), "{refused}");
+        assert_eq!(c.pending(), 1, "the refused one is not pending");
+        let (times_ten, (n, arg_token)) = refused.into_parts();
+        assert_eq!(
+            std::sync::Arc::strong_count(&token),
+            2,
+            "a copy of the argument stayed behind"
+        );
+        let refused = c
+            .try_put(|s: &'static str| s.len() as u32, "3")
+            .expect_err("still full");
+        assert!(refused.is_full());
+        assert_eq!(refused.into_parts().1, "3");
+
+        pool.create_workers(1).unwrap();
+        assert_eq!(c.next_outcome(), Some((first, Ok(1))));
+        let again = c
+            .try_put(times_ten, (n, arg_token))
+            .unwrap_or_else(|_| panic!("room again"));
+        assert_eq!(c.next_outcome(), Some((again, Ok(20))));
+        assert_eq!(
+            c.next_outcome(),
+            None,
+            "nothing of the refused puts came back"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            std::sync::Arc::strong_count(&token),
+            1,
+            "the call dropped its argument"
+        );
+
+        pool.close().unwrap();
+        let refused = c.try_put(|n: u32| n, 4).expect_err("the pool is closed");
+        assert!(refused.is_shut_down(), "{refused}");
+        assert_eq!(refused.into_parts().1, 4);
+        assert_eq!(c.pending(), 0);
+    });
+}

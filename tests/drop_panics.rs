@@ -1217,3 +1217,47 @@ fn a_panicking_callback_beside_the_other_callback_whose_drop_panics_goes_on() {
     assert_eq!(pool.submit(|x: u32| x + 1, 1).unwrap().wait(), Ok(2));
     common::child_ran(NAME);
 }
+
+/// Counts its drop, then panics.
+struct CountedBomb(Arc<AtomicUsize>);
+
+impl Drop for CountedBomb {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        panic!("{BOMB}");
+    }
+}
+
+/// A collector's `try_put` keeps its callable and argument where a refused
+/// put can take them back; cancelled unrun instead (closed with no
+/// worker), both are dropped, each on its own: two panicking `Drop`s that
+/// unwound together would abort the process.
+#[test]
+fn a_collector_try_put_cancelled_unrun_drops_its_callable_and_argument_apart() {
+    const NAME: &str = "a_collector_try_put_cancelled_unrun_drops_its_callable_and_argument_apart";
+    if !in_child(NAME) {
+        return;
+    }
+    quiet();
+    let dropped = common::counter();
+    let pool = ThreadPool::new(0);
+    let mut c = pool.collector::<u32>();
+    let capture = CountedBomb(Arc::clone(&dropped));
+    let id = c
+        .try_put(
+            move |arg: CountedBomb| {
+                let _both = (&capture, arg);
+                1
+            },
+            CountedBomb(Arc::clone(&dropped)),
+        )
+        .unwrap_or_else(|_| panic!("an unbounded queue has room"));
+    pool.close().unwrap();
+    assert_eq!(c.next_outcome(), Some((id, Err(TaskError::Cancelled))));
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        2,
+        "the callable's capture and the argument"
+    );
+    common::child_ran(NAME);
+}
