@@ -801,3 +801,99 @@ fn try_put_on_a_full_queue_hands_both_parts_back_and_nothing_comes_of_them() {
         assert_eq!(c.pending(), 0);
     });
 }
+
+/// `try_put` racing a `close` from another thread: every callable ends
+/// exactly once, as an outcome (it ran), as `Cancelled` (it never ran),
+/// or handed back refused (it never ran); nothing is lost or run twice.
+#[test]
+fn try_put_racing_close_ends_each_callable_exactly_once() {
+    use std::sync::atomic::AtomicUsize;
+    const ROUNDS: usize = 300;
+    const EACH: usize = 40;
+    within("try_put racing close", || {
+        for round in 0..ROUNDS {
+            let pool = ThreadPool::builder()
+                .workers(1)
+                .queue_capacity(2)
+                .build()
+                .unwrap();
+            let closer = pool.new_handle();
+            let runs =
+                std::sync::Arc::new((0..EACH).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+            let after = round % EACH;
+            let (go, started) = std::sync::mpsc::channel::<()>();
+            let closing = thread::spawn(move || {
+                let _ = started.recv();
+                closer.close().unwrap();
+            });
+            let mut c = pool.collector::<usize>();
+            let mut ended = vec![0usize; EACH];
+            let mut ran_ok = 0;
+            let mut refused_shut = 0;
+            for i in 0..EACH {
+                if i == after {
+                    go.send(()).unwrap();
+                }
+                let r = std::sync::Arc::clone(&runs);
+                let mut parts = Some((
+                    move |i: usize| {
+                        r[i].fetch_add(1, Ordering::SeqCst);
+                        i
+                    },
+                    i,
+                ));
+                while let Some((f, x)) = parts.take() {
+                    match c.try_put(f, x) {
+                        Ok(_) => {}
+                        Err(refused) if refused.is_full() => {
+                            parts = Some(refused.into_parts());
+                            // Room comes as the worker takes one; take
+                            // what has come back meanwhile.
+                            if let std::task::Poll::Ready(Some((_, outcome))) = c.try_next_outcome()
+                            {
+                                match outcome {
+                                    Ok(k) => {
+                                        ended[k] += 1;
+                                        ran_ok += 1;
+                                    }
+                                    Err(TaskError::Cancelled) => {}
+                                    Err(e) => panic!("unexpected {e:?}"),
+                                }
+                            }
+                            thread::yield_now();
+                        }
+                        Err(refused) => {
+                            assert!(refused.is_shut_down(), "{refused}");
+                            ended[refused.into_parts().1] += 1;
+                            refused_shut += 1;
+                        }
+                    }
+                }
+            }
+            let mut cancelled = 0;
+            while let Some((_, outcome)) = c.next_outcome() {
+                match outcome {
+                    Ok(k) => {
+                        ended[k] += 1;
+                        ran_ok += 1;
+                    }
+                    Err(TaskError::Cancelled) => cancelled += 1,
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
+            closing.join().unwrap();
+            let runs_total: usize = runs.iter().map(|r| r.load(Ordering::SeqCst)).sum();
+            assert_eq!(runs_total, ran_ok, "round {round}: runs and outcomes");
+            assert!(
+                runs.iter().all(|r| r.load(Ordering::SeqCst) <= 1),
+                "round {round}: run twice"
+            );
+            assert_eq!(
+                ran_ok + cancelled + refused_shut,
+                EACH,
+                "round {round}: each ended once"
+            );
+            assert!(ended.iter().all(|&n| n <= 1), "round {round}: {ended:?}");
+        }
+    });
+}
