@@ -752,23 +752,26 @@ where
         if handled > 0 || self.pending.is_empty() {
             return handled;
         }
-        if self.pool.on_worker_thread() {
-            // On a worker of its own pool with nothing arrived: the
-            // requests may be queued behind this very callable (one worker,
-            // or every other one busy), so a loop of polls would spin for
-            // ever. Run one of them here, as a blocking wait does, then
-            // take what it gave.
-            if !self.run_one_here() {
-                return 0;
-            }
-        } else if !self.home.as_ref().is_some_and(|home| home.make_room()) {
+        if !self.unblock_one() {
             return 0;
         }
-        // (Room made on the handle's full result queue, as a blocking wait
-        // makes it: the requests may be queued behind a worker stuck there,
-        // and a loop of polls that never polls the handle would spin for
-        // ever. What the freed worker runs next arrives for a later poll.)
         self.take_arrived(&mut each)
+    }
+
+    /// For a look that found nothing of its own: whether it moved one of
+    /// this collector's requests on, so that a loop of looks never spins
+    /// for ever. On a worker of its own pool the requests may be queued
+    /// behind this very callable (one worker, or every other one busy):
+    /// one of them runs here, as a blocking wait runs it. Elsewhere they
+    /// may be queued behind a worker stuck on the handle's full result
+    /// queue: room is made there, as a blocking wait makes it (what the
+    /// freed worker runs next arrives for a later look).
+    fn unblock_one(&self) -> bool {
+        if self.pool.on_worker_thread() {
+            self.run_one_here()
+        } else {
+            self.home.as_ref().is_some_and(|home| home.make_room())
+        }
     }
 
     /// Handles what has arrived, without waiting: [`poll_with`](Self::poll_with)'s
@@ -970,16 +973,7 @@ where
         if self.pending.is_empty() {
             return Poll::Ready(None);
         }
-        // Nothing of ours has arrived: as in `poll_with`, the requests may
-        // be queued behind this very callable (on a worker of its own
-        // pool) or behind a worker stuck on the handle's full result queue;
-        // a loop of looks would spin for ever.
-        let freed = if self.pool.on_worker_thread() {
-            self.run_one_here()
-        } else {
-            self.home.as_ref().is_some_and(|home| home.make_room())
-        };
-        if freed {
+        if self.unblock_one() {
             if let Some(arrival) = self.next_arrived() {
                 return Poll::Ready(Some(arrival));
             }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::PutError;
 use crate::lookout::Home;
-use crate::request::task::{Ended, Envelope, SharedJob, SharedRequest, TaskBox};
+use crate::request::task::{Ended, Envelope, SharedJob, TaskBox};
 use crate::request::{RequestId, TaskError};
 
 use call::Work;
@@ -176,13 +176,14 @@ where
         TaskBox::Shared(SharedJob::new(Arc::clone(slot) as _))
     }
 
-    fn in_slot<S>(slot: S) -> (Ticket<T, E>, TaskBox)
+    fn in_slot<W, H>(slot: Slot<W, T, E, H>) -> (Ticket<T, E>, TaskBox)
     where
-        S: Claim<T, E> + SharedRequest + 'static,
+        W: Standalone<T, E> + 'static,
+        H: slot::HomeRef + 'static,
     {
         let slot = Arc::new(slot);
-        let job = SharedJob::new(Arc::clone(&slot) as _);
-        (Ticket { slot }, TaskBox::Shared(job))
+        let task = Self::shared_task(&slot);
+        (Ticket { slot }, task)
     }
 
     /// [`with_request`](Self::with_request), handing the request to `put`:
