@@ -55,6 +55,44 @@ impl Acc {
 /// `&'static` to one, so no `Arc` is cloned per request.
 pub static ACCS: [Acc; 2] = [Acc::new(), Acc::new()];
 
+/// One worker's count and sum of W8 results, on a cache line of its own,
+/// for the systems whose children add up their own results where they run
+/// (rayon, `callpool/execute`). Only that worker writes it, so a plain
+/// relaxed load and store is enough (as for `Acc`); the run's end (a
+/// scope's, a `wait`'s) orders every write before the submitting thread
+/// reads them.
+#[repr(align(128))]
+pub struct WorkerSum {
+    count: AtomicU64,
+    sum: AtomicU64,
+}
+
+impl WorkerSum {
+    pub const fn new() -> WorkerSum {
+        WorkerSum {
+            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    pub fn add(&self, v: u64) {
+        self.count.store(self.count.load(Relaxed) + 1, Relaxed);
+        self.sum
+            .store(self.sum.load(Relaxed).wrapping_add(v), Relaxed);
+    }
+
+    /// The count and sum over `slots`, each set back to zero.
+    pub fn total(slots: &[WorkerSum]) -> (u64, u64) {
+        slots.iter().fold((0, 0), |(c, s), slot| {
+            (
+                c + slot.count.swap(0, Relaxed),
+                s.wrapping_add(slot.sum.swap(0, Relaxed)),
+            )
+        })
+    }
+}
+
 /// Stops the whole suite unless `got_n` results summed to `want_sum`.
 pub fn check(what: &str, got_n: u64, want_n: u64, got_sum: u64, want_sum: u64) {
     if got_n != want_n || got_sum != want_sum {

@@ -5,6 +5,7 @@
 
 mod batch;
 mod context;
+mod execute;
 mod shutdown;
 mod tickets;
 

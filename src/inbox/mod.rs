@@ -57,7 +57,7 @@ impl Job {
         match task {
             TaskBox::Boxed(task) => {
                 let id = task.id();
-                if task.route() == Route::Inbox && inbox.register(id).is_err() {
+                if task.route().counted() && inbox.register(id).is_err() {
                     return Err(TaskBox::Boxed(task));
                 }
                 let inbox = Arc::clone(inbox);
@@ -95,7 +95,7 @@ impl Job {
     #[inline]
     pub(crate) fn counted_on(&self) -> Option<&Arc<Inbox>> {
         match self {
-            Job::Boxed { task, inbox } if task.route() == Route::Inbox => Some(inbox),
+            Job::Boxed { task, inbox } if task.route().counted() => Some(inbox),
             _ => None,
         }
     }
@@ -135,9 +135,11 @@ impl Job {
         match self {
             Job::Boxed { mut task, inbox } => {
                 task.cancel();
-                // A collector's request settled its outcome already.
-                if task.route() == Route::Inbox {
-                    inbox.hand_over(Msg::Done(task));
+                match task.route() {
+                    Route::Inbox => inbox.hand_over(Msg::Done(task)),
+                    Route::InPlace => inbox.end_in_place(task),
+                    // A collector's request settled its outcome already.
+                    Route::Ticket | Route::Parent => {}
                 }
             }
             Job::Shared(mut job) => job.cancel(),
@@ -308,6 +310,17 @@ impl Inbox {
         } else {
             self.nudge_nested();
         }
+    }
+
+    /// Ends a request whose outcome nobody hears (`Route::InPlace`), on
+    /// the thread that ran or cancelled it: what its box still holds goes
+    /// first, then its pending life, so a `wait` that returns finds it
+    /// gone entirely.
+    #[inline]
+    pub(crate) fn end_in_place(&self, task: BoxedTask) {
+        let id = task.id();
+        drop(task);
+        self.unregister(id);
     }
 
     /// Ends the pending life of this handle's requests taken out of the

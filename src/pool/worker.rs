@@ -238,16 +238,20 @@ fn execute(pool: &Arc<Pool>, job: Job, worker: &This<'_>) -> Option<Arc<Inbox>> 
             task.run(&children);
             // A collector's request counted itself (`Spawner::count`) and
             // settled its outcome already.
-            let to_inbox = task.route() == Route::Inbox;
-            if to_inbox {
+            let route = task.route();
+            if route.counted() {
                 worker.tally.count(task.ended());
             }
             // Before the outcome goes back: the sooner the children are
             // queued, the sooner other workers run them (`wait` counts them
             // already).
             children.hand_off();
-            if to_inbox {
-                inbox.deliver(Msg::Done(task), || pool.sender_stuck());
+            match route {
+                Route::Inbox => inbox.deliver(Msg::Done(task), || pool.sender_stuck()),
+                // Nobody hears its outcome: it ends here (its children,
+                // handed off above, are pending already).
+                Route::InPlace => inbox.end_in_place(task),
+                Route::Ticket | Route::Parent => {}
             }
             Some(inbox)
         }

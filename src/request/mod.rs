@@ -6,6 +6,7 @@ mod batch;
 pub(crate) mod context;
 pub(crate) mod ended;
 mod id;
+pub(crate) mod in_place;
 mod join;
 mod keyed;
 pub(crate) mod stream;

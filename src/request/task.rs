@@ -26,6 +26,11 @@ pub(crate) enum Route {
     /// polling thread: the request is counted in the handle's `pending`
     /// from its put until its outcome is handled.
     Inbox,
+    /// Nowhere: counted in the handle's `pending` from its put, as an
+    /// `Inbox` request is, until it ends, and it ends where it ends (on
+    /// the worker that ran it, or the thread that cancelled it), with no
+    /// outcome to hand on (`request::in_place`).
+    InPlace,
     /// Straight to a ticket: the task settles its outcome itself, on
     /// whichever thread ends it; the handle never counts it.
     Ticket,
@@ -33,6 +38,15 @@ pub(crate) enum Route {
     /// `Context::join` (`request::join`), a piece of that request rather
     /// than a request, counted nowhere, never cancelled.
     Parent,
+}
+
+impl Route {
+    /// Whether a request of this route counts as pending on its handle
+    /// until it ends.
+    #[inline]
+    pub(crate) fn counted(self) -> bool {
+        matches!(self, Route::Inbox | Route::InPlace)
+    }
 }
 
 /// A request with its types erased, as the queues carry it.

@@ -24,8 +24,9 @@ mod rayon;
 mod submit;
 mod threadpool;
 
-// W8 only: callpool's old way of adding work from a worker, and the
-// floors of work that makes work.
+// W8 only: callpool's old way of adding work from a worker, its way with
+// no outcome to hear, and the floors of work that makes work.
+mod execute;
 mod floor_fanout;
 mod shared_queue;
 
@@ -56,6 +57,7 @@ pub static ALL: &[&dyn System] = &[
     &tokio_blocking::Tokio,
     &put_batch::PutBatch,
     &shared_queue::SharedQueue,
+    &execute::Execute,
     &floor_fanout::BoxBack,
 ];
 

@@ -2,7 +2,6 @@
 //! result back on a std `mpsc` channel. A rayon pool has a fixed size, so
 //! it declines the shrink runs.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -10,7 +9,9 @@ use std::time::{Duration, Instant};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use super::{runner, Runner, System};
-use crate::harness::{check, collect_mpsc, result_channel, warm_up, ParentDone, Probe, Run};
+use crate::harness::{
+    check, collect_mpsc, result_channel, warm_up, ParentDone, Probe, Run, WorkerSum,
+};
 use crate::kinds::{
     idle_cpu, pending_run, spawn_run, time_round_trips, Batch, Fanout, Gate, Pending, PendingJob,
     Spawned,
@@ -81,26 +82,6 @@ where
     el
 }
 
-/// One worker's count and sum of W8 results, on a cache line of its own.
-/// Only that worker writes it, so a plain relaxed load and store is enough
-/// (as for callpool's `Acc`); the scope's end orders every write before the
-/// submitting thread reads them.
-#[repr(align(128))]
-#[derive(Default)]
-struct Slot {
-    count: AtomicU64,
-    sum: AtomicU64,
-}
-
-impl Slot {
-    #[inline]
-    fn add(&self, v: u64) {
-        self.count.store(self.count.load(Relaxed) + 1, Relaxed);
-        self.sum
-            .store(self.sum.load(Relaxed).wrapping_add(v), Relaxed);
-    }
-}
-
 /// `install` + `rayon::scope`: one spawned task spawns the `n` children
 /// into the same scope; each child adds its result into the slot of the
 /// worker running it (`current_thread_index`), and the submitting thread
@@ -110,7 +91,7 @@ impl Slot {
 fn fanout(f: Fanout) -> Run {
     let pool = pool(f.workers);
     warm_up(f.workers);
-    let slots: Vec<Slot> = (0..f.workers).map(|_| Slot::default()).collect();
+    let slots: Vec<WorkerSum> = (0..f.workers).map(|_| WorkerSum::new()).collect();
     let n = f.n;
     let probe = Probe::start();
     let parent = ParentDone::start();
@@ -129,12 +110,7 @@ fn fanout(f: Fanout) -> Run {
             });
         });
     });
-    let (count, sum) = slots.iter().fold((0u64, 0u64), |(c, s), slot| {
-        (
-            c + slot.count.load(Relaxed),
-            s.wrapping_add(slot.sum.load(Relaxed)),
-        )
-    });
+    let (count, sum) = WorkerSum::total(&slots);
     let el = probe.stop().with_parent(&parent);
     check("rayon W8", count, n, sum, f.want);
     el

@@ -1,0 +1,172 @@
+//! [`ThreadPool::execute`] and [`Context::execute`]: requests whose outcome
+//! nobody hears. They count as pending on their handle until they have
+//! run, so `wait` covers them, and they end on the worker that ran them:
+//! nothing comes back to the polling thread.
+
+use crate::error::PutError;
+use crate::request::in_place::in_place;
+use crate::request::{Context, RequestId};
+use crate::ThreadPool;
+
+impl ThreadPool {
+    /// Puts a request that calls `work` on a worker and whose outcome
+    /// nobody hears: fire and forget, as rust-threadpool's `execute`, but
+    /// covered by [`wait`](Self::wait).
+    ///
+    /// It counts as pending on this handle until it has run, so `wait`,
+    /// [`pending`](Self::pending) and a graceful
+    /// [`shutdown`](Self::shutdown) count it; and it ends on the worker that
+    /// ran it. Nothing comes back: it takes no room in the result queue,
+    /// no callback runs for it, and `wait` and `poll` do not count it in
+    /// the results they return. So a request that only does something
+    /// (writes a file, adds to a sum) costs less this way than with
+    /// [`put_request`](Self::put_request), whose outcome travels back to
+    /// the polling thread even with no callback attached. For a value back,
+    /// use `put_request` with a callback, or [`submit`](Self::submit).
+    ///
+    /// A panic in `work` is caught, logged at error level (through the
+    /// `log` facade, on the worker) and counted in
+    /// [`Stats::panicked`](crate::Stats::panicked); the worker lives on.
+    /// [`cancel`](Self::cancel) with the returned id ends it unrun while
+    /// it is queued (counted in `Stats::cancelled`). A full bounded request
+    /// queue blocks the put, as `put_request` does; a `shutdown_now` hands
+    /// it back unrun, as a request that
+    /// [`put_request`](Self::put_request) can put again.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::ShutDown`] when the pool no longer accepts requests,
+    /// and [`PutError::NoWorkers`] when a full bounded request queue has
+    /// no worker to empty it, as for `put_request`: the request is handed
+    /// back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// for n in 1..=100u64 {
+    ///     let sum = Arc::clone(&sum);
+    ///     pool.execute(move || {
+    ///         sum.fetch_add(n, Ordering::Relaxed);
+    ///     })?;
+    /// }
+    /// assert_eq!(pool.wait()?, 0);        // covered by `wait`, but no result to handle
+    /// assert_eq!(sum.load(Ordering::Relaxed), 5050);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn execute<F>(&self, work: F) -> Result<RequestId, PutError>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.put_request(in_place(move |_: &Context<'_>| work()))
+    }
+
+    /// [`execute`](Self::execute) for a callable that takes the request's
+    /// [`Context`], through which it adds more requests to this handle:
+    /// work that makes work with no outcome to hear, which `wait` covers to
+    /// the last request added.
+    ///
+    /// # Errors
+    ///
+    /// As for [`execute`](Self::execute).
+    ///
+    /// # Examples
+    ///
+    /// A walk of a binary tree of depth 10, each node counted where it is
+    /// visited:
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// fn visit(cx: &Context<'_>, depth: u32, seen: Arc<AtomicU64>) {
+    ///     seen.fetch_add(1, Ordering::Relaxed);
+    ///     if depth > 0 {
+    ///         for _ in 0..2 {
+    ///             let seen = Arc::clone(&seen);
+    ///             cx.execute_with_context(move |cx| visit(cx, depth - 1, seen))
+    ///                 .expect("the pool is open");
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let seen = Arc::new(AtomicU64::new(0));
+    /// let root = Arc::clone(&seen);
+    /// pool.execute_with_context(move |cx| visit(cx, 10, root))?;
+    /// pool.wait()?;
+    /// assert_eq!(seen.load(Ordering::Relaxed), (1 << 11) - 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn execute_with_context<F>(&self, work: F) -> Result<RequestId, PutError>
+    where
+        F: FnOnce(&Context<'_>) + Send + 'static,
+    {
+        self.put_request(in_place(work))
+    }
+}
+
+impl Context<'_> {
+    /// Adds a request whose outcome nobody hears to the handle the running
+    /// request belongs to: [`ThreadPool::execute`] from inside a callable,
+    /// put as [`put`](Self::put) puts a child (counted pending at once,
+    /// never blocking, held in the worker's slot and queued in batches).
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::ShutDown`] when the pool no longer accepts requests; the
+    /// request is handed back.
+    ///
+    /// # Examples
+    ///
+    /// One request adds a thousand, each adding its square to a sum where
+    /// it runs:
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// let total = Arc::clone(&sum);
+    /// pool.execute_with_context(move |cx: &Context<'_>| {
+    ///     for i in 0..1_000u64 {
+    ///         let sum = Arc::clone(&total);
+    ///         cx.execute(move || {
+    ///             sum.fetch_add(i * i, Ordering::Relaxed);
+    ///         })
+    ///         .expect("the pool is open");
+    ///     }
+    /// })?;
+    /// pool.wait()?;
+    /// assert_eq!(sum.load(Ordering::Relaxed), (0..1_000u64).map(|i| i * i).sum());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn execute<F>(&self, work: F) -> Result<RequestId, PutError>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.put(in_place(move |_: &Context<'_>| work()))
+    }
+
+    /// [`execute`](Self::execute) for a callable that takes its own
+    /// context, to add more requests in turn (see
+    /// [`ThreadPool::execute_with_context`]).
+    ///
+    /// # Errors
+    ///
+    /// As for [`execute`](Self::execute).
+    pub fn execute_with_context<F>(&self, work: F) -> Result<RequestId, PutError>
+    where
+        F: FnOnce(&Context<'_>) + Send + 'static,
+    {
+        self.put(in_place(work))
+    }
+}
