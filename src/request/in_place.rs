@@ -40,7 +40,10 @@ where
         let Some(work) = self.work.take() else {
             return;
         };
-        self.ended = match attempt(|| Ok::<(), Infallible>(work(cx))) {
+        self.ended = match attempt(|| {
+            work(cx);
+            Ok::<(), Infallible>(())
+        }) {
             Ok(()) => Ended::Succeeded,
             Err(failure) => {
                 let message = match failure {
