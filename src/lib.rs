@@ -35,11 +35,13 @@
 //! [`ThreadPool::map`] runs them all in chunks of many inputs per request.
 //! Requests can be cancelled while queued
 //! ([`ThreadPool::cancel`]) and given a deadline to start by
-//! ([`Request::deadline`]).
+//! ([`Request::deadline`]). Work with no outcome to hear goes in with
+//! [`ThreadPool::execute`]: `wait` covers it, and nothing comes back.
 //!
 //! Work can make work: a callable made with [`WorkRequest::with_context`]
 //! puts follow-ups on its own handle through its [`Context`], and `wait`
-//! covers them all; [`Context::join`] splits a request's work in two,
+//! covers them all ([`Context::execute`] adds work nobody hears);
+//! [`Context::join`] splits a request's work in two,
 //! fork-join style, and never waits for a worker that is not coming
 //! ([`Scope::put_with_context`] does it over data your thread owns).
 //! [`WorkRequest::streaming`] emits many results from one

@@ -17,6 +17,7 @@ use crate::inbox::receive::{Results, Threads, Until};
 use crate::inbox::{Inbox, Msg};
 use crate::pool::queue::{Lifecycle, RequestQueue};
 use crate::request::context::Detached;
+use crate::request::in_place::in_place;
 use crate::request::task::{BoxedTask, TaskBox};
 use crate::request::WorkRequest;
 use crate::sync::{seq_cst_pair, AtomicUsize, Ordering};
@@ -43,6 +44,9 @@ pub(super) enum Misuse {
     /// A child's put reads the lifecycle before it counts the child, where
     /// `Children::hold` counts it first.
     LifecycleReadFirst,
+    /// A worker counts an executed request out of `pending` before its
+    /// callable runs, where `worker::execute` ends it in place after.
+    EndedBeforeRun,
 }
 
 /// The pool's threads as the wait protocol sees them: `running` workers,
@@ -123,6 +127,17 @@ impl Handle {
         match request.into_task() {
             TaskBox::Boxed(task) => task,
             TaskBox::Shared(_) => unreachable!("a callback request has a box of its own"),
+        }
+    }
+
+    /// An executed request (`ThreadPool::execute`), registered as pending:
+    /// its callable sets `ran`.
+    fn put_in_place(&self, ran: std::sync::Arc<std::sync::atomic::AtomicBool>) -> BoxedTask {
+        let request = in_place(move |_| ran.store(true, StdOrdering::SeqCst));
+        self.inbox().register(request.id()).unwrap();
+        match request.into_task() {
+            TaskBox::Boxed(task) => task,
+            TaskBox::Shared(_) => unreachable!("an executed request has a box of its own"),
         }
     }
 
@@ -487,4 +502,51 @@ pub(super) fn nested_waits_on_two_threads() {
             "{seen:?}"
         );
     }
+}
+
+/// (g13) A worker delivers a request's result, then runs an executed
+/// request and ends it in place (`Inbox::end_in_place`: counted out on the
+/// worker, with no message of its own), while two threads wait and a third
+/// polls. Each wait returns once both have ended, never before the
+/// executed one's callable ran, and none hangs for want of a message: the
+/// in-place end, the last, wakes the waiters.
+pub(super) fn executed_request_ends_in_place_beside_a_result(misuse: Misuse) {
+    let handle = Handle::new(None, 0);
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut executed = handle.put_in_place(std::sync::Arc::clone(&ran));
+    let mut delivered = handle.put(2);
+    let other = spawn_waiter(&handle);
+    let poller = {
+        let handle = Arc::clone(&handle);
+        thread::spawn(move || handle.poll())
+    };
+    let worker = {
+        let handle = Arc::clone(&handle);
+        thread::spawn(move || {
+            delivered.run(&Detached);
+            handle.inbox().deliver(Msg::Done(delivered), || {});
+            if misuse == Misuse::EndedBeforeRun {
+                handle.inbox().unregister(executed.id());
+                executed.run(&Detached);
+                return;
+            }
+            executed.run(&Detached);
+            handle.inbox().end_in_place(executed);
+        })
+    };
+    let mine = handle.wait().expect("both ran");
+    assert!(
+        ran.load(StdOrdering::SeqCst),
+        "wait returned before the executed request ran"
+    );
+    let others = other.join().unwrap();
+    assert!(ran.load(StdOrdering::SeqCst));
+    let polled = poller.join().unwrap();
+    worker.join().unwrap();
+    assert_eq!(
+        mine + others + polled,
+        1,
+        "only the delivered result is handled"
+    );
+    handle.assert_handled(&[2]);
 }

@@ -222,6 +222,11 @@ fn g12_shutdown_meets_a_child_of_an_uncounted_parent() {
 }
 
 #[test]
+fn g13_executed_request_ends_in_place_beside_a_result() {
+    check(|| inbox::executed_request_ends_in_place_beside_a_result(inbox::Misuse::None));
+}
+
+#[test]
 fn g9_nested_wait_beside_another_waiter() {
     check(inbox::nested_wait_beside_another_waiter);
 }

@@ -118,6 +118,17 @@ fn g11_nested_waits_on_two_threads() {
 }
 
 #[test]
+fn g13_executed_request_ends_in_place_beside_a_result() {
+    check(|| inbox::executed_request_ends_in_place_beside_a_result(inbox::Misuse::None));
+}
+
+#[test]
+#[should_panic(expected = "wait returned before the executed request ran")]
+fn seeded_g13_ended_before_run_is_caught() {
+    check(|| inbox::executed_request_ends_in_place_beside_a_result(inbox::Misuse::EndedBeforeRun));
+}
+
+#[test]
 #[should_panic(expected = "wait returned before the child was handled")]
 fn seeded_g8_child_counted_late_is_caught() {
     check(|| inbox::wait_covers_a_child_added_by_a_running_parent(inbox::Misuse::ChildCountedLate));
