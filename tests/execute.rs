@@ -329,3 +329,45 @@ fn children_executed_across_resizes_and_dismissals_run_once_each() {
         }
     });
 }
+
+/// `try_execute` on a full bounded queue hands the request back at once,
+/// uncalled and counted nowhere; put again, it runs exactly once.
+/// `execute_timeout` does the same once its time is up.
+#[test]
+fn a_refused_try_execute_hands_its_request_back_uncounted() {
+    within("try_execute", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(1)
+            .build()
+            .unwrap();
+        let (gate, latch) = gate();
+        pool.execute(move || latch.hold()).unwrap();
+        gate.await_start();
+        let hits = hit_counters(3);
+        let hit = |i: usize| {
+            let hits = Arc::clone(&hits);
+            move || {
+                hits[i].fetch_add(1, Ordering::SeqCst);
+            }
+        };
+        pool.try_execute(hit(0)).unwrap();
+        let refused = match pool.try_execute(hit(1)) {
+            Err(PutError::Full(request)) => request,
+            other => panic!("expected Full, got {other:?}"),
+        };
+        let timed_out = match pool.execute_timeout(hit(2), std::time::Duration::from_millis(5)) {
+            Err(PutError::Timeout(request)) => request,
+            other => panic!("expected Timeout, got {other:?}"),
+        };
+        assert_eq!(pool.pending(), 2, "the refused ones are counted nowhere");
+        assert!(hits.iter().all(|hit| hit.load(Ordering::SeqCst) == 0));
+        gate.open();
+        assert_eq!(pool.wait(), Ok(0));
+        pool.put_request(refused).unwrap();
+        pool.put_request(timed_out).unwrap();
+        assert_eq!(pool.wait(), Ok(0));
+        assert_each_once("executed request", &hits);
+        assert_eq!(pool.stats().completed, 4);
+    });
+}

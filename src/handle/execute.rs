@@ -3,6 +3,8 @@
 //! run, so `wait` covers them, and they end on the worker that ran them:
 //! nothing comes back to the polling thread.
 
+use std::time::Duration;
+
 use crate::error::PutError;
 use crate::request::in_place::in_place;
 use crate::request::{Context, RequestId};
@@ -64,6 +66,81 @@ impl ThreadPool {
         F: FnOnce() + Send + 'static,
     {
         self.put_request(in_place(move |_: &Context<'_>| work()))
+    }
+
+    /// [`execute`](Self::execute) that never blocks: on a full bounded
+    /// request queue it hands the request back at once, as
+    /// [`try_put_request`](Self::try_put_request) does. The request handed
+    /// back is still one whose outcome nobody hears; put it again with any
+    /// `put_request` form.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Full`] when the bounded request queue has no room, and
+    /// the errors of [`execute`](Self::execute); the request is handed
+    /// back uncalled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{PutError, ThreadPool};
+    ///
+    /// // No worker yet: nothing leaves the queue while it fills.
+    /// let pool = ThreadPool::builder().workers(0).queue_capacity(2).build()?;
+    /// pool.try_execute(|| {})?;
+    /// pool.try_execute(|| {})?;
+    /// let refused = match pool.try_execute(|| {}) {
+    ///     Err(PutError::Full(request)) => request,
+    ///     other => panic!("expected Full, got {other:?}"),
+    /// };
+    /// pool.create_workers(1)?;
+    /// pool.wait()?;
+    /// pool.try_put_request(refused)?;         // room again
+    /// assert_eq!(pool.wait()?, 0);
+    /// assert_eq!(pool.stats().completed, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_execute<F>(&self, work: F) -> Result<RequestId, PutError>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.try_put_request(in_place(move |_: &Context<'_>| work()))
+    }
+
+    /// [`execute`](Self::execute) that waits at most `timeout` for room in
+    /// a full bounded request queue, as
+    /// [`put_request_timeout`](Self::put_request_timeout) does.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Timeout`] when no room came in time, and the errors of
+    /// [`execute`](Self::execute); the request is handed back uncalled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{PutError, ThreadPool};
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::builder().workers(1).queue_capacity(1).build()?;
+    /// let (open, gate) = std::sync::mpsc::channel::<()>();
+    /// // The worker waits on the gate; a second request fills the queue.
+    /// pool.execute(move || { let _ = gate.recv(); })?;
+    /// # while pool.queued() > 0 { std::thread::yield_now(); }
+    /// pool.execute(|| {})?;
+    /// match pool.execute_timeout(|| {}, Duration::from_millis(10)) {
+    ///     Err(PutError::Timeout(_)) => {}
+    ///     other => panic!("expected a timeout, got {other:?}"),
+    /// }
+    /// drop(open);
+    /// pool.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn execute_timeout<F>(&self, work: F, timeout: Duration) -> Result<RequestId, PutError>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        self.put_request_timeout(in_place(move |_: &Context<'_>| work()), timeout)
     }
 
     /// [`execute`](Self::execute) for a callable that takes the request's
