@@ -343,10 +343,15 @@ impl std::error::Error for ScopedPutError {}
 pub enum BatchError {
     /// The pool no longer accepts requests.
     ShutDown(Vec<WorkRequest>),
-    /// A user-chosen id is already pending on the handle, appears twice in
-    /// the batch, or the batch holds a request that is not the handle's (a
-    /// ticket's).
+    /// A user-chosen id is already pending on the handle, or appears twice
+    /// in the batch.
     DuplicateId(Vec<WorkRequest>),
+    /// The batch holds a request whose outcome does not come back to the
+    /// handle, so it cannot be counted in a batch: a ticket's (handed back
+    /// by `shutdown_now`), or one whose outcome nobody hears
+    /// ([`ThreadPool::execute`](crate::ThreadPool::execute)). Put such
+    /// requests one at a time.
+    NotBatchable(Vec<WorkRequest>),
 }
 
 impl BatchError {
@@ -370,7 +375,9 @@ impl BatchError {
     #[must_use = "the requests handed back are dropped unrun"]
     pub fn into_requests(self) -> Vec<WorkRequest> {
         match self {
-            BatchError::ShutDown(requests) | BatchError::DuplicateId(requests) => requests,
+            BatchError::ShutDown(requests)
+            | BatchError::DuplicateId(requests)
+            | BatchError::NotBatchable(requests) => requests,
         }
     }
 }
@@ -386,6 +393,12 @@ impl fmt::Display for BatchError {
                     r.len()
                 )
             }
+            BatchError::NotBatchable(r) => write!(
+                f,
+                "the batch of {} holds a request whose outcome does not come back \
+                 to the handle (a ticket's, or an executed one): put it on its own",
+                r.len()
+            ),
         }
     }
 }

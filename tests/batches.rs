@@ -229,7 +229,7 @@ fn a_batch_holding_a_tickets_request_is_refused_whole() {
         requests.insert(at, tickets_request());
         let wanted: Vec<RequestId> = requests.iter().map(WorkRequest::id).collect();
         match pool.put_batch(requests) {
-            Err(BatchError::DuplicateId(back)) => {
+            Err(BatchError::NotBatchable(back)) => {
                 assert_eq!(back.iter().map(WorkRequest::id).collect::<Vec<_>>(), wanted)
             }
             other => panic!("{other:?}"),

@@ -371,3 +371,40 @@ fn a_refused_try_execute_hands_its_request_back_uncounted() {
         assert_eq!(pool.stats().completed, 4);
     });
 }
+
+/// An executed request has no place in a batch (its outcome never comes
+/// back to the handle): the batch is refused whole as `NotBatchable`,
+/// wherever the request stands, every request handed back in order and
+/// nothing counted; put on its own, it runs.
+#[test]
+fn a_batch_holding_an_executed_request_is_refused_as_not_batchable() {
+    let closed = ThreadPool::new(0);
+    let ran = counter();
+    let runs = Arc::clone(&ran);
+    closed
+        .execute(move || {
+            runs.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    let mut handed_back = closed.shutdown_now();
+    let executed = handed_back.pop().expect("the executed request comes back");
+    let pool = ThreadPool::new(1);
+    let mut requests: Vec<WorkRequest> =
+        callpool::make_requests(|n: u8| n, 0..4, |_, _| {}, |_, _| {});
+    requests.insert(2, executed);
+    let wanted: Vec<_> = requests.iter().map(WorkRequest::id).collect();
+    let back = match pool.put_batch(requests) {
+        Err(err @ callpool::BatchError::NotBatchable(_)) => {
+            assert!(err.to_string().contains("put it on its own"), "{err}");
+            err.into_requests()
+        }
+        other => panic!("expected NotBatchable, got {other:?}"),
+    };
+    assert_eq!(back.iter().map(WorkRequest::id).collect::<Vec<_>>(), wanted);
+    assert_eq!(pool.pending(), 0);
+    for request in back {
+        pool.put_request(request).unwrap();
+    }
+    assert_eq!(pool.wait(), Ok(4), "the four callback requests' results");
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+}

@@ -87,8 +87,10 @@ impl ThreadPool {
     ///
     /// Before any request is queued: [`BatchError::ShutDown`] if the pool
     /// no longer accepts requests, [`BatchError::DuplicateId`] if a
-    /// user-chosen id is pending on this handle or twice in the batch. All
-    /// the requests are handed back.
+    /// user-chosen id is pending on this handle or twice in the batch,
+    /// [`BatchError::NotBatchable`] if a request's outcome would not come
+    /// back to this handle (a ticket's, or an executed one:
+    /// [`execute`](Self::execute)). All the requests are handed back.
     ///
     /// # Examples
     ///
@@ -125,8 +127,9 @@ impl ThreadPool {
             task.id()
         }));
         let members = match members {
-            Some(members) if !foreign => members,
-            _ => return Err(BatchError::DuplicateId(requests)),
+            _ if foreign => return Err(BatchError::NotBatchable(requests)),
+            Some(members) => members,
+            None => return Err(BatchError::DuplicateId(requests)),
         };
         let user_ids = members.user_chosen();
         let inbox = self.inbox();

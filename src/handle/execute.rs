@@ -33,7 +33,16 @@ impl ThreadPool {
     /// it is queued (counted in `Stats::cancelled`). A full bounded request
     /// queue blocks the put, as `put_request` does; a `shutdown_now` hands
     /// it back unrun, as a request that
-    /// [`put_request`](Self::put_request) can put again.
+    /// [`put_request`](Self::put_request) can put again (not in a batch:
+    /// [`put_batch`](Self::put_batch) refuses it, since its outcome never
+    /// comes back to the handle).
+    ///
+    /// **`wait` (or [`shutdown`](Self::shutdown)) before you drop the last
+    /// handle.** Unlike rust-threadpool, whose workers go on through the
+    /// queue after the pool is dropped, dropping a pool's last handle
+    /// closes it at once, as [`shutdown_now`](Self::shutdown_now) does:
+    /// executed requests still queued are dropped unrun (logged at warn
+    /// level), as any queued request is.
     ///
     /// # Errors
     ///

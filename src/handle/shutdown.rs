@@ -209,11 +209,14 @@ impl ThreadPool {
     /// ([`PutError::ShutDown`](crate::PutError::ShutDown)), never lost.
     /// Requests of other handles that had not started
     /// are cancelled (their error callbacks get
-    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled)), and so are
+    /// [`TaskError::Cancelled`](crate::TaskError::Cancelled); an executed
+    /// one's callable, which has no callback, is dropped here), and so are
     /// tickets' requests not started, this handle's too: a [`Ticket`](crate::Ticket)
     /// already out hears `Cancelled`, so its request is never handed back
     /// here. Running
-    /// requests finish on their threads, which then exit. This handle's
+    /// requests finish on their threads, which then exit; that includes a
+    /// request a worker took just as the pool closed, which may start
+    /// after this returns (at most one per worker). This handle's
     /// results are discarded, unless a clone of it (clones share their
     /// results) is still there to poll them; other handles still receive
     /// theirs. Running external programs ([`WorkRequest::command`]) are

@@ -794,7 +794,9 @@ impl ThreadPool {
     /// slot: see [`Context::put`](crate::Context::put)): it never runs, and
     /// its error callback hears
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled) exactly once,
-    /// on the thread that next polls this handle. Returns whether it was
+    /// on the thread that next polls this handle; an executed request
+    /// ([`execute`](Self::execute)), which has no callback, has its callable
+    /// dropped here, on this thread. Returns whether it was
     /// found (queued, or held). A request that is running or has ended, an id this handle
     /// never put, a ticket's request (cancel it with [`Ticket::cancel`]),
     /// or a request put through a [`Collector`](crate::Collector) or a
@@ -838,7 +840,8 @@ impl ThreadPool {
     /// their workers still hold (see [`Context::put`](crate::Context::put)).
     /// None of them runs; each one's error callback hears
     /// [`TaskError::Cancelled`](crate::TaskError::Cancelled) exactly once,
-    /// on the thread that next polls this handle. Returns how many.
+    /// on the thread that next polls this handle (an executed request's
+    /// callable is dropped here, on this thread). Returns how many.
     ///
     /// The pool stays open: requests that are running go on (and may put
     /// more children, which this does not reach), and later puts are

@@ -63,7 +63,9 @@ impl Drop for Results {
         let pending = self.inbox.pending();
         if pending > 0 {
             log::warn!(
-                "callpool: handle dropped with {pending} requests pending; their outcomes are discarded"
+                "callpool: handle dropped with {pending} requests pending; their outcomes \
+                 are discarded, and those not started never run if the pool's last handle \
+                 goes (wait before dropping it)"
             );
         }
         if self.inbox.lookouts().is_some() {
