@@ -11,6 +11,7 @@ use std::fmt;
 use std::panic;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 
 use crate::collector_context::{self, Added, CollectorContext};
 use crate::error::{PutError, TrySubmitError};
@@ -317,7 +318,7 @@ where
         F: FnOnce(A) -> T + Send + 'static,
         A: Send + 'static,
     {
-        self.try_put_parts(callable, arg, |callable, arg| Ok(callable(arg)))
+        self.try_put_parts(callable, arg, |callable, arg| Ok(callable(arg)), None)
     }
 
     /// [`try_put`](Self::try_put) for a callable that returns a `Result`,
@@ -347,16 +348,111 @@ where
         F: FnOnce(A) -> Result<T, E> + Send + 'static,
         A: Send + 'static,
     {
-        self.try_put_parts(callable, arg, |callable, arg| callable(arg))
+        self.try_put_parts(callable, arg, |callable, arg| callable(arg), None)
     }
 
-    /// `try_put`'s way: `call(callable, arg)` on a worker, or the two
-    /// handed back if the put is refused.
+    /// Like [`put`](Self::put), but waits at most `timeout` for room in a
+    /// full bounded queue; then it puts nothing and hands `callable` and
+    /// `arg` back, uncalled, in the error, as
+    /// [`ThreadPool::submit_timeout`] does for a ticket. While it waits it
+    /// handles results as [`ThreadPool::put_request_timeout`] does. On one
+    /// of this pool's own workers it never waits: a full queue takes the
+    /// request past its capacity, as [`put`](Self::put) does there.
+    ///
+    /// # Errors
+    ///
+    /// A [`TrySubmitError`] holding `callable` and `arg`:
+    /// [`is_timed_out`](TrySubmitError::is_timed_out) when no room came in
+    /// time, [`is_no_workers`](TrySubmitError::is_no_workers) when a full
+    /// queue has no worker to empty it,
+    /// [`is_shut_down`](TrySubmitError::is_shut_down) on a pool that was
+    /// shut down. Nothing refused is pending here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::builder().workers(1).queue_capacity(1).build()?;
+    /// let (open, gate) = std::sync::mpsc::channel::<()>();
+    /// // The worker waits on the gate; a second request fills the queue.
+    /// pool.execute(move || { let _ = gate.recv(); })?;
+    /// # while pool.queued() > 0 { std::thread::yield_now(); }
+    /// let mut squares = pool.collector::<u64>();
+    /// let first = squares.put(|n: u64| n * n, 3)?;
+    /// let refused = squares
+    ///     .put_timeout(|n: u64| n * n, 4, Duration::from_millis(10))
+    ///     .unwrap_err();
+    /// assert!(refused.is_timed_out());
+    /// assert_eq!(squares.pending(), 1);              // the refused one is not
+    /// drop(open);
+    /// assert_eq!(squares.next_outcome(), Some((first, Ok(9))));
+    /// let (square, n) = refused.into_parts();
+    /// let again = squares.put_timeout(square, n, Duration::from_secs(5))?;
+    /// assert_eq!(squares.next_outcome(), Some((again, Ok(16))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_timeout<F, A>(
+        &mut self,
+        callable: F,
+        arg: A,
+        timeout: Duration,
+    ) -> Result<RequestId, TrySubmitError<F, A>>
+    where
+        F: FnOnce(A) -> T + Send + 'static,
+        A: Send + 'static,
+    {
+        self.try_put_parts(
+            callable,
+            arg,
+            |callable, arg| Ok(callable(arg)),
+            Some(timeout),
+        )
+    }
+
+    /// [`put_timeout`](Self::put_timeout) for a callable that returns a
+    /// `Result`, as [`put_fallible`](Self::put_fallible) is for
+    /// [`put`](Self::put).
+    ///
+    /// # Errors
+    ///
+    /// As [`put_timeout`](Self::put_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{TaskError, ThreadPool};
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let mut parsed = pool.fallible_collector::<u8, std::num::ParseIntError>();
+    /// let id = parsed.put_fallible_timeout(|s: &str| s.parse::<u8>(), "7", Duration::from_secs(5))?;
+    /// assert_eq!(parsed.next_outcome(), Some((id, Ok(7))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_fallible_timeout<F, A>(
+        &mut self,
+        callable: F,
+        arg: A,
+        timeout: Duration,
+    ) -> Result<RequestId, TrySubmitError<F, A>>
+    where
+        F: FnOnce(A) -> Result<T, E> + Send + 'static,
+        A: Send + 'static,
+    {
+        self.try_put_parts(callable, arg, |callable, arg| callable(arg), Some(timeout))
+    }
+
+    /// `try_put`'s and `put_timeout`'s way: `call(callable, arg)` on a
+    /// worker, or the two handed back if the put is refused (at once, or
+    /// after `timeout`).
     fn try_put_parts<F, A>(
         &mut self,
         callable: F,
         arg: A,
         call: fn(F, A) -> Result<T, E>,
+        timeout: Option<Duration>,
     ) -> Result<RequestId, TrySubmitError<F, A>>
     where
         F: Send + 'static,
@@ -376,7 +472,12 @@ where
         // Counted before the put: a worker may finish it before the put
         // returns.
         self.pending.insert(id);
-        match self.pool.try_put_request(WorkRequest::from_task(task)) {
+        let request = WorkRequest::from_task(task);
+        let put = match timeout {
+            None => self.pool.try_put_request(request),
+            Some(timeout) => self.pool.put_request_timeout(request, timeout),
+        };
+        match put {
             Ok(id) => Ok(id),
             Err(refused) => {
                 self.pending.remove(&id);

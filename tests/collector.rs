@@ -897,3 +897,100 @@ fn try_put_racing_close_ends_each_callable_exactly_once() {
         }
     });
 }
+
+/// `put_timeout` on a queue that stays full waits, then puts nothing and
+/// hands both parts back uncalled, with nothing refused pending or ever
+/// coming back; with no worker to empty the queue it refuses at once as
+/// `is_no_workers`; put again once there is room, the parts run once.
+#[test]
+fn put_timeout_hands_both_parts_back_once_its_time_is_up() {
+    within("put_timeout", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(1)
+            .build()
+            .unwrap();
+        let (gate, latch) = gate();
+        pool.execute(move || latch.hold()).unwrap();
+        gate.await_start();
+        let mut c = pool.collector::<u32>();
+        let first = c.put(|n: u32| n, 1).unwrap();
+        let calls = counter();
+        let counted = std::sync::Arc::clone(&calls);
+        let token = std::sync::Arc::new(());
+        let refused = c
+            .put_timeout(
+                move |(n, _token): (u32, std::sync::Arc<()>)| {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    n * 10
+                },
+                (2, std::sync::Arc::clone(&token)),
+                std::time::Duration::from_millis(5),
+            )
+            .expect_err("the queue stayed full");
+        assert!(refused.is_timed_out(), "{refused}");
+        assert_eq!(c.pending(), 1, "the refused one is not pending");
+        let (times_ten, (n, arg_token)) = refused.into_parts();
+        assert_eq!(std::sync::Arc::strong_count(&token), 2);
+        gate.open();
+        assert_eq!(c.next_outcome(), Some((first, Ok(1))));
+        let again = c
+            .put_timeout(times_ten, (n, arg_token), common::HANG)
+            .unwrap_or_else(|e| panic!("room again: {e}"));
+        assert_eq!(c.next_outcome(), Some((again, Ok(20))));
+        assert_eq!(
+            c.next_outcome(),
+            None,
+            "nothing of the refused put came back"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(std::sync::Arc::strong_count(&token), 1);
+
+        let idle = ThreadPool::builder()
+            .workers(0)
+            .queue_capacity(1)
+            .build()
+            .unwrap();
+        let mut c = idle.collector::<u32>();
+        c.put_timeout(|n: u32| n, 1, common::HANG).unwrap();
+        let refused = c
+            .put_timeout(|n: u32| n, 2, common::HANG)
+            .expect_err("nobody empties the queue");
+        assert!(refused.is_no_workers(), "{refused}");
+        assert_eq!(refused.into_parts().1, 2);
+        assert_eq!(c.pending(), 1);
+    });
+}
+
+/// On a worker of its own pool, `put_timeout` never waits for room (the
+/// worker could wait for itself): on a full queue its requests go past the
+/// capacity, and the collector's outcomes all come back there.
+#[test]
+fn put_timeout_on_a_worker_goes_past_a_full_queue() {
+    within("put_timeout on a worker", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(1)
+            .build()
+            .unwrap();
+        let handle = pool.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        pool.execute(move || {
+            let mut c = handle.collector::<u32>();
+            let mut put = 0;
+            for n in 0..5 {
+                if c.put_timeout(|n: u32| n * n, n, common::HANG).is_ok() {
+                    put += 1;
+                }
+            }
+            let mut squares: Vec<u32> = c.outcomes().map(|(_, o)| o.unwrap()).collect();
+            squares.sort_unstable();
+            tx.send((put, squares)).unwrap();
+        })
+        .unwrap();
+        let (put, squares) = rx.recv_timeout(common::HANG).expect("the callable ended");
+        assert_eq!(put, 5);
+        assert_eq!(squares, [0, 1, 4, 9, 16]);
+        pool.wait().unwrap();
+    });
+}
