@@ -905,14 +905,7 @@ fn try_put_racing_close_ends_each_callable_exactly_once() {
 #[test]
 fn put_timeout_hands_both_parts_back_once_its_time_is_up() {
     within("put_timeout", || {
-        let pool = ThreadPool::builder()
-            .workers(1)
-            .queue_capacity(1)
-            .build()
-            .unwrap();
-        let (gate, latch) = gate();
-        pool.execute(move || latch.hold()).unwrap();
-        gate.await_start();
+        let (pool, gate) = common::held_worker(1);
         let mut c = pool.collector::<u32>();
         let first = c.put(|n: u32| n, 1).unwrap();
         let calls = counter();

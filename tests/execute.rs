@@ -10,44 +10,15 @@ use std::collections::HashSet;
 use std::panic;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use callpool::{Context, PollError, PutError, ThreadPool, WorkRequest};
-use common::{assert_each_once, counter, gate, hide_panics, hit_counters, within, Dropped, HANG};
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use common::{
+    assert_each_once, counter, gate, hide_panics, hit_counters, logs, within, Dropped, HANG,
+};
 
 const DELIBERATE: &str = "execute: deliberate panic";
-
-/// Error-level log records of this binary's tests.
-static ERRORS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Recorder;
-
-impl Log for Recorder {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= Level::Error
-    }
-
-    fn log(&self, record: &Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let mut errors = ERRORS.lock().unwrap_or_else(|e| e.into_inner());
-            errors.push(record.args().to_string());
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-static RECORDER: Recorder = Recorder;
-
-fn install_recorder() {
-    static LOGGER: Once = Once::new();
-    LOGGER.call_once(|| {
-        log::set_logger(&RECORDER).expect("no other logger in this test binary");
-        log::set_max_level(LevelFilter::Error);
-    });
-}
 
 /// `wait` returns only once every executed request has run, each exactly
 /// once and on a worker; it handles no result for them.
@@ -167,7 +138,7 @@ fn executed_requests_take_no_room_in_a_bounded_result_queue() {
 /// its message and id, counted in the statistics; the worker lives on.
 #[test]
 fn a_panicking_executed_request_is_logged_and_counted() {
-    install_recorder();
+    logs::install();
     hide_panics(|message| message.is_none_or(|m| m.contains(DELIBERATE)));
     within("panic", || {
         let pool = ThreadPool::new(1);
@@ -184,11 +155,7 @@ fn a_panicking_executed_request_is_logged_and_counted() {
         assert_eq!(pool.wait(), Ok(0));
         let stats = pool.stats();
         assert_eq!((stats.completed, stats.panicked), (1, 1));
-        let logged = ERRORS.lock().unwrap().clone();
-        let line = logged
-            .iter()
-            .find(|line| line.contains(DELIBERATE))
-            .expect("the panic is logged");
+        let line = logs::error_with(&[DELIBERATE]).expect("the panic is logged");
         assert!(line.contains(&format!("{DELIBERATE} 42")), "{line}");
         assert!(line.contains(&id.to_string()), "{line}");
         // The same worker thread runs the next one.
@@ -336,14 +303,7 @@ fn children_executed_across_resizes_and_dismissals_run_once_each() {
 #[test]
 fn a_refused_try_execute_hands_its_request_back_uncounted() {
     within("try_execute", || {
-        let pool = ThreadPool::builder()
-            .workers(1)
-            .queue_capacity(1)
-            .build()
-            .unwrap();
-        let (gate, latch) = gate();
-        pool.execute(move || latch.hold()).unwrap();
-        gate.await_start();
+        let (pool, gate) = common::held_worker(1);
         let hits = hit_counters(3);
         let hit = |i: usize| {
             let hits = Arc::clone(&hits);

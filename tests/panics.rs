@@ -7,11 +7,10 @@ use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::Arc;
 use std::thread::{self, ThreadId};
 
 use callpool::{RequestId, TaskError, ThreadPool, WorkRequest};
-use log::{Level, LevelFilter, Log, Metadata, Record};
 
 mod common;
 use common::*;
@@ -23,44 +22,6 @@ const DELIBERATE: &str = "deliberate";
 /// that is not a string), while still printing assertion failures.
 fn quiet_deliberate_panics() {
     hide_panics(|message| message.is_none_or(|m| m.contains(DELIBERATE)));
-}
-
-/// Log records of level Warn and above, from every test of this binary.
-static RECORDS: Mutex<Vec<(Level, String)>> = Mutex::new(Vec::new());
-
-struct Recorder;
-
-impl Log for Recorder {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= Level::Warn
-    }
-
-    fn log(&self, record: &Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let mut records = RECORDS.lock().unwrap_or_else(|e| e.into_inner());
-            records.push((record.level(), record.args().to_string()));
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-static RECORDER: Recorder = Recorder;
-
-fn install_recorder() {
-    static LOGGER: Once = Once::new();
-    LOGGER.call_once(|| {
-        log::set_logger(&RECORDER).expect("no other logger in this test binary");
-        log::set_max_level(LevelFilter::Warn);
-    });
-}
-
-/// Whether an error-level record mentions all of `words`.
-fn error_logged(words: &[&str]) -> bool {
-    let records = RECORDS.lock().unwrap_or_else(|e| e.into_inner());
-    records
-        .iter()
-        .any(|(level, text)| *level == Level::Error && words.iter().all(|w| text.contains(w)))
 }
 
 /// The message of a panic payload, if it is a string.
@@ -246,7 +207,7 @@ fn a_panicking_error_callback_leaves_poll_and_the_pool_consistent() -> TestResul
 // request id and the error.
 #[test]
 fn a_failure_without_an_error_callback_is_logged() -> TestResult {
-    install_recorder();
+    logs::install();
     quiet_deliberate_panics();
     const FAILED: u64 = 0xFA11_ED01;
     const PANICKED: u64 = 0x0BAD_F00D;
@@ -269,14 +230,14 @@ fn a_failure_without_an_error_callback_is_logged() -> TestResult {
     let failed = FAILED.to_string();
     let panicked = PANICKED.to_string();
     assert!(
-        error_logged(&[&failed, "deliberate failure, unhandled"]),
+        logs::error_with(&[&failed, "deliberate failure, unhandled"]).is_some(),
         "no error record for request {failed}: {:?}",
-        RECORDS.lock().unwrap()
+        logs::records()
     );
     assert!(
-        error_logged(&[&panicked, "deliberate panic, unhandled"]),
+        logs::error_with(&[&panicked, "deliberate panic, unhandled"]).is_some(),
         "no error record for request {panicked}: {:?}",
-        RECORDS.lock().unwrap()
+        logs::records()
     );
     Ok(())
 }

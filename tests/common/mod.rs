@@ -1,8 +1,9 @@
 //! Helpers shared by the integration tests, one of each: a gated request
 //! (know when a worker started it, decide when it ends), a one-way gate many
 //! requests block on, a hang timeout and the `within`/`within_here` guards,
-//! per-request hit counters, the quiet panic hook, and a way to re-run a
-//! test in a child process that fails when the child ran nothing.
+//! per-request hit counters, the quiet panic hook, a recorder of the
+//! library's log records, and a way to re-run a test in a child process
+//! that fails when the child ran nothing.
 // Each test binary uses a different subset of these.
 #![allow(dead_code)]
 
@@ -329,6 +330,21 @@ pub fn one_worker_bounded(queue: usize, results: usize) -> ThreadPool {
         .unwrap()
 }
 
+/// A pool of one worker, already running a request held on the returned
+/// gate, whose request queue holds `queue` requests: the next `queue` puts
+/// wait in the queue, and the one after finds it full.
+pub fn held_worker(queue: usize) -> (ThreadPool, Gate) {
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .queue_capacity(queue)
+        .build()
+        .unwrap();
+    let (gate, latch) = gate();
+    pool.execute(move || latch.hold()).unwrap();
+    gate.await_start();
+    (pool, gate)
+}
+
 /// A small deterministic generator (xorshift64*): a seed gives a test's
 /// rounds the same shape every run, and is printed with any failure.
 #[allow(dead_code)] // Not every test binary draws numbers.
@@ -351,5 +367,56 @@ impl Rng {
     /// `true` `percent` times in a hundred.
     pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
+    }
+}
+
+/// The library's log records of level Warn and above, from every test of
+/// the binary that installs it (one logger per process).
+pub mod logs {
+    use std::sync::{Mutex, Once};
+
+    use log::{Level, LevelFilter, Log, Metadata, Record};
+
+    static RECORDS: Mutex<Vec<(Level, String)>> = Mutex::new(Vec::new());
+
+    struct Recorder;
+
+    impl Log for Recorder {
+        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+            metadata.level() <= Level::Warn
+        }
+
+        fn log(&self, record: &Record<'_>) {
+            if self.enabled(record.metadata()) {
+                let mut records = RECORDS.lock().unwrap_or_else(|e| e.into_inner());
+                records.push((record.level(), record.args().to_string()));
+            }
+        }
+
+        fn flush(&self) {}
+    }
+
+    static RECORDER: Recorder = Recorder;
+
+    /// Installs the recorder, once per process.
+    pub fn install() {
+        static LOGGER: Once = Once::new();
+        LOGGER.call_once(|| {
+            log::set_logger(&RECORDER).expect("no other logger in this test binary");
+            log::set_max_level(LevelFilter::Warn);
+        });
+    }
+
+    /// Every record so far.
+    pub fn records() -> Vec<(Level, String)> {
+        RECORDS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The first error-level record that mentions all of `words`.
+    pub fn error_with(words: &[&str]) -> Option<String> {
+        records()
+            .into_iter()
+            .find(|(level, text)| *level == Level::Error && words.iter().all(|w| text.contains(w)))
+            .map(|(_, text)| text)
     }
 }
