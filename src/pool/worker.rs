@@ -30,7 +30,7 @@ use crate::pool::stats::Tally;
 use crate::pool::{Helped, Pool};
 use crate::request::context::{Closed, Item, Refusal, Spawner};
 use crate::request::ended::Ended;
-use crate::request::task::{Route, SharedJob};
+use crate::request::task::{BoxedTask, Route, SharedJob};
 use crate::request::{RequestId, WorkRequest};
 use crate::sync::{seq_cst_pair, CachePadded};
 
@@ -239,19 +239,18 @@ fn execute(pool: &Arc<Pool>, job: Job, worker: &This<'_>) -> Option<Arc<Inbox>> 
             // A collector's request counted itself (`Spawner::count`) and
             // settled its outcome already.
             let route = task.route();
-            if route.counted() {
+            let to_inbox = route == Route::Inbox;
+            if to_inbox {
                 worker.tally.count(task.ended());
             }
             // Before the outcome goes back: the sooner the children are
             // queued, the sooner other workers run them (`wait` counts them
             // already).
             children.hand_off();
-            match route {
-                Route::Inbox => inbox.deliver(Msg::Done(task), || pool.sender_stuck()),
-                // Nobody hears its outcome: it ends here (its children,
-                // handed off above, are pending already).
-                Route::InPlace => inbox.end_in_place(task),
-                Route::Ticket | Route::Parent => {}
+            if to_inbox {
+                inbox.deliver(Msg::Done(task), || pool.sender_stuck());
+            } else if route == Route::InPlace {
+                end_in_place(task, &inbox, worker.tally);
             }
             Some(inbox)
         }
@@ -260,6 +259,18 @@ fn execute(pool: &Arc<Pool>, job: Job, worker: &This<'_>) -> Option<Arc<Inbox>> 
             None
         }
     }
+}
+
+/// An executed request has run: nobody hears its outcome, so it is counted
+/// and ends here (its children, handed off before, are pending already;
+/// counted before it stops being pending, so that a `wait` that returns
+/// finds it in the statistics). Out of line, so that the callback path's
+/// code in the loop stays as it was: inlined, it cost that path 15
+/// instructions per request under callgrind.
+#[inline(never)]
+fn end_in_place(task: BoxedTask, inbox: &Inbox, tally: &Tally) {
+    tally.count(task.ended());
+    inbox.end_in_place(task);
 }
 
 /// A ticket's request: it settles its outcome into the ticket, and its
