@@ -55,7 +55,8 @@ impl Added {
 /// What a request put with
 /// [`Collector::put_with_context`](crate::Collector::put_with_context) is
 /// given: the worker's [`Context`] (it dereferences to one: `join`,
-/// `worker_state`, and `put` on the pool handle), and `add`, which puts a
+/// `worker_state`, and `put` and `execute` on the pool handle, whose
+/// `wait` covers those, not the collector), and `add`, which puts a
 /// request whose outcome comes back to the same collector.
 ///
 /// Requests added here count as pending on the collector from the moment
