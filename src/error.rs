@@ -347,10 +347,12 @@ pub enum BatchError {
     /// in the batch.
     DuplicateId(Vec<WorkRequest>),
     /// The batch holds a request whose outcome does not come back to the
-    /// handle, so it cannot be counted in a batch: a ticket's (handed back
-    /// by `shutdown_now`), or one whose outcome nobody hears
+    /// handle, so it cannot be counted in a batch: a ticket's or a
+    /// collector's (handed back in a refused `submit`'s or collector put's
+    /// error), or one whose outcome nobody hears
     /// ([`ThreadPool::execute`](crate::ThreadPool::execute)). Put such
-    /// requests one at a time.
+    /// requests one at a time. Named whatever else is wrong with the
+    /// batch: a batch that also repeats an id is refused as this.
     NotBatchable(Vec<WorkRequest>),
 }
 

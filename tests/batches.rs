@@ -238,6 +238,29 @@ fn a_batch_holding_a_tickets_request_is_refused_whole() {
     }
 }
 
+/// A batch that both repeats a user-chosen id and holds a ticket's
+/// request is refused as `NotBatchable` wherever the repeat stands: the
+/// ticket's request is what no fix of the ids would let in.
+#[test]
+fn a_repeated_id_before_a_tickets_request_is_still_not_batchable() {
+    let closed = ThreadPool::new(1);
+    drop(closed.new_handle().shutdown_now());
+    let pool = ThreadPool::new(1);
+    let with_id = |id| WorkRequest::new(|n: u8| n, 1).with_id(id).into();
+    let mut requests: Vec<WorkRequest> = vec![with_id(7), with_id(7)];
+    requests.push(
+        closed
+            .submit(|n: u8| n, 9)
+            .expect_err("a shut-down pool refuses")
+            .into_request(),
+    );
+    match pool.put_batch(requests) {
+        Err(BatchError::NotBatchable(back)) => assert_eq!(back.len(), 3),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pool.pending(), 0);
+}
+
 /// Two threads poll one handle while a batch ends: the batch-done callback
 /// still runs exactly once.
 #[test]

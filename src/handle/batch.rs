@@ -89,8 +89,9 @@ impl ThreadPool {
     /// no longer accepts requests, [`BatchError::DuplicateId`] if a
     /// user-chosen id is pending on this handle or twice in the batch,
     /// [`BatchError::NotBatchable`] if a request's outcome would not come
-    /// back to this handle (a ticket's, or an executed one:
-    /// [`execute`](Self::execute)). All the requests are handed back.
+    /// back to this handle (a ticket's, a collector's, or an executed one:
+    /// [`execute`](Self::execute)), whatever else is wrong with the batch.
+    /// All the requests are handed back.
     ///
     /// # Examples
     ///
@@ -123,12 +124,19 @@ impl ThreadPool {
         let mut foreign = false;
         let members = Members::new(requests.iter_mut().map(|request| {
             let task = request.task_mut();
-            foreign |= !matches!(task, TaskBox::Boxed(task) if task.route() == Route::Inbox);
+            foreign |= !comes_back(task);
             task.id()
         }));
         let members = match members {
             _ if foreign => return Err(BatchError::NotBatchable(requests)),
             Some(members) => members,
+            // `Members::new` stops at the first id seen twice, before the
+            // requests after it were looked at: one of those may be
+            // foreign, which is what the batch is refused as, wherever it
+            // stands (an error path: the second walk costs the puts nothing).
+            None if requests.iter_mut().any(|r| !comes_back(r.task_mut())) => {
+                return Err(BatchError::NotBatchable(requests))
+            }
             None => return Err(BatchError::DuplicateId(requests)),
         };
         let user_ids = members.user_chosen();
@@ -450,4 +458,11 @@ fn member_job(request: WorkRequest, inbox: &Arc<Inbox>) -> Job {
         // Never: a ticket's request is refused before anything is counted.
         TaskBox::Shared(job) => Job::Shared(job),
     }
+}
+
+/// Whether a request's outcome comes back to the handle that puts it, as a
+/// batch member's must (the batch counts it there): not a ticket's or a
+/// collector's, nor one whose outcome nobody hears (`Route::InPlace`).
+fn comes_back(task: &TaskBox) -> bool {
+    matches!(task, TaskBox::Boxed(task) if task.route() == Route::Inbox)
 }
