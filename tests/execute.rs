@@ -368,3 +368,44 @@ fn a_batch_holding_an_executed_request_is_refused_as_not_batchable() {
     assert_eq!(pool.wait(), Ok(4), "the four callback requests' results");
     assert_eq!(ran.load(Ordering::SeqCst), 1);
 }
+
+/// `shutdown_now` on one handle cancels another handle's queued executed
+/// requests (a sweep, not a hand-back): each callable is dropped unrun,
+/// that handle is left with nothing pending, and the statistics count each
+/// as cancelled by the time its `wait` returns.
+#[test]
+fn shutdown_now_cancels_another_handles_executed_requests() {
+    within("another handle's executed requests", || {
+        let pool = ThreadPool::new(1);
+        let other = pool.new_handle();
+        let (gate, latch) = gate();
+        pool.execute(move || latch.hold()).unwrap();
+        gate.await_start();
+        let (ran, dropped) = (counter(), counter());
+        for _ in 0..10 {
+            let probe = Dropped(Arc::clone(&dropped));
+            let runs = Arc::clone(&ran);
+            other
+                .execute(move || {
+                    let _probe = probe;
+                    runs.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap();
+        }
+        assert_eq!(other.pending(), 10);
+        let opener = thread::spawn(move || {
+            thread::sleep(std::time::Duration::from_millis(20));
+            gate.open();
+        });
+        assert!(
+            pool.shutdown_now().is_empty(),
+            "none of them is this handle's"
+        );
+        opener.join().unwrap();
+        assert_eq!(other.wait(), Ok(0));
+        assert_eq!(other.pending(), 0);
+        assert_eq!(dropped.load(Ordering::SeqCst), 10);
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+        assert_eq!(other.stats().cancelled, 10);
+    });
+}

@@ -359,27 +359,27 @@ impl Pool {
     /// The rest of a sweep: hands `own`'s requests among `taken` back and
     /// cancels the others.
     fn settle_swept(&self, taken: Vec<Job>, own: Option<&Arc<Inbox>>) -> Option<HandedBack> {
-        let mut own_jobs = Vec::new();
-        let mut cancelled = 0;
-        for job in taken {
-            // A ticket's request is its ticket's, not the handle's: it is
-            // cancelled to the ticket, never handed back.
-            if own.is_some_and(|own| job.counted_on_inbox(own)) {
-                own_jobs.push(job);
-            } else {
-                if job.is_request() {
-                    // Per request at trace level: a sweep may cancel thousands.
-                    log::trace!(
-                        "callpool: request {} cancelled: the pool was closed before it ran",
-                        job.id()
-                    );
-                    cancelled += 1;
-                }
-                // (A join's half: left to its join, which runs it.)
-                job.cancel();
+        // A ticket's request is its ticket's, not the handle's: it is
+        // cancelled to the ticket, never handed back.
+        let (own_jobs, others): (Vec<Job>, Vec<Job>) = taken
+            .into_iter()
+            .partition(|job| own.is_some_and(|own| job.counted_on_inbox(own)));
+        // Counted before any is cancelled, as `worker::cancel_children`
+        // counts: an executed request's cancel counts it out of `pending`
+        // at once (`Inbox::end_in_place`), and a `wait` it lets return
+        // must find it in the statistics. (A join's half is no request.)
+        self.count_cancelled(others.iter().filter(|job| job.is_request()).count());
+        for job in others {
+            if job.is_request() {
+                // Per request at trace level: a sweep may cancel thousands.
+                log::trace!(
+                    "callpool: request {} cancelled: the pool was closed before it ran",
+                    job.id()
+                );
             }
+            // (A join's half: left to its join, which runs it.)
+            job.cancel();
         }
-        self.count_cancelled(cancelled);
         own.map(|own| own.hand_back(own_jobs))
     }
 
