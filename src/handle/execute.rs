@@ -21,10 +21,15 @@ impl ThreadPool {
     /// ran it. Nothing comes back: it takes no room in the result queue,
     /// no callback runs for it, and `wait` and `poll` do not count it in
     /// the results they return. So a request that only does something
-    /// (writes a file, adds to a sum) costs less this way than with
-    /// [`put_request`](Self::put_request), whose outcome travels back to
-    /// the polling thread even with no callback attached. For a value back,
-    /// use `put_request` with a callback, or [`submit`](Self::submit).
+    /// (writes a file, adds to a sum) saves the trip back that a
+    /// [`put_request`](Self::put_request) makes even with no callback
+    /// attached. Whether that is faster depends on the load: with one
+    /// worker, a million children added this way took a quarter to a
+    /// third of the time of children with callbacks; with two and four,
+    /// where each box is freed on the worker that ran it, as long or up to
+    /// twice as long (`docs/performance.md`, *Work nobody hears*). For a
+    /// value back, use `put_request` with a callback, or
+    /// [`submit`](Self::submit).
     ///
     /// A panic in `work` is caught, logged at error level (through the
     /// `log` facade, on the worker) and counted in

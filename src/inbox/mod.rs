@@ -3,9 +3,11 @@
 //! receiving half (poll, wait); this module is what every thread that sends
 //! to the handle uses.
 //!
-//! Workers hold an `Arc<Inbox>` per request (inside the [`Job`]) only to
-//! send the finished request back; everything else here is touched by the
-//! threads that use the handle, and by sweeps that cancel its requests.
+//! Workers hold an `Arc<Inbox>` per request (inside the [`Job`]) to send
+//! the finished request back, or, for one whose outcome nobody hears, to
+//! count it out of `pending` (`end_in_place`); everything else here is
+//! touched by the threads that use the handle, and by sweeps that cancel
+//! its requests.
 //! The protocol is written in `docs/design.md` ("Deliver and handle",
 //! "Waiting"); `src/models/inbox.rs` model-checks this code as it ships.
 
@@ -169,7 +171,7 @@ pub(crate) enum Msg {
     Wake,
 }
 
-/// Counters of the handle's own threads (see `Inbox::counts`).
+/// A handle's pending requests and its waiters (see `Inbox::counts`).
 struct Counts {
     pending: AtomicUsize,
     /// Threads blocked in `wait`, `wait_timeout` or `poll_timeout` on this
@@ -183,10 +185,13 @@ pub(crate) struct Inbox {
     /// Unique per inbox, for telling handles apart in logs.
     pub(crate) serial: u64,
     results: Sender<Msg>,
-    /// Requests put and not yet handled (or handed back), and the threads
-    /// blocked in `wait` or `poll_timeout` on this handle. Both are written
-    /// by the handle's threads only; they sit on their own cache line, away
-    /// from the reference count and sender that workers touch per request.
+    /// Requests put and not yet handled (or handed back, or ended in
+    /// place), and the threads blocked in `wait` or `poll_timeout` on this
+    /// handle. Both are written by the handle's threads, but for the
+    /// workers' and sweeps' count-outs of requests whose outcome nobody
+    /// hears (`end_in_place`); they sit on their own cache line, away from
+    /// the reference count and sender that workers touch per request with
+    /// a result.
     counts: CachePadded<Counts>,
     /// Workers blocked sending to this handle's full (bounded) result queue.
     stuck_senders: AtomicUsize,
@@ -293,7 +298,8 @@ impl Inbox {
         Ok(())
     }
 
-    /// Ends a request's pending life (handled, or handed back). When that
+    /// Ends a request's pending life (handled, handed back, or ended in
+    /// place: `end_in_place`, on a worker or a sweep). When that
     /// leaves nothing pending, wakes the blocked waiters (the caller is not
     /// one of them: a waiter is not counted while it handles results).
     pub(crate) fn unregister(&self, id: RequestId) {

@@ -264,9 +264,9 @@ fn execute(pool: &Arc<Pool>, job: Job, worker: &This<'_>) -> Option<Arc<Inbox>> 
 /// An executed request has run: nobody hears its outcome, so it is counted
 /// and ends here (its children, handed off before, are pending already;
 /// counted before it stops being pending, so that a `wait` that returns
-/// finds it in the statistics). Out of line, so that the callback path's
-/// code in the loop stays as it was: inlined, it cost that path 15
-/// instructions per request under callgrind.
+/// finds it in the statistics). Out of line: inlined into the worker's
+/// loop, it costs the callback path about 15 instructions per request
+/// under callgrind (`docs/performance.md`, *Work nobody hears*).
 #[inline(never)]
 fn end_in_place(task: BoxedTask, inbox: &Inbox, tally: &Tally) {
     tally.count(task.ended());
