@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::error::PutError;
 use crate::request::in_place::in_place;
-use crate::request::{Context, RequestId};
+use crate::request::{Context, RequestId, WorkRequest};
 use crate::ThreadPool;
 
 impl ThreadPool {
@@ -79,7 +79,7 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.put_request(in_place(move |_: &Context<'_>| work()))
+        self.put_request(without_context(work))
     }
 
     /// [`execute`](Self::execute) that never blocks: on a full bounded
@@ -118,7 +118,7 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.try_put_request(in_place(move |_: &Context<'_>| work()))
+        self.try_put_request(without_context(work))
     }
 
     /// [`execute`](Self::execute) that waits at most `timeout` for room in
@@ -154,7 +154,7 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.put_request_timeout(in_place(move |_: &Context<'_>| work()), timeout)
+        self.put_request_timeout(without_context(work), timeout)
     }
 
     /// [`execute`](Self::execute) for a callable that takes the request's
@@ -244,7 +244,7 @@ impl Context<'_> {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.put(in_place(move |_: &Context<'_>| work()))
+        self.put(without_context(work))
     }
 
     /// [`execute`](Self::execute) for a callable that takes its own
@@ -260,4 +260,12 @@ impl Context<'_> {
     {
         self.put(in_place(work))
     }
+}
+
+/// The request for `work`, which takes no context.
+fn without_context<F>(work: F) -> WorkRequest
+where
+    F: FnOnce() + Send + 'static,
+{
+    in_place(move |_: &Context<'_>| work())
 }
