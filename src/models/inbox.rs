@@ -505,8 +505,10 @@ pub(super) fn nested_waits_on_two_threads() {
 }
 
 /// (g13) A worker delivers a request's result, then runs an executed
-/// request and ends it in place (`Inbox::end_in_place`: counted out on the
-/// worker, with no message of its own), while two threads wait and a third
+/// request and ends it in place (counted out on the worker by `unregister`,
+/// with no message of its own: `Inbox::end_in_place`, as a canceller does;
+/// the worker's own `end_in_place` keeps the emptied box a while before
+/// it frees it, which no waiter sees), while two threads wait and a third
 /// polls. Each wait returns once both have ended, never before the
 /// executed one's callable ran, and none hangs for want of a message: the
 /// in-place end, the last, wakes the waiters.
