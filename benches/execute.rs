@@ -3,8 +3,10 @@
 //! rust-threadpool is used (`execute`, then `join`). callpool's
 //! `ThreadPool::execute` + `wait` against rust-threadpool's `execute` +
 //! `join` and rayon's `Scope::spawn` from the submitting thread inside one
-//! `in_place_scope` (which returns when all have run), side by side in one
-//! process, rounds interleaved.
+//! `in_place_scope` (which returns when all have run), and the same
+//! closures put as callpool requests whose empty outcome comes back to the
+//! handle (`put_request` + `wait`), side by side in one process, rounds
+//! interleaved.
 //!
 //! Each closure adds its square into a count and sum of the thread
 //! running it (no shared atomic), and the run checks that every closure
@@ -78,6 +80,21 @@ fn callpool(workers: usize, n: u64) -> f64 {
     ns
 }
 
+/// The same closures as requests whose (empty) outcome comes back to the
+/// handle, handled in `wait`: what `execute` saves, or costs.
+fn callpool_put_request(workers: usize, n: u64) -> f64 {
+    let pool = callpool::ThreadPool::new(workers);
+    let start = Instant::now();
+    for i in 0..n {
+        pool.put_request(callpool::WorkRequest::call(move || add(i)))
+            .expect("the pool is open");
+    }
+    pool.wait().expect("every closure ran");
+    let ns = start.elapsed().as_nanos() as f64 / n as f64;
+    pool.shutdown().expect("shutdown");
+    ns
+}
+
 fn threadpool(workers: usize, n: u64) -> f64 {
     let pool = threadpool::ThreadPool::new(workers);
     let start = Instant::now();
@@ -113,8 +130,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (n, rounds) = if quick { (10_000, 2) } else { (1_000_000, 5) };
-    let systems: [(&str, Run); 3] = [
+    let systems: [(&str, Run); 4] = [
         ("callpool execute + wait", callpool),
+        ("callpool put_request + wait", callpool_put_request),
         ("threadpool execute + join", threadpool),
         ("rayon scope + spawn", rayon),
     ];

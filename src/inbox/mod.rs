@@ -32,6 +32,11 @@ use crate::sync::{
     seq_cst_pair, AtomicBool, AtomicUsize, CachePadded, Mutex, MutexGuard, Ordering,
 };
 
+/// How many emptied boxes of executed requests a handle keeps for its
+/// executing thread at most (see `Inbox::keep_spent`): a few pages, while
+/// nobody executes on it any more.
+const SPENT_KEPT: usize = 1024;
+
 /// A request on its way through the pool: queued or running. 24 bytes
 /// whichever kind (the enum's tag hides in `inbox`'s pointer), which keeps
 /// the request queue's blocks small enough for the allocator's fast path
@@ -233,6 +238,13 @@ pub(crate) struct Inbox {
     /// its own, waited for each other's. A nested wait returns
     /// `HeldByCaller` once `pending` is no more than this.
     held_nested: AtomicUsize,
+    /// Emptied boxes of executed requests (`Route::InPlace`) that workers
+    /// ran, handed back in batches for the thread that executes the next
+    /// one to free: the thread that made them, in the common case, whose
+    /// allocator then reuses them on its own (`take_spent`).
+    spent: std::sync::Mutex<Vec<BoxedTask>>,
+    /// Whether `spent` may hold boxes: one look per execute, no lock.
+    spent_waiting: std::sync::atomic::AtomicBool,
 }
 
 impl Inbox {
@@ -263,6 +275,8 @@ impl Inbox {
             nested: AtomicUsize::new(0),
             nudgers: Mutex::new(Vec::new()),
             held_nested: AtomicUsize::new(0),
+            spent: std::sync::Mutex::new(Vec::new()),
+            spent_waiting: std::sync::atomic::AtomicBool::new(false),
         });
         (inbox, results_rx)
     }
@@ -327,6 +341,39 @@ impl Inbox {
         let id = task.id();
         drop(task);
         self.unregister(id);
+    }
+
+    /// Takes emptied boxes of executed requests from a worker, for this
+    /// handle's executing thread to free (`take_spent`); gives them back if
+    /// [`SPENT_KEPT`] wait already (nobody is executing here any more), for
+    /// the worker to free itself. They hold nothing of the user's.
+    pub(crate) fn keep_spent(&self, boxes: &mut Vec<BoxedTask>) {
+        // A plain std mutex: memory only, in no wake-up protocol.
+        let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
+        if spent.len() < SPENT_KEPT {
+            spent.append(boxes);
+            // Relaxed: a hint; `take_spent` reads the boxes under the lock.
+            self.spent_waiting
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Frees, on this thread, the emptied boxes workers handed back
+    /// (`keep_spent`); a look and nothing more when there are none.
+    #[inline]
+    pub(crate) fn take_spent(&self) {
+        // Relaxed: a hint; a box missed now is freed at a later look. A
+        // load first: the swap's locked step only when there are some.
+        if self
+            .spent_waiting
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && self
+                .spent_waiting
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            let boxes = std::mem::take(&mut *self.spent.lock().unwrap_or_else(|e| e.into_inner()));
+            drop(boxes);
+        }
     }
 
     /// Ends the pending life of this handle's requests taken out of the

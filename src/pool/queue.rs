@@ -190,6 +190,11 @@ pub(crate) struct Idle<'a> {
 /// yet, `pool::nursery`). In the unit tests and the models, a closure
 /// does the first alone.
 pub(crate) trait BeforeSleep {
+    /// Runs once a look has found the queue empty, before the worker spins
+    /// or sleeps: lets go of what an idle worker must not keep (the
+    /// emptied boxes it holds for their handle, `pool::worker`).
+    #[inline(always)]
+    fn found_empty(&mut self) {}
     /// Runs before each sleep; whether it queued requests, in which case
     /// the worker looks again instead of sleeping.
     fn prepare(&mut self) -> bool;
@@ -616,6 +621,7 @@ impl<J> RequestQueue<J> {
         idle: Option<&Idle<'_>>,
         mut leaving: bool,
     ) -> Option<J> {
+        before_sleep.found_empty();
         let mut spun = !pace.just_ran;
         let mut keep_alive = idle.map(|idle| idle.after);
         // When this idle period began: its keep-alive runs from then, across

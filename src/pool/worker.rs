@@ -109,6 +109,7 @@ pub(crate) fn run(
         }
         pace.ran();
     }
+    hand_back_spent();
     drop(installed);
     // Before the exit is counted (`ExitGuard`): the state's `Drop` and the
     // stop hook are this worker's last work, and `shutdown_timeout` and
@@ -122,10 +123,15 @@ pub(crate) fn run(
 }
 
 thread_local! {
-    /// The boxes of executed requests this thread ran, emptied (their
-    /// callables consumed), freed together every [`SPENT_BATCH`], and the
-    /// rest when the thread exits (see `end_in_place`).
-    static SPENT: RefCell<Vec<BoxedTask>> = const { RefCell::new(Vec::new()) };
+    /// The emptied boxes (callables consumed) of executed requests this
+    /// worker ran for one handle, handed back to that handle in batches
+    /// of [`SPENT_BATCH`] (see `end_in_place`).
+    static SPENT: RefCell<SpentBoxes> = const {
+        RefCell::new(SpentBoxes {
+            inbox: None,
+            boxes: Vec::new(),
+        })
+    };
     /// This thread's worker while its loop runs: what a wait inside one of
     /// its callables needs to run that wait's own requests here (`help`).
     static HERE: RefCell<Option<Rc<Here>>> = const { RefCell::new(None) };
@@ -269,25 +275,62 @@ fn execute(pool: &Arc<Pool>, job: Job, worker: &This<'_>) -> Option<Arc<Inbox>> 
 /// and ends here (its children, handed off before, are pending already;
 /// counted before it stops being pending, so that a `wait` that returns
 /// finds it in the statistics). Its box, which holds nothing of the
-/// user's any more (the callable was consumed), goes to [`SPENT`], freed
-/// with 63 others: freed one at a time, each went back to the arena of the
-/// thread that made it while that thread was making the next, and the
-/// submitting thread of rust-threadpool's pattern spent most of its time
-/// in the allocator (`docs/performance.md`, *Fire and forget*). Out of
-/// line: inlined into the worker's loop, it costs the callback path about
-/// 15 instructions per request under callgrind.
+/// user's any more (the callable was consumed), goes to [`SPENT`], on its
+/// way back to the handle: freed here one at a time, each went back to
+/// the arena of the thread that made it while that thread was making the
+/// next, and the submitting thread of rust-threadpool's pattern spent most
+/// of its time in the allocator (`docs/performance.md`, *Fire and
+/// forget*). Out of line: inlined into the worker's loop, it costs the
+/// callback path about 15 instructions per request under callgrind.
 #[inline(never)]
-fn end_in_place(task: BoxedTask, inbox: &Inbox, tally: &Tally) {
+fn end_in_place(task: BoxedTask, inbox: &Arc<Inbox>, tally: &Tally) {
     tally.count(task.ended());
     let id = task.id();
-    SPENT.with(|spent| {
-        let mut spent = spent.borrow_mut();
-        spent.push(task);
-        if spent.len() == SPENT_BATCH {
-            spent.clear();
-        }
-    });
+    SPENT.with(|spent| spent.borrow_mut().keep(task, inbox));
     inbox.unregister(id);
+}
+
+/// Emptied boxes of executed requests of one handle, on their way back to
+/// it (`Inbox::keep_spent`): the thread that executes the next request
+/// there frees them (`Inbox::take_spent`), and that is usually the thread
+/// that made them, whose allocator then reuses them without a trip
+/// through another thread's arena.
+struct SpentBoxes {
+    inbox: Option<Arc<Inbox>>,
+    boxes: Vec<BoxedTask>,
+}
+
+impl SpentBoxes {
+    fn keep(&mut self, task: BoxedTask, inbox: &Arc<Inbox>) {
+        if !self
+            .inbox
+            .as_ref()
+            .is_some_and(|own| Arc::ptr_eq(own, inbox))
+        {
+            self.hand_back();
+            self.inbox = Some(Arc::clone(inbox));
+        }
+        self.boxes.push(task);
+        if self.boxes.len() == SPENT_BATCH {
+            self.hand_back();
+        }
+    }
+
+    /// Hands the boxes to their handle; frees here what it would not take.
+    fn hand_back(&mut self) {
+        if let Some(inbox) = self.inbox.take() {
+            inbox.keep_spent(&mut self.boxes);
+        }
+        self.boxes.clear();
+    }
+}
+
+/// Hands this worker's emptied boxes back to their handle, and lets go of
+/// it: before the worker idles or leaves, so that it keeps no handle
+/// alive.
+fn hand_back_spent() {
+    // `try_with`: never during the thread's own exit.
+    let _ = SPENT.try_with(|spent| spent.borrow_mut().hand_back());
 }
 
 /// A ticket's request: it settles its outcome into the ticket, and its
@@ -365,6 +408,10 @@ impl Spawner for Children<'_> {
         // it. Refused, as a child is, once the pool no longer accepts
         // requests.
         self.hold(half, true).is_ok()
+    }
+
+    fn take_spent(&self) {
+        self.inbox.take_spent();
     }
 
     fn reclaim(&self, half: *const ()) {
@@ -605,6 +652,10 @@ struct Idler<'a> {
 }
 
 impl BeforeSleep for Idler<'_> {
+    fn found_empty(&mut self) {
+        hand_back_spent();
+    }
+
     fn prepare(&mut self) -> bool {
         self.spent.clear();
         let pool = self.pool;

@@ -198,6 +198,10 @@ pub(crate) trait Spawner {
     /// and dropped and a join nested in the first half (returned by now)
     /// boxed its own half there: taking that stale one back does no harm.
     fn reclaim(&self, half: *const ());
+    /// Frees the emptied boxes of executed requests that workers handed
+    /// back to the handle (`Inbox::take_spent`), before the callable
+    /// executes another.
+    fn take_spent(&self) {}
 }
 
 /// A spawner for tasks run outside a worker (the models): refuses all.
