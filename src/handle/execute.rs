@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::error::PutError;
+use crate::handle::PutMode;
 use crate::request::in_place::in_place;
 use crate::request::{Context, RequestId, WorkRequest};
 use crate::ThreadPool;
@@ -83,8 +84,7 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.inbox().take_spent();
-        self.put_request(without_context(work))
+        self.put_executed(without_context(work), PutMode::Block)
     }
 
     /// [`execute`](Self::execute) that never blocks: on a full bounded
@@ -123,8 +123,7 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.inbox().take_spent();
-        self.try_put_request(without_context(work))
+        self.put_executed(without_context(work), PutMode::Try)
     }
 
     /// [`execute`](Self::execute) that waits at most `timeout` for room in
@@ -160,8 +159,7 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.inbox().take_spent();
-        self.put_request_timeout(without_context(work), timeout)
+        self.put_executed(without_context(work), PutMode::within(timeout))
     }
 
     /// [`execute`](Self::execute) for a callable that takes the request's
@@ -206,8 +204,14 @@ impl ThreadPool {
     where
         F: FnOnce(&Context<'_>) + Send + 'static,
     {
+        self.put_executed(in_place(work), PutMode::Block)
+    }
+
+    /// Puts an executed request, first freeing here the emptied boxes of
+    /// those the workers ran (`Inbox::take_spent`).
+    fn put_executed(&self, request: WorkRequest, mode: PutMode) -> Result<RequestId, PutError> {
         self.inbox().take_spent();
-        self.put_request(in_place(work))
+        self.put(request, mode)
     }
 }
 

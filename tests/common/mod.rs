@@ -2,8 +2,9 @@
 //! (know when a worker started it, decide when it ends), a one-way gate many
 //! requests block on, a hang timeout and the `within`/`within_here` guards,
 //! per-request hit counters, the quiet panic hook, a recorder of the
-//! library's log records, and a way to re-run a test in a child process
-//! that fails when the child ran nothing.
+//! library's log records, an allocator that counts the live heap, and a
+//! way to re-run a test in a child process that fails when the child ran
+//! nothing.
 // Each test binary uses a different subset of these.
 #![allow(dead_code)]
 
@@ -418,5 +419,60 @@ pub mod logs {
             .into_iter()
             .find(|(level, text)| *level == Level::Error && words.iter().all(|w| text.contains(w)))
             .map(|(_, text)| text)
+    }
+}
+
+/// An allocator that counts the live heap bytes, for the tests that bound
+/// what the library keeps. A test binary installs it with
+/// `#[global_allocator] static ALLOCATOR: common::heap::Counting =
+/// common::heap::Counting;` and reads [`heap::live`] in a child process
+/// (see [`run_in_child`]), where nothing else allocates meanwhile.
+pub mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicIsize, Ordering};
+
+    static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+    pub struct Counting;
+
+    // SAFETY: every call forwards to `System` unchanged; the count is a
+    // side note that never touches the memory.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            }
+            p
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc_zeroed(layout) };
+            if !p.is_null() {
+                LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            }
+            p
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) };
+            LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                LIVE.fetch_add(
+                    new_size as isize - layout.size() as isize,
+                    Ordering::Relaxed,
+                );
+            }
+            p
+        }
+    }
+
+    /// The live heap bytes, by this allocator's count.
+    pub fn live() -> isize {
+        LIVE.load(Ordering::Relaxed)
     }
 }
