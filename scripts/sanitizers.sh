@@ -51,6 +51,9 @@ tsan_tests=(
     "collector outcomes_end_only_after_every_request_added_transitively"
     "collector an_added_request_that_ends_before_its_parent_is_counted"
     "ticket_context cancel_racing_a_worker_exactly_one_wins_and_only_a_run_puts_its_child"
+    "execute wait_covers_executed_requests_which_run_once_each_on_workers"
+    "execute wait_never_returns_while_an_executed_request_can_still_add_one"
+    "execute children_executed_across_resizes_and_dismissals_run_once_each"
 )
 
 # Miri is slow: a few tests with few requests.
@@ -64,6 +67,8 @@ miri_tests=(
     "nested_waits a_scope_inside_the_only_workers_callable_runs_its_requests_there"
     "collector an_added_request_that_ends_before_its_parent_is_counted"
     "ticket_context waited_for_inside_a_callable_on_a_one_worker_pool_it_runs_there"
+    "execute cancel_ends_a_queued_executed_request_unrun"
+    "execute shutdown_now_hands_queued_executed_requests_back"
 )
 
 if [[ "$what" == all || "$what" == tsan ]]; then
