@@ -18,7 +18,7 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread;
 
 use crate::inbox::{Inbox, Job, Msg};
@@ -296,7 +296,13 @@ fn end_in_place(task: BoxedTask, inbox: &Arc<Inbox>, tally: &Tally) {
 /// that made them, whose allocator then reuses them without a trip
 /// through another thread's arena.
 struct SpentBoxes {
-    inbox: Option<Arc<Inbox>>,
+    /// Their handle's inbox, held weakly: a worker that stays busy with
+    /// other handles' requests (it neither idles nor runs another executed
+    /// request) would otherwise keep a dropped handle's inbox alive, and
+    /// with it the results left unpolled in its result queue, for as long
+    /// as it never runs out of work. (The allocation stays while this is
+    /// held, so its address is never another inbox's meanwhile.)
+    inbox: Option<Weak<Inbox>>,
     boxes: Vec<BoxedTask>,
 }
 
@@ -305,10 +311,10 @@ impl SpentBoxes {
         if !self
             .inbox
             .as_ref()
-            .is_some_and(|own| Arc::ptr_eq(own, inbox))
+            .is_some_and(|own| std::ptr::eq(own.as_ptr(), Arc::as_ptr(inbox)))
         {
             self.hand_back();
-            self.inbox = Some(Arc::clone(inbox));
+            self.inbox = Some(Arc::downgrade(inbox));
         }
         self.boxes.push(task);
         if self.boxes.len() == SPENT_BATCH {
@@ -316,9 +322,10 @@ impl SpentBoxes {
         }
     }
 
-    /// Hands the boxes to their handle; frees here what it would not take.
+    /// Hands the boxes to their handle, if it is still there; frees here
+    /// what it would not take.
     fn hand_back(&mut self) {
-        if let Some(inbox) = self.inbox.take() {
+        if let Some(inbox) = self.inbox.take().and_then(|inbox| inbox.upgrade()) {
             inbox.keep_spent(&mut self.boxes);
         }
         self.boxes.clear();
@@ -326,8 +333,9 @@ impl SpentBoxes {
 }
 
 /// Hands this worker's emptied boxes back to their handle, and lets go of
-/// it: before the worker idles or leaves, so that it keeps no handle
-/// alive.
+/// it: before the worker idles or leaves, so that the boxes wait there, to
+/// be freed by the next execute, rather than on a sleeping worker. (The
+/// handle itself is only held weakly meanwhile: see `SpentBoxes::inbox`.)
 fn hand_back_spent() {
     // `try_with`: never during the thread's own exit.
     let _ = SPENT.try_with(|spent| spent.borrow_mut().hand_back());
