@@ -68,6 +68,12 @@ fn emptied_boxes_never_pile_up() {
     })
     .unwrap();
     assert_eq!(pool.wait(), Ok(0));
+    // The children went through the queue's backlog, whose emptied chunks
+    // the workers free before they sleep (`trim_spares`), after `wait`
+    // has returned: measured before that, the heap holds them, as many as
+    // the parent outran the other worker by, and the sample depends on
+    // the scheduler. Both workers asleep, they have freed them.
+    common::until(|| pool.stats().idle == 2);
     let stopped = live();
     assert!(
         stopped - samples[0] <= SLACK,
