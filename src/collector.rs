@@ -473,16 +473,28 @@ where
         // returns.
         self.pending.insert(id);
         let request = WorkRequest::from_task(task);
-        let put = match timeout {
-            None => self.pool.try_put_request(request),
-            Some(timeout) => self.pool.put_request_timeout(request, timeout),
-        };
-        match put {
-            Ok(id) => Ok(id),
-            Err(refused) => {
+        match self.pool.put_request_within_or_panic(request, timeout) {
+            Ok(Ok(id)) => Ok(id),
+            Ok(Err(refused)) => {
                 self.pending.remove(&id);
                 let (callable, arg) = take_parts(&parts).expect("a refused request never ran");
                 Err(TrySubmitError::new(&refused, callable, arg.into_inner()))
+            }
+            Err((request, payload)) => {
+                // One of the handle's callbacks panicked while a timed put
+                // waited for room: nothing was put, as in `put_work`, and
+                // the panic goes on. (Left pending, its `Cancelled` came
+                // out of `outcomes` under an id no put returned.)
+                self.pending.remove(&id);
+                log::warn!(
+                    "callpool: request {id} was not put: a callback panicked while the put waited"
+                );
+                unwind::drop_contained("a request that was not put", request);
+                if let Some((callable, arg)) = take_parts(&parts) {
+                    unwind::drop_contained("a callable that was not put", callable);
+                    unwind::drop_contained("an argument that was not put", arg);
+                }
+                panic::resume_unwind(payload)
             }
         }
     }

@@ -370,3 +370,66 @@ fn the_last_handle_dropped_inside_an_executed_request() {
         }
     });
 }
+
+/// `Collector::put_timeout` waiting for room while a worker is stuck on
+/// the handle's full result queue handles the handle's ready results, and
+/// one of their callbacks panics: the panic passes through, and nothing
+/// was put. The collector must not count the request as pending, nor
+/// hand out an outcome under an id that no put returned (as
+/// `Collector::put` makes sure of, in the same case).
+#[test]
+fn a_callback_panic_during_a_timed_collector_put_leaves_nothing_pending() {
+    hide_panics_starting_with(DELIBERATE);
+    within("timed collector put and a panicking callback", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(1)
+            .result_capacity(1)
+            .build()
+            .unwrap();
+        let armed = Arc::new(AtomicBool::new(false));
+        let a = Arc::clone(&armed);
+        // R1's result fills the result queue; its callback panics once armed.
+        pool.put_request(WorkRequest::new(|_: ()| 1u32, ()).on_result(move |_, _| {
+            if a.load(Ordering::SeqCst) {
+                panic!("{DELIBERATE} in a callback");
+            }
+        }))
+        .unwrap();
+        // R2 runs, and its worker is stuck sending its result.
+        let (ran_tx, ran_rx) = mpsc::channel();
+        pool.put_request(WorkRequest::new(
+            move |_: ()| {
+                ran_tx.send(()).unwrap();
+                2u32
+            },
+            (),
+        ))
+        .unwrap();
+        ran_rx.recv().unwrap();
+        // R3 fills the request queue (the worker holds R2).
+        pool.put_request(WorkRequest::new(|_: ()| 3u32, ()))
+            .unwrap();
+        armed.store(true, Ordering::SeqCst);
+
+        let mut collector = pool.collector::<u32>();
+        let put = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            collector.put_timeout(|n: u32| n, 7, Duration::from_secs(60))
+        }));
+        assert!(put.is_err(), "the callback's panic passes through the put");
+        armed.store(false, Ordering::SeqCst);
+        assert_eq!(
+            collector.pending(),
+            0,
+            "nothing was put, so nothing is pending"
+        );
+        assert_eq!(pool.wait(), Ok(2));
+        // Whatever arrives, no outcome comes out under an id no put returned.
+        assert_eq!(collector.next_outcome(), None);
+        let id = collector
+            .put_timeout(|n: u32| n, 8, Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(collector.next_outcome(), Some((id, Ok(8))));
+        assert_eq!(collector.next_outcome(), None);
+    });
+}

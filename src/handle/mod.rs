@@ -521,10 +521,11 @@ impl ThreadPool {
     fn put_or_panic(
         &self,
         request: WorkRequest,
+        mode: PutMode,
     ) -> Result<Result<RequestId, PutError>, (Job, crate::unwind::Payload)> {
         match self.push_new(request) {
             Ok(Pushed::Queued(id)) => Ok(Ok(id)),
-            Ok(Pushed::Full(job)) => self.put_full(job, PutMode::Block),
+            Ok(Pushed::Full(job)) => self.put_full(job, mode),
             Err(refused) => Ok(Err(refused)),
         }
     }

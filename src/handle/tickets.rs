@@ -785,7 +785,20 @@ impl ThreadPool {
         &self,
         request: WorkRequest,
     ) -> Result<Result<RequestId, PutError>, (WorkRequest, Payload)> {
-        self.put_or_panic(request)
+        self.put_or_panic(request, PutMode::Block)
+            .map_err(|(job, payload)| (job.into_request(), payload))
+    }
+
+    /// [`put_request_or_panic`](Self::put_request_or_panic) that waits at
+    /// most `timeout` for room (`try_put_request`'s way, never waiting,
+    /// with `None`).
+    pub(crate) fn put_request_within_or_panic(
+        &self,
+        request: WorkRequest,
+        timeout: Option<Duration>,
+    ) -> Result<Result<RequestId, PutError>, (WorkRequest, Payload)> {
+        let mode = timeout.map_or(PutMode::Try, PutMode::within);
+        self.put_or_panic(request, mode)
             .map_err(|(job, payload)| (job.into_request(), payload))
     }
 
