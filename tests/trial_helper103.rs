@@ -17,6 +17,11 @@ use common::{until, Dropped};
 
 const DELIBERATE: &str = "trial103: deliberate panic";
 
+const CHILD_ENV: &str = "TRIAL_HELPER103_CHILD";
+
+#[global_allocator]
+static ALLOCATOR: common::heap::Counting = common::heap::Counting;
+
 /// A value whose `Drop` counts, then panics: a capture that misbehaves
 /// wherever the pool lets go of it.
 struct PanicsOnDrop(Arc<AtomicUsize>);
@@ -432,4 +437,420 @@ fn a_callback_panic_during_a_timed_collector_put_leaves_nothing_pending() {
         assert_eq!(collector.next_outcome(), Some((id, Ok(8))));
         assert_eq!(collector.next_outcome(), None);
     });
+}
+
+/// A put blocked on a full bounded queue (every worker held) gets the room
+/// that `cancel`, `cancel_queued` free: the blocked `execute` and
+/// `execute_timeout` return while the worker is still held, and every
+/// request ends once: run, or cancelled.
+#[test]
+fn cancelling_frees_room_for_a_blocked_execute() {
+    within("room freed by cancel", || {
+        for round in 0..50 {
+            let (pool, held) = common::held_worker(1);
+            let ran = hit_counters(3);
+            let r = Arc::clone(&ran);
+            let first = pool
+                .execute(move || {
+                    r[0].fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap();
+            let put_done = Arc::new(AtomicBool::new(false));
+            let (p, r, done) = (pool.clone(), Arc::clone(&ran), Arc::clone(&put_done));
+            let putter = thread::spawn(move || {
+                let work = move || {
+                    r[1].fetch_add(1, Ordering::SeqCst);
+                };
+                let id = if round % 2 == 0 {
+                    p.execute(work)
+                } else {
+                    p.execute_timeout(work, Duration::from_secs(600))
+                }
+                .unwrap();
+                done.store(true, Ordering::SeqCst);
+                id
+            });
+            // Once the putter is counted pending, it is blocked on the full
+            // queue (the worker is held): free the room.
+            until(|| pool.pending() == 3);
+            let cancelled = if round % 3 == 0 {
+                usize::from(pool.cancel(first))
+            } else {
+                pool.cancel_queued()
+            };
+            assert_eq!(cancelled, 1, "round {round}");
+            until(|| put_done.load(Ordering::SeqCst));
+            let second = putter.join().unwrap();
+            assert!(pool.queued() == 1, "the blocked put went in");
+            held.open();
+            assert_eq!(pool.wait(), Ok(0));
+            assert_eq!(
+                ran[0].load(Ordering::SeqCst),
+                0,
+                "the cancelled one never ran"
+            );
+            assert_eq!(ran[1].load(Ordering::SeqCst), 1, "round {round}");
+            assert!(!pool.cancel(second), "it ran: nothing left to cancel");
+            let stats = pool.stats();
+            assert_eq!((stats.completed, stats.cancelled), (2, 1));
+            pool.shutdown().unwrap();
+        }
+    });
+}
+
+/// Executes from several threads race a graceful shutdown on another
+/// clone, with executed children adding more: every execute that was
+/// accepted (on a handle or a context) runs exactly once, every refused
+/// one is handed back unrun, and each capture is dropped exactly once.
+#[test]
+fn executes_racing_a_graceful_shutdown_run_once_or_come_back() {
+    #[derive(Default)]
+    struct Tally {
+        top_accepted: AtomicUsize,
+        top_refused: AtomicUsize,
+        top_ran: AtomicUsize,
+        child_accepted: AtomicUsize,
+        child_refused: AtomicUsize,
+        child_ran: AtomicUsize,
+    }
+    within("execute against shutdown", || {
+        for round in 0..60 {
+            let pool = ThreadPool::new(2);
+            let stats_handle = pool.clone();
+            let t = Arc::new(Tally::default());
+            let drops = counter();
+            let barrier = Arc::new(Barrier::new(4));
+            let mut putters = Vec::new();
+            for _ in 0..3 {
+                let p = pool.clone();
+                let (t, drops, barrier) =
+                    (Arc::clone(&t), Arc::clone(&drops), Arc::clone(&barrier));
+                putters.push(thread::spawn(move || {
+                    barrier.wait();
+                    for _ in 0..300 {
+                        let d = Dropped(Arc::clone(&drops));
+                        let (t2, drops2) = (Arc::clone(&t), Arc::clone(&drops));
+                        let put = p.execute_with_context(move |cx: &Context<'_>| {
+                            let _d = &d;
+                            t2.top_ran.fetch_add(1, Ordering::SeqCst);
+                            let child_drop = Dropped(drops2);
+                            let t3 = Arc::clone(&t2);
+                            match cx.execute(move || {
+                                let _c = &child_drop;
+                                t3.child_ran.fetch_add(1, Ordering::SeqCst);
+                            }) {
+                                Ok(_) => t2.child_accepted.fetch_add(1, Ordering::SeqCst),
+                                Err(PutError::ShutDown(_)) => {
+                                    t2.child_refused.fetch_add(1, Ordering::SeqCst)
+                                }
+                                Err(other) => panic!("unexpected {other:?}"),
+                            };
+                        });
+                        match put {
+                            Ok(_) => t.top_accepted.fetch_add(1, Ordering::SeqCst),
+                            Err(PutError::ShutDown(_)) => {
+                                t.top_refused.fetch_add(1, Ordering::SeqCst)
+                            }
+                            Err(other) => panic!("unexpected {other:?}"),
+                        };
+                    }
+                }));
+            }
+            barrier.wait();
+            for _ in 0..(round % 7) * 20 {
+                thread::yield_now();
+            }
+            pool.shutdown().unwrap();
+            for p in putters {
+                p.join().unwrap();
+            }
+            let get = |a: &AtomicUsize| a.load(Ordering::SeqCst);
+            let (ta, tr, tn) = (get(&t.top_accepted), get(&t.top_refused), get(&t.top_ran));
+            let (ca, cr, cn) = (
+                get(&t.child_accepted),
+                get(&t.child_refused),
+                get(&t.child_ran),
+            );
+            let what = format!("round {round}: top {ta}/{tr}/{tn}, children {ca}/{cr}/{cn}");
+            assert_eq!(ta + tr, 900, "{what}");
+            assert_eq!(tn, ta, "{what}: each accepted request ran once");
+            assert_eq!(ca + cr, tn, "{what}");
+            assert_eq!(cn, ca, "{what}: each accepted child ran once");
+            assert_eq!(stats_handle.pending(), 0, "{what}");
+            assert_eq!(get(&drops), 900 + tn, "{what}: every capture dropped once");
+            assert_eq!(stats_handle.stats().completed, (tn + cn) as u64, "{what}");
+        }
+    });
+}
+
+/// An autoscaling pool whose idle workers retire between bursts of
+/// executes (each retiring worker hands back the boxes it holds): every
+/// request runs once, and the boxes handed back to a handle are freed by
+/// the next execute there, never twice (a double free would crash).
+#[test]
+fn executes_across_an_autoscaling_pools_retirements() {
+    within("autoscale", || {
+        let pool = ThreadPool::builder()
+            .min_workers(0)
+            .max_workers(3)
+            .keep_alive(Duration::from_millis(1))
+            .build()
+            .unwrap();
+        let handles: Vec<ThreadPool> = (0..3).map(|_| pool.new_handle()).collect();
+        let mut total = 0u64;
+        for round in 0..100 {
+            let hits = hit_counters(300);
+            for i in 0..300 {
+                let h = Arc::clone(&hits);
+                handles[i % 3]
+                    .execute(move || {
+                        h[i].fetch_add(1, Ordering::SeqCst);
+                    })
+                    .unwrap();
+            }
+            for h in &handles {
+                assert_eq!(h.wait(), Ok(0));
+            }
+            assert_each_once("executed request", &hits);
+            total += 300;
+            if round % 10 == 0 {
+                // Let them retire.
+                until(|| pool.threads() == 0);
+            }
+        }
+        assert_eq!(pool.stats().completed, total);
+        drop(handles);
+        pool.shutdown().unwrap();
+    });
+}
+
+/// The global pool: executes from several threads through handles of its
+/// own, each waited for, each request run once; dropping such a handle
+/// with its boxes handed back leaves the global pool working.
+#[test]
+fn executes_on_the_global_pool_through_handles_of_their_own() {
+    within("global", || {
+        let mut threads = Vec::new();
+        for _ in 0..3 {
+            threads.push(thread::spawn(|| {
+                for _ in 0..20 {
+                    let handle = callpool::global().new_handle();
+                    let hits = hit_counters(200);
+                    for i in 0..200 {
+                        let h = Arc::clone(&hits);
+                        handle
+                            .execute(move || {
+                                h[i].fetch_add(1, Ordering::SeqCst);
+                            })
+                            .unwrap();
+                    }
+                    assert_eq!(handle.wait(), Ok(0));
+                    assert_each_once("executed request", &hits);
+                    drop(handle);
+                }
+            }));
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+        let hits = hit_counters(100);
+        for i in 0..100 {
+            let h = Arc::clone(&hits);
+            callpool::global()
+                .execute(move || {
+                    h[i].fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap();
+        }
+        assert_eq!(callpool::global().wait(), Ok(0));
+        assert_each_once("executed request", &hits);
+    });
+}
+
+/// Executes on two handles race `shutdown_now` on one of them, with
+/// executed children: each accepted request (top or child) ends exactly
+/// once, as run, handed back (the closing handle's own), or cancelled
+/// (the other handle's, in the sweep); handed back and put on another
+/// pool, it runs there once. Each capture is dropped exactly once.
+#[test]
+fn executes_racing_shutdown_now_end_exactly_once() {
+    #[derive(Default)]
+    struct Tally {
+        accepted: AtomicUsize,
+        refused: AtomicUsize,
+        ran: AtomicUsize,
+    }
+    fn work(
+        t: &Arc<Tally>,
+        drops: &Arc<AtomicUsize>,
+        depth: u32,
+    ) -> impl FnOnce(&Context<'_>) + Send + 'static {
+        let d = Dropped(Arc::clone(drops));
+        let (t, drops) = (Arc::clone(t), Arc::clone(drops));
+        move |cx: &Context<'_>| {
+            let _d = &d;
+            t.ran.fetch_add(1, Ordering::SeqCst);
+            if depth > 0 {
+                for _ in 0..2 {
+                    match cx.execute_with_context(work(&t, &drops, depth - 1)) {
+                        Ok(_) => t.accepted.fetch_add(1, Ordering::SeqCst),
+                        Err(PutError::ShutDown(_)) => t.refused.fetch_add(1, Ordering::SeqCst),
+                        Err(other) => panic!("unexpected {other:?}"),
+                    };
+                }
+            }
+        }
+    }
+    within("execute against shutdown_now", || {
+        let elsewhere = ThreadPool::new(1);
+        for round in 0..60 {
+            let a = ThreadPool::new(2);
+            let b = a.new_handle();
+            let t = Arc::new(Tally::default());
+            let drops = counter();
+            let barrier = Arc::new(Barrier::new(3));
+            let mut putters = Vec::new();
+            for h in [a.clone(), b.clone()] {
+                let (t, drops, barrier) =
+                    (Arc::clone(&t), Arc::clone(&drops), Arc::clone(&barrier));
+                putters.push(thread::spawn(move || {
+                    barrier.wait();
+                    for _ in 0..200 {
+                        match h.execute_with_context(work(&t, &drops, 2)) {
+                            Ok(_) => t.accepted.fetch_add(1, Ordering::SeqCst),
+                            Err(PutError::ShutDown(_)) => t.refused.fetch_add(1, Ordering::SeqCst),
+                            Err(other) => panic!("unexpected {other:?}"),
+                        };
+                    }
+                }));
+            }
+            barrier.wait();
+            for _ in 0..(round % 5) * 50 {
+                thread::yield_now();
+            }
+            let stats = a.new_handle();
+            let a_clone = a.clone();
+            drop(a_clone);
+            let handed_back = a.shutdown_now();
+            for p in putters {
+                p.join().unwrap();
+            }
+            assert_eq!(b.wait(), Ok(0));
+            let get = |x: &AtomicUsize| x.load(Ordering::SeqCst);
+            // Every thread that could add more has finished: count.
+            until(|| stats.threads() == 0);
+            let (acc, refd, ran) = (get(&t.accepted), get(&t.refused), get(&t.ran));
+            let hb = handed_back.len();
+            let cancelled = stats.stats().cancelled as usize;
+            let what = format!(
+                "round {round}: accepted {acc}, refused {refd}, ran {ran}, handed back {hb}, \
+                 cancelled {cancelled}"
+            );
+            assert_eq!(ran + hb + cancelled, acc, "{what}");
+            assert_eq!(stats.stats().completed as usize, ran, "{what}");
+            // Handed back, each runs once elsewhere (its children there).
+            for request in handed_back {
+                elsewhere.put_request(request).unwrap();
+            }
+            assert_eq!(elsewhere.wait(), Ok(0));
+            let made = get(&t.accepted) + get(&t.refused);
+            assert_eq!(get(&drops), made, "{what}: every capture dropped once");
+        }
+    });
+}
+
+/// Pools whose handles executed requests (some waited for, some still
+/// queued, some cancelled), whose workers were dismissed, retired or
+/// created meanwhile, dropped without waiting: once every worker thread
+/// has exited, the live heap is back where it was. Nothing of the
+/// hand-back (a worker's batch, a handle's kept boxes, the inbox, the
+/// pool) is leaked.
+#[test]
+fn nothing_is_left_once_the_pools_and_their_threads_are_gone() {
+    const NAME: &str = "nothing_is_left_once_the_pools_and_their_threads_are_gone";
+    if !common::is_child(NAME, CHILD_ENV) {
+        common::run_in_child(NAME, CHILD_ENV);
+        return;
+    }
+    fn os_threads() -> usize {
+        std::fs::read_dir("/proc/self/task").unwrap().count()
+    }
+    fn scenario(autoscale: bool) {
+        let threads_before = os_threads();
+        let builder = ThreadPool::builder();
+        let builder = if autoscale {
+            builder
+                .min_workers(0)
+                .max_workers(3)
+                .keep_alive(Duration::from_millis(1))
+        } else {
+            builder.workers(2)
+        };
+        let pool = builder.build().unwrap();
+        let handles: Vec<ThreadPool> = (0..4)
+            .map(|i| {
+                if i % 2 == 0 {
+                    pool.new_handle()
+                } else {
+                    pool.clone()
+                }
+            })
+            .collect();
+        let sum = Arc::new(AtomicUsize::new(0));
+        for round in 0..20 {
+            for (k, h) in handles.iter().enumerate() {
+                for _ in 0..300 {
+                    let sum = Arc::clone(&sum);
+                    if k == 3 {
+                        h.execute_with_context(move |cx: &Context<'_>| {
+                            for _ in 0..3 {
+                                let sum = Arc::clone(&sum);
+                                let _ = cx.execute(move || {
+                                    sum.fetch_add(1, Ordering::Relaxed);
+                                });
+                            }
+                        })
+                        .unwrap();
+                    } else {
+                        h.execute(move || {
+                            sum.fetch_add(1, Ordering::Relaxed);
+                        })
+                        .unwrap();
+                    }
+                }
+            }
+            if round % 3 == 0 {
+                handles[round % 4].cancel_queued();
+            }
+            if !autoscale && round % 5 == 1 {
+                pool.dismiss_workers(1);
+                pool.create_workers(1).unwrap();
+            }
+            if round < 19 {
+                for h in &handles {
+                    h.wait().unwrap();
+                }
+            }
+        }
+        // Dropped with requests still queued, without waiting.
+        drop(handles);
+        drop(pool);
+        // Every worker thread has exited, its thread-locals freed.
+        until(|| os_threads() == threads_before);
+        drop(sum);
+    }
+    // Warm-up: whatever the first pools allocate once for the process.
+    scenario(false);
+    scenario(true);
+    let before = common::heap::live();
+    scenario(false);
+    scenario(true);
+    scenario(false);
+    let after = common::heap::live();
+    assert_eq!(
+        after - before,
+        0,
+        "bytes left after the pools and their threads were gone"
+    );
+    common::child_ran(NAME);
 }
