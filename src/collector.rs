@@ -18,6 +18,7 @@ use crate::error::{PutError, TrySubmitError};
 use crate::handle::ThreadPool;
 use crate::lookout::{self, Home};
 use crate::patience::Patience;
+use crate::request::task::TaskBox;
 use crate::request::{Context, RequestId, TaskError, WorkRequest};
 use crate::ticket::{sink_request, Arrived};
 use crate::unwind::{self, Apart, FirstPanic};
@@ -478,7 +479,12 @@ where
             Ok(Err(refused)) => {
                 self.pending.remove(&id);
                 let (callable, arg) = take_parts(&parts).expect("a refused request never ran");
-                Err(TrySubmitError::new(&refused, callable, arg.into_inner()))
+                let error = TrySubmitError::new(&refused, callable, arg.into_inner());
+                // Emptied: dropped, it would send a `Cancelled` that
+                // nobody waits for, and a producer retrying on a full
+                // queue would leave one in the channel per refusal.
+                disown(refused.into_request());
+                Err(error)
             }
             Err((request, payload)) => {
                 // One of the handle's callbacks panicked while a timed put
@@ -489,7 +495,7 @@ where
                 log::warn!(
                     "callpool: request {id} was not put: a callback panicked while the put waited"
                 );
-                unwind::drop_contained("a request that was not put", request);
+                disown(request);
                 if let Some((callable, arg)) = take_parts(&parts) {
                     unwind::drop_contained("a callable that was not put", callable);
                     unwind::drop_contained("an argument that was not put", arg);
@@ -1236,6 +1242,16 @@ impl<T, E> fmt::Debug for Outcomes<'_, '_, T, E> {
 /// A `try_put`'s parts, taken once: by the worker that runs the request,
 /// or by the put that was refused. No user code runs under the lock, so a
 /// poisoned one still holds them.
+/// Lets go of a request that was never put, without the `Cancelled` its
+/// drop would send to the collector (`Task::disown`); what it holds is
+/// dropped contained.
+fn disown(request: WorkRequest) {
+    if let TaskBox::Boxed(mut task) = request.into_task() {
+        task.task.disown();
+        unwind::drop_contained("a request that was not put", task);
+    }
+}
+
 fn take_parts<F, A>(parts: &std::sync::Mutex<Option<(F, Apart<A>)>>) -> Option<(F, Apart<A>)> {
     parts.lock().unwrap_or_else(|e| e.into_inner()).take()
 }

@@ -854,3 +854,40 @@ fn nothing_is_left_once_the_pools_and_their_threads_are_gone() {
     );
     common::child_ran(NAME);
 }
+
+/// A collector's refused `try_put` hands its callable and argument back;
+/// retried on a full queue (a producer that spins until there is room),
+/// the refusals leave nothing behind: the live heap does not grow with
+/// their number.
+#[test]
+fn refused_collector_puts_leave_nothing_behind() {
+    const NAME: &str = "refused_collector_puts_leave_nothing_behind";
+    if !common::is_child(NAME, CHILD_ENV) {
+        common::run_in_child(NAME, CHILD_ENV);
+        return;
+    }
+    let (pool, held) = common::held_worker(1);
+    let mut squares = pool.collector::<u64>();
+    let first = squares.try_put(|n: u64| n * n, 3).unwrap();
+    let mut callable = |n: u64| n * n;
+    let mut arg = 4u64;
+    let mut sample = |refusals: usize, squares: &mut callpool::Collector<'_, u64>| {
+        for _ in 0..refusals {
+            let refused = squares.try_put(callable, arg).unwrap_err();
+            assert!(refused.is_full());
+            (callable, arg) = refused.into_parts();
+        }
+        common::heap::live()
+    };
+    let after_1k = sample(1_000, &mut squares);
+    let after_101k = sample(100_000, &mut squares);
+    held.open();
+    assert_eq!(squares.next_outcome(), Some((first, Ok(9))));
+    assert_eq!(squares.next_outcome(), None);
+    assert!(
+        after_101k - after_1k < 64 * 1024,
+        "100,000 refused puts left {} bytes behind",
+        after_101k - after_1k
+    );
+    common::child_ran(NAME);
+}

@@ -79,6 +79,13 @@ pub(crate) trait Task: Send {
     /// Whether the request's id was chosen by the user. The task's type
     /// says it, so the envelope carries no flag for it.
     fn user_chosen_id(&self) -> bool;
+    /// Lets go of the work unrun, telling nobody: for a request that was
+    /// never put and whose owner took what it needed back out of it (a
+    /// collector's refused `try_put`, whose callable and argument went
+    /// back to the caller), so that dropping it sends no outcome that
+    /// nobody waits for. Only a task that would send one on its own when
+    /// dropped has anything to do.
+    fn disown(&mut self) {}
 }
 
 /// A request's id and its task, in one allocation. The queues carry it as

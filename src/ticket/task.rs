@@ -113,6 +113,10 @@ where
         log::error!("callpool bug: settled request {id} routed to a handle");
     }
 
+    fn disown(&mut self) {
+        unwind::drop_some("a refused request's callable", self.work.take());
+    }
+
     fn ended(&self) -> Ended {
         self.ended
     }
