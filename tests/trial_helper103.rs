@@ -123,10 +123,8 @@ fn executed_requests_end_once_under_cancel_and_resize() {
                 if i % 50 == 25 {
                     match rng.below(4) {
                         0 => pool.create_workers(1).unwrap(),
-                        1 => {
-                            if pool.workers() > 1 {
-                                pool.dismiss_workers(1);
-                            }
+                        1 if pool.workers() > 1 => {
+                            pool.dismiss_workers(1);
                         }
                         _ => {}
                     }
@@ -890,4 +888,159 @@ fn refused_collector_puts_leave_nothing_behind() {
         after_101k - after_1k
     );
     common::child_ran(NAME);
+}
+
+/// A running callable cancels the executed children it has just added
+/// (still held in its own worker's slot, one worker), and one it executed
+/// through a handle (queued past the bounded queue's capacity): each is
+/// found exactly once, never runs, and is counted cancelled.
+#[test]
+fn a_callable_cancels_its_own_executed_children() {
+    within("cancel own children", || {
+        for _ in 0..50 {
+            let pool = ThreadPool::builder()
+                .workers(1)
+                .queue_capacity(1)
+                .build()
+                .unwrap();
+            let ran = counter();
+            let found = Arc::new(AtomicUsize::new(0));
+            let (h, r, f) = (pool.clone(), Arc::clone(&ran), Arc::clone(&found));
+            pool.execute_with_context(move |cx: &Context<'_>| {
+                let mut ids = Vec::new();
+                for _ in 0..10 {
+                    let r = Arc::clone(&r);
+                    ids.push(
+                        cx.execute(move || {
+                            r.fetch_add(1, Ordering::SeqCst);
+                        })
+                        .unwrap(),
+                    );
+                }
+                // Two through the handle: on a worker, past the capacity.
+                for _ in 0..2 {
+                    let r = Arc::clone(&r);
+                    ids.push(
+                        h.execute(move || {
+                            r.fetch_add(1, Ordering::SeqCst);
+                        })
+                        .unwrap(),
+                    );
+                }
+                for id in &ids[..6] {
+                    if h.cancel(*id) {
+                        f.fetch_add(1, Ordering::SeqCst);
+                    }
+                    assert!(!h.cancel(*id), "found twice");
+                }
+                f.fetch_add(h.cancel_queued(), Ordering::SeqCst);
+            })
+            .unwrap();
+            assert_eq!(pool.wait(), Ok(0));
+            assert_eq!(found.load(Ordering::SeqCst), 12);
+            assert_eq!(ran.load(Ordering::SeqCst), 0);
+            let stats = pool.stats();
+            assert_eq!((stats.completed, stats.cancelled), (1, 12));
+            pool.shutdown().unwrap();
+        }
+    });
+}
+
+/// `poll_timeout` and `wait_timeout` with only executed requests pending
+/// return once they have run (nothing to handle), not at their timeout;
+/// `poll` says nothing is pending then.
+#[test]
+fn timed_polls_and_waits_return_when_executed_requests_end() {
+    within("timed polls", || {
+        let pool = ThreadPool::new(2);
+        for round in 0..200 {
+            let (held, latch) = gate();
+            pool.execute(move || latch.hold()).unwrap();
+            held.await_start();
+            let p = pool.clone();
+            let poller = thread::spawn(move || {
+                if round % 2 == 0 {
+                    p.poll_timeout(Duration::from_secs(600))
+                        .map_err(|e| format!("{e:?}"))
+                } else {
+                    p.wait_timeout(Duration::from_secs(600))
+                        .map_err(|e| format!("{e:?}"))
+                }
+            });
+            held.open();
+            let got = poller.join().unwrap();
+            assert!(
+                matches!(&got, Ok(0)) || got.as_ref().is_err_and(|e| e == "NoResultsPending"),
+                "round {round}: {got:?}"
+            );
+            assert_eq!(pool.pending(), 0);
+            assert!(pool.poll().is_err(), "nothing pending");
+        }
+    });
+}
+
+/// A thread blocked in `execute` (or `execute_timeout`) on a full bounded
+/// queue while another clone closes the pool (gracefully, or at once):
+/// the blocked put returns, refused or accepted; accepted, its request
+/// runs exactly once; the close returns too.
+#[test]
+fn a_blocked_execute_returns_when_the_pool_closes() {
+    within("blocked execute and close", || {
+        for round in 0..60 {
+            let (pool, held) = common::held_worker(1);
+            let ran = hit_counters(2);
+            let r = Arc::clone(&ran);
+            pool.execute(move || {
+                r[0].fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+            let (p, r) = (pool.clone(), Arc::clone(&ran));
+            let putter = thread::spawn(move || {
+                let work = move || {
+                    r[1].fetch_add(1, Ordering::SeqCst);
+                };
+                let put = if round % 2 == 0 {
+                    p.execute(work)
+                } else {
+                    p.execute_timeout(work, Duration::from_secs(600))
+                };
+                match put {
+                    Ok(_) => true,
+                    Err(PutError::ShutDown(_)) => false,
+                    Err(other) => panic!("round {round}: {other:?}"),
+                }
+            });
+            until(|| pool.pending() == 3);
+            let observer = pool.new_handle();
+            let accepted = if round % 3 == 0 {
+                let handed_back = pool.shutdown_now();
+                let accepted = putter.join().unwrap();
+                held.open();
+                // The queued one came back; the blocked one was refused or
+                // came back too.
+                assert_eq!(
+                    handed_back.len(),
+                    1 + usize::from(accepted),
+                    "round {round}"
+                );
+                assert_eq!(ran[0].load(Ordering::SeqCst), 0);
+                assert_eq!(ran[1].load(Ordering::SeqCst), 0);
+                continue;
+            } else {
+                let closer = thread::spawn(move || pool.shutdown());
+                // The close waits for what is pending; the worker is held
+                // until it has begun.
+                until(|| observer.is_shut_down());
+                held.open();
+                closer.join().unwrap().unwrap();
+                putter.join().unwrap()
+            };
+            assert_eq!(ran[0].load(Ordering::SeqCst), 1, "round {round}");
+            assert_eq!(
+                ran[1].load(Ordering::SeqCst),
+                usize::from(accepted),
+                "round {round}: accepted {accepted}"
+            );
+        }
+    });
 }
