@@ -1044,3 +1044,222 @@ fn a_blocked_execute_returns_when_the_pool_closes() {
         }
     });
 }
+
+/// `cancel_queued` from another thread, again and again, while executed
+/// parents on several workers add executed children (held in slots,
+/// handed to the queue in batches, taken by idle workers): each request
+/// ends exactly once, run or cancelled, and the counts of both agree with
+/// what `cancel_queued` returned and with the statistics.
+#[test]
+fn cancel_queued_races_executed_children_in_slots_and_queue() {
+    within("cancel_queued against children", || {
+        let pool = ThreadPool::new(3);
+        let mut expect_completed = 0u64;
+        let mut expect_cancelled = 0u64;
+        for round in 0..150 {
+            let parents = 4;
+            let added = Arc::new(AtomicUsize::new(0));
+            let ran = Arc::new(AtomicUsize::new(0));
+            let parents_ran = Arc::new(AtomicUsize::new(0));
+            let drops = counter();
+            for _ in 0..parents {
+                let (added, ran, parents_ran, drops) = (
+                    Arc::clone(&added),
+                    Arc::clone(&ran),
+                    Arc::clone(&parents_ran),
+                    Arc::clone(&drops),
+                );
+                pool.execute_with_context(move |cx: &Context<'_>| {
+                    parents_ran.fetch_add(1, Ordering::SeqCst);
+                    for i in 0..300 {
+                        let ran = Arc::clone(&ran);
+                        let d = Dropped(Arc::clone(&drops));
+                        cx.execute(move || {
+                            let _d = &d;
+                            for _ in 0..200 {
+                                std::hint::spin_loop();
+                            }
+                            ran.fetch_add(1, Ordering::SeqCst);
+                        })
+                        .unwrap();
+                        added.fetch_add(1, Ordering::SeqCst);
+                        if i % 16 == 0 {
+                            thread::yield_now();
+                        }
+                    }
+                })
+                .unwrap();
+            }
+            let mut cancelled = 0;
+            for _ in 0..round % 7 * 10 {
+                thread::yield_now();
+            }
+            // Again and again, until nothing is left to cancel or run.
+            while pool.pending() > 0 {
+                cancelled += pool.cancel_queued();
+                for _ in 0..round % 3 {
+                    thread::yield_now();
+                }
+            }
+            assert_eq!(pool.wait(), Ok(0));
+            let get = |a: &AtomicUsize| a.load(Ordering::SeqCst);
+            let (pr, ad, r) = (get(&parents_ran), get(&added), get(&ran));
+            let what = format!(
+                "round {round}: parents ran {pr}, added {ad}, ran {r}, cancelled {cancelled}"
+            );
+            assert_eq!((parents - pr) + (ad - r), cancelled, "{what}");
+            assert_eq!(get(&drops), ad, "{what}: each child's capture dropped once");
+            expect_completed += (pr + r) as u64;
+            expect_cancelled += cancelled as u64;
+            let stats = pool.stats();
+            assert_eq!(
+                (stats.completed, stats.cancelled),
+                (expect_completed, expect_cancelled),
+                "{what}"
+            );
+        }
+        pool.shutdown().unwrap();
+    });
+}
+
+/// Executed requests that split with `join`, whose halves (run here or on
+/// another worker) execute children at the leaves: `wait` covers every
+/// child, each runs exactly once, and nothing is counted that is no
+/// request (a join's half).
+#[test]
+fn executed_children_from_join_halves_are_covered_by_wait() {
+    fn split(cx: &Context<'_>, lo: usize, hi: usize, hits: &Arc<Vec<AtomicUsize>>) {
+        if hi - lo <= 4 {
+            for i in lo..hi {
+                let hits = Arc::clone(hits);
+                cx.execute(move || {
+                    hits[i].fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap();
+            }
+            return;
+        }
+        let mid = (lo + hi) / 2;
+        cx.join(|cx| split(cx, lo, mid, hits), |cx| split(cx, mid, hi, hits));
+    }
+    within("join halves executing children", || {
+        let pool = ThreadPool::new(3);
+        for round in 0..200 {
+            let hits = hit_counters(512);
+            let h = Arc::clone(&hits);
+            pool.execute_with_context(move |cx: &Context<'_>| split(cx, 0, 512, &h))
+                .unwrap();
+            assert_eq!(pool.wait(), Ok(0), "round {round}");
+            assert_each_once("executed leaf", &hits);
+        }
+        assert_eq!(pool.stats().completed, 200 * (1 + 512));
+        pool.shutdown().unwrap();
+    });
+}
+
+/// An `execute` blocked on a full bounded queue while the pool's only
+/// worker is dismissed: once no worker is left to empty the queue, the put
+/// is refused with `NoWorkers` (not left blocked for ever), uncounted; the
+/// queued request waits for a worker, and runs once when one comes.
+#[test]
+fn a_blocked_execute_is_refused_when_the_last_worker_is_dismissed() {
+    within("blocked execute, workers dismissed", || {
+        for round in 0..40 {
+            let (pool, held) = common::held_worker(1);
+            let ran = hit_counters(2);
+            let r = Arc::clone(&ran);
+            pool.execute(move || {
+                r[0].fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+            let (p, r) = (pool.clone(), Arc::clone(&ran));
+            let putter = thread::spawn(move || {
+                let work = move || {
+                    r[1].fetch_add(1, Ordering::SeqCst);
+                };
+                if round % 2 == 0 {
+                    p.execute(work)
+                } else {
+                    p.execute_timeout(work, Duration::from_secs(600))
+                }
+            });
+            until(|| pool.pending() == 3);
+            assert_eq!(pool.dismiss_workers(1), 1);
+            held.open();
+            let put = putter.join().unwrap();
+            assert!(
+                matches!(put, Err(PutError::NoWorkers(_))),
+                "round {round}: {put:?}"
+            );
+            drop(put);
+            pool.join_all_dismissed_workers();
+            assert_eq!(pool.pending(), 1, "the queued one waits");
+            pool.create_workers(1).unwrap();
+            assert_eq!(pool.wait(), Ok(0));
+            assert_eq!(ran[0].load(Ordering::SeqCst), 1);
+            assert_eq!(ran[1].load(Ordering::SeqCst), 0);
+            pool.shutdown().unwrap();
+        }
+    });
+}
+
+/// A callback that executes a request on its own handle and then waits
+/// there (a nested wait): it waits for the executed request, which has no
+/// result to handle, and returns once it has run, whether or not another
+/// result is held by the call below it (then `HeldByCaller`, for that one
+/// alone). The outer wait then handles the held result.
+#[test]
+fn a_nested_wait_covers_requests_its_callback_executed() {
+    within("nested wait over executed requests", || {
+        let pool = ThreadPool::new(2);
+        for round in 0..100 {
+            let held_below = round % 2 == 1;
+            let (tx, rx) = mpsc::channel();
+            let ran = counter();
+            let h = pool.clone();
+            let r = Arc::clone(&ran);
+            let (started_tx, started_rx) = mpsc::channel::<()>();
+            let (open_tx, open_rx) = mpsc::channel::<()>();
+            let open_rx = Arc::new(std::sync::Mutex::new(open_rx));
+            pool.put_request(WorkRequest::new(|_: ()| 1u32, ()).on_result(move |_, _| {
+                let (r, open_rx) = (Arc::clone(&r), Arc::clone(&open_rx));
+                h.execute(move || {
+                    let _ = open_rx.lock().unwrap().recv();
+                    r.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap();
+                started_tx.send(()).unwrap();
+                tx.send(h.wait()).unwrap();
+            }))
+            .unwrap();
+            if held_below {
+                pool.put_request(WorkRequest::new(|_: ()| 2u32, ()))
+                    .unwrap();
+            }
+            // Both results ready before the wait starts handling them.
+            until(|| pool.queued() == 0 && pool.stats().busy == 0);
+            let opener = thread::spawn(move || {
+                started_rx.recv().unwrap();
+                open_tx.send(()).unwrap();
+            });
+            let outer = pool.wait();
+            opener.join().unwrap();
+            let inner = rx.recv().unwrap();
+            assert_eq!(ran.load(Ordering::SeqCst), 1, "round {round}");
+            if held_below {
+                assert!(
+                    matches!(
+                        inner,
+                        Ok(0) | Err(callpool::WaitError::HeldByCaller { pending: 1 })
+                    ),
+                    "round {round}: {inner:?}"
+                );
+                assert_eq!(outer, Ok(2), "round {round}");
+            } else {
+                assert_eq!(inner, Ok(0), "round {round}");
+                assert_eq!(outer, Ok(1), "round {round}");
+            }
+            assert_eq!(pool.pending(), 0);
+        }
+    });
+}
