@@ -350,7 +350,11 @@ impl Inbox {
     pub(crate) fn keep_spent(&self, boxes: &mut Vec<BoxedTask>) {
         // A plain std mutex: memory only, in no wake-up protocol.
         let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
-        if spent.len() < SPENT_KEPT {
+        // Never past the bound: a batch a worker handed back early (it ran
+        // another handle's executed request, or idled) is smaller than
+        // `SPENT_BATCH`, so after one, `len() < SPENT_KEPT` alone let up
+        // to a batch more in.
+        if spent.len() + boxes.len() <= SPENT_KEPT {
             spent.append(boxes);
             // Relaxed: a hint; `take_spent` reads the boxes under the lock.
             self.spent_waiting
