@@ -186,7 +186,7 @@ fn executed_requests_end_once_under_cancel_and_resize() {
 fn waits_from_several_threads_cover_every_execute() {
     within("waits from several threads", || {
         let pool = ThreadPool::new(2);
-        for _round in 0..40 {
+        for _round in 0..100 {
             let n = 4 * 500;
             let hits = hit_counters(n);
             let barrier = Arc::new(Barrier::new(6));
@@ -235,7 +235,7 @@ fn waits_from_several_threads_cover_every_execute() {
                 w.join().unwrap();
             }
         }
-        assert_eq!(pool.stats().completed, 40 * (2000 + 1000));
+        assert_eq!(pool.stats().completed, 100 * (2000 + 1000));
         pool.shutdown().unwrap();
     });
 }
@@ -512,7 +512,7 @@ fn executes_racing_a_graceful_shutdown_run_once_or_come_back() {
         child_ran: AtomicUsize,
     }
     within("execute against shutdown", || {
-        for round in 0..60 {
+        for round in 0..200 {
             let pool = ThreadPool::new(2);
             let stats_handle = pool.clone();
             let t = Arc::new(Tally::default());
@@ -701,7 +701,7 @@ fn executes_racing_shutdown_now_end_exactly_once() {
     }
     within("execute against shutdown_now", || {
         let elsewhere = ThreadPool::new(1);
-        for round in 0..60 {
+        for round in 0..200 {
             let a = ThreadPool::new(2);
             let b = a.new_handle();
             let t = Arc::new(Tally::default());
@@ -1056,7 +1056,7 @@ fn cancel_queued_races_executed_children_in_slots_and_queue() {
         let pool = ThreadPool::new(3);
         let mut expect_completed = 0u64;
         let mut expect_cancelled = 0u64;
-        for round in 0..150 {
+        for round in 0..300 {
             let parents = 4;
             let added = Arc::new(AtomicUsize::new(0));
             let ran = Arc::new(AtomicUsize::new(0));
