@@ -1239,9 +1239,6 @@ impl<T, E> fmt::Debug for Outcomes<'_, '_, T, E> {
     }
 }
 
-/// A `try_put`'s parts, taken once: by the worker that runs the request,
-/// or by the put that was refused. No user code runs under the lock, so a
-/// poisoned one still holds them.
 /// Lets go of a request that was never put, without the `Cancelled` its
 /// drop would send to the collector (`Task::disown`); what it holds is
 /// dropped contained.
@@ -1252,6 +1249,9 @@ fn disown(request: WorkRequest) {
     }
 }
 
+/// A `try_put`'s parts, taken once: by the worker that runs the request,
+/// or by the put that was refused. No user code runs under the lock, so a
+/// poisoned one still holds them.
 fn take_parts<F, A>(parts: &std::sync::Mutex<Option<(F, Apart<A>)>>) -> Option<(F, Apart<A>)> {
     parts.lock().unwrap_or_else(|e| e.into_inner()).take()
 }

@@ -15,9 +15,9 @@ use callpool::{Context, PutError, ThreadPool, WorkRequest};
 use common::{assert_each_once, counter, gate, hide_panics_starting_with, hit_counters, within};
 use common::{until, Dropped};
 
-const DELIBERATE: &str = "trial103: deliberate panic";
+const DELIBERATE: &str = "execute_adversarial: deliberate panic";
 
-const CHILD_ENV: &str = "TRIAL_HELPER103_CHILD";
+const CHILD_ENV: &str = "EXECUTE_ADVERSARIAL_CHILD";
 
 #[global_allocator]
 static ALLOCATOR: common::heap::Counting = common::heap::Counting;
