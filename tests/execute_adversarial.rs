@@ -979,6 +979,38 @@ fn timed_polls_and_waits_return_when_executed_requests_end() {
     });
 }
 
+/// A thread blocked in a put, and what the put gave when it returned.
+type Blocked = thread::JoinHandle<Result<callpool::RequestId, PutError>>;
+
+/// A one-worker pool whose worker is held, with one executed request
+/// queued (the queue's one place) and a thread blocked executing a second
+/// (with `execute` in even rounds, `execute_timeout` in odd ones): the
+/// pool, the worker's latch, the two requests' run counts, and the
+/// blocked thread, whose join gives the put's outcome.
+fn blocked_execute(round: usize) -> (ThreadPool, common::Gate, Arc<Vec<AtomicUsize>>, Blocked) {
+    let (pool, held) = common::held_worker(1);
+    let ran = hit_counters(2);
+    let r = Arc::clone(&ran);
+    pool.execute(move || {
+        r[0].fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    let (p, r) = (pool.clone(), Arc::clone(&ran));
+    let putter = thread::spawn(move || {
+        let work = move || {
+            r[1].fetch_add(1, Ordering::SeqCst);
+        };
+        if round % 2 == 0 {
+            p.execute(work)
+        } else {
+            p.execute_timeout(work, Duration::from_secs(600))
+        }
+    });
+    // The held one, the queued one and the blocked one.
+    until(|| pool.pending() == 3);
+    (pool, held, ran, putter)
+}
+
 /// A thread blocked in `execute` (or `execute_timeout`) on a full bounded
 /// queue while another clone closes the pool (gracefully, or at once):
 /// the blocked put returns, refused or accepted; accepted, its request
@@ -987,34 +1019,16 @@ fn timed_polls_and_waits_return_when_executed_requests_end() {
 fn a_blocked_execute_returns_when_the_pool_closes() {
     within("blocked execute and close", || {
         for round in 0..60 {
-            let (pool, held) = common::held_worker(1);
-            let ran = hit_counters(2);
-            let r = Arc::clone(&ran);
-            pool.execute(move || {
-                r[0].fetch_add(1, Ordering::SeqCst);
-            })
-            .unwrap();
-            let (p, r) = (pool.clone(), Arc::clone(&ran));
-            let putter = thread::spawn(move || {
-                let work = move || {
-                    r[1].fetch_add(1, Ordering::SeqCst);
-                };
-                let put = if round % 2 == 0 {
-                    p.execute(work)
-                } else {
-                    p.execute_timeout(work, Duration::from_secs(600))
-                };
-                match put {
-                    Ok(_) => true,
-                    Err(PutError::ShutDown(_)) => false,
-                    Err(other) => panic!("round {round}: {other:?}"),
-                }
-            });
-            until(|| pool.pending() == 3);
+            let (pool, held, ran, putter) = blocked_execute(round);
+            let accepted = |put| match put {
+                Ok(_) => true,
+                Err(PutError::ShutDown(_)) => false,
+                Err(other) => panic!("round {round}: {other:?}"),
+            };
             let observer = pool.new_handle();
             let accepted = if round % 3 == 0 {
                 let handed_back = pool.shutdown_now();
-                let accepted = putter.join().unwrap();
+                let accepted = accepted(putter.join().unwrap());
                 held.open();
                 // The queued one came back; the blocked one was refused or
                 // came back too.
@@ -1033,7 +1047,7 @@ fn a_blocked_execute_returns_when_the_pool_closes() {
                 until(|| observer.is_shut_down());
                 held.open();
                 closer.join().unwrap().unwrap();
-                putter.join().unwrap()
+                accepted(putter.join().unwrap())
             };
             assert_eq!(ran[0].load(Ordering::SeqCst), 1, "round {round}");
             assert_eq!(
@@ -1165,25 +1179,7 @@ fn executed_children_from_join_halves_are_covered_by_wait() {
 fn a_blocked_execute_is_refused_when_the_last_worker_is_dismissed() {
     within("blocked execute, workers dismissed", || {
         for round in 0..40 {
-            let (pool, held) = common::held_worker(1);
-            let ran = hit_counters(2);
-            let r = Arc::clone(&ran);
-            pool.execute(move || {
-                r[0].fetch_add(1, Ordering::SeqCst);
-            })
-            .unwrap();
-            let (p, r) = (pool.clone(), Arc::clone(&ran));
-            let putter = thread::spawn(move || {
-                let work = move || {
-                    r[1].fetch_add(1, Ordering::SeqCst);
-                };
-                if round % 2 == 0 {
-                    p.execute(work)
-                } else {
-                    p.execute_timeout(work, Duration::from_secs(600))
-                }
-            });
-            until(|| pool.pending() == 3);
+            let (pool, held, ran, putter) = blocked_execute(round);
             assert_eq!(pool.dismiss_workers(1), 1);
             held.open();
             let put = putter.join().unwrap();
