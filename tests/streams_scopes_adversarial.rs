@@ -1060,3 +1060,118 @@ fn batch_cancel_stops_queued_streams_once() {
         }
     });
 }
+/// On the global pool, `shutdown_now` on a handle hands back its queued
+/// batch members (counted cancelled in their batch) and the pool stays
+/// open, so they may be put again on the same handle. Put again, a member
+/// is a new request: its end must not be counted in the batch a second
+/// time. (It was: the batch counted the re-put member's end as done, so
+/// with a failing member still running, the batch completed early, with
+/// that failure never counted and the re-put member counted twice.)
+#[test]
+fn a_batch_member_handed_back_by_the_global_pool_and_put_again_counts_once() {
+    const NAME: &str = "a_batch_member_handed_back_by_the_global_pool_and_put_again_counts_once";
+    if !common::is_child(NAME, CHILD_ENV) {
+        common::run_in_child(NAME, CHILD_ENV);
+        return;
+    }
+    callpool::configure_global(ThreadPool::builder().workers(2)).unwrap();
+    let global = callpool::global();
+    // Worker 1 holds member A (which will fail); worker 2 is held by an
+    // executed request, so member B stays queued.
+    let (held_a, latch_a) = gate();
+    let (held_w, latch_w) = gate();
+    let latch_a = Mutex::new(Some(latch_a));
+    let members: Vec<WorkRequest> = vec![
+        WorkRequest::fallible(
+            move |_: ()| {
+                latch_a.lock().unwrap().take().unwrap().hold();
+                Err::<u8, _>("A failed")
+            },
+            (),
+        )
+        .on_error(|_, _| {})
+        .into(),
+        WorkRequest::new(|_: ()| 2u8, ()).into(),
+    ];
+    let other = global.new_handle();
+    other.execute(move || latch_w.hold()).unwrap();
+    held_w.await_start();
+    let batch = global.put_batch(members).unwrap();
+    held_a.await_start();
+    let (tx, rx) = mpsc::channel();
+    batch.on_done(move |p| tx.send(p).unwrap());
+    let back = global.clone().shutdown_now();
+    assert_eq!(back.len(), 1, "member B, queued");
+    assert_eq!(batch.progress().cancelled, 1);
+    // B, put again on the same handle, runs on worker 2 while A still runs.
+    for request in back {
+        global.put_request(request).unwrap();
+    }
+    held_w.open();
+    assert_eq!(global.poll_timeout(common::HANG), Ok(1));
+    assert!(
+        !batch.progress().is_complete(),
+        "the batch completed while its member A still runs: {:?}",
+        batch.progress()
+    );
+    held_a.open();
+    assert_eq!(global.wait(), Ok(1));
+    let p = rx.recv().unwrap();
+    assert_eq!(
+        (p.total, p.done, p.failed, p.cancelled),
+        (2, 0, 1, 1),
+        "{p:?}"
+    );
+    assert_eq!(batch.progress(), p);
+    other.wait().unwrap();
+    common::child_ran(NAME);
+}
+
+/// The same on the global pool once the hand-back completed the batch (its
+/// done callback ran in `shutdown_now`): the members put again are requests
+/// of their own, which `Batch::cancel` must leave alone. (It cancelled
+/// them: they still matched the batch's members.)
+#[test]
+fn batch_cancel_leaves_members_put_again_after_a_global_hand_back_alone() {
+    const NAME: &str = "batch_cancel_leaves_members_put_again_after_a_global_hand_back_alone";
+    if !common::is_child(NAME, CHILD_ENV) {
+        common::run_in_child(NAME, CHILD_ENV);
+        return;
+    }
+    callpool::configure_global(ThreadPool::builder().workers(1)).unwrap();
+    let global = callpool::global();
+    let (held, latch) = gate();
+    let other = global.new_handle();
+    other.execute(move || latch.hold()).unwrap();
+    held.await_start();
+    let ran = counter();
+    let members: Vec<WorkRequest> = (0..3)
+        .map(|_| {
+            let r = Arc::clone(&ran);
+            WorkRequest::new(
+                move |_: ()| {
+                    r.fetch_add(1, Ordering::SeqCst);
+                },
+                (),
+            )
+            .into()
+        })
+        .collect();
+    let batch = global.put_batch(members).unwrap();
+    let (tx, rx) = mpsc::channel();
+    batch.on_done(move |p| tx.send(p).unwrap());
+    let back = global.clone().shutdown_now();
+    assert_eq!(back.len(), 3);
+    let p = rx.try_recv().expect("the hand-back completed the batch");
+    assert_eq!((p.total, p.cancelled), (3, 3));
+    for request in back {
+        global.put_request(request).unwrap();
+    }
+    assert_eq!(batch.cancel(), 0, "requests put again are not the batch's");
+    held.open();
+    assert_eq!(global.wait(), Ok(3));
+    assert_eq!(ran.load(Ordering::SeqCst), 3);
+    assert_eq!(batch.progress(), p);
+    other.wait().unwrap();
+    common::child_ran(NAME);
+}

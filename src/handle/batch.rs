@@ -79,7 +79,9 @@ impl ThreadPool {
     /// caller of [`shutdown`](Self::shutdown) or
     /// [`shutdown_now`](Self::shutdown_now) count as cancelled, and if that
     /// completes the batch its batch-done callback runs there, before the
-    /// shutdown returns. A member still running when its handle is shut
+    /// shutdown returns. They are no longer the batch's: put again (the
+    /// [`global`](crate::global()) pool stays open), such a request is
+    /// neither counted in the batch nor cancelled by [`Batch::cancel`]. A member still running when its handle is shut
     /// down with `shutdown_now` has its outcome discarded with the
     /// handle's other results: such a batch never completes.
     ///

@@ -88,12 +88,18 @@ const BLOCK: u64 = WORD_BITS;
 /// where a membership test is a shift and a mask (a hash set would hash
 /// every id on the put, and again for every outcome). Automatic ones too
 /// far apart for a bitmap of at most about 8 bytes per member go in a set.
-/// Both stay fixed: an automatic id is never used again.
+/// Both stay fixed: an automatic id is never made again.
 ///
 /// A user-chosen id can be used again once its request has ended, so the
 /// user-chosen members are those not yet ended: each leaves the set as its
 /// end is counted ([`claim`](Self::claim)), before it stops being pending
 /// on the handle, which is what keeps a later request with its id out.
+///
+/// An automatic id comes back in one case: a member handed back unrun by a
+/// shutdown (counted cancelled) and put again, as a request of its own,
+/// with its id. On the global pool the handle stays open for that put, so
+/// such a member is [`withdrawn`](Self::withdraw): the batch no longer
+/// counts it, nor cancels it.
 pub(crate) struct Members {
     /// The number of ids.
     len: usize,
@@ -107,6 +113,12 @@ pub(crate) struct Members {
     user: Mutex<HashSet<u64>>,
     /// Whether there were user-chosen members: the lock is taken only then.
     any_user: bool,
+    /// Automatic members handed back by a shutdown: no longer members.
+    withdrawn: Mutex<HashSet<u64>>,
+    /// Whether any member was withdrawn: the lock is taken only then.
+    /// (Relaxed: a member is withdrawn before its request is handed back
+    /// to the user, so before any later put of it, and before its outcome.)
+    any_withdrawn: std::sync::atomic::AtomicBool,
 }
 
 impl Members {
@@ -125,6 +137,8 @@ impl Members {
             far: HashSet::new(),
             user: Mutex::new(HashSet::new()),
             any_user: false,
+            withdrawn: Mutex::new(HashSet::new()),
+            any_withdrawn: std::sync::atomic::AtomicBool::new(false),
         };
         for id in ids {
             members.len += 1;
@@ -180,9 +194,38 @@ impl Members {
         if id.is_user_chosen() {
             return self.any_user && self.user().contains(&id.value());
         }
-        self.bit(id)
+        let member = self
+            .bit(id)
             .is_some_and(|(word, mask)| self.bits[word] & mask != 0)
-            || (!self.far.is_empty() && self.far.contains(&id.value()))
+            || (!self.far.is_empty() && self.far.contains(&id.value()));
+        member && !self.is_withdrawn(id)
+    }
+
+    /// Whether automatic member `id` was withdrawn (see [`withdraw`](Self::withdraw)).
+    fn is_withdrawn(&self, id: RequestId) -> bool {
+        self.any_withdrawn
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && self
+                .withdrawn
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&id.value())
+    }
+
+    /// Takes automatic member `id`, whose end was just counted as it was
+    /// handed back unrun, out of the batch: put again (its id with it), it
+    /// is a request of its own, not counted, nor cancelled, a second time.
+    /// (A user-chosen member left already, as its end was counted.)
+    fn withdraw(&self, id: RequestId) {
+        if id.is_user_chosen() || !self.contains(id) {
+            return;
+        }
+        self.withdrawn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.value());
+        self.any_withdrawn
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// [`contains`](Self::contains), for the end of request `id`, which is
@@ -484,19 +527,45 @@ impl Batches {
         how: impl FnOnce() -> Ended,
         tally: &mut Tally,
     ) -> Finished {
+        self.ended_in(id, how, tally).0
+    }
+
+    /// [`ended`](Self::ended), also giving the batch `id` was counted in.
+    fn ended_in(
+        &self,
+        id: RequestId,
+        how: impl FnOnce() -> Ended,
+        tally: &mut Tally,
+    ) -> (Finished, Option<Arc<BatchState>>) {
         let mut finished = Finished::default();
         if tally.claims(id) {
+            let batch = tally.batch.clone();
             finished.extend(self.count(tally, how()));
-            return finished;
+            return (finished, batch);
         }
         // Relaxed: see `add`; the member's outcome came after its batch was
         // added, through the result queue's synchronisation.
         if self.active.load(Ordering::Relaxed) == 0 {
-            return finished;
+            return (finished, None);
         }
+        let mut batch = None;
         if let Some(previous) = self.switch(id, tally) {
+            batch = tally.batch.clone();
             finished.extend(previous);
             finished.extend(self.count(tally, how()));
+        }
+        (finished, batch)
+    }
+
+    /// [`ended`](Self::ended) for a request handed back unrun (counted
+    /// cancelled), which then leaves its batch (see [`Members::withdraw`]):
+    /// put again with its id, it is not counted a second time, nor
+    /// cancelled by [`Batch::cancel`](crate::Batch::cancel), even once the
+    /// batch is complete.
+    pub(crate) fn handed_back(&self, id: RequestId, tally: &mut Tally) -> Finished {
+        let (finished, batch) = self.ended_in(id, || Ended::Unstarted, tally);
+        if let Some(batch) = batch {
+            batch.members.withdraw(id);
         }
         finished
     }

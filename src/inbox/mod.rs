@@ -25,7 +25,7 @@ use crate::inbox::batches::{Finished, Tally};
 use crate::inbox::nudge::{Nudged, Nudger};
 use crate::lookout::Lookouts;
 use crate::request::context::Item;
-use crate::request::task::{BoxedTask, Ended, Route, SharedJob, TaskBox};
+use crate::request::task::{BoxedTask, Route, SharedJob, TaskBox};
 use crate::request::{RequestId, WorkRequest};
 use crate::sync::channel::{self, Receiver, Sender, TrySendError};
 use crate::sync::{
@@ -391,9 +391,10 @@ impl Inbox {
             .into_iter()
             .map(|job| {
                 if self.batches.may_hold(&tally) {
-                    let ended = self
-                        .batches
-                        .ended(job.id(), || Ended::Unstarted, &mut tally);
+                    // Counted cancelled, and out of its batch: put again
+                    // (the global pool stays open), it is a request of
+                    // its own.
+                    let ended = self.batches.handed_back(job.id(), &mut tally);
                     finished.append(ended);
                 }
                 job.unregister();
