@@ -1,4 +1,4 @@
-//! Adversarial trial (helper-105): streaming requests against bounded
+//! Adversarial trial: streaming requests against bounded
 //! result queues, cancels, shutdowns, dropped handles, resizes and
 //! deadlines; scopes whose requests execute children; resizes and tickets
 //! waited for inside callables. Timing never decides a pass: waits that
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use callpool::{Closed, Context, Emitter, TaskError, ThreadPool, WorkRequest};
 use common::{counter, gate, within, Dropped};
 
-const DELIBERATE: &str = "trial105: deliberate panic";
+const DELIBERATE: &str = "streams_scopes_adversarial: deliberate panic";
 
 /// What a stream's callbacks saw, in the order they ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -868,7 +868,7 @@ fn tickets_survive_a_resize_to_zero_and_back() {
 // The global pool (a child process: one configuration per process).
 // ---------------------------------------------------------------------------
 
-const CHILD_ENV: &str = "CALLPOOL_TRIAL105_CHILD";
+const CHILD_ENV: &str = "STREAMS_SCOPES_ADVERSARIAL_CHILD";
 
 /// A one-worker global pool: tickets waited for inside its callables run
 /// on the waiting worker; a stream on it is covered by `global().wait()`;

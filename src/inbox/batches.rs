@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::request::task::Ended;
 use crate::request::RequestId;
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use crate::unwind::{Callback, FirstPanic};
 
 /// How far a batch has got: of its `total` requests, how many ended with a
@@ -118,7 +118,7 @@ pub(crate) struct Members {
     /// Whether any member was withdrawn: the lock is taken only then.
     /// (Relaxed: a member is withdrawn before its request is handed back
     /// to the user, so before any later put of it, and before its outcome.)
-    any_withdrawn: std::sync::atomic::AtomicBool,
+    any_withdrawn: AtomicBool,
 }
 
 impl Members {
@@ -138,7 +138,7 @@ impl Members {
             user: Mutex::new(HashSet::new()),
             any_user: false,
             withdrawn: Mutex::new(HashSet::new()),
-            any_withdrawn: std::sync::atomic::AtomicBool::new(false),
+            any_withdrawn: AtomicBool::new(false),
         };
         for id in ids {
             members.len += 1;
@@ -203,8 +203,7 @@ impl Members {
 
     /// Whether automatic member `id` was withdrawn (see [`withdraw`](Self::withdraw)).
     fn is_withdrawn(&self, id: RequestId) -> bool {
-        self.any_withdrawn
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.any_withdrawn.load(Ordering::Relaxed)
             && self
                 .withdrawn
                 .lock()
@@ -224,8 +223,7 @@ impl Members {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.value());
-        self.any_withdrawn
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.any_withdrawn.store(true, Ordering::Relaxed);
     }
 
     /// [`contains`](Self::contains), for the end of request `id`, which is
