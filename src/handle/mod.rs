@@ -837,6 +837,10 @@ impl ThreadPool {
     /// Handles results, on this thread, until no request of this handle is
     /// pending; returns how many it handled. Requests that callbacks put
     /// meanwhile are waited for too. Returns at once if nothing is pending.
+    /// The count leaves out the results that a put blocked inside one of
+    /// the callbacks handled while it waited for room (in a bounded
+    /// request queue, such a put runs this handle's callbacks): they were
+    /// handled, but by that put.
     ///
     /// A request stops being pending as its callback starts. So with
     /// several threads handling one handle's results (clones polled or

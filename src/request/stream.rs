@@ -350,7 +350,9 @@ impl<F, A, T, E> StreamRequest<F, A, T, E> {
     /// # Examples
     ///
     /// The callback is an `FnMut`, called once per item, in order; each item
-    /// counts in what `wait` returns, and so does the stream's end:
+    /// counts in what `wait` returns, and so does the stream's end (unless
+    /// a put blocked inside a callback handled it: see
+    /// [`ThreadPool::wait`](crate::ThreadPool::wait)):
     ///
     /// ```
     /// use callpool::{Emitter, ThreadPool, WorkRequest};
