@@ -190,6 +190,8 @@ impl Members {
 
     /// Whether `id` is a member that has not ended (for an automatic id:
     /// a member at all).
+    // Inlined into `claim`, which every result of a batch goes through.
+    #[inline]
     pub(crate) fn contains(&self, id: RequestId) -> bool {
         if id.is_user_chosen() {
             return self.any_user && self.user().contains(&id.value());
@@ -198,17 +200,19 @@ impl Members {
             .bit(id)
             .is_some_and(|(word, mask)| self.bits[word] & mask != 0)
             || (!self.far.is_empty() && self.far.contains(&id.value()));
-        member && !self.is_withdrawn(id)
+        member && !(self.any_withdrawn.load(Ordering::Relaxed) && self.is_withdrawn(id))
     }
 
-    /// Whether automatic member `id` was withdrawn (see [`withdraw`](Self::withdraw)).
+    /// Whether automatic member `id` was withdrawn (see
+    /// [`withdraw`](Self::withdraw)): only after a shutdown handed some
+    /// back, so out of the line of every other result.
+    #[cold]
+    #[inline(never)]
     fn is_withdrawn(&self, id: RequestId) -> bool {
-        self.any_withdrawn.load(Ordering::Relaxed)
-            && self
-                .withdrawn
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(&id.value())
+        self.withdrawn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&id.value())
     }
 
     /// Takes automatic member `id`, whose end was just counted as it was
@@ -525,34 +529,41 @@ impl Batches {
         how: impl FnOnce() -> Ended,
         tally: &mut Tally,
     ) -> Finished {
-        self.ended_in(id, how, tally).0
+        self.ended_in(id, how, tally, |_| {})
     }
 
-    /// [`ended`](Self::ended), also giving the batch `id` was counted in.
+    /// [`ended`](Self::ended), calling `member` with the batch `id` is
+    /// counted in (before the count, which may complete the batch and let
+    /// go of it): no reference to it is taken on the way, since every
+    /// result of a batch comes through here.
     fn ended_in(
         &self,
         id: RequestId,
         how: impl FnOnce() -> Ended,
         tally: &mut Tally,
-    ) -> (Finished, Option<Arc<BatchState>>) {
+        member: impl FnOnce(&BatchState),
+    ) -> Finished {
         let mut finished = Finished::default();
         if tally.claims(id) {
-            let batch = tally.batch.clone();
+            if let Some(batch) = &tally.batch {
+                member(batch);
+            }
             finished.extend(self.count(tally, how()));
-            return (finished, batch);
+            return finished;
         }
         // Relaxed: see `add`; the member's outcome came after its batch was
         // added, through the result queue's synchronisation.
         if self.active.load(Ordering::Relaxed) == 0 {
-            return (finished, None);
+            return finished;
         }
-        let mut batch = None;
         if let Some(previous) = self.switch(id, tally) {
-            batch = tally.batch.clone();
+            if let Some(batch) = &tally.batch {
+                member(batch);
+            }
             finished.extend(previous);
             finished.extend(self.count(tally, how()));
         }
-        (finished, batch)
+        finished
     }
 
     /// [`ended`](Self::ended) for a request handed back unrun (counted
@@ -561,11 +572,14 @@ impl Batches {
     /// cancelled by [`Batch::cancel`](crate::Batch::cancel), even once the
     /// batch is complete.
     pub(crate) fn handed_back(&self, id: RequestId, tally: &mut Tally) -> Finished {
-        let (finished, batch) = self.ended_in(id, || Ended::Unstarted, tally);
-        if let Some(batch) = batch {
-            batch.members.withdraw(id);
-        }
-        finished
+        self.ended_in(
+            id,
+            || Ended::Unstarted,
+            tally,
+            |batch| {
+                batch.members.withdraw(id);
+            },
+        )
     }
 
     /// [`ended`](Self::ended)'s common case, without building a
