@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, Read};
-use std::mem;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -36,14 +35,25 @@ const PIPES_AFTER_KILL: Duration = Duration::from_secs(1);
 /// here rather than handing everything over at the end of the pipe, which
 /// never comes while a process the child started holds the pipe open: the
 /// worker that gives up on such a pipe still has the output written before
-/// the kill.
-type Sink = Arc<Mutex<Vec<u8>>>;
+/// the kill. `None` once the worker has taken it.
+type Sink = Arc<Mutex<Option<Vec<u8>>>>;
 
-/// Takes what `sink` holds; a reader still running goes on appending to
-/// the emptied buffer, which nobody reads any more.
+fn new_sink() -> Sink {
+    Arc::new(Mutex::new(Some(Vec::new())))
+}
+
+/// Takes what `sink` holds, for good: a reader still running (its pipe held
+/// open by a process the child started) finds nobody to read for any more
+/// and stops, closing its end of the pipe. It went on reading into the
+/// emptied buffer, which nobody read: a background job that writes for
+/// ever (`yes &`) filled the heap without bound, and never met a full or
+/// closed pipe to stop it.
 fn take(sink: &Sink) -> Vec<u8> {
     // Only appends happen under the lock, so a poisoned one is consistent.
-    mem::take(&mut *sink.lock().unwrap_or_else(|e| e.into_inner()))
+    sink.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_default()
 }
 
 /// What an external program produced: how it exited and everything it wrote.
@@ -307,7 +317,9 @@ impl WorkRequest {
     /// after the worker, `-stdout` and `-stderr`) stay blocked until it
     /// closes them, past the pool's
     /// [`shutdown`](crate::ThreadPool::shutdown), which joins the workers,
-    /// not them. A command in a process group of its own (above) leaves
+    /// not them; or until it writes to them: nothing is read or kept after
+    /// the request has ended, the reader closes its end, and the process
+    /// meets a closed pipe (`SIGPIPE`). A command in a process group of its own (above) leaves
     /// none of this behind: the kill ends the whole group, and with it the
     /// pipes.
     ///
@@ -574,8 +586,8 @@ struct Output {
 impl Default for Output {
     fn default() -> Self {
         Output {
-            stdout: Sink::default(),
-            stderr: Sink::default(),
+            stdout: new_sink(),
+            stderr: new_sink(),
             open: 2,
             error: None,
         }
@@ -657,14 +669,18 @@ fn spawn_reader(
             let read = loop {
                 match pipe.read(&mut chunk) {
                     Ok(0) => break Ok(()),
-                    Ok(n) => sink
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .extend_from_slice(&chunk[..n]),
+                    Ok(n) => match sink.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                        Some(kept) => kept.extend_from_slice(&chunk[..n]),
+                        // The worker took the output and gave up on this
+                        // pipe: stop, and close it (below), so whatever
+                        // still writes to it meets a closed pipe.
+                        None => break Ok(()),
+                    },
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => break Err(e),
                 }
             };
+            drop(pipe);
             // The worker may have stopped listening (after a kill, once
             // `PIPES_AFTER_KILL` has passed): it took what was read by then.
             let _ = events.send(Event::Closed(read));
