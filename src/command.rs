@@ -618,8 +618,8 @@ impl Output {
     }
 
     /// The request's outcome for a child that ended with `status`.
-    fn into_result(self, status: ExitStatus) -> Result<CommandOutput, CommandError> {
-        if let Some(e) = self.error {
+    fn into_result(mut self, status: ExitStatus) -> Result<CommandOutput, CommandError> {
+        if let Some(e) = self.error.take() {
             return Err(CommandError::Io(e));
         }
         #[cfg(unix)]
@@ -634,6 +634,17 @@ impl Output {
             stdout: take(&self.stdout),
             stderr: take(&self.stderr),
         })
+    }
+}
+
+/// On every way out of `run` (`Killed`, an error, a panic), the readers
+/// are told that nobody reads for them any more, as `take` tells them
+/// after a timeout: a reader left appending for a killed command kept the
+/// output of a background job that writes for ever, without bound.
+impl Drop for Output {
+    fn drop(&mut self) {
+        take(&self.stdout);
+        take(&self.stderr);
     }
 }
 

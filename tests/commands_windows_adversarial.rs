@@ -169,6 +169,43 @@ fn a_killed_commands_writing_grandchild_is_not_read_and_kept_for_ever() {
     assert_no_children();
 }
 
+/// As [`a_killed_commands_writing_grandchild_is_not_read_and_kept_for_ever`],
+/// the kill by `shutdown_now` instead of a timeout: the request ends
+/// `Killed`, with no output to hand back, and the reader of the pipe the
+/// background job writes to must stop all the same.
+#[test]
+fn a_command_killed_by_shutdown_now_leaves_no_reader_keeping_its_grandchilds_output() {
+    let _serial = serial();
+    let marker = marker("yes-killed");
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "yes callpool >&2 & echo $! > \"$1\"; exec sleep 30",
+        "sh",
+    ])
+    .arg(&marker);
+    let pool = ThreadPool::new(1);
+    let other = pool.new_handle();
+    let ticket = other.submit_command(cmd).unwrap();
+    let pid = pid_in(&marker);
+    let _kill = KillOnDrop(pid);
+    assert!(pool.shutdown_now().is_empty());
+    match waited(ticket) {
+        Err(TaskError::Failed(CommandError::Killed)) => {}
+        other => panic!("expected a kill, got {other:?}"),
+    }
+    until(|| has_ended(pid) || common::heap::live() > HEAP_BOUND);
+    assert!(
+        common::heap::live() <= HEAP_BOUND,
+        "the killed command's reader keeps what yes writes: {} MiB",
+        common::heap::live() >> 20
+    );
+    assert!(has_ended(pid));
+    let _ = fs::remove_file(&marker);
+    assert_no_children();
+    assert_no_command_threads_left();
+}
+
 fn sh(script: &str) -> Command {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", script]);
@@ -746,4 +783,42 @@ fn callbacks_of_handles_on_bounded_queues_run_on_their_own_handles_thread() {
             .all(|&(elsewhere, waited)| elsewhere == 0 && waited <= 200),
         "(callbacks run on another handle's thread, wait's count) per handle: {ends:?}"
     );
+}
+
+/// Panics when dropped: a capture of `map`'s function.
+struct BombOnDrop;
+
+impl Drop for BombOnDrop {
+    fn drop(&mut self) {
+        panic!("cwa: a capture of map's function dropped");
+    }
+}
+
+/// `map` whose function's capture panics when dropped, the last reference
+/// to it let go on the caller or on a worker, whichever ends last: `map`
+/// returns every outcome, no panic reaches the caller, and both workers
+/// live on.
+#[test]
+fn map_whose_functions_capture_panics_when_dropped_loses_nothing() {
+    common::hide_panics_starting_with("cwa:");
+    let pool = ThreadPool::new(2);
+    for round in 0..30 {
+        let bomb = BombOnDrop;
+        let outcomes = pool.map(0..(round * 37 + 1), move |n: u32| {
+            let _keep = &bomb;
+            n + 1
+        });
+        assert_eq!(
+            outcomes,
+            (1..=(round * 37 + 1)).map(Ok).collect::<Vec<_>>(),
+            "round {round}"
+        );
+    }
+    let tickets: Vec<_> = (0..4)
+        .map(|n| pool.submit(|n: u32| n, n).unwrap())
+        .collect();
+    for (n, t) in tickets.into_iter().enumerate() {
+        assert_eq!(t.wait(), Ok(n as u32));
+    }
+    assert_eq!(pool.stats().workers, 2);
 }
