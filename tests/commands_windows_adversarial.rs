@@ -287,6 +287,35 @@ fn many_mixed_commands_on_two_workers_each_end_once_with_their_own_outcome() {
     assert_no_command_threads_left();
 }
 
+/// Timeouts at their limits: `Duration::MAX` (no deadline can be
+/// computed) runs the command to its end; `Duration::ZERO` ends it
+/// `TimedOut` or, if it was quicker than the first look, with its output;
+/// neither panics or leaves a child.
+#[test]
+fn command_timeouts_of_zero_and_max_neither_panic_nor_leave_a_child() {
+    let _serial = serial();
+    let pool = ThreadPool::new(2);
+    for _ in 0..10 {
+        let max = pool
+            .submit_command_timeout(sh("echo max"), Duration::MAX)
+            .unwrap();
+        let zero = pool
+            .submit_command_timeout(sh("echo zero"), Duration::ZERO)
+            .unwrap();
+        assert_eq!(waited(max).expect("no deadline").stdout, b"max\n");
+        match waited(zero) {
+            Ok(out) => assert_eq!(out.stdout, b"zero\n"),
+            Err(TaskError::Failed(CommandError::TimedOut { after, stdout, .. })) => {
+                assert_eq!(after, Duration::ZERO);
+                assert!(b"zero\n".starts_with(&stdout));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    pool.shutdown().unwrap();
+    assert_no_children();
+}
+
 /// Both pipes filled far past their 64 KiB at once, 8 MiB each: every byte
 /// arrives, in order, and the request ends.
 #[test]
