@@ -44,10 +44,8 @@ fn new_sink() -> Sink {
 
 /// Takes what `sink` holds, for good: a reader still running (its pipe held
 /// open by a process the child started) finds nobody to read for any more
-/// and stops, closing its end of the pipe. It went on reading into the
-/// emptied buffer, which nobody read: a background job that writes for
-/// ever (`yes &`) filled the heap without bound, and never met a full or
-/// closed pipe to stop it.
+/// and stops, closing its end of the pipe, so a background job that writes
+/// for ever (`yes &`) meets a closed pipe rather than filling the heap.
 fn take(sink: &Sink) -> Vec<u8> {
     // Only appends happen under the lock, so a poisoned one is consistent.
     sink.lock()
@@ -639,8 +637,8 @@ impl Output {
 
 /// On every way out of `run` (`Killed`, an error, a panic), the readers
 /// are told that nobody reads for them any more, as `take` tells them
-/// after a timeout: a reader left appending for a killed command kept the
-/// output of a background job that writes for ever, without bound.
+/// after a timeout: otherwise a reader would keep appending, for a killed
+/// command, the output of a background job that writes for ever.
 impl Drop for Output {
     fn drop(&mut self) {
         take(&self.stdout);
