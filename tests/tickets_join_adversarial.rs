@@ -666,3 +666,57 @@ fn a_stack_size_no_thread_can_have_fails_create_workers_cleanly() {
     assert!(matches!(made, Ok(Err(_))), "{made:?}");
     assert_eq!(pool.workers(), 0);
 }
+
+/// An autoscaling pool whose threads cannot start (a stack size no thread
+/// can have; in practice, a process at its thread limit): a request put
+/// there has no worker to run it, and `wait` says so
+/// (`NoWorkersAvailable`), as it does on a pool with no worker, instead of
+/// blocking until its timeout (or, without one, for ever).
+#[test]
+fn wait_on_an_autoscaling_pool_that_cannot_start_a_thread_says_no_workers() {
+    let pool = ThreadPool::builder()
+        .workers(0)
+        .min_workers(0)
+        .max_workers(2)
+        .stack_size(usize::MAX)
+        .build()
+        .unwrap();
+    pool.put_request(WorkRequest::new(|n: u8| n, 1)).unwrap();
+    assert_eq!(pool.workers(), 0);
+    let waited = pool.wait_timeout(Duration::from_secs(5));
+    assert_eq!(
+        waited,
+        Err(callpool::WaitError::NoWorkersAvailable { pending: 1 })
+    );
+}
+
+/// The same pool with a full bounded queue: a put that would wait for a
+/// worker is refused with `NoWorkers`, as on a pool with none, instead of
+/// trying (and failing) to start a thread over and over until its
+/// timeout (or, without one, for ever).
+#[test]
+fn a_put_on_a_full_autoscaling_pool_that_cannot_start_a_thread_is_refused() {
+    let pool = ThreadPool::builder()
+        .workers(0)
+        .min_workers(0)
+        .max_workers(2)
+        .queue_capacity(1)
+        .stack_size(usize::MAX)
+        .build()
+        .unwrap();
+    pool.put_request(WorkRequest::new(|n: u8| n, 1)).unwrap();
+    // Unfixed, the put looped past its timeout, failing a spawn each time.
+    let (pool, second) = within(
+        "a timed put on a pool that cannot start a thread",
+        move || {
+            let second =
+                pool.put_request_timeout(WorkRequest::new(|n: u8| n, 2), Duration::from_secs(5));
+            (pool, second)
+        },
+    );
+    assert!(
+        matches!(second, Err(callpool::PutError::NoWorkers(_))),
+        "{second:?}"
+    );
+    assert_eq!(pool.workers(), 0);
+}

@@ -130,9 +130,10 @@ pub(crate) struct Pool {
     /// Mirror of `Workers::threads`, written under the lock, read without it
     /// by waiters deciding whether any result can still arrive.
     threads: AtomicUsize,
-    /// How many times `threads` has changed (raised before each change):
-    /// a waiter that saw no thread tells "none throughout" from "none
-    /// now, after one ran and left" (`Threads::stranded`).
+    /// How many times a thread has left `threads` (raised before each
+    /// exit): a waiter that saw no thread tells "none throughout" from
+    /// "none now, after one ran and left" (`Threads::stranded`). A start
+    /// needs no raise: the thread shows in the count until its exit.
     thread_changes: AtomicU64,
     /// Every handle's inbox, to wake its waiters when the last thread exits.
     inboxes: Mutex<Inboxes>,
@@ -230,16 +231,17 @@ impl Pool {
         self.threads.load(Ordering::SeqCst)
     }
 
-    /// How many times the thread count has changed so far (raised before
-    /// each change, `SeqCst`), for [`no_thread_since`](Self::no_thread_since).
+    /// How many threads have left so far (raised before each exit's
+    /// count, `SeqCst`), for [`no_thread_since`](Self::no_thread_since).
     pub(crate) fn thread_changes(&self) -> u64 {
         self.thread_changes.load(Ordering::SeqCst)
     }
 
     /// Whether no thread is left and none started or left since
     /// `thread_changes` read `changes`: "no thread throughout", not just
-    /// "none now" after one ran and left (a change is counted before the
-    /// count it makes, so a count of none read here shows with its change).
+    /// "none now" after one ran and left (an exit is counted before the
+    /// count it makes, so a count of none read here shows with its exit; a
+    /// thread that started since and is still there shows in the count).
     pub(crate) fn no_thread_since(&self, changes: u64) -> bool {
         self.threads() == 0 && self.thread_changes() == changes
     }

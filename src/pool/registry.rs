@@ -252,7 +252,12 @@ impl Pool {
         let gone_on_exit = Gone(Arc::clone(&gone));
         // Count the thread before it starts, so that it can never be seen
         // exiting before it was counted; roll back if it does not start.
-        self.set_threads(workers, workers.threads + 1);
+        // Neither step raises `thread_changes`: a thread counted here shows
+        // in the count until it exits, and its exit raises it; one that
+        // never started ran nothing, and a raise for it would make a waiter
+        // (or a put) that saw no thread, and tried to start one, take it
+        // for one that ran and left, and wait for a result that cannot come.
+        self.count_threads(workers, workers.threads + 1);
         let pool = Arc::clone(self);
         let index = workers.next_index;
         match builder.spawn(move || {
@@ -280,10 +285,19 @@ impl Pool {
                 Ok(())
             }
             Err(e) => {
-                self.set_threads(workers, workers.threads - 1);
+                self.count_threads(workers, workers.threads - 1);
                 Err(e)
             }
         }
+    }
+
+    /// Sets the thread count without raising `thread_changes` (see
+    /// `spawn_worker`).
+    fn count_threads(&self, workers: &mut Workers, threads: usize) {
+        workers.threads = threads;
+        // SeqCst: see `Pool::threads`.
+        self.threads
+            .store(threads, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn set_threads(&self, workers: &mut Workers, threads: usize) {
