@@ -624,6 +624,187 @@ fn polls_nested_in_a_callback_run_each_callback_once() {
     });
 }
 
+/// One node of a random join tree: a leaf that may panic, a join of two
+/// subtrees, or a subtree run under `catch_unwind`.
+enum Node {
+    Leaf { index: usize, panics: bool },
+    Join(Box<Node>, Box<Node>),
+    Catch(Box<Node>),
+}
+
+fn random_tree(rng: &mut common::Rng, depth: u32, leaves: &mut usize) -> Node {
+    if depth == 0 || rng.chance(15) {
+        let index = *leaves;
+        *leaves += 1;
+        return Node::Leaf {
+            index,
+            panics: rng.chance(10),
+        };
+    }
+    let node = Node::Join(
+        Box::new(random_tree(rng, depth - 1, leaves)),
+        Box::new(random_tree(rng, depth - 1, leaves)),
+    );
+    if rng.chance(20) {
+        Node::Catch(Box::new(node))
+    } else {
+        node
+    }
+}
+
+/// What a tree's leaves record: runs, and drops of each leaf's capture.
+struct Marks {
+    runs: Vec<AtomicUsize>,
+    drops: Arc<Vec<AtomicUsize>>,
+    joins_entered: AtomicUsize,
+    join_drops: Arc<AtomicUsize>,
+}
+
+struct LeafCapture(Arc<Vec<AtomicUsize>>, usize);
+
+impl Drop for LeafCapture {
+    fn drop(&mut self) {
+        self.0[self.1].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs `node`; `Err` with the leaf index of the panic that came out.
+fn run_tree(cx: &Context<'_>, node: &Node, marks: &Marks) -> Result<(), usize> {
+    match node {
+        Node::Leaf { index, panics } => {
+            let capture = LeafCapture(Arc::clone(&marks.drops), *index);
+            marks.runs[*index].fetch_add(1, Ordering::SeqCst);
+            drop(capture);
+            if *panics {
+                panic!("trial: leaf {index}");
+            }
+            Ok(())
+        }
+        Node::Join(a, b) => {
+            marks.joins_entered.fetch_add(1, Ordering::SeqCst);
+            let (ca, cb) = (
+                Dropped(Arc::clone(&marks.join_drops)),
+                Dropped(Arc::clone(&marks.join_drops)),
+            );
+            let _ = cx.join(
+                move |cx| {
+                    let _ca = ca;
+                    run_tree(cx, a, marks)
+                },
+                move |cx| {
+                    let _cb = cb;
+                    run_tree(cx, b, marks)
+                },
+            );
+            Ok(())
+        }
+        Node::Catch(inner) => {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_tree(cx, inner, marks)
+            })) {
+                Ok(r) => r,
+                Err(payload) => Err(leaf_of(
+                    &payload.downcast::<String>().expect("a leaf's panic"),
+                )),
+            }
+        }
+    }
+}
+
+fn leaf_of(message: &str) -> usize {
+    message
+        .strip_prefix("trial: leaf ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a leaf's panic: {message}"))
+}
+
+/// The panic that came out of `node` in a run whose leaves ran `runs`
+/// times, if any: a first half's, if it panicked, else the second's.
+fn escaped(node: &Node, runs: &[usize]) -> Option<usize> {
+    match node {
+        Node::Leaf { index, panics } => (runs[*index] == 1 && *panics).then_some(*index),
+        Node::Join(a, b) => escaped(a, runs).or_else(|| escaped(b, runs)),
+        Node::Catch(_) => None,
+    }
+}
+
+/// Fails unless the run is one the join's promises allow: each leaf ran
+/// at most once; a subtree that was reached ran whole, but for a second
+/// half after a first half that panicked, which either ran (whole, by
+/// these rules) or did not run at all.
+fn check_tree(node: &Node, runs: &[usize], reached: bool) {
+    match node {
+        Node::Leaf { index, .. } => {
+            let expected = usize::from(reached);
+            assert_eq!(runs[*index], expected, "leaf {index} (reached: {reached})");
+        }
+        Node::Join(a, b) => {
+            check_tree(a, runs, reached);
+            let b_ran = reached && (escaped(a, runs).is_none() || any_ran(b, runs));
+            check_tree(b, runs, b_ran);
+        }
+        Node::Catch(inner) => check_tree(inner, runs, reached),
+    }
+}
+
+fn any_ran(node: &Node, runs: &[usize]) -> bool {
+    match node {
+        Node::Leaf { index, .. } => runs[*index] > 0,
+        Node::Join(a, b) => any_ran(a, runs) || any_ran(b, runs),
+        Node::Catch(inner) => any_ran(inner, runs),
+    }
+}
+
+/// Random join trees with panicking leaves and `catch_unwind` at random
+/// nodes, on 1 to 3 workers: every leaf runs at most once and only a
+/// first half's panic skips a second half; every capture is dropped
+/// exactly once; the request's outcome is the panic the tree says.
+#[test]
+fn random_join_trees_with_panics_and_catches_keep_every_half_exactly_once() {
+    quiet();
+    within("random join trees", || {
+        let mut rng = common::Rng(0x9E37_79B9_7F4A_7C15);
+        for round in 0..2_000 {
+            let workers = 1 + round % 3;
+            let pool = ThreadPool::new(workers);
+            let mut count = 0;
+            let tree = Arc::new(random_tree(&mut rng, 7, &mut count));
+            let marks = Arc::new(Marks {
+                runs: (0..count).map(|_| AtomicUsize::new(0)).collect(),
+                drops: Arc::new((0..count).map(|_| AtomicUsize::new(0)).collect()),
+                joins_entered: AtomicUsize::new(0),
+                join_drops: common::counter(),
+            });
+            let (t, m) = (Arc::clone(&tree), Arc::clone(&marks));
+            let ticket = pool
+                .submit_with_context(move |cx: &Context<'_>, ()| run_tree(cx, &t, &m), ())
+                .unwrap();
+            let outcome = ticket.wait();
+            let runs: Vec<usize> = marks
+                .runs
+                .iter()
+                .map(|r| r.load(Ordering::SeqCst))
+                .collect();
+            check_tree(&tree, &runs, true);
+            match (escaped(&tree, &runs), &outcome) {
+                (None, Ok(_)) => {}
+                (Some(leaf), Err(TaskError::Panicked(m))) if leaf_of(m) == leaf => {}
+                (e, o) => panic!("round {round}: expected {e:?}, got {o:?}"),
+            }
+            for (i, r) in runs.iter().enumerate() {
+                let d = marks.drops[i].load(Ordering::SeqCst);
+                assert_eq!(d, *r, "round {round}: leaf {i} ran {r} times, dropped {d}");
+            }
+            // Each join's two captures: dropped exactly once each, run or not.
+            assert_eq!(
+                marks.join_drops.load(Ordering::SeqCst),
+                2 * marks.joins_entered.load(Ordering::SeqCst),
+                "round {round}"
+            );
+        }
+    });
+}
+
 // ---------------------------------------------------------------------------
 // The builder at its limits.
 // ---------------------------------------------------------------------------
