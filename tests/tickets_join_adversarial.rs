@@ -805,6 +805,49 @@ fn random_join_trees_with_panics_and_catches_keep_every_half_exactly_once() {
     });
 }
 
+/// Every worker dismissed from inside a join's first half (`resize(0)`),
+/// while the second half may already be queued for the worker dismissed
+/// with it: the join still runs it exactly once, the request ends, and a
+/// worker added later finds nothing of it left to run.
+#[test]
+fn resize_to_zero_inside_a_first_half_still_runs_the_second_once() {
+    within("resize(0) inside a join", || {
+        for round in 0..100 {
+            let pool = ThreadPool::new(2);
+            let inner = pool.clone();
+            let b_runs = common::counter();
+            let br = Arc::clone(&b_runs);
+            let ticket = pool
+                .submit_with_context(
+                    move |cx: &Context<'_>, ()| {
+                        cx.join(
+                            move |_| {
+                                inner.resize(0).unwrap();
+                                1
+                            },
+                            move |_| {
+                                br.fetch_add(1, Ordering::SeqCst);
+                                2
+                            },
+                        )
+                    },
+                    (),
+                )
+                .unwrap();
+            assert_eq!(ticket.wait(), Ok((1, 2)), "round {round}");
+            assert_eq!(b_runs.load(Ordering::SeqCst), 1, "round {round}");
+            pool.join_all_dismissed_workers();
+            assert_eq!(pool.workers(), 0);
+            pool.resize(1).unwrap();
+            assert_eq!(pool.submit(|n: u8| n, 5).unwrap().wait(), Ok(5));
+            common::until(|| pool.queued() == 0);
+            assert_eq!(b_runs.load(Ordering::SeqCst), 1, "round {round}");
+            let stats = pool.stats();
+            assert_eq!(stats.completed, 2, "round {round}: {stats:?}");
+        }
+    });
+}
+
 // ---------------------------------------------------------------------------
 // The builder at its limits.
 // ---------------------------------------------------------------------------
