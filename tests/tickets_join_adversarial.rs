@@ -944,3 +944,43 @@ fn a_put_on_a_full_autoscaling_pool_that_cannot_start_a_thread_is_refused() {
     );
     assert_eq!(pool.workers(), 0);
 }
+
+/// A thread that keeps trying to add a worker the OS refuses, while
+/// another waits on the pool: each try counts the thread for a moment
+/// before its spawn fails, and a wait that looks then must still learn,
+/// once the count is back to none, that nothing can run its request.
+#[test]
+fn a_wait_beside_failing_create_workers_says_no_workers() {
+    let pool = ThreadPool::builder()
+        .workers(0)
+        .stack_size(usize::MAX)
+        .build()
+        .unwrap();
+    pool.put_request(WorkRequest::new(|n: u8| n, 1)).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tries = common::counter();
+    let adder = {
+        let (pool, stop, tries) = (pool.clone(), Arc::clone(&stop), Arc::clone(&tries));
+        thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                assert!(pool.create_workers(1).is_err());
+                tries.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    common::until(|| tries.load(Ordering::SeqCst) > 10);
+    let no_workers = Err(callpool::WaitError::NoWorkersAvailable { pending: 1 });
+    let mut waits = 0;
+    let mut last = no_workers;
+    while waits < 20_000 && last == no_workers {
+        last = pool.wait_timeout(Duration::from_secs(5));
+        waits += 1;
+    }
+    stop.store(true, Ordering::SeqCst);
+    adder.join().unwrap();
+    let tries = tries.load(Ordering::SeqCst);
+    assert_eq!(
+        last, no_workers,
+        "wait {waits}, after {tries} failed spawns"
+    );
+}

@@ -239,7 +239,8 @@ impl Pool {
 
     /// Spawns one worker. Called with the workers lock held so that the
     /// counts and the registry change together; the new thread takes that
-    /// lock only as it exits.
+    /// lock only as it starts (waiting until it is counted) and as it
+    /// exits.
     fn spawn_worker(self: &Arc<Self>, workers: &mut Workers) -> std::io::Result<()> {
         let name = format!("{}-{}", self.config.thread_name, workers.next_index);
         let mut builder = thread::Builder::new().name(name.clone());
@@ -250,17 +251,16 @@ impl Pool {
         let worker_flags = Arc::clone(&flags);
         let gone = Arc::new(AtomicBool::new(false));
         let gone_on_exit = Gone(Arc::clone(&gone));
-        // Count the thread before it starts, so that it can never be seen
-        // exiting before it was counted; roll back if it does not start.
-        // Neither step raises `thread_changes`: a thread counted here shows
-        // in the count until it exits, and its exit raises it; one that
-        // never started ran nothing, and a raise for it would make a waiter
-        // (or a put) that saw no thread, and tried to start one, take it
-        // for one that ran and left, and wait for a result that cannot come.
-        self.count_threads(workers, workers.threads + 1);
+        // The thread is counted once spawned, and waits for the workers
+        // lock (held here) before it does anything: so it is counted before
+        // it can take a request or exit. Counted before the spawn instead,
+        // a spawn the OS refused would show for a moment as a thread that
+        // is not there: a waiter that looked then would wait for its result
+        // with nobody left to wake it.
         let pool = Arc::clone(self);
         let index = workers.next_index;
         match builder.spawn(move || {
+            drop(pool.workers());
             GONE.with(|slot| *slot.borrow_mut() = Some(gone_on_exit));
             pool.mark_worker_thread();
             if pool.config.quiet_panics {
@@ -278,21 +278,21 @@ impl Pool {
             worker::run(&pool, worker_flags, state, index);
         }) {
             Ok(handle) => {
+                // No raise of `thread_changes`: the thread shows in the count
+                // until its exit, which raises it.
+                self.count_threads(workers, workers.threads + 1);
                 workers.next_index += 1;
                 let thread = Thread { handle, gone };
                 workers.live.push(Worker { flags, thread });
                 log::debug!("callpool: started worker {name}");
                 Ok(())
             }
-            Err(e) => {
-                self.count_threads(workers, workers.threads - 1);
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
     }
 
-    /// Sets the thread count without raising `thread_changes` (see
-    /// `spawn_worker`).
+    /// Counts a thread just started, without raising `thread_changes`
+    /// (see `spawn_worker`).
     fn count_threads(&self, workers: &mut Workers, threads: usize) {
         workers.threads = threads;
         // SeqCst: see `Pool::threads`.
