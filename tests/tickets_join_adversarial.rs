@@ -984,3 +984,33 @@ fn a_wait_beside_failing_create_workers_says_no_workers() {
         "wait {waits}, after {tries} failed spawns"
     );
 }
+
+/// Thread names with odd characters, an empty one and a very long one
+/// build, and each worker is named `{prefix}-{index}` as documented.
+#[test]
+fn odd_thread_names_build_and_name_each_worker_prefix_dash_index() {
+    let long = "x".repeat(4096);
+    for prefix in ["näme %s\t\u{1F600}/\\", "", long.as_str(), "-", "a-1"] {
+        let pool = ThreadPool::builder()
+            .workers(2)
+            .thread_name(prefix)
+            .build()
+            .unwrap();
+        for _ in 0..4 {
+            let ticket = pool
+                .submit_with_context(
+                    |cx: &Context<'_>, ()| {
+                        (
+                            cx.worker_index().expect("on a worker"),
+                            thread::current().name().map(str::to_owned),
+                        )
+                    },
+                    (),
+                )
+                .unwrap();
+            let (index, name) = ticket.wait().unwrap();
+            assert!(index < 2);
+            assert_eq!(name, Some(format!("{prefix}-{index}")));
+        }
+    }
+}
