@@ -23,6 +23,13 @@ use crate::unwind;
 /// the iterator goes on after it). Dropping the iterator drops the tickets
 /// left, which does not cancel them (see [`Ticket`]).
 ///
+/// # Panics
+///
+/// In `next`, for a ticket whose outcome was already taken by polling it
+/// to `Ready` as a future (through `&mut ticket`), as [`Ticket::wait`]
+/// panics; so too for such a ticket given to
+/// [`push`](AsCompleted::push).
+///
 /// # Examples
 ///
 /// ```

@@ -415,6 +415,12 @@ impl<T, E> Ticket<T, E> {
     /// The outcome if the request has ended, or the ticket back if not;
     /// never blocks.
     ///
+    /// Unlike [`wait`](Self::wait) and [`wait_timeout`](Self::wait_timeout),
+    /// it never runs the request on the calling thread. So inside a
+    /// callable of the same pool, a loop of `try_result` (or an `.await`)
+    /// may wait for ever for a request queued behind the very worker that
+    /// loops, as on a one-worker pool: there, use `wait`.
+    ///
     /// # Errors
     ///
     /// The ticket itself, unchanged, when the request has not ended yet.
