@@ -205,6 +205,9 @@ struct World {
     no_cb_panics: AtomicBool,
     /// What each program thread is doing, for the watchdog's report.
     doing: Mutex<HashMap<usize, String>>,
+    /// Ids of children put through a `Context`, for `cancel(id)` (held in
+    /// their worker's slot, or queued).
+    child_ids: Mutex<Vec<(RequestId, Arc<Rec>)>>,
     /// Request id to token, for the last burst.
     ids: Mutex<HashMap<u64, Arc<Rec>>>,
 }
@@ -304,6 +307,11 @@ fn body(g: &mut Guard, fate: u8, spin: u32) -> Result<u32, String> {
 fn outcome(g: &mut Guard, fate: u8, spin: u32) -> Result<u32, String> {
     for _ in 0..spin {
         std::hint::spin_loop();
+    }
+    // Now and then a longer callable (spin % 37 is as good as a draw),
+    // so that queues fill and cancels find requests held or queued.
+    if spin % 37 == 0 {
+        thread::sleep(Duration::from_micros(u64::from(spin % 300)));
     }
     match fate {
         1 => {
@@ -436,7 +444,13 @@ fn parent_request(
         let f = fate(rng);
         (home.downgrade(), Arc::clone(&t), guard(&t, f), f)
     });
-    let n_children = rng.below(4) as usize;
+    // Sometimes more than 64, so that the held children go to the queue
+    // in a batch while the callable still runs.
+    let n_children = if rng.chance(8) {
+        60 + rng.below(20) as usize
+    } else {
+        rng.below(4) as usize
+    };
     let children: Vec<(Arc<Rec>, WorkRequest)> = (0..n_children)
         .map(|_| {
             let (_, child) = world.token(Kind::Callback);
@@ -452,6 +466,7 @@ fn parent_request(
         (child, cg)
     });
     let join = rng.chance(50);
+    let w0 = Arc::clone(world);
     let (w1, w2) = (Arc::clone(world), Arc::clone(world));
     let (r1, r2) = (Arc::clone(rec), Arc::clone(rec));
     WorkRequest::with_context(
@@ -459,7 +474,10 @@ fn parent_request(
             g.run();
             for (child, req) in children {
                 match cx.put(req) {
-                    Ok(_) => child.limbo.store(false, SeqCst),
+                    Ok(id) => {
+                        child.limbo.store(false, SeqCst);
+                        w0.child_ids.lock().unwrap().push((id, Arc::clone(&child)));
+                    }
                     Err(e) => {
                         child.limbo.store(false, SeqCst);
                         child.refused.fetch_add(1, SeqCst);
@@ -923,7 +941,23 @@ impl Program<'_> {
                     }
                 }
             }
-            81..=84 => {
+            81..=82 => {
+                // A child's id: found only on the handle that put its
+                // parent (or a clone), while it is held or queued.
+                let child = {
+                    let ids = world.child_ids.lock().unwrap();
+                    (!ids.is_empty()).then(|| {
+                        let i = self.rng.below(ids.len() as u64) as usize;
+                        (ids[i].0, Arc::clone(&ids[i].1))
+                    })
+                };
+                if let Some((id, rec)) = child {
+                    if self.handles[h].pool.cancel(id) {
+                        rec.cancel_true.fetch_add(1, SeqCst);
+                    }
+                }
+            }
+            83..=84 => {
                 let hd = &self.handles[h];
                 if !hd.ids.is_empty() {
                     let i = self.rng.below(hd.ids.len() as u64) as usize;
@@ -1303,6 +1337,7 @@ fn run_seed(seed: u64) -> Vec<String> {
         control: Mutex::new(()),
         no_cb_panics: AtomicBool::new(false),
         ids: Mutex::new(HashMap::new()),
+        child_ids: Mutex::new(Vec::new()),
         doing: Mutex::new(HashMap::new()),
     });
     let (done_tx, done_rx) = mpsc::channel::<()>();
