@@ -477,6 +477,10 @@ fn parent_request(
                     Ok(id) => {
                         child.limbo.store(false, SeqCst);
                         w0.child_ids.lock().unwrap().push((id, Arc::clone(&child)));
+                        w0.ids
+                            .lock()
+                            .unwrap()
+                            .insert(id.value(), Arc::clone(&child));
                     }
                     Err(e) => {
                         child.limbo.store(false, SeqCst);
@@ -489,7 +493,13 @@ fn parent_request(
                 match cx.execute(move || {
                     cg.run();
                 }) {
-                    Ok(_) => child.limbo.store(false, SeqCst),
+                    Ok(id) => {
+                        child.limbo.store(false, SeqCst);
+                        w0.ids
+                            .lock()
+                            .unwrap()
+                            .insert(id.value(), Arc::clone(&child));
+                    }
                     Err(e) => {
                         child.limbo.store(false, SeqCst);
                         child.refused.fetch_add(1, SeqCst);
@@ -1208,13 +1218,21 @@ fn make_batch(world: &Arc<World>, rng: &mut Rng, n: usize) -> (Vec<WorkRequest>,
 fn burst(world: &Arc<World>, rng: &mut Rng, pool: &ThreadPool, n: usize) -> Vec<Arc<Rec>> {
     let mut out = Vec::new();
     for _ in 0..n {
-        let kind = match rng.below(4) {
+        let kind = match rng.below(5) {
             0 => Kind::Exec,
             1 => Kind::Stream,
             _ => Kind::Callback,
         };
-        let (_, rec) = world.token(kind);
+        let parent = kind == Kind::Callback && rng.chance(30);
+        let (first, rec) = world.token(kind);
         let req = match kind {
+            // A parent's children and nested ticket belong to the burst
+            // too: a shutdown may find them held, queued or running.
+            _ if parent => {
+                let req = parent_request(world, rng, &rec, pool);
+                out.extend(world.recs.lock().unwrap()[first + 1..].iter().cloned());
+                req
+            }
             Kind::Exec => {
                 let f = fate(rng);
                 let mut g = guard(&rec, f);
@@ -1286,12 +1304,16 @@ fn batch_seen(members: &[Arc<Rec>]) -> (usize, usize, usize, usize) {
 
 /// Records what a shutdown handed back: never another handle's.
 fn hand_back(world: &World, back: &[WorkRequest], other_burst: &[Arc<Rec>]) {
-    let map = world.ids.lock().unwrap().clone();
     for req in back {
-        match map.get(&req.id().value()) {
+        // A child's callable notes its id once its put has returned, which
+        // may be after the shutdown took the child: wait for the note.
+        let id = req.id().value();
+        common::until(|| world.ids.lock().unwrap().contains_key(&id));
+        let rec = world.ids.lock().unwrap().get(&id).cloned();
+        match rec {
             Some(r) => {
                 r.handed_back.fetch_add(1, SeqCst);
-                if other_burst.iter().any(|o| Arc::ptr_eq(o, r)) {
+                if other_burst.iter().any(|o| Arc::ptr_eq(o, &r)) {
                     world.violation("a shutdown handed back another handle's request".into());
                 }
                 r.relaxed.store(false, SeqCst);
