@@ -10,12 +10,24 @@
 //! checks that every accepted request ended in exactly one way, exactly
 //! once, that no callable ran twice, that no callback ran on a worker,
 //! that every capture was dropped exactly once, that `pending()` is 0
-//! after the final `wait`, and that `stats()` agrees with what ran.
+//! after the final `wait`, and that `stats()` and batches' progress agree
+//! with what was recorded. A mid-program `shutdown_now` or `close` from a
+//! thread of its own, a last burst that the ending finds queued (sometimes
+//! with no worker left), parents whose children a shutdown meets held, and
+//! tickets that must hear `Cancelled` once the pool closes are in it too.
+//!
+//! Only what the docs promise is checked. Where an outcome may be lost by
+//! design (its handle dropped, a callback's panic through the put that
+//! held it, `shutdown_now` discarding its handle's results), the request
+//! is checked for "at most once" only. The program never does what the docs
+//! name as a deadlock (a thread blocked on one handle while workers wait on
+//! another handle's full result queue that nobody polls).
 //!
 //! `SOAK_SEED=n` reruns one seed; `SOAK_SEEDS=n` sets the count of the
-//! long (ignored) run; `SOAK_FIRST=n` its first seed. Nothing here is
+//! long (ignored) run, `SOAK_FIRST=n` its first seed; `SOAK_DEBUG=1`
+//! prints each seed's shape and the ending's steps. Nothing here is
 //! decided by time: a per-seed watchdog turns a hang into an abort that
-//! prints the seed.
+//! prints the seed, its shape, its phase and what each thread was doing.
 
 mod common;
 
