@@ -69,7 +69,10 @@ impl ThreadPool {
     /// worker is left to make room (where `put_request` returns
     /// [`PutError::NoWorkers`](crate::PutError::NoWorkers)), even the
     /// first: the batch is returned, its members cancelled, so that their
-    /// callbacks hear it.
+    /// callbacks hear it. And if one of this handle's callbacks panics
+    /// while the put waits for room (the wait runs them), the panic passes
+    /// through `put_batch` and the members not yet queued are cancelled
+    /// the same way, so the batch still ends.
     ///
     /// Once a member with a user-chosen id has ended, that id is free for
     /// another request on this handle, as for any request: the batch

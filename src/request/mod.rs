@@ -515,7 +515,9 @@ impl<W, T, E, R, X> Request<W, T, E, R, X> {
     /// The deadline is checked when a worker takes the request, so an
     /// expired request still waits its turn in the queue (no timer thread
     /// wakes anything up for it); its callback runs when the handle is next
-    /// polled after that.
+    /// polled after that. One that a shutdown sweeps out of the queue
+    /// before a worker takes it hears [`TaskError::Cancelled`], past its
+    /// deadline or not.
     ///
     /// # Examples
     ///
