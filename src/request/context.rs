@@ -112,7 +112,12 @@ impl<'a> Context<'a> {
     /// # Panics
     ///
     /// If the state is already borrowed: a callable holding one guard asks
-    /// for another.
+    /// for another; or a callable holding a guard waits (in a
+    /// [`scope`](crate::ThreadPool::scope), a [`join`](Context::join) or a
+    /// ticket's [`wait`](crate::Ticket::wait)), and the request its worker
+    /// runs meanwhile, on the same thread and so with the same state, asks
+    /// for it. Take the guard inside each request, and drop it before
+    /// waiting.
     ///
     /// # Examples
     ///
