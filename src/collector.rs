@@ -487,15 +487,7 @@ where
                 Err(error)
             }
             Err((request, payload)) => {
-                // One of the handle's callbacks panicked while a timed put
-                // waited for room: nothing was put, as in `put_work`, and
-                // the panic goes on. (Left pending, its `Cancelled` came
-                // out of `outcomes` under an id no put returned.)
-                self.pending.remove(&id);
-                log::warn!(
-                    "callpool: request {id} was not put: a callback panicked while the put waited"
-                );
-                disown(request);
+                self.forget_unput(id, request);
                 if let Some((callable, arg)) = take_parts(&parts) {
                     unwind::drop_contained("a callable that was not put", callable);
                     unwind::drop_contained("an argument that was not put", arg);
@@ -731,20 +723,22 @@ where
                 Err(err)
             }
             Err((request, payload)) => {
-                // One of the handle's callbacks panicked while the put
-                // waited for room: nothing was put, as for a refusal, and
-                // the panic goes on. (Left pending, its `Cancelled` came
-                // out of `outcomes` under an id no put returned, and took
-                // the place of its callback.)
-                self.pending.remove(&id);
-                log::warn!(
-                    "callpool: request {id} was not put: a callback panicked while the put waited"
-                );
-                unwind::drop_contained("a request that was not put", request);
+                self.forget_unput(id, request);
                 unwind::drop_contained("a collector callback that was not put", then);
                 panic::resume_unwind(payload)
             }
         }
+    }
+
+    /// For a put that one of the handle's callbacks interrupted with a
+    /// panic while it waited for room: nothing was put, and the caller lets
+    /// the panic go on. The request leaves the pending set (left there, its
+    /// `Cancelled` would come out of `outcomes` under an id no put
+    /// returned) and is disowned, so it sends nothing to the channel.
+    fn forget_unput(&mut self, id: RequestId, request: WorkRequest) {
+        self.pending.remove(&id);
+        log::warn!("callpool: request {id} was not put: a callback panicked while the put waited");
+        disown(request);
     }
 
     /// Blocks until the next outcome of a request put here arrives and

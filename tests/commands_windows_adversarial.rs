@@ -130,13 +130,7 @@ impl Drop for KillOnDrop {
 fn a_killed_commands_writing_grandchild_is_not_read_and_kept_for_ever() {
     let _serial = serial();
     let marker = marker("yes");
-    let mut cmd = Command::new("sh");
-    cmd.args([
-        "-c",
-        "yes callpool >&2 & echo $! > \"$1\"; exec sleep 30",
-        "sh",
-    ])
-    .arg(&marker);
+    let cmd = yes_behind_sleep(&marker);
     let pool = ThreadPool::new(1);
     let ticket = pool
         .submit_command_timeout(cmd, Duration::from_millis(300))
@@ -156,13 +150,7 @@ fn a_killed_commands_writing_grandchild_is_not_read_and_kept_for_ever() {
     // No reader is left to drain `yes`: it ends on the closed pipe. (A
     // reader that kept reading filled the heap at about 100 MiB a second
     // until the kernel killed the test.)
-    until(|| has_ended(pid) || common::heap::live() > HEAP_BOUND);
-    assert!(
-        common::heap::live() <= HEAP_BOUND,
-        "the abandoned pipe's reader keeps what yes writes: {} MiB",
-        common::heap::live() >> 20
-    );
-    assert!(has_ended(pid));
+    assert_yes_ends_unread(pid, "the abandoned pipe's reader");
     until(|| threads_named("-stderr").is_empty() && threads_named("-stdout").is_empty());
     let _ = fs::remove_file(&marker);
     pool.shutdown().unwrap();
@@ -177,13 +165,7 @@ fn a_killed_commands_writing_grandchild_is_not_read_and_kept_for_ever() {
 fn a_command_killed_by_shutdown_now_leaves_no_reader_keeping_its_grandchilds_output() {
     let _serial = serial();
     let marker = marker("yes-killed");
-    let mut cmd = Command::new("sh");
-    cmd.args([
-        "-c",
-        "yes callpool >&2 & echo $! > \"$1\"; exec sleep 30",
-        "sh",
-    ])
-    .arg(&marker);
+    let cmd = yes_behind_sleep(&marker);
     let pool = ThreadPool::new(1);
     let other = pool.new_handle();
     let ticket = other.submit_command(cmd).unwrap();
@@ -194,16 +176,37 @@ fn a_command_killed_by_shutdown_now_leaves_no_reader_keeping_its_grandchilds_out
         Err(TaskError::Failed(CommandError::Killed)) => {}
         other => panic!("expected a kill, got {other:?}"),
     }
-    until(|| has_ended(pid) || common::heap::live() > HEAP_BOUND);
-    assert!(
-        common::heap::live() <= HEAP_BOUND,
-        "the killed command's reader keeps what yes writes: {} MiB",
-        common::heap::live() >> 20
-    );
-    assert!(has_ended(pid));
+    assert_yes_ends_unread(pid, "the killed command's reader");
     let _ = fs::remove_file(&marker);
     assert_no_children();
     assert_no_command_threads_left();
+}
+
+/// A script whose background job (not in a group of its own, so a kill of
+/// the script misses it) writes `callpool` to the inherited stderr pipe for
+/// ever; its pid goes in `marker`, and the script sleeps 30 s.
+fn yes_behind_sleep(marker: &Path) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "yes callpool >&2 & echo $! > \"$1\"; exec sleep 30",
+        "sh",
+    ])
+    .arg(marker);
+    cmd
+}
+
+/// Waits until the `yes` of [`yes_behind_sleep`] (`pid`) ends on its closed
+/// pipe, failing instead if the live heap passes [`HEAP_BOUND`] first: a
+/// reader (`who`) that kept reading would keep what `yes` writes.
+fn assert_yes_ends_unread(pid: u32, who: &str) {
+    until(|| has_ended(pid) || common::heap::live() > HEAP_BOUND);
+    assert!(
+        common::heap::live() <= HEAP_BOUND,
+        "{who} keeps what yes writes: {} MiB",
+        common::heap::live() >> 20
+    );
+    assert!(has_ended(pid));
 }
 
 fn sh(script: &str) -> Command {

@@ -345,15 +345,14 @@ impl Inbox {
 
     /// Takes emptied boxes of executed requests from a worker, for this
     /// handle's executing thread to free (`take_spent`); gives them back if
-    /// [`SPENT_KEPT`] wait already (nobody is executing here any more), for
-    /// the worker to free itself. They hold nothing of the user's.
+    /// they would take it past [`SPENT_KEPT`] (nobody is executing here any
+    /// more), for the worker to free itself. They hold nothing of the user's.
     pub(crate) fn keep_spent(&self, boxes: &mut Vec<BoxedTask>) {
         // A plain std mutex: memory only, in no wake-up protocol.
         let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
-        // Never past the bound: a batch a worker handed back early (it ran
-        // another handle's executed request, or idled) is smaller than
-        // `SPENT_BATCH`, so after one, `len() < SPENT_KEPT` alone let up
-        // to a batch more in.
+        // The whole batch must fit: batches come in any size below
+        // `SPENT_BATCH` (a worker hands back early when it switches handle
+        // or idles), so a look at `len()` alone would pass the bound.
         if spent.len() + boxes.len() <= SPENT_KEPT {
             spent.append(boxes);
             // Relaxed: a hint; `take_spent` reads the boxes under the lock.
