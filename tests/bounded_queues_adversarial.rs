@@ -1,0 +1,1334 @@
+//! Adversarial trial: pools whose request queue *and* result queues are
+//! bounded (capacities 1-2), with several handles (clones and new handles)
+//! on one pool, several threads polling and waiting on one handle at once,
+//! callbacks that put (`put_request`, `try_put_request`,
+//! `put_request_timeout`) onto full queues of their own handle, tickets
+//! waited for inside callbacks, collectors and as-completed windows read
+//! on threads that also put, autoscaling pools growing and retiring under
+//! that load, `resize` and `dismiss_workers` to 0 and back while threads
+//! are blocked in puts and waits, and `shutdown` / `shutdown_now` from
+//! another thread while threads are blocked.
+//!
+//! Each scenario keeps a ledger: every request ends exactly once, in
+//! exactly one way (its result callback, its error callback, or handed
+//! back to the caller), its callable runs only on a worker and at most
+//! once, and its callbacks run only on a thread that handles its handle's
+//! results. Timing never decides a pass: a hang is turned into a failure
+//! by `common::within` and its kin.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, ThreadId};
+use std::time::Duration;
+
+use callpool::{
+    PollError, PutError, ShutdownError, TaskError, ThreadPool, WaitError, WeakPool, WorkRequest,
+};
+use common::{within, Rng};
+
+/// The worker threads' name prefix: a callable must run on a thread named so.
+const WORKER: &str = "bq-worker";
+
+/// How each request of a scenario ended, and where its code ran.
+struct Ledger {
+    /// Times the callable ran.
+    ran: Vec<AtomicUsize>,
+    /// Times the result callback (or a ticket's `Ok`) was heard.
+    ok: Vec<AtomicUsize>,
+    /// Times `TaskError::Cancelled` was heard.
+    cancelled: Vec<AtomicUsize>,
+    /// Any other error heard (none is expected here).
+    other: Vec<AtomicUsize>,
+    /// Times it was handed back to the test and not put again.
+    back: Vec<AtomicUsize>,
+    /// Request id (value) to index, for error callbacks and hand-backs.
+    ids: Mutex<HashMap<u64, usize>>,
+    /// The threads allowed to run callbacks.
+    pollers: Mutex<HashSet<ThreadId>>,
+    /// Callbacks run off the pollers, callables run off the workers.
+    stray: Mutex<Vec<String>>,
+    /// Batches put, and batch-done callbacks heard.
+    batches_put: AtomicUsize,
+    other_done: AtomicUsize,
+}
+
+impl Ledger {
+    fn new(n: usize) -> Arc<Ledger> {
+        let zeros = || (0..n).map(|_| AtomicUsize::new(0)).collect();
+        Arc::new(Ledger {
+            ran: zeros(),
+            ok: zeros(),
+            cancelled: zeros(),
+            other: zeros(),
+            back: zeros(),
+            ids: Mutex::new(HashMap::new()),
+            pollers: Mutex::new(HashSet::new()),
+            stray: Mutex::new(Vec::new()),
+            batches_put: AtomicUsize::new(0),
+            other_done: AtomicUsize::new(0),
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.ran.len()
+    }
+
+    /// The current thread may run this scenario's callbacks.
+    fn poller(&self) {
+        self.pollers.lock().unwrap().insert(thread::current().id());
+    }
+
+    fn on_poller(&self, what: &str, i: usize) {
+        if !self
+            .pollers
+            .lock()
+            .unwrap()
+            .contains(&thread::current().id())
+        {
+            let name = thread::current().name().map(str::to_owned);
+            self.stray
+                .lock()
+                .unwrap()
+                .push(format!("{what} of {i} on {name:?}"));
+        }
+    }
+
+    fn ran_on_worker(&self, i: usize) {
+        self.ran[i].fetch_add(1, Ordering::SeqCst);
+        let name = thread::current().name().unwrap_or("").to_owned();
+        if !name.starts_with(WORKER) {
+            self.stray
+                .lock()
+                .unwrap()
+                .push(format!("callable of {i} on {name:?}"));
+        }
+    }
+
+    fn error(&self, i: usize, e: &TaskError) {
+        match e {
+            TaskError::Cancelled => self.cancelled[i].fetch_add(1, Ordering::SeqCst),
+            _ => self.other[i].fetch_add(1, Ordering::SeqCst),
+        };
+    }
+
+    /// Request `i`: its callable runs `work` (on a worker), its result
+    /// callback runs `then` (on a poller) after counting.
+    fn request_then(
+        self: &Arc<Self>,
+        i: usize,
+        work: impl FnOnce() + Send + 'static,
+        then: impl FnOnce(usize) + Send + 'static,
+    ) -> WorkRequest {
+        let (a, b, c) = (Arc::clone(self), Arc::clone(self), Arc::clone(self));
+        let request: WorkRequest = WorkRequest::new(
+            move |i: usize| {
+                a.ran_on_worker(i);
+                work();
+                i
+            },
+            i,
+        )
+        .on_result(move |_, i| {
+            b.on_poller("result callback", i);
+            b.ok[i].fetch_add(1, Ordering::SeqCst);
+            then(i);
+        })
+        .on_error(move |id, e| {
+            let i = c.index(id.value());
+            c.on_poller("error callback", i);
+            c.error(i, &e);
+        })
+        .into();
+        self.ids.lock().unwrap().insert(request.id().value(), i);
+        request
+    }
+
+    fn request(self: &Arc<Self>, i: usize) -> WorkRequest {
+        self.request_then(i, || {}, |_| {})
+    }
+
+    fn index(&self, id: u64) -> usize {
+        self.ids.lock().unwrap()[&id]
+    }
+
+    /// A request handed back for good.
+    fn handed_back(&self, request: WorkRequest) {
+        let i = self.index(request.id().value());
+        self.back[i].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A ticket's outcome for request `i`.
+    fn ticket<T>(&self, i: usize, outcome: Result<T, TaskError>) {
+        match outcome {
+            Ok(_) => self.ok[i].fetch_add(1, Ordering::SeqCst),
+            Err(e) => {
+                self.error(i, &e);
+                0
+            }
+        };
+    }
+
+    /// Every request ended exactly once, in exactly one way; a request
+    /// ran exactly when it was heard `Ok`; all code ran where it should.
+    fn check(&self, what: &str) {
+        let mut bad = Vec::new();
+        for i in 0..self.len() {
+            let get = |v: &Vec<AtomicUsize>| v[i].load(Ordering::SeqCst);
+            let (ran, ok, cancelled, other, back) = (
+                get(&self.ran),
+                get(&self.ok),
+                get(&self.cancelled),
+                get(&self.other),
+                get(&self.back),
+            );
+            if ok + cancelled + other + back != 1 || ran != ok || other != 0 {
+                bad.push((i, ran, ok, cancelled, other, back));
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "{what}: requests not ended exactly once, (i, ran, ok, cancelled, other, back): {bad:?}"
+        );
+        let stray = self.stray.lock().unwrap();
+        assert!(stray.is_empty(), "{what}: code ran on the wrong thread: {stray:?}");
+    }
+
+    fn count(&self, of: &[AtomicUsize]) -> usize {
+        of.iter().map(|n| n.load(Ordering::SeqCst)).sum()
+    }
+}
+
+/// A pool of `workers` whose request queue holds `queue` and each result
+/// queue `results`.
+fn bounded(workers: usize, queue: usize, results: usize) -> ThreadPool {
+    ThreadPool::builder()
+        .workers(workers)
+        .queue_capacity(queue)
+        .result_capacity(results)
+        .thread_name(WORKER)
+        .build()
+        .unwrap()
+}
+
+/// Waits on `pool` (a clone of the scenario's handle) until `done` is set
+/// and nothing is pending, treating `NoWorkersAvailable` as "not yet".
+fn wait_until_done(pool: &ThreadPool, done: &AtomicBool) {
+    wait_until(pool, || done.load(Ordering::SeqCst));
+}
+
+/// Waits on `pool` until `finished()` held before a wait that found
+/// nothing pending. (`wait` may return while a callback runs on another
+/// thread, whose puts are pending again afterwards: the docs say so.)
+fn wait_until(pool: &ThreadPool, finished: impl Fn() -> bool) {
+    loop {
+        let finished = finished();
+        match pool.wait() {
+            Ok(_) => {}
+            Err(WaitError::NoWorkersAvailable { .. }) => thread::yield_now(),
+            Err(e) => panic!("wait: {e:?}"),
+        }
+        if finished && pool.pending() == 0 {
+            return;
+        }
+        thread::yield_now();
+    }
+}
+
+/// Spawns a thread named `name` (so a stray callback says where it ran).
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .unwrap()
+}
+
+/// How many times to repeat a racy scenario: `n`, times `BQ_SCALE` if set
+/// (for long local runs).
+fn rounds(n: usize) -> usize {
+    let scale = std::env::var("BQ_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    n * scale
+}
+
+// ---------------------------------------------------------------------------
+// Several threads putting and polling one handle.
+// ---------------------------------------------------------------------------
+
+/// Three threads put on clones of one handle, one with `put_request`, one
+/// with `put_request_timeout` (a refusal put again), one with
+/// `try_put_request` and a `poll` when full; two more wait on clones. Both
+/// queues hold one or two, so the putters must make room for the workers.
+#[test]
+fn three_putters_and_two_waiters_on_clones_of_one_bounded_handle() {
+    within("three putters, two waiters", || {
+        let mut rng = Rng(0xb0_0111);
+        for round in 0..rounds(20) {
+            let pool = bounded(
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+            );
+            let per = 20;
+            let ledger = Ledger::new(3 * per);
+            let done = Arc::new(AtomicUsize::new(0));
+            let putters: Vec<_> = (0..3)
+                .map(|how| {
+                    let (pool, ledger, done) =
+                        (pool.clone(), Arc::clone(&ledger), Arc::clone(&done));
+                    thread::spawn(move || {
+                        ledger.poller();
+                        for k in 0..per {
+                            let mut request = ledger.request(how * per + k);
+                            loop {
+                                let put = match how {
+                                    0 => pool.put_request(request),
+                                    1 => pool.put_request_timeout(
+                                        request,
+                                        Duration::from_micros(50),
+                                    ),
+                                    _ => pool.try_put_request(request),
+                                };
+                                match put {
+                                    Ok(_) => break,
+                                    Err(PutError::Timeout(r)) => request = r,
+                                    Err(PutError::Full(r)) => {
+                                        let _ = pool.poll();
+                                        request = r;
+                                    }
+                                    Err(e) => panic!("put: {e:?}"),
+                                }
+                            }
+                        }
+                        done.fetch_add(1, Ordering::SeqCst);
+                    })
+                })
+                .collect();
+            let all_put = Arc::new(AtomicBool::new(false));
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let (pool, ledger, all_put) =
+                        (pool.clone(), Arc::clone(&ledger), Arc::clone(&all_put));
+                    thread::spawn(move || {
+                        ledger.poller();
+                        wait_until_done(&pool, &all_put);
+                    })
+                })
+                .collect();
+            for p in putters {
+                p.join().unwrap();
+            }
+            all_put.store(true, Ordering::SeqCst);
+            for w in waiters {
+                w.join().unwrap();
+            }
+            assert_eq!(done.load(Ordering::SeqCst), 3);
+            assert_eq!(pool.pending(), 0, "round {round}");
+            ledger.check(&format!("round {round}"));
+        }
+    });
+}
+
+/// Puts `request` on `pool` the `how`-th way (0: `put_request`, 1:
+/// `put_request_timeout`, put again at each timeout, 2: `try_put_request`,
+/// with a `poll` of the same handle at each refusal, which inside a
+/// callback is a nested poll). Any other refusal is the caller's.
+fn put_somehow(pool: &ThreadPool, how: usize, mut request: WorkRequest) -> Result<(), PutError> {
+    loop {
+        let put = match how % 3 {
+            0 => pool.put_request(request),
+            1 => pool.put_request_timeout(request, Duration::from_micros(20)),
+            _ => pool.try_put_request(request),
+        };
+        match put {
+            Ok(_) => return Ok(()),
+            Err(PutError::Timeout(r)) => request = r,
+            Err(PutError::Full(r)) => {
+                match pool.poll() {
+                    Ok(_) | Err(PollError::NoResultsPending) => {}
+                    Err(e) => panic!("poll: {e:?}"),
+                }
+                request = r;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A tree of requests whose result callbacks put two children each, every
+/// third way blocking, timed or refused-and-polled, onto the same handle
+/// with both queues full, while two or three threads wait on clones of it
+/// (any of them may be the one running a callback that blocks).
+#[test]
+fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
+    within("callbacks putting onto full queues", || {
+        let mut rng = Rng(0xb0_0112);
+        for round in 0..rounds(20) {
+            let pool = bounded(
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+            );
+            let (roots, depth) = (2, 4);
+            let total = roots * ((1 << (depth + 1)) - 1);
+            let ledger = Ledger::new(total);
+            let next = Arc::new(AtomicUsize::new(roots));
+            fn node(
+                ledger: &Arc<Ledger>,
+                pool: WeakPool,
+                next: &Arc<AtomicUsize>,
+                i: usize,
+                depth: u32,
+            ) -> WorkRequest {
+                let (l, n) = (Arc::clone(ledger), Arc::clone(next));
+                ledger.request_then(
+                    i,
+                    || {},
+                    move |i| {
+                        if depth == 0 {
+                            return;
+                        }
+                        let Some(handle) = pool.upgrade() else { return };
+                        let child = || {
+                            let c = n.fetch_add(1, Ordering::SeqCst);
+                            (c, node(&l, pool.clone(), &n, c, depth - 1))
+                        };
+                        if i % 4 == 3 {
+                            // Both children as one batch (blocking member by
+                            // member, holding the rest), its end counted.
+                            let batch = handle
+                                .put_batch([child().1, child().1])
+                                .expect("a batch of children");
+                            l.batches_put.fetch_add(1, Ordering::SeqCst);
+                            let (l, total) = (Arc::clone(&l), batch.progress().total);
+                            assert_eq!(total, 2);
+                            batch.on_done(move |p| {
+                                assert_eq!((p.total, p.done), (2, 2));
+                                l.other_done.fetch_add(1, Ordering::SeqCst);
+                            });
+                            return;
+                        }
+                        for _ in 0..2 {
+                            let (c, request) = child();
+                            put_somehow(&handle, i + c, request).expect("a child's put");
+                        }
+                    },
+                )
+            }
+            let waiters: Vec<_> = (0..1 + rng.below(2))
+                .map(|_| {
+                    let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+                    thread::spawn(move || {
+                        ledger.poller();
+                        let all = ledger.len();
+                        wait_until(&pool, || ledger.count(&ledger.ok) == all);
+                    })
+                })
+                .collect();
+            ledger.poller();
+            for r in 0..roots {
+                let root = node(&ledger, pool.downgrade(), &next, r, depth);
+                put_somehow(&pool, r, root).unwrap();
+            }
+            wait_until(&pool, || ledger.count(&ledger.ok) == total);
+            for w in waiters {
+                w.join().unwrap();
+            }
+            assert_eq!(next.load(Ordering::SeqCst), total);
+            ledger.check(&format!("round {round}"));
+            // Each batch's end was heard once.
+            let batches = ledger.batches_put.load(Ordering::SeqCst);
+            assert!(batches > 0);
+            assert_eq!(ledger.other_done.load(Ordering::SeqCst), batches, "round {round}");
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Tickets, collectors and windows beside puts on a bounded handle.
+// ---------------------------------------------------------------------------
+
+/// Result callbacks submit a ticket on their own handle (a blocking
+/// submit on a full queue) and wait for it (a lookout: it makes room for
+/// workers stuck on the full result queue), while two threads wait on
+/// clones of that handle and a third puts on it.
+#[test]
+fn tickets_waited_for_inside_callbacks_while_others_wait_and_put() {
+    within("tickets inside callbacks", || {
+        let mut rng = Rng(0xb0_0113);
+        for round in 0..rounds(20) {
+            let pool = bounded(
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+            );
+            let n = 24;
+            // Requests 0..n, and their tickets n..2n.
+            let ledger = Ledger::new(2 * n);
+            let put_all = Arc::new(AtomicBool::new(false));
+            let request = |i: usize| {
+                let (l, weak) = (Arc::clone(&ledger), pool.downgrade());
+                ledger.request_then(
+                    i,
+                    || {},
+                    move |i| {
+                        let handle = weak.upgrade().expect("the pool lives");
+                        let l2 = Arc::clone(&l);
+                        let ticket = handle
+                            .submit(
+                                move |t: usize| {
+                                    l2.ran_on_worker(t);
+                                    t
+                                },
+                                n + i,
+                            )
+                            .expect("a ticket's submit");
+                        l.ticket(n + i, ticket.wait());
+                    },
+                )
+            };
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let (pool, ledger, put_all) =
+                        (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
+                    thread::spawn(move || {
+                        ledger.poller();
+                        wait_until_done(&pool, &put_all);
+                    })
+                })
+                .collect();
+            let putter = {
+                let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+                let requests: Vec<_> = (n / 2..n).map(request).collect();
+                thread::spawn(move || {
+                    ledger.poller();
+                    for r in requests {
+                        pool.put_request(r).unwrap();
+                    }
+                })
+            };
+            ledger.poller();
+            for i in 0..n / 2 {
+                pool.put_request(request(i)).unwrap();
+            }
+            putter.join().unwrap();
+            put_all.store(true, Ordering::SeqCst);
+            wait_until_done(&pool, &put_all);
+            for w in waiters {
+                w.join().unwrap();
+            }
+            ledger.check(&format!("round {round}"));
+        }
+    });
+}
+
+/// One thread reads a collector while it also puts plain requests on the
+/// same handle (blocking, both queues full); another waits on a clone.
+/// The collector's callbacks stay on its thread; the plain requests'
+/// callbacks run on either thread, never on a worker.
+#[test]
+fn a_collector_read_on_a_thread_that_also_puts() {
+    within("collector and puts", || {
+        let mut rng = Rng(0xb0_0114);
+        for round in 0..rounds(20) {
+            let pool = bounded(
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+            );
+            let n = 16;
+            // Plain requests 0..n, collector requests n..2n.
+            let ledger = Ledger::new(2 * n);
+            let put_all = Arc::new(AtomicBool::new(false));
+            let waiter = {
+                let (pool, ledger, put_all) =
+                    (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
+                thread::spawn(move || {
+                    ledger.poller();
+                    wait_until_done(&pool, &put_all);
+                })
+            };
+            ledger.poller();
+            let me = thread::current().id();
+            let mut ids = HashMap::new();
+            let mut collector = pool.collector::<usize>();
+            for k in 0..n {
+                let l = Arc::clone(&ledger);
+                let id = collector
+                    .put(
+                        move |i: usize| {
+                            l.ran_on_worker(i);
+                            i
+                        },
+                        n + k,
+                    )
+                    .unwrap();
+                ids.insert(id, n + k);
+                pool.put_request(ledger.request(k)).unwrap();
+                if rng.chance(30) {
+                    collector.poll_with(|id, outcome| {
+                        assert_eq!(thread::current().id(), me);
+                        ledger.ticket(ids[&id], outcome);
+                    });
+                }
+            }
+            collector.wait_with(|id, outcome| {
+                assert_eq!(thread::current().id(), me);
+                ledger.ticket(ids[&id], outcome);
+            });
+            drop(collector);
+            put_all.store(true, Ordering::SeqCst);
+            wait_until_done(&pool, &put_all);
+            waiter.join().unwrap();
+            ledger.check(&format!("round {round}"));
+        }
+    });
+}
+
+/// An as-completed window and an `imap` read on a thread that puts a
+/// plain request (blocking, both queues full) for each outcome it reads;
+/// another thread waits on a clone.
+#[test]
+fn windows_read_on_a_thread_that_puts_for_each_outcome() {
+    within("windows and puts", || {
+        let mut rng = Rng(0xb0_0115);
+        for round in 0..rounds(20) {
+            let pool = bounded(
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+            );
+            let n = 12;
+            // Plain requests 0..2n; window inputs 2n..3n, imap's 3n..4n.
+            let ledger = Ledger::new(4 * n);
+            let put_all = Arc::new(AtomicBool::new(false));
+            let waiter = {
+                let (pool, ledger, put_all) =
+                    (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
+                thread::spawn(move || {
+                    ledger.poller();
+                    wait_until_done(&pool, &put_all);
+                })
+            };
+            ledger.poller();
+            let limit = 1 + rng.below(3) as usize;
+            let l = Arc::clone(&ledger);
+            let mut k = 0;
+            for (input, outcome) in pool.as_completed(2 * n..3 * n, limit, move |&i: &usize| {
+                l.ran_on_worker(i);
+                i
+            }) {
+                ledger.ticket(input, outcome);
+                pool.put_request(ledger.request(k)).unwrap();
+                k += 1;
+            }
+            let l = Arc::clone(&ledger);
+            let inputs = 3 * n..4 * n;
+            for (input, outcome) in inputs.clone().zip(pool.imap(inputs, limit, move |i: usize| {
+                l.ran_on_worker(i);
+                i
+            })) {
+                ledger.ticket(input, outcome);
+                pool.put_request(ledger.request(k)).unwrap();
+                k += 1;
+            }
+            assert_eq!(k, 2 * n);
+            put_all.store(true, Ordering::SeqCst);
+            wait_until_done(&pool, &put_all);
+            waiter.join().unwrap();
+            ledger.check(&format!("round {round}"));
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Workers dismissed, resized and scaled while threads are blocked.
+// ---------------------------------------------------------------------------
+
+/// Puts `request` with `put_request`, putting it again after each
+/// `NoWorkers` (a pool resized to 0 comes back).
+fn put_until_workers_come_back(pool: &ThreadPool, mut request: WorkRequest) {
+    loop {
+        match pool.put_request(request) {
+            Ok(_) => return,
+            Err(PutError::NoWorkers(r)) => {
+                request = r;
+                thread::yield_now();
+            }
+            Err(e) => panic!("put: {e:?}"),
+        }
+    }
+}
+
+/// While a putter blocks on the full request queue, two threads wait on
+/// clones, and a fourth waits on tickets in turn, another thread resizes
+/// the pool to 0 and back (or dismisses every worker and creates them
+/// again) over and over. Puts refused `NoWorkers` are put again; waits
+/// told `NoWorkersAvailable` wait again; every request still ends once.
+#[test]
+fn resizes_to_zero_and_back_while_threads_block_in_puts_and_waits() {
+    within("resizes under blocked threads", || {
+        let mut rng = Rng(0xb0_0116);
+        for round in 0..rounds(20) {
+            let workers = 1 + rng.below(2) as usize;
+            let pool = bounded(workers, 1 + rng.below(2) as usize, 1 + rng.below(2) as usize);
+            let n = 24;
+            // Plain requests 0..n, tickets n..n + n/2.
+            let ledger = Ledger::new(n + n / 2);
+            let put_all = Arc::new(AtomicBool::new(false));
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let (pool, ledger, put_all) =
+                        (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
+                    thread::spawn(move || {
+                        ledger.poller();
+                        wait_until_done(&pool, &put_all);
+                    })
+                })
+                .collect();
+            let tickets = {
+                let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+                thread::spawn(move || {
+                    ledger.poller();
+                    for t in n..n + n / 2 {
+                        let l = Arc::clone(&ledger);
+                        let mut work = Some(move |t: usize| {
+                            l.ran_on_worker(t);
+                            t
+                        });
+                        let ticket = loop {
+                            match pool.try_submit(work.take().unwrap(), t) {
+                                Ok(ticket) => break ticket,
+                                Err(refused) => {
+                                    assert!(refused.is_full() || refused.is_no_workers());
+                                    work = Some(refused.into_parts().0);
+                                    let _ = pool.poll();
+                                    thread::yield_now();
+                                }
+                            }
+                        };
+                        ledger.ticket(t, ticket.wait());
+                    }
+                })
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            let resizer = {
+                let (pool, stop) = (pool.clone(), Arc::clone(&stop));
+                let mut rng = Rng(rng.next() | 1);
+                thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        if rng.chance(50) {
+                            pool.resize(0).unwrap();
+                        } else {
+                            pool.dismiss_workers(workers);
+                        }
+                        for _ in 0..rng.below(20) {
+                            thread::yield_now();
+                        }
+                        if rng.chance(50) {
+                            pool.resize(workers).unwrap();
+                        } else {
+                            pool.create_workers(workers).unwrap();
+                        }
+                        for _ in 0..rng.below(50) {
+                            thread::yield_now();
+                        }
+                    }
+                    pool.resize(workers).unwrap();
+                })
+            };
+            ledger.poller();
+            for i in 0..n {
+                put_until_workers_come_back(&pool, ledger.request(i));
+            }
+            tickets.join().unwrap();
+            stop.store(true, Ordering::SeqCst);
+            resizer.join().unwrap();
+            put_all.store(true, Ordering::SeqCst);
+            wait_until_done(&pool, &put_all);
+            for w in waiters {
+                w.join().unwrap();
+            }
+            assert_eq!(pool.workers(), workers);
+            ledger.check(&format!("round {round}"));
+        }
+    });
+}
+
+/// An autoscaling pool (0 to 2 workers, a keep-alive of 100 µs) with both
+/// queues bounded: putters block, waiters wait, a ticket is waited for,
+/// the pool retires its workers between bursts and a third thread
+/// dismisses every worker now and then. Its docs promise that a put and
+/// a wait start a worker: no `NoWorkers`, no `NoWorkersAvailable`.
+#[test]
+fn an_autoscaling_pool_grows_and_retires_under_blocked_puts_and_waits() {
+    within("autoscaling under bounded load", || {
+        let mut rng = Rng(0xb0_0117);
+        for round in 0..rounds(20) {
+            let pool = ThreadPool::builder()
+                .min_workers(0)
+                .max_workers(2)
+                .keep_alive(Duration::from_micros(100))
+                .queue_capacity(1 + rng.below(2) as usize)
+                .result_capacity(1 + rng.below(2) as usize)
+                .thread_name(WORKER)
+                .build()
+                .unwrap();
+            let n = 24;
+            // Plain requests 0..2n, tickets 2n..3n.
+            let ledger = Ledger::new(3 * n);
+            let stop = Arc::new(AtomicBool::new(false));
+            let dismisser = {
+                let (pool, stop) = (pool.clone(), Arc::clone(&stop));
+                let mut rng = Rng(rng.next() | 1);
+                thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        if rng.chance(50) {
+                            pool.dismiss_workers(2);
+                        } else {
+                            pool.resize(0).unwrap();
+                        }
+                        for _ in 0..rng.below(200) {
+                            thread::yield_now();
+                        }
+                    }
+                })
+            };
+            let waiter_done = Arc::new(AtomicBool::new(false));
+            let waiter = {
+                let (pool, ledger, done) =
+                    (pool.clone(), Arc::clone(&ledger), Arc::clone(&waiter_done));
+                thread::spawn(move || {
+                    ledger.poller();
+                    loop {
+                        let finished = done.load(Ordering::SeqCst);
+                        pool.wait().expect("an autoscaling pool's wait");
+                        if finished && pool.pending() == 0 {
+                            break;
+                        }
+                        thread::yield_now();
+                    }
+                })
+            };
+            let putters: Vec<_> = (0..2)
+                .map(|p| {
+                    let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+                    let pause = rng.below(3);
+                    thread::spawn(move || {
+                        ledger.poller();
+                        for k in 0..n {
+                            pool.put_request(ledger.request(p * n + k))
+                                .expect("an autoscaling pool's put");
+                            if k % 8 == 7 {
+                                // Let the workers go idle and retire.
+                                thread::sleep(Duration::from_micros(100 * pause));
+                            }
+                        }
+                    })
+                })
+                .collect();
+            ledger.poller();
+            for t in 2 * n..3 * n {
+                let l = Arc::clone(&ledger);
+                let ticket = pool
+                    .submit(
+                        move |t: usize| {
+                            l.ran_on_worker(t);
+                            t
+                        },
+                        t,
+                    )
+                    .expect("an autoscaling pool's submit");
+                ledger.ticket(t, ticket.wait());
+            }
+            for p in putters {
+                p.join().unwrap();
+            }
+            waiter_done.store(true, Ordering::SeqCst);
+            waiter.join().unwrap();
+            stop.store(true, Ordering::SeqCst);
+            dismisser.join().unwrap();
+            pool.wait().expect("the last wait");
+            ledger.check(&format!("round {round}"));
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Shutdowns from another thread while threads are blocked.
+// ---------------------------------------------------------------------------
+
+/// What a shutdown scenario sets up: a pool of `workers` held on a gate,
+/// its request queue full, and threads blocked on handle A: a put, a
+/// wait, a ticket's wait and a collector's. Indices: 0..workers the held
+/// requests, then the queued ones (the ticket's last), then the
+/// collector's, the blocked put's and the blocked batch's two.
+struct Blocked {
+    pool: ThreadPool,
+    gate: Arc<common::one_way::Gate>,
+    ledger: Arc<Ledger>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+fn blocked_threads(rng: &mut Rng) -> Blocked {
+    let workers = 1 + rng.below(2) as usize;
+    let queue = 1 + rng.below(2) as usize;
+    let pool = bounded(workers, queue, 1 + rng.below(2) as usize);
+    let gate = Arc::new(common::one_way::Gate::default());
+    // Held, queued (one of them a ticket's, one a collector's), blocked put.
+    let ledger = Ledger::new(workers + queue + 4);
+    ledger.poller();
+    let mut threads = Vec::new();
+    for i in 0..workers {
+        let g = Arc::clone(&gate);
+        pool.put_request(ledger.request_then(i, move || g.pass(), |_| {}))
+            .unwrap();
+    }
+    common::until(|| pool.queued() == 0 && pool.stats().busy == workers);
+    let (ticket_i, collector_i, put_i) = (workers + queue - 1, workers + queue, workers + queue + 1);
+    // The queue: `queue - 1` plain requests and a ticket's.
+    for i in workers..workers + queue - 1 {
+        pool.put_request(ledger.request(i)).unwrap();
+    }
+    let l = Arc::clone(&ledger);
+    let ticket = pool
+        .submit(
+            move |t: usize| {
+                l.ran_on_worker(t);
+                t
+            },
+            ticket_i,
+        )
+        .unwrap();
+    assert_eq!(pool.queued(), queue);
+    // A thread waits on the ticket: a lookout, which runs A's callbacks
+    // whenever a worker is stuck on A's full result queue.
+    let l = Arc::clone(&ledger);
+    threads.push(spawn("ticket", move || {
+        l.poller();
+        l.ticket(ticket_i, ticket.wait());
+    }));
+    // A collector's put blocks on the full queue, then the collector waits.
+    let (p, l) = (pool.clone(), Arc::clone(&ledger));
+    threads.push(spawn("collector", move || {
+        l.poller();
+        let mut collector = p.collector::<usize>();
+        let l2 = Arc::clone(&l);
+        match collector.put(
+            move |i: usize| {
+                l2.ran_on_worker(i);
+                i
+            },
+            collector_i,
+        ) {
+            Ok(_) => {
+                collector.wait_with(|_, outcome| l.ticket(collector_i, outcome));
+            }
+            Err(PutError::ShutDown(r)) => {
+                // Handed back: not the collector's any more (dropped, it
+                // sends a `Cancelled` the collector does not count).
+                drop(r);
+                l.back[collector_i].fetch_add(1, Ordering::SeqCst);
+                assert_eq!(collector.wait_with(|_, _| panic!("an outcome")), 0);
+            }
+            Err(e) => panic!("collector put: {e:?}"),
+        }
+    }));
+    // A put blocks on the full queue.
+    let (p, l) = (pool.clone(), Arc::clone(&ledger));
+    threads.push(spawn("putter", move || {
+        l.poller();
+        match p.put_request(l.request(put_i)) {
+            Ok(_) => {}
+            Err(PutError::ShutDown(r)) => l.handed_back(r),
+            Err(e) => panic!("blocked put: {e:?}"),
+        }
+    }));
+    // A batch of two blocks on the full queue, holding its members.
+    let (p, l) = (pool.clone(), Arc::clone(&ledger));
+    threads.push(spawn("batch", move || {
+        l.poller();
+        let members = [l.request(put_i + 1), l.request(put_i + 2)];
+        match p.put_batch(members) {
+            Ok(_) => {}
+            Err(callpool::BatchError::ShutDown(back)) => {
+                for r in back {
+                    l.handed_back(r);
+                }
+            }
+            Err(e) => panic!("blocked batch: {e:?}"),
+        }
+    }));
+    // Two threads wait on clones of A.
+    for _ in 0..2 {
+        let (p, l) = (pool.clone(), Arc::clone(&ledger));
+        threads.push(spawn("waiter", move || {
+            l.poller();
+            match p.wait() {
+                Ok(_) | Err(WaitError::NoWorkersAvailable { .. }) => {}
+                Err(e) => panic!("wait: {e:?}"),
+            }
+        }));
+    }
+    Blocked {
+        pool,
+        gate,
+        ledger,
+        threads,
+    }
+}
+
+/// `shutdown_now` through a clone of A, or through a new handle B, from a
+/// thread of its own while A's threads are blocked in a put, two waits, a
+/// ticket's wait and a collector's; the gate opens before or after it.
+/// A's queued requests come back in the returned `Vec` (through A) or are
+/// cancelled to their callbacks (through B); each request ends once.
+#[test]
+fn shutdown_now_from_another_thread_while_threads_block_in_puts_and_waits() {
+    within("shutdown_now under blocked threads", || {
+        let mut rng = Rng(0xb0_0118);
+        for round in 0..rounds(40) {
+            let Blocked {
+                pool,
+                gate,
+                ledger,
+                threads,
+            } = blocked_threads(&mut rng);
+            let through_clone = rng.chance(50);
+            let open_first = rng.chance(30);
+            let closer = if through_clone {
+                pool.clone()
+            } else {
+                pool.new_handle()
+            };
+            for _ in 0..rng.below(100) {
+                thread::yield_now();
+            }
+            if open_first {
+                gate.open();
+            }
+            let l = Arc::clone(&ledger);
+            let back = spawn("shutdown_now", move || {
+                for r in closer.shutdown_now() {
+                    l.handed_back(r);
+                }
+            });
+            back.join().unwrap();
+            gate.open();
+            for t in threads {
+                t.join().unwrap();
+            }
+
+            // What the waits left (they may have returned early, told
+            // `NoWorkersAvailable` by a pool whose workers had all left).
+            match pool.wait() {
+                Ok(_) | Err(WaitError::NoWorkersAvailable { pending: 0 }) => {}
+                Err(e) => panic!("round {round}: the last wait: {e:?}"),
+            }
+            assert_eq!(pool.pending(), 0, "round {round}");
+            ledger.check(&format!("round {round}, through clone {through_clone}"));
+        }
+    });
+}
+
+/// A graceful `shutdown` (through a clone of A, which then handles A's
+/// results too, or through a new handle B, which waits for A's threads to
+/// poll) from a thread of its own while A's threads are blocked as above.
+/// Everything queued still runs; the blocked put is refused or lands
+/// before the shutdown; each request ends once.
+#[test]
+fn graceful_shutdown_from_another_thread_while_threads_block_in_puts_and_waits() {
+    within("shutdown under blocked threads", || {
+        let mut rng = Rng(0xb0_0119);
+        for round in 0..rounds(40) {
+            let Blocked {
+                pool,
+                gate,
+                ledger,
+                threads,
+            } = blocked_threads(&mut rng);
+            let through_clone = rng.chance(50);
+            let closer = if through_clone {
+                pool.clone()
+            } else {
+                pool.new_handle()
+            };
+            for _ in 0..rng.below(100) {
+                thread::yield_now();
+            }
+            let l = Arc::clone(&ledger);
+            let shut = spawn("shutdown", move || {
+                l.poller();
+                match closer.shutdown() {
+                    Ok(()) => {}
+                    Err(ShutdownError::Unrun(unrun)) => panic!("unrun: {}", unrun.len()),
+                    Err(e) => panic!("shutdown: {e:?}"),
+                }
+            });
+            for _ in 0..rng.below(100) {
+                thread::yield_now();
+            }
+            gate.open();
+            shut.join().unwrap();
+            for t in threads {
+                t.join().unwrap();
+            }
+            match pool.wait() {
+                Ok(_) | Err(WaitError::NoWorkersAvailable { pending: 0 }) => {}
+                Err(e) => panic!("round {round}: the last wait: {e:?}"),
+            }
+            assert_eq!(pool.pending(), 0, "round {round}");
+            ledger.check(&format!("round {round}, through clone {through_clone}"));
+            // Nothing was cancelled: every request queued before the
+            // shutdown ran.
+            assert_eq!(ledger.count(&ledger.cancelled), 0, "round {round}");
+        }
+    });
+}
+
+/// One thread, and nobody else, puts on two handles A and B of one pool
+/// (plain requests with `try_put_request`, tickets with `try_submit`),
+/// never blocking in a put; when the queue is full it reads the
+/// as-completed set of the tickets it holds, which looks out for both
+/// handles (it was given a ticket of each first) and so makes room for
+/// workers stuck on either full result queue. Then it polls both.
+#[test]
+fn as_completed_over_tickets_of_two_bounded_handles_makes_room_on_both() {
+    within("as_completed over two handles", || {
+        let mut rng = Rng(0xb0_011a);
+        for round in 0..rounds(30) {
+            let pool = bounded(
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+            );
+            let handles = [pool.clone(), pool.new_handle()];
+            let n = 40;
+            let ledger = Ledger::new(n);
+            ledger.poller();
+            // A ticket of each handle first: the set looks out for the
+            // handles of the tickets pushed to it (and only those: with
+            // tickets of A alone, workers stuck on B's queue, which this
+            // thread alone polls, wait for ever, as the docs say).
+            let mut keys = HashMap::new();
+            let mut set = callpool::as_completed(Vec::<callpool::Ticket<usize>>::new());
+            for (i, handle) in handles.iter().enumerate() {
+                let l = Arc::clone(&ledger);
+                let ticket = handle
+                    .submit(
+                        move |i: usize| {
+                            l.ran_on_worker(i);
+                            i
+                        },
+                        i,
+                    )
+                    .unwrap();
+                keys.insert(set.push(ticket), i);
+            }
+            let mut in_set = 2;
+            for i in 2..n {
+                let handle = &handles[rng.below(2) as usize];
+                if rng.chance(50) {
+                    let mut request = ledger.request(i);
+                    loop {
+                        match handle.try_put_request(request) {
+                            Ok(_) => break,
+                            Err(PutError::Full(r)) => request = r,
+                            Err(e) => panic!("put: {e:?}"),
+                        }
+                        let (key, outcome) = match set.next() {
+                            Some(next) => next,
+                            None => {
+                                // No ticket held: poll both handles.
+                                let _ = handles[0].poll();
+                                let _ = handles[1].poll();
+                                thread::yield_now();
+                                continue;
+                            }
+                        };
+                        in_set -= 1;
+                        ledger.ticket(keys[&key], outcome);
+                    }
+                } else {
+                    let l = Arc::clone(&ledger);
+                    let mut work = Some(move |i: usize| {
+                        l.ran_on_worker(i);
+                        i
+                    });
+                    loop {
+                        match handle.try_submit(work.take().unwrap(), i) {
+                            Ok(ticket) => {
+                                keys.insert(set.push(ticket), i);
+                                in_set += 1;
+                                break;
+                            }
+                            Err(refused) => {
+                                assert!(refused.is_full(), "{refused:?}");
+                                work = Some(refused.into_parts().0);
+                            }
+                        }
+                        match set.next() {
+                            Some((key, outcome)) => {
+                                in_set -= 1;
+                                ledger.ticket(keys[&key], outcome);
+                            }
+                            None => {
+                                let _ = handles[0].poll();
+                                let _ = handles[1].poll();
+                                thread::yield_now();
+                            }
+                        }
+                    }
+                }
+            }
+            for (key, outcome) in set.by_ref() {
+                in_set -= 1;
+                ledger.ticket(keys[&key], outcome);
+            }
+            assert_eq!(in_set, 0);
+            // Both handles polled in turn: a `wait` on one would wait for
+            // ever on workers stuck on the other's full result queue (the
+            // docs say so).
+            while handles.iter().any(|h| h.pending() > 0) {
+                for handle in &handles {
+                    match handle.poll() {
+                        Ok(_) | Err(PollError::NoResultsPending) => {}
+                        Err(e) => panic!("poll: {e:?}"),
+                    }
+                }
+                thread::yield_now();
+            }
+            ledger.check(&format!("round {round}"));
+        }
+    });
+}
+
+/// A scope read on a thread that also puts plain requests on the same
+/// handle between its scoped puts (blocking, both queues full), while
+/// another thread waits on a clone; the scope's end is a lookout too.
+#[test]
+fn a_scope_on_a_thread_that_also_puts_beside_a_waiter() {
+    within("scope and puts", || {
+        let mut rng = Rng(0xb0_011b);
+        for round in 0..rounds(20) {
+            let pool = bounded(
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+            );
+            let n = 16;
+            // Plain 0..n, scoped n..2n.
+            let ledger = Ledger::new(2 * n);
+            let put_all = Arc::new(AtomicBool::new(false));
+            let waiter = {
+                let (pool, ledger, put_all) =
+                    (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
+                thread::spawn(move || {
+                    ledger.poller();
+                    wait_until_done(&pool, &put_all);
+                })
+            };
+            ledger.poller();
+            let me = thread::current().id();
+            let borrowed: Vec<usize> = (n..2 * n).collect();
+            pool.scope(|s| {
+                for (k, i) in borrowed.iter().enumerate() {
+                    let l = Arc::clone(&ledger);
+                    s.put_then(
+                        move |i: &usize| {
+                            l.ran_on_worker(*i);
+                            *i
+                        },
+                        i,
+                        |outcome| {
+                            assert_eq!(thread::current().id(), me);
+                            ledger.ticket(*i, outcome);
+                        },
+                    )
+                    .unwrap();
+                    pool.put_request(ledger.request(k)).unwrap();
+                }
+            });
+            put_all.store(true, Ordering::SeqCst);
+            wait_until_done(&pool, &put_all);
+            waiter.join().unwrap();
+            ledger.check(&format!("round {round}"));
+        }
+    });
+}
+
+/// A result callback closes the pool (`shutdown_now` through a clone or a
+/// new handle, or `close`) while it may be run by a put blocked on the
+/// full request queue (which holds its own request), by a `wait` on
+/// another thread, or by the final `wait`. The blocked put is refused or
+/// lands; each request ends once, in one way.
+#[test]
+fn a_callback_closes_the_pool_while_a_put_is_blocked_on_the_full_queue() {
+    within("closing from a callback beside a blocked put", || {
+        let mut rng = Rng(0xb0_011c);
+        for round in 0..rounds(40) {
+            let pool = bounded(1 + rng.below(2) as usize, 1, 1 + rng.below(2) as usize);
+            let n = 16;
+            let ledger = Ledger::new(n);
+            let closer = rng.below(n as u64) as usize;
+            let how = rng.below(3);
+            let weak = pool.downgrade();
+            let requests: Vec<WorkRequest> = (0..n)
+                .map(|i| {
+                    let (l, weak) = (Arc::clone(&ledger), weak.clone());
+                    ledger.request_then(
+                        i,
+                        || {},
+                        move |i| {
+                            if i != closer {
+                                return;
+                            }
+                            let Some(handle) = weak.upgrade() else { return };
+                            let back = match how {
+                                0 => handle.shutdown_now(),
+                                1 => handle.new_handle().shutdown_now(),
+                                _ => match handle.close() {
+                                    Ok(()) => Vec::new(),
+                                    Err(ShutdownError::Unrun(back)) => back,
+                                    Err(e) => panic!("close: {e:?}"),
+                                },
+                            };
+                            for r in back {
+                                l.handed_back(r);
+                            }
+                        },
+                    )
+                })
+                .collect();
+            let waiter = {
+                let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+                spawn("waiter", move || {
+                    ledger.poller();
+                    let _ = pool.wait();
+                })
+            };
+            ledger.poller();
+            for r in requests {
+                match pool.put_request(r) {
+                    Ok(_) => {}
+                    Err(PutError::ShutDown(r)) => ledger.handed_back(r),
+                    Err(e) => panic!("round {round}: put: {e:?}"),
+                }
+            }
+            match pool.wait() {
+                Ok(_) | Err(WaitError::NoWorkersAvailable { pending: 0 }) => {}
+                Err(e) => panic!("round {round}: wait: {e:?}"),
+            }
+            waiter.join().unwrap();
+            assert_eq!(pool.pending(), 0, "round {round}");
+            ledger.check(&format!("round {round}, closed by {closer} the way {how}"));
+        }
+    });
+}
