@@ -27,7 +27,7 @@ use std::time::Duration;
 use callpool::{
     PollError, PutError, ShutdownError, TaskError, ThreadPool, WaitError, WeakPool, WorkRequest,
 };
-use common::{within, Rng};
+use common::Rng;
 
 /// The worker threads' name prefix: a callable must run on a thread named so.
 const WORKER: &str = "bq-worker";
@@ -193,7 +193,10 @@ impl Ledger {
             "{what}: requests not ended exactly once, (i, ran, ok, cancelled, other, back): {bad:?}"
         );
         let stray = self.stray.lock().unwrap();
-        assert!(stray.is_empty(), "{what}: code ran on the wrong thread: {stray:?}");
+        assert!(
+            stray.is_empty(),
+            "{what}: code ran on the wrong thread: {stray:?}"
+        );
     }
 
     fn count(&self, of: &[AtomicUsize]) -> usize {
@@ -248,6 +251,23 @@ fn spawn<T: Send + 'static>(
         .unwrap()
 }
 
+/// Runs `round` for each of `rounds` rounds; fails if a round hangs (no
+/// round ends for `common::HANG`), however long all of them take.
+fn trial(what: &str, rounds: usize, mut round: impl FnMut(usize) + Send + 'static) {
+    let ended = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&ended);
+    common::within_progress(
+        what,
+        move || ended.load(Ordering::SeqCst),
+        move || {
+            for r in 0..rounds {
+                round(r);
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        },
+    );
+}
+
 /// How many times to repeat a racy scenario: `n`, times `BQ_SCALE` if set
 /// (for long local runs).
 fn rounds(n: usize) -> usize {
@@ -268,71 +288,65 @@ fn rounds(n: usize) -> usize {
 /// queues hold one or two, so the putters must make room for the workers.
 #[test]
 fn three_putters_and_two_waiters_on_clones_of_one_bounded_handle() {
-    within("three putters, two waiters", || {
-        let mut rng = Rng(0xb0_0111);
-        for round in 0..rounds(20) {
-            let pool = bounded(
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-            );
-            let per = 20;
-            let ledger = Ledger::new(3 * per);
-            let done = Arc::new(AtomicUsize::new(0));
-            let putters: Vec<_> = (0..3)
-                .map(|how| {
-                    let (pool, ledger, done) =
-                        (pool.clone(), Arc::clone(&ledger), Arc::clone(&done));
-                    thread::spawn(move || {
-                        ledger.poller();
-                        for k in 0..per {
-                            let mut request = ledger.request(how * per + k);
-                            loop {
-                                let put = match how {
-                                    0 => pool.put_request(request),
-                                    1 => pool.put_request_timeout(
-                                        request,
-                                        Duration::from_micros(50),
-                                    ),
-                                    _ => pool.try_put_request(request),
-                                };
-                                match put {
-                                    Ok(_) => break,
-                                    Err(PutError::Timeout(r)) => request = r,
-                                    Err(PutError::Full(r)) => {
-                                        let _ = pool.poll();
-                                        request = r;
-                                    }
-                                    Err(e) => panic!("put: {e:?}"),
+    let mut rng = Rng(0xb0_0111);
+    trial("three putters, two waiters", rounds(20), move |round| {
+        let pool = bounded(
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+        );
+        let per = 20;
+        let ledger = Ledger::new(3 * per);
+        let done = Arc::new(AtomicUsize::new(0));
+        let putters: Vec<_> = (0..3)
+            .map(|how| {
+                let (pool, ledger, done) = (pool.clone(), Arc::clone(&ledger), Arc::clone(&done));
+                thread::spawn(move || {
+                    ledger.poller();
+                    for k in 0..per {
+                        let mut request = ledger.request(how * per + k);
+                        loop {
+                            let put = match how {
+                                0 => pool.put_request(request),
+                                1 => pool.put_request_timeout(request, Duration::from_micros(50)),
+                                _ => pool.try_put_request(request),
+                            };
+                            match put {
+                                Ok(_) => break,
+                                Err(PutError::Timeout(r)) => request = r,
+                                Err(PutError::Full(r)) => {
+                                    let _ = pool.poll();
+                                    request = r;
                                 }
+                                Err(e) => panic!("put: {e:?}"),
                             }
                         }
-                        done.fetch_add(1, Ordering::SeqCst);
-                    })
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
                 })
-                .collect();
-            let all_put = Arc::new(AtomicBool::new(false));
-            let waiters: Vec<_> = (0..2)
-                .map(|_| {
-                    let (pool, ledger, all_put) =
-                        (pool.clone(), Arc::clone(&ledger), Arc::clone(&all_put));
-                    thread::spawn(move || {
-                        ledger.poller();
-                        wait_until_done(&pool, &all_put);
-                    })
+            })
+            .collect();
+        let all_put = Arc::new(AtomicBool::new(false));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, ledger, all_put) =
+                    (pool.clone(), Arc::clone(&ledger), Arc::clone(&all_put));
+                thread::spawn(move || {
+                    ledger.poller();
+                    wait_until_done(&pool, &all_put);
                 })
-                .collect();
-            for p in putters {
-                p.join().unwrap();
-            }
-            all_put.store(true, Ordering::SeqCst);
-            for w in waiters {
-                w.join().unwrap();
-            }
-            assert_eq!(done.load(Ordering::SeqCst), 3);
-            assert_eq!(pool.pending(), 0, "round {round}");
-            ledger.check(&format!("round {round}"));
+            })
+            .collect();
+        for p in putters {
+            p.join().unwrap();
         }
+        all_put.store(true, Ordering::SeqCst);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_eq!(done.load(Ordering::SeqCst), 3);
+        assert_eq!(pool.pending(), 0, "round {round}");
+        ledger.check(&format!("round {round}"));
     });
 }
 
@@ -368,9 +382,11 @@ fn put_somehow(pool: &ThreadPool, how: usize, mut request: WorkRequest) -> Resul
 /// (any of them may be the one running a callback that blocks).
 #[test]
 fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
-    within("callbacks putting onto full queues", || {
-        let mut rng = Rng(0xb0_0112);
-        for round in 0..rounds(20) {
+    let mut rng = Rng(0xb0_0112);
+    trial(
+        "callbacks putting onto full queues",
+        rounds(20),
+        move |round| {
             let pool = bounded(
                 1 + rng.below(2) as usize,
                 1 + rng.below(2) as usize,
@@ -446,9 +462,13 @@ fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
             // Each batch's end was heard once.
             let batches = ledger.batches_put.load(Ordering::SeqCst);
             assert!(batches > 0);
-            assert_eq!(ledger.other_done.load(Ordering::SeqCst), batches, "round {round}");
-        }
-    });
+            assert_eq!(
+                ledger.other_done.load(Ordering::SeqCst),
+                batches,
+                "round {round}"
+            );
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -461,71 +481,69 @@ fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
 /// clones of that handle and a third puts on it.
 #[test]
 fn tickets_waited_for_inside_callbacks_while_others_wait_and_put() {
-    within("tickets inside callbacks", || {
-        let mut rng = Rng(0xb0_0113);
-        for round in 0..rounds(20) {
-            let pool = bounded(
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-            );
-            let n = 24;
-            // Requests 0..n, and their tickets n..2n.
-            let ledger = Ledger::new(2 * n);
-            let put_all = Arc::new(AtomicBool::new(false));
-            let request = |i: usize| {
-                let (l, weak) = (Arc::clone(&ledger), pool.downgrade());
-                ledger.request_then(
-                    i,
-                    || {},
-                    move |i| {
-                        let handle = weak.upgrade().expect("the pool lives");
-                        let l2 = Arc::clone(&l);
-                        let ticket = handle
-                            .submit(
-                                move |t: usize| {
-                                    l2.ran_on_worker(t);
-                                    t
-                                },
-                                n + i,
-                            )
-                            .expect("a ticket's submit");
-                        l.ticket(n + i, ticket.wait());
-                    },
-                )
-            };
-            let waiters: Vec<_> = (0..2)
-                .map(|_| {
-                    let (pool, ledger, put_all) =
-                        (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
-                    thread::spawn(move || {
-                        ledger.poller();
-                        wait_until_done(&pool, &put_all);
-                    })
-                })
-                .collect();
-            let putter = {
-                let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
-                let requests: Vec<_> = (n / 2..n).map(request).collect();
+    let mut rng = Rng(0xb0_0113);
+    trial("tickets inside callbacks", rounds(20), move |round| {
+        let pool = bounded(
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+        );
+        let n = 24;
+        // Requests 0..n, and their tickets n..2n.
+        let ledger = Ledger::new(2 * n);
+        let put_all = Arc::new(AtomicBool::new(false));
+        let request = |i: usize| {
+            let (l, weak) = (Arc::clone(&ledger), pool.downgrade());
+            ledger.request_then(
+                i,
+                || {},
+                move |i| {
+                    let handle = weak.upgrade().expect("the pool lives");
+                    let l2 = Arc::clone(&l);
+                    let ticket = handle
+                        .submit(
+                            move |t: usize| {
+                                l2.ran_on_worker(t);
+                                t
+                            },
+                            n + i,
+                        )
+                        .expect("a ticket's submit");
+                    l.ticket(n + i, ticket.wait());
+                },
+            )
+        };
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, ledger, put_all) =
+                    (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
                 thread::spawn(move || {
                     ledger.poller();
-                    for r in requests {
-                        pool.put_request(r).unwrap();
-                    }
+                    wait_until_done(&pool, &put_all);
                 })
-            };
-            ledger.poller();
-            for i in 0..n / 2 {
-                pool.put_request(request(i)).unwrap();
-            }
-            putter.join().unwrap();
-            put_all.store(true, Ordering::SeqCst);
-            wait_until_done(&pool, &put_all);
-            for w in waiters {
-                w.join().unwrap();
-            }
-            ledger.check(&format!("round {round}"));
+            })
+            .collect();
+        let putter = {
+            let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+            let requests: Vec<_> = (n / 2..n).map(request).collect();
+            thread::spawn(move || {
+                ledger.poller();
+                for r in requests {
+                    pool.put_request(r).unwrap();
+                }
+            })
+        };
+        ledger.poller();
+        for i in 0..n / 2 {
+            pool.put_request(request(i)).unwrap();
         }
+        putter.join().unwrap();
+        put_all.store(true, Ordering::SeqCst);
+        wait_until_done(&pool, &put_all);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        ledger.check(&format!("round {round}"));
     });
 }
 
@@ -535,60 +553,57 @@ fn tickets_waited_for_inside_callbacks_while_others_wait_and_put() {
 /// callbacks run on either thread, never on a worker.
 #[test]
 fn a_collector_read_on_a_thread_that_also_puts() {
-    within("collector and puts", || {
-        let mut rng = Rng(0xb0_0114);
-        for round in 0..rounds(20) {
-            let pool = bounded(
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-            );
-            let n = 16;
-            // Plain requests 0..n, collector requests n..2n.
-            let ledger = Ledger::new(2 * n);
-            let put_all = Arc::new(AtomicBool::new(false));
-            let waiter = {
-                let (pool, ledger, put_all) =
-                    (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
-                thread::spawn(move || {
-                    ledger.poller();
-                    wait_until_done(&pool, &put_all);
-                })
-            };
-            ledger.poller();
-            let me = thread::current().id();
-            let mut ids = HashMap::new();
-            let mut collector = pool.collector::<usize>();
-            for k in 0..n {
-                let l = Arc::clone(&ledger);
-                let id = collector
-                    .put(
-                        move |i: usize| {
-                            l.ran_on_worker(i);
-                            i
-                        },
-                        n + k,
-                    )
-                    .unwrap();
-                ids.insert(id, n + k);
-                pool.put_request(ledger.request(k)).unwrap();
-                if rng.chance(30) {
-                    collector.poll_with(|id, outcome| {
-                        assert_eq!(thread::current().id(), me);
-                        ledger.ticket(ids[&id], outcome);
-                    });
-                }
+    let mut rng = Rng(0xb0_0114);
+    trial("collector and puts", rounds(20), move |round| {
+        let pool = bounded(
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+        );
+        let n = 16;
+        // Plain requests 0..n, collector requests n..2n.
+        let ledger = Ledger::new(2 * n);
+        let put_all = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (pool, ledger, put_all) = (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
+            thread::spawn(move || {
+                ledger.poller();
+                wait_until_done(&pool, &put_all);
+            })
+        };
+        ledger.poller();
+        let me = thread::current().id();
+        let mut ids = HashMap::new();
+        let mut collector = pool.collector::<usize>();
+        for k in 0..n {
+            let l = Arc::clone(&ledger);
+            let id = collector
+                .put(
+                    move |i: usize| {
+                        l.ran_on_worker(i);
+                        i
+                    },
+                    n + k,
+                )
+                .unwrap();
+            ids.insert(id, n + k);
+            pool.put_request(ledger.request(k)).unwrap();
+            if rng.chance(30) {
+                collector.poll_with(|id, outcome| {
+                    assert_eq!(thread::current().id(), me);
+                    ledger.ticket(ids[&id], outcome);
+                });
             }
-            collector.wait_with(|id, outcome| {
-                assert_eq!(thread::current().id(), me);
-                ledger.ticket(ids[&id], outcome);
-            });
-            drop(collector);
-            put_all.store(true, Ordering::SeqCst);
-            wait_until_done(&pool, &put_all);
-            waiter.join().unwrap();
-            ledger.check(&format!("round {round}"));
         }
+        collector.wait_with(|id, outcome| {
+            assert_eq!(thread::current().id(), me);
+            ledger.ticket(ids[&id], outcome);
+        });
+        drop(collector);
+        put_all.store(true, Ordering::SeqCst);
+        wait_until_done(&pool, &put_all);
+        waiter.join().unwrap();
+        ledger.check(&format!("round {round}"));
     });
 }
 
@@ -597,54 +612,54 @@ fn a_collector_read_on_a_thread_that_also_puts() {
 /// another thread waits on a clone.
 #[test]
 fn windows_read_on_a_thread_that_puts_for_each_outcome() {
-    within("windows and puts", || {
-        let mut rng = Rng(0xb0_0115);
-        for round in 0..rounds(20) {
-            let pool = bounded(
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-            );
-            let n = 12;
-            // Plain requests 0..2n; window inputs 2n..3n, imap's 3n..4n.
-            let ledger = Ledger::new(4 * n);
-            let put_all = Arc::new(AtomicBool::new(false));
-            let waiter = {
-                let (pool, ledger, put_all) =
-                    (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
-                thread::spawn(move || {
-                    ledger.poller();
-                    wait_until_done(&pool, &put_all);
-                })
-            };
-            ledger.poller();
-            let limit = 1 + rng.below(3) as usize;
-            let l = Arc::clone(&ledger);
-            let mut k = 0;
-            for (input, outcome) in pool.as_completed(2 * n..3 * n, limit, move |&i: &usize| {
-                l.ran_on_worker(i);
-                i
-            }) {
-                ledger.ticket(input, outcome);
-                pool.put_request(ledger.request(k)).unwrap();
-                k += 1;
-            }
-            let l = Arc::clone(&ledger);
-            let inputs = 3 * n..4 * n;
-            for (input, outcome) in inputs.clone().zip(pool.imap(inputs, limit, move |i: usize| {
-                l.ran_on_worker(i);
-                i
-            })) {
-                ledger.ticket(input, outcome);
-                pool.put_request(ledger.request(k)).unwrap();
-                k += 1;
-            }
-            assert_eq!(k, 2 * n);
-            put_all.store(true, Ordering::SeqCst);
-            wait_until_done(&pool, &put_all);
-            waiter.join().unwrap();
-            ledger.check(&format!("round {round}"));
+    let mut rng = Rng(0xb0_0115);
+    trial("windows and puts", rounds(20), move |round| {
+        let pool = bounded(
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+        );
+        let n = 12;
+        // Plain requests 0..2n; window inputs 2n..3n, imap's 3n..4n.
+        let ledger = Ledger::new(4 * n);
+        let put_all = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (pool, ledger, put_all) = (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
+            thread::spawn(move || {
+                ledger.poller();
+                wait_until_done(&pool, &put_all);
+            })
+        };
+        ledger.poller();
+        let limit = 1 + rng.below(3) as usize;
+        let l = Arc::clone(&ledger);
+        let mut k = 0;
+        for (input, outcome) in pool.as_completed(2 * n..3 * n, limit, move |&i: &usize| {
+            l.ran_on_worker(i);
+            i
+        }) {
+            ledger.ticket(input, outcome);
+            pool.put_request(ledger.request(k)).unwrap();
+            k += 1;
         }
+        let l = Arc::clone(&ledger);
+        let inputs = 3 * n..4 * n;
+        for (input, outcome) in inputs
+            .clone()
+            .zip(pool.imap(inputs, limit, move |i: usize| {
+                l.ran_on_worker(i);
+                i
+            }))
+        {
+            ledger.ticket(input, outcome);
+            pool.put_request(ledger.request(k)).unwrap();
+            k += 1;
+        }
+        assert_eq!(k, 2 * n);
+        put_all.store(true, Ordering::SeqCst);
+        wait_until_done(&pool, &put_all);
+        waiter.join().unwrap();
+        ledger.check(&format!("round {round}"));
     });
 }
 
@@ -674,91 +689,93 @@ fn put_until_workers_come_back(pool: &ThreadPool, mut request: WorkRequest) {
 /// told `NoWorkersAvailable` wait again; every request still ends once.
 #[test]
 fn resizes_to_zero_and_back_while_threads_block_in_puts_and_waits() {
-    within("resizes under blocked threads", || {
-        let mut rng = Rng(0xb0_0116);
-        for round in 0..rounds(20) {
-            let workers = 1 + rng.below(2) as usize;
-            let pool = bounded(workers, 1 + rng.below(2) as usize, 1 + rng.below(2) as usize);
-            let n = 24;
-            // Plain requests 0..n, tickets n..n + n/2.
-            let ledger = Ledger::new(n + n / 2);
-            let put_all = Arc::new(AtomicBool::new(false));
-            let waiters: Vec<_> = (0..2)
-                .map(|_| {
-                    let (pool, ledger, put_all) =
-                        (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
-                    thread::spawn(move || {
-                        ledger.poller();
-                        wait_until_done(&pool, &put_all);
-                    })
-                })
-                .collect();
-            let tickets = {
-                let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+    let mut rng = Rng(0xb0_0116);
+    trial("resizes under blocked threads", rounds(20), move |round| {
+        let workers = 1 + rng.below(2) as usize;
+        let pool = bounded(
+            workers,
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+        );
+        let n = 24;
+        // Plain requests 0..n, tickets n..n + n/2.
+        let ledger = Ledger::new(n + n / 2);
+        let put_all = Arc::new(AtomicBool::new(false));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, ledger, put_all) =
+                    (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
                 thread::spawn(move || {
                     ledger.poller();
-                    for t in n..n + n / 2 {
-                        let l = Arc::clone(&ledger);
-                        let mut work = Some(move |t: usize| {
-                            l.ran_on_worker(t);
-                            t
-                        });
-                        let ticket = loop {
-                            match pool.try_submit(work.take().unwrap(), t) {
-                                Ok(ticket) => break ticket,
-                                Err(refused) => {
-                                    assert!(refused.is_full() || refused.is_no_workers());
-                                    work = Some(refused.into_parts().0);
-                                    let _ = pool.poll();
-                                    thread::yield_now();
-                                }
+                    wait_until_done(&pool, &put_all);
+                })
+            })
+            .collect();
+        let tickets = {
+            let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+            thread::spawn(move || {
+                ledger.poller();
+                for t in n..n + n / 2 {
+                    let l = Arc::clone(&ledger);
+                    let mut work = Some(move |t: usize| {
+                        l.ran_on_worker(t);
+                        t
+                    });
+                    let ticket = loop {
+                        match pool.try_submit(work.take().unwrap(), t) {
+                            Ok(ticket) => break ticket,
+                            Err(refused) => {
+                                assert!(refused.is_full() || refused.is_no_workers());
+                                work = Some(refused.into_parts().0);
+                                let _ = pool.poll();
+                                thread::yield_now();
                             }
-                        };
-                        ledger.ticket(t, ticket.wait());
+                        }
+                    };
+                    ledger.ticket(t, ticket.wait());
+                }
+            })
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let resizer = {
+            let (pool, stop) = (pool.clone(), Arc::clone(&stop));
+            let mut rng = Rng(rng.next() | 1);
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    if rng.chance(50) {
+                        pool.resize(0).unwrap();
+                    } else {
+                        pool.dismiss_workers(workers);
                     }
-                })
-            };
-            let stop = Arc::new(AtomicBool::new(false));
-            let resizer = {
-                let (pool, stop) = (pool.clone(), Arc::clone(&stop));
-                let mut rng = Rng(rng.next() | 1);
-                thread::spawn(move || {
-                    while !stop.load(Ordering::SeqCst) {
-                        if rng.chance(50) {
-                            pool.resize(0).unwrap();
-                        } else {
-                            pool.dismiss_workers(workers);
-                        }
-                        for _ in 0..rng.below(20) {
-                            thread::yield_now();
-                        }
-                        if rng.chance(50) {
-                            pool.resize(workers).unwrap();
-                        } else {
-                            pool.create_workers(workers).unwrap();
-                        }
-                        for _ in 0..rng.below(50) {
-                            thread::yield_now();
-                        }
+                    for _ in 0..rng.below(20) {
+                        thread::yield_now();
                     }
-                    pool.resize(workers).unwrap();
-                })
-            };
-            ledger.poller();
-            for i in 0..n {
-                put_until_workers_come_back(&pool, ledger.request(i));
-            }
-            tickets.join().unwrap();
-            stop.store(true, Ordering::SeqCst);
-            resizer.join().unwrap();
-            put_all.store(true, Ordering::SeqCst);
-            wait_until_done(&pool, &put_all);
-            for w in waiters {
-                w.join().unwrap();
-            }
-            assert_eq!(pool.workers(), workers);
-            ledger.check(&format!("round {round}"));
+                    if rng.chance(50) {
+                        pool.resize(workers).unwrap();
+                    } else {
+                        pool.create_workers(workers).unwrap();
+                    }
+                    for _ in 0..rng.below(50) {
+                        thread::yield_now();
+                    }
+                }
+                pool.resize(workers).unwrap();
+            })
+        };
+        ledger.poller();
+        for i in 0..n {
+            put_until_workers_come_back(&pool, ledger.request(i));
         }
+        tickets.join().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        resizer.join().unwrap();
+        put_all.store(true, Ordering::SeqCst);
+        wait_until_done(&pool, &put_all);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_eq!(pool.workers(), workers);
+        ledger.check(&format!("round {round}"));
     });
 }
 
@@ -769,95 +786,93 @@ fn resizes_to_zero_and_back_while_threads_block_in_puts_and_waits() {
 /// a wait start a worker: no `NoWorkers`, no `NoWorkersAvailable`.
 #[test]
 fn an_autoscaling_pool_grows_and_retires_under_blocked_puts_and_waits() {
-    within("autoscaling under bounded load", || {
-        let mut rng = Rng(0xb0_0117);
-        for round in 0..rounds(20) {
-            let pool = ThreadPool::builder()
-                .min_workers(0)
-                .max_workers(2)
-                .keep_alive(Duration::from_micros(100))
-                .queue_capacity(1 + rng.below(2) as usize)
-                .result_capacity(1 + rng.below(2) as usize)
-                .thread_name(WORKER)
-                .build()
-                .unwrap();
-            let n = 24;
-            // Plain requests 0..2n, tickets 2n..3n.
-            let ledger = Ledger::new(3 * n);
-            let stop = Arc::new(AtomicBool::new(false));
-            let dismisser = {
-                let (pool, stop) = (pool.clone(), Arc::clone(&stop));
-                let mut rng = Rng(rng.next() | 1);
-                thread::spawn(move || {
-                    while !stop.load(Ordering::SeqCst) {
-                        if rng.chance(50) {
-                            pool.dismiss_workers(2);
-                        } else {
-                            pool.resize(0).unwrap();
-                        }
-                        for _ in 0..rng.below(200) {
-                            thread::yield_now();
-                        }
+    let mut rng = Rng(0xb0_0117);
+    trial("autoscaling under bounded load", rounds(20), move |round| {
+        let pool = ThreadPool::builder()
+            .min_workers(0)
+            .max_workers(2)
+            .keep_alive(Duration::from_micros(100))
+            .queue_capacity(1 + rng.below(2) as usize)
+            .result_capacity(1 + rng.below(2) as usize)
+            .thread_name(WORKER)
+            .build()
+            .unwrap();
+        let n = 24;
+        // Plain requests 0..2n, tickets 2n..3n.
+        let ledger = Ledger::new(3 * n);
+        let stop = Arc::new(AtomicBool::new(false));
+        let dismisser = {
+            let (pool, stop) = (pool.clone(), Arc::clone(&stop));
+            let mut rng = Rng(rng.next() | 1);
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    if rng.chance(50) {
+                        pool.dismiss_workers(2);
+                    } else {
+                        pool.resize(0).unwrap();
                     }
-                })
-            };
-            let waiter_done = Arc::new(AtomicBool::new(false));
-            let waiter = {
-                let (pool, ledger, done) =
-                    (pool.clone(), Arc::clone(&ledger), Arc::clone(&waiter_done));
-                thread::spawn(move || {
-                    ledger.poller();
-                    loop {
-                        let finished = done.load(Ordering::SeqCst);
-                        pool.wait().expect("an autoscaling pool's wait");
-                        if finished && pool.pending() == 0 {
-                            break;
-                        }
+                    for _ in 0..rng.below(200) {
                         thread::yield_now();
                     }
-                })
-            };
-            let putters: Vec<_> = (0..2)
-                .map(|p| {
-                    let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
-                    let pause = rng.below(3);
-                    thread::spawn(move || {
-                        ledger.poller();
-                        for k in 0..n {
-                            pool.put_request(ledger.request(p * n + k))
-                                .expect("an autoscaling pool's put");
-                            if k % 8 == 7 {
-                                // Let the workers go idle and retire.
-                                thread::sleep(Duration::from_micros(100 * pause));
-                            }
+                }
+            })
+        };
+        let waiter_done = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (pool, ledger, done) =
+                (pool.clone(), Arc::clone(&ledger), Arc::clone(&waiter_done));
+            thread::spawn(move || {
+                ledger.poller();
+                loop {
+                    let finished = done.load(Ordering::SeqCst);
+                    pool.wait().expect("an autoscaling pool's wait");
+                    if finished && pool.pending() == 0 {
+                        break;
+                    }
+                    thread::yield_now();
+                }
+            })
+        };
+        let putters: Vec<_> = (0..2)
+            .map(|p| {
+                let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+                let pause = rng.below(3);
+                thread::spawn(move || {
+                    ledger.poller();
+                    for k in 0..n {
+                        pool.put_request(ledger.request(p * n + k))
+                            .expect("an autoscaling pool's put");
+                        if k % 8 == 7 {
+                            // Let the workers go idle and retire.
+                            thread::sleep(Duration::from_micros(100 * pause));
                         }
-                    })
+                    }
                 })
-                .collect();
-            ledger.poller();
-            for t in 2 * n..3 * n {
-                let l = Arc::clone(&ledger);
-                let ticket = pool
-                    .submit(
-                        move |t: usize| {
-                            l.ran_on_worker(t);
-                            t
-                        },
-                        t,
-                    )
-                    .expect("an autoscaling pool's submit");
-                ledger.ticket(t, ticket.wait());
-            }
-            for p in putters {
-                p.join().unwrap();
-            }
-            waiter_done.store(true, Ordering::SeqCst);
-            waiter.join().unwrap();
-            stop.store(true, Ordering::SeqCst);
-            dismisser.join().unwrap();
-            pool.wait().expect("the last wait");
-            ledger.check(&format!("round {round}"));
+            })
+            .collect();
+        ledger.poller();
+        for t in 2 * n..3 * n {
+            let l = Arc::clone(&ledger);
+            let ticket = pool
+                .submit(
+                    move |t: usize| {
+                        l.ran_on_worker(t);
+                        t
+                    },
+                    t,
+                )
+                .expect("an autoscaling pool's submit");
+            ledger.ticket(t, ticket.wait());
         }
+        for p in putters {
+            p.join().unwrap();
+        }
+        waiter_done.store(true, Ordering::SeqCst);
+        waiter.join().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        dismisser.join().unwrap();
+        pool.wait().expect("the last wait");
+        ledger.check(&format!("round {round}"));
     });
 }
 
@@ -892,7 +907,8 @@ fn blocked_threads(rng: &mut Rng) -> Blocked {
             .unwrap();
     }
     common::until(|| pool.queued() == 0 && pool.stats().busy == workers);
-    let (ticket_i, collector_i, put_i) = (workers + queue - 1, workers + queue, workers + queue + 1);
+    let (ticket_i, collector_i, put_i) =
+        (workers + queue - 1, workers + queue, workers + queue + 1);
     // The queue: `queue - 1` plain requests and a ticket's.
     for i in workers..workers + queue - 1 {
         pool.put_request(ledger.request(i)).unwrap();
@@ -992,9 +1008,11 @@ fn blocked_threads(rng: &mut Rng) -> Blocked {
 /// cancelled to their callbacks (through B); each request ends once.
 #[test]
 fn shutdown_now_from_another_thread_while_threads_block_in_puts_and_waits() {
-    within("shutdown_now under blocked threads", || {
-        let mut rng = Rng(0xb0_0118);
-        for round in 0..rounds(40) {
+    let mut rng = Rng(0xb0_0118);
+    trial(
+        "shutdown_now under blocked threads",
+        rounds(40),
+        move |round| {
             let Blocked {
                 pool,
                 gate,
@@ -1034,8 +1052,8 @@ fn shutdown_now_from_another_thread_while_threads_block_in_puts_and_waits() {
             }
             assert_eq!(pool.pending(), 0, "round {round}");
             ledger.check(&format!("round {round}, through clone {through_clone}"));
-        }
-    });
+        },
+    );
 }
 
 /// A graceful `shutdown` (through a clone of A, which then handles A's
@@ -1045,55 +1063,53 @@ fn shutdown_now_from_another_thread_while_threads_block_in_puts_and_waits() {
 /// before the shutdown; each request ends once.
 #[test]
 fn graceful_shutdown_from_another_thread_while_threads_block_in_puts_and_waits() {
-    within("shutdown under blocked threads", || {
-        let mut rng = Rng(0xb0_0119);
-        for round in 0..rounds(40) {
-            let Blocked {
-                pool,
-                gate,
-                ledger,
-                threads,
-            } = blocked_threads(&mut rng);
-            let through_clone = rng.chance(50);
-            let closer = if through_clone {
-                pool.clone()
-            } else {
-                pool.new_handle()
-            };
-            for _ in 0..rng.below(100) {
-                thread::yield_now();
-            }
-            let l = Arc::clone(&ledger);
-            let shut = spawn("shutdown", move || {
-                l.poller();
-                match closer.shutdown() {
-                    Ok(()) => {}
-                    Err(ShutdownError::Unrun(unrun)) => panic!("unrun: {}", unrun.len()),
-                    Err(e) => panic!("shutdown: {e:?}"),
-                }
-            });
-            for _ in 0..rng.below(100) {
-                thread::yield_now();
-            }
-            gate.open();
-            shut.join().unwrap();
-            for t in threads {
-                t.join().unwrap();
-            }
-            match pool.wait() {
-                Ok(_) | Err(WaitError::NoWorkersAvailable { pending: 0 }) => {}
-                Err(e) => panic!("round {round}: the last wait: {e:?}"),
-            }
-            assert_eq!(pool.pending(), 0, "round {round}");
-            ledger.check(&format!("round {round}, through clone {through_clone}"));
-            // Nothing was cancelled but the batch's second member (its
-            // docs: a shutdown after the first member was queued cancels
-            // those not yet queued): every request queued before the
-            // shutdown ran.
-            let last = ledger.len() - 1;
-            let cancelled = ledger.count(&ledger.cancelled[..last]);
-            assert_eq!(cancelled, 0, "round {round}");
+    let mut rng = Rng(0xb0_0119);
+    trial("shutdown under blocked threads", rounds(40), move |round| {
+        let Blocked {
+            pool,
+            gate,
+            ledger,
+            threads,
+        } = blocked_threads(&mut rng);
+        let through_clone = rng.chance(50);
+        let closer = if through_clone {
+            pool.clone()
+        } else {
+            pool.new_handle()
+        };
+        for _ in 0..rng.below(100) {
+            thread::yield_now();
         }
+        let l = Arc::clone(&ledger);
+        let shut = spawn("shutdown", move || {
+            l.poller();
+            match closer.shutdown() {
+                Ok(()) => {}
+                Err(ShutdownError::Unrun(unrun)) => panic!("unrun: {}", unrun.len()),
+                Err(e) => panic!("shutdown: {e:?}"),
+            }
+        });
+        for _ in 0..rng.below(100) {
+            thread::yield_now();
+        }
+        gate.open();
+        shut.join().unwrap();
+        for t in threads {
+            t.join().unwrap();
+        }
+        match pool.wait() {
+            Ok(_) | Err(WaitError::NoWorkersAvailable { pending: 0 }) => {}
+            Err(e) => panic!("round {round}: the last wait: {e:?}"),
+        }
+        assert_eq!(pool.pending(), 0, "round {round}");
+        ledger.check(&format!("round {round}, through clone {through_clone}"));
+        // Nothing was cancelled but the batch's second member (its
+        // docs: a shutdown after the first member was queued cancels
+        // those not yet queued): every request queued before the
+        // shutdown ran.
+        let last = ledger.len() - 1;
+        let cancelled = ledger.count(&ledger.cancelled[..last]);
+        assert_eq!(cancelled, 0, "round {round}");
     });
 }
 
@@ -1105,112 +1121,110 @@ fn graceful_shutdown_from_another_thread_while_threads_block_in_puts_and_waits()
 /// workers stuck on either full result queue. Then it polls both.
 #[test]
 fn as_completed_over_tickets_of_two_bounded_handles_makes_room_on_both() {
-    within("as_completed over two handles", || {
-        let mut rng = Rng(0xb0_011a);
-        for round in 0..rounds(30) {
-            let pool = bounded(
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-            );
-            let handles = [pool.clone(), pool.new_handle()];
-            let n = 40;
-            let ledger = Ledger::new(n);
-            ledger.poller();
-            // A ticket of each handle first: the set looks out for the
-            // handles of the tickets pushed to it (and only those: with
-            // tickets of A alone, workers stuck on B's queue, which this
-            // thread alone polls, wait for ever, as the docs say).
-            let mut keys = HashMap::new();
-            let mut set = callpool::as_completed(Vec::<callpool::Ticket<usize>>::new());
-            for (i, handle) in handles.iter().enumerate() {
-                let l = Arc::clone(&ledger);
-                let ticket = handle
-                    .submit(
-                        move |i: usize| {
-                            l.ran_on_worker(i);
-                            i
-                        },
-                        i,
-                    )
-                    .unwrap();
-                keys.insert(set.push(ticket), i);
-            }
-            let mut in_set = 2;
-            for i in 2..n {
-                let handle = &handles[rng.below(2) as usize];
-                if rng.chance(50) {
-                    let mut request = ledger.request(i);
-                    loop {
-                        match handle.try_put_request(request) {
-                            Ok(_) => break,
-                            Err(PutError::Full(r)) => request = r,
-                            Err(e) => panic!("put: {e:?}"),
-                        }
-                        let (key, outcome) = match set.next() {
-                            Some(next) => next,
-                            None => {
-                                // No ticket held: poll both handles.
-                                let _ = handles[0].poll();
-                                let _ = handles[1].poll();
-                                thread::yield_now();
-                                continue;
-                            }
-                        };
-                        in_set -= 1;
-                        ledger.ticket(keys[&key], outcome);
-                    }
-                } else {
-                    let l = Arc::clone(&ledger);
-                    let mut work = Some(move |i: usize| {
+    let mut rng = Rng(0xb0_011a);
+    trial("as_completed over two handles", rounds(30), move |round| {
+        let pool = bounded(
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+        );
+        let handles = [pool.clone(), pool.new_handle()];
+        let n = 40;
+        let ledger = Ledger::new(n);
+        ledger.poller();
+        // A ticket of each handle first: the set looks out for the
+        // handles of the tickets pushed to it (and only those: with
+        // tickets of A alone, workers stuck on B's queue, which this
+        // thread alone polls, wait for ever, as the docs say).
+        let mut keys = HashMap::new();
+        let mut set = callpool::as_completed(Vec::<callpool::Ticket<usize>>::new());
+        for (i, handle) in handles.iter().enumerate() {
+            let l = Arc::clone(&ledger);
+            let ticket = handle
+                .submit(
+                    move |i: usize| {
                         l.ran_on_worker(i);
                         i
-                    });
-                    loop {
-                        match handle.try_submit(work.take().unwrap(), i) {
-                            Ok(ticket) => {
-                                keys.insert(set.push(ticket), i);
-                                in_set += 1;
-                                break;
-                            }
-                            Err(refused) => {
-                                assert!(refused.is_full(), "{refused:?}");
-                                work = Some(refused.into_parts().0);
-                            }
-                        }
-                        match set.next() {
-                            Some((key, outcome)) => {
-                                in_set -= 1;
-                                ledger.ticket(keys[&key], outcome);
-                            }
-                            None => {
-                                let _ = handles[0].poll();
-                                let _ = handles[1].poll();
-                                thread::yield_now();
-                            }
-                        }
-                    }
-                }
-            }
-            for (key, outcome) in set.by_ref() {
-                in_set -= 1;
-                ledger.ticket(keys[&key], outcome);
-            }
-            assert_eq!(in_set, 0);
-            // Both handles polled in turn: a `wait` on one would wait for
-            // ever on workers stuck on the other's full result queue (the
-            // docs say so).
-            while handles.iter().any(|h| h.pending() > 0) {
-                for handle in &handles {
-                    match handle.poll() {
-                        Ok(_) | Err(PollError::NoResultsPending) => {}
-                        Err(e) => panic!("poll: {e:?}"),
-                    }
-                }
-                thread::yield_now();
-            }
-            ledger.check(&format!("round {round}"));
+                    },
+                    i,
+                )
+                .unwrap();
+            keys.insert(set.push(ticket), i);
         }
+        let mut in_set = 2;
+        for i in 2..n {
+            let handle = &handles[rng.below(2) as usize];
+            if rng.chance(50) {
+                let mut request = ledger.request(i);
+                loop {
+                    match handle.try_put_request(request) {
+                        Ok(_) => break,
+                        Err(PutError::Full(r)) => request = r,
+                        Err(e) => panic!("put: {e:?}"),
+                    }
+                    let (key, outcome) = match set.next() {
+                        Some(next) => next,
+                        None => {
+                            // No ticket held: poll both handles.
+                            let _ = handles[0].poll();
+                            let _ = handles[1].poll();
+                            thread::yield_now();
+                            continue;
+                        }
+                    };
+                    in_set -= 1;
+                    ledger.ticket(keys[&key], outcome);
+                }
+            } else {
+                let l = Arc::clone(&ledger);
+                let mut work = Some(move |i: usize| {
+                    l.ran_on_worker(i);
+                    i
+                });
+                loop {
+                    match handle.try_submit(work.take().unwrap(), i) {
+                        Ok(ticket) => {
+                            keys.insert(set.push(ticket), i);
+                            in_set += 1;
+                            break;
+                        }
+                        Err(refused) => {
+                            assert!(refused.is_full(), "{refused:?}");
+                            work = Some(refused.into_parts().0);
+                        }
+                    }
+                    match set.next() {
+                        Some((key, outcome)) => {
+                            in_set -= 1;
+                            ledger.ticket(keys[&key], outcome);
+                        }
+                        None => {
+                            let _ = handles[0].poll();
+                            let _ = handles[1].poll();
+                            thread::yield_now();
+                        }
+                    }
+                }
+            }
+        }
+        for (key, outcome) in set.by_ref() {
+            in_set -= 1;
+            ledger.ticket(keys[&key], outcome);
+        }
+        assert_eq!(in_set, 0);
+        // Both handles polled in turn: a `wait` on one would wait for
+        // ever on workers stuck on the other's full result queue (the
+        // docs say so).
+        while handles.iter().any(|h| h.pending() > 0) {
+            for handle in &handles {
+                match handle.poll() {
+                    Ok(_) | Err(PollError::NoResultsPending) => {}
+                    Err(e) => panic!("poll: {e:?}"),
+                }
+            }
+            thread::yield_now();
+        }
+        ledger.check(&format!("round {round}"));
     });
 }
 
@@ -1219,52 +1233,49 @@ fn as_completed_over_tickets_of_two_bounded_handles_makes_room_on_both() {
 /// another thread waits on a clone; the scope's end is a lookout too.
 #[test]
 fn a_scope_on_a_thread_that_also_puts_beside_a_waiter() {
-    within("scope and puts", || {
-        let mut rng = Rng(0xb0_011b);
-        for round in 0..rounds(20) {
-            let pool = bounded(
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-            );
-            let n = 16;
-            // Plain 0..n, scoped n..2n.
-            let ledger = Ledger::new(2 * n);
-            let put_all = Arc::new(AtomicBool::new(false));
-            let waiter = {
-                let (pool, ledger, put_all) =
-                    (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
-                thread::spawn(move || {
-                    ledger.poller();
-                    wait_until_done(&pool, &put_all);
-                })
-            };
-            ledger.poller();
-            let me = thread::current().id();
-            let borrowed: Vec<usize> = (n..2 * n).collect();
-            pool.scope(|s| {
-                for (k, i) in borrowed.iter().enumerate() {
-                    let l = Arc::clone(&ledger);
-                    s.put_then(
-                        move |i: &usize| {
-                            l.ran_on_worker(*i);
-                            *i
-                        },
-                        i,
-                        |outcome| {
-                            assert_eq!(thread::current().id(), me);
-                            ledger.ticket(*i, outcome);
-                        },
-                    )
-                    .unwrap();
-                    pool.put_request(ledger.request(k)).unwrap();
-                }
-            });
-            put_all.store(true, Ordering::SeqCst);
-            wait_until_done(&pool, &put_all);
-            waiter.join().unwrap();
-            ledger.check(&format!("round {round}"));
-        }
+    let mut rng = Rng(0xb0_011b);
+    trial("scope and puts", rounds(20), move |round| {
+        let pool = bounded(
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+        );
+        let n = 16;
+        // Plain 0..n, scoped n..2n.
+        let ledger = Ledger::new(2 * n);
+        let put_all = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (pool, ledger, put_all) = (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
+            thread::spawn(move || {
+                ledger.poller();
+                wait_until_done(&pool, &put_all);
+            })
+        };
+        ledger.poller();
+        let me = thread::current().id();
+        let borrowed: Vec<usize> = (n..2 * n).collect();
+        pool.scope(|s| {
+            for (k, i) in borrowed.iter().enumerate() {
+                let l = Arc::clone(&ledger);
+                s.put_then(
+                    move |i: &usize| {
+                        l.ran_on_worker(*i);
+                        *i
+                    },
+                    i,
+                    |outcome| {
+                        assert_eq!(thread::current().id(), me);
+                        ledger.ticket(*i, outcome);
+                    },
+                )
+                .unwrap();
+                pool.put_request(ledger.request(k)).unwrap();
+            }
+        });
+        put_all.store(true, Ordering::SeqCst);
+        wait_until_done(&pool, &put_all);
+        waiter.join().unwrap();
+        ledger.check(&format!("round {round}"));
     });
 }
 
@@ -1275,9 +1286,11 @@ fn a_scope_on_a_thread_that_also_puts_beside_a_waiter() {
 /// lands; each request ends once, in one way.
 #[test]
 fn a_callback_closes_the_pool_while_a_put_is_blocked_on_the_full_queue() {
-    within("closing from a callback beside a blocked put", || {
-        let mut rng = Rng(0xb0_011c);
-        for round in 0..rounds(40) {
+    let mut rng = Rng(0xb0_011c);
+    trial(
+        "closing from a callback beside a blocked put",
+        rounds(40),
+        move |round| {
             let pool = bounded(1 + rng.below(2) as usize, 1, 1 + rng.below(2) as usize);
             let n = 16;
             let ledger = Ledger::new(n);
@@ -1333,6 +1346,232 @@ fn a_callback_closes_the_pool_while_a_put_is_blocked_on_the_full_queue() {
             waiter.join().unwrap();
             assert_eq!(pool.pending(), 0, "round {round}");
             ledger.check(&format!("round {round}, closed by {closer} the way {how}"));
+        },
+    );
+}
+
+/// A pool resized to 0 (not autoscaling), its request queue full with a
+/// plain request, a ticket's and a collector's or a scope's (whichever
+/// comes first), and threads blocked on the ticket, the collector and the
+/// scope (which can only wait: no worker is left), and a `wait` told `NoWorkersAvailable`; then another thread
+/// shuts it down, gracefully or not, through a clone or a new handle.
+/// Every blocked thread returns; the plain request comes back to the
+/// caller (through A) or is cancelled (through B); the rest are cancelled.
+#[test]
+fn a_pool_resized_to_zero_with_blocked_threads_then_shut_down_from_elsewhere() {
+    let mut rng = Rng(0xb0_011d);
+    trial(
+        "zero workers, blocked threads, shutdown",
+        rounds(40),
+        move |round| {
+            let pool = bounded(1 + rng.below(2) as usize, 3, 1 + rng.below(2) as usize);
+            pool.resize(0).unwrap();
+            pool.join_all_dismissed_workers();
+            // 0 plain, 1 ticket, 2 collector, 3 scope.
+            let ledger = Ledger::new(4);
+            ledger.poller();
+            pool.try_put_request(ledger.request(0)).unwrap();
+            let l = Arc::clone(&ledger);
+            let ticket = pool
+                .try_submit(
+                    move |i: usize| {
+                        l.ran_on_worker(i);
+                        i
+                    },
+                    1,
+                )
+                .unwrap_or_else(|_| panic!("a ticket's put"));
+            let mut threads = Vec::new();
+            let l = Arc::clone(&ledger);
+            threads.push(spawn("ticket", move || l.ticket(1, ticket.wait())));
+            let (p, l) = (pool.clone(), Arc::clone(&ledger));
+            threads.push(spawn("collector", move || {
+                let mut collector = p.collector::<usize>();
+                let l2 = Arc::clone(&l);
+                collector
+                    .try_put(
+                        move |i: usize| {
+                            l2.ran_on_worker(i);
+                            i
+                        },
+                        2,
+                    )
+                    .map_or_else(
+                        |refused| {
+                            // The closer came first, or the scope took
+                            // the queue's last place.
+                            assert!(refused.is_shut_down() || refused.is_full(), "{refused:?}");
+                            l.back[2].fetch_add(1, Ordering::SeqCst);
+                        },
+                        |_| {
+                            let heard = collector.wait_with(|_, outcome| l.ticket(2, outcome));
+                            assert_eq!(heard, 1);
+                        },
+                    );
+            }));
+            let (p, l) = (pool.clone(), Arc::clone(&ledger));
+            threads.push(spawn("scope", move || {
+                let l2 = Arc::clone(&l);
+                p.scope(|s| {
+                    // The queue may be full by now: a full queue refuses a
+                    // scope's put at once when no worker is left.
+                    let put = s.put_then(
+                        move |i: usize| {
+                            l2.ran_on_worker(i);
+                            i
+                        },
+                        3,
+                        |outcome| l.ticket(3, outcome),
+                    );
+                    if put.is_err() {
+                        l.back[3].fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }));
+            assert_eq!(
+                pool.wait(),
+                Err(WaitError::NoWorkersAvailable { pending: 1 }),
+                "round {round}"
+            );
+            for _ in 0..rng.below(100) {
+                thread::yield_now();
+            }
+            let through_clone = rng.chance(50);
+            let graceful = rng.chance(50);
+            let closer = if through_clone {
+                pool.clone()
+            } else {
+                pool.new_handle()
+            };
+            let l = Arc::clone(&ledger);
+            spawn("closer", move || {
+                let back = if graceful {
+                    match closer.shutdown() {
+                        Ok(()) => Vec::new(),
+                        Err(ShutdownError::Unrun(back)) => back,
+                        Err(e) => panic!("shutdown: {e:?}"),
+                    }
+                } else {
+                    closer.shutdown_now()
+                };
+                for r in back {
+                    l.handed_back(r);
+                }
+            })
+            .join()
+            .unwrap();
+            for t in threads {
+                t.join().unwrap();
+            }
+            match pool.wait() {
+                Ok(_) | Err(WaitError::NoWorkersAvailable { pending: 0 }) => {}
+                Err(e) => panic!("round {round}: the last wait: {e:?}"),
+            }
+            ledger.check(&format!("round {round}, through clone {through_clone}"));
+            assert_eq!(ledger.count(&ledger.ran), 0, "round {round}");
+            // The plain request came back through A, or was cancelled to
+            // its callback through B.
+            let back = ledger.back[0].load(Ordering::SeqCst);
+            assert_eq!(back, usize::from(through_clone), "round {round}");
+        },
+    );
+}
+
+/// The deadlock `put_request`'s docs name, and their way out: a thread
+/// puts on handle P (a bounded result queue it does not poll yet), then
+/// on handle H with both queues full; `put_request_timeout` hands the
+/// request back, the thread polls P and puts again, and everything runs.
+#[test]
+fn the_documented_way_out_of_the_two_handle_wait() {
+    let mut rng = Rng(0xb0_011e);
+    trial("two-handle way out", rounds(20), move |round| {
+        let pool = bounded(1 + rng.below(2) as usize, 1, 1);
+        let (p, h) = (pool.clone(), pool.new_handle());
+        let n = 12;
+        let ledger = Ledger::new(2 * n);
+        ledger.poller();
+        for k in 0..n {
+            put_somehow(&p, 1, ledger.request(k)).unwrap();
+            let mut request = ledger.request(n + k);
+            loop {
+                match h.put_request_timeout(request, Duration::from_micros(200)) {
+                    Ok(_) => break,
+                    Err(PutError::Timeout(r)) => {
+                        let _ = p.poll();
+                        request = r;
+                    }
+                    Err(e) => panic!("put: {e:?}"),
+                }
+            }
         }
+        while p.pending() + h.pending() > 0 {
+            let _ = p.poll();
+            let _ = h.poll();
+            thread::yield_now();
+        }
+        ledger.check(&format!("round {round}"));
+    });
+}
+
+/// Each of two handles has a thread of its own waiting on it; their
+/// callbacks poll the other handle (running its callbacks there, nested
+/// in their own); a third thread puts on both handles, blocking on the
+/// full queue. Every blocking wait is on a handle some thread polls, so
+/// nothing waits for ever.
+#[test]
+fn callbacks_poll_the_other_handle_while_each_has_a_waiter_and_a_third_thread_puts() {
+    let mut rng = Rng(0xb0_011f);
+    trial("cross-polling callbacks", rounds(20), move |round| {
+        let pool = bounded(
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+        );
+        let handles = [pool.clone(), pool.new_handle()];
+        let n = 24;
+        let ledger = Ledger::new(n);
+        let requests: Vec<(usize, WorkRequest)> = (0..n)
+            .map(|i| {
+                let other = handles[1 - i % 2].downgrade();
+                let request = ledger.request_then(
+                    i,
+                    || {},
+                    move |_| {
+                        if let Some(other) = other.upgrade() {
+                            match other.poll() {
+                                Ok(_) | Err(PollError::NoResultsPending) => {}
+                                Err(e) => panic!("poll: {e:?}"),
+                            }
+                        }
+                    },
+                );
+                (i % 2, request)
+            })
+            .collect();
+        let put_all = Arc::new(AtomicBool::new(false));
+        let waiters: Vec<_> = handles
+            .iter()
+            .map(|h| {
+                let (h, ledger, put_all) = (h.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
+                spawn("waiter", move || {
+                    ledger.poller();
+                    wait_until_done(&h, &put_all);
+                })
+            })
+            .collect();
+        let (hs, l) = (handles.clone(), Arc::clone(&ledger));
+        spawn("putter", move || {
+            l.poller();
+            for (which, request) in requests {
+                hs[which].put_request(request).unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+        put_all.store(true, Ordering::SeqCst);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        ledger.check(&format!("round {round}"));
     });
 }
