@@ -698,9 +698,66 @@ fn resizes_to_zero_and_back_while_threads_block_in_puts_and_waits() {
             1 + rng.below(2) as usize,
         );
         let n = 24;
-        // Plain requests 0..n, tickets n..n + n/2.
-        let ledger = Ledger::new(n + n / 2);
+        // Plain requests 0..n, tickets n..n + n/2, a collector's the next
+        // n/2, a window's inputs the last n/2.
+        let ledger = Ledger::new(n + 3 * (n / 2));
         let put_all = Arc::new(AtomicBool::new(false));
+        let collector = {
+            let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+            spawn("collector", move || {
+                // A lookout: it runs the handle's callbacks when a worker
+                // is stuck on its full result queue.
+                ledger.poller();
+                let mut collector = pool.collector::<usize>();
+                let mut ids = HashMap::new();
+                for i in n + n / 2..2 * n {
+                    let l = Arc::clone(&ledger);
+                    let mut work = Some(move |i: usize| {
+                        l.ran_on_worker(i);
+                        i
+                    });
+                    let id = loop {
+                        match collector.try_put(work.take().unwrap(), i) {
+                            Ok(id) => break id,
+                            Err(refused) => {
+                                assert!(refused.is_full() || refused.is_no_workers());
+                                work = Some(refused.into_parts().0);
+                                // Outcomes arrived meanwhile: here, not on
+                                // the handle's pollers.
+                                collector.poll_with(|id, outcome| ledger.ticket(ids[&id], outcome));
+                                thread::yield_now();
+                            }
+                        }
+                    };
+                    ids.insert(id, i);
+                }
+                collector.wait_with(|id, outcome| ledger.ticket(ids[&id], outcome));
+            })
+        };
+        // A window: under a pool resized to 0 it may end early, at the
+        // first input a full queue with no worker refuses, which comes
+        // back `Cancelled` (its docs); the inputs after it are never pulled.
+        let window = {
+            let (pool, ledger) = (pool.clone(), Arc::clone(&ledger));
+            spawn("window", move || {
+                ledger.poller(); // a lookout too
+                let pulled = Arc::new(AtomicUsize::new(0));
+                let (l, p) = (Arc::clone(&ledger), Arc::clone(&pulled));
+                let inputs = (2 * n..2 * n + n / 2).inspect(move |_| {
+                    p.fetch_add(1, Ordering::SeqCst);
+                });
+                for (input, outcome) in pool.as_completed(inputs, 2, move |&i: &usize| {
+                    l.ran_on_worker(i);
+                    i
+                }) {
+                    ledger.ticket(input, outcome);
+                }
+                // Never pulled: handed back, as it were.
+                for i in 2 * n + pulled.load(Ordering::SeqCst)..2 * n + n / 2 {
+                    ledger.back[i].fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
         let waiters: Vec<_> = (0..2)
             .map(|_| {
                 let (pool, ledger, put_all) =
@@ -767,6 +824,8 @@ fn resizes_to_zero_and_back_while_threads_block_in_puts_and_waits() {
             put_until_workers_come_back(&pool, ledger.request(i));
         }
         tickets.join().unwrap();
+        collector.join().unwrap();
+        window.join().unwrap();
         stop.store(true, Ordering::SeqCst);
         resizer.join().unwrap();
         put_all.store(true, Ordering::SeqCst);
@@ -1574,4 +1633,164 @@ fn callbacks_poll_the_other_handle_while_each_has_a_waiter_and_a_third_thread_pu
         }
         ledger.check(&format!("round {round}"));
     });
+}
+
+/// Two handles A and B, each with a thread of its own waiting on it.
+/// Each result callback puts a follow-up onto the *other* handle with
+/// `put_request_timeout`, and at each timeout polls its own handle (a
+/// nested poll) before it puts again: the way out that `put_request`'s
+/// docs give for a thread blocked on one handle while workers wait on
+/// another's full result queue, taken inside callbacks on both sides.
+#[test]
+fn callbacks_put_onto_the_other_handle_with_timeouts_and_poll_their_own() {
+    let mut rng = Rng(0xb0_0120);
+    trial("cross-handle puts in callbacks", rounds(20), move |round| {
+        let pool = bounded(
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+            1 + rng.below(2) as usize,
+        );
+        let handles = [pool.clone(), pool.new_handle()];
+        // Chains of `hops` requests, alternating between the handles.
+        let (chains, hops) = (6, 6);
+        let ledger = Ledger::new(chains * hops);
+        fn hop(
+            ledger: &Arc<Ledger>,
+            handles: [WeakPool; 2],
+            chain: usize,
+            hop_i: usize,
+            hops: usize,
+        ) -> WorkRequest {
+            let l = Arc::clone(ledger);
+            ledger.request_then(
+                chain * hops + hop_i,
+                || {},
+                move |_| {
+                    if hop_i + 1 == hops {
+                        return;
+                    }
+                    let (own, other) = (hop_i % 2, 1 - hop_i % 2);
+                    let (Some(own), Some(other_h)) =
+                        (handles[own].upgrade(), handles[other].upgrade())
+                    else {
+                        return;
+                    };
+                    let mut request = hop(&l, handles, chain, hop_i + 1, hops);
+                    loop {
+                        match other_h.put_request_timeout(request, Duration::from_micros(100)) {
+                            Ok(_) => return,
+                            Err(PutError::Timeout(r)) => {
+                                match own.poll() {
+                                    Ok(_) | Err(PollError::NoResultsPending) => {}
+                                    Err(e) => panic!("poll: {e:?}"),
+                                }
+                                request = r;
+                            }
+                            Err(e) => panic!("put: {e:?}"),
+                        }
+                    }
+                },
+            )
+        }
+        let weak = [handles[0].downgrade(), handles[1].downgrade()];
+        let finished = {
+            let ledger = Arc::clone(&ledger);
+            move || ledger.count(&ledger.ok) == chains * hops
+        };
+        let waiters: Vec<_> = handles
+            .iter()
+            .map(|h| {
+                let (h, ledger, finished) = (h.clone(), Arc::clone(&ledger), finished.clone());
+                spawn("waiter", move || {
+                    ledger.poller();
+                    wait_until(&h, finished);
+                })
+            })
+            .collect();
+        ledger.poller();
+        // Every chain starts on A, put from here with a timeout too (the
+        // waiters poll both handles).
+        for chain in 0..chains {
+            let mut request = hop(&ledger, weak.clone(), chain, 0, hops);
+            loop {
+                match handles[0].put_request_timeout(request, Duration::from_micros(100)) {
+                    Ok(_) => break,
+                    Err(PutError::Timeout(r)) => request = r,
+                    Err(e) => panic!("put: {e:?}"),
+                }
+            }
+        }
+        for w in waiters {
+            w.join().unwrap();
+        }
+        ledger.check(&format!("round {round}"));
+    });
+}
+
+/// A thread keeps one request of handle A in flight at a time, so no
+/// worker can get stuck on A's queue while it runs A's callbacks; each
+/// callback puts requests on handle B (blocking on the full queue) and
+/// waits on B, while another thread waits on a clone of B too and a third
+/// puts on B: two waiters on B, one of them inside A's callback.
+#[test]
+fn callbacks_of_one_handle_wait_on_another_beside_its_own_waiter() {
+    let mut rng = Rng(0xb0_0121);
+    trial(
+        "callbacks waiting on another handle",
+        rounds(20),
+        move |round| {
+            let pool = bounded(
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+            );
+            let (a, b) = (pool.clone(), pool.new_handle());
+            let n = 8;
+            // A's requests 0..n; B's: n..3n put by A's callbacks, 3n..4n by the
+            // third thread.
+            let ledger = Ledger::new(4 * n);
+            let done = Arc::new(AtomicBool::new(false));
+            let b_waiter = {
+                let (b, ledger, done) = (b.clone(), Arc::clone(&ledger), Arc::clone(&done));
+                spawn("b waiter", move || {
+                    ledger.poller();
+                    wait_until_done(&b, &done);
+                })
+            };
+            let b_putter = {
+                let (b, ledger) = (b.clone(), Arc::clone(&ledger));
+                spawn("b putter", move || {
+                    ledger.poller();
+                    for i in 3 * n..4 * n {
+                        b.put_request(ledger.request(i)).unwrap();
+                    }
+                })
+            };
+            ledger.poller();
+            for k in 0..n {
+                let (l, b) = (Arc::clone(&ledger), b.downgrade());
+                let request = ledger.request_then(
+                    k,
+                    || {},
+                    move |k| {
+                        let b = b.upgrade().unwrap();
+                        for i in [n + 2 * k, n + 2 * k + 1] {
+                            b.put_request(l.request(i)).unwrap();
+                        }
+                        match b.wait() {
+                            Ok(_) => {}
+                            Err(e) => panic!("a wait on B in A's callback: {e:?}"),
+                        }
+                    },
+                );
+                a.put_request(request).unwrap();
+                assert_eq!(a.wait(), Ok(1), "round {round}");
+            }
+            b_putter.join().unwrap();
+            done.store(true, Ordering::SeqCst);
+            b_waiter.join().unwrap();
+            b.wait().unwrap();
+            ledger.check(&format!("round {round}"));
+        },
+    );
 }
