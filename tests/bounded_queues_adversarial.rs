@@ -284,7 +284,8 @@ fn rounds(n: usize) -> usize {
 
 /// Three threads put on clones of one handle, one with `put_request`, one
 /// with `put_request_timeout` (a refusal put again), one with
-/// `try_put_request` and a `poll` when full; two more wait on clones. Both
+/// `try_put_request` and a `poll` when full (every other round, all three
+/// with `put_request`); two more wait on clones. Both
 /// queues hold one or two, so the putters must make room for the workers.
 #[test]
 fn three_putters_and_two_waiters_on_clones_of_one_bounded_handle() {
@@ -306,7 +307,9 @@ fn three_putters_and_two_waiters_on_clones_of_one_bounded_handle() {
                     for k in 0..per {
                         let mut request = ledger.request(how * per + k);
                         loop {
-                            let put = match how {
+                            // Every other round all three block: no timed
+                            // retry or poll there to rescue a lost wake-up.
+                            let put = match if round % 2 == 0 { 0 } else { how } {
                                 0 => pool.put_request(request),
                                 1 => pool.put_request_timeout(request, Duration::from_micros(50)),
                                 _ => pool.try_put_request(request),
@@ -377,7 +380,8 @@ fn put_somehow(pool: &ThreadPool, how: usize, mut request: WorkRequest) -> Resul
 }
 
 /// A tree of requests whose result callbacks put two children each, every
-/// third way blocking, timed or refused-and-polled, onto the same handle
+/// third way blocking, timed or refused-and-polled (every other round,
+/// all blocking), some as a batch of two, onto the same handle
 /// with both queues full, while two or three threads wait on clones of it
 /// (any of them may be the one running a callback that blocks).
 #[test]
@@ -402,6 +406,7 @@ fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
                 next: &Arc<AtomicUsize>,
                 i: usize,
                 depth: u32,
+                mixed: bool,
             ) -> WorkRequest {
                 let (l, n) = (Arc::clone(ledger), Arc::clone(next));
                 ledger.request_then(
@@ -414,7 +419,7 @@ fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
                         let Some(handle) = pool.upgrade() else { return };
                         let child = || {
                             let c = n.fetch_add(1, Ordering::SeqCst);
-                            (c, node(&l, pool.clone(), &n, c, depth - 1))
+                            (c, node(&l, pool.clone(), &n, c, depth - 1, mixed))
                         };
                         if i % 4 == 3 {
                             // Both children as one batch (blocking member by
@@ -433,7 +438,10 @@ fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
                         }
                         for _ in 0..2 {
                             let (c, request) = child();
-                            put_somehow(&handle, i + c, request).expect("a child's put");
+                            // Every other round only blocking puts, which
+                            // no timed retry or poll rescues.
+                            let how = if mixed { i + c } else { 0 };
+                            put_somehow(&handle, how, request).expect("a child's put");
                         }
                     },
                 )
@@ -450,7 +458,7 @@ fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
                 .collect();
             ledger.poller();
             for r in 0..roots {
-                let root = node(&ledger, pool.downgrade(), &next, r, depth);
+                let root = node(&ledger, pool.downgrade(), &next, r, depth, round % 2 == 1);
                 put_somehow(&pool, r, root).unwrap();
             }
             wait_until(&pool, || ledger.count(&ledger.ok) == total);
