@@ -379,11 +379,12 @@ fn put_somehow(pool: &ThreadPool, how: usize, mut request: WorkRequest) -> Resul
     }
 }
 
-/// A tree of requests whose result callbacks put two children each, every
-/// third way blocking, timed or refused-and-polled (every other round,
-/// all blocking), some as a batch of two, onto the same handle
-/// with both queues full, while two or three threads wait on clones of it
-/// (any of them may be the one running a callback that blocks).
+/// A tree of requests whose result callbacks put two children each onto
+/// their own handle with both queues full: every third way blocking,
+/// timed or refused-and-polled (every other round, all blocking), some as
+/// a batch of two, some followed by a nested `wait`; while two or three
+/// threads wait on clones of the handle (any of them may be the one
+/// running a callback that blocks).
 #[test]
 fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
     let mut rng = Rng(0xb0_0112);
@@ -442,6 +443,14 @@ fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
                             // no timed retry or poll rescues.
                             let how = if mixed { i + c } else { 0 };
                             put_somehow(&handle, how, request).expect("a child's put");
+                        }
+                        if i % 5 == 4 {
+                            // A nested wait: for everything but what the
+                            // frames below callbacks hold, on any thread.
+                            match handle.wait() {
+                                Ok(_) | Err(WaitError::HeldByCaller { .. }) => {}
+                                Err(e) => panic!("a nested wait: {e:?}"),
+                            }
                         }
                     },
                 )
