@@ -493,9 +493,10 @@ fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
 // ---------------------------------------------------------------------------
 
 /// Result callbacks submit a ticket on their own handle (a blocking
-/// submit on a full queue) and wait for it (a lookout: it makes room for
-/// workers stuck on the full result queue), while two threads wait on
-/// clones of that handle and a third puts on it.
+/// submit on a full queue) and wait for it, or read an as-completed
+/// window or a `map` (each a lookout: it makes room for workers stuck on
+/// the full result queue), while two threads wait on clones of that
+/// handle and a third puts on it.
 #[test]
 fn tickets_waited_for_inside_callbacks_while_others_wait_and_put() {
     let mut rng = Rng(0xb0_0113);
@@ -517,16 +518,29 @@ fn tickets_waited_for_inside_callbacks_while_others_wait_and_put() {
                 move |i| {
                     let handle = weak.upgrade().expect("the pool lives");
                     let l2 = Arc::clone(&l);
-                    let ticket = handle
-                        .submit(
-                            move |t: usize| {
-                                l2.ran_on_worker(t);
-                                t
-                            },
-                            n + i,
-                        )
-                        .expect("a ticket's submit");
-                    l.ticket(n + i, ticket.wait());
+                    let f = move |t: usize| {
+                        l2.ran_on_worker(t);
+                        t
+                    };
+                    // A ticket's wait, an as-completed window's, or `map`'s:
+                    // each a lookout for this handle.
+                    match i % 3 {
+                        0 => {
+                            let ticket = handle.submit(f, n + i).expect("a ticket's submit");
+                            l.ticket(n + i, ticket.wait());
+                        }
+                        1 => {
+                            let window = handle.as_completed([n + i], 1, move |&t: &usize| f(t));
+                            for (t, outcome) in window {
+                                l.ticket(t, outcome);
+                            }
+                        }
+                        _ => {
+                            for outcome in handle.map([n + i], f) {
+                                l.ticket(n + i, outcome);
+                            }
+                        }
+                    }
                 },
             )
         };
