@@ -579,7 +579,8 @@ fn tickets_waited_for_inside_callbacks_while_others_wait_and_put() {
 }
 
 /// One thread reads a collector while it also puts plain requests on the
-/// same handle (blocking, both queues full); another waits on a clone.
+/// same handle (blocking, both queues full), some of them from the
+/// collector's own callbacks; another waits on a clone.
 /// The collector's callbacks stay on its thread; the plain requests'
 /// callbacks run on either thread, never on a worker.
 #[test]
@@ -592,8 +593,9 @@ fn a_collector_read_on_a_thread_that_also_puts() {
             1 + rng.below(2) as usize,
         );
         let n = 16;
-        // Plain requests 0..n, collector requests n..2n.
-        let ledger = Ledger::new(2 * n);
+        // Plain requests 0..n, collector requests n..2n, plain requests
+        // put by the collector's callbacks 2n..2n + n/2.
+        let ledger = Ledger::new(2 * n + n / 2);
         let put_all = Arc::new(AtomicBool::new(false));
         let waiter = {
             let (pool, ledger, put_all) = (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
@@ -608,16 +610,25 @@ fn a_collector_read_on_a_thread_that_also_puts() {
         let mut collector = pool.collector::<usize>();
         for k in 0..n {
             let l = Arc::clone(&ledger);
-            let id = collector
-                .put(
-                    move |i: usize| {
-                        l.ran_on_worker(i);
-                        i
-                    },
-                    n + k,
-                )
-                .unwrap();
-            ids.insert(id, n + k);
+            let f = move |i: usize| {
+                l.ran_on_worker(i);
+                i
+            };
+            if k % 2 == 0 {
+                let id = collector.put(f, n + k).unwrap();
+                ids.insert(id, n + k);
+            } else {
+                // Its callback (on this thread) puts a plain request,
+                // blocking on the full queue.
+                let (ledger, pool) = (&ledger, &pool);
+                collector
+                    .put_then(f, n + k, move |outcome| {
+                        assert_eq!(thread::current().id(), me);
+                        ledger.ticket(n + k, outcome);
+                        pool.put_request(ledger.request(2 * n + k / 2)).unwrap();
+                    })
+                    .unwrap();
+            }
             pool.put_request(ledger.request(k)).unwrap();
             if rng.chance(30) {
                 collector.poll_with(|id, outcome| {
