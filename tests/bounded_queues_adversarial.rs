@@ -725,9 +725,11 @@ fn put_until_workers_come_back(pool: &ThreadPool, mut request: WorkRequest) {
 }
 
 /// While a putter blocks on the full request queue, two threads wait on
-/// clones, and a fourth waits on tickets in turn, another thread resizes
+/// clones, a fourth waits on tickets in turn, a fifth reads a collector
+/// and a sixth an as-completed window, another thread resizes
 /// the pool to 0 and back (or dismisses every worker and creates them
-/// again) over and over. Puts refused `NoWorkers` are put again; waits
+/// again, at times joining the dismissed ones through A or through a new
+/// handle) over and over. Puts refused `NoWorkers` are put again; waits
 /// told `NoWorkersAvailable` wait again; every request still ends once.
 #[test]
 fn resizes_to_zero_and_back_while_threads_block_in_puts_and_waits() {
@@ -837,14 +839,25 @@ fn resizes_to_zero_and_back_while_threads_block_in_puts_and_waits() {
         };
         let stop = Arc::new(AtomicBool::new(false));
         let resizer = {
-            let (pool, stop) = (pool.clone(), Arc::clone(&stop));
+            let (pool, stop, ledger) = (pool.clone(), Arc::clone(&stop), Arc::clone(&ledger));
+            let other = pool.new_handle();
             let mut rng = Rng(rng.next() | 1);
-            thread::spawn(move || {
+            spawn("resizer", move || {
+                // A join through A runs A's callbacks while a dismissed
+                // worker is stuck on A's full result queue.
+                ledger.poller();
                 while !stop.load(Ordering::SeqCst) {
                     if rng.chance(50) {
                         pool.resize(0).unwrap();
                     } else {
                         pool.dismiss_workers(workers);
+                    }
+                    match rng.below(4) {
+                        0 => drop(pool.join_all_dismissed_workers()),
+                        // Through B, which has no results: it waits for
+                        // A's waiters to make room.
+                        1 => drop(other.join_all_dismissed_workers()),
+                        _ => {}
                     }
                     for _ in 0..rng.below(20) {
                         thread::yield_now();
