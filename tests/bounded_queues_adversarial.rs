@@ -1849,3 +1849,111 @@ fn callbacks_of_one_handle_wait_on_another_beside_its_own_waiter() {
         },
     );
 }
+
+// ---------------------------------------------------------------------------
+// Every blocking put makes room, on the calling thread.
+// ---------------------------------------------------------------------------
+
+/// Each way of putting that may block on a full request queue, called by
+/// the only thread that handles the handle's results, while the only
+/// worker is stuck sending to the full result queue and the request queue
+/// is full behind it: the put can only return once it has run the ready
+/// callbacks itself (on the calling thread), as `put_request`'s docs say
+/// of it and of the forms that block "like `put_request`".
+#[test]
+fn every_blocking_put_form_makes_room_for_a_stuck_worker() {
+    const FORMS: usize = 14;
+    let mut form = 0;
+    trial("every blocking put form", FORMS, move |_| {
+        let pool = bounded(1, 1, 1);
+        // 0: its result fills the result queue; 1: its worker gets stuck;
+        // 2: fills the request queue; 3: what the form under trial puts.
+        let ledger = Ledger::new(4);
+        ledger.poller();
+        let me = thread::current().id();
+        pool.put_request(ledger.request(0)).unwrap();
+        let (ran_tx, ran) = std::sync::mpsc::channel();
+        pool.put_request(ledger.request_then(1, move || ran_tx.send(()).unwrap(), |_| {}))
+            .unwrap();
+        // Request 1 ran, so request 0's result fills the result queue and
+        // the worker is stuck (or about to be) sending 1's.
+        ran.recv().unwrap();
+        pool.try_put_request(ledger.request(2)).unwrap();
+        let l = Arc::clone(&ledger);
+        let f = move |i: usize| {
+            l.ran_on_worker(i);
+            i
+        };
+        let long = common::HANG * 2;
+        let mut ticket = None;
+        match form {
+            0 => {
+                pool.put_request(ledger.request(3)).unwrap();
+            }
+            1 => {
+                pool.put_request_timeout(ledger.request(3), long).unwrap();
+            }
+            2 => assert_eq!(pool.put_all([ledger.request(3)]).unwrap(), 1),
+            3 => drop(pool.put_batch([ledger.request(3)]).unwrap()),
+            4 => {
+                pool.execute(move || {
+                    f(3);
+                })
+                .unwrap();
+            }
+            5 => {
+                pool.execute_timeout(
+                    move || {
+                        f(3);
+                    },
+                    long,
+                )
+                .unwrap();
+            }
+            6 => ticket = Some(pool.submit(f, 3).unwrap()),
+            7 => ticket = Some(pool.submit_timeout(f, 3, long).unwrap()),
+            8 => ticket = Some(pool.submit_with_context(move |_, i| f(i), 3).unwrap()),
+            9 | 10 => {
+                let mut collector = pool.collector::<usize>();
+                if form == 9 {
+                    collector.put(f, 3).unwrap();
+                } else {
+                    collector.put_timeout(f, 3, long).unwrap();
+                }
+                assert_eq!(ledger.ok[0].load(Ordering::SeqCst), 1, "form {form}");
+                collector.wait_with(|_, outcome| ledger.ticket(3, outcome));
+            }
+            11 => pool.scope(|s| {
+                s.put_then(f, 3, |outcome| {
+                    assert_eq!(thread::current().id(), me);
+                    ledger.ticket(3, outcome);
+                })
+                .unwrap();
+                assert_eq!(ledger.ok[0].load(Ordering::SeqCst), 1, "form {form}");
+            }),
+            12 => {
+                for (i, outcome) in pool.as_completed([3], 1, move |&i: &usize| f(i)) {
+                    ledger.ticket(i, outcome);
+                }
+            }
+            _ => {
+                for outcome in pool.map([3], f) {
+                    ledger.ticket(3, outcome);
+                }
+            }
+        }
+        // The put returned: the only way room came was this thread
+        // handling request 0's result (and so its callback ran here).
+        assert_eq!(ledger.ok[0].load(Ordering::SeqCst), 1, "form {form}");
+        if let Some(ticket) = ticket {
+            ledger.ticket(3, ticket.wait());
+        }
+        pool.wait().unwrap();
+        if matches!(form, 4 | 5) {
+            // An executed request has no callback: count its end here.
+            ledger.ok[3].fetch_add(1, Ordering::SeqCst);
+        }
+        ledger.check(&format!("form {form}"));
+        form += 1;
+    });
+}
