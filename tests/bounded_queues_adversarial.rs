@@ -1207,14 +1207,18 @@ fn graceful_shutdown_from_another_thread_while_threads_block_in_puts_and_waits()
             thread::yield_now();
         }
         gate.open();
-        shut.join().unwrap();
         for t in threads {
             t.join().unwrap();
         }
+        // A's waiters may have returned before the blocked put landed (the
+        // pool was still open): its result, and the batch's, wait for a
+        // poll of A, which a shutdown through B waits for (its docs say
+        // so). This thread polls A for them.
         match pool.wait() {
             Ok(_) | Err(WaitError::NoWorkersAvailable { pending: 0 }) => {}
             Err(e) => panic!("round {round}: the last wait: {e:?}"),
         }
+        shut.join().unwrap();
         assert_eq!(pool.pending(), 0, "round {round}");
         ledger.check(&format!("round {round}, through clone {through_clone}"));
         // Nothing was cancelled but the batch's second member (its
