@@ -500,7 +500,7 @@ fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
 #[test]
 fn tickets_waited_for_inside_callbacks_while_others_wait_and_put() {
     let mut rng = Rng(0xb0_0113);
-    trial("tickets inside callbacks", rounds(20), move |round| {
+    trial("tickets inside callbacks", rounds(60), move |round| {
         let pool = bounded(
             1 + rng.below(2) as usize,
             1 + rng.below(2) as usize,
@@ -586,7 +586,7 @@ fn tickets_waited_for_inside_callbacks_while_others_wait_and_put() {
 #[test]
 fn a_collector_read_on_a_thread_that_also_puts() {
     let mut rng = Rng(0xb0_0114);
-    trial("collector and puts", rounds(20), move |round| {
+    trial("collector and puts", rounds(60), move |round| {
         let pool = bounded(
             1 + rng.below(2) as usize,
             1 + rng.below(2) as usize,
@@ -655,7 +655,7 @@ fn a_collector_read_on_a_thread_that_also_puts() {
 #[test]
 fn windows_read_on_a_thread_that_puts_for_each_outcome() {
     let mut rng = Rng(0xb0_0115);
-    trial("windows and puts", rounds(20), move |round| {
+    trial("windows and puts", rounds(60), move |round| {
         let pool = bounded(
             1 + rng.below(2) as usize,
             1 + rng.below(2) as usize,
@@ -734,7 +734,7 @@ fn put_until_workers_come_back(pool: &ThreadPool, mut request: WorkRequest) {
 #[test]
 fn resizes_to_zero_and_back_while_threads_block_in_puts_and_waits() {
     let mut rng = Rng(0xb0_0116);
-    trial("resizes under blocked threads", rounds(20), move |round| {
+    trial("resizes under blocked threads", rounds(100), move |round| {
         let workers = 1 + rng.below(2) as usize;
         let pool = bounded(
             workers,
@@ -901,7 +901,7 @@ fn resizes_to_zero_and_back_while_threads_block_in_puts_and_waits() {
 #[test]
 fn an_autoscaling_pool_grows_and_retires_under_blocked_puts_and_waits() {
     let mut rng = Rng(0xb0_0117);
-    trial("autoscaling under bounded load", rounds(20), move |round| {
+    trial("autoscaling under bounded load", rounds(40), move |round| {
         let pool = ThreadPool::builder()
             .min_workers(0)
             .max_workers(2)
@@ -1140,7 +1140,7 @@ fn shutdown_now_from_another_thread_while_threads_block_in_puts_and_waits() {
     let mut rng = Rng(0xb0_0118);
     trial(
         "shutdown_now under blocked threads",
-        rounds(40),
+        rounds(100),
         move |round| {
             let Blocked {
                 pool,
@@ -1193,58 +1193,62 @@ fn shutdown_now_from_another_thread_while_threads_block_in_puts_and_waits() {
 #[test]
 fn graceful_shutdown_from_another_thread_while_threads_block_in_puts_and_waits() {
     let mut rng = Rng(0xb0_0119);
-    trial("shutdown under blocked threads", rounds(40), move |round| {
-        let Blocked {
-            pool,
-            gate,
-            ledger,
-            threads,
-        } = blocked_threads(&mut rng);
-        let through_clone = rng.chance(50);
-        let closer = if through_clone {
-            pool.clone()
-        } else {
-            pool.new_handle()
-        };
-        for _ in 0..rng.below(100) {
-            thread::yield_now();
-        }
-        let l = Arc::clone(&ledger);
-        let shut = spawn("shutdown", move || {
-            l.poller();
-            match closer.shutdown() {
-                Ok(()) => {}
-                Err(ShutdownError::Unrun(unrun)) => panic!("unrun: {}", unrun.len()),
-                Err(e) => panic!("shutdown: {e:?}"),
+    trial(
+        "shutdown under blocked threads",
+        rounds(100),
+        move |round| {
+            let Blocked {
+                pool,
+                gate,
+                ledger,
+                threads,
+            } = blocked_threads(&mut rng);
+            let through_clone = rng.chance(50);
+            let closer = if through_clone {
+                pool.clone()
+            } else {
+                pool.new_handle()
+            };
+            for _ in 0..rng.below(100) {
+                thread::yield_now();
             }
-        });
-        for _ in 0..rng.below(100) {
-            thread::yield_now();
-        }
-        gate.open();
-        for t in threads {
-            t.join().unwrap();
-        }
-        // A's waiters may have returned before the blocked put landed (the
-        // pool was still open): its result, and the batch's, wait for a
-        // poll of A, which a shutdown through B waits for (its docs say
-        // so). This thread polls A for them.
-        match pool.wait() {
-            Ok(_) | Err(WaitError::NoWorkersAvailable { pending: 0 }) => {}
-            Err(e) => panic!("round {round}: the last wait: {e:?}"),
-        }
-        shut.join().unwrap();
-        assert_eq!(pool.pending(), 0, "round {round}");
-        ledger.check(&format!("round {round}, through clone {through_clone}"));
-        // Nothing was cancelled but the batch's second member (its
-        // docs: a shutdown after the first member was queued cancels
-        // those not yet queued): every request queued before the
-        // shutdown ran.
-        let second = ledger.len() - 2;
-        let cancelled =
-            ledger.count(&ledger.cancelled) - ledger.cancelled[second].load(Ordering::SeqCst);
-        assert_eq!(cancelled, 0, "round {round}");
-    });
+            let l = Arc::clone(&ledger);
+            let shut = spawn("shutdown", move || {
+                l.poller();
+                match closer.shutdown() {
+                    Ok(()) => {}
+                    Err(ShutdownError::Unrun(unrun)) => panic!("unrun: {}", unrun.len()),
+                    Err(e) => panic!("shutdown: {e:?}"),
+                }
+            });
+            for _ in 0..rng.below(100) {
+                thread::yield_now();
+            }
+            gate.open();
+            for t in threads {
+                t.join().unwrap();
+            }
+            // A's waiters may have returned before the blocked put landed (the
+            // pool was still open): its result, and the batch's, wait for a
+            // poll of A, which a shutdown through B waits for (its docs say
+            // so). This thread polls A for them.
+            match pool.wait() {
+                Ok(_) | Err(WaitError::NoWorkersAvailable { pending: 0 }) => {}
+                Err(e) => panic!("round {round}: the last wait: {e:?}"),
+            }
+            shut.join().unwrap();
+            assert_eq!(pool.pending(), 0, "round {round}");
+            ledger.check(&format!("round {round}, through clone {through_clone}"));
+            // Nothing was cancelled but the batch's second member (its
+            // docs: a shutdown after the first member was queued cancels
+            // those not yet queued): every request queued before the
+            // shutdown ran.
+            let second = ledger.len() - 2;
+            let cancelled =
+                ledger.count(&ledger.cancelled) - ledger.cancelled[second].load(Ordering::SeqCst);
+            assert_eq!(cancelled, 0, "round {round}");
+        },
+    );
 }
 
 /// One thread, and nobody else, puts on two handles A and B of one pool
@@ -1256,7 +1260,7 @@ fn graceful_shutdown_from_another_thread_while_threads_block_in_puts_and_waits()
 #[test]
 fn as_completed_over_tickets_of_two_bounded_handles_makes_room_on_both() {
     let mut rng = Rng(0xb0_011a);
-    trial("as_completed over two handles", rounds(30), move |round| {
+    trial("as_completed over two handles", rounds(100), move |round| {
         let pool = bounded(
             1 + rng.below(2) as usize,
             1 + rng.below(2) as usize,
@@ -1368,7 +1372,7 @@ fn as_completed_over_tickets_of_two_bounded_handles_makes_room_on_both() {
 #[test]
 fn a_scope_on_a_thread_that_also_puts_beside_a_waiter() {
     let mut rng = Rng(0xb0_011b);
-    trial("scope and puts", rounds(20), move |round| {
+    trial("scope and puts", rounds(40), move |round| {
         let pool = bounded(
             1 + rng.below(2) as usize,
             1 + rng.below(2) as usize,
@@ -1423,7 +1427,7 @@ fn a_callback_closes_the_pool_while_a_put_is_blocked_on_the_full_queue() {
     let mut rng = Rng(0xb0_011c);
     trial(
         "closing from a callback beside a blocked put",
-        rounds(40),
+        rounds(200),
         move |round| {
             let pool = bounded(1 + rng.below(2) as usize, 1, 1 + rng.below(2) as usize);
             let n = 16;
@@ -1496,7 +1500,7 @@ fn a_pool_resized_to_zero_with_blocked_threads_then_shut_down_from_elsewhere() {
     let mut rng = Rng(0xb0_011d);
     trial(
         "zero workers, blocked threads, shutdown",
-        rounds(40),
+        rounds(200),
         move |round| {
             let pool = bounded(1 + rng.below(2) as usize, 3, 1 + rng.below(2) as usize);
             pool.resize(0).unwrap();
@@ -1618,7 +1622,7 @@ fn a_pool_resized_to_zero_with_blocked_threads_then_shut_down_from_elsewhere() {
 #[test]
 fn the_documented_way_out_of_the_two_handle_wait() {
     let mut rng = Rng(0xb0_011e);
-    trial("two-handle way out", rounds(20), move |round| {
+    trial("two-handle way out", rounds(40), move |round| {
         let pool = bounded(1 + rng.below(2) as usize, 1, 1);
         let (p, h) = (pool.clone(), pool.new_handle());
         let n = 12;
@@ -1655,7 +1659,7 @@ fn the_documented_way_out_of_the_two_handle_wait() {
 #[test]
 fn callbacks_poll_the_other_handle_while_each_has_a_waiter_and_a_third_thread_puts() {
     let mut rng = Rng(0xb0_011f);
-    trial("cross-polling callbacks", rounds(20), move |round| {
+    trial("cross-polling callbacks", rounds(100), move |round| {
         let pool = bounded(
             1 + rng.below(2) as usize,
             1 + rng.below(2) as usize,
@@ -1719,7 +1723,7 @@ fn callbacks_poll_the_other_handle_while_each_has_a_waiter_and_a_third_thread_pu
 #[test]
 fn callbacks_put_onto_the_other_handle_with_timeouts_and_poll_their_own() {
     let mut rng = Rng(0xb0_0120);
-    trial("cross-handle puts in callbacks", rounds(20), move |round| {
+    trial("cross-handle puts in callbacks", rounds(50), move |round| {
         let pool = bounded(
             1 + rng.below(2) as usize,
             1 + rng.below(2) as usize,
@@ -1812,7 +1816,7 @@ fn callbacks_of_one_handle_wait_on_another_beside_its_own_waiter() {
     let mut rng = Rng(0xb0_0121);
     trial(
         "callbacks waiting on another handle",
-        rounds(20),
+        rounds(60),
         move |round| {
             let pool = bounded(
                 1 + rng.below(2) as usize,
