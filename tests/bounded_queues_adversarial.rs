@@ -1981,3 +1981,76 @@ fn every_blocking_put_form_makes_room_for_a_stuck_worker() {
         form += 1;
     });
 }
+
+/// A stream on a result queue of one or two, handled by two threads
+/// waiting on clones; some of its item callbacks wait for a ticket of the
+/// same handle, queued behind the stream (a lookout, which makes room by
+/// taking the stream's next items for later). Its items are still heard
+/// once each, in order, one callback at a time, then its end.
+#[test]
+fn stream_items_whose_callbacks_wait_for_tickets_beside_a_second_poller() {
+    let mut rng = Rng(0xb0_0122);
+    trial(
+        "stream items waiting for tickets",
+        rounds(40),
+        move |round| {
+            let pool = bounded(
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+                1 + rng.below(2) as usize,
+            );
+            let items = 40;
+            let heard = Arc::new(Mutex::new(Vec::new()));
+            let inside = Arc::new(AtomicUsize::new(0));
+            let overlapped = Arc::new(AtomicUsize::new(0));
+            let tickets_ok = Arc::new(AtomicUsize::new(0));
+            let every = 1 + rng.below(8) as usize;
+            let (h, h2, ins, over, ok) = (
+                Arc::clone(&heard),
+                Arc::clone(&heard),
+                Arc::clone(&inside),
+                Arc::clone(&overlapped),
+                Arc::clone(&tickets_ok),
+            );
+            let weak = pool.downgrade();
+            pool.put_request(
+                WorkRequest::streaming(
+                    |n: usize, out: &callpool::Emitter<'_, usize>| {
+                        (0..n).try_for_each(|i| out.emit(i)).map_err(|_| "closed")
+                    },
+                    items,
+                )
+                .on_result(move |_, i| {
+                    if ins.fetch_add(1, Ordering::SeqCst) != 0 {
+                        over.fetch_add(1, Ordering::SeqCst);
+                    }
+                    h.lock().unwrap().push(Some(i));
+                    if i % every == 0 {
+                        let pool = weak.upgrade().unwrap();
+                        let ticket = pool.submit(|i: usize| i * 2, i).unwrap();
+                        assert_eq!(ticket.wait(), Ok(i * 2));
+                        ok.fetch_add(1, Ordering::SeqCst);
+                    }
+                    ins.fetch_sub(1, Ordering::SeqCst);
+                })
+                .on_done(move |_| h2.lock().unwrap().push(None)),
+            )
+            .unwrap();
+            let other = {
+                let pool = pool.clone();
+                spawn("second poller", move || {
+                    let _ = pool.wait();
+                })
+            };
+            let _ = pool.wait();
+            other.join().unwrap();
+            pool.wait().unwrap();
+            let mut want: Vec<Option<usize>> = (0..items).map(Some).collect();
+            want.push(None);
+            assert_eq!(*heard.lock().unwrap(), want, "round {round}");
+            assert_eq!(overlapped.load(Ordering::SeqCst), 0, "round {round}");
+            let waited = (0..items).filter(|i| i % every == 0).count();
+            assert_eq!(tickets_ok.load(Ordering::SeqCst), waited, "round {round}");
+        },
+    );
+}
