@@ -384,7 +384,8 @@ fn put_somehow(pool: &ThreadPool, how: usize, mut request: WorkRequest) -> Resul
 /// timed or refused-and-polled (every other round, all blocking), some as
 /// a batch of two, some followed by a nested `wait`; while two or three
 /// threads wait on clones of the handle (any of them may be the one
-/// running a callback that blocks).
+/// running a callback that blocks); on a fixed pool, and on an
+/// autoscaling one.
 #[test]
 fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
     let mut rng = Rng(0xb0_0112);
@@ -392,11 +393,21 @@ fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
         "callbacks putting onto full queues",
         rounds(20),
         move |round| {
-            let pool = bounded(
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-            );
+            let (queue, results) = (1 + rng.below(2) as usize, 1 + rng.below(2) as usize);
+            let pool = if round % 4 < 2 {
+                bounded(1 + rng.below(2) as usize, queue, results)
+            } else {
+                // Autoscaling, retiring its workers between bursts.
+                ThreadPool::builder()
+                    .min_workers(0)
+                    .max_workers(2)
+                    .keep_alive(Duration::from_micros(50))
+                    .queue_capacity(queue)
+                    .result_capacity(results)
+                    .thread_name(WORKER)
+                    .build()
+                    .unwrap()
+            };
             let (roots, depth) = (2, 4);
             let total = roots * ((1 << (depth + 1)) - 1);
             let ledger = Ledger::new(total);
