@@ -1,20 +1,27 @@
 //! Adversarial trial: pools whose request queue *and* result queues are
 //! bounded (capacities 1-2), with several handles (clones and new handles)
 //! on one pool, several threads polling and waiting on one handle at once,
-//! callbacks that put (`put_request`, `try_put_request`,
-//! `put_request_timeout`) onto full queues of their own handle, tickets
-//! waited for inside callbacks, collectors and as-completed windows read
-//! on threads that also put, autoscaling pools growing and retiring under
-//! that load, `resize` and `dismiss_workers` to 0 and back while threads
-//! are blocked in puts and waits, and `shutdown` / `shutdown_now` from
-//! another thread while threads are blocked.
+//! callbacks that put (every blocking form, `try_put_request`,
+//! `put_request_timeout`, `put_batch`) onto full queues of their own
+//! handle or of another, callbacks that wait or poll on another handle,
+//! tickets, windows and `map` waited for inside callbacks, collectors,
+//! scopes and as-completed windows read on threads that also put,
+//! autoscaling pools growing and retiring under that load, `resize`,
+//! `dismiss_workers` and joins of dismissed workers while threads are
+//! blocked in puts and waits, and `shutdown` / `shutdown_now` / `close`
+//! from another thread or from a callback while threads are blocked.
 //!
 //! Each scenario keeps a ledger: every request ends exactly once, in
 //! exactly one way (its result callback, its error callback, or handed
 //! back to the caller), its callable runs only on a worker and at most
 //! once, and its callbacks run only on a thread that handles its handle's
-//! results. Timing never decides a pass: a hang is turned into a failure
-//! by `common::within` and its kin.
+//! results (polls or waits on it, or is blocked on it in a put or a
+//! lookout, as the docs list). Timing never decides a pass: a round that
+//! hangs is turned into a failure by `common::within_progress`. Where a
+//! scenario would meet a deadlock the docs name as the user's own (a
+//! thread waiting on one handle while workers wait on another's full
+//! result queue that only it polls), the round is built to avoid it and
+//! says so; `BQ_SCALE=n` multiplies the rounds for long local runs.
 
 mod common;
 
