@@ -716,6 +716,9 @@ impl<J> RequestQueue<J> {
     /// Counts a request out (popped, or swept), and wakes whoever may wait
     /// for that: draining workers when the count reaches zero after the pool
     /// stopped accepting, blocked putters when the queue is bounded.
+    /// Inlined into the worker's take (once per request); the bounded
+    /// queue's part stays out of line.
+    #[inline]
     fn uncount(&self) {
         // SeqCst: the write of the pair with `unreserve` (and the count that
         // `sleep` and blocked putters read).
@@ -727,15 +730,22 @@ impl<J> RequestQueue<J> {
             self.wake_drainers();
         }
         if self.capacity.is_some() {
-            // SeqCst fence, paired with a blocked putter's between counting
-            // itself blocked and reserving: either it sees the room or we
-            // see it waiting.
-            fence(Ordering::SeqCst);
-            if self.blocked_putters.load(Ordering::SeqCst) > 0 {
-                // Taking the lock orders this notify after the putter's check.
-                drop(self.lock());
-                self.space.notify_all();
-            }
+            self.room_made();
+        }
+    }
+
+    /// For a bounded queue, after a count-out: wakes the putters blocked
+    /// for room, if any.
+    #[inline(never)]
+    fn room_made(&self) {
+        // SeqCst fence, paired with a blocked putter's between counting
+        // itself blocked and reserving: either it sees the room or we see
+        // it waiting.
+        fence(Ordering::SeqCst);
+        if self.blocked_putters.load(Ordering::SeqCst) > 0 {
+            // Taking the lock orders this notify after the putter's check.
+            drop(self.lock());
+            self.space.notify_all();
         }
     }
 
