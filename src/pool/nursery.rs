@@ -86,6 +86,9 @@ impl<J> Nursery<J> {
 
     /// Holds a child in `slot`; whether it is the slot's first (then the
     /// caller looks for a sleeping worker, the other half of the pair).
+    /// Inlined into the worker's `Children::hold`, its one caller, once
+    /// per child.
+    #[inline]
     pub(crate) fn hold(&self, slot: &Slot<J>, job: J) -> bool {
         let mut jobs = slot.lock();
         let first = jobs.is_empty();
