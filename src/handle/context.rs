@@ -70,11 +70,21 @@ impl Context<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn put(&self, request: impl Into<WorkRequest>) -> Result<RequestId, PutError> {
-        self.spawner
-            .spawn(request.into())
-            .map_err(|refusal| match refusal {
-                Refusal::ShutDown(request) => PutError::ShutDown(request),
-                Refusal::DuplicateId(request) => PutError::DuplicateId(request),
-            })
+        self.spawner.spawn(request.into()).map_err(put_error)
+    }
+
+    /// [`put`](Self::put) for a request whose outcome nobody hears
+    /// (`Context::execute`): the spawner frees the handle's spent boxes
+    /// first, in the same call.
+    pub(crate) fn put_executed(&self, request: WorkRequest) -> Result<RequestId, PutError> {
+        self.spawner.spawn_executed(request).map_err(put_error)
+    }
+}
+
+/// A spawner's refusal as `put`'s error.
+fn put_error(refusal: Refusal) -> PutError {
+    match refusal {
+        Refusal::ShutDown(request) => PutError::ShutDown(request),
+        Refusal::DuplicateId(request) => PutError::DuplicateId(request),
     }
 }

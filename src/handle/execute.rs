@@ -256,8 +256,7 @@ impl Context<'_> {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.spawner.take_spent();
-        self.put(without_context(work))
+        self.put_executed(without_context(work))
     }
 
     /// [`execute`](Self::execute) for a callable that takes its own
@@ -271,8 +270,7 @@ impl Context<'_> {
     where
         F: FnOnce(&Context<'_>) + Send + 'static,
     {
-        self.spawner.take_spent();
-        self.put(in_place(work))
+        self.put_executed(in_place(work))
     }
 }
 

@@ -283,8 +283,9 @@ impl Inbox {
 
     /// Counts a request as pending. Fails if its user-chosen id is already
     /// pending here.
+    #[inline]
     pub(crate) fn register(&self, id: RequestId) -> Result<(), ()> {
-        if id.is_user_chosen() && !self.user_ids().insert(id.value()) {
+        if id.is_user_chosen() && !self.take_user_id(id) {
             return Err(());
         }
         // SeqCst: pairs with the waiter's `waiters` increment (see `unregister`).
@@ -316,10 +317,18 @@ impl Inbox {
     /// place: `end_in_place`, on a worker or a sweep). When that
     /// leaves nothing pending, wakes the blocked waiters (the caller is not
     /// one of them: a waiter is not counted while it handles results).
+    #[inline]
     pub(crate) fn unregister(&self, id: RequestId) {
         if id.is_user_chosen() {
-            self.user_ids().remove(&id.value());
+            self.free_user_id(id);
         }
+        self.end_pending();
+    }
+
+    /// [`unregister`](Self::unregister) for a request whose id is
+    /// automatic: no user-chosen id to free.
+    #[inline]
+    pub(crate) fn end_pending(&self) {
         // SeqCst on both sides (here: decrement then read `waiters`; a waiter:
         // increment `waiters` then read `pending`): one of the two must see
         // the other, so a waiter either sees zero or gets a token.
@@ -370,9 +379,20 @@ impl Inbox {
         if self
             .spent_waiting
             .load(std::sync::atomic::Ordering::Relaxed)
-            && self
-                .spent_waiting
-                .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.free_spent();
+        }
+    }
+
+    /// [`take_spent`](Self::take_spent) when boxes may be waiting; out of
+    /// line, so that the look inlined into every execute sets up no frame
+    /// for the lock and the frees (about 10 instructions per executed
+    /// child, `docs/performance.md`).
+    #[inline(never)]
+    fn free_spent(&self) {
+        if self
+            .spent_waiting
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
         {
             let boxes = std::mem::take(&mut *self.spent.lock().unwrap_or_else(|e| e.into_inner()));
             drop(boxes);
@@ -661,6 +681,20 @@ impl Inbox {
         if self.counts.waiters.load(Ordering::SeqCst) > 0 {
             let _ = self.results.try_send(Msg::Wake);
         }
+    }
+
+    /// Takes a user-chosen id for a request put here; whether it was
+    /// free. Out of line: `register`, inlined into every put, locks
+    /// nothing for an automatic id.
+    #[inline(never)]
+    fn take_user_id(&self, id: RequestId) -> bool {
+        self.user_ids().insert(id.value())
+    }
+
+    /// Frees a user-chosen id as its request ends (see `take_user_id`).
+    #[inline(never)]
+    fn free_user_id(&self, id: RequestId) {
+        self.user_ids().remove(&id.value());
     }
 
     fn user_ids(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {

@@ -285,9 +285,12 @@ fn execute(pool: &Arc<Pool>, job: Job, worker: &This<'_>) -> Option<Arc<Inbox>> 
 #[inline(never)]
 fn end_in_place(task: BoxedTask, inbox: &Arc<Inbox>, tally: &Tally) {
     tally.count(task.ended());
-    let id = task.id();
+    // An executed request's id is always automatic (`request::in_place`),
+    // so no user-chosen id is freed: its end skips reading the id (a
+    // virtual call per request).
+    debug_assert!(!task.id().is_user_chosen());
     SPENT.with(|spent| spent.borrow_mut().keep(task, inbox));
-    inbox.unregister(id);
+    inbox.end_pending();
 }
 
 /// Emptied boxes of executed requests of one handle, on their way back to
@@ -422,8 +425,9 @@ impl Spawner for Children<'_> {
         self.hold(half, true).is_ok()
     }
 
-    fn take_spent(&self) {
+    fn spawn_executed(&self, request: WorkRequest) -> Result<RequestId, Refusal> {
         self.inbox.take_spent();
+        self.hold(request, false)
     }
 
     fn reclaim(&self, half: *const ()) {

@@ -203,10 +203,13 @@ pub(crate) trait Spawner {
     /// and dropped and a join nested in the first half (returned by now)
     /// boxed its own half there: taking that stale one back does no harm.
     fn reclaim(&self, half: *const ());
-    /// Frees the emptied boxes of executed requests that workers handed
-    /// back to the handle (`Inbox::take_spent`), before the callable
-    /// executes another.
-    fn take_spent(&self) {}
+    /// [`spawn`](Self::spawn) for a request whose outcome nobody hears
+    /// (`Context::execute`), first freeing the emptied boxes of executed
+    /// requests that workers handed back to the handle
+    /// (`Inbox::take_spent`): one virtual call per child for both.
+    fn spawn_executed(&self, request: WorkRequest) -> Result<RequestId, Refusal> {
+        self.spawn(request)
+    }
 }
 
 /// A spawner for tasks run outside a worker (the models): refuses all.
