@@ -14,7 +14,9 @@
 //!   ending (ran, expired, cancelled), their worker index, and a timing
 //!   hidden from the callbacks run inside a timed request's callback.
 //! - `stats()`: exact at every quiet moment, after each kind of ending,
-//!   refused and handed back ones included (in no count).
+//!   refused and handed back ones included (in no count); a request
+//!   counted before its callback hears how it ended, even a batch's
+//!   member cancelled because the batch's put was refused part-way.
 //! - Collectors: on bounded request and result queues from several
 //!   threads at once, every put form; dropped while their requests are
 //!   queued, running, or growing a `CollectorContext::add` chain (with
@@ -1437,6 +1439,93 @@ fn a_timed_request_that_never_ran_stops_its_clock_where_it_ended() {
         assert_eq!(all[0].1, Err(TaskError::Cancelled));
         assert_eq!((t2.worker, t2.running), (None, Duration::ZERO));
         assert!(t2.queued <= after_sweep - made, "swept: {t2:?}");
+    });
+}
+
+// ---------------------------------------------------------------------------
+// stats(): counted before anyone hears.
+// ---------------------------------------------------------------------------
+
+/// Runs a closure when dropped: user code in a request's captured state,
+/// run wherever the request is let go of.
+struct OnDrop(Option<Box<dyn FnOnce() + Send>>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+/// A batch put on a full bounded queue with no worker to empty it is
+/// cancelled through its handle, member by member, so that its callbacks
+/// hear it. A callback that hears `Cancelled` (here on another thread,
+/// polling while the put still cancels the next member, whose captured
+/// state's `Drop` holds it there) finds its request counted in `stats()`,
+/// as everywhere else in the pool: a request is counted before its
+/// outcome is handed on. (It was counted only once every member had been
+/// cancelled.)
+#[test]
+fn a_batch_cancelled_as_its_put_is_refused_is_counted_before_its_callbacks_hear() {
+    within("refused batch counted", || {
+        let pool = ThreadPool::builder()
+            .workers(0)
+            .queue_capacity(1)
+            .build()
+            .unwrap();
+        // Fills the queue, which no worker will empty.
+        pool.put_request(WorkRequest::new(|n: u32| n, 0)).unwrap();
+        let (heard_tx, heard) = mpsc::channel();
+        let counter_pool = pool.clone();
+        let first = WorkRequest::new(|n: u32| n, 1).on_error(move |_, error| {
+            heard_tx
+                .send((error, counter_pool.stats().cancelled))
+                .unwrap();
+        });
+        let (go_on, proceed) = mpsc::channel::<()>();
+        let hold = OnDrop(Some(Box::new(move || {
+            let _ = proceed.recv_timeout(common::HANG);
+        })));
+        let second = WorkRequest::new(
+            move |n: u32| {
+                let _hold = &hold;
+                n
+            },
+            2,
+        );
+        let putter = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                pool.put_batch(vec![WorkRequest::from(first), second.into()])
+                    .expect("cancelled through the handle, not handed back")
+            })
+        };
+        // The first member's callback runs here while the put is still
+        // cancelling the second.
+        let (error, counted) = loop {
+            pool.poll().unwrap();
+            if let Ok(heard) = heard.try_recv() {
+                break heard;
+            }
+            thread::yield_now();
+        };
+        go_on.send(()).unwrap();
+        let batch = putter.join().unwrap();
+        assert_eq!(error, TaskError::Cancelled);
+        assert!(
+            counted >= 1,
+            "the callback that heard Cancelled found it uncounted"
+        );
+        pool.poll().unwrap();
+        let progress = batch.progress();
+        assert_eq!((progress.total, progress.cancelled), (2, 2));
+        assert_eq!(endings(pool.stats()), (0, 0, 0, 2));
+        assert_eq!(
+            pool.shutdown_now().len(),
+            1,
+            "the request that filled the queue"
+        );
     });
 }
 

@@ -230,21 +230,24 @@ impl ThreadPool {
     }
 
     /// Cancels the requests of a batch that the pool refused part-way
-    /// (it shut down meanwhile), so that their callbacks and the batch
-    /// hear it.
+    /// (it shut down meanwhile, or a full queue has no worker left to
+    /// empty it), so that their callbacks and the batch hear it.
     fn cancel_refused(&self, jobs: impl Iterator<Item = Job>) {
-        let mut cancelled = 0;
-        for job in jobs {
-            if cancelled == 0 {
-                log::debug!(
-                    "callpool: batch request {} and those after it cancelled: the pool refused it",
-                    job.id()
-                );
-            }
-            job.cancel();
-            cancelled += 1;
+        let jobs: Vec<Job> = jobs.collect();
+        if let Some(job) = jobs.first() {
+            log::debug!(
+                "callpool: batch request {} and those after it cancelled: the pool refused it",
+                job.id()
+            );
         }
-        self.shared().count_cancelled(cancelled);
+        // Counted before any is cancelled, as a sweep counts: a cancelled
+        // member's callback may run on a thread polling meanwhile, while
+        // the next member's cancel drops user code here, and it must find
+        // its request in the statistics.
+        self.shared().count_cancelled(jobs.len());
+        for job in jobs {
+            job.cancel();
+        }
     }
 
     /// A batch on a bounded queue (its requests already counted pending):
