@@ -397,7 +397,10 @@ impl ThreadPool {
     /// # Errors
     ///
     /// The first [`PutError`], with the request it refused; the requests
-    /// after it are not pulled from the iterator.
+    /// after it are not pulled from the iterator. Pass `iter.by_ref()` to
+    /// keep them: an iterator passed by value (a `Vec`, say) is dropped
+    /// before this returns, and the requests left in it with it, unrun and
+    /// unreported (a keyed request's input reaches no callback).
     ///
     /// # Examples
     ///
