@@ -223,6 +223,30 @@ fn bounded(workers: usize, queue: usize, results: usize) -> ThreadPool {
         .unwrap()
 }
 
+/// A pool of one or two workers whose request and result queues hold one
+/// or two each, drawn from `rng`.
+fn small_bounded(rng: &mut Rng) -> ThreadPool {
+    bounded(
+        1 + rng.below(2) as usize,
+        1 + rng.below(2) as usize,
+        1 + rng.below(2) as usize,
+    )
+}
+
+/// A second thread polling `pool`'s clone for the ledger until `put_all`
+/// is set and nothing is pending.
+fn waiter_until_done(
+    pool: &ThreadPool,
+    ledger: &Arc<Ledger>,
+    put_all: &Arc<AtomicBool>,
+) -> thread::JoinHandle<()> {
+    let (pool, ledger, put_all) = (pool.clone(), Arc::clone(ledger), Arc::clone(put_all));
+    thread::spawn(move || {
+        ledger.poller();
+        wait_until_done(&pool, &put_all);
+    })
+}
+
 /// Waits on `pool` (a clone of the scenario's handle) until `done` is set
 /// and nothing is pending, treating `NoWorkersAvailable` as "not yet".
 fn wait_until_done(pool: &ThreadPool, done: &AtomicBool) {
@@ -298,11 +322,7 @@ fn rounds(n: usize) -> usize {
 fn three_putters_and_two_waiters_on_clones_of_one_bounded_handle() {
     let mut rng = Rng(0xb0_0111);
     trial("three putters, two waiters", rounds(20), move |round| {
-        let pool = bounded(
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-        );
+        let pool = small_bounded(&mut rng);
         let per = 20;
         let ledger = Ledger::new(3 * per);
         let done = Arc::new(AtomicUsize::new(0));
@@ -519,11 +539,7 @@ fn callbacks_put_children_onto_their_own_full_queues_under_several_waiters() {
 fn tickets_waited_for_inside_callbacks_while_others_wait_and_put() {
     let mut rng = Rng(0xb0_0113);
     trial("tickets inside callbacks", rounds(60), move |round| {
-        let pool = bounded(
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-        );
+        let pool = small_bounded(&mut rng);
         let n = 24;
         // Requests 0..n, and their tickets n..2n.
         let ledger = Ledger::new(2 * n);
@@ -605,23 +621,13 @@ fn tickets_waited_for_inside_callbacks_while_others_wait_and_put() {
 fn a_collector_read_on_a_thread_that_also_puts() {
     let mut rng = Rng(0xb0_0114);
     trial("collector and puts", rounds(60), move |round| {
-        let pool = bounded(
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-        );
+        let pool = small_bounded(&mut rng);
         let n = 16;
         // Plain requests 0..n, collector requests n..2n, plain requests
         // put by the collector's callbacks 2n..2n + n/2.
         let ledger = Ledger::new(2 * n + n / 2);
         let put_all = Arc::new(AtomicBool::new(false));
-        let waiter = {
-            let (pool, ledger, put_all) = (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
-            thread::spawn(move || {
-                ledger.poller();
-                wait_until_done(&pool, &put_all);
-            })
-        };
+        let waiter = waiter_until_done(&pool, &ledger, &put_all);
         ledger.poller();
         let me = thread::current().id();
         let mut ids = HashMap::new();
@@ -674,22 +680,12 @@ fn a_collector_read_on_a_thread_that_also_puts() {
 fn windows_read_on_a_thread_that_puts_for_each_outcome() {
     let mut rng = Rng(0xb0_0115);
     trial("windows and puts", rounds(60), move |round| {
-        let pool = bounded(
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-        );
+        let pool = small_bounded(&mut rng);
         let n = 12;
         // Plain requests 0..2n; window inputs 2n..3n, imap's 3n..4n.
         let ledger = Ledger::new(4 * n);
         let put_all = Arc::new(AtomicBool::new(false));
-        let waiter = {
-            let (pool, ledger, put_all) = (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
-            thread::spawn(move || {
-                ledger.poller();
-                wait_until_done(&pool, &put_all);
-            })
-        };
+        let waiter = waiter_until_done(&pool, &ledger, &put_all);
         ledger.poller();
         let limit = 1 + rng.below(3) as usize;
         let l = Arc::clone(&ledger);
@@ -1279,11 +1275,7 @@ fn graceful_shutdown_from_another_thread_while_threads_block_in_puts_and_waits()
 fn as_completed_over_tickets_of_two_bounded_handles_makes_room_on_both() {
     let mut rng = Rng(0xb0_011a);
     trial("as_completed over two handles", rounds(100), move |round| {
-        let pool = bounded(
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-        );
+        let pool = small_bounded(&mut rng);
         let handles = [pool.clone(), pool.new_handle()];
         let n = 40;
         let ledger = Ledger::new(n);
@@ -1391,22 +1383,12 @@ fn as_completed_over_tickets_of_two_bounded_handles_makes_room_on_both() {
 fn a_scope_on_a_thread_that_also_puts_beside_a_waiter() {
     let mut rng = Rng(0xb0_011b);
     trial("scope and puts", rounds(40), move |round| {
-        let pool = bounded(
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-        );
+        let pool = small_bounded(&mut rng);
         let n = 16;
         // Plain 0..n, scoped n..2n.
         let ledger = Ledger::new(2 * n);
         let put_all = Arc::new(AtomicBool::new(false));
-        let waiter = {
-            let (pool, ledger, put_all) = (pool.clone(), Arc::clone(&ledger), Arc::clone(&put_all));
-            thread::spawn(move || {
-                ledger.poller();
-                wait_until_done(&pool, &put_all);
-            })
-        };
+        let waiter = waiter_until_done(&pool, &ledger, &put_all);
         ledger.poller();
         let me = thread::current().id();
         let borrowed: Vec<usize> = (n..2 * n).collect();
@@ -1678,11 +1660,7 @@ fn the_documented_way_out_of_the_two_handle_wait() {
 fn callbacks_poll_the_other_handle_while_each_has_a_waiter_and_a_third_thread_puts() {
     let mut rng = Rng(0xb0_011f);
     trial("cross-polling callbacks", rounds(100), move |round| {
-        let pool = bounded(
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-        );
+        let pool = small_bounded(&mut rng);
         let handles = [pool.clone(), pool.new_handle()];
         let n = 24;
         let ledger = Ledger::new(n);
@@ -1742,11 +1720,7 @@ fn callbacks_poll_the_other_handle_while_each_has_a_waiter_and_a_third_thread_pu
 fn callbacks_put_onto_the_other_handle_with_timeouts_and_poll_their_own() {
     let mut rng = Rng(0xb0_0120);
     trial("cross-handle puts in callbacks", rounds(50), move |round| {
-        let pool = bounded(
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-            1 + rng.below(2) as usize,
-        );
+        let pool = small_bounded(&mut rng);
         let handles = [pool.clone(), pool.new_handle()];
         // Chains of `hops` requests, alternating between the handles.
         let (chains, hops) = (6, 6);
@@ -1836,11 +1810,7 @@ fn callbacks_of_one_handle_wait_on_another_beside_its_own_waiter() {
         "callbacks waiting on another handle",
         rounds(60),
         move |round| {
-            let pool = bounded(
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-            );
+            let pool = small_bounded(&mut rng);
             let (a, b) = (pool.clone(), pool.new_handle());
             let n = 8;
             // A's requests 0..n; B's: n..3n put by A's callbacks, 3n..4n by the
@@ -2012,11 +1982,7 @@ fn stream_items_whose_callbacks_wait_for_tickets_beside_a_second_poller() {
         "stream items waiting for tickets",
         rounds(40),
         move |round| {
-            let pool = bounded(
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-                1 + rng.below(2) as usize,
-            );
+            let pool = small_bounded(&mut rng);
             let items = 40;
             let heard = Arc::new(Mutex::new(Vec::new()));
             let inside = Arc::new(AtomicUsize::new(0));
