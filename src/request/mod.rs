@@ -405,6 +405,15 @@ where
 impl<W, T, E, R, X> Request<W, T, E, R, X> {
     /// Sets the callback that receives the result, on the polling thread.
     ///
+    /// It travels inside the request, so it must be `Send + 'static` even
+    /// though no worker runs it: an `Rc`, a `RefCell` or a borrowed local
+    /// it captures fails to compile here (E0277, E0597 or E0373). Hand
+    /// what it sees to your state through a channel (as below) or an
+    /// `Arc`, or keep the callbacks on your thread with a
+    /// [`collector`](crate::ThreadPool::collector) or a
+    /// [`scope`](crate::ThreadPool::scope), whose `put_then` takes an
+    /// `FnOnce` that need be neither.
+    ///
     /// # Examples
     ///
     /// ```
@@ -443,6 +452,8 @@ impl<W, T, E, R, X> Request<W, T, E, R, X> {
 
     /// Sets the callback that receives a failure, a panic or a cancellation,
     /// on the polling thread. Without one, failures are logged at error level.
+    /// It must be `Send + 'static`, as [`on_result`](Self::on_result)'s
+    /// must, and for the same reason.
     ///
     /// # Examples
     ///

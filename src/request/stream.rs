@@ -345,7 +345,10 @@ impl<F, A, T, E> StreamRequest<F, A, T, E> {
     }
 
     /// Sets the callback that receives each emitted item, on the polling
-    /// thread. Without one, items are dropped.
+    /// thread. Without one, items are dropped. Like a request's
+    /// [`on_result`](crate::Request::on_result), it travels with the
+    /// request and so must be `Send + 'static` (no `Rc`, no borrowed
+    /// local): send what it sees through a channel or share an `Arc`.
     ///
     /// # Examples
     ///
