@@ -1120,3 +1120,195 @@ fn a_distributor_on_bounded_queues_does_not_deadlock_on_its_own_adds() -> TestRe
     assert_eq!((count, sum), (5_001, sum_of_squares(5_000)));
     Ok(())
 }
+
+/// `cancel_queued` reaches "the children that running callables put and
+/// their workers still hold", executed ones too, each once; and `stats`
+/// counts them as cancelled, the rest as completed.
+#[test]
+fn cancel_queued_reaches_held_children_and_stats_count_them() -> TestResult {
+    within_here("cancel held children", || -> TestResult {
+        let pool = ThreadPool::new(2);
+        let busy = Arc::new(Door::default());
+        let b = Arc::clone(&busy);
+        let (started_tx, started_rx) = mpsc::channel();
+        pool.execute(move || {
+            started_tx.send(()).unwrap();
+            b.pass();
+        })?;
+        started_rx.recv_timeout(common::HANG)?;
+        let parent_door = Arc::new(Door::default());
+        let p = Arc::clone(&parent_door);
+        let (put_tx, put_rx) = mpsc::channel();
+        let (heard_tx, heard_rx) = mpsc::channel();
+        let executed = Arc::new(AtomicUsize::new(0));
+        let ex = Arc::clone(&executed);
+        pool.put_request(WorkRequest::with_context(
+            move |cx: &Context<'_>, n: u32| {
+                for i in 0..n {
+                    let heard = heard_tx.clone();
+                    cx.put(
+                        WorkRequest::new(|i: u32| i, i)
+                            .on_error(move |_, e| heard.send(e).unwrap()),
+                    )
+                    .expect("the pool is open");
+                    let ex = Arc::clone(&ex);
+                    cx.execute(move || {
+                        ex.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .expect("the pool is open");
+                }
+                put_tx.send(()).unwrap();
+                p.pass();
+            },
+            4,
+        ))?;
+        put_rx.recv_timeout(common::HANG)?;
+        assert_eq!(pool.cancel_queued(), 8, "four children, four executed ones");
+        assert_eq!(pool.cancel_queued(), 0);
+        parent_door.open();
+        busy.open();
+        assert_eq!(pool.wait()?, 5, "the parent and four cancelled children");
+        let heard: Vec<_> = heard_rx.try_iter().collect();
+        assert_eq!(heard, vec![TaskError::Cancelled; 4]);
+        assert_eq!(executed.load(Ordering::SeqCst), 0);
+        let stats = pool.stats();
+        assert_eq!((stats.completed, stats.cancelled, stats.failed), (2, 8, 0));
+        Ok(())
+    })
+}
+
+/// A child given a deadline that has passed by the time a worker could
+/// start it never runs: its error callback hears `Expired` (the guide:
+/// "if no worker has taken it by then it never runs"), held child or not.
+#[test]
+fn a_child_whose_deadline_passed_while_held_expires() -> TestResult {
+    within_here("expired child", || -> TestResult {
+        let pool = ThreadPool::new(1);
+        let (tx, rx) = mpsc::channel();
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = Arc::clone(&ran);
+        pool.put_request(WorkRequest::with_context(
+            move |cx: &Context<'_>, ()| {
+                let r = Arc::clone(&r);
+                cx.put(
+                    WorkRequest::new(move |()| r.store(true, Ordering::SeqCst), ())
+                        .deadline(std::time::Instant::now())
+                        .on_error(move |_, e| tx.send(e).unwrap()),
+                )
+                .expect("the pool is open");
+            },
+            (),
+        ))?;
+        assert_eq!(pool.wait()?, 2);
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), [TaskError::Expired]);
+        assert!(!ran.load(Ordering::SeqCst));
+        Ok(())
+    })
+}
+
+/// Stats over the trial's kinds of work on one fresh pool: a collector
+/// tree, a stream with children, join halves (not requests) and executed
+/// children all count once each as completed.
+#[test]
+fn stats_count_each_request_of_a_tree_once() -> TestResult {
+    within_here("stats", || -> TestResult {
+        let pool = ThreadPool::new(2);
+        let mut found = pool.collector::<u32>();
+        fn grow(cx: &CollectorContext<'_, u32>, n: u32) -> u32 {
+            for next in [2 * n, 2 * n + 1] {
+                if next < 64 {
+                    cx.add_with_context(grow, next).expect("the pool is open");
+                }
+            }
+            let (a, b) = cx.join(|_| n, |_| n);
+            a + b - n
+        }
+        found.put_with_context(grow, 1)?;
+        assert_eq!(found.outcomes().count(), 63);
+        pool.put_request(WorkRequest::streaming(
+            |n: u32, out: &Emitter<'_, u32>| {
+                for i in 0..n {
+                    out.emit(i)?;
+                    out.context().execute(|| {}).expect("the pool is open");
+                }
+                Ok::<_, Closed>(())
+            },
+            5,
+        ))?;
+        pool.wait()?;
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.completed, stats.failed, stats.panicked, stats.cancelled),
+            (63 + 1 + 5, 0, 0, 0)
+        );
+        Ok(())
+    })
+}
+
+/// The distributor's `stop()` is a graceful `shutdown`: begun while a tree
+/// of work still grows, it refuses the children put after it began
+/// (`PutError::ShutDown`, the request handed back) and runs every one
+/// accepted before, held ones too ("A request accepted here runs even if
+/// a graceful shutdown begins before its batch is queued"), with its
+/// callback run by the time `shutdown` returns.
+#[test]
+fn a_graceful_shutdown_mid_tree_runs_every_accepted_child_and_refuses_the_rest() -> TestResult {
+    let (accepted, refused, ran, heard) = within("shutdown mid-tree", || {
+        #[derive(Clone)]
+        struct Tally {
+            accepted: Arc<AtomicUsize>,
+            refused: Arc<AtomicUsize>,
+            ran: Arc<AtomicUsize>,
+            heard: Arc<AtomicUsize>,
+            first_wave: mpsc::Sender<()>,
+        }
+        fn node(t: Tally, n: u64) -> WorkRequest {
+            let heard = Arc::clone(&t.heard);
+            WorkRequest::with_context(
+                move |cx: &Context<'_>, n: u64| {
+                    t.ran.fetch_add(1, Ordering::SeqCst);
+                    if n == 64 {
+                        let _ = t.first_wave.send(());
+                    }
+                    for child in [2 * n, 2 * n + 1] {
+                        if child < 1 << 14 {
+                            match cx.put(node(t.clone(), child)) {
+                                Ok(_) => t.accepted.fetch_add(1, Ordering::SeqCst),
+                                Err(callpool::PutError::ShutDown(_)) => {
+                                    t.refused.fetch_add(1, Ordering::SeqCst)
+                                }
+                                Err(e) => panic!("{e}"),
+                            };
+                        }
+                    }
+                },
+                n,
+            )
+            .on_result(move |_, ()| {
+                heard.fetch_add(1, Ordering::SeqCst);
+            })
+            .into()
+        }
+        let pool = ThreadPool::new(2);
+        let (first_wave, started) = mpsc::channel();
+        let t = Tally {
+            accepted: Arc::new(AtomicUsize::new(1)),
+            refused: Arc::new(AtomicUsize::new(0)),
+            ran: Arc::new(AtomicUsize::new(0)),
+            heard: Arc::new(AtomicUsize::new(0)),
+            first_wave,
+        };
+        pool.put_request(node(t.clone(), 1)).unwrap();
+        started.recv_timeout(common::HANG).unwrap();
+        pool.shutdown().unwrap();
+        let load = |a: &AtomicUsize| a.load(Ordering::SeqCst);
+        (load(&t.accepted), load(&t.refused), load(&t.ran), load(&t.heard))
+    });
+    assert_eq!(ran, accepted, "every accepted request ran, once");
+    assert_eq!(heard, accepted, "and its callback ran before shutdown returned");
+    // Every node of the full tree was either accepted or refused, once:
+    // a refused node's subtree was never reached.
+    assert!(accepted + refused <= (1 << 14) - 1);
+    assert!(accepted >= 64);
+    Ok(())
+}
