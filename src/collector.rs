@@ -175,7 +175,9 @@ impl<'a, T, E> Collector<'a, T, E> {
     }
 
     /// Requests put through this collector whose outcomes it has not
-    /// handled yet.
+    /// handled yet, with those their callables added
+    /// ([`CollectorContext::add`](crate::CollectorContext::add)), each
+    /// from the moment it was added.
     ///
     /// A request stays pending until its outcome is handled here, not
     /// merely until it has run.

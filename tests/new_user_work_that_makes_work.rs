@@ -1312,3 +1312,65 @@ fn a_graceful_shutdown_mid_tree_runs_every_accepted_child_and_refuses_the_rest()
     assert!(accepted >= 64);
     Ok(())
 }
+
+/// Work that makes work nested in a callable, on a pool of one worker:
+/// the guide says the waiting worker runs its own queued requests itself,
+/// so a collector tree read inside a callable, a scope that joins, and a
+/// ticket waited for after the callable put children of its own all end.
+#[test]
+fn nested_work_that_makes_work_on_one_worker_ends() -> TestResult {
+    let (tree, sum, ticket, children) = within("nested on one worker", || {
+        fn grow(cx: &CollectorContext<'_, u32>, n: u32) -> u32 {
+            for next in [2 * n, 2 * n + 1] {
+                if next < 128 {
+                    cx.add_with_context(grow, next).expect("the pool is open");
+                }
+            }
+            n
+        }
+        let pool = ThreadPool::new(1);
+        let inner = pool.clone();
+        let (tx, rx) = mpsc::channel();
+        let heard = Arc::new(AtomicUsize::new(0));
+        let h = Arc::clone(&heard);
+        pool.put_request(WorkRequest::with_context(
+            move |cx: &Context<'_>, ()| {
+                // Children of its own first: held in this worker's slot.
+                for i in 0..10u32 {
+                    let h = Arc::clone(&h);
+                    cx.put(WorkRequest::new(|i: u32| i, i).on_result(move |_, _| {
+                        h.fetch_add(1, Ordering::SeqCst);
+                    }))
+                    .expect("the pool is open");
+                }
+                // A collector tree read here, on the worker.
+                let mut found = inner.collector::<u32>();
+                found.put_with_context(grow, 1).expect("the pool is open");
+                let tree = found.outcomes().count();
+                // A scope whose request joins, over a local.
+                let xs: Vec<u64> = (1..=10_000).collect();
+                let mut sum_total = 0;
+                inner
+                    .scope(|s| {
+                        s.put_with_context(sum, &xs[..])?;
+                        s.wait_with(|_, part| sum_total += part.unwrap());
+                        Ok::<_, callpool::ScopedPutError>(())
+                    })
+                    .expect("the pool is open");
+                // A ticket submitted and waited for here.
+                let ticket = inner.submit(|n: u64| n * n, 12).expect("open").wait();
+                tx.send((tree, sum_total, ticket)).unwrap();
+            },
+            (),
+        ))
+        .unwrap();
+        assert_eq!(pool.wait().unwrap(), 11);
+        let (tree, sum, ticket) = rx.try_recv().unwrap();
+        (tree, sum, ticket, heard.load(Ordering::SeqCst))
+    });
+    assert_eq!(tree, 127);
+    assert_eq!(sum, 10_000 * 10_001 / 2);
+    assert_eq!(ticket, Ok(144));
+    assert_eq!(children, 10);
+    Ok(())
+}
