@@ -1374,3 +1374,66 @@ fn nested_work_that_makes_work_on_one_worker_ends() -> TestResult {
     assert_eq!(children, 10);
     Ok(())
 }
+
+/// A batch whose members make work: streams that emit items and put
+/// children. The batch counts its members only, each once (a stream's
+/// items are not members), its batch-done callback comes after every
+/// member's end, and `wait` covers the children too.
+#[test]
+fn a_batch_of_streams_that_put_children_counts_members_once() -> TestResult {
+    within_here("a batch of streams", || -> TestResult {
+        let pool = ThreadPool::new(2);
+        let here = thread::current().id();
+        let (tx, rx) = mpsc::channel();
+        let members: Vec<WorkRequest> = (0..10u32)
+            .map(|m| {
+                let (item_tx, done_tx, child_tx) = (tx.clone(), tx.clone(), tx.clone());
+                WorkRequest::streaming(
+                    move |m: u32, out: &Emitter<'_, u32>| {
+                        for i in 0..5 {
+                            out.emit(m * 10 + i)?;
+                        }
+                        let child_tx = child_tx.clone();
+                        out.context()
+                            .put(WorkRequest::new(|m: u32| m, m).on_result(move |_, m| {
+                                child_tx.send(format!("child {m}")).unwrap()
+                            }))
+                            .expect("the pool is open");
+                        Ok::<_, Closed>(())
+                    },
+                    m,
+                )
+                .on_result(move |_, i| item_tx.send(format!("item {i}")).unwrap())
+                .on_done(move |_| done_tx.send(format!("end {m}")).unwrap())
+                .into()
+            })
+            .collect();
+        let batch = pool.put_batch(members)?;
+        let (done_tx, done_rx) = mpsc::channel();
+        let ended = tx.clone();
+        batch.on_done(move |p| {
+            ended.send("batch done".to_string()).unwrap();
+            done_tx.send((thread::current().id(), p)).unwrap();
+        });
+        let handled = pool.wait()?;
+        assert_eq!(handled, 10 * 5 + 10 + 10, "items, ends, children");
+        let progress = batch.progress();
+        assert_eq!((progress.total, progress.done, progress.failed, progress.cancelled), (10, 10, 0, 0));
+        let dones: Vec<_> = done_rx.try_iter().collect();
+        assert_eq!(dones, [(here, progress)]);
+        let heard: Vec<String> = rx.try_iter().collect();
+        let batch_at = heard.iter().position(|h| h == "batch done").expect("heard");
+        let last_end = heard.iter().rposition(|h| h.starts_with("end ")).expect("ends");
+        assert!(batch_at > last_end, "the batch is done after its last member: {heard:?}");
+        for m in 0..10u32 {
+            let want: Vec<String> = (0..5).map(|i| format!("item {}", m * 10 + i)).collect();
+            let mine: Vec<&String> = heard.iter().filter(|h| want.contains(h)).collect();
+            assert_eq!(mine, want.iter().collect::<Vec<_>>(), "member {m}'s items in order");
+            let end_at = heard.iter().position(|h| *h == format!("end {m}")).unwrap();
+            let last_item = heard.iter().position(|h| *h == want[4]).unwrap();
+            assert!(end_at > last_item);
+        }
+        assert_eq!(heard.iter().filter(|h| h.starts_with("child ")).count(), 10);
+        Ok(())
+    })
+}
