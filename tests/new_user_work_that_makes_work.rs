@@ -1437,3 +1437,51 @@ fn a_batch_of_streams_that_put_children_counts_members_once() -> TestResult {
         Ok(())
     })
 }
+
+/// A task that puts a batch (or a ticket) of follow-ups through a clone of
+/// the handle, then thinks better of it: on one worker nothing it put has
+/// started, so `Batch::cancel` cancels every member and `Ticket::cancel`
+/// answers `true`; the batch ends all cancelled, its done callback on the
+/// thread in `wait`.
+#[test]
+fn a_task_cancels_the_batch_and_ticket_it_put() -> TestResult {
+    within_here("cancel from a task", || -> TestResult {
+        let pool = ThreadPool::new(1);
+        let inner = pool.clone();
+        let (tx, rx) = mpsc::channel();
+        let heard = Arc::new(AtomicUsize::new(0));
+        let h = Arc::clone(&heard);
+        pool.put_request(WorkRequest::with_context(
+            move |_: &Context<'_>, ()| {
+                let h2 = Arc::clone(&h);
+                let batch = inner
+                    .put_batch(make_requests(
+                        |n: u32| n,
+                        0..10u32,
+                        |_, _| panic!("cancelled: never runs"),
+                        move |_, e| {
+                            assert_eq!(e, TaskError::Cancelled);
+                            h2.fetch_add(1, Ordering::SeqCst);
+                        },
+                    ))
+                    .expect("the pool is open");
+                let ticket = inner.submit(|n: u32| n, 1).expect("the pool is open");
+                let batch_cancelled = batch.cancel();
+                let ticket_cancelled = ticket.cancel();
+                tx.send((batch, batch_cancelled, ticket_cancelled, ticket.wait())).unwrap();
+            },
+            (),
+        ))?;
+        let (batch, n, ticket_cancelled, ticket) = rx.recv_timeout(common::HANG)?;
+        let (done_tx, done_rx) = mpsc::channel();
+        batch.on_done(move |p| done_tx.send((thread::current().id(), p)).unwrap());
+        assert_eq!(pool.wait()?, 11, "the task and its ten cancelled members");
+        assert_eq!((n, ticket_cancelled, ticket), (10, true, Err(TaskError::Cancelled)));
+        assert_eq!(heard.load(Ordering::SeqCst), 10);
+        let p = batch.progress();
+        assert_eq!((p.total, p.done, p.cancelled), (10, 0, 10));
+        let dones: Vec<_> = done_rx.try_iter().collect();
+        assert_eq!(dones, [(thread::current().id(), p)]);
+        Ok(())
+    })
+}
