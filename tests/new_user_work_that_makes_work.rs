@@ -1485,3 +1485,61 @@ fn a_task_cancels_the_batch_and_ticket_it_put() -> TestResult {
         Ok(())
     })
 }
+
+/// The distributor's results taken the other ways a collector offers: one
+/// at a time with `next_outcome`, in a frame loop with `try_next_outcome`,
+/// and with `poll_with` while `pending() > 0`. Each ends only after every
+/// task added, transitively (a chain of adders here, so each parent ends
+/// before its child is taken), and yields each outcome once.
+#[test]
+fn distributor_results_one_at_a_time_and_in_a_frame_loop() -> TestResult {
+    within_here("distributor, other readers", || -> TestResult {
+        fn adder(cx: &CollectorContext<'_, u64>, n: u64) -> u64 {
+            if n > 0 {
+                cx.add_with_context(adder, n - 1).expect("the pool is open");
+            }
+            for i in 0..10 {
+                cx.add(|i: u64| 1000 + i, i).expect("the pool is open");
+            }
+            n
+        }
+        let pool = ThreadPool::new(3);
+        // 51 adders (50 down to 0), each adding 10 leaves.
+        let want_total = 51 + 510;
+
+        let mut results = pool.collector::<u64>();
+        results.put_with_context(adder, 50)?;
+        let mut ids = HashSet::new();
+        while let Some((id, outcome)) = results.next_outcome() {
+            outcome?;
+            assert!(ids.insert(id));
+        }
+        assert_eq!(ids.len(), want_total);
+
+        results.put_with_context(adder, 50)?;
+        let mut ids = HashSet::new();
+        loop {
+            match results.try_next_outcome() {
+                std::task::Poll::Ready(Some((id, outcome))) => {
+                    outcome?;
+                    assert!(ids.insert(id));
+                }
+                std::task::Poll::Ready(None) => break,
+                std::task::Poll::Pending => thread::yield_now(),
+            }
+        }
+        assert_eq!(ids.len(), want_total);
+
+        results.put_with_context(adder, 50)?;
+        let mut ids = HashSet::new();
+        while results.pending() > 0 {
+            results.poll_with(|id, outcome| {
+                outcome.unwrap();
+                assert!(ids.insert(id));
+            });
+            thread::yield_now();
+        }
+        assert_eq!(ids.len(), want_total);
+        Ok(())
+    })
+}
