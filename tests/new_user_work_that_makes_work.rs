@@ -1543,3 +1543,48 @@ fn distributor_results_one_at_a_time_and_in_a_frame_loop() -> TestResult {
         Ok(())
     })
 }
+
+/// Waiting for one tree of work while another runs on the same workers:
+/// put each root on a handle of its own (`new_handle`); what a callable
+/// puts through its `Context` goes on its own request's handle, so that
+/// handle's `wait` covers its tree alone, and never the other tree.
+#[test]
+fn one_tree_per_handle_is_waited_for_alone() -> TestResult {
+    within_here("a tree per handle", || -> TestResult {
+        fn walk(cx: &Context<'_>, depth: u32, door: Option<Arc<Door>>, ended: Arc<AtomicUsize>) {
+            if let Some(door) = &door {
+                door.pass();
+            }
+            if depth > 0 {
+                for _ in 0..2 {
+                    let (door, ended) = (door.clone(), Arc::clone(&ended));
+                    cx.put(WorkRequest::with_context(
+                        move |cx, d| walk(cx, d, door, ended),
+                        depth - 1,
+                    ))
+                    .expect("the pool is open");
+                }
+            }
+            ended.fetch_add(1, Ordering::SeqCst);
+        }
+        let pool = ThreadPool::new(3);
+        let slow = pool.new_handle();
+        let door = Arc::new(Door::default());
+        let (slow_ended, fast_ended) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (d, e) = (Arc::clone(&door), Arc::clone(&slow_ended));
+        slow.put_request(WorkRequest::with_context(
+            move |cx, depth| walk(cx, depth, Some(d), e),
+            4,
+        ))?;
+        let e = Arc::clone(&fast_ended);
+        pool.put_request(WorkRequest::with_context(move |cx, depth| walk(cx, depth, None, e), 6))?;
+        assert_eq!(pool.wait()?, 127);
+        assert_eq!(fast_ended.load(Ordering::SeqCst), 127);
+        assert_eq!(slow_ended.load(Ordering::SeqCst), 0, "the other tree is held at its door");
+        assert!(slow.pending() > 0);
+        door.open();
+        assert_eq!(slow.wait()?, 31);
+        assert_eq!(slow_ended.load(Ordering::SeqCst), 31);
+        Ok(())
+    })
+}
