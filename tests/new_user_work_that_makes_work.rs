@@ -1588,3 +1588,38 @@ fn one_tree_per_handle_is_waited_for_alone() -> TestResult {
         Ok(())
     })
 }
+
+/// A distributor user's first try at "wait for my children" inside a
+/// task: `wait` on a clone of the handle, on a worker. It does not hang:
+/// it returns `WaitError::OnWorkerThread`, whose message says what to use
+/// instead; the children still run and the outer `wait` covers them.
+#[test]
+fn waiting_for_children_inside_a_task_is_refused_with_advice() -> TestResult {
+    within_here("wait inside a task", || -> TestResult {
+        let pool = ThreadPool::new(2);
+        let inner = pool.clone();
+        let (tx, rx) = mpsc::channel();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = Arc::clone(&ran);
+        pool.put_request(WorkRequest::with_context(
+            move |cx: &Context<'_>, n: u32| {
+                for _ in 0..n {
+                    let r = Arc::clone(&r);
+                    cx.execute(move || {
+                        r.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .expect("the pool is open");
+                }
+                tx.send(inner.wait()).unwrap();
+            },
+            8,
+        ))?;
+        pool.wait()?;
+        let refused = rx.try_recv()?;
+        assert_eq!(refused, Err(callpool::WaitError::OnWorkerThread));
+        let message = refused.unwrap_err().to_string();
+        assert!(message.contains("collector") && message.contains("scope"), "{message}");
+        assert_eq!(ran.load(Ordering::SeqCst), 8);
+        Ok(())
+    })
+}
