@@ -504,6 +504,11 @@ where
     /// [`outcomes`](Self::outcomes), [`wait_with`](Self::wait_with) or at
     /// the end of a [`scope`](ThreadPool::scope)).
     ///
+    /// The callback holds what it borrows until the collector is dropped,
+    /// so in a loop of `put_then` calls no two may hold one `&mut` local
+    /// (E0499): take the outcomes with [`wait_with`](Self::wait_with), or
+    /// share the local through a `RefCell`, as below.
+    ///
     /// # Errors
     ///
     /// As [`put`](Self::put); the callback is dropped unrun.

@@ -380,6 +380,12 @@ where
     /// [`wait_with`](Collector::wait_with), [`outcomes`](Collector::outcomes)
     /// or as the scope ends).
     ///
+    /// The callback holds what it borrows until the scope ends, so in a
+    /// loop of `put_then` calls no two may hold one `&mut` local (E0499,
+    /// "mutably borrowed here in the previous iteration of the loop"):
+    /// take the outcomes with [`wait_with`](Collector::wait_with) instead,
+    /// or share the local through a `RefCell` (or an `Rc<RefCell<_>>`).
+    ///
     /// # Errors
     ///
     /// As [`put`](Self::put); the callback is dropped unrun.
