@@ -1711,3 +1711,111 @@ fn waiting_for_children_inside_a_task_is_refused_with_advice() -> TestResult {
         Ok(())
     })
 }
+
+// ---------------------------------------------------------------------------
+// Streams and trees beside bounded result queues.
+// ---------------------------------------------------------------------------
+
+/// A stream stuck on a full bounded result queue (one worker) while this
+/// thread reads a collector whose request is queued behind it: the guide's
+/// "Which thread runs what" says the collector runs the handle's callbacks
+/// then, so the worker goes on; every item is heard once.
+#[test]
+fn a_stream_on_a_full_result_queue_does_not_stall_a_collector() {
+    let heard = within("collector beside a stuck stream", || {
+        let pool = ThreadPool::builder()
+            .workers(1)
+            .result_capacity(1)
+            .build()
+            .unwrap();
+        let heard = Arc::new(AtomicUsize::new(0));
+        let h = Arc::clone(&heard);
+        pool.put_request(
+            WorkRequest::streaming(
+                |n: u32, out: &Emitter<'_, u32>| {
+                    for i in 0..n {
+                        out.emit(i)?;
+                    }
+                    Ok::<_, Closed>(())
+                },
+                100,
+            )
+            .on_result(move |_, _| {
+                h.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
+        let mut c = pool.collector::<u32>();
+        c.put(|n: u32| n, 7).unwrap();
+        let got: Vec<_> = c.outcomes().map(|(_, o)| o.unwrap()).collect();
+        assert_eq!(got, [7]);
+        pool.wait().unwrap();
+        heard.load(Ordering::SeqCst)
+    });
+    assert_eq!(heard, 100);
+}
+
+/// The same for a tree of children on a full bounded result queue, while
+/// this thread waits for tickets and scopes.
+#[test]
+fn a_tree_on_a_full_result_queue_does_not_stall_tickets_and_scopes() {
+    let heard = within("ticket beside a stuck tree", || {
+        let pool = ThreadPool::builder()
+            .workers(2)
+            .result_capacity(1)
+            .build()
+            .unwrap();
+        let heard = Arc::new(AtomicUsize::new(0));
+        let h = Arc::clone(&heard);
+        pool.put_request(WorkRequest::with_context(
+            move |cx: &Context<'_>, n: u32| {
+                for i in 0..n {
+                    let h = Arc::clone(&h);
+                    cx.put(WorkRequest::new(|i: u32| i, i).on_result(move |_, _| {
+                        h.fetch_add(1, Ordering::SeqCst);
+                    }))
+                    .unwrap();
+                }
+            },
+            500,
+        ))
+        .unwrap();
+        for _ in 0..20 {
+            assert_eq!(pool.submit(|n: u32| n + 1, 1).unwrap().wait(), Ok(2));
+            let mut t = 0;
+            pool.scope(|s| {
+                s.put(|n: u32| n, 3).unwrap();
+                s.wait_with(|_, n| t += n.unwrap());
+            });
+            assert_eq!(t, 3);
+        }
+        pool.wait().unwrap();
+        heard.load(Ordering::SeqCst)
+    });
+    assert_eq!(heard, 500);
+}
+
+/// `Emitter::context`: "emit from the first half of a `join` or after it
+/// returns, and let the second half return what it found".
+#[test]
+fn a_stream_emits_from_the_first_half_of_a_join_and_after() {
+    let items = within("stream join", || {
+        let pool = ThreadPool::new(2);
+        let (tx, rx) = mpsc::channel();
+        pool.put_request(
+            WorkRequest::streaming(
+                |n: u64, out: &Emitter<'_, u64>| {
+                    let (a, b) = out.context().join(|_| out.emit(1).map(|_| n), |_| n * 2);
+                    out.emit(a? + b)?;
+                    Ok::<_, Closed>(())
+                },
+                10,
+            )
+            .on_result(move |_, i| tx.send(i).unwrap()),
+        )
+        .unwrap();
+        pool.wait().unwrap();
+        rx.try_iter().collect::<Vec<_>>()
+    });
+    assert_eq!(items, [1, 30]);
+}
