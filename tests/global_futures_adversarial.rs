@@ -794,3 +794,72 @@ fn awaited_tickets_hear_failure_panic_and_a_closing_cancel() {
     held.open();
     assert_eq!(holder.wait(), Ok(()));
 }
+
+/// Handles of the global pool other than `global()` itself
+/// (`new_handle`), with bounded result queues: one dropped while the
+/// global pool's one worker is stuck sending it a result frees the worker
+/// (its results are discarded), and an awaited ticket queued behind it
+/// ends; another's `shutdown_now` hands back only its own queued requests,
+/// not `global()`'s, and the pool stays open.
+#[test]
+fn a_global_new_handle_dropped_or_shut_down_now_while_a_worker_is_stuck_on_it() {
+    on_global(
+        "a_global_new_handle_dropped_or_shut_down_now_while_a_worker_is_stuck_on_it",
+        || {
+            ThreadPool::builder()
+                .workers(1)
+                .queue_capacity(4)
+                .result_capacity(1)
+        },
+        || {
+            let runs = hit_counters(8);
+            let hits = hit_counters(8);
+            // Dropped while the worker is stuck on its full result queue.
+            let mine = global().new_handle();
+            for i in 0..2 {
+                mine.put_request(counted(i, &runs, &hits)).unwrap();
+            }
+            until(|| global().queued() == 0);
+            let behind = global().submit(|n: u8| n + 1, 1).unwrap();
+            drop(mine);
+            let rt = current_thread_runtime();
+            assert_eq!(
+                within_here("the ticket behind the dropped handle's worker", || rt
+                    .block_on(behind)),
+                Ok(2)
+            );
+            assert_eq!(
+                runs[0].load(Ordering::SeqCst) + runs[1].load(Ordering::SeqCst),
+                2
+            );
+            assert_eq!(
+                hits[0].load(Ordering::SeqCst) + hits[1].load(Ordering::SeqCst),
+                0
+            );
+
+            // shutdown_now through a new handle: only its requests back.
+            let (held, latch) = gate();
+            let holder = global().submit(move |_: ()| latch.hold(), ()).unwrap();
+            held.await_start();
+            let other = global().new_handle();
+            global().put_request(counted(2, &runs, &hits)).unwrap();
+            other.put_request(counted(3, &runs, &hits)).unwrap();
+            global().put_request(counted(4, &runs, &hits)).unwrap();
+            other.put_request(counted(5, &runs, &hits)).unwrap();
+            let back = other.clone().shutdown_now();
+            assert_eq!(back.len(), 2);
+            assert!(!global().is_shut_down() && !other.is_shut_down());
+            held.open();
+            for r in back {
+                other.put_request(r).unwrap();
+            }
+            assert_eq!(within_here("wait on global", || global().wait()), Ok(2));
+            assert_eq!(within_here("wait on the other", || other.wait()), Ok(2));
+            assert_eq!(holder.wait(), Ok(()));
+            for i in 2..6 {
+                assert_eq!(runs[i].load(Ordering::SeqCst), 1, "request {i} runs");
+                assert_eq!(hits[i].load(Ordering::SeqCst), 1, "request {i} callbacks");
+            }
+        },
+    );
+}
