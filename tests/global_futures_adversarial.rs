@@ -863,3 +863,61 @@ fn a_global_new_handle_dropped_or_shut_down_now_while_a_worker_is_stuck_on_it() 
         },
     );
 }
+
+/// Cancels its ticket's request when dropped: the guard `Ticket`'s docs
+/// advise for a task that must not leave its request running.
+struct CancelOnDrop(callpool::CancelHandle);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// A task that its executor abandoned while it awaited a ticket, with the
+/// documented cancel guard in its future: its waker, kept in the ticket's
+/// slot, is all that still owns it, so the waker's last drop drops the
+/// guard, which cancels the ticket's request.
+struct AbandonedTask {
+    _guard: CancelOnDrop,
+}
+
+impl Wake for AbandonedTask {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// A ticket polled once by a task that then was abandoned (its waker the
+/// last owner of its cancel guard), and then taken up elsewhere: polled
+/// with another waker, waited for, or put in `as_completed`. The stale
+/// waker's drop cancels the request through the guard; that must not
+/// deadlock on the ticket's own lock (the new way of waiting used to
+/// replace the waker, and drop it, while holding the slot's lock, which
+/// the cancel takes again). The request ends cancelled, once, and the new
+/// waiter hears it.
+#[test]
+fn a_stale_waker_whose_drop_cancels_its_ticket_does_not_deadlock_the_next_wait() {
+    // Nothing runs: the request stays queued. Never dropped: on a failure
+    // its drop would sweep (and cancel) the deadlocked ticket's request,
+    // and hang on its lock instead of letting the test fail.
+    let pool = std::mem::ManuallyDrop::new(ThreadPool::new(0));
+    let abandoned = |ticket: &mut callpool::Ticket<u8>| {
+        let task = Arc::new(AbandonedTask {
+            _guard: CancelOnDrop(ticket.cancel_handle()),
+        });
+        assert!(poll_once(ticket, &Waker::from(task)).is_pending());
+    };
+    for how in 0..4 {
+        let mut ticket = pool.submit(|n: u8| n, 1).unwrap();
+        abandoned(&mut ticket);
+        let outcome = within("the next wait after a stale waker", move || match how {
+            // Another executor takes it up: a new waker replaces the old.
+            0 => futures::executor::block_on(&mut ticket),
+            1 => current_thread_runtime().block_on(async { (&mut ticket).await }),
+            // A blocking wait replaces the waker with the thread.
+            2 => ticket.wait(),
+            // A completion iterator replaces it with its listener.
+            _ => callpool::as_completed([ticket]).next().unwrap().1,
+        });
+        assert_eq!(outcome, Err(TaskError::Cancelled), "way {how}");
+    }
+}

@@ -98,6 +98,18 @@ struct State<W, T, E> {
     waiter: Waiter,
 }
 
+impl<W, T, E> State<W, T, E> {
+    /// Puts `new` in the waiter's place and gives back the one it replaces,
+    /// for the caller to drop once the lock is let go of: an old waker's
+    /// drop may be the last owner of an abandoned task, whose future's
+    /// guard cancels this very ticket (`CancelHandle`, as `Ticket`'s docs
+    /// advise), and takes this lock again.
+    #[must_use = "drop the replaced waiter outside the lock"]
+    fn replace_waiter(&mut self, new: Waiter) -> Waiter {
+        std::mem::replace(&mut self.waiter, new)
+    }
+}
+
 /// Where the request is in its life. Whoever moves it out of `Queued`
 /// (a worker to `Running`, a canceller straight to `Ended`) does so under
 /// the lock, so exactly one of them does.
@@ -227,10 +239,11 @@ impl<W, T, E, H> Slot<W, T, E, H> {
     fn state(&self) -> MutexGuard<'_, State<W, T, E>> {
         // No user code runs under this lock (callables and outcomes are
         // moved in and out, never run or dropped here), so a poisoned lock
-        // still holds a valid state. A waker's clone, and the drop of the
-        // one it replaces, are an executor's code and do run here: they
-        // cannot reach this ticket (its poller holds it mutably borrowed),
-        // and a panic in them changes no state.
+        // still holds a valid state. A waker's clone is an executor's code
+        // and does run here: it cannot reach this ticket (its poller holds
+        // it mutably borrowed), and its panic changes no state. A waiter
+        // that a new one replaces is dropped after the lock is let go of
+        // (see `State::replace_waiter`).
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -472,7 +485,9 @@ where
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        state.waiter = Waiter::Nobody;
+                        let replaced = state.replace_waiter(Waiter::Nobody);
+                        drop(state);
+                        drop(replaced);
                         return Err(());
                     }
                     Some(left)
@@ -482,13 +497,14 @@ where
             // it: whoever ends the request unparks this thread after it
             // let go of the lock; a wake-up that finds the request still
             // going (spurious, or the deadline's) looks again.
-            state.waiter = Waiter::Sleeping(sync::current());
+            let replaced = state.replace_waiter(Waiter::Sleeping(sync::current()));
             // Only a request still queued can be held up behind a stuck
             // worker: once running, it ends without room in the result
             // queue, and this thread (which may never poll the handle, and
             // may hold locks its callbacks take) runs none of them.
             let may_be_held_up = matches!(state.stage, Stage::Queued(_));
             drop(state);
+            drop(replaced);
             // A callback's panic here passes on; the registered waiter
             // then only costs a spurious unpark.
             if may_be_held_up && home.is_some_and(|home| home.make_room()) {
@@ -515,10 +531,12 @@ where
         if let Stage::Ended(_) | Stage::Taken = state.stage {
             return Ok(Self::take(&mut state));
         }
-        match &mut state.waiter {
-            Waiter::Task(old) if old.will_wake(waker) => {}
-            waiter => *waiter = Waiter::Task(waker.clone()),
-        }
+        let replaced = match &state.waiter {
+            Waiter::Task(old) if old.will_wake(waker) => return Err(()),
+            _ => state.replace_waiter(Waiter::Task(waker.clone())),
+        };
+        drop(state);
+        drop(replaced);
         Err(())
     }
 
@@ -528,7 +546,9 @@ where
             drop(state);
             listener.tell();
         } else {
-            state.waiter = Waiter::Listener(listener);
+            let replaced = state.replace_waiter(Waiter::Listener(listener));
+            drop(state);
+            drop(replaced);
         }
     }
 }
