@@ -906,7 +906,7 @@ fn a_stale_waker_whose_drop_cancels_its_ticket_does_not_deadlock_the_next_wait()
         });
         assert!(poll_once(ticket, &Waker::from(task)).is_pending());
     };
-    for how in 0..4 {
+    for how in 0..5 {
         let mut ticket = pool.submit(|n: u8| n, 1).unwrap();
         abandoned(&mut ticket);
         let outcome = within("the next wait after a stale waker", move || match how {
@@ -916,8 +916,56 @@ fn a_stale_waker_whose_drop_cancels_its_ticket_does_not_deadlock_the_next_wait()
             // A blocking wait replaces the waker with the thread.
             2 => ticket.wait(),
             // A completion iterator replaces it with its listener.
-            _ => callpool::as_completed([ticket]).next().unwrap().1,
+            3 => callpool::as_completed([ticket]).next().unwrap().1,
+            // A wait whose deadline has passed clears it.
+            _ => match ticket.wait_timeout(Duration::ZERO) {
+                Ok(outcome) => outcome,
+                Err(ticket) => ticket.wait(),
+            },
         });
         assert_eq!(outcome, Err(TaskError::Cancelled), "way {how}");
     }
+}
+
+/// Threads that block on global tickets (`wait`, a lookout: it handles
+/// the global handle's ready results while a worker is stuck) and put
+/// callback requests through the full queues (capacity 1 each), with
+/// nobody else polling until the end: every wait ends, every ticket's
+/// outcome is right, every callback runs once.
+#[test]
+fn ticket_waits_on_global_are_lookouts_for_threads_that_never_poll() {
+    const THREADS: usize = 4;
+    const EACH: usize = 60;
+    on_global(
+        "ticket_waits_on_global_are_lookouts_for_threads_that_never_poll",
+        || {
+            ThreadPool::builder()
+                .workers(2)
+                .queue_capacity(1)
+                .result_capacity(1)
+        },
+        || {
+            let hits = hit_counters(THREADS * EACH);
+            let threads: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let hits = Arc::clone(&hits);
+                    thread::spawn(move || {
+                        for k in 0..EACH {
+                            let i = t * EACH + k;
+                            global().put_request(common::hit_request(i, &hits)).unwrap();
+                            let ticket = global().submit(|n: usize| n + 1, i).unwrap();
+                            assert_eq!(ticket.wait(), Ok(i + 1));
+                        }
+                    })
+                })
+                .collect();
+            within_here("threads that put and wait on tickets", || {
+                for t in threads {
+                    t.join().unwrap();
+                }
+                global().wait().unwrap();
+            });
+            assert_each_once("callbacks", &hits);
+        },
+    );
 }
