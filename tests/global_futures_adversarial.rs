@@ -969,3 +969,60 @@ fn ticket_waits_on_global_are_lookouts_for_threads_that_never_poll() {
         },
     );
 }
+
+/// `shutdown_now` through the global handle while a batch's requests are
+/// queued: they come back counted as cancelled in the batch, whose
+/// batch-done callback runs once, there; put again, each runs once and its
+/// callback once, and the batch, already complete, counts nothing more.
+#[test]
+fn a_batch_handed_back_by_shutdown_now_through_global_then_put_again() {
+    const N: usize = 5;
+    on_global(
+        "a_batch_handed_back_by_shutdown_now_through_global_then_put_again",
+        || {
+            ThreadPool::builder()
+                .workers(1)
+                .queue_capacity(N)
+                .result_capacity(1)
+        },
+        || {
+            let runs = hit_counters(N);
+            let hits = hit_counters(N);
+            let (held, latch) = gate();
+            let holder = global().submit(move |_: ()| latch.hold(), ()).unwrap();
+            held.await_start();
+            let batch = global()
+                .put_batch((0..N).map(|i| counted(i, &runs, &hits)))
+                .unwrap();
+            let finished = counter();
+            let seen = Arc::clone(&finished);
+            batch.on_done(move |_| {
+                seen.fetch_add(1, Ordering::SeqCst);
+            });
+            let back = global().clone().shutdown_now();
+            assert_eq!(back.len(), N);
+            assert_eq!(
+                finished.load(Ordering::SeqCst),
+                1,
+                "batch-done ran in shutdown_now"
+            );
+            let progress = batch.progress();
+            assert_eq!(
+                (progress.total, progress.cancelled, progress.done),
+                (N, N, 0)
+            );
+            assert!(progress.is_complete());
+            held.open();
+            for r in back {
+                global().put_request(r).unwrap();
+            }
+            assert_eq!(within_here("wait on global", || global().wait()), Ok(N));
+            assert_eq!(holder.wait(), Ok(()));
+            assert_each_once("callables", &runs);
+            assert_each_once("callbacks", &hits);
+            let after = batch.progress();
+            assert_eq!((after.total, after.cancelled, after.done), (N, N, 0));
+            assert_eq!(finished.load(Ordering::SeqCst), 1);
+        },
+    );
+}
