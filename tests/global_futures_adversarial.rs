@@ -376,17 +376,20 @@ fn an_awaited_global_ticket_behind_a_stuck_worker_waits_for_a_poll_as_documented
                     );
                     ticket
                 } else {
+                    // The ticket comes back from the task as a tuple's
+                    // field: still pending, it is not to be awaited there.
                     let rt = multi_thread_runtime();
-                    rt.block_on(async move {
+                    let (ticket,) = rt.block_on(async move {
                         tokio::spawn(async move {
                             let timed =
                                 tokio::time::timeout(Duration::from_millis(30), &mut ticket).await;
                             assert!(timed.is_err(), "ended without a poll: {timed:?}");
-                            ticket
+                            (ticket,)
                         })
                         .await
                         .unwrap()
-                    })
+                    });
+                    ticket
                 };
                 assert!(!ticket.is_finished());
                 assert_eq!(global().queued(), 1, "still queued behind the stuck worker");
