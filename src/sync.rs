@@ -10,21 +10,21 @@
 //! set by a cargo feature.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::thread::{current, park, yield_now, Thread};
 
 #[cfg(all(shuttle, not(loom)))]
-pub(crate) use shuttle::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+pub(crate) use shuttle::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(all(shuttle, not(loom)))]
 pub(crate) use shuttle::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(all(shuttle, not(loom)))]
 pub(crate) use shuttle::thread::{current, park, yield_now, Thread};
 
 #[cfg(not(any(loom, shuttle)))]
-pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(any(loom, shuttle)))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(not(any(loom, shuttle)))]

@@ -687,9 +687,9 @@ impl ThreadPool {
                     // started by this grow may have emptied the queue and
                     // left already, its keep-alive short: refused only if
                     // no thread started or left meanwhile (else put again).
-                    let changes = shared.thread_changes();
-                    shared.grow_for_backlog(1);
-                    if shared.no_thread_since(changes) {
+                    let full = || true;
+                    let grow = || shared.grow_for_backlog(1);
+                    if shared.thread_count.stranded(full, grow) {
                         return Ok(Err(Refused::NoWorkers(job)));
                     }
                     job

@@ -15,10 +15,11 @@ pub(crate) mod queue;
 mod registry;
 pub(crate) mod scale;
 pub(crate) mod stats;
+pub(crate) mod thread_count;
 pub(crate) mod worker;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use crate::inbox::receive::Threads;
@@ -29,6 +30,7 @@ use queue::{Lifecycle, RequestQueue};
 use registry::Workers;
 use scale::Autoscale;
 pub(crate) use scale::Scale;
+use thread_count::ThreadCount;
 
 pub(crate) use queue::{Blocked, Push};
 
@@ -127,14 +129,10 @@ pub(crate) struct Pool {
     workers: Mutex<Workers>,
     /// Signalled each time a worker thread exits.
     exited: Condvar,
-    /// Mirror of `Workers::threads`, written under the lock, read without it
-    /// by waiters deciding whether any result can still arrive.
-    threads: AtomicUsize,
-    /// How many times a thread has left `threads` (raised before each
-    /// exit): a waiter that saw no thread tells "none throughout" from
-    /// "none now, after one ran and left" (`Threads::stranded`). A start
-    /// needs no raise: the thread shows in the count until its exit.
-    thread_changes: AtomicU64,
+    /// The threads running, written under the workers lock, read without it
+    /// by waiters deciding whether any result can still arrive, and
+    /// whether their requests are stranded (`Threads::stranded`).
+    pub(crate) thread_count: ThreadCount,
     /// Every handle's inbox, to wake its waiters when the last thread exits.
     inboxes: Mutex<Inboxes>,
     /// An autoscaling pool's decisions and live-worker mirror.
@@ -168,8 +166,7 @@ impl Pool {
             nursery: Nursery::default(),
             workers: Mutex::new(Workers::default()),
             exited: Condvar::new(),
-            threads: AtomicUsize::new(0),
-            thread_changes: AtomicU64::new(0),
+            thread_count: ThreadCount::new(),
             inboxes: Mutex::new(Inboxes {
                 list: Vec::new(),
                 prune_at: 16,
@@ -225,25 +222,9 @@ impl Pool {
     }
 
     /// Threads still running (live workers and dismissed ones finishing).
+    #[inline]
     pub(crate) fn threads(&self) -> usize {
-        // SeqCst: pairs with the store in `worker_exited`, which happens after
-        // the exiting worker's last result was sent (see design.md, "Waiting").
-        self.threads.load(Ordering::SeqCst)
-    }
-
-    /// How many threads have left so far (raised before each exit's
-    /// count, `SeqCst`), for [`no_thread_since`](Self::no_thread_since).
-    pub(crate) fn thread_changes(&self) -> u64 {
-        self.thread_changes.load(Ordering::SeqCst)
-    }
-
-    /// Whether no thread is left and none started or left since
-    /// `thread_changes` read `changes`: "no thread throughout", not just
-    /// "none now" after one ran and left (an exit is counted before the
-    /// count it makes, so a count of none read here shows with its exit; a
-    /// thread that started since and is still there shows in the count).
-    pub(crate) fn no_thread_since(&self, changes: u64) -> bool {
-        self.threads() == 0 && self.thread_changes() == changes
+        self.thread_count.running()
     }
 
     pub(crate) fn queued(&self) -> usize {
@@ -468,22 +449,19 @@ impl Threads for Arc<Pool> {
         // In a closed pool, what is still queued is being swept by the
         // closer (or a late putter), which cancels it to its handle: not
         // stranded. Otherwise it is, if all of it is queued...
-        let changes = self.thread_changes();
-        if self.lifecycle() == Lifecycle::Closed
-            || self.queue.count(|job| job.counted_on_inbox(inbox)) < pending
-        {
-            return false;
-        }
+        let queued = || {
+            self.lifecycle() != Lifecycle::Closed
+                && self.queue.count(|job| job.counted_on_inbox(inbox)) >= pending
+        };
         // ... and no worker can start for it. An open autoscaling pool
         // starts one for queued requests: the put that queued them is
         // about to (it grows after its push), or a retirement raced it.
         // Started here, it is there either way; only a pool that cannot
         // start one strands them. A worker started before the count may
         // also have taken them, run them and left since, its keep-alive
-        // short: stranded only if no thread started or left since the
-        // first look.
-        self.grow_for_backlog(pending);
-        self.no_thread_since(changes)
+        // short: `ThreadCount::stranded` tells that from no thread.
+        let grow = || self.grow_for_backlog(pending);
+        self.thread_count.stranded(queued, grow)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The worker registry: starting, dismissing, joining and reaping a pool's
-//! worker threads, and the counts that say how many run.
+//! worker threads, and counting them in and out (the counts themselves,
+//! which waiters read without the lock: `pool/thread_count.rs`).
 //!
 //! Dismissal is a message, not an inference: the registry moves a worker
 //! from `live` to `dismissed` and sets its flag through the request queue
@@ -87,9 +88,6 @@ pub(crate) struct Workers {
     /// Exited threads taken by some thread to join, not joined yet:
     /// `join_dismissed` waits for them, whoever joins them.
     joining: usize,
-    /// Threads started and not yet exited: live ones plus dismissed ones
-    /// still finishing. Invariant: `threads >= live.len()`.
-    threads: usize,
     /// Number for the next worker's thread name.
     next_index: usize,
 }
@@ -278,9 +276,7 @@ impl Pool {
             worker::run(&pool, worker_flags, state, index);
         }) {
             Ok(handle) => {
-                // No raise of `thread_changes`: the thread shows in the count
-                // until its exit, which raises it.
-                self.count_threads(workers, workers.threads + 1);
+                self.thread_count.started();
                 workers.next_index += 1;
                 let thread = Thread { handle, gone };
                 workers.live.push(Worker { flags, thread });
@@ -289,26 +285,6 @@ impl Pool {
             }
             Err(e) => Err(e),
         }
-    }
-
-    /// Counts a thread just started, without raising `thread_changes`
-    /// (see `spawn_worker`).
-    fn count_threads(&self, workers: &mut Workers, threads: usize) {
-        workers.threads = threads;
-        // SeqCst: see `Pool::threads`.
-        self.threads
-            .store(threads, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    fn set_threads(&self, workers: &mut Workers, threads: usize) {
-        workers.threads = threads;
-        // SeqCst, and before the count: whoever reads the new count then
-        // reads this change too (`Threads::stranded`).
-        self.thread_changes
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        // SeqCst: see `Pool::threads`.
-        self.threads
-            .store(threads, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Dismisses up to `n` live workers, newest first; returns how many.
@@ -441,8 +417,9 @@ impl Pool {
             return Some(self.join_dismissed(true));
         }
         let mut workers = self.workers();
-        // `threads` counts live workers plus dismissed ones not yet exited.
-        while workers.threads > workers.live.len() {
+        // The thread count (written under this lock, so exact here) counts
+        // live workers plus dismissed ones not yet exited.
+        while self.threads() > workers.live.len() {
             if stuck() {
                 return None;
             }
@@ -483,7 +460,9 @@ impl Pool {
         stuck: impl Fn() -> bool,
     ) -> Option<usize> {
         let mut workers = self.workers();
-        while workers.threads > 0 {
+        // The thread count is written under this lock (and the `exited`
+        // notification sent under it), so read here it is exact.
+        while self.threads() > 0 {
             // Checked under the lock that `sender_stuck` takes before it
             // notifies: a worker stuck after this look wakes the wait.
             if stuck() {
@@ -502,7 +481,7 @@ impl Pool {
                 }
             };
         }
-        Some(workers.threads)
+        Some(self.threads())
     }
 
     /// Called by each worker thread as it leaves its loop, whatever the
@@ -531,10 +510,9 @@ impl Pool {
                 };
             // Counted as reaped when joined (`take_exited`), not here.
             workers.exited.extend(mine);
-            let threads = workers.threads - 1;
-            self.set_threads(&mut workers, threads);
+            let left = self.thread_count.exited();
             self.exited.notify_all();
-            (workers.threads == 0, earlier)
+            (left == 0, earlier)
         };
         self.grow_for_stranded();
         if none_left {
