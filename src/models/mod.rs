@@ -28,6 +28,11 @@
 //!   racing a free worker and a `cancel(id)`, and the pool's close, with a
 //!   take outside the queue's exclusion and a lifecycle read before the
 //!   take seeded;
+//! * `threads.rs`: the thread counts a waiter trusts before it reports
+//!   its request stranded, (r1)-(r2): a worker that starts, runs the
+//!   request and leaves as the waiter looks, with an exit that does not
+//!   raise the count of exits seeded (the mutation round's R7); and a pool
+//!   that can start no thread;
 //! * `under_loom.rs`, `under_shuttle.rs`: the test list per checker;
 //! * `seeded.rs`: loom's seeded self-checks, each in a child process.
 //!
@@ -53,8 +58,11 @@
 //! waiter, an overflow without its wake token, a last worker waking the
 //! waiters before it is counted out), which the checker must catch. The
 //! seeded bugs live here, in test-only code: the library itself has no bug
-//! switches. Loom's self-checks run in a child process that must print a
-//! marker (`seeded.rs`); shuttle's use `#[should_panic]`.
+//! switches. The thread counts' scenarios (`threads.rs`) run over the
+//! shipped `ThreadCount` and, seeded, over a few-line copy with one bug
+//! (an exit that does not raise the count of exits), as the queue's run
+//! over [`Replica`]. Loom's self-checks run in a child process that must
+//! print a marker (`seeded.rs`); shuttle's use `#[should_panic]`.
 //!
 //! `docs/reliability.md` lists what each model covers.
 
@@ -69,6 +77,7 @@ mod replica;
 mod scale;
 #[cfg(loom)]
 mod seeded;
+mod threads;
 mod ticket;
 #[cfg(loom)]
 mod under_loom;

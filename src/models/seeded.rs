@@ -125,6 +125,16 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             || check(|| help::help_races_the_close(help::Place::Queue, help::Read::BeforeTake)),
             "a request taken after the pool closed ran",
         ),
+        "r1_exit_unraised" => (
+            || {
+                check(|| {
+                    threads::a_worker_runs_and_leaves_as_a_waiter_looks::<threads::ExitUnraised>(
+                        threads::Os::Gives,
+                    )
+                })
+            },
+            "the waiter took a request a worker ran for stranded",
+        ),
         _ => return None,
     };
     Some(model)
@@ -298,6 +308,11 @@ fn seeded_c1_push_after_put_is_caught() {
 #[test]
 fn seeded_w1_look_then_take_is_caught() {
     expect_caught("w1_look_then_take");
+}
+
+#[test]
+fn seeded_r1_an_exit_that_does_not_raise_the_exits_is_caught() {
+    expect_caught("r1_exit_unraised");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! are in `seeded.rs`.
 
 use super::*;
+use crate::pool::thread_count::ThreadCount;
 
 /// Runs `model` under loom with a bounded preemption count (3 unless
 /// `LOOM_MAX_PREEMPTIONS` sets it).
@@ -304,6 +305,25 @@ fn s3_a_worker_retires_as_a_child_is_held() {
 #[test]
 fn c1_an_added_request_ends_before_its_parent() {
     check(|| collector::added_request_ends_before_its_parent(collector::Misuse::None));
+}
+
+#[test]
+fn r1_a_worker_that_runs_and_leaves_is_never_taken_for_no_thread() {
+    check(|| {
+        threads::a_worker_runs_and_leaves_as_a_waiter_looks::<ThreadCount>(threads::Os::Gives)
+    });
+}
+
+#[test]
+fn r1_a_worker_that_runs_and_leaves_is_never_taken_for_no_thread_when_the_os_gives_one() {
+    check(|| {
+        threads::a_worker_runs_and_leaves_as_a_waiter_looks::<ThreadCount>(threads::Os::GivesOne)
+    });
+}
+
+#[test]
+fn r2_a_pool_that_can_start_no_thread_strands_the_request() {
+    check(threads::a_pool_that_can_start_no_thread_strands_the_request::<ThreadCount>);
 }
 
 #[test]

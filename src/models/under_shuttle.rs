@@ -2,6 +2,7 @@
 //! schedules, and the seeded self-checks.
 
 use super::*;
+use crate::pool::thread_count::ThreadCount;
 
 /// Schedules per random check, and per PCT check (depth 3).
 const RANDOM: usize = 3000;
@@ -259,6 +260,24 @@ fn seeded_s3_retirement_blind_to_held_children_is_caught() {
 #[should_panic(expected = "a queued request was left with no live worker")]
 fn seeded_s1_retirement_without_second_look_is_caught() {
     check(|| scale::last_worker_retires_as_a_request_arrives(scale::without_second_look));
+}
+
+#[test]
+fn thread_count_scenarios() {
+    for os in [threads::Os::Gives, threads::Os::GivesOne] {
+        check(move || threads::a_worker_runs_and_leaves_as_a_waiter_looks::<ThreadCount>(os));
+    }
+    check(threads::a_pool_that_can_start_no_thread_strands_the_request::<ThreadCount>);
+}
+
+#[test]
+#[should_panic(expected = "the waiter took a request a worker ran for stranded")]
+fn seeded_r1_an_exit_that_does_not_raise_the_exits_is_caught() {
+    check(|| {
+        threads::a_worker_runs_and_leaves_as_a_waiter_looks::<threads::ExitUnraised>(
+            threads::Os::Gives,
+        )
+    });
 }
 
 #[test]
