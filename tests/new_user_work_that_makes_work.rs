@@ -798,6 +798,20 @@ fn crawl_stopped_from_a_callback_with_a_flag_and_cancel_queued() -> TestResult {
 // Edges a new user meets next.
 // ---------------------------------------------------------------------------
 
+/// Keeps one of `pool`'s workers busy until the returned door opens;
+/// returns once that worker has started.
+fn occupy_a_worker(pool: &ThreadPool) -> Result<Arc<Door>, Box<dyn std::error::Error>> {
+    let busy = Arc::new(Door::default());
+    let b = Arc::clone(&busy);
+    let (started_tx, started_rx) = mpsc::channel();
+    pool.execute(move || {
+        started_tx.send(()).unwrap();
+        b.pass();
+    })?;
+    started_rx.recv_timeout(common::HANG)?;
+    Ok(busy)
+}
+
 /// The guide: a child waits in its worker's slot while every other worker
 /// is busy; "`cancel(id)` finds it there (held children are `pending` on
 /// their handle, but not counted in `queued()`)".
@@ -805,14 +819,7 @@ fn crawl_stopped_from_a_callback_with_a_flag_and_cancel_queued() -> TestResult {
 fn a_held_child_is_pending_not_queued_and_cancel_finds_it() -> TestResult {
     within_here("held children", || -> TestResult {
         let pool = ThreadPool::new(2);
-        let busy = Arc::new(Door::default());
-        let b = Arc::clone(&busy);
-        let (started_tx, started_rx) = mpsc::channel();
-        pool.execute(move || {
-            started_tx.send(()).unwrap();
-            b.pass();
-        })?;
-        started_rx.recv_timeout(common::HANG)?; // the other worker is busy
+        let busy = occupy_a_worker(&pool)?; // the other worker is busy
         let parent_door = Arc::new(Door::default());
         let p = Arc::clone(&parent_door);
         let (ids_tx, ids_rx) = mpsc::channel();
@@ -1170,14 +1177,7 @@ fn a_distributor_on_bounded_queues_does_not_deadlock_on_its_own_adds() -> TestRe
 fn cancel_queued_reaches_held_children_and_stats_count_them() -> TestResult {
     within_here("cancel held children", || -> TestResult {
         let pool = ThreadPool::new(2);
-        let busy = Arc::new(Door::default());
-        let b = Arc::clone(&busy);
-        let (started_tx, started_rx) = mpsc::channel();
-        pool.execute(move || {
-            started_tx.send(()).unwrap();
-            b.pass();
-        })?;
-        started_rx.recv_timeout(common::HANG)?;
+        let busy = occupy_a_worker(&pool)?; // the other worker is busy
         let parent_door = Arc::new(Door::default());
         let p = Arc::clone(&parent_door);
         let (put_tx, put_rx) = mpsc::channel();
