@@ -15,6 +15,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::error::PutError;
+use crate::gather::gather;
 use crate::handle::ThreadPool;
 use crate::request::{TaskError, WorkRequest};
 use crate::ticket::Ticket;
@@ -199,11 +200,12 @@ impl ThreadPool {
             // Waiting here for the chunks could wait for ever: this worker
             // may be the one that would run them, or all may be waiting.
             log::debug!("callpool: map on a worker of its own pool runs its inputs in place");
-            let outcomes = run_chunk(&f, Inputs(inputs.into_iter().collect()));
+            let outcomes = run_chunk(&f, Inputs(gather(inputs.into_iter())));
             unwind::drop_contained("map's function", f);
             return outcomes;
         }
-        let mut inputs = inputs.into_iter().collect::<Vec<_>>().into_iter();
+        // Gathered, not collected: the inputs' hint may lie.
+        let mut inputs = gather(inputs.into_iter()).into_iter();
         let n = inputs.len();
         let len = chunk_len(n, self.threads());
         let f = Arc::new(f);

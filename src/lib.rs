@@ -119,6 +119,7 @@ mod collector;
 mod collector_context;
 mod command;
 mod error;
+mod gather;
 mod global;
 mod handle;
 mod inbox;

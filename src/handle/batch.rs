@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::BatchError;
+use crate::gather::gather;
 use crate::handle::{Refused, ThreadPool};
 use crate::inbox::batches::{BatchState, Members, Progress};
 use crate::inbox::{Inbox, Job};
@@ -123,7 +124,8 @@ impl ThreadPool {
         // place, and its boxes are read once, here: a batch of a million
         // requests allocates no second vector and walks the heap once
         // (`docs/performance.md`, "Batch put against a loop of puts").
-        let mut requests: Vec<WorkRequest> = requests.into_iter().map(Into::into).collect();
+        // Gathered, not collected: another iterator's hint may lie.
+        let mut requests: Vec<WorkRequest> = gather(requests.into_iter().map(Into::into));
         // Boxed requests only: a ticket's or a collector's request has no
         // place in a handle's batch, as its outcome never comes back here.
         let mut foreign = false;

@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::gather::gather;
 use crate::request::id::RequestId;
 use crate::request::task::{Envelope, Recipe, SharedTask, Stage};
 use crate::request::task_error::TaskError;
@@ -116,9 +117,10 @@ where
     // The ids of as many requests as `args` says it holds at least, taken
     // in one step: one atomic read-modify-write instead of one per request,
     // and ids next to each other (which `put_batch` keeps as a bitmap).
-    // (Capped: an iterator whose hint lies must not use up the id space.)
+    // (Capped: an iterator whose hint lies must not use up the id space,
+    // nor presize the vector: see `gather`.)
     let mut ids = RequestId::next_autos(args.size_hint().0.min(u32::MAX as usize));
-    args.map(|arg| {
+    gather(args.map(|arg| {
         let id_value = ids.next().unwrap_or_else(|| RequestId::next_auto().value());
         WorkRequest::from_task(Box::new(Envelope {
             id_value,
@@ -127,6 +129,5 @@ where
                 recipe: Some(Arc::clone(&recipe)),
             },
         }))
-    })
-    .collect()
+    }))
 }

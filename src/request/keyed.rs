@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::gather::gather;
 use crate::request::context::Context;
 use crate::request::task::{attempt, Ended, Envelope, Failure, Recipe, Route, Task};
 use crate::request::{RequestId, TaskError, WorkRequest};
@@ -136,18 +137,17 @@ where
         on_result,
         on_error,
     });
-    args.into_iter()
-        .map(|input| {
-            WorkRequest::from_task(Box::new(Envelope {
-                id_value: RequestId::next_auto().value(),
-                task: KeyedTask {
-                    input: Some(input),
-                    outcome: None,
-                    recipe: Some(Arc::clone(&recipe)),
-                },
-            }))
-        })
-        .collect()
+    // Gathered, not collected: the inputs' hint may lie (see `gather`).
+    gather(args.into_iter().map(|input| {
+        WorkRequest::from_task(Box::new(Envelope {
+            id_value: RequestId::next_auto().value(),
+            task: KeyedTask {
+                input: Some(input),
+                outcome: None,
+                recipe: Some(Arc::clone(&recipe)),
+            },
+        }))
+    }))
 }
 
 /// A request of [`make_requests_with_input`] (or its fallible form): its
