@@ -669,3 +669,115 @@ fn huge_lying_size_hints_neither_abort_nor_panic() {
     assert_usable(&pool);
     common::child_ran(NAME);
 }
+
+/// Looks with `try_next` until the end, catching the inputs' panics
+/// (exactly `panics` of them); gives each outcome's number.
+fn look_catching<T>(
+    mut look: impl FnMut() -> std::task::Poll<Option<T>>,
+    panics: usize,
+    n_of: impl Fn(T) -> usize,
+) -> Vec<usize> {
+    use std::task::Poll;
+    let mut seen = Vec::new();
+    let mut caught = 0;
+    loop {
+        match panic::catch_unwind(AssertUnwindSafe(&mut look)) {
+            Ok(Poll::Ready(Some(item))) => seen.push(n_of(item)),
+            Ok(Poll::Ready(None)) => break,
+            Ok(Poll::Pending) => std::thread::yield_now(),
+            Err(payload) => {
+                assert!(
+                    message(&*payload).starts_with(BOOM),
+                    "{}",
+                    message(&*payload)
+                );
+                caught += 1;
+                assert!(caught <= panics, "more panics than the inputs threw");
+            }
+        }
+    }
+    assert_eq!(caught, panics);
+    seen
+}
+
+#[test]
+fn try_next_goes_on_after_its_inputs_panic_and_loses_nothing() {
+    quiet();
+    let pool = ThreadPool::new(2);
+    for limit in [0, 1, 3] {
+        for panic_at in [0, 2, 7] {
+            let inputs = Flaky::new(8).panic_at(panic_at);
+            let (dropped, _) = inputs.probes();
+            let mut window = pool.imap(inputs, limit, |i: Item| i.n);
+            let seen = within_here("imap try_next", || {
+                look_catching(|| window.try_next(), 1, Result::unwrap)
+            });
+            drop(window);
+            assert_eq!(
+                seen,
+                (0..8).collect::<Vec<_>>(),
+                "imap, limit {limit}, panic at {panic_at}"
+            );
+            assert_eq!(drops(&dropped), [1; 8]);
+
+            let inputs = Flaky::new(8).panic_at(panic_at);
+            let (dropped, _) = inputs.probes();
+            let mut window = pool.as_completed(inputs, limit, |i: &Item| i.n);
+            let mut seen = within_here("as_completed try_next", || {
+                look_catching(
+                    || window.try_next(),
+                    1,
+                    |(item, out)| {
+                        assert_eq!(out.unwrap(), item.n);
+                        item.n
+                    },
+                )
+            });
+            drop(window);
+            seen.sort();
+            assert_eq!(
+                seen,
+                (0..8).collect::<Vec<_>>(),
+                "as_completed, limit {limit}, panic at {panic_at}"
+            );
+            assert_eq!(drops(&dropped), [1; 8]);
+            assert_usable(&pool);
+        }
+    }
+}
+
+#[test]
+fn a_bounded_queue_window_whose_inputs_panic_while_puts_wait_for_room() {
+    quiet();
+    // One worker, room for one queued request: puts of a wide window wait.
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    for panic_at in [1, 3, 6] {
+        let inputs = Flaky::new(8).panic_at(panic_at);
+        let (dropped, _) = inputs.probes();
+        let seen = within_here("imap", || {
+            drain_catching(pool.imap(inputs, 8, |i: Item| i.n), 1, Result::unwrap)
+        });
+        assert_eq!(seen, (0..8).collect::<Vec<_>>(), "panic at {panic_at}");
+        assert_eq!(drops(&dropped), [1; 8]);
+        let inputs = Flaky::new(8).panic_at(panic_at);
+        let (dropped, _) = inputs.probes();
+        let mut seen = within_here("as_completed", || {
+            drain_catching(
+                pool.as_completed(inputs, 8, |i: &Item| i.n),
+                1,
+                |(i, out)| {
+                    assert_eq!(out.unwrap(), i.n);
+                    i.n
+                },
+            )
+        });
+        seen.sort();
+        assert_eq!(seen, (0..8).collect::<Vec<_>>(), "panic at {panic_at}");
+        assert_eq!(drops(&dropped), [1; 8]);
+        assert_usable(&pool);
+    }
+}
