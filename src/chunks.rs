@@ -204,7 +204,7 @@ impl ThreadPool {
             unwind::drop_contained("map's function", f);
             return outcomes;
         }
-        // Gathered, not collected: the inputs' hint may lie.
+        // Gathered, not collected: the inputs' hint or a panic may not abort.
         let mut inputs = gather(inputs.into_iter()).into_iter();
         let n = inputs.len();
         let len = chunk_len(n, self.threads());

@@ -781,3 +781,79 @@ fn a_bounded_queue_window_whose_inputs_panic_while_puts_wait_for_room() {
         assert_usable(&pool);
     }
 }
+
+/// Panics when dropped.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("{BOOM}bomb");
+    }
+}
+
+/// Inputs whose drop panics, from an iterator that panics at input 3.
+fn bombs(
+    hint: (usize, Option<usize>),
+) -> (impl Iterator<Item = (Item, Bomb)>, Arc<Vec<AtomicUsize>>) {
+    let inputs = Flaky::new(6).panic_at(3).hint(hint);
+    let (dropped, _) = inputs.probes();
+    (inputs.map(|i| (i, Bomb)), dropped)
+}
+
+/// What the docs promise for a panic from the inputs: it passes through
+/// (not an abort), and what was pulled is dropped once.
+fn assert_passes(what: &str, f: impl FnOnce(), dropped: &[AtomicUsize]) {
+    let caught = panic::catch_unwind(AssertUnwindSafe(f)).unwrap_err();
+    assert!(
+        message(&*caught).contains("next panicked at 3"),
+        "{what}: {}",
+        message(&*caught)
+    );
+    assert_eq!(drops(dropped), first(3, 6), "{what}");
+}
+
+#[test]
+fn an_iterator_panicking_after_inputs_whose_drop_panics_does_not_abort() {
+    const NAME: &str = "an_iterator_panicking_after_inputs_whose_drop_panics_does_not_abort";
+    if !in_child(NAME) {
+        return;
+    }
+    quiet();
+    let pool = ThreadPool::new(2);
+    for hint in [(6, Some(6)), (0, None)] {
+        let (inputs, dropped) = bombs(hint);
+        let f = || {
+            drop(make_requests(
+                |(i, _b): (Item, Bomb)| i.n,
+                inputs,
+                |_, _| {},
+                |_, _| {},
+            ))
+        };
+        assert_passes("make_requests", f, &dropped);
+
+        let (inputs, dropped) = bombs(hint);
+        let f = || {
+            drop(make_requests_with_input(
+                |(i, _b): &(Item, Bomb)| i.n,
+                inputs,
+                |_, _, _| {},
+                |_, _, _| {},
+            ))
+        };
+        assert_passes("make_requests_with_input", f, &dropped);
+
+        let (inputs, dropped) = bombs(hint);
+        let requests = inputs.map(|input| WorkRequest::new(|(i, _b): (Item, Bomb)| i.n, input));
+        assert_passes("put_batch", || drop(pool.put_batch(requests)), &dropped);
+
+        let (inputs, dropped) = bombs(hint);
+        assert_passes(
+            "map",
+            || drop(pool.map(inputs, |(i, _b): (Item, Bomb)| i.n)),
+            &dropped,
+        );
+    }
+    assert_usable(&pool);
+    common::child_ran(NAME);
+}

@@ -120,11 +120,12 @@ impl ThreadPool {
         I: IntoIterator,
         I::Item: Into<WorkRequest>,
     {
-        // A `Vec<WorkRequest>` (what `make_requests` gives) is collected in
-        // place, and its boxes are read once, here: a batch of a million
-        // requests allocates no second vector and walks the heap once
-        // (`docs/performance.md`, "Batch put against a loop of puts").
-        // Gathered, not collected: another iterator's hint may lie.
+        // Gathered, not collected: the iterator is the user's, and neither
+        // its hint nor a panic from it may abort (`gather.rs`). A
+        // `Vec<WorkRequest>` (what `make_requests` gives) is copied into
+        // one allocation, and its boxes are read once, here: the heap is
+        // walked once (`docs/performance.md`, "Batch put against a loop
+        // of puts").
         let mut requests: Vec<WorkRequest> = gather(requests.into_iter().map(Into::into));
         // Boxed requests only: a ticket's or a collector's request has no
         // place in a handle's batch, as its outcome never comes back here.

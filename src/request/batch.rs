@@ -117,8 +117,8 @@ where
     // The ids of as many requests as `args` says it holds at least, taken
     // in one step: one atomic read-modify-write instead of one per request,
     // and ids next to each other (which `put_batch` keeps as a bitmap).
-    // (Capped: an iterator whose hint lies must not use up the id space,
-    // nor presize the vector: see `gather`.)
+    // (Capped: an iterator whose hint lies must not use up the id space;
+    // it is gathered, not collected, so that it aborts nothing either.)
     let mut ids = RequestId::next_autos(args.size_hint().0.min(u32::MAX as usize));
     gather(args.map(|arg| {
         let id_value = ids.next().unwrap_or_else(|| RequestId::next_auto().value());

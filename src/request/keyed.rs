@@ -137,7 +137,7 @@ where
         on_result,
         on_error,
     });
-    // Gathered, not collected: the inputs' hint may lie (see `gather`).
+    // Gathered, not collected: the inputs' hint or a panic may not abort.
     gather(args.into_iter().map(|input| {
         WorkRequest::from_task(Box::new(Envelope {
             id_value: RequestId::next_auto().value(),
