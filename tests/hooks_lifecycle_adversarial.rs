@@ -684,3 +684,135 @@ fn the_global_pool_with_index_dependent_panicking_hooks() {
     assert!(logs::error_with(&["making worker 3's state panicked"]).is_some());
     child_ran(NAME);
 }
+
+// The last handle of a pool let go of on one of its own worker threads: in
+// a start hook (before the worker's loop), in a stop hook, and in a
+// worker state's `Drop`. The pool closes there; every thread still ends,
+// and each hook runs once per worker.
+#[test]
+fn the_last_handle_dropped_on_a_worker_thread() -> TestResult {
+    quiet();
+    for place in ["start", "stop", "state"] {
+        let later: Later = Arc::new(OnceLock::new());
+        let hold = Arc::new(OneWay::default());
+        let _open = OpenOnDrop(Arc::clone(&hold));
+        let (holding_tx, holding) = mpsc::channel();
+        let holding_tx = Mutex::new(holding_tx);
+        let probe = Probe::new();
+        let hook_place = place;
+        let (l, h) = (Arc::clone(&later), Arc::clone(&hold));
+        // Worker 1 (the second) takes a handle in its hook, says so, and
+        // lets go of it once the test's own handle is gone.
+        let grab = Arc::new(move |i: usize, here: &str| {
+            if i != 1 || here != hook_place {
+                return;
+            }
+            let p = l
+                .get()
+                .and_then(WeakPool::upgrade)
+                .expect("the test's handle");
+            holding_tx.lock().unwrap().send(()).unwrap();
+            h.pass();
+            drop(p);
+        });
+        let (g1, g2, g3) = (Arc::clone(&grab), Arc::clone(&grab), Arc::clone(&grab));
+        struct Grabber(usize, Arc<dyn Fn(usize, &str) + Send + Sync>);
+        impl Drop for Grabber {
+            fn drop(&mut self) {
+                (self.1)(self.0, "state");
+            }
+        }
+        let builder = probed(ThreadPool::builder().workers(1), &probe, SOME_FAIL);
+        let p1 = Arc::clone(&probe);
+        let pool = builder
+            .on_worker_start(move |i| {
+                p1.started[i].fetch_add(1, SeqCst);
+                let mark = Dropped(Arc::clone(&p1.exited));
+                EXIT_MARK.with(|m| *m.borrow_mut() = Some(mark));
+                g1(i, "start");
+            })
+            .worker_state(move |i| Grabber(i, g2.clone()))
+            .on_worker_stop({
+                let p3 = Arc::clone(&probe);
+                move |i| {
+                    p3.stopped[i].fetch_add(1, SeqCst);
+                    g3(i, "stop");
+                }
+            })
+            .build()?;
+        later.set(pool.downgrade()).unwrap();
+        pool.create_workers(2)?;
+        if place != "start" {
+            assert_eq!(pool.dismiss_workers(2), 2); // workers 2 and 1
+        }
+        holding.recv_timeout(HANG)?;
+        drop(pool);
+        hold.open();
+        until(|| probe.exited.load(SeqCst) == 3);
+        assert_eq!(
+            Probe::counts(&probe.stopped)[..4],
+            [1, 1, 1, 0],
+            "{place}: stop hooks"
+        );
+        assert!(later.get().unwrap().upgrade().is_none(), "{place}");
+    }
+    Ok(())
+}
+
+// A request put while the pool's only worker sits in its stop hook
+// (dismissed) or in its start hook: a `wait` neither hangs nor loses it. In
+// the stop hook's case no worker is left to run it (NoWorkersAvailable
+// once the hook returns); in the start hook's case the worker runs it.
+#[test]
+fn a_wait_while_the_only_worker_sits_in_a_hook() -> TestResult {
+    quiet();
+    for place in ["stop", "start"] {
+        let hold = Arc::new(OneWay::default());
+        let _open = OpenOnDrop(Arc::clone(&hold));
+        let (in_hook_tx, in_hook) = mpsc::channel();
+        let in_hook_tx = Mutex::new(in_hook_tx);
+        let h = Arc::clone(&hold);
+        // The worker that will hold the hook: 0 leaves, 1 starts.
+        let target = usize::from(place == "start");
+        let hook = move |i: usize| {
+            if i == target {
+                in_hook_tx.lock().unwrap().send(()).unwrap();
+                h.pass();
+            }
+        };
+        let builder = ThreadPool::builder().workers(0);
+        let pool = if place == "stop" {
+            builder.on_worker_stop(hook).build()?
+        } else {
+            builder.on_worker_start(hook).build()?
+        };
+        pool.create_workers(1)?; // worker 0
+        if place == "stop" {
+            assert_eq!(pool.dismiss_workers(1), 1);
+        } else {
+            pool.dismiss_workers(1);
+            let p = pool.clone();
+            assert_eq!(within("join", move || p.join_all_dismissed_workers()), 1);
+            pool.create_workers(1)?; // worker 1
+        }
+        let ran = common::hit_counters(1);
+        pool.put_request(common::hit_request(0, &ran))?;
+        in_hook.recv_timeout(HANG)?;
+        let p = pool.clone();
+        let (tx, waited) = mpsc::channel();
+        thread::spawn(move || tx.send(p.wait()).unwrap());
+        hold.open();
+        let waited = waited.recv_timeout(HANG)?;
+        if place == "stop" {
+            assert_eq!(waited, Err(WaitError::NoWorkersAvailable { pending: 1 }));
+            assert_eq!(ran[0].load(SeqCst), 0);
+            assert_eq!((pool.workers(), pool.threads()), (0, 0));
+        } else {
+            assert_eq!(waited, Ok(1));
+            common::assert_each_once("requests", &ran);
+            assert_eq!((pool.workers(), pool.threads()), (1, 1));
+        }
+        within("shutdown", move || pool.shutdown()).ok();
+    }
+    Ok(())
+}
