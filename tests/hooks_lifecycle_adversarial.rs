@@ -816,3 +816,75 @@ fn a_wait_while_the_only_worker_sits_in_a_hook() -> TestResult {
     }
     Ok(())
 }
+
+// `stats()` while workers sit in their start or stop hooks: a thread in a
+// hook is not asleep, so `busy + idle == threads` and it counts busy.
+#[test]
+fn stats_while_workers_sit_in_hooks() -> TestResult {
+    quiet();
+    for place in ["start", "stop", "retire"] {
+        let hold = Arc::new(OneWay::default());
+        let _open = OpenOnDrop(Arc::clone(&hold));
+        let (in_hook_tx, in_hook) = mpsc::channel();
+        let in_hook_tx = Mutex::new(in_hook_tx);
+        let h = Arc::clone(&hold);
+        // Worker 2 holds the hook; retiring, whichever idle worker goes
+        // first (only one goes: the minimum is two).
+        let any = place == "retire";
+        let hook = move |i: usize| {
+            if i == 2 || any {
+                in_hook_tx.lock().unwrap().send(()).unwrap();
+                h.pass();
+            }
+        };
+        let builder = ThreadPool::builder().workers(2);
+        let pool = match place {
+            "start" => builder.on_worker_start(hook).build()?,
+            "stop" => builder.on_worker_stop(hook).build()?,
+            _ => builder
+                .min_workers(2)
+                .max_workers(3)
+                .keep_alive(Duration::from_millis(5))
+                .on_worker_stop(hook)
+                .build()?,
+        };
+        match place {
+            "retire" => {
+                let gate = Arc::new(OneWay::default());
+                let _open = OpenOnDrop(Arc::clone(&gate));
+                let (tx, started) = mpsc::channel();
+                for _ in 0..3 {
+                    let (g, tx) = (Arc::clone(&gate), tx.clone());
+                    pool.execute(move || {
+                        tx.send(()).unwrap();
+                        g.pass();
+                    })?;
+                }
+                for _ in 0..3 {
+                    started.recv_timeout(HANG)?;
+                }
+                gate.open();
+            }
+            _ => pool.create_workers(1)?,
+        }
+        if place == "stop" {
+            assert_eq!(pool.dismiss_workers(1), 1);
+        }
+        in_hook.recv_timeout(HANG)?;
+        // The other two workers fall asleep; the one in its hook does not.
+        until(|| pool.stats().idle == 2);
+        let stats = pool.stats();
+        let live = if place == "start" { 3 } else { 2 };
+        assert_eq!(
+            (stats.workers, stats.threads, stats.busy, stats.idle),
+            (live, 3, 1, 2),
+            "{place}: {stats:?}"
+        );
+        hold.open();
+        until(|| pool.threads() == live);
+        let stats = pool.stats();
+        assert_eq!(stats.busy + stats.idle, stats.threads, "{place}: {stats:?}");
+        within("shutdown", move || pool.shutdown()).unwrap();
+    }
+    Ok(())
+}
