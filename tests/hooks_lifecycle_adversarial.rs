@@ -55,6 +55,8 @@ struct Probe {
     state_dropped: Vec<AtomicUsize>,
     /// Worker threads that really ended.
     exited: Arc<AtomicUsize>,
+    /// Hooks called with an index other than their thread name's.
+    misnamed: AtomicUsize,
 }
 
 impl Probe {
@@ -66,6 +68,7 @@ impl Probe {
             made: zeros(),
             state_dropped: zeros(),
             exited: common::counter(),
+            misnamed: AtomicUsize::new(0),
         })
     }
 
@@ -86,6 +89,7 @@ impl Probe {
             "{what}: every state made is dropped once"
         );
         assert_eq!(self.exited.load(SeqCst), n, "{what}: threads ended");
+        assert_eq!(self.misnamed.load(SeqCst), 0, "{what}: hook indexes");
     }
 }
 
@@ -119,6 +123,9 @@ fn probed(builder: Builder, probe: &Arc<Probe>, faults: Faults) -> Builder {
     builder
         .on_worker_start(move |i| {
             p1.started[i].fetch_add(1, SeqCst);
+            if thread_index() != i {
+                p1.misnamed.fetch_add(1, SeqCst);
+            }
             let mark = Dropped(Arc::clone(&p1.exited));
             EXIT_MARK.with(|m| *m.borrow_mut() = Some(mark));
             if (faults.start)(i) {
@@ -138,6 +145,9 @@ fn probed(builder: Builder, probe: &Arc<Probe>, faults: Faults) -> Builder {
         })
         .on_worker_stop(move |i| {
             p3.stopped[i].fetch_add(1, SeqCst);
+            if thread_index() != i {
+                p3.misnamed.fetch_add(1, SeqCst);
+            }
             if (faults.stop)(i) {
                 panic!("hla: stop {i}");
             }
@@ -885,6 +895,68 @@ fn stats_while_workers_sit_in_hooks() -> TestResult {
         let stats = pool.stats();
         assert_eq!(stats.busy + stats.idle, stats.threads, "{place}: {stats:?}");
         within("shutdown", move || pool.shutdown()).unwrap();
+    }
+    Ok(())
+}
+
+// `shutdown_now` and `shutdown_timeout` while a new worker still sits in
+// its start hook, with requests queued: the queued ones are handed back
+// (or cancelled) unrun, the worker then finds the pool closed and ends,
+// and its stop hook runs once.
+#[test]
+fn shutting_down_while_a_worker_sits_in_its_start_hook() -> TestResult {
+    quiet();
+    for way in ["shutdown_now", "shutdown_timeout"] {
+        let hold = Arc::new(OneWay::default());
+        let _open = OpenOnDrop(Arc::clone(&hold));
+        let (in_hook_tx, in_hook) = mpsc::channel();
+        let in_hook_tx = Mutex::new(in_hook_tx);
+        let h = Arc::clone(&hold);
+        let probe = Probe::new();
+        let p1 = Arc::clone(&probe);
+        let pool = probed(ThreadPool::builder().workers(0), &probe, SOME_FAIL)
+            .on_worker_start(move |i| {
+                p1.started[i].fetch_add(1, SeqCst);
+                let mark = Dropped(Arc::clone(&p1.exited));
+                EXIT_MARK.with(|m| *m.borrow_mut() = Some(mark));
+                in_hook_tx.lock().unwrap().send(()).unwrap();
+                h.pass();
+            })
+            .build()?;
+        pool.create_workers(1)?;
+        in_hook.recv_timeout(HANG)?;
+        let ran = common::hit_counters(3);
+        for i in 0..3 {
+            pool.put_request(common::hit_request(i, &ran))?;
+        }
+        let watcher = pool.downgrade();
+        let other = pool.new_handle();
+        if way == "shutdown_now" {
+            let back = within(way, move || pool.shutdown_now());
+            assert_eq!(back.len(), 3, "{way}");
+        } else {
+            // This handle's queued requests are pending at the timeout
+            // and never run (another handle of the pool remains).
+            let r = pool.shutdown_timeout(Duration::from_millis(5));
+            assert!(
+                matches!(
+                    r,
+                    Err(ShutdownError::TimedOut {
+                        threads: 1,
+                        pending: 3
+                    })
+                ),
+                "{way}: {r:?}"
+            );
+        }
+        assert_eq!(other.threads(), 1, "{way}: the thread in its hook counts");
+        hold.open();
+        until(|| other.threads() == 0);
+        assert_eq!(other.workers(), 0);
+        drop(other);
+        probe.assert_all_ended(1, way);
+        assert!(ran.iter().all(|r| r.load(SeqCst) == 0), "{way}: none ran");
+        assert!(watcher.upgrade().is_none());
     }
     Ok(())
 }
