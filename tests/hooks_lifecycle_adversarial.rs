@@ -960,3 +960,54 @@ fn shutting_down_while_a_worker_sits_in_its_start_hook() -> TestResult {
     }
     Ok(())
 }
+
+// Start hooks that grow their own pool (each of workers 1 to 4 starts the
+// next) and then shrink it, dismissing the hook's own worker among
+// others (worker 5 resizes to two and joins what it can): the counts end
+// exact and the dismissed ones stop once each.
+#[test]
+fn start_hooks_that_grow_and_shrink_their_own_pool() -> TestResult {
+    quiet();
+    let later: Later = Arc::new(OnceLock::new());
+    let probe = Probe::new();
+    let (l, p1) = (Arc::clone(&later), Arc::clone(&probe));
+    let (resized_tx, resized) = mpsc::channel();
+    let resized_tx = Mutex::new(resized_tx);
+    let pool = probed(ThreadPool::builder().workers(1), &probe, SOME_FAIL)
+        .on_worker_start(move |i| {
+            p1.started[i].fetch_add(1, SeqCst);
+            let mark = Dropped(Arc::clone(&p1.exited));
+            EXIT_MARK.with(|m| *m.borrow_mut() = Some(mark));
+            if i == 0 {
+                return; // may start before `later` is set
+            }
+            let p = l.get().and_then(WeakPool::upgrade).expect("the pool");
+            if i < 5 {
+                p.create_workers(1).unwrap();
+            } else {
+                let r = p.resize(2).is_ok();
+                let joined = p.join_all_dismissed_workers();
+                resized_tx.lock().unwrap().send((r, joined)).unwrap();
+            }
+        })
+        .build()?;
+    later.set(pool.downgrade()).unwrap();
+    pool.create_workers(1)?;
+    let (ok, _joined) = resized.recv_timeout(HANG)?;
+    assert!(ok);
+    assert_eq!(pool.workers(), 2);
+    let p = pool.clone();
+    within("join", move || p.join_all_dismissed_workers());
+    assert_eq!((pool.workers(), pool.threads()), (2, 2));
+    assert_eq!(
+        Probe::counts(&probe.stopped)[..7],
+        [0, 0, 1, 1, 1, 1, 0],
+        "newest four dismissed"
+    );
+    run_checked(&pool, 8, SOME_FAIL);
+    let p = pool.clone();
+    drop(pool);
+    within("shutdown", move || p.shutdown()).unwrap();
+    probe.assert_all_ended(6, "grow and shrink");
+    Ok(())
+}
