@@ -278,7 +278,10 @@ impl Builder {
     /// Runs `hook(index)` on each worker thread as it starts, before it
     /// takes any request (`index` as in the thread's name): ThreadPoolExecutor's
     /// `initializer`, rayon's `start_handler`. A panic in it is logged and
-    /// the worker goes on.
+    /// the worker goes on. It runs before the worker's
+    /// [`worker_state`](Self::worker_state) is made; waiting in it for a
+    /// [`Ticket`](crate::Ticket) of this pool runs that request on this
+    /// worker if no worker has taken it (it sees no worker state).
     ///
     /// # Examples
     ///

@@ -1011,3 +1011,50 @@ fn start_hooks_that_grow_and_shrink_their_own_pool() -> TestResult {
     probe.assert_all_ended(6, "grow and shrink");
     Ok(())
 }
+
+// A start hook that submits a request to its own pool and waits for its
+// ticket (a warm-up that goes through the pool), on the pool's only
+// worker: as a wait inside a callable does, the wait runs the queued
+// request on this worker instead of waiting for a worker that is itself.
+#[test]
+fn a_start_hook_waiting_on_a_ticket_of_its_own_pool() -> TestResult {
+    quiet();
+    let later: Later = Arc::new(OnceLock::new());
+    let (l, (tx, got)) = (Arc::clone(&later), mpsc::channel());
+    let tx = Mutex::new(tx);
+    let pool = ThreadPool::builder()
+        .workers(0)
+        .thread_name("hla-warm")
+        .worker_state(|_| 7u32)
+        .on_worker_start(move |i| {
+            let p = l.get().and_then(WeakPool::upgrade).expect("the pool");
+            let ticket = p
+                .submit_with_context(
+                    |cx: &Context<'_>, n: u32| {
+                        // Made after the start hook: not there yet.
+                        let no_state = cx.worker_state::<u32>().is_none();
+                        (n + 1, thread_index(), no_state)
+                    },
+                    41,
+                )
+                .unwrap();
+            drop(p);
+            tx.lock().unwrap().send((i, ticket.wait())).unwrap();
+        })
+        .build()?;
+    later.set(pool.downgrade()).unwrap();
+    pool.create_workers(1)?;
+    let (i, outcome) = got.recv_timeout(HANG).expect("the start hook's wait hangs");
+    assert_eq!(
+        (i, outcome),
+        (0, Ok((42, 0, true))),
+        "run on the waiting worker"
+    );
+    assert_eq!((pool.workers(), pool.threads()), (1, 1));
+    let ran = common::hit_counters(1);
+    pool.put_request(common::hit_request(0, &ran))?;
+    within_wait(&pool);
+    common::assert_each_once("requests", &ran);
+    within("shutdown", move || pool.shutdown()).unwrap();
+    Ok(())
+}

@@ -264,16 +264,9 @@ impl Pool {
             if pool.config.quiet_panics {
                 crate::unwind::quiet_this_thread();
             }
-            if let Some(hook) = &pool.config.on_worker_start {
-                hook.call("a worker start hook", index);
-            }
-            let state = pool
-                .config
-                .worker_state
-                .as_ref()
-                .and_then(|make| make.make(index));
-            // The stop hook runs at the end of `run`, before the exit is counted.
-            worker::run(&pool, worker_flags, state, index);
+            // The start hook and the state are made at the start of `run`,
+            // the stop hook runs at its end, before the exit is counted.
+            worker::run(&pool, worker_flags, index);
         }) {
             Ok(handle) => {
                 self.thread_count.started();

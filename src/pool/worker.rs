@@ -16,7 +16,7 @@
 //! ```
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
 use std::sync::{Arc, Weak};
 use std::thread;
@@ -42,17 +42,14 @@ const SPENT_BATCH: usize = 64;
 /// to the queue together (see `Children`).
 const CHILD_BATCH: usize = 64;
 
-/// The body of a worker thread. `flags` holds this worker's dismissal flag.
-pub(crate) fn run(
-    pool: &Arc<Pool>,
-    flags: Arc<WorkerFlags>,
-    state: Option<Box<dyn Any>>,
-    index: usize,
-) {
+/// The body of a worker thread, its start hook and state included. `flags`
+/// holds this worker's dismissal flag.
+pub(crate) fn run(pool: &Arc<Pool>, flags: Arc<WorkerFlags>, index: usize) {
     let here = Rc::new(Here {
         pool: Arc::clone(pool),
         flags,
-        state: state.map(RefCell::new),
+        // Made after the start hook (set below).
+        state: OnceCell::new(),
         index,
         tally: pool.tallies.join(),
         // Where this worker's running callable leaves its children until
@@ -67,6 +64,21 @@ pub(crate) fn run(
         slot: Arc::clone(&here.slot),
     };
     let installed = Installed::new(&here);
+    // Installed first: a wait in the start hook for a request of this pool
+    // (a ticket's) runs it here, as one inside a callable does; on a pool
+    // whose only worker this is, it would otherwise wait for itself.
+    if let Some(hook) = &pool.config.on_worker_start {
+        hook.call("a worker start hook", index);
+    }
+    if let Some(state) = pool
+        .config
+        .worker_state
+        .as_ref()
+        .and_then(|make| make.make(index))
+    {
+        // Set once, here, before any request of the loop borrows it.
+        let _ = here.state.set(RefCell::new(state));
+    }
     // Each job holds a reference to its handle's inbox, cloned by the
     // putting thread. Dropping it here at once would move the reference
     // count's cache line to this core for every request, and the next put
@@ -115,7 +127,9 @@ pub(crate) fn run(
     // stop hook are this worker's last work, and `shutdown_timeout` and
     // `join_all_dismissed_workers` wait for them. A panicking `Drop` of the
     // state must not skip the hook.
-    let state = Rc::try_unwrap(here).ok().and_then(|here| here.state);
+    let state = Rc::try_unwrap(here)
+        .ok()
+        .and_then(|here| here.state.into_inner());
     crate::unwind::drop_contained("a worker's state", state);
     if let Some(hook) = &pool.config.on_worker_stop {
         hook.call("a worker stop hook", index);
@@ -142,8 +156,8 @@ thread_local! {
 struct Here {
     pool: Arc<Pool>,
     flags: Arc<WorkerFlags>,
-    /// Its own state (`Builder::worker_state`).
-    state: Option<RefCell<Box<dyn Any>>>,
+    /// Its own state (`Builder::worker_state`), once made.
+    state: OnceCell<RefCell<Box<dyn Any>>>,
     index: usize,
     tally: Arc<CachePadded<Tally>>,
     slot: Arc<Slot<Job>>,
@@ -389,7 +403,7 @@ struct Children<'a> {
 struct This<'a> {
     flags: &'a WorkerFlags,
     /// Its own state (`Builder::worker_state`).
-    state: &'a Option<RefCell<Box<dyn Any>>>,
+    state: &'a OnceCell<RefCell<Box<dyn Any>>>,
     index: usize,
     tally: &'a Tally,
     /// Where its running callable's children wait to be queued.
@@ -406,7 +420,7 @@ impl Spawner for Children<'_> {
     }
 
     fn worker_state(&self) -> Option<&RefCell<Box<dyn Any>>> {
-        self.worker.state.as_ref()
+        self.worker.state.get()
     }
 
     fn worker_index(&self) -> Option<usize> {
