@@ -726,7 +726,8 @@ fn the_last_handle_dropped_on_a_worker_thread() -> TestResult {
             drop(p);
         });
         let (g1, g2, g3) = (Arc::clone(&grab), Arc::clone(&grab), Arc::clone(&grab));
-        struct Grabber(usize, Arc<dyn Fn(usize, &str) + Send + Sync>);
+        type Grab = Arc<dyn Fn(usize, &str) + Send + Sync>;
+        struct Grabber(usize, Grab);
         impl Drop for Grabber {
             fn drop(&mut self) {
                 (self.1)(self.0, "state");
