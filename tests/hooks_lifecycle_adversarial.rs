@@ -80,8 +80,10 @@ impl Probe {
     /// made, exactly once; no other index appeared; `n` threads ended.
     fn assert_all_ended(&self, n: usize, what: &str) {
         let once: Vec<usize> = (0..MAX_INDEX).map(|i| usize::from(i < n)).collect();
-        assert_eq!(Self::counts(&self.started), once, "{what}: start hooks");
+        // A dropped pool's workers end on their own, nobody joins them: a
+        // slow one may not have run even its start hook yet.
         until(|| self.exited.load(SeqCst) == n);
+        assert_eq!(Self::counts(&self.started), once, "{what}: start hooks");
         assert_eq!(Self::counts(&self.stopped), once, "{what}: stop hooks");
         assert_eq!(
             Self::counts(&self.made),
