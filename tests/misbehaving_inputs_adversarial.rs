@@ -345,6 +345,14 @@ fn map_with_lying_hints_and_gaps_gives_one_outcome_per_input() {
     assert_usable(&pool);
 }
 
+/// Counts a panic caught from an input: it must be one of the inputs'
+/// (`BOOM`), and no more of them than they threw.
+fn caught_boom(payload: &(dyn std::any::Any + Send), caught: &mut usize, panics: usize) {
+    assert!(message(payload).starts_with(BOOM), "{}", message(payload));
+    *caught += 1;
+    assert!(*caught <= panics, "more panics than the inputs threw");
+}
+
 /// Pulls `next` until the end, catching the inputs' panics (exactly
 /// `panics` of them); gives each outcome's number.
 fn drain_catching<It: Iterator>(
@@ -358,15 +366,7 @@ fn drain_catching<It: Iterator>(
         match panic::catch_unwind(AssertUnwindSafe(|| it.next())) {
             Ok(Some(item)) => seen.push(n_of(item)),
             Ok(None) => break,
-            Err(payload) => {
-                assert!(
-                    message(&*payload).starts_with(BOOM),
-                    "{}",
-                    message(&*payload)
-                );
-                caught += 1;
-                assert!(caught <= panics, "more panics than the inputs threw");
-            }
+            Err(payload) => caught_boom(&*payload, &mut caught, panics),
         }
     }
     assert_eq!(caught, panics);
@@ -685,15 +685,7 @@ fn look_catching<T>(
             Ok(Poll::Ready(Some(item))) => seen.push(n_of(item)),
             Ok(Poll::Ready(None)) => break,
             Ok(Poll::Pending) => std::thread::yield_now(),
-            Err(payload) => {
-                assert!(
-                    message(&*payload).starts_with(BOOM),
-                    "{}",
-                    message(&*payload)
-                );
-                caught += 1;
-                assert!(caught <= panics, "more panics than the inputs threw");
-            }
+            Err(payload) => caught_boom(&*payload, &mut caught, panics),
         }
     }
     assert_eq!(caught, panics);
