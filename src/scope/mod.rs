@@ -61,7 +61,10 @@ impl ThreadPool {
     /// [`outcomes`](Collector::outcomes) inside the body take them.
     ///
     /// A panic in `body` or in a callback passes on once every request has
-    /// ended (the first panic, if several). A request the pool refuses is
+    /// ended (the first panic, if several). A panic in a request does not:
+    /// unlike `std::thread::scope` and `rayon::scope`, it is that
+    /// request's outcome ([`TaskError::Panicked`]), logged at error level
+    /// if nothing takes it. A request the pool refuses is
     /// dropped before `put` returns ([`ScopedPutError`]): it is never handed
     /// back, since what it borrows may not outlive the scope.
     ///
