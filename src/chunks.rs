@@ -96,6 +96,12 @@ impl ThreadPool {
     /// one call. Collect the outcomes into a `Result<Vec<T>, _>` for the
     /// first error.
     ///
+    /// The inputs and `f` must be `'static`, as any request's callable is,
+    /// so `pool.map(&v, f)` over a local `v` does not compile (`v` "does not
+    /// live long enough"): hand the inputs over by value (`v.clone()`, or
+    /// `v` itself), or, to borrow as `v.par_iter()` does, put chunks of the
+    /// slice in a [`scope`](Self::scope), whose callables may borrow.
+    ///
     /// The inputs are put in chunks, as `multiprocessing.Pool.map` puts
     /// them: about four chunks per worker thread, at most 1,024 inputs
     /// each, every chunk one request that calls `f` on its inputs in turn.
