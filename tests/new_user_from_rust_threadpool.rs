@@ -733,6 +733,63 @@ fn an_execute_blocked_on_a_full_queue_is_refused_when_the_pool_closes() -> TestR
     Ok(())
 }
 
+/// A start or stop hook that panics (rayon's `start_handler` would abort
+/// the thread) is logged, and its worker goes on: the one worker whose
+/// start hook panicked still runs every closure, and a graceful shutdown
+/// still ends in `Ok`.
+#[test]
+fn a_panicking_hook_is_logged_and_its_worker_goes_on() -> TestResult {
+    hide_panics_starting_with(DELIBERATE);
+    logs::install();
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .thread_name("hooked")
+        .on_worker_start(|_| panic!("{DELIBERATE} in a start hook 71aa"))
+        .on_worker_stop(|_| panic!("{DELIBERATE} in a stop hook 71ab"))
+        .build()?;
+    let name = pool.submit(|()| thread::current().name().map(str::to_owned), ())?;
+    assert_eq!(name.wait()?.as_deref(), Some("hooked-0"));
+    pool.shutdown()?;
+    for mark in ["71aa", "71ab"] {
+        assert!(
+            logs::error_with(&[mark]).is_some(),
+            "{mark}: {:?}",
+            logs::records()
+        );
+    }
+    Ok(())
+}
+
+/// A job that executes follow-ups through a clone on a bounded queue
+/// (rust-threadpool's queue is unbounded) does not wait for room on its
+/// own worker, which would wait for itself: the follow-ups go in past the
+/// capacity, and `try_execute` there says the queue is full.
+#[test]
+fn a_job_executing_on_a_full_bounded_queue_does_not_wait_for_itself() -> TestResult {
+    let pool = ThreadPool::builder().workers(1).queue_capacity(1).build()?;
+    let p = pool.clone();
+    let ran = counter();
+    let r = Arc::clone(&ran);
+    let seen = pool.submit(
+        move |()| {
+            for _ in 0..3 {
+                let r = Arc::clone(&r);
+                p.execute(move || {
+                    r.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap();
+            }
+            let refused = matches!(p.try_execute(|| {}), Err(PutError::Full(_)));
+            (p.queued(), refused)
+        },
+        (),
+    )?;
+    assert_eq!(within("the job", move || seen.wait()), Ok((3, true)));
+    assert_eq!(within("the wait", move || pool.wait()), Ok(0));
+    assert_eq!(ran.load(Ordering::SeqCst), 3);
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // rust-threadpool's README programs.
 // ---------------------------------------------------------------------------
@@ -1037,6 +1094,40 @@ fn join_on_one_worker_runs_a_then_b_there_and_passes_a_panic_on() -> TestResult 
         failed.wait(),
         Err(TaskError::Panicked(format!("{DELIBERATE} in b")))
     );
+    Ok(())
+}
+
+/// rayon's `scope` inside a `spawn`: a job opens a scope of its own pool
+/// (and `map`s, and waits for a ticket) on one worker and on two; the
+/// worker that waits runs its own requests, so nothing waits for a
+/// worker that waits too.
+#[test]
+fn a_scope_map_and_ticket_inside_a_job_of_the_same_pool_finish() -> TestResult {
+    for workers in [1, 2] {
+        let pool = ThreadPool::new(workers);
+        let p = pool.clone();
+        let (tx, rx) = channel();
+        pool.execute(move || {
+            let mut v: Vec<u64> = (0..1_000).collect();
+            p.scope(|s| {
+                for c in v.chunks_mut(100) {
+                    s.put(|c: &mut [u64]| c.iter_mut().for_each(|x| *x += 1), c)
+                        .unwrap();
+                }
+            });
+            let doubled: Vec<u64> = p
+                .map(0..100u64, |x| x * 2)
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+            let ticket = p.submit(|x: u64| x * 3, 5).unwrap().wait();
+            tx.send((v.iter().sum::<u64>(), doubled.iter().sum::<u64>(), ticket))
+                .unwrap();
+        })?;
+        let got = within("the nested job", move || rx.recv().unwrap());
+        assert_eq!(got, (500_500, 9_900, Ok(15)), "{workers} workers");
+        pool.wait()?;
+    }
     Ok(())
 }
 
