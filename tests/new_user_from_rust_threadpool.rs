@@ -1330,6 +1330,53 @@ fn global_pool_takes_its_settings_and_no_handle_shuts_it_down() {
     common::child_ran(NAME);
 }
 
+/// On the global pool, `shutdown_now` through a clone of a `new_handle`
+/// hands back that handle's queued closures only: another handle's run,
+/// the pool stays open, and the handle that was "shut down" executes
+/// again; `close` on `global()` waits for its closures and closes nothing.
+#[test]
+fn global_shutdown_now_hands_back_one_handles_closures_and_closes_nothing() {
+    const NAME: &str = "global_shutdown_now_hands_back_one_handles_closures_and_closes_nothing";
+    if !common::is_child(NAME, CHILD_ENV) {
+        common::run_in_child(NAME, CHILD_ENV);
+        return;
+    }
+    callpool::configure_global(Builder::new().workers(1)).unwrap();
+    let mine = callpool::global().new_handle();
+    let (held, latch) = gate();
+    mine.execute(move || latch.hold()).unwrap();
+    held.await_start();
+    let mine_hits = hit_counters(3);
+    for i in 0..3 {
+        let h = Arc::clone(&mine_hits);
+        mine.execute(move || {
+            h[i].fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    let other_hits = hit_counters(2);
+    for i in 0..2 {
+        let h = Arc::clone(&other_hits);
+        callpool::global()
+            .execute(move || {
+                h[i].fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+    }
+    let handed_back = mine.clone().shutdown_now();
+    assert_eq!(handed_back.len(), 3, "this handle's queued closures only");
+    held.open();
+    callpool::global().close().unwrap();
+    common::assert_each_once("another handle's closure", &other_hits);
+    assert!(!callpool::global().is_shut_down());
+    for request in handed_back {
+        mine.put_request(request).unwrap();
+    }
+    mine.wait().unwrap();
+    common::assert_each_once("a closure handed back and put again", &mine_hits);
+    common::child_ran(NAME);
+}
+
 // ---------------------------------------------------------------------------
 // Errors, as `?` and a reporter use them.
 // ---------------------------------------------------------------------------
@@ -1372,9 +1419,19 @@ fn every_error_type_goes_through_question_mark_and_into_a_reporter() {
         err.to_string(),
         "request failed: invalid digit found in string"
     );
-    assert!(
-        err.source().is_some(),
-        "the wrapped ParseIntError is the source"
+    // The wrapped error is the source too, so a reporter that walks the
+    // chain (anyhow's `{:#}`) prints its message twice, as the crate docs
+    // say it will.
+    let source = err
+        .source()
+        .expect("the wrapped ParseIntError is the source");
+    assert!(source.downcast_ref::<std::num::ParseIntError>().is_some());
+    let chain: Vec<String> = std::iter::successors(Some(&*err as &dyn Error), |e| (*e).source())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        chain.join(": "),
+        "request failed: invalid digit found in string: invalid digit found in string"
     );
 }
 
