@@ -19,9 +19,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::error::Error;
 use std::fmt::{Debug, Display};
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, channel};
+use std::sync::mpsc::channel;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
@@ -37,8 +37,11 @@ use common::{
 
 const DELIBERATE: &str = "new user: deliberate panic";
 
+/// What a hook saw: its index and its thread's name.
+type Seen = Arc<Mutex<Vec<(usize, Option<String>)>>>;
+
 /// Names the threads the hooks saw start or stop, by index.
-fn recorder() -> Arc<Mutex<Vec<(usize, Option<String>)>>> {
+fn recorder() -> Seen {
     Arc::new(Mutex::new(Vec::new()))
 }
 
@@ -1468,7 +1471,3 @@ fn public_types_have_the_traits_a_user_expects() {
     let waited = thread::spawn(move || t.wait()).join().unwrap();
     assert_eq!(waited, Ok(5));
 }
-
-/// Silences the unused-import lint for helpers a later test may not use.
-#[allow(dead_code)]
-fn _unused(_: mpsc::Sender<()>, _: AssertUnwindSafe<()>) {}
