@@ -1468,6 +1468,12 @@ fn public_types_have_the_traits_a_user_expects() {
     shared::<WaitError>();
     shared::<PollError>();
     sendable::<Ticket<u32>>();
+    // What `dbg!` may be given: a callable's context, a scope, a collector.
+    fn debug<T: Debug + ?Sized>() {}
+    debug::<Context<'static>>();
+    debug::<callpool::Scope<'static, 'static, u32>>();
+    debug::<callpool::Collector<'static, u32>>();
+    debug::<callpool::AsCompleted<u32>>();
     sendable::<WorkRequest>();
     let pool = ThreadPool::new(1);
     let shown = format!("{pool:?}");
