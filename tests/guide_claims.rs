@@ -702,8 +702,9 @@ fn a_stop_hook_holds_shutdown_and_join_until_it_returns() -> TestResult {
 }
 
 // ===========================================================================
-// Stats (README.md: "`pool.stats()`: busy, idle and queued, and how many
-// requests completed, failed, panicked or were cancelled"; `Stats`)
+// Stats (README.md: "`pool.stats()`: busy, idle and queued, the threads
+// running a request now, and how many requests completed, failed, panicked
+// or were cancelled"; `Stats`)
 
 /// `Stats`: "The counts cover the pool's whole life and every handle"
 /// (workers that have exited included); `failed`: "Requests that ran and

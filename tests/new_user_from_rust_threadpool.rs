@@ -172,10 +172,11 @@ fn execute_then_wait_is_execute_then_join_and_the_pool_goes_on() -> TestResult {
 }
 
 /// Row 6: `queued_count()`, `active_count()`, `max_count()` are
-/// `queued()`, `stats().busy`, `workers()`: with two workers held on a
+/// `queued()`, `stats().running`, `workers()`: with two workers held on a
 /// gate and three closures behind them, both pools say 3 queued, 2
-/// active, 2 at most. (`busy` also counts a worker that is looking for
-/// work a moment before it sleeps, so it is read until it settles.)
+/// active, 2 at most, and 0 active once joined. (`busy` also counts a
+/// worker that is looking for work a moment before it sleeps, so it is
+/// read until it settles.)
 #[test]
 fn queued_busy_and_workers_count_what_rust_threadpool_counts() -> TestResult {
     let gate = Arc::new(one_way::Gate::default());
@@ -207,6 +208,7 @@ fn queued_busy_and_workers_count_what_rust_threadpool_counts() -> TestResult {
     assert_eq!(theirs.active_count(), 2);
     assert_eq!(theirs.max_count(), 2);
     assert_eq!(pool.queued(), 3);
+    assert_eq!(pool.stats().running, 2);
     until(|| pool.stats().busy == 2);
     assert_eq!(pool.workers(), 2);
     let stats = pool.stats();
@@ -216,7 +218,7 @@ fn queued_busy_and_workers_count_what_rust_threadpool_counts() -> TestResult {
     theirs.join();
     pool.wait()?;
     assert_eq!((theirs.queued_count(), theirs.active_count()), (0, 0));
-    assert_eq!(pool.queued(), 0);
+    assert_eq!((pool.queued(), pool.stats().running), (0, 0));
     until(|| {
         let stats = pool.stats();
         (stats.busy, stats.idle) == (0, 2)
@@ -513,9 +515,10 @@ fn wait_or_shutdown_inside_a_closure_is_refused_not_a_deadlock() -> TestResult {
     Ok(())
 }
 
-/// `active_count()` reads 0 after rust-threadpool's `join`; `stats().busy`
-/// counts threads not asleep, so a worker still looking for work a moment
-/// after `wait` counts too: it settles to 0, and a held worker is busy.
+/// `active_count()` reads 0 after rust-threadpool's `join`, and so does
+/// `stats().running` after `wait`; `stats().busy` counts threads not
+/// asleep, so a worker still looking for work a moment after `wait`
+/// counts too: it settles to 0, and a held worker is busy.
 #[test]
 fn busy_settles_to_the_workers_running_a_closure() -> TestResult {
     let pool = ThreadPool::new(3);
@@ -523,10 +526,12 @@ fn busy_settles_to_the_workers_running_a_closure() -> TestResult {
         pool.execute(|| {})?;
     }
     pool.wait()?;
+    assert_eq!(pool.stats().running, 0);
     until(|| pool.stats().busy == 0);
     let (held, latch) = gate();
     pool.execute(move || latch.hold())?;
     held.await_start();
+    assert_eq!(pool.stats().running, 1);
     // One snapshot: its gauges are read one after the other.
     until(|| {
         let stats = pool.stats();

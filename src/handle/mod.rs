@@ -1117,9 +1117,10 @@ impl ThreadPool {
         self.shared().resize(n)
     }
 
-    /// What the pool is doing and has done: busy and idle threads, queued
-    /// requests, and how many requests completed, failed, panicked or were
-    /// cancelled over the pool's life, on every handle. Each worker counts
+    /// What the pool is doing and has done: busy and idle threads, the
+    /// threads running a request now, queued requests, and how many
+    /// requests completed, failed, panicked or were cancelled over the
+    /// pool's life, on every handle. Each worker counts
     /// what it runs on a cache line of its own with a plain load and store
     /// (no locked instruction); reading sums them.
     ///
@@ -1135,7 +1136,7 @@ impl ThreadPool {
     /// pool.wait()?;
     /// let stats = pool.stats();
     /// assert_eq!((stats.completed, stats.failed, stats.panicked), (1, 1, 1));
-    /// assert_eq!(stats.workers, 2);
+    /// assert_eq!((stats.workers, stats.running), (2, 0));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stats(&self) -> Stats {

@@ -195,6 +195,7 @@ impl Pool {
             threads,
             idle,
             busy: threads.saturating_sub(idle),
+            running: totals.running,
             queued: self.queued(),
             completed: totals.succeeded,
             failed: totals.failed,

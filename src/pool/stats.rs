@@ -21,10 +21,18 @@ pub struct Stats {
     pub threads: usize,
     /// Threads not asleep: running a request, or just started, or
     /// looking for one a moment before they sleep (so a pool that has just
-    /// finished its work may count its workers busy for a little while).
+    /// finished its work may count its workers busy for a little while;
+    /// [`running`](Self::running) counts only the first).
     pub busy: usize,
     /// Threads asleep, waiting for work.
     pub idle: usize,
+    /// Threads running a request now: what rust-threadpool's
+    /// `active_count` counts. Unlike [`busy`](Self::busy), a worker looking
+    /// for work, or just started, is not counted, so once `wait` has
+    /// returned and nothing else was put, this is 0. A worker that runs
+    /// requests inside a wait of its own request's (a scope, a ticket's
+    /// `wait`) counts once.
+    pub running: usize,
     /// Requests queued, not yet taken by a worker (as `queued()`: children
     /// held in their workers' slots are not counted; a join's half in the
     /// queue is).
@@ -60,6 +68,10 @@ pub(crate) struct Tally {
     panicked: AtomicU64,
     /// Taken but not run: expired, or cancelled through its ticket.
     unstarted: AtomicU64,
+    /// Jobs taken to run whose end is counted: more than the four counts
+    /// above while the worker runs a request (more than one while a
+    /// request waits and the worker runs others meanwhile).
+    taken: AtomicU64,
 }
 
 /// Sums of tallies.
@@ -69,6 +81,8 @@ pub(crate) struct Totals {
     pub(crate) failed: u64,
     pub(crate) panicked: u64,
     pub(crate) unstarted: u64,
+    /// Workers inside a request now.
+    pub(crate) running: usize,
 }
 
 impl Tally {
@@ -87,13 +101,39 @@ impl Tally {
         counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
-    fn read(&self) -> Totals {
+    /// This worker took a job to run: until its end is counted, it is
+    /// running it. Only the owning worker calls it.
+    #[inline]
+    pub(crate) fn take(&self) {
         // Relaxed: see `count`.
+        self.taken
+            .store(self.taken.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// The job taken last has run, and its end is never counted (the half
+    /// of a join, a piece of its request).
+    pub(crate) fn withdraw_take(&self) {
+        // Relaxed: see `count`.
+        self.taken
+            .store(self.taken.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> Totals {
+        // Relaxed: see `count`. A gauge: a job that ends or starts while
+        // these are read may be read either way; one that ended before
+        // the reader heard of its end (through its outcome, a `wait`) is
+        // read as ended.
+        let succeeded = self.succeeded.load(Ordering::Relaxed);
+        let failed = self.failed.load(Ordering::Relaxed);
+        let panicked = self.panicked.load(Ordering::Relaxed);
+        let unstarted = self.unstarted.load(Ordering::Relaxed);
+        let taken = self.taken.load(Ordering::Relaxed);
         Totals {
-            succeeded: self.succeeded.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            panicked: self.panicked.load(Ordering::Relaxed),
-            unstarted: self.unstarted.load(Ordering::Relaxed),
+            succeeded,
+            failed,
+            panicked,
+            unstarted,
+            running: usize::from(taken > succeeded + failed + panicked + unstarted),
         }
     }
 }
@@ -104,6 +144,7 @@ impl std::ops::AddAssign for Totals {
         self.failed += other.failed;
         self.panicked += other.panicked;
         self.unstarted += other.unstarted;
+        self.running += other.running;
     }
 }
 
@@ -138,7 +179,11 @@ impl Tallies {
         let mut state = self.state();
         if let Some(at) = state.live.iter().position(|t| Arc::ptr_eq(t, tally)) {
             state.live.swap_remove(at);
-            state.retired += tally.read();
+            // An exited worker runs nothing, however it left.
+            state.retired += Totals {
+                running: 0,
+                ..tally.read()
+            };
         }
     }
 

@@ -246,6 +246,9 @@ fn run_here(here: &Here, mine: impl Fn(&Job) -> bool + Copy) -> usize {
 /// (`help`, rarely run) must not leave it out of line.
 #[inline(always)]
 fn execute(pool: &Arc<Pool>, job: Job, worker: &This<'_>) -> Option<Arc<Inbox>> {
+    // Running from here until its end is counted (`Stats::running`): each
+    // path below counts it once, before anyone hears of its outcome.
+    worker.tally.take();
     match job {
         Job::Boxed { mut task, inbox } => {
             // No per-request logging here: it would read the `log` crate's
@@ -275,6 +278,8 @@ fn execute(pool: &Arc<Pool>, job: Job, worker: &This<'_>) -> Option<Arc<Inbox>> 
                 inbox.deliver(Msg::Done(task), || pool.sender_stuck());
             } else if route == Route::InPlace {
                 end_in_place(task, &inbox, worker.tally);
+            } else if route == Route::Parent {
+                worker.tally.withdraw_take();
             }
             Some(inbox)
         }
