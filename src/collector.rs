@@ -20,7 +20,7 @@ use crate::lookout::{self, Home};
 use crate::patience::Patience;
 use crate::request::task::TaskBox;
 use crate::request::{Context, RequestId, TaskError, WorkRequest};
-use crate::ticket::{sink_request, Arrived};
+use crate::ticket::{sink_request, sink_request_ending, Arrived, Ending, OneOutcome, Piece};
 use crate::unwind::{self, Apart, FirstPanic};
 
 /// A callback kept on the collector's thread, keyed by its request's id.
@@ -696,9 +696,14 @@ where
         self.put_work(run, None)
     }
 
+    /// The channel this collector's requests send to.
+    pub(crate) fn sender(&self) -> &flume::Sender<Option<Arrived<T, E>>> {
+        &self.sender
+    }
+
     /// Where requests added from workers leave their ids for this
     /// collector to count.
-    fn added(&mut self) -> Arc<Added> {
+    pub(crate) fn added(&mut self) -> Arc<Added> {
         Arc::clone(self.added.get_or_insert_with(Arc::default))
     }
 
@@ -712,7 +717,21 @@ where
     where
         W: FnOnce(&Context<'_>) -> Result<T, E> + Send + 'static,
     {
-        let (id, task) = sink_request(work, &self.sender);
+        self.put_ending::<OneOutcome, W>(work, then)
+    }
+
+    /// [`put_work`](Self::put_work) for a request that ends as `K` says
+    /// (one outcome, or a stream's end after its items).
+    pub(crate) fn put_ending<K, W>(
+        &mut self,
+        work: W,
+        then: Option<LocalCallback<'a, T, E>>,
+    ) -> Result<RequestId, PutError>
+    where
+        K: Ending<T, E>,
+        W: FnOnce(&Context<'_>) -> Result<K::Returns, E> + Send + 'static,
+    {
+        let (id, task) = sink_request_ending::<K, W, T, E>(work, &self.sender);
         // Counted before the put: a worker may finish it before the put
         // returns.
         self.pending.insert(id);
@@ -773,10 +792,11 @@ where
                     &self.patience,
                 )?,
             };
-            let (id, outcome) = arrived.open();
+            let (id, piece) = arrived.open();
             self.count_added();
-            if self.pending.remove(&id) {
-                break (id, outcome);
+            // A stream's end with nothing to hand on: look again.
+            if let Some(arrival) = self.take_piece(id, piece) {
+                break arrival;
             }
         };
         Some(self.handle(id, outcome))
@@ -939,10 +959,26 @@ where
         let Some(arrived) = message else {
             return Some(None);
         };
-        let (id, outcome) = arrived.open();
+        let (id, piece) = arrived.open();
         self.count_added();
-        // Not pending: a refused put's request, dropped (see `put_work`).
-        Some(self.pending.remove(&id).then_some((id, outcome)))
+        Some(self.take_piece(id, piece))
+    }
+
+    /// Counts what request `id` sent: an outcome counts it out and is
+    /// returned; a stream's item is returned and leaves it pending; a
+    /// stream's end counts it out with nothing to return. Called after
+    /// `count_added`, so `id` is found pending if it was added. `None`
+    /// too for an outcome of a request not pending: a refused put's,
+    /// dropped (see `put_work`).
+    fn take_piece(&mut self, id: RequestId, piece: Piece<T, E>) -> Option<Arrival<T, E>> {
+        match piece {
+            Piece::End(outcome) => self.pending.remove(&id).then_some((id, outcome)),
+            Piece::Item(item) => self.pending.contains(&id).then_some((id, Ok(item))),
+            Piece::Done => {
+                self.pending.remove(&id);
+                None
+            }
+        }
     }
 
     /// Iterates over the outcomes of the requests put without a callback,

@@ -15,7 +15,7 @@ use crate::request::{Context, RequestId, WorkRequest};
 // The checkers' own under `--cfg loom`/`shuttle`, for the model of this
 // protocol (`models::collector`).
 use crate::sync::{Mutex, MutexGuard};
-use crate::ticket::{sink_request, Arrived};
+use crate::ticket::{sink_request_ending, Arrived, Ending, OneOutcome};
 use crate::unwind::Apart;
 
 /// The ids of requests added from workers, not yet counted by their
@@ -110,8 +110,8 @@ impl Added {
 /// ```
 pub struct CollectorContext<'c, T, E = Infallible> {
     cx: &'c Context<'c>,
-    outcomes: &'c flume::Sender<Option<Arrived<T, E>>>,
-    added: &'c Arc<Added>,
+    pub(crate) outcomes: &'c flume::Sender<Option<Arrived<T, E>>>,
+    pub(crate) added: &'c Arc<Added>,
 }
 
 impl<'c, T, E> CollectorContext<'c, T, E>
@@ -327,7 +327,17 @@ where
     where
         W: FnOnce(&Context<'_>) -> Result<T, E> + Send + 'static,
     {
-        let (id, task) = sink_request(work, self.outcomes);
+        self.add_ending::<OneOutcome, W>(work)
+    }
+
+    /// [`add_work`](Self::add_work) for a request that ends as `K` says
+    /// (one outcome, or a stream's end after its items).
+    pub(crate) fn add_ending<K, W>(&self, work: W) -> Result<RequestId, PutError>
+    where
+        K: Ending<T, E>,
+        W: FnOnce(&Context<'_>) -> Result<K::Returns, E> + Send + 'static,
+    {
+        let (id, task) = sink_request_ending::<K, W, T, E>(work, self.outcomes);
         // Before the put: the collector must count it before its outcome,
         // or its parent's, can arrive (see `Added`).
         self.added.push(id);

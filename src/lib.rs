@@ -117,6 +117,7 @@ mod builder;
 mod chunks;
 mod collector;
 mod collector_context;
+mod collector_stream;
 mod command;
 mod error;
 mod gather;
@@ -139,6 +140,7 @@ mod worker_thread;
 pub use builder::{Builder, DEFAULT_THREAD_NAME, MAX_CAPACITY, MAX_WORKERS};
 pub use collector::{Collector, Outcomes};
 pub use collector_context::CollectorContext;
+pub use collector_stream::CollectorEmitter;
 pub use command::{CommandError, CommandOutput};
 pub use error::{
     BatchError, BuildError, GlobalPoolError, PollError, PutError, ScopedPutError, ShutdownError,

@@ -42,7 +42,7 @@ use crate::request::context::{Closed, Item, Refusal, Spawner};
 use crate::request::ended::Ended;
 use crate::request::task::TaskBox;
 use crate::request::{Context, RequestId, WorkRequest};
-use crate::ticket::{sink_request, Arrived};
+use crate::ticket::{sink_request, Arrived, Piece};
 
 /// How the parent adds its request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,12 +202,15 @@ pub(super) fn added_request_ends_before_its_parent(misuse: Misuse) {
             .try_recv()
             .expect("a bell rings once its outcome was sent")
             .expect("no lookout here sends a nudge");
-        let (id, outcome) = arrived.open();
+        let (id, piece) = arrived.open();
         count_added(&mut pending);
         assert!(
             pending.remove(&id),
             "an added request's outcome arrived before the collector could count it"
         );
+        let Piece::End(outcome) = piece else {
+            panic!("neither request streams")
+        };
         handled.push((id, outcome.expect("both requests succeed")));
     }
     parents_worker.join().unwrap();

@@ -37,7 +37,7 @@ use in_context::InContextTask;
 pub(crate) use slot::Outcome;
 use slot::{Claim, Slot};
 pub(crate) use slot::{Listener, Tell};
-pub(crate) use task::Arrived;
+pub(crate) use task::{send_item, Arrived, Ending, OneOutcome, Piece, Streamed};
 use task::{Sink, SinkTask};
 
 /// Only a ticket takes its outcome, and every way but one consumes the
@@ -257,6 +257,21 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
+    sink_request_ending::<OneOutcome, W, T, E>(work, outcomes)
+}
+
+/// [`sink_request`] for a request that ends as `K` says: one outcome, or a
+/// stream's end after the items its work sent ([`send_item`]).
+pub(crate) fn sink_request_ending<K, W, T, E>(
+    work: W,
+    outcomes: &flume::Sender<Option<Arrived<T, E>>>,
+) -> (RequestId, TaskBox)
+where
+    K: Ending<T, E>,
+    W: FnOnce(&crate::request::Context<'_>) -> Result<K::Returns, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
     let id = RequestId::next_auto();
     let task = Box::new(Envelope {
         id_value: id.value(),
@@ -267,6 +282,7 @@ where
                 outcomes: outcomes.clone(),
             },
             ended: Ended::Unstarted,
+            ending: std::marker::PhantomData::<fn() -> K>,
         },
     });
     (id, TaskBox::from(task))
