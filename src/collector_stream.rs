@@ -175,10 +175,12 @@ where
     ///   on once the collector is gone) hands nothing more on;
     /// * a panic part-way hands on the items emitted before it, then
     ///   `(id, Err(TaskError::Panicked(..)))` once;
-    /// * cancelled before it started (by `cancel` on the handle,
-    ///   `shutdown_now`, or a shutdown that discards the queue), it emits
-    ///   nothing and ends as `(id, Err(TaskError::Cancelled))`, as any
-    ///   request of a collector does.
+    /// * ended before it started (by
+    ///   [`shutdown_now`](crate::ThreadPool::shutdown_now), or discarded
+    ///   with the pool's queue), it emits nothing and ends as
+    ///   `(id, Err(TaskError::Cancelled))`, as any request of a collector
+    ///   does ([`ThreadPool::cancel`](crate::ThreadPool::cancel) does not
+    ///   reach a collector's requests).
     ///
     /// `out` dereferences to a [`CollectorContext`], so the callable can
     /// also [`add`](CollectorContext::add) requests to this collector,
