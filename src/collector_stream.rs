@@ -124,16 +124,16 @@ impl<T, E> fmt::Debug for CollectorEmitter<'_, T, E> {
 
 /// The work of a streaming request: `callable(arg, out)` on the worker,
 /// `out` emitting to the collector's channel and adding through its ids
-/// of added requests.
-fn streaming<F, A, R, T, E>(
+/// of added requests. `'env` is `'static` but for a scope's.
+pub(crate) fn streaming<'env, F, A, R, T, E>(
     callable: F,
     arg: A,
     outcomes: flume::Sender<Option<Arrived<T, E>>>,
     added: Arc<Added>,
-) -> impl FnOnce(&Context<'_>) -> R + Send + 'static
+) -> impl FnOnce(&Context<'_>) -> R + Send + 'env
 where
-    F: FnOnce(A, &CollectorEmitter<'_, T, E>) -> R + Send + 'static,
-    A: Send + 'static,
+    F: FnOnce(A, &CollectorEmitter<'_, T, E>) -> R + Send + 'env,
+    A: Send + 'env,
     T: Send + 'static,
     E: Send + 'static,
 {
@@ -148,7 +148,7 @@ where
 
 /// An infallible stream's return: `Err(Closed)` (its collector is gone,
 /// or it passed on a handle's `Emitter` saying so) ends it as `Ok` does.
-fn stopped<E>(_: Result<(), Closed>) -> Result<(), E> {
+pub(crate) fn stopped<E>(_: Result<(), Closed>) -> Result<(), E> {
     Ok(())
 }
 

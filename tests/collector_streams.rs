@@ -564,3 +564,90 @@ fn streams_of_a_collector_on_the_only_worker_run_there() {
         assert_eq!(all, expected);
     });
 }
+
+/// A scope's streams borrow the caller's data; their items come out in
+/// order per request; what a stream adds comes back to the scope, which
+/// waits for it; a panic in the body still lets every stream run to its
+/// end first, and items nobody took are dropped there.
+#[test]
+fn a_scopes_streams_borrow_and_are_waited_for() {
+    common::hide_panics_starting_with(DELIBERATE);
+    within("scope streams", || {
+        let pool = ThreadPool::new(3);
+        let text: Vec<String> = (0..30).map(|i| format!("line {i}")).collect();
+        let mut got: HashMap<RequestId, Vec<String>> = HashMap::new();
+        let mut ids = Vec::new();
+        let added = pool.scope(|s| {
+            for chunk in text.chunks(7) {
+                let id = s
+                    .put_streaming(
+                        |lines: &[String], out: &CollectorEmitter<'_, String>| {
+                            lines.iter().try_for_each(|line| out.emit(line.clone()))
+                        },
+                        chunk,
+                    )
+                    .unwrap();
+                ids.push(id);
+            }
+            // A stream that adds a 'static stream to the scope.
+            let parent = s
+                .put_streaming(
+                    |first: &String, out: &CollectorEmitter<'_, String>| {
+                        let owned = first.clone();
+                        out.add_streaming(
+                            move |_: (), out: &CollectorEmitter<'_, String>| {
+                                out.emit(format!("added after {owned}"))
+                            },
+                            (),
+                        )
+                        .expect("the pool is open");
+                        Ok(())
+                    },
+                    &text[0],
+                )
+                .unwrap();
+            for (id, line) in s.outcomes() {
+                got.entry(id).or_default().push(line.unwrap());
+            }
+            parent
+        });
+        let expected: Vec<Vec<String>> = text.chunks(7).map(<[String]>::to_vec).collect();
+        for (id, lines) in ids.iter().zip(expected) {
+            assert_eq!(got[id], lines);
+        }
+        assert!(!got.contains_key(&added), "the parent emitted nothing");
+        assert_eq!(got.len(), ids.len() + 1);
+        let (_, from_added) = got.iter().find(|(id, _)| !ids.contains(id)).unwrap();
+        assert_eq!(from_added, &["added after line 0"]);
+
+        // The body panics with streams still running: the scope waits for
+        // them (each emits until its end), then the panic goes on.
+        let emitted = counter();
+        let (held, latch) = gate();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.scope(|s| {
+                s.put_streaming(
+                    |count: &std::sync::atomic::AtomicUsize, out: &CollectorEmitter<'_, u32>| {
+                        latch.hold();
+                        for i in 0..100 {
+                            out.emit(i)?;
+                            count.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok(())
+                    },
+                    &*emitted,
+                )
+                .unwrap();
+                held.await_start();
+                held.open();
+                panic!("{DELIBERATE} in the body");
+            })
+        }));
+        assert!(caught.is_err());
+        assert_eq!(
+            emitted.load(Ordering::SeqCst),
+            100,
+            "the stream ran to its end"
+        );
+    });
+}

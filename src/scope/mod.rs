@@ -13,9 +13,12 @@ use std::ops::{Deref, DerefMut};
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::collector::{Collector, LocalCallback};
+use crate::collector_stream::{self, CollectorEmitter};
 use crate::error::ScopedPutError;
 use crate::handle::ThreadPool;
+use crate::request::context::Closed;
 use crate::request::{Context, RequestId, TaskError};
+use crate::ticket::{Ending, OneOutcome, Streamed};
 use crate::unwind::Apart;
 use lend::Loans;
 
@@ -471,6 +474,107 @@ where
         )
     }
 
+    /// [`put`](Self::put) for a callable that emits any number of the
+    /// scope's items through `out`, as
+    /// [`Collector::put_streaming`] puts one, and may borrow from the
+    /// caller: each item comes out of [`outcomes`](Collector::outcomes)
+    /// (or `wait_with`, `next_outcome`) as `(id, Ok(item))`, in the order
+    /// emitted, as soon as this thread takes it; a panic part-way comes
+    /// after the items emitted before it; a return hands nothing more on.
+    /// Items this thread does not take before the scope ends are dropped
+    /// there, as outcomes without a callback are.
+    ///
+    /// What `out` adds ([`add`](crate::CollectorContext::add) and its
+    /// kin) is `'static`, and comes back to this scope too: the scope
+    /// waits for it. A scope's channel is unbounded, as a collector's is:
+    /// see [`Collector::put_streaming`].
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    ///
+    /// # Examples
+    ///
+    /// Each request streams the long lines of a chunk of a borrowed text:
+    ///
+    /// ```
+    /// use callpool::{Closed, CollectorEmitter, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let text: Vec<String> = (0..40).map(|i| "x".repeat(i)).collect();
+    /// let mut long = Vec::new();
+    /// pool.scope(|s| {
+    ///     for chunk in text.chunks(10) {
+    ///         // Borrows `chunk` from `text`; emits each long line's length.
+    ///         s.put_streaming(|lines: &[String], out: &CollectorEmitter<'_, usize>| {
+    ///             for line in lines.iter().filter(|l| l.len() >= 35) {
+    ///                 out.emit(line.len())?;
+    ///             }
+    ///             Ok::<(), Closed>(())
+    ///         }, chunk)?;
+    ///     }
+    ///     s.wait_with(|_, n| long.push(n.unwrap()));
+    ///     Ok::<_, callpool::ScopedPutError>(())
+    /// })?;
+    /// long.sort_unstable();
+    /// assert_eq!(long, [35, 36, 37, 38, 39]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_streaming<F, A>(&mut self, callable: F, arg: A) -> Result<RequestId, ScopedPutError>
+    where
+        F: FnOnce(A, &CollectorEmitter<'_, T, E>) -> Result<(), Closed> + Send + 'env,
+        A: Send + 'env,
+    {
+        let outcomes = self.collector.sender().clone();
+        let run = collector_stream::streaming(callable, arg, outcomes, self.collector.added());
+        self.lend_ending::<Streamed, _>(
+            move |cx: &Context<'_>| collector_stream::stopped(run(cx)),
+            None,
+        )
+    }
+
+    /// [`put_streaming`](Self::put_streaming) for a callable that may
+    /// fail: an `Err(e)` part-way comes after the items emitted before it,
+    /// as [`TaskError::Failed(e)`](TaskError::Failed), once.
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{CollectorEmitter, TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let words = String::from("1 2 x 4");
+    /// let mut outcomes = Vec::new();
+    /// pool.fallible_scope(|s| {
+    ///     s.put_fallible_streaming(|text: &str, out: &CollectorEmitter<'_, u32, String>| {
+    ///         for word in text.split(' ') {
+    ///             let n = word.parse().map_err(|_| format!("bad {word}"))?;
+    ///             out.emit(n).map_err(|e| e.to_string())?;
+    ///         }
+    ///         Ok(())
+    ///     }, &words[..]).unwrap(); // borrows `words`
+    ///     s.wait_with(|_, outcome| outcomes.push(outcome));
+    /// });
+    /// assert_eq!(outcomes, [Ok(1), Ok(2), Err(TaskError::Failed("bad x".to_string()))]);
+    /// ```
+    pub fn put_fallible_streaming<F, A>(
+        &mut self,
+        callable: F,
+        arg: A,
+    ) -> Result<RequestId, ScopedPutError>
+    where
+        F: FnOnce(A, &CollectorEmitter<'_, T, E>) -> Result<(), E> + Send + 'env,
+        A: Send + 'env,
+    {
+        let outcomes = self.collector.sender().clone();
+        let run = collector_stream::streaming(callable, arg, outcomes, self.collector.added());
+        self.lend_ending::<Streamed, _>(run, None)
+    }
+
     fn lend<W>(
         &mut self,
         work: W,
@@ -479,9 +583,23 @@ where
     where
         W: FnOnce(&Context<'_>) -> Result<T, E> + Send + 'env,
     {
+        self.lend_ending::<OneOutcome, W>(work, then)
+    }
+
+    /// Lends `work`, which ends as `K` says, and puts it through the
+    /// collector.
+    fn lend_ending<K, W>(
+        &mut self,
+        work: W,
+        then: Option<LocalCallback<'env, T, E>>,
+    ) -> Result<RequestId, ScopedPutError>
+    where
+        K: Ending<T, E>,
+        W: FnOnce(&Context<'_>) -> Result<K::Returns, E> + Send + 'env,
+    {
         let lent = self.loans.lend(work);
         self.collector
-            .put_work(move |cx: &Context<'_>| lent.run(cx), then)
+            .put_ending::<K, _>(move |cx: &Context<'_>| lent.run(cx), then)
             .map_err(|refused| {
                 let err = ScopedPutError::from_refused(&refused);
                 // The request in `refused` holds the lent work: it must
