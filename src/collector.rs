@@ -31,7 +31,9 @@ type Arrival<T, E> = (RequestId, Result<T, TaskError<E>>);
 
 /// A typed results domain on a pool handle: put requests whose callables
 /// return `T` (or `Result<T, E>`), and take their outcomes back on this
-/// thread, in the order they finish.
+/// thread, in the order they finish. A request put with
+/// [`put_streaming`](Self::put_streaming) emits any number of `T`s
+/// instead, each taken back as it comes.
 ///
 /// Only the work travels to the workers. What handles an outcome stays on
 /// the thread that owns the collector: an iterator
@@ -180,7 +182,9 @@ impl<'a, T, E> Collector<'a, T, E> {
     /// from the moment it was added.
     ///
     /// A request stays pending until its outcome is handled here, not
-    /// merely until it has run.
+    /// merely until it has run; a streaming one
+    /// ([`put_streaming`](Self::put_streaming)) until its end has been
+    /// taken here: its items do not count it out.
     ///
     /// # Examples
     ///
@@ -1143,7 +1147,9 @@ where
 
     /// Blocks until nothing is pending, handing each outcome of a request
     /// put without a callback to `each`, and running the others'
-    /// callbacks; returns how many outcomes were handled.
+    /// callbacks; returns how many outcomes were handled (each item a
+    /// stream emitted counts as one; its return, which hands nothing on,
+    /// does not).
     ///
     /// # Panics
     ///

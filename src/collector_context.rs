@@ -57,7 +57,10 @@ impl Added {
 /// given: the worker's [`Context`] (it dereferences to one: `join`,
 /// `worker_state`, and `put` and `execute` on the pool handle, whose
 /// `wait` covers those, not the collector), and `add`, which puts a
-/// request whose outcome comes back to the same collector.
+/// request whose outcome comes back to the same collector
+/// ([`add_streaming`](Self::add_streaming): one that emits any number of
+/// the collector's items). A streaming request's
+/// [`CollectorEmitter`](crate::CollectorEmitter) dereferences to one.
 ///
 /// Requests added here count as pending on the collector from the moment
 /// they are added, so its [`outcomes`](crate::Collector::outcomes) and

@@ -171,9 +171,9 @@ fn crawler_into_a_collector_reads_every_page_as_one_iterator() -> TestResult {
             Arc::new((0..NODES).map(|_| AtomicBool::new(false)).collect());
         claimed[0].store(true, Ordering::Relaxed);
 
-        // A collector is typed by what each task returns: one page's words.
-        // There is no way for a task to emit several items into the
-        // collector (no `Emitter` here), so a page returns them as a `Vec`.
+        // A collector is typed by what each task returns: here one page's
+        // words, as a `Vec` (a stream put with `put_streaming` would emit
+        // them one by one: `tests/collector_streams.rs`).
         fn page(
             cx: &CollectorContext<'_, (usize, Vec<String>)>,
             (node, claimed): (usize, Arc<Vec<AtomicBool>>),

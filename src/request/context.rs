@@ -157,14 +157,15 @@ impl fmt::Debug for Context<'_> {
 /// (its handle gone), the item's and the callback's `Drop`s are contained.
 pub(crate) type Item = Callback<()>;
 
-/// The handle that put a streaming request is gone: nobody will receive
-/// what it emits, so it may as well stop.
+/// The handle (or the [`Collector`](crate::Collector)) that put a
+/// streaming request is gone: nobody will receive what it emits, so it may
+/// as well stop.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Closed;
 
 impl fmt::Display for Closed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the handle that put this streaming request is gone")
+        f.write_str("the handle or collector that put this streaming request is gone")
     }
 }
 

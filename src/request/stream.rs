@@ -21,7 +21,9 @@ use crate::request::{RequestId, TaskError, WorkRequest};
 use crate::unwind::{self, Callback, FirstPanic};
 
 /// Hands a streaming callable's results to the request's result callback,
-/// one by one, in order ([`WorkRequest::streaming`]).
+/// one by one, in order ([`WorkRequest::streaming`]). A stream into a
+/// collector gets a [`CollectorEmitter`](crate::CollectorEmitter) instead
+/// ([`Collector::put_streaming`](crate::Collector::put_streaming)).
 ///
 /// It belongs to the worker running the request, so it is not `Sync`: a
 /// `&Emitter` cannot go to another thread.
