@@ -29,6 +29,17 @@
 //! with the two steps of `CollectorContext::add_work` swapped: the id goes
 //! to `Added` after the put, so the added request can end, and its outcome
 //! be met, before the collector can count it.
+//!
+//! (c2) is the same with streams (`collector_stream.rs`): the parent is a
+//! streaming request, put as `Collector::put_streaming` puts it (the real
+//! `streaming` work over the real `sink_request_ending`), that adds a
+//! streaming request through its real `CollectorEmitter::add_streaming`
+//! and emits; the added one emits twice. Items do not count a request
+//! out; only its end does. The replica of the collector's loop is
+//! `next_arrival` with `take_piece`, and its seeded misuse
+//! ([`StreamMisuse::PieceBeforeCount`]) looks at a piece before it counts
+//! the added ids, so an added stream's item can be met before its id is
+//! counted, and is dropped as a stranger's.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -38,11 +49,12 @@ use std::sync::Arc as StdArc;
 
 use super::*;
 use crate::collector_context::{self, Added, CollectorContext};
+use crate::collector_stream::{self, CollectorEmitter};
 use crate::request::context::{Closed, Item, Refusal, Spawner};
 use crate::request::ended::Ended;
 use crate::request::task::TaskBox;
 use crate::request::{Context, RequestId, WorkRequest};
-use crate::ticket::{sink_request, Arrived, Piece};
+use crate::ticket::{sink_request, sink_request_ending, Arrived, Piece, Streamed};
 
 /// How the parent adds its request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,6 +235,121 @@ pub(super) fn added_request_ends_before_its_parent(misuse: Misuse) {
     );
     assert_eq!(handled[0], (parent_id, 1));
     assert_eq!(handled[1].1, 2);
+    assert!(receiver.try_recv().is_err());
+    assert_eq!(added.len(), 0);
+}
+
+/// How the replica of the collector's loop takes a stream's piece.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StreamMisuse {
+    /// As shipped: the added ids counted after each piece arrives, before
+    /// it is looked at (`take_message`, `next_arrival`).
+    None,
+    /// The piece looked at first.
+    PieceBeforeCount,
+}
+
+/// (c2) The collector puts streaming parent 1; it adds streaming request
+/// 11, which emits 11 and 12, then emits 1 itself and returns. The added
+/// one may run on the other worker, before, during or after the rest of
+/// its parent. The collector's loop (the replica of `next_arrival` with
+/// `take_piece`) hands on each item once, each request's in order, never
+/// meets a piece of a request it has not counted, and ends only once both
+/// ends have come.
+pub(super) fn added_stream_emits_around_its_parent(misuse: StreamMisuse) {
+    let pool = ModelPool::new();
+    let (sender, receiver) = flume::unbounded::<Option<Arrived<u64, Infallible>>>();
+    let added = StdArc::new(Added::default());
+    // `Collector::put_streaming`: the parent's work, counted pending
+    // before its put.
+    let work = collector_stream::streaming(
+        |n: u64, out: &CollectorEmitter<'_, u64>| -> Result<(), Closed> {
+            out.add_streaming(
+                |m: u64, out: &CollectorEmitter<'_, u64>| {
+                    out.emit(m)?;
+                    out.emit(m + 1)
+                },
+                n + 10,
+            )
+            .expect("the model pool is open");
+            out.emit(n)
+        },
+        1,
+        sender.clone(),
+        StdArc::clone(&added),
+    );
+    let (parent_id, parent) = sink_request_ending::<Streamed, _, u64, Infallible>(
+        move |cx: &Context<'_>| collector_stream::stopped(work(cx)),
+        &sender,
+    );
+    let mut pending = HashSet::from([parent_id]);
+    let parents_worker = {
+        let pool = Arc::clone(&pool);
+        thread::spawn(move || pool.execute(parent))
+    };
+    let other_worker = {
+        let pool = Arc::clone(&pool);
+        thread::spawn(move || {
+            let task = pool.take();
+            pool.execute(task);
+        })
+    };
+    let count_added = |pending: &mut HashSet<RequestId>| {
+        added.take(|id| {
+            pending.insert(id);
+        })
+    };
+    let (mut items, mut ended) = (Vec::new(), Vec::new());
+    let mut heard = 0;
+    loop {
+        count_added(&mut pending);
+        if pending.is_empty() {
+            break;
+        }
+        // The blocking receive: a box's sends all come before its bell, so
+        // with the channel empty the next message comes by the next bell.
+        // Items come without one, and may be met at any look.
+        let message = loop {
+            if let Ok(message) = receiver.try_recv() {
+                break message;
+            }
+            pool.wait_rung(heard);
+            heard += 1;
+        };
+        let (id, piece) = message.expect("no lookout here sends a nudge").open();
+        if misuse == StreamMisuse::None {
+            count_added(&mut pending);
+        }
+        let known = match piece {
+            Piece::Item(item) => {
+                items.push((id, item));
+                pending.contains(&id)
+            }
+            Piece::Done => {
+                ended.push(id);
+                pending.remove(&id)
+            }
+            Piece::End(_) => panic!("neither stream fails"),
+        };
+        assert!(
+            known,
+            "an added stream's piece arrived before the collector could count it"
+        );
+    }
+    parents_worker.join().unwrap();
+    other_worker.join().unwrap();
+    let of = |which: bool| -> Vec<u64> {
+        items
+            .iter()
+            .filter(|(id, _)| (*id == parent_id) == which)
+            .map(|&(_, item)| item)
+            .collect()
+    };
+    assert_eq!(of(true), [1]);
+    assert_eq!(of(false), [11, 12], "the added stream's items, in order");
+    assert_eq!(ended.len(), 2, "the collector ended with a stream to come");
+    assert!(ended.contains(&parent_id));
+    assert!(items.iter().all(|(id, _)| ended.contains(id)));
     assert!(receiver.try_recv().is_err());
     assert_eq!(added.len(), 0);
 }

@@ -117,6 +117,16 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             },
             "an added request's outcome arrived before the collector could count it",
         ),
+        "c2_piece_before_count" => (
+            || {
+                check(|| {
+                    collector::added_stream_emits_around_its_parent(
+                        collector::StreamMisuse::PieceBeforeCount,
+                    )
+                })
+            },
+            "an added stream's piece arrived before the collector could count it",
+        ),
         "w1_look_then_take" => (
             || check(|| help::help_races_a_worker_and_a_cancel(help::Take::LookThenTake)),
             "each request must end exactly once",
@@ -303,6 +313,11 @@ fn seeded_t4_a_lookout_that_never_registers_is_caught() {
 #[test]
 fn seeded_c1_push_after_put_is_caught() {
     expect_caught("c1_push_after_put");
+}
+
+#[test]
+fn seeded_c2_piece_before_count_is_caught() {
+    expect_caught("c2_piece_before_count");
 }
 
 #[test]

@@ -308,6 +308,11 @@ fn c1_an_added_request_ends_before_its_parent() {
 }
 
 #[test]
+fn c2_an_added_stream_emits_around_its_parent() {
+    check(|| collector::added_stream_emits_around_its_parent(collector::StreamMisuse::None));
+}
+
+#[test]
 fn r1_a_worker_that_runs_and_leaves_is_never_taken_for_no_thread() {
     check(|| {
         threads::a_worker_runs_and_leaves_as_a_waiter_looks::<ThreadCount>(threads::Os::Gives)

@@ -283,12 +283,21 @@ fn seeded_r1_an_exit_that_does_not_raise_the_exits_is_caught() {
 #[test]
 fn collector_scenarios() {
     check(|| collector::added_request_ends_before_its_parent(collector::Misuse::None));
+    check(|| collector::added_stream_emits_around_its_parent(collector::StreamMisuse::None));
 }
 
 #[test]
 #[should_panic(expected = "an added request's outcome arrived before the collector could count it")]
 fn seeded_c1_push_after_put_is_caught() {
     check(|| collector::added_request_ends_before_its_parent(collector::Misuse::PushAfterPut));
+}
+
+#[test]
+#[should_panic(expected = "an added stream's piece arrived before the collector could count it")]
+fn seeded_c2_piece_before_count_is_caught() {
+    check(|| {
+        collector::added_stream_emits_around_its_parent(collector::StreamMisuse::PieceBeforeCount)
+    });
 }
 
 #[test]
