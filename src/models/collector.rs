@@ -30,7 +30,7 @@
 //! to `Added` after the put, so the added request can end, and its outcome
 //! be met, before the collector can count it.
 //!
-//! (c2) is the same with streams (`collector_stream.rs`): the parent is a
+//! (cs1) is the same with streams (`collector_stream.rs`): the parent is a
 //! streaming request, put as `Collector::put_streaming` puts it (the real
 //! `streaming` work over the real `sink_request_ending`), that adds a
 //! streaming request through its real `CollectorEmitter::add_streaming`
@@ -249,29 +249,42 @@ pub(super) enum StreamMisuse {
     PieceBeforeCount,
 }
 
-/// (c2) The collector puts streaming parent 1; it adds streaming request
-/// 11, which emits 11 and 12, then emits 1 itself and returns. The added
-/// one may run on the other worker, before, during or after the rest of
-/// its parent. The collector's loop (the replica of `next_arrival` with
-/// `take_piece`) hands on each item once, each request's in order, never
-/// meets a piece of a request it has not counted, and ends only once both
-/// ends have come.
+/// (cs1) The collector puts streaming parent 1; it adds streaming request
+/// 11, which runs on the other worker and emits 11 and 12; the parent
+/// then emits 1 (once the added one's items are sent) and returns, its
+/// end racing the added one's. The collector's loop (the replica of
+/// `next_arrival` with `take_piece`) hands on each item once, each
+/// request's in order, never meets a piece of a request it has not
+/// counted, and ends only once both ends have come.
 pub(super) fn added_stream_emits_around_its_parent(misuse: StreamMisuse) {
     let pool = ModelPool::new();
     let (sender, receiver) = flume::unbounded::<Option<Arrived<u64, Infallible>>>();
     let added = StdArc::new(Added::default());
     // `Collector::put_streaming`: the parent's work, counted pending
     // before its put.
+    // The added stream's items go before its parent's one: the checkers
+    // cannot see into the channel, so only a step they see (this flag)
+    // can put the parent's send after them.
+    let emitted = Arc::new((Mutex::new(false), Condvar::new()));
     let work = collector_stream::streaming(
-        |n: u64, out: &CollectorEmitter<'_, u64>| -> Result<(), Closed> {
+        move |n: u64, out: &CollectorEmitter<'_, u64>| -> Result<(), Closed> {
+            let told = Arc::clone(&emitted);
             out.add_streaming(
-                |m: u64, out: &CollectorEmitter<'_, u64>| {
+                move |m: u64, out: &CollectorEmitter<'_, u64>| {
                     out.emit(m)?;
-                    out.emit(m + 1)
+                    out.emit(m + 1)?;
+                    *told.0.lock().unwrap() = true;
+                    told.1.notify_all();
+                    Ok(())
                 },
                 n + 10,
             )
             .expect("the model pool is open");
+            let mut done = emitted.0.lock().unwrap();
+            while !*done {
+                done = emitted.1.wait(done).unwrap();
+            }
+            drop(done);
             out.emit(n)
         },
         1,

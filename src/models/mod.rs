@@ -23,7 +23,7 @@
 //! * `collector.rs`: a collector's added requests, (c1): a request added
 //!   from a worker ends before its parent, and the collector neither ends
 //!   nor drops its outcome, with the id's push and the put seeded in the
-//!   wrong order; (c2): the same with streams, an added stream emitting
+//!   wrong order; (cs1): the same with streams, an added stream emitting
 //!   around its streaming parent, with a piece looked at before the added
 //!   ids are counted seeded;
 //! * `help.rs`: a helping wait's take of one unstarted request, (w1)-(w2),

@@ -117,7 +117,7 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             },
             "an added request's outcome arrived before the collector could count it",
         ),
-        "c2_piece_before_count" => (
+        "cs1_piece_before_count" => (
             || {
                 check(|| {
                     collector::added_stream_emits_around_its_parent(
@@ -316,8 +316,8 @@ fn seeded_c1_push_after_put_is_caught() {
 }
 
 #[test]
-fn seeded_c2_piece_before_count_is_caught() {
-    expect_caught("c2_piece_before_count");
+fn seeded_cs1_piece_before_count_is_caught() {
+    expect_caught("cs1_piece_before_count");
 }
 
 #[test]

@@ -308,7 +308,7 @@ fn c1_an_added_request_ends_before_its_parent() {
 }
 
 #[test]
-fn c2_an_added_stream_emits_around_its_parent() {
+fn cs1_an_added_stream_emits_around_its_parent() {
     check(|| collector::added_stream_emits_around_its_parent(collector::StreamMisuse::None));
 }
 

@@ -294,7 +294,7 @@ fn seeded_c1_push_after_put_is_caught() {
 
 #[test]
 #[should_panic(expected = "an added stream's piece arrived before the collector could count it")]
-fn seeded_c2_piece_before_count_is_caught() {
+fn seeded_cs1_piece_before_count_is_caught() {
     check(|| {
         collector::added_stream_emits_around_its_parent(collector::StreamMisuse::PieceBeforeCount)
     });
