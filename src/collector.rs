@@ -798,9 +798,19 @@ where
             };
             let (id, piece) = arrived.open();
             self.count_added();
-            // A stream's end with nothing to hand on: look again.
-            if let Some(arrival) = self.take_piece(id, piece) {
-                break arrival;
+            // An outcome first, its path as it was before streams; a
+            // stream's end with nothing to hand on: look again.
+            match piece {
+                Piece::End(outcome) => {
+                    if self.pending.remove(&id) {
+                        break (id, outcome);
+                    }
+                }
+                piece => {
+                    if let Some(arrival) = self.take_piece(id, piece) {
+                        break arrival;
+                    }
+                }
             }
         };
         Some(self.handle(id, outcome))
