@@ -19,7 +19,7 @@ use callpool::{
     RequestId, ScopedPutError, ShutdownError, SpawnError, Stats, StreamRequest, TaskError,
     ThreadPool, Ticket, Timing, TrySubmitError, WaitError, WeakPool, WorkRequest,
 };
-use callpool::{Collector, CollectorContext, Context, Emitter, Outcomes, Scope};
+use callpool::{Collector, CollectorContext, CollectorEmitter, Context, Emitter, Outcomes, Scope};
 
 fn send<T: Send>() {}
 fn sync<T: Sync>() {}
@@ -177,6 +177,7 @@ fn thread_bound_types_still_print() {
         debug::<Outcomes<'static, 'static, T, E>>();
         debug::<Scope<'static, 'static, T, E>>();
         debug::<CollectorContext<'static, T, E>>();
+        debug::<CollectorEmitter<'static, T, E>>();
         debug::<Emitter<'static, T>>();
     }
     local::<std::rc::Rc<u8>, std::rc::Rc<u8>>();

@@ -36,6 +36,29 @@ fn by_request<T, E>(
     grouped
 }
 
+/// A stream's emitter knows its request's id (through the context it
+/// dereferences to), the one its put returned, and prints it.
+#[test]
+fn the_emitter_knows_its_requests_id() {
+    within("id", || {
+        let pool = ThreadPool::new(1);
+        let mut ids = pool.collector::<(RequestId, String)>();
+        let id = ids
+            .put_streaming(
+                |_: (), out: &CollectorEmitter<'_, (RequestId, String)>| {
+                    out.emit((out.id(), format!("{out:?}")))
+                },
+                (),
+            )
+            .unwrap();
+        let (from, item) = ids.next_outcome().unwrap();
+        let (seen, printed) = item.unwrap();
+        assert_eq!((from, seen), (id, id));
+        assert!(printed.starts_with("CollectorEmitter"), "{printed}");
+        assert_eq!(ids.next_outcome(), None);
+    });
+}
+
 /// Emits `(n, 0)`, `(n, 1)`, ... `(n, count - 1)`.
 fn numbered((n, count): (u32, u32), out: &CollectorEmitter<'_, (u32, u32)>) -> Result<(), Closed> {
     for i in 0..count {
