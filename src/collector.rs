@@ -780,9 +780,10 @@ where
             if self.pending.is_empty() {
                 return None;
             }
-            // We hold a sender ourselves, so this only returns with an
-            // outcome; every pending request sends exactly one (it settles,
-            // or is cancelled, or is dropped unrun). Meanwhile this thread
+            // We hold a sender ourselves, so this only returns with a
+            // piece; every pending request sends exactly one end (it
+            // settles, or is cancelled, or is dropped unrun), a stream's
+            // after its items. Meanwhile this thread
             // makes room for a worker stuck on the handle's full result
             // queue: the request waited for may be queued behind it.
             let arrived = match self.help() {
