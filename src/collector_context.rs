@@ -346,6 +346,86 @@ where
         self.added.push(id);
         self.cx.put(WorkRequest::from_task(task))
     }
+
+    /// [`Context::join`] whose halves are each given a `CollectorContext`
+    /// of the same collector, so that either can [`add`](Self::add)
+    /// requests whose outcomes come back to it: a divide-and-conquer step
+    /// that adds a request for each piece it finds. As with
+    /// `Context::join`, `b` may run on another worker (so it must be
+    /// `Send`), and both have run when this returns; what they added is
+    /// pending on the collector from the moment it was added, so its
+    /// outcomes end the collector's reading no sooner than their own.
+    /// (`Context::join` is still there through `Deref`:
+    /// `cx.context().join(..)` gives the halves a plain [`Context`].)
+    ///
+    /// # Panics
+    ///
+    /// As [`Context::join`]: a panic in either half passes on here once
+    /// both have ended.
+    ///
+    /// # Examples
+    ///
+    /// Split a range in halves down to pieces of 100 and add one request
+    /// per piece, wherever the split ran:
+    ///
+    /// ```
+    /// use callpool::{CollectorContext, ThreadPool};
+    ///
+    /// fn split(cx: &CollectorContext<'_, u64>, (lo, hi): (u64, u64)) {
+    ///     if hi - lo <= 100 {
+    ///         cx.add(|(lo, hi): (u64, u64)| (lo..hi).sum::<u64>(), (lo, hi))
+    ///             .expect("the pool is open");
+    ///     } else {
+    ///         let mid = lo + (hi - lo) / 2;
+    ///         cx.join(|cx| split(cx, (lo, mid)), |cx| split(cx, (mid, hi)));
+    ///     }
+    /// }
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let mut sums = pool.collector::<u64>();
+    /// sums.put_with_context(|cx: &CollectorContext<'_, u64>, range| { split(cx, range); 0 }, (0, 10_000))?;
+    /// let (mut pieces, mut total) = (0, 0);
+    /// for (_, sum) in sums.outcomes() {
+    ///     pieces += 1;
+    ///     total += sum?;
+    /// }
+    /// assert_eq!((pieces, total), (128 + 1, 10_000 * 9_999 / 2)); // the root's 0 too
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce(&CollectorContext<'_, T, E>) -> RA,
+        B: FnOnce(&CollectorContext<'_, T, E>) -> RB + Send,
+        RB: Send,
+    {
+        let (outcomes, added) = (self.outcomes, self.added);
+        self.cx.join(
+            |cx| a(&CollectorContext::new(cx, outcomes, added)),
+            |cx| b(&CollectorContext::new(cx, outcomes, added)),
+        )
+    }
+
+    /// The worker's [`Context`] this dereferences to, by name: for
+    /// [`Context::join`] with plain halves, which [`join`](Self::join)
+    /// hides.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{Context, CollectorContext, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let mut out = pool.collector::<u32>();
+    /// out.put_with_context(|cx: &CollectorContext<'_, u32>, n: u32| {
+    ///     let (a, b) = cx.context().join(|_: &Context<'_>| n, |_: &Context<'_>| n + 1);
+    ///     a + b
+    /// }, 20)?;
+    /// assert_eq!(out.outcomes().map(|(_, n)| n.unwrap()).collect::<Vec<_>>(), [41]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn context(&self) -> &Context<'c> {
+        self.cx
+    }
 }
 
 impl<T, E> fmt::Debug for CollectorContext<'_, T, E> {

@@ -987,3 +987,87 @@ fn put_timeout_on_a_worker_goes_past_a_full_queue() {
         pool.wait().unwrap();
     });
 }
+
+/// `CollectorContext::join`: both halves add to the collector, wherever
+/// they run (one worker: the join runs both; four: another worker may take
+/// the second), and reading ends only after every added request's outcome.
+#[test]
+fn both_halves_of_a_collector_join_add_to_the_collector() {
+    fn split(cx: &callpool::CollectorContext<'_, u64>, (lo, hi): (u64, u64)) -> u64 {
+        if hi - lo <= 8 {
+            cx.add(|(lo, hi): (u64, u64)| (lo..hi).sum::<u64>(), (lo, hi))
+                .unwrap();
+            return 1;
+        }
+        let mid = lo + (hi - lo) / 2;
+        let (a, b) = cx.join(|cx| split(cx, (lo, mid)), |cx| split(cx, (mid, hi)));
+        a + b
+    }
+    within("collector join", || {
+        for workers in [1, 4] {
+            let pool = ThreadPool::new(workers);
+            for round in 0..50u64 {
+                let hi = 1_000 + round;
+                let mut sums = pool.collector::<u64>();
+                let root = sums
+                    .put_with_context(
+                        // The root returns how many pieces it added.
+                        |cx: &callpool::CollectorContext<'_, u64>, range| split(cx, range),
+                        (0, hi),
+                    )
+                    .unwrap();
+                let (mut added, mut total, mut pieces) = (0u64, 0u64, None);
+                for (id, outcome) in sums.outcomes() {
+                    let value = outcome.unwrap();
+                    if id == root {
+                        assert!(pieces.replace(value).is_none(), "the root ends once");
+                    } else {
+                        added += 1;
+                        total += value;
+                    }
+                }
+                assert_eq!(pieces, Some(added), "{workers} workers, round {round}");
+                assert_eq!(total, hi * (hi - 1) / 2);
+                assert_eq!(sums.pending(), 0);
+            }
+        }
+    });
+}
+
+/// A half that panics after adding: what it added still comes back, the
+/// parent's outcome is the panic, and reading ends after both.
+#[test]
+fn a_panicking_half_of_a_collector_join_keeps_what_it_added() {
+    common::hide_panics_starting_with(DELIBERATE);
+    within("collector join panic", || {
+        let pool = ThreadPool::new(2);
+        let mut out = pool.collector::<u32>();
+        let root = out
+            .put_with_context(
+                |cx: &callpool::CollectorContext<'_, u32>, n: u32| {
+                    cx.join(
+                        |cx| cx.add(|n: u32| n + 1, n).unwrap(),
+                        |cx| {
+                            cx.add(|n: u32| n + 2, n).unwrap();
+                            panic!("{DELIBERATE}: second half");
+                        },
+                    );
+                    n
+                },
+                10,
+            )
+            .unwrap();
+        let mut values = Vec::new();
+        let mut root_outcome = None;
+        for (id, outcome) in out.outcomes() {
+            if id == root {
+                root_outcome = Some(outcome);
+            } else {
+                values.push(outcome.unwrap());
+            }
+        }
+        values.sort_unstable();
+        assert_eq!(values, [11, 12]);
+        assert!(matches!(root_outcome, Some(Err(TaskError::Panicked(_)))));
+    });
+}
