@@ -799,14 +799,12 @@ where
             };
             let (id, piece) = arrived.open();
             self.count_added();
-            // An outcome first, its path as it was before streams; a
-            // stream's end with nothing to hand on: look again.
+            // A pending request's outcome first, matched in place; the
+            // rest through `take_piece` (an outcome not pending is dropped
+            // there, contained). A stream's end with nothing to hand on,
+            // or what was dropped: look again.
             match piece {
-                Piece::End(outcome) => {
-                    if self.pending.remove(&id) {
-                        break (id, outcome);
-                    }
-                }
+                Piece::End(outcome) if self.pending.remove(&id) => break (id, outcome),
                 piece => {
                     if let Some(arrival) = self.take_piece(id, piece) {
                         break arrival;
@@ -983,17 +981,27 @@ where
     /// returned; a stream's item is returned and leaves it pending; a
     /// stream's end counts it out with nothing to return. Called after
     /// `count_added`, so `id` is found pending if it was added. `None`
-    /// too for an outcome of a request not pending: a refused put's,
-    /// dropped (see `put_work`).
+    /// too for what a request not pending sent: a refused put's, dropped
+    /// (see `put_work`, and `not_ours`).
     fn take_piece(&mut self, id: RequestId, piece: Piece<T, E>) -> Option<Arrival<T, E>> {
         match piece {
-            Piece::End(outcome) => self.pending.remove(&id).then_some((id, outcome)),
-            Piece::Item(item) => self.pending.contains(&id).then_some((id, Ok(item))),
+            Piece::End(outcome) => {
+                if self.pending.remove(&id) {
+                    return Some((id, outcome));
+                }
+                not_ours(outcome);
+            }
+            Piece::Item(item) => {
+                if self.pending.contains(&id) {
+                    return Some((id, Ok(item)));
+                }
+                not_ours(item);
+            }
             Piece::Done => {
                 self.pending.remove(&id);
-                None
             }
         }
+        None
     }
 
     /// Iterates over the outcomes of the requests put without a callback,
@@ -1291,6 +1299,16 @@ impl<T, E> fmt::Debug for Outcomes<'_, '_, T, E> {
             .field("pending", &self.collector.pending.len())
             .finish()
     }
+}
+
+/// Drops what a request not pending here sent: a refused put's request,
+/// which its error hands back and which may be put again (on another
+/// pool), still sends here. Its values are user values, the collector's
+/// to let go of: contained, so that a stranger's `Drop` does not panic out
+/// of this collector's reading.
+#[cold]
+fn not_ours<V>(value: V) {
+    unwind::drop_contained("what a request not pending on its collector sent", value);
 }
 
 /// Lets go of a request that was never put, without the `Cancelled` its

@@ -1171,3 +1171,107 @@ fn resize_to_zero_while_the_only_worker_waits_in_its_collector() {
         assert_eq!(pool.stats().completed, 1 + 6);
     });
 }
+
+/// A stream refused by its collector's closed pool (not pending there:
+/// "nothing refused is pending") and put again on another pool, as a
+/// refused request may be: its items reach a collector that ignores them,
+/// and each is dropped once there; an item's panicking `Drop` is
+/// contained, as every user value the collector lets go of is, and does
+/// not come out of the collector's reading.
+#[test]
+fn a_strangers_items_are_dropped_contained() {
+    common::hide_panics_starting_with(DELIBERATE);
+    within("a refused stream put again elsewhere", || {
+        let pool = ThreadPool::new(1);
+        let elsewhere = ThreadPool::new(1);
+        let drops = counter();
+        let (held, latch) = gate();
+        let mut items = pool.collector::<Bomb>();
+        let ours = items
+            .put_streaming(
+                move |_: (), out: &CollectorEmitter<'_, Bomb>| {
+                    latch.hold();
+                    out.emit(Bomb {
+                        n: 0,
+                        drops: counter(),
+                        panics: false,
+                    })
+                },
+                (),
+            )
+            .unwrap();
+        held.await_start();
+        assert!(pool.clone().shutdown_now().is_empty());
+        let theirs = Arc::clone(&drops);
+        let refused = items
+            .put_streaming(
+                move |_: (), out: &CollectorEmitter<'_, Bomb>| {
+                    (1..4).try_for_each(|n| out.emit(bomb(n, &theirs)))
+                },
+                (),
+            )
+            .expect_err("the pool is shut down");
+        assert!(matches!(refused, PutError::ShutDown(_)));
+        assert_eq!(items.pending(), 1);
+        elsewhere.put_request(refused.into_request()).unwrap();
+        elsewhere.close().unwrap();
+        held.open();
+        let got: Vec<(RequestId, u32)> = items
+            .outcomes()
+            .map(|(id, item)| (id, item.unwrap().n))
+            .collect();
+        assert_eq!(got, [(ours, 0)]);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            3,
+            "each stranger's item dropped once"
+        );
+    });
+}
+
+/// The same for a plain request refused and put again elsewhere: its
+/// outcome, a user value whose `Drop` panics, is dropped contained by the
+/// collector that does not count it.
+#[test]
+fn a_strangers_outcome_is_dropped_contained() {
+    common::hide_panics_starting_with(DELIBERATE);
+    within("a refused put put again elsewhere", || {
+        let pool = ThreadPool::new(1);
+        let elsewhere = ThreadPool::new(1);
+        let drops = counter();
+        let (held, latch) = gate();
+        let mut items = pool.collector::<Bomb>();
+        let ours = items
+            .put(
+                move |_: ()| {
+                    latch.hold();
+                    Bomb {
+                        n: 0,
+                        drops: counter(),
+                        panics: false,
+                    }
+                },
+                (),
+            )
+            .unwrap();
+        held.await_start();
+        assert!(pool.clone().shutdown_now().is_empty());
+        let theirs = Arc::clone(&drops);
+        let refused = items
+            .put(move |n: u32| bomb(n, &theirs), 1)
+            .expect_err("the pool is shut down");
+        elsewhere.put_request(refused.into_request()).unwrap();
+        elsewhere.close().unwrap();
+        held.open();
+        let got: Vec<(RequestId, u32)> = items
+            .outcomes()
+            .map(|(id, item)| (id, item.unwrap().n))
+            .collect();
+        assert_eq!(got, [(ours, 0)]);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "the stranger's outcome dropped once"
+        );
+    });
+}
