@@ -746,13 +746,14 @@ fn a_stream_emitting_while_its_collector_is_being_dropped() {
                 (),
             )
             .unwrap();
+        let said_rx = Arc::new(std::sync::Mutex::new(said_rx));
         let during = Arc::new(std::sync::Mutex::new(None));
         let during_here = Arc::clone(&during);
+        let said_here = Arc::clone(&said_rx);
         let go = go_tx.clone();
         let on_drop = OnDrop(Some(Box::new(move || {
             go.send(()).unwrap();
-            *during_here.lock().unwrap() = Some(said_rx.recv().unwrap());
-            let _ = said_rx; // later results are read after the drop
+            *during_here.lock().unwrap() = Some(said_here.lock().unwrap().recv().unwrap());
         })));
         // A callback never called: dropped with the collector.
         items
@@ -772,8 +773,9 @@ fn a_stream_emitting_while_its_collector_is_being_dropped() {
             Some(Ok(())),
             "emitted while the drop ran"
         );
+        // The collector is gone now: the next emit says so.
         go_tx.send(()).unwrap();
-        pool.wait().unwrap();
+        assert_eq!(said_rx.lock().unwrap().recv().unwrap(), Err(Closed));
         pool.close().unwrap();
         assert_eq!(drops.load(Ordering::SeqCst), 2, "each item dropped once");
     });
@@ -1273,5 +1275,108 @@ fn a_strangers_outcome_is_dropped_contained() {
             1,
             "the stranger's outcome dropped once"
         );
+    });
+}
+
+/// A stream that shuts its own pool down (`shutdown_now` from its
+/// callable, on its worker): its queued siblings end `Cancelled` once, it
+/// goes on emitting to its live collector, and its later `add_streaming`
+/// is refused; the reading ends with each request ended once.
+#[test]
+fn a_stream_that_shuts_its_pool_down_now() {
+    within("shutdown_now from a stream", || {
+        let pool = ThreadPool::new(1);
+        let theirs = pool.clone();
+        let mut items = pool.collector::<u32>();
+        let stopper = items
+            .put_streaming(
+                move |_: (), out: &CollectorEmitter<'_, u32>| {
+                    out.emit(1)?;
+                    assert!(theirs.shutdown_now().is_empty());
+                    out.emit(2)?;
+                    match out
+                        .add_streaming(|_: (), out: &CollectorEmitter<'_, u32>| out.emit(9), ())
+                    {
+                        Err(PutError::ShutDown(_)) => {}
+                        other => panic!("an add after the shutdown: {other:?}"),
+                    }
+                    out.emit(3)
+                },
+                (),
+            )
+            .unwrap();
+        let queued: Vec<RequestId> = (0..4)
+            .map(|_| {
+                items
+                    .put_streaming(|_: (), out: &CollectorEmitter<'_, u32>| out.emit(7), ())
+                    .unwrap()
+            })
+            .collect();
+        let got = common_by_request(items.outcomes());
+        assert_eq!(got[&stopper], [Ok(1), Ok(2), Ok(3)]);
+        for id in &queued {
+            assert_eq!(got[id], [Err(TaskError::Cancelled)]);
+        }
+        // The refused add ended `Cancelled` too, under its own id.
+        assert_eq!(got.len(), 1 + queued.len() + 1);
+        let cancelled = got
+            .values()
+            .filter(|o| o.as_slice() == [Err(TaskError::Cancelled)])
+            .count();
+        assert_eq!(cancelled, queued.len() + 1);
+        assert_eq!(items.pending(), 0);
+    });
+}
+
+/// A scope with plain requests whose callbacks panic beside streams whose
+/// items' `Drop` panics: every callback runs once, every item is dropped
+/// once, every stream runs to its end, and the first of those panics
+/// goes on.
+#[test]
+fn a_scopes_panicking_callbacks_beside_streams() {
+    common::hide_panics_starting_with(DELIBERATE);
+    within("callbacks panic in a scope with streams", || {
+        let pool = ThreadPool::new(2);
+        let drops = counter();
+        let called = Cell::new(0);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.scope(|s| {
+                for n in 0..5u32 {
+                    s.put_then(
+                        |n: u32| Bomb {
+                            n,
+                            drops: counter(),
+                            panics: false,
+                        },
+                        n,
+                        |_| {
+                            called.set(called.get() + 1);
+                            panic!("{DELIBERATE}: callback");
+                        },
+                    )
+                    .unwrap();
+                    s.put_streaming(
+                        |(n, drops): (u32, &Arc<AtomicUsize>), out: &CollectorEmitter<'_, Bomb>| {
+                            (0..10).try_for_each(|i| out.emit(bomb(n * 10 + i, drops)))
+                        },
+                        (n, &drops),
+                    )
+                    .unwrap();
+                }
+            })
+        }));
+        let payload = caught.expect_err("a callback's panic goes on");
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        // The first panic the drain met: a callback's or an unread item's.
+        assert!(
+            message.starts_with(DELIBERATE)
+                && (message.contains("callback") || message.contains("a dropped item")),
+            "{message}"
+        );
+        assert_eq!(called.get(), 5, "every callback ran once");
+        assert_eq!(drops.load(Ordering::SeqCst), 50, "every item dropped once");
     });
 }
