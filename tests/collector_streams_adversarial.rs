@@ -419,12 +419,104 @@ fn level(level: u32, out: &CollectorEmitter<'_, (u32, u32), String>) -> Result<(
     Ok(())
 }
 
+/// What a tree of [`level`]s handed out, in the order read.
+type TreeOutcomes = Vec<(RequestId, Result<(u32, u32), TaskError<String>>)>;
+
+/// Reads `tree` to its end by `try_next_outcome`, `poll_with`,
+/// `next_outcome` and, for the last outcomes, `wait_with`, in turn. Each
+/// reader that says "nothing pending" must find `pending()` at 0: the
+/// reading never ends before the last end. On the pool's only worker
+/// (`alone`), `try_next_outcome` never says `Pending`: it runs what is
+/// queued itself.
+fn read_every_way(
+    tree: &mut callpool::Collector<'_, (u32, u32), String>,
+    alone: bool,
+) -> TreeOutcomes {
+    let mut got = TreeOutcomes::new();
+    let mut turn = 0u32;
+    loop {
+        turn += 1;
+        match turn % 4 {
+            0 => match tree.next_outcome() {
+                Some(arrival) => got.push(arrival),
+                None => break,
+            },
+            1 => match tree.try_next_outcome() {
+                Poll::Ready(Some(arrival)) => got.push(arrival),
+                Poll::Ready(None) => break,
+                Poll::Pending => assert!(!alone, "Pending on the only worker"),
+            },
+            2 => {
+                let before = got.len();
+                let handled = tree.poll_with(|id, o| got.push((id, o)));
+                assert_eq!(
+                    handled,
+                    got.len() - before,
+                    "poll_with counts what it handed out"
+                );
+                if handled == 0 && tree.pending() == 0 {
+                    break;
+                }
+            }
+            _ => {
+                if got.len() > 30 {
+                    let before = got.len();
+                    let handled = tree.wait_with(|id, o| got.push((id, o)));
+                    assert_eq!(
+                        handled,
+                        got.len() - before,
+                        "wait_with counts what it handed out"
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(
+        tree.pending(),
+        0,
+        "the reading ended with something pending"
+    );
+    assert_eq!(tree.next_outcome(), None);
+    assert_eq!(tree.try_next_outcome(), Poll::Ready(None));
+    got
+}
+
+/// Checks a tree of [`level`]s: one request per level, each handing out its
+/// three items in order, and an odd level's error after them, once.
+fn check_levels(got: &TreeOutcomes) {
+    let mut by_level: HashMap<u32, (RequestId, Vec<Result<u32, String>>)> = HashMap::new();
+    let mut level_of: HashMap<RequestId, u32> = HashMap::new();
+    for (id, outcome) in got {
+        let l = match outcome {
+            Ok((l, _)) => *l,
+            Err(_) => level_of[id],
+        };
+        level_of.insert(*id, l);
+        let entry = by_level.entry(l).or_insert((*id, Vec::new()));
+        assert_eq!(entry.0, *id, "one request per level");
+        entry
+            .1
+            .push(outcome.clone().map(|(_, i)| i).map_err(|e| e.to_string()));
+    }
+    assert_eq!(by_level.len(), DEPTH as usize);
+    for l in 0..DEPTH {
+        let mut expected = vec![Ok(0), Ok(1), Ok(2)];
+        if l % 2 == 1 {
+            expected.push(Err(format!(
+                "{}",
+                TaskError::Failed(format!("level {l} fails"))
+            )));
+        }
+        assert_eq!(by_level[&l].1, expected, "level {l}");
+    }
+}
+
 /// A collector opened on the only worker of its pool, its stream adding
-/// streams ten deep, read by `next_outcome`, `try_next_outcome`,
-/// `poll_with` and `wait_with` in turn: the waiting worker runs them all
-/// itself; per request the items come in order and its error last; the
-/// reading ends exactly after the last end (`pending()` stays above 0
-/// until then).
+/// streams ten deep, read by every reader in turn: the waiting worker runs
+/// them all itself; per request the items come in order and its error
+/// last; the reading ends exactly after the last end; the stats count
+/// each stream once.
 #[test]
 fn a_ten_deep_tree_on_the_only_worker_read_every_way() {
     within("ten deep on one worker", || {
@@ -435,75 +527,28 @@ fn a_ten_deep_tree_on_the_only_worker_read_every_way() {
                 move |_: ()| {
                     let mut tree = theirs.fallible_collector::<(u32, u32), String>();
                     tree.put_fallible_streaming(level, 0).unwrap();
-                    let mut got: Vec<(RequestId, Result<(u32, u32), TaskError<String>>)> =
-                        Vec::new();
-                    let mut turn = 0u32;
-                    let mut pending_before_end = Vec::new();
-                    loop {
-                        pending_before_end.push(tree.pending());
-                        turn += 1;
-                        match turn % 4 {
-                            0 => match tree.next_outcome() {
-                                Some(arrival) => got.push(arrival),
-                                None => break,
-                            },
-                            1 => match tree.try_next_outcome() {
-                                Poll::Ready(Some(arrival)) => got.push(arrival),
-                                Poll::Ready(None) => break,
-                                // Nothing queued nor arrived: impossible with one worker
-                                // (this one) unless everything is done.
-                                Poll::Pending => panic!("pending with only this worker"),
-                            },
-                            2 => {
-                                let before = got.len();
-                                tree.poll_with(|id, o| got.push((id, o)));
-                                if got.len() == before && tree.pending() == 0 {
-                                    break;
-                                }
-                            }
-                            _ => {
-                                // One at a time through wait_with is not possible;
-                                // use it at the very end, when few remain.
-                                if got.len() > 30 {
-                                    tree.wait_with(|id, o| got.push((id, o)));
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    assert_eq!(tree.pending(), 0);
-                    assert_eq!(tree.next_outcome(), None);
-                    assert_eq!(tree.try_next_outcome(), Poll::Ready(None));
-                    got
+                    read_every_way(&mut tree, true)
                 },
                 (),
             )
             .unwrap();
-        let got = ticket.wait().unwrap();
-        let mut by_level: HashMap<u32, (RequestId, Vec<Result<u32, String>>)> = HashMap::new();
-        let mut level_of: HashMap<RequestId, u32> = HashMap::new();
-        for (id, outcome) in &got {
-            let l = match outcome {
-                Ok((l, _)) => *l,
-                Err(_) => level_of[id],
-            };
-            level_of.insert(*id, l);
-            let entry = by_level.entry(l).or_insert((*id, Vec::new()));
-            assert_eq!(entry.0, *id, "one request per level");
-            entry
-                .1
-                .push(outcome.clone().map(|(_, i)| i).map_err(|e| e.to_string()));
-        }
-        assert_eq!(by_level.len(), DEPTH as usize);
-        for l in 0..DEPTH {
-            let mut expected = vec![Ok(0), Ok(1), Ok(2)];
-            if l % 2 == 1 {
-                expected.push(Err(format!(
-                    "{}",
-                    TaskError::Failed(format!("level {l} fails"))
-                )));
-            }
-            assert_eq!(by_level[&l].1, expected, "level {l}");
+        check_levels(&ticket.wait().unwrap());
+        pool.close().unwrap();
+        let stats = pool.stats();
+        assert_eq!((stats.completed, stats.failed), (1 + 5, 5));
+    });
+}
+
+/// The same tree on three workers, read from a thread of its own, for
+/// twenty rounds.
+#[test]
+fn a_ten_deep_tree_on_three_workers_read_every_way() {
+    within("ten deep on three workers", || {
+        let pool = ThreadPool::new(3);
+        for _ in 0..20 {
+            let mut tree = pool.fallible_collector::<(u32, u32), String>();
+            tree.put_fallible_streaming(level, 0).unwrap();
+            check_levels(&read_every_way(&mut tree, false));
         }
     });
 }
@@ -1378,5 +1423,77 @@ fn a_scopes_panicking_callbacks_beside_streams() {
         );
         assert_eq!(called.get(), 5, "every callback ran once");
         assert_eq!(drops.load(Ordering::SeqCst), 50, "every item dropped once");
+    });
+}
+
+/// An `add_streaming` refused (the pool shut down) while its stream runs:
+/// the refused request stays pending on the collector, exactly, for as
+/// long as its error is held (here, sent out of the stream and held by
+/// this thread), and ends `Cancelled` once it is dropped; never before.
+#[test]
+fn a_refused_add_stays_pending_while_its_error_is_held() {
+    within("a refused add's error held", || {
+        let pool = ThreadPool::new(1);
+        let theirs = pool.clone();
+        let (err_tx, err_rx) = mpsc::channel();
+        let mut items = pool.collector::<u32>();
+        let parent = items
+            .put_streaming(
+                move |_: (), out: &CollectorEmitter<'_, u32>| {
+                    assert!(theirs.shutdown_now().is_empty());
+                    let refused = out
+                        .add_streaming(|_: (), out: &CollectorEmitter<'_, u32>| out.emit(9), ())
+                        .expect_err("the pool is shut down");
+                    err_tx.send(refused).unwrap();
+                    out.emit(1)
+                },
+                (),
+            )
+            .unwrap();
+        let refused = err_rx.recv().unwrap();
+        let child = refused.request().id();
+        assert_eq!(items.next_outcome(), Some((parent, Ok(1))));
+        // The parent's end comes next; the child is still pending.
+        common::until(|| {
+            assert_eq!(items.try_next_outcome(), Poll::Pending);
+            items.pending() == 1
+        });
+        assert_eq!(items.try_next_outcome(), Poll::Pending);
+        drop(refused);
+        assert_eq!(
+            items.next_outcome(),
+            Some((child, Err(TaskError::Cancelled)))
+        );
+        assert_eq!(items.next_outcome(), None);
+        assert_eq!(items.pending(), 0);
+    });
+}
+
+/// A scope's stream refused by a closed pool: the callable and its
+/// argument (a borrow, and a value it owns) are dropped by the time the
+/// put returns; nothing is pending; the scope returns.
+#[test]
+fn a_scopes_refused_stream_is_dropped_inside_the_put() {
+    within("a scope's refused stream", || {
+        let pool = ThreadPool::new(1);
+        pool.close().unwrap();
+        let dropped = counter();
+        let local = String::from("borrowed");
+        pool.scope(|s| {
+            let capture = common::Dropped(Arc::clone(&dropped));
+            let refused = s.put_streaming(
+                move |(text, _owned): (&String, common::Dropped),
+                      out: &CollectorEmitter<'_, usize>| {
+                    let _keep = &capture;
+                    out.emit(text.len())
+                },
+                (&local, common::Dropped(Arc::clone(&dropped))),
+            );
+            assert!(refused.is_err());
+            assert_eq!(dropped.load(Ordering::SeqCst), 2);
+            assert_eq!(s.pending(), 0);
+            assert_eq!(s.next_outcome(), None);
+        });
+        assert_eq!(local, "borrowed");
     });
 }
