@@ -1497,3 +1497,68 @@ fn a_scopes_refused_stream_is_dropped_inside_the_put() {
         assert_eq!(local, "borrowed");
     });
 }
+
+/// An item that panics as it is dropped, even while its thread unwinds.
+struct AlwaysBomb(Arc<AtomicUsize>);
+
+impl Drop for AlwaysBomb {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        panic!("{DELIBERATE}: an item dropped while unwinding");
+    }
+}
+
+/// A collector dropped while its callable unwinds (the callable that
+/// opened it panics), its streams' items unread, each of whose `Drop`
+/// panics even then: each is dropped once, contained, and the process
+/// lives on (a child process, in case it aborts); the callable's panic is
+/// its outcome.
+#[test]
+fn unread_items_dropped_while_unwinding_are_contained() {
+    const NAME: &str = "unread_items_dropped_while_unwinding_are_contained";
+    const CHILD_ENV: &str = "CALLPOOL_COLLECTOR_STREAMS_ADVERSARIAL_CHILD";
+    if !common::is_child(NAME, CHILD_ENV) {
+        let output = common::run_in_child(NAME, CHILD_ENV);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("UNWOUND 6 panicked"), "{stdout}");
+        return;
+    }
+    common::hide_panics_starting_with(DELIBERATE);
+    let pool = ThreadPool::new(2);
+    let theirs = pool.clone();
+    let drops = counter();
+    let counted = Arc::clone(&drops);
+    let ticket = pool
+        .submit(
+            move |_: ()| {
+                let mut items = theirs.collector::<AlwaysBomb>();
+                for _ in 0..2 {
+                    let drops = Arc::clone(&counted);
+                    items
+                        .put_streaming(
+                            move |_: (), out: &CollectorEmitter<'_, AlwaysBomb>| {
+                                (0..3).try_for_each(|_| out.emit(AlwaysBomb(Arc::clone(&drops))))
+                            },
+                            (),
+                        )
+                        .unwrap();
+                }
+                // Both streams have ended (their items are in the channel):
+                // the stats say so before their ends are sent.
+                while theirs.stats().completed < 2 {
+                    std::thread::yield_now();
+                }
+                panic!("{DELIBERATE}: the callable that owns the collector");
+            },
+            (),
+        )
+        .unwrap();
+    let outcome = ticket.wait();
+    let how = match outcome {
+        Err(TaskError::Panicked(_)) => "panicked",
+        _ => "other",
+    };
+    pool.close().unwrap();
+    println!("UNWOUND {} {how}", drops.load(Ordering::SeqCst));
+    common::child_ran(NAME);
+}
