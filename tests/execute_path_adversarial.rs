@@ -1446,6 +1446,73 @@ fn executed_children_across_autoscaling_retirements() {
     });
 }
 
+/// `workers` executed parents, one per worker, each of which executes
+/// `held` children (held in its slot), then waits on `gate`, then tries
+/// `later` more, each of which must be refused with `ShutDown`. `start`
+/// returns once every parent holds its children; opening `gate` lets them
+/// go on. Child `i` of parent `w` is `hits[w * per + i]`.
+struct HoldingParents {
+    gate: Arc<Gate>,
+    hits: Arc<Vec<AtomicUsize>>,
+    refused: Arc<AtomicUsize>,
+    per: usize,
+    _open: [OpenOnDrop; 2],
+}
+
+impl HoldingParents {
+    fn start(pool: &ThreadPool, workers: usize, held: usize, later: usize) -> HoldingParents {
+        let gate = Arc::new(Gate::default());
+        let all_started = Arc::new(Gate::default());
+        let per = held + later;
+        let hits = hit_counters(workers * per);
+        let (started, held_count, refused) = (counter(), counter(), counter());
+        for w in 0..workers {
+            let (h, gate, all_started) = (
+                Arc::clone(&hits),
+                Arc::clone(&gate),
+                Arc::clone(&all_started),
+            );
+            let (started, held_count, refused) = (
+                Arc::clone(&started),
+                Arc::clone(&held_count),
+                Arc::clone(&refused),
+            );
+            pool.execute_with_context(move |cx: &Context<'_>| {
+                started.fetch_add(1, Ordering::SeqCst);
+                all_started.pass();
+                for i in 0..held {
+                    cx.execute(hit(&h, w * per + i)).expect("open");
+                }
+                held_count.fetch_add(1, Ordering::SeqCst);
+                gate.pass();
+                for i in held..per {
+                    match cx.execute(hit(&h, w * per + i)) {
+                        Err(PutError::ShutDown(_)) => {
+                            refused.fetch_add(1, Ordering::SeqCst);
+                        }
+                        other => panic!("expected ShutDown, got {other:?}"),
+                    }
+                }
+            })
+            .unwrap();
+        }
+        // Every parent on its own worker before any holds children.
+        until(|| started.load(Ordering::SeqCst) == workers);
+        all_started.open();
+        until(|| held_count.load(Ordering::SeqCst) == workers);
+        HoldingParents {
+            _open: [
+                OpenOnDrop(Arc::clone(&gate)),
+                OpenOnDrop(Arc::clone(&all_started)),
+            ],
+            gate,
+            hits,
+            refused,
+            per,
+        }
+    }
+}
+
 /// `close()` (a graceful shutdown that keeps the handle) from another
 /// thread while parents hold executed children in their slots: the held
 /// children all run, the parents' later puts are refused, and the
@@ -1458,48 +1525,11 @@ fn close_with_children_in_slots_runs_the_held_ones() {
             progress.fetch_add(1, Ordering::SeqCst);
             let workers = 1 + rng.below(3) as usize;
             let pool = ThreadPool::new(workers);
-            let gate = Arc::new(Gate::default());
-            let _open = OpenOnDrop(Arc::clone(&gate));
-            let all_started = Arc::new(Gate::default());
-            let _open_too = OpenOnDrop(Arc::clone(&all_started));
             let held = rng.below(100) as usize;
             let later = 1 + rng.below(10) as usize;
-            let per = held + later;
-            let hits = hit_counters(workers * per);
-            let (started, held_count, refused) = (counter(), counter(), counter());
-            for w in 0..workers {
-                let (h, gate, all_started) = (
-                    Arc::clone(&hits),
-                    Arc::clone(&gate),
-                    Arc::clone(&all_started),
-                );
-                let (started, held_count, refused) = (
-                    Arc::clone(&started),
-                    Arc::clone(&held_count),
-                    Arc::clone(&refused),
-                );
-                pool.execute_with_context(move |cx: &Context<'_>| {
-                    started.fetch_add(1, Ordering::SeqCst);
-                    all_started.pass();
-                    for i in 0..held {
-                        cx.execute(hit(&h, w * per + i)).expect("open");
-                    }
-                    held_count.fetch_add(1, Ordering::SeqCst);
-                    gate.pass();
-                    for i in held..per {
-                        match cx.execute(hit(&h, w * per + i)) {
-                            Err(PutError::ShutDown(_)) => {
-                                refused.fetch_add(1, Ordering::SeqCst);
-                            }
-                            other => panic!("expected ShutDown, got {other:?}"),
-                        }
-                    }
-                })
-                .unwrap();
-            }
-            until(|| started.load(Ordering::SeqCst) == workers);
-            all_started.open();
-            until(|| held_count.load(Ordering::SeqCst) == workers);
+            let parents = HoldingParents::start(&pool, workers, held, later);
+            let (gate, hits, refused, per) =
+                (&parents.gate, &parents.hits, &parents.refused, parents.per);
             let closer = {
                 let pool = pool.clone();
                 thread::spawn(move || pool.close())
@@ -1622,48 +1652,11 @@ fn dismissed_workers_drain_the_children_they_hand_off_at_close() {
                 progress.fetch_add(1, Ordering::SeqCst);
                 let workers = 1 + rng.below(3) as usize;
                 let pool = ThreadPool::new(workers);
-                let gate = Arc::new(Gate::default());
-                let _open = OpenOnDrop(Arc::clone(&gate));
-                let all_started = Arc::new(Gate::default());
-                let _open_too = OpenOnDrop(Arc::clone(&all_started));
                 let held = [1, 63, 64, 65, rng.below(100) as usize][rng.below(5) as usize];
                 let later = rng.below(5) as usize;
-                let per = held + later;
-                let hits = hit_counters(workers * per);
-                let (started, held_count, refused) = (counter(), counter(), counter());
-                for w in 0..workers {
-                    let (h, gate, all_started) = (
-                        Arc::clone(&hits),
-                        Arc::clone(&gate),
-                        Arc::clone(&all_started),
-                    );
-                    let (started, held_count, refused) = (
-                        Arc::clone(&started),
-                        Arc::clone(&held_count),
-                        Arc::clone(&refused),
-                    );
-                    pool.execute_with_context(move |cx: &Context<'_>| {
-                        started.fetch_add(1, Ordering::SeqCst);
-                        all_started.pass();
-                        for i in 0..held {
-                            cx.execute(hit(&h, w * per + i)).expect("open");
-                        }
-                        held_count.fetch_add(1, Ordering::SeqCst);
-                        gate.pass();
-                        for i in held..per {
-                            match cx.execute(hit(&h, w * per + i)) {
-                                Err(PutError::ShutDown(_)) => {
-                                    refused.fetch_add(1, Ordering::SeqCst);
-                                }
-                                other => panic!("expected ShutDown, got {other:?}"),
-                            }
-                        }
-                    })
-                    .unwrap();
-                }
-                until(|| started.load(Ordering::SeqCst) == workers);
-                all_started.open();
-                until(|| held_count.load(Ordering::SeqCst) == workers);
+                let parents = HoldingParents::start(&pool, workers, held, later);
+                let (gate, hits, refused, per) =
+                    (&parents.gate, &parents.hits, &parents.refused, parents.per);
                 let dismissed = 1 + rng.below(workers as u64) as usize;
                 assert_eq!(pool.dismiss_workers(dismissed), dismissed);
                 let closer = {
