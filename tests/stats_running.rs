@@ -11,8 +11,6 @@ use std::sync::mpsc::channel;
 use callpool::{TaskError, ThreadPool, WorkRequest};
 use common::{gate, within, Gate};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
 fn running(pool: &ThreadPool) -> usize {
     pool.stats().running
 }
@@ -53,8 +51,8 @@ fn a_fresh_pool_runs_nothing_though_its_workers_may_be_busy_looking() {
 }
 
 #[test]
-fn each_held_request_of_any_kind_counts_once_and_wait_leaves_zero() -> TestResult {
-    within("held requests", || -> Result<(), String> {
+fn each_held_request_of_any_kind_counts_once_and_wait_leaves_zero() {
+    within("held requests", || {
         let pool = ThreadPool::new(4);
         let gates = hold_workers(&pool, 4);
         assert_eq!(running(&pool), 4);
@@ -67,16 +65,14 @@ fn each_held_request_of_any_kind_counts_once_and_wait_leaves_zero() -> TestResul
         for held in &gates {
             held.open();
         }
-        pool.wait().map_err(|e| e.to_string())?;
+        pool.wait().unwrap();
         assert_eq!(running(&pool), 0);
-        Ok(())
-    })?;
-    Ok(())
+    });
 }
 
 #[test]
-fn zero_as_soon_as_a_ticket_or_a_collectors_outcome_is_heard() -> TestResult {
-    within("tickets and collectors", || -> Result<(), String> {
+fn zero_as_soon_as_a_ticket_or_a_collectors_outcome_is_heard() {
+    within("tickets and collectors", || {
         let pool = ThreadPool::new(2);
         for round in 0..200u64 {
             let ticket = pool.submit(|n: u64| n + 1, round).unwrap();
@@ -91,26 +87,24 @@ fn zero_as_soon_as_a_ticket_or_a_collectors_outcome_is_heard() -> TestResult {
 
             pool.put_request(WorkRequest::new(|n: u64| n, round))
                 .unwrap();
-            pool.wait().map_err(|e| e.to_string())?;
+            pool.wait().unwrap();
             assert_eq!(running(&pool), 0, "after wait {round}");
 
             pool.execute(|| {}).unwrap();
-            pool.wait().map_err(|e| e.to_string())?;
+            pool.wait().unwrap();
             assert_eq!(running(&pool), 0, "after an executed request {round}");
         }
-        Ok(())
-    })?;
-    Ok(())
+    });
 }
 
 #[test]
-fn a_panicking_or_failing_request_stops_counting() -> TestResult {
-    within("panics", || -> Result<(), String> {
+fn a_panicking_or_failing_request_stops_counting() {
+    within("panics", || {
         let pool = ThreadPool::builder()
             .workers(2)
             .quiet_panics(true)
             .build()
-            .map_err(|e| e.to_string())?;
+            .unwrap();
         let (tx, rx) = channel();
         for n in 0..20u32 {
             let tx = tx.clone();
@@ -133,21 +127,19 @@ fn a_panicking_or_failing_request_stops_counting() -> TestResult {
             .unwrap()
             .wait()
             .is_err());
-        pool.wait().map_err(|e| e.to_string())?;
+        pool.wait().unwrap();
         assert_eq!(rx.try_iter().count(), 14);
         assert_eq!(running(&pool), 0);
         let stats = pool.stats();
         assert_eq!((stats.panicked, stats.failed), (7 + 1 + 1, 7));
-        Ok(())
-    })?;
-    Ok(())
+    });
 }
 
 /// A worker whose request opens a scope on its own pool runs the scope's
 /// request itself while it waits: two requests, one thread, counted once.
 #[test]
-fn a_worker_running_requests_inside_its_own_wait_counts_once() -> TestResult {
-    within("nested", || -> Result<(), String> {
+fn a_worker_running_requests_inside_its_own_wait_counts_once() {
+    within("nested", || {
         let pool = ThreadPool::new(1);
         let inner = pool.new_handle();
         let (held, latch) = gate();
@@ -163,18 +155,16 @@ fn a_worker_running_requests_inside_its_own_wait_counts_once() -> TestResult {
         held.await_start();
         assert_eq!(running(&pool), 1);
         held.open();
-        pool.wait().map_err(|e| e.to_string())?;
+        pool.wait().unwrap();
         assert_eq!(running(&pool), 0);
-        Ok(())
-    })?;
-    Ok(())
+    });
 }
 
 /// A dismissed worker still running its request counts until it is done;
 /// once it has left, nothing of it stays in the count.
 #[test]
-fn a_dismissed_worker_counts_until_its_request_ends() -> TestResult {
-    within("dismissed", || -> Result<(), String> {
+fn a_dismissed_worker_counts_until_its_request_ends() {
+    within("dismissed", || {
         let pool = ThreadPool::new(2);
         let gates = hold_workers(&pool, 2);
         assert_eq!(pool.dismiss_workers(2), 2);
@@ -184,22 +174,20 @@ fn a_dismissed_worker_counts_until_its_request_ends() -> TestResult {
         }
         pool.join_all_dismissed_workers();
         assert_eq!((pool.stats().threads, running(&pool)), (0, 0));
-        pool.create_workers(1).map_err(|e| e.to_string())?;
+        pool.create_workers(1).unwrap();
         let again = hold_workers(&pool, 1);
         assert_eq!(running(&pool), 1);
         again[0].open();
-        pool.wait().map_err(|e| e.to_string())?;
+        pool.wait().unwrap();
         assert_eq!(running(&pool), 0);
-        Ok(())
-    })?;
-    Ok(())
+    });
 }
 
 /// The halves of a join that other workers take are pieces of their
 /// request, whose end alone is counted: once `wait` has returned, no
 /// worker that ran a half still counts as running.
 #[test]
-fn halves_of_joins_run_by_other_workers_leave_nothing_running() -> TestResult {
+fn halves_of_joins_run_by_other_workers_leave_nothing_running() {
     fn fib(cx: &callpool::Context<'_>, n: u64) -> u64 {
         if n < 2 {
             return n;
@@ -207,7 +195,7 @@ fn halves_of_joins_run_by_other_workers_leave_nothing_running() -> TestResult {
         let (a, b) = cx.join(|cx| fib(cx, n - 1), |cx| fib(cx, n - 2));
         a + b
     }
-    within("joins", || -> Result<(), String> {
+    within("joins", || {
         let pool = ThreadPool::new(3);
         for _ in 0..20 {
             let ticket = pool
@@ -219,13 +207,11 @@ fn halves_of_joins_run_by_other_workers_leave_nothing_running() -> TestResult {
                 18,
             ))
             .unwrap();
-            pool.wait().map_err(|e| e.to_string())?;
+            pool.wait().unwrap();
             // The ticket's and the request's own ends are heard; a worker
             // may still be finishing a half that lost its race (its join
             // ran it), so the count settles rather than drops at once.
             common::until(|| running(&pool) == 0);
         }
-        Ok(())
-    })?;
-    Ok(())
+    });
 }
