@@ -1286,8 +1286,10 @@ where
 
 impl<T, E> fmt::Debug for Collector<'_, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // As `pending()`: requests added from workers count too.
+        let added = self.added.as_ref().map_or(0, |added| added.len());
         f.debug_struct("Collector")
-            .field("pending", &self.pending.len())
+            .field("pending", &(self.pending.len() + added))
             .field("with_callbacks", &self.callbacks.len())
             .finish_non_exhaustive()
     }
@@ -1296,7 +1298,7 @@ impl<T, E> fmt::Debug for Collector<'_, T, E> {
 impl<T, E> fmt::Debug for Outcomes<'_, '_, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Outcomes")
-            .field("pending", &self.collector.pending.len())
+            .field("pending", &self.collector.pending())
             .finish()
     }
 }

@@ -1071,3 +1071,42 @@ fn a_panicking_half_of_a_collector_join_keeps_what_it_added() {
         assert!(matches!(root_outcome, Some(Err(TaskError::Panicked(_)))));
     });
 }
+
+/// A collector's `Debug` counts what `pending()` counts: requests added
+/// from workers too, before the collector has looked at them.
+#[test]
+fn debug_counts_added_requests_as_pending_does() {
+    within("collector debug", || {
+        let pool = ThreadPool::new(2);
+        let (held, latch) = gate();
+        let (added_tx, added) = std::sync::mpsc::channel();
+        let mut out = pool.collector::<u32>();
+        out.put_with_context(
+            move |cx: &callpool::CollectorContext<'_, u32>, n: u32| {
+                cx.add(
+                    move |n: u32| {
+                        latch.hold();
+                        n
+                    },
+                    n + 1,
+                )
+                .unwrap();
+                cx.add(|n: u32| n, n + 2).unwrap();
+                added_tx.send(()).unwrap();
+                n
+            },
+            1,
+        )
+        .unwrap();
+        added.recv().unwrap();
+        held.await_start();
+        assert_eq!(out.pending(), 3);
+        assert!(
+            format!("{out:?}").contains("pending: 3"),
+            "{out:?} against pending() = 3"
+        );
+        held.open();
+        assert_eq!(out.outcomes().count(), 3);
+        assert!(format!("{out:?}").contains("pending: 0"), "{out:?}");
+    });
+}
