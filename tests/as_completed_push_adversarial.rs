@@ -956,6 +956,69 @@ fn a_million_pushes_keep_the_set_small() {
     common::child_ran(NAME);
 }
 
+/// One slow ticket among ten thousand quick ones stretches the set's span
+/// (the oldest ticket not handed back to the newest); once it is handed
+/// back the span is short again, and so is the memory the set holds: what
+/// the long span took is given back, not kept for the rest of the loop.
+#[test]
+fn a_long_span_gives_its_memory_back() {
+    const NAME: &str = "a_long_span_gives_its_memory_back";
+    if !common::is_child(NAME, CHILD_ENV) {
+        common::run_in_child(NAME, CHILD_ENV);
+        return;
+    }
+    const QUICK: usize = 10_000;
+    let dog = Watchdog::new("a long span");
+    let pool = ThreadPool::new(2);
+    let (held, latch) = gate();
+    let slow = pool
+        .submit(
+            move |x: u64| {
+                latch.hold();
+                x
+            },
+            0,
+        )
+        .unwrap();
+    held.await_start();
+    let mut set = callpool::as_completed([slow]);
+    let quick = |i: usize| pool.submit(|x: u64| x, i as u64).unwrap();
+    // A few first, so that the set's first slots are made.
+    for i in 1..=8 {
+        assert_eq!(set.push(quick(i)), i);
+        assert_eq!(set.next(), Some((i, Ok(i as u64))));
+    }
+    let before = live();
+    for i in 9..9 + QUICK {
+        assert_eq!(set.push(quick(i)), i);
+        assert_eq!(set.next(), Some((i, Ok(i as u64))));
+        if i % 1_000 == 0 {
+            dog.tick();
+        }
+    }
+    let stretched = live();
+    // Sixteen bytes a slot, ten thousand slots at the least.
+    assert!(
+        stretched - before >= 16 * QUICK as isize,
+        "the span took {} bytes",
+        stretched - before
+    );
+    held.open();
+    assert_eq!(set.next(), Some((0, Ok(0))));
+    for i in 9 + QUICK..9 + QUICK + 8 {
+        assert_eq!(set.push(quick(i)), i);
+        assert_eq!(set.next(), Some((i, Ok(i as u64))));
+    }
+    let after = live();
+    assert!(
+        after - before <= 4 * 1024,
+        "the set still holds {} bytes of its long span (before {before}, stretched {stretched}, after {after})",
+        after - before
+    );
+    drop(dog);
+    common::child_ran(NAME);
+}
+
 /// A loop that puts each request through a handle of its own (made for it
 /// and dropped at once), on a pool with bounded result queues: the pool
 /// keeps nothing per handle gone, and neither may the set.

@@ -68,6 +68,10 @@ where
     set
 }
 
+/// Slots of a set's ticket span that are always kept, however short the
+/// span: below this, giving memory back is not worth its copy.
+const KEPT_SLOTS: usize = 64;
+
 /// The iterator of [`as_completed`]. [`try_next`](Self::try_next) looks
 /// without blocking, for a frame loop.
 #[must_use = "dropping it drops the tickets, which does not cancel their requests; their outcomes are dropped"]
@@ -120,6 +124,14 @@ impl<T, E> AsCompleted<T, E> {
         while let Some(None) = self.tickets.front() {
             self.tickets.pop_front();
             self.first_key += 1;
+        }
+        // A `VecDeque` never shrinks by itself: a set fed for ever would
+        // keep what its longest span ever took (one slow ticket among
+        // thousands of quick ones). Halved once a quarter full, its copies
+        // cost O(1) per ticket, amortized.
+        if self.tickets.capacity() > KEPT_SLOTS && self.tickets.len() * 4 < self.tickets.capacity()
+        {
+            self.tickets.shrink_to(self.tickets.len() * 2);
         }
         self.left -= 1;
         if let Some(unended) = &mut self.unended {
