@@ -19,7 +19,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::task::Poll;
 
-use callpool::{Closed, CollectorEmitter, PutError, RequestId, TaskError, ThreadPool};
+use callpool::{Closed, Collector, CollectorEmitter, PutError, RequestId, TaskError, ThreadPool};
 use common::{counter, gate, within};
 
 const DELIBERATE: &str = "collector streams adversarial: deliberate panic";
@@ -1263,17 +1263,23 @@ fn a_strangers_items_are_dropped_contained() {
         elsewhere.put_request(refused.into_request()).unwrap();
         elsewhere.close().unwrap();
         held.open();
-        let got: Vec<(RequestId, u32)> = items
-            .outcomes()
-            .map(|(id, item)| (id, item.unwrap().n))
-            .collect();
-        assert_eq!(got, [(ours, 0)]);
+        only_ours_come_out(&mut items, ours);
         assert_eq!(
             drops.load(Ordering::SeqCst),
             3,
             "each stranger's item dropped once"
         );
     });
+}
+
+/// Reads `items` to its end: only `ours`, whose value is bomb 0, comes
+/// out; what a stranger sent is not handed on.
+fn only_ours_come_out(items: &mut Collector<'_, Bomb>, ours: RequestId) {
+    let got: Vec<(RequestId, u32)> = items
+        .outcomes()
+        .map(|(id, item)| (id, item.unwrap().n))
+        .collect();
+    assert_eq!(got, [(ours, 0)]);
 }
 
 /// The same for a plain request refused and put again elsewhere: its
@@ -1310,11 +1316,7 @@ fn a_strangers_outcome_is_dropped_contained() {
         elsewhere.put_request(refused.into_request()).unwrap();
         elsewhere.close().unwrap();
         held.open();
-        let got: Vec<(RequestId, u32)> = items
-            .outcomes()
-            .map(|(id, item)| (id, item.unwrap().n))
-            .collect();
-        assert_eq!(got, [(ours, 0)]);
+        only_ours_come_out(&mut items, ours);
         assert_eq!(
             drops.load(Ordering::SeqCst),
             1,
