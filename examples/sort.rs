@@ -1,6 +1,7 @@
-//! Fork-join inside a request: a quicksort whose halves go to
-//! `Context::join`, beside the same quicksort on `rayon::join` and run
-//! serially, timed in the same run.
+//! Fork-join on the pool over a vector this thread owns: a quicksort put
+//! in with `ThreadPool::install`, whose halves go to `Context::join`,
+//! beside the same quicksort on `rayon::join` and run serially, timed in
+//! the same run.
 //!
 //! `cargo run --release --example sort`
 //!
@@ -9,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use callpool::{Context, ThreadPool, WorkRequest};
+use callpool::{Context, ThreadPool};
 
 const N: usize = 4_000_000;
 /// Slices this short are sorted serially: a join costs under a tenth of a
@@ -96,22 +97,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert!(serial == want, "the serial sort differs");
 
     let pool = ThreadPool::new(workers);
-    let (sorted_tx, sorted) = std::sync::mpsc::channel();
-    let mut v = input.clone();
+    let mut by_callpool = input.clone();
     let start = Instant::now();
-    pool.put_request(
-        WorkRequest::with_context(
-            move |cx: &Context<'_>, ()| {
-                callpool_sort(cx, &mut v);
-                v
-            },
-            (),
-        )
-        .on_result(move |_, v| sorted_tx.send(v).expect("main is waiting")),
-    )?;
-    pool.wait()?;
+    // `install` runs the first call on a worker, borrowing `by_callpool`,
+    // and returns once the whole sort has ended.
+    pool.install(|cx| callpool_sort(cx, &mut by_callpool))?;
     let callpool_time = start.elapsed();
-    let by_callpool = sorted.recv()?;
     assert!(by_callpool == want, "callpool's sort differs");
 
     let rayon_pool = rayon::ThreadPoolBuilder::new()

@@ -336,6 +336,86 @@ impl fmt::Display for ScopedPutError {
 
 impl std::error::Error for ScopedPutError {}
 
+/// Why [`ThreadPool::install`](crate::ThreadPool::install) or
+/// [`ThreadPool::join`](crate::ThreadPool::join) gave no value. The work
+/// borrows from the caller, so it is never handed back: it was dropped
+/// unrun by the time the call returned. (A panic in the work is not an
+/// `InstallError`: it passes on to the caller.)
+///
+/// # Examples
+///
+/// ```
+/// use callpool::{InstallError, ThreadPool};
+///
+/// let pool = ThreadPool::new(1);
+/// pool.close()?;
+/// let refused = pool.install(|_| 1);
+/// assert!(matches!(refused, Err(InstallError::ShutDown(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// The pool has been shut down: it refused the work.
+    ShutDown(RequestId),
+    /// The bounded request queue is full and the pool has no worker thread
+    /// left to empty it: it refused the work.
+    NoWorkers(RequestId),
+    /// The pool took the work but it never started: another handle's
+    /// [`shutdown_now`](crate::ThreadPool::shutdown_now) cancelled it
+    /// while it waited in the queue.
+    Cancelled(RequestId),
+}
+
+impl InstallError {
+    /// The id the work's request had.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::ThreadPool;
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// pool.close()?;
+    /// let err = pool.install(|_| ()).unwrap_err();
+    /// assert_eq!(err.to_string(), format!("pool is shut down (request {})", err.id()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn id(&self) -> RequestId {
+        match self {
+            InstallError::ShutDown(id)
+            | InstallError::NoWorkers(id)
+            | InstallError::Cancelled(id) => *id,
+        }
+    }
+}
+
+impl From<ScopedPutError> for InstallError {
+    fn from(refused: ScopedPutError) -> InstallError {
+        match refused {
+            ScopedPutError::ShutDown(id) => InstallError::ShutDown(id),
+            ScopedPutError::NoWorkers(id) => InstallError::NoWorkers(id),
+        }
+    }
+}
+
+impl fmt::Display for InstallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstallError::ShutDown(id) => write!(f, "pool is shut down (request {id})"),
+            InstallError::NoWorkers(id) => write!(
+                f,
+                "request queue is full and no worker can empty it (request {id})"
+            ),
+            InstallError::Cancelled(id) => {
+                write!(f, "request cancelled before it started (request {id})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InstallError {}
+
 /// Why [`ThreadPool::put_batch`](crate::ThreadPool::put_batch) queued none
 /// of a batch. Every request is handed back, in order.
 #[derive(Debug)]

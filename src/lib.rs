@@ -146,8 +146,8 @@ pub use collector_context::CollectorContext;
 pub use collector_stream::CollectorEmitter;
 pub use command::{CommandError, CommandOutput};
 pub use error::{
-    BatchError, BuildError, GlobalPoolError, PollError, PutError, ScopedPutError, ShutdownError,
-    SpawnError, TrySubmitError, WaitError,
+    BatchError, BuildError, GlobalPoolError, InstallError, PollError, PutError, ScopedPutError,
+    ShutdownError, SpawnError, TrySubmitError, WaitError,
 };
 pub use global::{configure_global, global};
 pub use handle::{Batch, Stats, ThreadPool, WeakPool};

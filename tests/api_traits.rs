@@ -15,9 +15,9 @@ use std::hash::Hash;
 
 use callpool::{
     AsCompleted, Batch, BatchError, BuildError, Builder, CancelHandle, Closed, CommandError,
-    CommandOutput, Completions, GlobalPoolError, InOrder, PollError, Progress, PutError, Request,
-    RequestId, ScopedPutError, ShutdownError, SpawnError, Stats, StreamRequest, TaskError,
-    ThreadPool, Ticket, Timing, TrySubmitError, WaitError, WeakPool, WorkRequest,
+    CommandOutput, Completions, GlobalPoolError, InOrder, InstallError, PollError, Progress,
+    PutError, Request, RequestId, ScopedPutError, ShutdownError, SpawnError, Stats, StreamRequest,
+    TaskError, ThreadPool, Ticket, Timing, TrySubmitError, WaitError, WeakPool, WorkRequest,
 };
 use callpool::{Collector, CollectorContext, CollectorEmitter, Context, Emitter, Outcomes, Scope};
 
@@ -54,6 +54,7 @@ fn values_are_copy_eq_hash() {
     value::<Progress>();
     value::<Closed>();
     value::<ScopedPutError>();
+    value::<InstallError>();
     value::<PollError>();
     value::<WaitError>();
     fn ordered<T: Ord + Display>() {}
@@ -77,6 +78,7 @@ fn defaults() {
 fn every_error_goes_into_a_boxed_send_sync_error() {
     error::<PutError>();
     error::<ScopedPutError>();
+    error::<InstallError>();
     error::<BatchError>();
     error::<PollError>();
     error::<WaitError>();

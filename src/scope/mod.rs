@@ -2,8 +2,10 @@
 //! callables and callbacks alike, and which [`ThreadPool::scope`] always
 //! drains and waits for before it returns. The lending itself (where
 //! callpool erases lifetimes, for scopes and for `Context::join`, and why
-//! that is sound) is `lend.rs`.
+//! that is sound) is `lend.rs`; `install.rs` builds `ThreadPool::install`
+//! and `ThreadPool::join` on a scope of one request.
 
+mod install;
 #[allow(unsafe_code)]
 pub(crate) mod lend;
 

@@ -1,0 +1,157 @@
+//! [`ThreadPool::install`] and [`ThreadPool::join`]: one piece of work
+//! that may borrow from the caller, run on the pool with a [`Context`],
+//! its value handed back to the caller (its panic resumed there). Built
+//! on a scope of one request, so the scope's lending, waiting and help
+//! from a waiting worker are what make it sound and deadlock-free.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::thread;
+
+use super::Scope;
+use crate::error::InstallError;
+use crate::handle::ThreadPool;
+use crate::request::{Context, TaskError};
+
+impl ThreadPool {
+    /// Runs `op` on one of the pool's workers, with that worker's
+    /// [`Context`], and returns its value: the way into the pool from a
+    /// thread that is not running a request, so that work from outside can
+    /// [`join`](Context::join), put children, or read its worker's state.
+    ///
+    /// `op` may borrow from the caller's stack, as in a
+    /// [`scope`](Self::scope) (it must be `Send`, and so must its value);
+    /// this call returns once `op` has ended. If `op` panics, the panic
+    /// passes on here, once `op` has ended, with its own payload (as
+    /// `rayon::ThreadPool::install`'s does). What `op` puts through its
+    /// context belongs to this handle, as any request's children do: this
+    /// call does not wait for them, `wait` does.
+    ///
+    /// Like a scope, called on one of this pool's workers it never waits
+    /// for itself: if no other worker has started `op`, the calling worker
+    /// runs it. A pool whose workers are all dismissed (and left open)
+    /// waits until workers are added.
+    ///
+    /// # Errors
+    ///
+    /// [`InstallError`] if the pool refuses the work (it has been shut
+    /// down, or its bounded queue is full with no worker left to empty
+    /// it), or if it was cancelled before it started (by another handle's
+    /// [`shutdown_now`](Self::shutdown_now); `cancel` and `cancel_queued`
+    /// do not reach it, as they do not reach a scope's requests). The
+    /// work has been dropped unrun by then.
+    ///
+    /// # Examples
+    ///
+    /// A sum over a slice this thread owns, split on the pool:
+    ///
+    /// ```
+    /// use callpool::{Context, ThreadPool};
+    ///
+    /// fn sum(cx: &Context<'_>, xs: &[u64]) -> u64 {
+    ///     if xs.len() <= 1_000 {
+    ///         return xs.iter().sum();
+    ///     }
+    ///     let (left, right) = xs.split_at(xs.len() / 2);
+    ///     let (a, b) = cx.join(|cx| sum(cx, left), |cx| sum(cx, right));
+    ///     a + b
+    /// }
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let xs: Vec<u64> = (1..=100_000).collect();
+    /// let total = pool.install(|cx| sum(cx, &xs))?; // borrows `xs`
+    /// assert_eq!(total, 100_000 * 100_001 / 2);
+    /// assert_eq!(xs.len(), 100_000); // still ours
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A panic in `op` comes out here:
+    ///
+    /// ```
+    /// use std::panic::{self, AssertUnwindSafe};
+    ///
+    /// let pool = callpool::ThreadPool::new(1);
+    /// let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+    ///     pool.install(|_| -> u32 { panic!("deliberate") })
+    /// }));
+    /// assert_eq!(caught.unwrap_err().downcast_ref::<&str>(), Some(&"deliberate"));
+    /// assert_eq!(pool.install(|_| 7)?, 7); // the pool goes on
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// What `op` borrows must outlive the call, and a value that is not
+    /// `Send` cannot go to a worker:
+    ///
+    /// ```compile_fail
+    /// use std::rc::Rc;
+    ///
+    /// let pool = callpool::ThreadPool::new(1);
+    /// let local = Rc::new(5);
+    /// let n = pool.install(|_| *local + 1); // `Rc` cannot be shared between threads
+    /// ```
+    pub fn install<'env, F, R>(&'env self, op: F) -> Result<R, InstallError>
+    where
+        F: FnOnce(&Context<'_>) -> R + Send + 'env,
+        R: Send + 'env,
+    {
+        // `op`'s value (or panic) lands here, on the caller's stack: the
+        // scope waits for the request, so the borrow cannot outlive it.
+        let mut ran: Option<thread::Result<R>> = None;
+        let slot = &mut ran;
+        let ended = self.scope(|s: &mut Scope<'_, '_, ()>| {
+            let id = s.put_with_context(
+                move |cx: &Context<'_>, ()| {
+                    // Caught here so that the caller gets the payload
+                    // itself, not the message a request's panic keeps.
+                    *slot = Some(panic::catch_unwind(AssertUnwindSafe(|| op(cx))));
+                },
+                (),
+            )?;
+            let mut outcome = None;
+            s.wait_with(|_, heard| outcome = Some(heard));
+            Ok::<_, InstallError>((id, outcome))
+        });
+        let (id, outcome) = ended?;
+        match ran {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(payload)) => panic::resume_unwind(payload),
+            // Never started: the only outcome a request that did not run
+            // can have here (a scope's request has no deadline).
+            None => {
+                debug_assert!(matches!(outcome, Some(Err(TaskError::Cancelled))));
+                Err(InstallError::Cancelled(id))
+            }
+        }
+    }
+
+    /// Runs `a` and `b` on the pool, in parallel where a worker is free,
+    /// and returns both values: [`Context::join`] from a thread that is not
+    /// running a request (it is `install(|cx| cx.join(a, b))`). Both may
+    /// borrow from the caller's stack; each gets a context of its own.
+    ///
+    /// # Errors
+    ///
+    /// As [`install`](Self::install). A panic in either half passes on
+    /// here once both have ended (`a`'s if both panic).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = callpool::ThreadPool::new(2);
+    /// let words = vec!["pool", "of", "threads"];
+    /// let (letters, longest) = pool.join(
+    ///     |_| words.iter().map(|w| w.len()).sum::<usize>(),
+    ///     |_| words.iter().copied().max_by_key(|w| w.len()),
+    /// )?;
+    /// assert_eq!((letters, longest), (13, Some("threads")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join<'env, A, B, RA, RB>(&'env self, a: A, b: B) -> Result<(RA, RB), InstallError>
+    where
+        A: FnOnce(&Context<'_>) -> RA + Send + 'env,
+        B: FnOnce(&Context<'_>) -> RB + Send + 'env,
+        RA: Send + 'env,
+        RB: Send + 'env,
+    {
+        self.install(move |cx| cx.join(a, b))
+    }
+}
