@@ -20,11 +20,29 @@ use crate::lookout::{self, Home};
 use crate::patience::Patience;
 use crate::request::task::TaskBox;
 use crate::request::{Context, RequestId, TaskError, WorkRequest};
-use crate::ticket::{sink_request, sink_request_ending, Arrived, Ending, OneOutcome, Piece};
+use crate::ticket::{sink_request_ending, Arrived, Ending, OneOutcome, Piece, Streamed};
 use crate::unwind::{self, Apart, FirstPanic};
 
 /// A callback kept on the collector's thread, keyed by its request's id.
 pub(crate) type LocalCallback<'a, T, E> = Box<dyn FnOnce(Result<T, TaskError<E>>) + 'a>;
+
+/// A stream's callback kept on the collector's thread: called for each
+/// item, then for the stream's error if it ends with one.
+pub(crate) type EachCallback<'a, T, E> = Box<dyn FnMut(Result<T, TaskError<E>>) + 'a>;
+
+/// What the collector keeps for a request put with a callback, until the
+/// request ends.
+enum Then<'a, T, E> {
+    /// The request's one outcome goes to it.
+    Once(LocalCallback<'a, T, E>),
+    /// A stream's items go to it, and its ending error: it stays until
+    /// the stream's end has been taken.
+    Each(EachCallback<'a, T, E>),
+}
+
+/// An outcome taken for a request pending here, and whether the request
+/// ends with it (`false`: a stream's item; the stream goes on).
+type Taken<T, E> = (Arrival<T, E>, bool);
 
 /// One outcome as the collector hands it on, with its request's id.
 type Arrival<T, E> = (RequestId, Result<T, TaskError<E>>);
@@ -100,7 +118,7 @@ pub struct Collector<'a, T, E = Infallible> {
     /// Requests added from workers (`CollectorContext::add`) whose ids are
     /// not in `pending` yet; made by the first `put_with_context`.
     added: Option<Arc<Added>>,
-    callbacks: HashMap<RequestId, LocalCallback<'a, T, E>>,
+    callbacks: HashMap<RequestId, Then<'a, T, E>>,
     /// The pool handle, if a blocked receive must look out for it
     /// (bounded results).
     home: Option<Arc<dyn Home>>,
@@ -325,7 +343,12 @@ where
         F: FnOnce(A) -> T + Send + 'static,
         A: Send + 'static,
     {
-        self.try_put_parts(callable, arg, |callable, arg| Ok(callable(arg)), None)
+        self.try_put_parts::<OneOutcome, _, _, _>(
+            callable,
+            arg,
+            |callable: F, arg, _: &Context<'_>| Ok(callable(arg)),
+            None,
+        )
     }
 
     /// [`try_put`](Self::try_put) for a callable that returns a `Result`,
@@ -355,7 +378,12 @@ where
         F: FnOnce(A) -> Result<T, E> + Send + 'static,
         A: Send + 'static,
     {
-        self.try_put_parts(callable, arg, |callable, arg| callable(arg), None)
+        self.try_put_parts::<OneOutcome, _, _, _>(
+            callable,
+            arg,
+            |callable: F, arg, _: &Context<'_>| callable(arg),
+            None,
+        )
     }
 
     /// Like [`put`](Self::put), but waits at most `timeout` for room in a
@@ -410,10 +438,10 @@ where
         F: FnOnce(A) -> T + Send + 'static,
         A: Send + 'static,
     {
-        self.try_put_parts(
+        self.try_put_parts::<OneOutcome, _, _, _>(
             callable,
             arg,
-            |callable, arg| Ok(callable(arg)),
+            |callable: F, arg, _: &Context<'_>| Ok(callable(arg)),
             Some(timeout),
         )
     }
@@ -448,22 +476,30 @@ where
         F: FnOnce(A) -> Result<T, E> + Send + 'static,
         A: Send + 'static,
     {
-        self.try_put_parts(callable, arg, |callable, arg| callable(arg), Some(timeout))
+        self.try_put_parts::<OneOutcome, _, _, _>(
+            callable,
+            arg,
+            |callable: F, arg, _: &Context<'_>| callable(arg),
+            Some(timeout),
+        )
     }
 
-    /// `try_put`'s and `put_timeout`'s way: `call(callable, arg)` on a
-    /// worker, or the two handed back if the put is refused (at once, or
+    /// `try_put`'s and `put_timeout`'s way (and their streams'):
+    /// `call(callable, arg, cx)` on a worker, for a request that ends as
+    /// `K` says, or the two handed back if the put is refused (at once, or
     /// after `timeout`).
-    fn try_put_parts<F, A>(
+    pub(crate) fn try_put_parts<K, F, A, G>(
         &mut self,
         callable: F,
         arg: A,
-        call: fn(F, A) -> Result<T, E>,
+        call: G,
         timeout: Option<Duration>,
     ) -> Result<RequestId, TrySubmitError<F, A>>
     where
+        K: Ending<T, E>,
         F: Send + 'static,
         A: Send + 'static,
+        G: FnOnce(F, A, &Context<'_>) -> Result<K::Returns, E> + Send + 'static,
     {
         // The parts stay reachable from here until the put has answered:
         // a refused request's come out again (a closure cannot be opened).
@@ -471,11 +507,11 @@ where
         // unrun (cancelled), their two `Drop`s never unwind together.
         let parts = Arc::new(std::sync::Mutex::new(Some((callable, Apart::new(arg)))));
         let theirs = Arc::clone(&parts);
-        let work = move |_: &Context<'_>| {
+        let work = move |cx: &Context<'_>| {
             let (callable, arg) = take_parts(&theirs).expect("taken back only from a refused put");
-            call(callable, arg.into_inner())
+            call(callable, arg.into_inner(), cx)
         };
-        let (id, task) = sink_request(work, &self.sender);
+        let (id, task) = sink_request_ending::<K, _, T, E>(work, &self.sender);
         // Counted before the put: a worker may finish it before the put
         // returns.
         self.pending.insert(id);
@@ -735,6 +771,33 @@ where
         K: Ending<T, E>,
         W: FnOnce(&Context<'_>) -> Result<K::Returns, E> + Send + 'static,
     {
+        self.put_kept::<K, W>(work, then.map(Then::Once))
+    }
+
+    /// Puts `work`, a stream whose items, and ending error if any, go to
+    /// `each` here; `each` is dropped once the stream's end is taken.
+    pub(crate) fn put_streamed_each<W>(
+        &mut self,
+        work: W,
+        each: EachCallback<'a, T, E>,
+    ) -> Result<RequestId, PutError>
+    where
+        W: FnOnce(&Context<'_>) -> Result<(), E> + Send + 'static,
+    {
+        self.put_kept::<Streamed, W>(work, Some(Then::Each(each)))
+    }
+
+    /// [`put_ending`](Self::put_ending) with what to keep here for the
+    /// request's outcomes, if anything.
+    fn put_kept<K, W>(
+        &mut self,
+        work: W,
+        then: Option<Then<'a, T, E>>,
+    ) -> Result<RequestId, PutError>
+    where
+        K: Ending<T, E>,
+        W: FnOnce(&Context<'_>) -> Result<K::Returns, E> + Send + 'static,
+    {
         let (id, task) = sink_request_ending::<K, W, T, E>(work, &self.sender);
         // Counted before the put: a worker may finish it before the put
         // returns.
@@ -775,7 +838,7 @@ where
     /// handles it: runs its callback if it has one (and returns
     /// `Some(None)`), or returns it. `None` once nothing is pending.
     fn next_arrival(&mut self) -> Option<Option<Arrival<T, E>>> {
-        let (id, outcome) = loop {
+        let taken = loop {
             self.count_added();
             if self.pending.is_empty() {
                 return None;
@@ -804,15 +867,15 @@ where
             // there, contained). A stream's end with nothing to hand on,
             // or what was dropped: look again.
             match piece {
-                Piece::End(outcome) if self.pending.remove(&id) => break (id, outcome),
+                Piece::End(outcome) if self.pending.remove(&id) => break ((id, outcome), true),
                 piece => {
-                    if let Some(arrival) = self.take_piece(id, piece) {
-                        break arrival;
+                    if let Some(taken) = self.take_piece(id, piece) {
+                        break taken;
                     }
                 }
             }
         };
-        Some(self.handle(id, outcome))
+        Some(self.handle(taken))
     }
 
     /// On one of its pool's workers (a collector or a scope inside a
@@ -841,14 +904,31 @@ where
         self.pool.help(|job| pending.contains(&job.id())) > 0
     }
 
-    /// Handles the outcome of `id`, a request pending here until now: runs
-    /// its callback if it has one (and returns `None`), or returns it.
-    fn handle(&mut self, id: RequestId, outcome: Result<T, TaskError<E>>) -> Option<Arrival<T, E>> {
+    /// Handles an outcome of `id`, a request pending here until now (or
+    /// still, for a stream's item): runs its callback if it has one (and
+    /// returns `None`), or returns it.
+    ///
+    /// Called in a timed request's callback, a callback run here reads no
+    /// timing (`hidden`): its request has none.
+    fn handle(&mut self, ((id, outcome), ends): Taken<T, E>) -> Option<Arrival<T, E>> {
+        if !ends {
+            // A stream's item: its callback stays for the next item, and
+            // for the end.
+            return match self.callbacks.get_mut(&id) {
+                Some(Then::Each(each)) => {
+                    crate::request::timing::hidden(|| each(outcome));
+                    None
+                }
+                _ => Some((id, outcome)),
+            };
+        }
         match self.callbacks.remove(&id) {
-            Some(then) => {
-                // Called in a timed request's callback, `then` reads no
-                // timing: its request has none.
+            Some(Then::Once(then)) => {
                 crate::request::timing::hidden(|| then(outcome));
+                None
+            }
+            Some(Then::Each(mut each)) => {
+                crate::request::timing::hidden(|| each(outcome));
                 None
             }
             None => Some((id, outcome)),
@@ -936,11 +1016,11 @@ where
             let Some(message) = self.take_message() else {
                 break;
             };
-            let Some((id, outcome)) = message else {
+            let Some(taken) = message else {
                 continue;
             };
             handled += 1;
-            if let Some((id, outcome)) = self.handle(id, outcome) {
+            if let Some((id, outcome)) = self.handle(taken) {
                 each(id, outcome);
             }
         }
@@ -953,10 +1033,10 @@ where
     fn next_arrived(&mut self) -> Option<Arrival<T, E>> {
         self.count_added();
         while !self.pending.is_empty() {
-            let Some((id, outcome)) = self.take_message()? else {
+            let Some(taken) = self.take_message()? else {
                 continue;
             };
-            if let Some(arrival) = self.handle(id, outcome) {
+            if let Some(arrival) = self.handle(taken) {
                 return Some(arrival);
             }
         }
@@ -966,7 +1046,7 @@ where
     /// One message off the receiver, without waiting: `None` when nothing
     /// is there, `Some(None)` for one that is not a pending request's
     /// outcome, or the outcome of one that stops being pending here.
-    fn take_message(&mut self) -> Option<Option<Arrival<T, E>>> {
+    fn take_message(&mut self) -> Option<Option<Taken<T, E>>> {
         let message = self.receiver.try_recv().ok()?;
         // `None`: a lookout's nudge, for a blocked receive only.
         let Some(arrived) = message else {
@@ -979,26 +1059,30 @@ where
 
     /// Counts what request `id` sent: an outcome counts it out and is
     /// returned; a stream's item is returned and leaves it pending; a
-    /// stream's end counts it out with nothing to return. Called after
+    /// stream's end counts it out with nothing to return, and drops the
+    /// stream's callback, if it has one (a panic in that drop passes
+    /// through, as one in the callback would). Called after
     /// `count_added`, so `id` is found pending if it was added. `None`
     /// too for what a request not pending sent: a refused put's, dropped
     /// (see `put_work`, and `not_ours`).
-    fn take_piece(&mut self, id: RequestId, piece: Piece<T, E>) -> Option<Arrival<T, E>> {
+    fn take_piece(&mut self, id: RequestId, piece: Piece<T, E>) -> Option<Taken<T, E>> {
         match piece {
             Piece::End(outcome) => {
                 if self.pending.remove(&id) {
-                    return Some((id, outcome));
+                    return Some(((id, outcome), true));
                 }
                 not_ours(outcome);
             }
             Piece::Item(item) => {
                 if self.pending.contains(&id) {
-                    return Some((id, Ok(item)));
+                    return Some(((id, Ok(item)), false));
                 }
                 not_ours(item);
             }
             Piece::Done => {
-                self.pending.remove(&id);
+                if self.pending.remove(&id) && !self.callbacks.is_empty() {
+                    drop(self.callbacks.remove(&id));
+                }
             }
         }
         None

@@ -247,7 +247,9 @@ where
 }
 
 /// A request whose outcome goes, with its id, to `outcomes` (a collector's
-/// channel) instead of to a ticket or callbacks.
+/// channel) instead of to a ticket or callbacks. The models' spelling of
+/// [`sink_request_ending`]`::<OneOutcome, ..>`, which the collector calls.
+#[cfg(all(test, any(loom, shuttle)))]
 pub(crate) fn sink_request<W, T, E>(
     work: W,
     outcomes: &flume::Sender<Option<Arrived<T, E>>>,
@@ -260,8 +262,10 @@ where
     sink_request_ending::<OneOutcome, W, T, E>(work, outcomes)
 }
 
-/// [`sink_request`] for a request that ends as `K` says: one outcome, or a
-/// stream's end after the items its work sent ([`send_item`]).
+/// A request whose outcome goes, with its id, to `outcomes` (a collector's
+/// channel) instead of to a ticket or callbacks, and that ends as `K`
+/// says: one outcome, or a stream's end after the items its work sent
+/// ([`send_item`]).
 pub(crate) fn sink_request_ending<K, W, T, E>(
     work: W,
     outcomes: &flume::Sender<Option<Arrived<T, E>>>,
