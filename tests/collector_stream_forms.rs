@@ -482,3 +482,40 @@ fn what_a_then_stream_adds_comes_out_of_outcomes() {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     });
 }
+
+/// A scope's then-streams: the callbacks borrow locals mutably, the
+/// callables borrow the caller's data, and the scope runs the callbacks
+/// for every item (and the error) before it returns, though the body took
+/// nothing.
+#[test]
+fn a_scopes_then_streams_are_handled_before_it_returns() {
+    common::hide_panics_starting_with(DELIBERATE);
+    within("scope then-streams", || {
+        let pool = ThreadPool::new(2);
+        let words: Vec<String> = (0..50).map(|i| format!("w{i}")).collect();
+        let mut lengths = Vec::new();
+        let mut failed = Vec::new();
+        pool.fallible_scope(|s| {
+            s.put_streaming_then(
+                |words: &[String], out: &CollectorEmitter<'_, usize, String>| {
+                    words.iter().try_for_each(|w| out.emit(w.len()))
+                },
+                &words[..],
+                |n| lengths.push(n),
+            )
+            .unwrap();
+            s.put_fallible_streaming_then(
+                |words: &[String], out: &CollectorEmitter<'_, usize, String>| {
+                    out.emit(words.len()).map_err(|e| e.to_string())?;
+                    Err(words[0].clone())
+                },
+                &words[..],
+                |n| failed.push(n),
+            )
+            .unwrap();
+        });
+        let expected: Vec<_> = words.iter().map(|w| Ok(w.len())).collect();
+        assert_eq!(lengths, expected);
+        assert_eq!(failed, [Ok(50), Err(TaskError::Failed("w0".to_string()))]);
+    });
+}

@@ -577,6 +577,133 @@ where
         self.lend_ending::<Streamed, _>(run, None)
     }
 
+    /// [`put_streaming`](Self::put_streaming) with a callback that stays
+    /// on this thread, as [`Collector::put_streaming_then`] puts one: each
+    /// item goes to `each`, in the order emitted, instead of coming out of
+    /// [`outcomes`](Collector::outcomes), and so does an ending error
+    /// (a panic part-way, or `Cancelled`), once, after them. The scope
+    /// runs `each` for whatever is left as it ends, and drops it once the
+    /// stream has ended. `each` may borrow from the caller, mutably too;
+    /// it holds its borrows until the scope ends (see
+    /// [`put_then`](Self::put_then)).
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put); `each` is dropped uncalled.
+    ///
+    /// # Panics
+    ///
+    /// As [`Collector::put_streaming_then`]: a panic in `each` passes
+    /// through the call that ran it (as the scope ends: out of the
+    /// `scope` call, once every request has ended), and `each` is called
+    /// again for the stream's next item.
+    ///
+    /// # Examples
+    ///
+    /// The callback counts into a local, mutably borrowed; the callables
+    /// borrow the text:
+    ///
+    /// ```
+    /// use callpool::{Closed, CollectorEmitter, ScopedPutError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let text = String::from("a bb ccc dddd");
+    /// let mut letters = 0;
+    /// pool.scope(|s| {
+    ///     s.put_streaming_then(|t: &str, out: &CollectorEmitter<'_, usize>| {
+    ///         t.split(' ').try_for_each(|word| out.emit(word.len()))
+    ///     }, &text[..], |n| letters += n.unwrap())?;
+    ///     Ok::<_, ScopedPutError>(())
+    /// })?;
+    /// assert_eq!(letters, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_streaming_then<F, A, C>(
+        &mut self,
+        callable: F,
+        arg: A,
+        each: C,
+    ) -> Result<RequestId, ScopedPutError>
+    where
+        F: FnOnce(A, &CollectorEmitter<'_, T, E>) -> Result<(), Closed> + Send + 'env,
+        A: Send + 'env,
+        C: FnMut(Result<T, TaskError<E>>) + 'env,
+    {
+        let outcomes = self.collector.sender().clone();
+        let run = collector_stream::streaming(callable, arg, outcomes, self.collector.added());
+        self.lend_streamed_each(
+            move |cx: &Context<'_>| collector_stream::stopped(run(cx)),
+            each,
+        )
+    }
+
+    /// [`put_streaming_then`](Self::put_streaming_then) for a callable
+    /// that may fail: an `Err(e)` part-way goes to `each` after the items
+    /// emitted before it, as [`TaskError::Failed(e)`](TaskError::Failed),
+    /// once.
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put); `each` is dropped uncalled.
+    ///
+    /// # Panics
+    ///
+    /// As [`put_streaming_then`](Self::put_streaming_then).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{CollectorEmitter, TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let words = String::from("1 2 x 4");
+    /// let mut seen = Vec::new();
+    /// pool.fallible_scope(|s| {
+    ///     s.put_fallible_streaming_then(|text: &str, out: &CollectorEmitter<'_, u32, String>| {
+    ///         for word in text.split(' ') {
+    ///             let n = word.parse().map_err(|_| format!("bad {word}"))?;
+    ///             out.emit(n).map_err(|e| e.to_string())?;
+    ///         }
+    ///         Ok(())
+    ///     }, &words[..], |outcome| seen.push(outcome)).unwrap();
+    /// });
+    /// assert_eq!(seen, [Ok(1), Ok(2), Err(TaskError::Failed("bad x".to_string()))]);
+    /// ```
+    pub fn put_fallible_streaming_then<F, A, C>(
+        &mut self,
+        callable: F,
+        arg: A,
+        each: C,
+    ) -> Result<RequestId, ScopedPutError>
+    where
+        F: FnOnce(A, &CollectorEmitter<'_, T, E>) -> Result<(), E> + Send + 'env,
+        A: Send + 'env,
+        C: FnMut(Result<T, TaskError<E>>) + 'env,
+    {
+        let outcomes = self.collector.sender().clone();
+        let run = collector_stream::streaming(callable, arg, outcomes, self.collector.added());
+        self.lend_streamed_each(run, each)
+    }
+
+    /// [`lend_ending`](Self::lend_ending) for a stream whose items go to
+    /// `each`.
+    fn lend_streamed_each<W, C>(&mut self, work: W, each: C) -> Result<RequestId, ScopedPutError>
+    where
+        W: FnOnce(&Context<'_>) -> Result<(), E> + Send + 'env,
+        C: FnMut(Result<T, TaskError<E>>) + 'env,
+    {
+        let lent = self.loans.lend(work);
+        self.collector
+            .put_streamed_each(move |cx: &Context<'_>| lent.run(cx), Box::new(each))
+            .map_err(|refused| {
+                let err = ScopedPutError::from_refused(&refused);
+                // As in `lend_ending`: the lent work must not leave the
+                // scope, so it goes here (its loan with it).
+                drop(refused);
+                err
+            })
+    }
+
     fn lend<W>(
         &mut self,
         work: W,
