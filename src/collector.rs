@@ -30,8 +30,8 @@ pub(crate) type LocalCallback<'a, T, E> = Box<dyn FnOnce(Result<T, TaskError<E>>
 /// item, then for the stream's error if it ends with one.
 pub(crate) type EachCallback<'a, T, E> = Box<dyn FnMut(Result<T, TaskError<E>>) + 'a>;
 
-/// What the collector keeps for a request put with a callback, until the
-/// request ends.
+/// The callback a request is put with, for the collector to keep until
+/// the request ends.
 enum Then<'a, T, E> {
     /// The request's one outcome goes to it.
     Once(LocalCallback<'a, T, E>),
@@ -118,7 +118,11 @@ pub struct Collector<'a, T, E = Infallible> {
     /// Requests added from workers (`CollectorContext::add`) whose ids are
     /// not in `pending` yet; made by the first `put_with_context`.
     added: Option<Arc<Added>>,
-    callbacks: HashMap<RequestId, Then<'a, T, E>>,
+    callbacks: HashMap<RequestId, LocalCallback<'a, T, E>>,
+    /// The streams' callbacks (`put_streaming_then`), apart from the
+    /// others: a one-outcome request's look at `callbacks` stays what it
+    /// would be without streams.
+    each_callbacks: HashMap<RequestId, EachCallback<'a, T, E>>,
     /// The pool handle, if a blocked receive must look out for it
     /// (bounded results).
     home: Option<Arc<dyn Home>>,
@@ -189,6 +193,7 @@ impl<'a, T, E> Collector<'a, T, E> {
             pending: HashSet::new(),
             added: None,
             callbacks: HashMap::new(),
+            each_callbacks: HashMap::new(),
             home: pool.home(),
             patience: Patience::new(),
         }
@@ -804,8 +809,14 @@ where
         self.pending.insert(id);
         match self.pool.put_request_or_panic(WorkRequest::from_task(task)) {
             Ok(Ok(id)) => {
-                if let Some(then) = then {
-                    self.callbacks.insert(id, then);
+                match then {
+                    Some(Then::Once(then)) => {
+                        self.callbacks.insert(id, then);
+                    }
+                    Some(Then::Each(each)) => {
+                        self.each_callbacks.insert(id, each);
+                    }
+                    None => {}
                 }
                 Ok(id)
             }
@@ -914,25 +925,29 @@ where
         if !ends {
             // A stream's item: its callback stays for the next item, and
             // for the end.
-            return match self.callbacks.get_mut(&id) {
-                Some(Then::Each(each)) => {
+            return match self.each_callbacks.get_mut(&id) {
+                Some(each) => {
                     crate::request::timing::hidden(|| each(outcome));
                     None
                 }
-                _ => Some((id, outcome)),
+                None => Some((id, outcome)),
             };
         }
-        match self.callbacks.remove(&id) {
-            Some(Then::Once(then)) => {
+        // Looked at first: a map's `remove` hashes the id even when the
+        // map is empty, as it is for requests put without a callback.
+        if !self.callbacks.is_empty() {
+            if let Some(then) = self.callbacks.remove(&id) {
                 crate::request::timing::hidden(|| then(outcome));
-                None
+                return None;
             }
-            Some(Then::Each(mut each)) => {
-                crate::request::timing::hidden(|| each(outcome));
-                None
-            }
-            None => Some((id, outcome)),
         }
+        if !self.each_callbacks.is_empty() {
+            if let Some(mut each) = self.each_callbacks.remove(&id) {
+                crate::request::timing::hidden(|| each(outcome));
+                return None;
+            }
+        }
+        Some((id, outcome))
     }
 
     /// Handles the outcomes that have arrived, without waiting for more:
@@ -1080,8 +1095,8 @@ where
                 not_ours(item);
             }
             Piece::Done => {
-                if self.pending.remove(&id) && !self.callbacks.is_empty() {
-                    drop(self.callbacks.remove(&id));
+                if self.pending.remove(&id) && !self.each_callbacks.is_empty() {
+                    drop(self.each_callbacks.remove(&id));
                 }
             }
         }
@@ -1332,6 +1347,9 @@ impl<T, E> Drop for Collector<'_, T, E> {
         for (_, then) in self.callbacks.drain() {
             unwind::drop_contained("a collector callback that never ran", then);
         }
+        for (_, each) in self.each_callbacks.drain() {
+            unwind::drop_contained("a stream's collector callback", each);
+        }
     }
 }
 
@@ -1374,7 +1392,10 @@ impl<T, E> fmt::Debug for Collector<'_, T, E> {
         let added = self.added.as_ref().map_or(0, |added| added.len());
         f.debug_struct("Collector")
             .field("pending", &(self.pending.len() + added))
-            .field("with_callbacks", &self.callbacks.len())
+            .field(
+                "with_callbacks",
+                &(self.callbacks.len() + self.each_callbacks.len()),
+            )
             .finish_non_exhaustive()
     }
 }
