@@ -57,8 +57,10 @@ type Arrival<T, E> = (RequestId, Result<T, TaskError<E>>);
 /// the thread that owns the collector: an iterator
 /// ([`outcomes`](Self::outcomes)), one `FnMut` handler
 /// ([`wait_with`](Self::wait_with)), or a callback given with the request
-/// ([`put_then`](Self::put_then)) that may borrow local state, hold an
-/// `Rc`, and mutate what it captures: it is neither `Send` nor `'static`.
+/// ([`put_then`](Self::put_then), or
+/// [`put_streaming_then`](Self::put_streaming_then) for each item of a
+/// stream) that may borrow local state, hold an `Rc`, and mutate what it
+/// captures: it is neither `Send` nor `'static`.
 /// The collector's outcomes never mix with the handle's callbacks, and the
 /// handle's `pending` does not count them: the collector counts its own.
 ///
