@@ -383,13 +383,7 @@ where
         F: FnOnce(A, &CollectorEmitter<'_, T, E>) -> Result<(), Closed> + Send + 'static,
         A: Send + 'static,
     {
-        let call = emitting(self.sender().clone(), self.added());
-        self.try_put_parts::<Streamed, _, _, _>(
-            callable,
-            arg,
-            move |callable: F, arg, cx: &Context<'_>| stopped(call(callable, arg, cx)),
-            None,
-        )
+        self.try_put_stream(callable, arg, None)
     }
 
     /// [`try_put_streaming`](Self::try_put_streaming) for a callable that
@@ -484,13 +478,7 @@ where
         F: FnOnce(A, &CollectorEmitter<'_, T, E>) -> Result<(), Closed> + Send + 'static,
         A: Send + 'static,
     {
-        let call = emitting(self.sender().clone(), self.added());
-        self.try_put_parts::<Streamed, _, _, _>(
-            callable,
-            arg,
-            move |callable: F, arg, cx: &Context<'_>| stopped(call(callable, arg, cx)),
-            Some(timeout),
-        )
+        self.try_put_stream(callable, arg, Some(timeout))
     }
 
     /// [`put_streaming_timeout`](Self::put_streaming_timeout) for a
@@ -538,6 +526,27 @@ where
     {
         let call = emitting(self.sender().clone(), self.added());
         self.try_put_parts::<Streamed, _, _, _>(callable, arg, call, Some(timeout))
+    }
+
+    /// The try and timeout forms of `put_streaming`: an infallible
+    /// stream's `Closed` ends it as a return does.
+    fn try_put_stream<F, A>(
+        &mut self,
+        callable: F,
+        arg: A,
+        timeout: Option<Duration>,
+    ) -> Result<RequestId, TrySubmitError<F, A>>
+    where
+        F: FnOnce(A, &CollectorEmitter<'_, T, E>) -> Result<(), Closed> + Send + 'static,
+        A: Send + 'static,
+    {
+        let call = emitting(self.sender().clone(), self.added());
+        self.try_put_parts::<Streamed, _, _, _>(
+            callable,
+            arg,
+            move |callable: F, arg, cx: &Context<'_>| stopped(call(callable, arg, cx)),
+            timeout,
+        )
     }
 
     /// [`put_streaming`](Self::put_streaming) with a callback that stays
