@@ -1320,17 +1320,20 @@ where
 {
     /// Handles everything pending, as a scope ends: callbacks run, other
     /// outcomes are dropped (errors logged). A panicking callback does not
-    /// stop the others; the first panic is returned.
+    /// stop the others; the first panic is returned. An unread outcome is
+    /// a user value the scope lets go of, as a dropped collector does: a
+    /// panic in its `Drop` is contained and logged, not the scope's.
     pub(crate) fn drain(&mut self) -> Result<(), Box<dyn std::any::Any + Send>> {
         let mut first_panic = FirstPanic::default();
         while !self.pending.is_empty() {
             first_panic.catch("a scope's callback", || {
                 self.wait_with(|id, outcome| {
-                    if let Err(err) = outcome {
+                    if let Err(err) = &outcome {
                         log::error!(
                             "callpool: scoped request {id} failed and has no callback: {err:?}"
                         );
                     }
+                    unwind::drop_contained("a scope's unread outcome", outcome);
                 });
             });
         }

@@ -1261,3 +1261,40 @@ fn a_collector_try_put_cancelled_unrun_drops_its_callable_and_argument_apart() {
     );
     common::child_ran(NAME);
 }
+
+/// A scope ends with outcomes nobody read: it drops them, as a dropped
+/// collector does, and two of them panicking in `Drop` are each contained
+/// (logged), so the scope returns its body's value, and every outcome is
+/// dropped exactly once. (Uncontained, the first panic passed out of the
+/// scope as if a callback had panicked.)
+#[test]
+fn a_scopes_unread_outcomes_that_panic_when_dropped_do_not_panic_the_scope() {
+    quiet();
+    common::logs::install();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let pool = ThreadPool::new(2);
+    let marker = "a scope's unread outcome";
+    let returned = common::within_here("the scope", || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.scope(|s| {
+                for n in 0..=2 {
+                    let dropped = Arc::clone(&dropped);
+                    // Outcomes 1 and 2 panic when dropped; 0 does not.
+                    s.put(move |n: u32| LoudOutcome(n, dropped), n).unwrap();
+                }
+                "the body's value"
+            })
+        }))
+    });
+    assert_eq!(
+        returned.ok(),
+        Some("the body's value"),
+        "a panic escaped the scope"
+    );
+    assert_eq!(dropped.load(Ordering::SeqCst), 3, "each dropped once");
+    let logged = common::logs::records()
+        .into_iter()
+        .filter(|(_, text)| text.contains(marker) && text.contains(BOMB))
+        .count();
+    assert_eq!(logged, 2, "each contained panic is logged");
+}

@@ -62,7 +62,9 @@ impl ThreadPool {
     /// puts, take the outcomes with [`wait_with`](Collector::wait_with)
     /// instead, or share the local through a `RefCell`).
     /// Outcomes without a callback are dropped, and an error among those is
-    /// logged at error level; [`wait_with`](Collector::wait_with) or
+    /// logged at error level (as is a panic in one's `Drop`, which goes no
+    /// further, as when a [`Collector`] is dropped);
+    /// [`wait_with`](Collector::wait_with) or
     /// [`outcomes`](Collector::outcomes) inside the body take them.
     ///
     /// A panic in `body` or in a callback passes on once every request has
