@@ -158,7 +158,7 @@ pub use request::{
     make_requests_with_input, Closed, Context, Emitter, Request, RequestId, StreamRequest,
     TaskError, Timing, WorkRequest,
 };
-pub use scope::Scope;
+pub use scope::{Scope, ScopeContext};
 pub use ticket::{as_completed, AsCompleted, CancelHandle, Ticket};
 pub use window::{Completions, InOrder};
 

@@ -18,6 +18,26 @@
 //! (`for<'l>`), so no type outside the body can name it, and `Loans` is
 //! invariant in `'l` and in `'env`.
 //!
+//! Lent work may lend in turn, from a worker (a scope's request that puts
+//! requests into its own scope, `ScopeContext`): it carries a [`Lender`],
+//! made by [`Loans::lender`], which counts on the same latch. A lend made
+//! so is counted while the lending work runs, so while that work's own
+//! loan is still out (it goes back only after the work is dropped, and the
+//! work is running): the count never falls to zero between the two, and
+//! `with_loans`'s wait cannot end early. By induction over the tree, while
+//! anything lent can still lend, the count is above zero. A `Lender` has
+//! no brand, so the crate keeps it where one cannot be misused: it lives
+//! only inside work lent from its own `Loans` (which is dropped, with it,
+//! before that work's loan goes back), and user code sees it only through
+//! a `&ScopeContext` whose lifetime the callable must accept for every
+//! choice (its own brand), that is invariant in `'env` (a borrow of the
+//! callable's own locals, shorter than `'env`, cannot be lent) and that is
+//! neither `Send` nor `Sync` (it stays on the worker, inside the call).
+//! `Lender` itself is `Send` and `Sync` (an `Arc` of a mutex and a
+//! condition variable, and a `PhantomData` of a function pointer), so the
+//! work that carries it may go to any worker, and a join's halves may
+//! share one.
+//!
 //! A `Lent` that is never dropped (leaked) keeps `with_loans` waiting for
 //! ever: a hang, never a dangling borrow.
 //!
@@ -116,21 +136,73 @@ impl<'env> Loans<'_, 'env> {
     /// Makes `work`, which may borrow for `'env`, into `'static` work that
     /// gives its loan back once it is dropped.
     pub(crate) fn lend<R>(&self, work: impl FnOnce(&Context<'_>) -> R + Send + 'env) -> Lent<R> {
-        self.latch.out().loans += 1;
-        let work: Work<'env, R> = Box::new(work);
-        // SAFETY: only the lifetime bound of the trait object changes (same
-        // layout, same vtable). The box is dropped, run or not, before
-        // `Lent::drop` gives the loan back, and `with_loans` (whose
-        // `'env` outlives its whole call) waits for every loan, so nothing
-        // the work borrows is used after `'env`. Only `with_loans` makes a
-        // `Loans`, which cannot outlive its call (the brand) nor pass for a
-        // shorter `'env` (invariance), so `'env` is always that call's.
-        #[allow(unsafe_code)]
-        let work: Work<'static, R> = unsafe { std::mem::transmute(work) };
-        Lent {
-            work: Some(work),
+        lend(&self.latch, work)
+    }
+
+    /// A [`Lender`] on this call's latch, to move into work lent from
+    /// here, so that it can lend in its turn from its worker.
+    pub(crate) fn lender(&self) -> Lender<'env> {
+        Lender {
             latch: Arc::clone(&self.latch),
+            env: PhantomData,
         }
+    }
+}
+
+/// The right to lend for `'env` from inside lent work, on a worker: the
+/// same latch as the [`Loans`] that made it, without the brand. Sound only
+/// where the crate keeps it (see the module's doc): moved into work lent
+/// from its own `Loans` or `Lender`, and handed to user code only by
+/// reference, behind a `ScopeContext`, while that work runs.
+#[derive(Debug)]
+pub(crate) struct Lender<'env> {
+    latch: Arc<Latch>,
+    /// Invariant in `'env`, as `Loans` is: a `Lender<'env>` must never pass
+    /// for a `Lender<'shorter>`, or lent work could lend a borrow of its
+    /// own locals, which die before its children end.
+    env: PhantomData<fn(&'env ()) -> &'env ()>,
+}
+
+impl<'env> Lender<'env> {
+    /// As [`Loans::lend`]. Called only while the work that holds this
+    /// lender runs, so while that work's own loan is out: the count this
+    /// adds to is above zero, and `with_loans`'s wait cannot end before
+    /// the new loan is back.
+    pub(crate) fn lend<R>(&self, work: impl FnOnce(&Context<'_>) -> R + Send + 'env) -> Lent<R> {
+        lend(&self.latch, work)
+    }
+
+    /// Another lender on the same latch, for a child's work to carry.
+    pub(crate) fn lender(&self) -> Lender<'env> {
+        Lender {
+            latch: Arc::clone(&self.latch),
+            env: PhantomData,
+        }
+    }
+}
+
+/// Counts a loan on `latch` and makes `work` `'static`.
+fn lend<'env, R>(
+    latch: &Arc<Latch>,
+    work: impl FnOnce(&Context<'_>) -> R + Send + 'env,
+) -> Lent<R> {
+    latch.out().loans += 1;
+    let work: Work<'env, R> = Box::new(work);
+    // SAFETY: only the lifetime bound of the trait object changes (same
+    // layout, same vtable). The box is dropped, run or not, before
+    // `Lent::drop` gives the loan back, and `with_loans` (whose `'env`
+    // outlives its whole call) waits for every loan, so nothing the work
+    // borrows is used after `'env`. The latch is that call's: only
+    // `with_loans` makes a `Loans`, which cannot outlive its call (the
+    // brand) nor pass for a shorter `'env` (invariance). A `Lender` on it
+    // (invariant in `'env` too) lends only while the lent work that holds
+    // it runs: the loan counted here is counted before that work's own
+    // goes back, so the wait cannot see zero loans in between.
+    #[allow(unsafe_code)]
+    let work: Work<'static, R> = unsafe { std::mem::transmute(work) };
+    Lent {
+        work: Some(work),
+        latch: Arc::clone(latch),
     }
 }
 

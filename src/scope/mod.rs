@@ -6,6 +6,7 @@
 //! and `ThreadPool::join` on a scope of one request.
 
 mod install;
+mod context;
 #[allow(unsafe_code)]
 pub(crate) mod lend;
 
@@ -22,6 +23,7 @@ use crate::request::context::Closed;
 use crate::request::{Context, RequestId, TaskError};
 use crate::ticket::{Ending, OneOutcome, Streamed};
 use crate::unwind::Apart;
+pub use context::ScopeContext;
 use lend::Loans;
 
 /// The requests of one [`ThreadPool::scope`] call: put work that borrows
@@ -385,6 +387,107 @@ where
         )
     }
 
+    /// [`put`](Self::put) for a callable that is given a
+    /// [`ScopeContext`], through which it puts more requests into this
+    /// scope that may borrow for `'env` too, and those in turn: a walk over
+    /// a tree the caller owns, each node's request putting its children's,
+    /// as `rayon::Scope::spawn` nests. Every request put so is pending here
+    /// from the moment it is put: its outcome comes out of
+    /// [`outcomes`](Collector::outcomes) (or `wait_with`, `next_outcome`)
+    /// on this thread, and the scope ends only once all of them have.
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    ///
+    /// # Examples
+    ///
+    /// A depth-first walk over a borrowed tree, one request per node,
+    /// the sum read here:
+    ///
+    /// ```
+    /// use callpool::{ScopeContext, ThreadPool};
+    ///
+    /// /// Node `i`'s children are `2i+1` and `2i+2`, below `nodes.len()`.
+    /// fn visit<'env>(sc: &ScopeContext<'_, 'env, u64>, (nodes, i): (&'env [u64], usize)) -> u64 {
+    ///     for child in [2 * i + 1, 2 * i + 2] {
+    ///         if child < nodes.len() {
+    ///             sc.put_scoped(visit, (nodes, child)).expect("the pool is open");
+    ///         }
+    ///     }
+    ///     nodes[i]
+    /// }
+    ///
+    /// let pool = ThreadPool::new(4);
+    /// let nodes: Vec<u64> = (1..=1_023).collect(); // a full tree of depth 10
+    /// let (mut count, mut sum) = (0, 0);
+    /// pool.scope(|s| {
+    ///     s.put_scoped(visit, (&nodes[..], 0))?;
+    ///     s.wait_with(|_, value| {
+    ///         count += 1;
+    ///         sum += value.unwrap();
+    ///     });
+    ///     Ok::<_, callpool::ScopedPutError>(())
+    /// })?;
+    /// assert_eq!((count, sum), (1_023, 1_023 * 1_024 / 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_scoped<F, A>(&mut self, callable: F, arg: A) -> Result<RequestId, ScopedPutError>
+    where
+        F: FnOnce(&ScopeContext<'_, 'env, T, E>, A) -> T + Send + 'env,
+        A: Send + 'env,
+    {
+        let run = self.scoped(callable, arg);
+        self.lend(move |cx: &Context<'_>| Ok(run(cx)), None)
+    }
+
+    /// [`put_scoped`](Self::put_scoped) for a callable that returns a
+    /// `Result`: an `Err(e)` comes back as
+    /// [`TaskError::Failed(e)`](TaskError::Failed).
+    ///
+    /// # Errors
+    ///
+    /// As [`put`](Self::put).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{ScopeContext, TaskError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2);
+    /// let lines = vec![String::from("1 2"), String::from("3 x")];
+    /// let (mut sum, mut bad) = (0, Vec::new());
+    /// pool.fallible_scope(|s| {
+    ///     for line in &lines {
+    ///         s.put_fallible_scoped(|sc: &ScopeContext<'_, '_, u32, String>, line: &String| {
+    ///             for word in line.split(' ') {
+    ///                 sc.put_fallible(|w: &str| w.parse().map_err(|_| format!("bad {w}")), word)
+    ///                     .map_err(|e| e.to_string())?;
+    ///             }
+    ///             Ok(0)
+    ///         }, line).unwrap();
+    ///     }
+    ///     s.wait_with(|_, outcome| match outcome {
+    ///         Ok(n) => sum += n,
+    ///         Err(TaskError::Failed(why)) => bad.push(why),
+    ///         Err(other) => panic!("{other}"),
+    ///     });
+    /// });
+    /// assert_eq!((sum, bad), (6, vec!["bad x".to_string()]));
+    /// ```
+    pub fn put_fallible_scoped<F, A>(
+        &mut self,
+        callable: F,
+        arg: A,
+    ) -> Result<RequestId, ScopedPutError>
+    where
+        F: FnOnce(&ScopeContext<'_, 'env, T, E>, A) -> Result<T, E> + Send + 'env,
+        A: Send + 'env,
+    {
+        let run = self.scoped(callable, arg);
+        self.lend(run, None)
+    }
+
     /// [`put`](Self::put) with a callback for the outcome, run on this
     /// thread when the scope handles it (in
     /// [`wait_with`](Collector::wait_with), [`outcomes`](Collector::outcomes)
@@ -704,6 +807,26 @@ where
                 drop(refused);
                 err
             })
+    }
+
+    /// The work of a request given a [`ScopeContext`] of this scope.
+    fn scoped<F, A, R>(
+        &mut self,
+        callable: F,
+        arg: A,
+    ) -> impl FnOnce(&Context<'_>) -> R + Send + 'env
+    where
+        F: FnOnce(&ScopeContext<'_, 'env, T, E>, A) -> R + Send + 'env,
+        A: Send + 'env,
+    {
+        let outcomes = self.collector.sender().clone();
+        context::scoped(
+            callable,
+            arg,
+            outcomes,
+            self.collector.added(),
+            self.loans.lender(),
+        )
     }
 
     fn lend<W>(
