@@ -49,7 +49,9 @@
 //! [`Batch`] with progress, cancel and a batch-done callback;
 //! [`ThreadPool::collector`] and [`ThreadPool::scope`] take outcomes back
 //! typed, with callbacks that stay on your thread (neither `Send` nor
-//! `'static`); a [`Scope`]'s callables may borrow from your stack too. A
+//! `'static`); a [`Scope`]'s callables may borrow from your stack too,
+//! and one put with [`Scope::put_scoped`] can put more that borrow into
+//! the same scope through its [`ScopeContext`]. A
 //! collector's request can add requests to it
 //! ([`Collector::put_with_context`]) and emit any number of its items
 //! ([`Collector::put_streaming`]), all read as one iterator. The
