@@ -552,6 +552,7 @@ fn walk_flat(fan: usize, leaves: usize) {
                             for hit in group {
                                 sc.put(
                                     |hit: &AtomicUsize| {
+                                        // Read after the scope, which waited for it.
                                         hit.fetch_add(1, Ordering::Relaxed);
                                         1
                                     },
