@@ -5,8 +5,8 @@
 //! that is sound) is `lend.rs`; `install.rs` builds `ThreadPool::install`
 //! and `ThreadPool::join` on a scope of one request.
 
-mod install;
 mod context;
+mod install;
 #[allow(unsafe_code)]
 pub(crate) mod lend;
 
