@@ -789,3 +789,61 @@ fn a_batch_refused_by_a_shutdown_hands_back_its_member_against_a_racing_put() {
         }
     });
 }
+
+/// A batch counts its own requests only: what a member puts through its
+/// `Context` is the handle's. The batch completes, and its done callback
+/// runs, while those children are still held at a gate; the handle's
+/// `pending` counts them, and `wait` covers them.
+#[test]
+fn a_members_children_are_the_handles_not_the_batchs() {
+    use callpool::Context;
+    use common::one_way::{Gate, OpenOnDrop};
+    use std::sync::atomic::AtomicUsize;
+
+    within("batch with children", || {
+        let pool = ThreadPool::new(2);
+        let gate = Arc::new(Gate::default());
+        let _open = OpenOnDrop(Arc::clone(&gate));
+        let children_ended = Arc::new(AtomicUsize::new(0));
+        let members: Vec<_> = (0..2)
+            .map(|_| {
+                let (gate, ended) = (Arc::clone(&gate), Arc::clone(&children_ended));
+                WorkRequest::with_context(
+                    move |cx: &Context<'_>, ()| {
+                        for _ in 0..2 {
+                            let (gate, ended) = (Arc::clone(&gate), Arc::clone(&ended));
+                            cx.put(WorkRequest::new(
+                                move |()| {
+                                    gate.pass();
+                                    ended.fetch_add(1, Ordering::SeqCst);
+                                },
+                                (),
+                            ))
+                            .unwrap();
+                        }
+                    },
+                    (),
+                )
+            })
+            .collect();
+        let batch = pool.put_batch(members).unwrap();
+        let done_ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&done_ran);
+        batch.on_done(move |_| flag.store(true, Ordering::SeqCst));
+        while !done_ran.load(Ordering::SeqCst) {
+            pool.poll().unwrap();
+            thread::yield_now();
+        }
+        // The batch is complete with its two members; their four children
+        // cannot have ended (the gate is shut) and are the handle's.
+        let progress = batch.progress();
+        assert_eq!((progress.total, progress.done), (2, 2));
+        assert!(progress.is_complete());
+        assert_eq!(children_ended.load(Ordering::SeqCst), 0);
+        assert_eq!(pool.pending(), 4);
+        gate.open();
+        assert_eq!(pool.wait().unwrap(), 4);
+        assert_eq!(children_ended.load(Ordering::SeqCst), 4);
+        assert_eq!(batch.progress(), progress);
+    });
+}

@@ -75,6 +75,16 @@ impl ThreadPool {
     /// through `put_batch` and the members not yet queued are cancelled
     /// the same way, so the batch still ends.
     ///
+    /// A batch counts its own requests only. What a member puts through its
+    /// [`Context`](crate::Context) belongs to this handle, not to the batch:
+    /// the batch's progress does not count it, [`Batch::cancel`] does not
+    /// reach it, and the batch-done callback may run while it is still
+    /// queued or running ([`wait`](Self::wait) covers it). For the progress
+    /// of a tree of work, read the handle's [`pending`](Self::pending), or
+    /// put the tree through a [`Collector`](crate::Collector) and count
+    /// its outcomes against its `pending()` (the guide, *Batches*, shows
+    /// both).
+    ///
     /// Once a member with a user-chosen id has ended, that id is free for
     /// another request on this handle, as for any request: the batch
     /// neither counts that request nor cancels it.
