@@ -67,7 +67,7 @@ pub(super) enum Misuse {
 
 /// The model pool: the queue a parent's put lands in, and the bell each
 /// worker rings once a request's box has run (its outcome is sent).
-struct ModelPool {
+pub(super) struct ModelPool {
     queue: Mutex<VecDeque<TaskBox>>,
     queued: Condvar,
     rung: Mutex<usize>,
@@ -75,7 +75,7 @@ struct ModelPool {
 }
 
 impl ModelPool {
-    fn new() -> Arc<ModelPool> {
+    pub(super) fn new() -> Arc<ModelPool> {
         Arc::new(ModelPool {
             queue: Mutex::new(VecDeque::new()),
             queued: Condvar::new(),
@@ -85,7 +85,7 @@ impl ModelPool {
     }
 
     /// A model worker's take: blocks until a request is queued.
-    fn take(&self) -> TaskBox {
+    pub(super) fn take(&self) -> TaskBox {
         let mut queue = self.queue.lock().unwrap();
         loop {
             if let Some(task) = queue.pop_front() {
@@ -97,7 +97,7 @@ impl ModelPool {
 
     /// Runs `task` on this model worker, as `worker::execute` does, and
     /// rings the bell: its outcome is on the collector's channel.
-    fn execute(&self, mut task: TaskBox) {
+    pub(super) fn execute(&self, mut task: TaskBox) {
         task.run(self);
         *self.rung.lock().unwrap() += 1;
         self.rang.notify_all();

@@ -73,6 +73,7 @@ mod fifo;
 mod fixture;
 mod help;
 mod inbox;
+mod lend;
 mod nursery;
 mod queue;
 mod replica;

@@ -127,6 +127,10 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             },
             "an added stream's piece arrived before the collector could count it",
         ),
+        "sl1_detached_lender" => (
+            || check(|| lend::a_lent_request_lends_a_child(lend::Misuse::DetachedLender)),
+            "a lent request ran after its scope's wait had ended",
+        ),
         "w1_look_then_take" => (
             || check(|| help::help_races_a_worker_and_a_cancel(help::Take::LookThenTake)),
             "each request must end exactly once",
@@ -318,6 +322,11 @@ fn seeded_c1_push_after_put_is_caught() {
 #[test]
 fn seeded_cs1_piece_before_count_is_caught() {
     expect_caught("cs1_piece_before_count");
+}
+
+#[test]
+fn seeded_sl1_a_detached_lender_is_caught() {
+    expect_caught("sl1_detached_lender");
 }
 
 #[test]

@@ -308,6 +308,11 @@ fn c1_an_added_request_ends_before_its_parent() {
 }
 
 #[test]
+fn sl1_a_lent_request_lends_a_child() {
+    check(|| lend::a_lent_request_lends_a_child(lend::Misuse::None));
+}
+
+#[test]
 fn cs1_an_added_stream_emits_around_its_parent() {
     check(|| collector::added_stream_emits_around_its_parent(collector::StreamMisuse::None));
 }

@@ -287,6 +287,17 @@ fn collector_scenarios() {
 }
 
 #[test]
+fn lend_scenarios() {
+    check(|| lend::a_lent_request_lends_a_child(lend::Misuse::None));
+}
+
+#[test]
+#[should_panic(expected = "a lent request ran after its scope's wait had ended")]
+fn seeded_sl1_a_detached_lender_is_caught() {
+    check(|| lend::a_lent_request_lends_a_child(lend::Misuse::DetachedLender));
+}
+
+#[test]
 #[should_panic(expected = "an added request's outcome arrived before the collector could count it")]
 fn seeded_c1_push_after_put_is_caught() {
     check(|| collector::added_request_ends_before_its_parent(collector::Misuse::PushAfterPut));

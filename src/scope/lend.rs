@@ -57,13 +57,25 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::request::Context;
+use crate::sync;
 use crate::unwind;
 
 /// Loans not yet given back, and a condition variable to wait for none.
-#[derive(Debug, Default)]
+/// On the checkers' primitives under loom and shuttle: model (sl1) runs
+/// the real latch.
+#[derive(Debug)]
 struct Latch {
-    out: Mutex<Out>,
-    back: Condvar,
+    out: sync::Mutex<Out>,
+    back: sync::Condvar,
+}
+
+impl Default for Latch {
+    fn default() -> Latch {
+        Latch {
+            out: sync::Mutex::new(Out::default()),
+            back: sync::Condvar::new(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -76,7 +88,7 @@ struct Out {
 }
 
 impl Latch {
-    fn out(&self) -> MutexGuard<'_, Out> {
+    fn out(&self) -> sync::MutexGuard<'_, Out> {
         // Poison-free: the count changes only by whole steps that cannot panic.
         self.out.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -176,6 +188,18 @@ impl<'env> Lender<'env> {
     pub(crate) fn lender(&self) -> Lender<'env> {
         Lender {
             latch: Arc::clone(&self.latch),
+            env: PhantomData,
+        }
+    }
+}
+
+/// Model (sl1)'s seeded misuse: a lender on a latch of its own, which no
+/// `with_loans` waits for.
+#[cfg(all(test, any(loom, shuttle)))]
+impl Lender<'_> {
+    pub(crate) fn detached() -> Self {
+        Lender {
+            latch: Arc::default(),
             env: PhantomData,
         }
     }

@@ -5,7 +5,7 @@
 //! that is sound) is `lend.rs`; `install.rs` builds `ThreadPool::install`
 //! and `ThreadPool::join` on a scope of one request.
 
-mod context;
+pub(crate) mod context;
 mod install;
 #[allow(unsafe_code)]
 pub(crate) mod lend;
