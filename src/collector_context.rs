@@ -361,7 +361,8 @@ where
     /// # Panics
     ///
     /// As [`Context::join`]: a panic in either half passes on here once
-    /// both have ended.
+    /// both halves are over (`a`'s if both panic). If `a` panics, `b` is
+    /// dropped unrun if no worker has taken it, and waited for if one has.
     ///
     /// # Examples
     ///

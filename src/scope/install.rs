@@ -130,8 +130,14 @@ impl ThreadPool {
     ///
     /// # Errors
     ///
-    /// As [`install`](Self::install). A panic in either half passes on
-    /// here once both have ended (`a`'s if both panic).
+    /// As [`install`](Self::install).
+    ///
+    /// # Panics
+    ///
+    /// As [`Context::join`]: a panic in either half passes on here once
+    /// both halves are over (`a`'s if both panic). If `a` panics, `b` is
+    /// dropped unrun if no other worker has taken it, and waited for if
+    /// one has: unlike `rayon::join`, `b` is not sure to run.
     ///
     /// # Examples
     ///
