@@ -361,9 +361,13 @@ pub enum InstallError {
     /// The bounded request queue is full and the pool has no worker thread
     /// left to empty it: it refused the work.
     NoWorkers(RequestId),
-    /// The pool took the work but it never started: another handle's
-    /// [`shutdown_now`](crate::ThreadPool::shutdown_now) cancelled it
-    /// while it waited in the queue.
+    /// The pool took the work but it never started: the pool stopped
+    /// while it waited in the queue, by a
+    /// [`shutdown_now`](crate::ThreadPool::shutdown_now) on any handle
+    /// (this one's clones too; the work borrows, so it is not among what
+    /// that call hands back), or by a [`shutdown`](crate::ThreadPool::shutdown)
+    /// or [`close`](crate::ThreadPool::close) with no worker left to
+    /// drain the queue.
     Cancelled(RequestId),
 }
 

@@ -453,8 +453,8 @@ fn install_cancelled_by_another_handles_shutdown_now() -> TestResult {
 }
 
 /// The same with `shutdown_now` on a clone of the installing handle (the
-/// docs name only "another handle's"): its work borrows, so it cannot be
-/// among what `shutdown_now` hands back.
+/// docs named only "another handle's" until this test): its work borrows,
+/// so it is not among what `shutdown_now` hands back.
 #[test]
 fn install_cancelled_by_a_clones_shutdown_now() -> TestResult {
     let pool = ThreadPool::new(0);
@@ -1148,5 +1148,30 @@ fn children_of_an_install_on_a_new_handle_are_that_handles() -> TestResult {
     assert_eq!(mine.pending(), 4);
     assert_eq!(within_here("the new handle's wait", || mine.wait())?, 4);
     assert_eq!(rx.try_iter().sum::<u32>(), 60);
+    Ok(())
+}
+
+/// `InstallError::Cancelled`: a `close` (or `shutdown`) of a pool with no
+/// worker left to drain its queue cancels a queued install too (the docs
+/// named only `shutdown_now` until this test), and says `Cancelled`, not
+/// `ShutDown`: the pool had taken the work.
+#[test]
+fn install_queued_on_a_workerless_pool_is_cancelled_by_close() -> TestResult {
+    let pool = ThreadPool::new(0);
+    let clone = pool.clone();
+    let closer = thread::spawn(move || {
+        until(|| clone.queued() == 1);
+        clone.close()
+    });
+    let drops = counter();
+    let owned = Dropped(Arc::clone(&drops));
+    let got = within_here("install cancelled by close", || {
+        pool.install(move |_| {
+            let _keep = owned;
+        })
+    });
+    assert!(matches!(got, Err(InstallError::Cancelled(_))), "{got:?}");
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped unrun");
+    closer.join().unwrap()?;
     Ok(())
 }

@@ -35,10 +35,11 @@ impl ThreadPool {
     ///
     /// [`InstallError`] if the pool refuses the work (it has been shut
     /// down, or its bounded queue is full with no worker left to empty
-    /// it), or if it was cancelled before it started (by another handle's
-    /// [`shutdown_now`](Self::shutdown_now); `cancel` and `cancel_queued`
-    /// do not reach it, as they do not reach a scope's requests). The
-    /// work has been dropped unrun by then.
+    /// it), or if it was cancelled before it started (by a
+    /// [`shutdown_now`](Self::shutdown_now) on any handle, or a shutdown
+    /// with no worker left to drain the queue; `cancel` and
+    /// `cancel_queued` do not reach it, as they do not reach a scope's
+    /// requests). The work has been dropped unrun by then.
     ///
     /// # Examples
     ///
