@@ -1175,3 +1175,29 @@ fn install_queued_on_a_workerless_pool_is_cancelled_by_close() -> TestResult {
     closer.join().unwrap()?;
     Ok(())
 }
+
+/// A trap: a counter declared in the scope's body cannot be lent to a
+/// stream's callback (E0373), and rustc's advice, `move`, compiles (with
+/// only a warning, "value captured by `n` is never read") but gives the
+/// callback its own copy: the body's count stays 0. Declared before the
+/// `scope` call, as the docs show, it counts every item.
+#[test]
+fn a_moved_copy_counter_in_a_scope_body_stays_unchanged() -> TestResult {
+    let pool = ThreadPool::new(1);
+    let in_body = pool.scope(|s| {
+        let mut n = 0;
+        #[allow(unused_assignments)] // rustc's own warning here is the hint
+        s.put_streaming_then(count_to, 3, move |i| n += i.unwrap())?;
+        s.wait_with(|_, _| unreachable!("the stream has a callback"));
+        Ok::<_, ScopedPutError>(n)
+    })?;
+    assert_eq!(in_body, 0, "the callback counted into its own copy");
+
+    let mut outside = 0;
+    pool.scope(|s| {
+        s.put_streaming_then(count_to, 3, |i| outside += i.unwrap())?;
+        Ok::<_, ScopedPutError>(())
+    })?;
+    assert_eq!(outside, 1 + 2 + 3);
+    Ok(())
+}

@@ -499,6 +499,13 @@ where
     /// take the outcomes with [`wait_with`](Collector::wait_with) instead,
     /// or share the local through a `RefCell` (or an `Rc<RefCell<_>>`).
     ///
+    /// For the same reason, what the callback borrows must be declared
+    /// outside the `scope` call, not in its body (E0373, "closure may
+    /// outlive the current function"). Do not take the compiler's advice
+    /// to add `move` there: the callback would then count into its own
+    /// copy of a `Copy` local, and the body's would stay as it was (rustc
+    /// warns only that the "value captured by `n` is never read").
+    ///
     /// # Errors
     ///
     /// As [`put`](Self::put); the callback is dropped unrun.
@@ -722,6 +729,24 @@ where
     /// })?;
     /// assert_eq!(letters, 10);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A local of the scope's body cannot be lent to `each`, which may run
+    /// as the scope ends, after the body has returned (declare it before
+    /// the `scope` call, as above; see [`put_then`](Self::put_then)):
+    ///
+    /// ```compile_fail
+    /// use callpool::{Closed, CollectorEmitter, ScopedPutError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1);
+    /// let letters = pool.scope(|s| {
+    ///     let mut letters = 0;
+    ///     s.put_streaming_then(|t: &str, out: &CollectorEmitter<'_, usize>| {
+    ///         t.split(' ').try_for_each(|word| out.emit(word.len()))
+    ///     }, "a bb", |n| letters += n.unwrap())?; // `letters` may not live long enough
+    ///     s.wait_with(|_, _| {});
+    ///     Ok::<_, ScopedPutError>(letters)
+    /// });
     /// ```
     pub fn put_streaming_then<F, A, C>(
         &mut self,
