@@ -26,6 +26,9 @@ impl ThreadPool {
     /// context belongs to this handle, as any request's children do: this
     /// call does not wait for them, `wait` does.
     ///
+    /// On a full bounded queue it waits for room, handling this handle's
+    /// results meanwhile, as [`put_request`](Self::put_request) does.
+    ///
     /// Like a scope, called on one of this pool's workers it never waits
     /// for itself: if no other worker has started `op`, the calling worker
     /// runs it. A pool whose workers are all dismissed (and left open)
