@@ -309,16 +309,20 @@ impl ScopedPutError {
         }
     }
 
-    /// The scope's form of a refused put: the request in `err` has been
-    /// dropped by then.
-    pub(crate) fn from_refused(err: &PutError) -> ScopedPutError {
-        let id = err.request().id();
-        match err {
+    /// The scope's form of a refused put. The request in `refused` holds
+    /// lent work, which must not leave the scope: it is dropped here, its
+    /// loan with it (a scope's request counted pending then reports
+    /// `Cancelled` to the scope).
+    pub(crate) fn from_refused(refused: PutError) -> ScopedPutError {
+        let id = refused.request().id();
+        let err = match refused {
             PutError::NoWorkers(_) => ScopedPutError::NoWorkers(id),
             // A scope's puts block for room and carry ids of their own, so
             // shutdown is the only other reason they are refused.
             _ => ScopedPutError::ShutDown(id),
-        }
+        };
+        drop(refused);
+        err
     }
 }
 

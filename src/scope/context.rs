@@ -573,14 +573,7 @@ where
         let lent = self.lender.lend(work);
         self.cx
             .add_ending::<K, _>(move |cx: &Context<'_>| lent.run(cx))
-            .map_err(|refused| {
-                let err = ScopedPutError::from_refused(&refused);
-                // The request holds the lent work, which must not leave
-                // the scope: dropped here (its loan with it), it reports
-                // `Cancelled` to the scope, which counted it.
-                drop(refused);
-                err
-            })
+            .map_err(ScopedPutError::from_refused)
     }
 }
 

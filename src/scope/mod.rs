@@ -825,13 +825,7 @@ where
         let lent = self.loans.lend(work);
         self.collector
             .put_streamed_each(move |cx: &Context<'_>| lent.run(cx), Box::new(each))
-            .map_err(|refused| {
-                let err = ScopedPutError::from_refused(&refused);
-                // As in `lend_ending`: the lent work must not leave the
-                // scope, so it goes here (its loan with it).
-                drop(refused);
-                err
-            })
+            .map_err(ScopedPutError::from_refused)
     }
 
     /// The work of a request given a [`ScopeContext`] of this scope.
@@ -879,13 +873,7 @@ where
         let lent = self.loans.lend(work);
         self.collector
             .put_ending::<K, _>(move |cx: &Context<'_>| lent.run(cx), then)
-            .map_err(|refused| {
-                let err = ScopedPutError::from_refused(&refused);
-                // The request in `refused` holds the lent work: it must
-                // not leave the scope, so it goes here (its loan with it).
-                drop(refused);
-                err
-            })
+            .map_err(ScopedPutError::from_refused)
     }
 }
 
