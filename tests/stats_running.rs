@@ -8,18 +8,34 @@ mod common;
 
 use std::sync::mpsc::channel;
 
-use callpool::{TaskError, ThreadPool, WorkRequest};
+use callpool::{TaskError, ThreadPool, Ticket, WorkRequest};
 use common::{gate, within, Gate};
 
 fn running(pool: &ThreadPool) -> usize {
     pool.stats().running
 }
 
+/// Workers held by [`hold_workers`]: a gate per held request, and the
+/// tickets among them, which the handle's `wait` does not wait for.
+struct Held {
+    gates: Vec<Gate>,
+    tickets: Vec<Ticket<()>>,
+}
+
+impl Held {
+    fn open(&self) {
+        for held in &self.gates {
+            held.open();
+        }
+    }
+}
+
 /// Holds `n` workers of `pool`, one request of each kind in turn (a
 /// callback request, an executed closure, a ticket, a request with a
 /// context), and returns their gates once every callable has started.
-fn hold_workers(pool: &ThreadPool, n: usize) -> Vec<Gate> {
+fn hold_workers(pool: &ThreadPool, n: usize) -> Held {
     let mut gates = Vec::new();
+    let mut tickets = Vec::new();
     for i in 0..n {
         let (held, latch) = gate();
         match i % 4 {
@@ -28,7 +44,7 @@ fn hold_workers(pool: &ThreadPool, n: usize) -> Vec<Gate> {
                     .unwrap();
             }
             1 => drop(pool.execute(move || latch.hold()).unwrap()),
-            2 => drop(pool.submit(move |_: ()| latch.hold(), ()).unwrap()),
+            2 => tickets.push(pool.submit(move |_: ()| latch.hold(), ()).unwrap()),
             _ => {
                 pool.put_request(WorkRequest::with_context(
                     move |_: &callpool::Context<'_>, _: ()| latch.hold(),
@@ -40,7 +56,7 @@ fn hold_workers(pool: &ThreadPool, n: usize) -> Vec<Gate> {
         held.await_start();
         gates.push(held);
     }
-    gates
+    Held { gates, tickets }
 }
 
 #[test]
@@ -54,7 +70,7 @@ fn a_fresh_pool_runs_nothing_though_its_workers_may_be_busy_looking() {
 fn each_held_request_of_any_kind_counts_once_and_wait_leaves_zero() {
     within("held requests", || {
         let pool = ThreadPool::new(4);
-        let gates = hold_workers(&pool, 4);
+        let held = hold_workers(&pool, 4);
         assert_eq!(running(&pool), 4);
         // Queued behind them: not running.
         for n in 0..5u32 {
@@ -62,10 +78,42 @@ fn each_held_request_of_any_kind_counts_once_and_wait_leaves_zero() {
                 .unwrap();
         }
         assert_eq!((running(&pool), pool.queued()), (4, 5));
-        for held in &gates {
-            held.open();
+        held.open();
+        pool.wait().unwrap();
+        // `wait` does not wait for a ticket: its worker may still be
+        // running it (it counts until its end, heard by the ticket's own
+        // wait).
+        for ticket in held.tickets {
+            assert_eq!(ticket.wait(), Ok(()));
+        }
+        assert_eq!(running(&pool), 0);
+    });
+}
+
+/// The handle's `wait` does not cover a ticket, so a ticket's request
+/// still running after `wait` has returned is counted, once, and stops
+/// counting before the ticket's own `wait` returns.
+#[test]
+fn a_ticket_still_running_after_wait_counts_until_its_own_wait() {
+    within("a ticket after wait", || {
+        let pool = ThreadPool::new(4);
+        let held = hold_workers(&pool, 4);
+        for n in 0..5u32 {
+            pool.put_request(WorkRequest::new(move |_: ()| n, ()))
+                .unwrap();
+        }
+        // All but the ticket (the third held request).
+        for (i, gate) in held.gates.iter().enumerate() {
+            if i != 2 {
+                gate.open();
+            }
         }
         pool.wait().unwrap();
+        assert_eq!((running(&pool), pool.queued()), (1, 0));
+        held.gates[2].open();
+        for ticket in held.tickets {
+            assert_eq!(ticket.wait(), Ok(()));
+        }
         assert_eq!(running(&pool), 0);
     });
 }
@@ -166,18 +214,16 @@ fn a_worker_running_requests_inside_its_own_wait_counts_once() {
 fn a_dismissed_worker_counts_until_its_request_ends() {
     within("dismissed", || {
         let pool = ThreadPool::new(2);
-        let gates = hold_workers(&pool, 2);
+        let held = hold_workers(&pool, 2);
         assert_eq!(pool.dismiss_workers(2), 2);
         assert_eq!((pool.stats().workers, running(&pool)), (0, 2));
-        for held in &gates {
-            held.open();
-        }
+        held.open();
         pool.join_all_dismissed_workers();
         assert_eq!((pool.stats().threads, running(&pool)), (0, 0));
         pool.create_workers(1).unwrap();
         let again = hold_workers(&pool, 1);
         assert_eq!(running(&pool), 1);
-        again[0].open();
+        again.open();
         pool.wait().unwrap();
         assert_eq!(running(&pool), 0);
     });

@@ -29,7 +29,8 @@ pub struct Stats {
     /// Threads running a request now: what rust-threadpool's
     /// `active_count` counts. Unlike [`busy`](Self::busy), a worker looking
     /// for work, or just started, is not counted, so once `wait` has
-    /// returned and nothing else was put, this is 0 (but for a moment
+    /// returned (and each ticket's own `wait`: `wait` does not wait for
+    /// tickets) and nothing else was put, this is 0 (but for a moment
     /// after a [`join`](crate::Context::join) that ran its second half
     /// itself: a worker may still take that half's emptied job). A worker
     /// that runs requests inside a wait of its own request's (a scope, a
