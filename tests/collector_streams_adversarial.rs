@@ -1328,17 +1328,21 @@ fn a_strangers_outcome_is_dropped_contained() {
 /// A stream that shuts its own pool down (`shutdown_now` from its
 /// callable, on its worker): its queued siblings end `Cancelled` once, it
 /// goes on emitting to its live collector, and its later `add_streaming`
-/// is refused; the reading ends with each request ended once.
+/// is refused; the reading ends with each request ended once. It shuts
+/// the pool down only once its siblings are queued: the only worker may
+/// start it before the test's next put, which the shutdown would refuse.
 #[test]
 fn a_stream_that_shuts_its_pool_down_now() {
     within("shutdown_now from a stream", || {
         let pool = ThreadPool::new(1);
         let theirs = pool.clone();
         let mut items = pool.collector::<u32>();
+        let (siblings_queued, latch) = gate();
         let stopper = items
             .put_streaming(
                 move |_: (), out: &CollectorEmitter<'_, u32>| {
                     out.emit(1)?;
+                    latch.hold();
                     assert!(theirs.shutdown_now().is_empty());
                     out.emit(2)?;
                     match out
@@ -1359,6 +1363,7 @@ fn a_stream_that_shuts_its_pool_down_now() {
                     .unwrap()
             })
             .collect();
+        siblings_queued.open();
         let got = common_by_request(items.outcomes());
         assert_eq!(got[&stopper], [Ok(1), Ok(2), Ok(3)]);
         for id in &queued {
