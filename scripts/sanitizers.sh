@@ -54,6 +54,10 @@ tsan_tests=(
     "execute wait_covers_executed_requests_which_run_once_each_on_workers"
     "execute wait_never_returns_while_an_executed_request_can_still_add_one"
     "execute children_executed_across_resizes_and_dismissals_run_once_each"
+    "collector_streams a_tree_of_streams_adding_streams_ends_each_request_once"
+    "stats_running halves_of_joins_run_by_other_workers_leave_nothing_running"
+    "scope_context a_borrowed_tree_is_walked_once_per_node_on_four_workers"
+    "install join_from_outside_splits_a_borrowed_slice_on_every_pool_size"
 )
 
 # Miri is slow: a few tests with few requests.
