@@ -11,7 +11,6 @@
 mod common;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,8 +18,8 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use callpool::{Closed, CollectorEmitter, RequestId, TaskError, ThreadPool};
-use common::{counter, gate, held_worker, within, Dropped, HANG};
+use callpool::{Closed, CollectorEmitter, TaskError, ThreadPool};
+use common::{by_request, counter, gate, held_worker, within, Dropped, HANG};
 
 const DELIBERATE: &str = "collector stream forms: deliberate panic";
 
@@ -54,17 +53,6 @@ fn numbered_then_fail(
 
 fn items(label: u32, n: u32) -> Vec<(u32, u32)> {
     (0..n).map(|i| (label, i)).collect()
-}
-
-/// Groups what came out by request, in the order it came out.
-fn by_request<T, E>(
-    outcomes: impl IntoIterator<Item = (RequestId, Result<T, TaskError<E>>)>,
-) -> HashMap<RequestId, Vec<Result<T, TaskError<E>>>> {
-    let mut grouped: HashMap<RequestId, Vec<_>> = HashMap::new();
-    for (id, outcome) in outcomes {
-        grouped.entry(id).or_default().push(outcome);
-    }
-    grouped
 }
 
 /// A full queue (its one worker held by a gate, its one slot taken)

@@ -21,20 +21,9 @@ use callpool::{
     Closed, CollectorContext, CollectorEmitter, PutError, RequestId, TaskError, ThreadPool,
     WorkRequest,
 };
-use common::{counter, gate, hit_counters, within, Dropped};
+use common::{by_request, counter, gate, hit_counters, within, Dropped};
 
 const DELIBERATE: &str = "collector streams: deliberate panic";
-
-/// Groups what came out by request, in the order it came out.
-fn by_request<T, E>(
-    outcomes: impl IntoIterator<Item = (RequestId, Result<T, TaskError<E>>)>,
-) -> HashMap<RequestId, Vec<Result<T, TaskError<E>>>> {
-    let mut grouped: HashMap<RequestId, Vec<_>> = HashMap::new();
-    for (id, outcome) in outcomes {
-        grouped.entry(id).or_default().push(outcome);
-    }
-    grouped
-}
 
 /// A stream's emitter knows its request's id (through the context it
 /// dereferences to), the one its put returned, and prints it.

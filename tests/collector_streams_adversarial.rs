@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use callpool::{Closed, Collector, CollectorEmitter, PutError, RequestId, TaskError, ThreadPool};
-use common::{counter, gate, within};
+use common::{by_request, counter, gate, within};
 
 const DELIBERATE: &str = "collector streams adversarial: deliberate panic";
 
@@ -662,7 +662,7 @@ fn shutdown_now_while_streams_run_and_wait() {
             "a collector's requests are not handed back"
         );
         held.open();
-        let got = common_by_request(items.outcomes());
+        let got = by_request(items.outcomes());
         let refused = refused_rx.recv().unwrap();
         let expected: Vec<_> = (0..10).map(Ok).collect();
         assert_eq!(got[&running], expected);
@@ -674,16 +674,6 @@ fn shutdown_now_while_streams_run_and_wait() {
         assert_eq!(ran.load(Ordering::SeqCst), 0);
         assert_eq!(items.pending(), 0);
     });
-}
-
-fn common_by_request<T, E>(
-    outcomes: impl IntoIterator<Item = (RequestId, Result<T, TaskError<E>>)>,
-) -> HashMap<RequestId, Vec<Result<T, TaskError<E>>>> {
-    let mut grouped: HashMap<RequestId, Vec<_>> = HashMap::new();
-    for (id, outcome) in outcomes {
-        grouped.entry(id).or_default().push(outcome);
-    }
-    grouped
 }
 
 /// `dismiss_workers` (all of them) while a stream runs and others wait:
@@ -1364,7 +1354,7 @@ fn a_stream_that_shuts_its_pool_down_now() {
             })
             .collect();
         siblings_queued.open();
-        let got = common_by_request(items.outcomes());
+        let got = by_request(items.outcomes());
         assert_eq!(got[&stopper], [Ok(1), Ok(2), Ok(3)]);
         for id in &queued {
             assert_eq!(got[id], [Err(TaskError::Cancelled)]);

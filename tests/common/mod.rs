@@ -16,7 +16,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use callpool::{ThreadPool, WorkRequest};
+use callpool::{RequestId, TaskError, ThreadPool, WorkRequest};
 
 pub type TestResult = Result<(), Box<dyn Error>>;
 
@@ -176,6 +176,19 @@ pub mod one_way {
             self.0.open();
         }
     }
+}
+
+/// Groups outcomes by request, each request's in the order they came out
+/// (a stream's items, then its end).
+#[allow(dead_code)] // Not every test binary reads a collector.
+pub fn by_request<T, E>(
+    outcomes: impl IntoIterator<Item = (RequestId, Result<T, TaskError<E>>)>,
+) -> std::collections::HashMap<RequestId, Vec<Result<T, TaskError<E>>>> {
+    let mut grouped: std::collections::HashMap<RequestId, Vec<_>> = Default::default();
+    for (id, outcome) in outcomes {
+        grouped.entry(id).or_default().push(outcome);
+    }
+    grouped
 }
 
 /// Runs `f` on another thread; fails if it has not returned within [`HANG`]
