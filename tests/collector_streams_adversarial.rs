@@ -967,6 +967,41 @@ fn check_tree(
     }
 }
 
+/// Grows a tree of streams on a two-worker pool and reads it to the end,
+/// while `stop`, on another thread, stops the pool once `after` items
+/// have been read; checks that each request ended exactly once, and
+/// returns what `stop` returned.
+fn stop_a_growing_tree<R: Send + 'static>(
+    after: u64,
+    stop: impl FnOnce(ThreadPool) -> R + Send + 'static,
+) -> R {
+    let pool = ThreadPool::new(2);
+    let added: AddedIds = Arc::default();
+    let mut items = pool.collector::<u32>();
+    let theirs = Arc::clone(&added);
+    let root = items
+        .put_streaming(
+            move |node: u32, out: &CollectorEmitter<'_, u32>| grow(node, out, &theirs),
+            0,
+        )
+        .unwrap();
+    let closer = pool.clone();
+    let read = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&read);
+    let closing = std::thread::spawn(move || {
+        common::until(|| seen.load(Ordering::SeqCst) as u64 >= after);
+        stop(closer)
+    });
+    let mut got: HashMap<RequestId, Vec<Result<u32, TaskError>>> = HashMap::new();
+    while let Some((id, outcome)) = items.next_outcome() {
+        read.fetch_add(1, Ordering::SeqCst);
+        got.entry(id).or_default().push(outcome);
+    }
+    let stopped = closing.join().unwrap();
+    check_tree(root, &got, &added);
+    stopped
+}
+
 /// `close` from another thread while a tree of streams grows: each
 /// request ends exactly once (ran to its end, or refused and
 /// `Cancelled`), the collector's reading ends, and `close` returns.
@@ -974,30 +1009,7 @@ fn check_tree(
 fn close_while_a_tree_of_streams_grows() {
     within("close during a growing tree", || {
         for round in 0..20u64 {
-            let pool = ThreadPool::new(2);
-            let added: AddedIds = Arc::default();
-            let mut items = pool.collector::<u32>();
-            let theirs = Arc::clone(&added);
-            let root = items
-                .put_streaming(
-                    move |node: u32, out: &CollectorEmitter<'_, u32>| grow(node, out, &theirs),
-                    0,
-                )
-                .unwrap();
-            let closer = pool.clone();
-            let read = Arc::new(AtomicUsize::new(0));
-            let seen = Arc::clone(&read);
-            let closing = std::thread::spawn(move || {
-                common::until(|| seen.load(Ordering::SeqCst) as u64 >= round * 20);
-                closer.close()
-            });
-            let mut got: HashMap<RequestId, Vec<Result<u32, TaskError>>> = HashMap::new();
-            while let Some((id, outcome)) = items.next_outcome() {
-                read.fetch_add(1, Ordering::SeqCst);
-                got.entry(id).or_default().push(outcome);
-            }
-            closing.join().unwrap().unwrap();
-            check_tree(root, &got, &added);
+            stop_a_growing_tree(round * 20, |pool| pool.close()).unwrap();
         }
     });
 }
@@ -1009,34 +1021,8 @@ fn close_while_a_tree_of_streams_grows() {
 fn shutdown_now_while_a_tree_of_streams_grows() {
     within("shutdown_now during a growing tree", || {
         for round in 0..20u64 {
-            let pool = ThreadPool::new(2);
-            let added: AddedIds = Arc::default();
-            let mut items = pool.collector::<u32>();
-            let theirs = Arc::clone(&added);
-            let root = items
-                .put_streaming(
-                    move |node: u32, out: &CollectorEmitter<'_, u32>| grow(node, out, &theirs),
-                    0,
-                )
-                .unwrap();
-            let closer = pool.clone();
-            let read = Arc::new(AtomicUsize::new(0));
-            let seen = Arc::clone(&read);
-            let closing = std::thread::spawn(move || {
-                common::until(|| seen.load(Ordering::SeqCst) as u64 >= round * 20);
-                closer.shutdown_now().len()
-            });
-            let mut got: HashMap<RequestId, Vec<Result<u32, TaskError>>> = HashMap::new();
-            while let Some((id, outcome)) = items.next_outcome() {
-                read.fetch_add(1, Ordering::SeqCst);
-                got.entry(id).or_default().push(outcome);
-            }
-            assert_eq!(
-                closing.join().unwrap(),
-                0,
-                "nothing of the collector's handed back"
-            );
-            check_tree(root, &got, &added);
+            let handed_back = stop_a_growing_tree(round * 20, |pool| pool.shutdown_now().len());
+            assert_eq!(handed_back, 0, "nothing of the collector's handed back");
         }
     });
 }
