@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::collector_context::{self, Added, CollectorContext};
 use crate::error::{PutError, TrySubmitError};
-use crate::handle::ThreadPool;
+use crate::handle::{PutMode, ThreadPool};
 use crate::lookout::{self, Home};
 use crate::patience::Patience;
 use crate::request::task::TaskBox;
@@ -778,7 +778,21 @@ where
         K: Ending<T, E>,
         W: FnOnce(&Context<'_>) -> Result<K::Returns, E> + Send + 'static,
     {
-        self.put_kept::<K, W>(work, then.map(Then::Once))
+        self.put_kept::<K, W>(work, then.map(Then::Once), PutMode::Block)
+    }
+
+    /// [`put_ending`](Self::put_ending) with no callback kept here, that
+    /// waits for room as `mode` says (`ThreadPool::try_install`'s way).
+    pub(crate) fn put_ending_in<K, W>(
+        &mut self,
+        work: W,
+        mode: PutMode,
+    ) -> Result<RequestId, PutError>
+    where
+        K: Ending<T, E>,
+        W: FnOnce(&Context<'_>) -> Result<K::Returns, E> + Send + 'static,
+    {
+        self.put_kept::<K, W>(work, None, mode)
     }
 
     /// Puts `work`, a stream whose items, and ending error if any, go to
@@ -791,15 +805,16 @@ where
     where
         W: FnOnce(&Context<'_>) -> Result<(), E> + Send + 'static,
     {
-        self.put_kept::<Streamed, W>(work, Some(Then::Each(each)))
+        self.put_kept::<Streamed, W>(work, Some(Then::Each(each)), PutMode::Block)
     }
 
     /// [`put_ending`](Self::put_ending) with what to keep here for the
-    /// request's outcomes, if anything.
+    /// request's outcomes, if anything, and how long to wait for room.
     fn put_kept<K, W>(
         &mut self,
         work: W,
         then: Option<Then<'a, T, E>>,
+        mode: PutMode,
     ) -> Result<RequestId, PutError>
     where
         K: Ending<T, E>,
@@ -809,7 +824,10 @@ where
         // Counted before the put: a worker may finish it before the put
         // returns.
         self.pending.insert(id);
-        match self.pool.put_request_or_panic(WorkRequest::from_task(task)) {
+        match self
+            .pool
+            .put_request_in_or_panic(WorkRequest::from_task(task), mode)
+        {
             Ok(Ok(id)) => {
                 match then {
                     Some(Then::Once(then)) => {

@@ -365,6 +365,14 @@ pub enum InstallError {
     /// The bounded request queue is full and the pool has no worker thread
     /// left to empty it: it refused the work.
     NoWorkers(RequestId),
+    /// The bounded request queue is full:
+    /// [`try_install`](crate::ThreadPool::try_install) refused the work at
+    /// once.
+    Full(RequestId),
+    /// The bounded request queue stayed full for the whole timeout of
+    /// [`install_timeout`](crate::ThreadPool::install_timeout): it refused
+    /// the work.
+    Timeout(RequestId),
     /// The pool took the work but it never started: the pool stopped
     /// while it waited in the queue, by a
     /// [`shutdown_now`](crate::ThreadPool::shutdown_now) on any handle
@@ -393,8 +401,26 @@ impl InstallError {
         match self {
             InstallError::ShutDown(id)
             | InstallError::NoWorkers(id)
+            | InstallError::Full(id)
+            | InstallError::Timeout(id)
             | InstallError::Cancelled(id) => *id,
         }
+    }
+
+    /// Why a pool refused an install's request, which is dropped here (the
+    /// work it holds borrows, so it is never handed back).
+    pub(crate) fn from_refused(refused: PutError) -> InstallError {
+        let id = refused.request().id();
+        let err = match refused {
+            PutError::Full(_) => InstallError::Full(id),
+            PutError::Timeout(_) => InstallError::Timeout(id),
+            PutError::NoWorkers(_) => InstallError::NoWorkers(id),
+            // Its id is automatic, so never a duplicate: shutdown is the
+            // only other reason.
+            _ => InstallError::ShutDown(id),
+        };
+        drop(refused);
+        err
     }
 }
 
@@ -411,6 +437,10 @@ impl fmt::Display for InstallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             InstallError::ShutDown(id) => write!(f, "pool is shut down (request {id})"),
+            InstallError::Full(id) => write!(f, "request queue is full (request {id})"),
+            InstallError::Timeout(id) => {
+                write!(f, "timed out waiting for queue space (request {id})")
+            }
             InstallError::NoWorkers(id) => write!(
                 f,
                 "request queue is full and no worker can empty it (request {id})"

@@ -277,3 +277,163 @@ fn a_panicking_half_passes_on_after_the_other_half_has_ended() {
     assert_eq!(message, DELIBERATE);
     assert_eq!(a_ended.load(Ordering::SeqCst), 1);
 }
+
+/// A pool of one worker held on a gate, its queue of one full: a put from
+/// outside finds no room until the gate opens. The gate opens on drop.
+fn full_pool() -> (ThreadPool, Arc<Gate>, OpenOnDrop) {
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let gate = Arc::new(Gate::default());
+    let held = Arc::clone(&gate);
+    pool.execute(move || held.pass()).unwrap();
+    until(|| pool.stats().queued == 0);
+    pool.execute(|| {}).unwrap();
+    assert_eq!(pool.stats().queued, 1);
+    let open = OpenOnDrop(Arc::clone(&gate));
+    (pool, gate, open)
+}
+
+#[test]
+fn try_install_on_a_full_queue_refuses_at_once_and_drops_the_work_unrun() {
+    let (pool, gate, _open) = full_pool();
+    let dropped = counter();
+    let held = Dropped(Arc::clone(&dropped));
+    let ran = AtomicUsize::new(0);
+    let refused = within_here("try_install", || {
+        pool.try_install(|_| {
+            let _held = held;
+            ran.fetch_add(1, Ordering::SeqCst);
+        })
+    });
+    let err = refused.expect_err("a full queue took the work");
+    assert!(matches!(err, InstallError::Full(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("request queue is full (request {})", err.id())
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the refused work was not dropped before the call returned"
+    );
+    // Nothing of the refused work is left on the handle or in the queue.
+    assert_eq!(pool.stats().queued, 1);
+    gate.open();
+    within_here("wait", || pool.wait()).unwrap();
+    assert_eq!(pool.pending(), 0);
+    let mut v = vec![3, 1, 2];
+    within_here("try_install", || pool.try_install(|_| v.sort())).unwrap();
+    assert_eq!(v, [1, 2, 3]);
+}
+
+#[test]
+fn install_timeout_gives_up_on_a_full_queue_and_drops_the_work_unrun() {
+    let (pool, gate, _open) = full_pool();
+    let dropped = counter();
+    let held = Dropped(Arc::clone(&dropped));
+    let refused = within_here("install_timeout", || {
+        pool.install_timeout(
+            |_| {
+                let _held = held;
+            },
+            std::time::Duration::from_millis(20),
+        )
+    });
+    let err = refused.expect_err("a full queue took the work");
+    assert!(matches!(err, InstallError::Timeout(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("timed out waiting for queue space (request {})", err.id())
+    );
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(pool.stats().queued, 1);
+    // Room comes while a second call waits: it goes in and runs.
+    let opener = {
+        let gate = Arc::clone(&gate);
+        thread::spawn(move || gate.open())
+    };
+    let value = within_here("install_timeout", || {
+        pool.install_timeout(|cx| cx.worker_index(), std::time::Duration::from_secs(600))
+    })
+    .unwrap();
+    assert_eq!(value, Some(0));
+    opener.join().unwrap();
+}
+
+#[test]
+fn install_timeouts_bound_the_wait_for_room_not_the_run() {
+    let pool = ThreadPool::new(1);
+    let gate = Arc::new(Gate::default());
+    let _open = OpenOnDrop(Arc::clone(&gate));
+    let opener = {
+        let gate = Arc::clone(&gate);
+        let pool = pool.new_handle();
+        // Opened once the work is running, and after the timeout passed.
+        thread::spawn(move || {
+            until(|| pool.stats().running == 1);
+            thread::sleep(std::time::Duration::from_millis(20));
+            gate.open();
+        })
+    };
+    let value = within_here("install_timeout", || {
+        pool.install_timeout(
+            |_| {
+                gate.pass();
+                7
+            },
+            std::time::Duration::from_millis(1),
+        )
+    })
+    .unwrap();
+    assert_eq!(value, 7);
+    opener.join().unwrap();
+}
+
+#[test]
+fn on_a_worker_with_a_full_queue_try_install_refuses_and_install_timeout_goes_past() {
+    // The only worker runs the request that calls both while the queue
+    // (capacity 1) is full: `try_install` refuses at once, as
+    // `try_put_request` does; `install_timeout` cannot wait for room (only
+    // this worker could make it), so it goes past the capacity and runs
+    // here.
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let gate = Arc::new(Gate::default());
+    let _open = OpenOnDrop(Arc::clone(&gate));
+    let inner = pool.new_handle();
+    let held = Arc::clone(&gate);
+    let (tx, rx) = mpsc::channel();
+    pool.put_request(
+        WorkRequest::new(
+            move |()| {
+                held.pass();
+                let outer = thread::current().id();
+                let tried = inner.try_install(|_| thread::current().id());
+                let timed = inner.install_timeout(
+                    |_| thread::current().id(),
+                    std::time::Duration::from_secs(600),
+                );
+                (
+                    matches!(tried, Err(InstallError::Full(_))),
+                    timed.map(|ran_on| ran_on == outer),
+                )
+            },
+            (),
+        )
+        .on_result(move |_, seen| tx.send(seen).unwrap()),
+    )
+    .unwrap();
+    until(|| pool.stats().queued == 0);
+    pool.execute(|| {}).unwrap();
+    assert_eq!(pool.stats().queued, 1);
+    gate.open();
+    within_here("wait", || pool.wait()).unwrap();
+    assert_eq!(rx.try_recv().unwrap(), (true, Ok(true)));
+}

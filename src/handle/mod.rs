@@ -219,7 +219,7 @@ fn drop_unput(job: Job, payload: crate::unwind::Payload) -> ! {
 
 /// How long a put may block on a full bounded queue.
 #[derive(Clone, Copy)]
-enum PutMode {
+pub(crate) enum PutMode {
     Try,
     Block,
     Until(Instant),
@@ -228,7 +228,7 @@ enum PutMode {
 impl PutMode {
     /// Waiting at most `timeout`: until then, or for ever if the deadline
     /// is past what `Instant` can hold.
-    fn within(timeout: Duration) -> PutMode {
+    pub(crate) fn within(timeout: Duration) -> PutMode {
         match Instant::now().checked_add(timeout) {
             Some(deadline) => PutMode::Until(deadline),
             None => PutMode::Block,

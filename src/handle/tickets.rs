@@ -785,7 +785,17 @@ impl ThreadPool {
         &self,
         request: WorkRequest,
     ) -> Result<Result<RequestId, PutError>, (WorkRequest, Payload)> {
-        self.put_or_panic(request, PutMode::Block)
+        self.put_request_in_or_panic(request, PutMode::Block)
+    }
+
+    /// [`put_request_or_panic`](Self::put_request_or_panic) that waits for
+    /// room as `mode` says.
+    pub(crate) fn put_request_in_or_panic(
+        &self,
+        request: WorkRequest,
+        mode: PutMode,
+    ) -> Result<Result<RequestId, PutError>, (WorkRequest, Payload)> {
+        self.put_or_panic(request, mode)
             .map_err(|(job, payload)| (job.into_request(), payload))
     }
 
@@ -798,8 +808,7 @@ impl ThreadPool {
         timeout: Option<Duration>,
     ) -> Result<Result<RequestId, PutError>, (WorkRequest, Payload)> {
         let mode = timeout.map_or(PutMode::Try, PutMode::within);
-        self.put_or_panic(request, mode)
-            .map_err(|(job, payload)| (job.into_request(), payload))
+        self.put_request_in_or_panic(request, mode)
     }
 
     /// Cancels the request `id` of this handle if it is still queued (or,

@@ -6,10 +6,11 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::thread;
+use std::time::Duration;
 
 use super::Scope;
 use crate::error::InstallError;
-use crate::handle::ThreadPool;
+use crate::handle::{PutMode, ThreadPool};
 use crate::request::{Context, TaskError};
 
 impl ThreadPool {
@@ -27,7 +28,9 @@ impl ThreadPool {
     /// call does not wait for them, `wait` does.
     ///
     /// On a full bounded queue it waits for room, handling this handle's
-    /// results meanwhile, as [`put_request`](Self::put_request) does.
+    /// results meanwhile, as [`put_request`](Self::put_request) does;
+    /// [`try_install`](Self::try_install) refuses at once instead, and
+    /// [`install_timeout`](Self::install_timeout) waits at most a timeout.
     ///
     /// Like a scope, called on one of this pool's workers it never waits
     /// for itself: if no other worker has started `op`, the calling worker
@@ -97,19 +100,120 @@ impl ThreadPool {
         F: FnOnce(&Context<'_>) -> R + Send + 'env,
         R: Send + 'env,
     {
+        self.install_in(op, PutMode::Block)
+    }
+
+    /// [`install`](Self::install) that never waits for room: on a full
+    /// bounded queue it returns [`InstallError::Full`] at once, `op`
+    /// dropped unrun, as [`try_put_request`](Self::try_put_request)
+    /// refuses a request (on one of this pool's own workers too). Once
+    /// `op` is queued, this call waits for it to end, as `install` does.
+    ///
+    /// # Errors
+    ///
+    /// As [`install`](Self::install), and [`InstallError::Full`] when the
+    /// bounded queue has no room.
+    ///
+    /// # Examples
+    ///
+    /// A full queue refuses at once; `op` can be made again and installed
+    /// once there is room:
+    ///
+    /// ```
+    /// use callpool::{InstallError, ThreadPool};
+    ///
+    /// let pool = ThreadPool::builder().workers(1).queue_capacity(1).build()?;
+    /// let (open, gate) = std::sync::mpsc::channel::<()>();
+    /// // The worker waits on the gate; a second request fills the queue.
+    /// pool.execute(move || { let _ = gate.recv(); })?;
+    /// # while pool.queued() > 0 { std::thread::yield_now(); }
+    /// pool.execute(|| {})?;
+    /// let words = ["pool", "of", "threads"];
+    /// let refused = pool.try_install(|_| words.len());
+    /// assert!(matches!(refused, Err(InstallError::Full(_))));
+    /// drop(open);
+    /// pool.wait()?; // the queue is empty again
+    /// assert_eq!(pool.try_install(|_| words.len())?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_install<'env, F, R>(&'env self, op: F) -> Result<R, InstallError>
+    where
+        F: FnOnce(&Context<'_>) -> R + Send + 'env,
+        R: Send + 'env,
+    {
+        self.install_in(op, PutMode::Try)
+    }
+
+    /// [`install`](Self::install) that waits at most `timeout` for room in
+    /// a full bounded queue, handling this handle's results meanwhile as
+    /// [`put_request_timeout`](Self::put_request_timeout) does; then it
+    /// returns [`InstallError::Timeout`], `op` dropped unrun. The timeout
+    /// bounds only the wait for room: once `op` is queued, this call waits
+    /// for it to end, however long it runs (it may borrow from the
+    /// caller's stack, so it cannot be left behind). On one of this
+    /// pool's own workers it never waits for room, as `install` does not:
+    /// the work goes past the queue's capacity (a worker waiting for room
+    /// in a queue that only the workers empty could wait for itself), and
+    /// the calling worker runs it if no other has started it.
+    ///
+    /// # Errors
+    ///
+    /// As [`install`](Self::install), and [`InstallError::Timeout`] when no
+    /// room came in time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use callpool::{InstallError, ThreadPool};
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPool::builder().workers(1).queue_capacity(1).build()?;
+    /// let (open, gate) = std::sync::mpsc::channel::<()>();
+    /// pool.execute(move || { let _ = gate.recv(); })?;
+    /// # while pool.queued() > 0 { std::thread::yield_now(); }
+    /// pool.execute(|| {})?; // the queue is full
+    /// let refused = pool.install_timeout(|_| 1, Duration::from_millis(10));
+    /// assert!(matches!(refused, Err(InstallError::Timeout(_))));
+    /// drop(open); // room comes soon: the worker empties the queue
+    /// assert_eq!(pool.install_timeout(|_| 2, Duration::from_secs(60))?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn install_timeout<'env, F, R>(
+        &'env self,
+        op: F,
+        timeout: Duration,
+    ) -> Result<R, InstallError>
+    where
+        F: FnOnce(&Context<'_>) -> R + Send + 'env,
+        R: Send + 'env,
+    {
+        self.install_in(op, PutMode::within(timeout))
+    }
+
+    /// `install` and its `try_` and `_timeout` forms: waits for room as
+    /// `mode` says.
+    fn install_in<'env, F, R>(&'env self, op: F, mode: PutMode) -> Result<R, InstallError>
+    where
+        F: FnOnce(&Context<'_>) -> R + Send + 'env,
+        R: Send + 'env,
+    {
         // `op`'s value (or panic) lands here, on the caller's stack: the
         // scope waits for the request, so the borrow cannot outlive it.
         let mut ran: Option<thread::Result<R>> = None;
         let slot = &mut ran;
         let ended = self.scope(|s: &mut Scope<'_, '_, ()>| {
-            let id = s.put_with_context(
-                move |cx: &Context<'_>, ()| {
+            let put = s.lend_in(
+                move |cx: &Context<'_>| {
                     // Caught here so that the caller gets the payload
                     // itself, not the message a request's panic keeps.
                     *slot = Some(panic::catch_unwind(AssertUnwindSafe(|| op(cx))));
+                    Ok(())
                 },
-                (),
-            )?;
+                mode,
+            );
+            // A refused request is dropped here, inside the body: it holds
+            // its loan, which the scope waits for.
+            let id = put.map_err(InstallError::from_refused)?;
             let mut outcome = None;
             s.wait_with(|_, heard| outcome = Some(heard));
             Ok::<_, InstallError>((id, outcome))

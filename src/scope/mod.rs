@@ -17,8 +17,8 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::collector::{Collector, LocalCallback};
 use crate::collector_stream::{self, CollectorEmitter};
-use crate::error::ScopedPutError;
-use crate::handle::ThreadPool;
+use crate::error::{PutError, ScopedPutError};
+use crate::handle::{PutMode, ThreadPool};
 use crate::request::context::Closed;
 use crate::request::{Context, RequestId, TaskError};
 use crate::ticket::{Ending, OneOutcome, Streamed};
@@ -857,6 +857,19 @@ where
         W: FnOnce(&Context<'_>) -> Result<T, E> + Send + 'env,
     {
         self.lend_ending::<OneOutcome, W>(work, then)
+    }
+
+    /// [`lend`](Self::lend) with no callback, waiting for room as `mode`
+    /// says (`ThreadPool::try_install`'s way). A refusal comes back whole:
+    /// the caller drops it inside the scope's body, which gives the loan
+    /// back (kept past the body, the scope would wait for it for ever).
+    pub(crate) fn lend_in<W>(&mut self, work: W, mode: PutMode) -> Result<RequestId, PutError>
+    where
+        W: FnOnce(&Context<'_>) -> Result<T, E> + Send + 'env,
+    {
+        let lent = self.loans.lend(work);
+        self.collector
+            .put_ending_in::<OneOutcome, _>(move |cx: &Context<'_>| lent.run(cx), mode)
     }
 
     /// Lends `work`, which ends as `K` says, and puts it through the
