@@ -9,7 +9,9 @@
 //! The main thread loops on [`ThreadPool::poll_timeout`] (50 ms at most per
 //! call; the callbacks run in it, on this thread) and after each call feeds
 //! [`Batch::progress`] to an [`indicatif`] progress bar. As soon as it sees
-//! that at least 100 requests have ended, it calls [`Batch::cancel`]: the
+//! that at least 100 requests have ended, or that you pressed Ctrl-C (a
+//! handler set with the [`ctrlc`] crate raises a flag the loop reads
+//! after each poll), it calls [`Batch::cancel`]: the
 //! requests still queued never run, and their error callbacks hear
 //! `Cancelled` (the few already running finish). The callback given to
 //! [`Batch::on_done`] prints the final [`Progress`] once, when the last
@@ -19,7 +21,7 @@
 //!
 //! The bar draws on stderr; when stderr is not a terminal (in CI, or with
 //! `2>/dev/null`) indicatif hides it, and only the lines on stdout remain.
-//! Ctrl-C is not handled: the cancel comes after 100 requests, not from you.
+//! A second Ctrl-C ends the program at once, as an unhandled one would.
 //!
 //! Run it with:
 //!
@@ -30,7 +32,7 @@
 //! It takes about a second.
 
 use std::error::Error;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -91,7 +93,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let work: Duration = jobs.iter().map(|job| job.sleep).sum();
     println!(
         "{REQUESTS} requests sleeping 5-50 ms each ({} ms in all) on {WORKERS} workers; \
-         cancelling after {CANCEL_AFTER} have ended",
+         cancelling after {CANCEL_AFTER} have ended, or on Ctrl-C",
         work.as_millis()
     );
 
@@ -143,6 +145,17 @@ fn main() -> Result<(), Box<dyn Error>> {
         });
     }
 
+    // Relaxed: a flag read after each poll, guarding no other data.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let interrupted = Arc::clone(&interrupted);
+        ctrlc::set_handler(move || {
+            if interrupted.swap(true, Relaxed) {
+                std::process::exit(130);
+            }
+        })?;
+    }
+
     let mut cancel = None;
     loop {
         match pool.poll_timeout(Duration::from_millis(50)) {
@@ -156,11 +169,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             progress.done, progress.cancelled, progress.failed
         ));
         bar.set_position(progress.ended() as u64);
-        if cancel.is_none() && progress.ended() >= CANCEL_AFTER {
+        let by_hand = interrupted.load(Relaxed);
+        if cancel.is_none() && (by_hand || progress.ended() >= CANCEL_AFTER) {
             let cancelled = batch.cancel();
             bar.suspend(|| {
                 println!(
-                    "cancel after {} ended ({:.2?}): {cancelled} queued ones cancelled, {} left to finish",
+                    "cancel{} after {} ended ({:.2?}): {cancelled} queued ones cancelled, {} left to finish",
+                    if by_hand { " (Ctrl-C)" } else { "" },
                     progress.ended(),
                     started.elapsed(),
                     REQUESTS - progress.ended() - cancelled
