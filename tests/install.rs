@@ -83,24 +83,11 @@ fn a_panic_passes_on_with_its_own_payload_and_the_pool_goes_on() {
 fn a_closed_pool_refuses_and_drops_the_work_unrun() {
     let pool = ThreadPool::new(1);
     pool.close().unwrap();
-    let dropped = counter();
-    let held = Dropped(Arc::clone(&dropped));
-    let ran = AtomicUsize::new(0);
-    let refused = pool.install(|_| {
-        let _held = held;
-        ran.fetch_add(1, Ordering::SeqCst);
-    });
-    let err = refused.expect_err("a closed pool ran the work");
+    let err = refused_unrun(|work| pool.install(work));
     assert!(matches!(err, InstallError::ShutDown(_)), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!("pool is shut down (request {})", err.id())
-    );
-    assert_eq!(ran.load(Ordering::SeqCst), 0);
-    assert_eq!(
-        dropped.load(Ordering::SeqCst),
-        1,
-        "the refused work was not dropped before the call returned"
     );
     let join = pool.join(|_| 1, |_| 2);
     assert!(matches!(join, Err(InstallError::ShutDown(_))), "{join:?}");
@@ -278,6 +265,30 @@ fn a_panicking_half_passes_on_after_the_other_half_has_ended() {
     assert_eq!(a_ended.load(Ordering::SeqCst), 1);
 }
 
+/// Work for [`refused_unrun`]: it may borrow, as an install's may.
+type Work<'a> = Box<dyn FnOnce(&Context<'_>) + Send + 'a>;
+
+/// Calls `install` with work that counts its runs and holds a capture
+/// that counts its drops; checks that the call refused it, never ran it,
+/// and dropped it once before returning. Returns the refusal.
+fn refused_unrun(install: impl FnOnce(Work<'_>) -> Result<(), InstallError>) -> InstallError {
+    let dropped = counter();
+    let held = Dropped(Arc::clone(&dropped));
+    let ran = AtomicUsize::new(0);
+    let work: Work<'_> = Box::new(|_| {
+        let _held = held;
+        ran.fetch_add(1, Ordering::SeqCst);
+    });
+    let err = install(work).expect_err("the pool ran the work");
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the refused work was not dropped before the call returned"
+    );
+    err
+}
+
 /// A pool of one worker held on a gate, its queue of one full: a put from
 /// outside finds no room until the gate opens. The gate opens on drop.
 fn full_pool() -> (ThreadPool, Arc<Gate>, OpenOnDrop) {
@@ -299,26 +310,13 @@ fn full_pool() -> (ThreadPool, Arc<Gate>, OpenOnDrop) {
 #[test]
 fn try_install_on_a_full_queue_refuses_at_once_and_drops_the_work_unrun() {
     let (pool, gate, _open) = full_pool();
-    let dropped = counter();
-    let held = Dropped(Arc::clone(&dropped));
-    let ran = AtomicUsize::new(0);
-    let refused = within_here("try_install", || {
-        pool.try_install(|_| {
-            let _held = held;
-            ran.fetch_add(1, Ordering::SeqCst);
-        })
+    let err = within_here("try_install", || {
+        refused_unrun(|work| pool.try_install(work))
     });
-    let err = refused.expect_err("a full queue took the work");
     assert!(matches!(err, InstallError::Full(_)), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!("request queue is full (request {})", err.id())
-    );
-    assert_eq!(ran.load(Ordering::SeqCst), 0);
-    assert_eq!(
-        dropped.load(Ordering::SeqCst),
-        1,
-        "the refused work was not dropped before the call returned"
     );
     // Nothing of the refused work is left on the handle or in the queue.
     assert_eq!(pool.stats().queued, 1);
@@ -333,23 +331,14 @@ fn try_install_on_a_full_queue_refuses_at_once_and_drops_the_work_unrun() {
 #[test]
 fn install_timeout_gives_up_on_a_full_queue_and_drops_the_work_unrun() {
     let (pool, gate, _open) = full_pool();
-    let dropped = counter();
-    let held = Dropped(Arc::clone(&dropped));
-    let refused = within_here("install_timeout", || {
-        pool.install_timeout(
-            |_| {
-                let _held = held;
-            },
-            std::time::Duration::from_millis(20),
-        )
+    let err = within_here("install_timeout", || {
+        refused_unrun(|work| pool.install_timeout(work, std::time::Duration::from_millis(20)))
     });
-    let err = refused.expect_err("a full queue took the work");
     assert!(matches!(err, InstallError::Timeout(_)), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!("timed out waiting for queue space (request {})", err.id())
     );
-    assert_eq!(dropped.load(Ordering::SeqCst), 1);
     assert_eq!(pool.stats().queued, 1);
     // Room comes while a second call waits: it goes in and runs.
     let opener = {
