@@ -558,7 +558,8 @@ where
     ///
     /// # Errors
     ///
-    /// As [`put`](Self::put); the callback is dropped unrun.
+    /// As [`put`](Self::put); the callback is dropped unrun (a panic in its
+    /// `Drop` is logged at error level and goes no further).
     ///
     /// # Examples
     ///
@@ -844,6 +845,11 @@ where
                 // No longer ours: the `Cancelled` it reports when the
                 // request in the error is dropped is ignored on arrival.
                 self.pending.remove(&id);
+                // The callback is dropped uncalled, here: contained, as the
+                // refused request's own values are, so that its `Drop`
+                // cannot unwind through the put and take the error (and
+                // the request in it) with it.
+                unwind::drop_contained("a collector callback that was not put", then);
                 Err(err)
             }
             Err((request, payload)) => {

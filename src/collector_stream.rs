@@ -580,7 +580,8 @@ where
     ///
     /// # Errors
     ///
-    /// As [`put`](Self::put); `each` is dropped uncalled.
+    /// As [`put`](Self::put); `each` is dropped uncalled (a panic in its
+    /// `Drop` is logged at error level and goes no further).
     ///
     /// # Panics
     ///

@@ -28,14 +28,22 @@ impl ThreadPool {
     /// call does not wait for them, `wait` does.
     ///
     /// On a full bounded queue it waits for room, handling this handle's
-    /// results meanwhile, as [`put_request`](Self::put_request) does;
-    /// [`try_install`](Self::try_install) refuses at once instead, and
-    /// [`install_timeout`](Self::install_timeout) waits at most a timeout.
+    /// results meanwhile, as [`put_request`](Self::put_request) does (a
+    /// panic in one of their callbacks passes on here, `op` dropped
+    /// unrun); [`try_install`](Self::try_install) refuses at once
+    /// instead, and [`install_timeout`](Self::install_timeout) waits at
+    /// most a timeout.
     ///
     /// Like a scope, called on one of this pool's workers it never waits
     /// for itself: if no other worker has started `op`, the calling worker
-    /// runs it. A pool whose workers are all dismissed (and left open)
-    /// waits until workers are added.
+    /// runs it. On a worker of *another* pool it only waits, running
+    /// nothing of its own pool meanwhile (unlike `rayon`'s `install`): two
+    /// pools whose every worker installs into the other wait until a
+    /// worker is added to one of them. A pool whose workers are all
+    /// dismissed (and left open) waits until workers are added, once `op`
+    /// is queued; a full bounded queue that no worker is left to empty
+    /// refuses it instead ([`InstallError::NoWorkers`], from
+    /// `install_timeout` too, at once).
     ///
     /// # Errors
     ///
