@@ -467,6 +467,10 @@ impl Builder {
     /// the hook returns: `shutdown` and
     /// [`join_all_dismissed_workers`](crate::ThreadPool::join_all_dismissed_workers)
     /// wait for it, and `shutdown_timeout` gives up on it at its timeout.
+    /// As in the start hook, waiting in it for a request of this pool (an
+    /// [`install`](crate::ThreadPool::install), a ticket's `wait`) runs
+    /// that request on this thread if no worker has taken it (it sees no
+    /// worker state): the last worker leaving never waits for itself.
     ///
     /// # Examples
     ///

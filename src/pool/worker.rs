@@ -127,11 +127,15 @@ pub(crate) fn run(pool: &Arc<Pool>, flags: Arc<WorkerFlags>, index: usize) {
     // stop hook are this worker's last work, and `shutdown_timeout` and
     // `join_all_dismissed_workers` wait for them. A panicking `Drop` of the
     // state must not skip the hook.
-    let state = Rc::try_unwrap(here)
-        .ok()
-        .and_then(|here| here.state.into_inner());
+    let mut here = Rc::try_unwrap(here).ok();
+    let state = here.as_mut().and_then(|here| here.state.take());
     crate::unwind::drop_contained("a worker's state", state);
     if let Some(hook) = &pool.config.on_worker_stop {
+        // Reachable again, stateless, while the hook runs: a wait in it
+        // for a request of this pool (an `install`) runs that request
+        // here, as one in the start hook does; the thread still counts as
+        // running, so on the last worker it would wait for itself.
+        let _installed = here.map(|here| Installed::new(&Rc::new(here)));
         hook.call("a worker stop hook", index);
     }
 }
