@@ -1236,3 +1236,150 @@ fn try_put_streaming_racing_shutdown_now_ends_each_stream_once_or_hands_it_back(
         assert_eq!(load(&dropped), 6, "round {round}");
     }
 }
+
+#[test]
+fn install_from_a_stop_hook_of_a_dismissed_last_worker_does_not_wait_for_ever() {
+    // The only worker is dismissed; as it leaves, its stop hook installs on
+    // its own pool, and waits for a ticket. No other worker exists: each
+    // must run on the leaving thread; waiting for a worker would hang (it
+    // did: the hook ran after the worker stopped being reachable for
+    // help, while its thread still counted as running).
+    type Slot = Arc<Mutex<Option<callpool::WeakPool>>>;
+    let slot: Slot = Arc::default();
+    let hook_slot = Arc::clone(&slot);
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let pool = ThreadPool::builder()
+        .workers(1)
+        .on_worker_stop(move |index| {
+            let weak = hook_slot.lock().unwrap().take();
+            let Some(pool) = weak.and_then(|w| w.upgrade()) else {
+                return;
+            };
+            let hook_thread = thread::current().id();
+            let got = pool.install(|_| thread::current().id() == hook_thread);
+            let ticket = pool.submit(|n: u32| n + 1, 1).map(|t| t.wait()).ok();
+            tx.lock().unwrap().send((index, got, ticket)).unwrap();
+        })
+        .build()
+        .unwrap();
+    *slot.lock().unwrap() = Some(pool.downgrade());
+    assert_eq!(pool.dismiss_workers(1), 1);
+    let (index, got, ticket) = rx
+        .recv_timeout(common::HANG)
+        .expect("hang: the stop hook's install never returned");
+    assert_eq!(index, 0);
+    assert_eq!(got, Ok(true));
+    assert_eq!(ticket, Some(Ok(2)), "a ticket's wait in the stop hook");
+}
+
+#[test]
+fn a_scopes_stream_swept_before_it_started_gives_its_callback_one_cancelled() {
+    // The stream waits behind a held request on the only worker; another
+    // handle stops the pool: `each` hears `Cancelled` once, and nothing
+    // else, and is dropped once.
+    let pool = ThreadPool::new(1);
+    let gate = Arc::new(Gate::default());
+    let _open = OpenOnDrop(Arc::clone(&gate));
+    let (held, started) = (Arc::clone(&gate), counter());
+    let started_in = Arc::clone(&started);
+    pool.execute(move || {
+        started_in.fetch_add(1, Ordering::SeqCst);
+        held.pass();
+    })
+    .unwrap();
+    until(|| load(&started) == 1);
+    let stopper = pool.new_handle();
+    let (ran, dropped) = (counter(), counter());
+    let mut heard = Vec::new();
+    let text = String::from("never read");
+    within_here("scope", || {
+        pool.scope(|s| {
+            let held = Dropped(Arc::clone(&dropped));
+            let heard = &mut heard;
+            let ran = &ran;
+            s.put_streaming_then(
+                move |t: &str, out: &CollectorEmitter<'_, usize>| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    out.emit(t.len())
+                },
+                &text[..],
+                move |n| {
+                    let _ = &held;
+                    heard.push(n)
+                },
+            )
+            .unwrap();
+            assert_eq!(s.pending(), 1);
+            drop(stopper.shutdown_now());
+            assert_eq!(
+                s.wait_with(|_, _| unreachable!("the stream has a callback")),
+                1
+            );
+        })
+    });
+    assert_eq!(heard, [Err(TaskError::Cancelled)]);
+    assert_eq!((load(&ran), load(&dropped)), (0, 1));
+}
+
+#[test]
+fn a_full_queue_that_is_draining_says_shut_down_to_every_form_not_full() {
+    // The queue is full and the pool closing (another handle's `close`
+    // waits for the drain): every form is refused `ShutDown` at once, the
+    // blocking ones included, rather than `Full`, `Timeout` or a wait.
+    let (pool, gate, _open) = full_pool();
+    let closer = pool.new_handle();
+    let closing = thread::spawn(move || closer.close());
+    until(|| pool.is_shut_down());
+    let dropped = counter();
+    let work = |held: Dropped| {
+        move |_: &callpool::Context<'_>| {
+            let _held = held;
+            unreachable!("refused work ran")
+        }
+    };
+    let tried = pool.try_install(work(Dropped(Arc::clone(&dropped))));
+    let timed = within_here("install_timeout", || {
+        pool.install_timeout(
+            work(Dropped(Arc::clone(&dropped))),
+            Duration::from_secs(600),
+        )
+    });
+    let blocking = within_here("install", || {
+        pool.install(work(Dropped(Arc::clone(&dropped))))
+    });
+    for got in [tried, timed, blocking] {
+        assert!(matches!(got, Err(InstallError::ShutDown(_))), "{got:?}");
+    }
+    assert_eq!(load(&dropped), 3);
+    let mut counts = pool.collector::<u32>();
+    let refused = counts
+        .try_put_streaming(|n: u32, out: &CollectorEmitter<'_, u32>| out.emit(n), 1)
+        .unwrap_err();
+    assert!(refused.is_shut_down(), "{refused:?}");
+    gate.open();
+    within("close", move || closing.join().unwrap()).unwrap();
+}
+
+#[test]
+fn join_whose_halves_both_panic_passes_on_the_first_halfs_payload() {
+    hide_panics_starting_with(DELIBERATE);
+    for workers in [1, 2] {
+        let pool = ThreadPool::new(workers);
+        let caught = within_here("join", || {
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                pool.join(
+                    |_| -> u8 { panic!("{DELIBERATE} half a") },
+                    |_| -> u8 { panic!("{DELIBERATE} half b") },
+                )
+            }))
+        });
+        let payload = caught.expect_err("no panic came out of join");
+        assert_eq!(
+            payload.downcast_ref::<String>().map(String::as_str),
+            Some(format!("{DELIBERATE} half a").as_str()),
+            "{workers} workers"
+        );
+        assert_eq!(within_here("install", || pool.install(|_| 1)), Ok(1));
+    }
+}
