@@ -1383,3 +1383,39 @@ fn join_whose_halves_both_panic_passes_on_the_first_halfs_payload() {
         assert_eq!(within_here("install", || pool.install(|_| 1)), Ok(1));
     }
 }
+
+#[test]
+fn install_from_a_scope_callback_on_the_only_worker_runs_there() {
+    // A request on the only worker opens a scope; the scope's callback runs
+    // on that worker (the scope's thread) and installs on the same pool:
+    // nobody else can run the work, so the worker runs it itself, once.
+    let pool = ThreadPool::new(1);
+    let inner = pool.new_handle();
+    let (tx, rx) = mpsc::channel();
+    pool.execute(move || {
+        let worker = thread::current().id();
+        let ran = AtomicUsize::new(0);
+        let words = [String::from("abc")];
+        let mut got = None;
+        inner.scope(|s| {
+            s.put_then(
+                |w: &String| w.len(),
+                &words[0],
+                |n| {
+                    got = Some(inner.install(|_| {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        (n.unwrap() * 2, thread::current().id() == worker)
+                    }))
+                },
+            )
+            .unwrap();
+        });
+        tx.send((got, load(&ran))).unwrap();
+    })
+    .unwrap();
+    let (got, ran) = rx
+        .recv_timeout(common::HANG)
+        .expect("hang: the install in the callback");
+    assert_eq!(got, Some(Ok((6, true))));
+    assert_eq!(ran, 1);
+}
