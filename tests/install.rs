@@ -12,7 +12,7 @@ use std::thread;
 
 use callpool::{Context, InstallError, ThreadPool, WorkRequest};
 
-use common::one_way::{Gate, OpenOnDrop};
+use common::one_way::{full_pool, Gate, OpenOnDrop};
 use common::{counter, hide_panics_starting_with, until, within, within_here, Dropped};
 
 const DELIBERATE: &str = "install: deliberate panic";
@@ -287,24 +287,6 @@ fn refused_unrun(install: impl FnOnce(Work<'_>) -> Result<(), InstallError>) -> 
         "the refused work was not dropped before the call returned"
     );
     err
-}
-
-/// A pool of one worker held on a gate, its queue of one full: a put from
-/// outside finds no room until the gate opens. The gate opens on drop.
-fn full_pool() -> (ThreadPool, Arc<Gate>, OpenOnDrop) {
-    let pool = ThreadPool::builder()
-        .workers(1)
-        .queue_capacity(1)
-        .build()
-        .unwrap();
-    let gate = Arc::new(Gate::default());
-    let held = Arc::clone(&gate);
-    pool.execute(move || held.pass()).unwrap();
-    until(|| pool.stats().queued == 0);
-    pool.execute(|| {}).unwrap();
-    assert_eq!(pool.stats().queued, 1);
-    let open = OpenOnDrop(Arc::clone(&gate));
-    (pool, gate, open)
 }
 
 #[test]

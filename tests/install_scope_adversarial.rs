@@ -19,7 +19,7 @@ use callpool::{
     ThreadPool, WorkRequest,
 };
 
-use common::one_way::{Gate, OpenOnDrop};
+use common::one_way::{full_pool, Gate, OpenOnDrop};
 use common::{counter, hide_panics_starting_with, until, within, within_here, Dropped};
 
 /// The start of every deliberate panic here, hidden from the output.
@@ -39,30 +39,6 @@ impl Drop for PanicOnDrop {
 
 fn load(n: &AtomicUsize) -> usize {
     n.load(Ordering::SeqCst)
-}
-
-/// A pool of one worker held on a gate, its queue of one full: a put from
-/// outside finds no room until the gate opens (on drop of the third value).
-fn full_pool() -> (ThreadPool, Arc<Gate>, OpenOnDrop) {
-    let pool = ThreadPool::builder()
-        .workers(1)
-        .queue_capacity(1)
-        .build()
-        .unwrap();
-    let gate = Arc::new(Gate::default());
-    let held = Arc::clone(&gate);
-    let started = counter();
-    let started_in = Arc::clone(&started);
-    pool.execute(move || {
-        started_in.fetch_add(1, Ordering::SeqCst);
-        held.pass();
-    })
-    .unwrap();
-    until(|| load(&started) == 1);
-    pool.execute(|| {}).unwrap();
-    assert_eq!(pool.stats().queued, 1);
-    let open = OpenOnDrop(Arc::clone(&gate));
-    (pool, gate, open)
 }
 
 // ---------------------------------------------------------------------------

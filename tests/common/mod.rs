@@ -176,6 +176,32 @@ pub mod one_way {
             self.0.open();
         }
     }
+
+    /// A pool of one worker held on a gate, its bounded queue of one full:
+    /// a put from outside finds no room until the gate opens (when the
+    /// third value drops, at the latest).
+    pub fn full_pool() -> (callpool::ThreadPool, Arc<Gate>, OpenOnDrop) {
+        let pool = callpool::ThreadPool::builder()
+            .workers(1)
+            .queue_capacity(1)
+            .build()
+            .unwrap();
+        let gate = Arc::new(Gate::default());
+        let held = Arc::clone(&gate);
+        let (started, start) = std::sync::mpsc::channel();
+        pool.execute(move || {
+            started.send(()).unwrap();
+            held.pass();
+        })
+        .unwrap();
+        start
+            .recv_timeout(super::HANG)
+            .expect("the worker never started the gated request");
+        pool.execute(|| {}).unwrap();
+        assert_eq!(pool.stats().queued, 1);
+        let open = OpenOnDrop(Arc::clone(&gate));
+        (pool, gate, open)
+    }
 }
 
 /// Groups outcomes by request, each request's in the order they came out
