@@ -12,6 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use callpool::{Context, PutError, ThreadPool, WorkRequest};
+use common::PanicsOnDrop;
 use common::{assert_each_once, counter, gate, hide_panics_starting_with, hit_counters, within};
 use common::{until, Dropped};
 
@@ -21,19 +22,6 @@ const CHILD_ENV: &str = "EXECUTE_ADVERSARIAL_CHILD";
 
 #[global_allocator]
 static ALLOCATOR: common::heap::Counting = common::heap::Counting;
-
-/// A value whose `Drop` counts, then panics: a capture that misbehaves
-/// wherever the pool lets go of it.
-struct PanicsOnDrop(Arc<AtomicUsize>);
-
-impl Drop for PanicsOnDrop {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        if !thread::panicking() {
-            panic!("{DELIBERATE} in a Drop");
-        }
-    }
-}
 
 /// A handle dropped while a worker is kept busy by another handle's
 /// requests: the result it left unpolled is discarded with it, once the
@@ -252,7 +240,7 @@ fn panicking_drops_of_captures_are_contained_everywhere() {
         let drops = counter();
         // On the worker, after the callable ran: counted as a panic.
         for _ in 0..100 {
-            let p = PanicsOnDrop(Arc::clone(&drops));
+            let p = PanicsOnDrop(Arc::clone(&drops), DELIBERATE);
             pool.execute(move || {
                 let _p = &p;
             })
@@ -272,7 +260,7 @@ fn panicking_drops_of_captures_are_contained_everywhere() {
         held2.await_start();
         let mut ids = Vec::new();
         for _ in 0..100 {
-            let p = PanicsOnDrop(Arc::clone(&drops));
+            let p = PanicsOnDrop(Arc::clone(&drops), DELIBERATE);
             ids.push(
                 pool.execute(move || {
                     let _p = &p;
@@ -289,7 +277,7 @@ fn panicking_drops_of_captures_are_contained_everywhere() {
         // In a sweep: another handle's shutdown_now.
         let other = pool.new_handle();
         for _ in 0..100 {
-            let p = PanicsOnDrop(Arc::clone(&drops));
+            let p = PanicsOnDrop(Arc::clone(&drops), DELIBERATE);
             other
                 .execute(move || {
                     let _p = &p;

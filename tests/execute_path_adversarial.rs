@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use callpool::{Context, PutError, ShutdownError, ThreadPool, WaitError, WorkRequest};
 use common::one_way::{Gate, OpenOnDrop};
+use common::PanicsOnDrop;
 use common::{assert_each_once, counter, hit_counters, until, Rng};
 
 const DELIBERATE: &str = "execute_path_adversarial: deliberate panic";
@@ -888,18 +889,6 @@ fn blocked_putters_are_woken_while_slots_hand_off_children() {
     });
 }
 
-/// A capture whose `Drop` counts, then panics (unless unwinding).
-struct PanicsOnDrop(Arc<AtomicUsize>);
-
-impl Drop for PanicsOnDrop {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        if !thread::panicking() {
-            panic!("{DELIBERATE} in a Drop");
-        }
-    }
-}
-
 /// Executed requests and executed children that panic, or whose
 /// captures' `Drop` panics as they run (a panic of the request), or as
 /// they are cancelled unrun (contained, the request cancelled): each
@@ -959,7 +948,7 @@ fn panicking_executed_requests_and_drops_leave_the_workers_alive() {
                         panicked_ids.push(id);
                     }
                     1 => {
-                        let capture = PanicsOnDrop(Arc::clone(&drops));
+                        let capture = PanicsOnDrop(Arc::clone(&drops), DELIBERATE);
                         expected_drops += 1;
                         let id = pool
                             .execute(move || {
@@ -985,7 +974,7 @@ fn panicking_executed_requests_and_drops_leave_the_workers_alive() {
                                 for c in 0..k {
                                     let n = n.clone();
                                     let id = if c % 2 == 0 {
-                                        let capture = PanicsOnDrop(Arc::clone(&drops));
+                                        let capture = PanicsOnDrop(Arc::clone(&drops), DELIBERATE);
                                         cx.execute(move || {
                                             n();
                                             let _keep = &capture;
@@ -1584,14 +1573,14 @@ fn executed_panics_are_never_printed() {
         for _ in 0..50 {
             pool.execute(|| panic!("{DELIBERATE} in a callable"))
                 .unwrap();
-            let capture = PanicsOnDrop(Arc::clone(&drops));
+            let capture = PanicsOnDrop(Arc::clone(&drops), DELIBERATE);
             pool.execute(move || {
                 let _keep = &capture;
             })
             .unwrap();
             let d = Arc::clone(&drops);
             pool.execute_with_context(move |cx: &Context<'_>| {
-                let capture = PanicsOnDrop(d);
+                let capture = PanicsOnDrop(d, DELIBERATE);
                 cx.execute(move || {
                     let _keep = &capture;
                 })
@@ -1608,7 +1597,7 @@ fn executed_panics_are_never_printed() {
         pool.execute(move || latch2.hold()).unwrap();
         gate.await_start();
         gate2.await_start();
-        let capture = PanicsOnDrop(Arc::clone(&drops));
+        let capture = PanicsOnDrop(Arc::clone(&drops), DELIBERATE);
         let id = pool
             .execute(move || {
                 let _keep = &capture;

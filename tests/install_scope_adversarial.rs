@@ -20,22 +20,11 @@ use callpool::{
 };
 
 use common::one_way::{full_pool, Gate, OpenOnDrop};
+use common::PanicsOnDrop;
 use common::{counter, hide_panics_starting_with, until, within, within_here, Dropped};
 
 /// The start of every deliberate panic here, hidden from the output.
 const DELIBERATE: &str = "adversarial: deliberate";
-
-/// Counts its drop, then panics: a user value whose `Drop` fails.
-struct PanicOnDrop(Arc<AtomicUsize>);
-
-impl Drop for PanicOnDrop {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        if !thread::panicking() {
-            panic!("{DELIBERATE} panic in a Drop");
-        }
-    }
-}
 
 fn load(n: &AtomicUsize) -> usize {
     n.load(Ordering::SeqCst)
@@ -51,7 +40,7 @@ fn try_install_refused_full_contains_a_panic_in_the_dropped_works_drop() {
     let (pool, gate, _open) = full_pool();
     let dropped = counter();
     let ran = counter();
-    let boom = PanicOnDrop(Arc::clone(&dropped));
+    let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
     let refused = within_here("try_install", || {
         panic::catch_unwind(AssertUnwindSafe(|| {
             pool.try_install(|_| {
@@ -73,7 +62,7 @@ fn install_timeout_refused_contains_a_panic_in_the_dropped_works_drop() {
     hide_panics_starting_with(DELIBERATE);
     let (pool, gate, _open) = full_pool();
     let dropped = counter();
-    let boom = PanicOnDrop(Arc::clone(&dropped));
+    let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
     let refused = within_here("install_timeout", || {
         panic::catch_unwind(AssertUnwindSafe(|| {
             pool.install_timeout(
@@ -100,7 +89,7 @@ fn install_on_a_closed_pool_contains_a_panic_in_the_dropped_works_drop() {
     let pool = ThreadPool::new(1);
     pool.close().unwrap();
     let dropped = counter();
-    let boom = PanicOnDrop(Arc::clone(&dropped));
+    let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
     let refused = panic::catch_unwind(AssertUnwindSafe(|| {
         pool.install(|_| {
             let _boom = boom;
@@ -122,7 +111,7 @@ fn install_cancelled_by_another_handles_shutdown_now_contains_a_panic_in_the_wor
     let stopper = pool.new_handle();
     let dropped = counter();
     let ran = counter();
-    let boom = PanicOnDrop(Arc::clone(&dropped));
+    let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
     let ran_in = Arc::clone(&ran);
     let installer = pool.new_handle();
     let outcome = thread::spawn(move || {
@@ -504,7 +493,7 @@ fn a_scoped_child_refused_after_shutdown_contains_its_panicking_drop() {
             s.put_scoped(
                 |sc: &ScopeContext<'_, '_, usize>, word: &String| {
                     drop(stopper.lock().unwrap().take().unwrap().shutdown_now());
-                    let boom = PanicOnDrop(Arc::clone(&dropped));
+                    let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
                     let refused = panic::catch_unwind(AssertUnwindSafe(|| {
                         sc.put(
                             move |w: &String| {
@@ -514,17 +503,17 @@ fn a_scoped_child_refused_after_shutdown_contains_its_panicking_drop() {
                             word,
                         )
                     }));
-                    let boom = PanicOnDrop(Arc::clone(&dropped));
+                    let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
                     let refused_scoped = panic::catch_unwind(AssertUnwindSafe(|| {
                         sc.put_scoped(
                             |_: &ScopeContext<'_, '_, usize>,
-                             (w, _boom): (&String, PanicOnDrop)| {
+                             (w, _boom): (&String, PanicsOnDrop)| {
                                 w.len()
                             },
                             (word, boom),
                         )
                     }));
-                    let boom = PanicOnDrop(Arc::clone(&dropped));
+                    let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
                     let refused_stream = panic::catch_unwind(AssertUnwindSafe(|| {
                         sc.put_streaming(
                             move |w: &String, out: &CollectorEmitter<'_, usize>| {
@@ -585,7 +574,7 @@ fn scoped_children_swept_by_shutdown_now_drop_once_and_end_cancelled() {
             s.put_scoped(
                 |sc: &ScopeContext<'_, '_, usize>, words: &[String]| {
                     for w in words {
-                        let boom = PanicOnDrop(Arc::clone(&dropped));
+                        let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
                         let ran = &ran;
                         sc.put(
                             move |w: &String| {
@@ -678,11 +667,11 @@ fn a_scope_streams_unread_items_with_panicking_drops_are_dropped_once_each() {
     let dropped = counter();
     let d = &dropped;
     within_here("scope", || {
-        pool.scope(|s: &mut callpool::Scope<'_, '_, PanicOnDrop>| {
+        pool.scope(|s: &mut callpool::Scope<'_, '_, PanicsOnDrop>| {
             s.put_streaming(
-                move |n: usize, out: &CollectorEmitter<'_, PanicOnDrop>| {
+                move |n: usize, out: &CollectorEmitter<'_, PanicsOnDrop>| {
                     for _ in 0..n {
-                        out.emit(PanicOnDrop(Arc::clone(d)))?;
+                        out.emit(PanicsOnDrop(Arc::clone(d), DELIBERATE))?;
                     }
                     Ok::<(), Closed>(())
                 },
@@ -706,7 +695,7 @@ fn a_scope_streams_callback_that_panics_in_drop_passes_out_after_every_request()
     let dropped = counter();
     let mut seen = Vec::new();
     let plain = std::cell::RefCell::new(Vec::new());
-    let boom = PanicOnDrop(Arc::clone(&dropped));
+    let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
     let seen_ref = &mut seen;
     let text = String::from("a bb ccc dddd");
     let caught = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -761,7 +750,7 @@ fn a_refused_put_streaming_then_contains_its_callbacks_panicking_drop() {
     let dropped = counter();
     let calls = counter();
     let mut found = pool.collector::<u32>();
-    let boom = PanicOnDrop(Arc::clone(&dropped));
+    let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
     let refused = panic::catch_unwind(AssertUnwindSafe(|| {
         found.put_streaming_then(|n: u32, out: &CollectorEmitter<'_, u32>| out.emit(n), 1, {
             let calls = Arc::clone(&calls);
@@ -843,7 +832,7 @@ fn refused_put_then_callbacks_with_panicking_drops_are_contained_in_a_collector_
     pool.close().unwrap();
     let dropped = counter();
     let mut squares = pool.collector::<u32>();
-    let boom = PanicOnDrop(Arc::clone(&dropped));
+    let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
     let refused = panic::catch_unwind(AssertUnwindSafe(|| {
         squares.put_then(
             |n: u32| n * n,
@@ -858,7 +847,7 @@ fn refused_put_then_callbacks_with_panicking_drops_are_contained_in_a_collector_
     assert_eq!(squares.pending(), 0);
     drop(squares);
     let word = String::from("kept");
-    let boom = PanicOnDrop(Arc::clone(&dropped));
+    let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
     let refused = panic::catch_unwind(AssertUnwindSafe(|| {
         pool.scope(|s| {
             let refused = s.put_then(
@@ -868,7 +857,7 @@ fn refused_put_then_callbacks_with_panicking_drops_are_contained_in_a_collector_
                     let _ = &boom;
                 },
             );
-            let boom = PanicOnDrop(Arc::clone(&dropped));
+            let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
             let streamed = s.put_streaming_then(
                 |w: &String, out: &CollectorEmitter<'_, usize>| out.emit(w.len()),
                 &word,
@@ -980,7 +969,7 @@ fn join_whose_first_half_panics_drops_the_second_unrun_once_on_one_worker() {
     hide_panics_starting_with(DELIBERATE);
     let pool = ThreadPool::new(1);
     let (ran_b, dropped) = (counter(), counter());
-    let boom = PanicOnDrop(Arc::clone(&dropped));
+    let boom = PanicsOnDrop(Arc::clone(&dropped), DELIBERATE);
     let caught = within_here("join", || {
         panic::catch_unwind(AssertUnwindSafe(|| {
             pool.join(

@@ -19,6 +19,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 
 use callpool::{Context, PutError, ShutdownError, TaskError, ThreadPool, Ticket, WorkRequest};
+use common::PanicsOnDrop;
 use common::{counter, hit_counters, until, within, TestResult, HANG};
 
 const DELIBERATE: &str = "ticket_context_adversarial: deliberate panic";
@@ -576,18 +577,6 @@ fn every_worker_waiting_on_nested_context_tickets_still_ends() -> TestResult {
     Ok(())
 }
 
-/// Panics when dropped (unless already panicking), counting the drop first.
-struct PanicsOnDrop(Arc<AtomicUsize>);
-
-impl Drop for PanicsOnDrop {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        if !thread::panicking() {
-            panic!("{DELIBERATE}: drop");
-        }
-    }
-}
-
 /// A context callable whose capture and argument both panic when dropped.
 #[allow(clippy::type_complexity)]
 fn with_bad_drops(
@@ -598,7 +587,7 @@ fn with_bad_drops(
     PanicsOnDrop,
 ) {
     let ran = Arc::clone(ran);
-    let capture = PanicsOnDrop(Arc::clone(drops));
+    let capture = PanicsOnDrop(Arc::clone(drops), DELIBERATE);
     let callable = move |cx: &Context<'_>, arg: PanicsOnDrop| {
         let _keep = &capture;
         ran.fetch_add(1, Ordering::SeqCst);
@@ -607,7 +596,7 @@ fn with_bad_drops(
         drop(arg);
         7
     };
-    (callable, PanicsOnDrop(Arc::clone(drops)))
+    (callable, PanicsOnDrop(Arc::clone(drops), DELIBERATE))
 }
 
 #[test]
@@ -618,7 +607,7 @@ fn drop_panics_of_a_run_callable_reach_its_ticket() -> TestResult {
     let (callable, arg) = with_bad_drops(&ran, &drops);
     let ticket = pool.submit_with_context(callable, arg)?;
     match ticket.wait_timeout(HANG).expect("hang") {
-        Err(TaskError::Panicked(message)) => assert_eq!(message, format!("{DELIBERATE}: drop")),
+        Err(TaskError::Panicked(message)) => assert_eq!(message, format!("{DELIBERATE} in a Drop")),
         other => panic!("expected the drop's panic, got {other:?}"),
     }
     assert_eq!(

@@ -142,6 +142,20 @@ pub fn hide_panics(hide: impl Fn(Option<&str>) -> bool + Send + Sync + 'static) 
     });
 }
 
+/// A user value whose `Drop` misbehaves: it counts the drop, then (unless
+/// the thread is unwinding already) panics with `"{.1} in a Drop"`, the
+/// test file's prefix for deliberate panics (`hide_panics_starting_with`).
+pub struct PanicsOnDrop(pub Arc<AtomicUsize>, pub &'static str);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        if !std::thread::panicking() {
+            panic!("{} in a Drop", self.1);
+        }
+    }
+}
+
 /// A one-way gate that many requests can block on until the test opens it.
 pub mod one_way {
     use std::sync::{Arc, Condvar, Mutex};
