@@ -163,6 +163,8 @@ pub struct Run {
     /// where a system records it: W1's ways of putting, told apart from
     /// the wait that follows.
     pub put: Option<Duration>,
+    /// How long the wait after the puts took, where a system records it.
+    pub wait: Option<Duration>,
 }
 
 impl Probe {
@@ -187,6 +189,7 @@ impl Probe {
             preemptions: mine.involuntary - self.mine.involuntary + others.involuntary,
             cpu_ns: mine.cpu_ns - self.mine.cpu_ns + others.cpu_ns,
             put: None,
+            wait: None,
         }
     }
 }
@@ -227,6 +230,16 @@ impl Run {
     pub fn with_put(self, put: Duration) -> Run {
         Run {
             put: Some(put),
+            ..self
+        }
+    }
+
+    /// The run, with how long the wait after its puts took, and without
+    /// a pause between the two (`Batch::settle`).
+    pub fn with_wait(self, wait: Duration, paused: Duration) -> Run {
+        Run {
+            wait: Some(wait),
+            elapsed: self.elapsed.saturating_sub(paused),
             ..self
         }
     }

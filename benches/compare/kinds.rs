@@ -21,6 +21,11 @@ pub struct Batch {
     pub n: u64,
     pub work: Work,
     pub want: u64,
+    /// A pause between the last put and the wait, for the systems that
+    /// time the two apart (W1's `--w1-settle-ms=N`): the workers finish
+    /// first, and the wait then times the handling of the results alone.
+    /// Taken off the run's time.
+    pub settle: Option<Duration>,
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 //! The `callpool/make_requests` system: the same pool and callbacks as
 //! `callpool`, with the requests built by `make_requests` (its returned
 //! `Vec<WorkRequest>` is part of what is timed and counted). The loop of
-//! puts alone is timed too (W1's `put ns/req` column).
+//! puts alone is timed too (W1's `put ns/req` column), and the wait after
+//! it (`wait ns/req`).
 
 use std::time::Instant;
 
@@ -69,8 +70,14 @@ where
     let put_start = Instant::now();
     put(&pool, reqs);
     let put_time = put_start.elapsed();
+    let paused = b.settle.unwrap_or_default();
+    if !paused.is_zero() {
+        std::thread::sleep(paused);
+    }
+    let wait_start = Instant::now();
     pool.wait().expect("wait");
-    let el = probe.stop().with_put(put_time);
+    let wait_time = wait_start.elapsed();
+    let el = probe.stop().with_put(put_time).with_wait(wait_time, paused);
     acc.check(name, n, want);
     pool.shutdown().expect("shutdown");
     el

@@ -1,6 +1,8 @@
 //! W1 overhead: trivial requests (square a u64) put one after another, then
 //! all results collected, on 1, 2 and 4 workers; and the chart of it.
 
+use std::time::Duration;
+
 use super::{entries, Variants, Workload};
 use crate::cfg::Cfg;
 use crate::harness::ns_per;
@@ -16,9 +18,10 @@ pub const W1: Workload = Workload {
     files,
 };
 
-/// The side column of the systems that time their puts apart from the
+/// The side columns of the systems that time their puts apart from the
 /// wait after them.
 const PUT_COLUMN: &str = "put ns/req";
+const WAIT_COLUMN: &str = "wait ns/req";
 
 /// One table per worker count.
 const TABLES: [(&str, usize); 3] = [("w1-1", 1), ("w1-2", 2), ("w1-4", 4)];
@@ -41,16 +44,20 @@ fn run(cfg: &Cfg, out: &mut Vec<Table>) {
             n,
             work: Work::Square,
             want,
+            settle: cfg.flag("--w1-settle-ms=").map(Duration::from_millis),
         };
         let systems = entries(
             Variants::Include,
             |s| s.batch(b),
             move |r| {
-                let obs = r.blocks(Obs::new(ns_per(r.elapsed, n)), n);
-                match r.put {
-                    Some(put) => obs.with(PUT_COLUMN, ns_per(put, n)),
-                    None => obs,
+                let mut obs = r.blocks(Obs::new(ns_per(r.elapsed, n)), n);
+                if let Some(put) = r.put {
+                    obs = obs.with(PUT_COLUMN, ns_per(put, n));
                 }
+                if let Some(wait) = r.wait {
+                    obs = obs.with(WAIT_COLUMN, ns_per(wait, n));
+                }
+                obs
             },
         );
         out.push(interleave(
@@ -100,11 +107,14 @@ fn targets(tables: &[Table], lines: &mut Vec<String>) {
             let put = t.extra_median(batch, PUT_COLUMN) / t.extra_median(each, PUT_COLUMN);
             lines.push(format!(
                 "{id}: {batch} ÷ {each} = {whole:.2} end to end (issue 11 target < 1.00: {}); \
-                 the puts alone {} against {} ns/req, {put:.2} ({})",
+                 the puts alone {} against {} ns/req, {put:.2} ({}); the waits after them {} \
+                 against {} ns/req",
                 verdict(whole, |r| r < 1.0),
                 num(t.extra_median(batch, PUT_COLUMN)),
                 num(t.extra_median(each, PUT_COLUMN)),
                 verdict(put, |r| r < 1.0),
+                num(t.extra_median(batch, WAIT_COLUMN)),
+                num(t.extra_median(each, WAIT_COLUMN)),
             ));
         }
         if id == "w1-1" {

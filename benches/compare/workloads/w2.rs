@@ -29,6 +29,7 @@ fn run(cfg: &Cfg, out: &mut Vec<Table>) {
         n,
         work: Work::Nap,
         want,
+        settle: None,
     };
     // How requests are built does not matter next to a 1 ms sleep.
     let systems = entries(

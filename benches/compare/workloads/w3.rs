@@ -45,6 +45,7 @@ fn run(cfg: &Cfg, out: &mut Vec<Table>) {
         n,
         work: Work::Spin,
         want,
+        settle: None,
     };
     // How requests are built does not matter next to 50 us of work.
     systems.extend(entries(
