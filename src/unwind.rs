@@ -180,7 +180,8 @@ pub(crate) fn into_message(payload: Payload) -> String {
     text
 }
 
-fn message(payload: &Payload) -> String {
+/// The message of a panic, its payload kept.
+pub(crate) fn message(payload: &Payload) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -80,6 +80,68 @@ fn a_panic_passes_on_with_its_own_payload_and_the_pool_goes_on() {
 }
 
 #[test]
+fn the_pool_counts_work_that_panicked_as_panicked_in_every_form() {
+    hide_panics_starting_with(DELIBERATE);
+    use std::time::Duration;
+    let pool = ThreadPool::builder().workers(2).build().unwrap();
+    let counts = || {
+        let s = pool.stats();
+        (s.completed, s.failed, s.panicked)
+    };
+    let panics = |f: &dyn Fn() -> Result<u32, InstallError>| {
+        let caught = panic::catch_unwind(AssertUnwindSafe(|| within_here("install", f)));
+        let payload = caught.expect_err("the work's panic did not pass on");
+        assert_eq!(
+            payload.downcast_ref::<String>().map(String::as_str),
+            Some(DELIBERATE)
+        );
+    };
+    assert_eq!(counts(), (0, 0, 0));
+    panics(&|| pool.install(|_| -> u32 { panic!("{}", DELIBERATE) }));
+    assert_eq!(counts(), (0, 0, 1), "install");
+    panics(&|| pool.try_install(|_| -> u32 { panic!("{}", DELIBERATE) }));
+    assert_eq!(counts(), (0, 0, 2), "try_install");
+    panics(&|| {
+        pool.install_timeout(
+            |_| -> u32 { panic!("{}", DELIBERATE) },
+            Duration::from_secs(60),
+        )
+    });
+    assert_eq!(counts(), (0, 0, 3), "install_timeout");
+    // A capture whose `Drop` panics once the work has returned.
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("{}", DELIBERATE);
+        }
+    }
+    panics(&|| {
+        let capture = PanicsOnDrop;
+        pool.install(move |_| {
+            let _capture = capture;
+            5
+        })
+    });
+    assert_eq!(counts(), (0, 0, 4), "a capture's Drop");
+    // A join's half: one request, the join's own, which panicked.
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+        within_here("join", || {
+            pool.join(|_| 1, |_| -> u32 { panic!("{}", DELIBERATE) })
+        })
+    }));
+    assert!(caught.is_err(), "the half's panic did not pass on");
+    assert_eq!(counts(), (0, 0, 5), "join");
+    // Work that returned counts as completed, a `Result` it returns too.
+    assert_eq!(pool.install(|_| 1).unwrap(), 1);
+    assert_eq!(
+        pool.install(|_| Err::<u8, _>("a value")).unwrap(),
+        Err("a value")
+    );
+    assert_eq!(counts(), (2, 0, 5));
+    assert_eq!(pool.pending(), 0);
+}
+
+#[test]
 fn a_closed_pool_refuses_and_drops_the_work_unrun() {
     let pool = ThreadPool::new(1);
     pool.close().unwrap();

@@ -12,6 +12,7 @@ use super::Scope;
 use crate::error::InstallError;
 use crate::handle::{PutMode, ThreadPool};
 use crate::request::{Context, TaskError};
+use crate::unwind;
 
 impl ThreadPool {
     /// Runs `op` on one of the pool's workers, with that worker's
@@ -23,7 +24,8 @@ impl ThreadPool {
     /// [`scope`](Self::scope) (it must be `Send`, and so must its value);
     /// this call returns once `op` has ended. If `op` panics, the panic
     /// passes on here, once `op` has ended, with its own payload (as
-    /// `rayon::ThreadPool::install`'s does). What `op` puts through its
+    /// `rayon::ThreadPool::install`'s does), and the pool counts the work
+    /// as panicked in [`stats`](Self::stats). What `op` puts through its
     /// context belongs to this handle, as any request's children do: this
     /// call does not wait for them, `wait` does.
     ///
@@ -214,7 +216,16 @@ impl ThreadPool {
                 move |cx: &Context<'_>| {
                     // Caught here so that the caller gets the payload
                     // itself, not the message a request's panic keeps.
-                    *slot = Some(panic::catch_unwind(AssertUnwindSafe(|| op(cx))));
+                    let ran = panic::catch_unwind(AssertUnwindSafe(|| op(cx)));
+                    let message = ran.as_ref().err().map(unwind::message);
+                    *slot = Some(ran);
+                    // The request itself still ends as panicked, so that
+                    // the pool counts it so (`stats().panicked`), as it
+                    // counts any request's panic. `resume_unwind` runs no
+                    // panic hook: nothing is printed twice.
+                    if let Some(message) = message {
+                        panic::resume_unwind(Box::new(message));
+                    }
                     Ok(())
                 },
                 mode,
