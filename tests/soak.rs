@@ -2,7 +2,8 @@
 //! runs a random program from several threads that mixes every way of
 //! handing work over (callbacks, fallible requests with deadlines,
 //! `execute`, tickets, batches, streams, collectors, children put through a
-//! `Context`, joins), with random panics in callables, callbacks and
+//! `Context`, joins, `install` and its `try_`/`_timeout` forms, scopes whose
+//! requests borrow), with random panics in callables, callbacks and
 //! captures' `Drop`s, and random control operations (resize, dismiss,
 //! create, cancel, cancel_queued, wait_timeout, poll, handles made and
 //! dropped). It ends with `wait` + `shutdown`, `shutdown_now` (what comes
@@ -77,6 +78,11 @@ enum Kind {
     Ticket,
     Stream,
     Collected,
+    /// `install`, `try_install` or `install_timeout`: borrows, its value
+    /// or panic comes back to the caller.
+    Installed,
+    /// A scope's request: borrows, its outcome to a callback run here.
+    Scoped,
 }
 
 /// Everything that happened to one request.
@@ -209,7 +215,7 @@ impl Rec {
 }
 
 /// Totals over the seeds run, to see what the runs exercised.
-static TALLY: [AtomicU64; 12] = [const { AtomicU64::new(0) }; 12];
+static TALLY: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
 
 thread_local! {
     /// The tokens this thread made in its current step.
@@ -697,7 +703,7 @@ impl Program<'_> {
 
     fn step(&mut self) {
         let h = self.rng.below(self.handles.len() as u64) as usize;
-        let op = self.rng.below(100);
+        let op = self.rng.below(104);
         let gone = Arc::clone(&self.handles[h].gone);
         NEW.with(|n| n.borrow_mut().clear());
         self.op(h, op);
@@ -1043,6 +1049,8 @@ impl Program<'_> {
                     });
                 }
             }
+            100..=101 => self.install(h),
+            102..=103 => self.scope(h),
             _ => {
                 // Drop a handle (not the thread's first one): its outcomes
                 // are discarded, so its tokens are relaxed.
@@ -1051,6 +1059,122 @@ impl Program<'_> {
                     hd.gone.store(true, SeqCst);
                     drop(hd);
                 }
+            }
+        }
+    }
+
+    /// One piece of work that borrows from this thread, run on the pool
+    /// by `install`, `try_install` or `install_timeout`, sometimes split
+    /// with `Context::join`. Its value is a plain value (a `Result` the
+    /// callable returns is no failure to the pool), so its fate is never
+    /// "fail"; a panic of the callable, or of its capture's `Drop`, comes
+    /// back out of the call.
+    fn install(&mut self, h: usize) {
+        let (_, rec) = self.world.token(Kind::Installed);
+        let f = match fate(&mut self.rng) {
+            1 => 0,
+            f => f,
+        };
+        let g = guard(&rec, f);
+        let how = self.rng.below(3);
+        let join = self.rng.chance(30);
+        let local = [11u32, 13];
+        let borrowed = &local;
+        let op = move |cx: &Context<'_>| -> u32 {
+            let mut g = g;
+            let spin = if join {
+                let (a, b) = cx.join(|_| borrowed[0], |_| borrowed[1]);
+                a + b
+            } else {
+                borrowed[0]
+            };
+            body(&mut g, f, spin).unwrap_or(0)
+        };
+        let pool = &self.handles[h].pool;
+        let out = Self::guarded(|| match how {
+            0 => pool.try_install(op),
+            1 => pool.install_timeout(op, Duration::from_micros(200)),
+            _ => pool.install(op),
+        });
+        let l = |a: &AtomicU32| a.load(SeqCst);
+        match out {
+            Ok(Ok(_)) => {
+                if l(&rec.ran) == 0 {
+                    self.world
+                        .violation("install returned a value it never ran".into());
+                }
+                rec.result.fetch_add(1, SeqCst);
+            }
+            Ok(Err(callpool::InstallError::Cancelled(_))) => {
+                rec.err_cancelled.fetch_add(1, SeqCst);
+            }
+            Ok(Err(e)) => {
+                if l(&rec.ran) != 0 {
+                    self.world
+                        .violation(format!("install refused ({e:?}) work it ran"));
+                }
+                rec.refused.fetch_add(1, SeqCst);
+            }
+            // The callable's own panic, passed on once it ended.
+            Err(()) if l(&rec.panicked) > 0 => {
+                rec.err_panicked.fetch_add(1, SeqCst);
+            }
+            // A panic of a callback this call ran while it waited for
+            // room: the work was dropped unrun.
+            Err(()) => {
+                rec.lost_in_panic.fetch_add(1, SeqCst);
+                rec.relaxed.store(true, SeqCst);
+            }
+        }
+    }
+
+    /// A scope on this thread: requests that borrow a local of this
+    /// thread, each outcome to a callback run here, all of them ended when
+    /// the scope returns.
+    fn scope(&mut self, h: usize) {
+        let n = 1 + self.rng.below(4) as usize;
+        let local: Vec<u32> = (0..n as u32).collect();
+        // Each capture made now: one the scope never reaches (a put that
+        // unwound) is dropped with the rest of the plan.
+        let plan: Vec<(Arc<Rec>, Guard, u8)> = (0..n)
+            .map(|_| {
+                let (_, rec) = self.world.token(Kind::Scoped);
+                let f = fate(&mut self.rng);
+                (Arc::clone(&rec), guard(&rec, f), f)
+            })
+            .collect();
+        let all: Vec<Arc<Rec>> = plan.iter().map(|(r, _, _)| Arc::clone(r)).collect();
+        let world: &World = self.world;
+        let pool = &self.handles[h].pool;
+        let out = Self::guarded(|| {
+            pool.fallible_scope(|s| {
+                for ((rec, mut g, f), item) in plan.into_iter().zip(&local) {
+                    let heard = Arc::clone(&rec);
+                    let put = s.put_fallible_then(
+                        move |x: &u32| body(&mut g, f, 40 + x),
+                        item,
+                        move |outcome| {
+                            callback_here(world, &heard, "a scope's");
+                            match outcome {
+                                Ok(_) => {
+                                    heard.result.fetch_add(1, SeqCst);
+                                }
+                                Err(e) => heard.error(&e),
+                            }
+                        },
+                    );
+                    if put.is_err() {
+                        rec.refused.fetch_add(1, SeqCst);
+                    }
+                }
+            })
+        });
+        if out.is_err() {
+            // A callback of the handle's, run while a put waited for room:
+            // the scope unwound after its requests ended, and the rest
+            // were never put.
+            for r in all {
+                r.relaxed.store(true, SeqCst);
             }
         }
     }
@@ -1857,6 +1981,15 @@ fn run_seed(seed: u64) -> Vec<String> {
         t[7].fetch_add(l(&r.refused), SeqCst);
         t[8].fetch_add(l(&r.unrun), SeqCst);
         t[9].fetch_add(l(&r.ran), SeqCst);
+        // Installed work and scopes' requests: made, and ended with a value.
+        if r.kind == Kind::Installed {
+            t[12].fetch_add(1, SeqCst);
+            t[13].fetch_add(l(&r.result), SeqCst);
+        }
+        if r.kind == Kind::Scoped {
+            t[14].fetch_add(1, SeqCst);
+            t[15].fetch_add(l(&r.result), SeqCst);
+        }
     }
     let _ = done_tx.send(());
     let _ = watchdog.join();
@@ -1901,8 +2034,23 @@ fn run_seeds(seeds: impl Iterator<Item = u64>) {
         "soak: {n} seeds run; requests {}, checked strictly {}, handed back {}, \
          cancel true {}, Cancelled {}, Expired {}, Panicked {}, refused {}, \
          executed dropped unrun {}, callables run {}; stats compared in {} seeds \
-         (cancelled too in {})",
-        t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11]
+         (cancelled too in {}); installed {} ({} with a value), scoped {} ({} with a value)",
+        t[0],
+        t[1],
+        t[2],
+        t[3],
+        t[4],
+        t[5],
+        t[6],
+        t[7],
+        t[8],
+        t[9],
+        t[10],
+        t[11],
+        t[12],
+        t[13],
+        t[14],
+        t[15]
     );
     assert!(failures.is_empty(), "failing seeds: {failures:?}");
 }
