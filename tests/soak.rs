@@ -40,8 +40,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use callpool::{
-    make_requests, BatchError, Context, Emitter, PutError, RequestId, ShutdownError, TaskError,
-    ThreadPool, Ticket, WaitError, WeakPool, WorkRequest,
+    make_requests, BatchError, Context, Emitter, PutError, RequestId, ScopeContext, ShutdownError,
+    TaskError, ThreadPool, Ticket, WaitError, WeakPool, WorkRequest,
 };
 use common::Rng;
 
@@ -1135,44 +1135,113 @@ impl Program<'_> {
         let n = 1 + self.rng.below(4) as usize;
         let local: Vec<u32> = (0..n as u32).collect();
         // Each capture made now: one the scope never reaches (a put that
-        // unwound) is dropped with the rest of the plan.
-        let plan: Vec<(Arc<Rec>, Guard, u8)> = (0..n)
-            .map(|_| {
-                let (_, rec) = self.world.token(Kind::Scoped);
-                let f = fate(&mut self.rng);
-                (Arc::clone(&rec), guard(&rec, f), f)
-            })
-            .collect();
-        let all: Vec<Arc<Rec>> = plan.iter().map(|(r, _, _)| Arc::clone(r)).collect();
+        // unwound) is dropped with the rest of the plan. Some requests are
+        // put with a `ScopeContext` and put children into the scope, which
+        // borrow the same local.
+        type Planned = (Arc<Rec>, Guard, u8);
+        let mut plan: Vec<(Planned, Vec<Planned>)> = Vec::new();
+        for _ in 0..n {
+            let (_, rec) = self.world.token(Kind::Scoped);
+            let f = fate(&mut self.rng);
+            let children = if self.rng.chance(35) {
+                (0..1 + self.rng.below(2))
+                    .map(|_| {
+                        let (_, child) = self.world.token(Kind::Scoped);
+                        child.limbo.store(true, SeqCst);
+                        let cf = fate(&mut self.rng);
+                        (Arc::clone(&child), guard(&child, cf), cf)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            plan.push(((Arc::clone(&rec), guard(&rec, f), f), children));
+        }
+        let mut all: Vec<Arc<Rec>> = Vec::new();
+        for ((rec, _, _), children) in &plan {
+            all.push(Arc::clone(rec));
+            all.extend(children.iter().map(|(c, _, _)| Arc::clone(c)));
+        }
         let world: &World = self.world;
+        // The scoped requests' and children's ids: their outcomes come out
+        // of `wait_with`, not to a callback.
+        let by_id: Mutex<HashMap<RequestId, Arc<Rec>>> = Mutex::default();
+        let record = |rec: &Rec, out: Result<u32, TaskError<String>>| match out {
+            Ok(_) => {
+                rec.result.fetch_add(1, SeqCst);
+            }
+            Err(e) => rec.error(&e),
+        };
         let pool = &self.handles[h].pool;
         let out = Self::guarded(|| {
             pool.fallible_scope(|s| {
-                for ((rec, mut g, f), item) in plan.into_iter().zip(&local) {
-                    let heard = Arc::clone(&rec);
-                    let put = s.put_fallible_then(
-                        move |x: &u32| body(&mut g, f, 40 + x),
-                        item,
-                        move |outcome| {
-                            callback_here(world, &heard, "a scope's");
-                            match outcome {
-                                Ok(_) => {
-                                    heard.result.fetch_add(1, SeqCst);
+                for (((rec, mut g, f), children), item) in plan.into_iter().zip(&local) {
+                    let put = if children.is_empty() {
+                        let heard = Arc::clone(&rec);
+                        s.put_fallible_then(
+                            move |x: &u32| body(&mut g, f, 40 + x),
+                            item,
+                            move |outcome| {
+                                callback_here(world, &heard, "a scope's");
+                                record(&heard, outcome);
+                            },
+                        )
+                    } else {
+                        let by_id = &by_id;
+                        let put = s.put_fallible_scoped(
+                            move |sc: &ScopeContext<'_, '_, u32, String>, x: &u32| {
+                                g.run();
+                                for (child, mut cg, cf) in children {
+                                    let noted = Arc::clone(&child);
+                                    let put = sc
+                                        .put_fallible(move |y: &u32| body(&mut cg, cf, 30 + y), x);
+                                    // Documented: a refused child still ends
+                                    // in the scope, as Cancelled, counted in
+                                    // no statistic.
+                                    let id = put.unwrap_or_else(|e| {
+                                        child.uncounted.fetch_add(1, SeqCst);
+                                        e.id()
+                                    });
+                                    by_id.lock().unwrap().insert(id, noted);
+                                    child.limbo.store(false, SeqCst);
                                 }
-                                Err(e) => heard.error(&e),
-                            }
-                        },
-                    );
+                                outcome(&mut g, f, 0)
+                            },
+                            item,
+                        );
+                        if let Ok(id) = put {
+                            by_id.lock().unwrap().insert(id, Arc::clone(&rec));
+                        }
+                        put
+                    };
                     if put.is_err() {
                         rec.refused.fetch_add(1, SeqCst);
+                    }
+                }
+                // A child's outcome may come before the worker that put it
+                // has noted its id: matched once the scope is drained.
+                let mut unknown = Vec::new();
+                s.wait_with(|id, out| {
+                    callback_here(world, &Rec::new(Kind::Scoped), "a scope's wait_with");
+                    match by_id.lock().unwrap().get(&id).cloned() {
+                        Some(rec) => record(&rec, out),
+                        None => unknown.push((id, out)),
+                    }
+                });
+                for (id, out) in unknown {
+                    match by_id.lock().unwrap().get(&id).cloned() {
+                        Some(rec) => record(&rec, out),
+                        None => {
+                            world.violation(format!("scope outcome for unknown {id:?}: {out:?}"))
+                        }
                     }
                 }
             })
         });
         if out.is_err() {
             // A callback of the handle's, run while a put waited for room:
-            // the scope unwound after its requests ended, and the rest
-            // were never put.
+            // the scope unwound after its requests ended (their outcomes
+            // dropped), and the rest were never put.
             for r in all {
                 r.relaxed.store(true, SeqCst);
             }
