@@ -807,12 +807,63 @@ impl Program<'_> {
                 let f = fate(&mut self.rng);
                 let mut g = guard(&rec, f);
                 let pool = &self.handles[h].pool;
-                let out =
-                    Self::guarded(|| pool.submit_fallible(move |_: ()| body(&mut g, f, 500), ()));
+                // Every way to submit: blocking, never blocking, a while;
+                // with a context (whose callable joins two halves) or not.
+                let how = self.rng.below(6);
+                let halves = Arc::clone(&rec);
+                let out = Self::guarded(|| {
+                    let plain = move |_: ()| body(&mut g, f, 500);
+                    fn refused<F, A>(world: &World, e: callpool::TrySubmitError<F, A>) {
+                        if !(e.is_full()
+                            || e.is_timed_out()
+                            || e.is_no_workers()
+                            || e.is_shut_down())
+                        {
+                            world.violation(format!("unexpected submit error {e}"));
+                        }
+                    }
+                    match how {
+                        0 => pool
+                            .try_submit_fallible(plain, ())
+                            .map_err(|e| refused(&world, e)),
+                        1 => pool
+                            .submit_fallible_timeout(plain, (), Duration::from_micros(200))
+                            .map_err(|e| refused(&world, e)),
+                        2 | 3 => {
+                            let joined = move |cx: &Context<'_>, _: ()| {
+                                halves.joined.fetch_add(1, SeqCst);
+                                let (a, b) = cx.join(
+                                    |_| halves.halves.fetch_add(1, SeqCst),
+                                    |_| halves.halves.fetch_add(1, SeqCst),
+                                );
+                                let _ = a + b;
+                                let mut plain = plain;
+                                plain(())
+                            };
+                            if how == 2 {
+                                pool.submit_fallible_with_context(joined, ()).map_err(drop)
+                            } else {
+                                pool.try_submit_fallible_with_context(joined, ())
+                                    .map_err(|e| refused(&world, e))
+                            }
+                        }
+                        _ => pool.submit_fallible(plain, ()).map_err(drop),
+                    }
+                });
                 match out {
                     Ok(Ok(t)) => {
-                        if self.rng.chance(15) && t.cancel() {
-                            rec.cancel_true.fetch_add(1, SeqCst);
+                        // Cancelled here, or from another thread through a
+                        // cancel handle.
+                        if self.rng.chance(15) {
+                            let cancelled = if self.rng.chance(50) {
+                                t.cancel()
+                            } else {
+                                let handle = t.cancel_handle();
+                                thread::spawn(move || handle.cancel()).join().unwrap()
+                            };
+                            if cancelled {
+                                rec.cancel_true.fetch_add(1, SeqCst);
+                            }
                         }
                         if self.rng.chance(5) {
                             // Let go of it: the work still runs.
@@ -822,9 +873,10 @@ impl Program<'_> {
                             self.tickets.push((rec, t));
                         }
                     }
-                    Ok(Err(e)) => {
+                    // The error (checked above where it says why) is
+                    // dropped with the callable in it.
+                    Ok(Err(())) => {
                         rec.refused.fetch_add(1, SeqCst);
-                        drop(e);
                     }
                     Err(()) => rec.relaxed.store(true, SeqCst),
                 }
