@@ -562,6 +562,15 @@ impl Batches {
             }
             finished.extend(previous);
             finished.extend(self.count(tally, how()));
+        } else {
+            // A member of no batch: what this thread counted goes to its
+            // batch before this request's callback runs. A `poll` or
+            // `wait` nested in that callback may handle the batch's last
+            // members, and must find the batch's count whole; otherwise
+            // the batch completes only once the callback returns, and
+            // meanwhile it looks short with nothing pending (a loop that
+            // polls until it completes would poll for ever).
+            finished.extend(self.flush(tally));
         }
         finished
     }
@@ -659,8 +668,9 @@ impl Batches {
 /// What a thread handling a run of results has counted in one batch and
 /// not yet added to it: the batch's lock is taken once per run (and once
 /// per switch between batches), not once per result. Flushed
-/// (`Batches::flush`) before the thread stops handling results, and
-/// before a panic in a callback goes on.
+/// (`Batches::flush`) before the thread stops handling results, before a
+/// panic in a callback goes on, and before the callback of a result of no
+/// batch or of a stream's item (which may poll the handle itself).
 #[derive(Default)]
 pub(crate) struct Tally {
     batch: Option<Arc<BatchState>>,

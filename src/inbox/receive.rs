@@ -461,6 +461,13 @@ impl Results {
             // An item is a result handled (so a `poll_timeout` returns for
             // it), though it ends no request.
             Msg::Item(item) => {
+                // An item ends no request: what this thread counted goes
+                // to its batch first, so that a `poll` or `wait` nested in
+                // the item's callback finds the batch's count whole (see
+                // `Batches::ended_in`).
+                if !tally.is_empty() {
+                    self.flush(tally);
+                }
                 item.call(());
                 1
             }
