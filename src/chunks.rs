@@ -122,8 +122,9 @@ impl ThreadPool {
     /// [`pending`](Self::pending) does not count them. A chunk the pool
     /// never started (it was shut down, or refused the put) gives
     /// [`TaskError::Cancelled`] for each of its inputs; a chunk a worker
-    /// has started runs to its end. [`stats`](Self::stats) and the
-    /// request hooks see the chunks, not the inputs. On a pool with no
+    /// has started runs to its end. [`stats`](Self::stats) counts the
+    /// chunks, not the inputs: a chunk whose function panicked for one
+    /// input still completed. On a pool with no
     /// worker (built with none, or all dismissed) `map` waits until one is
     /// added, also when its chunks fill a bounded queue
     /// ([`Builder::queue_capacity`](crate::Builder::queue_capacity)): it
