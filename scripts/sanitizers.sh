@@ -8,13 +8,31 @@
 #   bash scripts/sanitizers.sh tsan       # ThreadSanitizer only
 #   bash scripts/sanitizers.sh miri       # Miri only
 #   MIRI_SEEDS=0..8 bash scripts/sanitizers.sh miri   # several schedules each
+#   bash scripts/sanitizers.sh tsan install           # every test of tests/install.rs
+#   bash scripts/sanitizers.sh tsan install timeout   # its tests whose name contains "timeout"
+#   bash scripts/sanitizers.sh miri lib pool::fifo    # the library's unit tests, filtered
+#
+# With a FILE (a test file's name, or "lib" for the library's unit tests)
+# and an optional FILTER (cargo test's substring match), one tool runs on
+# those tests instead of its list below.
 #
 # Builds go to $CARGO_TARGET_DIR (default: target/sanitizers), apart from
 # the normal ones, since the flags rebuild everything.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+usage="usage: bash scripts/sanitizers.sh [all|tsan|miri] | {tsan|miri} FILE [FILTER]"
 what="${1:-all}"
+only_file="${2:-}"
+only_filter="${3:-}"
+case "$what" in
+    all | tsan | miri) ;;
+    *) echo "$usage" >&2; exit 2 ;;
+esac
+if [[ -n "$only_file" && "$what" == all ]]; then
+    echo "$usage" >&2
+    exit 2
+fi
 target=x86_64-unknown-linux-gnu
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/sanitizers}"
 
@@ -79,15 +97,32 @@ miri_tests=(
     "execute shutdown_now_hands_queued_executed_requests_back"
 )
 
+# The tests a step runs: a listed entry "FILE NAME" is that one test; a
+# FILE and FILTER given on the command line are every test whose name
+# contains FILTER (all of them without one).
+exact=(--exact)
+if [[ -n "$only_file" ]]; then
+    tsan_tests=("$only_file $only_filter")
+    miri_tests=("$only_file $only_filter")
+    exact=()
+fi
+
+# Sets `which` (the cargo target) and `pick` (libtest's filter) for an entry.
+select_tests() {
+    read -r file name <<<"$1"
+    # "lib": a unit test inside the library.
+    if [[ "$file" == lib ]]; then which=(--lib); else which=(--test "$file"); fi
+    pick=()
+    if [[ -n "$name" ]]; then pick=("${exact[@]}" "$name"); fi
+}
+
 if [[ "$what" == all || "$what" == tsan ]]; then
     for t in "${tsan_tests[@]}"; do
-        read -r file name <<<"$t"
-        # "lib": a unit test inside the library.
-        if [[ "$file" == lib ]]; then which=(--lib); else which=(--test "$file"); fi
+        select_tests "$t"
         step "ThreadSanitizer: ${which[*]} $name"
         if ! RUSTFLAGS="-Zsanitizer=thread" RUSTDOCFLAGS="-Zsanitizer=thread" \
             TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-            cargo +nightly test -Zbuild-std --target "$target" "${which[@]}" -- --exact "$name"; then
+            cargo +nightly test -Zbuild-std --target "$target" "${which[@]}" -- "${pick[@]}"; then
             failed+=("tsan: $file $name")
         fi
     done
@@ -100,9 +135,9 @@ if [[ "$what" == all || "$what" == miri ]]; then
         miriflags="$miriflags -Zmiri-many-seeds=$MIRI_SEEDS"
     fi
     for t in "${miri_tests[@]}"; do
-        read -r file name <<<"$t"
-        step "Miri: tests/$file.rs $name"
-        if ! MIRIFLAGS="$miriflags" cargo +nightly miri test --test "$file" -- --exact "$name"; then
+        select_tests "$t"
+        step "Miri: ${which[*]} $name"
+        if ! MIRIFLAGS="$miriflags" cargo +nightly miri test "${which[@]}" -- "${pick[@]}"; then
             failed+=("miri: $file $name")
         fi
     done
