@@ -113,8 +113,8 @@ impl Tally {
             .store(self.taken.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
-    /// The job taken last has run, and its end is never counted (the half
-    /// of a join, a piece of its request).
+    /// A job this worker took, the half of a join, has done its piece: its
+    /// end is never counted (a piece of its request, not a request).
     pub(crate) fn withdraw_take(&self) {
         // Relaxed: see `count`.
         self.taken

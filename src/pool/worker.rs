@@ -251,7 +251,8 @@ fn run_here(here: &Here, mine: impl Fn(&Job) -> bool + Copy) -> usize {
 #[inline(always)]
 fn execute(pool: &Arc<Pool>, job: Job, worker: &This<'_>) -> Option<Arc<Inbox>> {
     // Running from here until its end is counted (`Stats::running`): each
-    // path below counts it once, before anyone hears of its outcome.
+    // path below counts it once, before anyone hears of its outcome (a
+    // join's half, never counted, withdraws it before its join hears).
     worker.tally.take();
     match job {
         Job::Boxed { mut task, inbox } => {
@@ -282,9 +283,9 @@ fn execute(pool: &Arc<Pool>, job: Job, worker: &This<'_>) -> Option<Arc<Inbox>> 
                 inbox.deliver(Msg::Done(task), || pool.sender_stuck());
             } else if route == Route::InPlace {
                 end_in_place(task, &inbox, worker.tally);
-            } else if route == Route::Parent {
-                worker.tally.withdraw_take();
             }
+            // (A join's half withdrew its take as its piece ended,
+            // `Spawner::piece_done`.)
             Some(inbox)
         }
         Job::Shared(job) => {
@@ -451,6 +452,10 @@ impl Spawner for Children<'_> {
     fn spawn_executed(&self, request: WorkRequest) -> Result<RequestId, Refusal> {
         self.inbox.take_spent();
         self.hold(request, false)
+    }
+
+    fn piece_done(&self) {
+        self.worker.tally.withdraw_take();
     }
 
     fn reclaim(&self, half: *const ()) {

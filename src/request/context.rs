@@ -204,6 +204,11 @@ pub(crate) trait Spawner {
     /// and dropped and a join nested in the first half (returned by now)
     /// boxed its own half there: taking that stale one back does no harm.
     fn reclaim(&self, half: *const ());
+    /// The running job, the half of a join, has done its piece (or found
+    /// it taken back): the worker no longer counts it as running
+    /// (`Stats::running`). Called once per half's job, before its join
+    /// can hear that the half is over.
+    fn piece_done(&self) {}
     /// [`spawn`](Self::spawn) for a request whose outcome nobody hears
     /// (`Context::execute`), first freeing the emptied boxes of executed
     /// requests that workers handed back to the handle

@@ -37,8 +37,13 @@ struct HalfTask {
 
 impl Task for HalfTask {
     fn run(&mut self, cx: &Context<'_>) {
-        // Nothing, if its join took it back already.
-        self.half.run(&Context::new(cx.spawner, self.parent));
+        // Nothing, if its join took it back already. The worker stops
+        // counting the half as running before its join can hear that it
+        // is over (`Stats::running`): the join's request may end, and a
+        // `wait` return, the moment it does.
+        self.half.run(&Context::new(cx.spawner, self.parent), &|| {
+            cx.spawner.piece_done()
+        });
     }
 
     // Cancelled or dropped unrun (a sweep, a closed pool): the half stays

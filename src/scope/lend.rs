@@ -279,8 +279,10 @@ impl<R> std::fmt::Debug for Lent<R> {
 /// Work offered by [`offer_while`], as the threads it is handed to see it.
 pub(crate) trait Offered: Send + Sync {
     /// On a thread that took the offer: runs the work in `cx`, unless its
-    /// lender took it back first (then nothing is left to do).
-    fn run(&self, cx: &Context<'_>);
+    /// lender took it back first (then nothing is left to do). Calls
+    /// `done` once either way: after the work, before the lender can hear
+    /// that it is over.
+    fn run(&self, cx: &Context<'_>, done: &dyn Fn());
 }
 
 /// One piece of lent work and where it is in its life.
@@ -338,13 +340,15 @@ impl<F> Offer<F> {
 }
 
 impl<F: FnOnce(&Context<'_>) + Send> Offered for Offer<F> {
-    fn run(&self, cx: &Context<'_>) {
+    fn run(&self, cx: &Context<'_>, done: &dyn Fn()) {
         let work = {
             let mut state = self.state();
             match std::mem::replace(&mut *state, OfferState::Running(false)) {
                 OfferState::Open(work) => work,
                 ended => {
                     *state = ended;
+                    drop(state);
+                    done();
                     return;
                 }
             }
@@ -353,6 +357,9 @@ impl<F: FnOnce(&Context<'_>) + Send> Offered for Offer<F> {
         // unwound) before `Ran` is set: the lender, which waits for `Ran`,
         // never returns while it is alive.
         let panic = panic::catch_unwind(AssertUnwindSafe(|| work(cx))).err();
+        // Before `Ran`: once the lender hears it, its request may end and
+        // be heard of, and whatever `done` says must be true by then.
+        done();
         let mut state = self.state();
         let waited_for = matches!(*state, OfferState::Running(true));
         *state = OfferState::Ran(panic);
