@@ -123,8 +123,10 @@ impl ThreadPool {
     /// never started (it was shut down, or refused the put) gives
     /// [`TaskError::Cancelled`] for each of its inputs; a chunk a worker
     /// has started runs to its end. [`stats`](Self::stats) counts the
-    /// chunks, not the inputs: a chunk whose function panicked for one
-    /// input still completed. On a pool with no
+    /// chunks, not the inputs: a chunk whose inputs panicked still counts
+    /// as completed (not as panicked), a chunk the pool swept as cancelled
+    /// (once, whatever its inputs), a refused one nowhere, and inputs run
+    /// on the calling worker (above) nowhere either. On a pool with no
     /// worker (built with none, or all dismissed) `map` waits until one is
     /// added, also when its chunks fill a bounded queue
     /// ([`Builder::queue_capacity`](crate::Builder::queue_capacity)): it

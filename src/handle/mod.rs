@@ -1207,8 +1207,10 @@ impl ThreadPool {
     /// counted; they are [`pending`](Self::pending) on their handle. The
     /// half of a [`join`](crate::Context::join) handed to the queue is
     /// counted until a worker takes its job (even if the join has taken
-    /// the half back meanwhile), though it is no request. See the example
-    /// of [`workers`](Self::workers).
+    /// the half back meanwhile), though it is no request. So is a ticket's
+    /// request cancelled in the queue ([`Ticket::cancel`](crate::Ticket::cancel)),
+    /// until a worker or a sweep reaches it. See the example of
+    /// [`workers`](Self::workers).
     pub fn queued(&self) -> usize {
         self.shared().queued()
     }
