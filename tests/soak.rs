@@ -3,10 +3,14 @@
 //! handing work over (callbacks, fallible requests with deadlines,
 //! `execute`, tickets, batches, streams, collectors, children put through a
 //! `Context`, joins, `install` and its `try_`/`_timeout` forms, scopes whose
-//! requests borrow, as-completed and in-order windows), with random panics in callables, callbacks and
-//! captures' `Drop`s, and random control operations (resize, dismiss,
-//! create, cancel, cancel_queued, wait_timeout, poll, handles made and
-//! dropped). It ends with `wait` + `shutdown`, `shutdown_now` (what comes
+//! requests borrow, as-completed and in-order windows, `put_all`, a
+//! collector's fallible streams (plain and `_then`), `timed` requests
+//! whose callbacks read `timing()`, callbacks that put follow-ups through
+//! a `WeakPool` of another handle, `as_completed` over tickets with more
+//! pushed from its loop, and `ThreadPool::join` whose halves borrow), with
+//! random panics in callables, callbacks and captures' `Drop`s, and
+//! random control operations (resize, dismiss, create, cancel,
+//! cancel_queued, wait_timeout, poll, handles made and dropped). It ends with `wait` + `shutdown`, `shutdown_now` (what comes
 //! back is put again on a fresh pool) or the last handle dropped, then
 //! checks that every accepted request ended in exactly one way, exactly
 //! once, that no callable ran twice, that no callback ran on a worker,
@@ -16,6 +20,12 @@
 //! thread of its own, a last burst that the ending finds queued (sometimes
 //! with no worker left), parents whose children a shutdown meets held, and
 //! tickets that must hear `Cancelled` once the pool closes are in it too.
+//! Some ways add checks of their own: `put_all` refuses the request its
+//! error holds and pulls none after it; a collector stream's items come in
+//! order, before its one error if it fails; `timing()` is `Some` only in a
+//! timed request's callbacks and names the worker its callable started
+//! on; a push into `as_completed` gets the next index; a join returns
+//! both halves' values.
 //!
 //! Only what the docs promise is checked. Where an outcome may be lost by
 //! design (its handle dropped, a callback's panic through the put that
@@ -40,8 +50,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use callpool::{
-    make_requests, BatchError, Context, Emitter, PutError, RequestId, ScopeContext, ShutdownError,
-    TaskError, ThreadPool, Ticket, WaitError, WeakPool, WorkRequest,
+    make_requests, BatchError, CollectorEmitter, Context, Emitter, PutError, RequestId,
+    ScopeContext, ShutdownError, TaskError, ThreadPool, Ticket, WaitError, WeakPool, WorkRequest,
 };
 use common::Rng;
 
@@ -86,6 +96,19 @@ enum Kind {
     /// An input of `as_completed_fallible` or `imap_fallible`: its
     /// outcome comes out of the iterator.
     Windowed,
+    /// A callback request put through `put_all`.
+    PutAll,
+    /// A collector's fallible stream: items come out as `(id, Ok(item))`,
+    /// an error as one `(id, Err(e))` after them, and a successful return
+    /// hands nothing on, so its callable notes it (`returned`).
+    CollectedStream,
+    /// A follow-up put by a result callback through a `WeakPool`.
+    FollowUp,
+    /// A ticket of `as_completed`, given at the start or pushed from its
+    /// loop.
+    Completed,
+    /// `ThreadPool::join` from a program thread: one installed request.
+    Joined,
 }
 
 /// Everything that happened to one request.
@@ -138,6 +161,14 @@ struct Rec {
     /// Join halves run.
     halves: AtomicU32,
     joined: AtomicU32,
+    /// A collector stream's callable returned `Ok` (its end, which no
+    /// outcome reports).
+    returned: AtomicU32,
+    /// Made with `timed()`; callbacks that read a timing.
+    timed: AtomicBool,
+    timings: AtomicU32,
+    /// The index in the name of the worker its callable started on.
+    worker: AtomicU32,
 }
 
 impl Rec {
@@ -170,6 +201,10 @@ impl Rec {
             second: AtomicBool::new(false),
             halves: AtomicU32::new(0),
             joined: AtomicU32::new(0),
+            returned: AtomicU32::new(0),
+            timed: AtomicBool::new(false),
+            timings: AtomicU32::new(0),
+            worker: AtomicU32::new(u32::MAX),
         }
     }
 
@@ -180,6 +215,15 @@ impl Rec {
         match self.kind {
             Kind::Exec => l(&self.ran) + l(&self.unrun),
             Kind::Ticket => l(&self.ticket) + l(&self.refused) + l(&self.lost_in_panic),
+            Kind::CollectedStream => {
+                l(&self.returned)
+                    + l(&self.err_failed)
+                    + l(&self.err_panicked)
+                    + l(&self.err_cancelled)
+                    + l(&self.err_expired)
+                    + l(&self.refused)
+                    + l(&self.lost_in_panic)
+            }
             _ => {
                 l(&self.result)
                     + l(&self.err_failed)
@@ -218,9 +262,9 @@ impl Rec {
 }
 
 /// Totals over the seeds run, to see what the runs exercised.
-static TALLY: [AtomicU64; 18] = [const { AtomicU64::new(0) }; 18];
+static TALLY: [AtomicU64; 30] = [const { AtomicU64::new(0) }; 30];
 /// What each of [`TALLY`]'s counts is, for the summary line.
-const TALLY_NAMES: [&str; 18] = [
+const TALLY_NAMES: [&str; 30] = [
     "requests",
     "checked strictly",
     "handed back",
@@ -239,6 +283,18 @@ const TALLY_NAMES: [&str; 18] = [
     "scoped with a value",
     "windowed",
     "windowed with a value",
+    "put through put_all",
+    "put_all ended with a value",
+    "collector streams",
+    "collector stream items",
+    "timed",
+    "timings read",
+    "follow-ups",
+    "weak upgrades that found no handle",
+    "as-completed tickets",
+    "as-completed tickets pushed from its loop",
+    "joins",
+    "joins with a value",
 ];
 
 thread_local! {
@@ -302,6 +358,13 @@ impl Guard {
 /// Counts a start of `rec`'s callable, and where it ran.
 fn note_run(rec: &Rec) {
     rec.ran.fetch_add(1, SeqCst);
+    if let Some(i) = thread::current()
+        .name()
+        .and_then(|n| n.rsplit('-').next())
+        .and_then(|i| i.parse().ok())
+    {
+        rec.worker.store(i, SeqCst);
+    }
     if thread::current().name().is_some_and(|n| n.starts_with(W1)) {
         rec.ran_first.fetch_add(1, SeqCst);
     }
@@ -422,10 +485,12 @@ fn callback_request(world: &Arc<World>, rng: &mut Rng, rec: &Arc<Rec>) -> WorkRe
 }
 
 /// What a result callback does besides recording: nothing, put a
-/// follow-up request on its handle, or cancel what its handle has queued.
+/// follow-up request through a `WeakPool` (of its own handle, or of
+/// another whose token goes with it: the follow-up's outcome goes there),
+/// or cancel what its handle has queued.
 enum Then {
     Nothing,
-    FollowUp(WeakPool, u64),
+    FollowUp(WeakPool, Option<Arc<AtomicBool>>, u64),
     CancelQueued(WeakPool),
 }
 
@@ -437,36 +502,41 @@ fn callback_request_on(
     rec: &Arc<Rec>,
     home: Option<&ThreadPool>,
 ) -> WorkRequest {
+    callback_request_to(world, rng, rec, home, None)
+}
+
+/// [`callback_request_on`], or, given `target` (a handle's `WeakPool` and
+/// its token), one whose result callback puts a follow-up there.
+fn callback_request_to(
+    world: &Arc<World>,
+    rng: &mut Rng,
+    rec: &Arc<Rec>,
+    home: Option<&ThreadPool>,
+    target: Option<(WeakPool, Arc<AtomicBool>)>,
+) -> WorkRequest {
+    let made = Instant::now();
     let f = fate(rng);
     let spin = rng.below(2000) as u32;
     let mut g = guard(rec, f);
     let cb_panic = !world.no_cb_panics.load(SeqCst) && rng.chance(4);
-    let then = match (home, rng.below(100)) {
-        (Some(h), 0..=9) => Then::FollowUp(h.downgrade(), rng.next() | 1),
-        (Some(h), 10..=11) => Then::CancelQueued(h.downgrade()),
+    let then = match (target, home, rng.below(100)) {
+        (Some((weak, gone)), _, _) => Then::FollowUp(weak, Some(gone), rng.next() | 1),
+        (None, Some(h), 0..=9) => Then::FollowUp(h.downgrade(), None, rng.next() | 1),
+        (None, Some(h), 10..=11) => Then::CancelQueued(h.downgrade()),
         _ => Then::Nothing,
     };
+    let timed = rng.chance(8);
+    rec.timed.store(timed, SeqCst);
     let (w1, w2) = (Arc::clone(world), Arc::clone(world));
     let (r1, r2) = (Arc::clone(rec), Arc::clone(rec));
     let req = WorkRequest::fallible(move |_: ()| body(&mut g, f, spin), ())
         .on_result(move |_, _| {
             callback_here(&w1, &r1, "result");
+            timing_here(&w1, &r1, made, true);
             r1.result.fetch_add(1, SeqCst);
             match then {
                 Then::Nothing => {}
-                Then::FollowUp(weak, seed) => {
-                    if let Some(pool) = weak.upgrade() {
-                        let (_, next) = w1.token(Kind::Callback);
-                        let req = callback_request(&w1, &mut Rng(seed), &next);
-                        match pool.try_put_request(req) {
-                            Ok(_) => {}
-                            Err(e) => {
-                                next.refused.fetch_add(1, SeqCst);
-                                drop(e);
-                            }
-                        }
-                    }
-                }
+                Then::FollowUp(weak, gone, seed) => follow_up(&w1, &weak, gone, seed),
                 Then::CancelQueued(weak) => {
                     if let Some(pool) = weak.upgrade() {
                         pool.cancel_queued();
@@ -479,17 +549,90 @@ fn callback_request_on(
         })
         .on_error(move |_, e: TaskError<String>| {
             callback_here(&w2, &r2, "error");
+            let ran = matches!(e, TaskError::Failed(_) | TaskError::Panicked(_));
+            timing_here(&w2, &r2, made, ran);
             r2.error(&e);
             if cb_panic {
                 boom("an error callback");
             }
         });
+    let req = if timed { req.timed() } else { req };
     match rng.below(10) {
         0 => req.timeout(Duration::from_micros(rng.below(500))).into(),
         1 => req
             .deadline(Instant::now() + Duration::from_micros(rng.below(500)))
             .into(),
         _ => req.into(),
+    }
+}
+
+/// A result callback's follow-up, put through `weak` if a handle of its
+/// results is left (`upgrade` is `None` once every one is gone). One with
+/// a token of another handle goes on following up there, now and then.
+fn follow_up(world: &Arc<World>, weak: &WeakPool, gone: Option<Arc<AtomicBool>>, seed: u64) {
+    let Some(pool) = weak.upgrade() else {
+        TALLY[25].fetch_add(1, SeqCst);
+        return;
+    };
+    let (_, next) = world.token(Kind::FollowUp);
+    let mut rng = Rng(seed);
+    let req = match &gone {
+        Some(g) => {
+            // Its outcome comes back to the target's handle, not to the one
+            // whose step ran this callback.
+            *next.home.lock().unwrap() = Some(Arc::clone(g));
+            let again = rng.chance(20).then(|| (pool.downgrade(), Arc::clone(g)));
+            callback_request_to(world, &mut rng, &next, None, again)
+        }
+        None => callback_request(world, &mut rng, &next),
+    };
+    let how = rng.below(2);
+    // A timed put may handle the target's results while it waits: a
+    // callback's panic there comes back with the follow-up not put
+    // (`put_request`'s *Panics*), and is not this callback's to pass on.
+    let out = Program::guarded(|| match how {
+        0 => pool.try_put_request(req),
+        _ => pool.put_request_timeout(req, Duration::from_micros(200)),
+    });
+    match out {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            if !is_refusal(&e, how) {
+                world.violation(format!("unexpected follow-up put error {e:?}"));
+            }
+            next.refused.fetch_add(1, SeqCst);
+            drop(e);
+        }
+        Err(()) => {
+            next.lost_in_panic.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+/// A callback's look at `timing()`: `Some` only in a timed request's own
+/// callbacks, naming the worker its callable started on if it started,
+/// with no time running if it never did, and no more time queued and
+/// running than has passed since just before the request was made.
+fn timing_here(world: &World, rec: &Rec, made: Instant, ran: bool) {
+    let t = callpool::timing();
+    if !rec.timed.load(SeqCst) {
+        if let Some(t) = t {
+            world.violation(format!("an untimed request's callback read {t:?}"));
+        }
+        return;
+    }
+    let Some(t) = t else {
+        world.violation("a timed request's callback read no timing".into());
+        return;
+    };
+    rec.timings.fetch_add(1, SeqCst);
+    let worker = ran.then(|| rec.worker.load(SeqCst) as usize);
+    let since = made.elapsed();
+    if t.worker != worker || (!ran && t.running != Duration::ZERO) || t.queued + t.running > since {
+        world.violation(format!(
+            "timing {t:?} of a request that {} (worker {worker:?}), {since:?} after it was made",
+            if ran { "ran" } else { "never ran" }
+        ));
     }
 }
 
@@ -738,10 +881,14 @@ impl Program<'_> {
 
     fn step(&mut self) {
         let h = self.rng.below(self.handles.len() as u64) as usize;
-        let op = self.rng.below(106);
+        let op = self.rng.below(115);
         let gone = Arc::clone(&self.handles[h].gone);
         NEW.with(|n| n.borrow_mut().clear());
         self.op(h, op);
+        if let Some(t) = callpool::timing() {
+            self.world
+                .violation(format!("a program thread read {t:?} outside any callback"));
+        }
         for rec in NEW.with(|n| std::mem::take(&mut *n.borrow_mut())) {
             rec.home
                 .lock()
@@ -1139,6 +1286,11 @@ impl Program<'_> {
             100..=101 => self.install(h),
             102..=103 => self.scope(h),
             104..=105 => self.window(h),
+            106..=107 => self.put_all(h),
+            108..=109 => self.collector_streams(h),
+            110..=111 => self.weak(h),
+            112..=113 => self.completed(h),
+            114 => self.join(h),
             _ => {
                 // Drop a handle (not the thread's first one): its outcomes
                 // are discarded, so its tokens are relaxed.
@@ -1415,6 +1567,360 @@ impl Program<'_> {
             // waited for room): the rest are never heard.
             for r in all {
                 r.relaxed.store(true, SeqCst);
+            }
+        }
+    }
+
+    /// Callback requests put through `put_all`, which pulls the next only
+    /// once the last is queued. A refusal ends the put at the refused
+    /// request (in the error), a callback's panic at the one being put
+    /// (dropped, not put: `put_request`'s *Panics*); either way the rest
+    /// are never pulled, and end here unput (kept by `by_ref`, or dropped
+    /// with the iterator passed by value).
+    fn put_all(&mut self, h: usize) {
+        let world = Arc::clone(self.world);
+        let n = 1 + self.rng.below(8) as usize;
+        let home = self.handles[h].pool.clone();
+        let mut recs = Vec::new();
+        let mut reqs = Vec::new();
+        for _ in 0..n {
+            let (_, rec) = world.token(Kind::PutAll);
+            reqs.push(callback_request_on(
+                &world,
+                &mut self.rng,
+                &rec,
+                Some(&home),
+            ));
+            recs.push(rec);
+        }
+        drop(home);
+        let ids: Vec<RequestId> = reqs.iter().map(WorkRequest::id).collect();
+        let by_ref = self.rng.chance(50);
+        let pulled = std::cell::Cell::new(0usize);
+        let pool = &self.handles[h].pool;
+        let mut left = reqs.into_iter();
+        let out = Self::guarded(|| {
+            let count = |r: WorkRequest| {
+                pulled.set(pulled.get() + 1);
+                r
+            };
+            if by_ref {
+                pool.put_all(left.by_ref().map(count))
+            } else {
+                pool.put_all(std::mem::take(&mut left).map(count))
+            }
+        });
+        drop(left);
+        let pulled = pulled.get();
+        let put = match out {
+            Ok(Ok(k)) => {
+                if k != n || pulled != n {
+                    world.violation(format!("put_all put {k} of {n}, pulled {pulled}"));
+                }
+                n
+            }
+            Ok(Err(e)) => {
+                if !is_refusal(&e, 5) || e.request().id() != ids[pulled - 1] {
+                    world.violation(format!("put_all refused {e:?}, the {pulled}th"));
+                }
+                recs[pulled - 1].refused.fetch_add(1, SeqCst);
+                drop(e);
+                pulled - 1
+            }
+            Err(()) => {
+                recs[pulled - 1].lost_in_panic.fetch_add(1, SeqCst);
+                pulled - 1
+            }
+        };
+        for (i, rec) in recs.iter().enumerate() {
+            if i < put {
+                self.handles[h].ids.push((ids[i], Arc::clone(rec)));
+                self.handles[h].tokens.push(Arc::clone(rec));
+            } else if i >= pulled {
+                rec.refused.fetch_add(1, SeqCst);
+            }
+        }
+    }
+
+    /// A collector's fallible streams, plain (outcomes out of `wait_with`
+    /// or `poll_with`) or with `put_fallible_streaming_then`. Each item
+    /// must come in order and before the stream's error, if any; a stream
+    /// whose callable returned `Ok` hands nothing on, so its callable
+    /// notes that as its end (`returned`), after dropping its capture,
+    /// whose `Drop` may still panic it.
+    fn collector_streams(&mut self, h: usize) {
+        let n = 1 + self.rng.below(4) as usize;
+        let world: &World = self.world;
+        let mut plan = Vec::new();
+        for _ in 0..n {
+            let (_, rec) = world.token(Kind::CollectedStream);
+            let f = fate(&mut self.rng);
+            let items = self.rng.below(5) as u32;
+            let then = self.rng.chance(40);
+            // Made now: one the put never reaches (a put that unwound) is
+            // dropped with the rest of the plan.
+            let g = guard(&rec, f);
+            plan.push((rec, g, f, items, then));
+        }
+        let all: Vec<Arc<Rec>> = plan.iter().map(|(r, ..)| Arc::clone(r)).collect();
+        let drain_with_poll = self.rng.chance(30);
+        let heard = |rec: &Rec, out: Result<u32, TaskError<String>>| {
+            callback_here(world, rec, "a collector stream's");
+            match out {
+                Ok(item) => {
+                    let errs = rec.err_failed.load(SeqCst)
+                        + rec.err_panicked.load(SeqCst)
+                        + rec.err_cancelled.load(SeqCst);
+                    let k = rec.items.fetch_add(1, SeqCst);
+                    if item != k || errs > 0 {
+                        world.violation(format!(
+                            "a collector stream's item {item} came as its item {k}, after {errs} errors"
+                        ));
+                    }
+                }
+                Err(e) => rec.error(&e),
+            }
+        };
+        let pool = self.handles[h].pool.clone();
+        let out = Self::guarded(|| {
+            let mut c = pool.fallible_collector::<u32, String>();
+            let mut by_id = HashMap::new();
+            for (rec, mut g, f, items, then) in plan {
+                let callable = move |m: u32, out: &CollectorEmitter<'_, u32, String>| {
+                    g.run();
+                    let rec = Arc::clone(&g.rec);
+                    for i in 0..m {
+                        if out.emit(i).is_err() {
+                            // The collector is gone (its drain unwound).
+                            break;
+                        }
+                        rec.emitted.fetch_add(1, SeqCst);
+                    }
+                    let end = outcome(&mut g, f, 0).map(drop);
+                    drop(g);
+                    if end.is_ok() {
+                        rec.returned.fetch_add(1, SeqCst);
+                    }
+                    end
+                };
+                let put = if then {
+                    let r = Arc::clone(&rec);
+                    c.put_fallible_streaming_then(callable, items, move |out| heard(&r, out))
+                } else {
+                    c.put_fallible_streaming(callable, items)
+                };
+                match put {
+                    Ok(id) => {
+                        by_id.insert(id, rec);
+                    }
+                    Err(e) => {
+                        rec.refused.fetch_add(1, SeqCst);
+                        drop(e);
+                    }
+                }
+            }
+            let mut each = |id: RequestId, out| match by_id.get(&id) {
+                Some(rec) => heard(rec, out),
+                None => world.violation(format!("collector stream outcome for unknown {id:?}")),
+            };
+            if drain_with_poll {
+                while c.pending() > 0 {
+                    c.poll_with(&mut each);
+                    thread::yield_now();
+                }
+            } else {
+                c.wait_with(&mut each);
+            }
+        });
+        if out.is_err() {
+            // A callback of the handle's, run by the collector's wait to
+            // make room in a bounded result queue.
+            for r in all {
+                r.relaxed.store(true, SeqCst);
+            }
+        }
+    }
+
+    /// A callback request on handle `h` whose result callback puts a
+    /// follow-up on another handle of this thread (or `h`) through its
+    /// `WeakPool`: the follow-up's outcome is that handle's, and if that
+    /// handle is gone by then, `upgrade` says `None` and nothing is put.
+    fn weak(&mut self, h: usize) {
+        let t = self.rng.below(self.handles.len() as u64) as usize;
+        let target = (
+            self.handles[t].pool.downgrade(),
+            Arc::clone(&self.handles[t].gone),
+        );
+        let (_, rec) = self.world.token(Kind::Callback);
+        let req = callback_request_to(self.world, &mut self.rng, &rec, None, Some(target));
+        let how = self.rng.below(6);
+        self.put_one(h, &rec, req, how);
+    }
+
+    /// A ticket for `as_completed`, on handle `h`, put blocking or not,
+    /// now and then cancelled; `None` if refused.
+    fn completed_ticket(&mut self, h: usize) -> Option<(Arc<Rec>, Ticket<u32, String>)> {
+        let (_, rec) = self.world.token(Kind::Completed);
+        *rec.home.lock().unwrap() = Some(Arc::clone(&self.handles[h].gone));
+        let f = fate(&mut self.rng);
+        let mut g = guard(&rec, f);
+        let spin = self.rng.below(400) as u32;
+        let plain = move |_: ()| body(&mut g, f, spin);
+        let pool = &self.handles[h].pool;
+        let try_ = self.rng.chance(40);
+        let out = Self::guarded(|| {
+            if try_ {
+                pool.try_submit_fallible(plain, ()).map_err(|e| {
+                    e.is_full() || e.is_timed_out() || e.is_no_workers() || e.is_shut_down()
+                })
+            } else {
+                pool.submit_fallible(plain, ()).map_err(|_| true)
+            }
+        });
+        match out {
+            Ok(Ok(t)) => {
+                if self.rng.chance(10) && t.cancel() {
+                    rec.cancel_true.fetch_add(1, SeqCst);
+                }
+                Some((rec, t))
+            }
+            Ok(Err(expected)) => {
+                if !expected {
+                    self.world.violation("unexpected submit error".into());
+                }
+                rec.refused.fetch_add(1, SeqCst);
+                None
+            }
+            Err(()) => {
+                rec.lost_in_panic.fetch_add(1, SeqCst);
+                rec.relaxed.store(true, SeqCst);
+                None
+            }
+        }
+    }
+
+    /// `as_completed` over tickets of handle `h`, with more pushed from its
+    /// loop, from any handle of this thread (each push's index the one
+    /// after the last). A callback's panic through
+    /// `next` passes on, and the iterator goes on after it (its doc); now
+    /// and then the set is dropped part-way, its tickets' outcomes unheard.
+    fn completed(&mut self, h: usize) {
+        let mut keyed = Vec::new();
+        let mut first = Vec::new();
+        for _ in 0..1 + self.rng.below(3) {
+            if let Some((rec, t)) = self.completed_ticket(h) {
+                keyed.push(rec);
+                first.push(t);
+            }
+        }
+        let mut set = callpool::as_completed(first);
+        let mut budget = self.rng.below(6);
+        let stop_after = self.rng.chance(8).then(|| self.rng.below(4) as usize);
+        let mut heard = 0;
+        while stop_after != Some(heard) {
+            let next = Self::guarded(|| set.next());
+            let Ok(next) = next else { continue };
+            let Some((key, out)) = next else { break };
+            heard += 1;
+            match keyed.get(key) {
+                Some(rec) => {
+                    callback_here(self.world, rec, "an as-completed");
+                    match out {
+                        Ok(_) => {
+                            rec.result.fetch_add(1, SeqCst);
+                        }
+                        Err(e) => rec.error(&e),
+                    }
+                }
+                None => self
+                    .world
+                    .violation(format!("as_completed said index {key} of {}", keyed.len())),
+            }
+            while budget > 0 && self.rng.chance(60) {
+                budget -= 1;
+                let other = self.rng.below(self.handles.len() as u64) as usize;
+                if let Some((rec, t)) = self.completed_ticket(other) {
+                    TALLY[27].fetch_add(1, SeqCst);
+                    let key = set.push(t);
+                    if key != keyed.len() {
+                        self.world
+                            .violation(format!("a push got index {key}, not {}", keyed.len()));
+                    }
+                    keyed.push(rec);
+                }
+            }
+        }
+        drop(set);
+        if heard < keyed.len() {
+            for r in keyed {
+                r.relaxed.store(true, SeqCst);
+            }
+        }
+    }
+
+    /// `ThreadPool::join` from this thread, both halves borrowing a local:
+    /// one installed request, whose panic (either half's, or the first
+    /// half's capture's `Drop`) comes back out of the call; the second
+    /// half may go unrun only if the first panics.
+    fn join(&mut self, h: usize) {
+        let (_, rec) = self.world.token(Kind::Joined);
+        // 0 both return, 2 the first half panics, 3 its capture's drop
+        // does, 4 the second half panics.
+        let f = match self.rng.below(12) {
+            0 => 2,
+            1 => 3,
+            2 => 4,
+            _ => 0,
+        };
+        let mut g = guard(&rec, f);
+        let local = [3u32, 4];
+        let (x, y) = (&local[0], &local[1]);
+        let world: &World = self.world;
+        let second = Arc::clone(&rec);
+        let a = move |_: &Context<'_>| {
+            g.run();
+            g.rec.halves.fetch_add(1, SeqCst);
+            let v = outcome(&mut g, if f == 2 { 2 } else { 0 }, 30).map_or(0, |_| *x);
+            drop(g);
+            v
+        };
+        let b = move |_: &Context<'_>| {
+            if !on_worker() {
+                world.violation("a join's second half ran off the workers".into());
+            }
+            second.halves.fetch_add(1, SeqCst);
+            if f == 4 {
+                second.panicked.fetch_add(1, SeqCst);
+                boom("a join's second half");
+            }
+            *y
+        };
+        let pool = &self.handles[h].pool;
+        let out = Self::guarded(|| pool.join(a, b));
+        let l = |a: &AtomicU32| a.load(SeqCst);
+        match out {
+            Ok(Ok((va, vb))) => {
+                if (va, vb) != (3, 4) {
+                    world.violation(format!("a join returned {:?}", (va, vb)));
+                }
+                rec.result.fetch_add(1, SeqCst);
+                rec.joined.fetch_add(1, SeqCst);
+            }
+            Ok(Err(callpool::InstallError::Cancelled(_))) => {
+                rec.err_cancelled.fetch_add(1, SeqCst);
+            }
+            Ok(Err(e)) => {
+                if l(&rec.ran) + l(&rec.halves) != 0 {
+                    world.violation(format!("join refused ({e:?}) work it ran"));
+                }
+                rec.refused.fetch_add(1, SeqCst);
+            }
+            Err(()) if l(&rec.panicked) > 0 => {
+                rec.err_panicked.fetch_add(1, SeqCst);
+            }
+            Err(()) => {
+                rec.lost_in_panic.fetch_add(1, SeqCst);
+                rec.relaxed.store(true, SeqCst);
             }
         }
     }
@@ -2112,7 +2618,23 @@ fn run_seed(seed: u64) -> Vec<String> {
     // Every capture is dropped exactly once, eventually (workers finish
     // what they run after the pool closes).
     world.phase("drops");
-    common::until(|| recs.iter().all(|r| r.dropped.load(SeqCst) >= 1));
+    // A capture still held at half the watchdog is named before the
+    // watchdog's abort, which says only the phase.
+    let all_dropped = || recs.iter().all(|r| r.dropped.load(SeqCst) >= 1);
+    let drops_from = Instant::now();
+    while !all_dropped() && drops_from.elapsed() < WATCHDOG / 2 {
+        thread::sleep(Duration::from_millis(1));
+    }
+    for (i, r) in recs.iter().enumerate() {
+        if r.dropped.load(SeqCst) == 0 {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "soak: seed {seed}: token {i} never dropped: {r:?}"
+            );
+        }
+    }
+    common::until(all_dropped);
     world.phase("checks");
 
     let mut ran_first = 0u64;
@@ -2163,7 +2685,11 @@ fn run_seed(seed: u64) -> Vec<String> {
         if r.strict() && l(&r.panicked) == 1 && r.kind != Kind::Exec && l(&r.err_panicked) != 1 {
             world.violation(say("a panic that did not come back as Panicked"));
         }
-        if r.kind == Kind::Stream && r.strict() && ends == 1 && l(&r.items) != l(&r.emitted) {
+        if matches!(r.kind, Kind::Stream | Kind::CollectedStream)
+            && r.strict()
+            && ends == 1
+            && l(&r.items) != l(&r.emitted)
+        {
             world.violation(say("a stream ended with items missing"));
         }
         if l(&r.joined) == 1 && l(&r.halves) != 2 {
@@ -2234,6 +2760,32 @@ fn run_seed(seed: u64) -> Vec<String> {
             t[16].fetch_add(1, SeqCst);
             t[17].fetch_add(l(&r.result), SeqCst);
         }
+        // put_all, collector streams, timed requests, follow-ups,
+        // as-completed tickets and joins (t[25] and t[27] are counted
+        // where they happen).
+        match r.kind {
+            Kind::PutAll => {
+                t[18].fetch_add(1, SeqCst);
+                t[19].fetch_add(l(&r.result), SeqCst);
+            }
+            Kind::CollectedStream => {
+                t[20].fetch_add(1, SeqCst);
+                t[21].fetch_add(l(&r.items), SeqCst);
+            }
+            Kind::FollowUp => {
+                t[24].fetch_add(1, SeqCst);
+            }
+            Kind::Completed => {
+                t[26].fetch_add(1, SeqCst);
+            }
+            Kind::Joined => {
+                t[28].fetch_add(1, SeqCst);
+                t[29].fetch_add(l(&r.result), SeqCst);
+            }
+            _ => {}
+        }
+        t[22].fetch_add(u64::from(r.timed.load(SeqCst)), SeqCst);
+        t[23].fetch_add(l(&r.timings), SeqCst);
     }
     let _ = done_tx.send(());
     let _ = watchdog.join();
