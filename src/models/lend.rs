@@ -22,6 +22,14 @@
 //! The seeded misuse ([`Misuse::DetachedLender`]) gives the parent a
 //! lender on a latch of its own, so the child's loan is counted where
 //! nobody waits.
+//!
+//! (j1), [`a_half_is_done_before_its_join_hears`]: a join's half offered
+//! by the real `offer_while` and run by another thread through the real
+//! `Offered::run`, whose `done` stands for the worker's withdrawal of its
+//! take (`Stats::running`). Once the join has heard that the half ran,
+//! its request may end and a `wait` return: the half's thread must have
+//! stopped counting itself running by then. Seeded: the withdrawal after
+//! `run` returns, as the worker once did ([`HalfDone::AfterRun`]).
 
 use std::convert::Infallible;
 use std::sync::Arc as StdArc;
@@ -29,8 +37,8 @@ use std::sync::Arc as StdArc;
 use super::collector::ModelPool;
 use super::*;
 use crate::collector_context::Added;
-use crate::request::context::Spawner;
-use crate::request::{Context, WorkRequest};
+use crate::request::context::{Detached, Spawner};
+use crate::request::{Context, RequestId, WorkRequest};
 use crate::scope::context::scoped;
 use crate::scope::lend::{self, Lender};
 use crate::scope::ScopeContext;
@@ -123,4 +131,59 @@ pub(super) fn a_lent_request_lends_a_child(misuse: Misuse) {
         !data.used_late.load(Ordering::SeqCst),
         "a lent request ran after its scope's wait had ended"
     );
+}
+
+/// When the half's thread withdraws its count of itself as running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum HalfDone {
+    /// Through `Offered::run`'s `done`, before `Ran`: as shipped.
+    Shipped,
+    /// After `run` has returned, `Ran` set by then.
+    AfterRun,
+}
+
+/// (j1) A join offers its half (the real `offer_while`); another thread
+/// counts itself running, takes the offer and runs it (the real
+/// `Offered::run`), and withdraws the count as `how` says. If that thread
+/// ran the half (the work sees its context's id), then once `offer_while`
+/// has returned, the join having heard `Ran`, the count must be
+/// withdrawn. If the join took the half back first, the other thread's
+/// look at the emptied offer may come later: that stale take is the
+/// exception `Stats::running` names.
+pub(super) fn a_half_is_done_before_its_join_hears(how: HalfDone) {
+    let joiner = RequestId::from_parts(1, true);
+    let helper = RequestId::from_parts(2, true);
+    let running = Arc::new(AtomicBool::new(false));
+    let ran_by_helper = Arc::new(AtomicBool::new(false));
+    let cx = Context::new(&Detached, joiner);
+    let seen = Arc::clone(&ran_by_helper);
+    let half = move |cx: &Context<'_>| {
+        if cx.id() == helper {
+            seen.store(true, Ordering::SeqCst);
+        }
+    };
+    let counted = Arc::clone(&running);
+    let other = lend::offer_while(&cx, half, move |offered| {
+        thread::spawn(move || {
+            let cx = Context::new(&Detached, helper);
+            // The worker's take (`Tally::take`), then the half's job.
+            counted.store(true, Ordering::SeqCst);
+            let withdraw = || counted.store(false, Ordering::SeqCst);
+            match how {
+                HalfDone::Shipped => offered.run(&cx, &withdraw),
+                HalfDone::AfterRun => {
+                    offered.run(&cx, &|| {});
+                    withdraw();
+                }
+            }
+        })
+    });
+    // The join has heard the half is over (or ran it itself).
+    if ran_by_helper.load(Ordering::SeqCst) {
+        assert!(
+            !running.load(Ordering::SeqCst),
+            "the join heard its half was over while the half's thread still counted itself running"
+        );
+    }
+    other.join().unwrap();
 }

@@ -131,6 +131,10 @@ fn seeded(name: &str) -> Option<(fn(), &'static str)> {
             || check(|| lend::a_lent_request_lends_a_child(lend::Misuse::DetachedLender)),
             "a lent request ran after its scope's wait had ended",
         ),
+        "j1_half_withdrawn_after_its_run" => (
+            || check(|| lend::a_half_is_done_before_its_join_hears(lend::HalfDone::AfterRun)),
+            "while the half's thread still counted itself running",
+        ),
         "w1_look_then_take" => (
             || check(|| help::help_races_a_worker_and_a_cancel(help::Take::LookThenTake)),
             "each request must end exactly once",
@@ -327,6 +331,11 @@ fn seeded_cs1_piece_before_count_is_caught() {
 #[test]
 fn seeded_sl1_a_detached_lender_is_caught() {
     expect_caught("sl1_detached_lender");
+}
+
+#[test]
+fn seeded_j1_a_half_withdrawn_after_its_run_is_caught() {
+    expect_caught("j1_half_withdrawn_after_its_run");
 }
 
 #[test]

@@ -313,6 +313,11 @@ fn sl1_a_lent_request_lends_a_child() {
 }
 
 #[test]
+fn j1_a_joins_half_is_done_before_its_join_hears() {
+    check(|| lend::a_half_is_done_before_its_join_hears(lend::HalfDone::Shipped));
+}
+
+#[test]
 fn cs1_an_added_stream_emits_around_its_parent() {
     check(|| collector::added_stream_emits_around_its_parent(collector::StreamMisuse::None));
 }

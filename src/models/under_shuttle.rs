@@ -289,6 +289,13 @@ fn collector_scenarios() {
 #[test]
 fn lend_scenarios() {
     check(|| lend::a_lent_request_lends_a_child(lend::Misuse::None));
+    check(|| lend::a_half_is_done_before_its_join_hears(lend::HalfDone::Shipped));
+}
+
+#[test]
+#[should_panic(expected = "while the half's thread still counted itself running")]
+fn seeded_j1_a_half_withdrawn_after_its_run_is_caught() {
+    check(|| lend::a_half_is_done_before_its_join_hears(lend::HalfDone::AfterRun));
 }
 
 #[test]

@@ -54,7 +54,7 @@
 use std::any::Any;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 
 use crate::request::Context;
 use crate::sync;
@@ -286,11 +286,13 @@ pub(crate) trait Offered: Send + Sync {
 }
 
 /// One piece of lent work and where it is in its life.
+/// On the checkers' primitives under the models, as the latch is
+/// (`models::lend`, (j1)).
 struct Offer<F> {
-    state: Mutex<OfferState<F>>,
+    state: sync::Mutex<OfferState<F>>,
     /// Signalled when a thread that took the work has run it, if the
     /// lender waits for it.
-    ran: Condvar,
+    ran: sync::Condvar,
 }
 
 enum OfferState<F> {
@@ -315,7 +317,7 @@ enum Claim<F> {
 }
 
 impl<F> Offer<F> {
-    fn state(&self) -> MutexGuard<'_, OfferState<F>> {
+    fn state(&self) -> sync::MutexGuard<'_, OfferState<F>> {
         // Poison-free: the work runs outside the lock, and no step under it
         // panics.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -405,8 +407,8 @@ where
     F: FnOnce(&Context<'_>) + Send + 'env,
 {
     let offer = Arc::new(Offer {
-        state: Mutex::new(OfferState::Open(work)),
-        ran: Condvar::new(),
+        state: sync::Mutex::new(OfferState::Open(work)),
+        ran: sync::Condvar::new(),
     });
     let shared: Arc<dyn Offered + 'env> = offer.clone();
     // SAFETY: only the lifetime bound of the trait object changes (same
