@@ -532,3 +532,50 @@ fn start_and_stop_hooks_balance_across_retirements() {
     Arc::try_unwrap(pool).ok().unwrap().shutdown().unwrap();
     assert_eq!(starts.load(Ordering::SeqCst), stops.load(Ordering::SeqCst));
 }
+
+/// A parent holds its child in its slot (the pool at its maximum, no
+/// worker asleep) and waits for it; then the other, busy, worker is
+/// dismissed (or the pool resized down) and leaves once its request ends.
+/// The pool is now below its maximum with a child nobody will queue: the
+/// leaving worker must start one for it, as it does for a queued request.
+/// Hung (the parent waited for ever) before `Pool::grow_for_stranded`
+/// looked at the slots.
+#[test]
+fn a_held_child_is_run_when_the_busy_worker_beside_it_is_dismissed() {
+    rounds("held child, busy worker dismissed", 60, |round| {
+        let min = round % 3;
+        let pool = ThreadPool::builder()
+            .workers(2)
+            .min_workers(min)
+            .max_workers(2)
+            .keep_alive(KEEP_ALIVE)
+            .build()
+            .unwrap();
+        let (busy, latch) = common::gate();
+        pool.put_request(WorkRequest::new(move |_: ()| latch.hold(), ()))
+            .unwrap();
+        busy.await_start();
+        let (held_tx, held) = mpsc::channel();
+        let parent = pool
+            .submit_with_context(
+                move |cx: &Context<'_>, ()| {
+                    let (tx, rx) = mpsc::channel();
+                    cx.put(WorkRequest::new(move |_: ()| tx.send(()).unwrap_or(()), ()))
+                        .unwrap();
+                    held_tx.send(()).unwrap();
+                    rx.recv_timeout(common::HANG).is_ok()
+                },
+                (),
+            )
+            .unwrap();
+        held.recv_timeout(common::HANG).unwrap();
+        if round % 2 == 0 {
+            assert_eq!(pool.dismiss_workers(2), 2);
+        } else {
+            pool.resize(0).unwrap();
+        }
+        busy.open();
+        assert_eq!(parent.wait(), Ok(true), "the held child never ran");
+        assert_eq!(pool.wait(), Ok(2));
+    });
+}

@@ -526,12 +526,22 @@ impl Pool {
     /// the leaving worker counted itself out of them under the queue's
     /// lock and fences before this look at the FIFO: of the two, at least
     /// one sees the other, so either the put starts a worker or this does.
+    ///
+    /// Children held in a running callable's slot count too: held while
+    /// the pool was at its maximum with no sleeper, they wait for a worker
+    /// to run out of work, and a dismissed busy worker leaves without that
+    /// look; a parent waiting for its child then waited for ever with the
+    /// pool below its maximum. The worker started here finds the FIFO
+    /// empty and queues them before it sleeps. The child's `Nursery::hold`
+    /// raises `held` and then reads the live count that the dismissal
+    /// published before this worker learnt of it: the same pair as
+    /// `Autoscale::retire_idle`'s, with the fence below.
     fn grow_for_stranded(self: &Arc<Self>) {
         if self.autoscale.is_none() || self.lifecycle() != Lifecycle::Open {
             return;
         }
         std::sync::atomic::fence(Ordering::SeqCst);
-        if !self.queue.fifo_is_empty() {
+        if !self.queue.fifo_is_empty() || self.nursery.any() {
             self.grow_for_backlog(1);
         }
     }

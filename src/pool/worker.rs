@@ -529,7 +529,8 @@ impl Children<'_> {
         // while an autoscaling pool may grow: queued, the child starts a
         // worker (`grow_for_backlog`), as a put does; a worker retiring
         // meanwhile looks at the slots after publishing the smaller count
-        // (`Autoscale::retire_idle`).
+        // (`Autoscale::retire_idle`), and so does a dismissed worker as it
+        // leaves (`Pool::grow_for_stranded`).
         if child_due || (first && self.first_child_wanted_now()) {
             self.hand_off();
         }
