@@ -14,26 +14,9 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use callpool::{Context, ThreadPool, WorkRequest};
-use common::{counter, until, within_progress, Rng};
+use common::{counter, rounds, until, Rng};
 
 const KEEP_ALIVE: Duration = Duration::from_millis(1);
-
-/// Runs `round(0)` to `round(n - 1)` on another thread; fails only if one
-/// round makes no progress for `common::HANG`.
-fn rounds(what: &str, n: usize, mut round: impl FnMut(usize) + Send + 'static) {
-    let done = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&done);
-    within_progress(
-        what,
-        move || done.load(Ordering::SeqCst),
-        move || {
-            for i in 0..n {
-                round(i);
-                counted.fetch_add(1, Ordering::SeqCst);
-            }
-        },
-    );
-}
 
 fn pool(min: usize, max: usize) -> ThreadPool {
     ThreadPool::builder()

@@ -10,25 +10,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use callpool::{Context, ThreadPool, WorkRequest};
-use common::{until, within_progress};
-
-/// Runs `round(0)` to `round(n - 1)` on another thread; fails if one
-/// round takes `common::HANG`, not if all of them together do (the machine's
-/// load decides that).
-fn rounds(what: &str, n: usize, mut round: impl FnMut(usize) + Send + 'static) {
-    let done = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&done);
-    within_progress(
-        what,
-        move || done.load(Ordering::SeqCst),
-        move || {
-            for i in 0..n {
-                round(i);
-                counted.fetch_add(1, Ordering::SeqCst);
-            }
-        },
-    );
-}
+use common::{rounds, until};
 
 fn pool(name: &str, min: usize, max: usize, keep_alive: Duration) -> ThreadPool {
     ThreadPool::builder()

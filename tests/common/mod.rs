@@ -273,6 +273,24 @@ pub fn within_progress<T: Send + 'static>(
     }
 }
 
+/// Runs `round(0)` to `round(n - 1)` on another thread; fails if one
+/// round makes no progress for [`HANG`], not if all of them together take
+/// longer (the machine's load decides that).
+pub fn rounds(what: &str, n: usize, mut round: impl FnMut(usize) + Send + 'static) {
+    let done = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&done);
+    within_progress(
+        what,
+        move || done.load(Ordering::SeqCst),
+        move || {
+            for i in 0..n {
+                round(i);
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        },
+    );
+}
+
 /// Blocks until `done()`; fails if that takes [`HANG`]. Each call has its
 /// own bound: a test of many rounds, each waiting here (for a worker to
 /// leave, say), takes as long as the scheduler makes it, and only a hang
