@@ -424,6 +424,53 @@ fn body(g: &mut Guard, fate: u8, spin: u32) -> Result<u32, String> {
     outcome(g, fate, spin)
 }
 
+/// Records how a call that runs `rec`'s work on the pool and hands its
+/// value or panic back (`install` and its forms, `ThreadPool::join`)
+/// ended: a value (returned, for the caller's own checks), a refusal or a
+/// cancellation (nothing `started` then), the work's own panic, or a
+/// callback's panic while the call waited for room (the work dropped
+/// unrun). `started`: the work's runs so far.
+fn installed_outcome<T>(
+    world: &World,
+    rec: &Rec,
+    what: &str,
+    started: u32,
+    out: Result<Result<T, callpool::InstallError>, ()>,
+) -> Option<T> {
+    match out {
+        Ok(Ok(value)) => {
+            if started == 0 {
+                world.violation(format!("{what} returned a value it never ran"));
+            }
+            rec.result.fetch_add(1, SeqCst);
+            Some(value)
+        }
+        Ok(Err(callpool::InstallError::Cancelled(_))) => {
+            rec.err_cancelled.fetch_add(1, SeqCst);
+            None
+        }
+        Ok(Err(e)) => {
+            if started != 0 {
+                world.violation(format!("{what} refused ({e:?}) work it ran"));
+            }
+            rec.refused.fetch_add(1, SeqCst);
+            None
+        }
+        // The work's own panic, passed on once it ended.
+        Err(()) if rec.panicked.load(SeqCst) > 0 => {
+            rec.err_panicked.fetch_add(1, SeqCst);
+            None
+        }
+        // A panic of a callback the call ran while it waited for room:
+        // the work was dropped unrun.
+        Err(()) => {
+            rec.lost_in_panic.fetch_add(1, SeqCst);
+            rec.relaxed.store(true, SeqCst);
+            None
+        }
+    }
+}
+
 /// The end of a callable's body, once it has started: returns or fails or
 /// panics per `fate`.
 fn outcome(g: &mut Guard, fate: u8, spin: u32) -> Result<u32, String> {
@@ -1336,36 +1383,8 @@ impl Program<'_> {
             1 => pool.install_timeout(op, Duration::from_micros(200)),
             _ => pool.install(op),
         });
-        let l = |a: &AtomicU32| a.load(SeqCst);
-        match out {
-            Ok(Ok(_)) => {
-                if l(&rec.ran) == 0 {
-                    self.world
-                        .violation("install returned a value it never ran".into());
-                }
-                rec.result.fetch_add(1, SeqCst);
-            }
-            Ok(Err(callpool::InstallError::Cancelled(_))) => {
-                rec.err_cancelled.fetch_add(1, SeqCst);
-            }
-            Ok(Err(e)) => {
-                if l(&rec.ran) != 0 {
-                    self.world
-                        .violation(format!("install refused ({e:?}) work it ran"));
-                }
-                rec.refused.fetch_add(1, SeqCst);
-            }
-            // The callable's own panic, passed on once it ended.
-            Err(()) if l(&rec.panicked) > 0 => {
-                rec.err_panicked.fetch_add(1, SeqCst);
-            }
-            // A panic of a callback this call ran while it waited for
-            // room: the work was dropped unrun.
-            Err(()) => {
-                rec.lost_in_panic.fetch_add(1, SeqCst);
-                rec.relaxed.store(true, SeqCst);
-            }
-        }
+        let started = rec.ran.load(SeqCst);
+        installed_outcome(self.world, &rec, "install", started, out);
     }
 
     /// A scope on this thread: requests that borrow a local of this
@@ -1897,31 +1916,12 @@ impl Program<'_> {
         };
         let pool = &self.handles[h].pool;
         let out = Self::guarded(|| pool.join(a, b));
-        let l = |a: &AtomicU32| a.load(SeqCst);
-        match out {
-            Ok(Ok((va, vb))) => {
-                if (va, vb) != (3, 4) {
-                    world.violation(format!("a join returned {:?}", (va, vb)));
-                }
-                rec.result.fetch_add(1, SeqCst);
-                rec.joined.fetch_add(1, SeqCst);
+        let started = rec.ran.load(SeqCst) + rec.halves.load(SeqCst);
+        if let Some((va, vb)) = installed_outcome(world, &rec, "join", started, out) {
+            if (va, vb) != (3, 4) {
+                world.violation(format!("a join returned {:?}", (va, vb)));
             }
-            Ok(Err(callpool::InstallError::Cancelled(_))) => {
-                rec.err_cancelled.fetch_add(1, SeqCst);
-            }
-            Ok(Err(e)) => {
-                if l(&rec.ran) + l(&rec.halves) != 0 {
-                    world.violation(format!("join refused ({e:?}) work it ran"));
-                }
-                rec.refused.fetch_add(1, SeqCst);
-            }
-            Err(()) if l(&rec.panicked) > 0 => {
-                rec.err_panicked.fetch_add(1, SeqCst);
-            }
-            Err(()) => {
-                rec.lost_in_panic.fetch_add(1, SeqCst);
-                rec.relaxed.store(true, SeqCst);
-            }
+            rec.joined.fetch_add(1, SeqCst);
         }
     }
 
